@@ -1,0 +1,8 @@
+"""twin_models: the pure domain library of twinflow.
+
+Contract: numpy, scipy and river only. No I/O, no environment, no engine (Bytewax), no Kafka,
+no Arrow, no DuckDB, no Prometheus. Models follow River's verbs (``learn_one``, ``score_one``,
+``predict_one``), take seeds as parameters, and score BEFORE they learn.
+"""
+
+__all__ = ["records", "bearings"]

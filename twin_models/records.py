@@ -1,0 +1,205 @@
+"""Frozen records that mirror the contracts in ``schemas/*.v1.json``.
+
+Every timestamp is a timezone-aware UTC :class:`datetime`. Durations (RUL) are seconds.
+Records are plain data: no I/O, no engine types. ``flows.serde`` turns them into bytes and back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "EVENT_KINDS",
+    "Alert",
+    "AssetEvent",
+    "AssetMetadata",
+    "BearingGeometry",
+    "FailureThreshold",
+    "FeatureVector",
+    "ScalarSample",
+    "SensorSpec",
+    "TwinSnapshot",
+    "WaveformFrame",
+    "ensure_utc",
+]
+
+EventKind = Literal["install", "maintenance", "failure"]
+EVENT_KINDS: tuple[str, ...] = ("install", "maintenance", "failure")
+
+
+def ensure_utc(ts: datetime, *, what: str = "timestamp") -> datetime:
+    """Return ``ts`` unchanged if it is aware UTC; raise ``ValueError`` for naive datetimes."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        msg = f"{what} must be timezone-aware (UTC), got naive {ts.isoformat()}"
+        raise ValueError(msg)
+    return ts.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarSample:
+    """One slow scalar reading (temperature, pressure, current, speed, load)."""
+
+    asset_id: str
+    channel: str
+    timestamp: datetime
+    value: float
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WaveformFrame:
+    """A block of evenly sampled vibration samples; ``timestamp`` is the first sample's time.
+
+    ``shaft_speed_hz`` is the tachometer reading taken with the frame, when the acquisition
+    system provides one (otherwise the asset's nominal speed is used).
+    """
+
+    asset_id: str
+    channel: str
+    timestamp: datetime
+    sample_rate_hz: float
+    samples: npt.NDArray[np.float32]
+    shaft_speed_hz: float | None = None
+    unit: str = "g"
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the frame in seconds."""
+        return len(self.samples) / self.sample_rate_hz
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WaveformFrame):
+            return NotImplemented
+        same_speed = self.shaft_speed_hz == other.shaft_speed_hz or (
+            self.shaft_speed_hz is not None
+            and other.shaft_speed_hz is not None
+            and math.isclose(self.shaft_speed_hz, other.shaft_speed_hz)
+        )
+        return (
+            self.asset_id == other.asset_id
+            and self.channel == other.channel
+            and self.timestamp == other.timestamp
+            and self.sample_rate_hz == other.sample_rate_hz
+            and self.unit == other.unit
+            and same_speed
+            and np.array_equal(self.samples, other.samples)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetEvent:
+    """A life-cycle event: ``install`` starts a life, ``failure`` ends it, ``maintenance`` resets it."""
+
+    asset_id: str
+    timestamp: datetime
+    kind: EventKind
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BearingGeometry:
+    """Rolling-element bearing geometry (diameters in mm, contact angle in degrees)."""
+
+    n_elements: int
+    ball_diameter_mm: float
+    pitch_diameter_mm: float
+    contact_angle_deg: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    """One sensor of an asset: its channel name, kind (``waveform`` or ``scalar``) and unit."""
+
+    channel: str
+    kind: Literal["waveform", "scalar"]
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FailureThreshold:
+    """The asset counts as failed once ``feature`` (a window feature name) reaches ``value``."""
+
+    feature: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class AssetMetadata:
+    """Static description of an asset; the twin derives defect frequencies from it."""
+
+    asset_id: str
+    kind: str = "rotating_machine"
+    bearing: BearingGeometry | None = None
+    nominal_speed_hz: float | None = None
+    sensors: tuple[SensorSpec, ...] = ()
+    failure_threshold: FailureThreshold | None = None
+    resonance_band_hz: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureVector:
+    """Features of one asset over one event-time window ``[window_start, window_end)``.
+
+    ``features`` is a flat mapping with stable names ``<channel>.<feature>``
+    (e.g. ``vib.band_1000_2000hz_rms``, ``temperature.mean``). ``events`` are the asset
+    events that fell inside the window; the twin applies them after scoring the window.
+    """
+
+    asset_id: str
+    window_start: datetime
+    window_end: datetime
+    features: dict[str, float]
+    n_records: int = 0
+    events: tuple[AssetEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TwinSnapshot:
+    """The twin's state after scoring one window (scores come from the model before it learnt)."""
+
+    asset_id: str
+    timestamp: datetime
+    window_start: datetime
+    condition: str
+    anomaly_score: float
+    health_index: float
+    rul_s: float | None
+    rul_lower_s: float | None
+    rul_upper_s: float | None
+    drift: bool
+    n_windows: int
+    life_id: int
+    top_features: tuple[tuple[str, float], ...] = ()
+    context: dict[str, float] = field(default_factory=dict)
+
+
+AlertStatus = Literal["raised", "updated", "cleared"]
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One message about an alert episode; every message of an episode shares ``alert_id``."""
+
+    alert_id: str
+    asset_id: str
+    kind: str
+    severity: Severity
+    status: AlertStatus
+    started_at: datetime
+    timestamp: datetime
+    explanation: str
+    anomaly_score: float
+    health_index: float
+    rul_s: float | None
+    top_features: tuple[tuple[str, float], ...] = ()
+    defect: str | None = None
+    sequence: int = 0
