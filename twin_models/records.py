@@ -163,7 +163,13 @@ class FeatureVector:
 
 @dataclass(frozen=True, slots=True)
 class TwinSnapshot:
-    """The twin's state after scoring one window (scores come from the model before it learnt)."""
+    """The twin's state after scoring one window (scores come from the model before it learnt).
+
+    ``condition`` is one of ``learning``, ``healthy``, ``degrading``, ``critical``;
+    ``degradation`` is the dimensionless degradation indicator the fleet RUL model matches on;
+    ``defect`` names the bearing component whose envelope line stands out (``bpfo`` ...) and
+    ``evidence`` says so in words; ``top_features`` are ``(name, z)`` of the largest deviations.
+    """
 
     asset_id: str
     timestamp: datetime
@@ -177,6 +183,10 @@ class TwinSnapshot:
     drift: bool
     n_windows: int
     life_id: int
+    degradation: float = 0.0
+    rul_source: str = ""
+    defect: str | None = None
+    evidence: str = ""
     top_features: tuple[tuple[str, float], ...] = ()
     context: dict[str, float] = field(default_factory=dict)
 

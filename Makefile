@@ -1,0 +1,31 @@
+# twinflow developer commands. `make demo` and `make test` create .venv (Python 3.11) themselves.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit lint venv clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (twinflow needs Python 3.11 or 3.12: Bytewax ships wheels for those only)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/twin demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit tests/contract
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check twin_models flows tests benchmarks
+
+clean:
+	rm -rf $(VENV) twin-data .pytest_cache

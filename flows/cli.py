@@ -1,0 +1,167 @@
+"""The ``twin`` command line.
+
+Every flag shows its environment fallback (TWIN_ prefix) in ``--help``. Bad arguments, configs,
+archives or queries end in one line ``twin: error: ...`` and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from flows.archive import ArchiveError
+from flows.config import DEFAULT_ARCHIVE, ConfigError
+
+__all__ = ["main"]
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(f"TWIN_{name}", default)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"expected a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 1:
+        msg = f"must be at least 1, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not value > 0:
+        msg = f"must be > 0, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo",
+        help="run the simulated fleet through the dataflow and print a summary",
+        description=(
+            "Simulate a fleet of rotating machines (motor + bearing + pump) whose bearings "
+            "degrade and fail, stream their telemetry through the twinflow dataflow, archive "
+            "features, twin state and alerts to Parquet, and compare alerts with ground truth."
+        ),
+    )
+    p.add_argument("--assets", type=_positive_int, default=int(_env("ASSETS", 8)),
+                   help="fleet size (env TWIN_ASSETS; default %(default)s)")
+    p.add_argument("--days", type=_positive_float, default=float(_env("DAYS", 30.0)),
+                   help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
+    p.add_argument("--seed", type=int, default=int(_env("SEED", 7)),
+                   help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
+    p.add_argument("--out", default=_env("ARCHIVE_DIR", DEFAULT_ARCHIVE),
+                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=int(_env("WORKERS", 1)),
+                   help="Bytewax worker threads (env TWIN_WORKERS; default %(default)s)")
+    p.add_argument("--config", default=_env("CONFIG", None),
+                   help="TOML config file (env TWIN_CONFIG)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "sql",
+        help="query the archive with DuckDB SQL (read-only)",
+        description=(
+            "Run a read-only SQL query over the Parquet archive. Views: features (one row per "
+            "asset window, one column per feature, e.g. \"vib.rms\"), twin_state (one row per "
+            "asset window: condition, anomaly_score, health_index, rul_s ...), alerts (one row "
+            "per alert message). Example: twin sql \"SELECT asset_id, count(*) FROM alerts "
+            "GROUP BY 1\""
+        ),
+    )
+    p.add_argument("query", help="a SELECT statement")
+    p.add_argument("--archive", default=_env("ARCHIVE_DIR", DEFAULT_ARCHIVE),
+                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format (default %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``twin`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="twin",
+        description="twinflow: streaming digital twins for predictive maintenance.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub)
+    _add_sql(sub)
+    return parser
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    return v
+
+
+def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    """Print query results as an aligned table, CSV or JSON lines."""
+    if fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows(rows)
+        return
+    if fmt == "json":
+        for r in rows:
+            print(json.dumps({c: _jsonable(v) for c, v in zip(cols, r, strict=True)}))
+        return
+    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from flows.archive import query
+
+    cols, rows = query(args.archive, args.query)
+    print_rows(cols, rows, args.format)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo(args)
+
+
+COMMANDS = {"demo": _cmd_demo, "sql": _cmd_sql}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``twin`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, ArchiveError, ValueError, OSError) as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("twin: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

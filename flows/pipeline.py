@@ -1,0 +1,133 @@
+"""get_flow(...): the ONE dataflow of twinflow, for demo, run and backtest.
+
+Sources and sinks are injected, so the simulator, file replay and Kafka all plug into the same
+steps. Step ids are part of Bytewax's recovery state: never rename one without a migration note.
+
+    source (RawRecord)
+      -> decode            Telemetry | DeadLetter          (errors -> dead_letters sink)
+      -> featurize_frames  ScalarSample | FrameFeatures | AssetEvent
+      -> key_by_asset      (asset_id, item)
+      -> window            event-time tumbling windows per asset (late items -> dead_letters)
+      -> aggregate_window  (asset_id, FeatureVector)        -> features sink
+      -> twin_update       (asset_id, TwinSnapshot | AssetEvent)
+      -> fleet_rul         (kind, TwinSnapshot)             -> state sink
+      -> alert_gate        (asset_id, Alert)                -> alerts sink
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import bytewax.operators as op
+import bytewax.operators.windowing as win
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+
+from flows.config import PipelineConfig
+from flows.metrics import PipelineMetrics
+from flows.operators import (
+    EPOCH,
+    DeadLetter,
+    Decoder,
+    Featurizer,
+    RawRecord,
+    alert_gate,
+    asset_kind,
+    fleet_rul,
+    late_dead_letter,
+    make_window_aggregator,
+    twin_update,
+)
+from twin_models.records import AssetMetadata
+
+__all__ = ["SinkAttacher", "Sinks", "get_flow"]
+
+SinkAttacher = Callable[[str, Stream[Any]], None]
+"""Attaches one output to a stream: ``attach(step_id, stream)`` (adds op.output and any mapping)."""
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Where each output stream goes; every entry is a list of attachers (may be empty)."""
+
+    features: Sequence[SinkAttacher] = ()
+    state: Sequence[SinkAttacher] = ()
+    alerts: Sequence[SinkAttacher] = ()
+    dead_letters: Sequence[SinkAttacher] = ()
+
+
+def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
+    for i, attach in enumerate(attachers):
+        attach(f"{name}_{i}", stream)
+
+
+def _clock(cfg: PipelineConfig) -> win.EventClock:
+    wait = timedelta(seconds=cfg.allowed_lateness_s)
+    if cfg.clock == "data":
+        # Event time only: deterministic for replays; quiet assets close at end of input.
+        return win.EventClock(
+            lambda item: item.timestamp,
+            wait_for_system_duration=wait,
+            now_getter=lambda: EPOCH,
+            to_system_utc=lambda _ts: None,
+        )
+    return win.EventClock(lambda item: item.timestamp, wait_for_system_duration=wait)
+
+
+def get_flow(
+    cfg: PipelineConfig,
+    *,
+    source: Source[RawRecord],
+    sinks: Sinks,
+    metadata: Mapping[str, AssetMetadata] | None = None,
+    metrics: PipelineMetrics | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    flow_id: str = "twinflow",
+) -> Dataflow:
+    """Build the dataflow (nothing runs until Bytewax runs it)."""
+    meta = dict(metadata or {})
+    m = metrics or PipelineMetrics()
+    flow = Dataflow(flow_id)
+    raw = op.input("telemetry_in", flow, source)
+    # RawRecord
+    decoded = op.map("decode", raw, Decoder(m, max_future_s=cfg.max_future_s, now=now))
+    # Telemetry | DeadLetter
+    split = op.branch("route_errors", decoded, lambda x: not isinstance(x, DeadLetter))
+    items = op.map("featurize_frames", split.trues, Featurizer(meta))
+    # ScalarSample | FrameFeatures | AssetEvent
+    keyed = op.key_on("key_by_asset", items, lambda x: x.asset_id)
+    windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
+    wout = win.collect_window("window", keyed, _clock(cfg), windower)
+    # (asset_id, (window_id, [items]))
+    late = op.map("late_to_dead_letter", wout.late, lambda kv: _late(kv, m, now))
+    # DeadLetter
+    fvs = op.map_value("aggregate_window", wout.down, make_window_aggregator(cfg.window_s, m))
+    # (asset_id, FeatureVector)
+    updates = op.stateful_flat_map("twin_update", fvs, twin_update(meta, cfg.twin, m))
+    # (asset_id, TwinSnapshot | AssetEvent)
+    by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
+                        lambda x: asset_kind(meta, x.asset_id))
+    snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta))
+    # (kind, TwinSnapshot)
+    snaps_by_asset = op.key_on("rekey_by_asset", op.key_rm("drop_kind_key", snaps),
+                               lambda s: s.asset_id)
+    alerts = op.stateful_flat_map("alert_gate", snaps_by_asset, alert_gate(cfg.alerts, m))
+    # (asset_id, Alert)
+    dead = op.merge("merge_dead_letters", split.falses, late)
+    _attach("features_out", op.key_rm("features_unkeyed", fvs), sinks.features)
+    _attach("state_out", op.key_rm("state_unkeyed", snaps_by_asset), sinks.state)
+    _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
+    _attach("dead_letters_out", dead, sinks.dead_letters)
+    return flow
+
+
+def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
+          now: Callable[[], datetime]) -> DeadLetter:
+    m.late_records.inc()
+    _asset, (_wid, item) = kv
+    return late_dead_letter(item, now())
+
+

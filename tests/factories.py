@@ -1,0 +1,64 @@
+"""Factory helpers shared by the tests: synthetic feature streams, metadata, windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from twin_models.records import (
+    AssetEvent,
+    AssetMetadata,
+    BearingGeometry,
+    FailureThreshold,
+    FeatureVector,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CWRU_6205 = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)
+
+
+def feature_stream(n: int, *, seed: int = 0, fault_from: int | None = None) -> list[dict[str, float]]:
+    """Healthy windows of a bearing (log-normal amplitudes); a growing BPFO line from ``fault_from``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        growth = 0.0 if fault_from is None or i < fault_from else 0.15 * (i - fault_from)
+        out.append({
+            "vib.rms": float(0.3 * np.exp(rng.normal(0, 0.03)) + 0.02 * growth**2),
+            "vib.kurtosis": float(3.0 * np.exp(rng.normal(0, 0.05)) + growth),
+            "vib.env_bpfo_amp": float(0.01 * np.exp(rng.normal(0, 0.1) + growth)),
+            "vib.env_bpfi_amp": float(0.01 * np.exp(rng.normal(0, 0.1))),
+            "temperature.mean": float(55 + rng.normal(0, 1.0)),
+            "speed.mean": float(24.6 + rng.normal(0, 0.1)),
+        })
+    return out
+
+
+def metadata(asset_id: str = "pump-001", threshold: float = 2.0) -> AssetMetadata:
+    """A pump with a 6205 bearing whose failure threshold is on vib.rms."""
+    return AssetMetadata(
+        asset_id=asset_id,
+        bearing=CWRU_6205,
+        nominal_speed_hz=24.6,
+        failure_threshold=FailureThreshold("vib.rms", threshold),
+    )
+
+
+def windows(
+    feats: list[dict[str, float]],
+    *,
+    asset_id: str = "pump-001",
+    window_s: float = 3600.0,
+    events: dict[int, str] | None = None,
+) -> list[FeatureVector]:
+    """Feature vectors of consecutive windows; ``events`` maps window index -> event kind."""
+    out = []
+    for i, f in enumerate(feats):
+        start = T0 + timedelta(seconds=i * window_s)
+        end = start + timedelta(seconds=window_s)
+        evs = ()
+        if events and i in events:
+            evs = (AssetEvent(asset_id, end - timedelta(seconds=1), events[i]),)  # type: ignore[arg-type]
+        out.append(FeatureVector(asset_id, start, end, f, 10, evs))
+    return out

@@ -1,0 +1,75 @@
+"""AlertPolicy: hysteresis, minimum duration, dedup, deterministic ids, explanations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from tests.factories import T0
+from twin_models.alerting import AlertPolicy, AlertPolicyConfig, alert_id
+from twin_models.records import TwinSnapshot
+
+BASE = TwinSnapshot(
+    asset_id="pump-001", timestamp=T0, window_start=T0, condition="healthy", anomaly_score=0.2,
+    health_index=1.0, rul_s=None, rul_lower_s=None, rul_upper_s=None, drift=False, n_windows=0,
+    life_id=0,
+)
+
+
+def snaps(scores: list[float], **kw) -> list[TwinSnapshot]:  # type: ignore[no-untyped-def]
+    out = []
+    for i, s in enumerate(scores):
+        t = T0 + timedelta(hours=i)
+        cond = "degrading" if s >= 0.99 else "healthy"
+        out.append(replace(BASE, timestamp=t + timedelta(hours=1), window_start=t,
+                           anomaly_score=s, condition=cond, n_windows=i, **kw))
+    return out
+
+
+def run(policy: AlertPolicy, seq: list[TwinSnapshot]):  # type: ignore[no-untyped-def]
+    return [a for s in seq for a in policy.update(s)]
+
+
+def test_single_spike_does_not_raise() -> None:
+    alerts = run(AlertPolicy("pump-001"), snaps([0.2, 0.9999, 0.2, 0.3, 0.9999, 0.1]))
+    assert alerts == []
+
+
+def test_one_episode_gives_one_alert_id_then_clears() -> None:
+    policy = AlertPolicy("pump-001", AlertPolicyConfig(clear_windows=3))
+    seq = snaps([0.2, 0.9999, 0.9999, 0.9995, 0.95, 0.9999, 0.5, 0.5, 0.5, 0.2])
+    alerts = run(policy, seq)
+    assert [a.status for a in alerts] == ["raised", "cleared"]
+    assert len({a.alert_id for a in alerts}) == 1
+    assert alerts[0].started_at == seq[1].window_start  # the episode's first bad window
+    assert alerts[0].alert_id == alert_id("pump-001", "condition", seq[1].window_start)
+
+
+def test_ids_are_deterministic_across_replays() -> None:
+    seq = snaps([0.2, 0.9999, 0.9999, 0.2])
+    a = run(AlertPolicy("pump-001"), seq)
+    b = run(AlertPolicy("pump-001"), seq)
+    assert [x.alert_id for x in a] == [x.alert_id for x in b] and a
+
+
+def test_escalation_and_diagnosis_update_the_same_episode() -> None:
+    policy = AlertPolicy("pump-001")
+    seq = snaps([0.9999] * 4)
+    seq[3] = replace(seq[3], health_index=0.2, condition="critical", defect="bpfo",
+                     evidence="outer race: BPFO 88.2 Hz envelope line on vib 38.0x above baseline")
+    alerts = run(policy, seq)
+    assert [a.status for a in alerts] == ["raised", "updated"]
+    assert alerts[1].severity == "critical" and alerts[1].defect == "bpfo"
+    assert "Outer race: BPFO 88.2 Hz" in alerts[1].explanation
+    assert "Health index 0.20" in alerts[1].explanation
+    assert [a.sequence for a in alerts] == [1, 2]
+
+
+def test_learning_windows_never_alert_and_life_change_clears() -> None:
+    policy = AlertPolicy("pump-001")
+    learning = [replace(s, condition="learning") for s in snaps([0.9999] * 5)]
+    assert run(policy, learning) == []
+    bad = snaps([0.9999] * 3)
+    assert [a.status for a in run(policy, bad)] == ["raised"]
+    replaced = replace(snaps([0.1])[0], life_id=1)
+    assert [a.status for a in policy.update(replaced)] == ["cleared"]

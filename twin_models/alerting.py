@@ -1,0 +1,165 @@
+"""AlertPolicy: from twin snapshots to deduplicated, explained alerts.
+
+One episode per (asset, kind) gives one ``alert_id`` (a hash of asset, kind and the episode's
+first window), so a replay after a restart produces the same ids. An episode is raised after
+``min_windows`` consecutive bad windows (hysteresis on the way up), updated when its severity or
+its defect diagnosis changes, and cleared after ``clear_windows`` consecutive good windows or
+when the asset's life ends (replacement).
+
+>>> policy = AlertPolicy("pump-1")
+>>> policy.state.active is None
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from twin_models.records import Alert, Severity, TwinSnapshot
+
+__all__ = ["AlertPolicy", "AlertPolicyConfig", "alert_id", "explain"]
+
+
+@dataclass(frozen=True)
+class AlertPolicyConfig:
+    """Thresholds of the policy (scores are calibrated, so 0.999 ~ 1 normal window in 1000)."""
+
+    kind: str = "condition"
+    raise_score: float = 0.999
+    clear_score: float = 0.9
+    min_windows: int = 2
+    clear_windows: int = 6
+    critical_health: float = 0.3
+    rul_horizon_s: float = 2 * 86400.0
+
+
+def alert_id(asset_id: str, kind: str, started_at: datetime) -> str:
+    """Deterministic id of an episode."""
+    key = f"{asset_id}|{kind}|{started_at.isoformat()}".encode()
+    return hashlib.sha256(key).hexdigest()[:20]
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} d"
+    return f"{seconds / 3600:.1f} h"
+
+
+def explain(snap: TwinSnapshot) -> str:
+    """One paragraph a reliability engineer can act on."""
+    parts = [f"{snap.asset_id}: {snap.condition} (anomaly score {snap.anomaly_score:.4f})."]
+    if snap.evidence:
+        parts.append(snap.evidence[0].upper() + snap.evidence[1:] + ".")
+    if snap.top_features:
+        tops = ", ".join(f"{name} {z:+.1f} sd" for name, z in snap.top_features[:3])
+        parts.append(f"Top deviations from this asset's baseline: {tops}.")
+    rul = _fmt_duration(snap.rul_s)
+    band = (
+        f" [{_fmt_duration(snap.rul_lower_s)} .. {_fmt_duration(snap.rul_upper_s)}]"
+        if snap.rul_s is not None
+        else ""
+    )
+    parts.append(f"Health index {snap.health_index:.2f}, RUL {rul}{band}.")
+    return " ".join(parts)
+
+
+@dataclass
+class _Episode:
+    alert_id: str
+    started_at: datetime
+    severity: Severity
+    defect: str | None
+    sequence: int = 0
+
+
+@dataclass
+class _PolicyState:
+    active: _Episode | None = None
+    bad_run: int = 0
+    good_run: int = 0
+    first_bad: datetime | None = None
+    life_id: int = 0
+
+
+class AlertPolicy:
+    """Per-asset alert state machine (picklable, bounded)."""
+
+    def __init__(self, asset_id: str, config: AlertPolicyConfig | None = None) -> None:
+        self.asset_id = asset_id
+        self.config = config or AlertPolicyConfig()
+        self.state = _PolicyState()
+
+    def _severity(self, snap: TwinSnapshot) -> Severity:
+        cfg = self.config
+        if snap.health_index < cfg.critical_health or (
+            snap.rul_s is not None and snap.rul_s < cfg.rul_horizon_s
+        ):
+            return "critical"
+        return "warning"
+
+    def _is_bad(self, snap: TwinSnapshot) -> bool:
+        return snap.condition != "learning" and (
+            snap.anomaly_score >= self.config.raise_score or snap.condition == "critical"
+        )
+
+    def _is_good(self, snap: TwinSnapshot) -> bool:
+        return snap.anomaly_score < self.config.clear_score and snap.condition != "critical"
+
+    def update(self, snap: TwinSnapshot) -> list[Alert]:
+        """Feed one snapshot; returns the alert messages it causes (usually none)."""
+        out: list[Alert] = []
+        st = self.state
+        if snap.life_id != st.life_id:
+            if st.active is not None:
+                out.append(self._message(snap, "cleared", st.active.severity))
+                st.active = None
+            st.life_id, st.bad_run, st.good_run, st.first_bad = snap.life_id, 0, 0, None
+        bad = self._is_bad(snap)
+        st.bad_run = st.bad_run + 1 if bad else 0
+        st.good_run = st.good_run + 1 if self._is_good(snap) else 0
+        if bad and st.bad_run == 1:
+            st.first_bad = snap.window_start
+        if st.active is None:
+            if st.bad_run >= self.config.min_windows and st.first_bad is not None:
+                aid = alert_id(self.asset_id, self.config.kind, st.first_bad)
+                st.active = _Episode(aid, st.first_bad, self._severity(snap), snap.defect)
+                out.append(self._message(snap, "raised", st.active.severity))
+            return out
+        ep = st.active
+        if st.good_run >= self.config.clear_windows:
+            out.append(self._message(snap, "cleared", ep.severity))
+            st.active = None
+            return out
+        severity = self._severity(snap)
+        escalated = severity == "critical" and ep.severity != "critical"
+        new_defect = snap.defect is not None and snap.defect != ep.defect
+        if escalated or new_defect:
+            ep.severity = "critical" if escalated else ep.severity
+            ep.defect = snap.defect or ep.defect
+            out.append(self._message(snap, "updated", ep.severity))
+        return out
+
+    def _message(self, snap: TwinSnapshot, status: str, severity: Severity) -> Alert:
+        ep = self.state.active
+        assert ep is not None  # noqa: S101 - internal invariant
+        ep.sequence += 1
+        return Alert(
+            alert_id=ep.alert_id,
+            asset_id=self.asset_id,
+            kind=self.config.kind,
+            severity=severity,
+            status=status,  # type: ignore[arg-type]
+            started_at=ep.started_at,
+            timestamp=snap.timestamp,
+            explanation=explain(snap),
+            anomaly_score=snap.anomaly_score,
+            health_index=snap.health_index,
+            rul_s=snap.rul_s,
+            top_features=snap.top_features,
+            defect=snap.defect or ep.defect,
+            sequence=ep.sequence,
+        )

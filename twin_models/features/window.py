@@ -1,0 +1,68 @@
+"""Window aggregation: everything one asset sent in one event-time window -> one FeatureVector.
+
+Vibration frames are featurised one by one upstream (:func:`twin_models.features.frame.frame_features`);
+a window averages each frame feature over its frames. Scalar channels give window statistics:
+``mean``, ``std``, ``min``, ``max``, ``last`` and ``slope_per_h`` (least squares trend).
+Feature names are ``<channel>.<feature>``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import numpy as np
+
+from twin_models.records import AssetEvent, FeatureVector, ScalarSample
+
+__all__ = ["aggregate_window", "scalar_stats"]
+
+
+def scalar_stats(times_s: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """Statistics of one scalar channel over a window (times in seconds)."""
+    out = {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "last": float(values[np.argmax(times_s)]),
+    }
+    span = float(times_s.max() - times_s.min())
+    if values.size >= 3 and span > 0.0:
+        t = (times_s - times_s.mean()) / 3600.0
+        out["slope_per_h"] = float((t * (values - values.mean())).sum() / (t * t).sum())
+    else:
+        out["slope_per_h"] = 0.0
+    return out
+
+
+def aggregate_window(
+    asset_id: str,
+    window_start: datetime,
+    window_end: datetime,
+    frames: Iterable[tuple[str, Mapping[str, float]]],
+    scalars: Iterable[ScalarSample],
+    events: Iterable[AssetEvent] = (),
+) -> FeatureVector:
+    """Combine per-frame features ``(channel, features)`` and scalar samples into one vector."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    n = 0
+    for channel, feats in frames:
+        n += 1
+        for name, value in feats.items():
+            key = f"{channel}.{name}"
+            sums[key] += value
+            counts[key] += 1
+    features = {k: sums[k] / counts[k] for k in sums}
+    by_channel: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for s in scalars:
+        n += 1
+        by_channel[s.channel].append((s.timestamp.timestamp(), s.value))
+    for channel, pairs in by_channel.items():
+        arr = np.asarray(pairs, dtype=float)
+        for name, value in scalar_stats(arr[:, 0], arr[:, 1]).items():
+            features[f"{channel}.{name}"] = value
+    evs = tuple(sorted(events, key=lambda e: e.timestamp))
+    return FeatureVector(asset_id, window_start, window_end, features, n + len(evs), evs)

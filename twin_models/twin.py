@@ -1,0 +1,218 @@
+"""AssetTwin: one asset's live models and bounded history.
+
+``update(window)`` is prequential: it scores the window with the models AS THEY WERE (anomaly
+score, health index, own-trend RUL, defect evidence), builds the snapshot, and only then learns.
+Asset events inside the window (install, maintenance, failure) are applied after the window: a
+failure or a maintenance closes the life and restarts the asset's models (a new bearing has a new
+baseline). The fleet-level RUL (completed lives) lives in :mod:`twin_models.fleet`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from river import drift
+
+from twin_models.anomaly import BaselineDetector
+from twin_models.bearings import DEFECT_COMPONENT, defect_frequencies
+from twin_models.health import HealthIndex
+from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
+from twin_models.rul import TrendRul
+
+__all__ = ["AssetTwin", "TwinConfig"]
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """Tunables of every asset twin (one configuration for a whole fleet)."""
+
+    warmup_windows: int = 24
+    top_k: int = 3
+    learn_gate: float = 0.99
+    degrading_score: float = 0.99
+    critical_health: float = 0.3
+    degrading_health: float = 0.9
+    smoothing: float = 0.3
+    defect_min_z: float = 4.0
+    defect_min_ratio: float = 2.0
+    context_channels: tuple[str, ...] = ("speed", "load")
+    trend_noise_sigmas: float = 3.0
+    top_n_features: int = 5
+    calibrator_window: int = 2000
+
+
+def _is_context(name: str, cfg: TwinConfig) -> bool:
+    channel = name.split(".", 1)[0]
+    return channel in cfg.context_channels or name.endswith(".shaft_hz")
+
+
+class AssetTwin:
+    """The live twin of one asset: condition, health index, own-trend RUL, defect evidence."""
+
+    def __init__(self, metadata: AssetMetadata, config: TwinConfig | None = None) -> None:
+        self.metadata = metadata
+        self.config = config or TwinConfig()
+        self.life_id = 0
+        self.n_windows = 0
+        self.windows_in_life = 0
+        self._new_life()
+
+    def _new_life(self) -> None:
+        cfg = self.config
+        self.detector = BaselineDetector(
+            warmup=cfg.warmup_windows,
+            top_k=cfg.top_k,
+            learn_gate=cfg.learn_gate,
+            calibrator_window=cfg.calibrator_window,
+        )
+        thr = self.metadata.failure_threshold
+        self.health = (
+            HealthIndex(thr.feature, thr.value, baseline_windows=cfg.warmup_windows)
+            if thr is not None
+            else None
+        )
+        self.trend = TrendRul()
+        self.drift = drift.PageHinkley(mode="up", min_instances=cfg.warmup_windows)
+        self.degradation = 0.0
+        self.excess_noise = 0.0
+        self._excess_sq = 0.0
+        self._excess_n = 0
+
+    def model_features(self, fv: FeatureVector) -> dict[str, float]:
+        """The features the detector sees: finite, without operating-context channels."""
+        return {
+            k: v
+            for k, v in fv.features.items()
+            if math.isfinite(v) and not _is_context(k, self.config)
+        }
+
+    def context(self, fv: FeatureVector) -> dict[str, float]:
+        """Operating context of the window (speed, load, shaft frequency)."""
+        return {
+            k: v for k, v in fv.features.items() if _is_context(k, self.config) and math.isfinite(v)
+        }
+
+    def update(self, fv: FeatureVector) -> TwinSnapshot:
+        """Score the window with the models as they were, then learn from it, then apply events."""
+        if fv.asset_id != self.metadata.asset_id:
+            msg = f"twin of {self.metadata.asset_id!r} got a window of {fv.asset_id!r}"
+            raise ValueError(msg)
+        x = self.model_features(fv)
+        snapshot = self._score(fv, x)
+        self._learn(fv, x, snapshot.degradation)
+        self.n_windows += 1
+        self.windows_in_life += 1
+        for event in fv.events:
+            self.apply_event(event.kind)
+        return snapshot
+
+    def apply_event(self, kind: str) -> None:
+        """A failure ends the life; maintenance or a new install ends a life that has run."""
+        if kind == "failure" or (kind in ("maintenance", "install") and self.windows_in_life):
+            self.life_id += 1
+            self.windows_in_life = 0
+            self._new_life()
+
+    def _score(self, fv: FeatureVector, x: dict[str, float]) -> TwinSnapshot:
+        cfg = self.config
+        score = self.detector.score_one(x)
+        devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
+        top = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[: cfg.top_n_features]
+        worst = top[: cfg.top_k]
+        raw = math.sqrt(sum(z * z for _, z in worst) / len(worst)) if worst else 0.0
+        degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
+        hi = self.health.predict_one(fv.features) if self.health else 1.0 - score
+        rul = self._trend_rul(fv)
+        defect, evidence = self._defect_evidence(fv, devs)
+        condition = self._condition(score, hi, rul.rul_s if rul else None)
+        return TwinSnapshot(
+            asset_id=fv.asset_id,
+            timestamp=fv.window_end,
+            window_start=fv.window_start,
+            condition=condition,
+            anomaly_score=score,
+            health_index=hi,
+            rul_s=rul.rul_s if rul else None,
+            rul_lower_s=rul.lower_s if rul else None,
+            rul_upper_s=rul.upper_s if rul else None,
+            drift=self.drift.drift_detected,
+            n_windows=self.n_windows,
+            life_id=self.life_id,
+            degradation=degradation,
+            rul_source=rul.source if rul else "",
+            defect=defect,
+            evidence=evidence,
+            top_features=tuple((k, round(z, 3)) for k, z in top),
+            context=self.context(fv),
+        )
+
+    def _condition(self, score: float, hi: float, rul_s: float | None) -> str:
+        cfg = self.config
+        if self.detector.n_learned < cfg.warmup_windows:
+            return "learning"
+        if hi < cfg.critical_health:
+            return "critical"
+        if score >= cfg.degrading_score or hi < cfg.degrading_health:
+            return "degrading"
+        return "healthy"
+
+    def _trend_rul(self, fv: FeatureVector):  # type: ignore[no-untyped-def]
+        if self.health is None:
+            return None
+        return self.trend.predict_one(fv.window_end.timestamp(), self.health.span)
+
+    def _defect_evidence(
+        self, fv: FeatureVector, devs: dict[str, float]
+    ) -> tuple[str | None, str]:
+        """Which bearing component's envelope line stands out against this asset's baseline."""
+        best: tuple[float, str, str, float] | None = None
+        for name, z in devs.items():
+            if ".env_" not in name or not name.endswith("_amp"):
+                continue
+            channel, feat = name.split(".", 1)
+            defect = feat[len("env_") : -len("_amp")]
+            if defect not in DEFECT_COMPONENT or defect == "ftf":
+                continue
+            ratio = self.detector.ratio(name, fv.features[name])
+            if z >= self.config.defect_min_z and ratio >= self.config.defect_min_ratio:
+                if best is None or z > best[0]:
+                    best = (z, defect, channel, ratio)
+        if best is None:
+            return None, ""
+        _, defect, channel, ratio = best
+        freq = self._defect_hz(fv, channel, defect)
+        where = f" {freq:.1f} Hz" if freq else ""
+        text = (
+            f"{DEFECT_COMPONENT[defect]}: {defect.upper()}{where} envelope line on {channel} "
+            f"{ratio:.1f}x above baseline"
+        )
+        return defect, text
+
+    def _defect_hz(self, fv: FeatureVector, channel: str, defect: str) -> float | None:
+        geometry = self.metadata.bearing
+        shaft = fv.features.get(f"{channel}.shaft_hz", self.metadata.nominal_speed_hz)
+        if geometry is None or shaft is None or not shaft > 0:
+            return None
+        freq = defect_frequencies(geometry, shaft).as_dict()[defect]
+        return 2.0 * freq if defect == "bsf" else freq
+
+    def _learn(self, fv: FeatureVector, x: dict[str, float], degradation: float) -> None:
+        cfg = self.config
+        self.degradation = degradation
+        self.drift.update(degradation)
+        self.detector.learn_one(x)
+        if self.health is not None:
+            self.health.learn_one(fv.features)
+            excess = self.health.excess(fv.features)
+            if excess is not None:
+                self._learn_excess_noise(excess)
+                noise = cfg.trend_noise_sigmas * self.excess_noise
+                self.trend.learn_one(fv.window_end.timestamp(), excess, noise)
+
+    def _learn_excess_noise(self, excess: float) -> None:
+        """RMS of the indicator excess over the healthy baseline period (the trend's noise floor)."""
+        if self._excess_n < self.config.warmup_windows:
+            self._excess_sq += excess * excess
+            self._excess_n += 1
+            self.excess_noise = math.sqrt(self._excess_sq / self._excess_n)
