@@ -104,7 +104,8 @@ def get_flow(
     # (asset_id, (window_id, [items]))
     late = op.map("late_to_dead_letter", wout.late, lambda kv: _late(kv, m, now))
     # DeadLetter
-    fvs = op.map_value("aggregate_window", wout.down, make_window_aggregator(cfg.window_s, m))
+    aggregate = make_window_aggregator(cfg.window_s, m)
+    fvs = op.map("aggregate_window", wout.down, lambda kv: (kv[0], aggregate(*kv)))
     # (asset_id, FeatureVector)
     updates = op.stateful_flat_map("twin_update", fvs, twin_update(meta, cfg.twin, m))
     # (asset_id, TwinSnapshot | AssetEvent)

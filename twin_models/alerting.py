@@ -2,8 +2,8 @@
 
 One episode per (asset, kind) gives one ``alert_id`` (a hash of asset, kind and the episode's
 first window), so a replay after a restart produces the same ids. An episode is raised after
-``min_windows`` consecutive bad windows (hysteresis on the way up), updated when its severity or
-its defect diagnosis changes, and cleared after ``clear_windows`` consecutive good windows or
+``min_windows`` consecutive bad windows (hysteresis on the way up), updated when its severity escalates
+or its defect diagnosis (the majority over the episode's windows) changes, and cleared after ``clear_windows`` consecutive good windows or
 when the asset's life ends (replacement).
 
 >>> policy = AlertPolicy("pump-1")
@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from twin_models.records import Alert, Severity, TwinSnapshot
@@ -29,7 +29,7 @@ class AlertPolicyConfig:
     kind: str = "condition"
     raise_score: float = 0.999
     clear_score: float = 0.9
-    min_windows: int = 2
+    min_windows: int = 3
     clear_windows: int = 6
     critical_health: float = 0.3
     rul_horizon_s: float = 2 * 86400.0
@@ -74,6 +74,18 @@ class _Episode:
     severity: Severity
     defect: str | None
     sequence: int = 0
+    votes: dict[str, int] = field(default_factory=dict)
+
+    def vote(self, defect: str | None) -> bool:
+        """Count one window's diagnosis; True when the majority diagnosis changes."""
+        if defect is None:
+            return False
+        self.votes[defect] = self.votes.get(defect, 0) + 1
+        leader = max(self.votes, key=lambda d: (self.votes[d], d == self.defect))
+        if leader != self.defect:
+            self.defect = leader
+            return True
+        return False
 
 
 @dataclass
@@ -115,7 +127,8 @@ class AlertPolicy:
         st = self.state
         if snap.life_id != st.life_id:
             if st.active is not None:
-                out.append(self._message(snap, "cleared", st.active.severity))
+                note = "Asset replaced or repaired: a new life started, the episode is closed."
+                out.append(self._message(snap, "cleared", st.active.severity, note))
                 st.active = None
             st.life_id, st.bad_run, st.good_run, st.first_bad = snap.life_id, 0, 0, None
         bad = self._is_bad(snap)
@@ -126,7 +139,8 @@ class AlertPolicy:
         if st.active is None:
             if st.bad_run >= self.config.min_windows and st.first_bad is not None:
                 aid = alert_id(self.asset_id, self.config.kind, st.first_bad)
-                st.active = _Episode(aid, st.first_bad, self._severity(snap), snap.defect)
+                st.active = _Episode(aid, st.first_bad, self._severity(snap), None)
+                st.active.vote(snap.defect)
                 out.append(self._message(snap, "raised", st.active.severity))
             return out
         ep = st.active
@@ -134,19 +148,22 @@ class AlertPolicy:
             out.append(self._message(snap, "cleared", ep.severity))
             st.active = None
             return out
-        severity = self._severity(snap)
-        escalated = severity == "critical" and ep.severity != "critical"
-        new_defect = snap.defect is not None and snap.defect != ep.defect
-        if escalated or new_defect:
+        escalated = self._severity(snap) == "critical" and ep.severity != "critical"
+        new_diagnosis = ep.vote(snap.defect)
+        if escalated or new_diagnosis:
             ep.severity = "critical" if escalated else ep.severity
-            ep.defect = snap.defect or ep.defect
             out.append(self._message(snap, "updated", ep.severity))
         return out
 
-    def _message(self, snap: TwinSnapshot, status: str, severity: Severity) -> Alert:
+    def _message(
+        self, snap: TwinSnapshot, status: str, severity: Severity, note: str = ""
+    ) -> Alert:
         ep = self.state.active
         assert ep is not None  # noqa: S101 - internal invariant
         ep.sequence += 1
+        text = note or explain(snap)
+        if ep.defect and ep.defect != snap.defect and not note:
+            text += f" Episode diagnosis so far: {ep.defect.upper()}."
         return Alert(
             alert_id=ep.alert_id,
             asset_id=self.asset_id,
@@ -155,11 +172,11 @@ class AlertPolicy:
             status=status,  # type: ignore[arg-type]
             started_at=ep.started_at,
             timestamp=snap.timestamp,
-            explanation=explain(snap),
+            explanation=text,
             anomaly_score=snap.anomaly_score,
             health_index=snap.health_index,
             rul_s=snap.rul_s,
             top_features=snap.top_features,
-            defect=snap.defect or ep.defect,
+            defect=ep.defect,
             sequence=ep.sequence,
         )

@@ -108,7 +108,12 @@ class BaselineDetector:
         return self.calibrator.score_one(self.raw_one(x))
 
     def learn_one(self, x: Mapping[str, float]) -> None:
-        """Learn one window: always during warm-up, afterwards only if it looks normal."""
+        """Learn one window: always during warm-up, afterwards only if it looks normal.
+
+        Windows scoring ``learn_gate`` or more teach neither the baseline nor the calibrator, so
+        a slowly growing fault cannot drag the baseline along. The calibrator's history is then
+        censored above that level; its tail fit uses quantile spacings below it (unbiased).
+        """
         if self.n_learned >= self.warmup:
             raw = self.raw_one(x)
             if self.calibrator.n >= self.calibrator.min_samples:

@@ -4,7 +4,9 @@
 tail threshold ``u`` (its ``1 - tail_fraction`` quantile) the score is the empirical CDF; above it,
 the excess over ``u`` follows an exponential tail fitted by its mean excess (peaks over threshold,
 the GPD with shape 0; Siffer et al., "Anomaly detection in streams with extreme value theory",
-KDD 2017). So ``score = 1 - P(raw >= x | normal)`` and ``score >= 0.999`` means "rarer than one
+KDD 2017). The tail scale is estimated from quantile spacing, ``beta = (q(1 - f/4) - q(1 - f)) /
+ln 4``, which stays unbiased when the history is censored above those quantiles (detectors stop
+learning from windows they already find anomalous). So ``score = 1 - P(raw >= x | normal)`` and ``score >= 0.999`` means "rarer than one
 window in a thousand of normal operation".
 
 >>> cal = TailCalibrator(window=200, min_samples=20)
@@ -62,8 +64,8 @@ class TailCalibrator:
         u = self._sorted[n - k - 1] if n > k else self._sorted[0]
         if raw <= u:
             return bisect.bisect_right(self._sorted, raw) / (n + 1)
-        excess = self._sorted[n - k :]
-        beta = max(sum(e - u for e in excess) / k, 1e-9)
+        upper = self._sorted[min(n - 1, n - max(1, k // 4))]
+        beta = max((upper - u) / math.log(4.0), 1e-9)
         tail = (k / (n + 1)) * math.exp(-(raw - u) / beta)
         return min(1.0, max(0.0, 1.0 - tail))
 

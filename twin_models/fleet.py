@@ -72,10 +72,16 @@ class FleetTwin:
         return fuse(own, self.model.predict_one(times, ind))
 
     def apply_event(self, event: AssetEvent) -> CompletedLife | None:
-        """A failure closes the asset's life: learn it. Returns the life learnt, if any."""
+        """A failure closes the asset's life: learn it. Returns the life learnt, if any.
+
+        Installs and maintenance need nothing here: the twin starts a new ``life_id``, which
+        starts a new trajectory.
+        """
+        if event.kind != "failure":
+            return None
         hist = self.lives.pop(event.asset_id, None)
         self.life_ids.pop(event.asset_id, None)
-        if event.kind != "failure" or not hist:
+        if not hist:
             return None
         life = CompletedLife(
             asset_id=event.asset_id,

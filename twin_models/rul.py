@@ -165,9 +165,10 @@ class FleetRul:
         """Conformal bounds from completed-life errors, else the spread of the matched lives."""
         alpha = (1.0 - self.coverage) / 2.0
         if len(self.residuals) >= 20:
-            res = np.asarray(self.residuals)
-            lo, hi = np.quantile(res, [alpha, 1.0 - alpha])
-            return RulEstimate(rul, rul * math.exp(lo), rul * math.exp(hi), "fleet")
+            # completed lives tell how wrong past estimates were: correct the median bias and
+            # take the interval from the residual quantiles (split conformal, log scale)
+            lo, mid, hi = np.quantile(np.asarray(self.residuals), [alpha, 0.5, 1.0 - alpha])
+            return RulEstimate(rul * math.exp(mid), rul * math.exp(lo), rul * math.exp(hi), "fleet")
         if cands is not None and weights is not None and cands.size >= 2:
             lo = _weighted_quantile(cands, weights, alpha)
             hi = _weighted_quantile(cands, weights, 1.0 - alpha)

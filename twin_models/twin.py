@@ -2,9 +2,10 @@
 
 ``update(window)`` is prequential: it scores the window with the models AS THEY WERE (anomaly
 score, health index, own-trend RUL, defect evidence), builds the snapshot, and only then learns.
-Asset events inside the window (install, maintenance, failure) are applied after the window: a
-failure or a maintenance closes the life and restarts the asset's models (a new bearing has a new
-baseline). The fleet-level RUL (completed lives) lives in :mod:`twin_models.fleet`.
+Asset events inside a window: an ``install`` or ``maintenance`` is applied before the window
+is scored (the window's data belongs to the new life), a ``failure`` after it (the window's data
+belongs to the life that failed). Each ends a life that has run and restarts the asset's models
+(a new bearing has a new baseline). The fleet-level RUL (completed lives) lives in :mod:`twin_models.fleet`.
 """
 
 from __future__ import annotations
@@ -98,13 +99,16 @@ class AssetTwin:
         if fv.asset_id != self.metadata.asset_id:
             msg = f"twin of {self.metadata.asset_id!r} got a window of {fv.asset_id!r}"
             raise ValueError(msg)
+        for event in fv.events:  # a new bearing's data belongs to its new life
+            if event.kind != "failure":
+                self.apply_event(event.kind)
         x = self.model_features(fv)
         snapshot = self._score(fv, x)
         self._learn(fv, x, snapshot.degradation)
         self.n_windows += 1
         self.windows_in_life += 1
-        for event in fv.events:
-            self.apply_event(event.kind)
+        if any(event.kind == "failure" for event in fv.events):
+            self.apply_event("failure")
         return snapshot
 
     def apply_event(self, kind: str) -> None:
