@@ -1,0 +1,214 @@
+"""schemas/*.json: valid 2020-12 schemas that agree with what flows.serde writes and accepts."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+
+from flows import serde
+from tests.unit.test_serde import (
+    make_alert,
+    make_event,
+    make_feature_vector,
+    make_frame,
+    make_metadata,
+    make_scalar,
+    make_snapshot,
+)
+from twin_models.records import AssetMetadata, WaveformFrame
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+FILES = sorted(SCHEMAS.glob("*.json"))
+FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
+TELEMETRY = ("scalar_sample", "waveform_frame", "asset_event")
+
+
+def load(name: str) -> dict[str, Any]:
+    """The v1 schema called ``name``."""
+    doc: dict[str, Any] = json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+    return doc
+
+
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    """A 2020-12 validator for the v1 schema ``name``."""
+    return jsonschema.Draft202012Validator(load(name))
+
+
+SAMPLES: dict[str, list[Any]] = {
+    "scalar_sample": [make_scalar(), make_scalar(unit="", value=-3)],
+    "asset_event": [make_event(kind=k) for k in ("install", "maintenance", "failure")],
+    "waveform_frame": [make_frame(16), make_frame(1, shaft_speed_hz=None, unit="")],
+    "feature_vector": [make_feature_vector()],
+    "twin_snapshot": [make_snapshot()],
+    "alert": [make_alert()],
+    "asset_metadata": [make_metadata(), AssetMetadata("bare")],
+}
+
+
+def test_every_schema_file_is_covered() -> None:
+    assert {p.name.removesuffix(".v1.json") for p in FILES} == {*SAMPLES, "dead_letter"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_schema_is_valid_2020_12_and_versioned(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    jsonschema.Draft202012Validator.check_schema(doc)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    m = re.fullmatch(r"([a-z_]+)\.v([0-9]+)\.json", path.name)
+    assert m is not None
+    assert doc["$id"] == f"urn:twinflow:schema:{m[1]}:v{m[2]}"
+    assert doc["additionalProperties"] is False
+    assert doc.get("examples"), "each schema carries at least one example"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_examples_validate_and_are_read(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    name = path.name.removesuffix(".v1.json")
+    for example in doc["examples"]:
+        jsonschema.Draft202012Validator(doc).validate(example)
+        if name in TELEMETRY:
+            out = serde.decode_telemetry(json.dumps(example).encode(), now=FAR_FUTURE)
+            assert not isinstance(out, serde.DecodeError), out
+        if name == "asset_metadata":
+            serde.metadata_from_dict(example)
+
+
+def _cases() -> Iterator[tuple[str, Any]]:
+    """(schema name, sample record) parameters."""
+    for name, records in SAMPLES.items():
+        for i, record in enumerate(records):
+            yield pytest.param(name, record, id=f"{name}-{i}")
+
+
+@pytest.mark.parametrize(("name", "record"), list(_cases()))
+def test_written_records_validate(name: str, record: Any) -> None:
+    doc = json.loads(serde.encode_json(record))
+    validator(name).validate(doc)
+
+
+@pytest.mark.parametrize(("name", "record"), list(_cases()))
+def test_written_fields_match_record_and_schema(name: str, record: Any) -> None:
+    """A field added to a record (or the schema) without the other fails here."""
+    doc = serde.to_json_dict(record)
+    assert set(doc) - {"type"} == set(record.__slots__)
+    assert set(doc) == set(load(name)["properties"])
+
+
+def _broken(name: str, record: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The record's document with each required field removed, then given a wrong value."""
+    good = json.loads(serde.encode_json(record))
+    for field in load(name)["required"]:
+        yield f"{field} missing", {k: v for k, v in good.items() if k != field}
+        yield f"{field} wrong type", {**good, field: {"not": True}}
+    yield "unexpected field", {**good, "unexpected": 1}
+
+
+@pytest.mark.parametrize(("name", "record"), list(_cases()))
+def test_broken_required_fields_fail(name: str, record: Any) -> None:
+    v = validator(name)
+    for label, doc in _broken(name, record):
+        assert not v.is_valid(doc), label
+
+
+def test_dead_letters_validate() -> None:
+    v = validator("dead_letter")
+    payloads = [b"", b"\xff\x00", b'{"type":"scalar"}', serde.encode_waveform(make_frame(4))[:-1]]
+    for raw in payloads:
+        err = serde.decode_telemetry(raw, now=FAR_FUTURE)
+        assert isinstance(err, serde.DecodeError)
+        v.validate(json.loads(serde.dead_letter(err, source="t/0", timestamp=FAR_FUTURE)))
+    for reason in (*serde.REASONS, "late_record"):
+        doc = serde.dead_letter(serde.DecodeError(reason, "d", b"x"), source="s", timestamp=FAR_FUTURE)
+        v.validate(json.loads(doc))
+
+
+# --------------------------------------------------------------------------- reader == schema
+
+POOL: list[Any] = [
+    None, True, 0, -1, 0.5, 3, 25600, 1e7, "", "x", "a" * 128, "a" * 129, "u" * 65,
+    "2024-05-01T00:00:00Z", "2024-05-01T02:00:00+02:00", "2024-05-01T00:00:00",
+    "install", "scalar", "waveform", "event", [], [1.0, -2], [1.0, "2"], {}, {"a": 1},
+]  # fmt: skip
+
+
+def _wire_variants() -> Iterator[dict[str, Any]]:
+    """Valid telemetry documents, each field deleted or replaced by every POOL value."""
+    for name in TELEMETRY:
+        for record in SAMPLES[name]:
+            good = json.loads(serde.encode_json(record))
+            yield good
+            yield {**good, "extra": 1}
+            for field in list(good) + ["note", "unit", "shaft_speed_hz"]:
+                yield {k: v for k, v in good.items() if k != field}
+                for value in POOL:
+                    yield {**good, field: copy.deepcopy(value)}
+
+
+def test_telemetry_reader_accepts_exactly_what_the_schemas_accept() -> None:
+    validators = [validator(name) for name in TELEMETRY]
+    n = 0
+    for doc in _wire_variants():
+        schema_ok = any(v.is_valid(doc) for v in validators)
+        out = serde.decode_telemetry(json.dumps(doc).encode(), now=FAR_FUTURE)
+        reader_ok = not isinstance(out, serde.DecodeError)
+        assert schema_ok == reader_ok, (doc, out)
+        n += 1
+    assert n > 1000
+
+
+def _metadata_variants() -> Iterator[dict[str, Any]]:
+    """A valid metadata document, and each field deleted or replaced by POOL values."""
+    good = serde.metadata_to_dict(make_metadata())
+    yield good
+    for field in good:
+        yield {k: v for k, v in good.items() if k != field}
+        for value in POOL:
+            yield {**good, field: copy.deepcopy(value)}
+    for part in ("bearing", "failure_threshold"):
+        for field in good[part]:
+            yield {**good, part: {k: v for k, v in good[part].items() if k != field}}
+            for value in POOL:
+                yield {**good, part: {**good[part], field: copy.deepcopy(value)}}
+
+
+SEMANTIC_ONLY = ("must exceed", "lo < hi", "is repeated")
+
+
+def test_metadata_reader_agrees_with_the_schema() -> None:
+    """The reader accepts only schema-valid documents, and refuses valid ones only for the
+    cross-field rules the schema cannot state (documented in its description)."""
+    v = validator("asset_metadata")
+    for doc in _metadata_variants():
+        schema_ok = v.is_valid(doc)
+        try:
+            serde.metadata_from_dict(doc)
+        except ValueError as exc:
+            assert not schema_ok or any(s in str(exc) for s in SEMANTIC_ONLY), (doc, exc)
+        else:
+            assert schema_ok, doc
+
+
+# --------------------------------------------------------------------------- binary doc
+
+
+def test_binary_doc_example_matches_the_encoder() -> None:
+    text = (SCHEMAS / "waveform_frame.v1.binary.md").read_text()
+    dump = text.split("## Example", 1)[1].split("```")[1]
+    hex_bytes = [re.findall(r"\b[0-9a-f]{2}\b", line[6:54]) for line in dump.strip().splitlines()]
+    documented = bytes(int(h, 16) for line in hex_bytes for h in line)
+    frame = WaveformFrame(
+        "p1", "vib", datetime(2024, 5, 1, 12, 0, 0, 125, tzinfo=UTC), 25600.0,
+        np.array([0.5, -1.0], dtype=np.float32), None, "g",
+    )  # fmt: skip
+    assert documented == serde.encode_waveform(frame)
+    assert "1714564800000125000" in text
