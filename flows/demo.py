@@ -168,7 +168,8 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
             fail = (f["failure_at"] or "-")[:16]
             diag = f["diagnosed"] or "-"
             lead = "missed" if f["detected_at"] is None else f"{f['lead_time_h']} h"
-            rul = f"{f['rul_at_detection_h']} h ({f['true_rul_at_detection_h']} h)"
+            est = f["rul_at_detection_h"]
+            rul = f"{'n/a' if est is None else f'{est} h'} ({f['true_rul_at_detection_h']} h)"
             print(f"  {f['asset_id']:<10} {f['fault']:<6} {f['onset'][:16]:<17} {fail:<17} "
                   f"{lead:<8} {diag:<10} {rul}")
     print(f"\n  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")

@@ -82,7 +82,7 @@ class TrendRul:
         def cross(slope: float) -> float:
             if slope <= 0.0:
                 return self.max_rul_s
-            return min(max((target - a) / slope, 0.0), self.max_rul_s)
+            return float(min(max((target - a) / slope, 0.0), self.max_rul_s))
 
         rul = cross(b)
         return RulEstimate(rul, cross(b + 2.0 * se), cross(b - 2.0 * se), "trend")

@@ -166,7 +166,7 @@ class DamageCurve:
 
     def _g(self, d: float) -> float:
         """G(d) = ∫_0^d (d0 + x)^-q dx."""
-        return (self.d0 ** (1.0 - self.q) - (self.d0 + d) ** (1.0 - self.q)) / (self.q - 1.0)
+        return float((self.d0 ** (1.0 - self.q) - (self.d0 + d) ** (1.0 - self.q)) / (self.q - 1.0))
 
     def damage_at(self, t_s: FloatArray) -> FloatArray:
         """Damage at times ``t_s`` (0 before onset, capped at 1)."""
@@ -293,7 +293,8 @@ def synth_frame(
     if kind is not None and damage > 0.0:
         amp = impulse_amp_g(phys, damage)
         x += _impulse_train(kind, amp, speed_hz, phys.bearing, kernel, n, sample_rate_hz, rng)
-    return x.astype(np.float32)
+    out: npt.NDArray[np.float32] = x.astype(np.float32)
+    return out
 
 
 def _mean_square_mod(floor: float) -> float:

@@ -19,7 +19,7 @@ from twin_models.anomaly import BaselineDetector
 from twin_models.bearings import DEFECT_COMPONENT, defect_frequencies
 from twin_models.health import HealthIndex
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
-from twin_models.rul import TrendRul
+from twin_models.rul import RulEstimate, TrendRul
 
 __all__ = ["AssetTwin", "TwinConfig"]
 
@@ -161,7 +161,7 @@ class AssetTwin:
             return "degrading"
         return "healthy"
 
-    def _trend_rul(self, fv: FeatureVector):  # type: ignore[no-untyped-def]
+    def _trend_rul(self, fv: FeatureVector) -> RulEstimate | None:
         if self.health is None:
             return None
         return self.trend.predict_one(fv.window_end.timestamp(), self.health.span)
@@ -204,7 +204,7 @@ class AssetTwin:
     def _learn(self, fv: FeatureVector, x: dict[str, float], degradation: float) -> None:
         cfg = self.config
         self.degradation = degradation
-        self.drift.update(degradation)
+        self.drift.update(degradation)  # type: ignore[no-untyped-call]
         self.detector.learn_one(x)
         if self.health is not None:
             self.health.learn_one(fv.features)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from datetime import datetime
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
@@ -82,6 +81,3 @@ def count_records(cfg: FleetConfig) -> int:
     return int(cfg.n_assets * per_asset)
 
 
-def first_timestamp(cfg: FleetConfig) -> datetime:
-    """When the simulated run starts."""
-    return cfg.start

@@ -1,0 +1,62 @@
+"""twin_models.features: the pure vibration-feature library of twinflow.
+
+Contract: numpy and scipy only — no I/O, no environment, no engine or messaging types, no state.
+Every function takes samples (any 1-D array-like, converted to float64) and a sample rate in Hz
+and returns plain floats, arrays or ``dict[str, float]``; invalid input raises ``ValueError``
+naming the offending value, and no function returns NaN for finite input.
+
+Feature names carry no channel prefix (the caller adds ``vib.`` ...) and are stable: the key set
+of :func:`frame_features` depends only on its arguments (bands, shaft speed, geometry), never on
+the data. Modules:
+
+- :mod:`.time_domain` — rms, peak, crest factor, kurtosis, skewness, mean;
+- :mod:`.fft` — amplitude spectrum, band RMS, spectral centroid, and (re-exported from
+  :mod:`.envelope` and :mod:`.lines`) envelope spectrum, envelope band selection, line features;
+- :mod:`.frame` — :func:`frame_features` (everything for one frame) and :func:`diagnose_bearing`;
+- :mod:`.window` — aggregation of frame features and scalars into one window (not re-exported).
+"""
+
+from __future__ import annotations
+
+from twin_models.features.envelope import envelope_spectrum, select_envelope_band
+from twin_models.features.fft import (
+    amplitude_spectrum,
+    band_rms,
+    default_bands,
+    spectral_centroid,
+)
+from twin_models.features.frame import DIAGNOSIS_MIN_SNR, diagnose_bearing, frame_features
+from twin_models.features.lines import (
+    defect_line_features,
+    line_amplitude,
+    spectral_line_features,
+)
+from twin_models.features.time_domain import (
+    crest_factor,
+    kurtosis,
+    peak,
+    rms,
+    skewness,
+    time_features,
+)
+
+__all__ = [
+    "DIAGNOSIS_MIN_SNR",
+    "amplitude_spectrum",
+    "band_rms",
+    "crest_factor",
+    "default_bands",
+    "defect_line_features",
+    "diagnose_bearing",
+    "envelope_spectrum",
+    "frame_features",
+    "kurtosis",
+    "line_amplitude",
+    "peak",
+    "rms",
+    "select_envelope_band",
+    "skewness",
+    "spectral_centroid",
+    "spectral_line_features",
+    "time_features",
+]
