@@ -20,6 +20,7 @@ from flows.config import PipelineConfig, load_config
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 from flows.pipeline import Sinks, get_flow
+from flows.report import plot_fleet
 from flows.sinks.archive import archive_attacher
 from flows.sinks.jsonl import jsonl_attacher
 from flows.sources.simulator import SimulatorSource, count_records
@@ -172,7 +173,8 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
             rul = f"{'n/a' if est is None else f'{est} h'} ({f['true_rul_at_detection_h']} h)"
             print(f"  {f['asset_id']:<10} {f['fault']:<6} {f['onset'][:16]:<17} {fail:<17} "
                   f"{lead:<8} {diag:<10} {rul}")
-    print(f"\n  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")
+    print(f"\n  plot: {s['plot']}")
+    print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -182,6 +184,8 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress)
     summary = summary_dict(res, fleet)
+    summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
+                                     truths=ground_truth(fleet)))
     if args.json:
         print(json.dumps(summary))
     else:

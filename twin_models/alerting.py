@@ -2,9 +2,9 @@
 
 One episode per (asset, kind) gives one ``alert_id`` (a hash of asset, kind and the episode's
 first window), so a replay after a restart produces the same ids. An episode is raised after
-``min_windows`` consecutive bad windows (hysteresis on the way up), updated when its severity escalates
-or its defect diagnosis (the majority over the episode's windows) changes, and cleared after ``clear_windows`` consecutive good windows or
-when the asset's life ends (replacement).
+``min_windows`` consecutive bad windows (hysteresis on the way up), updated when its severity
+escalates or its defect diagnosis (the majority over the episode's windows) changes, and cleared
+after ``clear_windows`` consecutive good windows or when the asset's life ends (replacement).
 
 >>> policy = AlertPolicy("pump-1")
 >>> policy.state.active is None

@@ -6,8 +6,8 @@ the excess over ``u`` follows an exponential tail fitted by its mean excess (pea
 the GPD with shape 0; Siffer et al., "Anomaly detection in streams with extreme value theory",
 KDD 2017). The tail scale is estimated from quantile spacing, ``beta = (q(1 - f/4) - q(1 - f)) /
 ln 4``, which stays unbiased when the history is censored above those quantiles (detectors stop
-learning from windows they already find anomalous). So ``score = 1 - P(raw >= x | normal)`` and ``score >= 0.999`` means "rarer than one
-window in a thousand of normal operation".
+learning from windows they already find anomalous). So ``score = 1 - P(raw >= x | normal)``
+and ``score >= 0.999`` means "rarer than one window in a thousand of normal operation".
 
 >>> cal = TailCalibrator(window=200, min_samples=20)
 >>> for i in range(200):

@@ -93,7 +93,8 @@ def evaluate_detection(
         if life.fault_kind is None or life.fault_onset is None:
             continue
         stop = life.failure_at or end
-        hit = next((a for a in mine if life.fault_onset <= a.started_at <= stop and a.timestamp <= stop), None)
+        hits = (a for a in mine if life.fault_onset <= a.started_at <= stop and a.timestamp <= stop)
+        hit = next(hits, None)
         outcomes.append(_outcome(life, hit, snaps, defects.get(hit.alert_id) if hit else None))
     return DetectionReport(tuple(outcomes), false_alerts, healthy_s / MONTH_S)
 

@@ -1,8 +1,9 @@
 """Parquet archive sink: hive partitions ``<root>/<table>/date=YYYY-MM-DD/asset_id=<id>/``.
 
-Rows are buffered per worker and written in batches (``batch_rows``) and at close, never one file
-per record. File names carry a run id, the worker and a sequence number, so appending from later
-runs or after a restart never overwrites anything already written; the DuckDB views in
+Rows are buffered per writer partition and written in batches (``batch_rows``), at every recovery
+snapshot and at close, never one file per record. File names carry a run id, the writer partition
+and a sequence number, and are renamed into place when complete, so appending from later runs or
+after a crash never overwrites or corrupts anything already written; the DuckDB views in
 :mod:`flows.archive` deduplicate rows that a resumed run writes again.
 """
 
@@ -10,18 +11,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
+import zlib
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
-import pyarrow.dataset as ds
-from bytewax.dataflow import Stream
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from urllib.parse import quote
 
 import bytewax.operators as op
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bytewax.dataflow import Stream
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+
 from flows.metrics import PipelineMetrics
 from twin_models.records import Alert, FeatureVector, TwinSnapshot
 
@@ -100,31 +105,40 @@ ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "alerts": alert_row,
 }
 
-_PARTITIONING = ds.partitioning(
-    pa.schema([("date", pa.string()), ("asset_id", pa.string())]), flavor="hive"
-)
+def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
+    return root / table / f"date={date}" / f"asset_id={quote(asset_id, safe='')}"
 
 
-def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str) -> None:
-    """Write rows as new Parquet files under ``root/table`` (existing files are left alone)."""
-    if not rows:
-        return
-    t = pa.Table.from_pylist(rows)
-    ds.write_dataset(
-        t,
-        root / table,
-        format="parquet",
-        partitioning=_PARTITIONING,
-        basename_template=basename + "-{i}.parquet",
-        existing_data_behavior="overwrite_or_ignore",
-        max_rows_per_group=1 << 20,
-    )
+def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str) -> int:
+    """Write rows as new Parquet files under ``root/table``; returns the number of files.
+
+    One file per (date, asset_id) partition, written to a temporary name and renamed into place,
+    so a crash never leaves a truncated ``*.parquet`` behind and existing files are never touched.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["date"], row["asset_id"])].append(row)
+    for (date, asset_id), part in groups.items():
+        folder = _partition_dir(root, table, date, asset_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in part]
+        final = folder / f"{basename}.parquet"
+        tmp = folder / f".{basename}.parquet.tmp"
+        pq.write_table(pa.Table.from_pylist(body), tmp)
+        os.replace(tmp, final)
+    return len(groups)
 
 
-class _ArchivePartition(StatelessSinkPartition[Any]):
-    def __init__(self, sink: ParquetArchiveSink, worker: int) -> None:
+class _ArchivePartition(StatefulSinkPartition[Any, None]):
+    """Buffers rows; writes them when ``batch_rows`` is reached, at every snapshot, and at close.
+
+    Flushing at the snapshot means that everything before a recovery snapshot is on disk before
+    the snapshot commits, so a crash loses nothing: what follows the snapshot is replayed.
+    """
+
+    def __init__(self, sink: ParquetArchiveSink, part: str) -> None:
         self.sink = sink
-        self.worker = worker
+        self.part = part
         self.rows: list[dict[str, Any]] = []
         self.seq = 0
 
@@ -137,19 +151,26 @@ class _ArchivePartition(StatelessSinkPartition[Any]):
     def flush(self) -> None:
         if not self.rows:
             return
-        base = f"part-{self.sink.run_id}-w{self.worker}-{self.seq:06d}"
+        base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
         write_rows(self.sink.root, self.sink.table, self.rows, base)
         if self.sink.metrics is not None:
             self.sink.metrics.sink_rows.labels(table=self.sink.table).inc(len(self.rows))
         self.rows = []
         self.seq += 1
 
+    def snapshot(self) -> None:
+        self.flush()
+
     def close(self) -> None:
         self.flush()
 
 
-class ParquetArchiveSink(DynamicSink[Any]):
-    """Bytewax sink writing one archive table (``features``, ``twin_state`` or ``alerts``)."""
+class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
+    """Bytewax sink writing one archive table (``features``, ``twin_state`` or ``alerts``).
+
+    Items are ``(asset_id, record)``; ``partitions`` writer partitions spread the work over
+    workers (an asset always goes to the same one).
+    """
 
     def __init__(
         self,
@@ -157,6 +178,7 @@ class ParquetArchiveSink(DynamicSink[Any]):
         table: str,
         *,
         batch_rows: int = 20000,
+        partitions: int = 1,
         run_id: str | None = None,
         metrics: PipelineMetrics | None = None,
     ) -> None:
@@ -166,22 +188,32 @@ class ParquetArchiveSink(DynamicSink[Any]):
         self.root = Path(root)
         self.table = table
         self.batch_rows = batch_rows
+        self.partitions = partitions
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.run_id = run_id or f"{stamp}-{uuid.uuid4().hex[:8]}"
         self.metrics = metrics
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ArchivePartition:
-        """One buffer per worker."""
-        return _ArchivePartition(self, worker_index)
+    def list_parts(self) -> list[str]:
+        """Writer partitions ``w0``, ``w1`` ..."""
+        return [f"w{i}" for i in range(self.partitions)]
+
+    def part_fn(self, item_key: str) -> int:
+        """Stable assignment of an asset to a writer partition."""
+        return zlib.crc32(item_key.encode()) % self.partitions
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ArchivePartition:
+        """One buffer per writer partition (nothing to resume: files are immutable)."""
+        return _ArchivePartition(self, for_part)
 
 
 def archive_attacher(
     root: str | Path, table: str, **kwargs: Any
 ) -> Callable[[str, Stream[Any]], None]:
-    """A :data:`flows.pipeline.SinkAttacher` that archives a stream into ``table``."""
+    """A :data:`flows.pipeline.SinkAttacher` that archives a stream of records into ``table``."""
     sink = ParquetArchiveSink(root, table, **kwargs)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
-        op.output(step_id, stream, sink)
+        keyed = op.key_on(f"{step_id}_key", stream, lambda rec: rec.asset_id)
+        op.output(step_id, keyed, sink)
 
     return attach

@@ -37,7 +37,10 @@ class CalibratorAsModel:
 
 FEATS = feature_stream(600, seed=3, fault_from=450)
 MODELS = {
-    "baseline": (lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10), FEATS),
+    "baseline": (
+        lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10),
+        FEATS,
+    ),
     "calibrator": (CalibratorAsModel, FEATS),
     "twin": (TwinAsModel, windows(FEATS[:400])),
 }

@@ -114,3 +114,27 @@ def test_bad_config_file_is_one_line(tmp_path: Path, capsys) -> None:  # type: i
     cfg.write_text("[pipeline]\nwindow_seconds = 60\n")
     assert main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "unknown config key 'window_seconds'" in capsys.readouterr().err
+
+
+def _readme_sql_examples() -> list[list[str]]:
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    cmds = []
+    for block in blocks:
+        for line in block.splitlines():
+            line = line.strip()
+            if line.startswith((".venv/bin/twin sql", "twin sql")):
+                cmds.append(shlex.split(line)[1:])
+    return cmds
+
+
+def test_readme_sql_examples_run_against_a_demo_archive(demo_archive, capsys) -> None:  # type: ignore[no-untyped-def]
+    out, _ = demo_archive
+    examples = _readme_sql_examples()
+    assert len(examples) >= 3
+    for argv in examples:
+        assert main([*argv, "--archive", str(out)]) == 0, argv
+        assert "row" in capsys.readouterr().out or "--format" in argv
