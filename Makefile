@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test unit lint venv clean
 
+include infra/kafka/Makefile.inc
+
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (twinflow needs Python 3.11 or 3.12: Bytewax ships wheels for those only)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +20,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/twin demo
 
+# Starts the local Apache Kafka broker (fetched from Maven Central), runs every test, stops it.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(KAFKA_WITH) $(PY) -m pytest -q
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit tests/contract

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Run a command against a local Kafka broker:
+#
+#   infra/kafka/with-kafka.sh .venv/bin/python -m pytest -q
+#
+# Fetches (cached) and starts the broker with infra/kafka/kafka.sh, waits until it answers,
+# exports TWIN_KAFKA_BROKERS (bootstrap address) and TWIN_KAFKA_LOCAL=1 (tests may stop and
+# start it), runs the command, then stops the broker however the command ended (success,
+# failure, Ctrl-C, SIGTERM/SIGHUP, which are passed on to the command) and exits with the
+# command's status.
+#
+# A broker that a developer started (`make kafka-start`) is reused and left running. One
+# left behind by an earlier with-kafka.sh run that was killed outright is adopted and stopped.
+# TWIN_KAFKA_OPTIONAL=1: if the broker cannot be started (no java/mvn, ...), warn and run the
+# command without it (integration tests then skip) instead of failing.
+set -uo pipefail
+
+KAFKA_SH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kafka.sh"
+
+if (($# == 0)); then
+    echo "usage: $0 CMD [ARGS...]" >&2
+    exit 2
+fi
+
+started=0
+stop_broker() {
+    if ((started)); then
+        bash "$KAFKA_SH" stop >&2 || true
+        started=0
+    fi
+}
+
+broker_failed() {
+    stop_broker
+    if [[ "${TWIN_KAFKA_OPTIONAL:-0}" == "1" ]]; then
+        echo "with-kafka.sh: no local Kafka broker (see above); running without it" >&2
+        unset TWIN_KAFKA_BROKERS TWIN_KAFKA_LOCAL
+        exec "$@"
+    fi
+    echo "with-kafka.sh: could not start the local Kafka broker (see above)" >&2
+    exit 1
+}
+
+trap stop_broker EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Restarts done by the tests (kafka.sh start) keep this run as the broker's owner.
+export KAFKA_OWNER_PID=$$
+if bash "$KAFKA_SH" status >/dev/null 2>&1; then
+    owner="$(bash "$KAFKA_SH" owner)"
+    if [[ -n "$owner" ]] && ! kill -0 "$owner" 2>/dev/null; then
+        echo "with-kafka.sh: adopting the broker left by an earlier run (pid $owner is gone)" >&2
+        started=1
+    else
+        echo "with-kafka.sh: reusing the running broker at $(bash "$KAFKA_SH" bootstrap)" \
+            "(left running afterwards)" >&2
+        unset KAFKA_OWNER_PID
+    fi
+else
+    started=1
+    bash "$KAFKA_SH" start >&2 || broker_failed "$@"
+fi
+bash "$KAFKA_SH" wait >&2 || broker_failed "$@"
+
+TWIN_KAFKA_BROKERS="$(bash "$KAFKA_SH" bootstrap)"
+export TWIN_KAFKA_BROKERS TWIN_KAFKA_LOCAL=1
+echo "with-kafka.sh: TWIN_KAFKA_BROKERS=$TWIN_KAFKA_BROKERS" >&2
+
+# Run the command as a child we wait for, so that TERM/HUP sent to this script are passed on
+# at once (a foreground child would delay our traps until it exits). Its stdin is kept (a
+# background job would get /dev/null), so pytest --pdb still works. Ctrl-C reaches it directly
+# from the terminal (same process group); we just keep waiting for it.
+# (An asynchronous command would also start with SIGINT ignored: the subshell undoes that.)
+( trap - INT QUIT; exec "$@" ) 0<&0 &
+child=$!
+# shellcheck disable=SC2317  # called from the traps below
+forward() { kill "-$1" "$child" 2>/dev/null || true; }
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
+trap ':' INT
+while :; do
+    wait "$child"
+    rc=$?
+    kill -0 "$child" 2>/dev/null || break   # wait was interrupted by a signal: keep waiting
+done
+exit "$rc"
