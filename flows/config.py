@@ -15,13 +15,63 @@ from typing import Any
 from twin_models.alerting import AlertPolicyConfig
 from twin_models.twin import TwinConfig
 
-__all__ = ["ConfigError", "PipelineConfig", "load_config"]
+__all__ = ["ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames", "load_config", "redact"]
 
 DEFAULT_ARCHIVE = "twin-data"
 
 
 class ConfigError(ValueError):
     """A configuration value or file is invalid; the message names it."""
+
+
+SECRET_MARKERS = ("password", "secret", "token", "key")
+
+
+def redact(settings: Mapping[str, str]) -> dict[str, str]:
+    """librdkafka settings with secret values masked (for logs, errors and --help)."""
+    return {k: ("***" if any(m in k.lower() for m in SECRET_MARKERS) else v)
+            for k, v in settings.items()}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Kafka topics (the prefix in :class:`KafkaConfig` is put in front of every name)."""
+
+    scalars: str = "twin.telemetry.scalar.v1"
+    waveforms: str = "twin.telemetry.vibration.v1"
+    events: str = "twin.events.v1"
+    alerts: str = "twin.alerts.v1"
+    state: str = "twin.state.v1"
+    dead_letters: str = "twin.dead_letters.v1"
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the cluster is and how to talk to it.
+
+    ``librdkafka`` holds any librdkafka setting, passed through to every client (TLS and SASL:
+    ``security.protocol``, ``ssl.*``, ``sasl.*``). Secret values never appear in ``repr``.
+    """
+
+    brokers: str = "localhost:19092"
+    topic_prefix: str = ""
+    partitions: int = 4
+    replication: int = 1
+    topics: TopicNames = field(default_factory=TopicNames)
+    librdkafka: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"KafkaConfig(brokers={self.brokers!r}, topic_prefix={self.topic_prefix!r}, "
+                f"partitions={self.partitions}, replication={self.replication}, "
+                f"librdkafka={redact(self.librdkafka)!r})")
+
+    def topic(self, name: str) -> str:
+        """Full topic name of ``scalars``, ``waveforms``, ``events``, ``alerts``, ``state``..."""
+        return self.topic_prefix + getattr(self.topics, name)
+
+    def client_config(self) -> dict[str, str]:
+        """Settings shared by every client: bootstrap servers plus the pass-through settings."""
+        return {"bootstrap.servers": self.brokers, **{k: str(v) for k, v in self.librdkafka.items()}}
 
 
 @dataclass(frozen=True)
@@ -36,6 +86,7 @@ class PipelineConfig:
     archive_batch_rows: int = 20000
     twin: TwinConfig = field(default_factory=TwinConfig)
     alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
 
     def __post_init__(self) -> None:
         if not self.window_s > 0:
@@ -64,6 +115,11 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
             return float(value)
         if isinstance(current, tuple):
             return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+        if isinstance(current, dict):
+            if not isinstance(value, Mapping):
+                msg = f"config {name} must be a table of settings"
+                raise ConfigError(msg)
+            return {**current, **{str(k): str(v) for k, v in value.items()}}
     except (TypeError, ValueError):
         msg = f"config {name}: cannot use {value!r} (expected {type(current).__name__})"
         raise ConfigError(msg) from None
@@ -102,6 +158,9 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
         parts = key[len("TWIN_") :].lower().split("__")
         if parts[0] not in top:
             continue
+        if parts[:2] == ["kafka", "librdkafka"] and len(parts) == 3:
+            # TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD -> kafka.librdkafka["sasl.password"]
+            parts[2] = parts[2].replace("_", ".")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -131,5 +190,17 @@ def load_config(
         cfg = _apply(cfg, data.get("pipeline", data))
     cfg = _apply(cfg, _env_values(os.environ if env is None else env))
     if overrides:
-        cfg = _apply(cfg, {k: v for k, v in overrides.items() if v is not None})
+        cfg = _apply(cfg, _nest({k: v for k, v in overrides.items() if v is not None}))
     return cfg
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{"kafka.brokers": x} -> {"kafka": {"brokers": x}} (flags use dotted names)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out

@@ -41,6 +41,10 @@ class PipelineMetrics:
             "twin_anomaly_score", "Calibrated anomaly scores.",
             buckets=(0.5, 0.9, 0.99, 0.999, 0.9999, 1.0), registry=r,
         )
+        self.source_errors = Counter(
+            "twin_source_errors_total", "Transient source client errors (retried), by code.",
+            ["code"], registry=r,
+        )
         self.sink_rows = Counter(
             "twin_archive_rows_total", "Rows written to the Parquet archive, by table.", ["table"],
             registry=r,

@@ -1,0 +1,115 @@
+"""``twin run``: the one dataflow with the Kafka source and sinks, on one or several processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.run import cli_main
+
+from flows.config import PipelineConfig
+from flows.metrics import PipelineMetrics
+from flows.pipeline import Sinks, get_flow
+from flows.sinks.archive import archive_attacher
+from flows.sinks.kafka import dead_letter_message, kafka_attacher
+from flows.sources.kafka import KafkaTelemetrySource
+from twin_models.records import AssetMetadata
+
+__all__ = ["RunOptions", "build_kafka_flow", "run_kafka_flow"]
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to execute: parallelism, recovery, where the archive goes, when to stop."""
+
+    archive_dir: Path
+    workers: int = 1
+    process_id: int | None = None
+    addresses: tuple[str, ...] = ()
+    recovery_dir: Path | None = None
+    snapshot_interval_s: float = 30.0
+    backup_interval_s: float = 0.0
+    exit_at_end: bool = False
+    from_end: bool = False
+
+    @property
+    def total_workers(self) -> int:
+        """Workers over all processes of the cluster."""
+        return self.workers * max(len(self.addresses), 1)
+
+
+def build_kafka_flow(
+    cfg: PipelineConfig,
+    opts: RunOptions,
+    metadata: Mapping[str, AssetMetadata],
+    metrics: PipelineMetrics,
+) -> Dataflow:
+    """get_flow with the Kafka telemetry source, Kafka sinks and the Parquet archive."""
+    k = cfg.kafka
+    client = k.client_config()
+    source = KafkaTelemetrySource(
+        client, [k.topic(r) for r in TELEMETRY_ROLES], tail=not opts.exit_at_end,
+        from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
+    )
+    arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
+                            "partitions": opts.total_workers}
+    sinks = Sinks(
+        features=[archive_attacher(opts.archive_dir, "features", **arch)],
+        state=[kafka_attacher(client, k.topic("state")),
+               archive_attacher(opts.archive_dir, "twin_state", **arch)],
+        alerts=[kafka_attacher(client, k.topic("alerts")),
+                archive_attacher(opts.archive_dir, "alerts", **arch)],
+        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message)],
+    )
+    return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
+
+
+def _recovery(opts: RunOptions) -> RecoveryConfig | None:
+    if opts.recovery_dir is None:
+        return None
+    d = opts.recovery_dir
+    if not d.exists() or not any(d.iterdir()):
+        d.mkdir(parents=True, exist_ok=True)
+        init_db_dir(d, opts.total_workers)
+        log.info("initialised %d recovery partitions in %s", opts.total_workers, d)
+    return RecoveryConfig(d, backup_interval=timedelta(seconds=opts.backup_interval_s))
+
+
+def _terminate_gracefully() -> None:
+    """SIGTERM stops the dataflow like Ctrl-C: workers stop, sinks close, the state on disk
+    is the last completed snapshot, and a restart resumes from it."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_kafka_flow(
+    cfg: PipelineConfig,
+    opts: RunOptions,
+    metadata: Mapping[str, AssetMetadata],
+    metrics: PipelineMetrics | None = None,
+) -> None:
+    """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
+    flow = build_kafka_flow(cfg, opts, metadata, metrics or PipelineMetrics())
+    _terminate_gracefully()
+    cli_main(
+        flow,
+        workers_per_process=opts.workers,
+        process_id=opts.process_id if opts.addresses else None,
+        addresses=list(opts.addresses) or None,
+        epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
+        recovery_config=_recovery(opts),
+    )

@@ -1,0 +1,168 @@
+"""Kafka telemetry source: co-partitioned topics read together, merged in event-time order.
+
+Telemetry arrives on several topics (scalars, waveform frames, events), all keyed by asset_id and
+with the same number of partitions, so partition ``p`` of every topic holds the same assets.
+One Bytewax source partition reads partition ``p`` of every telemetry topic and emits their
+messages merged by event time (the ``twin.event_time_ms`` header that twinflow's producers set;
+the Kafka timestamp for messages without it): a topic that is read
+faster than another cannot push an asset's watermark ahead and make the other topic's records
+late, and the order the dataflow sees does not depend on fetch timing. A topic whose partition
+has nothing buffered holds the merge back until it delivers, reaches its end, or stays silent for
+``max_idle_s`` (then the merge goes on without it).
+
+Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
+in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
+(a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from flows.operators import RawRecord
+
+__all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
+
+EVENT_TIME_HEADER = "twin.event_time_ms"
+
+
+def event_time_ms(msg: Any) -> int:
+    """The merge key of a message: its event-time header, else its Kafka timestamp."""
+    for key, value in msg.headers() or ():
+        if key == EVENT_TIME_HEADER:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                break
+    return int(msg.timestamp()[1])
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[str, int]
+
+
+def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
+                    timeout_s: float = 30.0) -> int:
+    """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
+    admin = AdminClient(dict(client_config))
+    meta = admin.list_topics(timeout=timeout_s)
+    counts = {}
+    for topic in topics:
+        tm = meta.topics.get(topic)
+        if tm is None or tm.error is not None:
+            msg = f"Kafka topic {topic!r} does not exist (create it with `twin topics create`)"
+            raise ValueError(msg)
+        counts[topic] = len(tm.partitions)
+    if len(set(counts.values())) != 1:
+        msg = f"telemetry topics must have the same number of partitions, got {counts}"
+        raise ValueError(msg)
+    return next(iter(counts.values()))
+
+
+class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
+    """Partition ``p`` of every topic, merged in timestamp order."""
+
+    def __init__(self, src: KafkaTelemetrySource, part: int, resume: Offsets | None) -> None:
+        self.src = src
+        self.part = part
+        self.offsets: Offsets = dict(resume or {})
+        conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
+                "enable.partition.eof": "true", "statistics.interval.ms": "0"}
+        self.consumer = Consumer(conf)
+        start = src.starting_offset
+        self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
+        self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
+        self.eof: dict[str, bool] = {t: False for t in src.topics}
+        self.last_seen: dict[str, float] = {t: time.monotonic() for t in src.topics}
+
+    def _poll(self) -> None:
+        for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
+            err = msg.error()
+            topic = msg.topic()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.eof[topic] = True
+                    continue
+                if err.fatal():
+                    msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
+                    raise RuntimeError(msg_)
+                self.src.on_error(str(err.name()))
+                log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
+                continue
+            self.buffers[topic].append((event_time_ms(msg), msg))
+            self.eof[topic] = False
+            self.last_seen[topic] = time.monotonic()
+
+    def _blocking(self, now: float) -> bool:
+        """Some topic may still deliver something older than what is buffered elsewhere."""
+        return any(not buf and not self.eof[t] and now - self.last_seen[t] < self.src.max_idle_s
+                   for t, buf in self.buffers.items())
+
+    def next_batch(self) -> list[RawRecord]:
+        self._poll()
+        out: list[RawRecord] = []
+        now = time.monotonic()
+        while any(self.buffers.values()) and not self._blocking(now):
+            topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
+            _, msg = self.buffers[topic].popleft()
+            self.offsets[topic] = msg.offset() + 1
+            out.append(self._raw(msg))
+        if not out and not self.src.tail and all(self.eof.values()) \
+                and not any(self.buffers.values()):
+            raise StopIteration
+        return out
+
+    def _raw(self, msg: Any) -> RawRecord:
+        headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
+                   ("source.offset", str(msg.offset())))
+        return RawRecord(msg.topic(), msg.value() or b"", headers)
+
+    def next_awake(self) -> Any:
+        return None
+
+    def snapshot(self) -> Offsets:
+        return dict(self.offsets)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
+    """Bytewax source over co-partitioned telemetry topics (see the module docstring)."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, str],
+        topics: Sequence[str],
+        *,
+        tail: bool = True,
+        from_end: bool = False,
+        batch_size: int = 500,
+        poll_timeout_s: float = 0.05,
+        max_idle_s: float = 2.0,
+        on_error: Callable[[str], None] = lambda code: None,
+    ) -> None:
+        self.client_config = dict(client_config)
+        self.topics = list(topics)
+        self.tail = tail
+        self.starting_offset = OFFSET_END if from_end else OFFSET_BEGINNING
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.max_idle_s = max_idle_s
+        self.on_error = on_error
+
+    def list_parts(self) -> list[str]:
+        """One part per partition index shared by all topics."""
+        return [str(p) for p in range(partition_count(self.client_config, self.topics))]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> _AlignedPartition:
+        """Assign partition ``for_part`` of every topic, at the resumed offsets if any."""
+        return _AlignedPartition(self, int(for_part), resume_state)
