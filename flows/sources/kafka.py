@@ -8,7 +8,8 @@ the Kafka timestamp for messages without it): a topic that is read
 faster than another cannot push an asset's watermark ahead and make the other topic's records
 late, and the order the dataflow sees does not depend on fetch timing. A topic whose partition
 has nothing buffered holds the merge back until it delivers, reaches its end, or stays silent for
-``max_idle_s`` (then the merge goes on without it).
+``max_idle_s`` while the other topics deliver (then the merge goes on without it; while the
+broker is unreachable every topic is silent, and the merge waits).
 
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
@@ -81,7 +82,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
         self.eof: dict[str, bool] = {t: False for t in src.topics}
-        self.last_seen: dict[str, float] = {t: time.monotonic() for t in src.topics}
+        # idle clocks start when the first message of any topic arrives (connecting and the first
+        # fetches can take seconds, and must not make a slow topic count as idle)
+        self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
+        self.last_activity = float("-inf")
 
     def _poll(self) -> None:
         for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
@@ -90,6 +94,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     self.eof[topic] = True
+                    self.last_activity = time.monotonic()
                     continue
                 if err.fatal():
                     msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
@@ -97,13 +102,25 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.src.on_error(str(err.name()))
                 log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
                 continue
+            now = time.monotonic()
+            if now - self.last_activity >= self.src.max_idle_s:
+                # first message after start-up or after an outage: every topic's idle clock
+                # restarts now, so none counts as idle just because the broker was away
+                self.last_seen = dict.fromkeys(self.last_seen, now)
             self.buffers[topic].append((event_time_ms(msg), msg))
             self.eof[topic] = False
-            self.last_seen[topic] = time.monotonic()
+            self.last_seen[topic] = now
+            self.last_activity = now
+
+    def _idle(self, topic: str, now: float) -> bool:
+        """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
+        nothing counts as idle and the merge waits)."""
+        quiet = now - self.last_seen[topic] >= self.src.max_idle_s
+        return quiet and now - self.last_activity < self.src.max_idle_s
 
     def _blocking(self, now: float) -> bool:
         """Some topic may still deliver something older than what is buffered elsewhere."""
-        return any(not buf and not self.eof[t] and now - self.last_seen[t] < self.src.max_idle_s
+        return any(not buf and not self.eof[t] and not self._idle(t, now)
                    for t, buf in self.buffers.items())
 
     def next_batch(self) -> list[RawRecord]:
@@ -147,7 +164,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         from_end: bool = False,
         batch_size: int = 500,
         poll_timeout_s: float = 0.05,
-        max_idle_s: float = 2.0,
+        max_idle_s: float = 5.0,
         on_error: Callable[[str], None] = lambda code: None,
     ) -> None:
         self.client_config = dict(client_config)
