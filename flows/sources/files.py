@@ -195,6 +195,16 @@ def read_metadata(path: str | Path) -> MetadataCatalog:
 
 
 Tagged = tuple[str, Telemetry]
+PathSpec = str | Path | tuple[str | Path, dict[str, Any]]
+"""A file, or ``(file, options)`` whose options override the shared ones for that file
+(e.g. an events file next to inputs read with ``fmt="nab"``)."""
+
+
+def _split(spec: PathSpec, kw: dict[str, Any]) -> tuple[str | Path, dict[str, Any]]:
+    if isinstance(spec, tuple):
+        path, extra = spec
+        return path, {**kw, **extra}
+    return spec, kw
 
 
 def _tagged(path: str | Path, stats: dict[str, ReadStats] | None, kw: dict[str, Any]) -> Iterator[Tagged]:
@@ -207,14 +217,14 @@ def _tagged(path: str | Path, stats: dict[str, ReadStats] | None, kw: dict[str, 
         yield name, rec
 
 
-def merge_tagged(paths: Iterable[str | Path], *, stats: dict[str, ReadStats] | None = None,
+def merge_tagged(paths: Iterable[PathSpec], *, stats: dict[str, ReadStats] | None = None,
                  **kw: Any) -> Iterator[Tagged]:
     """Like :func:`merge_files`, but yields ``(file name, record)``."""
-    streams = [_tagged(p, stats, kw) for p in paths]
+    streams = [_tagged(path, stats, opts) for path, opts in (_split(p, kw) for p in paths)]
     return heapq.merge(*streams, key=lambda item: item[1].timestamp)
 
 
-def merge_files(paths: Iterable[str | Path], *, stats: dict[str, ReadStats] | None = None,
+def merge_files(paths: Iterable[PathSpec], *, stats: dict[str, ReadStats] | None = None,
                 **kw: Any) -> Iterator[Telemetry]:
     """Every file's records merged in event-time order; equal times keep the order of ``paths``.
 
@@ -226,12 +236,12 @@ def merge_files(paths: Iterable[str | Path], *, stats: dict[str, ReadStats] | No
     return (rec for _, rec in merge_tagged(paths, stats=stats, **kw))
 
 
-def count_records(paths: Iterable[str | Path], **kw: Any) -> int:
+def count_records(paths: Iterable[PathSpec], **kw: Any) -> int:
     """Upper bound of the records :func:`merge_files` yields (rows x channels, from Parquet
     metadata and line counts; empty cells are counted), for progress bars and ETAs.
     """
     kw = {k: v for k, v in kw.items() if k != "stats"}
-    return sum(estimate_records(p, **kw) for p in paths)
+    return sum(estimate_records(path, **extra) for path, extra in (_split(p, kw) for p in paths))
 
 
 # --------------------------------------------------------------------------- Bytewax source
@@ -240,7 +250,7 @@ def count_records(paths: Iterable[str | Path], **kw: Any) -> int:
 class _ReplayPartition(StatefulSourcePartition[RawRecord, int]):
     """The merged files as wire records; the state is the number of records emitted."""
 
-    def __init__(self, paths: list[str | Path], kw: dict[str, Any], resume: int | None, batch: int,
+    def __init__(self, paths: list[PathSpec], kw: dict[str, Any], resume: int | None, batch: int,
                  progress: Callable[[int], None] | None) -> None:
         self._items = merge_tagged(paths, **kw)
         self.emitted = resume or 0
@@ -276,7 +286,7 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
     is called with the size of every batch; :func:`count_records` gives the total.
     """
 
-    def __init__(self, paths: Iterable[str | Path], *, batch: int = 256,
+    def __init__(self, paths: Iterable[PathSpec], *, batch: int = 256,
                  progress: Callable[[int], None] | None = None, **kw: Any) -> None:
         """``kw`` goes to :func:`read_records` for every file."""
         self.paths = list(paths)
