@@ -144,7 +144,7 @@ def run_backtest(
                       if s.name == "twin_records_in_total"))
     result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures)
     if report:
-        from flows.report import write_report
+        from flows.report_html import write_report
 
         write_report(result, inputs=inputs, metadata=metadata, read_options=opts)
     return result
