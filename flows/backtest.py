@@ -11,7 +11,7 @@ Outputs in ``--out``: ``scores.parquet`` (one row per asset window), ``alerts.pa
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -76,7 +76,7 @@ def active_alerts(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert]) ->
 
 def _true_rul(failures: Mapping[str, list[datetime]], asset: str, ts: datetime) -> float | None:
     times = sorted(failures.get(asset, ()))
-    i = bisect_right(times, ts)
+    i = bisect_left(times, ts)
     return (times[i] - ts).total_seconds() if i < len(times) else None
 
 
@@ -128,6 +128,7 @@ def run_backtest(
         alerts=[archive_attacher(out / "archive", "alerts", **arch), _collector(alerts)],
         dead_letters=[jsonl_attacher(out / "dead_letters.jsonl", dead_letter_bytes)],
     )
+    next(merge_files(specs, **opts), None)  # every file is opened and checked before the run
     total = count_records(specs, **opts)
     with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
         source = FileReplaySource(specs, progress=bar.update, **opts)

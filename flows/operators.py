@@ -166,6 +166,10 @@ def twin_update(
         if twin is None:
             twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
             metrics.assets.inc()
+        if not fv.features:  # a window with life events only: nothing to score
+            for event in fv.events:
+                twin.apply_event(event.kind)
+            return twin, list(fv.events)
         snap = twin.update(fv)
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
