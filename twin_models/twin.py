@@ -76,6 +76,7 @@ class AssetTwin:
         self.trend = TrendRul()
         self.drift = drift.PageHinkley(mode="up", min_instances=cfg.warmup_windows)
         self.degradation = 0.0
+        self.anomalous_share = 0.0  # EWMA of "this window scored >= degrading_score"
         self.excess_noise = 0.0
         self._excess_sq = 0.0
         self._excess_n = 0
@@ -104,7 +105,7 @@ class AssetTwin:
                 self.apply_event(event.kind)
         x = self.model_features(fv)
         snapshot = self._score(fv, x)
-        self._learn(fv, x, snapshot.degradation)
+        self._learn(fv, x, snapshot)
         self.n_windows += 1
         self.windows_in_life += 1
         if any(event.kind == "failure" for event in fv.events):
@@ -126,7 +127,7 @@ class AssetTwin:
         worst = top[: cfg.top_k]
         raw = math.sqrt(sum(z * z for _, z in worst) / len(worst)) if worst else 0.0
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
-        hi = self.health.predict_one(fv.features) if self.health else 1.0 - score
+        hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
         defect, evidence = self._defect_evidence(fv, devs)
         condition = self._condition(score, hi, rul.rul_s if rul else None)
@@ -150,6 +151,12 @@ class AssetTwin:
             top_features=tuple((k, round(z, 3)) for k, z in top),
             context=self.context(fv),
         )
+
+    def _share_health(self, score: float) -> float:
+        """Without a physical failure indicator: 1 - the share of recent windows that were
+        anomalous (EWMA over ~20 windows), so only a persistent anomaly lowers health."""
+        hit = 1.0 if score >= self.config.degrading_score else 0.0
+        return 1.0 - (0.05 * hit + 0.95 * self.anomalous_share)
 
     def _condition(self, score: float, hi: float, rul_s: float | None) -> str:
         cfg = self.config
@@ -201,10 +208,12 @@ class AssetTwin:
         freq = defect_frequencies(geometry, shaft).as_dict()[defect]
         return 2.0 * freq if defect == "bsf" else freq
 
-    def _learn(self, fv: FeatureVector, x: dict[str, float], degradation: float) -> None:
+    def _learn(self, fv: FeatureVector, x: dict[str, float], snap: TwinSnapshot) -> None:
         cfg = self.config
-        self.degradation = degradation
-        self.drift.update(degradation)  # type: ignore[no-untyped-call]
+        self.degradation = snap.degradation
+        if self.health is None:
+            self.anomalous_share = 1.0 - snap.health_index
+        self.drift.update(snap.degradation)  # type: ignore[no-untyped-call]
         self.detector.learn_one(x)
         if self.health is not None:
             self.health.learn_one(fv.features)
