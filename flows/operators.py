@@ -6,6 +6,7 @@ twin_models; this module adapts records, metadata and metrics around it.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ __all__ = [
     "RawRecord",
     "Decoder",
     "Featurizer",
+    "OpenWindows",
     "alert_gate",
     "asset_kind",
     "fleet_rul",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATE_SAMPLE_EVERY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class Decoder:
 
     def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
         self.metrics.records_in.labels(source=raw.source).inc()
+        self.metrics.step_items.labels(step="decode").inc()
         now = self.now()
         out = serde.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
         if isinstance(out, serde.DecodeError):
@@ -104,13 +108,40 @@ class Decoder:
         return out
 
 
+class OpenWindows:
+    """Which (asset, window) pairs hold records in this process: the ``twin_windows_open`` gauge.
+
+    Exact with one process; with several, a window is counted by the process that read its
+    records and the process that closed it, so each process's gauge is approximate."""
+
+    def __init__(self, window_s: float, metrics: PipelineMetrics) -> None:
+        self.window_s = window_s
+        self.metrics = metrics
+        self.open: set[tuple[str, int]] = set()
+
+    def opened(self, asset_id: str, ts: datetime) -> None:
+        key = (asset_id, int((ts - EPOCH).total_seconds() // self.window_s))
+        if key not in self.open:
+            self.open.add(key)
+            self.metrics.windows_open.set(len(self.open))
+
+    def closed(self, asset_id: str, window_id: int) -> None:
+        self.open.discard((asset_id, window_id))
+        self.metrics.windows_open.set(len(self.open))
+
+
 class Featurizer:
     """``featurize_frames`` step: a waveform frame -> its features (scalars/events pass)."""
 
-    def __init__(self, metadata: Mapping[str, AssetMetadata]) -> None:
+    def __init__(self, metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
+                 windows: OpenWindows) -> None:
         self.metadata = metadata
+        self.metrics = metrics
+        self.windows = windows
 
     def __call__(self, item: Telemetry) -> WindowItem:
+        self.metrics.step_items.labels(step="featurize_frames").inc()
+        self.windows.opened(item.asset_id, item.timestamp)
         if not isinstance(item, WaveformFrame):
             return item
         meta = self.metadata.get(item.asset_id)
@@ -140,7 +171,8 @@ def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:
 
 
 def make_window_aggregator(
-    window_s: float, metrics: PipelineMetrics
+    window_s: float, metrics: PipelineMetrics, windows: OpenWindows,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[str, tuple[int, list[WindowItem]]], FeatureVector]:
     """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector."""
     length = timedelta(seconds=window_s)
@@ -152,6 +184,10 @@ def make_window_aggregator(
         scalars = [i for i in items if isinstance(i, ScalarSample)]
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
+        metrics.step_items.labels(step="aggregate_window").inc()
+        windows.closed(asset_id, window_id)
+        lag = (now() - (start + length)).total_seconds()
+        metrics.event_time_lag.labels(process=metrics.process).set(lag)
         return aggregate_window(asset_id, start, start + length, frames, scalars, events)
 
     return aggregate
@@ -171,8 +207,13 @@ def twin_update(
                 twin.apply_event(event.kind)
             return twin, list(fv.events)
         snap = twin.update(fv)
+        metrics.step_items.labels(step="twin_update").inc()
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
+        if snap.drift:
+            metrics.drift.inc()
+        if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
+            metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
         return twin, [snap, *fv.events]
 
     return step
@@ -185,7 +226,8 @@ def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
 
 
 def fleet_rul(
-    metadata: Mapping[str, AssetMetadata],
+    metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[FleetTwin | None, TwinSnapshot | AssetEvent], tuple[FleetTwin, list[TwinSnapshot]]]:
     """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
 
@@ -197,13 +239,20 @@ def fleet_rul(
         if isinstance(item, AssetEvent):
             fleet.apply_event(item)
             return fleet, []
-        return fleet, [fleet.update(item)]
+        snap = fleet.update(item)
+        metrics.step_items.labels(step="fleet_rul").inc()
+        metrics.latency.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
+        if snap.rul_s is not None:
+            metrics.rul.observe(snap.rul_s)
+        metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s)
+        return fleet, [snap]
 
     return step
 
 
 def alert_gate(
-    config: AlertPolicyConfig, metrics: PipelineMetrics
+    config: AlertPolicyConfig, metrics: PipelineMetrics,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[AlertPolicy | None, TwinSnapshot], tuple[AlertPolicy, list[Alert]]]:
     """``alert_gate`` step (keyed by asset): the alert policy's state machine."""
 
@@ -211,8 +260,10 @@ def alert_gate(
         if policy is None:
             policy = AlertPolicy(snap.asset_id, config)
         alerts = policy.update(snap)
+        metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
-            metrics.alerts.labels(status=a.status, severity=a.severity).inc()
+            metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()
+            metrics.latency.labels(output="alert").observe(max((now() - a.timestamp).total_seconds(), 0))
         return policy, alerts
 
     return step

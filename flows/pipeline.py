@@ -39,6 +39,7 @@ from flows.operators import (
     DeadLetter,
     Decoder,
     Featurizer,
+    OpenWindows,
     RawRecord,
     alert_gate,
     asset_kind,
@@ -102,7 +103,8 @@ def get_flow(
     decoded = op.map("decode", raw, Decoder(m, max_future_s=cfg.max_future_s, now=now))
     # Telemetry | DeadLetter
     split = op.branch("route_errors", decoded, lambda x: not isinstance(x, DeadLetter))
-    items = op.map("featurize_frames", split.trues, Featurizer(meta))
+    windows = OpenWindows(cfg.window_s, m)
+    items = op.map("featurize_frames", split.trues, Featurizer(meta, m, windows))
     # ScalarSample | FrameFeatures | AssetEvent
     keyed = op.key_on("key_by_asset", items, lambda x: x.asset_id)
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
@@ -110,17 +112,17 @@ def get_flow(
     # (asset_id, (window_id, [items]))
     late = op.map("late_to_dead_letter", wout.late, lambda kv: _late(kv, m, now))
     # DeadLetter
-    aggregate = make_window_aggregator(cfg.window_s, m)
+    aggregate = make_window_aggregator(cfg.window_s, m, windows, now)
     fvs = op.map("aggregate_window", wout.down, lambda kv: (kv[0], aggregate(*kv)))
     # (asset_id, FeatureVector)
     updates = op.stateful_flat_map("twin_update", fvs, twin_update(meta, cfg.twin, m))
     # (asset_id, TwinSnapshot | AssetEvent)
     own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
-    alerts = op.stateful_flat_map("alert_gate", own, alert_gate(cfg.alerts, m))
+    alerts = op.stateful_flat_map("alert_gate", own, alert_gate(cfg.alerts, m, now))
     # (asset_id, Alert)
     by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
                         lambda x: asset_kind(meta, x.asset_id))
-    snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta))
+    snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta, m, now))
     # (kind, TwinSnapshot)
     dead = op.merge("merge_dead_letters", split.falses, late)
     _attach("features_out", op.key_rm("features_unkeyed", fvs), sinks.features)

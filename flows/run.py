@@ -61,16 +61,17 @@ def build_kafka_flow(
     source = KafkaTelemetrySource(
         client, [k.topic(r) for r in TELEMETRY_ROLES], tail=not opts.exit_at_end,
         from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
+        on_lag=lambda t, part, lag: metrics.consumer_lag.labels(topic=t, partition=str(part)).set(lag),
     )
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "partitions": opts.total_workers}
     sinks = Sinks(
         features=[archive_attacher(opts.archive_dir, "features", **arch)],
-        state=[kafka_attacher(client, k.topic("state")),
+        state=[kafka_attacher(client, k.topic("state"), metrics=metrics),
                archive_attacher(opts.archive_dir, "twin_state", **arch)],
-        alerts=[kafka_attacher(client, k.topic("alerts")),
+        alerts=[kafka_attacher(client, k.topic("alerts"), metrics=metrics),
                 archive_attacher(opts.archive_dir, "alerts", **arch)],
-        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message)],
+        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, metrics)],
     )
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
 

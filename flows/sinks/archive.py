@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import uuid
 import zlib
 from collections import defaultdict
@@ -151,15 +152,23 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     def flush(self) -> None:
         if not self.rows:
             return
+        start = time.perf_counter()
         base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
         write_rows(self.sink.root, self.sink.table, self.rows, base)
-        if self.sink.metrics is not None:
-            self.sink.metrics.sink_rows.labels(table=self.sink.table).inc(len(self.rows))
+        m = self.sink.metrics
+        if m is not None:
+            name = f"archive_{self.sink.table}"
+            m.sink_rows.labels(table=self.sink.table).inc(len(self.rows))
+            m.sink_seconds.labels(sink=name).observe(time.perf_counter() - start)
+            m.sink_batch.labels(sink=name).observe(len(self.rows))
         self.rows = []
         self.seq += 1
 
     def snapshot(self) -> None:
+        start = time.perf_counter()
         self.flush()
+        if self.sink.metrics is not None:
+            self.sink.metrics.snapshot_flush.observe(time.perf_counter() - start)
 
     def close(self) -> None:
         self.flush()

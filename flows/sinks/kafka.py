@@ -10,6 +10,7 @@ around the resume point are produced again with the same key and the same alert 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows import serde
+from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 
 __all__ = ["KafkaTopicSink", "dead_letter_message", "kafka_attacher", "producer_config"]
@@ -39,9 +41,10 @@ def producer_config(client_config: Mapping[str, str]) -> dict[str, Any]:
 
 
 class _TopicPartition(StatelessSinkPartition[Message]):
-    def __init__(self, config: dict[str, Any], topic: str) -> None:
+    def __init__(self, config: dict[str, Any], topic: str, metrics: PipelineMetrics | None) -> None:
         self.producer = Producer(config)
         self.topic = topic
+        self.metrics = metrics
         self.failures: list[str] = []
 
     def _report(self, err: Any, _msg: Any) -> None:
@@ -49,6 +52,7 @@ class _TopicPartition(StatelessSinkPartition[Message]):
             self.failures.append(str(err))
 
     def write_batch(self, items: list[Message]) -> None:
+        start = time.perf_counter()
         for key, value, headers in items:
             while True:
                 try:
@@ -59,6 +63,9 @@ class _TopicPartition(StatelessSinkPartition[Message]):
                     self.producer.poll(0.1)
             self.producer.poll(0)
         self.producer.flush()
+        if self.metrics is not None:
+            self.metrics.sink_seconds.labels(sink=f"kafka_{self.topic}").observe(time.perf_counter() - start)
+            self.metrics.sink_batch.labels(sink=f"kafka_{self.topic}").observe(len(items))
         if self.failures:
             msg = f"could not deliver {len(self.failures)} messages to {self.topic}: {self.failures[0]}"
             self.failures = []
@@ -71,13 +78,15 @@ class _TopicPartition(StatelessSinkPartition[Message]):
 class KafkaTopicSink(DynamicSink[Message]):
     """One topic; items are ``(key, value, headers)``; each worker has its own producer."""
 
-    def __init__(self, client_config: Mapping[str, str], topic: str) -> None:
+    def __init__(self, client_config: Mapping[str, str], topic: str,
+                 metrics: PipelineMetrics | None = None) -> None:
         self.config = producer_config(client_config)
         self.topic = topic
+        self.metrics = metrics
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicPartition:
         """A producer for this worker."""
-        return _TopicPartition(dict(self.config), self.topic)
+        return _TopicPartition(dict(self.config), self.topic, self.metrics)
 
 
 def record_message(record: Any) -> Message:
@@ -94,10 +103,11 @@ def dead_letter_message(d: DeadLetter) -> Message:
 
 
 def kafka_attacher(
-    client_config: Mapping[str, str], topic: str, to_message: Callable[[Any], Message] = record_message
+    client_config: Mapping[str, str], topic: str, to_message: Callable[[Any], Message] = record_message,
+    metrics: PipelineMetrics | None = None,
 ) -> Callable[[str, Stream[Any]], None]:
     """A SinkAttacher producing a stream to ``topic``."""
-    sink = KafkaTopicSink(client_config, topic)
+    sink = KafkaTopicSink(client_config, topic, metrics)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
         op.output(step_id, op.map(f"{step_id}_encode", stream, to_message), sink)

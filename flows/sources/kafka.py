@@ -86,6 +86,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         # fetches can take seconds, and must not make a slow topic count as idle)
         self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
         self.last_activity = float("-inf")
+        self.lag_at = float("-inf")
 
     def _poll(self) -> None:
         for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
@@ -123,8 +124,21 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         return any(not buf and not self.eof[t] and not self._idle(t, now)
                    for t, buf in self.buffers.items())
 
+    def _report_lag(self) -> None:
+        """Consumer lag per topic-partition from the watermarks cached by fetches (no broker call)."""
+        now = time.monotonic()
+        if self.src.on_lag is None or now - self.lag_at < self.src.lag_every_s:
+            return
+        self.lag_at = now
+        for topic in self.src.topics:
+            lo, hi = self.consumer.get_watermark_offsets(TopicPartition(topic, self.part), cached=True)
+            if hi >= 0:
+                position = self.offsets.get(topic, max(lo, 0))
+                self.src.on_lag(topic, self.part, max(hi - position, 0))
+
     def next_batch(self) -> list[RawRecord]:
         self._poll()
+        self._report_lag()
         out: list[RawRecord] = []
         now = time.monotonic()
         while any(self.buffers.values()) and not self._blocking(now):
@@ -166,6 +180,8 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         poll_timeout_s: float = 0.05,
         max_idle_s: float = 5.0,
         on_error: Callable[[str], None] = lambda code: None,
+        on_lag: Callable[[str, int, int], None] | None = None,
+        lag_every_s: float = 2.0,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -175,6 +191,8 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.poll_timeout_s = poll_timeout_s
         self.max_idle_s = max_idle_s
         self.on_error = on_error
+        self.on_lag = on_lag
+        self.lag_every_s = lag_every_s
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""
