@@ -73,6 +73,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="TOML config file (env TWIN_CONFIG)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_metrics_args(p)
 
 
 def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -336,7 +337,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         snapshot_interval_s=args.snapshot_interval, backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
-    metrics = PipelineMetrics()
+    metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
     run_kafka_flow(cfg, opts, _metadata(args.metadata), metrics)
     return 0

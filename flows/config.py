@@ -74,6 +74,19 @@ class KafkaConfig:
         return {"bootstrap.servers": self.brokers, **{k: str(v) for k, v in self.librdkafka.items()}}
 
 
+DEFAULT_METRIC_FEATURES = ("vib.rms", "vib.kurtosis", "vib.env_bpfo_snr", "vib.env_bpfi_snr",
+                           "temperature.mean")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Bounded per-asset series: the ``top_n`` worst assets, a watch list, selected features."""
+
+    top_n: int = 20
+    watch: tuple[str, ...] = ()
+    features: tuple[str, ...] = DEFAULT_METRIC_FEATURES
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything the dataflow needs to know (times in seconds)."""
@@ -87,6 +100,7 @@ class PipelineConfig:
     twin: TwinConfig = field(default_factory=TwinConfig)
     alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
         if not self.window_s > 0:

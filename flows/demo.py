@@ -75,9 +75,10 @@ def run_fleet(
     *,
     workers: int = 1,
     progress: bool = True,
+    metrics: PipelineMetrics | None = None,
 ) -> DemoResult:
     """Simulate ``fleet``, run it through get_flow, archive to ``out``, evaluate."""
-    metrics = PipelineMetrics()
+    metrics = metrics or PipelineMetrics()
     got = _Collected()
     bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
     source = SimulatorSource(fleet, progress=bar.update)
@@ -126,10 +127,7 @@ def summary_dict(res: DemoResult, fleet: FleetConfig) -> dict[str, Any]:
         "false_alerts": rep.false_alerts,
         "healthy_asset_months": round(rep.healthy_asset_months, 2),
         "false_alerts_per_asset_month": round(rep.false_alerts_per_asset_month, 3),
-        "dead_letters": int(sum(
-            s.value for s in res.metrics.registry.collect() for s in s.samples
-            if s.name == "twin_dead_letters_total"
-        )),
+        "dead_letters": int(res.metrics.total("twin_dead_letters_total")),
         "late_records": int(res.metrics.value("twin_late_records_total")),
         "alert_messages": len(res.alerts),
         "fault_table": [
@@ -182,7 +180,13 @@ def run_demo(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, base=DEMO_DEFAULTS)
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
     out = Path(args.out)
-    res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress)
+    metrics = PipelineMetrics.from_config(cfg.metrics)
+    if args.metrics_port is not None:
+        from flows.cli import serve_metrics
+
+        serve_metrics(metrics, args.metrics_port, args.metrics_address)
+    res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
+                    metrics=metrics)
     summary = summary_dict(res, fleet)
     summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
                                      truths=ground_truth(fleet)))

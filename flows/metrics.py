@@ -9,13 +9,16 @@ fleet of 100k assets does not make 100k series. Each worker process serves its o
 from __future__ import annotations
 
 import heapq
+import math
 import os
 import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["PipelineMetrics", "WorstAssets"]
+from flows.config import DEFAULT_METRIC_FEATURES, MetricsConfig
+
+__all__ = ["AssetFeatures", "PipelineMetrics", "WorstAssets"]
 
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)
 SIZE_BUCKETS = (1, 10, 100, 1000, 10_000, 100_000)
@@ -26,12 +29,13 @@ class PipelineMetrics:
     """The pipeline's metrics; pass a fresh ``CollectorRegistry`` in tests."""
 
     def __init__(self, registry: CollectorRegistry | None = None, *, top_n: int = 20,
-                 watch: Iterable[str] = ()) -> None:
+                 watch: Iterable[str] = (), features: Iterable[str] = DEFAULT_METRIC_FEATURES) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.process = str(os.getpid())
         self._pipeline(self.registry)
         self._twins(self.registry)
         self.worst = WorstAssets(self, top_n=top_n, watch=watch)
+        self.features = AssetFeatures(self, top_n=top_n, watch=watch, names=features)
 
     def _pipeline(self, r: CollectorRegistry) -> None:
         self.records_in = Counter("twin_records_in_total", "Raw records read, by source topic or file.",
@@ -88,6 +92,20 @@ class PipelineMetrics:
                                   registry=r)
         self.asset_rul = Gauge("twin_asset_rul_seconds", "RUL of watched and worst assets (bounded set).",
                                ["asset_id"], registry=r)
+        self.asset_rul_lower = Gauge("twin_asset_rul_lower_seconds", "Lower bound of the RUL interval.",
+                                     ["asset_id"], registry=r)
+        self.asset_rul_upper = Gauge("twin_asset_rul_upper_seconds", "Upper bound of the RUL interval.",
+                                     ["asset_id"], registry=r)
+        self.asset_score = Gauge("twin_asset_anomaly_score", "Anomaly score of watched and worst assets.",
+                                 ["asset_id"], registry=r)
+        self.asset_feature = Gauge("twin_asset_feature",
+                                   "Selected window features of watched and unhealthy assets (bounded).",
+                                   ["asset_id", "feature"], registry=r)
+
+    @classmethod
+    def from_config(cls, cfg: MetricsConfig, registry: CollectorRegistry | None = None) -> PipelineMetrics:
+        """Metrics with the configured bounded per-asset series."""
+        return cls(registry, top_n=cfg.top_n, watch=cfg.watch, features=cfg.features)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Current value of a sample (0.0 if never observed)."""
@@ -116,12 +134,15 @@ class WorstAssets:
         self.rul: dict[str, float | None] = {}
         self.shown: set[str] = set()
         self.with_rul: set[str] = set()
+        self.extra: dict[str, tuple[float, tuple[float | None, float | None]]] = {}
         self._last = float("-inf")
 
-    def update(self, asset_id: str, health_index: float, rul_s: float | None) -> None:
+    def update(self, asset_id: str, health_index: float, rul_s: float | None,
+               *, score: float = 0.0, band: tuple[float | None, float | None] = (None, None)) -> None:
         """Record an asset's latest health; refresh the exported set when due."""
         self.health[asset_id] = health_index
         self.rul[asset_id] = rul_s
+        self.extra[asset_id] = (score, band)
         now = time.monotonic()
         if now - self._last >= self.refresh_s:
             self._last = now
@@ -135,19 +156,59 @@ class WorstAssets:
         show = set(worst) | (self.watch & self.health.keys())
         for gone in self.shown - show:
             self.m.asset_health.remove(gone)
-            if gone in self.with_rul:
-                self.m.asset_rul.remove(gone)
-                self.with_rul.discard(gone)
+            self.m.asset_score.remove(gone)
+            self._drop_rul(gone)
         self.shown = show
         for a in show:
             self._export(a)
 
+    def _drop_rul(self, asset_id: str) -> None:
+        if asset_id in self.with_rul:
+            for g in (self.m.asset_rul, self.m.asset_rul_lower, self.m.asset_rul_upper):
+                g.remove(asset_id)
+            self.with_rul.discard(asset_id)
+
     def _export(self, asset_id: str) -> None:
         self.m.asset_health.labels(asset_id=asset_id).set(self.health[asset_id])
+        score, (lo, hi) = self.extra[asset_id]
+        self.m.asset_score.labels(asset_id=asset_id).set(score)
         rul = self.rul[asset_id]
-        if rul is not None:
-            self.m.asset_rul.labels(asset_id=asset_id).set(rul)
-            self.with_rul.add(asset_id)
-        elif asset_id in self.with_rul:
-            self.m.asset_rul.remove(asset_id)
-            self.with_rul.discard(asset_id)
+        if rul is None:
+            self._drop_rul(asset_id)
+            return
+        self.m.asset_rul.labels(asset_id=asset_id).set(rul)
+        self.m.asset_rul_lower.labels(asset_id=asset_id).set(rul if lo is None else lo)
+        self.m.asset_rul_upper.labels(asset_id=asset_id).set(rul if hi is None else hi)
+        self.with_rul.add(asset_id)
+
+
+class AssetFeatures:
+    """``twin_asset_feature`` for watched assets and at most ``top_n`` unhealthy ones.
+
+    An asset gets series while its twin says ``degrading`` or ``critical`` (or it is watched),
+    and loses them when it is healthy again; past ``top_n`` unhealthy assets, newcomers wait.
+    """
+
+    def __init__(self, metrics: PipelineMetrics, *, top_n: int, watch: Iterable[str],
+                 names: Iterable[str]) -> None:
+        self.m = metrics
+        self.top_n = top_n
+        self.watch = set(watch)
+        self.names = tuple(names)
+        self.shown: dict[str, set[str]] = {}
+
+    def update(self, asset_id: str, condition: str, features: dict[str, float]) -> None:
+        """Export (or withdraw) one asset's selected features after a window."""
+        unhealthy = condition in ("degrading", "critical")
+        wanted = asset_id in self.watch or (
+            unhealthy and (asset_id in self.shown or len(self.shown) < self.top_n + len(self.watch)))
+        if not wanted:
+            for name in self.shown.pop(asset_id, set()):
+                self.m.asset_feature.remove(asset_id, name)
+            return
+        names = self.shown.setdefault(asset_id, set())
+        for name in self.names:
+            value = features.get(name)
+            if value is not None and math.isfinite(value):
+                self.m.asset_feature.labels(asset_id=asset_id, feature=name).set(value)
+                names.add(name)

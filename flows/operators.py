@@ -212,6 +212,7 @@ def twin_update(
         metrics.anomaly_score.observe(snap.anomaly_score)
         if snap.drift:
             metrics.drift.inc()
+        metrics.features.update(snap.asset_id, snap.condition, fv.features)
         if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
             metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
         return twin, [snap, *fv.events]
@@ -244,7 +245,8 @@ def fleet_rul(
         metrics.latency.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
         if snap.rul_s is not None:
             metrics.rul.observe(snap.rul_s)
-        metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s)
+        metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
+                             band=(snap.rul_lower_s, snap.rul_upper_s))
         return fleet, [snap]
 
     return step
