@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit lint venv clean
+.PHONY: demo test unit lint venv clean prometheus-install
 
 include infra/kafka/Makefile.inc
 
@@ -21,8 +21,18 @@ demo: $(STAMP)
 	$(VENV)/bin/twin demo
 
 # Starts the local Apache Kafka broker (fetched from Maven Central), runs every test, stops it.
-test: $(STAMP)
+# The Prometheus integration test needs Debian's prometheus package: installed here if missing.
+test: $(STAMP) prometheus-install
 	$(KAFKA_WITH) $(PY) -m pytest -q
+
+prometheus-install:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus package (for the real-Prometheus integration test)"; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "make: prometheus not found and no apt-get to install it"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+	  command -v prometheus >/dev/null; } || { echo "make: could not install prometheus (apt-get failed)"; exit 1; }
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit tests/contract

@@ -316,7 +316,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from flows.metrics import PipelineMetrics
-    from flows.run import RunOptions, run_kafka_flow
+    from flows.run import RunOptions, Stopped, run_kafka_flow
 
     cfg = _kafka_cfg(args)
     if args.clock:
@@ -339,7 +339,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
-    run_kafka_flow(cfg, opts, _metadata(args.metadata), metrics)
+    try:
+        run_kafka_flow(cfg, opts, _metadata(args.metadata), metrics)
+    except Stopped:
+        where = f" --recovery-dir {opts.recovery_dir}" if opts.recovery_dir else " (no --recovery-dir: " \
+            "a restart reads the topics again)"
+        print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
     return 0
 
 

@@ -97,6 +97,7 @@ class PipelineConfig:
     max_future_s: float = 86400.0
     archive_dir: str = DEFAULT_ARCHIVE
     archive_batch_rows: int = 20000
+    archive_flush_s: float = 60.0
     twin: TwinConfig = field(default_factory=TwinConfig)
     alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)

@@ -36,6 +36,19 @@ class PipelineMetrics:
         self._twins(self.registry)
         self.worst = WorstAssets(self, top_n=top_n, watch=watch)
         self.features = AssetFeatures(self, top_n=top_n, watch=watch, names=features)
+        self._initialise_labels()
+
+    def _initialise_labels(self) -> None:
+        """Known label values start at 0, so rates and dashboards have series before any event."""
+        from flows.serde import REASONS
+
+        for reason in (*REASONS, "late_record"):
+            self.decode_errors.labels(reason=reason)
+        for table in ("features", "twin_state", "alerts"):
+            self.sink_rows.labels(table=table)
+        for step in ("decode", "featurize_frames", "aggregate_window", "twin_update", "fleet_rul",
+                     "alert_gate"):
+            self.step_items.labels(step=step)
 
     def _pipeline(self, r: CollectorRegistry) -> None:
         self.records_in = Counter("twin_records_in_total", "Raw records read, by source topic or file.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from flows.sinks.kafka import dead_letter_message, kafka_attacher
 from flows.sources.kafka import KafkaTelemetrySource
 from twin_models.records import AssetMetadata
 
-__all__ = ["RunOptions", "build_kafka_flow", "run_kafka_flow"]
+__all__ = ["RunOptions", "Stopped", "build_kafka_flow", "run_kafka_flow"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def build_kafka_flow(
         on_lag=lambda t, part, lag: metrics.consumer_lag.labels(topic=t, partition=str(part)).set(lag),
     )
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
+                            "flush_interval_s": cfg.archive_flush_s,
                             "partitions": opts.total_workers}
     sinks = Sinks(
         features=[archive_attacher(opts.archive_dir, "features", **arch)],
@@ -87,14 +89,36 @@ def _recovery(opts: RunOptions) -> RecoveryConfig | None:
     return RecoveryConfig(d, backup_interval=timedelta(seconds=opts.backup_interval_s))
 
 
+SIGNAL = "signal"
+
+
+class Stopped(Exception):
+    """The flow was stopped by SIGTERM or SIGINT (not a failure)."""
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(signame)
+        self.signame = signame
+
+
 def _terminate_gracefully() -> None:
-    """SIGTERM stops the dataflow like Ctrl-C: workers stop, sinks close, the state on disk
-    is the last completed snapshot, and a restart resumes from it."""
+    """SIGTERM stops the dataflow like Ctrl-C: it stops where it is; what was emitted stays
+    emitted, the recovery store holds the last completed snapshot, and a restart with the same
+    ``--recovery-dir`` resumes from it (the archive deduplicates what is written again)."""
 
     def handler(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an engine error was caused by our signal handler's KeyboardInterrupt."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def run_kafka_flow(
@@ -106,11 +130,19 @@ def run_kafka_flow(
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
     flow = build_kafka_flow(cfg, opts, metadata, metrics or PipelineMetrics())
     _terminate_gracefully()
-    cli_main(
-        flow,
-        workers_per_process=opts.workers,
-        process_id=opts.process_id if opts.addresses else None,
-        addresses=list(opts.addresses) or None,
-        epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
-        recovery_config=_recovery(opts),
-    )
+    os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
+    try:
+        cli_main(
+            flow,
+            workers_per_process=opts.workers,
+            process_id=opts.process_id if opts.addresses else None,
+            addresses=list(opts.addresses) or None,
+            epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
+            recovery_config=_recovery(opts),
+        )
+    except KeyboardInterrupt:
+        raise Stopped(SIGNAL) from None
+    except Exception as exc:
+        if _interrupted(exc):
+            raise Stopped(SIGNAL) from None
+        raise

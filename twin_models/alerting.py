@@ -6,6 +6,13 @@ first window), so a replay after a restart produces the same ids. An episode is 
 escalates or its defect diagnosis (the majority over the episode's windows) changes, and cleared
 after ``clear_windows`` consecutive good windows or when the asset's life ends (replacement).
 
+A window is bad when its calibrated score reaches ``raise_score`` (or the health index is
+critical) once the twin has learnt its baseline, or, with ``raise_on_defect``, when the twin is
+``degrading`` AND names a defect: an explained degradation. That includes the twin's warm-up, when
+the twin calls a window degrading only on absolute envelope evidence (a defect line far above the
+spectral background for several windows in a row), so a machine first monitored when already
+damaged is not silent for a whole warm-up.
+
 >>> policy = AlertPolicy("pump-1")
 >>> policy.state.active is None
 True
@@ -33,6 +40,7 @@ class AlertPolicyConfig:
     clear_windows: int = 6
     critical_health: float = 0.3
     rul_horizon_s: float = 2 * 86400.0
+    raise_on_defect: bool = True
 
 
 def alert_id(asset_id: str, kind: str, started_at: datetime) -> str:
@@ -113,13 +121,26 @@ class AlertPolicy:
             return "critical"
         return "warning"
 
+    def _explained(self, snap: TwinSnapshot) -> bool:
+        """The twin says degrading (or critical) and names the defect."""
+        return (
+            self.config.raise_on_defect
+            and snap.defect is not None
+            and snap.condition in ("degrading", "critical")
+        )
+
     def _is_bad(self, snap: TwinSnapshot) -> bool:
-        return snap.condition != "learning" and (
-            snap.anomaly_score >= self.config.raise_score or snap.condition == "critical"
+        return self._explained(snap) or (
+            snap.condition != "learning"
+            and (snap.anomaly_score >= self.config.raise_score or snap.condition == "critical")
         )
 
     def _is_good(self, snap: TwinSnapshot) -> bool:
-        return snap.anomaly_score < self.config.clear_score and snap.condition != "critical"
+        return (
+            snap.anomaly_score < self.config.clear_score
+            and snap.condition != "critical"
+            and not self._explained(snap)
+        )
 
     def update(self, snap: TwinSnapshot) -> list[Alert]:
         """Feed one snapshot; returns the alert messages it causes (usually none)."""

@@ -6,6 +6,12 @@ Asset events inside a window: an ``install`` or ``maintenance`` is applied befor
 is scored (the window's data belongs to the new life), a ``failure`` after it (the window's data
 belongs to the life that failed). Each ends a life that has run and restarts the asset's models
 (a new bearing has a new baseline). The fleet-level RUL (completed lives) lives in :mod:`twin_models.fleet`.
+
+Defect evidence has two sources. *Baseline-relative*: an envelope defect-line amplitude far above
+this asset's own healthy baseline. *Absolute*: an envelope defect line far above the spectral
+background of the same envelope spectrum (the window's ``env_<defect>_snr``), in
+``defect_snr_windows`` consecutive windows; that needs no baseline, so a machine first monitored
+when already damaged is diagnosed during its warm-up too, and its condition is ``degrading``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from river import drift
 
 from twin_models.anomaly import BaselineDetector
 from twin_models.bearings import DEFECT_COMPONENT, defect_frequencies
+from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.health import HealthIndex
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul import RulEstimate, TrendRul
@@ -37,6 +44,14 @@ class TwinConfig:
     smoothing: float = 0.3
     defect_min_z: float = 4.0
     defect_min_ratio: float = 2.0
+    defect_min_snr: float = 4.0
+    """Window envelope-line SNR (line over spectral background) that is absolute defect evidence.
+    Pure noise gives 1.4-2.1 (sd ~0.3) per frame, and the largest of the three diagnosable SNRs
+    of a noise frame exceeds 3.2 in only 0.1 % of frames (``features.frame.DIAGNOSIS_MIN_SNR``);
+    4.0 is ~7 sd above the noise mean, with a margin for the structure of real healthy spectra.
+    ``inf`` disables the absolute path."""
+    defect_snr_windows: int = 2
+    """Consecutive windows the same line (channel and defect) must hold ``defect_min_snr``."""
     context_channels: tuple[str, ...] = ("speed", "load")
     trend_noise_sigmas: float = 3.0
     top_n_features: int = 5
@@ -76,6 +91,7 @@ class AssetTwin:
         self.trend = TrendRul()
         self.drift = drift.PageHinkley(mode="up", min_instances=cfg.warmup_windows)
         self.degradation = 0.0
+        self._snr_runs: dict[tuple[str, str], int] = {}  # (channel, defect) -> strong windows in a row
         self.anomalous_share = 0.0  # EWMA of "this window scored >= degrading_score"
         self.excess_noise = 0.0
         self._excess_sq = 0.0
@@ -129,8 +145,8 @@ class AssetTwin:
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
-        defect, evidence = self._defect_evidence(fv, devs)
-        condition = self._condition(score, hi, rul.rul_s if rul else None)
+        defect, evidence, absolute = self._defect_evidence(fv, devs)
+        condition = self._condition(score, hi, rul.rul_s if rul else None, absolute=absolute)
         return TwinSnapshot(
             asset_id=fv.asset_id,
             timestamp=fv.window_end,
@@ -148,7 +164,10 @@ class AssetTwin:
             rul_source=rul.source if rul else "",
             defect=defect,
             evidence=evidence,
-            top_features=tuple((k, round(z, 3)) for k, z in top),
+            # deviations from a half-learnt baseline explain nothing: none during the warm-up
+            top_features=tuple((k, round(z, 3)) for k, z in top)
+            if self.detector.n_learned >= cfg.warmup_windows
+            else (),
             context=self.context(fv),
         )
 
@@ -158,12 +177,19 @@ class AssetTwin:
         hit = 1.0 if score >= self.config.degrading_score else 0.0
         return 1.0 - (0.05 * hit + 0.95 * self.anomalous_share)
 
-    def _condition(self, score: float, hi: float, rul_s: float | None) -> str:
+    def _condition(
+        self, score: float, hi: float, rul_s: float | None, *, absolute: bool = False
+    ) -> str:
+        """``absolute``: persistent absolute defect evidence, which means degrading even while
+        the baseline is still being learnt (no score or health index is meaningful yet)."""
         cfg = self.config
-        if self.detector.n_learned < cfg.warmup_windows:
-            return "learning"
-        if hi < cfg.critical_health:
+        learning = self.detector.n_learned < cfg.warmup_windows
+        if not learning and hi < cfg.critical_health:
             return "critical"
+        if absolute:
+            return "degrading"
+        if learning:
+            return "learning"
         if score >= cfg.degrading_score or hi < cfg.degrading_health:
             return "degrading"
         return "healthy"
@@ -174,6 +200,66 @@ class AssetTwin:
         return self.trend.predict_one(fv.window_end.timestamp(), self.health.span)
 
     def _defect_evidence(
+        self, fv: FeatureVector, devs: dict[str, float]
+    ) -> tuple[str | None, str, bool]:
+        """Which bearing component's envelope line stands out: ``(defect, evidence, absolute)``.
+
+        Absolute evidence (see :meth:`_absolute_evidence`) comes first: it is read off this very
+        spectrum, needs no baseline and is what makes the condition ``degrading``. Otherwise the
+        line that stands out most against this asset's baseline, if any (``absolute`` False),
+        once that baseline is learnt: z-scores against the first few windows of a warm-up are
+        not evidence.
+        """
+        learning = self.detector.n_learned < self.config.warmup_windows
+        strong = self._absolute_evidence(fv)
+        if strong is not None:
+            snr, channel, defect, run = strong
+            freq = self._defect_hz(fv, channel, defect)
+            where = f" {freq:.1f} Hz" if freq else ""
+            label = "2xBSF" if defect == "bsf" else defect.upper()
+            text = (
+                f"{DEFECT_COMPONENT[defect]}: {label}{where} envelope line on {channel} "
+                f"{snr:.1f}x the spectral background (SNR), {run} windows in a row"
+            )
+            if learning:
+                text += "; judged from the spectrum alone (no healthy baseline yet)"
+            return defect, text, True
+        if learning:
+            return None, "", False
+        relative, text = self._baseline_evidence(fv, devs)
+        return relative, text, False
+
+    def _absolute_evidence(self, fv: FeatureVector) -> tuple[float, str, str, int] | None:
+        """``(snr, channel, defect, run)`` of the strongest persistent envelope line, or None.
+
+        Counts, per channel and diagnosable defect (BPFO, BPFI, 2xBSF), the consecutive windows
+        whose ``env_<defect>_snr`` reached ``defect_min_snr`` (this window included: a filter
+        over what was observed, like the alert policy's hysteresis, not a model that learns). A
+        window without that feature breaks the run. Lines held for ``defect_snr_windows``
+        windows qualify; the one with the highest SNR in this window wins.
+        """
+        cfg = self.config
+        runs = self.__dict__.setdefault("_snr_runs", {})  # twins restored from older snapshots
+        seen: dict[tuple[str, str], float] = {}
+        for name, value in fv.features.items():
+            channel, _, feat = name.rpartition(".")
+            if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
+                continue
+            defect = feat[len("env_") : -len("_snr")]
+            if defect not in DIAGNOSABLE_DEFECTS or not math.isfinite(value):
+                continue
+            seen[(channel, defect)] = value
+        for key in set(runs) | set(seen):
+            held = seen.get(key, 0.0) >= cfg.defect_min_snr
+            runs[key] = runs.get(key, 0) + 1 if held else 0
+        qualified = [
+            (seen[key], key[0], key[1], runs[key])
+            for key in seen
+            if runs[key] >= max(cfg.defect_snr_windows, 1)
+        ]
+        return max(qualified, default=None)
+
+    def _baseline_evidence(
         self, fv: FeatureVector, devs: dict[str, float]
     ) -> tuple[str | None, str]:
         """Which bearing component's envelope line stands out against this asset's baseline."""

@@ -1,10 +1,11 @@
 """Parquet archive sink: hive partitions ``<root>/<table>/date=YYYY-MM-DD/asset_id=<id>/``.
 
-Rows are buffered per writer partition and written in batches (``batch_rows``), at every recovery
-snapshot and at close, never one file per record. File names carry a run id, the writer partition
-and a sequence number, and are renamed into place when complete, so appending from later runs or
-after a crash never overwrites or corrupts anything already written; the DuckDB views in
-:mod:`flows.archive` deduplicate rows that a resumed run writes again.
+Rows are buffered per writer partition and written in batches (``batch_rows`` rows or
+``flush_interval_s`` seconds, whichever comes first), at every recovery snapshot and at close,
+never one file per record. File names carry a run id, the writer partition and a sequence number,
+and are renamed into place when complete, so appending from later runs or after a crash never
+overwrites or corrupts anything already written; the DuckDB views in :mod:`flows.archive`
+deduplicate rows that a resumed run writes again.
 """
 
 from __future__ import annotations
@@ -142,11 +143,13 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.part = part
         self.rows: list[dict[str, Any]] = []
         self.seq = 0
+        self.flushed_at = time.monotonic()
 
     def write_batch(self, items: list[Any]) -> None:
         to_row = ROWS[self.sink.table]
         self.rows.extend(to_row(x) for x in items)
-        if len(self.rows) >= self.sink.batch_rows:
+        due = time.monotonic() - self.flushed_at >= self.sink.flush_interval_s
+        if len(self.rows) >= self.sink.batch_rows or due:
             self.flush()
 
     def flush(self) -> None:
@@ -163,6 +166,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             m.sink_batch.labels(sink=name).observe(len(self.rows))
         self.rows = []
         self.seq += 1
+        self.flushed_at = time.monotonic()
 
     def snapshot(self) -> None:
         start = time.perf_counter()
@@ -187,6 +191,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         table: str,
         *,
         batch_rows: int = 20000,
+        flush_interval_s: float = 60.0,
         partitions: int = 1,
         run_id: str | None = None,
         metrics: PipelineMetrics | None = None,
@@ -197,6 +202,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         self.root = Path(root)
         self.table = table
         self.batch_rows = batch_rows
+        self.flush_interval_s = flush_interval_s
         self.partitions = partitions
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.run_id = run_id or f"{stamp}-{uuid.uuid4().hex[:8]}"

@@ -23,7 +23,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    res = _run("ruff", "check", "twin_models", "flows", "tests", "benchmarks")
+    res = _run("ruff", "check", "twin_models", "flows", "tests", "benchmarks", "infra")
     assert res.returncode == 0, res.stdout + res.stderr
 
 

@@ -1,0 +1,128 @@
+"""The detection-quality benchmarks (benchmarks/quality): CWRU and IMS through the pipeline.
+
+Fast tests run the benchmark scripts end to end on small synthetic recordings written in the
+datasets' own formats (CWRU ``.mat``, IMS tab-separated text); the dataset tests run them on the
+real files and skip when ``../shared/datasets`` (or ``$TWIN_DATASETS``) is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from benchmarks.quality import cwru, ims
+from tests.datasets import datasets_dir
+from tests.unit.features.synth import bearing_signal
+from twin_models.bearings import defect_frequencies
+
+RPM = 1750.0  # not the nominal 1797: the speed must come from the file
+SHAFT_HZ = RPM / 60.0
+CWRU_LINES = defect_frequencies(cwru.SKF_6205, SHAFT_HZ)
+
+
+def _mat(path: Path, rid: int, x: np.ndarray, rpm: float | None) -> None:
+    doc = {f"X{rid:03d}_DE_time": x[:, None], f"X{rid:03d}_FE_time": 0.1 * x[:, None]}
+    if rpm is not None:
+        doc[f"X{rid:03d}RPM"] = np.array([[rpm]])
+    scipy.io.savemat(path, doc)
+
+
+@pytest.fixture(scope="module")
+def cwru_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An outer-race, an inner-race and a healthy recording (48 kHz, no RPM variable)."""
+    d = tmp_path_factory.mktemp("cwru")
+    fs, n = 12_000.0, 72_000  # 6 s
+    outer = bearing_signal(fs=fs, n=n, defect_hz=CWRU_LINES.bpfo, shaft_hz=SHAFT_HZ, noise_rms=0.2, seed=1)
+    inner = bearing_signal(fs=fs, n=n, defect_hz=CWRU_LINES.bpfi, shaft_hz=SHAFT_HZ, noise_rms=0.2,
+                           modulation=0.5, seed=2)
+    _mat(d / "12k_Drive_End_OR014@6_2_901.mat", 901, outer, RPM)
+    _mat(d / "12k_Drive_End_IR014_2_902.mat", 902, inner, RPM)
+    rng = np.random.default_rng(3)
+    _mat(d / "normal_2_903.mat", 903, rng.standard_normal(48_000 * 5), None)
+    return d
+
+
+def test_cwru_benchmark_diagnoses_from_the_twins_alerts(cwru_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    doc = cwru.main(["--data", str(cwru_dir), "--out", str(tmp_path)])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["ir_or_accuracy"] == doc["ir_or_accuracy"] == 1.0
+    assert last["healthy_correct"] == 1.0 and last["ball_accuracy"] is None
+    rows = {r["file"]: r for r in doc["table"]}
+    outer = rows["12k_Drive_End_OR014@6_2_901.mat"]
+    assert outer["diagnosis"] == "bpfo" and outer["rpm"] == RPM and outer["evidence_snr"] > 4.0
+    assert f"BPFO {CWRU_LINES.bpfo:.1f} Hz" in outer["explanation"]
+    assert "spectral background (SNR)" in outer["explanation"]
+    assert rows["12k_Drive_End_IR014_2_902.mat"]["diagnosis"] == "bpfi"
+    normal = rows["normal_2_903.mat"]
+    assert normal["diagnosis"] == "healthy" and normal["fs"] == 48_000.0 and normal["rpm"] == 1797.0
+    assert (tmp_path / "metadata.toml").is_file() and (tmp_path / "backtest" / "alerts.parquet").is_file()
+
+
+def test_cwru_names_truth_rates_and_variables() -> None:
+    assert cwru.truth_of("12k_Drive_End_OR021@12_3_250.mat") == "bpfo"
+    assert cwru.truth_of("12k_Drive_End_B028_1_3006.mat") == "bsf"
+    assert cwru.truth_of("12k_Drive_End_IR007_0_105.mat") == "bpfi"
+    assert cwru.truth_of("normal_3_100.mat") == "healthy" and cwru.truth_of("97.mat") is None
+    assert cwru.sample_rate_of("12k_Drive_End_B007_0_118.mat", 1.0) == 12_000.0
+    assert cwru.sample_rate_of("normal_0_97.mat", 1.0) == 48_000.0
+
+
+def test_cwru_prefers_the_drive_end_record_the_rpm_names(tmp_path: Path) -> None:
+    path = tmp_path / "12k_Drive_End_IR007_1_106.mat"
+    scipy.io.savemat(path, {"X098_DE_time": np.zeros((100, 1)), "X106_DE_time": np.ones((200, 1)),
+                            "X106RPM": np.array([[1772.0]])})
+    x, shaft, var = cwru.read_drive_end(path)
+    assert var == "X106_DE_time" and x.size == 200 and shaft == pytest.approx(1772.0 / 60.0)
+
+
+IMS_LINES = defect_frequencies(ims.ZA_2115, ims.SHAFT_HZ)
+
+
+def _ims_file(path: Path, defect_in_first: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cols = [rng.standard_normal(20_480) * 0.1 for _ in range(4)]
+    if defect_in_first:
+        cols[0] = 0.2 * bearing_signal(fs=20_000.0, n=20_480, defect_hz=IMS_LINES.bpfo,
+                                       shaft_hz=ims.SHAFT_HZ, noise_rms=0.2, seed=seed)
+    np.savetxt(path, np.column_stack(cols), delimiter="\t", fmt="%.3f")
+
+
+def test_ims_benchmark_flags_bpfo_in_the_last_file_only(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "ims-samples"
+    data.mkdir()
+    _ims_file(data / "2004.02.12.10.32.39", False, 1)
+    _ims_file(data / "2004.02.12.10.42.39", False, 2)
+    _ims_file(data / "2004.02.19.06.22.39", True, 3)
+    doc = ims.main(["--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["bpfo_flagged_last"] is True and last["bpfo_flagged_first"] is False
+    assert doc["last_file"] == "2004.02.19.06.22.39"
+    assert "outer race: BPFO 236.4 Hz" in doc["set2_bearing1_evidence_last"]
+    assert [tuple(p[:3]) for p in doc["flagged_pairs"]] == [("2004.02.19.06.22.39", 2, 1)]
+
+
+def _real(name: str) -> Path:
+    root = datasets_dir()
+    if root is None or not (root / name).is_dir():
+        pytest.skip(f"dataset {name!r} not found: set TWIN_DATASETS or provide ../shared/datasets")
+    return root / name
+
+
+@pytest.mark.dataset
+def test_cwru_real_files_inner_outer_and_healthy_all_right(tmp_path: Path) -> None:
+    doc = cwru.main(["--data", str(_real("cwru")), "--out", str(tmp_path)])
+    assert doc["ir_or_files"] >= 1 and doc["ir_or_accuracy"] == 1.0, doc["table"]
+    assert doc["healthy_correct"] in (None, 1.0), doc["table"]
+
+
+@pytest.mark.dataset
+def test_ims_real_set2_bearing1_bpfo_flagged_last_not_first(tmp_path: Path) -> None:
+    doc = ims.main(["--data", str(_real("ims-samples")), "--out", str(tmp_path)])
+    assert doc["bpfo_flagged_last"] is True, doc["set2_bearing1_bpfo_snr"]
+    assert doc["bpfo_flagged_first"] is False, doc["set2_bearing1_bpfo_snr"]
