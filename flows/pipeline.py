@@ -125,7 +125,9 @@ def get_flow(
     snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta, m, now))
     # (kind, TwinSnapshot)
     dead = op.merge("merge_dead_letters", split.falses, late)
-    _attach("features_out", op.key_rm("features_unkeyed", fvs), sinks.features)
+    with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),
+                          lambda fv: bool(fv.features))
+    _attach("features_out", with_data, sinks.features)
     _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
     _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
     _attach("dead_letters_out", dead, sinks.dead_letters)

@@ -9,7 +9,9 @@ faster than another cannot push an asset's watermark ahead and make the other to
 late, and the order the dataflow sees does not depend on fetch timing. A topic whose partition
 has nothing buffered holds the merge back until it delivers, reaches its end, or stays silent for
 ``max_idle_s`` while the other topics deliver (then the merge goes on without it; while the
-broker is unreachable every topic is silent, and the merge waits).
+broker is unreachable every topic is silent, and the merge waits). A topic that reached the end
+of its partition never holds the merge back, so ``max_idle_s`` is a safety net for a partition
+whose data exists but cannot be fetched; keep it well above fetch latencies under load.
 
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
@@ -178,7 +180,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         from_end: bool = False,
         batch_size: int = 500,
         poll_timeout_s: float = 0.05,
-        max_idle_s: float = 5.0,
+        max_idle_s: float = 30.0,
         on_error: Callable[[str], None] = lambda code: None,
         on_lag: Callable[[str, int, int], None] | None = None,
         lag_every_s: float = 2.0,

@@ -221,3 +221,39 @@ def test_broker_restart_mid_run_loses_nothing(env: Env, kafka_control: Any) -> N
     assert proc.returncode == 0, err[-3000:]
     assert archive_summary(archive) == archive_summary(reference)
     assert_second_run_delivered(ref_alerts, alert_keys(env.kafka))
+
+
+def test_replay_publishes_files_in_event_time_order_per_asset(env: Env, tmp_path: Path) -> None:
+    scalars = tmp_path / "scalars.csv"
+    rows = ["timestamp,asset_id,temperature,current"]
+    for i in range(60):  # two assets interleaved, deliberately out of order within the file
+        for asset in ("pump-001", "pump-002"):
+            minute = (i * 7) % 60
+            rows.append(f"2025-03-01T00:{minute:02d}:00Z,{asset},{40 + i * 0.1:.2f},{10 + i * 0.01:.3f}")
+    scalars.write_text("\n".join(rows) + "\n")
+    events = tmp_path / "events.csv"
+    events.write_text("timestamp,asset_id,event\n2025-03-01T00:30:00Z,pump-001,maintenance\n")
+    res = subprocess.run([sys.executable, "-m", "flows.cli", "replay", str(scalars), str(events),
+                          "--brokers", env.kafka.brokers, "--topic-prefix", env.kafka.topic_prefix,
+                          "--no-progress"], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "published 241 records" in res.stdout
+    msgs = consume_all(env.kafka, "scalars")
+    assert len(msgs) == 240
+    for asset in ("pump-001", "pump-002"):
+        mine = [json.loads(m.value()) for m in msgs if m.key() == asset.encode()]
+        assert len({m.partition() for m in msgs if m.key() == asset.encode()}) == 1
+        stamps = [m["timestamp"] for m in mine]
+        assert stamps == sorted(stamps) and len(mine) == 120
+    assert len(consume_all(env.kafka, "events")) == 1
+
+
+def test_replay_refuses_a_bad_file_before_publishing_anything(env: Env, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,asset_id,temperature\n2025-03-01T00:00:00Z,a,40\n2025-03-01T00:01:00Z,a,hot\n")
+    res = subprocess.run([sys.executable, "-m", "flows.cli", "replay", str(bad), "--brokers",
+                          env.kafka.brokers, "--topic-prefix", env.kafka.topic_prefix, "--no-progress"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 2
+    assert "bad.csv line 3, column 'temperature'" in res.stderr and res.stderr.count("\n") == 1
+    assert consume_all(env.kafka, "scalars", timeout_s=5) == []
