@@ -19,7 +19,7 @@ import numpy as np
 
 from flows import serde
 from flows.demo import DEMO_DEFAULTS, run_fleet
-from flows.sources.simulator import encode_record
+from flows.sources.replayable import encode_record
 from twin_models.features.frame import frame_features
 from twin_models.records import WaveformFrame
 from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet

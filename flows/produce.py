@@ -19,7 +19,7 @@ from confluent_kafka import KafkaException, Producer
 from flows.config import KafkaConfig
 from flows.sinks.kafka import producer_config
 from flows.sources.kafka import EVENT_TIME_HEADER
-from flows.sources.simulator import encode_record
+from flows.sources.replayable import encode_record
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 
 __all__ = ["PublishReport", "publish", "topic_role"]

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 import logging
 import tomllib
@@ -20,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource
 
 from flows.operators import RawRecord
 from flows.serde import metadata_from_dict
@@ -32,7 +31,7 @@ from flows.sources.readers import (
     estimate_records,
     read_records,
 )
-from flows.sources.simulator import encode_record
+from flows.sources.replayable import ReplayPartition
 from twin_models.records import AssetMetadata
 
 __all__ = [
@@ -247,36 +246,6 @@ def count_records(paths: Iterable[PathSpec], **kw: Any) -> int:
 # --------------------------------------------------------------------------- Bytewax source
 
 
-class _ReplayPartition(StatefulSourcePartition[RawRecord, int]):
-    """The merged files as wire records; the state is the number of records emitted."""
-
-    def __init__(self, paths: list[PathSpec], kw: dict[str, Any], resume: int | None, batch: int,
-                 progress: Callable[[int], None] | None) -> None:
-        self._items = merge_tagged(paths, **kw)
-        self.emitted = resume or 0
-        if self.emitted:
-            skipped = sum(1 for _ in itertools.islice(self._items, self.emitted))
-            if skipped < self.emitted:
-                log.warning("replay resumed after %d records but the files hold only %d: did they change?",
-                            self.emitted, skipped)
-        self.batch = batch
-        self.progress = progress
-
-    def next_batch(self) -> list[RawRecord]:
-        """The next ``batch`` records, encoded as a producer would put them on Kafka."""
-        out = [RawRecord(name, encode_record(rec)) for name, rec in itertools.islice(self._items, self.batch)]
-        if not out:
-            raise StopIteration
-        self.emitted += len(out)
-        if self.progress is not None:
-            self.progress(len(out))
-        return out
-
-    def snapshot(self) -> int:
-        """Records emitted so far (a resume skips them; the merge order is deterministic)."""
-        return self.emitted
-
-
 class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
     """Telemetry files replayed into the dataflow in event-time order, as one partition.
 
@@ -298,6 +267,6 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
         """One partition: the merged, ordered stream of all files."""
         return [PARTITION]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ReplayPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> ReplayPartition:
         """Open the files, skipping ``resume_state`` records already emitted."""
-        return _ReplayPartition(self.paths, self.kw, resume_state, self.batch, self.progress)
+        return ReplayPartition(merge_tagged(self.paths, **self.kw), resume_state, self.batch, self.progress)

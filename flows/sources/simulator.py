@@ -8,52 +8,17 @@ is deterministic, so a resume regenerates and skips them.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource
 
-from flows import serde
 from flows.operators import RawRecord
-from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
+from flows.sources.replayable import ReplayPartition, encode_record
 from twin_models.simulate import FleetConfig, simulate_fleet
 
-__all__ = ["SimulatorSource", "encode_record"]
+__all__ = ["SimulatorSource", "count_records", "encode_record"]
 
 SOURCE_NAME = "simulator"
-
-
-def encode_record(rec: ScalarSample | WaveformFrame | AssetEvent) -> bytes:
-    """Wire encoding of a telemetry record."""
-    if isinstance(rec, WaveformFrame):
-        return serde.encode_waveform(rec)
-    if isinstance(rec, ScalarSample):
-        return serde.encode_scalar(rec)
-    return serde.encode_event(rec)
-
-
-class _SimPartition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, cfg: FleetConfig, resume: int | None, batch: int,
-                 progress: Callable[[int], None] | None) -> None:
-        self.records: Iterator[ScalarSample | WaveformFrame | AssetEvent] = simulate_fleet(cfg)
-        self.emitted = resume or 0
-        if self.emitted:
-            next(itertools.islice(self.records, self.emitted - 1, None), None)
-        self.batch = batch
-        self.progress = progress
-
-    def next_batch(self) -> list[RawRecord]:
-        out = [RawRecord(SOURCE_NAME, encode_record(r))
-               for r in itertools.islice(self.records, self.batch)]
-        if not out:
-            raise StopIteration
-        self.emitted += len(out)
-        if self.progress is not None:
-            self.progress(len(out))
-        return out
-
-    def snapshot(self) -> int:
-        return self.emitted
 
 
 class SimulatorSource(FixedPartitionedSource[RawRecord, int]):
@@ -69,9 +34,10 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, int]):
         """One partition: the simulator's merged, ordered stream."""
         return ["fleet"]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _SimPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> ReplayPartition:
         """Start (or resume) the simulator."""
-        return _SimPartition(self.cfg, resume_state, self.batch, self.progress)
+        return ReplayPartition(((SOURCE_NAME, r) for r in simulate_fleet(self.cfg)), resume_state, self.batch,
+                               self.progress)
 
 
 def count_records(cfg: FleetConfig) -> int:

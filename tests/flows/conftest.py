@@ -12,7 +12,7 @@ from flows.config import PipelineConfig
 from flows.metrics import PipelineMetrics
 from flows.operators import RawRecord
 from flows.pipeline import Sinks, get_flow
-from flows.sources.simulator import encode_record
+from flows.sources.replayable import encode_record
 from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet
 
 SMALL_FLEET = FleetConfig(n_assets=3, days=6.0, seed=11, frame_interval_s=1800.0,

@@ -94,7 +94,7 @@ def test_resume_skips_the_records_already_emitted(files: list[Path]) -> None:
 def test_resume_past_the_end_warns_and_stops(files: list[Path], caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         part = FileReplaySource(files).build_part("files", "files", resume_state=1000)
-    assert "did they change" in caplog.text
+    assert "did it change" in caplog.text
     with pytest.raises(StopIteration):
         part.next_batch()
 
