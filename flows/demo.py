@@ -182,7 +182,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     if args.metrics_port is not None:
-        from flows.cli import serve_metrics
+        from flows.cli_args import serve_metrics
 
         serve_metrics(metrics, args.metrics_port, args.metrics_address)
     res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,

@@ -50,7 +50,7 @@ class Env:
 
 
 def _fleet_metadata_file(path: Path) -> Path:
-    from flows.cli import write_fleet_metadata
+    from flows.cli_kafka import write_fleet_metadata
 
     write_fleet_metadata(FLEET, str(path))
     return path

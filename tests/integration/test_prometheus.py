@@ -98,7 +98,7 @@ def running_pipeline(kafka_brokers: str, kafka_admin: Any, prometheus_bin: str,
     cut = first_failure.timestamp() - 4 * 3600  # stop while that asset is degrading
     records = [r for r in simulate_fleet(FLEET) if r.timestamp.timestamp() < cut]
     publish(records, cfg)
-    from flows.cli import write_fleet_metadata
+    from flows.cli_kafka import write_fleet_metadata
 
     write_fleet_metadata(FLEET, str(tmp_path / "meta.json"))
     mport = _port()
