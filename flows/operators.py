@@ -17,7 +17,7 @@ from flows.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.frame import frame_features
 from twin_models.features.window import aggregate_window
-from twin_models.fleet import FleetTwin
+from twin_models.fleet import ConditionInputs, FleetConfig, FleetTwin, select_inputs
 from twin_models.records import (
     Alert,
     AssetEvent,
@@ -196,7 +196,8 @@ def make_window_aggregator(
 def twin_update(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
-    """``twin_update`` step: score, emit, then learn; emits the snapshot then the window's events."""
+    """``twin_update`` step: score, emit, then learn; emits the snapshot then the window's events
+    (preceded by the window's :class:`ConditionInputs` when the fleet RUL regression is configured)."""
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
@@ -215,6 +216,9 @@ def twin_update(
         metrics.features.update(snap.asset_id, snap.condition, fv.features)
         if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
             metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
+        if config.fleet.rul_features:  # the fleet RUL regression's inputs go just before the snapshot
+            inputs = ConditionInputs(fv.asset_id, snap.timestamp, select_inputs(config.fleet, fv.features))
+            return twin, [inputs, snap, *fv.events]
         return twin, [snap, *fv.events]
 
     return step
@@ -226,19 +230,23 @@ def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
     return meta.kind if meta else AssetMetadata(asset_id).kind
 
 
+FleetItem = TwinSnapshot | AssetEvent | ConditionInputs
+
+
 def fleet_rul(
     metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Callable[[FleetTwin | None, TwinSnapshot | AssetEvent], tuple[FleetTwin, list[TwinSnapshot]]]:
+    now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetConfig | None = None,
+) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, list[TwinSnapshot]]]:
     """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
 
-    def step(
-        fleet: FleetTwin | None, item: TwinSnapshot | AssetEvent
-    ) -> tuple[FleetTwin, list[TwinSnapshot]]:
+    def step(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, list[TwinSnapshot]]:
         if fleet is None:
-            fleet = FleetTwin(asset_kind(metadata, item.asset_id))
+            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
         if isinstance(item, AssetEvent):
             fleet.apply_event(item)
+            return fleet, []
+        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
+            fleet.observe(item)
             return fleet, []
         snap = fleet.update(item)
         metrics.step_items.labels(step="fleet_rul").inc()

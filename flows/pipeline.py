@@ -9,7 +9,7 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
-      -> twin_update       (asset_id, TwinSnapshot | AssetEvent)
+      -> twin_update       (asset_id, TwinSnapshot | AssetEvent [| ConditionInputs])
            -> alert_gate   (asset_id, Alert)                -> alerts sink
            -> fleet_rul    (kind, TwinSnapshot)             -> state sink
 
@@ -116,13 +116,14 @@ def get_flow(
     fvs = op.map("aggregate_window", wout.down, lambda kv: (kv[0], aggregate(*kv)))
     # (asset_id, FeatureVector)
     updates = op.stateful_flat_map("twin_update", fvs, twin_update(meta, cfg.twin, m))
-    # (asset_id, TwinSnapshot | AssetEvent)
+    # (asset_id, TwinSnapshot | AssetEvent | ConditionInputs); ConditionInputs (the fleet RUL
+    # regression's inputs, only when configured) go to fleet_rul, never to alert_gate
     own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
     alerts = op.stateful_flat_map("alert_gate", own, alert_gate(cfg.alerts, m, now))
     # (asset_id, Alert)
     by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
                         lambda x: asset_kind(meta, x.asset_id))
-    snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta, m, now))
+    snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta, m, now, cfg.twin.fleet))
     # (kind, TwinSnapshot)
     dead = op.merge("merge_dead_letters", split.falses, late)
     with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),

@@ -22,7 +22,7 @@ import bisect
 import math
 from collections import deque
 
-__all__ = ["TailCalibrator"]
+__all__ = ["EmpiricalTail", "TailCalibrator"]
 
 
 class TailCalibrator:
@@ -74,4 +74,77 @@ class TailCalibrator:
         if not self._sorted:
             return math.nan
         idx = min(len(self._sorted) - 1, max(0, int(q * len(self._sorted))))
+        return self._sorted[idx]
+
+
+class EmpiricalTail:
+    """Two-sided tail probabilities of a value among a sliding history of values.
+
+    Inside the range seen, ``upper(x) = (#{h >= x} + 1) / (n + 1)`` (and ``lower`` likewise): the
+    rank p-value, exact for exchangeable data and free of any distributional assumption. Beyond the
+    largest (smallest) value seen it extrapolates an exponential tail, ``exp(-(x - max) / beta) /
+    (n + 1)``, whose scale ``beta`` is the mean excess of the ``k`` largest values over the
+    ``k+1``-th (the maximum-likelihood scale of an exponential tail, peaks over threshold), never
+    below ``floor`` (the resolution below which differences do not matter).
+
+    >>> tail = EmpiricalTail(window=1000)
+    >>> for i in range(1000):
+    ...     tail.learn_one(float(i % 100))
+    >>> round(tail.upper(99.0), 3), round(tail.lower(0.0), 3), tail.upper(150.0) < 1e-3
+    (0.011, 0.011, True)
+    """
+
+    def __init__(self, window: int = 20000, k: int = 20, min_samples: int = 30) -> None:
+        self.window = window
+        self.k = k
+        self.min_samples = min_samples
+        self._fifo: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    @property
+    def n(self) -> int:
+        """Number of values held."""
+        return len(self._sorted)
+
+    def learn_one(self, x: float) -> None:
+        """Add one value (the oldest is forgotten once ``window`` are held)."""
+        if not math.isfinite(x):
+            return
+        if len(self._fifo) >= self.window:
+            old = self._fifo.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._fifo.append(x)
+        bisect.insort(self._sorted, x)
+
+    def upper(self, x: float, floor: float = 0.0) -> float:
+        """P(value >= x): rank p-value, exponential beyond the maximum; 1 while learning."""
+        s = self._sorted
+        n = len(s)
+        if n < self.min_samples or math.isnan(x):
+            return 1.0
+        ge = n - bisect.bisect_left(s, x)
+        if ge:
+            return (ge + 1) / (n + 1)
+        k = min(self.k, n - 1)
+        beta = max(math.fsum(s[-k:]) / k - s[-k - 1], floor, 1e-300)
+        return math.exp(-(x - s[-1]) / beta) / (n + 1)
+
+    def lower(self, x: float, floor: float = 0.0) -> float:
+        """P(value <= x): rank p-value, exponential below the minimum; 1 while learning."""
+        s = self._sorted
+        n = len(s)
+        if n < self.min_samples or math.isnan(x):
+            return 1.0
+        le = bisect.bisect_right(s, x)
+        if le:
+            return (le + 1) / (n + 1)
+        k = min(self.k, n - 1)
+        beta = max(s[k] - math.fsum(s[:k]) / k, floor, 1e-300)
+        return math.exp(-(s[0] - x) / beta) / (n + 1)
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile of the values held (NaN when empty)."""
+        if not self._sorted:
+            return math.nan
+        idx = min(len(self._sorted) - 1, max(0, int(q * (len(self._sorted) - 1))))
         return self._sorted[idx]

@@ -17,14 +17,16 @@ when already damaged is diagnosed during its warm-up too, and its condition is `
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from river import drift
 
 from twin_models.anomaly import BaselineDetector
 from twin_models.bearings import DEFECT_COMPONENT, defect_frequencies
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
+from twin_models.fleet import FleetConfig
 from twin_models.health import HealthIndex
+from twin_models.novelty import NoveltyDetector
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul import RulEstimate, TrendRul
 
@@ -56,6 +58,27 @@ class TwinConfig:
     trend_noise_sigmas: float = 3.0
     top_n_features: int = 5
     calibrator_window: int = 2000
+    detector: str = "baseline"
+    """``baseline``: per-feature baseline deviations (vibration assets, the default);
+    ``novelty``: value tails and multi-scale pattern novelty (:mod:`twin_models.novelty`, for
+    scalar series such as NAB's). Its ``novelty_*`` settings are ignored by ``baseline``."""
+    novelty_features: tuple[str, ...] = (".mean",)
+    novelty_scales: tuple[tuple[int, int], ...] = ((8, 8), (32, 8), (128, 16), (576, 24))
+    novelty_history: int = 8000
+    novelty_value_history: int = 20000
+    novelty_refractory: int = 0
+    """> 0: event mode, a window scores only if more surprising than the previous N (a persistent
+    anomaly scores once: pair it with ``min_windows = 1`` in the alert policy)."""
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    """The fleet RUL step's tunables (``[pipeline.twin.fleet]``)."""
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("baseline", "novelty"):
+            msg = f"twin.detector must be 'baseline' or 'novelty', got {self.detector!r}"
+            raise ValueError(msg)
+        # TOML gives lists of lists; keep the frozen config hashable
+        scales = tuple((int(m), int(d)) for m, d in self.novelty_scales)
+        object.__setattr__(self, "novelty_scales", scales)
 
 
 def _is_context(name: str, cfg: TwinConfig) -> bool:
@@ -76,11 +99,22 @@ class AssetTwin:
 
     def _new_life(self) -> None:
         cfg = self.config
-        self.detector = BaselineDetector(
-            warmup=cfg.warmup_windows,
-            top_k=cfg.top_k,
-            learn_gate=cfg.learn_gate,
-            calibrator_window=cfg.calibrator_window,
+        self.detector: BaselineDetector | NoveltyDetector = (
+            NoveltyDetector(
+                warmup=cfg.warmup_windows,
+                features=cfg.novelty_features,
+                scales=cfg.novelty_scales,
+                history=cfg.novelty_history,
+                value_history=cfg.novelty_value_history,
+                refractory=cfg.novelty_refractory,
+            )
+            if cfg.detector == "novelty"
+            else BaselineDetector(
+                warmup=cfg.warmup_windows,
+                top_k=cfg.top_k,
+                learn_gate=cfg.learn_gate,
+                calibrator_window=cfg.calibrator_window,
+            )
         )
         thr = self.metadata.failure_threshold
         self.health = (

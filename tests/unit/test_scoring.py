@@ -187,3 +187,41 @@ def test_phm2012_score() -> None:
     assert phm2012_score(100.0, 110.0) < phm2012_score(100.0, 90.0)
     with pytest.raises(ValueError, match="non-zero"):
         phm2012_score([0.0], [1.0])
+
+
+def _brute_force(files: list[NabFile], thr: float, cost: CostMatrix) -> float:
+    """The corpus score at one threshold, the slow and obvious way."""
+    total = 0.0
+    for f in files:
+        rows = window_rows(f.timestamps, f.windows)
+        w, win = row_weights(len(f.scores), rows, cost)
+        det = (np.asarray(f.scores) >= thr) & (win != -2)
+        for k in range(len(rows)):
+            hits = np.flatnonzero(det & (win == k))
+            total += w[hits[0]] if hits.size else -cost.fn  # the first detection in the window
+        total += w[det & (win == -1)].sum()
+    return float(total)
+
+
+def test_vectorised_sweep_matches_scoring_each_threshold_directly() -> None:
+    from twin_models.scoring import _prepare, sweep_thresholds
+
+    rng = np.random.default_rng(5)
+    files = []
+    for k in range(4):
+        n = 1500 + 200 * k
+        s = np.round(rng.random(n) ** 8, 3)  # many ties, few high scores
+        wins = [(400 + 100 * k, 499 + 100 * k), (1000, 1000 + 30 * (k + 1))][: 1 + k % 2]
+        files.append(NabFile(f"f{k}", np.arange(n), s, wins))
+    for name, cost in PROFILES.items():
+        parts, n_windows = _prepare(files, cost)
+        scores = np.concatenate([np.asarray(f.scores, dtype=float) for f, *_ in parts])
+        weights = np.concatenate([w for *_, w, _ in parts])
+        wins = np.concatenate([g for *_, g in parts])
+        thresholds, raw = sweep_thresholds(scores, weights, wins, n_windows, cost.fn)
+        assert np.all(np.diff(thresholds) < 0)
+        for i in range(0, len(thresholds), max(1, len(thresholds) // 40)):
+            assert raw[i] == pytest.approx(_brute_force(files, thresholds[i], cost)), (name, i)
+        best = nab_score(files, {name: cost})[name]
+        assert best.raw == pytest.approx(raw.max())
+        assert sum(v["raw"] for v in best.per_file.values()) == pytest.approx(best.raw)
