@@ -17,13 +17,13 @@ Every detector follows River's verbs and the prequential order: ``score_one`` ne
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from river import stats
 
 from twin_models.calibration import TailCalibrator
 
-__all__ = ["BaselineDetector", "is_log_feature"]
+__all__ = ["BaselineDetector", "is_log_feature", "rms_of_largest"]
 
 LOG_SUFFIXES: tuple[str, ...] = ("rms", "peak", "_amp", "_snr", "kurtosis", "crest_factor", ".std")
 
@@ -31,6 +31,12 @@ LOG_SUFFIXES: tuple[str, ...] = ("rms", "peak", "_amp", "_snr", "kurtosis", "cre
 def is_log_feature(name: str) -> bool:
     """Whether a feature is a positive amplitude best compared as a ratio (log space)."""
     return name.endswith(LOG_SUFFIXES)
+
+
+def rms_of_largest(deviations: Iterable[float], k: int) -> float:
+    """Root mean square of the ``k`` largest absolute deviations (0.0 when there are none)."""
+    zs = sorted((abs(z) for z in deviations), reverse=True)[:k]
+    return math.sqrt(sum(z * z for z in zs) / len(zs)) if zs else 0.0
 
 
 def _transform(name: str, value: float) -> float:
@@ -96,10 +102,7 @@ class BaselineDetector:
 
     def raw_one(self, x: Mapping[str, float]) -> float:
         """The raw statistic: RMS of the ``top_k`` largest absolute deviations."""
-        zs = sorted((abs(z) for z in self.deviations(x).values()), reverse=True)[: self.top_k]
-        if not zs:
-            return 0.0
-        return math.sqrt(sum(z * z for z in zs) / len(zs))
+        return rms_of_largest(self.deviations(x).values(), self.top_k)
 
     def score_one(self, x: Mapping[str, float]) -> float:
         """Calibrated anomaly score in [0, 1]; 0 while still warming up."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from river import drift
 
-from twin_models.anomaly import BaselineDetector
+from twin_models.anomaly import BaselineDetector, rms_of_largest
 from twin_models.bearings import DEFECT_COMPONENT, defect_frequencies
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.fleet import FleetConfig
@@ -174,8 +174,7 @@ class AssetTwin:
         score = self.detector.score_one(x)
         devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
         top = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[: cfg.top_n_features]
-        worst = top[: cfg.top_k]
-        raw = math.sqrt(sum(z * z for _, z in worst) / len(worst)) if worst else 0.0
+        raw = rms_of_largest((z for _, z in top), cfg.top_k)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
