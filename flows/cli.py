@@ -15,7 +15,20 @@ from datetime import date, datetime
 from typing import Any
 
 from flows.archive import ArchiveError
-from flows.cli_args import add_metrics_args, env_default, load_metadata, positive_float, positive_int
+from flows.cli_args import (
+    OneLineParser,
+    UsageError,
+    add_metrics_args,
+    debug_enabled,
+    env_default,
+    load_metadata,
+    one_char,
+    positive_float,
+    positive_int,
+    print_error,
+    seed,
+    writable_dir,
+)
 from flows.cli_kafka import KAFKA_COMMANDS, add_kafka_parsers
 from flows.config import DEFAULT_ARCHIVE, ConfigError
 
@@ -32,15 +45,15 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
             "features, twin state and alerts to Parquet, and compare alerts with ground truth."
         ),
     )
-    p.add_argument("--assets", type=positive_int, default=int(env_default("ASSETS", 8)),
+    p.add_argument("--assets", type=positive_int, default=env_default("ASSETS", 8),
                    help="fleet size (env TWIN_ASSETS; default %(default)s)")
-    p.add_argument("--days", type=positive_float, default=float(env_default("DAYS", 30.0)),
+    p.add_argument("--days", type=positive_float, default=env_default("DAYS", 30.0),
                    help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
-    p.add_argument("--seed", type=int, default=int(env_default("SEED", 7)),
+    p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
                    help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
     p.add_argument("--out", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
                    help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
-    p.add_argument("--workers", type=positive_int, default=int(env_default("WORKERS", 1)),
+    p.add_argument("--workers", type=positive_int, default=env_default("WORKERS", 1),
                    help="Bytewax worker threads (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("--config", default=env_default("CONFIG", None),
                    help="TOML config file (env TWIN_CONFIG)")
@@ -87,7 +100,8 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
     p.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
                    help="input format (default: detected from the columns)")
-    p.add_argument("--sep", default=None, help="CSV separator (default: detected)")
+    p.add_argument("--sep", type=one_char, default=None,
+                   help="CSV separator, one character (default: detected)")
     p.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
     p.add_argument("--no-report", action="store_true", help="skip report.html and its plots")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -95,7 +109,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``twin`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="twin",
         description="twinflow: streaming digital twins for predictive maintenance.",
     )
@@ -144,6 +158,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
+    args.out = str(writable_dir("--out", args.out))
     return run_demo(args)
 
 
@@ -152,6 +167,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from flows.config import load_config
 
     cfg = load_config(args.config)
+    writable_dir("--out", args.out)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
     res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=load_metadata(args.metadata),
@@ -166,18 +182,34 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 COMMANDS = {"demo": _cmd_demo, "sql": _cmd_sql, "backtest": _cmd_backtest, **KAFKA_COMMANDS}
 
 
+USAGE_ERRORS = (UsageError, ConfigError, ArchiveError, ValueError, OSError)
+"""Bad usage or input: one line, exit 2. Modules raise these with a message naming the value."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``twin`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of the ``twin`` console script: every failure is one line on stderr.
+
+    Exit 2: bad usage or input (argparse, config, files, unreachable brokers). Exit 130: Ctrl-C.
+    Exit 1: anything unexpected, as ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1``
+    adds the traceback.
+    """
     try:
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (ConfigError, ArchiveError, ValueError, OSError) as exc:
-        print(f"twin: error: {exc}", file=sys.stderr)
+    except USAGE_ERRORS as exc:
+        print_error(str(exc) or type(exc).__name__)
         return 2
     except KeyboardInterrupt:
-        print("twin: interrupted", file=sys.stderr)
+        print_error("interrupted", prefix="twin: ")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
+        if debug_enabled():
+            import traceback
+
+            traceback.print_exc()
+        print_error(f"{type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the traceback)",
+                    prefix="twin: internal error: ")
+        return 1
 
 
 if __name__ == "__main__":

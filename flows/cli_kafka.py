@@ -12,9 +12,15 @@ from flows.cli_args import (
     add_metrics_args,
     env_default,
     load_metadata,
+    non_negative_float,
+    non_negative_int,
+    one_char,
+    one_of,
     positive_float,
     positive_int,
+    seed,
     serve_metrics,
+    writable_dir,
 )
 from flows.config import DEFAULT_ARCHIVE
 
@@ -32,6 +38,10 @@ def _add_kafka_args(p: argparse.ArgumentParser) -> None:
                    help="TOML config file (env TWIN_CONFIG); [pipeline.kafka.librdkafka] passes any "
                         "librdkafka setting (security.protocol, sasl.*, ssl.*) to every client; "
                         "env TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD sets sasl.password")
+    g.add_argument("--connect-timeout", type=positive_float,
+                   default=env_default("KAFKA__CONNECT_TIMEOUT_S", None), metavar="SECONDS",
+                   help="stop with an error naming the brokers when they cannot be reached within "
+                        "this time (env TWIN_KAFKA__CONNECT_TIMEOUT_S; default 20)")
 
 
 def _add_topics(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,21 +69,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
     p.add_argument("--archive", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
                    help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
-    p.add_argument("-w", "--workers", type=positive_int, default=int(env_default("WORKERS", 1)),
+    p.add_argument("-w", "--workers", type=positive_int, default=env_default("WORKERS", 1),
                    help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
-    p.add_argument("-i", "--process-id", type=int, default=env_default("PROCESS_ID", None),
+    p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),
                    help="this process's index in -a (env TWIN_PROCESS_ID)")
     p.add_argument("-a", "--addresses", default=env_default("ADDRESSES", None),
                    help='all processes, "host:port;host:port" (env TWIN_ADDRESSES)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
                    help="Bytewax recovery folder; initialised when empty (env TWIN_RECOVERY_DIR)")
     p.add_argument("--snapshot-interval", type=positive_float,
-                   default=float(env_default("SNAPSHOT_INTERVAL", 30.0)),
+                   default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    help="seconds between recovery snapshots; each pauses the flow "
                         "(env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
-    p.add_argument("--backup-interval", type=float, default=float(env_default("BACKUP_INTERVAL", 0.0)),
+    p.add_argument("--backup-interval", type=non_negative_float, default=env_default("BACKUP_INTERVAL", 0.0),
                    help="seconds to keep superseded snapshots (env TWIN_BACKUP_INTERVAL)")
-    p.add_argument("--clock", choices=("system", "data"), default=env_default("CLOCK", None),
+    p.add_argument("--clock", type=one_of("system", "data"), choices=("system", "data"),
+                   default=env_default("CLOCK", None),
                    help="window clock (env TWIN_CLOCK; default system: quiet assets close by wall time)")
     p.add_argument("--from-end", action="store_true",
                    help="without recovery state, start at the end of the topics (default: beginning)")
@@ -91,14 +102,14 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--assets", type=positive_int, default=8, help="fleet size (default %(default)s)")
     p.add_argument("--days", type=positive_float, default=1.0,
                    help="days of machine time (default %(default)s)")
-    p.add_argument("--seed", type=int, default=7, help="simulator seed (default %(default)s)")
+    p.add_argument("--seed", type=seed, default=7, help="simulator seed (default %(default)s)")
     p.add_argument("--start", default=None,
                    help="event time of the first record, ISO 8601 UTC or 'now' (default 2026-01-01)")
     p.add_argument("--frame-interval", type=positive_float, default=1800.0,
                    help="seconds of machine time between vibration frames (default %(default)s)")
     p.add_argument("--scalar-interval", type=positive_float, default=600.0,
                    help="seconds of machine time between scalar readings (default %(default)s)")
-    p.add_argument("--speed", type=float, default=0.0,
+    p.add_argument("--speed", type=non_negative_float, default=0.0,
                    help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
     p.add_argument("--write-metadata", default=None, metavar="FILE",
                    help="also write the fleet's asset metadata (JSON) for `twin run --metadata`")
@@ -110,9 +121,9 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _add_kafka_args(r)
     r.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
                    help="input format (default: detected from the columns)")
-    r.add_argument("--sep", default=None, help="CSV separator (default ,)")
+    r.add_argument("--sep", type=one_char, default=None, help="CSV separator, one character (default ,)")
     r.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
-    r.add_argument("--speed", type=float, default=0.0,
+    r.add_argument("--speed", type=non_negative_float, default=0.0,
                    help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -121,6 +132,7 @@ def _kafka_cfg(args: argparse.Namespace, **extra: Any) -> Any:
     from flows.config import load_config
 
     overrides = {"kafka.brokers": args.brokers, "kafka.topic_prefix": args.topic_prefix,
+                 "kafka.connect_timeout_s": args.connect_timeout,
                  **{f"kafka.{k}": v for k, v in extra.items()}}
     return load_config(args.config, overrides=overrides)
 
@@ -133,8 +145,9 @@ def _cmd_topics(args: argparse.Namespace) -> int:
         for role, status in create_topics(cfg).items():
             print(f"{cfg.topic(role):<40} {status}")
         return 0
+    topics = describe_topics(cfg)
     print(f"{'role':<13} {'topic':<40} {'partitions':>10} {'replication':>11}  cleanup")
-    for t in describe_topics(cfg):
+    for t in topics:
         parts = "missing" if t.partitions is None else str(t.partitions)
         print(f"{t.role:<13} {t.name:<40} {parts:>10} {t.replication or '':>11}  {t.cleanup_policy or ''}")
     return 0
@@ -159,7 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         msg = f"-i {args.process_id} is not an index of the {len(addresses)} addresses in -a"
         raise ValueError(msg)
     opts = RunOptions(
-        archive_dir=Path(args.archive), workers=args.workers,
+        archive_dir=writable_dir("--archive", args.archive), workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
         recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
         snapshot_interval_s=args.snapshot_interval, backup_interval_s=args.backup_interval,
@@ -197,8 +210,18 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     from flows.produce import publish
 
     cfg = _kafka_cfg(args).kafka
-    with tqdm(total=total, unit="rec", disable=args.no_progress) as bar:
-        rep = publish(records, cfg, speed=args.speed, progress=bar.update)
+    bars: list[Any] = []
+
+    def progress(n: int) -> None:  # the bar appears once the brokers answered and records flow
+        if not bars:
+            bars.append(tqdm(total=total, unit="rec", disable=args.no_progress))
+        bars[0].update(n)
+
+    try:
+        rep = publish(records, cfg, speed=args.speed, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
           f"{rep.seconds:.1f} s")
     return 0

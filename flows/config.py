@@ -5,44 +5,45 @@ Only flows/ reads files and the environment; twin_models receives plain config o
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from flows.config_tree import apply_values, check_env_names
+from flows.config_values import SECRET_MARKERS, ConfigError, is_secret
 from twin_models.alerting import AlertPolicyConfig
+from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, positive, setting
 from twin_models.twin import TwinConfig
 
-__all__ = ["ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames", "load_config", "redact"]
+__all__ = ["SECRET_MARKERS", "ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames", "load_config",
+           "redact"]
 
 DEFAULT_ARCHIVE = "twin-data"
-
-
-class ConfigError(ValueError):
-    """A configuration value or file is invalid; the message names it."""
-
-
-SECRET_MARKERS = ("password", "secret", "token", "key")
+TOPIC = r"[A-Za-z0-9._-]{1,249}"
+"""A Kafka topic name: letters, digits, '.', '_' and '-', at most 249 characters."""
+FILE_TABLES = ("pipeline", "benchmark")
+"""Top-level tables of a config file: the settings, and the benchmark tools' own table."""
 
 
 def redact(settings: Mapping[str, str]) -> dict[str, str]:
     """librdkafka settings with secret values masked (for logs, errors and --help)."""
-    return {k: ("***" if any(m in k.lower() for m in SECRET_MARKERS) else v)
-            for k, v in settings.items()}
+    return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
 
 
 @dataclass(frozen=True)
 class TopicNames:
     """Kafka topics (the prefix in :class:`KafkaConfig` is put in front of every name)."""
 
-    scalars: str = "twin.telemetry.scalar.v1"
-    waveforms: str = "twin.telemetry.vibration.v1"
-    events: str = "twin.events.v1"
-    alerts: str = "twin.alerts.v1"
-    state: str = "twin.state.v1"
-    dead_letters: str = "twin.dead_letters.v1"
+    scalars: str = setting("twin.telemetry.scalar.v1", pattern=TOPIC)
+    waveforms: str = setting("twin.telemetry.vibration.v1", pattern=TOPIC)
+    events: str = setting("twin.events.v1", pattern=TOPIC)
+    alerts: str = setting("twin.alerts.v1", pattern=TOPIC)
+    state: str = setting("twin.state.v1", pattern=TOPIC)
+    dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,19 @@ class KafkaConfig:
     ``security.protocol``, ``ssl.*``, ``sasl.*``). Secret values never appear in ``repr``.
     """
 
-    brokers: str = "localhost:19092"
-    topic_prefix: str = ""
-    partitions: int = 4
-    replication: int = 1
+    brokers: str = setting("localhost:19092", pattern=NAME)
+    topic_prefix: str = setting("", pattern=r"[A-Za-z0-9._-]{0,200}")
+    partitions: int = setting(4, **between(1, 100_000))
+    replication: int = setting(1, **between(1, 1000))
     topics: TopicNames = field(default_factory=TopicNames)
-    librdkafka: dict[str, str] = field(default_factory=dict)
+    librdkafka: dict[str, str] = setting(factory=dict, passthrough=True)
+    connect_timeout_s: float = setting(20.0, **positive(3600.0, "seconds"))
+    """How long a command waits for the brokers before it stops with an error naming them."""
 
     def __repr__(self) -> str:
         return (f"KafkaConfig(brokers={self.brokers!r}, topic_prefix={self.topic_prefix!r}, "
                 f"partitions={self.partitions}, replication={self.replication}, "
+                f"connect_timeout_s={self.connect_timeout_s}, "
                 f"librdkafka={redact(self.librdkafka)!r})")
 
     def topic(self, name: str) -> str:
@@ -82,22 +86,23 @@ DEFAULT_METRIC_FEATURES = ("vib.rms", "vib.kurtosis", "vib.env_bpfo_snr", "vib.e
 class MetricsConfig:
     """Bounded per-asset series: the ``top_n`` worst assets, a watch list, selected features."""
 
-    top_n: int = 20
-    watch: tuple[str, ...] = ()
-    features: tuple[str, ...] = DEFAULT_METRIC_FEATURES
+    top_n: int = setting(20, **between(0, 10_000))
+    watch: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
+    features: tuple[str, ...] = setting(DEFAULT_METRIC_FEATURES, pattern=NAME, max_items=1000)
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything the dataflow needs to know (times in seconds)."""
 
-    window_s: float = 3600.0
-    allowed_lateness_s: float = 600.0
-    clock: str = "system"  # "system": quiet assets close by wall clock; "data": event time only
-    max_future_s: float = 86400.0
-    archive_dir: str = DEFAULT_ARCHIVE
-    archive_batch_rows: int = 20000
-    archive_flush_s: float = 60.0
+    window_s: float = setting(3600.0, **positive(YEAR_S, "seconds"))
+    allowed_lateness_s: float = setting(600.0, **between(0.0, YEAR_S, "seconds"))
+    clock: str = setting("system", choices=("system", "data"))
+    """"system": quiet assets close by wall clock; "data": event time only."""
+    max_future_s: float = setting(86400.0, **between(0.0, 100 * YEAR_S, "seconds"))
+    archive_dir: str = setting(DEFAULT_ARCHIVE, pattern=r".+")
+    archive_batch_rows: int = setting(20000, **between(1, MAX_COUNT))
+    archive_flush_s: float = setting(60.0, **positive(86400.0, "seconds"))
     twin: TwinConfig = field(default_factory=TwinConfig)
     alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
@@ -118,55 +123,15 @@ class PipelineConfig:
             raise ConfigError(msg)
 
 
-def _coerce(name: str, current: Any, value: Any) -> Any:
-    try:
-        if isinstance(current, bool):
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, tuple):
-            return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
-        if isinstance(current, dict):
-            if not isinstance(value, Mapping):
-                msg = f"config {name} must be a table of settings"
-                raise ConfigError(msg)
-            return {**current, **{str(k): str(v) for k, v in value.items()}}
-    except (TypeError, ValueError):
-        msg = f"config {name}: cannot use {value!r} (expected {type(current).__name__})"
-        raise ConfigError(msg) from None
-    return str(value) if isinstance(current, str) else value
-
-
-def _apply(obj: Any, values: Mapping[str, Any], prefix: str = "") -> Any:
-    known = {f.name: f for f in fields(obj)}
-    changes: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if key not in known:
-            msg = f"unknown config key {name!r} (known: {', '.join(sorted(known))})"
-            raise ConfigError(msg)
-        current = getattr(obj, key)
-        if hasattr(current, "__dataclass_fields__"):
-            if not isinstance(value, Mapping):
-                msg = f"config {name} must be a table"
-                raise ConfigError(msg)
-            changes[key] = _apply(current, value, f"{name}.")
-        else:
-            changes[key] = _coerce(name, current, value)
-    try:
-        return replace(obj, **changes)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
-    """TWIN_WINDOW_S=60 -> window_s; TWIN_TWIN__WARMUP_WINDOWS=12 -> twin.warmup_windows."""
+    """TWIN_WINDOW_S=60 -> window_s; TWIN_TWIN__WARMUP_WINDOWS=12 -> twin.warmup_windows.
+
+    Names that look like settings but are none (``TWIN_WINDOWS_S``, ``TWIN_TWIN__WARMUP``,
+    ``TWIN_PIPELIN__X``) are refused with the closest setting; see :func:`check_env_names`.
+    """
     out: dict[str, Any] = {}
     top = {f.name for f in fields(PipelineConfig)}
+    check_env_names(PipelineConfig, env)
     for key, value in env.items():
         if not key.startswith("TWIN_"):
             continue
@@ -179,8 +144,38 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                msg = f"{key}: {'.'.join(parts[:-1])} is a setting, not a table"
+                raise ConfigError(msg)
         node[parts[-1]] = value
     return out
+
+
+def _file_values(p: Path) -> Mapping[str, Any]:
+    """The settings of a TOML file: its [pipeline] table (or its root when it has none)."""
+    if not p.is_file():
+        msg = f"config file not found: {p}"
+        raise ConfigError(msg)
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"config file {p} is not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"config file {p} cannot be read: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
+    if "pipeline" not in data:
+        return {k: v for k, v in data.items() if k != "benchmark"}
+    for key in data:
+        if key not in FILE_TABLES:
+            close = difflib.get_close_matches(key, FILE_TABLES, n=1, cutoff=0.6)
+            hint = f"did you mean [{close[0]}]?" if close else "allowed: [pipeline], [benchmark]"
+            msg = f"unknown config table [{key}] in {p} ({hint})"
+            raise ConfigError(msg)
+    if not isinstance(data["pipeline"], dict):
+        msg = f"config file {p}: pipeline must be a table"
+        raise ConfigError(msg)
+    return data["pipeline"]  # type: ignore[no-any-return]
 
 
 def load_config(
@@ -193,19 +188,10 @@ def load_config(
     """Build the config: ``base`` defaults, then the TOML file, env (TWIN_*), then overrides."""
     cfg = base or PipelineConfig()
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            msg = f"config file not found: {p}"
-            raise ConfigError(msg)
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            msg = f"config file {p} is not valid TOML: {exc}"
-            raise ConfigError(msg) from None
-        cfg = _apply(cfg, data.get("pipeline", data))
-    cfg = _apply(cfg, _env_values(os.environ if env is None else env))
+        cfg = apply_values(cfg, _file_values(Path(path)), extra_top=("pipeline",))
+    cfg = apply_values(cfg, _env_values(os.environ if env is None else env))
     if overrides:
-        cfg = _apply(cfg, _nest({k: v for k, v in overrides.items() if v is not None}))
+        cfg = apply_values(cfg, _nest({k: v for k, v in overrides.items() if v is not None}))
     return cfg
 
 

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from flows.config import KafkaConfig
+from flows.kafka_clients import KafkaSetupError, producer_client, wait_for_brokers
 from flows.sinks.kafka import producer_config
 from flows.sources.kafka import EVENT_TIME_HEADER
 from flows.sources.replayable import encode_record
@@ -73,8 +74,13 @@ def publish(
     speed: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> PublishReport:
-    """Produce ``records`` (in event-time order) to their topics; raises if any delivery failed."""
-    producer = Producer(producer_config(cfg.client_config()))
+    """Produce ``records`` (in event-time order) to their topics; raises if any delivery failed.
+
+    Waits at most ``cfg.connect_timeout_s`` for the brokers before the first record (a
+    KafkaSetupError naming them otherwise), instead of queueing for ``message.timeout.ms``.
+    """
+    producer, client_errors = producer_client(cfg, producer_config(cfg.client_config()))
+    wait_for_brokers(producer, client_errors, cfg)
     topics = {role: cfg.topic(role) for role in ("scalars", "waveforms", "events")}
     report = PublishReport()
     errors: list[str] = []
@@ -99,8 +105,8 @@ def publish(
     report.seconds = time.monotonic() - start
     report.failed = len(errors)
     if errors:
-        msg = f"{len(errors)} of {report.records} records were not delivered: {errors[0]}"
-        raise KafkaException(msg)
+        msg = f"{len(errors)} of {report.records} records were not delivered to {cfg.brokers}: {errors[0]}"
+        raise KafkaSetupError(msg)
     return report
 
 

@@ -23,7 +23,7 @@ from flows.sinks.kafka import dead_letter_message, kafka_attacher
 from flows.sources.kafka import KafkaTelemetrySource
 from twin_models.records import AssetMetadata
 
-__all__ = ["RunOptions", "Stopped", "build_kafka_flow", "run_kafka_flow"]
+__all__ = ["RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "run_kafka_flow"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,21 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
+def check_kafka(cfg: PipelineConfig) -> None:
+    """Before the engine starts: the settings make a client, the brokers answer within
+    ``kafka.connect_timeout_s`` and the telemetry topics exist; else one KafkaSetupError line
+    (inside the dataflow the same failures end in an engine traceback)."""
+    from flows.kafka_clients import KafkaSetupError, admin_client, wait_for_brokers
+
+    admin, errors = admin_client(cfg.kafka)
+    meta = wait_for_brokers(admin, errors, cfg.kafka)
+    missing = [cfg.kafka.topic(r) for r in TELEMETRY_ROLES if cfg.kafka.topic(r) not in meta.topics]
+    if missing:
+        msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
+               "(create the topics with `twin topics create`)")
+        raise KafkaSetupError(msg)
+
+
 def run_kafka_flow(
     cfg: PipelineConfig,
     opts: RunOptions,
@@ -128,6 +143,7 @@ def run_kafka_flow(
     metrics: PipelineMetrics | None = None,
 ) -> None:
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
+    check_kafka(cfg)
     flow = build_kafka_flow(cfg, opts, metadata, metrics or PipelineMetrics())
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace

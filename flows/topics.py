@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic
 
 from flows.config import KafkaConfig
+from flows.kafka_clients import KafkaSetupError, admin_client, kafka_error_text, wait_for_brokers
 
 __all__ = ["TOPIC_ROLES", "TopicInfo", "create_topics", "describe_topics"]
 
@@ -32,13 +35,24 @@ class TopicInfo:
     cleanup_policy: str | None
 
 
-def _admin(cfg: KafkaConfig) -> AdminClient:
-    return AdminClient(cfg.client_config())
+def _admin(cfg: KafkaConfig) -> tuple[AdminClient, ClusterMetadata]:
+    """A connected admin client (one-line errors for bad settings or absent brokers)."""
+    admin, errors = admin_client(cfg)
+    return admin, wait_for_brokers(admin, errors, cfg)
+
+
+def _result(future: Future[Any], what: str, cfg: KafkaConfig, timeout_s: float) -> Any:
+    """A request's answer; a timeout or a broker error becomes one line naming the request."""
+    try:
+        return future.result(timeout=timeout_s)
+    except TimeoutError:
+        msg = f"Kafka at {cfg.brokers} did not answer within {timeout_s:g} s to {what}"
+        raise KafkaSetupError(msg) from None
 
 
 def create_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> dict[str, str]:
     """Create every missing topic; returns role -> "created" | "exists"."""
-    admin = _admin(cfg)
+    admin, _ = _admin(cfg)
     new = [
         NewTopic(cfg.topic(role), num_partitions=cfg.partitions, replication_factor=cfg.replication,
                  config=TOPIC_CONFIGS.get(role, {}))
@@ -48,25 +62,20 @@ def create_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> dict[str, str
     result = {}
     for role, topic in zip(TOPIC_ROLES, new, strict=True):
         try:
-            futures[topic.topic].result(timeout=timeout_s)
+            _result(futures[topic.topic], f"create topic {topic.topic!r}", cfg, timeout_s)
             result[role] = "created"
         except KafkaException as exc:
-            err = exc.args[0]
-            if err.name() != "TOPIC_ALREADY_EXISTS":
-                msg = f"could not create topic {topic.topic!r}: {err.str()}"
-                raise ValueError(msg) from None
+            err = exc.args[0] if exc.args else None
+            if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
+                msg = f"could not create topic {topic.topic!r} on {cfg.brokers}: {kafka_error_text(exc)}"
+                raise KafkaSetupError(msg) from None
             result[role] = "exists"
     return result
 
 
 def describe_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> list[TopicInfo]:
     """Partitions, replication and cleanup policy of each of twinflow's topics."""
-    admin = _admin(cfg)
-    try:
-        meta = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        msg = f"cannot reach Kafka at {cfg.brokers}: {exc.args[0].str()}"
-        raise ValueError(msg) from None
+    admin, meta = _admin(cfg)
     out = []
     for role in TOPIC_ROLES:
         name = cfg.topic(role)
@@ -76,7 +85,11 @@ def describe_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> list[TopicI
             continue
         repl = min((len(p.replicas) for p in tm.partitions.values()), default=0)
         res = ConfigResource(ConfigResource.Type.TOPIC, name)
-        conf = admin.describe_configs([res])[res].result(timeout=timeout_s)
+        try:
+            conf = _result(admin.describe_configs([res])[res], f"describe topic {name!r}", cfg, timeout_s)
+        except KafkaException as exc:
+            msg = f"could not describe topic {name!r} on {cfg.brokers}: {kafka_error_text(exc)}"
+            raise KafkaSetupError(msg) from None
         policy = conf["cleanup.policy"].value if "cleanup.policy" in conf else None
         out.append(TopicInfo(role, name, len(tm.partitions), repl, policy))
     return out

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from twin_models.records import Alert, Severity, TwinSnapshot
+from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, setting
 
 __all__ = ["AlertPolicy", "AlertPolicyConfig", "alert_id", "explain"]
 
@@ -33,14 +34,14 @@ __all__ = ["AlertPolicy", "AlertPolicyConfig", "alert_id", "explain"]
 class AlertPolicyConfig:
     """Thresholds of the policy (scores are calibrated, so 0.999 ~ 1 normal window in 1000)."""
 
-    kind: str = "condition"
-    raise_score: float = 0.999
-    clear_score: float = 0.9
-    min_windows: int = 3
-    clear_windows: int = 6
-    critical_health: float = 0.3
-    rul_horizon_s: float = 2 * 86400.0
-    raise_on_defect: bool = True
+    kind: str = setting("condition", pattern=NAME)
+    raise_score: float = setting(0.999, **between(0.0, 1.0))
+    clear_score: float = setting(0.9, **between(0.0, 1.0))
+    min_windows: int = setting(3, **between(1, MAX_COUNT))
+    clear_windows: int = setting(6, **between(1, MAX_COUNT))
+    critical_health: float = setting(0.3, **between(0.0, 1.0))
+    rul_horizon_s: float = setting(2 * 86400.0, **between(0.0, 100 * YEAR_S, "seconds"))
+    raise_on_defect: bool = setting(True)
 
 
 def alert_id(asset_id: str, kind: str, started_at: datetime) -> str:

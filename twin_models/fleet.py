@@ -30,6 +30,7 @@ from twin_models.records import AssetEvent, TwinSnapshot
 from twin_models.regime import OperatingRegimes
 from twin_models.rul import CompletedLife, FleetRul, RulEstimate, fuse
 from twin_models.rul_regression import ConditionTrack, RegressionRul
+from twin_models.settings import MAX_COUNT, NAME, YEAR_S, Range, between, setting
 
 __all__ = ["ConditionInputs", "FleetConfig", "FleetTwin", "select_inputs"]
 
@@ -48,20 +49,20 @@ class FleetConfig:
     ``rul_cap_s`` caps the learnt target (0: no cap).
     """
 
-    rul_features: tuple[str, ...] = ()
-    regime_features: tuple[str, ...] = ()
-    regime_atol: float = 0.02
-    regime_rtol: float = 0.02
-    max_regimes: int = 12
-    trend_windows: int = 30
-    baseline_windows: int = 20
-    rul_cap_s: float = 0.0
-    min_lives: int = 10
-    max_lives: int = 300
-    refit_growth: float = 0.1
-    coverage: float = 0.8
-    prior: bool = False
-    seed: int = 0
+    rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
+    regime_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
+    regime_atol: float = setting(0.02, **between(0.0, 1e12))
+    regime_rtol: float = setting(0.02, **between(0.0, 1e3))
+    max_regimes: int = setting(12, **between(1, 100_000))
+    trend_windows: int = setting(30, **between(2, MAX_COUNT))
+    baseline_windows: int = setting(20, **between(1, MAX_COUNT))
+    rul_cap_s: float = setting(0.0, **between(0.0, 1000 * YEAR_S, "seconds"))
+    min_lives: int = setting(10, **between(2, MAX_COUNT))
+    max_lives: int = setting(300, **between(2, MAX_COUNT))
+    refit_growth: float = setting(0.1, **between(0.0, 100.0))
+    coverage: float = setting(0.8, range=Range(0.0, 1.0, lo_open=True, hi_open=True))
+    prior: bool = setting(False)
+    seed: int = setting(0, **between(0, 2**32 - 1))
 
 
 @dataclass(frozen=True, slots=True)

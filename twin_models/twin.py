@@ -29,44 +29,56 @@ from twin_models.health import HealthIndex
 from twin_models.novelty import NoveltyDetector
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul import RulEstimate, TrendRul
+from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
 
 __all__ = ["AssetTwin", "TwinConfig"]
+
+
+def _scales_problem(scales: tuple[tuple[int, int], ...]) -> str | None:
+    """Each novelty scale is (subsequence length m, segments d) with m a multiple of d."""
+    for m, d in scales:
+        if m % d:
+            return f"subsequence length {m} is not a multiple of its segments {d}"
+    return None
 
 
 @dataclass(frozen=True)
 class TwinConfig:
     """Tunables of every asset twin (one configuration for a whole fleet)."""
 
-    warmup_windows: int = 24
-    top_k: int = 3
-    learn_gate: float = 0.99
-    degrading_score: float = 0.99
-    critical_health: float = 0.3
-    degrading_health: float = 0.9
-    smoothing: float = 0.3
-    defect_min_z: float = 4.0
-    defect_min_ratio: float = 2.0
-    defect_min_snr: float = 4.0
+    warmup_windows: int = setting(24, **between(1, MAX_COUNT))
+    top_k: int = setting(3, **between(1, 10_000))
+    learn_gate: float = setting(0.99, **between(0.0, 1.0))
+    degrading_score: float = setting(0.99, **between(0.0, 1.0))
+    critical_health: float = setting(0.3, **between(0.0, 1.0))
+    degrading_health: float = setting(0.9, **between(0.0, 1.0))
+    smoothing: float = setting(0.3, **between(0.0, 1.0))
+    defect_min_z: float = setting(4.0, range=Range(0.0, math.inf))
+    defect_min_ratio: float = setting(2.0, range=Range(0.0, math.inf))
+    defect_min_snr: float = setting(4.0, range=Range(0.0, math.inf))
     """Window envelope-line SNR (line over spectral background) that is absolute defect evidence.
     Pure noise gives 1.4-2.1 (sd ~0.3) per frame, and the largest of the three diagnosable SNRs
     of a noise frame exceeds 3.2 in only 0.1 % of frames (``features.frame.DIAGNOSIS_MIN_SNR``);
     4.0 is ~7 sd above the noise mean, with a margin for the structure of real healthy spectra.
     ``inf`` disables the absolute path."""
-    defect_snr_windows: int = 2
+    defect_snr_windows: int = setting(2, **between(1, MAX_COUNT))
     """Consecutive windows the same line (channel and defect) must hold ``defect_min_snr``."""
-    context_channels: tuple[str, ...] = ("speed", "load")
-    trend_noise_sigmas: float = 3.0
-    top_n_features: int = 5
-    calibrator_window: int = 2000
-    detector: str = "baseline"
+    context_channels: tuple[str, ...] = setting(("speed", "load"), pattern=NAME, max_items=1000)
+    trend_noise_sigmas: float = setting(3.0, **between(0.0, 1000.0))
+    top_n_features: int = setting(5, **between(1, 10_000))
+    calibrator_window: int = setting(2000, **between(30, 10_000_000))
+    """Raw statistics the score calibrator keeps; at least its 30 minimum samples."""
+    detector: str = setting("baseline", choices=("baseline", "novelty"))
     """``baseline``: per-feature baseline deviations (vibration assets, the default);
     ``novelty``: value tails and multi-scale pattern novelty (:mod:`twin_models.novelty`, for
     scalar series such as NAB's). Its ``novelty_*`` settings are ignored by ``baseline``."""
-    novelty_features: tuple[str, ...] = (".mean",)
-    novelty_scales: tuple[tuple[int, int], ...] = ((8, 8), (32, 8), (128, 16), (576, 24))
-    novelty_history: int = 8000
-    novelty_value_history: int = 20000
-    novelty_refractory: int = 0
+    novelty_features: tuple[str, ...] = setting((".mean",), pattern=NAME, max_items=1000)
+    novelty_scales: tuple[tuple[int, int], ...] = setting(
+        ((8, 8), (32, 8), (128, 16), (576, 24)), **between(1, 100_000), max_items=32,
+        check=_scales_problem)
+    novelty_history: int = setting(8000, **between(50, 10_000_000))
+    novelty_value_history: int = setting(20000, **between(30, 10_000_000))
+    novelty_refractory: int = setting(0, **between(0, MAX_COUNT))
     """> 0: event mode, a window scores only if more surprising than the previous N (a persistent
     anomaly scores once: pair it with ``min_windows = 1`` in the alert policy)."""
     fleet: FleetConfig = field(default_factory=FleetConfig)

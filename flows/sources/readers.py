@@ -41,6 +41,7 @@ import heapq
 import io
 import logging
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,7 @@ class _Source:
     list_columns: frozenset[str]
     parquet: bool
     sep: str = ","
+    nested: frozenset[str] = frozenset()  # list columns whose items are not numbers (list<list<...>>)
 
     def error(self, detail: str, n: int | None = None, column: str | None = None) -> FileFormatError:
         """A FileFormatError at data position ``n`` (a line of a CSV, a row of a Parquet file)."""
@@ -157,6 +159,16 @@ def _open_binary(path: Path) -> IO[bytes]:
     """A file's bytes, decompressed if it is named ``*.gz``."""
     raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
     return cast(IO[bytes], raw)
+
+
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What a truncated or corrupt ``*.gz`` file raises while it is read."""
+
+
+def _gzip_problem(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "truncated gzip file (it ends before the end of the compressed data)"
+    return f"corrupt gzip file ({exc})"
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -181,6 +193,11 @@ def _csv_source(path: Path, sep: str | None) -> _Source:
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text ({exc.reason} at byte {exc.start}); is it a CSV file?"
         raise FileFormatError(msg, path=path) from None
+    except _GZIP_ERRORS as exc:
+        raise FileFormatError(_gzip_problem(exc), path=path) from None
+    if sep is not None and len(sep) != 1:
+        msg = f"the CSV separator must be one character, got {sep!r}"
+        raise FileFormatError(msg, path=path)
     if not header.strip():
         msg = "no header: a CSV file starts with a header line (timestamp,...)"
         raise FileFormatError(msg, path=path, line=1)
@@ -198,7 +215,9 @@ def _parquet_source(path: Path) -> _Source:
         raise FileFormatError(msg, path=path) from None
     lists = frozenset(f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
                       or pa.types.is_fixed_size_list(f.type))
-    return _Source(path, tuple(schema.names), lists, parquet=True)
+    nested = frozenset(f.name for f in schema if f.name in lists and not (
+        pa.types.is_integer(f.type.value_type) or pa.types.is_floating(f.type.value_type)))
+    return _Source(path, tuple(schema.names), lists, parquet=True, nested=nested)
 
 
 def _open_source(path: Path, sep: str | None) -> _Source:
@@ -295,6 +314,10 @@ def _check_channels(src: _Source, fmt: str, roles: dict[str, str], extra: tuple[
     if problem:
         msg = f"{problem}; columns: {', '.join(src.columns)}"
         raise src.error(msg)
+    for name in lists:
+        if name in src.nested:
+            msg = "a waveform channel is a list of numbers (list<float>), not of lists or text"
+            raise src.error(msg, column=name)
     for name in extra:
         if len(name) > MAX_ID_CHARS:
             msg = f"a channel name has at most {MAX_ID_CHARS} characters, this one {len(name)}"
@@ -482,6 +505,8 @@ def _csv_rows(src: _Source, names: list[str]) -> Iterator[tuple[int, Sequence[ob
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text ({exc.reason})"
         raise src.error(msg, line + 1) from None
+    except _GZIP_ERRORS as exc:
+        raise src.error(_gzip_problem(exc), line + 1) from None
 
 
 def _table_rows(src: _Source, names: list[str]) -> Iterator[tuple[int, Sequence[object]]]:
@@ -753,10 +778,13 @@ def read_records(path: str | Path, *, fmt: str | None = None, sep: str | None = 
 def _count_lines(path: Path) -> int:
     """Lines of a (possibly gzipped) text file, counting a last line without a newline."""
     n, last = 0, b"\n"
-    with _open_binary(path) as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
+    try:
+        with _open_binary(path) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                n += chunk.count(b"\n")
+                last = chunk[-1:]
+    except _GZIP_ERRORS as exc:
+        raise FileFormatError(_gzip_problem(exc), path=path) from None
     return n + (last != b"\n")
 
 
