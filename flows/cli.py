@@ -30,7 +30,7 @@ from flows.cli_args import (
     writable_dir,
 )
 from flows.cli_kafka import KAFKA_COMMANDS, add_kafka_parsers
-from flows.config import DEFAULT_ARCHIVE, ConfigError
+from flows.config_values import DEFAULT_ARCHIVE, ConfigError
 
 __all__ = ["main"]
 

@@ -22,7 +22,7 @@ from flows.cli_args import (
     serve_metrics,
     writable_dir,
 )
-from flows.config import DEFAULT_ARCHIVE
+from flows.config_values import DEFAULT_ARCHIVE
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "write_fleet_metadata"]
 

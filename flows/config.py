@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from flows.config_tree import apply_values, check_env_names
-from flows.config_values import SECRET_MARKERS, ConfigError, is_secret
+from flows.config_values import DEFAULT_ARCHIVE, SECRET_MARKERS, ConfigError, is_secret
 from twin_models.alerting import AlertPolicyConfig
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, positive, setting
 from twin_models.twin import TwinConfig
 
-__all__ = ["SECRET_MARKERS", "ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames", "load_config",
-           "redact"]
+__all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames",
+           "load_config", "redact"]
 
-DEFAULT_ARCHIVE = "twin-data"
 TOPIC = r"[A-Za-z0-9._-]{1,249}"
 """A Kafka topic name: letters, digits, '.', '_' and '-', at most 249 characters."""
 FILE_TABLES = ("pipeline", "benchmark")

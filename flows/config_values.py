@@ -20,8 +20,12 @@ from typing import Any
 
 from twin_models.settings import Spec
 
-__all__ = ["SECRET_MARKERS", "ConfigError", "coerce_setting", "is_secret", "mask_secrets", "remember_secret",
-           "show_value"]
+__all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "coerce_setting", "is_secret", "mask_secrets",
+           "remember_secret", "show_value"]
+
+DEFAULT_ARCHIVE = "twin-data"
+"""The archive folder when none is configured (here, not in flows.config, so that building the
+CLI parser does not import the models)."""
 
 SECRET_MARKERS = ("password", "secret", "token", "key")
 TRUE = ("true", "1", "yes", "on")

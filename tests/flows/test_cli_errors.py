@@ -1,0 +1,219 @@
+"""`twin` as a user runs it (a subprocess): every error is ONE stderr line, never a traceback.
+
+The Kafka cases need no broker: they point at a closed port, and must fail within the connect
+timeout with a line naming the brokers (they used to hang for minutes or print tracebacks).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows import cli
+
+TWIN = str(Path(sys.executable).parent / "twin")
+NO_BROKER = ["--brokers", "127.0.0.1:19999", "--connect-timeout", "2"]
+SECRET = "hunter2-not-to-be-shown"
+
+
+def twin(*argv: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    proc = subprocess.run([TWIN, *argv], env={**base, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def one_error_line(stderr: str) -> str:
+    """The single stderr line, after checking there is nothing else (no traceback, no panic)."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "panicked" not in stderr and "%3|" not in stderr
+    assert lines[0].startswith("twin: error: "), stderr
+    assert SECRET not in stderr
+    return lines[0]
+
+
+def fails(*argv: str, env: dict[str, str] | None = None, code: int = 2) -> str:
+    rc, _, err = twin(*argv, env=env)
+    assert rc == code, err
+    return one_error_line(err)
+
+
+# ---------------------------------------------------------------- env fallbacks and arguments
+
+
+def test_bad_env_default_breaks_neither_help_nor_other_commands(tmp_path: Path) -> None:
+    env = {"TWIN_ASSETS": "abc", "TWIN_METRICS_PORT": "x", "TWIN_SNAPSHOT_INTERVAL": "soon"}
+    for argv in (["--help"], ["demo", "--help"], ["run", "--help"], ["sql", "--help"]):
+        rc, out, err = twin(*argv, env=env)
+        assert rc == 0 and "usage: twin" in out and err == "", (argv, err)
+    line = fails("sql", "SELECT 1", "--archive", str(tmp_path / "none"), env=env)
+    assert "no archive" in line and "TWIN_" not in line
+    line = fails("demo", env=env)
+    assert line.startswith("twin: error: TWIN_ASSETS=abc: expected a whole number")
+
+
+@pytest.mark.parametrize("argv, env, needle", [
+    (["demo"], {"TWIN_DAYS": "x"}, "TWIN_DAYS=x: expected a number"),
+    (["demo"], {"TWIN_DAYS": "inf"}, "TWIN_DAYS=inf: expected a finite number"),
+    (["demo"], {"TWIN_SEED": "1.5"}, "TWIN_SEED=1.5: expected a whole number"),
+    (["demo"], {"TWIN_WORKERS": "0"}, "TWIN_WORKERS=0: must be at least 1"),
+    (["demo"], {"TWIN_METRICS_PORT": "70000"}, "TWIN_METRICS_PORT=70000: must be at most 65535"),
+    (["run"], {"TWIN_SNAPSHOT_INTERVAL": "soon"}, "TWIN_SNAPSHOT_INTERVAL=soon: expected a number"),
+    (["run"], {"TWIN_BACKUP_INTERVAL": "-1"}, "TWIN_BACKUP_INTERVAL=-1: must be at least 0"),
+    (["run"], {"TWIN_PROCESS_ID": "x"}, "TWIN_PROCESS_ID=x: expected a whole number"),
+    (["run"], {"TWIN_CLOCK": "wall"}, "TWIN_CLOCK=wall: expected 'system' or 'data'"),
+    (["topics", "create"], {"TWIN_KAFKA__PARTITIONS": "many"}, "TWIN_KAFKA__PARTITIONS=many"),
+    (["simulate"], {"TWIN_KAFKA__CONNECT_TIMEOUT_S": "0"}, "TWIN_KAFKA__CONNECT_TIMEOUT_S=0: must be > 0"),
+])
+def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env: dict[str, str],
+                                                            needle: str) -> None:
+    assert needle in fails(*argv, env=env)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["demo", "--metrics-port", "70000"], "argument --metrics-port: must be at most 65535"),
+    (["demo", "--seed", "-1"], "argument --seed: must be at least 0"),
+    (["simulate", "--speed", "nan"], "argument --speed: expected a finite number"),
+    (["replay", "x.csv", "--sep", "ab"], "argument --sep: must be one character"),
+    (["backtest", "x.csv", "--out", "o", "--sep", ";;"], "argument --sep: must be one character"),
+    (["demo", "--assets", "0"], "must be at least 1, got 0 (see `twin demo --help`)"),
+])
+def test_bad_arguments_are_one_line(argv: list[str], needle: str) -> None:
+    assert needle in fails(*argv)
+
+
+def test_unusable_out_folders(tmp_path: Path) -> None:
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    assert "--out " in fails("demo", "--out", str(afile)) and "exists and is not a folder" in fails(
+        "demo", "--out", str(afile))
+    assert "cannot write there" in fails("demo", "--out", str(afile / "sub"))
+    csv = tmp_path / "s.csv"
+    csv.write_text("timestamp,value\n2024-01-01T00:00:00,1\n")
+    assert "exists and is not a folder" in fails("backtest", str(csv), "--out", str(afile))
+
+
+def test_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        line = fails("demo", "--days", "0.1", "--assets", "1", "--out", str(tmp_path / "o"),
+                     "--no-progress", "--metrics-port", str(port))
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in line
+
+
+def test_bad_config_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[pipeline]\nwindow_s = true\n")
+    assert "config window_s: cannot use True" in fails("demo", "--config", str(cfg), "--out", str(tmp_path))
+    cfg.write_text("[pipelin.twin]\nwarmup_windows = 3\n")
+    line = fails("backtest", "x.csv", "--out", str(tmp_path), "--config", str(cfg))
+    assert "did you mean 'pipeline'?" in line
+    assert "config alerts.raise_on_defect: cannot use 'maybe'" in fails(
+        "demo", "--out", str(tmp_path), env={"TWIN_ALERTS__RAISE_ON_DEFECT": "maybe"})
+
+
+# ---------------------------------------------------------------- bad input files
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("bad-files")
+    rows = "timestamp,value\n" + "".join(f"2024-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d},{i}\n"
+                                         for i in range(0, 20000, 7))
+    data = gzip.compress(rows.encode())
+    (d / "truncated.csv.gz").write_bytes(data[: len(data) // 2])
+    bad = bytearray(data)
+    for i in range(100, 160):
+        bad[i] ^= 0xFF
+    (d / "corrupt.csv.gz").write_bytes(bytes(bad))
+    (d / "good.csv.gz").write_bytes(data)
+    t0, t1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 10, tzinfo=UTC)
+    table = pa.table({"timestamp": [t0, t1], "asset_id": ["a", "a"], "sample_rate_hz": [1000.0, 1000.0],
+                      "vib": pa.array([[[1.0, 2.0]], [[3.0, 4.0]]], type=pa.list_(pa.list_(pa.float32())))})
+    pq.write_table(table, d / "nested.parquet")
+    return d
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("truncated.csv.gz", "truncated gzip file"),
+    ("corrupt.csv.gz", "corrupt gzip file"),
+    ("nested.parquet", "column 'vib': a waveform channel is a list of numbers"),
+])
+def test_bad_files_are_one_line_naming_the_file(files: Path, tmp_path: Path, name: str, needle: str) -> None:
+    line = fails("backtest", str(files / name), "--out", str(tmp_path), "--no-progress", "--no-report")
+    assert name in line and needle in line
+
+
+# ---------------------------------------------------------------- Kafka without a broker
+
+
+@pytest.mark.parametrize("argv", [
+    ["topics", "create"],
+    ["topics", "describe"],
+    ["run", "--exit-at-end"],
+    ["simulate", "--days", "0.01", "--assets", "1"],
+])
+def test_no_broker_fails_within_the_connect_timeout(argv: list[str], tmp_path: Path) -> None:
+    extra = ["--archive", str(tmp_path / "a")] if argv[0] == "run" else []
+    rc, out, err = twin(*argv, *NO_BROKER, *extra, timeout=60)
+    assert rc == 2, err
+    line = one_error_line(err)
+    assert "cannot reach Kafka at 127.0.0.1:19999 within 2 s" in line and "Connection refused" in line
+    assert out == ""
+
+
+def test_replay_without_broker_and_the_timeout_setting(files: Path) -> None:
+    env = {"TWIN_KAFKA__CONNECT_TIMEOUT_S": "1", "TWIN_KAFKA__BROKERS": "127.0.0.1:19999"}
+    line = fails("replay", str(files / "good.csv.gz"), env=env)
+    assert "cannot reach Kafka at 127.0.0.1:19999 within 1 s" in line
+
+
+@pytest.mark.parametrize("setting, needle", [
+    ("TWIN_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL", 'Invalid value "bogus" for configuration property'),
+    ("TWIN_KAFKA__LIBRDKAFKA__SASL_MECHANISM", "Unsupported SASL mechanism"),
+    ("TWIN_KAFKA__LIBRDKAFKA__NO_SUCH_THING", 'No such configuration property: "no.such.thing"'),
+])
+def test_bad_client_settings_are_one_line_without_secrets(setting: str, needle: str) -> None:
+    env = {setting: "bogus", "TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD": SECRET}
+    if "SASL_MECHANISM" in setting:
+        env["TWIN_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
+    for argv in (["topics", "describe"], ["simulate", "--assets", "1", "--days", "0.01"]):
+        line = fails(*argv, *NO_BROKER, env=env)
+        assert "Kafka client settings for 127.0.0.1:19999 refused" in line and needle in line
+
+
+# ---------------------------------------------------------------- the last-resort guard
+
+
+def test_unexpected_errors_and_interrupts_are_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    def boom(_args: object) -> int:
+        msg = f"bug with {SECRET}"
+        raise RuntimeError(msg)
+
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD", SECRET)
+    monkeypatch.setitem(cli.COMMANDS, "sql", boom)
+    assert cli.main(["sql", "SELECT 1"]) == 1
+    err = capsys.readouterr().err
+    assert err == "twin: internal error: RuntimeError: bug with *** (set TWIN_DEBUG=1 for the traceback)\n"
+    monkeypatch.setenv("TWIN_DEBUG", "1")
+    assert cli.main(["sql", "SELECT 1"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setitem(cli.COMMANDS, "sql", interrupted)
+    assert cli.main(["sql", "SELECT 1"]) == 130
+    assert capsys.readouterr().err == "twin: interrupted\n"
