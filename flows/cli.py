@@ -30,6 +30,7 @@ from flows.cli_args import (
     writable_dir,
 )
 from flows.cli_kafka import KAFKA_COMMANDS, add_kafka_parsers
+from flows.cli_stderr import engine_cause, engine_panics_hidden
 from flows.config_values import DEFAULT_ARCHIVE, ConfigError
 
 __all__ = ["main"]
@@ -156,9 +157,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    args.out = str(writable_dir("--out", args.out))  # before the (slow) imports of the dataflow
     from flows.demo import run_demo
 
-    args.out = str(writable_dir("--out", args.out))
     return run_demo(args)
 
 
@@ -166,8 +167,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from flows.backtest import run_backtest
     from flows.config import load_config
 
-    cfg = load_config(args.config)
     writable_dir("--out", args.out)
+    cfg = load_config(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
     res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=load_metadata(args.metadata),
@@ -189,27 +190,37 @@ USAGE_ERRORS = (UsageError, ConfigError, ArchiveError, ValueError, OSError)
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twin`` console script: every failure is one line on stderr.
 
-    Exit 2: bad usage or input (argparse, config, files, unreachable brokers). Exit 130: Ctrl-C.
-    Exit 1: anything unexpected, as ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1``
-    adds the traceback.
+    Exit 2: bad usage or input (argparse, config, files, unreachable brokers), also when the
+    dataflow engine stopped on one. Exit 130: Ctrl-C. Exit 1: anything unexpected, as
+    ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
+    engine's panic text, otherwise kept off the terminal).
     """
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
-    except USAGE_ERRORS as exc:
-        print_error(str(exc) or type(exc).__name__)
-        return 2
-    except KeyboardInterrupt:
+        with engine_panics_hidden(not debug_enabled()):
+            return COMMANDS[args.command](args)
+    except BaseException as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
+        if isinstance(exc, SystemExit):
+            raise
+        return _report(exc)
+
+
+def _report(exc: BaseException) -> int:
+    """One line for ``exc`` (or the step error behind an engine error) and the exit status."""
+    cause = engine_cause(exc)
+    if isinstance(cause, KeyboardInterrupt):
         print_error("interrupted", prefix="twin: ")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
-        if debug_enabled():
-            import traceback
+    if isinstance(cause, USAGE_ERRORS):
+        print_error(str(cause) or type(cause).__name__)
+        return 2
+    if debug_enabled():
+        import traceback
 
-            traceback.print_exc()
-        print_error(f"{type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the traceback)",
-                    prefix="twin: internal error: ")
-        return 1
+        traceback.print_exception(exc)
+    print_error(f"{type(cause).__name__}: {cause} (set TWIN_DEBUG=1 for the traceback)",
+                prefix="twin: internal error: ")
+    return 1
 
 
 if __name__ == "__main__":

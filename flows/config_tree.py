@@ -27,7 +27,7 @@ from twin_models.settings import SPEC_KEY, Spec
 __all__ = ["RESERVED_ENV", "apply_values", "check_env_names", "iter_settings", "register_env_name",
            "unknown_key"]
 
-RESERVED_ENV = {"DEBUG", "DATASETS", "KAFKA_BROKERS"}
+RESERVED_ENV = {"DEBUG", "DATASETS", "KAFKA_BROKERS", "KAFKA_LOCAL", "KAFKA_OPTIONAL"}
 """TWIN_* names that are not settings: TWIN_DEBUG (tracebacks), the benchmarks' data folder and
 the test tooling's broker address. The CLI adds its flags' fallbacks with :func:`register_env_name`."""
 

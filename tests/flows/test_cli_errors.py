@@ -95,8 +95,7 @@ def test_bad_arguments_are_one_line(argv: list[str], needle: str) -> None:
 def test_unusable_out_folders(tmp_path: Path) -> None:
     afile = tmp_path / "a-file"
     afile.write_text("x")
-    assert "--out " in fails("demo", "--out", str(afile)) and "exists and is not a folder" in fails(
-        "demo", "--out", str(afile))
+    assert f"--out {afile}: exists and is not a folder" in fails("demo", "--out", str(afile))
     assert "cannot write there" in fails("demo", "--out", str(afile / "sub"))
     csv = tmp_path / "s.csv"
     csv.write_text("timestamp,value\n2024-01-01T00:00:00,1\n")
@@ -217,3 +216,47 @@ def test_unexpected_errors_and_interrupts_are_one_line(monkeypatch: pytest.Monke
     monkeypatch.setitem(cli.COMMANDS, "sql", interrupted)
     assert cli.main(["sql", "SELECT 1"]) == 130
     assert capsys.readouterr().err == "twin: interrupted\n"
+
+
+# ---------------------------------------------------------------- errors inside the dataflow engine
+
+BROKEN_SOURCE = """
+import sys
+import flows.sources.simulator as sim
+
+def broken(cfg):
+    raise {exc}("boom in the source")
+    yield
+
+sim.simulate_fleet = broken
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("exc, code, prefix", [
+    ("RuntimeError", 1, "twin: internal error: RuntimeError: boom in the source (set TWIN_DEBUG=1"),
+    ("ValueError", 2, "twin: error: boom in the source"),
+])
+def test_engine_errors_are_one_line_without_rust_panic_text(tmp_path: Path, exc: str, code: int,
+                                                            prefix: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")} | {"RUST_BACKTRACE": "1"}
+    proc = subprocess.run([sys.executable, "-c", BROKEN_SOURCE.format(exc=exc), "demo", "--days", "0.2",
+                           "--assets", "1", "--out", str(tmp_path), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == code, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
+    assert "panicked" not in proc.stderr and "stack backtrace" not in proc.stderr
+
+
+def test_panic_filter_keeps_everything_else() -> None:
+    from flows.cli_stderr import PanicFilter
+
+    flt = PanicFilter()
+    shown = flt.feed(" 10%|#  | 1/10\r 20%|## | 2/10\r")
+    assert shown == " 10%|#  | 1/10\r 20%|## | 2/10\r"  # progress bars pass at once
+    shown = flt.feed("warning: x\nthread '<unnamed>' pan")
+    shown += flt.feed("icked at src/operators.rs:198:33:\nBox<dyn Any>\nstack backtrace:\n   0: std::x\n")
+    shown += flt.feed("note: Some details are omitted\nafter\nthr")
+    assert shown == "warning: x\nafter\n" and flt.flush() == "thr"

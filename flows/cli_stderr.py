@@ -1,0 +1,102 @@
+"""Keep the engine's Rust panic text off the terminal; find the Python error behind an engine error.
+
+When a dataflow step or connector raises, Bytewax (Rust) prints ``thread '...' panicked at
+src/...`` (with a stack backtrace when ``RUST_BACKTRACE`` is set) straight to file descriptor 2,
+then raises a chain of ``BytewaxRuntimeError`` whose innermost cause is the Python error. The CLI
+reports that cause in one line; :func:`engine_panics_hidden` routes fd 2 through a filter that
+passes everything (progress bars, warnings) except those panic blocks. ``TWIN_DEBUG=1`` shows all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["PanicFilter", "engine_cause", "engine_panics_hidden"]
+
+_PANIC_START = re.compile(r"^thread '.*' panicked at ")
+
+
+class PanicFilter:
+    """Line filter dropping Rust panic blocks: from ``thread '..' panicked at`` to the ``note:``
+    line that ends every panic message (the backtrace, if any, lies between)."""
+
+    def __init__(self) -> None:
+        self.in_panic = False
+        self.partial = ""
+
+    def feed(self, text: str) -> str:
+        """What of ``text`` to show; an unfinished last line is held only while it might start a panic."""
+        text, self.partial = self.partial + text, ""
+        out = []
+        lines = text.split("\n")
+        for line in lines[:-1]:
+            out.append(self._line(line + "\n"))
+        last = lines[-1]
+        if self.in_panic or "thread '".startswith(last[:8]) and "\r" not in last:
+            self.partial = last  # might be the start of a panic line: wait for its end
+        else:
+            out.append(last)
+        return "".join(out)
+
+    def _line(self, line: str) -> str:
+        if not self.in_panic and _PANIC_START.match(line):
+            self.in_panic = True
+        if self.in_panic:
+            if line.startswith("note: "):
+                self.in_panic = False
+            return ""
+        return line
+
+    def flush(self) -> str:
+        """The held partial line (at the end of the output)."""
+        rest, self.partial = ("" if self.in_panic else self.partial), ""
+        return rest
+
+
+def _pump(read_fd: int, write_fd: int) -> None:
+    flt = PanicFilter()
+    while chunk := os.read(read_fd, 65536):
+        shown = flt.feed(chunk.decode("utf-8", "replace"))
+        if shown:
+            os.write(write_fd, shown.encode())
+    if rest := flt.flush():
+        os.write(write_fd, rest.encode())
+    os.close(read_fd)
+
+
+@contextmanager
+def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
+    """Within the block, fd 2 goes through :class:`PanicFilter` to the real stderr."""
+    if not enabled:
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    pump = threading.Thread(target=_pump, args=(read_fd, saved), daemon=True, name="twin-stderr")
+    pump.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
+        pump.join(timeout=5.0)
+        os.close(saved)
+
+
+def engine_cause(exc: BaseException) -> BaseException:
+    """The innermost cause of a Bytewax engine error (the step's own exception); else ``exc``."""
+    if not type(exc).__module__.startswith("bytewax"):
+        return exc
+    seen = exc
+    while (nxt := seen.__cause__ or seen.__context__) is not None:
+        seen = nxt
+    return seen
