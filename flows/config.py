@@ -1,6 +1,10 @@
 """One frozen configuration object for every flow: defaults < TOML file < TWIN_* env < flags.
 
-Only flows/ reads files and the environment; twin_models receives plain config objects.
+Only flows/ reads files and the environment; twin_models receives plain config objects. Every
+setting declares its type (annotation) and its range or choices (``twin_models.settings.setting``
+field metadata); each layer is checked when it is applied (:mod:`flows.config_tree`), so a bad
+value, an unknown key or table, or a ``TWIN_*`` name that looks like a setting but is none is
+refused at load in one line naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
