@@ -21,7 +21,8 @@ import pytest
 from flows import cli
 
 TWIN = str(Path(sys.executable).parent / "twin")
-NO_BROKER = ["--brokers", "127.0.0.1:19999", "--connect-timeout", "2"]
+BROKER = ["--brokers", "127.0.0.1:19999"]  # a closed port: never the default broker's
+NO_BROKER = [*BROKER, "--connect-timeout", "2"]
 SECRET = "hunter2-not-to-be-shown"
 
 
@@ -68,12 +69,13 @@ def test_bad_env_default_breaks_neither_help_nor_other_commands(tmp_path: Path) 
     (["demo"], {"TWIN_SEED": "1.5"}, "TWIN_SEED=1.5: expected a whole number"),
     (["demo"], {"TWIN_WORKERS": "0"}, "TWIN_WORKERS=0: must be at least 1"),
     (["demo"], {"TWIN_METRICS_PORT": "70000"}, "TWIN_METRICS_PORT=70000: must be at most 65535"),
-    (["run"], {"TWIN_SNAPSHOT_INTERVAL": "soon"}, "TWIN_SNAPSHOT_INTERVAL=soon: expected a number"),
-    (["run"], {"TWIN_BACKUP_INTERVAL": "-1"}, "TWIN_BACKUP_INTERVAL=-1: must be at least 0"),
-    (["run"], {"TWIN_PROCESS_ID": "x"}, "TWIN_PROCESS_ID=x: expected a whole number"),
-    (["run"], {"TWIN_CLOCK": "wall"}, "TWIN_CLOCK=wall: expected 'system' or 'data'"),
-    (["topics", "create"], {"TWIN_KAFKA__PARTITIONS": "many"}, "TWIN_KAFKA__PARTITIONS=many"),
-    (["simulate"], {"TWIN_KAFKA__CONNECT_TIMEOUT_S": "0"}, "TWIN_KAFKA__CONNECT_TIMEOUT_S=0: must be > 0"),
+    (["run", *BROKER], {"TWIN_SNAPSHOT_INTERVAL": "soon"}, "TWIN_SNAPSHOT_INTERVAL=soon: expected a number"),
+    (["run", *BROKER], {"TWIN_BACKUP_INTERVAL": "-1"}, "TWIN_BACKUP_INTERVAL=-1: must be at least 0"),
+    (["run", *BROKER], {"TWIN_PROCESS_ID": "x"}, "TWIN_PROCESS_ID=x: expected a whole number"),
+    (["run", *BROKER], {"TWIN_CLOCK": "wall"}, "TWIN_CLOCK=wall: expected 'system' or 'data'"),
+    (["topics", "create", *BROKER], {"TWIN_KAFKA__PARTITIONS": "many"}, "TWIN_KAFKA__PARTITIONS=many"),
+    (["simulate", *BROKER], {"TWIN_KAFKA__CONNECT_TIMEOUT_S": "0"},
+     "TWIN_KAFKA__CONNECT_TIMEOUT_S=0: must be > 0"),
 ])
 def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env: dict[str, str],
                                                             needle: str) -> None:
@@ -83,8 +85,8 @@ def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env:
 @pytest.mark.parametrize("argv, needle", [
     (["demo", "--metrics-port", "70000"], "argument --metrics-port: must be at most 65535"),
     (["demo", "--seed", "-1"], "argument --seed: must be at least 0"),
-    (["simulate", "--speed", "nan"], "argument --speed: expected a finite number"),
-    (["replay", "x.csv", "--sep", "ab"], "argument --sep: must be one character"),
+    (["simulate", *BROKER, "--speed", "nan"], "argument --speed: expected a finite number"),
+    (["replay", *BROKER, "x.csv", "--sep", "ab"], "argument --sep: must be one character"),
     (["backtest", "x.csv", "--out", "o", "--sep", ";;"], "argument --sep: must be one character"),
     (["demo", "--assets", "0"], "must be at least 1, got 0 (see `twin demo --help`)"),
 ])
