@@ -6,6 +6,7 @@ twin_models; this module adapts records, metadata and metrics around it.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows import serde
+from flows.admission import admit
 from flows.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.frame import frame_features
@@ -39,6 +41,8 @@ __all__ = [
     "OpenWindows",
     "alert_gate",
     "asset_kind",
+    "check_snapshot",
+    "fleet_apply",
     "fleet_rul",
     "make_window_aggregator",
     "twin_update",
@@ -84,7 +88,11 @@ WindowItem = ScalarSample | FrameFeatures | AssetEvent
 
 
 class Decoder:
-    """``decode`` step: bytes -> record, or a :class:`DeadLetter` with the reason."""
+    """``decode`` step: bytes -> record, or a :class:`DeadLetter` with the reason.
+
+    A record the wire contract accepts must also pass :func:`flows.admission.admit` (what the
+    features need, judged with the asset's metadata), so no later step meets a record it cannot
+    featurise."""
 
     def __init__(
         self,
@@ -92,10 +100,12 @@ class Decoder:
         *,
         max_future_s: float,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metadata: Mapping[str, AssetMetadata] | None = None,
     ) -> None:
         self.metrics = metrics
         self.max_future_s = max_future_s
         self.now = now
+        self.metadata: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
 
     def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
         self.metrics.records_in.labels(source=raw.source).inc()
@@ -105,6 +115,10 @@ class Decoder:
         if isinstance(out, serde.DecodeError):
             self.metrics.decode_errors.labels(reason=out.reason).inc()
             return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
+        problem = admit(out, self.metadata.get(out.asset_id))
+        if problem is not None:
+            self.metrics.decode_errors.labels(reason=problem[0]).inc()
+            return DeadLetter(*problem, raw.source, raw.payload, now, raw.headers)
         return out
 
 
@@ -208,6 +222,7 @@ def twin_update(
                 twin.apply_event(event.kind)
             return twin, list(fv.events)
         snap = twin.update(fv)
+        check_snapshot(snap)
         metrics.step_items.labels(step="twin_update").inc()
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
@@ -224,6 +239,20 @@ def twin_update(
     return step
 
 
+def check_snapshot(snap: TwinSnapshot) -> None:
+    """Raise if a snapshot could not be written (a required number is not finite).
+
+    Raised inside the guarded ``twin_update`` step, so the window is dead-lettered and the twin
+    keeps its state from before it, instead of a sink failing on it later (and every later
+    snapshot inheriting an infinite degradation)."""
+    for name in ("anomaly_score", "health_index", "degradation"):
+        value = getattr(snap, name)
+        if not math.isfinite(value):
+            msg = (f"twin of asset {snap.asset_id!r}: window {snap.window_start.isoformat()} gives "
+                   f"a non-finite {name} ({value!r}); the window is not learnt")
+            raise ValueError(msg)
+
+
 def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
     """The kind of an asset (its fleet), from metadata; unknown assets share the default kind."""
     meta = metadata.get(asset_id)
@@ -233,22 +262,36 @@ def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
 FleetItem = TwinSnapshot | AssetEvent | ConditionInputs
 
 
+def fleet_apply(
+    metadata: Mapping[str, AssetMetadata], config: FleetConfig | None = None,
+) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, TwinSnapshot | None]]:
+    """The fleet step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, TwinSnapshot | None]:
+        if fleet is None:
+            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
+        if isinstance(item, AssetEvent):
+            fleet.apply_event(item)
+            return fleet, None
+        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
+            fleet.observe(item)
+            return fleet, None
+        return fleet, fleet.update(item)
+
+    return apply
+
+
 def fleet_rul(
     metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
     now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetConfig | None = None,
 ) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, list[TwinSnapshot]]]:
     """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
+    apply = fleet_apply(metadata, config)
 
     def step(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, list[TwinSnapshot]]:
-        if fleet is None:
-            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
-        if isinstance(item, AssetEvent):
-            fleet.apply_event(item)
+        fleet, snap = apply(fleet, item)
+        if snap is None:
             return fleet, []
-        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
-            fleet.observe(item)
-            return fleet, []
-        snap = fleet.update(item)
         metrics.step_items.labels(step="fleet_rul").inc()
         metrics.latency.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
         if snap.rul_s is not None:
