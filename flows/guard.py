@@ -210,13 +210,13 @@ class FleetUndo:
 
 def guard_fleet(step: str, fn: StatefulFn[S, X, Y], apply: Callable[[S | None, X], S],
                 key_of: Callable[[X], str], metrics: PipelineMetrics,
-                now: Now) -> StatefulFn[S, X, Y | DeadLetter]:
+                now: Now, *, ratio: float = 50.0) -> StatefulFn[S, X, Y | DeadLetter]:
     """A per-key stateful step with a large state: undo through :class:`FleetUndo`.
 
     ``apply`` is the step's pure state transition (no metrics), replayed on restore; ``key_of``
-    gives an item's key (Bytewax does not pass it to the mapper).
+    gives an item's key (Bytewax does not pass it to the mapper); ``ratio`` see FleetUndo.
     """
-    undo = FleetUndo(apply)
+    undo = FleetUndo(apply, ratio=ratio)
 
     def guarded(state: S | None, item: X) -> tuple[S | None, Iterable[Y | DeadLetter]]:
         key = key_of(item)

@@ -11,6 +11,7 @@ asset's state is exactly as before the item.
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,13 +23,14 @@ import pytest
 from bytewax.testing import TestingSource, run_main
 
 from flows.config import PipelineConfig
+from flows.guard import guard_fleet, guard_stateful
 from flows.metrics import PipelineMetrics
-from flows.operators import RawRecord
+from flows.operators import DeadLetter, RawRecord, alert_gate, fleet_apply, fleet_rul
 from flows.pipeline import get_flow
 from flows.serde import decode_telemetry, encode_waveform
 from flows.sources.replayable import encode_record
 from tests.flows.conftest import Outputs, collecting_sinks
-from twin_models.records import ScalarSample, WaveformFrame
+from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet
 
 FLEET = FleetConfig(n_assets=3, days=3.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0,
@@ -244,3 +246,55 @@ def test_a_raising_fleet_step_restores_the_fleet_state_without_copying_it(
     assert split(dirty.features) == split(clean.features)
     assert split(dirty.alerts) == split(clean.alerts)
     assert len(dirty.state) == len(clean.state) - 1
+
+
+# --------------------------------------------------------------------------- the undo itself
+
+
+def _states(items: list[Any], fail_at: int, step: Callable[..., Any],
+            apply: Callable[[Any, Any], Any], guard: Callable[..., Any]) -> tuple[bytes, bytes, int]:
+    """(pickled state after the guarded run with item ``fail_at`` raising after mutating it,
+    pickled state of a run that never saw that item, dead letters)."""
+    ref = None
+    for i, item in enumerate(items):
+        if i != fail_at:
+            ref = apply(ref, item)
+
+    def poisoned(state: Any, item: Any) -> Any:
+        out = step(state, item)
+        if item is items[fail_at]:
+            msg = "injected failure"
+            raise RuntimeError(msg)
+        return out
+
+    guarded = guard(poisoned)
+    state, dead = None, 0
+    for item in items:
+        state, outs = guarded(state, item)
+        dead += sum(isinstance(o, DeadLetter) for o in outs)
+    return pickle.dumps(state), pickle.dumps(ref), dead
+
+
+@pytest.mark.parametrize("ratio", [0.0, 50.0, 1e9])
+def test_fleet_undo_gives_exactly_the_state_before_the_item(clean: Outputs, ratio: float) -> None:
+    """ratio 0: a checkpoint before every item; 1e9: one checkpoint, the whole journal replayed."""
+    items = sorted(clean.state, key=lambda s: (s.timestamp, s.asset_id))
+    items.insert(100, AssetEvent("pump-003", items[99].timestamp, "failure"))  # a life is learnt
+    m, now = PipelineMetrics(), (lambda: W)
+    apply = fleet_apply(META)
+    got, want, dead = _states(
+        items, 150, fleet_rul(META, m, now), lambda s, i: apply(s, i)[0],
+        lambda fn: guard_fleet("fleet_rul", fn, lambda s, i: apply(s, i)[0], lambda i: "k", m, now,
+                               ratio=ratio))
+    assert dead == 1 and got == want
+
+
+def test_alert_gate_guard_gives_exactly_the_policy_before_the_snapshot(clean: Outputs) -> None:
+    snaps = sorted((s for s in clean.state if s.asset_id == X), key=lambda s: s.timestamp)
+    snaps = [replace(s, anomaly_score=0.9999 if 40 <= i < 50 else s.anomaly_score)
+             for i, s in enumerate(snaps)]  # an episode, so the policy has state to lose
+    m, now = PipelineMetrics(), (lambda: W)
+    step = alert_gate(CFG.alerts, m, now)
+    got, want, dead = _states(snaps, 40, step, lambda p, s: step(p, s)[0],
+                              lambda fn: guard_stateful("alert_gate", fn, m, now))
+    assert dead == 1 and got == want
