@@ -45,6 +45,8 @@ __all__ = [
     "fleet_apply",
     "fleet_rul",
     "make_window_aggregator",
+    "policy_apply",
+    "twin_apply",
     "twin_update",
 ]
 
@@ -207,22 +209,38 @@ def make_window_aggregator(
     return aggregate
 
 
+def twin_apply(
+    metadata: Mapping[str, AssetMetadata], config: TwinConfig
+) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None]]:
+    """The twin step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None]:
+        if twin is None:
+            twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
+        if not fv.features:  # a window with life events only: nothing to score
+            for event in fv.events:
+                twin.apply_event(event.kind)
+            return twin, None
+        snap = twin.update(fv)
+        check_snapshot(snap)
+        return twin, snap
+
+    return apply
+
+
 def twin_update(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the snapshot then the window's events
     (preceded by the window's :class:`ConditionInputs` when the fleet RUL regression is configured)."""
+    apply = twin_apply(metadata, config)
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
-            twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
             metrics.assets.inc()
-        if not fv.features:  # a window with life events only: nothing to score
-            for event in fv.events:
-                twin.apply_event(event.kind)
+        twin, snap = apply(twin, fv)
+        if snap is None:
             return twin, list(fv.events)
-        snap = twin.update(fv)
-        check_snapshot(snap)
         metrics.step_items.labels(step="twin_update").inc()
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
@@ -303,16 +321,27 @@ def fleet_rul(
     return step
 
 
+def policy_apply(config: AlertPolicyConfig) -> Callable[[AlertPolicy | None, TwinSnapshot],
+                                                      tuple[AlertPolicy, list[Alert]]]:
+    """The alert gate's pure state transition (no metrics): what an undo replays."""
+
+    def apply(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
+        if policy is None:
+            policy = AlertPolicy(snap.asset_id, config)
+        return policy, policy.update(snap)
+
+    return apply
+
+
 def alert_gate(
     config: AlertPolicyConfig, metrics: PipelineMetrics,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[AlertPolicy | None, TwinSnapshot], tuple[AlertPolicy, list[Alert]]]:
     """``alert_gate`` step (keyed by asset): the alert policy's state machine."""
+    apply = policy_apply(config)
 
     def step(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
-        if policy is None:
-            policy = AlertPolicy(snap.asset_id, config)
-        alerts = policy.update(snap)
+        policy, alerts = apply(policy, snap)
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
             metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()

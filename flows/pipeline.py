@@ -38,7 +38,7 @@ from bytewax.inputs import Source
 
 from flows.admission import check_metadata
 from flows.config import PipelineConfig
-from flows.guard import guard_fleet, guard_keyed_map, guard_map, guard_stateful
+from flows.guard import guard_keyed_map, guard_map, guard_stateful
 from flows.metrics import PipelineMetrics
 from flows.operators import (
     EPOCH,
@@ -53,6 +53,8 @@ from flows.operators import (
     fleet_rul,
     late_dead_letter,
     make_window_aggregator,
+    policy_apply,
+    twin_apply,
     twin_update,
 )
 from twin_models.records import AssetMetadata, TwinSnapshot
@@ -129,23 +131,24 @@ def get_flow(
     agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
     fvs = agg.trues
     # (asset_id, FeatureVector)
-    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m), m, now,
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m),
+                               _state_of(twin_apply(meta, cfg.twin)), _asset_of, m, now,
                                on_drop=m.assets.dec)
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
     updates = twin_out.trues
     # (asset_id, TwinSnapshot | AssetEvent | ConditionInputs); ConditionInputs (the fleet RUL
     # regression's inputs, only when configured) go to fleet_rul, never to alert_gate
     own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
-    gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), m, now)
+    gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), _state_of(policy_apply(cfg.alerts)),
+                          _asset_of, m, now)
     alerts_out = op.branch("route_alert_errors", op.stateful_flat_map("alert_gate", own, gate), _ok_value)
     alerts = alerts_out.trues
     # (asset_id, Alert)
     by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
                         lambda x: asset_kind(meta, x.asset_id))
-    apply = fleet_apply(meta, cfg.twin.fleet)
-    fleet_step = guard_fleet("fleet_rul", fleet_rul(meta, m, now, cfg.twin.fleet),
-                             lambda state, item: apply(state, item)[0],
-                             lambda item: asset_kind(meta, item.asset_id), m, now)
+    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, now, cfg.twin.fleet),
+                                _state_of(fleet_apply(meta, cfg.twin.fleet)),
+                                lambda item: asset_kind(meta, item.asset_id), m, now)
     fleet_out = op.branch("route_fleet_errors", op.stateful_flat_map("fleet_rul", by_kind, fleet_step),
                           _ok_value)
     snaps = fleet_out.trues
@@ -161,6 +164,16 @@ def get_flow(
     _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
     _attach("dead_letters_out", dead, sinks.dead_letters)
     return flow
+
+
+def _state_of(apply: Callable[[Any, Any], tuple[Any, Any]]) -> Callable[[Any, Any], Any]:
+    """A step's pure transition, keeping the state only (what an undo replays)."""
+    return lambda state, item: apply(state, item)[0]
+
+
+def _asset_of(item: Any) -> str:
+    """The key of an asset-keyed step's item."""
+    return str(item.asset_id)
 
 
 def _ok(item: Any) -> bool:

@@ -23,7 +23,7 @@ import pytest
 from bytewax.testing import TestingSource, run_main
 
 from flows.config import PipelineConfig
-from flows.guard import guard_fleet, guard_stateful
+from flows.guard import guard_stateful
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter, RawRecord, alert_gate, fleet_apply, fleet_rul
 from flows.pipeline import get_flow
@@ -284,17 +284,20 @@ def test_fleet_undo_gives_exactly_the_state_before_the_item(clean: Outputs, rati
     apply = fleet_apply(META)
     got, want, dead = _states(
         items, 150, fleet_rul(META, m, now), lambda s, i: apply(s, i)[0],
-        lambda fn: guard_fleet("fleet_rul", fn, lambda s, i: apply(s, i)[0], lambda i: "k", m, now,
-                               ratio=ratio))
+        lambda fn: guard_stateful("fleet_rul", fn, lambda s, i: apply(s, i)[0], lambda i: "k", m, now,
+                                  ratio=ratio, copy_ratio=0.0))
     assert dead == 1 and got == want
 
 
-def test_alert_gate_guard_gives_exactly_the_policy_before_the_snapshot(clean: Outputs) -> None:
+@pytest.mark.parametrize("copy", [0.0, 1e9])
+def test_alert_gate_guard_gives_exactly_the_policy_before_the_snapshot(clean: Outputs, copy: float) -> None:
+    """copy 0: checkpoint and journal; 1e9: a copy before every snapshot."""
     snaps = sorted((s for s in clean.state if s.asset_id == X), key=lambda s: s.timestamp)
     snaps = [replace(s, anomaly_score=0.9999 if 40 <= i < 50 else s.anomaly_score)
              for i, s in enumerate(snaps)]  # an episode, so the policy has state to lose
     m, now = PipelineMetrics(), (lambda: W)
     step = alert_gate(CFG.alerts, m, now)
     got, want, dead = _states(snaps, 40, step, lambda p, s: step(p, s)[0],
-                              lambda fn: guard_stateful("alert_gate", fn, m, now))
+                              lambda fn: guard_stateful("alert_gate", fn, lambda p, s: step(p, s)[0],
+                                                        lambda s: s.asset_id, m, now, copy_ratio=copy))
     assert dead == 1 and got == want
