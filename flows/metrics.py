@@ -40,9 +40,10 @@ class PipelineMetrics:
 
     def _initialise_labels(self) -> None:
         """Known label values start at 0, so rates and dashboards have series before any event."""
+        from flows.admission import REASONS as ADMISSION_REASONS
         from flows.serde import REASONS
 
-        for reason in (*REASONS, "late_record"):
+        for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "processing_error"):
             self.decode_errors.labels(reason=reason)
         for table in ("features", "twin_state", "alerts"):
             self.sink_rows.labels(table=table)

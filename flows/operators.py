@@ -6,6 +6,7 @@ twin_models; this module adapts records, metadata and metrics around it.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows import serde
+from flows.admission import admit
 from flows.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.frame import frame_features
@@ -39,8 +41,12 @@ __all__ = [
     "OpenWindows",
     "alert_gate",
     "asset_kind",
+    "check_snapshot",
+    "fleet_apply",
     "fleet_rul",
     "make_window_aggregator",
+    "policy_apply",
+    "twin_apply",
     "twin_update",
 ]
 
@@ -84,7 +90,11 @@ WindowItem = ScalarSample | FrameFeatures | AssetEvent
 
 
 class Decoder:
-    """``decode`` step: bytes -> record, or a :class:`DeadLetter` with the reason."""
+    """``decode`` step: bytes -> record, or a :class:`DeadLetter` with the reason.
+
+    A record the wire contract accepts must also pass :func:`flows.admission.admit` (what the
+    features need, judged with the asset's metadata), so no later step meets a record it cannot
+    featurise."""
 
     def __init__(
         self,
@@ -92,10 +102,12 @@ class Decoder:
         *,
         max_future_s: float,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metadata: Mapping[str, AssetMetadata] | None = None,
     ) -> None:
         self.metrics = metrics
         self.max_future_s = max_future_s
         self.now = now
+        self.metadata: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
 
     def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
         self.metrics.records_in.labels(source=raw.source).inc()
@@ -105,6 +117,10 @@ class Decoder:
         if isinstance(out, serde.DecodeError):
             self.metrics.decode_errors.labels(reason=out.reason).inc()
             return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
+        problem = admit(out, self.metadata.get(out.asset_id))
+        if problem is not None:
+            self.metrics.decode_errors.labels(reason=problem[0]).inc()
+            return DeadLetter(*problem, raw.source, raw.payload, now, raw.headers)
         return out
 
 
@@ -193,21 +209,38 @@ def make_window_aggregator(
     return aggregate
 
 
+def twin_apply(
+    metadata: Mapping[str, AssetMetadata], config: TwinConfig
+) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None]]:
+    """The twin step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None]:
+        if twin is None:
+            twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
+        if not fv.features:  # a window with life events only: nothing to score
+            for event in fv.events:
+                twin.apply_event(event.kind)
+            return twin, None
+        snap = twin.update(fv)
+        check_snapshot(snap)
+        return twin, snap
+
+    return apply
+
+
 def twin_update(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the snapshot then the window's events
     (preceded by the window's :class:`ConditionInputs` when the fleet RUL regression is configured)."""
+    apply = twin_apply(metadata, config)
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
-            twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
             metrics.assets.inc()
-        if not fv.features:  # a window with life events only: nothing to score
-            for event in fv.events:
-                twin.apply_event(event.kind)
+        twin, snap = apply(twin, fv)
+        if snap is None:
             return twin, list(fv.events)
-        snap = twin.update(fv)
         metrics.step_items.labels(step="twin_update").inc()
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
@@ -224,6 +257,20 @@ def twin_update(
     return step
 
 
+def check_snapshot(snap: TwinSnapshot) -> None:
+    """Raise if a snapshot could not be written (a required number is not finite).
+
+    Raised inside the guarded ``twin_update`` step, so the window is dead-lettered and the twin
+    keeps its state from before it, instead of a sink failing on it later (and every later
+    snapshot inheriting an infinite degradation)."""
+    for name in ("anomaly_score", "health_index", "degradation"):
+        value = getattr(snap, name)
+        if not math.isfinite(value):
+            msg = (f"twin of asset {snap.asset_id!r}: window {snap.window_start.isoformat()} gives "
+                   f"a non-finite {name} ({value!r}); the window is not learnt")
+            raise ValueError(msg)
+
+
 def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
     """The kind of an asset (its fleet), from metadata; unknown assets share the default kind."""
     meta = metadata.get(asset_id)
@@ -233,22 +280,36 @@ def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
 FleetItem = TwinSnapshot | AssetEvent | ConditionInputs
 
 
+def fleet_apply(
+    metadata: Mapping[str, AssetMetadata], config: FleetConfig | None = None,
+) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, TwinSnapshot | None]]:
+    """The fleet step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, TwinSnapshot | None]:
+        if fleet is None:
+            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
+        if isinstance(item, AssetEvent):
+            fleet.apply_event(item)
+            return fleet, None
+        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
+            fleet.observe(item)
+            return fleet, None
+        return fleet, fleet.update(item)
+
+    return apply
+
+
 def fleet_rul(
     metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
     now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetConfig | None = None,
 ) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, list[TwinSnapshot]]]:
     """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
+    apply = fleet_apply(metadata, config)
 
     def step(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, list[TwinSnapshot]]:
-        if fleet is None:
-            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
-        if isinstance(item, AssetEvent):
-            fleet.apply_event(item)
+        fleet, snap = apply(fleet, item)
+        if snap is None:
             return fleet, []
-        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
-            fleet.observe(item)
-            return fleet, []
-        snap = fleet.update(item)
         metrics.step_items.labels(step="fleet_rul").inc()
         metrics.latency.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
         if snap.rul_s is not None:
@@ -260,16 +321,27 @@ def fleet_rul(
     return step
 
 
+def policy_apply(config: AlertPolicyConfig) -> Callable[[AlertPolicy | None, TwinSnapshot],
+                                                      tuple[AlertPolicy, list[Alert]]]:
+    """The alert gate's pure state transition (no metrics): what an undo replays."""
+
+    def apply(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
+        if policy is None:
+            policy = AlertPolicy(snap.asset_id, config)
+        return policy, policy.update(snap)
+
+    return apply
+
+
 def alert_gate(
     config: AlertPolicyConfig, metrics: PipelineMetrics,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[AlertPolicy | None, TwinSnapshot], tuple[AlertPolicy, list[Alert]]]:
     """``alert_gate`` step (keyed by asset): the alert policy's state machine."""
+    apply = policy_apply(config)
 
     def step(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
-        if policy is None:
-            policy = AlertPolicy(snap.asset_id, config)
-        alerts = policy.update(snap)
+        policy, alerts = apply(policy, snap)
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
             metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()

@@ -13,6 +13,10 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
            -> alert_gate   (asset_id, Alert)                -> alerts sink
            -> fleet_rul    (kind, TwinSnapshot)             -> state sink
 
+Every per-item step runs under a guard (:mod:`flows.guard`): an item that makes it raise becomes
+a ``processing_error`` dead letter, the asset's state stays as it was before the item, and the
+flow goes on. The ``route_*_errors`` branches take those dead letters to the dead-letter sink.
+
 Alerts are decided per asset from the twin's own evidence (anomaly score, health index,
 own-trend RUL), so alerts and their ids do not depend on how assets are spread over partitions
 and workers. The fleet step sees every asset of a kind; the RUL it fuses into the state snapshots
@@ -32,7 +36,9 @@ import bytewax.operators.windowing as win
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from flows.admission import check_metadata
 from flows.config import PipelineConfig
+from flows.guard import guard_keyed_map, guard_map, guard_stateful
 from flows.metrics import PipelineMetrics
 from flows.operators import (
     EPOCH,
@@ -43,9 +49,12 @@ from flows.operators import (
     RawRecord,
     alert_gate,
     asset_kind,
+    fleet_apply,
     fleet_rul,
     late_dead_letter,
     make_window_aggregator,
+    policy_apply,
+    twin_apply,
     twin_update,
 )
 from twin_models.records import AssetMetadata, TwinSnapshot
@@ -96,36 +105,58 @@ def get_flow(
 ) -> Dataflow:
     """Build the dataflow (nothing runs until Bytewax runs it)."""
     meta: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
+    for asset_meta in meta.values():
+        check_metadata(asset_meta)
     m = metrics or PipelineMetrics()
     flow = Dataflow(flow_id)
     raw = op.input("telemetry_in", flow, source)
     # RawRecord
-    decoded = op.map("decode", raw, Decoder(m, max_future_s=cfg.max_future_s, now=now))
+    decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
+    decoded = op.map("decode", raw, guard_map("decode", decoder, m, now))
     # Telemetry | DeadLetter
-    split = op.branch("route_errors", decoded, lambda x: not isinstance(x, DeadLetter))
+    split = op.branch("route_errors", decoded, _ok)
     windows = OpenWindows(cfg.window_s, m)
-    items = op.map("featurize_frames", split.trues, Featurizer(meta, m, windows))
+    featurize = guard_map("featurize_frames", Featurizer(meta, m, windows), m, now)
+    feat = op.branch("route_featurize_errors", op.map("featurize_frames", split.trues, featurize), _ok)
     # ScalarSample | FrameFeatures | AssetEvent
-    keyed = op.key_on("key_by_asset", items, lambda x: x.asset_id)
+    keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
     wout = win.collect_window("window", keyed, _clock(cfg), windower)
     # (asset_id, (window_id, [items]))
     late = op.map("late_to_dead_letter", wout.late, lambda kv: _late(kv, m, now))
     # DeadLetter
     aggregate = make_window_aggregator(cfg.window_s, m, windows, now)
-    fvs = op.map("aggregate_window", wout.down, lambda kv: (kv[0], aggregate(*kv)))
+    fvs_or_dead = op.map("aggregate_window", wout.down,
+                         guard_keyed_map("aggregate_window", lambda kv: (kv[0], aggregate(*kv)), m, now))
+    agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
+    fvs = agg.trues
     # (asset_id, FeatureVector)
-    updates = op.stateful_flat_map("twin_update", fvs, twin_update(meta, cfg.twin, m))
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m),
+                               _state_of(twin_apply(meta, cfg.twin)), _asset_of, m, now,
+                               on_drop=m.assets.dec)
+    twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
+    updates = twin_out.trues
     # (asset_id, TwinSnapshot | AssetEvent | ConditionInputs); ConditionInputs (the fleet RUL
     # regression's inputs, only when configured) go to fleet_rul, never to alert_gate
     own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
-    alerts = op.stateful_flat_map("alert_gate", own, alert_gate(cfg.alerts, m, now))
+    gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), _state_of(policy_apply(cfg.alerts)),
+                          _asset_of, m, now)
+    alerts_out = op.branch("route_alert_errors", op.stateful_flat_map("alert_gate", own, gate), _ok_value)
+    alerts = alerts_out.trues
     # (asset_id, Alert)
     by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
                         lambda x: asset_kind(meta, x.asset_id))
-    snaps = op.stateful_flat_map("fleet_rul", by_kind, fleet_rul(meta, m, now, cfg.twin.fleet))
+    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, now, cfg.twin.fleet),
+                                _state_of(fleet_apply(meta, cfg.twin.fleet)),
+                                lambda item: asset_kind(meta, item.asset_id), m, now)
+    fleet_out = op.branch("route_fleet_errors", op.stateful_flat_map("fleet_rul", by_kind, fleet_step),
+                          _ok_value)
+    snaps = fleet_out.trues
     # (kind, TwinSnapshot)
-    dead = op.merge("merge_dead_letters", split.falses, late)
+    step_errors = [op.key_rm(f"{name}_errors_unkeyed", b.falses)
+                   for name, b in (("aggregate", agg), ("twin", twin_out), ("alert", alerts_out),
+                                   ("fleet", fleet_out))]
+    dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors)
     with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),
                           lambda fv: bool(fv.features))
     _attach("features_out", with_data, sinks.features)
@@ -133,6 +164,26 @@ def get_flow(
     _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
     _attach("dead_letters_out", dead, sinks.dead_letters)
     return flow
+
+
+def _state_of(apply: Callable[[Any, Any], tuple[Any, Any]]) -> Callable[[Any, Any], Any]:
+    """A step's pure transition, keeping the state only (what an undo replays)."""
+    return lambda state, item: apply(state, item)[0]
+
+
+def _asset_of(item: Any) -> str:
+    """The key of an asset-keyed step's item."""
+    return str(item.asset_id)
+
+
+def _ok(item: Any) -> bool:
+    """Not a dead letter (branch predicate)."""
+    return not isinstance(item, DeadLetter)
+
+
+def _ok_value(kv: tuple[str, Any]) -> bool:
+    """A keyed item whose value is not a dead letter (branch predicate)."""
+    return not isinstance(kv[1], DeadLetter)
 
 
 def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,

@@ -422,13 +422,21 @@ def _decode_binary(raw: bytes, limit: datetime) -> WaveformFrame:
     return WaveformFrame(asset_id, channel, timestamp, rate, samples, shaft_hz, unit)
 
 
+def _future_limit(now: datetime, max_future_s: float) -> datetime:
+    """``now + max_future_s``, saturated at the largest datetime (a huge setting means no limit)."""
+    try:
+        return now + timedelta(seconds=max_future_s)
+    except (OverflowError, ValueError):  # past year 9999, or beyond timedelta, or NaN
+        return datetime.max.replace(tzinfo=UTC)
+
+
 def decode_telemetry(raw: bytes, *, now: datetime, max_future_s: float = 86400.0) -> Decoded:
     """Bytes -> ScalarSample | WaveformFrame | AssetEvent, or a DecodeError; never raises.
 
     ``TWF`` magic -> binary waveform v1; a JSON object -> told apart by its ``"type"`` field.
     Records stamped later than ``now + max_future_s`` are refused (``future_timestamp``).
     """
-    limit = ensure_utc(now, what="now") + timedelta(seconds=max_future_s)
+    limit = _future_limit(ensure_utc(now, what="now"), max_future_s)
     try:
         data = b"" if raw is None else raw if type(raw) is bytes else memoryview(raw).tobytes()
     except TypeError:

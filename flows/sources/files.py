@@ -21,6 +21,7 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource
 
+from flows.admission import check_metadata
 from flows.operators import RawRecord
 from flows.serde import metadata_from_dict
 from flows.sources.readers import (
@@ -91,7 +92,7 @@ class MetadataCatalog(Mapping[str, AssetMetadata]):
             return default
         derived = self._derived.get(asset_id)
         if derived is None:
-            derived = metadata_from_dict({**self.defaults, "asset_id": asset_id})
+            derived = check_metadata(metadata_from_dict({**self.defaults, "asset_id": asset_id}))
             self._derived[asset_id] = derived
         return derived
 
@@ -149,7 +150,7 @@ def _asset_metadata(path: Path, asset_id: str, entry: Any, defaults: Mapping[str
         msg = f"asset {asset_id!r}: its asset_id field says {entry['asset_id']!r}"
         raise FileFormatError(msg, path=path)
     try:
-        return metadata_from_dict({**defaults, **entry, "asset_id": asset_id})
+        return check_metadata(metadata_from_dict({**defaults, **entry, "asset_id": asset_id}))
     except ValueError as exc:
         raise FileFormatError(str(exc), path=path) from None
 
@@ -162,7 +163,7 @@ def _check_defaults(path: Path, defaults: Any) -> dict[str, Any] | None:
         msg = f"{DEFAULTS_KEY!r} must be a table/object without asset_id"
         raise FileFormatError(msg, path=path)
     try:
-        metadata_from_dict({**defaults, "asset_id": DEFAULTS_KEY})
+        check_metadata(metadata_from_dict({**defaults, "asset_id": DEFAULTS_KEY}))
     except ValueError as exc:
         raise FileFormatError(str(exc), path=path) from None
     return defaults
