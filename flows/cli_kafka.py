@@ -144,7 +144,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from flows.metrics import PipelineMetrics
-    from flows.run import RunOptions, Stopped, run_kafka_flow
+    from flows.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
 
     cfg = _kafka_cfg(args)
     if args.clock:
@@ -173,6 +173,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         where = f" --recovery-dir {opts.recovery_dir}" if opts.recovery_dir else " (no --recovery-dir: " \
             "a restart reads the topics again)"
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
+    except OutputUndelivered as exc:
+        again = ("the same --recovery-dir" if opts.recovery_dir
+                 else "the same arguments (no --recovery-dir: the topics are read again)")
+        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} once Kafka "
+              "is back", file=sys.stderr)
+        return 1
     return 0
 
 
