@@ -18,12 +18,19 @@ restored with it: records counted twice in the window open at the crash, or lost
 every resume, :func:`discard_unfinished_epochs` deletes the snapshots at epochs ``>= R``: they
 belong to no completed epoch, and the resumed execution writes them again.
 
+:func:`lock_store` makes sure no other live ``twin run`` (with the same process index) uses the
+store: two executions writing one store (a "killed" run that was only its wrapper, a second
+start by hand) interleave frontiers, garbage collection and snapshots, and the store ends up
+refused as collected past its resume epoch, or inconsistent. The lock is an ``flock`` on a file
+beside the store, released by the kernel when the process dies, even by ``kill -9``.
+
 :func:`init_store` creates the partitions in a temporary folder renamed into place, so a kill
 during initialisation never leaves a half-made store that later runs would refuse.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -31,10 +38,12 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bytewax.recovery import init_db_dir
 
-__all__ = ["ResumePoint", "discard_unfinished_epochs", "init_store", "prepare_store", "resume_point"]
+__all__ = ["ResumePoint", "discard_unfinished_epochs", "init_store", "lock_store", "prepare_store",
+           "resume_point"]
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +133,32 @@ def discard_unfinished_epochs(store: Path, point: ResumePoint) -> int:
 
 
 class RecoveryStoreError(ValueError):
-    """The recovery store cannot be resumed from without losing data (one-line message)."""
+    """The recovery store cannot be used or resumed from without losing data (one-line message)."""
+
+
+_LOCKS: list[IO[str]] = []  # held for the life of the process
+
+
+def lock_store(store: Path, process_id: int | None = None) -> None:
+    """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "" if process_id is None else f"-{process_id}"
+    path = store.parent / f".{store.name}{suffix}.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        msg = (f"--recovery-dir {store} is in use by {holder} (lock {path}): one `twin run` per "
+               "recovery folder (and process index)")
+        raise RecoveryStoreError(msg) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"twin run pid {os.getpid()}\n")
+    handle.flush()
+    _LOCKS.append(handle)
 
 
 def prepare_store(store: Path, partitions: int) -> None:

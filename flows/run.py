@@ -18,7 +18,7 @@ from bytewax.run import cli_main
 from flows.config import PipelineConfig
 from flows.metrics import PipelineMetrics
 from flows.pipeline import Sinks, get_flow
-from flows.recovery_store import prepare_store
+from flows.recovery_store import lock_store, prepare_store
 from flows.sinks.archive import archive_attacher
 from flows.sinks.kafka import DeliveryFailed, dead_letter_message, kafka_attacher
 from flows.sources.kafka import KafkaTelemetrySource
@@ -83,9 +83,11 @@ def build_kafka_flow(
 def _recovery(opts: RunOptions) -> RecoveryConfig | None:
     """The recovery config; the store is initialised, or made consistent to resume from (see
     :mod:`flows.recovery_store`: snapshots of epochs an interrupted run did not finish are
-    discarded). Only process 0 repairs: the others cannot start before it joins the cluster."""
+    discarded) and locked against a second live run. Only process 0 repairs: the others cannot
+    start before it joins the cluster."""
     if opts.recovery_dir is None:
         return None
+    lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
     if opts.process_id in (None, 0) or not opts.addresses:
         prepare_store(opts.recovery_dir, opts.total_workers)
     return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_interval_s))
