@@ -47,6 +47,19 @@ def _add_topics(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _add_kafka_args(p)
 
 
+def _seconds(text: str) -> float:
+    """A finite duration >= 0 in seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 <= value < float("inf"):
+        msg = f"must be finite and >= 0, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "run", help="run the dataflow on Kafka (alerts, state and dead letters back to Kafka)",
@@ -66,13 +79,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-a", "--addresses", default=env_default("ADDRESSES", None),
                    help='all processes, "host:port;host:port" (env TWIN_ADDRESSES)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
-                   help="Bytewax recovery folder; initialised when empty (env TWIN_RECOVERY_DIR)")
+                   help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
+                        "when empty; a restart resumes from its last snapshot (env TWIN_RECOVERY_DIR)")
     p.add_argument("--snapshot-interval", type=positive_float,
                    default=float(env_default("SNAPSHOT_INTERVAL", 30.0)),
-                   help="seconds between recovery snapshots; each pauses the flow "
-                        "(env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
-    p.add_argument("--backup-interval", type=float, default=float(env_default("BACKUP_INTERVAL", 0.0)),
-                   help="seconds to keep superseded snapshots (env TWIN_BACKUP_INTERVAL)")
+                   help="seconds between recovery snapshots: what a crash costs in re-processing; "
+                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
+    p.add_argument("--backup-interval", type=_seconds, default=env_default("BACKUP_INTERVAL", None),
+                   help="seconds to keep superseded snapshots, so the store always holds an older "
+                        "resume point too (env TWIN_BACKUP_INTERVAL; default 2 snapshot intervals; "
+                        "raise it to the period of any file-level backup of the folder)")
     p.add_argument("--clock", choices=("system", "data"), default=env_default("CLOCK", None),
                    help="window clock (env TWIN_CLOCK; default system: quiet assets close by wall time)")
     p.add_argument("--from-end", action="store_true",
@@ -162,7 +178,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         archive_dir=Path(args.archive), workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
         recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
-        snapshot_interval_s=args.snapshot_interval, backup_interval_s=args.backup_interval,
+        snapshot_interval_s=args.snapshot_interval,
+        backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
     metrics = PipelineMetrics.from_config(cfg.metrics)

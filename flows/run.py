@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 TELEMETRY_ROLES = ("scalars", "waveforms", "events")
 
 
+BACKUP_SNAPSHOTS = 2
+"""Default backup interval, in snapshot intervals. Bytewax garbage-collects the snapshots a newer
+epoch supersedes ``backup_interval`` after they stop being the resume point; with 0 (Bytewax's
+default) the previous resume point is deleted the moment the next epoch commits, so the store
+holds exactly one. Any resume computed from an older frontier than the one GC acted on is then
+refused for ever ("partitions are too old to resume from epoch N"), which is what concurrent or
+half-killed runs on one folder and file-level copies of a live folder (backups) produce. Two
+snapshot intervals keep one older resume point at the cost of at most two more versions of the
+state that changed, bounded and small next to the archive."""
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to execute: parallelism, recovery, where the archive goes, when to stop."""
@@ -41,9 +52,16 @@ class RunOptions:
     addresses: tuple[str, ...] = ()
     recovery_dir: Path | None = None
     snapshot_interval_s: float = 30.0
-    backup_interval_s: float = 0.0
+    backup_interval_s: float | None = None  # None: BACKUP_SNAPSHOTS snapshot intervals
     exit_at_end: bool = False
     from_end: bool = False
+
+    @property
+    def backup_s(self) -> float:
+        """How long superseded snapshots are kept (see :data:`BACKUP_SNAPSHOTS`)."""
+        if self.backup_interval_s is not None:
+            return self.backup_interval_s
+        return BACKUP_SNAPSHOTS * self.snapshot_interval_s
 
     @property
     def total_workers(self) -> int:
@@ -90,7 +108,7 @@ def _recovery(opts: RunOptions) -> RecoveryConfig | None:
     lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
     if opts.process_id in (None, 0) or not opts.addresses:
         prepare_store(opts.recovery_dir, opts.total_workers)
-    return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_interval_s))
+    return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
 
 SIGNAL = "signal"

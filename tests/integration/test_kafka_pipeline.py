@@ -183,7 +183,7 @@ def _chaos() -> ModuleType:
     return mod
 
 
-CHAOS_FLEET = FleetConfig(n_assets=4, days=12.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
+CHAOS_FLEET = FleetConfig(n_assets=4, days=8.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
 
 
 def test_kill_9_at_seeded_points_and_resume_loses_nothing(env: Env) -> None:
