@@ -232,10 +232,12 @@ def run_trial(inp: Input, ref: dict[str, Any], ref_alerts: set[tuple[str, int, s
     since = alerts_end_offsets(inp)
     cmd = inp.run_cmd(archive, "--recovery-dir", str(recovery), "--snapshot-interval",
                       SNAPSHOT_INTERVAL, *extra)
+    log = work / f"stderr-{seed}.log"
     for kind in plan(seed, kills):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _kill_at(proc, kind, archive, recovery, rng)
-        err = proc.stderr.read() if proc.stderr else ""
+        with log.open("w") as err_file:  # a file, not a pipe: a full pipe would stall the run
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file, text=True)
+            _kill_at(proc, kind, archive, recovery, rng)
+        err = log.read_text()
         trial.restarts += 1
         if proc.returncode not in (0, -signal.SIGKILL):
             trial.refused = err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"

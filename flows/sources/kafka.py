@@ -80,6 +80,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
         self.consumer = Consumer(conf)
+        if src.starting_offset == OFFSET_END:
+            self._pin_end_offsets()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
@@ -89,6 +91,16 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
         self.last_activity = float("-inf")
         self.lag_at = float("-inf")
+
+    def _pin_end_offsets(self) -> None:
+        """``--from-end``: the current end of each topic without a resumed offset, as a concrete
+        offset in the snapshot. Left symbolic, a restart would start from the *new* end and skip
+        what arrived meanwhile on a topic that had delivered nothing before the crash."""
+        for topic in self.src.topics:
+            if topic not in self.offsets:
+                _lo, hi = self.consumer.get_watermark_offsets(TopicPartition(topic, self.part),
+                                                              timeout=self.src.metadata_timeout_s)
+                self.offsets[topic] = hi
 
     def _poll(self) -> None:
         for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
@@ -184,6 +196,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         on_error: Callable[[str], None] = lambda code: None,
         on_lag: Callable[[str, int, int], None] | None = None,
         lag_every_s: float = 2.0,
+        metadata_timeout_s: float = 30.0,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -195,6 +208,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.on_error = on_error
         self.on_lag = on_lag
         self.lag_every_s = lag_every_s
+        self.metadata_timeout_s = metadata_timeout_s
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""

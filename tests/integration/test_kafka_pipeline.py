@@ -298,3 +298,25 @@ def test_replay_refuses_a_bad_file_before_publishing_anything(env: Env, tmp_path
     assert res.returncode == 2
     assert "bad.csv line 3, column 'temperature'" in res.stderr and res.stderr.count("\n") == 1
     assert consume_all(env.kafka, "scalars", timeout_s=5) == []
+
+
+def test_from_end_snapshots_concrete_end_offsets(env: Env) -> None:
+    """`--from-end` with recovery: the source's snapshot pins where each topic ended at start, so
+    a restart after a crash reads what arrived meanwhile instead of jumping to the new end (a
+    topic that had delivered nothing kept no offset before, and a restart skipped its backlog)."""
+    from flows.sources.kafka import KafkaTelemetrySource
+
+    publish(list(simulate_fleet(FleetConfig(n_assets=2, days=0.5, seed=3))), env.kafka)
+    topics = [env.kafka.topic(r) for r in ("scalars", "waveforms", "events")]
+    source = KafkaTelemetrySource(env.kafka.client_config(), topics, from_end=True)
+    ends = {}
+    c = Consumer({"bootstrap.servers": env.kafka.brokers, "group.id": uuid.uuid4().hex})
+    for t in topics:
+        ends[t] = c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)[1]
+    c.close()
+    part = source.build_part("telemetry_in", "0", None)
+    try:
+        assert part.snapshot() == ends
+        assert ends[topics[0]] > 0  # the partition holds data that a from-end start skips
+    finally:
+        part.close()
