@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--assets", type=int, default=8)
     ap.add_argument("--days", type=float, default=20.0)
+    ap.add_argument("--time-budget", type=float, default=0.0,
+                    help="seconds: start no new seed after this long (0: no limit)")
     ap.add_argument("--run-arg", action="append", default=[],
                     help="extra `twin run` argument for the trials (repeatable)")
     args = ap.parse_args(argv)
@@ -297,7 +299,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"clean run: {clean_s:.1f} s, {len(ref['features'])} feature rows, "
               f"{len(ref_alerts)} alert messages", flush=True)
         trials = []
+        began = time.monotonic()
         for seed in range(args.first_seed, args.first_seed + args.seeds):
+            if args.time_budget and time.monotonic() - began > args.time_budget:
+                print(f"time budget spent: stopping after {len(trials)} seeds", flush=True)
+                break
             t0 = time.monotonic()
             t = run_trial(inp, ref, ref_alerts, seed, args.kills, work, tuple(args.run_arg))
             trials.append(t)
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if started:
             subprocess.run(["bash", str(KAFKA_SH), "stop"], check=False)
     summary = {
-        "benchmark": "chaos_recovery", "seeds": args.seeds, "kills_per_seed": args.kills,
+        "benchmark": "chaos_recovery", "seeds": len(trials), "kills_per_seed": args.kills,
         "assets": args.assets, "days": args.days, "run_args": args.run_arg,
         "trials_survived": sum(t.survived for t in trials),
         "trials_failed": sum(not t.survived for t in trials),
