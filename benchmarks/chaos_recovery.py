@@ -256,10 +256,11 @@ def run_trial(inp: Input, ref: dict[str, Any], ref_alerts: set[tuple[str, int, s
     return trial
 
 
-def reference(inp: Input, work: Path) -> tuple[dict[str, Any], set[tuple[str, int, str]], float]:
+def reference(inp: Input, work: Path, name: str = "reference",
+              ) -> tuple[dict[str, Any], set[tuple[str, int, str]], float]:
     """A clean run's archive views and alert messages, and how long it took."""
     since = alerts_end_offsets(inp)
-    archive = work / "reference"
+    archive = work / name
     start = time.monotonic()
     res = subprocess.run(inp.run_cmd(archive), capture_output=True, text=True, timeout=900, check=False)
     if res.returncode != 0:
@@ -296,8 +297,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         inp = publish_input(brokers, work, args.assets, args.days)
         ref, ref_alerts, clean_s = reference(inp, work)
+        again, again_alerts, _s = reference(inp, work, "reference-2")
+        clean_diffs = diff_views(again, ref) + ([] if again_alerts == ref_alerts else ["alerts"])
         print(f"clean run: {clean_s:.1f} s, {len(ref['features'])} feature rows, "
-              f"{len(ref_alerts)} alert messages", flush=True)
+              f"{len(ref_alerts)} alert messages; a second clean run "
+              f"{'differs: ' + '; '.join(clean_diffs) if clean_diffs else 'is identical'}", flush=True)
         trials = []
         began = time.monotonic()
         for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "kills_total": sum(len(t.kills) for t in trials),
         "failures": [{"seed": t.seed, "refused": t.refused, "diffs": t.diffs}
                      for t in trials if not t.survived],
-        "clean_run_s": round(clean_s, 1),
+        "clean_run_s": round(clean_s, 1), "clean_runs_identical": not clean_diffs,
     }
     print(json.dumps(summary))
     return summary
