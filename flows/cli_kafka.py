@@ -76,13 +76,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-a", "--addresses", default=env_default("ADDRESSES", None),
                    help='all processes, "host:port;host:port" (env TWIN_ADDRESSES)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
-                   help="Bytewax recovery folder; initialised when empty (env TWIN_RECOVERY_DIR)")
+                   help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
+                        "when empty; a restart resumes from its last snapshot (env TWIN_RECOVERY_DIR)")
     p.add_argument("--snapshot-interval", type=positive_float,
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),
-                   help="seconds between recovery snapshots; each pauses the flow "
-                        "(env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
-    p.add_argument("--backup-interval", type=non_negative_float, default=env_default("BACKUP_INTERVAL", 0.0),
-                   help="seconds to keep superseded snapshots (env TWIN_BACKUP_INTERVAL)")
+                   help="seconds between recovery snapshots: what a crash costs in re-processing; "
+                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
+    p.add_argument("--backup-interval", type=non_negative_float, default=env_default("BACKUP_INTERVAL", None),
+                   help="seconds to keep superseded snapshots, so the store always holds an older "
+                        "resume point too (env TWIN_BACKUP_INTERVAL; default 2 snapshot intervals; "
+                        "raise it to the period of any file-level backup of the folder)")
     p.add_argument("--clock", type=one_of("system", "data"), choices=("system", "data"),
                    default=env_default("CLOCK", None),
                    help="window clock (env TWIN_CLOCK; default system: quiet assets close by wall time)")
@@ -157,7 +160,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from flows.metrics import PipelineMetrics
-    from flows.run import RunOptions, Stopped, run_kafka_flow
+    from flows.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
 
     cfg = _kafka_cfg(args)
     if args.clock:
@@ -175,7 +178,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         archive_dir=writable_dir("--archive", args.archive), workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
         recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
-        snapshot_interval_s=args.snapshot_interval, backup_interval_s=args.backup_interval,
+        snapshot_interval_s=args.snapshot_interval,
+        backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
     metrics = PipelineMetrics.from_config(cfg.metrics)
@@ -186,6 +190,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         where = f" --recovery-dir {opts.recovery_dir}" if opts.recovery_dir else " (no --recovery-dir: " \
             "a restart reads the topics again)"
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
+    except OutputUndelivered as exc:
+        again = ("the same --recovery-dir" if opts.recovery_dir
+                 else "the same arguments (no --recovery-dir: the topics are read again)")
+        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} once Kafka "
+              "is back", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,22 +12,34 @@ from pathlib import Path
 from typing import Any
 
 from bytewax.dataflow import Dataflow
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from flows.config import PipelineConfig
 from flows.metrics import PipelineMetrics
 from flows.pipeline import Sinks, get_flow
+from flows.recovery_store import lock_store, prepare_store
 from flows.sinks.archive import archive_attacher
-from flows.sinks.kafka import dead_letter_message, kafka_attacher
+from flows.sinks.kafka import DeliveryFailed, dead_letter_message, kafka_attacher
 from flows.sources.kafka import KafkaTelemetrySource
 from twin_models.records import AssetMetadata
 
-__all__ = ["RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "run_kafka_flow"]
+__all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "run_kafka_flow"]
 
 log = logging.getLogger(__name__)
 
 TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+
+
+BACKUP_SNAPSHOTS = 2
+"""Default backup interval, in snapshot intervals. Bytewax garbage-collects the snapshots a newer
+epoch supersedes ``backup_interval`` after they stop being the resume point; with 0 (Bytewax's
+default) the previous resume point is deleted the moment the next epoch commits, so the store
+holds exactly one. Any resume computed from an older frontier than the one GC acted on is then
+refused for ever ("partitions are too old to resume from epoch N"), which is what concurrent or
+half-killed runs on one folder and file-level copies of a live folder (backups) produce. Two
+snapshot intervals keep one older resume point at the cost of at most two more versions of the
+state that changed, bounded and small next to the archive."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,16 @@ class RunOptions:
     addresses: tuple[str, ...] = ()
     recovery_dir: Path | None = None
     snapshot_interval_s: float = 30.0
-    backup_interval_s: float = 0.0
+    backup_interval_s: float | None = None  # None: BACKUP_SNAPSHOTS snapshot intervals
     exit_at_end: bool = False
     from_end: bool = False
+
+    @property
+    def backup_s(self) -> float:
+        """How long superseded snapshots are kept (see :data:`BACKUP_SNAPSHOTS`)."""
+        if self.backup_interval_s is not None:
+            return self.backup_interval_s
+        return BACKUP_SNAPSHOTS * self.snapshot_interval_s
 
     @property
     def total_workers(self) -> int:
@@ -67,26 +86,29 @@ def build_kafka_flow(
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "flush_interval_s": cfg.archive_flush_s,
                             "partitions": opts.total_workers}
+    kafka: dict[str, Any] = {"metrics": metrics, "partitions": opts.total_workers}
     sinks = Sinks(
         features=[archive_attacher(opts.archive_dir, "features", **arch)],
-        state=[kafka_attacher(client, k.topic("state"), metrics=metrics),
+        state=[kafka_attacher(client, k.topic("state"), **kafka),
                archive_attacher(opts.archive_dir, "twin_state", **arch)],
-        alerts=[kafka_attacher(client, k.topic("alerts"), metrics=metrics),
+        alerts=[kafka_attacher(client, k.topic("alerts"), **kafka),
                 archive_attacher(opts.archive_dir, "alerts", **arch)],
-        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, metrics)],
+        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, **kafka)],
     )
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
 
 
 def _recovery(opts: RunOptions) -> RecoveryConfig | None:
+    """The recovery config; the store is initialised, or made consistent to resume from (see
+    :mod:`flows.recovery_store`: snapshots of epochs an interrupted run did not finish are
+    discarded) and locked against a second live run. Only process 0 repairs: the others cannot
+    start before it joins the cluster."""
     if opts.recovery_dir is None:
         return None
-    d = opts.recovery_dir
-    if not d.exists() or not any(d.iterdir()):
-        d.mkdir(parents=True, exist_ok=True)
-        init_db_dir(d, opts.total_workers)
-        log.info("initialised %d recovery partitions in %s", opts.total_workers, d)
-    return RecoveryConfig(d, backup_interval=timedelta(seconds=opts.backup_interval_s))
+    lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
+    if opts.process_id in (None, 0) or not opts.addresses:
+        prepare_store(opts.recovery_dir, opts.total_workers)
+    return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
 
 SIGNAL = "signal"
@@ -161,4 +183,23 @@ def run_kafka_flow(
     except Exception as exc:
         if _interrupted(exc):
             raise Stopped(SIGNAL) from None
+        failed = _cause(exc, DeliveryFailed)
+        if failed is not None:
+            raise OutputUndelivered(failed.summary()) from None
         raise
+
+
+class OutputUndelivered(RuntimeError):
+    """A sink could not deliver its output (Kafka away longer than ``message.timeout.ms``): the
+    flow stopped without committing the epoch, so nothing is lost; a restart with the same
+    ``--recovery-dir`` once the broker is back produces it again."""
+
+
+def _cause(exc: BaseException, kind: type[Any]) -> Any:
+    """The first exception of type ``kind`` in ``exc``'s cause/context chain, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -11,7 +11,8 @@ has nothing buffered holds the merge back until it delivers, reaches its end, or
 ``max_idle_s`` while the other topics deliver (then the merge goes on without it; while the
 broker is unreachable every topic is silent, and the merge waits). A topic that reached the end
 of its partition never holds the merge back, so ``max_idle_s`` is a safety net for a partition
-whose data exists but cannot be fetched; keep it well above fetch latencies under load.
+whose data exists but cannot be fetched; keep it well above fetch latencies under load. Idle time
+is counted while the source polls, not while the dataflow is busy elsewhere (see ``_tick``).
 
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
@@ -50,6 +51,7 @@ def event_time_ms(msg: Any) -> int:
 log = logging.getLogger(__name__)
 
 Offsets = dict[str, int]
+POLL_GAP_S = 0.1  # the most a pause between two polls adds to the idle clocks (see _tick)
 
 
 def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
@@ -80,6 +82,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
         self.consumer = Consumer(conf)
+        if src.starting_offset == OFFSET_END:
+            self._pin_end_offsets()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
@@ -89,15 +93,40 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
         self.last_activity = float("-inf")
         self.lag_at = float("-inf")
+        self.clock = 0.0  # see _tick
+        self.ticked_at: float | None = None
+
+    def _pin_end_offsets(self) -> None:
+        """``--from-end``: the current end of each topic without a resumed offset, as a concrete
+        offset in the snapshot. Left symbolic, a restart would start from the *new* end and skip
+        what arrived meanwhile on a topic that had delivered nothing before the crash."""
+        for topic in self.src.topics:
+            if topic not in self.offsets:
+                _lo, hi = self.consumer.get_watermark_offsets(TopicPartition(topic, self.part),
+                                                              timeout=self.src.metadata_timeout_s)
+                self.offsets[topic] = hi
+
+    def _tick(self) -> float:
+        """The polling clock: real time, except that a gap between two polls counts for at most
+        ``POLL_GAP_S``. While the dataflow is busy with a large epoch (Bytewax does not call
+        ``next_batch`` until the epoch is through, which can take longer than ``max_idle_s`` on a
+        loaded machine), nothing is consumed: a topic must not count as idle for that, or the
+        merge runs ahead of it and its records arrive late (dead letters, windows without them)."""
+        real = time.monotonic()
+        if self.ticked_at is not None:
+            self.clock += min(real - self.ticked_at, POLL_GAP_S)
+        self.ticked_at = real
+        return self.clock
 
     def _poll(self) -> None:
+        self._tick()
         for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
             err = msg.error()
             topic = msg.topic()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     self.eof[topic] = True
-                    self.last_activity = time.monotonic()
+                    self.last_activity = self._tick()
                     continue
                 if err.fatal():
                     msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
@@ -105,7 +134,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.src.on_error(str(err.name()))
                 log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
                 continue
-            now = time.monotonic()
+            now = self._tick()
             if now - self.last_activity >= self.src.max_idle_s:
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
@@ -142,7 +171,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self._poll()
         self._report_lag()
         out: list[RawRecord] = []
-        now = time.monotonic()
+        now = self._tick()
         while any(self.buffers.values()) and not self._blocking(now):
             topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
             _, msg = self.buffers[topic].popleft()
@@ -184,6 +213,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         on_error: Callable[[str], None] = lambda code: None,
         on_lag: Callable[[str, int, int], None] | None = None,
         lag_every_s: float = 2.0,
+        metadata_timeout_s: float = 30.0,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -195,6 +225,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.on_error = on_error
         self.on_lag = on_lag
         self.lag_every_s = lag_every_s
+        self.metadata_timeout_s = metadata_timeout_s
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""

@@ -3,9 +3,8 @@ broker restart. Every test has its own topic prefix, archive and recovery folder
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -172,27 +172,69 @@ def test_two_processes_on_four_partitions_match_one_process(env: Env) -> None:
     assert len(written_by) == 2  # both processes' writer partitions wrote part of the archive
 
 
-def test_kill_9_and_resume_loses_nothing(env: Env) -> None:
+def _chaos() -> ModuleType:
+    """The chaos harness of benchmarks/chaos_recovery.py (the benchmark runs it at length)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos_recovery.py"
+    spec = importlib.util.spec_from_file_location("chaos_recovery", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["chaos_recovery"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+CHAOS_FLEET = FleetConfig(n_assets=4, days=8.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
+
+
+def test_kill_9_at_seeded_points_and_resume_loses_nothing(env: Env) -> None:
+    """kill -9 five times in one run (in the first second, as a recovery snapshot is written, as
+    an archive flush is under way, and at two seeded random points), restarting each time: the
+    archive views (per-window record counts and values), the twin state and the alert messages
+    deduplicated on (alert_id, sequence) equal a clean run's: nothing lost, nothing counted twice."""
+    chaos = _chaos()
+    publish(simulate_fleet(CHAOS_FLEET), env.kafka)
+    inp = chaos.Input(env.kafka.brokers, env.kafka.topic_prefix, env.metadata)
+    ref, ref_alerts, _seconds = chaos.reference(inp, env.tmp)
+    assert ref_alerts and ref["features"]
+    trial = chaos.run_trial(inp, ref, ref_alerts, seed=3, kills=5, work=env.tmp)
+    assert not trial.refused, f"a restart was refused: {trial.refused}"
+    assert trial.diffs == [], trial.diffs
+    hit = [k for k in trial.kills if not k.endswith("(finished)")]
+    assert len(hit) >= 4, f"too few kills hit a running process: {trial.kills}"
+
+
+def test_broker_down_past_the_delivery_timeout_stops_then_resumes(env: Env, kafka_control: Any) -> None:
+    """Kafka away longer than message.timeout.ms: the run stops with exit 1 and a one-line reason
+    instead of dropping output; restarted with the same --recovery-dir once the broker is back,
+    it produces exactly the clean run's outputs."""
+    chaos = _chaos()
     publish(simulate_fleet(BIG_FLEET), env.kafka)
-    reference = env.tmp / "reference"
-    env.run(reference)
-    ref_alerts = alert_keys(env.kafka)
-    archive, recovery = env.tmp / "crash", env.tmp / "recovery"
-    cmd = env.run_cmd(archive, "--exit-at-end", "--recovery-dir", str(recovery),
-                      "--snapshot-interval", "0.5")
+    inp = chaos.Input(env.kafka.brokers, env.kafka.topic_prefix, env.metadata)
+    ref, ref_alerts, _seconds = chaos.reference(inp, env.tmp)
+    since = chaos.alerts_end_offsets(inp)
+    config = env.tmp / "short-timeout.toml"
+    config.write_text('[pipeline.kafka.librdkafka]\n"message.timeout.ms" = "4000"\n')
+    archive, recovery = env.tmp / "outage", env.tmp / "recovery"
+    cmd = [*env.run_cmd(archive, "--exit-at-end", "--recovery-dir", str(recovery)), "--config", str(config)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(archive.rglob("*.parquet")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # wait until some snapshot has flushed archive rows
-    time.sleep(1.0)
-    assert proc.poll() is None, "the run finished before it could be killed: use more data"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    partial = len(query(archive, "SELECT * FROM features")[1])
-    env.run(archive, "--recovery-dir", str(recovery), "--snapshot-interval", "0.5")
-    assert 0 < partial < len(archive_summary(reference)["features"])
-    assert archive_summary(archive) == archive_summary(reference)
-    assert_second_run_delivered(ref_alerts, alert_keys(env.kafka))
+    while not (archive / "twin_state").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # twin state is being produced to Kafka
+    assert proc.poll() is None, "the run finished before the broker went down: use more data"
+    kafka_control.stop()
+    try:
+        _out, err = proc.communicate(timeout=180)
+    finally:
+        kafka_control.start()
+    # librdkafka's own log lines ("%3|...") may follow from its threads; ours is the last of the rest
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("%")]
+    assert proc.returncode == 1, err[-3000:]
+    assert lines[-1].startswith("twin run: error: could not deliver "), lines[-1]
+    assert "restart with the same --recovery-dir" in lines[-1]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert chaos.diff_views(chaos.archive_views(archive), ref) == []
+    assert set(chaos.alert_messages(inp, since)) == ref_alerts
 
 
 def assert_second_run_delivered(first: list[tuple[str, int, str]], both: list[tuple[str, int, str]]) -> None:
@@ -257,3 +299,25 @@ def test_replay_refuses_a_bad_file_before_publishing_anything(env: Env, tmp_path
     assert res.returncode == 2
     assert "bad.csv line 3, column 'temperature'" in res.stderr and res.stderr.count("\n") == 1
     assert consume_all(env.kafka, "scalars", timeout_s=5) == []
+
+
+def test_from_end_snapshots_concrete_end_offsets(env: Env) -> None:
+    """`--from-end` with recovery: the source's snapshot pins where each topic ended at start, so
+    a restart after a crash reads what arrived meanwhile instead of jumping to the new end (a
+    topic that had delivered nothing kept no offset before, and a restart skipped its backlog)."""
+    from flows.sources.kafka import KafkaTelemetrySource
+
+    publish(list(simulate_fleet(FleetConfig(n_assets=2, days=0.5, seed=3))), env.kafka)
+    topics = [env.kafka.topic(r) for r in ("scalars", "waveforms", "events")]
+    source = KafkaTelemetrySource(env.kafka.client_config(), topics, from_end=True)
+    ends = {}
+    c = Consumer({"bootstrap.servers": env.kafka.brokers, "group.id": uuid.uuid4().hex})
+    for t in topics:
+        ends[t] = c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)[1]
+    c.close()
+    part = source.build_part("telemetry_in", "0", None)
+    try:
+        assert part.snapshot() == ends
+        assert ends[topics[0]] > 0  # the partition holds data that a from-end start skips
+    finally:
+        part.close()

@@ -1,0 +1,189 @@
+"""Bytewax recovery store hygiene: atomic initialisation and a consistent resume point.
+
+Bytewax 0.21 keeps recovery data in SQLite *partitions* (``part-<i>.sqlite3``): state snapshots
+(``snaps``, one row per step, state key and epoch), each execution's start (``exs``), each worker's
+frontier (``fronts``: every epoch below it is completely snapshotted) and the garbage-collection
+mark (``commits``). A restart resumes from epoch ``R``: the smallest worker frontier of the latest
+execution (or that execution's own resume epoch for a worker that wrote none), loading for every
+state key its newest snapshot *below* ``R``.
+
+Epoch numbers are reused: the restarted execution runs epochs ``R, R+1, ...`` again. But a
+killed execution may already have written snapshots at epochs ``>= R`` (every epoch's snapshots
+are written before the frontier that covers them). Bytewax overwrites such a row only when the
+same step and key is snapshotted again *in the same epoch number*; a key that the new execution
+touches in a different epoch keeps the dead execution's row, which later supersedes the real
+state (it is the newest below the next resume epoch, and garbage collection keeps it and drops
+the real one). Its contents belong to another cut of the stream than the source offsets
+restored with it: records counted twice in the window open at the crash, or lost. So before
+every resume, :func:`discard_unfinished_epochs` deletes the snapshots at epochs ``>= R``: they
+belong to no completed epoch, and the resumed execution writes them again.
+
+:func:`lock_store` makes sure no other live ``twin run`` (with the same process index) uses the
+store: two executions writing one store (a "killed" run that was only its wrapper, a second
+start by hand) interleave frontiers, garbage collection and snapshots, and the store ends up
+refused as collected past its resume epoch, or inconsistent. The lock is an ``flock`` on a file
+beside the store, released by the kernel when the process dies, even by ``kill -9``.
+
+:func:`init_store` creates the partitions in a temporary folder renamed into place, so a kill
+during initialisation never leaves a half-made store that later runs would refuse.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bytewax.recovery import init_db_dir
+
+__all__ = ["ResumePoint", "discard_unfinished_epochs", "init_store", "lock_store", "prepare_store",
+           "resume_point"]
+
+log = logging.getLogger(__name__)
+
+PART_GLOB = "*.sqlite3"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _partitions(store: Path) -> list[Path]:
+    return sorted(p for p in store.glob(PART_GLOB) if p.is_file())
+
+
+def init_store(store: Path, partitions: int) -> None:
+    """Create ``partitions`` empty recovery partitions in ``store`` (missing or empty), atomically."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    tmp = store.parent / f".{store.name}.init-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    init_db_dir(tmp, partitions)
+    if store.exists():
+        store.rmdir()  # empty (checked by the caller); rename needs the name free
+    os.replace(tmp, store)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where Bytewax will resume: the next execution number and its resume epoch."""
+
+    execution: int
+    epoch: int
+    commit_epochs: dict[int, int]
+
+    @property
+    def too_old(self) -> dict[int, int]:
+        """Partitions whose garbage collection passed the resume epoch (Bytewax refuses them)."""
+        return {p: c for p, c in self.commit_epochs.items() if c > self.epoch}
+
+
+def _rows(parts: list[Path], sql: str) -> list[tuple[int, ...]]:
+    out: list[tuple[int, ...]] = []
+    for part in parts:
+        with closing(_connect(part)) as conn:
+            out.extend(conn.execute(sql).fetchall())
+    return out
+
+
+def resume_point(store: Path) -> ResumePoint | None:
+    """Bytewax's resume calculation over every partition; ``None`` before any execution.
+
+    The same rule as Bytewax's: for the latest execution, each worker's largest written frontier
+    (its execution's resume epoch when it wrote none), and the smallest of those.
+    """
+    parts = _partitions(store)
+    exs = _rows(parts, "SELECT ex_num, worker_count, resume_epoch FROM exs")
+    if not exs:
+        return None
+    ex_num, workers, epoch = max(exs)
+    fronts = _rows(parts, f"SELECT worker_index, worker_frontier FROM fronts WHERE ex_num = {int(ex_num)}")
+    progress = dict.fromkeys(range(workers), epoch)
+    for worker, front in fronts:
+        progress[worker] = max(progress.get(worker, epoch), front)
+    commits = dict(_rows(parts, "SELECT part_index, commit_epoch FROM commits"))
+    return ResumePoint(ex_num + 1, min(progress.values()), commits)
+
+
+def _complete(store: Path) -> bool:
+    """Whether ``store`` holds every partition (the resume point needs all of them)."""
+    rows = _rows(_partitions(store), "SELECT part_index, part_count FROM parts")
+    counts = {count for _index, count in rows}
+    return len(counts) == 1 and {index for index, _count in rows} == set(range(counts.pop()))
+
+
+def discard_unfinished_epochs(store: Path, point: ResumePoint) -> int:
+    """Delete the snapshots at epochs ``>= point.epoch`` (see the module docstring); returns how many."""
+    removed = 0
+    for part in _partitions(store):
+        with closing(_connect(part)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute("DELETE FROM snaps WHERE snap_epoch >= ?", (point.epoch,))
+            conn.execute("COMMIT")
+            removed += max(cur.rowcount, 0)
+    return removed
+
+
+class RecoveryStoreError(ValueError):
+    """The recovery store cannot be used or resumed from without losing data (one-line message)."""
+
+
+_LOCKS: list[IO[str]] = []  # held for the life of the process
+
+
+def lock_store(store: Path, process_id: int | None = None) -> None:
+    """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "" if process_id is None else f"-{process_id}"
+    path = store.parent / f".{store.name}{suffix}.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        msg = (f"--recovery-dir {store} is in use by {holder} (lock {path}): one `twin run` per "
+               "recovery folder (and process index)")
+        raise RecoveryStoreError(msg) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"twin run pid {os.getpid()}\n")
+    handle.flush()
+    _LOCKS.append(handle)
+
+
+def prepare_store(store: Path, partitions: int) -> None:
+    """Initialise an empty store, or make an existing one safe to resume from."""
+    if not store.exists() or not any(store.iterdir()):
+        init_store(store, partitions)
+        log.info("initialised %d recovery partitions in %s", partitions, store)
+        return
+    if not _partitions(store):
+        msg = (f"--recovery-dir {store} is not empty but holds no recovery partitions "
+               "(part-*.sqlite3): give an empty or a twinflow recovery folder")
+        raise RecoveryStoreError(msg)
+    if not _complete(store):
+        log.info("recovery store %s holds part of the partitions only: resume repair skipped", store)
+        return
+    point = resume_point(store)
+    if point is None:
+        return
+    if point.too_old:
+        msg = (f"recovery store {store}: partitions {sorted(point.too_old)} were garbage-collected "
+               f"past the resume epoch {point.epoch} (commit epochs {point.too_old}); its state "
+               "cannot be restored without loss: restore a backup of the folder or start afresh "
+               "with an empty one")
+        raise RecoveryStoreError(msg)
+    removed = discard_unfinished_epochs(store, point)
+    if removed:
+        log.warning("recovery store %s: discarded %d snapshots of unfinished epochs >= %d "
+                    "(written by the interrupted run; they are redone now)", store, removed, point.epoch)

@@ -1,0 +1,153 @@
+"""The recovery store repair (flows.recovery_store) against real Bytewax recovery partitions."""
+
+from __future__ import annotations
+
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from flows.recovery_store import RecoveryStoreError, lock_store, prepare_store, resume_point
+
+ITEMS = [1, 2, 3, 4, 5, 6]
+SUM_STEP = "store_test.sum.stateful_flat_map.stateful.stateful_batch"  # as Bytewax names it
+
+
+def _run(store: Path, items: list[Any], out: list[Any]) -> None:
+    """A running sum per key (stateful step ``sum``) over ``items``, one epoch per item."""
+    flow = Dataflow("store_test")
+    keyed = op.key_on("key", op.input("inp", flow, TestingSource(items)), lambda _x: "k")
+    sums = op.stateful_map("sum", keyed, lambda total, x: ((total or 0) + x, (total or 0) + x))
+    op.output("out", sums, TestingSink(out))
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
+
+
+def _sql(store: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def _aborted_store(tmp_path: Path) -> tuple[Path, list[Any]]:
+    """A store left by a run that stopped after the first three items."""
+    store = tmp_path / "recovery"
+    prepare_store(store, 1)
+    items: list[Any] = [*ITEMS[:3], TestingSource.ABORT(), *ITEMS[3:]]
+    first: list[Any] = []
+    _run(store, items, first)
+    return store, items
+
+
+def test_a_new_store_is_initialised_whole(tmp_path: Path) -> None:
+    store = tmp_path / "deep" / "recovery"
+    prepare_store(store, 2)
+    assert sorted(p.name for p in store.iterdir()) == ["part-0.sqlite3", "part-1.sqlite3"]
+    assert not [p for p in store.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
+    assert resume_point(store) is None
+
+
+def test_resume_point_is_the_one_bytewax_resumes_from(tmp_path: Path) -> None:
+    store, items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None and point.epoch > 1
+    out: list[Any] = []
+    prepare_store(store, 1)
+    _run(store, items, out)
+    started = _sql(store, "SELECT ex_num, resume_epoch FROM exs ORDER BY ex_num DESC LIMIT 1")
+    assert started == [(point.execution, point.epoch)]
+    assert out[-1] == ("k", sum(ITEMS))  # the resumed run's sum counts every item once
+
+
+def test_snapshots_of_unfinished_epochs_are_discarded_before_resuming(tmp_path: Path) -> None:
+    """A killed run leaves snapshots at epochs >= the resume epoch (written before the frontier
+    that covers them). They must not survive into the resumed run, where they would later pass
+    for the newest state of their key."""
+    store, items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None
+    kept = _sql(store, "SELECT step_id, state_key, snap_epoch FROM snaps WHERE snap_epoch < ?", point.epoch)
+    stale = [(SUM_STEP, "k", point.epoch + e) for e in (0, 5)]
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        conn.executemany("INSERT INTO snaps (step_id, state_key, snap_epoch, ser_change) "
+                         "VALUES (?, ?, ?, NULL)", stale)
+    prepare_store(store, 1)
+    assert _sql(store, "SELECT step_id, state_key, snap_epoch FROM snaps") == kept
+    out: list[Any] = []
+    _run(store, items, out)
+    assert out[-1] == ("k", sum(ITEMS))
+
+
+def test_a_stale_snapshot_never_passes_for_the_newest_state_after_later_crashes(tmp_path: Path) -> None:
+    """End to end: a killed run's leftover snapshot of key ``b`` at an epoch the resumed run
+    reaches without touching ``b``; a second crash later, the next resume would load it (it is
+    the newest below the resume epoch) and count ``b``'s items wrongly, unless discarded."""
+    store = tmp_path / "recovery"
+    items: list[Any] = [("a", 1), ("b", 1), TestingSource.ABORT(), ("a", 1), ("a", 1), ("a", 1),
+                        ("a", 1), TestingSource.ABORT(), ("a", 1), ("b", 1)]
+    outs: list[list[Any]] = [[], [], []]
+    prepare_store(store, 1)
+    _run_pairs(store, items, outs[0])
+    point = resume_point(store)
+    assert point is not None
+    leftover = (SUM_STEP, "b", point.epoch + 1, pickle.dumps(1000))
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        conn.execute("INSERT INTO snaps (step_id, state_key, snap_epoch, ser_change) VALUES (?, ?, ?, ?)",
+                     leftover)
+    for out in outs[1:]:
+        prepare_store(store, 1)
+        _run_pairs(store, items, out)
+    assert outs[2][-1] == ("b", 2)
+
+
+def _run_pairs(store: Path, items: list[Any], out: list[Any]) -> None:
+    flow = Dataflow("store_test")
+    keyed = op.key_on("key", op.input("inp", flow, TestingSource(items)), lambda kv: kv[0])
+    sums = op.stateful_map("sum", op.map_value("val", keyed, lambda kv: kv[1]),
+                           lambda total, x: ((total or 0) + x, (total or 0) + x))
+    op.output("out", sums, TestingSink(out))
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
+
+
+def test_a_store_collected_past_its_resume_epoch_is_refused_in_one_line(tmp_path: Path) -> None:
+    store, _items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        conn.execute("UPDATE commits SET commit_epoch = ?", (point.epoch + 3,))
+    with pytest.raises(RecoveryStoreError, match=r"garbage-collected past the resume epoch") as err:
+        prepare_store(store, 1)
+    assert "\n" not in str(err.value)
+
+
+def test_a_folder_of_other_files_is_refused(tmp_path: Path) -> None:
+    store = tmp_path / "recovery"
+    store.mkdir()
+    (store / "notes.txt").write_text("not a recovery store")
+    with pytest.raises(RecoveryStoreError, match="holds no recovery partitions"):
+        prepare_store(store, 1)
+
+
+def test_a_store_in_use_by_a_live_run_is_refused_until_that_run_dies(tmp_path: Path) -> None:
+    store = tmp_path / "recovery"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from flows.recovery_store import lock_store; lock_store(Path(sys.argv[1])); "
+         "print('locked', flush=True); time.sleep(60)", str(store)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RecoveryStoreError, match=f"in use by twin run pid {holder.pid}"):
+            lock_store(store)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    lock_store(store)  # the kernel released the dead run's lock
