@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException, Producer
 
 from flows.config import KafkaConfig
+from flows.kafka_errors import flush, guarded
 from flows.sinks.kafka import producer_config
 from flows.sources.kafka import EVENT_TIME_HEADER
 from flows.sources.replayable import encode_record
@@ -74,7 +75,7 @@ def publish(
     progress: Callable[[int], None] | None = None,
 ) -> PublishReport:
     """Produce ``records`` (in event-time order) to their topics; raises if any delivery failed."""
-    producer = Producer(producer_config(cfg.client_config()))
+    producer = Producer(guarded(producer_config(cfg.client_config())))
     topics = {role: cfg.topic(role) for role in ("scalars", "waveforms", "events")}
     report = PublishReport()
     errors: list[str] = []
@@ -95,7 +96,7 @@ def publish(
         report.bytes += len(value)
         if progress is not None:
             progress(1)
-    producer.flush()
+    flush(producer)
     report.seconds = time.monotonic() - start
     report.failed = len(errors)
     if errors:

@@ -16,6 +16,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from flows.config import PipelineConfig
+from flows.kafka_errors import KafkaSecurityError, check_credentials
 from flows.metrics import PipelineMetrics
 from flows.pipeline import Sinks, get_flow
 from flows.sinks.archive import archive_attacher
@@ -121,6 +122,16 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
+def _security_error(exc: BaseException) -> KafkaSecurityError | None:
+    """The KafkaSecurityError behind an engine error (credentials rejected mid-run), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KafkaSecurityError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def run_kafka_flow(
     cfg: PipelineConfig,
     opts: RunOptions,
@@ -128,6 +139,7 @@ def run_kafka_flow(
     metrics: PipelineMetrics | None = None,
 ) -> None:
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
+    check_credentials(cfg.kafka.client_config())  # a rejected password: one error, not a panic
     flow = build_kafka_flow(cfg, opts, metadata, metrics or PipelineMetrics())
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
@@ -145,4 +157,7 @@ def run_kafka_flow(
     except Exception as exc:
         if _interrupted(exc):
             raise Stopped(SIGNAL) from None
+        security = _security_error(exc)
+        if security is not None:
+            raise security from None
         raise

@@ -8,6 +8,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from flows.config import KafkaConfig
+from flows.kafka_errors import check_credentials
 
 __all__ = ["TOPIC_ROLES", "TopicInfo", "create_topics", "describe_topics"]
 
@@ -33,6 +34,7 @@ class TopicInfo:
 
 
 def _admin(cfg: KafkaConfig) -> AdminClient:
+    check_credentials(cfg.client_config())  # admin requests would time out on a wrong password
     return AdminClient(cfg.client_config())
 
 

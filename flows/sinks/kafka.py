@@ -20,6 +20,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows import serde
+from flows.kafka_errors import flush, guarded
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 
@@ -42,7 +43,7 @@ def producer_config(client_config: Mapping[str, str]) -> dict[str, Any]:
 
 class _TopicPartition(StatelessSinkPartition[Message]):
     def __init__(self, config: dict[str, Any], topic: str, metrics: PipelineMetrics | None) -> None:
-        self.producer = Producer(config)
+        self.producer = Producer(guarded(config))
         self.topic = topic
         self.metrics = metrics
         self.failures: list[str] = []
@@ -62,7 +63,7 @@ class _TopicPartition(StatelessSinkPartition[Message]):
                 except BufferError:  # local queue full: let deliveries drain
                     self.producer.poll(0.1)
             self.producer.poll(0)
-        self.producer.flush()
+        flush(self.producer)
         if self.metrics is not None:
             self.metrics.sink_seconds.labels(sink=f"kafka_{self.topic}").observe(time.perf_counter() - start)
             self.metrics.sink_batch.labels(sink=f"kafka_{self.topic}").observe(len(items))
@@ -72,7 +73,7 @@ class _TopicPartition(StatelessSinkPartition[Message]):
             raise KafkaException(msg)
 
     def close(self) -> None:
-        self.producer.flush()
+        flush(self.producer)
 
 
 class KafkaTopicSink(DynamicSink[Message]):

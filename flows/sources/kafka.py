@@ -30,6 +30,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from flows.kafka_errors import check_credentials, guarded
 from flows.operators import RawRecord
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
@@ -55,6 +56,7 @@ Offsets = dict[str, int]
 def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
                     timeout_s: float = 30.0) -> int:
     """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
+    check_credentials(client_config, timeout_s)
     admin = AdminClient(dict(client_config))
     meta = admin.list_topics(timeout=timeout_s)
     counts = {}
@@ -79,7 +81,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.offsets: Offsets = dict(resume or {})
         conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
-        self.consumer = Consumer(conf)
+        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
