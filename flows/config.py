@@ -24,7 +24,9 @@ class ConfigError(ValueError):
     """A configuration value or file is invalid; the message names it."""
 
 
-SECRET_MARKERS = ("password", "secret", "token", "key")
+SECRET_MARKERS = ("password", "secret", "token", "key", "credential", "oauthbearer.config")
+"""A librdkafka setting whose name holds one of these is masked (sasl.oauthbearer.config may
+carry a client secret among its name=value pairs)."""
 
 
 def redact(settings: Mapping[str, str]) -> dict[str, str]:

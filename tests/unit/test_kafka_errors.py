@@ -104,3 +104,15 @@ def test_config_errors_and_repr_never_show_the_password() -> None:
     assert SECRET not in str(err.value)
     cfg = load_config(env={"TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD": SECRET})
     assert SECRET not in repr(cfg) and SECRET not in str(cfg) and SECRET not in repr(cfg.kafka)
+
+
+def test_every_secret_bearing_librdkafka_setting_is_masked() -> None:
+    from flows.config import redact
+
+    settings = {"sasl.password": SECRET, "ssl.key.password": SECRET, "ssl.keystore.password": SECRET,
+                "ssl.key.pem": SECRET, "sasl.oauthbearer.client.secret": SECRET,
+                "sasl.oauthbearer.config": f"principal=svc clientSecret={SECRET}",
+                "sasl.username": "svc", "security.protocol": "SASL_SSL"}
+    shown = redact(settings)
+    assert SECRET not in repr(shown)
+    assert shown["sasl.username"] == "svc" and shown["security.protocol"] == "SASL_SSL"
