@@ -12,14 +12,15 @@
 #   infra/kafka/kafka.sh sasl-env    print the SASL_SSL listener's settings as NAME=value lines
 #                                    (address, user, password file, CA file; never the password)
 #   infra/kafka/kafka.sh logs [N]    tail the broker log
-#   infra/kafka/kafka.sh clean       stop, then remove data, logs and generated config
+#   infra/kafka/kafka.sh clean       stop, then remove data, logs, generated config, certificates
+#                                    and the SASL password
 #                                    (libs are kept: `clean --all` removes them too)
 #
 # Security: besides PLAINTEXT the broker has a SASL_SSL listener (TLS + SASL/SCRAM-SHA-512) on
 # 127.0.0.1:KAFKA_SASL_PORT. `start` generates, once per state dir, a local CA and a broker
 # certificate (SAN 127.0.0.1, localhost; EC P-256, 10 years) with openssl into tls/ and a random
-# password for the SCRAM user `twin` into sasl/password (both mode 600, never in git: .state/ is
-# ignored); `wait` upserts that SCRAM credential into the cluster metadata over PLAINTEXT (an
+# password for the SCRAM user `twin` into sasl/password (keys and password mode 600, outside git:
+# .state/ is ignored); `wait` upserts that SCRAM credential into the cluster metadata over PLAINTEXT (an
 # AdminClient request, so the password is never on a command line, in server.properties or in a
 # log) and checks that a SASL_SSL client gets metadata. Inter-broker and controller traffic stay
 # PLAINTEXT. Clients: security.protocol=SASL_SSL, sasl.mechanisms=SCRAM-SHA-512,
