@@ -29,8 +29,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from flows.config import SECRET_MARKERS
 
-__all__ = ["KafkaSecurityError", "check_credentials", "flush", "guarded", "is_secured",
-           "security_problem"]
+__all__ = ["KafkaSecurityError", "check_credentials", "close_consumer", "close_producer", "flush",
+           "guarded", "is_secured", "security_problem"]
 
 AUTH_FAILED = "authentication failed"
 CERT_FAILED = "certificate verify failed"
@@ -140,6 +140,24 @@ def flush(producer: Any, slice_s: float = 0.5) -> None:
     """``producer.flush()`` in slices: an error callback's exception surfaces within ``slice_s``
     (a single ``flush()`` only returns once every message is delivered or timed out)."""
     while producer.flush(slice_s) > 0:
+        pass
+
+
+def close_producer(producer: Any) -> None:
+    """Flush, then let go. After a security failure, drop what can never be delivered instead of
+    raising again: sinks close during the engine's teardown, where an exception aborts the process
+    (the failure was reported already; every batch is flushed, so a clean end has nothing queued)."""
+    try:
+        flush(producer)
+    except KafkaSecurityError:
+        producer.purge(in_queue=True, in_flight=True, blocking=False)
+
+
+def close_consumer(consumer: Any) -> None:
+    """``consumer.close()`` without raising a (reported) security failure during teardown."""
+    try:
+        consumer.close()
+    except KafkaSecurityError:
         pass
 
 

@@ -20,7 +20,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows import serde
-from flows.kafka_errors import flush, guarded
+from flows.kafka_errors import close_producer, flush, guarded
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 
@@ -73,7 +73,7 @@ class _TopicPartition(StatelessSinkPartition[Message]):
             raise KafkaException(msg)
 
     def close(self) -> None:
-        flush(self.producer)
+        close_producer(self.producer)
 
 
 class KafkaTopicSink(DynamicSink[Message]):

@@ -30,7 +30,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from flows.kafka_errors import check_credentials, guarded
+from flows.kafka_errors import check_credentials, close_consumer, guarded
 from flows.operators import RawRecord
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
@@ -167,7 +167,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         return dict(self.offsets)
 
     def close(self) -> None:
-        self.consumer.close()
+        close_consumer(self.consumer)
 
 
 class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
