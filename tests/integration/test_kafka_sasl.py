@@ -197,3 +197,42 @@ def test_source_and_sink_stop_on_rejected_credentials_instead_of_retrying(
         sink.write_batch([(b"pump-001", b"{}", [])] * 10)
     time.sleep(1.0)  # more rejected handshakes meanwhile: close must neither raise nor wait
     sink.close()
+
+
+MID_RUN = """
+import json, sys
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import run_main
+from flows.run import _security_error
+from flows.sinks.kafka import KafkaTopicSink
+from flows.sources.kafka import KafkaTelemetrySource
+
+class OnePartition(KafkaTelemetrySource):
+    def list_parts(self):  # skip the start-up check: the rejection now comes mid-run
+        return ["0"]
+
+conf, topic = json.loads(sys.argv[1]), sys.argv[2]
+flow = Dataflow("mid_run")
+raw = op.input("in", flow, OnePartition(conf, [topic]))
+op.output("out", op.map("msg", raw, lambda r: (None, r.value, [])), KafkaTopicSink(conf, topic))
+try:
+    run_main(flow)
+except Exception as exc:
+    print("FOUND:", _security_error(exc))
+"""
+
+
+def test_a_rejection_inside_the_running_engine_is_reported_and_teardown_does_not_abort(
+        sasl: Sasl, prefix: str) -> None:
+    import json
+
+    cfg = sasl.kafka(prefix)
+    create_topics(cfg)
+    wrong = {"bootstrap.servers": sasl.brokers, **sasl.settings(sasl_password="wrong-one")}
+    res = subprocess.run([sys.executable, "-c", MID_RUN, json.dumps(wrong), cfg.topic("scalars")],
+                         capture_output=True, text=True, timeout=HANG, check=False,
+                         env={**os.environ, "RUST_BACKTRACE": "0"})
+    assert res.returncode == 0, res.stderr[-3000:]  # 134 = aborted in the engine's teardown
+    assert res.stdout.startswith(f"FOUND: Kafka authentication failed at {sasl.brokers} "), res.stdout
+    assert "wrong-one" not in res.stdout + res.stderr
