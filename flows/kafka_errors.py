@@ -115,10 +115,22 @@ class _LibrdkafkaFormat(logging.Formatter):
         return f"%{level}|{record.created:.3f}|{fac}|{name}| {text}"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line comes (where librdkafka itself writes)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _librdkafka_logger() -> logging.Logger:
     log = logging.getLogger("flows.librdkafka")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_LibrdkafkaFormat())
         handler.addFilter(_NotSecurityFailure())
         log.addHandler(handler)

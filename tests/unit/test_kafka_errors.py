@@ -70,18 +70,13 @@ def test_only_tls_or_sasl_clients_are_guarded_and_their_error_callback_raises() 
         conf["error_cb"](KafkaError(KafkaError._AUTHENTICATION, AUTH_TEXT))
 
 
-def test_librdkafka_log_lines_about_the_reported_failure_are_dropped_others_kept() -> None:
+def test_librdkafka_log_lines_about_the_reported_failure_are_dropped_others_kept(
+        capsys: pytest.CaptureFixture[str]) -> None:
     log = guarded(SECURED)["logger"]
-    handler = log.handlers[0]
-    stream = io.StringIO()
-    stderr = handler.setStream(stream)  # type: ignore[attr-defined]
-    try:
-        log.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", AUTH_TEXT)
-        log.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", TLS_TEXT)
-        log.warning("%s [%s] %s", "GETPID", "rdkafka#producer-1", "Failed to acquire idempotence PID")
-    finally:
-        handler.setStream(stderr)  # type: ignore[attr-defined]
-    lines = stream.getvalue().splitlines()
+    log.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", AUTH_TEXT)
+    log.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", TLS_TEXT)
+    log.warning("%s [%s] %s", "GETPID", "rdkafka#producer-1", "Failed to acquire idempotence PID")
+    lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("%4|") and "|GETPID|rdkafka#producer-1| Failed" in lines[0]
 
 
