@@ -27,7 +27,10 @@ DEFAULT_ARCHIVE = "twin-data"
 """The archive folder when none is configured (here, not in flows.config, so that building the
 CLI parser does not import the models)."""
 
-SECRET_MARKERS = ("password", "secret", "token", "key")
+SECRET_MARKERS = ("password", "secret", "token", "key", "credential", "oauthbearer.config")
+"""A librdkafka setting whose name holds one of these is masked (sasl.oauthbearer.config may
+carry a client secret among its name=value pairs)."""
+
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
 

@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from flows.config import KafkaConfig
+from flows.kafka_errors import KafkaSecurityError, describe, security_problem
 
 __all__ = ["KafkaSetupError", "admin_client", "kafka_error_text", "producer_client", "wait_for_brokers"]
 
@@ -57,7 +58,7 @@ class _Errors:
 
     def __call__(self, err: KafkaError) -> None:
         self.last = err
-        if err.code() in STOP_AT_ONCE or err.fatal():
+        if err.code() in STOP_AT_ONCE or err.fatal() or security_problem(err) is not None:
             self.final = err
 
 
@@ -98,6 +99,8 @@ def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig) -> ClusterM
         except KafkaException as exc:
             last_exc = exc
         client.poll(0)  # serve the error callback
+    if errors.final is not None and security_problem(errors.final) is not None:
+        raise KafkaSecurityError(describe(errors.final, cfg.client_config()))
     if errors.final is not None:
         msg = f"Kafka at {cfg.brokers} refused the connection: {errors.final.str()}"
         raise KafkaSetupError(msg)

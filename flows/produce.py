@@ -18,6 +18,7 @@ from confluent_kafka import Producer
 
 from flows.config import KafkaConfig
 from flows.kafka_clients import KafkaSetupError, producer_client, wait_for_brokers
+from flows.kafka_errors import flush
 from flows.sinks.kafka import producer_config
 from flows.sources.kafka import EVENT_TIME_HEADER
 from flows.sources.replayable import encode_record
@@ -101,7 +102,7 @@ def publish(
         report.bytes += len(value)
         if progress is not None:
             progress(1)
-    producer.flush()
+    flush(producer)
     report.seconds = time.monotonic() - start
     report.failed = len(errors)
     if errors:

@@ -16,6 +16,7 @@ from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from flows.config import PipelineConfig
+from flows.kafka_errors import KafkaSecurityError
 from flows.metrics import PipelineMetrics
 from flows.pipeline import Sinks, get_flow
 from flows.recovery_store import lock_store, prepare_store
@@ -183,6 +184,9 @@ def run_kafka_flow(
     except Exception as exc:
         if _interrupted(exc):
             raise Stopped(SIGNAL) from None
+        security = _cause(exc, KafkaSecurityError)
+        if security is not None:
+            raise security from None
         failed = _cause(exc, DeliveryFailed)
         if failed is not None:
             raise OutputUndelivered(failed.summary()) from None

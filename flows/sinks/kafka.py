@@ -27,6 +27,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows import serde
+from flows.kafka_errors import close_producer, flush, guarded
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 
@@ -86,7 +87,7 @@ class _TopicPartition(StatefulSinkPartition[Message, None]):
                 except BufferError:  # local queue full: let deliveries drain
                     self.producer.poll(0.1)
             self.producer.poll(0)
-        self.producer.flush()
+        flush(self.producer)
         if self.metrics is not None:
             self.metrics.sink_seconds.labels(sink=f"kafka_{self.topic}").observe(time.perf_counter() - start)
             self.metrics.sink_batch.labels(sink=f"kafka_{self.topic}").observe(len(items))

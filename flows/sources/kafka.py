@@ -31,6 +31,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from flows.kafka_errors import close_consumer, guarded
 from flows.operators import RawRecord
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
@@ -84,6 +85,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.consumer = Consumer(conf)
         if src.starting_offset == OFFSET_END:
             self._pin_end_offsets()
+        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
@@ -194,7 +196,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         return dict(self.offsets)
 
     def close(self) -> None:
-        self.consumer.close()
+        close_consumer(self.consumer)
 
 
 class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):

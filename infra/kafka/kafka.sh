@@ -9,14 +9,29 @@
 #   infra/kafka/kafka.sh restart     stop + start + wait (same data dir: topics/messages kept)
 #   infra/kafka/kafka.sh status      running? pid, bootstrap address, paths (exit 0 running, 3 not)
 #   infra/kafka/kafka.sh bootstrap   print the bootstrap address only
+#   infra/kafka/kafka.sh sasl-env    print the SASL_SSL listener's settings as NAME=value lines
+#                                    (address, user, password file, CA file; never the password)
 #   infra/kafka/kafka.sh logs [N]    tail the broker log
-#   infra/kafka/kafka.sh clean       stop, then remove data, logs and generated config
+#   infra/kafka/kafka.sh clean       stop, then remove data, logs, generated config, certificates
+#                                    and the SASL password
 #                                    (libs are kept: `clean --all` removes them too)
+#
+# Security: besides PLAINTEXT the broker has a SASL_SSL listener (TLS + SASL/SCRAM-SHA-512) on
+# 127.0.0.1:KAFKA_SASL_PORT. `start` generates, once per state dir, a local CA and a broker
+# certificate (SAN 127.0.0.1, localhost; EC P-256, 10 years) with openssl into tls/ and a random
+# password for the SCRAM user `twin` into sasl/password (keys and password mode 600, outside git:
+# .state/ is ignored); `wait` upserts that SCRAM credential into the cluster metadata over PLAINTEXT (an
+# AdminClient request, so the password is never on a command line, in server.properties or in a
+# log) and checks that a SASL_SSL client gets metadata. Inter-broker and controller traffic stay
+# PLAINTEXT. Clients: security.protocol=SASL_SSL, sasl.mechanisms=SCRAM-SHA-512,
+# sasl.username=twin, sasl.password=<sasl/password>, ssl.ca.location=<tls/ca.pem>.
 #
 # Environment:
 #   KAFKA_PORT        PLAINTEXT port on 127.0.0.1 (default 19092); controller uses KAFKA_PORT+1.
 #                     After `start` the port in use is remembered in .state/kafka/port, so
 #                     wait/stop/status/bootstrap follow the running broker.
+#   KAFKA_SASL_PORT   SASL_SSL port on 127.0.0.1 (default KAFKA_PORT+2)
+#   KAFKA_SASL        0: no SASL_SSL listener (default 1; also off, with a notice, without openssl)
 #   KAFKA_STATE_DIR   where libs/data/logs live (default <project>/.state/kafka)
 #   KAFKA_HEAP_OPTS   JVM heap flags (default -Xms256m -Xmx512m)
 #   KAFKA_JVM_OPTS    extra JVM flags (e.g. -XX:TieredStopAtLevel=1: ~0.8 s faster start)
@@ -33,6 +48,10 @@ LOGS="$STATE/logs"
 CONF="$STATE/config"
 PIDFILE="$STATE/kafka.pid"
 PORTFILE="$STATE/port"
+SASLPORTFILE="$STATE/sasl_port"   # SASL_SSL port of the running broker (absent: listener off)
+TLS="$STATE/tls"                  # generated CA + broker certificate (private keys: mode 600)
+SASLDIR="$STATE/sasl"             # generated SCRAM user name and password (mode 600)
+SASL_USER="twin"
 OWNERFILE="$STATE/owner"   # pid of the with-kafka.sh run that started the broker, if any
 STAMP="$LIBS/.complete"
 POM="$HERE/pom.xml"
@@ -112,9 +131,73 @@ port_in_use() { # port_in_use PORT
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-write_config() { # write_config PORT
-    local p="$1" c=$(($1 + 1))
+sasl_wanted() { # SASL_SSL listener on (default) and openssl there to make its certificates
+    [[ "${KAFKA_SASL:-1}" != "0" ]] || return 1
+    if ! command -v openssl >/dev/null 2>&1; then
+        say "openssl not found: no SASL_SSL listener (its CA and certificate are made with openssl)"
+        return 1
+    fi
+}
+
+make_tls() { # a local CA and a broker certificate signed by it, once per state dir
+    if [[ -s "$TLS/ca.pem" && -s "$TLS/broker.pem" ]] \
+        && openssl x509 -checkend 86400 -noout -in "$TLS/broker.crt" >/dev/null 2>&1; then
+        return 0
+    fi
+    local tmp="$TLS.tmp.$$" ext
+    rm -rf "$tmp"
+    (umask 077 && mkdir -p "$tmp")
+    ext="subjectAltName=IP:127.0.0.1,DNS:localhost"$'\n'"extendedKeyUsage=serverAuth"$'\n'"basicConstraints=CA:FALSE"
+    if ! (umask 077 && cd "$tmp" \
+        && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+            -subj "/CN=twinflow local Kafka CA" -keyout ca.key -out ca.pem \
+        && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj "/CN=localhost" -keyout broker.key -out broker.csr \
+        && printf '%s\n' "$ext" >broker.ext \
+        && openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile broker.ext -out broker.crt \
+        && cat broker.key broker.crt >broker.pem \
+        && chmod 644 ca.pem broker.crt) >"$LOGS/tls.log" 2>&1; then
+        rm -rf "$tmp"
+        die "could not make the TLS certificates with openssl (see $LOGS/tls.log)"
+    fi
+    rm -f "$tmp/broker.csr" "$tmp/broker.ext" "$tmp/ca.srl"
+    rm -rf "$TLS"
+    mv "$tmp" "$TLS"
+    say "made a local CA and a broker certificate in $TLS"
+}
+
+make_sasl_secret() { # the SCRAM user's password, random, once per state dir
+    [[ -s "$SASLDIR/password" ]] && return 0
+    (umask 077 && mkdir -p "$SASLDIR" && openssl rand -hex 24 >"$SASLDIR/password.tmp" \
+        && mv "$SASLDIR/password.tmp" "$SASLDIR/password") || die "could not write $SASLDIR/password"
+    echo "$SASL_USER" >"$SASLDIR/user"
+}
+
+sasl_config() { # sasl_config: server.properties lines of the SASL_SSL listener
+    cat <<EOF
+
+# SASL_SSL listener (TLS + SCRAM-SHA-512) for clients. The SCRAM credential lives in the cluster
+# metadata (upserted by \`kafka.sh wait\`); the certificate in $TLS (PEM, key mode 600).
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$TLS/broker.pem
+listener.name.sasl_ssl.ssl.client.auth=none
+EOF
+}
+
+write_config() { # write_config PORT [SASL_PORT]
+    local p="$1" c=$(($1 + 1)) s="${2:-}" listeners advertised protomap
     mkdir -p "$CONF" "$DATA" "$LOGS"
+    listeners="PLAINTEXT://127.0.0.1:$p,CONTROLLER://127.0.0.1:$c"
+    advertised="PLAINTEXT://127.0.0.1:$p"
+    protomap="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if [[ -n "$s" ]]; then
+        listeners+=",SASL_SSL://127.0.0.1:$s"
+        advertised+=",SASL_SSL://127.0.0.1:$s"
+        protomap+=",SASL_SSL:SASL_SSL"
+    fi
     cat >"$CONF/server.properties" <<EOF
 # Generated by infra/kafka/kafka.sh: edits are overwritten on every start.
 # Single-node KRaft: this JVM is both the broker and the (only) controller.
@@ -122,10 +205,10 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$c
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$p,CONTROLLER://127.0.0.1:$c
-advertised.listeners=PLAINTEXT://127.0.0.1:$p
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protomap
 
 log.dirs=$DATA
 num.partitions=1
@@ -151,6 +234,7 @@ background.threads=4
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
+    [[ -z "$s" ]] || sasl_config >>"$CONF/server.properties"
     cat >"$CONF/log4j2.xml" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Generated by infra/kafka/kafka.sh. Kafka 4.x logs through log4j2 (not log4j 1.x). -->
@@ -188,12 +272,21 @@ cmd_start() {
     if ! [[ "$p" =~ ^[0-9]+$ ]] || (( p < 1 || p > 65534 )); then
         die "KAFKA_PORT=$p is not a port number (1-65534; the controller takes KAFKA_PORT+1)"
     fi
-    for q in "$p" $((p + 1)); do
+    local sp=""
+    if sasl_wanted; then
+        sp="${KAFKA_SASL_PORT:-$((p + 2))}"
+        if ! [[ "$sp" =~ ^[0-9]+$ ]] || (( sp < 1 || sp > 65535 || sp == p || sp == p + 1 )); then
+            die "KAFKA_SASL_PORT=$sp is not a usable port (1-65535, not KAFKA_PORT or KAFKA_PORT+1)"
+        fi
+    fi
+    for q in "$p" $((p + 1)) $sp; do
         if port_in_use "$q"; then
             die "127.0.0.1:$q is already in use by another process (another broker? set KAFKA_PORT to pick other ports)"
         fi
     done
-    write_config "$p"
+    mkdir -p "$LOGS"
+    if [[ -n "$sp" ]]; then make_tls; make_sasl_secret; fi
+    write_config "$p" "$sp"
     if [[ ! -f "$DATA/meta.properties" ]]; then
         local cid
         cid="$(java -cp "$(java_cp)" -Dlog4j2.configurationFile="$CONF/log4j2.xml" \
@@ -208,7 +301,8 @@ cmd_start() {
         say "formatted $DATA (cluster id $cid)"
     fi
     echo "$p" >"$PORTFILE"
-    rm -f "$PIDFILE"
+    if [[ -n "$sp" ]]; then echo "$sp" >"$SASLPORTFILE"; else rm -f "$SASLPORTFILE"; fi
+    rm -f "$PIDFILE" "$SASLDIR/ready"
     # Detached (own session) so it outlives `make kafka-start` and a Ctrl-C in the caller's
     # terminal; the child writes its own pid, then execs java (same pid).
     local -a heap extra
@@ -227,7 +321,37 @@ cmd_start() {
     for i in $(seq 50); do [[ -s "$PIDFILE" ]] && break; sleep 0.1; done
     [[ -s "$PIDFILE" ]] || die "broker did not start (see $LOGS/stdout.log)"
     if [[ -n "${KAFKA_OWNER_PID:-}" ]]; then echo "$KAFKA_OWNER_PID" >"$OWNERFILE"; else rm -f "$OWNERFILE"; fi
-    say "started pid $(cat "$PIDFILE"), bootstrap 127.0.0.1:$p (logs: $LOGS/server.log)"
+    say "started pid $(cat "$PIDFILE"), bootstrap 127.0.0.1:$p${sp:+, SASL_SSL 127.0.0.1:$sp} (logs: $LOGS/server.log)"
+}
+
+sasl_port() { if is_running && [[ -s "$SASLPORTFILE" ]]; then cat "$SASLPORTFILE"; fi; }
+
+sasl_provision() { # sasl_provision PY SECS: upsert the SCRAM user, check that a SASL_SSL client works
+    local py="$1" budget="$2" sp
+    sp="$(sasl_port)"
+    [[ -n "$sp" ]] || return 0
+    rm -f "$SASLDIR/ready"
+    if [[ -z "$py" ]]; then
+        say "no Python with confluent_kafka: the SASL_SSL listener at 127.0.0.1:$sp has no user yet"
+        return 0
+    fi
+    if ! "$py" "$HERE/scram_user.py" --plaintext "127.0.0.1:$(port)" --sasl "127.0.0.1:$sp" \
+        --user "$(cat "$SASLDIR/user")" --password-file "$SASLDIR/password" --ca "$TLS/ca.pem" \
+        --timeout "$budget"; then
+        log_tail; die "SASL_SSL listener at 127.0.0.1:$sp is not usable (see above)"
+    fi
+    touch "$SASLDIR/ready"
+    say "SASL_SSL ready at 127.0.0.1:$sp (user $(cat "$SASLDIR/user"), CA $TLS/ca.pem)"
+}
+
+cmd_sasl_env() { # the SASL_SSL listener's settings for tests and developers (never the password)
+    local sp
+    sp="$(sasl_port)"
+    [[ -n "$sp" && -f "$SASLDIR/ready" ]] || return 0
+    echo "TWIN_KAFKA_SASL_BROKERS=127.0.0.1:$sp"
+    echo "TWIN_KAFKA_SASL_USER=$(cat "$SASLDIR/user")"
+    echo "TWIN_KAFKA_SASL_PASSWORD_FILE=$SASLDIR/password"
+    echo "TWIN_KAFKA_CA=$TLS/ca.pem"
 }
 
 log_tail() { # last lines of the JVM's stdout and the broker log, to stderr
@@ -300,6 +424,7 @@ PY
             sleep 0.2
         done
     fi
+    sasl_provision "$py" $((timeout - (SECONDS - t0) > 10 ? timeout - (SECONDS - t0) : 10))
     say "ready at 127.0.0.1:$p after $((SECONDS - t0)) s"
 }
 
@@ -323,7 +448,7 @@ cmd_stop() {
         kill -KILL "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
-    rm -f "$PIDFILE" "$OWNERFILE"
+    rm -f "$PIDFILE" "$OWNERFILE" "$SASLDIR/ready"
     say "stopped (pid $pid)"
 }
 
@@ -338,17 +463,20 @@ cmd_status() {
     echo "  libs: $LIBS ($libs)"
     echo "  data: $DATA$([[ -f "$DATA/meta.properties" ]] && echo " (formatted)" || echo " (empty)")"
     echo "  log:  $LOGS/server.log"
+    [[ -z "$(sasl_port)" ]] \
+        || echo "  sasl: SASL_SSL 127.0.0.1:$(sasl_port), CA $TLS/ca.pem, password file $SASLDIR/password"
     is_running || return 3
 }
 
 cmd_clean() {
     cmd_stop
-    rm -rf "$DATA" "$LOGS" "$CONF" "$PORTFILE" "$STATE"/libs.tmp.*
+    rm -rf "$DATA" "$LOGS" "$CONF" "$PORTFILE" "$SASLPORTFILE" "$TLS" "$TLS".tmp.* "$SASLDIR" \
+        "$STATE"/libs.tmp.*
     if [[ "${1:-}" == "--all" ]]; then
         rm -rf "$LIBS" "$STATE/fetch.log"
         say "removed data, logs, config and libs under $STATE"
     else
-        say "removed data, logs and config under $STATE (libs kept; clean --all removes them)"
+        say "removed data, logs, config, certificates and SASL secret under $STATE (libs kept; clean --all removes them)"
     fi
 }
 
@@ -360,6 +488,7 @@ case "${1:-}" in
     restart) cmd_stop; cmd_start; cmd_wait ;;
     status) cmd_status ;;
     bootstrap) bootstrap ;;
+    sasl-env) cmd_sasl_env ;;
     owner) if is_running && [[ -s "$OWNERFILE" ]]; then cat "$OWNERFILE"; fi ;;
     logs) tail -n "${2:-50}" "$LOGS/server.log" ;;
     clean) shift; cmd_clean "$@" ;;

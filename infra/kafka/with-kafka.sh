@@ -5,7 +5,8 @@
 #
 # Fetches (cached) and starts the broker with infra/kafka/kafka.sh, waits until it answers,
 # exports TWIN_KAFKA_BROKERS (bootstrap address) and TWIN_KAFKA_LOCAL=1 (tests may stop and
-# start it), runs the command, then stops the broker however the command ended (success,
+# start it) plus, for the broker's SASL_SSL listener, TWIN_KAFKA_SASL_BROKERS, TWIN_KAFKA_SASL_USER,
+# TWIN_KAFKA_SASL_PASSWORD_FILE and TWIN_KAFKA_CA (files, never the password), runs the command, then stops the broker however the command ended (success,
 # failure, Ctrl-C, SIGTERM/SIGHUP, which are passed on to the command) and exits with the
 # command's status.
 #
@@ -34,7 +35,8 @@ broker_failed() {
     stop_broker
     if [[ "${TWIN_KAFKA_OPTIONAL:-0}" == "1" ]]; then
         echo "with-kafka.sh: no local Kafka broker (see above); running without it" >&2
-        unset TWIN_KAFKA_BROKERS TWIN_KAFKA_LOCAL
+        unset TWIN_KAFKA_BROKERS TWIN_KAFKA_LOCAL TWIN_KAFKA_SASL_BROKERS TWIN_KAFKA_SASL_USER \
+            TWIN_KAFKA_SASL_PASSWORD_FILE TWIN_KAFKA_CA
         exec "$@"
     fi
     echo "with-kafka.sh: could not start the local Kafka broker (see above)" >&2
@@ -67,6 +69,17 @@ bash "$KAFKA_SH" wait >&2 || broker_failed "$@"
 TWIN_KAFKA_BROKERS="$(bash "$KAFKA_SH" bootstrap)"
 export TWIN_KAFKA_BROKERS TWIN_KAFKA_LOCAL=1
 echo "with-kafka.sh: TWIN_KAFKA_BROKERS=$TWIN_KAFKA_BROKERS" >&2
+# The SASL_SSL listener (if the broker has one): address, user, password *file* and CA file.
+unset TWIN_KAFKA_SASL_BROKERS TWIN_KAFKA_SASL_USER TWIN_KAFKA_SASL_PASSWORD_FILE TWIN_KAFKA_CA
+while IFS='=' read -r name value; do
+    case "$name" in
+        TWIN_KAFKA_SASL_BROKERS | TWIN_KAFKA_SASL_USER | TWIN_KAFKA_SASL_PASSWORD_FILE | TWIN_KAFKA_CA)
+            export "$name=$value" ;;
+    esac
+done < <(bash "$KAFKA_SH" sasl-env)
+if [[ -n "${TWIN_KAFKA_SASL_BROKERS:-}" ]]; then
+    echo "with-kafka.sh: TWIN_KAFKA_SASL_BROKERS=$TWIN_KAFKA_SASL_BROKERS (SASL_SSL, SCRAM-SHA-512)" >&2
+fi
 
 # Run the command as a child we wait for, so that TERM/HUP sent to this script are passed on
 # at once (a foreground child would delay our traps until it exits). Its stdin is kept (a
