@@ -27,7 +27,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows import serde
-from flows.kafka_errors import close_producer, flush, guarded
+from flows.kafka_errors import flush
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 
