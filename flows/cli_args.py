@@ -171,14 +171,20 @@ def one_of(*choices: str) -> Parse:
 
 
 def writable_dir(flag: str, path: str | Path) -> Path:
-    """``path`` as a folder this process can write (created if missing), or a UsageError naming it."""
+    """``path`` as a folder this process can write, or a UsageError naming it.
+
+    Nothing is created: a missing folder is checked through its nearest existing parent (the
+    command creates it when it first writes), so a command that fails later leaves no trace."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         msg = f"{flag} {p}: exists and is not a folder"
         raise UsageError(msg)
+    base = next((a for a in (p, *p.absolute().parents) if a.exists()), Path("/"))
+    if not base.is_dir():
+        msg = f"{flag} {p}: cannot write there ({base} is not a folder)"
+        raise UsageError(msg)
     try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = p / f".twin-write-check-{os.getpid()}"
+        probe = base / f".twin-write-check-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:

@@ -27,7 +27,8 @@ from twin_models.settings import SPEC_KEY, Spec
 __all__ = ["RESERVED_ENV", "apply_values", "check_env_names", "iter_settings", "register_env_name",
            "unknown_key"]
 
-RESERVED_ENV = {"DEBUG", "DATASETS", "KAFKA_BROKERS", "KAFKA_LOCAL", "KAFKA_OPTIONAL"}
+RESERVED_ENV = {"DEBUG", "DATASETS", "KAFKA_BROKERS", "KAFKA_LOCAL", "KAFKA_OPTIONAL", "KAFKA_SASL_BROKERS",
+                "KAFKA_SASL_USER", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_CA"}
 """TWIN_* names that are not settings: TWIN_DEBUG (tracebacks), the benchmarks' data folder and
 the test tooling's broker address. The CLI adds its flags' fallbacks with :func:`register_env_name`."""
 

@@ -128,7 +128,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _librdkafka_logger() -> logging.Logger:
-    log = logging.getLogger("flows.librdkafka")
+    log = logging.getLogger("flows.librdkafka.dataflow")
     if not log.handlers:
         handler = _StderrHandler()
         handler.setFormatter(_LibrdkafkaFormat())

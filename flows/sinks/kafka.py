@@ -27,7 +27,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows import serde
-from flows.kafka_errors import flush
+from flows.kafka_errors import close_producer, flush, guarded
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 
@@ -66,7 +66,7 @@ class DeliveryFailed(KafkaException):
 
 class _TopicPartition(StatefulSinkPartition[Message, None]):
     def __init__(self, config: dict[str, Any], topic: str, metrics: PipelineMetrics | None) -> None:
-        self.producer = Producer(config)
+        self.producer = Producer(guarded(config))
         self.config_timeout_ms = config.get("message.timeout.ms")
         self.topic = topic
         self.metrics = metrics
@@ -103,7 +103,7 @@ class _TopicPartition(StatefulSinkPartition[Message, None]):
         return None
 
     def close(self) -> None:
-        self.producer.flush()
+        close_producer(self.producer)  # after rejected credentials: neither raise again nor wait
         self._check()
 
 

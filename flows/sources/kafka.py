@@ -82,10 +82,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.offsets: Offsets = dict(resume or {})
         conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
-        self.consumer = Consumer(conf)
+        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         if src.starting_offset == OFFSET_END:
             self._pin_end_offsets()
-        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}

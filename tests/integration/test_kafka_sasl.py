@@ -192,7 +192,7 @@ def test_source_and_sink_stop_on_rejected_credentials_instead_of_retrying(
     part.close()  # the engine closes partitions after a failure: no second error (an abort)
     untrusted = {**wrong, "sasl.password": sasl.password, "ssl.ca.location": str(other_ca(tmp_path)),
                  "message.timeout.ms": "30000"}  # old code: a generic delivery failure after 30 s
-    sink = KafkaTopicSink(untrusted, cfg.topic("alerts")).build("out", 0, 1)
+    sink = KafkaTopicSink(untrusted, cfg.topic("alerts")).build_part("out", "k0", None)
     with pytest.raises(KafkaSecurityError, match="certificate verify failed"):
         sink.write_batch([(b"pump-001", b"{}", [])] * 10)
     time.sleep(1.0)  # more rejected handshakes meanwhile: close must neither raise nor wait
