@@ -18,7 +18,7 @@ from bytewax.run import cli_main
 from flows.config import PipelineConfig
 from flows.metrics import PipelineMetrics
 from flows.pipeline import Sinks, get_flow
-from flows.sinks.archive import archive_attacher
+from flows.sinks.archive import archive_attacher, new_run_id
 from flows.sinks.kafka import dead_letter_message, kafka_attacher
 from flows.sources.kafka import KafkaTelemetrySource
 from twin_models.records import AssetMetadata
@@ -66,7 +66,7 @@ def build_kafka_flow(
     )
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "flush_interval_s": cfg.archive_flush_s,
-                            "partitions": opts.total_workers}
+                            "partitions": opts.total_workers, "run_id": new_run_id()}
     sinks = Sinks(
         features=[archive_attacher(opts.archive_dir, "features", **arch)],
         state=[kafka_attacher(client, k.topic("state"), metrics=metrics),
