@@ -27,13 +27,17 @@ from tqdm import tqdm
 from flows.config import PipelineConfig
 from flows.demo import _collector, dead_letter_bytes
 from flows.metrics import PipelineMetrics
+from flows.out_dir import prepare_out
 from flows.pipeline import Sinks, get_flow
-from flows.sinks.archive import alert_row, archive_attacher
+from flows.sinks.archive import alert_row, archive_attacher, new_run_id
 from flows.sinks.jsonl import jsonl_attacher
 from flows.sources.files import FileReplaySource, count_records, merge_files
 from twin_models.records import Alert, AssetEvent, AssetMetadata, TwinSnapshot
 
 __all__ = ["BacktestResult", "active_alerts", "failure_times", "run_backtest", "scores_table"]
+
+BACKTEST_OUTPUTS = ("scores.parquet", "alerts.parquet", "dead_letters*.jsonl", "report.html", "figures/*.png")
+"""What ``twin backtest`` writes into ``--out`` besides ``archive/`` (``--fresh`` deletes them)."""
 
 
 @dataclass
@@ -111,8 +115,13 @@ def run_backtest(
     read_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     report: bool = True,
+    fresh: bool = False,
 ) -> BacktestResult:
-    """Run the files through the dataflow; write scores, alerts, archive and the report."""
+    """Run the files through the dataflow; write scores, alerts, archive and the report.
+
+    ``fresh`` first deletes what an earlier backtest wrote to ``out``; without it, an archive of
+    earlier runs there gets a warning that results will be mixed.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = replace(cfg, clock="data")
@@ -121,7 +130,7 @@ def run_backtest(
     metrics = PipelineMetrics()
     snaps: list[TwinSnapshot] = []
     alerts: list[Alert] = []
-    arch = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics}
+    arch = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics, "run_id": new_run_id()}
     sinks = Sinks(
         features=[archive_attacher(out / "archive", "features", **arch)],
         state=[archive_attacher(out / "archive", "twin_state", **arch), _collector(snaps)],
@@ -129,6 +138,7 @@ def run_backtest(
         dead_letters=[jsonl_attacher(out / "dead_letters.jsonl", dead_letter_bytes)],
     )
     next(merge_files(specs, **opts), None)  # every file is opened and checked before the run
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
     total = count_records(specs, **opts)
     with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
         source = FileReplaySource(specs, progress=bar.update, **opts)

@@ -7,14 +7,11 @@ archives or queries end in one line ``twin: error: ...`` and exit status 2, not 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any
 
 from flows.archive import ArchiveError
+from flows.cli_archive import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli_args import (
     OneLineParser,
     UsageError,
@@ -34,6 +31,9 @@ from flows.cli_stderr import engine_cause, engine_panics_hidden
 from flows.config_values import DEFAULT_ARCHIVE, ConfigError
 
 __all__ = ["main"]
+
+FRESH_HELP = ("first delete what earlier runs wrote to --out (archive tables, dead letters, outputs; "
+              "never other files); without it, runs already there are mixed with this one's")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,26 +60,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="TOML config file (env TWIN_CONFIG)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     add_metrics_args(p)
-
-
-def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "sql",
-        help="query the archive with DuckDB SQL (read-only)",
-        description=(
-            "Run a read-only SQL query over the Parquet archive. Views: features (one row per "
-            "asset window, one column per feature, e.g. \"vib.rms\"), twin_state (one row per "
-            "asset window: condition, anomaly_score, health_index, rul_s ...), alerts (one row "
-            "per alert message). Example: twin sql \"SELECT asset_id, count(*) FROM alerts "
-            "GROUP BY 1\""
-        ),
-    )
-    p.add_argument("query", help="a SELECT statement")
-    p.add_argument("--archive", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
-                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                   help="output format (default %(default)s)")
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -105,6 +87,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="CSV separator, one character (default: detected)")
     p.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
     p.add_argument("--no-report", action="store_true", help="skip report.html and its plots")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -116,44 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(sub)
-    _add_sql(sub)
+    add_archive_parsers(sub)
     add_kafka_parsers(sub)
     _add_backtest(sub)
     return parser
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    return v
-
-
-def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
-    """Print query results as an aligned table, CSV or JSON lines."""
-    if fmt == "csv":
-        w = csv.writer(sys.stdout)
-        w.writerow(cols)
-        w.writerows(rows)
-        return
-    if fmt == "json":
-        for r in rows:
-            print(json.dumps({c: _jsonable(v) for c, v in zip(cols, r, strict=True)}))
-        return
-    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-
-
-def _cmd_sql(args: argparse.Namespace) -> int:
-    from flows.archive import query
-
-    cols, rows = query(args.archive, args.query)
-    print_rows(cols, rows, args.format)
-    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -172,7 +121,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
     res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=load_metadata(args.metadata),
-                       read_options=opts, progress=not args.no_progress, report=not args.no_report)
+                       read_options=opts, progress=not args.no_progress, report=not args.no_report,
+                       fresh=args.fresh)
     episodes = sum(a.status == "raised" for a in res.alerts)
     print(f"backtest: {res.records} records, {len(res.snapshots)} windows, {episodes} alert episodes "
           f"in {res.seconds:.1f} s -> {res.out}/scores.parquet, alerts.parquet"
@@ -180,7 +130,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "sql": _cmd_sql, "backtest": _cmd_backtest, **KAFKA_COMMANDS}
+COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **KAFKA_COMMANDS}
 
 
 USAGE_ERRORS = (UsageError, ConfigError, ArchiveError, ValueError, OSError)

@@ -19,9 +19,10 @@ from flows import serde
 from flows.config import PipelineConfig, load_config
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
+from flows.out_dir import prepare_out
 from flows.pipeline import Sinks, get_flow
 from flows.report import plot_fleet
-from flows.sinks.archive import archive_attacher
+from flows.sinks.archive import archive_attacher, new_run_id
 from flows.sinks.jsonl import jsonl_attacher
 from flows.sources.simulator import SimulatorSource, count_records
 from twin_models.evaluation import DetectionReport, evaluate_detection
@@ -32,6 +33,8 @@ __all__ = ["DEMO_DEFAULTS", "DemoResult", "run_demo", "run_fleet"]
 
 DEMO_DEFAULTS = PipelineConfig(clock="data")
 """The demo replays simulated history as fast as it can: windows close on event time only."""
+DEMO_OUTPUTS = ("dead_letters*.jsonl", "demo.png")
+"""What ``twin demo`` writes into ``--out`` besides the archive (``--fresh`` deletes them)."""
 
 
 @dataclass
@@ -82,13 +85,11 @@ def run_fleet(
     got = _Collected()
     bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
     source = SimulatorSource(fleet, progress=bar.update)
+    arch = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics, "run_id": new_run_id()}
     sinks = Sinks(
-        features=[archive_attacher(out, "features", batch_rows=cfg.archive_batch_rows,
-                                   metrics=metrics)],
-        state=[archive_attacher(out, "twin_state", batch_rows=cfg.archive_batch_rows,
-                                metrics=metrics), _collector(got.snapshots)],
-        alerts=[archive_attacher(out, "alerts", batch_rows=cfg.archive_batch_rows,
-                                 metrics=metrics), _collector(got.alerts)],
+        features=[archive_attacher(out, "features", **arch)],
+        state=[archive_attacher(out, "twin_state", **arch), _collector(got.snapshots)],
+        alerts=[archive_attacher(out, "alerts", **arch), _collector(got.alerts)],
         dead_letters=[jsonl_attacher(out / "dead_letters.jsonl", dead_letter_bytes)],
     )
     meta = fleet_metadata(fleet)
@@ -180,6 +181,7 @@ def run_demo(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, base=DEMO_DEFAULTS)
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
     out = Path(args.out)
+    prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
     metrics = PipelineMetrics.from_config(cfg.metrics)
     if args.metrics_port is not None:
         from flows.cli_args import serve_metrics

@@ -20,7 +20,7 @@ from flows.kafka_errors import KafkaSecurityError
 from flows.metrics import PipelineMetrics
 from flows.pipeline import Sinks, get_flow
 from flows.recovery_store import lock_store, prepare_store
-from flows.sinks.archive import archive_attacher
+from flows.sinks.archive import archive_attacher, new_run_id
 from flows.sinks.kafka import DeliveryFailed, dead_letter_message, kafka_attacher
 from flows.sources.kafka import KafkaTelemetrySource
 from twin_models.records import AssetMetadata
@@ -86,7 +86,7 @@ def build_kafka_flow(
     )
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "flush_interval_s": cfg.archive_flush_s,
-                            "partitions": opts.total_workers}
+                            "partitions": opts.total_workers, "run_id": new_run_id()}
     kafka: dict[str, Any] = {"metrics": metrics, "partitions": opts.total_workers}
     sinks = Sinks(
         features=[archive_attacher(opts.archive_dir, "features", **arch)],

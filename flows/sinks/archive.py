@@ -6,6 +6,11 @@ never one file per record. File names carry a run id, the writer partition and a
 and are renamed into place when complete, so appending from later runs or after a crash never
 overwrites or corrupts anything already written; the DuckDB views in :mod:`flows.archive`
 deduplicate rows that a resumed run writes again.
+
+Every row also records who wrote it and when: ``run_id`` (one id per demo, backtest or run
+invocation, shared by all its tables), ``_written_at`` (UTC) and ``_write_seq``, a nanosecond
+stamp that strictly increases within a process. The views keep the row with the largest
+``_write_seq`` per key, so the newest write wins whatever the file's name or folder.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 import uuid
 import zlib
@@ -32,9 +38,25 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from flows.metrics import PipelineMetrics
 from twin_models.records import Alert, FeatureVector, TwinSnapshot
 
-__all__ = ["TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row", "state_row"]
+__all__ = ["TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row", "new_run_id",
+           "state_row", "write_seq"]
 
 TABLES = ("features", "twin_state", "alerts")
+_SEQ_LOCK = threading.Lock()
+_last_seq = 0
+
+
+def new_run_id() -> str:
+    """A fresh run id: UTC start time (sortable, readable) and 8 random hex digits."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def write_seq() -> int:
+    """Nanoseconds since the epoch, strictly increasing within the process (ties broken by +1)."""
+    global _last_seq
+    with _SEQ_LOCK:
+        _last_seq = max(time.time_ns(), _last_seq + 1)
+        return _last_seq
 
 
 def _num(x: float | None) -> float | None:
@@ -111,11 +133,22 @@ def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
     return root / table / f"date={date}" / f"asset_id={quote(asset_id, safe='')}"
 
 
-def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str) -> int:
+def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
+    """Append the columns saying which run wrote the rows and when (same for the whole file)."""
+    n = table.num_rows
+    written = pa.array([seq // 1000] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    table = table.append_column("run_id", pa.array([run_id] * n, pa.string()))
+    table = table.append_column("_written_at", written)
+    return table.append_column("_write_seq", pa.array([seq] * n, pa.int64()))
+
+
+def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str,
+               run_id: str | None = None) -> int:
     """Write rows as new Parquet files under ``root/table``; returns the number of files.
 
     One file per (date, asset_id) partition, written to a temporary name and renamed into place,
     so a crash never leaves a truncated ``*.parquet`` behind and existing files are never touched.
+    Each file gets ``run_id`` (null if not given), ``_written_at`` and a fresh ``_write_seq``.
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -126,7 +159,8 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
         body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in part]
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        pq.write_table(pa.Table.from_pylist(body), tmp)
+        data = _bookkeeping(pa.Table.from_pylist(body), run_id, write_seq())
+        pq.write_table(data, tmp)
         os.replace(tmp, final)
     return len(groups)
 
@@ -157,7 +191,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             return
         start = time.perf_counter()
         base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
-        write_rows(self.sink.root, self.sink.table, self.rows, base)
+        write_rows(self.sink.root, self.sink.table, self.rows, base, self.sink.run_id)
         m = self.sink.metrics
         if m is not None:
             name = f"archive_{self.sink.table}"
@@ -204,8 +238,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self.partitions = partitions
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        self.run_id = run_id or f"{stamp}-{uuid.uuid4().hex[:8]}"
+        self.run_id = run_id or new_run_id()
         self.metrics = metrics
 
     def list_parts(self) -> list[str]:

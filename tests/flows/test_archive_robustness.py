@@ -1,0 +1,198 @@
+"""Unreadable or foreign archive files, `twin archive check`, newest-write dedup, run ids, --fresh."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows.archive import ArchiveError, query
+from flows.backtest import BACKTEST_OUTPUTS
+from flows.cli import main
+from flows.out_dir import earlier_runs, prepare_out
+from flows.sinks.archive import write_rows
+from tests.flows.archive_fixtures import T0, feature_rows, small_archive
+
+RUN = "20260101T000000-aaaaaaaa"
+
+
+def _valid_file(archive: Path) -> Path:
+    return next((archive / "features").rglob("*.parquet"))
+
+
+def _zero_byte(archive: Path) -> Path:
+    p = _valid_file(archive).parent / "zero.parquet"
+    p.write_bytes(b"")
+    return p
+
+
+def _truncated(archive: Path) -> Path:
+    src = _valid_file(archive)
+    p = src.parent / "truncated.parquet"
+    p.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    return p
+
+
+def _csv(archive: Path) -> Path:
+    p = _valid_file(archive).parent / "table.parquet"
+    p.write_text("window_start,vib.rms\n2026-01-01,1.0\n")
+    return p
+
+
+def _incompatible(archive: Path) -> Path:
+    p = _valid_file(archive).parent / "strings.parquet"
+    pq.write_table(pa.table({"window_start": ["yesterday"], "vib.rms": ["high"]}), p)
+    return p
+
+
+def _foreign_schema(archive: Path) -> Path:
+    p = _valid_file(archive).parent / "other.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), p)
+    return p
+
+
+def _outside_partitions(archive: Path) -> Path:
+    p = archive / "features" / "loose.parquet"
+    shutil.copy(_valid_file(archive), p)
+    return p
+
+
+BAD = {"zero_byte": _zero_byte, "truncated": _truncated, "csv_named_parquet": _csv,
+       "incompatible_schema": _incompatible, "foreign_schema": _foreign_schema,
+       "outside_partitions": _outside_partitions}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_queries_skip_a_bad_file_with_one_warning(tmp_path: Path, kind: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    archive = small_archive(tmp_path / "a")
+    bad = BAD[kind](archive)
+    assert main(["sql", "SELECT count(*) AS n, sum(\"vib.rms\") AS s FROM features",
+                 "--archive", str(archive), "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["n,s", "6,9.0"]
+    assert out.err.count("\n") == 1 and out.err.startswith("twin: warning: skipped 1 unreadable")
+    assert str(bad.relative_to(archive)) in out.err
+    assert main(["sql", "SELECT count(*) FROM alerts", "--archive", str(archive)]) == 0
+    assert capsys.readouterr().err == ""  # alerts' views do not read the features' files
+
+
+def test_archive_check_lists_then_repair_quarantines(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    archive = small_archive(tmp_path / "a")
+    assert main(["archive", "check", "--archive", str(archive)]) == 0
+    assert "every file is readable" in capsys.readouterr().out
+    bad = [make(archive) for make in BAD.values()]
+    (archive / "alerts" / "notes.txt").write_text("hello")
+    content = {p: p.read_bytes() for p in bad}
+    assert main(["archive", "check", "--archive", str(archive)]) == 1
+    out = capsys.readouterr().out
+    assert all(str(p.relative_to(archive)) in out for p in bad) and "alerts/notes.txt" in out
+    assert f"{len(bad) + 1} unreadable or foreign files" in out
+    assert all(p.exists() for p in bad)  # listing moves nothing
+    assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert sum(line.startswith("moved ") for line in out.splitlines()) == len(bad) + 1
+    for p, data in content.items():
+        moved = archive / "_quarantine" / p.relative_to(archive)
+        assert not p.exists() and moved.read_bytes() == data
+    assert main(["archive", "check", "--archive", str(archive)]) == 0
+    capsys.readouterr()
+    assert query(archive, "SELECT count(*) FROM features")[1] == [(6,)]
+    assert capsys.readouterr().err == ""
+
+
+def test_a_table_whose_files_are_all_bad_does_not_break_the_others(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "a")
+    for p in (archive / "alerts").rglob("*.parquet"):
+        p.write_bytes(b"PAR1 broken")
+    skipped: list[object] = []
+    assert query(archive, "SELECT count(*) FROM features", on_skip=skipped.extend)[1] == [(6,)]
+    assert skipped == []  # a features-only query reads no alerts file
+    with pytest.raises(ArchiveError, match="alerts"):
+        query(archive, "SELECT count(*) FROM alerts", on_skip=skipped.extend)
+    assert len(skipped) == 1
+
+
+def test_newest_write_wins_not_the_larger_path(tmp_path: Path) -> None:
+    archive = tmp_path / "a"
+    # the older write gets the lexicographically LARGER name (as a run id from a skewed clock,
+    # or a custom id, would): the view must still show the newer write
+    write_rows(archive, "features", feature_rows(rms=1.0), "part-zzzz-old-w9-999999", "old")
+    write_rows(archive, "features", feature_rows(rms=2.0), "part-aaaa-new-w0-000000", "new")
+    rows = query(archive, 'SELECT DISTINCT run_id, "vib.rms" FROM features WHERE window_start = ?'
+                 .replace("?", f"TIMESTAMPTZ '{T0.isoformat()}'"))[1]
+    assert rows == [("new", 2.0)]
+
+
+def test_old_archives_without_write_seq_fall_back_to_file_order(tmp_path: Path) -> None:
+    archive = tmp_path / "a"
+    folder = archive / "features" / "date=2026-01-01" / "asset_id=pump-000"
+    folder.mkdir(parents=True)
+    body = {"window_start": [T0], "window_end": [T0], "n_records": [1], "events": [""]}
+    pq.write_table(pa.table({**body, "vib.rms": [1.0]}), folder / "part-20260101T000000-a-w0-000000.parquet")
+    pq.write_table(pa.table({**body, "vib.rms": [2.0]}), folder / "part-20260102T000000-b-w0-000000.parquet")
+    assert query(archive, 'SELECT "vib.rms", run_id FROM features')[1] == [(2.0, None)]
+    # a new write beats every legacy file, whatever their names
+    write_rows(archive, "features", [{"asset_id": "pump-000", "date": "2026-01-01", **{
+        k: v[0] for k, v in body.items()}, "vib.rms": 3.0}], "part-0-w0-000000", "r3")
+    assert query(archive, 'SELECT "vib.rms", run_id FROM features')[1] == [(3.0, "r3")]
+
+
+def test_rows_carry_their_run_id(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    assert query(archive, "SELECT DISTINCT run_id FROM features")[1] == [(RUN,)]
+    assert query(archive, "SELECT DISTINCT run_id FROM alerts")[1] == [(RUN,)]
+    assert query(archive, "SELECT count(*) FROM features WHERE _written_at IS NOT NULL")[1] == [(6,)]
+    assert earlier_runs(archive) == {RUN}
+
+
+def test_out_folder_with_another_run_warns_and_fresh_empties_it(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    archive = small_archive(out / "archive", run_id=RUN)
+    small_archive(out / "archive", run_id="20260102T000000-bbbbbbbb")
+    for name in ("scores.parquet", "alerts.parquet", "dead_letters.jsonl", "dead_letters-w1.jsonl",
+                 "report.html", "figures/pump-000.png", "mine.txt", "figures/mine.txt"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x")
+    said: list[str] = []
+    prepare_out(out, archive, BACKTEST_OUTPUTS, warn=said.append)
+    assert said == [f"twin: warning: {out} holds data of 2 earlier runs; results will be mixed: "
+                    "use --fresh to start empty"]
+    prepare_out(out, archive, BACKTEST_OUTPUTS, fresh=True)
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert left == ["figures/mine.txt", "mine.txt"]  # unknown files stay
+    said.clear()
+    prepare_out(out, archive, BACKTEST_OUTPUTS, warn=said.append)
+    assert said == []
+
+
+def test_fresh_refuses_and_deletes_nothing_if_a_table_holds_foreign_files(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "a")
+    stray = archive / "features" / "analysis.parquet"
+    pq.write_table(pa.table({"x": [1]}), stray)
+    before = sorted(archive.rglob("*"))
+    with pytest.raises(ValueError, match="--fresh refused: .*analysis.parquet was not written by twinflow"):
+        prepare_out(archive, archive, ("dead_letters*.jsonl",), fresh=True)
+    assert sorted(archive.rglob("*")) == before
+
+
+def test_demo_warns_about_mixed_runs_and_fresh_starts_empty(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    argv = ["demo", "--assets", "1", "--days", "1", "--out", str(out), "--no-progress", "--json"]
+    assert main(argv) == 0
+    assert "earlier run" not in capsys.readouterr().err
+    runs = {r for t in ("features", "twin_state", "alerts") if (out / t).is_dir()
+            for (r,) in query(out, f"SELECT DISTINCT run_id FROM {t}")[1]}
+    assert len(runs) == 1  # one id for every table of a run
+    assert main([*argv[:1], "--seed", "3", *argv[1:]]) == 0
+    assert "holds data of 1 earlier run; results will be mixed" in capsys.readouterr().err
+    assert len(query(out, "SELECT DISTINCT run_id FROM twin_state")[1]) == 2
+    assert main([*argv, "--fresh"]) == 0
+    assert "earlier run" not in capsys.readouterr().err
+    assert len(query(out, "SELECT DISTINCT run_id FROM twin_state")[1]) == 1
+    assert len(earlier_runs(out)) == 1
