@@ -18,6 +18,7 @@ state copies only (measured in ``benchmarks/RESULTS.md``).
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import time
@@ -49,6 +50,9 @@ PROCESSING_ERROR = "processing_error"
 LOGGED_TRACEBACKS = 20
 """Tracebacks logged per process (then one line each): a systematic bug must not flood the log."""
 
+MAX_DETAIL_CHARS = 2000
+"""Longest dead-letter detail kept from an exception message."""
+
 S = TypeVar("S")
 X = TypeVar("X")
 Y = TypeVar("Y")
@@ -77,7 +81,7 @@ def payload_of(item: Any) -> bytes:
             doc = {"asset_id": item.asset_id, "channel": item.channel,
                    "timestamp": serde.format_timestamp(item.timestamp),
                    "features": {k: float(v) if np.isfinite(v) else None for k, v in item.features.items()}}
-            return serde.json.dumps(doc).encode()
+            return json.dumps(doc).encode()
         return serde.encode_json(item)
     except Exception:  # noqa: BLE001 - the item is broken already; the detail says why
         return b""
@@ -89,6 +93,9 @@ def processing_error(step: str, exc: BaseException, item: Any, metrics: Pipeline
     global _logged  # noqa: PLW0603 - a per-process log budget
     asset = _asset_of(item)
     detail = f"step {step} failed for asset {asset!r}: {type(exc).__name__}: {exc}"
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
+    detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
     metrics.decode_errors.labels(reason=PROCESSING_ERROR).inc()
     _logged += 1
     log.warning("twin: dead letter: %s", detail, exc_info=_logged <= LOGGED_TRACEBACKS)

@@ -123,7 +123,8 @@ def get_flow(
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
     wout = win.collect_window("window", keyed, _clock(cfg), windower)
     # (asset_id, (window_id, [items]))
-    late = op.map("late_to_dead_letter", wout.late, lambda kv: _late(kv, m, now))
+    late = op.map("late_to_dead_letter", wout.late,
+                  guard_map("late_to_dead_letter", lambda kv: _late(kv, m, now), m, now))
     # DeadLetter
     aggregate = make_window_aggregator(cfg.window_s, m, windows, now)
     fvs_or_dead = op.map("aggregate_window", wout.down,
