@@ -111,6 +111,14 @@ def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
     return root / table / f"date={date}" / f"asset_id={quote(asset_id, safe='')}"
 
 
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as a table with the union of their keys. (``pa.Table.from_pylist`` takes the columns
+    of the first row only: a batch starting with a window without vibration frames silently lost
+    every other row's vibration features, depending on how rows fell into batches.)"""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
+
+
 def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str) -> int:
     """Write rows as new Parquet files under ``root/table``; returns the number of files.
 
@@ -126,7 +134,7 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
         body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in part]
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        pq.write_table(pa.Table.from_pylist(body), tmp)
+        pq.write_table(_table(body), tmp)
         os.replace(tmp, final)
     return len(groups)
 
