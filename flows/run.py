@@ -36,11 +36,14 @@ BACKUP_SNAPSHOTS = 2
 """Default backup interval, in snapshot intervals. Bytewax garbage-collects the snapshots a newer
 epoch supersedes ``backup_interval`` after they stop being the resume point; with 0 (Bytewax's
 default) the previous resume point is deleted the moment the next epoch commits, so the store
-holds exactly one. Any resume computed from an older frontier than the one GC acted on is then
-refused for ever ("partitions are too old to resume from epoch N"), which is what concurrent or
-half-killed runs on one folder and file-level copies of a live folder (backups) produce. Two
-snapshot intervals keep one older resume point at the cost of at most two more versions of the
-state that changed, bounded and small next to the archive."""
+holds exactly one. A resume point computed from an older frontier than the one GC acted on is
+then refused for ever ("partitions are too old to resume from epoch N"): that is what two
+executions writing one folder at once produce (a killed wrapper whose Python process lived on;
+now refused by the folder lock) and what restoring a file-level copy of a live folder produces.
+Within one execution Bytewax commits at most the epoch before the recorded frontier, so two
+snapshot intervals keep one older resume point as a margin, at the cost of at most two more
+versions of the state that changed (bounded, small next to the archive). Raise it to the period
+of any file-level backup of the folder."""
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,14 @@ def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
     return table.append_column("_write_seq", pa.array([seq] * n, pa.int64()))
 
 
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as a table with the union of their keys. (``pa.Table.from_pylist`` takes the columns
+    of the first row only: a batch starting with a window without vibration frames silently lost
+    every other row's vibration features, depending on how rows fell into batches.)"""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
+
+
 def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str,
                run_id: str | None = None) -> int:
     """Write rows as new Parquet files under ``root/table``; returns the number of files.
@@ -159,7 +167,7 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
         body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in part]
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        data = _bookkeeping(pa.Table.from_pylist(body), run_id, write_seq())
+        data = _bookkeeping(_table(body), run_id, write_seq())
         pq.write_table(data, tmp)
         os.replace(tmp, final)
     return len(groups)
