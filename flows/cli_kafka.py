@@ -173,6 +173,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         where = f" --recovery-dir {opts.recovery_dir}" if opts.recovery_dir else " (no --recovery-dir: " \
             "a restart reads the topics again)"
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
+    if opts.exit_at_end:
+        from flows.losses import run_line
+
+        print(run_line(metrics), file=sys.stderr)
     return 0
 
 
