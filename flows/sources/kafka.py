@@ -13,6 +13,15 @@ broker is unreachable every topic is silent, and the merge waits). A topic that 
 of its partition never holds the merge back, so ``max_idle_s`` is a safety net for a partition
 whose data exists but cannot be fetched; keep it well above fetch latencies under load.
 
+Memory stays bounded under a backlog: the merge can only emit as far as the slowest topic, and a
+fetch brings far more small scalar messages than large waveform frames, so without a limit the
+buffer of the topic that is ahead would grow with the backlog (the whole scalar topic, under
+overload). A topic whose buffer reaches ``max_buffered`` messages is paused (librdkafka stops
+fetching it and drops what it prefetched; on resume it fetches again from the next message not
+yet consumed, so nothing is lost or read twice) until the merge has drained it to half; the
+topics it waits for keep fetching. librdkafka's own prefetch queue is bounded by
+``queued.max.messages.kbytes``.
+
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
 (a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
@@ -89,6 +98,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
         self.last_activity = float("-inf")
         self.lag_at = float("-inf")
+        self.paused: set[str] = set()
 
     def _poll(self) -> None:
         for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
@@ -119,7 +129,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
         nothing counts as idle and the merge waits)."""
         quiet = now - self.last_seen[topic] >= self.src.max_idle_s
-        return quiet and now - self.last_activity < self.src.max_idle_s
+        # a paused topic is delivering, only held back: it counts as activity
+        return quiet and (now - self.last_activity < self.src.max_idle_s or bool(self.paused))
 
     def _blocking(self, now: float) -> bool:
         """Some topic may still deliver something older than what is buffered elsewhere."""
@@ -151,7 +162,19 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         if not out and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
             raise StopIteration
+        self._hold_back()
         return out
+
+    def _hold_back(self) -> None:
+        """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""
+        cap = self.src.max_buffered
+        for topic, buf in self.buffers.items():
+            if topic not in self.paused and len(buf) >= cap:
+                self.consumer.pause([TopicPartition(topic, self.part)])
+                self.paused.add(topic)
+            elif topic in self.paused and len(buf) <= cap // 2:
+                self.consumer.resume([TopicPartition(topic, self.part)])
+                self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
         headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
@@ -184,6 +207,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         on_error: Callable[[str], None] = lambda code: None,
         on_lag: Callable[[str, int, int], None] | None = None,
         lag_every_s: float = 2.0,
+        max_buffered: int = 2000,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -195,6 +219,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.on_error = on_error
         self.on_lag = on_lag
         self.lag_every_s = lag_every_s
+        self.max_buffered = max_buffered
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""
