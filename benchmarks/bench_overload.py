@@ -56,6 +56,7 @@ class Sample:
     lag: int
     metric_lag: int
     rss_mb: float
+    state_mb: float
 
 
 # --------------------------------------------------------------------------- broker and topics
@@ -190,13 +191,13 @@ def scrape(port: int) -> dict[str, float]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:  # noqa: S310
         text = resp.read().decode()
-    out = {"read": 0.0, "lag": 0.0}
+    names = {"twin_records_in_total": "read", "twin_kafka_consumer_lag_messages": "lag",
+             "twin_state_bytes": "state"}
+    out = dict.fromkeys(names.values(), 0.0)
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
-            if s.name == "twin_records_in_total":
-                out["read"] += s.value
-            elif s.name == "twin_kafka_consumer_lag_messages":
-                out["lag"] += s.value
+            if s.name in names:
+                out[names[s.name]] += s.value
     return out
 
 
@@ -257,18 +258,20 @@ def measure_capacity(brokers: str, args: argparse.Namespace, work: Path) -> dict
         del msgs
         port = free_port()
         proc = start_run(cfg, work, meta, port, exit_at_end=True)
-        points: list[tuple[float, float]] = []
+        points: list[tuple[float, float, float]] = []
         while proc.poll() is None:
             with suppress(OSError):
-                points.append((time.monotonic(), scrape(port)["read"]))
+                points.append((time.monotonic(), scrape(port)["read"], rss_mb(proc.pid)))
             time.sleep(0.25)
     if proc.returncode != 0:
         msg = f"capacity run failed ({proc.returncode}): {(work / 'run.log').read_text()[-2000:]}"
         raise RuntimeError(msg)
+    print((work / "run.log").read_text().strip().splitlines()[-1], file=sys.stderr)
     lo = next(p for p in points if p[1] >= 0.1 * n)
     hi = next((p for p in points if p[1] >= 0.9 * n), points[-1])
     return {"records": n, "prefill_seconds": round(secs, 1),
-            "records_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1)}
+            "records_per_s": round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1),
+            "rss_mb": [round(points[0][2], 1), round(max(p[2] for p in points), 1)]}
 
 
 def sample_loop(proc: subprocess.Popen[bytes], port: int, marks: Watermarks, produced: list[int],
@@ -281,7 +284,7 @@ def sample_loop(proc: subprocess.Popen[bytes], port: int, marks: Watermarks, pro
         m = scrape(port)
         hw = marks.total()
         samples.append(Sample(round(tick - t0, 2), produced[0], int(m["read"]), max(hw - int(m["read"]), 0),
-                              int(m["lag"]), round(rss_mb(proc.pid), 1)))
+                              int(m["lag"]), round(rss_mb(proc.pid), 1), round(m["state"] / 2**20, 1)))
         if done.is_set():
             stop_at = stop_at or tick
             if len(samples) >= 3 and all(s.lag == 0 for s in samples[-3:]):
@@ -335,6 +338,7 @@ def summarise(capacity: dict[str, float], ovl: dict[str, Any]) -> dict[str, Any]
     half = [s.rss_mb for s in during if s.t >= stop / 2]
     return {
         "capacity_records_per_s": capacity["records_per_s"],
+        "capacity_run_rss_start_peak_mb": capacity["rss_mb"],
         "target_rate_records_per_s": round(ovl["rate"], 1),
         "produced_records": ovl["produced"],
         "achieved_rate_records_per_s": round(ovl["produced"] / stop, 1),
@@ -362,8 +366,11 @@ def plot(samples: list[Sample], stop: float, path: Path, factor: float) -> None:
            label="twin_kafka_consumer_lag_messages")
     a.set_ylabel("lag (k messages)")
     a.legend(fontsize=7, loc="upper left")
-    b.plot(t, [s.rss_mb for s in samples], color="tab:blue")
-    b.set_ylabel("twin run RSS (MiB)")
+    b.plot(t, [s.rss_mb for s in samples], color="tab:blue", label="RSS of twin run")
+    b.plot(t, [s.state_mb for s in samples], color="tab:green", lw=0.8,
+           label="twin_state_bytes (pickled twins)")
+    b.set_ylabel("MiB")
+    b.legend(fontsize=7, loc="upper left")
     b.set_xlabel("seconds since the producer started")
     b.set_ylim(bottom=0)
     for ax in (a, b):

@@ -20,7 +20,7 @@ overload). A topic whose buffer reaches ``max_buffered`` messages is paused (lib
 fetching it and drops what it prefetched; on resume it fetches again from the next message not
 yet consumed, so nothing is lost or read twice) until the merge has drained it to half; the
 topics it waits for keep fetching. librdkafka's own prefetch queue is bounded by
-``queued.max.messages.kbytes``.
+``queued.max.messages.kbytes`` (:data:`PREFETCH`).
 
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 
 Offsets = dict[str, int]
 
+PREFETCH = {"queued.max.messages.kbytes": "16384"}
+"""librdkafka's prefetch queue per source partition: 16 MiB (default 64 MiB) is several seconds of
+telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
+
 
 def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
                     timeout_s: float = 30.0) -> int:
@@ -86,7 +90,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.src = src
         self.part = part
         self.offsets: Offsets = dict(resume or {})
-        conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
+        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
         self.consumer = Consumer(conf)
         start = src.starting_offset
