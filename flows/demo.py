@@ -162,7 +162,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
           f"{s['healthy_asset_months']} asset-months)")
     print(f"  dead letters: {s['dead_letters']}, late records: {s['late_records']}, "
           f"alert messages: {s['alert_messages']}")
-    if s["dead_letters_by_reason"]:
+    if s.get("dead_letters_by_reason"):
         print(f"  dead letters by reason: {describe_reasons(s['dead_letters_by_reason'])} "
               f"-> {out / 'dead_letters.jsonl'}")
     if s["fault_table"]:
