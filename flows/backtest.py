@@ -5,14 +5,21 @@ by the models as they were before it. Windows close on event time (``clock = "da
 settings come from the same configuration file as ``twin run``.
 
 Outputs in ``--out``: ``scores.parquet`` (one row per asset window), ``alerts.parquet``, the archive
-(``archive/``), ``dead_letters.jsonl`` and ``report.html`` with its PNG plots.
+(``archive/``), ``dead_letters.jsonl`` (this run's only) and ``report.html`` with its PNG plots.
+
+Nothing is lost silently: the summary counts the dead letters by reason, and :func:`failure`
+says why a run's outputs cannot be trusted (no record, no window, or more than
+``max_dead_letter_share`` of the records in the dead letters); the CLI then exits 1, after the
+outputs are written so that they can be inspected. The same file given twice (same resolved path,
+or identical bytes) is refused before anything runs.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from bisect import bisect_left
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,15 +33,23 @@ from tqdm import tqdm
 
 from flows.config import PipelineConfig
 from flows.demo import _collector, dead_letter_bytes
+from flows.losses import (
+    DEFAULT_MAX_DEAD_LETTER_SHARE,
+    dead_letters_by_reason,
+    describe_reasons,
+    duplicate_files,
+    loss_problem,
+)
 from flows.metrics import PipelineMetrics
 from flows.out_dir import prepare_out
 from flows.pipeline import Sinks, get_flow
 from flows.sinks.archive import alert_row, archive_attacher, new_run_id
 from flows.sinks.jsonl import jsonl_attacher
-from flows.sources.files import FileReplaySource, count_records, merge_files
+from flows.sources.files import FileReplaySource, ReadStats, count_records, merge_files
 from twin_models.records import Alert, AssetEvent, AssetMetadata, TwinSnapshot
 
-__all__ = ["BacktestResult", "active_alerts", "failure_times", "run_backtest", "scores_table"]
+__all__ = ["BacktestResult", "active_alerts", "failure", "failure_times", "print_summary",
+           "refuse_duplicates", "run_backtest", "scores_table"]
 
 BACKTEST_OUTPUTS = ("scores.parquet", "alerts.parquet", "dead_letters*.jsonl", "report.html", "figures/*.png")
 """What ``twin backtest`` writes into ``--out`` besides ``archive/`` (``--fresh`` deletes them)."""
@@ -51,6 +66,10 @@ class BacktestResult:
     records: int
     out: Path
     failures: dict[str, list[datetime]] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    """Dead letters by reason (``dead_letters.jsonl`` holds them)."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Cells or frames the file readers skipped, by reason (empty, non_finite, ...)."""
 
 
 def failure_times(event_files: Sequence[str | Path]) -> dict[str, list[datetime]]:
@@ -122,6 +141,7 @@ def run_backtest(
     ``fresh`` first deletes what an earlier backtest wrote to ``out``; without it, an archive of
     earlier runs there gets a warning that results will be mixed.
     """
+    refuse_duplicates([*inputs, *events])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = replace(cfg, clock="data")
@@ -140,8 +160,9 @@ def run_backtest(
     next(merge_files(specs, **opts), None)  # every file is opened and checked before the run
     prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
     total = count_records(specs, **opts)
+    read_stats: dict[str, ReadStats] = {}
     with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
-        source = FileReplaySource(specs, progress=bar.update, **opts)
+        source = FileReplaySource(specs, progress=bar.update, stats=read_stats, **opts)
         flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
         start = time.perf_counter()
         run_main(flow)
@@ -153,9 +174,44 @@ def run_backtest(
     pq.write_table(pa.Table.from_pylist(rows) if rows else empty, out / "alerts.parquet")
     records = int(sum(s.value for m in metrics.registry.collect() for s in m.samples
                       if s.name == "twin_records_in_total"))
-    result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures)
+    skipped: Counter[str] = sum((st.skipped for st in read_stats.values()), Counter())
+    result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures,
+                            dead_letters_by_reason(metrics), dict(skipped.most_common()))
     if report:
         from flows.report_html import write_report
 
         write_report(result, inputs=inputs, metadata=metadata, read_options=opts)
     return result
+
+
+def refuse_duplicates(paths: Sequence[str | Path]) -> None:
+    """A file given twice would be replayed twice (every record a duplicate or late): refuse it,
+    whether named twice, through a symlink or as a copy (identical bytes)."""
+    dup = duplicate_files(paths)
+    if dup is not None:
+        first, second = dup
+        same = "is the same file as" if Path(first).resolve() == Path(second).resolve() \
+            else "has the same content as"
+        msg = f"input {second} {same} {first}: give each file once"
+        raise ValueError(msg)
+
+
+def failure(res: BacktestResult, max_dead_letter_share: float = DEFAULT_MAX_DEAD_LETTER_SHARE,
+            ) -> str | None:
+    """Why the backtest's outputs cannot be trusted (no record, no window, too many dead
+    letters), or None."""
+    return loss_problem(res.records, len(res.snapshots), res.dead_letters, max_dead_letter_share)
+
+
+def print_summary(res: BacktestResult, *, report: bool = True) -> None:
+    """The summary lines of ``twin backtest`` (stdout)."""
+    episodes = sum(a.status == "raised" for a in res.alerts)
+    print(f"backtest: {res.records} records, {len(res.snapshots)} windows, {episodes} alert episodes "
+          f"in {res.seconds:.1f} s -> {res.out}/scores.parquet, alerts.parquet"
+          + (", report.html" if report else ""))
+    dead = sum(res.dead_letters.values())
+    detail = f" ({describe_reasons(res.dead_letters)}) -> {res.out}/dead_letters.jsonl" if dead else ""
+    print(f"  dead letters: {dead}{detail}")
+    if res.skipped:
+        print(f"  skipped while reading the files: {describe_reasons(res.skipped)}")
+    sys.stdout.flush()

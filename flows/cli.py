@@ -29,6 +29,7 @@ from flows.cli_args import (
 from flows.cli_kafka import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli_stderr import engine_cause, engine_panics_hidden
 from flows.config_values import DEFAULT_ARCHIVE, ConfigError
+from flows.losses import share_arg
 
 __all__ = ["main"]
 
@@ -86,6 +87,10 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--sep", type=one_char, default=None,
                    help="CSV separator, one character (default: detected)")
     p.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
+    p.add_argument("--max-dead-letters", type=share_arg, metavar="SHARE",
+                   default=env_default("MAX_DEAD_LETTERS", "0.5"),
+                   help="fail (exit 1) when more than this share of the records went to the dead "
+                        "letters (env TWIN_MAX_DEAD_LETTERS; default %(default)s)")
     p.add_argument("--no-report", action="store_true", help="skip report.html and its plots")
     p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -113,7 +118,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from flows.backtest import run_backtest
+    from flows.backtest import failure, print_summary, run_backtest
     from flows.config import load_config
 
     writable_dir("--out", args.out)
@@ -123,10 +128,11 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=load_metadata(args.metadata),
                        read_options=opts, progress=not args.no_progress, report=not args.no_report,
                        fresh=args.fresh)
-    episodes = sum(a.status == "raised" for a in res.alerts)
-    print(f"backtest: {res.records} records, {len(res.snapshots)} windows, {episodes} alert episodes "
-          f"in {res.seconds:.1f} s -> {res.out}/scores.parquet, alerts.parquet"
-          + ("" if args.no_report else ", report.html"))
+    print_summary(res, report=not args.no_report)
+    problem = failure(res, args.max_dead_letters)
+    if problem is not None:  # the outputs are written: exit 1 (not 2: the input was readable)
+        print(f"twin: backtest failed: {problem}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -196,6 +196,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"twin run: error: {exc}; stopped before committing it: restart with {again} once Kafka "
               "is back", file=sys.stderr)
         return 1
+    if opts.exit_at_end:
+        from flows.losses import run_line
+
+        print(run_line(metrics), file=sys.stderr)
     return 0
 
 

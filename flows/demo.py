@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from flows import serde
 from flows.config import PipelineConfig, load_config
+from flows.losses import dead_letters_by_reason, describe_reasons
 from flows.metrics import PipelineMetrics
 from flows.operators import DeadLetter
 from flows.out_dir import prepare_out
@@ -130,6 +131,7 @@ def summary_dict(res: DemoResult, fleet: FleetConfig) -> dict[str, Any]:
         "false_alerts_per_asset_month": round(rep.false_alerts_per_asset_month, 3),
         "dead_letters": int(res.metrics.total("twin_dead_letters_total")),
         "late_records": int(res.metrics.value("twin_late_records_total")),
+        "dead_letters_by_reason": dead_letters_by_reason(res.metrics),
         "alert_messages": len(res.alerts),
         "fault_table": [
             {
@@ -161,6 +163,9 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
           f"{s['healthy_asset_months']} asset-months)")
     print(f"  dead letters: {s['dead_letters']}, late records: {s['late_records']}, "
           f"alert messages: {s['alert_messages']}")
+    if s.get("dead_letters_by_reason"):
+        print(f"  dead letters by reason: {describe_reasons(s['dead_letters_by_reason'])} "
+              f"-> {out / 'dead_letters.jsonl'}")
     if s["fault_table"]:
         print("\n  asset      fault  onset             failure           lead     diagnosed  "
               "RUL at detection (true)")

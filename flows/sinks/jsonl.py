@@ -1,4 +1,10 @@
-"""JSON-lines file sink (dead letters in the demo, alerts for quick inspection)."""
+"""JSON-lines file sink (dead letters in the demo, alerts for quick inspection).
+
+A file holds ONE run: the run's files (``<stem>.jsonl`` and the other workers'
+``<stem>-w<k>.jsonl``) are removed when the sink is attached to a flow and each worker's file is
+created empty, so a second run into the same folder does not append to the first run's lines
+(counts, reports and "what went wrong" would mix runs).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ __all__ = ["JsonlSink", "jsonl_attacher"]
 class _JsonlPartition(StatelessSinkPartition[Any]):
     def __init__(self, path: Path, encode: Callable[[Any], bytes]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file: IO[bytes] = path.open("ab")
+        self.file: IO[bytes] = path.open("wb")
         self.encode = encode
 
     def write_batch(self, items: list[Any]) -> None:
@@ -29,14 +35,21 @@ class _JsonlPartition(StatelessSinkPartition[Any]):
 
 
 class JsonlSink(DynamicSink[Any]):
-    """Appends one JSON document per line; worker k > 0 writes ``<stem>-w<k>.jsonl`` beside it."""
+    """One JSON document per line; worker k > 0 writes ``<stem>-w<k>.jsonl`` beside it."""
 
     def __init__(self, path: str | Path, encode: Callable[[Any], bytes]) -> None:
         self.path = Path(path)
         self.encode = encode
 
+    def clear(self) -> None:
+        """Remove the files of an earlier run (any worker count)."""
+        self.path.unlink(missing_ok=True)
+        for stale in self.path.parent.glob(f"{self.path.stem}-w*{self.path.suffix}"):
+            if stale.stem.rpartition("-w")[2].isdigit():
+                stale.unlink(missing_ok=True)
+
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _JsonlPartition:
-        """Open this worker's file for appending."""
+        """Create this worker's file, empty."""
         path = self.path
         if worker_index > 0:
             path = path.with_name(f"{path.stem}-w{worker_index}{path.suffix}")
@@ -46,10 +59,12 @@ class JsonlSink(DynamicSink[Any]):
 def jsonl_attacher(
     path: str | Path, encode: Callable[[Any], bytes]
 ) -> Callable[[str, Stream[Any]], None]:
-    """A SinkAttacher writing a stream to a JSON-lines file."""
+    """A SinkAttacher writing a stream to a JSON-lines file (an earlier run's file is removed
+    when the flow is built)."""
     sink = JsonlSink(path, encode)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
+        sink.clear()
         op.output(step_id, stream, sink)
 
     return attach

@@ -14,6 +14,15 @@ of its partition never holds the merge back, so ``max_idle_s`` is a safety net f
 whose data exists but cannot be fetched; keep it well above fetch latencies under load. Idle time
 is counted while the source polls, not while the dataflow is busy elsewhere (see ``_tick``).
 
+Memory stays bounded under a backlog: the merge can only emit as far as the slowest topic, and a
+fetch brings far more small scalar messages than large waveform frames, so without a limit the
+buffer of the topic that is ahead would grow with the backlog (the whole scalar topic, under
+overload). A topic whose buffer reaches ``max_buffered`` messages is paused (librdkafka stops
+fetching it and drops what it prefetched; on resume it fetches again from the next message not
+yet consumed, so nothing is lost or read twice) until the merge has drained it to half; the
+topics it waits for keep fetching. librdkafka's own prefetch queue is bounded by
+``queued.max.messages.kbytes`` (:data:`PREFETCH`).
+
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
 (a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
@@ -54,6 +63,10 @@ log = logging.getLogger(__name__)
 Offsets = dict[str, int]
 POLL_GAP_S = 0.1  # the most a pause between two polls adds to the idle clocks (see _tick)
 
+PREFETCH = {"queued.max.messages.kbytes": "16384"}
+"""librdkafka's prefetch queue per source partition: 16 MiB (default 64 MiB) is several seconds of
+telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
+
 
 def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
                     timeout_s: float = 30.0) -> int:
@@ -80,7 +93,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.src = src
         self.part = part
         self.offsets: Offsets = dict(resume or {})
-        conf = {**src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
+        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
         self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         if src.starting_offset == OFFSET_END:
@@ -118,6 +131,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             self.clock += min(real - self.ticked_at, POLL_GAP_S)
         self.ticked_at = real
         return self.clock
+        self.paused: set[str] = set()
 
     def _poll(self) -> None:
         self._tick()
@@ -149,7 +163,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
         nothing counts as idle and the merge waits)."""
         quiet = now - self.last_seen[topic] >= self.src.max_idle_s
-        return quiet and now - self.last_activity < self.src.max_idle_s
+        # a paused topic is delivering, only held back: it counts as activity
+        return quiet and (now - self.last_activity < self.src.max_idle_s or bool(self.paused))
 
     def _blocking(self, now: float) -> bool:
         """Some topic may still deliver something older than what is buffered elsewhere."""
@@ -181,7 +196,19 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         if not out and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
             raise StopIteration
+        self._hold_back()
         return out
+
+    def _hold_back(self) -> None:
+        """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""
+        cap = self.src.max_buffered
+        for topic, buf in self.buffers.items():
+            if topic not in self.paused and len(buf) >= cap:
+                self.consumer.pause([TopicPartition(topic, self.part)])
+                self.paused.add(topic)
+            elif topic in self.paused and len(buf) <= cap // 2:
+                self.consumer.resume([TopicPartition(topic, self.part)])
+                self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
         headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
@@ -215,6 +242,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         on_lag: Callable[[str, int, int], None] | None = None,
         lag_every_s: float = 2.0,
         metadata_timeout_s: float = 30.0,
+        max_buffered: int = 2000,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -227,6 +255,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.on_lag = on_lag
         self.lag_every_s = lag_every_s
         self.metadata_timeout_s = metadata_timeout_s
+        self.max_buffered = max_buffered
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""

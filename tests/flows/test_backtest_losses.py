@@ -1,0 +1,165 @@
+"""Backtests do not lose data silently: dead letters by reason, failing runs, duplicate inputs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.cli import main
+from flows.demo import print_summary
+from flows.losses import dead_letters_by_reason, loss_problem, run_line
+from flows.metrics import PipelineMetrics
+from flows.sinks.jsonl import JsonlSink
+
+PAST = datetime(2024, 1, 1, tzinfo=UTC)
+FUTURE = datetime(2099, 1, 1, tzinfo=UTC)  # beyond now + max_future_s whenever the test runs
+CONFIG = "[pipeline]\nwindow_s = 300\nallowed_lateness_s = 0\n[pipeline.twin]\nwarmup_windows = 5\n"
+
+
+def _nab(path: Path, start: datetime, n: int) -> Path:
+    rows = [f"{(start + timedelta(minutes=5 * i)).strftime('%Y-%m-%d %H:%M:%S')},{10 + i % 7}"
+            for i in range(n)]
+    path.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _backtest(tmp_path: Path, *args: str) -> int:
+    cfg = tmp_path / "bt.toml"
+    cfg.write_text(CONFIG)
+    return main(["backtest", *args, "--config", str(cfg), "--no-progress", "--no-report"])
+
+
+def _dead(out: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (out / "dead_letters.jsonl").read_text().splitlines()]
+
+
+def test_future_dated_input_fails_with_the_reason_after_writing_outputs(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = _nab(tmp_path / "late_clock.csv", FUTURE, 60)
+    out = tmp_path / "out"
+    assert _backtest(tmp_path, str(src), "--out", str(out)) == 1
+    cap = capsys.readouterr()
+    assert "60 records, 0 windows" in cap.out
+    assert "dead letters: 60 (future_timestamp 60)" in cap.out
+    assert cap.err.count("\n") == 1 and cap.err.startswith("twin: backtest failed:")
+    assert "60 of 60 records (100%)" in cap.err and "future_timestamp 60" in cap.err
+    assert (out / "scores.parquet").exists() and pq.read_table(out / "scores.parquet").num_rows == 0
+    assert {d["reason"] for d in _dead(out)} == {"future_timestamp"} and len(_dead(out)) == 60
+
+
+def test_no_window_fails_even_when_dead_letters_are_allowed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = _nab(tmp_path / "late_clock.csv", FUTURE, 10)
+    assert _backtest(tmp_path, str(src), "--out", str(tmp_path / "o"), "--max-dead-letters", "1") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("twin: backtest failed: no window was produced from 10 records")
+
+
+def test_mixed_input_summary_counts_dead_letters_by_reason(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    good = _nab(tmp_path / "pump.csv", PAST, 100)
+    bad = _nab(tmp_path / "fan.csv", FUTURE, 20)
+    (tmp_path / "gaps.csv").write_text(
+        "timestamp,asset_id,temp\n2024-01-01T00:00:00Z,m,1.0\n2024-01-01T00:05:00Z,m,\n"
+        "2024-01-01T00:10:00Z,m,nan\n")
+    out = tmp_path / "out"
+    assert _backtest(tmp_path, str(good), str(bad), str(tmp_path / "gaps.csv"), "--out", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "121 records, 101 windows" in text
+    assert f"dead letters: 20 (future_timestamp 20) -> {out}/dead_letters.jsonl" in text
+    assert "skipped while reading the files: empty 1, non_finite 1" in text
+    # the threshold is configurable: 20 of 121 (17 %) is too much at 10 %
+    assert _backtest(tmp_path, str(good), str(bad), "--out", str(out), "--max-dead-letters", "0.1") == 1
+    assert "20 of 120 records (17%)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["twice", "symlink", "copy", "relative"])
+def test_the_same_file_twice_is_refused_with_one_line(tmp_path: Path, how: str, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    src = _nab(tmp_path / "pump.csv", PAST, 20)
+    other = tmp_path / "other.csv"
+    if how == "symlink":
+        other.symlink_to(src)
+    elif how == "copy":
+        other.write_bytes(src.read_bytes())
+    else:
+        other = src
+    second = str(other)
+    if how == "relative":
+        monkeypatch.chdir(tmp_path)
+        second = "./sub/../pump.csv"
+        (tmp_path / "sub").mkdir()
+    out = tmp_path / "out"
+    assert _backtest(tmp_path, str(src), second, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error: input ") and err.count("\n") == 1
+    assert ("same content" if how == "copy" else "same file") in err and "pump.csv" in err
+    assert not out.exists()  # refused before anything ran
+
+
+def test_different_files_of_equal_size_are_accepted(tmp_path: Path) -> None:
+    a = _nab(tmp_path / "a.csv", PAST, 30)
+    b = tmp_path / "b.csv"
+    b.write_text(a.read_text().replace(",10\n", ",11\n"))
+    assert a.stat().st_size == b.stat().st_size
+    assert _backtest(tmp_path, str(a), str(b), "--out", str(tmp_path / "o")) == 0
+
+
+def test_dead_letters_file_holds_only_the_last_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = _nab(tmp_path / "first.csv", FUTURE, 30)
+    assert _backtest(tmp_path, str(first), "--out", str(out)) == 1
+    assert len(_dead(out)) == 30
+    stale = out / "dead_letters-w1.jsonl"  # left by an earlier run with two workers
+    stale.write_text('{"reason": "old"}\n')
+    good = _nab(tmp_path / "good.csv", PAST, 50)
+    second = _nab(tmp_path / "second.csv", FUTURE, 5)
+    assert _backtest(tmp_path, str(good), str(second), "--out", str(out)) == 0
+    dead = _dead(out)
+    assert len(dead) == 5 and {d["source"] for d in dead} == {"second.csv"}
+    assert not stale.exists()
+
+
+def test_jsonl_sink_keeps_unrelated_files(tmp_path: Path) -> None:
+    keep = [tmp_path / "dead_letters-wide.jsonl", tmp_path / "dead_letters.json"]
+    for p in keep:
+        p.write_text("x\n")
+    (tmp_path / "dead_letters-w3.jsonl").write_text("x\n")
+    JsonlSink(tmp_path / "dead_letters.jsonl", lambda x: x).clear()
+    assert all(p.exists() for p in keep) and not (tmp_path / "dead_letters-w3.jsonl").exists()
+
+
+def test_dead_letters_by_reason_counts_late_records_once() -> None:
+    m = PipelineMetrics()
+    m.decode_errors.labels(reason="future_timestamp").inc(3)
+    m.decode_errors.labels(reason="invalid_json").inc(5)
+    m.late_records.inc(2)
+    assert dead_letters_by_reason(m) == {"invalid_json": 5, "future_timestamp": 3, "late_record": 2}
+    m.decode_errors.labels(reason="late_record").inc(2)  # if the window step also labels them
+    assert dead_letters_by_reason(m)["late_record"] == 2
+    m.records_in.labels(source="t").inc(100)
+    assert run_line(m).endswith(
+        "100 records read, 0 windows closed, dead letters: 10 (invalid_json 5, future_timestamp 3, "
+        "late_record 2) on the dead-letter topic")
+
+
+@pytest.mark.parametrize("records, windows, dead, expect", [
+    (100, 10, {"x": 50}, None),
+    (100, 10, {"x": 51}, "51 of 100 records (51%)"),
+    (100, 0, {}, "no window"),
+    (0, 0, {}, "no record"),
+])
+def test_loss_problem_threshold(records: int, windows: int, dead: dict[str, int],
+                                expect: str | None) -> None:
+    got = loss_problem(records, windows, dead, 0.5)
+    assert got is None if expect is None else expect in (got or "")
+
+
+def test_demo_summary_lists_dead_letters_by_reason(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    summary = {"assets": 1, "days": 1.0, "records": 10, "frames": 2, "seconds": 1.0,
+               "frames_per_s": 2.0, "records_per_s": 10.0, "faults": 0, "faults_detected": 0,
+               "false_alerts": 0, "false_alerts_per_asset_month": 0.0, "healthy_asset_months": 0.03,
+               "dead_letters": 4, "late_records": 1, "alert_messages": 0, "fault_table": [],
+               "dead_letters_by_reason": {"non_finite": 4, "late_record": 1}, "plot": "demo.png"}
+    print_summary(summary, tmp_path)
+    assert "dead letters by reason: non_finite 4, late_record 1" in capsys.readouterr().out
