@@ -109,6 +109,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.lag_at = float("-inf")
         self.clock = 0.0  # see _tick
         self.ticked_at: float | None = None
+        self.paused: set[str] = set()  # topics held back by _hold_back
 
     def _pin_end_offsets(self) -> None:
         """``--from-end``: the current end of each topic without a resumed offset, as a concrete
@@ -131,7 +132,6 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             self.clock += min(real - self.ticked_at, POLL_GAP_S)
         self.ticked_at = real
         return self.clock
-        self.paused: set[str] = set()
 
     def _poll(self) -> None:
         self._tick()
