@@ -139,7 +139,7 @@ def archive_views(archive: Path) -> dict[str, Any]:
 # two clean runs, so they are left out of the comparison
 FLEET_COLUMNS = ("rul_s", "rul_lower_s", "rul_upper_s", "rul_source")
 # columns that say who wrote a row and when (differ between runs by design)
-META_COLUMNS = {"run_id", "write_seq", "written_at", "_file", "filename"}
+META_COLUMNS = {"run_id", "_write_seq", "_written_at", "_file", "filename"}
 
 
 def _drop_meta(cols: list[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -183,6 +183,8 @@ def _chaos() -> ModuleType:
     return mod
 
 
+# twice BIG_FLEET's assets: the run must still be producing when the broker has finished stopping
+DOWN_FLEET = FleetConfig(n_assets=8, days=24.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
 CHAOS_FLEET = FleetConfig(n_assets=4, days=8.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
 
 
@@ -208,12 +210,15 @@ def test_broker_down_past_the_delivery_timeout_stops_then_resumes(env: Env, kafk
     instead of dropping output; restarted with the same --recovery-dir once the broker is back,
     it produces exactly the clean run's outputs."""
     chaos = _chaos()
-    publish(simulate_fleet(BIG_FLEET), env.kafka)
+    publish(simulate_fleet(DOWN_FLEET), env.kafka)
     inp = chaos.Input(env.kafka.brokers, env.kafka.topic_prefix, env.metadata)
     ref, ref_alerts, _seconds = chaos.reference(inp, env.tmp)
     since = chaos.alerts_end_offsets(inp)
     config = env.tmp / "short-timeout.toml"
-    config.write_text('[pipeline.kafka.librdkafka]\n"message.timeout.ms" = "4000"\n')
+    # a short delivery timeout; and a small prefetch, so that the consumer cannot have read to the
+    # end of the topics (and the run cannot finish) before the broker is gone
+    config.write_text('[pipeline.kafka.librdkafka]\n"message.timeout.ms" = "4000"\n'
+                      '"queued.max.messages.kbytes" = "1024"\n')
     archive, recovery = env.tmp / "outage", env.tmp / "recovery"
     cmd = [*env.run_cmd(archive, "--exit-at-end", "--recovery-dir", str(recovery)), "--config", str(config)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -223,6 +228,7 @@ def test_broker_down_past_the_delivery_timeout_stops_then_resumes(env: Env, kafk
     assert proc.poll() is None, "the run finished before the broker went down: use more data"
     kafka_control.stop()
     try:
+        assert proc.poll() is None, "the run finished while the broker was stopping: use more data"
         _out, err = proc.communicate(timeout=180)
     finally:
         kafka_control.start()
