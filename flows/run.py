@@ -137,16 +137,6 @@ def _terminate_gracefully() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether an engine error was caused by our signal handler's KeyboardInterrupt."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def check_kafka(cfg: PipelineConfig) -> None:
     """Before the engine starts: the settings make a client, the brokers answer within
     ``kafka.connect_timeout_s`` and the telemetry topics exist; else one KafkaSetupError line
@@ -185,7 +175,7 @@ def run_kafka_flow(
     except KeyboardInterrupt:
         raise Stopped(SIGNAL) from None
     except Exception as exc:
-        if _interrupted(exc):
+        if _cause(exc, KeyboardInterrupt) is not None:
             raise Stopped(SIGNAL) from None
         security = _cause(exc, KafkaSecurityError)
         if security is not None:

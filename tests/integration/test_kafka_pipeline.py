@@ -64,9 +64,11 @@ def env(kafka_brokers: str, kafka_admin: Any, tmp_path: Path) -> Iterator[Env]:
     kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
 
 
-def consume_all(cfg: KafkaConfig, role: str, timeout_s: float = 20.0) -> list[Any]:
-    """Every message of a topic (all partitions, from the beginning)."""
-    c = Consumer({"bootstrap.servers": cfg.brokers, "group.id": uuid.uuid4().hex,
+def consume_all(cfg: KafkaConfig, role: str, timeout_s: float = 20.0,
+                settings: dict[str, Any] | None = None) -> list[Any]:
+    """Every message of a topic (all partitions, from the beginning); ``settings`` adds client
+    settings (TLS/SASL)."""
+    c = Consumer({"bootstrap.servers": cfg.brokers, **(settings or {}), "group.id": uuid.uuid4().hex,
                   "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     topic = cfg.topic(role)
     parts = c.list_topics(topic, timeout=10).topics[topic].partitions

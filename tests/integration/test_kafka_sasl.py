@@ -17,12 +17,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from flows.config import KafkaConfig
@@ -30,6 +30,7 @@ from flows.kafka_errors import KafkaSecurityError
 from flows.sinks.kafka import KafkaTopicSink
 from flows.sources.kafka import KafkaTelemetrySource
 from flows.topics import TOPIC_ROLES, create_topics
+from tests.integration.test_kafka_pipeline import consume_all as consume_plain
 
 pytestmark = pytest.mark.integration
 
@@ -98,20 +99,7 @@ def twin(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProc
 
 def consume_all(sasl: Sasl, cfg: KafkaConfig, role: str) -> list[Any]:
     """Every message of one of the run's topics, read over SASL_SSL."""
-    c = Consumer({"bootstrap.servers": sasl.brokers, **sasl.settings(), "group.id": uuid.uuid4().hex,
-                  "enable.partition.eof": True})
-    topic = cfg.topic(role)
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
-    out, eof, deadline = [], set(), time.monotonic() + 30
-    while len(eof) < len(parts) and time.monotonic() < deadline:
-        for m in c.consume(500, 0.5):
-            if m.error():
-                eof.add(m.partition())
-            else:
-                out.append(m)
-    c.close()
-    return out
+    return consume_plain(replace(cfg, brokers=sasl.brokers), role, 30.0, sasl.settings())
 
 
 def texts_under(folder: Path) -> list[bytes]:
