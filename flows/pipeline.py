@@ -190,6 +190,7 @@ def _ok_value(kv: tuple[str, Any]) -> bool:
 def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
           now: Callable[[], datetime]) -> DeadLetter:
     m.late_records.inc()
+    m.decode_errors.labels(reason="late_record").inc()  # every dead letter is in this counter
     _asset, (_wid, item) = kv
     return late_dead_letter(item, now())
 

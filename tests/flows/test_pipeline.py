@@ -76,6 +76,7 @@ def test_late_records_are_counted_and_routed(fleet_records) -> None:  # type: ig
     assert [d.reason for d in out.dead] == ["late_record"]
     assert "pump-001" in out.dead[0].detail
     assert metrics.value("twin_late_records_total") == 1
+    assert metrics.value("twin_dead_letters_total", {"reason": "late_record"}) == 1
 
 
 def test_quiet_asset_window_closes_and_waveform_only_assets_work() -> None:
