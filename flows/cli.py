@@ -24,12 +24,12 @@ from flows.cli_args import (
     positive_int,
     print_error,
     seed,
+    share,
     writable_dir,
 )
 from flows.cli_kafka import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli_stderr import engine_cause, engine_panics_hidden
 from flows.config_values import DEFAULT_ARCHIVE, ConfigError
-from flows.losses import share_arg
 
 __all__ = ["main"]
 
@@ -87,7 +87,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--sep", type=one_char, default=None,
                    help="CSV separator, one character (default: detected)")
     p.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
-    p.add_argument("--max-dead-letters", type=share_arg, metavar="SHARE",
+    p.add_argument("--max-dead-letters", type=share, metavar="SHARE",
                    default=env_default("MAX_DEAD_LETTERS", "0.5"),
                    help="fail (exit 1) when more than this share of the records went to the dead "
                         "letters (env TWIN_MAX_DEAD_LETTERS; default %(default)s)")

@@ -23,7 +23,7 @@ from flows.config_tree import register_env_name
 __all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
            "load_metadata", "print_error",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
-           "positive_int", "seed", "serve_metrics", "writable_dir", "whole_number"]
+           "positive_int", "seed", "serve_metrics", "share", "writable_dir", "whole_number"]
 
 
 class UsageError(Exception):
@@ -144,6 +144,12 @@ def positive_float(text: str) -> float:
 def non_negative_float(text: str) -> float:
     """A finite number >= 0."""
     return float(_at_least(float(_number(text, float, "a number")), 0))
+
+
+@_env_aware
+def share(text: str) -> float:
+    """A share between 0 and 1 (``--max-dead-letters``)."""
+    return float(_at_least(float(_number(text, float, "a share between 0 and 1")), 0, 1))
 
 
 @_env_aware

@@ -27,7 +27,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from flows.config import SECRET_MARKERS
+from flows.config_values import is_secret
 
 __all__ = ["KafkaSecurityError", "check_credentials", "close_consumer", "close_producer", "flush",
            "guarded", "is_secured", "security_problem"]
@@ -66,7 +66,7 @@ def security_problem(err: KafkaError) -> str | None:
 
 def _scrub(text: str, settings: Mapping[str, Any]) -> str:
     for key, value in settings.items():
-        if value and any(m in key.lower() for m in SECRET_MARKERS) and str(value) in text:
+        if value and is_secret(key) and str(value) in text:
             text = text.replace(str(value), "***")
     return text
 

@@ -10,16 +10,14 @@ too: ``twin_dead_letters_total`` by reason, and late records from ``twin_late_re
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from flows.metrics import PipelineMetrics
 
 __all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "dead_letters_by_reason", "describe_reasons",
-           "duplicate_files", "loss_problem", "run_line", "share", "share_arg"]
+           "duplicate_files", "loss_problem", "run_line", "share"]
 
 DEFAULT_MAX_DEAD_LETTER_SHARE = 0.5
 """A backtest fails when more than this fraction of its input records went to the dead letters."""
@@ -107,16 +105,3 @@ def duplicate_files(paths: Iterable[str | Path]) -> tuple[str, str] | None:
                 return digests[d], p
             digests[d] = p
     return None
-
-
-def share_arg(text: str) -> float:
-    """An argparse type: a share between 0 and 1 (``--max-dead-letters``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        msg = f"expected a share between 0 and 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        msg = f"must be between 0 and 1, got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
