@@ -35,14 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from flows import serde
-from flows.admission import admit
-from flows.config import KafkaConfig
-from flows.sources.kafka import EVENT_TIME_HEADER
-from flows.sources.replayable import encode_record
-from flows.topics import TOPIC_ROLES, create_topics
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.codec import serde
+from flows.config.pipeline import KafkaConfig
+from flows.dataflow.admission import admit
+from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
+from flows.dataflow.sources.replayable import encode_record
 from twin_models.records import AssetMetadata, ScalarSample, WaveformFrame
-from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
 
 FLEET = FleetConfig(n_assets=2, days=1.0, seed=5, frame_interval_s=1800.0, scalar_interval_s=900.0)
 BANDED = "pump-002"
@@ -168,7 +168,7 @@ def interleave(valid: list[Message], bad: list[tuple[str, bytes | None]], seed: 
 
 def valid_messages(records: Any) -> list[Message]:
     """Telemetry records as messages (as ``twin simulate`` publishes them)."""
-    from flows.produce import topic_role
+    from flows.app.produce import topic_role
 
     return [(topic_role(r), r.asset_id.encode(), encode_record(r), int(r.timestamp.timestamp() * 1000))
             for r in records]
@@ -236,7 +236,7 @@ def run_twin(cfg: KafkaConfig, archive: Path, metadata: Path,
     three topics lets a topic that is silent for a while (a CPU-starved consumer) fall behind, and
     its next records would be late; this run checks dead letters and outputs, not lateness.
     """
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--brokers", cfg.brokers, "--topic-prefix",
+    cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", cfg.brokers, "--topic-prefix",
            cfg.topic_prefix, "--archive", str(archive), "--metadata", str(metadata), "--clock", "data",
            "--exit-at-end"]
     env = {**os.environ, "TWIN_ALLOWED_LATENESS_S": "1e7"}

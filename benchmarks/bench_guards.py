@@ -1,7 +1,7 @@
 """Cost of the per-item guards of the stateful steps: ``twin_update`` bare and guarded.
 
 Run: ``.venv/bin/python benchmarks/bench_guards.py [--windows 3000]``. The guard keeps an exact
-undo of each asset's twin (:class:`flows.guard.Undo`): a pickled copy per window for a baseline
+undo of each asset's twin (:class:`flows.dataflow.guard.Undo`): a pickled copy per window for a baseline
 twin, a checkpoint plus a replayed journal for a novelty twin (4 MB, 40 ms to pickle). Prints
 the best of ``--repeat`` interleaved runs in microseconds per window, and a final JSON line.
 """
@@ -16,9 +16,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows.guard import guard_stateful
-from flows.metrics import PipelineMetrics
-from flows.operators import twin_apply, twin_update
+from flows.dataflow.guard import guard_stateful
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import twin_apply, twin_update
 from twin_models.records import AssetMetadata, BearingGeometry, FailureThreshold, FeatureVector
 from twin_models.twin import TwinConfig
 

@@ -8,7 +8,7 @@ Broker: ``TWIN_KAFKA_BROKERS``, else the local broker is started (and stopped) w
    pre-filled, then ``twin run --exit-at-end --clock data`` consumes them; capacity is the slope
    of ``twin_records_in_total`` between 10 % and 90 % of the records (start-up excluded).
 2. Overload: a fresh ``twin run`` tails new topics while the simulator's records are produced at
-   ``factor x capacity`` (flows.produce.publish paced by event time) for ``--minutes``; then the
+   ``factor x capacity`` (flows.app.produce.publish paced by event time) for ``--minutes``; then the
    producer stops. Every second: consumer lag (the broker's high watermarks minus the records
    the run has read, and the run's own ``twin_kafka_consumer_lag_messages``) and the resident
    memory of the ``twin run`` process (``/proc/PID/status`` VmRSS), until the lag is 0.
@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "infra" / "kafka" / "kafka.sh"
 RESULTS = ROOT / "benchmarks" / "results"
-TWIN = [sys.executable, "-m", "flows.cli"]
+TWIN = [sys.executable, "-m", "flows.cli.main"]
 TELEMETRY = ("scalars", "waveforms", "events")
 RUN_CONFIG: list[Path] = []  # --run-config, passed to every twin run
 
@@ -80,7 +80,7 @@ def broker() -> Iterator[str]:
 
 
 def kafka_cfg(brokers: str, prefix: str, partitions: int) -> Any:
-    from flows.config import KafkaConfig
+    from flows.config.pipeline import KafkaConfig
 
     return KafkaConfig(brokers=brokers, topic_prefix=prefix, partitions=partitions)
 
@@ -90,7 +90,7 @@ def topics(brokers: str, prefix: str, partitions: int) -> Iterator[Any]:
     """twinflow's topics under ``prefix``, deleted afterwards (they hold gigabytes)."""
     from confluent_kafka.admin import AdminClient
 
-    from flows.topics import TOPIC_ROLES, create_topics
+    from flows.app.topics import TOPIC_ROLES, create_topics
 
     cfg = kafka_cfg(brokers, prefix, partitions)
     create_topics(cfg)
@@ -123,18 +123,18 @@ class Watermarks:
 
 
 Message = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
-"""(topic, key, value, headers) exactly as flows.produce.publish sends a record."""
+"""(topic, key, value, headers) exactly as flows.app.produce.publish sends a record."""
 
 
 def encoded(cfg: Any, assets: int, n: int, seed: int) -> list[Message]:
     """The first ``n`` records of a simulated fleet (twin simulate's intervals), encoded ahead of
     time so that producing them costs the machine almost nothing (a producer simulating on the
     fly would take a core from the run under test)."""
-    from flows.produce import topic_role
-    from flows.sources.kafka import EVENT_TIME_HEADER
-    from flows.sources.replayable import encode_record
-    from flows.sources.simulator import count_records
-    from twin_models.simulate import FleetConfig, simulate_fleet
+    from flows.app.produce import topic_role
+    from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
+    from flows.dataflow.sources.replayable import encode_record
+    from flows.dataflow.sources.simulator import count_records
+    from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
     per_day = count_records(FleetConfig(n_assets=assets, days=1.0, seed=seed)) * 0.7
     fleet = FleetConfig(n_assets=assets, days=max(1.0, n / per_day), seed=seed)
@@ -152,7 +152,7 @@ def produce(cfg: Any, msgs: list[Message], *, rate: float, seconds: float,
     ``seconds``, with publish()'s producer settings; returns (records, seconds incl. flush)."""
     from confluent_kafka import Producer
 
-    from flows.sinks.kafka import producer_config
+    from flows.dataflow.sinks.kafka import producer_config
 
     producer = Producer(producer_config(cfg.client_config()))
     start = time.monotonic()
@@ -247,8 +247,8 @@ def stop_run(proc: subprocess.Popen[bytes]) -> None:
 
 def measure_capacity(brokers: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
     """Records/s of ``twin run`` draining a pre-filled topic (start-up excluded)."""
-    from flows.cli_kafka import write_fleet_metadata
-    from twin_models.simulate import FleetConfig
+    from flows.cli.kafka_commands import write_fleet_metadata
+    from twin_models.simulator.fleet import FleetConfig
 
     meta = work / "meta.json"
     write_fleet_metadata(FleetConfig(n_assets=args.assets, seed=args.seed), str(meta))
@@ -297,8 +297,8 @@ def sample_loop(proc: subprocess.Popen[bytes], port: int, marks: Watermarks, pro
 
 def overload(brokers: str, args: argparse.Namespace, work: Path, capacity: float) -> dict[str, Any]:
     """Produce at factor x capacity for the given minutes while ``twin run`` tails; sample."""
-    from flows.cli_kafka import write_fleet_metadata
-    from twin_models.simulate import FleetConfig
+    from flows.cli.kafka_commands import write_fleet_metadata
+    from twin_models.simulator.fleet import FleetConfig
 
     rate = args.factor * capacity
     meta = work / "meta.json"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from flows import serde
-from flows.demo import DEMO_DEFAULTS, run_fleet
-from flows.sources.replayable import encode_record
+from flows.app.demo import DEMO_DEFAULTS, run_fleet
+from flows.codec import serde
+from flows.dataflow.sources.replayable import encode_record
 from twin_models.features.frame import frame_features
 from twin_models.records import WaveformFrame
-from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
 
 
 def part_costs(fleet: FleetConfig, n: int = 3000) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Decode cost of a waveform frame: TWF v1 binary vs the JSON form (``flows.serde``).
+"""Decode cost of a waveform frame: TWF v1 binary vs the JSON form (``flows.codec.serde``).
 
 Run: ``.venv/bin/python benchmarks/bench_serde.py [--samples 4096] [--repeat 7]``.
 Prints one row per form (payload size, best-of-repeat time per decode and per encode) and the
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from flows import serde
+from flows.codec import serde
 from twin_models.records import WaveformFrame
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Query time of ``twin sql`` on a demo archive: in-process (``flows.archive.query``) and as a command.
+"""Query time of ``twin sql`` on a demo archive: in-process (``flows.archive.query.query``) and as a command.
 
 Run: ``.venv/bin/python benchmarks/bench_sql.py --archive DIR [--repeat 5]`` on an archive written by
 ``twin demo --out DIR`` (default fleet: 8 assets, 30 days). For each query: the median wall time of
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows.archive import query
+from flows.archive.query import query
 
 QUERIES = {
     "count_features": "SELECT count(*) FROM features",

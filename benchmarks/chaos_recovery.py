@@ -52,7 +52,7 @@ class Input:
     metadata: Path
 
     def run_cmd(self, archive: Path, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "flows.cli", "run", "--brokers", self.brokers,
+        return [sys.executable, "-m", "flows.cli.main", "run", "--brokers", self.brokers,
                 "--topic-prefix", self.prefix, "--archive", str(archive),
                 "--metadata", str(self.metadata), "--clock", "data", "--exit-at-end", *extra]
 
@@ -60,11 +60,11 @@ class Input:
 def publish_input(brokers: str, work: Path, assets: int, days: float, seed: int = 5,
                   partitions: int = 2) -> Input:
     """Create the topics (own prefix) and publish the simulator's fleet into them."""
-    from flows.cli_kafka import write_fleet_metadata
-    from flows.config import KafkaConfig
-    from flows.produce import publish
-    from flows.topics import create_topics
-    from twin_models.simulate import FleetConfig, simulate_fleet
+    from flows.app.produce import publish
+    from flows.app.topics import create_topics
+    from flows.cli.kafka_commands import write_fleet_metadata
+    from flows.config.pipeline import KafkaConfig
+    from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
     fleet = FleetConfig(n_assets=assets, days=days, seed=seed, frame_interval_s=1800.0,
                         scalar_interval_s=900.0)
@@ -80,8 +80,8 @@ def publish_input(brokers: str, work: Path, assets: int, days: float, seed: int 
 def delete_topics(inp: Input) -> None:
     from confluent_kafka.admin import AdminClient
 
-    from flows.config import KafkaConfig
-    from flows.topics import TOPIC_ROLES
+    from flows.app.topics import TOPIC_ROLES
+    from flows.config.pipeline import KafkaConfig
 
     cfg = KafkaConfig(brokers=inp.brokers, topic_prefix=inp.prefix)
     AdminClient({"bootstrap.servers": inp.brokers}).delete_topics(
@@ -124,7 +124,7 @@ def alert_messages(inp: Input, since: dict[int, int]) -> list[tuple[str, int, st
 
 def archive_views(archive: Path) -> dict[str, Any]:
     """The archive as its deduplicated views show it, exactly (per-window counts and values)."""
-    from flows.archive import query
+    from flows.archive.query import query
 
     feats = query(archive, "SELECT * EXCLUDE (date) FROM features ORDER BY asset_id, window_start")
     state = query(archive, f"SELECT * EXCLUDE (date, {', '.join(FLEET_COLUMNS)}) FROM twin_state "

@@ -5,4 +5,8 @@ no Arrow, no DuckDB, no Prometheus. Models follow River's verbs (``learn_one``, 
 ``predict_one``), take seeds as parameters, and score BEFORE they learn.
 """
 
-__all__ = ["records", "bearings"]
+from twin_models.moved_modules import TWIN_MODELS_MOVES, install
+
+__all__ = ["records", "twin"]
+
+install(TWIN_MODELS_MOVES)

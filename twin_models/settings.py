@@ -2,7 +2,7 @@
 
 Every setting of a config dataclass is declared with :func:`setting`, which stores a
 :class:`Spec` (allowed range, choices or name pattern) in the field's metadata. The type comes
-from the field's annotation. The loader (``flows.config``) walks the config tree and checks every
+from the field's annotation. The loader (``flows.config.pipeline``) walks the config tree and checks every
 value against both when a file, the environment or a flag sets it, so a bad value is refused at
 load with the key, the value and what is allowed, never mid-run. A test enumerates every field
 and fails on one without a :class:`Spec`, so a new setting cannot skip validation.

@@ -5,7 +5,8 @@ score, health index, own-trend RUL, defect evidence), builds the snapshot, and o
 Asset events inside a window: an ``install`` or ``maintenance`` is applied before the window
 is scored (the window's data belongs to the new life), a ``failure`` after it (the window's data
 belongs to the life that failed). Each ends a life that has run and restarts the asset's models
-(a new bearing has a new baseline). The fleet-level RUL (completed lives) lives in :mod:`twin_models.fleet`.
+(a new bearing has a new baseline). The fleet-level RUL (completed lives) lives in
+:mod:`twin_models.rul.fleet`.
 
 Defect evidence has two sources. *Baseline-relative*: an envelope defect-line amplitude far above
 this asset's own healthy baseline. *Absolute*: an envelope defect line far above the spectral
@@ -21,14 +22,14 @@ from dataclasses import dataclass, field
 
 from river import drift
 
-from twin_models.anomaly import BaselineDetector, rms_of_largest
-from twin_models.bearings import DEFECT_COMPONENT, defect_frequencies
+from twin_models.anomaly.baseline import BaselineDetector, rms_of_largest
+from twin_models.anomaly.novelty import NoveltyDetector
+from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
-from twin_models.fleet import FleetConfig
-from twin_models.health import HealthIndex
-from twin_models.novelty import NoveltyDetector
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
-from twin_models.rul import RulEstimate, TrendRul
+from twin_models.rul.fleet import FleetConfig
+from twin_models.rul.health import HealthIndex
+from twin_models.rul.trend import RulEstimate, TrendRul
 from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
 
 __all__ = ["AssetTwin", "TwinConfig"]
@@ -70,7 +71,7 @@ class TwinConfig:
     """Raw statistics the score calibrator keeps; at least its 30 minimum samples."""
     detector: str = setting("baseline", choices=("baseline", "novelty"))
     """``baseline``: per-feature baseline deviations (vibration assets, the default);
-    ``novelty``: value tails and multi-scale pattern novelty (:mod:`twin_models.novelty`, for
+    ``novelty``: value tails and multi-scale pattern novelty (:mod:`twin_models.anomaly.novelty`, for
     scalar series such as NAB's). Its ``novelty_*`` settings are ignored by ``baseline``."""
     novelty_features: tuple[str, ...] = setting((".mean",), pattern=NAME, max_items=1000)
     novelty_scales: tuple[tuple[int, int], ...] = setting(

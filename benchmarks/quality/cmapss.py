@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/quality/cmapss.py [--data DIR] [--subset FD00
 [--out DIR] [--no-progress]``
 
 One procedure for every subset (FD001..FD004), ONE configuration (``configs/cmapss.toml``), ONE
-backtest (:func:`flows.backtest.run_backtest`, i.e. the same ``get_flow`` as ``twin run``):
+backtest (:func:`flows.app.backtest.run_backtest`, i.e. the same ``get_flow`` as ``twin run``):
 
 1. **Files.** ``train_FD00x`` and ``test_FD00x`` (unit, cycle, 3 settings, 21 sensors) become
    scalar-table files (``timestamp, asset_id, setting_1..3, sensor_1..21``). Time mapping:
@@ -19,12 +19,12 @@ backtest (:func:`flows.backtest.run_backtest`, i.e. the same ``get_flow`` as ``t
    closes the failure's window in event time. Test units get no event.
 3. **RUL.** Each test unit's estimate at its last cycle is the ``rul`` of its last window in
    ``scores.parquet`` (seconds / 3600 = cycles), capped at 125 like the truth (``RUL_FD00x``,
-   capped at 125). Metrics (:mod:`twin_models.scoring`): RMSE and the PHM08 score of
+   capped at 125). Metrics (:mod:`twin_models.evaluate.scoring`): RMSE and the PHM08 score of
    ``d = predicted - true``; coverage = share of test units whose capped true RUL lies inside
    ``[rul_lower, rul_upper]`` (nominal: the configuration's ``coverage``).
 
 What estimates the RUL is the fleet step's regression learnt from completed lives
-(:mod:`twin_models.rul_regression`): regime-normalised sensors (operating regimes found online),
+(:mod:`twin_models.rul.regression`): regime-normalised sensors (operating regimes found online),
 their 30-cycle level and slope, level minus the engine's own first cycles, and age -> capped RUL.
 
 Prints a per-unit table with ``--table``, then one JSON line: ``subset``, ``rmse``,
@@ -52,8 +52,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir
-from flows.backtest import run_backtest
-from twin_models.scoring import phm08_score
+from flows.app.backtest import run_backtest
+from twin_models.evaluate.scoring import phm08_score
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "cmapss.toml"
 T0 = datetime(2000, 1, 1, tzinfo=UTC)

@@ -1,10 +1,10 @@
 """Shared plumbing of the detection-quality benchmarks (CWRU, IMS).
 
 Every benchmark does the same four things, so that its numbers come from the streaming pipeline
-and nothing else: write the recordings as waveform Parquet files (``flows.sources.readers``
+and nothing else: write the recordings as waveform Parquet files (``flows.dataflow.sources.readers``
 format: ``timestamp, asset_id, sample_rate_hz, shaft_speed_hz, <channel>``: list<float32>) plus a
 metadata TOML, load ONE configuration file for the whole benchmark, run ONE
-:func:`flows.backtest.run_backtest` over all files, and read the verdict per asset off the twin's
+:func:`flows.app.backtest.run_backtest` over all files, and read the verdict per asset off the twin's
 alerts and snapshots (and the per-window features of the archive, for the table).
 """
 
@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.archive import ArchiveError, query
-from flows.backtest import BacktestResult
-from flows.config import PipelineConfig, load_config
+from flows.app.backtest import BacktestResult
+from flows.archive.query import ArchiveError, query
+from flows.config.pipeline import PipelineConfig, load_config
 from twin_models.records import Alert, BearingGeometry, TwinSnapshot
 
 __all__ = [

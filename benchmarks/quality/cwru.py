@@ -10,7 +10,7 @@ One procedure for every file, no per-file parameters:
    CWRU recorded at 48 kHz), shaft speed from the file's ``X<id>RPM`` (1797 rpm if absent);
    files are replayed one after another in event time;
 2. a metadata TOML: SKF 6205 drive-end bearing (9 balls, 7.94 mm, pitch 39.04 mm, 0 deg);
-3. ONE :func:`flows.backtest.run_backtest` over all files with ONE configuration
+3. ONE :func:`flows.app.backtest.run_backtest` over all files with ONE configuration
    (``configs/cwru.toml``);
 4. each file's diagnosis is the defect named by its twin's alerts (the last episode diagnosis);
    no alert means healthy. Every CWRU file is a machine first monitored when already damaged (or
@@ -55,8 +55,8 @@ from benchmarks.quality.common import (  # noqa: E402
     write_metadata,
     write_waveforms,
 )
-from flows.backtest import run_backtest  # noqa: E402
-from flows.sources.files import read_metadata  # noqa: E402
+from flows.app.backtest import run_backtest  # noqa: E402
+from flows.dataflow.sources.files import read_metadata  # noqa: E402
 from twin_models.records import BearingGeometry  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "cwru.toml"

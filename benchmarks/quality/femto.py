@@ -25,7 +25,7 @@ One procedure, ONE configuration (``configs/femto.toml``):
    ActRUL = time from that window's end to the failure (``--true-rul FILE``: a JSON map bearing ->
    true remaining seconds after the last replayed frame overrides it). PHM 2012 accuracy per
    bearing, ``A`` from ``Er = 100 (ActRUL - PredRUL) / ActRUL``, averaged over bearings
-   (:func:`twin_models.scoring.phm2012_score`); a bearing without an estimate counts as
+   (:func:`twin_models.evaluate.scoring.phm2012_score`); a bearing without an estimate counts as
    ``PredRUL = 0``. Undefined (null) for full runs, where ActRUL is 0 at the last frame.
 
 Prints the per-bearing table, then one JSON line with ``phm2012_score``,
@@ -52,10 +52,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir
-from flows.backtest import BacktestResult, run_backtest
-from flows.config import PipelineConfig
+from flows.app.backtest import BacktestResult, run_backtest
+from flows.config.pipeline import PipelineConfig
+from twin_models.evaluate.scoring import phm2012_score
 from twin_models.records import Alert
-from twin_models.scoring import phm2012_score
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "femto.toml"
 T0 = datetime(2012, 1, 1, tzinfo=UTC)
@@ -172,7 +172,7 @@ def run_fold(data: Path, train_dir: Path, train: list[str], evaluate: list[str],
                               pa.timestamp("us", tz="UTC")),
         "asset_id": [n for _, n in fail_rows for _ in (0, 1)],
         "event": ["failure", "install"] * len(fail_rows)}), events)
-    from flows.sources.files import read_metadata
+    from flows.dataflow.sources.files import read_metadata
 
     meta = read_metadata(write_metadata(out / "metadata.toml", train + evaluate, settings))
     result = run_backtest(inputs, out / "backtest", cfg, events=[events], metadata=meta,

@@ -14,7 +14,7 @@ One procedure for every file, ONE configuration (``configs/ims.toml``), ONE back
 1. each bearing of each set is an asset (``ims-set2-bearing1``; set 1 bearings have two channels,
    ``vib_x`` and ``vib_y``, the others one, ``vib``); each file is cut into frames of
    ``[benchmark] frame_s`` (5120 samples, 0.256 s) stamped at the file's acquisition time;
-2. :func:`flows.backtest.run_backtest` over all of them (windows of ``window_s`` = one frame);
+2. :func:`flows.app.backtest.run_backtest` over all of them (windows of ``window_s`` = one frame);
 3. a (bearing, file) is *flagged* for a defect when a twin snapshot of a window of that file names
    it (``TwinSnapshot.defect``; the evidence says whether it came from the spectrum alone,
    "x the spectral background (SNR)", or from the asset's baseline).
@@ -55,8 +55,8 @@ from benchmarks.quality.common import (  # noqa: E402
     write_metadata,
     write_waveforms,
 )
-from flows.backtest import run_backtest  # noqa: E402
-from flows.sources.files import read_metadata  # noqa: E402
+from flows.app.backtest import run_backtest  # noqa: E402
+from flows.dataflow.sources.files import read_metadata  # noqa: E402
 from twin_models.records import BearingGeometry, TwinSnapshot  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "ims.toml"

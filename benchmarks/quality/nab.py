@@ -3,12 +3,12 @@
 Run: ``.venv/bin/python benchmarks/quality/nab.py [--data DIR] [--categories C ...]
 [--results-dir DIR] [--config FILE] [--no-progress]``
 
-Every NAB file is one asset (asset_id = file stem) replayed through ``flows.backtest.run_backtest``,
+Every NAB file is one asset (asset_id = file stem) replayed through ``flows.app.backtest.run_backtest``,
 i.e. the same ``get_flow`` dataflow as ``twin run``: decode, event-time windows, aggregation, the
 asset twin (score first, then learn), alerts, archive. The window length of the configuration
 (``window_s = 1``) makes every row its own window; each row's ``anomaly_score`` is read back from
 ``scores.parquet`` by mapping the row's replay time to its window (rows sharing a window would get
-that window's score). The rows are scored with :func:`twin_models.scoring.nab_score`: anomaly
+that window's score). The rows are scored with :func:`twin_models.evaluate.scoring.nab_score`: anomaly
 windows from ``labels/combined_windows.json``, one optimised threshold per profile for the whole
 corpus, probationary period, normalised scores (null detector 0, perfect 100).
 
@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from flows.backtest import run_backtest
-from flows.config import load_config
-from twin_models.scoring import NabFile, label_rows, nab_score, normalised, window_rows
+from flows.app.backtest import run_backtest
+from flows.config.pipeline import load_config
+from twin_models.evaluate.scoring import NabFile, label_rows, nab_score, normalised, window_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "nab.toml"

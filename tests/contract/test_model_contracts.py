@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import feature_stream, metadata, windows
-from twin_models.anomaly import BaselineDetector
-from twin_models.calibration import TailCalibrator
+from twin_models.anomaly.baseline import BaselineDetector
+from twin_models.anomaly.calibration import TailCalibrator
 from twin_models.checks import ALL_CHECKS, check_bounded_memory, check_score_is_pure
 from twin_models.twin import AssetTwin, TwinConfig
 

@@ -1,4 +1,4 @@
-"""schemas/*.json: valid 2020-12 schemas that agree with what flows.serde writes and accepts."""
+"""schemas/*.json: valid 2020-12 schemas that agree with what flows.codec.serde writes and accepts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from flows import serde
+from flows.codec import serde
 from tests.unit.test_serde import (
     make_alert,
     make_event,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.sinks.archive import write_rows
+from flows.dataflow.sinks.archive import write_rows
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from bytewax.testing import TestingSource, cluster_main, run_main
 
-from flows.config import PipelineConfig
-from flows.metrics import PipelineMetrics
-from flows.operators import RawRecord
-from flows.pipeline import Sinks, get_flow
-from flows.sources.replayable import encode_record
-from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import RawRecord
+from flows.dataflow.pipeline import Sinks, get_flow
+from flows.dataflow.sources.replayable import encode_record
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
 
 SMALL_FLEET = FleetConfig(n_assets=3, days=6.0, seed=11, frame_interval_s=1800.0,
                           scalar_interval_s=900.0, frame_len=4096)

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive import ArchiveError, query
-from flows.backtest import BACKTEST_OUTPUTS
-from flows.cli import main
-from flows.out_dir import earlier_runs, prepare_out
-from flows.sinks.archive import write_rows
+from flows.app.backtest import BACKTEST_OUTPUTS
+from flows.app.out_dir import earlier_runs, prepare_out
+from flows.archive.query import ArchiveError, query
+from flows.cli.main import main
+from flows.dataflow.sinks.archive import write_rows
 from tests.flows.archive_fixtures import T0, feature_rows, small_archive
 
 RUN = "20260101T000000-aaaaaaaa"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from flows.sinks.archive import write_rows
+from flows.dataflow.sinks.archive import write_rows
 
 
 def test_a_batch_starting_with_a_row_without_some_features_keeps_them_for_the_others(tmp_path: Path) -> None:

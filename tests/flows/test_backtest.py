@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from flows.cli import main
-from flows.demo import print_summary
-from flows.losses import dead_letters_by_reason, loss_problem, run_line
-from flows.metrics import PipelineMetrics
-from flows.sinks.jsonl import JsonlSink
+from flows.app.demo import print_summary
+from flows.app.losses import dead_letters_by_reason, loss_problem, run_line
+from flows.cli.main import main
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.sinks.jsonl import JsonlSink
 
 PAST = datetime(2024, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2099, 1, 1, tzinfo=UTC)  # beyond now + max_future_s whenever the test runs

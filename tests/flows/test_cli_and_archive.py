@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.archive import ArchiveError, query
-from flows.cli import main
+from flows.archive.query import ArchiveError, query
+from flows.cli.main import main
 
 
 @pytest.fixture(scope="module")

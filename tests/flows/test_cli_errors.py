@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows import cli
+from flows.cli import main as cli
 
 TWIN = str(Path(sys.executable).parent / "twin")
 BROKER = ["--brokers", "127.0.0.1:19999"]  # a closed port: never the default broker's
@@ -224,14 +224,14 @@ def test_unexpected_errors_and_interrupts_are_one_line(monkeypatch: pytest.Monke
 
 BROKEN_SOURCE = """
 import sys
-import flows.sources.simulator as sim
+import flows.dataflow.sources.simulator as sim
 
 def broken(cfg):
     raise {exc}("boom in the source")
     yield
 
 sim.simulate_fleet = broken
-from flows.cli import main
+from flows.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -253,7 +253,7 @@ def test_engine_errors_are_one_line_without_rust_panic_text(tmp_path: Path, exc:
 
 
 def test_panic_filter_keeps_everything_else() -> None:
-    from flows.cli_stderr import PanicFilter
+    from flows.cli.stderr import PanicFilter
 
     flt = PanicFilter()
     shown = flt.feed(" 10%|#  | 1/10\r 20%|## | 2/10\r")

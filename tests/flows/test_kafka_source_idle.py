@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.sources.kafka import EVENT_TIME_HEADER, KafkaTelemetrySource
+from flows.dataflow.sources.kafka import EVENT_TIME_HEADER, KafkaTelemetrySource
 
 TOPICS = ["scalars", "waveforms"]
 

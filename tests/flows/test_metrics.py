@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from flows.metrics import PipelineMetrics
+from flows.dataflow.metrics import PipelineMetrics
 from tests.flows.conftest import run_flow
 
 

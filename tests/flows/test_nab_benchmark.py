@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.datasets import datasets_dir
-from twin_models.scoring import NabFile, nab_score
+from twin_models.evaluate.scoring import NabFile, nab_score
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -22,16 +22,16 @@ import numpy as np
 import pytest
 from bytewax.testing import TestingSource, run_main
 
-from flows.config import PipelineConfig
-from flows.guard import guard_stateful
-from flows.metrics import PipelineMetrics
-from flows.operators import DeadLetter, RawRecord, alert_gate, fleet_apply, fleet_rul
-from flows.pipeline import get_flow
-from flows.serde import decode_telemetry, encode_waveform
-from flows.sources.replayable import encode_record
+from flows.codec.serde import decode_telemetry, encode_waveform
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.guard import guard_stateful
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import DeadLetter, RawRecord, alert_gate, fleet_apply, fleet_rul
+from flows.dataflow.pipeline import get_flow
+from flows.dataflow.sources.replayable import encode_record
 from tests.flows.conftest import Outputs, collecting_sinks
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
-from twin_models.simulate import FleetConfig, fleet_metadata, simulate_fleet
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
 
 FLEET = FleetConfig(n_assets=3, days=3.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0,
                     frame_len=2048)
@@ -146,7 +146,7 @@ def check_dead(dirty: Outputs, metrics: PipelineMetrics, step: str) -> None:
 
 def test_a_raising_featurizer_loses_one_frame_only(
         monkeypatch: pytest.MonkeyPatch, records: list[RawRecord]) -> None:
-    import flows.operators as ops
+    import flows.dataflow.operators as ops
 
     target = next(r for r in records if r.payload[:3] == b"TWF" and in_window(r))
     ts = decode_telemetry(target.payload, now=datetime.max.replace(tzinfo=W.tzinfo)).timestamp  # type: ignore[union-attr]
@@ -170,7 +170,7 @@ def test_a_raising_featurizer_loses_one_frame_only(
 
 def test_a_raising_window_aggregation_loses_that_window_only(
         monkeypatch: pytest.MonkeyPatch, records: list[RawRecord]) -> None:
-    import flows.operators as ops
+    import flows.dataflow.operators as ops
 
     calls = inject(monkeypatch, ops, "aggregate_window",
                    lambda asset, start, *a, **k: asset == X and start == W)
@@ -218,7 +218,7 @@ def test_a_raising_alert_gate_keeps_the_policy_as_before_the_snapshot(
 
 def test_a_raising_fleet_step_restores_the_fleet_state_without_copying_it(
         monkeypatch: pytest.MonkeyPatch, records: list[RawRecord], clean: Outputs) -> None:
-    from twin_models.fleet import FleetTwin
+    from twin_models.rul.fleet import FleetTwin
 
     def at(self: Any, snap: Any) -> bool:
         return bool(snap.asset_id == X and snap.window_start == W)

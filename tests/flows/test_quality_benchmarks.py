@@ -17,7 +17,7 @@ import scipy.io
 from benchmarks.quality import cwru, ims
 from tests.datasets import datasets_dir
 from tests.unit.features.synth import bearing_signal
-from twin_models.bearings import defect_frequencies
+from twin_models.diagnosis.bearings import defect_frequencies
 
 RPM = 1750.0  # not the nominal 1797: the speed must come from the file
 SHAFT_HZ = RPM / 60.0

@@ -1,4 +1,4 @@
-"""The recovery store repair (flows.recovery_store) against real Bytewax recovery partitions."""
+"""The recovery store repair (flows.dataflow.recovery_store) against real Bytewax recovery partitions."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.recovery_store import RecoveryStoreError, lock_store, prepare_store, resume_point
+from flows.dataflow.recovery_store import RecoveryStoreError, lock_store, prepare_store, resume_point
 
 ITEMS = [1, 2, 3, 4, 5, 6]
 SUM_STEP = "store_test.sum.stateful_flat_map.stateful.stateful_batch"  # as Bytewax names it
@@ -140,7 +140,7 @@ def test_a_store_in_use_by_a_live_run_is_refused_until_that_run_dies(tmp_path: P
     store = tmp_path / "recovery"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from flows.recovery_store import lock_store; lock_store(Path(sys.argv[1])); "
+         "from flows.dataflow.recovery_store import lock_store; lock_store(Path(sys.argv[1])); "
          "print('locked', flush=True); time.sleep(60)", str(store)],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -14,12 +14,12 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
-from flows.config import PipelineConfig
-from flows.metrics import PipelineMetrics
-from flows.operators import RawRecord
-from flows.pipeline import get_flow
-from flows.serde import DecodeError, decode_telemetry
-from flows.sources.files import FileReplaySource, count_records, merge_files, read_metadata
+from flows.codec.serde import DecodeError, decode_telemetry
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import RawRecord
+from flows.dataflow.pipeline import get_flow
+from flows.dataflow.sources.files import FileReplaySource, count_records, merge_files, read_metadata
 from tests.datasets import datasets_dir
 from tests.flows.conftest import Outputs, collecting_sinks
 from twin_models.records import WaveformFrame

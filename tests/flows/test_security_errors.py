@@ -10,8 +10,8 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.kafka_errors import KafkaSecurityError
-from flows.run import _cause
+from flows.app.run import _cause
+from flows.kafka.errors import KafkaSecurityError
 
 
 def _reject(_item: int) -> Any:

@@ -1,6 +1,6 @@
 """`twin sql` can read the archive's rows and nothing else, and write nothing, whatever the SQL.
 
-The attacks run on the connection itself (``flows.archive.connect``), past the friendly
+The attacks run on the connection itself (``flows.archive.query.connect``), past the friendly
 statement-type check, because the sandbox is the guard; a few also go through the CLI. Each test
 asserts that the target file was not written (or is unchanged) or that its content did not leak.
 """
@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive import connect, query
-from flows.cli import main
+from flows.archive.query import connect, query
+from flows.cli.main import main
 from tests.flows.archive_fixtures import small_archive
 
 SECRET = "TOPSECRET-5f1c"
@@ -238,15 +238,15 @@ def test_max_rows_default_env_and_no_limit(env: dict[str, Path], monkeypatch: py
 
 def test_ctrl_c_prints_one_line_and_exits_130(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    import flows.archive
+    import flows.archive.query
 
-    real = flows.archive.check_read_only
+    real = flows.archive.query.check_read_only
 
     def press_ctrl_c_once(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         real(con, sql)  # the query starts right after this: interrupt it while DuckDB computes
         threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 
-    monkeypatch.setattr(flows.archive, "check_read_only", press_ctrl_c_once)
+    monkeypatch.setattr(flows.archive.query, "check_read_only", press_ctrl_c_once)
     sql = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
     assert main(["sql", sql, "--archive", str(env["archive"])]) == 130
     out = capsys.readouterr()

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from flows.config import KafkaConfig
-from flows.produce import publish
-from flows.sources.kafka import KafkaTelemetrySource
-from flows.topics import TOPIC_ROLES, create_topics
-from twin_models.simulate import FleetConfig, simulate_fleet
+from flows.app.produce import publish
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.config.pipeline import KafkaConfig
+from flows.dataflow.sources.kafka import KafkaTelemetrySource
+from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from flows.archive import query
-from flows.config import KafkaConfig
-from flows.produce import publish
-from flows.topics import TOPIC_ROLES, create_topics
-from twin_models.simulate import FleetConfig, simulate_fleet
+from flows.app.produce import publish
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.archive.query import query
+from flows.config.pipeline import KafkaConfig
+from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ class Env:
     metadata: Path
 
     def run_cmd(self, archive: Path, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "flows.cli", "run", "--brokers", self.kafka.brokers,
+        return [sys.executable, "-m", "flows.cli.main", "run", "--brokers", self.kafka.brokers,
                 "--topic-prefix", self.kafka.topic_prefix, "--archive", str(archive),
                 "--metadata", str(self.metadata), "--clock", "data", *extra]
 
@@ -50,7 +50,7 @@ class Env:
 
 
 def _fleet_metadata_file(path: Path) -> Path:
-    from flows.cli_kafka import write_fleet_metadata
+    from flows.cli.kafka_commands import write_fleet_metadata
 
     write_fleet_metadata(FLEET, str(path))
     return path
@@ -283,7 +283,7 @@ def test_replay_publishes_files_in_event_time_order_per_asset(env: Env, tmp_path
     scalars.write_text("\n".join(rows) + "\n")
     events = tmp_path / "events.csv"
     events.write_text("timestamp,asset_id,event\n2025-03-01T00:30:00Z,pump-001,maintenance\n")
-    res = subprocess.run([sys.executable, "-m", "flows.cli", "replay", str(scalars), str(events),
+    res = subprocess.run([sys.executable, "-m", "flows.cli.main", "replay", str(scalars), str(events),
                           "--brokers", env.kafka.brokers, "--topic-prefix", env.kafka.topic_prefix,
                           "--no-progress"], capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -301,7 +301,7 @@ def test_replay_publishes_files_in_event_time_order_per_asset(env: Env, tmp_path
 def test_replay_refuses_a_bad_file_before_publishing_anything(env: Env, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,asset_id,temperature\n2025-03-01T00:00:00Z,a,40\n2025-03-01T00:01:00Z,a,hot\n")
-    res = subprocess.run([sys.executable, "-m", "flows.cli", "replay", str(bad), "--brokers",
+    res = subprocess.run([sys.executable, "-m", "flows.cli.main", "replay", str(bad), "--brokers",
                           env.kafka.brokers, "--topic-prefix", env.kafka.topic_prefix, "--no-progress"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 2
@@ -313,7 +313,7 @@ def test_from_end_snapshots_concrete_end_offsets(env: Env) -> None:
     """`--from-end` with recovery: the source's snapshot pins where each topic ended at start, so
     a restart after a crash reads what arrived meanwhile instead of jumping to the new end (a
     topic that had delivered nothing kept no offset before, and a restart skipped its backlog)."""
-    from flows.sources.kafka import KafkaTelemetrySource
+    from flows.dataflow.sources.kafka import KafkaTelemetrySource
 
     publish(list(simulate_fleet(FleetConfig(n_assets=2, days=0.5, seed=3))), env.kafka)
     topics = [env.kafka.topic(r) for r in ("scalars", "waveforms", "events")]

@@ -28,12 +28,12 @@ from benchmarks.bench_fuzz_kafka import (
     valid_messages,
     write_metadata,
 )
-from flows.config import KafkaConfig
-from flows.serde import encode_event, encode_scalar, encode_waveform
-from flows.topics import TOPIC_ROLES, create_topics
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.codec.serde import encode_event, encode_scalar, encode_waveform
+from flows.config.pipeline import KafkaConfig
 from tests.integration.test_kafka_pipeline import archive_summary, consume_all
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
-from twin_models.simulate import FleetConfig, simulate_fleet
+from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
 

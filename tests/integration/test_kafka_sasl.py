@@ -25,11 +25,11 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from flows.config import KafkaConfig
-from flows.kafka_errors import KafkaSecurityError
-from flows.sinks.kafka import KafkaTopicSink
-from flows.sources.kafka import KafkaTelemetrySource
-from flows.topics import TOPIC_ROLES, create_topics
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.config.pipeline import KafkaConfig
+from flows.dataflow.sinks.kafka import KafkaTopicSink
+from flows.dataflow.sources.kafka import KafkaTelemetrySource
+from flows.kafka.errors import KafkaSecurityError
 from tests.integration.test_kafka_pipeline import consume_all as consume_plain
 
 pytestmark = pytest.mark.integration
@@ -93,7 +93,7 @@ def prefix(sasl: Sasl) -> Iterator[str]:
 
 
 def twin(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "flows.cli.main", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=HANG, check=False)
 
 
@@ -192,10 +192,10 @@ import json, sys
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import run_main
-from flows.kafka_errors import KafkaSecurityError
-from flows.run import _cause
-from flows.sinks.kafka import KafkaTopicSink
-from flows.sources.kafka import KafkaTelemetrySource
+from flows.kafka.errors import KafkaSecurityError
+from flows.app.run import _cause
+from flows.dataflow.sinks.kafka import KafkaTopicSink
+from flows.dataflow.sources.kafka import KafkaTelemetrySource
 
 class OnePartition(KafkaTelemetrySource):
     def list_parts(self):  # skip the start-up check: the rejection now comes mid-run

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from flows.config import KafkaConfig
-from flows.produce import publish
-from flows.topics import TOPIC_ROLES, create_topics
+from flows.app.produce import publish
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.config.pipeline import KafkaConfig
 from tests.integration.test_kafka_pipeline import consume_all
-from twin_models.simulate import FleetConfig, ground_truth, simulate_fleet
+from twin_models.simulator.fleet import FleetConfig, ground_truth, simulate_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -98,13 +98,13 @@ def running_pipeline(kafka_brokers: str, kafka_admin: Any, prometheus_bin: str,
     cut = first_failure.timestamp() - 4 * 3600  # stop while that asset is degrading
     records = [r for r in simulate_fleet(FLEET) if r.timestamp.timestamp() < cut]
     publish(records, cfg)
-    from flows.cli_kafka import write_fleet_metadata
+    from flows.cli.kafka_commands import write_fleet_metadata
 
     write_fleet_metadata(FLEET, str(tmp_path / "meta.json"))
     mport = _port()
     env = {**os.environ, "TWIN_METRICS__WATCH": "pump-001"}
     pipeline = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--brokers", kafka_brokers, "--topic-prefix",
+        [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka_brokers, "--topic-prefix",
          cfg.topic_prefix, "--archive", str(tmp_path / "archive"), "--metadata", str(tmp_path / "meta.json"),
          "--clock", "data", "--metrics-port", str(mport)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)

@@ -14,7 +14,7 @@ import pytest
 from tests.factories import CWRU_6205, T0, metadata, windows
 from tests.unit.features.synth import bearing_signal, noise
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
-from twin_models.bearings import defect_frequencies
+from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features.frame import frame_features
 from twin_models.records import Alert, TwinSnapshot
 from twin_models.twin import AssetTwin, TwinConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from twin_models.bearings import defect_frequencies, defect_multipliers
+from twin_models.diagnosis.bearings import defect_frequencies, defect_multipliers
 from twin_models.records import BearingGeometry
 
 CWRU_6205 = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)

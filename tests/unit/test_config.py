@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import ConfigError, load_config
+from flows.config.pipeline import ConfigError, load_config
 
 
 def test_precedence_file_env_flags(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from flows.config import ConfigError, PipelineConfig, load_config
-from flows.config_tree import iter_settings
+from flows.config.pipeline import ConfigError, PipelineConfig, load_config
+from flows.config.tree import iter_settings
 from twin_models.settings import SPEC_KEY, Spec
 
 SETTINGS = list(iter_settings(PipelineConfig))

@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows import serde
-from flows.admission import (
+from flows.codec import serde
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.admission import (
     MAX_FRAME_SAMPLES,
     MAX_SHAFT_HZ,
     MIN_FRAME_SAMPLES,
     admit,
     check_metadata,
 )
-from flows.config import PipelineConfig
-from flows.metrics import PipelineMetrics
-from flows.operators import (
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import (
     DeadLetter,
     Decoder,
     Featurizer,
@@ -42,7 +42,7 @@ from flows.operators import (
     make_window_aggregator,
     twin_update,
 )
-from flows.sources.files import FileFormatError, read_metadata
+from flows.dataflow.sources.files import FileFormatError, read_metadata
 from twin_models.records import (
     AssetEvent,
     AssetMetadata,

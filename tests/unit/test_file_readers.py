@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.sources import readers
-from flows.sources.files import (
+from flows.dataflow.sources import readers
+from flows.dataflow.sources.files import (
     FileFormatError,
     MetadataCatalog,
     ReadStats,

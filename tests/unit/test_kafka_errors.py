@@ -13,9 +13,9 @@ from contextlib import redirect_stdout
 import pytest
 from confluent_kafka import KafkaError
 
-from flows.cli import main
-from flows.config import ConfigError, load_config
-from flows.kafka_errors import KafkaSecurityError, describe, guarded, security_problem
+from flows.cli.main import main
+from flows.config.pipeline import ConfigError, load_config
+from flows.kafka.errors import KafkaSecurityError, describe, guarded, security_problem
 
 SECRET = "hunter2-Zq9"
 SECURED = {"bootstrap.servers": "10.0.0.5:9094", "security.protocol": "SASL_SSL",
@@ -102,7 +102,7 @@ def test_config_errors_and_repr_never_show_the_password() -> None:
 
 
 def test_every_secret_bearing_librdkafka_setting_is_masked() -> None:
-    from flows.config import redact
+    from flows.config.pipeline import redact
 
     settings = {"sasl.password": SECRET, "ssl.key.password": SECRET, "ssl.keystore.password": SECRET,
                 "ssl.key.pem": SECRET, "sasl.oauthbearer.client.secret": SECRET,

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from tests.factories import T0, feature_stream, metadata, windows
-from twin_models.anomaly import BaselineDetector
-from twin_models.calibration import TailCalibrator
-from twin_models.fleet import FleetTwin
+from twin_models.anomaly.baseline import BaselineDetector
+from twin_models.anomaly.calibration import TailCalibrator
 from twin_models.records import AssetEvent
-from twin_models.rul import CompletedLife, FleetRul, RulEstimate, TrendRul, fuse
+from twin_models.rul.fleet import FleetTwin
+from twin_models.rul.trend import CompletedLife, FleetRul, RulEstimate, TrendRul, fuse
 from twin_models.twin import AssetTwin, TwinConfig
 
 

@@ -8,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
-from twin_models.calibration import EmpiricalTail
+from twin_models.anomaly.calibration import EmpiricalTail
+from twin_models.anomaly.novelty import NoveltyDetector, SubsequenceNovelty
 from twin_models.checks import ALL_CHECKS
-from twin_models.novelty import NoveltyDetector, SubsequenceNovelty
 
 SMALL = {"scales": ((4, 4), (16, 4)), "history": 600, "value_history": 2000}
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from twin_models.fleet import ConditionInputs, FleetConfig, FleetTwin, select_inputs
-from twin_models.gbm import GradientBoostedTrees
 from twin_models.records import AssetEvent, TwinSnapshot
-from twin_models.regime import OperatingRegimes
-from twin_models.rul_regression import ConditionTrack, RegressionRul, condition_rows, local_trend
+from twin_models.rul.fleet import ConditionInputs, FleetConfig, FleetTwin, select_inputs
+from twin_models.rul.regimes import OperatingRegimes
+from twin_models.rul.regression import ConditionTrack, RegressionRul, condition_rows, local_trend
+from twin_models.rul.trees import GradientBoostedTrees
 
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
 H = 3600.0

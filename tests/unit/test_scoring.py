@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from twin_models.scoring import (
+from twin_models.evaluate.scoring import (
     PROFILES,
     CostMatrix,
     NabFile,
@@ -204,7 +204,7 @@ def _brute_force(files: list[NabFile], thr: float, cost: CostMatrix) -> float:
 
 
 def test_vectorised_sweep_matches_scoring_each_threshold_directly() -> None:
-    from twin_models.scoring import _prepare, sweep_thresholds
+    from twin_models.evaluate.scoring import _prepare, sweep_thresholds
 
     rng = np.random.default_rng(5)
     files = []

@@ -1,4 +1,4 @@
-"""flows.serde: round trips for every record, and bad input that never raises."""
+"""flows.codec.serde: round trips for every record, and bad input that never raises."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows import serde
-from flows.serde import DecodeError
+from flows.codec import serde
+from flows.codec.serde import DecodeError
 from twin_models.records import (
     Alert,
     AssetEvent,

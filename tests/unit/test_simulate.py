@@ -1,4 +1,4 @@
-"""Tests for the seeded physics-based fleet simulator (twin_models.simulate)."""
+"""Tests for the seeded physics-based fleet simulator (twin_models.simulator.fleet)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-import twin_models.simulate as sim
-from twin_models.bearings import defect_frequencies
+import twin_models.simulator.fleet as sim
+from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
-from twin_models.simulate import (
+from twin_models.simulator.fleet import (
     FleetConfig,
     fleet_metadata,
     ground_truth,
     simulate_fleet,
     true_rul_s,
 )
-from twin_models.simulate_physics import (
+from twin_models.simulator.physics import (
     FAULT_KINDS,
     draw_asset_physics,
     equilibrium_c,

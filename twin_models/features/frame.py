@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy.typing as npt
 
-from twin_models.bearings import defect_frequencies
+from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features._spectral import (
     MIN_SPECTRUM_SAMPLES,
     ComplexArray,

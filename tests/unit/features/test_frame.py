@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.unit.features.synth import bearing_signal, noise
-from twin_models.bearings import defect_frequencies
+from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features.fft import envelope_spectrum, select_envelope_band
 from twin_models.features.frame import DIAGNOSIS_MIN_SNR, diagnose_bearing, frame_features
 from twin_models.records import BearingGeometry

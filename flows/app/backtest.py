@@ -1,0 +1,217 @@
+"""``twin backtest``: historical files through the SAME get_flow as ``twin run``, as fast as possible.
+
+Prequential by construction: the files are merged in event-time order and every window is scored
+by the models as they were before it. Windows close on event time (``clock = "data"``); all other
+settings come from the same configuration file as ``twin run``.
+
+Outputs in ``--out``: ``scores.parquet`` (one row per asset window), ``alerts.parquet``, the archive
+(``archive/``), ``dead_letters.jsonl`` (this run's only) and ``report.html`` with its PNG plots.
+
+Nothing is lost silently: the summary counts the dead letters by reason, and :func:`failure`
+says why a run's outputs cannot be trusted (no record, no window, or more than
+``max_dead_letter_share`` of the records in the dead letters); the CLI then exits 1, after the
+outputs are written so that they can be inspected. The same file given twice (same resolved path,
+or identical bytes) is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bytewax.testing import run_main
+from tqdm import tqdm
+
+from flows.app.demo import _collector, dead_letter_bytes
+from flows.app.losses import (
+    DEFAULT_MAX_DEAD_LETTER_SHARE,
+    dead_letters_by_reason,
+    describe_reasons,
+    duplicate_files,
+    loss_problem,
+)
+from flows.app.out_dir import prepare_out
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.pipeline import Sinks, get_flow
+from flows.dataflow.sinks.archive import alert_row, archive_attacher, new_run_id
+from flows.dataflow.sinks.jsonl import jsonl_attacher
+from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
+from twin_models.records import Alert, AssetEvent, AssetMetadata, TwinSnapshot
+
+__all__ = ["BacktestResult", "active_alerts", "failure", "failure_times", "print_summary",
+           "refuse_duplicates", "run_backtest", "scores_table"]
+
+BACKTEST_OUTPUTS = ("scores.parquet", "alerts.parquet", "dead_letters*.jsonl", "report.html", "figures/*.png")
+"""What ``twin backtest`` writes into ``--out`` besides ``archive/`` (``--fresh`` deletes them)."""
+
+
+@dataclass
+class BacktestResult:
+    """What a backtest produced (also written to ``out``)."""
+
+    snapshots: list[TwinSnapshot]
+    alerts: list[Alert]
+    metrics: PipelineMetrics
+    seconds: float
+    records: int
+    out: Path
+    failures: dict[str, list[datetime]] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    """Dead letters by reason (``dead_letters.jsonl`` holds them)."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Cells or frames the file readers skipped, by reason (empty, non_finite, ...)."""
+
+
+def failure_times(event_files: Sequence[str | Path]) -> dict[str, list[datetime]]:
+    """Failure times per asset from event files (the truth that RUL is judged against)."""
+    out: dict[str, list[datetime]] = defaultdict(list)
+    for rec in merge_files(event_files, fmt="events"):
+        if isinstance(rec, AssetEvent) and rec.kind == "failure":
+            out[rec.asset_id].append(rec.timestamp)
+    return dict(out)
+
+
+def active_alerts(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert]) -> list[bool]:
+    """For each snapshot: was an alert episode of its asset open at its window end?"""
+    spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    by_id: dict[str, list[Alert]] = defaultdict(list)
+    for a in alerts:
+        by_id[a.alert_id].append(a)
+    for msgs in by_id.values():
+        raised = min(m.timestamp for m in msgs if m.status == "raised") if any(
+            m.status == "raised" for m in msgs) else None
+        cleared = [m.timestamp for m in msgs if m.status == "cleared"]
+        if raised is not None:
+            spans[msgs[0].asset_id].append((raised, min(cleared) if cleared else None))
+    return [any(start <= s.timestamp and (end is None or s.timestamp < end)
+                for start, end in spans.get(s.asset_id, ())) for s in snapshots]
+
+
+def _true_rul(failures: Mapping[str, list[datetime]], asset: str, ts: datetime) -> float | None:
+    times = sorted(failures.get(asset, ()))
+    i = bisect_left(times, ts)
+    return (times[i] - ts).total_seconds() if i < len(times) else None
+
+
+def scores_table(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert],
+                 failures: Mapping[str, list[datetime]]) -> pa.Table:
+    """One row per asset window, in time order per asset."""
+    snaps = sorted(snapshots, key=lambda s: (s.asset_id, s.window_start))
+    active = active_alerts(snaps, alerts)
+    return pa.table({
+        "timestamp": [s.timestamp for s in snaps],
+        "window_start": [s.window_start for s in snaps],
+        "asset_id": [s.asset_id for s in snaps],
+        "anomaly_score": [s.anomaly_score for s in snaps],
+        "alert_active": active,
+        "condition": [s.condition for s in snaps],
+        "health_index": [s.health_index for s in snaps],
+        "rul": [s.rul_s for s in snaps],
+        "rul_lower": [s.rul_lower_s for s in snaps],
+        "rul_upper": [s.rul_upper_s for s in snaps],
+        "true_rul": [_true_rul(failures, s.asset_id, s.timestamp) for s in snaps],
+        "defect": [s.defect for s in snaps],
+    })
+
+
+def run_backtest(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    cfg: PipelineConfig,
+    *,
+    events: Sequence[str | Path] = (),
+    metadata: Mapping[str, AssetMetadata] | None = None,
+    read_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    report: bool = True,
+    fresh: bool = False,
+) -> BacktestResult:
+    """Run the files through the dataflow; write scores, alerts, archive and the report.
+
+    ``fresh`` first deletes what an earlier backtest wrote to ``out``; without it, an archive of
+    earlier runs there gets a warning that results will be mixed.
+    """
+    refuse_duplicates([*inputs, *events])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = replace(cfg, clock="data")
+    opts = dict(read_options or {})
+    specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
+    metrics = PipelineMetrics()
+    snaps: list[TwinSnapshot] = []
+    alerts: list[Alert] = []
+    arch = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics, "run_id": new_run_id()}
+    sinks = Sinks(
+        features=[archive_attacher(out / "archive", "features", **arch)],
+        state=[archive_attacher(out / "archive", "twin_state", **arch), _collector(snaps)],
+        alerts=[archive_attacher(out / "archive", "alerts", **arch), _collector(alerts)],
+        dead_letters=[jsonl_attacher(out / "dead_letters.jsonl", dead_letter_bytes)],
+    )
+    next(merge_files(specs, **opts), None)  # every file is opened and checked before the run
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
+    total = count_records(specs, **opts)
+    read_stats: dict[str, ReadStats] = {}
+    with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
+        source = FileReplaySource(specs, progress=bar.update, stats=read_stats, **opts)
+        flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
+        start = time.perf_counter()
+        run_main(flow)
+        seconds = time.perf_counter() - start
+    failures = failure_times(events) if events else {}
+    pq.write_table(scores_table(snaps, alerts, failures), out / "scores.parquet")
+    rows = [alert_row(a) for a in sorted(alerts, key=lambda a: (a.timestamp, a.sequence))]
+    empty = pa.table({"alert_id": pa.array([], pa.string())})
+    pq.write_table(pa.Table.from_pylist(rows) if rows else empty, out / "alerts.parquet")
+    records = int(sum(s.value for m in metrics.registry.collect() for s in m.samples
+                      if s.name == "twin_records_in_total"))
+    skipped: Counter[str] = sum((st.skipped for st in read_stats.values()), Counter())
+    result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures,
+                            dead_letters_by_reason(metrics), dict(skipped.most_common()))
+    if report:
+        from flows.app.report_html import write_report
+
+        write_report(result, inputs=inputs, metadata=metadata, read_options=opts)
+    return result
+
+
+def refuse_duplicates(paths: Sequence[str | Path]) -> None:
+    """A file given twice would be replayed twice (every record a duplicate or late): refuse it,
+    whether named twice, through a symlink or as a copy (identical bytes)."""
+    dup = duplicate_files(paths)
+    if dup is not None:
+        first, second = dup
+        same = "is the same file as" if Path(first).resolve() == Path(second).resolve() \
+            else "has the same content as"
+        msg = f"input {second} {same} {first}: give each file once"
+        raise ValueError(msg)
+
+
+def failure(res: BacktestResult, max_dead_letter_share: float = DEFAULT_MAX_DEAD_LETTER_SHARE,
+            ) -> str | None:
+    """Why the backtest's outputs cannot be trusted (no record, no window, too many dead
+    letters), or None."""
+    return loss_problem(res.records, len(res.snapshots), res.dead_letters, max_dead_letter_share)
+
+
+def print_summary(res: BacktestResult, *, report: bool = True) -> None:
+    """The summary lines of ``twin backtest`` (stdout)."""
+    episodes = sum(a.status == "raised" for a in res.alerts)
+    print(f"backtest: {res.records} records, {len(res.snapshots)} windows, {episodes} alert episodes "
+          f"in {res.seconds:.1f} s -> {res.out}/scores.parquet, alerts.parquet"
+          + (", report.html" if report else ""))
+    dead = sum(res.dead_letters.values())
+    detail = f" ({describe_reasons(res.dead_letters)}) -> {res.out}/dead_letters.jsonl" if dead else ""
+    print(f"  dead letters: {dead}{detail}")
+    if res.skipped:
+        print(f"  skipped while reading the files: {describe_reasons(res.skipped)}")
+    sys.stdout.flush()

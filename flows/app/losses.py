@@ -1,0 +1,107 @@
+"""What a run lost: dead letters by reason, and when that is too much to trust its outputs.
+
+A replay whose input went mostly to the dead letters (future-dated files, a clock a year off,
+the wrong format) still runs to the end as a dataflow and writes empty outputs. Its summary must
+say where the records went, and a backtest must fail instead of exiting 0 with "0 windows".
+The counts come from the run's metrics, so ``twin run`` (dead letters on Kafka) can report them
+too: ``twin_dead_letters_total`` by reason, and late records from ``twin_late_records_total``
+(the window step counts them there; a ``late_record`` label, if also counted, is not added twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from flows.dataflow.metrics import PipelineMetrics
+
+__all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "dead_letters_by_reason", "describe_reasons",
+           "duplicate_files", "loss_problem", "run_line", "share"]
+
+DEFAULT_MAX_DEAD_LETTER_SHARE = 0.5
+"""A backtest fails when more than this fraction of its input records went to the dead letters."""
+
+LATE = "late_record"
+
+
+def dead_letters_by_reason(metrics: PipelineMetrics) -> dict[str, int]:
+    """Dead letters of the run by reason (only reasons that occurred), most frequent first."""
+    counts: dict[str, int] = {}
+    for family in metrics.registry.collect():
+        for s in family.samples:
+            if s.name == "twin_dead_letters_total" and s.value > 0:
+                counts[s.labels["reason"]] = counts.get(s.labels["reason"], 0) + int(s.value)
+    late = int(metrics.value("twin_late_records_total"))
+    if late > counts.get(LATE, 0):
+        counts[LATE] = late
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def describe_reasons(by_reason: Mapping[str, int]) -> str:
+    """``"future_timestamp 400, late_record 3"``, or ``"none"``."""
+    return ", ".join(f"{r} {n}" for r, n in by_reason.items()) or "none"
+
+
+def run_line(metrics: PipelineMetrics) -> str:
+    """End-of-run line of ``twin run --exit-at-end`` (this process's counts)."""
+    by_reason = dead_letters_by_reason(metrics)
+    dead = sum(by_reason.values())
+    records = int(metrics.total("twin_records_in_total"))
+    windows = int(metrics.value("twin_windows_closed_total"))
+    detail = f" ({describe_reasons(by_reason)}) on the dead-letter topic" if dead else ""
+    return f"twin run: {records} records read, {windows} windows closed, dead letters: {dead}{detail}"
+
+
+def share(part: int, whole: int) -> float:
+    """``part / whole`` (1.0 for an empty whole with losses, 0.0 without)."""
+    if whole <= 0:
+        return 1.0 if part > 0 else 0.0
+    return part / whole
+
+
+def loss_problem(records: int, windows: int, by_reason: Mapping[str, int],
+                 max_share: float = DEFAULT_MAX_DEAD_LETTER_SHARE) -> str | None:
+    """Why a replay's outputs cannot be trusted, or None: no input record, no window, or more
+    than ``max_share`` of the records in the dead letters."""
+    dead = sum(by_reason.values())
+    lost = share(dead, records)
+    if records == 0:
+        return "the input held no record"
+    if lost > max_share:
+        return (f"{dead} of {records} records ({lost:.0%}) went to the dead letters "
+                f"({describe_reasons(by_reason)}), more than the allowed {max_share:.0%}")
+    if windows == 0:
+        return (f"no window was produced from {records} records "
+                f"(dead letters: {describe_reasons(by_reason)})")
+    return None
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def duplicate_files(paths: Iterable[str | Path]) -> tuple[str, str] | None:
+    """The first pair of ``paths`` that are the same file (same resolved path, e.g. through a
+    symlink) or hold identical bytes (a copy), else None. Only files of equal size are hashed."""
+    seen: dict[Path, str] = {}
+    by_size: dict[int, list[str]] = {}
+    for p in paths:
+        real = Path(p).resolve()
+        if real in seen:
+            return seen[real], str(p)
+        seen[real] = str(p)
+        if real.is_file():
+            by_size.setdefault(real.stat().st_size, []).append(str(p))
+    for group in by_size.values():
+        digests: dict[str, str] = {}
+        for p in group if len(group) > 1 else ():
+            d = _digest(Path(p))
+            if d in digests:
+                return digests[d], p
+            digests[d] = p
+    return None

@@ -1,0 +1,77 @@
+"""An output folder that may hold earlier runs: warn that runs will be mixed, or empty it (``--fresh``).
+
+``twin demo`` and ``twin backtest`` append to the archive in ``--out``. The views deduplicate
+rows of the same key, but a different run (another seed, other files) adds its own keys: queries
+then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs (from archive file
+names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
+files, and the named outputs. It never deletes a file it did not write: if a table folder holds
+anything else, it refuses and deletes nothing. ``_quarantine/`` and unknown files stay.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from flows.archive.files import TABLES
+
+__all__ = ["earlier_runs", "prepare_out"]
+
+_PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
+
+
+def _table_files(archive: Path) -> list[Path]:
+    return sorted(p for t in TABLES if (archive / t).is_dir() for p in (archive / t).rglob("*")
+                  if p.is_file())
+
+
+def earlier_runs(archive: str | Path) -> set[str]:
+    """Run ids of the archive files under ``archive`` (from their names)."""
+    runs = set()
+    for p in _table_files(Path(archive)):
+        m = _PART.match(p.name)
+        if m:
+            runs.add(m.group("run"))
+    return runs
+
+
+def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
+    files = _table_files(archive)
+    foreign = [p for p in files if not _PART.match(p.name)]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        msg = (f"--fresh refused: {foreign[0]}{more} was not written by twinflow; move it away "
+               f"or choose another --out (nothing was deleted)")
+        raise ValueError(msg)
+    for p in files:
+        p.unlink()
+    for t in TABLES:  # the now empty partition folders, deepest first
+        for dirpath, _, _ in sorted(os.walk(archive / t), key=lambda w: -len(w[0])):
+            if not os.listdir(dirpath):
+                os.rmdir(dirpath)
+    for pattern in outputs:
+        for target in sorted(out.glob(pattern)):
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+                if target.parent != out and not any(target.parent.iterdir()):
+                    target.parent.rmdir()
+
+
+def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (), *,
+                fresh: bool = False, warn: Callable[[str], None] | None = None) -> None:
+    """Warn if ``archive`` holds earlier runs, or (``fresh``) delete what twinflow wrote in ``out``.
+
+    ``outputs`` are glob patterns (relative to ``out``) of the other files the command writes.
+    """
+    out, archive = Path(out), Path(archive)
+    if fresh:
+        _empty(out, archive, outputs)
+        return
+    runs = earlier_runs(archive)
+    if runs:
+        line = (f"twin: warning: {out} holds data of {len(runs)} earlier run"
+                f"{'s' if len(runs) != 1 else ''}; results will be mixed: use --fresh to start empty")
+        (warn or (lambda s: print(s, file=sys.stderr)))(line)

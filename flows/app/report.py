@@ -1,0 +1,172 @@
+"""Plots a reliability engineer would rather look at than read (matplotlib, files only)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from twin_models.records import Alert, TwinSnapshot  # noqa: E402
+
+__all__ = ["plot_fleet"]
+
+
+def _episodes(alerts: Iterable[Alert]) -> dict[str, list[tuple[Any, Any, str]]]:
+    """Per asset: (start, end, severity) of each alert episode."""
+    by_id: dict[str, list[Alert]] = defaultdict(list)
+    for a in alerts:
+        by_id[a.alert_id].append(a)
+    out: dict[str, list[tuple[Any, Any, str]]] = defaultdict(list)
+    for msgs in by_id.values():
+        msgs.sort(key=lambda a: a.sequence)
+        end = msgs[-1].timestamp
+        worst = "critical" if any(m.severity == "critical" for m in msgs) else "warning"
+        out[msgs[0].asset_id].append((msgs[0].started_at, end, worst))
+    return out
+
+
+def _evidence(score: float) -> float:
+    """Calibrated score as tail evidence on [0, 1]: 0.2 = 1 in 10, 0.6 = 1 in 1000, 1 = 1 in 1e5."""
+    return min(-math.log10(max(1.0 - score, 1e-5)) / 5.0, 1.0)
+
+
+def plot_fleet(
+    snapshots: Sequence[TwinSnapshot],
+    alerts: Sequence[Alert],
+    path: str | Path,
+    *,
+    truths: Sequence[Any] = (),
+    title: str = "twinflow: health index and anomaly score per asset",
+) -> Path:
+    """One panel per asset: health index, anomaly score, RUL band, alert episodes, true failures."""
+    by_asset: dict[str, list[TwinSnapshot]] = defaultdict(list)
+    for s in snapshots:
+        by_asset[s.asset_id].append(s)
+    assets = sorted(by_asset)
+    fig, axes = plt.subplots(len(assets), 1, figsize=(11, 1.9 * len(assets) + 0.8), sharex=True,
+                             squeeze=False)
+    episodes = _episodes(alerts)
+    for ax, asset in zip(axes[:, 0], assets, strict=True):
+        snaps = sorted(by_asset[asset], key=lambda s: s.window_start)
+        t = [s.window_start for s in snaps]
+        ax.plot(t, [s.health_index for s in snaps], color="tab:green", lw=1.2, label="health index")
+        ax.plot(t, [_evidence(s.anomaly_score) for s in snaps], color="tab:blue", lw=0.6,
+                alpha=0.7, label="anomaly evidence: -log10(1 - score) / 5")
+        for start, end, sev in episodes.get(asset, []):
+            ax.axvspan(start, end, color="tab:red" if sev == "critical" else "tab:orange",
+                       alpha=0.2, lw=0)
+        for life in (x for x in truths if x.asset_id == asset):
+            if getattr(life, "fault_onset", None):
+                ax.axvline(life.fault_onset, color="tab:purple", ls=":", lw=1)
+            if getattr(life, "failure_at", None):
+                ax.axvline(life.failure_at, color="black", ls="--", lw=1)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel(asset, rotation=0, ha="right", va="center", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="lower left", fontsize=7, ncol=2)
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    fig.suptitle(title + "\n(shaded: alert episodes, orange warning / red critical; "
+                 "dotted: fault onset; dashed: failure)", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _rul_panel(ax: Any, snaps: Sequence[TwinSnapshot], failures: Sequence[Any]) -> None:
+    t = [s.window_start for s in snaps]
+    hours = [None if s.rul_s is None else s.rul_s / 3600 for s in snaps]
+    lo = [math.nan if s.rul_lower_s is None else s.rul_lower_s / 3600 for s in snaps]
+    hi = [math.nan if s.rul_upper_s is None else s.rul_upper_s / 3600 for s in snaps]
+    ax.fill_between(t, lo, hi, color="tab:green", alpha=0.2, lw=0, label="RUL interval")
+    ax.plot(t, [math.nan if h is None else h for h in hours], color="tab:green", lw=1, label="RUL")
+    fails = sorted(failures)
+    if fails:
+        truth = []
+        for s in snaps:
+            nxt = next((f for f in fails if f > s.timestamp), None)
+            truth.append(math.nan if nxt is None else (nxt - s.timestamp).total_seconds() / 3600)
+        ax.plot(t, truth, color="black", ls="--", lw=1, label="true RUL")
+    ax.set_ylabel("RUL [h]", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def plot_asset(snaps: Sequence[TwinSnapshot], alerts: Sequence[Alert], failures: Sequence[Any],
+               path: Path) -> Path:
+    """Health index, anomaly evidence and alert episodes; below, RUL and its band vs the truth."""
+    snaps = sorted(snaps, key=lambda s: s.window_start)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    t = [s.window_start for s in snaps]
+    top.plot(t, [s.health_index for s in snaps], color="tab:green", lw=1.2, label="health index")
+    top.plot(t, [_evidence(s.anomaly_score) for s in snaps], color="tab:blue", lw=0.6, alpha=0.7,
+             label="anomaly evidence -log10(1 - score) / 5")
+    for start, end, sev in _episodes(alerts).get(snaps[0].asset_id, []):
+        top.axvspan(start, end, color="tab:red" if sev == "critical" else "tab:orange", alpha=0.2, lw=0)
+    for f in failures:
+        for ax in (top, bottom):
+            ax.axvline(f, color="black", ls="--", lw=1)
+    top.set_ylim(-0.05, 1.05)
+    top.legend(fontsize=7, loc="lower left")
+    top.grid(alpha=0.3)
+    top.set_title(f"{snaps[0].asset_id}: shaded = alert episodes, dashed = failure", fontsize=9)
+    _rul_panel(bottom, snaps, failures)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
+                            max_hz: float | None = None) -> Path | None:
+    """Envelope spectra of frames over time (an image), with the bearing's defect lines overlaid."""
+    import numpy as np
+
+    from twin_models.diagnosis.bearings import defect_frequencies
+    from twin_models.features.fft import envelope_spectrum, select_envelope_band
+
+    if not frames:
+        return None
+    first = frames[0]
+    meta = metadata.get(first.asset_id) if metadata is not None else None
+    shaft = first.shaft_speed_hz or (meta.nominal_speed_hz if meta else None)
+    defects = defect_frequencies(meta.bearing, shaft).as_dict() if meta and meta.bearing and shaft else {}
+    top_hz = max_hz or (4.5 * max(defects.values()) if defects else 1000.0)
+    rows, times = [], []
+    for f in frames:
+        x = np.asarray(f.samples, dtype=float)
+        band = select_envelope_band(x, f.sample_rate_hz)
+        freqs, amps = envelope_spectrum(x, f.sample_rate_hz, band)
+        keep = freqs <= top_hz
+        rows.append(np.log10(amps[keep] + 1e-9))
+        times.append(f.timestamp)
+    width = min(len(r) for r in rows)
+    img = np.array([r[:width] for r in rows])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    extent = (0, float(freqs[keep][:width][-1]), len(rows), 0)
+    ax.imshow(img, aspect="auto", extent=extent, cmap="viridis")
+    names = {"bpfo": "BPFO", "bpfi": "BPFI", "bsf": "2xBSF", "ftf": "FTF"}
+    for name, hz in defects.items():
+        hz = 2 * hz if name == "bsf" else hz
+        ax.axvline(hz, color="white", ls=":", lw=1)
+        ax.text(hz, 0, names[name], color="white", fontsize=7, va="top", rotation=90)
+    ticks = np.linspace(0, len(rows) - 1, min(6, len(rows))).astype(int)
+    ax.set_yticks(ticks + 0.5, [times[i].strftime("%m-%d %H:%M") for i in ticks], fontsize=7)
+    ax.set_xlabel("envelope frequency [Hz]")
+    ax.set_title(f"{first.asset_id} / {first.channel}: envelope spectrum over life (log amplitude)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,202 @@
+"""``twin run``: the one dataflow with the Kafka source and sinks, on one or several processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.run import cli_main
+
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.pipeline import Sinks, get_flow
+from flows.dataflow.recovery_store import lock_store, prepare_store
+from flows.dataflow.sinks.archive import archive_attacher, new_run_id
+from flows.dataflow.sinks.kafka import DeliveryFailed, dead_letter_message, kafka_attacher
+from flows.dataflow.sources.kafka import KafkaTelemetrySource
+from flows.kafka.errors import KafkaSecurityError
+from twin_models.records import AssetMetadata
+
+__all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "run_kafka_flow"]
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+
+
+BACKUP_SNAPSHOTS = 2
+"""Default backup interval, in snapshot intervals. Bytewax garbage-collects the snapshots a newer
+epoch supersedes ``backup_interval`` after they stop being the resume point; with 0 (Bytewax's
+default) the previous resume point is deleted the moment the next epoch commits, so the store
+holds exactly one. A resume point computed from an older frontier than the one GC acted on is
+then refused for ever ("partitions are too old to resume from epoch N"): that is what two
+executions writing one folder at once produce (a killed wrapper whose Python process lived on;
+now refused by the folder lock) and what restoring a file-level copy of a live folder produces.
+Within one execution Bytewax commits at most the epoch before the recorded frontier, so two
+snapshot intervals keep one older resume point as a margin, at the cost of at most two more
+versions of the state that changed (bounded, small next to the archive). Raise it to the period
+of any file-level backup of the folder."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to execute: parallelism, recovery, where the archive goes, when to stop."""
+
+    archive_dir: Path
+    workers: int = 1
+    process_id: int | None = None
+    addresses: tuple[str, ...] = ()
+    recovery_dir: Path | None = None
+    snapshot_interval_s: float = 30.0
+    backup_interval_s: float | None = None  # None: BACKUP_SNAPSHOTS snapshot intervals
+    exit_at_end: bool = False
+    from_end: bool = False
+
+    @property
+    def backup_s(self) -> float:
+        """How long superseded snapshots are kept (see :data:`BACKUP_SNAPSHOTS`)."""
+        if self.backup_interval_s is not None:
+            return self.backup_interval_s
+        return BACKUP_SNAPSHOTS * self.snapshot_interval_s
+
+    @property
+    def total_workers(self) -> int:
+        """Workers over all processes of the cluster."""
+        return self.workers * max(len(self.addresses), 1)
+
+
+def build_kafka_flow(
+    cfg: PipelineConfig,
+    opts: RunOptions,
+    metadata: Mapping[str, AssetMetadata],
+    metrics: PipelineMetrics,
+) -> Dataflow:
+    """get_flow with the Kafka telemetry source, Kafka sinks and the Parquet archive."""
+    k = cfg.kafka
+    client = k.client_config()
+    source = KafkaTelemetrySource(
+        client, [k.topic(r) for r in TELEMETRY_ROLES], tail=not opts.exit_at_end,
+        from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
+        on_lag=lambda t, part, lag: metrics.consumer_lag.labels(topic=t, partition=str(part)).set(lag),
+    )
+    arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
+                            "flush_interval_s": cfg.archive_flush_s,
+                            "partitions": opts.total_workers, "run_id": new_run_id()}
+    kafka: dict[str, Any] = {"metrics": metrics, "partitions": opts.total_workers}
+    sinks = Sinks(
+        features=[archive_attacher(opts.archive_dir, "features", **arch)],
+        state=[kafka_attacher(client, k.topic("state"), **kafka),
+               archive_attacher(opts.archive_dir, "twin_state", **arch)],
+        alerts=[kafka_attacher(client, k.topic("alerts"), **kafka),
+                archive_attacher(opts.archive_dir, "alerts", **arch)],
+        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, **kafka)],
+    )
+    return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
+
+
+def _recovery(opts: RunOptions) -> RecoveryConfig | None:
+    """The recovery config; the store is initialised, or made consistent to resume from (see
+    :mod:`flows.dataflow.recovery_store`: snapshots of epochs an interrupted run did not finish are
+    discarded) and locked against a second live run. Only process 0 repairs: the others cannot
+    start before it joins the cluster."""
+    if opts.recovery_dir is None:
+        return None
+    lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
+    if opts.process_id in (None, 0) or not opts.addresses:
+        prepare_store(opts.recovery_dir, opts.total_workers)
+    return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
+
+
+SIGNAL = "signal"
+
+
+class Stopped(Exception):
+    """The flow was stopped by SIGTERM or SIGINT (not a failure)."""
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(signame)
+        self.signame = signame
+
+
+def _terminate_gracefully() -> None:
+    """SIGTERM stops the dataflow like Ctrl-C: it stops where it is; what was emitted stays
+    emitted, the recovery store holds the last completed snapshot, and a restart with the same
+    ``--recovery-dir`` resumes from it (the archive deduplicates what is written again)."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def check_kafka(cfg: PipelineConfig) -> None:
+    """Before the engine starts: the settings make a client, the brokers answer within
+    ``kafka.connect_timeout_s`` and the telemetry topics exist; else one KafkaSetupError line
+    (inside the dataflow the same failures end in an engine traceback)."""
+    from flows.kafka.clients import KafkaSetupError, admin_client, wait_for_brokers
+
+    admin, errors = admin_client(cfg.kafka)
+    meta = wait_for_brokers(admin, errors, cfg.kafka)
+    missing = [cfg.kafka.topic(r) for r in TELEMETRY_ROLES if cfg.kafka.topic(r) not in meta.topics]
+    if missing:
+        msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
+               "(create the topics with `twin topics create`)")
+        raise KafkaSetupError(msg)
+
+
+def run_kafka_flow(
+    cfg: PipelineConfig,
+    opts: RunOptions,
+    metadata: Mapping[str, AssetMetadata],
+    metrics: PipelineMetrics | None = None,
+) -> None:
+    """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
+    check_kafka(cfg)
+    flow = build_kafka_flow(cfg, opts, metadata, metrics or PipelineMetrics())
+    _terminate_gracefully()
+    os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
+    try:
+        cli_main(
+            flow,
+            workers_per_process=opts.workers,
+            process_id=opts.process_id if opts.addresses else None,
+            addresses=list(opts.addresses) or None,
+            epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
+            recovery_config=_recovery(opts),
+        )
+    except KeyboardInterrupt:
+        raise Stopped(SIGNAL) from None
+    except Exception as exc:
+        if _cause(exc, KeyboardInterrupt) is not None:
+            raise Stopped(SIGNAL) from None
+        security = _cause(exc, KafkaSecurityError)
+        if security is not None:
+            raise security from None
+        failed = _cause(exc, DeliveryFailed)
+        if failed is not None:
+            raise OutputUndelivered(failed.summary()) from None
+        raise
+
+
+class OutputUndelivered(RuntimeError):
+    """A sink could not deliver its output (Kafka away longer than ``message.timeout.ms``): the
+    flow stopped without committing the epoch, so nothing is lost; a restart with the same
+    ``--recovery-dir`` once the broker is back produces it again."""
+
+
+def _cause(exc: BaseException, kind: type[Any]) -> Any:
+    """The first exception of type ``kind`` in ``exc``'s cause/context chain, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -1,0 +1,180 @@
+"""The archive's files: which ones the views may read, which are unreadable or foreign, quarantine.
+
+A table folder ``<root>/<table>/`` should hold only what :mod:`flows.dataflow.sinks.archive` writes:
+``date=YYYY-MM-DD/asset_id=<id>/*.parquet`` files whose schemas agree. Anything else (a zero-byte
+or truncated file, a CSV named ``.parquet``, a file whose key columns have other types, a stray
+file) is reported here and left out of the views, so one bad file never makes the whole archive
+unqueryable. The check reads Parquet footers only (no data pages), so it stays cheap; a file whose
+footer is intact but whose data pages are corrupt is only found by a query that reads them.
+
+Hidden files (``.name``) are ignored: the writer's ``.*.parquet.tmp`` files are in progress or left
+by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twin archive check
+--repair`` moves bad files, outside every table folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["QUARANTINE", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine", "scan_table"]
+
+TABLES = ("features", "twin_state", "alerts")
+QUARANTINE = "_quarantine"
+PARTITION_COLUMNS = ("date", "asset_id")
+
+_is_ts: Callable[[pa.DataType], bool] = pa.types.is_timestamp
+REQUIRED: dict[str, dict[str, Callable[[pa.DataType], bool]]] = {
+    "features": {"window_start": _is_ts},
+    "twin_state": {"window_start": _is_ts},
+    "alerts": {"alert_id": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+               "sequence": pa.types.is_integer},
+}
+_DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_ASSET = re.compile(r"^asset_id=(.+)$")
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """A readable archive file and the partition values its path gives."""
+
+    path: Path
+    date: date
+    asset_id: str
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A file in a table folder that the views leave out, and why."""
+
+    path: Path
+    table: str
+    reason: str
+
+
+@dataclass
+class TableFiles:
+    """One table's readable files (sorted by path), their united schema, and the files left out."""
+
+    table: str
+    files: list[ArchiveFile] = field(default_factory=list)
+    schema: pa.Schema | None = None
+    bad: list[BadFile] = field(default_factory=list)
+
+
+def _listing(folder: Path) -> list[Path]:
+    """Every non-hidden file under ``folder`` (hidden folders are skipped too), sorted."""
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        out.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+    return sorted(out)
+
+
+def _partition(table_dir: Path, path: Path) -> tuple[date, str] | str:
+    """The (date, asset_id) of a file's folders, or the reason they are not a partition."""
+    parts = path.relative_to(table_dir).parts
+    if not path.name.endswith(".parquet"):
+        return "not a Parquet file name"
+    if len(parts) != 3:
+        return "not in a date=YYYY-MM-DD/asset_id=<id>/ folder"
+    d, a = _DATE.match(parts[0]), _ASSET.match(parts[1])
+    if d is None or a is None:
+        return "not in a date=YYYY-MM-DD/asset_id=<id>/ folder"
+    try:
+        return date.fromisoformat(d.group(1)), unquote(a.group(1))
+    except ValueError:
+        return f"bad partition date {d.group(1)!r}"
+
+
+def _read_schema(path: Path) -> pa.Schema | str:
+    """The file's schema from its footer, or the reason it cannot be read."""
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"unreadable Parquet: {first}"
+
+
+def _schema_problem(table: str, schema: pa.Schema) -> str | None:
+    for name in PARTITION_COLUMNS:
+        if name in schema.names:
+            return f"foreign schema: holds its own {name!r} column (the folder gives it)"
+    for name, ok in REQUIRED[table].items():
+        if name not in schema.names:
+            return f"foreign schema: no {name!r} column"
+        if not ok(schema.field(name).type):
+            return f"incompatible schema: {name!r} is {schema.field(name).type}"
+    return None
+
+
+def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str, pa.Schema]]) -> None:
+    """Add files whose schema agrees with the ones before them; the others are incompatible."""
+    united: pa.Schema | None = None
+    for path, d, asset, schema in candidates:
+        try:
+            merged = schema if united is None else pa.unify_schemas(
+                [united, schema], promote_options="permissive")
+        except (pa.ArrowException, TypeError) as exc:
+            first = str(exc).splitlines()[0]
+            tf.bad.append(BadFile(path, tf.table, f"incompatible schema: {first}"))
+            continue
+        united = merged
+        tf.files.append(ArchiveFile(path, d, asset, schema))
+    tf.schema = united
+
+
+def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
+    """Classify every file of ``<root>/<table>/`` (footers read in parallel threads)."""
+    table_dir = Path(root) / table
+    tf = TableFiles(table)
+    if not table_dir.is_dir():
+        return tf
+    located: list[tuple[Path, date, str]] = []
+    for path in _listing(table_dir):
+        where = _partition(table_dir, path)
+        if isinstance(where, str):
+            tf.bad.append(BadFile(path, table, f"foreign file: {where}"))
+        else:
+            located.append((path, *where))
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(located)))) as pool:
+        schemas = list(pool.map(_read_schema, [p for p, _, _ in located]))
+    candidates = []
+    for (path, d, asset), schema in zip(located, schemas, strict=True):
+        problem = schema if isinstance(schema, str) else _schema_problem(table, schema)
+        if problem is not None:
+            tf.bad.append(BadFile(path, table, problem))
+        else:
+            candidates.append((path, d, asset, schema))
+    _unite(tf, candidates)
+    tf.bad.sort(key=lambda b: b.path)
+    return tf
+
+
+def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:
+    """Move bad files to ``<root>/_quarantine/<table>/<same relative path>``; returns the moves.
+
+    Never overwrites: a name already taken in the quarantine gets a numeric suffix.
+    """
+    base = Path(root)
+    moves = []
+    for b in bad:
+        target = base / QUARANTINE / b.table / b.path.relative_to(base / b.table)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        n, final = 1, target
+        while final.exists():
+            final = target.with_name(f"{target.name}.{n}")
+            n += 1
+        os.replace(b.path, final)
+        moves.append((b.path, final))
+    return moves

@@ -1,0 +1,240 @@
+"""DuckDB read side of the Parquet archive: views ``features``, ``twin_state``, ``alerts``.
+
+**Sandbox.** The archive's files are opened by pyarrow, in Python, and handed to DuckDB as Arrow
+datasets; the DuckDB connection itself has no file system at all (``enable_external_access =
+false``, its local file system disabled, no temporary directory, no extension loading or
+installing, no persistent secrets, no Python replacement scans) and its configuration is
+locked. So whatever the SQL — ``COPY ... TO``, ``EXPLAIN ANALYZE COPY``, ``ATTACH``,
+``INSTALL``/``LOAD``, ``read_csv``, ``read_blob``, ``glob``, ``SET``/``RESET`` of these settings,
+URLs — it can read nothing but the archive's rows and write nothing anywhere, inside the archive
+or out. Tables or macros a query creates live in the connection's memory and vanish with it. The
+statement-type check below only gives a friendlier message for write statements; it is not the
+guard.
+
+**Views.** Each view reads every readable Parquet file of its table (hive partitions ``date`` and
+``asset_id`` from the folders; columns united by name, so feature sets may differ between assets)
+and keeps one row per key: the row of the newest write, by the ``_write_seq`` the writer records
+(files written before that column existed rank below, by file path as before). A run that is
+resumed, or a demo run again into the same folder, therefore never shows a window or an alert
+message twice. Unreadable or foreign files are left out and reported (see :mod:`flows.archive.files`).
+
+>>> import tempfile
+>>> try:
+...     query(tempfile.mkdtemp(), "SELECT 1")
+... except ArchiveError as exc:
+...     print(str(exc).split(":")[0])
+no archive
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import fs
+
+from flows.archive.files import TABLES, BadFile, TableFiles, scan_table
+
+__all__ = ["KEYS", "SANDBOX", "ArchiveError", "check_read_only", "connect", "query", "skipped_warning"]
+
+KEYS = {
+    "features": "asset_id, window_start",
+    "twin_state": "asset_id, window_start",
+    "alerts": "alert_id, sequence",
+}
+READ_ONLY = {"SELECT", "EXPLAIN"}
+RANK = "__twin_file_rank"
+BOOKKEEPING = pa.schema([("run_id", pa.string()), ("_written_at", pa.timestamp("us", tz="UTC")),
+                         ("_write_seq", pa.int64())])
+SANDBOX: dict[str, Any] = {
+    "enable_external_access": False,
+    "temp_directory": "",
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "python_enable_replacements": False,
+}
+"""Settings every archive connection starts with."""
+LOCK = ("SET disabled_filesystems = 'LocalFileSystem'", "SET lock_configuration = true")
+"""Set once the connection is up (DuckDB refuses them at start-up). DuckDB always allows the
+database's own paths, even for ``:memory:`` (``<cwd>/:memory:.wal`` ...): disabling its local file
+system closes that door too. The lock comes last and makes every setting final."""
+
+SkipHandler = Callable[[Sequence[BadFile]], None]
+
+
+class ArchiveError(ValueError):
+    """The archive or a query against it is unusable; the message says why."""
+
+
+def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
+    """One line naming the files a query left out (the first few) and how many."""
+    base = Path(root)
+    names = [str(b.path.relative_to(base)) + f" ({b.reason})" for b in bad[:3]]
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return (f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
+            f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
+            f"(see `twin archive check --archive {base}`)")
+
+
+def _warn_stderr(root: str | Path) -> SkipHandler:
+    def warn(bad: Sequence[BadFile]) -> None:
+        print(skipped_warning(root, bad), file=sys.stderr)
+
+    return warn
+
+
+def _dataset(tf: TableFiles) -> ds.Dataset:
+    """The table's readable files as one Arrow dataset; folder values and file rank as columns."""
+    assert tf.schema is not None
+    extra = pa.schema([("date", pa.date32()), ("asset_id", pa.string()), (RANK, pa.int64())])
+    schema = pa.unify_schemas([tf.schema, BOOKKEEPING, extra], promote_options="permissive")
+    by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
+    rank = {i: r for r, i in enumerate(by_path)}
+    parts = [(pc.field("date") == pa.scalar(f.date, pa.date32()))
+             & (pc.field("asset_id") == pa.scalar(f.asset_id, pa.string()))
+             & (pc.field(RANK) == pa.scalar(rank[i], pa.int64()))
+             for i, f in enumerate(tf.files)]
+    return ds.FileSystemDataset.from_paths(
+        [str(f.path) for f in tf.files], schema=schema, format=ds.ParquetFileFormat(),
+        filesystem=fs.LocalFileSystem(), partitions=parts)
+
+
+def _view_sql(table: str) -> str:
+    return (
+        f"CREATE VIEW {table} AS SELECT * EXCLUDE (_rn, {RANK}, _write_seq) FROM ("
+        f" SELECT *, row_number() OVER (PARTITION BY {KEYS[table]}"
+        f" ORDER BY _write_seq DESC NULLS LAST, {RANK} DESC) AS _rn FROM _raw_{table}"
+        f") WHERE _rn = 1"
+    )
+
+
+def connect(root: str | Path, tables: Iterable[str] = TABLES,
+            on_skip: SkipHandler | None = None) -> duckdb.DuckDBPyConnection:
+    """A sandboxed in-memory DuckDB connection with one view per archived table under ``root``.
+
+    ``tables`` limits which views are built (each costs a footer read per file); files left out
+    are passed to ``on_skip`` (default: one warning line on stderr).
+    """
+    base = Path(root)
+    scans = [scan_table(base, t) for t in TABLES if t in set(tables)]
+    bad = [b for s in scans for b in s.bad]
+    if bad:
+        (on_skip or _warn_stderr(base))(bad)
+    usable = [s for s in scans if s.files]
+    if not usable and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
+        msg = f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
+        raise ArchiveError(msg)
+    con = duckdb.connect(":memory:", config=SANDBOX)
+    for statement in LOCK:
+        con.execute(statement)
+    for s in usable:
+        con.register(f"_raw_{s.table}", _dataset(s))
+        con.execute(_view_sql(s.table))
+    return con
+
+
+def tables_named(sql: str) -> list[str]:
+    """The archive tables whose name appears in ``sql`` (only their views need building)."""
+    low = sql.lower()
+    return [t for t in TABLES if t in low]
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse all but one SELECT/EXPLAIN statement with a clear message (the sandbox is the guard)."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        msg = f"bad query: {str(exc).splitlines()[0]}"
+        raise ArchiveError(msg) from None
+    if not statements:
+        msg = "empty query"
+        raise ArchiveError(msg)
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_ONLY:
+            msg = f"the archive is read-only: {kind} statements are refused (use SELECT)"
+            raise ArchiveError(msg)
+    if len(statements) > 1:
+        msg = f"one statement at a time: the query holds {len(statements)}"
+        raise ArchiveError(msg)
+
+
+def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any]) -> Any:
+    """``call()`` (a DuckDB call on ``con``) in a helper thread, so Ctrl-C always stops it.
+
+    DuckDB does not reliably notice SIGINT while it computes in the main thread; here the main
+    thread only waits, gets the KeyboardInterrupt, and interrupts the query itself.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None) -> duckdb.DuckDBPyConnection:
+    """Start a read-only query; fetch its rows from the returned connection (it streams them)."""
+    con = connect(root, tables_named(sql), on_skip)
+    try:
+        check_read_only(con, sql)
+        interruptible(con, lambda: con.execute(sql))
+    except duckdb.InterruptException:
+        con.close()
+        raise KeyboardInterrupt from None
+    except duckdb.Error as exc:
+        con.close()
+        msg = f"bad query: {str(exc).splitlines()[0]}"
+        raise ArchiveError(msg) from None
+    except RuntimeError as exc:  # DuckDB reports Ctrl-C during execute() as "Query interrupted"
+        con.close()
+        if "interrupt" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
+    except ArchiveError:
+        con.close()
+        raise
+    except KeyboardInterrupt:
+        with contextlib.suppress(duckdb.Error):  # DuckDB may still call it busy for a moment
+            con.close()
+        raise
+    return con
+
+
+def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None
+          ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a read-only query against the archive; returns column names and ALL rows (small results)."""
+    con = execute(root, sql, on_skip)
+    try:
+        cols = [d[0] for d in con.description] if con.description else []
+        return cols, con.fetchall()
+    except duckdb.Error as exc:
+        msg = f"bad query: {str(exc).splitlines()[0]}"
+        raise ArchiveError(msg) from None
+    finally:
+        con.close()

@@ -1,0 +1,125 @@
+"""The ``twin sql`` and ``twin archive check`` subcommands: query and inspect the Parquet archive."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from flows.cli.args import env_default, non_negative_int
+from flows.config.values import DEFAULT_ARCHIVE
+
+__all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
+
+
+def _add_archive_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--archive", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
+                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+
+
+def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from flows.cli.sql_output import DEFAULT_MAX_ROWS
+
+    p = sub.add_parser(
+        "sql",
+        help="query the archive with DuckDB SQL (read-only)",
+        description=(
+            "Run a read-only SQL query over the Parquet archive. Views: features (one row per "
+            "asset window, one column per feature, e.g. \"vib.rms\"), twin_state (one row per "
+            "asset window: condition, anomaly_score, health_index, rul_s ...), alerts (one row "
+            "per alert message); every row carries the run_id that wrote it. The query can read "
+            "the archive's rows and nothing else, and writes nothing. Example: twin sql "
+            "\"SELECT asset_id, count(*) FROM alerts GROUP BY 1\""
+        ),
+    )
+    p.add_argument("query", help="one SELECT statement")
+    _add_archive_arg(p)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format; json is one object per line (default %(default)s)")
+    p.add_argument("--max-rows", type=non_negative_int,
+                   default=env_default("SQL_MAX_ROWS", DEFAULT_MAX_ROWS),
+                   help="print at most this many rows, 0 = no limit; a note on stderr says when "
+                        "rows were cut (env TWIN_SQL_MAX_ROWS; default %(default)s)")
+
+
+def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "archive", help="inspect the Parquet archive",
+        description="Maintenance of the Parquet archive.")
+    asub = p.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
+    c = asub.add_parser(
+        "check", help="list unreadable or foreign files in the archive (--repair: move them aside)",
+        description="List the files of the archive's tables that queries leave out: unreadable "
+                    "Parquet (zero-byte, truncated, not Parquet), files whose schema does not fit "
+                    "the table, files outside the date=/asset_id= folders. Reads footers only. "
+                    "Exit status 1 if any is found (0 with --repair once they are moved).")
+    _add_archive_arg(c)
+    c.add_argument("--repair", action="store_true",
+                   help="move those files into <archive>/_quarantine/<table>/ (never deleted)")
+
+
+def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``sql`` and ``archive`` to the ``twin`` subcommands."""
+    _add_sql(sub)
+    _add_archive(sub)
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from flows.archive.query import ArchiveError, execute, interruptible
+    from flows.cli.sql_output import write_result
+
+    con = execute(args.archive, args.query)
+    try:
+        _, cut = write_result(con, args.format, args.max_rows, sys.stdout,
+                              fetch=lambda n: interruptible(con, lambda: con.fetchmany(n)))
+        sys.stdout.flush()
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except RuntimeError as exc:  # Ctrl-C while DuckDB computes the next rows
+        if "interrupt" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
+    except duckdb.Error as exc:
+        msg = f"bad query: {str(exc).splitlines()[0]}"
+        raise ArchiveError(msg) from None
+    except BrokenPipeError:  # `twin sql ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        with contextlib.suppress(duckdb.Error):  # busy for a moment after an interrupt
+            con.close()
+    if cut:
+        print(f"twin: note: output cut at {args.max_rows} rows (--max-rows N, 0 = no limit)",
+              file=sys.stderr)
+    return 0
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from flows.archive.files import TABLES, quarantine, scan_table
+
+    root = Path(args.archive)
+    if not root.is_dir():
+        msg = f"no archive: {root} is not a folder"
+        raise ValueError(msg)
+    bad = [b for t in TABLES for b in scan_table(root, t).bad]
+    if not bad:
+        print(f"archive {root}: every file is readable")
+        return 0
+    if not args.repair:
+        for b in bad:
+            print(f"{b.path.relative_to(root)}: {b.reason}")
+        print(f"archive {root}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
+              "(queries skip them; --repair moves them into _quarantine/)")
+        return 1
+    for src, dst in quarantine(root, bad):
+        print(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}")
+    print(f"archive {root}: {len(bad)} file{'s' if len(bad) != 1 else ''} moved into _quarantine/")
+    return 0
+
+
+ARCHIVE_COMMANDS: dict[str, Any] = {"sql": _cmd_sql, "archive": _cmd_archive}

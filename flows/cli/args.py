@@ -1,0 +1,247 @@
+"""Argument helpers shared by the ``twin`` subcommands (env fallbacks, checked values, metrics).
+
+Env fallbacks are lazy: ``env_default`` hands argparse the raw ``TWIN_<NAME>`` text, and argparse
+converts a string default with the flag's own type only when the chosen subcommand has that flag
+and it was not given. So ``TWIN_ASSETS=abc`` breaks neither ``--help`` nor ``twin sql``; ``twin
+demo`` says ``twin: error: TWIN_ASSETS=abc: expected a whole number``. Every type function here
+is wrapped by :func:`_env_aware` to name the variable instead of the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from flows.config.tree import register_env_name
+
+__all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
+           "load_metadata", "print_error",
+           "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
+           "positive_int", "seed", "serve_metrics", "share", "writable_dir", "whole_number"]
+
+
+class UsageError(Exception):
+    """Bad usage found outside argparse's own checks (a bad env fallback, an unusable --out).
+
+    Not a ValueError: raised from a type function, it must pass through argparse (which turns
+    ValueErrors into "invalid value" messages naming the flag) up to ``main``."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``twin: error: ...`` (exit 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the problem and where to look, then exit 2."""
+        self.exit(2, f"twin: error: {message} (see `{self.prog} --help`)\n")
+
+
+class _EnvText(str):
+    """A flag's default taken from ``TWIN_<NAME>``; remembers the variable for error messages."""
+
+    env: str
+
+    def __new__(cls, text: str, env: str) -> _EnvText:
+        obj = super().__new__(cls, text)
+        obj.env = env
+        return obj
+
+
+def env_default(name: str, default: Any) -> Any:
+    """``TWIN_<name>`` as raw text (argparse types it lazily) or ``default`` when unset."""
+    register_env_name(name)
+    text = os.environ.get(f"TWIN_{name}")
+    return default if text is None else _EnvText(text, f"TWIN_{name}")
+
+
+Parse = Callable[[str], Any]
+
+
+def _env_aware(fn: Parse) -> Parse:
+    """A type function whose error names ``TWIN_X=value`` when the text came from the environment."""
+
+    @functools.wraps(fn)
+    def parse(text: str) -> Any:
+        try:
+            return fn(text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            if isinstance(text, _EnvText):
+                msg = f"{text.env}={text}: {exc}"
+                raise UsageError(msg) from None
+            raise
+
+    return parse
+
+
+def _number(text: str, kind: Callable[[str], Any], what: str) -> Any:
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        msg = f"expected {what}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        msg = f"expected a finite number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _at_least(value: Any, lo: float, hi: float | None = None) -> Any:
+    if value < lo:
+        msg = f"must be at least {lo}, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    if hi is not None and value > hi:
+        msg = f"must be at most {hi}, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+@_env_aware
+def whole_number(text: str) -> int:
+    """Any integer."""
+    return int(_number(text, int, "a whole number"))
+
+
+@_env_aware
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return int(_at_least(_number(text, int, "a whole number"), 1))
+
+
+@_env_aware
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    return int(_at_least(_number(text, int, "a whole number"), 0))
+
+
+@_env_aware
+def seed(text: str) -> int:
+    """A random seed: 0 .. 2**32 - 1 (numpy refuses negative seeds)."""
+    return int(_at_least(_number(text, int, "a whole number"), 0, 2**32 - 1))
+
+
+@_env_aware
+def port(text: str) -> int:
+    """A TCP port, 1 .. 65535."""
+    return int(_at_least(_number(text, int, "a port number"), 1, 65535))
+
+
+@_env_aware
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = float(_number(text, float, "a number"))
+    if not value > 0:
+        msg = f"must be > 0, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+@_env_aware
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return float(_at_least(float(_number(text, float, "a number")), 0))
+
+
+@_env_aware
+def share(text: str) -> float:
+    """A share between 0 and 1 (``--max-dead-letters``)."""
+    return float(_at_least(float(_number(text, float, "a share between 0 and 1")), 0, 1))
+
+
+@_env_aware
+def one_char(text: str) -> str:
+    """A CSV separator: exactly one character (``\\t`` for a tab)."""
+    value = "\t" if text == "\\t" else text
+    if len(value) != 1:
+        msg = f"must be one character (e.g. ',' ';' '\\t'), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def one_of(*choices: str) -> Parse:
+    """A type accepting ``choices`` only, so an env fallback is checked like the flag."""
+
+    @_env_aware
+    def choice(text: str) -> str:
+        if text not in choices:
+            msg = f"expected {' or '.join(repr(c) for c in choices)}, got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return text
+
+    choice.__name__ = "choice"
+    return choice
+
+
+def writable_dir(flag: str, path: str | Path) -> Path:
+    """``path`` as a folder this process can write, or a UsageError naming it.
+
+    Nothing is created: a missing folder is checked through its nearest existing parent (the
+    command creates it when it first writes), so a command that fails later leaves no trace."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        msg = f"{flag} {p}: exists and is not a folder"
+        raise UsageError(msg)
+    base = next((a for a in (p, *p.absolute().parents) if a.exists()), Path("/"))
+    if not base.is_dir():
+        msg = f"{flag} {p}: cannot write there ({base} is not a folder)"
+        raise UsageError(msg)
+    try:
+        probe = base / f".twin-write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        msg = f"{flag} {p}: cannot write there ({exc.strerror or exc})"
+        raise UsageError(msg) from None
+    return p
+
+
+def add_metrics_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics-port", type=port, default=env_default("METRICS_PORT", None),
+                   help="serve Prometheus metrics on this port; process i of a cluster uses port + i "
+                        "(env TWIN_METRICS_PORT; default: not served)")
+    p.add_argument("--metrics-address", default=env_default("METRICS_ADDRESS", "127.0.0.1"),
+                   help="address to bind the metrics endpoint (env TWIN_METRICS_ADDRESS; "
+                        "default %(default)s)")
+
+
+def load_metadata(path: str | None) -> Any:
+    if not path:
+        return {}
+    from flows.dataflow.sources.files import read_metadata
+
+    return read_metadata(path)
+
+
+def serve_metrics(metrics: Any, port: int | None, address: str, offset: int = 0) -> None:
+    """Expose the process's metrics over HTTP for Prometheus (nothing if ``port`` is None)."""
+    if port is None:
+        return
+    from prometheus_client import start_http_server
+
+    where = int(port) + offset
+    if not 1 <= where <= 65535:
+        msg = f"--metrics-port {port}: process port {where} is not a TCP port (1-65535)"
+        raise UsageError(msg)
+    try:
+        start_http_server(where, addr=address, registry=metrics.registry)
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        msg = f"--metrics-port {port}: cannot serve metrics on {address}:{where}: {reason}"
+        raise UsageError(msg) from None
+
+
+def debug_enabled() -> bool:
+    """TWIN_DEBUG=1: unexpected errors print their traceback."""
+    return os.environ.get("TWIN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def print_error(text: str, prefix: str = "twin: error: ") -> None:
+    """One line on stderr: newlines folded, known secret values masked."""
+    from flows.config.values import mask_secrets
+
+    line = " ".join(mask_secrets(text).split())
+    print(f"{prefix}{line}", file=sys.stderr)

@@ -1,0 +1,287 @@
+"""``twin topics``, ``twin run``, ``twin simulate`` and ``twin replay``: the Kafka side of the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from flows.cli.args import (
+    add_metrics_args,
+    env_default,
+    load_metadata,
+    non_negative_float,
+    non_negative_int,
+    one_char,
+    one_of,
+    positive_float,
+    positive_int,
+    seed,
+    serve_metrics,
+    writable_dir,
+)
+from flows.config.values import DEFAULT_ARCHIVE
+
+__all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "write_fleet_metadata"]
+
+
+def _add_kafka_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Kafka")
+    g.add_argument("--brokers", default=env_default("KAFKA__BROKERS", None),
+                   help="bootstrap servers host:port[,host:port] (env TWIN_KAFKA__BROKERS; "
+                        "default localhost:19092, the local broker of `make kafka-start`)")
+    g.add_argument("--topic-prefix", default=env_default("KAFKA__TOPIC_PREFIX", None),
+                   help="prefix of every topic name (env TWIN_KAFKA__TOPIC_PREFIX)")
+    g.add_argument("--config", default=env_default("CONFIG", None),
+                   help="TOML config file (env TWIN_CONFIG); [pipeline.kafka.librdkafka] passes any "
+                        "librdkafka setting (security.protocol, sasl.*, ssl.*) to every client; "
+                        "env TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD sets sasl.password")
+    g.add_argument("--connect-timeout", type=positive_float,
+                   default=env_default("KAFKA__CONNECT_TIMEOUT_S", None), metavar="SECONDS",
+                   help="stop with an error naming the brokers when they cannot be reached within "
+                        "this time (env TWIN_KAFKA__CONNECT_TIMEOUT_S; default 20)")
+
+
+def _add_topics(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("topics", help="create or describe twinflow's Kafka topics",
+                       description="Create (idempotent) or describe the topics: scalar telemetry, "
+                                   "waveform frames, asset events, alerts, twin state (compacted) "
+                                   "and dead letters.")
+    p.add_argument("action", choices=("create", "describe"))
+    p.add_argument("--partitions", type=positive_int, default=env_default("KAFKA__PARTITIONS", None),
+                   help="partitions per topic (env TWIN_KAFKA__PARTITIONS; default 4)")
+    p.add_argument("--replication", type=positive_int, default=env_default("KAFKA__REPLICATION", None),
+                   help="replication factor (env TWIN_KAFKA__REPLICATION; default 1)")
+    _add_kafka_args(p)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "run", help="run the dataflow on Kafka (alerts, state and dead letters back to Kafka)",
+        description="Consume the telemetry topics, run the twinflow dataflow, produce alerts, "
+                    "twin state and dead letters to their topics and archive to Parquet. "
+                    "Scale with -w (threads, one GIL) or -i/-a (one process per core or machine; "
+                    "every process gets the same -a list and its own -i).")
+    _add_kafka_args(p)
+    p.add_argument("--metadata", default=env_default("METADATA", None),
+                   help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
+    p.add_argument("--archive", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
+                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("-w", "--workers", type=positive_int, default=env_default("WORKERS", 1),
+                   help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
+    p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),
+                   help="this process's index in -a (env TWIN_PROCESS_ID)")
+    p.add_argument("-a", "--addresses", default=env_default("ADDRESSES", None),
+                   help='all processes, "host:port;host:port" (env TWIN_ADDRESSES)')
+    p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
+                   help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
+                        "when empty; a restart resumes from its last snapshot (env TWIN_RECOVERY_DIR)")
+    p.add_argument("--snapshot-interval", type=positive_float,
+                   default=env_default("SNAPSHOT_INTERVAL", 30.0),
+                   help="seconds between recovery snapshots: what a crash costs in re-processing; "
+                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
+    p.add_argument("--backup-interval", type=non_negative_float, default=env_default("BACKUP_INTERVAL", None),
+                   help="seconds to keep superseded snapshots, so the store always holds an older "
+                        "resume point too (env TWIN_BACKUP_INTERVAL; default 2 snapshot intervals; "
+                        "raise it to the period of any file-level backup of the folder)")
+    p.add_argument("--clock", type=one_of("system", "data"), choices=("system", "data"),
+                   default=env_default("CLOCK", None),
+                   help="window clock (env TWIN_CLOCK; default system: quiet assets close by wall time)")
+    p.add_argument("--from-end", action="store_true",
+                   help="without recovery state, start at the end of the topics (default: beginning)")
+    p.add_argument("--exit-at-end", action="store_true",
+                   help="stop once every partition is consumed (backfills, tests)")
+    add_metrics_args(p)
+
+
+def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("simulate", help="publish the fleet simulator's telemetry into Kafka",
+                       description="A load generator: the physics-based fleet simulator's scalars, "
+                                   "waveform frames and life events, published with key = asset_id "
+                                   "and Kafka timestamp = event time.")
+    _add_kafka_args(p)
+    p.add_argument("--assets", type=positive_int, default=8, help="fleet size (default %(default)s)")
+    p.add_argument("--days", type=positive_float, default=1.0,
+                   help="days of machine time (default %(default)s)")
+    p.add_argument("--seed", type=seed, default=7, help="simulator seed (default %(default)s)")
+    p.add_argument("--start", default=None,
+                   help="event time of the first record, ISO 8601 UTC or 'now' (default 2026-01-01)")
+    p.add_argument("--frame-interval", type=positive_float, default=1800.0,
+                   help="seconds of machine time between vibration frames (default %(default)s)")
+    p.add_argument("--scalar-interval", type=positive_float, default=600.0,
+                   help="seconds of machine time between scalar readings (default %(default)s)")
+    p.add_argument("--speed", type=non_negative_float, default=0.0,
+                   help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
+    p.add_argument("--write-metadata", default=None, metavar="FILE",
+                   help="also write the fleet's asset metadata (JSON) for `twin run --metadata`")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    r = sub.add_parser("replay", help="publish historical telemetry files into Kafka",
+                       description="Publish CSV/Parquet scalar tables, NAB-style series, Parquet "
+                                   "waveform frames and event files in event-time order per asset.")
+    r.add_argument("files", nargs="+", help="input files")
+    _add_kafka_args(r)
+    r.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
+                   help="input format (default: detected from the columns)")
+    r.add_argument("--sep", type=one_char, default=None, help="CSV separator, one character (default ,)")
+    r.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
+    r.add_argument("--speed", type=non_negative_float, default=0.0,
+                   help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _kafka_cfg(args: argparse.Namespace, **extra: Any) -> Any:
+    from flows.config.pipeline import load_config
+
+    overrides = {"kafka.brokers": args.brokers, "kafka.topic_prefix": args.topic_prefix,
+                 "kafka.connect_timeout_s": args.connect_timeout,
+                 **{f"kafka.{k}": v for k, v in extra.items()}}
+    return load_config(args.config, overrides=overrides)
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    from flows.app.topics import create_topics, describe_topics
+
+    cfg = _kafka_cfg(args, partitions=args.partitions, replication=args.replication).kafka
+    if args.action == "create":
+        for role, status in create_topics(cfg).items():
+            print(f"{cfg.topic(role):<40} {status}")
+        return 0
+    topics = describe_topics(cfg)
+    print(f"{'role':<13} {'topic':<40} {'partitions':>10} {'replication':>11}  cleanup")
+    for t in topics:
+        parts = "missing" if t.partitions is None else str(t.partitions)
+        print(f"{t.role:<13} {t.name:<40} {parts:>10} {t.replication or '':>11}  {t.cleanup_policy or ''}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flows.app.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
+    from flows.dataflow.metrics import PipelineMetrics
+
+    cfg = _kafka_cfg(args)
+    if args.clock:
+        from dataclasses import replace
+
+        cfg = replace(cfg, clock=args.clock)
+    addresses = tuple(a for a in (args.addresses or "").split(";") if a)
+    if addresses and args.process_id is None:
+        msg = "-a/--addresses needs -i/--process-id (this process's index in the list)"
+        raise ValueError(msg)
+    if addresses and not 0 <= int(args.process_id) < len(addresses):
+        msg = f"-i {args.process_id} is not an index of the {len(addresses)} addresses in -a"
+        raise ValueError(msg)
+    opts = RunOptions(
+        archive_dir=writable_dir("--archive", args.archive), workers=args.workers,
+        process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
+        recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
+        snapshot_interval_s=args.snapshot_interval,
+        backup_interval_s=args.backup_interval,
+        exit_at_end=args.exit_at_end, from_end=args.from_end,
+    )
+    metrics = PipelineMetrics.from_config(cfg.metrics)
+    serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
+    try:
+        run_kafka_flow(cfg, opts, load_metadata(args.metadata), metrics)
+    except Stopped:
+        where = f" --recovery-dir {opts.recovery_dir}" if opts.recovery_dir else " (no --recovery-dir: " \
+            "a restart reads the topics again)"
+        print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
+    except OutputUndelivered as exc:
+        again = ("the same --recovery-dir" if opts.recovery_dir
+                 else "the same arguments (no --recovery-dir: the topics are read again)")
+        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} once Kafka "
+              "is back", file=sys.stderr)
+        return 1
+    if opts.exit_at_end:
+        from flows.app.losses import run_line
+
+        print(run_line(metrics), file=sys.stderr)
+    return 0
+
+
+def _start_time(text: str | None) -> Any:
+    from datetime import UTC
+
+    if text is None:
+        return None
+    if text == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"--start: {text!r} is not an ISO 8601 time or 'now'"
+        raise ValueError(msg) from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from flows.app.produce import publish
+
+    cfg = _kafka_cfg(args).kafka
+    bars: list[Any] = []
+
+    def progress(n: int) -> None:  # the bar appears once the brokers answered and records flow
+        if not bars:
+            bars.append(tqdm(total=total, unit="rec", disable=args.no_progress))
+        bars[0].update(n)
+
+    try:
+        rep = publish(records, cfg, speed=args.speed, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
+          f"{rep.seconds:.1f} s")
+    return 0
+
+
+def write_fleet_metadata(fleet: Any, path: str) -> None:
+    """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``."""
+    from pathlib import Path
+
+    from flows.codec.serde import metadata_to_dict
+    from twin_models.simulator.fleet import fleet_metadata
+
+    doc = {aid: metadata_to_dict(m) for aid, m in fleet_metadata(fleet).items()}
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from flows.dataflow.sources.simulator import count_records
+    from twin_models.simulator.fleet import FleetConfig, simulate_fleet
+
+    fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed,
+                        frame_interval_s=args.frame_interval, scalar_interval_s=args.scalar_interval)
+    start = _start_time(args.start)
+    if start is not None:
+        fleet = replace(fleet, start=start)
+    if args.write_metadata:
+        write_fleet_metadata(fleet, args.write_metadata)
+    return _publish(simulate_fleet(fleet), count_records(fleet), args)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from flows.dataflow.sources.files import count_records, merge_files
+
+    ignore = tuple(c for c in args.ignore_columns.split(",") if c)
+    kw = {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}
+    return _publish(merge_files(args.files, **kw), count_records(args.files), args)
+
+
+
+def add_kafka_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The Kafka subcommands' parsers."""
+    _add_topics(sub)
+    _add_run(sub)
+    _add_publishers(sub)
+
+
+KAFKA_COMMANDS = {"topics": _cmd_topics, "run": _cmd_run, "simulate": _cmd_simulate, "replay": _cmd_replay}

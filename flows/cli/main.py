@@ -1,0 +1,183 @@
+"""The ``twin`` command line.
+
+Every flag shows its environment fallback (TWIN_ prefix) in ``--help``. Bad arguments, configs,
+archives or queries end in one line ``twin: error: ...`` and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from flows.archive.query import ArchiveError
+from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
+from flows.cli.args import (
+    OneLineParser,
+    UsageError,
+    add_metrics_args,
+    debug_enabled,
+    env_default,
+    load_metadata,
+    one_char,
+    positive_float,
+    positive_int,
+    print_error,
+    seed,
+    share,
+    writable_dir,
+)
+from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
+from flows.cli.stderr import engine_cause, engine_panics_hidden
+from flows.config.values import DEFAULT_ARCHIVE, ConfigError
+
+__all__ = ["main"]
+
+FRESH_HELP = ("first delete what earlier runs wrote to --out (archive tables, dead letters, outputs; "
+              "never other files); without it, runs already there are mixed with this one's")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo",
+        help="run the simulated fleet through the dataflow and print a summary",
+        description=(
+            "Simulate a fleet of rotating machines (motor + bearing + pump) whose bearings "
+            "degrade and fail, stream their telemetry through the twinflow dataflow, archive "
+            "features, twin state and alerts to Parquet, and compare alerts with ground truth."
+        ),
+    )
+    p.add_argument("--assets", type=positive_int, default=env_default("ASSETS", 8),
+                   help="fleet size (env TWIN_ASSETS; default %(default)s)")
+    p.add_argument("--days", type=positive_float, default=env_default("DAYS", 30.0),
+                   help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
+    p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
+                   help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
+    p.add_argument("--out", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
+                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("--workers", type=positive_int, default=env_default("WORKERS", 1),
+                   help="Bytewax worker threads (env TWIN_WORKERS; default %(default)s)")
+    p.add_argument("--config", default=env_default("CONFIG", None),
+                   help="TOML config file (env TWIN_CONFIG)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    add_metrics_args(p)
+
+
+def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "backtest", help="replay historical files through the dataflow, prequentially",
+        description="Run historical telemetry files through the same dataflow and configuration as "
+                    "`twin run`, in event-time order, as fast as the machine allows (nothing sees "
+                    "the future). Writes scores.parquet, alerts.parquet, the archive and report.html "
+                    "to --out. Formats: NAB-style `timestamp,value` CSV; scalar tables "
+                    "`timestamp, asset_id, <channels>` (CSV/Parquet); waveform Parquet `timestamp, "
+                    "asset_id, sample_rate_hz, <list<float32> per channel>`; events.")
+    p.add_argument("inputs", nargs="+", help="telemetry files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", default=env_default("CONFIG", None), help="TOML config file (env TWIN_CONFIG)")
+    p.add_argument("--events", action="append", default=[],
+                   help="events file (timestamp, asset_id, event); repeatable; failures give the "
+                        "true RUL in the report")
+    p.add_argument("--metadata", default=env_default("METADATA", None),
+                   help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
+    p.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
+                   help="input format (default: detected from the columns)")
+    p.add_argument("--sep", type=one_char, default=None,
+                   help="CSV separator, one character (default: detected)")
+    p.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
+    p.add_argument("--max-dead-letters", type=share, metavar="SHARE",
+                   default=env_default("MAX_DEAD_LETTERS", "0.5"),
+                   help="fail (exit 1) when more than this share of the records went to the dead "
+                        "letters (env TWIN_MAX_DEAD_LETTERS; default %(default)s)")
+    p.add_argument("--no-report", action="store_true", help="skip report.html and its plots")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``twin`` argument parser."""
+    parser = OneLineParser(
+        prog="twin",
+        description="twinflow: streaming digital twins for predictive maintenance.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub)
+    add_archive_parsers(sub)
+    add_kafka_parsers(sub)
+    _add_backtest(sub)
+    return parser
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    args.out = str(writable_dir("--out", args.out))  # before the (slow) imports of the dataflow
+    from flows.app.demo import run_demo
+
+    return run_demo(args)
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from flows.app.backtest import failure, print_summary, run_backtest
+    from flows.config.pipeline import load_config
+
+    writable_dir("--out", args.out)
+    cfg = load_config(args.config)
+    ignore = tuple(c for c in args.ignore_columns.split(",") if c)
+    opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
+    res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=load_metadata(args.metadata),
+                       read_options=opts, progress=not args.no_progress, report=not args.no_report,
+                       fresh=args.fresh)
+    print_summary(res, report=not args.no_report)
+    problem = failure(res, args.max_dead_letters)
+    if problem is not None:  # the outputs are written: exit 1 (not 2: the input was readable)
+        print(f"twin: backtest failed: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **KAFKA_COMMANDS}
+
+
+USAGE_ERRORS = (UsageError, ConfigError, ArchiveError, ValueError, OSError)
+"""Bad usage or input: one line, exit 2. Modules raise these with a message naming the value."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``twin`` console script: every failure is one line on stderr.
+
+    Exit 2: bad usage or input (argparse, config, files, unreachable brokers), also when the
+    dataflow engine stopped on one. Exit 130: Ctrl-C. Exit 1: anything unexpected, as
+    ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
+    engine's panic text, otherwise kept off the terminal).
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        with engine_panics_hidden(not debug_enabled()):
+            return COMMANDS[args.command](args)
+    except BaseException as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
+        if isinstance(exc, SystemExit):
+            raise
+        return _report(exc)
+
+
+def _report(exc: BaseException) -> int:
+    """One line for ``exc`` (or the step error behind an engine error) and the exit status."""
+    cause = engine_cause(exc)
+    if isinstance(cause, KeyboardInterrupt):
+        print_error("interrupted", prefix="twin: ")
+        return 130
+    if isinstance(cause, USAGE_ERRORS):
+        print_error(str(cause) or type(cause).__name__)
+        return 2
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exception(exc)
+    print_error(f"{type(cause).__name__}: {cause} (set TWIN_DEBUG=1 for the traceback)",
+                prefix="twin: internal error: ")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

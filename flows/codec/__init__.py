@@ -1,0 +1,1 @@
+"""flows.codec: bytes <-> records for the wire contracts in ``schemas/``."""

@@ -1,0 +1,210 @@
+"""One frozen configuration object for every flow: defaults < TOML file < TWIN_* env < flags.
+
+Only flows/ reads files and the environment; twin_models receives plain config objects. Every
+setting declares its type (annotation) and its range or choices (``twin_models.settings.setting``
+field metadata); each layer is checked when it is applied (:mod:`flows.config.tree`), so a bad
+value, an unknown key or table, or a ``TWIN_*`` name that looks like a setting but is none is
+refused at load in one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from flows.config.tree import apply_values, check_env_names
+from flows.config.values import DEFAULT_ARCHIVE, SECRET_MARKERS, ConfigError, is_secret
+from twin_models.alerting import AlertPolicyConfig
+from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, positive, setting
+from twin_models.twin import TwinConfig
+
+__all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames",
+           "load_config", "redact"]
+
+TOPIC = r"[A-Za-z0-9._-]{1,249}"
+"""A Kafka topic name: letters, digits, '.', '_' and '-', at most 249 characters."""
+FILE_TABLES = ("pipeline", "benchmark")
+"""Top-level tables of a config file: the settings, and the benchmark tools' own table."""
+
+
+def redact(settings: Mapping[str, str]) -> dict[str, str]:
+    """librdkafka settings with secret values masked (for logs, errors and --help)."""
+    return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Kafka topics (the prefix in :class:`KafkaConfig` is put in front of every name)."""
+
+    scalars: str = setting("twin.telemetry.scalar.v1", pattern=TOPIC)
+    waveforms: str = setting("twin.telemetry.vibration.v1", pattern=TOPIC)
+    events: str = setting("twin.events.v1", pattern=TOPIC)
+    alerts: str = setting("twin.alerts.v1", pattern=TOPIC)
+    state: str = setting("twin.state.v1", pattern=TOPIC)
+    dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the cluster is and how to talk to it.
+
+    ``librdkafka`` holds any librdkafka setting, passed through to every client (TLS and SASL:
+    ``security.protocol``, ``ssl.*``, ``sasl.*``). Secret values never appear in ``repr``.
+    """
+
+    brokers: str = setting("localhost:19092", pattern=NAME)
+    topic_prefix: str = setting("", pattern=r"[A-Za-z0-9._-]{0,200}")
+    partitions: int = setting(4, **between(1, 100_000))
+    replication: int = setting(1, **between(1, 1000))
+    topics: TopicNames = field(default_factory=TopicNames)
+    librdkafka: dict[str, str] = setting(factory=dict, passthrough=True)
+    connect_timeout_s: float = setting(20.0, **positive(3600.0, "seconds"))
+    """How long a command waits for the brokers before it stops with an error naming them."""
+
+    def __repr__(self) -> str:
+        return (f"KafkaConfig(brokers={self.brokers!r}, topic_prefix={self.topic_prefix!r}, "
+                f"partitions={self.partitions}, replication={self.replication}, "
+                f"connect_timeout_s={self.connect_timeout_s}, "
+                f"librdkafka={redact(self.librdkafka)!r})")
+
+    def topic(self, name: str) -> str:
+        """Full topic name of ``scalars``, ``waveforms``, ``events``, ``alerts``, ``state``..."""
+        return self.topic_prefix + getattr(self.topics, name)
+
+    def client_config(self) -> dict[str, str]:
+        """Settings shared by every client: bootstrap servers plus the pass-through settings."""
+        return {"bootstrap.servers": self.brokers, **{k: str(v) for k, v in self.librdkafka.items()}}
+
+
+DEFAULT_METRIC_FEATURES = ("vib.rms", "vib.kurtosis", "vib.env_bpfo_snr", "vib.env_bpfi_snr",
+                           "temperature.mean")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Bounded per-asset series: the ``top_n`` worst assets, a watch list, selected features."""
+
+    top_n: int = setting(20, **between(0, 10_000))
+    watch: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
+    features: tuple[str, ...] = setting(DEFAULT_METRIC_FEATURES, pattern=NAME, max_items=1000)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the dataflow needs to know (times in seconds)."""
+
+    window_s: float = setting(3600.0, **positive(YEAR_S, "seconds"))
+    allowed_lateness_s: float = setting(600.0, **between(0.0, YEAR_S, "seconds"))
+    clock: str = setting("system", choices=("system", "data"))
+    """"system": quiet assets close by wall clock; "data": event time only."""
+    max_future_s: float = setting(86400.0, **between(0.0, 100 * YEAR_S, "seconds"))
+    archive_dir: str = setting(DEFAULT_ARCHIVE, pattern=r".+")
+    archive_batch_rows: int = setting(20000, **between(1, MAX_COUNT))
+    archive_flush_s: float = setting(60.0, **positive(86400.0, "seconds"))
+    twin: TwinConfig = field(default_factory=TwinConfig)
+    alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+    def __post_init__(self) -> None:
+        if not self.window_s > 0:
+            msg = f"window_s must be > 0 seconds, got {self.window_s}"
+            raise ConfigError(msg)
+        if self.allowed_lateness_s < 0:
+            msg = f"allowed_lateness_s must be >= 0 seconds, got {self.allowed_lateness_s}"
+            raise ConfigError(msg)
+        if self.clock not in ("system", "data"):
+            msg = f"clock must be 'system' or 'data', got {self.clock!r}"
+            raise ConfigError(msg)
+        if self.archive_batch_rows < 1:
+            msg = f"archive_batch_rows must be >= 1, got {self.archive_batch_rows}"
+            raise ConfigError(msg)
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """TWIN_WINDOW_S=60 -> window_s; TWIN_TWIN__WARMUP_WINDOWS=12 -> twin.warmup_windows.
+
+    Names that look like settings but are none (``TWIN_WINDOWS_S``, ``TWIN_TWIN__WARMUP``,
+    ``TWIN_PIPELIN__X``) are refused with the closest setting; see :func:`check_env_names`.
+    """
+    out: dict[str, Any] = {}
+    top = {f.name for f in fields(PipelineConfig)}
+    check_env_names(PipelineConfig, env)
+    for key, value in env.items():
+        if not key.startswith("TWIN_"):
+            continue
+        parts = key[len("TWIN_") :].lower().split("__")
+        if parts[0] not in top:
+            continue
+        if parts[:2] == ["kafka", "librdkafka"] and len(parts) == 3:
+            # TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD -> kafka.librdkafka["sasl.password"]
+            parts[2] = parts[2].replace("_", ".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                msg = f"{key}: {'.'.join(parts[:-1])} is a setting, not a table"
+                raise ConfigError(msg)
+        node[parts[-1]] = value
+    return out
+
+
+def _file_values(p: Path) -> Mapping[str, Any]:
+    """The settings of a TOML file: its [pipeline] table (or its root when it has none)."""
+    if not p.is_file():
+        msg = f"config file not found: {p}"
+        raise ConfigError(msg)
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"config file {p} is not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"config file {p} cannot be read: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
+    if "pipeline" not in data:
+        return {k: v for k, v in data.items() if k != "benchmark"}
+    for key in data:
+        if key not in FILE_TABLES:
+            close = difflib.get_close_matches(key, FILE_TABLES, n=1, cutoff=0.6)
+            hint = f"did you mean [{close[0]}]?" if close else "allowed: [pipeline], [benchmark]"
+            msg = f"unknown config table [{key}] in {p} ({hint})"
+            raise ConfigError(msg)
+    if not isinstance(data["pipeline"], dict):
+        msg = f"config file {p}: pipeline must be a table"
+        raise ConfigError(msg)
+    return data["pipeline"]  # type: ignore[no-any-return]
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    base: PipelineConfig | None = None,
+) -> PipelineConfig:
+    """Build the config: ``base`` defaults, then the TOML file, env (TWIN_*), then overrides."""
+    cfg = base or PipelineConfig()
+    if path is not None:
+        cfg = apply_values(cfg, _file_values(Path(path)), extra_top=("pipeline",))
+    cfg = apply_values(cfg, _env_values(os.environ if env is None else env))
+    if overrides:
+        cfg = apply_values(cfg, _nest({k: v for k, v in overrides.items() if v is not None}))
+    return cfg
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{"kafka.brokers": x} -> {"kafka": {"brokers": x}} (flags use dotted names)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out

@@ -1,0 +1,228 @@
+"""Every Prometheus metric of twinflow, declared in one place with an injectable registry.
+
+Naming follows Prometheus conventions (base units, ``_total`` counters, ``_seconds``, ``_bytes``).
+Labels are bounded: steps, reasons, topics/partitions, severities. Per-asset series exist only
+for a bounded set of assets (an opt-in watch list plus the ``top_n`` worst by health index), so a
+fleet of 100k assets does not make 100k series. Each worker process serves its own registry.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from flows.config.pipeline import DEFAULT_METRIC_FEATURES, MetricsConfig
+
+__all__ = ["AssetFeatures", "PipelineMetrics", "WorstAssets"]
+
+LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)
+SIZE_BUCKETS = (1, 10, 100, 1000, 10_000, 100_000)
+RUL_BUCKETS = tuple(h * 3600.0 for h in (1, 6, 12, 24, 48, 96, 168, 336, 720, 2160))
+
+
+class PipelineMetrics:
+    """The pipeline's metrics; pass a fresh ``CollectorRegistry`` in tests."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, top_n: int = 20,
+                 watch: Iterable[str] = (), features: Iterable[str] = DEFAULT_METRIC_FEATURES) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.process = str(os.getpid())
+        self._pipeline(self.registry)
+        self._twins(self.registry)
+        self.worst = WorstAssets(self, top_n=top_n, watch=watch)
+        self.features = AssetFeatures(self, top_n=top_n, watch=watch, names=features)
+        self._initialise_labels()
+
+    def _initialise_labels(self) -> None:
+        """Known label values start at 0, so rates and dashboards have series before any event."""
+        from flows.codec.serde import REASONS
+        from flows.dataflow.admission import REASONS as ADMISSION_REASONS
+
+        for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "processing_error"):
+            self.decode_errors.labels(reason=reason)
+        for table in ("features", "twin_state", "alerts"):
+            self.sink_rows.labels(table=table)
+        for step in ("decode", "featurize_frames", "aggregate_window", "twin_update", "fleet_rul",
+                     "alert_gate"):
+            self.step_items.labels(step=step)
+
+    def _pipeline(self, r: CollectorRegistry) -> None:
+        self.records_in = Counter("twin_records_in_total", "Raw records read, by source topic or file.",
+                                  ["source"], registry=r)
+        self.step_items = Counter("twin_step_items_total", "Items emitted by each dataflow step.",
+                                  ["step"], registry=r)
+        self.decode_errors = Counter("twin_dead_letters_total",
+                                     "Records routed to the dead letters, by reason.", ["reason"], registry=r)
+        self.late_records = Counter("twin_late_records_total",
+                                    "Records later than the allowed lateness (routed as dead letters).",
+                                    registry=r)
+        self.windows_closed = Counter("twin_windows_closed_total", "Asset windows closed and featurised.",
+                                      registry=r)
+        self.windows_open = Gauge("twin_windows_open",
+                                  "Asset windows holding records and not yet closed (this process).",
+                                  registry=r)
+        self.event_time_lag = Gauge("twin_event_time_lag_seconds",
+                                    "Wall clock minus the end of the newest closed window (watermark lag).",
+                                    ["process"], registry=r)
+        self.latency = Histogram("twin_processing_latency_seconds",
+                                 "From a window's end (event time) to its snapshot or alert emission.",
+                                 ["output"], buckets=LATENCY_BUCKETS, registry=r)
+        self.consumer_lag = Gauge("twin_kafka_consumer_lag_messages",
+                                  "Messages in the partition not yet read (high watermark - position).",
+                                  ["topic", "partition"], registry=r)
+        self.source_errors = Counter("twin_source_errors_total",
+                                     "Transient source client errors (retried), by code.", ["code"],
+                                     registry=r)
+        self.sink_seconds = Histogram("twin_sink_write_seconds", "Time to write one batch, by sink.",
+                                      ["sink"], registry=r)
+        self.sink_batch = Histogram("twin_sink_batch_size", "Items per written batch, by sink.", ["sink"],
+                                    buckets=SIZE_BUCKETS, registry=r)
+        self.sink_rows = Counter("twin_archive_rows_total", "Rows written to the Parquet archive, by table.",
+                                 ["table"], registry=r)
+        self.snapshot_flush = Histogram("twin_snapshot_flush_seconds",
+                                        "Archive flush at each recovery snapshot (part of its pause).",
+                                        registry=r)
+
+    def _twins(self, r: CollectorRegistry) -> None:
+        self.assets = Gauge("twin_assets_tracked", "Asset twins held by this process.", registry=r)
+        self.state_bytes = Gauge("twin_state_bytes", "Estimated pickled size of the twins of this process.",
+                                 registry=r)
+        self.snapshots = Counter("twin_snapshots_total", "Twin snapshots emitted, by condition.",
+                                 ["condition"], registry=r)
+        self.anomaly_score = Histogram("twin_anomaly_score", "Calibrated anomaly scores.",
+                                       buckets=(0.5, 0.9, 0.99, 0.999, 0.9999, 1.0), registry=r)
+        self.rul = Histogram("twin_rul_seconds", "Fused RUL estimates of degrading assets.",
+                             buckets=RUL_BUCKETS, registry=r)
+        self.drift = Counter("twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
+        self.alerts = Counter("twin_alerts_total", "Alert messages, by status, severity and kind.",
+                              ["status", "severity", "kind"], registry=r)
+        self.asset_health = Gauge("twin_asset_health_index",
+                                  "Health index of watched and worst assets (bounded set).", ["asset_id"],
+                                  registry=r)
+        self.asset_rul = Gauge("twin_asset_rul_seconds", "RUL of watched and worst assets (bounded set).",
+                               ["asset_id"], registry=r)
+        self.asset_rul_lower = Gauge("twin_asset_rul_lower_seconds", "Lower bound of the RUL interval.",
+                                     ["asset_id"], registry=r)
+        self.asset_rul_upper = Gauge("twin_asset_rul_upper_seconds", "Upper bound of the RUL interval.",
+                                     ["asset_id"], registry=r)
+        self.asset_score = Gauge("twin_asset_anomaly_score", "Anomaly score of watched and worst assets.",
+                                 ["asset_id"], registry=r)
+        self.asset_feature = Gauge("twin_asset_feature",
+                                   "Selected window features of watched and unhealthy assets (bounded).",
+                                   ["asset_id", "feature"], registry=r)
+
+    @classmethod
+    def from_config(cls, cfg: MetricsConfig, registry: CollectorRegistry | None = None) -> PipelineMetrics:
+        """Metrics with the configured bounded per-asset series."""
+        return cls(registry, top_n=cfg.top_n, watch=cfg.watch, features=cfg.features)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Current value of a sample (0.0 if never observed)."""
+        v = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if v is None else v
+
+    def total(self, name: str) -> float:
+        """Sum of a metric's samples over all label values."""
+        return sum(s.value for m in self.registry.collect() for s in m.samples if s.name == name)
+
+
+class WorstAssets:
+    """Keeps per-asset gauges for the watch list and the ``top_n`` lowest health indices only.
+
+    The exported set is recomputed at most once a second (``heapq.nsmallest``, O(n log top_n)),
+    so the cost per update stays constant on large fleets.
+    """
+
+    def __init__(self, metrics: PipelineMetrics, *, top_n: int, watch: Iterable[str],
+                 refresh_s: float = 1.0) -> None:
+        self.m = metrics
+        self.top_n = top_n
+        self.watch = set(watch)
+        self.refresh_s = refresh_s
+        self.health: dict[str, float] = {}
+        self.rul: dict[str, float | None] = {}
+        self.shown: set[str] = set()
+        self.with_rul: set[str] = set()
+        self.extra: dict[str, tuple[float, tuple[float | None, float | None]]] = {}
+        self._last = float("-inf")
+
+    def update(self, asset_id: str, health_index: float, rul_s: float | None,
+               *, score: float = 0.0, band: tuple[float | None, float | None] = (None, None)) -> None:
+        """Record an asset's latest health; refresh the exported set when due."""
+        self.health[asset_id] = health_index
+        self.rul[asset_id] = rul_s
+        self.extra[asset_id] = (score, band)
+        now = time.monotonic()
+        if now - self._last >= self.refresh_s:
+            self._last = now
+            self.refresh()
+        elif asset_id in self.shown:
+            self._export(asset_id)
+
+    def refresh(self) -> None:
+        """Recompute which assets have series, removing the others' series."""
+        worst = heapq.nsmallest(self.top_n, self.health, key=self.health.__getitem__)
+        show = set(worst) | (self.watch & self.health.keys())
+        for gone in self.shown - show:
+            self.m.asset_health.remove(gone)
+            self.m.asset_score.remove(gone)
+            self._drop_rul(gone)
+        self.shown = show
+        for a in show:
+            self._export(a)
+
+    def _drop_rul(self, asset_id: str) -> None:
+        if asset_id in self.with_rul:
+            for g in (self.m.asset_rul, self.m.asset_rul_lower, self.m.asset_rul_upper):
+                g.remove(asset_id)
+            self.with_rul.discard(asset_id)
+
+    def _export(self, asset_id: str) -> None:
+        self.m.asset_health.labels(asset_id=asset_id).set(self.health[asset_id])
+        score, (lo, hi) = self.extra[asset_id]
+        self.m.asset_score.labels(asset_id=asset_id).set(score)
+        rul = self.rul[asset_id]
+        if rul is None:
+            self._drop_rul(asset_id)
+            return
+        self.m.asset_rul.labels(asset_id=asset_id).set(rul)
+        self.m.asset_rul_lower.labels(asset_id=asset_id).set(rul if lo is None else lo)
+        self.m.asset_rul_upper.labels(asset_id=asset_id).set(rul if hi is None else hi)
+        self.with_rul.add(asset_id)
+
+
+class AssetFeatures:
+    """``twin_asset_feature`` for watched assets and at most ``top_n`` unhealthy ones.
+
+    An asset gets series while its twin says ``degrading`` or ``critical`` (or it is watched),
+    and loses them when it is healthy again; past ``top_n`` unhealthy assets, newcomers wait.
+    """
+
+    def __init__(self, metrics: PipelineMetrics, *, top_n: int, watch: Iterable[str],
+                 names: Iterable[str]) -> None:
+        self.m = metrics
+        self.top_n = top_n
+        self.watch = set(watch)
+        self.names = tuple(names)
+        self.shown: dict[str, set[str]] = {}
+
+    def update(self, asset_id: str, condition: str, features: dict[str, float]) -> None:
+        """Export (or withdraw) one asset's selected features after a window."""
+        unhealthy = condition in ("degrading", "critical")
+        wanted = asset_id in self.watch or (
+            unhealthy and (asset_id in self.shown or len(self.shown) < self.top_n + len(self.watch)))
+        if not wanted:
+            for name in self.shown.pop(asset_id, set()):
+                self.m.asset_feature.remove(asset_id, name)
+            return
+        names = self.shown.setdefault(asset_id, set())
+        for name in self.names:
+            value = features.get(name)
+            if value is not None and math.isfinite(value):
+                self.m.asset_feature.labels(asset_id=asset_id, feature=name).set(value)
+                names.add(name)

@@ -1,0 +1,351 @@
+"""The per-item logic of the dataflow's steps, free of Bytewax so it can be tested directly.
+
+Each function or class here is what one step of :mod:`flows.dataflow.pipeline` calls. Domain logic stays in
+twin_models; this module adapts records, metadata and metrics around it.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flows.codec import serde
+from flows.dataflow.admission import admit
+from flows.dataflow.metrics import PipelineMetrics
+from twin_models.alerting import AlertPolicy, AlertPolicyConfig
+from twin_models.features.frame import frame_features
+from twin_models.features.window import aggregate_window
+from twin_models.records import (
+    Alert,
+    AssetEvent,
+    AssetMetadata,
+    FeatureVector,
+    ScalarSample,
+    TwinSnapshot,
+    WaveformFrame,
+)
+from twin_models.rul.fleet import ConditionInputs, FleetConfig, FleetTwin, select_inputs
+from twin_models.twin import AssetTwin, TwinConfig
+
+__all__ = [
+    "EPOCH",
+    "DeadLetter",
+    "FrameFeatures",
+    "RawRecord",
+    "Decoder",
+    "Featurizer",
+    "OpenWindows",
+    "alert_gate",
+    "asset_kind",
+    "check_snapshot",
+    "fleet_apply",
+    "fleet_rul",
+    "make_window_aggregator",
+    "policy_apply",
+    "twin_apply",
+    "twin_update",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATE_SAMPLE_EVERY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """Bytes as they arrive from a source, with where they came from (for dead letters)."""
+
+    source: str
+    payload: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record the flow could not use, with the reason; never silently dropped."""
+
+    reason: str
+    detail: str
+    source: str
+    raw: bytes
+    timestamp: datetime
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFeatures:
+    """Features of one vibration frame (what a window keeps instead of the raw samples)."""
+
+    asset_id: str
+    channel: str
+    timestamp: datetime
+    features: dict[str, float]
+
+
+Telemetry = ScalarSample | WaveformFrame | AssetEvent
+WindowItem = ScalarSample | FrameFeatures | AssetEvent
+
+
+class Decoder:
+    """``decode`` step: bytes -> record, or a :class:`DeadLetter` with the reason.
+
+    A record the wire contract accepts must also pass :func:`flows.dataflow.admission.admit` (what the
+    features need, judged with the asset's metadata), so no later step meets a record it cannot
+    featurise."""
+
+    def __init__(
+        self,
+        metrics: PipelineMetrics,
+        *,
+        max_future_s: float,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metadata: Mapping[str, AssetMetadata] | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.max_future_s = max_future_s
+        self.now = now
+        self.metadata: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
+
+    def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
+        self.metrics.records_in.labels(source=raw.source).inc()
+        self.metrics.step_items.labels(step="decode").inc()
+        now = self.now()
+        out = serde.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
+        if isinstance(out, serde.DecodeError):
+            self.metrics.decode_errors.labels(reason=out.reason).inc()
+            return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
+        problem = admit(out, self.metadata.get(out.asset_id))
+        if problem is not None:
+            self.metrics.decode_errors.labels(reason=problem[0]).inc()
+            return DeadLetter(*problem, raw.source, raw.payload, now, raw.headers)
+        return out
+
+
+class OpenWindows:
+    """Which (asset, window) pairs hold records in this process: the ``twin_windows_open`` gauge.
+
+    Exact with one process; with several, a window is counted by the process that read its
+    records and the process that closed it, so each process's gauge is approximate."""
+
+    def __init__(self, window_s: float, metrics: PipelineMetrics) -> None:
+        self.window_s = window_s
+        self.metrics = metrics
+        self.open: set[tuple[str, int]] = set()
+
+    def opened(self, asset_id: str, ts: datetime) -> None:
+        key = (asset_id, int((ts - EPOCH).total_seconds() // self.window_s))
+        if key not in self.open:
+            self.open.add(key)
+            self.metrics.windows_open.set(len(self.open))
+
+    def closed(self, asset_id: str, window_id: int) -> None:
+        self.open.discard((asset_id, window_id))
+        self.metrics.windows_open.set(len(self.open))
+
+
+class Featurizer:
+    """``featurize_frames`` step: a waveform frame -> its features (scalars/events pass)."""
+
+    def __init__(self, metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
+                 windows: OpenWindows) -> None:
+        self.metadata = metadata
+        self.metrics = metrics
+        self.windows = windows
+
+    def __call__(self, item: Telemetry) -> WindowItem:
+        self.metrics.step_items.labels(step="featurize_frames").inc()
+        self.windows.opened(item.asset_id, item.timestamp)
+        if not isinstance(item, WaveformFrame):
+            return item
+        meta = self.metadata.get(item.asset_id)
+        shaft = item.shaft_speed_hz or (meta.nominal_speed_hz if meta else None)
+        feats = frame_features(
+            item.samples,
+            item.sample_rate_hz,
+            shaft_hz=shaft,
+            geometry=meta.bearing if meta else None,
+            envelope_band=meta.resonance_band_hz if meta else None,
+        )
+        if shaft:
+            feats["shaft_hz"] = float(shaft)
+        return FrameFeatures(item.asset_id, item.channel, item.timestamp, feats)
+
+
+def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:
+    """A record that arrived after its window closed."""
+    detail = (
+        f"{type(item).__name__} of asset {item.asset_id!r} at {item.timestamp.isoformat()} "
+        "arrived after its window closed (older than the allowed lateness)"
+    )
+    payload = b""
+    if isinstance(item, ScalarSample | AssetEvent):
+        payload = serde.encode_json(item)
+    return DeadLetter("late_record", detail, "window", payload, now)
+
+
+def make_window_aggregator(
+    window_s: float, metrics: PipelineMetrics, windows: OpenWindows,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[str, tuple[int, list[WindowItem]]], FeatureVector]:
+    """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector."""
+    length = timedelta(seconds=window_s)
+
+    def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]]) -> FeatureVector:
+        window_id, items = id_items
+        start = EPOCH + window_id * length
+        frames = [(i.channel, i.features) for i in items if isinstance(i, FrameFeatures)]
+        scalars = [i for i in items if isinstance(i, ScalarSample)]
+        events = [i for i in items if isinstance(i, AssetEvent)]
+        metrics.windows_closed.inc()
+        metrics.step_items.labels(step="aggregate_window").inc()
+        windows.closed(asset_id, window_id)
+        lag = (now() - (start + length)).total_seconds()
+        metrics.event_time_lag.labels(process=metrics.process).set(lag)
+        return aggregate_window(asset_id, start, start + length, frames, scalars, events)
+
+    return aggregate
+
+
+def twin_apply(
+    metadata: Mapping[str, AssetMetadata], config: TwinConfig
+) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None]]:
+    """The twin step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None]:
+        if twin is None:
+            twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
+        if not fv.features:  # a window with life events only: nothing to score
+            for event in fv.events:
+                twin.apply_event(event.kind)
+            return twin, None
+        snap = twin.update(fv)
+        check_snapshot(snap)
+        return twin, snap
+
+    return apply
+
+
+def twin_update(
+    metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics
+) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
+    """``twin_update`` step: score, emit, then learn; emits the snapshot then the window's events
+    (preceded by the window's :class:`ConditionInputs` when the fleet RUL regression is configured)."""
+    apply = twin_apply(metadata, config)
+
+    def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
+        if twin is None:
+            metrics.assets.inc()
+        twin, snap = apply(twin, fv)
+        if snap is None:
+            return twin, list(fv.events)
+        metrics.step_items.labels(step="twin_update").inc()
+        metrics.snapshots.labels(condition=snap.condition).inc()
+        metrics.anomaly_score.observe(snap.anomaly_score)
+        if snap.drift:
+            metrics.drift.inc()
+        metrics.features.update(snap.asset_id, snap.condition, fv.features)
+        if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
+            metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
+        if config.fleet.rul_features:  # the fleet RUL regression's inputs go just before the snapshot
+            inputs = ConditionInputs(fv.asset_id, snap.timestamp, select_inputs(config.fleet, fv.features))
+            return twin, [inputs, snap, *fv.events]
+        return twin, [snap, *fv.events]
+
+    return step
+
+
+def check_snapshot(snap: TwinSnapshot) -> None:
+    """Raise if a snapshot could not be written (a required number is not finite).
+
+    Raised inside the guarded ``twin_update`` step, so the window is dead-lettered and the twin
+    keeps its state from before it, instead of a sink failing on it later (and every later
+    snapshot inheriting an infinite degradation)."""
+    for name in ("anomaly_score", "health_index", "degradation"):
+        value = getattr(snap, name)
+        if not math.isfinite(value):
+            msg = (f"twin of asset {snap.asset_id!r}: window {snap.window_start.isoformat()} gives "
+                   f"a non-finite {name} ({value!r}); the window is not learnt")
+            raise ValueError(msg)
+
+
+def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
+    """The kind of an asset (its fleet), from metadata; unknown assets share the default kind."""
+    meta = metadata.get(asset_id)
+    return meta.kind if meta else AssetMetadata(asset_id).kind
+
+
+FleetItem = TwinSnapshot | AssetEvent | ConditionInputs
+
+
+def fleet_apply(
+    metadata: Mapping[str, AssetMetadata], config: FleetConfig | None = None,
+) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, TwinSnapshot | None]]:
+    """The fleet step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, TwinSnapshot | None]:
+        if fleet is None:
+            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
+        if isinstance(item, AssetEvent):
+            fleet.apply_event(item)
+            return fleet, None
+        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
+            fleet.observe(item)
+            return fleet, None
+        return fleet, fleet.update(item)
+
+    return apply
+
+
+def fleet_rul(
+    metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetConfig | None = None,
+) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, list[TwinSnapshot]]]:
+    """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
+    apply = fleet_apply(metadata, config)
+
+    def step(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, list[TwinSnapshot]]:
+        fleet, snap = apply(fleet, item)
+        if snap is None:
+            return fleet, []
+        metrics.step_items.labels(step="fleet_rul").inc()
+        metrics.latency.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
+        if snap.rul_s is not None:
+            metrics.rul.observe(snap.rul_s)
+        metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
+                             band=(snap.rul_lower_s, snap.rul_upper_s))
+        return fleet, [snap]
+
+    return step
+
+
+def policy_apply(config: AlertPolicyConfig) -> Callable[[AlertPolicy | None, TwinSnapshot],
+                                                      tuple[AlertPolicy, list[Alert]]]:
+    """The alert gate's pure state transition (no metrics): what an undo replays."""
+
+    def apply(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
+        if policy is None:
+            policy = AlertPolicy(snap.asset_id, config)
+        return policy, policy.update(snap)
+
+    return apply
+
+
+def alert_gate(
+    config: AlertPolicyConfig, metrics: PipelineMetrics,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[AlertPolicy | None, TwinSnapshot], tuple[AlertPolicy, list[Alert]]]:
+    """``alert_gate`` step (keyed by asset): the alert policy's state machine."""
+    apply = policy_apply(config)
+
+    def step(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
+        policy, alerts = apply(policy, snap)
+        metrics.step_items.labels(step="alert_gate").inc()
+        for a in alerts:
+            metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()
+            metrics.latency.labels(output="alert").observe(max((now() - a.timestamp).total_seconds(), 0))
+        return policy, alerts
+
+    return step

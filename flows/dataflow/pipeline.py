@@ -1,0 +1,197 @@
+"""get_flow(...): the ONE dataflow of twinflow, for demo, run and backtest.
+
+Sources and sinks are injected, so the simulator, file replay and Kafka all plug into the same
+steps. Step ids are part of Bytewax's recovery state: never rename one without a migration note.
+
+    source (RawRecord)
+      -> decode            Telemetry | DeadLetter          (errors -> dead_letters sink)
+      -> featurize_frames  ScalarSample | FrameFeatures | AssetEvent
+      -> key_by_asset      (asset_id, item)
+      -> window            event-time tumbling windows per asset (late items -> dead_letters)
+      -> aggregate_window  (asset_id, FeatureVector)        -> features sink
+      -> twin_update       (asset_id, TwinSnapshot | AssetEvent [| ConditionInputs])
+           -> alert_gate   (asset_id, Alert)                -> alerts sink
+           -> fleet_rul    (kind, TwinSnapshot)             -> state sink
+
+Every per-item step runs under a guard (:mod:`flows.dataflow.guard`): an item that makes it raise becomes
+a ``processing_error`` dead letter, the asset's state stays as it was before the item, and the
+flow goes on. The ``route_*_errors`` branches take those dead letters to the dead-letter sink.
+
+Alerts are decided per asset from the twin's own evidence (anomaly score, health index,
+own-trend RUL), so alerts and their ids do not depend on how assets are spread over partitions
+and workers. The fleet step sees every asset of a kind; the RUL it fuses into the state snapshots
+depends on which lives completed before, so with several partitions it may differ slightly from
+run to run (documented in the README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import bytewax.operators as op
+import bytewax.operators.windowing as win
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.admission import check_metadata
+from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import (
+    EPOCH,
+    DeadLetter,
+    Decoder,
+    Featurizer,
+    OpenWindows,
+    RawRecord,
+    alert_gate,
+    asset_kind,
+    fleet_apply,
+    fleet_rul,
+    late_dead_letter,
+    make_window_aggregator,
+    policy_apply,
+    twin_apply,
+    twin_update,
+)
+from twin_models.records import AssetMetadata, TwinSnapshot
+
+__all__ = ["SinkAttacher", "Sinks", "get_flow"]
+
+SinkAttacher = Callable[[str, Stream[Any]], None]
+"""Attaches one output to a stream: ``attach(step_id, stream)`` (adds op.output and any mapping)."""
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Where each output stream goes; every entry is a list of attachers (may be empty)."""
+
+    features: Sequence[SinkAttacher] = ()
+    state: Sequence[SinkAttacher] = ()
+    alerts: Sequence[SinkAttacher] = ()
+    dead_letters: Sequence[SinkAttacher] = ()
+
+
+def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
+    for i, attach in enumerate(attachers):
+        attach(f"{name}_{i}", stream)
+
+
+def _clock(cfg: PipelineConfig) -> win.EventClock:
+    wait = timedelta(seconds=cfg.allowed_lateness_s)
+    if cfg.clock == "data":
+        # Event time only: deterministic for replays; quiet assets close at end of input.
+        return win.EventClock(
+            lambda item: item.timestamp,
+            wait_for_system_duration=wait,
+            now_getter=lambda: EPOCH,
+            to_system_utc=lambda _ts: None,
+        )
+    return win.EventClock(lambda item: item.timestamp, wait_for_system_duration=wait)
+
+
+def get_flow(
+    cfg: PipelineConfig,
+    *,
+    source: Source[RawRecord],
+    sinks: Sinks,
+    metadata: Mapping[str, AssetMetadata] | None = None,
+    metrics: PipelineMetrics | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    flow_id: str = "twinflow",
+) -> Dataflow:
+    """Build the dataflow (nothing runs until Bytewax runs it)."""
+    meta: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
+    for asset_meta in meta.values():
+        check_metadata(asset_meta)
+    m = metrics or PipelineMetrics()
+    flow = Dataflow(flow_id)
+    raw = op.input("telemetry_in", flow, source)
+    # RawRecord
+    decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
+    decoded = op.map("decode", raw, guard_map("decode", decoder, m, now))
+    # Telemetry | DeadLetter
+    split = op.branch("route_errors", decoded, _ok)
+    windows = OpenWindows(cfg.window_s, m)
+    featurize = guard_map("featurize_frames", Featurizer(meta, m, windows), m, now)
+    feat = op.branch("route_featurize_errors", op.map("featurize_frames", split.trues, featurize), _ok)
+    # ScalarSample | FrameFeatures | AssetEvent
+    keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)
+    windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
+    wout = win.collect_window("window", keyed, _clock(cfg), windower)
+    # (asset_id, (window_id, [items]))
+    late = op.map("late_to_dead_letter", wout.late,
+                  guard_map("late_to_dead_letter", lambda kv: _late(kv, m, now), m, now))
+    # DeadLetter
+    aggregate = make_window_aggregator(cfg.window_s, m, windows, now)
+    fvs_or_dead = op.map("aggregate_window", wout.down,
+                         guard_keyed_map("aggregate_window", lambda kv: (kv[0], aggregate(*kv)), m, now))
+    agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
+    fvs = agg.trues
+    # (asset_id, FeatureVector)
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m),
+                               _state_of(twin_apply(meta, cfg.twin)), _asset_of, m, now,
+                               on_drop=m.assets.dec)
+    twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
+    updates = twin_out.trues
+    # (asset_id, TwinSnapshot | AssetEvent | ConditionInputs); ConditionInputs (the fleet RUL
+    # regression's inputs, only when configured) go to fleet_rul, never to alert_gate
+    own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
+    gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), _state_of(policy_apply(cfg.alerts)),
+                          _asset_of, m, now)
+    alerts_out = op.branch("route_alert_errors", op.stateful_flat_map("alert_gate", own, gate), _ok_value)
+    alerts = alerts_out.trues
+    # (asset_id, Alert)
+    by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
+                        lambda x: asset_kind(meta, x.asset_id))
+    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, now, cfg.twin.fleet),
+                                _state_of(fleet_apply(meta, cfg.twin.fleet)),
+                                lambda item: asset_kind(meta, item.asset_id), m, now)
+    fleet_out = op.branch("route_fleet_errors", op.stateful_flat_map("fleet_rul", by_kind, fleet_step),
+                          _ok_value)
+    snaps = fleet_out.trues
+    # (kind, TwinSnapshot)
+    step_errors = [op.key_rm(f"{name}_errors_unkeyed", b.falses)
+                   for name, b in (("aggregate", agg), ("twin", twin_out), ("alert", alerts_out),
+                                   ("fleet", fleet_out))]
+    dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors)
+    with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),
+                          lambda fv: bool(fv.features))
+    _attach("features_out", with_data, sinks.features)
+    _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
+    _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
+    _attach("dead_letters_out", dead, sinks.dead_letters)
+    return flow
+
+
+def _state_of(apply: Callable[[Any, Any], tuple[Any, Any]]) -> Callable[[Any, Any], Any]:
+    """A step's pure transition, keeping the state only (what an undo replays)."""
+    return lambda state, item: apply(state, item)[0]
+
+
+def _asset_of(item: Any) -> str:
+    """The key of an asset-keyed step's item."""
+    return str(item.asset_id)
+
+
+def _ok(item: Any) -> bool:
+    """Not a dead letter (branch predicate)."""
+    return not isinstance(item, DeadLetter)
+
+
+def _ok_value(kv: tuple[str, Any]) -> bool:
+    """A keyed item whose value is not a dead letter (branch predicate)."""
+    return not isinstance(kv[1], DeadLetter)
+
+
+def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
+          now: Callable[[], datetime]) -> DeadLetter:
+    m.late_records.inc()
+    m.decode_errors.labels(reason="late_record").inc()  # every dead letter is in this counter
+    _asset, (_wid, item) = kv
+    return late_dead_letter(item, now())
+
+

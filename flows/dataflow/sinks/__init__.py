@@ -1,0 +1,1 @@
+"""flows.dataflow.sinks: the dataflow's outputs (Parquet archive, JSON lines, Kafka)."""

@@ -1,0 +1,1 @@
+"""flows.dataflow.sources: the dataflow's inputs (simulator, history files, Kafka)."""

@@ -1,0 +1,266 @@
+"""Kafka telemetry source: co-partitioned topics read together, merged in event-time order.
+
+Telemetry arrives on several topics (scalars, waveform frames, events), all keyed by asset_id and
+with the same number of partitions, so partition ``p`` of every topic holds the same assets.
+One Bytewax source partition reads partition ``p`` of every telemetry topic and emits their
+messages merged by event time (the ``twin.event_time_ms`` header that twinflow's producers set;
+the Kafka timestamp for messages without it): a topic that is read
+faster than another cannot push an asset's watermark ahead and make the other topic's records
+late, and the order the dataflow sees does not depend on fetch timing. A topic whose partition
+has nothing buffered holds the merge back until it delivers, reaches its end, or stays silent for
+``max_idle_s`` while the other topics deliver (then the merge goes on without it; while the
+broker is unreachable every topic is silent, and the merge waits). A topic that reached the end
+of its partition never holds the merge back, so ``max_idle_s`` is a safety net for a partition
+whose data exists but cannot be fetched; keep it well above fetch latencies under load. Idle time
+is counted while the source polls, not while the dataflow is busy elsewhere (see ``_tick``).
+
+Memory stays bounded under a backlog: the merge can only emit as far as the slowest topic, and a
+fetch brings far more small scalar messages than large waveform frames, so without a limit the
+buffer of the topic that is ahead would grow with the backlog (the whole scalar topic, under
+overload). A topic whose buffer reaches ``max_buffered`` messages is paused (librdkafka stops
+fetching it and drops what it prefetched; on resume it fetches again from the next message not
+yet consumed, so nothing is lost or read twice) until the merge has drained it to half; the
+topics it waits for keep fetching. librdkafka's own prefetch queue is bounded by
+``queued.max.messages.kbytes`` (:data:`PREFETCH`).
+
+Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
+in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
+(a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from flows.dataflow.operators import RawRecord
+from flows.kafka.errors import close_consumer, guarded
+
+__all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
+
+EVENT_TIME_HEADER = "twin.event_time_ms"
+
+
+def event_time_ms(msg: Any) -> int:
+    """The merge key of a message: its event-time header, else its Kafka timestamp."""
+    for key, value in msg.headers() or ():
+        if key == EVENT_TIME_HEADER:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                break
+    return int(msg.timestamp()[1])
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[str, int]
+POLL_GAP_S = 0.1  # the most a pause between two polls adds to the idle clocks (see _tick)
+
+PREFETCH = {"queued.max.messages.kbytes": "16384"}
+"""librdkafka's prefetch queue per source partition: 16 MiB (default 64 MiB) is several seconds of
+telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
+
+
+def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
+                    timeout_s: float = 30.0) -> int:
+    """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
+    admin = AdminClient(dict(client_config))
+    meta = admin.list_topics(timeout=timeout_s)
+    counts = {}
+    for topic in topics:
+        tm = meta.topics.get(topic)
+        if tm is None or tm.error is not None:
+            msg = f"Kafka topic {topic!r} does not exist (create it with `twin topics create`)"
+            raise ValueError(msg)
+        counts[topic] = len(tm.partitions)
+    if len(set(counts.values())) != 1:
+        msg = f"telemetry topics must have the same number of partitions, got {counts}"
+        raise ValueError(msg)
+    return next(iter(counts.values()))
+
+
+class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
+    """Partition ``p`` of every topic, merged in timestamp order."""
+
+    def __init__(self, src: KafkaTelemetrySource, part: int, resume: Offsets | None) -> None:
+        self.src = src
+        self.part = part
+        self.offsets: Offsets = dict(resume or {})
+        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
+                "enable.partition.eof": "true", "statistics.interval.ms": "0"}
+        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
+        if src.starting_offset == OFFSET_END:
+            self._pin_end_offsets()
+        start = src.starting_offset
+        self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
+        self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
+        self.eof: dict[str, bool] = {t: False for t in src.topics}
+        # idle clocks start when the first message of any topic arrives (connecting and the first
+        # fetches can take seconds, and must not make a slow topic count as idle)
+        self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
+        self.last_activity = float("-inf")
+        self.lag_at = float("-inf")
+        self.clock = 0.0  # see _tick
+        self.ticked_at: float | None = None
+        self.paused: set[str] = set()  # topics held back by _hold_back
+
+    def _pin_end_offsets(self) -> None:
+        """``--from-end``: the current end of each topic without a resumed offset, as a concrete
+        offset in the snapshot. Left symbolic, a restart would start from the *new* end and skip
+        what arrived meanwhile on a topic that had delivered nothing before the crash."""
+        for topic in self.src.topics:
+            if topic not in self.offsets:
+                _lo, hi = self.consumer.get_watermark_offsets(TopicPartition(topic, self.part),
+                                                              timeout=self.src.metadata_timeout_s)
+                self.offsets[topic] = hi
+
+    def _tick(self) -> float:
+        """The polling clock: real time, except that a gap between two polls counts for at most
+        ``POLL_GAP_S``. While the dataflow is busy with a large epoch (Bytewax does not call
+        ``next_batch`` until the epoch is through, which can take longer than ``max_idle_s`` on a
+        loaded machine), nothing is consumed: a topic must not count as idle for that, or the
+        merge runs ahead of it and its records arrive late (dead letters, windows without them)."""
+        real = time.monotonic()
+        if self.ticked_at is not None:
+            self.clock += min(real - self.ticked_at, POLL_GAP_S)
+        self.ticked_at = real
+        return self.clock
+
+    def _poll(self) -> None:
+        self._tick()
+        for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
+            err = msg.error()
+            topic = msg.topic()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.eof[topic] = True
+                    self.last_activity = self._tick()
+                    continue
+                if err.fatal():
+                    msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
+                    raise RuntimeError(msg_)
+                self.src.on_error(str(err.name()))
+                log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
+                continue
+            now = self._tick()
+            if now - self.last_activity >= self.src.max_idle_s:
+                # first message after start-up or after an outage: every topic's idle clock
+                # restarts now, so none counts as idle just because the broker was away
+                self.last_seen = dict.fromkeys(self.last_seen, now)
+            self.buffers[topic].append((event_time_ms(msg), msg))
+            self.eof[topic] = False
+            self.last_seen[topic] = now
+            self.last_activity = now
+
+    def _idle(self, topic: str, now: float) -> bool:
+        """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
+        nothing counts as idle and the merge waits)."""
+        quiet = now - self.last_seen[topic] >= self.src.max_idle_s
+        # a paused topic is delivering, only held back: it counts as activity
+        return quiet and (now - self.last_activity < self.src.max_idle_s or bool(self.paused))
+
+    def _blocking(self, now: float) -> bool:
+        """Some topic may still deliver something older than what is buffered elsewhere."""
+        return any(not buf and not self.eof[t] and not self._idle(t, now)
+                   for t, buf in self.buffers.items())
+
+    def _report_lag(self) -> None:
+        """Consumer lag per topic-partition from the watermarks cached by fetches (no broker call)."""
+        now = time.monotonic()
+        if self.src.on_lag is None or now - self.lag_at < self.src.lag_every_s:
+            return
+        self.lag_at = now
+        for topic in self.src.topics:
+            lo, hi = self.consumer.get_watermark_offsets(TopicPartition(topic, self.part), cached=True)
+            if hi >= 0:
+                position = self.offsets.get(topic, max(lo, 0))
+                self.src.on_lag(topic, self.part, max(hi - position, 0))
+
+    def next_batch(self) -> list[RawRecord]:
+        self._poll()
+        self._report_lag()
+        out: list[RawRecord] = []
+        now = self._tick()
+        while any(self.buffers.values()) and not self._blocking(now):
+            topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
+            _, msg = self.buffers[topic].popleft()
+            self.offsets[topic] = msg.offset() + 1
+            out.append(self._raw(msg))
+        if not out and not self.src.tail and all(self.eof.values()) \
+                and not any(self.buffers.values()):
+            raise StopIteration
+        self._hold_back()
+        return out
+
+    def _hold_back(self) -> None:
+        """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""
+        cap = self.src.max_buffered
+        for topic, buf in self.buffers.items():
+            if topic not in self.paused and len(buf) >= cap:
+                self.consumer.pause([TopicPartition(topic, self.part)])
+                self.paused.add(topic)
+            elif topic in self.paused and len(buf) <= cap // 2:
+                self.consumer.resume([TopicPartition(topic, self.part)])
+                self.paused.discard(topic)
+
+    def _raw(self, msg: Any) -> RawRecord:
+        headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
+                   ("source.offset", str(msg.offset())))
+        return RawRecord(msg.topic(), msg.value() or b"", headers)
+
+    def next_awake(self) -> Any:
+        return None
+
+    def snapshot(self) -> Offsets:
+        return dict(self.offsets)
+
+    def close(self) -> None:
+        close_consumer(self.consumer)
+
+
+class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
+    """Bytewax source over co-partitioned telemetry topics (see the module docstring)."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, str],
+        topics: Sequence[str],
+        *,
+        tail: bool = True,
+        from_end: bool = False,
+        batch_size: int = 500,
+        poll_timeout_s: float = 0.05,
+        max_idle_s: float = 30.0,
+        on_error: Callable[[str], None] = lambda code: None,
+        on_lag: Callable[[str, int, int], None] | None = None,
+        lag_every_s: float = 2.0,
+        metadata_timeout_s: float = 30.0,
+        max_buffered: int = 2000,
+    ) -> None:
+        self.client_config = dict(client_config)
+        self.topics = list(topics)
+        self.tail = tail
+        self.starting_offset = OFFSET_END if from_end else OFFSET_BEGINNING
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.max_idle_s = max_idle_s
+        self.on_error = on_error
+        self.on_lag = on_lag
+        self.lag_every_s = lag_every_s
+        self.metadata_timeout_s = metadata_timeout_s
+        self.max_buffered = max_buffered
+
+    def list_parts(self) -> list[str]:
+        """One part per partition index shared by all topics."""
+        return [str(p) for p in range(partition_count(self.client_config, self.topics))]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> _AlignedPartition:
+        """Assign partition ``for_part`` of every topic, at the resumed offsets if any."""
+        return _AlignedPartition(self, int(for_part), resume_state)

@@ -1,0 +1,1 @@
+"""flows.kafka: Kafka clients made in one place, and the errors that retrying never heals."""

@@ -1,0 +1,19 @@
+"""twin_models.rul: health index and remaining useful life (seconds, with an interval).
+
+- :mod:`.health` — :class:`HealthIndex`: failure indicator -> [0, 1] (1 = as new);
+- :mod:`.trend` — :class:`TrendRul` (the asset's own trend), :class:`FleetRul` (similarity to
+  completed lives), :func:`fuse`;
+- :mod:`.fleet` — :class:`FleetTwin`: the lives of one asset kind teach the fleet RUL;
+- :mod:`.regression` — :class:`RegressionRul`: condition features -> remaining life;
+- :mod:`.regimes` — operating regimes found online, per-regime normalisation;
+- :mod:`.trees` — the gradient-boosted trees the regression uses.
+
+The classes of the former module ``twin_models.rul`` are re-exported here, so recovery snapshots
+pickled before the package layout still load.
+"""
+
+from __future__ import annotations
+
+from twin_models.rul.trend import CompletedLife, FleetRul, RulEstimate, TrendRul, fuse
+
+__all__ = ["CompletedLife", "FleetRul", "RulEstimate", "TrendRul", "fuse"]

@@ -1,0 +1,217 @@
+"""Fleet knowledge shared by the assets of one kind: completed lives teach the RUL model.
+
+:class:`FleetTwin` receives every asset twin's snapshot (in the order of each asset's windows)
+and its life events. It keeps each asset's current-life trajectory (bounded), fuses the asset's
+own-trend RUL with the trajectory-similarity RUL learnt from the fleet's completed lives, and when
+a failure closes a life it learns that life (trajectory and the errors of the estimates made in it).
+Prequential: an estimate is made before the life it belongs to is learnt.
+
+With condition features configured (:class:`FleetConfig` ``rul_features``, e.g. a turbofan's
+sensors), the twin step also sends each window's raw values (:class:`ConditionInputs`, just before
+its snapshot) and the fleet learns a regression from them to the remaining life
+(:class:`~twin_models.rul.regression.RegressionRul`, operating regimes normalised online). Once
+it has learnt ``min_lives`` lives it estimates every window of every asset, healthy or not (a
+healthy one gets about the fleet's cap). With ``prior`` set, an asset that no other estimator
+covers gets the fleet's mean residual life at its age, from the lives completed so far.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from fnmatch import fnmatchcase
+
+import numpy as np
+
+from twin_models.records import AssetEvent, TwinSnapshot
+from twin_models.rul.regimes import OperatingRegimes
+from twin_models.rul.regression import ConditionTrack, RegressionRul
+from twin_models.rul.trend import CompletedLife, FleetRul, RulEstimate, fuse
+from twin_models.settings import MAX_COUNT, NAME, YEAR_S, Range, between, setting
+
+__all__ = ["ConditionInputs", "FleetConfig", "FleetTwin", "select_inputs"]
+
+_DEGRADED = ("degrading", "critical")
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """Tunables of the fleet RUL step (one configuration per fleet; TOML ``[pipeline.twin.fleet]``).
+
+    ``rul_features`` and ``regime_features`` are shell patterns of window feature names
+    (``sensor_*.mean``); empty ``rul_features`` turns the regression off. Regimes: a window's
+    ``regime_features`` join a regime whose centre they match within ``regime_atol + regime_rtol
+    * |centre|`` on every coordinate. ``trend_windows`` windows give each feature's level and slope;
+    the first ``baseline_windows`` of a life are its baseline (and teach the regime statistics).
+    ``rul_cap_s`` caps the learnt target (0: no cap).
+    """
+
+    rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
+    regime_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
+    regime_atol: float = setting(0.02, **between(0.0, 1e12))
+    regime_rtol: float = setting(0.02, **between(0.0, 1e3))
+    max_regimes: int = setting(12, **between(1, 100_000))
+    trend_windows: int = setting(30, **between(2, MAX_COUNT))
+    baseline_windows: int = setting(20, **between(1, MAX_COUNT))
+    rul_cap_s: float = setting(0.0, **between(0.0, 1000 * YEAR_S, "seconds"))
+    min_lives: int = setting(10, **between(2, MAX_COUNT))
+    max_lives: int = setting(300, **between(2, MAX_COUNT))
+    refit_growth: float = setting(0.1, **between(0.0, 100.0))
+    coverage: float = setting(0.8, range=Range(0.0, 1.0, lo_open=True, hi_open=True))
+    prior: bool = setting(False)
+    seed: int = setting(0, **between(0, 2**32 - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionInputs:
+    """A window's raw condition values for the fleet RUL regression (sent before its snapshot)."""
+
+    asset_id: str
+    timestamp: datetime
+    values: dict[str, float] = field(default_factory=dict)
+
+
+def select_inputs(config: FleetConfig, features: Mapping[str, float]) -> dict[str, float]:
+    """The window features named by ``rul_features`` or ``regime_features`` (finite values)."""
+    pats = config.rul_features + config.regime_features
+    return {k: v for k, v in features.items()
+            if math.isfinite(v) and any(fnmatchcase(k, p) for p in pats)}
+
+
+class FleetTwin:
+    """Fleet-level RUL for the assets of one kind."""
+
+    def __init__(self, kind: str, *, life_history: int = 1024, min_lives: int = 1,
+                 config: FleetConfig | None = None) -> None:
+        self.kind = kind
+        self.config = config or FleetConfig()
+        self.model = FleetRul()
+        self.min_lives = min_lives
+        self.life_history = life_history
+        self.lives: dict[str, deque[tuple[float, float, float]]] = {}
+        self.life_ids: dict[str, int] = {}
+        self.life_lengths: deque[float] = deque(maxlen=self.config.max_lives)
+        self.pending: dict[str, ConditionInputs] = {}
+        self.tracks: dict[str, ConditionTrack] = {}
+        self.names: tuple[list[str], list[str]] | None = None  # (condition, regime) features
+        self.regression: RegressionRul | None = None
+
+    def observe(self, inputs: ConditionInputs) -> None:
+        """Hold a window's condition values until its snapshot arrives."""
+        self.pending[inputs.asset_id] = inputs
+
+    def update(self, snap: TwinSnapshot) -> TwinSnapshot:
+        """Fuse the fleet estimate into the snapshot, then remember the window."""
+        hist = self._history(snap)
+        inputs = self.pending.pop(snap.asset_id, None)
+        track = self._track(snap, inputs)
+        fused = self._estimate(snap, hist, track)
+        if fused is not None:
+            snap = replace(
+                snap,
+                rul_s=fused.rul_s,
+                rul_lower_s=fused.lower_s,
+                rul_upper_s=fused.upper_s,
+                rul_source=fused.source,
+            )
+        est = snap.rul_s if snap.rul_s is not None else math.nan
+        hist.append((snap.timestamp.timestamp(), snap.degradation, est))
+        return snap
+
+    def _history(self, snap: TwinSnapshot) -> deque[tuple[float, float, float]]:
+        if self.life_ids.get(snap.asset_id) != snap.life_id:
+            self.life_ids[snap.asset_id] = snap.life_id
+            self.lives[snap.asset_id] = deque(maxlen=self.life_history)
+            self.tracks.pop(snap.asset_id, None)
+        return self.lives[snap.asset_id]
+
+    def _track(self, snap: TwinSnapshot, inputs: ConditionInputs | None) -> ConditionTrack | None:
+        """Add the window's condition values to the asset's track (regression configured only)."""
+        cfg = self.config
+        if not cfg.rul_features or inputs is None or inputs.timestamp != snap.timestamp:
+            return self.tracks.get(snap.asset_id)
+        if self.names is None:
+            cond = sorted(k for k in inputs.values if any(fnmatchcase(k, p) for p in cfg.rul_features))
+            regime = sorted(k for k in inputs.values if any(fnmatchcase(k, p) for p in cfg.regime_features))
+            cond = [k for k in cond if k not in regime]
+            if not cond:
+                return None
+            self.names = (cond, regime)
+            regimes = OperatingRegimes(len(cond), atol=cfg.regime_atol, rtol=cfg.regime_rtol,
+                                       max_regimes=cfg.max_regimes)
+            self.regression = RegressionRul(
+                len(cond), window=cfg.trend_windows, baseline_windows=cfg.baseline_windows,
+                cap_s=cfg.rul_cap_s, min_lives=cfg.min_lives, max_lives=cfg.max_lives,
+                refit_growth=cfg.refit_growth, coverage=cfg.coverage, regimes=regimes, seed=cfg.seed)
+        assert self.regression is not None
+        cond, regime = self.names
+        track = self.tracks.get(snap.asset_id)
+        if track is None:
+            track = self.tracks[snap.asset_id] = ConditionTrack(snap.life_id, self.life_history)
+        row = np.array([inputs.values.get(k, math.nan) for k in cond])
+        settings = np.array([inputs.values.get(k, math.nan) for k in regime])
+        self.regression.observe(track, snap.timestamp.timestamp(), settings, row)
+        return track
+
+    def _estimate(
+        self, snap: TwinSnapshot, hist: deque[tuple[float, float, float]], track: ConditionTrack | None
+    ) -> RulEstimate | None:
+        own = (
+            RulEstimate(snap.rul_s, snap.rul_lower_s or 0.0, snap.rul_upper_s or snap.rul_s, "trend")
+            if snap.rul_s is not None
+            else None
+        )
+        if self.regression is not None and track is not None:
+            learnt = self.regression.predict_one(track)
+            if learnt is not None:
+                return fuse(own, learnt) if own is not None else learnt
+        if snap.condition not in _DEGRADED or self.model.n_lives < self.min_lives:
+            return own if own is not None else self._prior(snap, hist)
+        recent = list(hist)[-self.model.query_points + 1 :]
+        times = np.array([h[0] for h in recent] + [snap.timestamp.timestamp()])
+        ind = np.array([h[1] for h in recent] + [snap.degradation])
+        return fuse(own, self.model.predict_one(times, ind))
+
+    def _prior(self, snap: TwinSnapshot, hist: deque[tuple[float, float, float]]) -> RulEstimate | None:
+        """Mean residual life at the asset's age over the completed lives that outlived it."""
+        if not self.config.prior or not self.life_lengths:
+            return None
+        age = snap.timestamp.timestamp() - (hist[0][0] if hist else snap.timestamp.timestamp())
+        lengths = np.asarray(self.life_lengths)
+        left = lengths[lengths > age] - age
+        if left.size == 0:
+            return None
+        lo, hi = np.quantile(left, [(1 - self.config.coverage) / 2, (1 + self.config.coverage) / 2])
+        rul = float(left.mean())
+        return RulEstimate(rul, min(float(lo), rul), max(float(hi), rul), "fleet_prior")
+
+    def apply_event(self, event: AssetEvent) -> CompletedLife | None:
+        """A failure closes the asset's life: learn it. Returns the life learnt, if any.
+
+        Installs and maintenance need nothing here: the twin starts a new ``life_id``, which
+        starts a new trajectory.
+        """
+        if event.kind != "failure":
+            return None
+        hist = self.lives.pop(event.asset_id, None)
+        self.life_ids.pop(event.asset_id, None)
+        track = self.tracks.pop(event.asset_id, None)
+        if not hist:
+            return None
+        failure_s = event.timestamp.timestamp()
+        life = CompletedLife(
+            asset_id=event.asset_id,
+            asset_kind=self.kind,
+            failure_s=failure_s,
+            times_s=tuple(h[0] for h in hist),
+            indicator=tuple(h[1] for h in hist),
+            estimates_s=tuple(h[2] for h in hist),
+        )
+        self.model.learn_life(life)
+        self.life_lengths.append(failure_s - hist[0][0])
+        if self.regression is not None and track is not None:
+            self.regression.learn_life(track, failure_s)
+        return life

@@ -1,0 +1,379 @@
+"""Seeded physics-based fleet simulator: the embedded default data source of twinflow.
+
+Pure (numpy only, no I/O, no environment) and lazy: :func:`simulate_fleet` yields every asset's
+records merged in non-decreasing event-time order, holding only a few chunks in memory. The
+physics lives in :mod:`twin_models.simulator.physics`.
+
+Randomness: ``SeedSequence(cfg.seed).spawn(n_assets)[i]`` is asset ``i``'s root; it spawns four
+independent streams: physical parameters, life plan (fault ranking, onset, duration, damage law),
+scalar noise and waveform noise. :func:`ground_truth` uses only the first two, so it never
+synthesises a waveform and still agrees with :func:`simulate_fleet`.
+
+Life plan: every asset draws ``u ~ U(0, 1)``; the ``round(fault_fraction * n_assets)`` assets with
+the smallest ``u`` develop a bearing fault in their first life, kinds cycling through
+``cfg.fault_mix`` in that order. Onset is uniform in 20-60 % of the run and the onset-to-failure
+duration uniform in 10-40 % of the run (3-12 days for the default 30 days), so most faults fail
+within the run (a fault whose failure falls after the end simply has ``failure_at=None``). After a
+failure the machine is stopped and isolated for ``downtime_s`` (no telemetry), then a
+``maintenance`` and an ``install`` event start life 1 with a new bearing, which stays healthy for
+the rest of the run (a new bearing's rating life far exceeds the run). Healthy assets never
+degrade.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
+
+import numpy as np
+
+from twin_models.diagnosis.bearings import DEFECT_COMPONENT
+from twin_models.records import (
+    AssetEvent,
+    AssetMetadata,
+    FailureThreshold,
+    ScalarSample,
+    SensorSpec,
+    WaveformFrame,
+    ensure_utc,
+)
+from twin_models.simulator.physics import (
+    FAULT_KINDS,
+    AssetPhysics,
+    DamageCurve,
+    ambient_c,
+    build_damage_curve,
+    current_a,
+    draw_asset_physics,
+    equilibrium_c,
+    expected_rms,
+    load_profile,
+    ring_kernel,
+    speed_profile,
+    synth_frame,
+    thermal_path,
+)
+
+__all__ = [
+    "FleetConfig",
+    "LifeTruth",
+    "SimRecord",
+    "fleet_metadata",
+    "ground_truth",
+    "simulate_fleet",
+    "true_rul_s",
+]
+
+SimRecord = ScalarSample | WaveformFrame | AssetEvent
+DAY_S = 86400.0
+ONSET_RANGE = (0.2, 0.6)  # fraction of the run
+DURATION_RANGE = (0.1, 0.4)  # onset to failure, fraction of the run
+LAW_Q_RANGE = (1.5, 2.0)  # Paris-law exponent on damage
+LAW_D0_RANGE = (0.15, 0.25)  # initial flaw size (damage units)
+_SCALARS = (("temperature", "degC"), ("current", "A"), ("speed", "Hz"), ("load", "fraction"))
+_SCALAR_NOISE = np.array([0.05, 0.1, 0.02, 0.01])  # sensor noise, same order as _SCALARS
+_CHUNK = 256  # time steps computed at once (bounds memory)
+SENSORS: tuple[SensorSpec, ...] = (
+    SensorSpec("vib", "waveform", "g"),
+    *(SensorSpec(channel, "scalar", unit) for channel, unit in _SCALARS),
+)
+_timestamp = attrgetter("timestamp")
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """What to simulate: fleet size, run length, seed, sampling and fault mix."""
+
+    n_assets: int = 8
+    days: float = 30.0
+    seed: int = 7
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    sample_rate_hz: float = 25600.0
+    frame_len: int = 4096
+    frame_interval_s: float = 1800.0  # one vibration frame per asset every 30 min
+    scalar_interval_s: float = 600.0  # scalar readings every 10 min (live use sets 1 s)
+    fault_fraction: float = 0.5  # share of assets that develop a bearing fault within the run
+    fault_mix: tuple[str, ...] = ("bpfo", "bpfi", "bsf")
+    downtime_s: float = 12 * 3600.0  # failure -> replacement (maintenance + install events)
+
+    def __post_init__(self) -> None:
+        """Normalise ``start`` to UTC and validate every field."""
+        object.__setattr__(self, "start", ensure_utc(self.start, what="FleetConfig.start"))
+        _validate(self)
+
+    @property
+    def end_s(self) -> float:
+        """Length of the run in seconds."""
+        return self.days * DAY_S
+
+
+def _validate(cfg: FleetConfig) -> None:
+    """Raise ``ValueError`` for a config the simulator cannot run."""
+    sizes = {
+        "n_assets": cfg.n_assets, "days": cfg.days, "sample_rate_hz": cfg.sample_rate_hz,
+        "frame_len": cfg.frame_len, "frame_interval_s": cfg.frame_interval_s,
+        "scalar_interval_s": cfg.scalar_interval_s,
+    }
+    bad = [name for name, value in sizes.items() if not (value > 0 and math.isfinite(value))]
+    if bad:
+        msg = f"FleetConfig fields must be positive and finite: {', '.join(bad)}"
+        raise ValueError(msg)
+    if not 0.0 <= cfg.fault_fraction <= 1.0 or not cfg.downtime_s >= 0.0:
+        msg = f"need 0 <= fault_fraction <= 1 and downtime_s >= 0, got {cfg}"
+        raise ValueError(msg)
+    unknown = sorted(set(cfg.fault_mix) - set(FAULT_KINDS))
+    if unknown or (not cfg.fault_mix and cfg.fault_fraction > 0.0):
+        msg = f"fault_mix must be a non-empty subset of {FAULT_KINDS}, got {cfg.fault_mix}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class LifeTruth:
+    """One life of one asset (install to failure or to the end of the run)."""
+
+    asset_id: str
+    life_id: int
+    installed_at: datetime
+    fault_kind: str | None
+    fault_onset: datetime | None
+    failure_at: datetime | None  # None: survived to the end of the run
+
+
+@dataclass(frozen=True, eq=False)
+class _AssetPlan:
+    """Everything decided up front for one asset; the streams only add noise."""
+
+    asset_id: str
+    phys: AssetPhysics
+    kind: str | None
+    curve: DamageCurve | None
+    failure_s: float | None
+    reinstall_s: float | None
+    noise_seeds: Sequence[np.random.SeedSequence]  # scalar noise, waveform noise
+
+
+def _asset_id(index: int) -> str:
+    """``pump-001`` for index 0."""
+    return f"pump-{index + 1:03d}"
+
+
+def _at(cfg: FleetConfig, t_s: float) -> datetime:
+    """Run time (seconds since start) -> aware UTC datetime."""
+    return cfg.start + timedelta(seconds=t_s)
+
+
+def _day_offset_s(cfg: FleetConfig) -> float:
+    """Seconds from UTC midnight to the start of the run (drives the daily cycles)."""
+    midnight = cfg.start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (cfg.start - midnight).total_seconds()
+
+
+def _seeds(cfg: FleetConfig) -> list[list[np.random.SeedSequence]]:
+    """Per asset: [physics, life, scalar noise, waveform noise] seed sequences."""
+    return [ss.spawn(4) for ss in np.random.SeedSequence(cfg.seed).spawn(cfg.n_assets)]
+
+
+def _physics(seeds: list[list[np.random.SeedSequence]]) -> list[AssetPhysics]:
+    """Every asset's physical parameters, from its own parameter stream."""
+    return [draw_asset_physics(np.random.default_rng(s[0])) for s in seeds]
+
+
+def _plans(cfg: FleetConfig) -> list[_AssetPlan]:
+    """Physics and life plan of every asset (cheap: no waveforms)."""
+    seeds = _seeds(cfg)
+    phys = _physics(seeds)
+    draws = [np.random.default_rng(s[1]).uniform(size=5) for s in seeds]
+    n_faulty = math.floor(cfg.fault_fraction * cfg.n_assets + 0.5)
+    ranked = sorted(range(cfg.n_assets), key=lambda i: float(draws[i][0]))[:n_faulty]
+    kinds = {i: cfg.fault_mix[rank % len(cfg.fault_mix)] for rank, i in enumerate(ranked)}
+    return [
+        _plan(cfg, i, phys[i], kinds.get(i), draws[i], seeds[i][2:]) for i in range(cfg.n_assets)
+    ]
+
+
+def _lerp(bounds: tuple[float, float], u: float) -> float:
+    """Map ``u`` in [0, 1] linearly onto ``bounds``."""
+    return bounds[0] + (bounds[1] - bounds[0]) * u
+
+
+def _plan(
+    cfg: FleetConfig, index: int, phys: AssetPhysics, kind: str | None, draws: np.ndarray,
+    noise_seeds: Sequence[np.random.SeedSequence],
+) -> _AssetPlan:
+    """Damage curve, failure and reinstall time of one asset."""
+    aid = _asset_id(index)
+    if kind is None:
+        return _AssetPlan(aid, phys, None, None, None, None, noise_seeds)
+    curve = build_damage_curve(
+        phys, onset_s=cfg.end_s * _lerp(ONSET_RANGE, draws[1]),
+        duration_s=cfg.end_s * _lerp(DURATION_RANGE, draws[2]), q=_lerp(LAW_Q_RANGE, draws[3]),
+        d0=_lerp(LAW_D0_RANGE, draws[4]), end_s=cfg.end_s, day_offset_s=_day_offset_s(cfg),
+    )
+    failure = curve.failure_s()
+    if failure is not None and failure >= cfg.end_s:
+        failure = None
+    reinstall = None if failure is None else failure + cfg.downtime_s
+    if reinstall is not None and reinstall >= cfg.end_s:
+        reinstall = None
+    return _AssetPlan(aid, phys, kind, curve, failure, reinstall, noise_seeds)
+
+
+def fleet_metadata(cfg: FleetConfig) -> dict[str, AssetMetadata]:
+    """Static metadata of every asset; the threshold is the model's RMS at damage 1.
+
+    The threshold is averaged over the fault kinds, so it does not reveal which assets are
+    faulty. The resonance band is left for the twin to find.
+    """
+    out: dict[str, AssetMetadata] = {}
+    for index, phys in enumerate(_physics(_seeds(cfg))):
+        aid = _asset_id(index)
+        rms_fail = expected_rms(phys, 1.0, sample_rate_hz=cfg.sample_rate_hz)
+        out[aid] = AssetMetadata(
+            asset_id=aid, bearing=phys.bearing, nominal_speed_hz=phys.nominal_hz,
+            sensors=SENSORS, failure_threshold=FailureThreshold("vib.rms", rms_fail),
+            resonance_band_hz=None,
+        )
+    return out
+
+
+def ground_truth(cfg: FleetConfig) -> list[LifeTruth]:
+    """Every life of every asset, from the same draws as :func:`simulate_fleet`."""
+    truths: list[LifeTruth] = []
+    for plan in _plans(cfg):
+        onset = None if plan.curve is None else _at(cfg, plan.curve.onset_s)
+        failure = None if plan.failure_s is None else _at(cfg, plan.failure_s)
+        truths.append(LifeTruth(plan.asset_id, 0, cfg.start, plan.kind, onset, failure))
+        if plan.reinstall_s is not None:
+            installed = _at(cfg, plan.reinstall_s)
+            truths.append(LifeTruth(plan.asset_id, 1, installed, None, None, None))
+    return truths
+
+
+def true_rul_s(truths: Sequence[LifeTruth], asset_id: str, ts: datetime) -> float | None:
+    """Seconds from ``ts`` to the failure of the life containing it (0 while down after it).
+
+    ``None`` if that life does not fail within the run or ``ts`` is before the first install.
+    """
+    ts = ensure_utc(ts)
+    lives = sorted((t for t in truths if t.asset_id == asset_id), key=attrgetter("life_id"))
+    if not lives:
+        msg = f"no ground truth for asset {asset_id!r}"
+        raise ValueError(msg)
+    current = None
+    for life in lives:
+        if life.installed_at <= ts:
+            current = life
+    if current is None or current.failure_at is None:
+        return None
+    return max(0.0, (current.failure_at - ts).total_seconds())
+
+
+def simulate_fleet(cfg: FleetConfig) -> Iterator[SimRecord]:
+    """All assets' records merged in non-decreasing event-time order, lazily."""
+    streams = [_asset_stream(cfg, plan) for plan in _plans(cfg)]
+    yield from heapq.merge(*streams, key=_timestamp)
+
+
+def _asset_stream(cfg: FleetConfig, plan: _AssetPlan) -> Iterator[SimRecord]:
+    """One asset's events, scalars and frames in time order (events first on ties)."""
+    segments = [(0.0, cfg.end_s if plan.failure_s is None else plan.failure_s, plan.curve)]
+    if plan.reinstall_s is not None:
+        segments.append((plan.reinstall_s, cfg.end_s, None))
+    return heapq.merge(
+        _events(cfg, plan), _scalars(cfg, plan, segments), _frames(cfg, plan, segments),
+        key=_timestamp,
+    )
+
+
+_Segments = list[tuple[float, float, DamageCurve | None]]
+
+
+def _events(cfg: FleetConfig, plan: _AssetPlan) -> Iterator[AssetEvent]:
+    """Install at the start; failure; maintenance + install after the downtime."""
+    yield AssetEvent(plan.asset_id, cfg.start, "install", "new bearing")
+    if plan.failure_s is None or plan.kind is None:
+        return
+    note = f"bearing failure: {DEFECT_COMPONENT[plan.kind]}"
+    yield AssetEvent(plan.asset_id, _at(cfg, plan.failure_s), "failure", note)
+    if plan.reinstall_s is not None:
+        at = _at(cfg, plan.reinstall_s)
+        yield AssetEvent(plan.asset_id, at, "maintenance", "bearing replaced")
+        yield AssetEvent(plan.asset_id, at, "install", "new bearing")
+
+
+def _chunks(start_s: float, end_s: float, step_s: float) -> Iterator[np.ndarray]:
+    """Grid times ``k * step_s`` in ``[start_s, end_s)``, a chunk at a time."""
+    first = math.ceil(start_s / step_s - 1e-9)
+    stop = math.ceil(end_s / step_s - 1e-9)
+    for lo in range(first, stop, _CHUNK):
+        yield np.arange(lo, min(lo + _CHUNK, stop), dtype=np.float64) * step_s
+
+
+def _operating(
+    cfg: FleetConfig, plan: _AssetPlan, times: np.ndarray, curve: DamageCurve | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True load, shaft speed (Hz) and damage at ``times``."""
+    load = load_profile(plan.phys, times, _day_offset_s(cfg))
+    speed = speed_profile(plan.phys, times, load)
+    damage = np.zeros_like(times) if curve is None else curve.damage_at(times)
+    return load, speed, damage
+
+
+def _scalar_chunk(
+    cfg: FleetConfig, plan: _AssetPlan, times: np.ndarray, curve: DamageCurve | None,
+    temp: float | None, rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """Noisy readings (rows: times; columns: _SCALARS) and the thermal state after the chunk."""
+    phys = plan.phys
+    load, speed, damage = _operating(cfg, plan, times, curve)
+    ambient = ambient_c(phys, times, _day_offset_s(cfg))
+    t_eq = equilibrium_c(phys, ambient, load, speed, damage)
+    start = float(t_eq[0]) if temp is None else temp  # the run starts in thermal equilibrium
+    temps, temp_after = thermal_path(phys, start, t_eq, cfg.scalar_interval_s)
+    clean = np.column_stack([temps, current_a(phys, load, damage), speed, load])
+    values = clean + rng.standard_normal(clean.shape) * _SCALAR_NOISE
+    values[:, 3] = np.clip(values[:, 3], 0.0, 1.2)
+    return values, temp_after
+
+
+def _cooled(cfg: FleetConfig, phys: AssetPhysics, temp: float, restart_s: float) -> float:
+    """Housing temperature after cooling towards ambient over the downtime."""
+    ambient = float(ambient_c(phys, np.array([restart_s]), _day_offset_s(cfg))[0])
+    return ambient + (temp - ambient) * math.exp(-cfg.downtime_s / phys.tau_th_s)
+
+
+def _scalars(cfg: FleetConfig, plan: _AssetPlan, segments: _Segments) -> Iterator[ScalarSample]:
+    """Temperature, current, speed and load readings; the machine cools while it is down."""
+    rng = np.random.default_rng(plan.noise_seeds[0])
+    temp: float | None = None
+    for seg_start, seg_end, curve in segments:
+        if temp is not None:
+            temp = _cooled(cfg, plan.phys, temp, seg_start)
+        for times in _chunks(seg_start, seg_end, cfg.scalar_interval_s):
+            values, temp = _scalar_chunk(cfg, plan, times, curve, temp, rng)
+            for t_s, row in zip(times.tolist(), values.tolist(), strict=True):
+                ts = _at(cfg, t_s)
+                for (channel, unit), value in zip(_SCALARS, row, strict=True):
+                    yield ScalarSample(plan.asset_id, channel, ts, value, unit)
+
+
+def _frames(cfg: FleetConfig, plan: _AssetPlan, segments: _Segments) -> Iterator[WaveformFrame]:
+    """Vibration frames ``vib`` (g) with the tachometer speed."""
+    rng = np.random.default_rng(plan.noise_seeds[1])
+    kernel = ring_kernel(plan.phys, cfg.sample_rate_hz)
+    for seg_start, seg_end, curve in segments:
+        kind = plan.kind if curve is not None else None
+        for times in _chunks(seg_start, seg_end, cfg.frame_interval_s):
+            load, speed, damage = _operating(cfg, plan, times, curve)
+            for t_s, lo, sp, d in zip(times.tolist(), load.tolist(), speed.tolist(),
+                                      damage.tolist(), strict=True):
+                samples = synth_frame(
+                    plan.phys, kind=kind, damage=d, speed_hz=sp, load=lo, n=cfg.frame_len,
+                    sample_rate_hz=cfg.sample_rate_hz, kernel=kernel, rng=rng,
+                )
+                yield WaveformFrame(plan.asset_id, "vib", _at(cfg, t_s), cfg.sample_rate_hz,
+                                    samples, shaft_speed_hz=sp, unit="g")
