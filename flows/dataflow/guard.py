@@ -96,7 +96,7 @@ def processing_error(step: str, exc: BaseException, item: Any, metrics: Pipeline
     if len(detail) > MAX_DETAIL_CHARS:
         detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
     detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-    metrics.decode_errors.labels(reason=PROCESSING_ERROR).inc()
+    metrics.dead_letters.labels(reason=PROCESSING_ERROR).inc()
     _logged += 1
     log.warning("twin: dead letter: %s", detail, exc_info=_logged <= LOGGED_TRACEBACKS)
     raw = item if isinstance(item, RawRecord) else None

@@ -44,9 +44,9 @@ class PipelineMetrics:
         from flows.dataflow.admission import REASONS as ADMISSION_REASONS
 
         for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "processing_error"):
-            self.decode_errors.labels(reason=reason)
+            self.dead_letters.labels(reason=reason)
         for table in ("features", "twin_state", "alerts"):
-            self.sink_rows.labels(table=table)
+            self.archive_rows.labels(table=table)
         for step in ("decode", "featurize_frames", "aggregate_window", "twin_update", "fleet_rul",
                      "alert_gate"):
             self.step_items.labels(step=step)
@@ -56,7 +56,7 @@ class PipelineMetrics:
                                   ["source"], registry=r)
         self.step_items = Counter("twin_step_items_total", "Items emitted by each dataflow step.",
                                   ["step"], registry=r)
-        self.decode_errors = Counter("twin_dead_letters_total",
+        self.dead_letters = Counter("twin_dead_letters_total",
                                      "Records routed to the dead letters, by reason.", ["reason"], registry=r)
         self.late_records = Counter("twin_late_records_total",
                                     "Records later than the allowed lateness (routed as dead letters).",
@@ -66,51 +66,51 @@ class PipelineMetrics:
         self.windows_open = Gauge("twin_windows_open",
                                   "Asset windows holding records and not yet closed (this process).",
                                   registry=r)
-        self.event_time_lag = Gauge("twin_event_time_lag_seconds",
+        self.event_time_lag_seconds = Gauge("twin_event_time_lag_seconds",
                                     "Wall clock minus the end of the newest closed window (watermark lag).",
                                     ["process"], registry=r)
-        self.latency = Histogram("twin_processing_latency_seconds",
+        self.processing_latency_seconds = Histogram("twin_processing_latency_seconds",
                                  "From a window's end (event time) to its snapshot or alert emission.",
                                  ["output"], buckets=LATENCY_BUCKETS, registry=r)
-        self.consumer_lag = Gauge("twin_kafka_consumer_lag_messages",
+        self.kafka_consumer_lag_messages = Gauge("twin_kafka_consumer_lag_messages",
                                   "Messages in the partition not yet read (high watermark - position).",
                                   ["topic", "partition"], registry=r)
         self.source_errors = Counter("twin_source_errors_total",
                                      "Transient source client errors (retried), by code.", ["code"],
                                      registry=r)
-        self.sink_seconds = Histogram("twin_sink_write_seconds", "Time to write one batch, by sink.",
+        self.sink_write_seconds = Histogram("twin_sink_write_seconds", "Time to write one batch, by sink.",
                                       ["sink"], registry=r)
-        self.sink_batch = Histogram("twin_sink_batch_size", "Items per written batch, by sink.", ["sink"],
+        self.sink_batch_size = Histogram("twin_sink_batch_size", "Items per written batch, by sink.", ["sink"],
                                     buckets=SIZE_BUCKETS, registry=r)
-        self.sink_rows = Counter("twin_archive_rows_total", "Rows written to the Parquet archive, by table.",
+        self.archive_rows = Counter("twin_archive_rows_total", "Rows written to the Parquet archive, by table.",
                                  ["table"], registry=r)
-        self.snapshot_flush = Histogram("twin_snapshot_flush_seconds",
+        self.snapshot_flush_seconds = Histogram("twin_snapshot_flush_seconds",
                                         "Archive flush at each recovery snapshot (part of its pause).",
                                         registry=r)
 
     def _twins(self, r: CollectorRegistry) -> None:
-        self.assets = Gauge("twin_assets_tracked", "Asset twins held by this process.", registry=r)
+        self.assets_tracked = Gauge("twin_assets_tracked", "Asset twins held by this process.", registry=r)
         self.state_bytes = Gauge("twin_state_bytes", "Estimated pickled size of the twins of this process.",
                                  registry=r)
         self.snapshots = Counter("twin_snapshots_total", "Twin snapshots emitted, by condition.",
                                  ["condition"], registry=r)
         self.anomaly_score = Histogram("twin_anomaly_score", "Calibrated anomaly scores.",
                                        buckets=(0.5, 0.9, 0.99, 0.999, 0.9999, 1.0), registry=r)
-        self.rul = Histogram("twin_rul_seconds", "Fused RUL estimates of degrading assets.",
+        self.rul_seconds = Histogram("twin_rul_seconds", "Fused RUL estimates of degrading assets.",
                              buckets=RUL_BUCKETS, registry=r)
-        self.drift = Counter("twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
+        self.drift_detections = Counter("twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
         self.alerts = Counter("twin_alerts_total", "Alert messages, by status, severity and kind.",
                               ["status", "severity", "kind"], registry=r)
-        self.asset_health = Gauge("twin_asset_health_index",
+        self.asset_health_index = Gauge("twin_asset_health_index",
                                   "Health index of watched and worst assets (bounded set).", ["asset_id"],
                                   registry=r)
-        self.asset_rul = Gauge("twin_asset_rul_seconds", "RUL of watched and worst assets (bounded set).",
+        self.asset_rul_seconds = Gauge("twin_asset_rul_seconds", "RUL of watched and worst assets (bounded set).",
                                ["asset_id"], registry=r)
-        self.asset_rul_lower = Gauge("twin_asset_rul_lower_seconds", "Lower bound of the RUL interval.",
+        self.asset_rul_lower_seconds = Gauge("twin_asset_rul_lower_seconds", "Lower bound of the RUL interval.",
                                      ["asset_id"], registry=r)
-        self.asset_rul_upper = Gauge("twin_asset_rul_upper_seconds", "Upper bound of the RUL interval.",
+        self.asset_rul_upper_seconds = Gauge("twin_asset_rul_upper_seconds", "Upper bound of the RUL interval.",
                                      ["asset_id"], registry=r)
-        self.asset_score = Gauge("twin_asset_anomaly_score", "Anomaly score of watched and worst assets.",
+        self.asset_anomaly_score = Gauge("twin_asset_anomaly_score", "Anomaly score of watched and worst assets.",
                                  ["asset_id"], registry=r)
         self.asset_feature = Gauge("twin_asset_feature",
                                    "Selected window features of watched and unhealthy assets (bounded).",
@@ -169,8 +169,8 @@ class WorstAssets:
         worst = heapq.nsmallest(self.top_n, self.health, key=self.health.__getitem__)
         show = set(worst) | (self.watch & self.health.keys())
         for gone in self.shown - show:
-            self.m.asset_health.remove(gone)
-            self.m.asset_score.remove(gone)
+            self.m.asset_health_index.remove(gone)
+            self.m.asset_anomaly_score.remove(gone)
             self._drop_rul(gone)
         self.shown = show
         for a in show:
@@ -178,21 +178,21 @@ class WorstAssets:
 
     def _drop_rul(self, asset_id: str) -> None:
         if asset_id in self.with_rul:
-            for g in (self.m.asset_rul, self.m.asset_rul_lower, self.m.asset_rul_upper):
+            for g in (self.m.asset_rul_seconds, self.m.asset_rul_lower_seconds, self.m.asset_rul_upper_seconds):
                 g.remove(asset_id)
             self.with_rul.discard(asset_id)
 
     def _export(self, asset_id: str) -> None:
-        self.m.asset_health.labels(asset_id=asset_id).set(self.health[asset_id])
+        self.m.asset_health_index.labels(asset_id=asset_id).set(self.health[asset_id])
         score, (lo, hi) = self.extra[asset_id]
-        self.m.asset_score.labels(asset_id=asset_id).set(score)
+        self.m.asset_anomaly_score.labels(asset_id=asset_id).set(score)
         rul = self.rul[asset_id]
         if rul is None:
             self._drop_rul(asset_id)
             return
-        self.m.asset_rul.labels(asset_id=asset_id).set(rul)
-        self.m.asset_rul_lower.labels(asset_id=asset_id).set(rul if lo is None else lo)
-        self.m.asset_rul_upper.labels(asset_id=asset_id).set(rul if hi is None else hi)
+        self.m.asset_rul_seconds.labels(asset_id=asset_id).set(rul)
+        self.m.asset_rul_lower_seconds.labels(asset_id=asset_id).set(rul if lo is None else lo)
+        self.m.asset_rul_upper_seconds.labels(asset_id=asset_id).set(rul if hi is None else hi)
         self.with_rul.add(asset_id)
 
 

@@ -115,11 +115,11 @@ class Decoder:
         now = self.now()
         out = serde.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
         if isinstance(out, serde.DecodeError):
-            self.metrics.decode_errors.labels(reason=out.reason).inc()
+            self.metrics.dead_letters.labels(reason=out.reason).inc()
             return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
         problem = admit(out, self.metadata.get(out.asset_id))
         if problem is not None:
-            self.metrics.decode_errors.labels(reason=problem[0]).inc()
+            self.metrics.dead_letters.labels(reason=problem[0]).inc()
             return DeadLetter(*problem, raw.source, raw.payload, now, raw.headers)
         return out
 
@@ -203,7 +203,7 @@ def make_window_aggregator(
         metrics.step_items.labels(step="aggregate_window").inc()
         windows.closed(asset_id, window_id)
         lag = (now() - (start + length)).total_seconds()
-        metrics.event_time_lag.labels(process=metrics.process).set(lag)
+        metrics.event_time_lag_seconds.labels(process=metrics.process).set(lag)
         return aggregate_window(asset_id, start, start + length, frames, scalars, events)
 
     return aggregate
@@ -237,7 +237,7 @@ def twin_update(
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
-            metrics.assets.inc()
+            metrics.assets_tracked.inc()
         twin, snap = apply(twin, fv)
         if snap is None:
             return twin, list(fv.events)
@@ -245,7 +245,7 @@ def twin_update(
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
         if snap.drift:
-            metrics.drift.inc()
+            metrics.drift_detections.inc()
         metrics.features.update(snap.asset_id, snap.condition, fv.features)
         if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
             metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
@@ -311,9 +311,9 @@ def fleet_rul(
         if snap is None:
             return fleet, []
         metrics.step_items.labels(step="fleet_rul").inc()
-        metrics.latency.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
+        metrics.processing_latency_seconds.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
         if snap.rul_s is not None:
-            metrics.rul.observe(snap.rul_s)
+            metrics.rul_seconds.observe(snap.rul_s)
         metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
                              band=(snap.rul_lower_s, snap.rul_upper_s))
         return fleet, [snap]
@@ -345,7 +345,7 @@ def alert_gate(
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
             metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()
-            metrics.latency.labels(output="alert").observe(max((now() - a.timestamp).total_seconds(), 0))
+            metrics.processing_latency_seconds.labels(output="alert").observe(max((now() - a.timestamp).total_seconds(), 0))
         return policy, alerts
 
     return step

@@ -134,7 +134,7 @@ def get_flow(
     # (asset_id, FeatureVector)
     twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m),
                                _state_of(twin_apply(meta, cfg.twin)), _asset_of, m, now,
-                               on_drop=m.assets.dec)
+                               on_drop=m.assets_tracked.dec)
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
     updates = twin_out.trues
     # (asset_id, TwinSnapshot | AssetEvent | ConditionInputs); ConditionInputs (the fleet RUL
@@ -190,7 +190,7 @@ def _ok_value(kv: tuple[str, Any]) -> bool:
 def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
           now: Callable[[], datetime]) -> DeadLetter:
     m.late_records.inc()
-    m.decode_errors.labels(reason="late_record").inc()  # every dead letter is in this counter
+    m.dead_letters.labels(reason="late_record").inc()  # every dead letter is in this counter
     _asset, (_wid, item) = kv
     return late_dead_letter(item, now())
 

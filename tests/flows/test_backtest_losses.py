@@ -131,11 +131,11 @@ def test_jsonl_sink_keeps_unrelated_files(tmp_path: Path) -> None:
 
 def test_dead_letters_by_reason_counts_late_records_once() -> None:
     m = PipelineMetrics()
-    m.decode_errors.labels(reason="future_timestamp").inc(3)
-    m.decode_errors.labels(reason="invalid_json").inc(5)
+    m.dead_letters.labels(reason="future_timestamp").inc(3)
+    m.dead_letters.labels(reason="invalid_json").inc(5)
     m.late_records.inc(2)
     assert dead_letters_by_reason(m) == {"invalid_json": 5, "future_timestamp": 3, "late_record": 2}
-    m.decode_errors.labels(reason="late_record").inc(2)  # if the window step also labels them
+    m.dead_letters.labels(reason="late_record").inc(2)  # if the window step also labels them
     assert dead_letters_by_reason(m)["late_record"] == 2
     m.records_in.labels(source="t").inc(100)
     assert run_line(m).endswith(

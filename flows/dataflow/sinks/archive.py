@@ -203,9 +203,9 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         m = self.sink.metrics
         if m is not None:
             name = f"archive_{self.sink.table}"
-            m.sink_rows.labels(table=self.sink.table).inc(len(self.rows))
-            m.sink_seconds.labels(sink=name).observe(time.perf_counter() - start)
-            m.sink_batch.labels(sink=name).observe(len(self.rows))
+            m.archive_rows.labels(table=self.sink.table).inc(len(self.rows))
+            m.sink_write_seconds.labels(sink=name).observe(time.perf_counter() - start)
+            m.sink_batch_size.labels(sink=name).observe(len(self.rows))
         self.rows = []
         self.seq += 1
         self.flushed_at = time.monotonic()
@@ -214,7 +214,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         start = time.perf_counter()
         self.flush()
         if self.sink.metrics is not None:
-            self.sink.metrics.snapshot_flush.observe(time.perf_counter() - start)
+            self.sink.metrics.snapshot_flush_seconds.observe(time.perf_counter() - start)
 
     def close(self) -> None:
         self.flush()
