@@ -85,7 +85,8 @@ def build_kafka_flow(
     source = KafkaTelemetrySource(
         client, [k.topic(r) for r in TELEMETRY_ROLES], tail=not opts.exit_at_end,
         from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
-        on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(topic=t, partition=str(part)).set(lag),
+        on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
+            topic=t, partition=str(part)).set(lag),
     )
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "flush_interval_s": cfg.archive_flush_s,

@@ -52,69 +52,80 @@ class PipelineMetrics:
             self.step_items.labels(step=step)
 
     def _pipeline(self, r: CollectorRegistry) -> None:
-        self.records_in = Counter("twin_records_in_total", "Raw records read, by source topic or file.",
-                                  ["source"], registry=r)
-        self.step_items = Counter("twin_step_items_total", "Items emitted by each dataflow step.",
-                                  ["step"], registry=r)
-        self.dead_letters = Counter("twin_dead_letters_total",
-                                     "Records routed to the dead letters, by reason.", ["reason"], registry=r)
-        self.late_records = Counter("twin_late_records_total",
-                                    "Records later than the allowed lateness (routed as dead letters).",
-                                    registry=r)
-        self.windows_closed = Counter("twin_windows_closed_total", "Asset windows closed and featurised.",
-                                      registry=r)
-        self.windows_open = Gauge("twin_windows_open",
-                                  "Asset windows holding records and not yet closed (this process).",
-                                  registry=r)
-        self.event_time_lag_seconds = Gauge("twin_event_time_lag_seconds",
-                                    "Wall clock minus the end of the newest closed window (watermark lag).",
-                                    ["process"], registry=r)
-        self.processing_latency_seconds = Histogram("twin_processing_latency_seconds",
-                                 "From a window's end (event time) to its snapshot or alert emission.",
-                                 ["output"], buckets=LATENCY_BUCKETS, registry=r)
-        self.kafka_consumer_lag_messages = Gauge("twin_kafka_consumer_lag_messages",
-                                  "Messages in the partition not yet read (high watermark - position).",
-                                  ["topic", "partition"], registry=r)
-        self.source_errors = Counter("twin_source_errors_total",
-                                     "Transient source client errors (retried), by code.", ["code"],
-                                     registry=r)
-        self.sink_write_seconds = Histogram("twin_sink_write_seconds", "Time to write one batch, by sink.",
-                                      ["sink"], registry=r)
-        self.sink_batch_size = Histogram("twin_sink_batch_size", "Items per written batch, by sink.", ["sink"],
-                                    buckets=SIZE_BUCKETS, registry=r)
-        self.archive_rows = Counter("twin_archive_rows_total", "Rows written to the Parquet archive, by table.",
-                                 ["table"], registry=r)
-        self.snapshot_flush_seconds = Histogram("twin_snapshot_flush_seconds",
-                                        "Archive flush at each recovery snapshot (part of its pause).",
-                                        registry=r)
+        self.records_in = Counter(
+            "twin_records_in_total", "Raw records read, by source topic or file.", ["source"], registry=r)
+        self.step_items = Counter(
+            "twin_step_items_total", "Items emitted by each dataflow step.", ["step"], registry=r)
+        self.dead_letters = Counter(
+            "twin_dead_letters_total", "Records routed to the dead letters, by reason.", ["reason"],
+            registry=r)
+        self.late_records = Counter(
+            "twin_late_records_total", "Records later than the allowed lateness (routed as dead letters).",
+            registry=r)
+        self.windows_closed = Counter(
+            "twin_windows_closed_total", "Asset windows closed and featurised.", registry=r)
+        self.windows_open = Gauge(
+            "twin_windows_open", "Asset windows holding records and not yet closed (this process).",
+            registry=r)
+        self.event_time_lag_seconds = Gauge(
+            "twin_event_time_lag_seconds",
+            "Wall clock minus the end of the newest closed window (watermark lag).", ["process"], registry=r)
+        self.processing_latency_seconds = Histogram(
+            "twin_processing_latency_seconds",
+            "From a window's end (event time) to its snapshot or alert emission.", ["output"],
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.kafka_consumer_lag_messages = Gauge(
+            "twin_kafka_consumer_lag_messages",
+            "Messages in the partition not yet read (high watermark - position).", ["topic", "partition"],
+            registry=r)
+        self.source_errors = Counter(
+            "twin_source_errors_total", "Transient source client errors (retried), by code.", ["code"],
+            registry=r)
+        self.sink_write_seconds = Histogram(
+            "twin_sink_write_seconds", "Time to write one batch, by sink.", ["sink"], registry=r)
+        self.sink_batch_size = Histogram(
+            "twin_sink_batch_size", "Items per written batch, by sink.", ["sink"], buckets=SIZE_BUCKETS,
+            registry=r)
+        self.archive_rows = Counter(
+            "twin_archive_rows_total", "Rows written to the Parquet archive, by table.", ["table"],
+            registry=r)
+        self.snapshot_flush_seconds = Histogram(
+            "twin_snapshot_flush_seconds", "Archive flush at each recovery snapshot (part of its pause).",
+            registry=r)
 
     def _twins(self, r: CollectorRegistry) -> None:
         self.assets_tracked = Gauge("twin_assets_tracked", "Asset twins held by this process.", registry=r)
-        self.state_bytes = Gauge("twin_state_bytes", "Estimated pickled size of the twins of this process.",
-                                 registry=r)
-        self.snapshots = Counter("twin_snapshots_total", "Twin snapshots emitted, by condition.",
-                                 ["condition"], registry=r)
-        self.anomaly_score = Histogram("twin_anomaly_score", "Calibrated anomaly scores.",
-                                       buckets=(0.5, 0.9, 0.99, 0.999, 0.9999, 1.0), registry=r)
-        self.rul_seconds = Histogram("twin_rul_seconds", "Fused RUL estimates of degrading assets.",
-                             buckets=RUL_BUCKETS, registry=r)
-        self.drift_detections = Counter("twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
-        self.alerts = Counter("twin_alerts_total", "Alert messages, by status, severity and kind.",
-                              ["status", "severity", "kind"], registry=r)
-        self.asset_health_index = Gauge("twin_asset_health_index",
-                                  "Health index of watched and worst assets (bounded set).", ["asset_id"],
-                                  registry=r)
-        self.asset_rul_seconds = Gauge("twin_asset_rul_seconds", "RUL of watched and worst assets (bounded set).",
-                               ["asset_id"], registry=r)
-        self.asset_rul_lower_seconds = Gauge("twin_asset_rul_lower_seconds", "Lower bound of the RUL interval.",
-                                     ["asset_id"], registry=r)
-        self.asset_rul_upper_seconds = Gauge("twin_asset_rul_upper_seconds", "Upper bound of the RUL interval.",
-                                     ["asset_id"], registry=r)
-        self.asset_anomaly_score = Gauge("twin_asset_anomaly_score", "Anomaly score of watched and worst assets.",
-                                 ["asset_id"], registry=r)
-        self.asset_feature = Gauge("twin_asset_feature",
-                                   "Selected window features of watched and unhealthy assets (bounded).",
-                                   ["asset_id", "feature"], registry=r)
+        self.state_bytes = Gauge(
+            "twin_state_bytes", "Estimated pickled size of the twins of this process.", registry=r)
+        self.snapshots = Counter(
+            "twin_snapshots_total", "Twin snapshots emitted, by condition.", ["condition"], registry=r)
+        self.anomaly_score = Histogram(
+            "twin_anomaly_score", "Calibrated anomaly scores.", buckets=(0.5, 0.9, 0.99, 0.999, 0.9999, 1.0),
+            registry=r)
+        self.rul_seconds = Histogram(
+            "twin_rul_seconds", "Fused RUL estimates of degrading assets.", buckets=RUL_BUCKETS, registry=r)
+        self.drift_detections = Counter(
+            "twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
+        self.alerts = Counter(
+            "twin_alerts_total", "Alert messages, by status, severity and kind.",
+            ["status", "severity", "kind"], registry=r)
+        self.asset_health_index = Gauge(
+            "twin_asset_health_index", "Health index of watched and worst assets (bounded set).",
+            ["asset_id"],
+            registry=r)
+        self.asset_rul_seconds = Gauge(
+            "twin_asset_rul_seconds", "RUL of watched and worst assets (bounded set).", ["asset_id"],
+            registry=r)
+        self.asset_rul_lower_seconds = Gauge(
+            "twin_asset_rul_lower_seconds", "Lower bound of the RUL interval.", ["asset_id"], registry=r)
+        self.asset_rul_upper_seconds = Gauge(
+            "twin_asset_rul_upper_seconds", "Upper bound of the RUL interval.", ["asset_id"], registry=r)
+        self.asset_anomaly_score = Gauge(
+            "twin_asset_anomaly_score", "Anomaly score of watched and worst assets.", ["asset_id"],
+            registry=r)
+        self.asset_feature = Gauge(
+            "twin_asset_feature", "Selected window features of watched and unhealthy assets (bounded).",
+            ["asset_id", "feature"], registry=r)
 
     @classmethod
     def from_config(cls, cfg: MetricsConfig, registry: CollectorRegistry | None = None) -> PipelineMetrics:
@@ -178,7 +189,8 @@ class WorstAssets:
 
     def _drop_rul(self, asset_id: str) -> None:
         if asset_id in self.with_rul:
-            for g in (self.m.asset_rul_seconds, self.m.asset_rul_lower_seconds, self.m.asset_rul_upper_seconds):
+            m = self.m
+            for g in (m.asset_rul_seconds, m.asset_rul_lower_seconds, m.asset_rul_upper_seconds):
                 g.remove(asset_id)
             self.with_rul.discard(asset_id)
 

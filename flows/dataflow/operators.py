@@ -311,7 +311,8 @@ def fleet_rul(
         if snap is None:
             return fleet, []
         metrics.step_items.labels(step="fleet_rul").inc()
-        metrics.processing_latency_seconds.labels(output="snapshot").observe(max((now() - snap.timestamp).total_seconds(), 0))
+        lag_s = max((now() - snap.timestamp).total_seconds(), 0)
+        metrics.processing_latency_seconds.labels(output="snapshot").observe(lag_s)
         if snap.rul_s is not None:
             metrics.rul_seconds.observe(snap.rul_s)
         metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
@@ -345,7 +346,8 @@ def alert_gate(
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
             metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()
-            metrics.processing_latency_seconds.labels(output="alert").observe(max((now() - a.timestamp).total_seconds(), 0))
+            lag_s = max((now() - a.timestamp).total_seconds(), 0)
+            metrics.processing_latency_seconds.labels(output="alert").observe(lag_s)
         return policy, alerts
 
     return step

@@ -89,7 +89,8 @@ class _TopicPartition(StatefulSinkPartition[Message, None]):
             self.producer.poll(0)
         flush(self.producer)
         if self.metrics is not None:
-            self.metrics.sink_write_seconds.labels(sink=f"kafka_{self.topic}").observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            self.metrics.sink_write_seconds.labels(sink=f"kafka_{self.topic}").observe(elapsed)
             self.metrics.sink_batch_size.labels(sink=f"kafka_{self.topic}").observe(len(items))
         self._check()
 
