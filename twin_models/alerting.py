@@ -26,6 +26,7 @@ from datetime import datetime
 
 from twin_models.records import Alert, Severity, TwinSnapshot
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, setting
+from twin_models.text import format_duration
 
 __all__ = ["AlertPolicy", "AlertPolicyConfig", "alert_id", "explain"]
 
@@ -50,14 +51,6 @@ def alert_id(asset_id: str, kind: str, started_at: datetime) -> str:
     return hashlib.sha256(key).hexdigest()[:20]
 
 
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f} d"
-    return f"{seconds / 3600:.1f} h"
-
-
 def explain(snap: TwinSnapshot) -> str:
     """One paragraph a reliability engineer can act on."""
     parts = [f"{snap.asset_id}: {snap.condition} (anomaly score {snap.anomaly_score:.4f})."]
@@ -66,9 +59,9 @@ def explain(snap: TwinSnapshot) -> str:
     if snap.top_features:
         tops = ", ".join(f"{name} {z:+.1f} sd" for name, z in snap.top_features[:3])
         parts.append(f"Top deviations from this asset's baseline: {tops}.")
-    rul = _fmt_duration(snap.rul_s)
+    rul = format_duration(snap.rul_s)
     band = (
-        f" [{_fmt_duration(snap.rul_lower_s)} .. {_fmt_duration(snap.rul_upper_s)}]"
+        f" [{format_duration(snap.rul_lower_s)} .. {format_duration(snap.rul_upper_s)}]"
         if snap.rul_s is not None
         else ""
     )

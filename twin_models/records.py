@@ -15,7 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "EPOCH",
     "EVENT_KINDS",
+    "MAX_ID_CHARS",
+    "MAX_NOTE_CHARS",
+    "MAX_UNIT_CHARS",
+    "TELEMETRY_KINDS",
     "Alert",
     "AssetEvent",
     "AssetMetadata",
@@ -24,10 +29,21 @@ __all__ = [
     "FeatureVector",
     "ScalarSample",
     "SensorSpec",
+    "Telemetry",
     "TwinSnapshot",
     "WaveformFrame",
     "ensure_utc",
+    "telemetry_kind",
 ]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The Unix epoch; windows align to it and the wire counts nanoseconds from it."""
+MAX_ID_CHARS = 128
+"""Longest asset id, channel or kind (``maxLength`` in ``schemas/*.v1.json``)."""
+MAX_UNIT_CHARS = 64
+"""Longest unit string of a scalar or sensor (schemas)."""
+MAX_NOTE_CHARS = 4096
+"""Longest free-text note of an event (schemas)."""
 
 EventKind = Literal["install", "maintenance", "failure"]
 EVENT_KINDS: tuple[str, ...] = ("install", "maintenance", "failure")
@@ -102,6 +118,24 @@ class AssetEvent:
     timestamp: datetime
     kind: EventKind
     note: str = ""
+
+
+Telemetry = ScalarSample | WaveformFrame | AssetEvent
+"""What a source delivers: one reading, one waveform frame or one life-cycle event."""
+TelemetryKind = Literal["scalar", "waveform", "event"]
+TELEMETRY_KINDS: tuple[TelemetryKind, ...] = ("scalar", "waveform", "event")
+
+
+def telemetry_kind(record: Telemetry) -> TelemetryKind:
+    """Which of the three telemetry records this is (the one place that dispatches on the type)."""
+    if isinstance(record, WaveformFrame):
+        return "waveform"
+    if isinstance(record, ScalarSample):
+        return "scalar"
+    if isinstance(record, AssetEvent):
+        return "event"
+    msg = f"not a telemetry record: {type(record).__name__}"
+    raise TypeError(msg)
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,10 +109,6 @@ def run_fleet(
     return DemoResult(report, got.alerts, got.snapshots, metrics, seconds, frames, records)
 
 
-def _fmt_h(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds / 3600:.1f} h"
-
-
 def summary_dict(res: DemoResult, fleet: FleetConfig) -> dict[str, Any]:
     """The summary as plain data."""
     rep = res.report

@@ -22,20 +22,19 @@ from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
 from flows.kafka.clients import KafkaSetupError, producer_client, wait_for_brokers
 from flows.kafka.errors import flush
-from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
+from twin_models.records import (
+    Telemetry,
+    telemetry_kind,
+)
 
 __all__ = ["PublishReport", "publish", "topic_role"]
 
-Telemetry = ScalarSample | WaveformFrame | AssetEvent
+_ROLES = {"waveform": "waveforms", "scalar": "scalars", "event": "events"}
 
 
 def topic_role(record: Telemetry) -> str:
     """Which topic role a record belongs to."""
-    if isinstance(record, WaveformFrame):
-        return "waveforms"
-    if isinstance(record, ScalarSample):
-        return "scalars"
-    return "events"
+    return _ROLES[telemetry_kind(record)]
 
 
 @dataclass

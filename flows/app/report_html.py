@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,15 +11,12 @@ from typing import Any
 from flows.app.report import plot_asset, plot_envelope_waterfall
 from flows.dataflow.sources.files import estimate_records, read_records
 from twin_models.records import Alert, TwinSnapshot, WaveformFrame
+from twin_models.text import format_duration
 
 __all__ = ["write_report"]
 
 MAX_ASSETS = 60
 FRAMES_PER_WATERFALL = 150
-
-
-def _hours(seconds: float | None) -> str:
-    return "" if seconds is None or not math.isfinite(seconds) else f"{seconds / 3600:.1f}"
 
 
 def _asset_rows(snaps: Mapping[str, list[TwinSnapshot]], alerts: Sequence[Alert],
@@ -31,11 +27,11 @@ def _asset_rows(snaps: Mapping[str, list[TwinSnapshot]], alerts: Sequence[Alert]
             raised[a.asset_id].append(a)
     rows = []
     for asset, ss in sorted(snaps.items()):
-        last = ss[-1]
+        rul_h = format_duration(ss[-1].rul_s, unit="h", missing="", suffix=False)
         first = min((a.timestamp for a in raised[asset]), default=None)
         rows.append([asset, str(len(ss)), str(len(raised[asset])),
                      first.isoformat(timespec="minutes") if first else "",
-                     f"{min(s.health_index for s in ss):.2f}", _hours(last.rul_s),
+                     f"{min(s.health_index for s in ss):.2f}", rul_h,
                      str(len(failures.get(asset, [])))])
     return rows
 

@@ -30,8 +30,13 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
+from flows.codec.show import show_value
 from twin_models.records import (
+    EPOCH,
     EVENT_KINDS,
+    MAX_ID_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_UNIT_CHARS,
     Alert,
     AssetEvent,
     AssetMetadata,
@@ -40,6 +45,7 @@ from twin_models.records import (
     FeatureVector,
     ScalarSample,
     SensorSpec,
+    Telemetry,
     TwinSnapshot,
     WaveformFrame,
     ensure_utc,
@@ -71,11 +77,7 @@ _HEADER = struct.Struct("<3sBqddI")  # magic, version, ts ns, rate, shaft (NaN=a
 _STRLEN = struct.Struct("<H")
 _I64 = (-(2**63), 2**63 - 1)
 
-MAX_ID_CHARS = 128
-MAX_UNIT_CHARS = 64
-MAX_NOTE_CHARS = 4096
 MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 1e6
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _TS_RE = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
@@ -106,7 +108,6 @@ class DecodeError:
     raw: bytes
 
 
-Telemetry = ScalarSample | WaveformFrame | AssetEvent
 Decoded = ScalarSample | WaveformFrame | AssetEvent | DecodeError
 Record = Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata
 
@@ -128,26 +129,18 @@ def _fail(reason: str, detail: str) -> NoReturn:
 # --------------------------------------------------------------------------- field checks
 
 
-def _show(value: Any) -> str:
-    """A short, safe rendering of an offending value for error details."""
-    if isinstance(value, list | dict | tuple):
-        return f"{type(value).__name__} of length {len(value)}"
-    text = repr(value[:64] if isinstance(value, str | bytes) else value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _text(name: str, value: Any, lo: int, hi: int) -> str:
     """A string of ``lo``..``hi`` characters that can be written as UTF-8."""
     if type(value) is not str:
-        _fail("schema_violation", f"{name} must be a string, got {_show(value)}")
+        _fail("schema_violation", f"{name} must be a string, got {show_value(value)}")
     if not lo <= len(value) <= hi:
-        msg = f"{name} must have {lo}..{hi} characters, got {len(value)}: {_show(value)}"
+        msg = f"{name} must have {lo}..{hi} characters, got {len(value)}: {show_value(value)}"
         _fail("schema_violation", msg)
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            msg = f"{name} is not valid Unicode (lone surrogate): {_show(value)}"
+            msg = f"{name} is not valid Unicode (lone surrogate): {show_value(value)}"
             _fail("schema_violation", msg)
     return value
 
@@ -160,13 +153,13 @@ def _asset_id(value: Any) -> str:
 def _number(name: str, value: Any) -> float:
     """A finite JSON number (int or float, never bool) as float."""
     if type(value) is not float and type(value) is not int:
-        _fail("schema_violation", f"{name} must be a number, got {_show(value)}")
+        _fail("schema_violation", f"{name} must be a number, got {show_value(value)}")
     try:
         out = float(value)
     except OverflowError:
         out = math.inf
     if not math.isfinite(out):
-        _fail("non_finite", f"{name} must be finite, got {_show(value)}")
+        _fail("non_finite", f"{name} must be finite, got {show_value(value)}")
     return out
 
 
@@ -174,7 +167,7 @@ def _positive(name: str, value: Any) -> float:
     """A finite number > 0."""
     out = _number(name, value)
     if out <= 0:
-        _fail("schema_violation", f"{name} must be > 0, got {_show(value)}")
+        _fail("schema_violation", f"{name} must be > 0, got {show_value(value)}")
     return out
 
 
@@ -183,14 +176,14 @@ def _integer(name: str, value: Any, lo: int) -> int:
     if type(value) is float and value.is_integer():
         value = int(value)
     if type(value) is not int or value < lo:
-        _fail("schema_violation", f"{name} must be an integer >= {lo}, got {_show(value)}")
+        _fail("schema_violation", f"{name} must be an integer >= {lo}, got {show_value(value)}")
     return value
 
 
 def _sample_rate(value: Any) -> float:
     """A sample rate in [1, 1e6] Hz (NaN included in ``bad_sample_rate``)."""
     if type(value) is not float and type(value) is not int:
-        msg = f"sample_rate_hz must be a number, got {_show(value)}"
+        msg = f"sample_rate_hz must be a number, got {show_value(value)}"
         _fail("schema_violation", msg)
     if not MIN_RATE_HZ <= value <= MAX_RATE_HZ:
         msg = f"sample_rate_hz must be in [{MIN_RATE_HZ:g}, {MAX_RATE_HZ:g}] Hz, got {value!r}"
@@ -215,7 +208,7 @@ def parse_timestamp(value: Any, name: str = "timestamp") -> datetime:
     """
     m = _TS_RE.fullmatch(value) if type(value) is str else None
     if m is None:
-        msg = f"{name} must be an RFC 3339 UTC string (...T12:00:00.5Z), got {_show(value)}"
+        msg = f"{name} must be an RFC 3339 UTC string (...T12:00:00.5Z), got {show_value(value)}"
         _fail("bad_timestamp", msg)
     y, mo, d, h, mi, s, frac = m.groups()
     micro = int((frac or "0")[:6].ljust(6, "0"))
@@ -242,12 +235,12 @@ def _not_future(ts: datetime, limit: datetime) -> datetime:
 def _keys(obj: Any, required: frozenset[str], optional: frozenset[str], what: str) -> None:
     """Every required key present and no key outside required | optional."""
     if not isinstance(obj, dict):
-        _fail("schema_violation", f"{what} must be an object, got {_show(obj)}")
+        _fail("schema_violation", f"{what} must be an object, got {show_value(obj)}")
     keys = obj.keys()
     if missing := required - keys:
         _fail("schema_violation", f"{what} is missing field {min(missing)!r}")
     if extra := keys - required - optional:
-        _fail("schema_violation", f"{what} has unexpected field {_show(min(extra))}")
+        _fail("schema_violation", f"{what} has unexpected field {show_value(min(extra))}")
 
 
 # --------------------------------------------------------------------------- JSON telemetry
@@ -277,9 +270,9 @@ def _event_from(obj: dict[str, Any], limit: datetime) -> AssetEvent:
     _keys(obj, *_EVENT, "asset event")
     kind = obj["kind"]
     if type(kind) is not str:
-        _fail("schema_violation", f"kind must be a string, got {_show(kind)}")
+        _fail("schema_violation", f"kind must be a string, got {show_value(kind)}")
     if kind not in EVENT_KINDS:
-        _fail("unknown_kind", f"event kind must be one of {EVENT_KINDS}, got {_show(kind)}")
+        _fail("unknown_kind", f"event kind must be one of {EVENT_KINDS}, got {show_value(kind)}")
     return AssetEvent(
         asset_id=_asset_id(obj["asset_id"]),
         timestamp=_not_future(parse_timestamp(obj["timestamp"]), limit),
@@ -291,12 +284,12 @@ def _event_from(obj: dict[str, Any], limit: datetime) -> AssetEvent:
 def _json_samples(value: Any) -> npt.NDArray[np.float32]:
     """A non-empty list of JSON numbers -> read-only float32 array (finite after the cast)."""
     if type(value) is not list:
-        _fail("schema_violation", f"samples must be an array, got {_show(value)}")
+        _fail("schema_violation", f"samples must be an array, got {show_value(value)}")
     if not value:
         _fail("empty_frame", "samples is empty: a waveform frame needs >= 1 sample")
     if not {type(x) for x in value} <= {float, int}:
         bad = next(x for x in value if type(x) is not float and type(x) is not int)
-        _fail("schema_violation", f"samples must all be numbers, found {_show(bad)}")
+        _fail("schema_violation", f"samples must all be numbers, found {show_value(bad)}")
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             arr = np.array(value, dtype=np.float64).astype(np.float32)
@@ -332,13 +325,13 @@ def _decode_json(raw: bytes, limit: datetime) -> Telemetry:
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         _fail("invalid_json", f"not valid UTF-8 JSON: {exc}")
     if not isinstance(obj, dict):
-        _fail("invalid_json", f"JSON payload must be an object, got {_show(obj)}")
+        _fail("invalid_json", f"JSON payload must be an object, got {show_value(obj)}")
     if "type" not in obj:
         _fail("schema_violation", "JSON record is missing field 'type'")
     kind = obj["type"]
     build = _JSON_TYPES.get(kind) if type(kind) is str else None
     if build is None:
-        msg = f"type must be one of {tuple(_JSON_TYPES)}, got {_show(kind)}"
+        msg = f"type must be one of {tuple(_JSON_TYPES)}, got {show_value(kind)}"
         _fail("unknown_kind", msg)
     return build(obj, limit)
 
@@ -379,7 +372,7 @@ def _utf8(name: str, data: bytes, hi: int, lo: int = 0) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        _fail("schema_violation", f"{name} is not valid UTF-8: {_show(data)}")
+        _fail("schema_violation", f"{name} is not valid UTF-8: {show_value(data)}")
     return _text(name, text, lo, hi)
 
 
@@ -449,7 +442,7 @@ def decode_telemetry(raw: bytes, *, now: datetime, max_future_s: float = 86400.0
             return _decode_json(data, limit)
         if MAGIC.startswith(data):
             _fail("truncated", f"{len(data)}-byte payload ends inside the TWF magic")
-        msg = f"payload starts with {_show(data[:8])}: neither TWF v1 binary nor a JSON object"
+        msg = f"payload starts with {show_value(data[:8])}: neither TWF v1 binary nor a JSON object"
         _fail("unknown_version", msg)
     except _Reject as rej:
         return DecodeError(rej.reason, str(rej), data)
@@ -725,13 +718,13 @@ def _bearing(d: Any) -> BearingGeometry:
 def _sensors(items: Any) -> tuple[SensorSpec, ...]:
     """The ``sensors`` array -> SensorSpecs with distinct channels."""
     if type(items) is not list:
-        _fail("schema_violation", f"sensors must be an array, got {_show(items)}")
+        _fail("schema_violation", f"sensors must be an array, got {show_value(items)}")
     out: list[SensorSpec] = []
     for i, d in enumerate(items):
         _keys(d, *_SENSOR, f"sensors[{i}]")
         channel = _text(f"sensors[{i}].channel", d["channel"], 1, MAX_ID_CHARS)
         if d["kind"] not in ("waveform", "scalar"):
-            msg = f"sensors[{i}].kind must be 'waveform' or 'scalar', got {_show(d['kind'])}"
+            msg = f"sensors[{i}].kind must be 'waveform' or 'scalar', got {show_value(d['kind'])}"
             _fail("schema_violation", msg)
         if any(s.channel == channel for s in out):
             _fail("schema_violation", f"sensors[{i}].channel {channel!r} is repeated")
@@ -743,7 +736,7 @@ def _sensors(items: Any) -> tuple[SensorSpec, ...]:
 def _band(v: Any) -> tuple[float, float]:
     """``resonance_band_hz`` [lo, hi] with 0 < lo < hi."""
     if type(v) is not list or len(v) != 2:
-        _fail("schema_violation", f"resonance_band_hz must be [lo, hi], got {_show(v)}")
+        _fail("schema_violation", f"resonance_band_hz must be [lo, hi], got {show_value(v)}")
     lo = _positive("resonance_band_hz[0]", v[0])
     hi = _positive("resonance_band_hz[1]", v[1])
     if lo >= hi:

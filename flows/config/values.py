@@ -21,7 +21,7 @@ from typing import Any
 from twin_models.settings import Spec
 
 __all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "coerce_setting", "is_secret", "mask_secrets",
-           "remember_secret", "show_value"]
+           "remember_secret", "show_setting"]
 
 DEFAULT_ARCHIVE = "twin-data"
 """The archive folder when none is configured (here, not in flows.config.pipeline, so that building the
@@ -63,7 +63,7 @@ def mask_secrets(text: str) -> str:
     return text
 
 
-def show_value(key: str, value: Any) -> str:
+def show_setting(key: str, value: Any) -> str:
     """``repr(value)``, or ``'***'`` for secrets; long values are cut."""
     if is_secret(key):
         return "'***'"
@@ -72,7 +72,7 @@ def show_value(key: str, value: Any) -> str:
 
 
 def _bad_type(key: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"config {key}: cannot use {show_value(key, value)} (expected {expected})")
+    return ConfigError(f"config {key}: cannot use {show_setting(key, value)} (expected {expected})")
 
 
 def _as_bool(key: str, value: Any) -> bool:
@@ -188,18 +188,18 @@ def check_spec(key: str, spec: Spec, value: Any) -> None:
         raise ConfigError(msg)
     for leaf in _leaves(value):
         if spec.range is not None and isinstance(leaf, int | float) and leaf not in spec.range:
-            shown = (f"{leaf!r} in {show_value(key, value)}" if isinstance(value, tuple)
-                     else show_value(key, leaf))
+            shown = (f"{leaf!r} in {show_setting(key, value)}" if isinstance(value, tuple)
+                     else show_setting(key, leaf))
             msg = f"config {key} must be {spec.range.describe()}{unit}, got {shown}"
             raise ConfigError(msg)
         if spec.choices and leaf not in spec.choices:
-            msg = f"config {key} must be {_choices(spec.choices)}, got {show_value(key, leaf)}"
+            msg = f"config {key} must be {_choices(spec.choices)}, got {show_setting(key, leaf)}"
             raise ConfigError(msg)
         if spec.pattern is not None and isinstance(leaf, str) and not re.fullmatch(spec.pattern, leaf):
-            msg = f"config {key}: {show_value(key, leaf)} is not a valid name (pattern {spec.pattern})"
+            msg = f"config {key}: {show_setting(key, leaf)} is not a valid name (pattern {spec.pattern})"
             raise ConfigError(msg)
     if spec.check is not None and (problem := spec.check(value)):
-        msg = f"config {key} = {show_value(key, value)}: {problem}"
+        msg = f"config {key} = {show_setting(key, value)}: {problem}"
         raise ConfigError(msg)
 
 

@@ -20,11 +20,13 @@ from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.frame import frame_features
 from twin_models.features.window import aggregate_window
 from twin_models.records import (
+    EPOCH,
     Alert,
     AssetEvent,
     AssetMetadata,
     FeatureVector,
     ScalarSample,
+    Telemetry,
     TwinSnapshot,
     WaveformFrame,
 )
@@ -32,7 +34,6 @@ from twin_models.rul.fleet import ConditionInputs, FleetConfig, FleetTwin, selec
 from twin_models.twin import AssetTwin, TwinConfig
 
 __all__ = [
-    "EPOCH",
     "DeadLetter",
     "FrameFeatures",
     "RawRecord",
@@ -50,7 +51,6 @@ __all__ = [
     "twin_update",
 ]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATE_SAMPLE_EVERY = 500
 
 
@@ -85,7 +85,6 @@ class FrameFeatures:
     features: dict[str, float]
 
 
-Telemetry = ScalarSample | WaveformFrame | AssetEvent
 WindowItem = ScalarSample | FrameFeatures | AssetEvent
 
 

@@ -41,7 +41,6 @@ from flows.dataflow.admission import check_metadata
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
-    EPOCH,
     DeadLetter,
     Decoder,
     Featurizer,
@@ -57,7 +56,7 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from twin_models.records import AssetMetadata, TwinSnapshot
+from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
 

@@ -55,23 +55,29 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin_models.records import EVENT_KINDS, AssetEvent, ScalarSample, WaveformFrame
+from flows.codec.show import show_value
+from twin_models.records import (
+    EPOCH,
+    EVENT_KINDS,
+    MAX_ID_CHARS,
+    MAX_NOTE_CHARS,
+    AssetEvent,
+    ScalarSample,
+    Telemetry,
+    WaveformFrame,
+)
 
 __all__ = ["FORMATS", "FileFormatError", "ReadStats", "estimate_records", "read_records"]
 
 log = logging.getLogger(__name__)
 
-Telemetry = ScalarSample | WaveformFrame | AssetEvent
 FORMATS: tuple[str, ...] = ("nab", "scalar_table", "waveform", "events")
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_TS = datetime(1678, 1, 1, tzinfo=UTC)  # the wire carries int64 nanoseconds
 MAX_TS = datetime(2262, 1, 1, tzinfo=UTC)
 _MIN_US = (MIN_TS - EPOCH) // timedelta(microseconds=1)
 _MAX_US = (MAX_TS - EPOCH) // timedelta(microseconds=1)
 _MAX_EPOCH_S = 1e11  # larger "epoch seconds" are almost surely milliseconds
-MAX_ID_CHARS = 128
-MAX_NOTE_CHARS = 4096
 BATCH_ROWS = 256  # waveform rows decoded at a time
 MAX_RUNS = 64  # time-ordered blocks a waveform file may be made of
 _PARQUET_MAGIC = b"PAR1"
@@ -120,12 +126,6 @@ class ReadStats:
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     reordered: bool = False
-
-
-def _show(value: object) -> str:
-    """A short repr of an offending value for messages."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --------------------------------------------------------------------------- sources and layout
@@ -347,7 +347,7 @@ def _parse_time_text(text: str) -> datetime:
         try:
             seconds = float(s)
         except ValueError:
-            msg = f"{_show(text)} is not an ISO 8601 time or epoch seconds"
+            msg = f"{show_value(text)} is not an ISO 8601 time or epoch seconds"
             raise ValueError(msg) from None
         return _epoch(seconds)
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
@@ -366,7 +366,7 @@ def to_utc(value: object) -> datetime:
     elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         ts = _epoch(float(value))
     else:
-        msg = "empty timestamp" if value is None else f"{_show(value)} is not a timestamp"
+        msg = "empty timestamp" if value is None else f"{show_value(value)} is not a timestamp"
         raise ValueError(msg)
     if not MIN_TS <= ts < MAX_TS:
         msg = f"timestamp {ts.isoformat()} is outside 1678..2261 (int64 nanoseconds on the wire)"
@@ -391,13 +391,13 @@ def _cell_number(src: _Source, n: int, column: str, value: object) -> float | No
         try:
             return float(text)
         except ValueError:
-            msg = f"{_show(value)} is not a number (a text column? list it in ignore_columns to skip it)"
+            msg = f"{show_value(value)} is not a number (a text column? list it in ignore_columns to skip it)"
             raise src.error(msg, n, column) from None
     if value is None:
         return None
     if isinstance(value, int | float | Decimal):
         return float(value)
-    msg = f"{_show(value)} ({type(value).__name__}) is not a number (see ignore_columns)"
+    msg = f"{show_value(value)} ({type(value).__name__}) is not a number (see ignore_columns)"
     raise src.error(msg, n, column)
 
 
@@ -405,7 +405,7 @@ def _cell_asset(src: _Source, n: int, column: str, value: object) -> str:
     """An asset_id cell: text (or an integer) of 1..128 characters."""
     text = value.strip() if isinstance(value, str) else str(value) if type(value) is int else ""
     if not 1 <= len(text) <= MAX_ID_CHARS:
-        msg = f"asset_id must be text of 1..{MAX_ID_CHARS} characters, got {_show(value)}"
+        msg = f"asset_id must be text of 1..{MAX_ID_CHARS} characters, got {show_value(value)}"
         raise src.error(msg, n, column)
     return text
 
@@ -414,7 +414,7 @@ def _cell_kind(src: _Source, n: int, column: str, value: object) -> str:
     """An event cell: install | maintenance | failure (case and spaces ignored)."""
     kind = value.strip().lower() if isinstance(value, str) else None
     if kind not in EVENT_KINDS:
-        msg = f"{_show(value)} is not an event kind ({' | '.join(EVENT_KINDS)})"
+        msg = f"{show_value(value)} is not an event kind ({' | '.join(EVENT_KINDS)})"
         raise src.error(msg, n, column)
     return kind
 
@@ -606,7 +606,7 @@ def _wave_rates(src: _Source, column: str, arr: pa.ChunkedArray) -> list[float]:
     rates = _numeric_column(src, column, arr)
     bad = np.flatnonzero(~((rates >= 1.0) & (rates <= 1e6)))
     if bad.size:
-        msg = f"sample rate {_show(arr[int(bad[0])].as_py())} is not in [1, 1e6] Hz"
+        msg = f"sample rate {show_value(arr[int(bad[0])].as_py())} is not in [1, 1e6] Hz"
         raise src.error(msg, int(bad[0]) + 1, column)
     return rates.tolist()
 
@@ -616,7 +616,7 @@ def _wave_shafts(src: _Source, column: str, arr: pa.ChunkedArray) -> list[float 
     speeds = _numeric_column(src, column, arr)
     bad = np.flatnonzero((speeds < 0) | np.isinf(speeds))
     if bad.size:
-        msg = f"shaft speed {_show(float(speeds[bad[0]]))} must be a finite number >= 0 Hz"
+        msg = f"shaft speed {show_value(float(speeds[bad[0]]))} must be a finite number >= 0 Hz"
         raise src.error(msg, int(bad[0]) + 1, column)
     return [None if math.isnan(v) else v for v in speeds.tolist()]
 

@@ -16,22 +16,21 @@ from bytewax.inputs import StatefulSourcePartition
 
 from flows.codec import serde
 from flows.dataflow.operators import RawRecord
-from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
+from twin_models.records import (
+    Telemetry,
+    telemetry_kind,
+)
 
 __all__ = ["ReplayPartition", "encode_record"]
 
 log = logging.getLogger(__name__)
 
-Telemetry = ScalarSample | WaveformFrame | AssetEvent
+_ENCODERS = {"waveform": serde.encode_waveform, "scalar": serde.encode_scalar, "event": serde.encode_event}
 
 
 def encode_record(rec: Telemetry) -> bytes:
     """Wire encoding of a telemetry record."""
-    if isinstance(rec, WaveformFrame):
-        return serde.encode_waveform(rec)
-    if isinstance(rec, ScalarSample):
-        return serde.encode_scalar(rec)
-    return serde.encode_event(rec)
+    return _ENCODERS[telemetry_kind(rec)](rec)  # type: ignore[operator]
 
 
 class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
