@@ -602,10 +602,13 @@ def test_fuzz_never_raises() -> None:
             assert out.reason in serde.REASONS
             assert out.reason != "internal_error", (raw, out.detail)
             reasons.add(out.reason)
-        else:
+        else:  # a mutation that is still a valid record: decoded faithfully, so it re-encodes stably
             assert isinstance(out, ScalarSample | WaveformFrame | AssetEvent)
+            again = serde.encode_json(out)
+            assert serde.encode_json(decode(again)) == again, raw
             ok += 1
     assert len(reasons) >= 6, reasons
+    assert ok > 0, "no mutation decoded: the accept path was never exercised"
 
 
 # --------------------------------------------------------------------------- encoders refuse
