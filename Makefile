@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml $(LOCK)
 
 venv: $(STAMP)
 
-# Rewrites $(LOCK) from what .venv holds now. To move a dependency: change its range in
+# Rewrites $(LOCK) from what .venv holds now (keep .venv to what make venv installed: anything
+# else pip-installed by hand would be locked too). To move a dependency: change its range in
 # pyproject.toml if needed, `$(PY) -m pip install -U -e '.[test]'` (or `pip install NAME==X.Y`),
 # run the tests and benchmarks, then `make lock` and commit both files.
 lock:
