@@ -3,19 +3,34 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LOCK   := constraints.txt
 
-.PHONY: demo test unit lint venv clean prometheus-install
+.PHONY: demo test unit lint venv lock clean prometheus-install
 
 include infra/kafka/Makefile.inc
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in $(LOCK) (the ones the benchmarks were measured with);
+# editing pyproject.toml or $(LOCK) re-installs.
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (twinflow needs Python 3.11 or 3.12: Bytewax ships wheels for those only)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Rewrites $(LOCK) from what .venv holds now (keep .venv to what make venv installed: anything
+# else pip-installed by hand would be locked too). To move a dependency: change its range in
+# pyproject.toml if needed, `$(PY) -m pip install -U -e '.[test]'` (or `pip install NAME==X.Y`),
+# run the tests and benchmarks, then `make lock` and commit both files.
+lock:
+	@test -x $(PY) || { echo "make: no $(VENV) to lock (run make venv first)"; exit 1; }
+	{ echo "# Every package of .venv at its exact version: written by 'make lock', read by 'make venv'"; \
+	  echo "# (pip install -c $(LOCK) -e '.[test]'). Python $$($(PY) -c 'import platform; print(platform.python_version())')."; \
+	  $(PY) -m pip freeze --exclude-editable; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/twin demo

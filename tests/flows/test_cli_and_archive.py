@@ -131,10 +131,31 @@ def _readme_sql_examples() -> list[list[str]]:
     return cmds
 
 
-def test_readme_sql_examples_run_against_a_demo_archive(demo_archive, capsys) -> None:  # type: ignore[no-untyped-def]
-    out, _ = demo_archive
+def _shown_rows(argv: list[str], text: str, cols: list[str]) -> int:
+    """How many rows `twin sql` printed, checking the format's frame (header, row-count line)."""
+    lines = text.strip().splitlines()
+    fmt = argv[argv.index("--format") + 1] if "--format" in argv else "table"
+    if fmt == "csv":
+        assert lines[0] == ",".join(cols), argv
+        return len(lines) - 1
+    if fmt == "json":
+        assert all(list(json.loads(line)) == cols for line in lines), argv
+        return len(lines)
+    n = int(lines[-1].strip("()").split()[0])
+    assert lines[-1] == f"({n} {'row' if n == 1 else 'rows'})" and len(lines) == n + 3, argv
+    return n
+
+
+def test_readme_sql_examples_return_rows_on_a_demo_archive(demo_archive, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Every README example shows rows on the demo's archive: the rows DuckDB returns, all of them."""
+    out, summary = demo_archive
+    assert summary["alert_messages"] > 0  # the alerts example has something to show
     examples = _readme_sql_examples()
     assert len(examples) >= 3
     for argv in examples:
+        cols, rows = query(out, argv[1])
+        assert len(rows) > 0, f"README example returns no rows on the demo archive: {argv[1]}"
+        if " FROM alerts" in argv[1] and " WHERE " not in argv[1]:
+            assert len(rows) == summary["alert_messages"], argv
         assert main([*argv, "--archive", str(out)]) == 0, argv
-        assert "row" in capsys.readouterr().out or "--format" in argv
+        assert _shown_rows(argv, capsys.readouterr().out, cols) == len(rows), argv

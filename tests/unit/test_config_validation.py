@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,25 @@ def test_whole_floats_are_ints_and_benchmark_tables_are_allowed(tmp_path: Path) 
 @pytest.mark.parametrize("path", sorted((ROOT / "benchmarks/quality/configs").glob("*.toml")),
                          ids=lambda p: p.name)
 def test_shipped_configs_load(path: Path) -> None:
-    assert load_config(path, env={}).window_s > 0
+    """Every setting a shipped [pipeline] table writes is the value the loaded config holds."""
+    table = tomllib.loads(path.read_text())["pipeline"]
+    assert table, path
+    assert _differences(load_config(path, env={}), table, "pipeline.") == []
+
+
+def _differences(obj: Any, table: dict[str, Any], where: str) -> list[str]:
+    """Keys of a TOML table whose value the config object does not hold (lists as tuples)."""
+    def norm(v: Any) -> Any:
+        return tuple(map(norm, v)) if isinstance(v, list | tuple) else v
+
+    out = []
+    for key, value in table.items():
+        got = getattr(obj, key, KeyError)
+        if isinstance(value, dict) and got is not KeyError:
+            out += _differences(got, value, f"{where}{key}.")
+        elif norm(got) != norm(value):
+            out.append(f"{where}{key}: file {value!r}, config {got!r}")
+    return out
 
 
 @pytest.mark.parametrize("env, needle", [

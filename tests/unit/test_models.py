@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from tests.factories import T0, feature_stream, metadata, windows
+from tests.factories import feature_stream, metadata, windows
 from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.calibration import TailCalibrator
 from twin_models.records import AssetEvent
@@ -165,8 +165,14 @@ def test_fleet_twin_learns_a_life_at_failure_and_fuses_afterwards() -> None:
 
 
 def test_twin_rejects_another_assets_window() -> None:
+    """A foreign window (here carrying an install event) is refused before it touches the twin."""
     twin = AssetTwin(metadata("pump-001"))
-    fv = windows(feature_stream(1), asset_id="pump-002")[0]
-    with pytest.raises(ValueError, match="pump-002"):
-        twin.update(fv)
-    assert T0.tzinfo is not None
+    own = windows(feature_stream(1), asset_id="pump-001")[0]
+    twin.update(own)
+    before = (twin.n_windows, twin.windows_in_life, twin.life_id, twin.detector.n_learned)
+    assert before == (1, 1, 0, 1)
+    foreign = windows(feature_stream(2), asset_id="pump-002", events={1: "install"})[1]
+    assert foreign.window_start > own.window_start and foreign.events
+    with pytest.raises(ValueError, match="twin of 'pump-001' got a window of 'pump-002'"):
+        twin.update(foreign)
+    assert (twin.n_windows, twin.windows_in_life, twin.life_id, twin.detector.n_learned) == before
