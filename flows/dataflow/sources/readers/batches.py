@@ -136,10 +136,17 @@ def csv_batches(src: Source, names: list[str]) -> Iterator[Batch]:
 
 
 def _diagnose(src: Source, exc: BaseException) -> None:
-    """Name the line of a text that pyarrow could not read (by reading it with Python's csv)."""
+    """Name the line of a text that pyarrow could not read (by reading it with Python's csv).
+
+    A file without data rows (pyarrow: "Empty CSV file", "Could not skip initial 1 rows") is fine.
+    """
+    rows = 0
     for line, n in _scan(src):
         if n != len(src.columns):
             raise width_error(src, line, n) from None
+        rows += 1
+    if not rows:
+        return
     msg = f"malformed CSV: {exc}"
     raise src.error(msg) from None
 

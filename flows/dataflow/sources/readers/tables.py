@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from flows.dataflow.sources.readers import columns as col
@@ -121,15 +122,27 @@ def _chunks(src: Source, lay: Layout, stats: ReadStats | None) -> Iterator[pa.Re
                 yield chunk
 
 
+def _emitting_times(chunk: pa.RecordBatch, lay: Layout) -> npt.NDArray[np.int64]:
+    """The timestamps of the rows that give records (a scalar row of empty/non-finite cells gives none)."""
+    ts = np.asarray(chunk.column(0).to_numpy(), dtype=np.int64)
+    if lay.fmt == "events":
+        return ts
+    emits = np.zeros(len(ts), dtype=bool)
+    for name in chunk.schema.names:
+        if name.startswith("c"):
+            emits |= np.isfinite(chunk.column(name).to_numpy())
+    return ts[emits]
+
+
 def _check(src: Source, lay: Layout, stats: ReadStats) -> tuple[bool, list[pa.RecordBatch] | None]:
     """Pass 1: (is the file in time order, its chunks if they total at most KEEP_ROWS rows)."""
     ordered, last, rows = True, np.iinfo(np.int64).min, 0
     kept: list[pa.RecordBatch] | None = []
     for chunk in _chunks(src, lay, stats):
-        ts = chunk.column(0).to_numpy()
-        if ordered and (ts[0] < last or bool((ts[1:] < ts[:-1]).any())):
+        ts = _emitting_times(chunk, lay)
+        if ordered and ts.size and (ts[0] < last or bool((ts[1:] < ts[:-1]).any())):
             ordered = False
-        last = int(ts[-1])
+        last = int(ts[-1]) if ts.size else last
         rows += chunk.num_rows
         if kept is not None and rows <= KEEP_ROWS:
             kept.append(chunk)
