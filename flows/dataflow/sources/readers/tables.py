@@ -202,15 +202,18 @@ def _sort(group: list[pa.RecordBatch]) -> pa.Table:
 
 
 def _runs(chunks: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
-    """The chunks as runs of about RUN_ROWS rows, each sorted by time."""
+    """The chunks as runs of RUN_ROWS rows (the last may be shorter), each sorted by time."""
     group: list[pa.RecordBatch] = []
     rows = 0
     for chunk in chunks:
-        group.append(chunk)
-        rows += chunk.num_rows
-        if rows >= RUN_ROWS:
-            yield _sort(group)
-            group, rows = [], 0
+        at = 0
+        while at < chunk.num_rows:
+            part = chunk.slice(at, RUN_ROWS - rows)
+            group.append(part)
+            rows, at = rows + part.num_rows, at + part.num_rows
+            if rows >= RUN_ROWS:
+                yield _sort(group)
+                group, rows = [], 0
     if group:
         yield _sort(group)
 
