@@ -45,7 +45,7 @@ from twin_models.records import AssetEvent, ScalarSample, Telemetry
 
 KEEP_ROWS = 1 << 20  # rows of converted chunks kept from the check pass (so small files are read once)
 RUN_ROWS = 1 << 20  # rows sorted in memory at a time when a file is out of order
-SPILL_ROWS = 8192  # rows per batch of a spilled run (what a merge holds per run)
+SPILL_ROWS = 8192  # rows per batch of a sorted run (what is turned into records at a time)
 
 
 def _convert(src: Source, lay: Layout, batch: Batch, stats: ReadStats | None) -> pa.RecordBatch:
@@ -172,27 +172,29 @@ def _asset_column(chunk: pa.RecordBatch, lay: Layout) -> list[str]:
     return chunk.column(i).to_pylist() if i >= 0 else [lay.default_asset] * chunk.num_rows
 
 
-def _scalars(chunk: pa.RecordBatch, lay: Layout) -> Iterator[ScalarSample]:
-    """One ScalarSample per row and channel with a finite value."""
-    times, assets = chunk.column(0).to_numpy().tolist(), _asset_column(chunk, lay)
-    chans = [(name, chunk.column(f"c{pos}").to_numpy()) for pos, name in enumerate(lay.needed())
-             if name in lay.channels]
-    values = [(name, v.tolist(), np.isfinite(v).tolist()) for name, v in chans]
-    for i, us in enumerate(times):
-        ts, asset = from_us(us), assets[i]
-        for name, vals, finite in values:
-            if finite[i]:
-                yield ScalarSample(asset, name, ts, vals[i])
+def _scalars(chunk: pa.RecordBatch, lay: Layout) -> list[ScalarSample]:
+    """One ScalarSample per row and channel with a finite value (a chunk's worth, built in one go)."""
+    stamps = [from_us(us) for us in chunk.column(0).to_numpy().tolist()]
+    assets = _asset_column(chunk, lay)
+    values = [(name, v.tolist(), np.isfinite(v).tolist())
+              for name, v in ((name, chunk.column(f"c{pos}").to_numpy())
+                              for pos, name in enumerate(lay.needed()) if name in lay.channels)]
+    if len(values) == 1:
+        name, vals, finite = values[0]
+        rows = zip(stamps, assets, vals, finite, strict=True)
+        return [ScalarSample(a, name, t, v) for t, a, v, ok in rows if ok]
+    return [ScalarSample(assets[i], name, t, vals[i])
+            for i, t in enumerate(stamps) for name, vals, finite in values if finite[i]]
 
 
-def _events(chunk: pa.RecordBatch, lay: Layout) -> Iterator[AssetEvent]:
+def _events(chunk: pa.RecordBatch, lay: Layout) -> list[AssetEvent]:
     """One AssetEvent per row."""
     times, assets = chunk.column(0).to_numpy().tolist(), _asset_column(chunk, lay)
     kinds = chunk.column("kind").to_pylist()
     i = chunk.schema.get_field_index("note")
     notes = chunk.column(i).to_pylist() if i >= 0 else [""] * chunk.num_rows
-    for us, asset, kind, note in zip(times, assets, kinds, notes, strict=True):
-        yield AssetEvent(asset, from_us(us), kind, note)  # type: ignore[arg-type]
+    return [AssetEvent(asset, from_us(us), kind, note)  # type: ignore[arg-type]
+            for us, asset, kind, note in zip(times, assets, kinds, notes, strict=True)]
 
 
 def _sort(group: list[pa.RecordBatch]) -> pa.Table:
@@ -239,7 +241,7 @@ def _sorted(chunks: Iterable[pa.RecordBatch], lay: Layout) -> Iterator[Telemetry
     first = next(runs, None)
     second = next(runs, None) if first is not None else None
     if first is None or second is None:
-        yield from _records(first.to_batches() if first is not None else (), lay)
+        yield from _records(first.to_batches(max_chunksize=SPILL_ROWS) if first is not None else (), lay)
         return
     with tempfile.TemporaryDirectory(prefix="twin-sort-") as tmp:
         paths = [_spill(first, Path(tmp, "run-0.arrow"))]
