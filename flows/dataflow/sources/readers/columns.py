@@ -95,6 +95,18 @@ def times_us(arr: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(_each(arr, as_time_us), dtype=np.int64)
 
 
+_NAN_TEXT = pa.array(["nan", "+nan", "-nan"])
+
+
+def _python_nans(text: pa.Array, values: pa.Array, empty: npt.NDArray[np.bool_]) -> bool:
+    """Whether every NaN Arrow read is spelled as Python's float() reads it (Arrow also takes ``nan(1)``)."""
+    nan = np.isnan(np.asarray(values.to_numpy(zero_copy_only=False))) & ~empty
+    if not nan.any():
+        return True
+    spelled = pc.utf8_lower(text.filter(pa.array(nan)))
+    return bool(pc.all(pc.is_in(spelled, value_set=_NAN_TEXT)).as_py())
+
+
 def numbers(arr: pa.Array) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """A channel column -> (float64 values, empty mask); empty/null cells are NaN and marked empty."""
     fast: pa.Array | None = None
@@ -104,6 +116,8 @@ def numbers(arr: pa.Array) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool
         try:
             fast = pc.if_else(pa.array(empty), "nan", text).cast(pa.float64())
         except pa.ArrowInvalid:
+            fast = None
+        if fast is not None and not _python_nans(text, fast, empty):
             fast = None
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         empty = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
