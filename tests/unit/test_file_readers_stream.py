@@ -78,7 +78,8 @@ CASES = [
     ("timestamp,a,b\n2024-05-01,1,2\nnever,y,z\n", "line 3, column 'timestamp': 'never' is not an ISO 8601"),
     ("timestamp,a,b\n2024-05-01,1,2\n2024-05-01,1,z\n", "line 3, column 'b': 'z' is not a number"),
     # Arrow reads nan(1) as NaN, Python's float() (the rule) refuses it
-    ("timestamp,value\n2024-05-01,NaN\n2024-05-01,nan(1)\n", "line 3, column 'value': 'nan(1)' is not a number"),
+    ("timestamp,value\n2024-05-01,NaN\n2024-05-01,nan(1)\n",
+     "line 3, column 'value': 'nan(1)' is not a number"),
     # a vectorised asset check still names the first bad row
     ("timestamp,asset_id,v\n2024-05-01,p1,1\n2024-05-01, ,1\n2024-05-01,,1\n",
      "line 3, column 'asset_id': asset_id must be text of 1..128 characters"),

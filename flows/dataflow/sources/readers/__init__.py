@@ -25,9 +25,10 @@ seconds, or Parquet timestamp/date columns. **A timestamp without a zone (NAB's,
 without tz) is taken as UTC.** Sub-microsecond digits are dropped.
 
 Order: every file's records come out in event-time order, without holding the file's records in
-memory. A CSV/table file is read twice: once to check it (and see whether it is in time order),
-once to stream it; a table out of order is sorted stably (ties keep row then column order) in
-bounded runs that are spilled and merged (:mod:`.tables`). Waveform files are streamed in row
+memory. A CSV/table file is checked in full first (and whether it is in time order seen), then
+streamed: kept in compact columns from the check when small (up to ``tables.KEEP_ROWS`` rows),
+read a second time when larger; a table out of order is sorted stably (ties keep row then column
+order) in bounded runs that are spilled and merged (:mod:`.tables`). Waveform files are streamed in row
 batches; each asset's frames must already be in time order (checked up front, from the small
 timestamp column, with an error naming the row). A multi-asset file made of per-asset blocks is
 merged back into event-time order (:mod:`.waveforms`).
