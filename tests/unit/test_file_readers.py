@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.dataflow.sources import readers
 from flows.dataflow.sources.files import (
     FileFormatError,
     MetadataCatalog,
@@ -22,6 +21,7 @@ from flows.dataflow.sources.files import (
     read_metadata,
     read_records,
 )
+from flows.dataflow.sources.readers import waveforms
 from tests.datasets import datasets_dir
 from twin_models.records import AssetEvent, BearingGeometry, ScalarSample, WaveformFrame
 
@@ -213,7 +213,7 @@ def test_femto_bearing_frames() -> None:
 
 
 def test_waveform_blocks_per_asset_are_merged_into_time_order(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(readers, "BATCH_ROWS", 2)  # batches that straddle the blocks
+    monkeypatch.setattr(waveforms, "BATCH_ROWS", 2)  # batches that straddle the blocks
     rows = [(T0 + timedelta(seconds=10 * i), "a", [float(i), 1.0]) for i in range(5)]
     rows += [(T0 + timedelta(seconds=10 * i + 5), "b", [float(i), 2.0]) for i in range(4)]
     rows[6] = (rows[6][0], "b", None)

@@ -1,0 +1,165 @@
+"""Rows of a table, batch by batch: CSV through pyarrow's streaming CSV reader, Parquet by row groups.
+
+CSV: ``pyarrow.csv.open_csv`` reads every column as text (``ConvertOptions.column_types``; the
+conversion to numbers and times is done per column by :mod:`.columns`, where a refusal can name
+its cell), in blocks of :data:`BLOCK_BYTES`, serially, with quoted newlines allowed; ``*.gz`` is
+decompressed by Python's gzip, so a truncated or corrupt file says so. Blank lines and rows whose
+cells are all empty are skipped, as before. Arrow does not count lines, so when a row must be
+named, :func:`csv_line` rereads the file with Python's csv module (only then) to find the line
+where that row starts: the header is line 1, blank lines and quoted newlines count.
+A row with the wrong number of fields is found the same way (``has 3 fields, the header has 2``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from flows.dataflow.sources.readers.source import GZIP_ERRORS, Source, gzip_problem, open_binary, open_text
+
+BLOCK_BYTES = 1 << 20  # CSV bytes parsed at a time
+PARQUET_ROWS = 8192  # Parquet rows decoded at a time
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows ``base .. base + n`` of a file (in the reader's count) and the needed columns of those kept.
+
+    ``kept`` are the indices (into the reader's rows of this batch) of rows kept (CSV rows with
+    every cell empty are dropped); ``bad_width`` is set when the reader skipped a row with the
+    wrong number of fields in this batch (:func:`first_bad_width` finds it).
+    """
+
+    base: int
+    columns: list[pa.Array]
+    kept: npt.NDArray[np.int64]
+    bad_width: bool = False
+
+
+def _scan(src: Source) -> Iterator[tuple[int, int]]:
+    """(line where a row starts, its number of fields) of every non-blank row after the header.
+
+    The errors of a text that cannot be read as CSV (bad UTF-8, gzip, csv) are raised here, at
+    the line reached.
+    """
+    line = 1
+    try:
+        with open_text(src.path) as f:
+            reader = csv.reader(f, delimiter=src.sep)
+            next(reader, None)
+            line = reader.line_num
+            for cells in reader:
+                n, line = line + 1, reader.line_num
+                if cells:
+                    yield n, len(cells)
+    except csv.Error as exc:
+        msg = f"malformed CSV: {exc}"
+        raise src.error(msg, line + 1) from None
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text ({exc.reason})"
+        raise src.error(msg, line + 1) from None
+    except GZIP_ERRORS as exc:
+        raise src.error(gzip_problem(exc), line + 1) from None
+
+
+def csv_line(src: Source, row: int) -> int:
+    """The line where the ``row``-th (0-based) row of the CSV reader starts (wrong-width rows skipped)."""
+    width, k = len(src.columns), -1
+    for line, n in _scan(src):
+        k += n == width
+        if k == row:
+            return line
+    msg = f"row {row} not found when counting lines"
+    raise RuntimeError(msg)
+
+
+def first_bad_width(src: Source) -> tuple[int, int] | None:
+    """(line, number of fields) of the first row whose width differs from the header's."""
+    width = len(src.columns)
+    return next(((line, n) for line, n in _scan(src) if n != width), None)
+
+
+def width_error(src: Source, line: int, n: int) -> Exception:
+    """A row with ``n`` fields where the header has another number."""
+    msg = f"has {n} fields, the header has {len(src.columns)} (separator {src.sep!r})"
+    return src.error(msg, line)
+
+
+def _csv_reader(src: Source, f: object, flag: list[bool]) -> pcsv.CSVStreamingReader:
+    """pyarrow's streaming CSV reader over every column as text."""
+    names = [f"c{i}" for i in range(len(src.columns))]
+
+    def wrong_width(_row: pcsv.InvalidRow) -> str:
+        flag[0] = True
+        return "skip"
+
+    return pcsv.open_csv(
+        f,
+        read_options=pcsv.ReadOptions(skip_rows=1, column_names=names, block_size=BLOCK_BYTES,
+                                      use_threads=False),
+        parse_options=pcsv.ParseOptions(delimiter=src.sep, newlines_in_values=True,
+                                        invalid_row_handler=wrong_width),
+        convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                            strings_can_be_null=False, quoted_strings_can_be_null=False))
+
+
+def csv_batches(src: Source, names: list[str]) -> Iterator[Batch]:
+    """The columns ``names`` of a CSV file, block by block (blank and all-empty rows dropped)."""
+    pick = [src.columns.index(c) for c in names]
+    base, flag = 0, [False]
+    try:
+        with open_binary(src.path) as f:
+            for batch in _csv_reader(src, f, flag):
+                empty = [pc.equal(col, "") for col in batch.columns]
+                all_empty = empty[0]
+                for e in empty[1:]:
+                    all_empty = pc.and_(all_empty, e)
+                kept = np.flatnonzero(~np.asarray(all_empty.to_numpy(zero_copy_only=False), dtype=bool))
+                cols = [batch.column(i) for i in pick]
+                if kept.size < batch.num_rows:
+                    idx = pa.array(kept)
+                    cols = [c.take(idx) for c in cols]
+                yield Batch(base, cols, kept, flag[0])
+                base, flag[0] = base + batch.num_rows, False
+    except (pa.ArrowInvalid, UnicodeDecodeError, *GZIP_ERRORS) as exc:
+        _diagnose(src, exc)
+    if flag[0]:  # a wrong-width row in the last, empty block
+        yield Batch(base, [pa.array([], pa.string()) for _ in pick], np.zeros(0, np.int64), True)
+
+
+def _diagnose(src: Source, exc: BaseException) -> None:
+    """Name the line of a text that pyarrow could not read (by reading it with Python's csv).
+
+    A file without data rows (pyarrow: "Empty CSV file", "Could not skip initial 1 rows") is fine.
+    """
+    rows = 0
+    for line, n in _scan(src):
+        if n != len(src.columns):
+            raise width_error(src, line, n) from None
+        rows += 1
+    if not rows:
+        return
+    msg = f"malformed CSV: {exc}"
+    raise src.error(msg) from None
+
+
+def parquet_batches(src: Source, names: list[str]) -> Iterator[Batch]:
+    """The columns ``names`` of a Parquet file, :data:`PARQUET_ROWS` rows at a time."""
+    base = 0
+    with pq.ParquetFile(src.path) as pf:
+        for batch in pf.iter_batches(batch_size=PARQUET_ROWS, columns=names):
+            yield Batch(base, [batch.column(name) for name in names], np.arange(batch.num_rows))
+            base += batch.num_rows
+
+
+def table_batches(src: Source, names: list[str]) -> Iterator[Batch]:
+    """Batches of a CSV or Parquet table."""
+    return parquet_batches(src, names) if src.parquet else csv_batches(src, names)

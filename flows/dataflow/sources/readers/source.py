@@ -1,0 +1,163 @@
+"""Opening a history file: its errors and stats, CSV/Parquet recognition, the header and its separator.
+
+Everything that looks at a file before its rows: a :class:`_Source` is the header (column names,
+which hold lists, the CSV separator), and the place every :class:`FileFormatError` is built, so
+that all messages read ``<file> line N, column 'c': ...`` (``row N`` for Parquet).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, cast
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMATS: tuple[str, ...] = ("nab", "scalar_table", "waveform", "events")
+
+_PARQUET_MAGIC = b"PAR1"
+_SEPARATORS = (",", ";", "\t", "|")
+ROLES = {  # reserved columns of each format, besides its channels
+    "nab": ("timestamp",),
+    "scalar_table": ("timestamp", "asset_id"),
+    "waveform": ("timestamp", "asset_id", "sample_rate_hz", "shaft_speed_hz"),
+    "events": ("timestamp", "asset_id", "event", "note"),
+}
+ROLE_NAMES = frozenset(r for roles in ROLES.values() for r in roles)
+
+
+class FileFormatError(ValueError):
+    """A file that cannot be read as telemetry; the message names the file, line/row and column.
+
+    ``line`` is the line number in a text file (the header is line 1), ``row`` the 1-based row of a
+    Parquet file; both, and ``column``, are ``None`` when the problem is the file as a whole.
+    """
+
+    def __init__(self, detail: str, *, path: str | Path | None = None, line: int | None = None,
+                 row: int | None = None, column: str | None = None) -> None:
+        """Build ``<file> line N, column 'c': detail`` from its parts."""
+        where = "" if path is None else str(path)
+        if line is not None:
+            where += f" line {line}"
+        elif row is not None:
+            where += f" row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where.strip()}: {detail}" if where else detail)
+        self.path, self.line, self.row, self.column, self.detail = path, line, row, column, detail
+
+
+@dataclass
+class ReadStats:
+    """What reading a file did: data rows seen, records produced, skipped cells/frames by reason.
+
+    Reasons: ``empty`` (empty or null cell), ``non_finite`` (NaN/inf value), ``empty_frame`` (null
+    or empty sample list), ``non_finite_frame`` (a frame with NaN/inf samples). ``reordered`` says
+    that the file was not in event-time order and its records were sorted.
+    """
+
+    rows: int = 0
+    records: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    reordered: bool = False
+
+
+@dataclass(frozen=True)
+class Source:
+    """An opened file's header: its columns, which of them hold lists, and how to read it."""
+
+    path: Path
+    columns: tuple[str, ...]
+    list_columns: frozenset[str]
+    parquet: bool
+    sep: str = ","
+    nested: frozenset[str] = frozenset()  # list columns whose items are not numbers (list<list<...>>)
+
+    def error(self, detail: str, n: int | None = None, column: str | None = None) -> FileFormatError:
+        """A FileFormatError at data position ``n`` (a line of a CSV, a row of a Parquet file)."""
+        if self.parquet:
+            return FileFormatError(detail, path=self.path, row=n, column=column)
+        return FileFormatError(detail, path=self.path, line=n, column=column)
+
+
+def _is_parquet(path: Path) -> bool:
+    """Parquet files start with the ``PAR1`` magic, whatever their name."""
+    with path.open("rb") as f:
+        return f.read(4) == _PARQUET_MAGIC
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """A file's bytes, decompressed if it is named ``*.gz``."""
+    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+    return cast(IO[bytes], raw)
+
+
+GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What a truncated or corrupt ``*.gz`` file raises while it is read."""
+
+
+def gzip_problem(exc: BaseException) -> str:
+    """The one-line reason of a gzip error."""
+    if isinstance(exc, EOFError):
+        return "truncated gzip file (it ends before the end of the compressed data)"
+    return f"corrupt gzip file ({exc})"
+
+
+def open_text(path: Path) -> IO[str]:
+    """A CSV file as text: UTF-8 (a BOM is dropped), gzip-compressed if named ``*.gz``."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="")
+
+
+def _sniff(header: str, path: Path) -> str:
+    """The separator of a header line: the most frequent of , ; TAB | (``,`` if none)."""
+    if path.name.lower().removesuffix(".gz").endswith(".tsv"):
+        return "\t"
+    counts = [(header.count(s), s) for s in _SEPARATORS]
+    best = max(counts, key=lambda c: c[0])
+    return best[1] if best[0] else ","
+
+
+def _csv_source(path: Path, sep: str | None) -> Source:
+    """Read a CSV header (line 1) and settle the separator."""
+    try:
+        with open_text(path) as f:
+            header = f.readline()
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text ({exc.reason} at byte {exc.start}); is it a CSV file?"
+        raise FileFormatError(msg, path=path) from None
+    except GZIP_ERRORS as exc:
+        raise FileFormatError(gzip_problem(exc), path=path) from None
+    if sep is not None and len(sep) != 1:
+        msg = f"the CSV separator must be one character, got {sep!r}"
+        raise FileFormatError(msg, path=path)
+    if not header.strip():
+        msg = "no header: a CSV file starts with a header line (timestamp,...)"
+        raise FileFormatError(msg, path=path, line=1)
+    sep = sep or _sniff(header, path)
+    names = next(csv.reader([header], delimiter=sep))
+    return Source(path, tuple(n.strip() for n in names), frozenset(), parquet=False, sep=sep)
+
+
+def _parquet_source(path: Path) -> Source:
+    """Read a Parquet schema."""
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        msg = f"is not a readable Parquet file: {exc}"
+        raise FileFormatError(msg, path=path) from None
+    lists = frozenset(f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
+                      or pa.types.is_fixed_size_list(f.type))
+    nested = frozenset(f.name for f in schema if f.name in lists and not (
+        pa.types.is_integer(f.type.value_type) or pa.types.is_floating(f.type.value_type)))
+    return Source(path, tuple(schema.names), lists, parquet=True, nested=nested)
+
+
+def open_source(path: Path, sep: str | None) -> Source:
+    """The header of a CSV or Parquet file (Parquet is recognised by its magic bytes)."""
+    return _parquet_source(path) if _is_parquet(path) else _csv_source(path, sep)
