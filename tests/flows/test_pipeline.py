@@ -9,8 +9,8 @@ from datetime import timedelta
 import numpy as np
 
 from flows.codec.serde import encode_scalar, encode_waveform
+from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import RawRecord
 from tests.flows.conftest import CFG, SMALL_FLEET, run_flow
 from twin_models.records import ScalarSample, TwinSnapshot, WaveformFrame
 
