@@ -16,8 +16,8 @@ from bytewax.testing import TestingSink, run_main
 
 from flows.codec.serde import DecodeError, decode_telemetry
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import RawRecord
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.files import FileReplaySource, count_records, merge_files, read_metadata
 from tests.datasets import datasets_dir
@@ -107,7 +107,7 @@ def test_backtest_through_the_dataflow(files: list[Path], tmp_path: Path) -> Non
     flow = get_flow(cfg, source=FileReplaySource(files), sinks=collecting_sinks(out),
                     metadata=read_metadata(meta), metrics=PipelineMetrics(), now=lambda: LATER)
     run_main(flow)
-    assert out.dead == []
+    assert out.dead_letters == []
     # 20 minutes of data in 10-minute windows
     assert [fv.window_start for fv in out.features] == [T0, T0 + timedelta(minutes=10)]
     fv = out.features[0]
