@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 from bytewax.testing import run_main
 from tqdm import tqdm
 
-from flows.app.demo import _collector, dead_letter_bytes
 from flows.app.losses import (
     DEFAULT_MAX_DEAD_LETTER_SHARE,
     dead_letters_by_reason,
@@ -40,11 +39,11 @@ from flows.app.losses import (
     loss_problem,
 )
 from flows.app.out_dir import prepare_out
+from flows.app.outputs import local_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.pipeline import Sinks, get_flow
-from flows.dataflow.sinks.archive import alert_row, archive_attacher, new_run_id
-from flows.dataflow.sinks.jsonl import jsonl_attacher
+from flows.dataflow.pipeline import get_flow
+from flows.dataflow.sinks.archive import alert_row
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
 from twin_models.records import Alert, AssetEvent, AssetMetadata, TwinSnapshot
 
@@ -148,15 +147,9 @@ def run_backtest(
     opts = dict(read_options or {})
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
     metrics = PipelineMetrics()
-    snaps: list[TwinSnapshot] = []
-    alerts: list[Alert] = []
-    arch = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics, "run_id": new_run_id()}
-    sinks = Sinks(
-        features=[archive_attacher(out / "archive", "features", **arch)],
-        state=[archive_attacher(out / "archive", "twin_state", **arch), _collector(snaps)],
-        alerts=[archive_attacher(out / "archive", "alerts", **arch), _collector(alerts)],
-        dead_letters=[jsonl_attacher(out / "dead_letters.jsonl", dead_letter_bytes)],
-    )
+    sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
+                               dead_letter_file=out / "dead_letters.jsonl")
+    snaps, alerts = got.state, got.alerts
     next(merge_files(specs, **opts), None)  # every file is opened and checked before the run
     prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
     total = count_records(specs, **opts)

@@ -5,26 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import bytewax.operators as op
-from bytewax.dataflow import Stream
 from bytewax.testing import cluster_main, run_main
 from tqdm import tqdm
 
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import prepare_out
+from flows.app.outputs import local_outputs
 from flows.app.report import plot_fleet
-from flows.codec import serde
-from flows.config.pipeline import PipelineConfig, load_config
+from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import DeadLetter
-from flows.dataflow.pipeline import Sinks, get_flow
-from flows.dataflow.sinks.archive import archive_attacher, new_run_id
-from flows.dataflow.sinks.jsonl import jsonl_attacher
+from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.simulator import SimulatorSource, count_records
 from twin_models.evaluate.detection import DetectionReport, evaluate_detection
 from twin_models.records import Alert, TwinSnapshot
@@ -36,27 +31,6 @@ DEMO_DEFAULTS = PipelineConfig(clock="data")
 """The demo replays simulated history as fast as it can: windows close on event time only."""
 DEMO_OUTPUTS = ("dead_letters*.jsonl", "demo.png")
 """What ``twin demo`` writes into ``--out`` besides the archive (``--fresh`` deletes them)."""
-
-
-@dataclass
-class _Collected:
-    alerts: list[Alert] = field(default_factory=list)
-    snapshots: list[TwinSnapshot] = field(default_factory=list)
-
-
-def _collector(target: list[Any]) -> Any:
-    from bytewax.testing import TestingSink
-
-    def attach(step_id: str, stream: Stream[Any]) -> None:
-        op.output(step_id, stream, TestingSink(target))
-
-    return attach
-
-
-def dead_letter_bytes(d: DeadLetter) -> bytes:
-    """A dead letter as one JSON document (schemas/dead_letter.v1.json)."""
-    err = serde.DecodeError(d.reason, d.detail, d.raw)
-    return serde.dead_letter(err, source=d.source, timestamp=d.timestamp)
 
 
 @dataclass
@@ -83,16 +57,9 @@ def run_fleet(
 ) -> DemoResult:
     """Simulate ``fleet``, run it through get_flow, archive to ``out``, evaluate."""
     metrics = metrics or PipelineMetrics()
-    got = _Collected()
     bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
     source = SimulatorSource(fleet, progress=bar.update)
-    arch = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics, "run_id": new_run_id()}
-    sinks = Sinks(
-        features=[archive_attacher(out, "features", **arch)],
-        state=[archive_attacher(out, "twin_state", **arch), _collector(got.snapshots)],
-        alerts=[archive_attacher(out, "alerts", **arch), _collector(got.alerts)],
-        dead_letters=[jsonl_attacher(out / "dead_letters.jsonl", dead_letter_bytes)],
-    )
+    sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / "dead_letters.jsonl")
     meta = fleet_metadata(fleet)
     flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics)
     start = time.perf_counter()
@@ -103,10 +70,10 @@ def run_fleet(
     seconds = time.perf_counter() - start
     bar.close()
     run_end = fleet.start + timedelta(days=fleet.days)
-    report = evaluate_detection(ground_truth(fleet), got.alerts, got.snapshots, run_end)
+    report = evaluate_detection(ground_truth(fleet), got.alerts, got.state, run_end)
     records = int(metrics.value("twin_records_in_total", {"source": "simulator"}))
     frames = int(fleet.n_assets * fleet.days * 86400.0 / fleet.frame_interval_s)
-    return DemoResult(report, got.alerts, got.snapshots, metrics, seconds, frames, records)
+    return DemoResult(report, got.alerts, got.state, metrics, seconds, frames, records)
 
 
 def summary_dict(res: DemoResult, fleet: FleetConfig) -> dict[str, Any]:
@@ -177,17 +144,11 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
     print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """The ``twin demo`` command."""
-    cfg = load_config(args.config, base=DEMO_DEFAULTS)
+def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: PipelineMetrics) -> int:
+    """The ``twin demo`` command: ``out`` is the archive folder (the ``archive_dir`` setting or
+    ``--out``); the CLI has loaded ``cfg`` and serves ``metrics`` when asked."""
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
-    out = Path(args.out)
     prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
-    metrics = PipelineMetrics.from_config(cfg.metrics)
-    if args.metrics_port is not None:
-        from flows.cli.args import serve_metrics
-
-        serve_metrics(metrics, args.metrics_port, args.metrics_address)
     res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
                     metrics=metrics)
     summary = summary_dict(res, fleet)

@@ -15,12 +15,12 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
+from flows.app.outputs import kafka_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.pipeline import Sinks, get_flow
+from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import lock_store, prepare_store
-from flows.dataflow.sinks.archive import archive_attacher, new_run_id
-from flows.dataflow.sinks.kafka import DeliveryFailed, dead_letter_message, kafka_attacher
+from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
@@ -88,18 +88,7 @@ def build_kafka_flow(
         on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
             topic=t, partition=str(part)).set(lag),
     )
-    arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
-                            "flush_interval_s": cfg.archive_flush_s,
-                            "partitions": opts.total_workers, "run_id": new_run_id()}
-    kafka: dict[str, Any] = {"metrics": metrics, "partitions": opts.total_workers}
-    sinks = Sinks(
-        features=[archive_attacher(opts.archive_dir, "features", **arch)],
-        state=[kafka_attacher(client, k.topic("state"), **kafka),
-               archive_attacher(opts.archive_dir, "twin_state", **arch)],
-        alerts=[kafka_attacher(client, k.topic("alerts"), **kafka),
-                archive_attacher(opts.archive_dir, "alerts", **arch)],
-        dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, **kafka)],
-    )
+    sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers)
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
 
 

@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flows.cli.args import env_default, non_negative_int
-from flows.config.values import DEFAULT_ARCHIVE
+from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, non_negative_int
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 
 
 def _add_archive_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--archive", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
-                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
+    p.add_argument("--config", default=env_default("CONFIG", None),
+                   help="TOML config file (env TWIN_CONFIG): its archive_dir names the archive")
 
 
 def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -73,7 +73,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     from flows.archive.query import ArchiveError, execute, interruptible
     from flows.cli.sql_output import write_result
 
-    con = execute(args.archive, args.query)
+    con = execute(archive_dir(args.config, args.archive), args.query)
     try:
         _, cut = write_result(con, args.format, args.max_rows, sys.stdout,
                               fetch=lambda n: interruptible(con, lambda: con.fetchmany(n)))
@@ -102,7 +102,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 def _cmd_archive(args: argparse.Namespace) -> int:
     from flows.archive.files import TABLES, quarantine, scan_table
 
-    root = Path(args.archive)
+    root = Path(archive_dir(args.config, args.archive))
     if not root.is_dir():
         msg = f"no archive: {root} is not a folder"
         raise ValueError(msg)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flows.config.tree import register_env_name
+from flows.config.values import DEFAULT_ARCHIVE
 
 __all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
            "load_metadata", "print_error",
@@ -197,6 +198,23 @@ def writable_dir(flag: str, path: str | Path) -> Path:
         msg = f"{flag} {p}: cannot write there ({exc.strerror or exc})"
         raise UsageError(msg) from None
     return p
+
+
+ARCHIVE_HELP = ("archive folder; overrides the archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in "
+                f"--config; default {DEFAULT_ARCHIVE})")
+
+
+def archive_dir(config: str | None, flag: str | None) -> str:
+    """The archive folder by the one settings route (:func:`flows.config.pipeline.load_config`):
+    default < archive_dir in the TOML file < TWIN_ARCHIVE_DIR < the flag (None: not given).
+
+    A given flag wins whatever the lower layers say, so it is taken as it is, without loading the
+    settings: that load imports the models (~2 s), which ``twin sql --archive X`` need not wait for."""
+    if flag is not None:
+        return flag
+    from flows.config.pipeline import load_config
+
+    return load_config(config).archive_dir
 
 
 def add_metrics_args(p: argparse.ArgumentParser) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from flows.cli.args import (
+    ARCHIVE_HELP,
     add_metrics_args,
     env_default,
     load_metadata,
@@ -22,7 +24,6 @@ from flows.cli.args import (
     serve_metrics,
     writable_dir,
 )
-from flows.config.values import DEFAULT_ARCHIVE
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "write_fleet_metadata"]
 
@@ -67,8 +68,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
-    p.add_argument("--archive", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
-                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     p.add_argument("-w", "--workers", type=positive_int, default=env_default("WORKERS", 1),
                    help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),
@@ -88,7 +88,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "raise it to the period of any file-level backup of the folder)")
     p.add_argument("--clock", type=one_of("system", "data"), choices=("system", "data"),
                    default=env_default("CLOCK", None),
-                   help="window clock (env TWIN_CLOCK; default system: quiet assets close by wall time)")
+                   help="window clock; overrides the clock setting of --config (env TWIN_CLOCK; "
+                        "default system: quiet assets close by wall time)")
     p.add_argument("--from-end", action="store_true",
                    help="without recovery state, start at the end of the topics (default: beginning)")
     p.add_argument("--exit-at-end", action="store_true",
@@ -131,12 +132,14 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _kafka_cfg(args: argparse.Namespace, **extra: Any) -> Any:
+def _kafka_cfg(args: argparse.Namespace, settings: Mapping[str, Any] | None = None, **extra: Any) -> Any:
+    """The settings by the one route (defaults < --config < TWIN_* < flags): the Kafka flags, the
+    ``extra`` kafka.* flags and further ``settings`` flags (dotted names; None = not given)."""
     from flows.config.pipeline import load_config
 
     overrides = {"kafka.brokers": args.brokers, "kafka.topic_prefix": args.topic_prefix,
                  "kafka.connect_timeout_s": args.connect_timeout,
-                 **{f"kafka.{k}": v for k, v in extra.items()}}
+                 **{f"kafka.{k}": v for k, v in extra.items()}, **(settings or {})}
     return load_config(args.config, overrides=overrides)
 
 
@@ -162,11 +165,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
     from flows.dataflow.metrics import PipelineMetrics
 
-    cfg = _kafka_cfg(args)
-    if args.clock:
-        from dataclasses import replace
-
-        cfg = replace(cfg, clock=args.clock)
+    cfg = _kafka_cfg(args, {"archive_dir": args.archive, "clock": args.clock})
     addresses = tuple(a for a in (args.addresses or "").split(";") if a)
     if addresses and args.process_id is None:
         msg = "-a/--addresses needs -i/--process-id (this process's index in the list)"
@@ -175,7 +174,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         msg = f"-i {args.process_id} is not an index of the {len(addresses)} addresses in -a"
         raise ValueError(msg)
     opts = RunOptions(
-        archive_dir=writable_dir("--archive", args.archive), workers=args.workers,
+        archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir),
+        workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
         recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
         snapshot_interval_s=args.snapshot_interval,

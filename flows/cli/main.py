@@ -24,6 +24,7 @@ from flows.cli.args import (
     positive_int,
     print_error,
     seed,
+    serve_metrics,
     share,
     writable_dir,
 )
@@ -53,8 +54,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
     p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
                    help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
-    p.add_argument("--out", default=env_default("ARCHIVE_DIR", DEFAULT_ARCHIVE),
-                   help="archive folder (env TWIN_ARCHIVE_DIR; default %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="archive folder, also holding the dead letters and demo.png; overrides the "
+                        "archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in --config; "
+                        f"default {DEFAULT_ARCHIVE})")
     p.add_argument("--workers", type=positive_int, default=env_default("WORKERS", 1),
                    help="Bytewax worker threads (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("--config", default=env_default("CONFIG", None),
@@ -75,7 +78,9 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                     "`timestamp, asset_id, <channels>` (CSV/Parquet); waveform Parquet `timestamp, "
                     "asset_id, sample_rate_hz, <list<float32> per channel>`; events.")
     p.add_argument("inputs", nargs="+", help="telemetry files")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True,
+                   help="output folder; the run's archive goes to <out>/archive (the archive_dir "
+                        "setting is not used: a backtest never writes into the live archive)")
     p.add_argument("--config", default=env_default("CONFIG", None), help="TOML config file (env TWIN_CONFIG)")
     p.add_argument("--events", action="append", default=[],
                    help="events file (timestamp, asset_id, event); repeatable; failures give the "
@@ -111,10 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    args.out = str(writable_dir("--out", args.out))  # before the (slow) imports of the dataflow
-    from flows.app.demo import run_demo
+    from flows.app.demo import DEMO_DEFAULTS, run_demo
+    from flows.config.pipeline import load_config
+    from flows.dataflow.metrics import PipelineMetrics
 
-    return run_demo(args)
+    cfg = load_config(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
+    out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir)
+    metrics = PipelineMetrics.from_config(cfg.metrics)
+    serve_metrics(metrics, args.metrics_port, args.metrics_address)
+    return run_demo(args, cfg, out, metrics)
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:

@@ -104,6 +104,10 @@ class PipelineConfig:
     """"system": quiet assets close by wall clock; "data": event time only."""
     max_future_s: float = setting(86400.0, **between(0.0, 100 * YEAR_S, "seconds"))
     archive_dir: str = setting(DEFAULT_ARCHIVE, pattern=r".+")
+    """The Parquet archive that ``twin run`` writes and ``twin sql`` / ``twin archive check`` read
+    (their ``--archive`` flag overrides it; relative to the working folder). ``twin demo`` writes
+    there too, its ``--out`` being the flag; ``twin backtest`` never does: its archive is
+    ``<out>/archive``, so a backtest cannot mix into the live archive."""
     archive_batch_rows: int = setting(20000, **between(1, MAX_COUNT))
     archive_flush_s: float = setting(60.0, **positive(86400.0, "seconds"))
     twin: TwinConfig = field(default_factory=TwinConfig)

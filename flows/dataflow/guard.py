@@ -1,7 +1,7 @@
 """Per-item guards: an item that makes a step raise goes to the dead letters; the flow goes on.
 
 Every per-item step of :mod:`flows.dataflow.pipeline` runs through one of these wrappers. An unexpected
-exception for one item becomes a :class:`~flows.dataflow.operators.DeadLetter` with reason
+exception for one item becomes a :class:`~flows.dataflow.items.DeadLetter` with reason
 ``processing_error`` (detail: step, exception type and message, asset), counted in
 ``twin_dead_letters_total{reason="processing_error"}``, and the asset's state is left as it was
 before the item:
@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from flows.codec import serde
+from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import DeadLetter, FrameFeatures, RawRecord
 from twin_models.records import WaveformFrame
 
 __all__ = [

@@ -9,12 +9,16 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows.codec import serde
 from flows.dataflow.admission import admit
+
+# The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
+# open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
+# this module, see flows/__init__.py), so unpickling looks the class up on this module.
+from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.frame import frame_features
@@ -34,9 +38,6 @@ from twin_models.rul.fleet import ConditionInputs, FleetConfig, FleetTwin, selec
 from twin_models.twin import AssetTwin, TwinConfig
 
 __all__ = [
-    "DeadLetter",
-    "FrameFeatures",
-    "RawRecord",
     "Decoder",
     "Featurizer",
     "OpenWindows",
@@ -52,40 +53,6 @@ __all__ = [
 ]
 
 STATE_SAMPLE_EVERY = 500
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """Bytes as they arrive from a source, with where they came from (for dead letters)."""
-
-    source: str
-    payload: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A record the flow could not use, with the reason; never silently dropped."""
-
-    reason: str
-    detail: str
-    source: str
-    raw: bytes
-    timestamp: datetime
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FrameFeatures:
-    """Features of one vibration frame (what a window keeps instead of the raw samples)."""
-
-    asset_id: str
-    channel: str
-    timestamp: datetime
-    features: dict[str, float]
-
-
-WindowItem = ScalarSample | FrameFeatures | AssetEvent
 
 
 class Decoder:

@@ -39,13 +39,12 @@ from bytewax.inputs import Source
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
+from flows.dataflow.items import DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
-    DeadLetter,
     Decoder,
     Featurizer,
     OpenWindows,
-    RawRecord,
     alert_gate,
     asset_kind,
     fleet_apply,

@@ -9,8 +9,8 @@ from datetime import timedelta
 import numpy as np
 
 from flows.codec.serde import encode_scalar, encode_waveform
+from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import RawRecord
 from tests.flows.conftest import CFG, SMALL_FLEET, run_flow
 from twin_models.records import ScalarSample, TwinSnapshot, WaveformFrame
 
@@ -27,7 +27,7 @@ def test_every_asset_window_becomes_one_feature_vector_and_one_snapshot(fleet_re
     # every hour of the run has a window, except the hours an asset was down after a failure
     assert all(hours - 14 <= n <= hours for n in per_asset.values())
     assert len(out.state) == len(out.features)
-    assert out.dead == []
+    assert out.dead_letters == []
     fv = out.features[0]
     assert {"vib.rms", "vib.kurtosis", "vib.env_bpfo_amp", "temperature.mean",
             "current.slope_per_h"} <= set(fv.features)
@@ -58,10 +58,10 @@ def test_bad_records_go_to_dead_letters_and_change_nothing_else(fleet_records) -
         mixed.insert(100 + 50 * i, b)
     metrics = PipelineMetrics()
     dirty = run_flow(mixed, metrics=metrics)
-    assert len(dirty.dead) == len(bad)
-    reasons = Counter(d.reason for d in dirty.dead)
+    assert len(dirty.dead_letters) == len(bad)
+    reasons = Counter(d.reason for d in dirty.dead_letters)
     assert reasons["future_timestamp"] == 1 and reasons["truncated"] >= 1
-    assert all(d.detail and d.raw for d in dirty.dead)
+    assert all(d.detail and d.raw for d in dirty.dead_letters)
     assert sum(metrics.value("twin_dead_letters_total", {"reason": r}) for r in reasons) == 5
     assert sorted(map(_key, dirty.state)) == sorted(map(_key, clean.state))
 
@@ -73,8 +73,8 @@ def test_late_records_are_counted_and_routed(fleet_records) -> None:  # type: ig
     records.insert(len(records) // 2, late)  # arrives days after its window closed
     metrics = PipelineMetrics()
     out = run_flow(records, metrics=metrics)
-    assert [d.reason for d in out.dead] == ["late_record"]
-    assert "pump-001" in out.dead[0].detail
+    assert [d.reason for d in out.dead_letters] == ["late_record"]
+    assert "pump-001" in out.dead_letters[0].detail
     assert metrics.value("twin_late_records_total") == 1
     assert metrics.value("twin_dead_letters_total", {"reason": "late_record"}) == 1
 

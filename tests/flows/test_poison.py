@@ -25,8 +25,9 @@ from bytewax.testing import TestingSource, run_main
 from flows.codec.serde import decode_telemetry, encode_waveform
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.guard import guard_stateful
+from flows.dataflow.items import DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import DeadLetter, RawRecord, alert_gate, fleet_apply, fleet_rul
+from flows.dataflow.operators import alert_gate, fleet_apply, fleet_rul
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.replayable import encode_record
 from tests.flows.conftest import Outputs, collecting_sinks
@@ -53,8 +54,8 @@ def clean(records: list[RawRecord]) -> Outputs:
 
 
 def run(records: list[RawRecord], metrics: PipelineMetrics | None = None) -> Outputs:
-    out = Outputs()
-    flow = get_flow(CFG, source=TestingSource(records, batch_size=64), sinks=collecting_sinks(out),
+    sinks, out = collecting_sinks()
+    flow = get_flow(CFG, source=TestingSource(records, batch_size=64), sinks=sinks,
                     metadata=META, metrics=metrics or PipelineMetrics())
     run_main(flow)
     return out
@@ -106,12 +107,12 @@ def test_accepted_but_poisonous_records_are_dead_lettered_and_change_nothing(
         mixed.insert(len(mixed) // 2 + 7 * i, p)
     metrics = PipelineMetrics()
     dirty = run(mixed, metrics)
-    reasons = Counter(d.reason for d in dirty.dead)
+    reasons = Counter(d.reason for d in dirty.dead_letters)
     assert reasons == {"frame_too_short": 2, "bad_shaft_speed": 2, "band_outside_frame": 1,
                        "value_out_of_range": 1}
-    band = next(d for d in dirty.dead if d.reason == "band_outside_frame")
+    band = next(d for d in dirty.dead_letters if d.reason == "band_outside_frame")
     assert X in band.detail and "[2000, 6000]" in band.detail and "Nyquist 1000 Hz" in band.detail
-    assert {d.raw for d in dirty.dead} == {p.payload for p in poison}
+    assert {d.raw for d in dirty.dead_letters} == {p.payload for p in poison}
     assert metrics.value("twin_dead_letters_total", {"reason": "frame_too_short"}) == 2
     same(dirty, clean)
 
@@ -138,8 +139,8 @@ def inject(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str,
 
 
 def check_dead(dirty: Outputs, metrics: PipelineMetrics, step: str) -> None:
-    assert [d.reason for d in dirty.dead] == ["processing_error"]
-    detail = dirty.dead[0].detail
+    assert [d.reason for d in dirty.dead_letters] == ["processing_error"]
+    detail = dirty.dead_letters[0].detail
     assert f"step {step}" in detail and "RuntimeError: injected failure" in detail and X in detail
     assert metrics.value("twin_dead_letters_total", {"reason": "processing_error"}) == 1
 
@@ -163,7 +164,7 @@ def test_a_raising_featurizer_loses_one_frame_only(
     monkeypatch.undo()
     assert calls == [1]
     check_dead(dirty, metrics, "featurize_frames")
-    assert dirty.dead[0].raw == target.payload  # the frame itself, re-encoded: replayable
+    assert dirty.dead_letters[0].raw == target.payload  # the frame itself, re-encoded: replayable
     assert ts >= W
     same(dirty, run([r for r in records if r is not target]))
 

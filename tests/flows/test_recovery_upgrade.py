@@ -56,9 +56,9 @@ def test_every_old_snapshot_unpickles_into_the_new_classes() -> None:
 
 
 def _run(recovery: Path | None) -> Outputs:
-    out = Outputs()
+    sinks, out = collecting_sinks()
     flow = get_flow(PipelineConfig(clock="data"), source=SimulatorSource(FLEET),
-                    sinks=collecting_sinks(out), metadata=fleet_metadata(FLEET))
+                    sinks=sinks, metadata=fleet_metadata(FLEET))
     rc = RecoveryConfig(str(recovery)) if recovery else None
     run_main(flow, epoch_interval=timedelta(seconds=0.5), recovery_config=rc)
     return out

@@ -16,12 +16,12 @@ from bytewax.testing import TestingSink, run_main
 
 from flows.codec.serde import DecodeError, decode_telemetry
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import RawRecord
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.files import FileReplaySource, count_records, merge_files, read_metadata
 from tests.datasets import datasets_dir
-from tests.flows.conftest import Outputs, collecting_sinks
+from tests.flows.conftest import collecting_sinks
 from twin_models.records import WaveformFrame
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -102,12 +102,12 @@ def test_resume_past_the_end_warns_and_stops(files: list[Path], caplog: pytest.L
 def test_backtest_through_the_dataflow(files: list[Path], tmp_path: Path) -> None:
     meta = tmp_path / "meta.toml"
     meta.write_text('[defaults]\nkind = "pump"\nnominal_speed_hz = 24.5\n')
-    out = Outputs()
+    sinks, out = collecting_sinks()
     cfg = PipelineConfig(clock="data", window_s=600.0, allowed_lateness_s=60.0)
-    flow = get_flow(cfg, source=FileReplaySource(files), sinks=collecting_sinks(out),
+    flow = get_flow(cfg, source=FileReplaySource(files), sinks=sinks,
                     metadata=read_metadata(meta), metrics=PipelineMetrics(), now=lambda: LATER)
     run_main(flow)
-    assert out.dead == []
+    assert out.dead_letters == []
     # 20 minutes of data in 10-minute windows
     assert [fv.window_start for fv in out.features] == [T0, T0 + timedelta(minutes=10)]
     fv = out.features[0]

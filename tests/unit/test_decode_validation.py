@@ -29,13 +29,12 @@ from flows.dataflow.admission import (
     admit,
     check_metadata,
 )
+from flows.dataflow.items import DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
-    DeadLetter,
     Decoder,
     Featurizer,
     OpenWindows,
-    RawRecord,
     alert_gate,
     check_snapshot,
     fleet_rul,

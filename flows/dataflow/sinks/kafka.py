@@ -27,8 +27,8 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaException, Producer
 
 from flows.codec import serde
+from flows.dataflow.items import DeadLetter
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import DeadLetter
 from flows.kafka.errors import close_producer, flush, guarded
 
 __all__ = ["DeliveryFailed", "KafkaTopicSink", "dead_letter_message", "kafka_attacher", "producer_config"]

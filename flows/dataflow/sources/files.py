@@ -23,7 +23,7 @@ from bytewax.inputs import FixedPartitionedSource
 
 from flows.codec.serde import metadata_from_dict
 from flows.dataflow.admission import check_metadata
-from flows.dataflow.operators import RawRecord
+from flows.dataflow.items import RawRecord
 from flows.dataflow.sources.readers import (
     FORMATS,
     FileFormatError,

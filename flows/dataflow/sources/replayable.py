@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from bytewax.inputs import StatefulSourcePartition
 
 from flows.codec import serde
-from flows.dataflow.operators import RawRecord
+from flows.dataflow.items import RawRecord
 from twin_models.records import (
     Telemetry,
     telemetry_kind,

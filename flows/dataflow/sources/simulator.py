@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bytewax.inputs import FixedPartitionedSource
 
-from flows.dataflow.operators import RawRecord
+from flows.dataflow.items import RawRecord
 from flows.dataflow.sources.replayable import ReplayPartition, encode_record
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
