@@ -15,10 +15,10 @@ from bytewax.dataflow import Stream
 from bytewax.testing import cluster_main, run_main
 from tqdm import tqdm
 
+from flows import codec
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import prepare_out
 from flows.app.report import plot_fleet
-from flows.codec import serde
 from flows.config.pipeline import PipelineConfig, load_config
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import DeadLetter
@@ -55,8 +55,8 @@ def _collector(target: list[Any]) -> Any:
 
 def dead_letter_bytes(d: DeadLetter) -> bytes:
     """A dead letter as one JSON document (schemas/dead_letter.v1.json)."""
-    err = serde.DecodeError(d.reason, d.detail, d.raw)
-    return serde.dead_letter(err, source=d.source, timestamp=d.timestamp)
+    err = codec.DecodeError(d.reason, d.detail, d.raw)
+    return codec.dead_letter(err, source=d.source, timestamp=d.timestamp)
 
 
 @dataclass

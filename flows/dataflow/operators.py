@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows.codec import serde
+from flows import codec
 from flows.dataflow.admission import admit
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
@@ -112,8 +112,8 @@ class Decoder:
         self.metrics.records_in.labels(source=raw.source).inc()
         self.metrics.step_items.labels(step="decode").inc()
         now = self.now()
-        out = serde.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
-        if isinstance(out, serde.DecodeError):
+        out = codec.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
+        if isinstance(out, codec.DecodeError):
             self.metrics.dead_letters.labels(reason=out.reason).inc()
             return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
         problem = admit(out, self.metadata.get(out.asset_id))
@@ -181,7 +181,7 @@ def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:
     )
     payload = b""
     if isinstance(item, ScalarSample | AssetEvent):
-        payload = serde.encode_json(item)
+        payload = codec.encode_json(item)
     return DeadLetter("late_record", detail, "window", payload, now)
 
 
