@@ -17,7 +17,12 @@ Modules: :mod:`.errors` (REASONS, DecodeError), :mod:`.fields` (field checks, ti
 :mod:`.json_telemetry` (JSON telemetry both ways), :mod:`.twf` (binary waveform both ways),
 :mod:`.decode` (the telemetry entry point), :mod:`.record_fields` and :mod:`.archive_schema`,
 :mod:`.encode` (records -> JSON), :mod:`.metadata` (asset metadata files), :mod:`.dead_letters`,
-:mod:`.show` (a short rendering of a bad value). Importers use the names re-exported here.
+:mod:`.show` (a short rendering of a bad value).
+
+Importers use the names re-exported here (``from flows.codec import encode_json`` or
+``from flows import codec``), never a module of the package; the archive writer and the contract
+tests are the exception: they read the archive's declared schema from :mod:`.archive_schema`
+and :mod:`.record_fields`.
 """
 
 from __future__ import annotations

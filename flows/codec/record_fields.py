@@ -134,18 +134,21 @@ class RecordMapping:
             raise ValueError(msg)
         self.columns = tuple(_date_column(date_of) if c == "date" else _field_column(by_name[c])
                              for c in columns)
+        self._json = tuple((f.name, attrgetter(f.name), f.form.to_json) for f in self.fields)
+        self._row = tuple((c.name, c.value) for c in self.columns)
+        self._spread = None if self.open_field is None else attrgetter(self.open_field.name)
 
     def to_json(self, rec: Any) -> dict[str, Any]:
         """The record -> its JSON schema's dict (datetimes as RFC 3339 ``Z``, non-finite optional
         numbers as null; ``ValueError`` naming a non-finite required number)."""
         owner = self.owner(rec)
-        return {f.name: f.form.to_json(getattr(rec, f.name), f.name, owner) for f in self.fields}
+        return {name: to_json(get(rec), name, owner) for name, get, to_json in self._json}
 
     def archive_row(self, rec: Any) -> dict[str, Any]:
         """The record -> one archive row (named columns, then open columns sorted by name)."""
-        row = {c.name: c.value(rec) for c in self.columns}
-        if self.open_field is not None:
-            row.update({k: _opt(v) for k, v in sorted(getattr(rec, self.open_field.name).items())})
+        row = {name: value(rec) for name, value in self._row}
+        if self._spread is not None:
+            row.update({k: _opt(v) for k, v in sorted(self._spread(rec).items())})
         return row
 
 
