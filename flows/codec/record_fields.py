@@ -129,7 +129,8 @@ class RecordMapping:
         by_name = {f.name: f for f in self.fields}
         spread = [f for f in self.fields if f.form.to_archive is None]
         self.open_field: Field | None = spread[0] if spread else None
-        if set(columns) != set(by_name) - {f.name for f in spread} | {"date"} or len(spread) > 1:
+        named = set(by_name) - {f.name for f in spread} | {"date"}
+        if set(columns) != named or len(set(columns)) != len(columns) or len(spread) > 1:
             msg = f"archive columns of {table!r} {columns} do not match the fields of {record.__name__}"
             raise ValueError(msg)
         self.columns = tuple(_date_column(date_of) if c == "date" else _field_column(by_name[c])

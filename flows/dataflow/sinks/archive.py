@@ -90,7 +90,7 @@ def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataT
     """The file's columns with their declared types.
 
     A fixed table (``twin_state``, ``alerts``) has exactly its declared columns, in order (a
-    column missing from every row is written as nulls; an undeclared one is an error). The open
+    column a row lacks is null there; a column that is not declared is an error). The open
     ``features`` table has the union of the rows' keys in order of appearance (``pa.Table.
     from_pylist`` takes the first row's keys only: a batch starting with a window without
     vibration frames silently lost every other row's vibration features), declared columns
