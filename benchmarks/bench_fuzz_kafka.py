@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from flows import codec
 from flows.app.topics import TOPIC_ROLES, create_topics
-from flows.codec import serde
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.admission import admit
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
@@ -89,7 +89,7 @@ def _poison_frame(t: Templates, rng: random.Random) -> bytes:
     shaft = rng.choice([1e308, 1e5, 5e-324]) if kind == 1 else None
     fs, asset = (2000.0, BANDED) if kind == 2 else (25600.0, "pump-001")
     samples = np.random.default_rng(rng.randrange(2**32)).normal(0, 0.3, n).astype(np.float32)
-    return serde.encode_waveform(WaveformFrame(asset, "vib", ts, fs, samples, shaft, "g"))
+    return codec.encode_waveform(WaveformFrame(asset, "vib", ts, fs, samples, shaft, "g"))
 
 
 def _json_doc(t: Templates, rng: random.Random) -> bytes:
@@ -129,7 +129,7 @@ def templates(fleet: FleetConfig) -> Templates:
     """Valid payloads of the fleet to damage."""
     frame = next(r for r in simulate_fleet(fleet) if isinstance(r, WaveformFrame))
     scalar = ScalarSample("pump-001", "temperature", fleet.start + timedelta(hours=3), 41.5, "degC")
-    return Templates(serde.encode_waveform(frame), json.loads(serde.encode_scalar(scalar)), fleet.start)
+    return Templates(codec.encode_waveform(frame), json.loads(codec.encode_scalar(scalar)), fleet.start)
 
 
 def malformed(n: int, seed: int, t: Templates) -> list[tuple[str, bytes | None]]:
@@ -144,8 +144,8 @@ def refused_offline(values: list[bytes | None], metadata: dict[str, AssetMetadat
     now = datetime.now(UTC)
     n = 0
     for v in values:
-        out = serde.decode_telemetry(v or b"", now=now)
-        n += isinstance(out, serde.DecodeError) or admit(out, metadata.get(out.asset_id)) is not None
+        out = codec.decode_telemetry(v or b"", now=now)
+        n += isinstance(out, codec.DecodeError) or admit(out, metadata.get(out.asset_id)) is not None
     return n
 
 
@@ -224,7 +224,7 @@ def write_metadata(fleet: FleetConfig, path: Path) -> dict[str, AssetMetadata]:
 
     meta = {k: replace(v, resonance_band_hz=(2000.0, 6000.0)) if k == BANDED else v
             for k, v in fleet_metadata(fleet).items()}
-    path.write_text(json.dumps({k: serde.metadata_to_dict(m) for k, m in meta.items()}))
+    path.write_text(json.dumps({k: codec.metadata_to_dict(m) for k, m in meta.items()}))
     return meta
 
 

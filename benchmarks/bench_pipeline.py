@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flows import codec
 from flows.app.demo import DEMO_DEFAULTS, run_fleet
-from flows.codec import serde
 from flows.dataflow.sources.replayable import encode_record
 from twin_models.features.frame import frame_features
 from twin_models.records import WaveformFrame
@@ -37,7 +37,7 @@ def part_costs(fleet: FleetConfig, n: int = 3000) -> dict[str, float]:
     sim_us = (time.perf_counter() - t) / len(recs) * 1e6
     now = datetime.now(UTC)
     t = time.perf_counter()
-    decoded = [serde.decode_telemetry(raw, now=now) for _, raw in recs]
+    decoded = [codec.decode_telemetry(raw, now=now) for _, raw in recs]
     dec_us = (time.perf_counter() - t) / len(recs) * 1e6
     frames = [d for d in decoded if isinstance(d, WaveformFrame)]
     t = time.perf_counter()

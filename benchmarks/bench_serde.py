@@ -1,4 +1,4 @@
-"""Decode cost of a waveform frame: TWF v1 binary vs the JSON form (``flows.codec.serde``).
+"""Decode cost of a waveform frame: TWF v1 binary vs the JSON form (``flows.codec``).
 
 Run: ``.venv/bin/python benchmarks/bench_serde.py [--samples 4096] [--repeat 7]``.
 Prints one row per form (payload size, best-of-repeat time per decode and per encode) and the
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from flows.codec import serde
+from flows import codec
 from twin_models.records import WaveformFrame
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -38,15 +38,15 @@ def best_seconds(fn: Callable[[], object], repeat: int) -> float:
 
 def measure(frame: WaveformFrame, repeat: int) -> dict[str, tuple[int, float, float]]:
     """Form -> (payload bytes, decode seconds, encode seconds); checks both decode correctly."""
-    forms = {"binary": serde.encode_waveform, "json": serde.encode_json}
+    forms = {"binary": codec.encode_waveform, "json": codec.encode_json}
     out = {}
     for name, encode in forms.items():
         raw = encode(frame)
-        decoded = serde.decode_telemetry(raw, now=NOW)
+        decoded = codec.decode_telemetry(raw, now=NOW)
         if decoded != frame:
             msg = f"{name} form did not round-trip: {decoded!r}"
             raise RuntimeError(msg)
-        dec = best_seconds(lambda raw=raw: serde.decode_telemetry(raw, now=NOW), repeat)
+        dec = best_seconds(lambda raw=raw: codec.decode_telemetry(raw, now=NOW), repeat)
         enc = best_seconds(lambda encode=encode: encode(frame), repeat)
         out[name] = (len(raw), dec, enc)
     return out

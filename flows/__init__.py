@@ -43,7 +43,7 @@ FLOWS_MOVES = {
     "flows.sinks.jsonl": "flows.dataflow.sinks.jsonl",
     "flows.sinks.kafka": "flows.dataflow.sinks.kafka",
     "flows.sinks": "flows.dataflow.sinks",
-    "flows.serde": "flows.codec.serde",
+    "flows.serde": "flows.codec",  # DecodeError and the codec functions are re-exported there
     "flows.archive_files": "flows.archive.files",
     "flows.config_tree": "flows.config.tree",
     "flows.config_values": "flows.config.values",

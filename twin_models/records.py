@@ -1,7 +1,7 @@
 """Frozen records that mirror the contracts in ``schemas/*.v1.json``.
 
 Every timestamp is a timezone-aware UTC :class:`datetime`. Durations (RUL) are seconds.
-Records are plain data: no I/O, no engine types. ``flows.codec.serde`` turns them into bytes and back.
+Records are plain data: no I/O, no engine types. ``flows.codec`` turns them into bytes and back.
 """
 
 from __future__ import annotations

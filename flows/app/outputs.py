@@ -22,7 +22,7 @@ from typing import Any
 
 from bytewax.dataflow import Stream
 
-from flows.codec import serde
+from flows import codec
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.items import DeadLetter
 from flows.dataflow.metrics import PipelineMetrics
@@ -60,8 +60,8 @@ def collector(target: list[Any]) -> SinkAttacher:
 
 def dead_letter_bytes(d: DeadLetter) -> bytes:
     """A dead letter as one JSON document (schemas/dead_letter.v1.json): a line of the dead-letter file."""
-    err = serde.DecodeError(d.reason, d.detail, d.raw)
-    return serde.dead_letter(err, source=d.source, timestamp=d.timestamp)
+    err = codec.DecodeError(d.reason, d.detail, d.raw)
+    return codec.dead_letter(err, source=d.source, timestamp=d.timestamp)
 
 
 def local_outputs(

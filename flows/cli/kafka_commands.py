@@ -245,7 +245,7 @@ def write_fleet_metadata(fleet: Any, path: str) -> None:
     """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``."""
     from pathlib import Path
 
-    from flows.codec.serde import metadata_to_dict
+    from flows.codec import metadata_to_dict
     from twin_models.simulator.fleet import fleet_metadata
 
     doc = {aid: metadata_to_dict(m) for aid, m in fleet_metadata(fleet).items()}

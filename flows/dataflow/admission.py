@@ -1,6 +1,6 @@
 """What the features need: the run-time admission rules applied after the wire contract.
 
-:func:`flows.codec.serde.decode_telemetry` accepts exactly what ``schemas/*.v1.json`` accept. Some
+:func:`flows.codec.decode_telemetry` accepts exactly what ``schemas/*.v1.json`` accept. Some
 schema-valid records still cannot be featurised: a frame of 5 samples, a shaft turning at 1e308 Hz,
 a metadata resonance band above the Nyquist frequency of a 2 kHz frame. :func:`admit` refuses
 those with a reason code (:data:`REASONS`) and a detail naming the asset, field and value, so the

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from flows.codec import serde
+from flows import codec
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.records import WaveformFrame
@@ -76,13 +76,13 @@ def payload_of(item: Any) -> bytes:
         if isinstance(item, RawRecord):
             return bytes(item.payload or b"")
         if isinstance(item, WaveformFrame):
-            return serde.encode_waveform(item)
+            return codec.encode_waveform(item)
         if isinstance(item, FrameFeatures):
             doc = {"asset_id": item.asset_id, "channel": item.channel,
-                   "timestamp": serde.format_timestamp(item.timestamp),
+                   "timestamp": codec.format_timestamp(item.timestamp),
                    "features": {k: float(v) if np.isfinite(v) else None for k, v in item.features.items()}}
             return json.dumps(doc).encode()
-        return serde.encode_json(item)
+        return codec.encode_json(item)
     except Exception:  # noqa: BLE001 - the item is broken already; the detail says why
         return b""
 

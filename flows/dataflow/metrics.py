@@ -40,7 +40,7 @@ class PipelineMetrics:
 
     def _initialise_labels(self) -> None:
         """Known label values start at 0, so rates and dashboards have series before any event."""
-        from flows.codec.serde import REASONS
+        from flows.codec import REASONS
         from flows.dataflow.admission import REASONS as ADMISSION_REASONS
 
         for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "processing_error"):

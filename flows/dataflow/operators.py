@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows.codec import serde
+from flows import codec
 from flows.dataflow.admission import admit
 
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
@@ -79,8 +79,8 @@ class Decoder:
         self.metrics.records_in.labels(source=raw.source).inc()
         self.metrics.step_items.labels(step="decode").inc()
         now = self.now()
-        out = serde.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
-        if isinstance(out, serde.DecodeError):
+        out = codec.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
+        if isinstance(out, codec.DecodeError):
             self.metrics.dead_letters.labels(reason=out.reason).inc()
             return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
         problem = admit(out, self.metadata.get(out.asset_id))
@@ -148,7 +148,7 @@ def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:
     )
     payload = b""
     if isinstance(item, ScalarSample | AssetEvent):
-        payload = serde.encode_json(item)
+        payload = codec.encode_json(item)
     return DeadLetter("late_record", detail, "window", payload, now)
 
 

@@ -110,7 +110,7 @@ def test_the_scan_sees_upward_imports(tmp_path: Path) -> None:
     """The check itself: a lazy import of the app in a dataflow module, a relative import of the
     CLI from the app, and twin_models importing flows are found; downward imports are not."""
     probe = tmp_path / "probe.py"
-    probe.write_text("from flows.codec import serde\n\ndef f():\n    from flows.app.demo import run_fleet\n")
+    probe.write_text("from flows import codec\n\ndef f():\n    from flows.app.demo import run_fleet\n")
     rel = tmp_path / "rel.py"
     rel.write_text("from ..cli.args import serve_metrics\nfrom ..dataflow import items\n")
     pure = tmp_path / "pure.py"

@@ -1,4 +1,4 @@
-"""schemas/*.json: valid 2020-12 schemas that agree with what flows.codec.serde writes and accepts."""
+"""schemas/*.json: valid 2020-12 schemas that agree with what flows.codec writes and accepts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from flows.codec import serde
+from flows import codec
 from tests.unit.test_serde import (
     make_alert,
     make_event,
@@ -77,10 +77,10 @@ def test_examples_validate_and_are_read(path: Path) -> None:
     for example in doc["examples"]:
         jsonschema.Draft202012Validator(doc).validate(example)
         if name in TELEMETRY:
-            out = serde.decode_telemetry(json.dumps(example).encode(), now=FAR_FUTURE)
-            assert not isinstance(out, serde.DecodeError), out
+            out = codec.decode_telemetry(json.dumps(example).encode(), now=FAR_FUTURE)
+            assert not isinstance(out, codec.DecodeError), out
         if name == "asset_metadata":
-            serde.metadata_from_dict(example)
+            codec.metadata_from_dict(example)
 
 
 def _cases() -> Iterator[tuple[str, Any]]:
@@ -92,21 +92,21 @@ def _cases() -> Iterator[tuple[str, Any]]:
 
 @pytest.mark.parametrize(("name", "record"), list(_cases()))
 def test_written_records_validate(name: str, record: Any) -> None:
-    doc = json.loads(serde.encode_json(record))
+    doc = json.loads(codec.encode_json(record))
     validator(name).validate(doc)
 
 
 @pytest.mark.parametrize(("name", "record"), list(_cases()))
 def test_written_fields_match_record_and_schema(name: str, record: Any) -> None:
     """A field added to a record (or the schema) without the other fails here."""
-    doc = serde.to_json_dict(record)
+    doc = codec.to_json_dict(record)
     assert set(doc) - {"type"} == set(record.__slots__)
     assert set(doc) == set(load(name)["properties"])
 
 
 def _broken(name: str, record: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """The record's document with each required field removed, then given a wrong value."""
-    good = json.loads(serde.encode_json(record))
+    good = json.loads(codec.encode_json(record))
     for field in load(name)["required"]:
         yield f"{field} missing", {k: v for k, v in good.items() if k != field}
         yield f"{field} wrong type", {**good, field: {"not": True}}
@@ -122,13 +122,13 @@ def test_broken_required_fields_fail(name: str, record: Any) -> None:
 
 def test_dead_letters_validate() -> None:
     v = validator("dead_letter")
-    payloads = [b"", b"\xff\x00", b'{"type":"scalar"}', serde.encode_waveform(make_frame(4))[:-1]]
+    payloads = [b"", b"\xff\x00", b'{"type":"scalar"}', codec.encode_waveform(make_frame(4))[:-1]]
     for raw in payloads:
-        err = serde.decode_telemetry(raw, now=FAR_FUTURE)
-        assert isinstance(err, serde.DecodeError)
-        v.validate(json.loads(serde.dead_letter(err, source="t/0", timestamp=FAR_FUTURE)))
-    for reason in (*serde.REASONS, "late_record"):
-        doc = serde.dead_letter(serde.DecodeError(reason, "d", b"x"), source="s", timestamp=FAR_FUTURE)
+        err = codec.decode_telemetry(raw, now=FAR_FUTURE)
+        assert isinstance(err, codec.DecodeError)
+        v.validate(json.loads(codec.dead_letter(err, source="t/0", timestamp=FAR_FUTURE)))
+    for reason in (*codec.REASONS, "late_record"):
+        doc = codec.dead_letter(codec.DecodeError(reason, "d", b"x"), source="s", timestamp=FAR_FUTURE)
         v.validate(json.loads(doc))
 
 
@@ -145,7 +145,7 @@ def _wire_variants() -> Iterator[dict[str, Any]]:
     """Valid telemetry documents, each field deleted or replaced by every POOL value."""
     for name in TELEMETRY:
         for record in SAMPLES[name]:
-            good = json.loads(serde.encode_json(record))
+            good = json.loads(codec.encode_json(record))
             yield good
             yield {**good, "extra": 1}
             for field in list(good) + ["note", "unit", "shaft_speed_hz"]:
@@ -159,8 +159,8 @@ def test_telemetry_reader_accepts_exactly_what_the_schemas_accept() -> None:
     n = 0
     for doc in _wire_variants():
         schema_ok = any(v.is_valid(doc) for v in validators)
-        out = serde.decode_telemetry(json.dumps(doc).encode(), now=FAR_FUTURE)
-        reader_ok = not isinstance(out, serde.DecodeError)
+        out = codec.decode_telemetry(json.dumps(doc).encode(), now=FAR_FUTURE)
+        reader_ok = not isinstance(out, codec.DecodeError)
         assert schema_ok == reader_ok, (doc, out)
         n += 1
     assert n > 1000
@@ -168,7 +168,7 @@ def test_telemetry_reader_accepts_exactly_what_the_schemas_accept() -> None:
 
 def _metadata_variants() -> Iterator[dict[str, Any]]:
     """A valid metadata document, and each field deleted or replaced by POOL values."""
-    good = serde.metadata_to_dict(make_metadata())
+    good = codec.metadata_to_dict(make_metadata())
     yield good
     for field in good:
         yield {k: v for k, v in good.items() if k != field}
@@ -191,7 +191,7 @@ def test_metadata_reader_agrees_with_the_schema() -> None:
     for doc in _metadata_variants():
         schema_ok = v.is_valid(doc)
         try:
-            serde.metadata_from_dict(doc)
+            codec.metadata_from_dict(doc)
         except ValueError as exc:
             assert not schema_ok or any(s in str(exc) for s in SEMANTIC_ONLY), (doc, exc)
         else:
@@ -210,5 +210,5 @@ def test_binary_doc_example_matches_the_encoder() -> None:
         "p1", "vib", datetime(2024, 5, 1, 12, 0, 0, 125, tzinfo=UTC), 25600.0,
         np.array([0.5, -1.0], dtype=np.float32), None, "g",
     )  # fmt: skip
-    assert documented == serde.encode_waveform(frame)
+    assert documented == codec.encode_waveform(frame)
     assert "1714564800000125000" in text

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from flows.codec.serde import encode_scalar, encode_waveform
+from flows.codec import encode_scalar, encode_waveform
 from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from tests.flows.conftest import CFG, SMALL_FLEET, run_flow

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from bytewax.testing import TestingSource, run_main
 
-from flows.codec.serde import decode_telemetry, encode_waveform
+from flows.codec import decode_telemetry, encode_waveform
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.guard import guard_stateful
 from flows.dataflow.items import DeadLetter, RawRecord

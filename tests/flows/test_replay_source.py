@@ -14,7 +14,7 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
-from flows.codec.serde import DecodeError, decode_telemetry
+from flows.codec import DecodeError, decode_telemetry
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics

@@ -29,7 +29,7 @@ from benchmarks.bench_fuzz_kafka import (
     write_metadata,
 )
 from flows.app.topics import TOPIC_ROLES, create_topics
-from flows.codec.serde import encode_event, encode_scalar, encode_waveform
+from flows.codec import encode_event, encode_scalar, encode_waveform
 from flows.config.pipeline import KafkaConfig
 from tests.integration.test_kafka_pipeline import archive_summary, consume_all
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows.codec import serde
+from flows import codec
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import (
     MAX_FRAME_SAMPLES,
@@ -80,53 +80,53 @@ def featurize(record: WaveformFrame, meta: dict[str, AssetMetadata] | None = Non
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 63])
 def test_short_frames_are_dead_lettered(n: int) -> None:
-    out = decode(serde.encode_waveform(frame(n)))
+    out = decode(codec.encode_waveform(frame(n)))
     assert isinstance(out, DeadLetter) and out.reason == "frame_too_short"
     assert f"{n} samples" in out.detail and "'p1'" in out.detail
 
 
 def test_the_shortest_admitted_frame_is_featurised() -> None:
-    out = decode(serde.encode_waveform(frame(MIN_FRAME_SAMPLES)))
+    out = decode(codec.encode_waveform(frame(MIN_FRAME_SAMPLES)))
     assert isinstance(out, WaveformFrame)
     feats = featurize(out).features  # type: ignore[attr-defined]
     assert all(math.isfinite(v) for v in feats.values())
 
 
 def test_gigantic_frames_are_dead_lettered() -> None:
-    out = decode(serde.encode_waveform(frame(MAX_FRAME_SAMPLES + 1, samples=np.zeros(MAX_FRAME_SAMPLES + 1))))
+    out = decode(codec.encode_waveform(frame(MAX_FRAME_SAMPLES + 1, samples=np.zeros(MAX_FRAME_SAMPLES + 1))))
     assert isinstance(out, DeadLetter) and out.reason == "frame_too_long"
 
 
 @pytest.mark.parametrize("shaft", [1e308, 1e5, MAX_SHAFT_HZ * 1.01, 5e-324, 1e-9])
 def test_absurd_shaft_speeds_are_dead_lettered(shaft: float) -> None:
-    out = decode(serde.encode_waveform(frame(shaft=shaft)))
+    out = decode(codec.encode_waveform(frame(shaft=shaft)))
     assert isinstance(out, DeadLetter) and out.reason == "bad_shaft_speed"
     assert repr(shaft) in out.detail
 
 
 @pytest.mark.parametrize("shaft", [None, 0.0, 1e-3, MAX_SHAFT_HZ])
 def test_physical_shaft_speeds_pass(shaft: float | None) -> None:
-    out = decode(serde.encode_waveform(frame(shaft=shaft)))
+    out = decode(codec.encode_waveform(frame(shaft=shaft)))
     assert isinstance(out, WaveformFrame)
     assert all(math.isfinite(v) for v in featurize(out).features.values())  # type: ignore[attr-defined]
 
 
 def test_band_above_the_frames_nyquist_is_dead_lettered_with_asset_band_and_nyquist() -> None:
     slow = frame(4096, fs=2000.0)
-    out = decode(serde.encode_waveform(slow))
+    out = decode(codec.encode_waveform(slow))
     assert isinstance(out, DeadLetter) and out.reason == "band_outside_frame"
     assert "'p1'" in out.detail and "[2000, 6000]" in out.detail and "Nyquist 1000 Hz" in out.detail
-    assert out.raw == serde.encode_waveform(slow)  # the frame can be replayed once metadata is fixed
+    assert out.raw == codec.encode_waveform(slow)  # the frame can be replayed once metadata is fixed
     # the same band is fine for a 25.6 kHz frame of the same asset
-    assert isinstance(decode(serde.encode_waveform(frame(4096))), WaveformFrame)
+    assert isinstance(decode(codec.encode_waveform(frame(4096))), WaveformFrame)
 
 
 def test_band_narrower_than_two_bins_is_dead_lettered() -> None:
     meta = {"p1": replace(META, resonance_band_hz=(3000.0, 3001.0))}
-    out = decode(serde.encode_waveform(frame(4096)), meta)
+    out = decode(codec.encode_waveform(frame(4096)), meta)
     assert isinstance(out, DeadLetter) and out.reason == "band_outside_frame"
     # a longer frame resolves it (bins of 0.39 Hz): the rule is per frame
-    assert isinstance(decode(serde.encode_waveform(frame(65536)), meta), WaveformFrame)
+    assert isinstance(decode(codec.encode_waveform(frame(65536)), meta), WaveformFrame)
 
 
 @pytest.mark.parametrize("value", [1e300, -1e300, 1e39, 1.7976931348623157e308])
@@ -145,9 +145,9 @@ def test_timestamps_outside_the_nanosecond_range_are_dead_lettered(stamp: str) -
 
 
 def test_a_huge_max_future_setting_does_not_break_the_decoder() -> None:
-    raw = serde.encode_scalar(ScalarSample("p1", "t", TS, 1.0))
+    raw = codec.encode_scalar(ScalarSample("p1", "t", TS, 1.0))
     for limit in (1e300, math.inf, math.nan):
-        assert isinstance(serde.decode_telemetry(raw, now=NOW, max_future_s=limit), ScalarSample)
+        assert isinstance(codec.decode_telemetry(raw, now=NOW, max_future_s=limit), ScalarSample)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -228,13 +228,13 @@ def _random_payload(rng: random.Random, ts: datetime) -> bytes:
         n = rng.choice([1, 7, 8, 16, 54, 63, 64, 65, 128, 1000, 4096, rng.randint(1, 4096)])
         fs = rng.choice([*RATES, 10 ** rng.uniform(0, 6)])
         f = frame(n, fs=fs, shaft=rng.choice(SHAFTS), samples=_samples(rng, n), ts=ts)
-        return serde.encode_waveform(f)
+        return codec.encode_waveform(f)
     if kind < 0.95:
         value = rng.choice([0.0, 5e-324, 41.5, -1e15, 1e38, 3e38, 1e39, 1e154, 1e300, 1.7e308,
                             rng.uniform(-100, 100)])
         channel = rng.choice(["temperature", "speed", "load", "x"])
-        return serde.encode_scalar(ScalarSample("p1", channel, ts, value))
-    return serde.encode_event(AssetEvent("p1", ts, rng.choice(["install", "maintenance", "failure"])))
+        return codec.encode_scalar(ScalarSample("p1", channel, ts, value))
+    return codec.encode_event(AssetEvent("p1", ts, rng.choice(["install", "maintenance", "failure"])))
 
 
 class _Chain:
@@ -262,18 +262,18 @@ class _Chain:
             if not isinstance(rec, DeadLetter):
                 items.append(self.featurize(rec))
         fv = self.aggregate("p1", (window_id, items))
-        serde.encode_json(fv)
+        codec.encode_json(fv)
         self.twin, outs = self.twin_step(self.twin, fv)
         for out in outs:
             if isinstance(out, TwinSnapshot):
-                serde.encode_json(out)
+                codec.encode_json(out)
                 self.gate, alerts = self.gate_step(self.gate, out)
                 for a in alerts:
-                    serde.encode_json(a)
+                    codec.encode_json(a)
             self.fleet, snaps = self.fleet_step(self.fleet, out)
             for s in snaps:
                 check_snapshot(s)
-                serde.encode_json(s)
+                codec.encode_json(s)
         return len(items)
 
 
@@ -300,7 +300,7 @@ def test_fuzz_whatever_the_decoder_admits_flows_through_every_step(seed: int) ->
 
 def test_fuzz_random_bytes_never_raise_in_the_decode_step() -> None:
     rng = random.Random(5)
-    good = serde.encode_waveform(frame(256))
+    good = codec.encode_waveform(frame(256))
     reasons: set[str] = set()
     for i in range(3000):
         data = bytearray(good) if i % 2 else bytearray(rng.randbytes(rng.randint(0, 64)))

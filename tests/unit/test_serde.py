@@ -1,4 +1,4 @@
-"""flows.codec.serde: round trips for every record, and bad input that never raises."""
+"""flows.codec: round trips for every record, and bad input that never raises."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows.codec import serde
-from flows.codec.serde import DecodeError
+from flows import codec
+from flows.codec import DecodeError
 from twin_models.records import (
     Alert,
     AssetEvent,
@@ -70,14 +70,14 @@ def make_event(**kw: Any) -> AssetEvent:
 
 def scalar_doc(**kw: Any) -> dict[str, Any]:
     """The JSON document of a valid scalar, with overrides (``None`` value = drop the key)."""
-    doc = json.loads(serde.encode_scalar(make_scalar()))
+    doc = json.loads(codec.encode_scalar(make_scalar()))
     doc.update(kw)
     return {k: v for k, v in doc.items() if v is not None}
 
 
 def decode(raw: bytes, **kw: Any) -> Any:
     """decode_telemetry at the fixed NOW."""
-    return serde.decode_telemetry(raw, now=NOW, **kw)
+    return codec.decode_telemetry(raw, now=NOW, **kw)
 
 
 def reason_of(raw: bytes, **kw: Any) -> str:
@@ -94,30 +94,30 @@ def reason_of(raw: bytes, **kw: Any) -> str:
 
 def test_scalar_round_trip() -> None:
     s = make_scalar()
-    assert decode(serde.encode_scalar(s)) == s
-    assert serde.encode_json(s) == serde.encode_scalar(s)
+    assert decode(codec.encode_scalar(s)) == s
+    assert codec.encode_json(s) == codec.encode_scalar(s)
 
 
 def test_event_round_trip_each_kind() -> None:
     for kind in ("install", "maintenance", "failure"):
         e = make_event(kind=kind, note="WO-1182 ünïcode")
-        assert decode(serde.encode_event(e)) == e
+        assert decode(codec.encode_event(e)) == e
 
 
 def test_waveform_binary_round_trip_is_bit_exact() -> None:
     f = make_frame(4096)
-    raw = serde.encode_waveform(f)
+    raw = codec.encode_waveform(f)
     out = decode(raw)
     assert isinstance(out, WaveformFrame)
     assert out == f
     assert out.samples.dtype == np.float32
     assert out.samples.tobytes() == f.samples.tobytes()
-    assert serde.encode_waveform(out) == raw
+    assert codec.encode_waveform(out) == raw
 
 
 def test_waveform_binary_size_and_header() -> None:
     f = make_frame(10, asset_id="ä1", channel="v", unit="")
-    raw = serde.encode_waveform(f)
+    raw = codec.encode_waveform(f)
     assert raw[:4] == b"TWF\x01"
     assert len(raw) == 32 + (2 + 3) + (2 + 1) + 2 + 4 * 10
     _, _, ts_ns, rate, shaft, n = struct.unpack_from("<3sBqddI", raw)
@@ -127,13 +127,13 @@ def test_waveform_binary_size_and_header() -> None:
 
 def test_waveform_timestamp_is_exact_to_the_microsecond() -> None:
     ts = datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=UTC)  # near the int64-ns limit
-    raw = serde.encode_waveform(make_frame(timestamp=ts))
+    raw = codec.encode_waveform(make_frame(timestamp=ts))
     assert struct.unpack_from("<q", raw, 4)[0] == 9223372036854775000
     assert decode(raw, max_future_s=1e10).timestamp == ts
 
 
 def test_waveform_sub_microsecond_ns_are_floored() -> None:
-    raw = bytearray(serde.encode_waveform(make_frame()))
+    raw = bytearray(codec.encode_waveform(make_frame()))
     for ns, micro in ((1714564770123456999, 123456), (-1, 999999)):
         struct.pack_into("<q", raw, 4, ns)
         assert decode(bytes(raw)).timestamp.microsecond == micro
@@ -141,7 +141,7 @@ def test_waveform_sub_microsecond_ns_are_floored() -> None:
 
 def test_waveform_absent_shaft_speed_and_other_zones() -> None:
     f = make_frame(shaft_speed_hz=None, timestamp=TS.astimezone(timezone(timedelta(hours=2))))
-    out = decode(serde.encode_waveform(f))
+    out = decode(codec.encode_waveform(f))
     assert out.shaft_speed_hz is None
     assert out.timestamp == TS
     assert out.timestamp.utcoffset() == timedelta(0)
@@ -149,7 +149,7 @@ def test_waveform_absent_shaft_speed_and_other_zones() -> None:
 
 def test_waveform_json_form_round_trip() -> None:
     f = make_frame(256)
-    raw = serde.encode_json(f)
+    raw = codec.encode_json(f)
     assert json.loads(raw)["type"] == "waveform"
     out = decode(raw)
     assert out == f
@@ -165,7 +165,7 @@ def test_waveform_json_form_defaults() -> None:
 
 
 def test_decoded_samples_are_read_only_float32() -> None:
-    raw = serde.encode_waveform(make_frame())
+    raw = codec.encode_waveform(make_frame())
     for payload in (raw, bytearray(raw), memoryview(raw)):
         out = decode(payload)  # type: ignore[arg-type]
         assert out.samples.dtype == np.float32
@@ -178,7 +178,7 @@ def test_binary_samples_are_zero_copy_when_aligned() -> None:
     """Aligned samples are a view of the payload's own buffer; unaligned ones an owned aligned copy."""
     shared = []
     for asset_id in ("a", "ab", "abc", "abcd"):  # shifts the samples' offset by one byte each
-        raw = serde.encode_waveform(make_frame(asset_id=asset_id))
+        raw = codec.encode_waveform(make_frame(asset_id=asset_id))
         payload = np.frombuffer(raw, dtype=np.uint8)
         start = payload.ctypes.data + len(raw) - 4 * 64  # address of the samples inside raw
         out = decode(raw)
@@ -248,7 +248,7 @@ def make_alert() -> Alert:
 
 
 def test_feature_vector_json() -> None:
-    doc = json.loads(serde.encode_json(make_feature_vector()))
+    doc = json.loads(codec.encode_json(make_feature_vector()))
     assert doc["window_start"] == "2024-05-01T11:59:30.123456Z"
     assert doc["window_end"] == "2024-05-01T12:00:30.123456Z"
     assert doc["features"] == {"vib_h.rms": 0.21, "vib_h.kurtosis": None, "temperature.mean": 41.0}
@@ -259,9 +259,9 @@ def test_feature_vector_json() -> None:
 
 def test_snapshot_json() -> None:
     s = make_snapshot()
-    doc = json.loads(serde.encode_json(s))
-    assert serde.parse_timestamp(doc["timestamp"]) == s.timestamp
-    assert serde.parse_timestamp(doc["window_start"]) == s.window_start
+    doc = json.loads(codec.encode_json(s))
+    assert codec.parse_timestamp(doc["timestamp"]) == s.timestamp
+    assert codec.parse_timestamp(doc["window_start"]) == s.window_start
     assert (doc["rul_s"], doc["rul_lower_s"], doc["rul_upper_s"]) == (86400.0, None, None)
     assert doc["top_features"] == [["vib_h.env_bpfo_amp", 6.2], ["vib_h.kurtosis", None]]
     plain = ("condition", "anomaly_score", "health_index", "drift", "n_windows", "life_id")
@@ -271,9 +271,9 @@ def test_snapshot_json() -> None:
 
 def test_alert_json() -> None:
     a = make_alert()
-    doc = json.loads(serde.encode_json(a))
-    assert serde.parse_timestamp(doc["started_at"]) == a.started_at
-    assert serde.parse_timestamp(doc["timestamp"]) == a.timestamp
+    doc = json.loads(codec.encode_json(a))
+    assert codec.parse_timestamp(doc["started_at"]) == a.started_at
+    assert codec.parse_timestamp(doc["timestamp"]) == a.timestamp
     assert doc["top_features"] == [["vib_h.rms", 5.0]]
     plain = ("alert_id", "severity", "status", "rul_s", "defect", "sequence", "explanation")
     assert all(doc[k] == getattr(a, k) for k in plain)
@@ -281,7 +281,7 @@ def test_alert_json() -> None:
 
 def test_required_scores_must_be_finite_to_be_written() -> None:
     with pytest.raises(ValueError, match="anomaly_score of twin snapshot of 'pump-07'"):
-        serde.encode_json(TwinSnapshot(**{**_asdict(make_snapshot()), "anomaly_score": math.nan}))
+        codec.encode_json(TwinSnapshot(**{**_asdict(make_snapshot()), "anomaly_score": math.nan}))
 
 
 def _asdict(record: Any) -> dict[str, Any]:
@@ -304,9 +304,9 @@ def make_metadata() -> AssetMetadata:
 
 @pytest.mark.parametrize("meta", [make_metadata(), AssetMetadata("bare")])
 def test_metadata_round_trip(meta: AssetMetadata) -> None:
-    d = json.loads(json.dumps(serde.metadata_to_dict(meta)))
-    assert serde.metadata_from_dict(d) == meta
-    assert serde.to_json_dict(meta) == serde.metadata_to_dict(meta)
+    d = json.loads(json.dumps(codec.metadata_to_dict(meta)))
+    assert codec.metadata_from_dict(d) == meta
+    assert codec.to_json_dict(meta) == codec.metadata_to_dict(meta)
 
 
 def test_metadata_defaults_and_integral_float() -> None:
@@ -314,7 +314,7 @@ def test_metadata_defaults_and_integral_float() -> None:
         "asset_id": "m1",
         "bearing": {"n_elements": 9.0, "ball_diameter_mm": 8, "pitch_diameter_mm": 40},
     }
-    meta = serde.metadata_from_dict(d)
+    meta = codec.metadata_from_dict(d)
     assert meta.bearing == BearingGeometry(9, 8.0, 40.0, 0.0)
     assert isinstance(meta.bearing.n_elements, int)
     assert (meta.kind, meta.sensors, meta.resonance_band_hz) == ("rotating_machine", (), None)
@@ -352,21 +352,21 @@ def test_metadata_defaults_and_integral_float() -> None:
     ],
 )
 def test_metadata_errors_name_the_field(patch: dict[str, Any], field: str) -> None:
-    d = serde.metadata_to_dict(make_metadata()) | patch
+    d = codec.metadata_to_dict(make_metadata()) | patch
     with pytest.raises(ValueError, match="asset metadata") as info:
-        serde.metadata_from_dict(d)
+        codec.metadata_from_dict(d)
     assert field in str(info.value)
 
 
 def test_metadata_not_a_mapping() -> None:
     with pytest.raises(ValueError, match="must be an object"):
-        serde.metadata_from_dict(["pump-07"])  # type: ignore[arg-type]
+        codec.metadata_from_dict(["pump-07"])  # type: ignore[arg-type]
 
 
 def test_dead_letter_carries_the_payload() -> None:
     raw = b'{"type":"scalar","value":NaN}\xff'
     err = decode(raw)
-    doc = json.loads(serde.dead_letter(err, source="twin.telemetry.scalar.v1/3", timestamp=NOW))
+    doc = json.loads(codec.dead_letter(err, source="twin.telemetry.scalar.v1/3", timestamp=NOW))
     assert doc["reason"] == err.reason == "invalid_json"
     assert doc["detail"] == err.detail
     assert doc["source"] == "twin.telemetry.scalar.v1/3"
@@ -380,7 +380,7 @@ def test_dead_letter_carries_the_payload() -> None:
 
 def _binary(**kw: Any) -> bytes:
     """A frame with header fields patched after encoding (bypasses the encoder's checks)."""
-    raw = bytearray(serde.encode_waveform(make_frame(8)))
+    raw = bytearray(codec.encode_waveform(make_frame(8)))
     fields = {"version": ("<B", 3), "ts": ("<q", 4), "rate": ("<d", 12), "shaft": ("<d", 20)}
     fields["n"] = ("<I", 28)
     for name, value in kw.items():
@@ -391,7 +391,7 @@ def _binary(**kw: Any) -> bytes:
 
 def _with_sample(value: float) -> bytes:
     """A valid frame whose second-to-last sample is ``value``."""
-    raw = bytearray(serde.encode_waveform(make_frame(8)))
+    raw = bytearray(codec.encode_waveform(make_frame(8)))
     struct.pack_into("<f", raw, len(raw) - 8, value)
     return bytes(raw)
 
@@ -410,8 +410,8 @@ BAD_BINARY = [
     (b"hello", "unknown_version"),
     (b"", "truncated"),
     (b"TW", "truncated"),
-    (serde.encode_waveform(make_frame(8)) + b"\x00", "truncated"),
-    (serde.encode_waveform(make_frame(8))[:-1], "truncated"),
+    (codec.encode_waveform(make_frame(8)) + b"\x00", "truncated"),
+    (codec.encode_waveform(make_frame(8))[:-1], "truncated"),
     (_binary(n=9), "truncated"),
     (_binary(n=2**32 - 1), "truncated"),
     (_binary(rate=0.5), "bad_sample_rate"),
@@ -444,14 +444,14 @@ def test_empty_frame_header_fix() -> None:
 
 
 def test_every_truncation_of_a_valid_frame() -> None:
-    raw = serde.encode_waveform(make_frame(16, asset_id="pump-ä"))
+    raw = codec.encode_waveform(make_frame(16, asset_id="pump-ä"))
     for k in range(len(raw)):
         assert reason_of(raw[:k]) == "truncated", k
     assert isinstance(decode(raw), WaveformFrame)
 
 
 def test_every_truncation_of_a_valid_json_record() -> None:
-    raw = serde.encode_json(make_frame(4))
+    raw = codec.encode_json(make_frame(4))
     for k in range(1, len(raw)):
         assert reason_of(raw[:k]) == "invalid_json", k
 
@@ -463,14 +463,14 @@ def _j(doc: Any) -> bytes:
 
 def _event_doc(**kw: Any) -> dict[str, Any]:
     """The JSON document of a valid event, with overrides."""
-    doc = json.loads(serde.encode_event(make_event()))
+    doc = json.loads(codec.encode_event(make_event()))
     doc.update(kw)
     return doc
 
 
 def _wave_doc(**kw: Any) -> dict[str, Any]:
     """The JSON form of a valid frame, with overrides (``...`` = drop the key)."""
-    doc = json.loads(serde.encode_json(make_frame(4)))
+    doc = json.loads(codec.encode_json(make_frame(4)))
     doc.update(kw)
     return {k: v for k, v in doc.items() if v is not ...}
 
@@ -537,7 +537,7 @@ def test_bad_json(raw: bytes, reason: str | None) -> None:
 
 
 def test_leading_whitespace_json_and_max_future() -> None:
-    raw = b" \n\t" + serde.encode_scalar(make_scalar(timestamp=NOW + timedelta(seconds=10)))
+    raw = b" \n\t" + codec.encode_scalar(make_scalar(timestamp=NOW + timedelta(seconds=10)))
     assert isinstance(decode(raw), ScalarSample)
     assert reason_of(raw, max_future_s=5.0) == "future_timestamp"
     assert isinstance(decode(raw, max_future_s=10.0), ScalarSample)
@@ -549,7 +549,7 @@ def test_timestamp_forms_accepted() -> None:
         ("2024-05-01T00:00:00.5+00:00", 500000),
         ("2024-05-01T00:00:00.123456789Z", 123456),
     ):
-        assert serde.parse_timestamp(text) == datetime(2024, 5, 1, 0, 0, 0, micro, tzinfo=UTC)
+        assert codec.parse_timestamp(text) == datetime(2024, 5, 1, 0, 0, 0, micro, tzinfo=UTC)
 
 
 def test_non_bytes_payloads_do_not_raise() -> None:
@@ -588,10 +588,10 @@ def _mutations(rng: random.Random, valid: list[bytes], n: int) -> list[bytes]:
 
 def test_fuzz_never_raises() -> None:
     valid = [
-        serde.encode_waveform(make_frame(8)),
-        serde.encode_json(make_frame(3)),
-        serde.encode_scalar(make_scalar()),
-        serde.encode_event(make_event(note="x")),
+        codec.encode_waveform(make_frame(8)),
+        codec.encode_json(make_frame(3)),
+        codec.encode_scalar(make_scalar()),
+        codec.encode_event(make_event(note="x")),
         b"TWF\x01",
     ]
     reasons: set[str] = set()
@@ -599,13 +599,13 @@ def test_fuzz_never_raises() -> None:
     for raw in _mutations(random.Random(20240501), valid, 2000):
         out = decode(raw)
         if isinstance(out, DecodeError):
-            assert out.reason in serde.REASONS
+            assert out.reason in codec.REASONS
             assert out.reason != "internal_error", (raw, out.detail)
             reasons.add(out.reason)
         else:  # a mutation that is still a valid record: decoded faithfully, so it re-encodes stably
             assert isinstance(out, ScalarSample | WaveformFrame | AssetEvent)
-            again = serde.encode_json(out)
-            assert serde.encode_json(decode(again)) == again, raw
+            again = codec.encode_json(out)
+            assert codec.encode_json(decode(again)) == again, raw
             ok += 1
     assert len(reasons) >= 6, reasons
     assert ok > 0, "no mutation decoded: the accept path was never exercised"
@@ -630,7 +630,7 @@ def test_fuzz_never_raises() -> None:
 )
 def test_encode_waveform_refuses(record: WaveformFrame, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        serde.encode_waveform(record)
+        codec.encode_waveform(record)
 
 
 @pytest.mark.parametrize(
@@ -645,9 +645,9 @@ def test_encode_waveform_refuses(record: WaveformFrame, match: str) -> None:
 )
 def test_json_encoders_refuse(record: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        serde.encode_json(record)
+        codec.encode_json(record)
 
 
 def test_to_json_dict_unknown_type() -> None:
     with pytest.raises(TypeError, match="no JSON contract for DecodeError"):
-        serde.to_json_dict(DecodeError("x", "y", b""))  # type: ignore[arg-type]
+        codec.to_json_dict(DecodeError("x", "y", b""))  # type: ignore[arg-type]

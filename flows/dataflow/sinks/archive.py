@@ -15,8 +15,6 @@ stamp that strictly increases within a process. The views keep the row with the 
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import threading
 import time
@@ -35,13 +33,13 @@ import pyarrow.parquet as pq
 from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from flows.codec.archive_schema import BOOKKEEPING, TABLES, file_columns, open_columns
+from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
-from twin_models.records import Alert, FeatureVector, TwinSnapshot
 
-__all__ = ["TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row", "new_run_id",
-           "state_row", "write_seq"]
+__all__ = ["ROWS", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row",
+           "new_run_id", "state_row", "write_rows", "write_seq"]
 
-TABLES = ("features", "twin_state", "alerts")
 _SEQ_LOCK = threading.Lock()
 _last_seq = 0
 
@@ -59,95 +57,60 @@ def write_seq() -> int:
         return _last_seq
 
 
-def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
+feature_row = FEATURE_VECTOR.archive_row
+"""One features row: keys, then one column per feature name (:mod:`flows.codec.record_fields`)."""
+state_row = TWIN_SNAPSHOT.archive_row
+"""One twin_state row."""
+alert_row = ALERT.archive_row
+"""One alerts row (one per alert message)."""
 
+ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {m.table: m.archive_row for m in MAPPINGS}
 
-def feature_row(fv: FeatureVector) -> dict[str, Any]:
-    """One features row: keys, then one column per feature name."""
-    row: dict[str, Any] = {
-        "asset_id": fv.asset_id,
-        "date": fv.window_start.date().isoformat(),
-        "window_start": fv.window_start,
-        "window_end": fv.window_end,
-        "n_records": fv.n_records,
-        "events": ",".join(e.kind for e in fv.events),
-    }
-    row.update({k: _num(v) for k, v in sorted(fv.features.items())})
-    return row
-
-
-def state_row(s: TwinSnapshot) -> dict[str, Any]:
-    """One twin_state row."""
-    return {
-        "asset_id": s.asset_id,
-        "date": s.window_start.date().isoformat(),
-        "timestamp": s.timestamp,
-        "window_start": s.window_start,
-        "condition": s.condition,
-        "anomaly_score": s.anomaly_score,
-        "health_index": s.health_index,
-        "rul_s": _num(s.rul_s),
-        "rul_lower_s": _num(s.rul_lower_s),
-        "rul_upper_s": _num(s.rul_upper_s),
-        "rul_source": s.rul_source,
-        "drift": s.drift,
-        "n_windows": s.n_windows,
-        "life_id": s.life_id,
-        "degradation": s.degradation,
-        "defect": s.defect,
-        "evidence": s.evidence,
-        "top_features": json.dumps(list(s.top_features)),
-        "context": json.dumps(s.context),
-    }
-
-
-def alert_row(a: Alert) -> dict[str, Any]:
-    """One alerts row (one per alert message)."""
-    return {
-        "alert_id": a.alert_id,
-        "asset_id": a.asset_id,
-        "date": a.timestamp.date().isoformat(),
-        "kind": a.kind,
-        "severity": a.severity,
-        "status": a.status,
-        "sequence": a.sequence,
-        "started_at": a.started_at,
-        "timestamp": a.timestamp,
-        "explanation": a.explanation,
-        "anomaly_score": a.anomaly_score,
-        "health_index": a.health_index,
-        "rul_s": _num(a.rul_s),
-        "defect": a.defect,
-        "top_features": json.dumps(list(a.top_features)),
-    }
-
-
-ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "features": feature_row,
-    "twin_state": state_row,
-    "alerts": alert_row,
-}
 
 def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
     return root / table / f"date={date}" / f"asset_id={quote(asset_id, safe='')}"
 
 
+_ARROW = {"string": pa.string(), "double": pa.float64(), "int64": pa.int64(), "bool": pa.bool_(),
+          "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC")}
+"""Arrow types of the declared column type names (:mod:`flows.codec.archive_schema`)."""
+_RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (_ARROW[c.arrow] for c in BOOKKEEPING)
+
+
 def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
     """Append the columns saying which run wrote the rows and when (same for the whole file)."""
     n = table.num_rows
-    written = pa.array([seq // 1000] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
-    table = table.append_column("run_id", pa.array([run_id] * n, pa.string()))
+    written = pa.array([seq // 1000] * n, pa.int64()).cast(_WRITTEN_AT)
+    table = table.append_column("run_id", pa.array([run_id] * n, _RUN_ID))
     table = table.append_column("_written_at", written)
-    return table.append_column("_write_seq", pa.array([seq] * n, pa.int64()))
+    return table.append_column("_write_seq", pa.array([seq] * n, _WRITE_SEQ))
 
 
-def _table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Rows as a table with the union of their keys. (``pa.Table.from_pylist`` takes the columns
-    of the first row only: a batch starting with a window without vibration frames silently lost
-    every other row's vibration features, depending on how rows fell into batches.)"""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    return pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
+def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataType]]:
+    """The file's columns with their declared types.
+
+    A fixed table (``twin_state``, ``alerts``) has exactly its declared columns, in order (a
+    column a row lacks is null there; a column that is not declared is an error). The open
+    ``features`` table has the union of the rows' keys in order of appearance (``pa.Table.
+    from_pylist`` takes the first row's keys only: a batch starting with a window without
+    vibration frames silently lost every other row's vibration features), declared columns
+    with their type and feature columns as ``double``.
+    """
+    declared = {c.name: _ARROW[c.arrow] for c in file_columns(table)}
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    spread = open_columns(table)
+    if spread is not None:
+        return [(k, declared.get(k, _ARROW[spread.arrow])) for k in keys]
+    if extra := [k for k in keys if k not in declared]:
+        msg = f"archive table {table!r} has no column {extra[0]!r}; declared: {', '.join(declared)}"
+        raise ValueError(msg)
+    return list(declared.items())
+
+
+def _table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as an Arrow table with the declared schema of archive ``table``."""
+    schema = pa.schema(_columns(table, rows))
+    return pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
 
 
 def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str,
@@ -167,7 +130,7 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
         body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in part]
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        data = _bookkeeping(_table(body), run_id, write_seq())
+        data = _bookkeeping(_table(table, body), run_id, write_seq())
         pq.write_table(data, tmp)
         os.replace(tmp, final)
     return len(groups)

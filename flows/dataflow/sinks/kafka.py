@@ -26,7 +26,7 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaException, Producer
 
-from flows.codec import serde
+from flows import codec
 from flows.dataflow.items import DeadLetter
 from flows.dataflow.metrics import PipelineMetrics
 from flows.kafka.errors import close_producer, flush, guarded
@@ -136,7 +136,7 @@ class KafkaTopicSink(FixedPartitionedSink[Message, None]):
 
 def record_message(record: Any) -> Message:
     """A record as a message: key = asset_id, value = its JSON contract document."""
-    return record.asset_id.encode(), serde.encode_json(record), []
+    return record.asset_id.encode(), codec.encode_json(record), []
 
 
 def dead_letter_message(d: DeadLetter) -> Message:

@@ -21,7 +21,7 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource
 
-from flows.codec.serde import metadata_from_dict
+from flows.codec import metadata_from_dict
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.items import RawRecord
 from flows.dataflow.sources.readers import (

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from bytewax.inputs import StatefulSourcePartition
 
-from flows.codec import serde
+from flows import codec
 from flows.dataflow.items import RawRecord
 from twin_models.records import (
     Telemetry,
@@ -25,7 +25,7 @@ __all__ = ["ReplayPartition", "encode_record"]
 
 log = logging.getLogger(__name__)
 
-_ENCODERS = {"waveform": serde.encode_waveform, "scalar": serde.encode_scalar, "event": serde.encode_event}
+_ENCODERS = {"waveform": codec.encode_waveform, "scalar": codec.encode_scalar, "event": codec.encode_event}
 
 
 def encode_record(rec: Telemetry) -> bytes:

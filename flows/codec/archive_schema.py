@@ -1,0 +1,127 @@
+"""The Parquet archive's declared schema: tables, columns, Arrow types, nullability.
+
+Built from the record field tables (:mod:`flows.codec.record_fields`) and published as
+``schemas/archive/<table>.v1.json`` (``python -m flows.codec.archive_schema schemas/archive``
+writes them; ``tests/contract/test_archive_schema.py`` checks the files, a real written archive and
+the JSON schemas against it). The sink writes every file with these types, so a column's type
+never depends on the values of a batch.
+
+``twin_state`` and ``alerts`` have a fixed set of columns. ``features`` is open: after its named
+columns come one ``double`` column per feature name, the union over the rows of a file (feature
+sets differ between assets and channels; the views unite columns by name).
+
+Every file also carries the bookkeeping columns; ``date`` and ``asset_id`` are not stored in the
+files but in the partition folders, ``<table>/date=YYYY-MM-DD/asset_id=<id>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.codec.record_fields import MAPPINGS, TIMESTAMP_TYPE, RecordMapping
+
+__all__ = ["BOOKKEEPING", "PARTITIONS", "TABLES", "ColumnSpec", "file_columns", "mapping", "open_columns",
+           "schema_doc"]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One declared column: name, Arrow type name (pyarrow's ``str(type)``), nullable, meaning."""
+
+    name: str
+    arrow: str
+    nullable: bool
+    description: str
+
+
+PARTITIONS = (
+    ColumnSpec("date", "date32[day]", False, "UTC date of the row (folder date=YYYY-MM-DD)."),
+    ColumnSpec("asset_id", "string", False, "The asset (folder asset_id=<url-quoted id>)."),
+)
+BOOKKEEPING = (
+    ColumnSpec("run_id", "string", True, "The demo, backtest or run invocation that wrote the row "
+               "(null if written without one)."),
+    ColumnSpec("_written_at", TIMESTAMP_TYPE, False, "When the file was written (UTC)."),
+    ColumnSpec("_write_seq", "int64", False, "Nanosecond write stamp, strictly increasing within a "
+               "process; the views keep the newest write of each key (hidden in the views)."),
+)
+TABLES: tuple[str, ...] = tuple(m.table for m in MAPPINGS)
+_BY_TABLE = {m.table: m for m in MAPPINGS}
+_PARTITION_NAMES = {c.name for c in PARTITIONS}
+
+
+def mapping(table: str) -> RecordMapping:
+    """The record mapping behind an archive table; ``ValueError`` for an unknown table."""
+    try:
+        return _BY_TABLE[table]
+    except KeyError:
+        msg = f"unknown archive table {table!r}; expected one of {', '.join(TABLES)}"
+        raise ValueError(msg) from None
+
+
+def file_columns(table: str) -> tuple[ColumnSpec, ...]:
+    """The named columns stored in the table's files, in order (open columns and bookkeeping
+    not included)."""
+    return tuple(ColumnSpec(c.name, c.arrow, c.nullable, c.description)
+                 for c in mapping(table).columns if c.name not in _PARTITION_NAMES)
+
+
+def open_columns(table: str) -> ColumnSpec | None:
+    """The type of the table's open columns (one per feature name), or None if it is fixed."""
+    f = mapping(table).open_field
+    return None if f is None else ColumnSpec(f"<{f.name}>", f.form.arrow, f.form.nullable, f.description)
+
+
+def _spec(c: ColumnSpec) -> dict[str, Any]:
+    return {"name": c.name, "type": c.arrow, "nullable": c.nullable, "description": c.description}
+
+
+def schema_doc(table: str) -> dict[str, Any]:
+    """The published form of one table's schema (``schemas/archive/<table>.v1.json``)."""
+    m, extra = mapping(table), open_columns(table)
+    shape = ("Fixed columns: exactly those listed." if extra is None
+             else "Open: the named columns, then one column per feature name.")
+    return {
+        "$id": f"urn:twinflow:archive:{table}:v1",
+        "title": f"Archive table {table} v1",
+        "description": f"Parquet files <archive>/{table}/date=YYYY-MM-DD/asset_id=<id>/*.parquet; one row "
+                       f"per {m.record.__name__} ({m.schema}.v1). {shape} Types are Arrow types; nullable "
+                       "says whether a value may be null (every Parquet column is physically optional).",
+        "record_schema": f"{m.schema}.v1.json",
+        "fixed": extra is None,
+        "partitions": [_spec(c) for c in PARTITIONS],
+        "columns": [_spec(c) for c in file_columns(table)],
+        "open_columns": None if extra is None else {
+            "from_field": extra.name.strip("<>"), "type": extra.arrow, "nullable": extra.nullable,
+            "description": "One column per key, after the named columns: " + extra.description},
+        "bookkeeping": [_spec(c) for c in BOOKKEEPING],
+    }
+
+
+def dump(table: str) -> str:
+    """The schema file's text: stable, one column per line."""
+    doc = schema_doc(table)
+    lines = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in doc.items() if not isinstance(v, list)]
+    for k, v in doc.items():
+        if isinstance(v, list):
+            items = ",\n".join(f"    {json.dumps(x)}" for x in v)
+            lines.append(f"  {json.dumps(k)}: [\n{items}\n  ]")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write every table's schema file into the folder given (default ``schemas/archive``)."""
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0] if args else "schemas/archive")
+    out.mkdir(parents=True, exist_ok=True)
+    for table in TABLES:
+        (out / f"{table}.v1.json").write_text(dump(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The one entry point for incoming telemetry: bytes -> record or :class:`DecodeError`.
+
+:func:`decode_telemetry` never raises on bad input (a payload from Kafka or a replay file may be
+anything): it returns the record, or a DecodeError whose ``reason`` is a
+:data:`~flows.codec.errors.REASONS` code and whose ``detail`` names the field and the value.
+
+>>> from flows.codec import encode_scalar
+>>> from twin_models.records import ScalarSample
+>>> s = ScalarSample("pump-1", "temperature", datetime(2024, 5, 1, tzinfo=UTC), 41.5, "degC")
+>>> decode_telemetry(encode_scalar(s), now=datetime(2024, 5, 1, tzinfo=UTC)) == s
+True
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flows.codec.errors import DecodeError, Reject, fail
+from flows.codec.json_telemetry import decode_json
+from flows.codec.show import show_value
+from flows.codec.twf import MAGIC, decode_binary
+from twin_models.records import AssetEvent, ScalarSample, WaveformFrame, ensure_utc
+
+__all__ = ["Decoded", "decode_telemetry"]
+
+Decoded = ScalarSample | WaveformFrame | AssetEvent | DecodeError
+
+
+def _future_limit(now: datetime, max_future_s: float) -> datetime:
+    """``now + max_future_s``, saturated at the largest datetime (a huge setting means no limit)."""
+    try:
+        return now + timedelta(seconds=max_future_s)
+    except (OverflowError, ValueError):  # past year 9999, or beyond timedelta, or NaN
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def decode_telemetry(raw: bytes, *, now: datetime, max_future_s: float = 86400.0) -> Decoded:
+    """Bytes -> ScalarSample | WaveformFrame | AssetEvent, or a DecodeError; never raises.
+
+    ``TWF`` magic -> binary waveform v1; a JSON object -> told apart by its ``"type"`` field.
+    Records stamped later than ``now + max_future_s`` are refused (``future_timestamp``).
+    """
+    limit = _future_limit(ensure_utc(now, what="now"), max_future_s)
+    try:
+        data = b"" if raw is None else raw if type(raw) is bytes else memoryview(raw).tobytes()
+    except TypeError:
+        msg = f"payload must be bytes, got {type(raw).__name__}"
+        return DecodeError("unknown_version", msg, b"")
+    try:
+        if data.startswith(MAGIC):
+            return decode_binary(data, limit)
+        if data[:1] == b"{" or data.lstrip()[:1] == b"{":
+            return decode_json(data, limit)
+        if MAGIC.startswith(data):
+            fail("truncated", f"{len(data)}-byte payload ends inside the TWF magic")
+        msg = f"payload starts with {show_value(data[:8])}: neither TWF v1 binary nor a JSON object"
+        fail("unknown_version", msg)
+    except Reject as rej:
+        return DecodeError(rej.reason, str(rej), data)
+    except Exception as exc:  # noqa: BLE001 - the contract: bad input never raises
+        return DecodeError("internal_error", f"decoder bug: {type(exc).__name__}: {exc}", data)

@@ -1,0 +1,223 @@
+"""One mapping for each output record: the fields of FeatureVector, TwinSnapshot and Alert, with
+their JSON form (``schemas/*.v1.json``) and their Parquet archive column, in one table.
+
+A field is written through a :class:`Form`: how its value becomes JSON, how it becomes an
+archive value, and the archive column's Arrow type. A :class:`RecordMapping` lists a record's
+fields in JSON order and its archive columns in table order (the same fields plus the ``date``
+partition derived from a timestamp); it refuses at import a field without a column or a column
+without a field, and ``tests/contract/test_schemas.py`` checks the fields against the record's
+slots and the JSON schema, so a new record field appears in both forms or the tests fail.
+
+The two forms differ on purpose in a few places, kept exactly as published: JSON turns a non-finite
+optional number into null and refuses a non-finite required one, while the archive keeps required
+numbers as they are; the archive writes ``top_features``/``context`` as JSON text, the events of a
+window as comma-joined kinds, and one ``double`` column per feature name instead of a map.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from flows.codec.fields import check_text, format_timestamp
+from flows.codec.json_telemetry import event_dict
+from twin_models.records import MAX_ID_CHARS, Alert, FeatureVector, TwinSnapshot
+
+__all__ = ["ALERT", "FEATURE_VECTOR", "MAPPINGS", "TWIN_SNAPSHOT", "Column", "Field", "Form",
+           "RecordMapping"]
+
+TIMESTAMP_TYPE = "timestamp[us, tz=UTC]"
+"""Arrow type names are pyarrow's own (``str(pa.timestamp("us", tz="UTC"))``)."""
+
+
+def _opt(x: float | None) -> float | None:
+    """Optional number: None and non-finite (no estimate, infinite RUL) -> None."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _req(x: float, name: str, owner: str) -> float:
+    """Required number: must be finite to be written as JSON."""
+    if not math.isfinite(x):
+        msg = f"{name} of {owner} must be finite to be written, got {x!r}"
+        raise ValueError(msg)
+    return float(x)
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _number_map(v: dict[str, float]) -> dict[str, float | None]:
+    return {str(k): _opt(x) for k, x in v.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """How one kind of value is written: as JSON (``to_json(value, name, owner)``), as an
+    archive value (``to_archive``; None = spread over open columns) and the column's Arrow type."""
+
+    to_json: Callable[[Any, str, str], Any]
+    to_archive: Callable[[Any], Any] | None
+    arrow: str
+    nullable: bool
+
+
+ID = Form(lambda v, n, o: check_text(n, v, 1, MAX_ID_CHARS), _same, "string", False)
+TEXT = Form(lambda v, n, o: v, _same, "string", False)
+OPT_TEXT = Form(lambda v, n, o: v, _same, "string", True)
+TIME = Form(lambda v, n, o: format_timestamp(v), _same, TIMESTAMP_TYPE, False)
+NUMBER = Form(_req, _same, "double", False)
+OPT_NUMBER = Form(lambda v, n, o: _opt(v), _opt, "double", True)
+FLAG = Form(lambda v, n, o: bool(v), _same, "bool", False)
+COUNT = Form(lambda v, n, o: int(v), _same, "int64", False)
+PAIRS = Form(lambda v, n, o: [[str(name), _opt(z)] for name, z in v],
+             lambda v: json.dumps(list(v)), "string", False)  # archive: JSON text
+NUMBER_MAP = Form(lambda v, n, o: _number_map(v), json.dumps, "string", False)  # archive: JSON text
+EVENTS = Form(lambda v, n, o: [event_dict(e) for e in v],
+              lambda v: ",".join(e.kind for e in v), "string", False)  # archive: comma-joined kinds
+FEATURE_COLUMNS = Form(lambda v, n, o: _number_map(v), None, "double", True)  # one column per name
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A record field: its name (JSON property and, unless spread, archive column) and form."""
+
+    name: str
+    form: Form
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """An archive column: where its value comes from (a field, or the date of one) and its type."""
+
+    name: str
+    arrow: str
+    nullable: bool
+    description: str
+    value: Callable[[Any], Any]
+
+
+def _field_column(f: Field) -> Column:
+    convert, get = f.form.to_archive, attrgetter(f.name)
+    assert convert is not None
+    value = get if convert is _same else lambda rec: convert(get(rec))
+    return Column(f.name, f.form.arrow, f.form.nullable, f.description, value)
+
+
+def _date_column(of: str) -> Column:
+    return Column("date", "date32[day]", False, f"UTC date of {of} (hive partition folder)",
+                  lambda rec: getattr(rec, of).date().isoformat())
+
+
+class RecordMapping:
+    """A record's fields (JSON order), its archive table and columns (table order).
+
+    ``columns`` names the archive order: field names plus ``"date"``, the partition derived
+    from the field ``date_of``. A field whose form has no archive value (the feature map) is
+    spread over open columns, one per key, after the named ones.
+    """
+
+    def __init__(self, record: type, schema: str, table: str, fields: Iterable[Field], *,
+                 columns: tuple[str, ...], date_of: str, owner: Callable[[Any], str]) -> None:
+        self.record, self.schema, self.table, self.owner = record, schema, table, owner
+        self.fields = tuple(fields)
+        by_name = {f.name: f for f in self.fields}
+        spread = [f for f in self.fields if f.form.to_archive is None]
+        self.open_field: Field | None = spread[0] if spread else None
+        named = set(by_name) - {f.name for f in spread} | {"date"}
+        if set(columns) != named or len(set(columns)) != len(columns) or len(spread) > 1:
+            msg = f"archive columns of {table!r} {columns} do not match the fields of {record.__name__}"
+            raise ValueError(msg)
+        self.columns = tuple(_date_column(date_of) if c == "date" else _field_column(by_name[c])
+                             for c in columns)
+        self._json = tuple((f.name, attrgetter(f.name), f.form.to_json) for f in self.fields)
+        self._row = tuple((c.name, c.value) for c in self.columns)
+        self._spread = None if self.open_field is None else attrgetter(self.open_field.name)
+
+    def to_json(self, rec: Any) -> dict[str, Any]:
+        """The record -> its JSON schema's dict (datetimes as RFC 3339 ``Z``, non-finite optional
+        numbers as null; ``ValueError`` naming a non-finite required number)."""
+        owner = self.owner(rec)
+        return {name: to_json(get(rec), name, owner) for name, get, to_json in self._json}
+
+    def archive_row(self, rec: Any) -> dict[str, Any]:
+        """The record -> one archive row (named columns, then open columns sorted by name)."""
+        row = {name: value(rec) for name, value in self._row}
+        if self._spread is not None:
+            row.update({k: _opt(v) for k, v in sorted(self._spread(rec).items())})
+        return row
+
+
+FEATURE_VECTOR = RecordMapping(
+    FeatureVector, "feature_vector", "features", (
+        Field("asset_id", ID, "The asset (Kafka key; archive partition folder)."),
+        Field("window_start", TIME, "Start of the event-time window (inclusive)."),
+        Field("window_end", TIME, "End of the event-time window (exclusive)."),
+        Field("features", FEATURE_COLUMNS, "Feature values by name (vib.rms, temperature.mean ...); "
+              "null = undefined for this window."),
+        Field("n_records", COUNT, "Telemetry records aggregated into the window."),
+        Field("events", EVENTS, "Asset events of the window (archive: their kinds, comma-joined)."),
+    ),
+    columns=("asset_id", "date", "window_start", "window_end", "n_records", "events"),
+    date_of="window_start", owner=lambda fv: f"feature vector of {fv.asset_id!r}",
+)
+
+TWIN_SNAPSHOT = RecordMapping(
+    TwinSnapshot, "twin_snapshot", "twin_state", (
+        Field("asset_id", ID, "The asset (Kafka key; archive partition folder)."),
+        Field("timestamp", TIME, "End of the window scored."),
+        Field("window_start", TIME, "Start of the window scored."),
+        Field("condition", TEXT, "learning, healthy, degrading or critical."),
+        Field("anomaly_score", NUMBER, "Calibrated anomaly score, high = anomalous (nominally in [0, 1])."),
+        Field("health_index", NUMBER, "1 = as new, falling with degradation."),
+        Field("rul_s", OPT_NUMBER, "Remaining useful life, seconds; null = no estimate (or unbounded)."),
+        Field("rul_lower_s", OPT_NUMBER, "Lower bound of rul_s, seconds."),
+        Field("rul_upper_s", OPT_NUMBER, "Upper bound of rul_s, seconds."),
+        Field("drift", FLAG, "A drift detector fired on this window."),
+        Field("n_windows", COUNT, "Windows the twin has scored."),
+        Field("life_id", COUNT, "Increments when a life ends (failure, maintenance, reinstall)."),
+        Field("degradation", NUMBER, "Dimensionless degradation indicator the fleet RUL model matches on."),
+        Field("rul_source", TEXT, "Which estimator produced rul_s ('' = none)."),
+        Field("defect", OPT_TEXT, "Bearing component whose envelope line stands out (bpfo, bpfi, bsf ...)."),
+        Field("evidence", TEXT, "Why, in words."),
+        Field("top_features", PAIRS, "[name, z] of the largest deviations from the asset's baseline "
+              "(archive: JSON text)."),
+        Field("context", NUMBER_MAP, "Operating context (speed, load ...) of the window "
+              "(archive: JSON text)."),
+    ),
+    columns=("asset_id", "date", "timestamp", "window_start", "condition", "anomaly_score", "health_index",
+             "rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "drift", "n_windows", "life_id",
+             "degradation", "defect", "evidence", "top_features", "context"),
+    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}",
+)
+
+ALERT = RecordMapping(
+    Alert, "alert", "alerts", (
+        Field("alert_id", TEXT, "The alert episode; its messages share it."),
+        Field("asset_id", ID, "The asset (Kafka key; archive partition folder)."),
+        Field("kind", TEXT, "What the alert is about (the alert policy's kind, e.g. condition)."),
+        Field("severity", TEXT, "info, warning or critical."),
+        Field("status", TEXT, "raised, updated or cleared."),
+        Field("started_at", TIME, "When the episode was raised."),
+        Field("timestamp", TIME, "When this message was emitted (event time)."),
+        Field("explanation", TEXT, "Why, in words."),
+        Field("anomaly_score", NUMBER, "Anomaly score at this message."),
+        Field("health_index", NUMBER, "Health index at this message."),
+        Field("rul_s", OPT_NUMBER, "Remaining useful life, seconds; null = no estimate (or unbounded)."),
+        Field("top_features", PAIRS, "[name, z] of the largest deviations (archive: JSON text)."),
+        Field("defect", OPT_TEXT, "Bearing component diagnosed, if any."),
+        Field("sequence", COUNT, "Position of this message in its episode (1 = raised); "
+              "the key with alert_id."),
+    ),
+    columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
+             "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features"),
+    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}",
+)
+
+MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT)
+"""In archive table order: features, twin_state, alerts."""
