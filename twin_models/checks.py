@@ -1,5 +1,8 @@
-"""Contract checks every online model must pass (like River's ``utils.estimator_checks``).
+"""Contract checks every online model must pass (beside River's own ``river.checks``).
 
+The contracts themselves are declared in :mod:`twin_models.contracts`; tests/contract runs these
+checks over every model of the twin, each seen through an adapter with the two verbs of
+:class:`OnlineModel` (``score_one``: the model's pure read; ``learn_one``: what changes it).
 Each check takes a model factory and a stream of inputs and raises ``AssertionError`` with a
 message naming the model and the broken contract:
 

@@ -26,12 +26,13 @@ from tests.contract.streams import (
     scalar_features,
     twin_windows,
 )
-from tests.factories import feature_stream, metadata
+from tests.factories import feature_stream, metadata, windows
 from twin_models.alerting import AlertPolicy
 from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.calibration import TailCalibrator
 from twin_models.anomaly.novelty import NoveltyDetector
 from twin_models.anomaly.river_detector import RiverDetector
+from twin_models.anomaly.selection import NoveltyConfig
 from twin_models.checks import (
     ALL_CHECKS,
     check_bounded_memory,
@@ -40,7 +41,7 @@ from twin_models.checks import (
     check_score_range,
 )
 from twin_models.contracts import LifeLearner, RulEstimator
-from twin_models.records import AssetEvent, FeatureVector, TwinSnapshot
+from twin_models.records import AssetEvent, AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul.fleet import ConditionInputs, FleetRulConfig, FleetTwin
 from twin_models.rul.health import HealthIndex
 from twin_models.rul.regimes import OperatingRegimes
@@ -64,6 +65,15 @@ class TwinAsModel:
 
     def learn_one(self, fv: FeatureVector) -> None:
         self.twin.update(fv)
+
+
+class NoveltyTwinAsModel(TwinAsModel):
+    """A twin of a scalar asset (no failure indicator: share-of-anomalous health) on novelty."""
+
+    def __init__(self) -> None:
+        cfg = TwinConfig(warmup_windows=10, detector="novelty",
+                         novelty=NoveltyConfig(scales=((4, 4), (16, 4)), history=150, value_history=200))
+        self.twin = AssetTwin(AssetMetadata("pump-001"), cfg)
 
 
 class HealthAsModel:
@@ -188,17 +198,19 @@ MODELS: dict[str, tuple[Any, list[Any]]] = {
     "baseline": (lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10), RICH),
     "novelty": (lambda: NoveltyDetector(warmup=10, scales=((4, 4), (16, 4)), history=150,
                                         value_history=200, refractory=20), scalar_features(500)),
-    "river_hst": (lambda: RiverDetector("HalfSpaceTrees", warmup=10, calibrator_window=100), RICH),
+    "river_hst": (lambda: RiverDetector("HalfSpaceTrees", warmup=10, calibrator_window=100), RICH[200:]),
     "calibrator": (CalibratorAsModel, feature_stream(600, seed=3, fault_from=450)),
     "health_index": (HealthAsModel, RICH),
     "trend_rul": (TrendAsModel, _trend_items()),
     "fleet_rul": (FleetRulAsModel, completed_lives(30)),
     "regression_rul": (RegressionAsModel, fleet_items(n_assets=3, lives=4, life_windows=30)),
     "twin": (TwinAsModel, twin_windows(520)),
+    "twin_novelty": (NoveltyTwinAsModel, windows(scalar_features(400), events={200: "maintenance"})),
     "fleet_twin": (FleetTwinAsModel, fleet_items(n_assets=3, lives=4, life_windows=30)),
     "alert_policy": (PolicyAsModel, alert_snapshots(400)),
 }
-SCORES_IN_UNIT_RANGE = {"baseline", "novelty", "river_hst", "calibrator", "health_index", "twin"}
+SCORES_IN_UNIT_RANGE = {"baseline", "novelty", "river_hst", "calibrator", "health_index", "twin",
+                        "twin_novelty"}
 STATEFUL_STEPS = {"fleet_twin", "alert_policy"}
 """Models whose output is their update: no pure read to check."""
 
