@@ -35,6 +35,7 @@ from twin_models.anomaly.selection import (
 )
 from twin_models.contracts import Detector
 from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, snr_lines
+from twin_models.moved_modules import restore_state
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.health import HealthIndex
@@ -98,7 +99,7 @@ class TwinConfig:
         if flat:
             state["novelty"] = NoveltyConfig(**flat)
         state.setdefault("novelty", NoveltyConfig())
-        self.__dict__.update(state)
+        restore_state(self, state)
 
     @property
     def defect_rules(self) -> DefectRules:
@@ -125,7 +126,7 @@ class AssetTwin:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
-        self.__dict__.update(state)
+        restore_state(self, state)
 
     def _new_life(self) -> None:
         cfg = self.config

@@ -36,6 +36,7 @@ from twin_models.anomaly.selection import NoveltyConfig
 from twin_models.checks import (
     ALL_CHECKS,
     check_bounded_memory,
+    check_pickle_is_stable,
     check_pickle_round_trip,
     check_score_is_pure,
     check_score_range,
@@ -213,6 +214,9 @@ SCORES_IN_UNIT_RANGE = {"baseline", "novelty", "river_hst", "calibrator", "healt
                         "twin_novelty"}
 STATEFUL_STEPS = {"fleet_twin", "alert_policy"}
 """Models whose output is their update: no pure read to check."""
+BYTES_CHANGE_ON_REPICKLE = {"twin", "twin_novelty", "river_hst"}
+"""Restored, they behave identically but re-pickle to a few other bytes (River's MinMaxScaler; the
+twin as a whole: its parts are stable one by one). So did the twin before issue 9."""
 
 
 def _applies(model: str, check: Any) -> bool:
@@ -220,6 +224,8 @@ def _applies(model: str, check: Any) -> bool:
         return model in SCORES_IN_UNIT_RANGE
     if check is check_score_is_pure:
         return model not in STATEFUL_STEPS
+    if check is check_pickle_is_stable:
+        return model not in BYTES_CHANGE_ON_REPICKLE
     return True
 
 
@@ -321,6 +327,28 @@ def test_checks_catch_a_model_that_learns_while_scoring() -> None:
 def test_checks_catch_unbounded_memory() -> None:
     with pytest.raises(AssertionError, match="not bounded"):
         check_bounded_memory(Hoarder, RICH)
+
+
+class Renamer:
+    """Migrates its state on unpickling without interning the names (as pickle itself does)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.note = {"count": 0}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"".join(list(k)): v for k, v in state.items()})
+
+    def score_one(self, x: Any) -> float:
+        return 0.0
+
+    def learn_one(self, x: Any) -> None:
+        self.count += 1
+
+
+def test_checks_catch_a_restored_model_that_pickles_differently() -> None:
+    with pytest.raises(AssertionError, match="other bytes"):
+        check_pickle_is_stable(Renamer, RICH[:10])
 
 
 def test_checks_catch_a_model_that_does_not_survive_pickling() -> None:

@@ -49,6 +49,7 @@ import numpy.typing as npt
 from river import base
 
 from twin_models.anomaly.calibration import EmpiricalTail
+from twin_models.moved_modules import restore_state
 
 __all__ = ["NoveltyDetector", "SubsequenceNovelty"]
 
@@ -237,7 +238,7 @@ class NoveltyDetector(base.AnomalyDetector):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        restore_state(self, state)
 
     # ------------------------------------------------------------------ evaluation
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from twin_models.moved_modules import restore_state
 from twin_models.records import AssetEvent, TwinSnapshot
 from twin_models.rul.regimes import OperatingRegimes
 from twin_models.rul.regression import ConditionTrack, RegressionRul
@@ -78,7 +79,7 @@ class FleetRulConfig:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
         state.setdefault("regressor", REGRESSORS[0])
-        self.__dict__.update(state)
+        restore_state(self, state)
 
 
 FleetConfig = FleetRulConfig  # for unpickling recovery snapshots written before the rename
@@ -122,7 +123,7 @@ class FleetTwin:
         """Fleets pickled before the rename call ``similarity_min_lives`` ``min_lives``."""
         if "min_lives" in state:
             state["similarity_min_lives"] = state.pop("min_lives")
-        self.__dict__.update(state)
+        restore_state(self, state)
 
     def hold_inputs(self, inputs: ConditionInputs) -> None:
         """Hold a window's condition values until its snapshot arrives."""
