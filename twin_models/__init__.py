@@ -2,7 +2,9 @@
 
 Contract: numpy, scipy and river only. No I/O, no environment, no engine (Bytewax), no Kafka,
 no Arrow, no DuckDB, no Prometheus. Models follow River's verbs (``learn_one``, ``score_one``,
-``predict_one``), take seeds as parameters, and score BEFORE they learn.
+``predict_one``) where they mean what River means (detectors are River anomaly detectors), RUL
+models their own (``update``, ``learn_life``, ``predict_rul``): see :mod:`twin_models.contracts`.
+They take seeds as parameters, and score BEFORE they learn (a score changes no state).
 """
 
 from twin_models.moved_modules import TWIN_MODELS_MOVES, install

@@ -1,11 +1,16 @@
-"""Contract checks every online model must pass (like River's ``utils.estimator_checks``).
+"""Contract checks every online model must pass (beside River's own ``river.checks``).
 
+The contracts themselves are declared in :mod:`twin_models.contracts`; tests/contract runs these
+checks over every model of the twin, each seen through an adapter with the two verbs of
+:class:`OnlineModel` (``score_one``: the model's pure read; ``learn_one``: what changes it).
 Each check takes a model factory and a stream of inputs and raises ``AssertionError`` with a
 message naming the model and the broken contract:
 
 - :func:`check_score_is_pure`: ``score_one`` never changes the model (prequential order is safe);
 - :func:`check_pickle_round_trip`: a pickled and restored model scores and learns identically
   (Bytewax recovery snapshots state by pickling it);
+- :func:`check_pickle_is_stable`: a restored model pickles to the very bytes of the original
+  (the guard's undo of a failed item is checked by comparing pickles);
 - :func:`check_bounded_memory`: the pickled state stops growing on a long stream;
 - :func:`check_score_range`: calibrated scores stay within [0, 1].
 """
@@ -20,6 +25,7 @@ __all__ = [
     "ALL_CHECKS",
     "OnlineModel",
     "check_bounded_memory",
+    "check_pickle_is_stable",
     "check_pickle_round_trip",
     "check_score_is_pure",
     "check_score_range",
@@ -69,6 +75,19 @@ def check_pickle_round_trip(factory: Factory, stream: Sequence[Any]) -> None:
         clone.learn_one(x)
 
 
+def check_pickle_is_stable(factory: Factory, stream: Sequence[Any]) -> None:
+    """Pickle, restore, pickle again: the same bytes, at the middle and at the end of the stream."""
+    model = factory()
+    half = len(stream) // 2
+    for part in (stream[:half], stream[half:]):
+        for x in part:
+            model.learn_one(x)
+        blob = pickle.dumps(model)
+        if pickle.dumps(pickle.loads(blob)) != blob:
+            msg = f"{_name(model)} restored from pickle pickles to other bytes than the original"
+            raise AssertionError(msg)
+
+
 def check_bounded_memory(factory: Factory, stream: Sequence[Any], *, slack: float = 1.25) -> None:
     """State after the whole stream is at most ``slack`` x its size after the first half."""
     model = factory()
@@ -98,4 +117,5 @@ def check_score_range(factory: Factory, stream: Sequence[Any]) -> None:
         model.learn_one(x)
 
 
-ALL_CHECKS = (check_score_is_pure, check_pickle_round_trip, check_bounded_memory, check_score_range)
+ALL_CHECKS = (check_score_is_pure, check_pickle_round_trip, check_pickle_is_stable, check_bounded_memory,
+              check_score_range)

@@ -16,8 +16,9 @@ import importlib.machinery
 import sys
 from collections.abc import Mapping
 from types import ModuleType
+from typing import Any
 
-__all__ = ["TWIN_MODELS_MOVES", "install"]
+__all__ = ["TWIN_MODELS_MOVES", "install", "restore_state"]
 
 TWIN_MODELS_MOVES: Mapping[str, str] = {
     # old module -> new module (issue 9). Old names that are now packages re-export their
@@ -35,6 +36,14 @@ TWIN_MODELS_MOVES: Mapping[str, str] = {
     "twin_models.simulate_physics": "twin_models.simulator.physics",
     "twin_models.bearings": "twin_models.diagnosis.bearings",
 }
+
+
+def restore_state(obj: object, state: dict[str, Any]) -> None:
+    """What unpickling does for a class without ``__setstate__``: set the attributes, their names
+    interned. A ``__setstate__`` that migrates old fields ends with this, so that a restored
+    object pickles to the very bytes of the original (Bytewax's undo of a failed item compares
+    them; non-interned names would be stored once per object instead of once per pickle)."""
+    obj.__dict__.update({sys.intern(k): v for k, v in state.items()})
 
 
 class _AliasLoader(importlib.abc.Loader):

@@ -1,46 +1,50 @@
 """AssetTwin: one asset's live models and bounded history.
 
 ``update(window)`` is prequential: it scores the window with the models AS THEY WERE (anomaly
-score, health index, own-trend RUL, defect evidence), builds the snapshot, and only then learns.
+score, health index, own-trend RUL, defect evidence), builds the snapshot, and only then learns:
+``update = score then learn``. :meth:`AssetTwin.score` is pure (it changes no state, the contract
+checks prove it); every state change is in :meth:`AssetTwin.learn` and the events of ``update``.
 Asset events inside a window: an ``install`` or ``maintenance`` is applied before the window
 is scored (the window's data belongs to the new life), a ``failure`` after it (the window's data
 belongs to the life that failed). Each ends a life that has run and restarts the asset's models
 (a new bearing has a new baseline). The fleet-level RUL (completed lives) lives in
 :mod:`twin_models.rul.fleet`.
 
-Defect evidence has two sources. *Baseline-relative*: an envelope defect-line amplitude far above
-this asset's own healthy baseline. *Absolute*: an envelope defect line far above the spectral
-background of the same envelope spectrum (the window's ``env_<defect>_snr``), in
-``defect_snr_windows`` consecutive windows; that needs no baseline, so a machine first monitored
-when already damaged is diagnosed during its warm-up too, and its condition is ``degrading``.
+Defect evidence (:mod:`twin_models.diagnosis.defects`) has two sources. *Baseline-relative*: an
+envelope defect-line amplitude far above this asset's own healthy baseline. *Absolute*: an
+envelope defect line far above the spectral background of the same envelope spectrum (the
+window's ``env_<defect>_snr``), in ``defect_snr_windows`` consecutive windows; that needs no
+baseline, so a machine first monitored when already damaged is diagnosed during its warm-up too,
+and its condition is ``degrading``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from river import drift
 
-from twin_models.anomaly.baseline import BaselineDetector, rms_of_largest
-from twin_models.anomaly.novelty import NoveltyDetector
-from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
-from twin_models.features.frame import DIAGNOSABLE_DEFECTS
+from twin_models.anomaly.baseline import rms_of_largest
+from twin_models.anomaly.selection import (
+    DETECTOR_PATTERN,
+    NoveltyConfig,
+    build_detector,
+    detector_problem,
+)
+from twin_models.contracts import Detector
+from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, snr_lines
+from twin_models.moved_modules import restore_state
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
-from twin_models.rul.fleet import FleetConfig
+from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.health import HealthIndex
 from twin_models.rul.trend import RulEstimate, TrendRul
 from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
 
-__all__ = ["AssetTwin", "TwinConfig"]
+__all__ = ["AssetTwin", "NoveltyConfig", "TwinConfig"]
 
-
-def _scales_problem(scales: tuple[tuple[int, int], ...]) -> str | None:
-    """Each novelty scale is (subsequence length m, segments d) with m a multiple of d."""
-    for m, d in scales:
-        if m % d:
-            return f"subsequence length {m} is not a multiple of its segments {d}"
-    return None
+_NOVELTY_FIELDS = ("features", "scales", "history", "value_history", "refractory")
 
 
 @dataclass(frozen=True)
@@ -69,29 +73,39 @@ class TwinConfig:
     top_n_features: int = setting(5, **between(1, 10_000))
     calibrator_window: int = setting(2000, **between(30, 10_000_000))
     """Raw statistics the score calibrator keeps; at least its 30 minimum samples."""
-    detector: str = setting("baseline", choices=("baseline", "novelty"))
+    detector: str = setting("baseline", pattern=DETECTOR_PATTERN, check=detector_problem)
     """``baseline``: per-feature baseline deviations (vibration assets, the default);
     ``novelty``: value tails and multi-scale pattern novelty (:mod:`twin_models.anomaly.novelty`, for
-    scalar series such as NAB's). Its ``novelty_*`` settings are ignored by ``baseline``."""
-    novelty_features: tuple[str, ...] = setting((".mean",), pattern=NAME, max_items=1000)
-    novelty_scales: tuple[tuple[int, int], ...] = setting(
-        ((8, 8), (32, 8), (128, 16), (576, 24)), **between(1, 100_000), max_items=32,
-        check=_scales_problem)
-    novelty_history: int = setting(8000, **between(50, 10_000_000))
-    novelty_value_history: int = setting(20000, **between(30, 10_000_000))
-    novelty_refractory: int = setting(0, **between(0, MAX_COUNT))
-    """> 0: event mode, a window scores only if more surprising than the previous N (a persistent
-    anomaly scores once: pair it with ``min_windows = 1`` in the alert policy)."""
-    fleet: FleetConfig = field(default_factory=FleetConfig)
+    scalar series such as NAB's), tuned by ``[twin.novelty]``; ``river.anomaly.<Name>``: one of
+    River's detectors (``HalfSpaceTrees``, ``LODA``, ``OneClassSVM``, ``LocalOutlierFactor``)
+    behind :class:`~twin_models.anomaly.river_detector.RiverDetector`."""
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    """The novelty detector's tunables (``[pipeline.twin.novelty]``), ignored by the others."""
+    fleet: FleetRulConfig = field(default_factory=FleetRulConfig)
     """The fleet RUL step's tunables (``[pipeline.twin.fleet]``)."""
 
+    RENAMED: ClassVar[dict[str, str]] = {f"novelty_{k}": f"novelty.{k}" for k in _NOVELTY_FIELDS}
+    """Keys of older versions -> their new place (the loader names the new key)."""
+
     def __post_init__(self) -> None:
-        if self.detector not in ("baseline", "novelty"):
-            msg = f"twin.detector must be 'baseline' or 'novelty', got {self.detector!r}"
+        problem = detector_problem(self.detector)
+        if problem is not None:
+            msg = f"twin.detector {self.detector!r}: {problem}"
             raise ValueError(msg)
-        # TOML gives lists of lists; keep the frozen config hashable
-        scales = tuple((int(m), int(d)) for m, d in self.novelty_scales)
-        object.__setattr__(self, "novelty_scales", scales)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Configs pickled before ``[twin.novelty]`` existed hold flat ``novelty_*`` fields."""
+        flat = {k: state.pop(f"novelty_{k}") for k in _NOVELTY_FIELDS if f"novelty_{k}" in state}
+        if flat:
+            state["novelty"] = NoveltyConfig(**flat)
+        state.setdefault("novelty", NoveltyConfig())
+        restore_state(self, state)
+
+    @property
+    def defect_rules(self) -> DefectRules:
+        """The thresholds of the defect diagnosis."""
+        return DefectRules(self.defect_min_z, self.defect_min_ratio, self.defect_min_snr,
+                           self.defect_snr_windows)
 
 
 def _is_context(name: str, cfg: TwinConfig) -> bool:
@@ -110,25 +124,15 @@ class AssetTwin:
         self.windows_in_life = 0
         self._new_life()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
+        restore_state(self, state)
+
     def _new_life(self) -> None:
         cfg = self.config
-        self.detector: BaselineDetector | NoveltyDetector = (
-            NoveltyDetector(
-                warmup=cfg.warmup_windows,
-                features=cfg.novelty_features,
-                scales=cfg.novelty_scales,
-                history=cfg.novelty_history,
-                value_history=cfg.novelty_value_history,
-                refractory=cfg.novelty_refractory,
-            )
-            if cfg.detector == "novelty"
-            else BaselineDetector(
-                warmup=cfg.warmup_windows,
-                top_k=cfg.top_k,
-                learn_gate=cfg.learn_gate,
-                calibrator_window=cfg.calibrator_window,
-            )
-        )
+        self.detector: Detector = build_detector(
+            cfg.detector, warmup=cfg.warmup_windows, top_k=cfg.top_k, learn_gate=cfg.learn_gate,
+            calibrator_window=cfg.calibrator_window, novelty=cfg.novelty)
         thr = self.metadata.failure_threshold
         self.health = (
             HealthIndex(thr.feature, thr.value, baseline_windows=cfg.warmup_windows)
@@ -159,21 +163,22 @@ class AssetTwin:
         }
 
     def update(self, fv: FeatureVector) -> TwinSnapshot:
-        """Score the window with the models as they were, then learn from it, then apply events."""
-        if fv.asset_id != self.metadata.asset_id:
-            msg = f"twin of {self.metadata.asset_id!r} got a window of {fv.asset_id!r}"
-            raise ValueError(msg)
+        """Apply install/maintenance events, score the window with the models as they were, learn
+        from it, then apply a failure (the window's data belongs to the life that failed)."""
+        self._check_asset(fv)
         for event in fv.events:  # a new bearing's data belongs to its new life
             if event.kind != "failure":
                 self.apply_event(event.kind)
-        x = self.model_features(fv)
-        snapshot = self._score(fv, x)
-        self._learn(fv, x, snapshot)
-        self.n_windows += 1
-        self.windows_in_life += 1
+        snapshot, x, runs = self._evaluate(fv)
+        self._learn(fv, x, runs, snapshot)
         if any(event.kind == "failure" for event in fv.events):
             self.apply_event("failure")
         return snapshot
+
+    def _check_asset(self, fv: FeatureVector) -> None:
+        if fv.asset_id != self.metadata.asset_id:
+            msg = f"twin of {self.metadata.asset_id!r} got a window of {fv.asset_id!r}"
+            raise ValueError(msg)
 
     def apply_event(self, kind: str) -> None:
         """A failure ends the life; maintenance or a new install ends a life that has run."""
@@ -182,8 +187,19 @@ class AssetTwin:
             self.windows_in_life = 0
             self._new_life()
 
-    def _score(self, fv: FeatureVector, x: dict[str, float]) -> TwinSnapshot:
+    def score(self, fv: FeatureVector) -> TwinSnapshot:
+        """The window's snapshot from the models as they are. Pure: changes no state.
+
+        (The window's events are not applied here: :meth:`update` applies them around it.)
+        """
+        self._check_asset(fv)
+        return self._evaluate(fv)[0]
+
+    def _evaluate(self, fv: FeatureVector) -> tuple[TwinSnapshot, dict[str, float], dict[Any, int]]:
+        """The snapshot, plus what learning the window needs: the detector's features and the
+        defect-line run counters after this window (computed once for score and learn)."""
         cfg = self.config
+        x = self.model_features(fv)
         score = self.detector.score_one(x)
         devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
         top = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[: cfg.top_n_features]
@@ -191,9 +207,12 @@ class AssetTwin:
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
-        defect, evidence, absolute = self._defect_evidence(fv, devs)
-        condition = self._condition(score, hi, rul.rul_s if rul else None, absolute=absolute)
-        return TwinSnapshot(
+        learning = self.detector.n_learned < cfg.warmup_windows
+        runs = advance_runs(self._snr_runs, snr_lines(fv.features), cfg.defect_min_snr)
+        found = diagnose(self.metadata, fv.features, devs, runs, learning=learning,
+                         ratio=self.detector.ratio, rules=cfg.defect_rules)
+        condition = self._condition(score, hi, rul.rul_s if rul else None, absolute=found.absolute)
+        snap = TwinSnapshot(
             asset_id=fv.asset_id,
             timestamp=fv.window_end,
             window_start=fv.window_start,
@@ -208,14 +227,13 @@ class AssetTwin:
             life_id=self.life_id,
             degradation=degradation,
             rul_source=rul.source if rul else "",
-            defect=defect,
-            evidence=evidence,
+            defect=found.defect,
+            evidence=found.evidence,
             # deviations from a half-learnt baseline explain nothing: none during the warm-up
-            top_features=tuple((k, round(z, 3)) for k, z in top)
-            if self.detector.n_learned >= cfg.warmup_windows
-            else (),
+            top_features=tuple((k, round(z, 3)) for k, z in top) if not learning else (),
             context=self.context(fv),
         )
+        return snap, x, runs
 
     def _share_health(self, score: float) -> float:
         """Without a physical failure indicator: 1 - the share of recent windows that were
@@ -243,105 +261,18 @@ class AssetTwin:
     def _trend_rul(self, fv: FeatureVector) -> RulEstimate | None:
         if self.health is None:
             return None
-        return self.trend.predict_one(fv.window_end.timestamp(), self.health.span)
+        return self.trend.predict_rul(fv.window_end.timestamp(), self.health.span)
 
-    def _defect_evidence(
-        self, fv: FeatureVector, devs: dict[str, float]
-    ) -> tuple[str | None, str, bool]:
-        """Which bearing component's envelope line stands out: ``(defect, evidence, absolute)``.
+    def learn(self, fv: FeatureVector, snap: TwinSnapshot | None = None) -> None:
+        """Learn from the window whose snapshot :meth:`score` gave (computed if not passed)."""
+        self._check_asset(fv)
+        scored, x, runs = self._evaluate(fv)
+        self._learn(fv, x, runs, snap or scored)
 
-        Absolute evidence (see :meth:`_absolute_evidence`) comes first: it is read off this very
-        spectrum, needs no baseline and is what makes the condition ``degrading``. Otherwise the
-        line that stands out most against this asset's baseline, if any (``absolute`` False),
-        once that baseline is learnt: z-scores against the first few windows of a warm-up are
-        not evidence.
-        """
-        learning = self.detector.n_learned < self.config.warmup_windows
-        strong = self._absolute_evidence(fv)
-        if strong is not None:
-            snr, channel, defect, run = strong
-            freq = self._defect_hz(fv, channel, defect)
-            where = f" {freq:.1f} Hz" if freq else ""
-            label = "2xBSF" if defect == "bsf" else defect.upper()
-            text = (
-                f"{DEFECT_COMPONENT[defect]}: {label}{where} envelope line on {channel} "
-                f"{snr:.1f}x the spectral background (SNR), {run} windows in a row"
-            )
-            if learning:
-                text += "; judged from the spectrum alone (no healthy baseline yet)"
-            return defect, text, True
-        if learning:
-            return None, "", False
-        relative, text = self._baseline_evidence(fv, devs)
-        return relative, text, False
-
-    def _absolute_evidence(self, fv: FeatureVector) -> tuple[float, str, str, int] | None:
-        """``(snr, channel, defect, run)`` of the strongest persistent envelope line, or None.
-
-        Counts, per channel and diagnosable defect (BPFO, BPFI, 2xBSF), the consecutive windows
-        whose ``env_<defect>_snr`` reached ``defect_min_snr`` (this window included: a filter
-        over what was observed, like the alert policy's hysteresis, not a model that learns). A
-        window without that feature breaks the run. Lines held for ``defect_snr_windows``
-        windows qualify; the one with the highest SNR in this window wins.
-        """
+    def _learn(self, fv: FeatureVector, x: dict[str, float], runs: dict[Any, int],
+               snap: TwinSnapshot) -> None:
         cfg = self.config
-        runs = self.__dict__.setdefault("_snr_runs", {})  # twins restored from older snapshots
-        seen: dict[tuple[str, str], float] = {}
-        for name, value in fv.features.items():
-            channel, _, feat = name.rpartition(".")
-            if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
-                continue
-            defect = feat[len("env_") : -len("_snr")]
-            if defect not in DIAGNOSABLE_DEFECTS or not math.isfinite(value):
-                continue
-            seen[(channel, defect)] = value
-        for key in set(runs) | set(seen):
-            held = seen.get(key, 0.0) >= cfg.defect_min_snr
-            runs[key] = runs.get(key, 0) + 1 if held else 0
-        qualified = [
-            (seen[key], key[0], key[1], runs[key])
-            for key in seen
-            if runs[key] >= max(cfg.defect_snr_windows, 1)
-        ]
-        return max(qualified, default=None)
-
-    def _baseline_evidence(
-        self, fv: FeatureVector, devs: dict[str, float]
-    ) -> tuple[str | None, str]:
-        """Which bearing component's envelope line stands out against this asset's baseline."""
-        best: tuple[float, str, str, float] | None = None
-        for name, z in devs.items():
-            if ".env_" not in name or not name.endswith("_amp"):
-                continue
-            channel, feat = name.split(".", 1)
-            defect = feat[len("env_") : -len("_amp")]
-            if defect not in DEFECT_COMPONENT or defect == "ftf":
-                continue
-            ratio = self.detector.ratio(name, fv.features[name])
-            if z >= self.config.defect_min_z and ratio >= self.config.defect_min_ratio:
-                if best is None or z > best[0]:
-                    best = (z, defect, channel, ratio)
-        if best is None:
-            return None, ""
-        _, defect, channel, ratio = best
-        freq = self._defect_hz(fv, channel, defect)
-        where = f" {freq:.1f} Hz" if freq else ""
-        text = (
-            f"{DEFECT_COMPONENT[defect]}: {defect.upper()}{where} envelope line on {channel} "
-            f"{ratio:.1f}x above baseline"
-        )
-        return defect, text
-
-    def _defect_hz(self, fv: FeatureVector, channel: str, defect: str) -> float | None:
-        geometry = self.metadata.bearing
-        shaft = fv.features.get(f"{channel}.shaft_hz", self.metadata.nominal_speed_hz)
-        if geometry is None or shaft is None or not shaft > 0:
-            return None
-        freq = defect_frequencies(geometry, shaft).as_dict()[defect]
-        return 2.0 * freq if defect == "bsf" else freq
-
-    def _learn(self, fv: FeatureVector, x: dict[str, float], snap: TwinSnapshot) -> None:
-        cfg = self.config
+        self._snr_runs = runs
         self.degradation = snap.degradation
         if self.health is None:
             self.anomalous_share = 1.0 - snap.health_index
@@ -353,7 +284,9 @@ class AssetTwin:
             if excess is not None:
                 self._learn_excess_noise(excess)
                 noise = cfg.trend_noise_sigmas * self.excess_noise
-                self.trend.learn_one(fv.window_end.timestamp(), excess, noise)
+                self.trend.update(fv.window_end.timestamp(), excess, noise)
+        self.n_windows += 1
+        self.windows_in_life += 1
 
     def _learn_excess_noise(self, excess: float) -> None:
         """RMS of the indicator excess over the healthy baseline period (the trend's noise floor)."""

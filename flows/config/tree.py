@@ -3,7 +3,9 @@
 The tree is the frozen config dataclasses (``PipelineConfig`` and the tables it nests); each leaf
 field declares its Spec with ``twin_models.settings.setting``. :func:`apply_values` applies one
 layer (file, environment or flags) to a config, refusing an unknown key or table with the closest
-valid name, and any value outside its type or Spec. :func:`iter_settings` lists every leaf, so a
+valid name, and any value outside its type or Spec. A key an older version used (a class's
+``RENAMED`` map: ``twin.novelty_scales`` -> ``twin.novelty.scales``) is refused naming its new
+key. :func:`iter_settings` lists every leaf, so a
 test can prove each one is declared and enforced.
 
 Environment policy (:func:`check_env_names`): ``TWIN_<KEY>`` and ``TWIN_<TABLE>__<KEY>`` are
@@ -25,7 +27,7 @@ from flows.config.values import ConfigError, coerce_setting
 from twin_models.settings import SPEC_KEY, Spec
 
 __all__ = ["RESERVED_ENV", "apply_values", "check_env_names", "iter_settings", "register_env_name",
-           "unknown_key"]
+           "renamed_key", "unknown_key"]
 
 RESERVED_ENV = {"DEBUG", "DATASETS", "KAFKA_BROKERS", "KAFKA_LOCAL", "KAFKA_OPTIONAL", "KAFKA_SASL_BROKERS",
                 "KAFKA_SASL_USER", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_CA"}
@@ -44,6 +46,12 @@ def unknown_key(shown: str, key: str, known: Collection[str], where: str = "") -
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
     at = f" {where}" if where else ""
     return ConfigError(f"unknown config key {shown!r}{at} ({hint})")
+
+
+def renamed_key(cls: type, key: str) -> str | None:
+    """The new place (dotted, relative to ``cls``) of a key an older version used, if any."""
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})
+    return renamed.get(key)
 
 
 def _spec(f: Field[Any]) -> Spec | None:
@@ -71,6 +79,12 @@ def apply_values(obj: Any, values: Mapping[str, Any], prefix: str = "",
     for key, value in values.items():
         name = f"{prefix}{key}"
         if key not in known:
+            new = renamed_key(type(obj), key)
+            if new is not None:
+                table, _, leaf = f"{prefix}{new}".rpartition(".")
+                where = f" ([pipeline.{table}] {leaf})" if table else ""
+                msg = f"config key {name!r} was renamed: use {prefix}{new}{where}"
+                raise ConfigError(msg)
             raise unknown_key(name, key, [*known, *extra_top])
         current = getattr(obj, key)
         if is_dataclass(current):
@@ -106,6 +120,11 @@ def _env_path_problem(root: type, parts: list[str]) -> tuple[str, str, list[str]
         hints = typing.get_type_hints(cls)
         names = {f.name: f for f in fields(cls)}
         if part not in names:
+            new = renamed_key(cls, part)
+            if new is not None:
+                renamed = "__".join([*parts[:i], *new.split(".")]).upper()
+                msg = f"TWIN_{'__'.join(parts).upper()} was renamed: use TWIN_{renamed}"
+                raise ConfigError(msg)
             return ".".join(parts[:i]), part, list(names)
         spec = _spec(names[part])
         if spec is not None and spec.passthrough:

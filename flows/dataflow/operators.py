@@ -34,7 +34,7 @@ from twin_models.records import (
     TwinSnapshot,
     WaveformFrame,
 )
-from twin_models.rul.fleet import ConditionInputs, FleetConfig, FleetTwin, select_inputs
+from twin_models.rul.fleet import ConditionInputs, FleetRulConfig, FleetTwin, select_inputs
 from twin_models.twin import AssetTwin, TwinConfig
 
 __all__ = [
@@ -247,7 +247,7 @@ FleetItem = TwinSnapshot | AssetEvent | ConditionInputs
 
 
 def fleet_apply(
-    metadata: Mapping[str, AssetMetadata], config: FleetConfig | None = None,
+    metadata: Mapping[str, AssetMetadata], config: FleetRulConfig | None = None,
 ) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, TwinSnapshot | None]]:
     """The fleet step's pure state transition (no metrics): what an undo replays."""
 
@@ -258,7 +258,7 @@ def fleet_apply(
             fleet.apply_event(item)
             return fleet, None
         if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
-            fleet.observe(item)
+            fleet.hold_inputs(item)
             return fleet, None
         return fleet, fleet.update(item)
 
@@ -267,7 +267,7 @@ def fleet_apply(
 
 def fleet_rul(
     metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetConfig | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetRulConfig | None = None,
 ) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, list[TwinSnapshot]]]:
     """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
     apply = fleet_apply(metadata, config)

@@ -62,10 +62,11 @@ allowed_lateness_s = 0
 [pipeline.twin]
 warmup_windows = 100
 detector = "novelty"
-novelty_scales = [[8, 8], [32, 8]]
-novelty_history = 1000
-novelty_value_history = 2000
-novelty_refractory = 100
+[pipeline.twin.novelty]
+scales = [[8, 8], [32, 8]]
+history = 1000
+value_history = 2000
+refractory = 100
 """
 
 

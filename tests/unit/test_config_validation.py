@@ -102,9 +102,9 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Pipel
     ("[pipeline]\nwindow_s = true\n", "config window_s: cannot use True (expected a number)"),
     ("[pipeline]\nmax_future_s = nan\n", "config max_future_s must be >= 0"),
     ("[pipeline.twin]\ncalibrator_window = 0\n", "config twin.calibrator_window must be >= 30"),
-    ("[pipeline.twin]\nnovelty_scales = [[0, 0]]\n", "config twin.novelty_scales must be >= 1"),
-    ("[pipeline.twin]\nnovelty_scales = [[8, 3]]\n", "8 is not a multiple of its segments 3"),
-    ("[pipeline.twin]\nnovelty_scales = [[8]]\n", "expected a list of 2 values"),
+    ("[pipeline.twin.novelty]\nscales = [[0, 0]]\n", "config twin.novelty.scales must be >= 1"),
+    ("[pipeline.twin.novelty]\nscales = [[8, 3]]\n", "8 is not a multiple of its segments 3"),
+    ("[pipeline.twin.novelty]\nscales = [[8]]\n", "expected a list of 2 values"),
     ("[pipeline.twin]\nwarmup_windows = -5\n", "config twin.warmup_windows must be >= 1"),
     ("[pipeline.twin]\nwarmup_windows = 2.5\n", "twin.warmup_windows: cannot use 2.5 (expected a whole"),
     ("[pipeline.alerts]\nraise_score = nan\n", "config alerts.raise_score must be >= 0 and <= 1, got nan"),
@@ -129,8 +129,9 @@ def test_bad_settings_are_refused_with_key_value_and_what_is_allowed(
 def test_whole_floats_are_ints_and_benchmark_tables_are_allowed(tmp_path: Path) -> None:
     cfg = _load(tmp_path, "[benchmark]\nframe_s = 1.0\n[pipeline.twin]\nwarmup_windows = 3.0\n")
     assert cfg.twin.warmup_windows == 3 and isinstance(cfg.twin.warmup_windows, int)
-    cfg = _load(tmp_path, "[pipeline.twin]\ndefect_min_snr = inf\nnovelty_scales = [[8, 4]]\n")
-    assert math.isinf(cfg.twin.defect_min_snr) and cfg.twin.novelty_scales == ((8, 4),)
+    cfg = _load(tmp_path,
+                "[pipeline.twin]\ndefect_min_snr = inf\n[pipeline.twin.novelty]\nscales = [[8, 4]]\n")
+    assert math.isinf(cfg.twin.defect_min_snr) and cfg.twin.novelty.scales == ((8, 4),)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "benchmarks/quality/configs").glob("*.toml")),
@@ -178,5 +179,5 @@ def test_environment_bools_and_names_that_are_not_settings() -> None:
     # not settings and not near one: the tools' own variables and unrelated names are left alone
     cfg = load_config(env={"TWIN_KAFKA_BROKERS": "x:1", "TWIN_DEBUG": "1", "TWIN_SOMETHING_ELSE": "1"})
     assert cfg.kafka.brokers == "localhost:19092"
-    cfg = load_config(env={"TWIN_TWIN__NOVELTY_SCALES": "[[8, 8], [16, 4]]", "TWIN_METRICS__WATCH": "a,b"})
-    assert cfg.twin.novelty_scales == ((8, 8), (16, 4)) and cfg.metrics.watch == ("a", "b")
+    cfg = load_config(env={"TWIN_TWIN__NOVELTY__SCALES": "[[8, 8], [16, 4]]", "TWIN_METRICS__WATCH": "a,b"})
+    assert cfg.twin.novelty.scales == ((8, 8), (16, 4)) and cfg.metrics.watch == ("a", "b")

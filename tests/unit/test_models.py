@@ -66,9 +66,9 @@ def test_trend_rul_extrapolates_an_exponential_to_the_threshold() -> None:
     rate = 1.0 / 86400.0  # excess grows e-fold per day
     for h in range(0, 48, 2):
         t = h * 3600.0
-        trend.learn_one(t, 0.01 * math.exp(rate * t), noise=0.001)
+        trend.update(t, 0.01 * math.exp(rate * t), noise=0.001)
     now = 46 * 3600.0
-    est = trend.predict_one(now, threshold_excess=1.0)
+    est = trend.predict_rul(now, threshold_excess=1.0)
     assert est is not None
     true_cross = math.log(100.0) / rate
     assert est.rul_s == pytest.approx(true_cross - now, rel=0.01)
@@ -78,8 +78,8 @@ def test_trend_rul_extrapolates_an_exponential_to_the_threshold() -> None:
 def test_trend_rul_is_silent_without_degradation() -> None:
     trend = TrendRul()
     for h in range(48):
-        trend.learn_one(h * 3600.0, 0.0005, noise=0.001)
-    assert trend.predict_one(48 * 3600.0, 1.0) is None
+        trend.update(h * 3600.0, 0.0005, noise=0.001)
+    assert trend.predict_rul(48 * 3600.0, 1.0) is None
 
 
 def _life(asset: str, failure_s: float, duration_s: float, step_s: float) -> CompletedLife:
@@ -98,7 +98,7 @@ def test_fleet_rul_learns_from_completed_lives() -> None:
     ttf_now = 2 * 86400.0
     ttf = ttf_now + (t[-1] - t)
     ind = (5 * 86400 - ttf) / 86400.0
-    est = fleet.predict_one(t, ind)
+    est = fleet.predict_rul(t, ind)
     assert est is not None
     assert est.rul_s == pytest.approx(ttf_now, rel=0.1)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from twin_models.records import AssetEvent, TwinSnapshot
-from twin_models.rul.fleet import ConditionInputs, FleetConfig, FleetTwin, select_inputs
+from twin_models.rul.fleet import ConditionInputs, FleetRulConfig, FleetTwin, select_inputs
 from twin_models.rul.regimes import OperatingRegimes
 from twin_models.rul.regression import ConditionTrack, RegressionRul, condition_rows, local_trend
 from twin_models.rul.trees import GradientBoostedTrees
@@ -75,7 +75,7 @@ def _life(rng: np.random.Generator, length: int) -> np.ndarray:
 def _run_life(reg: RegressionRul, sensors: np.ndarray, start: float, fail: bool) -> ConditionTrack:
     track = ConditionTrack(0, 1024)
     for i, row in enumerate(sensors):
-        reg.observe(track, start + (i + 1) * H, np.array([0.0, 0.0, 100.0]), row)
+        reg.update(track, start + (i + 1) * H, np.array([0.0, 0.0, 100.0]), row)
     if fail:
         reg.learn_life(track, start + (len(sensors) + 1) * H)
     return track
@@ -92,7 +92,7 @@ def test_regression_learns_lives_and_covers_with_its_interval() -> None:
         length = int(rng.integers(150, 300))
         cut = int(rng.integers(30, length))
         track = _run_life(reg, _life(rng, length)[:cut], 1e8 + k * 1e6, fail=False)
-        est = reg.predict_one(track)
+        est = reg.predict_rul(track)
         assert est is not None and est.lower_s <= est.rul_s <= est.upper_s
         true = min(length - cut, 100) * H
         errs.append((est.rul_s - true) / H)
@@ -108,7 +108,7 @@ def _snap(asset: str, ts: datetime, life: int = 0) -> TwinSnapshot:
 
 def test_fleet_twin_uses_inputs_only_when_configured_and_learns_at_failure() -> None:
     rng = np.random.default_rng(5)
-    cfg = FleetConfig(rul_features=("s*.mean",), regime_features=("setting_*.mean",), rul_cap_s=100 * H,
+    cfg = FleetRulConfig(rul_features=("s*.mean",), regime_features=("setting_*.mean",), rul_cap_s=100 * H,
                       min_lives=3)
     fleet = FleetTwin("engine", config=cfg)
     assert select_inputs(cfg, {"s1.mean": 1.0, "s1.std": 2.0, "setting_1.mean": 0.0, "x": 3.0}) == {
@@ -118,7 +118,7 @@ def test_fleet_twin_uses_inputs_only_when_configured_and_learns_at_failure() -> 
         sensors = _life(rng, 120)
         for i, row in enumerate(sensors):
             ts = start + timedelta(hours=i + 1)
-            fleet.observe(ConditionInputs(f"e{k}", ts, {**{f"s{j}.mean": v for j, v in enumerate(row)},
+            fleet.hold_inputs(ConditionInputs(f"e{k}", ts, {**{f"s{j}.mean": v for j, v in enumerate(row)},
                                                         "setting_1.mean": 0.0}))
             snap = fleet.update(_snap(f"e{k}", ts))
         assert (snap.rul_s is not None) == (k >= 3)  # estimates once 3 lives were learnt
@@ -127,5 +127,5 @@ def test_fleet_twin_uses_inputs_only_when_configured_and_learns_at_failure() -> 
     assert fleet.regression is not None and fleet.regression.lives_learnt == 5
     assert snap.rul_source == "fleet_regression"
     plain = FleetTwin("engine")
-    plain.observe(ConditionInputs("x", T0, {"s1.mean": 1.0}))
+    plain.hold_inputs(ConditionInputs("x", T0, {"s1.mean": 1.0}))
     assert plain.update(_snap("x", T0)).rul_s is None and plain.regression is None

@@ -11,7 +11,9 @@ windows. After ``warmup`` windows it learns only from windows that look normal
 pushes features beyond the learnt range lands in the outermost, well-populated leaves and scores
 as normal, so it is not part of the default twin.)
 
-Every detector follows River's verbs and the prequential order: ``score_one`` never changes state.
+Every detector is a River anomaly detector (``river.base.AnomalyDetector``, so River's estimator
+checks apply) and follows :class:`twin_models.contracts.Detector` and the prequential order:
+``score_one`` never changes state.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from river import stats
+from river import base, stats
 
 from twin_models.anomaly.calibration import TailCalibrator
 
@@ -43,7 +45,7 @@ def _transform(name: str, value: float) -> float:
     return math.log(max(value, 1e-12)) if is_log_feature(name) else value
 
 
-class BaselineDetector:
+class BaselineDetector(base.AnomalyDetector):
     """Per-feature baseline z-scores combined over the ``top_k`` worst features, tail-calibrated."""
 
     def __init__(
@@ -70,6 +72,21 @@ class BaselineDetector:
             min_samples=calibrator_min_samples,
         )
         self.n_learned = 0
+
+    @property
+    def calibrator_window(self) -> int:
+        """Raw statistics the calibrator keeps (a parameter, held by the calibrator)."""
+        return self.calibrator.window
+
+    @property
+    def tail_fraction(self) -> float:
+        """Share of the calibrator's history that its tail fit uses."""
+        return self.calibrator.tail_fraction
+
+    @property
+    def calibrator_min_samples(self) -> int:
+        """Raw statistics the calibrator needs before it scores."""
+        return self.calibrator.min_samples
 
     @property
     def ready(self) -> bool:
@@ -104,13 +121,13 @@ class BaselineDetector:
         """The raw statistic: RMS of the ``top_k`` largest absolute deviations."""
         return rms_of_largest(self.deviations(x).values(), self.top_k)
 
-    def score_one(self, x: Mapping[str, float]) -> float:
+    def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
         """Calibrated anomaly score in [0, 1]; 0 while still warming up."""
         if self.n_learned < self.warmup:
             return 0.0
         return self.calibrator.score_one(self.raw_one(x))
 
-    def learn_one(self, x: Mapping[str, float]) -> None:
+    def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         """Learn one window: always during warm-up, afterwards only if it looks normal.
 
         Windows scoring ``learn_gate`` or more teach neither the baseline nor the calibrator, so

@@ -30,8 +30,9 @@ further one outside the anomaly window costs). With ``refractory = 0`` every win
 score (what a consecutive-windows alert policy needs).
 
 The detector learns from every window (it adapts: a new normal stops being novel) and follows
-River's verbs and the prequential order: ``score_one`` never changes its state (a cache of the
-last window's distances, which ``learn_one`` reuses, is not part of the state nor of its pickle).
+River's verbs (it is a ``river.base.AnomalyDetector``) and the prequential order: ``score_one``
+never changes its state (a cache of the last window's distances, which ``learn_one`` reuses, is
+not part of the state nor of its pickle).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from river import base
 
 from twin_models.anomaly.calibration import EmpiricalTail
+from twin_models.moved_modules import restore_state
 
 __all__ = ["NoveltyDetector", "SubsequenceNovelty"]
 
@@ -177,7 +180,7 @@ class _Feature:
         self.subseq = [SubsequenceNovelty(m, d, history, k=tail_k) for m, d in scales]
 
 
-class NoveltyDetector:
+class NoveltyDetector(base.AnomalyDetector):
     """Value-tail and multi-scale subsequence novelty, Bonferroni-combined; optional event mode.
 
     ``features``: names or name suffixes to score (e.g. ``(".mean",)``); empty = every feature.
@@ -235,7 +238,7 @@ class NoveltyDetector:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        restore_state(self, state)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -301,7 +304,7 @@ class NoveltyDetector:
         """The raw statistic: the surprise, before the event-mode suppression."""
         return self.surprise(x)
 
-    def score_one(self, x: Mapping[str, float]) -> float:
+    def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
         """Calibrated score in [0, 1] (``1 - p``); 0 while warming up or suppressed in event mode."""
         if self.n_learned < self.warmup:
             return 0.0
@@ -333,7 +336,7 @@ class NoveltyDetector:
 
     # ------------------------------------------------------------------ learning
 
-    def learn_one(self, x: Mapping[str, float]) -> None:
+    def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         """Learn one window (every window: the detector adapts to a new normal)."""
         ev = self._evaluate(x)
         if self.n_learned >= self.warmup and self.refractory > 0:

@@ -1,6 +1,9 @@
 """twin_models.diagnosis: which bearing component is failing, from defect-line evidence.
 
-- :mod:`.bearings` — defect frequencies (BPFO, BPFI, BSF, FTF) from geometry and shaft speed.
+- :mod:`.bearings` — defect frequencies (BPFO, BPFI, BSF, FTF) from geometry and shaft speed;
+- :mod:`.defects` — a window's defect evidence for the asset twin: absolute (an envelope line far
+  above its spectral background for some windows in a row) or against the asset's baseline. Pure
+  functions: the run counters are passed in and a new copy handed back, so scoring stays pure.
 """
 
-__all__ = ["bearings"]
+__all__ = ["bearings", "defects"]

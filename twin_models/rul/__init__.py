@@ -5,8 +5,13 @@
   completed lives), :func:`fuse`;
 - :mod:`.fleet` — :class:`FleetTwin`: the lives of one asset kind teach the fleet RUL;
 - :mod:`.regression` — :class:`RegressionRul`: condition features -> remaining life;
+- :mod:`.regressors` — the regressor it refits: numpy trees (default) or a River regressor;
 - :mod:`.regimes` — operating regimes found online, per-regime normalisation;
 - :mod:`.trees` — the gradient-boosted trees the regression uses.
+
+Verbs (:class:`twin_models.contracts.RulEstimator`): ``update`` (one window of the current life),
+``learn_life`` (a completed life), ``predict_rul`` (pure, ``RulEstimate | None``); River's
+``learn_one(x, y)`` / ``predict_one(x)`` keep River's meaning and are not used here.
 
 The classes of the former module ``twin_models.rul`` are re-exported here, so recovery snapshots
 pickled before the package layout still load.

@@ -6,13 +6,18 @@ own-trend RUL with the trajectory-similarity RUL learnt from the fleet's complet
 a failure closes a life it learns that life (trajectory and the errors of the estimates made in it).
 Prequential: an estimate is made before the life it belongs to is learnt.
 
-With condition features configured (:class:`FleetConfig` ``rul_features``, e.g. a turbofan's
+With condition features configured (:class:`FleetRulConfig` ``rul_features``, e.g. a turbofan's
 sensors), the twin step also sends each window's raw values (:class:`ConditionInputs`, just before
 its snapshot) and the fleet learns a regression from them to the remaining life
-(:class:`~twin_models.rul.regression.RegressionRul`, operating regimes normalised online). Once
-it has learnt ``min_lives`` lives it estimates every window of every asset, healthy or not (a
-healthy one gets about the fleet's cap). With ``prior`` set, an asset that no other estimator
-covers gets the fleet's mean residual life at its age, from the lives completed so far.
+(:class:`~twin_models.rul.regression.RegressionRul`, operating regimes normalised online; its
+regressor is chosen by ``regressor``). Once it has learnt ``min_lives`` lives it estimates every
+window of every asset, healthy or not (a healthy one gets about the fleet's cap). With ``prior``
+set, an asset that no other estimator covers gets the fleet's mean residual life at its age, from
+the lives completed so far.
+
+Names: ``FleetRulConfig.min_lives`` is the lives the regression needs before its first fit;
+``FleetTwin(similarity_min_lives=...)`` the lives the trajectory-similarity model needs before it
+estimates a degrading asset (two models, two names).
 """
 
 from __future__ import annotations
@@ -23,22 +28,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
+from typing import Any
 
 import numpy as np
 
+from twin_models.moved_modules import restore_state
 from twin_models.records import AssetEvent, TwinSnapshot
 from twin_models.rul.regimes import OperatingRegimes
 from twin_models.rul.regression import ConditionTrack, RegressionRul
+from twin_models.rul.regressors import REGRESSORS, regressor_problem
 from twin_models.rul.trend import CompletedLife, FleetRul, RulEstimate, fuse
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, Range, between, setting
 
-__all__ = ["ConditionInputs", "FleetConfig", "FleetTwin", "select_inputs"]
+__all__ = ["ConditionInputs", "FleetRulConfig", "FleetTwin", "select_inputs"]
 
 _DEGRADED = ("degrading", "critical")
 
 
 @dataclass(frozen=True)
-class FleetConfig:
+class FleetRulConfig:
     """Tunables of the fleet RUL step (one configuration per fleet; TOML ``[pipeline.twin.fleet]``).
 
     ``rul_features`` and ``regime_features`` are shell patterns of window feature names
@@ -46,7 +54,10 @@ class FleetConfig:
     ``regime_features`` join a regime whose centre they match within ``regime_atol + regime_rtol
     * |centre|`` on every coordinate. ``trend_windows`` windows give each feature's level and slope;
     the first ``baseline_windows`` of a life are its baseline (and teach the regime statistics).
-    ``rul_cap_s`` caps the learnt target (0: no cap).
+    ``rul_cap_s`` caps the learnt target (0: no cap). ``min_lives``: completed lives before the
+    regression's first fit. ``regressor``: ``trees`` (numpy gradient-boosted trees, the default) or
+    a River regressor (``river.linear_model.LinearRegression``, ``river.tree.HoeffdingTreeRegressor``,
+    ``river.forest.ARFRegressor`` ...: :data:`twin_models.rul.regressors.RIVER_REGRESSORS`).
     """
 
     rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
@@ -63,6 +74,15 @@ class FleetConfig:
     coverage: float = setting(0.8, range=Range(0.0, 1.0, lo_open=True, hi_open=True))
     prior: bool = setting(False)
     seed: int = setting(0, **between(0, 2**32 - 1))
+    regressor: str = setting("trees", pattern=r"trees|river\.[a-z_]+\.[A-Za-z]+", check=regressor_problem)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Configs pickled before ``regressor`` existed used the trees."""
+        state.setdefault("regressor", REGRESSORS[0])
+        restore_state(self, state)
+
+
+FleetConfig = FleetRulConfig  # for unpickling recovery snapshots written before the rename
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +94,7 @@ class ConditionInputs:
     values: dict[str, float] = field(default_factory=dict)
 
 
-def select_inputs(config: FleetConfig, features: Mapping[str, float]) -> dict[str, float]:
+def select_inputs(config: FleetRulConfig, features: Mapping[str, float]) -> dict[str, float]:
     """The window features named by ``rul_features`` or ``regime_features`` (finite values)."""
     pats = config.rul_features + config.regime_features
     return {k: v for k, v in features.items()
@@ -84,12 +104,12 @@ def select_inputs(config: FleetConfig, features: Mapping[str, float]) -> dict[st
 class FleetTwin:
     """Fleet-level RUL for the assets of one kind."""
 
-    def __init__(self, kind: str, *, life_history: int = 1024, min_lives: int = 1,
-                 config: FleetConfig | None = None) -> None:
+    def __init__(self, kind: str, *, life_history: int = 1024, similarity_min_lives: int = 1,
+                 config: FleetRulConfig | None = None) -> None:
         self.kind = kind
-        self.config = config or FleetConfig()
+        self.config = config or FleetRulConfig()
         self.model = FleetRul()
-        self.min_lives = min_lives
+        self.similarity_min_lives = similarity_min_lives
         self.life_history = life_history
         self.lives: dict[str, deque[tuple[float, float, float]]] = {}
         self.life_ids: dict[str, int] = {}
@@ -99,7 +119,13 @@ class FleetTwin:
         self.names: tuple[list[str], list[str]] | None = None  # (condition, regime) features
         self.regression: RegressionRul | None = None
 
-    def observe(self, inputs: ConditionInputs) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Fleets pickled before the rename call ``similarity_min_lives`` ``min_lives``."""
+        if "min_lives" in state:
+            state["similarity_min_lives"] = state.pop("min_lives")
+        restore_state(self, state)
+
+    def hold_inputs(self, inputs: ConditionInputs) -> None:
         """Hold a window's condition values until its snapshot arrives."""
         self.pending[inputs.asset_id] = inputs
 
@@ -145,7 +171,8 @@ class FleetTwin:
             self.regression = RegressionRul(
                 len(cond), window=cfg.trend_windows, baseline_windows=cfg.baseline_windows,
                 cap_s=cfg.rul_cap_s, min_lives=cfg.min_lives, max_lives=cfg.max_lives,
-                refit_growth=cfg.refit_growth, coverage=cfg.coverage, regimes=regimes, seed=cfg.seed)
+                refit_growth=cfg.refit_growth, coverage=cfg.coverage, regimes=regimes, seed=cfg.seed,
+                regressor=cfg.regressor)
         assert self.regression is not None
         cond, regime = self.names
         track = self.tracks.get(snap.asset_id)
@@ -153,7 +180,7 @@ class FleetTwin:
             track = self.tracks[snap.asset_id] = ConditionTrack(snap.life_id, self.life_history)
         row = np.array([inputs.values.get(k, math.nan) for k in cond])
         settings = np.array([inputs.values.get(k, math.nan) for k in regime])
-        self.regression.observe(track, snap.timestamp.timestamp(), settings, row)
+        self.regression.update(track, snap.timestamp.timestamp(), settings, row)
         return track
 
     def _estimate(
@@ -165,15 +192,15 @@ class FleetTwin:
             else None
         )
         if self.regression is not None and track is not None:
-            learnt = self.regression.predict_one(track)
+            learnt = self.regression.predict_rul(track)
             if learnt is not None:
                 return fuse(own, learnt) if own is not None else learnt
-        if snap.condition not in _DEGRADED or self.model.n_lives < self.min_lives:
+        if snap.condition not in _DEGRADED or self.model.n_lives < self.similarity_min_lives:
             return own if own is not None else self._prior(snap, hist)
         recent = list(hist)[-self.model.query_points + 1 :]
         times = np.array([h[0] for h in recent] + [snap.timestamp.timestamp()])
         ind = np.array([h[1] for h in recent] + [snap.degradation])
-        return fuse(own, self.model.predict_one(times, ind))
+        return fuse(own, self.model.predict_rul(times, ind))
 
     def _prior(self, snap: TwinSnapshot, hist: deque[tuple[float, float, float]]) -> RulEstimate | None:
         """Mean residual life at the asset's age over the completed lives that outlived it."""

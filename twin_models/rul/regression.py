@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin_models.rul.regimes import OperatingRegimes, RegimeStats
-from twin_models.rul.trees import GradientBoostedTrees
+from twin_models.rul.regressors import BatchRegressor, make_regressor
 from twin_models.rul.trend import RulEstimate
 
 __all__ = ["ConditionTrack", "RegressionRul", "condition_rows", "local_trend"]
@@ -150,7 +150,14 @@ class _Life:
 
 
 class RegressionRul:
-    """Gradient-boosted regression of (capped) time to failure on causal condition features."""
+    """Regression of (capped) time to failure on causal condition features.
+
+    ``regressor``: ``"trees"`` (gradient-boosted trees, the default) or a River regressor
+    (:mod:`twin_models.rul.regressors`). Verbs (:class:`twin_models.contracts.RulEstimator`):
+    ``update`` a track with a window, ``learn_life`` a completed life, ``predict_rul`` (pure).
+    """
+
+    regressor: str = "trees"  # class default: models pickled before the setting existed
 
     def __init__(
         self,
@@ -166,8 +173,10 @@ class RegressionRul:
         max_residuals: int = 20000,
         regimes: OperatingRegimes | None = None,
         seed: int = 0,
+        regressor: str = "trees",
     ) -> None:
         self.n_features = n_features
+        self.regressor = regressor
         self.window = window
         self.baseline_windows = baseline_windows
         self.cap_s = cap_s
@@ -179,14 +188,14 @@ class RegressionRul:
         self.lives: deque[_Life] = deque(maxlen=max_lives)
         self.max_residuals = max_residuals
         self.residuals: FloatArray = np.zeros((0, 2))  # (predicted, true - predicted), held out
-        self.model: GradientBoostedTrees | None = None
+        self.model: BatchRegressor | None = None
         self.stats: RegimeStats | None = None
         self.lives_learnt = 0
         self.lives_at_fit = 0
         self.lives_at_residuals = 0
         self.residual_growth = 0.25  # the residuals are renewed less often than the model
 
-    def observe(self, track: ConditionTrack, t_s: float, settings: FloatArray, row: FloatArray) -> None:
+    def update(self, track: ConditionTrack, t_s: float, settings: FloatArray, row: FloatArray) -> None:
         """Add one window to an asset's track; the life's first windows teach the regime stats."""
         healthy = track.n_seen < self.baseline_windows
         regime = self.regimes.learn_one(settings, row, update_stats=healthy)
@@ -216,14 +225,16 @@ class RegressionRul:
         self.lives_learnt += 1
         grown = self.lives_learnt - self.lives_at_fit >= max(1.0, self.refit_growth * self.lives_at_fit)
         if len(self.lives) >= self.min_lives and (self.model is None or grown):
-            self.fit()
+            self.refit()
 
-    def _fit_rows(self, lives: list[_Life], stats: RegimeStats, seed: int) -> GradientBoostedTrees:
+    def _fit_rows(self, lives: list[_Life], stats: RegimeStats, seed: int) -> BatchRegressor:
         x = np.vstack([self._rows(stats, life) for life in lives])
         y = np.concatenate([self._target(life) for life in lives])
-        return GradientBoostedTrees(seed=seed).fit(x, y)
+        model = make_regressor(self.regressor, seed)
+        model.fit(x, y)
+        return model
 
-    def fit(self) -> None:
+    def refit(self) -> None:
         """Refit on the stored lives (with a frozen copy of the regime statistics); once the lives
         have grown by 25 % since the last time, renew the held-out residuals by 2-fold cross-fitting
         over lives (each life predicted by a model that never saw it)."""
@@ -257,7 +268,7 @@ class RegressionRul:
     def _clip(self, pred: FloatArray) -> FloatArray:
         return np.clip(pred, 0.0, self.cap_s if self.cap_s > 0 else np.inf)
 
-    def predict_one(self, track: ConditionTrack) -> RulEstimate | None:
+    def predict_rul(self, track: ConditionTrack) -> RulEstimate | None:
         """RUL of the track's asset now (None before the first fit or without windows)."""
         if self.model is None or self.stats is None or track.n_seen == 0:
             return None

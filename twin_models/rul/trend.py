@@ -60,14 +60,14 @@ class TrendRul:
         self.max_rul_s = max_rul_s
         self.history: deque[tuple[float, float]] = deque(maxlen=fit_points)
 
-    def learn_one(self, t_s: float, excess: float, noise: float) -> None:
+    def update(self, t_s: float, excess: float, noise: float) -> None:
         """Record the excess of one window if it stands above the noise floor, else forget."""
         if excess > noise > 0.0:
             self.history.append((t_s, math.log(excess)))
         else:
             self.history.clear()
 
-    def predict_one(self, t_s: float, threshold_excess: float) -> RulEstimate | None:
+    def predict_rul(self, t_s: float, threshold_excess: float) -> RulEstimate | None:
         """Time until the fitted excess reaches ``threshold_excess`` (None when not degrading)."""
         if len(self.history) < self.min_points or threshold_excess <= 0.0:
             return None
@@ -126,7 +126,7 @@ class FleetRul:
             ttf, ind = ttf[idx], ind[idx]
         self.lives.append((ttf[::-1].copy(), ind[::-1].copy()))
 
-    def predict_one(self, times_s: np.ndarray, indicator: np.ndarray) -> RulEstimate | None:
+    def predict_rul(self, times_s: np.ndarray, indicator: np.ndarray) -> RulEstimate | None:
         """Match the recent trajectory (ending now) against every stored life."""
         if not self.lives or times_s.size < 3:
             return None

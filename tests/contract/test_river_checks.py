@@ -1,0 +1,82 @@
+"""River's own estimator checks run on the twin's detectors (they are ``river.base.AnomalyDetector``s).
+
+``river.checks.yield_checks`` yields the general checks (repr, clone, params, pickling...) and then
+dataset checks on River's CreditCard data, which needs scikit-learn and a download: the general
+checks run as River yields them, the dataset checks (``river.checks.common``) run on a stream of
+our own bearing windows instead (``roc_auc`` needs scikit-learn and is left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from river import base
+from river.checks import common, yield_checks
+
+from tests.contract.streams import rich_features, scalar_features
+from twin_models.anomaly.baseline import BaselineDetector
+from twin_models.anomaly.novelty import NoveltyDetector
+from twin_models.anomaly.river_detector import RiverDetector
+from twin_models.contracts import Detector
+
+DETECTORS: dict[str, Callable[[], base.AnomalyDetector]] = {
+    "baseline": lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10),
+    "novelty": lambda: NoveltyDetector(warmup=10, scales=((4, 4), (16, 4)), history=200,
+                                       value_history=300),
+    "river_hst": lambda: RiverDetector("HalfSpaceTrees", warmup=10, calibrator_window=100),
+}
+
+DATASET_CHECKS = (
+    common.check_learn_one,
+    common.check_pickling,
+    common.check_shuffle_features_no_impact,
+    common.check_emerging_features,
+    common.check_disappearing_features,
+    common.check_radically_disappearing_features,
+    common.check_predict_one_pure,
+    common.check_predict_one_before_any_learn,
+    common.check_no_state_aliasing_with_input,
+    common.check_clone_is_independent,
+)
+
+
+def _general_checks(model: base.Estimator) -> Iterator[Callable[..., Any]]:
+    """River's checks up to its first dataset check (those need scikit-learn)."""
+    checks = yield_checks(model)
+    while True:
+        try:
+            check = next(checks)
+        except (StopIteration, ModuleNotFoundError):
+            return
+        if "dataset" in getattr(check, "keywords", {}):
+            return
+        yield check
+
+
+def _dataset(name: str) -> list[tuple[dict[str, float], None]]:
+    feats = scalar_features(160) if name == "novelty" else rich_features(160, fault_from=120)
+    return [(x, None) for x in feats]
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_our_detectors_pass_rivers_general_checks(name: str) -> None:
+    model = DETECTORS[name]()
+    assert isinstance(model, base.AnomalyDetector) and isinstance(model, Detector)
+    checks = list(_general_checks(model))
+    assert len(checks) >= 14, [c.__name__ for c in checks]
+    for check in checks:
+        check(model)
+
+
+@pytest.mark.parametrize("check", DATASET_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_our_detectors_pass_rivers_dataset_checks(name: str, check: Callable[..., None]) -> None:
+    check(DETECTORS[name](), _dataset(name))
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_our_detectors_memory_stays_bounded_by_rivers_measure(name: str) -> None:
+    feats = scalar_features(1200) if name == "novelty" else rich_features(1200)
+    common.check_bounded_memory_growth(DETECTORS[name](), [(x, None) for x in feats])

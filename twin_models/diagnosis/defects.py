@@ -1,0 +1,149 @@
+"""Defect evidence of one window: which bearing component's envelope line stands out.
+
+Two sources, read by the asset twin (:mod:`twin_models.twin`) when it scores a window:
+
+- *absolute*: an envelope defect line far above the spectral background of the same envelope
+  spectrum (the window's ``<channel>.env_<defect>_snr``), held for ``min_windows`` consecutive
+  windows. It needs no baseline, so a machine first monitored when already damaged is diagnosed
+  during its warm-up too. The run counters are the only state: :func:`advance_runs` gives the
+  counters after a window WITHOUT changing the ones passed in, so scoring stays pure and the twin
+  stores the result when it learns.
+- *baseline-relative*: an envelope defect-line amplitude far above this asset's own healthy
+  baseline (a detector's deviation ``z`` and ratio to the baseline level).
+
+Pure functions: no state of their own, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
+from twin_models.features.frame import DIAGNOSABLE_DEFECTS
+from twin_models.records import AssetMetadata
+
+__all__ = ["DefectRules", "Diagnosis", "advance_runs", "diagnose", "snr_lines"]
+
+LineKey = tuple[str, str]
+"""(channel, defect) of one envelope line."""
+
+
+@dataclass(frozen=True, slots=True)
+class DefectRules:
+    """Thresholds of the two evidence paths (the twin's ``defect_*`` settings)."""
+
+    min_z: float = 4.0
+    min_ratio: float = 2.0
+    min_snr: float = 4.0
+    min_windows: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """The window's verdict: the defect (or None), its explanation, and whether it is absolute."""
+
+    defect: str | None = None
+    evidence: str = ""
+    absolute: bool = False
+
+
+def snr_lines(features: Mapping[str, float]) -> dict[LineKey, float]:
+    """The window's finite envelope-line SNRs of the diagnosable defects (BPFO, BPFI, 2xBSF)."""
+    seen: dict[LineKey, float] = {}
+    for name, value in features.items():
+        channel, _, feat = name.rpartition(".")
+        if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
+            continue
+        defect = feat[len("env_") : -len("_snr")]
+        if defect not in DIAGNOSABLE_DEFECTS or not math.isfinite(value):
+            continue
+        seen[(channel, defect)] = value
+    return seen
+
+
+def advance_runs(runs: Mapping[LineKey, int], seen: Mapping[LineKey, float],
+                 min_snr: float) -> dict[LineKey, int]:
+    """Consecutive windows each line held ``min_snr``, this window included (a new dict).
+
+    A filter over what was observed, like the alert policy's hysteresis, not a model that
+    learns: a window without the line breaks its run.
+    """
+    out = dict(runs)
+    for key in set(runs) | set(seen):
+        held = seen.get(key, 0.0) >= min_snr
+        out[key] = out.get(key, 0) + 1 if held else 0
+    return out
+
+
+def _absolute(seen: Mapping[LineKey, float], runs: Mapping[LineKey, int],
+              min_windows: int) -> tuple[float, str, str, int] | None:
+    """``(snr, channel, defect, run)`` of the strongest line held long enough, or None."""
+    qualified = [
+        (seen[key], key[0], key[1], runs[key]) for key in seen if runs[key] >= max(min_windows, 1)
+    ]
+    return max(qualified, default=None)
+
+
+def defect_hz(metadata: AssetMetadata, features: Mapping[str, float], channel: str,
+              defect: str) -> float | None:
+    """The line's frequency at the window's shaft speed (2xBSF for a ball), if known."""
+    geometry = metadata.bearing
+    shaft = features.get(f"{channel}.shaft_hz", metadata.nominal_speed_hz)
+    if geometry is None or shaft is None or not shaft > 0:
+        return None
+    freq = defect_frequencies(geometry, shaft).as_dict()[defect]
+    return 2.0 * freq if defect == "bsf" else freq
+
+
+def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapping[str, float],
+              ratio: Callable[[str, float], float], rules: DefectRules) -> Diagnosis:
+    """The envelope line that stands out most against this asset's baseline, if any."""
+    best: tuple[float, str, str, float] | None = None
+    for name, z in devs.items():
+        if ".env_" not in name or not name.endswith("_amp"):
+            continue
+        channel, feat = name.split(".", 1)
+        defect = feat[len("env_") : -len("_amp")]
+        if defect not in DEFECT_COMPONENT or defect == "ftf":
+            continue
+        r = ratio(name, features[name])
+        if z >= rules.min_z and r >= rules.min_ratio and (best is None or z > best[0]):
+            best = (z, defect, channel, r)
+    if best is None:
+        return Diagnosis()
+    _, defect, channel, r = best
+    freq = defect_hz(metadata, features, channel, defect)
+    where = f" {freq:.1f} Hz" if freq else ""
+    text = (
+        f"{DEFECT_COMPONENT[defect]}: {defect.upper()}{where} envelope line on {channel} "
+        f"{r:.1f}x above baseline"
+    )
+    return Diagnosis(defect, text, False)
+
+
+def diagnose(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapping[str, float],
+             runs: Mapping[LineKey, int], *, learning: bool,
+             ratio: Callable[[str, float], float], rules: DefectRules) -> Diagnosis:
+    """Absolute evidence first (``runs``: the counters AFTER this window, see
+    :func:`advance_runs`): it is read off this very spectrum, needs no baseline and makes the
+    condition ``degrading``. Otherwise, once the baseline is learnt (``learning`` False), the
+    baseline-relative line: z-scores against the first windows of a warm-up are not evidence.
+    """
+    strong = _absolute(snr_lines(features), runs, rules.min_windows)
+    if strong is not None:
+        snr, channel, defect, run = strong
+        freq = defect_hz(metadata, features, channel, defect)
+        where = f" {freq:.1f} Hz" if freq else ""
+        label = "2xBSF" if defect == "bsf" else defect.upper()
+        text = (
+            f"{DEFECT_COMPONENT[defect]}: {label}{where} envelope line on {channel} "
+            f"{snr:.1f}x the spectral background (SNR), {run} windows in a row"
+        )
+        if learning:
+            text += "; judged from the spectrum alone (no healthy baseline yet)"
+        return Diagnosis(defect, text, True)
+    if learning:
+        return Diagnosis()
+    return _baseline(metadata, features, devs, ratio, rules)

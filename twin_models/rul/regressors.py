@@ -1,0 +1,102 @@
+"""The regressor behind the fleet RUL regression, chosen by configuration (``[twin.fleet] regressor``).
+
+``"trees"`` (the default) is the numpy gradient-boosted trees of :mod:`twin_models.rul.trees`.
+``"river.<module>.<Name>"`` is one of River's regressors (:data:`RIVER_REGRESSORS`):
+:class:`RiverRegressor` gives it the batch ``fit(x, y)`` / ``predict(x)`` of the trees, so that
+:class:`~twin_models.rul.regression.RegressionRul` refits either the same way: a fresh River
+model learns every stored row once (``learn_one(x, y)``, rows in a seeded random order, features
+standardised online for the linear model), then ``predict_one`` gives each prediction. River's
+verbs keep River's meaning here: ``x`` are a window's condition features, ``y`` its remaining life.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Hashable
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from river import base, compose, preprocessing
+
+from twin_models.rul.trees import GradientBoostedTrees
+
+__all__ = ["REGRESSORS", "RIVER_REGRESSORS", "BatchRegressor", "RiverRegressor", "make_regressor",
+           "regressor_problem"]
+
+FloatArray = npt.NDArray[np.float64]
+
+RIVER_REGRESSORS: tuple[str, ...] = (
+    "river.linear_model.LinearRegression",
+    "river.tree.HoeffdingTreeRegressor",
+    "river.tree.HoeffdingAdaptiveTreeRegressor",
+    "river.forest.ARFRegressor",
+    "river.neighbors.KNNRegressor",
+)
+"""River regressors a fleet may choose (fit from dict rows; scaled first when linear)."""
+
+REGRESSORS: tuple[str, ...] = ("trees", *RIVER_REGRESSORS)
+
+_SCALED = ("river.linear_model.", "river.neighbors.")
+
+
+class BatchRegressor(Protocol):
+    """What the regression RUL refits: rows (n, d) and targets (n,) in, predictions out."""
+
+    def fit(self, x: FloatArray, y: FloatArray) -> Any: ...  # noqa: D102
+
+    def predict(self, x: FloatArray) -> FloatArray: ...  # noqa: D102
+
+
+def regressor_problem(name: str) -> str | None:
+    """None when ``name`` is a known regressor, else the choices."""
+    return None if name in REGRESSORS else f"must be one of {', '.join(REGRESSORS)}"
+
+
+def _river_model(name: str, seed: int) -> base.Regressor:
+    module, _, cls_name = name.rpartition(".")
+    cls = getattr(importlib.import_module(module), cls_name)
+    try:
+        model = cls(seed=seed)
+    except TypeError:
+        model = cls()
+    if name.startswith(_SCALED):
+        return compose.Pipeline(preprocessing.StandardScaler(), model)  # type: ignore[return-value]
+    return model  # type: ignore[no-any-return]
+
+
+class RiverRegressor:
+    """A River regressor refitted on a batch of rows: one online pass in a seeded order."""
+
+    def __init__(self, name: str, seed: int = 0) -> None:
+        problem = regressor_problem(name)
+        if problem is not None or name == "trees":
+            msg = f"RiverRegressor {name!r}: {problem or 'not a River regressor'}"
+            raise ValueError(msg)
+        self.name = name
+        self.seed = seed
+        self.model = _river_model(name, seed)
+
+    @staticmethod
+    def _row(r: FloatArray) -> dict[Hashable, Any]:
+        return {j: float(v) for j, v in enumerate(r)}
+
+    def fit(self, x: FloatArray, y: FloatArray) -> RiverRegressor:
+        """A fresh model learns every row once."""
+        self.model = _river_model(self.name, self.seed)
+        order = np.random.default_rng(self.seed).permutation(len(y))
+        for i in order:
+            self.model.learn_one(self._row(x[i]), float(y[i]))
+        return self
+
+    def predict(self, x: FloatArray) -> FloatArray:
+        """Predictions of rows ``x`` (n, d)."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        return np.array([float(self.model.predict_one(self._row(r)) or 0.0) for r in x])
+
+
+def make_regressor(name: str, seed: int) -> BatchRegressor:
+    """An unfitted regressor of the configured kind."""
+    if name == "trees":
+        return GradientBoostedTrees(seed=seed)
+    return RiverRegressor(name, seed)
