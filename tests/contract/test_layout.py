@@ -51,3 +51,22 @@ def test_show_value_is_short() -> None:
     assert show_value(list(range(10**6))) == "list of length 1000000"
     assert len(show_value("x" * 10**7)) <= 80
     assert show_value(1.5) == "1.5"
+
+
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_is_oversized() -> None:
+    """Issue 9: a module over ~450 lines is split along its seams (see CONTRIBUTING.md)."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in CODE}
+    assert len(sizes) > 60
+    assert {p: n for p, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_every_package_states_its_contract() -> None:
+    """Each package's ``__init__`` opens with a docstring saying what lives there."""
+    import ast
+
+    for init in sorted(p for p in CODE if p.name == "__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and len(doc) > 40, init.relative_to(ROOT)
