@@ -70,3 +70,15 @@ def test_every_package_states_its_contract() -> None:
     for init in sorted(p for p in CODE if p.name == "__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc and len(doc) > 40, init.relative_to(ROOT)
+
+
+def test_python_m_flows_cli_is_the_twin_command() -> None:
+    """``python -m flows.cli`` still runs ``twin`` after the package layout (it did before)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--days", "-1"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert proc.returncode == 2
+    want = "twin: error: argument --days: must be > 0, got -1.0 (see `twin demo --help`)"
+    assert proc.stderr.strip() == want

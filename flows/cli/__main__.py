@@ -1,0 +1,7 @@
+"""``python -m flows.cli ...`` runs the ``twin`` command (as it did before the package layout)."""
+
+import sys
+
+from flows.cli.main import main
+
+sys.exit(main())
