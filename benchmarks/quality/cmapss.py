@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs = [write_table(work / "train.parquet", train, "train", T0),
                   write_table(work / "test.parquet", test, "test", start_of_tests(train))]
         events = [write_failures(work / "failures.parquet", train)]
-        run_backtest(inputs, out, cfg, events=events, progress=not args.no_progress, report=False)
+        bt = run_backtest(inputs, out, cfg, events=events, progress=not args.no_progress, report=False)
         est = last_estimates(out / "scores.parquet", units)
     res = evaluate(est, truth, units)
     rows = res.pop("_rows")
@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         print_table(rows, ["unit", "true", "pred", "lower", "upper"])
     summary = {"benchmark": "cmapss", "subset": args.subset, **res,
                "coverage_nominal": cfg.twin.fleet.coverage,
-               "seconds": round(time.perf_counter() - started, 1)}
+               "seconds": round(time.perf_counter() - started, 1),
+               "step_calls": bt.metrics.step_calls()}
     print(json.dumps(summary))
     return 0
 

@@ -105,8 +105,12 @@ def processing_error(step: str, exc: BaseException, item: Any, metrics: Pipeline
 
 
 def guard_map(step: str, fn: Callable[[X], Y], metrics: PipelineMetrics,
-              now: Now) -> Callable[[X], Y | DeadLetter]:
-    """A stateless step: ``fn(item)``, or its dead letter if it raises."""
+              now: Now, *, timed: Callable[[X], bool] | None = None) -> Callable[[X], Y | DeadLetter]:
+    """A stateless step: ``fn(item)``, or its dead letter if it raises.
+
+    ``timed(item)`` says which calls go to ``twin_step_call_seconds`` (None: none are timed, and
+    the per-record path pays nothing for it).
+    """
 
     def guarded(item: X) -> Y | DeadLetter:
         try:
@@ -114,18 +118,34 @@ def guard_map(step: str, fn: Callable[[X], Y], metrics: PipelineMetrics,
         except Exception as exc:  # noqa: BLE001 - one item must never stop the flow
             return processing_error(step, exc, item, metrics, now)
 
-    return guarded
+    if timed is None:
+        return guarded
+    calls = metrics.step_call_seconds.labels(step=step)
+
+    def guarded_timed(item: X) -> Y | DeadLetter:
+        if not timed(item):
+            return guarded(item)
+        t = time.perf_counter()
+        out = guarded(item)
+        calls.observe(time.perf_counter() - t)
+        return out
+
+    return guarded_timed
 
 
 def guard_keyed_map(step: str, fn: Callable[[tuple[str, X]], tuple[str, Y]], metrics: PipelineMetrics,
                     now: Now) -> Callable[[tuple[str, X]], tuple[str, Y | DeadLetter]]:
-    """A stateless step on ``(key, value)`` items: the dead letter keeps the key."""
+    """A stateless step on ``(key, value)`` items: the dead letter keeps the key (calls timed)."""
+    calls = metrics.step_call_seconds.labels(step=step)
 
     def guarded(kv: tuple[str, X]) -> tuple[str, Y | DeadLetter]:
+        t = time.perf_counter()
         try:
-            return fn(kv)
+            out = fn(kv)
         except Exception as exc:  # noqa: BLE001 - one item must never stop the flow
             return kv[0], processing_error(step, exc, kv, metrics, now)
+        calls.observe(time.perf_counter() - t)
+        return out
 
     return guarded
 
@@ -221,6 +241,7 @@ def guard_stateful(step: str, fn: StatefulFn[S, X, Y], apply: Callable[[S | None
     ``on_drop`` is called when a key's first item fails (its new state is discarded).
     """
     journal = Undo(apply, **undo)  # type: ignore[arg-type]
+    calls = metrics.step_call_seconds.labels(step=step)
 
     def guarded(state: S | None, item: X) -> tuple[S | None, Iterable[Y | DeadLetter]]:
         key = key_of(item)
@@ -234,7 +255,9 @@ def guard_stateful(step: str, fn: StatefulFn[S, X, Y], apply: Callable[[S | None
             if state is None and on_drop is not None:
                 on_drop()
             return _restore(step, journal, key), [dead]
-        journal.applied(key, item, new_state, time.perf_counter() - t)
+        spent = time.perf_counter() - t
+        calls.observe(spent)
+        journal.applied(key, item, new_state, spent)
         return new_state, out
 
     return guarded

@@ -22,6 +22,14 @@ __all__ = ["AssetFeatures", "PipelineMetrics", "WorstAssets"]
 
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)
 SIZE_BUCKETS = (1, 10, 100, 1000, 10_000, 100_000)
+STEP_CALL_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                     10.0, 30.0)
+"""Seconds of one step call; 0.05 is a bound on purpose: learning must not stall the flow (no call
+above 50 ms at the 99.9th percentile), and the share of calls above it is read off this bucket."""
+STALL_S = 0.05
+TIMED_STEPS = ("featurize_frames", "aggregate_window", "twin_update", "alert_gate", "fleet_rul")
+"""Steps whose calls are timed: every per-window and stateful step, and featurization per frame
+(decode runs per record on the scalar hot path and is not timed)."""
 RUL_BUCKETS = tuple(h * 3600.0 for h in (1, 6, 12, 24, 48, 96, 168, 336, 720, 2160))
 
 
@@ -50,8 +58,13 @@ class PipelineMetrics:
         for step in ("decode", "featurize_frames", "aggregate_window", "twin_update", "fleet_rul",
                      "alert_gate"):
             self.step_items.labels(step=step)
+        for step in TIMED_STEPS:
+            self.step_call_seconds.labels(step=step)
 
     def _pipeline(self, r: CollectorRegistry) -> None:
+        self.step_call_seconds = Histogram(
+            "twin_step_call_seconds", "Duration of one call of a dataflow step (one item; stateful steps "
+            "include their learning and refits).", ["step"], buckets=STEP_CALL_BUCKETS, registry=r)
         self.records_in = Counter(
             "twin_records_in_total", "Raw records read, by source topic or file.", ["source"], registry=r)
         self.step_items = Counter(
@@ -136,6 +149,24 @@ class PipelineMetrics:
         """Current value of a sample (0.0 if never observed)."""
         v = self.registry.get_sample_value(name, labels or {})
         return 0.0 if v is None else v
+
+    def step_calls(self) -> dict[str, dict[str, float]]:
+        """Per timed step: calls, seconds in total, the calls above :data:`STALL_S` (count and
+        share), and the bucket bounds that 99.9 % and all of the calls stay under (``inf`` when
+        above the last bucket)."""
+        out: dict[str, dict[str, float]] = {}
+        for step in TIMED_STEPS:
+            lab = {"step": step}
+            n = self.value("twin_step_call_seconds_count", lab)
+            under = {b: self.value("twin_step_call_seconds_bucket", {**lab, "le": str(b)})
+                     for b in STEP_CALL_BUCKETS}
+            p999 = next((b for b in STEP_CALL_BUCKETS if n and under[b] >= 0.999 * n), float("inf"))
+            worst = next((b for b in STEP_CALL_BUCKETS if n and under[b] >= n), float("inf"))
+            out[step] = {"calls": n, "seconds": round(self.value("twin_step_call_seconds_sum", lab), 3),
+                         "over_50ms": n - under[STALL_S],
+                         "share_over_50ms": round(1 - under[STALL_S] / n, 5) if n else 0.0,
+                         "p999_under_s": p999 if n else 0.0, "max_under_s": worst if n else 0.0}
+        return out
 
     def total(self, name: str) -> float:
         """Sum of a metric's samples over all label values."""

@@ -55,7 +55,7 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
+from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot, WaveformFrame
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
 
@@ -114,7 +114,8 @@ def get_flow(
     # Telemetry | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
     windows = OpenWindows(cfg.window_s, m)
-    featurize = guard_map("featurize_frames", Featurizer(meta, m, windows), m, now)
+    featurize = guard_map("featurize_frames", Featurizer(meta, m, windows), m, now,
+                          timed=lambda x: isinstance(x, WaveformFrame))
     feat = op.branch("route_featurize_errors", op.map("featurize_frames", split.trues, featurize), _ok)
     # ScalarSample | FrameFeatures | AssetEvent
     keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)

@@ -60,6 +60,8 @@ PIPELINE = [
     ("Processing latency p50 / p99", "timeseries", "s",
      [(_quantile(0.5, "twin_processing_latency_seconds", "output"), "p50 {{output}}"),
       (_quantile(0.99, "twin_processing_latency_seconds", "output"), "p99 {{output}}")]),
+    ("Step call duration p99.9 (learning must stay under 50 ms)", "timeseries", "s",
+     [(_quantile(0.999, "twin_step_call_seconds", "step"), "{{step}}")]),
     ("Dead letters by reason (per second)", "timeseries", "ops",
      [(f"sum by (reason) (rate(twin_dead_letters_total{{{INST}}}[5m]))", "{{reason}}")]),
     ("Late records (per second)", "timeseries", "ops",

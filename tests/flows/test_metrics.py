@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry
 
 from flows.dataflow.metrics import PipelineMetrics
@@ -59,3 +61,40 @@ def test_metric_attributes_are_named_after_their_metrics() -> None:
     assert len(metrics) >= 25
     for attr, metric in metrics.items():
         assert metric._name == f"twin_{attr}", (attr, metric._name)
+
+
+def test_step_calls_are_timed_per_item(fleet_records) -> None:  # type: ignore[no-untyped-def]
+    """``twin_step_call_seconds`` counts one observation per call of each timed step."""
+    from flows.codec import decode_telemetry
+    from twin_models.records import WaveformFrame
+
+    m = PipelineMetrics(CollectorRegistry())
+    out = run_flow(fleet_records, metrics=m)
+    now = datetime.now(UTC)
+    frames = sum(isinstance(decode_telemetry(r.payload, now=now), WaveformFrame) for r in fleet_records)
+    calls = m.step_calls()
+    assert frames > 0 and calls["featurize_frames"]["calls"] == frames  # frames only, not scalars
+    windows = m.value("twin_windows_closed_total")
+    assert calls["aggregate_window"]["calls"] == windows
+    assert calls["twin_update"]["calls"] == windows  # every aggregated window updates its twin
+    assert calls["alert_gate"]["calls"] == len(out.state)  # one call per twin snapshot
+    for step, c in calls.items():
+        assert c["seconds"] > 0, step
+        assert 0.0 <= c["share_over_50ms"] <= 1.0 and c["p999_under_s"] > 0, step
+    assert m.value("twin_step_call_seconds_count", {"step": "decode"}) == 0  # not timed
+
+
+def test_step_call_summary_reads_the_stall_bucket() -> None:
+    m = PipelineMetrics(CollectorRegistry())
+    h = m.step_call_seconds.labels(step="fleet_rul")
+    for _ in range(998):
+        h.observe(0.001)
+    h.observe(0.2)
+    h.observe(4.0)  # a refit that stalls the flow
+    s = m.step_calls()["fleet_rul"]
+    assert s["calls"] == 1000 and s["over_50ms"] == 2 and s["share_over_50ms"] == 0.002
+    assert s["p999_under_s"] == 0.25  # 999 of 1000 calls are under 0.25 s
+    assert s["max_under_s"] == 5.0  # the worst call
+    assert m.step_calls()["twin_update"] == {"calls": 0, "seconds": 0.0, "over_50ms": 0.0,
+                                             "share_over_50ms": 0.0, "p999_under_s": 0.0,
+                                             "max_under_s": 0.0}
