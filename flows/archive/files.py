@@ -26,9 +26,10 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.codec.archive_schema import TABLES
+
 __all__ = ["QUARANTINE", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine", "scan_table"]
 
-TABLES = ("features", "twin_state", "alerts")
 QUARANTINE = "_quarantine"
 PARTITION_COLUMNS = ("date", "asset_id")
 

@@ -42,6 +42,8 @@ import pyarrow.dataset as ds
 from pyarrow import fs
 
 from flows.archive.files import TABLES, BadFile, TableFiles, scan_table
+from flows.codec import archive_schema
+from flows.codec.archive_schema import arrow_type
 
 __all__ = ["KEYS", "SANDBOX", "ArchiveError", "check_read_only", "connect", "query", "skipped_warning"]
 
@@ -52,8 +54,8 @@ KEYS = {
 }
 READ_ONLY = {"SELECT", "EXPLAIN"}
 RANK = "__twin_file_rank"
-BOOKKEEPING = pa.schema([("run_id", pa.string()), ("_written_at", pa.timestamp("us", tz="UTC")),
-                         ("_write_seq", pa.int64())])
+BOOKKEEPING = pa.schema([(c.name, arrow_type(c)) for c in archive_schema.BOOKKEEPING])
+"""The bookkeeping columns as the writer declares them (older files lack them: null-filled)."""
 SANDBOX: dict[str, Any] = {
     "enable_external_access": False,
     "temp_directory": "",

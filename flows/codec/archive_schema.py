@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from flows.codec.record_fields import MAPPINGS, TIMESTAMP_TYPE, RecordMapping
 
-__all__ = ["BOOKKEEPING", "PARTITIONS", "TABLES", "ColumnSpec", "file_columns", "mapping", "open_columns",
-           "schema_doc"]
+__all__ = ["BOOKKEEPING", "PARTITIONS", "TABLES", "ColumnSpec", "arrow_type", "file_columns", "mapping",
+           "open_columns", "schema_doc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,15 @@ BOOKKEEPING = (
     ColumnSpec("_write_seq", "int64", False, "Nanosecond write stamp, strictly increasing within a "
                "process; the views keep the newest write of each key (hidden in the views)."),
 )
+_ARROW = {"string": pa.string(), "double": pa.float64(), "int64": pa.int64(), "bool": pa.bool_(),
+          TIMESTAMP_TYPE: pa.timestamp("us", tz="UTC"), "date32[day]": pa.date32()}
+
+
+def arrow_type(c: ColumnSpec) -> pa.DataType:
+    """The Arrow type of a declared column (the writer and the read side share it)."""
+    return _ARROW[c.arrow]
+
+
 TABLES: tuple[str, ...] = tuple(m.table for m in MAPPINGS)
 _BY_TABLE = {m.table: m for m in MAPPINGS}
 _PARTITION_NAMES = {c.name for c in PARTITIONS}

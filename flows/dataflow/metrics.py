@@ -49,11 +49,12 @@ class PipelineMetrics:
     def _initialise_labels(self) -> None:
         """Known label values start at 0, so rates and dashboards have series before any event."""
         from flows.codec import REASONS
+        from flows.codec.archive_schema import TABLES as ARCHIVE_TABLES
         from flows.dataflow.admission import REASONS as ADMISSION_REASONS
 
         for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "processing_error"):
             self.dead_letters.labels(reason=reason)
-        for table in ("features", "twin_state", "alerts"):
+        for table in ARCHIVE_TABLES:
             self.archive_rows.labels(table=table)
         for step in ("decode", "featurize_frames", "aggregate_window", "twin_update", "fleet_rul",
                      "alert_gate"):

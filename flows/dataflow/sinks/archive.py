@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from flows.codec.archive_schema import BOOKKEEPING, TABLES, file_columns, open_columns
+from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 
@@ -71,10 +71,7 @@ def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
     return root / table / f"date={date}" / f"asset_id={quote(asset_id, safe='')}"
 
 
-_ARROW = {"string": pa.string(), "double": pa.float64(), "int64": pa.int64(), "bool": pa.bool_(),
-          "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC")}
-"""Arrow types of the declared column type names (:mod:`flows.codec.archive_schema`)."""
-_RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (_ARROW[c.arrow] for c in BOOKKEEPING)
+_RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (arrow_type(c) for c in BOOKKEEPING)
 
 
 def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
@@ -96,11 +93,11 @@ def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataT
     vibration frames silently lost every other row's vibration features), declared columns
     with their type and feature columns as ``double``.
     """
-    declared = {c.name: _ARROW[c.arrow] for c in file_columns(table)}
+    declared = {c.name: arrow_type(c) for c in file_columns(table)}
     keys = list(dict.fromkeys(k for row in rows for k in row))
     spread = open_columns(table)
     if spread is not None:
-        return [(k, declared.get(k, _ARROW[spread.arrow])) for k in keys]
+        return [(k, declared.get(k, arrow_type(spread))) for k in keys]
     if extra := [k for k in keys if k not in declared]:
         msg = f"archive table {table!r} has no column {extra[0]!r}; declared: {', '.join(declared)}"
         raise ValueError(msg)
