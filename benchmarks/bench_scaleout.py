@@ -59,6 +59,13 @@ def prefill(cfg: Any, fleet: Any) -> dict[str, Any]:
             "publish_seconds": round(rep.seconds, 1)}
 
 
+def startup_cpu_s(brokers: str, partitions: int, work: Path, meta: Path, extra: list[str]) -> float:
+    """CPU seconds of one `twin run --exit-at-end` process over empty topics: imports, clients,
+    the engine starting and stopping (each process of a cluster pays it once)."""
+    with topics(brokers, f"bench-empty-{uuid.uuid4().hex[:8]}.", partitions) as empty:
+        return run_cluster(empty, work / "empty" / "archive", meta, 1, extra=extra).cpu_s
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Fill once, run each cluster size, compare outputs; the last line printed is JSON."""
     from twin_models.simulator.fleet import FleetConfig
@@ -82,9 +89,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         meta = write_metadata(fleet, work / "meta.json")
         fed = prefill(cfg, fleet)
         print(f"input: {fed}", file=sys.stderr)
+        startup = startup_cpu_s(brokers, args.partitions, work, meta, extra)
         for n in sizes:
             archive = work / f"p{n}" / "archive"
             run = run_cluster(cfg, archive, meta, n, extra=extra).summary(fed["frames"])
+            work_s = run["cpu_s"] - n * startup
+            run["records_per_cpu_s_without_startup"] = round(run["records_read"] / work_s, 1)
             run["load_average_1m"] = round(os.getloadavg()[0], 1)
             if n != sizes[0]:
                 run["vs_first"] = compare_tables(work / f"p{sizes[0]}" / "archive", archive)
@@ -97,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run["exactly_once"] = run["records_read"] == fed["records"]
     out = {"machine": f"{platform.machine()} {os.cpu_count()} cpus", "assets": args.assets,
            "days": args.days, "partitions": args.partitions, "input": fed,
+           "startup_cpu_s_per_process": round(startup, 2),
            "load_average_1m_at_start": round(load, 1), "runs": runs}
     print(f"{'processes':>9} {'wall s':>7} {'cpu s':>7} {'rec/cpu-s':>9} {'frames/cpu-s':>12} "
           f"{'rec/wall-s':>10} {'speedup':>7}  identical to {sizes[0]}")

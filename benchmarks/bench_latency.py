@@ -1,0 +1,267 @@
+"""Latency of `twin run` from window close to output on the topic, with a real-time producer at
+50 % and 80 % of the measured capacity.
+
+Run: ``.venv/bin/python benchmarks/bench_latency.py [--loads 0.5,0.8] [--capacity REC_PER_S]``.
+Broker: ``TWIN_KAFKA_BROKERS``, else the local broker is started (and stopped) with
+``infra/kafka/kafka.sh`` on ``KAFKA_PORT``. Topics get their own prefix and are deleted after.
+
+1. Capacity (records/s): ``--capacity``, else measured as bench_overload.py does (``twin run
+   --exit-at-end --clock data`` draining pre-filled simulated records, start-up excluded).
+2. Per load level, a fresh topic set (alerts and state topics with ``LogAppendTime``, so a
+   message's timestamp is the moment the broker appended it) and a fresh `twin run` (system
+   clock, tailing). The simulated fleet (``--assets``, ``--days``) is re-timed: one simulated hour
+   becomes ``window_s`` wall seconds, with ``window_s`` chosen so that the fleet's records arrive at
+   ``load x capacity`` records/s, and `twin run` gets ``window_s`` windows (so every window holds
+   what an hour holds in the demo) and ``--lateness`` allowed lateness. The first half of the
+   simulated days is published at once as history and consumed (twins warm up); then the second
+   half is produced in real time: each record when the wall clock reaches its event time.
+3. For every window that ends during the real-time phase, latency = the time its alert (and its
+   twin-state snapshot) was appended to the topic minus the window's end (event time = wall
+   time). ``from_end`` includes the allowed lateness the user chose (the window may only close
+   once its end plus the lateness has passed); ``from_close`` subtracts it: what the engine adds.
+
+Prints percentiles per load level and a final JSON line. Target (issue 10): alert p99 from close
+<= 250 ms at 50 % load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_overload import broker, free_port, measure_capacity, scrape, topics, wait_up  # noqa: E402
+from twin_cluster import ROOT, run_args, write_metadata  # noqa: E402
+
+OUTPUTS = ("alerts", "state")
+
+
+def retimed(records: list[Any], start: datetime, sim_start: datetime, factor: float) -> list[Any]:
+    """``records`` with event times ``start + (t - sim_start) / factor`` (``factor`` x real time)."""
+    return [replace(r, timestamp=start + (r.timestamp - sim_start) / factor) for r in records]
+
+
+def encode(cfg: Any, records: list[Any]) -> list[tuple[float, str, bytes, bytes, list[tuple[str, bytes]]]]:
+    """(event time s, topic, key, value, headers) as flows.app.produce.publish sends a record."""
+    from flows.app.produce import topic_role
+    from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
+    from flows.dataflow.sources.replayable import encode_record
+
+    out = []
+    for r in records:
+        ts = r.timestamp.timestamp()
+        out.append((ts, cfg.topic(topic_role(r)), r.asset_id.encode(), encode_record(r),
+                    [(EVENT_TIME_HEADER, str(int(ts * 1000)).encode())]))
+    return out
+
+
+def produce(cfg: Any, msgs: list[Any], *, paced: bool) -> float:
+    """Produce ``msgs``; ``paced``: each when the wall clock reaches its event time. Returns the
+    largest delay behind schedule seen (s)."""
+    from confluent_kafka import Producer
+
+    from flows.dataflow.sinks.kafka import producer_config
+
+    producer = Producer({**producer_config(cfg.client_config()), "linger.ms": "5"})
+    behind = 0.0
+    for ts, topic, key, value, headers in msgs:
+        if paced:
+            ahead = ts - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+            behind = max(behind, -ahead)
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush()
+    return behind
+
+
+def set_log_append_time(cfg: Any) -> None:
+    """Alerts and state topics stamp messages with the broker's append time."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": cfg.brokers})
+    entry = ConfigEntry("message.timestamp.type", "LogAppendTime",
+                        incremental_operation=AlterConfigOpType.SET)
+    res = [ConfigResource(ConfigResource.Type.TOPIC, cfg.topic(r), incremental_configs=[entry])
+           for r in OUTPUTS]
+    for fut in admin.incremental_alter_configs(res).values():
+        fut.result(timeout=30)
+
+
+class Collector(threading.Thread):
+    """Reads the alerts and state topics while the run goes: (role, window end s, append s)."""
+
+    def __init__(self, cfg: Any) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        super().__init__(daemon=True)
+        self.consumer = Consumer({"bootstrap.servers": cfg.brokers, "group.id": uuid.uuid4().hex,
+                                  "fetch.wait.max.ms": "10"})
+        parts = [TopicPartition(cfg.topic(r), p, 0) for r in OUTPUTS for p in range(cfg.partitions)]
+        self.consumer.assign(parts)
+        self.roles = {cfg.topic(r): r for r in OUTPUTS}
+        self.seen: list[tuple[str, float, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for m in self.consumer.consume(500, 0.1):
+                if m.error() is None:
+                    doc = json.loads(m.value())
+                    end = datetime.fromisoformat(doc["timestamp"].replace("Z", "+00:00")).timestamp()
+                    self.seen.append((self.roles[m.topic()], end, m.timestamp()[1] / 1000))
+        self.consumer.close()
+
+
+def percentiles(values: list[float]) -> dict[str, Any]:
+    """n, p50, p90, p99 and max in milliseconds (nearest rank)."""
+    if not values:
+        return {"n": 0}
+    v = sorted(values)
+
+    def rank(q: float) -> float:
+        return round(1000 * v[min(len(v) - 1, max(0, int(q * len(v) + 0.999999) - 1))], 1)
+
+    return {"n": len(v), "p50_ms": rank(0.5), "p90_ms": rank(0.9), "p99_ms": rank(0.99),
+            "max_ms": round(1000 * v[-1], 1)}
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fleet_records(args: argparse.Namespace) -> tuple[list[Any], datetime, float]:
+    """The simulated fleet's records, its start, and its records per simulated hour."""
+    from twin_models.simulator.fleet import FleetConfig, simulate_fleet
+
+    fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
+    recs = list(simulate_fleet(fleet))
+    return recs, fleet.start, len(recs) / (args.days * 24)
+
+
+def run_level(brokers: str, args: argparse.Namespace, work: Path, load: float,
+              capacity: float) -> dict[str, Any]:
+    """One load level: history, then the real-time half; latencies of windows closed in it."""
+    from twin_models.simulator.fleet import FleetConfig
+
+    recs, sim_start, per_sim_hour = fleet_records(args)
+    window_s = per_sim_hour / (load * capacity)
+    factor = 3600.0 / window_s
+    conf = work / "latency.toml"
+    conf.write_text(f"[pipeline]\nwindow_s = {window_s!r}\nallowed_lateness_s = {args.lateness!r}\n"
+                    'clock = "system"\n')
+    meta = write_metadata(FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed),
+                          work / "meta.json")
+    split = sim_start + timedelta(days=args.days / 2)
+    history = [r for r in recs if r.timestamp < split]
+    live = [r for r in recs if r.timestamp >= split]
+    with topics(brokers, f"bench-lat-{uuid.uuid4().hex[:8]}.", args.partitions) as cfg:
+        set_log_append_time(cfg)
+        now = datetime.now(UTC)
+        produce(cfg, encode(cfg, retimed(history, now, split, factor)), paced=False)
+        port = free_port()
+        cmd = [*run_args(cfg, work / "archive", meta, ["--config", str(conf), *args.run_args.split()]),
+               "--metrics-port", str(port)]
+        with (work / "run.log").open("wb") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            wait_up(proc, port)
+            while scrape(port)["read"] < len(history):
+                if proc.poll() is not None:
+                    raise RuntimeError((work / "run.log").read_text()[-2000:])
+                time.sleep(0.5)
+            collector = Collector(cfg)
+            collector.start()
+            anchor = datetime.now(UTC) + timedelta(seconds=1)
+            msgs = encode(cfg, retimed(live, anchor, split, factor))
+            cpu0, t0 = proc_cpu_s(proc.pid), time.monotonic()
+            behind = produce(cfg, msgs, paced=True)
+            busy = (proc_cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
+            time.sleep(window_s + args.lateness + 3.0)
+            collector.stop.set()
+            collector.join(timeout=10)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    first_end = anchor.timestamp() + window_s  # windows wholly inside the real-time phase
+    if args.dump is not None:
+        t0 = anchor.timestamp()
+        rows = [(r, round(end - t0, 3), round(app - end, 3)) for r, end, app in collector.seen]
+        Path(f"{args.dump}.{load}.json").write_text(json.dumps(rows))
+    out: dict[str, Any] = {
+        "load": load, "window_s": round(window_s, 3), "speedup_vs_real_time": round(factor, 1),
+        "records_per_s": round(load * capacity, 1), "live_records": len(live),
+        "producer_max_behind_s": round(behind, 3), "run_cpu_share_of_a_core": round(busy, 2)}
+    for role in OUTPUTS:
+        lat = [app - end for r, end, app in collector.seen if r == role and end >= first_end]
+        out[role] = {"from_end": percentiles(lat),
+                     "from_close": percentiles([x - args.lateness for x in lat])}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Measure capacity (or take it), then each load level; the last line printed is JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--loads", default="0.5,0.8", help="fractions of capacity (default 0.5,0.8)")
+    p.add_argument("--capacity", type=float, default=None, help="records/s (default: measured)")
+    p.add_argument("--capacity-records", type=int, default=30_000)
+    p.add_argument("--assets", type=int, default=32, help="simulated assets (default 32)")
+    p.add_argument("--days", type=float, default=4.0, help="simulated days, half history (default 4)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--lateness", type=float, default=0.25, help="allowed_lateness_s (default 0.25)")
+    p.add_argument("--run-args", default="", help="more `twin run` flags, space-separated")
+    p.add_argument("--dump", type=Path, default=None,
+                   help="write (output, window end - phase start, latency) rows to DUMP.<load>.json")
+    args = p.parse_args(argv)
+    load0 = os.getloadavg()[0]
+    levels = []
+    with tempfile.TemporaryDirectory() as tmp, broker() as brokers:
+        work = Path(tmp)
+        capacity = args.capacity
+        if capacity is None:
+            (work / "cap").mkdir()
+            cap = measure_capacity(brokers, argparse.Namespace(
+                assets=args.assets, seed=args.seed, partitions=args.partitions,
+                capacity_records=args.capacity_records), work / "cap")
+            capacity = cap["records_per_s"]
+        print(f"capacity: {capacity} records/s", file=sys.stderr)
+        for i, load in enumerate(float(x) for x in args.loads.split(",")):
+            (work / str(i)).mkdir()
+            levels.append(run_level(brokers, args, work / str(i), load, capacity))
+            print(f"load {load}: {levels[-1]}", file=sys.stderr)
+    out = {"machine": f"{platform.machine()} {os.cpu_count()} cpus", "capacity_records_per_s": capacity,
+           "assets": args.assets, "lateness_s": args.lateness, "levels": levels,
+           "load_average_1m": [round(load0, 1), round(os.getloadavg()[0], 1)]}
+    for lv in levels:
+        print(f"load {lv['load']:.0%}: window {lv['window_s']} s; alert p99 from close "
+              f"{lv['alerts']['from_close'].get('p99_ms')} ms (n={lv['alerts']['from_close']['n']}); "
+              f"state p99 from close {lv['state']['from_close'].get('p99_ms')} ms "
+              f"(n={lv['state']['from_close']['n']})")
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
