@@ -79,6 +79,13 @@ def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -
 
 
 def _clock(cfg: PipelineConfig) -> win.EventClock:
+    """The windows' event clock. With the system clock a window closes once the wall clock passes
+    its end plus the allowed lateness (records stamped in real time), so that is when Bytewax is
+    asked to wake the window step (``to_system_utc``). Bytewax's default wakes it at the window's
+    end, finds the window not closable yet, and then re-runs the step in a busy loop for the whole
+    allowed lateness (every key with an open window, thousands of calls a second: CPU taken from
+    the windows that are due). A window still closes on the first record past its end + lateness,
+    or at the wake-up for a quiet asset."""
     wait = timedelta(seconds=cfg.allowed_lateness_s)
     if cfg.clock == "data":
         # Event time only: deterministic for replays; quiet assets close at end of input.
@@ -88,7 +95,8 @@ def _clock(cfg: PipelineConfig) -> win.EventClock:
             now_getter=lambda: EPOCH,
             to_system_utc=lambda _ts: None,
         )
-    return win.EventClock(lambda item: item.timestamp, wait_for_system_duration=wait)
+    return win.EventClock(lambda item: item.timestamp, wait_for_system_duration=wait,
+                          to_system_utc=lambda close: close + wait)
 
 
 def get_flow(
