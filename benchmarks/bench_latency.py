@@ -15,7 +15,8 @@ Broker: ``TWIN_KAFKA_BROKERS``, else the local broker is started (and stopped) w
    what an hour holds in the demo) and ``--lateness`` allowed lateness. The first half of the
    simulated days is published at once as history and consumed (twins warm up); then the second
    half is produced in real time: each record when the wall clock reaches its event time.
-3. For every window that ends during the real-time phase, latency = the time its alert (and its
+3. For every window that ends during the real-time phase (after its first ``--settle`` seconds:
+   the first real-time records close the history's last windows too), latency = the time its alert (and its
    twin-state snapshot) was appended to the topic minus the window's end (event time = wall
    time). ``from_end`` includes the allowed lateness the user chose (the window may only close
    once its end plus the lateness has passed); ``from_close`` subtracts it: what the engine adds.
@@ -204,7 +205,9 @@ def run_level(brokers: str, args: argparse.Namespace, work: Path, load: float,
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    first_end = anchor.timestamp() + window_s  # windows wholly inside the real-time phase
+    # windows wholly inside the real-time phase, after it settled: its first record makes every
+    # asset's watermark jump from where the history left it, closing the history's last windows
+    first_end = anchor.timestamp() + window_s + args.settle
     if args.dump is not None:
         t0 = anchor.timestamp()
         rows = [(r, round(end - t0, 3), round(app - end, 3)) for r, end, app in collector.seen]
@@ -231,6 +234,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--lateness", type=float, default=0.25, help="allowed_lateness_s (default 0.25)")
+    p.add_argument("--settle", type=float, default=10.0,
+                   help="seconds of the real-time phase left out of the figures (default 10)")
     p.add_argument("--run-args", default="", help="more `twin run` flags, space-separated")
     p.add_argument("--dump", type=Path, default=None,
                    help="write (output, window end - phase start, latency) rows to DUMP.<load>.json")

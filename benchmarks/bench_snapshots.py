@@ -6,8 +6,8 @@ Broker: ``TWIN_KAFKA_BROKERS``, else the local broker is started (and stopped) w
 ``infra/kafka/kafka.sh`` on ``KAFKA_PORT``. Topics get their own prefix and are deleted after.
 
 The topics are filled once with the simulated fleet (flows.app.produce.publish); then
-``--repeats`` rounds of three `twin run --exit-at-end --clock data` (1 process), each into a
-fresh archive and recovery folder:
+``--repeats`` rounds (each starting with the next variant) of three `twin run --exit-at-end
+--clock data` (1 process), each into a fresh archive and recovery folder:
 
 - ``none``: no ``--recovery-dir`` (epochs every 10 s, nothing stored);
 - ``every_10s``: ``--recovery-dir`` with ``--snapshot-interval 10``;
@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         meta = write_metadata(fleet, work / "meta.json")
         fed = prefill(cfg, fleet)
         print(f"input: {fed}", file=sys.stderr)
+        names = list(VARIANTS)
         for i in range(args.repeats):
-            for name in VARIANTS:
+            for name in names[i % 3:] + names[:i % 3]:  # each round starts with another variant
                 runs[name].append(one_run(cfg, work, meta, name, i, extra))
                 print(f"round {i} {name}: {runs[name][-1]}", file=sys.stderr)
     table = {name: summarise(name, rs, fed["frames"]) for name, rs in runs.items()}
