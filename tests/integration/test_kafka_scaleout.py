@@ -21,6 +21,7 @@ from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
+from tests.integration.test_kafka_pipeline import _free_ports
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -35,18 +36,6 @@ def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
     create_topics(cfg)
     yield cfg
     kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _partition_sizes(cfg: KafkaConfig) -> list[int]:
