@@ -56,19 +56,31 @@ def time_rows(x: FloatArray, centred: FloatArray, mean: FloatArray) -> dict[str,
             "mean": mean}
 
 
+def _mag2(spec: ComplexArray) -> FloatArray:
+    """``spec.real**2 + spec.imag**2`` (same arithmetic), squaring ``spec`` in place."""
+    v = spec.view(np.float64)
+    np.multiply(v, v, out=v)
+    return v[:, 0::2] + v[:, 1::2]
+
+
 def hann_rows(centred: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``(amps, power)`` of the Hann spectrum of every (already mean-removed) row."""
+    amps, mag2, one_sided = _hann_amps(centred)
+    w = hann(centred.shape[1])
+    return amps, mag2 * one_sided / (centred.shape[1] * float(np.sum(w * w)))
+
+
+def _hann_amps(centred: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Hann amplitudes, squared magnitudes and one-sided factors of every row (``hann_spectrum``)."""
     n = centred.shape[1]
     w = hann(n)
-    spec = scipy.fft.rfft(centred * w, axis=1)
-    mag2 = spec.real**2 + spec.imag**2
+    mag2 = _mag2(np.asarray(scipy.fft.rfft(centred * w, axis=1), dtype=np.complex128))
     one_sided = np.full(mag2.shape[1], 2.0)
     one_sided[0] = 1.0
     if n % 2 == 0:
         one_sided[-1] = 1.0
     amps = np.sqrt(mag2) * one_sided / w.sum()
-    power = mag2 * one_sided / (n * float(np.sum(w * w)))
-    return amps, power
+    return amps, mag2, one_sided
 
 
 def sk_rows(bins: ComplexArray) -> FloatArray:
@@ -76,19 +88,20 @@ def sk_rows(bins: ComplexArray) -> FloatArray:
     rows, width = bins.shape
     m = scipy.fft.next_fast_len(2 * width + 1)
     padded = np.zeros((rows, m), dtype=np.complex128)
-    padded[:, :width] = bins * _taper(width)
-    c = scipy.fft.ifft(padded, axis=1)
-    p = c.real**2 + c.imag**2
-    m2 = p.mean(axis=1)
+    np.multiply(bins, _taper(width), out=padded[:, :width])
+    p = _mag2(np.asarray(scipy.fft.ifft(padded, axis=1, overwrite_x=True), dtype=np.complex128))
+    m2 = p.sum(axis=1) / m  # = p.mean(axis=1), as envelope._sk_bins
     ok = m2 > 0.0
     safe = np.where(ok, m2, 1.0)
-    return np.where(ok, (p * p).sum(axis=1) / m / (safe * safe) - 2.0, 0.0)
+    np.multiply(p, p, out=p)
+    return np.where(ok, p.sum(axis=1) / m / (safe * safe) - 2.0, 0.0)
 
 
 def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> FloatArray:
     """Hann amplitude spectra of the envelopes of rows whose band holds the DFT ``bins`` starting
     at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row)."""
     full = np.zeros((bins.shape[0], n), dtype=np.complex128)
-    full[:, k_lo : k_lo + bins.shape[1]] = 2.0 * bins * _taper(bins.shape[1])
-    env = np.abs(scipy.fft.ifft(full, axis=1))
-    return hann_rows(env - env.mean(axis=1, keepdims=True))[0]
+    np.multiply(bins, 2.0 * _taper(bins.shape[1]), out=full[:, k_lo : k_lo + bins.shape[1]])
+    env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
+    env -= env.mean(axis=1, keepdims=True)
+    return _hann_amps(env)[0]

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from twin_models.diagnosis.bearings import defect_frequencies
+from twin_models.features._line_rows import defect_lines_rows, line_amplitude_rows
 from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
 from twin_models.features.envelope import (
@@ -35,7 +36,7 @@ from twin_models.features.envelope import (
 )
 from twin_models.features.fft import band_name, default_bands
 from twin_models.features.frame import ENVELOPE_WIDTH_FACTOR
-from twin_models.features.lines import defect_line_features, line_amplitude, line_base_frequency
+from twin_models.features.lines import line_base_frequency
 from twin_models.records import BearingGeometry
 
 __all__ = ["FrameSpec", "frame_features_batch"]
@@ -88,7 +89,7 @@ def frame_features_batch(
     names = list(columns)
     table = np.column_stack([columns[k] for k in names]).tolist() if rows else []
     out = [dict(zip(names, values, strict=True)) for values in table]
-    _line_features(out, specs, defects, freqs, amps, raw, chosen, n, fs)
+    _line_features(out, specs, defects, amps, raw, chosen, n, fs)
     return out
 
 
@@ -173,21 +174,35 @@ def _scan(raw: ComplexArray, n: int, fs: float, min_width: FloatArray) -> tuple[
 
 def _line_features(
     out: list[dict[str, float]], specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
-    freqs: FloatArray, amps: FloatArray, raw: ComplexArray, chosen: Sequence[Band], n: int, fs: float,
+    amps: FloatArray, raw: ComplexArray, chosen: Sequence[Band], n: int, fs: float,
 ) -> None:
     """Shaft lines and envelope lines of the frames that have a shaft speed, added in place."""
     lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
+    if not lined:
+        return
+    df = fs / n
+    shaft = np.array([float(specs[i].shaft_hz) for i in lined])  # type: ignore[arg-type]
+    rows = np.array(lined)
+    one = line_amplitude_rows(amps, rows, shaft, df).tolist()
+    two = line_amplitude_rows(amps, rows, 2.0 * shaft, df).tolist()
+    for i, a1, a2 in zip(lined, one, two, strict=True):
+        out[i]["shaft_1x_amp"] = a1
+        out[i]["shaft_2x_amp"] = a2
     env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs)
-    env_freqs = np.arange(n // 2 + 1, dtype=np.float64) * (fs / n)
-    for i in lined:
-        shaft = float(specs[i].shaft_hz)  # type: ignore[arg-type]
-        feats = out[i]
-        feats["shaft_1x_amp"] = line_amplitude(freqs, amps[i], shaft)
-        feats["shaft_2x_amp"] = line_amplitude(freqs, amps[i], 2.0 * shaft)
-        if defects[i]:
-            feats.update(defect_line_features(env_freqs, env[i], defects[i], shaft))
-        else:
-            feats["env_1x_amp"] = line_amplitude(env_freqs, env[i], shaft)
+    with_defects = [k for k, i in enumerate(lined) if defects[i]]
+    plain = [k for k, i in enumerate(lined) if not defects[i]]
+    if with_defects:
+        idx = [lined[k] for k in with_defects]
+        spectra = np.stack([env[i] for i in idx])
+        lines = defect_lines_rows(spectra, df, shaft[with_defects], [defects[i] for i in idx])
+        for i, feats in zip(idx, lines, strict=True):
+            out[i].update(feats)
+    if plain:
+        idx = [lined[k] for k in plain]
+        spectra = np.stack([env[i] for i in idx])
+        values = line_amplitude_rows(spectra, np.arange(len(idx)), shaft[plain], df).tolist()
+        for i, value in zip(idx, values, strict=True):
+            out[i]["env_1x_amp"] = value
 
 
 def _envelope_spectra(
