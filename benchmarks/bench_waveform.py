@@ -164,13 +164,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _frames_read(port: int) -> float:
+def _scrape(port: int) -> tuple[float, float]:
+    """(records read, featurize_frames step calls) from the run's /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:  # noqa: S310
         text = resp.read().decode()
-    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-               if s.name == "twin_records_in_total")
+    read = calls = 0.0
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == "twin_records_in_total":
+                read += s.value
+            elif s.name == "twin_step_call_seconds_count" and s.labels.get("step") == "featurize_frames":
+                calls += s.value
+    return read, calls
 
 
 def _cpu_s(pid: int) -> float:
@@ -193,21 +200,22 @@ def run_twin(cfg: Any, n: int, args: argparse.Namespace, work: Path) -> dict[str
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with (work / "run.log").open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        marks: dict[float, tuple[float, float]] = {}
+        marks: dict[float, tuple[float, float, float]] = {}
         while proc.poll() is None:
             with suppress(OSError, ValueError, IndexError):
-                read, cpu = _frames_read(port), _cpu_s(proc.pid)
+                (read, calls), cpu = _scrape(port), _cpu_s(proc.pid)
                 for frac in (0.1, 0.9):
                     if frac not in marks and read >= frac * n:
-                        marks[frac] = (read, cpu)
+                        marks[frac] = (read, cpu, calls)
             time.sleep(0.05)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or len(marks) < 2:
         msg = f"twin run failed ({proc.returncode}): {(work / 'run.log').read_text()[-2000:]}"
         raise RuntimeError(msg)
     total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    (r0, c0), (r1, c1) = marks[0.1], marks[0.9]
-    return {"steady_cpu_s": c1 - c0, "steady_frames": r1 - r0, "total_cpu_s": total}
+    (r0, c0, _), (r1, c1, calls) = marks[0.1], marks[0.9]
+    return {"steady_cpu_s": c1 - c0, "steady_frames": r1 - r0, "total_cpu_s": total,
+            "frames_per_featurize_call": round(r1 / calls, 1) if calls else float("nan")}
 
 
 def figures(cpu_s: float, frames: float) -> dict[str, float]:
@@ -231,6 +239,7 @@ def measure(brokers: str, args: argparse.Namespace) -> dict[str, Any]:
     out["ratio_twin_to_floor_consume"] = round(twin["ms_per_frame"] / out["floor_consume"]["ms_per_frame"], 1)
     out["ratio_twin_to_floor_decode_rfft"] = round(
         twin["ms_per_frame"] / out["floor_decode_rfft"]["ms_per_frame"], 1)
+    out["frames_per_featurize_call"] = run["frames_per_featurize_call"]
     return {"frames": n, **out}
 
 
