@@ -169,8 +169,8 @@ class AssetTwin:
         for event in fv.events:  # a new bearing's data belongs to its new life
             if event.kind != "failure":
                 self.apply_event(event.kind)
-        snapshot, x, runs = self._evaluate(fv)
-        self._learn(fv, x, runs, snapshot)
+        snapshot, x, runs, devs = self._evaluate(fv)
+        self._learn(fv, x, runs, snapshot, devs)
         if any(event.kind == "failure" for event in fv.events):
             self.apply_event("failure")
         return snapshot
@@ -195,13 +195,19 @@ class AssetTwin:
         self._check_asset(fv)
         return self._evaluate(fv)[0]
 
-    def _evaluate(self, fv: FeatureVector) -> tuple[TwinSnapshot, dict[str, float], dict[Any, int]]:
-        """The snapshot, plus what learning the window needs: the detector's features and the
-        defect-line run counters after this window (computed once for score and learn)."""
+    def _evaluate(
+        self, fv: FeatureVector
+    ) -> tuple[TwinSnapshot, dict[str, float], dict[Any, int], dict[str, float]]:
+        """The snapshot, plus what learning the window needs: the detector's features, the
+        defect-line run counters after this window and the deviations (computed once for score,
+        explanation and learning)."""
         cfg = self.config
         x = self.model_features(fv)
-        score = self.detector.score_one(x)
         devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
+        # a baseline detector scores from the same deviations (with < 2 windows learnt they are
+        # empty either way); other detectors score x themselves
+        from_devs = getattr(self.detector, "score_deviations", None)
+        score = from_devs(devs) if from_devs is not None else self.detector.score_one(x)
         top = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[: cfg.top_n_features]
         raw = rms_of_largest((z for _, z in top), cfg.top_k)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
@@ -233,7 +239,7 @@ class AssetTwin:
             top_features=tuple((k, round(z, 3)) for k, z in top) if not learning else (),
             context=self.context(fv),
         )
-        return snap, x, runs
+        return snap, x, runs, devs
 
     def _share_health(self, score: float) -> float:
         """Without a physical failure indicator: 1 - the share of recent windows that were
@@ -266,18 +272,22 @@ class AssetTwin:
     def learn(self, fv: FeatureVector, snap: TwinSnapshot | None = None) -> None:
         """Learn from the window whose snapshot :meth:`score` gave (computed if not passed)."""
         self._check_asset(fv)
-        scored, x, runs = self._evaluate(fv)
-        self._learn(fv, x, runs, snap or scored)
+        scored, x, runs, devs = self._evaluate(fv)
+        self._learn(fv, x, runs, snap or scored, devs)
 
     def _learn(self, fv: FeatureVector, x: dict[str, float], runs: dict[Any, int],
-               snap: TwinSnapshot) -> None:
+               snap: TwinSnapshot, devs: dict[str, float]) -> None:
         cfg = self.config
         self._snr_runs = runs
         self.degradation = snap.degradation
         if self.health is None:
             self.anomalous_share = 1.0 - snap.health_index
         self.drift.update(snap.degradation)  # type: ignore[no-untyped-call]
-        self.detector.learn_one(x)
+        learn_devs = getattr(self.detector, "learn_deviations", None)
+        if learn_devs is not None:  # the deviations of x on the detector's state as scored
+            learn_devs(x, devs)
+        else:
+            self.detector.learn_one(x)
         if self.health is not None:
             self.health.learn_one(fv.features)
             excess = self.health.excess(fv.features)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from flows import codec
 from flows.dataflow.admission import admit
@@ -21,7 +23,7 @@ from flows.dataflow.admission import admit
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
-from twin_models.features.frame import frame_features
+from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.window import aggregate_window
 from twin_models.records import (
     EPOCH,
@@ -113,7 +115,11 @@ class OpenWindows:
 
 
 class Featurizer:
-    """``featurize_frames`` step: a waveform frame -> its features (scalars/events pass)."""
+    """``featurize_frames`` step: a waveform frame -> its features (scalars/events pass).
+
+    The dataflow calls it a batch at a time (:mod:`flows.dataflow.featurize`): :meth:`frames`
+    featurises many frames of one sample rate and length together; ``__call__`` is the same for one
+    item. Each frame's values do not depend on the frames it is computed with."""
 
     def __init__(self, metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
                  windows: OpenWindows) -> None:
@@ -126,18 +132,28 @@ class Featurizer:
         self.windows.opened(item.asset_id, item.timestamp)
         if not isinstance(item, WaveformFrame):
             return item
-        meta = self.metadata.get(item.asset_id)
-        shaft = item.shaft_speed_hz or (meta.nominal_speed_hz if meta else None)
-        feats = frame_features(
-            item.samples,
-            item.sample_rate_hz,
-            shaft_hz=shaft,
-            geometry=meta.bearing if meta else None,
-            envelope_band=meta.resonance_band_hz if meta else None,
-        )
-        if shaft:
-            feats["shaft_hz"] = float(shaft)
-        return FrameFeatures(item.asset_id, item.channel, item.timestamp, feats)
+        return self.frames([item])[0]
+
+    def frames(self, frames: Sequence[WaveformFrame]) -> list[FrameFeatures]:
+        """Features of frames sharing one sample rate and length, computed as one 2-D batch;
+        raises if any frame cannot be featurised (the caller then goes frame by frame)."""
+        specs = [self.spec(f) for f in frames]
+        samples = np.stack([np.asarray(f.samples) for f in frames])
+        feats = frame_features_batch(samples, frames[0].sample_rate_hz, specs)
+        out = []
+        for f, spec, fe in zip(frames, specs, feats, strict=True):
+            if spec.shaft_hz:
+                fe["shaft_hz"] = float(spec.shaft_hz)
+            out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe))
+        return out
+
+    def spec(self, frame: WaveformFrame) -> FrameSpec:
+        """The frame's feature settings: its own shaft speed (else the nominal one), the asset's
+        bearing geometry and envelope band."""
+        meta = self.metadata.get(frame.asset_id)
+        if meta is None:
+            return FrameSpec(frame.shaft_speed_hz or None)
+        return FrameSpec(frame.shaft_speed_hz or meta.nominal_speed_hz, meta.bearing, meta.resonance_band_hz)
 
 
 def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:

@@ -38,6 +38,7 @@ from bytewax.inputs import Source
 
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
+from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
 from flows.dataflow.items import DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
@@ -55,7 +56,7 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot, WaveformFrame
+from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
 
@@ -122,9 +123,10 @@ def get_flow(
     # Telemetry | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
     windows = OpenWindows(cfg.window_s, m)
-    featurize = guard_map("featurize_frames", Featurizer(meta, m, windows), m, now,
-                          timed=lambda x: isinstance(x, WaveformFrame))
-    feat = op.branch("route_featurize_errors", op.map("featurize_frames", split.trues, featurize), _ok)
+    # frames are featurised a Bytewax batch at a time (stateless: no recovery state involved)
+    featurize = featurize_batch(Featurizer(meta, m, windows), m, now)
+    feat = op.branch("route_featurize_errors", op.flat_map_batch("featurize_frames", split.trues, featurize),
+                     _ok)
     # ScalarSample | FrameFeatures | AssetEvent
     keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)

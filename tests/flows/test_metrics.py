@@ -73,7 +73,9 @@ def test_step_calls_are_timed_per_item(fleet_records) -> None:  # type: ignore[n
     now = datetime.now(UTC)
     frames = sum(isinstance(decode_telemetry(r.payload, now=now), WaveformFrame) for r in fleet_records)
     calls = m.step_calls()
-    assert frames > 0 and calls["featurize_frames"]["calls"] == frames  # frames only, not scalars
+    # featurize_frames is timed once per batch holding frames (frames are featurised together)
+    assert frames > 0 and 0 < calls["featurize_frames"]["calls"] < frames
+    assert m.value("twin_step_items_total", {"step": "featurize_frames"}) == len(fleet_records)  # all clean
     windows = m.value("twin_windows_closed_total")
     assert calls["aggregate_window"]["calls"] == windows
     assert calls["twin_update"]["calls"] == windows  # every aggregated window updates its twin

@@ -147,25 +147,28 @@ def check_dead(dirty: Outputs, metrics: PipelineMetrics, step: str) -> None:
 
 def test_a_raising_featurizer_loses_one_frame_only(
         monkeypatch: pytest.MonkeyPatch, records: list[RawRecord]) -> None:
+    """Frames are featurised a batch at a time: a batch holding the poisonous frame raises, is
+    redone frame by frame, and only that frame is lost (the others' features are unchanged)."""
     import flows.dataflow.operators as ops
 
     target = next(r for r in records if r.payload[:3] == b"TWF" and in_window(r))
-    ts = decode_telemetry(target.payload, now=datetime.max.replace(tzinfo=W.tzinfo)).timestamp  # type: ignore[union-attr]
-    frames: list[int] = []
+    frame = decode_telemetry(target.payload, now=datetime.max.replace(tzinfo=W.tzinfo))
+    bad = np.asarray(frame.samples, dtype=np.float64)  # type: ignore[union-attr]
+    batches: list[int] = []
 
-    def hit(samples: Any, fs: float, **kw: Any) -> bool:
-        frames.append(1)
-        return len(frames) == order
+    def hit(samples: Any, fs: float, specs: Any) -> bool:
+        batches.append(len(samples))
+        return any(np.array_equal(row, bad) for row in np.asarray(samples, dtype=np.float64))
 
-    order = 1 + sum(1 for r in records[: records.index(target)] if r.payload[:3] == b"TWF")
-    calls = inject(monkeypatch, ops, "frame_features", hit)
+    calls = inject(monkeypatch, ops, "frame_features_batch", hit)
     metrics = PipelineMetrics()
     dirty = run(records, metrics)
     monkeypatch.undo()
-    assert calls == [1]
+    assert len(calls) == 2  # the batch holding the frame, then the frame alone
+    assert max(batches) > 1  # frames were batched
     check_dead(dirty, metrics, "featurize_frames")
     assert dirty.dead_letters[0].raw == target.payload  # the frame itself, re-encoded: replayable
-    assert ts >= W
+    assert frame.timestamp >= W  # type: ignore[union-attr]
     same(dirty, run([r for r in records if r is not target]))
 
 

@@ -127,6 +127,13 @@ class BaselineDetector(base.AnomalyDetector):
             return 0.0
         return self.calibrator.score_one(self.raw_one(x))
 
+    def score_deviations(self, devs: Mapping[str, float]) -> float:
+        """:meth:`score_one` from ``devs = self.deviations(x)``, for a caller that needs the
+        deviations too (the twin explains its score with them): computed once, not twice."""
+        if self.n_learned < self.warmup:
+            return 0.0
+        return self.calibrator.score_one(rms_of_largest(devs.values(), self.top_k))
+
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         """Learn one window: always during warm-up, afterwards only if it looks normal.
 
@@ -134,8 +141,13 @@ class BaselineDetector(base.AnomalyDetector):
         a slowly growing fault cannot drag the baseline along. The calibrator's history is then
         censored above that level; its tail fit uses quantile spacings below it (unbiased).
         """
+        self.learn_deviations(x, None)
+
+    def learn_deviations(self, x: Mapping[str, float], devs: Mapping[str, float] | None) -> None:
+        """:meth:`learn_one` given ``devs = self.deviations(x)`` computed on the state as it is
+        now (None: computed here if needed), so scoring and learning a window share them."""
         if self.n_learned >= self.warmup:
-            raw = self.raw_one(x)
+            raw = rms_of_largest((self.deviations(x) if devs is None else devs).values(), self.top_k)
             if self.calibrator.n >= self.calibrator.min_samples:
                 if self.calibrator.score_one(raw) >= self.learn_gate:
                     return

@@ -13,11 +13,15 @@ the data. Modules:
 - :mod:`.fft` — amplitude spectrum, band RMS, spectral centroid, and (re-exported from
   :mod:`.envelope` and :mod:`.lines`) envelope spectrum, envelope band selection, line features;
 - :mod:`.frame` — :func:`frame_features` (everything for one frame) and :func:`diagnose_bearing`;
+- :mod:`.batch` — :func:`frame_features_batch`: the same features for many equal-length frames at
+  once (2-D arrays, one FFT call per batch; what the dataflow uses), each frame with its own
+  :class:`FrameSpec`;
 - :mod:`.window` — aggregation of frame features and scalars into one window (not re-exported).
 """
 
 from __future__ import annotations
 
+from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.envelope import envelope_spectrum, select_envelope_band
 from twin_models.features.fft import (
     amplitude_spectrum,
@@ -42,6 +46,7 @@ from twin_models.features.time_domain import (
 
 __all__ = [
     "DIAGNOSIS_MIN_SNR",
+    "FrameSpec",
     "amplitude_spectrum",
     "band_rms",
     "crest_factor",
@@ -50,6 +55,7 @@ __all__ = [
     "diagnose_bearing",
     "envelope_spectrum",
     "frame_features",
+    "frame_features_batch",
     "kurtosis",
     "line_amplitude",
     "peak",

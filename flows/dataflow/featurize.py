@@ -1,0 +1,81 @@
+"""The ``featurize_frames`` step over Bytewax batches: frames featurised together, one 2-D array
+per (sample rate, frame length), guarded frame by frame.
+
+Why batches: per frame, the feature library makes about a hundred small numpy/scipy calls whose
+overhead, not arithmetic, dominated the waveform path (``benchmarks/RESULTS.md``, issue 10). Over
+a batch each becomes one call (:func:`twin_models.features.batch.frame_features_batch`). The step
+is stateless, so batching changes no recovery state, and a frame's features do not depend on the
+frames it is batched with, so outputs do not depend on how a source batches its records.
+
+Guard: if a group raises, its frames are featurised one by one and only a frame that raises on
+its own becomes a ``processing_error`` dead letter (as under :func:`flows.dataflow.guard.guard_map`).
+Items keep their order. ``twin_step_call_seconds{step="featurize_frames"}`` observes one call per
+batch that holds frames (the time the flow spends in the step at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from flows.dataflow.guard import processing_error
+from flows.dataflow.items import DeadLetter, WindowItem
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import Featurizer
+from twin_models.records import Telemetry, WaveformFrame
+
+__all__ = ["MAX_GROUP_FRAMES", "STEP", "featurize_batch"]
+
+STEP = "featurize_frames"
+
+MAX_GROUP_FRAMES = 64
+"""Frames featurised in one 2-D array: large enough that per-call overhead is amortised, small
+enough to stay in cache (64 frames of 4096 samples = 2 MB per float64 array)."""
+
+
+BatchStep = Callable[[list[Telemetry]], list[WindowItem | DeadLetter]]
+
+
+def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
+                    now: Callable[[], datetime]) -> BatchStep:
+    """The step function for ``op.flat_map_batch``: a batch of records -> features, in order."""
+    calls = metrics.step_call_seconds.labels(step=STEP)
+    emitted = metrics.step_items.labels(step=STEP)
+
+    def step(items: list[Telemetry]) -> list[WindowItem | DeadLetter]:
+        t = time.perf_counter()
+        emitted.inc(len(items))
+        out: list[Any] = list(items)
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i, item in enumerate(items):
+            featurizer.windows.opened(item.asset_id, item.timestamp)
+            if isinstance(item, WaveformFrame):
+                groups.setdefault((item.sample_rate_hz, len(item.samples)), []).append(i)
+        for idx in groups.values():
+            for start in range(0, len(idx), MAX_GROUP_FRAMES):
+                chunk = idx[start : start + MAX_GROUP_FRAMES]
+                results = _featurize([items[i] for i in chunk], featurizer, metrics, now)  # type: ignore[misc]
+                for i, res in zip(chunk, results, strict=True):
+                    out[i] = res
+        if groups:
+            calls.observe(time.perf_counter() - t)
+        return out
+
+    return step
+
+
+def _featurize(frames: Sequence[WaveformFrame], featurizer: Featurizer, metrics: PipelineMetrics,
+               now: Callable[[], datetime]) -> list[Any]:
+    """Features of a group of frames; frame by frame (failures dead-lettered) if the group raises."""
+    try:
+        return list(featurizer.frames(frames))
+    except Exception:  # noqa: BLE001 - find the frame(s) that raise, one by one
+        out: list[Any] = []
+        for frame in frames:
+            try:
+                out.extend(featurizer.frames([frame]))
+            except Exception as exc:  # noqa: BLE001 - one item must never stop the flow
+                out.append(processing_error(STEP, exc, frame, metrics, now))
+        return out

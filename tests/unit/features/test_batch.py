@@ -1,0 +1,138 @@
+"""frame_features_batch == frame_features frame by frame (issue 10: the waveform path in batches).
+
+The batched features must be the per-frame features to float rounding, key for key and in the same
+order, for every kind of frame settings a batch may mix, and a frame's values must not depend on
+the frames it is batched with (the dataflow's batches depend on how the source delivers).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tests.unit.features.synth import bearing_signal
+from twin_models.diagnosis.bearings import defect_frequencies
+from twin_models.features.batch import FrameSpec, frame_features_batch
+from twin_models.features.envelope import fallback_band
+from twin_models.features.frame import frame_features
+from twin_models.records import BearingGeometry, WaveformFrame
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
+
+FS = 25_600.0
+GEOMETRY = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)
+RTOL = 1e-12
+
+
+def per_frame(frames: np.ndarray, fs: float, specs: list[FrameSpec], **kw: object) -> list[dict[str, float]]:
+    return [frame_features(row, fs, shaft_hz=s.shaft_hz, geometry=s.geometry,
+                           envelope_band=s.envelope_band, **kw)  # type: ignore[arg-type]
+            for row, s in zip(frames, specs, strict=True)]
+
+
+def assert_same(got: list[dict[str, float]], want: list[dict[str, float]]) -> None:
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert list(g) == list(w), i  # same keys, same order
+        a, b = np.array(list(g.values())), np.array(list(w.values()))
+        assert np.allclose(a, b, rtol=RTOL, atol=1e-300), (i, {k: (g[k], w[k]) for k in g if g[k] != w[k]})
+
+
+def mixed_specs(rows: int, rng: np.random.Generator) -> list[FrameSpec]:
+    kinds = [FrameSpec(), FrameSpec(shaft_hz=24.0), FrameSpec(shaft_hz=29.95, geometry=GEOMETRY),
+             FrameSpec(shaft_hz=31.0, geometry=GEOMETRY, envelope_band=(2000.0, 8000.0)),
+             FrameSpec(envelope_band=(3000.0, 1e6)), FrameSpec(geometry=GEOMETRY)]
+    return [kinds[int(k)] if k < 3 else FrameSpec(float(rng.uniform(10, 50)), GEOMETRY)
+            for k in rng.integers(0, len(kinds) + 3, rows)]
+
+
+@pytest.mark.parametrize(("n", "fs"), [(4096, FS), (2048, 12_000.0), (4095, FS), (64, 2000.0)])
+def test_random_frames_with_mixed_settings(n: int, fs: float) -> None:
+    rng = np.random.default_rng(n)
+    frames = rng.normal(0.0, 0.3, (24, n)) + rng.normal(0.0, 0.05, (24, 1))
+    frames[3] *= 1e-6
+    specs = mixed_specs(24, rng)
+    if fs < 8000.0:  # a band above Nyquist would be refused per frame too
+        specs = [FrameSpec(s.shaft_hz, s.geometry) for s in specs]
+    assert_same(frame_features_batch(frames, fs, specs), per_frame(frames, fs, specs))
+
+
+def test_simulated_frames_of_a_fleet() -> None:
+    fleet = FleetConfig(n_assets=8, days=3.0, seed=7, frame_interval_s=900.0, scalar_interval_s=86400.0)
+    meta = fleet_metadata(fleet)
+    frames = list(itertools.islice((r for r in simulate_fleet(fleet) if isinstance(r, WaveformFrame)), 96))
+    specs = [FrameSpec(f.shaft_speed_hz or meta[f.asset_id].nominal_speed_hz, meta[f.asset_id].bearing,
+                       meta[f.asset_id].resonance_band_hz) for f in frames]
+    x = np.stack([f.samples for f in frames])
+    assert_same(frame_features_batch(x, FS, specs), per_frame(x, FS, specs))
+
+
+def test_impulsive_frames_select_their_band_like_the_per_frame_scan() -> None:
+    """Defect frames whose band scan picks a resonance band (not the fallback), next to noise."""
+    shaft = 29.95
+    bpfo = defect_frequencies(GEOMETRY, shaft).bpfo
+    frames = np.stack([bearing_signal(fs=FS, n=4096, defect_hz=bpfo, shaft_hz=shaft, noise_rms=0.3,
+                                      resonance_hz=r, seed=s)
+                       for s, r in enumerate((3500.0, 6000.0, 9000.0, 3500.0))]
+                      + [np.random.default_rng(9).normal(0, 0.3, 4096)])
+    specs = [FrameSpec(shaft, GEOMETRY)] * 5
+    got = frame_features_batch(frames, FS, specs)
+    assert_same(got, per_frame(frames, FS, specs))
+    assert max(g["env_kurtosis"] for g in got[:4]) > 4.0  # impulsive: the scan found a band
+    assert got[0]["env_bpfo_snr"] > got[4]["env_bpfo_snr"]
+
+
+def test_constant_and_zero_frames() -> None:
+    frames = np.stack([np.zeros(512), np.full(512, 3.0), np.r_[np.ones(511), 1.0 + 1e-15]])
+    specs = [FrameSpec(shaft_hz=25.0, geometry=GEOMETRY)] * 3
+    got = frame_features_batch(frames, FS, specs)
+    assert_same(got, per_frame(frames, FS, specs))
+    assert [g["kurtosis"] for g in got] == [3.0, 3.0, 3.0]
+    assert got[0]["crest_factor"] == 0.0
+
+
+def test_explicit_bands() -> None:
+    frames = np.random.default_rng(1).normal(0.0, 1.0, (5, 1024))
+    bands = [(0.0, 100.0), (100.0, 3000.0), (3000.0, 1e9)]
+    specs = [FrameSpec()] * 5
+    want = per_frame(frames, FS, specs, bands=bands)
+    assert_same(frame_features_batch(frames, FS, specs, bands=bands), want)
+
+
+def test_a_frame_does_not_depend_on_its_batch() -> None:
+    """Bit for bit: alone, in a batch, in another order (outputs must not depend on batching)."""
+    rng = np.random.default_rng(5)
+    frames = rng.normal(0.0, 0.3, (16, 4096))
+    specs = mixed_specs(16, rng)
+    batch = frame_features_batch(frames, FS, specs)
+    alone = [frame_features_batch(frames[i : i + 1], FS, specs[i : i + 1])[0] for i in range(16)]
+    backwards = frame_features_batch(frames[::-1], FS, specs[::-1])[::-1]
+    assert list(map(repr, batch)) == list(map(repr, alone)) == list(map(repr, backwards))
+
+
+def test_scan_falls_back_for_noise() -> None:
+    """Pure noise: no band is significant, the fallback band's SK (about 0) is reported."""
+    frames = np.random.default_rng(2).normal(0.0, 1.0, (8, 4096))
+    got = frame_features_batch(frames, FS)
+    assert_same(got, per_frame(frames, FS, [FrameSpec()] * 8))
+    assert fallback_band(FS) == (2560.0, 10240.0)
+    assert all(1.5 < g["env_kurtosis"] < 2.5 for g in got)
+
+
+def test_empty_batch() -> None:
+    assert frame_features_batch(np.zeros((0, 256)), FS) == []
+
+
+@pytest.mark.parametrize(("frames", "specs", "match"), [
+    (np.zeros(256), None, r"2-D array"),
+    (np.zeros((2, 4)), None, r"at least 8 samples"),
+    (np.r_[[np.zeros(64)], [np.r_[np.zeros(63), np.nan]]], None, r"frame 1 contains 1 non-finite"),
+    (np.zeros((2, 64)), [FrameSpec()], r"1 frame specs for 2 frames"),
+    (np.zeros((1, 64)), [FrameSpec(shaft_hz=-1.0)], r"shaft_hz must be positive.*frame 0"),
+    (np.zeros((1, 64)), [FrameSpec(envelope_band=(5000.0, 6000.0))], r"envelope band must be finite"),
+])
+def test_invalid_input_names_the_frame_or_value(frames: np.ndarray, specs: list[FrameSpec] | None,
+                                                match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        frame_features_batch(frames, 2000.0 if "band" in match else FS, specs)

@@ -1,0 +1,87 @@
+"""The ``featurize_frames`` step over a batch (flows/dataflow/featurize.py, issue 10).
+
+A batch mixes scalars, events and frames of several assets, sample rates and lengths: items keep
+their order, each frame's features are the per-item step's, and a frame that cannot be featurised
+becomes a dead letter without costing the frames batched with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from flows.dataflow.featurize import MAX_GROUP_FRAMES, featurize_batch
+from flows.dataflow.items import DeadLetter, FrameFeatures
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import Featurizer, OpenWindows
+from twin_models.records import AssetEvent, AssetMetadata, BearingGeometry, ScalarSample, WaveformFrame
+
+TS = datetime(2026, 3, 1, tzinfo=UTC)
+GEOMETRY = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)
+META = {"a": AssetMetadata("a", "pump", bearing=GEOMETRY, nominal_speed_hz=25.0),
+        "b": AssetMetadata("b", "fan", resonance_band_hz=(2000.0, 6000.0)),
+        "c": AssetMetadata("c", "fan")}
+
+
+def frame(asset: str, i: int, *, n: int = 4096, fs: float = 25600.0,
+          shaft: float | None = None) -> WaveformFrame:
+    x = np.random.default_rng(i).normal(0.0, 0.3, n).astype(np.float32)
+    return WaveformFrame(asset, "vib", TS + timedelta(seconds=i), fs, x, shaft, "g")
+
+
+def step_and_reference() -> tuple[PipelineMetrics, object, Featurizer]:
+    m = PipelineMetrics(CollectorRegistry())
+    reference = Featurizer(META, PipelineMetrics(CollectorRegistry()), OpenWindows(3600.0, m))
+    return m, featurize_batch(Featurizer(META, m, OpenWindows(3600.0, m)), m, lambda: TS), reference
+
+
+def test_a_mixed_batch_keeps_order_and_matches_the_per_item_step() -> None:
+    items = [frame("a", 1), ScalarSample("a", "temperature", TS, 40.0), frame("b", 2, n=2048),
+             frame("c", 3, fs=12000.0, shaft=30.0), AssetEvent("c", TS, "maintenance"),
+             frame("a", 4, shaft=27.0), frame("b", 5, n=2048), frame("c", 6)]
+    m, step, reference = step_and_reference()
+    out = step(items)  # type: ignore[operator]
+    assert [type(o) for o in out] == [type(reference(i)) for i in items]
+    for got, item in zip(out, items, strict=True):
+        want = reference(item)
+        if isinstance(want, FrameFeatures):
+            assert (got.asset_id, got.channel, got.timestamp) == (want.asset_id, want.channel, want.timestamp)
+            assert repr(got.features) == repr(want.features)  # bit for bit
+        else:
+            assert got is item
+    assert out[5].features["shaft_hz"] == 27.0 and out[0].features["shaft_hz"] == 25.0
+    assert "env_bpfo_snr" in out[0].features and "shaft_hz" not in out[2].features
+    assert m.value("twin_step_items_total", {"step": "featurize_frames"}) == len(items)
+    assert m.value("twin_step_call_seconds_count", {"step": "featurize_frames"}) == 1  # one call per batch
+    assert m.value("twin_windows_open") == 3
+
+
+def test_a_frame_that_cannot_be_featurised_costs_only_itself() -> None:
+    """'b' has a metadata band of 2-6 kHz: a 4 kHz frame of it has no bins there and raises (the
+    decode step's admission normally stops it first); its batch-mates come out as usual."""
+    bad = replace(frame("b", 7), sample_rate_hz=4000.0)
+    items = [frame("a", 1, fs=4000.0), bad, frame("c", 3, fs=4000.0)]
+    m, step, reference = step_and_reference()
+    out = step(items)  # type: ignore[operator]
+    assert isinstance(out[1], DeadLetter) and out[1].reason == "processing_error"
+    assert "step featurize_frames failed for asset 'b'" in out[1].detail and "envelope band" in out[1].detail
+    assert repr(out[0].features) == repr(reference(items[0]).features)  # type: ignore[attr-defined]
+    assert repr(out[2].features) == repr(reference(items[2]).features)  # type: ignore[attr-defined]
+    assert m.value("twin_dead_letters_total", {"reason": "processing_error"}) == 1
+
+
+def test_large_batches_are_split_into_groups() -> None:
+    items = [frame("c", i, n=256) for i in range(2 * MAX_GROUP_FRAMES + 3)]
+    _, step, reference = step_and_reference()
+    out = step(items)  # type: ignore[operator]
+    assert [repr(o.features) for o in out] == [repr(reference(i).features) for i in items]  # type: ignore[attr-defined]
+
+
+def test_a_batch_without_frames_is_not_timed() -> None:
+    m, step, _ = step_and_reference()
+    items = [ScalarSample("a", "temperature", TS, 40.0)]
+    assert step(items) == items  # type: ignore[operator]
+    assert m.value("twin_step_call_seconds_count", {"step": "featurize_frames"}) == 0

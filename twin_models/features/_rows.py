@@ -1,0 +1,107 @@
+"""Row-wise (2-D) versions of the feature library's building blocks: one numpy/scipy call for a
+whole batch of equal-length frames instead of one per frame.
+
+Private module behind :mod:`~twin_models.features.batch`. Every function here computes, for each
+row, exactly the arithmetic its 1-D counterpart does (same operations in the same order, reductions
+along contiguous rows), so the values agree with the per-frame functions to float rounding (in
+practice bit for bit): ``time_rows`` ~ ``time_domain._moments``, ``hann_rows`` ~
+``_spectral.hann_spectrum``, ``sk_rows`` ~ ``envelope._sk_bins``, ``envelope_rows`` ~
+``envelope.envelope_spectrum_from_rfft``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import scipy.fft
+
+from twin_models.features._spectral import ComplexArray, FloatArray, hann
+from twin_models.features.envelope import _taper
+from twin_models.features.time_domain import _REL_EPS, GAUSSIAN_KURTOSIS
+
+__all__ = ["as_frames", "envelope_rows", "hann_rows", "sk_rows", "time_rows"]
+
+
+def as_frames(x: npt.ArrayLike, *, min_len: int) -> FloatArray:
+    """``x`` as a C-contiguous finite 2-D float64 array (frames in rows), else ``ValueError``
+    naming the first offending row."""
+    arr = np.ascontiguousarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        msg = f"frames must be a 2-D array (one frame per row), got shape {arr.shape}"
+        raise ValueError(msg)
+    if arr.shape[1] < min_len:
+        msg = f"frames need at least {min_len} samples, got {arr.shape[1]}"
+        raise ValueError(msg)
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        msg = f"frame {row} contains {int(np.sum(~np.isfinite(arr[row])))} non-finite samples"
+        raise ValueError(msg)
+    return arr
+
+
+def time_rows(x: FloatArray, centred: FloatArray, mean: FloatArray) -> dict[str, FloatArray]:
+    """Time-domain features of every row (``time_domain.time_features`` per row)."""
+    n = x.shape[1]
+    c2 = centred * centred
+    var = c2.sum(axis=1) / n
+    rms = np.sqrt(var + mean * mean)
+    peak = np.abs(x).max(axis=1)
+    constant = (var <= (_REL_EPS * np.maximum(np.abs(mean), peak)) ** 2) | (var == 0.0)
+    safe = np.where(constant, 1.0, var)
+    skew = np.where(constant, 0.0, (c2 * centred).sum(axis=1) / n / safe**1.5)
+    kurt = np.where(constant, GAUSSIAN_KURTOSIS, (c2 * c2).sum(axis=1) / n / (safe * safe))
+    crest = np.divide(peak, rms, out=np.zeros_like(peak), where=rms > 0.0)
+    return {"rms": rms, "peak": peak, "crest_factor": crest, "kurtosis": kurt, "skewness": skew,
+            "mean": mean}
+
+
+def _mag2(spec: ComplexArray) -> FloatArray:
+    """``spec.real**2 + spec.imag**2`` (same arithmetic), squaring ``spec`` in place."""
+    v = spec.view(np.float64)
+    np.multiply(v, v, out=v)
+    return v[:, 0::2] + v[:, 1::2]
+
+
+def hann_rows(centred: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``(amps, power)`` of the Hann spectrum of every (already mean-removed) row."""
+    amps, mag2, one_sided = _hann_amps(centred)
+    w = hann(centred.shape[1])
+    return amps, mag2 * one_sided / (centred.shape[1] * float(np.sum(w * w)))
+
+
+def _hann_amps(centred: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Hann amplitudes, squared magnitudes and one-sided factors of every row (``hann_spectrum``)."""
+    n = centred.shape[1]
+    w = hann(n)
+    mag2 = _mag2(np.asarray(scipy.fft.rfft(centred * w, axis=1), dtype=np.complex128))
+    one_sided = np.full(mag2.shape[1], 2.0)
+    one_sided[0] = 1.0
+    if n % 2 == 0:
+        one_sided[-1] = 1.0
+    amps = np.sqrt(mag2) * one_sided / w.sum()
+    return amps, mag2, one_sided
+
+
+def sk_rows(bins: ComplexArray) -> FloatArray:
+    """Spectral kurtosis of the complex envelope held by each row of DFT ``bins``."""
+    rows, width = bins.shape
+    m = scipy.fft.next_fast_len(2 * width + 1)
+    padded = np.zeros((rows, m), dtype=np.complex128)
+    np.multiply(bins, _taper(width), out=padded[:, :width])
+    p = _mag2(np.asarray(scipy.fft.ifft(padded, axis=1, overwrite_x=True), dtype=np.complex128))
+    m2 = p.sum(axis=1) / m  # = p.mean(axis=1), as envelope._sk_bins
+    ok = m2 > 0.0
+    safe = np.where(ok, m2, 1.0)
+    np.multiply(p, p, out=p)
+    return np.where(ok, p.sum(axis=1) / m / (safe * safe) - 2.0, 0.0)
+
+
+def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> FloatArray:
+    """Hann amplitude spectra of the envelopes of rows whose band holds the DFT ``bins`` starting
+    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row)."""
+    full = np.zeros((bins.shape[0], n), dtype=np.complex128)
+    np.multiply(bins, 2.0 * _taper(bins.shape[1]), out=full[:, k_lo : k_lo + bins.shape[1]])
+    env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
+    env -= env.mean(axis=1, keepdims=True)
+    return _hann_amps(env)[0]
