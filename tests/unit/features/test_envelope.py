@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy.signal import butter, hilbert, sosfiltfilt
@@ -68,15 +66,6 @@ def test_band_selection_respects_min_width() -> None:
     lo, hi = select_envelope_band(x, FS, min_width_hz=2000.0)
     assert hi - lo >= 2000.0
     assert lo < 3500.0 < hi
-
-
-def test_band_selection_is_cheap() -> None:
-    x = np.random.default_rng(0).standard_normal(N)
-    select_envelope_band(x, FS)
-    start = time.perf_counter()
-    for _ in range(20):
-        select_envelope_band(x, FS)
-    assert (time.perf_counter() - start) / 20 < 0.02  # measured ~0.7 ms; generous for slow CI
 
 
 @pytest.mark.parametrize("band", [(4000.0, 3000.0), (-1.0, 100.0), (13_000.0, 14_000.0)])
