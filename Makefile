@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LOCK   := constraints.txt
 
-.PHONY: demo test unit lint venv lock clean prometheus-install
+.PHONY: demo test unit lint venv lock clean prometheus-install bench
 
 include infra/kafka/Makefile.inc
 
@@ -48,6 +48,12 @@ prometheus-install:
 	  $$SUDO apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
 	  command -v prometheus >/dev/null; } || { echo "make: could not install prometheus (apt-get failed)"; exit 1; }
+
+# Every performance benchmark of issue 10 in turn, on the local broker (started and stopped here),
+# each target checked; the JSON of the run goes to benchmarks/results/ (~30 min on 2 cores; run it on a
+# quiet machine: the figures are CPU time). BENCH_ONLY="waveform scalar" runs some of them.
+bench: $(STAMP)
+	$(KAFKA_WITH) $(PY) benchmarks/run_all.py $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit tests/contract
