@@ -59,7 +59,12 @@ def demo_archive(given: str | None, work: Path) -> Path:
 
 def read_table(archive: Path, table: str) -> list[dict[str, Any]]:
     """A table's rows as the views show them (folder columns included, bookkeeping dropped)."""
-    data = ds.dataset(archive / table, format="parquet", partitioning="hive").to_table()
+    from flows.archive.files import scan_table
+
+    folders = pa.schema([("date", pa.string()), ("asset_id", pa.string())])
+    schema = pa.unify_schemas([scan_table(archive, table).schema, folders])
+    data = ds.dataset(archive / table, format="parquet", schema=schema,
+                      partitioning=ds.partitioning(folders, flavor="hive")).to_table()
     drop = [c for c in ("run_id", "_written_at", "_write_seq") if c in data.column_names]
     return data.drop_columns(drop).to_pylist()
 
@@ -104,6 +109,7 @@ def floors(records: list[Any], root: Path, batch_rows: int) -> tuple[float, floa
     from flows.dataflow.sinks.archive import feature_row
 
     one = per_part = 0.0
+    (root / "parts").mkdir(parents=True, exist_ok=True)
     for b in range(0, len(records), batch_rows):
         rows = [feature_row(r) for r in records[b:b + batch_rows]]
         whole = pa.Table.from_pylist(rows)
@@ -114,7 +120,6 @@ def floors(records: list[Any], root: Path, batch_rows: int) -> tuple[float, floa
         t = cpu()
         pq.write_table(whole, root / f"one-{b}.parquet")
         one += cpu() - t
-        (root / "parts").mkdir(exist_ok=True)
         t = cpu()
         for i, tab in enumerate(tables):
             pq.write_table(tab, root / "parts" / f"{b}-{i}.parquet")
@@ -131,7 +136,7 @@ def write_state(archive: Path, rows: list[dict[str, Any]], assets: int) -> None:
     for k in range(-(-assets // len(base))):
         for r in rows:
             if base.index(r["asset_id"]) + k * len(base) < assets:
-                out.append({**r, "asset_id": f"{r['asset_id']}~r{k}", "date": str(r["date"])})
+                out.append({**r, "asset_id": f"{r['asset_id']}~r{k}"})
     for b in range(0, len(out), 20000):
         write_rows(archive, "twin_state", out[b:b + 20000], f"part-bench-{b // 20000:06d}", "bench")
 

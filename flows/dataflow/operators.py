@@ -85,14 +85,17 @@ class Decoder:
         records_in.inc()
         self._decoded.inc()
         now = self.now()
-        out = codec.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
+        if raw.record is not None and not raw.payload:  # a replayed record (see RawRecord)
+            out = codec.decode_record(raw.record, now=now, max_future_s=self.max_future_s)
+        else:
+            out = codec.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
         if isinstance(out, codec.DecodeError):
             self.metrics.dead_letters.labels(reason=out.reason).inc()
-            return DeadLetter(out.reason, out.detail, raw.source, raw.payload, now, raw.headers)
+            return DeadLetter(out.reason, out.detail, raw.source, raw.wire(), now, raw.headers)
         problem = admit(out, self.metadata.get(out.asset_id))
         if problem is not None:
             self.metrics.dead_letters.labels(reason=problem[0]).inc()
-            return DeadLetter(*problem, raw.source, raw.payload, now, raw.headers)
+            return DeadLetter(*problem, raw.source, raw.wire(), now, raw.headers)
         return out
 
 
