@@ -42,6 +42,7 @@ from bench_overload import ROOT, TWIN, Message, broker, produce, topics  # noqa:
 CHANNELS = ("temperature", "pressure", "current", "speed", "load", "flow")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW_S = 60
+TREE: list[Path] = []  # --tree
 
 
 def fleet_messages(cfg: Any, assets: int, channels: int, seconds: int, seed: int) -> list[Message]:
@@ -73,9 +74,12 @@ def child_cpu(args: list[str], log: Path, env: dict[str, str] | None = None) -> 
     """Run a child to completion; its (CPU seconds incl. its own children, wall seconds)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.monotonic()
+    env = {**os.environ, **(env or {})}
+    if TREE:  # measure another checkout's code (e.g. main's, extracted with git archive)
+        env["PYTHONPATH"] = str(TREE[0])
     with log.open("wb") as out:
-        proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=False,
-                              env={**os.environ, **(env or {})})
+        proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, cwd=TREE[0] if TREE else ROOT,
+                              check=False, env=env)
     wall = time.monotonic() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -143,6 +147,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--channels", type=int, default=4, choices=range(1, len(CHANNELS) + 1))
     p.add_argument("--hours", type=float, default=2.0, help="event time of the fleet (1 Hz)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--tree", type=Path, default=None,
+                   help="run the floors and twin run from this source tree (PYTHONPATH), e.g. "
+                        "`git archive main | tar -x -C DIR` for a before/after comparison")
     p.add_argument("--floor-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--brokers", help=argparse.SUPPRESS)
     p.add_argument("--topic", help=argparse.SUPPRESS)
@@ -152,12 +159,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.floor_child:
         print(floor_loop(args.brokers, args.topic, args.expected, args.decode))
         return {}
+    TREE[:] = [args.tree.resolve()] if args.tree else []
     with tempfile.TemporaryDirectory(prefix="bench-scalar-") as tmp, broker() as brokers:
         res = measure(brokers, args, Path(tmp))
     floor = res["floor_json"]["records_per_cpu_s"]
     run = res["twin_run"]["records_per_cpu_s"]
     out = {"benchmark": "scalar_path", "machine": platform.machine(), "python": platform.python_version(),
-           "assets": args.assets, "channels": args.channels, "hours": args.hours, "window_s": WINDOW_S,
+           "tree": str(TREE[0]) if TREE else str(ROOT), "assets": args.assets, "channels": args.channels,
+           "hours": args.hours, "window_s": WINDOW_S,
            **res, "run_vs_floor": round(run / floor, 3),
            "targets": {"records_per_cpu_s_ge_50k": run >= 50_000, "run_vs_floor_ge_0_5": run / floor >= 0.5}}
     for key in ("floor_json", "floor_twin_decode", "twin_run"):
