@@ -154,6 +154,19 @@ def timed_query(archive: Path, sql: str, repeat: int) -> tuple[float, int]:
     return best, n
 
 
+def sink_only(records: list[Any], work: Path, batch_rows: int) -> dict[str, Any]:
+    """The sink against the same files written by bare write_table (one JSON line)."""
+    import flows
+
+    sink_s = sink_write(records, work / "archive", batch_rows)
+    _one_s, part_s = floors(records, work / "floor", batch_rows)
+    out = {"benchmark": "archive_sink", "tree": str(Path(flows.__file__).parents[1]), "rows": len(records),
+           "sink_cpu_s": round(sink_s, 2), "floor_per_partition_cpu_s": round(part_s, 2),
+           "sink_vs_floor_per_partition": round(part_s / sink_s, 3)}
+    print(json.dumps(out))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark and print its figures (last line: JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -161,11 +174,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--assets", type=int, default=100)
     p.add_argument("--batch-rows", type=int, default=20000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sink-only", type=int, default=0, metavar="ROWS",
+                   help="only the sink and the per-partition floor on the first ROWS records (for "
+                        "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         work = Path(tmp)
         demo = demo_archive(args.demo_archive, work)
         records = feature_records(read_table(demo, "features"), args.assets)
+        if args.sink_only:
+            return sink_only(records[:args.sink_only], work, args.batch_rows)
         archive = work / "archive"
         sink_s = sink_write(records, archive, args.batch_rows)
         one_s, part_s = floors(records, work / "floor", args.batch_rows)
