@@ -50,7 +50,7 @@ def test_decode_record_equals_decoding_the_wire_bytes(rec: object) -> None:
     assert _same(direct, via_bytes), (direct, via_bytes)
 
 
-def test_the_future_and_schema_cases_are_refusals() -> None:
+def test_records_stamped_in_the_future_are_refused() -> None:
     reasons = [out.reason for rec in RECORDS
                if isinstance(out := decode_record(rec, now=NOW), DecodeError)]  # type: ignore[arg-type]
     assert reasons == ["future_timestamp", "future_timestamp"]
