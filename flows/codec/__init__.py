@@ -28,8 +28,15 @@ and :mod:`.record_fields`.
 from __future__ import annotations
 
 from flows.codec.dead_letters import dead_letter
-from flows.codec.decode import Decoded, decode_telemetry
-from flows.codec.encode import Record, encode_event, encode_json, encode_scalar, to_json_dict
+from flows.codec.decode import Decoded, decode_record, decode_telemetry
+from flows.codec.encode import (
+    Record,
+    encode_event,
+    encode_json,
+    encode_scalar,
+    encode_telemetry,
+    to_json_dict,
+)
 from flows.codec.errors import REASONS, DecodeError
 from flows.codec.fields import format_timestamp, parse_timestamp
 from flows.codec.metadata import metadata_from_dict, metadata_to_dict
@@ -46,10 +53,12 @@ __all__ = [
     "Record",
     "Telemetry",
     "dead_letter",
+    "decode_record",
     "decode_telemetry",
     "encode_event",
     "encode_json",
     "encode_scalar",
+    "encode_telemetry",
     "encode_waveform",
     "format_timestamp",
     "metadata_from_dict",

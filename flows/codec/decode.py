@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from flows.codec.encode import encode_telemetry, to_json_dict
 from flows.codec.errors import DecodeError, Reject, fail
-from flows.codec.json_telemetry import decode_json
+from flows.codec.json_telemetry import decode_json, decode_json_dict
 from flows.codec.show import show_value
 from flows.codec.twf import MAGIC, decode_binary
-from twin_models.records import AssetEvent, ScalarSample, WaveformFrame, ensure_utc
+from twin_models.records import AssetEvent, ScalarSample, Telemetry, WaveformFrame, ensure_utc
 
-__all__ = ["Decoded", "decode_telemetry"]
+__all__ = ["Decoded", "decode_record", "decode_telemetry"]
 
 Decoded = ScalarSample | WaveformFrame | AssetEvent | DecodeError
 
@@ -32,6 +33,23 @@ def _future_limit(now: datetime, max_future_s: float) -> datetime:
         return now + timedelta(seconds=max_future_s)
     except (OverflowError, ValueError):  # past year 9999, or beyond timedelta, or NaN
         return datetime.max.replace(tzinfo=UTC)
+
+
+def decode_record(rec: Telemetry, *, now: datetime, max_future_s: float = 86400.0) -> Decoded:
+    """``decode_telemetry(<wire encoding of rec>)``, without encoding a scalar or an event.
+
+    For replay sources that hold records already (files, the simulator): the same record or the
+    same DecodeError (its ``raw`` the wire encoding) as the round trip through bytes; waveform
+    frames do take the round trip. Raises ``ValueError`` where the encoder would.
+    """
+    if not isinstance(rec, ScalarSample | AssetEvent):
+        return decode_telemetry(encode_telemetry(rec), now=now, max_future_s=max_future_s)
+    doc = to_json_dict(rec)  # the writer's checks: ValueError as from the encoder
+    limit = _future_limit(ensure_utc(now, what="now"), max_future_s)
+    try:
+        return decode_json_dict(doc, limit)
+    except Reject as rej:
+        return DecodeError(rej.reason, str(rej), encode_telemetry(rec))
 
 
 def decode_telemetry(raw: bytes, *, now: datetime, max_future_s: float = 86400.0) -> Decoded:

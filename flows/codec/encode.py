@@ -15,6 +15,7 @@ from typing import Any
 from flows.codec.json_telemetry import event_dict, scalar_dict, wave_dict
 from flows.codec.metadata import metadata_to_dict
 from flows.codec.record_fields import MAPPINGS
+from flows.codec.twf import encode_waveform
 from twin_models.records import (
     Alert,
     AssetEvent,
@@ -24,9 +25,11 @@ from twin_models.records import (
     Telemetry,
     TwinSnapshot,
     WaveformFrame,
+    telemetry_kind,
 )
 
-__all__ = ["Record", "dumps", "encode_event", "encode_json", "encode_scalar", "to_json_dict"]
+__all__ = ["Record", "dumps", "encode_event", "encode_json", "encode_scalar", "encode_telemetry",
+           "to_json_dict"]
 
 Record = Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata
 
@@ -70,3 +73,13 @@ def encode_event(e: AssetEvent) -> bytes:
 def encode_json(record: Record) -> bytes:
     """Any record -> compact JSON bytes of :func:`to_json_dict` (valid against its schema)."""
     return dumps(to_json_dict(record))
+
+
+_WIRE: dict[str, Callable[[Any], bytes]] = {"waveform": encode_waveform, "scalar": encode_scalar,
+                                            "event": encode_event}
+
+
+def encode_telemetry(rec: Telemetry) -> bytes:
+    """A telemetry record -> its wire encoding, as producers put it on Kafka (binary waveform
+    frames, JSON scalars and events)."""
+    return _WIRE[telemetry_kind(rec)](rec)

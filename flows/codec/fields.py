@@ -143,11 +143,25 @@ def check_keys(obj: Any, required: frozenset[str], optional: frozenset[str], wha
         fail("schema_violation", f"{what} has unexpected field {show_value(min(extra))}")
 
 
+_last_parsed: tuple[str | None, datetime] = (None, datetime.min.replace(tzinfo=UTC))
+"""The last string parsed and its datetime: a fleet's scalar records come in runs with the same
+timestamp (every asset and channel read at the same second), so most parses are this lookup."""
+
+
 def parse_timestamp(value: Any, name: str = "timestamp") -> datetime:
     """An RFC 3339 UTC string (``Z`` or ``+00:00``, up to ns digits, floored to us) -> datetime.
 
     Raises ``ValueError`` (reason ``bad_timestamp``) for anything else, naive times included.
     """
+    global _last_parsed  # noqa: PLW0603 - a one-entry cache (datetimes are immutable)
+    if type(value) is str and value == _last_parsed[0]:
+        return _last_parsed[1]
+    out = _parse_timestamp(value, name)
+    _last_parsed = (value, out)
+    return out
+
+
+def _parse_timestamp(value: Any, name: str) -> datetime:
     m = _TS_RE.fullmatch(value) if type(value) is str else None
     if m is None:
         msg = f"{name} must be an RFC 3339 UTC string (...T12:00:00.5Z), got {show_value(value)}"

@@ -42,7 +42,7 @@ from twin_models.records import (
     WaveformFrame,
 )
 
-__all__ = ["decode_json", "event_dict", "scalar_dict", "wave_dict"]
+__all__ = ["decode_json", "decode_json_dict", "event_dict", "scalar_dict", "wave_dict"]
 
 _SCALAR = frozenset({"type", "asset_id", "channel", "timestamp", "value"}), frozenset({"unit"})
 _EVENT = frozenset({"type", "asset_id", "timestamp", "kind"}), frozenset({"note"})
@@ -133,6 +133,16 @@ def decode_json(raw: bytes, limit: datetime) -> Telemetry:
         msg = f"type must be one of {tuple(_JSON_TYPES)}, got {show_value(kind)}"
         fail("unknown_kind", msg)
     return build(obj, limit)
+
+
+def decode_json_dict(obj: dict[str, Any], limit: datetime) -> Telemetry:
+    """A JSON telemetry object as ``json.loads`` gives it -> record (the checks of :func:`decode_json`).
+
+    Replay sources pass the writer's dict of a record they hold (:func:`flows.codec.decode_record`),
+    which is exactly the object ``json.loads`` would give back from its bytes: strings, finite
+    floats and ints round-trip through JSON unchanged.
+    """
+    return _JSON_TYPES[obj["type"]](obj, limit)
 
 
 def scalar_dict(s: ScalarSample) -> dict[str, Any]:

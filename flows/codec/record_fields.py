@@ -148,8 +148,10 @@ class RecordMapping:
     def archive_row(self, rec: Any) -> dict[str, Any]:
         """The record -> one archive row (named columns, then open columns sorted by name)."""
         row = {name: value(rec) for name, value in self._row}
-        if self._spread is not None:
-            row.update({k: _opt(v) for k, v in sorted(self._spread(rec).items())})
+        if self._spread is not None:  # _opt inlined: this runs for every feature of every window
+            finite = math.isfinite
+            row.update({k: None if v is None or not finite(v) else float(v)
+                        for k, v in sorted(self._spread(rec).items())})
         return row
 
 

@@ -74,7 +74,7 @@ def payload_of(item: Any) -> bytes:
         item = item[1]
     try:
         if isinstance(item, RawRecord):
-            return bytes(item.payload or b"")
+            return bytes(item.wire() or b"")
         if isinstance(item, WaveformFrame):
             return codec.encode_waveform(item)
         if isinstance(item, FrameFeatures):

@@ -12,18 +12,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from twin_models.records import AssetEvent, ScalarSample
+from flows.codec import encode_telemetry
+from twin_models.records import AssetEvent, ScalarSample, Telemetry
 
 __all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "WindowItem"]
 
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
-    """Bytes as they arrive from a source, with where they came from (for dead letters)."""
+    """Bytes as they arrive from a source, with where they came from (for dead letters).
+
+    A replay source that holds records already (files, the simulator) passes the ``record``
+    instead of its bytes (``payload`` empty): the decode step judges it as it would judge its
+    wire encoding, and :meth:`wire` gives those bytes when a dead letter needs them."""
 
     source: str
     payload: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    record: Telemetry | None = None
+
+    def wire(self) -> bytes:
+        """The record's bytes: the payload, or the wire encoding of ``record``."""
+        if self.record is not None and not self.payload:
+            return encode_telemetry(self.record)
+        return self.payload
 
 
 @dataclass(frozen=True, slots=True)

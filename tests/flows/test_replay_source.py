@@ -51,7 +51,8 @@ def files(tmp_path: Path) -> list[Path]:
 
 
 def _decode(raw: RawRecord):  # type: ignore[no-untyped-def]
-    rec = decode_telemetry(raw.payload, now=LATER)
+    # the source hands records on unencoded (RawRecord.record); wire() is what Kafka would carry
+    rec = decode_telemetry(raw.wire(), now=LATER)
     assert not isinstance(rec, DecodeError), rec
     return rec
 

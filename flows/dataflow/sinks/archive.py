@@ -65,6 +65,8 @@ alert_row = ALERT.archive_row
 """One alerts row (one per alert message)."""
 
 ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {m.table: m.archive_row for m in MAPPINGS}
+FOLDER_COLUMNS = frozenset({"date", "asset_id"})
+"""Row keys that name the partition folder and are not written in the file."""
 
 
 def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
@@ -84,17 +86,20 @@ def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
 
 
 def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataType]]:
-    """The file's columns with their declared types.
+    """The file's columns with their declared types (the folder's ``date``/``asset_id`` left out).
 
     A fixed table (``twin_state``, ``alerts``) has exactly its declared columns, in order (a
     column a row lacks is null there; a column that is not declared is an error). The open
     ``features`` table has the union of the rows' keys in order of appearance (``pa.Table.
     from_pylist`` takes the first row's keys only: a batch starting with a window without
     vibration frames silently lost every other row's vibration features), declared columns
-    with their type and feature columns as ``double``.
+    with their type and feature columns as ``double``. The union is taken over the rows'
+    distinct key sequences (a batch has a handful), which gives the same order as a scan of
+    every key of every row.
     """
     declared = {c.name: arrow_type(c) for c in file_columns(table)}
-    keys = list(dict.fromkeys(k for row in rows for k in row))
+    shapes = dict.fromkeys(tuple(row) for row in rows)
+    keys = [k for k in dict.fromkeys(k for shape in shapes for k in shape) if k not in FOLDER_COLUMNS]
     spread = open_columns(table)
     if spread is not None:
         return [(k, declared.get(k, arrow_type(spread))) for k in keys]
@@ -105,9 +110,14 @@ def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataT
 
 
 def _table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    """Rows as an Arrow table with the declared schema of archive ``table``."""
+    """Rows as an Arrow table with the declared schema of archive ``table``.
+
+    Converted by Arrow in one pass as a struct array (a key a row lacks is null, the folder
+    keys are not fields and are ignored): the same values and types as building each column
+    from ``row.get(column)``, without a Python loop per cell."""
     schema = pa.schema(_columns(table, rows))
-    return pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
+    structs = pa.array(rows, type=pa.struct(list(schema)))
+    return pa.Table.from_batches([pa.RecordBatch.from_struct_array(structs)], schema=schema)
 
 
 def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str,
@@ -124,10 +134,9 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
     for (date, asset_id), part in groups.items():
         folder = _partition_dir(root, table, date, asset_id)
         folder.mkdir(parents=True, exist_ok=True)
-        body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in part]
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        data = _bookkeeping(_table(table, body), run_id, write_seq())
+        data = _bookkeeping(_table(table, part), run_id, write_seq())
         pq.write_table(data, tmp)
         os.replace(tmp, final)
     return len(groups)

@@ -1,0 +1,214 @@
+"""Archive write rate next to a bare ``pyarrow.parquet.write_table``, and ``twin sql`` on 100 assets.
+
+Run: ``.venv/bin/python benchmarks/bench_archive.py [--demo-archive DIR] [--assets 100]``.
+Without ``--demo-archive`` the demo is run first (``twin demo --seed 7``, ~2 min).
+
+1. The 100-asset archive: the demo's ``features`` rows (8 assets, 30 days of 1-h windows) are read
+   back as FeatureVector records and replicated under new asset ids (``<id>~r<k>``) until there
+   are ``--assets`` assets; their ``twin_state`` rows likewise.
+2. Write rate: the sink (``ParquetArchiveSink``'s partition: records -> rows -> Arrow -> one file
+   per (date, asset) partition, renamed into place) writes every features record in batches of
+   ``batch_rows`` (its default, 20,000), timed in CPU seconds; floors, same rows: ONE
+   ``pq.write_table`` of the whole Arrow table per batch (built outside the timing), and one
+   ``pq.write_table`` per (date, asset) partition of the batch (the archive's layout).
+3. Queries through :func:`flows.archive.query.query` (the sandboxed read side of ``twin sql``), best
+   of ``--repeat``, each from a fresh connection as ``twin sql`` makes: a one-day fleet query
+   and a one-asset month query.
+
+Final line: JSON with rows/s of the sink and floors, the ratios and the query seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("asset_id", "date", "window_start", "window_end", "n_records", "events")
+FLEET_DAY = ("SELECT asset_id, count(*) AS windows, avg(anomaly_score) AS score, min(health_index) AS hi "
+             "FROM twin_state WHERE window_start >= TIMESTAMP '{day}' "
+             "AND window_start < TIMESTAMP '{day}' + INTERVAL 1 DAY GROUP BY asset_id ORDER BY asset_id")
+ASSET_MONTH = ("SELECT date_trunc('day', window_start) AS day, avg(\"temperature.mean\") AS temp, "
+               "max(\"vib.rms\") AS vib FROM features WHERE asset_id = '{asset}' "
+               "AND window_start >= TIMESTAMP '{start}' "
+               "AND window_start < TIMESTAMP '{start}' + INTERVAL 30 DAY GROUP BY 1 ORDER BY 1")
+
+
+def demo_archive(given: str | None, work: Path) -> Path:
+    """The demo's archive folder (run the demo when none is given)."""
+    if given:
+        return Path(given)
+    out = work / "demo"
+    subprocess.run([sys.executable, "-m", "flows.cli.main", "demo", "--seed", "7", "--out", str(out),
+                    "--fresh", "--json"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return out
+
+
+def read_table(archive: Path, table: str) -> list[dict[str, Any]]:
+    """A table's rows as the views show them (folder columns included, bookkeeping dropped)."""
+    from flows.archive.files import scan_table
+
+    folders = pa.schema([("date", pa.string()), ("asset_id", pa.string())])
+    schema = pa.unify_schemas([scan_table(archive, table).schema, folders])
+    data = ds.dataset(archive / table, format="parquet", schema=schema,
+                      partitioning=ds.partitioning(folders, flavor="hive")).to_table()
+    drop = [c for c in ("run_id", "_written_at", "_write_seq") if c in data.column_names]
+    return data.drop_columns(drop).to_pylist()
+
+
+def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
+    """FeatureVector records of ``assets`` assets: the demo's, replicated under new ids."""
+    from twin_models.records import FeatureVector
+
+    base = sorted({r["asset_id"] for r in rows})
+    out = []
+    for k in range(-(-assets // len(base))):
+        for r in rows:
+            i = base.index(r["asset_id"]) + k * len(base)
+            if i >= assets:
+                continue
+            feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
+            out.append(FeatureVector(f"{r['asset_id']}~r{k}", r["window_start"], r["window_end"], feats,
+                                     int(r["n_records"] or 0)))
+    out.sort(key=lambda fv: (fv.window_start, fv.asset_id))
+    return out
+
+
+def cpu() -> float:
+    return time.process_time()
+
+
+def sink_write(records: list[Any], root: Path, batch_rows: int) -> float:
+    """CPU seconds of the archive sink writing ``records`` (features) in batches."""
+    from flows.dataflow.sinks.archive import ParquetArchiveSink
+
+    sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id="bench")
+    part = sink.build_part("features_out_0", "w0", None)
+    t = cpu()
+    for i in range(0, len(records), 1000):  # Bytewax hands the sink batches of items
+        part.write_batch(records[i:i + 1000])
+    part.close()
+    return cpu() - t
+
+
+def floors(records: list[Any], root: Path, batch_rows: int) -> tuple[float, float]:
+    """CPU seconds of bare write_table: one file per batch; one file per partition of a batch."""
+    from flows.dataflow.sinks.archive import feature_row
+
+    one = per_part = 0.0
+    (root / "parts").mkdir(parents=True, exist_ok=True)
+    for b in range(0, len(records), batch_rows):
+        rows = [feature_row(r) for r in records[b:b + batch_rows]]
+        whole = pa.Table.from_pylist(rows)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[(row["date"], row["asset_id"])].append(row)
+        tables = [pa.Table.from_pylist(g) for g in groups.values()]
+        t = cpu()
+        pq.write_table(whole, root / f"one-{b}.parquet")
+        one += cpu() - t
+        t = cpu()
+        for i, tab in enumerate(tables):
+            pq.write_table(tab, root / "parts" / f"{b}-{i}.parquet")
+        per_part += cpu() - t
+    return one, per_part
+
+
+def write_state(archive: Path, rows: list[dict[str, Any]], assets: int) -> None:
+    """The twin_state rows, replicated like the features, written by the sink's write_rows."""
+    from flows.dataflow.sinks.archive import write_rows
+
+    base = sorted({r["asset_id"] for r in rows})
+    out = []
+    for k in range(-(-assets // len(base))):
+        for r in rows:
+            if base.index(r["asset_id"]) + k * len(base) < assets:
+                out.append({**r, "asset_id": f"{r['asset_id']}~r{k}"})
+    for b in range(0, len(out), 20000):
+        write_rows(archive, "twin_state", out[b:b + 20000], f"part-bench-{b // 20000:06d}", "bench")
+
+
+def timed_query(archive: Path, sql: str, repeat: int) -> tuple[float, int]:
+    """Best wall seconds of ``query`` (fresh connection each time, as ``twin sql``) and the rows."""
+    from flows.archive.query import query
+
+    best, n = float("inf"), 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        _cols, rows = query(archive, sql)
+        best = min(best, time.perf_counter() - t)
+        n = len(rows)
+    return best, n
+
+
+def sink_only(records: list[Any], work: Path, batch_rows: int) -> dict[str, Any]:
+    """The sink against the same files written by bare write_table (one JSON line)."""
+    import flows
+
+    sink_s = sink_write(records, work / "archive", batch_rows)
+    _one_s, part_s = floors(records, work / "floor", batch_rows)
+    out = {"benchmark": "archive_sink", "tree": str(Path(flows.__file__).parents[1]), "rows": len(records),
+           "sink_cpu_s": round(sink_s, 2), "floor_per_partition_cpu_s": round(part_s, 2),
+           "sink_vs_floor_per_partition": round(part_s / sink_s, 3)}
+    print(json.dumps(out))
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark and print its figures (last line: JSON)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--demo-archive", default=None, help="a `twin demo` output folder (default: run it)")
+    p.add_argument("--assets", type=int, default=100)
+    p.add_argument("--batch-rows", type=int, default=20000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sink-only", type=int, default=0, metavar="ROWS",
+                   help="only the sink and the per-partition floor on the first ROWS records (for "
+                        "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
+        work = Path(tmp)
+        demo = demo_archive(args.demo_archive, work)
+        records = feature_records(read_table(demo, "features"), args.assets)
+        if args.sink_only:
+            return sink_only(records[:args.sink_only], work, args.batch_rows)
+        archive = work / "archive"
+        sink_s = sink_write(records, archive, args.batch_rows)
+        one_s, part_s = floors(records, work / "floor", args.batch_rows)
+        write_state(archive, read_table(demo, "twin_state"), args.assets)
+        first = min(r.window_start for r in records)
+        day = (first + timedelta(days=10)).strftime("%Y-%m-%d")
+        asset = records[0].asset_id
+        q_day, n_day = timed_query(archive, FLEET_DAY.format(day=day), args.repeat)
+        month = ASSET_MONTH.format(asset=asset, start=first.strftime("%Y-%m-%d"))
+        q_month, n_month = timed_query(archive, month, args.repeat)
+        files = sum(1 for _ in archive.rglob("*.parquet"))
+    n = len(records)
+    out = {"benchmark": "archive", "machine": platform.machine(), "python": platform.python_version(),
+           "assets": args.assets, "feature_rows": n, "archive_files": files, "batch_rows": args.batch_rows,
+           "sink_rows_per_cpu_s": round(n / sink_s), "floor_one_file_rows_per_cpu_s": round(n / one_s),
+           "floor_per_partition_rows_per_cpu_s": round(n / part_s),
+           "sink_vs_floor_one_file": round(one_s / sink_s, 3),
+           "sink_vs_floor_per_partition": round(part_s / sink_s, 3),
+           "fleet_day_query_s": round(q_day, 3), "fleet_day_rows": n_day,
+           "asset_month_query_s": round(q_month, 3), "asset_month_rows": n_month}
+    for k, v in out.items():
+        print(f"{k:>36}: {v}", file=sys.stderr)
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
