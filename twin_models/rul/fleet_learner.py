@@ -30,6 +30,9 @@ from twin_models.rul.trend import CompletedLife, FleetRul
 
 __all__ = ["FleetLearner"]
 
+SIMILARITY_LIVES = 200
+"""Lives the trajectory-similarity model keeps at most (the old fleet step's bound)."""
+
 MAX_PENDING = 10_000
 """Lives whose parts are still arriving (a bound; older partial lives are dropped)."""
 
@@ -40,7 +43,7 @@ class FleetLearner:
     def __init__(self, kind: str, config: FleetRulConfig, *, similarity_min_lives: int = 1) -> None:
         self.kind = kind
         self.config = config
-        self.similarity = FleetRul()
+        self.similarity = FleetRul(max_lives=min(SIMILARITY_LIVES, config.max_lives))
         self.similarity_min_lives = similarity_min_lives
         self.life_lengths: deque[float] = deque(maxlen=config.max_lives)
         self.regression: RegressionLearner | None = None
@@ -94,6 +97,17 @@ class FleetLearner:
             self._learn_life(chunk.summary, parts)
             changed = True
         return [self._publish(chunk.failure_s)] if changed else []
+
+    def drain(self, failure_s: float) -> FleetModel | None:
+        """Finish the refit under way in one go (unbounded: for tools and tests, not the flow);
+        the version it gives, effective from ``failure_s + model_delay_s``."""
+        if self.regression is None:
+            return None
+        fitted = self.regression.work(10**9)
+        if fitted is None:
+            return None
+        self.fitted = fitted
+        return self._publish(failure_s)
 
     def _learn_life(self, life: LifeSummary, parts: list[LifeChunk]) -> None:
         parts = sorted(parts, key=lambda c: c.part)
