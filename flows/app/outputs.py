@@ -105,8 +105,8 @@ def kafka_outputs(
 ) -> Sinks:
     """Sinks of ``twin run``: state, alerts, dead letters and fleet model versions to their Kafka
     topics, features, state and alerts to the archive, each over ``partitions`` writer partitions."""
+    from flows.app.fleet_topic import MAX_MODEL_BYTES, model_message
     from flows.dataflow.sinks.kafka import dead_letter_message, kafka_attacher  # confluent_kafka: only here
-    from flows.kafka.fleet_topic import MAX_MODEL_BYTES, model_message
 
     k = cfg.kafka
     client = k.client_config()

@@ -15,6 +15,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
+from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.outputs import kafka_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.fleet_models import FleetBoard
@@ -24,7 +25,6 @@ from flows.dataflow.recovery_store import lock_store, prepare_store
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from flows.kafka.errors import KafkaSecurityError
-from flows.kafka.fleet_topic import FleetModelConsumer
 from twin_models.records import AssetMetadata
 
 __all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "run_kafka_flow"]

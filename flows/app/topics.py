@@ -22,7 +22,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "dead_letters": {"retention.ms": str(30 * 86400 * 1000)},
     "waveforms": {"max.message.bytes": str(8 * 1024 * 1024)},
     # key = asset kind: compaction keeps each kind's newest version, which a (re)starting process
-    # reads back from the beginning (flows.kafka.fleet_topic)
+    # reads back from the beginning (flows.app.fleet_topic)
     "fleet_models": {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
                      "max.message.bytes": str(64 * 1024 * 1024)},
 }

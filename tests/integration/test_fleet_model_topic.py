@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from flows.app.fleet_topic import FleetModelConsumer, load_model, model_message
 from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
-from flows.kafka.fleet_topic import FleetModelConsumer, load_model, model_message
 from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.trend import FleetRul
