@@ -81,14 +81,14 @@ class FleetRulConfig:
     seed: int = setting(0, **between(0, 2**32 - 1))
     regressor: str = setting("trees", pattern=r"trees|river\.[a-z_]+\.[A-Za-z]+", check=regressor_problem)
     model_delay_s: float = setting(86_400.0, **between(0.0, 1000 * YEAR_S, "seconds"))
-    life_chunk_rows: int = setting(8, **between(1, MAX_COUNT))
+    life_chunk_rows: int = setting(1, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
         state.setdefault("regressor", REGRESSORS[0])
         state.setdefault("model_delay_s", 86_400.0)
-        state.setdefault("life_chunk_rows", 8)
+        state.setdefault("life_chunk_rows", 1)
         state.setdefault("fit_steps_per_call", 1)
         restore_state(self, state)
 
