@@ -38,6 +38,7 @@ from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, s
 from twin_models.moved_modules import restore_state
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul.fleet import FleetRulConfig
+from twin_models.rul.fleet_view import FleetView
 from twin_models.rul.health import HealthIndex
 from twin_models.rul.trend import RulEstimate, TrendRul
 from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
@@ -122,10 +123,12 @@ class AssetTwin:
         self.life_id = 0
         self.n_windows = 0
         self.windows_in_life = 0
+        self.fleet_view: FleetView | None = None  # the fleet RUL's view of this asset (flows sets it)
         self._new_life()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
+        state.setdefault("fleet_view", None)  # twins pickled before the per-asset fleet view
         restore_state(self, state)
 
     def _new_life(self) -> None:

@@ -103,8 +103,9 @@ def kafka_outputs(
     partitions: int = 1,
     run_id: str | None = None,
 ) -> Sinks:
-    """Sinks of ``twin run``: state, alerts and dead letters to their Kafka topics, features, state
-    and alerts to the archive, each over ``partitions`` writer partitions."""
+    """Sinks of ``twin run``: state, alerts, dead letters and fleet model versions to their Kafka
+    topics, features, state and alerts to the archive, each over ``partitions`` writer partitions."""
+    from flows.app.fleet_topic import MAX_MODEL_BYTES, model_message
     from flows.dataflow.sinks.kafka import dead_letter_message, kafka_attacher  # confluent_kafka: only here
 
     k = cfg.kafka
@@ -120,4 +121,6 @@ def kafka_outputs(
         alerts=[kafka_attacher(client, k.topic("alerts"), **kafka),
                 archive_attacher(archive_dir, "alerts", **arch)],
         dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, **kafka)],
+        fleet_models=[kafka_attacher({"message.max.bytes": str(MAX_MODEL_BYTES + 2**20), **client},
+                                     k.topic("fleet_models"), model_message, **kafka)],
     )

@@ -15,8 +15,10 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
+from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.outputs import kafka_outputs
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import lock_store, prepare_store
@@ -78,8 +80,10 @@ def build_kafka_flow(
     opts: RunOptions,
     metadata: Mapping[str, AssetMetadata],
     metrics: PipelineMetrics,
+    board: FleetBoard | None = None,
 ) -> Dataflow:
-    """get_flow with the Kafka telemetry source, Kafka sinks and the Parquet archive."""
+    """get_flow with the Kafka telemetry source, Kafka sinks and the Parquet archive; ``board``:
+    the process's fleet model board (filled from the fleet model topic, see run_kafka_flow)."""
     k = cfg.kafka
     client = k.client_config()
     source = KafkaTelemetrySource(
@@ -89,7 +93,7 @@ def build_kafka_flow(
             topic=t, partition=str(part)).set(lag),
     )
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers)
-    return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
+    return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board)
 
 
 def _recovery(opts: RunOptions) -> RecoveryConfig | None:
@@ -150,7 +154,13 @@ def run_kafka_flow(
 ) -> None:
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
     check_kafka(cfg)
-    flow = build_kafka_flow(cfg, opts, metadata, metrics or PipelineMetrics())
+    metrics = metrics or PipelineMetrics()
+    board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
+    flow = build_kafka_flow(cfg, opts, metadata, metrics, board)
+    # every process reads the fleet model versions of every kind (the learner of a kind lives in
+    # one process): from the beginning of the compacted topic, so a restart gets them back
+    models = FleetModelConsumer(cfg.kafka.client_config(), cfg.kafka.topic("fleet_models"), board,
+                                metrics).start()
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
     try:
@@ -174,6 +184,8 @@ def run_kafka_flow(
         if failed is not None:
             raise OutputUndelivered(failed.summary()) from None
         raise
+    finally:
+        models.stop()
 
 
 class OutputUndelivered(RuntimeError):

@@ -47,6 +47,7 @@ class TopicNames:
     alerts: str = setting("twin.alerts.v1", pattern=TOPIC)
     state: str = setting("twin.state.v1", pattern=TOPIC)
     dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
+    fleet_models: str = setting("twin.fleet.models.v1", pattern=TOPIC)
 
 
 @dataclass(frozen=True)

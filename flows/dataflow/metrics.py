@@ -120,6 +120,12 @@ class PipelineMetrics:
             "twin_rul_seconds", "Fused RUL estimates of degrading assets.", buckets=RUL_BUCKETS, registry=r)
         self.drift_detections = Counter(
             "twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
+        self.fleet_models = Counter(
+            "twin_fleet_models_total", "Fleet model versions published to this process's board.",
+            registry=r)
+        self.fleet_models_late = Counter(
+            "twin_fleet_models_late_total", "Fleet model versions that reached this process after a "
+            "window they should have applied to was processed (raise model_delay_s).", registry=r)
         self.alerts = Counter(
             "twin_alerts_total", "Alert messages, by status, severity and kind.",
             ["status", "severity", "kind"], registry=r)

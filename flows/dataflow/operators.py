@@ -16,6 +16,8 @@ import numpy as np
 
 from flows import codec
 from flows.dataflow.admission import admit
+from flows.dataflow.fleet_models import FleetBoard
+from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, observe_state
 
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
@@ -36,7 +38,6 @@ from twin_models.records import (
     TwinSnapshot,
     WaveformFrame,
 )
-from twin_models.rul.fleet import ConditionInputs, FleetRulConfig, FleetTwin, select_inputs
 from twin_models.twin import AssetTwin, TwinConfig
 
 __all__ = [
@@ -45,9 +46,8 @@ __all__ = [
     "OpenWindows",
     "alert_gate",
     "asset_kind",
+    "StateSnapshot",
     "check_snapshot",
-    "fleet_apply",
-    "fleet_rul",
     "make_window_aggregator",
     "policy_apply",
     "twin_apply",
@@ -201,37 +201,43 @@ def make_window_aggregator(
 
 
 def twin_apply(
-    metadata: Mapping[str, AssetMetadata], config: TwinConfig
-) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None]]:
-    """The twin step's pure state transition (no metrics): what an undo replays."""
+    metadata: Mapping[str, AssetMetadata], config: TwinConfig, board: FleetBoard | None = None,
+) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None, list[Any]]]:
+    """The twin step's pure state transition (no metrics): what an undo replays.
 
-    def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None]:
+    Returns the twin, its own-evidence snapshot (None for an event-only window) and the fleet
+    items (:func:`flows.dataflow.fleet_steps.apply_fleet`: the fused state snapshot, the parts
+    of a life a failure closed)."""
+
+    def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
         if twin is None:
             twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
         if not fv.features:  # a window with life events only: nothing to score
             for event in fv.events:
                 twin.apply_event(event.kind)
-            return twin, None
+            return twin, None, apply_fleet(twin, None, fv.features, fv.events, config.fleet, board)
         snap = twin.update(fv)
         check_snapshot(snap)
-        return twin, snap
+        return twin, snap, apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
 
     return apply
 
 
 def twin_update(
-    metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics
+    metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics,
+    board: FleetBoard | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
-    """``twin_update`` step: score, emit, then learn; emits the snapshot then the window's events
-    (preceded by the window's :class:`ConditionInputs` when the fleet RUL regression is configured)."""
-    apply = twin_apply(metadata, config)
+    """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
+    alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink) and the parts of a
+    life that a failure closed (for the fleet learner)."""
+    apply = twin_apply(metadata, config, board)
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
             metrics.assets_tracked.inc()
-        twin, snap = apply(twin, fv)
+        twin, snap, fleet = apply(twin, fv)
         if snap is None:
-            return twin, list(fv.events)
+            return twin, fleet
         metrics.step_items.labels(step="twin_update").inc()
         metrics.snapshots.labels(condition=snap.condition).inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
@@ -240,10 +246,11 @@ def twin_update(
         metrics.features.update(snap.asset_id, snap.condition, fv.features)
         if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
             metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
-        if config.fleet.rul_features:  # the fleet RUL regression's inputs go just before the snapshot
-            inputs = ConditionInputs(fv.asset_id, snap.timestamp, select_inputs(config.fleet, fv.features))
-            return twin, [inputs, snap, *fv.events]
-        return twin, [snap, *fv.events]
+        t = now()
+        for item in fleet:
+            if isinstance(item, StateSnapshot):
+                observe_state(item, metrics, t)
+        return twin, [snap, *fleet]
 
     return step
 
@@ -260,57 +267,6 @@ def check_snapshot(snap: TwinSnapshot) -> None:
             msg = (f"twin of asset {snap.asset_id!r}: window {snap.window_start.isoformat()} gives "
                    f"a non-finite {name} ({value!r}); the window is not learnt")
             raise ValueError(msg)
-
-
-def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
-    """The kind of an asset (its fleet), from metadata; unknown assets share the default kind."""
-    meta = metadata.get(asset_id)
-    return meta.kind if meta else AssetMetadata(asset_id).kind
-
-
-FleetItem = TwinSnapshot | AssetEvent | ConditionInputs
-
-
-def fleet_apply(
-    metadata: Mapping[str, AssetMetadata], config: FleetRulConfig | None = None,
-) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, TwinSnapshot | None]]:
-    """The fleet step's pure state transition (no metrics): what an undo replays."""
-
-    def apply(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, TwinSnapshot | None]:
-        if fleet is None:
-            fleet = FleetTwin(asset_kind(metadata, item.asset_id), config=config)
-        if isinstance(item, AssetEvent):
-            fleet.apply_event(item)
-            return fleet, None
-        if isinstance(item, ConditionInputs):  # held until its snapshot (the next item)
-            fleet.hold_inputs(item)
-            return fleet, None
-        return fleet, fleet.update(item)
-
-    return apply
-
-
-def fleet_rul(
-    metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC), config: FleetRulConfig | None = None,
-) -> Callable[[FleetTwin | None, FleetItem], tuple[FleetTwin, list[TwinSnapshot]]]:
-    """``fleet_rul`` step (keyed by asset kind): fuse fleet RUL; learn completed lives."""
-    apply = fleet_apply(metadata, config)
-
-    def step(fleet: FleetTwin | None, item: FleetItem) -> tuple[FleetTwin, list[TwinSnapshot]]:
-        fleet, snap = apply(fleet, item)
-        if snap is None:
-            return fleet, []
-        metrics.step_items.labels(step="fleet_rul").inc()
-        lag_s = max((now() - snap.timestamp).total_seconds(), 0)
-        metrics.processing_latency_seconds.labels(output="snapshot").observe(lag_s)
-        if snap.rul_s is not None:
-            metrics.rul_seconds.observe(snap.rul_s)
-        metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
-                             band=(snap.rul_lower_s, snap.rul_upper_s))
-        return fleet, [snap]
-
-    return step
 
 
 def policy_apply(config: AlertPolicyConfig) -> Callable[[AlertPolicy | None, TwinSnapshot],

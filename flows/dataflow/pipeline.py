@@ -9,9 +9,10 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
-      -> twin_update       (asset_id, TwinSnapshot | AssetEvent [| ConditionInputs])
+      -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk)
            -> alert_gate   (asset_id, Alert)                -> alerts sink
-           -> fleet_rul    (kind, TwinSnapshot)             -> state sink
+           StateSnapshot (fleet model of the kind applied)  -> state sink
+           -> fleet_rul    (kind, FleetModel)  completed lives only -> fleet model board
 
 Every per-item step runs under a guard (:mod:`flows.dataflow.guard`): an item that makes it raise becomes
 a ``processing_error`` dead letter, the asset's state stays as it was before the item, and the
@@ -19,9 +20,11 @@ flow goes on. The ``route_*_errors`` branches take those dead letters to the dea
 
 Alerts are decided per asset from the twin's own evidence (anomaly score, health index,
 own-trend RUL), so alerts and their ids do not depend on how assets are spread over partitions
-and workers. The fleet step sees every asset of a kind; the RUL it fuses into the state snapshots
-depends on which lives completed before, so with several partitions it may differ slightly from
-run to run (documented in the README).
+and workers. The fleet RUL is predicted per asset too, in ``twin_update``, with the fleet model
+version of the asset's kind that applies at the window's event time (:mod:`flows.dataflow.fleet_models`);
+only learning is shared: ``fleet_rul`` (keyed by kind) sees the parts of completed lives and
+emits versions. So the state snapshots do not depend on the partitioning either, as long as
+each version reaches the board before the windows it applies to (late ones are counted).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from bytewax.inputs import Source
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.featurize import featurize_batch
+from flows.dataflow.fleet_models import FleetBoard
+from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
 from flows.dataflow.items import DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
@@ -47,9 +52,6 @@ from flows.dataflow.operators import (
     Featurizer,
     OpenWindows,
     alert_gate,
-    asset_kind,
-    fleet_apply,
-    fleet_rul,
     late_dead_letter,
     make_window_aggregator,
     policy_apply,
@@ -57,6 +59,7 @@ from flows.dataflow.operators import (
     twin_update,
 )
 from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
+from twin_models.rul.fleet_view import LifeChunk
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
 
@@ -72,6 +75,7 @@ class Sinks:
     state: Sequence[SinkAttacher] = ()
     alerts: Sequence[SinkAttacher] = ()
     dead_letters: Sequence[SinkAttacher] = ()
+    fleet_models: Sequence[SinkAttacher] = ()
 
 
 def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
@@ -109,12 +113,17 @@ def get_flow(
     metrics: PipelineMetrics | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     flow_id: str = "twinflow",
+    board: FleetBoard | None = None,
 ) -> Dataflow:
-    """Build the dataflow (nothing runs until Bytewax runs it)."""
+    """Build the dataflow (nothing runs until Bytewax runs it).
+
+    ``board``: where this process's ``twin_update`` reads the fleet models (a new one by
+    default; the learner's versions are published to it, and ``sinks.fleet_models`` get them)."""
     meta: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
     for asset_meta in meta.values():
         check_metadata(asset_meta)
     m = metrics or PipelineMetrics()
+    board = board if board is not None else FleetBoard(on_late=lambda _v: m.fleet_models_late.inc())
     flow = Dataflow(flow_id)
     raw = op.input("telemetry_in", flow, source)
     # RawRecord
@@ -141,28 +150,33 @@ def get_flow(
     agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
     fvs = agg.trues
     # (asset_id, FeatureVector)
-    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m),
-                               _state_of(twin_apply(meta, cfg.twin)), _asset_of, m, now,
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now),
+                               _state_of(twin_apply(meta, cfg.twin, board)), _asset_of, m, now,
                                on_drop=m.assets_tracked.dec)
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
     updates = twin_out.trues
-    # (asset_id, TwinSnapshot | AssetEvent | ConditionInputs); ConditionInputs (the fleet RUL
-    # regression's inputs, only when configured) go to fleet_rul, never to alert_gate
+    # (asset_id, TwinSnapshot | StateSnapshot | LifeChunk): the own-evidence snapshot goes to the
+    # alert gate, the fleet-fused one to the state sink, the parts of completed lives to fleet_rul
     own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
     gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), _state_of(policy_apply(cfg.alerts)),
                           _asset_of, m, now)
     alerts_out = op.branch("route_alert_errors", op.stateful_flat_map("alert_gate", own, gate), _ok_value)
     alerts = alerts_out.trues
     # (asset_id, Alert)
-    by_kind = op.key_on("key_by_kind", op.key_rm("drop_asset_key", updates),
-                        lambda x: asset_kind(meta, x.asset_id))
-    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, now, cfg.twin.fleet),
-                                _state_of(fleet_apply(meta, cfg.twin.fleet)),
+    snaps = op.map_value("fused_state", op.filter_value(
+        "state_snapshots_only", updates, lambda x: isinstance(x, StateSnapshot)), lambda s: s.snap)
+    # (asset_id, TwinSnapshot) fleet RUL fused
+    lives = op.filter("completed_lives", op.key_rm("drop_asset_key", updates),
+                      lambda x: isinstance(x, LifeChunk))
+    by_kind = op.key_on("key_by_kind", lives, lambda x: asset_kind(meta, x.asset_id))
+    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, cfg.twin.fleet),
+                                _state_of(fleet_learn_apply(meta, cfg.twin.fleet)),
                                 lambda item: asset_kind(meta, item.asset_id), m, now)
     fleet_out = op.branch("route_fleet_errors", op.stateful_flat_map("fleet_rul", by_kind, fleet_step),
                           _ok_value)
-    snaps = fleet_out.trues
-    # (kind, TwinSnapshot)
+    models = fleet_out.trues
+    # (kind, FleetModel) -> this process's board, and the fleet model sinks
+    op.inspect("publish_fleet_models", models, publisher(board, m))
     step_errors = [op.key_rm(f"{name}_errors_unkeyed", b.falses)
                    for name, b in (("aggregate", agg), ("twin", twin_out), ("alert", alerts_out),
                                    ("fleet", fleet_out))]
@@ -173,6 +187,7 @@ def get_flow(
     _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
     _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
     _attach("dead_letters_out", dead, sinks.dead_letters)
+    _attach("fleet_models_out", op.key_rm("fleet_models_unkeyed", models), sinks.fleet_models)
     return flow
 
 

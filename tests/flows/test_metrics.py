@@ -17,7 +17,9 @@ def test_counters_agree_with_the_flow(fleet_records) -> None:  # type: ignore[no
     assert m.value("twin_step_items_total", {"step": "decode"}) == len(fleet_records)
     assert m.value("twin_windows_closed_total") == len(out.features)
     assert m.total("twin_snapshots_total") == len(out.state)
-    assert m.value("twin_step_items_total", {"step": "fleet_rul"}) == len(out.state)
+    # the fleet learner emits one model version per completed life (2 failures here)
+    assert m.value("twin_step_items_total", {"step": "fleet_rul"}) == m.value("twin_fleet_models_total") == 2
+    assert m.value("twin_fleet_models_late_total") == 0
     assert m.value("twin_assets_tracked") == 3
     assert m.value("twin_windows_open") == 0  # every window closed at the end of input
     assert m.total("twin_alerts_total") == len(out.alerts)
@@ -80,8 +82,9 @@ def test_step_calls_are_timed_per_item(fleet_records) -> None:  # type: ignore[n
     assert calls["aggregate_window"]["calls"] == windows
     assert calls["twin_update"]["calls"] == windows  # every aggregated window updates its twin
     assert calls["alert_gate"]["calls"] == len(out.state)  # one call per twin snapshot
+    assert calls["fleet_rul"]["calls"] == 2  # the learner sees the completed lives only (one part each)
     for step, c in calls.items():
-        assert c["seconds"] > 0, step
+        assert c["seconds"] > 0 or step == "fleet_rul", step  # two sub-millisecond calls round to 0
         assert 0.0 <= c["share_over_50ms"] <= 1.0 and c["p999_under_s"] > 0, step
     assert m.value("twin_step_call_seconds_count", {"step": "decode"}) == 0  # not timed
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import pickle
 import shutil
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
@@ -74,4 +76,15 @@ def test_old_store_resumes_and_continues_like_an_uninterrupted_run(tmp_path: Pat
     assert len(resumed.state) < len(full.state)  # it resumed, it did not start over
     by_window = {(s.asset_id, s.window_start): s for s in full.state}
     for snap in resumed.state:
-        assert snap == by_window[(snap.asset_id, snap.window_start)]
+        assert _own(snap) == _own(by_window[(snap.asset_id, snap.window_start)])
+    assert sorted(map(repr, resumed.alerts)) == sorted(
+        repr(a) for a in full.alerts if a.timestamp >= min(s.timestamp for s in resumed.state))
+
+
+def _own(snap: Any) -> Any:
+    """The snapshot without the fleet-fused RUL. An old store holds the fleet's lives in the old
+    ``fleet_rul`` state (migrated into the learner on its first completed life) and no per-asset
+    fleet views: until the learner publishes its first version after the upgrade, and for the
+    lives under way at the upgrade, the fused RUL differs from that of a run that never stopped
+    (README, Upgrading). Everything the twin decides from its own evidence is unchanged."""
+    return replace(snap, rul_s=None, rul_lower_s=None, rul_upper_s=None, rul_source="")

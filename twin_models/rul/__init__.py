@@ -3,7 +3,13 @@
 - :mod:`.health` — :class:`HealthIndex`: failure indicator -> [0, 1] (1 = as new);
 - :mod:`.trend` — :class:`TrendRul` (the asset's own trend), :class:`FleetRul` (similarity to
   completed lives), :func:`fuse`;
-- :mod:`.fleet` — :class:`FleetTwin`: the lives of one asset kind teach the fleet RUL;
+- :mod:`.fleet` — :class:`FleetRulConfig` (the fleet RUL's settings); :class:`FleetTwin`, the
+  former single fleet step (kept: its recovery state migrates into the learner);
+- :mod:`.fleet_view` — :class:`FleetView`: one asset's current life, fused with the fleet model
+  (lives in the asset's twin); closed lives leave as :class:`LifeChunk` parts;
+- :mod:`.fleet_model` — :class:`FleetModel`: an immutable, versioned fleet model (``predict``);
+- :mod:`.fleet_learner` — :class:`FleetLearner`: completed lives of a kind -> model versions;
+- :mod:`.regression_learner` — the regression's refits as bounded, replayable slices of work;
 - :mod:`.regression` — :class:`RegressionRul`: condition features -> remaining life;
 - :mod:`.regressors` — the regressor it refits: numpy trees (default) or a River regressor;
 - :mod:`.regimes` — operating regimes found online, per-regime normalisation;

@@ -58,6 +58,11 @@ class FleetRulConfig:
     regression's first fit. ``regressor``: ``trees`` (numpy gradient-boosted trees, the default) or
     a River regressor (``river.linear_model.LinearRegression``, ``river.tree.HoeffdingTreeRegressor``,
     ``river.forest.ARFRegressor`` ...: :data:`twin_models.rul.regressors.RIVER_REGRESSORS`).
+    ``model_delay_s``: a fleet model version learnt from a life that failed at ``t`` applies to
+    windows from event time ``t + model_delay_s`` on (size it above the event-time spread between
+    assets, see the README); ``life_chunk_rows``: condition rows per part of a completed life sent
+    to the learner; ``fit_steps_per_call``: refit work per part (trees of the boosted ensemble,
+    200-row slices of a River regressor): together they bound the learner step's call time.
     """
 
     rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
@@ -75,10 +80,16 @@ class FleetRulConfig:
     prior: bool = setting(False)
     seed: int = setting(0, **between(0, 2**32 - 1))
     regressor: str = setting("trees", pattern=r"trees|river\.[a-z_]+\.[A-Za-z]+", check=regressor_problem)
+    model_delay_s: float = setting(86_400.0, **between(0.0, 1000 * YEAR_S, "seconds"))
+    life_chunk_rows: int = setting(1, **between(1, MAX_COUNT))
+    fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
         state.setdefault("regressor", REGRESSORS[0])
+        state.setdefault("model_delay_s", 86_400.0)
+        state.setdefault("life_chunk_rows", 1)
+        state.setdefault("fit_steps_per_call", 1)
         restore_state(self, state)
 
 

@@ -12,7 +12,7 @@ verbs keep River's meaning here: ``x`` are a window's condition features, ``y`` 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,6 +46,8 @@ class BatchRegressor(Protocol):
     def fit(self, x: FloatArray, y: FloatArray) -> Any: ...  # noqa: D102
 
     def predict(self, x: FloatArray) -> FloatArray: ...  # noqa: D102
+
+    def fit_steps(self, x: FloatArray, y: FloatArray) -> Iterator[int]: ...  # noqa: D102
 
 
 def regressor_problem(name: str) -> str | None:
@@ -83,11 +85,18 @@ class RiverRegressor:
 
     def fit(self, x: FloatArray, y: FloatArray) -> RiverRegressor:
         """A fresh model learns every row once."""
+        for _ in self.fit_steps(x, y):
+            pass
+        return self
+
+    def fit_steps(self, x: FloatArray, y: FloatArray, rows_per_step: int = 200) -> Iterator[int]:
+        """:meth:`fit` in slices of ``rows_per_step`` rows (yields the rows learnt so far)."""
         self.model = _river_model(self.name, self.seed)
         order = np.random.default_rng(self.seed).permutation(len(y))
-        for i in order:
+        for k, i in enumerate(order, 1):
             self.model.learn_one(self._row(x[i]), float(y[i]))
-        return self
+            if k % rows_per_step == 0:
+                yield k
 
     def predict(self, x: FloatArray) -> FloatArray:
         """Predictions of rows ``x`` (n, d)."""

@@ -18,6 +18,8 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
 
@@ -71,14 +73,27 @@ class GradientBoostedTrees:
 
     def fit(self, x: FloatArray, y: FloatArray) -> GradientBoostedTrees:
         """Fit on rows ``x`` (n, d) and targets ``y`` (n,); NaN features are not allowed."""
+        for _ in self.fit_steps(x, y):
+            pass
+        return self
+
+    def fit_steps(self, x: FloatArray, y: FloatArray) -> Iterator[int]:
+        """:meth:`fit` one tree at a time: yields after binning and after each tree (the same
+        result as ``fit``), so that a caller can spread a fit over bounded slices of work."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
             msg = f"gbm fit needs (n, d) rows and n targets with n >= {2 * self.min_leaf}, got {x.shape}"
             raise ValueError(msg)
         qs = np.linspace(0.0, 1.0, self.max_bins + 1)[1:-1]
-        self.edges = [np.unique(np.quantile(x[:, j], qs)) for j in range(x.shape[1])]
-        xb = self._bin(x)
+        self.edges, cols_b = [], []
+        for j in range(x.shape[1]):  # binning 20k x 85 rows is ~10 trees' work: yield on the way
+            self.edges.append(np.unique(np.quantile(x[:, j], qs)))
+            cols_b.append(np.searchsorted(self.edges[j], x[:, j], side="right").astype(np.int32))
+            if j % 8 == 7:
+                yield 0
+        xb = np.stack(cols_b, axis=1)
+        yield 0
         n_nodes = 2 ** (self.max_depth + 1) - 1
         self.feature = np.full((self.n_trees, n_nodes), -1, dtype=np.int32)
         self.threshold = np.zeros((self.n_trees, n_nodes))
@@ -94,7 +109,7 @@ class GradientBoostedTrees:
             cols = np.sort(rng.choice(d, size=n_cols, replace=False)) if n_cols < d else np.arange(d)
             self._grow(t, xb[np.ix_(rows, cols)], y[rows] - pred[rows], cols)
             pred += self._predict_tree(t, x)
-        return self
+            yield t + 1
 
     def _grow(self, t: int, xb: npt.NDArray[np.int32], resid: FloatArray,
               cols: npt.NDArray[np.int64]) -> None:

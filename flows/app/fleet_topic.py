@@ -1,0 +1,140 @@
+"""Fleet model versions through a compacted Kafka topic (``twin.fleet.models.v1``, key = kind).
+
+In ``twin run`` the learner of a kind lives in one process, but every process's twins apply its
+versions: the learner's stream is produced to the topic (:func:`model_message`) and every process
+runs a :class:`FleetModelConsumer`, a background thread that reads the topic from the beginning
+(compaction keeps the newest version of every kind, so a restart or a resume gets the models back)
+into the process's :class:`~flows.dataflow.fleet_models.FleetBoard`.
+
+A message from Kafka is untrusted: it is never given to plain ``pickle.loads``. :func:`load_model`
+accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, which resolves
+only an allow-list of classes (twin_models' model classes, numpy arrays and dtypes, River's
+regressors, a few builtins); anything else, a bad payload or a result that is not a
+:class:`~twin_models.rul.fleet_model.FleetModel` of the message's kind is counted as a dead
+letter (reason ``bad_fleet_model``) and logged, and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from flows.dataflow.fleet_models import FleetBoard
+from flows.dataflow.metrics import PipelineMetrics
+from twin_models.rul.fleet_model import FleetModel
+
+__all__ = ["MAX_MODEL_BYTES", "FleetModelConsumer", "ModelUnpickler", "load_model", "model_message"]
+
+log = logging.getLogger(__name__)
+
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+"""Largest model payload accepted (a version with 300 lives and 200 trees is a few MB)."""
+
+_ALLOWED_PREFIXES = ("twin_models.rul.", "numpy.", "river.")
+_ALLOWED_EXACT = {
+    ("numpy", "dtype"), ("numpy", "ndarray"), ("builtins", "slice"), ("builtins", "frozenset"),
+    ("builtins", "set"), ("builtins", "complex"), ("collections", "deque"),
+    ("collections", "OrderedDict"), ("collections", "Counter"), ("collections", "defaultdict"),
+    ("copyreg", "_reconstructor"),
+    ("builtins", "object"), ("builtins", "float"), ("builtins", "int"), ("builtins", "dict"),
+    ("builtins", "list"), ("builtins", "tuple"), ("random", "Random"), ("functools", "partial"),
+}
+_DENIED_NAMES = ("load", "loads", "system", "exec", "eval", "open", "fromfile", "memmap", "__import__")
+
+
+class ModelUnpickler(pickle.Unpickler):
+    """Resolves only the classes a fleet model is made of; refuses everything else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The class ``module.name`` if allowed, else an ``UnpicklingError`` naming it."""
+        allowed = (module, name) in _ALLOWED_EXACT or (
+            module.startswith(_ALLOWED_PREFIXES) and not name.startswith("_")
+            and name not in _DENIED_NAMES and module not in ("numpy.lib.npyio", "numpy.ctypeslib"))
+        allowed = allowed or (module.startswith("numpy.") and name in ("_reconstruct", "scalar",
+                                                                     "_frombuffer"))
+        if not allowed:
+            msg = f"fleet model payload refers to {module}.{name}, which is not allowed"
+            raise pickle.UnpicklingError(msg)
+        return super().find_class(module, name)
+
+
+def model_message(model: FleetModel) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """A version as a message: key = kind, value = the pickled model, version in a header."""
+    value = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    return model.kind.encode(), value, [("fleet.version", str(model.version).encode())]
+
+
+def load_model(key: bytes | None, value: bytes | None) -> FleetModel | str:
+    """The model of a message, or the reason it was refused (never raises)."""
+    if value is None:
+        return "empty fleet model message"
+    if len(value) > MAX_MODEL_BYTES:
+        return f"fleet model message of {len(value)} bytes exceeds the {MAX_MODEL_BYTES}-byte cap"
+    try:
+        model = ModelUnpickler(io.BytesIO(value)).load()
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes: every failure is a refusal
+        return f"fleet model message does not unpickle: {type(exc).__name__}: {exc}"[:500]
+    if not isinstance(model, FleetModel):
+        return f"fleet model message holds a {type(model).__name__}, not a FleetModel"
+    kind = (key or b"").decode("utf-8", "replace")
+    if model.kind != kind:
+        return f"fleet model of kind {model.kind!r} under key {kind!r}"
+    return model
+
+
+class FleetModelConsumer:
+    """Background thread: the topic, from the beginning, into the board (untrusted input)."""
+
+    def __init__(self, client_config: Mapping[str, str], topic: str, board: FleetBoard,
+                 metrics: PipelineMetrics, *, poll_s: float = 0.2) -> None:
+        self.topic = topic
+        self.board = board
+        self.metrics = metrics
+        self.poll_s = poll_s
+        self.loaded = 0
+        self.refused = 0
+        self._stop = threading.Event()
+        conf = {**client_config, "group.id": "twinflow-fleet-models-unused", "enable.auto.commit": "false",
+                "fetch.message.max.bytes": str(MAX_MODEL_BYTES), "receive.message.max.bytes":
+                str(MAX_MODEL_BYTES + 1024 * 1024)}
+        self.consumer = Consumer(conf)
+        self.thread = threading.Thread(target=self._run, name="fleet-model-consumer", daemon=True)
+
+    def start(self) -> FleetModelConsumer:
+        """Assign every partition of the topic from the beginning and start reading."""
+        meta = self.consumer.list_topics(self.topic, timeout=10.0)
+        parts = sorted(meta.topics[self.topic].partitions) if self.topic in meta.topics else [0]
+        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self.consumer.poll(self.poll_s)
+            if msg is None or msg.error() is not None:
+                continue
+            self.take(msg.key(), msg.value())
+
+    def take(self, key: bytes | None, value: bytes | None) -> None:
+        """Publish one message's model to the board, or count and log why it was refused."""
+        got = load_model(key, value)
+        if isinstance(got, str):
+            self.refused += 1
+            self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
+            log.warning("twin: dead letter: %s (topic %s)", got, self.topic)
+            return
+        self.loaded += 1
+        self.board.publish(got)
+
+    def stop(self) -> None:
+        """Stop the thread and close the consumer."""
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5.0)
+        self.consumer.close()

@@ -1,0 +1,116 @@
+"""The fleet RUL in the dataflow: per-asset prediction in ``twin_update``, shared learning in ``fleet_rul``.
+
+``twin_update`` holds each asset's :class:`~twin_models.rul.fleet_view.FleetView` (in its
+:class:`~twin_models.twin.AssetTwin`) and applies the fleet model of the asset's kind from the
+process's :class:`~flows.dataflow.fleet_models.FleetBoard` (:func:`apply_fleet`): it emits the
+own-evidence snapshot (to the alert gate), the fused :class:`StateSnapshot` (to the state sink)
+and, when a failure closes a life, the life's :class:`~twin_models.rul.fleet_view.LifeChunk`
+parts. The ``fleet_rul`` step (keyed by kind, :func:`fleet_rul`) is the
+:class:`~twin_models.rul.fleet_learner.FleetLearner`: it sees only those parts and emits
+:class:`~twin_models.rul.fleet_model.FleetModel` versions, which a sink publishes to the board.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from flows.dataflow.fleet_models import FleetBoard
+from flows.dataflow.metrics import PipelineMetrics
+from twin_models.records import AssetEvent, AssetMetadata, TwinSnapshot
+from twin_models.rul.fleet import FleetRulConfig, FleetTwin
+from twin_models.rul.fleet_learner import FleetLearner
+from twin_models.rul.fleet_model import FleetModel
+from twin_models.rul.fleet_view import FleetView, LifeChunk
+from twin_models.twin import AssetTwin
+
+__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "fleet_learn_apply", "fleet_rul", "observe_state",
+           "publisher"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """A twin snapshot with the fleet's RUL fused in: what the state sink writes."""
+
+    snap: TwinSnapshot
+
+    @property
+    def asset_id(self) -> str:
+        """The asset (so keyed steps and guards see it like a snapshot)."""
+        return self.snap.asset_id
+
+
+def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
+    """The kind of an asset (its fleet), from metadata; unknown assets share the default kind."""
+    meta = metadata.get(asset_id)
+    return meta.kind if meta else AssetMetadata(asset_id).kind
+
+
+def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[str, float],
+                events: Sequence[AssetEvent], config: FleetRulConfig,
+                board: FleetBoard | None) -> list[StateSnapshot | LifeChunk]:
+    """The fused state snapshot of the window (if scored) and the parts of a life it closed."""
+    view = twin.fleet_view
+    if view is None:
+        view = twin.fleet_view = FleetView(twin.metadata.kind, config)
+    out: list[StateSnapshot | LifeChunk] = []
+    if snap is not None:
+        model = board.model_at(view.kind, snap.timestamp.timestamp()) if board is not None else None
+        out.append(StateSnapshot(view.update(snap, features, model)))
+    for event in events:
+        out.extend(view.close(event, config.life_chunk_rows))
+    return out
+
+
+def observe_state(state: StateSnapshot, metrics: PipelineMetrics, now: datetime) -> None:
+    """The metrics of a fused snapshot (latency to the state sink, RUL, worst assets)."""
+    snap = state.snap
+    metrics.processing_latency_seconds.labels(output="snapshot").observe(
+        max((now - snap.timestamp).total_seconds(), 0))
+    if snap.rul_s is not None:
+        metrics.rul_seconds.observe(snap.rul_s)
+    metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
+                         band=(snap.rul_lower_s, snap.rul_upper_s))
+
+
+FleetState = FleetLearner | FleetTwin  # FleetTwin: the state of the old fleet_rul step, migrated
+
+
+def fleet_learn_apply(
+    metadata: Mapping[str, AssetMetadata], config: FleetRulConfig,
+) -> Callable[[FleetState | None, LifeChunk], tuple[FleetLearner, list[FleetModel]]]:
+    """The learner step's pure state transition (no metrics): what an undo replays."""
+
+    def apply(state: FleetState | None, chunk: LifeChunk) -> tuple[FleetLearner, list[FleetModel]]:
+        if isinstance(state, FleetTwin):  # a recovery store written before the learner existed
+            state = FleetLearner.from_fleet_twin(state, config)
+        if state is None:
+            state = FleetLearner(asset_kind(metadata, chunk.asset_id), config)
+        return state, state.learn(chunk)
+
+    return apply
+
+
+def fleet_rul(
+    metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics, config: FleetRulConfig,
+) -> Callable[[FleetState | None, LifeChunk], tuple[FleetLearner, list[FleetModel]]]:
+    """``fleet_rul`` step (keyed by asset kind): learn completed lives; emit model versions."""
+    apply = fleet_learn_apply(metadata, config)
+
+    def step(state: FleetState | None, chunk: LifeChunk) -> tuple[FleetLearner, list[FleetModel]]:
+        learner, models = apply(state, chunk)
+        metrics.step_items.labels(step="fleet_rul").inc(len(models))
+        return learner, models
+
+    return step
+
+
+def publisher(board: FleetBoard, metrics: PipelineMetrics) -> Callable[[str, tuple[str, FleetModel]], None]:
+    """An inspector that publishes the learner's versions to the process's board."""
+
+    def publish(_step: str, kv: tuple[str, FleetModel]) -> None:
+        metrics.fleet_models.inc()
+        board.publish(kv[1])
+
+    return publish

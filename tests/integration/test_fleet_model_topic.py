@@ -1,0 +1,119 @@
+"""Fleet model versions through the compacted topic ``twin.fleet.models.v1`` on a real broker.
+
+Before: ``twin run`` fused the fleet RUL in one step keyed by kind, so with several processes the
+fused RUL depended on the arrival order at that one worker, and no topic carried fleet models.
+Now the learner's versions are produced to the topic and every process reads them into its board;
+a message that is not a fleet model (a poisoned pickle) is refused and counted, never unpickled.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from flows.app.fleet_topic import FleetModelConsumer, load_model, model_message
+from flows.app.produce import publish
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.archive.query import query
+from flows.config.pipeline import KafkaConfig
+from flows.dataflow.fleet_models import FleetBoard
+from flows.dataflow.metrics import PipelineMetrics
+from tests.integration.test_kafka_pipeline import consume_all
+from twin_models.rul.fleet_model import FleetModel
+from twin_models.rul.trend import FleetRul
+from twin_models.simulator.fleet import FleetConfig, simulate_fleet
+
+pytestmark = pytest.mark.integration
+
+FLEET = FleetConfig(n_assets=4, days=8.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
+
+
+@pytest.fixture
+def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
+    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"fm-{uuid.uuid4().hex[:8]}.", partitions=4)
+    create_topics(cfg)
+    yield cfg
+    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+
+
+def _run_cmd(cfg: KafkaConfig, archive: Path, meta: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "flows.cli.main", "run", "--brokers", cfg.brokers, "--topic-prefix",
+            cfg.topic_prefix, "--archive", str(archive), "--metadata", str(meta), "--clock", "data",
+            "--exit-at-end", *extra]
+
+
+def _ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _state(archive: Path) -> list[Any]:
+    return query(archive, "SELECT asset_id, window_start, round(rul_s, 6), round(rul_lower_s, 6), "
+                          "round(rul_upper_s, 6), rul_source FROM twin_state ORDER BY 1, 2")[1]
+
+
+def test_two_processes_fuse_the_same_fleet_rul_as_one(kafka: KafkaConfig, tmp_path: Path) -> None:
+    from flows.cli.kafka_commands import write_fleet_metadata
+
+    meta = tmp_path / "meta.json"
+    write_fleet_metadata(FLEET, str(meta))
+    publish(simulate_fleet(FLEET), kafka)
+    one = tmp_path / "one"
+    res = subprocess.run(_run_cmd(kafka, one, meta), capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    models = consume_all(kafka, "fleet_models")
+    assert models, "no fleet model version reached the topic"
+    loaded = [load_model(m.key(), m.value()) for m in models]
+    assert all(isinstance(x, FleetModel) for x in loaded), loaded
+    two = tmp_path / "two"
+    addresses = ";".join(f"127.0.0.1:{p}" for p in _ports(2))
+    procs = [subprocess.Popen(_run_cmd(kafka, two, meta, "-i", str(i), "-a", addresses),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    a, b = _state(one), _state(two)
+    assert any("fleet" in row[-1] for row in a), "no fleet-fused window: the comparison would be empty"
+    assert a == b
+
+
+def test_a_poisoned_model_message_is_refused_and_counted(kafka: KafkaConfig) -> None:
+    class Evil:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (exec, ("raise SystemExit('unpickled')",))
+
+    good = FleetModel("pump", 1, 0.0, 1, FleetRul(), 1, (3600.0,), None, True, 0.8)
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    topic = kafka.topic("fleet_models")
+    producer.produce(topic, pickle.dumps(Evil()), b"pump")
+    producer.produce(topic, b"\x80\x05garbage", b"pump")
+    key, value, _headers = model_message(good)
+    producer.produce(topic, value, key)
+    producer.flush(10)
+    metrics, board = PipelineMetrics(), FleetBoard()
+    consumer = FleetModelConsumer(kafka.client_config(), topic, board, metrics).start()
+    try:
+        deadline = time.monotonic() + 30
+        while consumer.loaded + consumer.refused < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        consumer.stop()
+    assert (consumer.loaded, consumer.refused) == (1, 2)
+    assert metrics.value("twin_dead_letters_total", {"reason": "bad_fleet_model"}) == 2
+    latest = board.latest("pump")
+    assert latest is not None and latest.version == 1 and latest.life_lengths == (3600.0,)

@@ -1,0 +1,135 @@
+"""FleetLearner: the lives of one asset kind teach the fleet model; it publishes versions.
+
+One learner per asset kind (the ``fleet_rul`` step, keyed by kind) sees only completed lives,
+as :class:`~twin_models.rul.fleet_view.LifeChunk` items (a life closed by a failure, its
+condition rows cut in parts). Per call it does a bounded amount of work: it stores the part and
+advances the regression's refit job by ``fit_steps_per_call`` units
+(:class:`~twin_models.rul.regression_learner.RegressionLearner`). When a life is complete it
+learns its trajectory (similarity), its length (prior) and its condition rows (regression), and
+emits a new :class:`~twin_models.rul.fleet_model.FleetModel` version; a refit that finishes
+emits one too. A version applies from ``failure time of the life being learnt + model_delay_s``
+(event time), so every asset applies the same version to the same window whatever the
+partitioning, as long as versions reach the twins before their data (see ``model_delay_s``).
+
+State is bounded: ``max_lives`` lives of at most 1024 trajectory points (similarity) and
+``max_life_rows`` float32 condition rows (regression), plus the parts of lives still arriving.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from twin_models.rul.fleet import FleetRulConfig, FleetTwin
+from twin_models.rul.fleet_model import FittedRegression, FleetModel, frozen_similarity
+from twin_models.rul.fleet_view import LifeChunk, LifeSummary
+from twin_models.rul.regimes import OperatingRegimes
+from twin_models.rul.regression_learner import RegressionLearner, StoredLife
+from twin_models.rul.trend import CompletedLife, FleetRul
+
+__all__ = ["FleetLearner"]
+
+SIMILARITY_LIVES = 200
+"""Lives the trajectory-similarity model keeps at most (the old fleet step's bound)."""
+
+MAX_PENDING = 10_000
+"""Lives whose parts are still arriving (a bound; older partial lives are dropped)."""
+
+
+class FleetLearner:
+    """Learns the completed lives of one asset kind; emits versioned :class:`FleetModel` s."""
+
+    def __init__(self, kind: str, config: FleetRulConfig, *, similarity_min_lives: int = 1) -> None:
+        self.kind = kind
+        self.config = config
+        self.similarity = FleetRul(max_lives=min(SIMILARITY_LIVES, config.max_lives))
+        self.similarity_min_lives = similarity_min_lives
+        self.life_lengths: deque[float] = deque(maxlen=config.max_lives)
+        self.regression: RegressionLearner | None = None
+        self.fitted: FittedRegression | None = None
+        self.pending: dict[tuple[str, int], list[LifeChunk]] = {}
+        self.version = 0
+        self.lives = 0
+
+    @classmethod
+    def from_fleet_twin(cls, old: FleetTwin, config: FleetRulConfig) -> FleetLearner:
+        """Migrate the state of the old ``fleet_rul`` step (one :class:`FleetTwin` per kind):
+        its completed lives carry over; the assets' current-life trajectories start afresh."""
+        learner = cls(old.kind, config, similarity_min_lives=old.similarity_min_lives)
+        learner.similarity = old.model
+        learner.life_lengths.extend(old.life_lengths)
+        learner.lives = len(old.life_lengths)
+        reg = old.regression
+        if reg is not None:
+            learner.regression = learner._new_regression(reg.n_features, reg.regimes)
+            for life in reg.lives:
+                learner.regression.lives.append(StoredLife(
+                    life.times, life.regimes, life.rows.astype(np.float32), life.head_regimes,
+                    life.head_rows.astype(np.float32), life.t0_s, life.complete, life.failure_s))
+            learner.regression.lives_learnt = reg.lives_learnt
+        return learner
+
+    def _new_regression(self, n_features: int, regimes: OperatingRegimes | None = None) -> RegressionLearner:
+        cfg = self.config
+        regimes = regimes or OperatingRegimes(n_features, atol=cfg.regime_atol, rtol=cfg.regime_rtol,
+                                              max_regimes=cfg.max_regimes)
+        return RegressionLearner(
+            n_features, window=cfg.trend_windows, baseline_windows=cfg.baseline_windows,
+            cap_s=cfg.rul_cap_s, min_lives=cfg.min_lives, max_lives=cfg.max_lives,
+            refit_growth=cfg.refit_growth, coverage=cfg.coverage, regimes=regimes, seed=cfg.seed,
+            regressor=cfg.regressor)
+
+    def learn(self, chunk: LifeChunk) -> list[FleetModel]:
+        """Take one part of a completed life; the new model version(s) it gives, if any."""
+        changed = False
+        if self.regression is not None:
+            fitted = self.regression.work(self.config.fit_steps_per_call)
+            if fitted is not None:
+                self.fitted, changed = fitted, True
+        key = (chunk.asset_id, chunk.life_id)
+        parts = self.pending.setdefault(key, [])
+        parts.append(chunk)
+        if len(self.pending) > MAX_PENDING:
+            self.pending.pop(next(iter(self.pending)))
+        if len(parts) == chunk.parts and chunk.summary is not None:
+            del self.pending[key]
+            self._learn_life(chunk.summary, parts)
+            changed = True
+        return [self._publish(chunk.failure_s)] if changed else []
+
+    def drain(self, failure_s: float) -> FleetModel | None:
+        """Finish the refit under way in one go (unbounded: for tools and tests, not the flow);
+        the version it gives, effective from ``failure_s + model_delay_s``."""
+        if self.regression is None:
+            return None
+        fitted = self.regression.work(10**9)
+        if fitted is None:
+            return None
+        self.fitted = fitted
+        return self._publish(failure_s)
+
+    def _learn_life(self, life: LifeSummary, parts: list[LifeChunk]) -> None:
+        parts = sorted(parts, key=lambda c: c.part)
+        self.similarity.learn_life(CompletedLife(
+            life.asset_id, self.kind, life.failure_s, tuple(life.times_s.tolist()),
+            tuple(life.indicator.tolist()), tuple(life.estimates_s.tolist())))
+        self.life_lengths.append(life.failure_s - life.t0_s)
+        self.lives += 1
+        if life.n_rows == 0 or not self.config.rul_features:
+            return
+        rows = np.vstack([c.rows for c in parts])
+        if self.regression is None:
+            self.regression = self._new_regression(rows.shape[1])
+        self.regression.learn_life(
+            np.concatenate([c.times_s for c in parts]), np.vstack([c.settings for c in parts]), rows,
+            life.head_settings, life.head_rows, life.t0_s, life.complete, life.failure_s)
+
+    def _publish(self, failure_s: float) -> FleetModel:
+        self.version += 1
+        cfg = self.config
+        return FleetModel(
+            kind=self.kind, version=self.version, effective_from_s=failure_s + cfg.model_delay_s,
+            lives=self.lives, similarity=frozen_similarity(self.similarity),
+            similarity_min_lives=self.similarity_min_lives, life_lengths=tuple(self.life_lengths),
+            regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage)

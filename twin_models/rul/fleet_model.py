@@ -1,0 +1,164 @@
+"""FleetModel: an immutable, versioned snapshot of what a fleet of one kind has learnt.
+
+The fleet learner (:mod:`twin_models.rul.fleet_learner`) emits a new :class:`FleetModel` after
+learning; every asset's :class:`~twin_models.rul.fleet_view.FleetView` applies the version of its
+kind whose ``effective_from_s`` (event time) is the latest at or before the window it estimates.
+A model holds the trajectory-similarity lives (:class:`~twin_models.rul.trend.FleetRul`, compact:
+downsampled trajectories and log errors), the completed lives' lengths (the prior), and the
+fitted condition regression (:class:`FittedRegression`: frozen regime centres and statistics, the
+regressor, held-out residuals). ``predict`` is pure: a model is shared by every asset of its kind.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from twin_models.records import TwinSnapshot
+from twin_models.rul.regimes import RegimeStats
+from twin_models.rul.regression import MIN_RESIDUALS, condition_rows
+from twin_models.rul.regressors import BatchRegressor
+from twin_models.rul.trend import FleetRul, RulEstimate, fuse
+
+__all__ = ["FittedRegression", "FleetModel", "assign_regimes"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_DEGRADED = ("degrading", "critical")
+
+
+def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: FloatArray) -> IntArray:
+    """The nearest regime of every settings row (scaled distance, as ``OperatingRegimes.assign``)."""
+    n = settings.shape[0]
+    if centres.shape[0] == 0:
+        return np.full(n, -1, dtype=np.int64)
+    if settings.size == 0:
+        return np.zeros(n, dtype=np.int64)
+    s = np.nan_to_num(np.asarray(settings, dtype=float))
+    tol = atol + rtol * np.abs(centres)
+    dev = (np.abs(s[:, None, :] - centres[None, :, :]) / tol[None]).max(axis=2)
+    return np.asarray(dev.argmin(axis=1), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class FittedRegression:
+    """A fitted condition regression: capped time to failure from an asset's recent windows."""
+
+    centres: FloatArray
+    atol: float
+    rtol: float
+    stats: RegimeStats
+    model: BatchRegressor
+    residuals: FloatArray  # (predicted, true - predicted), held out
+    window: int
+    baseline_windows: int
+    cap_s: float
+    coverage: float
+
+    def predict_rul(self, times: FloatArray, settings: FloatArray, rows: FloatArray, t0_s: float,
+                    head_settings: FloatArray, head_rows: FloatArray) -> RulEstimate | None:
+        """RUL now from the life's last ``window`` windows and its first (baseline) windows."""
+        if rows.shape[0] == 0 or head_rows.shape[0] == 0:
+            return None
+        z = self.stats.normalise(self.regimes(settings), rows.astype(float))
+        base = self.stats.normalise(self.regimes(head_settings), head_rows.astype(float)).mean(axis=0)
+        x = condition_rows(z, times, base, t0_s, self.window, self.baseline_windows)[-1:]
+        rul = float(self.clip(self.model.predict(x))[0])
+        lo, hi = self.interval(rul)
+        return RulEstimate(rul, lo, hi, "fleet_regression")
+
+    def regimes(self, settings: FloatArray) -> IntArray:
+        """Regimes of settings rows, with the centres frozen in this model."""
+        return assign_regimes(self.centres, self.atol, self.rtol, settings)
+
+    def clip(self, pred: FloatArray) -> FloatArray:
+        """Predictions clipped to [0, cap]."""
+        return np.clip(pred, 0.0, self.cap_s if self.cap_s > 0 else np.inf)
+
+    def interval(self, rul: float) -> tuple[float, float]:
+        """Conformal bounds around ``rul`` from the held-out residuals of its prediction bin."""
+        if len(self.residuals) < MIN_RESIDUALS:
+            return 0.5 * rul, 2.0 * rul if rul > 0 else self.cap_s
+        res = self.residuals
+        if self.cap_s > 0:
+            edges = self.cap_s * np.array([0.25, 0.5, 0.75])
+        else:
+            edges = np.quantile(res[:, 0], [0.25, 0.5, 0.75])
+        bins = np.searchsorted(edges, res[:, 0])
+        mine = res[bins == int(np.searchsorted(edges, rul)), 1]
+        errs = mine if mine.size >= MIN_RESIDUALS else res[:, 1]
+        alpha = (1.0 - self.coverage) / 2.0
+        q_lo, q_hi = np.quantile(errs, [alpha, 1.0 - alpha])
+        lo, hi = max(rul + float(q_lo), 0.0), rul + float(q_hi)
+        return min(lo, rul), max(hi, rul)
+
+
+@dataclass(frozen=True)
+class FleetModel:
+    """Version ``version`` of the fleet model of ``kind``, applying from ``effective_from_s`` on."""
+
+    kind: str
+    version: int
+    effective_from_s: float
+    lives: int
+    similarity: FleetRul
+    similarity_min_lives: int
+    life_lengths: tuple[float, ...]
+    regression: FittedRegression | None
+    prior: bool
+    coverage: float
+
+    def predict(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]],
+                track: object | None) -> RulEstimate | None:
+        """The fused estimate of the window (the asset's own-trend RUL with the fleet's), or None.
+
+        ``hist`` is the life's trajectory before this window (time, degradation, estimate),
+        ``track`` its :class:`~twin_models.rul.fleet_view.LifeTrack` including this window.
+        """
+        own = (RulEstimate(snap.rul_s, snap.rul_lower_s or 0.0, snap.rul_upper_s or snap.rul_s, "trend")
+               if snap.rul_s is not None else None)
+        learnt = self._regression(track)
+        if learnt is not None:
+            return fuse(own, learnt) if own is not None else learnt
+        if snap.condition not in _DEGRADED or self.similarity.n_lives < self.similarity_min_lives:
+            return own if own is not None else self._prior(snap, hist)
+        recent = list(hist)[-self.similarity.query_points + 1:]
+        times = np.array([h[0] for h in recent] + [snap.timestamp.timestamp()])
+        ind = np.array([h[1] for h in recent] + [snap.degradation])
+        return fuse(own, self.similarity.predict_rul(times, ind))
+
+    def _regression(self, track: object | None) -> RulEstimate | None:
+        reg = self.regression
+        if reg is None or track is None:
+            return None
+        times, settings, rows = track.arrays(reg.window)  # type: ignore[attr-defined]
+        head_s, head_r = track.head_arrays()  # type: ignore[attr-defined]
+        return reg.predict_rul(times, settings, rows, track.t0_s,  # type: ignore[attr-defined]
+                               head_s, head_r)
+
+    def _prior(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]]) -> RulEstimate | None:
+        """Mean residual life at the asset's age over the completed lives that outlived it."""
+        if not self.prior or not self.life_lengths:
+            return None
+        now = snap.timestamp.timestamp()
+        age = now - (hist[0][0] if hist else now)
+        lengths = np.asarray(self.life_lengths)
+        left = lengths[lengths > age] - age
+        if left.size == 0:
+            return None
+        lo, hi = np.quantile(left, [(1 - self.coverage) / 2, (1 + self.coverage) / 2])
+        rul = float(left.mean())
+        return RulEstimate(rul, min(float(lo), rul), max(float(hi), rul), "fleet_prior")
+
+
+def frozen_similarity(model: FleetRul) -> FleetRul:
+    """A copy of the similarity model that later learning cannot change."""
+    copy = FleetRul.__new__(FleetRul)
+    copy.__dict__.update(model.__dict__)
+    copy.lives = deque(model.lives, maxlen=model.lives.maxlen)
+    copy.residuals = deque(model.residuals, maxlen=model.residuals.maxlen)
+    return copy

@@ -1,0 +1,212 @@
+"""One asset's view of its fleet: the current life's trajectory, fused with the fleet's model.
+
+The fleet RUL used to live in one step keyed by asset kind, which saw every window of every asset
+of the kind. Prediction is per asset now: :class:`FleetView` lives in the asset's own twin state
+(``AssetTwin.fleet_view``), keeps what the fleet model needs about the asset's current life (its
+degradation trajectory and estimates, and, with condition features configured, the raw condition
+and operating-setting values of its windows, bounded), fuses the fleet model's estimate into each
+snapshot (:meth:`FleetView.update`, given the :class:`~twin_models.rul.fleet_model.FleetModel` of
+the asset's kind that applies at the window's event time), and when a failure closes the life it
+hands a compact :class:`LifeSummary` to the fleet learner, cut into :class:`LifeChunk` items so
+that the learner's work per call stays bounded (:func:`life_chunks`).
+
+The fused RUL therefore depends only on the asset's own windows and on the model version that
+applies at their event time: not on which worker holds which asset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from twin_models.records import AssetEvent, TwinSnapshot
+
+if TYPE_CHECKING:
+    from twin_models.rul.fleet import FleetRulConfig
+    from twin_models.rul.fleet_model import FleetModel
+
+__all__ = ["FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "life_chunks"]
+
+FloatArray = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+
+@dataclass
+class LifeTrack:
+    """Raw condition and operating-setting values of the current life's windows (bounded)."""
+
+    max_len: int
+    head_len: int
+
+    def __post_init__(self) -> None:
+        self.times: deque[float] = deque(maxlen=self.max_len)
+        self.settings: deque[bytes] = deque(maxlen=self.max_len)  # float32 rows: compact state
+        self.rows: deque[bytes] = deque(maxlen=self.max_len)
+        self.head: list[tuple[bytes, bytes]] = []  # the life's first windows (its baseline)
+        self.t0_s = math.nan
+        self.n_seen = 0
+
+    def append(self, t_s: float, settings: FloatArray, row: FloatArray) -> None:
+        """Remember one window."""
+        if self.n_seen == 0:
+            self.t0_s = t_s
+        s, r = settings.astype(np.float32).tobytes(), row.astype(np.float32).tobytes()
+        if len(self.head) < self.head_len:
+            self.head.append((s, r))
+        self.times.append(t_s)
+        self.settings.append(s)
+        self.rows.append(r)
+        self.n_seen += 1
+
+    def arrays(self, last: int | None = None) -> tuple[FloatArray, F32, F32]:
+        """(times, settings, rows) of the last ``last`` windows (all by default)."""
+        n = len(self.times) if last is None else min(last, len(self.times))
+        times = np.fromiter(list(self.times)[-n:], float, n)
+        return times, _stack(list(self.settings)[-n:]), _stack(list(self.rows)[-n:])
+
+    def head_arrays(self) -> tuple[F32, F32]:
+        """(settings, rows) of the life's first windows."""
+        return _stack([s for s, _ in self.head]), _stack([r for _, r in self.head])
+
+    @property
+    def complete(self) -> bool:
+        """Whether every window of the life is still held (not truncated by the bound)."""
+        return self.n_seen == len(self.times)
+
+
+def _stack(rows: list[bytes]) -> F32:
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(rows), -1)
+
+
+@dataclass(frozen=True)
+class LifeSummary:
+    """What a life closed by a failure teaches the fleet learner (compact, bounded).
+
+    ``times_s``/``indicator``/``estimates_s``: the degradation trajectory (at most the view's
+    ``life_history`` windows) with the fused estimate emitted at each (the learner keeps it
+    downsampled). The condition rows of the
+    life travel in its :class:`LifeChunk` items (float32), ``head_*`` are its first windows.
+    """
+
+    asset_id: str
+    kind: str
+    life_id: int
+    failure_s: float
+    t0_s: float
+    times_s: FloatArray
+    indicator: FloatArray
+    estimates_s: FloatArray
+    head_settings: F32
+    head_rows: F32
+    complete: bool
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class LifeChunk:
+    """Part ``part`` of ``parts`` of a closed life's condition rows; the last carries the summary."""
+
+    asset_id: str
+    life_id: int
+    failure_s: float
+    part: int
+    parts: int
+    times_s: FloatArray
+    settings: F32
+    rows: F32
+    summary: LifeSummary | None = None
+
+
+class FleetView:
+    """The asset's current life as the fleet model sees it; fuses the model's estimate."""
+
+    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = 1024) -> None:
+        self.kind = kind
+        self.config = config
+        self.life_history = life_history
+        self.life_id: int | None = None
+        self.hist: deque[tuple[float, float, float]] = deque(maxlen=life_history)
+        self.track: LifeTrack | None = None
+        self.names: tuple[list[str], list[str]] | None = None  # (condition, regime) features
+
+    def update(self, snap: TwinSnapshot, features: Mapping[str, float],
+               model: FleetModel | None) -> TwinSnapshot:
+        """Fuse the model's estimate into the window's snapshot, then remember the window."""
+        if self.life_id != snap.life_id:
+            self.life_id = snap.life_id
+            self.hist = deque(maxlen=self.life_history)
+            self.track = None
+        self._track(snap, features)
+        fused = model.predict(snap, self.hist, self.track) if model is not None else None
+        if fused is not None:
+            snap = replace(snap, rul_s=fused.rul_s, rul_lower_s=fused.lower_s,
+                           rul_upper_s=fused.upper_s, rul_source=fused.source)
+        est = snap.rul_s if snap.rul_s is not None else math.nan
+        self.hist.append((snap.timestamp.timestamp(), snap.degradation, est))
+        return snap
+
+    def _track(self, snap: TwinSnapshot, features: Mapping[str, float]) -> None:
+        cfg = self.config
+        if not cfg.rul_features:
+            return
+        if self.names is None:
+            finite = [k for k, v in features.items() if math.isfinite(v)]
+            regime = sorted(k for k in finite if any(fnmatchcase(k, p) for p in cfg.regime_features))
+            cond = sorted(k for k in finite if any(fnmatchcase(k, p) for p in cfg.rul_features)
+                          and k not in regime)
+            if not cond:
+                return
+            self.names = (cond, regime)
+        cond, regime = self.names
+        if self.track is None:
+            self.track = LifeTrack(self.life_history, cfg.baseline_windows)
+        row = np.array([features.get(k, math.nan) for k in cond], dtype=float)
+        settings = np.array([features.get(k, math.nan) for k in regime], dtype=float)
+        self.track.append(snap.timestamp.timestamp(), settings, row)
+
+    def close(self, event: AssetEvent, chunk_rows: int) -> list[LifeChunk]:
+        """A failure closes the life: its summary, in chunks (nothing for other events)."""
+        if event.kind != "failure" or not self.hist:
+            return []
+        summary, track = self._summary(event), self.track
+        self.hist = deque(maxlen=self.life_history)
+        self.track = None
+        self.life_id = None
+        return life_chunks(summary, track, chunk_rows)
+
+    def _summary(self, event: AssetEvent) -> LifeSummary:
+        h = np.asarray(self.hist, dtype=float)
+        track = self.track
+        head_s, head_r = track.head_arrays() if track is not None else (_stack([]), _stack([]))
+        return LifeSummary(
+            asset_id=event.asset_id, kind=self.kind, life_id=self.life_id or 0,
+            failure_s=event.timestamp.timestamp(), t0_s=self.hist[0][0],
+            times_s=h[:, 0].copy(), indicator=h[:, 1].copy(), estimates_s=h[:, 2].copy(),
+            head_settings=head_s, head_rows=head_r,
+            complete=track.complete if track is not None else True,
+            n_rows=len(track.times) if track is not None else 0)
+
+
+def life_chunks(summary: LifeSummary, track: LifeTrack | None, chunk_rows: int) -> list[LifeChunk]:
+    """The life's condition rows in parts of at most ``chunk_rows`` rows (the last: the summary)."""
+    if track is None or not track.times:
+        empty = np.zeros((0, 0), dtype=np.float32)
+        return [LifeChunk(summary.asset_id, summary.life_id, summary.failure_s, 0, 1, np.zeros(0),
+                          empty, empty, summary)]
+    times, settings, rows = track.arrays()
+    parts = max(1, math.ceil(len(times) / chunk_rows))
+    out = []
+    for i in range(parts):
+        sl = slice(i * chunk_rows, (i + 1) * chunk_rows)
+        out.append(LifeChunk(summary.asset_id, summary.life_id, summary.failure_s, i, parts, times[sl].copy(),
+                             settings[sl].copy(), rows[sl].copy(),
+                             summary if i == parts - 1 else None))
+    return out
