@@ -10,7 +10,8 @@ backtest (:func:`flows.app.backtest.run_backtest`, i.e. the same ``get_flow`` as
    scalar-table files (``timestamp, asset_id, setting_1..3, sensor_1..21``). Time mapping:
    **1 cycle = 1 h of event time**: train unit ``u`` at cycle ``c`` is ``train-u`` at
    ``T0 + c h``; test units come after every training life has ended, ``test-u`` at
-   ``T_test + c h`` with ``T_test = T0 + (longest training life + 2) h`` rounded up to a day. So
+   ``T_test + c h`` with ``T_test = T0 + (longest training life + 2) h + model_delay_s`` (the
+   fleet model learnt from a life applies that long after its failure) rounded up to a day. So
    the fleet RUL model has learnt the completed training lives before it sees a test unit, and
    nothing of a test unit's future or truth is ever replayed (prequential, no training on test).
 2. **Events.** One ``failure`` per TRAIN unit at ``T0 + (last cycle + 1) h``: the window of cycle
@@ -113,9 +114,11 @@ def write_failures(path: Path, train: np.ndarray) -> Path:
     return path
 
 
-def start_of_tests(train: np.ndarray) -> datetime:
-    """When the test units start: after the last training failure, on a whole day."""
-    end = T0 + (int(train[:, 1].max()) + 2) * HOUR
+def start_of_tests(train: np.ndarray, model_delay_s: float = 0.0) -> datetime:
+    """When the test units start: after the last training failure and the fleet model delay (a
+    model learnt from a life applies ``model_delay_s`` of event time after its failure), on a
+    whole day."""
+    end = T0 + (int(train[:, 1].max()) + 2) * HOUR + timedelta(seconds=model_delay_s)
     days = math.ceil((end - T0) / timedelta(days=1))
     return T0 + timedelta(days=days)
 
@@ -183,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cmapss-") as tmp:
         work = Path(tmp)
         out = Path(args.out) if args.out else work / "out"
+        test_start = start_of_tests(train, cfg.twin.fleet.model_delay_s)
         inputs = [write_table(work / "train.parquet", train, "train", T0),
-                  write_table(work / "test.parquet", test, "test", start_of_tests(train))]
+                  write_table(work / "test.parquet", test, "test", test_start)]
         events = [write_failures(work / "failures.parquet", train)]
         bt = run_backtest(inputs, out, cfg, events=events, progress=not args.no_progress, report=False)
         est = last_estimates(out / "scores.parquet", units)

@@ -29,6 +29,7 @@ from flows.dataflow.admission import (
     admit,
     check_metadata,
 )
+from flows.dataflow.fleet_steps import StateSnapshot, fleet_rul
 from flows.dataflow.items import DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
@@ -37,7 +38,6 @@ from flows.dataflow.operators import (
     OpenWindows,
     alert_gate,
     check_snapshot,
-    fleet_rul,
     make_window_aggregator,
     twin_update,
 )
@@ -51,6 +51,7 @@ from twin_models.records import (
     TwinSnapshot,
     WaveformFrame,
 )
+from twin_models.rul.fleet_view import LifeChunk
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TS = datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
@@ -238,7 +239,7 @@ def _random_payload(rng: random.Random, ts: datetime) -> bytes:
 
 
 class _Chain:
-    """decode -> featurize -> window -> twin -> alert gate -> fleet for one asset, by hand."""
+    """decode -> featurize -> window -> twin (fused state) -> alert gate -> fleet learner, by hand."""
 
     def __init__(self, meta: AssetMetadata) -> None:
         cfg, m = PipelineConfig(window_s=3600.0), PipelineMetrics()
@@ -249,7 +250,7 @@ class _Chain:
         self.aggregate = make_window_aggregator(3600.0, m, windows, lambda: NOW)
         self.twin_step = twin_update(metas, cfg.twin, m)
         self.gate_step = alert_gate(cfg.alerts, m, lambda: NOW)
-        self.fleet_step = fleet_rul(metas, m, lambda: NOW)
+        self.fleet_step = fleet_rul(metas, m, cfg.twin.fleet)
         self.twin: Any = None
         self.gate: Any = None
         self.fleet: Any = None
@@ -270,10 +271,11 @@ class _Chain:
                 self.gate, alerts = self.gate_step(self.gate, out)
                 for a in alerts:
                     codec.encode_json(a)
-            self.fleet, snaps = self.fleet_step(self.fleet, out)
-            for s in snaps:
-                check_snapshot(s)
-                codec.encode_json(s)
+            if isinstance(out, StateSnapshot):  # the fused snapshot the state sink writes
+                check_snapshot(out.snap)
+                codec.encode_json(out.snap)
+            if isinstance(out, LifeChunk):  # a completed life's part: the fleet learner's input
+                self.fleet, _models = self.fleet_step(self.fleet, out)
         return len(items)
 
 
