@@ -54,7 +54,8 @@ def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "check", help="list unreadable or foreign files in the archive (--repair: move them aside)",
         description="List the files of the archive's tables that queries leave out: unreadable "
                     "Parquet (zero-byte, truncated, not Parquet), files whose schema does not fit "
-                    "the table, files outside the date=/asset_id= folders. Reads footers only. "
+                    "the table, files outside the date= (or older date=/asset_id=) folders. Reads footers "
+                    "only. "
                     "Exit status 1 if any is found (0 with --repair once they are moved).")
     _add_archive_arg(c)
     c.add_argument("--repair", action="store_true",
