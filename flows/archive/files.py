@@ -16,6 +16,7 @@ by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -30,9 +31,14 @@ import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["QUARANTINE", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine", "scan_table"]
+__all__ = ["QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine",
+           "scan_table"]
 
 QUARANTINE = "_quarantine"
+SUPERSEDES = b"twin.compacted_from"
+"""Key of a compacted file's Parquet metadata: JSON list of the files (relative to the table
+folder) whose rows it holds. Those files are left out of the views while they still exist (a
+compaction stopped between its rename and its deletes), so no row is ever read twice."""
 PARTITION_COLUMNS = ("date", "asset_id")
 
 def _is_string(t: pa.DataType) -> bool:
@@ -72,12 +78,14 @@ class BadFile:
 
 @dataclass
 class TableFiles:
-    """One table's readable files (sorted by path), their united schema, and the files left out."""
+    """One table's readable files (sorted by path), their united schema, the files left out, and
+    the files a compacted file supersedes (left out too: their rows are in the compacted file)."""
 
     table: str
     files: list[ArchiveFile] = field(default_factory=list)
     schema: pa.Schema | None = None
     bad: list[BadFile] = field(default_factory=list)
+    superseded: list[Path] = field(default_factory=list)
 
 
 def _listing(folder: Path) -> list[Path]:
@@ -162,6 +170,16 @@ def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str | None, pa
     tf.schema = united
 
 
+def _superseded(table_dir: Path, schemas: Iterable[pa.Schema | str]) -> set[Path]:
+    """The files that compacted files name as merged into them."""
+    out: set[Path] = set()
+    for schema in schemas:
+        meta = None if isinstance(schema, str) else schema.metadata
+        if meta and SUPERSEDES in meta:
+            out.update(table_dir / rel for rel in json.loads(meta[SUPERSEDES]))
+    return out
+
+
 def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
     """Classify every file of ``<root>/<table>/`` (footers read in parallel threads)."""
     table_dir = Path(root) / table
@@ -177,8 +195,12 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
             located.append((path, *where))
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(located)))) as pool:
         schemas = list(pool.map(_read_schema, [p for p, _, _ in located]))
+    gone = _superseded(table_dir, schemas)
     candidates = []
     for (path, d, asset), schema in zip(located, schemas, strict=True):
+        if path in gone:
+            tf.superseded.append(path)
+            continue
         problem = schema if isinstance(schema, str) else _schema_problem(table, schema, asset is not None)
         if problem is not None:
             tf.bad.append(BadFile(path, table, problem))

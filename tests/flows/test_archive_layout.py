@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from flows.archive import layout
 from flows.archive.files import scan_table
 from flows.archive.query import query
 from flows.cli.main import main
@@ -136,7 +137,7 @@ def test_files_that_fit_neither_layout_are_reported(tmp_path: Path, where: str, 
 def test_row_groups_cover_disjoint_asset_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small row groups over rows sorted by asset: each group's statistics name a narrow asset
     range, which is what lets a one-asset query skip the others' groups."""
-    monkeypatch.setattr(sink, "ROW_GROUP_ROWS", 24)
+    monkeypatch.setattr(layout, "ROW_GROUP_ROWS", 24)
     write_rows(tmp_path, "features", _fleet_features(assets=5, windows=24), "part-x", "r")
     (path,) = (tmp_path / "features").rglob("*.parquet")
     meta = pq.ParquetFile(path).metadata

@@ -1,7 +1,7 @@
 """Parquet archive sink: one file per (table, date) per flush, ``<root>/<table>/date=YYYY-MM-DD/``.
 
 A file holds every asset's rows of its date, with ``asset_id`` as its first column and the rows
-sorted by (asset_id, time), written in row groups of at most ``ROW_GROUP_ROWS`` rows: the Parquet
+sorted by (asset_id, time), in small row groups (:mod:`flows.archive.layout`): the Parquet
 statistics of a row group then name a narrow asset range, so a reader filtering on one asset skips
 the others' row groups. (Archives written before issue 10 have one file per (date, asset) under
 ``date=YYYY-MM-DD/asset_id=<id>/``, without the column; :mod:`flows.archive.files` reads both.)
@@ -40,6 +40,8 @@ import pyarrow.parquet as pq
 from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from flows.archive import layout
+from flows.archive.layout import ASSET
 from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
@@ -74,13 +76,6 @@ alert_row = ALERT.archive_row
 ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {m.table: m.archive_row for m in MAPPINGS}
 FOLDER_COLUMNS = frozenset({"date"})
 """Row keys that name the partition folder and are not written in the file."""
-ASSET = ("asset_id", pa.string())
-"""The first column of every file: the rows are sorted by it."""
-ROW_GROUP_ROWS = 8192
-"""Rows per Parquet row group: small enough that a group's asset_id statistics prune, large
-enough that a group's overhead is small (a day of a 100-asset fleet at 1-min windows: 18 groups)."""
-TIME_COLUMN = {"features": "window_start", "twin_state": "window_start", "alerts": "timestamp"}
-"""The second sort key of each table's rows."""
 
 
 def _partition_dir(root: Path, table: str, date: str) -> Path:
@@ -135,12 +130,6 @@ def _table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(structs)], schema=schema)
 
 
-def _sorted(table: str, data: pa.Table) -> pa.Table:
-    """Rows by (asset_id, time): each row group then covers a narrow asset range."""
-    keys = [k for k in (ASSET[0], TIME_COLUMN[table]) if k in data.column_names]
-    return data.sort_by([(k, "ascending") for k in keys])
-
-
 def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str,
                run_id: str | None = None) -> int:
     """Write rows as new Parquet files under ``root/table``; returns the number of files.
@@ -158,8 +147,8 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        data = _bookkeeping(_sorted(table, _table(table, part)), run_id, write_seq())
-        pq.write_table(data, tmp, row_group_size=ROW_GROUP_ROWS)
+        data = _bookkeeping(layout.sorted_rows(table, _table(table, part)), run_id, write_seq())
+        pq.write_table(data, tmp, row_group_size=layout.ROW_GROUP_ROWS)
         os.replace(tmp, final)
     return len(groups)
 
