@@ -13,7 +13,9 @@ Without ``--demo-archive`` the demo is run first (``twin demo --seed 7``, ~2 min
    ``pq.write_table`` per (date, asset) partition of the batch (the archive's layout).
 3. Queries through :func:`flows.archive.query.query` (the sandboxed read side of ``twin sql``), best
    of ``--repeat``, each from a fresh connection as ``twin sql`` makes: a one-day fleet query
-   and a one-asset month query.
+   and a one-asset month query; then, where the tree has ``twin archive compact``
+   (:mod:`flows.archive.compact`, issue 10 part LAYOUT), the same queries after compacting every
+   date (CPU seconds of the compaction too).
 
 Final line: JSON with rows/s of the sink and floors, the ratios and the query seconds.
 """
@@ -28,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +156,22 @@ def timed_query(archive: Path, sql: str, repeat: int) -> tuple[float, int]:
     return best, n
 
 
+def compacted(archive: Path, queries: dict[str, str], repeat: int) -> dict[str, Any]:
+    """Compact every date of the archive, then time the same queries (empty if the tree has no
+    compaction)."""
+    try:
+        from flows.archive.compact import compact_archive
+    except ImportError:
+        return {}
+    t = cpu()
+    compact_archive(archive, date(9999, 1, 1), "part-compact-bench")
+    out: dict[str, Any] = {"compact_cpu_s": round(cpu() - t, 2),
+                           "archive_files_compacted": sum(1 for _ in archive.rglob("*.parquet"))}
+    for name, sql in queries.items():
+        out[f"{name}_query_compacted_s"] = round(timed_query(archive, sql, repeat)[0], 3)
+    return out
+
+
 def sink_only(records: list[Any], work: Path, batch_rows: int) -> dict[str, Any]:
     """The sink against the same files written by bare write_table (one JSON line)."""
     import flows
@@ -195,6 +213,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         month = ASSET_MONTH.format(asset=asset, start=first.strftime("%Y-%m-%d"))
         q_month, n_month = timed_query(archive, month, args.repeat)
         files = sum(1 for _ in archive.rglob("*.parquet"))
+        after = compacted(archive, {"fleet_day": FLEET_DAY.format(day=day), "asset_month": month},
+                          args.repeat)
     n = len(records)
     out = {"benchmark": "archive", "machine": platform.machine(), "python": platform.python_version(),
            "assets": args.assets, "feature_rows": n, "archive_files": files, "batch_rows": args.batch_rows,
@@ -203,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "sink_vs_floor_one_file": round(one_s / sink_s, 3),
            "sink_vs_floor_per_partition": round(part_s / sink_s, 3),
            "fleet_day_query_s": round(q_day, 3), "fleet_day_rows": n_day,
-           "asset_month_query_s": round(q_month, 3), "asset_month_rows": n_month}
+           "asset_month_query_s": round(q_month, 3), "asset_month_rows": n_month, **after}
     for k, v in out.items():
         print(f"{k:>36}: {v}", file=sys.stderr)
     print(json.dumps(out))

@@ -1,7 +1,9 @@
 """The archive's files: which ones the views may read, which are unreadable or foreign, quarantine.
 
 A table folder ``<root>/<table>/`` should hold only what :mod:`flows.dataflow.sinks.archive` writes:
-``date=YYYY-MM-DD/asset_id=<id>/*.parquet`` files whose schemas agree. Anything else (a zero-byte
+``date=YYYY-MM-DD/*.parquet`` files holding an ``asset_id`` column, or, written before issue 10,
+``date=YYYY-MM-DD/asset_id=<id>/*.parquet`` files without it (both layouts may be mixed in one
+archive, even in one date), whose schemas agree. Anything else (a zero-byte
 or truncated file, a CSV named ``.parquet``, a file whose key columns have other types, a stray
 file) is reported here and left out of the views, so one bad file never makes the whole archive
 unqueryable. The check reads Parquet footers only (no data pages), so it stays cheap; a file whose
@@ -14,6 +16,7 @@ by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -28,17 +31,25 @@ import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["QUARANTINE", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine", "scan_table"]
+__all__ = ["QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine",
+           "scan_table"]
 
 QUARANTINE = "_quarantine"
+SUPERSEDES = b"twin.compacted_from"
+"""Key of a compacted file's Parquet metadata: JSON list of the files (relative to the table
+folder) whose rows it holds. Those files are left out of the views while they still exist (a
+compaction stopped between its rename and its deletes), so no row is ever read twice."""
 PARTITION_COLUMNS = ("date", "asset_id")
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
 
 _is_ts: Callable[[pa.DataType], bool] = pa.types.is_timestamp
 REQUIRED: dict[str, dict[str, Callable[[pa.DataType], bool]]] = {
     "features": {"window_start": _is_ts},
     "twin_state": {"window_start": _is_ts},
-    "alerts": {"alert_id": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-               "sequence": pa.types.is_integer},
+    "alerts": {"alert_id": _is_string, "sequence": pa.types.is_integer},
 }
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET = re.compile(r"^asset_id=(.+)$")
@@ -46,11 +57,13 @@ _ASSET = re.compile(r"^asset_id=(.+)$")
 
 @dataclass(frozen=True)
 class ArchiveFile:
-    """A readable archive file and the partition values its path gives."""
+    """A readable archive file and the partition values its path gives.
+
+    ``asset_id`` is None for a file of the current layout (the file holds an ``asset_id`` column)."""
 
     path: Path
     date: date
-    asset_id: str
+    asset_id: str | None
     schema: pa.Schema
 
 
@@ -65,12 +78,14 @@ class BadFile:
 
 @dataclass
 class TableFiles:
-    """One table's readable files (sorted by path), their united schema, and the files left out."""
+    """One table's readable files (sorted by path), their united schema, the files left out, and
+    the files a compacted file supersedes (left out too: their rows are in the compacted file)."""
 
     table: str
     files: list[ArchiveFile] = field(default_factory=list)
     schema: pa.Schema | None = None
     bad: list[BadFile] = field(default_factory=list)
+    superseded: list[Path] = field(default_factory=list)
 
 
 def _listing(folder: Path) -> list[Path]:
@@ -82,18 +97,23 @@ def _listing(folder: Path) -> list[Path]:
     return sorted(out)
 
 
-def _partition(table_dir: Path, path: Path) -> tuple[date, str] | str:
-    """The (date, asset_id) of a file's folders, or the reason they are not a partition."""
+_NOT_PARTITION = "not in a date=YYYY-MM-DD/ (or older date=YYYY-MM-DD/asset_id=<id>/) folder"
+
+
+def _partition(table_dir: Path, path: Path) -> tuple[date, str | None] | str:
+    """The (date, asset_id) of a file's folders (asset None: the file's column gives it), or the
+    reason they are not a partition."""
     parts = path.relative_to(table_dir).parts
     if not path.name.endswith(".parquet"):
         return "not a Parquet file name"
-    if len(parts) != 3:
-        return "not in a date=YYYY-MM-DD/asset_id=<id>/ folder"
-    d, a = _DATE.match(parts[0]), _ASSET.match(parts[1])
-    if d is None or a is None:
-        return "not in a date=YYYY-MM-DD/asset_id=<id>/ folder"
+    if len(parts) not in (2, 3):
+        return _NOT_PARTITION
+    d = _DATE.match(parts[0])
+    a = _ASSET.match(parts[1]) if len(parts) == 3 else None
+    if d is None or (len(parts) == 3 and a is None):
+        return _NOT_PARTITION
     try:
-        return date.fromisoformat(d.group(1)), unquote(a.group(1))
+        return date.fromisoformat(d.group(1)), None if a is None else unquote(a.group(1))
     except ValueError:
         return f"bad partition date {d.group(1)!r}"
 
@@ -107,10 +127,25 @@ def _read_schema(path: Path) -> pa.Schema | str:
         return f"unreadable Parquet: {first}"
 
 
-def _schema_problem(table: str, schema: pa.Schema) -> str | None:
-    for name in PARTITION_COLUMNS:
+def _layout_problem(schema: pa.Schema, asset_folder: bool) -> str | None:
+    """Old layout: the folders give date and asset_id; current layout: the folder gives the date,
+    the file its own string ``asset_id``."""
+    from_folders = PARTITION_COLUMNS if asset_folder else PARTITION_COLUMNS[:1]
+    for name in from_folders:
         if name in schema.names:
             return f"foreign schema: holds its own {name!r} column (the folder gives it)"
+    if asset_folder:
+        return None
+    if "asset_id" not in schema.names:
+        return "foreign schema: no 'asset_id' column (and not in an asset_id=<id>/ folder)"
+    if not _is_string(schema.field("asset_id").type):
+        return f"incompatible schema: 'asset_id' is {schema.field('asset_id').type}"
+    return None
+
+
+def _schema_problem(table: str, schema: pa.Schema, asset_folder: bool) -> str | None:
+    if (problem := _layout_problem(schema, asset_folder)) is not None:
+        return problem
     for name, ok in REQUIRED[table].items():
         if name not in schema.names:
             return f"foreign schema: no {name!r} column"
@@ -119,7 +154,7 @@ def _schema_problem(table: str, schema: pa.Schema) -> str | None:
     return None
 
 
-def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str, pa.Schema]]) -> None:
+def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str | None, pa.Schema]]) -> None:
     """Add files whose schema agrees with the ones before them; the others are incompatible."""
     united: pa.Schema | None = None
     for path, d, asset, schema in candidates:
@@ -135,13 +170,23 @@ def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str, pa.Schema
     tf.schema = united
 
 
+def _superseded(table_dir: Path, schemas: Iterable[pa.Schema | str]) -> set[Path]:
+    """The files that compacted files name as merged into them."""
+    out: set[Path] = set()
+    for schema in schemas:
+        meta = None if isinstance(schema, str) else schema.metadata
+        if meta and SUPERSEDES in meta:
+            out.update(table_dir / rel for rel in json.loads(meta[SUPERSEDES]))
+    return out
+
+
 def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
     """Classify every file of ``<root>/<table>/`` (footers read in parallel threads)."""
     table_dir = Path(root) / table
     tf = TableFiles(table)
     if not table_dir.is_dir():
         return tf
-    located: list[tuple[Path, date, str]] = []
+    located: list[tuple[Path, date, str | None]] = []
     for path in _listing(table_dir):
         where = _partition(table_dir, path)
         if isinstance(where, str):
@@ -150,9 +195,13 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
             located.append((path, *where))
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(located)))) as pool:
         schemas = list(pool.map(_read_schema, [p for p, _, _ in located]))
+    gone = _superseded(table_dir, schemas)
     candidates = []
     for (path, d, asset), schema in zip(located, schemas, strict=True):
-        problem = schema if isinstance(schema, str) else _schema_problem(table, schema)
+        if path in gone:
+            tf.superseded.append(path)
+            continue
+        problem = schema if isinstance(schema, str) else _schema_problem(table, schema, asset is not None)
         if problem is not None:
             tf.bad.append(BadFile(path, table, problem))
         else:

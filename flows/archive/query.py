@@ -11,8 +11,9 @@ or out. Tables or macros a query creates live in the connection's memory and van
 statement-type check below only gives a friendlier message for write statements; it is not the
 guard.
 
-**Views.** Each view reads every readable Parquet file of its table (hive partitions ``date`` and
-``asset_id`` from the folders; columns united by name, so feature sets may differ between assets)
+**Views.** Each view reads every readable Parquet file of its table (``date`` from the folder,
+``asset_id`` from the file's column, or from its ``asset_id=`` folder in archives written before
+issue 10, both layouts mixed at will; columns united by name, so feature sets may differ between assets)
 and keeps one row per key: the row of the newest write, by the ``_write_seq`` the writer records
 (files written before that column existed rank below, by file path as before). A run that is
 resumed, or a demo run again into the same folder, therefore never shows a window or an alert
@@ -41,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
-from flows.archive.files import TABLES, BadFile, TableFiles, scan_table
+from flows.archive.files import TABLES, ArchiveFile, BadFile, TableFiles, scan_table
 from flows.codec import archive_schema
 from flows.codec.archive_schema import arrow_type
 
@@ -96,17 +97,28 @@ def _warn_stderr(root: str | Path) -> SkipHandler:
     return warn
 
 
+def _partition_expression(f: ArchiveFile, rank: int) -> pc.Expression:
+    """The values a file's path gives: date, file rank, and asset_id for the older layout (a
+    current-layout file holds its own ``asset_id`` column, whose row-group statistics prune)."""
+    given = ((pc.field("date") == pa.scalar(f.date, pa.date32()))
+             & (pc.field(RANK) == pa.scalar(rank, pa.int64())))
+    if f.asset_id is None:
+        return given
+    return given & (pc.field("asset_id") == pa.scalar(f.asset_id, pa.string()))
+
+
 def _dataset(tf: TableFiles) -> ds.Dataset:
-    """The table's readable files as one Arrow dataset; folder values and file rank as columns."""
+    """The table's readable files as one Arrow dataset; folder values and file rank as columns.
+
+    The columns keep one order whichever layouts the files have: the files' own (``asset_id``
+    left out), the bookkeeping, then ``date`` and ``asset_id``."""
     assert tf.schema is not None
+    own = tf.schema.remove(i) if (i := tf.schema.get_field_index("asset_id")) >= 0 else tf.schema
     extra = pa.schema([("date", pa.date32()), ("asset_id", pa.string()), (RANK, pa.int64())])
-    schema = pa.unify_schemas([tf.schema, BOOKKEEPING, extra], promote_options="permissive")
+    schema = pa.unify_schemas([own, BOOKKEEPING, extra], promote_options="permissive")
     by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
     rank = {i: r for r, i in enumerate(by_path)}
-    parts = [(pc.field("date") == pa.scalar(f.date, pa.date32()))
-             & (pc.field("asset_id") == pa.scalar(f.asset_id, pa.string()))
-             & (pc.field(RANK) == pa.scalar(rank[i], pa.int64()))
-             for i, f in enumerate(tf.files)]
+    parts = [_partition_expression(f, rank[i]) for i, f in enumerate(tf.files)]
     return ds.FileSystemDataset.from_paths(
         [str(f.path) for f in tf.files], schema=schema, format=ds.ParquetFileFormat(),
         filesystem=fs.LocalFileSystem(), partitions=parts)

@@ -1,4 +1,5 @@
-"""The ``twin sql`` and ``twin archive check`` subcommands: query and inspect the Parquet archive."""
+"""The ``twin sql`` and ``twin archive check|compact`` subcommands: query, inspect and compact the
+Parquet archive."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import contextlib
 import os
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +56,30 @@ def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "check", help="list unreadable or foreign files in the archive (--repair: move them aside)",
         description="List the files of the archive's tables that queries leave out: unreadable "
                     "Parquet (zero-byte, truncated, not Parquet), files whose schema does not fit "
-                    "the table, files outside the date=/asset_id= folders. Reads footers only. "
+                    "the table, files outside the date= (or older date=/asset_id=) folders. Reads footers "
+                    "only. "
                     "Exit status 1 if any is found (0 with --repair once they are moved).")
     _add_archive_arg(c)
     c.add_argument("--repair", action="store_true",
                    help="move those files into <archive>/_quarantine/<table>/ (never deleted)")
+    k = asub.add_parser(
+        "compact", help="merge each closed day's files of a table into one (fewer files, faster queries)",
+        description="Rewrite each date folder's readable files (a live run writes one per flush; "
+                    "older archives one per asset) into one file sorted by asset and time, keeping "
+                    "every row and its bookkeeping as they are. Safe to stop at any moment: the "
+                    "merged file replaces its sources atomically, and a later run finishes what a "
+                    "stopped one began. Unreadable or foreign files are left alone.")
+    _add_archive_arg(k)
+    k.add_argument("--before", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                   help="compact the dates before this one (default: today, UTC: closed days only)")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"not a date (YYYY-MM-DD): {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -99,6 +120,19 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compact(root: Path, before: date | None) -> int:
+    from flows.archive.compact import compact_archive
+    from flows.dataflow.sinks.archive import new_run_id
+
+    done, finished = compact_archive(root, before or datetime.now(UTC).date(), f"part-compact-{new_run_id()}")
+    if finished:
+        print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
+    for c in done:
+        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+    print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
+    return 0
+
+
 def _cmd_archive(args: argparse.Namespace) -> int:
     from flows.archive.files import TABLES, quarantine, scan_table
 
@@ -106,6 +140,8 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     if not root.is_dir():
         msg = f"no archive: {root} is not a folder"
         raise ValueError(msg)
+    if args.archive_command == "compact":
+        return _cmd_compact(root, args.before)
     bad = [b for t in TABLES for b in scan_table(root, t).bad]
     if not bad:
         print(f"archive {root}: every file is readable")

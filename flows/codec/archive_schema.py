@@ -10,8 +10,10 @@ never depends on the values of a batch.
 columns come one ``double`` column per feature name, the union over the rows of a file (feature
 sets differ between assets and channels; the views unite columns by name).
 
-Every file also carries the bookkeeping columns; ``date`` and ``asset_id`` are not stored in the
-files but in the partition folders, ``<table>/date=YYYY-MM-DD/asset_id=<id>/``.
+Every file also carries the bookkeeping columns. ``date`` is not stored in the files but in the
+partition folder, ``<table>/date=YYYY-MM-DD/``; ``asset_id`` is the first column of every file (rows
+sorted by asset_id, then time). Archives written before issue 10 keep ``asset_id`` in a folder too,
+``<table>/date=YYYY-MM-DD/asset_id=<id>/``, and stay readable.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class ColumnSpec:
 
 PARTITIONS = (
     ColumnSpec("date", "date32[day]", False, "UTC date of the row (folder date=YYYY-MM-DD)."),
-    ColumnSpec("asset_id", "string", False, "The asset (folder asset_id=<url-quoted id>)."),
+    ColumnSpec("asset_id", "string", False, "The asset: the files' first column (rows sorted by it); "
+               "in archives written before issue 10, the folder asset_id=<url-quoted id>."),
 )
 BOOKKEEPING = (
     ColumnSpec("run_id", "string", True, "The demo, backtest or run invocation that wrote the row "
@@ -99,7 +102,8 @@ def schema_doc(table: str) -> dict[str, Any]:
     return {
         "$id": f"urn:twinflow:archive:{table}:v1",
         "title": f"Archive table {table} v1",
-        "description": f"Parquet files <archive>/{table}/date=YYYY-MM-DD/asset_id=<id>/*.parquet; one row "
+        "description": f"Parquet files <archive>/{table}/date=YYYY-MM-DD/*.parquet (asset_id their first "
+                       "column; older archives: date=YYYY-MM-DD/asset_id=<id>/*.parquet); one row "
                        f"per {m.record.__name__} ({m.schema}.v1). {shape} Types are Arrow types; nullable "
                        "says whether a value may be null (every Parquet column is physically optional).",
         "record_schema": f"{m.schema}.v1.json",

@@ -108,7 +108,8 @@ def test_written_files_have_exactly_the_declared_schema(archive: Path, table: st
     spread = arch.open_columns(table)
     for path in files:
         got = pq.read_table(path)
-        cols = [(f.name, str(f.type)) for f in got.schema]
+        assert (got.schema.field(0).name, str(got.schema.field(0).type)) == ("asset_id", "string"), path
+        cols = [(f.name, str(f.type)) for f in got.schema][1:]
         n = len(_declared(table))
         assert cols[:n] == _declared(table), path
         assert cols[len(cols) - 3:] == _bookkeeping(), path
@@ -120,8 +121,8 @@ def test_written_files_have_exactly_the_declared_schema(archive: Path, table: st
         for spec in (*arch.file_columns(table), *arch.BOOKKEEPING):
             if not spec.nullable:
                 assert got.column(spec.name).null_count == 0, (path, spec.name)
-        assert re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", path.parts[-3]), path
-        assert path.parts[-2].startswith("asset_id="), path
+        assert re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", path.parts[-2]), path
+        assert path.parent.parent == archive / table, path
 
 
 @pytest.mark.parametrize("table", arch.TABLES)

@@ -25,8 +25,8 @@ def test_a_batch_starting_with_a_row_without_some_features_keeps_them_for_the_ot
     write_rows(tmp_path, "features", rows, "part-x")
     (path,) = (tmp_path / "features").rglob("*.parquet")
     got = pq.read_table(path).drop_columns(["run_id", "_written_at", "_write_seq"]).to_pylist()
-    assert got == [{"n_records": 16, "temperature.mean": 40.0, "vib.rms": None},
-                   {"n_records": 18, "temperature.mean": 41.0, "vib.rms": 0.147}]
+    assert got == [{"asset_id": "p1", "n_records": 16, "temperature.mean": 40.0, "vib.rms": None},
+                   {"asset_id": "p1", "n_records": 18, "temperature.mean": 41.0, "vib.rms": 0.147}]
 
 
 def _written(root: Path, table: str) -> pa.Table:
@@ -44,7 +44,8 @@ def test_column_types_do_not_depend_on_the_values_of_a_batch(tmp_path: Path) -> 
     write_rows(tmp_path, "alerts", [alert_row(replace(make_alert(), rul_s=None))], "part-x")
     for table in ("twin_state", "alerts"):
         got = _written(tmp_path, table)
-        declared = [(c.name, c.arrow) for c in (*file_columns(table), *BOOKKEEPING)]
+        declared = [("asset_id", "string"),
+                    *((c.name, c.arrow) for c in (*file_columns(table), *BOOKKEEPING))]
         assert [(f.name, str(f.type)) for f in got.schema] == declared
     state = _written(tmp_path, "twin_state")
     assert state.column("rul_s").to_pylist() == [None] * 3

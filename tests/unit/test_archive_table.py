@@ -22,11 +22,14 @@ T = datetime(2026, 1, 8, tzinfo=UTC)
 
 
 def _reference(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    """The construction the writer used before: union of keys in order, a list per column."""
-    body = [{k: v for k, v in r.items() if k not in ("date", "asset_id")} for r in rows]
+    """The construction the writer used before: union of keys in order, a list per column
+    (``asset_id`` first since issue 10's one-file-per-date layout)."""
+    body = [{"asset_id": r["asset_id"], **{k: v for k, v in r.items() if k not in ("date", "asset_id")}}
+            for r in rows]
     declared = {c.name: arrow_type(c) for c in file_columns(table)}
     keys = list(dict.fromkeys(k for row in body for k in row))
     spread = open_columns(table)
+    declared = {"asset_id": pa.string(), **declared}
     cols = ([(k, declared.get(k, arrow_type(spread))) for k in keys] if spread is not None
             else list(declared.items()))
     schema = pa.schema(cols)

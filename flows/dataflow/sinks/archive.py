@@ -1,4 +1,12 @@
-"""Parquet archive sink: hive partitions ``<root>/<table>/date=YYYY-MM-DD/asset_id=<id>/``.
+"""Parquet archive sink: one file per (table, date) per flush, ``<root>/<table>/date=YYYY-MM-DD/``.
+
+A file holds every asset's rows of its date, with ``asset_id`` as its first column and the rows
+sorted by (asset_id, time), in small row groups (:mod:`flows.archive.layout`): the Parquet
+statistics of a row group then name a narrow asset range, so a reader filtering on one asset skips
+the others' row groups. (Archives written before issue 10 have one file per (date, asset) under
+``date=YYYY-MM-DD/asset_id=<id>/``, without the column; :mod:`flows.archive.files` reads both.)
+A flush of a 100-asset fleet thus writes a handful of files instead of one per asset and day, which
+is what makes the write cost close to one bare ``write_table`` and the queries' file count small.
 
 Rows are buffered per writer partition and written in batches (``batch_rows`` rows or
 ``flush_interval_s`` seconds, whichever comes first), at every recovery snapshot and at close,
@@ -25,7 +33,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import bytewax.operators as op
 import pyarrow as pa
@@ -33,6 +40,8 @@ import pyarrow.parquet as pq
 from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from flows.archive import layout
+from flows.archive.layout import ASSET
 from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
@@ -65,12 +74,12 @@ alert_row = ALERT.archive_row
 """One alerts row (one per alert message)."""
 
 ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {m.table: m.archive_row for m in MAPPINGS}
-FOLDER_COLUMNS = frozenset({"date", "asset_id"})
+FOLDER_COLUMNS = frozenset({"date"})
 """Row keys that name the partition folder and are not written in the file."""
 
 
-def _partition_dir(root: Path, table: str, date: str, asset_id: str) -> Path:
-    return root / table / f"date={date}" / f"asset_id={quote(asset_id, safe='')}"
+def _partition_dir(root: Path, table: str, date: str) -> Path:
+    return root / table / f"date={date}"
 
 
 _RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (arrow_type(c) for c in BOOKKEEPING)
@@ -99,21 +108,22 @@ def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataT
     """
     declared = {c.name: arrow_type(c) for c in file_columns(table)}
     shapes = dict.fromkeys(tuple(row) for row in rows)
-    keys = [k for k in dict.fromkeys(k for shape in shapes for k in shape) if k not in FOLDER_COLUMNS]
+    skip = FOLDER_COLUMNS | {ASSET[0]}
+    keys = [k for k in dict.fromkeys(k for shape in shapes for k in shape) if k not in skip]
     spread = open_columns(table)
     if spread is not None:
-        return [(k, declared.get(k, arrow_type(spread))) for k in keys]
+        return [ASSET, *[(k, declared.get(k, arrow_type(spread))) for k in keys]]
     if extra := [k for k in keys if k not in declared]:
         msg = f"archive table {table!r} has no column {extra[0]!r}; declared: {', '.join(declared)}"
         raise ValueError(msg)
-    return list(declared.items())
+    return [ASSET, *declared.items()]
 
 
 def _table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Rows as an Arrow table with the declared schema of archive ``table``.
 
     Converted by Arrow in one pass as a struct array (a key a row lacks is null, the folder
-    keys are not fields and are ignored): the same values and types as building each column
+    key is not a field and is ignored): the same values and types as building each column
     from ``row.get(column)``, without a Python loop per cell."""
     schema = pa.schema(_columns(table, rows))
     structs = pa.array(rows, type=pa.struct(list(schema)))
@@ -124,20 +134,21 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
                run_id: str | None = None) -> int:
     """Write rows as new Parquet files under ``root/table``; returns the number of files.
 
-    One file per (date, asset_id) partition, written to a temporary name and renamed into place,
-    so a crash never leaves a truncated ``*.parquet`` behind and existing files are never touched.
-    Each file gets ``run_id`` (null if not given), ``_written_at`` and a fresh ``_write_seq``.
+    One file per date, rows sorted by (asset_id, time), written to a temporary name and renamed
+    into place, so a crash never leaves a truncated ``*.parquet`` behind and existing files are
+    never touched. Each file gets ``run_id`` (null if not given), ``_written_at`` and a fresh
+    ``_write_seq``.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["date"], row["asset_id"])].append(row)
-    for (date, asset_id), part in groups.items():
-        folder = _partition_dir(root, table, date, asset_id)
+        groups[row["date"]].append(row)
+    for date, part in groups.items():
+        folder = _partition_dir(root, table, date)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{basename}.parquet"
         tmp = folder / f".{basename}.parquet.tmp"
-        data = _bookkeeping(_table(table, part), run_id, write_seq())
-        pq.write_table(data, tmp)
+        data = _bookkeeping(layout.sorted_rows(table, _table(table, part)), run_id, write_seq())
+        pq.write_table(data, tmp, row_group_size=layout.ROW_GROUP_ROWS)
         os.replace(tmp, final)
     return len(groups)
 

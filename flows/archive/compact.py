@@ -1,0 +1,106 @@
+"""``twin archive compact``: merge a closed day's files of a table into one, never losing or
+duplicating a row.
+
+A live run writes one file per (table, date) per flush, so a day of 60-s flushes is ~1,440 small
+files per table, and archives written before issue 10 hold one file per (date, asset) per flush;
+queries pay per file (a footer read, a fragment scan). Compaction rewrites a date folder's files
+into one file of the current layout (``asset_id`` first, rows sorted by asset and time, row groups
+of :data:`flows.archive.layout.ROW_GROUP_ROWS`), keeping every row as it is, bookkeeping
+included, so the views deduplicate exactly as before.
+
+Crash safety, in three steps: (1) the merged rows are written to a hidden temporary file; (2) it is
+renamed into the date folder, the commit point: its Parquet metadata lists the files it merged
+(:data:`flows.archive.files.SUPERSEDES`) and from then on the readers leave those out; (3) they are
+deleted. A crash before (2) leaves the sources untouched (the hidden file is ignored); a crash
+between (2) and (3) leaves sources that the readers skip and the next compaction deletes. Files
+without ``_write_seq`` (written before the bookkeeping columns) are left alone: their order is
+their path, which merging would lose. Unreadable or foreign files are never touched (``archive
+check --repair`` is for them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
+from flows.archive.layout import ROW_GROUP_ROWS, sorted_rows
+
+__all__ = ["Compacted", "compact_archive", "compact_date"]
+
+BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """One date folder merged: the new file and how many files and rows went into it."""
+
+    table: str
+    date: date
+    path: Path
+    files: int
+    rows: int
+
+
+def _read(f: ArchiveFile) -> pa.Table:
+    """A file's rows with ``asset_id`` as a column whatever its layout."""
+    data = pq.read_table(f.path)
+    if f.asset_id is not None:
+        data = data.append_column("asset_id", pa.array([f.asset_id] * data.num_rows, pa.string()))
+    return data
+
+
+def _merged(table: str, files: list[ArchiveFile]) -> pa.Table:
+    """Every row of ``files`` once, in the current layout's column order and sort order."""
+    data = pa.concat_tables([_read(f) for f in files], promote_options="permissive")
+    body = [c for c in data.column_names if c != "asset_id" and c not in BOOKKEEPING_NAMES]
+    return sorted_rows(table, data.select(["asset_id", *body, *BOOKKEEPING_NAMES]))
+
+
+def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) -> Compacted:
+    """Merge one date folder's ``files`` into ``<date folder>/<name>.parquet`` (the three steps)."""
+    table_dir = root / table
+    folder = table_dir / f"date={files[0].date.isoformat()}"
+    data = _merged(table, files)
+    sources = [str(f.path.relative_to(table_dir)) for f in files]
+    data = data.replace_schema_metadata({SUPERSEDES: json.dumps(sources).encode()})
+    tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
+    pq.write_table(data, tmp, row_group_size=ROW_GROUP_ROWS)
+    os.replace(tmp, final)
+    for f in files:
+        f.path.unlink(missing_ok=True)
+    return Compacted(table, files[0].date, final, len(files), data.num_rows)
+
+
+def _finish(superseded: list[Path]) -> int:
+    """Delete the sources a stopped compaction left behind (its step 3)."""
+    for path in superseded:
+        path.unlink(missing_ok=True)
+    return len(superseded)
+
+
+def compact_archive(root: str | Path, before: date, name: str,
+                    tables: tuple[str, ...] = TABLES) -> tuple[list[Compacted], int]:
+    """Compact every date folder before ``before`` that holds more than one mergeable file (or an
+    older-layout file); returns what was merged and how many left-behind sources were deleted."""
+    base = Path(root)
+    done: list[Compacted] = []
+    finished = 0
+    for table in tables:
+        tf = scan_table(base, table)
+        finished += _finish(tf.superseded)
+        by_date: dict[date, list[ArchiveFile]] = defaultdict(list)
+        for f in tf.files:
+            if f.date < before and "_write_seq" in f.schema.names:
+                by_date[f.date].append(f)
+        for _day, files in sorted(by_date.items()):
+            if len(files) > 1 or files[0].asset_id is not None:
+                done.append(compact_date(base, table, files, name))
+    return done, finished
