@@ -22,7 +22,7 @@ from twin_models.records import AssetEvent, AssetMetadata, TwinSnapshot
 from twin_models.rul.fleet import FleetRulConfig, FleetTwin
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
-from twin_models.rul.fleet_view import FleetView, LifeChunk
+from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
 from twin_models.twin import AssetTwin
 
 __all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "fleet_learn_apply", "fleet_rul", "observe_state",
@@ -49,17 +49,21 @@ def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
 
 def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[str, float],
                 events: Sequence[AssetEvent], config: FleetRulConfig,
-                board: FleetBoard | None) -> list[StateSnapshot | LifeChunk]:
-    """The fused state snapshot of the window (if scored) and the parts of a life it closed."""
+                board: FleetBoard | None) -> list[StateSnapshot | LifeChunk | RefitWork]:
+    """The fused state snapshot of the window (if scored), the parts of a life it closed and the
+    refit work tickets that follow them."""
     view = twin.fleet_view
     if view is None:
         view = twin.fleet_view = FleetView(twin.metadata.kind, config)
-    out: list[StateSnapshot | LifeChunk] = []
+    out: list[StateSnapshot | LifeChunk | RefitWork] = []
     if snap is not None:
         model = board.model_at(view.kind, snap.timestamp.timestamp()) if board is not None else None
         out.append(StateSnapshot(view.update(snap, features, model)))
     for event in events:
-        out.extend(view.close(event, config.life_chunk_rows))
+        parts = view.close(event, config.life_chunk_rows)
+        out.extend(parts)
+        if parts:
+            out.extend(view.refit_work(event))
     return out
 
 
@@ -75,31 +79,34 @@ def observe_state(state: StateSnapshot, metrics: PipelineMetrics, now: datetime)
 
 
 FleetState = FleetLearner | FleetTwin  # FleetTwin: the state of the old fleet_rul step, migrated
+LearnerItem = LifeChunk | RefitWork
 
 
 def fleet_learn_apply(
     metadata: Mapping[str, AssetMetadata], config: FleetRulConfig,
-) -> Callable[[FleetState | None, LifeChunk], tuple[FleetLearner, list[FleetModel]]]:
+) -> Callable[[FleetState | None, LearnerItem], tuple[FleetLearner, list[FleetModel]]]:
     """The learner step's pure state transition (no metrics): what an undo replays."""
 
-    def apply(state: FleetState | None, chunk: LifeChunk) -> tuple[FleetLearner, list[FleetModel]]:
+    def apply(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
         if isinstance(state, FleetTwin):  # a recovery store written before the learner existed
             state = FleetLearner.from_fleet_twin(state, config)
         if state is None:
-            state = FleetLearner(asset_kind(metadata, chunk.asset_id), config)
-        return state, state.learn(chunk)
+            state = FleetLearner(asset_kind(metadata, item.asset_id), config)
+        if isinstance(item, RefitWork):
+            return state, state.work(item)
+        return state, state.learn(item)
 
     return apply
 
 
 def fleet_rul(
     metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics, config: FleetRulConfig,
-) -> Callable[[FleetState | None, LifeChunk], tuple[FleetLearner, list[FleetModel]]]:
+) -> Callable[[FleetState | None, LearnerItem], tuple[FleetLearner, list[FleetModel]]]:
     """``fleet_rul`` step (keyed by asset kind): learn completed lives; emit model versions."""
     apply = fleet_learn_apply(metadata, config)
 
-    def step(state: FleetState | None, chunk: LifeChunk) -> tuple[FleetLearner, list[FleetModel]]:
-        learner, models = apply(state, chunk)
+    def step(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
+        learner, models = apply(state, item)
         metrics.step_items.labels(step="fleet_rul").inc(len(models))
         return learner, models
 

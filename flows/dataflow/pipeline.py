@@ -9,7 +9,7 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
-      -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk)
+      -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
            -> alert_gate   (asset_id, Alert)                -> alerts sink
            StateSnapshot (fleet model of the kind applied)  -> state sink
            -> fleet_rul    (kind, FleetModel)  completed lives only -> fleet model board
@@ -59,7 +59,7 @@ from flows.dataflow.operators import (
     twin_update,
 )
 from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
-from twin_models.rul.fleet_view import LifeChunk
+from twin_models.rul.fleet_view import LifeChunk, RefitWork
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
 
@@ -167,7 +167,7 @@ def get_flow(
         "state_snapshots_only", updates, lambda x: isinstance(x, StateSnapshot)), lambda s: s.snap)
     # (asset_id, TwinSnapshot) fleet RUL fused
     lives = op.filter("completed_lives", op.key_rm("drop_asset_key", updates),
-                      lambda x: isinstance(x, LifeChunk))
+                      lambda x: isinstance(x, LifeChunk | RefitWork))
     by_kind = op.key_on("key_by_kind", lives, lambda x: asset_kind(meta, x.asset_id))
     fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, cfg.twin.fleet),
                                 _state_of(fleet_learn_apply(meta, cfg.twin.fleet)),

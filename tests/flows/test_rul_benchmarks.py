@@ -28,9 +28,9 @@ def _write(path: Path, rows: np.ndarray) -> None:
 
 def test_cmapss_benchmark_learns_training_lives_before_test_units(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
-    # 24 training lives: the fleet learner's refits advance one bounded slice per part of a
-    # completed life (issue 10), so the first fit (after min_lives = 10) lands some lives later
-    lengths = rng.integers(70, 110, size=24)
+    # 14 training lives, min_lives = 10: the refit the 10th life starts must land before the
+    # test units (its work tickets follow the life; without them it waited for later lives)
+    lengths = rng.integers(70, 110, size=14)
     train = np.vstack([_unit(rng, u + 1, int(n)) for u, n in enumerate(lengths)])
     _write(tmp_path / "train_FD001.txt.gz", train)
     full = [int(n) for n in rng.integers(70, 110, size=4)]

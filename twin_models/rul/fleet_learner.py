@@ -23,7 +23,7 @@ import numpy as np
 
 from twin_models.rul.fleet import FleetRulConfig, FleetTwin
 from twin_models.rul.fleet_model import FittedRegression, FleetModel, frozen_similarity
-from twin_models.rul.fleet_view import LifeChunk, LifeSummary
+from twin_models.rul.fleet_view import LifeChunk, LifeSummary, RefitWork
 from twin_models.rul.regimes import OperatingRegimes
 from twin_models.rul.regression_learner import RegressionLearner, StoredLife
 from twin_models.rul.trend import CompletedLife, FleetRul
@@ -97,6 +97,17 @@ class FleetLearner:
             self._learn_life(chunk.summary, parts)
             changed = True
         return [self._publish(chunk.failure_s)] if changed else []
+
+    def work(self, ticket: RefitWork) -> list[FleetModel]:
+        """One more slice of the refit under way (nothing when none is): the version it gives
+        once done, effective from the ticket's failure time + ``model_delay_s``."""
+        if self.regression is None:
+            return []
+        fitted = self.regression.work(self.config.fit_steps_per_call)
+        if fitted is None:
+            return []
+        self.fitted = fitted
+        return [self._publish(ticket.failure_s)]
 
     def drain(self, failure_s: float) -> FleetModel | None:
         """Finish the refit under way in one go (unbounded: for tools and tests, not the flow);

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from twin_models.rul.fleet import FleetRulConfig
     from twin_models.rul.fleet_model import FleetModel
 
-__all__ = ["FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "life_chunks"]
+__all__ = ["FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "RefitWork", "life_chunks"]
 
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -125,6 +125,17 @@ class LifeChunk:
     summary: LifeSummary | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RefitWork:
+    """A ticket for one more slice of the fleet learner's refit, sent after a closed life's parts.
+
+    Deterministic: a closed life sends a fixed number of them (``refit_work_parts``), so the refit
+    it triggered lands after the same slices whatever the timing; an idle learner ignores them."""
+
+    asset_id: str
+    failure_s: float
+
+
 class FleetView:
     """The asset's current life as the fleet model sees it; fuses the model's estimate."""
 
@@ -181,6 +192,12 @@ class FleetView:
         self.track = None
         self.life_id = None
         return life_chunks(summary, track, chunk_rows)
+
+    def refit_work(self, event: AssetEvent) -> list[RefitWork]:
+        """The work tickets that follow a closed life's parts (none without the regression)."""
+        if not self.config.rul_features:
+            return []
+        return [RefitWork(event.asset_id, event.timestamp.timestamp())] * self.config.refit_work_parts
 
     def _summary(self, event: AssetEvent) -> LifeSummary:
         h = np.asarray(self.hist, dtype=float)
