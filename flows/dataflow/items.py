@@ -15,7 +15,7 @@ from datetime import datetime
 from flows.codec import encode_telemetry
 from twin_models.records import AssetEvent, ScalarSample, Telemetry
 
-__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "WindowItem"]
+__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "ScalarBlock", "WindowItem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,5 +60,24 @@ class FrameFeatures:
     features: dict[str, float]
 
 
-WindowItem = ScalarSample | FrameFeatures | AssetEvent
-"""What a window collects: scalar samples, frame features and asset events."""
+@dataclass(frozen=True, slots=True)
+class ScalarBlock:
+    """Consecutive scalar samples of one asset in one event-time window, carried as ONE item.
+
+    Why: Bytewax's per-item cost (key, window, sort, collect) dominated the scalar path; a block
+    pays it once for many samples (:mod:`flows.dataflow.blocks` builds them). The samples are in
+    non-decreasing time order and all fall in one window, so ``timestamp`` is the LAST one's: the
+    window clock then advances its watermark as far as the samples one by one would have, and
+    assigns the block to the window each of its samples belongs to."""
+
+    asset_id: str
+    samples: tuple[ScalarSample, ...]
+
+    @property
+    def timestamp(self) -> datetime:
+        """The latest sample's time (what the window clock reads)."""
+        return self.samples[-1].timestamp
+
+
+WindowItem = ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
+"""What a window collects: scalar samples (alone or in blocks), frame features and asset events."""

@@ -20,7 +20,7 @@ from flows.dataflow.admission import admit
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
-from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
+from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, ScalarBlock, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
@@ -188,7 +188,7 @@ def make_window_aggregator(
         window_id, items = id_items
         start = EPOCH + window_id * length
         frames = [(i.channel, i.features) for i in items if isinstance(i, FrameFeatures)]
-        scalars = [i for i in items if isinstance(i, ScalarSample)]
+        scalars = _scalars(items)
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
         metrics.step_items.labels(step="aggregate_window").inc()
@@ -198,6 +198,26 @@ def make_window_aggregator(
         return aggregate_window(asset_id, start, start + length, frames, scalars, events)
 
     return aggregate
+
+
+def _scalars(items: list[WindowItem]) -> list[ScalarSample]:
+    """The window's scalar samples, blocks expanded, in time order as the window step would have
+    sorted them one by one (a stable sort: equal times keep their arrival order)."""
+    out: list[ScalarSample] = []
+    blocks = False
+    for i in items:
+        if isinstance(i, ScalarBlock):
+            out.extend(i.samples)
+            blocks = True
+        elif isinstance(i, ScalarSample):
+            out.append(i)
+    if blocks:
+        out.sort(key=_sample_time)
+    return out
+
+
+def _sample_time(s: ScalarSample) -> datetime:
+    return s.timestamp
 
 
 def twin_apply(
