@@ -8,12 +8,16 @@ asset and window into one item pays it once per block.
 A block must behave exactly like its samples one by one in the window operator:
 
 - it never spans two windows (so the window it is assigned to is every sample's window);
-- its samples are in non-decreasing time order, and its clock timestamp is its last sample's, so
-  the watermark ends where the samples would have moved it, and no sample of the block can make a
-  later one of the block late (the watermark trails the latest time by the allowed lateness);
-- a sample that may be late on its own (older than the watermark the window step will hold, which
-  this builder follows with Bytewax's event-clock rule, per asset) is never put in a block: it
-  travels alone and is judged alone, so a late sample is dead-lettered by itself, as before.
+- its clock timestamp is its latest sample's, so the watermark ends where the samples one by one
+  would have moved it;
+- a sample that may be late on its own (older than the watermark the window step holds when it
+  comes, which this builder follows per asset with Bytewax's event-clock rule, counting the
+  samples before it in the batch) is never put in a block: it travels alone and is judged alone,
+  so a late sample is dead-lettered by itself, as before. Every sample of a block is then
+  on time, and so is the block.
+
+Samples inside a block keep their arrival order; ``aggregate_window`` sorts a window's samples by
+time (stable) as the window step sorted them one by one.
 
 The builder keeps only an in-process copy of each asset's watermark (not recovery state): after a
 restart it starts from "nothing seen". Per asset, items keep their order; items of different
@@ -103,7 +107,7 @@ class BlockBuilder:
             out.append(s)
             return
         wid = (s.timestamp - EPOCH) // self.length
-        if run is not None and run[0] == wid and s.timestamp >= run[1][-1].timestamp:
+        if run is not None and run[0] == wid:
             run[1].append(s)
             return
         _flush(open_runs.pop(s.asset_id, None), out)
@@ -114,7 +118,10 @@ def _flush(run: tuple[int, list[ScalarSample]] | None, out: list[Any]) -> None:
     if run is None:
         return
     samples = run[1]
-    out.append(samples[0] if len(samples) == 1 else ScalarBlock(samples[0].asset_id, tuple(samples)))
+    if len(samples) == 1:
+        out.append(samples[0])
+    else:
+        out.append(ScalarBlock(samples[0].asset_id, max(s.timestamp for s in samples), tuple(samples)))
 
 
 def grouped(step: Callable[[list[Any]], list[Any]],

@@ -62,21 +62,16 @@ class FrameFeatures:
 
 @dataclass(frozen=True, slots=True)
 class ScalarBlock:
-    """Consecutive scalar samples of one asset in one event-time window, carried as ONE item.
+    """Scalar samples of one asset in one event-time window, carried as ONE item.
 
     Why: Bytewax's per-item cost (key, window, sort, collect) dominated the scalar path; a block
-    pays it once for many samples (:mod:`flows.dataflow.blocks` builds them). The samples are in
-    non-decreasing time order and all fall in one window, so ``timestamp`` is the LAST one's: the
-    window clock then advances its watermark as far as the samples one by one would have, and
-    assigns the block to the window each of its samples belongs to."""
+    pays it once for many samples (:mod:`flows.dataflow.blocks` builds them). All samples fall in
+    one window and ``timestamp`` is the LATEST one's: the window clock then moves its watermark as
+    far as the samples one by one would have, and assigns the block to its samples' window."""
 
     asset_id: str
+    timestamp: datetime
     samples: tuple[ScalarSample, ...]
-
-    @property
-    def timestamp(self) -> datetime:
-        """The latest sample's time (what the window clock reads)."""
-        return self.samples[-1].timestamp
 
 
 WindowItem = ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
