@@ -73,6 +73,10 @@ class ScalarBlock:
     timestamp: datetime
     samples: tuple[ScalarSample, ...]
 
+    def __deepcopy__(self, memo: dict[int, object]) -> ScalarBlock:
+        """Itself: immutable (the window step deep-copies open windows at every snapshot)."""
+        return self
+
 
 WindowItem = ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
 """What a window collects: scalar samples (alone or in blocks), frame features and asset events."""

@@ -187,7 +187,8 @@ def make_window_aggregator(
     def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]]) -> FeatureVector:
         window_id, items = id_items
         start = EPOCH + window_id * length
-        frames = [(i.channel, i.features) for i in items if isinstance(i, FrameFeatures)]
+        frames = [(i.channel, i.features) for i in sorted(
+            (i for i in items if isinstance(i, FrameFeatures)), key=_item_time)]
         scalars = _scalars(items)
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
@@ -201,23 +202,21 @@ def make_window_aggregator(
 
 
 def _scalars(items: list[WindowItem]) -> list[ScalarSample]:
-    """The window's scalar samples, blocks expanded, in time order as the window step would have
-    sorted them one by one (a stable sort: equal times keep their arrival order)."""
+    """The window's scalar samples, blocks expanded, in time order as Bytewax's ordered window mode
+    gave them one by one (a stable sort: equal times keep their arrival order). The window step runs
+    unordered (items in arrival order), so the features do not depend on arrival order."""
     out: list[ScalarSample] = []
-    blocks = False
     for i in items:
         if isinstance(i, ScalarBlock):
             out.extend(i.samples)
-            blocks = True
         elif isinstance(i, ScalarSample):
             out.append(i)
-    if blocks:
-        out.sort(key=_sample_time)
+    out.sort(key=_item_time)
     return out
 
 
-def _sample_time(s: ScalarSample) -> datetime:
-    return s.timestamp
+def _item_time(item: ScalarSample | FrameFeatures) -> datetime:
+    return item.timestamp
 
 
 def twin_apply(

@@ -134,7 +134,11 @@ def get_flow(
     # ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
     keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
-    wout = win.collect_window("window", keyed, _clock(cfg), windower)
+    # unordered: items go into their window as they come (ordered mode queues them and re-scans
+    # the queue, all of the allowed lateness's items, on every batch); aggregate_window sorts a
+    # window's items by time, so the features are those of the ordered mode (lateness and the
+    # window an item lands in do not depend on the mode)
+    wout = win.collect_window("window", keyed, _clock(cfg), windower, ordered=False)
     # (asset_id, (window_id, [items]))
     late_one = guard_map("late_to_dead_letter", lambda kv: _late(kv, m, now), m, now)
     late = op.flat_map("late_to_dead_letter", wout.late,
