@@ -1,7 +1,7 @@
 """Scalar samples through the dataflow in blocks give exactly what they gave one item per sample.
 
 The per-sample path is the same flow with block building switched off (``grouped`` passes the
-featurize step's output through), so the two runs differ only in how samples travel."""
+featurize step's output through) and the window step in Bytewax's ordered mode, as before blocks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import bytewax.operators.windowing as win
 import pytest
 
 import flows.dataflow.pipeline as pipeline
@@ -28,8 +29,16 @@ SCALAR_FLEET = FleetConfig(n_assets=4)  # metadata of pump-001..004 (the records
 
 
 def _per_sample(monkeypatch: pytest.MonkeyPatch, records: list[RawRecord], **kw: Any) -> Outputs:
+    """The flow as it was before blocks: one item per sample, window step in ordered mode."""
+    collect = win.collect_window
+
+    def ordered(*args: Any, **kwargs: Any) -> Any:
+        kwargs["ordered"] = True
+        return collect(*args, **kwargs)
+
     with monkeypatch.context() as m:
         m.setattr(pipeline, "grouped", lambda step, _builder: step)
+        m.setattr(pipeline.win, "collect_window", ordered)
         return run_flow(records, **kw)
 
 
@@ -40,7 +49,7 @@ def _fv_key(fv: FeatureVector) -> tuple[Any, ...]:
 def _same(a: Outputs, b: Outputs) -> None:
     assert [_fv_key(f) for f in a.features] == [_fv_key(f) for f in b.features]
     for fa, fb in zip(a.features, b.features, strict=True):
-        assert fa.features == pytest.approx(fb.features, rel=1e-12, abs=1e-12)
+        assert fa.features == fb.features  # bit for bit: same samples, same order
     snap = lambda s: (s.asset_id, s.window_start, s.condition, s.life_id)  # noqa: E731
     assert [snap(s) for s in a.state] == [snap(s) for s in b.state]
     for sa, sb in zip(a.state, b.state, strict=True):
