@@ -15,7 +15,7 @@ from datetime import datetime
 from flows.codec import encode_telemetry
 from twin_models.records import AssetEvent, ScalarSample, Telemetry
 
-__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "WindowItem"]
+__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "ScalarBlock", "WindowItem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,5 +60,23 @@ class FrameFeatures:
     features: dict[str, float]
 
 
-WindowItem = ScalarSample | FrameFeatures | AssetEvent
-"""What a window collects: scalar samples, frame features and asset events."""
+@dataclass(frozen=True, slots=True)
+class ScalarBlock:
+    """Scalar samples of one asset in one event-time window, carried as ONE item.
+
+    Why: Bytewax's per-item cost (key, window, sort, collect) dominated the scalar path; a block
+    pays it once for many samples (:mod:`flows.dataflow.blocks` builds them). All samples fall in
+    one window and ``timestamp`` is the LATEST one's: the window clock then moves its watermark as
+    far as the samples one by one would have, and assigns the block to its samples' window."""
+
+    asset_id: str
+    timestamp: datetime
+    samples: tuple[ScalarSample, ...]
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ScalarBlock:
+        """Itself: immutable (the window step deep-copies open windows at every snapshot)."""
+        return self
+
+
+WindowItem = ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
+"""What a window collects: scalar samples (alone or in blocks), frame features and asset events."""

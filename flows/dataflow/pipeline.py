@@ -4,8 +4,9 @@ Sources and sinks are injected, so the simulator, file replay and Kafka all plug
 steps. Step ids are part of Bytewax's recovery state: never rename one without a migration note.
 
     source (RawRecord)
-      -> decode            Telemetry | DeadLetter          (errors -> dead_letters sink)
-      -> featurize_frames  ScalarSample | FrameFeatures | AssetEvent
+      -> decode            Telemetry | DeadLetter          (errors -> dead_letters sink; per batch)
+      -> featurize_frames  ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
+                           (a batch's scalar samples of one asset and window travel as one block)
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
@@ -41,11 +42,12 @@ from bytewax.inputs import Source
 
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
+from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
 from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
-from flows.dataflow.items import DeadLetter, RawRecord
+from flows.dataflow.items import DeadLetter, RawRecord, ScalarBlock
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
     Decoder,
@@ -128,21 +130,28 @@ def get_flow(
     raw = op.input("telemetry_in", flow, source)
     # RawRecord
     decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
-    decoded = op.map("decode", raw, guard_map("decode", decoder, m, now))
+    decode_one = guard_map("decode", decoder, m, now)
+    # a batch at a time: one Bytewax call per batch instead of per record (stateless step)
+    decoded = op.flat_map_batch("decode", raw, lambda batch: [decode_one(r) for r in batch])
     # Telemetry | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
     windows = OpenWindows(cfg.window_s, m)
     # frames are featurised a Bytewax batch at a time (stateless: no recovery state involved)
-    featurize = featurize_batch(Featurizer(meta, m, windows), m, now)
+    featurize = grouped(featurize_batch(Featurizer(meta, m, windows), m, now), _block_builder(cfg, now))
     feat = op.branch("route_featurize_errors", op.flat_map_batch("featurize_frames", split.trues, featurize),
                      _ok)
-    # ScalarSample | FrameFeatures | AssetEvent
+    # ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
     keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
-    wout = win.collect_window("window", keyed, _clock(cfg), windower)
+    # unordered: items go into their window as they come (ordered mode queues them and re-scans
+    # the queue, all of the allowed lateness's items, on every batch); aggregate_window sorts a
+    # window's items by time, so the features are those of the ordered mode (lateness and the
+    # window an item lands in do not depend on the mode)
+    wout = win.collect_window("window", keyed, _clock(cfg), windower, ordered=False)
     # (asset_id, (window_id, [items]))
-    late = op.map("late_to_dead_letter", wout.late,
-                  guard_map("late_to_dead_letter", lambda kv: _late(kv, m, now), m, now))
+    late_one = guard_map("late_to_dead_letter", lambda kv: _late(kv, m, now), m, now)
+    late = op.flat_map("late_to_dead_letter", wout.late,
+                       lambda kv: out if isinstance(out := late_one(kv), list) else [out])
     # DeadLetter
     aggregate = make_window_aggregator(cfg.window_s, m, windows, now)
     fvs_or_dead = op.map("aggregate_window", wout.down,
@@ -212,10 +221,21 @@ def _ok_value(kv: tuple[str, Any]) -> bool:
 
 
 def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
-          now: Callable[[], datetime]) -> DeadLetter:
-    m.late_records.inc()
-    m.dead_letters.labels(reason="late_record").inc()  # every dead letter is in this counter
+          now: Callable[[], datetime]) -> list[DeadLetter]:
+    """One late_record dead letter per record: a late block gives one per sample."""
     _asset, (_wid, item) = kv
-    return late_dead_letter(item, now())
+    records = item.samples if isinstance(item, ScalarBlock) else (item,)
+    m.late_records.inc(len(records))
+    m.dead_letters.labels(reason="late_record").inc(len(records))  # every dead letter is in this counter
+    at = now()
+    return [late_dead_letter(r, at) for r in records]
+
+
+def _block_builder(cfg: PipelineConfig, now: Callable[[], datetime]) -> BlockBuilder:
+    """Groups scalar samples into blocks, following the window clock of :func:`_clock`."""
+    wait = timedelta(seconds=cfg.allowed_lateness_s)
+    if cfg.clock == "data":
+        return BlockBuilder(cfg.window_s, wait, lambda: EPOCH)
+    return BlockBuilder(cfg.window_s, wait, lambda: datetime.now(UTC), SYSTEM_MARGIN)
 
 
