@@ -6,7 +6,7 @@ script (``benchmarks/bench_*.py``, ``benchmarks/quality/cmapss.py``) run as a ch
 turn (never two at once: they measure CPU time on a shared machine); its final JSON line is kept.
 Then every target of issue 10 is checked against the figure it names, and a table is printed:
 target, measured, met or not. Everything goes to ``--out`` (default
-``benchmarks/results/bench-<UTC time>.json``). A benchmark that fails or needs data that is not
+``benchmarks/results/bench-<UTC time>.json``), rewritten after each benchmark. A benchmark that fails or needs data that is not
 there (C-MAPSS: ``../shared/datasets`` or ``TWIN_DATASETS``) is reported as such; the others go on.
 Exit status: 0 when every benchmark ran (met or not: the figures are the product), 1 otherwise.
 """
@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or ROOT / "benchmarks" / "results" / f"bench-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     for i, b in enumerate(benches, 1):
         print(f"[{i}/{len(benches)}] {b.name}: {' '.join(b.argv)}", file=sys.stderr, flush=True)
         if b.needs_data and not (datasets_root() / "cmapss").is_dir():
@@ -193,10 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             for t in b.targets]
         status = "done" if res["ok"] else res["error"]
         print(f"    {status} ({res['seconds']} s)", file=sys.stderr, flush=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out or ROOT / "benchmarks" / "results" / f"bench-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"at": stamp, "benchmarks": results, "targets": rows}, indent=1))
+        # written after every benchmark: an interrupted run keeps what it measured
+        out.write_text(json.dumps({"at": stamp, "benchmarks": results, "targets": rows}, indent=1))
     print("| benchmark | target | measured | met |\n|---|---|---:|---|")
     for r in rows:
         met = {True: "yes", False: "**no**", None: "n/a"}[r["met"]]
