@@ -6,8 +6,9 @@ script (``benchmarks/bench_*.py``, ``benchmarks/quality/cmapss.py``) run as a ch
 turn (never two at once: they measure CPU time on a shared machine); its final JSON line is kept.
 Then every target of issue 10 is checked against the figure it names, and a table is printed:
 target, measured, met or not. Everything goes to ``--out`` (default
-``benchmarks/results/bench-<UTC time>.json``), rewritten after each benchmark. A benchmark that fails or needs data that is not
-there (C-MAPSS: ``../shared/datasets`` or ``TWIN_DATASETS``) is reported as such; the others go on.
+``benchmarks/results/bench-<UTC time>.json``), rewritten after each benchmark. A benchmark that
+fails or needs data that is not there (C-MAPSS: ``../shared/datasets`` or ``TWIN_DATASETS``) is
+reported as such; the others go on.
 Exit status: 0 when every benchmark ran (met or not: the figures are the product), 1 otherwise.
 """
 
