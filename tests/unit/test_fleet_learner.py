@@ -17,6 +17,7 @@ from twin_models.rul.fleet import ConditionInputs, FleetRulConfig, FleetTwin
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView
+from twin_models.rul.trend import CompletedLife, FleetRul
 from twin_models.twin import AssetTwin
 
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -114,3 +115,39 @@ def test_twins_pickled_before_the_view_resume_without_one() -> None:
     old = AssetTwin.__new__(AssetTwin)
     old.__setstate__(state)
     assert old.fleet_view is None
+
+
+def _completed(asset: str, failure_s: float, n: int = 60, rate: float = 1.0) -> CompletedLife:
+    times = failure_s - 3600.0 * np.arange(n, 0, -1)
+    indicator = np.exp(rate * np.linspace(-3.0, 0.0, n))
+    return CompletedLife(asset, "pump", failure_s, tuple(times.tolist()), tuple(indicator.tolist()),
+                         tuple([7200.0] * n))
+
+
+def test_a_similarity_prediction_as_of_a_time_ignores_lives_that_failed_later() -> None:
+    # lives reach the learner in arrival order, which depends on partitioning; a prediction as of
+    # an event time must be the one made from the lives failed by then, whatever else it holds
+    early = [_completed(f"a{i}", 1e6 + 1e5 * i, rate=1.0 + 0.1 * i) for i in range(3)]
+    later = _completed("z", 5e6, rate=3.0)
+    only_early, with_later = FleetRul(), FleetRul()
+    for life in early:
+        only_early.learn_life(life)
+    for life in [later, *early]:  # the later life arrived first
+        with_later.learn_life(life)
+    times = 2e6 + 3600.0 * np.arange(12)
+    ind = np.exp(np.linspace(-1.5, -0.5, 12))
+    as_of = 2e6
+    assert with_later.n_lives_as_of(as_of) == only_early.n_lives == 3
+    assert with_later.predict_rul(times, ind, as_of) == only_early.predict_rul(times, ind)
+    assert with_later.n_lives == 4 and with_later.n_lives_as_of(5e6) == 4
+
+
+def test_similarity_models_pickled_before_failure_times_keep_every_life() -> None:
+    model = FleetRul()
+    for i in range(3):
+        model.learn_life(_completed(f"a{i}", 1e6 + 1e5 * i))
+    state = dict(model.__dict__)
+    del state["life_failures"], state["residual_failures"]
+    old = FleetRul.__new__(FleetRul)
+    old.__setstate__(state)
+    assert old.n_lives_as_of(0.0) == 3 and len(old.residual_failures) == len(old.residuals)

@@ -17,6 +17,7 @@ State is bounded: ``max_lives`` lives of at most 1024 trajectory points (similar
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -46,6 +47,7 @@ class FleetLearner:
         self.similarity = FleetRul(max_lives=min(SIMILARITY_LIVES, config.max_lives))
         self.similarity_min_lives = similarity_min_lives
         self.life_lengths: deque[float] = deque(maxlen=config.max_lives)
+        self.life_failures: deque[float] = deque(maxlen=config.max_lives)
         self.regression: RegressionLearner | None = None
         self.fitted: FittedRegression | None = None
         self.pending: dict[tuple[str, int], list[LifeChunk]] = {}
@@ -59,6 +61,7 @@ class FleetLearner:
         learner = cls(old.kind, config, similarity_min_lives=old.similarity_min_lives)
         learner.similarity = old.model
         learner.life_lengths.extend(old.life_lengths)
+        learner.life_failures.extend([-math.inf] * len(old.life_lengths))
         learner.lives = len(old.life_lengths)
         reg = old.regression
         if reg is not None:
@@ -126,6 +129,7 @@ class FleetLearner:
             life.asset_id, self.kind, life.failure_s, tuple(life.times_s.tolist()),
             tuple(life.indicator.tolist()), tuple(life.estimates_s.tolist())))
         self.life_lengths.append(life.failure_s - life.t0_s)
+        self.life_failures.append(life.failure_s)
         self.lives += 1
         if life.n_rows == 0 or not self.config.rul_features:
             return
@@ -143,4 +147,5 @@ class FleetLearner:
             kind=self.kind, version=self.version, effective_from_s=failure_s + cfg.model_delay_s,
             lives=self.lives, similarity=frozen_similarity(self.similarity),
             similarity_min_lives=self.similarity_min_lives, life_lengths=tuple(self.life_lengths),
-            regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage)
+            regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage,
+            model_delay_s=cfg.model_delay_s, life_failures=tuple(self.life_failures))

@@ -111,6 +111,8 @@ class FleetModel:
     regression: FittedRegression | None
     prior: bool
     coverage: float
+    model_delay_s: float = 0.0  # a life counts from its failure time + this (see predict)
+    life_failures: tuple[float, ...] = ()  # failure time of each of life_lengths
 
     def predict(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]],
                 track: object | None) -> RulEstimate | None:
@@ -124,12 +126,16 @@ class FleetModel:
         learnt = self._regression(track)
         if learnt is not None:
             return fuse(own, learnt) if own is not None else learnt
-        if snap.condition not in _DEGRADED or self.similarity.n_lives < self.similarity_min_lives:
+        # only the lives that had failed model_delay_s before this window: what this version
+        # holds beyond them (lives learnt early from a faster partition) must not depend on timing
+        as_of = snap.timestamp.timestamp() - self.model_delay_s
+        sim = self.similarity
+        if snap.condition not in _DEGRADED or sim.n_lives_as_of(as_of) < self.similarity_min_lives:
             return own if own is not None else self._prior(snap, hist)
-        recent = list(hist)[-self.similarity.query_points + 1:]
+        recent = list(hist)[-sim.query_points + 1:]
         times = np.array([h[0] for h in recent] + [snap.timestamp.timestamp()])
         ind = np.array([h[1] for h in recent] + [snap.degradation])
-        return fuse(own, self.similarity.predict_rul(times, ind))
+        return fuse(own, sim.predict_rul(times, ind, as_of))
 
     def _regression(self, track: object | None) -> RulEstimate | None:
         reg = self.regression
@@ -147,6 +153,8 @@ class FleetModel:
         now = snap.timestamp.timestamp()
         age = now - (hist[0][0] if hist else now)
         lengths = np.asarray(self.life_lengths)
+        if len(self.life_failures) == lengths.size:  # the lives that had failed by now - delay
+            lengths = lengths[np.asarray(self.life_failures) <= now - self.model_delay_s]
         left = lengths[lengths > age] - age
         if left.size == 0:
             return None
@@ -161,4 +169,6 @@ def frozen_similarity(model: FleetRul) -> FleetRul:
     copy.__dict__.update(model.__dict__)
     copy.lives = deque(model.lives, maxlen=model.lives.maxlen)
     copy.residuals = deque(model.residuals, maxlen=model.residuals.maxlen)
+    copy.life_failures = deque(model.life_failures, maxlen=model.life_failures.maxlen)
+    copy.residual_failures = deque(model.residual_failures, maxlen=model.residual_failures.maxlen)
     return copy

@@ -19,8 +19,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from twin_models.moved_modules import restore_state
 
 __all__ = ["CompletedLife", "FleetRul", "RulEstimate", "TrendRul", "fuse"]
 
@@ -105,11 +108,27 @@ class FleetRul:
         self.query_points = query_points
         self.residuals: deque[float] = deque(maxlen=max_residuals)
         self.coverage = coverage
+        # the failure time of each life and of each residual's life: a prediction "as of" an
+        # event time uses only the lives that had failed by then (deterministic whatever order
+        # the lives were learnt in)
+        self.life_failures: deque[float] = deque(maxlen=max_lives)
+        self.residual_failures: deque[float] = deque(maxlen=max_residuals)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Models pickled before failure times were kept: their lives count as failed long ago."""
+        lives, residuals = state["lives"], state["residuals"]
+        state.setdefault("life_failures", deque([-math.inf] * len(lives), maxlen=lives.maxlen))
+        state.setdefault("residual_failures", deque([-math.inf] * len(residuals), maxlen=residuals.maxlen))
+        restore_state(self, state)
 
     @property
     def n_lives(self) -> int:
         """Completed lives learnt so far."""
         return len(self.lives)
+
+    def n_lives_as_of(self, as_of_s: float) -> int:
+        """Completed lives that had failed by event time ``as_of_s``."""
+        return sum(1 for f in self.life_failures if f <= as_of_s)
 
     def learn_life(self, life: CompletedLife) -> None:
         """Store the trajectory (downsampled) and the log errors of the estimates made in it."""
@@ -120,20 +139,26 @@ class FleetRul:
         for est, true in zip(life.estimates_s, ttf, strict=True):
             if math.isfinite(est) and est > 0.0 and true > 0.0:
                 self.residuals.append(math.log(true / est))
+                self.residual_failures.append(life.failure_s)
         ind = np.asarray(life.indicator, dtype=float)
         if times.size > self.life_points:
             idx = np.linspace(0, times.size - 1, self.life_points).round().astype(int)
             ttf, ind = ttf[idx], ind[idx]
         self.lives.append((ttf[::-1].copy(), ind[::-1].copy()))
+        self.life_failures.append(life.failure_s)
 
-    def predict_rul(self, times_s: np.ndarray, indicator: np.ndarray) -> RulEstimate | None:
-        """Match the recent trajectory (ending now) against every stored life."""
+    def predict_rul(self, times_s: np.ndarray, indicator: np.ndarray,
+                    as_of_s: float = math.inf) -> RulEstimate | None:
+        """Match the recent trajectory (ending now) against every stored life that had failed by
+        ``as_of_s``."""
         if not self.lives or times_s.size < 3:
             return None
         rel = times_s[-self.query_points :] - times_s[-1]
         q = indicator[-self.query_points :]
         cands, weights = [], []
-        for ttf, ind in self.lives:
+        for (ttf, ind), failed in zip(self.lives, self.life_failures, strict=True):
+            if failed > as_of_s:
+                continue
             best = self._best_alignment(ttf, ind, rel, q)
             if best is not None:
                 cands.append(best[0])
@@ -141,7 +166,7 @@ class FleetRul:
         if not cands:
             return None
         rul = _weighted_quantile(np.array(cands), np.array(weights), 0.5)
-        return self.interval(rul, np.array(cands), np.array(weights))
+        return self.interval(rul, np.array(cands), np.array(weights), as_of_s)
 
     def _best_alignment(
         self, ttf: np.ndarray, ind: np.ndarray, rel: np.ndarray, q: np.ndarray
@@ -160,14 +185,17 @@ class FleetRul:
         return float(anchors[j]), float(mse[j] / scale)
 
     def interval(
-        self, rul: float, cands: np.ndarray | None = None, weights: np.ndarray | None = None
+        self, rul: float, cands: np.ndarray | None = None, weights: np.ndarray | None = None,
+        as_of_s: float = math.inf,
     ) -> RulEstimate:
-        """Conformal bounds from completed-life errors, else the spread of the matched lives."""
+        """Conformal bounds from completed-life errors (of lives failed by ``as_of_s``), else the
+        spread of the matched lives."""
         alpha = (1.0 - self.coverage) / 2.0
-        if len(self.residuals) >= 20:
+        residuals = [r for r, f in zip(self.residuals, self.residual_failures, strict=True) if f <= as_of_s]
+        if len(residuals) >= 20:
             # completed lives tell how wrong past estimates were: correct the median bias and
             # take the interval from the residual quantiles (split conformal, log scale)
-            lo, mid, hi = np.quantile(np.asarray(self.residuals), [alpha, 0.5, 1.0 - alpha])
+            lo, mid, hi = np.quantile(np.asarray(residuals), [alpha, 0.5, 1.0 - alpha])
             return RulEstimate(rul * math.exp(mid), rul * math.exp(lo), rul * math.exp(hi), "fleet")
         if cands is not None and weights is not None and cands.size >= 2:
             lo = _weighted_quantile(cands, weights, alpha)
