@@ -46,27 +46,10 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-ROOT = Path(__file__).resolve().parents[1]
-KAFKA_SH = ROOT / "infra" / "kafka" / "kafka.sh"
-TWIN = [sys.executable, "-m", "flows.cli.main"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_overload import ROOT, TWIN, broker  # noqa: E402  (the local broker, started when none is given)
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def broker() -> Iterator[str]:
-    """TWIN_KAFKA_BROKERS, or the local broker started here (and stopped after)."""
-    given = os.environ.get("TWIN_KAFKA_BROKERS", "").strip()
-    if given:
-        yield given
-        return
-    sh = ["bash", str(KAFKA_SH)]
-    subprocess.run([*sh, "start"], check=True, stdout=sys.stderr)
-    try:
-        subprocess.run([*sh, "wait"], check=True, stdout=sys.stderr)
-        yield subprocess.run([*sh, "bootstrap"], check=True, capture_output=True,
-                             text=True).stdout.strip()
-    finally:
-        subprocess.run([*sh, "stop"], check=False, stdout=sys.stderr)
 
 
 @contextmanager

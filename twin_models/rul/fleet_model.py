@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from twin_models.records import TwinSnapshot
 from twin_models.rul.regimes import RegimeStats
-from twin_models.rul.regression import MIN_RESIDUALS, condition_rows
+from twin_models.rul.regression import condition_rows, conformal_interval
 from twin_models.rul.regressors import BatchRegressor
 from twin_models.rul.trend import FleetRul, RulEstimate, fuse
 
@@ -81,20 +81,7 @@ class FittedRegression:
 
     def interval(self, rul: float) -> tuple[float, float]:
         """Conformal bounds around ``rul`` from the held-out residuals of its prediction bin."""
-        if len(self.residuals) < MIN_RESIDUALS:
-            return 0.5 * rul, 2.0 * rul if rul > 0 else self.cap_s
-        res = self.residuals
-        if self.cap_s > 0:
-            edges = self.cap_s * np.array([0.25, 0.5, 0.75])
-        else:
-            edges = np.quantile(res[:, 0], [0.25, 0.5, 0.75])
-        bins = np.searchsorted(edges, res[:, 0])
-        mine = res[bins == int(np.searchsorted(edges, rul)), 1]
-        errs = mine if mine.size >= MIN_RESIDUALS else res[:, 1]
-        alpha = (1.0 - self.coverage) / 2.0
-        q_lo, q_hi = np.quantile(errs, [alpha, 1.0 - alpha])
-        lo, hi = max(rul + float(q_lo), 0.0), rul + float(q_hi)
-        return min(lo, rul), max(hi, rul)
+        return conformal_interval(rul, self.residuals, self.cap_s, self.coverage)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,23 @@ def condition_rows(z: FloatArray, times_s: FloatArray, baseline: FloatArray | No
     return np.hstack([level, slope * window, level - base, age_h])
 
 
+def conformal_interval(rul: float, residuals: FloatArray, cap_s: float,
+                       coverage: float) -> tuple[float, float]:
+    """Conformal bounds around ``rul`` from held-out ``(prediction, error)`` residuals of its
+    prediction bin (quartiles of the cap, else of the predictions); a wide default without enough."""
+    if len(residuals) < MIN_RESIDUALS:
+        return 0.5 * rul, 2.0 * rul if rul > 0 else cap_s
+    res = residuals
+    edges = cap_s * np.array([0.25, 0.5, 0.75]) if cap_s > 0 else np.quantile(res[:, 0], [0.25, 0.5, 0.75])
+    bins = np.searchsorted(edges, res[:, 0])
+    mine = res[bins == int(np.searchsorted(edges, rul)), 1]
+    errs = mine if mine.size >= MIN_RESIDUALS else res[:, 1]
+    alpha = (1.0 - coverage) / 2.0
+    q_lo, q_hi = np.quantile(errs, [alpha, 1.0 - alpha])
+    lo, hi = max(rul + float(q_lo), 0.0), rul + float(q_hi)
+    return min(lo, rul), max(hi, rul)
+
+
 @dataclass
 class ConditionTrack:
     """One asset's current life: raw condition values and regime per window (bounded)."""
@@ -282,17 +299,4 @@ class RegressionRul:
 
     def interval(self, rul: float) -> tuple[float, float]:
         """Conformal bounds around ``rul`` from the held-out residuals of its prediction bin."""
-        if len(self.residuals) < MIN_RESIDUALS:
-            return 0.5 * rul, 2.0 * rul if rul > 0 else self.cap_s
-        res = self.residuals
-        if self.cap_s > 0:
-            edges = self.cap_s * np.array([0.25, 0.5, 0.75])
-        else:
-            edges = np.quantile(res[:, 0], [0.25, 0.5, 0.75])
-        bins = np.searchsorted(edges, res[:, 0])
-        mine = res[bins == int(np.searchsorted(edges, rul)), 1]
-        errs = mine if mine.size >= MIN_RESIDUALS else res[:, 1]
-        alpha = (1.0 - self.coverage) / 2.0
-        q_lo, q_hi = np.quantile(errs, [alpha, 1.0 - alpha])
-        lo, hi = max(rul + float(q_lo), 0.0), rul + float(q_hi)
-        return min(lo, rul), max(hi, rul)
+        return conformal_interval(rul, self.residuals, self.cap_s, self.coverage)
