@@ -92,7 +92,6 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
     def __init__(self, src: KafkaTelemetrySource, part: int, resume: Offsets | None) -> None:
         self.src = src
         self.part = part
-        self.part_text = str(part)
         self.offsets: Offsets = dict(resume or {})
         conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
                 "enable.partition.eof": "true", "statistics.interval.ms": "0"}
@@ -102,7 +101,6 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
-        self.head_ms: dict[str, int] = {}  # event time of a buffer's first message, once asked
         self.eof: dict[str, bool] = {t: False for t in src.topics}
         # idle clocks start when the first message of any topic arrives (connecting and the first
         # fetches can take seconds, and must not make a slow topic count as idle)
@@ -156,7 +154,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = dict.fromkeys(self.last_seen, now)
-            self.buffers[topic].append(msg)
+            self.buffers[topic].append((event_time_ms(msg), msg))
             self.eof[topic] = False
             self.last_seen[topic] = now
             self.last_activity = now
@@ -189,50 +187,17 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self._poll()
         self._report_lag()
         out: list[RawRecord] = []
-        self._merge(self._tick(), out)
+        now = self._tick()
+        while any(self.buffers.values()) and not self._blocking(now):
+            topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
+            _, msg = self.buffers[topic].popleft()
+            self.offsets[topic] = msg.offset() + 1
+            out.append(self._raw(msg))
         if not out and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
             raise StopIteration
         self._hold_back()
         return out
-
-    def _merge(self, now: float, out: list[RawRecord]) -> None:
-        """Emit buffered messages in event-time order while no topic may still deliver an older one.
-
-        Whether a topic blocks the merge changes only when its buffer runs empty (``now`` and the
-        end-of-partition flags are fixed during one merge), so :meth:`_blocking` is asked then,
-        not per message; a topic that is the only one with messages is drained in one go (the
-        others are at their end or idle), which is the common case of a scalar-only fleet. Event
-        times are read from the headers only to compare the heads of two topics."""
-        buffers = self.buffers
-        if self._blocking(now):
-            return
-        while True:
-            live = [t for t, b in buffers.items() if b]
-            if not live:
-                return
-            if len(live) == 1:
-                topic = live[0]
-                buf = buffers[topic]
-                out.extend(map(self._raw, buf))
-                self.offsets[topic] = buf[-1].offset() + 1
-                buf.clear()
-            else:
-                topic = min(live, key=self._head_ms)
-                buf = buffers[topic]
-                msg = buf.popleft()
-                self.offsets[topic] = msg.offset() + 1
-                out.append(self._raw(msg))
-            self.head_ms.pop(topic, None)
-            if not buf and self._blocking(now):
-                return
-
-    def _head_ms(self, topic: str) -> int:
-        """The merge key of ``topic``'s first buffered message (read once per message)."""
-        ms = self.head_ms.get(topic)
-        if ms is None:
-            ms = self.head_ms[topic] = event_time_ms(self.buffers[topic][0])
-        return ms
 
     def _hold_back(self) -> None:
         """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""
@@ -246,10 +211,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
-        topic = msg.topic()
-        headers = (("source.topic", topic), ("source.partition", self.part_text),
+        headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
                    ("source.offset", str(msg.offset())))
-        return RawRecord(topic, msg.value() or b"", headers)
+        return RawRecord(msg.topic(), msg.value() or b"", headers)
 
     def next_awake(self) -> Any:
         return None
