@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ import numpy as np
 import scipy.fft
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_overload import ROOT, TWIN, broker  # noqa: E402  (the local broker, started when none is given)
+from bench_overload import ROOT, TWIN, broker, free_port  # noqa: E402  (the local broker, started when none is given)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -141,12 +140,6 @@ def _batched_spectrum(frames: list[Any]) -> float:
     return float(np.abs(scipy.fft.rfft(x, axis=1))[:, 1].sum())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _scrape(port: int) -> tuple[float, float]:
     """(records read, featurize_frames step calls) from the run's /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -176,7 +169,7 @@ def run_twin(cfg: Any, n: int, args: argparse.Namespace, work: Path) -> dict[str
 
     meta = work / "meta.json"
     write_fleet_metadata(FleetConfig(n_assets=args.assets, seed=args.seed), str(meta))
-    port = _free_port()
+    port = free_port()
     cmd = [*TWIN, "run", "--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix,
            "--archive", str(work / "archive"), "--metadata", str(meta), "--clock", "data",
            "--metrics-port", str(port), "--exit-at-end"]
