@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -77,8 +77,8 @@ COUNT = Form(lambda v, n, o: int(v), _same, "int64", False)
 PAIRS = Form(lambda v, n, o: [[str(name), _opt(z)] for name, z in v],
              lambda v: json.dumps(list(v)), "string", False)  # archive: JSON text
 NUMBER_MAP = Form(lambda v, n, o: _number_map(v), json.dumps, "string", False)  # archive: JSON text
-EVENTS = Form(lambda v, n, o: [event_dict(e) for e in v],
-              lambda v: ",".join(e.kind for e in v), "string", False)  # archive: comma-joined kinds
+EVENTS = Form(lambda v, n, o: [event_dict(e) for e in v],  # archive: comma-joined kinds
+              lambda v: ",".join([e.kind for e in v]) if v else "", "string", False)
 FEATURE_COLUMNS = Form(lambda v, n, o: _number_map(v), None, "double", True)  # one column per name
 
 
@@ -125,6 +125,7 @@ class RecordMapping:
     def __init__(self, record: type, schema: str, table: str, fields: Iterable[Field], *,
                  columns: tuple[str, ...], date_of: str, owner: Callable[[Any], str]) -> None:
         self.record, self.schema, self.table, self.owner = record, schema, table, owner
+        self.date_of = date_of
         self.fields = tuple(fields)
         by_name = {f.name: f for f in self.fields}
         spread = [f for f in self.fields if f.form.to_archive is None]
@@ -144,6 +145,17 @@ class RecordMapping:
         numbers as null; ``ValueError`` naming a non-finite required number)."""
         owner = self.owner(rec)
         return {name: to_json(get(rec), name, owner) for name, get, to_json in self._json}
+
+    def archive_values(self, recs: Sequence[Any], skip: tuple[str, ...] = ()) -> dict[str, list[Any]]:
+        """The named archive columns of ``recs`` but ``skip``, one list per column (``date`` left
+        out: see ``date_of``): :meth:`archive_row` column by column, for the columnar writer."""
+        drop = {"date", *skip}
+        return {name: list(map(value, recs)) for name, value in self._row if name not in drop}
+
+    def open_maps(self, recs: Sequence[Any]) -> list[dict[str, float]] | None:
+        """Each record's map spread over open columns, as it is (None for a fixed table); the
+        archive value of each entry is :func:`_opt`'s (non-finite or None -> null)."""
+        return None if self._spread is None else list(map(self._spread, recs))
 
     def archive_row(self, rec: Any) -> dict[str, Any]:
         """The record -> one archive row (named columns, then open columns sorted by name)."""

@@ -45,9 +45,10 @@ from flows.archive.layout import ASSET
 from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.sinks.archive_columns import date_groups, records_table
 
 __all__ = ["ROWS", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row",
-           "new_run_id", "state_row", "write_rows", "write_seq"]
+           "new_run_id", "state_row", "write_records", "write_rows", "write_seq"]
 
 _SEQ_LOCK = threading.Lock()
 _last_seq = 0
@@ -88,10 +89,9 @@ _RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (arrow_type(c) for c in BOOKKEEPING)
 def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
     """Append the columns saying which run wrote the rows and when (same for the whole file)."""
     n = table.num_rows
-    written = pa.array([seq // 1000] * n, pa.int64()).cast(_WRITTEN_AT)
-    table = table.append_column("run_id", pa.array([run_id] * n, _RUN_ID))
-    table = table.append_column("_written_at", written)
-    return table.append_column("_write_seq", pa.array([seq] * n, _WRITE_SEQ))
+    table = table.append_column("run_id", pa.repeat(pa.scalar(run_id, _RUN_ID), n))
+    table = table.append_column("_written_at", pa.repeat(pa.scalar(seq // 1000, _WRITTEN_AT), n))
+    return table.append_column("_write_seq", pa.repeat(pa.scalar(seq, _WRITE_SEQ), n))
 
 
 def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataType]]:
@@ -137,20 +137,36 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
     One file per date, rows sorted by (asset_id, time), written to a temporary name and renamed
     into place, so a crash never leaves a truncated ``*.parquet`` behind and existing files are
     never touched. Each file gets ``run_id`` (null if not given), ``_written_at`` and a fresh
-    ``_write_seq``.
+    ``_write_seq``. (The sink writes records with :func:`write_records`: the same files.)
     """
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["date"]].append(row)
     for date, part in groups.items():
-        folder = _partition_dir(root, table, date)
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{basename}.parquet"
-        tmp = folder / f".{basename}.parquet.tmp"
-        data = _bookkeeping(layout.sorted_rows(table, _table(table, part)), run_id, write_seq())
-        pq.write_table(data, tmp, row_group_size=layout.ROW_GROUP_ROWS)
-        os.replace(tmp, final)
+        _write_file(root, table, date, layout.sorted_rows(table, _table(table, part)), basename, run_id)
     return len(groups)
+
+
+def write_records(root: Path, table: str, records: list[Any], basename: str,
+                  run_id: str | None = None) -> int:
+    """Write records (FeatureVector, TwinSnapshot or Alert) as :func:`write_rows` writes their
+    rows, converted column by column (:mod:`flows.dataflow.sinks.archive_columns`); returns the
+    number of files."""
+    groups = date_groups(table, records)
+    for date, part in groups.items():
+        _write_file(root, table, date, records_table(table, part), basename, run_id)
+    return len(groups)
+
+
+def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str,
+                run_id: str | None) -> None:
+    """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically."""
+    folder = _partition_dir(root, table, date)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{basename}.parquet"
+    tmp = folder / f".{basename}.parquet.tmp"
+    pq.write_table(_bookkeeping(data, run_id, write_seq()), tmp, row_group_size=layout.ROW_GROUP_ROWS)
+    os.replace(tmp, final)
 
 
 class _ArchivePartition(StatefulSinkPartition[Any, None]):
@@ -163,13 +179,12 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     def __init__(self, sink: ParquetArchiveSink, part: str) -> None:
         self.sink = sink
         self.part = part
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[Any] = []  # records, converted at the flush
         self.seq = 0
         self.flushed_at = time.monotonic()
 
     def write_batch(self, items: list[Any]) -> None:
-        to_row = ROWS[self.sink.table]
-        self.rows.extend(to_row(x) for x in items)
+        self.rows.extend(items)
         due = time.monotonic() - self.flushed_at >= self.sink.flush_interval_s
         if len(self.rows) >= self.sink.batch_rows or due:
             self.flush()
@@ -179,7 +194,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             return
         start = time.perf_counter()
         base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
-        write_rows(self.sink.root, self.sink.table, self.rows, base, self.sink.run_id)
+        write_records(self.sink.root, self.sink.table, self.rows, base, self.sink.run_id)
         m = self.sink.metrics
         if m is not None:
             name = f"archive_{self.sink.table}"
