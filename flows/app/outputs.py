@@ -102,9 +102,11 @@ def kafka_outputs(
     *,
     partitions: int = 1,
     run_id: str | None = None,
+    recovery: bool = True,
 ) -> Sinks:
     """Sinks of ``twin run``: state, alerts, dead letters and fleet model versions to their Kafka
-    topics, features, state and alerts to the archive, each over ``partitions`` writer partitions."""
+    topics, features, state and alerts to the archive, each over ``partitions`` writer partitions.
+    ``recovery``: the run has a recovery store (its snapshots wait for the archive's files)."""
     from flows.app.fleet_topic import MAX_MODEL_BYTES, model_message
     from flows.dataflow.sinks.kafka import dead_letter_message, kafka_attacher  # confluent_kafka: only here
 
@@ -112,7 +114,8 @@ def kafka_outputs(
     client = k.client_config()
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "flush_interval_s": cfg.archive_flush_s,
-                            "partitions": partitions, "run_id": run_id or new_run_id()}
+                            "partitions": partitions, "run_id": run_id or new_run_id(),
+                            "durable_snapshots": recovery}
     kafka: dict[str, Any] = {"metrics": metrics, "partitions": partitions}
     return Sinks(
         features=[archive_attacher(archive_dir, "features", **arch)],

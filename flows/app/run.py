@@ -92,7 +92,8 @@ def build_kafka_flow(
         on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
             topic=t, partition=str(part)).set(lag),
     )
-    sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers)
+    sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
+                          recovery=opts.recovery_dir is not None)
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board)
 
 

@@ -10,7 +10,10 @@ is what makes the write cost close to one bare ``write_table`` and the queries' 
 
 Rows are buffered per writer partition and written in batches (``batch_rows`` rows or
 ``flush_interval_s`` seconds, whichever comes first), at every recovery snapshot and at close,
-never one file per record. File names carry a run id, the writer partition and a sequence number,
+never one file per record, by a background thread per partition
+(:mod:`flows.dataflow.sinks.archive_writer`) so the worker goes on meanwhile; records become
+Arrow columns there (:mod:`flows.dataflow.sinks.archive_columns`).
+File names carry a run id, the writer partition and a sequence number,
 and are renamed into place when complete, so appending from later runs or after a crash never
 overwrites or corrupts anything already written; the DuckDB views in :mod:`flows.archive.query`
 deduplicate rows that a resumed run writes again.
@@ -31,6 +34,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_col
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
+from flows.dataflow.sinks.archive_writer import BackgroundWriter
 
 __all__ = ["ROWS", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row",
            "new_run_id", "state_row", "write_records", "write_rows", "write_seq"]
@@ -170,56 +175,73 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
 
 
 class _ArchivePartition(StatefulSinkPartition[Any, None]):
-    """Buffers rows; writes them when ``batch_rows`` is reached, at every snapshot, and at close.
+    """Buffers records; hands them to its background writer (:mod:`.archive_writer`) when
+    ``batch_rows`` is reached or ``flush_interval_s`` has passed, at every snapshot and at close.
 
-    Flushing at the snapshot means that everything before a recovery snapshot is on disk before
-    the snapshot commits, so a crash loses nothing: what follows the snapshot is replayed.
+    When snapshots are recovery commit points (``durable_snapshots``), the snapshot waits until
+    everything handed over is on disk, so a crash loses nothing: what follows the snapshot is
+    replayed. Otherwise (no recovery) the snapshot does not wait and the worker goes on with the
+    next windows while the files are written; close waits in every case.
     """
 
     def __init__(self, sink: ParquetArchiveSink, part: str) -> None:
         self.sink = sink
         self.part = part
-        self.rows: list[Any] = []  # records, converted at the flush
+        self.rows: list[Any] = []  # records, converted by the writer
         self.seq = 0
         self.flushed_at = time.monotonic()
+        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}")
 
     def write_batch(self, items: list[Any]) -> None:
+        self.writer.check()
         self.rows.extend(items)
         due = time.monotonic() - self.flushed_at >= self.sink.flush_interval_s
         if len(self.rows) >= self.sink.batch_rows or due:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the buffered records to the writer as the next file(s) of this partition."""
         if not self.rows:
             return
-        start = time.perf_counter()
         base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
-        write_records(self.sink.root, self.sink.table, self.rows, base, self.sink.run_id)
-        m = self.sink.metrics
-        if m is not None:
-            name = f"archive_{self.sink.table}"
-            m.archive_rows.labels(table=self.sink.table).inc(len(self.rows))
-            m.sink_write_seconds.labels(sink=name).observe(time.perf_counter() - start)
-            m.sink_batch_size.labels(sink=name).observe(len(self.rows))
+        self.writer.submit(partial(self._write, self.rows, base))
         self.rows = []
         self.seq += 1
         self.flushed_at = time.monotonic()
 
+    def _write(self, records: list[Any], base: str) -> None:
+        """On the writer thread: the files, then the metrics."""
+        start = time.perf_counter()
+        write_records(self.sink.root, self.sink.table, records, base, self.sink.run_id)
+        m = self.sink.metrics
+        if m is not None:
+            name = f"archive_{self.sink.table}"
+            m.archive_rows.labels(table=self.sink.table).inc(len(records))
+            m.sink_write_seconds.labels(sink=name).observe(time.perf_counter() - start)
+            m.sink_batch_size.labels(sink=name).observe(len(records))
+
     def snapshot(self) -> None:
         start = time.perf_counter()
         self.flush()
+        if self.sink.durable_snapshots:
+            self.writer.drain()
+        else:
+            self.writer.check()
         if self.sink.metrics is not None:
             self.sink.metrics.snapshot_flush_seconds.observe(time.perf_counter() - start)
 
     def close(self) -> None:
         self.flush()
+        self.writer.close()
 
 
 class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
     """Bytewax sink writing one archive table (``features``, ``twin_state`` or ``alerts``).
 
     Items are ``(asset_id, record)``; ``partitions`` writer partitions spread the work over
-    workers (an asset always goes to the same one).
+    workers (an asset always goes to the same one). ``durable_snapshots``: the snapshots are
+    recovery commit points (a run with a recovery store), so each waits until its rows are on
+    disk; without recovery nothing resumes from them and they do not wait.
     """
 
     def __init__(
@@ -232,6 +254,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         partitions: int = 1,
         run_id: str | None = None,
         metrics: PipelineMetrics | None = None,
+        durable_snapshots: bool = True,
     ) -> None:
         if table not in ROWS:
             msg = f"unknown archive table {table!r}; expected one of {', '.join(TABLES)}"
@@ -243,6 +266,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         self.partitions = partitions
         self.run_id = run_id or new_run_id()
         self.metrics = metrics
+        self.durable_snapshots = durable_snapshots
 
     def list_parts(self) -> list[str]:
         """Writer partitions ``w0``, ``w1`` ..."""

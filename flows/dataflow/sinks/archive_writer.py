@@ -1,0 +1,91 @@
+"""A background thread that writes the archive sink's batches, so a flush does not stop the worker.
+
+Bytewax runs every step of a worker on one thread: a Parquet flush in the sink's ``write_batch``
+or ``snapshot`` (a few hundred ms for a minute of a fleet's rows) delays every window that closes
+meanwhile, alerts included (issue 10: alert latency). The sink hands each batch to a
+:class:`BackgroundWriter` instead: one thread per sink partition, jobs run in the order given (so
+files keep their sequence numbers' order), at most ``max_pending`` batches queued (a full queue
+makes the worker wait: memory stays bounded when the disk is slower than the flow).
+
+Nothing is lost or written twice on recovery: the sink waits for the queue (:meth:`drain`)
+before its recovery snapshot returns when snapshots are commit points, and at close; at
+interpreter exit (a run stopped by a signal, where Bytewax closes no sink) what was handed over
+is written. A job that
+fails is raised again on the worker thread at every later call (the flow stops as it did when
+the flush ran inline), and no later job runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import weakref
+from collections.abc import Callable
+
+__all__ = ["BackgroundWriter"]
+
+log = logging.getLogger(__name__)
+Job = Callable[[], None]
+_OPEN: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+class BackgroundWriter:
+    """Runs jobs on one daemon thread, in order; errors come back on the caller's thread."""
+
+    def __init__(self, name: str, max_pending: int = 4) -> None:
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        _OPEN.add(self)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:  # after a failure no later job runs (they would follow a gap)
+                    job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the worker thread by check()
+                self._error = exc
+            finally:
+                self._jobs.task_done()
+
+    def check(self) -> None:
+        """Raise what a job raised, on the calling (worker) thread (at every call from then on)."""
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` (waits while ``max_pending`` jobs are queued); raises an earlier failure."""
+        self.check()
+        if not self._thread.is_alive():
+            msg = f"archive writer {self._thread.name} is closed"
+            raise RuntimeError(msg)
+        self._jobs.put(job)
+
+    def drain(self) -> None:
+        """Wait until every queued job has run; raise if one failed."""
+        self._jobs.join()
+        self.check()
+
+    def close(self) -> None:
+        """Run what is queued, stop the thread, raise if a job failed."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        self.check()
+
+
+@atexit.register
+def _close_open_writers() -> None:
+    """At interpreter exit, write what was handed over: a `twin run` stopped by SIGTERM or Ctrl-C
+    ends without Bytewax closing its sinks, and the writer threads are daemons."""
+    for writer in list(_OPEN):
+        try:
+            writer.close()
+        except Exception:  # too late to stop anything: say so
+            log.exception("archive writer failed at exit")

@@ -1,0 +1,93 @@
+"""The archive sink writes its files on a background thread (issue 10, part SINK: alert latency).
+
+A flush used to run on the Bytewax worker: every window closing meanwhile waited for the Parquet
+files. Now the worker hands the records over and goes on; a recovery snapshot still returns only
+once its rows are on disk (``durable_snapshots``), close always waits, and a failed write stops
+the flow from the worker thread as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.dataflow.sinks import archive
+from flows.dataflow.sinks.archive import ParquetArchiveSink
+from tests.unit.test_serde import make_feature_vector
+
+
+def _part(root: Path, durable: bool, batch_rows: int = 1000) -> Any:
+    sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id="r",
+                              durable_snapshots=durable)
+    return sink.build_part("features_out_0", "w0", None)
+
+
+def _rows(root: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in root.rglob("*.parquet"))
+
+
+def test_without_recovery_a_snapshot_does_not_wait_for_the_files(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    release, written = threading.Event(), threading.Event()
+    real = archive.write_records
+
+    def slow_disk(*args: Any, **kwargs: Any) -> int:
+        release.wait(timeout=30)
+        n = real(*args, **kwargs)
+        written.set()
+        return n
+
+    monkeypatch.setattr(archive, "write_records", slow_disk)
+    part = _part(tmp_path, durable=False)
+    part.write_batch([make_feature_vector()])
+    part.snapshot()  # the old inline flush blocked here until the disk was done (30 s, then wrote)
+    assert not written.is_set()
+    part.write_batch([make_feature_vector()])  # the worker goes on meanwhile
+    release.set()
+    part.close()  # close waits for everything handed over
+    assert written.is_set()
+    assert _rows(tmp_path) == 2
+
+
+def test_a_recovery_snapshot_returns_once_its_rows_are_on_disk(tmp_path: Path) -> None:
+    part = _part(tmp_path, durable=True)
+    for n in range(1, 4):
+        part.write_batch([make_feature_vector()] * 5)
+        part.snapshot()
+        assert _rows(tmp_path) == 5 * n
+    part.close()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_failed_write_stops_the_flow_on_the_worker_thread(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*_args: Any, **_kwargs: Any) -> int:
+        msg = "No space left on device"
+        raise OSError(msg)
+
+    monkeypatch.setattr(archive, "write_records", disk_full)
+    part = _part(tmp_path, durable=False, batch_rows=1)
+    part.write_batch([make_feature_vector()])  # handed over: the write fails on the writer thread
+    with pytest.raises(OSError, match="No space left on device"):
+        part.writer.drain()
+    with pytest.raises(OSError, match="No space left on device"):
+        part.write_batch([make_feature_vector()])
+    with pytest.raises(OSError, match="No space left on device"):
+        part.close()
+
+
+def test_files_keep_the_order_they_were_handed_over_in(tmp_path: Path) -> None:
+    """One writer per partition, jobs in order: sequence numbers and write stamps agree."""
+    part = _part(tmp_path, durable=False, batch_rows=2)
+    for i in range(10):
+        part.write_batch([make_feature_vector()])
+        assert part.seq == (i + 1) // 2
+    part.close()
+    files = sorted((tmp_path / "features").rglob("*.parquet"))
+    stamps = [pq.read_table(p, columns=["_write_seq"]).column(0)[0].as_py() for p in files]
+    assert len(files) == 5
+    assert stamps == sorted(stamps)
