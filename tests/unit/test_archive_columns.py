@@ -101,3 +101,15 @@ def test_a_feature_value_that_is_not_a_number_is_still_refused(tmp_path: Path) -
     with pytest.raises(ValueError, match="could not convert"):
         write_records(tmp_path, "features", [make_feature_vector(), bad], "part-x")
     assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_text_columns_get_a_dictionary_and_numbers_are_written_plain(tmp_path: Path) -> None:
+    """Features and scores are nearly all distinct within a row group: a dictionary repeats them."""
+    write_records(tmp_path, "features", _features()[:6], "part-x", "r")
+    meta = pq.ParquetFile(next((tmp_path / "features").rglob("*.parquet"))).metadata
+    group = meta.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["asset_id"]
+    assert "RLE_DICTIONARY" in encodings["run_id"]
+    for numeric in ("vib.rms", "temperature.mean", "n_records", "window_start", "_write_seq"):
+        assert "RLE_DICTIONARY" not in encodings[numeric], (numeric, encodings[numeric])

@@ -170,7 +170,9 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
-    pq.write_table(_bookkeeping(data, run_id, write_seq()), tmp, row_group_size=layout.ROW_GROUP_ROWS)
+    data = _bookkeeping(data, run_id, write_seq())
+    pq.write_table(data, tmp, row_group_size=layout.ROW_GROUP_ROWS,
+                   use_dictionary=layout.dictionary_columns(data.schema))
     os.replace(tmp, final)
 
 
