@@ -1,0 +1,128 @@
+"""The event-time gate: no source partition runs more than a budget of event time ahead of the slowest.
+
+Why: a fleet model version learnt from a life that failed at ``f`` applies to windows from
+``f + model_delay_s`` on, in every process (:mod:`flows.dataflow.fleet_models`). A process whose
+partitions hold less data per hour of event time replays faster; without a bound it drifts ahead
+of the process whose asset failed by more than ``model_delay_s`` (in a 10-day replay on 8 uneven
+partitions: more than a day) and fuses windows before the version that applies to them has
+arrived: the fused RUL then depends on process timing. The drift grows with the length of the
+backlog and the skew of the partitions, so no fixed ``model_delay_s`` is safe on its own.
+
+How: every source partition reports its *position*, a lower bound on the event time of anything it
+will still emit (:meth:`EventTimeGate.report`; a partition at its end reports ``+inf``), and emits
+a record only while its event time is at most the cluster's lowest position plus ``budget_s``
+(:meth:`EventTimeGate.allows`; the source keeps the record buffered and asks again). The slowest
+partition is never held back (its next record is at its own position), so the cluster always
+progresses. Other processes' positions arrive through :meth:`remote_report` (``twin run``: the
+fleet model topic, :mod:`flows.app.gate_link`); a process that has not reported yet counts as
+``-inf``. ``budget_s`` is a quarter of ``model_delay_s`` in ``twin run``
+(``flows.app.run.GATE_SHARE_OF_DELAY``), which leaves the rest for a failure to become known (its
+window closes only when the failed asset sends data again, after its repair), the learner to
+publish and the version to reach every process. A version can still be late when an asset stays
+silent after its failure for longer than that (on one process too); the late counter says so.
+
+Bounded waiting: when a partition has been held back for ``timeout_s`` of wall time without the
+lowest position moving (a process died or stopped reporting), the gate opens until it moves again,
+and counts it (``on_timeout``): outputs may then depend on timing, and the counter says so.
+Thread-safe: the worker threads of one process share one gate.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["EventTimeGate"]
+
+
+class EventTimeGate:
+    """Positions of this process's partitions and of the other processes; the emission limit."""
+
+    def __init__(self, budget_s: float, *, process_id: int = 0, processes: int = 1, timeout_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic, on_wait: Callable[[], None] | None = None,
+                 on_timeout: Callable[[], None] | None = None) -> None:
+        if budget_s < 0 or timeout_s <= 0:
+            msg = f"event-time gate: budget_s {budget_s} must be >= 0 and timeout_s {timeout_s} > 0"
+            raise ValueError(msg)
+        self.budget_ms = budget_s * 1000.0
+        self.process_id = process_id
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.on_wait = on_wait
+        self.on_timeout = on_timeout
+        self._lock = threading.Lock()
+        self._local: dict[int, float] = {}  # partition -> position (event time, ms)
+        self._remote: dict[int, float] = dict.fromkeys((p for p in range(processes) if p != process_id),
+                                                       -math.inf)
+        self._held: set[int] = set()  # partitions held back right now
+        self._low = -math.inf  # the lowest position when it last moved ...
+        self._moved_at = clock()  # ... and when
+        self._open = False  # timed out: open until the lowest position moves
+        self.started_at: float | None = None  # see start()
+
+    def report(self, part: int, position_ms: float) -> None:
+        """Partition ``part`` of this process will emit nothing before ``position_ms`` any more."""
+        with self._lock:
+            self._local[part] = position_ms
+            self._moved()
+
+    def remote_report(self, process: int, position_ms: float) -> None:
+        """Process ``process`` will emit nothing before ``position_ms`` any more (its partitions' min)."""
+        if process == self.process_id:
+            return
+        with self._lock:
+            self._remote[process] = position_ms
+            self._moved()
+
+    def start(self) -> None:
+        """The source is being built (its partitions report from their first batch on)."""
+        with self._lock:
+            if self.started_at is None:
+                self.started_at = self.clock()
+
+    def local_position_ms(self, grace_s: float = 5.0) -> float | None:
+        """The lowest position of this process's partitions: what the other processes need to
+        know. None while unknown (before the first report); ``inf`` for a process whose source
+        has been built for ``grace_s`` without a partition (more processes than partitions)."""
+        with self._lock:
+            if self._local:
+                return min(self._local.values())
+            if self.started_at is not None and self.clock() - self.started_at >= grace_s:
+                return math.inf
+            return None
+
+    def limit_ms(self) -> float:
+        """The latest event time a partition may emit now (``inf`` while timed out)."""
+        with self._lock:
+            return math.inf if self._open else self._lowest() + self.budget_ms
+
+    def allows(self, part: int, event_ms: float) -> bool:
+        """May partition ``part`` emit a record of ``event_ms`` now? Counts the start of every hold
+        and a timeout (see the module docstring); never blocks."""
+        timed_out = waited = False
+        with self._lock:
+            if self._open or event_ms <= self._lowest() + self.budget_ms:
+                self._held.discard(part)
+                return True
+            if part not in self._held:
+                self._held.add(part)
+                waited = True
+            if self.clock() - self._moved_at >= self.timeout_s:
+                self._open = timed_out = True
+                self._held.clear()
+        if waited and self.on_wait is not None:
+            self.on_wait()
+        if timed_out and self.on_timeout is not None:
+            self.on_timeout()
+        return timed_out
+
+    def _lowest(self) -> float:
+        values = [*self._local.values(), *self._remote.values()]
+        return min(values) if values else math.inf
+
+    def _moved(self) -> None:
+        low = self._lowest()
+        if low != self._low:
+            self._low, self._moved_at, self._open = low, self.clock(), False
