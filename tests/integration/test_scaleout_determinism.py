@@ -101,9 +101,9 @@ def test_a_process_running_ahead_fuses_the_same_fleet_rul_as_one_process(kafka: 
     two = _cluster(kafka, tmp_path / "two", meta, 2)
     a, b = _state(tmp_path / "one"), _state(tmp_path / "two")
     fleet_rows = [r for r in a if "fleet" in (r[-1] or "")]
+    assert [late for _, late, _ in one + two] == [0, 0, 0], (one, two)
     assert sum(m for m, _, _ in one) > 0 and sum(m for m, _, _ in two) > 0, (one, two)
     assert any(r[0] == LIGHT for r in fleet_rows), "the racing pump never used the fleet model"
-    assert [late for _, late, _ in one + two] == [0, 0, 0], (one, two)
     assert sum(w for _, _, w in two) > 0, "the gate never held the racing partition back"
     assert len(a) == len(b) > 0
     assert a == b
