@@ -150,6 +150,8 @@ class FleetModelConsumer:
             return
         self.loaded += 1
         self.board.publish(got)
+        if self.gate is not None:  # every process can see it now (it is on the topic): release the hold
+            self.gate.release(got.kind, got.effective_from_s)
 
     def stop(self) -> None:
         """Stop the thread and close the consumer."""

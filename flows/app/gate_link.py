@@ -71,8 +71,11 @@ class ProgressPublisher:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self.publish_once()
+        while not self._stop.is_set():
+            self.gate.wake.wait(self.every_s)  # at once after a hold or release, else every every_s
+            self.gate.wake.clear()
+            if not self._stop.is_set():
+                self.publish_once()
 
     def publish_once(self) -> bool:
         """Publish the current position if known; whether something was sent."""
@@ -92,6 +95,7 @@ class ProgressPublisher:
     def stop(self) -> None:
         """Stop the thread; what is queued gets a short chance to go out."""
         self._stop.set()
+        self.gate.wake.set()
         if self.thread.is_alive():
             self.thread.join(timeout=5.0)
         self.producer.flush(2.0)

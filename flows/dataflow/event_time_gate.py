@@ -21,6 +21,13 @@ window closes only when the failed asset sends data again, after its repair), th
 publish and the version to reach every process. A version can still be late when an asset stays
 silent after its failure for longer than that (on one process too); the late counter says so.
 
+Holds: the position gate alone leaves a race in wall time (a failure becomes known when its
+window closes; the learner, possibly in another process, then publishes the version and it goes
+through Kafka; meanwhile the other partitions keep moving up to their limit). So the twin that
+closes a life also *holds* the gate at the version's effective time (:meth:`hold`, through the
+board's ``expect``): no partition of the cluster emits past it (the hold counts as this process's
+position for the others) until the version is read back from the topic (:meth:`release`).
+
 Bounded waiting: when a partition has been held back for ``timeout_s`` of wall time without the
 lowest position moving (a process died or stopped reporting), the gate opens until it moves again,
 and counts it (``on_timeout``): outputs may then depend on timing, and the counter says so.
@@ -34,7 +41,10 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["EventTimeGate"]
+__all__ = ["MAX_RELEASED", "EventTimeGate"]
+
+MAX_RELEASED = 10_000
+"""Versions remembered as arrived (a hold for one of them is void: the topic had it already)."""
 
 
 class EventTimeGate:
@@ -61,6 +71,9 @@ class EventTimeGate:
         self._moved_at = clock()  # ... and when
         self._open = False  # timed out: open until the lowest position moves
         self.started_at: float | None = None  # see start()
+        self._holds: set[tuple[str, int]] = set()  # (kind, effective ms) of versions on their way
+        self._released: dict[tuple[str, int], None] = {}  # arrived (bounded, insertion order)
+        self.wake = threading.Event()  # set on a hold or release: publish the position now
 
     def report(self, part: int, position_ms: float) -> None:
         """Partition ``part`` of this process will emit nothing before ``position_ms`` any more."""
@@ -82,13 +95,38 @@ class EventTimeGate:
             if self.started_at is None:
                 self.started_at = self.clock()
 
-    def local_position_ms(self, grace_s: float = 5.0) -> float | None:
-        """The lowest position of this process's partitions: what the other processes need to
-        know. None while unknown (before the first report); ``inf`` for a process whose source
-        has been built for ``grace_s`` without a partition (more processes than partitions)."""
+    def hold(self, kind: str, effective_s: float) -> None:
+        """A fleet model version of ``kind`` effective from ``effective_s`` is on its way (a life
+        was closed here): until :meth:`release`, no partition of the cluster emits past
+        ``effective_s`` (this process's position says so to the others). Idempotent."""
+        key = (kind, round(effective_s * 1000.0))
         with self._lock:
-            if self._local:
-                return min(self._local.values())
+            if key in self._released:
+                return
+            self._holds.add(key)
+            self._moved()
+        self.wake.set()
+
+    def release(self, kind: str, effective_s: float) -> None:
+        """The version of ``kind`` effective from ``effective_s`` has arrived (every process can read it)."""
+        key = (kind, round(effective_s * 1000.0))
+        with self._lock:
+            self._released[key] = None
+            if len(self._released) > MAX_RELEASED:
+                del self._released[next(iter(self._released))]
+            if key in self._holds:
+                self._holds.discard(key)
+                self._moved()
+        self.wake.set()
+
+    def local_position_ms(self, grace_s: float = 5.0) -> float | None:
+        """The lowest position of this process's partitions and holds: what the other processes
+        need to know. None while unknown (before the first report); ``inf`` for a process whose
+        source has been built for ``grace_s`` without a partition (more processes than partitions)."""
+        with self._lock:
+            local = self._local_low()
+            if local is not None:
+                return local
             if self.started_at is not None and self.clock() - self.started_at >= grace_s:
                 return math.inf
             return None
@@ -118,8 +156,15 @@ class EventTimeGate:
             self.on_timeout()
         return timed_out
 
+    def _local_low(self) -> float | None:
+        """This process's lowest position: its partitions', and a hold's effective time minus the
+        budget (so that the limit, lowest + budget, stops at the hold)."""
+        values = [*self._local.values(), *(ms - self.budget_ms for _k, ms in self._holds)]
+        return min(values) if values else None
+
     def _lowest(self) -> float:
-        values = [*self._local.values(), *self._remote.values()]
+        local = self._local_low()
+        values = [*self._remote.values(), *(() if local is None else (local,))]
         return min(values) if values else math.inf
 
     def _moved(self) -> None:

@@ -28,9 +28,11 @@ __all__ = ["FleetBoard"]
 class FleetBoard:
     """The fleet model versions of every kind, by effective event time (thread-safe, bounded)."""
 
-    def __init__(self, *, keep: int = 16, on_late: Callable[[FleetModel], None] | None = None) -> None:
+    def __init__(self, *, keep: int = 16, on_late: Callable[[FleetModel], None] | None = None,
+                 on_expect: Callable[[str, float], None] | None = None) -> None:
         self.keep = keep
         self.on_late = on_late
+        self.on_expect = on_expect  # `twin run`: the event-time gate's hold (flows.dataflow.event_time_gate)
         self._lock = threading.Lock()
         self._models: dict[str, list[tuple[float, int, FleetModel]]] = {}
         self._seen_s: dict[str, float] = {}  # the latest window time served, per kind
@@ -47,6 +49,12 @@ class FleetBoard:
         if late and self.on_late is not None:
             self.on_late(model)
         return late
+
+    def expect(self, kind: str, effective_from_s: float) -> None:
+        """A life of ``kind`` was closed and sent to the learner: a version effective from
+        ``effective_from_s`` is coming (the event-time gate holds the cluster back until it is here)."""
+        if self.on_expect is not None:
+            self.on_expect(kind, effective_from_s)
 
     def model_at(self, kind: str, t_s: float) -> FleetModel | None:
         """The version of ``kind`` that applies at event time ``t_s`` (None before the first)."""

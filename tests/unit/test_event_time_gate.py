@@ -103,3 +103,18 @@ def test_progress_messages_reach_the_gate_and_bad_ones_are_refused() -> None:
     assert refused is not None and "is not '<process> <position ms>'" in refused
     assert take_progress(gate, b"1 nan", timestamp_ms=2000, since_ms=1000) is not None
     assert gate.limit_ms() == 13 * H
+
+
+def test_a_hold_stops_every_partition_at_the_version_time_until_it_is_released() -> None:
+    gate, _clock, _seen = _gate(processes=2, process_id=0)
+    gate.report(0, 10 * H)
+    gate.remote_report(1, 11 * H)
+    assert gate.limit_ms() == 22 * H
+    gate.hold("pump", 20 * 3600.0)  # a life closed: a version effective from hour 20 is coming
+    gate.hold("pump", 20 * 3600.0)  # an undo replay registers it again: still one hold
+    assert gate.limit_ms() == 20 * H and gate.local_position_ms() == 8 * H  # the others stop there too
+    assert gate.wake.is_set()
+    gate.release("pump", 20 * 3600.0)
+    assert gate.limit_ms() == 22 * H and gate.local_position_ms() == 10 * H
+    gate.hold("pump", 20 * 3600.0)  # the topic had it already (a resume): no hold
+    assert gate.limit_ms() == 22 * H
