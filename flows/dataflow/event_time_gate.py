@@ -15,11 +15,12 @@ a record only while its event time is at most the cluster's lowest position plus
 partition is never held back (its next record is at its own position), so the cluster always
 progresses. Other processes' positions arrive through :meth:`remote_report` (``twin run``: the
 fleet model topic, :mod:`flows.app.gate_link`); a process that has not reported yet counts as
-``-inf``. ``budget_s`` is a quarter of ``model_delay_s`` in ``twin run``
-(``flows.app.run.GATE_SHARE_OF_DELAY``), which leaves the rest for a failure to become known (its
-window closes only when the failed asset sends data again, after its repair), the learner to
-publish and the version to reach every process. A version can still be late when an asset stays
-silent after its failure for longer than that (on one process too); the late counter says so.
+``-inf``. ``budget_s`` is an eighth of ``model_delay_s`` in ``twin run``
+(``flows.app.run.GATE_SHARE_OF_DELAY``): until a failure is known (its window closes only when the
+failed asset sends data again, after its repair), its partition may be one budget past it and the
+others one more; the rest of the delay covers the repair. A version can still be late when an
+asset stays silent after its failure for longer than that (on one process too: the failure is not
+known before); the late counter says so.
 
 Holds: the position gate alone leaves a race in wall time (a failure becomes known when its
 window closes; the learner, possibly in another process, then publishes the version and it goes

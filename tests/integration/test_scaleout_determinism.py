@@ -7,7 +7,7 @@ fleet model version learnt from that failure reached it after the windows it app
 the process layout. Here five pumps share partition 0 and one degrading pump has partition 1 to
 itself, so in a 2-process cluster the process of partition 1 holds a sixth of the data and races
 ahead of the failure its fleet-fused RUL needs. Now the event-time gate keeps every partition
-within 6 h (a quarter of the delay) of the slowest, and 1 and 2 processes give the same rul_*
+within 3 h (an eighth of the delay) of the slowest, and 1 and 2 processes give the same rul_*
 columns with no late version.
 """
 
