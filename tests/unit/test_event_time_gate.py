@@ -118,3 +118,24 @@ def test_a_hold_stops_every_partition_at_the_version_time_until_it_is_released()
     assert gate.limit_ms() == 22 * H and gate.local_position_ms() == 10 * H
     gate.hold("pump", 20 * 3600.0)  # the topic had it already (a resume): no hold
     assert gate.limit_ms() == 22 * H
+
+
+def test_the_board_applies_the_newest_version_in_effect_when_lives_were_learnt_out_of_order() -> None:
+    """Lives failed at hours 10 and 20 reach the learner in the order 20, 10 (a partition ahead):
+    version 1 (life 20 only) is effective from hour 44, version 2 (both) from hour 34. At hour 50
+    both are in effect and version 2 holds both lives; the old board took version 1, the one with
+    the latest effective time, and the fused RUL then depended on the order lives arrived in."""
+    from flows.dataflow.fleet_models import FleetBoard
+    from twin_models.rul.fleet_model import FleetModel
+    from twin_models.rul.trend import FleetRul
+
+    def version(v: int, effective_h: float, lives: tuple[float, ...]) -> FleetModel:
+        return FleetModel("pump", v, effective_h * 3600.0, len(lives), FleetRul(), 1, lives, None, True, 0.8)
+
+    board = FleetBoard()
+    board.publish(version(1, 44, (3600.0,)))
+    board.publish(version(2, 34, (3600.0, 7200.0)))
+    assert board.model_at("pump", 30 * 3600.0) is None
+    first, later = board.model_at("pump", 40 * 3600.0), board.model_at("pump", 50 * 3600.0)
+    assert first is not None and first.version == 2
+    assert later is not None and later.version == 2
