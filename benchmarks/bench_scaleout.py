@@ -101,6 +101,21 @@ def rul_sources(archive: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(rows)}
 
 
+def baseline_run(args: Any, brokers: str, cfg: Any, work: Path, meta: Path, n: int, extra: list[str],
+                 fed: dict[str, Any], made: list[str]) -> dict[str, Any] | None:
+    """The run of ``n`` processes with ``--baseline-root``'s code (None without it)."""
+    if args.baseline_root is None:
+        return None
+    setting, full = models_topic(brokers, cfg, n)
+    made.append(full)
+    archive = work / f"base{n}" / "archive"
+    run = run_cluster(cfg, archive, meta, n, extra=extra, env={"TWIN_KAFKA__TOPICS__FLEET_MODELS": setting},
+                      root=args.baseline_root.resolve()).summary(fed["frames"])
+    run["rul_sources"] = rul_sources(archive)
+    print(f"{n} process(es), baseline: {run}", file=sys.stderr)
+    return run
+
+
 def startup_cpu_s(brokers: str, partitions: int, work: Path, meta: Path, extra: list[str]) -> float:
     """CPU seconds of one `twin run --exit-at-end` process over empty topics: imports, clients,
     the engine starting and stopping (each process of a cluster pays it once)."""
@@ -119,6 +134,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--partitions", type=int, default=8, help="partitions per topic (default 8)")
     p.add_argument("--processes", default="1,2,4", help="cluster sizes, comma-separated (default 1,2,4)")
     p.add_argument("--config", type=Path, default=None, help="TOML config passed to every twin run")
+    p.add_argument("--baseline-root", type=Path, default=None,
+                   help="another source tree (e.g. a checkout of main): each size also runs it, just "
+                        "before this tree, on the same topics (CPU, wall, late versions, outputs)")
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.processes.split(",")]
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
@@ -135,10 +153,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         made: list[str] = []
         for n in sizes:
             archive = work / f"p{n}" / "archive"
+            base = baseline_run(args, brokers, cfg, work, meta, n, extra, fed, made)
             setting, full = models_topic(brokers, cfg, n)
             made.append(full)
             env = {"TWIN_KAFKA__TOPICS__FLEET_MODELS": setting}
             run = run_cluster(cfg, archive, meta, n, extra=extra, env=env).summary(fed["frames"])
+            if base is not None:
+                base["vs_this"] = compare_tables(work / f"base{n}" / "archive", archive)
+                run["baseline"] = base
             run["rul_sources"] = rul_sources(archive)
             run["fleet_rows"] = sum(v for k, v in run["rul_sources"].items() if "fleet" in k)
             work_s = run["cpu_s"] - n * startup

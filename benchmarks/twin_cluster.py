@@ -87,10 +87,11 @@ def run_args(cfg: Any, archive: Path, meta: Path, extra: Sequence[str] = ()) -> 
 
 def run_cluster(cfg: Any, archive: Path, meta: Path, processes: int, *,
                 extra: Sequence[str] = (), timeout_s: float = 1800.0,
-                env: Mapping[str, str] | None = None) -> ClusterRun:
+                env: Mapping[str, str] | None = None, root: Path = ROOT) -> ClusterRun:
     """``processes`` `twin run --exit-at-end` processes of one Bytewax cluster (``-i/-a`` on
     127.0.0.1 ports; no metrics port), waited for; their counts from each end-of-run line.
-    ``env``: extra environment variables of every process (e.g. ``TWIN_*`` settings)."""
+    ``env``: extra environment variables of every process (e.g. ``TWIN_*`` settings); ``root``:
+    the source tree the processes run (their working directory: ``-m flows...`` imports from it)."""
     cluster: list[str] = []
     if processes > 1:
         cluster = ["-a", ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))]
@@ -102,7 +103,7 @@ def run_cluster(cfg: Any, archive: Path, meta: Path, processes: int, *,
         ids = ["-i", str(i), *cluster] if cluster else []
         with log.open("wb") as out:
             procs.append(subprocess.Popen([*run_args(cfg, archive, meta, extra), "--exit-at-end", *ids],
-                                          stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                          stdout=out, stderr=subprocess.STDOUT, cwd=root,
                                           env={**os.environ, **(env or {})}))
     deadline = t0 + timeout_s
     for p in procs:
