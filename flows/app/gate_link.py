@@ -79,7 +79,7 @@ class ProgressPublisher:
 
     def publish_once(self) -> bool:
         """Publish the current position if known; whether something was sent."""
-        position = self.gate.local_position_ms()
+        position = self.gate.take_position()
         if position is None:
             return False
         try:

@@ -74,13 +74,28 @@ class EventTimeGate:
         self.started_at: float | None = None  # see start()
         self._holds: set[tuple[str, int]] = set()  # (kind, effective ms) of versions on their way
         self._released: dict[tuple[str, int], None] = {}  # arrived (bounded, insertion order)
-        self.wake = threading.Event()  # set on a hold or release: publish the position now
+        self.wake = threading.Event()  # set on a hold, a release or a move: publish the position now
+        self._published = -math.inf  # the position last published (take_position)
 
     def report(self, part: int, position_ms: float) -> None:
-        """Partition ``part`` of this process will emit nothing before ``position_ms`` any more."""
+        """Partition ``part`` of this process will emit nothing before ``position_ms`` any more.
+        Wakes the publisher once this process's position moved by an eighth of the budget since it
+        last published (the others wait for it: publishing only every ``every_s`` made them wait)."""
         with self._lock:
             self._local[part] = position_ms
             self._moved()
+            low = self._local_low()
+            wake = low is not None and low - self._published >= self.budget_ms / 8
+        if wake:
+            self.wake.set()
+
+    def take_position(self) -> float | None:
+        """:meth:`local_position_ms`, remembered as published (see :meth:`report`)."""
+        position = self.local_position_ms()
+        if position is not None:
+            with self._lock:
+                self._published = position
+        return position
 
     def remote_report(self, process: int, position_ms: float) -> None:
         """Process ``process`` will emit nothing before ``position_ms`` any more (its partitions' min)."""

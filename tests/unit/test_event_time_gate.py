@@ -139,3 +139,14 @@ def test_the_board_applies_the_newest_version_in_effect_when_lives_were_learnt_o
     first, later = board.model_at("pump", 40 * 3600.0), board.model_at("pump", 50 * 3600.0)
     assert first is not None and first.version == 2
     assert later is not None and later.version == 2
+
+
+def test_the_position_is_published_again_once_it_moved_an_eighth_of_the_budget() -> None:
+    gate, _clock, _seen = _gate()  # budget 12 h: a move of 1.5 h wakes the publisher
+    gate.report(0, 10 * H)
+    assert gate.wake.is_set() and gate.take_position() == 10 * H
+    gate.wake.clear()
+    gate.report(0, 11 * H)
+    assert not gate.wake.is_set()
+    gate.report(0, 11.5 * H)
+    assert gate.wake.is_set()
