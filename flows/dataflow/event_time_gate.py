@@ -98,8 +98,10 @@ class EventTimeGate:
         return position
 
     def remote_report(self, process: int, position_ms: float) -> None:
-        """Process ``process`` will emit nothing before ``position_ms`` any more (its partitions' min)."""
-        if process == self.process_id:
+        """Process ``process`` will emit nothing before ``position_ms`` any more (its partitions' min).
+        Ignored for this process's own id and for ids outside the cluster (another cluster on the
+        same topic)."""
+        if process not in self._remote:
             return
         with self._lock:
             self._remote[process] = position_ms

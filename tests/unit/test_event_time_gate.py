@@ -54,6 +54,7 @@ def test_a_process_that_has_not_reported_holds_everyone_back_then_counts() -> No
     assert not gate.allows(0, 5 * H)
     gate.remote_report(1, 1 * H)
     gate.remote_report(0, -math.inf)  # its own id from the topic: ignored
+    gate.remote_report(2, -math.inf)  # not a process of this cluster: ignored
     assert gate.limit_ms() == 13 * H
     gate.remote_report(1, math.inf)  # the other process reached its end
     assert gate.limit_ms() == 17 * H
