@@ -11,7 +11,15 @@ Broker: ``TWIN_KAFKA_BROKERS``, else the local broker is started (and stopped) w
    children CPU seconds (all processes), wall seconds, records read per process (end-of-run lines).
 3. Every run's archive (features, twin_state incl. the RUL columns, alerts; one row per key) is
    compared with the 1-process run's, field by field, exactly: ``identical`` and, per table,
-   which fields differ in how many rows.
+   which fields differ in how many rows; ``rul_sources``: twin_state rows per ``rul_source``
+   (the rows whose RUL came from the fleet model are what the comparison of rul_* is about).
+
+Each cluster size gets its own, fresh fleet model topic (``TWIN_KAFKA__TOPICS__FLEET_MODELS``):
+every `twin run` process reads that compacted topic from the beginning, so on a shared topic a
+later run would start with the versions an earlier run published (with the same version numbers,
+which the board takes as already known) and compare against that run instead of computing its own.
+The end-of-run lines give, per process, the versions that arrived late and the event-time gate's
+waits and timeouts.
 
 Prints a table and a final JSON line.
 """
@@ -26,6 +34,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +68,54 @@ def prefill(cfg: Any, fleet: Any) -> dict[str, Any]:
             "publish_seconds": round(rep.seconds, 1)}
 
 
+def models_topic(brokers: str, cfg: Any, n: int) -> tuple[str, str]:
+    """A fresh fleet model topic for the run of ``n`` processes: (setting value, full name)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from flows.app.topics import TOPIC_CONFIGS
+
+    name = f"twin.fleet.models.p{n}.{uuid.uuid4().hex[:6]}"
+    full = cfg.topic_prefix + name
+    admin = AdminClient({"bootstrap.servers": brokers})
+    for fut in admin.create_topics([NewTopic(full, num_partitions=cfg.partitions, replication_factor=1,
+                                             config=TOPIC_CONFIGS["fleet_models"])]).values():
+        fut.result(timeout=30)
+    return name, full
+
+
+def drop_topics(brokers: str, names: list[str]) -> None:
+    """Delete the per-run fleet model topics."""
+    from confluent_kafka.admin import AdminClient
+
+    if names:
+        for fut in AdminClient({"bootstrap.servers": brokers}).delete_topics(names).values():
+            with suppress(Exception):
+                fut.result(timeout=30)
+
+
+def rul_sources(archive: Path) -> dict[str, int]:
+    """twin_state rows per rul_source (one row per key, as the views show them)."""
+    from flows.archive.query import query
+
+    _cols, rows = query(archive, "SELECT coalesce(rul_source, 'none'), count(*) FROM twin_state GROUP BY 1")
+    return {str(k): int(v) for k, v in sorted(rows)}
+
+
+def baseline_run(args: Any, brokers: str, cfg: Any, work: Path, meta: Path, n: int, extra: list[str],
+                 fed: dict[str, Any], made: list[str]) -> dict[str, Any] | None:
+    """The run of ``n`` processes with ``--baseline-root``'s code (None without it)."""
+    if args.baseline_root is None:
+        return None
+    setting, full = models_topic(brokers, cfg, n)
+    made.append(full)
+    archive = work / f"base{n}" / "archive"
+    run = run_cluster(cfg, archive, meta, n, extra=extra, env={"TWIN_KAFKA__TOPICS__FLEET_MODELS": setting},
+                      root=args.baseline_root.resolve()).summary(fed["frames"])
+    run["rul_sources"] = rul_sources(archive)
+    print(f"{n} process(es), baseline: {run}", file=sys.stderr)
+    return run
+
+
 def startup_cpu_s(brokers: str, partitions: int, work: Path, meta: Path, extra: list[str]) -> float:
     """CPU seconds of one `twin run --exit-at-end` process over empty topics: imports, clients,
     the engine starting and stopping (each process of a cluster pays it once)."""
@@ -77,6 +134,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--partitions", type=int, default=8, help="partitions per topic (default 8)")
     p.add_argument("--processes", default="1,2,4", help="cluster sizes, comma-separated (default 1,2,4)")
     p.add_argument("--config", type=Path, default=None, help="TOML config passed to every twin run")
+    p.add_argument("--baseline-root", type=Path, default=None,
+                   help="another source tree (e.g. a checkout of main): each size also runs it, just "
+                        "before this tree, on the same topics (CPU, wall, late versions, outputs)")
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.processes.split(",")]
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
@@ -90,9 +150,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         fed = prefill(cfg, fleet)
         print(f"input: {fed}", file=sys.stderr)
         startup = startup_cpu_s(brokers, args.partitions, work, meta, extra)
+        made: list[str] = []
         for n in sizes:
             archive = work / f"p{n}" / "archive"
-            run = run_cluster(cfg, archive, meta, n, extra=extra).summary(fed["frames"])
+            base = baseline_run(args, brokers, cfg, work, meta, n, extra, fed, made)
+            setting, full = models_topic(brokers, cfg, n)
+            made.append(full)
+            env = {"TWIN_KAFKA__TOPICS__FLEET_MODELS": setting}
+            run = run_cluster(cfg, archive, meta, n, extra=extra, env=env).summary(fed["frames"])
+            if base is not None:
+                base["vs_this"] = compare_tables(work / f"base{n}" / "archive", archive)
+                run["baseline"] = base
+            run["rul_sources"] = rul_sources(archive)
+            run["fleet_rows"] = sum(v for k, v in run["rul_sources"].items() if "fleet" in k)
             work_s = run["cpu_s"] - n * startup
             run["records_per_cpu_s_without_startup"] = round(run["records_read"] / work_s, 1)
             run["load_average_1m"] = round(os.getloadavg()[0], 1)
@@ -100,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 run["vs_first"] = compare_tables(work / f"p{sizes[0]}" / "archive", archive)
             print(f"{n} process(es): {run}", file=sys.stderr)
             runs.append(run)
+        drop_topics(brokers, made)
     base = runs[0]
     for run in runs:
         run["speedup_wall"] = round(run["records_per_wall_s"] / base["records_per_wall_s"], 2)
@@ -110,11 +181,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "startup_cpu_s_per_process": round(startup, 2),
            "load_average_1m_at_start": round(load, 1), "runs": runs}
     print(f"{'processes':>9} {'wall s':>7} {'cpu s':>7} {'rec/cpu-s':>9} {'frames/cpu-s':>12} "
-          f"{'rec/wall-s':>10} {'speedup':>7}  identical to {sizes[0]}")
+          f"{'rec/wall-s':>10} {'speedup':>7}  identical to {sizes[0]}  fleet rows  late")
     for r in runs:
         same = r.get("vs_first", {}).get("identical", "-")
         print(f"{r['processes']:>9} {r['wall_s']:>7} {r['cpu_s']:>7} {r['records_per_cpu_s']:>9} "
-              f"{r['frames_per_cpu_s']:>12} {r['records_per_wall_s']:>10} {r['speedup_wall']:>7}  {same}")
+              f"{r['frames_per_cpu_s']:>12} {r['records_per_wall_s']:>10} {r['speedup_wall']:>7}  "
+              f"{same!s:>13}  {r['fleet_rows']:>10}  {sum(r['fleet_models_late'])}")
     print(json.dumps(out))
     return out
 

@@ -12,13 +12,14 @@ time alone says little.
 from __future__ import annotations
 
 import math
+import os
 import re
 import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 TWIN = [sys.executable, "-m", "flows.cli.main"]
 RUN_LINE = re.compile(r"twin run: (\d+) records read, (\d+) windows closed, dead letters: (\d+)")
+FLEET_LINE = re.compile(r"twin run: fleet models: (\d+) versions learnt here, (\d+) late; "
+                        r"event-time gate: (\d+) waits, (\d+) timeouts")
 
 
 @dataclass
@@ -38,6 +41,9 @@ class ClusterRun:
     records: list[int] = field(default_factory=list)
     windows: list[int] = field(default_factory=list)
     dead_letters: list[int] = field(default_factory=list)
+    fleet_late: list[int] = field(default_factory=list)  # fleet model versions late, per process
+    gate_waits: list[int] = field(default_factory=list)
+    gate_timeouts: list[int] = field(default_factory=list)
 
     def summary(self, frames: int) -> dict[str, Any]:
         """Throughput per CPU-second and per wall-second (records, and the input's ``frames``)."""
@@ -51,6 +57,8 @@ class ClusterRun:
             "ms_cpu_per_frame": round(1000 * self.cpu_s / frames, 3) if frames else None,
             "records_per_wall_s": round(rec / self.wall_s, 1),
             "frames_per_wall_s": round(frames / self.wall_s, 1),
+            "fleet_models_late": self.fleet_late, "gate_waits": self.gate_waits,
+            "gate_timeouts": self.gate_timeouts,
         }
 
 
@@ -78,9 +86,12 @@ def run_args(cfg: Any, archive: Path, meta: Path, extra: Sequence[str] = ()) -> 
 
 
 def run_cluster(cfg: Any, archive: Path, meta: Path, processes: int, *,
-                extra: Sequence[str] = (), timeout_s: float = 1800.0) -> ClusterRun:
+                extra: Sequence[str] = (), timeout_s: float = 1800.0,
+                env: Mapping[str, str] | None = None, root: Path = ROOT) -> ClusterRun:
     """``processes`` `twin run --exit-at-end` processes of one Bytewax cluster (``-i/-a`` on
-    127.0.0.1 ports; no metrics port), waited for; their counts from each end-of-run line."""
+    127.0.0.1 ports; no metrics port), waited for; their counts from each end-of-run line.
+    ``env``: extra environment variables of every process (e.g. ``TWIN_*`` settings); ``root``:
+    the source tree the processes run (their working directory: ``-m flows...`` imports from it)."""
     cluster: list[str] = []
     if processes > 1:
         cluster = ["-a", ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))]
@@ -92,7 +103,8 @@ def run_cluster(cfg: Any, archive: Path, meta: Path, processes: int, *,
         ids = ["-i", str(i), *cluster] if cluster else []
         with log.open("wb") as out:
             procs.append(subprocess.Popen([*run_args(cfg, archive, meta, extra), "--exit-at-end", *ids],
-                                          stdout=out, stderr=subprocess.STDOUT, cwd=ROOT))
+                                          stdout=out, stderr=subprocess.STDOUT, cwd=root,
+                                          env={**os.environ, **(env or {})}))
     deadline = t0 + timeout_s
     for p in procs:
         p.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -106,6 +118,11 @@ def run_cluster(cfg: Any, archive: Path, meta: Path, processes: int, *,
         run.records.append(int(found[1]))
         run.windows.append(int(found[2]))
         run.dead_letters.append(int(found[3]))
+        fleet = FLEET_LINE.search(text)
+        if fleet is not None:
+            run.fleet_late.append(int(fleet[2]))
+            run.gate_waits.append(int(fleet[3]))
+            run.gate_timeouts.append(int(fleet[4]))
     return run
 
 

@@ -4,7 +4,8 @@ In ``twin run`` the learner of a kind lives in one process, but every process's 
 versions: the learner's stream is produced to the topic (:func:`model_message`) and every process
 runs a :class:`FleetModelConsumer`, a background thread that reads the topic from the beginning
 (compaction keeps the newest version of every kind, so a restart or a resume gets the models back)
-into the process's :class:`~flows.dataflow.fleet_models.FleetBoard`.
+into the process's :class:`~flows.dataflow.fleet_models.FleetBoard`. The same topic carries the
+processes' positions for the event-time gate (:mod:`flows.app.gate_link`), told apart by a header.
 
 A message from Kafka is untrusted: it is never given to plain ``pickle.loads``. :func:`load_model`
 accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, which resolves
@@ -20,11 +21,14 @@ import io
 import logging
 import pickle
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from flows.app.gate_link import is_progress, take_progress
+from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.rul.fleet_model import FleetModel
@@ -92,11 +96,13 @@ class FleetModelConsumer:
     """Background thread: the topic, from the beginning, into the board (untrusted input)."""
 
     def __init__(self, client_config: Mapping[str, str], topic: str, board: FleetBoard,
-                 metrics: PipelineMetrics, *, poll_s: float = 0.2) -> None:
+                 metrics: PipelineMetrics, *, poll_s: float = 0.2, gate: EventTimeGate | None = None) -> None:
         self.topic = topic
         self.board = board
         self.metrics = metrics
         self.poll_s = poll_s
+        self.gate = gate  # progress messages of the other processes go there (flows.app.gate_link)
+        self.since_ms = int(time.time() * 1000)
         self.loaded = 0
         self.refused = 0
         self._stop = threading.Event()
@@ -119,7 +125,20 @@ class FleetModelConsumer:
             msg = self.consumer.poll(self.poll_s)
             if msg is None or msg.error() is not None:
                 continue
+            if is_progress(msg.headers()):
+                self._progress(msg)
+                continue
             self.take(msg.key(), msg.value())
+
+    def _progress(self, msg: Any) -> None:
+        """A process's position for the event-time gate (ignored without a gate)."""
+        if self.gate is None:
+            return
+        refused = take_progress(self.gate, msg.value(), msg.timestamp()[1], self.since_ms)
+        if refused is not None:
+            self.refused += 1
+            self.metrics.dead_letters.labels(reason="bad_progress").inc()
+            log.warning("twin: dead letter: %s (topic %s)", refused, self.topic)
 
     def take(self, key: bytes | None, value: bytes | None) -> None:
         """Publish one message's model to the board, or count and log why it was refused."""
@@ -131,6 +150,8 @@ class FleetModelConsumer:
             return
         self.loaded += 1
         self.board.publish(got)
+        if self.gate is not None:  # every process can see it now (it is on the topic): release the hold
+            self.gate.release(got.kind, got.effective_from_s)
 
     def stop(self) -> None:
         """Stop the thread and close the consumer."""

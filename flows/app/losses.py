@@ -53,6 +53,18 @@ def run_line(metrics: PipelineMetrics) -> str:
     return f"twin run: {records} records read, {windows} windows closed, dead letters: {dead}{detail}"
 
 
+def fleet_line(metrics: PipelineMetrics) -> str:
+    """Second end-of-run line: the fleet model versions this process's learners published and
+    how many reached this process after a window they apply to (0 = the fused RUL did not depend
+    on timing), and how often the event-time gate held a source back or gave up waiting."""
+    models = int(metrics.value("twin_fleet_models_total"))
+    late = int(metrics.value("twin_fleet_models_late_total"))
+    waits = int(metrics.value("twin_event_time_gate_waits_total"))
+    timeouts = int(metrics.value("twin_event_time_gate_timeouts_total"))
+    return (f"twin run: fleet models: {models} versions learnt here, {late} late; "
+            f"event-time gate: {waits} waits, {timeouts} timeouts")
+
+
 def share(part: int, whole: int) -> float:
     """``part / whole`` (1.0 for an empty whole with losses, 0.0 without)."""
     if whole <= 0:

@@ -16,8 +16,10 @@ from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from flows.app.fleet_topic import FleetModelConsumer
+from flows.app.gate_link import ProgressPublisher
 from flows.app.outputs import kafka_outputs
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
@@ -27,11 +29,26 @@ from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
 
-__all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "run_kafka_flow"]
+__all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "event_time_gate",
+           "run_kafka_flow"]
 
 log = logging.getLogger(__name__)
 
 TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+
+
+GATE_SHARE_OF_DELAY = 0.125
+"""The event-time gate's budget as a share of ``model_delay_s`` (3 h of the default day):
+partitions may run this far ahead of the slowest. Until the failure that closes a life is known
+(its window closes only when the failed asset sends data again, after its repair: 12 h in the
+simulator, then window + allowed lateness), the failed asset's partition may already be up to one
+budget past it (one batch) and the others one more budget: 2 x 3 h + 12 h + 1 h 10 min < 1 day.
+Once known, the gate's hold keeps every partition at the version's effective time until the
+version is on the topic. Measured with 1/2 and 1/4: versions still arrived late in 2-process runs
+(benchmarks/RESULTS.md, part SCALEOUT)."""
+
+GATE_TIMEOUT_S = 60.0
+"""Wall seconds a partition waits for the slowest one to move before the gate opens (counted)."""
 
 
 BACKUP_SNAPSHOTS = 2
@@ -75,22 +92,34 @@ class RunOptions:
         return self.workers * max(len(self.addresses), 1)
 
 
+def event_time_gate(cfg: PipelineConfig, opts: RunOptions, metrics: PipelineMetrics) -> EventTimeGate:
+    """The process's event-time gate: no partition more than ``GATE_SHARE_OF_DELAY`` of
+    ``model_delay_s`` of event time ahead of the cluster's slowest (flows.dataflow.event_time_gate)."""
+    processes = max(len(opts.addresses), 1)
+    return EventTimeGate(cfg.twin.fleet.model_delay_s * GATE_SHARE_OF_DELAY,
+                         process_id=(opts.process_id or 0) if opts.addresses else 0, processes=processes,
+                         timeout_s=GATE_TIMEOUT_S, on_wait=metrics.event_time_gate_waits.inc,
+                         on_timeout=metrics.event_time_gate_timeouts.inc)
+
+
 def build_kafka_flow(
     cfg: PipelineConfig,
     opts: RunOptions,
     metadata: Mapping[str, AssetMetadata],
     metrics: PipelineMetrics,
     board: FleetBoard | None = None,
+    gate: EventTimeGate | None = None,
 ) -> Dataflow:
     """get_flow with the Kafka telemetry source, Kafka sinks and the Parquet archive; ``board``:
-    the process's fleet model board (filled from the fleet model topic, see run_kafka_flow)."""
+    the process's fleet model board (filled from the fleet model topic, see run_kafka_flow);
+    ``gate``: the source's event-time gate (None: partitions are not bounded by each other)."""
     k = cfg.kafka
     client = k.client_config()
     source = KafkaTelemetrySource(
         client, [k.topic(r) for r in TELEMETRY_ROLES], tail=not opts.exit_at_end,
         from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
         on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
-            topic=t, partition=str(part)).set(lag),
+            topic=t, partition=str(part)).set(lag), gate=gate,
     )
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
                           recovery=opts.recovery_dir is not None)
@@ -157,11 +186,16 @@ def run_kafka_flow(
     check_kafka(cfg)
     metrics = metrics or PipelineMetrics()
     board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
-    flow = build_kafka_flow(cfg, opts, metadata, metrics, board)
+    gate = event_time_gate(cfg, opts, metrics)
+    board.on_expect = gate.hold  # a closed life holds the cluster until its version is on the topic
+    flow = build_kafka_flow(cfg, opts, metadata, metrics, board, gate)
     # every process reads the fleet model versions of every kind (the learner of a kind lives in
-    # one process): from the beginning of the compacted topic, so a restart gets them back
-    models = FleetModelConsumer(cfg.kafka.client_config(), cfg.kafka.topic("fleet_models"), board,
-                                metrics).start()
+    # one process): from the beginning of the compacted topic, so a restart gets them back; and
+    # the other processes' positions for the event-time gate (the same topic, gate_link)
+    topic = cfg.kafka.topic("fleet_models")
+    models = FleetModelConsumer(cfg.kafka.client_config(), topic, board, metrics, gate=gate).start()
+    progress = (ProgressPublisher(cfg.kafka.client_config(), topic, gate, opts.process_id or 0).start()
+                if len(opts.addresses) > 1 else None)
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
     try:
@@ -187,6 +221,8 @@ def run_kafka_flow(
         raise
     finally:
         models.stop()
+        if progress is not None:
+            progress.stop()
 
 
 class OutputUndelivered(RuntimeError):

@@ -64,6 +64,8 @@ def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[st
         out.extend(parts)
         if parts:
             out.extend(view.refit_work(event))
+            if board is not None:  # the learner publishes a version effective from failure + delay
+                board.expect(view.kind, event.timestamp.timestamp() + config.model_delay_s)
     return out
 
 

@@ -126,6 +126,14 @@ class PipelineMetrics:
         self.fleet_models_late = Counter(
             "twin_fleet_models_late_total", "Fleet model versions that reached this process after a "
             "window they should have applied to was processed (raise model_delay_s).", registry=r)
+        self.event_time_gate_waits = Counter(
+            "twin_event_time_gate_waits_total", "Times a source partition held its next record back "
+            "because it ran more than the gate's budget of event time ahead of the slowest partition "
+            "of the cluster (flows.dataflow.event_time_gate).", registry=r)
+        self.event_time_gate_timeouts = Counter(
+            "twin_event_time_gate_timeouts_total", "Times the event-time gate stopped waiting for a "
+            "partition that reported no progress for its timeout (outputs may then depend on timing).",
+            registry=r)
         self.alerts = Counter(
             "twin_alerts_total", "Alert messages, by status, severity and kind.",
             ["status", "severity", "kind"], registry=r)

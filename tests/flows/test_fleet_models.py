@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import bytewax.operators as op
 import pytest
 from bytewax.testing import TestingSource, cluster_main, run_main
 
@@ -91,3 +92,21 @@ def test_a_model_applies_from_its_effective_time_on(runs: dict[int, tuple[Output
         assert fused and min(fused) == min(after), kind
         checked += 1
     assert checked >= 1
+
+
+def test_every_closed_life_announces_the_version_the_learner_then_publishes(
+        fleet_records: list[RawRecord]) -> None:
+    """The event-time gate's holds (`twin run`) are released by the version effective at the
+    closed life's failure + model_delay_s: the board's ``expect`` must name exactly the versions
+    the learner publishes, or a hold would wait for its timeout."""
+    expected: list[tuple[str, float]] = []
+    published: list[tuple[str, float]] = []
+    board = FleetBoard(on_expect=lambda kind, t: expected.append((kind, t)))
+    sinks, _out = collecting_sinks()
+    collect = lambda name, stream: op.inspect(  # noqa: E731 - a sink attacher
+        name, stream, lambda _step, m: published.append((m.kind, m.effective_from_s)))
+    sinks = replace(sinks, fleet_models=[*sinks.fleet_models, collect])
+    run_main(get_flow(CFG, source=TestingSource(fleet_records, batch_size=64), sinks=sinks,
+                      metadata=_metadata(), metrics=PipelineMetrics(), board=board))
+    assert expected, "no life was closed: the test would check nothing"
+    assert set(expected) <= set(published), (expected, published)

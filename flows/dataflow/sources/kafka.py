@@ -23,6 +23,12 @@ yet consumed, so nothing is lost or read twice) until the merge has drained it t
 topics it waits for keep fetching. librdkafka's own prefetch queue is bounded by
 ``queued.max.messages.kbytes`` (:data:`PREFETCH`).
 
+With an event-time gate (``gate``, :mod:`flows.dataflow.event_time_gate`; `twin run` sets one),
+each partition reports a lower bound on what it will still emit (:meth:`_AlignedPartition.position_ms`)
+and holds its next message back, buffered, while that is more than the gate's budget of event time
+ahead of the slowest partition of the cluster: partitions with less data per hour of event time
+then cannot run days ahead of the others in a replay (what made fleet model versions arrive late).
+
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
 (a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
@@ -31,21 +37,26 @@ in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transie
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
 
 EVENT_TIME_HEADER = "twin.event_time_ms"
+GATE_RECHECK = timedelta(milliseconds=20)
+"""How soon a partition held back by the event-time gate is asked again."""
 
 
 def event_time_ms(msg: Any) -> int:
@@ -110,6 +121,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.clock = 0.0  # see _tick
         self.ticked_at: float | None = None
         self.paused: set[str] = set()  # topics held back by _hold_back
+        self.emitted_ms = -math.inf  # event time of the last emitted message (event-time gate)
+        self.held = self.held_before = False  # the gate held the last batch back
 
     def _pin_end_offsets(self) -> None:
         """``--from-end``: the current end of each topic without a resumed offset, as a concrete
@@ -184,20 +197,48 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.src.on_lag(topic, self.part, max(hi - position, 0))
 
     def next_batch(self) -> list[RawRecord]:
+        gate = self.src.gate
+        self.held = False
+        if gate is not None and self._gate_holds(gate):
+            self.held = True  # no poll while held: it would wait poll_timeout_s on paused topics
+            return []
         self._poll()
         self._report_lag()
         out: list[RawRecord] = []
         now = self._tick()
         while any(self.buffers.values()) and not self._blocking(now):
             topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
-            _, msg = self.buffers[topic].popleft()
+            event_ms, msg = self.buffers[topic][0]
+            if gate is not None and not gate.allows(self.part, event_ms):
+                self.held = True  # ahead of the cluster's slowest partition by more than the budget
+                break
+            self.buffers[topic].popleft()
             self.offsets[topic] = msg.offset() + 1
+            self.emitted_ms = event_ms
             out.append(self._raw(msg))
         if not out and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
+            if gate is not None:
+                gate.report(self.part, math.inf)
             raise StopIteration
+        if gate is not None:
+            gate.report(self.part, self.position_ms(now))
         self._hold_back()
         return out
+
+    def _gate_holds(self, gate: EventTimeGate) -> bool:
+        """The merge's next message is (still) beyond the gate's limit."""
+        heads = [buf[0][0] for buf in self.buffers.values() if buf]
+        return bool(heads) and self.held_before and not gate.allows(self.part, min(heads))
+
+    def position_ms(self, now: float) -> float:
+        """A lower bound on the event time of what this partition will still emit (for the
+        event-time gate): the oldest buffered message of each topic, or, for a topic with nothing
+        buffered, nothing (``inf``) once it reached its end or went idle (the merge goes on without
+        it too), else the last emitted time (``-inf`` before the first)."""
+        bounds = [buf[0][0] if buf else (math.inf if self.eof[t] or self._idle(t, now) else self.emitted_ms)
+                  for t, buf in self.buffers.items()]
+        return min(bounds, default=math.inf)
 
     def _hold_back(self) -> None:
         """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""
@@ -216,7 +257,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         return RawRecord(msg.topic(), msg.value() or b"", headers)
 
     def next_awake(self) -> Any:
-        return None
+        self.held_before = self.held
+        # held back by the event-time gate: ask again shortly instead of at once (other partitions
+        # of the worker get the time)
+        return datetime.now(UTC) + GATE_RECHECK if self.held else None
 
     def snapshot(self) -> Offsets:
         return dict(self.offsets)
@@ -243,6 +287,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         lag_every_s: float = 2.0,
         metadata_timeout_s: float = 30.0,
         max_buffered: int = 2000,
+        gate: EventTimeGate | None = None,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -256,9 +301,12 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.lag_every_s = lag_every_s
         self.metadata_timeout_s = metadata_timeout_s
         self.max_buffered = max_buffered
+        self.gate = gate  # see flows.dataflow.event_time_gate: None = no cross-partition bound
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""
+        if self.gate is not None:
+            self.gate.start()
         return [str(p) for p in range(partition_count(self.client_config, self.topics))]
 
     def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> _AlignedPartition:
