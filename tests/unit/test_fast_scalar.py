@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -57,8 +59,26 @@ def _payloads() -> list[bytes]:
     plain = json.dumps(PLAIN).encode()
     out += [b" " + plain, plain + b" ", b"[1]", b"{", b"{}", b"", b"TWF\x01", b'{"value": NaN}',
             plain.replace(b"41.5", b"NaN"), plain.replace(b"41.5", b"Infinity"), b"\xff{",
-            plain.replace(b'"pump-1"', b'"\\ud800"'), plain[:-1] + b', "unit": "x"}']
+            plain.replace(b'"pump-1"', b'"\\ud800"'), plain[:-1] + b', "unit": "x"}',
+            plain.replace(b'"pump-1"', b'"pump-\xed\xa0\x80"'), plain.replace(b'"pump-1"', b'"pump\t1"'),
+            plain.replace(b"41.5", b"1180591620717411303424"), plain.replace(b"41.5", b"1e400"),
+            plain.replace(b"41.5", b"9.999999999999999e17"), plain.replace(b"41.5", b"1e18"),
+            b"{\x00", plain.replace(b"41.5", b"4.15e1"), plain.replace(b"41.5", b"-0.0")]
     return out
+
+
+def test_orjson_reads_the_floats_json_reads() -> None:
+    """The fast path parses with orjson, the decoder with json: every float the fast path can
+    take must come out the same (random bit patterns, decimal strings, exponents)."""
+    rng = random.Random(5)
+    texts = [repr(struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0]) for _ in range(20000)]
+    texts += [f"{rng.uniform(-1e3, 1e3):.{rng.randint(0, 20)}f}" for _ in range(20000)]
+    texts += [f"{rng.randint(1, 9)}.{rng.getrandbits(60)}e{rng.randint(-330, 17)}" for _ in range(20000)]
+    for text in texts:
+        if text in ("nan", "inf", "-inf"):
+            continue
+        raw = b'{"v":' + text.encode() + b"}"
+        assert repr(orjson.loads(raw)["v"]) == repr(json.loads(raw)["v"]), text
 
 
 def _same(a: object, b: object) -> bool:
