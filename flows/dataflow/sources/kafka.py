@@ -216,7 +216,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             if len(live) == 1:
                 topic = live[0]
                 buf = buffers[topic]
-                out.extend(map(self._raw, buf))
+                src, part = ("source.topic", topic), ("source.partition", self.part_text)
+                # what _raw builds, inlined (per message)
+                out.extend([RawRecord(topic, msg.value() or b"",
+                                      (src, part, ("source.offset", str(msg.offset())))) for msg in buf])
                 self.offsets[topic] = buf[-1].offset() + 1
                 buf.clear()
                 self.head_ms.pop(topic, None)
