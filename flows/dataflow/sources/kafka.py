@@ -100,9 +100,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             self._pin_end_offsets()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
-        self.part_text = str(part)
         self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
-        self.head_ms: dict[str, int] = {}  # event time of a buffer's first message, once compared
         self.eof: dict[str, bool] = {t: False for t in src.topics}
         # idle clocks start when the first message of any topic arrives (connecting and the first
         # fetches can take seconds, and must not make a slow topic count as idle)
@@ -137,16 +135,13 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
 
     def _poll(self) -> None:
         self._tick()
-        msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
-        now = self._tick()  # one reading for the whole fetch: its messages arrived together
-        buffers, eof, last_seen = self.buffers, self.eof, self.last_seen
-        for msg in msgs:
+        for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
             err = msg.error()
             topic = msg.topic()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    eof[topic] = True
-                    self.last_activity = now
+                    self.eof[topic] = True
+                    self.last_activity = self._tick()
                     continue
                 if err.fatal():
                     msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
@@ -154,13 +149,14 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.src.on_error(str(err.name()))
                 log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
                 continue
+            now = self._tick()
             if now - self.last_activity >= self.src.max_idle_s:
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
-                self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            buffers[topic].append(msg)  # its event time is read when the merge compares heads
-            eof[topic] = False
-            last_seen[topic] = now
+                self.last_seen = dict.fromkeys(self.last_seen, now)
+            self.buffers[topic].append((event_time_ms(msg), msg))
+            self.eof[topic] = False
+            self.last_seen[topic] = now
             self.last_activity = now
 
     def _idle(self, topic: str, now: float) -> bool:
@@ -191,56 +187,17 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self._poll()
         self._report_lag()
         out: list[RawRecord] = []
-        self._merge(self._tick(), out)
+        now = self._tick()
+        while any(self.buffers.values()) and not self._blocking(now):
+            topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
+            _, msg = self.buffers[topic].popleft()
+            self.offsets[topic] = msg.offset() + 1
+            out.append(self._raw(msg))
         if not out and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
             raise StopIteration
         self._hold_back()
         return out
-
-    def _merge(self, now: float, out: list[RawRecord]) -> None:
-        """Emit buffered messages, oldest event time first, while no topic may still deliver an
-        older one (:meth:`_blocking`).
-
-        The order is that of asking :meth:`_blocking` and comparing every topic's head before
-        each message, done cheaper: during one merge ``now``, the end-of-partition flags and
-        the idle clocks are fixed, so whether a topic blocks changes only when its buffer runs
-        empty (asked then); a message's event time is read once, when its topic's head is first
-        compared with another's; and when one topic alone has messages, nothing can come
-        between them, so it is emptied in one go (the scalar-only fleet's case)."""
-        buffers = self.buffers
-        if self._blocking(now):
-            return
-        live = [t for t, b in buffers.items() if b]
-        while live:
-            if len(live) == 1:
-                topic = live[0]
-                buf = buffers[topic]
-                src, part = ("source.topic", topic), ("source.partition", self.part_text)
-                # what _raw builds, inlined (per message)
-                out.extend([RawRecord(topic, msg.value() or b"",
-                                      (src, part, ("source.offset", str(msg.offset())))) for msg in buf])
-                self.offsets[topic] = buf[-1].offset() + 1
-                buf.clear()
-                self.head_ms.pop(topic, None)
-                return
-            topic = min(live, key=self._head_ms)
-            buf = buffers[topic]
-            msg = buf.popleft()
-            del self.head_ms[topic]
-            self.offsets[topic] = msg.offset() + 1
-            out.append(self._raw(msg))
-            if not buf:
-                if self._blocking(now):
-                    return
-                live.remove(topic)
-
-    def _head_ms(self, topic: str) -> int:
-        """The merge key of ``topic``'s first buffered message (read once per message)."""
-        ms = self.head_ms.get(topic)
-        if ms is None:
-            ms = self.head_ms[topic] = event_time_ms(self.buffers[topic][0])
-        return ms
 
     def _hold_back(self) -> None:
         """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""
@@ -254,10 +211,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
-        topic = msg.topic()
-        headers = (("source.topic", topic), ("source.partition", self.part_text),
+        headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
                    ("source.offset", str(msg.offset())))
-        return RawRecord(topic, msg.value() or b"", headers)
+        return RawRecord(msg.topic(), msg.value() or b"", headers)
 
     def next_awake(self) -> Any:
         return None
