@@ -15,9 +15,10 @@ Contract:
 
 Modules: :mod:`.errors` (REASONS, DecodeError), :mod:`.fields` (field checks, timestamps),
 :mod:`.json_telemetry` (JSON telemetry both ways), :mod:`.twf` (binary waveform both ways),
-:mod:`.decode` (the telemetry entry point), :mod:`.record_fields` and :mod:`.archive_schema`,
-:mod:`.encode` (records -> JSON), :mod:`.metadata` (asset metadata files), :mod:`.dead_letters`,
-:mod:`.show` (a short rendering of a bad value).
+:mod:`.decode` (the telemetry entry point), :mod:`.fast_scalar` (its fast path for plain
+scalars), :mod:`.record_fields` and :mod:`.archive_schema`, :mod:`.encode` (records -> JSON),
+:mod:`.metadata` (asset metadata files), :mod:`.dead_letters`, :mod:`.show` (a short rendering
+of a bad value).
 
 Importers use the names re-exported here (``from flows.codec import encode_json`` or
 ``from flows import codec``), never a module of the package; the archive writer and the contract
@@ -28,7 +29,7 @@ and :mod:`.record_fields`.
 from __future__ import annotations
 
 from flows.codec.dead_letters import dead_letter
-from flows.codec.decode import Decoded, decode_record, decode_telemetry
+from flows.codec.decode import Decoded, decode_record, decode_telemetry, future_limit
 from flows.codec.encode import (
     Record,
     encode_event,
@@ -38,6 +39,7 @@ from flows.codec.encode import (
     to_json_dict,
 )
 from flows.codec.errors import REASONS, DecodeError
+from flows.codec.fast_scalar import plain_scalar, scalar_from_json
 from flows.codec.fields import format_timestamp, parse_timestamp
 from flows.codec.metadata import metadata_from_dict, metadata_to_dict
 from flows.codec.show import show_value
@@ -61,9 +63,12 @@ __all__ = [
     "encode_telemetry",
     "encode_waveform",
     "format_timestamp",
+    "future_limit",
     "metadata_from_dict",
     "metadata_to_dict",
     "parse_timestamp",
+    "plain_scalar",
+    "scalar_from_json",
     "show_value",
     "to_json_dict",
 ]

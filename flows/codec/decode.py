@@ -22,9 +22,15 @@ from flows.codec.show import show_value
 from flows.codec.twf import MAGIC, decode_binary
 from twin_models.records import AssetEvent, ScalarSample, Telemetry, WaveformFrame, ensure_utc
 
-__all__ = ["Decoded", "decode_record", "decode_telemetry"]
+__all__ = ["Decoded", "decode_record", "decode_telemetry", "future_limit"]
 
 Decoded = ScalarSample | WaveformFrame | AssetEvent | DecodeError
+
+
+def future_limit(now: datetime, max_future_s: float) -> datetime:
+    """The latest timestamp admitted at ``now`` (aware, else ``ValueError``): ``now +
+    max_future_s``, saturated at the largest datetime (a huge setting means no limit)."""
+    return _future_limit(ensure_utc(now, what="now"), max_future_s)
 
 
 def _future_limit(now: datetime, max_future_s: float) -> datetime:

@@ -73,22 +73,23 @@ class BlockBuilder:
         sample); per asset, order is kept."""
         now = self.system_now()
         out: list[Any] = []
-        open_runs: dict[str, tuple[int, list[ScalarSample]]] = {}  # asset -> (window id, run)
+        open_runs: dict[str, _Run] = {}  # asset -> its run of samples in one window
         for item in items:
-            asset = getattr(item, "asset_id", None)
-            if not isinstance(item, ScalarSample):
-                if asset is not None:  # a frame or event: moves the asset's watermark too
-                    _flush(open_runs.pop(asset, None), out)
-                    self._clock(asset, now).see(item.timestamp, self.wait, now)
-                out.append(item)
+            if type(item) is ScalarSample:
+                self._add(item, now, open_runs, out)
                 continue
-            self._add(item, now, open_runs, out)
+            asset = getattr(item, "asset_id", None)
+            if asset is not None:  # a frame, an event or a block: moves the asset's watermark too
+                _flush(open_runs.pop(asset, None), out)
+                self._clock(asset, now).see(item.timestamp, self.wait, now)
+            out.append(item)
         for run in open_runs.values():
             _flush(run, out)
         return out
 
     def __post_init__(self) -> None:
         self.length = timedelta(seconds=self.window_s)
+        self._wid_of: tuple[datetime | None, int] = (None, 0)  # last timestamp -> window id
 
     def _clock(self, asset: str, now: datetime) -> _Clock:
         clock = self.clocks.get(asset)
@@ -96,32 +97,55 @@ class BlockBuilder:
             clock = self.clocks[asset] = _Clock(system_at=now)
         return clock
 
-    def _add(self, s: ScalarSample, now: datetime, open_runs: dict[str, tuple[int, list[ScalarSample]]],
-             out: list[Any]) -> None:
-        clock = self._clock(s.asset_id, now)
-        mark = clock.watermark(now)
-        clock.see(s.timestamp, self.wait, now)
-        run = open_runs.get(s.asset_id)
-        if mark is not None and s.timestamp < mark + self.margin:  # may be late: alone
-            _flush(open_runs.pop(s.asset_id, None), out)
+    def _add(self, s: ScalarSample, now: datetime, open_runs: dict[str, _Run], out: list[Any]) -> None:
+        """One sample: alone if it may be late, else into its asset's run (a new run when the
+        window changes). Inlines :meth:`_Clock.watermark` and :meth:`_Clock.see`: per sample."""
+        asset, ts = s.asset_id, s.timestamp
+        clock = self.clocks.get(asset)
+        if clock is None:
+            clock = self.clocks[asset] = _Clock(system_at=now)
+        base = clock.base
+        mark = None if base is None else base + (now - clock.system_at)
+        seen = ts - self.wait
+        if mark is None or seen > mark:
+            clock.base, clock.system_at = seen, now
+        run = open_runs.get(asset)
+        if mark is not None and ts < mark + self.margin:  # may be late: alone
+            if run is not None:
+                _flush(open_runs.pop(asset), out)
             out.append(s)
             return
-        wid = (s.timestamp - EPOCH) // self.length
-        if run is not None and run[0] == wid:
-            run[1].append(s)
-            return
-        _flush(open_runs.pop(s.asset_id, None), out)
-        open_runs[s.asset_id] = (wid, [s])
+        last_ts, wid = self._wid_of
+        if ts != last_ts:  # a fleet's samples share their timestamps: computed once per time
+            wid = (ts - EPOCH) // self.length
+            self._wid_of = (ts, wid)
+        if run is not None:
+            if run.wid == wid:
+                run.samples.append(s)
+                if ts > run.latest:
+                    run.latest = ts
+                return
+            _flush(open_runs.pop(asset), out)
+        open_runs[asset] = _Run(wid, [s], ts)
 
 
-def _flush(run: tuple[int, list[ScalarSample]] | None, out: list[Any]) -> None:
+@dataclass(slots=True)
+class _Run:
+    """Samples of one asset in window ``wid``, in arrival order; ``latest`` their latest time."""
+
+    wid: int
+    samples: list[ScalarSample]
+    latest: datetime
+
+
+def _flush(run: _Run | None, out: list[Any]) -> None:
     if run is None:
         return
-    samples = run[1]
+    samples = run.samples
     if len(samples) == 1:
         out.append(samples[0])
     else:
-        out.append(ScalarBlock(samples[0].asset_id, max(s.timestamp for s in samples), tuple(samples)))
+        out.append(ScalarBlock(samples[0].asset_id, run.latest, tuple(samples)))
 
 
 def grouped(step: Callable[[list[Any]], list[Any]],

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.dataflow.guard import processing_error
-from flows.dataflow.items import DeadLetter, WindowItem
+from flows.dataflow.items import DeadLetter, ScalarBlock, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Featurizer
 from twin_models.records import Telemetry, WaveformFrame
@@ -35,7 +35,7 @@ MAX_GROUP_FRAMES = 64
 enough to stay in cache (64 frames of 4096 samples = 2 MB per float64 array)."""
 
 
-BatchStep = Callable[[list[Telemetry]], list[WindowItem | DeadLetter]]
+BatchStep = Callable[[list[Telemetry | ScalarBlock]], list[WindowItem | DeadLetter]]
 
 
 def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
@@ -44,15 +44,18 @@ def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
     calls = metrics.step_call_seconds.labels(step=STEP)
     emitted = metrics.step_items.labels(step=STEP)
 
-    def step(items: list[Telemetry]) -> list[WindowItem | DeadLetter]:
+    def step(items: list[Telemetry | ScalarBlock]) -> list[WindowItem | DeadLetter]:
         t = time.perf_counter()
-        emitted.inc(len(items))
         out: list[Any] = list(items)
         groups: dict[tuple[float, int], list[int]] = {}
+        records = len(items)
         for i, item in enumerate(items):
-            featurizer.windows.opened(item.asset_id, item.timestamp)
+            featurizer.windows.opened(item.asset_id, item.timestamp)  # a block: all in one window
             if isinstance(item, WaveformFrame):
                 groups.setdefault((item.sample_rate_hz, len(item.samples)), []).append(i)
+            elif isinstance(item, ScalarBlock):
+                records += len(item.samples) - 1
+        emitted.inc(records)  # records, as when every sample was an item
         for idx in groups.values():
             for start in range(0, len(idx), MAX_GROUP_FRAMES):
                 chunk = idx[start : start + MAX_GROUP_FRAMES]

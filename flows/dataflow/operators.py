@@ -80,12 +80,16 @@ class Decoder:
         self._records_in: dict[str, Any] = {}
         self._decoded = metrics.step_items.labels(step="decode")
 
-    def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
-        records_in = self._records_in.get(raw.source)
+    def count(self, source: str, n: int = 1) -> None:
+        """``n`` records of ``source`` came in and were decoded (counters only)."""
+        records_in = self._records_in.get(source)
         if records_in is None:
-            records_in = self._records_in[raw.source] = self.metrics.records_in.labels(source=raw.source)
-        records_in.inc()
-        self._decoded.inc()
+            records_in = self._records_in[source] = self.metrics.records_in.labels(source=source)
+        records_in.inc(n)
+        self._decoded.inc(n)
+
+    def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
+        self.count(raw.source)
         now = self.now()
         if raw.record is not None and not raw.payload:  # a replayed record (see RawRecord)
             out = codec.decode_record(raw.record, now=now, max_future_s=self.max_future_s)

@@ -4,9 +4,9 @@ Sources and sinks are injected, so the simulator, file replay and Kafka all plug
 steps. Step ids are part of Bytewax's recovery state: never rename one without a migration note.
 
     source (RawRecord)
-      -> decode            Telemetry | DeadLetter          (errors -> dead_letters sink; per batch)
+      -> decode            Telemetry | ScalarBlock | DeadLetter   (errors -> dead_letters sink; per
+                           batch; a batch's scalar samples of one asset and window travel as one block)
       -> featurize_frames  ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
-                           (a batch's scalar samples of one asset and window travel as one block)
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
@@ -43,6 +43,7 @@ from bytewax.inputs import Source
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
+from flows.dataflow.decode_batch import decode_batch
 from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
@@ -130,14 +131,15 @@ def get_flow(
     raw = op.input("telemetry_in", flow, source)
     # RawRecord
     decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
-    decode_one = guard_map("decode", decoder, m, now)
-    # a batch at a time: one Bytewax call per batch instead of per record (stateless step)
-    decoded = op.flat_map_batch("decode", raw, lambda batch: [decode_one(r) for r in batch])
-    # Telemetry | DeadLetter
+    # a batch at a time: one Bytewax call per batch instead of per record (stateless step); plain
+    # scalars take the fast path, and a batch's scalars of one asset and window leave as one block
+    decode = grouped(decode_batch(decoder, guard_map("decode", decoder, m, now)), _block_builder(cfg, now))
+    decoded = op.flat_map_batch("decode", raw, decode)
+    # Telemetry | ScalarBlock | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
     windows = OpenWindows(cfg.window_s, m)
     # frames are featurised a Bytewax batch at a time (stateless: no recovery state involved)
-    featurize = grouped(featurize_batch(Featurizer(meta, m, windows), m, now), _block_builder(cfg, now))
+    featurize = featurize_batch(Featurizer(meta, m, windows), m, now)
     feat = op.branch("route_featurize_errors", op.flat_map_batch("featurize_frames", split.trues, featurize),
                      _ok)
     # ScalarSample | ScalarBlock | FrameFeatures | AssetEvent

@@ -56,13 +56,25 @@ def aggregate_window(
             sums[key] += value
             counts[key] += 1
     features = {k: sums[k] / counts[k] for k in sums}
-    by_channel: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    # per channel, times and values as two flat lists (one float array each; the statistics are
+    # the same numbers as from the columns of one 2-D array: a window holds thousands of samples
+    # on a scalar fleet, so this loop is per record); channels' samples share their times
+    by_channel: dict[str, tuple[list[float], list[float]]] = {}
+    seconds: dict[datetime, float] = {}
     for s in scalars:
         n += 1
-        by_channel[s.channel].append((s.timestamp.timestamp(), s.value))
-    for channel, pairs in by_channel.items():
-        arr = np.asarray(pairs, dtype=float)
-        for name, value in scalar_stats(arr[:, 0], arr[:, 1]).items():
+        lists = by_channel.get(s.channel)
+        if lists is None:
+            lists = by_channel[s.channel] = ([], [])
+        ts = s.timestamp
+        sec = seconds.get(ts)
+        if sec is None:
+            sec = seconds[ts] = ts.timestamp()
+        lists[0].append(sec)
+        lists[1].append(s.value)
+    for channel, (times, values) in by_channel.items():
+        stats = scalar_stats(np.array(times, dtype=float), np.array(values, dtype=float))
+        for name, value in stats.items():
             features[f"{channel}.{name}"] = value
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
     return FeatureVector(asset_id, window_start, window_end, features, n + len(evs), evs)

@@ -254,9 +254,13 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
     as ``source``, so the dataflow's decode step and dead letters behave as with Kafka. Resumable:
     the state is the number of records emitted, skipped (read, not encoded) on resume. ``progress``
     is called with the size of every batch; :func:`count_records` gives the total.
+
+    ``batch`` records go to the dataflow at a time: 2048 (was 256) lets the decode step carry a
+    large fleet's scalars in blocks of many samples (100 assets at 1 Hz: ~20 per block, not ~2),
+    which about halves a scalar backtest's CPU (``benchmarks/RESULTS.md``, issue 10, SCALAR2).
     """
 
-    def __init__(self, paths: Iterable[PathSpec], *, batch: int = 256,
+    def __init__(self, paths: Iterable[PathSpec], *, batch: int = 2048,
                  progress: Callable[[int], None] | None = None, **kw: Any) -> None:
         """``kw`` goes to :func:`read_records` for every file."""
         self.paths = list(paths)

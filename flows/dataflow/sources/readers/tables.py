@@ -174,7 +174,10 @@ def _asset_column(chunk: pa.RecordBatch, lay: Layout) -> list[str]:
 
 def _scalars(chunk: pa.RecordBatch, lay: Layout) -> list[ScalarSample]:
     """One ScalarSample per row and channel with a finite value (a chunk's worth, built in one go)."""
-    stamps = [from_us(us) for us in chunk.column(0).to_numpy().tolist()]
+    times = chunk.column(0).to_numpy().tolist()
+    # a fleet's rows share their times (every asset read at the same second): one datetime each
+    stamp_of = {us: from_us(us) for us in dict.fromkeys(times)}
+    stamps = [stamp_of[us] for us in times]
     assets = _asset_column(chunk, lay)
     values = [(name, v.tolist(), np.isfinite(v).tolist())
               for name, v in ((name, chunk.column(f"c{pos}").to_numpy())

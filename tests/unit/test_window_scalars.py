@@ -1,0 +1,66 @@
+"""A window's scalar statistics are bit for bit those of the 2-D array version (issue 10, SCALAR2).
+
+``aggregate_window`` used to put a window's (time, value) pairs of a channel in one 2-D array and
+take its columns (strided views); it now builds one flat array of times and one of values per
+channel, and reads each distinct timestamp's seconds once. The features must not move by a bit.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from twin_models.features.window import aggregate_window, scalar_stats
+from twin_models.records import ScalarSample
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _reference(scalars: list[ScalarSample]) -> dict[str, float]:
+    """The scalar features as computed before (pairs -> one 2-D array -> its columns)."""
+    by_channel: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for s in scalars:
+        by_channel[s.channel].append((s.timestamp.timestamp(), s.value))
+    out = {}
+    for channel, pairs in by_channel.items():
+        arr = np.asarray(pairs, dtype=float)
+        for name, value in scalar_stats(arr[:, 0], arr[:, 1]).items():
+            out[f"{channel}.{name}"] = value
+    return out
+
+
+def _window(rng: random.Random) -> list[ScalarSample]:
+    channels = rng.sample(["temperature", "pressure", "current", "speed", "load"], rng.randint(1, 4))
+    n = rng.choice([1, 2, 3, 7, 60, 61, 240, 1000])
+    scale = rng.choice([1e-6, 1.0, 1e3, 1e9])
+    offset = rng.choice([0.0, 50.0, -1e4])
+    out = []
+    for i in range(n):
+        ts = START + timedelta(seconds=i * 60.0 / n + rng.random() * 1e-3, microseconds=rng.randint(0, 9))
+        if rng.random() < 0.1:  # the same instant in another UTC zone object
+            ts = ts.astimezone(timezone(timedelta(0)))
+        for ch in channels:
+            if rng.random() < 0.9:
+                value: float = offset + scale * rng.gauss(0.0, 1.0)
+                out.append(ScalarSample("a", ch, ts, value if rng.random() < 0.95 else int(value)))
+    if rng.random() < 0.3:
+        rng.shuffle(out)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_scalar_features_are_bit_for_bit_those_of_the_2d_array_version(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(300):
+        scalars = _window(rng)
+        fv = aggregate_window("a", START, START + timedelta(minutes=1), [], scalars)
+        ref = _reference(scalars)
+        assert list(fv.features) == list(ref)  # same names, same order
+        for name, value in ref.items():
+            got = fv.features[name]
+            assert got == value or (np.isnan(got) and np.isnan(value)), (name, got, value)
+        assert fv.n_records == len(scalars)
