@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-from twin_models.features._rows import _mag2, sk_rows
+from twin_models.features._rows import sk_rows
 from twin_models.features._spectral import ComplexArray, FloatArray
 from twin_models.features.envelope import (
     MIN_BAND_BINS,
@@ -124,16 +124,20 @@ def critical_sk_rows(bins: ComplexArray) -> FloatArray:
     v = c.view(c.real.dtype)
     np.multiply(v, v, out=v)
     p = v[:, 0::2] + v[:, 1::2]
-    m2 = p.sum(axis=1) / m
+    m2 = p.sum(axis=1).astype(np.float64) / m  # row sums in float64 from here: no underflow
+    np.multiply(p, p, out=p)
+    m4 = p.sum(axis=1).astype(np.float64) / m
     ok = m2 > 0.0
     safe = np.where(ok, m2, 1.0)
-    np.multiply(p, p, out=p)
-    return np.where(ok, p.sum(axis=1) / m / (safe * safe) - 2.0, 0.0).astype(np.float64)
+    return np.where(ok, m4 / (safe * safe) - 2.0, 0.0)
 
 
 def _unit_rms_single(raw: ComplexArray) -> npt.NDArray[np.complex64]:
     """``raw`` scaled to unit RMS per row (SK is scale-free) in single precision, so that the
     screen's fourth powers neither overflow nor underflow whatever the frame's units."""
-    power = _mag2(raw.copy()).mean(axis=1, keepdims=True)
-    scale = np.where(power > 0.0, 1.0 / np.sqrt(np.where(power > 0.0, power, 1.0)), 1.0)
-    return (raw * scale).astype(np.complex64)
+    v = raw.view(np.float64)
+    power = np.einsum("ij,ij->i", v, v) / raw.shape[1]
+    scale = 1.0 / np.sqrt(np.where(power > 0.0, power, 1.0))
+    single = raw.astype(np.complex64)
+    single *= scale.astype(np.float32)[:, None]
+    return single
