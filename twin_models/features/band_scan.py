@@ -135,8 +135,8 @@ def critical_sk_rows(bins: ComplexArray) -> FloatArray:
 def _unit_rms_single(raw: ComplexArray) -> npt.NDArray[np.complex64]:
     """``raw`` scaled to unit RMS per row (SK is scale-free) in single precision, so that the
     screen's fourth powers neither overflow nor underflow whatever the frame's units."""
-    v = raw.view(np.float64)
-    power = np.einsum("ij,ij->i", v, v) / raw.shape[1]
+    v = raw.view(raw.real.dtype)
+    power = np.einsum("ij,ij->i", v, v, dtype=np.float64) / raw.shape[1]
     scale = 1.0 / np.sqrt(np.where(power > 0.0, power, 1.0))
     single = raw.astype(np.complex64)
     single *= scale.astype(np.float32)[:, None]

@@ -94,3 +94,10 @@ def test_critical_sk_is_near_zero_for_noise_and_large_for_impacts() -> None:
     assert abs(float(noise.mean())) < 4.0 / math.sqrt(hi - lo)
     impacts = bearing_signal(fs=FS, n=N, defect_hz=107.0, shaft_hz=30.0, noise_rms=0.05, resonance_hz=3500.0)
     assert critical_sk_rows(spectra(impacts[None, :])[:, lo:hi])[0] > 1.0
+
+
+def test_single_precision_spectra_rank_like_double() -> None:
+    """Spectra of float32 samples (as decoded from TWF) give the bands of their float64 copy."""
+    raw = spectra(defect_frames())
+    widths = np.zeros(raw.shape[0])
+    assert scan_bands(raw.astype(np.complex64), N, FS, widths)[0] == scan_bands(raw, N, FS, widths)[0]
