@@ -4,9 +4,10 @@ as :func:`~twin_models.features.frame.frame_features` frame by frame (to float r
 Why: per frame, ``frame_features`` makes about a hundred small numpy/scipy calls (two FFTs, a
 band scan of ~35 inverse FFTs, the envelope's FFTs, band sums), each paying Python and dispatch
 overhead on a 4096-sample array. Over a 2-D array of frames each of those becomes one call for the
-batch: one rfft for all frames, one inverse FFT per candidate band for all frames, one envelope
-transform per distinct envelope band. Only the line features (a few bins around each line, per
-frame's own shaft speed) stay per frame.
+batch: one rfft for all frames, one inverse FFT per candidate band for all frames (the screened
+scan of :mod:`~twin_models.features.band_scan`), one envelope transform per distinct envelope
+band. Only the line features (a few bins around each line, per frame's own shaft speed) stay per
+frame.
 
 Each frame keeps its own settings (:class:`FrameSpec`: shaft speed, bearing geometry, envelope
 band), so a batch may mix assets; only the sample rate and the frame length are shared.
