@@ -102,31 +102,17 @@ ENVELOPE_CHUNK_ROWS = 16
 frames (4 MB each) overflow the L2 cache; chunks of 16 stay in it (measured ~1.5x faster)."""
 
 
-def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> tuple[FloatArray, FloatArray]:
+def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> FloatArray:
     """Hann amplitude spectra of the envelopes of rows whose band holds the DFT ``bins`` starting
-    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row), in chunks of rows; and the SK of
-    each row's complex envelope there (``sk_rows``' value: the envelope's ``n`` >= 2W-1 samples
-    give the same moments as its decimated ones, so the SK costs no FFT of its own)."""
+    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row), in chunks of rows."""
     rows, width = bins.shape
     out = np.empty((rows, n // 2 + 1))
-    sk = np.empty(rows)
     taper = 2.0 * _taper(width)
     for start in range(0, rows, ENVELOPE_CHUNK_ROWS):
         chunk = bins[start : start + ENVELOPE_CHUNK_ROWS]
         full = np.zeros((chunk.shape[0], n), dtype=np.complex128)
         np.multiply(chunk, taper, out=full[:, k_lo : k_lo + width])
         env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
-        sk[start : start + chunk.shape[0]] = _sk_of_modulus(env)
         env -= env.mean(axis=1, keepdims=True)
         out[start : start + chunk.shape[0]] = _hann_amps(env)[0]
-    return out, sk
-
-
-def _sk_of_modulus(env: FloatArray) -> FloatArray:
-    """``mean|c|^4 / mean(|c|^2)^2 - 2`` of each row of envelope moduli ``|c|`` (0 if all zero)."""
-    p = env * env
-    m2 = p.sum(axis=1) / env.shape[1]
-    ok = m2 > 0.0
-    safe = np.where(ok, m2, 1.0)
-    np.multiply(p, p, out=p)
-    return np.where(ok, p.sum(axis=1) / env.shape[1] / (safe * safe) - 2.0, 0.0)
+    return out

@@ -48,14 +48,11 @@ CONFIRM_TOP = 3
 """Best-screened candidate bands per frame whose exact SK is computed (see module doc)."""
 
 
-def scan_bands(raw: ComplexArray, n: int, fs: float, min_width: FloatArray, *,
-               fallback_sk: bool = True) -> tuple[list[Band], FloatArray]:
+def scan_bands(raw: ComplexArray, n: int, fs: float, min_width: FloatArray) -> tuple[list[Band], FloatArray]:
     """Each row's envelope band and the exact SK of its complex envelope there.
 
     ``raw``: unwindowed one-sided DFTs of ``n``-sample frames (one per row); row ``i`` chooses
     among candidate bands at least ``min_width[i]`` Hz wide, else gets the fallback band.
-    ``fallback_sk=False``: NaN instead of the fallback band's SK, for a caller that gets it from
-    the envelope it computes anyway (``_rows.envelope_rows``).
     """
     rows = raw.shape[0]
     cands, bins = _candidates(n, fs, float(min_width.min()) if rows else 0.0)
@@ -68,9 +65,7 @@ def scan_bands(raw: ComplexArray, n: int, fs: float, min_width: FloatArray, *,
     weak = best_z < MIN_SK_Z
     out_sk = np.where(weak, 0.0, sk[r, best] if top.shape[1] else 0.0)
     fb = fallback_band(fs)
-    if not fallback_sk:
-        out_sk[weak] = math.nan
-    elif weak.any():
+    if weak.any():
         k_lo, k_hi = band_bins(n, fs, fb)
         out_sk[weak] = sk_rows(raw[weak, k_lo:k_hi])
     chosen = [fb if weak[i] else cands[int(top[i, best[i]])] for i in range(rows)]

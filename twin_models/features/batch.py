@@ -79,16 +79,12 @@ def frame_features_batch(
     columns["spectral_centroid_hz"] = np.divide((freqs * amps).sum(axis=1), total,
                                                 out=np.zeros(rows), where=total > 0.0)
     raw = np.asarray(scipy.fft.rfft(centred, axis=1), dtype=np.complex128)
-    lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
-    chosen, sk = _envelope_bands(raw, n, fs, specs, defects, set(lined))
-    env, env_sk = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs)
-    for i in np.flatnonzero(np.isnan(sk)).tolist():  # fallback band of a lined frame: SK from its envelope
-        sk[i] = env_sk[i]
+    chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
     columns["env_kurtosis"] = sk + 2.0
     names = list(columns)
     table = np.column_stack([columns[k] for k in names]).tolist() if rows else []
     out = [dict(zip(names, values, strict=True)) for values in table]
-    _line_features(out, specs, defects, amps, env, lined, n, fs)
+    _line_features(out, specs, defects, amps, raw, chosen, n, fs)
     return out
 
 
@@ -120,12 +116,10 @@ def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) 
 
 
 def _envelope_bands(
-    raw: ComplexArray, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
-    lined: set[int],
+    raw: ComplexArray, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
 ) -> tuple[list[Band], FloatArray]:
     """Each frame's envelope band (given, or scanned by :func:`~twin_models.features.band_scan.scan_bands`
-    as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there;
-    NaN for a scanned frame of ``lined`` left on the fallback band (its envelope gives the SK)."""
+    as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there."""
     rows = len(specs)
     chosen: list[Band] = [fallback_band(fs)] * rows
     sk = np.zeros(rows)
@@ -138,13 +132,8 @@ def _envelope_bands(
     if scan:
         min_width = np.array([ENVELOPE_WIDTH_FACTOR * max(
             (line_base_frequency(k, v) for k, v in defects[i].items()), default=0.0) for i in scan])
-        picked = scan_bands(raw[scan], n, fs, min_width, fallback_sk=False)
-        for i, band, value in zip(scan, *picked, strict=True):
+        for i, band, value in zip(scan, *scan_bands(raw[scan], n, fs, min_width), strict=True):
             chosen[i], sk[i] = band, value
-        unlined = [i for i in scan if np.isnan(sk[i]) and i not in lined]
-        if unlined:
-            k_lo, k_hi = band_bins(n, fs, fallback_band(fs))
-            sk[unlined] = sk_rows(raw[unlined, k_lo:k_hi])
     given = [i for i, s in enumerate(specs) if s.envelope_band is not None]
     for band in dict.fromkeys(chosen[i] for i in given):
         idx = [i for i in given if chosen[i] == band]
@@ -155,10 +144,10 @@ def _envelope_bands(
 
 def _line_features(
     out: list[dict[str, float]], specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
-    amps: FloatArray, env: dict[int, FloatArray], lined: Sequence[int], n: int, fs: float,
+    amps: FloatArray, raw: ComplexArray, chosen: Sequence[Band], n: int, fs: float,
 ) -> None:
-    """Shaft lines and envelope lines (from ``env``, row -> envelope spectrum) of the ``lined``
-    frames (those with a shaft speed), added in place."""
+    """Shaft lines and envelope lines of the frames that have a shaft speed, added in place."""
+    lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
     if not lined:
         return
     df = fs / n
@@ -169,6 +158,7 @@ def _line_features(
     for i, a1, a2 in zip(lined, one, two, strict=True):
         out[i]["shaft_1x_amp"] = a1
         out[i]["shaft_2x_amp"] = a2
+    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs)
     with_defects = [k for k, i in enumerate(lined) if defects[i]]
     plain = [k for k, i in enumerate(lined) if not defects[i]]
     if with_defects:
@@ -187,16 +177,13 @@ def _line_features(
 
 def _envelope_spectra(
     raw: ComplexArray, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float
-) -> tuple[dict[int, FloatArray], dict[int, float]]:
-    """Envelope amplitude spectrum of each of ``rows`` in its band (one transform per band), and
-    the SK of its complex envelope there."""
+) -> dict[int, FloatArray]:
+    """Envelope amplitude spectrum of each of ``rows`` in its band: one transform per band."""
     out: dict[int, FloatArray] = {}
-    sks: dict[int, float] = {}
     by_bins: dict[tuple[int, int], list[int]] = {}
     for row, band in zip(rows, bands, strict=True):
         by_bins.setdefault(band_bins(n, fs, band), []).append(row)
     for (k_lo, k_hi), idx in by_bins.items():
-        spectra, sk = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n)
+        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n)
         out.update(zip(idx, spectra, strict=True))
-        sks.update(zip(idx, sk.tolist(), strict=True))
-    return out, sks
+    return out
