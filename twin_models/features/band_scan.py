@@ -136,8 +136,7 @@ def _unit_rms_single(raw: ComplexArray) -> npt.NDArray[np.complex64]:
     """``raw`` scaled to unit RMS per row (SK is scale-free) in single precision, so that the
     screen's fourth powers neither overflow nor underflow whatever the frame's units."""
     v = raw.view(raw.real.dtype)
-    power = np.einsum("ij,ij->i", v, v, dtype=np.float64) / raw.shape[1]
+    with np.errstate(over="ignore"):  # a frame beyond ~1e150 units: power inf, scale 0, SK 0
+        power = np.einsum("ij,ij->i", v, v, dtype=np.float64) / raw.shape[1]
     scale = 1.0 / np.sqrt(np.where(power > 0.0, power, 1.0))
-    single = raw.astype(np.complex64)
-    single *= scale.astype(np.float32)[:, None]
-    return single
+    return (raw * scale[:, None]).astype(np.complex64)
