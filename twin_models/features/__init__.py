@@ -16,6 +16,8 @@ the data. Modules:
 - :mod:`.batch` — :func:`frame_features_batch`: the same features for many equal-length frames at
   once (2-D arrays, one FFT call per batch; what the dataflow uses), each frame with its own
   :class:`FrameSpec`;
+- :mod:`.band_scan` — the screened envelope band scan both of them use (a critically sampled SK
+  ranks the candidate bands, the exact SK of the best three decides; not re-exported);
 - :mod:`.window` — aggregation of frame features and scalars into one window (not re-exported).
 """
 

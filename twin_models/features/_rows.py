@@ -97,11 +97,22 @@ def sk_rows(bins: ComplexArray) -> FloatArray:
     return np.where(ok, p.sum(axis=1) / m / (safe * safe) - 2.0, 0.0)
 
 
+ENVELOPE_CHUNK_ROWS = 16
+"""Rows transformed together by :func:`envelope_rows`: its full-length complex arrays of 64
+frames (4 MB each) overflow the L2 cache; chunks of 16 stay in it (measured ~1.5x faster)."""
+
+
 def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> FloatArray:
     """Hann amplitude spectra of the envelopes of rows whose band holds the DFT ``bins`` starting
-    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row)."""
-    full = np.zeros((bins.shape[0], n), dtype=np.complex128)
-    np.multiply(bins, 2.0 * _taper(bins.shape[1]), out=full[:, k_lo : k_lo + bins.shape[1]])
-    env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
-    env -= env.mean(axis=1, keepdims=True)
-    return _hann_amps(env)[0]
+    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row), in chunks of rows."""
+    rows, width = bins.shape
+    out = np.empty((rows, n // 2 + 1))
+    taper = 2.0 * _taper(width)
+    for start in range(0, rows, ENVELOPE_CHUNK_ROWS):
+        chunk = bins[start : start + ENVELOPE_CHUNK_ROWS]
+        full = np.zeros((chunk.shape[0], n), dtype=np.complex128)
+        np.multiply(chunk, taper, out=full[:, k_lo : k_lo + width])
+        env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
+        env -= env.mean(axis=1, keepdims=True)
+        out[start : start + chunk.shape[0]] = _hann_amps(env)[0]
+    return out

@@ -4,9 +4,10 @@ as :func:`~twin_models.features.frame.frame_features` frame by frame (to float r
 Why: per frame, ``frame_features`` makes about a hundred small numpy/scipy calls (two FFTs, a
 band scan of ~35 inverse FFTs, the envelope's FFTs, band sums), each paying Python and dispatch
 overhead on a 4096-sample array. Over a 2-D array of frames each of those becomes one call for the
-batch: one rfft for all frames, one inverse FFT per candidate band for all frames, one envelope
-transform per distinct envelope band. Only the line features (a few bins around each line, per
-frame's own shaft speed) stay per frame.
+batch: one rfft for all frames, one inverse FFT per candidate band for all frames (the screened
+scan of :mod:`~twin_models.features.band_scan`), one envelope transform per distinct envelope
+band. Only the line features (a few bins around each line, per frame's own shaft speed) stay per
+frame.
 
 Each frame keeps its own settings (:class:`FrameSpec`: shaft speed, bearing geometry, envelope
 band), so a batch may mix assets; only the sample rate and the frame length are shared.
@@ -26,14 +27,8 @@ from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features._line_rows import defect_lines_rows, line_amplitude_rows
 from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
-from twin_models.features.envelope import (
-    MIN_BAND_BINS,
-    MIN_SK_Z,
-    _clipped_bins,
-    band_bins,
-    candidate_bands,
-    fallback_band,
-)
+from twin_models.features.band_scan import scan_bands
+from twin_models.features.envelope import band_bins, fallback_band
 from twin_models.features.fft import band_name, default_bands
 from twin_models.features.frame import ENVELOPE_WIDTH_FACTOR
 from twin_models.features.lines import line_base_frequency
@@ -123,8 +118,8 @@ def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) 
 def _envelope_bands(
     raw: ComplexArray, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
 ) -> tuple[list[Band], FloatArray]:
-    """Each frame's envelope band (given, or scanned as ``frame._envelope_band`` does) and the
-    spectral kurtosis of its complex envelope there."""
+    """Each frame's envelope band (given, or scanned by :func:`~twin_models.features.band_scan.scan_bands`
+    as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there."""
     rows = len(specs)
     chosen: list[Band] = [fallback_band(fs)] * rows
     sk = np.zeros(rows)
@@ -137,7 +132,7 @@ def _envelope_bands(
     if scan:
         min_width = np.array([ENVELOPE_WIDTH_FACTOR * max(
             (line_base_frequency(k, v) for k, v in defects[i].items()), default=0.0) for i in scan])
-        for i, band, value in zip(scan, *_scan(raw[scan], n, fs, min_width), strict=True):
+        for i, band, value in zip(scan, *scan_bands(raw[scan], n, fs, min_width), strict=True):
             chosen[i], sk[i] = band, value
     given = [i for i, s in enumerate(specs) if s.envelope_band is not None]
     for band in dict.fromkeys(chosen[i] for i in given):
@@ -145,31 +140,6 @@ def _envelope_bands(
         k_lo, k_hi = band_bins(n, fs, band)
         sk[idx] = sk_rows(raw[idx, k_lo:k_hi])
     return chosen, sk
-
-
-def _scan(raw: ComplexArray, n: int, fs: float, min_width: FloatArray) -> tuple[list[Band], FloatArray]:
-    """``envelope.select_band_from_rfft`` for every row (row ``i`` only among candidates at least
-    ``min_width[i]`` wide): the chosen bands and their SK values."""
-    rows = raw.shape[0]
-    cands = [b for b in candidate_bands(fs) if b[1] - b[0] >= float(min_width.min())]
-    z = np.full((rows, len(cands)), -math.inf)
-    sks = np.zeros((rows, len(cands)))
-    for j, band in enumerate(cands):
-        k_lo, k_hi = _clipped_bins(n, fs, band)
-        if k_hi - k_lo < MIN_BAND_BINS:
-            continue
-        sks[:, j] = sk_rows(raw[:, k_lo:k_hi])
-        eligible = band[1] - band[0] >= min_width
-        z[:, j] = np.where(eligible, sks[:, j] * math.sqrt(k_hi - k_lo) / 2.0, -math.inf)
-    best = np.argmax(z, axis=1) if cands else np.zeros(rows, dtype=int)
-    best_z = z[np.arange(rows), best] if cands else np.full(rows, -math.inf)
-    fb = fallback_band(fs)
-    k_lo, k_hi = band_bins(n, fs, fb)
-    weak = best_z < MIN_SK_Z
-    sk = np.where(weak, 0.0, sks[np.arange(rows), best] if cands else 0.0)
-    if weak.any():
-        sk[weak] = sk_rows(raw[weak, k_lo:k_hi])
-    return [fb if weak[i] else cands[best[i]] for i in range(rows)], sk
 
 
 def _line_features(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import numpy.typing as npt
 
 from twin_models.diagnosis.bearings import defect_frequencies
@@ -21,10 +22,10 @@ from twin_models.features._spectral import (
     hann_spectrum,
     raw_rfft,
 )
+from twin_models.features.band_scan import scan_bands
 from twin_models.features.envelope import (
     band_bins,
     envelope_spectrum_from_rfft,
-    select_band_from_rfft,
     spectral_kurtosis,
 )
 from twin_models.features.fft import band_rms_from_spectrum, default_bands, spectral_centroid
@@ -77,9 +78,11 @@ def frame_features(
     With ``shaft_hz``: ``shaft_1x_amp, shaft_2x_amp`` and ``env_1x_amp``.
     With ``shaft_hz`` and ``geometry``: ``env_<defect>_amp`` and ``env_<defect>_snr`` for
     bpfo, bpfi, bsf, ftf (:func:`~twin_models.features.lines.defect_line_features`).
-    ``envelope_band=None`` picks the band per frame with
-    :func:`~twin_models.features.envelope.select_envelope_band` (with a geometry, among bands at
-    least :data:`ENVELOPE_WIDTH_FACTOR` times wider than the highest defect line).
+    ``envelope_band=None`` picks the band per frame with the screened scan
+    :func:`~twin_models.features.band_scan.scan_bands` (the band of
+    :func:`~twin_models.features.envelope.select_envelope_band` unless that band ranks below
+    the screen's top three; with a geometry, among bands at least
+    :data:`ENVELOPE_WIDTH_FACTOR` times wider than the highest defect line).
     """
     x = as_signal(samples, what="samples", min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
@@ -119,7 +122,7 @@ def _envelope_band(
         return band
     lines_hz = [line_base_frequency(k, v) for k, v in defects.items()]
     min_width = ENVELOPE_WIDTH_FACTOR * max(lines_hz, default=0.0)
-    return select_band_from_rfft(raw, n, fs, min_width_hz=min_width)[0]
+    return scan_bands(raw[None, :], n, fs, np.array([min_width]))[0][0]
 
 
 def diagnose_bearing(

@@ -1,0 +1,143 @@
+"""The envelope band scan of many frames at once, screened: a cheap SK estimate ranks every
+candidate band, the exact SK decides among each frame's :data:`CONFIRM_TOP` best.
+
+Why: the exhaustive scan (:func:`~twin_models.features.envelope.select_band_from_rfft`) computes
+the exact SK of ~30 candidate bands per frame, each from an inverse FFT of about twice the band's
+bins (any size >= 2W-1 gives the exact fourth moment of a W-bin complex envelope): ~20,000
+complex points per 4096-sample frame, ten times the frame's own rfft, and 40 % of the waveform
+path's CPU (``benchmarks/RESULTS.md``, issue 10). The screen samples each band's complex envelope
+critically (an inverse FFT of about W points: half the work): the same statistic, but its
+fourth moment misses the envelope's peaks between the critical samples, so it is a noisier,
+correlated estimate. It is used only to rank; the exact SK (the same ``sk_rows`` arithmetic as
+the exhaustive scan) of the :data:`CONFIRM_TOP` best-ranked bands picks the band, applies
+:data:`~twin_models.features.envelope.MIN_SK_Z` and gives ``env_kurtosis``.
+
+So a frame gets the exhaustive scan's band (and then exactly its features) unless the exhaustive
+winner is ranked below :data:`CONFIRM_TOP` by the screen: on the demo's simulated streams that
+happened to 3 of 11,392 frames (seed 7; threshold cases, z just above ``MIN_SK_Z``) and 0 of
+11,392 (seed 3) with 3, to 70 and 96 with 1; the CWRU, IMS, FEMTO and demo quality results are
+unchanged (``benchmarks/RESULTS.md``, "Waveform path, round 2"). Each frame's result depends on
+that frame only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import scipy.fft
+
+from twin_models.features._rows import sk_rows
+from twin_models.features._spectral import ComplexArray, FloatArray
+from twin_models.features.envelope import (
+    MIN_BAND_BINS,
+    MIN_SK_Z,
+    _clipped_bins,
+    _taper,
+    band_bins,
+    candidate_bands,
+    fallback_band,
+)
+
+__all__ = ["CONFIRM_TOP", "scan_bands"]
+
+Band = tuple[float, float]
+IntArray = npt.NDArray[np.int64]
+
+CONFIRM_TOP = 3
+"""Best-screened candidate bands per frame whose exact SK is computed (see module doc)."""
+
+
+def scan_bands(raw: ComplexArray, n: int, fs: float, min_width: FloatArray) -> tuple[list[Band], FloatArray]:
+    """Each row's envelope band and the exact SK of its complex envelope there.
+
+    ``raw``: unwindowed one-sided DFTs of ``n``-sample frames (one per row); row ``i`` chooses
+    among candidate bands at least ``min_width[i]`` Hz wide, else gets the fallback band.
+    """
+    rows = raw.shape[0]
+    cands, bins = _candidates(n, fs, float(min_width.min()) if rows else 0.0)
+    screen = _screen(raw, cands, bins, min_width)
+    top = np.argsort(-screen, axis=1, kind="stable")[:, :CONFIRM_TOP]
+    z, sk = _confirm(raw, top, screen, bins)
+    best = np.argmax(z, axis=1) if top.shape[1] else np.zeros(rows, dtype=np.int64)
+    r = np.arange(rows)
+    best_z = z[r, best] if top.shape[1] else np.full(rows, -math.inf)
+    weak = best_z < MIN_SK_Z
+    out_sk = np.where(weak, 0.0, sk[r, best] if top.shape[1] else 0.0)
+    fb = fallback_band(fs)
+    if weak.any():
+        k_lo, k_hi = band_bins(n, fs, fb)
+        out_sk[weak] = sk_rows(raw[weak, k_lo:k_hi])
+    chosen = [fb if weak[i] else cands[int(top[i, best[i]])] for i in range(rows)]
+    return chosen, out_sk
+
+
+def _candidates(n: int, fs: float, min_width: float) -> tuple[list[Band], list[tuple[int, int]]]:
+    """Candidate bands at least ``min_width`` wide holding enough bins, and their bin ranges."""
+    cands: list[Band] = []
+    bins: list[tuple[int, int]] = []
+    for band in candidate_bands(fs):
+        k_lo, k_hi = _clipped_bins(n, fs, band)
+        if band[1] - band[0] >= min_width and k_hi - k_lo >= MIN_BAND_BINS:
+            cands.append(band)
+            bins.append((k_lo, k_hi))
+    return cands, bins
+
+
+def _screen(raw: ComplexArray, cands: list[Band], bins: list[tuple[int, int]],
+            min_width: FloatArray) -> FloatArray:
+    """Screening significance of every (row, candidate); -inf where the band is too narrow."""
+    z = np.full((raw.shape[0], len(cands)), -math.inf)
+    single = _unit_rms_single(raw)
+    for j, (band, (k_lo, k_hi)) in enumerate(zip(cands, bins, strict=True)):
+        eligible = band[1] - band[0] >= min_width
+        z[:, j] = np.where(eligible, critical_sk_rows(single[:, k_lo:k_hi]) * math.sqrt(k_hi - k_lo) / 2.0,
+                           -math.inf)
+    return z
+
+
+def _confirm(raw: ComplexArray, top: IntArray, screen: FloatArray,
+             bins: list[tuple[int, int]]) -> tuple[FloatArray, FloatArray]:
+    """Exact significance and SK of each row's top-ranked candidates (-inf: not eligible)."""
+    z = np.full(top.shape, -math.inf)
+    sk = np.zeros(top.shape)
+    ranked = np.isfinite(np.take_along_axis(screen, top, axis=1))
+    for j in np.unique(top[ranked]):
+        r, c = np.nonzero((top == j) & ranked)
+        k_lo, k_hi = bins[int(j)]
+        sk[r, c] = sk_rows(raw[r, k_lo:k_hi])
+        z[r, c] = sk[r, c] * math.sqrt(k_hi - k_lo) / 2.0
+    return z, sk
+
+
+def critical_sk_rows(bins: ComplexArray) -> FloatArray:
+    """SK of the complex envelope held by each row of ``bins``, from its critically sampled
+    values (an inverse FFT of ``next_fast_len(W)`` points): the screening estimate.
+
+    ``bins`` may be single precision (the screen's ``complex64`` copy of the spectra, scaled to
+    unit RMS per row: a ranking needs no more and its FFTs are ~25 % cheaper)."""
+    rows, width = bins.shape
+    m = scipy.fft.next_fast_len(width)
+    padded = np.zeros((rows, m), dtype=bins.dtype)
+    np.multiply(bins, _taper(width).astype(padded.real.dtype), out=padded[:, :width])
+    c = scipy.fft.ifft(padded, axis=1, overwrite_x=True)
+    v = c.view(c.real.dtype)
+    np.multiply(v, v, out=v)
+    p = v[:, 0::2] + v[:, 1::2]
+    m2 = p.sum(axis=1).astype(np.float64) / m  # row sums in float64 from here: no underflow
+    np.multiply(p, p, out=p)
+    m4 = p.sum(axis=1).astype(np.float64) / m
+    ok = m2 > 0.0
+    safe = np.where(ok, m2, 1.0)
+    return np.where(ok, m4 / (safe * safe) - 2.0, 0.0)
+
+
+def _unit_rms_single(raw: ComplexArray) -> npt.NDArray[np.complex64]:
+    """``raw`` scaled to unit RMS per row (SK is scale-free) in single precision, so that the
+    screen's fourth powers neither overflow nor underflow whatever the frame's units."""
+    v = raw.view(raw.real.dtype)
+    with np.errstate(over="ignore"):  # a frame beyond ~1e150 units: power inf, scale 0, SK 0
+        power = np.einsum("ij,ij->i", v, v, dtype=np.float64) / raw.shape[1]
+    scale = 1.0 / np.sqrt(np.where(power > 0.0, power, 1.0))
+    return (raw * scale[:, None]).astype(np.complex64)
