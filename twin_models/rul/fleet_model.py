@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
 from twin_models.records import TwinSnapshot
+from twin_models.rul.conformal import ConformalTable, conformal_default
 from twin_models.rul.regimes import RegimeStats
-from twin_models.rul.regression import condition_rows, conformal_interval
+from twin_models.rul.regression import condition_rows
 from twin_models.rul.regressors import BatchRegressor
 from twin_models.rul.trend import FleetRul, RulEstimate, fuse
 
@@ -81,7 +83,19 @@ class FittedRegression:
 
     def interval(self, rul: float) -> tuple[float, float]:
         """Conformal bounds around ``rul`` from the held-out residuals of its prediction bin."""
-        return conformal_interval(rul, self.residuals, self.cap_s, self.coverage)
+        table = self.conformal
+        return conformal_default(rul, self.cap_s) if table is None else table.interval(rul)
+
+    @cached_property
+    def conformal(self) -> ConformalTable | None:
+        """The residuals' quantiles per prediction bin, computed once per model (not pickled)."""
+        return ConformalTable.of(self.residuals, self.cap_s, self.coverage)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields only (the cached table is rebuilt where the model is used)."""
+        state = self.__dict__.copy()
+        state.pop("conformal", None)
+        return state
 
 
 @dataclass(frozen=True)
