@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from twin_models.records import AssetEvent, TwinSnapshot
-from twin_models.rul.conformal import ConformalTable, conformal_interval
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
@@ -144,19 +143,3 @@ def test_extending_boosted_trees_leaves_the_fitted_model_unchanged() -> None:
     assert np.array_equal(base.predict(x), before) and base.value.shape[0] == 30
     assert ext.value.shape[0] == 45 and np.array_equal(ext.value[:30], base.value)
     assert np.mean((ext.predict(x) - y) ** 2) < 0.8 * np.mean((before - y) ** 2)
-
-
-def test_the_conformal_table_gives_the_bounds_computed_afresh_for_every_prediction() -> None:
-    rng = np.random.default_rng(7)
-    cap = 100 * H
-    pred = rng.uniform(0, cap, 3000)
-    res = np.column_stack([pred, rng.normal(0, 5 * H, 3000) * (1 + pred / cap)])
-    table = ConformalTable.of(res, cap, 0.8)
-    assert table is not None
-    for rul in [*rng.uniform(0, cap, 200), 0.0, 0.25 * cap, 0.5 * cap, cap]:
-        bins = np.searchsorted(cap * np.array([0.25, 0.5, 0.75]), res[:, 0])
-        mine = res[bins == int(np.searchsorted(cap * np.array([0.25, 0.5, 0.75]), rul)), 1]
-        alpha = (1.0 - 0.8) / 2.0  # as the interval computes it (not exactly 0.1)
-        q_lo, q_hi = np.quantile(mine, [alpha, 1.0 - alpha])
-        want = (min(max(rul + q_lo, 0.0), rul), max(rul + q_hi, rul))
-        assert table.interval(float(rul)) == want == conformal_interval(float(rul), res, cap, 0.8)

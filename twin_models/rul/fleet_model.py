@@ -66,8 +66,19 @@ class FittedRegression:
         """RUL now from the life's last ``window`` windows and its first (baseline) windows."""
         if rows.shape[0] == 0 or head_rows.shape[0] == 0:
             return None
+        return self.predict_from(times, settings, rows, t0_s, self.baseline(head_settings, head_rows))
+
+    def baseline(self, head_settings: FloatArray, head_rows: FloatArray) -> FloatArray:
+        """The life's baseline: the mean z-score of its first windows."""
+        z = self.stats.normalise(self.regimes(head_settings), head_rows.astype(float))
+        return np.asarray(z.mean(axis=0))
+
+    def predict_from(self, times: FloatArray, settings: FloatArray, rows: FloatArray, t0_s: float,
+                     base: FloatArray) -> RulEstimate | None:
+        """:meth:`predict_rul` with the life's :meth:`baseline` already computed."""
+        if rows.shape[0] == 0:
+            return None
         z = self.stats.normalise(self.regimes(settings), rows.astype(float))
-        base = self.stats.normalise(self.regimes(head_settings), head_rows.astype(float)).mean(axis=0)
         x = condition_rows(z, times, base, t0_s, self.window, self.baseline_windows)[-1:]
         rul = float(self.clip(self.model.predict(x))[0])
         lo, hi = self.interval(rul)
@@ -142,10 +153,11 @@ class FleetModel:
         reg = self.regression
         if reg is None or track is None:
             return None
+        base = track.baseline(reg)  # type: ignore[attr-defined]
+        if base is None:
+            return None
         times, settings, rows = track.arrays(reg.window)  # type: ignore[attr-defined]
-        head_s, head_r = track.head_arrays()  # type: ignore[attr-defined]
-        return reg.predict_rul(times, settings, rows, track.t0_s,  # type: ignore[attr-defined]
-                               head_s, head_r)
+        return reg.predict_from(times, settings, rows, track.t0_s, base)  # type: ignore[attr-defined]
 
     def _prior(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]]) -> RulEstimate | None:
         """Mean residual life at the asset's age over the completed lives that outlived it."""

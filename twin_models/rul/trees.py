@@ -27,7 +27,7 @@ import numpy.typing as npt
 __all__ = ["GradientBoostedTrees"]
 
 FloatArray = npt.NDArray[np.float64]
-PREDICT_SLICE_ROWS = 4000
+PREDICT_SLICE_ROWS = 2000
 """Rows predicted per slice of :meth:`GradientBoostedTrees.extend_steps` (~a tree's work)."""
 
 
@@ -133,8 +133,12 @@ class GradientBoostedTrees:
             msg = f"gbm extend needs a fitted model, (n, d) rows and n targets, got {x.shape}"
             raise ValueError(msg)
         ext = copy.copy(self)
-        xb = self._bin(x)
-        yield 0
+        cols_b = []
+        for j, e in enumerate(self.edges):  # as in fit_steps: yield every 8 columns
+            cols_b.append(np.searchsorted(e, x[:, j], side="right").astype(np.int32))
+            if j % 8 == 7:
+                yield 0
+        xb = np.stack(cols_b, axis=1)
         pred = np.empty(y.size)
         for lo in range(0, y.size, PREDICT_SLICE_ROWS):
             pred[lo : lo + PREDICT_SLICE_ROWS] = self.predict(x[lo : lo + PREDICT_SLICE_ROWS])
