@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,11 +30,12 @@ from twin_models.rul.trend import FleetRul, RulEstimate, fuse
 __all__ = ["FittedRegression", "FleetModel", "assign_regimes"]
 
 FloatArray = npt.NDArray[np.float64]
+AnyFloats = npt.NDArray[np.floating[Any]]  # float32 rows as the views keep them, or float64
 IntArray = npt.NDArray[np.int64]
 _DEGRADED = ("degrading", "critical")
 
 
-def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: FloatArray) -> IntArray:
+def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: AnyFloats) -> IntArray:
     """The nearest regime of every settings row (scaled distance, as ``OperatingRegimes.assign``)."""
     n = settings.shape[0]
     if centres.shape[0] == 0:
@@ -68,7 +70,7 @@ class FittedRegression:
             return None
         return self.predict_from(times, settings, rows, t0_s, self.baseline(head_settings, head_rows))
 
-    def baseline(self, head_settings: FloatArray, head_rows: FloatArray) -> FloatArray:
+    def baseline(self, head_settings: AnyFloats, head_rows: AnyFloats) -> FloatArray:
         """The life's baseline: the mean z-score of its first windows."""
         z = self.stats.normalise(self.regimes(head_settings), head_rows.astype(float))
         return np.asarray(z.mean(axis=0))
@@ -84,7 +86,7 @@ class FittedRegression:
         lo, hi = self.interval(rul)
         return RulEstimate(rul, lo, hi, "fleet_regression")
 
-    def regimes(self, settings: FloatArray) -> IntArray:
+    def regimes(self, settings: AnyFloats) -> IntArray:
         """Regimes of settings rows, with the centres frozen in this model."""
         return assign_regimes(self.centres, self.atol, self.rtol, settings)
 
