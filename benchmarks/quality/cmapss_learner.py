@@ -1,13 +1,14 @@
 """C-MAPSS through the fleet RUL's pure parts only (FleetView + FleetLearner), without Bytewax.
 
 Run: ``.venv/bin/python benchmarks/quality/cmapss_learner.py [--subset FD001] [--chunk-rows 2]
-[--fit-steps 1] [--drain]``.
+[--fit-steps 1] [--drain] [--catch-up-trees 20] [--seed 0]``.
 
 A fast stand-in for ``cmapss.py`` to study how the learner's bounded slices delay the models
 (minutes instead of half an hour on a busy machine): the training units are replayed cycle by
 cycle in event time, all in parallel (as the backtest does), each unit's FleetView fuses the
 newest published model, a unit's ``failure`` sends its life in parts of ``--chunk-rows`` rows
-to the FleetLearner, which does ``--fit-steps`` units of refit work per part; ``--drain`` finishes
+to the FleetLearner followed by the life's refit work tickets (``refit_work_parts``, as in the
+flow), and the learner does ``--fit-steps`` units of work per part or ticket; ``--drain`` finishes
 every refit at once after each life (the unbounded reference: models never stale). Then each
 test unit is replayed and its last-cycle RUL scored (capped at 125 cycles, RMSE). The condition
 features of a C-MAPSS window are the cycle's raw readings, as in the backtest; the twins' own
@@ -34,7 +35,7 @@ from twin_models.records import AssetEvent, TwinSnapshot
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
-from twin_models.rul.fleet_view import FleetView
+from twin_models.rul.fleet_view import FleetView, LifeChunk
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cmapss"
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -58,9 +59,11 @@ def _train(units: dict[int, np.ndarray], cfg: FleetRulConfig, drain: bool) -> tu
             if c <= len(rows):
                 views[u].update(_snap(f"t{u}", T0 + c * H), _feats(rows[c - 1]), model)
             elif c == len(rows) + 1:
-                for part in views[u].close(AssetEvent(f"t{u}", T0 + c * H, "failure"), cfg.life_chunk_rows):
+                event = AssetEvent(f"t{u}", T0 + c * H, "failure")
+                parts = views[u].close(event, cfg.life_chunk_rows)
+                for item in [*parts, *views[u].refit_work(event)]:  # as the flow: parts, then tickets
                     t = time.process_time()
-                    out = learner.learn(part)
+                    out = learner.learn(item) if isinstance(item, LifeChunk) else learner.work(item)
                     worst = max(worst, time.process_time() - t)
                     model = out[-1] if out else model
                 if drain:
@@ -68,7 +71,8 @@ def _train(units: dict[int, np.ndarray], cfg: FleetRulConfig, drain: bool) -> tu
     return model, worst
 
 
-def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool) -> dict[str, Any]:
+def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool, catch_up_trees: int = 20,
+        seed: int = 0) -> dict[str, Any]:
     """Train on the subset's training lives, score the test units' last cycles."""
     def load(name: str) -> np.ndarray:
         with gzip.open(DATA / f"{name}_{subset}.txt.gz") as f:
@@ -77,7 +81,8 @@ def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool) -> dict[str, 
     train, test, truth = load("train"), load("test"), load("RUL")
     cfg = FleetRulConfig(rul_features=("sensor_*.mean",), regime_features=("setting_*.mean",),
                          rul_cap_s=450000, min_lives=10, life_chunk_rows=chunk_rows,
-                         fit_steps_per_call=fit_steps, model_delay_s=0)
+                         fit_steps_per_call=fit_steps, model_delay_s=0, catch_up_trees=catch_up_trees,
+                         seed=seed)
     t0 = time.process_time()
     model, worst = _train({int(u): train[train[:, 0] == u] for u in np.unique(train[:, 0])}, cfg, drain)
     start = T0 + timedelta(days=30)
@@ -90,7 +95,8 @@ def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool) -> dict[str, 
         est.append(min(((snap.rul_s if snap else None) or 0.0) / 3600.0, 125.0))
     d = np.array(est) - np.minimum(truth, 125.0)
     return {"benchmark": "cmapss_learner", "subset": subset, "chunk_rows": chunk_rows, "fit_steps": fit_steps,
-            "drain": drain, "rmse": round(float(np.sqrt(np.mean(d**2))), 2),
+            "drain": drain, "catch_up_trees": catch_up_trees, "seed": seed,
+            "rmse": round(float(np.sqrt(np.mean(d**2))), 2),
             "cpu_s": round(time.process_time() - t0, 1), "worst_learn_call_cpu_s": round(worst, 3)}
 
 
@@ -101,8 +107,10 @@ def main() -> None:
     p.add_argument("--chunk-rows", type=int, default=FleetRulConfig().life_chunk_rows)
     p.add_argument("--fit-steps", type=int, default=FleetRulConfig().fit_steps_per_call)
     p.add_argument("--drain", action="store_true")
+    p.add_argument("--catch-up-trees", type=int, default=FleetRulConfig().catch_up_trees)
+    p.add_argument("--seed", type=int, default=0, help="the fleet's [twin.fleet] seed (the trees' draws)")
     a = p.parse_args()
-    print(json.dumps(run(a.subset, a.chunk_rows, a.fit_steps, a.drain)))
+    print(json.dumps(run(a.subset, a.chunk_rows, a.fit_steps, a.drain, a.catch_up_trees, a.seed)))
 
 
 if __name__ == "__main__":

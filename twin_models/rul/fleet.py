@@ -65,7 +65,10 @@ class FleetRulConfig:
     refit the life started (so a refit lands right after the life that triggered it instead of
     waiting for later lives; ~700 slices refit 100 C-MAPSS lives); ``fit_steps_per_call``: refit
     work per part or ticket (trees of the boosted ensemble,
-    200-row slices of a River regressor): together they bound the learner step's call time.
+    200-row slices of a River regressor): together they bound the learner step's call time;
+    ``catch_up_trees``: between refits (every ``refit_growth`` of lives), an idle learner whose
+    model misses lives boosts the last refit this many more trees on every life (0: lives wait for
+    the next refit, and the last ``refit_growth`` of a fleet's lives may never be learnt).
     """
 
     rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
@@ -87,6 +90,7 @@ class FleetRulConfig:
     life_chunk_rows: int = setting(1, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
     refit_work_parts: int = setting(1000, **between(0, 1_000_000))
+    catch_up_trees: int = setting(20, **between(0, 10_000))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
@@ -95,6 +99,7 @@ class FleetRulConfig:
         state.setdefault("life_chunk_rows", 1)
         state.setdefault("fit_steps_per_call", 1)
         state.setdefault("refit_work_parts", 1000)
+        state.setdefault("catch_up_trees", 20)
         restore_state(self, state)
 
 

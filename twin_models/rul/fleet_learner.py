@@ -7,7 +7,10 @@ advances the regression's refit job by ``fit_steps_per_call`` units
 (:class:`~twin_models.rul.regression_learner.RegressionLearner`). When a life is complete it
 learns its trajectory (similarity), its length (prior) and its condition rows (regression), and
 emits a new :class:`~twin_models.rul.fleet_model.FleetModel` version; a refit that finishes
-emits one too. A version applies from ``failure time of the life being learnt + model_delay_s``
+emits one too, and so does a catch-up (the work tickets that follow a life: an idle learner
+whose model misses lives boosts the last refit further on every life, so no life waits for the
+next refit; the last lives of a fleet would otherwise never be learnt). A version applies from
+``failure time of the life being learnt + model_delay_s``
 (event time), so every asset applies the same version to the same window whatever the
 partitioning, as long as versions reach the twins before their data (see ``model_delay_s``).
 
@@ -81,7 +84,7 @@ class FleetLearner:
             n_features, window=cfg.trend_windows, baseline_windows=cfg.baseline_windows,
             cap_s=cfg.rul_cap_s, min_lives=cfg.min_lives, max_lives=cfg.max_lives,
             refit_growth=cfg.refit_growth, coverage=cfg.coverage, regimes=regimes, seed=cfg.seed,
-            regressor=cfg.regressor)
+            regressor=cfg.regressor, catch_up_trees=cfg.catch_up_trees)
 
     def learn(self, chunk: LifeChunk) -> list[FleetModel]:
         """Take one part of a completed life; the new model version(s) it gives, if any."""
@@ -102,11 +105,12 @@ class FleetLearner:
         return [self._publish(chunk.failure_s)] if changed else []
 
     def work(self, ticket: RefitWork) -> list[FleetModel]:
-        """One more slice of the refit under way (nothing when none is): the version it gives
-        once done, effective from the ticket's failure time + ``model_delay_s``."""
+        """One more slice of the job under way: a refit, or, when the learner is otherwise idle
+        and its model misses lives, a catch-up (the last refit boosted further on every life);
+        the version it gives once done, effective from the ticket's failure time + ``model_delay_s``."""
         if self.regression is None:
             return []
-        fitted = self.regression.work(self.config.fit_steps_per_call)
+        fitted = self.regression.work(self.config.fit_steps_per_call, catch_up=True)
         if fitted is None:
             return []
         self.fitted = fitted

@@ -14,24 +14,28 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from twin_models.records import TwinSnapshot
+from twin_models.rul.conformal import ConformalTable, conformal_default
 from twin_models.rul.regimes import RegimeStats
-from twin_models.rul.regression import condition_rows, conformal_interval
+from twin_models.rul.regression import condition_rows
 from twin_models.rul.regressors import BatchRegressor
 from twin_models.rul.trend import FleetRul, RulEstimate, fuse
 
 __all__ = ["FittedRegression", "FleetModel", "assign_regimes"]
 
 FloatArray = npt.NDArray[np.float64]
+AnyFloats = npt.NDArray[np.floating[Any]]  # float32 rows as the views keep them, or float64
 IntArray = npt.NDArray[np.int64]
 _DEGRADED = ("degrading", "critical")
 
 
-def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: FloatArray) -> IntArray:
+def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: AnyFloats) -> IntArray:
     """The nearest regime of every settings row (scaled distance, as ``OperatingRegimes.assign``)."""
     n = settings.shape[0]
     if centres.shape[0] == 0:
@@ -64,14 +68,25 @@ class FittedRegression:
         """RUL now from the life's last ``window`` windows and its first (baseline) windows."""
         if rows.shape[0] == 0 or head_rows.shape[0] == 0:
             return None
+        return self.predict_from(times, settings, rows, t0_s, self.baseline(head_settings, head_rows))
+
+    def baseline(self, head_settings: AnyFloats, head_rows: AnyFloats) -> FloatArray:
+        """The life's baseline: the mean z-score of its first windows."""
+        z = self.stats.normalise(self.regimes(head_settings), head_rows.astype(float))
+        return np.asarray(z.mean(axis=0))
+
+    def predict_from(self, times: FloatArray, settings: FloatArray, rows: FloatArray, t0_s: float,
+                     base: FloatArray) -> RulEstimate | None:
+        """:meth:`predict_rul` with the life's :meth:`baseline` already computed."""
+        if rows.shape[0] == 0:
+            return None
         z = self.stats.normalise(self.regimes(settings), rows.astype(float))
-        base = self.stats.normalise(self.regimes(head_settings), head_rows.astype(float)).mean(axis=0)
         x = condition_rows(z, times, base, t0_s, self.window, self.baseline_windows)[-1:]
         rul = float(self.clip(self.model.predict(x))[0])
         lo, hi = self.interval(rul)
         return RulEstimate(rul, lo, hi, "fleet_regression")
 
-    def regimes(self, settings: FloatArray) -> IntArray:
+    def regimes(self, settings: AnyFloats) -> IntArray:
         """Regimes of settings rows, with the centres frozen in this model."""
         return assign_regimes(self.centres, self.atol, self.rtol, settings)
 
@@ -81,7 +96,19 @@ class FittedRegression:
 
     def interval(self, rul: float) -> tuple[float, float]:
         """Conformal bounds around ``rul`` from the held-out residuals of its prediction bin."""
-        return conformal_interval(rul, self.residuals, self.cap_s, self.coverage)
+        table = self.conformal
+        return conformal_default(rul, self.cap_s) if table is None else table.interval(rul)
+
+    @cached_property
+    def conformal(self) -> ConformalTable | None:
+        """The residuals' quantiles per prediction bin, computed once per model (not pickled)."""
+        return ConformalTable.of(self.residuals, self.cap_s, self.coverage)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields only (the cached table is rebuilt where the model is used)."""
+        state = self.__dict__.copy()
+        state.pop("conformal", None)
+        return state
 
 
 @dataclass(frozen=True)
@@ -128,10 +155,11 @@ class FleetModel:
         reg = self.regression
         if reg is None or track is None:
             return None
+        base = track.baseline(reg)  # type: ignore[attr-defined]
+        if base is None:
+            return None
         times, settings, rows = track.arrays(reg.window)  # type: ignore[attr-defined]
-        head_s, head_r = track.head_arrays()  # type: ignore[attr-defined]
-        return reg.predict_rul(times, settings, rows, track.t0_s,  # type: ignore[attr-defined]
-                               head_s, head_r)
+        return reg.predict_from(times, settings, rows, track.t0_s, base)  # type: ignore[attr-defined]
 
     def _prior(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]]) -> RulEstimate | None:
         """Mean residual life at the asset's age over the completed lives that outlived it."""

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from twin_models.rul.conformal import conformal_interval
 from twin_models.rul.regimes import OperatingRegimes, RegimeStats
 from twin_models.rul.regressors import BatchRegressor, make_regressor
 from twin_models.rul.trend import RulEstimate
@@ -44,7 +45,6 @@ __all__ = ["ConditionTrack", "RegressionRul", "condition_rows", "local_trend"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-MIN_RESIDUALS = 30
 
 
 def local_trend(z: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
@@ -94,23 +94,6 @@ def condition_rows(z: FloatArray, times_s: FloatArray, baseline: FloatArray | No
         base = np.broadcast_to(baseline, z.shape)
     age_h = ((times_s - t0_s) / 3600.0)[:, None]
     return np.hstack([level, slope * window, level - base, age_h])
-
-
-def conformal_interval(rul: float, residuals: FloatArray, cap_s: float,
-                       coverage: float) -> tuple[float, float]:
-    """Conformal bounds around ``rul`` from held-out ``(prediction, error)`` residuals of its
-    prediction bin (quartiles of the cap, else of the predictions); a wide default without enough."""
-    if len(residuals) < MIN_RESIDUALS:
-        return 0.5 * rul, 2.0 * rul if rul > 0 else cap_s
-    res = residuals
-    edges = cap_s * np.array([0.25, 0.5, 0.75]) if cap_s > 0 else np.quantile(res[:, 0], [0.25, 0.5, 0.75])
-    bins = np.searchsorted(edges, res[:, 0])
-    mine = res[bins == int(np.searchsorted(edges, rul)), 1]
-    errs = mine if mine.size >= MIN_RESIDUALS else res[:, 1]
-    alpha = (1.0 - coverage) / 2.0
-    q_lo, q_hi = np.quantile(errs, [alpha, 1.0 - alpha])
-    lo, hi = max(rul + float(q_lo), 0.0), rul + float(q_hi)
-    return min(lo, rul), max(hi, rul)
 
 
 @dataclass

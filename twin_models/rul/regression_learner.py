@@ -6,7 +6,10 @@ regimes with them (statistics from each life's first ``baseline_windows`` window
 behaviour), and refits the regressor once the lives have grown by ``refit_growth`` — as a *job*
 that :meth:`RegressionLearner.work` advances by a few units per call (a tree of the boosted
 ensemble, 200 rows of a River regressor, the rows of ten lives, one held-out life's residuals),
-so no single call of the learner step takes long. A finished job yields an immutable
+so no single call of the learner step takes long. Between refits, a *catch-up* job (started
+by idle capacity, :meth:`RegressionLearner.work` with ``catch_up``) boosts the last full fit
+``catch_up_trees`` more stages on every stored life, so the lives completed since reach the
+model at a tenth of a refit's cost. A finished job yields an immutable
 :class:`~twin_models.rul.fleet_model.FittedRegression` (the features, target, cross-fitted
 residuals and conformal interval are those of :mod:`twin_models.rul.regression`).
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AnyFloats = npt.NDArray[np.floating[Any]]
 Job = Generator[int, None, FittedRegression]
+CATCH_UP_TREES = 20
+"""Trees a catch-up adds to the last full fit (a tenth of a refit's 200)."""
+CATCH_UP_SEED = 7919
+"""Offset of a catch-up's seed from the refits' (so that the two never draw the same rows)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,16 @@ class RefitSpec:
     lives: tuple[StoredLife, ...]
     seed: int
     cross_fit: bool
+    lives_learnt: int
+
+
+@dataclass(frozen=True)
+class CatchUpSpec:
+    """A catch-up job: the last full fit, boosted further on every stored life (frozen inputs)."""
+
+    base: FittedRegression
+    lives: tuple[StoredLife, ...]
+    seed: int
     lives_learnt: int
 
 
@@ -69,7 +86,8 @@ class RegressionLearner:
     def __init__(self, n_features: int, *, window: int, baseline_windows: int, cap_s: float,
                  min_lives: int, max_lives: int, refit_growth: float, coverage: float,
                  regimes: OperatingRegimes, seed: int, regressor: str,
-                 max_life_rows: int = 400, max_residuals: int = 20000) -> None:
+                 max_life_rows: int = 400, max_residuals: int = 20000,
+                 catch_up_trees: int = CATCH_UP_TREES) -> None:
         self.n_features = n_features
         self.window, self.baseline_windows, self.cap_s = window, baseline_windows, cap_s
         self.min_lives, self.refit_growth, self.coverage = min_lives, refit_growth, coverage
@@ -81,7 +99,10 @@ class RegressionLearner:
         self.lives_at_fit = 0
         self.lives_at_residuals = 0
         self.residual_growth = 0.25
-        self.job_spec: RefitSpec | None = None  # the refit under way: its inputs, frozen
+        self.catch_up_trees = catch_up_trees
+        self.base: FittedRegression | None = None  # the last full fit (what a catch-up extends)
+        self.lives_in_model = 0  # lives learnt when the newest model's job started
+        self.job_spec: RefitSpec | CatchUpSpec | None = None  # the job under way: its inputs, frozen
         self.job_units = 0  # units of work it has done
         self.job: Job | None = None  # transient: rebuilt from the spec and replayed when needed
 
@@ -91,6 +112,13 @@ class RegressionLearner:
         state = self.__dict__.copy()
         state["job"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Learners pickled before catch-ups existed: no base to extend until the next refit."""
+        state.setdefault("catch_up_trees", CATCH_UP_TREES)
+        state.setdefault("base", None)
+        state.setdefault("lives_in_model", state.get("lives_at_fit", 0))
+        self.__dict__.update(state)
 
     def learn_life(self, times: FloatArray, settings: AnyFloats, rows: AnyFloats,
                    head_settings: AnyFloats, head_rows: AnyFloats, t0_s: float,
@@ -111,15 +139,22 @@ class RegressionLearner:
             complete and keep.start == 0, failure_s))
         self.lives_learnt += 1
 
-    def work(self, units: int) -> FittedRegression | None:
-        """Advance the refit job by ``units`` (starting one when due); the model once it is done."""
-        if self.job_spec is None and self._due():
-            self.job_spec, self.job_units = self._spec(), 0
+    def work(self, units: int, *, catch_up: bool = False) -> FittedRegression | None:
+        """Advance the job by ``units`` (starting one when due); the model once it is done.
+
+        A refit starts once the lives have grown by ``refit_growth``; with ``catch_up`` (idle
+        capacity: the work tickets after a life) an idle learner whose model misses lives starts a
+        catch-up instead: :meth:`_catch_up`, ~1/10 of a refit."""
+        if self.job_spec is None:
+            if self._due():
+                self.job_spec, self.job_units = self._spec(), 0
+            elif catch_up and self._behind():
+                self.job_spec, self.job_units = self._catch_up_spec(), 0
         spec = self.job_spec
         if spec is None:
             return None
         if self.job is None:
-            self.job = self._refit(spec)
+            self.job = self._job(spec)
             for _ in range(self.job_units):  # after a restore: redo the work done before it
                 next(self.job)
         try:
@@ -128,9 +163,25 @@ class RegressionLearner:
                 self.job_units += 1
         except StopIteration as done:
             self.job, self.job_spec, self.job_units = None, None, 0
-            self.lives_at_fit = spec.lives_learnt
+            self.lives_in_model = spec.lives_learnt
+            if isinstance(spec, RefitSpec):
+                self.lives_at_fit, self.base = spec.lives_learnt, done.value
             return done.value  # type: ignore[no-any-return]
         return None
+
+    def _job(self, spec: RefitSpec | CatchUpSpec) -> Job:
+        return self._refit(spec) if isinstance(spec, RefitSpec) else self._catch_up(spec)
+
+    def _behind(self) -> bool:
+        """A full fit exists, can be extended, and lives were learnt since the newest model."""
+        base = self.base
+        return (base is not None and self.catch_up_trees > 0 and hasattr(base.model, "extend_steps")
+                and self.lives_learnt > self.lives_in_model)
+
+    def _catch_up_spec(self) -> CatchUpSpec:
+        assert self.base is not None  # noqa: S101 - _behind() checked it
+        return CatchUpSpec(self.base, tuple(self.lives), self.seed + self.lives_learnt + CATCH_UP_SEED,
+                           self.lives_learnt)
 
     def _spec(self) -> RefitSpec:
         grown = self.lives_learnt - self.lives_at_residuals
@@ -176,6 +227,21 @@ class RegressionLearner:
         return FittedRegression(
             spec.centres, self.regimes.atol, self.regimes.rtol, spec.stats, model, self.residuals,
             self.window, self.baseline_windows, self.cap_s, self.coverage)
+
+    def _catch_up(self, spec: CatchUpSpec) -> Job:
+        """The last full fit, boosted ``catch_up_trees`` more stages on every stored life (the
+        base's regime statistics and residuals kept): the lives completed since the refit reach
+        the model without waiting for the next one (the last ``refit_growth`` of a fleet's lives
+        would otherwise never be learnt when no more fail)."""
+        feats: list[FloatArray] = []
+        for i, life in enumerate(spec.lives):
+            feats.append(self._rows(spec.base.stats, life))
+            if i % 10 == 9:
+                yield 0
+        targets = np.concatenate([self._target(life) for life in spec.lives])
+        model = yield from spec.base.model.extend_steps(  # type: ignore[attr-defined]
+            np.vstack(feats), targets, self.catch_up_trees, spec.seed)
+        return replace(spec.base, model=model)
 
     def _cross_fit(self, feats: list[FloatArray], targets: list[FloatArray],
                    seed: int) -> Generator[int, None, None]:

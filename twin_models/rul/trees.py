@@ -18,7 +18,8 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Generator, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,8 @@ import numpy.typing as npt
 __all__ = ["GradientBoostedTrees"]
 
 FloatArray = npt.NDArray[np.float64]
+PREDICT_SLICE_ROWS = 2000
+"""Rows predicted per slice of :meth:`GradientBoostedTrees.extend_steps` (~a tree's work)."""
 
 
 class GradientBoostedTrees:
@@ -100,16 +103,53 @@ class GradientBoostedTrees:
         self.value = np.zeros((self.n_trees, n_nodes))
         self.base = float(y.mean())
         pred = np.full(y.shape, self.base)
-        rng = np.random.default_rng(self.seed)
+        yield from self._boost(x, xb, y, pred, 0, np.random.default_rng(self.seed))
+
+    def _boost(self, x: FloatArray, xb: npt.NDArray[np.int32], y: FloatArray, pred: FloatArray,
+               first: int, rng: np.random.Generator) -> Iterator[int]:
+        """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``."""
         n_take = max(2 * self.min_leaf, min(int(self.subsample * y.size), self.max_rows))
         d = x.shape[1]
         n_cols = max(1, round(self.colsample * d))
-        for t in range(self.n_trees):
+        for t in range(first, self.value.shape[0]):
             rows = rng.choice(y.size, size=n_take, replace=False) if n_take < y.size else np.arange(y.size)
             cols = np.sort(rng.choice(d, size=n_cols, replace=False)) if n_cols < d else np.arange(d)
             self._grow(t, xb[np.ix_(rows, cols)], y[rows] - pred[rows], cols)
             pred += self._predict_tree(t, x)
             yield t + 1
+
+    def extend_steps(self, x: FloatArray, y: FloatArray, n_more: int,
+                     seed: int) -> Generator[int, None, GradientBoostedTrees]:
+        """A copy of this fitted ensemble with ``n_more`` trees boosted on the residuals of its
+        predictions of ``(x, y)`` (this model's bins, its settings; ``seed`` draws the rows).
+
+        Why: a full refit is ~200 trees; between refits the fleet learner keeps its model up to
+        date with the lives completed since at a tenth of that cost (the later stages of a
+        boosted ensemble fit what the earlier ones miss, here the new lives). Yields after the
+        binning, after each slice of predictions and after each tree; this model is unchanged."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if not self.fitted or x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
+            msg = f"gbm extend needs a fitted model, (n, d) rows and n targets, got {x.shape}"
+            raise ValueError(msg)
+        ext = copy.copy(self)
+        cols_b = []
+        for j, e in enumerate(self.edges):  # as in fit_steps: yield every 8 columns
+            cols_b.append(np.searchsorted(e, x[:, j], side="right").astype(np.int32))
+            if j % 8 == 7:
+                yield 0
+        xb = np.stack(cols_b, axis=1)
+        pred = np.empty(y.size)
+        for lo in range(0, y.size, PREDICT_SLICE_ROWS):
+            pred[lo : lo + PREDICT_SLICE_ROWS] = self.predict(x[lo : lo + PREDICT_SLICE_ROWS])
+            yield 0
+        n_nodes = self.value.shape[1]
+        ext.feature = np.vstack([self.feature, np.full((n_more, n_nodes), -1, dtype=np.int32)])
+        ext.threshold = np.vstack([self.threshold, np.zeros((n_more, n_nodes))])
+        ext.value = np.vstack([self.value, np.zeros((n_more, n_nodes))])
+        ext.n_trees = ext.value.shape[0]
+        yield from ext._boost(x, xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
+        return ext
 
     def _grow(self, t: int, xb: npt.NDArray[np.int32], resid: FloatArray,
               cols: npt.NDArray[np.int64]) -> None:
