@@ -23,6 +23,7 @@ that frame only.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,7 @@ __all__ = ["CONFIRM_TOP", "scan_bands"]
 
 Band = tuple[float, float]
 IntArray = npt.NDArray[np.int64]
+AnyComplexArray = npt.NDArray[np.complexfloating[Any, Any]]  # complex64 (the screen) or complex128
 
 CONFIRM_TOP = 3
 """Best-screened candidate bands per frame whose exact SK is computed (see module doc)."""
@@ -111,7 +113,7 @@ def _confirm(raw: ComplexArray, top: IntArray, screen: FloatArray,
     return z, sk
 
 
-def critical_sk_rows(bins: ComplexArray) -> FloatArray:
+def critical_sk_rows(bins: AnyComplexArray) -> FloatArray:
     """SK of the complex envelope held by each row of ``bins``, from its critically sampled
     values (an inverse FFT of ``next_fast_len(W)`` points): the screening estimate.
 
