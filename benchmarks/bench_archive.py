@@ -75,6 +75,10 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     """FeatureVector records of ``assets`` assets: the demo's, replicated under new ids."""
     from twin_models.records import FeatureVector
 
+    try:  # as aggregate_window makes them: one NumPy row and a shared key set (issue 10 round 3)
+        from twin_models.feature_map import feature_map
+    except ImportError:  # a tree before it: plain dicts
+        feature_map = dict  # type: ignore[assignment]
     base = sorted({r["asset_id"] for r in rows})
     out = []
     for k in range(-(-assets // len(base))):
@@ -83,8 +87,8 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
             if i >= assets:
                 continue
             feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
-            out.append(FeatureVector(f"{r['asset_id']}~r{k}", r["window_start"], r["window_end"], feats,
-                                     int(r["n_records"] or 0)))
+            out.append(FeatureVector(f"{r['asset_id']}~r{k}", r["window_start"], r["window_end"],
+                                     feature_map(feats), int(r["n_records"] or 0)))
     out.sort(key=lambda fv: (fv.window_start, fv.asset_id))
     return out
 

@@ -7,6 +7,7 @@ Records are plain data: no I/O, no engine types. ``flows.codec`` turns them into
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -187,15 +188,18 @@ class AssetMetadata:
 class FeatureVector:
     """Features of one asset over one event-time window ``[window_start, window_end)``.
 
-    ``features`` is a flat mapping with stable names ``<channel>.<feature>``
-    (e.g. ``vib.band_1000_2000hz_rms``, ``temperature.mean``). ``events`` are the asset
-    events that fell inside the window; the twin applies them after scoring the window.
+    ``features`` is a flat read-only mapping with stable names ``<channel>.<feature>``
+    (e.g. ``vib.band_1000_2000hz_rms``, ``temperature.mean``): a
+    :class:`~twin_models.feature_map.FeatureMap` (one NumPy row, key set shared by the windows
+    of a kind) from :func:`~twin_models.features.window.aggregate_window`, any mapping (a dict)
+    elsewhere; pickled, it is a dict either way. ``events`` are the asset events that fell
+    inside the window; the twin applies them after scoring the window.
     """
 
     asset_id: str
     window_start: datetime
     window_end: datetime
-    features: dict[str, float]
+    features: Mapping[str, float]
     n_records: int = 0
     events: tuple[AssetEvent, ...] = ()
 

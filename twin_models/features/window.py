@@ -14,6 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
+from twin_models.feature_map import feature_map
 from twin_models.records import AssetEvent, FeatureVector, ScalarSample
 
 __all__ = ["aggregate_window", "scalar_stats"]
@@ -77,4 +78,6 @@ def aggregate_window(
         for name, value in stats.items():
             features[f"{channel}.{name}"] = value
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
-    return FeatureVector(asset_id, window_start, window_end, features, n + len(evs), evs)
+    # carried columnar (one row, a key set shared by the windows of a kind): the archive sink
+    # stacks the rows instead of reading every value out of a dict
+    return FeatureVector(asset_id, window_start, window_end, feature_map(features), n + len(evs), evs)

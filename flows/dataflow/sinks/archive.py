@@ -50,6 +50,7 @@ from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_col
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
+from flows.dataflow.sinks.archive_features import feature_tables
 from flows.dataflow.sinks.archive_writer import BackgroundWriter
 
 __all__ = ["ROWS", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row",
@@ -156,11 +157,15 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
                   run_id: str | None = None) -> int:
     """Write records (FeatureVector, TwinSnapshot or Alert) as :func:`write_rows` writes their
     rows, converted column by column (:mod:`flows.dataflow.sinks.archive_columns`); returns the
-    number of files."""
-    groups = date_groups(table, records)
-    for date, part in groups.items():
-        _write_file(root, table, date, records_table(table, part), basename, run_id)
-    return len(groups)
+    number of files. FeatureVectors are converted from their NumPy rows
+    (:mod:`flows.dataflow.sinks.archive_features`)."""
+    if table == FEATURE_VECTOR.table:
+        tables = feature_tables(records)
+    else:
+        tables = {date: records_table(table, part) for date, part in date_groups(table, records).items()}
+    for date, data in tables.items():
+        _write_file(root, table, date, data, basename, run_id)
+    return len(tables)
 
 
 def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str,
