@@ -3,10 +3,12 @@
 A :class:`~twin_models.records.FeatureVector` maps ``<channel>.<feature>`` names to numbers. Every
 window of an asset kind has the same names in the same order, so :func:`feature_map` stores the
 names once per distinct sequence (:class:`FeatureKeys`, interned: every window with those names
-holds the SAME object) and each window's values as one read-only ``float64`` row. Consumers see a
+holds the SAME object) and each window's values as one ``float64`` row, kept as the immutable bytes
+of the row (``raw``; :attr:`FeatureMap.row` is the read-only NumPy view). Consumers see a
 read-only ``Mapping[str, float]`` (Python floats, the order given), as the dict it replaces; the
 archive sink (issue 10: its write rate) groups windows by their ``FeatureKeys`` object and stacks
-their rows into one matrix with a single copy instead of reading ~50 values out of every dict.
+their rows into one matrix with a single copy (``bytes.join`` of the ``raw`` buffers: one object
+per window to read, its values inline) instead of reading ~50 values out of every dict.
 
 Pickled (recovery state) and copied it stays what it was: a pickle holds a plain ``dict`` of the
 same items (so state written before and after this module reads alike), and a copy is the object
@@ -15,6 +17,7 @@ itself (it is immutable).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
@@ -61,36 +64,42 @@ def _keys(names: tuple[str, ...]) -> FeatureKeys:
     return keys
 
 
+_VALUE_AT = struct.Struct("=d").unpack_from
+
+
 class FeatureMap(Mapping[str, float]):
-    """Read-only ``name -> value`` over shared ``key_set`` and a ``row`` of float64 values.
+    """Read-only ``name -> value`` over shared ``key_set`` and ``raw``, the bytes of a float64 row.
 
     Built by :func:`feature_map`. Values come out as Python floats (NaN where the window's value
     was NaN); iteration follows the names' order. Equal to any mapping with equal items."""
 
-    __slots__ = ("key_set", "row")
+    __slots__ = ("key_set", "raw")
     key_set: FeatureKeys
-    row: npt.NDArray[np.float64]
+    raw: bytes
 
     def __init__(self, key_set: FeatureKeys, row: npt.NDArray[np.float64]) -> None:
         if row.shape != (len(key_set.names),) or row.dtype != np.float64:
             want = len(key_set.names)
             msg = f"a feature row must be float64 of shape ({want},), got {row.dtype} {row.shape}"
             raise ValueError(msg)
-        row = np.ascontiguousarray(row)
-        row.flags.writeable = False
         object.__setattr__(self, "key_set", key_set)
-        object.__setattr__(self, "row", row)
+        object.__setattr__(self, "raw", row.astype("=f8", copy=False).tobytes())
+
+    @property
+    def row(self) -> npt.NDArray[np.float64]:
+        """The values as a read-only float64 NumPy row (a view of ``raw``)."""
+        return np.frombuffer(self.raw, np.float64)
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = f"FeatureMap is read-only (tried to set {name!r})"
         raise AttributeError(msg)
 
     def __getitem__(self, name: str) -> float:
-        return self.row.item(self.key_set.index[name])
+        return _VALUE_AT(self.raw, 8 * self.key_set.index[name])[0]  # type: ignore[no-any-return]
 
     def get(self, name: str, default: Any = None) -> Any:
         i = self.key_set.index.get(name)
-        return default if i is None else self.row.item(i)
+        return default if i is None else _VALUE_AT(self.raw, 8 * i)[0]
 
     def __contains__(self, name: object) -> bool:
         return name in self.key_set.index
@@ -103,7 +112,7 @@ class FeatureMap(Mapping[str, float]):
 
     def as_dict(self) -> dict[str, float]:
         """The items as a new plain dict (Python floats)."""
-        return dict(zip(self.key_set.names, self.row.tolist(), strict=True))
+        return dict(zip(self.key_set.names, memoryview(self.raw).cast("d").tolist(), strict=True))
 
     def keys(self) -> KeysView[str]:
         return self.as_dict().keys()
@@ -116,7 +125,7 @@ class FeatureMap(Mapping[str, float]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FeatureMap):
-            return self.key_set.names == other.key_set.names and self.row.tolist() == other.row.tolist()
+            return self.key_set.names == other.key_set.names and self.as_dict() == other.as_dict()
         if isinstance(other, Mapping):
             return self.as_dict() == dict(other.items())
         return NotImplemented

@@ -3,9 +3,9 @@
 :func:`flows.dataflow.sinks.archive_columns.records_table` reads the ~50 values of every window
 out of its mapping (~30 ns each: more than the whole bare ``write_table`` of the same rows). A
 window from :func:`twin_models.features.window.aggregate_window` carries its values as one
-float64 row and a key sequence shared by every window of its kind
+float64 row (its bytes) and a key sequence shared by every window of its kind
 (:class:`twin_models.feature_map.FeatureMap`), so here the rows of a whole write are stacked with
-one copy per key sequence (``bytes.join`` of the rows' buffers), and every other per-record step
+one copy per key sequence (``bytes.join`` of the rows' bytes), and every other per-record step
 is a C-level pass: ``map`` over the records for each named column, the datetimes, asset ids and
 dates converted once per DISTINCT value (a write of a fleet has few windows and assets), the sort
 by (date, asset_id, time) one ``np.lexsort`` over integer codes, each column built once for the
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from itertools import chain
+from itertools import chain, compress
 from operator import attrgetter
 from typing import Any
 
@@ -38,7 +38,7 @@ __all__ = ["feature_tables"]
 
 _TIME = pa.timestamp("us", tz="UTC")
 _GET = {c.name: c.value for c in FEATURE_VECTOR.columns}
-_FEATURES, _KEY_SET, _ROW = attrgetter("features"), attrgetter("key_set"), attrgetter("row")
+_FEATURES, _KEY_SET, _ROW = attrgetter("features"), attrgetter("features.key_set"), attrgetter("features.raw")
 
 
 def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
@@ -71,16 +71,17 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
     day = day_of_start[s_code]
     order = np.lexsort((start_us, rank[a_code], day))  # stable: ties keep arrival order
     bounds = np.searchsorted(day[order], np.arange(len(days) + 1))
+    ordered = list(map(recs.__getitem__, order.tolist()))
     columns = {
         ASSET[0]: pa.array(assets, ASSET[1]).take(a_code[order]),
         "window_start": pa.array(start_us[order], _TIME),
         "window_end": pa.array(_micros(ends)[e_code][order], _TIME),
-        "n_records": pa.array(list(map(_GET["n_records"], recs)), pa.int64()).take(order),
-        "events": _events(recs).take(order),
+        "n_records": pa.array(list(map(_GET["n_records"], ordered)), pa.int64()),
+        "events": _events(ordered),
     }
     fixed = [pa.field(*ASSET)] + [pa.field(c.name, arrow_type(c)) for c in file_columns("features")]
     spread = arrow_type(open_columns("features"))  # type: ignore[arg-type]
-    names_by_day, feature_columns = _feature_columns(recs, order, day)
+    names_by_day, feature_columns = _feature_columns(recs, ordered, order, day)
     out = {}
     for d, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         names = names_by_day[d]
@@ -94,9 +95,8 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
 def _events(recs: Sequence[Any]) -> pa.Array:
     """The events column: the archive value (comma-joined kinds) of the records that have any,
     ``""`` (the same form's value for none) for the rest, without a call per record."""
-    events = list(map(attrgetter("events"), recs))
     values = [""] * len(recs)
-    for i in np.flatnonzero(np.fromiter(map(len, events), np.intp, len(recs))).tolist():
+    for i in compress(range(len(recs)), map(attrgetter("events"), recs)):
         values[i] = _GET["events"](recs[i])
     return pa.array(values, pa.string())
 
@@ -106,61 +106,75 @@ def _shape(features: Any) -> Hashable:
     return features.key_set if isinstance(features, FeatureMap) else tuple(features)
 
 
-def _feature_columns(recs: Sequence[Any], order: np.ndarray,
+def _names(shape: Hashable) -> tuple[str, ...]:
+    return shape.names if isinstance(shape, FeatureKeys) else shape  # type: ignore[return-value]
+
+
+def _feature_columns(recs: Sequence[Any], ordered: list[Any], order: np.ndarray,
                      day: np.ndarray) -> tuple[list[list[str]], dict[str, pa.Array]]:
-    """The open columns' names of each date (the union, in order of first appearance in the
-    records, of each record's sorted names) and one ``double`` array per name over the whole
-    write in ``order``: null where a record lacks the name or its value is not finite."""
-    maps = list(map(_FEATURES, recs))
+    """The open columns' names of each date (the union, in order of first appearance in
+    ``recs``, of each record's sorted names) and one ``double`` array per name over the whole
+    write in sorted order (``ordered`` = ``recs`` in ``order``): null where a record lacks the
+    name or its value is not finite."""
     try:
-        shapes: list[Hashable] = list(map(_KEY_SET, maps))
+        shapes: list[Hashable] = list(map(_KEY_SET, recs))
     except AttributeError:  # some plain dicts
-        shapes = list(map(_shape, maps))
-    code, distinct = _codes(shapes)
+        shapes = list(map(_shape, map(_FEATURES, recs)))
+    if shapes and shapes.count(shapes[0]) == len(shapes):  # the common case: one key set
+        code, distinct = np.zeros(len(shapes), np.intp), shapes[:1]
+    else:
+        code, distinct = _codes(shapes)
     sorted_names = [s.sorted_names if isinstance(s, FeatureKeys) else tuple(sorted(s)) for s in distinct]
-    union = list(dict.fromkeys(chain.from_iterable(sorted_names)))
     names_by_day = []
     for d in range(int(day.max()) + 1 if len(day) else 0):
+        if len(distinct) == 1:
+            names_by_day.append(list(sorted_names[0]))
+            continue
         used, first = np.unique(code[day == d], return_index=True)
         in_order = used[np.argsort(first)].tolist()
         names_by_day.append(list(dict.fromkeys(chain.from_iterable(sorted_names[s] for s in in_order))))
-    matrix = _matrix(maps, code, distinct, union, order)
+    matrix, row_of = _matrix(ordered, code[order], distinct)
     finite = np.isfinite(matrix)
     columns = {}
-    for j, name in enumerate(union):
+    for name, j in row_of.items():
         ok = finite[j]
         columns[name] = pa.array(matrix[j]) if ok.all() else pa.array(matrix[j], pa.float64(), mask=~ok)
     return names_by_day, columns
 
 
 def _stack(picked: list[Any], shape: Hashable) -> np.ndarray:
-    """The values of ``picked`` (maps all of ``shape``) as a (maps, width) matrix."""
+    """The feature values of the records ``picked`` (all of ``shape``) as a (records, width)
+    matrix: their rows' buffers joined (one copy), or a dict's values read."""
     if isinstance(shape, FeatureKeys):
         if not shape.names:
             return np.empty((len(picked), 0))
         return np.frombuffer(b"".join(map(_ROW, picked)), np.float64).reshape(len(picked), len(shape.names))
-    return _values(picked, range(len(picked)), len(shape))  # type: ignore[arg-type]
+    return _values(list(map(_FEATURES, picked)), range(len(picked)), len(shape))  # type: ignore[arg-type]
 
 
-def _matrix(maps: list[Any], code: np.ndarray, distinct: list[Hashable], union: list[str],
-            order: np.ndarray) -> np.ndarray:
-    """A (union names, records in ``order``) float matrix of the maps' values, NaN where a map
-    lacks a name."""
-    if len(distinct) == 1:  # the common case: one key set, names = its sorted names
-        shape = distinct[0]
-        names = shape.names if isinstance(shape, FeatureKeys) else shape
-        index = {k: i for i, k in enumerate(names)}  # type: ignore[union-attr]
-        by_name = np.fromiter(map(index.__getitem__, union), np.intp, len(union))
-        return np.ascontiguousarray(_stack(list(map(maps.__getitem__, order.tolist())), shape).T[by_name])
+def _transposed(stacked: np.ndarray, block: int = 512) -> np.ndarray:
+    """``stacked.T`` as a C-contiguous matrix (one row per name), copied a block of records at a
+    time (NumPy's plain transposing copy of a tall matrix misses the cache)."""
+    out = np.empty((stacked.shape[1], stacked.shape[0]))
+    for i in range(0, stacked.shape[0], block):
+        out[:, i:i + block] = stacked[i:i + block].T
+    return out
+
+
+def _matrix(ordered: list[Any], code: np.ndarray,
+            distinct: list[Hashable]) -> tuple[np.ndarray, dict[str, int]]:
+    """A (names, records) float matrix of the features of the records ``ordered`` (whose key
+    sets are ``distinct[code]``), NaN where a record lacks a name, and the row of each name."""
+    if len(distinct) == 1:
+        names = _names(distinct[0])
+        return _transposed(_stack(ordered, distinct[0])), {k: i for i, k in enumerate(names)}
+    union = list(dict.fromkeys(chain.from_iterable(_names(s) for s in distinct)))
     at = {k: j for j, k in enumerate(union)}
-    position = np.empty(len(order), np.intp)
-    position[order] = np.arange(len(order))
-    matrix = np.full((len(union), len(order)), np.nan)
+    matrix = np.full((len(union), len(ordered)), np.nan)
     for s, shape in enumerate(distinct):
         rows = np.flatnonzero(code == s)
-        names = shape.names if isinstance(shape, FeatureKeys) else shape
+        names = _names(shape)
         if names:
-            keys = np.fromiter((at[k] for k in names), np.intp, len(names))  # type: ignore[union-attr]
-            picked = list(map(maps.__getitem__, rows.tolist()))
-            matrix[np.ix_(keys, position[rows])] = _stack(picked, shape).T
-    return matrix
+            keys = np.fromiter(map(at.__getitem__, names), np.intp, len(names))
+            matrix[np.ix_(keys, rows)] = _stack(list(map(ordered.__getitem__, rows.tolist())), shape).T
+    return matrix, at
