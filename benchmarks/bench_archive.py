@@ -80,16 +80,17 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     except ImportError:  # a tree before it: plain dicts
         feature_map = dict  # type: ignore[assignment]
     base = sorted({r["asset_id"] for r in rows})
-    out = []
+    specs = []
     for k in range(-(-assets // len(base))):
         for r in rows:
-            i = base.index(r["asset_id"]) + k * len(base)
-            if i >= assets:
-                continue
-            feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
-            out.append(FeatureVector(f"{r['asset_id']}~r{k}", r["window_start"], r["window_end"],
-                                     feature_map(feats), int(r["n_records"] or 0)))
-    out.sort(key=lambda fv: (fv.window_start, fv.asset_id))
+            if base.index(r["asset_id"]) + k * len(base) < assets:
+                specs.append((r["window_start"], f"{r['asset_id']}~r{k}", r))
+    specs.sort(key=lambda spec: spec[:2])
+    out = []
+    for _start, asset, r in specs:  # made in the order the flow's windows close, as the flow does
+        feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
+        out.append(FeatureVector(asset, r["window_start"], r["window_end"], feature_map(feats),
+                                 int(r["n_records"] or 0)))
     return out
 
 
@@ -189,6 +190,66 @@ def sink_only(records: list[Any], work: Path, batch_rows: int) -> dict[str, Any]
     return out
 
 
+def split(records: list[Any], work: Path, batch_rows: int, repeat: int) -> dict[str, Any]:
+    """Where the sink's CPU goes next to the floor, same batches, best of ``repeat`` (one JSON line):
+    records -> Arrow tables (one per date), the layout's write of those tables (one file per date,
+    bookkeeping, 8,192-row groups, text-only dictionaries, rename), the same rows written as ONE
+    file per batch with the sink's settings, and the floor (one default ``write_table`` per batch of
+    the rows as dicts -> ``from_pylist``, built outside the timing) also with the sink's settings."""
+    from flows.archive import layout
+    from flows.dataflow.sinks import archive as sink
+    from flows.dataflow.sinks.archive import feature_row
+
+    try:
+        from flows.dataflow.sinks.archive_features import feature_tables
+    except ImportError:  # a tree before part ARCHIVE3
+        from flows.dataflow.sinks.archive_columns import date_groups, records_table
+
+        def feature_tables(recs: list[Any]) -> dict[str, pa.Table]:
+            return {d: records_table("features", p) for d, p in date_groups("features", recs).items()}
+
+    batches = [records[b:b + batch_rows] for b in range(0, len(records), batch_rows)]
+    floor_tables = [pa.Table.from_pylist([feature_row(r) for r in b]) for b in batches]
+    best: dict[str, float] = defaultdict(lambda: float("inf"))
+
+    def plain(t: pa.Table, path: Path) -> None:
+        pq.write_table(t, path, row_group_size=layout.ROW_GROUP_ROWS,
+                       use_dictionary=layout.dictionary_columns(t.schema))
+
+    def once(root: Path) -> None:
+        (root / "one").mkdir(parents=True)
+        t = cpu()
+        tables = [feature_tables(b) for b in batches]
+        best["convert"] = min(best["convert"], cpu() - t)
+        t = cpu()
+        for i, per_day in enumerate(tables):
+            for d, data in per_day.items():
+                sink._write_file(root, "features", d, data, f"b{i}", "bench")
+        best["layout_write"] = min(best["layout_write"], cpu() - t)
+        whole = [sink._bookkeeping(pa.concat_tables(list(per_day.values()), promote_options="default"),
+                                   "bench", 1) for per_day in tables]
+        t = cpu()
+        for i, data in enumerate(whole):
+            plain(data, root / "one" / f"s{i}.parquet")
+        best["one_file_sink_settings"] = min(best["one_file_sink_settings"], cpu() - t)
+        t = cpu()
+        for i, data in enumerate(floor_tables):
+            pq.write_table(data, root / "one" / f"f{i}.parquet")
+        best["floor"] = min(best["floor"], cpu() - t)
+        t = cpu()
+        for i, data in enumerate(floor_tables):
+            plain(data, root / "one" / f"g{i}.parquet")
+        best["floor_sink_settings"] = min(best["floor_sink_settings"], cpu() - t)
+
+    for k in range(repeat):
+        once(work / f"split-{k}")
+    out = {"benchmark": "archive_split", "rows": len(records), "repeat": repeat,
+           **{f"{k}_cpu_s": round(v, 4) for k, v in best.items()},
+           "sink_vs_floor": round(best["floor"] / (best["convert"] + best["layout_write"]), 3)}
+    print(json.dumps(out))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark and print its figures (last line: JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -199,11 +260,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--sink-only", type=int, default=0, metavar="ROWS",
                    help="only the sink and the per-partition floor on the first ROWS records (for "
                         "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
+    p.add_argument("--split", action="store_true",
+                   help="only where the sink's CPU goes next to the floor (conversion, layout write, ...)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         work = Path(tmp)
         demo = demo_archive(args.demo_archive, work)
         records = feature_records(read_table(demo, "features"), args.assets)
+        if args.split:
+            return split(records, work, args.batch_rows, args.repeat)
         if args.sink_only:
             return sink_only(records[:args.sink_only], work, args.batch_rows)
         archive = work / "archive"

@@ -1,0 +1,89 @@
+"""The sink's features files from FeatureMap rows are the row path's files (issue 10 round 3).
+
+:func:`flows.dataflow.sinks.archive_features.feature_tables` stacks the windows' rows per key set
+instead of reading their dicts (:mod:`flows.dataflow.sinks.archive_columns`). Each case writes the
+same windows through the row path (``archive_row`` per record) and through the sink's
+``write_records`` and compares every file: dates, column order, types, rows and their order, nulls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows.codec.record_fields import FEATURE_VECTOR
+from flows.dataflow.sinks.archive import write_records, write_rows
+from flows.dataflow.sinks.archive_columns import date_groups, records_table
+from flows.dataflow.sinks.archive_features import feature_tables
+from tests.unit.test_archive_columns import BOOKKEEPING, T, _features
+from tests.unit.test_serde import make_event, make_feature_vector
+from twin_models.feature_map import FeatureMap, feature_map
+
+
+def _as_maps(records: list[Any]) -> list[Any]:
+    """The windows whose values are all numbers as aggregate_window makes them (FeatureMap)."""
+    return [r if None in r.features.values() else replace(r, features=feature_map(r.features))
+            for r in records]
+
+
+def _fleet() -> list[Any]:
+    """One key set, 9 assets arriving in window order across midnight, a NaN, an inf, events."""
+    base = make_feature_vector()
+    out = []
+    for w in range(30):
+        for a in (3, 1, 8, 0, 5, 2, 7, 4, 6):
+            start = T + timedelta(minutes=15 * w)
+            values = {"vib.rms": 0.1 * a + w, "temperature.mean": 40.0 + w, "vib.kurtosis": 3.0}
+            if (a + w) % 11 == 0:
+                values["vib.kurtosis"] = math.nan if a % 2 else math.inf
+            events = (make_event(kind="maintenance"),) if (a * w) % 17 == 5 else ()
+            out.append(replace(base, asset_id=f"pump-{a:02d}", window_start=start,
+                               window_end=start + timedelta(minutes=15), features=feature_map(values),
+                               n_records=a + w, events=events))
+    return out
+
+
+def _files(root: Path) -> dict[str, pa.Table]:
+    return {p.parent.name: pq.read_table(p).drop_columns(BOOKKEEPING)
+            for p in sorted((root / "features").rglob("*.parquet"))}
+
+
+@pytest.mark.parametrize("records",
+                         [_fleet(), _as_maps(_features()), _features()[:2] + _as_maps(_features())],
+                         ids=["one-key-set", "mixed-key-sets", "maps-and-dicts"])
+def test_the_files_are_the_row_paths(tmp_path: Path, records: list[Any]) -> None:
+    assert any(isinstance(r.features, FeatureMap) for r in records)
+    rows = [FEATURE_VECTOR.archive_row(r) for r in records]
+    n = write_rows(tmp_path / "rows", "features", rows, "part-x", "r")
+    assert write_records(tmp_path / "records", "features", records, "part-x", "r") == n == 2
+    want, got = _files(tmp_path / "rows"), _files(tmp_path / "records")
+    assert list(got) == list(want) == ["date=2026-01-08", "date=2026-01-09"]
+    for day, data in got.items():
+        assert data.schema == want[day].schema
+        assert data.to_pylist() == want[day].to_pylist()
+
+
+def test_the_tables_are_the_columnar_paths_date_by_date() -> None:
+    """Same Arrow tables as records_table per date group, in the same date order."""
+    records = _as_maps(_features()) + _fleet()
+    want = {d: records_table("features", part) for d, part in date_groups("features", records).items()}
+    got = feature_tables(records)
+    assert list(got) == list(want)
+    for day, data in got.items():
+        assert data.schema == want[day].schema
+        assert data.to_pylist() == want[day].to_pylist()
+
+
+def test_ties_keep_arrival_order_and_nulls_stay_nulls() -> None:
+    first = _fleet()[0]
+    again = replace(first, n_records=99, features=feature_map({**first.features, "vib.rms": math.inf}))
+    table = feature_tables([first, again])["2026-01-08"]
+    assert table.column("n_records").to_pylist() == [first.n_records, 99]
+    assert table.column("vib.rms").to_pylist() == [first.features["vib.rms"], None]
