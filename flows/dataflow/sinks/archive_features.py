@@ -9,7 +9,8 @@ one copy per key sequence (``bytes.join`` of the rows' bytes), and every other p
 is a C-level pass: ``map`` over the records for each named column, the datetimes, asset ids and
 dates converted once per DISTINCT value (a write of a fleet has few windows and assets), the sort
 by (date, asset_id, time) one ``np.lexsort`` over integer codes, each column built once for the
-whole write and sliced (zero-copy) per date. Plain dict features (tests, older pickles) are read as
+whole write and sliced (zero-copy) per date. Plain dict features (tests, older pickles, windows
+that crossed Bytewax workers: a FeatureMap is pickled as its dict) are read as
 :mod:`.archive_columns` reads them.
 
 The tables are the ones :func:`~.archive_columns.date_groups` + ``records_table`` give, date by
