@@ -70,15 +70,19 @@ def hann_rows(centred: FloatArray) -> tuple[FloatArray, FloatArray]:
     return amps, mag2 * one_sided / (centred.shape[1] * float(np.sum(w * w)))
 
 
-def _hann_amps(centred: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Hann amplitudes, squared magnitudes and one-sided factors of every row (``hann_spectrum``)."""
+def _hann_amps(centred: FloatArray, keep: int | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Hann amplitudes, squared magnitudes and one-sided factors of every row (``hann_spectrum``);
+    with ``keep``, of the first ``keep`` bins only (the same values: each bin is elementwise)."""
     n = centred.shape[1]
     w = hann(n)
-    mag2 = _mag2(np.asarray(scipy.fft.rfft(centred * w, axis=1), dtype=np.complex128))
-    one_sided = np.full(mag2.shape[1], 2.0)
+    spec = np.asarray(scipy.fft.rfft(centred * w, axis=1), dtype=np.complex128)
+    size = spec.shape[1]
+    mag2 = _mag2(spec if keep is None or keep >= size else spec[:, :keep])
+    one_sided = np.full(size, 2.0)
     one_sided[0] = 1.0
     if n % 2 == 0:
         one_sided[-1] = 1.0
+    one_sided = one_sided[: mag2.shape[1]]
     amps = np.sqrt(mag2) * one_sided / w.sum()
     return amps, mag2, one_sided
 
@@ -102,11 +106,14 @@ ENVELOPE_CHUNK_ROWS = 16
 frames (4 MB each) overflow the L2 cache; chunks of 16 stay in it (measured ~1.5x faster)."""
 
 
-def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> FloatArray:
+def envelope_rows(bins: ComplexArray, k_lo: int, n: int, keep: int | None = None) -> FloatArray:
     """Hann amplitude spectra of the envelopes of rows whose band holds the DFT ``bins`` starting
-    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row), in chunks of rows."""
+    at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row), in chunks of rows; with ``keep``,
+    only the first ``keep`` bins (the line features read a few hundred Hz of a 12.8 kHz
+    spectrum: the square roots and scalings of the rest are skipped, the kept bins unchanged)."""
     rows, width = bins.shape
-    out = np.empty((rows, n // 2 + 1))
+    size = n // 2 + 1 if keep is None else min(keep, n // 2 + 1)
+    out = np.empty((rows, size))
     taper = 2.0 * _taper(width)
     for start in range(0, rows, ENVELOPE_CHUNK_ROWS):
         chunk = bins[start : start + ENVELOPE_CHUNK_ROWS]
@@ -114,5 +121,5 @@ def envelope_rows(bins: ComplexArray, k_lo: int, n: int) -> FloatArray:
         np.multiply(chunk, taper, out=full[:, k_lo : k_lo + width])
         env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
         env -= env.mean(axis=1, keepdims=True)
-        out[start : start + chunk.shape[0]] = _hann_amps(env)[0]
+        out[start : start + chunk.shape[0]] = _hann_amps(env, size)[0]
     return out

@@ -24,7 +24,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from twin_models.diagnosis.bearings import defect_frequencies
-from twin_models.features._line_rows import defect_lines_rows, line_amplitude_rows
+from twin_models.features._line_rows import HARMONICS, defect_lines_rows, line_amplitude_rows
 from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
 from twin_models.features.band_scan import scan_bands
@@ -132,7 +132,8 @@ def _envelope_bands(
     if scan:
         min_width = np.array([ENVELOPE_WIDTH_FACTOR * max(
             (line_base_frequency(k, v) for k, v in defects[i].items()), default=0.0) for i in scan])
-        for i, band, value in zip(scan, *scan_bands(raw[scan], n, fs, min_width), strict=True):
+        scanned = raw if len(scan) == rows else raw[scan]  # no 2 MB copy when every frame scans
+        for i, band, value in zip(scan, *scan_bands(scanned, n, fs, min_width), strict=True):
             chosen[i], sk[i] = band, value
     given = [i for i, s in enumerate(specs) if s.envelope_band is not None]
     for band in dict.fromkeys(chosen[i] for i in given):
@@ -158,7 +159,9 @@ def _line_features(
     for i, a1, a2 in zip(lined, one, two, strict=True):
         out[i]["shaft_1x_amp"] = a1
         out[i]["shaft_2x_amp"] = a2
-    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs)
+    bases = [line_base_frequency(k, v) for i in lined for k, v in defects[i].items()]
+    top = max([float(shaft.max()), *bases])
+    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs, _envelope_bins(top, df))
     with_defects = [k for k, i in enumerate(lined) if defects[i]]
     plain = [k for k, i in enumerate(lined) if not defects[i]]
     if with_defects:
@@ -175,15 +178,23 @@ def _line_features(
             out[i]["env_1x_amp"] = value
 
 
+def _envelope_bins(top_hz: float, df: float) -> int:
+    """Envelope-spectrum bins the line features can read when no line (shaft or defect base
+    frequency) exceeds ``top_hz``: background medians reach ``(3 + 0.5) x`` a base frequency,
+    line windows ``3 x (1 + 2 %)`` of it or 2 bins beyond; 4 bins of margin."""
+    return math.floor((HARMONICS + 0.5) * top_hz / df) + 4
+
+
 def _envelope_spectra(
-    raw: ComplexArray, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float
+    raw: ComplexArray, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float, keep: int
 ) -> dict[int, FloatArray]:
-    """Envelope amplitude spectrum of each of ``rows`` in its band: one transform per band."""
+    """Envelope amplitude spectrum of each of ``rows`` in its band, its first ``keep`` bins (all
+    the line features read): one transform per band."""
     out: dict[int, FloatArray] = {}
     by_bins: dict[tuple[int, int], list[int]] = {}
     for row, band in zip(rows, bands, strict=True):
         by_bins.setdefault(band_bins(n, fs, band), []).append(row)
     for (k_lo, k_hi), idx in by_bins.items():
-        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n)
+        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n, keep)
         out.update(zip(idx, spectra, strict=True))
     return out
