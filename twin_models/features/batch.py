@@ -37,6 +37,7 @@ from twin_models.records import BearingGeometry
 __all__ = ["FrameSpec", "frame_features_batch"]
 
 Band = tuple[float, float]
+AnyComplex = npt.NDArray[np.complex64] | ComplexArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +79,32 @@ def frame_features_batch(
     total = amps.sum(axis=1)
     columns["spectral_centroid_hz"] = np.divide((freqs * amps).sum(axis=1), total,
                                                 out=np.zeros(rows), where=total > 0.0)
-    raw = np.asarray(scipy.fft.rfft(centred, axis=1), dtype=np.complex128)
+    scale, raw = _single_raw(centred)
     chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
     columns["env_kurtosis"] = sk + 2.0
     names = list(columns)
     table = np.column_stack([columns[k] for k in names]).tolist() if rows else []
     out = [dict(zip(names, values, strict=True)) for values in table]
-    _line_features(out, specs, defects, amps, raw, chosen, n, fs)
+    _line_features(out, specs, defects, amps, (raw, scale), chosen, n, fs)
     return out
+
+
+def _single_raw(centred: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
+    """``(scale, raw)``: each row's peak |sample| (1 for a zero row) and the unwindowed DFT of
+    the row divided by it, in single precision: the input of the envelope band scan, its
+    spectral kurtosis and the envelope spectra.
+
+    Why single precision: these transforms (a band scan of ~30 inverse FFTs, the exact SK of a
+    few bands, a full-length envelope and its spectrum per frame) were ~60 % of the
+    featurization, and single-precision FFTs run ~2x faster. Their results (a kurtosis, line
+    amplitudes and SNRs) change by ~1e-6 relative, far below their frame-to-frame spread; the
+    band choice compares SK significances with ~1e-5 resolution (``benchmarks/RESULTS.md``,
+    "Waveform path, round 3"). Dividing by the peak keeps every power in range whatever the
+    units; the envelope amplitudes are scaled back."""
+    peak = np.maximum(centred.max(axis=1, initial=0.0), -centred.min(axis=1, initial=0.0))
+    scale = np.where(peak > 0.0, peak, 1.0)
+    unit = (centred / scale[:, None]).astype(np.float32)
+    return scale, scipy.fft.rfft(unit, axis=1)
 
 
 def _defects(row: int, spec: FrameSpec) -> dict[str, float]:
@@ -116,7 +135,7 @@ def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) 
 
 
 def _envelope_bands(
-    raw: ComplexArray, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
+    raw: AnyComplex, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
 ) -> tuple[list[Band], FloatArray]:
     """Each frame's envelope band (given, or scanned by :func:`~twin_models.features.band_scan.scan_bands`
     as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there."""
@@ -145,9 +164,10 @@ def _envelope_bands(
 
 def _line_features(
     out: list[dict[str, float]], specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
-    amps: FloatArray, raw: ComplexArray, chosen: Sequence[Band], n: int, fs: float,
+    amps: FloatArray, scaled_raw: tuple[AnyComplex, FloatArray], chosen: Sequence[Band], n: int, fs: float,
 ) -> None:
-    """Shaft lines and envelope lines of the frames that have a shaft speed, added in place."""
+    """Shaft lines and envelope lines of the frames that have a shaft speed, added in place;
+    ``scaled_raw``: the raw spectra (see :func:`_single_raw`) and each row's scale."""
     lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
     if not lined:
         return
@@ -161,7 +181,9 @@ def _line_features(
         out[i]["shaft_2x_amp"] = a2
     bases = [line_base_frequency(k, v) for i in lined for k, v in defects[i].items()]
     top = max([float(shaft.max()), *bases])
+    raw, scale = scaled_raw
     env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs, _envelope_bins(top, df))
+    env = {i: spectrum * scale[i] for i, spectrum in env.items()}
     with_defects = [k for k, i in enumerate(lined) if defects[i]]
     plain = [k for k, i in enumerate(lined) if not defects[i]]
     if with_defects:
@@ -186,7 +208,7 @@ def _envelope_bins(top_hz: float, df: float) -> int:
 
 
 def _envelope_spectra(
-    raw: ComplexArray, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float, keep: int
+    raw: AnyComplex, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float, keep: int
 ) -> dict[int, FloatArray]:
     """Envelope amplitude spectrum of each of ``rows`` in its band, its first ``keep`` bins (all
     the line features read): one transform per band."""
