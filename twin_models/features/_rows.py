@@ -63,7 +63,8 @@ def _mag2(spec: AnyComplex) -> AnyFloat:
     """``spec.real**2 + spec.imag**2`` (same arithmetic, same precision), squaring ``spec`` in place."""
     v = spec.view(spec.real.dtype)
     np.multiply(v, v, out=v)
-    return v[:, 0::2] + v[:, 1::2]
+    out: AnyFloat = v[:, 0::2] + v[:, 1::2]
+    return out
 
 
 def hann_rows(centred: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -112,7 +113,7 @@ ENVELOPE_CHUNK_ROWS = 16
 frames (4 MB each) overflow the L2 cache; chunks of 16 stay in it (measured ~1.5x faster)."""
 
 
-def envelope_rows(bins: ComplexArray, k_lo: int, n: int, keep: int | None = None) -> FloatArray:
+def envelope_rows(bins: AnyComplex, k_lo: int, n: int, keep: int | None = None) -> FloatArray:
     """Hann amplitude spectra of the envelopes of rows whose band holds the DFT ``bins`` starting
     at bin ``k_lo`` (``envelope_spectrum_from_rfft`` per row), in chunks of rows; with ``keep``,
     only the first ``keep`` bins (the line features read a few hundred Hz of a 12.8 kHz

@@ -152,7 +152,7 @@ def _unit_rms_single(raw: AnyComplexArray) -> npt.NDArray[np.complex64]:
     Single-precision ``raw`` is taken as it is: its producer already scaled it into range
     (``batch._single_raw``: frames divided by their peak)."""
     if raw.dtype == np.complex64:
-        return raw  # type: ignore[return-value]
+        return raw
     v = raw.view(raw.real.dtype)
     with np.errstate(over="ignore"):  # a frame beyond ~1e150 units: power inf, scale 0, SK 0
         power = np.einsum("ij,ij->i", v, v, dtype=np.float64) / raw.shape[1]
