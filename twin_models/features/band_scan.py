@@ -17,7 +17,9 @@ winner is ranked below :data:`CONFIRM_TOP` by the screen: on the demo's simulate
 happened to 3 of 11,392 frames (seed 7; threshold cases, z just above ``MIN_SK_Z``) and 0 of
 11,392 (seed 3) with 3, to 70 and 96 with 1; the CWRU, IMS, FEMTO and demo quality results are
 unchanged (``benchmarks/RESULTS.md``, "Waveform path, round 2"). Each frame's result depends on
-that frame only.
+that frame only. Round 3: a frame whose best screening z is below :data:`CONFIRM_MIN_SCREEN_Z`
+gets the fallback band unconfirmed, and the batch passes single-precision spectra
+(``batch._single_raw``), whose SKs are then single-precision transforms with float64 sums.
 """
 
 from __future__ import annotations

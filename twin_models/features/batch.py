@@ -1,5 +1,7 @@
 """:func:`frame_features_batch`: the features of many equal-length frames at once, the same values
-as :func:`~twin_models.features.frame.frame_features` frame by frame (to float rounding).
+as :func:`~twin_models.features.frame.frame_features` frame by frame: to float rounding, except the
+envelope features (``env_*``), computed in single precision (:func:`_single_raw`; within 2e-5
+relative of the float64 reference, on the same envelope band).
 
 Why: per frame, ``frame_features`` makes about a hundred small numpy/scipy calls (two FFTs, a
 band scan of ~35 inverse FFTs, the envelope's FFTs, band sums), each paying Python and dispatch
@@ -59,8 +61,9 @@ def frame_features_batch(
     """``[frame_features(row, fs, **spec, bands=bands) for row, spec in zip(frames, specs)]``,
     computed over the 2-D array ``frames`` (one frame per row); ``specs=None``: no settings.
 
-    Same keys in the same order and the same values to float rounding; invalid input raises
-    ``ValueError`` naming the offending frame (row index) or value.
+    Same keys in the same order and the same values to float rounding (``env_*``: to single
+    precision, see :func:`_single_raw`); invalid input raises ``ValueError`` naming the offending
+    frame (row index) or value.
     """
     x = as_frames(frames, min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
