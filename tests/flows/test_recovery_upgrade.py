@@ -4,15 +4,17 @@ The fixture ``tests/fixtures/recovery_pre_layout/part-0.sqlite3`` was written by
 commit 0edca79 (see make_fixture.py there): its snapshots pickle twins, detectors, alert
 policies, fleet lives and open windows under the OLD module paths (``twin_models.fleet``,
 ``flows.operators`` ...). Resuming from it with this code must load every snapshot and emit the
-same twin states as an uninterrupted run.
+same twin states as an uninterrupted run (floats to :data:`FEATURE_RTOL`: the waveform path's
+envelope features are single precision since issue 10 round 3).
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import shutil
 import sqlite3
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,9 +78,42 @@ def test_old_store_resumes_and_continues_like_an_uninterrupted_run(tmp_path: Pat
     assert len(resumed.state) < len(full.state)  # it resumed, it did not start over
     by_window = {(s.asset_id, s.window_start): s for s in full.state}
     for snap in resumed.state:
-        assert _own(snap) == _own(by_window[(snap.asset_id, snap.window_start)])
-    assert sorted(map(repr, resumed.alerts)) == sorted(
-        repr(a) for a in full.alerts if a.timestamp >= min(s.timestamp for s in resumed.state))
+        _assert_close(_own(snap), _own(by_window[(snap.asset_id, snap.window_start)]))
+    since = min(s.timestamp for s in resumed.state)
+    order = lambda a: (a.asset_id, a.timestamp, a.kind, a.status)  # noqa: E731
+    want = sorted((a for a in full.alerts if a.timestamp >= since), key=order)
+    got = sorted(resumed.alerts, key=order)
+    assert [order(a) for a in got] == [order(a) for a in want]
+    for a, b in zip(got, want, strict=True):
+        _assert_close(a, b)
+
+
+FEATURE_RTOL = 1e-5
+"""The fixture's twins were fed float64 envelope features; since issue 10 round 3 the waveform
+path computes them in single precision (``batch._single_raw``: ~1e-6 relative), so a float
+derived from them (a degradation, a score) may differ from the fixture's continuation in its last
+~7 digits. Everything else (windows, alerts, statuses, diagnoses, text) must be identical."""
+
+
+def _assert_close(got: Any, want: Any, path: str = "") -> None:
+    """``got == want`` with floats within :data:`FEATURE_RTOL`, recursively over dataclasses,
+    mappings and sequences."""
+    if is_dataclass(got) and not isinstance(got, type):
+        assert type(got) is type(want), path
+        for f in fields(got):
+            _assert_close(getattr(got, f.name), getattr(want, f.name), f"{path}.{f.name}")
+    elif isinstance(got, float) and isinstance(want, float):
+        assert math.isclose(got, want, rel_tol=FEATURE_RTOL, abs_tol=1e-12), (path, got, want)
+    elif isinstance(got, dict) and isinstance(want, dict):
+        assert list(got) == list(want), path
+        for k in got:
+            _assert_close(got[k], want[k], f"{path}[{k!r}]")
+    elif isinstance(got, list | tuple) and isinstance(want, list | tuple):
+        assert len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _assert_close(g, w, f"{path}[{i}]")
+    else:
+        assert got == want, (path, got, want)
 
 
 def _own(snap: Any) -> Any:

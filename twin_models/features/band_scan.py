@@ -17,7 +17,9 @@ winner is ranked below :data:`CONFIRM_TOP` by the screen: on the demo's simulate
 happened to 3 of 11,392 frames (seed 7; threshold cases, z just above ``MIN_SK_Z``) and 0 of
 11,392 (seed 3) with 3, to 70 and 96 with 1; the CWRU, IMS, FEMTO and demo quality results are
 unchanged (``benchmarks/RESULTS.md``, "Waveform path, round 2"). Each frame's result depends on
-that frame only.
+that frame only. Round 3: a frame whose best screening z is below :data:`CONFIRM_MIN_SCREEN_Z`
+gets the fallback band unconfirmed, and the batch passes single-precision spectra
+(``batch._single_raw``), whose SKs are then single-precision transforms with float64 sums.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from twin_models.features._rows import sk_rows
-from twin_models.features._spectral import ComplexArray, FloatArray
+from twin_models.features._spectral import FloatArray
 from twin_models.features.envelope import (
     MIN_BAND_BINS,
     MIN_SK_Z,
@@ -50,8 +52,18 @@ AnyComplexArray = npt.NDArray[np.complexfloating[Any, Any]]  # complex64 (the sc
 CONFIRM_TOP = 3
 """Best-screened candidate bands per frame whose exact SK is computed (see module doc)."""
 
+CONFIRM_MIN_SCREEN_Z = 2.0
+"""A frame whose best screening significance stays below this keeps the fallback band without
+confirmation: no exact SK of its top bands. On the demo's streams (seeds 7 and 3, 22,848
+frames) every band the exhaustive scan chose (z >= :data:`~twin_models.features.envelope.MIN_SK_Z`
+= 5) screened at z >= 2.8, while 41 % of all frames screen below 2.0 (``benchmarks/RESULTS.md``,
+"Waveform path, round 3"): their confirmation, ~10 % of the featurization, only ever confirmed
+the fallback."""
 
-def scan_bands(raw: ComplexArray, n: int, fs: float, min_width: FloatArray) -> tuple[list[Band], FloatArray]:
+
+def scan_bands(
+    raw: AnyComplexArray, n: int, fs: float, min_width: FloatArray
+) -> tuple[list[Band], FloatArray]:
     """Each row's envelope band and the exact SK of its complex envelope there.
 
     ``raw``: unwindowed one-sided DFTs of ``n``-sample frames (one per row); row ``i`` chooses
@@ -60,6 +72,7 @@ def scan_bands(raw: ComplexArray, n: int, fs: float, min_width: FloatArray) -> t
     rows = raw.shape[0]
     cands, bins = _candidates(n, fs, float(min_width.min()) if rows else 0.0)
     screen = _screen(raw, cands, bins, min_width)
+    screen[screen.max(axis=1, initial=-math.inf) < CONFIRM_MIN_SCREEN_Z] = -math.inf
     top = np.argsort(-screen, axis=1, kind="stable")[:, :CONFIRM_TOP]
     z, sk = _confirm(raw, top, screen, bins)
     best = np.argmax(z, axis=1) if top.shape[1] else np.zeros(rows, dtype=np.int64)
@@ -87,7 +100,7 @@ def _candidates(n: int, fs: float, min_width: float) -> tuple[list[Band], list[t
     return cands, bins
 
 
-def _screen(raw: ComplexArray, cands: list[Band], bins: list[tuple[int, int]],
+def _screen(raw: AnyComplexArray, cands: list[Band], bins: list[tuple[int, int]],
             min_width: FloatArray) -> FloatArray:
     """Screening significance of every (row, candidate); -inf where the band is too narrow."""
     z = np.full((raw.shape[0], len(cands)), -math.inf)
@@ -99,7 +112,7 @@ def _screen(raw: ComplexArray, cands: list[Band], bins: list[tuple[int, int]],
     return z
 
 
-def _confirm(raw: ComplexArray, top: IntArray, screen: FloatArray,
+def _confirm(raw: AnyComplexArray, top: IntArray, screen: FloatArray,
              bins: list[tuple[int, int]]) -> tuple[FloatArray, FloatArray]:
     """Exact significance and SK of each row's top-ranked candidates (-inf: not eligible)."""
     z = np.full(top.shape, -math.inf)
@@ -135,9 +148,13 @@ def critical_sk_rows(bins: AnyComplexArray) -> FloatArray:
     return np.where(ok, m4 / (safe * safe) - 2.0, 0.0)
 
 
-def _unit_rms_single(raw: ComplexArray) -> npt.NDArray[np.complex64]:
+def _unit_rms_single(raw: AnyComplexArray) -> npt.NDArray[np.complex64]:
     """``raw`` scaled to unit RMS per row (SK is scale-free) in single precision, so that the
-    screen's fourth powers neither overflow nor underflow whatever the frame's units."""
+    screen's fourth powers neither overflow nor underflow whatever the frame's units.
+    Single-precision ``raw`` is taken as it is: its producer already scaled it into range
+    (``batch._single_raw``: frames divided by their peak)."""
+    if raw.dtype == np.complex64:
+        return raw
     v = raw.view(raw.real.dtype)
     with np.errstate(over="ignore"):  # a frame beyond ~1e150 units: power inf, scale 0, SK 0
         power = np.einsum("ij,ij->i", v, v, dtype=np.float64) / raw.shape[1]

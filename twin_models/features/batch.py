@@ -1,5 +1,7 @@
 """:func:`frame_features_batch`: the features of many equal-length frames at once, the same values
-as :func:`~twin_models.features.frame.frame_features` frame by frame (to float rounding).
+as :func:`~twin_models.features.frame.frame_features` frame by frame: to float rounding, except the
+envelope features (``env_*``), computed in single precision (:func:`_single_raw`; within 2e-5
+relative of the float64 reference, on the same envelope band).
 
 Why: per frame, ``frame_features`` makes about a hundred small numpy/scipy calls (two FFTs, a
 band scan of ~35 inverse FFTs, the envelope's FFTs, band sums), each paying Python and dispatch
@@ -24,7 +26,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from twin_models.diagnosis.bearings import defect_frequencies
-from twin_models.features._line_rows import defect_lines_rows, line_amplitude_rows
+from twin_models.features._line_rows import HARMONICS, defect_lines_rows, line_amplitude_rows
 from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
 from twin_models.features.band_scan import scan_bands
@@ -37,6 +39,7 @@ from twin_models.records import BearingGeometry
 __all__ = ["FrameSpec", "frame_features_batch"]
 
 Band = tuple[float, float]
+AnyComplex = npt.NDArray[np.complex64] | ComplexArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +61,9 @@ def frame_features_batch(
     """``[frame_features(row, fs, **spec, bands=bands) for row, spec in zip(frames, specs)]``,
     computed over the 2-D array ``frames`` (one frame per row); ``specs=None``: no settings.
 
-    Same keys in the same order and the same values to float rounding; invalid input raises
-    ``ValueError`` naming the offending frame (row index) or value.
+    Same keys in the same order and the same values to float rounding (``env_*``: to single
+    precision, see :func:`_single_raw`); invalid input raises ``ValueError`` naming the offending
+    frame (row index) or value.
     """
     x = as_frames(frames, min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
@@ -78,14 +82,32 @@ def frame_features_batch(
     total = amps.sum(axis=1)
     columns["spectral_centroid_hz"] = np.divide((freqs * amps).sum(axis=1), total,
                                                 out=np.zeros(rows), where=total > 0.0)
-    raw = np.asarray(scipy.fft.rfft(centred, axis=1), dtype=np.complex128)
+    scale, raw = _single_raw(centred)
     chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
     columns["env_kurtosis"] = sk + 2.0
     names = list(columns)
     table = np.column_stack([columns[k] for k in names]).tolist() if rows else []
     out = [dict(zip(names, values, strict=True)) for values in table]
-    _line_features(out, specs, defects, amps, raw, chosen, n, fs)
+    _line_features(out, specs, defects, amps, (raw, scale), chosen, n, fs)
     return out
+
+
+def _single_raw(centred: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
+    """``(scale, raw)``: each row's peak |sample| (1 for a zero row) and the unwindowed DFT of
+    the row divided by it, in single precision: the input of the envelope band scan, its
+    spectral kurtosis and the envelope spectra.
+
+    Why single precision: these transforms (a band scan of ~30 inverse FFTs, the exact SK of a
+    few bands, a full-length envelope and its spectrum per frame) were ~60 % of the
+    featurization, and single-precision FFTs run ~2x faster. Their results (a kurtosis, line
+    amplitudes and SNRs) change by ~1e-6 relative, far below their frame-to-frame spread; the
+    band choice compares SK significances with ~1e-5 resolution (``benchmarks/RESULTS.md``,
+    "Waveform path, round 3"). Dividing by the peak keeps every power in range whatever the
+    units; the envelope amplitudes are scaled back."""
+    peak = np.maximum(centred.max(axis=1, initial=0.0), -centred.min(axis=1, initial=0.0))
+    scale = np.where(peak > 0.0, peak, 1.0)
+    unit = (centred / scale[:, None]).astype(np.float32)
+    return scale, scipy.fft.rfft(unit, axis=1)
 
 
 def _defects(row: int, spec: FrameSpec) -> dict[str, float]:
@@ -116,7 +138,7 @@ def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) 
 
 
 def _envelope_bands(
-    raw: ComplexArray, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
+    raw: AnyComplex, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
 ) -> tuple[list[Band], FloatArray]:
     """Each frame's envelope band (given, or scanned by :func:`~twin_models.features.band_scan.scan_bands`
     as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there."""
@@ -132,7 +154,8 @@ def _envelope_bands(
     if scan:
         min_width = np.array([ENVELOPE_WIDTH_FACTOR * max(
             (line_base_frequency(k, v) for k, v in defects[i].items()), default=0.0) for i in scan])
-        for i, band, value in zip(scan, *scan_bands(raw[scan], n, fs, min_width), strict=True):
+        scanned = raw if len(scan) == rows else raw[scan]  # no 2 MB copy when every frame scans
+        for i, band, value in zip(scan, *scan_bands(scanned, n, fs, min_width), strict=True):
             chosen[i], sk[i] = band, value
     given = [i for i, s in enumerate(specs) if s.envelope_band is not None]
     for band in dict.fromkeys(chosen[i] for i in given):
@@ -144,9 +167,10 @@ def _envelope_bands(
 
 def _line_features(
     out: list[dict[str, float]], specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
-    amps: FloatArray, raw: ComplexArray, chosen: Sequence[Band], n: int, fs: float,
+    amps: FloatArray, scaled_raw: tuple[AnyComplex, FloatArray], chosen: Sequence[Band], n: int, fs: float,
 ) -> None:
-    """Shaft lines and envelope lines of the frames that have a shaft speed, added in place."""
+    """Shaft lines and envelope lines of the frames that have a shaft speed, added in place;
+    ``scaled_raw``: the raw spectra (see :func:`_single_raw`) and each row's scale."""
     lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
     if not lined:
         return
@@ -158,7 +182,11 @@ def _line_features(
     for i, a1, a2 in zip(lined, one, two, strict=True):
         out[i]["shaft_1x_amp"] = a1
         out[i]["shaft_2x_amp"] = a2
-    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs)
+    bases = [line_base_frequency(k, v) for i in lined for k, v in defects[i].items()]
+    top = max([float(shaft.max()), *bases])
+    raw, scale = scaled_raw
+    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs, _envelope_bins(top, df))
+    env = {i: spectrum * scale[i] for i, spectrum in env.items()}
     with_defects = [k for k, i in enumerate(lined) if defects[i]]
     plain = [k for k, i in enumerate(lined) if not defects[i]]
     if with_defects:
@@ -175,15 +203,23 @@ def _line_features(
             out[i]["env_1x_amp"] = value
 
 
+def _envelope_bins(top_hz: float, df: float) -> int:
+    """Envelope-spectrum bins the line features can read when no line (shaft or defect base
+    frequency) exceeds ``top_hz``: background medians reach ``(3 + 0.5) x`` a base frequency,
+    line windows ``3 x (1 + 2 %)`` of it or 2 bins beyond; 4 bins of margin."""
+    return math.floor((HARMONICS + 0.5) * top_hz / df) + 4
+
+
 def _envelope_spectra(
-    raw: ComplexArray, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float
+    raw: AnyComplex, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float, keep: int
 ) -> dict[int, FloatArray]:
-    """Envelope amplitude spectrum of each of ``rows`` in its band: one transform per band."""
+    """Envelope amplitude spectrum of each of ``rows`` in its band, its first ``keep`` bins (all
+    the line features read): one transform per band."""
     out: dict[int, FloatArray] = {}
     by_bins: dict[tuple[int, int], list[int]] = {}
     for row, band in zip(rows, bands, strict=True):
         by_bins.setdefault(band_bins(n, fs, band), []).append(row)
     for (k_lo, k_hi), idx in by_bins.items():
-        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n)
+        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n, keep)
         out.update(zip(idx, spectra, strict=True))
     return out

@@ -81,7 +81,8 @@ def frame_features(
     ``envelope_band=None`` picks the band per frame with the screened scan
     :func:`~twin_models.features.band_scan.scan_bands` (the band of
     :func:`~twin_models.features.envelope.select_envelope_band` unless that band ranks below
-    the screen's top three; with a geometry, among bands at least
+    the screen's top three or the frame's best screening z is below
+    :data:`~twin_models.features.band_scan.CONFIRM_MIN_SCREEN_Z`; with a geometry, among bands at least
     :data:`ENVELOPE_WIDTH_FACTOR` times wider than the highest defect line).
     """
     x = as_signal(samples, what="samples", min_len=MIN_SPECTRUM_SAMPLES)

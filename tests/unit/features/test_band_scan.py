@@ -101,3 +101,32 @@ def test_single_precision_spectra_rank_like_double() -> None:
     raw = spectra(defect_frames())
     widths = np.zeros(raw.shape[0])
     assert scan_bands(raw.astype(np.complex64), N, FS, widths)[0] == scan_bands(raw, N, FS, widths)[0]
+
+
+def test_frames_that_screen_below_the_confirmation_threshold_get_no_exact_sk_of_their_top_bands(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 3: a frame whose best screening z < CONFIRM_MIN_SCREEN_Z keeps the fallback band and
+    only its fallback SK is computed; the defect frames still get the exhaustive band and SK."""
+    from twin_models.features import band_scan
+
+    rng = np.random.default_rng(5)
+    noise = spectra(rng.normal(0.0, 0.5, (16, N)))
+    screen = band_scan._screen(noise, *band_scan._candidates(N, FS, 0.0), np.zeros(16))
+    quiet = screen.max(axis=1) < band_scan.CONFIRM_MIN_SCREEN_Z
+    assert 0 < quiet.sum() < 16  # both kinds of noise frames
+    widths: list[int] = []
+    real_sk_rows = band_scan.sk_rows
+
+    def counting(bins: np.ndarray) -> np.ndarray:
+        widths.append(bins.shape[0])
+        return real_sk_rows(bins)
+
+    monkeypatch.setattr(band_scan, "sk_rows", counting)
+    bands, _ = scan_bands(noise[quiet], N, FS, np.zeros(int(quiet.sum())))
+    assert bands == [fallback_band(FS)] * int(quiet.sum())
+    assert widths == [int(quiet.sum())]  # one call: the fallback band's SK, no confirmation
+    frames = defect_frames()
+    want = exhaustive(spectra(frames), np.zeros(len(frames)))
+    got = scan_bands(spectra(frames), N, FS, np.zeros(len(frames)))
+    assert got[0] == want[0]
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
