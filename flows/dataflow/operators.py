@@ -22,11 +22,12 @@ from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, o
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
-from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, ScalarBlock, WindowItem
+from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.window_columns import scalar_columns
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
-from twin_models.features.window import aggregate_window
+from twin_models.features.window import aggregate_columns
 from twin_models.records import (
     EPOCH,
     Alert,
@@ -193,30 +194,16 @@ def make_window_aggregator(
         start = EPOCH + window_id * length
         frames = [(i.channel, i.features) for i in sorted(
             (i for i in items if isinstance(i, FrameFeatures)), key=_item_time)]
-        scalars = _scalars(items)
+        scalars, n_scalars = scalar_columns(items)
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
         metrics.step_items.labels(step="aggregate_window").inc()
         windows.closed(asset_id, window_id)
         lag = (now() - (start + length)).total_seconds()
         metrics.event_time_lag_seconds.labels(process=metrics.process).set(lag)
-        return aggregate_window(asset_id, start, start + length, frames, scalars, events)
+        return aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events)
 
     return aggregate
-
-
-def _scalars(items: list[WindowItem]) -> list[ScalarSample]:
-    """The window's scalar samples, blocks expanded, in time order as Bytewax's ordered window mode
-    gave them one by one (a stable sort: equal times keep their arrival order). The window step runs
-    unordered (items in arrival order), so the features do not depend on arrival order."""
-    out: list[ScalarSample] = []
-    for i in items:
-        if isinstance(i, ScalarBlock):
-            out.extend(i.samples)
-        elif isinstance(i, ScalarSample):
-            out.append(i)
-    out.sort(key=_item_time)
-    return out
 
 
 def _item_time(item: ScalarSample | FrameFeatures) -> datetime:

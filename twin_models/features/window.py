@@ -16,7 +16,7 @@ import numpy as np
 
 from twin_models.records import AssetEvent, FeatureVector, ScalarSample
 
-__all__ = ["aggregate_window", "scalar_stats"]
+__all__ = ["aggregate_columns", "aggregate_window", "scalar_stats"]
 
 
 def scalar_stats(times_s: np.ndarray, values: np.ndarray) -> dict[str, float]:
@@ -46,21 +46,12 @@ def aggregate_window(
     events: Iterable[AssetEvent] = (),
 ) -> FeatureVector:
     """Combine per-frame features ``(channel, features)`` and scalar samples into one vector."""
-    sums: dict[str, float] = defaultdict(float)
-    counts: dict[str, int] = defaultdict(int)
-    n = 0
-    for channel, feats in frames:
-        n += 1
-        for name, value in feats.items():
-            key = f"{channel}.{name}"
-            sums[key] += value
-            counts[key] += 1
-    features = {k: sums[k] / counts[k] for k in sums}
     # per channel, times and values as two flat lists (one float array each; the statistics are
     # the same numbers as from the columns of one 2-D array: a window holds thousands of samples
     # on a scalar fleet, so this loop is per record); channels' samples share their times
     by_channel: dict[str, tuple[list[float], list[float]]] = {}
     seconds: dict[datetime, float] = {}
+    n = 0
     for s in scalars:
         n += 1
         lists = by_channel.get(s.channel)
@@ -72,9 +63,37 @@ def aggregate_window(
             sec = seconds[ts] = ts.timestamp()
         lists[0].append(sec)
         lists[1].append(s.value)
-    for channel, (times, values) in by_channel.items():
-        stats = scalar_stats(np.array(times, dtype=float), np.array(values, dtype=float))
+    arrays = {channel: (np.array(times, dtype=float), np.array(values, dtype=float))
+              for channel, (times, values) in by_channel.items()}
+    return aggregate_columns(asset_id, window_start, window_end, frames, arrays, n, events)
+
+
+def aggregate_columns(
+    asset_id: str,
+    window_start: datetime,
+    window_end: datetime,
+    frames: Iterable[tuple[str, Mapping[str, float]]],
+    scalars: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    n_scalars: int,
+    events: Iterable[AssetEvent] = (),
+) -> FeatureVector:
+    """:func:`aggregate_window` with the scalar samples given as columns: per channel (in the
+    order of its first sample) its times in seconds and values, each in time order; ``n_scalars``
+    samples in all. Why: a scalar fleet's window holds many samples, and a replay carries them
+    as arrays already (no object per sample)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    n = 0
+    for channel, feats in frames:
+        n += 1
+        for name, value in feats.items():
+            key = f"{channel}.{name}"
+            sums[key] += value
+            counts[key] += 1
+    features = {k: sums[k] / counts[k] for k in sums}
+    for channel, (times, values) in scalars.items():
+        stats = scalar_stats(times, values)
         for name, value in stats.items():
             features[f"{channel}.{name}"] = value
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
-    return FeatureVector(asset_id, window_start, window_end, features, n + len(evs), evs)
+    return FeatureVector(asset_id, window_start, window_end, features, n + n_scalars + len(evs), evs)

@@ -26,10 +26,13 @@ from flows.dataflow.admission import check_metadata
 from flows.dataflow.items import RawRecord
 from flows.dataflow.sources.readers import (
     FORMATS,
+    SCALAR_FORMATS,
     FileFormatError,
     ReadStats,
     Telemetry,
     estimate_records,
+    file_format,
+    read_pieces,
     read_records,
 )
 from flows.dataflow.sources.replayable import ReplayPartition
@@ -273,5 +276,26 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
         return [PARTITION]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> ReplayPartition:
-        """Open the files, skipping ``resume_state`` records already emitted."""
-        return ReplayPartition(merge_tagged(self.paths, **self.kw), resume_state, self.batch, self.progress)
+        """Open the files, skipping ``resume_state`` records already emitted.
+
+        A single scalar table is handed on as per-asset column pieces (:mod:`.readers.pieces`):
+        the same samples without one object per row. Several files are merged record by record
+        (in event-time order across files)."""
+        pieces = self._pieces()
+        items = pieces if pieces is not None else merge_tagged(self.paths, **self.kw)
+        return ReplayPartition(items, resume_state, self.batch, self.progress)
+
+    def _pieces(self) -> Iterator[tuple[str, Any]] | None:
+        """``(file name, piece or record)`` of the one scalar table replayed, else None."""
+        if len(self.paths) != 1:
+            return None
+        path, shared = _split(self.paths[0], self.kw)
+        opts = dict(shared)
+        stats: dict[str, ReadStats] | None = opts.pop("stats", None)
+        if file_format(path, **opts) not in SCALAR_FORMATS:
+            return None
+        st = ReadStats()
+        if stats is not None:
+            stats[str(path)] = st
+        name = Path(path).name
+        return ((name, piece) for piece in read_pieces(path, stats=st, **opts))
