@@ -218,3 +218,22 @@ def test_window_columns_give_the_per_sample_features_bit_for_bit() -> None:
         got = aggregate_columns("a", start, end, [], *scalar_columns(items))
         assert list(got.features) == list(want.features)
         assert got.features == want.features and got.n_records == want.n_records
+
+
+def test_a_backtest_reads_its_scalar_table_once(table: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before the run (a bad file stops it before it writes) and the run share one reading."""
+    import flows.dataflow.sources.readers.api as api
+    from flows.app.backtest import run_backtest
+
+    calls: list[Path] = []
+    original = api.read_table_chunks
+
+    def counting(src: Any, *a: Any, **k: Any) -> Any:
+        calls.append(src.path)
+        return original(src, *a, **k)
+
+    monkeypatch.setattr(api, "read_table_chunks", counting)
+    res = run_backtest([table], tmp_path / "out", CFG, progress=False, report=False)
+    assert calls == [table]
+    assert res.records == 3600 * 3 * 2 + 2 - res.skipped["empty"] - res.skipped["non_finite"]
