@@ -188,6 +188,8 @@ def make_window_aggregator(
 ) -> Callable[[str, tuple[int, list[WindowItem]]], FeatureVector]:
     """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector."""
     length = timedelta(seconds=window_s)
+    items_out = metrics.step_items.labels(step="aggregate_window")
+    lag_gauge = metrics.event_time_lag_seconds.labels(process=metrics.process)
 
     def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]]) -> FeatureVector:
         window_id, items = id_items
@@ -197,10 +199,9 @@ def make_window_aggregator(
         scalars, n_scalars = scalar_columns(items)
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
-        metrics.step_items.labels(step="aggregate_window").inc()
+        items_out.inc()
         windows.closed(asset_id, window_id)
-        lag = (now() - (start + length)).total_seconds()
-        metrics.event_time_lag_seconds.labels(process=metrics.process).set(lag)
+        lag_gauge.set((now() - (start + length)).total_seconds())
         return aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events)
 
     return aggregate
@@ -241,6 +242,9 @@ def twin_update(
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink) and the parts of a
     life that a failure closed (for the fleet learner)."""
     apply = twin_apply(metadata, config, board)
+    # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
+    items = metrics.step_items.labels(step="twin_update")
+    by_condition: dict[str, Any] = {}
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
@@ -248,8 +252,11 @@ def twin_update(
         twin, snap, fleet = apply(twin, fv)
         if snap is None:
             return twin, fleet
-        metrics.step_items.labels(step="twin_update").inc()
-        metrics.snapshots.labels(condition=snap.condition).inc()
+        items.inc()
+        snapshots = by_condition.get(snap.condition)
+        if snapshots is None:
+            snapshots = by_condition[snap.condition] = metrics.snapshots.labels(condition=snap.condition)
+        snapshots.inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
         if snap.drift:
             metrics.drift_detections.inc()
