@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -68,11 +69,19 @@ def scalar_columns(items: Iterable[WindowItem]) -> tuple[Columns, int]:
 
 def _rows(rows: list[ScalarSample], names: dict[str, int], times: list[npt.NDArray[np.int64]],
           codes: list[npt.NDArray[np.int64]], values: list[npt.NDArray[np.float64]]) -> None:
-    """Lone samples gathered so far as arrays (then forgotten)."""
+    """Lone samples gathered so far as arrays (then forgotten); a fleet's channels share their
+    timestamps, so each distinct one is converted once (attribute reads mapped in C: per sample)."""
     if not rows:
         return
-    times.append(np.array([(s.timestamp - EPOCH) // _US for s in rows], dtype=np.int64))
-    codes.append(np.array([names.setdefault(s.channel, len(names)) for s in rows], dtype=np.int64))
-    values.append(np.array([s.value for s in rows], dtype=np.float64))
+    stamps = list(map(_TIME, rows))
+    us_of = {ts: (ts - EPOCH) // _US for ts in dict.fromkeys(stamps)}
+    channels = list(map(_CHANNEL, rows))
+    for channel in dict.fromkeys(channels):
+        names.setdefault(channel, len(names))
+    times.append(np.array(list(map(us_of.__getitem__, stamps)), dtype=np.int64))
+    codes.append(np.array(list(map(names.__getitem__, channels)), dtype=np.int64))
+    values.append(np.array(list(map(_VALUE, rows)), dtype=np.float64))
     rows.clear()
 
+
+_TIME, _CHANNEL, _VALUE = attrgetter("timestamp"), attrgetter("channel"), attrgetter("value")
