@@ -237,3 +237,11 @@ def test_a_backtest_reads_its_scalar_table_once(table: Path, tmp_path: Path,
     res = run_backtest([table], tmp_path / "out", CFG, progress=False, report=False)
     assert calls == [table]
     assert res.records == 3600 * 3 * 2 + 2 - res.skipped["empty"] - res.skipped["non_finite"]
+
+
+def test_a_table_without_values_gives_no_piece(tmp_path: Path) -> None:
+    path = tmp_path / "pump-9.csv"
+    path.write_text("timestamp,temperature\n2026-01-01T00:00:00Z,\n2026-01-01T00:00:01Z,nan\n")
+    stats = ReadStats()
+    assert list(read_pieces(path, stats=stats)) == [] == list(read_records(path))
+    assert stats.skipped == {"empty": 1, "non_finite": 1}

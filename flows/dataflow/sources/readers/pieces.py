@@ -55,9 +55,13 @@ def _cut(group: Iterable[pa.RecordBatch], lay: Layout) -> list[ScalarColumns]:
     cols = [np.asarray(table.column(f"c{pos}").to_numpy(), dtype=np.float64)
             for pos, name in enumerate(lay.needed()) if name in lay.channels]
     k = len(cols)
+    if not k:
+        return []
     # row-major: row i's channels in column order, as the per-row reader yields them
     values = np.column_stack(cols).ravel() if k > 1 else cols[0]
     keep = np.isfinite(values)
+    if not keep.any():  # rows of empty or non-finite cells only: no record
+        return []
     times = np.repeat(ts, k) if k > 1 else ts
     cidx = np.tile(np.arange(k, dtype=np.int16), len(ts))
     i = table.schema.get_field_index("asset")
