@@ -150,12 +150,13 @@ def run_backtest(
     sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
                                dead_letter_file=out / "dead_letters.jsonl")
     snaps, alerts = got.state, got.alerts
-    next(merge_files(specs, **opts), None)  # every file is opened and checked before the run
+    read_stats: dict[str, ReadStats] = {}
+    source = FileReplaySource(specs, stats=read_stats, **opts)
+    source.open()  # every file is opened and checked before the run (and read once)
     prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
     total = count_records(specs, **opts)
-    read_stats: dict[str, ReadStats] = {}
     with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
-        source = FileReplaySource(specs, progress=bar.update, stats=read_stats, **opts)
+        source.progress = bar.update
         flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
         start = time.perf_counter()
         run_main(flow)

@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows.dataflow.items import ScalarBlock
+import numpy as np
+
+from flows.dataflow.items import ScalarBlock, ScalarColumns
 from twin_models.records import EPOCH, ScalarSample
 
 __all__ = ["SYSTEM_MARGIN", "BlockBuilder", "grouped"]
@@ -77,6 +79,10 @@ class BlockBuilder:
         for item in items:
             if type(item) is ScalarSample:
                 self._add(item, now, open_runs, out)
+                continue
+            if type(item) is ScalarColumns:
+                _flush(open_runs.pop(item.asset_id, None), out)
+                self._columns(item, now, open_runs, out)
                 continue
             asset = getattr(item, "asset_id", None)
             if asset is not None:  # a frame, an event or a block: moves the asset's watermark too
@@ -127,6 +133,36 @@ class BlockBuilder:
                 return
             _flush(open_runs.pop(asset), out)
         open_runs[asset] = _Run(wid, [s], ts)
+
+
+    def _columns(self, piece: ScalarColumns, now: datetime, open_runs: dict[str, _Run],
+                 out: list[Any]) -> None:
+        """A column piece: cut at window bounds into one-window pieces, when none of its samples
+        may be late (the rule of :meth:`_add`, on the arrays: the watermark before sample k is
+        the running maximum of the earlier samples' ``time - wait``, from the asset's own);
+        else its samples one by one through :meth:`_add`, exactly as the per-row replay's."""
+        clock = self._clock(piece.asset_id, now)
+        mark = clock.watermark(now)
+        us = timedelta(microseconds=1)
+        wait_us, margin_us = self.wait // us, self.margin // us
+        times = piece.times_us
+        seen = times - wait_us
+        before = np.empty_like(seen)
+        before[0] = np.iinfo(np.int64).min if mark is None else (mark - EPOCH) // us
+        if len(seen) > 1:
+            np.maximum(np.maximum.accumulate(seen[:-1]), before[0], out=before[1:])
+        late = times < before + margin_us
+        if mark is None:
+            late[0] = False
+        if late.any():
+            for s in piece.samples:
+                self._add(s, now, open_runs, out)
+            return
+        clock.see(piece.timestamp, self.wait, now)
+        wid = times // (self.length // us)
+        cuts = np.flatnonzero(wid[1:] != wid[:-1]) + 1
+        for start, stop in zip([0, *cuts.tolist()], [*cuts.tolist(), len(times)], strict=True):
+            out.append(piece.take(start, stop) if stop - start < len(times) else piece)
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.dataflow.guard import processing_error
-from flows.dataflow.items import DeadLetter, ScalarBlock, WindowItem
+from flows.dataflow.items import DeadLetter, ScalarBlock, ScalarColumns, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Featurizer
 from twin_models.records import Telemetry, WaveformFrame
@@ -53,8 +53,8 @@ def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
             featurizer.windows.opened(item.asset_id, item.timestamp)  # a block: all in one window
             if isinstance(item, WaveformFrame):
                 groups.setdefault((item.sample_rate_hz, len(item.samples)), []).append(i)
-            elif isinstance(item, ScalarBlock):
-                records += len(item.samples) - 1
+            elif isinstance(item, ScalarBlock | ScalarColumns):
+                records += len(item) - 1
         emitted.inc(records)  # records, as when every sample was an item
         for idx in groups.values():
             for start in range(0, len(idx), MAX_GROUP_FRAMES):

@@ -10,12 +10,15 @@ sinks and guards depend on the item types only, not on the steps' logic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
 
 from flows.codec import encode_telemetry
-from twin_models.records import AssetEvent, ScalarSample, Telemetry
+from twin_models.records import EPOCH, AssetEvent, ScalarSample, Telemetry
 
-__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "ScalarBlock", "WindowItem"]
+__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "ScalarBlock", "ScalarColumns", "WindowItem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,7 @@ class RawRecord:
     source: str
     payload: bytes
     headers: tuple[tuple[str, str], ...] = ()
-    record: Telemetry | None = None
+    record: Telemetry | ScalarColumns | None = None
 
     def wire(self) -> bytes:
         """The record's bytes: the payload, or the wire encoding of ``record``."""
@@ -77,6 +80,59 @@ class ScalarBlock:
         """Itself: immutable (the window step deep-copies open windows at every snapshot)."""
         return self
 
+    def __len__(self) -> int:
+        """Samples in the block."""
+        return len(self.samples)
 
-WindowItem = ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScalarColumns:
+    """Scalar samples of ONE asset as columns: what a file replay hands the flow instead of one
+    object per row (``benchmarks/RESULTS.md``, issue 10, part BACKTEST3).
+
+    Sample ``k`` is ``ScalarSample(asset_id, channels[channel_idx[k]], EPOCH + times_us[k] us,
+    values[k])``; samples are in the order the per-row reader would have given them. Out of the
+    replay source a piece may span several windows; the decode step's block builder cuts it into
+    one-window pieces (then ``timestamp``, the latest sample's, places it as a ScalarBlock's
+    does). The arrays are read-only, so the item is immutable (it deep-copies to itself)."""
+
+    asset_id: str
+    timestamp: datetime
+    times_us: npt.NDArray[np.int64]
+    channel_idx: npt.NDArray[np.int16]
+    channels: tuple[str, ...]
+    values: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, asset_id: str, times_us: npt.NDArray[np.int64], channel_idx: npt.NDArray[np.int16],
+           channels: tuple[str, ...], values: npt.NDArray[np.float64]) -> ScalarColumns:
+        """A piece over these arrays (made read-only); ``timestamp`` is the latest time."""
+        for arr in (times_us, channel_idx, values):
+            arr.flags.writeable = False
+        return cls(asset_id, EPOCH + timedelta(microseconds=int(times_us.max())), times_us,
+                   channel_idx, channels, values)
+
+    def __len__(self) -> int:
+        """Samples in the piece."""
+        return len(self.values)
+
+    def take(self, start: int, stop: int) -> ScalarColumns:
+        """Samples ``start:stop`` as a piece."""
+        return ScalarColumns.of(self.asset_id, self.times_us[start:stop], self.channel_idx[start:stop],
+                                self.channels, self.values[start:stop])
+
+    @property
+    def samples(self) -> tuple[ScalarSample, ...]:
+        """The samples one by one (for the rare paths that judge them singly: late or unusual)."""
+        names = self.channels
+        return tuple(ScalarSample(self.asset_id, names[c], EPOCH + timedelta(microseconds=t), v)
+                     for t, c, v in zip(self.times_us.tolist(), self.channel_idx.tolist(),
+                                        self.values.tolist(), strict=True))
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ScalarColumns:
+        """Itself: immutable (the window step deep-copies open windows at every snapshot)."""
+        return self
+
+
+WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent
 """What a window collects: scalar samples (alone or in blocks), frame features and asset events."""

@@ -22,11 +22,12 @@ from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, o
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
-from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, ScalarBlock, WindowItem
+from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.window_columns import scalar_columns
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
-from twin_models.features.window import aggregate_window
+from twin_models.features.window import aggregate_columns
 from twin_models.records import (
     EPOCH,
     Alert,
@@ -187,36 +188,23 @@ def make_window_aggregator(
 ) -> Callable[[str, tuple[int, list[WindowItem]]], FeatureVector]:
     """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector."""
     length = timedelta(seconds=window_s)
+    items_out = metrics.step_items.labels(step="aggregate_window")
+    lag_gauge = metrics.event_time_lag_seconds.labels(process=metrics.process)
 
     def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]]) -> FeatureVector:
         window_id, items = id_items
         start = EPOCH + window_id * length
         frames = [(i.channel, i.features) for i in sorted(
             (i for i in items if isinstance(i, FrameFeatures)), key=_item_time)]
-        scalars = _scalars(items)
+        scalars, n_scalars = scalar_columns(items)
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
-        metrics.step_items.labels(step="aggregate_window").inc()
+        items_out.inc()
         windows.closed(asset_id, window_id)
-        lag = (now() - (start + length)).total_seconds()
-        metrics.event_time_lag_seconds.labels(process=metrics.process).set(lag)
-        return aggregate_window(asset_id, start, start + length, frames, scalars, events)
+        lag_gauge.set((now() - (start + length)).total_seconds())
+        return aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events)
 
     return aggregate
-
-
-def _scalars(items: list[WindowItem]) -> list[ScalarSample]:
-    """The window's scalar samples, blocks expanded, in time order as Bytewax's ordered window mode
-    gave them one by one (a stable sort: equal times keep their arrival order). The window step runs
-    unordered (items in arrival order), so the features do not depend on arrival order."""
-    out: list[ScalarSample] = []
-    for i in items:
-        if isinstance(i, ScalarBlock):
-            out.extend(i.samples)
-        elif isinstance(i, ScalarSample):
-            out.append(i)
-    out.sort(key=_item_time)
-    return out
 
 
 def _item_time(item: ScalarSample | FrameFeatures) -> datetime:
@@ -254,6 +242,9 @@ def twin_update(
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink) and the parts of a
     life that a failure closed (for the fleet learner)."""
     apply = twin_apply(metadata, config, board)
+    # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
+    items = metrics.step_items.labels(step="twin_update")
+    by_condition: dict[str, Any] = {}
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if twin is None:
@@ -261,14 +252,20 @@ def twin_update(
         twin, snap, fleet = apply(twin, fv)
         if snap is None:
             return twin, fleet
-        metrics.step_items.labels(step="twin_update").inc()
-        metrics.snapshots.labels(condition=snap.condition).inc()
+        items.inc()
+        snapshots = by_condition.get(snap.condition)
+        if snapshots is None:
+            snapshots = by_condition[snap.condition] = metrics.snapshots.labels(condition=snap.condition)
+        snapshots.inc()
         metrics.anomaly_score.observe(snap.anomaly_score)
         if snap.drift:
             metrics.drift_detections.inc()
         metrics.features.update(snap.asset_id, snap.condition, fv.features)
         if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
-            metrics.state_bytes.set(len(pickle.dumps(twin)) * metrics.value("twin_assets_tracked"))
+            # the gauge's own sample (collecting the whole registry, as ``metrics.value`` does,
+            # cost a few % of a scalar backtest)
+            tracked = metrics.assets_tracked.collect()[0].samples[0].value
+            metrics.state_bytes.set(len(pickle.dumps(twin)) * tracked)
         t = now()
         for item in fleet:
             if isinstance(item, StateSnapshot):

@@ -48,7 +48,7 @@ from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
-from flows.dataflow.items import DeadLetter, RawRecord, ScalarBlock
+from flows.dataflow.items import DeadLetter, RawRecord, ScalarBlock, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
     Decoder,
@@ -226,7 +226,7 @@ def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
           now: Callable[[], datetime]) -> list[DeadLetter]:
     """One late_record dead letter per record: a late block gives one per sample."""
     _asset, (_wid, item) = kv
-    records = item.samples if isinstance(item, ScalarBlock) else (item,)
+    records = item.samples if isinstance(item, ScalarBlock | ScalarColumns) else (item,)
     m.late_records.inc(len(records))
     m.dead_letters.labels(reason="late_record").inc(len(records))  # every dead letter is in this counter
     at = now()

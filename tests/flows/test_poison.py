@@ -178,7 +178,7 @@ def test_a_raising_window_aggregation_loses_that_window_only(
         monkeypatch: pytest.MonkeyPatch, records: list[RawRecord]) -> None:
     import flows.dataflow.operators as ops
 
-    calls = inject(monkeypatch, ops, "aggregate_window",
+    calls = inject(monkeypatch, ops, "aggregate_columns",
                    lambda asset, start, *a, **k: asset == X and start == W)
     metrics = PipelineMetrics()
     dirty = run(records, metrics)

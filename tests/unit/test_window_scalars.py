@@ -64,3 +64,28 @@ def test_scalar_features_are_bit_for_bit_those_of_the_2d_array_version(seed: int
             got = fv.features[name]
             assert got == value or (np.isnan(got) and np.isnan(value)), (name, got, value)
         assert fv.n_records == len(scalars)
+
+
+def _methods_reference(times_s: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """scalar_stats as written before round 3 (NumPy's array methods, one call each)."""
+    out = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+           "max": float(values.max()), "last": float(values[np.argmax(times_s)])}
+    if values.size >= 3 and float(times_s.max() - times_s.min()) > 0.0:
+        t = (times_s - times_s.mean()) / 3600.0
+        out["slope_per_h"] = float((t * (values - values.mean())).sum() / (t * t).sum())
+    else:
+        out["slope_per_h"] = 0.0
+    return out
+
+
+def test_scalar_stats_are_bit_for_bit_those_of_the_array_methods() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5000):
+        n = int(rng.choice([1, 2, 3, 5, 17, 60, 61, 128, 129, 240, 1000]))
+        times = np.sort(rng.uniform(0, 60, n)) + 1.7e9
+        if rng.random() < 0.3:
+            times = np.round(times)
+        values = rng.normal(rng.choice([0.0, 50.0, -1e4, 1e9]), rng.choice([1e-6, 1.0, 1e3]), n)
+        if rng.random() < 0.2:
+            values = np.round(values, 2)
+        assert scalar_stats(times, values) == _methods_reference(times, values)

@@ -8,6 +8,7 @@ Feature names are ``<channel>.<feature>``.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -17,25 +18,36 @@ import numpy as np
 from twin_models.feature_map import feature_map
 from twin_models.records import AssetEvent, FeatureVector, ScalarSample
 
-__all__ = ["aggregate_window", "scalar_stats"]
+__all__ = ["aggregate_columns", "aggregate_window", "scalar_stats"]
 
 
 def scalar_stats(times_s: np.ndarray, values: np.ndarray) -> dict[str, float]:
-    """Statistics of one scalar channel over a window (times in seconds)."""
+    """Statistics of one scalar channel over a window (times in seconds).
+
+    The same numbers, bit for bit, as ``values.mean()``, ``values.std()``, ... (NumPy's own
+    formulas: a pairwise sum divided by n; the std from the mean of squared deviations), with the
+    mean computed once and the reductions called directly: a window's arrays are short, so the
+    wrappers around them were most of the cost (``tests/unit/test_window_scalars.py`` compares)."""
+    n = values.size
+    mean = _ADD(values) / n
+    dev = values - mean
     out = {
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "last": float(values[np.argmax(times_s)]),
+        "mean": float(mean),
+        "std": math.sqrt(_ADD(dev * dev) / n),
+        "min": float(_MIN(values)),
+        "max": float(_MAX(values)),
+        "last": float(values[times_s.argmax()]),
     }
-    span = float(times_s.max() - times_s.min())
-    if values.size >= 3 and span > 0.0:
-        t = (times_s - times_s.mean()) / 3600.0
-        out["slope_per_h"] = float((t * (values - values.mean())).sum() / (t * t).sum())
+    span = float(_MAX(times_s) - _MIN(times_s))
+    if n >= 3 and span > 0.0:
+        t = (times_s - _ADD(times_s) / times_s.size) / 3600.0
+        out["slope_per_h"] = float(_ADD(t * dev) / _ADD(t * t))
     else:
         out["slope_per_h"] = 0.0
     return out
+
+
+_ADD, _MIN, _MAX = np.add.reduce, np.minimum.reduce, np.maximum.reduce
 
 
 def aggregate_window(
@@ -47,21 +59,12 @@ def aggregate_window(
     events: Iterable[AssetEvent] = (),
 ) -> FeatureVector:
     """Combine per-frame features ``(channel, features)`` and scalar samples into one vector."""
-    sums: dict[str, float] = defaultdict(float)
-    counts: dict[str, int] = defaultdict(int)
-    n = 0
-    for channel, feats in frames:
-        n += 1
-        for name, value in feats.items():
-            key = f"{channel}.{name}"
-            sums[key] += value
-            counts[key] += 1
-    features = {k: sums[k] / counts[k] for k in sums}
     # per channel, times and values as two flat lists (one float array each; the statistics are
     # the same numbers as from the columns of one 2-D array: a window holds thousands of samples
     # on a scalar fleet, so this loop is per record); channels' samples share their times
     by_channel: dict[str, tuple[list[float], list[float]]] = {}
     seconds: dict[datetime, float] = {}
+    n = 0
     for s in scalars:
         n += 1
         lists = by_channel.get(s.channel)
@@ -73,11 +76,39 @@ def aggregate_window(
             sec = seconds[ts] = ts.timestamp()
         lists[0].append(sec)
         lists[1].append(s.value)
-    for channel, (times, values) in by_channel.items():
-        stats = scalar_stats(np.array(times, dtype=float), np.array(values, dtype=float))
+    arrays = {channel: (np.array(times, dtype=float), np.array(values, dtype=float))
+              for channel, (times, values) in by_channel.items()}
+    return aggregate_columns(asset_id, window_start, window_end, frames, arrays, n, events)
+
+
+def aggregate_columns(
+    asset_id: str,
+    window_start: datetime,
+    window_end: datetime,
+    frames: Iterable[tuple[str, Mapping[str, float]]],
+    scalars: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    n_scalars: int,
+    events: Iterable[AssetEvent] = (),
+) -> FeatureVector:
+    """:func:`aggregate_window` with the scalar samples given as columns: per channel (in the
+    order of its first sample) its times in seconds and values, each in time order; ``n_scalars``
+    samples in all. Why: a scalar fleet's window holds many samples, and a replay carries them
+    as arrays already (no object per sample)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    n = 0
+    for channel, feats in frames:
+        n += 1
+        for name, value in feats.items():
+            key = f"{channel}.{name}"
+            sums[key] += value
+            counts[key] += 1
+    features = {k: sums[k] / counts[k] for k in sums}
+    for channel, (times, values) in scalars.items():
+        stats = scalar_stats(times, values)
         for name, value in stats.items():
             features[f"{channel}.{name}"] = value
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
     # carried columnar (one row, a key set shared by the windows of a kind): the archive sink
     # stacks the rows instead of reading every value out of a dict
-    return FeatureVector(asset_id, window_start, window_end, feature_map(features), n + len(evs), evs)
+    return FeatureVector(asset_id, window_start, window_end, feature_map(features), n + n_scalars + len(evs), evs)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import logging
 import tomllib
@@ -26,10 +27,13 @@ from flows.dataflow.admission import check_metadata
 from flows.dataflow.items import RawRecord
 from flows.dataflow.sources.readers import (
     FORMATS,
+    SCALAR_FORMATS,
     FileFormatError,
     ReadStats,
     Telemetry,
     estimate_records,
+    file_format,
+    read_pieces,
     read_records,
 )
 from flows.dataflow.sources.replayable import ReplayPartition
@@ -267,11 +271,46 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
         self.kw = kw
         self.batch = batch
         self.progress = progress
+        self._opened: Iterator[tuple[str, Any]] | None = None
 
     def list_parts(self) -> list[str]:
         """One partition: the merged, ordered stream of all files."""
         return [PARTITION]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> ReplayPartition:
-        """Open the files, skipping ``resume_state`` records already emitted."""
-        return ReplayPartition(merge_tagged(self.paths, **self.kw), resume_state, self.batch, self.progress)
+        """Open the files, skipping ``resume_state`` records already emitted.
+
+        A single scalar table is handed on as per-asset column pieces (:mod:`.readers.pieces`):
+        the same samples without one object per row. Several files are merged record by record
+        (in event-time order across files)."""
+        opened, self._opened = self._opened, None
+        items = opened if opened is not None and not resume_state else self._items()
+        return ReplayPartition(items, resume_state, self.batch, self.progress)
+
+    def open(self) -> None:
+        """Open and check every file now, so that a bad file stops a run before it writes anything;
+        the first partition built without a resume state goes on from there (not reading the
+        files a second time: a scalar table is converted and checked as a whole before its first
+        record)."""
+        items = self._items()
+        first = next(items, None)
+        self._opened = items if first is None else itertools.chain([first], items)
+
+    def _items(self) -> Iterator[tuple[str, Any]]:
+        pieces = self._pieces()
+        return pieces if pieces is not None else merge_tagged(self.paths, **self.kw)
+
+    def _pieces(self) -> Iterator[tuple[str, Any]] | None:
+        """``(file name, piece or record)`` of the one scalar table replayed, else None."""
+        if len(self.paths) != 1:
+            return None
+        path, shared = _split(self.paths[0], self.kw)
+        opts = dict(shared)
+        stats: dict[str, ReadStats] | None = opts.pop("stats", None)
+        if file_format(path, **opts) not in SCALAR_FORMATS:
+            return None
+        st = ReadStats()
+        if stats is not None:
+            stats[str(path)] = st
+        name = Path(path).name
+        return ((name, piece) for piece in read_pieces(path, stats=st, **opts))

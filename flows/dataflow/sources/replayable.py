@@ -11,14 +11,13 @@ deterministic, so a resume regenerates it and skips that many (read, not encoded
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Iterator
 
 from bytewax.inputs import StatefulSourcePartition
 
 from flows import codec
-from flows.dataflow.items import RawRecord
+from flows.dataflow.items import RawRecord, ScalarColumns
 from twin_models.records import Telemetry
 
 __all__ = ["ReplayPartition", "encode_record"]
@@ -30,28 +29,51 @@ encode_record = codec.encode_telemetry
 
 
 class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
-    """``(source name, record)`` pairs as RawRecords, ``batch`` at a time; state = records emitted."""
+    """``(source name, record)`` pairs as RawRecords, ``batch`` records at a time; state = records
+    emitted. A record may be a :class:`ScalarColumns` piece (a file replay's scalars): it counts as
+    its samples, and a resume that ends inside one skips its first samples."""
 
-    def __init__(self, items: Iterator[tuple[str, Telemetry]], resume: int | None, batch: int,
-                 progress: Callable[[int], None] | None) -> None:
+    def __init__(self, items: Iterator[tuple[str, Telemetry | ScalarColumns]], resume: int | None,
+                 batch: int, progress: Callable[[int], None] | None) -> None:
         self.items = items
         self.emitted = resume or 0
+        self.pending: list[tuple[str, Telemetry | ScalarColumns]] = []
         if self.emitted:
-            skipped = sum(1 for _ in itertools.islice(self.items, self.emitted))
-            if skipped < self.emitted:
-                log.warning("resumed after %d records but the stream holds only %d: did it change?",
-                            self.emitted, skipped)
+            self._skip(self.emitted)
         self.batch = batch
         self.progress = progress
 
+    def _skip(self, n: int) -> None:
+        """Skip the first ``n`` records of the stream (a piece may be cut)."""
+        skipped = 0
+        for name, rec in self.items:
+            size = len(rec) if type(rec) is ScalarColumns else 1
+            if skipped + size > n:  # only a piece can straddle the resume point
+                assert isinstance(rec, ScalarColumns)
+                self.pending.append((name, rec.take(n - skipped, size)))
+                skipped = n
+                break
+            skipped += size
+            if skipped == n:
+                break
+        if skipped < n:
+            log.warning("resumed after %d records but the stream holds only %d: did it change?", n, skipped)
+
     def next_batch(self) -> list[RawRecord]:
         """The next ``batch`` records (decoded by the decode step as if from their wire encoding)."""
-        out = [RawRecord(name, b"", (), rec) for name, rec in itertools.islice(self.items, self.batch)]
+        out = [RawRecord(name, b"", (), rec) for name, rec in self.pending]
+        n = sum(len(rec) if type(rec) is ScalarColumns else 1 for _, rec in self.pending)
+        self.pending = []
+        for name, rec in self.items:
+            out.append(RawRecord(name, b"", (), rec))
+            n += len(rec) if type(rec) is ScalarColumns else 1
+            if n >= self.batch:
+                break
         if not out:
             raise StopIteration
-        self.emitted += len(out)
+        self.emitted += n
         if self.progress is not None:
-            self.progress(len(out))
+            self.progress(n)
         return out
 
     def snapshot(self) -> int:

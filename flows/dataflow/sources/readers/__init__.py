@@ -48,7 +48,13 @@ line numbers), :mod:`.tables` (scalar and events tables -> records, ordering), :
 (waveform files), :mod:`.api` (:func:`read_records`, :func:`estimate_records`).
 """
 
-from flows.dataflow.sources.readers.api import estimate_records, read_records
+from flows.dataflow.sources.readers.api import (
+    SCALAR_FORMATS,
+    estimate_records,
+    file_format,
+    read_pieces,
+    read_records,
+)
 from flows.dataflow.sources.readers.cells import MAX_TS, MIN_TS, to_utc
 from flows.dataflow.sources.readers.source import FORMATS, FileFormatError, ReadStats
 from twin_models.records import Telemetry
@@ -57,10 +63,13 @@ __all__ = [
     "FORMATS",
     "MAX_TS",
     "MIN_TS",
+    "SCALAR_FORMATS",
     "FileFormatError",
     "ReadStats",
     "Telemetry",
     "estimate_records",
+    "file_format",
+    "read_pieces",
     "read_records",
     "to_utc",
 ]

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from flows.dataflow.items import ScalarColumns
 from flows.dataflow.sources.readers.layout import Layout, layout
+from flows.dataflow.sources.readers.pieces import pieces
 from flows.dataflow.sources.readers.source import (
     GZIP_ERRORS,
     FileFormatError,
@@ -18,7 +20,7 @@ from flows.dataflow.sources.readers.source import (
     open_binary,
     open_source,
 )
-from flows.dataflow.sources.readers.tables import read_table
+from flows.dataflow.sources.readers.tables import read_table, read_table_chunks
 from flows.dataflow.sources.readers.waveforms import read_waveforms
 from twin_models.records import Telemetry
 
@@ -54,6 +56,35 @@ def read_records(path: str | Path, *, fmt: str | None = None, sep: str | None = 
     for rec in records:
         st.records += 1
         yield rec
+    level = logging.INFO if st.skipped or st.reordered else logging.DEBUG
+    log.log(level, "%s (%s): %d rows, %d records, skipped %s%s", src.path, lay.fmt, st.rows, st.records,
+            dict(st.skipped) or "nothing", ", sorted by time" if st.reordered else "")
+
+
+SCALAR_FORMATS = ("nab", "scalar_table")
+"""Formats whose files :func:`read_pieces` gives as column pieces."""
+
+
+def file_format(path: str | Path, *, fmt: str | None = None, sep: str | None = None,
+                ignore_columns: Iterable[str] = (), asset_id: str | None = None) -> str:
+    """The format a file is read as (its header only)."""
+    return _prepare(path, fmt, sep, ignore_columns, asset_id)[1].fmt
+
+
+def read_pieces(path: str | Path, *, fmt: str | None = None, sep: str | None = None,
+                ignore_columns: Iterable[str] = (), asset_id: str | None = None,
+                stats: ReadStats | None = None) -> Iterator[ScalarColumns | Telemetry]:
+    """:func:`read_records` of a scalar table as per-asset column pieces
+    (:mod:`.pieces`; a table out of time order still gives records): same samples, same checks,
+    same stats (``records`` counts samples)."""
+    st = stats if stats is not None else ReadStats()
+    src, lay = _prepare(path, fmt, sep, ignore_columns, asset_id)
+    if lay.fmt not in SCALAR_FORMATS:
+        msg = f"{src.path}: column pieces are for scalar tables, not {lay.fmt!r} files"
+        raise ValueError(msg)
+    for piece in pieces(read_table_chunks(src, lay, st), lay):
+        st.records += len(piece) if isinstance(piece, ScalarColumns) else 1
+        yield piece
     level = logging.INFO if st.skipped or st.reordered else logging.DEBUG
     log.log(level, "%s (%s): %d rows, %d records, skipped %s%s", src.path, lay.fmt, st.rows, st.records,
             dict(st.skipped) or "nothing", ", sorted by time" if st.reordered else "")

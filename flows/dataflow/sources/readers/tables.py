@@ -161,6 +161,20 @@ def read_table(src: Source, lay: Layout, stats: ReadStats) -> Iterator[Telemetry
     return _sorted(chunks, lay)
 
 
+def read_table_chunks(src: Source, lay: Layout,
+                      stats: ReadStats) -> Iterator[pa.RecordBatch] | Iterator[Telemetry]:
+    """Like :func:`read_table`, but a time-ordered scalar table (the common case) gives its checked
+    chunks (see the module docstring) instead of records; any other table gives its records."""
+    ordered, kept = _check(src, lay, stats)
+    stats.reordered = not ordered
+    chunks: Iterable[pa.RecordBatch] = kept if kept is not None else _chunks(src, lay, None)
+    if not ordered:
+        return _sorted(chunks, lay)
+    if lay.fmt == "events":
+        return _records(chunks, lay)
+    return iter(chunks)
+
+
 def _records(chunks: Iterable[pa.RecordBatch], lay: Layout) -> Iterator[Telemetry]:
     """The records of chunks, in their order."""
     for chunk in chunks:
