@@ -111,4 +111,5 @@ def aggregate_columns(
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
     # carried columnar (one row, a key set shared by the windows of a kind): the archive sink
     # stacks the rows instead of reading every value out of a dict
-    return FeatureVector(asset_id, window_start, window_end, feature_map(features), n + n_scalars + len(evs), evs)
+    return FeatureVector(asset_id, window_start, window_end, feature_map(features),
+                         n + n_scalars + len(evs), evs)
