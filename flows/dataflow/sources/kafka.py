@@ -271,8 +271,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
-        messages (more may be fetched), else after ``poll_interval_s`` (polls do not wait: see the
-        module docstring), or :data:`GATE_RECHECK` while held back by the event-time gate."""
+        messages (more may be fetched), else at the next multiple of ``poll_interval_s`` (polls
+        do not wait: see the module docstring), or after :data:`GATE_RECHECK` while held back by
+        the event-time gate."""
         self.held_before = self.held
         # held back by the event-time gate: ask again shortly instead of at once (other partitions
         # of the worker get the time)
@@ -280,7 +281,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             return datetime.now(UTC) + GATE_RECHECK
         if self.polled:
             return None
-        return datetime.now(UTC) + timedelta(seconds=self.src.poll_interval_s)
+        # on the next multiple of the interval: a worker's quiet partitions wake together, so an
+        # idle worker wakes once per interval, not once per partition
+        interval = self.src.poll_interval_s
+        return datetime.fromtimestamp((math.floor(time.time() / interval) + 1) * interval, UTC)
 
     def snapshot(self) -> Offsets:
         return dict(self.offsets)
