@@ -27,7 +27,8 @@ Broker: ``TWIN_KAFKA_BROKERS``, else the local broker is started (and stopped) w
    ``producer_behind_at_close`` reports how far behind schedule the producer was with the first
    record at or after each close (the benchmark's producer shares the machine), and
    ``alerts_and_states`` pools both outputs (they leave the same twin step call): alerts alone
-   are few (``--days 12`` gives ~3x the alerts of the default 4 days).
+   are few: 3-5 per run with the defaults; ``--days 12`` gives 17-22 (and ~1,800-2,600
+   states), ``--capacity 1000 --days 6`` (1.6-s windows) 27-29 (and ~1,940 states).
 
 Prints percentiles per load level and a final JSON line. Target (issue 10): alert p99 from close
 <= 250 ms at 50 % load.
