@@ -194,9 +194,11 @@ def get_flow(
     dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors)
     with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),
                           lambda fv: bool(fv.features))
+    # alerts first: a worker runs the operators that have work in the order they were added, so
+    # a batch's alerts reach their topic before its states and features are written
+    _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
     _attach("features_out", with_data, sinks.features)
     _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
-    _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
     _attach("dead_letters_out", dead, sinks.dead_letters)
     _attach("fleet_models_out", op.key_rm("fleet_models_unkeyed", models), sinks.fleet_models)
     return flow

@@ -29,6 +29,14 @@ and holds its next message back, buffered, while that is more than the gate's bu
 ahead of the slowest partition of the cluster: partitions with less data per hour of event time
 then cannot run days ahead of the others in a replay (what made fleet model versions arrive late).
 
+Polling never blocks the worker: every source partition of a worker is polled in turn by the
+same thread that runs the windows, the twins and the sinks, and a poll that waits for messages
+(``consume(n, timeout)`` waits the whole timeout unless ``n`` messages come) stalls all of them;
+with 4 partitions and a 50-ms wait, a window closed up to 200 ms late. So a poll takes what
+librdkafka has already fetched (its fetcher thread keeps fetching in the background), and a
+partition whose poll brought nothing asks to be polled again after ``poll_interval_s``
+(:meth:`_AlignedPartition.next_awake`), leaving the worker to the other steps meanwhile.
+
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
 in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
 (a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
@@ -123,6 +131,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.paused: set[str] = set()  # topics held back by _hold_back
         self.emitted_ms = -math.inf  # event time of the last emitted message (event-time gate)
         self.held = self.held_before = False  # the gate held the last batch back
+        self.polled = 0  # messages the last poll brought (see next_awake)
 
     def _pin_end_offsets(self) -> None:
         """``--from-end``: the current end of each topic without a resumed offset, as a concrete
@@ -146,9 +155,12 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         self.ticked_at = real
         return self.clock
 
-    def _poll(self) -> None:
+    def _poll(self) -> int:
+        """Take what librdkafka has fetched (at most ``batch_size``; waits at most
+        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages."""
         self._tick()
-        for msg in self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s):
+        msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
+        for msg in msgs:
             err = msg.error()
             topic = msg.topic()
             if err is not None:
@@ -171,6 +183,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             self.eof[topic] = False
             self.last_seen[topic] = now
             self.last_activity = now
+        return len(msgs)
 
     def _idle(self, topic: str, now: float) -> bool:
         """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
@@ -200,9 +213,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         gate = self.src.gate
         self.held = False
         if gate is not None and self._gate_holds(gate):
-            self.held = True  # no poll while held: it would wait poll_timeout_s on paused topics
+            self.held = True  # no poll while held: nothing new could be emitted
             return []
-        self._poll()
+        self.polled = self._poll()
         self._report_lag()
         out: list[RawRecord] = []
         now = self._tick()
@@ -257,10 +270,21 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         return RawRecord(msg.topic(), msg.value() or b"", headers)
 
     def next_awake(self) -> Any:
+        """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
+        messages (more may be fetched), else at the next multiple of ``poll_interval_s`` (polls
+        do not wait: see the module docstring), or after :data:`GATE_RECHECK` while held back by
+        the event-time gate."""
         self.held_before = self.held
         # held back by the event-time gate: ask again shortly instead of at once (other partitions
         # of the worker get the time)
-        return datetime.now(UTC) + GATE_RECHECK if self.held else None
+        if self.held:
+            return datetime.now(UTC) + GATE_RECHECK
+        if self.polled:
+            return None
+        # on the next multiple of the interval: a worker's quiet partitions wake together, so an
+        # idle worker wakes once per interval, not once per partition
+        interval = self.src.poll_interval_s
+        return datetime.fromtimestamp((math.floor(time.time() / interval) + 1) * interval, UTC)
 
     def snapshot(self) -> Offsets:
         return dict(self.offsets)
@@ -280,7 +304,8 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         tail: bool = True,
         from_end: bool = False,
         batch_size: int = 500,
-        poll_timeout_s: float = 0.05,
+        poll_timeout_s: float = 0.0,
+        poll_interval_s: float = 0.01,
         max_idle_s: float = 30.0,
         on_error: Callable[[str], None] = lambda code: None,
         on_lag: Callable[[str, int, int], None] | None = None,
@@ -294,7 +319,8 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
         self.tail = tail
         self.starting_offset = OFFSET_END if from_end else OFFSET_BEGINNING
         self.batch_size = batch_size
-        self.poll_timeout_s = poll_timeout_s
+        self.poll_timeout_s = poll_timeout_s  # how long a poll may wait for messages (see _poll)
+        self.poll_interval_s = poll_interval_s  # the pause after a poll that brought nothing
         self.max_idle_s = max_idle_s
         self.on_error = on_error
         self.on_lag = on_lag
