@@ -24,9 +24,12 @@ from collections.abc import Generator, Iterator
 import numpy as np
 import numpy.typing as npt
 
+from twin_models.rul.tree_growth import TreeSpec, grow_tree, leaf_of
+
 __all__ = ["GradientBoostedTrees"]
 
 FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
 PREDICT_SLICE_ROWS = 500
 """Rows predicted per slice of :meth:`GradientBoostedTrees.extend_steps`: ~10 ms of CPU with 200
 trees of depth 5 (2,000 rows took 35-55 ms and pushed the learner step's p99.9 over 50 ms)."""
@@ -71,10 +74,6 @@ class GradientBoostedTrees:
         """True once :meth:`fit` has run."""
         return self.value.shape[0] > 0
 
-    def _bin(self, x: FloatArray) -> npt.NDArray[np.int32]:
-        cols = [np.searchsorted(e, x[:, j], side="right") for j, e in enumerate(self.edges)]
-        return np.stack(cols, axis=1).astype(np.int32)
-
     def fit(self, x: FloatArray, y: FloatArray) -> GradientBoostedTrees:
         """Fit on rows ``x`` (n, d) and targets ``y`` (n,); NaN features are not allowed."""
         for _ in self.fit_steps(x, y):
@@ -93,10 +92,10 @@ class GradientBoostedTrees:
         self.edges, cols_b = [], []
         for j in range(x.shape[1]):  # binning 20k x 85 rows is ~10 trees' work: yield on the way
             self.edges.append(np.unique(np.quantile(x[:, j], qs)))
-            cols_b.append(np.searchsorted(self.edges[j], x[:, j], side="right").astype(np.int32))
+            cols_b.append(np.searchsorted(self.edges[j], x[:, j], side="right"))
             if j % 8 == 7:
                 yield 0
-        xb = np.stack(cols_b, axis=1)
+        xb = self._codes(cols_b)
         yield 0
         n_nodes = 2 ** (self.max_depth + 1) - 1
         self.feature = np.full((self.n_trees, n_nodes), -1, dtype=np.int32)
@@ -104,19 +103,44 @@ class GradientBoostedTrees:
         self.value = np.zeros((self.n_trees, n_nodes))
         self.base = float(y.mean())
         pred = np.full(y.shape, self.base)
-        yield from self._boost(x, xb, y, pred, 0, np.random.default_rng(self.seed))
+        yield from self._boost(x.shape[1], xb, y, pred, 0, np.random.default_rng(self.seed))
 
-    def _boost(self, x: FloatArray, xb: npt.NDArray[np.int32], y: FloatArray, pred: FloatArray,
+    def _codes(self, cols_b: list[IndexArray]) -> tuple[IndexArray, IndexArray]:
+        """Binned columns -> the codes of the columns that vary (``bin + k * (max_bins + 1)``
+        for the k-th of them, see :mod:`.tree_growth`) and those columns' indices.
+
+        A column whose rows all share one bin can never split a node (every cut leaves one side
+        empty), so dropping it gives the same trees for less histogram work (C-MAPSS: a third of
+        the columns are flat sensors). With column subsampling every column is kept, so that
+        the seeded column draws stay those of the whole set."""
+        xb = np.stack(cols_b, axis=1)
+        used = np.arange(xb.shape[1])
+        if self.colsample >= 1.0:
+            used = np.flatnonzero(xb.min(axis=0) != xb.max(axis=0))
+        return np.ascontiguousarray(xb[:, used] + np.arange(used.size) * (self.max_bins + 1)), used
+
+    def _boost(self, d: int, codes: tuple[IndexArray, IndexArray], y: FloatArray, pred: FloatArray,
                first: int, rng: np.random.Generator) -> Iterator[int]:
-        """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``."""
+        """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``
+        (``d`` columns of which ``codes`` (:meth:`_codes`) holds the varying ones)."""
+        xb, used = codes
         n_take = max(2 * self.min_leaf, min(int(self.subsample * y.size), self.max_rows))
-        d = x.shape[1]
+        nb = self.max_bins + 1
         n_cols = max(1, round(self.colsample * d))
+        spec = TreeSpec(nb, self.max_depth, self.min_leaf, self.l2, self.learning_rate)
         for t in range(first, self.value.shape[0]):
             rows = rng.choice(y.size, size=n_take, replace=False) if n_take < y.size else np.arange(y.size)
-            cols = np.sort(rng.choice(d, size=n_cols, replace=False)) if n_cols < d else np.arange(d)
-            self._grow(t, xb[np.ix_(rows, cols)], y[rows] - pred[rows], cols)
-            pred += self._predict_tree(t, x)
+            cols = np.sort(rng.choice(d, size=n_cols, replace=False)) if n_cols < d else used
+            code = xb[rows] if n_cols == d else xb[np.ix_(rows, cols)] - ((cols - np.arange(n_cols)) * nb)
+            tree = grow_tree(code, y[rows] - pred[rows], spec)
+            inner = tree.feature >= 0
+            feat = np.where(inner, cols[np.where(inner, tree.feature, 0)], -1)
+            self.feature[t] = feat
+            self.threshold[t] = [self.edges[f][b] if f >= 0 else 0.0
+                                 for f, b in zip(feat, tree.cut, strict=True)]
+            self.value[t] = tree.value
+            walk = tree.feature if n_cols == d else feat  # the codes' own columns
+            pred += tree.value[leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)]
             yield t + 1
 
     def extend_steps(self, x: FloatArray, y: FloatArray, n_more: int,
@@ -136,10 +160,10 @@ class GradientBoostedTrees:
         ext = copy.copy(self)
         cols_b = []
         for j, e in enumerate(self.edges):  # as in fit_steps: yield every 8 columns
-            cols_b.append(np.searchsorted(e, x[:, j], side="right").astype(np.int32))
+            cols_b.append(np.searchsorted(e, x[:, j], side="right"))
             if j % 8 == 7:
                 yield 0
-        xb = np.stack(cols_b, axis=1)
+        xb = self._codes(cols_b)
         pred = np.empty(y.size)
         for lo in range(0, y.size, PREDICT_SLICE_ROWS):
             pred[lo : lo + PREDICT_SLICE_ROWS] = self.predict(x[lo : lo + PREDICT_SLICE_ROWS])
@@ -149,61 +173,8 @@ class GradientBoostedTrees:
         ext.threshold = np.vstack([self.threshold, np.zeros((n_more, n_nodes))])
         ext.value = np.vstack([self.value, np.zeros((n_more, n_nodes))])
         ext.n_trees = ext.value.shape[0]
-        yield from ext._boost(x, xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
+        yield from ext._boost(x.shape[1], xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
         return ext
-
-    def _grow(self, t: int, xb: npt.NDArray[np.int32], resid: FloatArray,
-              cols: npt.NDArray[np.int64]) -> None:
-        """Grow tree ``t`` on binned rows and residuals (level-wise, complete node layout)."""
-        n, d = xb.shape
-        nb = self.max_bins + 1
-        node = np.zeros(n, dtype=np.int64)  # node index (complete layout) of each live row
-        offsets = (np.arange(d) * nb)[None, :]
-        for depth in range(self.max_depth + 1):
-            first, width = 2**depth - 1, 2**depth
-            local = node - first
-            sums = np.bincount(local, weights=resid, minlength=width)
-            counts = np.bincount(local, minlength=width).astype(float)
-            self.value[t, first : first + width] = self.learning_rate * sums / (counts + self.l2)
-            if depth == self.max_depth or n == 0:
-                return
-            idx = (local[:, None] * (d * nb) + offsets + xb).ravel()
-            size = width * d * nb
-            g = np.cumsum(np.bincount(idx, np.repeat(resid, d), size).reshape(width, d, nb), axis=2)
-            c = np.cumsum(np.bincount(idx, None, size).reshape(width, d, nb), axis=2).astype(float)
-            g_tot, c_tot = sums[:, None, None], counts[:, None, None]
-            gain = g**2 / (c + self.l2) + (g_tot - g) ** 2 / (c_tot - c + self.l2)
-            gain -= g_tot**2 / (c_tot + self.l2)
-            gain[(c < self.min_leaf) | (c_tot - c < self.min_leaf)] = 0.0
-            flat = gain.reshape(width, -1)
-            best = flat.argmax(axis=1)
-            ok = flat[np.arange(width), best] > 1e-9
-            if not ok.any():
-                return
-            feat, cut = best // nb, best % nb
-            for k in np.flatnonzero(ok):
-                f, b = int(cols[feat[k]]), int(cut[k])
-                self.feature[t, first + k] = f
-                self.threshold[t, first + k] = self.edges[f][b]
-            # rows of unsplit nodes are done (their node keeps its value); the rest go down
-            live = ok[local]
-            rows_feat = feat[local[live]]
-            right = xb[np.flatnonzero(live), rows_feat] > cut[local[live]]
-            node, xb, resid = 2 * node[live] + 1 + right, xb[live], resid[live]
-            n = node.size
-
-    def _predict_tree(self, t: int, x: FloatArray) -> FloatArray:
-        node = np.zeros(x.shape[0], dtype=np.int64)
-        feats, thr = self.feature[t], self.threshold[t]
-        for _ in range(self.max_depth):
-            f = feats[node]
-            inner = f >= 0
-            if not inner.any():
-                break
-            fi = np.where(inner, f, 0)
-            right = x[np.arange(x.shape[0]), fi] >= thr[node]
-            node = np.where(inner, 2 * node + 1 + right, node)
-        return np.asarray(self.value[t, node], dtype=float)
 
     def predict(self, x: FloatArray) -> FloatArray:
         """Predictions for rows ``x`` (n, d); the training mean before any fit.
