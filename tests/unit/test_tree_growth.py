@@ -94,3 +94,15 @@ def test_column_subsampling_still_predicts_its_training_rows() -> None:
     model = GradientBoostedTrees(n_trees=80, learning_rate=0.3, colsample=0.6, seed=1).fit(x, y)
     assert float(np.sqrt(np.mean((model.predict(x) - y) ** 2))) < 1.0
     assert set(np.unique(model.feature[model.feature >= 0])) <= {1, 2, 3, 4}
+
+
+def test_cross_fit_half_models_boost_half_the_stages_at_twice_the_rate() -> None:
+    """The residuals' half models keep shrinkage x stages of a full model at half its trees."""
+    from twin_models.rul.regression_learner import HALF_MODEL_STAGES
+    from twin_models.rul.regressors import make_regressor
+
+    full = make_regressor("trees", 3)
+    half = make_regressor("trees", 3, stages=HALF_MODEL_STAGES)
+    assert isinstance(full, GradientBoostedTrees) and isinstance(half, GradientBoostedTrees)
+    assert half.n_trees == full.n_trees // 2
+    assert half.n_trees * half.learning_rate == full.n_trees * full.learning_rate
