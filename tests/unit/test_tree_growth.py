@@ -106,3 +106,36 @@ def test_cross_fit_half_models_boost_half_the_stages_at_twice_the_rate() -> None
     assert isinstance(full, GradientBoostedTrees) and isinstance(half, GradientBoostedTrees)
     assert half.n_trees == full.n_trees // 2
     assert half.n_trees * half.learning_rate == full.n_trees * full.learning_rate
+
+
+def _walk_each_tree(model: GradientBoostedTrees, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Reference prediction: every tree walked on its float thresholds, stopping at its leaves."""
+    vals = np.zeros((x.shape[0], model.value.shape[0]))
+    for i, row in enumerate(x):
+        for t in range(model.value.shape[0]):
+            k = 0
+            while model.feature[t, k] >= 0:
+                k = 2 * k + 1 + int(row[model.feature[t, k]] >= model.threshold[t, k])
+            vals[i, t] = model.value[t, k]
+    return model.base + vals.sum(axis=1)
+
+
+def test_prediction_on_the_full_depth_layout_equals_the_walk_to_each_leaf() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(500, 4))
+    y = np.where(x[:, 0] > 0.5, 20.0, 0.0) + 5 * x[:, 1] * (x[:, 2] > 0)
+    model = GradientBoostedTrees(n_trees=25, max_depth=4, min_leaf=40, seed=1).fit(x, y)
+    assert (model.feature[:, 1:] < 0).any() and (model.feature[:, 1:] >= 0).any()  # uneven trees
+    new = rng.normal(size=(60, 4))
+    np.testing.assert_array_equal(model.predict(new), _walk_each_tree(model, new))
+    extended = next(_drain(model.extend_steps(x, y, 5, seed=2)))
+    np.testing.assert_array_equal(extended.predict(new), _walk_each_tree(extended, new))
+    np.testing.assert_array_equal(model.predict(new), _walk_each_tree(model, new))  # unchanged
+
+
+def _drain(job):  # type: ignore[no-untyped-def]
+    try:
+        while True:
+            next(job)
+    except StopIteration as done:
+        yield done.value

@@ -24,7 +24,7 @@ from collections.abc import Generator, Iterator
 import numpy as np
 import numpy.typing as npt
 
-from twin_models.rul.tree_growth import TreeSpec, grow_tree, leaf_of
+from twin_models.rul.tree_growth import TreeSpec, full_depth_layout, grow_tree, leaf_of
 
 __all__ = ["GradientBoostedTrees"]
 
@@ -144,6 +144,7 @@ class GradientBoostedTrees:
             self.threshold[t] = [self.edges[f][b] if f >= 0 else 0.0
                                  for f, b in zip(feat, tree.cut, strict=True)]
             self.value[t] = tree.value
+            self.__dict__.pop("_walk", None)  # trees written in place: a cached layout is stale
             walk = tree.feature if n_cols == d else feat  # the codes' own columns
             pred += tree.value[leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)]
             if (t + 1 - first) % TREES_PER_STEP == 0 or t + 1 == self.value.shape[0]:
@@ -183,26 +184,43 @@ class GradientBoostedTrees:
         yield from ext._boost(x.shape[1], xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
         return ext
 
+    def __getstate__(self) -> dict[str, object]:
+        """The fitted arrays only (the prediction layout is rebuilt where the model is used)."""
+        state = self.__dict__.copy()
+        state.pop("_walk", None)
+        return state
+
+    def _walk_layout(self) -> tuple[npt.NDArray[np.int32], FloatArray, FloatArray]:
+        """:func:`~.tree_growth.full_depth_layout` of the trees, cached until they change (a fit
+        writes new arrays, a copy by :meth:`extend_steps` has its own)."""
+        cached = self.__dict__.get("_walk")
+        if cached is None or cached[0] is not self.value:
+            cached = (self.value, *full_depth_layout(self.feature, self.threshold, self.value))
+            self.__dict__["_walk"] = cached
+        return cached[1], cached[2], cached[3]
+
     def predict(self, x: FloatArray) -> FloatArray:
         """Predictions for rows ``x`` (n, d); the training mean before any fit.
 
-        All trees are walked at once (one array step per level), in chunks of rows.
+        All trees are walked at once (one array step per level, flat ``take`` s on the
+        full-depth layout), in chunks of rows.
         """
         x = np.atleast_2d(np.asarray(x, dtype=float))
         out = np.full(x.shape[0], self.base)
         n_trees = self.value.shape[0]
         if n_trees == 0:
             return out
-        trees = np.arange(n_trees)[None, :]
+        feature, threshold, value = (a.ravel() for a in self._walk_layout())
+        trees = (np.arange(n_trees) * self.value.shape[1])[None, :]
+        d = x.shape[1]
         chunk = max(1, 2**20 // n_trees)
         for lo in range(0, x.shape[0], chunk):
-            xs = x[lo : lo + chunk]
-            rows = np.arange(xs.shape[0])[:, None]
-            node = np.zeros((xs.shape[0], n_trees), dtype=np.int64)
+            xs = np.ascontiguousarray(x[lo : lo + chunk]).ravel()
+            rows = (np.arange(xs.size // d) * d)[:, None]
+            node = np.zeros((rows.shape[0], n_trees), dtype=np.intp)
             for _ in range(self.max_depth):
-                f = self.feature[trees, node]
-                inner = f >= 0
-                right = xs[rows, np.where(inner, f, 0)] >= self.threshold[trees, node]
-                node = np.where(inner, 2 * node + 1 + right, node)
-            out[lo : lo + chunk] += self.value[trees, node].sum(axis=1)
+                at = node + trees
+                right = xs.take(rows + feature.take(at)) >= threshold.take(at)
+                node = 2 * node + 1 + right
+            out[lo : lo + chunk] += value.take(node + trees).sum(axis=1)
         return out
