@@ -63,7 +63,8 @@ class FleetRulConfig:
     assets, see the README); ``life_chunk_rows``: condition rows per part of a completed life sent
     to the learner; ``refit_work_parts``: work tickets sent after them, each one more slice of the
     refit the life started (so a refit lands right after the life that triggered it instead of
-    waiting for later lives; ~700 slices refit 100 C-MAPSS lives); ``fit_steps_per_call``: refit
+    waiting for later lives; ~270 slices refit 100 C-MAPSS lives and cross-fit the residuals, a
+    catch-up takes ~70); ``fit_steps_per_call``: refit
     work per part or ticket (trees of the boosted ensemble,
     200-row slices of a River regressor): together they bound the learner step's call time;
     ``catch_up_trees``: between refits (every ``refit_growth`` of lives), an idle learner whose
@@ -89,7 +90,7 @@ class FleetRulConfig:
     model_delay_s: float = setting(86_400.0, **between(0.0, 1000 * YEAR_S, "seconds"))
     life_chunk_rows: int = setting(1, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
-    refit_work_parts: int = setting(1000, **between(0, 1_000_000))
+    refit_work_parts: int = setting(400, **between(0, 1_000_000))
     catch_up_trees: int = setting(20, **between(0, 10_000))
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -24,12 +24,19 @@ from collections.abc import Generator, Iterator
 import numpy as np
 import numpy.typing as npt
 
+from twin_models.rul.tree_growth import TreeSpec, full_depth_layout, grow_tree, leaf_of
+
 __all__ = ["GradientBoostedTrees"]
 
 FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
 PREDICT_SLICE_ROWS = 500
 """Rows predicted per slice of :meth:`GradientBoostedTrees.extend_steps`: ~10 ms of CPU with 200
 trees of depth 5 (2,000 rows took 35-55 ms and pushed the learner step's p99.9 over 50 ms)."""
+TREES_PER_STEP = 2
+"""Trees grown between two yields of :meth:`GradientBoostedTrees.fit_steps`: two trees of 5,000
+rows cost what one did before the histogram grower (~10 ms of CPU), so a caller's slice of work
+stays as long while a refit takes half as many slices."""
 
 
 class GradientBoostedTrees:
@@ -71,10 +78,6 @@ class GradientBoostedTrees:
         """True once :meth:`fit` has run."""
         return self.value.shape[0] > 0
 
-    def _bin(self, x: FloatArray) -> npt.NDArray[np.int32]:
-        cols = [np.searchsorted(e, x[:, j], side="right") for j, e in enumerate(self.edges)]
-        return np.stack(cols, axis=1).astype(np.int32)
-
     def fit(self, x: FloatArray, y: FloatArray) -> GradientBoostedTrees:
         """Fit on rows ``x`` (n, d) and targets ``y`` (n,); NaN features are not allowed."""
         for _ in self.fit_steps(x, y):
@@ -82,8 +85,9 @@ class GradientBoostedTrees:
         return self
 
     def fit_steps(self, x: FloatArray, y: FloatArray) -> Iterator[int]:
-        """:meth:`fit` one tree at a time: yields after binning and after each tree (the same
-        result as ``fit``), so that a caller can spread a fit over bounded slices of work."""
+        """:meth:`fit` in slices: yields on the way through the binning and after every
+        :data:`TREES_PER_STEP` trees (the same result as ``fit``), so that a caller can spread a
+        fit over bounded slices of work."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
@@ -93,10 +97,10 @@ class GradientBoostedTrees:
         self.edges, cols_b = [], []
         for j in range(x.shape[1]):  # binning 20k x 85 rows is ~10 trees' work: yield on the way
             self.edges.append(np.unique(np.quantile(x[:, j], qs)))
-            cols_b.append(np.searchsorted(self.edges[j], x[:, j], side="right").astype(np.int32))
+            cols_b.append(np.searchsorted(self.edges[j], x[:, j], side="right"))
             if j % 8 == 7:
                 yield 0
-        xb = np.stack(cols_b, axis=1)
+        xb = self._codes(cols_b)
         yield 0
         n_nodes = 2 ** (self.max_depth + 1) - 1
         self.feature = np.full((self.n_trees, n_nodes), -1, dtype=np.int32)
@@ -104,20 +108,47 @@ class GradientBoostedTrees:
         self.value = np.zeros((self.n_trees, n_nodes))
         self.base = float(y.mean())
         pred = np.full(y.shape, self.base)
-        yield from self._boost(x, xb, y, pred, 0, np.random.default_rng(self.seed))
+        yield from self._boost(x.shape[1], xb, y, pred, 0, np.random.default_rng(self.seed))
 
-    def _boost(self, x: FloatArray, xb: npt.NDArray[np.int32], y: FloatArray, pred: FloatArray,
+    def _codes(self, cols_b: list[IndexArray]) -> tuple[IndexArray, IndexArray]:
+        """Binned columns -> the codes of the columns that vary (``bin + k * (max_bins + 1)``
+        for the k-th of them, see :mod:`.tree_growth`) and those columns' indices.
+
+        A column whose rows all share one bin can never split a node (every cut leaves one side
+        empty), so dropping it gives the same trees for less histogram work (C-MAPSS: a third of
+        the columns are flat sensors). With column subsampling every column is kept, so that
+        the seeded column draws stay those of the whole set."""
+        xb = np.stack(cols_b, axis=1)
+        used = np.arange(xb.shape[1])
+        if self.colsample >= 1.0:
+            used = np.flatnonzero(xb.min(axis=0) != xb.max(axis=0))
+        return np.ascontiguousarray(xb[:, used] + np.arange(used.size) * (self.max_bins + 1)), used
+
+    def _boost(self, d: int, codes: tuple[IndexArray, IndexArray], y: FloatArray, pred: FloatArray,
                first: int, rng: np.random.Generator) -> Iterator[int]:
-        """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``."""
+        """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``
+        (``d`` columns of which ``codes`` (:meth:`_codes`) holds the varying ones)."""
+        xb, used = codes
         n_take = max(2 * self.min_leaf, min(int(self.subsample * y.size), self.max_rows))
-        d = x.shape[1]
+        nb = self.max_bins + 1
         n_cols = max(1, round(self.colsample * d))
+        spec = TreeSpec(nb, self.max_depth, self.min_leaf, self.l2, self.learning_rate)
         for t in range(first, self.value.shape[0]):
             rows = rng.choice(y.size, size=n_take, replace=False) if n_take < y.size else np.arange(y.size)
-            cols = np.sort(rng.choice(d, size=n_cols, replace=False)) if n_cols < d else np.arange(d)
-            self._grow(t, xb[np.ix_(rows, cols)], y[rows] - pred[rows], cols)
-            pred += self._predict_tree(t, x)
-            yield t + 1
+            cols = np.sort(rng.choice(d, size=n_cols, replace=False)) if n_cols < d else used
+            code = xb[rows] if n_cols == d else xb[np.ix_(rows, cols)] - ((cols - np.arange(n_cols)) * nb)
+            tree = grow_tree(code, y[rows] - pred[rows], spec)
+            inner = tree.feature >= 0
+            feat = np.where(inner, cols[np.where(inner, tree.feature, 0)], -1)
+            self.feature[t] = feat
+            self.threshold[t] = [self.edges[f][b] if f >= 0 else 0.0
+                                 for f, b in zip(feat, tree.cut, strict=True)]
+            self.value[t] = tree.value
+            self.__dict__.pop("_walk", None)  # trees written in place: a cached layout is stale
+            walk = tree.feature if n_cols == d else feat  # the codes' own columns
+            pred += tree.value[leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)]
+            if (t + 1 - first) % TREES_PER_STEP == 0 or t + 1 == self.value.shape[0]:
+                yield t + 1
 
     def extend_steps(self, x: FloatArray, y: FloatArray, n_more: int,
                      seed: int) -> Generator[int, None, GradientBoostedTrees]:
@@ -127,7 +158,8 @@ class GradientBoostedTrees:
         Why: a full refit is ~200 trees; between refits the fleet learner keeps its model up to
         date with the lives completed since at a tenth of that cost (the later stages of a
         boosted ensemble fit what the earlier ones miss, here the new lives). Yields after the
-        binning, after each slice of predictions and after each tree; this model is unchanged."""
+        binning, after each slice of predictions and after every :data:`TREES_PER_STEP` trees;
+        this model is unchanged."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if not self.fitted or x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
@@ -136,10 +168,10 @@ class GradientBoostedTrees:
         ext = copy.copy(self)
         cols_b = []
         for j, e in enumerate(self.edges):  # as in fit_steps: yield every 8 columns
-            cols_b.append(np.searchsorted(e, x[:, j], side="right").astype(np.int32))
+            cols_b.append(np.searchsorted(e, x[:, j], side="right"))
             if j % 8 == 7:
                 yield 0
-        xb = np.stack(cols_b, axis=1)
+        xb = self._codes(cols_b)
         pred = np.empty(y.size)
         for lo in range(0, y.size, PREDICT_SLICE_ROWS):
             pred[lo : lo + PREDICT_SLICE_ROWS] = self.predict(x[lo : lo + PREDICT_SLICE_ROWS])
@@ -149,82 +181,46 @@ class GradientBoostedTrees:
         ext.threshold = np.vstack([self.threshold, np.zeros((n_more, n_nodes))])
         ext.value = np.vstack([self.value, np.zeros((n_more, n_nodes))])
         ext.n_trees = ext.value.shape[0]
-        yield from ext._boost(x, xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
+        yield from ext._boost(x.shape[1], xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
         return ext
 
-    def _grow(self, t: int, xb: npt.NDArray[np.int32], resid: FloatArray,
-              cols: npt.NDArray[np.int64]) -> None:
-        """Grow tree ``t`` on binned rows and residuals (level-wise, complete node layout)."""
-        n, d = xb.shape
-        nb = self.max_bins + 1
-        node = np.zeros(n, dtype=np.int64)  # node index (complete layout) of each live row
-        offsets = (np.arange(d) * nb)[None, :]
-        for depth in range(self.max_depth + 1):
-            first, width = 2**depth - 1, 2**depth
-            local = node - first
-            sums = np.bincount(local, weights=resid, minlength=width)
-            counts = np.bincount(local, minlength=width).astype(float)
-            self.value[t, first : first + width] = self.learning_rate * sums / (counts + self.l2)
-            if depth == self.max_depth or n == 0:
-                return
-            idx = (local[:, None] * (d * nb) + offsets + xb).ravel()
-            size = width * d * nb
-            g = np.cumsum(np.bincount(idx, np.repeat(resid, d), size).reshape(width, d, nb), axis=2)
-            c = np.cumsum(np.bincount(idx, None, size).reshape(width, d, nb), axis=2).astype(float)
-            g_tot, c_tot = sums[:, None, None], counts[:, None, None]
-            gain = g**2 / (c + self.l2) + (g_tot - g) ** 2 / (c_tot - c + self.l2)
-            gain -= g_tot**2 / (c_tot + self.l2)
-            gain[(c < self.min_leaf) | (c_tot - c < self.min_leaf)] = 0.0
-            flat = gain.reshape(width, -1)
-            best = flat.argmax(axis=1)
-            ok = flat[np.arange(width), best] > 1e-9
-            if not ok.any():
-                return
-            feat, cut = best // nb, best % nb
-            for k in np.flatnonzero(ok):
-                f, b = int(cols[feat[k]]), int(cut[k])
-                self.feature[t, first + k] = f
-                self.threshold[t, first + k] = self.edges[f][b]
-            # rows of unsplit nodes are done (their node keeps its value); the rest go down
-            live = ok[local]
-            rows_feat = feat[local[live]]
-            right = xb[np.flatnonzero(live), rows_feat] > cut[local[live]]
-            node, xb, resid = 2 * node[live] + 1 + right, xb[live], resid[live]
-            n = node.size
+    def __getstate__(self) -> dict[str, object]:
+        """The fitted arrays only (the prediction layout is rebuilt where the model is used)."""
+        state = self.__dict__.copy()
+        state.pop("_walk", None)
+        return state
 
-    def _predict_tree(self, t: int, x: FloatArray) -> FloatArray:
-        node = np.zeros(x.shape[0], dtype=np.int64)
-        feats, thr = self.feature[t], self.threshold[t]
-        for _ in range(self.max_depth):
-            f = feats[node]
-            inner = f >= 0
-            if not inner.any():
-                break
-            fi = np.where(inner, f, 0)
-            right = x[np.arange(x.shape[0]), fi] >= thr[node]
-            node = np.where(inner, 2 * node + 1 + right, node)
-        return np.asarray(self.value[t, node], dtype=float)
+    def _walk_layout(self) -> tuple[npt.NDArray[np.int32], FloatArray, FloatArray]:
+        """:func:`~.tree_growth.full_depth_layout` of the trees, cached until they change (a fit
+        writes new arrays, a copy by :meth:`extend_steps` has its own)."""
+        cached = self.__dict__.get("_walk")
+        if cached is None or cached[0] is not self.value:
+            cached = (self.value, *full_depth_layout(self.feature, self.threshold, self.value))
+            self.__dict__["_walk"] = cached
+        return cached[1], cached[2], cached[3]
 
     def predict(self, x: FloatArray) -> FloatArray:
         """Predictions for rows ``x`` (n, d); the training mean before any fit.
 
-        All trees are walked at once (one array step per level), in chunks of rows.
+        All trees are walked at once (one array step per level, flat ``take`` s on the
+        full-depth layout), in chunks of rows.
         """
         x = np.atleast_2d(np.asarray(x, dtype=float))
         out = np.full(x.shape[0], self.base)
         n_trees = self.value.shape[0]
         if n_trees == 0:
             return out
-        trees = np.arange(n_trees)[None, :]
+        feature, threshold, value = (a.ravel() for a in self._walk_layout())
+        trees = (np.arange(n_trees) * self.value.shape[1])[None, :]
+        d = x.shape[1]
         chunk = max(1, 2**20 // n_trees)
         for lo in range(0, x.shape[0], chunk):
-            xs = x[lo : lo + chunk]
-            rows = np.arange(xs.shape[0])[:, None]
-            node = np.zeros((xs.shape[0], n_trees), dtype=np.int64)
+            xs = np.ascontiguousarray(x[lo : lo + chunk]).ravel()
+            rows = (np.arange(xs.size // d) * d)[:, None]
+            node = np.zeros((rows.shape[0], n_trees), dtype=np.intp)
             for _ in range(self.max_depth):
-                f = self.feature[trees, node]
-                inner = f >= 0
-                right = xs[rows, np.where(inner, f, 0)] >= self.threshold[trees, node]
-                node = np.where(inner, 2 * node + 1 + right, node)
-            out[lo : lo + chunk] += self.value[trees, node].sum(axis=1)
+                at = node + trees
+                right = xs.take(rows + feature.take(at)) >= threshold.take(at)
+                node = 2 * node + 1 + right
+            out[lo : lo + chunk] += value.take(node + trees).sum(axis=1)
         return out
