@@ -14,30 +14,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
-from tests.flows.test_kafka_source_idle import _Msg
+from tests.flows.test_kafka_source_idle import _Consumer, _Msg
 
 TOPICS = ["scalars", "waveforms"]
 
 
 @dataclass
-class _Broker:
+class _Broker(_Consumer):
     """librdkafka's consume(): waits ``timeout`` when fewer than ``n`` messages are fetched
     (the wait is recorded, not slept)."""
 
-    queue: list[_Msg] = field(default_factory=list)
     waited_s: list[float] = field(default_factory=list)
 
     def consume(self, n: int, timeout: float) -> list[_Msg]:
         if len(self.queue) < n:
             self.waited_s.append(timeout)
-        out, self.queue = self.queue[:n], self.queue[n:]
-        return out
-
-    def get_watermark_offsets(self, *_a: Any, **_k: Any) -> tuple[int, int]:
-        return 0, 0
-
-    def close(self) -> None:
-        return None
+        return super().consume(n, timeout)
 
 
 def _partitions(n: int, **kw: Any) -> list[tuple[Any, _Broker]]:
