@@ -107,13 +107,29 @@ def _partition_expression(f: ArchiveFile, rank: int) -> pc.Expression:
     return given & (pc.field("asset_id") == pa.scalar(f.asset_id, pa.string()))
 
 
+def _named_columns_then_sorted(table: str, schema: pa.Schema) -> pa.Schema:
+    """The united schema with the table's open columns (one per feature name) sorted by name
+    after its named columns. Why: files order their open columns by first appearance in a write,
+    and the files are united in path order, so without this ``SELECT *`` of the same rows could
+    list the features in another order in another archive (e.g. after a resume)."""
+    if archive_schema.open_columns(table) is None:
+        return schema
+    named = {c.name for c in archive_schema.file_columns(table)} | {"asset_id"}
+    fixed = [f for f in schema if f.name in named]
+    kept = [f for f in schema if f.name in BOOKKEEPING.names]
+    spread = sorted((f for f in schema if f.name not in named and f.name not in BOOKKEEPING.names),
+                    key=lambda f: f.name)
+    return pa.schema(fixed + spread + kept, metadata=schema.metadata)
+
+
 def _dataset(tf: TableFiles) -> ds.Dataset:
     """The table's readable files as one Arrow dataset; folder values and file rank as columns.
 
     The columns keep one order whichever layouts the files have: the files' own (``asset_id``
     left out), the bookkeeping, then ``date`` and ``asset_id``."""
     assert tf.schema is not None
-    own = tf.schema.remove(i) if (i := tf.schema.get_field_index("asset_id")) >= 0 else tf.schema
+    own = _named_columns_then_sorted(tf.table, tf.schema)
+    own = own.remove(i) if (i := own.get_field_index("asset_id")) >= 0 else own
     extra = pa.schema([("date", pa.date32()), ("asset_id", pa.string()), (RANK, pa.int64())])
     schema = pa.unify_schemas([own, BOOKKEEPING, extra], promote_options="permissive")
     by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))

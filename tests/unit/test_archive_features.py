@@ -87,3 +87,27 @@ def test_ties_keep_arrival_order_and_nulls_stay_nulls() -> None:
     table = feature_tables([first, again])["2026-01-08"]
     assert table.column("n_records").to_pylist() == [first.n_records, 99]
     assert table.column("vib.rms").to_pylist() == [first.features["vib.rms"], None]
+
+
+def test_the_features_view_lists_its_columns_alike_whatever_the_files_order(tmp_path: Path) -> None:
+    """Files order their open columns by first appearance in a write, and the view unites the
+    files in path order: the same windows written in another order (as after a resume) must still
+    give the same columns in the same order, and the same rows (a broker-down resume once read
+    every value of a short window under another feature's name in a positional comparison)."""
+    from flows.archive.query import query
+
+    base = make_feature_vector()
+    full = replace(base, asset_id="pump-01", window_start=T, window_end=T + timedelta(hours=1),
+                   features=feature_map({"vib.rms": 1.0, "temp.mean": 40.0, "vib.kurtosis": 3.0}))
+    short = replace(base, asset_id="pump-01", window_start=T + timedelta(hours=1),
+                    window_end=T + timedelta(hours=2), features=feature_map({"vib.rms": 2.0}))
+    views = []
+    for name, batches in (("a", [[short], [full]]), ("b", [[full], [short]])):
+        for i, batch in enumerate(batches):
+            write_records(tmp_path / name, "features", batch, f"part-{i}", "r")
+        views.append(query(tmp_path / name, "SELECT * EXCLUDE (run_id, _written_at) FROM features "
+                                            "ORDER BY window_start"))
+    (cols_a, rows_a), (cols_b, rows_b) = views
+    assert cols_a == cols_b
+    assert cols_a.index("temp.mean") < cols_a.index("vib.kurtosis") < cols_a.index("vib.rms")
+    assert rows_a == rows_b
