@@ -9,7 +9,6 @@ a message that is not a fleet model (a poisoned pickle) is refused and counted, 
 from __future__ import annotations
 
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
-from tests.integration.test_kafka_pipeline import consume_all
+from tests.integration.test_kafka_pipeline import _free_ports, consume_all
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.trend import FleetRul
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
@@ -52,16 +51,6 @@ def _run_cmd(cfg: KafkaConfig, archive: Path, meta: Path, *extra: str) -> list[s
             "--exit-at-end", *extra]
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _state(archive: Path) -> list[Any]:
     return query(archive, "SELECT asset_id, window_start, round(rul_s, 6), round(rul_lower_s, 6), "
                           "round(rul_upper_s, 6), rul_source FROM twin_state ORDER BY 1, 2")[1]
@@ -81,7 +70,7 @@ def test_two_processes_fuse_the_same_fleet_rul_as_one(kafka: KafkaConfig, tmp_pa
     loaded = [load_model(m.key(), m.value()) for m in models]
     assert all(isinstance(x, FleetModel) for x in loaded), loaded
     two = tmp_path / "two"
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _ports(2))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(2))
     procs = [subprocess.Popen(_run_cmd(kafka, two, meta, "-i", str(i), "-a", addresses),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     for p in procs:
