@@ -6,11 +6,19 @@ Without ``--demo-archive`` the demo is run first (``twin demo --seed 7``, ~2 min
 1. The 100-asset archive: the demo's ``features`` rows (8 assets, 30 days of 1-h windows) are read
    back as FeatureVector records and replicated under new asset ids (``<id>~r<k>``) until there
    are ``--assets`` assets; their ``twin_state`` rows likewise.
-2. Write rate: the sink (``ParquetArchiveSink``'s partition: records -> rows -> Arrow -> one file
-   per (date, asset) partition, renamed into place) writes every features record in batches of
-   ``batch_rows`` (its default, 20,000), timed in CPU seconds; floors, same rows: ONE
-   ``pq.write_table`` of the whole Arrow table per batch (built outside the timing), and one
-   ``pq.write_table`` per (date, asset) partition of the batch (the archive's layout).
+2. Write rate: the sink (``ParquetArchiveSink``'s partition: records -> Arrow -> one file per date
+   of each batch, renamed into place) writes every features record in batches of ``batch_rows``
+   (its default, 20,000), timed in CPU seconds; the floor, same rows: ONE ``pq.write_table`` of
+   the whole Arrow table per batch (built before any timing). Sink and floor are timed the same
+   way (issue 10 round 4): ``--pairs`` times each, alternated (sink first, then floor first),
+   ``gc.collect()`` before each, and the ratio is of the medians (spread reported). Until round
+   3 each was timed once and the floor's writes each followed the build of ~900 per-(date,
+   asset) tables and the release of the previous batch's: a ``write_table`` right after freeing
+   ~900 tables' buffers costs ~2x the same write otherwise (RESULTS.md, part ARCHIVE4), so the
+   single-shot floor read 2-3x its best. The same pairs also run on the **one-date shape** (each
+   date's records written as one batch, as a live run's flushes of seconds to minutes of event
+   time are; the floor one ``write_table`` per date). Then, once: one ``pq.write_table`` per
+   (date, asset) partition of each batch (the layout before issue 10).
 3. Queries through :func:`flows.archive.query.query` (the sandboxed read side of ``twin sql``), best
    of ``--repeat``, each from a fresh connection as ``twin sql`` makes: a one-day fleet query
    and a one-asset month query; then, where the tree has ``twin archive compact``
@@ -23,8 +31,10 @@ Final line: JSON with rows/s of the sink and floors, the ratios and the query se
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +104,13 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     return out
 
 
+def flows_tree() -> Path:
+    """The tree whose ``flows`` package is imported (``PYTHONPATH`` may point at another)."""
+    import flows
+
+    return Path(flows.__file__).parents[1]
+
+
 def cpu() -> float:
     return time.process_time()
 
@@ -111,27 +128,92 @@ def sink_write(records: list[Any], root: Path, batch_rows: int) -> float:
     return cpu() - t
 
 
-def floors(records: list[Any], root: Path, batch_rows: int) -> tuple[float, float]:
-    """CPU seconds of bare write_table: one file per batch; one file per partition of a batch."""
+def sink_write_batches(batches: list[list[Any]], root: Path) -> float:
+    """CPU seconds of the archive sink writing each of ``batches`` as one flush (the one-date
+    shape: a live run flushes every ``flush_interval_s``, a few minutes of event time)."""
+    from flows.dataflow.sinks.archive import ParquetArchiveSink
+
+    sink = ParquetArchiveSink(root, "features", batch_rows=1 << 30, flush_interval_s=1e9, run_id="bench")
+    part = sink.build_part("features_out_0", "w0", None)
+    t = cpu()
+    for batch in batches:
+        for i in range(0, len(batch), 1000):
+            part.write_batch(batch[i:i + 1000])
+        part.flush()
+    part.close()
+    return cpu() - t
+
+
+def floor_tables(batches: list[list[Any]]) -> list[pa.Table]:
+    """The floor's input: each batch's rows as one Arrow table (``from_pylist`` of the row dicts)."""
     from flows.dataflow.sinks.archive import feature_row
 
-    one = per_part = 0.0
-    (root / "parts").mkdir(parents=True, exist_ok=True)
+    return [pa.Table.from_pylist([feature_row(r) for r in batch]) for batch in batches]
+
+
+def floor_write(tables: list[pa.Table], root: Path) -> float:
+    """CPU seconds of ONE bare ``pq.write_table`` per batch (defaults: snappy, dictionaries)."""
+    root.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for i, table in enumerate(tables):
+        t = cpu()
+        pq.write_table(table, root / f"one-{i}.parquet")
+        total += cpu() - t
+    return total
+
+
+def per_partition_floor(records: list[Any], root: Path, batch_rows: int) -> float:
+    """CPU seconds of one bare ``pq.write_table`` per (date, asset) partition of each batch."""
+    from flows.dataflow.sinks.archive import feature_row
+
+    total = 0.0
+    root.mkdir(parents=True, exist_ok=True)
     for b in range(0, len(records), batch_rows):
-        rows = [feature_row(r) for r in records[b:b + batch_rows]]
-        whole = pa.Table.from_pylist(rows)
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
+        for row in map(feature_row, records[b:b + batch_rows]):
             groups[(row["date"], row["asset_id"])].append(row)
         tables = [pa.Table.from_pylist(g) for g in groups.values()]
         t = cpu()
-        pq.write_table(whole, root / f"one-{b}.parquet")
-        one += cpu() - t
-        t = cpu()
         for i, tab in enumerate(tables):
-            pq.write_table(tab, root / "parts" / f"{b}-{i}.parquet")
-        per_part += cpu() - t
-    return one, per_part
+            pq.write_table(tab, root / f"{b}-{i}.parquet")
+        total += cpu() - t
+    return total
+
+
+def pairs(sink: Any, floor: Any, n: int) -> dict[str, Any]:
+    """Sink and floor timed ``n`` times each, alternated (the sink first in even pairs, the floor
+    first in odd ones), ``gc.collect()`` before each; medians, spreads and the median ratio.
+    ``sink(k)`` / ``floor(k)``: CPU seconds of the k-th run (each writes to a fresh folder)."""
+    s_cpu: list[float] = []
+    f_cpu: list[float] = []
+    for k in range(n):
+        for job, out in ((sink, s_cpu), (floor, f_cpu))[::1 if k % 2 == 0 else -1]:
+            gc.collect()
+            out.append(job(k))
+    s_med, f_med = statistics.median(s_cpu), statistics.median(f_cpu)
+    ratios = [f / s for f, s in zip(f_cpu, s_cpu, strict=True)]
+    return {"sink_cpu_s": round(s_med, 4), "sink_cpu_s_min_max": [round(min(s_cpu), 4), round(max(s_cpu), 4)],
+            "floor_cpu_s": round(f_med, 4),
+            "floor_cpu_s_min_max": [round(min(f_cpu), 4), round(max(f_cpu), 4)],
+            "sink_vs_floor": round(f_med / s_med, 3),
+            "pair_ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)]}
+
+
+def write_rate(records: list[Any], work: Path, batch_rows: int, n: int) -> dict[str, Any]:
+    """The sink against the floor on the benchmark's batches (``batch_rows`` records, many dates
+    each) and on the one-date shape (each date's records one batch)."""
+    batches = [records[b:b + batch_rows] for b in range(0, len(records), batch_rows)]
+    by_date: dict[Any, list[Any]] = defaultdict(list)
+    for rec in records:
+        by_date[rec.window_start.date()].append(rec)
+    dated = list(by_date.values())
+    tables, dated_tables = floor_tables(batches), floor_tables(dated)
+    wide = pairs(lambda k: sink_write(records, work / f"sink-{k}", batch_rows),
+                 lambda k: floor_write(tables, work / f"floor-{k}"), n)
+    one_date = pairs(lambda k: sink_write_batches(dated, work / f"dsink-{k}"),
+                     lambda k: floor_write(dated_tables, work / f"dfloor-{k}"), n)
+    return {"batches": len(batches), "one_date_batches": len(dated), "pairs": n, "wide": wide,
+            "one_date": one_date}
 
 
 def write_state(archive: Path, rows: list[dict[str, Any]], assets: int) -> None:
@@ -182,7 +264,7 @@ def sink_only(records: list[Any], work: Path, batch_rows: int) -> dict[str, Any]
     import flows
 
     sink_s = sink_write(records, work / "archive", batch_rows)
-    _one_s, part_s = floors(records, work / "floor", batch_rows)
+    part_s = per_partition_floor(records, work / "floor", batch_rows)
     out = {"benchmark": "archive_sink", "tree": str(Path(flows.__file__).parents[1]), "rows": len(records),
            "sink_cpu_s": round(sink_s, 2), "floor_per_partition_cpu_s": round(part_s, 2),
            "sink_vs_floor_per_partition": round(part_s / sink_s, 3)}
@@ -256,7 +338,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--demo-archive", default=None, help="a `twin demo` output folder (default: run it)")
     p.add_argument("--assets", type=int, default=100)
     p.add_argument("--batch-rows", type=int, default=20000)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="query runs (best of)")
+    p.add_argument("--pairs", type=int, default=5, help="sink and floor runs each, alternated (median)")
+    p.add_argument("--write-only", action="store_true", help="only the write rate (both shapes)")
     p.add_argument("--sink-only", type=int, default=0, metavar="ROWS",
                    help="only the sink and the per-partition floor on the first ROWS records (for "
                         "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
@@ -269,11 +353,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         records = feature_records(read_table(demo, "features"), args.assets)
         if args.split:
             return split(records, work, args.batch_rows, args.repeat)
+        if args.write_only:
+            rate = {"benchmark": "archive_write", "tree": str(flows_tree()),
+                    "rows": len(records), **write_rate(records, work, args.batch_rows, args.pairs)}
+            print(json.dumps(rate))
+            return rate
         if args.sink_only:
             return sink_only(records[:args.sink_only], work, args.batch_rows)
-        archive = work / "archive"
-        sink_s = sink_write(records, archive, args.batch_rows)
-        one_s, part_s = floors(records, work / "floor", args.batch_rows)
+        rate = write_rate(records, work, args.batch_rows, args.pairs)
+        archive = work / "sink-0"
+        part_s = per_partition_floor(records, work / "floor-parts", args.batch_rows)
         write_state(archive, read_table(demo, "twin_state"), args.assets)
         first = min(r.window_start for r in records)
         day = (first + timedelta(days=10)).strftime("%Y-%m-%d")
@@ -287,10 +376,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n = len(records)
     out = {"benchmark": "archive", "machine": platform.machine(), "python": platform.python_version(),
            "assets": args.assets, "feature_rows": n, "archive_files": files, "batch_rows": args.batch_rows,
-           "sink_rows_per_cpu_s": round(n / sink_s), "floor_one_file_rows_per_cpu_s": round(n / one_s),
+           "sink_rows_per_cpu_s": round(n / rate["wide"]["sink_cpu_s"]),
+           "floor_one_file_rows_per_cpu_s": round(n / rate["wide"]["floor_cpu_s"]),
            "floor_per_partition_rows_per_cpu_s": round(n / part_s),
-           "sink_vs_floor_one_file": round(one_s / sink_s, 3),
-           "sink_vs_floor_per_partition": round(part_s / sink_s, 3),
+           "sink_vs_floor_one_file": rate["wide"]["sink_vs_floor"],
+           "sink_vs_floor_per_partition": round(part_s / rate["wide"]["sink_cpu_s"], 3),
+           "one_date_sink_vs_floor": rate["one_date"]["sink_vs_floor"], "write_rate": rate,
            "fleet_day_query_s": round(q_day, 3), "fleet_day_rows": n_day,
            "asset_month_query_s": round(q_month, 3), "asset_month_rows": n_month, **after}
     for k, v in out.items():
