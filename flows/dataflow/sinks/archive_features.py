@@ -49,6 +49,13 @@ def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
     return np.fromiter(map(at.__getitem__, values), np.intp, len(values)), distinct
 
 
+def _asset_codes(recs: Sequence[Any]) -> tuple[np.ndarray, pa.Array]:
+    """Per record: the position of its asset id among the distinct ones (in order of first
+    appearance), and those; Arrow's hash encoding, ~2x cheaper than :func:`_codes` for strings."""
+    encoded = pa.array(list(map(_GET[ASSET[0]], recs)), ASSET[1]).dictionary_encode()
+    return encoded.indices.to_numpy().astype(np.intp), encoded.dictionary
+
+
 def _times(recs: Sequence[Any], name: str) -> tuple[np.ndarray, list[datetime]]:
     """Per record: the position of its datetime among the distinct ones, and those."""
     return _codes(list(map(_GET[name], recs)))
@@ -62,7 +69,8 @@ def _micros(distinct: list[datetime]) -> np.ndarray:
 def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
     """``recs`` (FeatureVectors) as the ``features`` table of each UTC date (``YYYY-MM-DD``, in
     order of first appearance): rows sorted by (asset_id, window_start), ties in arrival order."""
-    a_code, assets = _codes(list(map(_GET[ASSET[0]], recs)))
+    a_code, asset_array = _asset_codes(recs)
+    assets = asset_array.to_pylist()
     s_code, starts = _times(recs, "window_start")
     e_code, ends = _times(recs, "window_end")
     day_of_start, days = _codes(list(map(datetime.date, starts)))
@@ -72,17 +80,17 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
     day = day_of_start[s_code]
     order = np.lexsort((start_us, rank[a_code], day))  # stable: ties keep arrival order
     bounds = np.searchsorted(day[order], np.arange(len(days) + 1))
-    ordered = list(map(recs.__getitem__, order.tolist()))
+    taken = pa.array(order)  # every record is read in arrival order, the columns permuted after
     columns = {
-        ASSET[0]: pa.array(assets, ASSET[1]).take(a_code[order]),
+        ASSET[0]: asset_array.take(a_code[order]),
         "window_start": pa.array(start_us[order], _TIME),
         "window_end": pa.array(_micros(ends)[e_code][order], _TIME),
-        "n_records": pa.array(list(map(_GET["n_records"], ordered)), pa.int64()),
-        "events": _events(ordered),
+        "n_records": pa.array(list(map(_GET["n_records"], recs)), pa.int64()).take(taken),
+        "events": _events(recs).take(taken),
     }
     fixed = [pa.field(*ASSET)] + [pa.field(c.name, arrow_type(c)) for c in file_columns("features")]
     spread = arrow_type(open_columns("features"))  # type: ignore[arg-type]
-    names_by_day, feature_columns = _feature_columns(recs, ordered, order, day)
+    names_by_day, feature_columns = _feature_columns(recs, order, day)
     out = {}
     for d, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         names = names_by_day[d]
@@ -111,12 +119,12 @@ def _names(shape: Hashable) -> tuple[str, ...]:
     return shape.names if isinstance(shape, FeatureKeys) else shape  # type: ignore[return-value]
 
 
-def _feature_columns(recs: Sequence[Any], ordered: list[Any], order: np.ndarray,
+def _feature_columns(recs: Sequence[Any], order: np.ndarray,
                      day: np.ndarray) -> tuple[list[list[str]], dict[str, pa.Array]]:
     """The open columns' names of each date (the union, in order of first appearance in
     ``recs``, of each record's sorted names) and one ``double`` array per name over the whole
-    write in sorted order (``ordered`` = ``recs`` in ``order``): null where a record lacks the
-    name or its value is not finite."""
+    write in sorted order (``recs`` in ``order``): null where a record lacks the name or its
+    value is not finite."""
     try:
         shapes: list[Hashable] = list(map(_KEY_SET, recs))
     except AttributeError:  # some plain dicts
@@ -134,7 +142,7 @@ def _feature_columns(recs: Sequence[Any], ordered: list[Any], order: np.ndarray,
         used, first = np.unique(code[day == d], return_index=True)
         in_order = used[np.argsort(first)].tolist()
         names_by_day.append(list(dict.fromkeys(chain.from_iterable(sorted_names[s] for s in in_order))))
-    matrix, row_of = _matrix(ordered, code[order], distinct)
+    matrix, row_of = _matrix(recs, order, code, distinct)
     finite = np.isfinite(matrix)
     columns = {}
     for name, j in row_of.items():
@@ -143,7 +151,7 @@ def _feature_columns(recs: Sequence[Any], ordered: list[Any], order: np.ndarray,
     return names_by_day, columns
 
 
-def _stack(picked: list[Any], shape: Hashable) -> np.ndarray:
+def _stack(picked: Sequence[Any], shape: Hashable) -> np.ndarray:
     """The feature values of the records ``picked`` (all of ``shape``) as a (records, width)
     matrix: their rows' buffers joined (one copy), or a dict's values read."""
     if isinstance(shape, FeatureKeys):
@@ -153,29 +161,31 @@ def _stack(picked: list[Any], shape: Hashable) -> np.ndarray:
     return _values(list(map(_FEATURES, picked)), range(len(picked)), len(shape))  # type: ignore[arg-type]
 
 
-def _transposed(stacked: np.ndarray, block: int = 512) -> np.ndarray:
-    """``stacked.T`` as a C-contiguous matrix (one row per name), copied a block of records at a
-    time (NumPy's plain transposing copy of a tall matrix misses the cache)."""
+def _transposed(stacked: np.ndarray, order: np.ndarray, block: int = 512) -> np.ndarray:
+    """``stacked[order].T`` as a C-contiguous matrix (one row per name), gathered and copied a
+    block of records at a time (NumPy's plain transposing copy of a tall matrix misses the
+    cache; the rows are stacked in arrival order, where the records lie near each other in
+    memory, and sorted here: reading the records in sorted order cost ~10x more per record)."""
     out = np.empty((stacked.shape[1], stacked.shape[0]))
     for i in range(0, stacked.shape[0], block):
-        out[:, i:i + block] = stacked[i:i + block].T
+        out[:, i:i + block] = stacked[order[i:i + block]].T
     return out
 
 
-def _matrix(ordered: list[Any], code: np.ndarray,
+def _matrix(recs: Sequence[Any], order: np.ndarray, code: np.ndarray,
             distinct: list[Hashable]) -> tuple[np.ndarray, dict[str, int]]:
-    """A (names, records) float matrix of the features of the records ``ordered`` (whose key
-    sets are ``distinct[code]``), NaN where a record lacks a name, and the row of each name."""
+    """A (names, records) float matrix of the features of ``recs`` (whose key sets are
+    ``distinct[code]``) in ``order``, NaN where a record lacks a name, and the row of each name."""
     if len(distinct) == 1:
         names = _names(distinct[0])
-        return _transposed(_stack(ordered, distinct[0])), {k: i for i, k in enumerate(names)}
+        return _transposed(_stack(recs, distinct[0]), order), {k: i for i, k in enumerate(names)}
     union = list(dict.fromkeys(chain.from_iterable(_names(s) for s in distinct)))
     at = {k: j for j, k in enumerate(union)}
-    matrix = np.full((len(union), len(ordered)), np.nan)
+    matrix = np.full((len(union), len(recs)), np.nan)
     for s, shape in enumerate(distinct):
         rows = np.flatnonzero(code == s)
         names = _names(shape)
         if names:
             keys = np.fromiter(map(at.__getitem__, names), np.intp, len(names))
-            matrix[np.ix_(keys, rows)] = _stack(list(map(ordered.__getitem__, rows.tolist())), shape).T
-    return matrix, at
+            matrix[np.ix_(keys, rows)] = _stack(list(map(recs.__getitem__, rows.tolist())), shape).T
+    return np.ascontiguousarray(matrix[:, order]), at
