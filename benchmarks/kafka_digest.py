@@ -4,8 +4,8 @@ Run: ``.venv/bin/python benchmarks/kafka_digest.py --tree <source tree> --out <d
 (e.g. main's ``git archive`` and this worktree) and compare the JSON lines. Broker:
 ``TWIN_KAFKA_BROKERS``, else the local one on ``KAFKA_PORT`` (``infra/kafka/kafka.sh``).
 
-Input (fresh topics under their own prefix, deleted after): 12 assets x 3 scalar channels at 1 Hz
-for 50 minutes (a drift on asset-003 after 30 minutes: alerts), life-cycle events on the events
+Input (fresh topics under their own prefix, deleted after): 6 assets x 3 scalar channels at 1 Hz
+for 3 hours (a drift on asset-003 in the last hour: alerts), life-cycle events on the events
 topic (merged with the scalars), and bad records among the scalars: unparsable JSON, a value of
 1e39, a timestamp in 2100, a non-ASCII asset id, an integer value, a unit, an extra key, NaN, an
 empty payload, a late record, a duplicate. ``twin run --clock data --exit-at-end`` (60-s windows)
@@ -72,10 +72,10 @@ def messages(cfg: Any) -> list[Message]:
 
     rng = np.random.default_rng(11)
     scalars, events = cfg.topic("scalars"), cfg.topic("events")
-    names = [f"asset-{a:03d}" for a in range(12)]
+    names = [f"asset-{a:03d}" for a in range(6)]
     base = rng.uniform(20.0, 80.0, size=(len(names), len(CHANNELS)))
     out: list[Message] = []
-    for t in range(50 * 60):
+    for t in range(3 * 3600):
         ts = START + timedelta(seconds=t)
         hdr = [(EVENT_TIME_HEADER, str(int(ts.timestamp() * 1000)).encode())]
         if t in (0, 1500):
@@ -84,7 +84,7 @@ def messages(cfg: Any) -> list[Message]:
                 out.append((events, name.encode(), codec.encode_event(ev), hdr))
         for a, name in enumerate(names):
             for c, channel in enumerate(CHANNELS):
-                drift = 0.02 * (t - 1800) if name == "asset-003" and t > 1800 else 0.0
+                drift = 30.0 * (t - 7200) / 3600 if name == "asset-003" and t > 7200 else 0.0
                 value = round(float(base[a, c] + drift + rng.normal(0.0, 0.5)), 4)
                 payload = codec.encode_scalar(ScalarSample(name, channel, ts, value, ""))
                 out.append((scalars, name.encode(), payload, hdr))
@@ -111,23 +111,30 @@ def _topic_rows(brokers: str, topic: str) -> list[str]:
     while len(rows) < hi:
         for msg in consumer.consume(500, 1.0):
             if msg.error() is None:
-                rows.append(_row(msg.value(), [(k, v) for k, v in msg.headers() or ()
-                                               if k != "twin.written_at"]))
+                rows.append(_row(msg.value(), msg.headers() or [], topic.split("twin.")[0]))
     consumer.close()
     return sorted(rows)
 
 
-def _row(value: bytes, headers: list[tuple[str, bytes]]) -> str:
+def _topic_digest(brokers: str, topic: str, keep: Path) -> list[Any]:
+    """[messages, digest] of a topic; its rows are kept in ``keep`` (to see a difference)."""
+    rows = _topic_rows(brokers, topic)
+    keep.write_text("\n".join(rows) + "\n")
+    return [len(rows), _digest(rows)]
+
+
+def _row(value: bytes, headers: list[tuple[str, bytes]], prefix: str) -> str:
     """A message as text: JSON without its wall-clock parts (a dead letter's time, the "now" in a
     future timestamp's detail), anything else as its bytes."""
     try:
         doc = json.loads(value)
     except ValueError:
-        return repr((value, headers))
+        doc = value
     if isinstance(doc, dict) and "reason" in doc:
         doc.pop("timestamp", None)
-    text = json.dumps(doc, sort_keys=True)
-    return repr((re.sub(r"now \+ max_future_s \([^)]*\)", "now + max_future_s", text), headers))
+    text = json.dumps(doc, sort_keys=True) if not isinstance(doc, bytes) else repr(doc)
+    text = repr((text, [(k, v) for k, v in headers if k != "dlq.timestamp"])).replace(prefix, "PREFIX.")
+    return re.sub(r"now \+ max_future_s \([^)]*\)", "now + max_future_s", text)
 
 
 def _table_digest(t: pa.Table) -> list[Any]:
@@ -158,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result = {"produced": n,
                   "archive": {k: _table_digest(pa.concat_tables(v, promote_options="default"))
                               for k, v in sorted(tables.items())},
-                  **{role: (lambda rows: [len(rows), _digest(rows)])(_topic_rows(brokers, cfg.topic(role)))
+                  **{role: _topic_digest(brokers, cfg.topic(role), args.out / f"{role}.txt")
                      for role in ("alerts", "state", "dead_letters")},
                   "log": [line for line in (args.out / "run.log").read_text().splitlines()
                           if line.startswith("twin run:")]}
