@@ -56,11 +56,11 @@ BAD: dict[int, bytes] = {
     600: _scalar("p\u00fcmp-3", "temperature", _stamp(600), 1.0),
     700: _scalar("asset-004", "temperature", _stamp(700), 5),
     800: _scalar("asset-005", "temperature", _stamp(800), 20.5, unit="degC"),
-    900: _scalar("asset-006", "temperature", _stamp(900), 20.5, extra=1),
-    1000: b'{"type":"scalar","asset_id":"asset-007","channel":"temperature","timestamp":"'
+    900: _scalar("asset-000", "temperature", _stamp(900), 20.5, extra=1),
+    1000: b'{"type":"scalar","asset_id":"asset-002","channel":"temperature","timestamp":"'
           + _stamp(1000).encode() + b'","value":NaN}',
     1100: b"",
-    1200: _scalar("asset-008", "temperature", _stamp(1200 - 900), 20.0),  # late: 900 s old
+    1200: _scalar("asset-001", "temperature", _stamp(1200 - 900), 20.0),  # late: 900 s old
 }
 
 
