@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from flows.archive.query import ArchiveError
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
     OneLineParser,
@@ -149,8 +148,10 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **KAFKA_COMMANDS}
 
 
-USAGE_ERRORS = (UsageError, ConfigError, ArchiveError, ValueError, OSError)
-"""Bad usage or input: one line, exit 2. Modules raise these with a message naming the value."""
+USAGE_ERRORS = (UsageError, ConfigError, ValueError, OSError)
+"""Bad usage or input: one line, exit 2. Modules raise these with a message naming the value
+(``flows.archive.query.ArchiveError`` is a ValueError: not imported here, so that the commands
+that do not query the archive, ``twin run`` first, do not pay DuckDB's import)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,6 +42,7 @@ from flows.codec.errors import REASONS, DecodeError
 from flows.codec.fast_scalar import plain_scalar, scalar_from_json
 from flows.codec.fields import format_timestamp, parse_timestamp
 from flows.codec.metadata import metadata_from_dict, metadata_to_dict
+from flows.codec.scalar_batch import JsonColumns, scalar_columns_from_json
 from flows.codec.show import show_value
 from flows.codec.twf import MAGIC, VERSION, encode_waveform
 from twin_models.records import Telemetry
@@ -52,6 +53,7 @@ __all__ = [
     "VERSION",
     "DecodeError",
     "Decoded",
+    "JsonColumns",
     "Record",
     "Telemetry",
     "dead_letter",
@@ -68,6 +70,7 @@ __all__ = [
     "metadata_to_dict",
     "parse_timestamp",
     "plain_scalar",
+    "scalar_columns_from_json",
     "scalar_from_json",
     "show_value",
     "to_json_dict",

@@ -18,7 +18,8 @@ import numpy.typing as npt
 from flows.codec import encode_telemetry
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, Telemetry
 
-__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "ScalarBlock", "ScalarColumns", "WindowItem"]
+__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "RawRun", "ScalarBlock", "ScalarColumns", "WindowItem",
+           "source_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,39 @@ class RawRecord:
         if self.record is not None and not self.payload:
             return encode_telemetry(self.record)
         return self.payload
+
+
+def source_headers(topic: str, partition: int, offset: int) -> tuple[tuple[str, str], ...]:
+    """Where a Kafka message came from, as a :class:`RawRecord`'s headers (dead letters show them)."""
+    return (("source.topic", topic), ("source.partition", str(partition)), ("source.offset", str(offset)))
+
+
+@dataclass(frozen=True, slots=True)
+class RawRun:
+    """Consecutive messages of ONE Kafka topic partition, in order, as ONE item: what the Kafka
+    source hands the decode step instead of one :class:`RawRecord` per message.
+
+    Why: the per-message objects and the per-record decode were most of the scalar path's CPU
+    (``benchmarks/RESULTS.md``, issue 10, part SCALAR4); the decode step takes a run of plain
+    scalar records as columns at once. Message ``k`` is exactly the RawRecord :meth:`records`
+    gives (payload ``payloads[k]``, from offset ``offsets[k]``): what the decode step judges one
+    by one when the run is not all plain scalars. Only between the source and the decode step
+    (never in recovery state)."""
+
+    source: str
+    partition: int
+    offsets: tuple[int, ...]
+    payloads: tuple[bytes, ...]
+
+    def __len__(self) -> int:
+        """Messages in the run."""
+        return len(self.payloads)
+
+    def records(self) -> list[RawRecord]:
+        """The messages one by one, as the source emitted them before runs existed."""
+        topic, part = self.source, self.partition
+        return [RawRecord(topic, payload, source_headers(topic, part, offset))
+                for offset, payload in zip(self.offsets, self.payloads, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.dataflow.items import RawRun
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER, KafkaTelemetrySource
 
 TOPICS = ["scalars", "waveforms"]
@@ -69,7 +70,9 @@ def _partition(max_idle_s: float) -> tuple[Any, _Consumer]:
 
 
 def _topics(batch: list[Any]) -> list[tuple[str, str]]:
-    return [(dict(r.headers)["source.topic"], dict(r.headers)["source.offset"]) for r in batch]
+    """(topic, offset) of each message emitted, a run's messages one by one."""
+    records = [rec for r in batch for rec in (r.records() if isinstance(r, RawRun) else [r])]
+    return [(dict(r.headers)["source.topic"], dict(r.headers)["source.offset"]) for r in records]
 
 
 def test_a_busy_dataflow_does_not_make_a_topic_idle() -> None:

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
+from flows.dataflow.items import RawRun
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
@@ -59,7 +60,7 @@ def test_buffers_stay_bounded_and_every_message_is_read_once(backlog: KafkaConfi
                 batch = part.next_batch()
             except StopIteration:
                 break
-            for rec in batch:
+            for rec in (one for r in batch for one in (r.records() if isinstance(r, RawRun) else [r])):
                 h = dict(rec.headers)
                 seen[(h["source.topic"], int(h["source.offset"]))] += 1
             for topic, buf in part.buffers.items():

@@ -57,7 +57,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
-from flows.dataflow.items import RawRecord
+from flows.dataflow.items import RawRecord, RawRun, source_headers
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
@@ -105,7 +105,7 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
     return next(iter(counts.values()))
 
 
-class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
+class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     """Partition ``p`` of every topic, merged in timestamp order."""
 
     def __init__(self, src: KafkaTelemetrySource, part: int, resume: Offsets | None) -> None:
@@ -157,33 +157,39 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
 
     def _poll(self) -> int:
         """Take what librdkafka has fetched (at most ``batch_size``; waits at most
-        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages."""
-        self._tick()
+        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages.
+        The polling clock is read once per poll (the messages of one poll came together)."""
         msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
+        now = self._tick()
+        buffers, eof, last_seen = self.buffers, self.eof, self.last_seen
         for msg in msgs:
             err = msg.error()
             topic = msg.topic()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    self.eof[topic] = True
-                    self.last_activity = self._tick()
-                    continue
-                if err.fatal():
-                    msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
-                    raise RuntimeError(msg_)
-                self.src.on_error(str(err.name()))
-                log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
+                self._on_error(err, topic, now)
                 continue
-            now = self._tick()
             if now - self.last_activity >= self.src.max_idle_s:
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
-                self.last_seen = dict.fromkeys(self.last_seen, now)
-            self.buffers[topic].append((event_time_ms(msg), msg))
-            self.eof[topic] = False
-            self.last_seen[topic] = now
+                self.last_seen = last_seen = dict.fromkeys(last_seen, now)
+            buffers[topic].append((event_time_ms(msg), msg))
+            eof[topic] = False
+            last_seen[topic] = now
             self.last_activity = now
         return len(msgs)
+
+    def _on_error(self, err: Any, topic: str, now: float) -> None:
+        """An error event of a poll: the end of a partition, a transient error (counted, retried
+        by librdkafka), or a fatal one (stops the flow)."""
+        if err.code() == KafkaError._PARTITION_EOF:
+            self.eof[topic] = True
+            self.last_activity = now
+            return
+        if err.fatal():
+            msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
+            raise RuntimeError(msg_)
+        self.src.on_error(str(err.name()))
+        log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
 
     def _idle(self, topic: str, now: float) -> bool:
         """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
@@ -209,7 +215,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 position = self.offsets.get(topic, max(lo, 0))
                 self.src.on_lag(topic, self.part, max(hi - position, 0))
 
-    def next_batch(self) -> list[RawRecord]:
+    def next_batch(self) -> list[RawRecord | RawRun]:
         gate = self.src.gate
         self.held = False
         if gate is not None and self._gate_holds(gate):
@@ -217,19 +223,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
             return []
         self.polled = self._poll()
         self._report_lag()
-        out: list[RawRecord] = []
         now = self._tick()
-        while any(self.buffers.values()) and not self._blocking(now):
-            topic = min((t for t, b in self.buffers.items() if b), key=lambda t: self.buffers[t][0][0])
-            event_ms, msg = self.buffers[topic][0]
-            if gate is not None and not gate.allows(self.part, event_ms):
-                self.held = True  # ahead of the cluster's slowest partition by more than the budget
-                break
-            self.buffers[topic].popleft()
-            self.offsets[topic] = msg.offset() + 1
-            self.emitted_ms = event_ms
-            out.append(self._raw(msg))
-        if not out and not self.src.tail and all(self.eof.values()) \
+        runs: list[tuple[str, list[Any]]] = []  # the merged messages, as runs of one topic
+        self._merge(now, gate, runs)
+        if not runs and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
             if gate is not None:
                 gate.report(self.part, math.inf)
@@ -237,7 +234,63 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         if gate is not None:
             gate.report(self.part, self.position_ms(now))
         self._hold_back()
-        return out
+        return [self._item(topic, msgs) for topic, msgs in runs]
+
+    def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[Any]]]) -> None:
+        """Take buffered messages in event-time order while no topic may still deliver something
+        older (and the gate allows), as runs of consecutive messages of one topic. While only one
+        topic has messages buffered, its buffer goes in one run, as far as the gate allows."""
+        buffers = self.buffers
+        while not self._blocking(now):
+            filled = [t for t, b in buffers.items() if b]
+            if not filled:
+                return
+            if len(filled) == 1:
+                topic = filled[0]
+                take, held = self._allowed(list(buffers[topic]), gate)
+            else:
+                topic = min(filled, key=lambda t: buffers[t][0][0])
+                held = gate is not None and not gate.allows(self.part, buffers[topic][0][0])
+                take = 0 if held else 1
+            if take:
+                buf = buffers[topic]
+                self._emit(topic, [buf.popleft() for _ in range(take)], runs)
+            if held:  # ahead of the cluster's slowest partition by more than the budget
+                self.held = True
+                return
+
+    def _allowed(self, items: list[tuple[int, Any]], gate: EventTimeGate | None) -> tuple[int, bool]:
+        """How many of a buffer's first messages the gate allows now (all without a gate), and
+        whether it held the next one back: :meth:`EventTimeGate.allows` of the first message of
+        each stretch, then its limit for the rest (the limit only rises meanwhile)."""
+        n = len(items)
+        if gate is None:
+            return n, False
+        k = 0
+        while k < n:
+            if not gate.allows(self.part, items[k][0]):
+                return k, True
+            limit = gate.limit_ms()
+            k += 1
+            while k < n and items[k][0] <= limit:
+                k += 1
+        return n, False
+
+    def _emit(self, topic: str, msgs: list[tuple[int, Any]], runs: list[tuple[str, list[Any]]]) -> None:
+        """Messages leave the buffer: the offsets and the last emitted event time follow them."""
+        self.offsets[topic] = msgs[-1][1].offset() + 1
+        self.emitted_ms = msgs[-1][0]
+        if runs and runs[-1][0] == topic:
+            runs[-1][1].extend(m for _ms, m in msgs)
+        else:
+            runs.append((topic, [m for _ms, m in msgs]))
+
+    def _item(self, topic: str, msgs: list[Any]) -> RawRecord | RawRun:
+        """One message as a RawRecord; several consecutive ones of a topic as one RawRun."""
+        if len(msgs) == 1:
+            return self._raw(msgs[0])
+        return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
+                      tuple(m.value() or b"" for m in msgs))
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -265,9 +318,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
                 self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
-        headers = (("source.topic", msg.topic()), ("source.partition", str(msg.partition())),
-                   ("source.offset", str(msg.offset())))
-        return RawRecord(msg.topic(), msg.value() or b"", headers)
+        return RawRecord(msg.topic(), msg.value() or b"", source_headers(msg.topic(), msg.partition(),
+                                                                         msg.offset()))
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
@@ -293,7 +345,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord, Offsets]):
         close_consumer(self.consumer)
 
 
-class KafkaTelemetrySource(FixedPartitionedSource[RawRecord, Offsets]):
+class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
     """Bytewax source over co-partitioned telemetry topics (see the module docstring)."""
 
     def __init__(

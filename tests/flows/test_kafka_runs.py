@@ -1,0 +1,174 @@
+"""The Kafka source hands the decode step runs of one topic's messages (RawRun), and a run of plain
+scalar records is decoded as column pieces: the flow's outputs are those of the messages one by one
+(features bit for bit, states, alerts, dead letters with their reason, detail, bytes and headers)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bytewax.testing import TestingSource, run_main
+
+from flows import codec
+from flows.app.outputs import STREAMS, local_outputs
+from flows.config.pipeline import PipelineConfig
+from flows.dataflow.decode_batch import decode_batch
+from flows.dataflow.event_time_gate import EventTimeGate
+from flows.dataflow.guard import guard_map
+from flows.dataflow.items import DeadLetter, RawRecord, RawRun, ScalarColumns, source_headers
+from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.operators import Decoder
+from flows.dataflow.pipeline import get_flow
+from tests.flows.conftest import Outputs
+from tests.flows.test_kafka_source_idle import _Msg, _partition
+from twin_models.records import AssetEvent, ScalarSample
+
+CFG = PipelineConfig(clock="data", window_s=60.0, allowed_lateness_s=120.0)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SCALARS, EVENTS = "t.scalars", "t.events"
+
+
+def _bad(t: int) -> bytes | None:
+    """The bad records among the scalars (by second)."""
+    stamp = (T0 + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc = {"type": "scalar", "asset_id": "pump-1", "channel": "temp", "timestamp": stamp, "value": 1.0}
+    bad = {300: b"{not json", 400: {"value": 1e39}, 500: {"timestamp": "2100-01-01T00:00:00Z"},
+           600: {"asset_id": "p\u00fcmp-3"}, 700: {"value": 5}, 800: {"unit": "degC"}, 900: b"",
+           1000: {"timestamp": (T0 + timedelta(seconds=t - 600)).strftime("%Y-%m-%dT%H:%M:%SZ")}}.get(t)
+    return bad if bad is None or isinstance(bad, bytes) else json.dumps({**doc, **bad}).encode()
+
+
+def _messages() -> list[tuple[str, bytes]]:
+    """(topic, payload) in order: 3 pumps x 2 channels at 1 Hz for 60 min (a step and drift on pump-2),
+    events merged in, bad records and a duplicate among the scalars."""
+    out: list[tuple[str, bytes]] = []
+    for t in range(3600):
+        ts = T0 + timedelta(seconds=t)
+        if t in (0, 1200):
+            event = AssetEvent("pump-0", ts, "install" if t == 0 else "maintenance")
+            out.append((EVENTS, codec.encode_event(event)))
+        for a in range(3):
+            for c, channel in enumerate(("temp", "pres")):
+                drift = 15 + 0.05 * (t - 1500) if a == 2 and t > 2700 else 0.0
+                value = round(40.0 + 10 * a + c + drift + ((t * 7 + a * 3 + c) % 11) * 0.1, 3)
+                out.append((SCALARS, codec.encode_scalar(ScalarSample(f"pump-{a}", channel, ts, value, ""))))
+        if t == 1300:
+            out.append(out[-1])
+        if (bad := _bad(t)) is not None:
+            out.append((SCALARS, bad))
+    return out
+
+
+def _as_records(msgs: list[tuple[str, bytes]]) -> list[RawRecord]:
+    return [RawRecord(topic, payload, source_headers(topic, 0, k)) for k, (topic, payload) in enumerate(msgs)]
+
+
+def _as_runs(msgs: list[tuple[str, bytes]], size: int) -> list[RawRecord | RawRun]:
+    """Consecutive messages of a topic as runs of at most ``size`` (a lone one as a RawRecord)."""
+    out: list[RawRecord | RawRun] = []
+    k = 0
+    while k < len(msgs):
+        topic = msgs[k][0]
+        stop = k
+        while stop < len(msgs) and stop - k < size and msgs[stop][0] == topic:
+            stop += 1
+        if stop - k == 1:
+            out.extend(_as_records(msgs)[k:stop])
+        else:
+            out.append(RawRun(topic, 0, tuple(range(k, stop)), tuple(p for _t, p in msgs[k:stop])))
+        k = stop
+    return out
+
+
+def _run(items: list[Any], batch: int) -> tuple[Outputs, PipelineMetrics]:
+    metrics = PipelineMetrics()
+    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
+    run_main(get_flow(CFG, source=TestingSource(items, batch_size=batch), sinks=sinks, metrics=metrics,
+                      now=lambda: NOW))
+    return out, metrics
+
+
+def test_runs_give_the_outputs_of_the_messages_one_by_one() -> None:
+    msgs = _messages()
+    runs, m_runs = _run(_as_runs(msgs, 500), 1)
+    ones, m_ones = _run(_as_records(msgs), 500)
+    key = lambda fv: (fv.asset_id, fv.window_start)  # noqa: E731
+    a, b = sorted(runs.features, key=key), sorted(ones.features, key=key)
+    assert len(a) == 3 * 60 + 1  # + p\u00fcmp-3: the per-record decoder takes its non-ASCII id
+    assert [(key(f), f.n_records, f.features) for f in a] == [(key(f), f.n_records, f.features) for f in b]
+    snap = lambda s: (s.asset_id, s.window_start, s.condition, s.anomaly_score, s.health_index)  # noqa: E731
+    assert sorted(map(snap, runs.state)) == sorted(map(snap, ones.state))
+    alert = lambda x: (x.asset_id, x.status, x.kind, x.timestamp, x.alert_id)  # noqa: E731
+    assert sorted(map(alert, runs.alerts)) == sorted(map(alert, ones.alerts))
+    step = T0 + timedelta(seconds=2700)
+    pump2 = [(s.window_start >= step, s.anomaly_score) for s in runs.state if s.asset_id == "pump-2"]
+    assert max(v for after, v in pump2 if after) > max(v for after, v in pump2 if not after)  # step seen
+    dead = lambda o: Counter((d.reason, d.detail, d.raw, d.source, d.headers) for d in o.dead_letters)  # noqa: E731
+    assert dead(runs) == dead(ones)
+    assert Counter(d.reason for d in runs.dead_letters) == {
+        "invalid_json": 1, "value_out_of_range": 1, "future_timestamp": 1, "truncated": 1, "late_record": 1}
+    for name in ("twin_records_in_total", "twin_dead_letters_total", "twin_windows_closed_total"):
+        assert m_runs.value(name) == m_ones.value(name), name
+
+
+def _decode_step() -> Any:
+    m = PipelineMetrics()
+    decoder = Decoder(m, max_future_s=300.0, now=lambda: NOW, metadata={})
+    return decode_batch(decoder, guard_map("decode", decoder, m, lambda: NOW))
+
+
+def test_a_run_of_plain_scalars_is_decoded_as_one_piece_per_asset() -> None:
+    msgs = [m for m in _messages()[:1500] if m[0] == SCALARS]  # before the first bad record
+    run = RawRun(SCALARS, 0, tuple(range(len(msgs))), tuple(p for _t, p in msgs))
+    out = _decode_step()([run])
+    assert [type(x) for x in out] == [ScalarColumns] * 3
+    one_by_one = _decode_step()(run.records())
+    for piece in out:
+        assert list(piece.samples) == [s for s in one_by_one if s.asset_id == piece.asset_id]
+
+
+def test_a_run_with_a_bad_record_is_judged_message_by_message() -> None:
+    msgs = [(SCALARS, p) for t, p in _messages() if t == SCALARS][:30] + [(SCALARS, b"{not json")]
+    run = RawRun(SCALARS, 3, tuple(range(100, 131)), tuple(p for _t, p in msgs))
+    out = _decode_step()([run])
+    assert out == _decode_step()(run.records())
+    assert isinstance(out[-1], DeadLetter)
+    assert dict(out[-1].headers) == {"source.topic": SCALARS, "source.partition": "3", "source.offset": "130"}
+
+
+class _Run(_Msg):
+    def value(self) -> bytes:
+        return f'{{"offset": {self.offset_}}}'.encode()
+
+
+def test_the_source_emits_consecutive_messages_of_a_topic_as_one_run() -> None:
+    part, broker = _partition(max_idle_s=30.0)
+    broker.queue = [_Run("scalars", k, 1000 + k) for k in range(5)] + [_Run("waveforms", 0, 1002)]
+    first = part.next_batch()  # waveforms@1002 after scalars 0-2; then waveforms may deliver more
+    assert [type(x) for x in first] == [RawRun, RawRecord]
+    assert first[0].offsets == (0, 1, 2)
+    assert first[0].payloads == (b'{"offset": 0}', b'{"offset": 1}', b'{"offset": 2}')
+    assert first[0].records()[1] == RawRecord("scalars", b'{"offset": 1}', source_headers("scalars", 0, 1))
+    assert first[1] == RawRecord("waveforms", b'{"offset": 0}', source_headers("waveforms", 0, 0))
+    assert part.snapshot() == {"scalars": 3, "waveforms": 1}
+    part.eof["waveforms"] = True  # the end of its partition: the rest of the scalars go at once
+    rest = part.next_batch()
+    assert [(type(x), x.offsets) for x in rest] == [(RawRun, (3, 4))]
+    assert part.snapshot() == {"scalars": 5, "waveforms": 1}
+
+
+def test_a_run_stops_where_the_event_time_gate_holds() -> None:
+    gate = EventTimeGate(budget_s=1.0, timeout_s=60.0)
+    part, broker = _partition(max_idle_s=30.0)
+    part.src.gate = gate
+    gate.start()
+    gate.report(1, 0.0)  # another partition is at event time 0: this one may go up to 1000 ms
+    part.eof["waveforms"] = True
+    broker.queue = [_Run("scalars", k, 400 * k) for k in range(6)]
+    batch = part.next_batch()
+    assert [x.offsets for x in batch] == [(0, 1, 2)]  # 0, 400, 800 ms; 1200 ms waits
+    assert part.held and part.snapshot() == {"scalars": 3}
+    assert len(part.buffers["scalars"]) == 3
