@@ -20,6 +20,7 @@ and its condition is ``degrading``.
 
 from __future__ import annotations
 
+import heapq
 import math
 import pickle
 from dataclasses import dataclass, field
@@ -118,6 +119,14 @@ def _is_context(name: str, cfg: TwinConfig) -> bool:
 
 _LAYOUTS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _MAX_LAYOUTS = 256
+
+
+def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
+    """The ``n`` items of largest ``|z|``: ``sorted(devs.items(), key=|z|, reverse=True)[:n]``
+    (ties in the dict's order), without sorting the whole window (~126 features on C-MAPSS)."""
+    items = list(devs.items())
+    size = [abs(z) for z in devs.values()]
+    return [items[i] for i in heapq.nlargest(n, range(len(items)), key=size.__getitem__)]
 
 
 def _split_names(names: tuple[str, ...], cfg: TwinConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -238,7 +247,7 @@ class AssetTwin:
         # empty either way); other detectors score x themselves
         from_devs = getattr(self.detector, "score_deviations", None)
         score = from_devs(devs) if from_devs is not None else self.detector.score_one(x)
-        top = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[: cfg.top_n_features]
+        top = _largest(devs, cfg.top_n_features)
         raw = rms_of_largest((z for _, z in top), cfg.top_k)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
