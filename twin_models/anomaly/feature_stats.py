@@ -143,8 +143,8 @@ class FeatureStats:
         raw, v = self._values(x, log_at)
         finite = np.isfinite(np.array(raw, dtype=np.float64))
         if ((slots < 0) & finite).any():
-            new = (slots < 0) & finite
-            self._add([k for k, is_new in zip(keys, new.tolist(), strict=True) if is_new])
+            unknown = (slots < 0) & finite
+            self._add([k for k, is_new in zip(keys, unknown.tolist(), strict=True) if is_new])
             slots, _logs, log_at = self._plan(keys)
         s, v = slots[finite], v[finite]
         n = self.n[s] + 1.0
