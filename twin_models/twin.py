@@ -165,7 +165,8 @@ class AssetTwin:
         and ``copy.deepcopy`` walks the twin object by object in Python (~8x slower than the
         pickle round trip, which gives the same independent state: the twin is what recovery
         pickles anyway)."""
-        return pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
+        twin: AssetTwin = pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - ours
+        return twin
 
     def _new_life(self) -> None:
         cfg = self.config
