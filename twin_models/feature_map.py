@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_INTERNED", "FeatureKeys", "FeatureMap", "feature_map"]
+__all__ = ["MAX_INTERNED", "FeatureKeys", "FeatureMap", "feature_map", "feature_names"]
 
 MAX_INTERNED = 4096
 """Distinct key sequences kept for sharing (a fleet has a handful: one per asset kind and set of
@@ -159,3 +159,11 @@ def feature_map(features: Mapping[str, float]) -> FeatureMap:
         msg = f"feature {bad!r} must be a number, got {items.get(bad)!r}"
         raise ValueError(msg) from exc
     return FeatureMap(items, _keys(names), row)
+
+
+def feature_names(features: Mapping[str, float]) -> tuple[str, ...]:
+    """The names of ``features`` in order: a :class:`FeatureMap`'s shared tuple (no copy), else a
+    new tuple. What per-window code keys its caches on (one name layout per asset kind)."""
+    if isinstance(features, FeatureMap):
+        return features.key_set.names
+    return tuple(features)

@@ -20,7 +20,9 @@ and its condition is ``degrading``.
 
 from __future__ import annotations
 
+import heapq
 import math
+import pickle
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,6 +37,7 @@ from twin_models.anomaly.selection import (
 )
 from twin_models.contracts import Detector
 from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, snr_lines
+from twin_models.feature_map import feature_names
 from twin_models.moved_modules import restore_state
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul.fleet import FleetRulConfig
@@ -114,6 +117,32 @@ def _is_context(name: str, cfg: TwinConfig) -> bool:
     return channel in cfg.context_channels or name.endswith(".shaft_hz")
 
 
+_LAYOUTS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_MAX_LAYOUTS = 256
+
+
+def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
+    """The ``n`` items of largest ``|z|``: ``sorted(devs.items(), key=|z|, reverse=True)[:n]``
+    (ties in the dict's order), without sorting the whole window (~126 features on C-MAPSS)."""
+    items = list(devs.items())
+    size = [abs(z) for z in devs.values()]
+    return [items[i] for i in heapq.nlargest(n, range(len(items)), key=size.__getitem__)]
+
+
+def _split_names(names: tuple[str, ...], cfg: TwinConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(model names, context names) of a window's feature names, in order; kept per name
+    sequence and context setting (a fleet has a few): testing every name was per window."""
+    key = (names, cfg.context_channels)
+    split = _LAYOUTS.get(key)
+    if split is None:
+        context = tuple(k for k in names if _is_context(k, cfg))
+        chosen = set(context)
+        split = (tuple(k for k in names if k not in chosen), context)
+        if len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[key] = split
+    return split
+
+
 class AssetTwin:
     """The live twin of one asset: condition, health index, own-trend RUL, defect evidence."""
 
@@ -130,6 +159,14 @@ class AssetTwin:
         state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
         state.setdefault("fleet_view", None)  # twins pickled before the per-asset fleet view
         restore_state(self, state)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> AssetTwin:
+        """A copy through pickle: Bytewax deep-copies every twin it snapshots at each epoch end,
+        and ``copy.deepcopy`` walks the twin object by object in Python (~8x slower than the
+        pickle round trip, which gives the same independent state: the twin is what recovery
+        pickles anyway)."""
+        twin: AssetTwin = pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - ours
+        return twin
 
     def _new_life(self) -> None:
         cfg = self.config
@@ -153,17 +190,17 @@ class AssetTwin:
 
     def model_features(self, fv: FeatureVector) -> dict[str, float]:
         """The features the detector sees: finite, without operating-context channels."""
-        return {
-            k: v
-            for k, v in fv.features.items()
-            if math.isfinite(v) and not _is_context(k, self.config)
-        }
+        feats = fv.features
+        isfinite = math.isfinite
+        return {k: v for k in _split_names(feature_names(feats), self.config)[0]
+                if isfinite(v := feats[k])}
 
     def context(self, fv: FeatureVector) -> dict[str, float]:
         """Operating context of the window (speed, load, shaft frequency)."""
-        return {
-            k: v for k, v in fv.features.items() if _is_context(k, self.config) and math.isfinite(v)
-        }
+        feats = fv.features
+        isfinite = math.isfinite
+        return {k: v for k in _split_names(feature_names(feats), self.config)[1]
+                if isfinite(v := feats[k])}
 
     def update(self, fv: FeatureVector) -> TwinSnapshot:
         """Apply install/maintenance events, score the window with the models as they were, learn
@@ -211,7 +248,7 @@ class AssetTwin:
         # empty either way); other detectors score x themselves
         from_devs = getattr(self.detector, "score_deviations", None)
         score = from_devs(devs) if from_devs is not None else self.detector.score_one(x)
-        top = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[: cfg.top_n_features]
+        top = _largest(devs, cfg.top_n_features)
         raw = rms_of_largest((z for _, z in top), cfg.top_k)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)

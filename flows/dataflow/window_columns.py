@@ -32,6 +32,11 @@ Columns = dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]
 
 def scalar_columns(items: Iterable[WindowItem]) -> tuple[Columns, int]:
     """(channel -> (times in s, values) in time order, number of samples) of a window's items."""
+    if not isinstance(items, list):
+        items = list(items)
+    single = _one_sample_per_channel(items)
+    if single is not None:
+        return single
     names: dict[str, int] = {}  # channel -> code, window-wide
     times: list[npt.NDArray[np.int64]] = []
     codes: list[npt.NDArray[np.int64]] = []
@@ -65,6 +70,30 @@ def scalar_columns(items: Iterable[WindowItem]) -> tuple[Columns, int]:
         mask = code == c
         out[by_code[c]] = (seconds[mask], v[mask])
     return out, len(t)
+
+
+def _one_sample_per_channel(items: list[WindowItem]) -> tuple[Columns, int] | None:
+    """The columns of a window of lone samples and blocks whose channels have one sample each
+    (a C-MAPSS cycle: 24 channels x 1 sample), without the sort and split by channel codes;
+    None for any other window. The same numbers: samples stably sorted by time, channels in
+    that order, times ``microseconds / 1e6``."""
+    rows: list[ScalarSample] = []
+    for item in items:
+        kind = type(item)
+        if kind is ScalarBlock:
+            rows.extend(item.samples)  # type: ignore[union-attr]
+        elif kind is ScalarSample:
+            rows.append(item)  # type: ignore[arg-type]
+        elif isinstance(item, ScalarColumns | ScalarBlock | ScalarSample):  # pieces, subclasses
+            return None
+    if not rows or len({r.channel for r in rows}) != len(rows):
+        return None
+    rows.sort(key=_TIME)  # stable: arrival order among equal times
+    stamps = list(map(_TIME, rows))
+    us_of = {ts: (ts - EPOCH) // _US for ts in dict.fromkeys(stamps)}
+    seconds = np.array(list(map(us_of.__getitem__, stamps)), dtype=np.int64) / 1e6
+    values = np.array(list(map(_VALUE, rows)), dtype=np.float64)
+    return {r.channel: (seconds[i:i + 1], values[i:i + 1]) for i, r in enumerate(rows)}, len(rows)
 
 
 def _rows(rows: list[ScalarSample], names: dict[str, int], times: list[npt.NDArray[np.int64]],

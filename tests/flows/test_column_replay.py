@@ -19,6 +19,7 @@ from bytewax.testing import TestingSink, run_main
 
 from flows.app.outputs import STREAMS, local_outputs
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow import window_columns
 from flows.dataflow.blocks import BlockBuilder
 from flows.dataflow.items import RawRecord, ScalarBlock, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
@@ -245,3 +246,40 @@ def test_a_table_without_values_gives_no_piece(tmp_path: Path) -> None:
     stats = ReadStats()
     assert list(read_pieces(path, stats=stats)) == [] == list(read_records(path))
     assert stats.skipped == {"empty": 1, "non_finite": 1}
+
+
+def test_windows_of_one_sample_per_channel_give_the_general_columns_bit_for_bit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lone samples and blocks with one sample per channel (a C-MAPSS cycle) take a direct
+    path (issue 10, TWIN4): the same channel order, times and values as the general one."""
+    rng = np.random.default_rng(5)
+    windows = []
+    for _ in range(200):
+        chans = [f"c{i}" for i in rng.permutation(int(rng.integers(1, 25)))]
+        secs = rng.uniform(0, 60, len(chans)).round(0 if rng.random() < 0.5 else 6)
+        samples = [ScalarSample("a", c, T0 + timedelta(seconds=float(s)), float(v)) for c, s, v in
+                   zip(chans, secs, rng.choice([0.0, -0.0, 1.5, -7.25, 641.82], len(chans)), strict=True)]
+        cut = int(rng.integers(0, len(samples) + 1))
+        items: list[Any] = [*samples[:cut]]
+        if cut < len(samples):
+            items.append(ScalarBlock("a", max(s.timestamp for s in samples[cut:]), tuple(samples[cut:])))
+        windows.append(items)
+    fast = [scalar_columns(items) for items in windows]
+    monkeypatch.setattr(window_columns, "_one_sample_per_channel", lambda _items: None)
+    general = [scalar_columns(items) for items in windows]
+    end = T0 + timedelta(seconds=60)
+    for (f, n), (g, m) in zip(fast, general, strict=True):
+        assert n == m and list(f) == list(g)
+        for channel in f:
+            assert f[channel][0].tobytes() == g[channel][0].tobytes()
+            assert f[channel][1].tobytes() == g[channel][1].tobytes()
+        got, want = aggregate_columns("a", T0, end, [], f, n), aggregate_columns("a", T0, end, [], g, m)
+        assert [repr(v) for v in got.features.values()] == [repr(v) for v in want.features.values()]
+
+
+def test_a_window_with_a_channel_sampled_twice_or_a_piece_takes_the_general_path() -> None:
+    s = [ScalarSample("a", c, T0 + timedelta(seconds=i), float(i)) for i, c in enumerate(("x", "y", "x"))]
+    assert window_columns._one_sample_per_channel(s) is None
+    piece = ScalarColumns.of("a", _us(np.array([1.0]), T0), np.zeros(1, np.int16), ("z",), np.ones(1))
+    assert window_columns._one_sample_per_channel([s[0], piece]) is None
+    assert window_columns._one_sample_per_channel(s[:2]) is not None

@@ -7,6 +7,7 @@ channel, and reads each distinct timestamp's seconds once. The features must not
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
@@ -89,3 +90,13 @@ def test_scalar_stats_are_bit_for_bit_those_of_the_array_methods() -> None:
         if rng.random() < 0.2:
             values = np.round(values, 2)
         assert scalar_stats(times, values) == _methods_reference(times, values)
+
+
+def test_one_sample_scalar_stats_keep_the_bits_of_the_array_methods() -> None:
+    """A C-MAPSS cycle gives one sample per channel (its own path since issue 10, TWIN4): the
+    same bits, the sign of zero included (the mean of -0.0 is +0.0, its min and max -0.0)."""
+    for v in (0.0, -0.0, 1.5, -2.25e-7, 8138.62, 1e300, math.nan, math.inf, -math.inf):
+        times, values = np.array([1.7e9]), np.array([v])
+        got, want = scalar_stats(times, values), _methods_reference(times, values)
+        assert list(got) == list(want)
+        assert [repr(x) for x in got.values()] == [repr(x) for x in want.values()], v

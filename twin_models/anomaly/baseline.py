@@ -18,12 +18,16 @@ checks apply) and follows :class:`twin_models.contracts.Detector` and the preque
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from river import base, stats
+from river import base
 
 from twin_models.anomaly.calibration import TailCalibrator
+from twin_models.anomaly.feature_stats import FeatureStats
+from twin_models.moved_modules import restore_state
 
 __all__ = ["BaselineDetector", "is_log_feature", "rms_of_largest"]
 
@@ -37,12 +41,8 @@ def is_log_feature(name: str) -> bool:
 
 def rms_of_largest(deviations: Iterable[float], k: int) -> float:
     """Root mean square of the ``k`` largest absolute deviations (0.0 when there are none)."""
-    zs = sorted((abs(z) for z in deviations), reverse=True)[:k]
+    zs = heapq.nlargest(k, map(abs, deviations))  # = sorted(..., reverse=True)[:k], without the full sort
     return math.sqrt(sum(z * z for z in zs) / len(zs)) if zs else 0.0
-
-
-def _transform(name: str, value: float) -> float:
-    return math.log(max(value, 1e-12)) if is_log_feature(name) else value
 
 
 class BaselineDetector(base.AnomalyDetector):
@@ -65,13 +65,19 @@ class BaselineDetector(base.AnomalyDetector):
         self.log_std_floor = log_std_floor
         self.rel_std_floor = rel_std_floor
         self.learn_gate = learn_gate
-        self.stats: dict[str, stats.Var] = {}
+        self.stats = FeatureStats(is_log_feature)  # per feature: River's Var, as arrays
         self.calibrator = TailCalibrator(
             window=calibrator_window,
             tail_fraction=tail_fraction,
             min_samples=calibrator_min_samples,
         )
         self.n_learned = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Detectors pickled before :class:`FeatureStats` hold one ``river.stats.Var`` per feature."""
+        if isinstance(state.get("stats"), dict):
+            state["stats"] = FeatureStats.from_vars(is_log_feature, state["stats"])
+        restore_state(self, state)
 
     @property
     def calibrator_window(self) -> int:
@@ -94,25 +100,17 @@ class BaselineDetector(base.AnomalyDetector):
         return self.n_learned >= self.warmup and self.calibrator.n >= self.calibrator.min_samples
 
     def deviations(self, x: Mapping[str, float]) -> dict[str, float]:
-        """Standardised deviation of every known feature from its baseline (signed z)."""
-        out: dict[str, float] = {}
-        for name, value in x.items():
-            var = self.stats.get(name)
-            if var is None or var.mean.n < 2 or not math.isfinite(value):
-                continue
-            v = _transform(name, value)
-            mean = var.mean.get()
-            floor = self.log_std_floor if is_log_feature(name) else self.rel_std_floor * abs(mean)
-            std = max(math.sqrt(max(var.get(), 0.0)), floor, 1e-9)
-            out[name] = (v - mean) / std
-        return out
+        """Standardised deviation of every known feature from its baseline (signed z): for each
+        finite value of a feature learnt at least twice, ``(v - mean) / max(std, floor, 1e-9)``
+        (``v`` in log space for amplitudes; the floor ``log_std_floor`` there, else
+        ``rel_std_floor * |mean|``), in ``x``'s order."""
+        return self.stats.deviations(x, self.log_std_floor, self.rel_std_floor)
 
     def ratio(self, name: str, value: float) -> float:
         """``value`` over the baseline level of ``name`` (geometric mean for log features)."""
-        var = self.stats.get(name)
-        if var is None or var.mean.n == 0:
+        if self.stats.count(name) == 0:
             return math.nan
-        base = var.mean.get()
+        base = self.stats.mean_of(name)
         if is_log_feature(name):
             return max(value, 1e-12) / math.exp(base)
         return value / base if base else math.nan
@@ -152,7 +150,5 @@ class BaselineDetector(base.AnomalyDetector):
                 if self.calibrator.score_one(raw) >= self.learn_gate:
                     return
             self.calibrator.learn_one(raw)
-        for name, value in x.items():
-            if math.isfinite(value):
-                self.stats.setdefault(name, stats.Var()).update(_transform(name, value))
+        self.stats.update(x)  # every finite value, log-transformed for amplitudes
         self.n_learned += 1

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
+from twin_models.feature_map import feature_names
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import AssetMetadata
 
@@ -52,15 +53,33 @@ class Diagnosis:
 def snr_lines(features: Mapping[str, float]) -> dict[LineKey, float]:
     """The window's finite envelope-line SNRs of the diagnosable defects (BPFO, BPFI, 2xBSF)."""
     seen: dict[LineKey, float] = {}
-    for name, value in features.items():
-        channel, _, feat = name.rpartition(".")
-        if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
-            continue
-        defect = feat[len("env_") : -len("_snr")]
-        if defect not in DIAGNOSABLE_DEFECTS or not math.isfinite(value):
-            continue
-        seen[(channel, defect)] = value
+    for name, key in _snr_names(feature_names(features)):
+        value = features[name]
+        if math.isfinite(value):
+            seen[key] = value
     return seen
+
+
+_SNR_NAMES: dict[tuple[str, ...], list[tuple[str, LineKey]]] = {}
+_MAX_LAYOUTS = 256
+
+
+def _snr_names(names: tuple[str, ...]) -> list[tuple[str, LineKey]]:
+    """The envelope-line SNR features among ``names`` and their (channel, defect), in order;
+    kept per name sequence (a fleet has a few): parsing every name was per window."""
+    found = _SNR_NAMES.get(names)
+    if found is None:
+        found = []
+        for name in names:
+            channel, _, feat = name.rpartition(".")
+            if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
+                continue
+            defect = feat[len("env_") : -len("_snr")]
+            if defect in DIAGNOSABLE_DEFECTS:
+                found.append((name, (channel, defect)))
+        if len(_SNR_NAMES) < _MAX_LAYOUTS:
+            _SNR_NAMES[names] = found
+    return found
 
 
 def advance_runs(runs: Mapping[LineKey, int], seen: Mapping[LineKey, float],
