@@ -86,3 +86,22 @@ def test_a_restored_learner_rebuilds_the_rows_within_the_same_slices() -> None:
     a, b = _units(learner, catch_up=True), _units(restored, catch_up=True)
     assert a[0] == b[0]  # the same slice finishes it: publications stay where they were
     assert np.array_equal(a[1].model.value, b[1].model.value)  # type: ignore[attr-defined]
+
+
+def test_a_fit_keeps_its_rows_bins_and_predictions_equal_to_predicting_them() -> None:
+    from twin_models.rul.trees import GradientBoostedTrees
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(3000, 4))
+    y = 5.0 * x[:, 0] + np.where(x[:, 1] > 0.3, 3.0, 0.0) + rng.normal(0, 0.1, 3000)
+    model = GradientBoostedTrees(n_trees=40, seed=3)
+    for _ in model.fit_steps(x, y, keep_rows=True):
+        pass
+    kept = model.fitted_rows(1000, 1700)
+    assert kept is not None
+    bins, pred = kept
+    assert np.array_equal(bins, model.bin_rows(x[1000:1700]))
+    assert np.array_equal(pred, model.predict(x[1000:1700]))  # to the last bit, without a walk
+    assert "_rows" not in pickle.loads(pickle.dumps(model)).__dict__  # transient
+    model.drop_rows()
+    assert model.fitted_rows(0, 10) is None

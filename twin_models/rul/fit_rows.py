@@ -25,6 +25,7 @@ import numpy.typing as npt
 __all__ = ["FitRows", "LifeRows"]
 
 FloatArray = npt.NDArray[np.float64]
+BinArray = npt.NDArray[np.unsignedinteger[Any]]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class LifeRows:
     """One stored life's rows under a fit: their bins and the fit's predictions of them."""
 
     life: object
-    bins: npt.NDArray[np.unsignedinteger[Any]]
+    bins: BinArray
     pred: FloatArray
 
 
@@ -52,6 +53,12 @@ class FitRows:
     def put(self, life: object, x: FloatArray) -> LifeRows:
         """Bin and predict the life's feature rows ``x`` under the model; keep and return them."""
         entry = LifeRows(life, self.model.bin_rows(x), self.model.predict(x))
+        self.by_life[id(life)] = entry
+        return entry
+
+    def put_known(self, life: object, bins: BinArray, pred: FloatArray) -> LifeRows:
+        """Keep the life's bins and predictions computed elsewhere (by the fit itself)."""
+        entry = LifeRows(life, bins, pred)
         self.by_life[id(life)] = entry
         return entry
 

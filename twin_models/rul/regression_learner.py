@@ -222,10 +222,13 @@ class RegressionLearner:
         ttf = life.failure_s - life.times
         return np.minimum(ttf, self.cap_s) if self.cap_s > 0 else ttf
 
-    def _fit(self, x: FloatArray, y: FloatArray, seed: int,
-             stages: float = 1.0) -> Generator[int, None, BatchRegressor]:
+    def _fit(self, x: FloatArray, y: FloatArray, seed: int, stages: float = 1.0,
+             keep_rows: bool = False) -> Generator[int, None, BatchRegressor]:
         model = make_regressor(self.regressor, seed, stages=stages)
-        yield from model.fit_steps(x, y)
+        if keep_rows and hasattr(model, "bin_rows"):  # the trees: keep what the catch-ups reuse
+            yield from model.fit_steps(x, y, keep_rows=True)  # type: ignore[call-arg]
+        else:
+            yield from model.fit_steps(x, y)
         return model
 
     def _refit(self, spec: RefitSpec) -> Job:
@@ -236,7 +239,7 @@ class RegressionLearner:
             if i % 10 == 9:
                 yield 0
         targets = [self._target(life) for life in spec.lives]
-        model = yield from self._fit(np.vstack(feats), np.concatenate(targets), spec.seed)
+        model = yield from self._fit(np.vstack(feats), np.concatenate(targets), spec.seed, keep_rows=True)
         if spec.cross_fit:
             yield from self._cross_fit(feats, targets, spec.seed)
         if hasattr(model, "bin_rows"):  # what the catch-ups on this fit will boost on
@@ -248,14 +251,21 @@ class RegressionLearner:
     def _keep_fit_rows(self, rows: FitRows, lives: tuple[StoredLife, ...],
                        feats: list[FloatArray]) -> Generator[int, None, None]:
         """Bin and predict every life's rows under the new full fit (:class:`FitRows`), a slice
-        of :data:`ROWS_PER_STEP` rows at a time, for the catch-ups that will extend it."""
-        done = 0
+        of :data:`ROWS_PER_STEP` rows at a time, for the catch-ups that will extend it: from the
+        bins and leaves the fit kept (``fitted_rows``, no tree walk), else by predicting them."""
+        done = lo = 0
         for life, x in zip(lives, feats, strict=True):
-            rows.put(life, x)
+            known = rows.model.fitted_rows(lo, lo + x.shape[0])
+            if known is None:
+                rows.put(life, x)
+            else:
+                rows.put_known(life, *known)
+            lo += x.shape[0]
             done += x.shape[0]
             if done >= ROWS_PER_STEP:
                 done = 0
                 yield 0
+        rows.model.drop_rows()
         self.fit_rows = rows
 
     def _catch_up(self, spec: CatchUpSpec) -> Job:

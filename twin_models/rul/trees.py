@@ -86,10 +86,12 @@ class GradientBoostedTrees:
             pass
         return self
 
-    def fit_steps(self, x: FloatArray, y: FloatArray) -> Iterator[int]:
+    def fit_steps(self, x: FloatArray, y: FloatArray, *, keep_rows: bool = False) -> Iterator[int]:
         """:meth:`fit` in slices: yields on the way through the binning and after every
         :data:`TREES_PER_STEP` trees (the same result as ``fit``), so that a caller can spread a
-        fit over bounded slices of work."""
+        fit over bounded slices of work. With ``keep_rows`` the model also keeps the training
+        rows' bins and each row's leaf in every tree, for :meth:`fitted_rows` (transient: not
+        pickled; :meth:`drop_rows` releases them)."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
@@ -110,7 +112,31 @@ class GradientBoostedTrees:
         self.value = np.zeros((self.n_trees, n_nodes))
         self.base = float(y.mean())
         pred = np.full(y.shape, self.base)
-        yield from self._boost(x.shape[1], xb, y, pred, 0, np.random.default_rng(self.seed))
+        leaf_type = np.min_scalar_type(2 ** (self.max_depth + 1))
+        leaves = np.empty((self.n_trees, y.size), dtype=leaf_type) if keep_rows else None
+        yield from self._boost(x.shape[1], xb, y, pred, 0, np.random.default_rng(self.seed), leaves)
+        if leaves is not None:
+            self.__dict__["_rows"] = (np.stack(cols_b, axis=1).astype(np.min_scalar_type(self.max_bins)),
+                                      leaves)
+
+    def fitted_rows(self, lo: int, hi: int) -> tuple[BinArray, FloatArray] | None:
+        """Training rows ``lo:hi`` of a fit with ``keep_rows``: their bins (as :meth:`bin_rows`)
+        and this model's predictions of them, equal to :meth:`predict` to the last bit (the same
+        leaf values summed in the same order) at a fraction of its cost (no walk: the leaves were
+        found while boosting). None without kept rows."""
+        kept = self.__dict__.get("_rows")
+        if kept is None:
+            return None
+        bins, leaves = kept
+        n_trees = self.value.shape[0]
+        vals = np.ascontiguousarray(self.value[np.arange(n_trees)[:, None], leaves[:, lo:hi]].T)
+        out = np.full(hi - lo, self.base)
+        out += vals.sum(axis=1)
+        return bins[lo:hi], out
+
+    def drop_rows(self) -> None:
+        """Release the rows kept by ``fit_steps(keep_rows=True)``."""
+        self.__dict__.pop("_rows", None)
 
     def _codes(self, cols_b: list[IndexArray]) -> tuple[IndexArray, IndexArray]:
         """Binned columns -> the codes of the columns that vary (``bin + k * (max_bins + 1)``
@@ -127,7 +153,8 @@ class GradientBoostedTrees:
         return np.ascontiguousarray(xb[:, used] + np.arange(used.size) * (self.max_bins + 1)), used
 
     def _boost(self, d: int, codes: tuple[IndexArray, IndexArray], y: FloatArray, pred: FloatArray,
-               first: int, rng: np.random.Generator) -> Iterator[int]:
+               first: int, rng: np.random.Generator,
+               leaves: BinArray | None = None) -> Iterator[int]:
         """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``
         (``d`` columns of which ``codes`` (:meth:`_codes`) holds the varying ones)."""
         xb, used = codes
@@ -148,7 +175,10 @@ class GradientBoostedTrees:
             self.value[t] = tree.value
             self.__dict__.pop("_walk", None)  # trees written in place: a cached layout is stale
             walk = tree.feature if n_cols == d else feat  # the codes' own columns
-            pred += tree.value[leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)]
+            leaf = leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)
+            pred += tree.value[leaf]
+            if leaves is not None:  # the row's leaf in tree t (node < 2 ** (max_depth + 1) - 1)
+                leaves[t] = leaf
             if (t + 1 - first) % TREES_PER_STEP == 0 or t + 1 == self.value.shape[0]:
                 yield t + 1
 
@@ -216,6 +246,7 @@ class GradientBoostedTrees:
         """The fitted arrays only (the prediction layout is rebuilt where the model is used)."""
         state = self.__dict__.copy()
         state.pop("_walk", None)
+        state.pop("_rows", None)
         return state
 
     def _walk_layout(self) -> tuple[npt.NDArray[np.int32], FloatArray, FloatArray]:
