@@ -61,10 +61,12 @@ class FleetRulConfig:
     ``model_delay_s``: a fleet model version learnt from a life that failed at ``t`` applies to
     windows from event time ``t + model_delay_s`` on (size it above the event-time spread between
     assets, see the README); ``life_chunk_rows``: condition rows per part of a completed life sent
-    to the learner; ``refit_work_parts``: work tickets sent after them, each one more slice of the
+    to the learner (each part is also one slice of work; 50 rows: ~4 parts per C-MAPSS life, since
+    the work tickets, not the parts, give the learner its capacity); ``refit_work_parts``: work
+    tickets sent after them, each one more slice of the
     refit the life started (so a refit lands right after the life that triggered it instead of
-    waiting for later lives; ~270 slices refit 100 C-MAPSS lives and cross-fit the residuals, a
-    catch-up takes ~70); ``fit_steps_per_call``: refit
+    waiting for later lives; ~330 slices refit 100 C-MAPSS lives, cross-fit the residuals and keep
+    the rows' bins and predictions for the catch-ups, a catch-up takes ~12); ``fit_steps_per_call``: refit
     work per part or ticket (trees of the boosted ensemble,
     200-row slices of a River regressor): together they bound the learner step's call time;
     ``catch_up_trees``: between refits (every ``refit_growth`` of lives), an idle learner whose
@@ -88,7 +90,7 @@ class FleetRulConfig:
     seed: int = setting(0, **between(0, 2**32 - 1))
     regressor: str = setting("trees", pattern=r"trees|river\.[a-z_]+\.[A-Za-z]+", check=regressor_problem)
     model_delay_s: float = setting(86_400.0, **between(0.0, 1000 * YEAR_S, "seconds"))
-    life_chunk_rows: int = setting(1, **between(1, MAX_COUNT))
+    life_chunk_rows: int = setting(50, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
     refit_work_parts: int = setting(400, **between(0, 1_000_000))
     catch_up_trees: int = setting(20, **between(0, 10_000))

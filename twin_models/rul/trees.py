@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Generator, Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ __all__ = ["GradientBoostedTrees"]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
+BinArray = npt.NDArray[np.unsignedinteger[Any]]
 PREDICT_SLICE_ROWS = 500
 """Rows predicted per slice of :meth:`GradientBoostedTrees.extend_steps`: ~10 ms of CPU with 200
 trees of depth 5 (2,000 rows took 35-55 ms and pushed the learner step's p99.9 over 50 ms)."""
@@ -84,10 +86,12 @@ class GradientBoostedTrees:
             pass
         return self
 
-    def fit_steps(self, x: FloatArray, y: FloatArray) -> Iterator[int]:
+    def fit_steps(self, x: FloatArray, y: FloatArray, *, keep_rows: bool = False) -> Iterator[int]:
         """:meth:`fit` in slices: yields on the way through the binning and after every
         :data:`TREES_PER_STEP` trees (the same result as ``fit``), so that a caller can spread a
-        fit over bounded slices of work."""
+        fit over bounded slices of work. With ``keep_rows`` the model also keeps the training
+        rows' bins and each row's leaf in every tree, for :meth:`fitted_rows` (transient: not
+        pickled; :meth:`drop_rows` releases them)."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
@@ -108,7 +112,31 @@ class GradientBoostedTrees:
         self.value = np.zeros((self.n_trees, n_nodes))
         self.base = float(y.mean())
         pred = np.full(y.shape, self.base)
-        yield from self._boost(x.shape[1], xb, y, pred, 0, np.random.default_rng(self.seed))
+        leaf_type = np.min_scalar_type(2 ** (self.max_depth + 1))
+        leaves = np.empty((self.n_trees, y.size), dtype=leaf_type) if keep_rows else None
+        yield from self._boost(x.shape[1], xb, y, pred, 0, np.random.default_rng(self.seed), leaves)
+        if leaves is not None:
+            self.__dict__["_rows"] = (np.stack(cols_b, axis=1).astype(np.min_scalar_type(self.max_bins)),
+                                      leaves)
+
+    def fitted_rows(self, lo: int, hi: int) -> tuple[BinArray, FloatArray] | None:
+        """Training rows ``lo:hi`` of a fit with ``keep_rows``: their bins (as :meth:`bin_rows`)
+        and this model's predictions of them, equal to :meth:`predict` to the last bit (the same
+        leaf values summed in the same order) at a fraction of its cost (no walk: the leaves were
+        found while boosting). None without kept rows."""
+        kept = self.__dict__.get("_rows")
+        if kept is None:
+            return None
+        bins, leaves = kept
+        n_trees = self.value.shape[0]
+        vals = np.ascontiguousarray(self.value[np.arange(n_trees)[:, None], leaves[:, lo:hi]].T)
+        out = np.full(hi - lo, self.base)
+        out += vals.sum(axis=1)
+        return bins[lo:hi], out
+
+    def drop_rows(self) -> None:
+        """Release the rows kept by ``fit_steps(keep_rows=True)``."""
+        self.__dict__.pop("_rows", None)
 
     def _codes(self, cols_b: list[IndexArray]) -> tuple[IndexArray, IndexArray]:
         """Binned columns -> the codes of the columns that vary (``bin + k * (max_bins + 1)``
@@ -125,7 +153,8 @@ class GradientBoostedTrees:
         return np.ascontiguousarray(xb[:, used] + np.arange(used.size) * (self.max_bins + 1)), used
 
     def _boost(self, d: int, codes: tuple[IndexArray, IndexArray], y: FloatArray, pred: FloatArray,
-               first: int, rng: np.random.Generator) -> Iterator[int]:
+               first: int, rng: np.random.Generator,
+               leaves: BinArray | None = None) -> Iterator[int]:
         """Grow trees ``first`` .. the last row of the arrays on the residuals of ``pred``
         (``d`` columns of which ``codes`` (:meth:`_codes`) holds the varying ones)."""
         xb, used = codes
@@ -146,9 +175,25 @@ class GradientBoostedTrees:
             self.value[t] = tree.value
             self.__dict__.pop("_walk", None)  # trees written in place: a cached layout is stale
             walk = tree.feature if n_cols == d else feat  # the codes' own columns
-            pred += tree.value[leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)]
+            leaf = leaf_of(walk, np.maximum(walk, 0) * nb + tree.cut, xb, self.max_depth)
+            pred += tree.value[leaf]
+            if leaves is not None:  # the row's leaf in tree t (node < 2 ** (max_depth + 1) - 1)
+                leaves[t] = leaf
             if (t + 1 - first) % TREES_PER_STEP == 0 or t + 1 == self.value.shape[0]:
                 yield t + 1
+
+    def bin_rows(self, x: FloatArray) -> BinArray:
+        """The bins of rows ``x`` (n, d) under this fitted model's edges, one small integer per
+        value (``max_bins`` < 256: one byte): what :meth:`extend_binned_steps` boosts on.
+
+        Why a method: the fleet learner keeps each stored life's bins and this model's
+        predictions of them between catch-ups, so that a catch-up bins and predicts only the
+        lives completed since, not every stored row again."""
+        x = np.asarray(x, dtype=float)
+        out = np.empty(x.shape, dtype=np.min_scalar_type(self.max_bins))
+        for j, e in enumerate(self.edges):
+            out[:, j] = np.searchsorted(e, x[:, j], side="right")
+        return out
 
     def extend_steps(self, x: FloatArray, y: FloatArray, n_more: int,
                      seed: int) -> Generator[int, None, GradientBoostedTrees]:
@@ -161,33 +206,47 @@ class GradientBoostedTrees:
         binning, after each slice of predictions and after every :data:`TREES_PER_STEP` trees;
         this model is unchanged."""
         x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if not self.fitted or x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
-            msg = f"gbm extend needs a fitted model, (n, d) rows and n targets, got {x.shape}"
-            raise ValueError(msg)
-        ext = copy.copy(self)
-        cols_b = []
+        self._check_extend(x, y)
+        bins = np.empty(x.shape, dtype=np.min_scalar_type(self.max_bins))
         for j, e in enumerate(self.edges):  # as in fit_steps: yield every 8 columns
-            cols_b.append(np.searchsorted(e, x[:, j], side="right"))
+            bins[:, j] = np.searchsorted(e, x[:, j], side="right")
             if j % 8 == 7:
                 yield 0
-        xb = self._codes(cols_b)
-        pred = np.empty(y.size)
-        for lo in range(0, y.size, PREDICT_SLICE_ROWS):
+        pred = np.empty(x.shape[0])
+        for lo in range(0, x.shape[0], PREDICT_SLICE_ROWS):
             pred[lo : lo + PREDICT_SLICE_ROWS] = self.predict(x[lo : lo + PREDICT_SLICE_ROWS])
             yield 0
+        return (yield from self.extend_binned_steps(bins, pred, y, n_more, seed))
+
+    def extend_binned_steps(self, bins: BinArray, pred: FloatArray, y: FloatArray, n_more: int,
+                            seed: int) -> Generator[int, None, GradientBoostedTrees]:
+        """:meth:`extend_steps` on rows given as their bins (:meth:`bin_rows`) and this model's
+        predictions of them (:meth:`predict`): the same ensemble, without binning or predicting
+        rows again. ``pred`` is not modified. Yields after every :data:`TREES_PER_STEP` trees."""
+        y = np.asarray(y, dtype=float)
+        self._check_extend(bins, y)
+        ext = copy.copy(self)
+        xb = self._codes(list(bins.T))
         n_nodes = self.value.shape[1]
         ext.feature = np.vstack([self.feature, np.full((n_more, n_nodes), -1, dtype=np.int32)])
         ext.threshold = np.vstack([self.threshold, np.zeros((n_more, n_nodes))])
         ext.value = np.vstack([self.value, np.zeros((n_more, n_nodes))])
         ext.n_trees = ext.value.shape[0]
-        yield from ext._boost(x.shape[1], xb, y, pred, self.value.shape[0], np.random.default_rng(seed))
+        yield from ext._boost(bins.shape[1], xb, y, np.array(pred, dtype=float), self.value.shape[0],
+                              np.random.default_rng(seed))
         return ext
+
+    def _check_extend(self, x: npt.NDArray[np.generic], y: FloatArray) -> None:
+        y = np.asarray(y)
+        if not self.fitted or x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 * self.min_leaf:
+            msg = f"gbm extend needs a fitted model, (n, d) rows and n targets, got {x.shape}"
+            raise ValueError(msg)
 
     def __getstate__(self) -> dict[str, object]:
         """The fitted arrays only (the prediction layout is rebuilt where the model is used)."""
         state = self.__dict__.copy()
         state.pop("_walk", None)
+        state.pop("_rows", None)
         return state
 
     def _walk_layout(self) -> tuple[npt.NDArray[np.int32], FloatArray, FloatArray]:
