@@ -43,17 +43,23 @@ def as_frames(x: npt.ArrayLike, *, min_len: int) -> FloatArray:
     return arr
 
 
-def time_rows(x: FloatArray, centred: FloatArray, mean: FloatArray) -> dict[str, FloatArray]:
-    """Time-domain features of every row (``time_domain.time_features`` per row)."""
-    n = x.shape[1]
+def time_rows(centred: FloatArray, mean: FloatArray, hi: FloatArray, lo: FloatArray) -> dict[str, FloatArray]:
+    """Time-domain features of every row (``time_domain.time_features`` per row), from the
+    mean-removed rows and each row's mean, largest and smallest sample.
+
+    Why this shape: over a 2-D batch each temporary is a 2 MB array that costs a pass and fresh
+    pages; the third and fourth moments are products summed in one ``einsum`` pass each (no
+    temporaries; ``time_domain._moments`` sums them the same way) and the peak is
+    ``max(hi, -lo)`` (no ``abs`` copy; exact)."""
+    n = centred.shape[1]
     c2 = centred * centred
     var = c2.sum(axis=1) / n
     rms = np.sqrt(var + mean * mean)
-    peak = np.abs(x).max(axis=1)
+    peak = np.maximum(hi, -lo)
     constant = (var <= (_REL_EPS * np.maximum(np.abs(mean), peak)) ** 2) | (var == 0.0)
     safe = np.where(constant, 1.0, var)
-    skew = np.where(constant, 0.0, (c2 * centred).sum(axis=1) / n / safe**1.5)
-    kurt = np.where(constant, GAUSSIAN_KURTOSIS, (c2 * c2).sum(axis=1) / n / (safe * safe))
+    skew = np.where(constant, 0.0, np.einsum("ij,ij->i", c2, centred) / n / safe**1.5)
+    kurt = np.where(constant, GAUSSIAN_KURTOSIS, np.einsum("ij,ij->i", c2, c2) / n / (safe * safe))
     crest = np.divide(peak, rms, out=np.zeros_like(peak), where=rms > 0.0)
     return {"rms": rms, "peak": peak, "crest_factor": crest, "kurtosis": kurt, "skewness": skew,
             "mean": mean}
@@ -71,7 +77,9 @@ def hann_rows(centred: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``(amps, power)`` of the Hann spectrum of every (already mean-removed) row."""
     amps, mag2, one_sided = _hann_amps(centred)
     w = hann(centred.shape[1])
-    return amps, mag2 * one_sided / (centred.shape[1] * float(np.sum(w * w)))
+    mag2 *= one_sided  # in place: the same arithmetic as ``mag2 * one_sided / ...``, no copies
+    mag2 /= centred.shape[1] * float(np.sum(w * w))
+    return amps, mag2
 
 
 def _hann_amps(centred: AnyFloat, keep: int | None = None) -> tuple[FloatArray, AnyFloat, FloatArray]:
@@ -89,7 +97,9 @@ def _hann_amps(centred: AnyFloat, keep: int | None = None) -> tuple[FloatArray, 
     if n % 2 == 0:
         one_sided[-1] = 1.0
     one_sided = one_sided[: mag2.shape[1]]
-    amps = np.sqrt(mag2) * one_sided / w.sum()
+    amps = np.sqrt(mag2).astype(np.float64, copy=False)  # float32 rows: sqrt in float32, as before
+    amps *= one_sided  # in place: ``sqrt(mag2) * one_sided / w.sum()`` without two copies
+    amps /= w.sum()
     return amps, mag2, one_sided
 
 

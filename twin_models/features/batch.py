@@ -75,14 +75,16 @@ def frame_features_batch(
     defects = [_defects(i, s) for i, s in enumerate(specs)]
     mean = x.mean(axis=1)
     centred = x - mean[:, None]
-    columns = time_rows(x, centred, mean)
+    hi, lo = x.max(axis=1), x.min(axis=1)
+    columns = time_rows(centred, mean, hi, lo)
     amps, power = hann_rows(centred)
     columns.update(_band_rms_rows(power, n, fs, default_bands(fs) if bands is None else bands))
     freqs = np.arange(amps.shape[1], dtype=np.float64) * (fs / n)
     total = amps.sum(axis=1)
-    columns["spectral_centroid_hz"] = np.divide((freqs * amps).sum(axis=1), total,
+    columns["spectral_centroid_hz"] = np.divide(np.einsum("ij,j->i", amps, freqs), total,
                                                 out=np.zeros(rows), where=total > 0.0)
-    scale, raw = _single_raw(centred)
+    # the peak |sample| of the centred rows, exactly: rounding is monotonic, so max(x - m) = max(x) - m
+    scale, raw = _single_raw(centred, np.maximum(np.maximum(hi - mean, mean - lo), 0.0))
     chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
     columns["env_kurtosis"] = sk + 2.0
     names = list(columns)
@@ -92,8 +94,8 @@ def frame_features_batch(
     return out
 
 
-def _single_raw(centred: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
-    """``(scale, raw)``: each row's peak |sample| (1 for a zero row) and the unwindowed DFT of
+def _single_raw(centred: FloatArray, peak: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
+    """``(scale, raw)``: each row's ``peak`` |sample| (1 for a zero row) and the unwindowed DFT of
     the row divided by it, in single precision: the input of the envelope band scan, its
     spectral kurtosis and the envelope spectra.
 
@@ -104,10 +106,10 @@ def _single_raw(centred: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex
     band choice compares SK significances with ~1e-5 resolution (``benchmarks/RESULTS.md``,
     "Waveform path, round 3"). Dividing by the peak keeps every power in range whatever the
     units; the envelope amplitudes are scaled back."""
-    peak = np.maximum(centred.max(axis=1, initial=0.0), -centred.min(axis=1, initial=0.0))
     scale = np.where(peak > 0.0, peak, 1.0)
-    unit = (centred / scale[:, None]).astype(np.float32)
-    return scale, scipy.fft.rfft(unit, axis=1)
+    unit = np.empty(centred.shape, dtype=np.float32)  # divided in float64, rounded once: as astype
+    np.divide(centred, scale[:, None], out=unit, casting="same_kind")
+    return scale, scipy.fft.rfft(unit, axis=1, overwrite_x=True)
 
 
 def _defects(row: int, spec: FrameSpec) -> dict[str, float]:
