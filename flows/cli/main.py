@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from flows.app.heap import keep_freed_memory
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
     OneLineParser,
@@ -162,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
     engine's panic text, otherwise kept off the terminal).
     """
+    keep_freed_memory()  # the waveform path's big arrays reuse freed heap (flows/app/heap.py)
     try:
         args = build_parser().parse_args(argv)
         with engine_panics_hidden(not debug_enabled()):

@@ -30,9 +30,12 @@ __all__ = ["MAX_GROUP_FRAMES", "STEP", "featurize_batch"]
 
 STEP = "featurize_frames"
 
-MAX_GROUP_FRAMES = 64
-"""Frames featurised in one 2-D array: large enough that per-call overhead is amortised, small
-enough to stay in cache (64 frames of 4096 samples = 2 MB per float64 array)."""
+MAX_GROUP_FRAMES = 256
+"""Frames featurised in one 2-D array: the featurization makes ~150 numpy/scipy calls per array
+(a band scan of ~30 inverse FFTs, ...) whatever its size, so larger arrays amortise them better:
+256 frames of 4096 samples (8 MB per float64 array) took ~15 % less CPU per frame than 64 (issue
+10 round 4, ``benchmarks/RESULTS.md``), 512 no less than 256. Arrays that large are cheap only
+because freed ones are reused instead of faulted in again (:mod:`flows.app.heap`, set by ``twin``)."""
 
 
 BatchStep = Callable[[list[Telemetry | ScalarBlock]], list[WindowItem | DeadLetter]]

@@ -62,12 +62,14 @@ the fallback."""
 
 
 def scan_bands(
-    raw: AnyComplexArray, n: int, fs: float, min_width: FloatArray
+    raw: AnyComplexArray, n: int, fs: float, min_width: FloatArray, *, fallback_sk: bool = True
 ) -> tuple[list[Band], FloatArray]:
     """Each row's envelope band and the exact SK of its complex envelope there.
 
     ``raw``: unwindowed one-sided DFTs of ``n``-sample frames (one per row); row ``i`` chooses
     among candidate bands at least ``min_width[i]`` Hz wide, else gets the fallback band.
+    ``fallback_sk=False``: the SK of a row that gets the fallback band is NaN, for a caller that
+    transforms that band anyway (the batch's envelope spectra give it: ``_rows.envelope_rows``).
     """
     rows = raw.shape[0]
     cands, bins = _candidates(n, fs, float(min_width.min()) if rows else 0.0)
@@ -81,7 +83,9 @@ def scan_bands(
     weak = best_z < MIN_SK_Z
     out_sk = np.where(weak, 0.0, sk[r, best] if top.shape[1] else 0.0)
     fb = fallback_band(fs)
-    if weak.any():
+    if not fallback_sk:
+        out_sk[weak] = math.nan
+    elif weak.any():
         k_lo, k_hi = band_bins(n, fs, fb)
         out_sk[weak] = sk_rows(raw[weak, k_lo:k_hi])
     chosen = [fb if weak[i] else cands[int(top[i, best[i]])] for i in range(rows)]

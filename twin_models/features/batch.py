@@ -75,25 +75,30 @@ def frame_features_batch(
     defects = [_defects(i, s) for i, s in enumerate(specs)]
     mean = x.mean(axis=1)
     centred = x - mean[:, None]
-    columns = time_rows(x, centred, mean)
+    hi, lo = x.max(axis=1), x.min(axis=1)
+    columns = time_rows(centred, mean, hi, lo)
     amps, power = hann_rows(centred)
     columns.update(_band_rms_rows(power, n, fs, default_bands(fs) if bands is None else bands))
     freqs = np.arange(amps.shape[1], dtype=np.float64) * (fs / n)
     total = amps.sum(axis=1)
-    columns["spectral_centroid_hz"] = np.divide((freqs * amps).sum(axis=1), total,
+    columns["spectral_centroid_hz"] = np.divide(np.einsum("ij,j->i", amps, freqs), total,
                                                 out=np.zeros(rows), where=total > 0.0)
-    scale, raw = _single_raw(centred)
+    # the peak |sample| of the centred rows, exactly: rounding is monotonic, so max(x - m) = max(x) - m
+    scale, raw = _single_raw(centred, np.maximum(np.maximum(hi - mean, mean - lo), 0.0))
     chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
+    lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
+    env = _lined_envelopes(raw, scale, chosen, lined, specs, defects, n, fs, sk)
+    _missing_sk(raw, n, fs, chosen, sk)
     columns["env_kurtosis"] = sk + 2.0
     names = list(columns)
     table = np.column_stack([columns[k] for k in names]).tolist() if rows else []
     out = [dict(zip(names, values, strict=True)) for values in table]
-    _line_features(out, specs, defects, amps, (raw, scale), chosen, n, fs)
+    _line_features(out, specs, defects, amps, env, lined, fs / n)
     return out
 
 
-def _single_raw(centred: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
-    """``(scale, raw)``: each row's peak |sample| (1 for a zero row) and the unwindowed DFT of
+def _single_raw(centred: FloatArray, peak: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
+    """``(scale, raw)``: each row's ``peak`` |sample| (1 for a zero row) and the unwindowed DFT of
     the row divided by it, in single precision: the input of the envelope band scan, its
     spectral kurtosis and the envelope spectra.
 
@@ -104,10 +109,10 @@ def _single_raw(centred: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex
     band choice compares SK significances with ~1e-5 resolution (``benchmarks/RESULTS.md``,
     "Waveform path, round 3"). Dividing by the peak keeps every power in range whatever the
     units; the envelope amplitudes are scaled back."""
-    peak = np.maximum(centred.max(axis=1, initial=0.0), -centred.min(axis=1, initial=0.0))
     scale = np.where(peak > 0.0, peak, 1.0)
-    unit = (centred / scale[:, None]).astype(np.float32)
-    return scale, scipy.fft.rfft(unit, axis=1)
+    unit = np.empty(centred.shape, dtype=np.float32)  # divided in float64, rounded once: as astype
+    np.divide(centred, scale[:, None], out=unit, casting="same_kind")
+    return scale, scipy.fft.rfft(unit, axis=1, overwrite_x=True)
 
 
 def _defects(row: int, spec: FrameSpec) -> dict[str, float]:
@@ -141,10 +146,12 @@ def _envelope_bands(
     raw: AnyComplex, n: int, fs: float, specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]]
 ) -> tuple[list[Band], FloatArray]:
     """Each frame's envelope band (given, or scanned by :func:`~twin_models.features.band_scan.scan_bands`
-    as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there."""
+    as ``frame._envelope_band`` does) and the spectral kurtosis of its complex envelope there when
+    the scan computed it; NaN where it did not (a given band, the fallback band): the envelope
+    spectra (:func:`_lined_envelopes`) or :func:`_missing_sk` give those."""
     rows = len(specs)
     chosen: list[Band] = [fallback_band(fs)] * rows
-    sk = np.zeros(rows)
+    sk = np.full(rows, math.nan)
     scan = [i for i, s in enumerate(specs) if s.envelope_band is None]
     for i, spec in enumerate(specs):
         if spec.envelope_band is not None:
@@ -155,26 +162,46 @@ def _envelope_bands(
         min_width = np.array([ENVELOPE_WIDTH_FACTOR * max(
             (line_base_frequency(k, v) for k, v in defects[i].items()), default=0.0) for i in scan])
         scanned = raw if len(scan) == rows else raw[scan]  # no 2 MB copy when every frame scans
-        for i, band, value in zip(scan, *scan_bands(scanned, n, fs, min_width), strict=True):
+        found = scan_bands(scanned, n, fs, min_width, fallback_sk=False)
+        for i, band, value in zip(scan, *found, strict=True):
             chosen[i], sk[i] = band, value
-    given = [i for i, s in enumerate(specs) if s.envelope_band is not None]
-    for band in dict.fromkeys(chosen[i] for i in given):
-        idx = [i for i in given if chosen[i] == band]
+    return chosen, sk
+
+
+def _missing_sk(raw: AnyComplex, n: int, fs: float, chosen: Sequence[Band], sk: FloatArray) -> None:
+    """The spectral kurtosis of the frames whose ``sk`` is still NaN, in place (frames without a
+    shaft speed, hence no envelope spectrum): ``sk_rows`` on their band, one call per band."""
+    missing = np.flatnonzero(np.isnan(sk)).tolist()
+    for band in dict.fromkeys(chosen[i] for i in missing):
+        idx = [i for i in missing if chosen[i] == band]
         k_lo, k_hi = band_bins(n, fs, band)
         sk[idx] = sk_rows(raw[idx, k_lo:k_hi])
-    return chosen, sk
+
+
+def _lined_envelopes(
+    raw: AnyComplex, scale: FloatArray, chosen: Sequence[Band], lined: Sequence[int],
+    specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]], n: int, fs: float, sk: FloatArray,
+) -> dict[int, FloatArray]:
+    """The envelope spectra of the frames with a shaft speed (``lined``), in their own units
+    (``raw`` holds peak-scaled spectra, see :func:`_single_raw`), the bins the line features
+    read; fills those frames' NaN ``sk`` from the same transforms."""
+    if not lined:
+        return {}
+    df = fs / n
+    bases = [line_base_frequency(k, v) for i in lined for k, v in defects[i].items()]
+    top = max([max(float(specs[i].shaft_hz) for i in lined), *bases])  # type: ignore[arg-type]
+    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs, _envelope_bins(top, df), sk)
+    return {i: spectrum * scale[i] for i, spectrum in env.items()}
 
 
 def _line_features(
     out: list[dict[str, float]], specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
-    amps: FloatArray, scaled_raw: tuple[AnyComplex, FloatArray], chosen: Sequence[Band], n: int, fs: float,
+    amps: FloatArray, env: dict[int, FloatArray], lined: Sequence[int], df: float,
 ) -> None:
-    """Shaft lines and envelope lines of the frames that have a shaft speed, added in place;
-    ``scaled_raw``: the raw spectra (see :func:`_single_raw`) and each row's scale."""
-    lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
+    """Shaft lines and envelope lines of the frames that have a shaft speed (``lined``), added
+    in place; ``env``: their envelope spectra (:func:`_lined_envelopes`)."""
     if not lined:
         return
-    df = fs / n
     shaft = np.array([float(specs[i].shaft_hz) for i in lined])  # type: ignore[arg-type]
     rows = np.array(lined)
     one = line_amplitude_rows(amps, rows, shaft, df).tolist()
@@ -182,11 +209,6 @@ def _line_features(
     for i, a1, a2 in zip(lined, one, two, strict=True):
         out[i]["shaft_1x_amp"] = a1
         out[i]["shaft_2x_amp"] = a2
-    bases = [line_base_frequency(k, v) for i in lined for k, v in defects[i].items()]
-    top = max([float(shaft.max()), *bases])
-    raw, scale = scaled_raw
-    env = _envelope_spectra(raw, [chosen[i] for i in lined], lined, n, fs, _envelope_bins(top, df))
-    env = {i: spectrum * scale[i] for i, spectrum in env.items()}
     with_defects = [k for k, i in enumerate(lined) if defects[i]]
     plain = [k for k, i in enumerate(lined) if not defects[i]]
     if with_defects:
@@ -211,15 +233,21 @@ def _envelope_bins(top_hz: float, df: float) -> int:
 
 
 def _envelope_spectra(
-    raw: AnyComplex, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float, keep: int
+    raw: AnyComplex, bands: Sequence[Band], rows: Sequence[int], n: int, fs: float, keep: int,
+    sk: FloatArray,
 ) -> dict[int, FloatArray]:
     """Envelope amplitude spectrum of each of ``rows`` in its band, its first ``keep`` bins (all
-    the line features read): one transform per band."""
+    the line features read): one transform per band; a row whose ``sk`` is NaN gets its
+    spectral kurtosis from the same transform (``envelope_rows(..., sk=...)``)."""
     out: dict[int, FloatArray] = {}
     by_bins: dict[tuple[int, int], list[int]] = {}
     for row, band in zip(rows, bands, strict=True):
         by_bins.setdefault(band_bins(n, fs, band), []).append(row)
     for (k_lo, k_hi), idx in by_bins.items():
-        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n, keep)
+        missing = np.isnan(sk[idx])
+        kurt = np.empty(len(idx)) if missing.any() else None
+        spectra = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n, keep, kurt)
+        if kurt is not None:
+            sk[np.asarray(idx)[missing]] = kurt[missing]
         out.update(zip(idx, spectra, strict=True))
     return out
