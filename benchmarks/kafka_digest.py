@@ -17,7 +17,6 @@ wall-clock parts); equal digests = same outputs.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -33,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backtest_digest import _digest, _table_digest  # noqa: E402  (one digest for both)
 from bench_overload import TWIN, Message, broker, produce, topics  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-RUN_COLUMNS = ("run_id", "_written_at", "_write_seq")
 CHANNELS = ("temperature", "pressure", "current")
 
 
@@ -95,9 +94,6 @@ def messages(cfg: Any) -> list[Message]:
     return out
 
 
-def _digest(rows: list[str]) -> str:
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
-
 
 def _topic_rows(brokers: str, topic: str) -> list[str]:
     """Every message of partition 0 of ``topic`` as text (dead letters without wall-clock parts)."""
@@ -136,10 +132,6 @@ def _row(value: bytes, headers: list[tuple[str, bytes]], prefix: str) -> str:
     text = repr((text, [(k, v) for k, v in headers if k != "dlq.timestamp"])).replace(prefix, "PREFIX.")
     return re.sub(r"now \+ max_future_s \([^)]*\)", "now + max_future_s", text)
 
-
-def _table_digest(t: pa.Table) -> list[Any]:
-    t = t.select(sorted(c for c in t.column_names if c not in RUN_COLUMNS))
-    return [t.num_rows, _digest(sorted(map(repr, t.to_pylist())))]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

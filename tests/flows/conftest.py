@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
+
 import pytest
 from bytewax.testing import TestingSource, cluster_main, run_main
 
@@ -20,6 +23,22 @@ CFG = PipelineConfig(clock="data", window_s=3600.0, allowed_lateness_s=600.0)
 
 Outputs = Collected
 """What a test run emitted, per output stream."""
+
+
+def assert_same_states_alerts_and_dead_letters(a: Outputs, b: Outputs, *, step_asset: str,
+                                                step_at: datetime, headers: bool) -> None:
+    """Two runs of the same input (e.g. fast path vs record by record) gave the same twin states,
+    alerts and dead letters (reason, detail, bytes, source, and the headers if asked), and run
+    ``a`` saw the step of ``step_asset`` at ``step_at``."""
+    snap = lambda s: (s.asset_id, s.window_start, s.condition, s.anomaly_score, s.health_index)  # noqa: E731
+    assert sorted(map(snap, a.state)) == sorted(map(snap, b.state))
+    alert = lambda x: (x.asset_id, x.status, x.kind, x.timestamp, x.alert_id)  # noqa: E731
+    assert sorted(map(alert, a.alerts)) == sorted(map(alert, b.alerts))
+    scores = [(s.window_start >= step_at, s.anomaly_score) for s in a.state if s.asset_id == step_asset]
+    assert max(v for after, v in scores if after) > max(v for after, v in scores if not after)
+    dead = lambda o: Counter((d.reason, d.detail, d.raw, d.source)  # noqa: E731
+                             + ((d.headers,) if headers else ()) for d in o.dead_letters)
+    assert dead(a) == dead(b)
 
 
 def collecting_sinks() -> tuple[Sinks, Outputs]:

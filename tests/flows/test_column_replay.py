@@ -27,7 +27,7 @@ from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.files import FileReplaySource, merge_files
 from flows.dataflow.sources.readers import ReadStats, read_pieces, read_records
 from flows.dataflow.window_columns import scalar_columns
-from tests.flows.conftest import Outputs
+from tests.flows.conftest import Outputs, assert_same_states_alerts_and_dead_letters
 from twin_models.features.window import aggregate_columns, aggregate_window
 from twin_models.records import EPOCH, ScalarSample
 
@@ -83,15 +83,8 @@ def test_column_pieces_give_the_per_row_results(table: Path, monkeypatch: pytest
     shape = lambda fvs: [(key(f), f.n_records, list(f.features)) for f in fvs]  # noqa: E731
     assert shape(a) == shape(b)
     assert [f.features for f in a] == [f.features for f in b]  # bit for bit
-    snap = lambda s: (s.asset_id, s.window_start, s.condition, s.anomaly_score, s.health_index)  # noqa: E731
-    assert sorted(map(snap, cols.state)) == sorted(map(snap, rows.state))
-    alert = lambda x: (x.asset_id, x.status, x.kind, x.timestamp, x.alert_id)  # noqa: E731
-    assert sorted(map(alert, cols.alerts)) == sorted(map(alert, rows.alerts))
-    step = T0 + timedelta(seconds=2700)
-    pump2 = [(s.window_start >= step, s.anomaly_score) for s in cols.state if s.asset_id == "pump-2"]
-    assert max(v for after, v in pump2 if after) > max(v for after, v in pump2 if not after)  # step seen
-    dead = lambda o: Counter((d.reason, d.detail, d.raw, d.source) for d in o.dead_letters)  # noqa: E731
-    assert dead(cols) == dead(rows)
+    assert_same_states_alerts_and_dead_letters(cols, rows, step_asset="pump-2",
+                                                step_at=T0 + timedelta(seconds=2700), headers=False)
     assert Counter(d.reason for d in cols.dead_letters) == {"future_timestamp": 2, "value_out_of_range": 1}
     for name in ("twin_records_in_total", "twin_dead_letters_total", "twin_windows_closed_total"):
         assert m_cols.value(name) == m_rows.value(name), name

@@ -21,7 +21,7 @@ from flows.dataflow.items import DeadLetter, RawRecord, RawRun, ScalarColumns, s
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Decoder
 from flows.dataflow.pipeline import get_flow
-from tests.flows.conftest import Outputs
+from tests.flows.conftest import Outputs, assert_same_states_alerts_and_dead_letters
 from tests.flows.test_kafka_source_idle import _Msg, _partition
 from twin_models.records import AssetEvent, ScalarSample
 
@@ -99,15 +99,8 @@ def test_runs_give_the_outputs_of_the_messages_one_by_one() -> None:
     a, b = sorted(runs.features, key=key), sorted(ones.features, key=key)
     assert len(a) == 3 * 60 + 1  # + p\u00fcmp-3: the per-record decoder takes its non-ASCII id
     assert [(key(f), f.n_records, f.features) for f in a] == [(key(f), f.n_records, f.features) for f in b]
-    snap = lambda s: (s.asset_id, s.window_start, s.condition, s.anomaly_score, s.health_index)  # noqa: E731
-    assert sorted(map(snap, runs.state)) == sorted(map(snap, ones.state))
-    alert = lambda x: (x.asset_id, x.status, x.kind, x.timestamp, x.alert_id)  # noqa: E731
-    assert sorted(map(alert, runs.alerts)) == sorted(map(alert, ones.alerts))
-    step = T0 + timedelta(seconds=2700)
-    pump2 = [(s.window_start >= step, s.anomaly_score) for s in runs.state if s.asset_id == "pump-2"]
-    assert max(v for after, v in pump2 if after) > max(v for after, v in pump2 if not after)  # step seen
-    dead = lambda o: Counter((d.reason, d.detail, d.raw, d.source, d.headers) for d in o.dead_letters)  # noqa: E731
-    assert dead(runs) == dead(ones)
+    assert_same_states_alerts_and_dead_letters(runs, ones, step_asset="pump-2",
+                                                step_at=T0 + timedelta(seconds=2700), headers=True)
     assert Counter(d.reason for d in runs.dead_letters) == {
         "invalid_json": 1, "value_out_of_range": 1, "future_timestamp": 1, "truncated": 1, "late_record": 1}
     for name in ("twin_records_in_total", "twin_dead_letters_total", "twin_windows_closed_total"):
