@@ -1,7 +1,7 @@
 """Keep freed heap memory for reuse: glibc ``malloc`` settings for a process that allocates and
 frees multi-megabyte arrays all the time (the waveform path).
 
-Why: the batched featurization works on 2-D arrays of 64 frames, 1-4 MB each, a few dozen per
+Why: the batched featurization works on 2-D arrays of up to 256 frames, 1-4 MB each, a few dozen per
 batch, each freed a moment later. With glibc's defaults an allocation that large is served by
 ``mmap`` (or from the top of the heap, returned to the system when more than the trim threshold
 is free there), so nearly every new array faults in fresh zero-filled pages: ~25-40 minor page
