@@ -189,11 +189,18 @@ class GradientBoostedTrees:
         Why a method: the fleet learner keeps each stored life's bins and this model's
         predictions of them between catch-ups, so that a catch-up bins and predicts only the
         lives completed since, not every stored row again."""
-        x = np.asarray(x, dtype=float)
-        out = np.empty(x.shape, dtype=np.min_scalar_type(self.max_bins))
+        out = np.empty(np.shape(x), dtype=np.min_scalar_type(self.max_bins))
+        for _ in self._bin_into(np.asarray(x, dtype=float), out):
+            pass
+        return out
+
+    def _bin_into(self, x: FloatArray, out: BinArray) -> Iterator[int]:
+        """Bin the columns of ``x`` into ``out`` under this model's edges, yielding every 8
+        columns (as the binning in :meth:`fit_steps`)."""
         for j, e in enumerate(self.edges):
             out[:, j] = np.searchsorted(e, x[:, j], side="right")
-        return out
+            if j % 8 == 7:
+                yield 0
 
     def extend_steps(self, x: FloatArray, y: FloatArray, n_more: int,
                      seed: int) -> Generator[int, None, GradientBoostedTrees]:
@@ -208,10 +215,7 @@ class GradientBoostedTrees:
         x = np.asarray(x, dtype=float)
         self._check_extend(x, y)
         bins = np.empty(x.shape, dtype=np.min_scalar_type(self.max_bins))
-        for j, e in enumerate(self.edges):  # as in fit_steps: yield every 8 columns
-            bins[:, j] = np.searchsorted(e, x[:, j], side="right")
-            if j % 8 == 7:
-                yield 0
+        yield from self._bin_into(x, bins)
         pred = np.empty(x.shape[0])
         for lo in range(0, x.shape[0], PREDICT_SLICE_ROWS):
             pred[lo : lo + PREDICT_SLICE_ROWS] = self.predict(x[lo : lo + PREDICT_SLICE_ROWS])
