@@ -24,6 +24,7 @@ import heapq
 import math
 import pickle
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from river import drift
@@ -112,13 +113,9 @@ class TwinConfig:
                            self.defect_snr_windows)
 
 
-def _is_context(name: str, cfg: TwinConfig) -> bool:
+def _is_context(name: str, context_channels: tuple[str, ...]) -> bool:
     channel = name.split(".", 1)[0]
-    return channel in cfg.context_channels or name.endswith(".shaft_hz")
-
-
-_LAYOUTS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
-_MAX_LAYOUTS = 256
+    return channel in context_channels or name.endswith(".shaft_hz")
 
 
 def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
@@ -129,18 +126,14 @@ def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
     return [items[i] for i in heapq.nlargest(n, range(len(items)), key=size.__getitem__)]
 
 
-def _split_names(names: tuple[str, ...], cfg: TwinConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+@lru_cache(maxsize=256)
+def _split_names(names: tuple[str, ...],
+                 context_channels: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(model names, context names) of a window's feature names, in order; kept per name
     sequence and context setting (a fleet has a few): testing every name was per window."""
-    key = (names, cfg.context_channels)
-    split = _LAYOUTS.get(key)
-    if split is None:
-        context = tuple(k for k in names if _is_context(k, cfg))
-        chosen = set(context)
-        split = (tuple(k for k in names if k not in chosen), context)
-        if len(_LAYOUTS) < _MAX_LAYOUTS:
-            _LAYOUTS[key] = split
-    return split
+    context = tuple(k for k in names if _is_context(k, context_channels))
+    chosen = set(context)
+    return tuple(k for k in names if k not in chosen), context
 
 
 class AssetTwin:
@@ -192,14 +185,14 @@ class AssetTwin:
         """The features the detector sees: finite, without operating-context channels."""
         feats = fv.features
         isfinite = math.isfinite
-        return {k: v for k in _split_names(feature_names(feats), self.config)[0]
+        return {k: v for k in _split_names(feature_names(feats), self.config.context_channels)[0]
                 if isfinite(v := feats[k])}
 
     def context(self, fv: FeatureVector) -> dict[str, float]:
         """Operating context of the window (speed, load, shaft frequency)."""
         feats = fv.features
         isfinite = math.isfinite
-        return {k: v for k in _split_names(feature_names(feats), self.config)[1]
+        return {k: v for k in _split_names(feature_names(feats), self.config.context_channels)[1]
                 if isfinite(v := feats[k])}
 
     def update(self, fv: FeatureVector) -> TwinSnapshot:

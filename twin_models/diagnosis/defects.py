@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
 from twin_models.feature_map import feature_names
@@ -60,26 +61,19 @@ def snr_lines(features: Mapping[str, float]) -> dict[LineKey, float]:
     return seen
 
 
-_SNR_NAMES: dict[tuple[str, ...], list[tuple[str, LineKey]]] = {}
-_MAX_LAYOUTS = 256
-
-
-def _snr_names(names: tuple[str, ...]) -> list[tuple[str, LineKey]]:
+@lru_cache(maxsize=256)
+def _snr_names(names: tuple[str, ...]) -> tuple[tuple[str, LineKey], ...]:
     """The envelope-line SNR features among ``names`` and their (channel, defect), in order;
     kept per name sequence (a fleet has a few): parsing every name was per window."""
-    found = _SNR_NAMES.get(names)
-    if found is None:
-        found = []
-        for name in names:
-            channel, _, feat = name.rpartition(".")
-            if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
-                continue
-            defect = feat[len("env_") : -len("_snr")]
-            if defect in DIAGNOSABLE_DEFECTS:
-                found.append((name, (channel, defect)))
-        if len(_SNR_NAMES) < _MAX_LAYOUTS:
-            _SNR_NAMES[names] = found
-    return found
+    found = []
+    for name in names:
+        channel, _, feat = name.rpartition(".")
+        if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
+            continue
+        defect = feat[len("env_") : -len("_snr")]
+        if defect in DIAGNOSABLE_DEFECTS:
+            found.append((name, (channel, defect)))
+    return tuple(found)
 
 
 def advance_runs(runs: Mapping[LineKey, int], seen: Mapping[LineKey, float],
