@@ -110,12 +110,7 @@ def sk_rows(bins: AnyComplex) -> FloatArray:
     m = scipy.fft.next_fast_len(2 * width + 1)
     padded = np.zeros((rows, m), dtype=bins.dtype)
     np.multiply(bins, _taper(width).astype(bins.real.dtype, copy=False), out=padded[:, :width])
-    p = _mag2(scipy.fft.ifft(padded, axis=1, overwrite_x=True))
-    m2 = p.sum(axis=1, dtype=np.float64) / m  # = p.mean(axis=1), as envelope._sk_bins
-    ok = m2 > 0.0
-    safe = np.where(ok, m2, 1.0)
-    np.multiply(p, p, out=p)
-    return np.where(ok, p.sum(axis=1, dtype=np.float64) / m / (safe * safe) - 2.0, 0.0)
+    return _kurtosis_of_power(_mag2(scipy.fft.ifft(padded, axis=1, overwrite_x=True)))
 
 
 ENVELOPE_CHUNK_ROWS = 16
@@ -145,17 +140,17 @@ def envelope_rows(bins: AnyComplex, k_lo: int, n: int, keep: int | None = None,
         np.multiply(chunk, taper, out=full[:, k_lo : k_lo + width])
         env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
         if sk is not None:
-            sk[start : start + chunk.shape[0]] = _kurtosis_of_magnitudes(env)
+            sk[start : start + chunk.shape[0]] = _kurtosis_of_power(env * env)
         env -= env.mean(axis=1, keepdims=True)
         out[start : start + chunk.shape[0]] = _hann_amps(env, size)[0]
     return out
 
 
-def _kurtosis_of_magnitudes(env: AnyFloat) -> FloatArray:
-    """``mean(|c|^4) / mean(|c|^2)^2 - 2`` of each row of magnitudes ``|c|`` (0 for a zero row),
-    with float64 sums, as :func:`sk_rows`."""
-    p = env * env
-    m = env.shape[1]
+def _kurtosis_of_power(p: AnyFloat) -> FloatArray:
+    """``mean(|c|^4) / mean(|c|^2)^2 - 2`` of each row of powers ``p = |c|^2`` (0 for a zero
+    row), with float64 sums (the means as ``p.mean(axis=1)``, as envelope._sk_bins); ``p`` is
+    overwritten."""
+    m = p.shape[1]
     m2 = p.sum(axis=1, dtype=np.float64) / m
     ok = m2 > 0.0
     safe = np.where(ok, m2, 1.0)
