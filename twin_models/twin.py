@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from river import drift
-
 from twin_models.anomaly.baseline import rms_of_largest
+from twin_models.anomaly.page_hinkley import PageHinkley, from_river
 from twin_models.anomaly.selection import (
     DETECTOR_PATTERN,
     NoveltyConfig,
@@ -151,6 +150,8 @@ class AssetTwin:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
         state.setdefault("fleet_view", None)  # twins pickled before the per-asset fleet view
+        if "drift" in state:  # River's Page-Hinkley in twins pickled before round 5
+            state["drift"] = from_river(state["drift"])
         restore_state(self, state)
 
     def __deepcopy__(self, memo: dict[int, object]) -> AssetTwin:
@@ -173,7 +174,7 @@ class AssetTwin:
             else None
         )
         self.trend = TrendRul()
-        self.drift = drift.PageHinkley(mode="up", min_instances=cfg.warmup_windows)
+        self.drift = PageHinkley(mode="up", min_instances=cfg.warmup_windows)
         self.degradation = 0.0
         self._snr_runs: dict[tuple[str, str], int] = {}  # (channel, defect) -> strong windows in a row
         self.anomalous_share = 0.0  # EWMA of "this window scored >= degrading_score"
@@ -315,7 +316,7 @@ class AssetTwin:
         self.degradation = snap.degradation
         if self.health is None:
             self.anomalous_share = 1.0 - snap.health_index
-        self.drift.update(snap.degradation)  # type: ignore[no-untyped-call]
+        self.drift.update(snap.degradation)
         learn_devs = getattr(self.detector, "learn_deviations", None)
         if learn_devs is not None:  # the deviations of x on the detector's state as scored
             learn_devs(x, devs)

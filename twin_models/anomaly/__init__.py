@@ -11,15 +11,17 @@
 Every detector is a ``river.base.AnomalyDetector`` and follows :class:`twin_models.contracts.Detector`.
 
 The classes of the former module ``twin_models.anomaly`` are re-exported here, so recovery
-snapshots pickled before the package layout still load.
+snapshots pickled before the package layout still load; ``RiverDetector`` on first use (River's
+anomaly module imports scipy.stats, which a twin of the default detector never needs).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from twin_models.anomaly.baseline import BaselineDetector, is_log_feature, rms_of_largest
 from twin_models.anomaly.calibration import EmpiricalTail, TailCalibrator
 from twin_models.anomaly.novelty import NoveltyDetector, SubsequenceNovelty
-from twin_models.anomaly.river_detector import RiverDetector
 
 __all__ = [
     "BaselineDetector",
@@ -31,3 +33,13 @@ __all__ = [
     "is_log_feature",
     "rms_of_largest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``RiverDetector`` imported when first asked for (also by an old pickle's lookup)."""
+    if name == "RiverDetector":
+        from twin_models.anomaly.river_detector import RiverDetector
+
+        return RiverDetector
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

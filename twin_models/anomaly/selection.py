@@ -16,7 +16,6 @@ from typing import Any
 
 from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.novelty import NoveltyDetector
-from twin_models.anomaly.river_detector import RIVER_PREFIX, RiverDetector, river_detector_problem
 from twin_models.settings import MAX_COUNT, NAME, between, setting
 
 __all__ = ["DETECTOR_PATTERN", "NoveltyConfig", "build_detector", "detector_problem"]
@@ -28,6 +27,8 @@ def detector_problem(name: str) -> str | None:
     """None for ``baseline``, ``novelty`` or one of River's detectors; else what is wrong."""
     if name in ("baseline", "novelty"):
         return None
+    from twin_models.anomaly.river_detector import river_detector_problem
+
     return river_detector_problem(name)
 
 
@@ -66,8 +67,13 @@ def build_detector(name: str, *, warmup: int, top_k: int, learn_gate: float,
         return NoveltyDetector(warmup=warmup, features=novelty.features, scales=novelty.scales,
                                history=novelty.history, value_history=novelty.value_history,
                                refractory=novelty.refractory)
-    if name.startswith(RIVER_PREFIX):
-        return RiverDetector(name[len(RIVER_PREFIX):], warmup=warmup, top_k=top_k,
-                             calibrator_window=calibrator_window)
+    if name != "baseline":
+        # imported only when a River detector may be configured: River's anomaly module imports
+        # scipy.stats (~1 CPU s of start-up that a twin of the default detector never uses)
+        from twin_models.anomaly.river_detector import RIVER_PREFIX, RiverDetector
+
+        if name.startswith(RIVER_PREFIX):
+            return RiverDetector(name[len(RIVER_PREFIX):], warmup=warmup, top_k=top_k,
+                                 calibrator_window=calibrator_window)
     return BaselineDetector(warmup=warmup, top_k=top_k, learn_gate=learn_gate,
                             calibrator_window=calibrator_window)

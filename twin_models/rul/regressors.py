@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from river import base, compose, preprocessing
+from river import base
 
 from twin_models.rul.trees import GradientBoostedTrees
 
@@ -63,6 +63,10 @@ def _river_model(name: str, seed: int) -> base.Regressor:
     except TypeError:
         model = cls()
     if name.startswith(_SCALED):
+        # imported here: River's preprocessing module imports its trees and scipy.stats (~1 CPU s
+        # of every twin command's start-up), and only River regressors need it
+        from river import compose, preprocessing
+
         return compose.Pipeline(preprocessing.StandardScaler(), model)  # type: ignore[return-value]
     return model  # type: ignore[no-any-return]
 
