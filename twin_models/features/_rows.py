@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
+from twin_models.features import _fft
 from twin_models.features._spectral import ComplexArray, FloatArray, hann
 from twin_models.features.envelope import _taper
 from twin_models.features.time_domain import _REL_EPS, GAUSSIAN_KURTOSIS
@@ -89,7 +89,7 @@ def _hann_amps(centred: AnyFloat, keep: int | None = None) -> tuple[FloatArray, 
     :func:`envelope_rows`); the amplitudes are float64."""
     n = centred.shape[1]
     w = hann(n)
-    spec = scipy.fft.rfft(centred * w.astype(centred.dtype, copy=False), axis=1)
+    spec = _fft.rfft(centred * w.astype(centred.dtype, copy=False), axis=1)
     size = spec.shape[1]
     mag2 = _mag2(spec if keep is None or keep >= size else spec[:, :keep])
     one_sided = np.full(size, 2.0)
@@ -107,10 +107,10 @@ def sk_rows(bins: AnyComplex) -> FloatArray:
     """Spectral kurtosis of the complex envelope held by each row of DFT ``bins``, in the
     precision of ``bins`` (complex64: single-precision transform, float64 sums)."""
     rows, width = bins.shape
-    m = scipy.fft.next_fast_len(2 * width + 1)
+    m = _fft.next_fast_len(2 * width + 1)
     padded = np.zeros((rows, m), dtype=bins.dtype)
     np.multiply(bins, _taper(width).astype(bins.real.dtype, copy=False), out=padded[:, :width])
-    return _kurtosis_of_power(_mag2(scipy.fft.ifft(padded, axis=1, overwrite_x=True)))
+    return _kurtosis_of_power(_mag2(_fft.ifft(padded, axis=1, overwrite_x=True)))
 
 
 ENVELOPE_CHUNK_ROWS = 16
@@ -138,7 +138,7 @@ def envelope_rows(bins: AnyComplex, k_lo: int, n: int, keep: int | None = None,
         chunk = bins[start : start + ENVELOPE_CHUNK_ROWS]
         full = np.zeros((chunk.shape[0], n), dtype=bins.dtype)
         np.multiply(chunk, taper, out=full[:, k_lo : k_lo + width])
-        env = np.abs(scipy.fft.ifft(full, axis=1, overwrite_x=True))
+        env = np.abs(_fft.ifft(full, axis=1, overwrite_x=True))
         if sk is not None:
             sk[start : start + chunk.shape[0]] = _kurtosis_of_power(env * env)
         env -= env.mean(axis=1, keepdims=True)

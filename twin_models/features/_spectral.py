@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
+
+from twin_models.features import _fft
 
 FloatArray = npt.NDArray[np.float64]
 ComplexArray = npt.NDArray[np.complex128]
@@ -76,7 +77,7 @@ def hann_spectrum(x: FloatArray, fs: float) -> Spectrum:
     """Hann-windowed one-sided amplitude and power spectrum of ``x - mean(x)``."""
     n = x.size
     w = hann(n)
-    spec = scipy.fft.rfft((x - x.mean()) * w)
+    spec = _fft.rfft((x - x.mean()) * w)
     mag2 = spec.real**2 + spec.imag**2
     one_sided = np.full(mag2.size, 2.0)
     one_sided[0] = 1.0
@@ -90,4 +91,4 @@ def hann_spectrum(x: FloatArray, fs: float) -> Spectrum:
 
 def raw_rfft(x: FloatArray) -> ComplexArray:
     """Unwindowed one-sided DFT of ``x - mean(x)`` (input of the FFT-domain band-pass)."""
-    return np.asarray(scipy.fft.rfft(x - x.mean()), dtype=np.complex128)
+    return np.asarray(_fft.rfft(x - x.mean()), dtype=np.complex128)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
+from twin_models.features import _fft
 from twin_models.features._rows import sk_rows
 from twin_models.features._spectral import FloatArray
 from twin_models.features.envelope import (
@@ -137,10 +137,10 @@ def critical_sk_rows(bins: AnyComplexArray) -> FloatArray:
     ``bins`` may be single precision (the screen's ``complex64`` copy of the spectra, scaled to
     unit RMS per row: a ranking needs no more and its FFTs are ~25 % cheaper)."""
     rows, width = bins.shape
-    m = scipy.fft.next_fast_len(width)
+    m = _fft.next_fast_len(width)
     padded = np.zeros((rows, m), dtype=bins.dtype)
     np.multiply(bins, _taper(width).astype(padded.real.dtype), out=padded[:, :width])
-    c = scipy.fft.ifft(padded, axis=1, overwrite_x=True)
+    c = _fft.ifft(padded, axis=1, overwrite_x=True)
     v = c.view(c.real.dtype)
     np.multiply(v, v, out=v)
     p = v[:, 0::2] + v[:, 1::2]

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
 from twin_models.diagnosis.bearings import defect_frequencies
+from twin_models.features import _fft
 from twin_models.features._line_rows import HARMONICS, defect_lines_rows, line_amplitude_rows
 from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
@@ -112,7 +112,7 @@ def _single_raw(centred: FloatArray, peak: FloatArray) -> tuple[FloatArray, npt.
     scale = np.where(peak > 0.0, peak, 1.0)
     unit = np.empty(centred.shape, dtype=np.float32)  # divided in float64, rounded once: as astype
     np.divide(centred, scale[:, None], out=unit, casting="same_kind")
-    return scale, scipy.fft.rfft(unit, axis=1, overwrite_x=True)
+    return scale, _fft.rfft(unit, axis=1, overwrite_x=True)
 
 
 def _defects(row: int, spec: FrameSpec) -> dict[str, float]:

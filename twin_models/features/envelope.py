@@ -24,8 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
+from twin_models.features import _fft
 from twin_models.features._spectral import (
     MIN_SPECTRUM_SAMPLES,
     ComplexArray,
@@ -81,7 +81,7 @@ def envelope_spectrum_from_rfft(
     k_lo, k_hi = band_bins(n, fs, band)
     full = np.zeros(n, dtype=np.complex128)
     full[k_lo:k_hi] = 2.0 * spec[k_lo:k_hi] * _taper(k_hi - k_lo)
-    env = np.abs(scipy.fft.ifft(full))
+    env = np.abs(_fft.ifft(full))
     s = hann_spectrum(env, fs)
     return s.freqs, s.amps
 
@@ -168,10 +168,10 @@ def _clipped_bins(n: int, fs: float, band: tuple[float, float]) -> tuple[int, in
 
 def _sk_bins(bins: ComplexArray) -> float:
     """SK of the complex envelope held by ``bins`` (decimated to baseband, moments exact)."""
-    m = scipy.fft.next_fast_len(2 * bins.size + 1)
+    m = _fft.next_fast_len(2 * bins.size + 1)
     padded = np.zeros(m, dtype=np.complex128)
     padded[: bins.size] = bins * _taper(bins.size)
-    c = np.asarray(scipy.fft.ifft(padded), dtype=np.complex128)
+    c = np.asarray(_fft.ifft(padded), dtype=np.complex128)
     p = c.real**2 + c.imag**2
     m2 = float(p.mean())
     if m2 <= 0.0:
