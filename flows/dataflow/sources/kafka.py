@@ -355,7 +355,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         *,
         tail: bool = True,
         from_end: bool = False,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         poll_timeout_s: float = 0.0,
         poll_interval_s: float = 0.01,
         max_idle_s: float = 30.0,
@@ -370,6 +370,9 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         self.topics = list(topics)
         self.tail = tail
         self.starting_offset = OFFSET_END if from_end else OFFSET_BEGINNING
+        # 1000 (was 500): a backlog's poll is one run, decoded as one columns piece per asset; half
+        # the pieces through decode, block builder and windows cost ~5 % less CPU on a scalar fleet
+        # (benchmarks/RESULTS.md, SCALAR5); max_buffered // 2, so one poll alone never pauses a topic
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s  # how long a poll may wait for messages (see _poll)
         self.poll_interval_s = poll_interval_s  # the pause after a poll that brought nothing
