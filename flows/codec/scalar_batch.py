@@ -57,7 +57,7 @@ def scalar_columns_from_json(payloads: list[bytes], limit: datetime, min_time: d
     ``limit``: now + max_future_s, as for ``scalar_from_json``."""
     try:
         return _columns(payloads, limit, min_time, max_time, max_abs)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, Reject):
+    except (orjson.JSONDecodeError, IndexError, KeyError, TypeError, ValueError, Reject):
         return None  # something unusual (unparsable, a missing key, unhashable ids ...): not sure
 
 
@@ -65,16 +65,16 @@ def _columns(payloads: list[bytes], limit: datetime, min_time: datetime, max_tim
              max_abs: float) -> JsonColumns | None:
     # per record, only C-level maps: a Python loop over the records cost as much as the parse
     n = len(payloads)
-    if not n or set(map(type, payloads)) != {bytes} or not all(map(_OPENS, payloads)):
-        return None
+    if not n or set(map(type, payloads)) != {bytes} or set(map(_FIRST, payloads)) != {_OPEN}:
+        return None  # (IndexError: an empty payload)
     objs = list(map(orjson.loads, payloads))
     if set(map(type, objs)) != {dict}:
         return None
     types, assets, channels, stamps, values = (list(map(get, objs)) for get in _GETS)  # KeyError: missing
-    with_unit = sum(map(_HAS_UNIT, objs))
-    if sum(map(len, objs)) != 5 * n + with_unit:  # another key besides the six
+    units = list(map(_UNIT, objs))  # None where there is no unit
+    if sum(map(len, objs)) != 6 * n - units.count(None):  # another key besides the six
         return None
-    if with_unit and set(map(_UNIT, objs)) != {""}:
+    if not set(units) <= {"", None}:
         return None
     if set(types) != {"scalar"} or set(map(type, values)) != {float}:
         return None
@@ -92,10 +92,9 @@ def _columns(payloads: list[bytes], limit: datetime, min_time: datetime, max_tim
                        np.fromiter(map(us_of.__getitem__, stamps), np.int64, n), vals)
 
 
-_OPENS = methodcaller("startswith", b"{")
+_FIRST, _OPEN = itemgetter(0), ord("{")  # a payload's first byte, as an int
 _GETS = tuple(map(itemgetter, ("type", "asset_id", "channel", "timestamp", "value")))
-_HAS_UNIT = methodcaller("__contains__", "unit")
-_UNIT = methodcaller("get", "unit", "")
+_UNIT = methodcaller("get", "unit")
 
 
 def _ids(values: tuple[Any, ...]) -> dict[str, int] | None:
