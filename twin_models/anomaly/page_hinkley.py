@@ -31,13 +31,10 @@ class PageHinkley(base.DriftDetector):
     def __init__(self, min_instances: int = 30, delta: float = 0.005, threshold: float = 50.0,
                  alpha: float = 1 - 0.0001, mode: str = "both") -> None:
         super().__init__()
+        self.min_instances, self.delta, self.threshold, self.alpha = min_instances, delta, threshold, alpha
         if mode not in MODES:
             msg = f"PageHinkley mode {mode!r}: must be one of {', '.join(MODES)}"
             raise ValueError(msg)
-        self.min_instances = min_instances
-        self.delta = delta
-        self.threshold = threshold
-        self.alpha = alpha
         self.mode = mode
         self._reset()
 
