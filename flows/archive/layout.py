@@ -6,7 +6,8 @@ One file per (table, date) per write, ``<root>/<table>/date=YYYY-MM-DD/<name>.pa
 statistics, so a one-asset query skips the other assets' groups; one file per date (not per asset
 and date) keeps the file count, which every query pays for (a footer read, a fragment), small.
 The sink (:mod:`flows.dataflow.sinks.archive`) and the compaction (:mod:`flows.archive.compact`)
-both write this layout; :mod:`flows.archive.files` also reads the older one.
+both write this layout, with the same :func:`write_options` (statistics where a query prunes);
+:mod:`flows.archive.files` also reads the older one.
 """
 
 from __future__ import annotations
