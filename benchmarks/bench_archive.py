@@ -275,7 +275,7 @@ def sink_only(records: list[Any], work: Path, batch_rows: int) -> dict[str, Any]
 def split(records: list[Any], work: Path, batch_rows: int, repeat: int) -> dict[str, Any]:
     """Where the sink's CPU goes next to the floor, same batches, best of ``repeat`` (one JSON line):
     records -> Arrow tables (one per date), the layout's write of those tables (one file per date,
-    bookkeeping, 8,192-row groups, text-only dictionaries, rename), the same rows written as ONE
+    bookkeeping, the layout's write options, rename), the same rows written as ONE
     file per batch with the sink's settings, and the floor (one default ``write_table`` per batch of
     the rows as dicts -> ``from_pylist``, built outside the timing) also with the sink's settings."""
     from flows.archive import layout
@@ -295,8 +295,11 @@ def split(records: list[Any], work: Path, batch_rows: int, repeat: int) -> dict[
     best: dict[str, float] = defaultdict(lambda: float("inf"))
 
     def plain(t: pa.Table, path: Path) -> None:
-        pq.write_table(t, path, row_group_size=layout.ROW_GROUP_ROWS,
-                       use_dictionary=layout.dictionary_columns(t.schema))
+        if hasattr(layout, "write_options"):  # part ARCHIVE5: the layout's settings, statistics included
+            pq.write_table(t, path, **layout.write_options("features", t.schema))
+        else:
+            pq.write_table(t, path, row_group_size=layout.ROW_GROUP_ROWS,
+                           use_dictionary=layout.dictionary_columns(t.schema))
 
     def once(root: Path) -> None:
         (root / "one").mkdir(parents=True)

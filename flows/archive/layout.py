@@ -6,14 +6,20 @@ One file per (table, date) per write, ``<root>/<table>/date=YYYY-MM-DD/<name>.pa
 statistics, so a one-asset query skips the other assets' groups; one file per date (not per asset
 and date) keeps the file count, which every query pays for (a footer read, a fragment), small.
 The sink (:mod:`flows.dataflow.sinks.archive`) and the compaction (:mod:`flows.archive.compact`)
-both write this layout; :mod:`flows.archive.files` also reads the older one.
+both write this layout, with the same :func:`write_options` (statistics where a query prunes);
+:mod:`flows.archive.files` also reads the older one.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
-__all__ = ["ASSET", "ROW_GROUP_ROWS", "TIME_COLUMN", "dictionary_columns", "sorted_rows"]
+from flows.codec.archive_schema import BOOKKEEPING, file_columns
+
+__all__ = ["ASSET", "ROW_GROUP_ROWS", "TIME_COLUMN", "dictionary_columns", "sorted_rows",
+           "statistics_columns", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -36,3 +42,24 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     nearly always distinct within a row group, so its dictionary holds every value again (on the
     demo archive the files are ~10 % smaller without, and the writer skips building it)."""
     return [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+
+
+def statistics_columns(table: str, schema: pa.Schema) -> list[str]:
+    """The columns whose min/max statistics are written: the named and bookkeeping ones, not a
+    table's open columns (the ``features`` table's one column per feature).
+
+    Why: the views (:mod:`flows.archive.query`) keep the newest write per key with a window
+    ``PARTITION BY`` the key columns, and DuckDB pushes into the scan only the filters on those
+    columns (``asset_id``, ``window_start``; EXPLAIN shows a filter on a feature, ``run_id`` or
+    ``n_records`` evaluated above the window), so a feature's statistics never prune a ``twin
+    sql`` query; with rows sorted by asset, a row group's feature range is the whole fleet's
+    anyway. Writing them is ~12 % of a file's write (issue 10, part ARCHIVE5)."""
+    named = {ASSET[0], *(c.name for c in file_columns(table)), *(c.name for c in BOOKKEEPING)}
+    return [f.name for f in schema if f.name in named]
+
+
+def write_options(table: str, schema: pa.Schema) -> dict[str, Any]:
+    """``pq.write_table`` settings of every file of the layout (the sink and the compaction):
+    row groups, dictionaries and statistics (default compression: snappy)."""
+    return {"row_group_size": ROW_GROUP_ROWS, "use_dictionary": dictionary_columns(schema),
+            "write_statistics": statistics_columns(table, schema)}

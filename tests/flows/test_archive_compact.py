@@ -72,6 +72,10 @@ def test_compaction_keeps_every_row_once_and_the_views_unchanged(tmp_path: Path)
     assert query(root, VIEW) == view
     assert _raw(root) == raw
     assert compact_archive(root, BEFORE, "part-compact-y") == ([], 0)  # nothing left to merge
+    meta = pq.ParquetFile(done[0].path).metadata  # the layout's settings: no feature statistics
+    stats = {meta.schema.column(c).name: meta.row_group(0).column(c).is_stats_set
+             for c in range(meta.num_columns)}
+    assert sorted(n for n, has in stats.items() if not has) == ["vib.kurtosis", "vib.rms"]
 
 
 def test_dates_from_before_on_are_left_alone(tmp_path: Path) -> None:

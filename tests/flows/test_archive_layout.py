@@ -170,3 +170,35 @@ def test_a_crash_between_files_leaves_whole_files_and_a_resume_dedups(tmp_path: 
     write_rows(tmp_path, "features", rows, "part-run2-w0-000000", "run2")  # the replay after restart
     got = query(tmp_path, "SELECT run_id, count(*) FROM features GROUP BY 1 ORDER BY 1")[1]
     assert got == [("run2", 150)]
+
+
+def _statistics(path: Path) -> dict[str, bool]:
+    """Per column of a file: whether every row group holds its statistics (min/max where a value
+    is not null, the null count)."""
+    meta = pq.ParquetFile(path).metadata
+    names = meta.schema.to_arrow_schema().names
+    return {n: all(meta.row_group(g).column(c).is_stats_set for g in range(meta.num_row_groups))
+            for c, n in enumerate(names)}
+
+
+def test_statistics_on_the_named_columns_only_and_the_rows_read_back_equal(tmp_path: Path) -> None:
+    """The key, named and bookkeeping columns keep their min/max (the views push the key filters
+    into the scan); the feature columns have none (no view filter on them reaches the scan)."""
+    rows = _fleet_features()
+    write_rows(tmp_path, "features", rows, "part-x", RUN)
+    for path in sorted((tmp_path / "features").rglob("*.parquet")):
+        stats = _statistics(path)
+        assert [n for n, has in stats.items() if not has] == ["vib.rms", "vib.kurtosis"]
+        with_stats = [n for n, has in stats.items() if has]
+        assert layout.statistics_columns("features", pq.read_schema(path)) == with_stats
+    got = query(tmp_path, "SELECT * EXCLUDE (run_id, _written_at) FROM features "
+                          "ORDER BY asset_id, window_start")
+    want = sorted(rows, key=lambda r: (r["asset_id"], r["window_start"]))
+    assert [dict(zip(got[0], r, strict=True)) for r in got[1]] == [
+        {**r, "date": r["window_start"].date(), "vib.kurtosis": r.get("vib.kurtosis")} for r in want]
+
+
+def test_fixed_tables_keep_every_statistic(tmp_path: Path) -> None:
+    write_rows(tmp_path, "alerts", alert_rows(), "part-x", RUN)
+    for path in (tmp_path / "alerts").rglob("*.parquet"):
+        assert all(_statistics(path).values())

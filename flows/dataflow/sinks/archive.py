@@ -176,8 +176,7 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
     data = _bookkeeping(data, run_id, write_seq())
-    pq.write_table(data, tmp, row_group_size=layout.ROW_GROUP_ROWS,
-                   use_dictionary=layout.dictionary_columns(data.schema))
+    pq.write_table(data, tmp, **layout.write_options(table, data.schema))
     os.replace(tmp, final)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from itertools import chain, compress
 from operator import attrgetter
 from typing import Any
@@ -39,6 +40,8 @@ __all__ = ["feature_tables"]
 
 _TIME = pa.timestamp("us", tz="UTC")
 _GET = {c.name: c.value for c in FEATURE_VECTOR.columns}
+_FIXED = [pa.field(*ASSET)] + [pa.field(c.name, arrow_type(c)) for c in file_columns("features")]
+"""The ``features`` file's named columns, before the open ones."""
 _FEATURES, _KEY_SET, _ROW = attrgetter("features"), attrgetter("features.key_set"), attrgetter("features.raw")
 
 
@@ -88,17 +91,23 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
         "n_records": pa.array(list(map(_GET["n_records"], recs)), pa.int64()).take(taken),
         "events": _events(recs).take(taken),
     }
-    fixed = [pa.field(*ASSET)] + [pa.field(c.name, arrow_type(c)) for c in file_columns("features")]
-    spread = arrow_type(open_columns("features"))  # type: ignore[arg-type]
     names_by_day, feature_columns = _feature_columns(recs, order, day)
     out = {}
     for d, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         names = names_by_day[d]
-        fields = fixed + [pa.field(k, spread) for k in names]
-        arrays = [columns[f.name] for f in fixed] + [feature_columns[k] for k in names]
-        out[days[d].isoformat()] = pa.Table.from_arrays([a.slice(lo, hi - lo) for a in arrays],
-                                                        schema=pa.schema(fields))
+        arrays = [columns[f.name] for f in _FIXED] + [feature_columns[k] for k in names]
+        if hi - lo != len(recs):  # one date of several (a write of one date takes the arrays whole)
+            arrays = [a.slice(lo, hi - lo) for a in arrays]
+        out[days[d].isoformat()] = pa.Table.from_arrays(arrays, schema=_schema(tuple(names)))
     return out
+
+
+@lru_cache(maxsize=256)
+def _schema(names: tuple[str, ...]) -> pa.Schema:
+    """The ``features`` file schema with these open columns (built once per name sequence: a
+    fleet has a handful, and 60 fields cost more than a small write's columns)."""
+    spread = arrow_type(open_columns("features"))  # type: ignore[arg-type]
+    return pa.schema(_FIXED + [pa.field(k, spread) for k in names])
 
 
 def _events(recs: Sequence[Any]) -> pa.Array:
@@ -144,10 +153,11 @@ def _feature_columns(recs: Sequence[Any], order: np.ndarray,
         names_by_day.append(list(dict.fromkeys(chain.from_iterable(sorted_names[s] for s in in_order))))
     matrix, row_of = _matrix(recs, order, code, distinct)
     finite = np.isfinite(matrix)
+    clean = finite.all(axis=1)  # one reduction for every column (most have no missing value)
     columns = {}
     for name, j in row_of.items():
         ok = finite[j]
-        columns[name] = pa.array(matrix[j]) if ok.all() else pa.array(matrix[j], pa.float64(), mask=~ok)
+        columns[name] = pa.array(matrix[j]) if clean[j] else pa.array(matrix[j], pa.float64(), mask=~ok)
     return names_by_day, columns
 
 
