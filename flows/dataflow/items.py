@@ -179,9 +179,13 @@ class ScalarColumns:
                    channel_idx, channels, values, origin, positions)
 
     def located(self, origin: str, first: int) -> ScalarColumns:
-        """The piece with its samples at positions ``first, first + 1, ...`` of ``origin``."""
+        """The piece in ``origin``: its own positions if it has them (a file's data rows), else
+        its samples at ``first, first + 1, ...``."""
+        pos = self.positions
+        if pos is None:
+            pos = np.arange(first, first + len(self.values), dtype=np.int64)
         return ScalarColumns(self.asset_id, self.timestamp, self.times_us, self.channel_idx, self.channels,
-                             self.values, origin, np.arange(first, first + len(self.values), dtype=np.int64))
+                             self.values, origin, pos)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         """Pieces pickled (in open windows) before the digital thread have no origin/positions."""
