@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from flows import codec
+from flows.app.explain import explain
 from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
@@ -65,3 +66,10 @@ def test_each_window_names_the_offset_ranges_of_its_messages(env: Env) -> None:
     assert any(env.kafka.topic("scalars") in s for s in sources)
     _, lin = query(archive, "SELECT count(*), count(lineage) FROM twin_state")
     assert lin[0][0] == lin[0][1] > 0
+    _, raised = query(archive, "SELECT alert_id FROM alerts WHERE status = 'raised'")
+    assert raised
+    for (alert_id,) in raised:  # twin explain on a `twin run` archive: the windows' Kafka inputs
+        doc = explain(archive, alert_id)
+        assert doc["lineage"]["inputs"] == doc["windows"][-1]["inputs"]
+        assert all(s["source"].startswith("kafka:" + env.kafka.topic_prefix) for w in doc["windows"]
+                   for s in w["inputs"])
