@@ -4,22 +4,16 @@ topic partition, of the telemetry messages behind it (issue 11)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flows import codec
 from flows.app.explain import explain
 from flows.app.produce import publish
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
-from flows.config.pipeline import KafkaConfig
-from tests.integration.test_kafka_pipeline import FLEET, Env, _fleet_metadata_file, consume_all
+from tests.integration.test_kafka_pipeline import FLEET, Env, consume_all, env  # noqa: F401 (the fixture)
 from twin_models.simulator.fleet import simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -27,26 +21,19 @@ pytestmark = pytest.mark.integration
 FAR_FUTURE = datetime.fromisoformat("9000-01-01T00:00:00+00:00")
 
 
-@pytest.fixture
-def env(kafka_brokers: str, kafka_admin: Any, tmp_path: Path) -> Iterator[Env]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"it-{uuid.uuid4().hex[:8]}.", partitions=4)
-    create_topics(cfg)
-    yield Env(cfg, tmp_path, _fleet_metadata_file(tmp_path / "meta.json"))
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
 
-
-def _messages(env: Env) -> dict[str, list[tuple[str, datetime, int]]]:
+def _messages(kenv: Env) -> dict[str, list[tuple[str, datetime, int]]]:
     """asset -> (source, event time, offset) of every telemetry message."""
     out: dict[str, list[tuple[str, datetime, int]]] = defaultdict(list)
     for role in ("scalars", "waveforms", "events"):
-        for m in consume_all(env.kafka, role, timeout_s=60):
+        for m in consume_all(kenv.kafka, role, timeout_s=60):
             rec = codec.decode_telemetry(m.value(), now=FAR_FUTURE)
             assert not isinstance(rec, codec.DecodeError)
             out[rec.asset_id].append((f"kafka:{m.topic()}:{m.partition()}", rec.timestamp, m.offset()))
     return out
 
 
-def test_each_window_names_the_offset_ranges_of_its_messages(env: Env) -> None:
+def test_each_window_names_the_offset_ranges_of_its_messages(env: Env) -> None:  # noqa: F811
     publish(simulate_fleet(FLEET), env.kafka)
     archive = env.tmp / "archive"
     env.run(archive)
