@@ -84,7 +84,8 @@ class BlockBuilder:
                 _flush(open_runs.pop(item.asset_id, None), out)
                 self._columns(item, now, open_runs, out)
                 continue
-            if type(item) is InputMark:  # digital thread: no record, moves nothing, flushes nothing
+            if type(item) is InputMark:  # digital thread: no record, moves no clock; it stays
+                _flush(open_runs.pop(item.asset_id, None), out)  # after its asset's earlier samples
                 out.append(item)
                 continue
             asset = getattr(item, "asset_id", None)
