@@ -16,6 +16,7 @@ window as comma-joined kinds, and one ``double`` column per feature name instead
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -88,6 +89,28 @@ def spans_json(spans: Iterable[InputSpan]) -> list[dict[str, Any]]:
     return [{"source": s.source, "first": int(s.first), "last": int(s.last)} for s in spans]
 
 
+@functools.lru_cache(maxsize=4096)
+def _text(value: str) -> str:
+    """A JSON string (sources, versions and hashes repeat: encoded once)."""
+    return json.dumps(value)
+
+
+def spans_text(spans: Iterable[InputSpan]) -> str:
+    """``json.dumps(spans_json(spans), separators=(",", ":"))``, at a fraction of its cost (the
+    archive writes it for every window; ``tests/unit/test_lineage_text.py`` holds them equal)."""
+    return "[" + ",".join([f'{{"source":{_text(s.source)},"first":{int(s.first)},"last":{int(s.last)}}}'
+                           for s in spans]) + "]"
+
+
+def lineage_text(lin: Lineage | None) -> str | None:
+    """The compact JSON text of :func:`lineage_json` (the archive's column), built directly."""
+    if lin is None:
+        return None
+    return (f'{{"version":{_text(lin.version)},"config_hash":{_text(lin.config_hash)},'
+            f'"life_id":{int(lin.life_id)},"learned_windows":{int(lin.learned_windows)},'
+            f'"fleet_model_version":{int(lin.fleet_model_version)},"inputs":{spans_text(lin.inputs)}}}')
+
+
 def lineage_json(lin: Lineage | None) -> dict[str, Any] | None:
     """A lineage as its JSON object (None stays None: records written without one)."""
     if lin is None:
@@ -97,12 +120,8 @@ def lineage_json(lin: Lineage | None) -> dict[str, Any] | None:
             "inputs": spans_json(lin.inputs)}
 
 
-def _compact(doc: Any) -> str | None:
-    return None if doc is None else json.dumps(doc, separators=(",", ":"))
-
-
-INPUTS = Form(lambda v, n, o: spans_json(v), lambda v: _compact(spans_json(v)), "string", False)  # JSON text
-LINEAGE = Form(lambda v, n, o: lineage_json(v), lambda v: _compact(lineage_json(v)), "string", True)  # JSON
+INPUTS = Form(lambda v, n, o: spans_json(v), spans_text, "string", False)  # archive: JSON text
+LINEAGE = Form(lambda v, n, o: lineage_json(v), lineage_text, "string", True)  # archive: JSON text
 # --- end digital thread ------------------------------------------------------------------------
 
 
