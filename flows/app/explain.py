@@ -2,7 +2,8 @@
 
 What raised the alert (its messages), the windows behind it (from the first bad window,
 ``started_at``, to the window whose snapshot raised it), their top features with the window's
-value against the asset's baseline (the median over its windows before ``started_at``), the
+value against the asset's baseline (the median over its windows of the same life before
+``started_at``), the
 input ranges of each window (Kafka offsets, file rows, simulator records) and the model and
 configuration versions that scored them. Everything goes through the sandboxed, read-only DuckDB
 connection of :mod:`flows.archive.query`; an archive written before the digital thread has no
@@ -67,15 +68,16 @@ def _windows(con: duckdb.DuckDBPyConnection, views: set[str], asset: str, start:
             inputs[row["window_start"]] = _json(row.get("inputs"))
     return [{"window_start": s["window_start"].isoformat(), "window_end": s["timestamp"].isoformat(),
              "condition": s["condition"], "anomaly_score": s["anomaly_score"],
-             "health_index": s["health_index"],
+             "health_index": s["health_index"], "life_id": s["life_id"],
              "top_features": _json(s["top_features"]) or [], "lineage": _json(s.get("lineage")),
              "inputs": inputs.get(s["window_start"])} for s in reversed(states)]
 
 
 def _feature_values(con: duckdb.DuckDBPyConnection, views: set[str], asset: str, names: list[str],
-                    started: datetime, window_start: datetime | None) -> list[dict[str, Any]]:
-    """Each top feature's value in the raising window and its baseline (median before ``started``)."""
-    if "features" not in views or not names or window_start is None:
+                    started: datetime, raising: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each top feature's value in the raising window and its baseline (the median over the
+    asset's windows of the same life before ``started``)."""
+    if "features" not in views or not names or raising is None:
         return [{"name": n, "value": None, "baseline": None} for n in names]
     columns = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE features)").fetchall()}
     out = []
@@ -85,9 +87,10 @@ def _feature_values(con: duckdb.DuckDBPyConnection, views: set[str], asset: str,
             continue
         col = _quoted(name)
         value = con.execute(f"SELECT {col} FROM features WHERE asset_id = ? AND window_start = ?",  # noqa: S608
-                            [asset, window_start]).fetchone()
-        base = con.execute(f"SELECT median({col}) FROM features WHERE asset_id = ? AND window_end <= ?",  # noqa: S608
-                           [asset, started]).fetchone()
+                            [asset, datetime.fromisoformat(raising["window_start"])]).fetchone()
+        base = con.execute(f"SELECT median({col}) FROM features WHERE asset_id = ? AND window_end <= ? "  # noqa: S608
+                           "AND window_start IN (SELECT window_start FROM twin_state WHERE asset_id = ? "
+                           "AND life_id = ?)", [asset, started, asset, raising["life_id"]]).fetchone()
         out.append({"name": name, "value": value[0] if value else None,
                     "baseline": base[0] if base else None})
     return out
@@ -96,7 +99,7 @@ def _feature_values(con: duckdb.DuckDBPyConnection, views: set[str], asset: str,
 def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     """The lineage of ``alert_id`` as a JSON-able dict; :class:`ArchiveError` for a missing or
     unusable archive or an id it does not hold."""
-    base = Path(root)
+    base, alert_id = Path(root), alert_id.strip()  # pasted from CSV output: no stray \r
     if not base.is_dir():
         msg = f"no archive: {base} is not a folder"
         raise ArchiveError(msg)
@@ -127,8 +130,7 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
     raising = windows[-1] if windows else None
     top = [str(p[0]) for p in (_json(raised["top_features"]) or [])]
     zs = {str(p[0]): p[1] for p in (_json(raised["top_features"]) or [])}
-    features = _feature_values(con, views, asset, top, started,
-                               datetime.fromisoformat(raising["window_start"]) if raising else None)
+    features = _feature_values(con, views, asset, top, started, raising)
     for f in features:
         f["z"] = zs.get(f["name"])
     return {
@@ -166,7 +168,8 @@ def render(doc: dict[str, Any]) -> str:
     lines.append(f"windows that raised it ({len(doc['windows'])}):")
     lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition']:<9} score "
               f"{_num(w['anomaly_score'])}  inputs: {_spans(w['inputs'])}" for w in doc["windows"]]
-    lines.append("top features of the raising window (value vs baseline = median before the episode):")
+    lines.append("top features of the raising window (value vs baseline = median of this life before "
+                 "the episode):")
     lines += [f"  {f['name']:<40} z {_num(f['z']):>8}  value {_num(f['value']):>10}  baseline "
               f"{_num(f['baseline']):>10}" for f in doc["top_features"]]
     if doc.get("skipped_files"):
