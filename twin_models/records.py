@@ -28,6 +28,8 @@ __all__ = [
     "BearingGeometry",
     "FailureThreshold",
     "FeatureVector",
+    "InputSpan",
+    "Lineage",
     "ScalarSample",
     "SensorSpec",
     "Telemetry",
@@ -184,6 +186,39 @@ class AssetMetadata:
     resonance_band_hz: tuple[float, float] | None = None
 
 
+# --- digital thread (issue 11, part THREAD): what produced a record --------------------------
+@dataclass(frozen=True, slots=True)
+class InputSpan:
+    """The input positions behind a window, per source: ``first..last`` inclusive.
+
+    ``source`` is ``kafka:<topic>:<partition>`` (positions = offsets), ``file:<name>`` (the
+    file's records in replay order: its data rows, 0-based, for a file in time order) or
+    ``sim:seed=<n>`` (the simulator's records, in order). A covering range: on a partition
+    shared by several assets it also holds the other assets' records."""
+
+    source: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """What produced a snapshot or an alert (and, later, a recommendation or a command).
+
+    ``config_hash`` is a stable hash of the effective pipeline configuration (secrets left out);
+    ``life_id``/``learned_windows`` are the twin's model state when it scored (prequential: the
+    windows learnt BEFORE this one), ``fleet_model_version`` the fleet model it applied (0 =
+    none); ``inputs`` the input ranges of the window(s) behind the record."""
+
+    version: str
+    config_hash: str
+    life_id: int
+    learned_windows: int
+    fleet_model_version: int
+    inputs: tuple[InputSpan, ...] = ()
+# --- end digital thread ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class FeatureVector:
     """Features of one asset over one event-time window ``[window_start, window_end)``.
@@ -202,6 +237,7 @@ class FeatureVector:
     features: Mapping[str, float]
     n_records: int = 0
     events: tuple[AssetEvent, ...] = ()
+    inputs: tuple[InputSpan, ...] = ()  # digital thread (issue 11): the window's input ranges
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +268,7 @@ class TwinSnapshot:
     evidence: str = ""
     top_features: tuple[tuple[str, float], ...] = ()
     context: dict[str, float] = field(default_factory=dict)
+    lineage: Lineage | None = None  # digital thread (issue 11): what produced it
 
 
 AlertStatus = Literal["raised", "updated", "cleared"]
@@ -256,3 +293,4 @@ class Alert:
     top_features: tuple[tuple[str, float], ...] = ()
     defect: str | None = None
     sequence: int = 0
+    lineage: Lineage | None = None  # digital thread (issue 11): what produced it

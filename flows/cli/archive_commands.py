@@ -1,5 +1,5 @@
-"""The ``twin sql`` and ``twin archive check|compact`` subcommands: query, inspect and compact the
-Parquet archive."""
+"""The ``twin sql``, ``twin explain`` and ``twin archive check|compact`` subcommands: query,
+explain, inspect and compact the Parquet archive."""
 
 from __future__ import annotations
 
@@ -47,6 +47,21 @@ def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "rows were cut (env TWIN_SQL_MAX_ROWS; default %(default)s)")
 
 
+def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "explain", help="show an alert's lineage (digital thread) from the archive",
+        description=(
+            "Show what produced an alert, from the archive only (read-only, sandboxed like twin "
+            "sql): its messages, the windows that raised it with their input ranges (Kafka "
+            "offsets, file rows, simulator records), the top features of the raising window "
+            "against the asset's baseline, and the twinflow, configuration and model versions. "
+            "Example: twin explain 5476ba13620b393aeef2 --archive twin-data"),
+    )
+    p.add_argument("alert_id", metavar="ALERT_ID", help="the alert's id (alert_id column of the alerts view)")
+    _add_archive_arg(p)
+    p.add_argument("--json", action="store_true", help="print the lineage as one JSON document")
+
+
 def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "archive", help="inspect the Parquet archive",
@@ -85,6 +100,7 @@ def _iso_date(text: str) -> date:
 def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``sql`` and ``archive`` to the ``twin`` subcommands."""
     _add_sql(sub)
+    _add_explain(sub)
     _add_archive(sub)
 
 
@@ -117,6 +133,16 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     if cut:
         print(f"twin: note: output cut at {args.max_rows} rows (--max-rows N, 0 = no limit)",
               file=sys.stderr)
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from flows.app.explain import explain, render
+
+    doc = explain(archive_dir(args.config, args.archive), args.alert_id)
+    print(json.dumps(doc, default=str) if args.json else render(doc))
     return 0
 
 
@@ -158,4 +184,4 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-ARCHIVE_COMMANDS: dict[str, Any] = {"sql": _cmd_sql, "archive": _cmd_archive}
+ARCHIVE_COMMANDS: dict[str, Any] = {"sql": _cmd_sql, "explain": _cmd_explain, "archive": _cmd_archive}

@@ -100,13 +100,14 @@ def schema_doc(table: str) -> dict[str, Any]:
     shape = ("Fixed columns: exactly those listed." if extra is None
              else "Open: the named columns, then one column per feature name.")
     return {
-        "$id": f"urn:twinflow:archive:{table}:v1",
-        "title": f"Archive table {table} v1",
+        "$id": f"urn:twinflow:archive:{table}:v{m.version}",
+        "title": f"Archive table {table} v{m.version}",
         "description": f"Parquet files <archive>/{table}/date=YYYY-MM-DD/*.parquet (asset_id their first "
                        "column; older archives: date=YYYY-MM-DD/asset_id=<id>/*.parquet); one row "
-                       f"per {m.record.__name__} ({m.schema}.v1). {shape} Types are Arrow types; nullable "
+                       f"per {m.record.__name__} ({m.schema}.v{m.version}). {shape} Types are Arrow types; "
+                       "nullable "
                        "says whether a value may be null (every Parquet column is physically optional).",
-        "record_schema": f"{m.schema}.v1.json",
+        "record_schema": f"{m.schema}.v{m.version}.json",
         "fixed": extra is None,
         "partitions": [_spec(c) for c in PARTITIONS],
         "columns": [_spec(c) for c in file_columns(table)],
@@ -133,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "schemas/archive")
     out.mkdir(parents=True, exist_ok=True)
-    for table in TABLES:
-        (out / f"{table}.v1.json").write_text(dump(table))
+    for table in TABLES:  # earlier versions' files stay as published
+        (out / f"{table}.v{mapping(table).version}.json").write_text(dump(table))
     return 0
 
 

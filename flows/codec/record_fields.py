@@ -16,6 +16,7 @@ window as comma-joined kinds, and one ``double`` column per feature name instead
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 
 from flows.codec.fields import check_text, format_timestamp
 from flows.codec.json_telemetry import event_dict
-from twin_models.records import MAX_ID_CHARS, Alert, FeatureVector, TwinSnapshot
+from twin_models.records import MAX_ID_CHARS, Alert, FeatureVector, InputSpan, Lineage, TwinSnapshot
 
 __all__ = ["ALERT", "FEATURE_VECTOR", "MAPPINGS", "TWIN_SNAPSHOT", "Column", "Field", "Form",
            "RecordMapping"]
@@ -82,6 +83,48 @@ EVENTS = Form(lambda v, n, o: [event_dict(e) for e in v],  # archive: comma-join
 FEATURE_COLUMNS = Form(lambda v, n, o: _number_map(v), None, "double", True)  # one column per name
 
 
+# --- digital thread (issue 11, part THREAD) ---------------------------------------------------
+def spans_json(spans: Iterable[InputSpan]) -> list[dict[str, Any]]:
+    """Input spans as JSON objects ``{"source", "first", "last"}``."""
+    return [{"source": s.source, "first": int(s.first), "last": int(s.last)} for s in spans]
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(value: str) -> str:
+    """A JSON string (sources, versions and hashes repeat: encoded once)."""
+    return json.dumps(value)
+
+
+def spans_text(spans: Iterable[InputSpan]) -> str:
+    """``json.dumps(spans_json(spans), separators=(",", ":"))``, at a fraction of its cost (the
+    archive writes it for every window; ``tests/unit/test_lineage_text.py`` holds them equal)."""
+    return "[" + ",".join([f'{{"source":{_text(s.source)},"first":{int(s.first)},"last":{int(s.last)}}}'
+                           for s in spans]) + "]"
+
+
+def lineage_text(lin: Lineage | None) -> str | None:
+    """The compact JSON text of :func:`lineage_json` (the archive's column), built directly."""
+    if lin is None:
+        return None
+    return (f'{{"version":{_text(lin.version)},"config_hash":{_text(lin.config_hash)},'
+            f'"life_id":{int(lin.life_id)},"learned_windows":{int(lin.learned_windows)},'
+            f'"fleet_model_version":{int(lin.fleet_model_version)},"inputs":{spans_text(lin.inputs)}}}')
+
+
+def lineage_json(lin: Lineage | None) -> dict[str, Any] | None:
+    """A lineage as its JSON object (None stays None: records written without one)."""
+    if lin is None:
+        return None
+    return {"version": lin.version, "config_hash": lin.config_hash, "life_id": int(lin.life_id),
+            "learned_windows": int(lin.learned_windows), "fleet_model_version": int(lin.fleet_model_version),
+            "inputs": spans_json(lin.inputs)}
+
+
+INPUTS = Form(lambda v, n, o: spans_json(v), spans_text, "string", False)  # archive: JSON text
+LINEAGE = Form(lambda v, n, o: lineage_json(v), lineage_text, "string", True)  # archive: JSON text
+# --- end digital thread ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """A record field: its name (JSON property and, unless spread, archive column) and form."""
@@ -123,8 +166,10 @@ class RecordMapping:
     """
 
     def __init__(self, record: type, schema: str, table: str, fields: Iterable[Field], *,
-                 columns: tuple[str, ...], date_of: str, owner: Callable[[Any], str]) -> None:
+                 columns: tuple[str, ...], date_of: str, owner: Callable[[Any], str],
+                 version: int = 1) -> None:
         self.record, self.schema, self.table, self.owner = record, schema, table, owner
+        self.version = version  # of the JSON schema (schemas/<schema>.v<version>.json) and archive table
         self.date_of = date_of
         self.fields = tuple(fields)
         by_name = {f.name: f for f in self.fields}
@@ -176,10 +221,19 @@ FEATURE_VECTOR = RecordMapping(
               "null = undefined for this window."),
         Field("n_records", COUNT, "Telemetry records aggregated into the window."),
         Field("events", EVENTS, "Asset events of the window (archive: their kinds, comma-joined)."),
+        # digital thread (issue 11, part THREAD)
+        Field("inputs", INPUTS, "Input ranges behind the window, one per source: {source, first, last} "
+              "(Kafka offsets of kafka:<topic>:<partition>, record ordinals of file:<name> or "
+              "sim:seed=<n>); covering ranges (archive: JSON text)."),
     ),
-    columns=("asset_id", "date", "window_start", "window_end", "n_records", "events"),
-    date_of="window_start", owner=lambda fv: f"feature vector of {fv.asset_id!r}",
+    columns=("asset_id", "date", "window_start", "window_end", "n_records", "events", "inputs"),
+    date_of="window_start", owner=lambda fv: f"feature vector of {fv.asset_id!r}", version=2,
 )
+
+LINEAGE_TEXT = ("What produced it: {version, config_hash, life_id, learned_windows, fleet_model_version, "
+                "inputs} (twinflow version, hash of the effective configuration, the model state that "
+                "scored, the input ranges behind it); null = written before the digital thread "
+                "(archive: JSON text).")
 
 TWIN_SNAPSHOT = RecordMapping(
     TwinSnapshot, "twin_snapshot", "twin_state", (
@@ -203,11 +257,13 @@ TWIN_SNAPSHOT = RecordMapping(
               "(archive: JSON text)."),
         Field("context", NUMBER_MAP, "Operating context (speed, load ...) of the window "
               "(archive: JSON text)."),
+        # digital thread (issue 11, part THREAD)
+        Field("lineage", LINEAGE, LINEAGE_TEXT),
     ),
     columns=("asset_id", "date", "timestamp", "window_start", "condition", "anomaly_score", "health_index",
              "rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "drift", "n_windows", "life_id",
-             "degradation", "defect", "evidence", "top_features", "context"),
-    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}",
+             "degradation", "defect", "evidence", "top_features", "context", "lineage"),
+    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=2,
 )
 
 ALERT = RecordMapping(
@@ -227,10 +283,13 @@ ALERT = RecordMapping(
         Field("defect", OPT_TEXT, "Bearing component diagnosed, if any."),
         Field("sequence", COUNT, "Position of this message in its episode (1 = raised); "
               "the key with alert_id."),
+        # digital thread (issue 11, part THREAD)
+        Field("lineage", LINEAGE, LINEAGE_TEXT),
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
-             "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features"),
-    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}",
+             "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",
+             "lineage"),
+    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=2,
 )
 
 MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT)

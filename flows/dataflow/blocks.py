@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from flows.dataflow.items import ScalarBlock, ScalarColumns
+from flows.dataflow.items import InputMark, ScalarBlock, ScalarColumns
 from twin_models.records import EPOCH, ScalarSample
 
 __all__ = ["SYSTEM_MARGIN", "BlockBuilder", "grouped"]
@@ -83,6 +83,10 @@ class BlockBuilder:
             if type(item) is ScalarColumns:
                 _flush(open_runs.pop(item.asset_id, None), out)
                 self._columns(item, now, open_runs, out)
+                continue
+            if type(item) is InputMark:  # digital thread: no record, moves no clock; it stays
+                _flush(open_runs.pop(item.asset_id, None), out)  # after its asset's earlier samples
+                out.append(item)
                 continue
             asset = getattr(item, "asset_id", None)
             if asset is not None:  # a frame, an event or a block: moves the asset's watermark too

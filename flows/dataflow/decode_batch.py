@@ -22,7 +22,8 @@ import numpy as np
 
 from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_from_json, scalar_from_json
 from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP
-from flows.dataflow.items import DeadLetter, RawRecord, RawRun, ScalarColumns
+from flows.dataflow.items import DeadLetter, RawRecord, RawRun, ScalarColumns, kafka_origin
+from flows.dataflow.lineage import MarkCollector, position_of
 from flows.dataflow.operators import Decoder
 from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry
 
@@ -68,26 +69,29 @@ def columns_ok(piece: ScalarColumns, limit: datetime) -> bool:
     return bool(np.isfinite(values).all()) and float(np.abs(values).max()) <= MAX_ABS_SCALAR
 
 
-def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLetter]) -> BatchStep:
+def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLetter],
+                 window_s: float | None = None) -> BatchStep:
     """The step function for ``op.flat_map_batch``: records -> decoded records or dead letters,
     in order. ``one`` is the guarded per-record decode (:func:`flows.dataflow.guard.guard_map`
-    over ``decoder``), used for everything the fast path is not sure of."""
+    over ``decoder``), used for everything the fast path is not sure of. With ``window_s``,
+    records decoded one by one are preceded by their input marks (:mod:`flows.dataflow.lineage`)."""
 
-    def step(raws: list[RawRecord | RawRun]) -> list[Telemetry | ScalarColumns | DeadLetter]:
+    def step(raws: list[RawRecord | RawRun]) -> list[Any]:
         try:
             limit = future_limit(decoder.now(), decoder.max_future_s)
         except ValueError:  # a clock without a time zone: the per-record path says so
             return [one(r) for raw in raws for r in _one_by_one(raw)]
-        out: list[Telemetry | ScalarColumns | DeadLetter] = []
+        out: list[Any] = []
         fast: dict[str, int] = {}
+        marks = None if window_s is None else MarkCollector(window_s)
         for raw in raws:
             if type(raw) is RawRun:
                 cols = _run_columns(raw, limit)
                 if cols is None:  # not all plain scalars: judged message by message, as before
                     for one_raw in raw.records():
-                        _judge(one_raw, limit, one, out, fast)
+                        _judge(one_raw, limit, one, out, fast, marks)
                 else:
-                    out.extend(pieces(cols))
+                    out.extend(pieces(cols, kafka_origin(raw.source, raw.partition), raw.offsets))
                     fast[raw.source] = fast.get(raw.source, 0) + len(raw)
                 continue
             piece = raw.record
@@ -98,9 +102,9 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
                     continue
                 # judged sample by sample, as the per-row replay's records: a bad row is its own dead letter
                 for sample_raw in _one_by_one(raw):
-                    _judge(sample_raw, limit, one, out, fast)
+                    _judge(sample_raw, limit, one, out, fast, marks)
                 continue
-            _judge(raw, limit, one, out, fast)
+            _judge(raw, limit, one, out, fast, marks)
         for source, n in fast.items():
             decoder.count(source, n)
         return out
@@ -118,19 +122,25 @@ def _run_columns(run: RawRun, limit: datetime) -> JsonColumns | None:
         return None
 
 
-def pieces(cols: JsonColumns) -> list[ScalarColumns]:
+def pieces(cols: JsonColumns, origin: str = "",
+           offsets: tuple[int, ...] | None = None) -> list[ScalarColumns]:
     """Decoded columns as one :class:`ScalarColumns` piece per asset (order kept within an asset;
-    assets in order of their first record: no keyed step sees the order across assets)."""
+    assets in order of their first record: no keyed step sees the order across assets), with
+    their records' ``offsets`` in ``origin`` as positions when given."""
     codes = cols.asset_code
+    pos = None if offsets is None else np.asarray(offsets, dtype=np.int64)
     if len(cols.assets) == 1:
-        return [ScalarColumns.of(cols.assets[0], cols.times_us, cols.channel_idx, cols.channels, cols.values)]
+        return [ScalarColumns.of(cols.assets[0], cols.times_us, cols.channel_idx, cols.channels, cols.values,
+                                 origin, pos)]
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     times, chans, values = cols.times_us[order], cols.channel_idx[order], cols.values[order]
+    pos = None if pos is None else pos[order]
     out = []
     for start, stop in zip([0, *bounds.tolist()], [*bounds.tolist(), len(order)], strict=True):
         out.append(ScalarColumns.of(cols.assets[int(codes[order[start]])], times[start:stop],
-                                    chans[start:stop], cols.channels, values[start:stop]))
+                                    chans[start:stop], cols.channels, values[start:stop], origin,
+                                    None if pos is None else pos[start:stop]))
     return out
 
 
@@ -141,18 +151,27 @@ def _one_by_one(raw: RawRecord | RawRun) -> list[RawRecord]:
     piece = raw.record
     if type(piece) is not ScalarColumns:
         return [raw]
-    return [RawRecord(raw.source, b"", raw.headers, sample) for sample in piece.samples]
+    if piece.positions is None:
+        return [RawRecord(raw.source, b"", raw.headers, sample) for sample in piece.samples]
+    return [RawRecord(raw.source, b"", raw.headers, sample, piece.origin, pos)
+            for sample, pos in zip(piece.samples, piece.positions.tolist(), strict=True)]
 
 
 def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry | DeadLetter],
-           out: list[Any], fast: dict[str, int]) -> None:
-    """One record: the fast path if it is sure, else the guarded per-record decoder."""
+           out: list[Any], fast: dict[str, int], marks: MarkCollector | None = None) -> None:
+    """One record: the fast path if it is sure, else the guarded per-record decoder (preceded by
+    its input mark when ``marks`` collects them)."""
     try:
         rec = _fast(raw, limit)
     except Exception:  # noqa: BLE001 - not sure: the guarded path judges it (and its errors)
         rec = None
     if rec is None:
-        out.append(one(raw))
+        decoded = one(raw)
+        if marks is not None and type(decoded) is not DeadLetter:
+            marks.add(out, decoded, position_of(raw))
+        out.append(decoded)
     else:
+        if marks is not None:
+            marks.add(out, rec, position_of(raw))
         out.append(rec)
         fast[raw.source] = fast.get(raw.source, 0) + 1

@@ -34,6 +34,7 @@ class StateSnapshot:
     """A twin snapshot with the fleet's RUL fused in: what the state sink writes."""
 
     snap: TwinSnapshot
+    fleet_version: int = 0  # digital thread: the fleet model version applied (0 = none)
 
     @property
     def asset_id(self) -> str:
@@ -58,7 +59,8 @@ def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[st
     out: list[StateSnapshot | LifeChunk | RefitWork] = []
     if snap is not None:
         model = board.model_at(view.kind, snap.timestamp.timestamp()) if board is not None else None
-        out.append(StateSnapshot(view.update(snap, features, model)))
+        version = model.version if model is not None else 0
+        out.append(StateSnapshot(view.update(snap, features, model), version))
     for event in events:
         parts = view.close(event, config.life_chunk_rows)
         out.extend(parts)

@@ -18,8 +18,8 @@ import numpy.typing as npt
 from flows.codec import encode_telemetry
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, Telemetry
 
-__all__ = ["DeadLetter", "FrameFeatures", "RawRecord", "RawRun", "ScalarBlock", "ScalarColumns", "WindowItem",
-           "source_headers"]
+__all__ = ["DeadLetter", "FrameFeatures", "InputMark", "RawRecord", "RawRun", "ScalarBlock", "ScalarColumns",
+           "WindowItem", "kafka_origin", "source_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +28,18 @@ class RawRecord:
 
     A replay source that holds records already (files, the simulator) passes the ``record``
     instead of its bytes (``payload`` empty): the decode step judges it as it would judge its
-    wire encoding, and :meth:`wire` gives those bytes when a dead letter needs them."""
+    wire encoding, and :meth:`wire` gives those bytes when a dead letter needs them.
+
+    ``origin``/``position``: where a replayed record sits in its input (``file:<name>`` or
+    ``sim:seed=<n>``, and its ordinal there), for the digital thread; a Kafka record's are in
+    its ``headers``."""
 
     source: str
     payload: bytes
     headers: tuple[tuple[str, str], ...] = ()
     record: Telemetry | ScalarColumns | None = None
+    origin: str = ""
+    position: int = -1
 
     def wire(self) -> bytes:
         """The record's bytes: the payload, or the wire encoding of ``record``."""
@@ -45,6 +51,27 @@ class RawRecord:
 def source_headers(topic: str, partition: int, offset: int) -> tuple[tuple[str, str], ...]:
     """Where a Kafka message came from, as a :class:`RawRecord`'s headers (dead letters show them)."""
     return (("source.topic", topic), ("source.partition", str(partition)), ("source.offset", str(offset)))
+
+
+def kafka_origin(topic: str, partition: int | str) -> str:
+    """The digital thread's name of a Kafka topic partition (:class:`~twin_models.records.InputSpan`)."""
+    return f"kafka:{topic}:{partition}"
+
+
+@dataclass(slots=True)
+class InputMark:
+    """Digital thread: the input positions ``first..last`` of ``source`` behind some of an asset's
+    records in one window (those of one decode batch). The decode step puts it right before the
+    first of those records with that record's timestamp, so it lands in their window, is late
+    exactly when that record is, and moves no watermark; ``aggregate_window`` turns a window's
+    marks (and its pieces' positions) into ``FeatureVector.inputs``. Mutable only inside the
+    decode step, while the batch is built."""
+
+    asset_id: str
+    timestamp: datetime
+    source: str
+    first: int
+    last: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +152,9 @@ class ScalarColumns:
     object per row (``benchmarks/RESULTS.md``, issue 10, part BACKTEST3).
 
     Sample ``k`` is ``ScalarSample(asset_id, channels[channel_idx[k]], EPOCH + times_us[k] us,
-    values[k])``; samples are in the order the per-row reader would have given them. Out of the
+    values[k])``; samples are in the order the per-row reader would have given them. ``positions``
+    (if known) are the samples' input positions in ``origin`` (Kafka offsets or replay ordinals:
+    the digital thread), sliced with them. Out of the
     replay source a piece may span several windows; the decode step's block builder cuts it into
     one-window pieces (then ``timestamp``, the latest sample's, places it as a ScalarBlock's
     does). The arrays are read-only, so the item is immutable (it deep-copies to itself)."""
@@ -136,15 +165,32 @@ class ScalarColumns:
     channel_idx: npt.NDArray[np.int16]
     channels: tuple[str, ...]
     values: npt.NDArray[np.float64]
+    origin: str = ""
+    positions: npt.NDArray[np.int64] | None = None
 
     @classmethod
     def of(cls, asset_id: str, times_us: npt.NDArray[np.int64], channel_idx: npt.NDArray[np.int16],
-           channels: tuple[str, ...], values: npt.NDArray[np.float64]) -> ScalarColumns:
+           channels: tuple[str, ...], values: npt.NDArray[np.float64], origin: str = "",
+           positions: npt.NDArray[np.int64] | None = None) -> ScalarColumns:
         """A piece over these arrays (made read-only); ``timestamp`` is the latest time."""
         for arr in (times_us, channel_idx, values):
             arr.flags.writeable = False
         return cls(asset_id, EPOCH + timedelta(microseconds=int(times_us.max())), times_us,
-                   channel_idx, channels, values)
+                   channel_idx, channels, values, origin, positions)
+
+    def located(self, origin: str, first: int) -> ScalarColumns:
+        """The piece in ``origin``: its own positions if it has them (a file's data rows), else
+        its samples at ``first, first + 1, ...``."""
+        pos = self.positions
+        if pos is None:
+            pos = np.arange(first, first + len(self.values), dtype=np.int64)
+        return ScalarColumns(self.asset_id, self.timestamp, self.times_us, self.channel_idx, self.channels,
+                             self.values, origin, pos)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        """Pieces pickled (in open windows) before the digital thread have no origin/positions."""
+        for name, value in zip(_COLUMN_FIELDS, (*state, "", None)[:len(_COLUMN_FIELDS)], strict=True):
+            object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         """Samples in the piece."""
@@ -152,8 +198,9 @@ class ScalarColumns:
 
     def take(self, start: int, stop: int) -> ScalarColumns:
         """Samples ``start:stop`` as a piece."""
+        pos = None if self.positions is None else self.positions[start:stop]
         return ScalarColumns.of(self.asset_id, self.times_us[start:stop], self.channel_idx[start:stop],
-                                self.channels, self.values[start:stop])
+                                self.channels, self.values[start:stop], self.origin, pos)
 
     @property
     def samples(self) -> tuple[ScalarSample, ...]:
@@ -168,5 +215,9 @@ class ScalarColumns:
         return self
 
 
-WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent
-"""What a window collects: scalar samples (alone or in blocks), frame features and asset events."""
+_COLUMN_FIELDS = ("asset_id", "timestamp", "times_us", "channel_idx", "channels", "values", "origin",
+                  "positions")
+
+WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent | InputMark
+"""What a window collects: scalar samples (alone or in blocks), frame features, asset events, and
+the digital thread's input marks."""

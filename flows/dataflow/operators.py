@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, o
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
+from flows.dataflow.lineage import Producer, stamp_alerts, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.window_columns import scalar_columns
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
@@ -202,7 +204,9 @@ def make_window_aggregator(
         items_out.inc()
         windows.closed(asset_id, window_id)
         lag_gauge.set((now() - (start + length)).total_seconds())
-        return aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events)
+        fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events)
+        inputs = window_inputs(items)
+        return replace(fv, inputs=inputs) if inputs else fv
 
     return aggregate
 
@@ -213,12 +217,13 @@ def _item_time(item: ScalarSample | FrameFeatures) -> datetime:
 
 def twin_apply(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, board: FleetBoard | None = None,
+    producer: Producer | None = None,
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None, list[Any]]]:
     """The twin step's pure state transition (no metrics): what an undo replays.
 
     Returns the twin, its own-evidence snapshot (None for an event-only window) and the fleet
     items (:func:`flows.dataflow.fleet_steps.apply_fleet`: the fused state snapshot, the parts
-    of a life a failure closed)."""
+    of a life a failure closed). With a ``producer``, the snapshots carry their lineage."""
 
     def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
         if twin is None:
@@ -227,9 +232,14 @@ def twin_apply(
             for event in fv.events:
                 twin.apply_event(event.kind)
             return twin, None, apply_fleet(twin, None, fv.features, fv.events, config.fleet, board)
+        learned = twin.detector.n_learned
         snap = twin.update(fv)
         check_snapshot(snap)
-        return twin, snap, apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
+        fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
+        if producer is None:
+            return twin, snap, fleet
+        snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
+        return twin, snap, fleet
 
     return apply
 
@@ -237,11 +247,12 @@ def twin_apply(
 def twin_update(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics,
     board: FleetBoard | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    producer: Producer | None = None,
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink) and the parts of a
     life that a failure closed (for the fleet learner)."""
-    apply = twin_apply(metadata, config, board)
+    apply = twin_apply(metadata, config, board, producer)
     # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
@@ -296,7 +307,7 @@ def policy_apply(config: AlertPolicyConfig) -> Callable[[AlertPolicy | None, Twi
     def apply(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
         if policy is None:
             policy = AlertPolicy(snap.asset_id, config)
-        return policy, policy.update(snap)
+        return policy, stamp_alerts(policy.update(snap), snap)
 
     return apply
 

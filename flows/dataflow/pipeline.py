@@ -40,6 +40,7 @@ import bytewax.operators.windowing as win
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
@@ -48,7 +49,8 @@ from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
-from flows.dataflow.items import DeadLetter, RawRecord, ScalarBlock, ScalarColumns
+from flows.dataflow.items import DeadLetter, InputMark, RawRecord, ScalarBlock, ScalarColumns
+from flows.dataflow.lineage import Producer
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
     Decoder,
@@ -133,7 +135,8 @@ def get_flow(
     decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
     # a batch at a time: one Bytewax call per batch instead of per record (stateless step); plain
     # scalars take the fast path, and a batch's scalars of one asset and window leave as one block
-    decode = grouped(decode_batch(decoder, guard_map("decode", decoder, m, now)), _block_builder(cfg, now))
+    decode = grouped(decode_batch(decoder, guard_map("decode", decoder, m, now), cfg.window_s),
+                     _block_builder(cfg, now))
     decoded = op.flat_map_batch("decode", raw, decode)
     # Telemetry | ScalarBlock | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
@@ -161,7 +164,8 @@ def get_flow(
     agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
     fvs = agg.trues
     # (asset_id, FeatureVector)
-    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now),
+    producer = Producer(twinflow_version(), config_hash(cfg))
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer),
                                _state_of(twin_apply(meta, cfg.twin, board)), _asset_of, m, now,
                                on_drop=m.assets_tracked.dec)
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
@@ -228,6 +232,8 @@ def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
           now: Callable[[], datetime]) -> list[DeadLetter]:
     """One late_record dead letter per record: a late block gives one per sample."""
     _asset, (_wid, item) = kv
+    if type(item) is InputMark:  # digital thread: not a record (its window closed without it)
+        return []
     records = item.samples if isinstance(item, ScalarBlock | ScalarColumns) else (item,)
     m.late_records.inc(len(records))
     m.dead_letters.labels(reason="late_record").inc(len(records))  # every dead letter is in this counter

@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tests.unit.test_serde import (
     make_scalar,
     make_snapshot,
 )
-from twin_models.records import AssetMetadata, WaveformFrame
+from twin_models.records import AssetMetadata, InputSpan, Lineage, WaveformFrame
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 FILES = sorted(SCHEMAS.glob("*.json"))
@@ -32,30 +33,45 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 TELEMETRY = ("scalar_sample", "waveform_frame", "asset_event")
 
 
+def _version(path: Path) -> int:
+    return int(path.name.split(".v")[-1].split(".")[0])
+
+
+def latest(name: str) -> Path:
+    """The newest version's file of the schema called ``name`` (older ones stay as published)."""
+    return max(SCHEMAS.glob(f"{name}.v*.json"), key=_version)
+
+
 def load(name: str) -> dict[str, Any]:
-    """The v1 schema called ``name``."""
-    doc: dict[str, Any] = json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+    """The newest version of the schema called ``name`` (what twinflow writes)."""
+    doc: dict[str, Any] = json.loads(latest(name).read_text())
     return doc
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    """A 2020-12 validator for the v1 schema ``name``."""
+    """A 2020-12 validator for the newest schema ``name``."""
     return jsonschema.Draft202012Validator(load(name))
 
 
+SPANS = (InputSpan("kafka:twin.telemetry.vibration.v1:3", 120, 184), InputSpan("file:plant.csv", 0, 59))
+LINEAGE = Lineage("0.1.0", "8b31886510e49858", 2, 411, 3, SPANS)
 SAMPLES: dict[str, list[Any]] = {
     "scalar_sample": [make_scalar(), make_scalar(unit="", value=-3)],
     "asset_event": [make_event(kind=k) for k in ("install", "maintenance", "failure")],
     "waveform_frame": [make_frame(16), make_frame(1, shaft_speed_hz=None, unit="")],
-    "feature_vector": [make_feature_vector()],
-    "twin_snapshot": [make_snapshot()],
-    "alert": [make_alert()],
+    "feature_vector": [make_feature_vector(), replace(make_feature_vector(), inputs=SPANS)],
+    "twin_snapshot": [make_snapshot(), replace(make_snapshot(), lineage=LINEAGE)],
+    "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE)],
     "asset_metadata": [make_metadata(), AssetMetadata("bare")],
 }
 
 
 def test_every_schema_file_is_covered() -> None:
-    assert {p.name.removesuffix(".v1.json") for p in FILES} == {*SAMPLES, "dead_letter"}
+    assert {p.name.split(".v")[0] for p in FILES} == {*SAMPLES, "dead_letter"}
+    for p in FILES:  # versions count up from 1 without gaps
+        name = p.name.split(".v")[0]
+        versions = {_version(q) for q in SCHEMAS.glob(f"{name}.v*.json")}
+        assert versions == set(range(1, _version(latest(name)) + 1))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -73,7 +89,7 @@ def test_schema_is_valid_2020_12_and_versioned(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_examples_validate_and_are_read(path: Path) -> None:
     doc = json.loads(path.read_text())
-    name = path.name.removesuffix(".v1.json")
+    name = path.name.split(".v")[0]
     for example in doc["examples"]:
         jsonschema.Draft202012Validator(doc).validate(example)
         if name in TELEMETRY:

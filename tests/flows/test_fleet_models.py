@@ -110,3 +110,20 @@ def test_every_closed_life_announces_the_version_the_learner_then_publishes(
                       metadata=_metadata(), metrics=PipelineMetrics(), board=board))
     assert expected, "no life was closed: the test would check nothing"
     assert set(expected) <= set(published), (expected, published)
+
+
+def test_each_state_names_the_fleet_model_version_it_applied(
+        runs: dict[int, tuple[Outputs, PipelineMetrics]]) -> None:
+    """Digital thread (issue 11): a fused snapshot's lineage names the version of its kind's fleet
+    model in effect at its window (0 before the first), the one whose RUL it fused."""
+    out, _m = runs[1]
+    kinds = _metadata()
+    versions: dict[str, list[tuple[float, int]]] = {}
+    for s in sorted(out.state, key=lambda s: s.timestamp):
+        assert s.lineage is not None
+        v = s.lineage.fleet_model_version
+        assert ("fleet" in s.rul_source) <= (v > 0)  # a fleet RUL comes from some version
+        versions.setdefault(kinds[s.asset_id].kind, []).append((s.timestamp.timestamp(), v))
+    assert any(v > 0 for seq in versions.values() for _, v in seq)
+    for seq in versions.values():  # per kind, in event time, the version in effect only grows
+        assert [v for _, v in seq] == sorted(v for _, v in seq)

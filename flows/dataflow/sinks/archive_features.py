@@ -90,6 +90,7 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
         "window_end": pa.array(_micros(ends)[e_code][order], _TIME),
         "n_records": pa.array(list(map(_GET["n_records"], recs)), pa.int64()).take(taken),
         "events": _events(recs).take(taken),
+        "inputs": pa.array(list(map(_GET["inputs"], recs)), pa.string()).take(taken),  # digital thread
     }
     names_by_day, feature_columns = _feature_columns(recs, order, day)
     out = {}

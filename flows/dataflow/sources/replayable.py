@@ -7,6 +7,10 @@ decode step and dead letters behave the same; scalars and events are not seriali
 and parsed back (:func:`flows.codec.decode_record`): that was a quarter of a scalar
 backtest's time. The state is the number of records emitted; the stream is
 deterministic, so a resume regenerates it and skips that many (read, not encoded).
+
+Digital thread: each record carries its origin (``file:<name>`` or, for the simulator,
+``sim:seed=<n>``) and its ordinal among that origin's records (a piece: its first sample's,
+and its samples' positions as an array), counted again over the skipped records on a resume.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
     its samples, and a resume that ends inside one skips its first samples."""
 
     def __init__(self, items: Iterator[tuple[str, Telemetry | ScalarColumns]], resume: int | None,
-                 batch: int, progress: Callable[[int], None] | None) -> None:
+                 batch: int, progress: Callable[[int], None] | None,
+                 origin: Callable[[str], str] = lambda name: f"file:{name}") -> None:
         self.items = items
         self.emitted = resume or 0
+        self.origin = origin
+        self.next_pos: dict[str, int] = {}  # source name -> ordinal of its next record
         self.pending: list[tuple[str, Telemetry | ScalarColumns]] = []
         if self.emitted:
             self._skip(self.emitted)
@@ -50,9 +57,11 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
             size = len(rec) if type(rec) is ScalarColumns else 1
             if skipped + size > n:  # only a piece can straddle the resume point
                 assert isinstance(rec, ScalarColumns)
+                self.next_pos[name] = self.next_pos.get(name, 0) + n - skipped
                 self.pending.append((name, rec.take(n - skipped, size)))
                 skipped = n
                 break
+            self.next_pos[name] = self.next_pos.get(name, 0) + size
             skipped += size
             if skipped == n:
                 break
@@ -61,11 +70,11 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
 
     def next_batch(self) -> list[RawRecord]:
         """The next ``batch`` records (decoded by the decode step as if from their wire encoding)."""
-        out = [RawRecord(name, b"", (), rec) for name, rec in self.pending]
+        out = [self._raw(name, rec) for name, rec in self.pending]
         n = sum(len(rec) if type(rec) is ScalarColumns else 1 for _, rec in self.pending)
         self.pending = []
         for name, rec in self.items:
-            out.append(RawRecord(name, b"", (), rec))
+            out.append(self._raw(name, rec))
             n += len(rec) if type(rec) is ScalarColumns else 1
             if n >= self.batch:
                 break
@@ -75,6 +84,16 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
         if self.progress is not None:
             self.progress(n)
         return out
+
+    def _raw(self, name: str, rec: Telemetry | ScalarColumns) -> RawRecord:
+        """The record as a RawRecord at its position in its origin."""
+        pos = self.next_pos.get(name, 0)
+        origin = self.origin(name)
+        if type(rec) is ScalarColumns:
+            self.next_pos[name] = pos + len(rec)
+            return RawRecord(name, b"", (), rec.located(origin, pos))
+        self.next_pos[name] = pos + 1
+        return RawRecord(name, b"", (), rec, origin, pos)
 
     def snapshot(self) -> int:
         """Records emitted so far."""

@@ -36,8 +36,9 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, int]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> ReplayPartition:
         """Start (or resume) the simulator."""
+        origin = f"sim:seed={self.cfg.seed}"
         return ReplayPartition(((SOURCE_NAME, r) for r in simulate_fleet(self.cfg)), resume_state, self.batch,
-                               self.progress)
+                               self.progress, lambda _name: origin)
 
 
 def count_records(cfg: FleetConfig) -> int:

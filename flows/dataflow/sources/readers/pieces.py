@@ -9,6 +9,9 @@ A piece's samples are exactly the records :func:`flows.dataflow.sources.readers.
 would give for its asset, in the same order (row by row, channels in column order, empty and
 non-finite cells skipped): only the interleaving of different assets changes, which no
 asset-keyed step can see. :data:`PIECE_ROWS` rows are cut into pieces at a time.
+
+Digital thread: a piece's ``positions`` are its samples' data rows in the file (0-based, the
+header and blank rows not counted: the rows as the chunk reader gives them).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def pieces(chunks: Iterator[pa.RecordBatch] | Iterator[Telemetry], lay: Layout,
            ) -> Iterator[ScalarColumns | Telemetry]:
     """Pieces of checked, time-ordered chunks; records (what an unordered table gives) pass as they are."""
     group: list[pa.RecordBatch] = []
-    rows = 0
+    rows = row0 = 0
     for chunk in chunks:
         if not isinstance(chunk, pa.RecordBatch):
             yield chunk
@@ -41,14 +44,15 @@ def pieces(chunks: Iterator[pa.RecordBatch] | Iterator[Telemetry], lay: Layout,
         group.append(chunk)
         rows += chunk.num_rows
         if rows >= PIECE_ROWS:
-            yield from _cut(group, lay)
-            group, rows = [], 0
+            yield from _cut(group, lay, row0)
+            group, rows, row0 = [], 0, row0 + rows
     if group:
-        yield from _cut(group, lay)
+        yield from _cut(group, lay, row0)
 
 
-def _cut(group: Iterable[pa.RecordBatch], lay: Layout) -> list[ScalarColumns]:
-    """One piece per asset of a group of chunks, assets in order of first appearance."""
+def _cut(group: Iterable[pa.RecordBatch], lay: Layout, row0: int = 0) -> list[ScalarColumns]:
+    """One piece per asset of a group of chunks (its first row the file's data row ``row0``),
+    assets in order of first appearance."""
     table = pa.Table.from_batches(list(group))
     ts = np.asarray(table.column(0).to_numpy(), dtype=np.int64)
     channels = tuple(name for name in lay.needed() if name in lay.channels)
@@ -64,9 +68,12 @@ def _cut(group: Iterable[pa.RecordBatch], lay: Layout) -> list[ScalarColumns]:
         return []
     times = np.repeat(ts, k) if k > 1 else ts
     cidx = np.tile(np.arange(k, dtype=np.int16), len(ts))
+    row = np.arange(row0, row0 + len(ts), dtype=np.int64)
+    rows = (np.repeat(row, k) if k > 1 else row)[keep]
     i = table.schema.get_field_index("asset")
     if i < 0:
-        return [ScalarColumns.of(lay.default_asset, times[keep], cidx[keep], channels, values[keep])]
+        return [ScalarColumns.of(lay.default_asset, times[keep], cidx[keep], channels, values[keep],
+                                 positions=rows)]
     encoded = table.column(i).combine_chunks().dictionary_encode()
     codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     names = encoded.dictionary.to_pylist()
@@ -77,5 +84,6 @@ def _cut(group: Iterable[pa.RecordBatch], lay: Layout) -> list[ScalarColumns]:
     out = []
     for idx in np.split(order, bounds):
         if idx.size:
-            out.append(ScalarColumns.of(names[codes[idx[0]]], times[idx], cidx[idx], channels, values[idx]))
+            out.append(ScalarColumns.of(names[codes[idx[0]]], times[idx], cidx[idx], channels, values[idx],
+                                        positions=rows[idx]))
     return out

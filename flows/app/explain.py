@@ -1,0 +1,178 @@
+"""``twin explain ALERT_ID``: an alert's digital thread, read from the archive only.
+
+What raised the alert (its messages), the windows behind it (from the first bad window,
+``started_at``, to the window whose snapshot raised it), their top features with the window's
+value against the asset's baseline (the median over its windows of the same life before
+``started_at``), the
+input ranges of each window (Kafka offsets, file rows, simulator records) and the model and
+configuration versions that scored them. Everything goes through the sandboxed, read-only DuckDB
+connection of :mod:`flows.archive.query`; an archive written before the digital thread has no
+lineage or input columns and is explained without them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from flows.archive.query import ArchiveError, connect
+
+__all__ = ["explain", "render"]
+
+MAX_WINDOWS = 50
+"""Windows listed per alert at most (the latest ones before it was raised)."""
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, list(params))
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _json(text: Any) -> Any:
+    """A JSON text column's value (None when absent or not JSON: an older archive)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _windows(con: duckdb.DuckDBPyConnection, views: set[str], asset: str, start: datetime,
+             end: datetime) -> list[dict[str, Any]]:
+    """The asset's windows from ``start`` (window_start) to ``end`` (timestamp), with their state,
+    lineage and input ranges when the archive holds them."""
+    if "twin_state" not in views:
+        return []
+    states = _rows(con, "SELECT * FROM twin_state WHERE asset_id = ? AND window_start >= ? "
+                        "AND timestamp <= ? ORDER BY window_start DESC LIMIT ?",
+                   (asset, start, end, MAX_WINDOWS))
+    inputs: dict[datetime, Any] = {}
+    if "features" in views:
+        for row in _rows(con, "SELECT * FROM features WHERE asset_id = ? AND window_start >= ? "
+                              "AND window_end <= ?", (asset, start, end)):
+            inputs[row["window_start"]] = _json(row.get("inputs"))
+    return [{"window_start": s["window_start"].isoformat(), "window_end": s["timestamp"].isoformat(),
+             "condition": s["condition"], "anomaly_score": s["anomaly_score"],
+             "health_index": s["health_index"], "life_id": s["life_id"],
+             "top_features": _json(s["top_features"]) or [], "lineage": _json(s.get("lineage")),
+             "inputs": inputs.get(s["window_start"])} for s in reversed(states)]
+
+
+def _feature_values(con: duckdb.DuckDBPyConnection, views: set[str], asset: str, names: list[str],
+                    started: datetime, raising: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each top feature's value in the raising window and its baseline (the median over the
+    asset's windows of the same life before ``started``)."""
+    if "features" not in views or not names or raising is None:
+        return [{"name": n, "value": None, "baseline": None} for n in names]
+    columns = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE features)").fetchall()}
+    out = []
+    for name in names:
+        if name not in columns:
+            out.append({"name": name, "value": None, "baseline": None})
+            continue
+        col = _quoted(name)
+        value = con.execute(f"SELECT {col} FROM features WHERE asset_id = ? AND window_start = ?",  # noqa: S608
+                            [asset, datetime.fromisoformat(raising["window_start"])]).fetchone()
+        base = con.execute(f"SELECT median({col}) FROM features WHERE asset_id = ? AND window_end <= ? "  # noqa: S608
+                           "AND window_start IN (SELECT window_start FROM twin_state WHERE asset_id = ? "
+                           "AND life_id = ?)", [asset, started, asset, raising["life_id"]]).fetchone()
+        out.append({"name": name, "value": value[0] if value else None,
+                    "baseline": base[0] if base else None})
+    return out
+
+
+def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
+    """The lineage of ``alert_id`` as a JSON-able dict; :class:`ArchiveError` for a missing or
+    unusable archive or an id it does not hold."""
+    base, alert_id = Path(root), alert_id.strip()  # pasted from CSV output: no stray \r
+    if not base.is_dir():
+        msg = f"no archive: {base} is not a folder"
+        raise ArchiveError(msg)
+    skipped: list[Any] = []
+    con = connect(base, ("alerts", "twin_state", "features"), on_skip=skipped.extend)
+    try:
+        doc = _explain(con, base, alert_id, len(skipped))
+    except duckdb.Error as exc:
+        msg = f"bad archive {base}: {str(exc).splitlines()[0]}"
+        raise ArchiveError(msg) from None
+    finally:
+        con.close()
+    doc["skipped_files"] = len(skipped)
+    return doc
+
+
+def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped: int) -> dict[str, Any]:
+    views = _views(con)
+    messages = _rows(con, "SELECT * FROM alerts WHERE alert_id = ? ORDER BY sequence", (alert_id,)) \
+        if "alerts" in views else []
+    if not messages:
+        left = f" ({skipped} unreadable or foreign files left out: see `twin archive check`)" * bool(skipped)
+        msg = f"unknown alert id {alert_id!r}: not in the archive {base}{left}"
+        raise ArchiveError(msg)
+    raised = messages[0]
+    asset, started = raised["asset_id"], raised["started_at"]
+    windows = _windows(con, views, asset, started, raised["timestamp"])
+    raising = windows[-1] if windows else None
+    top = [str(p[0]) for p in (_json(raised["top_features"]) or [])]
+    zs = {str(p[0]): p[1] for p in (_json(raised["top_features"]) or [])}
+    features = _feature_values(con, views, asset, top, started, raising)
+    for f in features:
+        f["z"] = zs.get(f["name"])
+    return {
+        "alert_id": alert_id, "asset_id": asset, "kind": raised["kind"], "started_at": started.isoformat(),
+        "messages": [{"sequence": m["sequence"], "status": m["status"], "severity": m["severity"],
+                      "timestamp": m["timestamp"].isoformat(), "explanation": m["explanation"],
+                      "lineage": _json(m.get("lineage"))} for m in messages],
+        "windows": windows, "top_features": features, "lineage": _json(raised.get("lineage")),
+    }
+
+
+def _spans(inputs: Any) -> str:
+    if not inputs:
+        return "(not recorded)"
+    return ", ".join(f"{s['source']} {s['first']}..{s['last']}" for s in inputs)
+
+
+def _num(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The lineage as text for a person."""
+    lin = doc["lineage"] or {}
+    lines = [f"alert {doc['alert_id']}  asset {doc['asset_id']}  kind {doc['kind']}  "
+             f"started {doc['started_at']}"]
+    lines += [f"  #{m['sequence']} {m['status']:<8} {m['severity']:<8} {m['timestamp']}  {m['explanation']}"
+              for m in doc["messages"]]
+    if lin:
+        lines.append(f"produced by twinflow {lin['version']}, config {lin['config_hash']}; model: life "
+                     f"{lin['life_id']}, {lin['learned_windows']} learned windows, fleet model "
+                     f"v{lin['fleet_model_version']}")
+    else:
+        lines.append("produced by: not recorded (archive written before the digital thread)")
+    lines.append(f"windows that raised it ({len(doc['windows'])}):")
+    lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition']:<9} score "
+              f"{_num(w['anomaly_score'])}  inputs: {_spans(w['inputs'])}" for w in doc["windows"]]
+    lines.append("top features of the raising window (value vs baseline = median of this life before "
+                 "the episode):")
+    lines += [f"  {f['name']:<40} z {_num(f['z']):>8}  value {_num(f['value']):>10}  baseline "
+              f"{_num(f['baseline']):>10}" for f in doc["top_features"]]
+    if doc.get("skipped_files"):
+        lines.append(f"note: {doc['skipped_files']} unreadable or foreign archive files were left out "
+                     "(see `twin archive check`)")
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""The digital thread's name of a configuration: a stable hash of the effective ``PipelineConfig``.
+
+Why: every snapshot and alert names the configuration that produced it (issue 11). The hash is
+a SHA-256 over a canonical JSON form of the frozen settings tree (sorted keys, ``repr`` floats),
+so the same settings give the same hash in every process and run, and any changed setting
+gives another. Secret values (librdkafka ``sasl.password``, ``ssl.key.password`` ...: the keys
+:func:`~flows.config.values.is_secret` names) are left out of the hashed form entirely, so the
+hash cannot be tested against guessed passwords and no output ever holds them; a changed secret
+alone does not change the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields, is_dataclass
+from importlib import metadata
+from typing import Any
+
+from flows.config.pipeline import PipelineConfig
+from flows.config.values import is_secret
+
+__all__ = ["HASH_CHARS", "canonical_settings", "config_hash", "twinflow_version"]
+
+HASH_CHARS = 16
+"""Hex digits kept of the SHA-256 (64 bits: collisions between real configurations are not a concern)."""
+
+
+def _plain(value: Any) -> Any:
+    """A settings value as JSON-able data, secrets left out (their keys stay, as ``"***"``)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): ("***" if is_secret(str(k)) else _plain(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return repr(value)  # exact and the same everywhere
+    return value
+
+
+def canonical_settings(cfg: PipelineConfig) -> str:
+    """The canonical JSON text that :func:`config_hash` hashes (secrets shown as ``***``)."""
+    return json.dumps(_plain(cfg), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(cfg: PipelineConfig) -> str:
+    """``HASH_CHARS`` hex digits of the SHA-256 of :func:`canonical_settings`."""
+    return hashlib.sha256(canonical_settings(cfg).encode()).hexdigest()[:HASH_CHARS]
+
+
+def twinflow_version() -> str:
+    """The installed twinflow distribution's version (``0+unknown`` when run from a bare tree)."""
+    try:
+        return metadata.version("twinflow")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,52 @@
+"""The digital thread's configuration hash: stable across processes, sensitive to every setting,
+blind to secrets (issue 11)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from flows.config.fingerprint import HASH_CHARS, canonical_settings, config_hash
+from flows.config.pipeline import load_config
+
+SECRET = "hunter2-very-secret"
+ENV = {"TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD": SECRET, "TWIN_KAFKA__LIBRDKAFKA__SASL_USERNAME": "svc",
+       "TWIN_WINDOW_S": "120"}
+
+_CHILD = ("import sys; from flows.config.fingerprint import config_hash; "
+          "from flows.config.pipeline import load_config; "
+          "print(config_hash(load_config(env=dict(a.split('=', 1) for a in sys.argv[1:]))))")
+
+
+def _child_hash(env: dict[str, str]) -> str:
+    out = subprocess.run([sys.executable, "-c", _CHILD, *(f"{k}={v}" for k, v in env.items())],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_same_config_gives_the_same_hash_in_two_processes() -> None:
+    here = config_hash(load_config(env=ENV))
+    assert len(here) == HASH_CHARS and int(here, 16) >= 0
+    assert _child_hash(ENV) == here
+    assert _child_hash(ENV) == _child_hash(dict(reversed(list(ENV.items()))))
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("TWIN_WINDOW_S", "121"), ("TWIN_TWIN__WARMUP_WINDOWS", "13"), ("TWIN_ALERTS__MIN_WINDOWS", "4"),
+    ("TWIN_KAFKA__TOPIC_PREFIX", "other."), ("TWIN_KAFKA__LIBRDKAFKA__SASL_USERNAME", "svc2"),
+])
+def test_a_changed_setting_changes_the_hash(key: str, value: str) -> None:
+    assert config_hash(load_config(env={**ENV, key: value})) != config_hash(load_config(env=ENV))
+
+
+def test_secrets_are_neither_in_the_hashed_text_nor_recoverable_from_the_hash() -> None:
+    cfg = load_config(env=ENV)
+    text = canonical_settings(cfg)
+    assert SECRET not in text and '"sasl.password":"***"' in text
+    # the hash does not depend on the secret at all: nothing to test guesses against
+    other = load_config(env={**ENV, "TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD": "another-password"})
+    assert config_hash(other) == config_hash(cfg)
+    assert config_hash(cfg) == hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
