@@ -128,7 +128,7 @@ def pieces(cols: JsonColumns, origin: str = "",
     assets in order of their first record: no keyed step sees the order across assets), with
     their records' ``offsets`` in ``origin`` as positions when given."""
     codes = cols.asset_code
-    pos = None if offsets is None else np.asarray(offsets, dtype=np.int64)
+    pos = None if offsets is None else _positions(offsets)
     if len(cols.assets) == 1:
         return [ScalarColumns.of(cols.assets[0], cols.times_us, cols.channel_idx, cols.channels, cols.values,
                                  origin, pos)]
@@ -142,6 +142,14 @@ def pieces(cols: JsonColumns, origin: str = "",
                                     chans[start:stop], cols.channels, values[start:stop], origin,
                                     None if pos is None else pos[start:stop]))
     return out
+
+
+def _positions(offsets: tuple[int, ...]) -> np.ndarray:
+    """A run's offsets as an array: consecutive ones (the rule in a partition) without reading them."""
+    first = offsets[0]
+    if offsets[-1] - first == len(offsets) - 1:
+        return np.arange(first, first + len(offsets), dtype=np.int64)
+    return np.asarray(offsets, dtype=np.int64)
 
 
 def _one_by_one(raw: RawRecord | RawRun) -> list[RawRecord]:

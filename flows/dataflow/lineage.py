@@ -71,9 +71,9 @@ def window_inputs(items: Iterable[Any]) -> tuple[InputSpan, ...]:
         kind = type(item)
         if kind is InputMark:
             source, first, last = item.source, item.first, item.last
-        elif kind is ScalarColumns and item.positions is not None and len(item.positions):
-            pos = item.positions  # non-decreasing: offsets or rows in arrival order
-            source, first, last = item.origin, int(pos[0]), int(pos[-1])
+        elif kind is ScalarColumns and item.positions is not None:
+            pos = item.positions  # non-decreasing (offsets or rows in arrival order), never empty
+            source, first, last = item.origin, pos.item(0), pos.item(-1)
         else:
             continue
         old = spans.get(source)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -204,9 +203,8 @@ def make_window_aggregator(
         items_out.inc()
         windows.closed(asset_id, window_id)
         lag_gauge.set((now() - (start + length)).total_seconds())
-        fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events)
-        inputs = window_inputs(items)
-        return replace(fv, inputs=inputs) if inputs else fv
+        return aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
+                                 window_inputs(items))
 
     return aggregate
 

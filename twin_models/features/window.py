@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from twin_models.feature_map import feature_map
-from twin_models.records import AssetEvent, FeatureVector, ScalarSample
+from twin_models.records import AssetEvent, FeatureVector, InputSpan, ScalarSample
 
 __all__ = ["aggregate_columns", "aggregate_window", "scalar_stats"]
 
@@ -93,11 +93,13 @@ def aggregate_columns(
     scalars: Mapping[str, tuple[np.ndarray, np.ndarray]],
     n_scalars: int,
     events: Iterable[AssetEvent] = (),
+    inputs: tuple[InputSpan, ...] = (),
 ) -> FeatureVector:
     """:func:`aggregate_window` with the scalar samples given as columns: per channel (in the
     order of its first sample) its times in seconds and values, each in time order; ``n_scalars``
     samples in all. Why: a scalar fleet's window holds many samples, and a replay carries them
-    as arrays already (no object per sample)."""
+    as arrays already (no object per sample). ``inputs``: the window's input ranges (digital
+    thread), carried as they are."""
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     n = 0
@@ -116,4 +118,4 @@ def aggregate_columns(
     # carried columnar (one row, a key set shared by the windows of a kind): the archive sink
     # stacks the rows instead of reading every value out of a dict
     return FeatureVector(asset_id, window_start, window_end, feature_map(features),
-                         n + n_scalars + len(evs), evs)
+                         n + n_scalars + len(evs), evs, inputs)
