@@ -232,6 +232,11 @@ class TwinSnapshot:
     evidence: str = ""
     top_features: tuple[tuple[str, float], ...] = ()
     context: dict[str, float] = field(default_factory=dict)
+    # --- physics-informed damage state (issue 11, part PHYS) ---
+    damage: float | None = None
+    damage_rul_s: float | None = None
+    damage_rul_lower_s: float | None = None
+    damage_rul_upper_s: float | None = None
 
 
 AlertStatus = Literal["raised", "updated", "cleared"]
@@ -256,3 +261,7 @@ class Alert:
     top_features: tuple[tuple[str, float], ...] = ()
     defect: str | None = None
     sequence: int = 0
+    # --- physics-informed damage state (issue 11, part PHYS) ---
+    damage_rul_s: float | None = None
+    damage_rul_lower_s: float | None = None
+    damage_rul_upper_s: float | None = None
