@@ -95,18 +95,19 @@ def _spec(c: ColumnSpec) -> dict[str, Any]:
 
 
 def schema_doc(table: str) -> dict[str, Any]:
-    """The published form of one table's schema (``schemas/archive/<table>.v1.json``)."""
+    """The published form of one table's schema (``schemas/archive/<table>.v<N>.json``)."""
     m, extra = mapping(table), open_columns(table)
+    v = m.version
     shape = ("Fixed columns: exactly those listed." if extra is None
              else "Open: the named columns, then one column per feature name.")
     return {
-        "$id": f"urn:twinflow:archive:{table}:v1",
-        "title": f"Archive table {table} v1",
+        "$id": f"urn:twinflow:archive:{table}:v{v}",
+        "title": f"Archive table {table} v{v}",
         "description": f"Parquet files <archive>/{table}/date=YYYY-MM-DD/*.parquet (asset_id their first "
                        "column; older archives: date=YYYY-MM-DD/asset_id=<id>/*.parquet); one row "
-                       f"per {m.record.__name__} ({m.schema}.v1). {shape} Types are Arrow types; nullable "
+                       f"per {m.record.__name__} ({m.schema}.v{v}). {shape} Types are Arrow types; nullable "
                        "says whether a value may be null (every Parquet column is physically optional).",
-        "record_schema": f"{m.schema}.v1.json",
+        "record_schema": f"{m.schema}.v{v}.json",
         "fixed": extra is None,
         "partitions": [_spec(c) for c in PARTITIONS],
         "columns": [_spec(c) for c in file_columns(table)],
@@ -129,12 +130,13 @@ def dump(table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write every table's schema file into the folder given (default ``schemas/archive``)."""
+    """Write every table's current schema file into the folder given (default ``schemas/archive``);
+    the files of earlier versions stay as they were published."""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "schemas/archive")
     out.mkdir(parents=True, exist_ok=True)
     for table in TABLES:
-        (out / f"{table}.v1.json").write_text(dump(table))
+        (out / f"{table}.v{mapping(table).version}.json").write_text(dump(table))
     return 0
 
 

@@ -123,8 +123,10 @@ class RecordMapping:
     """
 
     def __init__(self, record: type, schema: str, table: str, fields: Iterable[Field], *,
-                 columns: tuple[str, ...], date_of: str, owner: Callable[[Any], str]) -> None:
+                 columns: tuple[str, ...], date_of: str, owner: Callable[[Any], str],
+                 version: int = 1) -> None:
         self.record, self.schema, self.table, self.owner = record, schema, table, owner
+        self.version = version  # of its JSON schema and archive table (schemas/<schema>.v<N>.json)
         self.date_of = date_of
         self.fields = tuple(fields)
         by_name = {f.name: f for f in self.fields}
@@ -181,6 +183,17 @@ FEATURE_VECTOR = RecordMapping(
     date_of="window_start", owner=lambda fv: f"feature vector of {fv.asset_id!r}",
 )
 
+DAMAGE_FIELDS = (
+    Field("damage", OPT_NUMBER, "Median damage of the physics-informed damage state (0 = fresh flaw, "
+          "1 = failure); null = no damage evidenced in this life."),
+    Field("damage_rul_s", OPT_NUMBER, "Median RUL of the damage state under the recent usage, seconds; "
+          "null = none (or beyond five years). Separate from rul_s (trend/fleet)."),
+    Field("damage_rul_lower_s", OPT_NUMBER, "10 % quantile of the damage state's RUL, seconds."),
+    Field("damage_rul_upper_s", OPT_NUMBER, "90 % quantile of the damage state's RUL, seconds; null = "
+          "beyond five years."),
+)
+"""The damage state's fields (v2 of twin_snapshot; alert carries the RUL ones)."""
+
 TWIN_SNAPSHOT = RecordMapping(
     TwinSnapshot, "twin_snapshot", "twin_state", (
         Field("asset_id", ID, "The asset (Kafka key; archive partition folder)."),
@@ -203,11 +216,14 @@ TWIN_SNAPSHOT = RecordMapping(
               "(archive: JSON text)."),
         Field("context", NUMBER_MAP, "Operating context (speed, load ...) of the window "
               "(archive: JSON text)."),
+        # --- v2, physics-informed damage state (issue 11, part PHYS) ---
+        *DAMAGE_FIELDS,
     ),
     columns=("asset_id", "date", "timestamp", "window_start", "condition", "anomaly_score", "health_index",
              "rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "drift", "n_windows", "life_id",
-             "degradation", "defect", "evidence", "top_features", "context"),
-    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}",
+             "degradation", "defect", "evidence", "top_features", "context",
+             "damage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s"),
+    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=2,
 )
 
 ALERT = RecordMapping(
@@ -227,10 +243,13 @@ ALERT = RecordMapping(
         Field("defect", OPT_TEXT, "Bearing component diagnosed, if any."),
         Field("sequence", COUNT, "Position of this message in its episode (1 = raised); "
               "the key with alert_id."),
+        # --- v2, physics-informed damage state (issue 11, part PHYS) ---
+        *DAMAGE_FIELDS[1:],
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
-             "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features"),
-    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}",
+             "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",
+             "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s"),
+    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=2,
 )
 
 MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT)

@@ -32,14 +32,21 @@ FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 TELEMETRY = ("scalar_sample", "waveform_frame", "asset_event")
 
 
+def _version(path: Path) -> tuple[str, int]:
+    m = re.fullmatch(r"([a-z_]+)\.v([0-9]+)\.json", path.name)
+    assert m is not None, path.name
+    return m[1], int(m[2])
+
+
 def load(name: str) -> dict[str, Any]:
-    """The v1 schema called ``name``."""
-    doc: dict[str, Any] = json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+    """The current (highest) version of the schema called ``name``: what is written now."""
+    latest = max((p for p in FILES if _version(p)[0] == name), key=lambda p: _version(p)[1])
+    doc: dict[str, Any] = json.loads(latest.read_text())
     return doc
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    """A 2020-12 validator for the v1 schema ``name``."""
+    """A 2020-12 validator for the current schema ``name``."""
     return jsonschema.Draft202012Validator(load(name))
 
 
@@ -55,7 +62,10 @@ SAMPLES: dict[str, list[Any]] = {
 
 
 def test_every_schema_file_is_covered() -> None:
-    assert {p.name.removesuffix(".v1.json") for p in FILES} == {*SAMPLES, "dead_letter"}
+    assert {_version(p)[0] for p in FILES} == {*SAMPLES, "dead_letter"}
+    for name in {_version(p)[0] for p in FILES}:  # versions 1..N, none skipped
+        versions = sorted(v for n, v in map(_version, FILES) if n == name)
+        assert versions == list(range(1, len(versions) + 1)), name
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -73,7 +83,7 @@ def test_schema_is_valid_2020_12_and_versioned(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_examples_validate_and_are_read(path: Path) -> None:
     doc = json.loads(path.read_text())
-    name = path.name.removesuffix(".v1.json")
+    name = _version(path)[0]
     for example in doc["examples"]:
         jsonschema.Draft202012Validator(doc).validate(example)
         if name in TELEMETRY:
