@@ -77,18 +77,14 @@ def run_fleet(
     return DemoResult(report, got.alerts, got.state, metrics, seconds, frames, records)
 
 
-def _hours(v: float | None) -> float | None:
-    return None if v is None else round(v / 3600, 1)
-
-
 def _damage_at(f: FaultOutcome, snaps: dict[tuple[str, Any], TwinSnapshot]) -> dict[str, Any]:
     """The damage state's RUL median and 10/90 % at the detecting window (hours)."""
     snap = snaps.get((f.asset_id, f.detected_at))
     if snap is None or snap.damage is None:
         return {"damage_rul_h": None, "damage_rul_p10_h": None, "damage_rul_p90_h": None}
-    return {"damage_rul_h": _hours(snap.damage_rul_s),
-            "damage_rul_p10_h": _hours(snap.damage_rul_lower_s),
-            "damage_rul_p90_h": _hours(snap.damage_rul_upper_s)}
+    seconds = {"damage_rul_h": snap.damage_rul_s, "damage_rul_p10_h": snap.damage_rul_lower_s,
+               "damage_rul_p90_h": snap.damage_rul_upper_s}
+    return {k: None if v is None else round(v / 3600, 1) for k, v in seconds.items()}
 
 
 def damage_summary(res: DemoResult) -> dict[str, Any]:
