@@ -194,4 +194,7 @@ class AlertPolicy:
             top_features=snap.top_features,
             defect=ep.defect,
             sequence=ep.sequence,
+            damage_rul_s=snap.damage_rul_s,
+            damage_rul_lower_s=snap.damage_rul_lower_s,
+            damage_rul_upper_s=snap.damage_rul_upper_s,
         )

@@ -269,6 +269,11 @@ class TwinSnapshot:
     top_features: tuple[tuple[str, float], ...] = ()
     context: dict[str, float] = field(default_factory=dict)
     lineage: Lineage | None = None  # digital thread (issue 11): what produced it
+    # --- physics-informed damage state (issue 11, part PHYS) ---
+    damage: float | None = None
+    damage_rul_s: float | None = None
+    damage_rul_lower_s: float | None = None
+    damage_rul_upper_s: float | None = None
 
 
 AlertStatus = Literal["raised", "updated", "cleared"]
@@ -294,3 +299,7 @@ class Alert:
     defect: str | None = None
     sequence: int = 0
     lineage: Lineage | None = None  # digital thread (issue 11): what produced it
+    # --- physics-informed damage state (issue 11, part PHYS) ---
+    damage_rul_s: float | None = None
+    damage_rul_lower_s: float | None = None
+    damage_rul_upper_s: float | None = None

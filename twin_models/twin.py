@@ -40,6 +40,14 @@ from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, s
 from twin_models.feature_map import feature_names
 from twin_models.moved_modules import restore_state
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
+from twin_models.rul.damage import DamageState
+from twin_models.rul.damage_track import (
+    LOAD_KEY,
+    DamageEstimate,
+    estimate,
+    start_state,
+    window_inputs,
+)
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_view import FleetView
 from twin_models.rul.health import HealthIndex
@@ -152,6 +160,7 @@ class AssetTwin:
         state.setdefault("fleet_view", None)  # twins pickled before the per-asset fleet view
         if "drift" in state:  # River's Page-Hinkley in twins pickled before round 5
             state["drift"] = from_river(state["drift"])
+        state.setdefault("damage_state", None)  # twins pickled before the damage state
         restore_state(self, state)
 
     def __deepcopy__(self, memo: dict[int, object]) -> AssetTwin:
@@ -181,6 +190,7 @@ class AssetTwin:
         self.excess_noise = 0.0
         self._excess_sq = 0.0
         self._excess_n = 0
+        self.damage_state: DamageState | None = None  # from the first diagnosed defect of the life
 
     def model_features(self, fv: FeatureVector) -> dict[str, float]:
         """The features the detector sees: finite, without operating-context channels."""
@@ -252,6 +262,7 @@ class AssetTwin:
         found = diagnose(self.metadata, fv.features, devs, runs, learning=learning,
                          ratio=self.detector.ratio, rules=cfg.defect_rules)
         condition = self._condition(score, hi, rul.rul_s if rul else None, absolute=found.absolute)
+        dmg = self._damage_estimate(fv, found.defect)
         snap = TwinSnapshot(
             asset_id=fv.asset_id,
             timestamp=fv.window_end,
@@ -272,8 +283,46 @@ class AssetTwin:
             # deviations from a half-learnt baseline explain nothing: none during the warm-up
             top_features=tuple((k, round(z, 3)) for k, z in top) if not learning else (),
             context=self.context(fv),
+            damage=dmg.damage if dmg else None,
+            damage_rul_s=dmg.rul_s if dmg else None,
+            damage_rul_lower_s=dmg.lower_s if dmg else None,
+            damage_rul_upper_s=dmg.upper_s if dmg else None,
         )
         return snap, x, runs, devs
+
+    def _new_damage_state(self, fv: FeatureVector) -> DamageState | None:
+        """A prior damage state for this life (None without a failure threshold)."""
+        if self.health is None:
+            return None
+        speed = self.metadata.nominal_speed_hz or 1.0
+        noise = self.excess_noise / self.health.span
+        load = fv.features.get(LOAD_KEY, math.nan)
+        return start_state(self.metadata.asset_id, self.life_id, speed, noise, load=load)
+
+    def _damage_estimate(self, fv: FeatureVector, defect: str | None) -> DamageEstimate | None:
+        """Damage and RUL at this window from the state as it was (pure); at the first
+        evidence of damage, from the prior the state will start with."""
+        state = self.damage_state
+        if state is None:
+            state = self._new_damage_state(fv) if defect is not None else None
+            if state is None:
+                return None
+        est = estimate(state)
+        ahead = 0.0 if state.t_s is None else max(fv.window_end.timestamp() - state.t_s, 0.0)
+        if ahead == 0.0:
+            return est
+        def less(v: float | None) -> float | None:
+            return None if v is None else max(v - ahead, 0.0)
+        return DamageEstimate(est.damage, less(est.rul_s), less(est.lower_s), less(est.upper_s))
+
+    def _learn_damage(self, fv: FeatureVector, snap: TwinSnapshot) -> None:
+        """Start the damage state at the first diagnosed defect, then feed it every window."""
+        if self.damage_state is None and snap.defect is not None:
+            self.damage_state = self._new_damage_state(fv)
+        if self.damage_state is None or self.health is None:
+            return
+        ind, _, load, speed = window_inputs(fv.features, self.health, self.excess_noise)
+        self.damage_state.update(fv.window_end.timestamp(), ind, load, speed)
 
     def _share_health(self, score: float) -> float:
         """Without a physical failure indicator: 1 - the share of recent windows that were
@@ -322,6 +371,7 @@ class AssetTwin:
             learn_devs(x, devs)
         else:
             self.detector.learn_one(x)
+        self._learn_damage(fv, snap)
         if self.health is not None:
             self.health.learn_one(fv.features)
             excess = self.health.excess(fv.features)

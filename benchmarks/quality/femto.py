@@ -54,6 +54,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir
 from flows.app.backtest import BacktestResult, run_backtest
 from flows.config.pipeline import PipelineConfig
+from twin_models.evaluate.damage_rul import interval_covers
 from twin_models.evaluate.scoring import phm2012_score
 from twin_models.records import Alert
 
@@ -144,7 +145,28 @@ def verdict(result: BacktestResult, bearing: str, last_frame: datetime, failure:
     }
     row["phm2012_A"] = (round(phm2012_score([act], [pred if pred is not None else 0.0]), 4)
                         if act > 0 else None)
+    row.update(damage_columns(snaps, failure, first))
     return row
+
+
+def damage_columns(snaps: list[Any], failure: datetime, onset: datetime | None) -> dict[str, Any]:
+    """The damage state (issue 11): hours before failure it started (first diagnosed defect),
+    the share of its windows whose 80 % RUL interval held the true RUL, and its RUL interval
+    (hours) at the onset (first alert) against the truth."""
+    def h(v: float | None) -> float | None:
+        return None if v is None else round(v / 3600.0, 2)
+    fail_s = failure.timestamp()
+    life = [s for s in snaps if s.damage is not None and s.timestamp < failure]
+    at = next((s for s in snaps if onset is not None and s.timestamp >= onset), None)
+    held = [interval_covers(s, fail_s - s.timestamp.timestamp()) for s in life]
+    return {
+        "damage_from_h": h(fail_s - life[0].timestamp.timestamp()) if life else None,
+        "damage_windows": len(life), "damage_covered": sum(held),
+        "damage_rul_at_onset_h": h(at.damage_rul_s) if at is not None else None,
+        "damage_p10_at_onset_h": h(at.damage_rul_lower_s) if at is not None else None,
+        "damage_p90_at_onset_h": h(at.damage_rul_upper_s) if at is not None else None,
+        "true_rul_at_onset_h": h(fail_s - at.timestamp.timestamp()) if at is not None else None,
+    }
 
 
 def run_fold(data: Path, train_dir: Path, train: list[str], evaluate: list[str], cfg: PipelineConfig,
@@ -221,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                                  base / f"fold-{b}", not args.no_progress)
     print_table(rows, ["bearing", "train", "life_h", "onset_h_before_failure", "false_alert_episodes",
                        "act_rul_s", "pred_rul_s", "pred_lower_s", "pred_upper_s", "rul_source",
-                       "phm2012_A"])
+                       "phm2012_A", "damage_from_h", "damage_windows", "damage_covered",
+                       "damage_rul_at_onset_h", "damage_p10_at_onset_h", "damage_p90_at_onset_h",
+                       "true_rul_at_onset_h"])
     scored = [r["phm2012_A"] for r in rows if r["phm2012_A"] is not None]
     summary = {
         "benchmark": "femto", "truncate_at": args.truncate_at,

@@ -95,7 +95,7 @@ def _spec(c: ColumnSpec) -> dict[str, Any]:
 
 
 def schema_doc(table: str) -> dict[str, Any]:
-    """The published form of one table's schema (``schemas/archive/<table>.v1.json``)."""
+    """The published form of one table's schema (``schemas/archive/<table>.v<N>.json``)."""
     m, extra = mapping(table), open_columns(table)
     shape = ("Fixed columns: exactly those listed." if extra is None
              else "Open: the named columns, then one column per feature name.")
@@ -130,7 +130,8 @@ def dump(table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write every table's schema file into the folder given (default ``schemas/archive``)."""
+    """Write every table's current schema file into the folder given (default ``schemas/archive``);
+    the files of earlier versions stay as they were published."""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "schemas/archive")
     out.mkdir(parents=True, exist_ok=True)

@@ -235,6 +235,17 @@ LINEAGE_TEXT = ("What produced it: {version, config_hash, life_id, learned_windo
                 "scored, the input ranges behind it); null = written before the digital thread "
                 "(archive: JSON text).")
 
+DAMAGE_FIELDS = (
+    Field("damage", OPT_NUMBER, "Median damage of the physics-informed damage state (0 = fresh flaw, "
+          "1 = failure); null = no damage evidenced in this life."),
+    Field("damage_rul_s", OPT_NUMBER, "Median RUL of the damage state under the recent usage, seconds; "
+          "null = none (or beyond five years). Separate from rul_s (trend/fleet)."),
+    Field("damage_rul_lower_s", OPT_NUMBER, "10 % quantile of the damage state's RUL, seconds."),
+    Field("damage_rul_upper_s", OPT_NUMBER, "90 % quantile of the damage state's RUL, seconds; null = "
+          "beyond five years."),
+)
+"""The damage state's fields (v2 of twin_snapshot; alert carries the RUL ones)."""
+
 TWIN_SNAPSHOT = RecordMapping(
     TwinSnapshot, "twin_snapshot", "twin_state", (
         Field("asset_id", ID, "The asset (Kafka key; archive partition folder)."),
@@ -259,10 +270,13 @@ TWIN_SNAPSHOT = RecordMapping(
               "(archive: JSON text)."),
         # digital thread (issue 11, part THREAD)
         Field("lineage", LINEAGE, LINEAGE_TEXT),
+        # --- v2, physics-informed damage state (issue 11, part PHYS) ---
+        *DAMAGE_FIELDS,
     ),
     columns=("asset_id", "date", "timestamp", "window_start", "condition", "anomaly_score", "health_index",
              "rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "drift", "n_windows", "life_id",
-             "degradation", "defect", "evidence", "top_features", "context", "lineage"),
+             "degradation", "defect", "evidence", "top_features", "context", "lineage",
+             "damage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s"),
     date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=2,
 )
 
@@ -285,10 +299,12 @@ ALERT = RecordMapping(
               "the key with alert_id."),
         # digital thread (issue 11, part THREAD)
         Field("lineage", LINEAGE, LINEAGE_TEXT),
+        # --- v2, physics-informed damage state (issue 11, part PHYS) ---
+        *DAMAGE_FIELDS[1:],
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
              "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",
-             "lineage"),
+             "lineage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s"),
     date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=2,
 )
 

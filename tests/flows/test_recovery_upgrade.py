@@ -83,13 +83,17 @@ def test_old_store_resumes_and_continues_like_an_uninterrupted_run(tmp_path: Pat
         _assert_close(_own(snap), _own(want_snap))
         same += _assert_inputs(snap, want_snap)
     assert same >= len(resumed.state) - 20  # only the windows open at the upgrade differ
+    # the resumed twins start their damage state at the first diagnosed window after the resume,
+    # never before the uninterrupted run's did
+    damaged = {(s.asset_id, s.window_start) for s in full.state if s.damage is not None}
+    assert {(s.asset_id, s.window_start) for s in resumed.state if s.damage is not None} <= damaged
     since = min(s.timestamp for s in resumed.state)
     order = lambda a: (a.asset_id, a.timestamp, a.kind, a.status)  # noqa: E731
     want = sorted((a for a in full.alerts if a.timestamp >= since), key=order)
     got = sorted(resumed.alerts, key=order)
     assert [order(a) for a in got] == [order(a) for a in want]
     for a, b in zip(got, want, strict=True):
-        _assert_close(_no_inputs(a), _no_inputs(b))
+        _assert_close(_no_damage(_no_inputs(a)), _no_damage(_no_inputs(b)))
 
 
 FEATURE_RTOL = 1e-5
@@ -140,4 +144,13 @@ def _own(snap: Any) -> Any:
     fleet views: until the learner publishes its first version after the upgrade, and for the
     lives under way at the upgrade, the fused RUL differs from that of a run that never stopped
     (README, Upgrading). Everything the twin decides from its own evidence is unchanged."""
-    return replace(_no_inputs(snap), rul_s=None, rul_lower_s=None, rul_upper_s=None, rul_source="")
+    cleared = replace(_no_inputs(snap), rul_s=None, rul_lower_s=None, rul_upper_s=None, rul_source="")
+    return _no_damage(cleared)
+
+
+def _no_damage(rec: Any) -> Any:
+    """The record without the damage state's fields (issue 11): an old store holds no damage
+    state, so a twin under way at the upgrade starts one at its next diagnosed window, later
+    than a run that never stopped (README, Upgrading)."""
+    cleared = {"damage_rul_s": None, "damage_rul_lower_s": None, "damage_rul_upper_s": None}
+    return replace(rec, **cleared, **({"damage": None} if hasattr(rec, "damage") else {}))

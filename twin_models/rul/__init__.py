@@ -13,7 +13,11 @@
 - :mod:`.regression` — :class:`RegressionRul`: condition features -> remaining life;
 - :mod:`.regressors` — the regressor it refits: numpy trees (default) or a River regressor;
 - :mod:`.regimes` — operating regimes found online, per-regime normalisation;
-- :mod:`.trees` — the gradient-boosted trees the regression uses.
+- :mod:`.trees` — the gradient-boosted trees the regression uses;
+- :mod:`.damage` — :class:`DamageState`: physics-informed damage (a particle filter over a
+  Paris-law growth driven by load and speed), RUL distribution and what-if forecasts under an
+  :class:`~twin_models.rul.profile.OperatingProfile` (:mod:`.profile`); :mod:`.damage_track`
+  is how the twin starts, feeds and reads it.
 
 Verbs (:class:`twin_models.contracts.RulEstimator`): ``update`` (one window of the current life),
 ``learn_life`` (a completed life), ``predict_rul`` (pure, ``RulEstimate | None``); River's
