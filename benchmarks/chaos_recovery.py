@@ -137,7 +137,8 @@ def archive_views(archive: Path) -> dict[str, Any]:
 # twin_state columns the fleet step fuses from every asset of a kind: with several partitions they
 # depend on the order the partitions' windows reach it (documented in the README), even between
 # two clean runs, so they are left out of the comparison
-FLEET_COLUMNS = ("rul_s", "rul_lower_s", "rul_upper_s", "rul_source")
+FLEET_COLUMNS = ("rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "lineage")
+# (lineage: its fleet_model_version is the fleet's, as rul_*; its inputs are features.inputs, compared)
 # columns that say who wrote a row and when (differ between runs by design)
 META_COLUMNS = {"run_id", "_write_seq", "_written_at", "_file", "filename"}
 
