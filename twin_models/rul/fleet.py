@@ -65,8 +65,8 @@ class FleetRulConfig:
     the work tickets, not the parts, give the learner its capacity); ``refit_work_parts``: work
     tickets sent after them, each one more slice of the
     refit the life started (so a refit lands right after the life that triggered it instead of
-    waiting for later lives; ~180 slices refit 100 C-MAPSS lives, cross-fit the residuals and keep
-    the rows' bins and predictions for the catch-ups, a catch-up takes ~7); ``fit_steps_per_call``: refit
+    waiting for later lives; ~330 slices refit 100 C-MAPSS lives, cross-fit the residuals and keep
+    the rows' bins and predictions for the catch-ups, a catch-up takes ~12); ``fit_steps_per_call``: refit
     work per part or ticket (trees of the boosted ensemble,
     200-row slices of a River regressor): together they bound the learner step's call time;
     ``catch_up_trees``: between refits (every ``refit_growth`` of lives), an idle learner whose
@@ -93,7 +93,7 @@ class FleetRulConfig:
     life_chunk_rows: int = setting(50, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
     refit_work_parts: int = setting(400, **between(0, 1_000_000))
-    catch_up_trees: int = setting(10, **between(0, 10_000))
+    catch_up_trees: int = setting(20, **between(0, 10_000))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""

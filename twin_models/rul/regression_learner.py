@@ -39,8 +39,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AnyFloats = npt.NDArray[np.floating[Any]]
 Job = Generator[int, None, FittedRegression]
-CATCH_UP_TREES = 10
-"""Trees a catch-up adds to the last full fit (a tenth of a refit's)."""
+CATCH_UP_TREES = 20
+"""Trees a catch-up adds to the last full fit (a tenth of a refit's 200)."""
 CATCH_UP_SEED = 7919
 """Offset of a catch-up's seed from the refits' (so that the two never draw the same rows)."""
 HALF_MODEL_STAGES = 0.5
@@ -48,11 +48,9 @@ HALF_MODEL_STAGES = 0.5
 raised in proportion: :func:`~twin_models.rul.regressors.make_regressor`). They only estimate the
 held-out residuals behind the conformal interval, never a point estimate, and were ~40 % of the
 learner's trees (two full-size models per cross-fit)."""
-POINT_MODEL_STAGES = 0.5
+POINT_MODEL_STAGES = 1.0
 """The full fits' share of the trees' default boosting stages (at a learning rate raised in
-proportion): 100 trees at 0.16 (was 200 at 0.08, round 5 part FD5: half the learner's CPU; chosen
-by leave-lives-out on the training lives of FD001 and FD003, ``benchmarks/RESULTS.md``). The
-cross-fitted half models take :data:`HALF_MODEL_STAGES` of that."""
+proportion); the cross-fitted half models take :data:`HALF_MODEL_STAGES` of that."""
 TREE_MAX_ROWS = 5000
 """Rows sampled per tree of every fit (the trees' ``max_rows``)."""
 HELD_LIVES_PER_STEP = 4
