@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from twin_models.records import AssetEvent, TwinSnapshot
+from twin_models.rul import regression_learner
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
@@ -49,6 +50,14 @@ def _feats(r: np.ndarray) -> dict[str, float]:
 
 def _snap(asset: str, ts: datetime) -> TwinSnapshot:
     return TwinSnapshot(asset, ts, ts - H, "healthy", 0.0, 1.0, None, None, None, False, 0, 0)
+
+
+def set_tree_knobs(stages: float | None, max_rows: int | None) -> None:
+    """Override the learner's tree size for this process (a setting under evaluation)."""
+    if stages is not None:
+        regression_learner.POINT_MODEL_STAGES = stages
+    if max_rows is not None:
+        regression_learner.TREE_MAX_ROWS = max_rows
 
 
 def _train(units: dict[int, np.ndarray], cfg: FleetRulConfig, drain: bool) -> tuple[FleetModel | None, float]:
@@ -109,7 +118,10 @@ def main() -> None:
     p.add_argument("--drain", action="store_true")
     p.add_argument("--catch-up-trees", type=int, default=FleetRulConfig().catch_up_trees)
     p.add_argument("--seed", type=int, default=0, help="the fleet's [twin.fleet] seed (the trees' draws)")
+    p.add_argument("--stages", type=float, default=None, help="the full fits' share of 200 stages")
+    p.add_argument("--max-rows", type=int, default=None, help="rows sampled per tree")
     a = p.parse_args()
+    set_tree_knobs(a.stages, a.max_rows)
     print(json.dumps(run(a.subset, a.chunk_rows, a.fit_steps, a.drain, a.catch_up_trees, a.seed)))
 
 

@@ -29,7 +29,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.cmapss_learner import DATA, T0, _feats, _snap, _train
+from benchmarks.quality.cmapss_learner import DATA, T0, _feats, _snap, _train, set_tree_knobs
+from twin_models.rul import regression_learner
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_view import FleetView
 
@@ -61,6 +62,7 @@ def run(subset: str, folds: int, fold: int, refit_growth: float, catch_up_trees:
         err.append(est - min(len(rows) - cut, CAP))
     d = np.array(err)
     return {"benchmark": "cmapss_lives_out", "subset": subset, "folds": folds, "fold": fold,
+            "stages": regression_learner.POINT_MODEL_STAGES, "max_rows": regression_learner.TREE_MAX_ROWS,
             "refit_growth": refit_growth, "catch_up_trees": catch_up_trees, "seed": seed,
             "held_out": len(held), "rmse": round(float(np.sqrt(np.mean(d**2))), 3),
             "lives_in_model": model.lives if model else 0,
@@ -76,7 +78,10 @@ def main() -> None:
     p.add_argument("--refit-growth", type=float, default=0.1)
     p.add_argument("--catch-up-trees", type=int, default=FleetRulConfig().catch_up_trees)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stages", type=float, default=None, help="the full fits' share of 200 stages")
+    p.add_argument("--max-rows", type=int, default=None, help="rows sampled per tree")
     a = p.parse_args()
+    set_tree_knobs(a.stages, a.max_rows)
     print(json.dumps(run(a.subset, a.folds, a.fold, a.refit_growth, a.catch_up_trees, a.seed)))
 
 

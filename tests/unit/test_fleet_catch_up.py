@@ -18,10 +18,13 @@ from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView, LifeChunk
+from twin_models.rul.regression_learner import POINT_MODEL_STAGES
 from twin_models.rul.trees import GradientBoostedTrees
 
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
 H = 3600.0
+FULL = round(GradientBoostedTrees().n_trees * POINT_MODEL_STAGES)
+"""Trees of a refit's point model."""
 
 
 def _cfg(catch_up_trees: int = 20, steps: int = 25, tickets: int = 40) -> FleetRulConfig:
@@ -68,13 +71,13 @@ def test_lives_after_the_last_refit_reach_the_model_by_catching_up() -> None:
             if models:
                 last[learner.config.catch_up_trees] = models[-1]
     # without catch-ups the newest model is still the refit on the first 3 lives
-    assert _trees(last[0]) == 200
+    assert _trees(last[0]) == FULL
     assert without.regression is not None and without.regression.lives_in_model == 3
     # with them, the refit on 3 lives boosted 20 more trees on all 5 (the base kept as it was)
-    assert _trees(last[20]) == 220
+    assert _trees(last[20]) == FULL + 20
     assert with_catch_up.regression is not None and with_catch_up.regression.lives_in_model == 5
     base = with_catch_up.regression.base
-    assert base is not None and base.model.value.shape[0] == 200  # type: ignore[attr-defined]
+    assert base is not None and base.model.value.shape[0] == FULL  # type: ignore[attr-defined]
     # the two newest models predict the longest life differently (the catch-up learnt it)
     reg0, reg20 = last[0].regression, last[20].regression
     assert reg0 is not None and reg20 is not None
@@ -107,7 +110,7 @@ def test_a_learner_pickled_mid_catch_up_resumes_to_the_same_model() -> None:
     a, b = done[0].regression, done_restored[0].regression
     assert a is not None and b is not None
     assert np.array_equal(a.model.predict(x), b.model.predict(x))
-    assert _trees(done[0]) == 220
+    assert _trees(done[0]) == FULL + 20
 
 
 def test_learners_pickled_before_catch_ups_resume_and_wait_for_the_next_refit() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from twin_models.rul.tree_growth import TreeSpec, grow_tree, leaf_of
 from twin_models.rul.trees import GradientBoostedTrees
@@ -139,3 +140,33 @@ def _drain(job):  # type: ignore[no-untyped-def]
             next(job)
     except StopIteration as done:
         yield done.value
+
+
+def test_the_learner_fits_its_share_of_the_stages_on_capped_row_samples(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learner's full fits boost ``POINT_MODEL_STAGES`` of the trees' stages at a learning rate
+    raised in proportion, the half models half of that, every tree on at most ``TREE_MAX_ROWS``
+    rows (set here to values other than the defaults, so that ignoring them fails)."""
+    from twin_models.rul import regression_learner
+    from twin_models.rul.regimes import OperatingRegimes
+
+    monkeypatch.setattr(regression_learner, "POINT_MODEL_STAGES", 0.25)
+    monkeypatch.setattr(regression_learner, "TREE_MAX_ROWS", 123)
+    learner = regression_learner.RegressionLearner(
+        3, window=10, baseline_windows=5, cap_s=100.0, min_lives=3, max_lives=50, refit_growth=0.1,
+        coverage=0.8, regimes=OperatingRegimes(3), seed=0, regressor="trees")
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(300, 3)), rng.uniform(0, 100, 300)
+    default = GradientBoostedTrees()
+    for share in (1.0, regression_learner.HALF_MODEL_STAGES):
+        job = learner._fit(x, y, 1, share)
+        try:
+            while True:
+                next(job)
+        except StopIteration as done:
+            model = done.value
+        assert isinstance(model, GradientBoostedTrees)
+        assert model.n_trees == round(default.n_trees * 0.25 * share)
+        assert model.learning_rate == default.learning_rate / (0.25 * share)
+        assert model.max_rows == 123
+        assert model.value.shape[0] == model.n_trees

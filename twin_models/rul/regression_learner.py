@@ -48,6 +48,11 @@ HALF_MODEL_STAGES = 0.5
 raised in proportion: :func:`~twin_models.rul.regressors.make_regressor`). They only estimate the
 held-out residuals behind the conformal interval, never a point estimate, and were ~40 % of the
 learner's trees (two full-size models per cross-fit)."""
+POINT_MODEL_STAGES = 1.0
+"""The full fits' share of the trees' default boosting stages (at a learning rate raised in
+proportion); the cross-fitted half models take :data:`HALF_MODEL_STAGES` of that."""
+TREE_MAX_ROWS = 5000
+"""Rows sampled per tree of every fit (the trees' ``max_rows``)."""
 HELD_LIVES_PER_STEP = 4
 """Held-out lives predicted per slice of a cross-fit (a life: ~200 rows, ~1 ms per half model)."""
 ROWS_PER_STEP = 500
@@ -224,7 +229,8 @@ class RegressionLearner:
 
     def _fit(self, x: FloatArray, y: FloatArray, seed: int, stages: float = 1.0,
              keep_rows: bool = False) -> Generator[int, None, BatchRegressor]:
-        model = make_regressor(self.regressor, seed, stages=stages)
+        model = make_regressor(self.regressor, seed, stages=stages * POINT_MODEL_STAGES,
+                               max_rows=TREE_MAX_ROWS)
         if keep_rows and hasattr(model, "bin_rows"):  # the trees: keep what the catch-ups reuse
             yield from model.fit_steps(x, y, keep_rows=True)  # type: ignore[call-arg]
         else:

@@ -108,12 +108,16 @@ class RiverRegressor:
         return np.array([float(self.model.predict_one(self._row(r)) or 0.0) for r in x])
 
 
-def make_regressor(name: str, seed: int, *, stages: float = 1.0) -> BatchRegressor:
+def make_regressor(name: str, seed: int, *, stages: float = 1.0,
+                   max_rows: int | None = None) -> BatchRegressor:
     """An unfitted regressor of the configured kind; trees with ``stages`` < 1 boost that share
     of the stages at a learning rate raised in proportion (shrinkage x stages kept: a cheaper
-    model of about the same fit, for the cross-fitted residuals). River models ignore it."""
+    model of about the same fit); ``max_rows`` caps the rows sampled per tree. River models
+    ignore both."""
     if name == "trees":
         model = GradientBoostedTrees(seed=seed)
+        if max_rows is not None:
+            model.max_rows = max_rows
         if stages != 1.0:
             model.n_trees = max(1, round(model.n_trees * stages))
             model.learning_rate = model.learning_rate / stages
