@@ -248,7 +248,11 @@ def test_ctrl_c_prints_one_line_and_exits_130(env: dict[str, Path], monkeypatch:
 
     monkeypatch.setattr(flows.archive.query, "check_read_only", press_ctrl_c_once)
     sql = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
-    assert main(["sql", sql, "--archive", str(env["archive"])]) == 130
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background run ignores it
+    try:
+        assert main(["sql", sql, "--archive", str(env["archive"])]) == 130
+    finally:
+        signal.signal(signal.SIGINT, before)
     out = capsys.readouterr()
     assert out.err == "twin: interrupted\n" and out.out == ""
 
@@ -298,3 +302,4 @@ def test_csv_and_table_handle_every_type(env: dict[str, Path], capsys: pytest.Ca
     assert main(["sql", TYPES_SQL, "--archive", str(env["archive"])]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == "(1 row)" and "AP9hYg==" in out
+
