@@ -44,8 +44,8 @@ class TopicNames:
     scalars: str = setting("twin.telemetry.scalar.v1", pattern=TOPIC)
     waveforms: str = setting("twin.telemetry.vibration.v1", pattern=TOPIC)
     events: str = setting("twin.events.v1", pattern=TOPIC)
-    alerts: str = setting("twin.alerts.v1", pattern=TOPIC)
-    state: str = setting("twin.state.v1", pattern=TOPIC)
+    alerts: str = setting("twin.alerts.v2", pattern=TOPIC)
+    state: str = setting("twin.state.v2", pattern=TOPIC)
     dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
     fleet_models: str = setting("twin.fleet.models.v1", pattern=TOPIC)
 
