@@ -49,7 +49,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("asset_id", "date", "window_start", "window_end", "n_records", "events")
+KEYS = ("asset_id", "date", "window_start", "window_end", "n_records", "events", "inputs")
 FLEET_DAY = ("SELECT asset_id, count(*) AS windows, avg(anomaly_score) AS score, min(health_index) AS hi "
              "FROM twin_state WHERE window_start >= TIMESTAMP '{day}' "
              "AND window_start < TIMESTAMP '{day}' + INTERVAL 1 DAY GROUP BY asset_id ORDER BY asset_id")
@@ -81,6 +81,13 @@ def read_table(archive: Path, table: str) -> list[dict[str, Any]]:
     return data.drop_columns(drop).to_pylist()
 
 
+def spans(text: str | None) -> tuple[Any, ...]:
+    """A window's input ranges from the archive's JSON text (the sink writes them back as such)."""
+    from twin_models.records import InputSpan
+
+    return tuple(InputSpan(d["source"], d["first"], d["last"]) for d in json.loads(text or "[]"))
+
+
 def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     """FeatureVector records of ``assets`` assets: the demo's, replicated under new ids."""
     from twin_models.records import FeatureVector
@@ -99,8 +106,9 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     out = []
     for _start, asset, r in specs:  # made in the order the flow's windows close, as the flow does
         feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
+        extra = {"inputs": spans(r["inputs"])} if "inputs" in r else {}  # digital thread (issue 11)
         out.append(FeatureVector(asset, r["window_start"], r["window_end"], feature_map(feats),
-                                 int(r["n_records"] or 0)))
+                                 int(r["n_records"] or 0), **extra))
     return out
 
 

@@ -7,6 +7,12 @@ gives another. Secret values (librdkafka ``sasl.password``, ``ssl.key.password``
 :func:`~flows.config.values.is_secret` names) are left out of the hashed form entirely, so the
 hash cannot be tested against guessed passwords and no output ever holds them; a changed secret
 alone does not change the hash.
+
+Only the settings that decide what the records say are hashed: where they go and how they travel
+(:data:`PLACEMENT`: the archive folder and its flush sizes, the Kafka connection, partitions and
+topic names, the metrics) are left out, so moving an archive, a broker or a topic prefix, or
+running the same flow on more processes, keeps the hash (and the outputs identical whatever the
+deployment, as issue 10 requires of them).
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from typing import Any
 from flows.config.pipeline import PipelineConfig
 from flows.config.values import is_secret
 
-__all__ = ["HASH_CHARS", "canonical_settings", "config_hash", "twinflow_version"]
+__all__ = ["HASH_CHARS", "PLACEMENT", "canonical_settings", "config_hash", "twinflow_version"]
+
+PLACEMENT = ("archive_dir", "archive_batch_rows", "archive_flush_s", "kafka", "metrics")
+"""Top-level settings left out of the hash: where records go, not what they say."""
 
 HASH_CHARS = 16
 """Hex digits kept of the SHA-256 (64 bits: collisions between real configurations are not a concern)."""
@@ -41,7 +50,8 @@ def _plain(value: Any) -> Any:
 
 def canonical_settings(cfg: PipelineConfig) -> str:
     """The canonical JSON text that :func:`config_hash` hashes (secrets shown as ``***``)."""
-    return json.dumps(_plain(cfg), sort_keys=True, separators=(",", ":"), default=str)
+    plain = {k: v for k, v in _plain(cfg).items() if k not in PLACEMENT}
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def config_hash(cfg: PipelineConfig) -> str:
