@@ -19,7 +19,7 @@ from flows.dataflow.fleet_steps import StateSnapshot
 from flows.dataflow.items import InputMark, RawRecord, ScalarColumns, kafka_origin
 from twin_models.records import EPOCH, Alert, InputSpan, Lineage, TwinSnapshot
 
-__all__ = ["MarkCollector", "Producer", "position_of", "stamp_alerts", "stamp_snapshot", "stamp_window",
+__all__ = ["MarkCollector", "Producer", "position_of", "stamp_alerts", "stamp_window",
            "window_inputs"]
 
 
@@ -88,13 +88,6 @@ def _stamped(snap: TwinSnapshot, lineage: Lineage) -> TwinSnapshot:
     measurable share of the scalar path; setting one slot costs nothing."""
     object.__setattr__(snap, "lineage", lineage)
     return snap
-
-
-def stamp_snapshot(snap: TwinSnapshot, producer: Producer, learned: int, fleet_version: int,
-                   inputs: tuple[InputSpan, ...]) -> TwinSnapshot:
-    """The snapshot naming what produced it (a new one: ``snap`` is left as it is)."""
-    return replace(snap, lineage=Lineage(producer.version, producer.config_hash, snap.life_id, learned,
-                                         fleet_version, inputs))
 
 
 def stamp_alerts(alerts: list[Alert], snap: TwinSnapshot) -> list[Alert]:
