@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -92,15 +93,13 @@ def damage_summary(res: DemoResult) -> dict[str, Any]:
     failed life, and the median absolute error of its median at detection (hours)."""
     outs = damage_rul_outcomes(res.report.faults, res.snapshots)
     errors = sorted(abs(o.rul_s - o.true_rul_s) / 3600 for o in outs if o.rul_s is not None)
-    mid = len(errors) // 2
     return {
         "scored": len(outs),
         "covered_at_detection": sum(o.covered for o in outs),
         "later_windows": sum(o.later_windows for o in outs),
         "later_covered": sum(o.later_covered for o in outs),
         "abs_errors_h": [round(e, 1) for e in errors],
-        "median_abs_error_h": None if not errors else round(
-            errors[mid] if len(errors) % 2 else (errors[mid - 1] + errors[mid]) / 2, 1),
+        "median_abs_error_h": round(statistics.median(errors), 1) if errors else None,
     }
 
 
