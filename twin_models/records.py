@@ -30,6 +30,8 @@ __all__ = [
     "FeatureVector",
     "InputSpan",
     "Lineage",
+    "PlanOption",
+    "Recommendation",
     "ScalarSample",
     "SensorSpec",
     "Telemetry",
@@ -303,3 +305,46 @@ class Alert:
     damage_rul_s: float | None = None
     damage_rul_lower_s: float | None = None
     damage_rul_upper_s: float | None = None
+
+
+# --- prescriptions (issue 11, level 4): shared by the prescription and command parts ------------
+PlanKind = Literal["as_is", "derate", "replace_planned", "replace_now"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOption:
+    """One candidate plan for a degrading asset and its consequences, from a what-if run.
+
+    ``plan`` is ``as_is`` (run as now), ``derate`` (load limited to ``load_fraction`` of rated
+    until ``until``, the next planned stop), ``replace_planned`` (replace at ``until``, the next
+    planned stop) or ``replace_now``. ``p_failure`` is P(failure before ``until``) (before the
+    horizon when ``until`` is None); ``expected_cost`` is in the configured currency."""
+
+    plan: PlanKind
+    load_fraction: float | None
+    until: datetime | None
+    p_failure: float
+    expected_cost: float
+    rul_median_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """The twin's recommended plan for one asset, with every option it weighed.
+
+    ``recommendation_id`` is deterministic (asset, life and the event time it was made at), so
+    replays give the same ids; ``alert_id`` is the alert episode it answers (None when made
+    without an open alert); ``chosen`` is one of ``options``; ``expected_saving`` is the
+    expected cost of ``as_is`` minus that of ``chosen``."""
+
+    recommendation_id: str
+    asset_id: str
+    kind: str
+    timestamp: datetime
+    alert_id: str | None
+    chosen: PlanOption
+    options: tuple[PlanOption, ...]
+    expected_saving: float
+    currency: str
+    explanation: str
+    lineage: Lineage | None = None
