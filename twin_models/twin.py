@@ -39,6 +39,7 @@ from twin_models.contracts import Detector
 from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, snr_lines
 from twin_models.feature_map import feature_names
 from twin_models.moved_modules import restore_state
+from twin_models.prescribe import PlanMemory
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul.damage import DamageState
 from twin_models.rul.damage_track import (
@@ -161,6 +162,7 @@ class AssetTwin:
         if "drift" in state:  # River's Page-Hinkley in twins pickled before round 5
             state["drift"] = from_river(state["drift"])
         state.setdefault("damage_state", None)  # twins pickled before the damage state
+        state.setdefault("last_plan", None)  # twins pickled before prescriptions
         restore_state(self, state)
 
     def __deepcopy__(self, memo: dict[int, object]) -> AssetTwin:
@@ -191,6 +193,7 @@ class AssetTwin:
         self._excess_sq = 0.0
         self._excess_n = 0
         self.damage_state: DamageState | None = None  # from the first diagnosed defect of the life
+        self.last_plan: PlanMemory | None = None  # the last recommendation made in this life
 
     def model_features(self, fv: FeatureVector) -> dict[str, float]:
         """The features the detector sees: finite, without operating-context channels."""

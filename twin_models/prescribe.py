@@ -1,0 +1,294 @@
+"""Prescriptions (twin level 4): candidate plans for a degrading asset, their costs, the choice.
+
+From the asset's damage state (:class:`~twin_models.rul.damage.DamageState`) the twin runs a
+what-if of each candidate plan over the decision window, from now to the next planned stop of
+the maintenance calendar (:class:`MaintenanceCalendar`):
+
+- ``as_is``: run as now; every failure within the horizon is unplanned, a survivor is replaced at
+  a later planned stop: ``P(fail <= horizon) * C_fail + (1 - P) * C_planned``;
+- ``derate``: load limited to ``f`` of rated until the stop, replaced there:
+  ``P_f(fail <= stop) * C_fail + (1 - P_f) * C_planned`` plus the lost production
+  (``% of rated load given up * hours until the stop * cost per %-hour``);
+- ``replace_planned``: as now until the stop, replaced there (the derate with ``f = 1``);
+- ``replace_now``: an unscheduled stop now, ``C_planned + downtime of a replacement``.
+
+``C_fail`` is the unplanned failure's cost plus its downtime; a replacement at a planned stop
+costs no downtime (the stop happens anyway). Without a planned stop within the horizon only
+``as_is`` and ``replace_now`` are weighed. The least expected cost wins; ties go to the plan
+that does the least (the order above). Everything is pure: plain values in, records out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from twin_models.records import PlanKind, PlanOption, Recommendation
+from twin_models.rul.damage import DamageState
+from twin_models.rul.profile import OperatingProfile
+from twin_models.settings import YEAR_S, Range, between, positive, setting
+
+__all__ = ["MaintenanceCalendar", "PlanCosts", "PlanMemory", "PrescribeConfig", "choose", "evaluate_plans",
+           "explain_plan", "money", "parse_kind_costs", "recommend", "recommendation_id", "remembered",
+           "renew"]
+
+COST_KEYS = ("planned_replacement", "unplanned_failure", "downtime_per_h", "lost_production_per_pct_h",
+             "replacement_downtime_h", "failure_downtime_h")
+_ORDER: dict[PlanKind, int] = {"as_is": 0, "derate": 1, "replace_planned": 2, "replace_now": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCosts:
+    """One asset kind's costs (currency units; hours)."""
+
+    planned_replacement: float = 6000.0
+    unplanned_failure: float = 30000.0
+    downtime_per_h: float = 1500.0
+    lost_production_per_pct_h: float = 15.0
+    replacement_downtime_h: float = 8.0
+    failure_downtime_h: float = 48.0
+
+    @property
+    def failure(self) -> float:
+        """An unplanned failure: its cost plus its downtime."""
+        return self.unplanned_failure + self.downtime_per_h * self.failure_downtime_h
+
+
+def parse_kind_costs(entry: str) -> tuple[str, dict[str, float]]:
+    """``"pump: planned_replacement=4000, unplanned_failure=50000"`` -> (kind, costs);
+    ``ValueError`` naming the problem."""
+    kind, sep, rest = entry.partition(":")
+    if not sep or not kind.strip():
+        msg = f"{entry!r} is not 'kind: key=value, ...'"
+        raise ValueError(msg)
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or key not in COST_KEYS:
+            msg = f"{part!r} in {entry!r}: expected key=value with a key among {', '.join(COST_KEYS)}"
+            raise ValueError(msg)
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number >= 0.0):
+            msg = f"{key} in {entry!r} must be a number >= 0, got {value.strip()!r}"
+            raise ValueError(msg)
+        out[key] = number
+    return kind.strip(), out
+
+
+def _parse_time(text: str) -> datetime:
+    """An ISO date or date-time (UTC when it names no zone)."""
+    t = datetime.fromisoformat(text.strip())
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _problem(parse: object, values: tuple[str, ...] | str) -> str | None:
+    """What is wrong with config text that ``parse`` refuses (a settings ``check``)."""
+    items = (values,) if isinstance(values, str) else values
+    for item in items:
+        try:
+            parse(item)  # type: ignore[operator]
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def _check_costs(values: tuple[str, ...]) -> str | None:
+    return _problem(parse_kind_costs, values)
+
+
+def _check_times(values: tuple[str, ...] | str) -> str | None:
+    return _problem(_parse_time, values)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceCalendar:
+    """Planned stops: every ``every_s`` seconds from ``anchor`` (0: none), plus ``dates``."""
+
+    every_s: float = 0.0
+    anchor: datetime = datetime(2026, 1, 5, 6, tzinfo=UTC)
+    dates: tuple[datetime, ...] = ()
+
+    def next_stop(self, after: datetime) -> datetime | None:
+        """The first planned stop strictly after ``after`` (None: none planned)."""
+        found = [d for d in self.dates if d > after]
+        if self.every_s > 0.0:
+            step = timedelta(seconds=self.every_s)
+            n = max(math.floor((after - self.anchor) / step) + 1, 0)
+            found.append(self.anchor + n * step)
+        return min(found, default=None)
+
+
+@dataclass(frozen=True)
+class PrescribeConfig:
+    """Prescriptions: costs (``kind_costs`` overrides them per asset kind), the derates weighed,
+    the planned-stop calendar and how often a recommendation is renewed."""
+
+    enabled: bool = setting(True)
+    currency: str = setting("EUR", pattern=r"[A-Za-z]{1,8}")
+    derates: tuple[float, ...] = setting((0.6, 0.7, 0.85), range=Range(0.0, 1.0, lo_open=True, hi_open=True),
+                                         max_items=20)
+    """Load limits weighed, as fractions of rated load (each in (0, 1))."""
+    horizon_s: float = setting(30 * 86400.0, **positive(10 * YEAR_S, "seconds"))
+    refresh_s: float = setting(24 * 3600.0, **positive(YEAR_S, "seconds"))
+    """A recommendation is renewed when its plan changes, else at most this often (event time)."""
+    switch_margin: float = setting(0.1, **between(0.0, 1.0))
+    """Hysteresis: a new plan replaces the previous one only when its expected cost is lower than
+    the previous plan's (as evaluated now) by more than this share, so noise does not flip plans."""
+    planned_replacement: float = setting(6000.0, **between(0.0, 1e12))
+    unplanned_failure: float = setting(30000.0, **between(0.0, 1e12))
+    downtime_per_h: float = setting(1500.0, **between(0.0, 1e12))
+    lost_production_per_pct_h: float = setting(15.0, **between(0.0, 1e12))
+    """Cost of one % of rated load given up for one hour."""
+    replacement_downtime_h: float = setting(8.0, **between(0.0, 1e5, "hours"))
+    failure_downtime_h: float = setting(48.0, **between(0.0, 1e5, "hours"))
+    kind_costs: tuple[str, ...] = setting((), max_items=1000, check=_check_costs)
+    """Per-kind overrides: ``"pump: planned_replacement=4000, unplanned_failure=50000"``."""
+    stop_every_days: float = setting(7.0, **between(0.0, 3650.0, "days"))
+    """A planned stop every N days from ``stop_anchor`` (0: no periodic stops)."""
+    stop_anchor: str = setting("2026-01-05T06:00:00+00:00", check=_check_times)
+    stop_dates: tuple[str, ...] = setting((), max_items=10_000, check=_check_times)
+    """Extra planned stops (ISO dates or date-times, UTC unless they say otherwise)."""
+
+    def costs(self, kind: str) -> PlanCosts:
+        """The costs of an asset kind: the defaults with its ``kind_costs`` entry applied."""
+        base = {k: float(getattr(self, k)) for k in COST_KEYS}
+        for entry in self.kind_costs:
+            name, values = parse_kind_costs(entry)
+            if name == kind:
+                base.update(values)
+        return PlanCosts(**base)
+
+    def calendar(self) -> MaintenanceCalendar:
+        """The planned stops."""
+        return MaintenanceCalendar(self.stop_every_days * 86400.0, _parse_time(self.stop_anchor),
+                                   tuple(sorted(_parse_time(d) for d in self.stop_dates)))
+
+
+def _p_fail(state: DamageState, profile: OperatingProfile, ahead_s: float, t_s: float,
+            horizon_s: float) -> tuple[float, float | None]:
+    """P(failure within ``t_s`` from now) and the median RUL (None beyond the horizon)."""
+    fc = state.forecast(profile, horizon_s=ahead_s + horizon_s, times_s=(ahead_s + t_s,), n_points=2)
+    rul = None if fc.rul_median_s is None else max(fc.rul_median_s - ahead_s, 0.0)
+    return fc.p_failure[0], rul
+
+
+def evaluate_plans(state: DamageState, now: datetime, costs: PlanCosts, *, derates: tuple[float, ...],
+                   horizon_s: float, stop: datetime | None) -> tuple[PlanOption, ...]:
+    """Every candidate plan with its P(failure) and expected cost, from the state at ``now``."""
+    ahead = 0.0 if state.t_s is None else max(now.timestamp() - state.t_s, 0.0)
+    as_now = state.as_now()
+    load, speed = as_now.load[0], as_now.speed_hz[0]
+    p_h, rul = _p_fail(state, as_now, ahead, horizon_s, horizon_s)
+    out = [PlanOption("as_is", None, None, p_h, p_h * costs.failure + (1 - p_h) * costs.planned_replacement,
+                      rul)]
+    stop_s = None if stop is None else (stop - now).total_seconds()
+    if stop is not None and stop_s is not None and 0.0 < stop_s <= horizon_s:
+        hours = stop_s / 3600.0
+        for f in (*sorted(derates), 1.0):
+            limit = min(load, f * state.reference_load)
+            if f < 1.0 and limit >= load:
+                continue  # the asset already runs below this limit: nothing changes
+            profile = OperatingProfile((0.0, ahead + stop_s), (limit, load), (speed, speed), (20.0, 20.0),
+                                       (1.0, 1.0))
+            p, _ = _p_fail(state, profile, ahead, stop_s, horizon_s)
+            lost = (load - limit) / state.reference_load * 100.0 * hours * costs.lost_production_per_pct_h
+            cost = p * costs.failure + (1 - p) * costs.planned_replacement + lost
+            if f < 1.0:
+                out.append(PlanOption("derate", round(f, 4), stop, p, cost, None))
+            else:
+                out.append(PlanOption("replace_planned", None, stop, p, cost, None))
+    now_cost = costs.planned_replacement + costs.downtime_per_h * costs.replacement_downtime_h
+    out.append(PlanOption("replace_now", None, now, 0.0, now_cost, None))
+    return tuple(out)
+
+
+def money(amount: float, currency: str) -> str:
+    """``EUR 18k``, ``EUR 850``, ``EUR 1.2M``."""
+    sign, a = ("-" if amount < 0 else ""), abs(amount)
+    if a >= 1e6:
+        return f"{currency} {sign}{a / 1e6:.1f}M"
+    if a >= 1e3:
+        return f"{currency} {sign}{a / 1e3:.0f}k"
+    return f"{currency} {sign}{a:.0f}"
+
+
+def explain_plan(chosen: PlanOption, options: tuple[PlanOption, ...], saving: float, currency: str,
+                 horizon_s: float) -> str:
+    """One sentence: the plan, its risk against running as is, the expected saving."""
+    planned = next((o for o in options if o.plan == "replace_planned"), None)
+    as_is = options[0]
+    save = f"expected saving {money(saving, currency)}"
+    days = f"{horizon_s / 86400:g} d"
+    stop = "" if planned is None or planned.until is None else f"{planned.until:%d %b %H:%M}"
+    if chosen.plan == "derate" and planned is not None:
+        return (f"derate to {chosen.load_fraction:.0%} load until the planned stop on {stop}, replace "
+                f"then; P(failure before) {chosen.p_failure:.0%} vs {planned.p_failure:.0%} as is; {save}")
+    if chosen.plan == "replace_planned":
+        return (f"replace at the planned stop on {stop}; P(failure before) {chosen.p_failure:.0%}, "
+                f"within {days} {as_is.p_failure:.0%} as is; {save}")
+    if chosen.plan == "replace_now":
+        before = (f"before the planned stop on {stop} {planned.p_failure:.0%}" if planned is not None
+                  else f"within {days} {as_is.p_failure:.0%}")
+        return f"replace now; P(failure) {before} as is; {save}"
+    return f"run as is; P(failure within {days}) {as_is.p_failure:.0%}; no action pays off"
+
+
+def recommendation_id(asset_id: str, life_id: int, at: datetime) -> str:
+    """Deterministic id: the same asset, life and event time give the same id on a replay."""
+    return hashlib.sha256(f"{asset_id}|{life_id}|{at.isoformat()}|rec".encode()).hexdigest()[:20]
+
+
+def _key(o: PlanOption) -> tuple[str, float | None, float | None]:
+    until = None if o.until is None or o.plan in ("as_is", "replace_now") else o.until.timestamp()
+    return o.plan, o.load_fraction, until
+
+
+def choose(options: tuple[PlanOption, ...], previous: PlanMemory | None = None,
+           margin: float = 0.0) -> PlanOption:
+    """The least expected cost (ties: the plan that does the least), unless the ``previous``
+    plan is still an option and the best is not cheaper than it by more than ``margin``."""
+    best = min(options, key=lambda o: (round(o.expected_cost, 6), _ORDER[o.plan]))
+    if previous is not None:
+        kept = next((o for o in options if _key(o) == previous[:3]), None)
+        if kept is not None and best.expected_cost >= kept.expected_cost * (1.0 - margin):
+            return kept
+    return best
+
+
+def recommend(state: DamageState, *, asset_id: str, kind: str, life_id: int, now: datetime,
+              config: PrescribeConfig, alert_id: str | None = None,
+              previous: PlanMemory | None = None) -> Recommendation:
+    """The recommended plan for one asset at ``now`` (event time), with every option weighed;
+    ``previous`` (the last recommendation's :func:`remembered`) is kept within ``switch_margin``."""
+    stop = config.calendar().next_stop(now)
+    options = evaluate_plans(state, now, config.costs(kind), derates=config.derates,
+                             horizon_s=config.horizon_s, stop=stop)
+    chosen = choose(options, previous, config.switch_margin)
+    saving = options[0].expected_cost - chosen.expected_cost
+    text = explain_plan(chosen, options, saving, config.currency, config.horizon_s)
+    return Recommendation(recommendation_id(asset_id, life_id, now), asset_id, kind, now, alert_id, chosen,
+                          options, saving, config.currency, f"{asset_id}: {text}.")
+
+
+PlanMemory = tuple[str, float | None, float | None, float]
+"""What the twin remembers of its last recommendation: (plan, load fraction, until, time) in
+seconds since the epoch (``until`` None for plans without one)."""
+
+
+def remembered(rec: Recommendation) -> PlanMemory:
+    """The memory of a recommendation just made."""
+    return (*_key(rec.chosen), rec.timestamp.timestamp())
+
+
+def renew(last: PlanMemory | None, rec: Recommendation, refresh_s: float) -> bool:
+    """Whether ``rec`` is emitted: the first of a life, a changed plan, or ``refresh_s`` since."""
+    if last is None:
+        return True
+    new = remembered(rec)
+    return new[:3] != last[:3] or new[3] - last[3] >= refresh_s
