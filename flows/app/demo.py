@@ -6,7 +6,7 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.simulator import SimulatorSource, count_records
 from twin_models.evaluate.damage_rul import damage_rul_outcomes
 from twin_models.evaluate.detection import DetectionReport, FaultOutcome, evaluate_detection
-from twin_models.records import Alert, TwinSnapshot
+from twin_models.records import Alert, Recommendation, TwinSnapshot
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata, ground_truth
 
 __all__ = ["DEMO_DEFAULTS", "DemoResult", "run_demo", "run_fleet"]
@@ -46,6 +46,7 @@ class DemoResult:
     seconds: float
     frames: int
     records: int
+    recommendations: list[Recommendation] = field(default_factory=list)
 
 
 def run_fleet(
@@ -61,7 +62,8 @@ def run_fleet(
     metrics = metrics or PipelineMetrics()
     bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
     source = SimulatorSource(fleet, progress=bar.update)
-    sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / "dead_letters.jsonl")
+    sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / "dead_letters.jsonl",
+                               collect=("state", "alerts", "recommendations"))
     meta = fleet_metadata(fleet)
     flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics)
     start = time.perf_counter()
@@ -75,7 +77,7 @@ def run_fleet(
     report = evaluate_detection(ground_truth(fleet), got.alerts, got.state, run_end)
     records = int(metrics.value("twin_records_in_total", {"source": "simulator"}))
     frames = int(fleet.n_assets * fleet.days * 86400.0 / fleet.frame_interval_s)
-    return DemoResult(report, got.alerts, got.state, metrics, seconds, frames, records)
+    return DemoResult(report, got.alerts, got.state, metrics, seconds, frames, records, got.recommendations)
 
 
 def _damage_at(f: FaultOutcome, snaps: dict[tuple[str, Any], TwinSnapshot]) -> dict[str, Any]:

@@ -308,5 +308,7 @@ ALERT = RecordMapping(
     date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=2,
 )
 
-MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT)
-"""In archive table order: features, twin_state, alerts."""
+from flows.codec.recommendation_fields import RECOMMENDATION  # noqa: E402 - it builds on the forms above
+
+MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT, RECOMMENDATION)
+"""In archive table order: features, twin_state, alerts, recommendations (issue 11, level 4)."""

@@ -20,6 +20,7 @@ from typing import Any
 from flows.config.tree import apply_values, check_env_names
 from flows.config.values import DEFAULT_ARCHIVE, SECRET_MARKERS, ConfigError, is_secret
 from twin_models.alerting import AlertPolicyConfig
+from twin_models.prescribe import PrescribeConfig
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, positive, setting
 from twin_models.twin import TwinConfig
 
@@ -48,6 +49,7 @@ class TopicNames:
     state: str = setting("twin.state.v2", pattern=TOPIC)
     dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
     fleet_models: str = setting("twin.fleet.models.v1", pattern=TOPIC)
+    recommendations: str = setting("twin.recommendations.v1", pattern=TOPIC)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class PipelineConfig:
     alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    prescribe: PrescribeConfig = field(default_factory=PrescribeConfig)
+    """Prescriptions (``[pipeline.prescribe]``): costs per asset kind, derates, planned stops."""
 
     def __post_init__(self) -> None:
         if not self.window_s > 0:

@@ -23,18 +23,21 @@ from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, o
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
-from flows.dataflow.lineage import Producer, stamp_alerts, stamp_window, window_inputs
+from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
 from flows.dataflow.window_columns import scalar_columns
-from twin_models.alerting import AlertPolicy, AlertPolicyConfig
+from twin_models.alerting import AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.window import aggregate_columns
+from twin_models.prescribe import PrescribeConfig
 from twin_models.records import (
     EPOCH,
     Alert,
     AssetEvent,
     AssetMetadata,
     FeatureVector,
+    Recommendation,
     ScalarSample,
     Telemetry,
     TwinSnapshot,
@@ -215,13 +218,15 @@ def _item_time(item: ScalarSample | FrameFeatures) -> datetime:
 
 def twin_apply(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, board: FleetBoard | None = None,
-    producer: Producer | None = None,
+    producer: Producer | None = None, prescribe: PrescribeConfig | None = None,
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None, list[Any]]]:
     """The twin step's pure state transition (no metrics): what an undo replays.
 
     Returns the twin, its own-evidence snapshot (None for an event-only window) and the fleet
     items (:func:`flows.dataflow.fleet_steps.apply_fleet`: the fused state snapshot, the parts
-    of a life a failure closed). With a ``producer``, the snapshots carry their lineage."""
+    of a life a failure closed), then the window's recommendation when one is due
+    (:func:`flows.dataflow.prescription.twin_recommendation`, with ``prescribe``). With a
+    ``producer``, the snapshots and the recommendation carry their lineage."""
 
     def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
         if twin is None:
@@ -234,10 +239,10 @@ def twin_apply(
         snap = twin.update(fv)
         check_snapshot(snap)
         fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
-        if producer is None:
-            return twin, snap, fleet
-        snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
-        return twin, snap, fleet
+        if producer is not None:
+            snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
+        rec = twin_recommendation(twin, snap, prescribe)
+        return twin, snap, fleet if rec is None else [*fleet, rec]
 
     return apply
 
@@ -245,12 +250,12 @@ def twin_apply(
 def twin_update(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics,
     board: FleetBoard | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    producer: Producer | None = None,
+    producer: Producer | None = None, prescribe: PrescribeConfig | None = None,
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
-    alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink) and the parts of a
-    life that a failure closed (for the fleet learner)."""
-    apply = twin_apply(metadata, config, board, producer)
+    alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink), the parts of a
+    life that a failure closed (for the fleet learner) and a due recommendation (for the gate)."""
+    apply = twin_apply(metadata, config, board, producer, prescribe)
     # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
@@ -298,29 +303,28 @@ def check_snapshot(snap: TwinSnapshot) -> None:
             raise ValueError(msg)
 
 
-def policy_apply(config: AlertPolicyConfig) -> Callable[[AlertPolicy | None, TwinSnapshot],
-                                                      tuple[AlertPolicy, list[Alert]]]:
-    """The alert gate's pure state transition (no metrics): what an undo replays."""
-
-    def apply(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
-        if policy is None:
-            policy = AlertPolicy(snap.asset_id, config)
-        return policy, stamp_alerts(policy.update(snap), snap)
-
-    return apply
+def policy_apply(config: AlertPolicyConfig) -> Callable[[Any, TwinSnapshot | Recommendation],
+                                                      tuple[GateState, list[Alert | Recommendation]]]:
+    """The alert gate's pure state transition (no metrics): what an undo replays; the policy and
+    the life's latest recommendation (:func:`flows.dataflow.prescription.gate_apply`)."""
+    return gate_apply(config)
 
 
 def alert_gate(
     config: AlertPolicyConfig, metrics: PipelineMetrics,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Callable[[AlertPolicy | None, TwinSnapshot], tuple[AlertPolicy, list[Alert]]]:
-    """``alert_gate`` step (keyed by asset): the alert policy's state machine."""
+) -> Callable[[Any, TwinSnapshot | Recommendation], tuple[GateState, list[Alert | Recommendation]]]:
+    """``alert_gate`` step (keyed by asset): the alert policy's state machine; recommendations
+    leave it with the ``alert_id`` of the open episode."""
     apply = policy_apply(config)
 
-    def step(policy: AlertPolicy | None, snap: TwinSnapshot) -> tuple[AlertPolicy, list[Alert]]:
+    def step(policy: Any,
+             snap: TwinSnapshot | Recommendation) -> tuple[GateState, list[Alert | Recommendation]]:
         policy, alerts = apply(policy, snap)
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
+            if not isinstance(a, Alert):
+                continue
             metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()
             lag_s = max((now() - a.timestamp).total_seconds(), 0)
             metrics.processing_latency_seconds.labels(output="alert").observe(lag_s)

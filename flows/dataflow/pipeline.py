@@ -12,6 +12,8 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
       -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
            -> alert_gate   (asset_id, Alert)                -> alerts sink
+                           (asset_id, Recommendation)       -> recommendations sink (the twin's
+                           prescriptions, with the alert_id of the open episode)
            StateSnapshot (fleet model of the kind applied)  -> state sink
            -> fleet_rul    (kind, FleetModel)  completed lives only -> fleet model board
 
@@ -63,7 +65,7 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
+from twin_models.records import EPOCH, Alert, AssetMetadata, Recommendation, TwinSnapshot
 from twin_models.rul.fleet_view import LifeChunk, RefitWork
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
@@ -81,6 +83,7 @@ class Sinks:
     alerts: Sequence[SinkAttacher] = ()
     dead_letters: Sequence[SinkAttacher] = ()
     fleet_models: Sequence[SinkAttacher] = ()
+    recommendations: Sequence[SinkAttacher] = ()
 
 
 def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
@@ -165,19 +168,26 @@ def get_flow(
     fvs = agg.trues
     # (asset_id, FeatureVector)
     producer = Producer(twinflow_version(), config_hash(cfg))
-    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer),
-                               _state_of(twin_apply(meta, cfg.twin, board)), _asset_of, m, now,
+    rx = cfg.prescribe
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer, rx),
+                               _state_of(twin_apply(meta, cfg.twin, board, prescribe=rx)), _asset_of, m, now,
                                on_drop=m.assets_tracked.dec)
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
     updates = twin_out.trues
-    # (asset_id, TwinSnapshot | StateSnapshot | LifeChunk): the own-evidence snapshot goes to the
-    # alert gate, the fleet-fused one to the state sink, the parts of completed lives to fleet_rul
-    own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot))
+    # (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | Recommendation): the own-evidence
+    # snapshot and the recommendations go to the alert gate (in the twin's order), the fleet-fused
+    # snapshot to the state sink, the parts of completed lives to fleet_rul
+    own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot | Recommendation))
     gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), _state_of(policy_apply(cfg.alerts)),
                           _asset_of, m, now)
     alerts_out = op.branch("route_alert_errors", op.stateful_flat_map("alert_gate", own, gate), _ok_value)
-    alerts = alerts_out.trues
+    gated = alerts_out.trues
+    # (asset_id, Alert | Recommendation)
+    alerts = op.filter_value("alerts_only", gated, lambda x: isinstance(x, Alert))
     # (asset_id, Alert)
+    recommendations = op.filter_value("recommendations_only", gated, lambda x: isinstance(x, Recommendation))
+    # (asset_id, Recommendation): THE prescriptions stream (issue 11, level 4), alert_id set to the
+    # open episode's; the recommendations sink and the command path start here
     snaps = op.map_value("fused_state", op.filter_value(
         "state_snapshots_only", updates, lambda x: isinstance(x, StateSnapshot)), lambda s: s.snap)
     # (asset_id, TwinSnapshot) fleet RUL fused
@@ -201,6 +211,8 @@ def get_flow(
     # alerts first: a worker runs the operators that have work in the order they were added, so
     # a batch's alerts reach their topic before its states and features are written
     _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
+    _attach("recommendations_out", op.key_rm("recommendations_unkeyed", recommendations),
+            sinks.recommendations)
     _attach("features_out", with_data, sinks.features)
     _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
     _attach("dead_letters_out", dead, sinks.dead_letters)
