@@ -12,6 +12,8 @@ from twin_models.records import (
     BearingGeometry,
     FailureThreshold,
     FeatureVector,
+    PlanOption,
+    Recommendation,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -62,3 +64,14 @@ def windows(
             evs = (AssetEvent(asset_id, end - timedelta(seconds=1), events[i]),)  # type: ignore[arg-type]
         out.append(FeatureVector(asset_id, start, end, f, 10, evs))
     return out
+
+
+def recommendation(asset_id: str = "pump-001", *, alert_id: str | None = "a1b2c3") -> Recommendation:
+    """A recommendation to derate until a planned stop, with the four options weighed."""
+    stop = T0 + timedelta(days=4)
+    options = (PlanOption("as_is", None, None, 0.41, 45000.0, 5.0e5),
+               PlanOption("derate", 0.7, stop, 0.03, 9800.0),
+               PlanOption("replace_planned", None, stop, 0.2, 24000.0),
+               PlanOption("replace_now", None, T0, 0.0, 18000.0))
+    return Recommendation("0123456789abcdef0123", asset_id, "rotating_machine", T0, alert_id, options[1],
+                          options, 35200.0, "EUR", f"{asset_id}: derate to 70% load ...")

@@ -3,9 +3,9 @@
 Every command runs the same dataflow and differs only in its outputs:
 
 - :func:`local_outputs` (``twin demo``, ``twin backtest``, the tests): the Parquet archive
-  (features, twin_state, alerts, recommendations) when an archive folder is given, in-memory collectors for the
-  streams the command evaluates afterwards, and the dead letters as a JSON-lines file when one is
-  given;
+  (features, twin_state, alerts, recommendations) when an archive folder is given, in-memory
+  collectors for the streams the command evaluates afterwards, and the dead letters as a
+  JSON-lines file when one is given;
 - :func:`kafka_outputs` (``twin run``): twin state, alerts, recommendations and dead letters to
   their Kafka topics, and the Parquet archive.
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from flows import codec
+from tests.factories import recommendation
 from tests.unit.test_serde import (
     make_alert,
     make_event,
@@ -63,6 +64,7 @@ SAMPLES: dict[str, list[Any]] = {
     "twin_snapshot": [make_snapshot(), replace(make_snapshot(), lineage=LINEAGE)],
     "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE)],
     "asset_metadata": [make_metadata(), AssetMetadata("bare")],
+    "recommendation": [recommendation(), replace(recommendation(alert_id=None), lineage=LINEAGE)],
 }
 
 
