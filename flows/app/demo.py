@@ -14,6 +14,7 @@ from typing import Any
 from bytewax.testing import cluster_main, run_main
 from tqdm import tqdm
 
+from flows.app.demo_prescriptions import prescription_rows, prescription_summary, print_prescriptions
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import prepare_out
 from flows.app.outputs import local_outputs
@@ -173,6 +174,8 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
             print(f"  {f['asset_id']:<10} {f['fault']:<6} {f['onset'][:16]:<17} {fail:<17} "
                   f"{lead:<8} {diag:<10} {rul:<24} {_damage_text(f)}")
         _print_damage(s["damage_rul"])
+    if s.get("prescriptions"):
+        print_prescriptions(s["prescriptions"]["faults"], s["prescriptions"])
     print(f"\n  plot: {s['plot']}")
     print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")
 
@@ -202,6 +205,8 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
                     metrics=metrics)
     summary = summary_dict(res, fleet)
+    rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
+    summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
     summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
                                      truths=ground_truth(fleet)))
     if args.json:
