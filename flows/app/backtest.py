@@ -45,7 +45,7 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sinks.archive import alert_row
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
-from twin_models.records import Alert, AssetEvent, AssetMetadata, TwinSnapshot
+from twin_models.records import Alert, AssetEvent, AssetMetadata, Recommendation, TwinSnapshot
 
 __all__ = ["BacktestResult", "active_alerts", "failure", "failure_times", "print_summary",
            "refuse_duplicates", "run_backtest", "scores_table"]
@@ -69,6 +69,8 @@ class BacktestResult:
     """Dead letters by reason (``dead_letters.jsonl`` holds them)."""
     skipped: dict[str, int] = field(default_factory=dict)
     """Cells or frames the file readers skipped, by reason (empty, non_finite, ...)."""
+    recommendations: list[Recommendation] = field(default_factory=list)
+    """The twin's prescriptions (also in the archive's ``recommendations`` table)."""
 
 
 def failure_times(event_files: Sequence[str | Path]) -> dict[str, list[datetime]]:
@@ -148,7 +150,8 @@ def run_backtest(
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
     metrics = PipelineMetrics()
     sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
-                               dead_letter_file=out / "dead_letters.jsonl")
+                               dead_letter_file=out / "dead_letters.jsonl",
+                               collect=("state", "alerts", "recommendations"))
     snaps, alerts = got.state, got.alerts
     read_stats: dict[str, ReadStats] = {}
     source = FileReplaySource(specs, stats=read_stats, **opts)
@@ -170,7 +173,8 @@ def run_backtest(
                       if s.name == "twin_records_in_total"))
     skipped: Counter[str] = sum((st.skipped for st in read_stats.values()), Counter())
     result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures,
-                            dead_letters_by_reason(metrics), dict(skipped.most_common()))
+                            dead_letters_by_reason(metrics), dict(skipped.most_common()),
+                            got.recommendations)
     if report:
         from flows.app.report_html import write_report
 
@@ -208,4 +212,8 @@ def print_summary(res: BacktestResult, *, report: bool = True) -> None:
     print(f"  dead letters: {dead}{detail}")
     if res.skipped:
         print(f"  skipped while reading the files: {describe_reasons(res.skipped)}")
+    if res.recommendations:
+        plans = dict(Counter(r.chosen.plan for r in res.recommendations).most_common())
+        print(f"  recommendations: {len(res.recommendations)} ({describe_reasons(plans)}) "
+              "-> archive table recommendations")
     sys.stdout.flush()

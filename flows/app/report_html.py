@@ -10,7 +10,8 @@ from typing import Any
 
 from flows.app.report import plot_asset, plot_envelope_waterfall
 from flows.dataflow.sources.files import estimate_records, read_records
-from twin_models.records import Alert, TwinSnapshot, WaveformFrame
+from twin_models.prescribe import money
+from twin_models.records import Alert, Recommendation, TwinSnapshot, WaveformFrame
 from twin_models.text import format_duration
 
 __all__ = ["write_report"]
@@ -61,6 +62,26 @@ def _sampled_frames(paths: Sequence[str | Path], options: Mapping[str, Any]) -> 
     return out
 
 
+MAX_RECOMMENDATIONS = 200
+
+
+def _recommendations(recs: Sequence[Recommendation]) -> list[str]:
+    """The twin's prescriptions (issue 11, level 4) as a table, newest last (at most 200)."""
+    if not recs:
+        return []
+    shown = sorted(recs, key=lambda r: (r.timestamp, r.asset_id))[-MAX_RECOMMENDATIONS:]
+    header = ["asset", "time", "alert", "plan", "P(failure) plan / as is", "expected saving", "explanation"]
+    rows = [[r.asset_id, f"{r.timestamp:%Y-%m-%d %H:%M}", r.alert_id or "-",
+             r.chosen.plan + (f" {r.chosen.load_fraction:.0%}" if r.chosen.load_fraction else ""),
+             f"{r.chosen.p_failure:.0%} / {r.options[0].p_failure:.0%}", money(r.expected_saving, r.currency),
+             r.explanation] for r in shown]
+    return [f"<h2>Recommendations</h2><p>{len(recs)} recommendations (the last {len(shown)} shown; all "
+            "in the archive table recommendations).</p><table><tr>"
+            + "".join(f"<th>{h}</th>" for h in header) + "</tr>" + "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+            + "</table>"]
+
+
 def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
                  read_options: Mapping[str, Any]) -> Path:
     """Write the plots and ``report.html`` into ``result.out``; returns the page's path."""
@@ -78,6 +99,7 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
     rows = _asset_rows(snaps, result.alerts, result.failures)
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+    parts.extend(_recommendations(getattr(result, "recommendations", [])))
     for asset in sorted(snaps)[:MAX_ASSETS]:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in asset)
         png = plot_asset(snaps[asset], result.alerts, result.failures.get(asset, []),

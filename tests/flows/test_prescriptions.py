@@ -4,17 +4,21 @@ same input give the same recommendations."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
 from bytewax.testing import run_main
 
+from flows.app.backtest import BacktestResult, print_summary
 from flows.app.outputs import Collected, local_outputs
+from flows.app.report_html import write_report
 from flows.archive.query import query
 from flows.config.pipeline import PipelineConfig, load_config
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.simulator import SimulatorSource
+from tests.factories import recommendation
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata
 
 FLEET = FleetConfig(n_assets=2, days=12.0, seed=3, fault_fraction=1.0, scalar_interval_s=1800.0)
@@ -72,3 +76,13 @@ def test_disabled_prescriptions_emit_none_and_leave_the_alerts_alone(
     key = lambda a: (a.alert_id, a.sequence, a.status, a.timestamp)  # noqa: E731
     assert sorted(map(key, off.alerts)) == sorted(map(key, on.alerts))
     assert not any("Recommended plan" in a.explanation for a in off.alerts)
+
+
+def test_the_backtest_report_and_summary_show_recommendations(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    recs = [recommendation("brg-1"), recommendation("brg-2", alert_id=None)]
+    res = BacktestResult([], [], PipelineMetrics(), 1.0, 10, tmp_path, recommendations=recs)
+    page = write_report(res, inputs=[], metadata=None, read_options={}).read_text()
+    assert "<h2>Recommendations</h2>" in page and "2 recommendations" in page
+    assert html.escape(recs[0].explanation) in page and "derate 70%" in page
+    print_summary(res, report=False)
+    assert "recommendations: 2 (derate 2)" in capsys.readouterr().out
