@@ -137,6 +137,9 @@ class PipelineMetrics:
         self.alerts = Counter(
             "twin_alerts_total", "Alert messages, by status, severity and kind.",
             ["status", "severity", "kind"], registry=r)
+        self.recommendations = Counter(
+            "twin_recommendations_total", "Recommendations the twins made, by chosen plan.",
+            ["plan"], registry=r)
         self.asset_health_index = Gauge(
             "twin_asset_health_index", "Health index of watched and worst assets (bounded set).",
             ["asset_id"],

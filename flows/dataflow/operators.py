@@ -324,6 +324,7 @@ def alert_gate(
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
             if not isinstance(a, Alert):
+                metrics.recommendations.labels(plan=a.chosen.plan).inc()
                 continue
             metrics.alerts.labels(status=a.status, severity=a.severity, kind=a.kind).inc()
             lag_s = max((now() - a.timestamp).total_seconds(), 0)

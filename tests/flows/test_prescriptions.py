@@ -25,10 +25,14 @@ FLEET = FleetConfig(n_assets=2, days=12.0, seed=3, fault_fraction=1.0, scalar_in
 CFG = PipelineConfig(clock="data")
 
 
+METRICS: dict[Path, PipelineMetrics] = {}
+
+
 def _run(archive: Path, cfg: PipelineConfig = CFG) -> Collected:
-    sinks, got = local_outputs(cfg, PipelineMetrics(), archive_dir=archive,
-                               collect=("alerts", "recommendations"))
-    run_main(get_flow(cfg, source=SimulatorSource(FLEET), sinks=sinks, metadata=fleet_metadata(FLEET)))
+    m = METRICS[archive] = PipelineMetrics()
+    sinks, got = local_outputs(cfg, m, archive_dir=archive, collect=("alerts", "recommendations"))
+    run_main(get_flow(cfg, source=SimulatorSource(FLEET), sinks=sinks, metadata=fleet_metadata(FLEET),
+                      metrics=m))
     return got
 
 
@@ -41,6 +45,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Collected, Col
 def test_recommendations_reach_the_archive_with_their_alert(runs: tuple[Path, Collected, Collected]) -> None:
     archive, got, _ = runs
     assert got.recommendations, "a degrading asset gets recommendations"
+    assert METRICS[archive].total("twin_recommendations_total") == len(got.recommendations)
     _, rows = query(archive, "SELECT recommendation_id, alert_id, chosen->>'plan', expected_saving, "
                              "lineage IS NOT NULL FROM recommendations ORDER BY timestamp")
     assert sorted(r[0] for r in rows) == sorted(r.recommendation_id for r in got.recommendations)
