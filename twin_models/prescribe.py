@@ -36,6 +36,7 @@ __all__ = ["MaintenanceCalendar", "PlanCosts", "PlanMemory", "PrescribeConfig", 
 
 COST_KEYS = ("planned_replacement", "unplanned_failure", "downtime_per_h", "lost_production_per_pct_h",
              "replacement_downtime_h", "failure_downtime_h")
+_DATE = r"\d{4}-\d{2}-\d{2}.*"
 _ORDER: dict[PlanKind, int] = {"as_is": 0, "derate": 1, "replace_planned": 2, "replace_now": 3}
 
 
@@ -147,12 +148,12 @@ class PrescribeConfig:
     """Cost of one % of rated load given up for one hour."""
     replacement_downtime_h: float = setting(8.0, **between(0.0, 1e5, "hours"))
     failure_downtime_h: float = setting(48.0, **between(0.0, 1e5, "hours"))
-    kind_costs: tuple[str, ...] = setting((), max_items=1000, check=_check_costs)
+    kind_costs: tuple[str, ...] = setting((), pattern=r"[^:\s][^:]*:.*", max_items=1000, check=_check_costs)
     """Per-kind overrides: ``"pump: planned_replacement=4000, unplanned_failure=50000"``."""
     stop_every_days: float = setting(7.0, **between(0.0, 3650.0, "days"))
     """A planned stop every N days from ``stop_anchor`` (0: no periodic stops)."""
-    stop_anchor: str = setting("2026-01-05T06:00:00+00:00", check=_check_times)
-    stop_dates: tuple[str, ...] = setting((), max_items=10_000, check=_check_times)
+    stop_anchor: str = setting("2026-01-05T06:00:00+00:00", pattern=_DATE, check=_check_times)
+    stop_dates: tuple[str, ...] = setting((), pattern=_DATE, max_items=10_000, check=_check_times)
     """Extra planned stops (ISO dates or date-times, UTC unless they say otherwise)."""
 
     def costs(self, kind: str) -> PlanCosts:

@@ -178,7 +178,8 @@ def test_kind_costs_override_the_defaults() -> None:
 @pytest.mark.parametrize(("key", "value", "words"), [
     ("prescribe.kind_costs", "pump: planed_replacement=1", "planed_replacement"),
     ("prescribe.kind_costs", "pump: unplanned_failure=-3", "must be a number >= 0"),
-    ("prescribe.kind_costs", "no colon", "is not 'kind: key=value"),
+    ("prescribe.kind_costs", "no colon", "'no colon'"),
+    ("prescribe.kind_costs", "pump: planned_replacement", "expected key=value"),
     ("prescribe.stop_anchor", "next monday", "next monday"),
     ("prescribe.stop_dates", "2026-13-01", "2026-13-01"),
     ("prescribe.derates", "[0.7, 1.2]", "must be > 0 and < 1"),
