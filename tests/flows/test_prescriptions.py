@@ -19,6 +19,7 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.simulator import SimulatorSource
 from tests.factories import recommendation
+from tests.flows.test_cli_errors import fails
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata
 
 FLEET = FleetConfig(n_assets=2, days=12.0, seed=3, fault_fraction=1.0, scalar_interval_s=1800.0)
@@ -91,3 +92,14 @@ def test_the_backtest_report_and_summary_show_recommendations(tmp_path: Path, ca
     assert html.escape(recs[0].explanation) in page and "derate 70%" in page
     print_summary(res, report=False)
     assert "recommendations: 2 (derate 2)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"TWIN_PRESCRIBE__DERATES": "[0.7, 1.5]"}, "config prescribe.derates must be > 0 and < 1"),
+    ({"TWIN_PRESCRIBE__DERATE": "0.7"}, "did you mean 'derates'?"),
+])
+def test_bad_prescription_settings_stop_the_demo_in_one_line(tmp_path: Path, env: dict[str, str],
+                                                             needle: str) -> None:
+    line = fails("demo", "--assets", "1", "--days", "1", "--out", str(tmp_path / "o"), "--no-progress",
+                 env=env)
+    assert needle in line
