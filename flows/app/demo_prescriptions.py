@@ -10,17 +10,20 @@ from flows.config.pipeline import PipelineConfig
 from twin_models.evaluate.detection import FaultOutcome
 from twin_models.evaluate.prescriptions import at_detection, follow, hours_between
 from twin_models.prescribe import money
-from twin_models.records import Recommendation
+from twin_models.records import PlanOption, Recommendation
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata
 
 __all__ = ["prescription_rows", "prescription_summary", "print_prescriptions"]
 
 
-def _plan_name(rec: Recommendation) -> str:
-    c = rec.chosen
+def _option_name(c: PlanOption) -> str:
     if c.plan == "derate" and c.load_fraction is not None:
         return f"derate {c.load_fraction:.0%}"
     return c.plan
+
+
+def _plan_name(rec: Recommendation) -> str:
+    return _option_name(rec.chosen)
 
 
 def prescription_rows(faults: Sequence[FaultOutcome], recs: Sequence[Recommendation], fleet: FleetConfig,
@@ -49,6 +52,7 @@ def prescription_rows(faults: Sequence[FaultOutcome], recs: Sequence[Recommendat
                 "expected_as_is_cost": round(out.expected_as_is_cost),
                 "simulated_cost": round(out.simulated_cost),
                 "simulated_as_is_cost": round(out.simulated_as_is_cost),
+                "hindsight_plan": _option_name(out.hindsight), "hindsight_cost": round(out.hindsight_cost),
                 "currency": rec.currency, "explanation": rec.explanation,
             })
         rows.append(row)
@@ -67,6 +71,9 @@ def prescription_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "expected_as_is_cost": sum(r["expected_as_is_cost"] for r in done),
         "simulated_cost": sum(r["simulated_cost"] for r in done),
         "simulated_as_is_cost": sum(r["simulated_as_is_cost"] for r in done),
+        "hindsight_cost": sum(r["hindsight_cost"] for r in done),
+        "hindsight_plans": {p: sum(r["hindsight_plan"] == p for r in done)
+                            for p in sorted({r["hindsight_plan"] for r in done})},
     }
 
 
@@ -78,8 +85,8 @@ def print_prescriptions(rows: Sequence[dict[str, Any]], s: dict[str, Any]) -> No
     """The table and its totals, under the fault table."""
     if not rows:
         return
-    print("\n  asset      plan at detection     P(fail) plan/as is  failure as is  with plan    "
-          "cost expected (as is)    simulated (as is)")
+    print("\n  asset      plan at detection     P(fail) plan/as is  failure as is  with plan              "
+          "cost expected (as is)    simulated (as is)     best in hindsight")
     for r in rows:
         if not r["recommended"]:
             print(f"  {r['asset_id']:<10} no recommendation")
@@ -89,10 +96,12 @@ def print_prescriptions(rows: Sequence[dict[str, Any]], s: dict[str, Any]) -> No
         p = f"{r['p_failure_plan']:.0%} / {r['p_failure_as_is']:.0%}"
         exp = f"{money(r['expected_cost'], cur)} ({money(r['expected_as_is_cost'], cur)})"
         sim = f"{money(r['simulated_cost'], cur)} ({money(r['simulated_as_is_cost'], cur)})"
+        best = f"{r['hindsight_plan']} {money(r['hindsight_cost'], cur)}"
         print(f"  {r['asset_id']:<10} {r['plan']:<21} {p:<19} {_when(r['failure_as_is_h']):<14} "
-              f"{plan:<12} {exp:<24} {sim}")
+              f"{plan:<22} {exp:<24} {sim:<21} {best}")
     cur = next((r["currency"] for r in rows if r["recommended"]), "")
     print(f"  prescriptions: {s['recommended']}/{s['detected']} detected faults got one; following them "
           f"avoids {s['avoided']}/{s['fail_as_is']} failures in simulation; cost expected "
           f"{money(s['expected_cost'], cur)} vs {money(s['expected_as_is_cost'], cur)} as is, simulated "
-          f"{money(s['simulated_cost'], cur)} vs {money(s['simulated_as_is_cost'], cur)}")
+          f"{money(s['simulated_cost'], cur)} vs {money(s['simulated_as_is_cost'], cur)} "
+          f"(best in hindsight {money(s['hindsight_cost'], cur)})")

@@ -94,4 +94,5 @@ def test_following_a_recommendation_against_running_as_is() -> None:
     downtime = costs.downtime_per_h * costs.replacement_downtime_h
     assert out.simulated_cost == costs.planned_replacement + downtime
     assert out.simulated_as_is_cost == costs.failure
+    assert out.hindsight in now.options and out.hindsight_cost <= out.simulated_cost
     assert datetime(2026, 1, 1, tzinfo=UTC) < truth.failure_at

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 from twin_models.evaluate.detection import FaultOutcome
 from twin_models.prescribe import PlanCosts
-from twin_models.records import Recommendation
+from twin_models.records import PlanOption, Recommendation
 from twin_models.simulator.fleet import FleetConfig
 from twin_models.simulator.plans import PlanAction, PlanOutcome, plan_outcome
 
-__all__ = ["PrescriptionOutcome", "at_detection", "follow"]
+__all__ = ["PrescriptionOutcome", "at_detection", "follow", "hours_between", "simulated_cost"]
 
 SOON_S = 24 * 3600.0
 """A recommendation first made at most this long after detection still counts as "at" it."""
@@ -40,6 +40,9 @@ class PrescriptionOutcome:
     expected_as_is_cost: float
     simulated_cost: float
     simulated_as_is_cost: float
+    hindsight: PlanOption
+    """The option that would have cost least in the simulation (known only afterwards)."""
+    hindsight_cost: float
 
 
 def at_detection(fault: FaultOutcome, recs: Sequence[Recommendation]) -> Recommendation | None:
@@ -56,8 +59,8 @@ def at_detection(fault: FaultOutcome, recs: Sequence[Recommendation]) -> Recomme
     return next((r for r in mine if r.timestamp <= detected + timedelta(seconds=SOON_S)), None)
 
 
-def _action(rec: Recommendation) -> PlanAction:
-    c = rec.chosen
+def _action(rec: Recommendation, c: PlanOption) -> PlanAction:
+    """Following option ``c`` of ``rec`` from the recommendation's time."""
     if c.plan == "derate":
         return PlanAction(rec.asset_id, rec.timestamp, c.load_fraction, c.until, c.until)
     if c.plan == "replace_planned":
@@ -74,14 +77,23 @@ def _cost(out: PlanOutcome, costs: PlanCosts, *, replaced_now: bool) -> float:
     return cost + out.lost_load_pct_h * costs.lost_production_per_pct_h
 
 
+def simulated_cost(fleet: FleetConfig, rec: Recommendation, option: PlanOption,
+                   costs: PlanCosts) -> tuple[PlanOutcome, float]:
+    """Option ``option`` of ``rec`` followed in the simulator: its outcome and cost."""
+    out = plan_outcome(fleet, _action(rec, option))
+    return out, _cost(out, costs, replaced_now=option.plan == "replace_now")
+
+
 def follow(fleet: FleetConfig, rec: Recommendation, costs: PlanCosts) -> PrescriptionOutcome:
-    """``rec`` followed in the simulator, against running as is."""
+    """``rec`` followed in the simulator, against running as is and against the option that
+    would have cost least in hindsight."""
     as_is = plan_outcome(fleet, PlanAction(rec.asset_id, rec.timestamp))
-    followed = plan_outcome(fleet, _action(rec))
+    followed, cost = simulated_cost(fleet, rec, rec.chosen, costs)
+    costs_each = [(simulated_cost(fleet, rec, o, costs)[1], i) for i, o in enumerate(rec.options)]
+    best, i = min(costs_each)
     return PrescriptionOutcome(
         rec.asset_id, rec, as_is, followed, rec.chosen.expected_cost, rec.options[0].expected_cost,
-        _cost(followed, costs, replaced_now=rec.chosen.plan == "replace_now"),
-        _cost(as_is, costs, replaced_now=False))
+        cost, _cost(as_is, costs, replaced_now=False), rec.options[i], best)
 
 
 def hours_between(a: datetime | None, b: datetime | None) -> float | None:
