@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -115,6 +116,14 @@ def test_round_trip_simulate_run_topics_and_archive(env: Env) -> None:
     assert keys and sorted(set(keys)) == sorted((a, s, st) for a, s, st, _sev, _d in got["alerts"])
     assert consume_all(env.kafka, "dead_letters") == []
     assert rep.records > 10000
+    # prescriptions (issue 11, level 4): the topic holds what the archive holds, valid v1 documents
+    recs = [json.loads(m.value()) for m in consume_all(env.kafka, "recommendations")]
+    archived = query(archive, "SELECT recommendation_id, alert_id FROM recommendations")[1]
+    assert recs and sorted({(r["recommendation_id"], r["alert_id"]) for r in recs}) == sorted(archived)
+    assert any(r["alert_id"] in {a for a, _s, _st in keys} for r in recs)
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "recommendation.v1.json").read_text())
+    for r in recs:
+        jsonschema.Draft202012Validator(schema).validate(r)
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic(env: Env) -> None:
