@@ -106,8 +106,9 @@ def kafka_outputs(
     run_id: str | None = None,
     recovery: bool = True,
 ) -> Sinks:
-    """Sinks of ``twin run``: state, alerts, dead letters and fleet model versions to their Kafka
-    topics, features, state and alerts to the archive, each over ``partitions`` writer partitions.
+    """Sinks of ``twin run``: state, alerts, recommendations, dead letters and fleet model versions
+    to their Kafka topics, features, state, alerts and recommendations to the archive, each over
+    ``partitions`` writer partitions.
     ``recovery``: the run has a recovery store (its snapshots wait for the archive's files)."""
     from flows.app.fleet_topic import MAX_MODEL_BYTES, model_message
     from flows.dataflow.sinks.kafka import dead_letter_message, kafka_attacher  # confluent_kafka: only here
