@@ -309,4 +309,5 @@ ALERT = RecordMapping(
 )
 
 MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT)
-"""In archive table order: features, twin_state, alerts."""
+"""The monitoring records, in archive table order: features, twin_state, alerts (every archive
+table, the command path's ``audit`` included: :data:`flows.codec.command_fields.ARCHIVE_MAPPINGS`)."""

@@ -19,7 +19,8 @@ from flows.archive.query import BOOKKEEPING as VIEW_BOOKKEEPING
 from flows.archive.query import query
 from flows.cli.main import main
 from flows.codec import archive_schema as arch
-from flows.codec.record_fields import MAPPINGS, TWIN_SNAPSHOT, Field, RecordMapping
+from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
+from flows.codec.record_fields import TWIN_SNAPSHOT, Field, RecordMapping
 from twin_models.records import TwinSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
