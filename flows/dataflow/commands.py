@@ -79,6 +79,9 @@ def guard_apply(cfg: CommandsConfig, send_allowed: bool) -> Callable[[CommandGua
     def apply(guard: CommandGuard | None, item: GuardItem) -> tuple[CommandGuard, list[Any]]:
         if guard is None:
             guard = CommandGuard(item.asset_id, cfg, send_allowed)
+        # the configuration of THIS run wins over the one in the recovered state: a restart with
+        # the kill switch on, another mode or other rails applies them to pending commands too
+        guard.config, guard.send_allowed = cfg, send_allowed
         if isinstance(item, Recommendation):
             return guard, guard.propose(item)
         return guard, guard.decide(item)
