@@ -66,7 +66,7 @@ def read_command_input(item: Any, now: datetime) -> list[GuardItem | DeadLetter]
         try:
             out.append(decision_from_json(raw.payload))
         except Reject as exc:
-            out.append(DeadLetter(exc.reason, f"command decision: {exc.detail}", raw.source, raw.payload, now,
+            out.append(DeadLetter(exc.reason, f"command decision: {exc}", raw.source, raw.payload, now,
                                   raw.headers))
     return out
 
