@@ -93,7 +93,8 @@ def derates(alerts: Any) -> Any:
     return op.flat_map_value("recommendations", alerts, one)
 
 
-def test_backtest_never_sends_commands_whatever_the_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backtest_never_sends_commands_whatever_the_mode(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.flows.test_backtest import CONFIG, _nab_csv
 
     monkeypatch.setattr(pipeline, "empty_recommendations", derates)
@@ -101,7 +102,8 @@ def test_backtest_never_sends_commands_whatever_the_mode(tmp_path: Path, monkeyp
     cfg.write_text(CONFIG + '[pipeline.commands]\nmode = "auto"\n')
     out = tmp_path / "out"
     csv = _nab_csv(tmp_path / "sensor_a.csv")
-    assert main(["backtest", str(csv), "--out", str(out), "--config", str(cfg), "--no-progress", "--no-report"]) == 0
+    assert main(["backtest", str(csv), "--out", str(out), "--config", str(cfg), "--no-progress",
+                 "--no-report"]) == 0
     _, rows = query(out / "archive", "SELECT action, mode, reason FROM audit ORDER BY timestamp, sequence")
     assert [r[0] for r in rows] == ["proposed", "advised"]
     assert rows[1][1] == "advise" and "replay: never sent" in rows[1][2]
