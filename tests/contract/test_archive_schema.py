@@ -33,7 +33,12 @@ README_OMITS: dict[str, set[str]] = {}
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real archive: a small demo run (the whole dataflow, its archive sinks) with alerts."""
     out = tmp_path_factory.mktemp("archive")
-    with contextlib.redirect_stdout(io.StringIO()):
+    from flows.dataflow import pipeline
+    from tests.flows.test_command_path import derates
+
+    # until the prescription step lands, a stand-in gives the demo's (advise mode) audit its entries
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()):
+        mp.setattr(pipeline, "empty_recommendations", derates)
         code = main(["demo", "--assets", "3", "--days", "8", "--seed", "5", "--out", str(out),
                      "--no-progress", "--json"])
     assert code == 0
