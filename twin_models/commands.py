@@ -180,7 +180,8 @@ class CommandGuard:
         out.append(self._entry(cmd, "proposed", at, SYSTEM, rec.explanation, 1))
         problem = self._problem(cmd, rail, at)
         if self.mode == "advise":
-            why = "advise mode: never sent" if self.send_allowed else "replay: never sent"
+            why = ("advise mode: never sent" if self.config.mode == "advise"
+                   else f"replay: never sent ({self.config.mode} mode applies to twin run only)")
             note = f"{why} (guard rails: {problem or 'within limits'})"
             out.append(self._entry(cmd, "advised", at, SYSTEM, note, 2))
         elif problem is not None:

@@ -97,6 +97,9 @@ def _step(cfg: CommandsConfig, send_allowed: bool, m: PipelineMetrics) -> Callab
     def step(guard: CommandGuard | None, item: GuardItem) -> tuple[CommandGuard, list[Any]]:
         guard, out = apply(guard, item)
         m.step_items.labels(step="command_guard").inc()
+        for x in out:
+            if isinstance(x, AuditEntry):
+                m.command_audit.labels(action=x.action).inc()
         return guard, out
 
     return step

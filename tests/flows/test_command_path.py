@@ -107,3 +107,36 @@ def test_backtest_never_sends_commands_whatever_the_mode(tmp_path: Path,
     _, rows = query(out / "archive", "SELECT action, mode, reason FROM audit ORDER BY timestamp, sequence")
     assert [r[0] for r in rows] == ["proposed", "advised"]
     assert rows[1][1] == "advise" and "replay: never sent" in rows[1][2]
+
+
+def test_kill_switch_from_the_environment_refuses_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.config.pipeline import load_config
+
+    cfg = load_config(env={"TWIN_COMMANDS__MODE": "auto", "TWIN_COMMANDS__KILL_SWITCH": "on"},
+                      base=CFG)
+    metrics = PipelineMetrics()
+    sinks, got = local_outputs(cfg, metrics, collect=STREAMS)
+    run_main(get_flow(cfg, source=TestingSource([]), sinks=sinks, metrics=metrics,
+                      command_inputs=TestingSource([rec()]), send_commands=True))
+    assert got.commands == [] and [e.action for e in got.audit] == ["proposed", "refused"]
+    assert "kill switch" in got.audit[1].reason
+    assert metrics.value("twin_command_audit_total", {"action": "refused"}) == 1
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["commands", "approve"], "needs the command id"),
+    (["commands", "list", "cmd-1"], "takes no command id"),
+    (["commands", "reject", "cmd-1", "--brokers", "127.0.0.1:1", "--connect-timeout", "1"],
+     "cannot reach Kafka"),
+])
+def test_commands_cli_bad_usage_is_one_line(argv: list[str], needle: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+
+
+def test_commands_cli_bad_actor_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["commands", "approve", "cmd-1", "--actor", "two words"])
+    assert exc.value.code == 2 and "--actor must be a name" in capsys.readouterr().err
