@@ -163,8 +163,11 @@ class CommandGuard:
             return "advise"
         return mode  # type: ignore[no-any-return]
 
-    def propose(self, rec: Recommendation) -> list[Command | AuditEntry]:
-        """A recommendation in: the command it proposes and what became of it (maybe nothing)."""
+    def propose(self, rec: Recommendation, now: datetime | None = None) -> list[Command | AuditEntry]:
+        """A recommendation in: the command it proposes and what became of it (maybe nothing).
+
+        ``now``: the wall clock, where there is one (``twin run``): a command already past its
+        expiry by it is never sent (a replay of old telemetry proposes old commands)."""
         at = rec.timestamp
         out: list[Command | AuditEntry] = self._expire(at)
         cmd = self._command(rec)
@@ -178,7 +181,7 @@ class CommandGuard:
         for old in [p for p in self.pending.values() if p.command.parameter == cmd.parameter]:
             out.append(self._close(old, "superseded", at, SYSTEM, f"superseded by {cmd.command_id}"))
         out.append(self._entry(cmd, "proposed", at, SYSTEM, rec.explanation, 1))
-        problem = self._problem(cmd, rail, at)
+        problem = self._problem(cmd, rail, at, now)
         if self.mode == "advise":
             why = ("advise mode: never sent" if self.config.mode == "advise"
                    else f"replay: never sent ({self.config.mode} mode applies to twin run only)")
@@ -192,7 +195,7 @@ class CommandGuard:
             self._add_pending(cmd, out, at)
         return out
 
-    def decide(self, d: CommandDecision) -> list[Command | AuditEntry]:
+    def decide(self, d: CommandDecision, now: datetime | None = None) -> list[Command | AuditEntry]:
         """A person's approval or rejection of a pending command: re-checked, then audited."""
         at = d.timestamp
         out: list[Command | AuditEntry] = self._expire(at)
@@ -207,7 +210,7 @@ class CommandGuard:
             out.append(self._entry(cmd, "rejected", at, d.actor, d.reason or "rejected", seq))
             return out
         out.append(self._entry(cmd, "approved", at, d.actor, d.reason or "approved", seq))
-        problem = self._problem(cmd, self.config.rail(cmd.kind, cmd.parameter), at)
+        problem = self._problem(cmd, self.config.rail(cmd.kind, cmd.parameter), at, now)
         if self.mode not in ("approve", "auto"):
             problem = f"mode is {self.mode}: nothing is sent"
         if problem is not None:
@@ -245,14 +248,17 @@ class CommandGuard:
         period = rail.period_s if rail is not None else 0.0
         return (cmd.created_at - last[1]).total_seconds() < period
 
-    def _problem(self, cmd: Command, rail: GuardRail | None, at: datetime) -> str | None:
-        """Why the command may not be sent now (None: within the guard rails)."""
+    def _problem(self, cmd: Command, rail: GuardRail | None, at: datetime,
+                 now: datetime | None = None) -> str | None:
+        """Why the command may not be sent at ``at`` (and wall-clock ``now``); None: within the rails."""
         if self.config.kill_switch:
             return "kill switch is on: no command is sent"
         if rail is None:
             return f"parameter {cmd.parameter!r} is not allowed for kind {cmd.kind!r}"
         if at >= cmd.expires_at:
             return f"expired at {cmd.expires_at.isoformat()}"
+        if now is not None and now >= cmd.expires_at:
+            return f"expired at {cmd.expires_at.isoformat()} by the wall clock (a replay of old input?)"
         if not rail.min_value <= cmd.value <= rail.max_value:
             return (f"{cmd.parameter} {cmd.value:g} outside [{rail.min_value:g}, {rail.max_value:g}] "
                     f"for kind {cmd.kind!r}")

@@ -71,10 +71,10 @@ def read_command_input(item: Any, now: datetime) -> list[GuardItem | DeadLetter]
     return out
 
 
-def guard_apply(cfg: CommandsConfig, send_allowed: bool) -> Callable[[CommandGuard | None, GuardItem],
-                                                                    tuple[CommandGuard, list[Any]]]:
-    """The step's pure transition (what an undo replays): a recommendation is proposed, a
-    decision decided."""
+def guard_apply(cfg: CommandsConfig, send_allowed: bool, now: Callable[[], datetime]) -> Callable[
+        [CommandGuard | None, GuardItem], tuple[CommandGuard, list[Any]]]:
+    """The step's transition (what an undo replays): a recommendation is proposed, a decision
+    decided; ``now`` is the wall clock, past which a command is never sent (a replay)."""
 
     def apply(guard: CommandGuard | None, item: GuardItem) -> tuple[CommandGuard, list[Any]]:
         if guard is None:
@@ -83,16 +83,17 @@ def guard_apply(cfg: CommandsConfig, send_allowed: bool) -> Callable[[CommandGua
         # the kill switch on, another mode or other rails applies them to pending commands too
         guard.config, guard.send_allowed = cfg, send_allowed
         if isinstance(item, Recommendation):
-            return guard, guard.propose(item)
-        return guard, guard.decide(item)
+            return guard, guard.propose(item, now())
+        return guard, guard.decide(item, now())
 
     return apply
 
 
-def _step(cfg: CommandsConfig, send_allowed: bool, m: PipelineMetrics) -> Callable[
-        [CommandGuard | None, GuardItem], tuple[CommandGuard, list[Any]]]:
+def _step(cfg: CommandsConfig, send_allowed: bool, m: PipelineMetrics,
+          now: Callable[[], datetime]) -> Callable[[CommandGuard | None, GuardItem],
+                                                   tuple[CommandGuard, list[Any]]]:
     """``command_guard``: the transition, counted."""
-    apply = guard_apply(cfg, send_allowed)
+    apply = guard_apply(cfg, send_allowed, now)
 
     def step(guard: CommandGuard | None, item: GuardItem) -> tuple[CommandGuard, list[Any]]:
         guard, out = apply(guard, item)
@@ -119,8 +120,8 @@ def command_path(flow: Dataflow, recommendations: Stream[tuple[str, Recommendati
         bad.append(split.falses)
     items = op.merge("merge_command_inputs", *streams) if len(streams) > 1 else streams[0]
     # (asset_id, Recommendation | CommandDecision)
-    apply = guard_apply(cfg, send_allowed)
-    step = guard_stateful("command_guard", _step(cfg, send_allowed, m), lambda s, x: apply(s, x)[0],
+    apply = guard_apply(cfg, send_allowed, now)
+    step = guard_stateful("command_guard", _step(cfg, send_allowed, m, now), lambda s, x: apply(s, x)[0],
                           lambda x: str(x.asset_id), m, now)
     out = op.branch("route_command_errors", op.stateful_flat_map("command_guard", items, step),
                     lambda kv: not isinstance(kv[1], DeadLetter))

@@ -4,7 +4,7 @@ log out (archive table ``audit``); a flow that is not ``twin run`` never sends."
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,11 @@ CID = command_id("rec-p1-1", "load_limit")
 
 
 def run(items: list[Any], cfg: PipelineConfig = CFG, *, send: bool = False,
-        archive: Path | None = None) -> Collected:
-    """The dataflow with no telemetry and ``items`` on its command inputs."""
+        archive: Path | None = None, now: datetime = T0 + timedelta(minutes=30)) -> Collected:
+    """The dataflow with no telemetry and ``items`` on its command inputs, at wall clock ``now``."""
     sinks, got = local_outputs(cfg, PipelineMetrics(), archive_dir=archive, collect=STREAMS)
     flow = get_flow(cfg, source=TestingSource([]), sinks=sinks, command_inputs=TestingSource(items),
-                    send_commands=send)
+                    send_commands=send, now=lambda: now)
     run_main(flow)
     return got
 
@@ -67,6 +67,14 @@ def test_auto_sends_and_audits_and_the_archive_keeps_the_log(tmp_path: Path) -> 
                                  "sequence")
     assert [r[2] for r in rows] == ["proposed", "sent", "proposed", "refused"]
     assert "outside [0.5, 1]" in rows[3][3]
+
+
+def test_old_input_replayed_by_twin_run_sends_nothing() -> None:
+    """twin run re-reading old telemetry (no recovery store) proposes old commands: expired by the
+    wall clock, they are refused, never sent."""
+    got = run([rec(0.85)], mode("auto"), send=True, now=T0 + timedelta(days=30))
+    assert got.commands == [] and [e.action for e in got.audit] == ["proposed", "refused"]
+    assert "by the wall clock" in got.audit[1].reason
 
 
 def test_approve_through_decision_bytes_and_bad_decisions_become_dead_letters() -> None:
@@ -116,7 +124,7 @@ def test_kill_switch_from_the_environment_refuses_and_counts(capsys: pytest.Capt
                       base=CFG)
     metrics = PipelineMetrics()
     sinks, got = local_outputs(cfg, metrics, collect=STREAMS)
-    run_main(get_flow(cfg, source=TestingSource([]), sinks=sinks, metrics=metrics,
+    run_main(get_flow(cfg, source=TestingSource([]), sinks=sinks, metrics=metrics, now=lambda: T0,
                       command_inputs=TestingSource([rec()]), send_commands=True))
     assert got.commands == [] and [e.action for e in got.audit] == ["proposed", "refused"]
     assert "kill switch" in got.audit[1].reason
