@@ -21,6 +21,7 @@ A guard built with ``send_allowed=False`` (replays, backtests, the demo) propose
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -196,8 +197,11 @@ class CommandGuard:
         return out
 
     def decide(self, d: CommandDecision, now: datetime | None = None) -> list[Command | AuditEntry]:
-        """A person's approval or rejection of a pending command: re-checked, then audited."""
-        at = d.timestamp
+        """A person's approval or rejection of a pending command: re-checked, then audited.
+
+        With a wall clock (``now``), it is the time of the decision's effect (expiry, rate limit,
+        send), not the decision's own timestamp, which whoever writes the decisions may set."""
+        at = d.timestamp if now is None else now
         out: list[Command | AuditEntry] = self._expire(at)
         pend = self.pending.pop(d.command_id, None)
         if pend is None:
@@ -224,8 +228,8 @@ class CommandGuard:
         """The command a recommendation proposes: a derate sets ``load_limit`` (other plans change
         nothing on the machine by themselves)."""
         plan = rec.chosen
-        if plan.plan != "derate" or plan.load_fraction is None:
-            return None
+        if plan.plan != "derate" or plan.load_fraction is None or not math.isfinite(plan.load_fraction):
+            return None  # no setpoint (a non-finite load is no setpoint either: never a command)
         rail = self.config.rail(rec.kind, LOAD_LIMIT)
         expiry = timedelta(seconds=rail.expiry_s if rail is not None else 0.0)
         reason = f"{rec.explanation} [recommendation {rec.recommendation_id}]"

@@ -146,6 +146,7 @@ def test_no_setpoint_and_no_repeat() -> None:
     g = guard("auto")
     assert g.propose(rec(plan="replace_now", load=None)) == []
     assert g.propose(rec(1.0)) == [], "no change to the current value"
+    assert g.propose(rec(float("nan"))) == [] and g.propose(rec(float("inf"))) == []
     a = guard("advise")
     assert len(a.propose(rec(0.85, T0, n=1))) == 2
     assert a.propose(rec(0.85, T0 + H, n=2)) == [], "the same proposal again within the period"
@@ -186,3 +187,11 @@ def test_guard_state_pickles() -> None:
     g.propose(rec())
     back = pickle.loads(pickle.dumps(g))
     assert back.pending.keys() == g.pending.keys() and back.config == g.config
+
+
+def test_the_wall_clock_decides_not_the_decisions_own_timestamp() -> None:
+    """A decision back-dated before the expiry does not revive an expired command."""
+    g = guard("approve")
+    cid = g.propose(rec())[0].command_id
+    out = g.decide(decision(cid, at=T0 + H), now=T0 + 5 * H)
+    assert actions(out) == ["expired", "ignored"]
