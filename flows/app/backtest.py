@@ -160,7 +160,9 @@ def run_backtest(
     total = count_records(specs, **opts)
     with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
         source.progress = bar.update
-        flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics)
+        # a replay never sends commands, whatever commands.mode says (at most advise: audited only)
+        flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics,
+                        send_commands=False)
         start = time.perf_counter()
         run_main(flow)
         seconds = time.perf_counter() - start

@@ -23,6 +23,7 @@ from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.simulator import SimulatorSource, count_records
+from twin_models.commands import CommandsConfig
 from twin_models.evaluate.damage_rul import damage_rul_outcomes
 from twin_models.evaluate.detection import DetectionReport, FaultOutcome, evaluate_detection
 from twin_models.records import Alert, Recommendation, TwinSnapshot
@@ -30,8 +31,10 @@ from twin_models.simulator.fleet import FleetConfig, fleet_metadata, ground_trut
 
 __all__ = ["DEMO_DEFAULTS", "DemoResult", "run_demo", "run_fleet"]
 
-DEMO_DEFAULTS = PipelineConfig(clock="data")
-"""The demo replays simulated history as fast as it can: windows close on event time only."""
+DEMO_DEFAULTS = PipelineConfig(clock="data", commands=CommandsConfig(mode="advise"))
+"""The demo replays simulated history as fast as it can: windows close on event time only. Its
+command path runs in ``advise`` mode, to show the audit log (archive table ``audit``); the demo
+never sends a command whatever the mode (its flow is built without ``send_commands``)."""
 DEMO_OUTPUTS = ("dead_letters*.jsonl", "demo.png")
 """What ``twin demo`` writes into ``--out`` besides the archive (``--fresh`` deletes them)."""
 
@@ -66,7 +69,7 @@ def run_fleet(
     sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / "dead_letters.jsonl",
                                collect=("state", "alerts", "recommendations"))
     meta = fleet_metadata(fleet)
-    flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics)
+    flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics, send_commands=False)
     start = time.perf_counter()
     if workers == 1:
         run_main(flow)

@@ -35,6 +35,8 @@ __all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "ch
 log = logging.getLogger(__name__)
 
 TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+DECIDING_MODES = ("approve", "auto")
+"""Command modes in which ``twin run`` reads the decisions topic (and needs it)."""
 
 
 GATE_SHARE_OF_DELAY = 0.125
@@ -123,7 +125,18 @@ def build_kafka_flow(
     )
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
                           recovery=opts.recovery_dir is not None)
-    return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board)
+    return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board,
+                    command_inputs=decisions_source(cfg, opts, metrics), send_commands=True)
+
+
+def decisions_source(cfg: PipelineConfig, opts: RunOptions, metrics: PipelineMetrics) -> Any:
+    """The command path's input (issue 11, level 5): the decisions topic, read only when a person's
+    approval can lead to a send (``commands.mode`` approve or auto); None otherwise."""
+    if cfg.commands.mode not in DECIDING_MODES:
+        return None
+    k = cfg.kafka
+    return KafkaTelemetrySource(k.client_config(), [k.topic("decisions")], tail=not opts.exit_at_end,
+                                on_error=lambda code: metrics.source_errors.labels(code=code).inc())
 
 
 def _recovery(opts: RunOptions) -> RecoveryConfig | None:
@@ -169,7 +182,8 @@ def check_kafka(cfg: PipelineConfig) -> None:
 
     admin, errors = admin_client(cfg.kafka)
     meta = wait_for_brokers(admin, errors, cfg.kafka)
-    missing = [cfg.kafka.topic(r) for r in TELEMETRY_ROLES if cfg.kafka.topic(r) not in meta.topics]
+    roles = (*TELEMETRY_ROLES, "decisions") if cfg.commands.mode in DECIDING_MODES else TELEMETRY_ROLES
+    missing = [cfg.kafka.topic(r) for r in roles if cfg.kafka.topic(r) not in meta.topics]
     if missing:
         msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
                "(create the topics with `twin topics create`)")

@@ -15,12 +15,13 @@ from flows.kafka.clients import KafkaSetupError, admin_client, kafka_error_text,
 __all__ = ["TOPIC_ROLES", "TopicInfo", "create_topics", "describe_topics"]
 
 TOPIC_ROLES = ("scalars", "waveforms", "events", "alerts", "state", "dead_letters", "fleet_models",
-               "recommendations")
+               "recommendations", "commands", "audit", "decisions")
 """Telemetry topics are keyed by asset_id so one asset's records stay ordered in one partition."""
 
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "state": {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
     "dead_letters": {"retention.ms": str(30 * 86400 * 1000)},
+    "audit": {"retention.ms": "-1"},  # the command audit log is append-only: kept for ever
     "waveforms": {"max.message.bytes": str(8 * 1024 * 1024)},
     # key = asset kind: compaction keeps each kind's newest version, which a (re)starting process
     # reads back from the beginning (flows.app.fleet_topic)

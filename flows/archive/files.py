@@ -51,6 +51,7 @@ REQUIRED: dict[str, dict[str, Callable[[pa.DataType], bool]]] = {
     "twin_state": {"window_start": _is_ts},
     "alerts": {"alert_id": _is_string, "sequence": pa.types.is_integer},
     "recommendations": {"recommendation_id": _is_string},
+    "audit": {"entry_id": _is_string, "timestamp": _is_ts},
 }
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET = re.compile(r"^asset_id=(.+)$")

@@ -53,6 +53,7 @@ KEYS = {
     "twin_state": "asset_id, window_start",
     "alerts": "alert_id, sequence",
     "recommendations": "recommendation_id",
+    "audit": "entry_id",
 }
 READ_ONLY = {"SELECT", "EXPLAIN"}
 RANK = "__twin_file_rank"

@@ -28,6 +28,7 @@ from flows.cli.args import (
     share,
     writable_dir,
 )
+from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.stderr import engine_cause, engine_panics_hidden
 from flows.config.values import DEFAULT_ARCHIVE, ConfigError
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_archive_parsers(sub)
     add_kafka_parsers(sub)
     _add_backtest(sub)
+    add_command_parsers(sub)
     return parser
 
 
@@ -146,7 +148,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **KAFKA_COMMANDS}
+COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **KAFKA_COMMANDS,
+            **COMMAND_COMMANDS}
 
 
 USAGE_ERRORS = (UsageError, ConfigError, ValueError, OSError)

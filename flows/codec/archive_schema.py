@@ -26,7 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from flows.codec.record_fields import MAPPINGS, TIMESTAMP_TYPE, RecordMapping
+from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
+from flows.codec.record_fields import TIMESTAMP_TYPE, RecordMapping
 
 __all__ = ["BOOKKEEPING", "PARTITIONS", "TABLES", "ColumnSpec", "arrow_type", "file_columns", "mapping",
            "open_columns", "schema_doc"]

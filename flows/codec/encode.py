@@ -12,14 +12,17 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from flows.codec.command_fields import ARCHIVE_MAPPINGS, COMMAND, COMMAND_DECISION
 from flows.codec.json_telemetry import event_dict, scalar_dict, wave_dict
 from flows.codec.metadata import metadata_to_dict
-from flows.codec.record_fields import MAPPINGS
 from flows.codec.twf import encode_waveform
 from twin_models.records import (
     Alert,
     AssetEvent,
     AssetMetadata,
+    AuditEntry,
+    Command,
+    CommandDecision,
     FeatureVector,
     ScalarSample,
     Telemetry,
@@ -31,13 +34,14 @@ from twin_models.records import (
 __all__ = ["Record", "dumps", "encode_event", "encode_json", "encode_scalar", "encode_telemetry",
            "to_json_dict"]
 
-Record = Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata
+Record = (Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata
+          | Command | CommandDecision | AuditEntry)
 
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
     ScalarSample: scalar_dict,
     AssetEvent: event_dict,
     WaveformFrame: wave_dict,
-    **{m.record: m.to_json for m in MAPPINGS},
+    **{m.record: m.to_json for m in (*ARCHIVE_MAPPINGS, COMMAND, COMMAND_DECISION)},
     AssetMetadata: metadata_to_dict,
 }
 

@@ -311,4 +311,6 @@ ALERT = RecordMapping(
 from flows.codec.recommendation_fields import RECOMMENDATION  # noqa: E402 - it builds on the forms above
 
 MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT, RECOMMENDATION)
-"""In archive table order: features, twin_state, alerts, recommendations (issue 11, level 4)."""
+"""The twin's records, in archive table order: features, twin_state, alerts, recommendations
+(issue 11, level 4); every archive table, the command path's ``audit`` included:
+:data:`flows.codec.command_fields.ARCHIVE_MAPPINGS`."""

@@ -20,6 +20,7 @@ from typing import Any
 from flows.config.tree import apply_values, check_env_names
 from flows.config.values import DEFAULT_ARCHIVE, SECRET_MARKERS, ConfigError, is_secret
 from twin_models.alerting import AlertPolicyConfig
+from twin_models.commands import CommandsConfig
 from twin_models.prescribe import PrescribeConfig
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, positive, setting
 from twin_models.twin import TwinConfig
@@ -50,6 +51,12 @@ class TopicNames:
     dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
     fleet_models: str = setting("twin.fleet.models.v1", pattern=TOPIC)
     recommendations: str = setting("twin.recommendations.v1", pattern=TOPIC)
+    commands: str = setting("twin.commands.v1", pattern=TOPIC)
+    """Sent commands (issue 11, level 5: only when ``commands.mode`` is approve or auto)."""
+    audit: str = setting("twin.audit.v1", pattern=TOPIC)
+    """The command audit log (append-only)."""
+    decisions: str = setting("twin.commands.decisions.v1", pattern=TOPIC)
+    """Approvals and rejections from ``twin commands approve|reject``, read by ``twin run``."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,8 @@ class PipelineConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     prescribe: PrescribeConfig = field(default_factory=PrescribeConfig)
     """Prescriptions (``[pipeline.prescribe]``): costs per asset kind, derates, planned stops."""
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
+    """The guarded command path (issue 11, level 5): off by default."""
 
     def __post_init__(self) -> None:
         if not self.window_s > 0:

@@ -106,6 +106,9 @@ class PipelineMetrics:
         self.snapshot_flush_seconds = Histogram(
             "twin_snapshot_flush_seconds", "Archive flush at each recovery snapshot (part of its pause).",
             registry=r)
+        self.command_audit = Counter(
+            "twin_command_audit_total", "Command audit entries, by action (proposed, sent, refused, "
+            "expired ...): the guarded command path.", ["action"], registry=r)
 
     def _twins(self, r: CollectorRegistry) -> None:
         self.assets_tracked = Gauge("twin_assets_tracked", "Asset twins held by this process.", registry=r)

@@ -16,6 +16,9 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
                            prescriptions, with the alert_id of the open episode)
            StateSnapshot (fleet model of the kind applied)  -> state sink
            -> fleet_rul    (kind, FleetModel)  completed lives only -> fleet model board
+    recommendations (asset_id, Recommendation) + command_inputs (decisions)
+      -> command_guard     (asset_id, Command | AuditEntry) -> commands / audit sinks
+                           (flows.dataflow.commands; off by default; sends only with send_commands)
 
 Every per-item step runs under a guard (:mod:`flows.dataflow.guard`): an item that makes it raise becomes
 a ``processing_error`` dead letter, the asset's state stays as it was before the item, and the
@@ -46,6 +49,7 @@ from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
+from flows.dataflow.commands import command_path
 from flows.dataflow.decode_batch import decode_batch
 from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
@@ -84,6 +88,8 @@ class Sinks:
     dead_letters: Sequence[SinkAttacher] = ()
     fleet_models: Sequence[SinkAttacher] = ()
     recommendations: Sequence[SinkAttacher] = ()
+    commands: Sequence[SinkAttacher] = ()
+    audit: Sequence[SinkAttacher] = ()
 
 
 def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
@@ -122,11 +128,16 @@ def get_flow(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     flow_id: str = "twinflow",
     board: FleetBoard | None = None,
+    command_inputs: Source[Any] | None = None,
+    send_commands: bool = False,
 ) -> Dataflow:
     """Build the dataflow (nothing runs until Bytewax runs it).
 
     ``board``: where this process's ``twin_update`` reads the fleet models (a new one by
-    default; the learner's versions are published to it, and ``sinks.fleet_models`` get them)."""
+    default; the learner's versions are published to it, and ``sinks.fleet_models`` get them).
+    ``command_inputs``: decisions on pending commands (``twin run``: the decisions topic) or
+    injected records; ``send_commands``: whether the command guard may send at all (only
+    ``twin run`` says so: a demo or a backtest never sends, whatever ``commands.mode``)."""
     meta: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
     for asset_meta in meta.values():
         check_metadata(asset_meta)
@@ -202,10 +213,14 @@ def get_flow(
     models = fleet_out.trues
     # (kind, FleetModel) -> this process's board, and the fleet model sinks
     op.inspect("publish_fleet_models", models, publisher(board, m))
+    # guarded command path (issue 11, level 5): from the prescriptions stream above
+    cmd = command_path(flow, recommendations, command_inputs, cfg.commands, m, now,
+                       send_allowed=send_commands)
+    # Command (sent) -> commands sinks; AuditEntry -> audit sinks
     step_errors = [op.key_rm(f"{name}_errors_unkeyed", b.falses)
                    for name, b in (("aggregate", agg), ("twin", twin_out), ("alert", alerts_out),
                                    ("fleet", fleet_out))]
-    dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors)
+    dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors, cmd.dead_letters)
     with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),
                           lambda fv: bool(fv.features))
     # alerts first: a worker runs the operators that have work in the order they were added, so
@@ -217,6 +232,8 @@ def get_flow(
     _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
     _attach("dead_letters_out", dead, sinks.dead_letters)
     _attach("fleet_models_out", op.key_rm("fleet_models_unkeyed", models), sinks.fleet_models)
+    _attach("commands_out", cmd.commands, sinks.commands)
+    _attach("audit_out", cmd.audit, sinks.audit)
     return flow
 
 

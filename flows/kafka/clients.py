@@ -20,13 +20,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from flows.config.pipeline import KafkaConfig
 from flows.kafka.errors import KafkaSecurityError, describe, security_problem
 
-__all__ = ["KafkaSetupError", "admin_client", "kafka_error_text", "producer_client", "wait_for_brokers"]
+__all__ = ["KafkaSetupError", "admin_client", "consumer_client", "kafka_error_text", "producer_client",
+           "wait_for_brokers"]
 
 LIBRDKAFKA_LOG = logging.getLogger("flows.librdkafka")
 LIBRDKAFKA_LOG.propagate = os.environ.get("TWIN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
@@ -84,6 +85,12 @@ def producer_client(cfg: KafkaConfig, settings: Mapping[str, Any]) -> tuple[Prod
     """A producer over ``settings`` (``cfg.client_config()`` plus producer defaults)."""
     errors = _Errors()
     return _create(Producer, _settings(settings, errors), cfg), errors
+
+
+def consumer_client(cfg: KafkaConfig, settings: Mapping[str, Any]) -> tuple[Consumer, _Errors]:
+    """A consumer over ``settings`` (``cfg.client_config()`` plus consumer settings)."""
+    errors = _Errors()
+    return _create(Consumer, _settings(settings, errors), cfg), errors
 
 
 def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig) -> ClusterMetadata:

@@ -19,7 +19,8 @@ from flows.archive.query import BOOKKEEPING as VIEW_BOOKKEEPING
 from flows.archive.query import query
 from flows.cli.main import main
 from flows.codec import archive_schema as arch
-from flows.codec.record_fields import MAPPINGS, TWIN_SNAPSHOT, Field, RecordMapping
+from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
+from flows.codec.record_fields import TWIN_SNAPSHOT, Field, RecordMapping
 from twin_models.records import TwinSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,12 @@ README_OMITS: dict[str, set[str]] = {}
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real archive: a small demo run (the whole dataflow, its archive sinks) with alerts."""
     out = tmp_path_factory.mktemp("archive")
-    with contextlib.redirect_stdout(io.StringIO()):
+    from flows.dataflow import pipeline
+    from tests.flows.test_command_path import derates
+
+    # until the prescription step lands, a stand-in gives the demo's (advise mode) audit its entries
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()):
+        mp.setattr(pipeline, "empty_recommendations", derates)
         code = main(["demo", "--assets", "3", "--days", "8", "--seed", "5", "--out", str(out),
                      "--no-progress", "--json"])
     assert code == 0

@@ -17,6 +17,7 @@ import pytest
 
 from flows import codec
 from tests.factories import recommendation
+from tests.contract.command_samples import approve, audit_samples, command_samples
 from tests.unit.test_serde import (
     make_alert,
     make_event,
@@ -65,6 +66,10 @@ SAMPLES: dict[str, list[Any]] = {
     "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE)],
     "asset_metadata": [make_metadata(), AssetMetadata("bare")],
     "recommendation": [recommendation(), replace(recommendation(alert_id=None), lineage=LINEAGE)],
+    # guarded command path (issue 11, level 5)
+    "command": command_samples(LINEAGE),
+    "audit": audit_samples(LINEAGE),
+    "command_decision": [approve(), replace(approve(), decision="reject", reason="")],
 }
 
 
@@ -230,3 +235,38 @@ def test_binary_doc_example_matches_the_encoder() -> None:
     )  # fmt: skip
     assert documented == codec.encode_waveform(frame)
     assert "1714564800000125000" in text
+
+
+# --------------------------------------------------------------------------- command path readers
+
+
+def _decision_variants() -> Iterator[dict[str, Any]]:
+    """A valid decision document, each field deleted or replaced by every POOL value."""
+    for record in SAMPLES["command_decision"]:
+        good = json.loads(codec.encode_json(record))
+        yield good
+        yield {**good, "extra": 1}
+        for field in good:
+            yield {k: v for k, v in good.items() if k != field}
+            for value in [*POOL, "approve", "reject"]:
+                yield {**good, field: copy.deepcopy(value)}
+
+
+def test_decision_reader_accepts_exactly_what_the_schema_accepts() -> None:
+    from flows.codec.command_fields import decision_from_json
+
+    v = validator("command_decision")
+    for doc in _decision_variants():
+        try:
+            decision_from_json(json.dumps(doc).encode())
+            reader_ok = True
+        except ValueError:
+            reader_ok = False
+        assert v.is_valid(doc) == reader_ok, doc
+
+
+def test_audit_entries_read_back_as_written() -> None:
+    from flows.codec.command_fields import audit_from_json
+
+    for entry in SAMPLES["audit"]:
+        assert audit_from_json(codec.encode_json(entry)) == entry

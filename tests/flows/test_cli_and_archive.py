@@ -17,8 +17,13 @@ def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     import contextlib
     import io
 
+    from flows.dataflow import pipeline
+    from tests.flows.test_command_path import derates
+
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    # until the prescription step lands, a stand-in gives the demo's (advise mode) audit its entries
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
+        mp.setattr(pipeline, "empty_recommendations", derates)
         code = main(["demo", "--assets", "3", "--days", "8", "--seed", "5", "--out", str(out),
                      "--no-progress", "--json"])
     assert code == 0

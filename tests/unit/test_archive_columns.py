@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.codec.record_fields import MAPPINGS
+from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.dataflow.sinks.archive import ParquetArchiveSink, write_records, write_rows
 from tests.unit.test_serde import make_alert, make_event, make_feature_vector, make_snapshot
 

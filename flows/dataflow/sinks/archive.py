@@ -47,7 +47,8 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from flows.archive import layout
 from flows.archive.layout import ASSET
 from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
-from flows.codec.record_fields import ALERT, FEATURE_VECTOR, MAPPINGS, TWIN_SNAPSHOT
+from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
+from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
 from flows.dataflow.sinks.archive_features import feature_tables

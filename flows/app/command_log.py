@@ -1,0 +1,138 @@
+"""``twin commands list|approve|reject``: the audit log read back, and a person's decision sent on.
+
+The audit topic (``twin.audit.v1``) is the command path's source of truth for the CLI: every
+entry the guards wrote, read from the beginning of every partition to its end. :func:`statuses`
+folds it into one :class:`CommandStatus` per command (its proposal, its last entry). A decision
+is only sent for a command that is pending now (proposed in approve mode, not decided, not past
+its expiry); anything else is one line naming the command and why (exit 2 in the CLI). The
+decision goes to ``twin.commands.decisions.v1`` keyed by the asset, so ``twin run`` routes it to
+that asset's guard, which checks again (expiry, kill switch, guard rails) before it sends.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from flows.codec import encode_json
+from flows.codec.command_fields import audit_from_json
+from flows.codec.errors import Reject
+from flows.config.pipeline import KafkaConfig
+from flows.dataflow.sinks.kafka import producer_config
+from flows.kafka.clients import KafkaSetupError, consumer_client, producer_client, wait_for_brokers
+from twin_models.records import AuditEntry, CommandDecision
+
+__all__ = ["CommandStatus", "pending", "read_audit", "send_decision", "statuses"]
+
+READ_TIMEOUT_S = 30.0
+"""Longest wait for the audit topic's end (a broker that stops answering midway)."""
+
+
+@dataclass(frozen=True)
+class CommandStatus:
+    """One command as its audit entries tell it: the proposal and the latest entry."""
+
+    proposal: AuditEntry
+    last: AuditEntry
+
+    @property
+    def state(self) -> str:
+        """``pending`` (waiting for a person), else the last action (sent, refused, ...)."""
+        if self.last.action == "proposed":
+            return "pending" if self.proposal.mode == "approve" else "proposed"
+        return self.last.action
+
+    def expired(self, now: datetime) -> bool:
+        """Past its expiry (whatever the guard has written yet)."""
+        return now >= self.proposal.expires_at
+
+
+def read_audit(cfg: KafkaConfig) -> tuple[list[AuditEntry], int]:
+    """Every entry of the audit topic, and how many messages were not audit entries."""
+    topic = cfg.topic("audit")
+    settings = {**cfg.client_config(), "group.id": f"twin-commands-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": "false", "enable.partition.eof": "true"}
+    consumer, errors = consumer_client(cfg, settings)
+    try:
+        meta = wait_for_brokers(consumer, errors, cfg)
+        if topic not in meta.topics:
+            msg = f"Kafka at {cfg.brokers} has no topic {topic} (create the topics with `twin topics create`)"
+            raise KafkaSetupError(msg)
+        parts = list(meta.topics[topic].partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=cfg.connect_timeout_s)[1]
+                for p in parts}
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
+        return _consume(consumer, todo, ends, topic)
+    finally:
+        consumer.close()
+
+
+def _consume(consumer: object, todo: set[int], ends: dict[int, int],
+             topic: str) -> tuple[list[AuditEntry], int]:
+    """Read the assigned partitions up to their end offsets."""
+    out: list[AuditEntry] = []
+    bad = 0
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while todo:
+        if time.monotonic() > deadline:
+            msg = f"the audit topic {topic} could not be read to its end within {READ_TIMEOUT_S:g} s"
+            raise KafkaSetupError(msg)
+        for m in consumer.consume(500, 0.5):  # type: ignore[attr-defined]
+            if m.error() is None:
+                try:
+                    out.append(audit_from_json(m.value()))
+                except Reject:
+                    bad += 1
+            if m.error() is not None or m.offset() + 1 >= ends[m.partition()]:
+                todo.discard(m.partition())
+    return out, bad
+
+
+def statuses(entries: Iterable[AuditEntry]) -> dict[str, CommandStatus]:
+    """Per command id (in proposal order): its proposal and latest entry; ``ignored`` decisions
+    and entries without a proposal are left out."""
+    first: dict[str, AuditEntry] = {}
+    last: dict[str, AuditEntry] = {}
+    for e in sorted(entries, key=lambda e: (e.timestamp, e.sequence)):
+        if e.action == "ignored":
+            continue
+        if e.action == "proposed":
+            first.setdefault(e.command_id, e)
+        if e.command_id in first and e.sequence >= last.get(e.command_id, e).sequence:
+            last[e.command_id] = e
+    return {cid: CommandStatus(p, last[cid]) for cid, p in first.items()}
+
+
+def pending(status: CommandStatus | None, command_id: str, now: datetime) -> AuditEntry:
+    """The proposal of a command a person may decide on now; ``ValueError`` naming why not."""
+    if status is None:
+        msg = f"unknown command id {command_id!r} (see `twin commands list`)"
+        raise ValueError(msg)
+    if status.state != "pending":
+        msg = f"command {command_id} is not pending: {status.state} ({status.last.reason})"
+        raise ValueError(msg)
+    if status.expired(now):
+        msg = f"command {command_id} expired at {status.proposal.expires_at.isoformat()}"
+        raise ValueError(msg)
+    return status.proposal
+
+
+def send_decision(cfg: KafkaConfig, decision: CommandDecision) -> str:
+    """Produce the decision (key = asset) and wait for its delivery; returns the topic."""
+    topic = cfg.topic("decisions")
+    producer, errors = producer_client(cfg, producer_config(cfg.client_config()))
+    wait_for_brokers(producer, errors, cfg)
+    failed: list[str] = []
+    producer.produce(topic, encode_json(decision), decision.asset_id.encode(),
+                     on_delivery=lambda err, _m: failed.append(str(err)) if err is not None else None)
+    if producer.flush(cfg.connect_timeout_s) > 0 or failed:
+        why = failed[0] if failed else f"not delivered within {cfg.connect_timeout_s:g} s"
+        msg = f"could not send the decision to {topic} on {cfg.brokers}: {why}"
+        raise KafkaSetupError(msg)
+    return topic
