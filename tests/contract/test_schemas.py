@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from flows import codec
-from tests.factories import recommendation
 from tests.contract.command_samples import approve, audit_samples, command_samples
+from tests.factories import recommendation
 from tests.unit.test_serde import (
     make_alert,
     make_event,
