@@ -22,21 +22,28 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "MAX_UNIT_CHARS",
     "TELEMETRY_KINDS",
+    "WHATIF_STATUSES",
     "Alert",
     "AssetEvent",
     "AssetMetadata",
     "BearingGeometry",
+    "DamageCheckpoint",
     "FailureThreshold",
     "FeatureVector",
     "InputSpan",
     "Lineage",
     "PlanOption",
+    "PlanSegment",
     "Recommendation",
     "ScalarSample",
     "SensorSpec",
     "Telemetry",
+    "TrajectoryPoint",
     "TwinSnapshot",
     "WaveformFrame",
+    "WhatIfOutcome",
+    "WhatIfRequest",
+    "WhatIfResult",
     "ensure_utc",
     "telemetry_kind",
 ]
@@ -348,3 +355,17 @@ class Recommendation:
     currency: str
     explanation: str
     lineage: Lineage | None = None
+
+
+
+# --- what-if (issue 11, level 4's base): requests, results, damage checkpoints -----------------
+# Defined in twin_models.whatif_records (this module's size), re-exported here with the others.
+from twin_models.whatif_records import (  # noqa: E402
+    WHATIF_STATUSES,
+    DamageCheckpoint,
+    PlanSegment,
+    TrajectoryPoint,
+    WhatIfOutcome,
+    WhatIfRequest,
+    WhatIfResult,
+)

@@ -7,7 +7,7 @@ Every command runs the same dataflow and differs only in its outputs:
   streams the command evaluates afterwards, and the dead letters as a JSON-lines file when one is
   given;
 - :func:`kafka_outputs` (``twin run``): twin state, alerts and dead letters to their Kafka topics,
-  and the Parquet archive.
+  and the Parquet archive (with the damage checkpoints of ``damage_state``).
 
 The order of the attachers in each list is part of the recovery state of ``twin run`` (it names the
 steps: ``state_0`` is the Kafka sink, ``state_1`` the archive): do not reorder.
@@ -29,11 +29,11 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import SinkAttacher, Sinks
 from flows.dataflow.sinks.archive import archive_attacher, new_run_id
 from flows.dataflow.sinks.jsonl import jsonl_attacher
-from twin_models.records import Alert, FeatureVector, TwinSnapshot
+from twin_models.records import Alert, DamageCheckpoint, FeatureVector, TwinSnapshot
 
 __all__ = ["STREAMS", "Collected", "collector", "dead_letter_bytes", "kafka_outputs", "local_outputs"]
 
-STREAMS = ("features", "state", "alerts", "dead_letters")
+STREAMS = ("features", "state", "alerts", "dead_letters", "damage_state")
 """The dataflow's output streams (the fields of :class:`~flows.dataflow.pipeline.Sinks`)."""
 
 
@@ -45,6 +45,7 @@ class Collected:
     state: list[TwinSnapshot] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    damage_state: list[DamageCheckpoint] = field(default_factory=list)
 
 
 def collector(target: list[Any]) -> SinkAttacher:
@@ -82,7 +83,8 @@ def local_outputs(
     got = Collected()
     arch = {"batch_rows": cfg.archive_batch_rows, "flush_interval_s": cfg.archive_flush_s,
             "metrics": metrics, "run_id": run_id or new_run_id()}
-    tables = {"features": "features", "state": "twin_state", "alerts": "alerts"}
+    tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
+              "damage_state": "damage_state"}
     lists: dict[str, list[SinkAttacher]] = {s: [] for s in STREAMS}
     for stream, table in tables.items():
         if archive_dir is not None:
@@ -126,4 +128,5 @@ def kafka_outputs(
         dead_letters=[kafka_attacher(client, k.topic("dead_letters"), dead_letter_message, **kafka)],
         fleet_models=[kafka_attacher({"message.max.bytes": str(MAX_MODEL_BYTES + 2**20), **client},
                                      k.topic("fleet_models"), model_message, **kafka)],
+        damage_state=[archive_attacher(archive_dir, "damage_state", **arch)],
     )

@@ -50,6 +50,7 @@ REQUIRED: dict[str, dict[str, Callable[[pa.DataType], bool]]] = {
     "features": {"window_start": _is_ts},
     "twin_state": {"window_start": _is_ts},
     "alerts": {"alert_id": _is_string, "sequence": pa.types.is_integer},
+    "damage_state": {"timestamp": _is_ts, "life_id": pa.types.is_integer, "d": pa.types.is_list},
 }
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET = re.compile(r"^asset_id=(.+)$")

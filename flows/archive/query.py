@@ -52,6 +52,7 @@ KEYS = {
     "features": "asset_id, window_start",
     "twin_state": "asset_id, window_start",
     "alerts": "alert_id, sequence",
+    "damage_state": "asset_id, life_id, timestamp",
 }
 READ_ONLY = {"SELECT", "EXPLAIN"}
 RANK = "__twin_file_rank"

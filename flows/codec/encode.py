@@ -16,6 +16,7 @@ from flows.codec.json_telemetry import event_dict, scalar_dict, wave_dict
 from flows.codec.metadata import metadata_to_dict
 from flows.codec.record_fields import MAPPINGS
 from flows.codec.twf import encode_waveform
+from flows.codec.whatif import request_dict, result_dict
 from twin_models.records import (
     Alert,
     AssetEvent,
@@ -25,13 +26,15 @@ from twin_models.records import (
     Telemetry,
     TwinSnapshot,
     WaveformFrame,
+    WhatIfRequest,
+    WhatIfResult,
     telemetry_kind,
 )
 
 __all__ = ["Record", "dumps", "encode_event", "encode_json", "encode_scalar", "encode_telemetry",
            "to_json_dict"]
 
-Record = Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata
+Record = Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata | WhatIfRequest | WhatIfResult
 
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
     ScalarSample: scalar_dict,
@@ -39,6 +42,8 @@ _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
     WaveformFrame: wave_dict,
     **{m.record: m.to_json for m in MAPPINGS},
     AssetMetadata: metadata_to_dict,
+    WhatIfRequest: request_dict,
+    WhatIfResult: result_dict,
 }
 
 

@@ -25,6 +25,7 @@ from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, o
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.lineage import Producer, stamp_alerts, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.whatif_steps import due_checkpoint
 from flows.dataflow.window_columns import scalar_columns
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
@@ -221,7 +222,9 @@ def twin_apply(
 
     Returns the twin, its own-evidence snapshot (None for an event-only window) and the fleet
     items (:func:`flows.dataflow.fleet_steps.apply_fleet`: the fused state snapshot, the parts
-    of a life a failure closed). With a ``producer``, the snapshots carry their lineage."""
+    of a life a failure closed), then a damage checkpoint when one is due
+    (:func:`flows.dataflow.whatif_steps.due_checkpoint`). With a ``producer``, the snapshots
+    carry their lineage."""
 
     def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
         if twin is None:
@@ -234,10 +237,9 @@ def twin_apply(
         snap = twin.update(fv)
         check_snapshot(snap)
         fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
-        if producer is None:
-            return twin, snap, fleet
-        snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
-        return twin, snap, fleet
+        if producer is not None:
+            snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
+        return twin, snap, [*fleet, *due_checkpoint(twin, fv)]
 
     return apply
 

@@ -13,6 +13,7 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
            -> alert_gate   (asset_id, Alert)                -> alerts sink
            StateSnapshot (fleet model of the kind applied)  -> state sink
+           DamageCheckpoint (every few event-time hours)    -> damage_state sink
            -> fleet_rul    (kind, FleetModel)  completed lives only -> fleet model board
 
 Every per-item step runs under a guard (:mod:`flows.dataflow.guard`): an item that makes it raise becomes
@@ -63,7 +64,7 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from twin_models.records import EPOCH, AssetMetadata, TwinSnapshot
+from twin_models.records import EPOCH, AssetMetadata, DamageCheckpoint, TwinSnapshot
 from twin_models.rul.fleet_view import LifeChunk, RefitWork
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
@@ -81,6 +82,7 @@ class Sinks:
     alerts: Sequence[SinkAttacher] = ()
     dead_letters: Sequence[SinkAttacher] = ()
     fleet_models: Sequence[SinkAttacher] = ()
+    damage_state: Sequence[SinkAttacher] = ()
 
 
 def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
@@ -205,6 +207,10 @@ def get_flow(
     _attach("state_out", op.key_rm("state_unkeyed", snaps), sinks.state)
     _attach("dead_letters_out", dead, sinks.dead_letters)
     _attach("fleet_models_out", op.key_rm("fleet_models_unkeyed", models), sinks.fleet_models)
+    if sinks.damage_state:  # the damage checkpoints (what-if from the archive)
+        checkpoints = op.filter_value("damage_checkpoints_only", updates,
+                                      lambda x: isinstance(x, DamageCheckpoint))
+        _attach("damage_state_out", op.key_rm("damage_state_unkeyed", checkpoints), sinks.damage_state)
     return flow
 
 

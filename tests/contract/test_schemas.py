@@ -25,6 +25,7 @@ from tests.unit.test_serde import (
     make_scalar,
     make_snapshot,
 )
+from tests.whatif_samples import make_checkpoint, make_request, make_result
 from twin_models.records import AssetMetadata, InputSpan, Lineage, WaveformFrame
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -63,6 +64,9 @@ SAMPLES: dict[str, list[Any]] = {
     "twin_snapshot": [make_snapshot(), replace(make_snapshot(), lineage=LINEAGE)],
     "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE)],
     "asset_metadata": [make_metadata(), AssetMetadata("bare")],
+    "whatif_request": [make_request(), make_request(dates=())],
+    "whatif_result": [make_result(), make_result("unknown_asset"), make_result("no_damage")],
+    "damage_checkpoint": [make_checkpoint()],
 }
 
 
