@@ -133,9 +133,6 @@ def basis_of(twin: AssetTwin) -> WhatIfBasis:
 
 
 def _check(now: datetime, horizon_s: float, dates: Sequence[datetime]) -> None:
-    if now.tzinfo is None:
-        msg = f"what-if time must be timezone-aware (UTC), got {now.isoformat()}"
-        raise ValueError(msg)
     if not (math.isfinite(horizon_s) and 0.0 < horizon_s <= MAX_HORIZON_S):
         msg = f"what-if horizon must be within (0, {MAX_HORIZON_S:g}] seconds, got {horizon_s!r}"
         raise ValueError(msg)
@@ -150,6 +147,9 @@ def run_whatif(twin: AssetTwin | WhatIfBasis, scenario: Scenario | OperatingProf
     """The scenario's and the baseline's outcomes from ``now`` (not before the twin's last
     window) to ``now + horizon_s``. Never changes ``twin``. ``ValueError`` (one line) for a
     naive time, a horizon outside (0, 50 years] or a date not after ``now``."""
+    if now.tzinfo is None:
+        msg = f"what-if time must be timezone-aware (UTC), got {now.isoformat()}"
+        raise ValueError(msg)
     basis = twin if isinstance(twin, WhatIfBasis) else basis_of(twin)
     plan = scenario if isinstance(scenario, Scenario) else Scenario.from_profile(scenario)
     given = scenario if isinstance(scenario, OperatingProfile) else None
