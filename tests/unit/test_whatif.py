@@ -30,14 +30,17 @@ def _twin(n: int) -> tuple[AssetTwin, FeatureVector]:
     return twin, windows[-1]
 
 
+Degrading = tuple[AssetTwin, FeatureVector]
+
+
 @pytest.fixture(scope="module")
-def degrading() -> tuple[AssetTwin, FeatureVector]:
+def degrading() -> Degrading:
     twin, last = _twin(225)
     assert twin.damage_state is not None
     return twin, last
 
 
-def test_a_whatif_never_changes_the_twin(degrading: tuple[AssetTwin, FeatureVector]) -> None:
+def test_a_whatif_never_changes_the_twin(degrading: Degrading) -> None:
     twin, last = degrading
     before = pickle.dumps(twin)
     later = last.window_end + timedelta(days=2)  # the fork is moved forward; the twin is not
@@ -45,9 +48,6 @@ def test_a_whatif_never_changes_the_twin(degrading: tuple[AssetTwin, FeatureVect
                         dates=(later + timedelta(days=1),))
     assert result.status == "ok"
     assert pickle.dumps(twin) == before
-
-
-Degrading = tuple[AssetTwin, FeatureVector]
 
 
 def test_lower_load_gives_a_longer_life_and_a_lower_risk(degrading: Degrading) -> None:
@@ -94,7 +94,7 @@ def test_an_asset_without_damage_gets_an_honest_answer() -> None:
         assert outcome.p_failure == ((dates[0], 0.0),)
 
 
-def test_operating_profiles_run_as_given(degrading: tuple[AssetTwin, FeatureVector]) -> None:
+def test_operating_profiles_run_as_given(degrading: Degrading) -> None:
     twin, last = degrading
     state = twin.damage_state
     assert state is not None
@@ -104,7 +104,8 @@ def test_operating_profiles_run_as_given(degrading: tuple[AssetTwin, FeatureVect
     piecewise = OperatingProfile((0.0, 3600.0), (0.5, as_now.load[0]), (as_now.speed_hz[0],) * 2,
                                  (20.0, 20.0), (1.0, 1.0))
     slower = run_whatif(twin, piecewise, now=last.window_end, horizon_s=HORIZON)
-    assert slower.scenario and slower.baseline and slower.scenario.rul_median_s and slower.baseline.rul_median_s
+    assert slower.scenario and slower.baseline
+    assert slower.scenario.rul_median_s and slower.baseline.rul_median_s
     assert slower.scenario.rul_median_s > slower.baseline.rul_median_s
     assert slower.plan == Scenario.from_profile(piecewise).segments
 
@@ -125,7 +126,7 @@ def test_bad_plans_are_refused_in_one_line(segments: tuple[PlanSegment, ...], wo
     assert "\n" not in str(err.value)
 
 
-def test_bad_horizons_and_dates_are_refused(degrading: tuple[AssetTwin, FeatureVector]) -> None:
+def test_bad_horizons_and_dates_are_refused(degrading: Degrading) -> None:
     twin, last = degrading
     plan, now = Scenario.constant(load=0.8), last.window_end
     for horizon in (0.0, -1.0, math.inf, 1e12):
@@ -137,7 +138,7 @@ def test_bad_horizons_and_dates_are_refused(degrading: tuple[AssetTwin, FeatureV
         run_whatif(twin, plan, now=now.replace(tzinfo=None), horizon_s=HORIZON)
 
 
-def test_a_checkpoint_gives_the_twins_answer(degrading: tuple[AssetTwin, FeatureVector]) -> None:
+def test_a_checkpoint_gives_the_twins_answer(degrading: Degrading) -> None:
     twin, last = degrading
     cp = checkpoint_of(twin)
     assert cp is not None and cp.asset_id == twin.metadata.asset_id and len(cp.d) == len(cp.logw) == 400
@@ -155,7 +156,7 @@ def test_a_checkpoint_gives_the_twins_answer(degrading: tuple[AssetTwin, Feature
     ({"health_threshold": math.inf}, "health_threshold"),
     ({"relation": {"vib.rms|zz": 1.0}}, "relation"),
 ])
-def test_bad_checkpoints_are_refused_by_name(degrading: tuple[AssetTwin, FeatureVector],
+def test_bad_checkpoints_are_refused_by_name(degrading: Degrading,
                                              change: dict[str, object], word: str) -> None:
     cp = checkpoint_of(degrading[0])
     assert cp is not None
