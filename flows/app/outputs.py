@@ -7,7 +7,8 @@ Every command runs the same dataflow and differs only in its outputs:
   streams the command evaluates afterwards, and the dead letters as a JSON-lines file when one is
   given;
 - :func:`kafka_outputs` (``twin run``): twin state, alerts and dead letters to their Kafka topics,
-  and the Parquet archive (with the damage checkpoints of ``damage_state``).
+  and the Parquet archive (with the damage checkpoints of ``damage_state``); the answers to
+  what-if requests to their topic.
 
 The order of the attachers in each list is part of the recovery state of ``twin run`` (it names the
 steps: ``state_0`` is the Kafka sink, ``state_1`` the archive): do not reorder.
@@ -129,4 +130,5 @@ def kafka_outputs(
         fleet_models=[kafka_attacher({"message.max.bytes": str(MAX_MODEL_BYTES + 2**20), **client},
                                      k.topic("fleet_models"), model_message, **kafka)],
         damage_state=[archive_attacher(archive_dir, "damage_state", **arch)],
+        whatif_results=[kafka_attacher(client, k.topic("whatif_results"), **kafka)],
     )

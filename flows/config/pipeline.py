@@ -48,6 +48,8 @@ class TopicNames:
     state: str = setting("twin.state.v2", pattern=TOPIC)
     dead_letters: str = setting("twin.dead_letters.v1", pattern=TOPIC)
     fleet_models: str = setting("twin.fleet.models.v1", pattern=TOPIC)
+    whatif_requests: str = setting("twin.whatif.requests.v1", pattern=TOPIC)
+    whatif_results: str = setting("twin.whatif.results.v1", pattern=TOPIC)
 
 
 @dataclass(frozen=True)

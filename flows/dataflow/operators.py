@@ -25,7 +25,7 @@ from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, o
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.lineage import Producer, stamp_alerts, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.whatif_steps import due_checkpoint
+from flows.dataflow.whatif_steps import answer, due_checkpoint
 from flows.dataflow.window_columns import scalar_columns
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
@@ -40,6 +40,7 @@ from twin_models.records import (
     Telemetry,
     TwinSnapshot,
     WaveformFrame,
+    WhatIfRequest,
 )
 from twin_models.twin import AssetTwin, TwinConfig
 
@@ -227,6 +228,8 @@ def twin_apply(
     carry their lineage."""
 
     def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
+        if type(fv) is WhatIfRequest:  # answered by the twin as it is (a fork): no state change
+            return twin, None, [answer(twin, fv)]  # type: ignore[return-value]
         if twin is None:
             twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
         if not fv.features:  # a window with life events only: nothing to score
@@ -251,13 +254,16 @@ def twin_update(
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink) and the parts of a
-    life that a failure closed (for the fleet learner)."""
+    life that a failure closed (for the fleet learner). A what-if request (``twin run``) gets
+    its result from the twin as it is; an unknown asset's request creates no twin."""
     apply = twin_apply(metadata, config, board, producer)
     # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
+        if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
+            return twin, [answer(twin, fv)]  # type: ignore[return-value]
         if twin is None:
             metrics.assets_tracked.inc()
         twin, snap, fleet = apply(twin, fv)
