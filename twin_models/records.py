@@ -25,6 +25,7 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "MAX_UNIT_CHARS",
     "TELEMETRY_KINDS",
+    "WHATIF_STATUSES",
     "Alert",
     "AssetEvent",
     "AuditEntry",
@@ -32,17 +33,23 @@ __all__ = [
     "BearingGeometry",
     "Command",
     "CommandDecision",
+    "DamageCheckpoint",
     "FailureThreshold",
     "FeatureVector",
     "InputSpan",
     "Lineage",
     "PlanOption",
+    "PlanSegment",
     "Recommendation",
     "ScalarSample",
     "SensorSpec",
     "Telemetry",
+    "TrajectoryPoint",
     "TwinSnapshot",
     "WaveformFrame",
+    "WhatIfOutcome",
+    "WhatIfRequest",
+    "WhatIfResult",
     "ensure_utc",
     "telemetry_kind",
 ]
@@ -435,3 +442,15 @@ class AuditEntry:
     sequence: int
     lineage: Lineage | None = None
 # --- end guarded command path --------------------------------------------------------------------
+
+# --- what-if (issue 11, level 4's base): requests, results, damage checkpoints -----------------
+# Defined in twin_models.whatif_records (this module's size), re-exported here with the others.
+from twin_models.whatif_records import (  # noqa: E402
+    WHATIF_STATUSES,
+    DamageCheckpoint,
+    PlanSegment,
+    TrajectoryPoint,
+    WhatIfOutcome,
+    WhatIfRequest,
+    WhatIfResult,
+)

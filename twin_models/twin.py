@@ -52,6 +52,7 @@ from twin_models.rul.damage_track import (
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_view import FleetView
 from twin_models.rul.health import HealthIndex
+from twin_models.rul.relation import IndicatorRelation
 from twin_models.rul.trend import RulEstimate, TrendRul
 from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
 
@@ -163,6 +164,8 @@ class AssetTwin:
             state["drift"] = from_river(state["drift"])
         state.setdefault("damage_state", None)  # twins pickled before the damage state
         state.setdefault("last_plan", None)  # twins pickled before prescriptions
+        state.setdefault("indicator_relation", None)  # twins pickled before what-if runs
+        state.setdefault("damage_defect", None)
         restore_state(self, state)
 
     def __deepcopy__(self, memo: dict[int, object]) -> AssetTwin:
@@ -194,6 +197,8 @@ class AssetTwin:
         self._excess_n = 0
         self.damage_state: DamageState | None = None  # from the first diagnosed defect of the life
         self.last_plan: PlanMemory | None = None  # the last recommendation made in this life
+        self.indicator_relation: IndicatorRelation | None = None  # what-if trajectories (with the state)
+        self.damage_defect: str | None = None  # the last defect diagnosed since the state started
 
     def model_features(self, fv: FeatureVector) -> dict[str, float]:
         """The features the detector sees: finite, without operating-context channels."""
@@ -326,6 +331,10 @@ class AssetTwin:
             return
         ind, _, load, speed = window_inputs(fv.features, self.health, self.excess_noise)
         self.damage_state.update(fv.window_end.timestamp(), ind, load, speed)
+        if self.indicator_relation is None:
+            self.indicator_relation = IndicatorRelation()
+        self.indicator_relation.learn(ind, fv.features)
+        self.damage_defect = snap.defect or self.damage_defect
 
     def _share_health(self, score: float) -> float:
         """Without a physical failure indicator: 1 - the share of recent windows that were

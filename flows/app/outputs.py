@@ -3,12 +3,13 @@
 Every command runs the same dataflow and differs only in its outputs:
 
 - :func:`local_outputs` (``twin demo``, ``twin backtest``, the tests): the Parquet archive
-  (features, twin_state, alerts, recommendations, audit) when an archive folder is given,
-  in-memory collectors for the streams the command evaluates afterwards, and the dead letters as
-  a JSON-lines file when one is given;
+  (features, twin_state, alerts, recommendations, audit, damage_state) when an archive folder
+  is given, in-memory collectors for the streams the command evaluates afterwards, and the dead
+  letters as a JSON-lines file when one is given;
 - :func:`kafka_outputs` (``twin run``): twin state, alerts, recommendations and dead letters to
-  their Kafka topics, and the Parquet archive; sent commands to ``twin.commands.v1``, the audit
-  log to ``twin.audit.v1`` and the archive table ``audit``.
+  their Kafka topics, and the Parquet archive (with the damage checkpoints of ``damage_state``);
+  sent commands to ``twin.commands.v1``, the audit log to ``twin.audit.v1`` and the archive table
+  ``audit``; the answers to what-if requests to their topic.
 
 The order of the attachers in each list is part of the recovery state of ``twin run`` (it names the
 steps: ``state_0`` is the Kafka sink, ``state_1`` the archive): do not reorder.
@@ -30,11 +31,20 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import SinkAttacher, Sinks
 from flows.dataflow.sinks.archive import archive_attacher, new_run_id
 from flows.dataflow.sinks.jsonl import jsonl_attacher
-from twin_models.records import Alert, AuditEntry, Command, FeatureVector, Recommendation, TwinSnapshot
+from twin_models.records import (
+    Alert,
+    AuditEntry,
+    Command,
+    DamageCheckpoint,
+    FeatureVector,
+    Recommendation,
+    TwinSnapshot,
+)
 
 __all__ = ["STREAMS", "Collected", "collector", "dead_letter_bytes", "kafka_outputs", "local_outputs"]
 
-STREAMS = ("features", "state", "alerts", "dead_letters", "recommendations", "commands", "audit")
+STREAMS = ("features", "state", "alerts", "dead_letters", "recommendations", "commands", "audit",
+           "damage_state")
 """The dataflow's output streams (the fields of :class:`~flows.dataflow.pipeline.Sinks`)."""
 
 
@@ -49,6 +59,7 @@ class Collected:
     recommendations: list[Recommendation] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    damage_state: list[DamageCheckpoint] = field(default_factory=list)
 
 
 def collector(target: list[Any]) -> SinkAttacher:
@@ -87,7 +98,8 @@ def local_outputs(
     arch = {"batch_rows": cfg.archive_batch_rows, "flush_interval_s": cfg.archive_flush_s,
             "metrics": metrics, "run_id": run_id or new_run_id()}
     tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
-              "recommendations": "recommendations", "audit": "audit"}
+              "recommendations": "recommendations", "audit": "audit",
+              "damage_state": "damage_state"}
     lists: dict[str, list[SinkAttacher]] = {s: [] for s in STREAMS}
     for stream, table in tables.items():
         if archive_dir is not None:
@@ -138,4 +150,6 @@ def kafka_outputs(
         commands=[kafka_attacher(client, k.topic("commands"), **kafka)],
         audit=[kafka_attacher(client, k.topic("audit"), **kafka),
                archive_attacher(archive_dir, "audit", **arch)],
+        damage_state=[archive_attacher(archive_dir, "damage_state", **arch)],
+        whatif_results=[kafka_attacher(client, k.topic("whatif_results"), **kafka)],
     )

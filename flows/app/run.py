@@ -30,7 +30,7 @@ from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
 
 __all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "event_time_gate",
-           "run_kafka_flow"]
+           "run_kafka_flow", "whatif_request_source"]
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ def build_kafka_flow(
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
                           recovery=opts.recovery_dir is not None)
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board,
-                    command_inputs=decisions_source(cfg, opts, metrics), send_commands=True)
+                    command_inputs=decisions_source(cfg, opts, metrics), send_commands=True,
+                    requests=whatif_request_source(cfg, opts, metrics))
 
 
 def decisions_source(cfg: PipelineConfig, opts: RunOptions, metrics: PipelineMetrics) -> Any:
@@ -137,6 +138,17 @@ def decisions_source(cfg: PipelineConfig, opts: RunOptions, metrics: PipelineMet
     k = cfg.kafka
     return KafkaTelemetrySource(k.client_config(), [k.topic("decisions")], tail=not opts.exit_at_end,
                                 on_error=lambda code: metrics.source_errors.labels(code=code).inc())
+
+
+
+def whatif_request_source(cfg: PipelineConfig, opts: RunOptions,
+                          metrics: PipelineMetrics) -> KafkaTelemetrySource:
+    """The what-if request topic (``twin.whatif.requests.v1``): its own source, so requests are
+    neither merged by event time with the telemetry nor held by the event-time gate."""
+    k = cfg.kafka
+    return KafkaTelemetrySource(
+        k.client_config(), [k.topic("whatif_requests")], tail=not opts.exit_at_end, from_end=opts.from_end,
+        on_error=lambda code: metrics.source_errors.labels(code=code).inc())
 
 
 def _recovery(opts: RunOptions) -> RecoveryConfig | None:
@@ -182,7 +194,8 @@ def check_kafka(cfg: PipelineConfig) -> None:
 
     admin, errors = admin_client(cfg.kafka)
     meta = wait_for_brokers(admin, errors, cfg.kafka)
-    roles = (*TELEMETRY_ROLES, "decisions") if cfg.commands.mode in DECIDING_MODES else TELEMETRY_ROLES
+    roles = (*TELEMETRY_ROLES, "whatif_requests")
+    roles = (*roles, "decisions") if cfg.commands.mode in DECIDING_MODES else roles
     missing = [cfg.kafka.topic(r) for r in roles if cfg.kafka.topic(r) not in meta.topics]
     if missing:
         msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "

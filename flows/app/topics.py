@@ -15,7 +15,8 @@ from flows.kafka.clients import KafkaSetupError, admin_client, kafka_error_text,
 __all__ = ["TOPIC_ROLES", "TopicInfo", "create_topics", "describe_topics"]
 
 TOPIC_ROLES = ("scalars", "waveforms", "events", "alerts", "state", "dead_letters", "fleet_models",
-               "recommendations", "commands", "audit", "decisions")
+               "recommendations", "commands", "audit", "decisions",
+               "whatif_requests", "whatif_results")
 """Telemetry topics are keyed by asset_id so one asset's records stay ordered in one partition."""
 
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {

@@ -27,7 +27,8 @@ ROW_GROUP_ROWS = 8192
 """Rows per Parquet row group: small enough that a group's asset_id statistics prune, large
 enough that a group's overhead is small (a day of a 100-asset fleet at 1-min windows: 18 groups)."""
 TIME_COLUMN = {"features": "window_start", "twin_state": "window_start", "alerts": "timestamp",
-               "recommendations": "timestamp", "audit": "timestamp"}
+               "recommendations": "timestamp", "audit": "timestamp",
+               "damage_state": "timestamp"}
 """The second sort key of each table's rows."""
 
 

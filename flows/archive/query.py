@@ -54,6 +54,7 @@ KEYS = {
     "alerts": "alert_id, sequence",
     "recommendations": "recommendation_id",
     "audit": "entry_id",
+    "damage_state": "asset_id, life_id, timestamp",
 }
 READ_ONLY = {"SELECT", "EXPLAIN"}
 RANK = "__twin_file_rank"

@@ -31,6 +31,7 @@ from flows.cli.args import (
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.stderr import engine_cause, engine_panics_hidden
+from flows.cli.whatif_command import WHATIF_COMMANDS, add_whatif_parser
 from flows.config.values import DEFAULT_ARCHIVE, ConfigError
 
 __all__ = ["main"]
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(sub)
     add_archive_parsers(sub)
+    add_whatif_parser(sub)
     add_kafka_parsers(sub)
     _add_backtest(sub)
     add_command_parsers(sub)
@@ -148,8 +150,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **KAFKA_COMMANDS,
-            **COMMAND_COMMANDS}
+COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **WHATIF_COMMANDS,
+            **KAFKA_COMMANDS, **COMMAND_COMMANDS}
 
 
 USAGE_ERRORS = (UsageError, ConfigError, ValueError, OSError)

@@ -18,7 +18,7 @@ Modules: :mod:`.errors` (REASONS, DecodeError), :mod:`.fields` (field checks, ti
 :mod:`.decode` (the telemetry entry point), :mod:`.fast_scalar` (its fast path for plain
 scalars), :mod:`.record_fields` and :mod:`.archive_schema`, :mod:`.encode` (records -> JSON),
 :mod:`.metadata` (asset metadata files), :mod:`.dead_letters`, :mod:`.show` (a short rendering
-of a bad value).
+of a bad value), :mod:`.whatif` (what-if requests and results).
 
 Importers use the names re-exported here (``from flows.codec import encode_json`` or
 ``from flows import codec``), never a module of the package; the archive writer and the contract
@@ -45,6 +45,7 @@ from flows.codec.metadata import metadata_from_dict, metadata_to_dict
 from flows.codec.scalar_batch import JsonColumns, scalar_columns_from_json
 from flows.codec.show import show_value
 from flows.codec.twf import MAGIC, VERSION, encode_waveform
+from flows.codec.whatif import decode_whatif_request
 from twin_models.records import Telemetry
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "dead_letter",
     "decode_record",
     "decode_telemetry",
+    "decode_whatif_request",
     "encode_event",
     "encode_json",
     "encode_scalar",

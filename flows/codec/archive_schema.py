@@ -56,7 +56,8 @@ BOOKKEEPING = (
                "process; the views keep the newest write of each key (hidden in the views)."),
 )
 _ARROW = {"string": pa.string(), "double": pa.float64(), "int64": pa.int64(), "bool": pa.bool_(),
-          TIMESTAMP_TYPE: pa.timestamp("us", tz="UTC"), "date32[day]": pa.date32()}
+          TIMESTAMP_TYPE: pa.timestamp("us", tz="UTC"), "date32[day]": pa.date32(),
+          "list<element: double>": pa.list_(pa.field("element", pa.float64()))}
 
 
 def arrow_type(c: ColumnSpec) -> pa.DataType:

@@ -16,6 +16,7 @@ from flows.codec.command_fields import ARCHIVE_MAPPINGS, COMMAND, COMMAND_DECISI
 from flows.codec.json_telemetry import event_dict, scalar_dict, wave_dict
 from flows.codec.metadata import metadata_to_dict
 from flows.codec.twf import encode_waveform
+from flows.codec.whatif import request_dict, result_dict
 from twin_models.records import (
     Alert,
     AssetEvent,
@@ -28,6 +29,8 @@ from twin_models.records import (
     Telemetry,
     TwinSnapshot,
     WaveformFrame,
+    WhatIfRequest,
+    WhatIfResult,
     telemetry_kind,
 )
 
@@ -35,7 +38,7 @@ __all__ = ["Record", "dumps", "encode_event", "encode_json", "encode_scalar", "e
            "to_json_dict"]
 
 Record = (Telemetry | FeatureVector | TwinSnapshot | Alert | AssetMetadata
-          | Command | CommandDecision | AuditEntry)
+          | Command | CommandDecision | AuditEntry | WhatIfRequest | WhatIfResult)
 
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
     ScalarSample: scalar_dict,
@@ -43,6 +46,8 @@ _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
     WaveformFrame: wave_dict,
     **{m.record: m.to_json for m in (*ARCHIVE_MAPPINGS, COMMAND, COMMAND_DECISION)},
     AssetMetadata: metadata_to_dict,
+    WhatIfRequest: request_dict,
+    WhatIfResult: result_dict,
 }
 
 

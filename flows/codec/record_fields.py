@@ -26,9 +26,18 @@ from typing import Any
 
 from flows.codec.fields import check_text, format_timestamp
 from flows.codec.json_telemetry import event_dict
-from twin_models.records import MAX_ID_CHARS, Alert, FeatureVector, InputSpan, Lineage, TwinSnapshot
+from twin_models.records import (
+    MAX_ID_CHARS,
+    Alert,
+    DamageCheckpoint,
+    FeatureVector,
+    InputSpan,
+    Lineage,
+    TwinSnapshot,
+)
 
-__all__ = ["ALERT", "FEATURE_VECTOR", "MAPPINGS", "TWIN_SNAPSHOT", "Column", "Field", "Form",
+__all__ = ["ALERT", "DAMAGE_CHECKPOINT", "FEATURE_VECTOR", "MAPPINGS", "TWIN_SNAPSHOT", "Column", "Field",
+           "Form",
            "RecordMapping"]
 
 TIMESTAMP_TYPE = "timestamp[us, tz=UTC]"
@@ -308,9 +317,44 @@ ALERT = RecordMapping(
     date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=2,
 )
 
+# --- what-if (issue 11): the damage state's checkpoints ----------------------------------------
+LIST_TYPE = "list<element: double>"
+NUMBERS = Form(lambda v, n, o: [_req(x, n, o) for x in v], list, LIST_TYPE, False)
+PARTICLES = "One value per particle"
+
+DAMAGE_CHECKPOINT = RecordMapping(
+    DamageCheckpoint, "damage_checkpoint", "damage_state", (
+        Field("asset_id", ID, "The asset (archive: the files' first column)."),
+        Field("timestamp", TIME, "Event time the damage state is at (the end of its last window)."),
+        Field("life_id", COUNT, "The asset's life (a new life starts a new state)."),
+        Field("defect", OPT_TEXT, "The defect diagnosed last since the state started (bpfo ...)."),
+        Field("health_feature", TEXT, "The failure feature of the health index (vib.rms ...)."),
+        Field("health_baseline", NUMBER, "Its healthy baseline."),
+        Field("health_threshold", NUMBER, "Its failure threshold."),
+        Field("scalars", NUMBER_MAP, "The damage state's scalars: reference speed and load, noise, "
+              "smoothing, lead_s, n_obs, residual EWMAs, usage rate, t_s (archive: JSON text)."),
+        Field("prior", NUMBER_MAP, "The damage prior's ranges (<name>_lo/_hi) and d0 (archive: JSON text)."),
+        Field("relation", NUMBER_MAP, "Running sums <feature>|n/sy/syy/sf/syf of the indicator relation "
+              "(envelope lines and temperature on the damage indicator; archive: JSON text)."),
+        Field("d", NUMBERS, f"{PARTICLES}: damage (0 = fresh flaw, 1 = failure)."),
+        Field("log_k", NUMBERS, f"{PARTICLES}: log of the growth law's rate constant."),
+        Field("q", NUMBERS, f"{PARTICLES}: the growth law's exponent on damage."),
+        Field("gamma", NUMBERS, f"{PARTICLES}: the indicator's exponent."),
+        Field("linear", NUMBERS, f"{PARTICLES}: the indicator's linear share."),
+        Field("fail_level", NUMBERS, f"{PARTICLES}: the indicator at failure (share of the threshold)."),
+        Field("logw", NUMBERS, f"{PARTICLES}: log weight (unnormalised)."),
+    ),
+    columns=("asset_id", "date", "timestamp", "life_id", "defect", "health_feature", "health_baseline",
+             "health_threshold", "scalars", "prior", "relation", "d", "log_k", "q", "gamma", "linear",
+             "fail_level", "logw"),
+    date_of="timestamp", owner=lambda c: f"damage checkpoint of {c.asset_id!r}",
+)
+
+
 from flows.codec.recommendation_fields import RECOMMENDATION  # noqa: E402 - it builds on the forms above
 
-MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT, RECOMMENDATION)
+MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT, RECOMMENDATION,
+                                       DAMAGE_CHECKPOINT)
 """The twin's records, in archive table order: features, twin_state, alerts, recommendations
-(issue 11, level 4); every archive table, the command path's ``audit`` included:
+(issue 11, level 4), damage_state (what-if); every archive table, the command path's ``audit`` included:
 :data:`flows.codec.command_fields.ARCHIVE_MAPPINGS`."""

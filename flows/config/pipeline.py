@@ -57,6 +57,8 @@ class TopicNames:
     """The command audit log (append-only)."""
     decisions: str = setting("twin.commands.decisions.v1", pattern=TOPIC)
     """Approvals and rejections from ``twin commands approve|reject``, read by ``twin run``."""
+    whatif_requests: str = setting("twin.whatif.requests.v1", pattern=TOPIC)
+    whatif_results: str = setting("twin.whatif.results.v1", pattern=TOPIC)
 
 
 @dataclass(frozen=True)

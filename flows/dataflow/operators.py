@@ -26,6 +26,7 @@ from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowIte
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
+from flows.dataflow.whatif_steps import answer, due_checkpoint
 from flows.dataflow.window_columns import scalar_columns
 from twin_models.alerting import AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
@@ -42,6 +43,7 @@ from twin_models.records import (
     Telemetry,
     TwinSnapshot,
     WaveformFrame,
+    WhatIfRequest,
 )
 from twin_models.twin import AssetTwin, TwinConfig
 
@@ -225,10 +227,13 @@ def twin_apply(
     Returns the twin, its own-evidence snapshot (None for an event-only window) and the fleet
     items (:func:`flows.dataflow.fleet_steps.apply_fleet`: the fused state snapshot, the parts
     of a life a failure closed), then the window's recommendation when one is due
-    (:func:`flows.dataflow.prescription.twin_recommendation`, with ``prescribe``). With a
+    (:func:`flows.dataflow.prescription.twin_recommendation`, with ``prescribe``) and a damage
+    checkpoint when one is due (:func:`flows.dataflow.whatif_steps.due_checkpoint`). With a
     ``producer``, the snapshots and the recommendation carry their lineage."""
 
     def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
+        if type(fv) is WhatIfRequest:  # answered by the twin as it is (a fork): no state change
+            return twin, None, [answer(twin, fv)]  # type: ignore[return-value]
         if twin is None:
             twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
         if not fv.features:  # a window with life events only: nothing to score
@@ -242,7 +247,7 @@ def twin_apply(
         if producer is not None:
             snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
         rec = twin_recommendation(twin, snap, prescribe)
-        return twin, snap, fleet if rec is None else [*fleet, rec]
+        return twin, snap, [*fleet, *([] if rec is None else [rec]), *due_checkpoint(twin, fv)]
 
     return apply
 
@@ -254,13 +259,17 @@ def twin_update(
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink), the parts of a
-    life that a failure closed (for the fleet learner) and a due recommendation (for the gate)."""
+    life that a failure closed (for the fleet learner), a due recommendation (for the gate) and a
+    due damage checkpoint. A what-if request (``twin run``) gets its result from the twin as it
+    is; an unknown asset's request creates no twin."""
     apply = twin_apply(metadata, config, board, producer, prescribe)
     # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
+        if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
+            return twin, [answer(twin, fv)]  # type: ignore[return-value]
         if twin is None:
             metrics.assets_tracked.inc()
         twin, snap, fleet = apply(twin, fv)

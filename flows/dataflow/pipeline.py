@@ -10,11 +10,14 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
+      (+ decode_whatif_requests (asset_id, WhatIfRequest): twin run's request topic, merged here)
       -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
            -> alert_gate   (asset_id, Alert)                -> alerts sink
                            (asset_id, Recommendation)       -> recommendations sink (the twin's
                            prescriptions, with the alert_id of the open episode)
            StateSnapshot (fleet model of the kind applied)  -> state sink
+           DamageCheckpoint (every few event-time hours)    -> damage_state sink
+           WhatIfResult (a request's answer)                -> whatif_results sink
            -> fleet_rul    (kind, FleetModel)  completed lives only -> fleet model board
     recommendations (asset_id, Recommendation) + command_inputs (decisions)
       -> command_guard     (asset_id, Command | AuditEntry) -> commands / audit sinks
@@ -69,7 +72,16 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from twin_models.records import EPOCH, Alert, AssetMetadata, Recommendation, TwinSnapshot
+from flows.dataflow.whatif_steps import request_decoder
+from twin_models.records import (
+    EPOCH,
+    Alert,
+    AssetMetadata,
+    DamageCheckpoint,
+    Recommendation,
+    TwinSnapshot,
+    WhatIfResult,
+)
 from twin_models.rul.fleet_view import LifeChunk, RefitWork
 
 __all__ = ["SinkAttacher", "Sinks", "get_flow"]
@@ -90,6 +102,8 @@ class Sinks:
     recommendations: Sequence[SinkAttacher] = ()
     commands: Sequence[SinkAttacher] = ()
     audit: Sequence[SinkAttacher] = ()
+    damage_state: Sequence[SinkAttacher] = ()
+    whatif_results: Sequence[SinkAttacher] = ()
 
 
 def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
@@ -130,6 +144,7 @@ def get_flow(
     board: FleetBoard | None = None,
     command_inputs: Source[Any] | None = None,
     send_commands: bool = False,
+    requests: Source[Any] | None = None,
 ) -> Dataflow:
     """Build the dataflow (nothing runs until Bytewax runs it).
 
@@ -137,7 +152,9 @@ def get_flow(
     default; the learner's versions are published to it, and ``sinks.fleet_models`` get them).
     ``command_inputs``: decisions on pending commands (``twin run``: the decisions topic) or
     injected records; ``send_commands``: whether the command guard may send at all (only
-    ``twin run`` says so: a demo or a backtest never sends, whatever ``commands.mode``)."""
+    ``twin run`` says so: a demo or a backtest never sends, whatever ``commands.mode``);
+    ``requests``: what-if requests (``twin run``: the request topic; none for demo and backtest),
+    answered by the twins (:mod:`flows.dataflow.whatif_steps`) to ``sinks.whatif_results``."""
     meta: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
     for asset_meta in meta.values():
         check_metadata(asset_meta)
@@ -178,6 +195,14 @@ def get_flow(
     agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
     fvs = agg.trues
     # (asset_id, FeatureVector)
+    request_errors: list[Stream[Any]] = []
+    if requests is not None:  # after the windows: a request is never windowed nor late
+        raw_requests = op.input("whatif_requests_in", flow, requests)
+        decoded_requests = op.flat_map("decode_whatif_requests", raw_requests, request_decoder(m, now))
+        req = op.branch("route_request_errors", decoded_requests, _ok)
+        fvs = op.merge("twin_input", fvs, op.key_on("key_requests_by_asset", req.trues, _asset_of))
+        request_errors.append(req.falses)
+    # (asset_id, FeatureVector | WhatIfRequest)
     producer = Producer(twinflow_version(), config_hash(cfg))
     rx = cfg.prescribe
     twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer, rx),
@@ -220,8 +245,9 @@ def get_flow(
     step_errors = [op.key_rm(f"{name}_errors_unkeyed", b.falses)
                    for name, b in (("aggregate", agg), ("twin", twin_out), ("alert", alerts_out),
                                    ("fleet", fleet_out))]
-    dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors, cmd.dead_letters)
-    with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", fvs),
+    dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors, *request_errors,
+                    cmd.dead_letters)
+    with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", agg.trues),
                           lambda fv: bool(fv.features))
     # alerts first: a worker runs the operators that have work in the order they were added, so
     # a batch's alerts reach their topic before its states and features are written
@@ -234,6 +260,13 @@ def get_flow(
     _attach("fleet_models_out", op.key_rm("fleet_models_unkeyed", models), sinks.fleet_models)
     _attach("commands_out", cmd.commands, sinks.commands)
     _attach("audit_out", cmd.audit, sinks.audit)
+    if sinks.damage_state:  # the damage checkpoints (what-if from the archive)
+        checkpoints = op.filter_value("damage_checkpoints_only", updates,
+                                      lambda x: isinstance(x, DamageCheckpoint))
+        _attach("damage_state_out", op.key_rm("damage_state_unkeyed", checkpoints), sinks.damage_state)
+    if sinks.whatif_results:
+        results = op.filter_value("whatif_results_only", updates, lambda x: isinstance(x, WhatIfResult))
+        _attach("whatif_results_out", op.key_rm("whatif_results_unkeyed", results), sinks.whatif_results)
     return flow
 
 

@@ -55,6 +55,8 @@ def _expected_type(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[str, boo
         return "string", False
     types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
     main_type = next(t for t in types if t != "null")
+    if main_type == "array" and prop.get("items") == {"type": "number"}:  # particle arrays
+        return "list<element: double>", "null" in types
     arrow = {"string": "string", "number": "double", "integer": "int64", "boolean": "bool",
              "array": "string", "object": "string"}[main_type]  # arrays/objects: JSON or joined text
     return arrow, "null" in types

@@ -27,6 +27,7 @@ from tests.unit.test_serde import (
     make_scalar,
     make_snapshot,
 )
+from tests.whatif_samples import make_checkpoint, make_request, make_result
 from twin_models.records import AssetMetadata, InputSpan, Lineage, WaveformFrame
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -70,6 +71,9 @@ SAMPLES: dict[str, list[Any]] = {
     "command": command_samples(LINEAGE),
     "audit": audit_samples(LINEAGE),
     "command_decision": [approve(), replace(approve(), decision="reject", reason="")],
+    "whatif_request": [make_request(), make_request(dates=())],
+    "whatif_result": [make_result(), make_result("unknown_asset"), make_result("no_damage")],
+    "damage_checkpoint": [make_checkpoint()],
 }
 
 

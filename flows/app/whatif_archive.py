@@ -1,0 +1,108 @@
+"""The what-if basis of an asset from the Parquet archive (``twin whatif --archive``).
+
+The asset's newest snapshot (at or before ``as_of``) names its life and the time the answer
+starts from; the newest damage checkpoint of that life (table ``damage_state``, written by the
+twin step every few event-time hours, :mod:`flows.dataflow.whatif_steps`) gives the damage state,
+which :func:`twin_models.whatif.run_whatif` moves forward to that time under the recent usage. A
+life without a checkpoint has no damage evidence: the answer says so. The checkpoint's columns
+are plain numbers and JSON text, read with the archive's sandboxed DuckDB views and checked
+value by value (:func:`twin_models.whatif_checkpoint.basis_from_checkpoint`); nothing is ever
+unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from twin_models.records import DamageCheckpoint
+from twin_models.rul.relation import IndicatorRelation
+from twin_models.whatif import WhatIfBasis
+from twin_models.whatif_checkpoint import basis_from_checkpoint
+
+__all__ = ["archive_basis"]
+
+_SNAPSHOT = ("SELECT timestamp, life_id, damage FROM twin_state WHERE asset_id = ? AND timestamp <= ? "
+             "ORDER BY timestamp DESC LIMIT 1")
+_CHECKPOINT = ("SELECT * FROM damage_state WHERE asset_id = ? AND life_id = ? AND timestamp <= ? "
+               "ORDER BY timestamp DESC LIMIT 1")
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _numbers(asset: str, name: str, text: Any) -> dict[str, float]:
+    """A JSON-text column holding an object of numbers (null = not finite, left out)."""
+    try:
+        doc = json.loads(text)
+    except (TypeError, ValueError):
+        doc = None
+    if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
+        msg = f"damage checkpoint of {asset!r} in the archive: {name} is not a JSON object of numbers"
+        raise ValueError(msg)
+    out = {}
+    for k, v in doc.items():
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            msg = f"damage checkpoint of {asset!r} in the archive: {name}.{k} is {v!r}, not a number"
+            raise ValueError(msg)
+        out[k] = float(v)
+    return out
+
+
+def _checkpoint(row: dict[str, Any]) -> DamageCheckpoint:
+    asset = str(row["asset_id"])
+    arrays = {}
+    for k in ("d", "log_k", "q", "gamma", "linear", "fail_level", "logw"):
+        values = row[k]
+        if not isinstance(values, list) or not all(isinstance(v, int | float) for v in values):
+            msg = f"damage checkpoint of {asset!r} in the archive: {k} is not a list of numbers"
+            raise ValueError(msg)
+        arrays[k] = tuple(float(v) for v in values)
+    numbers = {k: float(row[k]) if isinstance(row[k], int | float) else math.nan
+               for k in ("health_baseline", "health_threshold")}
+    return DamageCheckpoint(asset, row["timestamp"], int(row["life_id"]), row["defect"],
+                            str(row["health_feature"] or ""), numbers["health_baseline"],
+                            numbers["health_threshold"], _numbers(asset, "scalars", row["scalars"]),
+                            _numbers(asset, "prior", row["prior"]),
+                            _numbers(asset, "relation", row["relation"]),
+                            **arrays)
+
+
+def archive_basis(root: str | Path, asset_id: str,
+                  as_of: datetime | None = None) -> tuple[WhatIfBasis, datetime]:
+    """The asset's what-if basis and the time of its newest snapshot at or before ``as_of``.
+
+    ``ValueError`` (one line) when the archive holds no snapshot of the asset by then, or a
+    snapshot with damage but no checkpoint (an archive written before the checkpoints)."""
+    from flows.archive.query import ArchiveError, connect
+
+    con = connect(root, tables=("twin_state", "damage_state"))
+    try:
+        listed = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        views = {r[0] for r in listed}
+        if "twin_state" not in views:
+            msg = f"no twin state in the archive {root}"
+            raise ArchiveError(msg)
+        snap = con.execute(_SNAPSHOT, [asset_id, as_of or _FAR]).fetchone()
+        if snap is None:
+            when = f" at or before {as_of.isoformat()}" if as_of else ""
+            msg = f"no twin state of asset {asset_id!r} in the archive {root}{when}"
+            raise ArchiveError(msg)
+        at, life, damage = snap
+        row = None
+        if "damage_state" in views:
+            cur = con.execute(_CHECKPOINT, [asset_id, life, at])
+            got = cur.fetchone()
+            row = None if got is None else dict(zip([d[0] for d in cur.description], got, strict=True))
+    finally:
+        con.close()
+    if row is None:
+        if damage is not None:
+            msg = (f"asset {asset_id!r} has damage evidence at {at.isoformat()} but the archive {root} "
+                   "holds no damage checkpoint of that life (written before what-if checkpoints)")
+            raise ArchiveError(msg)
+        return WhatIfBasis(asset_id, int(life), None, None, "", 0.0, 1.0, IndicatorRelation()), at
+    return basis_from_checkpoint(_checkpoint(row)), at
