@@ -134,7 +134,9 @@ def command_path(flow: Dataflow, recommendations: Stream[tuple[str, Recommendati
 
 
 def empty_recommendations(alerts: Stream[tuple[str, Any]]) -> Stream[tuple[str, Recommendation]]:
-    """The placeholder recommendation stream (nothing) until the prescription step produces one."""
+    """A seam beside the prescriptions stream: nothing in the product; the command path's tests
+    replace it with stand-in recommendations (so a backtest of a series with no damage state can
+    still show that commands are never sent)."""
 
     def nothing(_value: Any) -> Iterable[Recommendation]:
         return ()

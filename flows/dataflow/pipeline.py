@@ -52,7 +52,7 @@ from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
-from flows.dataflow.commands import command_path
+from flows.dataflow.commands import command_path, empty_recommendations
 from flows.dataflow.decode_batch import decode_batch
 from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
@@ -238,7 +238,9 @@ def get_flow(
     models = fleet_out.trues
     # (kind, FleetModel) -> this process's board, and the fleet model sinks
     op.inspect("publish_fleet_models", models, publisher(board, m))
-    # guarded command path (issue 11, level 5): from the prescriptions stream above
+    # guarded command path (issue 11, level 5): from the prescriptions stream above (plus any
+    # injected by the seam ``empty_recommendations``: nothing unless a test puts stand-ins there)
+    recommendations = op.merge("recommendations_in", recommendations, empty_recommendations(alerts))
     cmd = command_path(flow, recommendations, command_inputs, cfg.commands, m, now,
                        send_allowed=send_commands)
     # Command (sent) -> commands sinks; AuditEntry -> audit sinks
