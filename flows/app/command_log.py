@@ -11,23 +11,25 @@ that asset's guard, which checks again (expiry, kill switch, guard rails) before
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from flows.codec import encode_json
-from flows.codec.command_fields import audit_from_json
+from flows.codec.command_fields import AUDIT, audit_from_json, lineage_of
 from flows.codec.errors import Reject
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.kafka.clients import KafkaSetupError, consumer_client, producer_client, wait_for_brokers
 from twin_models.records import AuditEntry, CommandDecision
 
-__all__ = ["CommandStatus", "pending", "read_audit", "send_decision", "statuses"]
+__all__ = ["CommandStatus", "pending", "read_archive_audit", "read_audit", "send_decision", "statuses"]
 
 READ_TIMEOUT_S = 30.0
 """Longest wait for the audit topic's end (a broker that stops answering midway)."""
@@ -92,6 +94,26 @@ def _consume(consumer: object, todo: set[int], ends: dict[int, int],
             if m.error() is not None or m.offset() + 1 >= ends[m.partition()]:
                 todo.discard(m.partition())
     return out, bad
+
+
+def read_archive_audit(root: str | Path) -> list[AuditEntry]:
+    """Every entry of the archive's ``audit`` table (read-only, like ``twin sql``); it lags the
+    topic by up to an archive flush, so decisions are always checked against the topic."""
+    from flows.archive.query import query
+
+    folder = Path(root)
+    if not (folder / "audit").is_dir() and any((folder / t).is_dir() for t in ("features", "alerts")):
+        return []  # an archive without a command audit yet (mode off, or written before it)
+    names = [f.name for f in AUDIT.fields]
+    _cols, rows = query(root, f"SELECT {', '.join(names)} FROM audit")
+    out = []
+    for row in rows:
+        v = dict(zip(names, row, strict=True))
+        for name in ("timestamp", "expires_at"):
+            v[name] = v[name].astimezone(UTC)
+        v["lineage"] = lineage_of(None if v["lineage"] is None else json.loads(v["lineage"]))
+        out.append(AuditEntry(**v))
+    return out
 
 
 def statuses(entries: Iterable[AuditEntry]) -> dict[str, CommandStatus]:

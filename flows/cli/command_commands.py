@@ -48,11 +48,14 @@ def add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
                    help="who decides (env TWIN_ACTOR; default: the login name)")
     p.add_argument("--all", action="store_true", help="list: every command, not only the pending ones")
     p.add_argument("--json", action="store_true", help="list: one JSON object per line")
+    p.add_argument("--archive", default=None,
+                   help="list: read the archive's audit table in this folder instead of the audit "
+                        "topic (no Kafka needed; it lags the topic by up to an archive flush)")
     _add_kafka_args(p)
 
 
 def _cmd_commands(args: argparse.Namespace) -> int:
-    from flows.app.command_log import pending, read_audit, send_decision, statuses
+    from flows.app.command_log import pending, read_archive_audit, read_audit, send_decision, statuses
     from twin_models.records import CommandDecision
 
     if args.action == "list" and args.command_id is not None:
@@ -61,10 +64,16 @@ def _cmd_commands(args: argparse.Namespace) -> int:
     if args.action != "list" and args.command_id is None:
         msg = f"`twin commands {args.action}` needs the command id (see `twin commands list`)"
         raise ValueError(msg)
+    if args.archive is not None and args.action != "list":
+        msg = f"--archive is for `twin commands list` only: {args.action} checks the audit topic"
+        raise ValueError(msg)
+    now = datetime.now(UTC)
+    if args.archive is not None:
+        _print_list(statuses(read_archive_audit(args.archive)), now, show_all=args.all, as_json=args.json)
+        return 0
     cfg = _kafka_cfg(args).kafka
     entries, _bad = read_audit(cfg)
     known = statuses(entries)
-    now = datetime.now(UTC)
     if args.action == "list":
         _print_list(known, now, show_all=args.all, as_json=args.json)
         return 0

@@ -3,6 +3,7 @@ log out (archive table ``audit``); a flow that is not ``twin run`` never sends."
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,7 +60,8 @@ def test_a_flow_that_is_not_twin_run_never_sends(m: str) -> None:
     assert [e.action for e in got.audit][:2] == ["proposed", "advised"]
 
 
-def test_auto_sends_and_audits_and_the_archive_keeps_the_log(tmp_path: Path) -> None:
+def test_auto_sends_and_audits_and_the_archive_keeps_the_log(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     got = run([rec(0.85), rec(0.3, T0 + timedelta(hours=1), n=2)], mode("auto"), send=True, archive=tmp_path)
     assert [(c.command_id, c.value) for c in got.commands] == [(CID, 0.85)]
     assert [e.action for e in got.audit] == ["proposed", "sent", "proposed", "refused"]
@@ -67,6 +69,10 @@ def test_auto_sends_and_audits_and_the_archive_keeps_the_log(tmp_path: Path) -> 
                                  "sequence")
     assert [r[2] for r in rows] == ["proposed", "sent", "proposed", "refused"]
     assert "outside [0.5, 1]" in rows[3][3]
+    assert main(["commands", "list", "--all", "--json", "--archive", str(tmp_path)]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    second = command_id("rec-p1-2", "load_limit")
+    assert [(r["command_id"], r["state"]) for r in listed] == [(CID, "sent"), (second, "refused")]
 
 
 def test_old_input_replayed_by_twin_run_sends_nothing() -> None:
