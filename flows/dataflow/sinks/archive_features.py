@@ -34,6 +34,7 @@ from flows.archive.layout import ASSET
 from flows.codec.archive_schema import arrow_type, file_columns, open_columns
 from flows.codec.record_fields import FEATURE_VECTOR
 from flows.dataflow.sinks.archive_columns import _values
+from flows.dataflow.sinks.archive_inputs import inputs_column
 from twin_models.feature_map import FeatureKeys, FeatureMap
 
 __all__ = ["feature_tables"]
@@ -43,6 +44,7 @@ _GET = {c.name: c.value for c in FEATURE_VECTOR.columns}
 _FIXED = [pa.field(*ASSET)] + [pa.field(c.name, arrow_type(c)) for c in file_columns("features")]
 """The ``features`` file's named columns, before the open ones."""
 _FEATURES, _KEY_SET, _ROW = attrgetter("features"), attrgetter("features.key_set"), attrgetter("features.raw")
+_INPUTS = attrgetter("inputs")
 
 
 def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
@@ -90,7 +92,7 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
         "window_end": pa.array(_micros(ends)[e_code][order], _TIME),
         "n_records": pa.array(list(map(_GET["n_records"], recs)), pa.int64()).take(taken),
         "events": _events(recs).take(taken),
-        "inputs": pa.array(list(map(_GET["inputs"], recs)), pa.string()).take(taken),  # digital thread
+        "inputs": inputs_column(list(map(_INPUTS, recs))).take(taken),  # digital thread: .archive_inputs
     }
     names_by_day, feature_columns = _feature_columns(recs, order, day)
     out = {}
