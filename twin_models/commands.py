@@ -27,15 +27,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from twin_models.records import (
+from twin_models.command_records import (
     COMMAND_MODES,
     AuditAction,
     AuditEntry,
     Command,
     CommandDecision,
     CommandMode,
-    Recommendation,
 )
+from twin_models.records import Recommendation
 from twin_models.settings import YEAR_S, between, setting
 
 __all__ = ["LOAD_LIMIT", "CommandGuard", "CommandsConfig", "GuardRail", "command_id", "entry_id"]
