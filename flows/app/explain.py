@@ -104,7 +104,8 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
         msg = f"no archive: {base} is not a folder"
         raise ArchiveError(msg)
     skipped: list[Any] = []
-    con = connect(base, ("alerts", "twin_state", "features"), on_skip=skipped.extend)
+    con = connect(base, ("alerts", "twin_state", "features", "recommendations", "audit"),
+                  on_skip=skipped.extend)
     try:
         doc = _explain(con, base, alert_id, len(skipped))
     except duckdb.Error as exc:
@@ -139,7 +140,35 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
                       "timestamp": m["timestamp"].isoformat(), "explanation": m["explanation"],
                       "lineage": _json(m.get("lineage"))} for m in messages],
         "windows": windows, "top_features": features, "lineage": _json(raised.get("lineage")),
+        "recommendations": _recommendations(con, views, alert_id),
     }
+
+
+def _recommendations(con: duckdb.DuckDBPyConnection, views: set[str], alert_id: str) -> list[dict[str, Any]]:
+    """The prescriptions made for the alert (the what-if options behind each) and what the
+    command path did with them (its audit entries)."""
+    if "recommendations" not in views:
+        return []
+    recs = _rows(con, "SELECT recommendation_id, timestamp, explanation, expected_saving, currency, "
+                 "chosen, options FROM recommendations WHERE alert_id = ? ORDER BY timestamp",
+                 (alert_id,))
+    out = []
+    for r in recs:
+        audit = _rows(con, "SELECT action, command_id, value, reason FROM audit WHERE recommendation_id = ? "
+                      "ORDER BY timestamp, sequence", (r["recommendation_id"],)) if "audit" in views else []
+        out.append({"recommendation_id": r["recommendation_id"], "timestamp": r["timestamp"].isoformat(),
+                    "explanation": r["explanation"], "expected_saving": r["expected_saving"],
+                    "currency": r["currency"], "chosen": _json(r["chosen"]),
+                    "options": _json(r["options"]) or [], "commands": audit})
+    return out
+
+
+def _option(o: dict[str, Any], currency: str) -> str:
+    """One what-if option of a recommendation, for a person."""
+    load = f" to {o['load_fraction']:.0%}" if o.get("load_fraction") is not None else ""
+    until = f" until {o['until'][:16]}" if o.get("until") else ""
+    return (f"{o['plan']}{load}{until}: P(failure) {o['p_failure']:.0%}, expected cost "
+            f"{currency} {o['expected_cost']:,.0f}")
 
 
 def _spans(inputs: Any) -> str:
@@ -172,6 +201,13 @@ def render(doc: dict[str, Any]) -> str:
                  "the episode):")
     lines += [f"  {f['name']:<40} z {_num(f['z']):>8}  value {_num(f['value']):>10}  baseline "
               f"{_num(f['baseline']):>10}" for f in doc["top_features"]]
+    recs = doc.get("recommendations") or []
+    lines.append(f"recommendations made for it ({len(recs)}), with the what-if options behind each:")
+    for r in recs:
+        lines.append(f"  {r['timestamp']}  {r['explanation']}")
+        lines += [f"      {_option(o, r['currency'])}" for o in r["options"]]
+        lines += [f"      command path: {c['action']} {c['command_id']} value {_num(c['value'])}"
+                  f"{'  (' + c['reason'] + ')' if c['reason'] else ''}" for c in r["commands"]]
     if doc.get("skipped_files"):
         lines.append(f"note: {doc['skipped_files']} unreadable or foreign archive files were left out "
                      "(see `twin archive check`)")

@@ -74,7 +74,9 @@ def read_command_input(item: Any, now: datetime) -> list[GuardItem | DeadLetter]
 def guard_apply(cfg: CommandsConfig, send_allowed: bool, now: Callable[[], datetime]) -> Callable[
         [CommandGuard | None, GuardItem], tuple[CommandGuard, list[Any]]]:
     """The step's transition (what an undo replays): a recommendation is proposed, a decision
-    decided; ``now`` is the wall clock, past which a command is never sent (a replay)."""
+    decided; ``now`` is the wall clock, past which a command is never sent (a replay). A flow
+    that may not send (demo, backtest) runs in its data's time only: the wall clock says nothing
+    about a simulated or replayed command."""
 
     def apply(guard: CommandGuard | None, item: GuardItem) -> tuple[CommandGuard, list[Any]]:
         if guard is None:
@@ -82,9 +84,10 @@ def guard_apply(cfg: CommandsConfig, send_allowed: bool, now: Callable[[], datet
         # the configuration of THIS run wins over the one in the recovered state: a restart with
         # the kill switch on, another mode or other rails applies them to pending commands too
         guard.config, guard.send_allowed = cfg, send_allowed
+        wall = now() if send_allowed else None
         if isinstance(item, Recommendation):
-            return guard, guard.propose(item, now())
-        return guard, guard.decide(item, now())
+            return guard, guard.propose(item, wall)
+        return guard, guard.decide(item, wall)
 
     return apply
 

@@ -136,3 +136,28 @@ def test_v1_files_stay_queryable_and_explainable_in_a_mix(demo: Path, tmp_path: 
     assert v1, "some alert comes from a v1 file"
     _, text, _ = _run(["explain", v1[0], "--archive", str(mixed)])
     assert "not recorded" in text
+
+
+def test_explain_shows_the_recommendations_and_their_what_if_options(demo: Path) -> None:
+    """Every recommendation archived with the alert's id is in its lineage, with the options
+    (the what-if runs) it chose from and what the command path did with it."""
+    _, recs = query(demo, "SELECT alert_id, recommendation_id, chosen->>'plan' FROM recommendations "
+                          "WHERE alert_id IS NOT NULL ORDER BY alert_id, timestamp")
+    assert recs, "the demo's degrading assets get recommendations"
+    by_alert: dict[str, list[tuple[str, str]]] = {}
+    for alert_id, rec_id, plan in recs:
+        by_alert.setdefault(alert_id, []).append((rec_id, plan))
+    for alert_id, expected in by_alert.items():
+        doc = explain(demo, alert_id)
+        got = [(r["recommendation_id"], r["chosen"]["plan"]) for r in doc["recommendations"]]
+        assert got == expected
+        for r in doc["recommendations"]:
+            plans = [o["plan"] for o in r["options"]]
+            assert r["chosen"]["plan"] in plans and "as_is" in plans
+            _, audit = query(demo, "SELECT action FROM audit WHERE recommendation_id = "
+                                   f"'{r['recommendation_id']}' ORDER BY timestamp, sequence")
+            assert [c["action"] for c in r["commands"]] == [a[0] for a in audit]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["explain", next(iter(by_alert)), "--archive", str(demo)]) == 0
+    assert "recommendations made for it" in buf.getvalue() and "as_is: P(failure)" in buf.getvalue()
