@@ -16,6 +16,11 @@ the maintenance calendar (:class:`MaintenanceCalendar`):
 costs no downtime (the stop happens anyway). Without a planned stop within the horizon only
 ``as_is`` and ``replace_now`` are weighed. The least expected cost wins; ties go to the plan
 that does the least (the order above). Everything is pure: plain values in, records out.
+
+Loads are in the damage state's units: fractions of rated load when the load channel reads as
+one (its reference load is 1), else relative to the load at the first evidence of damage (a
+channel in kW or %: "derate to 70 %" then means 70 % of that load). A derate above the load the
+asset runs at changes nothing and is not offered.
 """
 
 from __future__ import annotations
