@@ -269,11 +269,13 @@ def _key(o: PlanOption) -> tuple[str, float | None, float | None]:
 def choose(options: tuple[PlanOption, ...], previous: PlanMemory | None = None,
            margin: float = 0.0) -> PlanOption:
     """The least expected cost (ties: the plan that does the least), unless the ``previous``
-    plan is still an option and the best is not cheaper than it by more than ``margin``."""
+    plan is still an option, costs no more than running as is (``options[0]``), and the best is
+    not cheaper than it by more than ``margin``."""
     best = min(options, key=lambda o: (round(o.expected_cost, 6), _ORDER[o.plan]))
     if previous is not None:
         kept = next((o for o in options if _key(o) == previous[:3]), None)
-        if kept is not None and best.expected_cost >= kept.expected_cost * (1.0 - margin):
+        if (kept is not None and best.expected_cost >= kept.expected_cost * (1.0 - margin)
+                and kept.expected_cost <= options[0].expected_cost):  # never worse than as is
             return kept
     return best
 
