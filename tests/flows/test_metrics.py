@@ -68,6 +68,7 @@ def test_metric_attributes_are_named_after_their_metrics() -> None:
 def test_step_calls_are_timed_per_item(fleet_records) -> None:  # type: ignore[no-untyped-def]
     """``twin_step_call_seconds`` counts one observation per call of each timed step."""
     from flows.codec import decode_telemetry
+    from twin_models.prescribe import recommendation_id
     from twin_models.records import WaveformFrame
 
     m = PipelineMetrics(CollectorRegistry())
@@ -81,7 +82,12 @@ def test_step_calls_are_timed_per_item(fleet_records) -> None:  # type: ignore[n
     windows = m.value("twin_windows_closed_total")
     assert calls["aggregate_window"]["calls"] == windows
     assert calls["twin_update"]["calls"] == windows  # every aggregated window updates its twin
-    assert calls["alert_gate"]["calls"] == len(out.state)  # one call per twin snapshot
+    # one call per twin snapshot and per recommendation the twins made (not those the gate
+    # restated at a raise: their ids are not the twin's own)
+    made = [r for r in out.recommendations if r.lineage is not None and r.recommendation_id
+            == recommendation_id(r.asset_id, r.lineage.life_id, r.timestamp)]
+    assert out.recommendations and made
+    assert calls["alert_gate"]["calls"] == len(out.state) + len(made)
     assert calls["fleet_rul"]["calls"] == 2  # the learner sees the completed lives only (one part each)
     for step, c in calls.items():
         assert c["seconds"] > 0 or step == "fleet_rul", step  # two sub-millisecond calls round to 0

@@ -149,8 +149,11 @@ def _own(snap: Any) -> Any:
 
 
 def _no_damage(rec: Any) -> Any:
-    """The record without the damage state's fields (issue 11): an old store holds no damage
-    state, so a twin under way at the upgrade starts one at its next diagnosed window, later
-    than a run that never stopped (README, Upgrading)."""
+    """The record without the damage state's fields (issue 11) and the plan an alert mentions
+    (made from that state): an old store holds no damage state, so a twin under way at the
+    upgrade starts one at its next diagnosed window, later than a run that never stopped
+    (README, Upgrading)."""
     cleared = {"damage_rul_s": None, "damage_rul_lower_s": None, "damage_rul_upper_s": None}
+    if hasattr(rec, "explanation"):  # an alert's plan comes from the damage state too
+        cleared["explanation"] = rec.explanation.split(" Recommended plan: ", 1)[0]
     return replace(rec, **cleared, **({"damage": None} if hasattr(rec, "damage") else {}))

@@ -23,6 +23,7 @@ from twin_models.prescribe import (
     remembered,
     renew,
 )
+from twin_models.records import PlanOption
 from twin_models.rul.damage import DamagePrior, DamageState
 
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
@@ -201,3 +202,11 @@ def test_money_reads_like_a_person_writes_it() -> None:
     assert [money(x, "EUR") for x in (850.4, 18200.0, 1.25e6, -3000.0)] == [
         "EUR 850", "EUR 18k", "EUR 1.2M", "EUR -3k"]
     assert math.isfinite(COSTS.failure)
+
+
+def test_the_previous_plan_is_not_kept_when_it_costs_more_than_as_is() -> None:
+    t = T0
+    as_is = PlanOption("as_is", None, None, 0.1, 10000.0)
+    derate = PlanOption("derate", 0.7, t, 0.0, 10500.0)
+    assert choose((as_is, derate), ("derate", 0.7, t.timestamp(), 0.0), 0.5) == as_is
+    assert choose((as_is, replace(derate, expected_cost=9900.0)), ("as_is", None, None, 0.0), 0.5) == as_is
