@@ -204,6 +204,11 @@ def _print_damage(d: dict[str, Any]) -> None:
     print(f"  damage RUL 80 % interval: holds the truth at detection for {d['covered_at_detection']}"
           f"/{d['scored']} failed faults, over the rest of their lives in {later:.0%} of "
           f"{d['later_windows']} windows; median |error| at detection {d['median_abs_error_h']} h")
+    windows = d.get("indicator_windows", 0)
+    if windows:
+        print(f"  damage state: {d['with_fleet_prior']} of those {d['scored']} started from the fleet's "
+              f"prior; next-window indicator inside its predicted 80 % band in "
+              f"{d['indicator_inside_80'] / windows:.0%} of {windows} windows")
 
 
 def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: PipelineMetrics) -> int:
