@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -135,3 +136,16 @@ def test_states_learners_and_twins_pickled_before_the_prior_load() -> None:
         del twin.__dict__[name]
     back = pickle.loads(pickle.dumps(twin))  # noqa: S301
     assert (back.damage_prior, back.closed_damage_fit, back.indicator_band) == (None, None, (0, 0))
+
+
+def test_the_setting_sets_how_many_lives_a_fleet_prior_needs() -> None:
+    fails = [T0 + timedelta(days=3 * k) for k in range(3)]
+    model = _learn([0, 1, 2], fails)
+    after = [f.timestamp() + DAY for f in fails]
+    assert [model.damage_prior(t) is not None for t in after] == [True, True, True]
+    two = replace(model, damage_prior_lives=2)
+    assert [two.damage_prior(t) is not None for t in after] == [False, True, True]
+    never = replace(model, damage_prior_lives=0)
+    assert [never.damage_prior(t) for t in after] == [None, None, None]
+    learner = FleetLearner("pump", replace(CFG, damage_prior_lives=0))
+    assert learner._publish(0.0).damage_prior_lives == 0  # noqa: SLF001 - the setting travels

@@ -175,4 +175,4 @@ class FleetLearner:
             similarity_min_lives=self.similarity_min_lives, life_lengths=tuple(self.life_lengths),
             regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage,
             model_delay_s=cfg.model_delay_s, life_failures=tuple(self.life_failures),
-            damage_fits=tuple(self.damage_fits))
+            damage_fits=tuple(self.damage_fits), damage_prior_lives=cfg.damage_prior_lives)

@@ -35,8 +35,6 @@ FloatArray = npt.NDArray[np.float64]
 AnyFloats = npt.NDArray[np.floating[Any]]  # float32 rows as the views keep them, or float64
 IntArray = npt.NDArray[np.int64]
 _DEGRADED = ("degrading", "critical")
-PRIOR_MIN_LIVES = 1
-"""Completed lives with a damage fit a fleet damage prior needs (fewer: the default prior)."""
 
 
 def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: AnyFloats) -> IntArray:
@@ -134,14 +132,15 @@ class FleetModel:
     # (failure time, life at rate 1, q, usage from the first evidence) of the last lives closed
     # with a damage state, in failure order
     damage_fits: tuple[tuple[float, float, float, float], ...] = ()
+    damage_prior_lives: int = 1  # FleetRulConfig.damage_prior_lives
 
     def damage_prior(self, t_s: float, base: DamagePrior | None = None) -> DamagePrior | None:
         """The damage prior for a state starting at event time ``t_s``: ``base`` (the default
         prior) narrowed to the damage fits of the lives that had failed ``model_delay_s`` before
         (as :meth:`predict` counts lives, so it does not depend on when this version was
-        learnt); None with fewer than :data:`PRIOR_MIN_LIVES` such lives."""
+        learnt); None with fewer than ``damage_prior_lives`` such lives (0: always None)."""
         n = bisect.bisect_right(self.damage_fits, t_s - self.model_delay_s, key=lambda f: f[0])
-        if n < max(PRIOR_MIN_LIVES, 1):
+        if n == 0 or n < self.damage_prior_lives or self.damage_prior_lives == 0:
             return None
         if base is not None:
             return base.from_lives([f[1:] for f in self.damage_fits[:n]])
