@@ -41,7 +41,7 @@ from twin_models.feature_map import feature_names
 from twin_models.moved_modules import restore_state
 from twin_models.prescribe import PlanMemory
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
-from twin_models.rul.damage import DamageState
+from twin_models.rul.damage import DamagePrior, DamageState
 from twin_models.rul.damage_track import (
     LOAD_KEY,
     DamageEstimate,
@@ -155,6 +155,14 @@ class AssetTwin:
         self.n_windows = 0
         self.windows_in_life = 0
         self.fleet_view: FleetView | None = None  # the fleet RUL's view of this asset (flows sets it)
+        # the prior a damage state starting at this window takes (flows sets it from the fleet
+        # model in effect at the window's event time; None: the default, wide prior)
+        self.damage_prior: DamagePrior | None = None
+        # (life at rate 1, q, usage from the first evidence) of the last life closed by a failure
+        # with a damage state (else None): what the closed life teaches the fleet's damage prior
+        self.closed_damage_fit: tuple[float, float, float] | None = None
+        # (windows whose indicator the damage state predicted, those inside its 80 % band), all lives
+        self.indicator_band = (0, 0)
         self._new_life()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -166,6 +174,9 @@ class AssetTwin:
         state.setdefault("last_plan", None)  # twins pickled before prescriptions
         state.setdefault("indicator_relation", None)  # twins pickled before what-if runs
         state.setdefault("damage_defect", None)
+        state.setdefault("damage_prior", None)  # ... and before the fleet's damage prior
+        state.setdefault("closed_damage_fit", None)
+        state.setdefault("indicator_band", (0, 0))
         restore_state(self, state)
 
     def __deepcopy__(self, memo: dict[int, object]) -> AssetTwin:
@@ -235,6 +246,8 @@ class AssetTwin:
     def apply_event(self, kind: str) -> None:
         """A failure ends the life; maintenance or a new install ends a life that has run."""
         if kind == "failure" or (kind in ("maintenance", "install") and self.windows_in_life):
+            state = self.damage_state
+            self.closed_damage_fit = state.fit() if kind == "failure" and state is not None else None
             self.life_id += 1
             self.windows_in_life = 0
             self._new_life()
@@ -305,7 +318,8 @@ class AssetTwin:
         speed = self.metadata.nominal_speed_hz or 1.0
         noise = self.excess_noise / self.health.span
         load = fv.features.get(LOAD_KEY, math.nan)
-        return start_state(self.metadata.asset_id, self.life_id, speed, noise, load=load)
+        return start_state(self.metadata.asset_id, self.life_id, speed, noise, self.damage_prior,
+                           load=load)
 
     def _damage_estimate(self, fv: FeatureVector, defect: str | None) -> DamageEstimate | None:
         """Damage and RUL at this window from the state as it was (pure); at the first
@@ -330,7 +344,10 @@ class AssetTwin:
         if self.damage_state is None or self.health is None:
             return
         ind, _, load, speed = window_inputs(fv.features, self.health, self.excess_noise)
-        self.damage_state.update(fv.window_end.timestamp(), ind, load, speed)
+        inside = self.damage_state.update(fv.window_end.timestamp(), ind, load, speed)
+        if inside is not None:
+            scored, hits = self.indicator_band
+            self.indicator_band = (scored + 1, hits + int(inside))
         if self.indicator_relation is None:
             self.indicator_relation = IndicatorRelation()
         self.indicator_relation.learn(ind, fv.features)

@@ -8,7 +8,10 @@ Reads the ``twin demo --json`` summaries and pools them: faults detected, false 
 messages (which the damage state must not move), then for the detected faults that failed within
 the run, how often the 80 % interval at detection held the true RUL, how often it held it over
 the rest of each life (window by window), and the median absolute error of the median at
-detection (hours). Prints one row per seed, then one JSON line.
+detection (hours); how many of those faults' damage states started from the fleet's prior
+(built from the completed lives of the kind), and the calibration of the state's indicator
+predictions (share of windows whose measured indicator fell inside its predicted 80 % band).
+Prints one row per seed, then one JSON line.
 """
 
 from __future__ import annotations
@@ -39,6 +42,23 @@ def pooled(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "later_windows": later,
         "coverage_later": round(sum(d.get("later_covered", 0) for d in dmg) / later, 3) if later else None,
         "median_abs_error_at_detection_h": round(statistics.median(errors), 1) if errors else None,
+        **_prior_and_calibration(dmg),
+    }
+
+
+def _prior_and_calibration(dmg: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many scored faults' damage states started from a fleet prior (of the completed lives
+    of the kind), the states started by prior, and the indicator predictions' calibration: the
+    share of windows whose measured indicator fell inside the 80 % band predicted for it."""
+    windows = sum(d.get("indicator_windows", 0) for d in dmg)
+    inside = sum(d.get("indicator_inside_80", 0) for d in dmg)
+    by_prior = [d.get("states_by_prior") or {} for d in dmg]
+    return {
+        "scored_with_fleet_prior": sum(d.get("with_fleet_prior", 0) for d in dmg),
+        "states_fleet_prior": sum(b.get("fleet", 0) for b in by_prior),
+        "states_default_prior": sum(b.get("default", 0) for b in by_prior),
+        "indicator_windows": windows,
+        "indicator_inside_80": round(inside / windows, 3) if windows else None,
     }
 
 
@@ -53,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         d = s.get("damage_rul") or {}
         print(f"{p.name}: detected {s['faults_detected']}/{s['faults']}, false {s['false_alerts']}, "
               f"messages {s['alert_messages']}, interval at detection {d.get('covered_at_detection')}"
-              f"/{d.get('scored')}, later {d.get('later_covered')}/{d.get('later_windows')}")
+              f"/{d.get('scored')}, later {d.get('later_covered')}/{d.get('later_windows')}, "
+              f"median |error| {d.get('median_abs_error_h')} h, fleet prior {d.get('with_fleet_prior')}")
     print(json.dumps({"benchmark": "demo_damage", **pooled(summaries)}))
     return 0
 

@@ -24,7 +24,7 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sources.simulator import SimulatorSource, count_records
 from twin_models.commands import CommandsConfig
-from twin_models.evaluate.damage_rul import damage_rul_outcomes
+from twin_models.evaluate.damage_rul import damage_rul_outcomes, prior_lives
 from twin_models.evaluate.detection import DetectionReport, FaultOutcome, evaluate_detection
 from twin_models.records import Alert, Recommendation, TwinSnapshot
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata, ground_truth
@@ -94,12 +94,23 @@ def _damage_at(f: FaultOutcome, snaps: dict[tuple[str, Any], TwinSnapshot]) -> d
     return {k: None if v is None else round(v / 3600, 1) for k, v in seconds.items()}
 
 
-def damage_summary(res: DemoResult) -> dict[str, Any]:
+def damage_summary(res: DemoResult, lives: dict[tuple[str, int], int]) -> dict[str, Any]:
     """Coverage of the damage state's 80 % RUL interval at detection and over the rest of each
-    failed life, and the median absolute error of its median at detection (hours)."""
+    failed life, the median absolute error of its median at detection (hours), how many of
+    those faults' states started from a fleet prior (``lives``: :func:`prior_lives`), the
+    states started by prior and the calibration of the indicator predictions (next window
+    inside its predicted 80 % band)."""
     outs = damage_rul_outcomes(res.report.faults, res.snapshots)
     errors = sorted(abs(o.rul_s - o.true_rul_s) / 3600 for o in outs if o.rul_s is not None)
+    m = res.metrics
+    band = {b: int(m.value("twin_damage_indicator_windows_total", {"band": b}))
+            for b in ("inside", "outside")}
     return {
+        "with_fleet_prior": sum(1 for o in outs if lives.get((o.asset_id, o.life_id), 0) > 0),
+        "states_by_prior": {p: int(m.value("twin_damage_states_total", {"prior": p}))
+                            for p in ("fleet", "default")},
+        "indicator_windows": band["inside"] + band["outside"],
+        "indicator_inside_80": band["inside"],
         "scored": len(outs),
         "covered_at_detection": sum(o.covered for o in outs),
         "later_windows": sum(o.later_windows for o in outs),
@@ -109,10 +120,12 @@ def damage_summary(res: DemoResult) -> dict[str, Any]:
     }
 
 
-def summary_dict(res: DemoResult, fleet: FleetConfig) -> dict[str, Any]:
-    """The summary as plain data."""
+def summary_dict(res: DemoResult, fleet: FleetConfig, model_delay_s: float = 86_400.0) -> dict[str, Any]:
+    """The summary as plain data (``model_delay_s``: the fleet models' delay, to tell which
+    faults' damage states had a fleet prior)."""
     rep = res.report
     snaps = {(s.asset_id, s.timestamp): s for s in res.snapshots}
+    lives = prior_lives(rep.faults, res.snapshots, model_delay_s)
     return {
         "assets": fleet.n_assets,
         "days": fleet.days,
@@ -144,10 +157,11 @@ def summary_dict(res: DemoResult, fleet: FleetConfig) -> dict[str, Any]:
                 "true_rul_at_detection_h": None if f.true_rul_at_detection_s is None
                 else round(f.true_rul_at_detection_s / 3600, 1),
                 **_damage_at(f, snaps),
+                "damage_prior_lives": lives.get((f.asset_id, f.life_id)),
             }
             for f in rep.faults
         ],
-        "damage_rul": damage_summary(res),
+        "damage_rul": damage_summary(res, lives),
     }
 
 
@@ -198,6 +212,11 @@ def _print_damage(d: dict[str, Any]) -> None:
     print(f"  damage RUL 80 % interval: holds the truth at detection for {d['covered_at_detection']}"
           f"/{d['scored']} failed faults, over the rest of their lives in {later:.0%} of "
           f"{d['later_windows']} windows; median |error| at detection {d['median_abs_error_h']} h")
+    windows = d.get("indicator_windows", 0)
+    if windows:
+        print(f"  damage state: {d['with_fleet_prior']} of those {d['scored']} started from the fleet's "
+              f"prior; next-window indicator inside its predicted 80 % band in "
+              f"{d['indicator_inside_80'] / windows:.0%} of {windows} windows")
 
 
 def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: PipelineMetrics) -> int:
@@ -207,7 +226,7 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
     res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
                     metrics=metrics)
-    summary = summary_dict(res, fleet)
+    summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
     rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
     summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
     summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",

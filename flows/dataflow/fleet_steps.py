@@ -25,8 +25,8 @@ from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
 from twin_models.twin import AssetTwin
 
-__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "fleet_learn_apply", "fleet_rul", "observe_state",
-           "publisher"]
+__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "fleet_learn_apply", "fleet_rul", "observe_damage",
+           "observe_state", "publisher", "set_damage_prior"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,16 @@ def asset_kind(metadata: Mapping[str, AssetMetadata], asset_id: str) -> str:
     return meta.kind if meta else AssetMetadata(asset_id).kind
 
 
+def set_damage_prior(twin: AssetTwin, t_s: float, has_events: bool, board: FleetBoard | None) -> None:
+    """Give the twin the damage prior of the fleet model of its kind in effect at event time
+    ``t_s`` (None: the default prior), before it scores a window in which a damage state may
+    start (none running, or events that may end the life)."""
+    if board is None or twin.health is None or (twin.damage_state is not None and not has_events):
+        return
+    model = board.model_at(twin.metadata.kind, t_s)
+    twin.damage_prior = model.damage_prior(t_s) if model is not None else None
+
+
 def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[str, float],
                 events: Sequence[AssetEvent], config: FleetRulConfig,
                 board: FleetBoard | None) -> list[StateSnapshot | LifeChunk | RefitWork]:
@@ -62,7 +72,7 @@ def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[st
         version = model.version if model is not None else 0
         out.append(StateSnapshot(view.update(snap, features, model), version))
     for event in events:
-        parts = view.close(event, config.life_chunk_rows)
+        parts = view.close(event, config.life_chunk_rows, twin.closed_damage_fit)
         out.extend(parts)
         if parts:
             out.extend(view.refit_work(event))
@@ -80,6 +90,19 @@ def observe_state(state: StateSnapshot, metrics: PipelineMetrics, now: datetime)
         metrics.rul_seconds.observe(snap.rul_s)
     metrics.worst.update(snap.asset_id, snap.health_index, snap.rul_s, score=snap.anomaly_score,
                          band=(snap.rul_lower_s, snap.rul_upper_s))
+
+
+def observe_damage(twin: AssetTwin, state_before: object, band_before: tuple[int, int],
+                   metrics: PipelineMetrics) -> None:
+    """Count a damage state the window started (by its prior) and the window's indicator
+    prediction (inside or outside its 80 % band)."""
+    state = twin.damage_state
+    if state is not None and state is not state_before:
+        metrics.damage_states.labels(prior="default" if twin.damage_prior is None else "fleet").inc()
+    scored, inside = (a - b for a, b in zip(twin.indicator_band, band_before, strict=True))
+    if scored:
+        metrics.damage_indicator_windows.labels(band="inside").inc(inside)
+        metrics.damage_indicator_windows.labels(band="outside").inc(scored - inside)
 
 
 FleetState = FleetLearner | FleetTwin  # FleetTwin: the state of the old fleet_rul step, migrated

@@ -123,6 +123,12 @@ class PipelineMetrics:
             "twin_rul_seconds", "Fused RUL estimates of degrading assets.", buckets=RUL_BUCKETS, registry=r)
         self.drift_detections = Counter(
             "twin_drift_detections_total", "Drift detections (Page-Hinkley).", registry=r)
+        self.damage_states = Counter(
+            "twin_damage_states_total", "Damage states started (first diagnosed defect of a life), by "
+            "prior: the fleet's (from completed lives of the kind) or the default.", ["prior"], registry=r)
+        self.damage_indicator_windows = Counter(
+            "twin_damage_indicator_windows_total", "Windows whose indicator a damage state predicted, "
+            "by whether the measured value fell inside the predicted 80 % band.", ["band"], registry=r)
         self.fleet_models = Counter(
             "twin_fleet_models_total", "Fleet model versions published to this process's board.",
             registry=r)

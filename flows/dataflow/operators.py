@@ -17,7 +17,14 @@ import numpy as np
 from flows import codec
 from flows.dataflow.admission import admit
 from flows.dataflow.fleet_models import FleetBoard
-from flows.dataflow.fleet_steps import StateSnapshot, apply_fleet, asset_kind, observe_state
+from flows.dataflow.fleet_steps import (
+    StateSnapshot,
+    apply_fleet,
+    asset_kind,
+    observe_damage,
+    observe_state,
+    set_damage_prior,
+)
 
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
@@ -241,6 +248,7 @@ def twin_apply(
                 twin.apply_event(event.kind)
             return twin, None, apply_fleet(twin, None, fv.features, fv.events, config.fleet, board)
         learned = twin.detector.n_learned
+        set_damage_prior(twin, fv.window_end.timestamp(), bool(fv.events), board)
         snap = twin.update(fv)
         check_snapshot(snap)
         fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
@@ -272,9 +280,11 @@ def twin_update(
             return twin, [answer(twin, fv)]  # type: ignore[return-value]
         if twin is None:
             metrics.assets_tracked.inc()
+        state, band = (twin.damage_state, twin.indicator_band) if twin is not None else (None, (0, 0))
         twin, snap, fleet = apply(twin, fv)
         if snap is None:
             return twin, fleet
+        observe_damage(twin, state, band, metrics)
         items.inc()
         snapshots = by_condition.get(snap.condition)
         if snapshots is None:

@@ -87,7 +87,8 @@ def _cluster(cfg: KafkaConfig, archive: Path, meta: Path, processes: int) -> lis
 
 
 def _state(archive: Path) -> list[Any]:
-    return query(archive, "SELECT asset_id, window_start, rul_s, rul_lower_s, rul_upper_s, rul_source "
+    return query(archive, "SELECT asset_id, window_start, rul_s, rul_lower_s, rul_upper_s, rul_source, "
+                          "damage, damage_rul_s, damage_rul_lower_s, damage_rul_upper_s "
                           "FROM twin_state ORDER BY 1, 2")[1]
 
 
@@ -101,10 +102,11 @@ def test_a_process_running_ahead_fuses_the_same_fleet_rul_as_one_process(kafka: 
     one = _cluster(kafka, tmp_path / "one", meta, 1)
     two = _cluster(kafka, tmp_path / "two", meta, 2)
     a, b = _state(tmp_path / "one"), _state(tmp_path / "two")
-    fleet_rows = [r for r in a if "fleet" in (r[-1] or "")]
+    fleet_rows = [r for r in a if "fleet" in (r[5] or "")]
     assert [late for _, late, _ in one + two] == [0, 0, 0], (one, two)
     assert sum(m for m, _, _ in one) > 0 and sum(m for m, _, _ in two) > 0, (one, two)
     assert any(r[0] == LIGHT for r in fleet_rows), "the racing pump never used the fleet model"
     assert sum(w for _, _, w in two) > 0, "the gate never held the racing partition back"
     assert len(a) == len(b) > 0
+    assert any(r[6] is not None for r in a)  # damage states too (their fleet prior, if any)
     assert a == b

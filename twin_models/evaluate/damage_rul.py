@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from twin_models.evaluate.detection import FaultOutcome
 from twin_models.records import TwinSnapshot
 
-__all__ = ["DamageRulOutcome", "damage_rul_outcomes", "interval_covers"]
+__all__ = ["DamageRulOutcome", "damage_rul_outcomes", "interval_covers", "prior_lives"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class DamageRulOutcome:
     """The damage RUL of one detected, failed fault."""
 
     asset_id: str
+    life_id: int
     true_rul_s: float
     rul_s: float | None
     lower_s: float | None
@@ -57,9 +58,25 @@ def damage_rul_outcomes(faults: Iterable[FaultOutcome],
         true_rul = fail_s - f.detected_at.timestamp()
         hits = sum(interval_covers(s, fail_s - s.timestamp.timestamp()) for s in later)
         out.append(DamageRulOutcome(
-            f.asset_id, true_rul,
+            f.asset_id, f.life_id, true_rul,
             at.damage_rul_s if at else None, at.damage_rul_lower_s if at else None,
             at.damage_rul_upper_s if at else None,
             covered=at is not None and interval_covers(at, true_rul),
             later_windows=len(later), later_covered=hits))
     return out
+
+
+def prior_lives(faults: Sequence[FaultOutcome], snapshots: Sequence[TwinSnapshot],
+                model_delay_s: float) -> dict[tuple[str, int], int]:
+    """For each fault life that had a damage state: how many completed lives its fleet prior
+    held when the state started, i.e. other lives that failed with a damage state at least
+    ``model_delay_s`` before that state's first window (one asset kind assumed, as the demo's)."""
+    starts: dict[tuple[str, int], float] = {}
+    for s in snapshots:
+        if s.damage is not None:
+            key, t = (s.asset_id, s.life_id), s.timestamp.timestamp()
+            starts[key] = min(t, starts.get(key, math.inf))
+    failed = [(f.asset_id, f.life_id, f.failure_at.timestamp()) for f in faults
+              if f.failure_at is not None and (f.asset_id, f.life_id) in starts]
+    return {key: sum(1 for a, life, fail in failed if (a, life) != key and fail + model_delay_s <= t)
+            for f in faults if (key := (f.asset_id, f.life_id)) in starts for t in (starts[key],)}

@@ -45,6 +45,11 @@ _SHRINK = 0.98  # Liu-West: shrink parameters 2 % towards their mean, add the lo
 _MAX_INFLATION = 100.0
 _MIN_JITTER = 0.02  # share of a parameter's range: the jitter's floor, so a collapsed cloud re-spreads
 _QUANTILES = (0.1, 0.5, 0.9)
+WIDE_LIVES = 2.0
+"""The wide prior's weight in a fleet prior, counted in lives: with n completed lives, a share
+2 / (2 + n) of the particles start from the wide prior (the first lives of a fleet to complete
+are its shortest, a biased sample; chosen over 1 on demo seeds 11-14, never on seeds 1-10)."""
+_Z80 = 1.2816  # a normal's 80 % central band: mean +- this many standard deviations
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,10 @@ class DamagePrior:
     that grows in proportion to damage (the first impacts); ``fail_level``: the indicator at
     failure as a share of the nominal failure threshold (failures come before an indicator
     that is smoothed and averaged over load reaches the threshold); ``d0``: the flaw offset that
-    makes growth start from a finite rate at ``d = 0``.
+    makes growth start from a finite rate at ``d = 0``; ``first_usage_s``: when completed lives
+    of the kind are known, the usage (rate x seconds) from the first evidence of damage to
+    failure they took: each particle's starting damage is then the one that leaves it that
+    much usage (log-uniform in the range), instead of uniform in ``damage``.
     """
 
     life_s: tuple[float, float] = (3.6e3, 3.2e7)
@@ -70,11 +78,15 @@ class DamagePrior:
     linear: tuple[float, float] = (0.0, 0.3)
     fail_level: tuple[float, float] = (0.5, 1.0)
     d0: float = 0.1
+    first_usage_s: tuple[float, float] | None = None
+    wide: DamagePrior | None = None
+    wide_share: float = 0.0
 
-    def from_lives(self, fits: Sequence[tuple[float, float]], *, margin: float = 3.0) -> DamagePrior:
-        """This prior narrowed to the ``(life_s, q)`` that explained completed lives of the kind
-        (:meth:`DamageState.fit` at each failure): lives within ``margin`` x of the fitted ones,
-        ``q`` within 0.2, never outside this prior's own ranges."""
+    def from_lives(self, fits: Sequence[Sequence[float]], *, margin: float = 3.0) -> DamagePrior:
+        """This prior narrowed to the ``(life_s, q[, usage_s])`` that explained completed lives of
+        the kind (:meth:`DamageState.fit` at each failure): lives within ``margin`` x of the
+        fitted ones, ``q`` within 0.2, never outside this prior's own ranges; the usage from the
+        first evidence to failure within ``margin`` x of theirs."""
         if not fits:
             return self
         lives = [f[0] for f in fits]
@@ -83,7 +95,11 @@ class DamagePrior:
         q = (max(self.q[0], min(qs) - 0.2), min(self.q[1], max(qs) + 0.2))
         if not (life[0] < life[1] and q[0] < q[1]):
             return self
-        return replace(self, life_s=life, q=q)
+        used = [f[2] for f in fits if len(f) > 2 and f[2] > 0.0]
+        usage = (min(used) / margin, max(used) * margin) if used else self.first_usage_s
+        wide = self.wide or self
+        return replace(self, life_s=life, q=q, first_usage_s=usage, wide=wide,
+                       wide_share=WIDE_LIVES / (WIDE_LIVES + len(fits)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,20 +159,47 @@ class DamageState:
         self.load_mean: float | None = None  # EWMA of the load; of (load - mean)^2; and of
         self.load_var = 0.0  # (load - mean) * residual: the indicator's load slope
         self.load_cov = 0.0
+        self.usage_s = 0.0  # usage (rate x seconds) since the state started: to failure, at the end
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """States pickled before the usage count start it at 0 (their fit has no usage)."""
+        state.setdefault("usage_s", 0.0)
+        self.__dict__.update(state)
 
     def _draw(self, n: int) -> None:
-        p, rng = self.prior, self._rng
-        life = np.exp(rng.uniform(math.log(p.life_s[0]), math.log(p.life_s[1]), n))
-        q = rng.uniform(p.q[0], p.q[1], n)
-        self.theta = np.column_stack([
-            np.log(self._g_full(q) / life), q, rng.uniform(*p.gamma, n),
-            rng.uniform(*p.linear, n), rng.uniform(*p.fail_level, n)])
-        self.d = rng.uniform(p.damage[0], p.damage[1], n)
+        """The starting cloud: from the prior, a share ``wide_share`` of it from the wide prior
+        the fleet's was narrowed from (so lives unlike the fleet's so far keep some mass)."""
+        p = self.prior
+        self.theta, self.d = self._draw_from(p, n)
+        if p.wide is not None and p.wide_share > 0.0:
+            theta, d = self._draw_from(p.wide, n)
+            mask = self._rng.uniform(size=n) < p.wide_share
+            self.theta = np.where(mask[:, None], theta, self.theta)
+            self.d = np.where(mask, d, self.d)
         self.logw = np.zeros(n)
 
+    def _draw_from(self, p: DamagePrior, n: int) -> tuple[FloatArray, FloatArray]:
+        rng = self._rng
+        life = np.exp(rng.uniform(math.log(p.life_s[0]), math.log(p.life_s[1]), n))
+        q = rng.uniform(p.q[0], p.q[1], n)
+        theta = np.column_stack([
+            np.log(self._g_full(q) / life), q, rng.uniform(*p.gamma, n),
+            rng.uniform(*p.linear, n), rng.uniform(*p.fail_level, n)])
+        d: FloatArray = rng.uniform(p.damage[0], p.damage[1], n)
+        if p.first_usage_s is not None:  # the damage that leaves each particle the fleet's usage
+            lo, hi = p.first_usage_s
+            left = np.exp(rng.uniform(math.log(lo), math.log(hi), n))
+            zf, fall = (p.d0 + 1.0) ** (1.0 - q), (q - 1.0) * np.exp(theta[:, 0])
+            with np.errstate(over="ignore", invalid="ignore"):
+                start = (zf + fall * left) ** (1.0 / (1.0 - q)) - p.d0
+            d = np.clip(np.nan_to_num(start, nan=p.damage[0]), p.damage[0], p.damage[1])
+        return theta, d
+
     def _bounds(self) -> list[tuple[float, float]]:
-        """Range of each column of ``theta`` (log k: what the prior's lives allow at any q)."""
-        p = self.prior
+        """Range of each column of ``theta`` (log k: what the prior's lives allow at any q): the
+        wide prior's when the fleet's narrowed it (a prior is where particles start, the
+        physical ranges are where they may go)."""
+        p = self.prior.wide or self.prior
         q = np.array(p.q)
         g = self._g_full(q)
         log_k = (float(np.log(g.min() / p.life_s[1])) - 2.0, float(np.log(g.max() / p.life_s[0])) + 2.0)
@@ -217,18 +260,21 @@ class DamageState:
         mean = float(w @ y)
         return mean, math.sqrt(float(w @ (y - mean) ** 2) + self._obs_var())
 
-    def update(self, t_s: float, indicator: float, load: float, speed_hz: float) -> None:
+    def update(self, t_s: float, indicator: float, load: float, speed_hz: float) -> bool | None:
         """Advance to ``t_s`` under the window's context, then weigh the particles by the
-        window's indicator (a non-finite indicator only advances)."""
+        window's indicator (a non-finite indicator only advances). Returns whether the
+        indicator fell inside the 80 % band predicted for it from the state as it was (mean
+        +- 1.28 sd; None when not scored): the calibration of the indicator predictions."""
         rate = self.usage_rate(load, speed_hz)
         a = self.smoothing
         self.rate = rate if self.rate is None else a * rate + (1 - a) * self.rate
         if not math.isfinite(indicator):
             self._move_to(t_s, rate)
-            return
+            return None
         mean, sd = self.predict_indicator(t_s, load, speed_hz)
         self._move_to(t_s, rate)
         indicator = self._load_corrected(indicator, mean, load)
+        inside = abs(indicator - mean) <= _Z80 * sd
         self.resid_sq = a * min(((indicator - mean) / sd) ** 2, 1e4) + (1 - a) * self.resid_sq
         self.logw = self.logw - 0.5 * (indicator - self._indicator(self.d)) ** 2 / self._obs_var()
         self.logw -= self.logw.max()
@@ -240,6 +286,7 @@ class DamageState:
         if self.lead_s > 0.0:
             ahead = t_s + self.lead_s
             self._pending.append((ahead, *self.predict_indicator(ahead, load, speed_hz)))
+        return inside
 
     def _check_leads(self, t_s: float, indicator: float) -> None:
         """Score the predictions made ``lead_s`` ago that are due: forecasts that miss by more
@@ -275,6 +322,7 @@ class DamageState:
     def _move_to(self, t_s: float, rate: float) -> None:
         dt = 0.0 if self.t_s is None else max(t_s - self.t_s, 0.0)
         self.d = self._advance(rate * dt)
+        self.usage_s += rate * dt
         self.t_s = t_s if self.t_s is None else max(self.t_s, t_s)
 
     def _resample(self, w: FloatArray) -> None:
@@ -297,13 +345,15 @@ class DamageState:
         lo, mid, hi = _weighted_quantiles(self.d, self.weights, _QUANTILES).tolist()
         return lo, mid, hi
 
-    def fit(self) -> tuple[float, float]:
-        """Posterior medians of (life at rate 1, q): what explained this life, for the prior of
-        the next lives of the kind (:meth:`DamagePrior.from_lives`)."""
+    def fit(self) -> tuple[float, float, float]:
+        """Posterior medians of (life at rate 1, q) and the usage since the state started: what
+        explained this life, for the prior of the next lives of the kind
+        (:meth:`DamagePrior.from_lives`; called at the failure, the usage is the one from the
+        first evidence of damage to failure)."""
         w, q = self.weights, self.theta[:, 1]
         life = self._g_full(q) / np.exp(self.theta[:, 0])
         return (float(_weighted_quantiles(life, w, (0.5,))[0]),
-                float(_weighted_quantiles(q, w, (0.5,))[0]))
+                float(_weighted_quantiles(q, w, (0.5,))[0]), self.usage_s)
 
     def as_now(self) -> OperatingProfile:
         """A constant plan at the recent usage rate (as a load at the reference speed)."""

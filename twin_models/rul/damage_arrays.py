@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def state_from_numbers(scalars: Mapping[str, float], prior: Mapping[str, float],
         msg = f"damage state needs 10..{MAX_PARTICLES} particles, the same number in every array"
         raise ValueError(msg)
     state = DamageState(reference_speed_hz=s["reference_speed_hz"], noise=s["noise"],
-                        prior=DamagePrior(**ranges, d0=pr["d0"]), n_particles=n,
+                        prior=DamagePrior(**cast("dict[str, Any]", ranges), d0=pr["d0"]), n_particles=n,
                         smoothing=s["smoothing"], lead_s=s["lead_s"],
                         reference_load=s["reference_load"])
     state.d = np.clip(cols["d"], 0.0, 1.0)

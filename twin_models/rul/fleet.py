@@ -72,6 +72,9 @@ class FleetRulConfig:
     ``catch_up_trees``: between refits (every ``refit_growth`` of lives), an idle learner whose
     model misses lives boosts the last refit this many more trees on every life (0: lives wait for
     the next refit, and the last ``refit_growth`` of a fleet's lives may never be learnt).
+    ``damage_prior_lives``: completed lives of the kind with a damage fit (that failed
+    ``model_delay_s`` before) a damage state needs to start from the fleet's prior (0: never, the
+    default prior always; :meth:`~twin_models.rul.fleet_model.FleetModel.damage_prior`).
     """
 
     rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
@@ -94,6 +97,7 @@ class FleetRulConfig:
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
     refit_work_parts: int = setting(400, **between(0, 1_000_000))
     catch_up_trees: int = setting(20, **between(0, 10_000))
+    damage_prior_lives: int = setting(1, **between(0, MAX_COUNT))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
@@ -103,6 +107,7 @@ class FleetRulConfig:
         state.setdefault("fit_steps_per_call", 1)
         state.setdefault("refit_work_parts", 1000)
         state.setdefault("catch_up_trees", 20)
+        state.setdefault("damage_prior_lives", 1)
         restore_state(self, state)
 
 

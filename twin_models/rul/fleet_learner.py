@@ -20,11 +20,13 @@ State is bounded: ``max_lives`` lives of at most 1024 trajectory points (similar
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 
 import numpy as np
 
+from twin_models.moved_modules import restore_state
 from twin_models.rul.fleet import FleetRulConfig, FleetTwin
 from twin_models.rul.fleet_model import FittedRegression, FleetModel, frozen_similarity
 from twin_models.rul.fleet_view import LifeChunk, LifeSummary, RefitWork
@@ -36,6 +38,9 @@ __all__ = ["FleetLearner"]
 
 SIMILARITY_LIVES = 200
 """Lives the trajectory-similarity model keeps at most (the old fleet step's bound)."""
+
+DAMAGE_PRIOR_LIVES = 20
+"""Damage fits of completed lives the damage prior is built from (the latest failures)."""
 
 MAX_PENDING = 10_000
 """Lives whose parts are still arriving (a bound; older partial lives are dropped)."""
@@ -56,6 +61,13 @@ class FleetLearner:
         self.pending: dict[tuple[str, int], list[LifeChunk]] = {}
         self.version = 0
         self.lives = 0
+        # (failure time, life at rate 1, q, usage) of the latest-failed lives with a damage fit
+        self.damage_fits: list[tuple[float, float, float, float]] = []
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Learners pickled before the damage prior have no damage fits."""
+        state.setdefault("damage_fits", [])
+        restore_state(self, state)
 
     @classmethod
     def from_fleet_twin(cls, old: FleetTwin, config: FleetRulConfig) -> FleetLearner:
@@ -135,6 +147,8 @@ class FleetLearner:
         self.life_lengths.append(life.failure_s - life.t0_s)
         self.life_failures.append(life.failure_s)
         self.lives += 1
+        if life.damage_fit is not None:
+            self._learn_damage_fit(life.failure_s, life.damage_fit)
         if life.n_rows == 0 or not self.config.rul_features:
             return
         rows = np.vstack([c.rows for c in parts])
@@ -144,6 +158,14 @@ class FleetLearner:
             np.concatenate([c.times_s for c in parts]), np.vstack([c.settings for c in parts]), rows,
             life.head_settings, life.head_rows, life.t0_s, life.complete, life.failure_s)
 
+    def _learn_damage_fit(self, failure_s: float, fit: tuple[float, float, float]) -> None:
+        """Keep the fit among the ``DAMAGE_PRIOR_LIVES`` latest failures (in failure order, so
+        the set is the same whatever order the lives were learnt in)."""
+        if not all(math.isfinite(v) and v >= 0.0 for v in fit) or fit[0] <= 0.0:
+            return
+        bisect.insort(self.damage_fits, (failure_s, *fit))
+        del self.damage_fits[: max(0, len(self.damage_fits) - DAMAGE_PRIOR_LIVES)]
+
     def _publish(self, failure_s: float) -> FleetModel:
         self.version += 1
         cfg = self.config
@@ -152,4 +174,5 @@ class FleetLearner:
             lives=self.lives, similarity=frozen_similarity(self.similarity),
             similarity_min_lives=self.similarity_min_lives, life_lengths=tuple(self.life_lengths),
             regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage,
-            model_delay_s=cfg.model_delay_s, life_failures=tuple(self.life_failures))
+            model_delay_s=cfg.model_delay_s, life_failures=tuple(self.life_failures),
+            damage_fits=tuple(self.damage_fits), damage_prior_lives=cfg.damage_prior_lives)

@@ -11,6 +11,7 @@ regressor, held-out residuals). ``predict`` is pure: a model is shared by every 
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import numpy.typing as npt
 
 from twin_models.records import TwinSnapshot
 from twin_models.rul.conformal import ConformalTable, conformal_default
+from twin_models.rul.damage import DamagePrior
 from twin_models.rul.regimes import RegimeStats
 from twin_models.rul.regression import condition_rows
 from twin_models.rul.regressors import BatchRegressor
@@ -127,6 +129,32 @@ class FleetModel:
     coverage: float
     model_delay_s: float = 0.0  # a life counts from its failure time + this (see predict)
     life_failures: tuple[float, ...] = ()  # failure time of each of life_lengths
+    # (failure time, life at rate 1, q, usage from the first evidence) of the last lives closed
+    # with a damage state, in failure order
+    damage_fits: tuple[tuple[float, float, float, float], ...] = ()
+    damage_prior_lives: int = 1  # FleetRulConfig.damage_prior_lives
+
+    def damage_prior(self, t_s: float, base: DamagePrior | None = None) -> DamagePrior | None:
+        """The damage prior for a state starting at event time ``t_s``: ``base`` (the default
+        prior) narrowed to the damage fits of the lives that had failed ``model_delay_s`` before
+        (as :meth:`predict` counts lives, so it does not depend on when this version was
+        learnt); None with fewer than ``damage_prior_lives`` such lives (0: always None)."""
+        n = bisect.bisect_right(self.damage_fits, t_s - self.model_delay_s, key=lambda f: f[0])
+        if n == 0 or n < self.damage_prior_lives or self.damage_prior_lives == 0:
+            return None
+        if base is not None:
+            return base.from_lives([f[1:] for f in self.damage_fits[:n]])
+        cache: dict[int, DamagePrior] = self.__dict__.setdefault("_damage_priors", {})
+        prior = cache.get(n)
+        if prior is None:  # the fits are in failure order: the lives in effect are a prefix
+            prior = cache[n] = DamagePrior().from_lives([f[1:] for f in self.damage_fits[:n]])
+        return prior
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields only (not the damage priors cached per number of lives)."""
+        state = self.__dict__.copy()
+        state.pop("_damage_priors", None)
+        return state
 
     def predict(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]],
                 track: object | None) -> RulEstimate | None:

@@ -115,6 +115,9 @@ class LifeSummary:
     ``life_history`` windows) with the fused estimate emitted at each (the learner keeps it
     downsampled). The condition rows of the
     life travel in its :class:`LifeChunk` items (float32), ``head_*`` are its first windows.
+    ``damage_fit``: (life at usage rate 1, Paris exponent q, usage from the first evidence of
+    damage to failure) of the life's damage state
+    (:meth:`~twin_models.rul.damage.DamageState.fit`), None when it had none.
     """
 
     asset_id: str
@@ -129,6 +132,7 @@ class LifeSummary:
     head_rows: F32
     complete: bool
     n_rows: int
+    damage_fit: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,11 +208,13 @@ class FleetView:
         settings = np.array([features.get(k, math.nan) for k in regime], dtype=float)
         self.track.append(snap.timestamp.timestamp(), settings, row)
 
-    def close(self, event: AssetEvent, chunk_rows: int) -> list[LifeChunk]:
-        """A failure closes the life: its summary, in chunks (nothing for other events)."""
+    def close(self, event: AssetEvent, chunk_rows: int,
+              damage_fit: tuple[float, float, float] | None = None) -> list[LifeChunk]:
+        """A failure closes the life: its summary (with the life's damage fit), in chunks
+        (nothing for other events)."""
         if event.kind != "failure" or not self.hist:
             return []
-        summary, track = self._summary(event), self.track
+        summary, track = replace(self._summary(event), damage_fit=damage_fit), self.track
         self.hist = deque(maxlen=self.life_history)
         self.track = None
         self.life_id = None
