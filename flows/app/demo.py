@@ -7,7 +7,7 @@ import json
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +85,27 @@ def run_fleet(
 
 
 def _damage_at(f: FaultOutcome, snaps: dict[tuple[str, Any], TwinSnapshot]) -> dict[str, Any]:
-    """The damage state's RUL median and 10/90 % at the detecting window (hours)."""
+    """The damage state's RUL median and 10/90 % at the detecting window (hours); when the alert
+    came before the defect was diagnosed (no damage state yet), the first one of the life after
+    it, with its delay (``damage_rul_delay_h``) and the true RUL then."""
+    none = {"damage_rul_h": None, "damage_rul_p10_h": None, "damage_rul_p90_h": None,
+            "damage_rul_delay_h": None, "damage_true_rul_h": None}
+    if f.detected_at is None:
+        return none
     snap = snaps.get((f.asset_id, f.detected_at))
     if snap is None or snap.damage is None:
-        return {"damage_rul_h": None, "damage_rul_p10_h": None, "damage_rul_p90_h": None}
+        end = f.failure_at or datetime.max.replace(tzinfo=UTC)
+        later = sorted((s for (a, _t), s in snaps.items() if a == f.asset_id and s.life_id == f.life_id
+                        and f.detected_at < s.timestamp < end and s.damage is not None),
+                       key=lambda s: s.timestamp)
+        snap = later[0] if later else None
+    if snap is None:
+        return none
     seconds = {"damage_rul_h": snap.damage_rul_s, "damage_rul_p10_h": snap.damage_rul_lower_s,
-               "damage_rul_p90_h": snap.damage_rul_upper_s}
+               "damage_rul_p90_h": snap.damage_rul_upper_s,
+               "damage_rul_delay_h": (snap.timestamp - f.detected_at).total_seconds(),
+               "damage_true_rul_h": None if f.failure_at is None
+               else (f.failure_at - snap.timestamp).total_seconds()}
     return {k: None if v is None else round(v / 3600, 1) for k, v in seconds.items()}
 
 
@@ -202,7 +217,10 @@ def _damage_text(f: dict[str, Any]) -> str:
         return "n/a"
     def h(v: float | None) -> str:
         return ">5 y" if v is None else f"{v} h"
-    return f"{h(f['damage_rul_h'])} [{h(f['damage_rul_p10_h'])} .. {h(f['damage_rul_p90_h'])}]"
+    text = f"{h(f['damage_rul_h'])} [{h(f['damage_rul_p10_h'])} .. {h(f['damage_rul_p90_h'])}]"
+    if f.get("damage_rul_delay_h"):  # the defect was diagnosed after the alert
+        text += f" {f['damage_rul_delay_h']} h later, at diagnosis (true {h(f['damage_true_rul_h'])})"
+    return text
 
 
 def _print_damage(d: dict[str, Any]) -> None:
