@@ -24,6 +24,11 @@ pytestmark = pytest.mark.integration
 CONFIG = """[pipeline.commands]
 mode = "approve"
 rails = [["*", "load_limit", 0.5, 1.0, 0.2, 2, 86400.0, 2592000.0]]
+
+# the stand-in recommendations only (the wrapper's): the twins' own prescriptions would supersede
+# or be refused beside them, and this test is about the command path, not about which plan wins
+[pipeline.prescribe]
+enabled = false
 """
 
 
