@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from twin_models.simulator.actions import PlanAction, capped_curve, load_cap
-from twin_models.simulator.fleet import FleetConfig, _day_offset_s, _plans
+from twin_models.simulator.fleet import FleetConfig, _plans
 from twin_models.simulator.physics import DamageCurve, load_profile
+from twin_models.simulator.telemetry import day_offset_s
 
 __all__ = ["PlanAction", "PlanOutcome", "plan_outcome"]
 
@@ -59,7 +60,7 @@ def plan_outcome(cfg: FleetConfig, action: PlanAction) -> PlanOutcome:
     curve = plan.curve
     start_s = (action.at - cfg.start).total_seconds()
     end_s = math.inf if action.until is None else (action.until - cfg.start).total_seconds()
-    load = load_profile(plan.phys, curve.grid_s, _day_offset_s(cfg))
+    load = load_profile(plan.phys, curve.grid_s, day_offset_s(cfg))
     cap = load_cap(action, cfg.start, curve.grid_s)
     fail_s = capped_curve(curve, load, cap).failure_s()
     if fail_s is not None and fail_s >= cfg.end_s:
