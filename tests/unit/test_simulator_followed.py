@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import pickle
 from datetime import timedelta
 
 import pytest
@@ -128,3 +129,9 @@ def test_a_replacement_before_the_failure_starts_a_new_life() -> None:
 def test_bad_plans_are_refused(plans: tuple[PlanAction, ...]) -> None:
     with pytest.raises(ValueError, match="FleetConfig.plans"):
         dataclasses.replace(SMALL, plans=plans)
+
+
+def test_a_fleet_config_with_plans_pickles() -> None:
+    cfg = dataclasses.replace(SMALL, plans=(PlanAction("pump-002", SMALL.start, 0.5),))
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    assert ground_truth(pickle.loads(pickle.dumps(cfg))) == ground_truth(cfg)
