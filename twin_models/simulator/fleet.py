@@ -18,6 +18,13 @@ failure the machine is stopped and isolated for ``downtime_s`` (no telemetry), t
 ``maintenance`` and an ``install`` event start life 1 with a new bearing, which stays healthy for
 the rest of the run (a new bearing's rating life far exceeds the run). Healthy assets never
 degrade.
+
+Plans: ``cfg.plans`` holds at most one :class:`~twin_models.simulator.actions.PlanAction` per
+asset. A load limit caps the true load in its window (and so speed, heat, current and vibration);
+the damage follows the capped Paris law, which moves the failure (or past the end of the run). A
+replacement before the failure stops the machine, and after ``downtime_s`` a ``maintenance`` and
+an ``install`` event start life 1, as after a failure. Without plans the records are those of
+the unplanned run, bit for bit.
 """
 
 from __future__ import annotations
