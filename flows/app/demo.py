@@ -208,6 +208,10 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
         _print_damage(s["damage_rul"])
     if s.get("prescriptions"):
         print_prescriptions(s["prescriptions"]["faults"], s["prescriptions"])
+    if "followed_plans" in s:
+        from flows.app.demo_followed import print_followed  # imports this module
+
+        print_followed(s["followed_plans"])
     print(f"\n  plot: {s['plot']}")
     print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")
 
@@ -249,6 +253,12 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
     summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
                                      truths=ground_truth(fleet)))
+    if getattr(args, "follow_plans", False):
+        from flows.app.demo_followed import run_followed  # imports this module
+
+        summary["followed_plans"] = run_followed(
+            fleet, res.recommendations, res, cfg, out, workers=args.workers,
+            progress=not args.no_progress, fresh=getattr(args, "fresh", False))
     if args.json:
         print(json.dumps(summary))
     else:

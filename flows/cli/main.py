@@ -67,6 +67,12 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    p.add_argument("--follow-plans", action="store_true",
+                   help="then run the same fleet again with every detected fault's recommended plan "
+                        "(at detection) followed in the simulator (derate from the recommendation's "
+                        "time, replacement) through the same dataflow into <out>/followed, and print "
+                        "per fault whether the failure was avoided, the alerts and the damage RUL; "
+                        "about doubles the run time")
     add_metrics_args(p)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-import twin_models.simulator.fleet as sim
+import twin_models.simulator.telemetry as telemetry
 from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 from twin_models.simulator.fleet import (
@@ -112,7 +112,7 @@ def test_ground_truth_does_not_synthesise_waveforms(monkeypatch: pytest.MonkeyPa
         msg = "ground_truth synthesised a waveform"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(sim, "synth_frame", boom)
+    monkeypatch.setattr(telemetry, "synth_frame", boom)
     assert ground_truth(LIFECYCLE) == expected
     with pytest.raises(AssertionError):
         next(r for r in simulate_fleet(LIFECYCLE) if isinstance(r, WaveformFrame))

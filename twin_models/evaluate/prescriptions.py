@@ -22,7 +22,10 @@ from twin_models.records import PlanOption, Recommendation
 from twin_models.simulator.fleet import FleetConfig
 from twin_models.simulator.plans import PlanAction, PlanOutcome, plan_outcome
 
-__all__ = ["PrescriptionOutcome", "at_detection", "follow", "hours_between", "simulated_cost"]
+__all__ = [
+    "PrescriptionOutcome", "at_detection", "follow", "followed_action", "hours_between",
+    "simulated_cost",
+]
 
 SOON_S = 24 * 3600.0
 """A recommendation first made at most this long after detection still counts as "at" it."""
@@ -68,6 +71,11 @@ def _action(rec: Recommendation, c: PlanOption) -> PlanAction:
     if c.plan == "replace_now":
         return PlanAction(rec.asset_id, rec.timestamp, replace_at=rec.timestamp)
     return PlanAction(rec.asset_id, rec.timestamp)
+
+
+def followed_action(rec: Recommendation) -> PlanAction:
+    """What following ``rec``'s chosen plan does to its asset, from the recommendation's time."""
+    return _action(rec, rec.chosen)
 
 
 def _cost(out: PlanOutcome, costs: PlanCosts, *, replaced_now: bool) -> float:

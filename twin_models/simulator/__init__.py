@@ -1,7 +1,10 @@
 """twin_models.simulator: the seeded physics-based fleet simulator (the embedded default source).
 
 - :mod:`.fleet` — :func:`simulate_fleet`, the fleet's metadata and its ground truth;
-- :mod:`.physics` — operating profile, Paris-law bearing damage, vibration and heat.
+- :mod:`.telemetry` — one asset's events, scalar readings and vibration frames;
+- :mod:`.physics` — operating profile, Paris-law bearing damage, vibration and heat;
+- :mod:`.actions` / :mod:`.plans` — a plan (derate, replacement) followed in the telemetry
+  (``FleetConfig.plans``) and its ground truth (:func:`.plans.plan_outcome`).
 """
 
-__all__ = ["fleet", "physics"]
+__all__ = ["actions", "fleet", "physics", "plans", "telemetry"]

@@ -18,20 +18,27 @@ failure the machine is stopped and isolated for ``downtime_s`` (no telemetry), t
 ``maintenance`` and an ``install`` event start life 1 with a new bearing, which stays healthy for
 the rest of the run (a new bearing's rating life far exceeds the run). Healthy assets never
 degrade.
+
+Plans: ``cfg.plans`` holds at most one :class:`~twin_models.simulator.actions.PlanAction` per
+asset. A load limit caps the true load in its window (and so speed, heat, current and vibration);
+the damage follows the capped Paris law, which moves the failure (or past the end of the run). A
+replacement before the failure stops the machine, and after ``downtime_s`` a ``maintenance`` and
+an ``install`` event start life 1, as after a failure. Without plans the records are those of
+the unplanned run, bit for bit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from operator import attrgetter
 
 import numpy as np
 
-from twin_models.diagnosis.bearings import DEFECT_COMPONENT
 from twin_models.records import (
     AssetEvent,
     AssetMetadata,
@@ -41,22 +48,19 @@ from twin_models.records import (
     WaveformFrame,
     ensure_utc,
 )
+from twin_models.simulator.actions import PlanAction, capped_curve, load_cap, run_s
 from twin_models.simulator.physics import (
     FAULT_KINDS,
     AssetPhysics,
     DamageCurve,
-    ambient_c,
     build_damage_curve,
-    current_a,
     draw_asset_physics,
-    equilibrium_c,
     expected_rms,
     load_profile,
-    ring_kernel,
-    speed_profile,
-    synth_frame,
-    thermal_path,
 )
+from twin_models.simulator.telemetry import SCALARS, asset_stream
+from twin_models.simulator.telemetry import at as _at
+from twin_models.simulator.telemetry import day_offset_s as _day_offset_s
 
 __all__ = [
     "FleetConfig",
@@ -74,12 +78,9 @@ ONSET_RANGE = (0.2, 0.6)  # fraction of the run
 DURATION_RANGE = (0.1, 0.4)  # onset to failure, fraction of the run
 LAW_Q_RANGE = (1.5, 2.0)  # Paris-law exponent on damage
 LAW_D0_RANGE = (0.15, 0.25)  # initial flaw size (damage units)
-_SCALARS = (("temperature", "degC"), ("current", "A"), ("speed", "Hz"), ("load", "fraction"))
-_SCALAR_NOISE = np.array([0.05, 0.1, 0.02, 0.01])  # sensor noise, same order as _SCALARS
-_CHUNK = 256  # time steps computed at once (bounds memory)
 SENSORS: tuple[SensorSpec, ...] = (
     SensorSpec("vib", "waveform", "g"),
-    *(SensorSpec(channel, "scalar", unit) for channel, unit in _SCALARS),
+    *(SensorSpec(channel, "scalar", unit) for channel, unit in SCALARS),
 )
 _timestamp = attrgetter("timestamp")
 
@@ -99,6 +100,7 @@ class FleetConfig:
     fault_fraction: float = 0.5  # share of assets that develop a bearing fault within the run
     fault_mix: tuple[str, ...] = ("bpfo", "bpfi", "bsf")
     downtime_s: float = 12 * 3600.0  # failure -> replacement (maintenance + install events)
+    plans: tuple[PlanAction, ...] = ()  # at most one per asset: what is done to it in the run
 
     def __post_init__(self) -> None:
         """Normalise ``start`` to UTC and validate every field."""
@@ -129,6 +131,21 @@ def _validate(cfg: FleetConfig) -> None:
     if unknown or (not cfg.fault_mix and cfg.fault_fraction > 0.0):
         msg = f"fault_mix must be a non-empty subset of {FAULT_KINDS}, got {cfg.fault_mix}"
         raise ValueError(msg)
+    _validate_plans(cfg)
+
+
+def _validate_plans(cfg: FleetConfig) -> None:
+    """One plan per asset of the fleet, replacements within the run."""
+    ids = [p.asset_id for p in cfg.plans]
+    known = {_asset_id(i) for i in range(cfg.n_assets)}
+    bad = sorted({a for a in ids if a not in known or ids.count(a) > 1})
+    if bad:
+        msg = f"FleetConfig.plans: unknown asset or more than one plan for {', '.join(bad)}"
+        raise ValueError(msg)
+    early = [p.asset_id for p in cfg.plans if run_s(cfg.start, p.replace_at, 0.0) < 0.0]
+    if early:
+        msg = f"FleetConfig.plans: replacement before the start of the run for {', '.join(early)}"
+        raise ValueError(msg)
 
 
 @dataclass(frozen=True)
@@ -154,22 +171,13 @@ class _AssetPlan:
     failure_s: float | None
     reinstall_s: float | None
     noise_seeds: Sequence[np.random.SeedSequence]  # scalar noise, waveform noise
+    action: PlanAction | None = None  # the plan followed (load cap, replacement)
+    replace_s: float | None = None  # planned replacement stops life 0 here (before any failure)
 
 
 def _asset_id(index: int) -> str:
     """``pump-001`` for index 0."""
     return f"pump-{index + 1:03d}"
-
-
-def _at(cfg: FleetConfig, t_s: float) -> datetime:
-    """Run time (seconds since start) -> aware UTC datetime."""
-    return cfg.start + timedelta(seconds=t_s)
-
-
-def _day_offset_s(cfg: FleetConfig) -> float:
-    """Seconds from UTC midnight to the start of the run (drives the daily cycles)."""
-    midnight = cfg.start.replace(hour=0, minute=0, second=0, microsecond=0)
-    return (cfg.start - midnight).total_seconds()
 
 
 def _seeds(cfg: FleetConfig) -> list[list[np.random.SeedSequence]]:
@@ -182,17 +190,20 @@ def _physics(seeds: list[list[np.random.SeedSequence]]) -> list[AssetPhysics]:
     return [draw_asset_physics(np.random.default_rng(s[0])) for s in seeds]
 
 
-def _plans(cfg: FleetConfig) -> list[_AssetPlan]:
-    """Physics and life plan of every asset (cheap: no waveforms)."""
+def _plans(cfg: FleetConfig, *, follow: bool = True) -> list[_AssetPlan]:
+    """Physics and life plan of every asset (cheap: no waveforms); ``follow=False`` ignores
+    ``cfg.plans`` (the unplanned run)."""
     seeds = _seeds(cfg)
     phys = _physics(seeds)
     draws = [np.random.default_rng(s[1]).uniform(size=5) for s in seeds]
     n_faulty = math.floor(cfg.fault_fraction * cfg.n_assets + 0.5)
     ranked = sorted(range(cfg.n_assets), key=lambda i: float(draws[i][0]))[:n_faulty]
     kinds = {i: cfg.fault_mix[rank % len(cfg.fault_mix)] for rank, i in enumerate(ranked)}
-    return [
+    plans = [
         _plan(cfg, i, phys[i], kinds.get(i), draws[i], seeds[i][2:]) for i in range(cfg.n_assets)
     ]
+    actions = {a.asset_id: a for a in cfg.plans} if follow else {}
+    return [_followed(cfg, p, actions[p.asset_id]) if p.asset_id in actions else p for p in plans]
 
 
 def _lerp(bounds: tuple[float, float], u: float) -> float:
@@ -213,13 +224,38 @@ def _plan(
         duration_s=cfg.end_s * _lerp(DURATION_RANGE, draws[2]), q=_lerp(LAW_Q_RANGE, draws[3]),
         d0=_lerp(LAW_D0_RANGE, draws[4]), end_s=cfg.end_s, day_offset_s=_day_offset_s(cfg),
     )
-    failure = curve.failure_s()
-    if failure is not None and failure >= cfg.end_s:
-        failure = None
-    reinstall = None if failure is None else failure + cfg.downtime_s
+    failure, reinstall = _ends(cfg, curve.failure_s(), None)
+    return _AssetPlan(aid, phys, kind, curve, failure, reinstall, noise_seeds)
+
+
+def _ends(
+    cfg: FleetConfig, failure_s: float | None, replace_s: float | None
+) -> tuple[float | None, float | None]:
+    """The failure within the run (None: after its end, or after a planned replacement) and
+    the reinstall after the failure or the replacement (None: after the end of the run)."""
+    if failure_s is not None and (failure_s >= cfg.end_s
+                                  or (replace_s is not None and replace_s <= failure_s)):
+        failure_s = None
+    stop = failure_s if failure_s is not None else replace_s
+    reinstall = None if stop is None else stop + cfg.downtime_s
     if reinstall is not None and reinstall >= cfg.end_s:
         reinstall = None
-    return _AssetPlan(aid, phys, kind, curve, failure, reinstall, noise_seeds)
+    return failure_s, reinstall
+
+
+def _followed(cfg: FleetConfig, plan: _AssetPlan, action: PlanAction) -> _AssetPlan:
+    """``plan`` when ``action`` is followed: damage under the load cap, the failure it gives,
+    the planned replacement (within the run) and the reinstall after either."""
+    replace_s: float | None = run_s(cfg.start, action.replace_at, math.inf)
+    if replace_s is not None and replace_s >= cfg.end_s:
+        replace_s = None
+    curve = plan.curve
+    if curve is not None and action.load_fraction is not None:
+        load = load_profile(plan.phys, curve.grid_s, _day_offset_s(cfg))
+        curve = capped_curve(curve, load, load_cap(action, cfg.start, curve.grid_s))
+    failure, reinstall = _ends(cfg, None if curve is None else curve.failure_s(), replace_s)
+    return dataclasses.replace(plan, curve=curve, failure_s=failure, reinstall_s=reinstall,
+                               action=action, replace_s=replace_s)
 
 
 def fleet_metadata(cfg: FleetConfig) -> dict[str, AssetMetadata]:
@@ -241,12 +277,15 @@ def fleet_metadata(cfg: FleetConfig) -> dict[str, AssetMetadata]:
 
 
 def ground_truth(cfg: FleetConfig) -> list[LifeTruth]:
-    """Every life of every asset, from the same draws as :func:`simulate_fleet`."""
+    """Every life of every asset, from the same draws as :func:`simulate_fleet` (under
+    ``cfg.plans``)."""
     truths: list[LifeTruth] = []
     for plan in _plans(cfg):
-        onset = None if plan.curve is None else _at(cfg, plan.curve.onset_s)
+        kind, onset = plan.kind, None if plan.curve is None else _at(cfg, plan.curve.onset_s)
+        if plan.replace_s is not None and plan.curve is not None and plan.curve.onset_s >= plan.replace_s:
+            kind, onset = None, None  # the bearing was replaced before its defect started
         failure = None if plan.failure_s is None else _at(cfg, plan.failure_s)
-        truths.append(LifeTruth(plan.asset_id, 0, cfg.start, plan.kind, onset, failure))
+        truths.append(LifeTruth(plan.asset_id, 0, cfg.start, kind, onset, failure))
         if plan.reinstall_s is not None:
             installed = _at(cfg, plan.reinstall_s)
             truths.append(LifeTruth(plan.asset_id, 1, installed, None, None, None))
@@ -273,107 +312,7 @@ def true_rul_s(truths: Sequence[LifeTruth], asset_id: str, ts: datetime) -> floa
 
 
 def simulate_fleet(cfg: FleetConfig) -> Iterator[SimRecord]:
-    """All assets' records merged in non-decreasing event-time order, lazily."""
-    streams = [_asset_stream(cfg, plan) for plan in _plans(cfg)]
+    """All assets' records merged in non-decreasing event-time order, lazily (each asset under
+    its plan in ``cfg.plans``, if any)."""
+    streams = [asset_stream(cfg, plan) for plan in _plans(cfg)]
     yield from heapq.merge(*streams, key=_timestamp)
-
-
-def _asset_stream(cfg: FleetConfig, plan: _AssetPlan) -> Iterator[SimRecord]:
-    """One asset's events, scalars and frames in time order (events first on ties)."""
-    segments = [(0.0, cfg.end_s if plan.failure_s is None else plan.failure_s, plan.curve)]
-    if plan.reinstall_s is not None:
-        segments.append((plan.reinstall_s, cfg.end_s, None))
-    return heapq.merge(
-        _events(cfg, plan), _scalars(cfg, plan, segments), _frames(cfg, plan, segments),
-        key=_timestamp,
-    )
-
-
-_Segments = list[tuple[float, float, DamageCurve | None]]
-
-
-def _events(cfg: FleetConfig, plan: _AssetPlan) -> Iterator[AssetEvent]:
-    """Install at the start; failure; maintenance + install after the downtime."""
-    yield AssetEvent(plan.asset_id, cfg.start, "install", "new bearing")
-    if plan.failure_s is None or plan.kind is None:
-        return
-    note = f"bearing failure: {DEFECT_COMPONENT[plan.kind]}"
-    yield AssetEvent(plan.asset_id, _at(cfg, plan.failure_s), "failure", note)
-    if plan.reinstall_s is not None:
-        at = _at(cfg, plan.reinstall_s)
-        yield AssetEvent(plan.asset_id, at, "maintenance", "bearing replaced")
-        yield AssetEvent(plan.asset_id, at, "install", "new bearing")
-
-
-def _chunks(start_s: float, end_s: float, step_s: float) -> Iterator[np.ndarray]:
-    """Grid times ``k * step_s`` in ``[start_s, end_s)``, a chunk at a time."""
-    first = math.ceil(start_s / step_s - 1e-9)
-    stop = math.ceil(end_s / step_s - 1e-9)
-    for lo in range(first, stop, _CHUNK):
-        yield np.arange(lo, min(lo + _CHUNK, stop), dtype=np.float64) * step_s
-
-
-def _operating(
-    cfg: FleetConfig, plan: _AssetPlan, times: np.ndarray, curve: DamageCurve | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """True load, shaft speed (Hz) and damage at ``times``."""
-    load = load_profile(plan.phys, times, _day_offset_s(cfg))
-    speed = speed_profile(plan.phys, times, load)
-    damage = np.zeros_like(times) if curve is None else curve.damage_at(times)
-    return load, speed, damage
-
-
-def _scalar_chunk(
-    cfg: FleetConfig, plan: _AssetPlan, times: np.ndarray, curve: DamageCurve | None,
-    temp: float | None, rng: np.random.Generator,
-) -> tuple[np.ndarray, float]:
-    """Noisy readings (rows: times; columns: _SCALARS) and the thermal state after the chunk."""
-    phys = plan.phys
-    load, speed, damage = _operating(cfg, plan, times, curve)
-    ambient = ambient_c(phys, times, _day_offset_s(cfg))
-    t_eq = equilibrium_c(phys, ambient, load, speed, damage)
-    start = float(t_eq[0]) if temp is None else temp  # the run starts in thermal equilibrium
-    temps, temp_after = thermal_path(phys, start, t_eq, cfg.scalar_interval_s)
-    clean = np.column_stack([temps, current_a(phys, load, damage), speed, load])
-    values = clean + rng.standard_normal(clean.shape) * _SCALAR_NOISE
-    values[:, 3] = np.clip(values[:, 3], 0.0, 1.2)
-    return values, temp_after
-
-
-def _cooled(cfg: FleetConfig, phys: AssetPhysics, temp: float, restart_s: float) -> float:
-    """Housing temperature after cooling towards ambient over the downtime."""
-    ambient = float(ambient_c(phys, np.array([restart_s]), _day_offset_s(cfg))[0])
-    return ambient + (temp - ambient) * math.exp(-cfg.downtime_s / phys.tau_th_s)
-
-
-def _scalars(cfg: FleetConfig, plan: _AssetPlan, segments: _Segments) -> Iterator[ScalarSample]:
-    """Temperature, current, speed and load readings; the machine cools while it is down."""
-    rng = np.random.default_rng(plan.noise_seeds[0])
-    temp: float | None = None
-    for seg_start, seg_end, curve in segments:
-        if temp is not None:
-            temp = _cooled(cfg, plan.phys, temp, seg_start)
-        for times in _chunks(seg_start, seg_end, cfg.scalar_interval_s):
-            values, temp = _scalar_chunk(cfg, plan, times, curve, temp, rng)
-            for t_s, row in zip(times.tolist(), values.tolist(), strict=True):
-                ts = _at(cfg, t_s)
-                for (channel, unit), value in zip(_SCALARS, row, strict=True):
-                    yield ScalarSample(plan.asset_id, channel, ts, value, unit)
-
-
-def _frames(cfg: FleetConfig, plan: _AssetPlan, segments: _Segments) -> Iterator[WaveformFrame]:
-    """Vibration frames ``vib`` (g) with the tachometer speed."""
-    rng = np.random.default_rng(plan.noise_seeds[1])
-    kernel = ring_kernel(plan.phys, cfg.sample_rate_hz)
-    for seg_start, seg_end, curve in segments:
-        kind = plan.kind if curve is not None else None
-        for times in _chunks(seg_start, seg_end, cfg.frame_interval_s):
-            load, speed, damage = _operating(cfg, plan, times, curve)
-            for t_s, lo, sp, d in zip(times.tolist(), load.tolist(), speed.tolist(),
-                                      damage.tolist(), strict=True):
-                samples = synth_frame(
-                    plan.phys, kind=kind, damage=d, speed_hz=sp, load=lo, n=cfg.frame_len,
-                    sample_rate_hz=cfg.sample_rate_hz, kernel=kernel, rng=rng,
-                )
-                yield WaveformFrame(plan.asset_id, "vib", _at(cfg, t_s), cfg.sample_rate_hz,
-                                    samples, shaft_speed_hz=sp, unit="g")

@@ -4,9 +4,10 @@ A :class:`PlanAction` limits one asset's true load to ``load_fraction`` of rated
 until ``until`` (a derate) and/or replaces its bearing at ``replace_at``. :func:`plan_outcome`
 replays the asset's Paris-law damage (:class:`~twin_models.simulator.physics.DamageCurve`: the
 same wear rate, exponent and flaw as the unplanned run, from the same seeds) with the capped
-load: the damage rate is ``k * load^p * (d0 + d)^-q``, so a derate stretches the remaining life
-by the factor by which it lowers ``∫ load^p dt``. A replacement before the (derated) failure
-avoids it. Healthy assets never fail, whatever the plan.
+load (:mod:`twin_models.simulator.actions`, which the simulator's telemetry shares when
+``FleetConfig.plans`` holds the action): the damage rate is ``k * load^p * (d0 + d)^-q``, so
+a derate stretches the remaining life by the factor by which it lowers ``∫ load^p dt``. A
+replacement before the (derated) failure avoids it. Healthy assets never fail, whatever the plan.
 """
 
 from __future__ import annotations
@@ -17,35 +18,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from twin_models.records import ensure_utc
-from twin_models.simulator.fleet import FleetConfig, _day_offset_s, _plans
-from twin_models.simulator.physics import LOAD_EXPONENT, DamageCurve, load_profile
+from twin_models.simulator.actions import PlanAction, capped_curve, load_cap
+from twin_models.simulator.fleet import FleetConfig, _plans
+from twin_models.simulator.physics import DamageCurve, load_profile
+from twin_models.simulator.telemetry import day_offset_s
 
 __all__ = ["PlanAction", "PlanOutcome", "plan_outcome"]
-
-
-@dataclass(frozen=True)
-class PlanAction:
-    """What is done to one asset: a load limit from ``at`` to ``until`` (None: to the end of the
-    run) when ``load_fraction`` is set, and a bearing replacement at ``replace_at``."""
-
-    asset_id: str
-    at: datetime
-    load_fraction: float | None = None
-    until: datetime | None = None
-    replace_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        """Aware UTC times, a load fraction in (0, 1]."""
-        object.__setattr__(self, "at", ensure_utc(self.at, what="PlanAction.at"))
-        for name in ("until", "replace_at"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, ensure_utc(value, what=f"PlanAction.{name}"))
-        f = self.load_fraction
-        if f is not None and not (math.isfinite(f) and 0.0 < f <= 1.0):
-            msg = f"PlanAction.load_fraction must be in (0, 1], got {f!r}"
-            raise ValueError(msg)
 
 
 @dataclass(frozen=True)
@@ -69,23 +47,9 @@ class PlanOutcome:
         return self.baseline_failure_at is not None and self.failure_at is None
 
 
-def _capped_failure_s(curve: DamageCurve, load: np.ndarray, cap: np.ndarray) -> float | None:
-    """Failure time of ``curve``'s law when the load on its grid is ``min(load, cap)``."""
-    lp = np.minimum(load, cap) ** LOAD_EXPONENT
-    cum = np.concatenate(([0.0], np.cumsum(0.5 * (lp[1:] + lp[:-1]) * np.diff(curve.grid_s))))
-    target = curve._g(1.0) / curve.k  # noqa: SLF001 - the law's own usage to failure
-    i = int(np.searchsorted(cum, target))
-    if i >= len(curve.grid_s):
-        return None
-    if i == 0:
-        return float(curve.grid_s[0])
-    frac = (target - cum[i - 1]) / (cum[i] - cum[i - 1])
-    return float(curve.grid_s[i - 1] + frac * (curve.grid_s[i] - curve.grid_s[i - 1]))
-
-
 def plan_outcome(cfg: FleetConfig, action: PlanAction) -> PlanOutcome:
     """The asset's first life under ``action`` (from the same draws as the unplanned run)."""
-    plan = next((p for p in _plans(cfg) if p.asset_id == action.asset_id), None)
+    plan = next((p for p in _plans(cfg, follow=False) if p.asset_id == action.asset_id), None)
     if plan is None:
         msg = f"no asset {action.asset_id!r} in the simulated fleet (n_assets={cfg.n_assets})"
         raise ValueError(msg)
@@ -96,11 +60,9 @@ def plan_outcome(cfg: FleetConfig, action: PlanAction) -> PlanOutcome:
     curve = plan.curve
     start_s = (action.at - cfg.start).total_seconds()
     end_s = math.inf if action.until is None else (action.until - cfg.start).total_seconds()
-    load = load_profile(plan.phys, curve.grid_s, _day_offset_s(cfg))
-    cap = np.full_like(load, math.inf)
-    if action.load_fraction is not None:
-        cap[(curve.grid_s >= start_s) & (curve.grid_s < end_s)] = action.load_fraction
-    fail_s = _capped_failure_s(curve, load, cap)
+    load = load_profile(plan.phys, curve.grid_s, day_offset_s(cfg))
+    cap = load_cap(action, cfg.start, curve.grid_s)
+    fail_s = capped_curve(curve, load, cap).failure_s()
     if fail_s is not None and fail_s >= cfg.end_s:
         fail_s = None
     if fail_s is not None and replace_s is not None and replace_s <= fail_s:
