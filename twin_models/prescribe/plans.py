@@ -33,7 +33,7 @@ import numpy as np
 
 from twin_models.prescribe.config import PlanCosts, PrescribeConfig
 from twin_models.records import PlanKind, PlanOption, Recommendation
-from twin_models.rul.damage import DamageState
+from twin_models.rul.damage import DamageState, weighted_quantiles
 from twin_models.rul.profile import OperatingProfile
 
 __all__ = ["PlanMemory", "choose", "evaluate_plans", "explain_plan", "money", "recommend",
@@ -48,14 +48,12 @@ def _p_fail(state: DamageState, profile: OperatingProfile, ahead_s: float, t_s: 
     :meth:`DamageState.forecast` gives for them (the same widened failure times), without its
     indicator trajectories (a recommendation weighs five plans every window: ~10x cheaper)."""
     w = state.weights
-    fail = state._widened(state.failure_times(profile), w)  # noqa: SLF001 - forecast's own spread
+    fail = state.spread_failure_times(profile)
     fail = np.where(fail > ahead_s + horizon_s, math.inf, fail)
     p = float(w @ (fail <= ahead_s + t_s))
     if not median:
         return p, None
-    order = np.argsort(fail, kind="stable")
-    cum = np.cumsum(w[order])
-    mid = float(fail[order][min(int(np.searchsorted(cum, 0.5 * cum[-1])), len(fail) - 1)])
+    mid = float(weighted_quantiles(fail, w, (0.5,))[0])
     return p, max(mid - ahead_s, 0.0) if math.isfinite(mid) else None
 
 

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from twin_models.rul.profile import LOAD_EXPONENT, OperatingProfile, time_of_usage, usage_integral
 
-__all__ = ["DamageForecast", "DamagePrior", "DamageState"]
+__all__ = ["DamageForecast", "DamagePrior", "DamageState", "weighted_quantiles"]
 
 FloatArray = npt.NDArray[np.float64]
 _SHRINK = 0.98  # Liu-West: shrink parameters 2 % towards their mean, add the lost variance as noise
@@ -118,7 +118,9 @@ class DamageForecast:
     indicator: tuple[tuple[float, tuple[float, ...]], ...]
 
 
-def _weighted_quantiles(values: FloatArray, weights: FloatArray, qs: Sequence[float]) -> FloatArray:
+def weighted_quantiles(values: FloatArray, weights: FloatArray, qs: Sequence[float]) -> FloatArray:
+    """The ``qs`` quantiles of ``values`` under ``weights`` (the first value whose cumulative
+    weight reaches each quantile)."""
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
     idx = np.searchsorted(cum, np.asarray(qs) * cum[-1], side="left")
@@ -342,7 +344,7 @@ class DamageState:
 
     def damage_quantiles(self) -> tuple[float, float, float]:
         """10 %, 50 % and 90 % quantiles of the damage now."""
-        lo, mid, hi = _weighted_quantiles(self.d, self.weights, _QUANTILES).tolist()
+        lo, mid, hi = weighted_quantiles(self.d, self.weights, _QUANTILES).tolist()
         return lo, mid, hi
 
     def fit(self) -> tuple[float, float, float]:
@@ -352,8 +354,8 @@ class DamageState:
         first evidence of damage to failure)."""
         w, q = self.weights, self.theta[:, 1]
         life = self._g_full(q) / np.exp(self.theta[:, 0])
-        return (float(_weighted_quantiles(life, w, (0.5,))[0]),
-                float(_weighted_quantiles(q, w, (0.5,))[0]), self.usage_s)
+        return (float(weighted_quantiles(life, w, (0.5,))[0]),
+                float(weighted_quantiles(q, w, (0.5,))[0]), self.usage_s)
 
     def as_now(self) -> OperatingProfile:
         """A constant plan at the recent usage rate (as a load at the reference speed)."""
@@ -373,12 +375,17 @@ class DamageState:
         finite = np.isfinite(fail) & (fail > 0.0)
         if scale == 1.0 or not finite.any():
             return fail
-        mid = math.log(max(float(_weighted_quantiles(fail, w, (0.5,))[0]), 1.0))
+        mid = math.log(max(float(weighted_quantiles(fail, w, (0.5,))[0]), 1.0))
         if not math.isfinite(mid):
             return fail
         out = fail.copy()
         out[finite] = np.exp(mid + scale * (np.log(fail[finite]) - mid))
         return out
+
+    def spread_failure_times(self, profile: OperatingProfile) -> FloatArray:
+        """Seconds from now to each particle's failure under ``profile``, spread by
+        :attr:`spread_scale`: what :meth:`forecast`'s RUL and P(failure) come from."""
+        return self._widened(self.failure_times(profile), self.weights)
 
     def forecast(self, profile: OperatingProfile, *, horizon_s: float,
                  times_s: Sequence[float] = (), n_points: int = 12) -> DamageForecast:
@@ -388,17 +395,17 @@ class DamageState:
             msg = f"forecast needs horizon_s > 0 and n_points >= 2, got {horizon_s}, {n_points}"
             raise ValueError(msg)
         w = self.weights
-        fail = self._widened(self.failure_times(profile), w)
+        fail = self.spread_failure_times(profile)
         fail = np.where(fail > horizon_s, math.inf, fail)
         rul = [None if not math.isfinite(v) else float(v)
-               for v in _weighted_quantiles(fail, w, _QUANTILES).tolist()]
+               for v in weighted_quantiles(fail, w, _QUANTILES).tolist()]
         p_fail = tuple(float(w @ (fail <= t)) for t in times_s)
         finite = fail[np.isfinite(fail)]
         span = min(horizon_s, 1.2 * float(finite.max())) if finite.size else horizon_s
         grid = np.linspace(0.0, span, n_points)
         usage = usage_integral(profile, self.reference_speed_hz, grid, self.reference_load)
         ys = np.stack([self._indicator(self._advance(u)) for u in usage.tolist()], axis=1)
-        quants = [(q, tuple(float(_weighted_quantiles(ys[:, j], w, (q,))[0])
+        quants = [(q, tuple(float(weighted_quantiles(ys[:, j], w, (q,))[0])
                             for j in range(n_points))) for q in _QUANTILES]
         return DamageForecast(horizon_s, rul[1], rul[0], rul[2], tuple(float(t) for t in times_s),
                               p_fail, tuple(grid.tolist()), tuple(quants))
