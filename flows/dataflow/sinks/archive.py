@@ -51,8 +51,9 @@ from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
-from flows.dataflow.sinks.archive_features import feature_tables
+from flows.dataflow.sinks.archive_features import block_tables
 from flows.dataflow.sinks.archive_writer import BackgroundWriter
+from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks, keyed_blocks
 
 __all__ = ["ROWS", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row",
            "new_run_id", "state_row", "write_records", "write_rows", "write_seq"]
@@ -158,15 +159,38 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
                   run_id: str | None = None) -> int:
     """Write records (FeatureVector, TwinSnapshot or Alert) as :func:`write_rows` writes their
     rows, converted column by column (:mod:`flows.dataflow.sinks.archive_columns`); returns the
-    number of files. FeatureVectors are converted from their NumPy rows
-    (:mod:`flows.dataflow.sinks.archive_features`)."""
+    number of files. FeatureVectors are converted from their NumPy rows, and the ``features``
+    sink's items may be :class:`~.feature_blocks.FeatureBlock` s (made where the windows were
+    aggregated), records and blocks in any mix (:mod:`flows.dataflow.sinks.archive_features`)."""
     if table == FEATURE_VECTOR.table:
-        tables = feature_tables(records)
+        tables = block_tables(_as_blocks(records))
     else:
         tables = {date: records_table(table, part) for date, part in date_groups(table, records).items()}
     for date, data in tables.items():
         _write_file(root, table, date, data, basename, run_id)
     return len(tables)
+
+
+def _as_blocks(items: list[Any]) -> list[FeatureBlock]:
+    """The items (FeatureBlocks and FeatureVectors) as blocks, in their order."""
+    if all(type(item) is FeatureBlock for item in items):
+        return items
+    out: list[FeatureBlock] = []
+    loose: list[Any] = []
+    for item in [*items, None]:
+        if type(item) is FeatureBlock or item is None:
+            out.extend(feature_blocks(loose))
+            loose = []
+            if item is not None:
+                out.append(item)
+        else:
+            loose.append(item)
+    return out
+
+
+def _rows(items: list[Any]) -> int:
+    """How many rows the items are (a FeatureBlock is its windows)."""
+    return sum(len(item) if type(item) is FeatureBlock else 1 for item in items)
 
 
 def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str,
@@ -194,7 +218,8 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     def __init__(self, sink: ParquetArchiveSink, part: str) -> None:
         self.sink = sink
         self.part = part
-        self.rows: list[Any] = []  # records, converted by the writer
+        self.rows: list[Any] = []  # records (or feature blocks), converted by the writer
+        self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
         self.writer = BackgroundWriter(f"archive-{sink.table}-{part}")
@@ -202,8 +227,9 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
         self.rows.extend(items)
+        self.n_rows += _rows(items) if self.sink.table == FEATURE_VECTOR.table else len(items)
         due = time.monotonic() - self.flushed_at >= self.sink.flush_interval_s
-        if len(self.rows) >= self.sink.batch_rows or due:
+        if self.n_rows >= self.sink.batch_rows or due:
             self.flush()
 
     def flush(self) -> None:
@@ -213,6 +239,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
         self.writer.submit(partial(self._write, self.rows, base))
         self.rows = []
+        self.n_rows = 0
         self.seq += 1
         self.flushed_at = time.monotonic()
 
@@ -223,9 +250,10 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         m = self.sink.metrics
         if m is not None:
             name = f"archive_{self.sink.table}"
-            m.archive_rows.labels(table=self.sink.table).inc(len(records))
+            rows = _rows(records)
+            m.archive_rows.labels(table=self.sink.table).inc(rows)
             m.sink_write_seconds.labels(sink=name).observe(time.perf_counter() - start)
-            m.sink_batch_size.labels(sink=name).observe(len(records))
+            m.sink_batch_size.labels(sink=name).observe(rows)
 
     def snapshot(self) -> None:
         start = time.perf_counter()
@@ -291,11 +319,19 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
 def archive_attacher(
     root: str | Path, table: str, **kwargs: Any
 ) -> Callable[[str, Stream[Any]], None]:
-    """A :data:`flows.dataflow.pipeline.SinkAttacher` that archives a stream of records into ``table``."""
+    """A :data:`flows.dataflow.pipeline.SinkAttacher` that archives a stream of records into ``table``.
+
+    ``features``: the windows become column blocks right after the aggregation, a Bytewax batch
+    at a time (step ``<step_id>_blocks``, stateless), one per writer partition
+    (:mod:`flows.dataflow.sinks.feature_blocks`); the other tables take their records."""
     sink = ParquetArchiveSink(root, table, **kwargs)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
-        keyed = op.key_on(f"{step_id}_key", stream, lambda rec: rec.asset_id)
+        if table == FEATURE_VECTOR.table:
+            blocks = keyed_blocks(sink.partitions, sink.part_fn)
+            keyed = op.flat_map_batch(f"{step_id}_blocks", stream, blocks)
+        else:
+            keyed = op.key_on(f"{step_id}_key", stream, lambda rec: rec.asset_id)
         op.output(step_id, keyed, sink)
 
     return attach

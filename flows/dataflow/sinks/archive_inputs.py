@@ -23,34 +23,47 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.codec.record_fields import _text, spans_text
+from twin_models.records import InputSpan
 
-__all__ = ["inputs_column"]
+__all__ = ["flat_inputs_column", "inputs_column"]
 
 _SOURCE, _FIRST, _LAST = attrgetter("source"), attrgetter("first"), attrgetter("last")
 
 
 def inputs_column(spans: Sequence[Sequence[Any]]) -> pa.Array:
     """One ``string`` value per window: ``spans_text(spans[i])``, built column-wise."""
-    try:
-        return _joined(spans)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # e.g. an int beyond int64
-        return pa.array(list(map(spans_text, spans)), pa.string())
-
-
-def _joined(spans: Sequence[Sequence[Any]]) -> pa.Array:
-    """The texts by Arrow's string kernels (raises what Arrow raises on an odd value)."""
-    n = len(spans)
-    counts = np.fromiter(map(len, spans), np.int64, n)
     flat = list(chain.from_iterable(spans))
-    if not flat:
+    counts = np.fromiter(map(len, spans), np.int64, len(spans))
+    sources, first, last = list(map(_SOURCE, flat)), list(map(_FIRST, flat)), list(map(_LAST, flat))
+    return flat_inputs_column(counts, sources, first, last)
+
+
+def flat_inputs_column(counts: np.ndarray, sources: Sequence[str], first: Sequence[Any],
+                       last: Sequence[Any]) -> pa.Array:
+    """:func:`inputs_column` of spans given flattened: ``counts[i]`` spans for window i, their
+    fields in ``sources`` / ``first`` / ``last`` (what a :class:`~.feature_blocks.FeatureBlock` holds)."""
+    try:
+        return _joined(counts, sources, first, last)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # e.g. an int beyond int64
+        spans = [InputSpan(s, int(f), int(la)) for s, f, la in zip(sources, first, last, strict=True)]
+        ends = np.cumsum(counts).tolist()
+        texts = [spans_text(spans[e - c:e]) for e, c in zip(ends, counts.tolist(), strict=True)]
+        return pa.array(texts, pa.string())
+
+
+def _joined(counts: np.ndarray, sources: Sequence[str], first: Sequence[Any],
+            last: Sequence[Any]) -> pa.Array:
+    """The texts by Arrow's string kernels (raises what Arrow raises on an odd value)."""
+    n = len(counts)
+    if not len(sources):
         return pa.array(["[]"] * n, pa.string())
-    sources = pa.array(list(map(_SOURCE, flat)), pa.string()).dictionary_encode()
-    quoted = pa.array(list(map(_text, sources.dictionary.to_pylist())), pa.string()).take(sources.indices)
-    first = pa.array(list(map(_FIRST, flat)), pa.int64()).cast(pa.string())
-    last = pa.array(list(map(_LAST, flat)), pa.int64()).cast(pa.string())
-    if len(flat) == n and bool((counts == 1).all()):  # the common case: one span per window
-        return _span_texts(quoted, first, last, "[", "]")
-    one = _span_texts(quoted, first, last, "", "")
+    coded = pa.array(sources, pa.string()).dictionary_encode()
+    quoted = pa.array(list(map(_text, coded.dictionary.to_pylist())), pa.string()).take(coded.indices)
+    first_text = pa.array(first, pa.int64()).cast(pa.string())
+    last_text = pa.array(last, pa.int64()).cast(pa.string())
+    if len(sources) == n and bool((counts == 1).all()):  # the common case: one span per window
+        return _span_texts(quoted, first_text, last_text, "[", "]")
+    one = _span_texts(quoted, first_text, last_text, "", "")
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), one), ",")

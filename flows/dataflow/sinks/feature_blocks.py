@@ -1,0 +1,171 @@
+"""Windows carried to the ``features`` archive as column blocks, made where they are aggregated.
+
+Issue 10's archive target (write >= 0.8x a bare ``write_table``): reading each window's Python
+objects at flush time (asset id, two datetimes, the feature map and its bytes, the input spans:
+~9 objects, cold by then) cost ~4-5 us per window, ~10x the budget (RESULTS.md, ARCHIVE6). Here
+a Bytewax batch of freshly aggregated windows (still in the cache) is turned into
+:class:`FeatureBlock` s right away, by the archive's own step between ``aggregate_window`` and the
+sink (:func:`flows.dataflow.sinks.archive.archive_attacher`): per block, the asset ids (shared
+strings), start/end/n_records as int64 arrays, the events' archive text, the input spans flattened
+into int64 arrays, and the feature values as one (windows, names) float64 matrix of a single
+name sequence. The sink buffers blocks and builds a write's columns by concatenating them
+(:func:`flows.dataflow.sinks.archive_features.block_tables`): no per-window object is read again.
+
+A block holds windows in arrival order and of ONE writer partition (blocks are split where the
+name sequence changes, so concatenating them keeps the arrival order the sort's ties use) and is
+picklable (it crosses workers to its writer partition); the sink flushes blocks at every
+snapshot, as it flushed records, so recovery is unchanged. The twin path never sees blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+
+from flows.codec.record_fields import FEATURE_VECTOR
+from twin_models.feature_map import FeatureKeys, FeatureMap
+
+__all__ = ["FeatureBlock", "feature_blocks", "keyed_blocks"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_EVENTS = next(c.value for c in FEATURE_VECTOR.columns if c.name == "events")
+_ASSET, _START, _END = attrgetter("asset_id"), attrgetter("window_start"), attrgetter("window_end")
+_N, _FEATURES, _INPUTS = attrgetter("n_records"), attrgetter("features"), attrgetter("inputs")
+_SOURCE, _FIRST, _LAST = attrgetter("source"), attrgetter("first"), attrgetter("last")
+_ROW = attrgetter("features.raw")
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureBlock:
+    """Consecutive windows of one feature-name sequence, as columns (arrival order).
+
+    ``names``: the feature names in the order of ``values``' columns; ``values``: (windows,
+    names) float64; ``span_counts``: input spans per window, their fields flattened into
+    ``span_sources`` / ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
+
+    assets: list[str]
+    start_us: np.ndarray
+    end_us: np.ndarray
+    n_records: np.ndarray
+    events: list[str]
+    span_counts: np.ndarray
+    span_sources: list[str]
+    span_first: np.ndarray
+    span_last: np.ndarray
+    names: tuple[str, ...]
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.assets)
+
+    def part(self, rows: np.ndarray) -> FeatureBlock:
+        """The windows ``rows`` (ascending positions) as a block of their own."""
+        ends = np.cumsum(self.span_counts)
+        starts = ends - self.span_counts
+        spans = np.concatenate([np.arange(s, e) for s, e in zip(starts[rows], ends[rows], strict=True)]
+                               or [np.empty(0, np.intp)]).astype(np.intp)
+        pick = rows.tolist()
+        return FeatureBlock([self.assets[i] for i in pick], self.start_us[rows], self.end_us[rows],
+                            self.n_records[rows], [self.events[i] for i in pick], self.span_counts[rows],
+                            [self.span_sources[i] for i in spans.tolist()], self.span_first[spans],
+                            self.span_last[spans], self.names, self.values[rows])
+
+
+def _micros(values: list[datetime]) -> np.ndarray:
+    """Datetimes -> int64 microseconds since the epoch, as Arrow converts them (naive = UTC);
+    converted once per distinct value (a batch's windows share a few starts and ends)."""
+    distinct = dict.fromkeys(values)
+    at = {d: (d if d.tzinfo is not None else d.replace(tzinfo=UTC)) - _EPOCH for d in distinct}
+    us = {d: delta // _US for d, delta in at.items()}
+    return np.fromiter(map(us.__getitem__, values), np.int64, len(values))
+
+
+def _ints(values: Sequence[Any]) -> np.ndarray:
+    """int64 when every value fits (else an object array: the inputs column falls back then)."""
+    try:
+        return np.fromiter(values, np.int64, len(values))
+    except (OverflowError, TypeError, ValueError):
+        return np.array(list(values), dtype=object)
+
+
+def _shape(features: Any) -> Hashable:
+    """What windows share when their values line up: the key set, or a dict's key tuple."""
+    return features.key_set if isinstance(features, FeatureMap) else tuple(features)
+
+
+def _values(fvs: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.ndarray]:
+    """The names and the (windows, names) matrix of windows that all have ``shape``."""
+    from flows.dataflow.sinks.archive_columns import _values as dict_values
+
+    if isinstance(shape, FeatureKeys):
+        width = len(shape.names)
+        if not width:
+            return shape.names, np.empty((len(fvs), 0))
+        flat = np.frombuffer(b"".join(map(_ROW, fvs)), np.float64)
+        return shape.names, flat.reshape(len(fvs), width)
+    names: tuple[str, ...] = shape  # type: ignore[assignment]
+    return names, dict_values(list(map(_FEATURES, fvs)), range(len(fvs)), len(names))
+
+
+def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
+    """Windows of one shape (in arrival order) as one block."""
+    spans = list(map(_INPUTS, fvs))
+    flat = list(chain.from_iterable(spans))
+    events = [""] * len(fvs)
+    for i, fv in enumerate(fvs):
+        if fv.events:
+            events[i] = _EVENTS(fv)
+    names, values = _values(fvs, shape)
+    return FeatureBlock(list(map(_ASSET, fvs)), _micros(list(map(_START, fvs))),
+                        _micros(list(map(_END, fvs))), _ints(list(map(_N, fvs))), events,
+                        np.fromiter(map(len, spans), np.int64, len(spans)), list(map(_SOURCE, flat)),
+                        _ints(list(map(_FIRST, flat))), _ints(list(map(_LAST, flat))), names, values)
+
+
+def feature_blocks(fvs: Sequence[Any]) -> list[FeatureBlock]:
+    """FeatureVectors (in arrival order) as blocks: one per run of consecutive windows with the
+    same feature names (one block for a batch of one asset kind)."""
+    if not fvs:
+        return []
+    try:
+        shapes: list[Hashable] = [fv.features.key_set for fv in fvs]
+    except AttributeError:  # some plain dicts (windows pickled across workers, tests)
+        shapes = [_shape(fv.features) for fv in fvs]
+    first = shapes[0]
+    if shapes.count(first) == len(shapes):  # the common case
+        return [_block(fvs, first)]
+    out, lo = [], 0
+    for i in range(1, len(shapes) + 1):
+        if i == len(shapes) or shapes[i] != shapes[lo]:
+            out.append(_block(fvs[lo:i], shapes[lo]))
+            lo = i
+    return out
+
+
+def keyed_blocks(partitions: int,
+                 part_of: Callable[[str], int]) -> Callable[[list[Any]], list[tuple[str, Any]]]:
+    """The archive's block step: a Bytewax batch of FeatureVectors -> ``(asset_id, block)`` items,
+    one block per name run and writer partition (keyed by one of its assets, so the sink's
+    ``part_fn`` routes it to that partition)."""
+
+    def step(fvs: list[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for block in feature_blocks(fvs):
+            if partitions == 1:
+                out.append((block.assets[0], block))
+                continue
+            parts = {a: part_of(a) for a in dict.fromkeys(block.assets)}
+            where = np.fromiter(map(parts.__getitem__, block.assets), np.intp, len(block))
+            for p in dict.fromkeys(where.tolist()):
+                piece = block.part(np.flatnonzero(where == p))
+                out.append((piece.assets[0], piece))
+        return out
+
+    return step

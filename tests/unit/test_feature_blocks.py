@@ -1,0 +1,125 @@
+"""The features sink fed column blocks (issue 10, ARCHIVE7) writes the row path's files.
+
+Windows become :class:`~flows.dataflow.sinks.feature_blocks.FeatureBlock` s right after the
+aggregation, a Bytewax batch at a time, split per writer partition; the sink concatenates them.
+Each case compares the files with those of the row path (``archive_row`` per record).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import zlib
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows.codec.record_fields import FEATURE_VECTOR
+from flows.dataflow.sinks.archive import ParquetArchiveSink, write_records, write_rows
+from flows.dataflow.sinks.archive_features import block_tables
+from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks, keyed_blocks
+from tests.unit.test_archive_columns import BOOKKEEPING, T, _features
+from tests.unit.test_archive_features import _as_maps, _fleet
+from tests.unit.test_serde import make_feature_vector
+from twin_models.feature_map import feature_map
+from twin_models.records import InputSpan
+
+
+def _mixed() -> list[Any]:
+    """Two kinds interleaved, spans (none, one, several, an int beyond int64), a dict window."""
+    out = []
+    for i, rec in enumerate(_fleet()):
+        if i % 7 == 3:  # another kind: other names, some shared
+            rec = replace(rec, features=feature_map({"pressure.mean": 2.0 + i, "vib.rms": -1.0 * i}))
+        spans = [(), (InputSpan("file:a.csv", i, i + 3),),
+                 (InputSpan("kafka:t:0", i, i + 1), InputSpan('sim:"q"\\', 2 * i, 2 * i + 9))][i % 3]
+        out.append(replace(rec, inputs=spans))
+    return out + _features()[:2]
+
+
+def _files(root: Path) -> dict[str, pa.Table]:
+    return {p.parent.name: pq.read_table(p).drop_columns(BOOKKEEPING)
+            for p in sorted((root / "features").rglob("*.parquet"))}
+
+
+def _same_as_rows(tmp_path: Path, records: list[Any], items: list[Any]) -> None:
+    rows = [FEATURE_VECTOR.archive_row(r) for r in records]
+    n = write_rows(tmp_path / "rows", "features", rows, "part-x", "r")
+    assert write_records(tmp_path / "blocks", "features", items, "part-x", "r") == n
+    want, got = _files(tmp_path / "rows"), _files(tmp_path / "blocks")
+    assert list(got) == list(want)
+    for day, data in got.items():
+        assert data.schema == want[day].schema
+        assert data.to_pylist() == want[day].to_pylist()
+
+
+@pytest.mark.parametrize("batch", [1, 5, 64, 10_000])
+def test_blocks_of_any_batch_size_write_the_row_paths_files(tmp_path: Path, batch: int) -> None:
+    records = _mixed()
+    blocks = [b for i in range(0, len(records), batch) for b in feature_blocks(records[i:i + batch])]
+    assert sum(map(len, blocks)) == len(records)
+    assert len({b.names for b in blocks}) == 3  # two kinds and the dict windows' names
+    _same_as_rows(tmp_path, records, blocks)
+
+
+def test_blocks_and_records_mixed_and_a_pickled_block(tmp_path: Path) -> None:
+    records = _as_maps(_features()) + _fleet()
+    blocks = feature_blocks(records[:40])
+    again = pickle.loads(pickle.dumps(blocks[0]))  # a block crossing workers
+    assert type(again) is FeatureBlock and again.names == blocks[0].names
+    assert np.array_equal(again.values, blocks[0].values) and again.assets == blocks[0].assets
+    _same_as_rows(tmp_path, records, [again, *blocks[1:], *records[40:100], *feature_blocks(records[100:])])
+
+
+def test_an_int_beyond_int64_in_a_span_falls_back_to_the_same_text(tmp_path: Path) -> None:
+    rec = replace(_fleet()[0], inputs=(InputSpan("file:x", 0, 2**70),))
+    block = feature_blocks([rec])[0]
+    assert block.span_last.dtype == object
+    _same_as_rows(tmp_path, [rec], [block])
+
+
+def test_keyed_blocks_go_whole_to_one_partition_in_arrival_order() -> None:
+    sink = ParquetArchiveSink("/nonexistent", "features", partitions=3)
+    records = _mixed()
+    out = keyed_blocks(3, sink.part_fn)(records)
+    parts: dict[int, list[Any]] = {}
+    for key, block in out:
+        p = sink.part_fn(key)
+        assert {sink.part_fn(a) for a in block.assets} == {p}
+        parts.setdefault(p, []).append(block)
+    assert len(parts) == 3
+    for p, blocks in parts.items():  # each partition's windows, in the order they came
+        mine = [r for r in records if zlib.crc32(r.asset_id.encode()) % 3 == p]
+        got = [(a, int(s), int(n)) for b in blocks
+               for a, s, n in zip(b.assets, b.start_us, b.n_records, strict=True)]
+        want = [(r.asset_id, round(r.window_start.timestamp() * 1e6), r.n_records) for r in mine]
+        assert got == want
+        tables = block_tables(blocks)
+        assert sum(t.num_rows for t in tables.values()) == len(mine)
+
+
+def test_the_sink_counts_windows_not_blocks(tmp_path: Path) -> None:
+    """``batch_rows`` counts windows: a write of blocks flushes at the same size as records."""
+    sink = ParquetArchiveSink(tmp_path, "features", batch_rows=100, flush_interval_s=1e9, run_id="r")
+    part = sink.build_part("features_out_0", "w0", None)
+    records = _fleet()  # 270 windows
+    for i in range(0, len(records), 30):
+        part.write_batch(feature_blocks(records[i:i + 30]))  # the sink's items: the blocks
+    assert part.seq == 2  # flushed after 120 and 240 windows
+    part.close()
+    got = sum(pq.read_metadata(p).num_rows for p in (tmp_path / "features").rglob("*.parquet"))
+    assert got == len(records)
+
+
+def test_an_empty_feature_row_and_a_nan_stay_null(tmp_path: Path) -> None:
+    base = make_feature_vector()
+    empty = replace(base, window_start=T, window_end=T + timedelta(hours=1), features=feature_map({}))
+    nan = replace(base, window_start=T + timedelta(hours=1), window_end=T + timedelta(hours=2),
+                  features=feature_map({"vib.rms": math.nan}))
+    _same_as_rows(tmp_path, [empty, nan], feature_blocks([empty, nan]))
