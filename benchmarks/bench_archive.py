@@ -123,15 +123,48 @@ def cpu() -> float:
     return time.process_time()
 
 
+BLOCK_BATCH = 100
+"""Windows per Bytewax batch at the archive's block step (ARCHIVE7: a fleet's windows of one period
+close together; ``twin demo`` measured 8-ish, a 100-asset live run up to 100)."""
+
+
+def sink_items(records: list[Any], batch: int = BLOCK_BATCH) -> list[Any]:
+    """What the tree's flow hands the features sink: column blocks made right after the
+    aggregation a Bytewax batch at a time (ARCHIVE7), or the records themselves (before it)."""
+    try:
+        from flows.dataflow.sinks.feature_blocks import feature_blocks
+    except ImportError:
+        return records
+    return [b for i in range(0, len(records), batch) for b in feature_blocks(records[i:i + batch])]
+
+
+def block_step(records: list[Any], batch: int = BLOCK_BATCH) -> float | None:
+    """CPU seconds of the flow's block step over ``records`` (None: the tree has none)."""
+    try:
+        from flows.dataflow.sinks.feature_blocks import feature_blocks
+    except ImportError:
+        return None
+    t = cpu()
+    for i in range(0, len(records), batch):
+        feature_blocks(records[i:i + batch])
+    return cpu() - t
+
+
+def _rows(items: list[Any]) -> int:
+    return sum(len(i) if hasattr(i, "values") and hasattr(i, "names") else 1 for i in items)
+
+
 def sink_write(records: list[Any], root: Path, batch_rows: int) -> float:
-    """CPU seconds of the archive sink writing ``records`` (features) in batches."""
+    """CPU seconds of the archive sink writing ``records`` (features, as the flow hands them:
+    :func:`sink_items`) in batches."""
     from flows.dataflow.sinks.archive import ParquetArchiveSink
 
     sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id="bench")
     part = sink.build_part("features_out_0", "w0", None)
+    per = 1000 if _rows(records[:1]) == 1 else max(1, 1000 // BLOCK_BATCH)
     t = cpu()
-    for i in range(0, len(records), 1000):  # Bytewax hands the sink batches of items
-        part.write_batch(records[i:i + 1000])
+    for i in range(0, len(records), per):  # Bytewax hands the sink batches of items
+        part.write_batch(records[i:i + per])
     part.close()
     return cpu() - t
 
@@ -145,8 +178,9 @@ def sink_write_batches(batches: list[list[Any]], root: Path) -> float:
     part = sink.build_part("features_out_0", "w0", None)
     t = cpu()
     for batch in batches:
-        for i in range(0, len(batch), 1000):
-            part.write_batch(batch[i:i + 1000])
+        per = 1000 if _rows(batch[:1]) == 1 else max(1, 1000 // BLOCK_BATCH)
+        for i in range(0, len(batch), per):
+            part.write_batch(batch[i:i + per])
         part.flush()
     part.close()
     return cpu() - t
@@ -216,12 +250,23 @@ def write_rate(records: list[Any], work: Path, batch_rows: int, n: int) -> dict[
         by_date[rec.window_start.date()].append(rec)
     dated = list(by_date.values())
     tables, dated_tables = floor_tables(batches), floor_tables(dated)
-    wide = pairs(lambda k: sink_write(records, work / f"sink-{k}", batch_rows),
+    items, dated_items = sink_items(records), [sink_items(d) for d in dated]  # made before any timing
+    wide = pairs(lambda k: sink_write(items, work / f"sink-{k}", batch_rows),
                  lambda k: floor_write(tables, work / f"floor-{k}"), n)
-    one_date = pairs(lambda k: sink_write_batches(dated, work / f"dsink-{k}"),
+    one_date = pairs(lambda k: sink_write_batches(dated_items, work / f"dsink-{k}"),
                      lambda k: floor_write(dated_tables, work / f"dfloor-{k}"), n)
-    return {"batches": len(batches), "one_date_batches": len(dated), "pairs": n, "wide": wide,
-            "one_date": one_date}
+    out = {"batches": len(batches), "one_date_batches": len(dated), "pairs": n,
+           "sink_input": "records" if items is records else f"blocks of {BLOCK_BATCH} windows",
+           "wide": wide, "one_date": one_date}
+    steps = [s for s in (block_step(records) for _ in range(n)) if s is not None]
+    if steps:  # the flow's block step, on the worker (not the sink): reported apart and all-in
+        step = statistics.median(steps)
+        out["block_step_cpu_s"] = round(step, 4)
+        out["block_step_us_per_window"] = round(1e6 * step / len(records), 3)
+        for shape in ("wide", "one_date"):
+            r = out[shape]
+            r["with_block_step_vs_floor"] = round(r["floor_cpu_s"] / (r["sink_cpu_s"] + step), 3)
+    return out
 
 
 def write_state(archive: Path, rows: list[dict[str, Any]], assets: int) -> None:

@@ -5,7 +5,7 @@ aggregated (:mod:`.feature_blocks`: asset ids, int64 times, the events' text, th
 flattened, one float64 matrix per name sequence). A write's columns are the blocks' columns
 concatenated; the sort by (date, asset_id, time) is one ``np.lexsort`` over integer codes (dates
 in order of first appearance, asset ids by Arrow's dictionary encoding); the feature matrix is
-gathered into sorted order a block of windows at a time (a blocked transpose); each column is
+(one row per name, as the blocks hold it) gathered into sorted order row by row; each column is
 built once for the whole write and sliced (zero-copy) per date. Records (tests, benchmarks,
 ``write_records``) are made blocks first, so there is one path.
 
@@ -60,8 +60,10 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
     if not blocks:
         return {}
     n = sum(map(len, blocks))
-    encoded = pa.array(list(chain.from_iterable(b.assets for b in blocks)), ASSET[1]).dictionary_encode()
-    a_code, assets = encoded.indices.to_numpy().astype(np.intp), encoded.dictionary.to_pylist()
+    assets = list(dict.fromkeys(chain.from_iterable(b.ids for b in blocks)))
+    at = {a: i for i, a in enumerate(assets)}
+    a_code = np.concatenate([np.fromiter(map(at.__getitem__, b.ids), np.intp, len(b.ids))[b.codes]
+                             for b in blocks])
     start_us = np.concatenate([b.start_us for b in blocks])
     day, days = _first_seen(start_us // _DAY_US)
     rank = np.empty(len(assets), np.intp)
@@ -70,7 +72,7 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
     bounds = np.searchsorted(day[order], np.arange(len(days) + 1))
     taken = pa.array(order)
     columns = {
-        ASSET[0]: encoded.dictionary.take(pa.array(a_code[order])),
+        ASSET[0]: pa.array(assets, ASSET[1]).take(pa.array(a_code[order])),
         "window_start": pa.array(start_us[order], _TIME),
         "window_end": pa.array(np.concatenate([b.end_us for b in blocks])[order], _TIME),
         "n_records": pa.array(np.concatenate([b.n_records for b in blocks]), pa.int64()).take(taken),
@@ -119,7 +121,7 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
     names_by_day = []
     if len(distinct) == 1:
         names_by_day = [list(sorted_names[0]) for _ in range(int(day.max()) + 1)]
-        matrix = _transposed(np.concatenate([b.values for b in blocks]), order)
+        matrix = np.take(np.concatenate([b.values for b in blocks], axis=1), order, axis=1)
         row_of = {k: i for i, k in enumerate(distinct[0])}
     else:
         at_shape = {names: s for s, names in enumerate(distinct)}
@@ -138,15 +140,6 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
     return names_by_day, columns
 
 
-def _transposed(stacked: np.ndarray, order: np.ndarray, block: int = 512) -> np.ndarray:
-    """``stacked[order].T`` as a C-contiguous matrix (one row per name), gathered and copied a
-    block of windows at a time (NumPy's plain transposing copy of a tall matrix misses the cache)."""
-    out = np.empty((stacked.shape[1], stacked.shape[0]))
-    for i in range(0, stacked.shape[0], block):
-        out[:, i:i + block] = stacked[order[i:i + block]].T
-    return out
-
-
 def _scattered(blocks: Sequence[FeatureBlock], distinct: list[tuple[str, ...]],
                order: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     """A (names, windows) matrix over the union of the blocks' names in ``order``, NaN where a
@@ -158,6 +151,6 @@ def _scattered(blocks: Sequence[FeatureBlock], distinct: list[tuple[str, ...]],
     for b in blocks:
         if b.names:
             keys = np.fromiter(map(at.__getitem__, b.names), np.intp, len(b.names))
-            matrix[keys, lo:lo + len(b)] = b.values.T
+            matrix[keys, lo:lo + len(b)] = b.values
         lo += len(b)
-    return np.ascontiguousarray(matrix[:, order]), at
+    return np.take(matrix, order, axis=1), at

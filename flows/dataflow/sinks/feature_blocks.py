@@ -46,11 +46,14 @@ _ROW = attrgetter("features.raw")
 class FeatureBlock:
     """Consecutive windows of one feature-name sequence, as columns (arrival order).
 
-    ``names``: the feature names in the order of ``values``' columns; ``values``: (windows,
-    names) float64; ``span_counts``: input spans per window, their fields flattened into
+    ``ids``: the distinct asset ids (first appearance), ``codes``: each window's position in
+    them; ``names``: the feature names in the order of ``values``' rows; ``values``: (names,
+    windows) float64, C-contiguous (one row per name: the sink gathers each row into sorted
+    order); ``span_counts``: input spans per window, their fields flattened into
     ``span_sources`` / ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
 
-    assets: list[str]
+    ids: list[str]
+    codes: np.ndarray
     start_us: np.ndarray
     end_us: np.ndarray
     n_records: np.ndarray
@@ -63,7 +66,12 @@ class FeatureBlock:
     values: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.assets)
+        return len(self.codes)
+
+    @property
+    def assets(self) -> list[str]:
+        """Each window's asset id."""
+        return [self.ids[c] for c in self.codes.tolist()]
 
     def part(self, rows: np.ndarray) -> FeatureBlock:
         """The windows ``rows`` (ascending positions) as a block of their own."""
@@ -71,11 +79,15 @@ class FeatureBlock:
         starts = ends - self.span_counts
         spans = np.concatenate([np.arange(s, e) for s, e in zip(starts[rows], ends[rows], strict=True)]
                                or [np.empty(0, np.intp)]).astype(np.intp)
-        pick = rows.tolist()
-        return FeatureBlock([self.assets[i] for i in pick], self.start_us[rows], self.end_us[rows],
-                            self.n_records[rows], [self.events[i] for i in pick], self.span_counts[rows],
-                            [self.span_sources[i] for i in spans.tolist()], self.span_first[spans],
-                            self.span_last[spans], self.names, self.values[rows])
+        used = np.unique(self.codes[rows])
+        recode = np.zeros(len(self.ids), np.intp)
+        recode[used] = np.arange(len(used))
+        return FeatureBlock([self.ids[i] for i in used.tolist()], recode[self.codes[rows]],
+                            self.start_us[rows], self.end_us[rows], self.n_records[rows],
+                            [self.events[i] for i in rows.tolist()], self.span_counts[rows],
+                            [self.span_sources[i] for i in spans.tolist()],
+                            self.span_first[spans], self.span_last[spans], self.names,
+                            np.ascontiguousarray(self.values[:, rows]))
 
 
 def _micros(values: list[datetime]) -> np.ndarray:
@@ -107,11 +119,12 @@ def _values(fvs: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.nd
     if isinstance(shape, FeatureKeys):
         width = len(shape.names)
         if not width:
-            return shape.names, np.empty((len(fvs), 0))
+            return shape.names, np.empty((0, len(fvs)))
         flat = np.frombuffer(b"".join(map(_ROW, fvs)), np.float64)
-        return shape.names, flat.reshape(len(fvs), width)
+        return shape.names, np.ascontiguousarray(flat.reshape(len(fvs), width).T)
     names: tuple[str, ...] = shape  # type: ignore[assignment]
-    return names, dict_values(list(map(_FEATURES, fvs)), range(len(fvs)), len(names))
+    values = dict_values(list(map(_FEATURES, fvs)), range(len(fvs)), len(names))
+    return names, np.ascontiguousarray(values.T)
 
 
 def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
@@ -123,7 +136,11 @@ def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
         if fv.events:
             events[i] = _EVENTS(fv)
     names, values = _values(fvs, shape)
-    return FeatureBlock(list(map(_ASSET, fvs)), _micros(list(map(_START, fvs))),
+    assets = list(map(_ASSET, fvs))
+    ids = list(dict.fromkeys(assets))
+    at = dict(zip(ids, range(len(ids)), strict=True))
+    codes = np.fromiter(map(at.__getitem__, assets), np.intp, len(assets))
+    return FeatureBlock(ids, codes, _micros(list(map(_START, fvs))),
                         _micros(list(map(_END, fvs))), _ints(list(map(_N, fvs))), events,
                         np.fromiter(map(len, spans), np.int64, len(spans)), list(map(_SOURCE, flat)),
                         _ints(list(map(_FIRST, flat))), _ints(list(map(_LAST, flat))), names, values)
@@ -158,14 +175,14 @@ def keyed_blocks(partitions: int,
     def step(fvs: list[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
         for block in feature_blocks(fvs):
-            if partitions == 1:
-                out.append((block.assets[0], block))
+            parts = np.fromiter(map(part_of, block.ids), np.intp, len(block.ids))
+            if partitions == 1 or (parts == parts[0]).all():
+                out.append((block.ids[0], block))
                 continue
-            parts = {a: part_of(a) for a in dict.fromkeys(block.assets)}
-            where = np.fromiter(map(parts.__getitem__, block.assets), np.intp, len(block))
+            where = parts[block.codes]
             for p in dict.fromkeys(where.tolist()):
                 piece = block.part(np.flatnonzero(where == p))
-                out.append((piece.assets[0], piece))
+                out.append((piece.ids[0], piece))
         return out
 
     return step
