@@ -47,6 +47,8 @@ def feature_tables(recs: Sequence[Any]) -> dict[str, pa.Table]:
 
 def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each value's position among the distinct ones in order of first appearance, and those."""
+    if len(values) and (values == values[0]).all():  # a write of one date: the common case
+        return np.zeros(len(values), np.intp), values[:1]
     distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
     by_first = np.argsort(first)
     code = np.empty(len(distinct), np.intp)
@@ -60,12 +62,9 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
     if not blocks:
         return {}
     n = sum(map(len, blocks))
-    assets = list(dict.fromkeys(chain.from_iterable(b.ids for b in blocks)))
-    at = {a: i for i, a in enumerate(assets)}
-    a_code = np.concatenate([np.fromiter(map(at.__getitem__, b.ids), np.intp, len(b.ids))[b.codes]
-                             for b in blocks])
+    assets, a_code = _merged([(b.ids, b.codes) for b in blocks])
     start_us = np.concatenate([b.start_us for b in blocks])
-    day, days = _first_seen(start_us // _DAY_US)
+    day, days = _first_seen(start_us // _DAY_US)  # dates in order of first appearance
     rank = np.empty(len(assets), np.intp)
     rank[sorted(range(len(assets)), key=assets.__getitem__)] = np.arange(len(assets))
     order = np.lexsort((start_us, rank[a_code], day))  # stable: ties keep arrival order
@@ -75,8 +74,8 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
         ASSET[0]: pa.array(assets, ASSET[1]).take(pa.array(a_code[order])),
         "window_start": pa.array(start_us[order], _TIME),
         "window_end": pa.array(np.concatenate([b.end_us for b in blocks])[order], _TIME),
-        "n_records": pa.array(np.concatenate([b.n_records for b in blocks]), pa.int64()).take(taken),
-        "events": pa.array(list(chain.from_iterable(b.events for b in blocks)), pa.string()).take(taken),
+        "n_records": pa.array(np.concatenate([b.n_records for b in blocks])[order], pa.int64()),
+        "events": _events(blocks, n).take(taken),
         "inputs": _inputs(blocks).take(taken),  # digital thread: .archive_inputs
     }
     names_by_day, feature_columns = _feature_columns(blocks, order, day)
@@ -91,6 +90,22 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
     return out
 
 
+def _merged(coded: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
+    """Blocks' (distinct values, codes) as one: the distinct values of all (first appearance)
+    and every code mapped to its position there."""
+    distinct = list(dict.fromkeys(chain.from_iterable(values for values, _ in coded)))
+    at = dict(zip(distinct, range(len(distinct)), strict=True))
+    return distinct, np.concatenate([np.fromiter(map(at.__getitem__, values), np.intp, len(values))[codes]
+                                     for values, codes in coded])
+
+
+def _events(blocks: Sequence[FeatureBlock], n: int) -> pa.Array:
+    """The events column in arrival order (``""`` for a window without any: most)."""
+    if not any(any(b.events) for b in blocks):
+        return pa.repeat(pa.scalar("", pa.string()), n)
+    return pa.array(list(chain.from_iterable(b.events for b in blocks)), pa.string())
+
+
 def _inputs(blocks: Sequence[FeatureBlock]) -> pa.Array:
     """The ``inputs`` column of the blocks' windows, from their flattened spans."""
     def cat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -98,8 +113,8 @@ def _inputs(blocks: Sequence[FeatureBlock]) -> pa.Array:
             return np.concatenate([a.astype(object) for a in arrays])
         return np.concatenate(arrays)
 
-    return flat_inputs_column(np.concatenate([b.span_counts for b in blocks]),
-                              list(chain.from_iterable(b.span_sources for b in blocks)),
+    sources, codes = _merged([(b.span_sources, b.span_codes) for b in blocks])
+    return flat_inputs_column(np.concatenate([b.span_counts for b in blocks]), sources, codes,
                               cat([b.span_first for b in blocks]), cat([b.span_last for b in blocks]))
 
 

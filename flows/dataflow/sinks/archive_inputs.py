@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from flows.codec.record_fields import _text, spans_text
 from twin_models.records import InputSpan
 
-__all__ = ["flat_inputs_column", "inputs_column"]
+__all__ = ["flat_inputs_column", "inputs_column", "source_codes"]
 
 _SOURCE, _FIRST, _LAST = attrgetter("source"), attrgetter("first"), attrgetter("last")
 
@@ -34,34 +34,42 @@ def inputs_column(spans: Sequence[Sequence[Any]]) -> pa.Array:
     """One ``string`` value per window: ``spans_text(spans[i])``, built column-wise."""
     flat = list(chain.from_iterable(spans))
     counts = np.fromiter(map(len, spans), np.int64, len(spans))
-    sources, first, last = list(map(_SOURCE, flat)), list(map(_FIRST, flat)), list(map(_LAST, flat))
-    return flat_inputs_column(counts, sources, first, last)
+    distinct, codes = source_codes(list(map(_SOURCE, flat)))
+    return flat_inputs_column(counts, distinct, codes, list(map(_FIRST, flat)), list(map(_LAST, flat)))
 
 
-def flat_inputs_column(counts: np.ndarray, sources: Sequence[str], first: Sequence[Any],
+def source_codes(sources: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct sources (first appearance) and each span's position among them."""
+    distinct = list(dict.fromkeys(sources))
+    at = dict(zip(distinct, range(len(distinct)), strict=True))
+    return distinct, np.fromiter(map(at.__getitem__, sources), np.intp, len(sources))
+
+
+def flat_inputs_column(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Sequence[Any],
                        last: Sequence[Any]) -> pa.Array:
     """:func:`inputs_column` of spans given flattened: ``counts[i]`` spans for window i, their
-    fields in ``sources`` / ``first`` / ``last`` (what a :class:`~.feature_blocks.FeatureBlock` holds)."""
+    sources ``sources[codes]``, their bounds ``first`` / ``last`` (what a
+    :class:`~.feature_blocks.FeatureBlock` holds)."""
     try:
-        return _joined(counts, sources, first, last)
+        return _joined(counts, sources, codes, first, last)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):  # e.g. an int beyond int64
-        spans = [InputSpan(s, int(f), int(la)) for s, f, la in zip(sources, first, last, strict=True)]
+        flat = [sources[c] for c in codes.tolist()]
+        spans = [InputSpan(s, int(f), int(la)) for s, f, la in zip(flat, first, last, strict=True)]
         ends = np.cumsum(counts).tolist()
         texts = [spans_text(spans[e - c:e]) for e, c in zip(ends, counts.tolist(), strict=True)]
         return pa.array(texts, pa.string())
 
 
-def _joined(counts: np.ndarray, sources: Sequence[str], first: Sequence[Any],
+def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Sequence[Any],
             last: Sequence[Any]) -> pa.Array:
     """The texts by Arrow's string kernels (raises what Arrow raises on an odd value)."""
     n = len(counts)
-    if not len(sources):
+    if not len(codes):
         return pa.array(["[]"] * n, pa.string())
-    coded = pa.array(sources, pa.string()).dictionary_encode()
-    quoted = pa.array(list(map(_text, coded.dictionary.to_pylist())), pa.string()).take(coded.indices)
+    quoted = pa.array(list(map(_text, sources)), pa.string()).take(pa.array(codes))
     first_text = pa.array(first, pa.int64()).cast(pa.string())
     last_text = pa.array(last, pa.int64()).cast(pa.string())
-    if len(sources) == n and bool((counts == 1).all()):  # the common case: one span per window
+    if len(codes) == n and bool((counts == 1).all()):  # the common case: one span per window
         return _span_texts(quoted, first_text, last_text, "[", "]")
     one = _span_texts(quoted, first_text, last_text, "", "")
     offsets = np.zeros(n + 1, np.int64)

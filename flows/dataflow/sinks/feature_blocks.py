@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from flows.codec.record_fields import FEATURE_VECTOR
+from flows.dataflow.sinks.archive_inputs import source_codes
 from twin_models.feature_map import FeatureKeys, FeatureMap
 
 __all__ = ["FeatureBlock", "feature_blocks", "keyed_blocks"]
@@ -50,7 +51,8 @@ class FeatureBlock:
     them; ``names``: the feature names in the order of ``values``' rows; ``values``: (names,
     windows) float64, C-contiguous (one row per name: the sink gathers each row into sorted
     order); ``span_counts``: input spans per window, their fields flattened into
-    ``span_sources`` / ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
+    ``span_codes`` (positions in the distinct ``span_sources``) / ``span_first`` / ``span_last``
+    (int64, or object for integers beyond it)."""
 
     ids: list[str]
     codes: np.ndarray
@@ -60,6 +62,7 @@ class FeatureBlock:
     events: list[str]
     span_counts: np.ndarray
     span_sources: list[str]
+    span_codes: np.ndarray
     span_first: np.ndarray
     span_last: np.ndarray
     names: tuple[str, ...]
@@ -85,7 +88,7 @@ class FeatureBlock:
         return FeatureBlock([self.ids[i] for i in used.tolist()], recode[self.codes[rows]],
                             self.start_us[rows], self.end_us[rows], self.n_records[rows],
                             [self.events[i] for i in rows.tolist()], self.span_counts[rows],
-                            [self.span_sources[i] for i in spans.tolist()],
+                            self.span_sources, self.span_codes[spans],
                             self.span_first[spans], self.span_last[spans], self.names,
                             np.ascontiguousarray(self.values[:, rows]))
 
@@ -142,7 +145,8 @@ def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
     codes = np.fromiter(map(at.__getitem__, assets), np.intp, len(assets))
     return FeatureBlock(ids, codes, _micros(list(map(_START, fvs))),
                         _micros(list(map(_END, fvs))), _ints(list(map(_N, fvs))), events,
-                        np.fromiter(map(len, spans), np.int64, len(spans)), list(map(_SOURCE, flat)),
+                        np.fromiter(map(len, spans), np.int64, len(spans)),
+                        *source_codes(list(map(_SOURCE, flat))),
                         _ints(list(map(_FIRST, flat))), _ints(list(map(_LAST, flat))), names, values)
 
 
