@@ -92,11 +92,20 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
 
 def _merged(coded: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
     """Blocks' (distinct values, codes) as one: the distinct values of all (first appearance)
-    and every code mapped to its position there."""
-    distinct = list(dict.fromkeys(chain.from_iterable(values for values, _ in coded)))
-    at = dict(zip(distinct, range(len(distinct)), strict=True))
-    return distinct, np.concatenate([np.fromiter(map(at.__getitem__, values), np.intp, len(values))[codes]
-                                     for values, codes in coded])
+    and every code mapped to its position there (a run of blocks with equal values, e.g. one
+    fleet's windows of successive batches, maps its codes with one table)."""
+    distinct: list[str] = []
+    at: dict[str, int] = {}
+    parts, last, table = [], None, np.empty(0, np.intp)
+    for values, codes in coded:
+        if values != last:
+            for v in values:
+                if v not in at:
+                    at[v] = len(distinct)
+                    distinct.append(v)
+            last, table = values, np.fromiter(map(at.__getitem__, values), np.intp, len(values))
+        parts.append(table[codes])
+    return distinct, np.concatenate(parts)
 
 
 def _events(blocks: Sequence[FeatureBlock], n: int) -> pa.Array:
