@@ -128,30 +128,28 @@ BLOCK_BATCH = 100
 close together; ``twin demo`` measured 8-ish, a 100-asset live run up to 100)."""
 
 
-def sink_items(records: list[Any], batch: int = BLOCK_BATCH) -> list[Any]:
+def sink_items(records: list[Any], batch: int | None = None) -> list[Any]:
     """What the tree's flow hands the features sink: column blocks made right after the
     aggregation a Bytewax batch at a time (ARCHIVE7), or the records themselves (before it)."""
     try:
         from flows.dataflow.sinks.feature_blocks import feature_blocks
     except ImportError:
         return records
+    batch = batch or BLOCK_BATCH
     return [b for i in range(0, len(records), batch) for b in feature_blocks(records[i:i + batch])]
 
 
-def block_step(records: list[Any], batch: int = BLOCK_BATCH) -> float | None:
+def block_step(records: list[Any], batch: int | None = None) -> float | None:
     """CPU seconds of the flow's block step over ``records`` (None: the tree has none)."""
     try:
         from flows.dataflow.sinks.feature_blocks import feature_blocks
     except ImportError:
         return None
+    batch = batch or BLOCK_BATCH
     t = cpu()
     for i in range(0, len(records), batch):
         feature_blocks(records[i:i + batch])
     return cpu() - t
-
-
-def _rows(items: list[Any]) -> int:
-    return sum(len(i) if hasattr(i, "values") and hasattr(i, "names") else 1 for i in items)
 
 
 def sink_write(records: list[Any], root: Path, batch_rows: int) -> float:
@@ -161,7 +159,7 @@ def sink_write(records: list[Any], root: Path, batch_rows: int) -> float:
 
     sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id="bench")
     part = sink.build_part("features_out_0", "w0", None)
-    per = 1000 if _rows(records[:1]) == 1 else max(1, 1000 // BLOCK_BATCH)
+    per = 1000 if hasattr(records[0], "features") else max(1, 1000 // BLOCK_BATCH)
     t = cpu()
     for i in range(0, len(records), per):  # Bytewax hands the sink batches of items
         part.write_batch(records[i:i + per])
@@ -178,7 +176,7 @@ def sink_write_batches(batches: list[list[Any]], root: Path) -> float:
     part = sink.build_part("features_out_0", "w0", None)
     t = cpu()
     for batch in batches:
-        per = 1000 if _rows(batch[:1]) == 1 else max(1, 1000 // BLOCK_BATCH)
+        per = 1000 if hasattr(batch[0], "features") else max(1, 1000 // BLOCK_BATCH)
         for i in range(0, len(batch), per):
             part.write_batch(batch[i:i + per])
         part.flush()
@@ -397,12 +395,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeat", type=int, default=3, help="query runs (best of)")
     p.add_argument("--pairs", type=int, default=5, help="sink and floor runs each, alternated (median)")
     p.add_argument("--write-only", action="store_true", help="only the write rate (both shapes)")
+    p.add_argument("--block-batch", type=int, default=BLOCK_BATCH, help="windows per block (ARCHIVE7)")
     p.add_argument("--sink-only", type=int, default=0, metavar="ROWS",
                    help="only the sink and the per-partition floor on the first ROWS records (for "
                         "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
     p.add_argument("--split", action="store_true",
                    help="only where the sink's CPU goes next to the floor (conversion, layout write, ...)")
     args = p.parse_args(argv)
+    globals()["BLOCK_BATCH"] = args.block_batch
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         work = Path(tmp)
         demo = demo_archive(args.demo_archive, work)

@@ -67,7 +67,8 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
     day, days = _first_seen(start_us // _DAY_US)  # dates in order of first appearance
     rank = np.empty(len(assets), np.intp)
     rank[sorted(range(len(assets)), key=assets.__getitem__)] = np.arange(len(assets))
-    order = np.lexsort((start_us, rank[a_code], day))  # stable: ties keep arrival order
+    keys = (start_us, rank[a_code]) if len(days) == 1 else (start_us, rank[a_code], day)
+    order = np.lexsort(keys)  # stable: ties keep arrival order
     bounds = np.searchsorted(day[order], np.arange(len(days) + 1))
     taken = pa.array(order)
     columns = {
@@ -76,7 +77,7 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
         "window_end": pa.array(np.concatenate([b.end_us for b in blocks])[order], _TIME),
         "n_records": pa.array(np.concatenate([b.n_records for b in blocks])[order], pa.int64()),
         "events": _events(blocks, n).take(taken),
-        "inputs": _inputs(blocks).take(taken),  # digital thread: .archive_inputs
+        "inputs": _inputs(blocks, order, taken),  # digital thread: .archive_inputs
     }
     names_by_day, feature_columns = _feature_columns(blocks, order, day)
     out = {}
@@ -115,16 +116,21 @@ def _events(blocks: Sequence[FeatureBlock], n: int) -> pa.Array:
     return pa.array(list(chain.from_iterable(b.events for b in blocks)), pa.string())
 
 
-def _inputs(blocks: Sequence[FeatureBlock]) -> pa.Array:
-    """The ``inputs`` column of the blocks' windows, from their flattened spans."""
+def _inputs(blocks: Sequence[FeatureBlock], order: np.ndarray, taken: pa.Array) -> pa.Array:
+    """The ``inputs`` column of the blocks' windows in ``order``, from their flattened spans
+    (with one span per window, the common case, the spans are put in order before the texts
+    are made; else the texts are)."""
     def cat(arrays: list[np.ndarray]) -> np.ndarray:
         if any(a.dtype == object for a in arrays):
             return np.concatenate([a.astype(object) for a in arrays])
         return np.concatenate(arrays)
 
     sources, codes = _merged([(b.span_sources, b.span_codes) for b in blocks])
-    return flat_inputs_column(np.concatenate([b.span_counts for b in blocks]), sources, codes,
-                              cat([b.span_first for b in blocks]), cat([b.span_last for b in blocks]))
+    counts = np.concatenate([b.span_counts for b in blocks])
+    first, last = cat([b.span_first for b in blocks]), cat([b.span_last for b in blocks])
+    if len(codes) == len(counts) and bool((counts == 1).all()):
+        return flat_inputs_column(counts, sources, codes[order], first[order], last[order])
+    return flat_inputs_column(counts, sources, codes, first, last).take(taken)
 
 
 @lru_cache(maxsize=256)

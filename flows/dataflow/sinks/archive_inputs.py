@@ -67,8 +67,8 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
     if not len(codes):
         return pa.array(["[]"] * n, pa.string())
     quoted = pa.array(list(map(_text, sources)), pa.string()).take(pa.array(codes))
-    first_text = pa.array(first, pa.int64()).cast(pa.string())
-    last_text = pa.array(last, pa.int64()).cast(pa.string())
+    bounds = pa.concat_arrays([pa.array(first, pa.int64()), pa.array(last, pa.int64())]).cast(pa.string())
+    first_text, last_text = bounds.slice(0, len(codes)), bounds.slice(len(codes))
     if len(codes) == n and bool((counts == 1).all()):  # the common case: one span per window
         return _span_texts(quoted, first_text, last_text, "[", "]")
     one = _span_texts(quoted, first_text, last_text, "", "")
