@@ -164,13 +164,15 @@ def asset_of(path: Path) -> str:
     return path.stem
 
 
-def prepare(recs: list[Recording], work: Path, frame_s: float,
-            default_fs: float) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
-    """Write one waveform Parquet per recording and the metadata TOML; returns them and file facts."""
+def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float,
+            ignore_rpm: bool = False) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
+    """Write one waveform Parquet per recording and the metadata TOML; returns them and file facts.
+    ``ignore_rpm``: every file gets the nominal 1797 rpm, as if its RPM variable were missing."""
     facts: dict[str, dict[str, Any]] = {}
     signals = []
     for rec in recs:
         x, shaft, var = read_channel(rec.path, SETS[rec.set].channel)
+        shaft = None if ignore_rpm else shaft
         fs = sample_rate_of(rec.path.name, default_fs)
         signals.append((rec, x, fs, shaft if shaft else NOMINAL_RPM / 60.0))
         facts[rec.asset] = {"file": rec.path.name, "set": rec.set, "variable": var, "fs": fs,
@@ -191,7 +193,7 @@ def prepare(recs: list[Recording], work: Path, frame_s: float,
 
 
 def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = False,
-             min_snr: float | None = None) -> dict[str, Any]:
+             min_snr: float | None = None, ignore_rpm: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns the result document (also what the JSON line prints).
 
     ``min_snr`` replaces the configuration's ``[pipeline.twin] defect_min_snr`` (the
@@ -201,7 +203,7 @@ def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = Fa
         cfg = replace(cfg, twin=replace(cfg.twin, defect_min_snr=min_snr))
     frame_s = float(bench.get("frame_s", 1.0))
     default_fs = float(bench.get("default_sample_rate_hz", 12_000.0))
-    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs)
+    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs, ignore_rpm)
     start = time.perf_counter()
     res = run_backtest(parquets, out / "backtest", cfg, metadata=read_metadata(meta_path),
                        progress=progress, report=False)
@@ -222,6 +224,7 @@ def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = Fa
         "pipeline_seconds": round(seconds, 2),
         "config": str(config),
         "defect_min_snr": cfg.twin.defect_min_snr,
+        "ignore_rpm": ignore_rpm,
         "frame_s": frame_s,
         "table": table,
     }
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", help="working folder: waveforms, metadata, backtest outputs (default: temporary)")
     p.add_argument("--logo-snr", type=_snr_grid, metavar="LIST",
                    help="also choose defect_min_snr among these by leave-one-group-out (one run each)")
+    p.add_argument("--ignore-rpm", action="store_true",
+                   help="robustness check: give every file the nominal 1797 rpm, not its RPM variable")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     args = p.parse_args(argv)
     if not Path(args.config).is_file():
@@ -304,9 +309,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="twin-cwru-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        doc = evaluate(recs, out, Path(args.config), progress=args.progress)
+        doc = evaluate(recs, out, Path(args.config), progress=args.progress, ignore_rpm=args.ignore_rpm)
         if args.logo_snr:
-            sweep = {v: evaluate(recs, out / f"snr-{v:g}", Path(args.config), min_snr=v)["table"]
+            sweep = {v: evaluate(recs, out / f"snr-{v:g}", Path(args.config), min_snr=v,
+                                 ignore_rpm=args.ignore_rpm)["table"]
                      for v in args.logo_snr}
             doc["logo"] = logo_table(sweep)
     doc["seconds"] = round(time.perf_counter() - t, 2)
