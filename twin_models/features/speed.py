@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin_models.features._line_rows import _median_rows
 from twin_models.features._spectral import FloatArray
 from twin_models.features.lines import DEFECT_LINE_REL_TOL
 
@@ -71,8 +72,7 @@ def refine_shaft_rows(amps: FloatArray, df: float, nominal: FloatArray) -> Float
     ctx_w = int((np.ceil(1.5 * k0).astype(np.int64) - ctx_lo).max()) + 1
     ctx_cols = ctx_lo[:, None] + np.arange(ctx_w)
     ctx_valid = ctx_cols <= np.ceil(1.5 * k0)[:, None]
-    ctx = np.where(ctx_valid, amps[idx[:, None], np.minimum(ctx_cols, size - 1)], np.nan)
-    background = np.nanmedian(ctx, axis=1)
+    background = _median_rows(amps[idx[:, None], np.minimum(ctx_cols, size - 1)], ctx_valid)
     left, centre, right = (amps[idx, k - 1], amps[idx, k], amps[idx, k + 1])
     found = (k > lo) & (k < hi) & (centre >= left) & (centre >= right)
     found &= centre >= SPEED_MIN_SNR * background
