@@ -56,14 +56,13 @@ from benchmarks.quality.common import (  # noqa: E402
     frames_of,
     load_benchmark_config,
     median_snrs,
-    print_table,
     snapshots_by_asset,
     spaced_starts,
     window_features,
     write_metadata,
     write_waveforms,
 )
-from benchmarks.quality.cwru_groups import accuracies, group_of, logo_table, set_summaries  # noqa: E402
+from benchmarks.quality.cwru_groups import accuracies, group_of, logo_table, report, set_summaries  # noqa: E402
 from flows.app.backtest import run_backtest  # noqa: E402
 from flows.dataflow.sources.files import read_metadata  # noqa: E402
 from twin_models.records import BearingGeometry  # noqa: E402
@@ -157,11 +156,6 @@ class Recording:
         """Asset id: the file's stem, ``_FE`` added for a healthy file read on the fan-end channel."""
         healthy_fe = self.set == "fan-end" and set_of(self.path.name) != "fan-end"
         return self.path.stem + ("_FE" if healthy_fe else "")
-
-
-def asset_of(path: Path) -> str:
-    """Asset id of a drive-end file: its stem (``12k_Drive_End_OR007@6_0_130``)."""
-    return path.stem
 
 
 def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float,
@@ -316,24 +310,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      for v in args.logo_snr}
             doc["logo"] = logo_table(sweep)
     doc["seconds"] = round(time.perf_counter() - t, 2)
-    _report(doc)
+    report(doc)
     print(json.dumps(doc))
     return doc
-
-
-def _report(doc: dict[str, Any]) -> None:
-    """The per-file table, the per-set and per-group figures and the LOGO table, as text."""
-    print_table([{**r, "correct": {True: "yes", False: "NO", None: "-"}[r["correct"]]} for r in doc["table"]],
-                ["asset", "set", "truth", "diagnosis", "correct", "evidence_snr", "snr_of", "snr_bpfo",
-                 "snr_bpfi", "snr_bsf", "first_degrading_window", "windows"])
-    for name, summary in doc["sets"].items():
-        print(f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "groups"))
-        for group, rows in summary["groups"].items():
-            print(f"  by {group}: " + "; ".join(f"{k}: {v}" for k, v in rows.items()))
-    if "logo" in doc:
-        print("\nleave-one-group-out (defect_min_snr chosen on the other groups):")
-        print_table(doc["logo"]["folds"], ["held_out", "chosen_snr", "files", "ir_or", "ball",
-                                           "faults_called_healthy", "healthy_flagged"])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["accuracies", "group_of", "logo_table", "set_summaries"]
+from benchmarks.quality.common import print_table
+
+__all__ = ["accuracies", "group_of", "logo_table", "report", "set_summaries"]
 
 Row = Mapping[str, Any]
 FAULTS = ("bpfi", "bpfo", "bsf")
@@ -123,3 +125,18 @@ def logo_table(sweep: Mapping[float, Sequence[Row]]) -> dict[str, Any]:
         "pooled_held_out": pooled,
         "all_files_per_threshold": per_value,
     }
+
+
+def report(doc: dict[str, Any]) -> None:
+    """The per-file table, the per-set and per-group figures and the LOGO table, as text."""
+    print_table([{**r, "correct": {True: "yes", False: "NO", None: "-"}[r["correct"]]} for r in doc["table"]],
+                ["asset", "set", "truth", "diagnosis", "correct", "evidence_snr", "snr_of", "snr_bpfo",
+                 "snr_bpfi", "snr_bsf", "first_degrading_window", "windows"])
+    for name, summary in doc["sets"].items():
+        print(f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "groups"))
+        for group, rows in summary["groups"].items():
+            print(f"  by {group}: " + "; ".join(f"{k}: {v}" for k, v in rows.items()))
+    if "logo" in doc:
+        print("\nleave-one-group-out (defect_min_snr chosen on the other groups):")
+        print_table(doc["logo"]["folds"], ["held_out", "chosen_snr", "files", "ir_or", "ball",
+                                           "faults_called_healthy", "healthy_flagged"])
