@@ -127,22 +127,30 @@ def _toml_value(v: Any) -> str:
     return repr(float(v)) if isinstance(v, float) else str(v)
 
 
-def write_metadata(path: Path, kind: str, geometry: BearingGeometry,
-                   speeds_hz: Mapping[str, float], default_speed_hz: float) -> Path:
-    """Metadata TOML: ``[defaults]`` (kind, bearing, nominal speed) and one table per asset with
-    its own nominal speed (what the frames carry anyway)."""
+def _bearing_toml(geometry: BearingGeometry) -> str:
+    """The inline TOML table of a bearing geometry."""
     bearing = {
         "n_elements": geometry.n_elements,
         "ball_diameter_mm": geometry.ball_diameter_mm,
         "pitch_diameter_mm": geometry.pitch_diameter_mm,
         "contact_angle_deg": geometry.contact_angle_deg,
     }
+    return "bearing = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in bearing.items()) + " }"
+
+
+def write_metadata(path: Path, kind: str, geometry: BearingGeometry,
+                   speeds_hz: Mapping[str, float], default_speed_hz: float,
+                   geometries: Mapping[str, BearingGeometry] | None = None) -> Path:
+    """Metadata TOML: ``[defaults]`` (kind, bearing, nominal speed) and one table per asset with
+    its own nominal speed (what the frames carry anyway) and, if ``geometries`` names it, its own
+    bearing."""
     lines = ["[defaults]", f"kind = {_toml_value(kind)}",
-             f"nominal_speed_hz = {_toml_value(default_speed_hz)}",
-             "bearing = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in bearing.items()) + " }",
-             ""]
+             f"nominal_speed_hz = {_toml_value(default_speed_hz)}", _bearing_toml(geometry), ""]
     for asset, speed in speeds_hz.items():
-        lines += [f"[{json.dumps(asset)}]", f"nominal_speed_hz = {_toml_value(speed)}", ""]
+        lines += [f"[{json.dumps(asset)}]", f"nominal_speed_hz = {_toml_value(speed)}"]
+        if geometries and asset in geometries:
+            lines.append(_bearing_toml(geometries[asset]))
+        lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path

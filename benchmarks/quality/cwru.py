@@ -1,25 +1,32 @@
 """CWRU bearing faults through the streaming pipeline: is each file diagnosed from the twin's alerts?
 
-Run: ``.venv/bin/python benchmarks/quality/cwru.py [--data DIR] [--config FILE] [--out DIR]``.
+Run: ``.venv/bin/python benchmarks/quality/cwru.py [--set drive-end|fan-end|both] [--data DIR]
+[--config FILE] [--out DIR] [--logo-snr 3,4,5,6]``.
 
-One procedure for every file, no per-file parameters:
+Two sets, ONE configuration, no per-file parameters:
 
-1. each ``.mat`` file becomes an asset with a waveform Parquet file: the drive-end accelerometer
-   ``X<id>_DE_time`` cut into frames of ``[benchmark] frame_s`` (1 s) at the file's own rate
-   (12 kHz for ``12k_*`` files, 48 kHz for ``48k_*`` files and the ``normal_*`` baseline, which
-   CWRU recorded at 48 kHz), shaft speed from the file's ``X<id>RPM`` (1797 rpm if absent);
+- ``drive-end`` (``cwru/``): faults seeded in the drive-end bearing, SKF 6205 (9 balls, 7.94 mm,
+  pitch 39.04 mm); the drive-end accelerometer ``X<id>_DE_time``;
+- ``fan-end`` (``cwru-fan-end/``): faults seeded in the fan-end bearing, SKF 6203 (8 balls,
+  0.2656 in, pitch 1.122 in); the fan-end accelerometer ``X<id>_FE_time``. The fan-end channel of
+  the healthy ``cwru/normal_*`` recordings joins this set as its healthy files (asset ``<stem>_FE``).
+
+A file belongs to the set its name says (``_Fan_End_`` -> fan-end, else drive-end), so ``--data``
+may be one folder of ``.mat`` files or the datasets root holding both folders. Procedure:
+
+1. each recording becomes an asset with a waveform Parquet file: the set's channel cut into frames
+   of ``[benchmark] frame_s`` (1 s) at the file's own rate (12 kHz for ``12k_*`` files, 48 kHz for
+   ``48k_*`` and ``normal_*``), shaft speed from the file's ``X<id>RPM`` (1797 rpm if absent);
    files are replayed one after another in event time;
-2. a metadata TOML: SKF 6205 drive-end bearing (9 balls, 7.94 mm, pitch 39.04 mm, 0 deg);
+2. a metadata TOML carrying each asset's own bearing (6205 or 6203) and nominal speed;
 3. ONE :func:`flows.app.backtest.run_backtest` over all files with ONE configuration
    (``configs/cwru.toml``);
-4. each file's diagnosis is the defect named by its twin's alerts (the last episode diagnosis);
-   no alert means healthy. Every CWRU file is a machine first monitored when already damaged (or
-   not), so the twin has no healthy baseline: what it finds it finds from the envelope spectrum
-   alone (the absolute defect-evidence path of :class:`twin_models.twin.AssetTwin`).
+4. each file's verdict from its twin's alerts: the defect the last alert naming one names;
+   ``anomalous`` if it alerted without naming a defect; ``healthy`` if it never alerted.
 
 Truth comes from the file name: ``IR`` inner race -> ``bpfi``, ``OR`` outer race -> ``bpfo``,
-``B`` ball -> ``bsf`` (2x ball spin), ``normal`` -> healthy. Prints a per-file table, then one JSON
-line with ``ir_or_accuracy``, ``ball_accuracy``, ``healthy_correct`` and the table.
+``B`` ball -> ``bsf`` (2x ball spin), ``normal`` -> healthy. Prints a per-file table, per-set and
+per-group figures (:mod:`benchmarks.quality.cwru_groups`), then one JSON line.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,18 +51,18 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from benchmarks.quality.common import (  # noqa: E402
     CHANNEL,
     WaveRow,
+    datasets_root,
     diagnosis_from_alerts,
     frames_of,
     load_benchmark_config,
     median_snrs,
-    print_table,
-    resolve_data_dir,
     snapshots_by_asset,
     spaced_starts,
     window_features,
     write_metadata,
     write_waveforms,
 )
+from benchmarks.quality.cwru_groups import accuracies, group_of, logo_table, report, set_summaries  # noqa: E402
 from flows.app.backtest import run_backtest  # noqa: E402
 from flows.dataflow.sources.files import read_metadata  # noqa: E402
 from twin_models.records import BearingGeometry  # noqa: E402
@@ -62,9 +70,32 @@ from twin_models.records import BearingGeometry  # noqa: E402
 CONFIG = Path(__file__).resolve().parent / "configs" / "cwru.toml"
 SKF_6205 = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04,
                            contact_angle_deg=0.0)
+SKF_6203 = BearingGeometry(n_elements=8, ball_diameter_mm=0.2656 * 25.4, pitch_diameter_mm=1.122 * 25.4,
+                           contact_angle_deg=0.0)
 NOMINAL_RPM = 1797.0
 T0 = datetime(2000, 1, 1, tzinfo=UTC)  # arbitrary event-time origin (CWRU recorded around 2000)
 TRUTH = {"IR": "bpfi", "OR": "bpfo", "B": "bsf"}
+
+
+@dataclass(frozen=True)
+class CwruSet:
+    """One CWRU set: its folder under the datasets root, accelerometer and bearing."""
+
+    name: str
+    folder: str
+    channel: str  # "DE" or "FE": the variable X<id>_<channel>_time
+    geometry: BearingGeometry
+
+
+SETS = {
+    "drive-end": CwruSet("drive-end", "cwru", "DE", SKF_6205),
+    "fan-end": CwruSet("fan-end", "cwru-fan-end", "FE", SKF_6203),
+}
+
+
+def set_of(name: str) -> str:
+    """The set a file belongs to by its name: ``fan-end`` for ``*_Fan_End_*``, else ``drive-end``."""
+    return "fan-end" if "_fan_end_" in name.lower() else "drive-end"
 
 
 def truth_of(name: str) -> str | None:
@@ -85,21 +116,21 @@ def sample_rate_of(name: str, default_hz: float) -> float:
     return default_hz
 
 
-def read_drive_end(path: Path) -> tuple[np.ndarray, float | None, str]:
-    """(drive-end samples, shaft Hz from the file's RPM or None, variable name)."""
+def read_channel(path: Path, channel: str = "DE") -> tuple[np.ndarray, float | None, str]:
+    """(samples of ``X<id>_<channel>_time``, shaft Hz from the file's RPM or None, variable name)."""
     mat = scipy.io.loadmat(path)
-    de = sorted(k for k in mat if re.fullmatch(r"X\d+_DE_time", k))
-    if not de:
+    found = sorted(k for k in mat if re.fullmatch(rf"X\d+_{channel}_time", k))
+    if not found:
         names = [k for k in mat if not k.startswith("__")]
-        msg = f"{path.name}: no X<id>_DE_time variable (variables: {names})"
+        msg = f"{path.name}: no X<id>_{channel}_time variable (variables: {names})"
         raise ValueError(msg)
     rpm_ids = {k[1:-3]: k for k in mat if re.fullmatch(r"X\d+RPM", k)}
     number = re.search(r"_(\d+)\.mat$", path.name)
     # some CWRU files carry a second record's variables: prefer the one the RPM (or name) names
-    pick = next((k for k in de if k[1:].split("_")[0] in rpm_ids), None)
+    pick = next((k for k in found if k[1:].split("_")[0] in rpm_ids), None)
     if pick is None and number:
-        pick = next((k for k in de if int(k[1:].split("_")[0]) == int(number.group(1))), None)
-    pick = pick or de[0]
+        pick = next((k for k in found if int(k[1:].split("_")[0]) == int(number.group(1))), None)
+    pick = pick or found[0]
     rpm_key = rpm_ids.get(pick[1:].split("_")[0]) or next(iter(rpm_ids.values()), None)
     shaft = None
     if rpm_key is not None:
@@ -108,41 +139,65 @@ def read_drive_end(path: Path) -> tuple[np.ndarray, float | None, str]:
     return np.asarray(mat[pick], dtype=np.float64).ravel(), shaft, pick
 
 
-def asset_of(path: Path) -> str:
-    """Asset id of a file: its stem (``12k_Drive_End_OR007@6_0_130``)."""
-    return path.stem
+def read_drive_end(path: Path) -> tuple[np.ndarray, float | None, str]:
+    """:func:`read_channel` of the drive-end accelerometer."""
+    return read_channel(path, "DE")
 
 
-def prepare(files: list[Path], work: Path, frame_s: float,
-            default_fs: float) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
-    """Write one waveform Parquet per file and the metadata TOML; returns them and file facts."""
+@dataclass(frozen=True)
+class Recording:
+    """One asset of the benchmark: a file read through one set's channel and bearing."""
+
+    path: Path
+    set: str
+
+    @property
+    def asset(self) -> str:
+        """Asset id: the file's stem, ``_FE`` added for a healthy file read on the fan-end channel."""
+        healthy_fe = self.set == "fan-end" and set_of(self.path.name) != "fan-end"
+        return self.path.stem + ("_FE" if healthy_fe else "")
+
+
+def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float,
+            ignore_rpm: bool = False) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
+    """Write one waveform Parquet per recording and the metadata TOML; returns them and file facts.
+    ``ignore_rpm``: every file gets the nominal 1797 rpm, as if its RPM variable were missing."""
     facts: dict[str, dict[str, Any]] = {}
     signals = []
-    for path in files:
-        x, shaft, var = read_drive_end(path)
-        fs = sample_rate_of(path.name, default_fs)
-        signals.append((path, x, fs, shaft if shaft else NOMINAL_RPM / 60.0))
-        facts[asset_of(path)] = {"file": path.name, "variable": var, "fs": fs,
-                                 "rpm": round((shaft or NOMINAL_RPM / 60.0) * 60.0, 1),
-                                 "rpm_from_file": shaft is not None, "seconds": round(x.size / fs, 2)}
+    for rec in recs:
+        x, shaft, var = read_channel(rec.path, SETS[rec.set].channel)
+        shaft = None if ignore_rpm else shaft
+        fs = sample_rate_of(rec.path.name, default_fs)
+        signals.append((rec, x, fs, shaft if shaft else NOMINAL_RPM / 60.0))
+        facts[rec.asset] = {"file": rec.path.name, "set": rec.set, "variable": var, "fs": fs,
+                            "rpm": round((shaft or NOMINAL_RPM / 60.0) * 60.0, 1),
+                            "rpm_from_file": shaft is not None, "seconds": round(x.size / fs, 2)}
     starts = spaced_starts([x.size / fs for _, x, fs, _ in signals], T0)
     parquets = []
-    for (path, x, fs, shaft), start in zip(signals, starts, strict=True):
-        rows = [WaveRow(start + timedelta(seconds=i * frame_s), asset_of(path), fs, shaft, {CHANNEL: frame})
+    for (rec, x, fs, shaft), start in zip(signals, starts, strict=True):
+        rows = [WaveRow(start + timedelta(seconds=i * frame_s), rec.asset, fs, shaft, {CHANNEL: frame})
                 for i, frame in enumerate(frames_of(x, fs, frame_s))]
-        facts[asset_of(path)]["frames"] = len(rows)
-        parquets.append(write_waveforms(work / "waveforms" / f"{asset_of(path)}.parquet", rows))
-    speeds = {asset_of(p): s for p, _, _, s in signals}
-    meta = write_metadata(work / "metadata.toml", "cwru-6205-drive-end", SKF_6205, speeds, NOMINAL_RPM / 60.0)
+        facts[rec.asset]["frames"] = len(rows)
+        parquets.append(write_waveforms(work / "waveforms" / f"{rec.asset}.parquet", rows))
+    speeds = {r.asset: s for r, _, _, s in signals}
+    geometries = {r.asset: SETS[r.set].geometry for r, _, _, _ in signals}
+    meta = write_metadata(work / "metadata.toml", "cwru-bearing", SKF_6205, speeds, NOMINAL_RPM / 60.0,
+                          geometries=geometries)
     return parquets, meta, facts
 
 
-def evaluate(files: list[Path], out: Path, config: Path, progress: bool = False) -> dict[str, Any]:
-    """Run the benchmark; returns the result document (also what the JSON line prints)."""
+def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = False,
+             min_snr: float | None = None, ignore_rpm: bool = False) -> dict[str, Any]:
+    """Run the benchmark; returns the result document (also what the JSON line prints).
+
+    ``min_snr`` replaces the configuration's ``[pipeline.twin] defect_min_snr`` (the
+    leave-one-group-out sweep only)."""
     cfg, bench = load_benchmark_config(config)
+    if min_snr is not None:
+        cfg = replace(cfg, twin=replace(cfg.twin, defect_min_snr=min_snr))
     frame_s = float(bench.get("frame_s", 1.0))
     default_fs = float(bench.get("default_sample_rate_hz", 12_000.0))
-    parquets, meta_path, facts = prepare(files, out, frame_s, default_fs)
+    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs, ignore_rpm)
     start = time.perf_counter()
     res = run_backtest(parquets, out / "backtest", cfg, metadata=read_metadata(meta_path),
                        progress=progress, report=False)
@@ -150,80 +205,112 @@ def evaluate(files: list[Path], out: Path, config: Path, progress: bool = False)
     diagnosis = diagnosis_from_alerts(res.alerts)
     snaps = snapshots_by_asset(res.snapshots)
     feats = window_features(res, [f"{CHANNEL}.env_{d}_snr" for d in ("bpfo", "bpfi", "bsf")])
-    table = []
-    for path in files:
-        asset = asset_of(path)
-        truth = truth_of(path.name)
-        diag, explanation = diagnosis.get(asset, ("healthy", ""))
-        snrs = median_snrs(feats.get(asset, []))
-        # the evidence SNR: of the diagnosed defect, else of the strongest line (what healthy means)
-        shown = diag if diag in snrs else max(snrs, key=lambda d: np.nan_to_num(snrs[d], nan=-1.0))
-        mine = snaps.get(asset, [])
-        first_bad = next((i for i, s in enumerate(mine) if s.condition in ("degrading", "critical")), None)
-        table.append({
-            "file": path.name,
-            "truth": truth or "?",
-            "diagnosis": diag,
-            "correct": None if truth is None else diag == truth,
-            "evidence_snr": snrs.get(shown),
-            "snr_of": shown,
-            "snr_bpfo": snrs["bpfo"], "snr_bpfi": snrs["bpfi"], "snr_bsf": snrs["bsf"],
-            "windows": len(mine),
-            "first_degrading_window": first_bad,
-            "rpm": facts[asset]["rpm"], "fs": facts[asset]["fs"],
-            "explanation": explanation,
-        })
+    table = [_row(rec, facts[rec.asset], diagnosis.get(rec.asset, ("healthy", "")),
+                  median_snrs(feats.get(rec.asset, [])), snaps.get(rec.asset, [])) for rec in recs]
     return {
         "benchmark": "cwru",
-        **_accuracies(table),
+        **accuracies(table),
+        "sets": set_summaries(table),
         "files": len(table),
         "records": res.records,
         "windows": len(res.snapshots),
         "alert_messages": len(res.alerts),
         "pipeline_seconds": round(seconds, 2),
         "config": str(config),
+        "defect_min_snr": cfg.twin.defect_min_snr,
+        "ignore_rpm": ignore_rpm,
         "frame_s": frame_s,
         "table": table,
     }
 
 
-def _share(rows: list[dict[str, Any]]) -> float | None:
-    return round(sum(bool(r["correct"]) for r in rows) / len(rows), 3) if rows else None
-
-
-def _accuracies(table: list[dict[str, Any]]) -> dict[str, Any]:
-    ir_or = [r for r in table if r["truth"] in ("bpfi", "bpfo")]
-    ball = [r for r in table if r["truth"] == "bsf"]
-    healthy = [r for r in table if r["truth"] == "healthy"]
+def _row(rec: Recording, fact: dict[str, Any], verdict: tuple[str | None, str], snrs: dict[str, float],
+         mine: list[Any]) -> dict[str, Any]:
+    """One file's line of the table: truth, verdict (``anomalous``: an alert naming no defect)."""
+    truth = truth_of(rec.path.name)
+    diag = verdict[0] if verdict[0] not in (None, "unexplained") else "anomalous"
+    # the evidence SNR: of the diagnosed defect, else of the strongest line (what healthy means)
+    shown = diag if diag in snrs else max(snrs, key=lambda d: np.nan_to_num(snrs[d], nan=-1.0))
+    first_bad = next((i for i, s in enumerate(mine) if s.condition in ("degrading", "critical")), None)
     return {
-        "ir_or_accuracy": _share(ir_or), "ir_or_files": len(ir_or),
-        "ball_accuracy": _share(ball), "ball_files": len(ball),
-        "healthy_correct": _share(healthy), "healthy_files": len(healthy),
+        "file": rec.path.name, "asset": rec.asset, "set": rec.set, **group_of(rec.path.name),
+        "truth": truth or "?", "diagnosis": diag,
+        "correct": None if truth is None else diag == truth,
+        "evidence_snr": snrs.get(shown), "snr_of": shown,
+        "snr_bpfo": snrs["bpfo"], "snr_bpfi": snrs["bpfi"], "snr_bsf": snrs["bsf"],
+        "windows": len(mine), "first_degrading_window": first_bad,
+        "rpm": fact["rpm"], "fs": fact["fs"], "explanation": verdict[1],
     }
 
 
+def recordings(data: str | None, which: str) -> list[Recording]:
+    """The recordings of ``which`` (``drive-end``, ``fan-end`` or ``both``): from ``data`` (a folder of
+    ``.mat`` files or the datasets root) or the datasets root; healthy files join the fan-end set
+    on their fan-end channel."""
+    wanted = list(SETS) if which == "both" else [which]
+    base = Path(data).expanduser() if data else datasets_root()
+    if not base.is_dir():
+        msg = f"dataset folder not found: {base} (use --data DIR or set TWIN_DATASETS)"
+        raise ValueError(msg)
+    folders = [base] if any(base.glob("*.mat")) else [base / SETS[w].folder for w in wanted]
+    files = sorted({p for f in folders if f.is_dir() for p in f.glob("*.mat")})
+    if "fan-end" in wanted and not any(base.glob("*.mat")):
+        files += sorted((base / SETS["drive-end"].folder).glob("normal*.mat"))
+    recs = [Recording(p, set_of(p.name)) for p in files if set_of(p.name) in wanted]
+    if "fan-end" in wanted:
+        recs += [Recording(p, "fan-end") for p in files if truth_of(p.name) == "healthy"]
+    recs = list(dict.fromkeys(recs))
+    if not recs:
+        msg = f"no .mat files of set {which} under {base}"
+        raise ValueError(msg)
+    return recs
+
+
+def _snr_grid(text: str) -> list[float]:
+    """``--logo-snr``: comma-separated positive thresholds."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        msg = f"not a comma-separated list of numbers: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not values or not all(np.isfinite(v) and v > 0 for v in values):
+        msg = f"thresholds must be positive numbers, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return values
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Parse arguments, run, print the table and the JSON line; returns the result document."""
+    """Parse arguments, run, print the tables and the JSON line; returns the result document."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", help="CWRU folder of .mat files, or the datasets root holding cwru/ "
-                   "(default: $TWIN_DATASETS/cwru or <repo>/../shared/datasets/cwru)")
+    p.add_argument("--set", default="both", choices=["drive-end", "fan-end", "both"],
+                   help="which CWRU set(s) to run (default both), with the same configuration")
+    p.add_argument("--data", help="a folder of CWRU .mat files, or the datasets root holding cwru/ and "
+                   "cwru-fan-end/ (default: $TWIN_DATASETS or <repo>/../shared/datasets)")
     p.add_argument("--config", default=str(CONFIG), help="the benchmark's ONE configuration (TOML)")
     p.add_argument("--out", help="working folder: waveforms, metadata, backtest outputs (default: temporary)")
+    p.add_argument("--logo-snr", type=_snr_grid, metavar="LIST",
+                   help="also choose defect_min_snr among these by leave-one-group-out (one run each)")
+    p.add_argument("--ignore-rpm", action="store_true",
+                   help="robustness check: give every file the nominal 1797 rpm, not its RPM variable")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     args = p.parse_args(argv)
-    data = resolve_data_dir(args.data, "cwru", "*.mat")
-    files = sorted(data.glob("*.mat"))
-    if not files:
-        msg = f"no .mat files in {data}"
-        raise SystemExit(msg)
+    if not Path(args.config).is_file():
+        p.error(f"configuration file not found: {args.config}")
+    try:
+        recs = recordings(args.data, args.set)
+    except ValueError as exc:
+        p.error(str(exc))
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="twin-cwru-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        doc = evaluate(files, out, Path(args.config), progress=args.progress)
+        doc = evaluate(recs, out, Path(args.config), progress=args.progress, ignore_rpm=args.ignore_rpm)
+        if args.logo_snr:
+            sweep = {v: evaluate(recs, out / f"snr-{v:g}", Path(args.config), min_snr=v,
+                                 ignore_rpm=args.ignore_rpm)["table"]
+                     for v in args.logo_snr}
+            doc["logo"] = logo_table(sweep)
     doc["seconds"] = round(time.perf_counter() - t, 2)
-    print_table([{**r, "correct": {True: "yes", False: "NO", None: "-"}[r["correct"]]} for r in doc["table"]],
-                ["file", "truth", "diagnosis", "correct", "evidence_snr", "snr_of", "snr_bpfo", "snr_bpfi",
-                 "snr_bsf", "first_degrading_window", "windows"])
+    report(doc)
     print(json.dumps(doc))
     return doc
 

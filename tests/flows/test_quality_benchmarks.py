@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from benchmarks.quality import cwru, ims
+from benchmarks.quality import cwru, cwru_groups, ims
 from tests.datasets import datasets_dir
 from tests.unit.features.synth import bearing_signal
 from twin_models.diagnosis.bearings import defect_frequencies
@@ -126,3 +126,48 @@ def test_ims_real_set2_bearing1_bpfo_flagged_last_not_first(tmp_path: Path) -> N
     doc = ims.main(["--data", str(_real("ims-samples")), "--out", str(tmp_path)])
     assert doc["bpfo_flagged_last"] is True, doc["set2_bearing1_bpfo_snr"]
     assert doc["bpfo_flagged_first"] is False, doc["set2_bearing1_bpfo_snr"]
+
+
+def test_cwru_fan_end_set_uses_its_channel_bearing_and_finds_the_speed(tmp_path: Path) -> None:
+    """Fan-end files: the FE channel and the 6203 geometry (from the metadata TOML); the shaft
+    turns at 1730 rpm but the files carry no RPM, so the twin sees the nominal 1797 rpm and the
+    speed must come from the spectrum's 1x line; the healthy file joins the set on its FE channel."""
+    d = tmp_path / "data"
+    d.mkdir()
+    shaft = 1730.0 / 60.0
+    lines = defect_frequencies(cwru.SKF_6203, shaft)
+    fs, n = 12_000.0, 72_000
+    rng = np.random.default_rng(7)
+    for rid, name, hz, mod in ((904, "12k_Fan_End_OR014@3_3_904.mat", lines.bpfo, 0.0),
+                               (905, "12k_Fan_End_IR014_3_905.mat", lines.bpfi, 0.5)):
+        fe = bearing_signal(fs=fs, n=n, defect_hz=hz, shaft_hz=shaft, noise_rms=0.2, modulation=mod, seed=rid)
+        scipy.io.savemat(d / name, {f"X{rid}_FE_time": fe[:, None],
+                                    f"X{rid}_DE_time": 0.2 * rng.standard_normal((n, 1))})
+    _mat(d / "normal_0_906.mat", 906, rng.standard_normal(48_000 * 5), None)
+    doc = cwru.main(["--data", str(d), "--out", str(tmp_path / "out"), "--set", "fan-end"])
+    rows = {r["asset"]: r for r in doc["table"]}
+    assert set(rows) == {"12k_Fan_End_OR014@3_3_904", "12k_Fan_End_IR014_3_905", "normal_0_906_FE"}
+    assert rows["12k_Fan_End_OR014@3_3_904"]["diagnosis"] == "bpfo"
+    assert rows["12k_Fan_End_IR014_3_905"]["diagnosis"] == "bpfi"
+    assert rows["normal_0_906_FE"]["diagnosis"] == "healthy"
+    assert {r["rpm"] for r in rows.values()} == {1797.0} and {r["set"] for r in rows.values()} == {"fan-end"}
+    assert "confidence" in rows["12k_Fan_End_IR014_3_905"]["explanation"]
+    fan = doc["sets"]["fan-end"]
+    assert fan["ir_or_correct"] == 2 and fan["faults_called_healthy"] == 0 and fan["healthy_flagged"] == 0
+    assert fan["groups"]["position"] == {"@3": "IR/OR 1/1, faults called healthy 0"}
+    meta = (tmp_path / "out" / "metadata.toml").read_text()
+    assert "n_elements = 8" in meta and "n_elements = 9" in meta  # per asset 6203; default 6205
+
+
+def test_cwru_logo_chooses_on_the_other_groups() -> None:
+    def row(load: str, truth: str, diag: str) -> dict[str, object]:
+        return {"set": "fan-end", "load_hp": load, "size": "007", "position": "-", "fault": "IR",
+                "truth": truth, "diagnosis": diag, "correct": diag == truth}
+
+    # threshold 3 gets load 0 right and flags nothing; threshold 5 misses load 0 and 1
+    sweep = {3.0: [row("0", "bpfi", "bpfi"), row("1", "bpfi", "bpfi"), row("2", "bpfi", "healthy")],
+             5.0: [row("0", "bpfi", "healthy"), row("1", "bpfi", "healthy"), row("2", "bpfi", "bpfi")]}
+    folds = {f["held_out"]: f for f in cwru_groups.logo_table(sweep)["folds"]}
+    assert folds["load_hp=2"]["chosen_snr"] == 3.0 and folds["load_hp=2"]["ir_or"] == "0/1"
+    assert folds["load_hp=0"]["chosen_snr"] == 5.0  # 1 vs 1 right on loads 1-2: the tie goes high
+    assert folds["load_hp=0"]["faults_called_healthy"] == 1

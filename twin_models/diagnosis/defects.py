@@ -26,7 +26,7 @@ from twin_models.feature_map import feature_names
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import AssetMetadata
 
-__all__ = ["DefectRules", "Diagnosis", "advance_runs", "diagnose", "snr_lines"]
+__all__ = ["NOISE_SNR", "DefectRules", "Diagnosis", "advance_runs", "confidence", "diagnose", "snr_lines"]
 
 LineKey = tuple[str, str]
 """(channel, defect) of one envelope line."""
@@ -42,13 +42,38 @@ class DefectRules:
     min_windows: int = 2
 
 
+NOISE_SNR = 2.0
+"""Envelope-line SNR of a frequency where no line is (Gaussian noise: 1.4-2.1, see
+:data:`twin_models.features.frame.DIAGNOSIS_MIN_SNR`): the floor of :func:`confidence`'s runner-up."""
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
-    """The window's verdict: the defect (or None), its explanation, and whether it is absolute."""
+    """The window's verdict: the defect (or None), its explanation, whether it is absolute, and
+    the confidence in the named component (:func:`confidence`; 0.0 without a defect)."""
 
     defect: str | None = None
     evidence: str = ""
     absolute: bool = False
+    confidence: float = 0.0
+
+
+def confidence(seen: Mapping[LineKey, float], key: LineKey) -> float:
+    """How clearly the line ``key`` names its component: ``1 - runner_up / snr`` in [0, 1], where
+    ``runner_up`` is the strongest OTHER diagnosable line of the same channel (at least
+    :data:`NOISE_SNR`). 0.8 means the named line is five times anything else in that envelope
+    spectrum; near 0 means another component's line is as strong (e.g. a shaft harmonic that
+    coincides with a defect order), so the verdict is weakly specific. Scale-free: a ratio of
+    two SNRs of the same spectrum."""
+    snr = seen[key]
+    others = [v for k, v in seen.items() if k[0] == key[0] and k != key]
+    runner_up = max([NOISE_SNR, *others])
+    return min(1.0, max(0.0, 1.0 - runner_up / snr)) if snr > 0 else 0.0
+
+
+def _confidence_label(value: float) -> str:
+    """``high`` (>= 0.5), ``moderate`` (>= 0.25) or ``low``."""
+    return "high" if value >= 0.5 else "moderate" if value >= 0.25 else "low"
 
 
 def snr_lines(features: Mapping[str, float]) -> dict[LineKey, float]:
@@ -133,7 +158,12 @@ def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapp
         f"{DEFECT_COMPONENT[defect]}: {defect.upper()}{where} envelope line on {channel} "
         f"{r:.1f}x above baseline"
     )
-    return Diagnosis(defect, text, False)
+    seen = snr_lines(features)
+    conf = 0.0
+    if (channel, defect) in seen:
+        conf = confidence(seen, (channel, defect))
+        text += f"; confidence {conf:.2f} ({_confidence_label(conf)})"
+    return Diagnosis(defect, text, False, conf)
 
 
 def diagnose(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapping[str, float],
@@ -144,19 +174,22 @@ def diagnose(metadata: AssetMetadata, features: Mapping[str, float], devs: Mappi
     condition ``degrading``. Otherwise, once the baseline is learnt (``learning`` False), the
     baseline-relative line: z-scores against the first windows of a warm-up are not evidence.
     """
-    strong = _absolute(snr_lines(features), runs, rules.min_windows)
+    seen = snr_lines(features)
+    strong = _absolute(seen, runs, rules.min_windows)
     if strong is not None:
         snr, channel, defect, run = strong
+        conf = confidence(seen, (channel, defect))
         freq = defect_hz(metadata, features, channel, defect)
         where = f" {freq:.1f} Hz" if freq else ""
         label = "2xBSF" if defect == "bsf" else defect.upper()
         text = (
             f"{DEFECT_COMPONENT[defect]}: {label}{where} envelope line on {channel} "
-            f"{snr:.1f}x the spectral background (SNR), {run} windows in a row"
+            f"{snr:.1f}x the spectral background (SNR), {run} windows in a row; "
+            f"confidence {conf:.2f} ({_confidence_label(conf)})"
         )
         if learning:
             text += "; judged from the spectrum alone (no healthy baseline yet)"
-        return Diagnosis(defect, text, True)
+        return Diagnosis(defect, text, True, conf)
     if learning:
         return Diagnosis()
     return _baseline(metadata, features, devs, ratio, rules)

@@ -27,7 +27,7 @@ HARMONICS = 3
 
 
 def _windows(f0: FloatArray, df: float, size: int, min_bins: int,
-             rel_tol: float = DEFECT_LINE_REL_TOL) -> tuple[IntArray, IntArray]:
+             rel_tol: FloatArray | float = DEFECT_LINE_REL_TOL) -> tuple[IntArray, IntArray]:
     """``lines._window`` for every frequency in ``f0``: half-open bin ranges ``[lo, hi)``."""
     if not (np.all(f0 > 0.0) and np.all(np.isfinite(f0))):
         msg = f"line frequencies must be positive and finite, got {f0[~((f0 > 0.0) & np.isfinite(f0))][:3]}"
@@ -49,9 +49,11 @@ def _gather(amps: FloatArray, rows: IntArray, lo: IntArray, hi: IntArray) -> tup
     return amps[rows[:, None], np.minimum(idx, amps.shape[1] - 1)], valid
 
 
-def line_amplitude_rows(amps: FloatArray, rows: IntArray, f0: FloatArray, df: float) -> FloatArray:
-    """``line_amplitude(freqs, amps[rows[i]], f0[i])`` for every ``i`` (0.0 above the last bin)."""
-    lo, hi = _windows(f0, df, amps.shape[1], 1)
+def line_amplitude_rows(amps: FloatArray, rows: IntArray, f0: FloatArray, df: float,
+                        rel_tol: FloatArray | float = DEFECT_LINE_REL_TOL) -> FloatArray:
+    """``line_amplitude(freqs, amps[rows[i]], f0[i], rel_tol[i])`` for every ``i`` (0.0 above the
+    last bin); ``rel_tol`` one value or one per entry."""
+    lo, hi = _windows(f0, df, amps.shape[1], 1, rel_tol)
     vals, valid = _gather(amps, rows, lo, hi)
     peak = np.where(valid, vals, -np.inf).max(axis=1)
     return np.where(hi > lo, peak, 0.0)
@@ -68,11 +70,13 @@ def _median_rows(vals: FloatArray, valid: Mask) -> FloatArray:
     return np.where(count > 0, med, 0.0)
 
 
-def _background_rows(amps: FloatArray, rows: IntArray, base: FloatArray, df: float) -> FloatArray:
+def _background_rows(amps: FloatArray, rows: IntArray, base: FloatArray, df: float,
+                     rel_tol: FloatArray | float) -> FloatArray:
     """``sum(lines._background(...))`` for every (row, base): the per-harmonic medians outside
     every line window, summed over the harmonics in order."""
     size = amps.shape[1]
-    line_lo, line_hi = zip(*(_windows(h * base, df, size, 2) for h in range(1, HARMONICS + 1)), strict=True)
+    windows = (_windows(h * base, df, size, 2, rel_tol) for h in range(1, HARMONICS + 1))
+    line_lo, line_hi = zip(*windows, strict=True)
     total = np.zeros(base.size)
     for h in range(1, HARMONICS + 1):
         lo = np.ceil((h - 0.5) * base / df - 1e-9).astype(np.int64)
@@ -86,18 +90,21 @@ def _background_rows(amps: FloatArray, rows: IntArray, base: FloatArray, df: flo
 
 
 def defect_lines_rows(amps: FloatArray, df: float, shaft: FloatArray,
-                      defects: Sequence[dict[str, float]]) -> list[dict[str, float]]:
-    """``defect_line_features(freqs, amps[i], defects[i], shaft[i])`` for every row ``i`` (every
-    row's defects have the same names, in the same order). All defects of all rows are reduced
-    together: one (row, defect) pair per entry."""
+                      defects: Sequence[dict[str, float]],
+                      rel_tol: FloatArray | None = None) -> list[dict[str, float]]:
+    """``defect_line_features(freqs, amps[i], defects[i], shaft[i], rel_tol=rel_tol[i])`` for
+    every row ``i`` (every row's defects have the same names, in the same order; ``rel_tol``
+    None: the default tolerance). All defects of all rows are reduced together: one (row, defect)
+    pair per entry."""
     n_rows = amps.shape[0]
     names = list(defects[0]) if defects else []
     rows = np.repeat(np.arange(n_rows), len(names))
     base = np.array([line_base_frequency(name, d[name]) for d in defects for name in names])
-    amp = line_amplitude_rows(amps, rows, base, df)
+    tol = DEFECT_LINE_REL_TOL if rel_tol is None else np.repeat(np.asarray(rel_tol, np.float64), len(names))
+    amp = line_amplitude_rows(amps, rows, base, df, tol)
     for h in range(2, HARMONICS + 1):
-        amp = amp + line_amplitude_rows(amps, rows, h * base, df)
-    background = _background_rows(amps, rows, base, df)
+        amp = amp + line_amplitude_rows(amps, rows, h * base, df, tol)
+    background = _background_rows(amps, rows, base, df, tol)
     snr = np.divide(amp, background, out=np.zeros_like(amp), where=background > 0.0)
     one = line_amplitude_rows(amps, np.arange(n_rows), shaft, df)
     table = np.column_stack([one, np.stack([amp, snr], axis=1).reshape(n_rows, 2 * len(names))])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,8 @@ from twin_models.features.band_scan import scan_bands
 from twin_models.features.envelope import band_bins, fallback_band
 from twin_models.features.fft import band_name, default_bands
 from twin_models.features.frame import ENVELOPE_WIDTH_FACTOR
-from twin_models.features.lines import line_base_frequency
+from twin_models.features.lines import DEFECT_LINE_REL_TOL, line_base_frequency
+from twin_models.features.speed import line_tolerance, refine_shaft_rows
 from twin_models.records import BearingGeometry
 
 __all__ = ["FrameSpec", "frame_features_batch"]
@@ -78,6 +79,7 @@ def frame_features_batch(
     hi, lo = x.max(axis=1), x.min(axis=1)
     columns = time_rows(centred, mean, hi, lo)
     amps, power = hann_rows(centred)
+    specs, defects, tolerance = _refined_speeds(specs, defects, amps, fs / n)
     columns.update(_band_rms_rows(power, n, fs, default_bands(fs) if bands is None else bands))
     freqs = np.arange(amps.shape[1], dtype=np.float64) * (fs / n)
     total = amps.sum(axis=1)
@@ -93,7 +95,7 @@ def frame_features_batch(
     names = list(columns)
     table = np.column_stack([columns[k] for k in names]).tolist() if rows else []
     out = [dict(zip(names, values, strict=True)) for values in table]
-    _line_features(out, specs, defects, amps, env, lined, fs / n)
+    _line_features(out, specs, defects, amps, env, lined, fs / n, tolerance)
     return out
 
 
@@ -123,6 +125,26 @@ def _defects(row: int, spec: FrameSpec) -> dict[str, float]:
     if spec.geometry and spec.shaft_hz:
         return defect_frequencies(spec.geometry, spec.shaft_hz).as_dict()
     return {}
+
+
+def _refined_speeds(specs: list[FrameSpec], defects: list[dict[str, float]], amps: FloatArray,
+                    df: float) -> tuple[list[FrameSpec], list[dict[str, float]], FloatArray]:
+    """Specs and defect frequencies at each frame's shaft speed refined from its spectrum
+    (:func:`~twin_models.features.speed.refine_shaft_rows`; frames without a speed unchanged),
+    and each frame's defect-line tolerance (:func:`~twin_models.features.speed.line_tolerance`)."""
+    tolerance = np.full(len(specs), DEFECT_LINE_REL_TOL)
+    lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
+    if not lined:
+        return specs, defects, tolerance
+    nominal = np.array([float(specs[i].shaft_hz) for i in lined])  # type: ignore[arg-type]
+    refined = refine_shaft_rows(amps[lined], df, nominal).tolist()
+    specs, defects = list(specs), list(defects)
+    for i, old, new in zip(lined, nominal.tolist(), refined, strict=True):
+        tolerance[i] = line_tolerance(new != old)
+        if new != old:
+            specs[i] = replace(specs[i], shaft_hz=new)
+            defects[i] = _defects(i, specs[i])
+    return specs, defects, tolerance
 
 
 def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) -> dict[str, FloatArray]:
@@ -197,6 +219,7 @@ def _lined_envelopes(
 def _line_features(
     out: list[dict[str, float]], specs: Sequence[FrameSpec], defects: Sequence[dict[str, float]],
     amps: FloatArray, env: dict[int, FloatArray], lined: Sequence[int], df: float,
+    tolerance: FloatArray,
 ) -> None:
     """Shaft lines and envelope lines of the frames that have a shaft speed (``lined``), added
     in place; ``env``: their envelope spectra (:func:`_lined_envelopes`)."""
@@ -214,7 +237,7 @@ def _line_features(
     if with_defects:
         idx = [lined[k] for k in with_defects]
         spectra = np.stack([env[i] for i in idx])
-        lines = defect_lines_rows(spectra, df, shaft[with_defects], [defects[i] for i in idx])
+        lines = defect_lines_rows(spectra, df, shaft[with_defects], [defects[i] for i in idx], tolerance[idx])
         for i, feats in zip(idx, lines, strict=True):
             out[i].update(feats)
     if plain:

@@ -30,11 +30,13 @@ from twin_models.features.envelope import (
 )
 from twin_models.features.fft import band_rms_from_spectrum, default_bands, spectral_centroid
 from twin_models.features.lines import (
+    DEFECT_LINE_REL_TOL,
     defect_line_features,
     line_amplitude,
     line_base_frequency,
     spectral_line_features,
 )
+from twin_models.features.speed import line_tolerance, refine_shaft_rows
 from twin_models.features.time_domain import time_features
 from twin_models.records import BearingGeometry
 
@@ -94,6 +96,11 @@ def frame_features(
     spec = hann_spectrum(x, fs)
     out.update(band_rms_from_spectrum(spec, fs, default_bands(fs) if bands is None else bands))
     out["spectral_centroid_hz"] = spectral_centroid(spec.freqs, spec.amps)
+    tolerance = DEFECT_LINE_REL_TOL
+    if shaft_hz is not None:  # the 1x line of the spectrum, if clear, corrects a nominal speed
+        refined = float(refine_shaft_rows(spec.amps[None, :], fs / x.size, np.array([shaft_hz]))[0])
+        tolerance = line_tolerance(refined != shaft_hz)
+        shaft_hz = refined
     raw = raw_rfft(x)
     defects = defect_frequencies(geometry, shaft_hz).as_dict() if geometry and shaft_hz else {}
     band = _envelope_band(raw, x.size, fs, envelope_band, defects)
@@ -105,7 +112,7 @@ def frame_features(
     if not defects:
         out["env_1x_amp"] = line_amplitude(env_freqs, env_amps, shaft_hz)
         return out
-    out.update(defect_line_features(env_freqs, env_amps, defects, shaft_hz))
+    out.update(defect_line_features(env_freqs, env_amps, defects, shaft_hz, rel_tol=tolerance))
     return out
 
 
