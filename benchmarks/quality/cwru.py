@@ -158,25 +158,48 @@ class Recording:
         return self.path.stem + ("_FE" if healthy_fe else "")
 
 
+def read_channels(rec: Recording, which: str) -> tuple[dict[str, np.ndarray], float | None, str]:
+    """The recording's waveform channels: ``own`` -> ``{"vib": the set's accelerometer}``;
+    ``both`` -> ``{"de": ..., "fe": ...}`` (a file without the other accelerometer keeps its own)."""
+    own = SETS[rec.set].channel
+    x, shaft, var = read_channel(rec.path, own)
+    if which == "own":
+        return {CHANNEL: x}, shaft, var
+    out = {own.lower(): x}
+    other = "FE" if own == "DE" else "DE"
+    try:
+        y = read_channel(rec.path, other)[0]
+    except ValueError:
+        return out, shaft, var
+    n = min(x.size, y.size)
+    out = {own.lower(): x[:n], other.lower(): y[:n]}
+    return out, shaft, var
+
+
 def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float,
-            ignore_rpm: bool = False) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
+            ignore_rpm: bool = False, channels: str = "own",
+            ) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
     """Write one waveform Parquet per recording and the metadata TOML; returns them and file facts.
-    ``ignore_rpm``: every file gets the nominal 1797 rpm, as if its RPM variable were missing."""
+    ``ignore_rpm``: every file gets the nominal 1797 rpm, as if its RPM variable were missing;
+    ``channels``: ``own`` (the set's accelerometer) or ``both`` (drive end and fan end)."""
     facts: dict[str, dict[str, Any]] = {}
     signals = []
     for rec in recs:
-        x, shaft, var = read_channel(rec.path, SETS[rec.set].channel)
+        xs, shaft, var = read_channels(rec, channels)
         shaft = None if ignore_rpm else shaft
         fs = sample_rate_of(rec.path.name, default_fs)
-        signals.append((rec, x, fs, shaft if shaft else NOMINAL_RPM / 60.0))
+        size = next(iter(xs.values())).size
+        signals.append((rec, xs, fs, shaft if shaft else NOMINAL_RPM / 60.0))
         facts[rec.asset] = {"file": rec.path.name, "set": rec.set, "variable": var, "fs": fs,
-                            "rpm": round((shaft or NOMINAL_RPM / 60.0) * 60.0, 1),
-                            "rpm_from_file": shaft is not None, "seconds": round(x.size / fs, 2)}
-    starts = spaced_starts([x.size / fs for _, x, fs, _ in signals], T0)
+                            "rpm": round((shaft or NOMINAL_RPM / 60.0) * 60.0, 1), "channels": list(xs),
+                            "rpm_from_file": shaft is not None, "seconds": round(size / fs, 2)}
+    starts = spaced_starts([next(iter(xs.values())).size / fs for _, xs, fs, _ in signals], T0)
     parquets = []
-    for (rec, x, fs, shaft), start in zip(signals, starts, strict=True):
-        rows = [WaveRow(start + timedelta(seconds=i * frame_s), rec.asset, fs, shaft, {CHANNEL: frame})
-                for i, frame in enumerate(frames_of(x, fs, frame_s))]
+    for (rec, xs, fs, shaft), start in zip(signals, starts, strict=True):
+        cut = {c: frames_of(x, fs, frame_s) for c, x in xs.items()}
+        rows = [WaveRow(start + timedelta(seconds=i * frame_s), rec.asset, fs, shaft,
+                        {c: cut[c][i] for c in cut})
+                for i in range(len(next(iter(cut.values()))))]
         facts[rec.asset]["frames"] = len(rows)
         parquets.append(write_waveforms(work / "waveforms" / f"{rec.asset}.parquet", rows))
     speeds = {r.asset: s for r, _, _, s in signals}
@@ -187,7 +210,7 @@ def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float
 
 
 def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = False,
-             min_snr: float | None = None, ignore_rpm: bool = False) -> dict[str, Any]:
+             min_snr: float | None = None, ignore_rpm: bool = False, channels: str = "own") -> dict[str, Any]:
     """Run the benchmark; returns the result document (also what the JSON line prints).
 
     ``min_snr`` replaces the configuration's ``[pipeline.twin] defect_min_snr`` (the
@@ -197,16 +220,17 @@ def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = Fa
         cfg = replace(cfg, twin=replace(cfg.twin, defect_min_snr=min_snr))
     frame_s = float(bench.get("frame_s", 1.0))
     default_fs = float(bench.get("default_sample_rate_hz", 12_000.0))
-    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs, ignore_rpm)
+    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs, ignore_rpm, channels)
     start = time.perf_counter()
     res = run_backtest(parquets, out / "backtest", cfg, metadata=read_metadata(meta_path),
                        progress=progress, report=False)
     seconds = time.perf_counter() - start
     diagnosis = diagnosis_from_alerts(res.alerts)
     snaps = snapshots_by_asset(res.snapshots)
-    feats = window_features(res, [f"{CHANNEL}.env_{d}_snr" for d in ("bpfo", "bpfi", "bsf")])
+    names = (CHANNEL,) if channels == "own" else ("de", "fe")
+    feats = window_features(res, [f"{c}.env_{d}_snr" for c in names for d in ("bpfo", "bpfi", "bsf")])
     table = [_row(rec, facts[rec.asset], diagnosis.get(rec.asset, ("healthy", "")),
-                  median_snrs(feats.get(rec.asset, [])), snaps.get(rec.asset, [])) for rec in recs]
+                  median_snrs(feats.get(rec.asset, []), names), snaps.get(rec.asset, [])) for rec in recs]
     return {
         "benchmark": "cwru",
         **accuracies(table),
@@ -220,6 +244,7 @@ def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = Fa
         "defect_min_snr": cfg.twin.defect_min_snr,
         "ignore_rpm": ignore_rpm,
         "frame_s": frame_s,
+        "channels": channels,
         "table": table,
     }
 
@@ -292,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="also choose defect_min_snr among these by leave-one-group-out (one run each)")
     p.add_argument("--ignore-rpm", action="store_true",
                    help="robustness check: give every file the nominal 1797 rpm, not its RPM variable")
+    p.add_argument("--channels", default="own", choices=["own", "both"],
+                   help="the set's own accelerometer (default) or both, drive end and fan end, per asset")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     args = p.parse_args(argv)
     if not Path(args.config).is_file():
@@ -303,10 +330,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="twin-cwru-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        doc = evaluate(recs, out, Path(args.config), progress=args.progress, ignore_rpm=args.ignore_rpm)
+        doc = evaluate(recs, out, Path(args.config), progress=args.progress, ignore_rpm=args.ignore_rpm,
+                       channels=args.channels)
         if args.logo_snr:
             sweep = {v: evaluate(recs, out / f"snr-{v:g}", Path(args.config), min_snr=v,
-                                 ignore_rpm=args.ignore_rpm)["table"]
+                                 ignore_rpm=args.ignore_rpm, channels=args.channels)["table"]
                      for v in args.logo_snr}
             doc["logo"] = logo_table(sweep)
     doc["seconds"] = round(time.perf_counter() - t, 2)
