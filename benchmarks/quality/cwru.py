@@ -1,7 +1,7 @@
 """CWRU bearing faults through the streaming pipeline: is each file diagnosed from the twin's alerts?
 
 Run: ``.venv/bin/python benchmarks/quality/cwru.py [--set drive-end|fan-end|both] [--data DIR]
-[--config FILE] [--out DIR] [--logo-snr 3,4,5,6]``.
+[--config FILE] [--out DIR] [--logo-snr 3,4,5,6] [--channels own|both] [--ignore-rpm]``.
 
 Two sets, ONE configuration, no per-file parameters:
 
@@ -17,7 +17,9 @@ may be one folder of ``.mat`` files or the datasets root holding both folders. P
 1. each recording becomes an asset with a waveform Parquet file: the set's channel cut into frames
    of ``[benchmark] frame_s`` (1 s) at the file's own rate (12 kHz for ``12k_*`` files, 48 kHz for
    ``48k_*`` and ``normal_*``), shaft speed from the file's ``X<id>RPM`` (1797 rpm if absent);
-   files are replayed one after another in event time;
+   files are replayed one after another in event time; ``--channels both`` gives every asset both
+   accelerometers (channels ``de`` and ``fe``, same procedure for both sets: measured, not the
+   default, see ``benchmarks/RESULTS.md``);
 2. a metadata TOML carrying each asset's own bearing (6205 or 6203) and nominal speed;
 3. ONE :func:`flows.app.backtest.run_backtest` over all files with ONE configuration
    (``configs/cwru.toml``);
@@ -33,17 +35,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -62,121 +62,52 @@ from benchmarks.quality.common import (  # noqa: E402
     write_metadata,
     write_waveforms,
 )
+from benchmarks.quality.cwru_files import (  # noqa: E402
+    NOMINAL_RPM,
+    SETS,
+    SKF_6203,
+    SKF_6205,
+    CwruSet,
+    Recording,
+    read_channel,
+    read_channels,
+    read_drive_end,
+    sample_rate_of,
+    set_of,
+    truth_of,
+)
 from benchmarks.quality.cwru_groups import accuracies, group_of, logo_table, report, set_summaries  # noqa: E402
 from flows.app.backtest import run_backtest  # noqa: E402
 from flows.dataflow.sources.files import read_metadata  # noqa: E402
-from twin_models.records import BearingGeometry  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "cwru.toml"
-SKF_6205 = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04,
-                           contact_angle_deg=0.0)
-SKF_6203 = BearingGeometry(n_elements=8, ball_diameter_mm=0.2656 * 25.4, pitch_diameter_mm=1.122 * 25.4,
-                           contact_angle_deg=0.0)
-NOMINAL_RPM = 1797.0
 T0 = datetime(2000, 1, 1, tzinfo=UTC)  # arbitrary event-time origin (CWRU recorded around 2000)
-TRUTH = {"IR": "bpfi", "OR": "bpfo", "B": "bsf"}
-
-
-@dataclass(frozen=True)
-class CwruSet:
-    """One CWRU set: its folder under the datasets root, accelerometer and bearing."""
-
-    name: str
-    folder: str
-    channel: str  # "DE" or "FE": the variable X<id>_<channel>_time
-    geometry: BearingGeometry
-
-
-SETS = {
-    "drive-end": CwruSet("drive-end", "cwru", "DE", SKF_6205),
-    "fan-end": CwruSet("fan-end", "cwru-fan-end", "FE", SKF_6203),
-}
-
-
-def set_of(name: str) -> str:
-    """The set a file belongs to by its name: ``fan-end`` for ``*_Fan_End_*``, else ``drive-end``."""
-    return "fan-end" if "_fan_end_" in name.lower() else "drive-end"
-
-
-def truth_of(name: str) -> str | None:
-    """``bpfi`` / ``bpfo`` / ``bsf`` from a CWRU file name, ``healthy`` for ``normal_*``, else None."""
-    if name.lower().startswith("normal"):
-        return "healthy"
-    m = re.search(r"(?:^|_)(IR|OR|B)\d{3}", name)
-    return TRUTH[m.group(1)] if m else None
-
-
-def sample_rate_of(name: str, default_hz: float) -> float:
-    """12 kHz for ``12k*`` files, 48 kHz for ``48k*`` and ``normal*`` files, else ``default_hz``."""
-    low = name.lower()
-    if low.startswith("12k"):
-        return 12_000.0
-    if low.startswith(("48k", "normal")):
-        return 48_000.0
-    return default_hz
-
-
-def read_channel(path: Path, channel: str = "DE") -> tuple[np.ndarray, float | None, str]:
-    """(samples of ``X<id>_<channel>_time``, shaft Hz from the file's RPM or None, variable name)."""
-    mat = scipy.io.loadmat(path)
-    found = sorted(k for k in mat if re.fullmatch(rf"X\d+_{channel}_time", k))
-    if not found:
-        names = [k for k in mat if not k.startswith("__")]
-        msg = f"{path.name}: no X<id>_{channel}_time variable (variables: {names})"
-        raise ValueError(msg)
-    rpm_ids = {k[1:-3]: k for k in mat if re.fullmatch(r"X\d+RPM", k)}
-    number = re.search(r"_(\d+)\.mat$", path.name)
-    # some CWRU files carry a second record's variables: prefer the one the RPM (or name) names
-    pick = next((k for k in found if k[1:].split("_")[0] in rpm_ids), None)
-    if pick is None and number:
-        pick = next((k for k in found if int(k[1:].split("_")[0]) == int(number.group(1))), None)
-    pick = pick or found[0]
-    rpm_key = rpm_ids.get(pick[1:].split("_")[0]) or next(iter(rpm_ids.values()), None)
-    shaft = None
-    if rpm_key is not None:
-        rpm = float(np.ravel(mat[rpm_key])[0])
-        shaft = rpm / 60.0 if np.isfinite(rpm) and rpm > 0 else None
-    return np.asarray(mat[pick], dtype=np.float64).ravel(), shaft, pick
-
-
-def read_drive_end(path: Path) -> tuple[np.ndarray, float | None, str]:
-    """:func:`read_channel` of the drive-end accelerometer."""
-    return read_channel(path, "DE")
-
-
-@dataclass(frozen=True)
-class Recording:
-    """One asset of the benchmark: a file read through one set's channel and bearing."""
-
-    path: Path
-    set: str
-
-    @property
-    def asset(self) -> str:
-        """Asset id: the file's stem, ``_FE`` added for a healthy file read on the fan-end channel."""
-        healthy_fe = self.set == "fan-end" and set_of(self.path.name) != "fan-end"
-        return self.path.stem + ("_FE" if healthy_fe else "")
-
-
+__all__ = ["SKF_6203", "SKF_6205", "CwruSet", "evaluate", "main", "prepare", "read_channel", "read_channels",
+           "read_drive_end", "recordings"]
 def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float,
-            ignore_rpm: bool = False) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
+            ignore_rpm: bool = False, channels: str = "own",
+            ) -> tuple[list[Path], Path, dict[str, dict[str, Any]]]:
     """Write one waveform Parquet per recording and the metadata TOML; returns them and file facts.
-    ``ignore_rpm``: every file gets the nominal 1797 rpm, as if its RPM variable were missing."""
+    ``ignore_rpm``: every file gets the nominal 1797 rpm, as if its RPM variable were missing;
+    ``channels``: ``own`` (the set's accelerometer) or ``both`` (drive end and fan end)."""
     facts: dict[str, dict[str, Any]] = {}
     signals = []
     for rec in recs:
-        x, shaft, var = read_channel(rec.path, SETS[rec.set].channel)
+        xs, shaft, var = read_channels(rec, channels)
         shaft = None if ignore_rpm else shaft
         fs = sample_rate_of(rec.path.name, default_fs)
-        signals.append((rec, x, fs, shaft if shaft else NOMINAL_RPM / 60.0))
+        size = next(iter(xs.values())).size
+        signals.append((rec, xs, fs, shaft if shaft else NOMINAL_RPM / 60.0))
         facts[rec.asset] = {"file": rec.path.name, "set": rec.set, "variable": var, "fs": fs,
-                            "rpm": round((shaft or NOMINAL_RPM / 60.0) * 60.0, 1),
-                            "rpm_from_file": shaft is not None, "seconds": round(x.size / fs, 2)}
-    starts = spaced_starts([x.size / fs for _, x, fs, _ in signals], T0)
+                            "rpm": round((shaft or NOMINAL_RPM / 60.0) * 60.0, 1), "channels": list(xs),
+                            "rpm_from_file": shaft is not None, "seconds": round(size / fs, 2)}
+    starts = spaced_starts([next(iter(xs.values())).size / fs for _, xs, fs, _ in signals], T0)
     parquets = []
-    for (rec, x, fs, shaft), start in zip(signals, starts, strict=True):
-        rows = [WaveRow(start + timedelta(seconds=i * frame_s), rec.asset, fs, shaft, {CHANNEL: frame})
-                for i, frame in enumerate(frames_of(x, fs, frame_s))]
+    for (rec, xs, fs, shaft), start in zip(signals, starts, strict=True):
+        cut = {c: frames_of(x, fs, frame_s) for c, x in xs.items()}
+        rows = [WaveRow(start + timedelta(seconds=i * frame_s), rec.asset, fs, shaft,
+                        {c: cut[c][i] for c in cut})
+                for i in range(len(next(iter(cut.values()))))]
         facts[rec.asset]["frames"] = len(rows)
         parquets.append(write_waveforms(work / "waveforms" / f"{rec.asset}.parquet", rows))
     speeds = {r.asset: s for r, _, _, s in signals}
@@ -187,7 +118,7 @@ def prepare(recs: list[Recording], work: Path, frame_s: float, default_fs: float
 
 
 def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = False,
-             min_snr: float | None = None, ignore_rpm: bool = False) -> dict[str, Any]:
+             min_snr: float | None = None, ignore_rpm: bool = False, channels: str = "own") -> dict[str, Any]:
     """Run the benchmark; returns the result document (also what the JSON line prints).
 
     ``min_snr`` replaces the configuration's ``[pipeline.twin] defect_min_snr`` (the
@@ -197,16 +128,17 @@ def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = Fa
         cfg = replace(cfg, twin=replace(cfg.twin, defect_min_snr=min_snr))
     frame_s = float(bench.get("frame_s", 1.0))
     default_fs = float(bench.get("default_sample_rate_hz", 12_000.0))
-    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs, ignore_rpm)
+    parquets, meta_path, facts = prepare(recs, out, frame_s, default_fs, ignore_rpm, channels)
     start = time.perf_counter()
     res = run_backtest(parquets, out / "backtest", cfg, metadata=read_metadata(meta_path),
                        progress=progress, report=False)
     seconds = time.perf_counter() - start
     diagnosis = diagnosis_from_alerts(res.alerts)
     snaps = snapshots_by_asset(res.snapshots)
-    feats = window_features(res, [f"{CHANNEL}.env_{d}_snr" for d in ("bpfo", "bpfi", "bsf")])
+    names = (CHANNEL,) if channels == "own" else ("de", "fe")
+    feats = window_features(res, [f"{c}.env_{d}_snr" for c in names for d in ("bpfo", "bpfi", "bsf")])
     table = [_row(rec, facts[rec.asset], diagnosis.get(rec.asset, ("healthy", "")),
-                  median_snrs(feats.get(rec.asset, [])), snaps.get(rec.asset, [])) for rec in recs]
+                  median_snrs(feats.get(rec.asset, []), names), snaps.get(rec.asset, [])) for rec in recs]
     return {
         "benchmark": "cwru",
         **accuracies(table),
@@ -220,6 +152,7 @@ def evaluate(recs: list[Recording], out: Path, config: Path, progress: bool = Fa
         "defect_min_snr": cfg.twin.defect_min_snr,
         "ignore_rpm": ignore_rpm,
         "frame_s": frame_s,
+        "channels": channels,
         "table": table,
     }
 
@@ -292,6 +225,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="also choose defect_min_snr among these by leave-one-group-out (one run each)")
     p.add_argument("--ignore-rpm", action="store_true",
                    help="robustness check: give every file the nominal 1797 rpm, not its RPM variable")
+    p.add_argument("--channels", default="own", choices=["own", "both"],
+                   help="the set's own accelerometer (default) or both, drive end and fan end, per asset")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     args = p.parse_args(argv)
     if not Path(args.config).is_file():
@@ -303,10 +238,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="twin-cwru-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        doc = evaluate(recs, out, Path(args.config), progress=args.progress, ignore_rpm=args.ignore_rpm)
+        doc = evaluate(recs, out, Path(args.config), progress=args.progress, ignore_rpm=args.ignore_rpm,
+                       channels=args.channels)
         if args.logo_snr:
             sweep = {v: evaluate(recs, out / f"snr-{v:g}", Path(args.config), min_snr=v,
-                                 ignore_rpm=args.ignore_rpm)["table"]
+                                 ignore_rpm=args.ignore_rpm, channels=args.channels)["table"]
                      for v in args.logo_snr}
             doc["logo"] = logo_table(sweep)
     doc["seconds"] = round(time.perf_counter() - t, 2)

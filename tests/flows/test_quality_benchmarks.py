@@ -171,3 +171,34 @@ def test_cwru_logo_chooses_on_the_other_groups() -> None:
     assert folds["load_hp=2"]["chosen_snr"] == 3.0 and folds["load_hp=2"]["ir_or"] == "0/1"
     assert folds["load_hp=0"]["chosen_snr"] == 5.0  # 1 vs 1 right on loads 1-2: the tie goes high
     assert folds["load_hp=0"]["faults_called_healthy"] == 1
+
+
+def test_cwru_both_channels_finds_a_fault_seen_only_on_the_other_accelerometer(tmp_path: Path) -> None:
+    """A fan-end outer-race fault visible only on the drive-end accelerometer (the fan-end one is
+    noise): the set's own channel calls it healthy; ``--channels both`` gives the asset both
+    accelerometers (``de``, ``fe``) and the twin's per-channel evidence names BPFO; a file without
+    the other accelerometer keeps its own channel only."""
+    d = tmp_path / "data"
+    d.mkdir()
+    shaft = 1772.0 / 60.0
+    fs, n = 12_000.0, 72_000
+    rng = np.random.default_rng(11)
+    de = bearing_signal(fs=fs, n=n, defect_hz=defect_frequencies(cwru.SKF_6203, shaft).bpfo, shaft_hz=shaft,
+                        noise_rms=0.2, seed=12)
+    scipy.io.savemat(d / "12k_Fan_End_OR007@12_1_907.mat", {
+        "X907_FE_time": 0.3 * rng.standard_normal((n, 1)), "X907_DE_time": de[:, None],
+        "X907RPM": np.array([[1772.0]])})
+    scipy.io.savemat(d / "12k_Fan_End_IR007_1_908.mat", {"X908_FE_time": rng.standard_normal((n, 1))})
+    own = cwru.main(["--data", str(d), "--out", str(tmp_path / "own"), "--set", "fan-end"])
+    both = cwru.main(["--data", str(d), "--out", str(tmp_path / "both"), "--set", "fan-end",
+                      "--channels", "both"])
+    own_rows = {r["asset"]: r for r in own["table"]}
+    rows = {r["asset"]: r for r in both["table"]}
+    assert own_rows["12k_Fan_End_OR007@12_1_907"]["diagnosis"] == "healthy"
+    assert rows["12k_Fan_End_OR007@12_1_907"]["diagnosis"] == "bpfo"
+    assert rows["12k_Fan_End_OR007@12_1_907"]["snr_bpfo"] > 4.0 and both["channels"] == "both"
+    assert rows["12k_Fan_End_IR007_1_908"]["diagnosis"] == "healthy"
+    recs = {r.asset: r for r in cwru.recordings(str(d), "fan-end")}
+    assert set(cwru.read_channels(recs["12k_Fan_End_OR007@12_1_907"], "both")[0]) == {"de", "fe"}
+    assert set(cwru.read_channels(recs["12k_Fan_End_IR007_1_908"], "both")[0]) == {"fe"}
+    assert set(cwru.read_channels(recs["12k_Fan_End_IR007_1_908"], "own")[0]) == {"vib"}
