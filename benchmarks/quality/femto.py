@@ -1,7 +1,8 @@
 """FEMTO / PRONOSTIA bearings (IEEE PHM 2012) through the streaming pipeline: onset and RUL.
 
 Run: ``.venv/bin/python benchmarks/quality/femto.py [--data DIR] [--train DIR] [--bearings B ...]
-[--truncate-at FRACTION] [--true-rul FILE] [--config FILE] [--out DIR] [--no-progress]``
+[--truncate-at FRACTION] [--folds bearing|condition] [--true-rul FILE] [--config FILE] [--out DIR]
+[--no-progress]``
 
 One procedure, ONE configuration (``configs/femto.toml``):
 
@@ -17,7 +18,9 @@ One procedure, ONE configuration (``configs/femto.toml``):
    FEMTO counts a bearing failed at 20 g, so the failure indicator is the window's mean frame
    peak of the horizontal accelerometer, ``acc_horizontal_g.peak`` = 20 g.
 3. **Folds.** ``--train DIR``: those bearings train, the ``--bearings`` of ``--data`` are evaluated,
-   one backtest. Default: leave-one-out over the bearings of ``--data``, one backtest per fold.
+   one backtest. Default: leave-one-out over the bearings of ``--data``, one backtest per fold;
+   ``--folds condition``: leave one operating condition out (its bearings evaluated one after the
+   other in one backtest, the bearings of the other conditions train).
 4. **Verdict.** Onset = the first alert raised on the evaluated bearing (hours before its failure,
    the end of its full recording + 10 s); ``false_alert_episodes`` = alert episodes that were
    cleared again before the episode still open at the end (none open: all of them). RUL = the
@@ -27,9 +30,15 @@ One procedure, ONE configuration (``configs/femto.toml``):
    bearing, ``A`` from ``Er = 100 (ActRUL - PredRUL) / ActRUL``, averaged over bearings
    (:func:`twin_models.evaluate.scoring.phm2012_score`); a bearing without an estimate counts as
    ``PredRUL = 0``. Undefined (null) for full runs, where ActRUL is 0 at the last frame.
+5. **Along the life** (full runs): the accuracy ``A`` of every window's RUL against the truth,
+   averaged over the life (``A_life``), read at 0.3/0.5/0.7/0.9 of the life (``A_0.3`` ...: the
+   pipeline is prequential, so that is the estimate a run truncated there ends with, to within one
+   window), and the share of windows whose interval held the truth (``coverage_life``)
+   (:mod:`benchmarks.quality.femto_scores`).
 
-Prints the per-bearing table, then one JSON line with ``phm2012_score``,
-``onset_hours_before_failure`` (per bearing), ``bearings`` (the table) and ``seconds``.
+Prints the per-bearing tables, then one JSON line with ``phm2012_score``,
+``onset_hours_before_failure`` (per bearing), ``along_life`` (the means of step 5 over the
+bearings, full runs), ``bearings`` (the table) and ``seconds``.
 """
 
 from __future__ import annotations
