@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,3 +157,22 @@ def test_bad_life_model_settings_are_refused(tmp_path: Path, text: str, needle: 
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_view_pickled_mid_life_resumes_the_same_indicator() -> None:
+    cfg = FleetRulConfig(life_model=True, life_baseline_windows=5)
+    rms = _rms(np.random.default_rng(8), 60)
+    view = FleetView("femto", cfg, speed_hz=25.0)
+    for i, v in enumerate(rms[:30]):
+        view.update(_snap("b", T0 + timedelta(minutes=i + 1)), {"a.rms": float(v)}, None)
+    copy = pickle.loads(pickle.dumps(view))
+    for i, v in enumerate(rms[30:], start=30):
+        for w in (view, copy):
+            w.update(_snap("b", T0 + timedelta(minutes=i + 1)), {"a.rms": float(v)}, None)
+    assert list(copy.life_hi) == list(view.life_hi) and view.life_hi[-1][1] > 0.0
+    old = FleetView("femto", FleetRulConfig())  # a view pickled before the life model
+    state = {k: v for k, v in old.__dict__.items()
+             if k not in ("speed_hz", "indicator", "life_t0_s", "life_hi")}
+    restored = FleetView.__new__(FleetView)
+    restored.__setstate__(state)
+    assert restored.indicator is None and restored.speed_hz is None and len(restored.life_hi) == 0
