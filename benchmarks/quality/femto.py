@@ -1,7 +1,8 @@
 """FEMTO / PRONOSTIA bearings (IEEE PHM 2012) through the streaming pipeline: onset and RUL.
 
 Run: ``.venv/bin/python benchmarks/quality/femto.py [--data DIR] [--train DIR] [--bearings B ...]
-[--truncate-at FRACTION] [--true-rul FILE] [--config FILE] [--out DIR] [--no-progress]``
+[--truncate-at FRACTION] [--folds bearing|condition] [--true-rul FILE] [--config FILE] [--out DIR]
+[--no-progress]``
 
 One procedure, ONE configuration (``configs/femto.toml``):
 
@@ -17,7 +18,9 @@ One procedure, ONE configuration (``configs/femto.toml``):
    FEMTO counts a bearing failed at 20 g, so the failure indicator is the window's mean frame
    peak of the horizontal accelerometer, ``acc_horizontal_g.peak`` = 20 g.
 3. **Folds.** ``--train DIR``: those bearings train, the ``--bearings`` of ``--data`` are evaluated,
-   one backtest. Default: leave-one-out over the bearings of ``--data``, one backtest per fold.
+   one backtest. Default: leave-one-out over the bearings of ``--data``, one backtest per fold;
+   ``--folds condition``: leave one operating condition out (its bearings evaluated one after the
+   other in one backtest, the bearings of the other conditions train).
 4. **Verdict.** Onset = the first alert raised on the evaluated bearing (hours before its failure,
    the end of its full recording + 10 s); ``false_alert_episodes`` = alert episodes that were
    cleared again before the episode still open at the end (none open: all of them). RUL = the
@@ -27,9 +30,15 @@ One procedure, ONE configuration (``configs/femto.toml``):
    bearing, ``A`` from ``Er = 100 (ActRUL - PredRUL) / ActRUL``, averaged over bearings
    (:func:`twin_models.evaluate.scoring.phm2012_score`); a bearing without an estimate counts as
    ``PredRUL = 0``. Undefined (null) for full runs, where ActRUL is 0 at the last frame.
+5. **Along the life** (full runs): the accuracy ``A`` of every window's RUL against the truth,
+   averaged over the life (``A_life``), read at 0.3/0.5/0.7/0.9 of the life (``A_0.3`` ...: the
+   pipeline is prequential, so that is the estimate a run truncated there ends with, to within one
+   window), and the share of windows whose interval held the truth (``coverage_life``)
+   (:mod:`benchmarks.quality.femto_scores`).
 
-Prints the per-bearing table, then one JSON line with ``phm2012_score``,
-``onset_hours_before_failure`` (per bearing), ``bearings`` (the table) and ``seconds``.
+Prints the per-bearing tables, then one JSON line with ``phm2012_score``,
+``onset_hours_before_failure`` (per bearing), ``along_life`` (the means of step 5 over the
+bearings, full runs), ``bearings`` (the table) and ``seconds``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir
+from benchmarks.quality.femto_scores import AT, life_scores, summarise
 from flows.app.backtest import BacktestResult, run_backtest
 from flows.config.pipeline import PipelineConfig
 from twin_models.evaluate.damage_rul import interval_covers
@@ -73,6 +83,13 @@ def condition(bearing: str) -> int:
     except ValueError:
         msg = f"bearing name {bearing!r} is not BearingC_N"
         raise SystemExit(msg) from None
+
+
+def folds(bearings: list[str], kind: str) -> list[list[str]]:
+    """The evaluated groups: each bearing alone, or the bearings of each condition together."""
+    if kind == "bearing":
+        return [[b] for b in bearings]
+    return [[b for b in bearings if condition(b) == c] for c in sorted({condition(b) for b in bearings})]
 
 
 def restamp(src: Path, dst: Path, start: datetime, fraction: float | None) -> tuple[datetime, datetime]:
@@ -183,7 +200,7 @@ def run_fold(data: Path, train_dir: Path, train: list[str], evaluate: list[str],
         inputs.append(dst)
         if frac is None and name in train:
             fail_rows.append((failure, name))
-        plan[name] = (last, failure, (failure - start).total_seconds() / 3600.0)
+        plan[name] = (last, failure, start)
         start = failure + GAP
     events = out / "failures.parquet"
     # an install one window after each failure closes the failure's window in event time (windows
@@ -201,9 +218,12 @@ def run_fold(data: Path, train_dir: Path, train: list[str], evaluate: list[str],
                           progress=progress, report=False)
     rows = []
     for b in evaluate:
-        last, failure, life_h = plan[b]
+        last, failure, begin = plan[b]
         row = verdict(result, b, last, failure, true_rul.get(b), train)
-        row["life_h"] = round(life_h, 2)
+        row["life_h"] = round((failure - begin).total_seconds() / 3600.0, 2)
+        if fraction is None:  # along the life (a truncated run has only its first part)
+            snaps = sorted((x for x in result.snapshots if x.asset_id == b), key=lambda x: x.timestamp)
+            row.update(life_scores(snaps, begin, failure))
         rows.append(row)
     return rows
 
@@ -215,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", help="folder of training bearings (default: leave-one-out over --data)")
     ap.add_argument("--bearings", nargs="*", help="bearings to evaluate (default: all in --data)")
     ap.add_argument("--truncate-at", type=float, help="evaluate at this fraction of each bearing's life")
+    ap.add_argument("--folds", choices=("bearing", "condition"), default="bearing",
+                    help="without --train: leave one bearing out (default) or one condition out "
+                         "(its bearings evaluated in one backtest, the others train)")
     ap.add_argument("--true-rul", help="JSON: bearing -> true remaining seconds after its last frame")
     ap.add_argument("--config", default=str(DEFAULT_CONFIG))
     ap.add_argument("--out", help="output folder (default: a temporary folder)")
@@ -237,22 +260,27 @@ def main(argv: list[str] | None = None) -> int:
             rows += run_fold(data, train_dir, train, evaluated, cfg, settings, args.truncate_at, true_rul,
                              base / "fold", not args.no_progress)
         else:
-            for b in evaluated:
-                train = [x for x in available if x != b]
-                rows += run_fold(data, data, train, [b], cfg, settings, args.truncate_at, true_rul,
-                                 base / f"fold-{b}", not args.no_progress)
+            for group in folds(evaluated, args.folds):
+                train = [x for x in available if x not in group and
+                         (args.folds == "bearing" or condition(x) != condition(group[0]))]
+                rows += run_fold(data, data, train, group, cfg, settings, args.truncate_at, true_rul,
+                                 base / f"fold-{'+'.join(group)}", not args.no_progress)
     print_table(rows, ["bearing", "train", "life_h", "onset_h_before_failure", "false_alert_episodes",
                        "act_rul_s", "pred_rul_s", "pred_lower_s", "pred_upper_s", "rul_source",
                        "phm2012_A", "damage_from_h", "damage_windows", "damage_covered",
                        "damage_rul_at_onset_h", "damage_p10_at_onset_h", "damage_p90_at_onset_h",
                        "true_rul_at_onset_h"])
+    if args.truncate_at is None:
+        print_table(rows, ["bearing", "life_h", *(f"A_{f:g}" for f in AT), "A_life", "coverage_life"])
     scored = [r["phm2012_A"] for r in rows if r["phm2012_A"] is not None]
     summary = {
         "benchmark": "femto", "truncate_at": args.truncate_at,
         "phm2012_score": round(float(np.mean(scored)), 4) if len(scored) == len(rows) else None,
         "onset_hours_before_failure": {r["bearing"]: r["onset_h_before_failure"] for r in rows},
         "false_alert_episodes": sum(r["false_alert_episodes"] for r in rows),
-        "n_bearings": len(rows), "bearings": rows,
+        "n_bearings": len(rows), "folds": "train" if args.train else args.folds,
+        **({"along_life": summarise(rows)} if args.truncate_at is None else {}),
+        "bearings": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(summary))

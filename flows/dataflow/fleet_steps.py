@@ -65,7 +65,8 @@ def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[st
     refit work tickets that follow them."""
     view = twin.fleet_view
     if view is None:
-        view = twin.fleet_view = FleetView(twin.metadata.kind, config)
+        view = twin.fleet_view = FleetView(twin.metadata.kind, config,
+                                           speed_hz=twin.metadata.nominal_speed_hz)
     out: list[StateSnapshot | LifeChunk | RefitWork] = []
     if snap is not None:
         model = board.model_at(view.kind, snap.timestamp.timestamp()) if board is not None else None

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+FloatArray = npt.NDArray[np.float64]
+
 __all__ = [
     "PROFILES",
     "CostMatrix",
@@ -55,6 +57,7 @@ __all__ = [
     "label_rows",
     "nab_score",
     "phm08_score",
+    "phm2012_accuracy",
     "phm2012_score",
     "probationary_length",
     "row_weights",
@@ -321,6 +324,11 @@ def phm2012_score(actual: float | npt.ArrayLike, predicted: float | npt.ArrayLik
     ``Er <= 0`` (an over-estimate, i.e. a late prediction: penalised faster) else
     ``exp(ln(0.5) Er / 20)``. 1 is perfect; an error of -5 % or +20 % scores 0.5.
     """
+    return float(phm2012_accuracy(actual, predicted).mean())
+
+
+def phm2012_accuracy(actual: float | npt.ArrayLike, predicted: float | npt.ArrayLike) -> FloatArray:
+    """The PHM 2012 accuracy ``A`` of each (actual, predicted) pair (see :func:`phm2012_score`)."""
     act = np.atleast_1d(np.asarray(actual, dtype=float))
     pred = np.atleast_1d(np.asarray(predicted, dtype=float))
     if act.shape != pred.shape:
@@ -330,5 +338,5 @@ def phm2012_score(actual: float | npt.ArrayLike, predicted: float | npt.ArrayLik
         msg = "actual RUL must be non-zero (the percent error divides by it)"
         raise ValueError(msg)
     er = 100.0 * (act - pred) / act
-    a = np.where(er <= 0, np.exp(-math.log(0.5) * er / 5.0), np.exp(math.log(0.5) * er / 20.0))
-    return float(a.mean())
+    # each branch on its own side only (no overflow warnings from the branch np.where drops)
+    return np.asarray(np.exp(math.log(0.5) * np.where(er <= 0, -er / 5.0, er / 20.0)), dtype=float)

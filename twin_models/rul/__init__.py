@@ -17,7 +17,10 @@
 - :mod:`.damage` — :class:`DamageState`: physics-informed damage (a particle filter over a
   Paris-law growth driven by load and speed), RUL distribution and what-if forecasts under an
   :class:`~twin_models.rul.profile.OperatingProfile` (:mod:`.profile`); :mod:`.damage_track`
-  is how the twin starts, feeds and reads it.
+  is how the twin starts, feeds and reads it;
+- :mod:`.life_indicator` — :class:`LifeIndicator`: a bearing's monotone log-RMS rise over its
+  own early life; :mod:`.life_model` — :class:`LifeModel`: the bearing life model (Bayesian
+  posterior over the life from completed lives, ``fleet.life_model``).
 
 Verbs (:class:`twin_models.contracts.RulEstimator`): ``update`` (one window of the current life),
 ``learn_life`` (a completed life), ``predict_rul`` (pure, ``RulEstimate | None``); River's

@@ -45,6 +45,11 @@ __all__ = ["ConditionInputs", "FleetRulConfig", "FleetTwin", "select_inputs"]
 _DEGRADED = ("degrading", "critical")
 
 
+def _some_pattern(value: tuple[str, ...]) -> str | None:
+    """``life_features`` needs at least one pattern."""
+    return None if value else "at least one feature pattern is needed"
+
+
 @dataclass(frozen=True)
 class FleetRulConfig:
     """Tunables of the fleet RUL step (one configuration per fleet; TOML ``[pipeline.twin.fleet]``).
@@ -75,6 +80,11 @@ class FleetRulConfig:
     ``damage_prior_lives``: completed lives of the kind with a damage fit (that failed
     ``model_delay_s`` before) a damage state needs to start from the fleet's prior (0: never, the
     default prior always; :meth:`~twin_models.rul.fleet_model.FleetModel.damage_prior`).
+    ``life_model``: the bearing life model (:mod:`twin_models.rul.life_model`, source
+    ``fleet_life``) estimates every window once two completed lives of the kind apply, from the
+    asset's age, its shaft speed and its health indicator
+    (:class:`~twin_models.rul.life_indicator.LifeIndicator`: the ``life_features`` RMS values,
+    relative to the life's first ``life_baseline_windows`` windows, smoothed by ``life_smoothing``).
     """
 
     rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
@@ -98,6 +108,11 @@ class FleetRulConfig:
     refit_work_parts: int = setting(400, **between(0, 1_000_000))
     catch_up_trees: int = setting(20, **between(0, 10_000))
     damage_prior_lives: int = setting(1, **between(0, MAX_COUNT))
+    life_model: bool = setting(False)
+    life_features: tuple[str, ...] = setting(("*.rms",), pattern=NAME, max_items=100,
+                                            check=_some_pattern)
+    life_baseline_windows: int = setting(30, **between(1, MAX_COUNT))
+    life_smoothing: float = setting(0.1, range=Range(0.0, 1.0, lo_open=True))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
@@ -108,6 +123,10 @@ class FleetRulConfig:
         state.setdefault("refit_work_parts", 1000)
         state.setdefault("catch_up_trees", 20)
         state.setdefault("damage_prior_lives", 1)
+        state.setdefault("life_model", False)
+        state.setdefault("life_features", ("*.rms",))
+        state.setdefault("life_baseline_windows", 30)
+        state.setdefault("life_smoothing", 0.1)
         restore_state(self, state)
 
 

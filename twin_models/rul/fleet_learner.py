@@ -30,6 +30,7 @@ from twin_models.moved_modules import restore_state
 from twin_models.rul.fleet import FleetRulConfig, FleetTwin
 from twin_models.rul.fleet_model import FittedRegression, FleetModel, frozen_similarity
 from twin_models.rul.fleet_view import LifeChunk, LifeSummary, RefitWork
+from twin_models.rul.life_model import LifeRecord
 from twin_models.rul.regimes import OperatingRegimes
 from twin_models.rul.regression_learner import RegressionLearner, StoredLife
 from twin_models.rul.trend import CompletedLife, FleetRul
@@ -63,10 +64,13 @@ class FleetLearner:
         self.lives = 0
         # (failure time, life at rate 1, q, usage) of the latest-failed lives with a damage fit
         self.damage_fits: list[tuple[float, float, float, float]] = []
+        # (failure time, life record) of the latest-failed lives with an indicator (life model)
+        self.life_records: list[tuple[float, LifeRecord]] = []
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """Learners pickled before the damage prior have no damage fits."""
         state.setdefault("damage_fits", [])
+        state.setdefault("life_records", [])
         restore_state(self, state)
 
     @classmethod
@@ -149,6 +153,9 @@ class FleetLearner:
         self.lives += 1
         if life.damage_fit is not None:
             self._learn_damage_fit(life.failure_s, life.damage_fit)
+        if life.life is not None:  # in failure order, the latest max_lives
+            bisect.insort(self.life_records, (life.failure_s, life.life), key=lambda r: r[0])
+            del self.life_records[: max(0, len(self.life_records) - self.config.max_lives)]
         if life.n_rows == 0 or not self.config.rul_features:
             return
         rows = np.vstack([c.rows for c in parts])
@@ -175,4 +182,6 @@ class FleetLearner:
             similarity_min_lives=self.similarity_min_lives, life_lengths=tuple(self.life_lengths),
             regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage,
             model_delay_s=cfg.model_delay_s, life_failures=tuple(self.life_failures),
-            damage_fits=tuple(self.damage_fits), damage_prior_lives=cfg.damage_prior_lives)
+            damage_fits=tuple(self.damage_fits), damage_prior_lives=cfg.damage_prior_lives,
+            life_records=tuple(self.life_records) if cfg.life_model else (),
+            life_coverage=cfg.coverage)

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from twin_models.records import TwinSnapshot
 from twin_models.rul.conformal import ConformalTable, conformal_default
 from twin_models.rul.damage import DamagePrior
+from twin_models.rul.life_model import LifeModel, LifeRecord
 from twin_models.rul.regimes import RegimeStats
 from twin_models.rul.regression import condition_rows
 from twin_models.rul.regressors import BatchRegressor
@@ -133,6 +134,22 @@ class FleetModel:
     # with a damage state, in failure order
     damage_fits: tuple[tuple[float, float, float, float], ...] = ()
     damage_prior_lives: int = 1  # FleetRulConfig.damage_prior_lives
+    # (failure time, record) of the completed lives the life model learns from, in failure order
+    life_records: tuple[tuple[float, LifeRecord], ...] = ()
+    life_coverage: float = 0.8
+
+    def predict_life(self, now_s: float, age_s: float, z: float,
+                     speed_hz: float | None) -> RulEstimate | None:
+        """The life model's estimate (:mod:`twin_models.rul.life_model`) from the lives that had
+        failed ``model_delay_s`` before ``now_s``; None with fewer than two (or none configured)."""
+        n = bisect.bisect_right(self.life_records, now_s - self.model_delay_s, key=lambda r: r[0])
+        if n < 2:
+            return None
+        cache: dict[int, LifeModel] = self.__dict__.setdefault("_life_models", {})
+        model = cache.get(n)
+        if model is None:  # the records are in failure order: the lives in effect are a prefix
+            model = cache[n] = LifeModel([r for _, r in self.life_records[:n]], coverage=self.life_coverage)
+        return model.predict(age_s, z, speed_hz)
 
     def damage_prior(self, t_s: float, base: DamagePrior | None = None) -> DamagePrior | None:
         """The damage prior for a state starting at event time ``t_s``: ``base`` (the default
@@ -154,6 +171,7 @@ class FleetModel:
         """The fields only (not the damage priors cached per number of lives)."""
         state = self.__dict__.copy()
         state.pop("_damage_priors", None)
+        state.pop("_life_models", None)
         return state
 
     def predict(self, snap: TwinSnapshot, hist: Sequence[tuple[float, float, float]],

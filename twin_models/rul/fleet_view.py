@@ -26,11 +26,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from twin_models.moved_modules import restore_state
 from twin_models.records import AssetEvent, TwinSnapshot
+from twin_models.rul.life_indicator import LifeIndicator
+from twin_models.rul.life_model import LifeRecord, life_record
 
 if TYPE_CHECKING:
     from twin_models.rul.fleet import FleetRulConfig
     from twin_models.rul.fleet_model import FittedRegression, FleetModel
+    from twin_models.rul.trend import RulEstimate
 
 __all__ = ["FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "RefitWork", "life_chunks"]
 
@@ -133,6 +137,7 @@ class LifeSummary:
     complete: bool
     n_rows: int
     damage_fit: tuple[float, float, float] | None = None
+    life: LifeRecord | None = None  # the life's health indicator record (``life_model`` only)
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,8 @@ class RefitWork:
 class FleetView:
     """The asset's current life as the fleet model sees it; fuses the model's estimate."""
 
-    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = 1024) -> None:
+    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = 1024,
+                 speed_hz: float | None = None) -> None:
         self.kind = kind
         self.config = config
         self.life_history = life_history
@@ -172,6 +178,18 @@ class FleetView:
         self.hist: deque[tuple[float, float, float]] = deque(maxlen=life_history)
         self.track: LifeTrack | None = None
         self.names: tuple[list[str], list[str]] | None = None  # (condition, regime) features
+        self.speed_hz = speed_hz  # the asset's nominal shaft speed (the life model's condition)
+        self.indicator: LifeIndicator | None = None  # the life model's health indicator
+        self.life_t0_s = math.nan  # the first window of the life (hist is bounded)
+        self.life_hi: deque[tuple[float, float]] = deque(maxlen=life_history)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Views pickled before the life model have none of its state."""
+        state.setdefault("speed_hz", None)
+        state.setdefault("indicator", None)
+        state.setdefault("life_t0_s", math.nan)
+        state.setdefault("life_hi", deque(maxlen=int(state.get("life_history", 1024))))  # type: ignore[call-overload]
+        restore_state(self, state)
 
     def update(self, snap: TwinSnapshot, features: Mapping[str, float],
                model: FleetModel | None) -> TwinSnapshot:
@@ -180,14 +198,36 @@ class FleetView:
             self.life_id = snap.life_id
             self.hist = deque(maxlen=self.life_history)
             self.track = None
+            self.indicator = None
         self._track(snap, features)
-        fused = model.predict(snap, self.hist, self.track) if model is not None else None
+        fused = self._life(snap, features, model)
+        if fused is None and model is not None:
+            fused = model.predict(snap, self.hist, self.track)
         if fused is not None:
             snap = replace(snap, rul_s=fused.rul_s, rul_lower_s=fused.lower_s,
                            rul_upper_s=fused.upper_s, rul_source=fused.source)
         est = snap.rul_s if snap.rul_s is not None else math.nan
         self.hist.append((snap.timestamp.timestamp(), snap.degradation, est))
         return snap
+
+    def _life(self, snap: TwinSnapshot, features: Mapping[str, float],
+              model: FleetModel | None) -> RulEstimate | None:
+        """Advance the life model's indicator; its estimate (None: not configured, or fewer
+        than two completed lives apply)."""
+        cfg = self.config
+        if not cfg.life_model:
+            return None
+        now = snap.timestamp.timestamp()
+        if self.indicator is None:
+            self.indicator = LifeIndicator(cfg.life_features, baseline_windows=cfg.life_baseline_windows,
+                                           smoothing=cfg.life_smoothing)
+            self.life_t0_s = now
+            self.life_hi = deque(maxlen=self.life_history)
+        z = self.indicator.update(features)
+        self.life_hi.append((now, z))
+        if model is None:
+            return None
+        return model.predict_life(now, now - self.life_t0_s, z, self.speed_hz)
 
     def _track(self, snap: TwinSnapshot, features: Mapping[str, float]) -> None:
         cfg = self.config
@@ -215,9 +255,14 @@ class FleetView:
         if event.kind != "failure" or not self.hist:
             return []
         summary, track = replace(self._summary(event), damage_fit=damage_fit), self.track
+        if self.indicator is not None and self.life_hi:
+            t, z = zip(*self.life_hi, strict=True)
+            summary = replace(summary, life=life_record(t, z, event.timestamp.timestamp(),
+                                                        self.life_t0_s, self.speed_hz))
         self.hist = deque(maxlen=self.life_history)
         self.track = None
         self.life_id = None
+        self.indicator = None
         return life_chunks(summary, track, chunk_rows)
 
     def refit_work(self, event: AssetEvent) -> list[RefitWork]:
