@@ -11,7 +11,16 @@ critical) once the twin has learnt its baseline, or, with ``raise_on_defect``, w
 ``degrading`` AND names a defect: an explained degradation. That includes the twin's warm-up, when
 the twin calls a window degrading only on absolute envelope evidence (a defect line far above the
 spectral background for several windows in a row), so a machine first monitored when already
-damaged is not silent for a whole warm-up.
+damaged is not silent for a whole warm-up. A window the twin calls ``degrading`` with the verdict
+``anomalous`` (clearly abnormal, no defect localised: issue 12) is bad too, so a fault whose line
+does not stand out is never reported as healthy.
+
+Severity: ``critical`` when the health index is critical or the RUL within the horizon; else
+``warning`` for a localised defect (verdict ``defect``) and for assets without a verdict (scalar
+series: as before); ``info`` for a vibration asset's episode with no defect localised yet (verdict
+``anomalous``). An episode's severity only rises: an ``anomalous`` episode is upgraded to ``warning``
+and relabelled (its ``verdict`` becomes ``defect``, ``defect`` names it) in an ``updated`` message
+when a defect is later localised; it keeps its ``alert_id``.
 
 >>> policy = AlertPolicy("pump-1")
 >>> policy.state.active is None
@@ -29,6 +38,8 @@ from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, setting
 from twin_models.text import format_duration
 
 __all__ = ["AlertPolicy", "AlertPolicyConfig", "alert_id", "explain"]
+
+_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class _Episode:
     started_at: datetime
     severity: Severity
     defect: str | None
+    verdict: str = ""
     sequence: int = 0
     votes: dict[str, int] = field(default_factory=dict)
 
@@ -82,6 +94,7 @@ class _Episode:
         """Count one window's diagnosis; True when the majority diagnosis changes."""
         if defect is None:
             return False
+        self.verdict = "defect"
         self.votes[defect] = self.votes.get(defect, 0) + 1
         leader = max(self.votes, key=lambda d: (self.votes[d], d == self.defect))
         if leader != self.defect:
@@ -113,7 +126,7 @@ class AlertPolicy:
             snap.rul_s is not None and snap.rul_s < cfg.rul_horizon_s
         ):
             return "critical"
-        return "warning"
+        return "info" if snap.verdict in ("anomalous", "healthy") else "warning"
 
     def _explained(self, snap: TwinSnapshot) -> bool:
         """The twin says degrading (or critical) and names the defect."""
@@ -123,8 +136,13 @@ class AlertPolicy:
             and snap.condition in ("degrading", "critical")
         )
 
+    @staticmethod
+    def _anomalous(snap: TwinSnapshot) -> bool:
+        """The twin says degrading (or critical), clearly abnormal but not localised."""
+        return snap.verdict == "anomalous" and snap.condition in ("degrading", "critical")
+
     def _is_bad(self, snap: TwinSnapshot) -> bool:
-        return self._explained(snap) or (
+        return self._explained(snap) or self._anomalous(snap) or (
             snap.condition != "learning"
             and (snap.anomaly_score >= self.config.raise_score or snap.condition == "critical")
         )
@@ -134,6 +152,7 @@ class AlertPolicy:
             snap.anomaly_score < self.config.clear_score
             and snap.condition != "critical"
             and not self._explained(snap)
+            and not self._anomalous(snap)
         )
 
     def update(self, snap: TwinSnapshot) -> list[Alert]:
@@ -154,7 +173,9 @@ class AlertPolicy:
         if st.active is None:
             if st.bad_run >= self.config.min_windows and st.first_bad is not None:
                 aid = alert_id(self.asset_id, self.config.kind, st.first_bad)
-                st.active = _Episode(aid, st.first_bad, self._severity(snap), None)
+                # a vibration episode without a localised defect is "anomalous" (never healthy)
+                verdict = "anomalous" if snap.verdict == "healthy" else snap.verdict
+                st.active = _Episode(aid, st.first_bad, self._severity(snap), None, verdict)
                 st.active.vote(snap.defect)
                 out.append(self._message(snap, "raised", st.active.severity))
             return out
@@ -163,10 +184,13 @@ class AlertPolicy:
             out.append(self._message(snap, "cleared", ep.severity))
             st.active = None
             return out
-        escalated = self._severity(snap) == "critical" and ep.severity != "critical"
+        severity = self._severity(snap)
         new_diagnosis = ep.vote(snap.defect)
-        if escalated or new_diagnosis:
-            ep.severity = "critical" if escalated else ep.severity
+        if new_diagnosis and severity == "info":  # a localised defect is at least a warning
+            severity = "warning"
+        upgraded = _RANK[severity] > _RANK[ep.severity]
+        if upgraded or new_diagnosis:
+            ep.severity = severity if upgraded else ep.severity
             out.append(self._message(snap, "updated", ep.severity))
         return out
 
@@ -194,6 +218,7 @@ class AlertPolicy:
             top_features=snap.top_features,
             defect=ep.defect,
             sequence=ep.sequence,
+            verdict=ep.verdict,
             damage_rul_s=snap.damage_rul_s,
             damage_rul_lower_s=snap.damage_rul_lower_s,
             damage_rul_upper_s=snap.damage_rul_upper_s,

@@ -12,14 +12,16 @@ One procedure for every file, no per-file parameters:
 2. a metadata TOML: SKF 6205 drive-end bearing (9 balls, 7.94 mm, pitch 39.04 mm, 0 deg);
 3. ONE :func:`flows.app.backtest.run_backtest` over all files with ONE configuration
    (``configs/cwru.toml``);
-4. each file's diagnosis is the defect named by its twin's alerts (the last episode diagnosis);
+4. each file's diagnosis is the defect named by its twin's alerts (the last episode diagnosis),
+   ``anomalous`` when its alerts say "anomalous, not localised" (issue 12) and never name one;
    no alert means healthy. Every CWRU file is a machine first monitored when already damaged (or
    not), so the twin has no healthy baseline: what it finds it finds from the envelope spectrum
    alone (the absolute defect-evidence path of :class:`twin_models.twin.AssetTwin`).
 
 Truth comes from the file name: ``IR`` inner race -> ``bpfi``, ``OR`` outer race -> ``bpfo``,
 ``B`` ball -> ``bsf`` (2x ball spin), ``normal`` -> healthy. Prints a per-file table, then one JSON
-line with ``ir_or_accuracy``, ``ball_accuracy``, ``healthy_correct`` and the table.
+line with ``ir_or_accuracy``, ``ball_accuracy``, ``healthy_correct``, ``faults_called_healthy``,
+``faults_called_anomalous`` and the table.
 """
 
 from __future__ import annotations
@@ -195,10 +197,14 @@ def _accuracies(table: list[dict[str, Any]]) -> dict[str, Any]:
     ir_or = [r for r in table if r["truth"] in ("bpfi", "bpfo")]
     ball = [r for r in table if r["truth"] == "bsf"]
     healthy = [r for r in table if r["truth"] == "healthy"]
+    faults = [r for r in table if r["truth"] in TRUTH.values()]
     return {
         "ir_or_accuracy": _share(ir_or), "ir_or_files": len(ir_or),
         "ball_accuracy": _share(ball), "ball_files": len(ball),
         "healthy_correct": _share(healthy), "healthy_files": len(healthy),
+        # issue 12: a fault reported healthy is the worst outcome; "anomalous" is not localised
+        "faults_called_healthy": sum(r["diagnosis"] == "healthy" for r in faults),
+        "faults_called_anomalous": sum(r["diagnosis"] == "anomalous" for r in faults),
     }
 
 
