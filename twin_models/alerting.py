@@ -11,9 +11,11 @@ critical) once the twin has learnt its baseline, or, with ``raise_on_defect``, w
 ``degrading`` AND names a defect: an explained degradation. That includes the twin's warm-up, when
 the twin calls a window degrading only on absolute envelope evidence (a defect line far above the
 spectral background for several windows in a row), so a machine first monitored when already
-damaged is not silent for a whole warm-up. A window the twin calls ``degrading`` with the verdict
-``anomalous`` (clearly abnormal, no defect localised: issue 12) is bad too, so a fault whose line
-does not stand out is never reported as healthy.
+damaged is not silent for a whole warm-up. During the warm-up (no baseline deviations yet) a
+window the twin calls ``degrading`` with the verdict ``anomalous`` (clearly abnormal against the
+physics, no defect localised: issue 12) is bad too, so a fault whose line does not stand out is
+not reported as healthy; with a baseline, ``raise_score`` decides as before. An anomalous window is
+never good (it keeps an open episode open).
 
 Severity: ``critical`` when the health index is critical or the RUL within the horizon; else
 ``warning`` for a localised defect (verdict ``defect``) and for assets without a verdict (scalar
@@ -141,8 +143,14 @@ class AlertPolicy:
         """The twin says degrading (or critical), clearly abnormal but not localised."""
         return snap.verdict == "anomalous" and snap.condition in ("degrading", "critical")
 
+    def _unexplained(self, snap: TwinSnapshot) -> bool:
+        """An anomalous window that is evidence by itself: judged from the physics while the twin
+        has no baseline deviations (warm-up). With a baseline, ``raise_score`` still decides."""
+        return self._anomalous(snap) and (
+            not snap.top_features or snap.anomaly_score >= self.config.raise_score)
+
     def _is_bad(self, snap: TwinSnapshot) -> bool:
-        return self._explained(snap) or self._anomalous(snap) or (
+        return self._explained(snap) or self._unexplained(snap) or (
             snap.condition != "learning"
             and (snap.anomaly_score >= self.config.raise_score or snap.condition == "critical")
         )

@@ -307,9 +307,9 @@ class AssetTwin:
             healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows)
         condition = self._condition(score, hi, rul.rul_s if rul else None,
                                     absolute=found.absolute or abnormal)
-        verdict = decide(fv.features, ab, WindowFacts(found.defect, found.evidence, condition, score,
-                                                      learning, abnormal_run, healthy_base),
-                         cfg.abnormality_rules, cfg.defect_min_snr)
+        facts = WindowFacts(found.defect, found.evidence, condition, score, learning, abnormal_run,
+                            healthy_base)
+        verdict = decide(fv.features, devs, ab, facts, cfg.abnormality_rules, cfg.defect_rules)
         dmg = self._damage_estimate(fv, found.defect)
         snap = TwinSnapshot(
             asset_id=fv.asset_id,

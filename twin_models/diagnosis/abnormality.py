@@ -33,9 +33,10 @@ windows) decides, as it did before: the verdict only names what the condition al
 (``degrading`` without a localised defect = ``anomalous``).
 
 Confidence is ``x / (1 + x)`` of the deciding evidence ``x`` in units of its threshold (an excess,
-a line's SNR over ``defect_min_snr``): 0.5 at the boundary, towards 1 far beyond it; a healthy
-verdict's is ``1 / (1 + excess)`` (1 for a textbook healthy window, 0.5 at a limit). With a
-baseline, an anomalous verdict's confidence is the calibrated anomaly score.
+a line's SNR over ``defect_min_snr`` or its baseline deviation over ``defect_min_z``): 0.5 at
+the boundary, towards 1 far beyond it; a healthy verdict's is ``1 / (1 + excess)`` (1 for a
+textbook healthy window, 0.5 at a limit). With a baseline, an anomalous verdict's confidence is
+the calibrated anomaly score.
 
 Pure functions: no state, no I/O.
 """
@@ -47,6 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from twin_models.diagnosis.defects import DefectRules
 from twin_models.feature_map import feature_names
 
 __all__ = [
@@ -153,14 +155,15 @@ def strength(x: float) -> float:
     return round(x / (1.0 + x), 3) if math.isfinite(x) else 1.0
 
 
-def line_confidence(features: Mapping[str, float], defect: str, min_snr: float) -> float | None:
-    """Confidence of a named defect: its strongest envelope line's SNR over ``min_snr``."""
-    suffix = f".env_{defect}_snr"
-    snrs = [features[n] for n in feature_names(features) if n.endswith(suffix)]
-    snrs = [s for s in snrs if math.isfinite(s)]
-    if not snrs or not min_snr > 0:
-        return None
-    return strength(max(snrs) / min_snr)
+def line_confidence(features: Mapping[str, float], devs: Mapping[str, float], defect: str,
+                    rules: DefectRules) -> float | None:
+    """Confidence of a named defect: its strongest envelope line's SNR over ``min_snr`` or its
+    deviation from the baseline over ``min_z``, whichever is the stronger evidence."""
+    snr, amp = f".env_{defect}_snr", f".env_{defect}_amp"
+    xs = [features[n] / rules.min_snr for n in feature_names(features) if n.endswith(snr)]
+    xs += [z / rules.min_z for n, z in devs.items() if n.endswith(amp)] if rules.min_z > 0 else []
+    xs = [x for x in xs if math.isfinite(x)]
+    return strength(max(xs)) if xs and rules.min_snr > 0 else None
 
 
 def _strongest_line(features: Mapping[str, float]) -> str:
@@ -190,13 +193,14 @@ class WindowFacts:
     """False when most of the warm-up was abnormal: the learnt baseline is not a healthy one."""
 
 
-def decide(features: Mapping[str, float], ab: Abnormality | None, facts: WindowFacts,
-           rules: AbnormalityRules, min_snr: float) -> Verdict:
-    """The window's verdict (see the module doc); ``ab`` None = not a vibration asset."""
+def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnormality | None,
+           facts: WindowFacts, rules: AbnormalityRules, defect_rules: DefectRules) -> Verdict:
+    """The window's verdict (see the module doc); ``ab`` None = not a vibration asset; ``devs``
+    the window's deviations from the baseline (empty without one)."""
     if ab is None:
         return Verdict()
     if facts.defect is not None:
-        conf = line_confidence(features, facts.defect, min_snr)
+        conf = line_confidence(features, devs, facts.defect, defect_rules)
         return Verdict("defect", conf, facts.defect_evidence)
     absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
                                  baseline_healthy=facts.baseline_healthy)
