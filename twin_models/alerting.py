@@ -112,6 +112,7 @@ class _PolicyState:
     good_run: int = 0
     first_bad: datetime | None = None
     life_id: int = 0
+    run_defects: tuple[str | None, ...] = ()  # the diagnoses of the bad run before an episode
 
 
 class AlertPolicy:
@@ -173,19 +174,26 @@ class AlertPolicy:
                 out.append(self._message(snap, "cleared", st.active.severity, note))
                 st.active = None
             st.life_id, st.bad_run, st.good_run, st.first_bad = snap.life_id, 0, 0, None
+            st.run_defects = ()
         bad = self._is_bad(snap)
         st.bad_run = st.bad_run + 1 if bad else 0
         st.good_run = st.good_run + 1 if self._is_good(snap) else 0
         if bad and st.bad_run == 1:
             st.first_bad = snap.window_start
         if st.active is None:
+            # the episode's windows start at its first bad one: their diagnoses all count
+            st.run_defects = (*st.run_defects, snap.defect)[-self.config.min_windows:] if bad else ()
             if st.bad_run >= self.config.min_windows and st.first_bad is not None:
                 aid = alert_id(self.asset_id, self.config.kind, st.first_bad)
                 # a vibration episode without a localised defect is "anomalous" (never healthy)
                 verdict = "anomalous" if snap.verdict == "healthy" else snap.verdict
-                st.active = _Episode(aid, st.first_bad, self._severity(snap), None, verdict)
-                st.active.vote(snap.defect)
-                out.append(self._message(snap, "raised", st.active.severity))
+                st.active = ep = _Episode(aid, st.first_bad, self._severity(snap), None, verdict)
+                for defect in st.run_defects:
+                    ep.vote(defect)
+                if ep.defect is not None and ep.severity == "info":  # a localised defect: warning
+                    ep.severity = "warning"
+                st.run_defects = ()
+                out.append(self._message(snap, "raised", ep.severity))
             return out
         ep = st.active
         if st.good_run >= self.config.clear_windows:

@@ -188,3 +188,15 @@ def test_alert_with_a_verdict_validates_v3(shock_feats: list[dict[str, float]]) 
     assert doc["verdict"] == "anomalous" and doc["severity"] == "info"
     validator("alert").validate(doc)
     assert not validator("alert").is_valid({**doc, "verdict": "healthy"})
+
+
+def test_an_episode_counts_the_diagnoses_of_its_first_windows() -> None:
+    """Two windows naming BPFO then an unlocalised one raise ONE episode that names BPFO (its
+    windows start at the first bad one), at the localised defect's severity."""
+    policy = AlertPolicy("pump-001")
+    snaps = [_snap("defect", defect="bpfo", i=0), _snap("defect", defect="bpfo", i=1),
+             _snap("anomalous", i=2)]
+    msgs = [m for s in snaps for m in policy.update(s)]
+    assert [(m.status, m.severity, m.verdict, m.defect) for m in msgs] == [
+        ("raised", "warning", "defect", "bpfo")]
+    assert msgs[0].started_at == snaps[0].window_start
