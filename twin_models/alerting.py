@@ -11,7 +11,18 @@ critical) once the twin has learnt its baseline, or, with ``raise_on_defect``, w
 ``degrading`` AND names a defect: an explained degradation. That includes the twin's warm-up, when
 the twin calls a window degrading only on absolute envelope evidence (a defect line far above the
 spectral background for several windows in a row), so a machine first monitored when already
-damaged is not silent for a whole warm-up.
+damaged is not silent for a whole warm-up. During the warm-up (no baseline deviations yet) a
+window the twin calls ``degrading`` with the verdict ``anomalous`` (clearly abnormal against the
+physics, no defect localised: issue 12) is bad too, so a fault whose line does not stand out is
+not reported as healthy; with a baseline, ``raise_score`` decides as before. An anomalous window is
+never good (it keeps an open episode open).
+
+Severity: ``critical`` when the health index is critical or the RUL within the horizon; else
+``warning`` for a localised defect (verdict ``defect``) and for assets without a verdict (scalar
+series: as before); ``info`` for a vibration asset's episode with no defect localised yet (verdict
+``anomalous``). An episode's severity only rises: an ``anomalous`` episode is upgraded to ``warning``
+and relabelled (its ``verdict`` becomes ``defect``, ``defect`` names it) in an ``updated`` message
+when a defect is later localised; it keeps its ``alert_id``.
 
 >>> policy = AlertPolicy("pump-1")
 >>> policy.state.active is None
@@ -29,6 +40,8 @@ from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, setting
 from twin_models.text import format_duration
 
 __all__ = ["AlertPolicy", "AlertPolicyConfig", "alert_id", "explain"]
+
+_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class _Episode:
     started_at: datetime
     severity: Severity
     defect: str | None
+    verdict: str = ""
     sequence: int = 0
     votes: dict[str, int] = field(default_factory=dict)
 
@@ -82,6 +96,7 @@ class _Episode:
         """Count one window's diagnosis; True when the majority diagnosis changes."""
         if defect is None:
             return False
+        self.verdict = "defect"
         self.votes[defect] = self.votes.get(defect, 0) + 1
         leader = max(self.votes, key=lambda d: (self.votes[d], d == self.defect))
         if leader != self.defect:
@@ -97,6 +112,7 @@ class _PolicyState:
     good_run: int = 0
     first_bad: datetime | None = None
     life_id: int = 0
+    run_defects: tuple[str | None, ...] = ()  # the diagnoses of the bad run before an episode
 
 
 class AlertPolicy:
@@ -113,7 +129,7 @@ class AlertPolicy:
             snap.rul_s is not None and snap.rul_s < cfg.rul_horizon_s
         ):
             return "critical"
-        return "warning"
+        return "info" if snap.verdict in ("anomalous", "healthy") else "warning"
 
     def _explained(self, snap: TwinSnapshot) -> bool:
         """The twin says degrading (or critical) and names the defect."""
@@ -123,8 +139,19 @@ class AlertPolicy:
             and snap.condition in ("degrading", "critical")
         )
 
+    @staticmethod
+    def _anomalous(snap: TwinSnapshot) -> bool:
+        """The twin says degrading (or critical), clearly abnormal but not localised."""
+        return snap.verdict == "anomalous" and snap.condition in ("degrading", "critical")
+
+    def _unexplained(self, snap: TwinSnapshot) -> bool:
+        """An anomalous window that is evidence by itself: judged from the physics while the twin
+        has no baseline deviations (warm-up). With a baseline, ``raise_score`` still decides."""
+        return self._anomalous(snap) and (
+            not snap.top_features or snap.anomaly_score >= self.config.raise_score)
+
     def _is_bad(self, snap: TwinSnapshot) -> bool:
-        return self._explained(snap) or (
+        return self._explained(snap) or self._unexplained(snap) or (
             snap.condition != "learning"
             and (snap.anomaly_score >= self.config.raise_score or snap.condition == "critical")
         )
@@ -134,6 +161,7 @@ class AlertPolicy:
             snap.anomaly_score < self.config.clear_score
             and snap.condition != "critical"
             and not self._explained(snap)
+            and not self._anomalous(snap)
         )
 
     def update(self, snap: TwinSnapshot) -> list[Alert]:
@@ -146,27 +174,39 @@ class AlertPolicy:
                 out.append(self._message(snap, "cleared", st.active.severity, note))
                 st.active = None
             st.life_id, st.bad_run, st.good_run, st.first_bad = snap.life_id, 0, 0, None
+            st.run_defects = ()
         bad = self._is_bad(snap)
         st.bad_run = st.bad_run + 1 if bad else 0
         st.good_run = st.good_run + 1 if self._is_good(snap) else 0
         if bad and st.bad_run == 1:
             st.first_bad = snap.window_start
         if st.active is None:
+            # the episode's windows start at its first bad one: their diagnoses all count
+            st.run_defects = (*st.run_defects, snap.defect)[-self.config.min_windows:] if bad else ()
             if st.bad_run >= self.config.min_windows and st.first_bad is not None:
                 aid = alert_id(self.asset_id, self.config.kind, st.first_bad)
-                st.active = _Episode(aid, st.first_bad, self._severity(snap), None)
-                st.active.vote(snap.defect)
-                out.append(self._message(snap, "raised", st.active.severity))
+                # a vibration episode without a localised defect is "anomalous" (never healthy)
+                verdict = "anomalous" if snap.verdict == "healthy" else snap.verdict
+                st.active = ep = _Episode(aid, st.first_bad, self._severity(snap), None, verdict)
+                for defect in st.run_defects:
+                    ep.vote(defect)
+                if ep.defect is not None and ep.severity == "info":  # a localised defect: warning
+                    ep.severity = "warning"
+                st.run_defects = ()
+                out.append(self._message(snap, "raised", ep.severity))
             return out
         ep = st.active
         if st.good_run >= self.config.clear_windows:
             out.append(self._message(snap, "cleared", ep.severity))
             st.active = None
             return out
-        escalated = self._severity(snap) == "critical" and ep.severity != "critical"
+        severity = self._severity(snap)
         new_diagnosis = ep.vote(snap.defect)
-        if escalated or new_diagnosis:
-            ep.severity = "critical" if escalated else ep.severity
+        if new_diagnosis and severity == "info":  # a localised defect is at least a warning
+            severity = "warning"
+        upgraded = _RANK[severity] > _RANK[ep.severity]
+        if upgraded or new_diagnosis:
+            ep.severity = severity if upgraded else ep.severity
             out.append(self._message(snap, "updated", ep.severity))
         return out
 
@@ -194,6 +234,7 @@ class AlertPolicy:
             top_features=snap.top_features,
             defect=ep.defect,
             sequence=ep.sequence,
+            verdict=ep.verdict,
             damage_rul_s=snap.damage_rul_s,
             damage_rul_lower_s=snap.damage_rul_lower_s,
             damage_rul_upper_s=snap.damage_rul_upper_s,

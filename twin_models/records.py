@@ -263,6 +263,9 @@ class TwinSnapshot:
     ``degradation`` is the dimensionless degradation indicator the fleet RUL model matches on;
     ``defect`` names the bearing component whose envelope line stands out (``bpfo`` ...) and
     ``evidence`` says so in words; ``top_features`` are ``(name, z)`` of the largest deviations.
+    ``verdict`` (issue 12) is ``healthy``, ``anomalous`` (clearly abnormal, no defect localised)
+    or ``defect`` (``defect`` names it) for a vibration asset, ``""`` for others;
+    ``verdict_confidence`` is in [0, 1] (None without a verdict).
     """
 
     asset_id: str
@@ -289,6 +292,9 @@ class TwinSnapshot:
     damage_rul_s: float | None = None
     damage_rul_lower_s: float | None = None
     damage_rul_upper_s: float | None = None
+    # --- the verdict (issue 12): healthy / anomalous, not localised / defect ---
+    verdict: str = ""
+    verdict_confidence: float | None = None
 
 
 AlertStatus = Literal["raised", "updated", "cleared"]
@@ -318,6 +324,8 @@ class Alert:
     damage_rul_s: float | None = None
     damage_rul_lower_s: float | None = None
     damage_rul_upper_s: float | None = None
+    # --- the verdict (issue 12): the episode's, ``anomalous`` until a defect is localised ---
+    verdict: str = ""
 
 
 # --- prescriptions (issue 11, level 4): shared by the prescription and command parts ------------

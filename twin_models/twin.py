@@ -16,6 +16,10 @@ envelope defect line far above the spectral background of the same envelope spec
 window's ``env_<defect>_snr``), in ``defect_snr_windows`` consecutive windows; that needs no
 baseline, so a machine first monitored when already damaged is diagnosed during its warm-up too,
 and its condition is ``degrading``.
+
+The verdict (healthy / anomalous, not localised / defect: :mod:`twin_models.diagnosis.abnormality`)
+judges a window without a healthy baseline against the physics of a healthy bearing; persistent
+abnormality makes the condition ``degrading`` as absolute defect evidence does.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from twin_models.anomaly.selection import (
     detector_problem,
 )
 from twin_models.contracts import Detector
+from twin_models.diagnosis.abnormality import AbnormalityRules, WindowFacts, decide, judge
 from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, snr_lines
 from twin_models.feature_map import feature_names
 from twin_models.moved_modules import restore_state
@@ -82,6 +87,12 @@ class TwinConfig:
     ``inf`` disables the absolute path."""
     defect_snr_windows: int = setting(2, **between(1, MAX_COUNT))
     """Consecutive windows the same line (channel and defect) must hold ``defect_min_snr``."""
+    abnormal_kurtosis: float = setting(4.0, range=Range(3.0, math.inf, lo_open=True))
+    abnormal_envelope_kurtosis: float = setting(3.0, range=Range(2.0, math.inf, lo_open=True))
+    abnormal_crest: float = setting(6.0, range=Range(4.0, math.inf, lo_open=True))
+    abnormal_windows: int = setting(2, **between(1, MAX_COUNT))
+    """The verdict's physics limits without a baseline (kurtosis: Gaussian 3, damage > 4; envelope
+    kurtosis: Gaussian 2; crest: a Gaussian frame ~4) and the windows in a row beyond one."""
     context_channels: tuple[str, ...] = setting(("speed", "load"), pattern=NAME, max_items=1000)
     trend_noise_sigmas: float = setting(3.0, **between(0.0, 1000.0))
     top_n_features: int = setting(5, **between(1, 10_000))
@@ -114,6 +125,12 @@ class TwinConfig:
             state["novelty"] = NoveltyConfig(**flat)
         state.setdefault("novelty", NoveltyConfig())
         restore_state(self, state)
+
+    @property
+    def abnormality_rules(self) -> AbnormalityRules:
+        """The limits of the physics-based abnormality (no baseline needed)."""
+        return AbnormalityRules(self.abnormal_kurtosis, self.abnormal_envelope_kurtosis,
+                                self.abnormal_crest, self.abnormal_windows)
 
     @property
     def defect_rules(self) -> DefectRules:
@@ -167,6 +184,7 @@ class AssetTwin:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
+        state.update({k: state.get(k, 0) for k in ("_abnormal_run", "_warmup_abnormal")})  # verdict
         state.setdefault("fleet_view", None)  # twins pickled before the per-asset fleet view
         if "drift" in state:  # River's Page-Hinkley in twins pickled before round 5
             state["drift"] = from_river(state["drift"])
@@ -202,6 +220,8 @@ class AssetTwin:
         self.drift = PageHinkley(mode="up", min_instances=cfg.warmup_windows)
         self.degradation = 0.0
         self._snr_runs: dict[tuple[str, str], int] = {}  # (channel, defect) -> strong windows in a row
+        self._abnormal_run = 0  # windows in a row beyond a physics limit (the verdict's counter)
+        self._warmup_abnormal = 0  # warm-up windows beyond a physics limit
         self.anomalous_share = 0.0  # EWMA of "this window scored >= degrading_score"
         self.excess_noise = 0.0
         self._excess_sq = 0.0
@@ -262,10 +282,10 @@ class AssetTwin:
 
     def _evaluate(
         self, fv: FeatureVector
-    ) -> tuple[TwinSnapshot, dict[str, float], dict[Any, int], dict[str, float]]:
+    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int], dict[str, float]]:
         """The snapshot, plus what learning the window needs: the detector's features, the
-        defect-line run counters after this window and the deviations (computed once for score,
-        explanation and learning)."""
+        defect-line and abnormality run counters after this window and the deviations (computed
+        once for score, explanation and learning)."""
         cfg = self.config
         x = self.model_features(fv)
         devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
@@ -282,7 +302,14 @@ class AssetTwin:
         runs = advance_runs(self._snr_runs, snr_lines(fv.features), cfg.defect_min_snr)
         found = diagnose(self.metadata, fv.features, devs, runs, learning=learning,
                          ratio=self.detector.ratio, rules=cfg.defect_rules)
-        condition = self._condition(score, hi, rul.rul_s if rul else None, absolute=found.absolute)
+        ab, abnormal_run, healthy_base, abnormal = judge(
+            fv.features, cfg.abnormality_rules, self._abnormal_run, learning=learning,
+            healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows)
+        condition = self._condition(score, hi, rul.rul_s if rul else None,
+                                    absolute=found.absolute or abnormal)
+        facts = WindowFacts(found.defect, found.evidence, condition, score, learning, abnormal_run,
+                            healthy_base)
+        verdict = decide(fv.features, devs, ab, facts, cfg.abnormality_rules, cfg.defect_rules)
         dmg = self._damage_estimate(fv, found.defect)
         snap = TwinSnapshot(
             asset_id=fv.asset_id,
@@ -300,7 +327,7 @@ class AssetTwin:
             degradation=degradation,
             rul_source=rul.source if rul else "",
             defect=found.defect,
-            evidence=found.evidence,
+            evidence=found.evidence or verdict.evidence,
             # deviations from a half-learnt baseline explain nothing: none during the warm-up
             top_features=tuple((k, round(z, 3)) for k, z in top) if not learning else (),
             context=self.context(fv),
@@ -308,8 +335,10 @@ class AssetTwin:
             damage_rul_s=dmg.rul_s if dmg else None,
             damage_rul_lower_s=dmg.lower_s if dmg else None,
             damage_rul_upper_s=dmg.upper_s if dmg else None,
+            verdict=verdict.verdict,
+            verdict_confidence=verdict.confidence,
         )
-        return snap, x, runs, devs
+        return snap, x, (runs, abnormal_run), devs
 
     def _new_damage_state(self, fv: FeatureVector) -> DamageState | None:
         """A prior damage state for this life (None without a failure threshold)."""
@@ -387,10 +416,12 @@ class AssetTwin:
         scored, x, runs, devs = self._evaluate(fv)
         self._learn(fv, x, runs, snap or scored, devs)
 
-    def _learn(self, fv: FeatureVector, x: dict[str, float], runs: dict[Any, int],
+    def _learn(self, fv: FeatureVector, x: dict[str, float], runs: tuple[dict[Any, int], int],
                snap: TwinSnapshot, devs: dict[str, float]) -> None:
         cfg = self.config
-        self._snr_runs = runs
+        self._snr_runs, self._abnormal_run = runs
+        if self._abnormal_run and self.detector.n_learned < cfg.warmup_windows:
+            self._warmup_abnormal += 1
         self.degradation = snap.degradation
         if self.health is None:
             self.anomalous_share = 1.0 - snap.health_index

@@ -160,8 +160,9 @@ def diagnosis_from_alerts(alerts: Iterable[Alert]) -> dict[str, tuple[str | None
     """Per asset: ``(diagnosis, explanation)`` from its alerts.
 
     The diagnosis is the defect of the asset's last message that names one (an episode's
-    diagnosis is the majority over its windows); an alert that never names a defect gives
-    ``"unexplained"``; an asset without alerts is absent (healthy). The explanation is that
+    diagnosis is the majority over its windows); an alert that never names a defect gives its
+    verdict, ``"anomalous"`` (not localised, issue 12), or ``"unexplained"`` when it has none (an
+    asset without a verdict); an asset without alerts is absent (healthy). The explanation is that
     of the message the diagnosis came from.
     """
     by_asset: dict[str, list[Alert]] = defaultdict(list)
@@ -172,7 +173,7 @@ def diagnosis_from_alerts(alerts: Iterable[Alert]) -> dict[str, tuple[str | None
         msgs.sort(key=lambda a: (a.timestamp, a.sequence))
         named = [a for a in msgs if a.defect]
         last = named[-1] if named else msgs[-1]
-        out[asset] = (last.defect if named else "unexplained", last.explanation)
+        out[asset] = (last.defect if named else (last.verdict or "unexplained"), last.explanation)
     return out
 
 

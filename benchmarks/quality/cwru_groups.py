@@ -55,7 +55,7 @@ def accuracies(table: Sequence[Row]) -> dict[str, Any]:
         "ball_accuracy": _share(ok_ball, len(ball)), "ball_correct": ok_ball, "ball_files": len(ball),
         "healthy_correct": _share(ok_healthy, len(healthy)), "healthy_files": len(healthy),
         "faults_called_healthy": sum(r["diagnosis"] == "healthy" for r in faults),
-        "faults_anomalous": sum(r["diagnosis"] == "anomalous" for r in faults),
+        "faults_called_anomalous": sum(r["diagnosis"] == "anomalous" for r in faults),
         "faults_wrong_defect": sum(r["diagnosis"] in FAULTS and not r["correct"] for r in faults),
         "healthy_flagged": len(healthy) - ok_healthy,
     }
@@ -72,8 +72,8 @@ def _brief(rows: Sequence[Row]) -> str:
     if acc["healthy_files"]:
         parts.append(f"healthy {acc['healthy_files'] - acc['healthy_flagged']}/{acc['healthy_files']}")
     parts.append(f"faults called healthy {acc['faults_called_healthy']}")
-    if acc["faults_anomalous"]:
-        parts.append(f"anomalous {acc['faults_anomalous']}")
+    if acc["faults_called_anomalous"]:
+        parts.append(f"anomalous {acc['faults_called_anomalous']}")
     return ", ".join(parts)
 
 

@@ -69,6 +69,9 @@ def _windows(con: duckdb.DuckDBPyConnection, views: set[str], asset: str, start:
     return [{"window_start": s["window_start"].isoformat(), "window_end": s["timestamp"].isoformat(),
              "condition": s["condition"], "anomaly_score": s["anomaly_score"],
              "health_index": s["health_index"], "life_id": s["life_id"],
+             # the verdict (issue 12; absent from archives written before it)
+             "verdict": s.get("verdict") or "", "verdict_confidence": s.get("verdict_confidence"),
+             "evidence": s.get("evidence") or "",
              "top_features": _json(s["top_features"]) or [], "lineage": _json(s.get("lineage")),
              "inputs": inputs.get(s["window_start"])} for s in reversed(states)]
 
@@ -138,7 +141,8 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
         "alert_id": alert_id, "asset_id": asset, "kind": raised["kind"], "started_at": started.isoformat(),
         "messages": [{"sequence": m["sequence"], "status": m["status"], "severity": m["severity"],
                       "timestamp": m["timestamp"].isoformat(), "explanation": m["explanation"],
-                      "lineage": _json(m.get("lineage"))} for m in messages],
+                      "verdict": m.get("verdict") or "", "lineage": _json(m.get("lineage"))}
+                     for m in messages],
         "windows": windows, "top_features": features, "lineage": _json(raised.get("lineage")),
         "recommendations": _recommendations(con, views, alert_id),
     }
@@ -181,6 +185,14 @@ def _num(x: Any) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
+def _verdict(w: dict[str, Any]) -> str:
+    """``  verdict anomalous (0.87)`` of a window (issue 12), '' when it has none."""
+    if not w.get("verdict"):
+        return ""
+    conf = w.get("verdict_confidence")
+    return f"  verdict {w['verdict']}" + (f" ({conf:.2f})" if conf is not None else "")
+
+
 def render(doc: dict[str, Any]) -> str:
     """The lineage as text for a person."""
     lin = doc["lineage"] or {}
@@ -196,7 +208,11 @@ def render(doc: dict[str, Any]) -> str:
         lines.append("produced by: not recorded (archive written before the digital thread)")
     lines.append(f"windows that raised it ({len(doc['windows'])}):")
     lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition']:<9} score "
-              f"{_num(w['anomaly_score'])}  inputs: {_spans(w['inputs'])}" for w in doc["windows"]]
+              f"{_num(w['anomaly_score'])}{_verdict(w)}  inputs: {_spans(w['inputs'])}"
+              for w in doc["windows"]]
+    raising = doc["windows"][-1] if doc["windows"] else {}
+    if raising.get("evidence"):
+        lines.append(f"evidence of the raising window: {raising['evidence']}")
     lines.append("top features of the raising window (value vs baseline = median of this life before "
                  "the episode):")
     lines += [f"  {f['name']:<40} z {_num(f['z']):>8}  value {_num(f['value']):>10}  baseline "

@@ -28,9 +28,14 @@ def _episodes(alerts: Iterable[Alert]) -> dict[str, list[tuple[Any, Any, str]]]:
     for msgs in by_id.values():
         msgs.sort(key=lambda a: a.sequence)
         end = msgs[-1].timestamp
-        worst = "critical" if any(m.severity == "critical" for m in msgs) else "warning"
+        worst = max((m.severity for m in msgs), key=_RANK.__getitem__)
         out[msgs[0].asset_id].append((msgs[0].started_at, end, worst))
     return out
+
+
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+_COLOR = {"info": "gold", "warning": "tab:orange", "critical": "tab:red"}
+"""Episode shading: info = anomalous, not localised (issue 12)."""
 
 
 def _evidence(score: float) -> float:
@@ -61,8 +66,7 @@ def plot_fleet(
         ax.plot(t, [_evidence(s.anomaly_score) for s in snaps], color="tab:blue", lw=0.6,
                 alpha=0.7, label="anomaly evidence: -log10(1 - score) / 5")
         for start, end, sev in episodes.get(asset, []):
-            ax.axvspan(start, end, color="tab:red" if sev == "critical" else "tab:orange",
-                       alpha=0.2, lw=0)
+            ax.axvspan(start, end, color=_COLOR[sev], alpha=0.2, lw=0)
         for life in (x for x in truths if x.asset_id == asset):
             if getattr(life, "fault_onset", None):
                 ax.axvline(life.fault_onset, color="tab:purple", ls=":", lw=1)
@@ -73,7 +77,7 @@ def plot_fleet(
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower left", fontsize=7, ncol=2)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
-    fig.suptitle(title + "\n(shaded: alert episodes, orange warning / red critical; "
+    fig.suptitle(title + "\n(shaded: alert episodes, yellow anomalous / orange warning / red critical; "
                  "dotted: fault onset; dashed: failure)", fontsize=9)
     fig.tight_layout()
     out = Path(path)
@@ -112,7 +116,7 @@ def plot_asset(snaps: Sequence[TwinSnapshot], alerts: Sequence[Alert], failures:
     top.plot(t, [_evidence(s.anomaly_score) for s in snaps], color="tab:blue", lw=0.6, alpha=0.7,
              label="anomaly evidence -log10(1 - score) / 5")
     for start, end, sev in _episodes(alerts).get(snaps[0].asset_id, []):
-        top.axvspan(start, end, color="tab:red" if sev == "critical" else "tab:orange", alpha=0.2, lw=0)
+        top.axvspan(start, end, color=_COLOR[sev], alpha=0.2, lw=0)
     for f in failures:
         for ax in (top, bottom):
             ax.axvline(f, color="black", ls="--", lw=1)

@@ -255,6 +255,9 @@ DAMAGE_FIELDS = (
 )
 """The damage state's fields (v2 of twin_snapshot; alert carries the RUL ones)."""
 
+VERDICT_TEXT = ("The verdict (issue 12): healthy, anomalous (clearly abnormal, no defect localised) or "
+                "defect (defect names it) for a vibration asset; '' = no verdict (no vibration channel).")
+
 TWIN_SNAPSHOT = RecordMapping(
     TwinSnapshot, "twin_snapshot", "twin_state", (
         Field("asset_id", ID, "The asset (Kafka key; archive partition folder)."),
@@ -281,12 +284,17 @@ TWIN_SNAPSHOT = RecordMapping(
         Field("lineage", LINEAGE, LINEAGE_TEXT),
         # --- v2, physics-informed damage state (issue 11, part PHYS) ---
         *DAMAGE_FIELDS,
+        # --- v3, the verdict (issue 12) ---
+        Field("verdict", TEXT, VERDICT_TEXT),
+        Field("verdict_confidence", OPT_NUMBER, "Confidence of the verdict in [0, 1] (0.5 = at the "
+              "boundary between two verdicts); null = no verdict."),
     ),
     columns=("asset_id", "date", "timestamp", "window_start", "condition", "anomaly_score", "health_index",
              "rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "drift", "n_windows", "life_id",
              "degradation", "defect", "evidence", "top_features", "context", "lineage",
-             "damage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s"),
-    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=2,
+             "damage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s",
+             "verdict", "verdict_confidence"),
+    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=3,
 )
 
 ALERT = RecordMapping(
@@ -310,11 +318,14 @@ ALERT = RecordMapping(
         Field("lineage", LINEAGE, LINEAGE_TEXT),
         # --- v2, physics-informed damage state (issue 11, part PHYS) ---
         *DAMAGE_FIELDS[1:],
+        # --- v3, the verdict (issue 12) ---
+        Field("verdict", TEXT, "The episode's verdict (issue 12): anomalous (severity info) until a "
+              "defect is localised, then defect; '' = an asset without a verdict (scalar series)."),
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
              "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",
-             "lineage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s"),
-    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=2,
+             "lineage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s", "verdict"),
+    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=3,
 )
 
 # --- what-if (issue 11): the damage state's checkpoints ----------------------------------------

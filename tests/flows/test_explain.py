@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.app.demo import DEMO_DEFAULTS
-from flows.app.explain import explain
+from flows.app.explain import explain, render
 from flows.archive.query import query
 from flows.cli.main import main
 from flows.config.fingerprint import config_hash
@@ -161,3 +161,18 @@ def test_explain_shows_the_recommendations_and_their_what_if_options(demo: Path)
     with contextlib.redirect_stdout(buf):
         assert main(["explain", next(iter(by_alert)), "--archive", str(demo)]) == 0
     assert "recommendations made for it" in buf.getvalue() and "as_is: P(failure)" in buf.getvalue()
+
+
+def test_explain_shows_the_verdict_and_its_evidence(demo: Path) -> None:
+    """Issue 12: each window's verdict and confidence, and the raising window's evidence in words."""
+    for alert_id, _ in _raised(demo):
+        doc = explain(demo, alert_id)
+        raising = doc["windows"][-1]
+        assert raising["verdict"] in ("anomalous", "defect")
+        assert 0.5 <= raising["verdict_confidence"] <= 1.0
+        assert doc["messages"][0]["verdict"] == raising["verdict"]
+        assert doc["messages"][0]["severity"] == ("info" if raising["verdict"] == "anomalous" else "warning")
+        assert raising["evidence"]
+        text = render(doc)
+        assert f"verdict {raising['verdict']} ({raising['verdict_confidence']:.2f})" in text
+        assert f"evidence of the raising window: {raising['evidence']}" in text

@@ -202,3 +202,27 @@ def test_cwru_both_channels_finds_a_fault_seen_only_on_the_other_accelerometer(t
     assert set(cwru.read_channels(recs["12k_Fan_End_OR007@12_1_907"], "both")[0]) == {"de", "fe"}
     assert set(cwru.read_channels(recs["12k_Fan_End_IR007_1_908"], "both")[0]) == {"fe"}
     assert set(cwru.read_channels(recs["12k_Fan_End_IR007_1_908"], "own")[0]) == {"vib"}
+def test_cwru_reports_an_unlocalised_fault_as_anomalous_never_healthy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12: impacts at random times (no defect line) are "anomalous", counted apart from the
+    faults called healthy; the fan-end reader of cwru_verdict.py gives the same outcome."""
+    from benchmarks.quality import cwru_verdict
+
+    fs, n = 12_000.0, 72_000
+    rng = np.random.default_rng(5)
+    times = rng.uniform(0.0, n / fs, rng.poisson(40.0 * n / fs))
+    train = np.zeros(n)
+    np.add.at(train, (times * fs).astype(int), rng.exponential(1.0, times.size))
+    t = np.arange(int(6 * 0.0008 * fs)) / fs
+    ring = np.exp(-t / 0.0008) * np.sin(2.0 * np.pi * 3500.0 * t)
+    x = np.convolve(train, ring)[:n] + 0.2 * rng.standard_normal(n)
+    data = tmp_path / "data"
+    data.mkdir()
+    _mat(data / "12k_Drive_End_B014_2_904.mat", 904, x, RPM)
+    doc = cwru.main(["--data", str(data), "--out", str(tmp_path / "out")])
+    assert [r["diagnosis"] for r in doc["table"]] == ["anomalous"]
+    assert (doc["faults_called_anomalous"], doc["faults_called_healthy"]) == (1, 0)
+    capsys.readouterr()
+    ver = cwru_verdict.main(["--data", str(data), "--sensor", "FE", "--bearing", "6203"])
+    assert ver["table"][0]["outcome"] == "anomalous" and ver["faults_called_healthy"] == 0
+    assert ver["per_group"]["load_hp=2"] == {"faults": 1, "called_healthy": 0}

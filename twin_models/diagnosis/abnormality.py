@@ -1,0 +1,244 @@
+"""How abnormal a vibration window is without a healthy baseline, and the twin's verdict.
+
+The verdict (issue 12) has three values for a vibration asset: ``healthy``, ``anomalous`` (the
+signal is clearly abnormal but no defect line stands out: "anomalous, not localised") and
+``defect`` (a named defect: the snapshot's ``defect``). Assets without a vibration channel (scalar
+series: NAB, C-MAPSS) get no verdict (``""``): nothing here applies to them.
+
+*Without a baseline* the window is compared with what the physics and the statistics of a healthy
+rolling-element bearing lead one to expect. Only scale-free statistics enter (no amplitude, no
+unit, no machine size), each with its healthy value and a limit:
+
+- ``kurtosis`` (Pearson): 3 for Gaussian noise; a healthy bearing's vibration is close to 3 (a
+  machine dominated by shaft tones is below it); the impacts of a localised defect raise it, and
+  "above 4" is the classical sign of damage (Dyer & Stewart 1978). Healthy 3, limit 4.
+- ``env_kurtosis`` (``mean|c|^4 / mean(|c|^2)^2`` of the complex envelope in the band the
+  features selected): 2 for Gaussian noise, 1 for a steady tone. Its excess over 2 is the spectral
+  kurtosis SK = Var(|c|^2)/mean(|c|^2)^2 - 1; at the limit 3 (SK = 1) the band's instantaneous
+  power varies twice as much (in variance) as Gaussian noise's: the band carries impulses.
+  Healthy 2, limit 3.
+- ``crest_factor``: peak over RMS; a Gaussian frame of N samples peaks near sqrt(2 ln N) standard
+  deviations, about 4 for the 4,000-48,000-sample frames twinflow sees (3-4 is the usual healthy
+  figure). A Gaussian sample exceeds 6 sigma with probability 2e-9, so even a frame of a million
+  samples reaches crest 6 in only ~0.2 % of frames. Healthy 4, limit 6.
+
+Each statistic's *excess* is measured against its own limit, ``(value - healthy) / (limit -
+healthy)``: 0 at the healthy value, 1 at the limit. A window's abnormality is the largest excess
+over the statistics and vibration channels; it is abnormal at 1 or more. The twin asks for
+``min_windows`` abnormal windows in a row (as for the absolute defect evidence), so one odd
+window is not a verdict.
+
+*With a baseline* the twin's own anomaly score (the deviations from this asset's learnt healthy
+windows) decides, as it did before: the verdict only names what the condition already says
+(``degrading`` without a localised defect = ``anomalous``).
+
+Confidence is ``x / (1 + x)`` of the deciding evidence ``x`` in units of its threshold (an excess,
+a line's SNR over ``defect_min_snr`` or its baseline deviation over ``defect_min_z``): 0.5 at
+the boundary, towards 1 far beyond it; a healthy verdict's is ``1 / (1 + excess)`` (1 for a
+textbook healthy window, 0.5 at a limit). With a baseline, an anomalous verdict's confidence is
+the calibrated anomaly score.
+
+Pure functions: no state, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from twin_models.diagnosis.defects import DefectRules
+from twin_models.feature_map import feature_names
+
+__all__ = [
+    "STATISTICS",
+    "VERDICTS",
+    "Abnormality",
+    "AbnormalityRules",
+    "Verdict",
+    "WindowFacts",
+    "abnormality",
+    "absolute_abnormal",
+    "decide",
+    "judge",
+    "line_confidence",
+    "strength",
+    "vibration_channels",
+]
+
+VERDICTS: tuple[str, ...] = ("healthy", "anomalous", "defect")
+"""A vibration asset's verdicts, in order of severity (``""``: not a vibration asset)."""
+
+STATISTICS: tuple[tuple[str, str, float], ...] = (
+    ("kurtosis", "kurtosis", 3.0),
+    ("env_kurtosis", "envelope kurtosis", 2.0),
+    ("crest_factor", "crest factor", 4.0),
+)
+"""(feature, words, healthy value) of each scale-free statistic, in the order the text lists them."""
+
+
+@dataclass(frozen=True, slots=True)
+class AbnormalityRules:
+    """The limits of the statistics (see the module doc for where each comes from)."""
+
+    kurtosis_limit: float = 4.0
+    envelope_kurtosis_limit: float = 3.0
+    crest_limit: float = 6.0
+    min_windows: int = 2
+
+    def limit(self, feature: str) -> float:
+        """The limit of one statistic of :data:`STATISTICS`."""
+        return {"kurtosis": self.kurtosis_limit, "env_kurtosis": self.envelope_kurtosis_limit,
+                "crest_factor": self.crest_limit}[feature]
+
+
+@dataclass(frozen=True, slots=True)
+class Abnormality:
+    """A window's abnormality: the largest excess, its channel, and that channel's statistics."""
+
+    excess: float
+    """Largest ``(value - healthy) / (limit - healthy)`` over statistics and channels (>= 1: abnormal)."""
+    channel: str
+    statistic: str
+    values: tuple[tuple[str, float], ...]
+    """(feature, value) of the deciding channel's statistics, in :data:`STATISTICS` order."""
+
+    def text(self, rules: AbnormalityRules) -> str:
+        """``vib: kurtosis 9.4 (healthy ~3, limit 4), envelope kurtosis 6.1 (...), ...``."""
+        healthy = {f: (w, h) for f, w, h in STATISTICS}
+        parts = [f"{healthy[f][0]} {v:.1f} (healthy ~{healthy[f][1]:g}, limit {rules.limit(f):g})"
+                 for f, v in self.values]
+        return f"{self.channel}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The twin's verdict on one window: ``healthy``, ``anomalous``, ``defect`` or ``""``."""
+
+    verdict: str = ""
+    confidence: float | None = None
+    evidence: str = ""
+
+
+@lru_cache(maxsize=256)
+def vibration_channels(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Channels carrying every statistic of :data:`STATISTICS` (waveform channels), in order."""
+    wanted = {f for f, _, _ in STATISTICS}
+    seen: dict[str, set[str]] = {}
+    for name in names:
+        channel, _, feat = name.rpartition(".")
+        if channel and feat in wanted:
+            seen.setdefault(channel, set()).add(feat)
+    return tuple(c for c, feats in seen.items() if feats == wanted)
+
+
+def abnormality(features: Mapping[str, float], rules: AbnormalityRules) -> Abnormality | None:
+    """The window's abnormality against the healthy physics; None without a vibration channel
+    (or when none of its statistics is finite)."""
+    best: Abnormality | None = None
+    for channel in vibration_channels(feature_names(features)):
+        values = tuple((f, features[f"{channel}.{f}"]) for f, _, _ in STATISTICS)
+        for feat, value in values:
+            if not math.isfinite(value):
+                continue
+            healthy = next(h for f, _, h in STATISTICS if f == feat)
+            excess = (value - healthy) / (rules.limit(feat) - healthy)
+            if best is None or excess > best.excess:
+                best = Abnormality(excess, channel, feat, values)
+    return best
+
+
+def strength(x: float) -> float:
+    """``x / (1 + x)`` for ``x >= 0`` (0.5 at the threshold ``x = 1``), rounded to 3 digits."""
+    x = max(x, 0.0)
+    return round(x / (1.0 + x), 3) if math.isfinite(x) else 1.0
+
+
+def line_confidence(features: Mapping[str, float], devs: Mapping[str, float], defect: str,
+                    rules: DefectRules) -> float | None:
+    """Confidence of a named defect: its strongest envelope line's SNR over ``min_snr`` or its
+    deviation from the baseline over ``min_z``, whichever is the stronger evidence."""
+    snr, amp = f".env_{defect}_snr", f".env_{defect}_amp"
+    xs = [features[n] / rules.min_snr for n in feature_names(features) if n.endswith(snr)]
+    xs += [z / rules.min_z for n, z in devs.items() if n.endswith(amp)] if rules.min_z > 0 else []
+    xs = [x for x in xs if math.isfinite(x)]
+    return strength(max(xs)) if xs and rules.min_snr > 0 else None
+
+
+def _strongest_line(features: Mapping[str, float]) -> str:
+    """``BPFI envelope line 2.6x the background`` of the window's strongest diagnosable line."""
+    best: tuple[float, str] | None = None
+    for name in feature_names(features):
+        _, _, feat = name.rpartition(".")
+        defect = feat[len("env_"):-len("_snr")] if feat.startswith("env_") and feat.endswith("_snr") else ""
+        value = features[name]
+        if defect in ("bpfo", "bpfi", "bsf") and math.isfinite(value) and (best is None or value > best[0]):
+            best = (value, "2xBSF" if defect == "bsf" else defect.upper())
+    return "" if best is None else f" (strongest: {best[1]} envelope line {best[0]:.1f}x the background)"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFacts:
+    """What the twin knows of a window when it gives its verdict."""
+
+    defect: str | None
+    defect_evidence: str
+    condition: str
+    score: float
+    learning: bool
+    abnormal_run: int
+    """Consecutive abnormal windows, this one included (0: this window is not abnormal)."""
+    baseline_healthy: bool
+    """False when most of the warm-up was abnormal: the learnt baseline is not a healthy one."""
+
+
+def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnormality | None,
+           facts: WindowFacts, rules: AbnormalityRules, defect_rules: DefectRules) -> Verdict:
+    """The window's verdict (see the module doc); ``ab`` None = not a vibration asset; ``devs``
+    the window's deviations from the baseline (empty without one)."""
+    if ab is None:
+        return Verdict()
+    if facts.defect is not None:
+        conf = line_confidence(features, devs, facts.defect, defect_rules)
+        return Verdict("defect", conf, facts.defect_evidence)
+    absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
+                                 baseline_healthy=facts.baseline_healthy)
+    by_baseline = not facts.learning and facts.condition in ("degrading", "critical")
+    if absolute or by_baseline:
+        why = []
+        if absolute:
+            held = f", {facts.abnormal_run} windows in a row"
+            why.append(f"{ab.text(rules)}{held}")
+        if by_baseline:
+            why.append(f"{facts.condition} against this asset's baseline "
+                       f"(anomaly score {facts.score:.4f})")
+        if absolute and facts.learning:
+            why.append("judged from physics alone (no healthy baseline yet)")
+        elif absolute and not facts.baseline_healthy:
+            why.append("judged from physics (the baseline was learnt from an abnormal machine)")
+        conf = max(strength(ab.excess) if absolute else 0.0, facts.score if by_baseline else 0.0)
+        text = "anomalous, not localised: " + "; ".join(why) + "; no defect line stands out"
+        return Verdict("anomalous", round(conf, 3), text + _strongest_line(features))
+    return Verdict("healthy", round(1.0 / (1.0 + max(ab.excess, 0.0)), 3), "")
+
+
+def absolute_abnormal(ab: Abnormality | None, run: int, rules: AbnormalityRules, *, learning: bool,
+                      baseline_healthy: bool) -> bool:
+    """Abnormal against the physics for ``rules.min_windows`` windows in a row (``run``: this
+    one included), with no healthy baseline to judge against (warm-up, or a baseline learnt
+    while the machine was abnormal)."""
+    if ab is None or run < max(rules.min_windows, 1):
+        return False
+    return learning or not baseline_healthy
+
+
+def judge(features: Mapping[str, float], rules: AbnormalityRules, run_before: int, *,
+          learning: bool, healthy_base: bool) -> tuple[Abnormality | None, int, bool, bool]:
+    """``(abnormality, run, healthy_base, abnormal)`` of a window: the run of abnormal windows
+    after it (``run_before`` the one before), and whether it is abnormal without a healthy
+    baseline to judge against (:func:`absolute_abnormal`)."""
+    ab = abnormality(features, rules)
+    run = run_before + 1 if ab is not None and ab.excess >= 1.0 else 0
+    abnormal = absolute_abnormal(ab, run, rules, learning=learning, baseline_healthy=healthy_base)
+    return ab, run, healthy_base, abnormal
