@@ -32,10 +32,13 @@ if TYPE_CHECKING:
     from twin_models.rul.fleet import FleetRulConfig
     from twin_models.rul.fleet_model import FittedRegression, FleetModel
 
-__all__ = ["FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "RefitWork", "life_chunks"]
+__all__ = ["LIFE_HISTORY", "FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "RefitWork", "life_chunks"]
 
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
+LIFE_HISTORY = 1024
+"""Windows of the current life a view keeps (its trajectory and condition rows); the fleet
+learner stores as many rows per completed life, so a life reaches the regression whole."""
 
 @dataclass
 class LifeTrack:
@@ -164,7 +167,7 @@ class RefitWork:
 class FleetView:
     """The asset's current life as the fleet model sees it; fuses the model's estimate."""
 
-    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = 1024) -> None:
+    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = LIFE_HISTORY) -> None:
         self.kind = kind
         self.config = config
         self.life_history = life_history
