@@ -103,7 +103,8 @@ def condition_rows(z: FloatArray, times_s: FloatArray, baseline: FloatArray | No
     else:
         base = np.broadcast_to(baseline, z.shape)
     age_h = ((times_s - t0_s) / 3600.0)[:, None]
-    return np.round(np.hstack([level, slope * window, level - base, age_h]), FEATURE_DECIMALS)
+    rows: FloatArray = np.hstack([level, slope * window, level - base, age_h])
+    return np.round(rows, FEATURE_DECIMALS)
 
 
 @dataclass
