@@ -36,10 +36,13 @@ if TYPE_CHECKING:
     from twin_models.rul.fleet_model import FittedRegression, FleetModel
     from twin_models.rul.trend import RulEstimate
 
-__all__ = ["FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "RefitWork", "life_chunks"]
+__all__ = ["LIFE_HISTORY", "FleetView", "LifeChunk", "LifeSummary", "LifeTrack", "RefitWork", "life_chunks"]
 
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
+LIFE_HISTORY = 1024
+"""Windows of the current life a view keeps (its trajectory and condition rows); the fleet
+learner stores as many rows per completed life, so a life reaches the regression whole."""
 
 @dataclass
 class LifeTrack:
@@ -169,7 +172,7 @@ class RefitWork:
 class FleetView:
     """The asset's current life as the fleet model sees it; fuses the model's estimate."""
 
-    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = 1024,
+    def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = LIFE_HISTORY,
                  speed_hz: float | None = None) -> None:
         self.kind = kind
         self.config = config

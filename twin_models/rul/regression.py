@@ -41,10 +41,19 @@ from twin_models.rul.regimes import OperatingRegimes, RegimeStats
 from twin_models.rul.regressors import BatchRegressor, make_regressor
 from twin_models.rul.trend import RulEstimate
 
-__all__ = ["ConditionTrack", "RegressionRul", "condition_rows", "local_trend"]
+__all__ = ["FEATURE_DECIMALS", "ConditionTrack", "RegressionRul", "condition_rows", "local_trend"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+FEATURE_DECIMALS = 6
+"""Decimals kept of every condition feature (:func:`condition_rows`): a millionth of a healthy
+standard deviation (z-scores) or of an hour (age), far below any sensor's resolution, far above
+the rounding noise of the running sums behind the trends (~1e-13). Without it, windows whose
+readings are equal (the discrete sensors of C-MAPSS) got levels and slopes that differ in the
+last bits, by an amount that depends on the regime statistics and on how many rows the sums ran
+over; the trees' quantile bins then cut such ties at random, and training rows (a whole life's
+sums) and predictions (the last ``window`` rows' sums) disagreed on which side of a cut a value
+lies (issue 12: FD003 lost ~1 RMSE to it when the statistics came from other lives' heads)."""
 
 
 def local_trend(z: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
@@ -79,7 +88,8 @@ def local_trend(z: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
 
 def condition_rows(z: FloatArray, times_s: FloatArray, baseline: FloatArray | None, t0_s: float,
                    window: int, baseline_windows: int) -> FloatArray:
-    """Feature rows (level, slope x window, level - baseline, age h) for every row of ``z``.
+    """Feature rows (level, slope x window, level - baseline, age h) for every row of ``z``,
+    rounded to :data:`FEATURE_DECIMALS` (equal readings give equal features, bit for bit).
 
     ``baseline`` is the life's baseline when its first windows are not all in ``z`` (a long life
     whose history was truncated, or a single-row prediction); None: the causal mean of the first
@@ -93,7 +103,8 @@ def condition_rows(z: FloatArray, times_s: FloatArray, baseline: FloatArray | No
     else:
         base = np.broadcast_to(baseline, z.shape)
     age_h = ((times_s - t0_s) / 3600.0)[:, None]
-    return np.hstack([level, slope * window, level - base, age_h])
+    rows: FloatArray = np.hstack([level, slope * window, level - base, age_h])
+    return np.round(rows, FEATURE_DECIMALS)
 
 
 @dataclass

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from twin_models.rul.fit_rows import FitRows
 from twin_models.rul.fleet_model import FittedRegression
+from twin_models.rul.fleet_view import LIFE_HISTORY
 from twin_models.rul.regimes import OperatingRegimes, RegimeStats
 from twin_models.rul.regression import condition_rows
 from twin_models.rul.regressors import BatchRegressor, make_regressor
@@ -102,7 +103,7 @@ class RegressionLearner:
     def __init__(self, n_features: int, *, window: int, baseline_windows: int, cap_s: float,
                  min_lives: int, max_lives: int, refit_growth: float, coverage: float,
                  regimes: OperatingRegimes, seed: int, regressor: str,
-                 max_life_rows: int = 400, max_residuals: int = 20000,
+                 max_life_rows: int = LIFE_HISTORY, max_residuals: int = 20000,
                  catch_up_trees: int = CATCH_UP_TREES) -> None:
         self.n_features = n_features
         self.window, self.baseline_windows, self.cap_s = window, baseline_windows, cap_s
@@ -132,8 +133,11 @@ class RegressionLearner:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Learners pickled before catch-ups existed: no base to extend until the next refit."""
+        """Learners pickled before catch-ups existed: no base to extend until the next refit;
+        before issue 12 they kept only a life's last 400 rows (the lives learnt after a resume
+        are stored whole, as the views send them)."""
         state.setdefault("catch_up_trees", CATCH_UP_TREES)
+        state["max_life_rows"] = max(state.get("max_life_rows", 0), LIFE_HISTORY)
         state.setdefault("base", None)
         state.setdefault("lives_in_model", state.get("lives_at_fit", 0))
         state["fit_rows"] = None  # rebuilt by the next catch-up
