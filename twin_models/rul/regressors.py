@@ -101,7 +101,7 @@ def river_model(name: str, seed: int = 0) -> base.Regressor:
     if name.startswith(_TARGET_SCALED):
         from twin_models.rul.target_scaling import StandardisedTarget
 
-        return StandardisedTarget(regressor=scaled)  # type: ignore[no-any-return]
+        return StandardisedTarget(regressor=scaled)  # type: ignore[arg-type]
     return scaled  # type: ignore[return-value]
 
 

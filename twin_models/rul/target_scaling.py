@@ -18,7 +18,7 @@ from river import base, linear_model, preprocessing
 __all__ = ["StandardisedTarget"]
 
 
-class StandardisedTarget(preprocessing.TargetStandardScaler):  # type: ignore[misc]
+class StandardisedTarget(preprocessing.TargetStandardScaler):
     """Learns ``(y - mean) / sd`` (running mean and variance), predicts on the original scale."""
 
     @classmethod
@@ -27,9 +27,9 @@ class StandardisedTarget(preprocessing.TargetStandardScaler):  # type: ignore[mi
 
     def learn_one(self, x: dict[Any, Any], y: base.typing.RegTarget, **kwargs: Any) -> None:
         """Update the target's statistics, then learn ``x`` with the standardised ``y``."""
-        self._update(y)
+        self._update(y)  # type: ignore[no-untyped-call]
         self.regressor.learn_one(x, self.func(y), **kwargs)
 
     def predict_one(self, x: dict[Any, Any], **kwargs: Any) -> base.typing.RegTarget:
         """The wrapped prediction on the target's original scale."""
-        return self.inverse_func(self.regressor.predict_one(x, **kwargs))
+        return float(self.inverse_func(self.regressor.predict_one(x, **kwargs)))
