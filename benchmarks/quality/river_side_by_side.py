@@ -111,6 +111,22 @@ def nab_candidate(detector: str, progress: bool) -> dict[str, Any]:
             "seconds": res["seconds"], "cpu_s": round(cpu, 1)}
 
 
+def _arguments_problem(task: str, subsets: list[str], candidates: list[str]) -> str | None:
+    """What is wrong with the subsets or candidates of ``task`` (None when usable)."""
+    from twin_models.anomaly.selection import detector_problem
+    from twin_models.rul.regressors import regressor_problem
+
+    check = regressor_problem if task == "cmapss" else detector_problem
+    for c in candidates:
+        problem = check(c)
+        if problem:
+            return f"candidate {c!r}: {problem}"
+    missing = [s for s in subsets if not (replay.DATA / f"train_{s}.txt.gz").is_file()]
+    if task == "cmapss" and missing:
+        return f"no C-MAPSS subset {', '.join(missing)} in {replay.DATA}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the flags, run every candidate of the task, print the table and the JSON line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    problem = _arguments_problem(a.task, a.subset, a.candidates or [])
+    if problem:
+        p.error(problem)  # one line on stderr, exit 2
     rows: list[dict[str, Any]] = []
     if a.task == "cmapss":
         jobs = [(s, c) for s in a.subset for c in (a.candidates or RUL_CANDIDATES)]
