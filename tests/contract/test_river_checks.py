@@ -1,4 +1,6 @@
-"""River's own estimator checks run on the twin's detectors (they are ``river.base.AnomalyDetector``s).
+"""River's own estimator checks run on every detector a twin may select (``twin.detector``): ours
+(baseline, novelty) and each of River's behind the adapter (``river.anomaly.<Name>``); all are
+``river.base.AnomalyDetector``s and pass the same checks.
 
 ``river.checks.yield_checks`` yields the general checks (repr, clone, params, pickling...) and then
 dataset checks on River's CreditCard data, which needs scikit-learn and a download: the general
@@ -18,14 +20,15 @@ from river.checks import common, yield_checks
 from tests.contract.streams import rich_features, scalar_features
 from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.novelty import NoveltyDetector
-from twin_models.anomaly.river_detector import RiverDetector
+from twin_models.anomaly.river_detector import RIVER_DETECTORS, RiverDetector
 from twin_models.contracts import Detector
 
 DETECTORS: dict[str, Callable[[], base.AnomalyDetector]] = {
     "baseline": lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10),
     "novelty": lambda: NoveltyDetector(warmup=10, scales=((4, 4), (16, 4)), history=200,
                                        value_history=300),
-    "river_hst": lambda: RiverDetector("HalfSpaceTrees", warmup=10, calibrator_window=100),
+    **{f"river.anomaly.{n}": (lambda n=n: RiverDetector(n, warmup=10, calibrator_window=100))
+       for n in RIVER_DETECTORS},
 }
 
 DATASET_CHECKS = (

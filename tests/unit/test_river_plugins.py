@@ -102,7 +102,9 @@ def test_a_fleet_learns_its_rul_regression_with_a_river_regressor_chosen_by_conf
     assert fleet.regression is not None
     model = fleet.regression.model
     assert isinstance(model, RiverRegressor)
-    inner = model.model if isinstance(model.model, cls) else list(model.model.steps.values())[-1]
+    inner = model.model
+    inner = getattr(inner, "regressor", inner)  # the linear model's target scaler
+    inner = inner if isinstance(inner, cls) else list(inner.steps.values())[-1]
     assert isinstance(inner, cls)
     assert snap.rul_source == "fleet_regression" and len(errs) > 300
     assert statistics.mean(errs) < 50.0  # hours: it learnt something (a constant 50 h guess would not)
@@ -111,3 +113,20 @@ def test_a_fleet_learns_its_rul_regression_with_a_river_regressor_chosen_by_conf
 def test_an_unknown_regressor_is_refused_at_load() -> None:
     with pytest.raises(ConfigError, match="config twin.fleet.regressor"):
         load_config(env={}, overrides={"twin.fleet.regressor": "river.linear_model.Nope"})
+
+
+@pytest.mark.parametrize(("table", "key", "value", "needle"), [
+    ("pipeline.twin", "detector", "river.anomaly.Nope", "is not one of River's detectors"),
+    ("pipeline.twin.fleet", "regressor", "river.forest.Nope", "must be one of trees"),
+])
+def test_a_bad_model_name_in_a_config_file_is_one_line_and_exit_2(tmp_path: Path, table: str, key: str,
+                                                                 value: str, needle: str) -> None:
+    from tests.flows.test_cli_errors import fails
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[{table}]\n{key} = "{value}"\n')
+    data = tmp_path / "x.csv"
+    data.write_text("timestamp,value\n2026-01-01T00:00:00,1\n")
+    line = fails("backtest", "--out", str(tmp_path / "o"), "--config", str(cfg), str(data))
+    assert line.startswith(f"twin: error: config {table.removeprefix('pipeline.')}.{key} = '{value}'")
+    assert needle in line
