@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from twin_models.evaluate.scoring import phm2012_accuracy
 from twin_models.rul.trend import RulEstimate
@@ -80,6 +79,9 @@ class LifeModel:
         self.mu = float(logs.mean())
         self.scale = float(max(logs.std(ddof=1), 1e-3) * math.sqrt(1.0 + 1.0 / n))
         q = (np.arange(particles) + 0.5) / particles
+        # imported here: scipy.stats costs ~1 CPU s of every start-up, and only a life model needs it
+        from scipy import stats
+
         self.z = stats.t.ppf(q, n - 1)  # standardised predictive quantiles (equal mass each)
         self.curves = np.array([r.curve for r in records])
 
