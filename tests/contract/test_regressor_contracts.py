@@ -15,23 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 from river import base
-from river.checks import common, yield_checks
+from river.checks import yield_checks
 
+from tests.contract.test_river_checks import DATASET_CHECKS  # River's checks, the detectors' list
 from twin_models.rul.online_trees import OnlineTrees
 from twin_models.rul.regressors import REGRESSORS, RiverRegressor, river_model
 
-DATASET_CHECKS = (
-    common.check_learn_one,
-    common.check_pickling,
-    common.check_shuffle_features_no_impact,
-    common.check_emerging_features,
-    common.check_disappearing_features,
-    common.check_radically_disappearing_features,
-    common.check_predict_one_pure,
-    common.check_predict_one_before_any_learn,
-    common.check_no_state_aliasing_with_input,
-    common.check_clone_is_independent,
-)
 H = 3600.0
 
 
