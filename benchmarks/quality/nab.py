@@ -38,6 +38,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from flows.app.backtest import run_backtest
-from flows.config.pipeline import load_config
+from flows.app.backtest import BacktestResult, run_backtest
+from flows.config.pipeline import PipelineConfig, load_config
 from twin_models.evaluate.scoring import NabFile, label_rows, nab_score, normalised, window_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,6 +136,67 @@ def row_scores(by_window: Mapping[tuple[str, float], float], asset: str, times: 
     return np.nan_to_num(scores, nan=0.0), missing
 
 
+def nab_file(cat: str, path: Path, secs: np.ndarray, scores: np.ndarray,
+             labels: Mapping[str, Any]) -> NabFile:
+    """The scorer's view of a file: name ``<category>/<file>``, epoch seconds, row scores, windows."""
+    key = f"{cat}/{path.name}"
+    return NabFile(key, secs, scores, [(_epoch(a), _epoch(b)) for a, b in labels[key]])
+
+
+@dataclass
+class CorpusRun:
+    """One pass of the corpus through the pipeline: each file's rows and per-row scores."""
+
+    files: list[NabFile]  # name "<category>/<file>.csv", original epoch seconds, scores, windows
+    texts: list[tuple[list[str], list[str]]]  # each file's timestamp and value texts
+    moved: int
+    unscored: int
+    backtest: BacktestResult
+    pipeline_s: float
+
+
+def _write_replay(dest: Path, replay: np.ndarray, val_text: list[str]) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "value"])
+        w.writerows(zip((_iso(t) for t in replay), val_text, strict=True))
+
+
+def run_corpus(files: Sequence[tuple[str, Path]], cfg: PipelineConfig, labels: Mapping[str, Any], *,
+               progress: bool = True, keep_work: bool = False) -> CorpusRun:
+    """Replay every file (one asset each) through ONE ``run_backtest`` and read each row's score."""
+    work = Path(tempfile.mkdtemp(prefix="twinflow-nab-work-"))
+    try:
+        texts, secs_all, replays, inputs, moved = [], [], [], [], 0
+        for cat, path in files:
+            ts_text, val_text, secs = read_nab_csv(path)
+            replay, n_moved = replay_times(secs)
+            moved += n_moved
+            _write_replay(work / "replay" / cat / path.name, replay, val_text)
+            inputs.append(work / "replay" / cat / path.name)
+            texts.append((ts_text, val_text))
+            secs_all.append(secs)
+            replays.append(replay)
+        t0 = time.perf_counter()
+        bt = run_backtest(inputs, work / "backtest", cfg, progress=progress, report=False)
+        pipeline_s = time.perf_counter() - t0
+        by_window = window_scores(pq.read_table(work / "backtest" / "scores.parquet",
+                                                columns=["asset_id", "window_start", "anomaly_score"]
+                                                ).to_pydict())
+    finally:
+        if keep_work:
+            print(f"replay files and backtest output kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    nab_files, unscored = [], 0
+    for (cat, path), secs, replay in zip(files, secs_all, replays, strict=True):
+        scores, missing = row_scores(by_window, path.stem, replay, cfg.window_s)
+        unscored += missing
+        nab_files.append(nab_file(cat, path, secs, scores, labels))
+    return CorpusRun(nab_files, texts, moved, unscored, bt, pipeline_s)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print the per-category table and the final JSON line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,47 +214,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config(Path(args.config))
     labels = json.loads((root / LABELS).read_text())
     results = Path(args.results_dir or tempfile.mkdtemp(prefix="twinflow-nab-")).expanduser()
-    work = Path(tempfile.mkdtemp(prefix="twinflow-nab-work-"))
-    try:
-        rows: dict[str, tuple[list[str], list[str], np.ndarray, np.ndarray]] = {}
-        inputs, moved = [], 0
-        for cat, path in files:
-            ts_text, val_text, secs = read_nab_csv(path)
-            replay, n_moved = replay_times(secs)
-            moved += n_moved
-            dest = work / "replay" / cat / path.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with dest.open("w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["timestamp", "value"])
-                w.writerows(zip((_iso(t) for t in replay), val_text, strict=True))
-            rows[f"{cat}/{path.name}"] = (ts_text, val_text, secs, replay)
-            inputs.append(dest)
-        t0 = time.perf_counter()
-        bt = run_backtest(inputs, work / "backtest", cfg, progress=not args.no_progress, report=False)
-        pipeline_s = time.perf_counter() - t0
-        by_window = window_scores(pq.read_table(work / "backtest" / "scores.parquet",
-                                                columns=["asset_id", "window_start", "anomaly_score"]
-                                                ).to_pydict())
-        nab_files, unscored = [], 0
-        for (cat, path), (key, (ts_text, val_text, secs, replay)) in zip(files, rows.items(), strict=True):
-            scores, missing = row_scores(by_window, path.stem, replay, cfg.window_s)
-            unscored += missing
-            wins = [(_epoch(a), _epoch(b)) for a, b in labels[key]]
-            nab_files.append(NabFile(key, secs, scores, wins))
-            label = label_rows(len(secs), window_rows(secs, wins))
-            out = results / args.detector_name / cat / f"{args.detector_name}_{path.name}"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with out.open("w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["timestamp", "value", "anomaly_score", "label"])
-                w.writerows(zip(ts_text, val_text, (repr(float(s)) for s in scores), label.tolist(),
-                                strict=True))
-    finally:
-        if args.keep_work:
-            print(f"replay files and backtest output kept in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    run = run_corpus(files, cfg, labels, progress=not args.no_progress, keep_work=args.keep_work)
+    nab_files, moved, unscored, bt, pipeline_s = (run.files, run.moved, run.unscored, run.backtest,
+                                                   run.pipeline_s)
+    for (cat, path), f, (ts_text, val_text) in zip(files, nab_files, run.texts, strict=True):
+        label = label_rows(len(f.timestamps), window_rows(f.timestamps, f.windows))
+        out = results / args.detector_name / cat / f"{args.detector_name}_{path.name}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["timestamp", "value", "anomaly_score", "label"])
+            w.writerows(zip(ts_text, val_text, (repr(float(s)) for s in f.scores), label.tolist(),
+                            strict=True))
     res = nab_score(nab_files)
     std = res["standard"].per_file
     cats = sorted({c for c, _ in files})

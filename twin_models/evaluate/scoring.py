@@ -263,11 +263,14 @@ def _file_at(f: NabFile, rows: Sequence[tuple[int, int]], w: npt.NDArray[np.floa
 
 
 def nab_score(files: Sequence[NabFile],
-              profiles: Mapping[str, CostMatrix] | None = None) -> dict[str, ProfileResult]:
+              profiles: Mapping[str, CostMatrix] | None = None,
+              thresholds: Mapping[str, float] | None = None) -> dict[str, ProfileResult]:
     """Score a corpus with every profile: one optimised threshold each, normalised scores.
 
     Every window of a file must contain at least one scored row; a file's rows are scored in
-    the order given.
+    the order given. ``thresholds`` (profile -> threshold) fixes a profile's threshold instead of
+    optimising it on ``files`` (held-out scoring: the threshold was chosen on other files); the
+    normalised score of a corpus without windows is 0 (its raw score, the FP costs, is in ``raw``).
     """
     out: dict[str, ProfileResult] = {}
     for name, cost in (profiles or PROFILES).items():
@@ -279,9 +282,16 @@ def nab_score(files: Sequence[NabFile],
         else:
             scores = weights = np.zeros(0)
             wins = np.zeros(0, dtype=np.int64)
-        thresholds, raw = sweep_thresholds(scores, weights, wins, n_windows, cost.fn)
-        best = int(np.argmax(raw))  # first maximum = the highest threshold among ties
-        threshold = float(thresholds[best])
+        cands, raw = sweep_thresholds(scores, weights, wins, n_windows, cost.fn)
+        if thresholds is not None and name in thresholds:
+            fixed = float(thresholds[name])
+            # raw at a fixed threshold: the sweep's total after every score >= it (-> 1.1 if none)
+            at_or_above = np.flatnonzero(cands >= fixed)
+            best = int(at_or_above[-1]) if at_or_above.size else 0
+            threshold = fixed
+        else:
+            best = int(np.argmax(raw))  # first maximum = the highest threshold among ties
+            threshold = float(cands[best])
         null, perfect = -cost.fn * n_windows, cost.tp * n_windows
         score = 100.0 * (raw[best] - null) / (perfect - null) if perfect > null else 0.0
         per_file = {}
