@@ -38,10 +38,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -143,8 +142,7 @@ def nab_file(cat: str, path: Path, secs: np.ndarray, scores: np.ndarray,
     return NabFile(key, secs, scores, [(_epoch(a), _epoch(b)) for a, b in labels[key]])
 
 
-@dataclass
-class CorpusRun:
+class CorpusRun(NamedTuple):
     """One pass of the corpus through the pipeline: each file's rows and per-row scores."""
 
     files: list[NabFile]  # name "<category>/<file>.csv", original epoch seconds, scores, windows
