@@ -128,3 +128,34 @@ def test_real_nab_labels_null_and_perfect_detectors() -> None:
         assert res.score == pytest.approx(0.0)
     for res in nab_score(perfect).values():
         assert res.score == pytest.approx(100.0)
+
+
+def test_nab_logo_end_to_end_and_its_score_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """nab_logo.py over the tiny corpus: two candidates through the pipeline, two folds, then the
+    same result again from the cached row scores without running the pipeline."""
+    from benchmarks.quality import nab_logo
+
+    _corpus(tmp_path / "nab")
+    cfg = tmp_path / "nab.toml"
+    cfg.write_text(CONFIG)
+    argv = ["--data", str(tmp_path), "--config", str(cfg), "--candidate", "refractory=50",
+            "--scores-dir", str(tmp_path / "scores"), "--no-progress"]
+    summary = nab_logo.main(argv)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last) == json.loads(json.dumps(summary))
+    assert summary["candidates"] == ["config", "refractory=50"] and summary["n_files"] == 2
+    folds = {f["held_out"]: f for f in summary["grid"]["folds"]}
+    assert sorted(folds) == ["catA", "catB"]
+    assert folds["catB"]["scores"]["standard"] is None  # no windows: only its raw FP cost
+    assert folds["catB"]["raw"]["standard"] <= 0.0
+    assert len(list((tmp_path / "scores").glob("*.npz"))) == 2
+
+    def no_pipeline(*_: object, **__: object) -> None:
+        msg = "the cached scores should have been used"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(nab_logo, "run_corpus", no_pipeline)
+    again = nab_logo.main(argv)
+    assert {k: again[k] for k in ("dev", "grid", "config_only")} == \
+        {k: summary[k] for k in ("dev", "grid", "config_only")}
