@@ -148,7 +148,6 @@ def _cache_key(config: Path, overrides: Mapping[str, Any], root: Path) -> str:
 
 def _scores(run_files: Sequence[NabFile], cache: Path | None) -> None:
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, **{f.name: np.asarray(f.scores) for f in run_files})
 
 
@@ -190,6 +189,13 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[dict[str, A
     if not Path(args.config).is_file():
         msg = f"config file not found: {args.config}"
         raise UsageError(msg)
+    if args.scores_dir:
+        try:  # before any run: a cache that cannot be written would waste minutes of pipeline
+            Path(args.scores_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = "not a directory" if Path(args.scores_dir).exists() else exc.strerror or exc
+            msg = f"--scores-dir {args.scores_dir}: {why}"
+            raise UsageError(msg) from None
     grid = [{}] + [parse_candidate(c) for c in (args.candidate or DEFAULT_GRID)]
     names = [candidate_name(g) for g in grid]
     if len(set(names)) != len(names):

@@ -84,11 +84,13 @@ def test_fixed_thresholds_score_a_corpus_at_them() -> None:
     ["--candidate", "history=2000", "--candidate", "history=2000"],
     ["--config", "/nonexistent/nab.toml"],
     ["--data", "/nonexistent"],
+    ["--scores-dir", "{file}"],
 ])
 def test_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str],
                                             tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
     with pytest.raises(SystemExit) as exc:
-        nab_logo.main(argv)
+        nab_logo.main([a.replace("{file}", str(tmp_path / "file")) for a in argv])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nab_logo: ") and "\n" not in err
