@@ -9,15 +9,16 @@ them (:func:`~twin_models.rul.regressors.river_model`: scalers included).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from river import base
-from river.checks import yield_checks
 
-from tests.contract.test_river_checks import DATASET_CHECKS  # River's checks, the detectors' list
+from tests.contract.test_river_checks import (  # River's checks, as the detectors'
+    DATASET_CHECKS,
+    general_checks,
+)
 from twin_models.rul.online_trees import OnlineTrees
 from twin_models.rul.regressors import REGRESSORS, RiverRegressor, river_model
 
@@ -39,24 +40,11 @@ def lives(n_lives: int = 3, length: int = 90, *, seed: int = 4) -> list[tuple[di
     return rows
 
 
-def _general_checks(model: base.Estimator) -> Iterator[Callable[..., Any]]:
-    """River's checks up to its first dataset check (River's own datasets need scikit-learn)."""
-    checks = yield_checks(model)
-    while True:
-        try:
-            check = next(checks)
-        except (StopIteration, ModuleNotFoundError):
-            return
-        if "dataset" in getattr(check, "keywords", {}):
-            return
-        yield check
-
-
 @pytest.mark.parametrize("name", REGRESSORS)
 def test_every_selectable_regressor_passes_rivers_general_checks(name: str) -> None:
     model = river_model(name, seed=3)
     assert isinstance(model, base.Regressor)
-    checks = list(_general_checks(model))
+    checks = list(general_checks(model))
     assert len(checks) >= 14, [c.__name__ for c in checks]
     for check in checks:
         check(model)

@@ -45,7 +45,7 @@ DATASET_CHECKS = (
 )
 
 
-def _general_checks(model: base.Estimator) -> Iterator[Callable[..., Any]]:
+def general_checks(model: base.Estimator) -> Iterator[Callable[..., Any]]:
     """River's checks up to its first dataset check (those need scikit-learn)."""
     checks = yield_checks(model)
     while True:
@@ -67,7 +67,7 @@ def _dataset(name: str) -> list[tuple[dict[str, float], None]]:
 def test_our_detectors_pass_rivers_general_checks(name: str) -> None:
     model = DETECTORS[name]()
     assert isinstance(model, base.AnomalyDetector) and isinstance(model, Detector)
-    checks = list(_general_checks(model))
+    checks = list(general_checks(model))
     assert len(checks) >= 14, [c.__name__ for c in checks]
     for check in checks:
         check(model)
