@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.records import (
+    Alert,
     AssetEvent,
     AssetMetadata,
     BearingGeometry,
@@ -14,7 +16,9 @@ from twin_models.records import (
     FeatureVector,
     PlanOption,
     Recommendation,
+    TwinSnapshot,
 )
+from twin_models.twin import AssetTwin, TwinConfig
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CWRU_6205 = BearingGeometry(n_elements=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)
@@ -64,6 +68,20 @@ def windows(
             evs = (AssetEvent(asset_id, end - timedelta(seconds=1), events[i]),)  # type: ignore[arg-type]
         out.append(FeatureVector(asset_id, start, end, f, 10, evs))
     return out
+
+
+def run_twin(feats: list[dict[str, float]], config: TwinConfig | None = None,
+             policy: AlertPolicyConfig | None = None) -> tuple[list[TwinSnapshot], list[Alert]]:
+    """One ``pump-001`` twin and its alert policy over consecutive windows: snapshots and alerts."""
+    twin = AssetTwin(metadata(), config or TwinConfig())
+    alerting = AlertPolicy("pump-001", policy)
+    snaps: list[TwinSnapshot] = []
+    alerts: list[Alert] = []
+    for fv in windows(feats):
+        snap = twin.update(fv)
+        snaps.append(snap)
+        alerts += alerting.update(snap)
+    return snaps, alerts
 
 
 def recommendation(asset_id: str = "pump-001", *, alert_id: str | None = "a1b2c3") -> Recommendation:

@@ -11,12 +11,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from tests.factories import CWRU_6205, T0, metadata, windows
+from tests.factories import CWRU_6205, T0, metadata, run_twin, windows
 from tests.unit.features.synth import bearing_signal, noise
 from twin_models.alerting import AlertPolicy, AlertPolicyConfig
 from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features.frame import frame_features
-from twin_models.records import Alert, TwinSnapshot
+from twin_models.records import TwinSnapshot
 from twin_models.twin import AssetTwin, TwinConfig
 
 FS = 12_000.0
@@ -28,18 +28,6 @@ BPFO_HZ = defect_frequencies(CWRU_6205, SHAFT_HZ).bpfo  # 88.2 Hz
 def _window_features(x: np.ndarray) -> dict[str, float]:
     feats = frame_features(x, FS, shaft_hz=SHAFT_HZ, geometry=CWRU_6205)
     return {**{f"vib.{k}": v for k, v in feats.items()}, "vib.shaft_hz": SHAFT_HZ}
-
-
-def _run(feats: list[dict[str, float]], config: TwinConfig | None = None,
-         policy: AlertPolicyConfig | None = None) -> tuple[list[TwinSnapshot], list[Alert]]:
-    twin = AssetTwin(metadata(), config or TwinConfig())
-    alerting = AlertPolicy("pump-001", policy)
-    snaps, alerts = [], []
-    for fv in windows(feats):
-        snap = twin.update(fv)
-        snaps.append(snap)
-        alerts += alerting.update(snap)
-    return snaps, alerts
 
 
 def _snr_windows(snrs: list[float], defect: str = "bpfo") -> list[dict[str, float]]:
@@ -57,7 +45,7 @@ def bpfo_feats() -> list[dict[str, float]]:
 
 
 def test_synthetic_bpfo_is_diagnosed_and_alerted_during_warm_up(bpfo_feats: list[dict[str, float]]) -> None:
-    snaps, alerts = _run(bpfo_feats)
+    snaps, alerts = run_twin(bpfo_feats)
     assert snaps[0].condition == "learning" and snaps[0].defect is None  # one window is not persistent
     for s in snaps[1:]:
         assert s.condition == "degrading" and s.defect == "bpfo"
@@ -75,14 +63,14 @@ def test_synthetic_bpfo_is_diagnosed_and_alerted_during_warm_up(bpfo_feats: list
 def test_pure_noise_is_never_diagnosed_nor_alerted() -> None:
     feats = [_window_features(noise(N, seed=100 + i, shaft_hz=SHAFT_HZ, fs=FS)) for i in range(40)]
     assert max(max(f[f"vib.env_{d}_snr"] for d in ("bpfo", "bpfi", "bsf")) for f in feats) < 4.0
-    snaps, alerts = _run(feats, TwinConfig(warmup_windows=24))
+    snaps, alerts = run_twin(feats, TwinConfig(warmup_windows=24))
     assert alerts == []
     assert all("spectral background" not in s.evidence for s in snaps)
     assert all(s.condition == "learning" and s.defect is None for s in snaps[:24])
 
 
 def test_one_strong_window_is_not_persistent() -> None:
-    snaps, alerts = _run(_snr_windows([1.8, 9.0, 1.9, 9.0, 2.0, 9.0, 1.7]))
+    snaps, alerts = run_twin(_snr_windows([1.8, 9.0, 1.9, 9.0, 2.0, 9.0, 1.7]))
     assert all(s.condition == "learning" and s.defect is None for s in snaps)
     assert alerts == []
 
@@ -92,14 +80,14 @@ def test_the_run_belongs_to_one_line_and_the_strongest_persistent_line_wins() ->
     feats[1]["vib.env_bpfi_snr"] = 9.0  # bpfo then bpfi: two different lines, no run
     feats[2].update({"vib.env_bpfi_snr": 6.0, "vib.env_bpfo_snr": 1.8})
     feats[3].update({"vib.env_bpfi_snr": 5.0, "vib.env_bsf_snr": 7.0})
-    snaps, _ = _run(feats)
+    snaps, _ = run_twin(feats)
     assert [s.defect for s in snaps] == [None, None, "bpfi", "bpfi"]  # bsf held only 1 window
     assert "inner race: BPFI" in snaps[2].evidence and "2 windows in a row" in snaps[2].evidence
     assert "3 windows in a row" in snaps[3].evidence
 
 
 def test_ball_defect_is_named_at_twice_the_ball_spin_frequency() -> None:
-    snaps, _ = _run(_snr_windows([6.0, 6.0], defect="bsf"))
+    snaps, _ = run_twin(_snr_windows([6.0, 6.0], defect="bsf"))
     bsf2 = 2.0 * defect_frequencies(CWRU_6205, SHAFT_HZ).bsf
     assert snaps[1].defect == "bsf"
     assert snaps[1].evidence.startswith(f"rolling element: 2xBSF {bsf2:.1f} Hz envelope line")
@@ -107,11 +95,11 @@ def test_ball_defect_is_named_at_twice_the_ball_spin_frequency() -> None:
 
 def test_thresholds_come_from_the_config_and_inf_disables_the_path() -> None:
     feats = _snr_windows([5.0] * 6)
-    snaps, _ = _run(feats, TwinConfig(defect_min_snr=5.5))
+    snaps, _ = run_twin(feats, TwinConfig(defect_min_snr=5.5))
     assert all(s.defect is None for s in snaps)
-    snaps, _ = _run(feats, TwinConfig(defect_snr_windows=4))
+    snaps, _ = run_twin(feats, TwinConfig(defect_snr_windows=4))
     assert [s.defect for s in snaps] == [None] * 3 + ["bpfo"] * 3
-    snaps, alerts = _run(_snr_windows([50.0] * 6), TwinConfig(defect_min_snr=float("inf")))
+    snaps, alerts = run_twin(_snr_windows([50.0] * 6), TwinConfig(defect_min_snr=float("inf")))
     assert all(s.defect is None for s in snaps) and alerts == []
 
 
@@ -135,7 +123,7 @@ def test_baseline_relative_evidence_waits_for_a_learnt_baseline() -> None:
     feats = _snr_windows([1.8] * 6)
     for i, f in enumerate(feats):
         f["vib.env_bpfo_amp"] = 0.01 * (1 + 3 * (i == 5))  # a 4x line in the warm-up's 6th window
-    snaps, _ = _run(feats, TwinConfig(warmup_windows=24))
+    snaps, _ = run_twin(feats, TwinConfig(warmup_windows=24))
     assert all(s.defect is None and s.evidence == "" for s in snaps)
 
 

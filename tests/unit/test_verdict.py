@@ -14,13 +14,13 @@ from scipy.signal import fftconvolve
 
 from flows import codec
 from tests.contract.test_schemas import validator
-from tests.factories import CWRU_6205, T0, metadata, windows
+from tests.factories import CWRU_6205, T0, metadata, run_twin, windows
 from tests.unit.features.synth import bearing_signal, noise
 from twin_models.alerting import AlertPolicy
 from twin_models.diagnosis.abnormality import AbnormalityRules, abnormality
 from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features.frame import frame_features
-from twin_models.records import Alert, TwinSnapshot
+from twin_models.records import TwinSnapshot
 from twin_models.twin import AssetTwin, TwinConfig
 
 FS = 12_000.0
@@ -47,18 +47,6 @@ def _shocks(seed: int, rate_hz: float = 40.0) -> np.ndarray:
     return fftconvolve(train, ring)[:N] + shaft + 0.2 * rng.standard_normal(N)
 
 
-def _run(feats: list[dict[str, float]],
-         config: TwinConfig | None = None) -> tuple[list[TwinSnapshot], list[Alert]]:
-    twin = AssetTwin(metadata(), config or TwinConfig())
-    policy = AlertPolicy("pump-001")
-    snaps, alerts = [], []
-    for fv in windows(feats):
-        snap = twin.update(fv)
-        snaps.append(snap)
-        alerts += policy.update(snap)
-    return snaps, alerts
-
-
 @pytest.fixture(scope="module")
 def shock_feats() -> list[dict[str, float]]:
     return [_features(_shocks(seed=i)) for i in range(6)]
@@ -66,7 +54,7 @@ def shock_feats() -> list[dict[str, float]]:
 
 def test_gaussian_noise_is_healthy_and_silent() -> None:
     feats = [_features(noise(N, seed=200 + i, shaft_hz=SHAFT_HZ, fs=FS)) for i in range(30)]
-    snaps, alerts = _run(feats, TwinConfig(warmup_windows=24))
+    snaps, alerts = run_twin(feats, TwinConfig(warmup_windows=24))
     assert alerts == []
     assert {s.verdict for s in snaps} == {"healthy"}
     assert all(s.verdict_confidence is not None and s.verdict_confidence > 0.5 for s in snaps)
@@ -76,7 +64,7 @@ def test_gaussian_noise_is_healthy_and_silent() -> None:
 def test_impulsive_non_periodic_noise_is_anomalous_not_localised(
         shock_feats: list[dict[str, float]]) -> None:
     assert max(f[f"vib.env_{d}_snr"] for f in shock_feats for d in ("bpfo", "bpfi", "bsf")) < 4.0
-    snaps, alerts = _run(shock_feats)
+    snaps, alerts = run_twin(shock_feats)
     assert snaps[0].verdict == "healthy"  # one abnormal window is not yet a verdict
     for s in snaps[1:]:
         assert (s.verdict, s.defect, s.condition) == ("anomalous", None, "degrading")
@@ -92,7 +80,7 @@ def test_impulsive_non_periodic_noise_is_anomalous_not_localised(
 def test_periodic_impulses_at_bpfo_are_a_named_defect() -> None:
     feats = [_features(bearing_signal(fs=FS, n=N, defect_hz=BPFO_HZ, shaft_hz=SHAFT_HZ,
                                       noise_rms=0.2, seed=i)) for i in range(6)]
-    snaps, alerts = _run(feats)
+    snaps, alerts = run_twin(feats)
     assert [(s.verdict, s.defect) for s in snaps[1:]] == [("defect", "bpfo")] * 5
     assert all(s.verdict_confidence is not None and s.verdict_confidence > 0.7 for s in snaps[1:])
     assert [(a.status, a.severity, a.verdict, a.defect) for a in alerts] == [
@@ -105,7 +93,7 @@ def test_anomalous_episode_is_upgraded_and_relabelled_when_localised(
     updated to warning and names the defect."""
     later = [_features(bearing_signal(fs=FS, n=N, defect_hz=BPFO_HZ, shaft_hz=SHAFT_HZ,
                                       noise_rms=0.2, seed=50 + i)) for i in range(4)]
-    _, alerts = _run([*shock_feats, *later])
+    _, alerts = run_twin([*shock_feats, *later])
     assert [(a.status, a.severity, a.verdict, a.defect) for a in alerts] == [
         ("raised", "info", "anomalous", None), ("updated", "warning", "defect", "bpfo")]
     assert alerts[0].alert_id == alerts[1].alert_id
@@ -136,7 +124,7 @@ def test_scalar_assets_have_no_verdict_and_keep_their_severity() -> None:
     rng = np.random.default_rng(3)
     feats = [{"temperature.mean": 20.0 + 0.1 * rng.standard_normal()} for _ in range(80)]
     feats += [{"temperature.mean": 90.0} for _ in range(5)]
-    snaps, alerts = _run(feats, TwinConfig(warmup_windows=24))
+    snaps, alerts = run_twin(feats, TwinConfig(warmup_windows=24))
     assert {s.verdict for s in snaps} == {""} and all(s.verdict_confidence is None for s in snaps)
     assert [(a.status, a.severity, a.verdict) for a in alerts][:1] == [("raised", "warning", "")]
 
@@ -146,7 +134,7 @@ def test_with_a_healthy_baseline_the_score_decides() -> None:
     when the baseline's score makes the twin degrading (and no defect is named)."""
     feats = [_features(noise(N, seed=300 + i, shaft_hz=SHAFT_HZ, fs=FS)) for i in range(70)]
     feats += [_features(_shocks(seed=60 + i)) for i in range(4)]
-    snaps, _ = _run(feats, TwinConfig(warmup_windows=24))
+    snaps, _ = run_twin(feats, TwinConfig(warmup_windows=24))
     after = [s for s in snaps if s.condition != "learning"]
     assert after and all((s.verdict == "anomalous") == (s.condition in ("degrading", "critical"))
                          for s in after)
@@ -157,7 +145,7 @@ def test_a_baseline_learnt_from_an_abnormal_machine_is_not_healthy(
         shock_feats: list[dict[str, float]]) -> None:
     """Most warm-up windows abnormal: after the warm-up the physics still judges, so a machine first
     monitored when already damaged does not turn 'healthy' once its baseline is learnt."""
-    snaps, _ = _run([*shock_feats, *shock_feats], TwinConfig(warmup_windows=4))
+    snaps, _ = run_twin([*shock_feats, *shock_feats], TwinConfig(warmup_windows=4))
     learnt = [s for s in snaps if s.condition != "learning"]
     assert len(learnt) == len(snaps) - 1  # the first window (one abnormal window) only learns
     assert all(s.verdict == "anomalous" for s in snaps[5:])
@@ -183,7 +171,7 @@ def test_snapshot_with_a_verdict_validates_v3(verdict: str) -> None:
 
 
 def test_alert_with_a_verdict_validates_v3(shock_feats: list[dict[str, float]]) -> None:
-    _, alerts = _run(shock_feats)
+    _, alerts = run_twin(shock_feats)
     doc = json.loads(codec.encode_json(alerts[0]))
     assert doc["verdict"] == "anomalous" and doc["severity"] == "info"
     validator("alert").validate(doc)
