@@ -128,23 +128,39 @@ BLOCK_BATCH = 100
 close together; ``twin demo`` measured 8-ish, a 100-asset live run up to 100)."""
 
 
+def flow_feeds_blocks() -> bool:
+    """Whether the tree's flow hands the features sink column blocks (ARCHIVE7's block step on the
+    worker) rather than the records (before ARCHIVE7, and from ARCHIVE8 on: ``SINK_INPUT``)."""
+    try:
+        from flows.dataflow.sinks import archive
+        from flows.dataflow.sinks.feature_blocks import feature_blocks  # noqa: F401
+    except ImportError:
+        return False
+    return SINK_INPUT != "records" and getattr(archive, "SINK_INPUT", "blocks") == "blocks"
+
+
+SINK_INPUT = "flow"
+"""``--sink-input``: what the sink is fed (``flow``: what the tree's flow feeds it)."""
+
+
 def sink_items(records: list[Any], batch: int | None = None) -> list[Any]:
     """What the tree's flow hands the features sink: column blocks made right after the
-    aggregation a Bytewax batch at a time (ARCHIVE7), or the records themselves (before it)."""
-    try:
-        from flows.dataflow.sinks.feature_blocks import feature_blocks
-    except ImportError:
+    aggregation a Bytewax batch at a time (ARCHIVE7), or the records themselves (before it and
+    from ARCHIVE8 on: the writer thread makes one block per flush)."""
+    if not flow_feeds_blocks():
         return records
+    from flows.dataflow.sinks.feature_blocks import feature_blocks
+
     batch = batch or BLOCK_BATCH
     return [b for i in range(0, len(records), batch) for b in feature_blocks(records[i:i + batch])]
 
 
 def block_step(records: list[Any], batch: int | None = None) -> float | None:
     """CPU seconds of the flow's block step over ``records`` (None: the tree has none)."""
-    try:
-        from flows.dataflow.sinks.feature_blocks import feature_blocks
-    except ImportError:
+    if not flow_feeds_blocks():
         return None
+    from flows.dataflow.sinks.feature_blocks import feature_blocks
+
     batch = batch or BLOCK_BATCH
     t = cpu()
     for i in range(0, len(records), batch):
@@ -396,6 +412,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--pairs", type=int, default=5, help="sink and floor runs each, alternated (median)")
     p.add_argument("--write-only", action="store_true", help="only the write rate (both shapes)")
     p.add_argument("--block-batch", type=int, default=BLOCK_BATCH, help="windows per block (ARCHIVE7)")
+    p.add_argument("--sink-input", choices=("flow", "records"), default="flow",
+                   help="what the sink is fed: what the tree's flow feeds it, or records (ARCHIVE8)")
     p.add_argument("--sink-only", type=int, default=0, metavar="ROWS",
                    help="only the sink and the per-partition floor on the first ROWS records (for "
                         "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
@@ -403,6 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="only where the sink's CPU goes next to the floor (conversion, layout write, ...)")
     args = p.parse_args(argv)
     globals()["BLOCK_BATCH"] = args.block_batch
+    globals()["SINK_INPUT"] = args.sink_input
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         work = Path(tmp)
         demo = demo_archive(args.demo_archive, work)

@@ -1,7 +1,7 @@
-"""The features sink fed column blocks (issue 10, ARCHIVE7) writes the row path's files.
+"""The features sink's column blocks (issue 10, ARCHIVE7/ARCHIVE8) write the row path's files.
 
-Windows become :class:`~flows.dataflow.sinks.feature_blocks.FeatureBlock` s right after the
-aggregation, a Bytewax batch at a time, split per writer partition; the sink concatenates them.
+Windows become :class:`~flows.dataflow.sinks.feature_blocks.FeatureBlock` s (the sink makes one
+per flush of records on its writer thread; it also accepts blocks); the sink concatenates them.
 Each case compares the files with those of the row path (``archive_row`` per record).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import zlib
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -22,8 +21,7 @@ import pytest
 
 from flows.codec.record_fields import FEATURE_VECTOR
 from flows.dataflow.sinks.archive import ParquetArchiveSink, write_records, write_rows
-from flows.dataflow.sinks.archive_features import block_tables
-from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks, keyed_blocks
+from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 from tests.unit.test_archive_columns import BOOKKEEPING, T, _features
 from tests.unit.test_archive_features import _as_maps, _fleet
 from tests.unit.test_serde import make_feature_vector
@@ -82,26 +80,6 @@ def test_an_int_beyond_int64_in_a_span_falls_back_to_the_same_text(tmp_path: Pat
     block = feature_blocks([rec])[0]
     assert block.span_last.dtype == object
     _same_as_rows(tmp_path, [rec], [block])
-
-
-def test_keyed_blocks_go_whole_to_one_partition_in_arrival_order() -> None:
-    sink = ParquetArchiveSink("/nonexistent", "features", partitions=3)
-    records = _mixed()
-    out = keyed_blocks(3, sink.part_fn)(records)
-    parts: dict[int, list[Any]] = {}
-    for key, block in out:
-        p = sink.part_fn(key)
-        assert {sink.part_fn(a) for a in block.assets} == {p}
-        parts.setdefault(p, []).append(block)
-    assert len(parts) == 3
-    for p, blocks in parts.items():  # each partition's windows, in the order they came
-        mine = [r for r in records if zlib.crc32(r.asset_id.encode()) % 3 == p]
-        got = [(a, int(s), int(n)) for b in blocks
-               for a, s, n in zip(b.assets, b.start_us, b.n_records, strict=True)]
-        want = [(r.asset_id, round(r.window_start.timestamp() * 1e6), r.n_records) for r in mine]
-        assert got == want
-        tables = block_tables(blocks)
-        assert sum(t.num_rows for t in tables.values()) == len(mine)
 
 
 def test_the_sink_counts_windows_not_blocks(tmp_path: Path) -> None:

@@ -53,10 +53,14 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
 from flows.dataflow.sinks.archive_features import block_tables
 from flows.dataflow.sinks.archive_writer import BackgroundWriter
-from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks, keyed_blocks
+from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
-__all__ = ["ROWS", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher", "feature_row",
-           "new_run_id", "state_row", "write_records", "write_rows", "write_seq"]
+__all__ = ["ROWS", "SINK_INPUT", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher",
+           "feature_row", "new_run_id", "state_row", "write_records", "write_rows", "write_seq"]
+
+SINK_INPUT = "records"
+"""What the flow hands the sinks: the records, keyed by asset (``benchmarks/bench_archive.py``
+feeds the sink what this says; ARCHIVE7's flow handed the ``features`` sink column blocks)."""
 
 _SEQ_LOCK = threading.Lock()
 _last_seq = 0
@@ -173,7 +177,10 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
 
 def _as_blocks(items: list[Any]) -> list[FeatureBlock]:
     """The items (FeatureBlocks and FeatureVectors) as blocks, in their order."""
-    if all(type(item) is FeatureBlock for item in items):
+    kinds = set(map(type, items))  # one C pass (the flow's flushes are records only)
+    if FeatureBlock not in kinds:
+        return feature_blocks(items)
+    if kinds == {FeatureBlock}:
         return items
     out: list[FeatureBlock] = []
     loose: list[Any] = []
@@ -321,17 +328,14 @@ def archive_attacher(
 ) -> Callable[[str, Stream[Any]], None]:
     """A :data:`flows.dataflow.pipeline.SinkAttacher` that archives a stream of records into ``table``.
 
-    ``features``: the windows become column blocks right after the aggregation, a Bytewax batch
-    at a time (step ``<step_id>_blocks``, stateless), one per writer partition
-    (:mod:`flows.dataflow.sinks.feature_blocks`); the other tables take their records."""
+    Every table takes its records keyed by asset (:data:`SINK_INPUT`): the ``features`` windows
+    become columns on the writer thread, one block per flush (:func:`write_records`), not a
+    Bytewax batch at a time on the worker (ARCHIVE7's ``<step>_blocks`` step: at the demo's ~8
+    windows per batch its fixed cost per block halved the all-in rate; RESULTS.md, ARCHIVE8)."""
     sink = ParquetArchiveSink(root, table, **kwargs)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
-        if table == FEATURE_VECTOR.table:
-            blocks = keyed_blocks(sink.partitions, sink.part_fn)
-            keyed = op.flat_map_batch(f"{step_id}_blocks", stream, blocks)
-        else:
-            keyed = op.key_on(f"{step_id}_key", stream, lambda rec: rec.asset_id)
+        keyed = op.key_on(f"{step_id}_key", stream, lambda rec: rec.asset_id)
         op.output(step_id, keyed, sink)
 
     return attach

@@ -1,25 +1,25 @@
-"""Windows carried to the ``features`` archive as column blocks, made where they are aggregated.
+"""Windows as column blocks for the ``features`` archive (one block per run of one name sequence).
 
 Issue 10's archive target (write >= 0.8x a bare ``write_table``): reading each window's Python
-objects at flush time (asset id, two datetimes, the feature map and its bytes, the input spans:
-~9 objects, cold by then) cost ~4-5 us per window, ~10x the budget (RESULTS.md, ARCHIVE6). Here
-a Bytewax batch of freshly aggregated windows (still in the cache) is turned into
-:class:`FeatureBlock` s right away, by the archive's own step between ``aggregate_window`` and the
-sink (:func:`flows.dataflow.sinks.archive.archive_attacher`): per block, the asset ids (shared
-strings), start/end/n_records as int64 arrays, the events' archive text, the input spans flattened
-into int64 arrays, and the feature values as one (windows, names) float64 matrix of a single
-name sequence. The sink buffers blocks and builds a write's columns by concatenating them
-(:func:`flows.dataflow.sinks.archive_features.block_tables`): no per-window object is read again.
+objects one at a time (asset id, two datetimes, the feature map and its bytes, the input spans)
+cost ~4-5 us per window (RESULTS.md, ARCHIVE6). A :class:`FeatureBlock` holds consecutive
+windows as columns: the asset ids (shared strings), start/end/n_records as int64 arrays, the
+events' archive text, the input spans flattened into int64 arrays, and the feature values as
+one (names, windows) float64 matrix of a single name sequence; each is made by C-level passes
+over the windows (``map`` of attribute getters), and the sink builds a write's columns by
+concatenating blocks (:func:`flows.dataflow.sinks.archive_features.block_tables`).
 
-A block holds windows in arrival order and of ONE writer partition (blocks are split where the
-name sequence changes, so concatenating them keeps the arrival order the sort's ties use) and is
-picklable (it crosses workers to its writer partition); the sink flushes blocks at every
-snapshot, as it flushed records, so recovery is unchanged. The twin path never sees blocks.
+The sink makes them on its writer thread from a whole flush of records
+(:func:`flows.dataflow.sinks.archive.write_records`), so the fixed cost of a block is paid once
+per flush. (ARCHIVE7 made them on the worker, a Bytewax batch at a time: at the demo's ~8
+windows per batch that fixed cost halved the all-in rate; ARCHIVE8.) A block holds windows in
+arrival order (blocks are split where the name sequence changes, so concatenating them keeps
+the arrival order the sort's ties use) and is picklable; the sink still accepts blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -32,7 +32,7 @@ from flows.codec.record_fields import FEATURE_VECTOR
 from flows.dataflow.sinks.archive_inputs import source_codes
 from twin_models.feature_map import FeatureKeys, FeatureMap
 
-__all__ = ["FeatureBlock", "feature_blocks", "keyed_blocks"]
+__all__ = ["FeatureBlock", "feature_blocks"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -75,22 +75,6 @@ class FeatureBlock:
     def assets(self) -> list[str]:
         """Each window's asset id."""
         return [self.ids[c] for c in self.codes.tolist()]
-
-    def part(self, rows: np.ndarray) -> FeatureBlock:
-        """The windows ``rows`` (ascending positions) as a block of their own."""
-        ends = np.cumsum(self.span_counts)
-        starts = ends - self.span_counts
-        spans = np.concatenate([np.arange(s, e) for s, e in zip(starts[rows], ends[rows], strict=True)]
-                               or [np.empty(0, np.intp)]).astype(np.intp)
-        used = np.unique(self.codes[rows])
-        recode = np.zeros(len(self.ids), np.intp)
-        recode[used] = np.arange(len(used))
-        return FeatureBlock([self.ids[i] for i in used.tolist()], recode[self.codes[rows]],
-                            self.start_us[rows], self.end_us[rows], self.n_records[rows],
-                            [self.events[i] for i in rows.tolist()], self.span_counts[rows],
-                            self.span_sources, self.span_codes[spans],
-                            self.span_first[spans], self.span_last[spans], self.names,
-                            np.ascontiguousarray(self.values[:, rows]))
 
 
 def _micros(values: list[datetime]) -> np.ndarray:
@@ -168,25 +152,3 @@ def feature_blocks(fvs: Sequence[Any]) -> list[FeatureBlock]:
             out.append(_block(fvs[lo:i], shapes[lo]))
             lo = i
     return out
-
-
-def keyed_blocks(partitions: int,
-                 part_of: Callable[[str], int]) -> Callable[[list[Any]], list[tuple[str, Any]]]:
-    """The archive's block step: a Bytewax batch of FeatureVectors -> ``(asset_id, block)`` items,
-    one block per name run and writer partition (keyed by one of its assets, so the sink's
-    ``part_fn`` routes it to that partition)."""
-
-    def step(fvs: list[Any]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        for block in feature_blocks(fvs):
-            parts = np.fromiter(map(part_of, block.ids), np.intp, len(block.ids))
-            if partitions == 1 or (parts == parts[0]).all():
-                out.append((block.ids[0], block))
-                continue
-            where = parts[block.codes]
-            for p in dict.fromkeys(where.tolist()):
-                piece = block.part(np.flatnonzero(where == p))
-                out.append((piece.ids[0], piece))
-        return out
-
-    return step
