@@ -101,3 +101,28 @@ def test_an_empty_feature_row_and_a_nan_stay_null(tmp_path: Path) -> None:
     nan = replace(base, window_start=T + timedelta(hours=1), window_end=T + timedelta(hours=2),
                   features=feature_map({"vib.rms": math.nan}))
     _same_as_rows(tmp_path, [empty, nan], feature_blocks([empty, nan]))
+
+
+def test_times_equal_arrows_microseconds_in_any_zone_and_in_runs() -> None:
+    """Start/end are converted once per run of equal values: runs of one instant in several
+    zones, naive (= UTC) next to aware, far dates; each equals Arrow's own conversion."""
+    from datetime import UTC, datetime, timezone
+
+    east, west = timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    starts = [at, at, at.astimezone(east), at.astimezone(west), at.replace(tzinfo=None),
+              at.replace(tzinfo=None), at + timedelta(microseconds=1), at,
+              datetime(1900, 1, 1, tzinfo=UTC), datetime(2262, 4, 11, tzinfo=east),
+              (datetime(1970, 1, 1, tzinfo=UTC) - timedelta(microseconds=1)).replace(tzinfo=None)]
+    base = make_feature_vector()
+    recs = [replace(base, asset_id=f"a{i % 3}", window_start=s, window_end=s + timedelta(hours=1))
+            for i, s in enumerate(starts)]
+    block = feature_blocks(recs)[0]
+
+    def arrow_us(values: list[Any]) -> list[int]:
+        aware = [v if v.tzinfo is not None else v.replace(tzinfo=UTC) for v in values]
+        return pa.array(aware, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+
+    assert block.start_us.tolist() == arrow_us(starts)
+    assert block.end_us.tolist() == arrow_us([r.window_end for r in recs])
+    assert len(set(block.start_us.tolist())) == 5  # the equal instants did fall together

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain
+from itertools import chain, groupby
 from operator import attrgetter
 from typing import Any
 
@@ -39,6 +39,7 @@ _US = timedelta(microseconds=1)
 _EVENTS = next(c.value for c in FEATURE_VECTOR.columns if c.name == "events")
 _ASSET, _START, _END = attrgetter("asset_id"), attrgetter("window_start"), attrgetter("window_end")
 _N, _FEATURES, _INPUTS = attrgetter("n_records"), attrgetter("features"), attrgetter("inputs")
+_EVS = attrgetter("events")
 _SOURCE, _FIRST, _LAST = attrgetter("source"), attrgetter("first"), attrgetter("last")
 _ROW = attrgetter("features.raw")
 
@@ -79,11 +80,15 @@ class FeatureBlock:
 
 def _micros(values: list[datetime]) -> np.ndarray:
     """Datetimes -> int64 microseconds since the epoch, as Arrow converts them (naive = UTC);
-    converted once per distinct value (a batch's windows share a few starts and ends)."""
-    distinct = dict.fromkeys(values)
-    at = {d: (d if d.tzinfo is not None else d.replace(tzinfo=UTC)) - _EPOCH for d in distinct}
-    us = {d: delta // _US for d, delta in at.items()}
-    return np.fromiter(map(us.__getitem__, values), np.int64, len(values))
+    converted once per run of equal values (a flush's windows come period by period: runs of a
+    fleet's size). Runs are found by comparing neighbours: hashing an aware datetime asks its
+    zone for the offset, once per object, and the flow's windows never share their objects."""
+    keys: list[int] = []
+    lens: list[int] = []
+    for d, run in groupby(values):
+        keys.append(((d if d.tzinfo is not None else d.replace(tzinfo=UTC)) - _EPOCH) // _US)
+        lens.append(sum(1 for _ in run))
+    return np.repeat(np.array(keys, np.int64), lens)
 
 
 def _ints(values: Sequence[Any]) -> np.ndarray:
@@ -119,9 +124,10 @@ def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
     spans = list(map(_INPUTS, fvs))
     flat = list(chain.from_iterable(spans))
     events = [""] * len(fvs)
-    for i, fv in enumerate(fvs):
-        if fv.events:
-            events[i] = _EVENTS(fv)
+    if any(map(_EVS, fvs)):  # most windows have none: no Python loop then
+        for i, fv in enumerate(fvs):
+            if fv.events:
+                events[i] = _EVENTS(fv)
     names, values = _values(fvs, shape)
     assets = list(map(_ASSET, fvs))
     ids = list(dict.fromkeys(assets))
