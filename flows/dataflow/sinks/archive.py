@@ -197,6 +197,8 @@ def _as_blocks(items: list[Any]) -> list[FeatureBlock]:
 
 def _rows(items: list[Any]) -> int:
     """How many rows the items are (a FeatureBlock is its windows)."""
+    if FeatureBlock not in set(map(type, items)):  # the flow's items: records (one C pass)
+        return len(items)
     return sum(len(item) if type(item) is FeatureBlock else 1 for item in items)
 
 
