@@ -5,7 +5,9 @@
 ``river.checks.yield_checks`` yields the general checks (repr, clone, params, pickling...) and then
 dataset checks on River's CreditCard data, which needs scikit-learn and a download: the general
 checks run as River yields them, the dataset checks (``river.checks.common``) run on a stream of
-our own bearing windows instead (``roc_auc`` needs scikit-learn and is left out).
+our own bearing windows instead (``roc_auc`` needs scikit-learn and is left out). The change member
+of the NAB ensemble experiments (:class:`~twin_models.anomaly.change.ChangeNovelty`, not selectable
+by a twin) passes the same checks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from river.checks import common, yield_checks
 
 from tests.contract.streams import rich_features, scalar_features
 from twin_models.anomaly.baseline import BaselineDetector
+from twin_models.anomaly.change import ChangeNovelty
 from twin_models.anomaly.novelty import NoveltyDetector
 from twin_models.anomaly.river_detector import RIVER_DETECTORS, RiverDetector
 from twin_models.contracts import Detector
@@ -27,9 +30,12 @@ DETECTORS: dict[str, Callable[[], base.AnomalyDetector]] = {
     "baseline": lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10),
     "novelty": lambda: NoveltyDetector(warmup=10, scales=((4, 4), (16, 4)), history=200,
                                        value_history=300),
+    "change": lambda: ChangeNovelty(warmup=10, scales=((4, 16),), history=300),
     **{f"river.anomaly.{n}": (lambda n=n: RiverDetector(n, warmup=10, calibrator_window=100))
        for n in RIVER_DETECTORS},
 }
+
+SCALAR = ("novelty", "change")  # scalar-series detectors: checked on a scalar stream
 
 DATASET_CHECKS = (
     common.check_learn_one,
@@ -59,14 +65,15 @@ def general_checks(model: base.Estimator) -> Iterator[Callable[..., Any]]:
 
 
 def _dataset(name: str) -> list[tuple[dict[str, float], None]]:
-    feats = scalar_features(160) if name == "novelty" else rich_features(160, fault_from=120)
+    feats = scalar_features(160) if name in SCALAR else rich_features(160, fault_from=120)
     return [(x, None) for x in feats]
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_our_detectors_pass_rivers_general_checks(name: str) -> None:
     model = DETECTORS[name]()
-    assert isinstance(model, base.AnomalyDetector) and isinstance(model, Detector)
+    assert isinstance(model, base.AnomalyDetector)
+    assert isinstance(model, Detector) or name == "change"  # a member, not a twin's detector
     checks = list(general_checks(model))
     assert len(checks) >= 14, [c.__name__ for c in checks]
     for check in checks:
@@ -81,7 +88,7 @@ def test_our_detectors_pass_rivers_dataset_checks(name: str, check: Callable[...
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_our_detectors_memory_stays_bounded_by_rivers_measure(name: str) -> None:
-    feats = scalar_features(1200) if name == "novelty" else rich_features(1200)
+    feats = scalar_features(1200) if name in SCALAR else rich_features(1200)
     common.check_bounded_memory_growth(DETECTORS[name](), [(x, None) for x in feats])
 
 
