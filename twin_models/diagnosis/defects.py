@@ -11,6 +11,10 @@ Two sources, read by the asset twin (:mod:`twin_models.twin`) when it scores a w
 - *baseline-relative*: an envelope defect-line amplitude far above this asset's own healthy
   baseline (a detector's deviation ``z`` and ratio to the baseline level).
 
+A ball is named from its 2xBSF line unless that line shares its window with a shaft harmonic
+(the bearing's geometry decides), and, when no race line is held, from the cage comb (FTF) the
+ball's cage-rate modulation leaves in the envelope (:mod:`twin_models.diagnosis.ball`).
+
 Pure functions: no state of their own, no I/O.
 """
 
@@ -21,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from twin_models.diagnosis.ball import BALL_BY_CAGE, CAGE, ambiguous_ball_line
 from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
 from twin_models.feature_map import feature_names
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
@@ -30,6 +35,12 @@ __all__ = ["NOISE_SNR", "DefectRules", "Diagnosis", "advance_runs", "confidence"
 
 LineKey = tuple[str, str]
 """(channel, defect) of one envelope line."""
+
+EVIDENCE_LINES: tuple[str, ...] = (*DIAGNOSABLE_DEFECTS, CAGE)
+"""Lines whose runs are counted: the diagnosable ones and the cage comb (a ball's modulation)."""
+
+RACE_LINES = ("bpfo", "bpfi")
+"""The race lines a cage comb must stand above to name a ball."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +75,10 @@ def confidence(seen: Mapping[LineKey, float], key: LineKey) -> float:
     :data:`NOISE_SNR`). 0.8 means the named line is five times anything else in that envelope
     spectrum; near 0 means another component's line is as strong (e.g. a shaft harmonic that
     coincides with a defect order), so the verdict is weakly specific. Scale-free: a ratio of
-    two SNRs of the same spectrum."""
+    two SNRs of the same spectrum. The cage line is never a runner-up (it is part of a ball's
+    evidence, not another component's); ``key`` may be it (a ball named by its cage comb)."""
     snr = seen[key]
-    others = [v for k, v in seen.items() if k[0] == key[0] and k != key]
+    others = [v for k, v in seen.items() if k[0] == key[0] and k != key and k[1] in DIAGNOSABLE_DEFECTS]
     runner_up = max([NOISE_SNR, *others])
     return min(1.0, max(0.0, 1.0 - runner_up / snr)) if snr > 0 else 0.0
 
@@ -77,7 +89,7 @@ def _confidence_label(value: float) -> str:
 
 
 def snr_lines(features: Mapping[str, float]) -> dict[LineKey, float]:
-    """The window's finite envelope-line SNRs of the diagnosable defects (BPFO, BPFI, 2xBSF)."""
+    """The window's finite envelope-line SNRs of :data:`EVIDENCE_LINES` (BPFO, BPFI, 2xBSF, FTF)."""
     seen: dict[LineKey, float] = {}
     for name, key in _snr_names(feature_names(features)):
         value = features[name]
@@ -96,7 +108,7 @@ def _snr_names(names: tuple[str, ...]) -> tuple[tuple[str, LineKey], ...]:
         if not channel or not feat.startswith("env_") or not feat.endswith("_snr"):
             continue
         defect = feat[len("env_") : -len("_snr")]
-        if defect in DIAGNOSABLE_DEFECTS:
+        if defect in EVIDENCE_LINES:
             found.append((name, (channel, defect)))
     return tuple(found)
 
@@ -115,13 +127,25 @@ def advance_runs(runs: Mapping[LineKey, int], seen: Mapping[LineKey, float],
     return out
 
 
-def _absolute(seen: Mapping[LineKey, float], runs: Mapping[LineKey, int],
-              min_windows: int) -> tuple[float, str, str, int] | None:
-    """``(snr, channel, defect, run)`` of the strongest line held long enough, or None."""
-    qualified = [
-        (seen[key], key[0], key[1], runs[key]) for key in seen if runs[key] >= max(min_windows, 1)
-    ]
-    return max(qualified, default=None)
+def _absolute(seen: Mapping[LineKey, float], runs: Mapping[LineKey, int], min_windows: int,
+              ambiguous_bsf: bool) -> tuple[float, str, str, int] | None:
+    """``(snr, channel, defect, run)`` of the strongest diagnosable line held long enough (an
+    ambiguous 2xBSF line excluded), else of a cage comb held long enough that stands above every
+    race line of its channel (``defect`` ``ftf``: a ball by its cage-rate modulation), else None."""
+    held = [key for key in seen if runs.get(key, 0) >= max(min_windows, 1)]
+    named = [(seen[k], k[0], k[1], runs[k]) for k in held
+             if k[1] in DIAGNOSABLE_DEFECTS and not (ambiguous_bsf and k[1] == "bsf")]
+    if named:
+        return max(named)
+    cage = [(seen[k], k[0], k[1], runs[k]) for k in held if k[1] == CAGE
+            and all(v < seen[k] for o, v in seen.items() if o[0] == k[0] and o[1] in RACE_LINES)]
+    return max(cage, default=None)
+
+
+def _ambiguous_bsf(metadata: AssetMetadata) -> bool:
+    """Whether the asset's 2xBSF line shares its window with a shaft harmonic (see
+    :func:`~twin_models.diagnosis.ball.ambiguous_ball_line`)."""
+    return metadata.bearing is not None and ambiguous_ball_line(metadata.bearing)
 
 
 def defect_hz(metadata: AssetMetadata, features: Mapping[str, float], channel: str,
@@ -144,7 +168,7 @@ def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapp
             continue
         channel, feat = name.split(".", 1)
         defect = feat[len("env_") : -len("_amp")]
-        if defect not in DEFECT_COMPONENT or defect == "ftf":
+        if defect not in DEFECT_COMPONENT or defect == CAGE or (defect == "bsf" and _ambiguous_bsf(metadata)):
             continue
         r = ratio(name, features[name])
         if z >= rules.min_z and r >= rules.min_ratio and (best is None or z > best[0]):
@@ -175,16 +199,19 @@ def diagnose(metadata: AssetMetadata, features: Mapping[str, float], devs: Mappi
     baseline-relative line: z-scores against the first windows of a warm-up are not evidence.
     """
     seen = snr_lines(features)
-    strong = _absolute(seen, runs, rules.min_windows)
+    strong = _absolute(seen, runs, rules.min_windows, _ambiguous_bsf(metadata))
     if strong is not None:
-        snr, channel, defect, run = strong
-        conf = confidence(seen, (channel, defect))
-        freq = defect_hz(metadata, features, channel, defect)
+        snr, channel, line, run = strong
+        conf = confidence(seen, (channel, line))
+        freq = defect_hz(metadata, features, channel, line)
         where = f" {freq:.1f} Hz" if freq else ""
-        label = "2xBSF" if defect == "bsf" else defect.upper()
+        defect = BALL_BY_CAGE if line == CAGE else line
+        what = (f"cage-rate modulation, FTF{where} envelope comb" if line == CAGE
+                else f"{'2xBSF' if line == 'bsf' else line.upper()}{where} envelope line")
         text = (
-            f"{DEFECT_COMPONENT[defect]}: {label}{where} envelope line on {channel} "
-            f"{snr:.1f}x the spectral background (SNR), {run} windows in a row; "
+            f"{DEFECT_COMPONENT[defect]}: {what} on {channel} "
+            f"{snr:.1f}x the spectral background (SNR), {run} windows in a row"
+            f"{', no race line' if line == CAGE else ''}; "
             f"confidence {conf:.2f} ({_confidence_label(conf)})"
         )
         if learning:

@@ -58,7 +58,8 @@ than the highest defect line (BPFI, 2*BSF ...), so that its envelope spectrum ho
 harmonics used for the SNR plus the shaft sidebands of an inner-race defect."""
 
 DIAGNOSABLE_DEFECTS: tuple[str, ...] = ("bpfo", "bpfi", "bsf")
-"""Defects a diagnosis may name; a cage (``ftf``) line alone is not a diagnosis."""
+"""Defects a diagnosis may name; a cage (``ftf``) line is no defect of its own: the twin reads
+a held cage comb with no race line as a ball's cage-rate modulation (:mod:`twin_models.diagnosis.ball`)."""
 
 
 def frame_features(
