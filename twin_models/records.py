@@ -190,7 +190,10 @@ class FailureThreshold:
 
 @dataclass(frozen=True, slots=True)
 class AssetMetadata:
-    """Static description of an asset; the twin derives defect frequencies from it."""
+    """Static description of an asset; the twin derives defect frequencies from it.
+
+    ``nominal_load_n`` (``asset_metadata.v2``): the bearing's radial load, newtons (None:
+    unknown); the bearing life model scales completed lives by it (ISO 281)."""
 
     asset_id: str
     kind: str = "rotating_machine"
@@ -199,6 +202,7 @@ class AssetMetadata:
     sensors: tuple[SensorSpec, ...] = ()
     failure_threshold: FailureThreshold | None = None
     resonance_band_hz: tuple[float, float] | None = None
+    nominal_load_n: float | None = None
 
 
 # --- digital thread (issue 11, part THREAD): what produced a record --------------------------
