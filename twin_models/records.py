@@ -7,10 +7,10 @@ Records are plain data: no I/O, no engine types. ``flows.codec`` turns them into
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -203,6 +203,12 @@ class AssetMetadata:
     failure_threshold: FailureThreshold | None = None
     resonance_band_hz: tuple[float, float] | None = None
     nominal_load_n: float | None = None
+
+    def __setstate__(self, state: Sequence[Any]) -> None:
+        """Metadata pickled before ``nominal_load_n`` (7 slot values): the load is unknown."""
+        values = (*state, *(None,) * (len(fields(self)) - len(state)))
+        for f, v in zip(fields(self), values, strict=True):
+            object.__setattr__(self, f.name, v)
 
 
 # --- digital thread (issue 11, part THREAD): what produced a record --------------------------

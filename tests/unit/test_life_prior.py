@@ -12,7 +12,7 @@ import pytest
 from flows.codec import metadata_from_dict
 from flows.dataflow.fleet_steps import apply_fleet
 from tests.unit.test_life_model import T0, _snap
-from twin_models.records import AssetEvent
+from twin_models.records import AssetEvent, AssetMetadata
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
@@ -109,3 +109,11 @@ def test_records_and_models_pickled_before_the_load_read_as_unknown() -> None:
     old.__dict__.update(state)
     assert pickle.loads(pickle.dumps(old)).load_n is None
     assert LifeModel([old, LifeRecord(90.0, 30.0, FLAT, None)], load_exponent=3.0).loaded is False
+
+
+def test_metadata_pickled_before_the_load_reads_as_unknown() -> None:
+    new = AssetMetadata("b1", nominal_speed_hz=30.0, nominal_load_n=4000.0)
+    assert pickle.loads(pickle.dumps(new)) == new
+    old = AssetMetadata.__new__(AssetMetadata)
+    old.__setstate__(["b1", "femto", None, 30.0, (), None, None])  # the 7 slots of v1 metadata
+    assert old == AssetMetadata("b1", "femto", nominal_speed_hz=30.0) and old.nominal_load_n is None
