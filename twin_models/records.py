@@ -7,10 +7,10 @@ Records are plain data: no I/O, no engine types. ``flows.codec`` turns them into
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -190,7 +190,10 @@ class FailureThreshold:
 
 @dataclass(frozen=True, slots=True)
 class AssetMetadata:
-    """Static description of an asset; the twin derives defect frequencies from it."""
+    """Static description of an asset; the twin derives defect frequencies from it.
+
+    ``nominal_load_n`` (``asset_metadata.v2``): the bearing's radial load, newtons (None:
+    unknown); the bearing life model scales completed lives by it (ISO 281)."""
 
     asset_id: str
     kind: str = "rotating_machine"
@@ -199,6 +202,13 @@ class AssetMetadata:
     sensors: tuple[SensorSpec, ...] = ()
     failure_threshold: FailureThreshold | None = None
     resonance_band_hz: tuple[float, float] | None = None
+    nominal_load_n: float | None = None
+
+    def __setstate__(self, state: Sequence[Any]) -> None:
+        """Metadata pickled before ``nominal_load_n`` (7 slot values): the load is unknown."""
+        values = (*state, *(None,) * (len(fields(self)) - len(state)))
+        for f, v in zip(fields(self), values, strict=True):
+            object.__setattr__(self, f.name, v)
 
 
 # --- digital thread (issue 11, part THREAD): what produced a record --------------------------

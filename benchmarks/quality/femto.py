@@ -73,6 +73,7 @@ T0 = datetime(2012, 1, 1, tzinfo=UTC)
 FRAME_S = 10.0
 GAP = timedelta(hours=1)
 RPM = {1: 1800.0, 2: 1650.0, 3: 1500.0}
+LOAD_N = {1: 4000.0, 2: 4200.0, 3: 5000.0}  # the radial load of each condition (PRONOSTIA)
 GEOMETRY = {"n_elements": 13, "ball_diameter_mm": 3.5, "pitch_diameter_mm": 25.6, "contact_angle_deg": 0.0}
 
 
@@ -109,14 +110,16 @@ def restamp(src: Path, dst: Path, start: datetime, fraction: float | None) -> tu
 
 
 def write_metadata(path: Path, bearings: list[str], settings: dict[str, Any]) -> Path:
-    """Asset metadata TOML: geometry, the condition's nominal speed, the 20 g failure threshold."""
+    """Asset metadata TOML: geometry, the condition's nominal speed and load, the 20 g failure
+    threshold."""
     geometry = ", ".join(f"{k} = {v}" for k, v in GEOMETRY.items())
     lines = ["[defaults]", f"kind = {json.dumps(settings.get('kind', 'femto_bearing'))}",
              f"bearing = {{ {geometry} }}",
              f"failure_threshold = {{ feature = {json.dumps(settings['failure_feature'])}, "
              f"value = {float(settings['failure_g'])} }}", ""]
     for b in bearings:
-        lines += [f"[{json.dumps(b)}]", f"nominal_speed_hz = {RPM[condition(b)] / 60.0}", ""]
+        lines += [f"[{json.dumps(b)}]", f"nominal_speed_hz = {RPM[condition(b)] / 60.0}",
+                  f"nominal_load_n = {LOAD_N[condition(b)]}", ""]
     path.write_text("\n".join(lines))
     return path
 

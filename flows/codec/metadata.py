@@ -1,4 +1,4 @@
-"""Asset metadata documents (``asset_metadata.v1``), both ways.
+"""Asset metadata documents (``asset_metadata.v2``; a v1 document is a valid v2 one), both ways.
 
 Metadata is read once at start-up from a file, so a bad document is an error (``ValueError``
 naming the asset and the field), not a dead letter. Besides what the schema states, the reader
@@ -34,7 +34,8 @@ __all__ = ["metadata_from_dict", "metadata_to_dict"]
 
 _META = (
     frozenset({"asset_id"}),
-    frozenset({"kind", "bearing", "nominal_speed_hz", "sensors", "failure_threshold", "resonance_band_hz"}),
+    frozenset({"kind", "bearing", "nominal_speed_hz", "nominal_load_n", "sensors", "failure_threshold",
+               "resonance_band_hz"}),
 )
 _BEARING = (
     frozenset({"n_elements", "ball_diameter_mm", "pitch_diameter_mm"}),
@@ -50,7 +51,7 @@ def _opt(x: float | None) -> float | None:
 
 
 def metadata_to_dict(m: AssetMetadata) -> dict[str, Any]:
-    """AssetMetadata -> JSON-ready dict (``asset_metadata.v1``); absent parts are null."""
+    """AssetMetadata -> JSON-ready dict (``asset_metadata.v2``); absent parts are null."""
     b, ft, band = m.bearing, m.failure_threshold, m.resonance_band_hz
     return {
         "asset_id": m.asset_id,
@@ -64,6 +65,7 @@ def metadata_to_dict(m: AssetMetadata) -> dict[str, Any]:
             "contact_angle_deg": float(b.contact_angle_deg),
         },
         "nominal_speed_hz": _opt(m.nominal_speed_hz),
+        "nominal_load_n": _opt(m.nominal_load_n),
         "sensors": [{"channel": s.channel, "kind": s.kind, "unit": s.unit} for s in m.sensors],
         "failure_threshold": None if ft is None else {"feature": ft.feature, "value": float(ft.value)},
         "resonance_band_hz": None if band is None else [float(band[0]), float(band[1])],
@@ -123,14 +125,14 @@ def _threshold(d: Any) -> FailureThreshold:
 
 
 def metadata_from_dict(d: dict[str, Any]) -> AssetMetadata:
-    """A parsed metadata document (``asset_metadata.v1``) -> AssetMetadata.
+    """A parsed metadata document (``asset_metadata.v2`` or v1) -> AssetMetadata.
 
     Raises ``ValueError`` whose message names the asset and the bad field.
     """
     try:
         check_keys(d, *_META, "document")
         asset_id = check_asset_id(d["asset_id"])
-        speed = d.get("nominal_speed_hz")
+        speed, load = d.get("nominal_speed_hz"), d.get("nominal_load_n")
         return AssetMetadata(
             asset_id=asset_id,
             kind=check_text("kind", d.get("kind", "rotating_machine"), 1, MAX_ID_CHARS),
@@ -141,6 +143,7 @@ def metadata_from_dict(d: dict[str, Any]) -> AssetMetadata:
             if d.get("failure_threshold") is None
             else _threshold(d["failure_threshold"]),
             resonance_band_hz=None if d.get("resonance_band_hz") is None else _band(d["resonance_band_hz"]),
+            nominal_load_n=None if load is None else check_positive("nominal_load_n", load),
         )
     except Reject as rej:
         who = d.get("asset_id") if isinstance(d, dict) else None

@@ -66,7 +66,8 @@ def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[st
     view = twin.fleet_view
     if view is None:
         view = twin.fleet_view = FleetView(twin.metadata.kind, config,
-                                           speed_hz=twin.metadata.nominal_speed_hz)
+                                           speed_hz=twin.metadata.nominal_speed_hz,
+                                           load_n=twin.metadata.nominal_load_n)
     out: list[StateSnapshot | LifeChunk | RefitWork] = []
     if snap is not None:
         model = board.model_at(view.kind, snap.timestamp.timestamp()) if board is not None else None

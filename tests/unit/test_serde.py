@@ -296,6 +296,7 @@ def make_metadata() -> AssetMetadata:
         kind="centrifugal_pump",
         bearing=BearingGeometry(9, 7.94, 39.04, 15.0),
         nominal_speed_hz=29.5,
+        nominal_load_n=4000.0,
         sensors=(SensorSpec("vib_h", "waveform", "g"), SensorSpec("temperature", "scalar", "degC")),
         failure_threshold=FailureThreshold("vib_h.rms", 2.5),
         resonance_band_hz=(2000.0, 6000.0),

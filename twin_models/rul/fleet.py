@@ -85,6 +85,11 @@ class FleetRulConfig:
     asset's age, its shaft speed and its health indicator
     (:class:`~twin_models.rul.life_indicator.LifeIndicator`: the ``life_features`` RMS values,
     relative to the life's first ``life_baseline_windows`` windows, smoothed by ``life_smoothing``).
+    ``life_bandwidth``: 0 = the life model's log-normal prior over the completed lives; > 0 = a
+    kernel mixture over their log lives with this bandwidth (log units), which keeps groups of
+    lives apart. ``life_load_exponent``: lives are counted in revolutions x ``(load / ref)^p``
+    (ISO 281: 3 for ball bearings) when every life and the asset carry ``nominal_load_n`` in
+    their metadata; 0 = load not used (:mod:`twin_models.rul.life_prior`).
     """
 
     rul_features: tuple[str, ...] = setting((), pattern=NAME, max_items=10_000)
@@ -113,6 +118,8 @@ class FleetRulConfig:
                                             check=_some_pattern)
     life_baseline_windows: int = setting(30, **between(1, MAX_COUNT))
     life_smoothing: float = setting(0.1, range=Range(0.0, 1.0, lo_open=True))
+    life_bandwidth: float = setting(0.0, **between(0.0, 5.0))
+    life_load_exponent: float = setting(0.0, **between(0.0, 10.0))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the trees."""
@@ -127,6 +134,8 @@ class FleetRulConfig:
         state.setdefault("life_features", ("*.rms",))
         state.setdefault("life_baseline_windows", 30)
         state.setdefault("life_smoothing", 0.1)
+        state.setdefault("life_bandwidth", 0.0)
+        state.setdefault("life_load_exponent", 0.0)
         restore_state(self, state)
 
 

@@ -184,4 +184,5 @@ class FleetLearner:
             model_delay_s=cfg.model_delay_s, life_failures=tuple(self.life_failures),
             damage_fits=tuple(self.damage_fits), damage_prior_lives=cfg.damage_prior_lives,
             life_records=tuple(self.life_records) if cfg.life_model else (),
-            life_coverage=cfg.coverage)
+            life_coverage=cfg.coverage, life_bandwidth=cfg.life_bandwidth,
+            life_load_exponent=cfg.life_load_exponent)

@@ -137,9 +137,11 @@ class FleetModel:
     # (failure time, record) of the completed lives the life model learns from, in failure order
     life_records: tuple[tuple[float, LifeRecord], ...] = ()
     life_coverage: float = 0.8
+    life_bandwidth: float = 0.0  # FleetRulConfig.life_bandwidth (0: the log-normal prior)
+    life_load_exponent: float = 0.0  # FleetRulConfig.life_load_exponent (0: load not used)
 
     def predict_life(self, now_s: float, age_s: float, z: float,
-                     speed_hz: float | None) -> RulEstimate | None:
+                     speed_hz: float | None, load_n: float | None = None) -> RulEstimate | None:
         """The life model's estimate (:mod:`twin_models.rul.life_model`) from the lives that had
         failed ``model_delay_s`` before ``now_s``; None with fewer than two (or none configured)."""
         n = bisect.bisect_right(self.life_records, now_s - self.model_delay_s, key=lambda r: r[0])
@@ -148,8 +150,10 @@ class FleetModel:
         cache: dict[int, LifeModel] = self.__dict__.setdefault("_life_models", {})
         model = cache.get(n)
         if model is None:  # the records are in failure order: the lives in effect are a prefix
-            model = cache[n] = LifeModel([r for _, r in self.life_records[:n]], coverage=self.life_coverage)
-        return model.predict(age_s, z, speed_hz)
+            model = cache[n] = LifeModel([r for _, r in self.life_records[:n]], coverage=self.life_coverage,
+                                         bandwidth=self.life_bandwidth,
+                                         load_exponent=self.life_load_exponent)
+        return model.predict(age_s, z, speed_hz, load_n)
 
     def damage_prior(self, t_s: float, base: DamagePrior | None = None) -> DamagePrior | None:
         """The damage prior for a state starting at event time ``t_s``: ``base`` (the default

@@ -173,7 +173,7 @@ class FleetView:
     """The asset's current life as the fleet model sees it; fuses the model's estimate."""
 
     def __init__(self, kind: str, config: FleetRulConfig, *, life_history: int = LIFE_HISTORY,
-                 speed_hz: float | None = None) -> None:
+                 speed_hz: float | None = None, load_n: float | None = None) -> None:
         self.kind = kind
         self.config = config
         self.life_history = life_history
@@ -182,6 +182,7 @@ class FleetView:
         self.track: LifeTrack | None = None
         self.names: tuple[list[str], list[str]] | None = None  # (condition, regime) features
         self.speed_hz = speed_hz  # the asset's nominal shaft speed (the life model's condition)
+        self.load_n = load_n  # the bearing's nominal load (asset_metadata.v2; None: unknown)
         self.indicator: LifeIndicator | None = None  # the life model's health indicator
         self.life_t0_s = math.nan  # the first window of the life (hist is bounded)
         self.life_hi: deque[tuple[float, float]] = deque(maxlen=life_history)
@@ -189,6 +190,7 @@ class FleetView:
     def __setstate__(self, state: dict[str, object]) -> None:
         """Views pickled before the life model have none of its state."""
         state.setdefault("speed_hz", None)
+        state.setdefault("load_n", None)
         state.setdefault("indicator", None)
         state.setdefault("life_t0_s", math.nan)
         state.setdefault("life_hi", deque(maxlen=int(state.get("life_history", 1024))))  # type: ignore[call-overload]
@@ -230,7 +232,7 @@ class FleetView:
         self.life_hi.append((now, z))
         if model is None:
             return None
-        return model.predict_life(now, now - self.life_t0_s, z, self.speed_hz)
+        return model.predict_life(now, now - self.life_t0_s, z, self.speed_hz, self.load_n)
 
     def _track(self, snap: TwinSnapshot, features: Mapping[str, float]) -> None:
         cfg = self.config
@@ -261,7 +263,7 @@ class FleetView:
         if self.indicator is not None and self.life_hi:
             t, z = zip(*self.life_hi, strict=True)
             summary = replace(summary, life=life_record(t, z, event.timestamp.timestamp(),
-                                                        self.life_t0_s, self.speed_hz))
+                                                        self.life_t0_s, self.speed_hz, self.load_n))
         self.hist = deque(maxlen=self.life_history)
         self.track = None
         self.life_id = None

@@ -5,11 +5,14 @@ and its health indicator (:class:`~twin_models.rul.life_indicator.LifeIndicator`
 of the fraction of the life elapsed (``GRID``). :class:`LifeModel` turns them into, for a bearing
 of age ``a`` whose indicator reads ``z`` now:
 
-1. **Prior over its life** ``L``: log-normal in revolutions (the rating life of a rolling bearing
-   is counted in revolutions, so a slower shaft lives longer in seconds), fitted to the ``n``
-   completed lives. With few lives the parameters are uncertain: the predictive distribution is a
-   Student t with ``n - 1`` degrees of freedom and scale ``sd * sqrt(1 + 1/n)`` (the standard
-   predictive of a normal sample with unknown mean and variance): wide when the evidence is thin.
+1. **Prior over its life** ``L``: in revolutions (the rating life of a rolling bearing is counted
+   in revolutions, so a slower shaft lives longer in seconds), weighted by ``load^load_exponent``
+   when the loads are known (ISO 281; :mod:`twin_models.rul.life_prior`), fitted to the ``n``
+   completed lives: by default log-normal, and with few lives the parameters are uncertain, so
+   the predictive distribution is a Student t with ``n - 1`` degrees of freedom and scale
+   ``sd * sqrt(1 + 1/n)`` (the standard predictive of a normal sample with unknown mean and
+   variance); with ``bandwidth > 0`` a kernel mixture over the lives instead, which keeps groups
+   of lives apart.
 2. **Length bias**: the bearing is seen at a moment of its life, not at its start; a moment
    uniform over the life has density ``1/L`` given ``L``, and ``L > a`` (it still runs).
 3. **Evidence of the indicator**: ``z`` at life fraction ``a/L`` is compared with the completed
@@ -33,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin_models.evaluate.scoring import phm2012_accuracy
+from twin_models.rul.life_prior import kernel_quantiles, lognormal_quantiles, usage_rates
 from twin_models.rul.trend import RulEstimate
 
 __all__ = ["GRID", "LifeModel", "LifeRecord", "life_record"]
@@ -44,58 +48,68 @@ GRID = np.linspace(0.0, 1.0, 51)
 
 @dataclass(frozen=True)
 class LifeRecord:
-    """One completed life: length (s), shaft speed (Hz, None if unknown), indicator on ``GRID``."""
+    """One completed life: length (s), shaft speed (Hz, None if unknown), indicator on ``GRID``,
+    bearing load (N, None if unknown: records from before ``asset_metadata.v2`` have none)."""
 
     life_s: float
     speed_hz: float | None
     curve: tuple[float, ...]
+    load_n: float | None = None
 
 
 def life_record(times_s: Sequence[float], indicator: Sequence[float], failure_s: float,
-                t0_s: float, speed_hz: float | None) -> LifeRecord | None:
+                t0_s: float, speed_hz: float | None, load_n: float | None = None) -> LifeRecord | None:
     """The record of a life from its windows' (time, indicator); None if it is too short."""
     life = failure_s - t0_s
     if len(times_s) < 2 or not life > 0.0:
         return None
     frac = (np.asarray(times_s, dtype=float) - t0_s) / life
     curve = np.interp(GRID, frac, np.asarray(indicator, dtype=float))
-    return LifeRecord(float(life), speed_hz, tuple(float(v) for v in curve))
+    return LifeRecord(float(life), speed_hz, tuple(float(v) for v in curve), load_n)
 
 
 class LifeModel:
     """Posterior RUL of a bearing from completed lives (see the module docstring)."""
 
     def __init__(self, records: Sequence[LifeRecord], *, coverage: float = 0.8, noise: float = 0.1,
-                 particles: int = 2000) -> None:
+                 particles: int = 2000, bandwidth: float = 0.0, load_exponent: float = 0.0) -> None:
         if len(records) < 2:
             msg = f"a life model needs at least 2 completed lives, got {len(records)}"
             raise ValueError(msg)
         self.records = tuple(records)
         self.coverage = coverage
         self.noise = noise
-        self.revolutions = all(r.speed_hz for r in records)
-        logs = np.log([r.life_s * ((r.speed_hz or 1.0) if self.revolutions else 1.0) for r in records])
-        n = len(records)
-        self.mu = float(logs.mean())
-        self.scale = float(max(logs.std(ddof=1), 1e-3) * math.sqrt(1.0 + 1.0 / n))
-        q = (np.arange(particles) + 0.5) / particles
-        # imported here: scipy.stats costs ~1 CPU s of every start-up, and only a life model needs it
-        from scipy import stats
-
-        self.z = stats.t.ppf(q, n - 1)  # standardised predictive quantiles (equal mass each)
+        self.load_exponent = load_exponent
+        self.revolutions, self.loaded, self.ref_load = usage_rates(
+            [r.speed_hz for r in records], [getattr(r, "load_n", None) for r in records], load_exponent)
+        rates = np.array([self.rate(r.speed_hz, getattr(r, "load_n", None)) for r in records])
+        logs = np.log(np.array([r.life_s for r in records]) * rates)
+        self.mean_rate = float(np.exp(np.mean(np.log(rates))))  # for an asset of unknown usage
+        self.log_lives = (kernel_quantiles(logs, bandwidth, particles) if bandwidth > 0.0
+                          else lognormal_quantiles(logs, particles))
         self.curves = np.array([r.curve for r in records])
 
-    def lives_s(self, speed_hz: float | None) -> FloatArray:
-        """The prior's life particles in seconds at this shaft speed (equal prior mass)."""
-        per = speed_hz if self.revolutions and speed_hz else 1.0
-        if self.revolutions and not speed_hz:  # unknown speed: the fleet's own mean speed
-            per = float(np.exp(np.mean(np.log([r.speed_hz or 1.0 for r in self.records]))))
-        # clipped: with two lives the predictive is a Cauchy, whose extreme particles overflow
-        return np.asarray(np.exp(np.clip(self.mu + self.scale * self.z, 0.0, 60.0)) / per)
+    def rate(self, speed_hz: float | None, load_n: float | None) -> float:
+        """Usage per second on the model's clock (revolutions, load-weighted per ISO 281)."""
+        out = 1.0
+        if self.revolutions:
+            out = speed_hz if speed_hz else math.nan
+        if self.loaded:
+            out *= (load_n / self.ref_load) ** self.load_exponent if load_n else math.nan
+        return out
 
-    def posterior(self, age_s: float, z: float, speed_hz: float | None) -> tuple[FloatArray, FloatArray]:
+    def lives_s(self, speed_hz: float | None, load_n: float | None = None) -> FloatArray:
+        """The prior's life particles in seconds at this speed and load (equal prior mass); an
+        unknown speed or load: the fleet's mean usage rate."""
+        per = self.rate(speed_hz, load_n)
+        if not math.isfinite(per):
+            per = self.mean_rate
+        return np.asarray(np.exp(self.log_lives) / per)
+
+    def posterior(self, age_s: float, z: float, speed_hz: float | None,
+                  load_n: float | None = None) -> tuple[FloatArray, FloatArray]:
         """(remaining lives, normalised weights) given the age and the indicator now."""
-        lives = self.lives_s(speed_hz)
+        lives = self.lives_s(speed_hz, load_n)
         w = np.where(lives > age_s, 1.0 / lives, 0.0)
         frac = np.clip(age_s / lives, 0.0, 1.0)
         m = np.array([np.interp(frac, GRID, c) for c in self.curves])  # lives x particles
@@ -109,9 +123,10 @@ class LifeModel:
             return np.array([1.0]), np.array([1.0])
         return np.maximum(lives - age_s, 1.0), w / total
 
-    def predict(self, age_s: float, z: float, speed_hz: float | None) -> RulEstimate:
+    def predict(self, age_s: float, z: float, speed_hz: float | None,
+                load_n: float | None = None) -> RulEstimate:
         """The estimate maximising the expected PHM 2012 accuracy, with its posterior interval."""
-        rul, w = self.posterior(age_s, z, speed_hz)
+        rul, w = self.posterior(age_s, z, speed_hz, load_n)
         order = np.argsort(rul)
         rul, w = rul[order], w[order]
         cdf = np.cumsum(w)
