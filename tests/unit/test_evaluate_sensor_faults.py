@@ -109,8 +109,9 @@ def test_one_alert_detects_one_fault() -> None:
 
 def test_condition_alerts_during_sensor_faults_healthy_vs_real_fault() -> None:
     alerts = [
-        A("pump-1", "condition", h(105), h(108)),  # during a flatline, machine healthy: to avoid
+        A("pump-1", "condition", h(99.5), h(102.5)),  # from the window holding a flatline's start
         A("pump-1", "condition", h(112), h(115)),  # 2 h after it ended: still its doing
+        A("pump-1", "condition", h(98.5), h(101.5)),  # started before it: not its doing
         A("pump-1", "condition", h(200), h(203)),  # no sensor fault then
         A("pump-2", "condition", h(260), h(263)),  # during a drift, but the bearing is really faulty
         A("pump-1", "condition", h(106), h(109), status="updated"),  # not an episode start

@@ -18,7 +18,8 @@ the run's alert messages, and counts:
 - **false sensor alerts**: every other sensor episode (a clean channel at a clean time); the
   exposure is the running time of every channel outside its faults, in channel-months (30 days);
 - **condition alerts during sensor faults**: condition episodes (any other kind) of an asset
-  whose ``started_at`` lies in ``[start, end + after_s]`` of one of its sensor faults while the
+  whose ``started_at`` lies in ``[start - before_s, end + after_s]`` of one of its sensor faults
+  (the same interval: an episode starts at the beginning of its first bad window) while the
   machine was healthy (no real bearing fault: before its life's fault onset): the alerts a
   sensor fault raised, which gating should avoid. Those during a real fault are counted apart.
 """
@@ -180,8 +181,7 @@ def evaluate_sensor_faults(
                     and a.check in t.checks), None)
         if hit is not None:
             used.add(id(hit))
-        during = [a for a in condition
-                  if a.asset_id == t.asset_id and t.start <= a.started_at <= t.end + after]
+        during = [a for a in condition if near(a, t)]
         outcomes.append(SensorFaultOutcome(
             t.asset_id, t.channel, t.kind, t.start, t.end, tuple(t.checks),
             _machine_faulty(lives, t.asset_id, t.start, run_end),
@@ -191,7 +191,7 @@ def evaluate_sensor_faults(
     collateral = {id(a) for a in rest if id(a) not in other and any(near(a, t) for t in truths)}
     healthy = faulty = 0
     for a in condition:
-        if any(t.asset_id == a.asset_id and t.start <= a.started_at <= t.end + after for t in truths):
+        if any(near(a, t) for t in truths):
             if _machine_faulty(lives, a.asset_id, a.started_at, run_end):
                 faulty += 1
             else:
