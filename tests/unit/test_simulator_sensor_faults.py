@@ -144,8 +144,28 @@ def test_only_the_faulty_channel_changes_and_only_during_its_fault(
         assert len(after[key]) == len(off)
         changed = [(a, b) for a, b in zip(off, after[key], strict=True) if _inside(a.timestamp, f, FLEET)]
         assert changed, key
+        _check_kind(f, changed)
         outside = [b for a, b in zip(off, after[key], strict=True) if not _inside(a.timestamp, f, FLEET)]
         assert _digest(outside, CLEAN) == _digest(kept, CLEAN)
+
+
+def _check_kind(f: SensorFault, pairs: list[tuple[SimRecord, SimRecord]]) -> None:
+    """What the truth says shows in the fleet's records over the truth's interval."""
+    got = [b for _, b in pairs]
+    if f.kind == "flatline":
+        assert len({b.value for b in got if isinstance(b, ScalarSample)}) == 1
+    elif f.kind == "clock":
+        assert all(b.timestamp - a.timestamp == timedelta(seconds=f.level) for a, b in pairs)
+    elif f.kind == "drift":
+        offsets = [b.value - a.value for a, b in pairs
+                   if isinstance(a, ScalarSample) and isinstance(b, ScalarSample)]
+        assert offsets == sorted(offsets, key=lambda x: x * math.copysign(1.0, f.level))
+    elif f.kind == "clipping":
+        peak = [float(np.abs(b.samples).max()) if isinstance(b, WaveformFrame) else b.value
+                for b in got if isinstance(b, WaveformFrame | ScalarSample)]
+        assert max(peak) == pytest.approx(f.level, rel=1e-6)
+    else:  # a disconnected accelerometer: near-zero or railing
+        assert f.channel == "vib" and f.mode in ("near_zero", "railing")
 
 
 def _stream(clean: list[SimRecord], asset: str) -> list[SimRecord]:
