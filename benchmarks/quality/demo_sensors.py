@@ -52,6 +52,15 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             d, n = kinds.setdefault(kind, [0, 0])
             kinds[kind] = [d + v["detected"], n + v["injected"]]
     out["by_kind"] = {k: {"detected": d, "injected": n} for k, (d, n) in sorted(kinds.items())}
+    raised: dict[str, list[int]] = {}  # kind/channel on a healthy machine -> [faults that raised one, faults]
+    for r in rows:
+        for _asset, channel, kind, machine_faulty, condition, _found in r["faults_table"]:
+            if not machine_faulty:
+                key = f"{kind}/{'vib' if channel == 'vib' else 'scalar'}"
+                hit, n = raised.setdefault(key, [0, 0])
+                raised[key] = [hit + (condition > 0), n + 1]
+    out["healthy_machine_faults_raising_condition_alerts"] = {k: {"raised": h, "faults": n}
+                                                              for k, (h, n) in sorted(raised.items())}
     paired = [r for r in rows if "without_sensor_faults" in r]
     if paired:
         out["paired_runs"] = len(paired)
