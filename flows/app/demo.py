@@ -15,6 +15,7 @@ from bytewax.testing import cluster_main, run_main
 from tqdm import tqdm
 
 from flows.app.demo_prescriptions import prescription_rows, prescription_summary, print_prescriptions
+from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import prepare_out
 from flows.app.outputs import local_outputs
@@ -27,7 +28,7 @@ from twin_models.commands import CommandsConfig
 from twin_models.evaluate.damage_rul import damage_rul_outcomes, prior_lives
 from twin_models.evaluate.detection import DetectionReport, FaultOutcome, evaluate_detection
 from twin_models.records import Alert, Recommendation, TwinSnapshot
-from twin_models.simulator.fleet import FleetConfig, fleet_metadata, ground_truth
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, ground_truth, sensor_fault_truth
 
 __all__ = ["DEMO_DEFAULTS", "DemoResult", "run_demo", "run_fleet"]
 
@@ -177,6 +178,7 @@ def summary_dict(res: DemoResult, fleet: FleetConfig, model_delay_s: float = 86_
             for f in rep.faults
         ],
         "damage_rul": damage_summary(res, lives),
+        "sensor_faults": sensor_fault_summary(fleet, res.alerts),  # issue 13
     }
 
 
@@ -206,6 +208,8 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
             print(f"  {f['asset_id']:<10} {f['fault']:<6} {f['onset'][:16]:<17} {fail:<17} "
                   f"{lead:<8} {diag:<10} {rul:<24} {_damage_text(f)}")
         _print_damage(s["damage_rul"])
+    if "sensor_faults" in s:
+        print_sensor_faults(s["sensor_faults"])
     if s.get("prescriptions"):
         print_prescriptions(s["prescriptions"]["faults"], s["prescriptions"])
     if "followed_plans" in s:
@@ -244,7 +248,8 @@ def _print_damage(d: dict[str, Any]) -> None:
 def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: PipelineMetrics) -> int:
     """The ``twin demo`` command: ``out`` is the archive folder (the ``archive_dir`` setting or
     ``--out``); the CLI has loaded ``cfg`` and serves ``metrics`` when asked."""
-    fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
+    fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed,
+                        sensor_fault_fraction=getattr(args, "sensor_faults", 0.0))
     prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
     res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
                     metrics=metrics)
@@ -252,7 +257,8 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
     summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
     summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
-                                     truths=ground_truth(fleet)))
+                                     truths=ground_truth(fleet),
+                                     sensor_faults=sensor_fault_truth(fleet)))
     if getattr(args, "follow_plans", False):
         from flows.app.demo_followed import run_followed  # imports this module
 

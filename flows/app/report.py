@@ -49,9 +49,11 @@ def plot_fleet(
     path: str | Path,
     *,
     truths: Sequence[Any] = (),
+    sensor_faults: Sequence[Any] = (),
     title: str = "twinflow: health index and anomaly score per asset",
 ) -> Path:
-    """One panel per asset: health index, anomaly score, RUL band, alert episodes, true failures."""
+    """One panel per asset: health index, anomaly score, RUL band, alert episodes, true failures,
+    true sensor faults (hatched, labelled with channel and kind)."""
     by_asset: dict[str, list[TwinSnapshot]] = defaultdict(list)
     for s in snapshots:
         by_asset[s.asset_id].append(s)
@@ -72,13 +74,17 @@ def plot_fleet(
                 ax.axvline(life.fault_onset, color="tab:purple", ls=":", lw=1)
             if getattr(life, "failure_at", None):
                 ax.axvline(life.failure_at, color="black", ls="--", lw=1)
+        for f in (x for x in sensor_faults if x.asset_id == asset):
+            ax.axvspan(f.start, f.end, fill=False, hatch="///", edgecolor="grey", lw=0)
+            ax.text(f.start, 0.02, f"{f.channel} {f.kind}", fontsize=6, color="dimgrey")
         ax.set_ylim(-0.05, 1.05)
         ax.set_ylabel(asset, rotation=0, ha="right", va="center", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower left", fontsize=7, ncol=2)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    hatched = "; hatched: sensor fault" if sensor_faults else ""
     fig.suptitle(title + "\n(shaded: alert episodes, yellow anomalous / orange warning / red critical; "
-                 "dotted: fault onset; dashed: failure)", fontsize=9)
+                 f"dotted: fault onset; dashed: failure{hatched})", fontsize=9)
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,7 @@ def test_bad_env_default_breaks_neither_help_nor_other_commands(tmp_path: Path) 
     (["demo"], {"TWIN_SEED": "1.5"}, "TWIN_SEED=1.5: expected a whole number"),
     (["demo"], {"TWIN_WORKERS": "0"}, "TWIN_WORKERS=0: must be at least 1"),
     (["demo"], {"TWIN_METRICS_PORT": "70000"}, "TWIN_METRICS_PORT=70000: must be at most 65535"),
+    (["demo"], {"TWIN_SENSOR_FAULTS": "x"}, "TWIN_SENSOR_FAULTS=x: expected a share between 0 and 1"),
     (["run", *BROKER], {"TWIN_SNAPSHOT_INTERVAL": "soon"}, "TWIN_SNAPSHOT_INTERVAL=soon: expected a number"),
     (["run", *BROKER], {"TWIN_BACKUP_INTERVAL": "-1"}, "TWIN_BACKUP_INTERVAL=-1: must be at least 0"),
     (["run", *BROKER], {"TWIN_PROCESS_ID": "x"}, "TWIN_PROCESS_ID=x: expected a whole number"),
@@ -85,6 +86,7 @@ def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env:
 @pytest.mark.parametrize("argv, needle", [
     (["demo", "--metrics-port", "70000"], "argument --metrics-port: must be at most 65535"),
     (["demo", "--seed", "-1"], "argument --seed: must be at least 0"),
+    (["demo", "--sensor-faults", "1.5"], "argument --sensor-faults: must be at most 1, got 1.5"),
     (["simulate", *BROKER, "--speed", "nan"], "argument --speed: expected a finite number"),
     (["replay", *BROKER, "x.csv", "--sep", "ab"], "argument --sep: must be one character"),
     (["backtest", "x.csv", "--out", "o", "--sep", ";;"], "argument --sep: must be one character"),

@@ -4,6 +4,7 @@ A fault is *detected* when an alert episode of its asset starts between the faul
 failure (or the end of the run). An alert episode that starts while the asset is healthy (before
 the onset of its life's fault, or in a life without a fault) is a *false alert*. Healthy exposure
 is the time each asset spent healthy, so the false-alert rate is per asset-month (30 days).
+Sensor alerts (``kind == "sensor"``) are left out: they are about a channel, not the machine.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Protocol
 
 from twin_models.records import Alert, TwinSnapshot
 
-__all__ = ["DetectionReport", "FaultOutcome", "LifeLike", "evaluate_detection"]
+__all__ = ["DetectionReport", "FaultOutcome", "LifeLike", "evaluate_detection", "life_end"]
 
 MONTH_S = 30 * 86400.0
 
@@ -66,7 +67,8 @@ class DetectionReport:
         return self.false_alerts / self.healthy_asset_months if self.healthy_asset_months else 0.0
 
 
-def _life_end(lives: Sequence[LifeLike], i: int, run_end: datetime) -> datetime:
+def life_end(lives: Sequence[LifeLike], i: int, run_end: datetime) -> datetime:
+    """When life ``i`` ends: the asset's next install, else the end of the run."""
     life = lives[i]
     nxt = [x for x in lives if x.asset_id == life.asset_id and x.installed_at > life.installed_at]
     return min((x.installed_at for x in nxt), default=run_end)
@@ -78,14 +80,16 @@ def evaluate_detection(
     snapshots: Iterable[TwinSnapshot],
     run_end: datetime,
 ) -> DetectionReport:
-    """Match alert episodes (their ``raised`` message) against the ground truth lives."""
-    alerts = list(alerts)
+    """Match condition alert episodes (their ``raised`` message) against the ground truth lives;
+    sensor alerts (``kind == "sensor"``, issue 13) say nothing about the machine and are scored
+    by :mod:`twin_models.evaluate.sensor_faults`."""
+    alerts = [a for a in alerts if a.kind != "sensor"]
     raised = sorted((a for a in alerts if a.status == "raised"), key=lambda a: a.timestamp)
     defects = {a.alert_id: a.defect for a in sorted(alerts, key=lambda a: a.sequence) if a.defect}
     snaps = {(s.asset_id, s.timestamp): s for s in snapshots}
     outcomes, false_alerts, healthy_s = [], 0, 0.0
     for i, life in enumerate(lives):
-        end = _life_end(lives, i, run_end)
+        end = life_end(lives, i, run_end)
         healthy_until = life.fault_onset or life.failure_at or end
         healthy_s += max((min(healthy_until, end) - life.installed_at).total_seconds(), 0.0)
         mine = [a for a in raised if a.asset_id == life.asset_id and life.installed_at <= a.started_at < end]

@@ -4,7 +4,9 @@
 - :mod:`.telemetry` — one asset's events, scalar readings and vibration frames;
 - :mod:`.physics` — operating profile, Paris-law bearing damage, vibration and heat;
 - :mod:`.actions` / :mod:`.plans` — a plan (derate, replacement) followed in the telemetry
-  (``FleetConfig.plans``) and its ground truth (:func:`.plans.plan_outcome`).
+  (``FleetConfig.plans``) and its ground truth (:func:`.plans.plan_outcome`);
+- :mod:`.sensor_faults` / :mod:`.sensor_effects` — sensor faults (flatline, clipping, dropout,
+  drift, clock jump) on one channel for a while, and their ground truth (issue 13).
 """
 
-__all__ = ["actions", "fleet", "physics", "plans", "telemetry"]
+__all__ = ["actions", "fleet", "physics", "plans", "sensor_effects", "sensor_faults", "telemetry"]

@@ -7,7 +7,10 @@ physics lives in :mod:`twin_models.simulator.physics`.
 Randomness: ``SeedSequence(cfg.seed).spawn(n_assets)[i]`` is asset ``i``'s root; it spawns four
 independent streams: physical parameters, life plan (fault ranking, onset, duration, damage law),
 scalar noise and waveform noise. :func:`ground_truth` uses only the first two, so it never
-synthesises a waveform and still agrees with :func:`simulate_fleet`.
+synthesises a waveform and still agrees with :func:`simulate_fleet`. Sensor faults
+(``sensor_fault_fraction``, off by default; :mod:`.sensor_faults`) draw from a fifth child of the
+asset's root that nothing else uses, so every draw above is the same with or without them, and
+:func:`sensor_fault_truth` is their ground truth.
 
 Life plan: every asset draws ``u ~ U(0, 1)``; the ``round(fault_fraction * n_assets)`` assets with
 the smallest ``u`` develop a bearing fault in their first life, kinds cycling through
@@ -35,7 +38,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -58,6 +61,14 @@ from twin_models.simulator.physics import (
     expected_rms,
     load_profile,
 )
+from twin_models.simulator.sensor_effects import corrupted
+from twin_models.simulator.sensor_faults import (
+    SENSOR_FAULT_KINDS,
+    AssetFacts,
+    SensorFault,
+    SensorFaultTruth,
+    plan_sensor_faults,
+)
 from twin_models.simulator.telemetry import SCALARS, asset_stream
 from twin_models.simulator.telemetry import at as _at
 from twin_models.simulator.telemetry import day_offset_s as _day_offset_s
@@ -68,6 +79,8 @@ __all__ = [
     "SimRecord",
     "fleet_metadata",
     "ground_truth",
+    "sensor_fault_truth",
+    "sensor_faults",
     "simulate_fleet",
     "true_rul_s",
 ]
@@ -83,6 +96,7 @@ SENSORS: tuple[SensorSpec, ...] = (
     *(SensorSpec(channel, "scalar", unit) for channel, unit in SCALARS),
 )
 _timestamp = attrgetter("timestamp")
+_first = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,8 @@ class FleetConfig:
     fault_mix: tuple[str, ...] = ("bpfo", "bpfi", "bsf")
     downtime_s: float = 12 * 3600.0  # failure -> replacement (maintenance + install events)
     plans: tuple[PlanAction, ...] = ()  # at most one per asset: what is done to it in the run
+    sensor_fault_fraction: float = 0.0  # share of assets with one sensor fault (issue 13)
+    sensor_fault_mix: tuple[str, ...] = SENSOR_FAULT_KINDS  # kinds, cycled over those assets
 
     def __post_init__(self) -> None:
         """Normalise ``start`` to UTC and validate every field."""
@@ -132,6 +148,19 @@ def _validate(cfg: FleetConfig) -> None:
         msg = f"fault_mix must be a non-empty subset of {FAULT_KINDS}, got {cfg.fault_mix}"
         raise ValueError(msg)
     _validate_plans(cfg)
+    _validate_sensor_faults(cfg)
+
+
+def _validate_sensor_faults(cfg: FleetConfig) -> None:
+    """A share in [0, 1] and, when it is above 0, a non-empty mix of known kinds."""
+    if not 0.0 <= cfg.sensor_fault_fraction <= 1.0:
+        msg = f"need 0 <= sensor_fault_fraction <= 1, got {cfg.sensor_fault_fraction}"
+        raise ValueError(msg)
+    unknown = sorted(set(cfg.sensor_fault_mix) - set(SENSOR_FAULT_KINDS))
+    if unknown or (not cfg.sensor_fault_mix and cfg.sensor_fault_fraction > 0.0):
+        msg = (f"sensor_fault_mix must be a non-empty subset of {SENSOR_FAULT_KINDS}, "
+               f"got {cfg.sensor_fault_mix}")
+        raise ValueError(msg)
 
 
 def _validate_plans(cfg: FleetConfig) -> None:
@@ -311,8 +340,34 @@ def true_rul_s(truths: Sequence[LifeTruth], asset_id: str, ts: datetime) -> floa
     return max(0.0, (current.failure_at - ts).total_seconds())
 
 
+def sensor_faults(cfg: FleetConfig) -> list[SensorFault]:
+    """The run's sensor faults (:mod:`.sensor_faults`), placed on the unplanned life plan."""
+    if cfg.sensor_fault_fraction <= 0.0:
+        return []
+    facts = []
+    for i, plan in enumerate(_plans(cfg, follow=False)):
+        window = None
+        if plan.curve is not None:
+            window = (plan.curve.onset_s, cfg.end_s if plan.failure_s is None else plan.failure_s)
+        facts.append(AssetFacts(plan.asset_id, i, plan.phys, window))
+    return plan_sensor_faults(cfg, facts)
+
+
+def sensor_fault_truth(cfg: FleetConfig) -> list[SensorFaultTruth]:
+    """Ground truth of every sensor fault of the run (empty without sensor faults)."""
+    return [f.truth(cfg) for f in sensor_faults(cfg)]
+
+
 def simulate_fleet(cfg: FleetConfig) -> Iterator[SimRecord]:
     """All assets' records merged in non-decreasing event-time order, lazily (each asset under
-    its plan in ``cfg.plans``, if any)."""
+    its plan in ``cfg.plans``, if any). With sensor faults the merge is on the records' TRUE
+    times: a record whose timestamp a clock fault shifted arrives when it was really sent."""
+    faults = sensor_faults(cfg)
     streams = [asset_stream(cfg, plan) for plan in _plans(cfg)]
-    yield from heapq.merge(*streams, key=_timestamp)
+    if not faults:
+        yield from heapq.merge(*streams, key=_timestamp)
+        return
+    mine = [[f for f in faults if f.asset_id == plan.asset_id] for plan in _plans(cfg)]
+    timed = [corrupted(cfg, s, f) for s, f in zip(streams, mine, strict=True)]
+    for _, record in heapq.merge(*timed, key=_first):
+        yield record
