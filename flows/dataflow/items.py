@@ -122,6 +122,7 @@ class FrameFeatures:
     channel: str
     timestamp: datetime
     features: dict[str, float]
+    quality: tuple[float, ...] = ()  # data quality (issue 13): twin_models.quality.frame_quality's row
 
 
 @dataclass(frozen=True, slots=True)
