@@ -263,8 +263,6 @@ class FeatureVector:
     n_records: int = 0
     events: tuple[AssetEvent, ...] = ()
     inputs: tuple[InputSpan, ...] = ()  # digital thread (issue 11): the window's input ranges
-    # data quality (issue 13): channel -> twin_models.quality.ChannelStats of the window
-    quality: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +29,7 @@ from flows.dataflow.fleet_steps import (
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
-from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
+from flows.dataflow.items import CheckedWindow, DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
@@ -224,7 +223,10 @@ def make_window_aggregator(
         lag_gauge.set((now() - (start + length)).total_seconds())
         fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
                                window_inputs(items))
-        return replace(fv, quality=quality) if quality else fv
+        if not quality:
+            return fv
+        return CheckedWindow(fv.asset_id, fv.window_start, fv.window_end, fv.features, fv.n_records,
+                             fv.events, fv.inputs, quality)
 
     return aggregate
 
@@ -257,7 +259,8 @@ def twin_apply(
             return twin, None, apply_fleet(twin, None, fv.features, fv.events, config.fleet, board)
         learned = twin.detector.n_learned
         set_damage_prior(twin, fv.window_end.timestamp(), bool(fv.events), board)
-        fv, states, changed = quality_step(twin, fv)  # data quality (issue 13): bad channels masked
+        # data quality (issue 13): the channels judged, bad ones masked for the models
+        fv, states, changed = quality_step(twin, fv, getattr(fv, "quality", {}))
         snap = annotate(twin.update(fv), states)
         check_snapshot(snap)
         fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)

@@ -60,7 +60,7 @@ from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
-from flows.dataflow.items import DeadLetter, InputMark, RawRecord, ScalarBlock, ScalarColumns
+from flows.dataflow.items import CheckedWindow, DeadLetter, InputMark, RawRecord, ScalarBlock, ScalarColumns
 from flows.dataflow.lineage import Producer
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
@@ -255,8 +255,9 @@ def get_flow(
                                    ("fleet", fleet_out))]
     dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors, *request_errors,
                     cmd.dead_letters)
-    with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", agg.trues),
-                          lambda fv: bool(fv.features))
+    with_data = op.map("plain_features", op.filter(
+        "drop_event_only_windows", op.key_rm("features_unkeyed", agg.trues), lambda fv: bool(fv.features)),
+        lambda fv: fv.plain() if type(fv) is CheckedWindow else fv)  # the data-quality figures stay here
     # alerts first: a worker runs the operators that have work in the order they were added, so
     # a batch's alerts reach their topic before its states and features are written
     _attach("alerts_out", op.merge("all_alerts", op.key_rm("alerts_unkeyed", alerts),

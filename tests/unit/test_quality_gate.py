@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.factories import feature_stream, metadata, windows
 from twin_models.alerting import AlertPolicy
-from twin_models.quality import scalar_channel_stats
+from twin_models.quality import ChannelStats, scalar_channel_stats
 from twin_models.quality.gate import annotate, gate_window, quality_step, sensor_alerts
 from twin_models.records import Alert, FeatureVector
 from twin_models.twin import AssetTwin
@@ -18,7 +18,10 @@ from twin_models.twin import AssetTwin
 STUCK = 0.0  # a broken temperature transmitter reading 0
 
 
-def _with_quality(fvs: list[FeatureVector], stuck_from: int | None, *, seed: int = 0) -> list[FeatureVector]:
+Window = tuple[FeatureVector, dict[str, ChannelStats]]
+
+
+def _with_quality(fvs: list[FeatureVector], stuck_from: int | None, *, seed: int = 0) -> list[Window]:
     """The windows with their channels' stats (60 readings an hour each); from ``stuck_from`` the
     temperature channel is stuck at 0 (its features say so too)."""
     rng = np.random.default_rng(seed)
@@ -32,19 +35,19 @@ def _with_quality(fvs: list[FeatureVector], stuck_from: int | None, *, seed: int
             feats["temperature.mean"] = STUCK
         quality = {"temperature": scalar_channel_stats(t, temp),
                    "speed": scalar_channel_stats(t, 24.6 + rng.normal(0, 0.1, t.size))}
-        out.append(replace(fv, features=feats, quality=quality))
+        out.append((replace(fv, features=feats), quality))
     return out
 
 
-def _run(fvs: list[FeatureVector], *, gated: bool = True) -> tuple[AssetTwin, list[Alert], list[Alert]]:
+def _run(fvs: list[Window], *, gated: bool = True) -> tuple[AssetTwin, list[Alert], list[Alert]]:
     """(twin, condition alerts, sensor alerts) over the windows, as the twin step runs them."""
     twin = AssetTwin(metadata())
     policy = AlertPolicy("pump-001")
     condition: list[Alert] = []
     sensor: list[Alert] = []
-    for fv in fvs:
+    for fv, quality in fvs:
         if gated:
-            fv, states, _ = quality_step(twin, fv)
+            fv, states, _ = quality_step(twin, fv, quality)
             snap = annotate(twin.update(fv), states)
             sensor += sensor_alerts(twin, snap, states)
         else:
@@ -53,8 +56,8 @@ def _run(fvs: list[FeatureVector], *, gated: bool = True) -> tuple[AssetTwin, li
     return twin, condition, sensor
 
 
-def _hour(a: Alert, fvs: list[FeatureVector]) -> int:
-    return next(i for i, fv in enumerate(fvs) if fv.window_start == a.started_at)
+def _hour(a: Alert, fvs: list[Window]) -> int:
+    return next(i for i, (fv, _) in enumerate(fvs) if fv.window_start == a.started_at)
 
 
 def test_a_flatlined_channel_alone_raises_no_condition_alert_but_a_sensor_alert() -> None:
@@ -66,7 +69,7 @@ def test_a_flatlined_channel_alone_raises_no_condition_alert_but_a_sensor_alert(
     raised = [a for a in sensor if a.status == "raised"]
     assert [(a.kind, a.channel, a.check, a.severity) for a in raised] == [
         ("sensor", "temperature", "flatline", "warning")]
-    assert raised[0].started_at == fvs[60].window_start  # raised at the 2nd window, from the 1st
+    assert raised[0].started_at == fvs[60][0].window_start  # raised at the 2nd window, from the 1st
     assert "temperature" in raised[0].explanation and "flatline" in raised[0].explanation
 
 
@@ -83,7 +86,7 @@ def test_the_fault_is_found_from_the_other_channels_while_one_is_flatlined() -> 
 def test_a_bad_channel_does_not_teach_the_baseline() -> None:
     fvs = _with_quality(windows(feature_stream(40, seed=1)), stuck_from=None)
     # the temperature is stuck in windows 14..19 only (the baseline is still being learnt: 24)
-    fvs = [_with_quality([fv], stuck_from=0)[0] if 14 <= i < 20 else fv for i, fv in enumerate(fvs)]
+    fvs = [_with_quality([w[0]], stuck_from=0)[0] if 14 <= i < 20 else w for i, w in enumerate(fvs)]
     twin, _, _ = _run(fvs[:30])
     stats = twin.detector.stats  # type: ignore[attr-defined]
     assert stats.count("vib.rms") == 30
@@ -93,9 +96,9 @@ def test_a_bad_channel_does_not_teach_the_baseline() -> None:
 
 
 def test_gate_masks_only_bad_channels_and_the_snapshot_carries_every_state() -> None:
-    fv = _with_quality(windows(feature_stream(1)), stuck_from=None)[0]
+    fv, quality = _with_quality(windows(feature_stream(1)), stuck_from=None)[0]
     twin = AssetTwin(metadata())
-    gated, states, changed = quality_step(twin, fv)
+    gated, states, changed = quality_step(twin, fv, quality)
     assert gated is fv and [q.state for q in states] == ["ok", "ok"] and len(changed) == 2
     bad = replace(states[0], state="bad", check="flatline")
     masked = gate_window(fv, (bad, states[1]))
@@ -104,16 +107,16 @@ def test_gate_masks_only_bad_channels_and_the_snapshot_carries_every_state() -> 
     assert masked.features["vib.rms"] == fv.features["vib.rms"]
     snap = annotate(twin.update(gated), states)
     assert snap.data_quality == (("temperature", "ok", ""), ("speed", "ok", ""))
-    _, _, again = quality_step(twin, _with_quality(windows(feature_stream(2)), stuck_from=None)[1])
+    _, _, again = quality_step(twin, *_with_quality(windows(feature_stream(2)), stuck_from=None)[1])
     assert again == []  # the archive records changes only
 
 
 def test_sensor_episode_clears_after_three_clean_windows_and_ids_are_deterministic() -> None:
     fvs = _with_quality(windows(feature_stream(40, seed=2)), stuck_from=None)
-    fvs = [_with_quality([fv], stuck_from=0)[0] if 20 <= i < 24 else fv for i, fv in enumerate(fvs)]
+    fvs = [_with_quality([w[0]], stuck_from=0)[0] if 20 <= i < 24 else w for i, w in enumerate(fvs)]
     sensor = _run(fvs)[2]
     assert [a.status for a in sensor] == ["raised", "cleared"]
     assert len({a.alert_id for a in sensor}) == 1 and [a.sequence for a in sensor] == [1, 2]
-    assert sensor[1].timestamp == fvs[26].window_end  # the third window without it
-    assert sensor[0].started_at == fvs[20].window_start
+    assert sensor[1].timestamp == fvs[26][0].window_end  # the third window without it
+    assert sensor[0].started_at == fvs[20][0].window_start
     assert [a.alert_id for a in _run(fvs)[2]] == [a.alert_id for a in sensor]

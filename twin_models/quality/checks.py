@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from twin_models.quality.stats import ChannelStats
 from twin_models.records import SensorSpec
 
-__all__ = ["CHECKS", "DC_RATIO", "Found", "GAP_STEPS", "Learnt", "MIN_LEARNT", "QualityLimits",
-           "RAIL_SHARE", "RAIL_SHARE_SCALAR", "RATE_TOLERANCE", "SILENT_RATIO", "SPIKE_SIGMAS", "check_window", "limits_of"]
+__all__ = ["CHECKS", "DC_RATIO", "GAP_STEPS", "MIN_LEARNT", "RAIL_SHARE", "RAIL_SHARE_SCALAR",
+           "RATE_TOLERANCE", "SILENT_RATIO", "SPIKE_SIGMAS", "Found", "Learnt", "QualityLimits",
+           "check_window", "limits_of"]
 
 CHECKS = ("flatline", "clipping", "spike", "gap", "clock", "sample_rate", "disconnect", "drift")
 """Every check name (the ``check`` of a ChannelQuality and of a sensor alert); ``drift`` is

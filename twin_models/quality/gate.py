@@ -17,6 +17,7 @@ condition alerts do, so replays give the same ids.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -45,16 +46,17 @@ def gate_window(fv: FeatureVector, states: tuple[ChannelQuality, ...]) -> Featur
     return replace(fv, features=feats)
 
 
-def quality_step(twin: Any, fv: FeatureVector) -> tuple[FeatureVector, tuple[ChannelQuality, ...],
-                                                        list[ChannelQuality]]:
-    """Judge ``fv``'s channels with the monitor kept on ``twin`` (created on first use): the gated
-    window, every channel's state, and the states that changed (what the archive records)."""
+def quality_step(twin: Any, fv: FeatureVector, quality: Mapping[str, Any]
+                 ) -> tuple[FeatureVector, tuple[ChannelQuality, ...], list[ChannelQuality]]:
+    """Judge the window's channels (``quality``: channel -> ChannelStats) with the monitor kept on
+    ``twin`` (created on first use): the gated window, every channel's state, and the states that
+    changed (what the archive records)."""
     monitor: QualityMonitor | None = getattr(twin, "quality_monitor", None)
     if monitor is None:
         meta: AssetMetadata = twin.metadata
         monitor = twin.quality_monitor = QualityMonitor(meta)
     before = dict(monitor.states)
-    stats: dict[str, ChannelStats] = {k: v for k, v in fv.quality.items() if isinstance(v, ChannelStats)}
+    stats: dict[str, ChannelStats] = {k: v for k, v in quality.items() if isinstance(v, ChannelStats)}
     states = monitor.update(fv.window_end, stats) if stats else ()
     changed = [q for q in states if (old := before.get(q.channel)) is None
                or (old.state, old.check) != (q.state, q.check)]

@@ -178,7 +178,7 @@ def read_metadata(path: str | Path) -> MetadataCatalog:
 
     Layouts: a table keyed by asset id (``[pump-1]`` / ``{"pump-1": {...}}``), or a list of objects
     with ``asset_id`` (a JSON list, or ``[[assets]]`` / ``{"assets": [...]}``). Fields are those of
-    ``schemas/asset_metadata.v1.json``. An optional ``[defaults]`` / ``"defaults"`` entry (the same
+    ``schemas/asset_metadata.v2.json``. An optional ``[defaults]`` / ``"defaults"`` entry (the same
     fields, no asset_id) is applied under every listed asset (shallow: an asset's ``bearing``
     replaces the default ``bearing`` as a whole) and, through ``get``, to every unlisted asset.
     Errors (:class:`FileFormatError`) name the file and the asset.
