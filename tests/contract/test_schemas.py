@@ -64,7 +64,8 @@ SAMPLES: dict[str, list[Any]] = {
     "waveform_frame": [make_frame(16), make_frame(1, shaft_speed_hz=None, unit="")],
     "feature_vector": [make_feature_vector(), replace(make_feature_vector(), inputs=SPANS)],
     "twin_snapshot": [make_snapshot(), replace(make_snapshot(), lineage=LINEAGE),
-                      replace(make_snapshot(), data_quality=(("vib", "ok", ""), ("temperature", "bad", "flatline")))],
+                      replace(make_snapshot(), data_quality=(("vib", "ok", ""),
+                                                             ("temperature", "bad", "flatline")))],
     "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE),
               replace(make_alert(), kind="sensor", channel="temperature", check="flatline")],
     "asset_metadata": [make_metadata(), AssetMetadata("bare"), AssetMetadata("dq", sensors=(
