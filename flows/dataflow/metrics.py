@@ -147,7 +147,7 @@ class PipelineMetrics:
             "twin_data_quality_windows_total", "Channel windows judged not ok by the data-quality "
             "checks (issue 13), by check and state (suspect: timing; bad: gated from the models).",
             ["check", "state"], registry=r)
-        self.channel_quality = Gauge(
+        self.channel_quality_state = Gauge(
             "twin_channel_quality_state", "Data-quality state of the channels that are not ok "
             "(1 suspect, 2 bad), by asset, channel and check; the series goes when the channel is "
             "ok again (bounded by the faulty channels).", ["asset_id", "channel", "check"], registry=r)

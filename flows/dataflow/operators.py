@@ -334,9 +334,9 @@ def observe_quality(q: ChannelQuality, metrics: PipelineMetrics, shown: dict[tup
     key = (q.asset_id, q.channel)
     old = shown.pop(key, None)
     if old is not None:
-        metrics.channel_quality.remove(q.asset_id, q.channel, old)
+        metrics.channel_quality_state.remove(q.asset_id, q.channel, old)
     if q.state != "ok":
-        metrics.channel_quality.labels(asset_id=q.asset_id, channel=q.channel, check=q.check).set(
+        metrics.channel_quality_state.labels(asset_id=q.asset_id, channel=q.channel, check=q.check).set(
             2.0 if q.state == "bad" else 1.0)
         shown[key] = q.check
 

@@ -180,3 +180,13 @@ def test_disconnect_near_zero_rms_and_dc_offset() -> None:
     assert _not_ok(offset[-1]) == {"vib": ("bad", "disconnect")}
     louder = _run(fault_of=lambda i, rng: {"vib": _frames(i, rng, scale=20.0)})  # a real fault
     assert not _not_ok(louder[-1])
+
+
+def test_a_quiet_coarsely_quantised_signal_is_not_railing() -> None:
+    """IMS's last files: ~1 LSB of noise repeats its extreme code in 4-37 % of the samples, but its
+    tail thins out; a clipped one piles up at the rail."""
+    rng = np.random.default_rng(0)
+    quiet = (np.round(rng.normal(0.0, 1.3, (4, 20480))) * 0.00244).astype(np.float32)
+    assert (frame_quality(quiet, 20000.0)[:, 2] < 0.01).all()  # RAIL_SHARE
+    clipped = np.clip(quiet * 20, -0.06, 0.06)
+    assert (frame_quality(clipped, 20000.0)[:, 2] > 0.01).all()

@@ -78,8 +78,8 @@ def scalar_channel_stats(times_s: npt.NDArray[np.float64],
 def frame_quality(samples: npt.NDArray[np.floating], sample_rate_hz: float) -> npt.NDArray[np.float64]:
     """Per frame (rows of ``samples``), the figures of :data:`FRAME_FIELDS`: AC RMS, mean,
     share of samples exactly at the frame's larger extreme (a railed / clipped sensor repeats its
-    limit code; a live signal touches its peak once or twice), flat (1.0: every sample identical),
-    sample rate and duration."""
+    limit code, piled up above the next level; a live signal touches its peak once or twice), flat
+    (1.0: every sample identical), sample rate and duration."""
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[None, :]
@@ -94,10 +94,32 @@ def frame_quality(samples: npt.NDArray[np.floating], sample_rate_hz: float) -> n
     out[:, 0] = std
     out[:, 1] = mean
     out[:, 2] = np.maximum(at_hi, at_lo) / n
+    for i in np.flatnonzero(out[:, 2] >= PILE_UP_CHECKED):  # rare: confirm a pile-up at the rail
+        out[i, 2] = _pile_up(x[i], hi[i], lo[i], int(at_hi[i]), int(at_lo[i])) / n
     out[:, 3] = hi == lo
     out[:, 4] = sample_rate_hz
     out[:, 5] = n / sample_rate_hz
     return out
+
+
+PILE_UP_CHECKED = 0.005
+"""Frames with this share of samples at an extreme get the pile-up test (below any check's limit)."""
+PILE_UP = 4.0
+"""A rail is a pile-up: more than 4x the samples of the next level inside it. A coarsely quantised
+quiet signal also repeats its extreme code, but its tail thins out (the next level holds more)."""
+
+
+def _pile_up(x: npt.NDArray[np.floating], hi: float, lo: float, at_hi: int, at_lo: int) -> int:
+    """Samples at the frame's extreme that pile up (0 when neither end is a pile-up)."""
+    best = 0
+    for edge, count, inner in ((hi, at_hi, x < hi), (lo, at_lo, x > lo)):
+        rest = x[inner]
+        if rest.size == 0:
+            continue
+        nxt = rest.max() if edge == hi else rest.min()
+        if count > PILE_UP * int(np.count_nonzero(x == nxt)):
+            best = max(best, count)
+    return best
 
 
 def waveform_channel_stats(starts_s: Sequence[float], frames: Sequence[Sequence[float]]) -> ChannelStats:
