@@ -188,5 +188,5 @@ def test_a_quiet_coarsely_quantised_signal_is_not_railing() -> None:
     rng = np.random.default_rng(0)
     quiet = (np.round(rng.normal(0.0, 1.3, (4, 20480))) * 0.00244).astype(np.float32)
     assert (frame_quality(quiet, 20000.0)[:, 2] < 0.01).all()  # RAIL_SHARE
-    clipped = np.clip(quiet * 20, -0.06, 0.06)
+    clipped = np.clip(np.round(rng.normal(0.0, 50.0, (4, 20480))), -75, 75).astype(np.float32)  # 1.5 sd
     assert (frame_quality(clipped, 20000.0)[:, 2] > 0.01).all()
