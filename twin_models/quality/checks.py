@@ -100,7 +100,6 @@ class Learnt:
     spread: float = math.nan  # EWMA of the spread (scalar sd; waveform: the smallest frame's AC RMS)
     sample_rate_hz: float = math.nan
     last_t: float = math.nan  # the last sample (frame start) seen, ok or not
-    flat_run: int = 0  # flat windows in a row (ok or not)
     run_start: float = math.nan  # the first reading after the channel's last gap
 
     def learn(self, st: ChannelStats) -> None:

@@ -5,7 +5,7 @@ with the first check of that state and its reason. A channel the asset has sent 
 nothing for ``GAP_STEPS`` expected readings while the others reported is ``suspect`` with ``gap``
 (a dropout), in every window until it reports again. Only an ``ok`` window teaches the channel's
 learnt behaviour (cadence, level of variation, sample rate), so a faulty sensor cannot make its
-fault look normal; the timing (last reading, flat windows in a row) follows every window. A gap
+fault look normal; the timing (last reading, start of the current run) follows every window. A gap
 is a sensor's only if another channel of the asset kept reporting through it: when every channel
 of the window was silent, the asset (stopped, replaced) or its gateway was, and no channel is
 flagged (so an asset with one channel never reports a gap).
@@ -54,7 +54,6 @@ class QualityMonitor:
             out[channel] = self._state(channel, window_end, found)
             if channel in gaps or math.isnan(learnt.run_start):
                 learnt.run_start = gaps.get(channel, st.first_t)
-            learnt.flat_run = learnt.flat_run + 1 if st.flat else 0
             learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
             if not found:
                 learnt.learn(st)
