@@ -189,6 +189,20 @@ class SensorSpec:
     cadence_s: float | None = None
     sample_rate_hz: float | None = None
 
+    def __setstate__(self, state: list[object]) -> None:
+        """Specs pickled before the data-quality fields get their defaults (recovery stores)."""
+        restore_slots(self, state)
+
+
+def restore_slots(obj: object, state: list[object]) -> None:
+    """A slots dataclass from its pickled field values; fields added since take their defaults."""
+    from dataclasses import MISSING, fields  # noqa: PLC0415 - only when unpickling
+
+    for i, f in enumerate(fields(obj)):  # type: ignore[arg-type]
+        value = state[i] if i < len(state) else (
+            f.default if f.default is not MISSING else f.default_factory())  # type: ignore[operator]
+        object.__setattr__(obj, f.name, value)
+
 
 @dataclass(frozen=True, slots=True)
 class FailureThreshold:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from flows.codec import encode_telemetry
-from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample, Telemetry
+from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample, Telemetry, restore_slots
 
 __all__ = ["DeadLetter", "FrameFeatures", "InputMark", "RawRecord", "RawRun", "ScalarBlock", "ScalarColumns",
            "WindowItem", "kafka_origin", "source_headers"]
@@ -125,6 +125,10 @@ class FrameFeatures:
     timestamp: datetime
     features: dict[str, float]
     quality: tuple[float, ...] = ()  # data quality (issue 13): twin_models.quality.frame_quality's row
+
+    def __setstate__(self, state: list[object]) -> None:
+        """Frames pickled in open windows before the data-quality row get none (recovery stores)."""
+        restore_slots(self, state)
 
 
 @dataclass(frozen=True, slots=True)
