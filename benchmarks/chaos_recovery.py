@@ -92,7 +92,7 @@ def alerts_end_offsets(inp: Input) -> dict[int, int]:
     """End offset of every partition of the alerts topic (where a trial's messages start)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    topic = f"{inp.prefix}twin.alerts.v3"
+    topic = f"{inp.prefix}twin.alerts.v4"
     c = Consumer({"bootstrap.servers": inp.brokers, "group.id": uuid.uuid4().hex})
     parts = c.list_topics(topic, timeout=10).topics[topic].partitions
     ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -104,7 +104,7 @@ def alert_messages(inp: Input, since: dict[int, int]) -> list[tuple[str, int, st
     """(alert_id, sequence, status) of every alert message produced after ``since``."""
     from confluent_kafka import Consumer, TopicPartition
 
-    topic = f"{inp.prefix}twin.alerts.v3"
+    topic = f"{inp.prefix}twin.alerts.v4"
     c = Consumer({"bootstrap.servers": inp.brokers, "group.id": uuid.uuid4().hex,
                   "enable.partition.eof": True})
     c.assign([TopicPartition(topic, p, off) for p, off in since.items()])

@@ -31,6 +31,7 @@ __all__ = [
     "AuditEntry",
     "AssetMetadata",
     "BearingGeometry",
+    "ChannelQuality",
     "Command",
     "CommandDecision",
     "DamageCheckpoint",
@@ -173,11 +174,34 @@ class BearingGeometry:
 
 @dataclass(frozen=True, slots=True)
 class SensorSpec:
-    """One sensor of an asset: its channel name, kind (``waveform`` or ``scalar``) and unit."""
+    """One sensor of an asset: its channel name, kind (``waveform`` or ``scalar``) and unit.
+
+    Data quality (issue 13, optional): ``range`` the measuring range (readings at it are
+    clipped), ``limits`` the quantity's physical limits (readings beyond are spikes),
+    ``cadence_s`` the expected interval between readings (frames), ``sample_rate_hz`` a
+    waveform's sample rate; None = the safe default (:mod:`twin_models.quality.checks`)."""
 
     channel: str
     kind: Literal["waveform", "scalar"]
     unit: str = ""
+    range: tuple[float, float] | None = None
+    limits: tuple[float, float] | None = None
+    cadence_s: float | None = None
+    sample_rate_hz: float | None = None
+
+    def __setstate__(self, state: list[object]) -> None:
+        """Specs pickled before the data-quality fields get their defaults (recovery stores)."""
+        restore_slots(self, state)
+
+
+def restore_slots(obj: object, state: list[object]) -> None:
+    """A slots dataclass from its pickled field values; fields added since take their defaults."""
+    from dataclasses import MISSING, fields  # noqa: PLC0415 - only when unpickling
+
+    for i, f in enumerate(fields(obj)):  # type: ignore[arg-type]
+        value = state[i] if i < len(state) else (
+            f.default if f.default is not MISSING else f.default_factory())  # type: ignore[operator]
+        object.__setattr__(obj, f.name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +329,8 @@ class TwinSnapshot:
     # --- the verdict (issue 12): healthy / anomalous, not localised / defect ---
     verdict: str = ""
     verdict_confidence: float | None = None
+    # --- data quality (issue 13): (channel, state, check) of every channel judged in the window ---
+    data_quality: tuple[tuple[str, str, str], ...] = ()
 
 
 AlertStatus = Literal["raised", "updated", "cleared"]
@@ -336,6 +362,26 @@ class Alert:
     damage_rul_upper_s: float | None = None
     # --- the verdict (issue 12): the episode's, ``anomalous`` until a defect is localised ---
     verdict: str = ""
+    # --- data quality (issue 13): a ``sensor`` alert's channel and check ---
+    channel: str = ""
+    check: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelQuality:
+    """The data-quality state of one channel of an asset after one window (issue 13).
+
+    ``state`` is ``ok``, ``suspect`` (timing: readings missing or mis-stamped, the values kept) or
+    ``bad`` (the values are wrong: the channel is gated from the models); ``check`` names the
+    check (``flatline``, ``clipping``, ``spike``, ``gap``, ``clock``, ``sample_rate``,
+    ``disconnect``; "" when ok) and ``reason`` says what it saw; ``timestamp`` is the window's end."""
+
+    asset_id: str
+    channel: str
+    timestamp: datetime
+    state: str
+    check: str = ""
+    reason: str = ""
 
 
 # --- prescriptions (issue 11, level 4): shared by the prescription and command parts ------------

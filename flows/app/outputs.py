@@ -34,6 +34,7 @@ from flows.dataflow.sinks.jsonl import jsonl_attacher
 from twin_models.records import (
     Alert,
     AuditEntry,
+    ChannelQuality,
     Command,
     DamageCheckpoint,
     FeatureVector,
@@ -44,7 +45,7 @@ from twin_models.records import (
 __all__ = ["STREAMS", "Collected", "collector", "dead_letter_bytes", "kafka_outputs", "local_outputs"]
 
 STREAMS = ("features", "state", "alerts", "dead_letters", "recommendations", "commands", "audit",
-           "damage_state")
+           "damage_state", "data_quality")
 """The dataflow's output streams (the fields of :class:`~flows.dataflow.pipeline.Sinks`)."""
 
 
@@ -60,6 +61,7 @@ class Collected:
     commands: list[Command] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     damage_state: list[DamageCheckpoint] = field(default_factory=list)
+    data_quality: list[ChannelQuality] = field(default_factory=list)
 
 
 def collector(target: list[Any]) -> SinkAttacher:
@@ -99,7 +101,7 @@ def local_outputs(
             "metrics": metrics, "run_id": run_id or new_run_id()}
     tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
               "recommendations": "recommendations", "audit": "audit",
-              "damage_state": "damage_state"}
+              "damage_state": "damage_state", "data_quality": "data_quality"}
     lists: dict[str, list[SinkAttacher]] = {s: [] for s in STREAMS}
     for stream, table in tables.items():
         if archive_dir is not None:
@@ -151,5 +153,6 @@ def kafka_outputs(
         audit=[kafka_attacher(client, k.topic("audit"), **kafka),
                archive_attacher(archive_dir, "audit", **arch)],
         damage_state=[archive_attacher(archive_dir, "damage_state", **arch)],
+        data_quality=[archive_attacher(archive_dir, "data_quality", **arch)],
         whatif_results=[kafka_attacher(client, k.topic("whatif_results"), **kafka)],
     )

@@ -53,6 +53,7 @@ REQUIRED: dict[str, dict[str, Callable[[pa.DataType], bool]]] = {
     "recommendations": {"recommendation_id": _is_string},
     "audit": {"entry_id": _is_string, "timestamp": _is_ts},
     "damage_state": {"timestamp": _is_ts, "life_id": pa.types.is_integer, "d": pa.types.is_list},
+    "data_quality": {"timestamp": _is_ts, "channel": _is_string},
 }
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET = re.compile(r"^asset_id=(.+)$")

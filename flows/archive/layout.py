@@ -28,7 +28,7 @@ ROW_GROUP_ROWS = 8192
 enough that a group's overhead is small (a day of a 100-asset fleet at 1-min windows: 18 groups)."""
 TIME_COLUMN = {"features": "window_start", "twin_state": "window_start", "alerts": "timestamp",
                "recommendations": "timestamp", "audit": "timestamp",
-               "damage_state": "timestamp"}
+               "damage_state": "timestamp", "data_quality": "timestamp"}
 """The second sort key of each table's rows."""
 
 

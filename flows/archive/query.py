@@ -55,6 +55,7 @@ KEYS = {
     "recommendations": "recommendation_id",
     "audit": "entry_id",
     "damage_state": "asset_id, life_id, timestamp",
+    "data_quality": "asset_id, channel, timestamp",
 }
 READ_ONLY = {"SELECT", "EXPLAIN"}
 RANK = "__twin_file_rank"

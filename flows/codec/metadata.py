@@ -41,7 +41,8 @@ _BEARING = (
     frozenset({"n_elements", "ball_diameter_mm", "pitch_diameter_mm"}),
     frozenset({"contact_angle_deg"}),
 )
-_SENSOR = frozenset({"channel", "kind"}), frozenset({"unit"})
+_SENSOR = (frozenset({"channel", "kind"}),
+           frozenset({"unit", "range", "limits", "cadence_s", "sample_rate_hz"}))  # v2: data quality
 _THRESHOLD = frozenset({"feature", "value"}), frozenset[str]()
 
 
@@ -66,10 +67,35 @@ def metadata_to_dict(m: AssetMetadata) -> dict[str, Any]:
         },
         "nominal_speed_hz": _opt(m.nominal_speed_hz),
         "nominal_load_n": _opt(m.nominal_load_n),
-        "sensors": [{"channel": s.channel, "kind": s.kind, "unit": s.unit} for s in m.sensors],
+        "sensors": [_sensor_dict(s) for s in m.sensors],
         "failure_threshold": None if ft is None else {"feature": ft.feature, "value": float(ft.value)},
         "resonance_band_hz": None if band is None else [float(band[0]), float(band[1])],
     }
+
+
+def _sensor_dict(s: SensorSpec) -> dict[str, Any]:
+    """One sensor; the data-quality fields (v2) only when declared (a v1 sensor stays v1)."""
+    out: dict[str, Any] = {"channel": s.channel, "kind": s.kind, "unit": s.unit}
+    for name in ("range", "limits"):
+        pair = getattr(s, name)
+        if pair is not None:
+            out[name] = [float(pair[0]), float(pair[1])]
+    for name in ("cadence_s", "sample_rate_hz"):
+        if getattr(s, name) is not None:
+            out[name] = float(getattr(s, name))
+    return out
+
+
+def _pair(name: str, v: Any) -> tuple[float, float] | None:
+    """An optional [lo, hi] with lo < hi (a sensor's range or limits)."""
+    if v is None:
+        return None
+    if type(v) is not list or len(v) != 2:
+        fail("schema_violation", f"{name} must be [lo, hi], got {show_value(v)}")
+    lo, hi = check_number(f"{name}[0]", v[0]), check_number(f"{name}[1]", v[1])
+    if not lo < hi:
+        fail("schema_violation", f"{name} must have lo < hi, got [{lo}, {hi}]")
+    return lo, hi
 
 
 def _bearing(d: Any) -> BearingGeometry:
@@ -102,7 +128,12 @@ def _sensors(items: Any) -> tuple[SensorSpec, ...]:
         if any(s.channel == channel for s in out):
             fail("schema_violation", f"sensors[{i}].channel {channel!r} is repeated")
         unit = check_text(f"sensors[{i}].unit", d.get("unit", ""), 0, MAX_UNIT_CHARS)
-        out.append(SensorSpec(channel, d["kind"], unit))
+        cadence, rate = d.get("cadence_s"), d.get("sample_rate_hz")
+        out.append(SensorSpec(
+            channel, d["kind"], unit, _pair(f"sensors[{i}].range", d.get("range")),
+            _pair(f"sensors[{i}].limits", d.get("limits")),
+            None if cadence is None else check_positive(f"sensors[{i}].cadence_s", cadence),
+            None if rate is None else check_positive(f"sensors[{i}].sample_rate_hz", rate)))
     return tuple(out)
 
 

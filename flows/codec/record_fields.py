@@ -89,6 +89,9 @@ PAIRS = Form(lambda v, n, o: [[str(name), _opt(z)] for name, z in v],
 NUMBER_MAP = Form(lambda v, n, o: _number_map(v), json.dumps, "string", False)  # archive: JSON text
 EVENTS = Form(lambda v, n, o: [event_dict(e) for e in v],  # archive: comma-joined kinds
               lambda v: ",".join([e.kind for e in v]) if v else "", "string", False)
+QUALITY = Form(lambda v, n, o: [{"channel": c, "state": s, "check": k} for c, s, k in v],
+               lambda v: json.dumps([{"channel": c, "state": s, "check": k} for c, s, k in v]),
+               "string", False)  # archive: JSON text
 FEATURE_COLUMNS = Form(lambda v, n, o: _number_map(v), None, "double", True)  # one column per name
 
 
@@ -288,13 +291,17 @@ TWIN_SNAPSHOT = RecordMapping(
         Field("verdict", TEXT, VERDICT_TEXT),
         Field("verdict_confidence", OPT_NUMBER, "Confidence of the verdict in [0, 1] (0.5 = at the "
               "boundary between two verdicts); null = no verdict."),
+        # --- v4, data quality (issue 13) ---
+        Field("data_quality", QUALITY, "Data-quality state of every channel judged in the window: "
+              "{channel, state (ok, suspect or bad), check ('' when ok)}; a bad channel's features "
+              "were kept from the models (archive: JSON text)."),
     ),
     columns=("asset_id", "date", "timestamp", "window_start", "condition", "anomaly_score", "health_index",
              "rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "drift", "n_windows", "life_id",
              "degradation", "defect", "evidence", "top_features", "context", "lineage",
              "damage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s",
-             "verdict", "verdict_confidence"),
-    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=3,
+             "verdict", "verdict_confidence", "data_quality"),
+    date_of="window_start", owner=lambda s: f"twin snapshot of {s.asset_id!r}", version=4,
 )
 
 ALERT = RecordMapping(
@@ -321,11 +328,16 @@ ALERT = RecordMapping(
         # --- v3, the verdict (issue 12) ---
         Field("verdict", TEXT, "The episode's verdict (issue 12): anomalous (severity info) until a "
               "defect is localised, then defect; '' = an asset without a verdict (scalar series)."),
+        # --- v4, data quality (issue 13) ---
+        Field("channel", TEXT, "A sensor alert's channel ('' for the other kinds)."),
+        Field("check", TEXT, "A sensor alert's check: flatline, clipping, spike, gap, clock, "
+              "sample_rate or disconnect ('' for the other kinds)."),
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
              "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",
-             "lineage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s", "verdict"),
-    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=3,
+             "lineage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s", "verdict",
+             "channel", "check"),
+    date_of="timestamp", owner=lambda a: f"alert {a.alert_id!r}", version=4,
 )
 
 # --- what-if (issue 11): the damage state's checkpoints ----------------------------------------
@@ -362,10 +374,11 @@ DAMAGE_CHECKPOINT = RecordMapping(
 )
 
 
+from flows.codec.quality_fields import DATA_QUALITY  # noqa: E402 - it builds on the forms above
 from flows.codec.recommendation_fields import RECOMMENDATION  # noqa: E402 - it builds on the forms above
 
 MAPPINGS: tuple[RecordMapping, ...] = (FEATURE_VECTOR, TWIN_SNAPSHOT, ALERT, RECOMMENDATION,
-                                       DAMAGE_CHECKPOINT)
+                                       DAMAGE_CHECKPOINT, DATA_QUALITY)
 """The twin's records, in archive table order: features, twin_state, alerts, recommendations
-(issue 11, level 4), damage_state (what-if); every archive table, the command path's ``audit`` included:
-:data:`flows.codec.command_fields.ARCHIVE_MAPPINGS`."""
+(issue 11, level 4), damage_state (what-if), data_quality (issue 13); every archive table, the
+command path's ``audit`` included: :data:`flows.codec.command_fields.ARCHIVE_MAPPINGS`."""

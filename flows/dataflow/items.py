@@ -9,14 +9,16 @@ sinks and guards depend on the item types only, not on the steps' logic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from flows.codec import encode_telemetry
-from twin_models.records import EPOCH, AssetEvent, ScalarSample, Telemetry
+from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample, Telemetry, restore_slots
 
 __all__ = ["DeadLetter", "FrameFeatures", "InputMark", "RawRecord", "RawRun", "ScalarBlock", "ScalarColumns",
            "WindowItem", "kafka_origin", "source_headers"]
@@ -122,6 +124,25 @@ class FrameFeatures:
     channel: str
     timestamp: datetime
     features: dict[str, float]
+    quality: tuple[float, ...] = ()  # data quality (issue 13): twin_models.quality.frame_quality's row
+
+    def __setstate__(self, state: list[object]) -> None:
+        """Frames pickled in open windows before the data-quality row get none (recovery stores)."""
+        restore_slots(self, state)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedWindow(FeatureVector):
+    """A window's FeatureVector with its channels' data-quality figures (issue 13): channel ->
+    :class:`twin_models.quality.ChannelStats`. In the flow only (aggregate_window -> twin_update);
+    the features sink gets the plain FeatureVector (:meth:`plain`)."""
+
+    quality: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def plain(self) -> FeatureVector:
+        """The FeatureVector without the figures (what the wire and archive contracts hold)."""
+        return FeatureVector(self.asset_id, self.window_start, self.window_end, self.features,
+                             self.n_records, self.events, self.inputs)
 
 
 @dataclass(frozen=True, slots=True)

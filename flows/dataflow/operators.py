@@ -29,7 +29,7 @@ from flows.dataflow.fleet_steps import (
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
-from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, WindowItem
+from flows.dataflow.items import CheckedWindow, DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
@@ -39,11 +39,14 @@ from twin_models.alerting import AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.window import aggregate_columns
 from twin_models.prescribe import PrescribeConfig
+from twin_models.quality.gate import annotate, quality_step, sensor_alerts
+from twin_models.quality.stats import frame_quality, window_stats
 from twin_models.records import (
     EPOCH,
     Alert,
     AssetEvent,
     AssetMetadata,
+    ChannelQuality,
     FeatureVector,
     Recommendation,
     ScalarSample,
@@ -167,11 +170,12 @@ class Featurizer:
         specs = [self.spec(f) for f in frames]
         samples = np.stack([np.asarray(f.samples) for f in frames])
         feats = frame_features_batch(samples, frames[0].sample_rate_hz, specs)
+        quality = frame_quality(samples, frames[0].sample_rate_hz).tolist()  # data quality (issue 13)
         out = []
-        for f, spec, fe in zip(frames, specs, feats, strict=True):
+        for f, spec, fe, q in zip(frames, specs, feats, quality, strict=True):
             if spec.shaft_hz:
                 fe["shaft_hz"] = float(spec.shaft_hz)
-            out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe))
+            out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe, tuple(q)))
         return out
 
     def spec(self, frame: WaveformFrame) -> FrameSpec:
@@ -207,16 +211,22 @@ def make_window_aggregator(
     def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]]) -> FeatureVector:
         window_id, items = id_items
         start = EPOCH + window_id * length
-        frames = [(i.channel, i.features) for i in sorted(
-            (i for i in items if isinstance(i, FrameFeatures)), key=_item_time)]
+        frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
+        frames = [(i.channel, i.features) for i in frame_items]
         scalars, n_scalars = scalar_columns(items)
+        quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
+                                         for i in frame_items])
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
         items_out.inc()
         windows.closed(asset_id, window_id)
         lag_gauge.set((now() - (start + length)).total_seconds())
-        return aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
-                                 window_inputs(items))
+        fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
+                               window_inputs(items))
+        if not quality:
+            return fv
+        return CheckedWindow(fv.asset_id, fv.window_start, fv.window_end, fv.features, fv.n_records,
+                             fv.events, fv.inputs, quality)
 
     return aggregate
 
@@ -249,13 +259,16 @@ def twin_apply(
             return twin, None, apply_fleet(twin, None, fv.features, fv.events, config.fleet, board)
         learned = twin.detector.n_learned
         set_damage_prior(twin, fv.window_end.timestamp(), bool(fv.events), board)
-        snap = twin.update(fv)
+        # data quality (issue 13): the channels judged, bad ones masked for the models
+        fv, states, changed = quality_step(twin, fv, getattr(fv, "quality", {}))
+        snap = annotate(twin.update(fv), states)
         check_snapshot(snap)
         fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
         if producer is not None:
             snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
         rec = twin_recommendation(twin, snap, prescribe)
-        return twin, snap, [*fleet, *([] if rec is None else [rec]), *due_checkpoint(twin, fv)]
+        return twin, snap, [*fleet, *([] if rec is None else [rec]), *due_checkpoint(twin, fv),
+                            *sensor_alerts(twin, snap, states), *changed]
 
     return apply
 
@@ -274,6 +287,7 @@ def twin_update(
     # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
+    shown: dict[tuple[str, str], str] = {}  # (asset, channel) -> check of its quality series
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
@@ -303,9 +317,28 @@ def twin_update(
         for item in fleet:
             if isinstance(item, StateSnapshot):
                 observe_state(item, metrics, t)
+            elif type(item) is ChannelQuality:
+                observe_quality(item, metrics, shown)
+            elif type(item) is Alert:  # a sensor alert (issue 13)
+                metrics.alerts.labels(status=item.status, severity=item.severity, kind=item.kind).inc()
+        for _channel, state, check in snap.data_quality:
+            if state != "ok":
+                metrics.data_quality_windows.labels(check=check, state=state).inc()
         return twin, [snap, *fleet]
 
     return step
+
+
+def observe_quality(q: ChannelQuality, metrics: PipelineMetrics, shown: dict[tuple[str, str], str]) -> None:
+    """``twin_channel_quality_state``: a series per channel that is not ok (its last check)."""
+    key = (q.asset_id, q.channel)
+    old = shown.pop(key, None)
+    if old is not None:
+        metrics.channel_quality_state.remove(q.asset_id, q.channel, old)
+    if q.state != "ok":
+        metrics.channel_quality_state.labels(asset_id=q.asset_id, channel=q.channel, check=q.check).set(
+            2.0 if q.state == "bad" else 1.0)
+        shown[key] = q.check
 
 
 def check_snapshot(snap: TwinSnapshot) -> None:

@@ -12,6 +12,8 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
       (+ decode_whatif_requests (asset_id, WhatIfRequest): twin run's request topic, merged here)
       -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
+           (asset_id, Alert) kind sensor, ChannelQuality changes -> alerts / data_quality sinks
+           (issue 13: each window's channels judged first, bad channels masked for the twin)
            -> alert_gate   (asset_id, Alert)                -> alerts sink
                            (asset_id, Recommendation)       -> recommendations sink (the twin's
                            prescriptions, with the alert_id of the open episode)
@@ -58,7 +60,7 @@ from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
-from flows.dataflow.items import DeadLetter, InputMark, RawRecord, ScalarBlock, ScalarColumns
+from flows.dataflow.items import CheckedWindow, DeadLetter, InputMark, RawRecord, ScalarBlock, ScalarColumns
 from flows.dataflow.lineage import Producer
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
@@ -77,6 +79,7 @@ from twin_models.records import (
     EPOCH,
     Alert,
     AssetMetadata,
+    ChannelQuality,
     DamageCheckpoint,
     Recommendation,
     TwinSnapshot,
@@ -104,6 +107,7 @@ class Sinks:
     audit: Sequence[SinkAttacher] = ()
     damage_state: Sequence[SinkAttacher] = ()
     whatif_results: Sequence[SinkAttacher] = ()
+    data_quality: Sequence[SinkAttacher] = ()
 
 
 def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -> None:
@@ -221,6 +225,8 @@ def get_flow(
     # (asset_id, Alert | Recommendation)
     alerts = op.filter_value("alerts_only", gated, lambda x: isinstance(x, Alert))
     # (asset_id, Alert)
+    sensor_alerts = op.filter_value("sensor_alerts_only", updates, lambda x: isinstance(x, Alert))
+    # (asset_id, Alert) of kind sensor (issue 13): raised by twin_update's data-quality step
     recommendations = op.filter_value("recommendations_only", gated, lambda x: isinstance(x, Recommendation))
     # (asset_id, Recommendation): THE prescriptions stream (issue 11, level 4), alert_id set to the
     # open episode's; the recommendations sink and the command path start here
@@ -249,11 +255,13 @@ def get_flow(
                                    ("fleet", fleet_out))]
     dead = op.merge("merge_dead_letters", split.falses, late, feat.falses, *step_errors, *request_errors,
                     cmd.dead_letters)
-    with_data = op.filter("drop_event_only_windows", op.key_rm("features_unkeyed", agg.trues),
-                          lambda fv: bool(fv.features))
+    with_data = op.map("plain_features", op.filter(
+        "drop_event_only_windows", op.key_rm("features_unkeyed", agg.trues), lambda fv: bool(fv.features)),
+        lambda fv: fv.plain() if type(fv) is CheckedWindow else fv)  # the data-quality figures stay here
     # alerts first: a worker runs the operators that have work in the order they were added, so
     # a batch's alerts reach their topic before its states and features are written
-    _attach("alerts_out", op.key_rm("alerts_unkeyed", alerts), sinks.alerts)
+    _attach("alerts_out", op.merge("all_alerts", op.key_rm("alerts_unkeyed", alerts),
+                                   op.key_rm("sensor_alerts_unkeyed", sensor_alerts)), sinks.alerts)
     _attach("recommendations_out", op.key_rm("recommendations_unkeyed", recommendations),
             sinks.recommendations)
     _attach("features_out", with_data, sinks.features)
@@ -266,6 +274,9 @@ def get_flow(
         checkpoints = op.filter_value("damage_checkpoints_only", updates,
                                       lambda x: isinstance(x, DamageCheckpoint))
         _attach("damage_state_out", op.key_rm("damage_state_unkeyed", checkpoints), sinks.damage_state)
+    if sinks.data_quality:  # channel state changes (issue 13)
+        quality = op.filter_value("data_quality_only", updates, lambda x: isinstance(x, ChannelQuality))
+        _attach("data_quality_out", op.key_rm("data_quality_unkeyed", quality), sinks.data_quality)
     if sinks.whatif_results:
         results = op.filter_value("whatif_results_only", updates, lambda x: isinstance(x, WhatIfResult))
         _attach("whatif_results_out", op.key_rm("whatif_results_unkeyed", results), sinks.whatif_results)

@@ -28,7 +28,7 @@ from tests.unit.test_serde import (
     make_snapshot,
 )
 from tests.whatif_samples import make_checkpoint, make_request, make_result
-from twin_models.records import AssetMetadata, InputSpan, Lineage, WaveformFrame
+from twin_models.records import AssetMetadata, ChannelQuality, InputSpan, Lineage, SensorSpec, WaveformFrame
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 FILES = sorted(SCHEMAS.glob("*.json"))
@@ -63,9 +63,18 @@ SAMPLES: dict[str, list[Any]] = {
     "asset_event": [make_event(kind=k) for k in ("install", "maintenance", "failure")],
     "waveform_frame": [make_frame(16), make_frame(1, shaft_speed_hz=None, unit="")],
     "feature_vector": [make_feature_vector(), replace(make_feature_vector(), inputs=SPANS)],
-    "twin_snapshot": [make_snapshot(), replace(make_snapshot(), lineage=LINEAGE)],
-    "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE)],
-    "asset_metadata": [make_metadata(), AssetMetadata("bare")],
+    "twin_snapshot": [make_snapshot(), replace(make_snapshot(), lineage=LINEAGE),
+                      replace(make_snapshot(), data_quality=(("vib", "ok", ""),
+                                                             ("temperature", "bad", "flatline")))],
+    "alert": [make_alert(), replace(make_alert(), lineage=LINEAGE),
+              replace(make_alert(), kind="sensor", channel="temperature", check="flatline")],
+    "asset_metadata": [make_metadata(), AssetMetadata("bare"), AssetMetadata("dq", sensors=(
+        SensorSpec("vib", "waveform", "g", range=(-50.0, 50.0), sample_rate_hz=25600.0),
+        SensorSpec("temperature", "scalar", "degC", limits=(-40.0, 200.0), cadence_s=60.0)))],
+    # data quality (issue 13)
+    "channel_quality": [ChannelQuality("pump-07", "temperature", datetime(2024, 5, 1, 13, tzinfo=UTC),
+                                       "bad", "flatline", "60 identical readings"),
+                        ChannelQuality("pump-07", "vib", datetime(2024, 5, 1, 13, tzinfo=UTC), "ok")],
     "recommendation": [recommendation(), replace(recommendation(alert_id=None), lineage=LINEAGE)],
     # guarded command path (issue 11, level 5)
     "command": command_samples(LINEAGE),

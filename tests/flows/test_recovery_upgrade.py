@@ -143,8 +143,12 @@ def _own(snap: Any) -> Any:
     ``fleet_rul`` state (migrated into the learner on its first completed life) and no per-asset
     fleet views: until the learner publishes its first version after the upgrade, and for the
     lives under way at the upgrade, the fused RUL differs from that of a run that never stopped
-    (README, Upgrading). Everything the twin decides from its own evidence is unchanged."""
-    cleared = replace(_no_inputs(snap), rul_s=None, rul_lower_s=None, rul_upper_s=None, rul_source="")
+    (README, Upgrading). Everything the twin decides from its own evidence is unchanged. The
+    data-quality states are left out too: the old store's open windows hold frames without their
+    data-quality figures (issue 13), so the first window after the upgrade judges only the channels
+    read since, and the monitor starts empty."""
+    cleared = replace(_no_inputs(snap), rul_s=None, rul_lower_s=None, rul_upper_s=None, rul_source="",
+                      data_quality=())
     return _no_damage(cleared)
 
 

@@ -1,0 +1,93 @@
+"""QualityMonitor: per asset, every channel's data-quality state, judged then learnt.
+
+A window's channel state is the worst of its checks (``bad`` > ``suspect`` > ``ok``), reported
+with the first check of that state and its reason. A channel the asset has sent before that sent
+nothing for ``GAP_STEPS`` expected readings while the others reported is ``suspect`` with ``gap``
+(a dropout), in every window until it reports again. Only an ``ok`` window teaches the channel's
+learnt behaviour (cadence, level of variation, sample rate), so a faulty sensor cannot make its
+fault look normal; the timing (last reading, start of the current run) follows every window. A gap
+is a sensor's only if another channel of the asset kept reporting through it: when every channel
+of the window was silent, the asset (stopped, replaced) or its gateway was, and no channel is
+flagged (so an asset with one channel never reports a gap).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+
+from twin_models.quality.checks import GAP_STEPS, Learnt, QualityLimits, check_window, limits_of
+from twin_models.quality.stats import ChannelStats
+from twin_models.records import AssetMetadata, ChannelQuality
+
+__all__ = ["RANK", "QualityMonitor"]
+
+RANK = {"ok": 0, "suspect": 1, "bad": 2}
+
+
+class QualityMonitor:
+    """The data-quality state of one asset's channels (picklable, a few numbers per channel)."""
+
+    def __init__(self, metadata: AssetMetadata) -> None:
+        self.asset_id = metadata.asset_id
+        self.limits: dict[str, QualityLimits] = {s.channel: limits_of(s) for s in metadata.sensors}
+        self.learnt: dict[str, Learnt] = {}
+        self.states: dict[str, ChannelQuality] = {}
+
+    def update(self, window_end: datetime,
+               stats: Mapping[str, ChannelStats]) -> tuple[ChannelQuality, ...]:
+        """Judge one window's channels (then learn the ok ones); their states, channels in order
+        of first appearance."""
+        out: dict[str, ChannelQuality] = {}
+        found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
+                                          self.learnt.setdefault(channel, Learnt()))
+                    for channel, st in stats.items()}
+        gaps = {c: self._gap_end(stats[c], self.learnt[c]) for c, found in found_by.items()
+                if any(f[0] == "gap" for f in found)}
+        for channel, end in gaps.items():
+            if not self._others_reported(channel, end, stats, gaps):
+                found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
+        for channel, st in stats.items():
+            learnt = self.learnt[channel]
+            found = found_by[channel]
+            out[channel] = self._state(channel, window_end, found)
+            if channel in gaps or math.isnan(learnt.run_start):
+                learnt.run_start = gaps.get(channel, st.first_t)
+            learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
+            if not found:
+                learnt.learn(st)
+        end = window_end.timestamp()
+        for channel, learnt in self.learnt.items():
+            if channel in out or not stats:
+                continue
+            cadence = self.limits.get(channel, QualityLimits()).cadence_s or learnt.cadence_s
+            silent = end - learnt.last_t
+            if silent > GAP_STEPS * cadence and self._others_reported(channel, end, stats, gaps):
+                reason = f"no reading for {silent:g} s (expected every {cadence:g} s)"
+                out[channel] = self._state(channel, window_end, [("gap", "suspect", reason)])
+                learnt.run_start = math.nan
+        self.states.update(out)
+        return tuple(out.values())
+
+    @staticmethod
+    def _gap_end(st: ChannelStats, learnt: Learnt) -> float:
+        """When the channel's gap ended: its first reading if the gap ran into the window, else
+        (a gap inside the window) its last, conservatively."""
+        across = math.isfinite(learnt.last_t) and st.first_t - learnt.last_t >= st.max_dt
+        return st.first_t if across else st.last_t
+
+    def _others_reported(self, channel: str, end: float, stats: Mapping[str, ChannelStats],
+                         gaps: Mapping[str, float]) -> bool:
+        """Another channel without a gap reported through the last ``GAP_STEPS`` expected
+        readings of ``channel``'s gap: the sensor was silent, not the asset."""
+        cadence = self.limits.get(channel, QualityLimits()).cadence_s or self.learnt[channel].cadence_s
+        since = end - GAP_STEPS * cadence
+        return any(other != channel and other not in gaps and self.learnt[other].run_start <= since
+                   for other in stats)
+
+    def _state(self, channel: str, at: datetime, found: list[tuple[str, str, str]]) -> ChannelQuality:
+        if not found:
+            return ChannelQuality(self.asset_id, channel, at, "ok", "", "")
+        worst = max(found, key=lambda f: RANK[f[1]])  # the first of the worst state
+        return ChannelQuality(self.asset_id, channel, at, worst[1], worst[0], worst[2])
