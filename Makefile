@@ -33,7 +33,7 @@ lock:
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/twin demo
+	$(VENV)/bin/twin demo --sensor-faults 0.625
 
 # Starts the local Apache Kafka broker (fetched from Maven Central), runs every test, stops it.
 # The Prometheus integration test needs Debian's prometheus package: installed here if missing.

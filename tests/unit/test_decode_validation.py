@@ -30,7 +30,7 @@ from flows.dataflow.admission import (
     check_metadata,
 )
 from flows.dataflow.fleet_steps import StateSnapshot, fleet_rul
-from flows.dataflow.items import DeadLetter, RawRecord
+from flows.dataflow.items import CheckedWindow, DeadLetter, RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
     Decoder,
@@ -263,7 +263,7 @@ class _Chain:
             if not isinstance(rec, DeadLetter):
                 items.append(self.featurize(rec))
         fv = self.aggregate("p1", (window_id, items))
-        codec.encode_json(fv)
+        codec.encode_json(fv.plain() if isinstance(fv, CheckedWindow) else fv)  # the wire: no quality figures
         self.twin, outs = self.twin_step(self.twin, fv)
         for out in outs:
             if isinstance(out, TwinSnapshot):
