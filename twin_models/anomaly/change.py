@@ -31,6 +31,7 @@ from typing import Any
 from river import base
 
 from twin_models.anomaly.calibration import EmpiricalTail
+from twin_models.anomaly.novelty import selected_features
 
 __all__ = ["ChangeNovelty", "ChangeSeries"]
 
@@ -208,13 +209,7 @@ class ChangeNovelty(base.AnomalyDetector):
 
     def selected(self, x: Mapping[str, Any]) -> dict[str, float]:
         """The finite features this detector scores."""
-        out = {}
-        for name, value in x.items():
-            if not (isinstance(value, int | float) and math.isfinite(value)):
-                continue
-            if not self.features or any(name == f or name.endswith(f) for f in self.features):
-                out[name] = float(value)
-        return out
+        return selected_features(x, self.features)
 
     def p_value(self, x: Mapping[str, Any]) -> float:
         """The window's Bonferroni p-value over every channel of every known feature (pure)."""

@@ -57,6 +57,17 @@ _P_FLOOR = 1e-300
 _Z_MAX = 37.0  # the normal quantile of 1e-300
 
 
+def selected_features(x: Mapping[str, Any], features: Sequence[str]) -> dict[str, float]:
+    """The finite numbers of ``x`` whose names are ``features`` or end with one (all if none)."""
+    out = {}
+    for name, value in x.items():
+        if not (isinstance(value, int | float) and math.isfinite(value)):
+            continue
+        if not features or any(name == f or name.endswith(f) for f in features):
+            out[name] = float(value)
+    return out
+
+
 class SubsequenceNovelty:
     """Nearest-neighbour distance of the latest subsequence, with its rank p-value.
 
@@ -254,13 +265,7 @@ class NoveltyDetector(base.AnomalyDetector):
 
     def selected(self, x: Mapping[str, float]) -> dict[str, float]:
         """The finite features this detector scores."""
-        out = {}
-        for name, value in x.items():
-            if not (isinstance(value, int | float) and math.isfinite(value)):
-                continue
-            if not self.features or any(name == f or name.endswith(f) for f in self.features):
-                out[name] = float(value)
-        return out
+        return selected_features(x, self.features)
 
     def _evaluate(self, x: Mapping[str, float]) -> _Eval:
         """Per feature: value, vectors, distances, p-values; cached for the same window."""
