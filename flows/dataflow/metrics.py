@@ -144,13 +144,14 @@ class PipelineMetrics:
             "partition that reported no progress for its timeout (outputs may then depend on timing).",
             registry=r)
         self.data_quality_windows = Counter(
-            "twin_data_quality_windows_total", "Channel windows judged not ok by the data-quality "
-            "checks (issue 13), by check and state (suspect: timing; bad: gated from the models).",
+            "twin_data_quality_windows_total", "Channel windows judged by the data-quality checks "
+            "(issue 13), by state and check (ok with check ''; suspect: timing; bad: gated from the "
+            "models).",
             ["check", "state"], registry=r)
         self.channel_quality_state = Gauge(
-            "twin_channel_quality_state", "Data-quality state of the channels that are not ok "
-            "(1 suspect, 2 bad), by asset, channel and check; the series goes when the channel is "
-            "ok again (bounded by the faulty channels).", ["asset_id", "channel", "check"], registry=r)
+            "twin_channel_quality_state", "Data-quality state of every judged channel (0 ok, "
+            "1 suspect, 2 bad), by asset, channel and its last check ('' when ok); one series per "
+            "channel (an old check's series is removed).", ["asset_id", "channel", "check"], registry=r)
         self.alerts = Counter(
             "twin_alerts_total", "Alert messages, by status, severity and kind.",
             ["status", "severity", "kind"], registry=r)

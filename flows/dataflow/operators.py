@@ -321,24 +321,29 @@ def twin_update(
                 observe_quality(item, metrics, shown)
             elif type(item) is Alert:  # a sensor alert (issue 13)
                 metrics.alerts.labels(status=item.status, severity=item.severity, kind=item.kind).inc()
+        n_ok = 0
         for _channel, state, check in snap.data_quality:
-            if state != "ok":
+            if state == "ok":
+                n_ok += 1
+            else:
                 metrics.data_quality_windows.labels(check=check, state=state).inc()
+        if n_ok:
+            metrics.data_quality_windows.labels(check="", state="ok").inc(n_ok)
         return twin, [snap, *fleet]
 
     return step
 
 
 def observe_quality(q: ChannelQuality, metrics: PipelineMetrics, shown: dict[tuple[str, str], str]) -> None:
-    """``twin_channel_quality_state``: a series per channel that is not ok (its last check)."""
+    """``twin_channel_quality_state``: one series per judged channel, labelled with its last check
+    (0 ok, 1 suspect, 2 bad); the series of its previous check is removed."""
     key = (q.asset_id, q.channel)
-    old = shown.pop(key, None)
-    if old is not None:
+    old = shown.get(key)
+    if old is not None and old != q.check:
         metrics.channel_quality_state.remove(q.asset_id, q.channel, old)
-    if q.state != "ok":
-        metrics.channel_quality_state.labels(asset_id=q.asset_id, channel=q.channel, check=q.check).set(
-            2.0 if q.state == "bad" else 1.0)
-        shown[key] = q.check
+    level = {"ok": 0.0, "suspect": 1.0}.get(q.state, 2.0)
+    metrics.channel_quality_state.labels(asset_id=q.asset_id, channel=q.channel, check=q.check).set(level)
+    shown[key] = q.check
 
 
 def check_snapshot(snap: TwinSnapshot) -> None:

@@ -47,7 +47,7 @@ ASSET = [
       (f"twin_asset_rul_upper_seconds{{{ASSET_SEL}}}", "upper")]),
     ("Feature trends", "timeseries", "none",
      [(f"twin_asset_feature{{{ASSET_SEL}}}", "{{feature}}")]),
-    ("Data quality per channel (1 suspect, 2 bad; no series = ok)", "state-timeline", "none",
+    ("Data quality per channel (0 ok, 1 suspect, 2 bad)", "state-timeline", "none",
      [(f"max by (channel, check) (twin_channel_quality_state{{{ASSET_SEL}}})", "{{channel}} {{check}}")]),
 ]
 PIPELINE = [
@@ -76,7 +76,7 @@ PIPELINE = [
      [(f"sum by (table) (rate(twin_archive_rows_total{{{INST}}}[5m]))", "{{table}}")]),
     ("Twin state size", "timeseries", "bytes",
      [(f"sum by (instance) (twin_state_bytes{{{INST}}})", "{{instance}}")]),
-    ("Data-quality flags by check (channel windows per second)", "timeseries", "ops",
+    ("Data-quality state of channel windows by state and check (per second)", "timeseries", "ops",
      [(f"sum by (check, state) (rate(twin_data_quality_windows_total{{{INST}}}[5m]))",
        "{{check}} {{state}}")]),
 ]

@@ -61,6 +61,9 @@ def test_stuck_sensor_alerts_archives_and_is_exported(tmp_path: Path,
                          {"check": "flatline", "state": "bad"}) == len(bad)
     assert metrics.value("twin_channel_quality_state", {"asset_id": asset, "channel": "current",
                                                         "check": "flatline"}) == 2.0
+    assert metrics.value("twin_channel_quality_state", {"asset_id": asset, "channel": "vib",
+                                                        "check": ""}) == 0.0  # ok channels: 0
+    assert metrics.value("twin_data_quality_windows_total", {"check": "", "state": "ok"}) > len(bad)
     capsys.readouterr()
     assert main(["sql", "SELECT asset_id, channel, state, \"check\", reason FROM data_quality "
                  "WHERE state <> 'ok'", "--archive", str(tmp_path / "archive"), "--format", "json"]) == 0
