@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -17,7 +19,9 @@ from twin_models.records import (
     PlanOption,
     Recommendation,
     TwinSnapshot,
+    WaveformFrame,
 )
+from twin_models.simulator.fleet import FleetConfig, ground_truth, simulate_fleet
 from twin_models.twin import AssetTwin, TwinConfig
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -93,3 +97,18 @@ def recommendation(asset_id: str = "pump-001", *, alert_id: str | None = "a1b2c3
                PlanOption("replace_now", None, T0, 0.0, 18000.0))
     return Recommendation("0123456789abcdef0123", asset_id, "rotating_machine", T0, alert_id, options[1],
                           options, 35200.0, "EUR", f"{asset_id}: derate to 70% load ...")
+
+
+def fleet_digest(cfg: FleetConfig, records: Iterable[object] | None = None) -> str:
+    """A digest of a simulated fleet's records (``records``, default: ``simulate_fleet(cfg)``) and
+    of ``cfg``'s ground truth: equal digests = the same telemetry, bit for bit."""
+    h = hashlib.sha256()
+    for r in simulate_fleet(cfg) if records is None else records:
+        if isinstance(r, WaveformFrame):
+            h.update(repr((r.asset_id, r.channel, r.timestamp, r.sample_rate_hz, r.shaft_speed_hz,
+                           r.unit)).encode())
+            h.update(r.samples.tobytes())
+        else:
+            h.update(repr(r).encode())
+    h.update(repr(ground_truth(cfg)).encode())
+    return h.hexdigest()

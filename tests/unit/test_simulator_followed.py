@@ -5,12 +5,12 @@ new one; without plans the records are byte-for-byte those of the unplanned simu
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import pickle
 from datetime import timedelta
 
 import pytest
 
+from tests.factories import fleet_digest
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 from twin_models.simulator.fleet import FleetConfig, LifeTruth, ground_truth, simulate_fleet
 from twin_models.simulator.plans import PlanAction, plan_outcome
@@ -21,22 +21,10 @@ SMALL_DIGEST = "aff8dd34e15b5e887e5b8ab3842d09ac660c3d22a9eb9abdf85a6d11bac9fb09
 LOAD_NOISE = 0.01  # the load sensor's noise (fleet: _SCALAR_NOISE)
 
 
-def _digest(cfg: FleetConfig) -> str:
-    h = hashlib.sha256()
-    for r in simulate_fleet(cfg):
-        if isinstance(r, WaveformFrame):
-            h.update(repr((r.asset_id, r.channel, r.timestamp, r.sample_rate_hz, r.shaft_speed_hz,
-                           r.unit)).encode())
-            h.update(r.samples.tobytes())
-        else:
-            h.update(repr(r).encode())
-    h.update(repr(ground_truth(cfg)).encode())
-    return h.hexdigest()
-
 
 def test_without_plans_the_records_are_unchanged() -> None:
-    assert _digest(SMALL) == SMALL_DIGEST
-    assert _digest(dataclasses.replace(SMALL, plans=())) == SMALL_DIGEST
+    assert fleet_digest(SMALL) == SMALL_DIGEST
+    assert fleet_digest(dataclasses.replace(SMALL, plans=())) == SMALL_DIGEST
 
 
 def _failing() -> LifeTruth:

@@ -4,7 +4,6 @@ telemetry, determinism, and the telemetry unchanged without them."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
+from tests.factories import fleet_digest
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 from twin_models.simulator.fleet import (
     FleetConfig,
@@ -39,18 +39,6 @@ CLEAN = dataclasses.replace(FLEET, sensor_fault_fraction=0.0)
 Key = tuple[str, str]
 
 
-def _digest(records: Sequence[SimRecord] | None, cfg: FleetConfig) -> str:
-    h = hashlib.sha256()
-    for r in simulate_fleet(cfg) if records is None else records:
-        if isinstance(r, WaveformFrame):
-            h.update(repr((r.asset_id, r.channel, r.timestamp, r.sample_rate_hz, r.shaft_speed_hz,
-                           r.unit)).encode())
-            h.update(r.samples.tobytes())
-        else:
-            h.update(repr(r).encode())
-    h.update(repr(ground_truth(cfg)).encode())
-    return h.hexdigest()
-
 
 def _by_channel(records: Sequence[SimRecord]) -> dict[Key, list[ScalarSample | WaveformFrame]]:
     out: dict[Key, list[ScalarSample | WaveformFrame]] = defaultdict(list)
@@ -71,15 +59,15 @@ def faulty() -> list[SimRecord]:
 
 
 def test_without_sensor_faults_the_records_are_unchanged() -> None:
-    assert _digest(None, BEFORE) == BEFORE_DIGEST
+    assert fleet_digest(BEFORE) == BEFORE_DIGEST
     other_mix = dataclasses.replace(BEFORE, sensor_fault_fraction=0.0, sensor_fault_mix=("drift",))
-    assert _digest(None, other_mix) == BEFORE_DIGEST
+    assert fleet_digest(other_mix) == BEFORE_DIGEST
     assert sensor_fault_truth(BEFORE) == []
 
 
 def test_same_seed_same_faults_and_records_other_seed_other_faults(faulty: list[SimRecord]) -> None:
     assert sensor_fault_truth(FLEET) == sensor_fault_truth(FLEET)
-    assert _digest(faulty, FLEET) == _digest(list(simulate_fleet(FLEET)), FLEET)
+    assert fleet_digest(FLEET, faulty) == fleet_digest(FLEET, list(simulate_fleet(FLEET)))
     other = sensor_fault_truth(dataclasses.replace(FLEET, seed=5))
     assert [(t.asset_id, t.channel, t.start) for t in other] != \
         [(t.asset_id, t.channel, t.start) for t in sensor_fault_truth(FLEET)]
@@ -134,11 +122,11 @@ def test_only_the_faulty_channel_changes_and_only_during_its_fault(
     for key, off in before.items():
         f = faults.get(key)
         if f is None:
-            assert _digest(after[key], CLEAN) == _digest(off, CLEAN), key
+            assert fleet_digest(CLEAN, after[key]) == fleet_digest(CLEAN, off), key
             continue
         kept = [r for r in off if not _inside(r.timestamp, f, FLEET)]
         if f.kind == "dropout" and f.mode == "missing":
-            assert _digest(after[key], CLEAN) == _digest(kept, CLEAN)
+            assert fleet_digest(CLEAN, after[key]) == fleet_digest(CLEAN, kept)
             assert len(kept) < len(off)
             continue
         assert len(after[key]) == len(off)
@@ -146,7 +134,7 @@ def test_only_the_faulty_channel_changes_and_only_during_its_fault(
         assert changed, key
         _check_kind(f, changed)
         outside = [b for a, b in zip(off, after[key], strict=True) if not _inside(a.timestamp, f, FLEET)]
-        assert _digest(outside, CLEAN) == _digest(kept, CLEAN)
+        assert fleet_digest(CLEAN, outside) == fleet_digest(CLEAN, kept)
 
 
 def _check_kind(f: SensorFault, pairs: list[tuple[SimRecord, SimRecord]]) -> None:
