@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.dataflow.guard import processing_error
-from flows.dataflow.items import DeadLetter, InputMark, ScalarBlock, ScalarColumns, WindowItem
+from flows.dataflow.items import ClockFlag, DeadLetter, InputMark, ScalarBlock, ScalarColumns, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Featurizer
 from twin_models.records import Telemetry, WaveformFrame
@@ -58,7 +58,7 @@ def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
                 groups.setdefault((item.sample_rate_hz, len(item.samples)), []).append(i)
             elif isinstance(item, ScalarBlock | ScalarColumns):
                 records += len(item) - 1
-            elif type(item) is InputMark:  # digital thread: not a record
+            elif type(item) is InputMark or type(item) is ClockFlag:  # not records
                 records -= 1
         emitted.inc(records)  # records, as when every sample was an item
         for idx in groups.values():

@@ -20,7 +20,8 @@ import numpy.typing as npt
 from flows.codec import encode_telemetry
 from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample, Telemetry, restore_slots
 
-__all__ = ["DeadLetter", "FrameFeatures", "InputMark", "RawRecord", "RawRun", "ScalarBlock", "ScalarColumns",
+__all__ = ["ClockFlag", "DeadLetter", "FrameFeatures", "InputMark", "RawRecord", "RawRun", "ScalarBlock",
+           "ScalarColumns",
            "WindowItem", "kafka_origin", "source_headers"]
 
 
@@ -74,6 +75,20 @@ class InputMark:
     source: str
     first: int
     last: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockFlag:
+    """Data quality (issue 13): a record of ``channel`` was kept out by the clock check at
+    admission (:mod:`flows.dataflow.clock_gate`), ``offset_s`` from the asset's front. Stamped AT
+    the front (the asset's latest admitted time, so its window is open), it moves no watermark and
+    is no record; ``aggregate_window`` turns a window's flags into a
+    :class:`twin_models.quality.clock.ClockSkew` per channel for the data-quality monitor."""
+
+    asset_id: str
+    timestamp: datetime
+    channel: str
+    offset_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +254,6 @@ class ScalarColumns:
 _COLUMN_FIELDS = ("asset_id", "timestamp", "times_us", "channel_idx", "channels", "values", "origin",
                   "positions")
 
-WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent | InputMark
-"""What a window collects: scalar samples (alone or in blocks), frame features, asset events, and
-the digital thread's input marks."""
+WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent | InputMark | ClockFlag
+"""What a window collects: scalar samples (alone or in blocks), frame features, asset events, the
+digital thread's input marks and the clock check's flags."""

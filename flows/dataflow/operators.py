@@ -16,6 +16,11 @@ import numpy as np
 
 from flows import codec
 from flows.dataflow.admission import admit
+
+# The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
+# open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
+# this module, see flows/__init__.py), so unpickling looks the class up on this module.
+from flows.dataflow.clock_gate import clock_skews
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import (
     StateSnapshot,
@@ -25,10 +30,6 @@ from flows.dataflow.fleet_steps import (
     observe_state,
     set_damage_prior,
 )
-
-# The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
-# open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
-# this module, see flows/__init__.py), so unpickling looks the class up on this module.
 from flows.dataflow.items import CheckedWindow, DeadLetter, FrameFeatures, RawRecord, WindowItem
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
@@ -216,6 +217,7 @@ def make_window_aggregator(
         scalars, n_scalars = scalar_columns(items)
         quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
                                          for i in frame_items])
+        quality.update(clock_skews(items))
         events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
         items_out.inc()

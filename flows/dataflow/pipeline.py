@@ -54,13 +54,22 @@ from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.admission import check_metadata
 from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
+from flows.dataflow.clock_gate import ClockGate
 from flows.dataflow.commands import command_path, empty_recommendations
 from flows.dataflow.decode_batch import decode_batch
 from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
 from flows.dataflow.guard import guard_keyed_map, guard_map, guard_stateful
-from flows.dataflow.items import CheckedWindow, DeadLetter, InputMark, RawRecord, ScalarBlock, ScalarColumns
+from flows.dataflow.items import (
+    CheckedWindow,
+    ClockFlag,
+    DeadLetter,
+    InputMark,
+    RawRecord,
+    ScalarBlock,
+    ScalarColumns,
+)
 from flows.dataflow.lineage import Producer
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
@@ -170,8 +179,11 @@ def get_flow(
     decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
     # a batch at a time: one Bytewax call per batch instead of per record (stateless step); plain
     # scalars take the fast path, and a batch's scalars of one asset and window leave as one block
-    decode = grouped(decode_batch(decoder, guard_map("decode", decoder, m, now), cfg.window_s),
-                     _block_builder(cfg, now))
+    decode_one = decode_batch(decoder, guard_map("decode", decoder, m, now), cfg.window_s)
+    # the clock check at admission (issue 13): a channel whose clock jumped is dead-lettered
+    # (clock_skew) before it can move its asset's watermark
+    clock_gate = ClockGate(cfg.allowed_lateness_s, cfg.window_s, m, now)
+    decode = grouped(lambda raws: clock_gate(decode_one(raws)), _block_builder(cfg, now))
     decoded = op.flat_map_batch("decode", raw, decode)
     # Telemetry | ScalarBlock | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
@@ -307,7 +319,7 @@ def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
           now: Callable[[], datetime]) -> list[DeadLetter]:
     """One late_record dead letter per record: a late block gives one per sample."""
     _asset, (_wid, item) = kv
-    if type(item) is InputMark:  # digital thread: not a record (its window closed without it)
+    if type(item) is InputMark or type(item) is ClockFlag:  # not records (their window closed)
         return []
     records = item.samples if isinstance(item, ScalarBlock | ScalarColumns) else (item,)
     m.late_records.inc(len(records))

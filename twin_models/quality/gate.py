@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from twin_models.alerting import alert_id
+from twin_models.quality.clock import ClockSkew
 from twin_models.quality.monitor import QualityMonitor
 from twin_models.quality.stats import ChannelStats
 from twin_models.records import Alert, AssetMetadata, ChannelQuality, FeatureVector, Severity, TwinSnapshot
@@ -57,7 +58,8 @@ def quality_step(twin: Any, fv: FeatureVector, quality: Mapping[str, Any]
         monitor = twin.quality_monitor = QualityMonitor(meta)
     before = dict(monitor.states)
     stats: dict[str, ChannelStats] = {k: v for k, v in quality.items() if isinstance(v, ChannelStats)}
-    states = monitor.update(fv.window_end, stats) if stats else ()
+    skews = [v for v in quality.values() if isinstance(v, ClockSkew)]
+    states = monitor.update(fv.window_end, stats, skews) if stats or skews else ()
     changed = [q for q in states if (old := before.get(q.channel)) is None
                or (old.state, old.check) != (q.state, q.check)]
     return gate_window(fv, states), states, changed

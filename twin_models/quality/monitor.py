@@ -14,10 +14,11 @@ flagged (so an asset with one channel never reports a gap).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from twin_models.quality.checks import GAP_STEPS, Learnt, QualityLimits, check_window, limits_of
+from twin_models.quality.clock import ClockSkew
 from twin_models.quality.stats import ChannelStats
 from twin_models.records import AssetMetadata, ChannelQuality
 
@@ -35,10 +36,11 @@ class QualityMonitor:
         self.learnt: dict[str, Learnt] = {}
         self.states: dict[str, ChannelQuality] = {}
 
-    def update(self, window_end: datetime,
-               stats: Mapping[str, ChannelStats]) -> tuple[ChannelQuality, ...]:
+    def update(self, window_end: datetime, stats: Mapping[str, ChannelStats],
+               skews: Sequence[ClockSkew] = ()) -> tuple[ChannelQuality, ...]:
         """Judge one window's channels (then learn the ok ones); their states, channels in order
-        of first appearance."""
+        of first appearance. ``skews``: channels whose records the clock check at admission kept
+        out in this window (``bad`` with ``clock``, whatever their admitted records show)."""
         out: dict[str, ChannelQuality] = {}
         found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
                                           self.learnt.setdefault(channel, Learnt()))
@@ -57,6 +59,11 @@ class QualityMonitor:
             learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
             if not found:
                 learnt.learn(st)
+        for sk in skews:
+            way = "ahead of" if sk.offset_s > 0 else "behind"
+            reason = (f"{sk.records} readings {abs(sk.offset_s) / 3600.0:.2f} h {way} the asset's other "
+                      "channels (clock jump): kept out of the asset's clock (dead letters clock_skew)")
+            out[sk.channel] = self._state(sk.channel, window_end, [("clock", "bad", reason)])
         end = window_end.timestamp()
         for channel, learnt in self.learnt.items():
             if channel in out or not stats:

@@ -1,0 +1,152 @@
+"""The clock check at admission (issue 13): a channel whose clock jumped is kept out of its asset's watermark.
+
+Part of the ``decode`` step, after the records are decoded and before the block builder and the
+window step: per asset, :class:`twin_models.quality.clock.AssetClock` judges every record's event
+time against the asset's other channels, in arrival order. A record it rejects becomes a
+``clock_skew`` dead letter (counted in ``twin_dead_letters_total{reason="clock_skew"}``) and a
+:class:`~flows.dataflow.items.ClockFlag` in the asset's current window, from which the
+data-quality monitor raises the channel's ``clock`` state and sensor alert. The healthy channels
+lose nothing: the jumped channel never moves the asset's watermark.
+
+Like the block builder, the clocks are in-process (not recovery state): after a restart they
+start from "nothing seen", and a record held at that moment (at most a channel's reading or two,
+see the module of :class:`AssetClock`) is not recovered. At the end of the input a record still
+held (ahead of every peer, never confirmed) is not emitted either. Column pieces take a vectorised
+path when their times agree with the asset's front (the usual case), and are kept whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from flows import codec
+from flows.dataflow.items import ClockFlag, DeadLetter, InputMark, ScalarColumns
+from flows.dataflow.metrics import PipelineMetrics
+from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
+from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
+
+__all__ = ["CLOCK_SKEW", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
+
+CLOCK_SKEW = "clock_skew"
+MIN_LIMIT_S = 60.0
+"""The smallest skew judged (s), when the allowed lateness is shorter: channels sampled
+asynchronously a few seconds apart must not be held record by record."""
+
+
+class ClockGate:
+    """A batch step: the decoded items with clock-jumped records replaced by dead letters + flags."""
+
+    def __init__(self, allowed_lateness_s: float, window_s: float, metrics: PipelineMetrics,
+                 now: Callable[[], datetime]) -> None:
+        self.limit_s = max(allowed_lateness_s, MIN_LIMIT_S)
+        self.active_s = max(window_s, self.limit_s)
+        self.clocks: dict[str, AssetClock] = {}
+        self.metrics = metrics
+        self.now = now
+
+    def _clock(self, asset: str) -> AssetClock:
+        clock = self.clocks.get(asset)
+        if clock is None:
+            clock = self.clocks[asset] = AssetClock(self.limit_s, self.active_s)
+        return clock
+
+    def __call__(self, items: list[Any]) -> list[Any]:
+        """Every item, in order, but the rejected records (their dead letters and flags instead)."""
+        out: list[Any] = []
+        verdicts = Verdicts()
+        limit = self.limit_s
+        for item in items:
+            kind = type(item)
+            if kind is ScalarSample or kind is WaveformFrame:
+                clock = self._clock(item.asset_id)
+                t = item.timestamp.timestamp()
+                front = clock.front
+                if not clock.held and front - limit <= t <= front + limit:  # on time: the usual case
+                    clock.last[item.channel] = t
+                    if t > front:
+                        clock.front = t
+                    out.append(item)
+                    continue
+                clock.offer(item.channel, t, item, verdicts)
+            elif kind is ScalarColumns:
+                self._columns(item, out, verdicts)
+            elif kind is AssetEvent:
+                self._clock(item.asset_id).offer(None, item.timestamp.timestamp(), item, verdicts)
+            elif kind is InputMark:
+                clock = self.clocks.get(item.asset_id)
+                if clock is not None and item.timestamp.timestamp() > clock.front + limit:
+                    # its record may be held or rejected: the mark lands in the front's window
+                    item.timestamp = EPOCH + timedelta(seconds=clock.front)
+                out.append(item)
+                continue
+            else:
+                out.append(item)
+                continue
+            self._emit(verdicts, out)
+        return out
+
+    def _columns(self, piece: ScalarColumns, out: list[Any], verdicts: Verdicts) -> None:
+        """A column piece: whole when every sample is on time against the running front, else
+        sample by sample (whole again if all of them are admitted at once)."""
+        clock = self._clock(piece.asset_id)
+        t = piece.times_us / 1e6
+        running = np.maximum.accumulate(t)
+        before = np.empty_like(t)
+        before[0] = clock.front if clock.front == clock.front else t[0]
+        if t.size > 1:
+            np.maximum(running[:-1], before[0], out=before[1:])
+        if not clock.held and bool((np.abs(t - before) <= self.limit_s).all()):
+            idx = piece.channel_idx
+            for code, name in enumerate(piece.channels):
+                mine = t[idx == code]
+                if mine.size:
+                    clock.last[name] = float(mine.max())
+            clock.front = max(float(before[-1]), float(running[-1]))
+            out.append(piece)
+            return
+        samples = piece.samples
+        mark = len(verdicts.admitted)
+        for s in samples:
+            clock.offer(s.channel, s.timestamp.timestamp(), s, verdicts)
+        got = verdicts.admitted[mark:]
+        if len(got) == len(samples) and all(a is b for a, b in zip(got, samples, strict=True)):
+            del verdicts.admitted[mark:]
+            verdicts.admitted.append(piece)
+
+    def _emit(self, verdicts: Verdicts, out: list[Any]) -> None:
+        out.extend(verdicts.admitted)
+        verdicts.admitted.clear()
+        if not verdicts.rejected:
+            return
+        at = self.now()
+        for item, channel, offset in verdicts.rejected:
+            clock = self.clocks[item.asset_id]
+            front = EPOCH + timedelta(seconds=clock.front)
+            out.append(_dead_letter(item, channel, offset, front, at))
+            out.append(ClockFlag(item.asset_id, front, channel, offset))
+        self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc(len(verdicts.rejected))
+        verdicts.rejected.clear()
+
+
+def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime) -> DeadLetter:
+    way = "ahead of" if offset_s > 0 else "behind"
+    detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
+              f"{item.timestamp.isoformat()} is {abs(offset_s) / 3600.0:.2f} h {way} the asset's other "
+              f"channels (at {front.isoformat()}): its clock jumped; kept out of the asset's watermark")
+    payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
+    return DeadLetter(CLOCK_SKEW, detail, "decode", payload, at)
+
+
+def clock_skews(items: list[Any]) -> dict[str, ClockSkew]:
+    """A window's clock flags, one :class:`ClockSkew` per channel (keyed ``<channel>|clock`` in
+    the window's data-quality figures): the largest offset and how many records were kept out."""
+    by_channel: dict[str, tuple[float, int]] = {}
+    for item in items:
+        if type(item) is ClockFlag:
+            worst, n = by_channel.get(item.channel, (0.0, 0))
+            by_channel[item.channel] = (item.offset_s if abs(item.offset_s) > abs(worst) else worst, n + 1)
+    return {f"{c}|clock": ClockSkew(c, off, n) for c, (off, n) in by_channel.items()}
