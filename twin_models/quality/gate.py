@@ -59,7 +59,8 @@ def quality_step(twin: Any, fv: FeatureVector, quality: Mapping[str, Any]
     before = dict(monitor.states)
     stats: dict[str, ChannelStats] = {k: v for k, v in quality.items() if isinstance(v, ChannelStats)}
     skews = [v for v in quality.values() if isinstance(v, ClockSkew)]
-    states = monitor.update(fv.window_end, stats, skews) if stats or skews else ()
+    fault = getattr(twin, "damage_state", None) is not None  # a bearing defect diagnosed in this life
+    states = monitor.update(fv.window_end, stats, skews, fault) if stats or skews else ()
     changed = [q for q in states if (old := before.get(q.channel)) is None
                or (old.state, old.check) != (q.state, q.check)]
     return gate_window(fv, states), states, changed

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from twin_models.quality.checks import GAP_STEPS, Learnt, QualityLimits, check_window, limits_of
 from twin_models.quality.clock import ClockSkew
+from twin_models.quality.drift import DriftTracker
 from twin_models.quality.stats import ChannelStats
 from twin_models.records import AssetMetadata, ChannelQuality
 
@@ -35,12 +36,14 @@ class QualityMonitor:
         self.limits: dict[str, QualityLimits] = {s.channel: limits_of(s) for s in metadata.sensors}
         self.learnt: dict[str, Learnt] = {}
         self.states: dict[str, ChannelQuality] = {}
+        self.drift = DriftTracker({s.channel: s.unit for s in metadata.sensors})
 
     def update(self, window_end: datetime, stats: Mapping[str, ChannelStats],
-               skews: Sequence[ClockSkew] = ()) -> tuple[ChannelQuality, ...]:
+               skews: Sequence[ClockSkew] = (), machine_fault: bool = False) -> tuple[ChannelQuality, ...]:
         """Judge one window's channels (then learn the ok ones); their states, channels in order
         of first appearance. ``skews``: channels whose records the clock check at admission kept
-        out in this window (``bad`` with ``clock``, whatever their admitted records show)."""
+        out in this window (``bad`` with ``clock``, whatever their admitted records show);
+        ``machine_fault``: a fault found in this life (see :class:`DriftTracker`)."""
         out: dict[str, ChannelQuality] = {}
         found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
                                           self.learnt.setdefault(channel, Learnt()))
@@ -50,6 +53,12 @@ class QualityMonitor:
         for channel, end in gaps.items():
             if not self._others_reported(channel, end, stats, gaps):
                 found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
+        drift: DriftTracker | None = getattr(self, "drift", None)  # None: a monitor pickled before it
+        if drift is not None and stats:
+            ok = {c: not found for c, found in found_by.items()}
+            for channel, (state, reason) in drift.update(window_end.timestamp(), stats, ok,
+                                                         machine_fault).items():
+                found_by[channel].append(("drift", state, reason))
         for channel, st in stats.items():
             learnt = self.learnt[channel]
             found = found_by[channel]

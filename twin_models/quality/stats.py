@@ -36,7 +36,8 @@ class ChannelStats:
     extreme value, the larger of the two ends (waveform: the largest share of a frame, in
     [0, 1]); ``dev_top``/``dev_second``: the two largest ``|v - median|`` (scalars) and, for
     waveforms, ``dev_top`` is the largest ``|mean| / AC RMS`` of a frame (DC offset);
-    ``rate_lo``/``rate_hi``: the frames' sample rates (NaN for scalars)."""
+    ``rate_lo``/``rate_hi``: the frames' sample rates (NaN for scalars); ``mean``: a scalar
+    window's mean (NaN for waveforms)."""
 
     kind: str
     n: int
@@ -54,6 +55,7 @@ class ChannelStats:
     dev_second: float = 0.0
     rate_lo: float = NAN
     rate_hi: float = NAN
+    mean: float = NAN  # scalars: the window's mean (the drift check's regression)
 
 
 def scalar_channel_stats(times_s: npt.NDArray[np.float64],
@@ -63,7 +65,7 @@ def scalar_channel_stats(times_s: npt.NDArray[np.float64],
     first, last = float(times_s[0]), float(times_s[-1])
     if n == 1:
         v = float(values[0])
-        return ChannelStats("scalar", 1, first, last, vmin=v, vmax=v, spread=0.0)
+        return ChannelStats("scalar", 1, first, last, vmin=v, vmax=v, spread=0.0, mean=v)
     # reductions called directly and medians by partition: a scalar fleet calls this for every
     # channel of every window (np.median's wrapper was most of its cost)
     dt = times_s[1:] - times_s[:-1]
@@ -78,7 +80,7 @@ def scalar_channel_stats(times_s: npt.NDArray[np.float64],
         "scalar", n, first, last, max_dt=float(_MAX(dt)), median_dt=float(np.partition(dt, mid)[mid]),
         duplicates=int(np.count_nonzero(dt <= 0.0)), vmin=lo, vmax=hi,
         spread=math.sqrt(float(_ADD((values - mean) ** 2)) / n), flat=n >= 3 and hi == lo,
-        rail=float(rail), dev_top=float(top2[1]), dev_second=float(top2[0]))
+        rail=float(rail), dev_top=float(top2[1]), dev_second=float(top2[0]), mean=float(mean))
 
 
 _ADD, _MIN, _MAX = np.add.reduce, np.minimum.reduce, np.maximum.reduce
