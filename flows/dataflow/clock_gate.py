@@ -6,7 +6,9 @@ time against the asset's other channels, in arrival order. A record it rejects b
 ``clock_skew`` dead letter (counted in ``twin_dead_letters_total{reason="clock_skew"}``) and a
 :class:`~flows.dataflow.items.ClockFlag` in the asset's current window, from which the
 data-quality monitor raises the channel's ``clock`` state and sensor alert. The healthy channels
-lose nothing: the jumped channel never moves the asset's watermark.
+lose nothing: the jumped channel never moves the asset's watermark. A record far BEHIND its peers
+(a clock jumped back) moves no watermark: it is passed on as before (the window step
+dead-letters it as ``late_record`` when its window has closed) with a flag.
 
 Like the block builder, the clocks are in-process (not recovery state): after a restart they
 start from "nothing seen", and a record held at that moment (at most a channel's reading or two,
@@ -113,13 +115,18 @@ class ClockGate:
         for s in samples:
             clock.offer(s.channel, s.timestamp.timestamp(), s, verdicts)
         got = verdicts.admitted[mark:]
-        if len(got) == len(samples) and all(a is b for a, b in zip(got, samples, strict=True)):
+        if (len(got) == len(samples) and not verdicts.flagged
+                and all(a is b for a, b in zip(got, samples, strict=True))):
             del verdicts.admitted[mark:]
             verdicts.admitted.append(piece)
 
     def _emit(self, verdicts: Verdicts, out: list[Any]) -> None:
         out.extend(verdicts.admitted)
         verdicts.admitted.clear()
+        for item, channel, offset in verdicts.flagged:  # behind: passed on, and flagged
+            front = EPOCH + timedelta(seconds=self.clocks[item.asset_id].front)
+            out.append(ClockFlag(item.asset_id, front, channel, offset))
+        verdicts.flagged.clear()
         if not verdicts.rejected:
             return
         at = self.now()

@@ -42,11 +42,16 @@ def test_forward_jump_is_rejected_and_never_moves_the_front() -> None:
     assert clock.front == 119 * 600.0
 
 
-def test_backward_jump_is_rejected() -> None:
+def test_backward_jump_is_flagged_and_moves_nothing() -> None:
     jump = {k: -1.5 * 3600.0 for k in range(50, 60)}
-    admitted, rejected, _ = _feed(_fleet(100, jump))
-    assert [(c, t) for c, t, _ in rejected] == [("temperature", k * 600.0 - 5400.0) for k in range(50, 60)]
-    assert len(admitted) == 300 - 10
+    clock, out = AssetClock(LIMIT, ACTIVE), Verdicts()
+    true_front = 0.0
+    for (channel, t), (_c, t_true) in zip(_fleet(100, jump), _fleet(100), strict=True):
+        clock.offer(channel, t, (channel, t), out)
+        true_front = max(true_front, t if t == t_true else 0.0)
+        assert clock.front == true_front  # never moved by a jumped record
+    assert out.rejected == [] and len(out.admitted) == 300
+    assert [item for item, _c, _o in out.flagged] == [("temperature", k * 600.0 - 5400.0) for k in range(50, 60)]
 
 
 def test_whole_asset_resuming_after_a_stop_loses_nothing() -> None:

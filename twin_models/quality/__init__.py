@@ -9,6 +9,13 @@ window is judged BEFORE the models see it:
 - :mod:`.checks` — the checks (``flatline``, ``clipping``, ``spike``, ``gap``, ``clock``,
   ``sample_rate``, ``disconnect``) against :class:`QualityLimits` (the sensor's metadata: range,
   physical limits, cadence, sample rate) and the channel's learnt behaviour;
+- :mod:`.clock` — :class:`~.clock.AssetClock`: the clock check at admission (before the window
+  step), each record's event time against the asset's other channels; a jumped channel's records
+  are rejected (the flow dead-letters them as ``clock_skew``) and the window learns of them as a
+  :class:`~.clock.ClockSkew` (state ``bad``, check ``clock``);
+- :mod:`.drift` — :class:`~.drift.DriftTracker`: a temperature's or a current's slow departure
+  from what its asset's other channels predict (River regression + CUSUM), not shared by its
+  coupled channels (``drift``: ``suspect``, then ``bad``);
 - :mod:`.monitor` — :class:`QualityMonitor`: per channel, the learnt behaviour and the state
   (``ok`` / ``suspect`` / ``bad`` with the check and a reason), judged then learnt (prequential;
   a window that is not ``ok`` teaches nothing);

@@ -24,8 +24,10 @@ __all__ = ["CHECKS", "DC_RATIO", "GAP_STEPS", "MIN_LEARNT", "RAIL_SHARE", "RAIL_
            "check_window", "limits_of"]
 
 CHECKS = ("flatline", "clipping", "spike", "gap", "clock", "sample_rate", "disconnect", "drift")
-"""Every check name (the ``check`` of a ChannelQuality and of a sensor alert); ``drift`` is
-reserved (not implemented: a slow sensor drift is not told apart from a machine's drift here)."""
+"""Every check name (the ``check`` of a ChannelQuality and of a sensor alert). Beside the
+per-window checks here: ``drift`` is :mod:`twin_models.quality.drift` (a channel against its
+coupled channels, over many windows), and a ``clock`` jump beyond the allowed lateness is judged
+at admission (:mod:`twin_models.quality.clock`; its records never reach a window)."""
 
 MIN_LEARNT = 10
 """Windows a channel must have shown (ok) before a check that compares with its own past judges it."""

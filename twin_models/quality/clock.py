@@ -12,8 +12,9 @@ channel's last admitted time. A record of channel ``c`` at ``t``:
 - within ``limit_s`` of the front (either side): admitted; it moves the front. Any record held
   as "ahead" (below) is then contradicted: the asset's clock is still here, so the held records
   were stamped by a clock that jumped forward: rejected (``clock_skew``);
-- more than ``limit_s`` BEHIND the front: rejected (its clock jumped back, or the channel runs
-  non-monotonic): it would be older than what the asset's watermark allows anyway;
+- more than ``limit_s`` BEHIND the front: flagged (its clock jumped back, or the channel runs
+  non-monotonic) and passed on: it moves no watermark, and the window step dead-letters it as
+  ``late_record`` if its window has closed, as it did before;
 - more than ``limit_s`` AHEAD of the front while another channel of the asset is live (admitted
   within ``active_s`` of the front): held. A later record of ANOTHER channel that reaches the held
   time (at most ``limit_s`` before it) confirms it: the whole asset moved on (it resumed after a
@@ -58,10 +59,12 @@ Rejected = tuple[Any, str, float]
 
 @dataclass(slots=True)
 class Verdicts:
-    """What one offered item gives: items admitted (arrival order) and items rejected."""
+    """What one offered item gives: items admitted (arrival order), items rejected, and admitted
+    items flagged as behind the asset's clock."""
 
     admitted: list[Any] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    flagged: list[Rejected] = field(default_factory=list)  # admitted, but behind: a clock jumped back
 
 
 @dataclass(slots=True)
@@ -95,8 +98,9 @@ class AssetClock:
                 self._hold(channel, t, item, out)
             else:  # alone: the channel is the asset's clock
                 self._admit(channel, t, item, out)
-        elif ahead < -self.limit_s:
-            out.rejected.append((item, channel, ahead))
+        elif ahead < -self.limit_s:  # passed on (the window step judges lateness), flagged
+            out.admitted.append(item)
+            out.flagged.append((item, channel, ahead))
         else:
             self._admit(channel, t, item, out)
             if self.held:

@@ -42,7 +42,7 @@ class QualityMonitor:
                skews: Sequence[ClockSkew] = (), machine_fault: bool = False) -> tuple[ChannelQuality, ...]:
         """Judge one window's channels (then learn the ok ones); their states, channels in order
         of first appearance. ``skews``: channels whose records the clock check at admission kept
-        out in this window (``bad`` with ``clock``, whatever their admitted records show);
+        out in this window (``suspect`` with ``clock``, whatever their admitted records show);
         ``machine_fault``: a fault found in this life (see :class:`DriftTracker`)."""
         out: dict[str, ChannelQuality] = {}
         found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
@@ -69,10 +69,11 @@ class QualityMonitor:
             if not found:
                 learnt.learn(st)
         for sk in skews:
-            way = "ahead of" if sk.offset_s > 0 else "behind"
+            way, fate = (("ahead of", "kept out of the asset's clock (dead letters clock_skew)")
+                         if sk.offset_s > 0 else ("behind", "late for their windows"))
             reason = (f"{sk.records} readings {abs(sk.offset_s) / 3600.0:.2f} h {way} the asset's other "
-                      "channels (clock jump): kept out of the asset's clock (dead letters clock_skew)")
-            out[sk.channel] = self._state(sk.channel, window_end, [("clock", "bad", reason)])
+                      f"channels (clock jump): {fate}")
+            out[sk.channel] = self._state(sk.channel, window_end, [("clock", "suspect", reason)])
         end = window_end.timestamp()
         for channel, learnt in self.learnt.items():
             if channel in out or not stats:
