@@ -77,3 +77,17 @@ def test_heat_with_a_diagnosed_defect_or_louder_vibration_is_not_drift() -> None
     assert _flags(_windows(260, 9, temp_off=heat), fault=lambda k: k >= 110) == []
     assert _flags(_windows(260, 9, temp_off=heat, vib=lambda k: 1.0 if k < 110 else 3.0)) == []
     assert _flags(_windows(260, 9, temp_off=heat))  # the same heat alone: flagged
+
+
+def test_a_missing_regressor_is_not_a_drift() -> None:
+    """A dropout of the load (the current's regressor) leaves the current unjudged (a model without
+    its main input, fitted meanwhile, gave a false drift on seed 8's load dropout)."""
+    tracker = DriftTracker({**UNITS, "temperature": "raw"})  # the current alone: no coupled channel
+    flags, learnt = [], []
+    for k, (end, stats) in enumerate(_windows(260, 11)):
+        if 150 <= k < 170:
+            stats = {c: st for c, st in stats.items() if c != "load"}
+        flags += list(tracker.update(end, stats, dict.fromkeys(stats, True)))
+        learnt.append(tracker.channels["current"].learnt if tracker.channels else 0)
+    assert flags == []
+    assert learnt[169] == learnt[149]  # nothing judged nor learnt without the load

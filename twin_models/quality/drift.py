@@ -90,6 +90,7 @@ class DriftTracker:
         self.vib_level = math.nan  # the healthy vibration level (learnt in the warm-up)
         self.vib_seen = 0
         self.last_t = math.nan
+        self.inputs: set[str] = set()  # the regressor channels (fixed from the first window)
         self.settle_until = -math.inf
 
     def update(self, end_s: float, stats: Mapping[str, ChannelStats], ok: Mapping[str, bool],
@@ -152,8 +153,13 @@ class DriftTracker:
             if not ok.get(c, False) or not math.isfinite(st.mean):
                 return None  # a regressor missing or faulty: no judgement this window
             x[c] = st.mean
-        if len(x) == 1:
-            return None
+        inputs: set[str] = getattr(self, "inputs", set())
+        if len(x) == 1 or not inputs <= x.keys():
+            return None  # a regressor the model learnt is missing (a dropout, a quarantined clock)
+        if not inputs:
+            self.inputs = set(x) - {"1"}  # fixed from the first window with regressors
+        elif len(x) - 1 > len(inputs):
+            return None  # a new channel: not in the model
         day = 2.0 * math.pi * (end_s % 86400.0) / 86400.0
         x["sin_day"], x["cos_day"] = math.sin(day), math.cos(day)
         return x
