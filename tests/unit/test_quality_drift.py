@@ -91,3 +91,14 @@ def test_a_missing_regressor_is_not_a_drift() -> None:
         learnt.append(tracker.channels["current"].learnt if tracker.channels else 0)
     assert flags == []
     assert learnt[169] == learnt[149]  # nothing judged nor learnt without the load
+
+
+def test_no_drift_verdict_while_the_coupled_channel_is_faulty() -> None:
+    """A real fault raising the current while the temperature (its veto) is flatlined and gated."""
+    tracker, flags = DriftTracker(UNITS), []
+    cur = _ramp(120, 72, 0.6)
+    for k, (end, stats) in enumerate(_windows(260, 12, temp_off=_ramp(120, 72, 8.0), cur_off=cur)):
+        ok = dict.fromkeys(stats, True)
+        ok["temperature"] = k < 110  # the temperature transmitter is stuck from window 110
+        flags += list(tracker.update(end, stats, ok))
+    assert "current" not in flags

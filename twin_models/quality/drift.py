@@ -21,9 +21,12 @@ a current departs while a temperature departs as much or more (same sign, in res
 temperature departs while a current departs as much or more, or while the machine shows a fault
 in its vibration: its level :data:`VIB_RATIO` times its learnt healthy level, or a bearing defect
 diagnosed by the twin in this life (passed in by the caller: the defect lines rise long before the
-broadband level and before the friction heat). After the asset restarts (every channel silent
-for a while: a stop, a replacement) the housing's temperature is far from equilibrium for a few
-thermal time constants: the CUSUM is reset and nothing is judged nor learnt for :data:`SETTLE_S`.
+broadband level and before the friction heat). While a coupled channel cannot be judged (itself
+faulty or missing in the window) nothing accumulates: the veto it would give is unknown.
+
+After the asset restarts (every channel silent for a while: a stop, a replacement) the housing's
+temperature is far from equilibrium for a few thermal time constants: the CUSUM is reset and
+nothing is judged nor learnt for :data:`SETTLE_S`.
 
 Every constant below is fixed a priori with its reason; none was chosen on scored data.
 """
@@ -134,6 +137,8 @@ class DriftTracker:
             if heat or self._coupled(c, zc, z):
                 ch.up = ch.down = 0.0
                 continue
+            if any(k != self.kind[c] and d not in z for d, k in self.kind.items()):
+                continue  # a coupled channel not judged this window (faulty, missing): no verdict
             ch.up = max(0.0, ch.up + zc - ALLOWANCE)
             ch.down = max(0.0, ch.down - zc - ALLOWANCE)
             s = max(ch.up, ch.down)
