@@ -39,7 +39,10 @@ def inputs_column(spans: Sequence[Sequence[Any]]) -> pa.Array:
 
 
 def source_codes(sources: list[str]) -> tuple[list[str], np.ndarray]:
-    """The distinct sources (first appearance) and each span's position among them."""
+    """The distinct sources (first appearance) and each span's position among them (one C
+    pass when every span has the same source, as a live run's windows of one partition do)."""
+    if sources and sources.count(sources[0]) == len(sources):
+        return sources[:1], np.zeros(len(sources), np.intp)
     distinct = list(dict.fromkeys(sources))
     at = dict(zip(distinct, range(len(distinct)), strict=True))
     return distinct, np.fromiter(map(at.__getitem__, sources), np.intp, len(sources))
