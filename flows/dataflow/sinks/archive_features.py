@@ -5,8 +5,9 @@ aggregated (:mod:`.feature_blocks`: asset ids, int64 times, the events' text, th
 flattened, one float64 matrix per name sequence). A write's columns are the blocks' columns
 concatenated; the sort by (date, asset_id, time) is one ``np.lexsort`` over integer codes (dates
 in order of first appearance, asset ids by Arrow's dictionary encoding); the feature matrix is
-(one row per window, as the blocks hold it) gathered into sorted order and transposed once; each column is
-built once for the whole write and sliced (zero-copy) per date. Records (tests, benchmarks,
+(one row per window, as the blocks hold it) gathered into sorted order and transposed once, and
+the feature columns are slices of one Arrow array over it; each column is built once for the
+whole write and sliced (zero-copy) per date. Records (tests, benchmarks,
 ``write_records``) are made blocks first, so there is one path.
 
 The tables are the ones :func:`~.archive_columns.date_groups` + ``records_table`` give, date by

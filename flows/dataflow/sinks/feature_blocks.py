@@ -51,9 +51,9 @@ class FeatureBlock:
     ``ids``: the distinct asset ids (first appearance), ``codes``: each window's position in
     them; ``names``: the feature names in the order of ``values``' columns; ``values``:
     (windows, names) float64, C-contiguous (one row per window, as the windows hold them: the
-    sink gathers whole rows into sorted order); ``span_counts``: input spans per window, their fields flattened into
-    ``span_codes`` (positions in the distinct ``span_sources``) / ``span_first`` / ``span_last``
-    (int64, or object for integers beyond it)."""
+    sink gathers whole rows into sorted order); ``span_counts``: input spans per window, their
+    fields flattened into ``span_codes`` (positions in the distinct ``span_sources``) /
+    ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
 
     ids: list[str]
     codes: np.ndarray
