@@ -39,6 +39,8 @@ CASES = {
     "extremes": [(InputSpan("a", -(2 ** 63), 2 ** 63 - 1),), (InputSpan("b", 0, 0),)],
     # a live flush: one source for every window, equal text in distinct objects (one C pass)
     "one-source": [(InputSpan("".join(["sim:seed=", str(7)]), 188 * i, 188 * i + 187),) for i in range(40)],
+    "one-odd-source-mixed": [tuple(InputSpan(SOURCES[1], 3 * i + k, 2 ** 40 - k) for k in range(i % 3))
+                             for i in range(12)],
 }
 
 
