@@ -15,7 +15,7 @@ import pytest
 
 from flows.codec.record_fields import FEATURE_VECTOR, spans_text
 from flows.dataflow.sinks.archive import write_records, write_rows
-from flows.dataflow.sinks.archive_inputs import inputs_column
+from flows.dataflow.sinks.archive_inputs import inputs_column, source_codes
 from tests.unit.test_archive_columns import BOOKKEEPING, T
 from tests.unit.test_serde import make_feature_vector
 from twin_models.feature_map import feature_map
@@ -37,6 +37,10 @@ CASES = {
     "several-each": [_spans(i, 3) for i in range(20)],
     "empty-write": [],
     "extremes": [(InputSpan("a", -(2 ** 63), 2 ** 63 - 1),), (InputSpan("b", 0, 0),)],
+    # a live flush: one source for every window, equal text in distinct objects (one C pass)
+    "one-source": [(InputSpan("".join(["sim:seed=", str(7)]), 188 * i, 188 * i + 187),) for i in range(40)],
+    "one-odd-source-mixed": [tuple(InputSpan(SOURCES[1], 3 * i + k, 2 ** 40 - k) for k in range(i % 3))
+                             for i in range(12)],
 }
 
 
@@ -45,6 +49,19 @@ def test_the_column_is_the_per_window_text(spans: list[tuple[InputSpan, ...]]) -
     got = inputs_column(spans)
     assert got.type == pa.string()
     assert got.to_pylist() == [spans_text(s) for s in spans]
+
+
+def test_source_codes_of_one_source_and_of_several() -> None:
+    """One source in distinct string objects (as a flow's windows hold it) is one distinct value
+    with every code 0; several keep their order of first appearance."""
+    one = ["".join(["kafka:t:", str(0)]) for _ in range(5)]
+    assert len({id(s) for s in one}) == 5
+    distinct, codes = source_codes(one)
+    assert distinct == ["kafka:t:0"] and codes.tolist() == [0] * 5
+    distinct, codes = source_codes(["b", "a", "b", "c", "a"])
+    assert distinct == ["b", "a", "c"] and codes.tolist() == [0, 1, 0, 2, 1]
+    distinct, codes = source_codes([])
+    assert distinct == [] and codes.tolist() == []
 
 
 def test_values_arrow_refuses_fall_back_to_the_per_window_text() -> None:

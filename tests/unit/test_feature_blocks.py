@@ -75,6 +75,18 @@ def test_blocks_and_records_mixed_and_a_pickled_block(tmp_path: Path) -> None:
     _same_as_rows(tmp_path, records, [again, *blocks[1:], *records[40:100], *feature_blocks(records[100:])])
 
 
+def test_a_blocks_values_are_its_windows_rows_in_arrival_order() -> None:
+    """(windows, names): row i is window i's values in the block's name order, for FeatureMap
+    windows (their rows joined) and for plain dict windows alike."""
+    records = _as_maps(_fleet())[:40]
+    block = feature_blocks(records)[0]
+    assert block.values.shape == (40, 3) and block.names == tuple(records[0].features)
+    assert np.array_equal(block.values, np.stack([r.features.row for r in records]), equal_nan=True)
+    dicts = [replace(r, features=dict(r.features)) for r in records[:5]]
+    again = feature_blocks(dicts)[0]
+    assert np.array_equal(again.values, block.values[:5], equal_nan=True)
+
+
 def test_an_int_beyond_int64_in_a_span_falls_back_to_the_same_text(tmp_path: Path) -> None:
     rec = replace(_fleet()[0], inputs=(InputSpan("file:x", 0, 2**70),))
     block = feature_blocks([rec])[0]

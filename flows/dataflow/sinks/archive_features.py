@@ -5,8 +5,9 @@ aggregated (:mod:`.feature_blocks`: asset ids, int64 times, the events' text, th
 flattened, one float64 matrix per name sequence). A write's columns are the blocks' columns
 concatenated; the sort by (date, asset_id, time) is one ``np.lexsort`` over integer codes (dates
 in order of first appearance, asset ids by Arrow's dictionary encoding); the feature matrix is
-(one row per name, as the blocks hold it) gathered into sorted order row by row; each column is
-built once for the whole write and sliced (zero-copy) per date. Records (tests, benchmarks,
+(one row per window, as the blocks hold it) gathered into sorted order and transposed once, and
+the feature columns are slices of one Arrow array over it; each column is built once for the
+whole write and sliced (zero-copy) per date. Records (tests, benchmarks,
 ``write_records``) are made blocks first, so there is one path.
 
 The tables are the ones :func:`~.archive_columns.date_groups` + ``records_table`` give, date by
@@ -145,13 +146,17 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
                      day: np.ndarray) -> tuple[list[list[str]], dict[str, pa.Array]]:
     """The open columns' names of each date (the union, in order of first appearance, of each
     window's sorted names) and one ``double`` array per name over the whole write in sorted
-    order: null where a window lacks the name or its value is not finite."""
+    order: null where a window lacks the name or its value is not finite.
+
+    The blocks' (windows, names) rows are gathered into sorted order (whole rows) and
+    transposed once; the columns are slices of ONE Arrow array over that (names, windows)
+    buffer (one conversion, not one per name)."""
     distinct = list(dict.fromkeys(b.names for b in blocks))
     sorted_names = [tuple(sorted(names)) for names in distinct]
     names_by_day = []
     if len(distinct) == 1:
         names_by_day = [list(sorted_names[0]) for _ in range(int(day.max()) + 1)]
-        matrix = np.take(np.concatenate([b.values for b in blocks], axis=1), order, axis=1)
+        rows = blocks[0].values if len(blocks) == 1 else np.concatenate([b.values for b in blocks])
         row_of = {k: i for i, k in enumerate(distinct[0])}
     else:
         at_shape = {names: s for s, names in enumerate(distinct)}
@@ -160,27 +165,29 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
             used, first = np.unique(code[day == d], return_index=True)
             in_order = used[np.argsort(first)].tolist()
             names_by_day.append(list(dict.fromkeys(chain.from_iterable(sorted_names[s] for s in in_order))))
-        matrix, row_of = _scattered(blocks, distinct, order)
+        rows, row_of = _scattered(blocks, distinct)
+    matrix = np.ascontiguousarray(np.take(rows, order, axis=0).T)  # (names, windows), sorted
+    n = matrix.shape[1]
     finite = np.isfinite(matrix)
-    clean = finite.all(axis=1)  # one reduction for every column (most have no missing value)
-    columns = {}
-    for name, j in row_of.items():
-        column = matrix[j]
-        columns[name] = pa.array(column) if clean[j] else pa.array(column, pa.float64(), mask=~finite[j])
+    if finite.all():  # the common case: no missing value anywhere
+        whole = pa.array(matrix.reshape(-1))
+    else:
+        whole = pa.array(matrix.reshape(-1), pa.float64(), mask=~finite.reshape(-1))
+    columns = {name: whole.slice(j * n, n) for name, j in row_of.items()}
     return names_by_day, columns
 
 
-def _scattered(blocks: Sequence[FeatureBlock], distinct: list[tuple[str, ...]],
-               order: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
-    """A (names, windows) matrix over the union of the blocks' names in ``order``, NaN where a
-    window lacks a name, and the row of each name."""
+def _scattered(blocks: Sequence[FeatureBlock],
+               distinct: list[tuple[str, ...]]) -> tuple[np.ndarray, dict[str, int]]:
+    """A (windows, names) matrix over the union of the blocks' names (arrival order), NaN
+    where a window lacks a name, and the column of each name."""
     union = list(dict.fromkeys(chain.from_iterable(distinct)))
     at = {k: j for j, k in enumerate(union)}
-    matrix = np.full((len(union), sum(map(len, blocks))), np.nan)
+    matrix = np.full((sum(map(len, blocks)), len(union)), np.nan)
     lo = 0
     for b in blocks:
         if b.names:
             keys = np.fromiter(map(at.__getitem__, b.names), np.intp, len(b.names))
-            matrix[keys, lo:lo + len(b)] = b.values
+            matrix[lo:lo + len(b), keys] = b.values
         lo += len(b)
-    return np.take(matrix, order, axis=1), at
+    return matrix, at

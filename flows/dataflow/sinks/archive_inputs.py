@@ -39,7 +39,10 @@ def inputs_column(spans: Sequence[Sequence[Any]]) -> pa.Array:
 
 
 def source_codes(sources: list[str]) -> tuple[list[str], np.ndarray]:
-    """The distinct sources (first appearance) and each span's position among them."""
+    """The distinct sources (first appearance) and each span's position among them (one C
+    pass when every span has the same source, as a live run's windows of one partition do)."""
+    if sources and sources.count(sources[0]) == len(sources):
+        return sources[:1], np.zeros(len(sources), np.intp)
     distinct = list(dict.fromkeys(sources))
     at = dict(zip(distinct, range(len(distinct)), strict=True))
     return distinct, np.fromiter(map(at.__getitem__, sources), np.intp, len(sources))
@@ -66,7 +69,11 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
     n = len(counts)
     if not len(codes):
         return pa.array(["[]"] * n, pa.string())
-    quoted = pa.array(list(map(_text, sources)), pa.string()).take(pa.array(codes))
+    quoted: pa.Array | str  # one source (a live flush): its text goes into the constant prefix
+    if len(sources) == 1:
+        quoted = _text(sources[0])
+    else:
+        quoted = pa.array(list(map(_text, sources)), pa.string()).take(pa.array(codes))
     bounds = pa.concat_arrays([pa.array(first, pa.int64()), pa.array(last, pa.int64())]).cast(pa.string())
     first_text, last_text = bounds.slice(0, len(codes)), bounds.slice(len(codes))
     if len(codes) == n and bool((counts == 1).all()):  # the common case: one span per window
@@ -78,7 +85,14 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
     return pc.binary_join_element_wise("[", joined, "]", "").cast(pa.string())
 
 
-def _span_texts(quoted: pa.Array, first: pa.Array, last: pa.Array, before: str, after: str) -> pa.Array:
-    """``before + {"source":<quoted>,"first":<first>,"last":<last>} + after`` per span."""
-    parts = [before + '{"source":', quoted, ',"first":', first, ',"last":', last, "}" + after]
-    return pc.binary_join_element_wise(*parts, "")
+def _span_texts(quoted: pa.Array | str, first: pa.Array, last: pa.Array, before: str,
+                after: str) -> pa.Array:
+    """``before + {"source":<quoted>,"first":<first>,"last":<last>} + after`` per span.
+
+    Two joins of few parts (the bounds, then the rest with a source of one text folded into
+    the prefix) cost ~25 % less than one join of seven parts (ARCHIVE9)."""
+    bounds = pc.binary_join_element_wise(first, last, ',"last":')
+    if isinstance(quoted, str):
+        prefix = before + '{"source":' + quoted + ',"first":'
+        return pc.binary_join_element_wise(prefix, bounds, "}" + after, "")
+    return pc.binary_join_element_wise(before + '{"source":', quoted, ',"first":', bounds, "}" + after, "")

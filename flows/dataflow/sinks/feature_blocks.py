@@ -5,7 +5,7 @@ objects one at a time (asset id, two datetimes, the feature map and its bytes, t
 cost ~4-5 us per window (RESULTS.md, ARCHIVE6). A :class:`FeatureBlock` holds consecutive
 windows as columns: the asset ids (shared strings), start/end/n_records as int64 arrays, the
 events' archive text, the input spans flattened into int64 arrays, and the feature values as
-one (names, windows) float64 matrix of a single name sequence; each is made by C-level passes
+one (windows, names) float64 matrix of a single name sequence; each is made by C-level passes
 over the windows (``map`` of attribute getters), and the sink builds a write's columns by
 concatenating blocks (:func:`flows.dataflow.sinks.archive_features.block_tables`).
 
@@ -19,7 +19,7 @@ the arrival order the sort's ties use) and is picklable; the sink still accepts 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, groupby
@@ -49,11 +49,11 @@ class FeatureBlock:
     """Consecutive windows of one feature-name sequence, as columns (arrival order).
 
     ``ids``: the distinct asset ids (first appearance), ``codes``: each window's position in
-    them; ``names``: the feature names in the order of ``values``' rows; ``values``: (names,
-    windows) float64, C-contiguous (one row per name: the sink gathers each row into sorted
-    order); ``span_counts``: input spans per window, their fields flattened into
-    ``span_codes`` (positions in the distinct ``span_sources``) / ``span_first`` / ``span_last``
-    (int64, or object for integers beyond it)."""
+    them; ``names``: the feature names in the order of ``values``' columns; ``values``:
+    (windows, names) float64, C-contiguous (one row per window, as the windows hold them: the
+    sink gathers whole rows into sorted order); ``span_counts``: input spans per window, their
+    fields flattened into ``span_codes`` (positions in the distinct ``span_sources``) /
+    ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
 
     ids: list[str]
     codes: np.ndarray
@@ -78,11 +78,12 @@ class FeatureBlock:
         return [self.ids[c] for c in self.codes.tolist()]
 
 
-def _micros(values: list[datetime]) -> np.ndarray:
+def _micros(values: Iterable[datetime]) -> np.ndarray:
     """Datetimes -> int64 microseconds since the epoch, as Arrow converts them (naive = UTC);
     converted once per run of equal values (a flush's windows come period by period: runs of a
     fleet's size). Runs are found by comparing neighbours: hashing an aware datetime asks its
-    zone for the offset, once per object, and the flow's windows never share their objects."""
+    zone for the offset, once per object, and the flow's windows never share their objects.
+    ``values`` may be an iterator (no list of the window's datetimes is made)."""
     keys: list[int] = []
     lens: list[int] = []
     for d, run in groupby(values):
@@ -91,12 +92,13 @@ def _micros(values: list[datetime]) -> np.ndarray:
     return np.repeat(np.array(keys, np.int64), lens)
 
 
-def _ints(values: Sequence[Any]) -> np.ndarray:
-    """int64 when every value fits (else an object array: the inputs column falls back then)."""
+def _ints(items: Sequence[Any], field: Callable[[Any], Any]) -> np.ndarray:
+    """``field`` of every item as int64, read straight into the array (no list of Python ints);
+    an object array when a value does not fit (the inputs column falls back then)."""
     try:
-        return np.fromiter(values, np.int64, len(values))
+        return np.fromiter(map(field, items), np.int64, len(items))
     except (OverflowError, TypeError, ValueError):
-        return np.array(list(values), dtype=object)
+        return np.array(list(map(field, items)), dtype=object)
 
 
 def _shape(features: Any) -> Hashable:
@@ -105,18 +107,19 @@ def _shape(features: Any) -> Hashable:
 
 
 def _values(fvs: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.ndarray]:
-    """The names and the (windows, names) matrix of windows that all have ``shape``."""
+    """The names and the (windows, names) matrix of windows that all have ``shape``: the
+    windows' rows joined as they are (one copy, no transpose: the sink gathers whole rows into
+    sorted order and transposes once, :func:`~.archive_features.block_tables`)."""
     from flows.dataflow.sinks.archive_columns import _values as dict_values
 
     if isinstance(shape, FeatureKeys):
         width = len(shape.names)
         if not width:
-            return shape.names, np.empty((0, len(fvs)))
+            return shape.names, np.empty((len(fvs), 0))
         flat = np.frombuffer(b"".join(map(_ROW, fvs)), np.float64)
-        return shape.names, np.ascontiguousarray(flat.reshape(len(fvs), width).T)
+        return shape.names, flat.reshape(len(fvs), width)
     names: tuple[str, ...] = shape  # type: ignore[assignment]
-    values = dict_values(list(map(_FEATURES, fvs)), range(len(fvs)), len(names))
-    return names, np.ascontiguousarray(values.T)
+    return names, dict_values(list(map(_FEATURES, fvs)), range(len(fvs)), len(names))
 
 
 def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
@@ -133,11 +136,10 @@ def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
     ids = list(dict.fromkeys(assets))
     at = dict(zip(ids, range(len(ids)), strict=True))
     codes = np.fromiter(map(at.__getitem__, assets), np.intp, len(assets))
-    return FeatureBlock(ids, codes, _micros(list(map(_START, fvs))),
-                        _micros(list(map(_END, fvs))), _ints(list(map(_N, fvs))), events,
-                        np.fromiter(map(len, spans), np.int64, len(spans)),
+    return FeatureBlock(ids, codes, _micros(map(_START, fvs)), _micros(map(_END, fvs)),
+                        _ints(fvs, _N), events, np.fromiter(map(len, spans), np.int64, len(spans)),
                         *source_codes(list(map(_SOURCE, flat))),
-                        _ints(list(map(_FIRST, flat))), _ints(list(map(_LAST, flat))), names, values)
+                        _ints(flat, _FIRST), _ints(flat, _LAST), names, values)
 
 
 def feature_blocks(fvs: Sequence[Any]) -> list[FeatureBlock]:
