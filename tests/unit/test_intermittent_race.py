@@ -102,8 +102,9 @@ def test_a_window_without_the_line_and_a_ball_line_are_no_lapse() -> None:
     assert intermittent(runs, ("vib", "bpfi"))
     assert not intermittent(runs, ("vib", "bsf"))  # a ball's bursts are its nature, not a contradiction
     # held only once before (persistence 2): a flicker, no lapse; persistence 1: a lapse
-    assert not intermittent(advance_runs({("vib", "bpfo"): 1}, {("vib", "bpfo"): 1.0}, 4.0, 2), ("vib", "bpfo"))
-    assert intermittent(advance_runs({("vib", "bpfo"): 1}, {("vib", "bpfo"): 1.0}, 4.0, 1), ("vib", "bpfo"))
+    once, gone = {("vib", "bpfo"): 1}, {("vib", "bpfo"): 1.0}
+    assert not intermittent(advance_runs(once, gone, 4.0, 2), ("vib", "bpfo"))
+    assert intermittent(advance_runs(once, gone, 4.0, 1), ("vib", "bpfo"))
 
 
 def test_an_intermittent_race_line_names_nothing_from_the_spectrum_nor_the_baseline() -> None:
@@ -116,7 +117,8 @@ def test_an_intermittent_race_line_names_nothing_from_the_spectrum_nor_the_basel
     assert runs[("vib", "bpfi")] == 2 and intermittent(runs, ("vib", "bpfi"))
     devs = {"vib.env_bpfi_amp": 9.0}
     for learning in (True, False):
-        found = diagnose(meta, feats, devs, runs, learning=learning, ratio=lambda _n, _v: 3.0, rules=DefectRules())
+        found = diagnose(meta, feats, devs, runs, learning=learning, ratio=lambda _n, _v: 3.0,
+                         rules=DefectRules())
         assert found.defect is None
     plain = {k: v for k, v in runs.items() if not k[1].endswith(":lapsed")}
     assert diagnose(meta, feats, devs, plain, learning=True, ratio=lambda _n, _v: 3.0,
