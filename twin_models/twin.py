@@ -299,7 +299,7 @@ class AssetTwin:
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
         learning = self.detector.n_learned < cfg.warmup_windows
-        runs = advance_runs(self._snr_runs, snr_lines(fv.features), cfg.defect_min_snr)
+        runs = advance_runs(self._snr_runs, snr_lines(fv.features), *cfg.defect_rules.persistence)
         found = diagnose(self.metadata, fv.features, devs, runs, learning=learning,
                          ratio=self.detector.ratio, rules=cfg.defect_rules)
         ab, abnormal_run, healthy_base, abnormal = judge(

@@ -13,7 +13,10 @@ Two sources, read by the asset twin (:mod:`twin_models.twin`) when it scores a w
 
 A ball is named from its 2xBSF line unless that line shares its window with a shaft harmonic
 (the bearing's geometry decides), and, when no race line is held, from the cage comb (FTF) the
-ball's cage-rate modulation leaves in the envelope (:mod:`twin_models.diagnosis.ball`).
+ball's cage-rate modulation leaves in the envelope (:mod:`twin_models.diagnosis.ball`). A race
+line that fell back to the noise level right after it was held is intermittent, which a race
+defect's line is not, and names no race until it is steady again
+(:mod:`twin_models.diagnosis.intermittency`).
 
 Pure functions: no state of their own, no I/O.
 """
@@ -27,6 +30,7 @@ from functools import lru_cache
 
 from twin_models.diagnosis.ball import BALL_BY_CAGE, CAGE, ambiguous_ball_line
 from twin_models.diagnosis.bearings import DEFECT_COMPONENT, defect_frequencies
+from twin_models.diagnosis.intermittency import NOISE_SNR, RACE_LINES, intermittent, is_mark, mark_lapses
 from twin_models.feature_map import feature_names
 from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import AssetMetadata
@@ -39,10 +43,6 @@ LineKey = tuple[str, str]
 EVIDENCE_LINES: tuple[str, ...] = (*DIAGNOSABLE_DEFECTS, CAGE)
 """Lines whose runs are counted: the diagnosable ones and the cage comb (a ball's modulation)."""
 
-RACE_LINES = ("bpfo", "bpfi")
-"""The race lines a cage comb must stand above to name a ball."""
-
-
 @dataclass(frozen=True, slots=True)
 class DefectRules:
     """Thresholds of the two evidence paths (the twin's ``defect_*`` settings)."""
@@ -52,10 +52,10 @@ class DefectRules:
     min_snr: float = 4.0
     min_windows: int = 2
 
-
-NOISE_SNR = 2.0
-"""Envelope-line SNR of a frequency where no line is (Gaussian noise: 1.4-2.1, see
-:data:`twin_models.features.frame.DIAGNOSIS_MIN_SNR`): the floor of :func:`confidence`'s runner-up."""
+    @property
+    def persistence(self) -> tuple[float, int]:
+        """``(min_snr, min_windows)``: what :func:`advance_runs` needs besides the window."""
+        return self.min_snr, self.min_windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +114,21 @@ def _snr_names(names: tuple[str, ...]) -> tuple[tuple[str, LineKey], ...]:
 
 
 def advance_runs(runs: Mapping[LineKey, int], seen: Mapping[LineKey, float],
-                 min_snr: float) -> dict[LineKey, int]:
-    """Consecutive windows each line held ``min_snr``, this window included (a new dict).
+                 min_snr: float, min_windows: int = 2) -> dict[LineKey, int]:
+    """Consecutive windows each line held ``min_snr``, this window included (a new dict), and
+    the marks of race lines that lapsed after being held ``min_windows`` windows
+    (:mod:`twin_models.diagnosis.intermittency`).
 
     A filter over what was observed, like the alert policy's hysteresis, not a model that
     learns: a window without the line breaks its run.
     """
-    out = dict(runs)
+    out: dict[LineKey, int] = {}
     for key in set(runs) | set(seen):
+        if is_mark(key):
+            continue
         held = seen.get(key, 0.0) >= min_snr
-        out[key] = out.get(key, 0) + 1 if held else 0
-    return out
+        out[key] = runs.get(key, 0) + 1 if held else 0
+    return mark_lapses(runs, out, seen, min_windows)
 
 
 def _absolute(seen: Mapping[LineKey, float], runs: Mapping[LineKey, int], min_windows: int,
@@ -134,7 +138,8 @@ def _absolute(seen: Mapping[LineKey, float], runs: Mapping[LineKey, int], min_wi
     race line of its channel (``defect`` ``ftf``: a ball by its cage-rate modulation), else None."""
     held = [key for key in seen if runs.get(key, 0) >= max(min_windows, 1)]
     named = [(seen[k], k[0], k[1], runs[k]) for k in held
-             if k[1] in DIAGNOSABLE_DEFECTS and not (ambiguous_bsf and k[1] == "bsf")]
+             if k[1] in DIAGNOSABLE_DEFECTS and not (ambiguous_bsf and k[1] == "bsf")
+             and not intermittent(runs, k)]
     if named:
         return max(named)
     cage = [(seen[k], k[0], k[1], runs[k]) for k in held if k[1] == CAGE
@@ -160,8 +165,10 @@ def defect_hz(metadata: AssetMetadata, features: Mapping[str, float], channel: s
 
 
 def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapping[str, float],
-              ratio: Callable[[str, float], float], rules: DefectRules) -> Diagnosis:
-    """The envelope line that stands out most against this asset's baseline, if any."""
+              ratio: Callable[[str, float], float], rules: DefectRules,
+              runs: Mapping[LineKey, int]) -> Diagnosis:
+    """The envelope line that stands out most against this asset's baseline, if any (an
+    intermittent race line excluded)."""
     best: tuple[float, str, str, float] | None = None
     for name, z in devs.items():
         if ".env_" not in name or not name.endswith("_amp"):
@@ -169,6 +176,8 @@ def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapp
         channel, feat = name.split(".", 1)
         defect = feat[len("env_") : -len("_amp")]
         if defect not in DEFECT_COMPONENT or defect == CAGE or (defect == "bsf" and _ambiguous_bsf(metadata)):
+            continue
+        if intermittent(runs, (channel, defect)):
             continue
         r = ratio(name, features[name])
         if z >= rules.min_z and r >= rules.min_ratio and (best is None or z > best[0]):
@@ -219,4 +228,4 @@ def diagnose(metadata: AssetMetadata, features: Mapping[str, float], devs: Mappi
         return Diagnosis(defect, text, True, conf)
     if learning:
         return Diagnosis()
-    return _baseline(metadata, features, devs, ratio, rules)
+    return _baseline(metadata, features, devs, ratio, rules, runs)
