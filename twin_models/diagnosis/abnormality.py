@@ -32,6 +32,16 @@ window is not a verdict.
 windows) decides, as it did before: the verdict only names what the condition already says
 (``degrading`` without a localised defect = ``anomalous``).
 
+*A machine known to be new* (its life began with an ``install`` or ``maintenance`` event: a new or
+overhauled bearing) is not held against the generic limits at all: its first windows ARE its
+healthy state, whatever their statistics, so its warm-up teaches the baseline and the baseline
+then decides. The limits describe a textbook healthy bearing; some healthy machines are
+impulsive by construction (the IMS rig's new bearings: kurtosis 3.5-6, envelope kurtosis 3-6,
+crest up to 7.5 in 0.256 s frames), and only the machine's own history can tell that apart from
+damage: a ball fault of CWRU's fan end reads the same figures. The limits stay for a machine of
+unknown state (first monitored when it may already be damaged: every CWRU recording). During a
+new machine's warm-up a defect is still named from its envelope lines (they need no baseline).
+
 Confidence is ``x / (1 + x)`` of the deciding evidence ``x`` in units of its threshold (an excess,
 a line's SNR over ``defect_min_snr`` or its baseline deviation over ``defect_min_z``): 0.5 at
 the boundary, towards 1 far beyond it; a healthy verdict's is ``1 / (1 + excess)`` (1 for a
@@ -191,6 +201,9 @@ class WindowFacts:
     """Consecutive abnormal windows, this one included (0: this window is not abnormal)."""
     baseline_healthy: bool
     """False when most of the warm-up was abnormal: the learnt baseline is not a healthy one."""
+    known_new: bool = False
+    """The life began with an install or maintenance event: its first windows are healthy by
+    definition (see the module doc), so the physics limits do not apply."""
 
 
 def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnormality | None,
@@ -203,7 +216,7 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         conf = line_confidence(features, devs, facts.defect, defect_rules)
         return Verdict("defect", conf, facts.defect_evidence)
     absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
-                                 baseline_healthy=facts.baseline_healthy)
+                                 baseline_healthy=facts.baseline_healthy, known_new=facts.known_new)
     by_baseline = not facts.learning and facts.condition in ("degrading", "critical")
     if absolute or by_baseline:
         why = []
@@ -224,21 +237,26 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
 
 
 def absolute_abnormal(ab: Abnormality | None, run: int, rules: AbnormalityRules, *, learning: bool,
-                      baseline_healthy: bool) -> bool:
+                      baseline_healthy: bool, known_new: bool = False) -> bool:
     """Abnormal against the physics for ``rules.min_windows`` windows in a row (``run``: this
     one included), with no healthy baseline to judge against (warm-up, or a baseline learnt
-    while the machine was abnormal)."""
-    if ab is None or run < max(rules.min_windows, 1):
+    while the machine was abnormal) and no knowledge that the machine is new (``known_new``:
+    its own first windows are its healthy state, never judged by the generic limits)."""
+    if ab is None or known_new or run < max(rules.min_windows, 1):
         return False
     return learning or not baseline_healthy
 
 
 def judge(features: Mapping[str, float], rules: AbnormalityRules, run_before: int, *,
-          learning: bool, healthy_base: bool) -> tuple[Abnormality | None, int, bool, bool]:
+          learning: bool, healthy_base: bool,
+          known_new: bool = False) -> tuple[Abnormality | None, int, bool, bool]:
     """``(abnormality, run, healthy_base, abnormal)`` of a window: the run of abnormal windows
     after it (``run_before`` the one before), and whether it is abnormal without a healthy
-    baseline to judge against (:func:`absolute_abnormal`)."""
+    baseline to judge against (:func:`absolute_abnormal`); a known-new machine's baseline is
+    healthy by definition."""
     ab = abnormality(features, rules)
     run = run_before + 1 if ab is not None and ab.excess >= 1.0 else 0
-    abnormal = absolute_abnormal(ab, run, rules, learning=learning, baseline_healthy=healthy_base)
+    healthy_base = healthy_base or known_new
+    abnormal = absolute_abnormal(ab, run, rules, learning=learning, baseline_healthy=healthy_base,
+                                 known_new=known_new)
     return ab, run, healthy_base, abnormal
