@@ -131,7 +131,7 @@ class TwinConfig:
     def abnormality_rules(self) -> AbnormalityRules:
         """The limits of the physics-based abnormality (no baseline needed)."""
         return AbnormalityRules(self.abnormal_kurtosis, self.abnormal_envelope_kurtosis,
-                                self.abnormal_crest, self.abnormal_windows)
+                                self.abnormal_crest, self.abnormal_windows, self.defect_min_snr)
 
     @property
     def defect_rules(self) -> DefectRules:
@@ -191,9 +191,8 @@ class AssetTwin:
         state.setdefault("damage_state", None)  # twins pickled before the damage state
         state.setdefault("last_plan", None)  # twins pickled before prescriptions
         state.setdefault("indicator_relation", None)  # twins pickled before what-if runs
-        state.setdefault("damage_defect", None)
-        state.setdefault("damage_prior", None)  # ... and before the fleet's damage prior
-        state.setdefault("closed_damage_fit", None)
+        # ... and before the fleet's damage prior
+        state.update({k: state.get(k) for k in ("damage_defect", "damage_prior", "closed_damage_fit")})
         state.setdefault("indicator_band", (0, 0))
         restore_state(self, state)
 
@@ -305,7 +304,8 @@ class AssetTwin:
                          ratio=self.detector.ratio, rules=cfg.defect_rules)
         ab, abnormal_run, healthy_base, abnormal = judge(
             fv.features, cfg.abnormality_rules, self._abnormal_run, learning=learning,
-            healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows, known_new=self._known_new)
+            healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows, known_new=self._known_new,
+            bearing=self.metadata.bearing, lines_before=self._snr_runs)
         condition = self._condition(score, hi, rul.rul_s if rul else None,
                                     absolute=found.absolute or abnormal)
         facts = WindowFacts(found.defect, found.evidence, condition, score, learning, abnormal_run,
