@@ -75,13 +75,15 @@ def windows(
 
 
 def run_twin(feats: list[dict[str, float]], config: TwinConfig | None = None,
-             policy: AlertPolicyConfig | None = None) -> tuple[list[TwinSnapshot], list[Alert]]:
-    """One ``pump-001`` twin and its alert policy over consecutive windows: snapshots and alerts."""
+             policy: AlertPolicyConfig | None = None,
+             events: dict[int, str] | None = None) -> tuple[list[TwinSnapshot], list[Alert]]:
+    """One ``pump-001`` twin and its alert policy over consecutive windows (``events``: window
+    index -> event kind, as :func:`windows`): snapshots and alerts."""
     twin = AssetTwin(metadata(), config or TwinConfig())
     alerting = AlertPolicy("pump-001", policy)
     snaps: list[TwinSnapshot] = []
     alerts: list[Alert] = []
-    for fv in windows(feats):
+    for fv in windows(feats, events=events):
         snap = twin.update(fv)
         snaps.append(snap)
         alerts += alerting.update(snap)

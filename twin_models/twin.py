@@ -18,8 +18,9 @@ baseline, so a machine first monitored when already damaged is diagnosed during 
 and its condition is ``degrading``.
 
 The verdict (healthy / anomalous, not localised / defect: :mod:`twin_models.diagnosis.abnormality`)
-judges a window without a healthy baseline against the physics of a healthy bearing; persistent
-abnormality makes the condition ``degrading`` as absolute defect evidence does.
+judges a window without a healthy baseline against the physics of a healthy bearing (not after an
+install/maintenance: a new machine's first windows are its healthy state); persistent abnormality
+makes the condition ``degrading`` as absolute defect evidence does.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class TwinConfig:
     def abnormality_rules(self) -> AbnormalityRules:
         """The limits of the physics-based abnormality (no baseline needed)."""
         return AbnormalityRules(self.abnormal_kurtosis, self.abnormal_envelope_kurtosis,
-                                self.abnormal_crest, self.abnormal_windows)
+                                self.abnormal_crest, self.abnormal_windows, self.defect_min_snr)
 
     @property
     def defect_rules(self) -> DefectRules:
@@ -140,8 +141,7 @@ class TwinConfig:
 
 
 def _is_context(name: str, context_channels: tuple[str, ...]) -> bool:
-    channel = name.split(".", 1)[0]
-    return channel in context_channels or name.endswith(".shaft_hz")
+    return name.split(".", 1)[0] in context_channels or name.endswith(".shaft_hz")
 
 
 def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
@@ -184,16 +184,15 @@ class AssetTwin:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_snr_runs", {})  # twins restored from snapshots older than the counters
-        state.update({k: state.get(k, 0) for k in ("_abnormal_run", "_warmup_abnormal")})  # verdict
+        state.update({k: state.get(k, 0) for k in ("_abnormal_run", "_warmup_abnormal", "_known_new")})
         state.setdefault("fleet_view", None)  # twins pickled before the per-asset fleet view
         if "drift" in state:  # River's Page-Hinkley in twins pickled before round 5
             state["drift"] = from_river(state["drift"])
         state.setdefault("damage_state", None)  # twins pickled before the damage state
         state.setdefault("last_plan", None)  # twins pickled before prescriptions
         state.setdefault("indicator_relation", None)  # twins pickled before what-if runs
-        state.setdefault("damage_defect", None)
-        state.setdefault("damage_prior", None)  # ... and before the fleet's damage prior
-        state.setdefault("closed_damage_fit", None)
+        # ... and before the fleet's damage prior
+        state.update({k: state.get(k) for k in ("damage_defect", "damage_prior", "closed_damage_fit")})
         state.setdefault("indicator_band", (0, 0))
         restore_state(self, state)
 
@@ -220,8 +219,8 @@ class AssetTwin:
         self.drift = PageHinkley(mode="up", min_instances=cfg.warmup_windows)
         self.degradation = 0.0
         self._snr_runs: dict[tuple[str, str], int] = {}  # (channel, defect) -> strong windows in a row
-        self._abnormal_run = 0  # windows in a row beyond a physics limit (the verdict's counter)
-        self._warmup_abnormal = 0  # warm-up windows beyond a physics limit
+        self._abnormal_run = self._warmup_abnormal = 0  # verdict: windows (in a row / warm-up) > a limit
+        self._known_new = False  # this life began with an install/maintenance (a new machine)
         self.anomalous_share = 0.0  # EWMA of "this window scored >= degrading_score"
         self.excess_noise = 0.0
         self._excess_sq = 0.0
@@ -271,6 +270,7 @@ class AssetTwin:
             self.life_id += 1
             self.windows_in_life = 0
             self._new_life()
+        self._known_new = kind != "failure"  # a failed machine is not new until it is replaced
 
     def score(self, fv: FeatureVector) -> TwinSnapshot:
         """The window's snapshot from the models as they are. Pure: changes no state.
@@ -304,11 +304,12 @@ class AssetTwin:
                          ratio=self.detector.ratio, rules=cfg.defect_rules)
         ab, abnormal_run, healthy_base, abnormal = judge(
             fv.features, cfg.abnormality_rules, self._abnormal_run, learning=learning,
-            healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows)
+            healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows, known_new=self._known_new,
+            bearing=self.metadata.bearing, lines_before=self._snr_runs)
         condition = self._condition(score, hi, rul.rul_s if rul else None,
                                     absolute=found.absolute or abnormal)
         facts = WindowFacts(found.defect, found.evidence, condition, score, learning, abnormal_run,
-                            healthy_base)
+                            healthy_base, self._known_new)
         verdict = decide(fv.features, devs, ab, facts, cfg.abnormality_rules, cfg.defect_rules)
         dmg = self._damage_estimate(fv, found.defect)
         snap = TwinSnapshot(
@@ -406,9 +407,8 @@ class AssetTwin:
         return "healthy"
 
     def _trend_rul(self, fv: FeatureVector) -> RulEstimate | None:
-        if self.health is None:
-            return None
-        return self.trend.predict_rul(fv.window_end.timestamp(), self.health.span)
+        health = self.health
+        return None if health is None else self.trend.predict_rul(fv.window_end.timestamp(), health.span)
 
     def learn(self, fv: FeatureVector, snap: TwinSnapshot | None = None) -> None:
         """Learn from the window whose snapshot :meth:`score` gave (computed if not passed)."""

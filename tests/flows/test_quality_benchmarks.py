@@ -107,6 +107,36 @@ def test_ims_benchmark_flags_bpfo_in_the_last_file_only(tmp_path: Path,
     assert [tuple(p[:3]) for p in doc["flagged_pairs"]] == [("2004.02.19.06.22.39", 2, 1)]
 
 
+def _impulsive_ims_file(path: Path, seed: int) -> None:
+    """Four healthy bearings whose vibration carries sparse random impacts (no period)."""
+    rng = np.random.default_rng(seed)
+    ring = np.exp(-np.arange(40) / 6.0) * np.sin(2.0 * np.pi * 0.2 * np.arange(40))
+    cols = []
+    for _ in range(4):
+        x = 0.1 * rng.standard_normal(20_480)
+        for t in rng.integers(0, 20_480 - 40, 40):
+            x[t : t + 40] += 0.8 * rng.exponential() * ring
+        cols.append(x)
+    np.savetxt(path, np.column_stack(cols), delimiter="\t", fmt="%.4f")
+
+
+def test_ims_bearings_of_a_tests_first_file_are_known_new(tmp_path: Path) -> None:
+    """Set 2's first file holds new bearings: an install each, so their impulsive healthy
+    vibration raises nothing; without the install events (``--unknown-state``) it is judged by
+    the healthy-bearing limits and raises "anomalous"."""
+    data = tmp_path / "ims-samples"
+    data.mkdir()
+    _impulsive_ims_file(data / "2004.02.12.10.32.39", 5)
+    _impulsive_ims_file(data / "2004.02.12.10.42.39", 6)
+    known = ims.main(["--data", str(tmp_path), "--out", str(tmp_path / "known")])
+    unknown = ims.main(["--data", str(tmp_path), "--out", str(tmp_path / "unknown"), "--unknown-state"])
+    assert known["install_events"] is True and unknown["install_events"] is False
+    assert known["healthy_bearings_alerted"] == [] and known["alert_messages"] == 0
+    assert unknown["healthy_bearings_alerted"], unknown["table"]
+    assert all(a.endswith(":anomalous") for a in unknown["healthy_bearings_alerted"])
+    assert known["healthy_bearings"] == unknown["healthy_bearings"] == 3  # set 2 bearing 1 failed
+
+
 def _real(name: str) -> Path:
     root = datasets_dir()
     if root is None or not (root / name).is_dir():
@@ -126,6 +156,7 @@ def test_ims_real_set2_bearing1_bpfo_flagged_last_not_first(tmp_path: Path) -> N
     doc = ims.main(["--data", str(_real("ims-samples")), "--out", str(tmp_path)])
     assert doc["bpfo_flagged_last"] is True, doc["set2_bearing1_bpfo_snr"]
     assert doc["bpfo_flagged_first"] is False, doc["set2_bearing1_bpfo_snr"]
+    assert doc["healthy_bearings_alerted"] == [], doc["table"]  # issue 12: no healthy bearing flagged
 
 
 def test_cwru_fan_end_set_uses_its_channel_bearing_and_finds_the_speed(tmp_path: Path) -> None:

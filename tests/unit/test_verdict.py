@@ -152,6 +152,70 @@ def test_a_baseline_learnt_from_an_abnormal_machine_is_not_healthy(
     assert "the baseline was learnt from an abnormal machine" in snaps[-1].evidence
 
 
+def _mild_shocks(seed: int) -> dict[str, float]:
+    """IMS-like healthy vibration: sparse random impacts in broadband noise (envelope kurtosis
+    3-6, crest 4.5-7.5, as the IMS rig's new bearings): impulsive, beyond the generic limits,
+    with no period."""
+    x = _shocks(seed, rate_hz=15.0)
+    return _features(x + 0.35 * np.random.default_rng(1000 + seed).standard_normal(N))
+
+
+@pytest.fixture(scope="module")
+def mild_feats() -> list[dict[str, float]]:
+    return [_mild_shocks(i) for i in range(30)]
+
+
+def test_mild_shocks_are_beyond_the_limits_and_have_no_line(mild_feats: list[dict[str, float]]) -> None:
+    """The premise of the known-new tests: these windows alone read "anomalous"."""
+    assert 3.0 < float(np.median([f["vib.env_kurtosis"] for f in mild_feats])) < 6.0
+    assert 4.5 < float(np.median([f["vib.crest_factor"] for f in mild_feats])) < 7.5
+    assert max(f[f"vib.env_{d}_snr"] for f in mild_feats for d in ("bpfo", "bpfi", "bsf")) < 4.0
+    snaps, alerts = run_twin(mild_feats, TwinConfig(warmup_windows=24))
+    assert [(a.status, a.severity, a.verdict) for a in alerts] == [("raised", "info", "anomalous")]
+    assert "no healthy baseline yet" in snaps[3].evidence
+
+
+def test_a_new_machine_with_impulsive_healthy_vibration_raises_nothing(
+        mild_feats: list[dict[str, float]]) -> None:
+    """IMS-like: the life begins with an install (a new bearing), its vibration is mildly
+    impulsive from the start: its first windows are its healthy state, not "anomalous"; the
+    baseline they teach judges the windows after the warm-up."""
+    snaps, alerts = run_twin(mild_feats, TwinConfig(warmup_windows=24), events={0: "install"})
+    assert alerts == []
+    assert {s.verdict for s in snaps} == {"healthy"}
+    assert {s.condition for s in snaps[:24]} == {"learning"}
+    assert {s.condition for s in snaps[24:]} == {"healthy"}
+
+
+def test_a_new_machine_still_names_a_defect_and_its_baseline_sees_new_shocks(
+        mild_feats: list[dict[str, float]]) -> None:
+    """Known new is not blind: a defect line is named during the warm-up, and after it the
+    baseline flags what its own healthy windows never did (strong shocks)."""
+    bpfo = [_features(bearing_signal(fs=FS, n=N, defect_hz=BPFO_HZ, shaft_hz=SHAFT_HZ,
+                                     noise_rms=0.2, seed=70 + i)) for i in range(4)]
+    snaps, alerts = run_twin([*mild_feats[:4], *bpfo], TwinConfig(warmup_windows=24),
+                             events={0: "install"})
+    assert [s.verdict for s in snaps[:4]] == ["healthy"] * 4
+    assert [(s.verdict, s.defect) for s in snaps[5:]] == [("defect", "bpfo")] * 3
+    assert [(a.severity, a.defect) for a in alerts] == [("warning", "bpfo")]
+    strong = [_features(_shocks(seed=80 + i)) for i in range(4)]
+    snaps, _ = run_twin([*mild_feats, *mild_feats, *strong], TwinConfig(warmup_windows=24),
+                        events={0: "install"})
+    assert snaps[-1].verdict == "anomalous" and "against this asset's baseline" in snaps[-1].evidence
+    assert "no healthy baseline yet" not in snaps[-1].evidence
+
+
+def test_only_an_install_or_maintenance_makes_a_life_known_new(mild_feats: list[dict[str, float]]) -> None:
+    """A failure starts a life of unknown state (the limits judge its warm-up) until the machine
+    is replaced; an install or maintenance mid-life starts a known-new one."""
+    feats = mild_feats[:16]
+    for events, judged in (({5: "failure"}, True), ({5: "failure", 6: "install"}, False),
+                           ({5: "maintenance"}, False)):
+        snaps, _ = run_twin(feats, TwinConfig(warmup_windows=24), events={0: "install", **events})
+        assert {s.verdict for s in snaps[:6]} == {"healthy"}
+        assert ("anomalous" in {s.verdict for s in snaps[6:]}) is judged, events
+
+
 def test_the_verdict_needs_abnormal_windows_in_a_row(shock_feats: list[dict[str, float]]) -> None:
     twin = AssetTwin(metadata(), TwinConfig(warmup_windows=40, abnormal_windows=3))
     out = [twin.update(fv) for fv in windows(shock_feats[:3])]

@@ -32,6 +32,31 @@ window is not a verdict.
 windows) decides, as it did before: the verdict only names what the condition already says
 (``degrading`` without a localised defect = ``anomalous``).
 
+*A machine known to be new* (its life began with an ``install`` or ``maintenance`` event: a new or
+overhauled bearing) is not held against the generic limits at all: its first windows ARE its
+healthy state, whatever their statistics, so its warm-up teaches the baseline and the baseline
+then decides. The limits describe a textbook healthy bearing; some healthy machines are
+impulsive by construction (the IMS rig's new bearings: kurtosis 3.5-6, envelope kurtosis 3-6,
+crest up to 7.5 in 0.256 s frames), and only the machine's own history can tell that apart from
+damage: a ball fault of CWRU's fan end reads the same figures. The limits stay for a machine of
+unknown state (first monitored when it may already be damaged: every CWRU recording). During a
+new machine's warm-up a defect is still named from its envelope lines (they need no baseline).
+
+*A strong envelope line not held yet* is abnormal on its own: a window whose strongest
+diagnosable envelope line (BPFO, BPFI, 2xBSF; not a 2xBSF that shares its window with a shaft
+harmonic) stands at or above the absolute defect bar (``defect_min_snr``, 4x the spectral
+background, ~7 standard deviations above a noise frame's SNR: a noise frame's largest of the
+three exceeds 3.2 in only 0.1 % of frames) is anomalous, not localised, in that window already,
+with no baseline to judge against (warm-up, a known-new machine's warm-up included: a line needs
+no baseline, as the defect's own absolute evidence). Naming the defect still takes the line's
+hold (``defect_snr_windows`` windows in a row), and the alert policy's hold supplies the
+persistence: without this, a line held for 3 windows never reached a 3-window alert, as the
+windows before the hold completed were "healthy" (the IMS failing bearing's last record: BPFO
+9.2, 8.0, 4.2, 2.8). A statistic beyond its limit still needs ``min_windows`` windows in a row
+(scale-free statistics of healthy machines do cross the limits for a window: the healthy CWRU
+fan-end channel's envelope kurtosis reads 5.8 once); a line at the bar does not (noise does
+not reach it).
+
 Confidence is ``x / (1 + x)`` of the deciding evidence ``x`` in units of its threshold (an excess,
 a line's SNR over ``defect_min_snr`` or its baseline deviation over ``defect_min_z``): 0.5 at
 the boundary, towards 1 far beyond it; a healthy verdict's is ``1 / (1 + excess)`` (1 for a
@@ -45,11 +70,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from twin_models.diagnosis.defects import DefectRules
+from twin_models.diagnosis.ball import ambiguous_ball_line
+from twin_models.diagnosis.defects import DefectRules, snr_lines
 from twin_models.feature_map import feature_names
+from twin_models.features.frame import DIAGNOSABLE_DEFECTS
+from twin_models.records import BearingGeometry
 
 __all__ = [
     "STATISTICS",
@@ -64,6 +92,7 @@ __all__ = [
     "judge",
     "line_confidence",
     "strength",
+    "strong_line",
     "vibration_channels",
 ]
 
@@ -86,6 +115,9 @@ class AbnormalityRules:
     envelope_kurtosis_limit: float = 3.0
     crest_limit: float = 6.0
     min_windows: int = 2
+    line_snr: float = math.inf
+    """The absolute defect bar (the twin's ``defect_min_snr``): an unheld line at or above it is
+    abnormal in its window (``inf``: lines are not abnormality evidence)."""
 
     def limit(self, feature: str) -> float:
         """The limit of one statistic of :data:`STATISTICS`."""
@@ -103,6 +135,9 @@ class Abnormality:
     statistic: str
     values: tuple[tuple[str, float], ...]
     """(feature, value) of the deciding channel's statistics, in :data:`STATISTICS` order."""
+    line: tuple[float, str, str] | None = None
+    """(SNR, channel, line words) of the window's strongest diagnosable envelope line at or above
+    ``AbnormalityRules.line_snr``, if any (see the module doc)."""
 
     def text(self, rules: AbnormalityRules) -> str:
         """``vib: kurtosis 9.4 (healthy ~3, limit 4), envelope kurtosis 6.1 (...), ...``."""
@@ -133,9 +168,36 @@ def vibration_channels(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c, feats in seen.items() if feats == wanted)
 
 
-def abnormality(features: Mapping[str, float], rules: AbnormalityRules) -> Abnormality | None:
-    """The window's abnormality against the healthy physics; None without a vibration channel
-    (or when none of its statistics is finite)."""
+def strong_line(features: Mapping[str, float], bar: float, bearing: BearingGeometry | None = None,
+                lines_before: Mapping[tuple[str, str], int] | None = None) -> tuple[float, str, str] | None:
+    """(SNR, channel, words) of the strongest BPFO / BPFI / 2xBSF envelope line at or above
+    ``bar``; a 2xBSF line is left out when it shares its window with a shaft harmonic for
+    ``bearing`` (:func:`~twin_models.diagnosis.ball.ambiguous_ball_line`). None as well when the
+    window before held such a line at the bar (``lines_before``: the twin's line runs after it):
+    only the first window of a line's evidence counts so; the windows after it count by the
+    defect their hold names (a different line right after, as on the IMS bearings next to the
+    failing one, is not more evidence until it is held itself)."""
+    if not math.isfinite(bar):
+        return None
+    skip_bsf = bearing is not None and ambiguous_ball_line(bearing)
+    def counted(defect: str) -> bool:
+        return defect in DIAGNOSABLE_DEFECTS and not (skip_bsf and defect == "bsf")
+    if any(run > 0 and counted(defect) for (_, defect), run in (lines_before or {}).items()):
+        return None
+    best: tuple[float, str, str] | None = None
+    for (channel, defect), snr in snr_lines(features).items():
+        if counted(defect) and snr >= bar:
+            words = "2xBSF" if defect == "bsf" else defect.upper()
+            best = max(best, (snr, channel, words)) if best is not None else (snr, channel, words)
+    return best
+
+
+def abnormality(features: Mapping[str, float], rules: AbnormalityRules,
+                bearing: BearingGeometry | None = None,
+                lines_before: Mapping[tuple[str, str], int] | None = None) -> Abnormality | None:
+    """The window's abnormality against the healthy physics (and its strongest line at the
+    absolute bar, :func:`strong_line`); None without a vibration channel (or when none of its
+    statistics is finite)."""
     best: Abnormality | None = None
     for channel in vibration_channels(feature_names(features)):
         values = tuple((f, features[f"{channel}.{f}"]) for f, _, _ in STATISTICS)
@@ -146,7 +208,8 @@ def abnormality(features: Mapping[str, float], rules: AbnormalityRules) -> Abnor
             excess = (value - healthy) / (rules.limit(feat) - healthy)
             if best is None or excess > best.excess:
                 best = Abnormality(excess, channel, feat, values)
-    return best
+    line = strong_line(features, rules.line_snr, bearing, lines_before) if best is not None else None
+    return best if line is None or best is None else replace(best, line=line)
 
 
 def strength(x: float) -> float:
@@ -191,6 +254,9 @@ class WindowFacts:
     """Consecutive abnormal windows, this one included (0: this window is not abnormal)."""
     baseline_healthy: bool
     """False when most of the warm-up was abnormal: the learnt baseline is not a healthy one."""
+    known_new: bool = False
+    """The life began with an install or maintenance event: its first windows are healthy by
+    definition (see the module doc), so the physics limits do not apply."""
 
 
 def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnormality | None,
@@ -203,13 +269,17 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         conf = line_confidence(features, devs, facts.defect, defect_rules)
         return Verdict("defect", conf, facts.defect_evidence)
     absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
-                                 baseline_healthy=facts.baseline_healthy)
+                                 baseline_healthy=facts.baseline_healthy, known_new=facts.known_new)
     by_baseline = not facts.learning and facts.condition in ("degrading", "critical")
     if absolute or by_baseline:
         why = []
-        if absolute:
-            held = f", {facts.abnormal_run} windows in a row"
-            why.append(f"{ab.text(rules)}{held}")
+        by_stats = absolute and _stats_held(facts.abnormal_run, rules, known_new=facts.known_new)
+        if by_stats:
+            why.append(f"{ab.text(rules)}, {facts.abnormal_run} windows in a row")
+        if absolute and ab.line is not None and not by_stats:
+            snr, channel, words = ab.line
+            why.append(f"{words} envelope line on {channel} {snr:.1f}x the spectral background "
+                       f"(limit {rules.line_snr:g}) in this window, not held long enough to name it")
         if by_baseline:
             why.append(f"{facts.condition} against this asset's baseline "
                        f"(anomaly score {facts.score:.4f})")
@@ -217,28 +287,45 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
             why.append("judged from physics alone (no healthy baseline yet)")
         elif absolute and not facts.baseline_healthy:
             why.append("judged from physics (the baseline was learnt from an abnormal machine)")
-        conf = max(strength(ab.excess) if absolute else 0.0, facts.score if by_baseline else 0.0)
-        text = "anomalous, not localised: " + "; ".join(why) + "; no defect line stands out"
-        return Verdict("anomalous", round(conf, 3), text + _strongest_line(features))
+        x = ab.excess if by_stats else (ab.line[0] / rules.line_snr if absolute and ab.line else 0.0)
+        conf = max(strength(x), facts.score if by_baseline else 0.0)
+        if by_stats or ab.line is None:
+            return Verdict("anomalous", round(conf, 3), "anomalous, not localised: " + "; ".join(why)
+                           + "; no defect line stands out" + _strongest_line(features))
+        return Verdict("anomalous", round(conf, 3), "anomalous, not localised: " + "; ".join(why))
     return Verdict("healthy", round(1.0 / (1.0 + max(ab.excess, 0.0)), 3), "")
 
 
 def absolute_abnormal(ab: Abnormality | None, run: int, rules: AbnormalityRules, *, learning: bool,
-                      baseline_healthy: bool) -> bool:
+                      baseline_healthy: bool, known_new: bool = False) -> bool:
     """Abnormal against the physics for ``rules.min_windows`` windows in a row (``run``: this
     one included), with no healthy baseline to judge against (warm-up, or a baseline learnt
-    while the machine was abnormal)."""
-    if ab is None or run < max(rules.min_windows, 1):
+    while the machine was abnormal) and no knowledge that the machine is new (``known_new``:
+    its own first windows are its healthy state, never judged by the generic limits); or, in the
+    same state (a known-new machine's warm-up included), holding an envelope line at the
+    absolute bar in this window (``ab.line``: a line needs no baseline nor a hold to be abnormal)."""
+    if ab is None or not (learning or not baseline_healthy):
         return False
-    return learning or not baseline_healthy
+    return ab.line is not None or _stats_held(run, rules, known_new=known_new)
+
+
+def _stats_held(run: int, rules: AbnormalityRules, *, known_new: bool) -> bool:
+    """The statistics were beyond a limit for ``rules.min_windows`` windows in a row and the
+    machine is not known to be new."""
+    return not known_new and run >= max(rules.min_windows, 1)
 
 
 def judge(features: Mapping[str, float], rules: AbnormalityRules, run_before: int, *,
-          learning: bool, healthy_base: bool) -> tuple[Abnormality | None, int, bool, bool]:
+          learning: bool, healthy_base: bool, known_new: bool = False, bearing: BearingGeometry | None = None,
+          lines_before: Mapping[tuple[str, str], int] | None = None,
+          ) -> tuple[Abnormality | None, int, bool, bool]:
     """``(abnormality, run, healthy_base, abnormal)`` of a window: the run of abnormal windows
     after it (``run_before`` the one before), and whether it is abnormal without a healthy
-    baseline to judge against (:func:`absolute_abnormal`)."""
-    ab = abnormality(features, rules)
+    baseline to judge against (:func:`absolute_abnormal`); a known-new machine's baseline is
+    healthy by definition. ``bearing`` and ``lines_before``: see :func:`strong_line`."""
+    ab = abnormality(features, rules, bearing, lines_before)
     run = run_before + 1 if ab is not None and ab.excess >= 1.0 else 0
-    abnormal = absolute_abnormal(ab, run, rules, learning=learning, baseline_healthy=healthy_base)
+    healthy_base = healthy_base or known_new
+    abnormal = absolute_abnormal(ab, run, rules, learning=learning, baseline_healthy=healthy_base,
+                                 known_new=known_new)
     return ab, run, healthy_base, abnormal
