@@ -53,6 +53,7 @@ def test_horizon_is_the_length_of_the_channel_carrying_p() -> None:
     assert echo_horizon([[0.5, 0.5, 0.01, 0.3, 0.2], [0.5, 0.5, 0.4, 0.001, 0.2]], lengths) == 16
     assert echo_horizon([[0.5, 0.5, 0.01, 0.01, 0.2]], lengths) == 4  # ties: the first channel
     assert echo_horizon([], lengths) == 0
+    assert echo_horizon([[0.5, 0.5, 0.4, 0.3, 0.2, 1e-9]], lengths) == 0  # a channel past the scales
     assert lookback_capacity(50, lengths, echo=True) == 178
     assert lookback_capacity(50, lengths, echo=False) == 50
     assert lookback_capacity(0, lengths, echo=False) == 1

@@ -30,14 +30,16 @@ def echo_horizon(channel_ps: Iterable[Sequence[float]], lengths: Sequence[int]) 
     """The echo horizon of the channel with the smallest p-value (first one on ties).
 
     ``channel_ps``: per feature, its channel p-values (the two value tails, then one per scale);
-    ``lengths``: the scales' subsequence lengths. The tails' horizon is 0, a scale's its length.
+    ``lengths``: the scales' subsequence lengths. The tails' horizon is 0, a scale's its length;
+    a channel after the scales (another member's) has none known: 0, the plain look-back.
     """
     best, horizon = math.inf, 0
     for ps in channel_ps:
         for j, p in enumerate(ps):
             if p < best:
                 best = p
-                horizon = lengths[j - TAIL_CHANNELS] if j >= TAIL_CHANNELS else 0
+                k = j - TAIL_CHANNELS
+                horizon = lengths[k] if 0 <= k < len(lengths) else 0
     return horizon
 
 
