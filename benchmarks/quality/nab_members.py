@@ -12,18 +12,25 @@ p-value per row (``--cache-dir``: one ``.npz`` per member and settings, reused).
 then numpy only: the row's p is the smallest p-value of the chosen channels times their number
 (Bonferroni, as the novelty detector combines its own), event mode as the detector's (a row
 scores ``1 - p`` only if its surprise ``-log10 p`` exceeds every surprise of the previous
-``refractory`` rows), and the rows go to NAB's scorer and to :func:`nab_logo.logo` (thresholds,
-and the combination when several are given, chosen on three categories and scored on the fourth).
+``refractory`` rows, plus the echo horizon with the config's ``echo``), and the rows go to
+NAB's scorer and to :func:`nab_logo.logo` (thresholds, and the combination when several are
+given, chosen on three categories and scored on the fourth).
 
-Faithfulness: with the novelty member alone this reproduces ``nab.py`` (dev 70.24 / 64.95 / 74.1)
-and ``nab_logo.py``'s config-alone pooled score (69.62 / 63.74 / 73.08) to the second decimal: the
-pipeline's one-row windows give the detector exactly these values in this order.
+Faithfulness: with the novelty member alone this reproduces ``nab.py`` (round 8's config,
+refractory 300: dev 70.24 / 64.95 / 74.1) and ``nab_logo.py``'s config-alone pooled score
+(69.62 / 63.74 / 73.08) to the second decimal: the pipeline's one-row windows give the detector
+exactly these values in this order.
 
-Three grids, each candidate alone (dev, and left-out with only the thresholds out of fold), then
-the grid as one leave-one-category-out choice: **members** (``novelty``; ``novelty+change``, every
+Five grids, each candidate alone (dev, and left-out with only the thresholds out of fold), then
+the grid as one leave-one-category-out choice (and each candidate's dev score at one a priori
+threshold, ``p <= 0.001``, nothing chosen): **members** (``novelty``; ``novelty+change``, every
 change channel; ``novelty+step``, ``+level``, ``+spread``, one kind), **refractory** (the novelty
-detector at 100 ... 1000 rows) and **channels** (the novelty detector without its value tails or
-without one scale). Final line: JSON.
+detector at 100 ... 1000 rows), **channels** (the novelty detector without its value tails or
+without one scale), all three at the config's refractory and echo; **echo** (the config's
+refractory, 300 (round 8's), one day of 5-minute rows (288) and one row, each without and with
+the echo horizon of :mod:`twin_models.anomaly.event_gate`: the look-back lengthened by the length
+of the scale carrying the row's p) and **refractory+echo** (100 ... 1000 rows, with the echo).
+Final line: JSON.
 """
 
 from __future__ import annotations
@@ -46,11 +53,14 @@ from benchmarks.quality.nab import DEFAULT_CONFIG, LABELS, corpus, nab_file, nab
 from benchmarks.quality.nab_logo import logo  # noqa: E402
 from flows.config.pipeline import ConfigError, load_config  # noqa: E402
 from twin_models.anomaly.change import ChangeSeries  # noqa: E402
+from twin_models.anomaly.event_gate import TAIL_CHANNELS  # noqa: E402
 from twin_models.anomaly.novelty import NoveltyDetector  # noqa: E402
-from twin_models.evaluate.scoring import NabFile, nab_score  # noqa: E402
+from twin_models.evaluate.scoring import PROFILES, NabFile, nab_score  # noqa: E402
 
 DEFAULT_CHANGE_SCALES = ((8, 128), (32, 512))
 REFRACTORY_GRID = (100, 200, 300, 450, 600, 1000)
+ROWS_PER_DAY = 288  # NAB's cadence: one row every 5 minutes (all but 2 of the 35 files)
+FIXED_P = 1e-3  # an a priori decision level: rarer than one window in a thousand (no threshold swept)
 _FEATURE = "value.mean"
 
 
@@ -86,15 +96,23 @@ def channel_groups(n_scales: int) -> dict[str, list[int]]:
     return {"step": [0, 1], "level": level, "spread": spread, "change": [0, 1, *level, *spread]}
 
 
-def event_scores(p: np.ndarray, refractory: int, warmup: int) -> np.ndarray:
-    """The detector's event mode on a file's row p-values (0 when not the newest extreme)."""
+def event_scores(p: np.ndarray, refractory: int, warmup: int,
+                 horizon: np.ndarray | None = None) -> np.ndarray:
+    """The detector's event mode on a file's row p-values (0 when not the newest extreme);
+    ``horizon``: per row, the echo horizon added to the look-back (the detector's ``echo``)."""
     s = -np.log10(np.maximum(p, 1e-300))
     out = np.zeros_like(p)
     for i in range(warmup, len(p)):
-        prev = s[max(warmup, i - refractory) : i].max(initial=0.0) if refractory > 0 else -1.0
+        back = refractory + (int(horizon[i]) if horizon is not None else 0)
+        prev = s[max(warmup, i - back) : i].max(initial=0.0) if refractory > 0 else -1.0
         if s[i] > prev:
             out[i] = 1.0 - p[i]
     return out
+
+
+def echo_horizons(channels: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+    """Per row: the echo horizon of the novelty channel with the smallest p (tails 0, scale m)."""
+    return np.asarray([0] * TAIL_CHANNELS + list(lengths))[np.argmin(channels, axis=1)]
 
 
 def report(grid_name: str, runs: Mapping[str, Sequence[NabFile]]) -> dict[str, Any]:
@@ -111,7 +129,11 @@ def report(grid_name: str, runs: Mapping[str, Sequence[NabFile]]) -> dict[str, A
         cells = " ".join(f"{v:6.2f}" for v in dev.values())
         pcells = " ".join(f"{v:6.2f}" for v in pooled.values())
         fcells = " ".join(f"{k[:12]} {v:.1f}" for k, v in per.items() if v is not None)
-        print(f"{'':{len(grid_name) + 2}s}{name:22s} {cells} | {'':8s} {pcells} | {fcells}")
+        fixed = {k: round(r.score, 2)
+                 for k, r in nab_score(rows, thresholds={q: 1.0 - FIXED_P for q in PROFILES}).items()}
+        out["candidates"][name]["fixed_p"] = {"p": FIXED_P, **fixed}
+        print(f"{'':{len(grid_name) + 2}s}{name:22s} {cells} | {'':8s} {pcells} | {fcells} | "
+              f"at p <= {FIXED_P:g}: " + " ".join(f"{v:.2f}" for v in fixed.values()))
     if len(runs) > 1:
         folds, pooled = logo(runs)
         out["grid"] = {"pooled": pooled, "chosen": {f.held_out: f.candidate for f in folds},
@@ -197,27 +219,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     groups = channel_groups(len(scales))
     n_nov = members["novelty"][next(iter(series))].shape[1]
     tails_and_scales = {"tails": [0, 1], **{f"{m}x{d}": [2 + j] for j, (m, d) in enumerate(nov.scales)}}
-    refractory = nov.refractory
-    # candidate name -> (extra change channels, novelty channels dropped, refractory)
-    grids: dict[str, dict[str, tuple[list[int], list[int], int]]] = {
-        "members": {"novelty": ([], [], refractory),
-                    **{f"novelty+{g}": (groups[g], [], refractory)
+    refractory, echo = nov.refractory, nov.echo
+    # candidate name -> (extra change channels, novelty channels dropped, refractory, echo)
+    grids: dict[str, dict[str, tuple[list[int], list[int], int, bool]]] = {
+        "members": {"novelty": ([], [], refractory, echo),
+                    **{f"novelty+{g}": (groups[g], [], refractory, echo)
                        for g in ("change", "step", "level", "spread")}},
-        "refractory": {f"refractory={r}": ([], [], r) for r in REFRACTORY_GRID},
-        "channels": {"novelty": ([], [], refractory),
-                     **{f"without {k}": ([], v, refractory) for k, v in tails_and_scales.items()}},
+        "refractory": {f"refractory={r}": ([], [], r, False) for r in REFRACTORY_GRID},
+        "channels": {"novelty": ([], [], refractory, echo),
+                     **{f"without {k}": ([], v, refractory, echo) for k, v in tails_and_scales.items()}},
+        "echo": {f"refractory={r}{' +echo' if e else ''}": ([], [], r, e)
+                 for r in (refractory, 300, ROWS_PER_DAY, 1) for e in (False, True)},
+        "refractory+echo": {f"refractory={r} +echo": ([], [], r, True) for r in REFRACTORY_GRID},
     }
-    summary: dict[str, Any] = {"refractory": refractory, "change_scales": scales, "grids": {}}
+    lengths = [m for m, _ in nov.scales]
+    summary: dict[str, Any] = {"refractory": refractory, "echo": echo, "change_scales": scales, "grids": {}}
     for grid_name, grid in grids.items():
         runs: dict[str, list[NabFile]] = {}
-        for name, (extra, dropped, ref) in grid.items():
+        for name, (extra, dropped, ref, with_echo) in grid.items():
             keep = [i for i in range(n_nov) if i not in dropped]
             rows = []
             for key, (c, f, (_, _, secs)) in series.items():
                 ps = np.concatenate([members["novelty"][key][:, keep], members["change"][key][:, extra]],
                                     axis=1)
                 pr = np.minimum(1.0, ps.min(axis=1) * ps.shape[1])
-                rows.append(nab_file(c, f, secs, event_scores(pr, ref, warmup), labels))
+                hor = echo_horizons(members["novelty"][key], lengths) if with_echo else None
+                rows.append(nab_file(c, f, secs, event_scores(pr, ref, warmup, hor), labels))
             runs[name] = rows
         summary["grids"][grid_name] = report(grid_name, runs)
     summary["seconds"] = round(time.perf_counter() - start, 1)

@@ -105,6 +105,8 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Pipel
     ("[pipeline.twin.novelty]\nscales = [[0, 0]]\n", "config twin.novelty.scales must be >= 1"),
     ("[pipeline.twin.novelty]\nscales = [[8, 3]]\n", "8 is not a multiple of its segments 3"),
     ("[pipeline.twin.novelty]\nscales = [[8]]\n", "expected a list of 2 values"),
+    ("[pipeline.twin.novelty]\necho = 'maybe'\n",
+     "config twin.novelty.echo: cannot use 'maybe' (expected true or false"),
     ("[pipeline.twin]\nwarmup_windows = -5\n", "config twin.warmup_windows must be >= 1"),
     ("[pipeline.twin]\nwarmup_windows = 2.5\n", "twin.warmup_windows: cannot use 2.5 (expected a whole"),
     ("[pipeline.alerts]\nraise_score = nan\n", "config alerts.raise_score must be >= 0 and <= 1, got nan"),
@@ -132,6 +134,8 @@ def test_whole_floats_are_ints_and_benchmark_tables_are_allowed(tmp_path: Path) 
     cfg = _load(tmp_path,
                 "[pipeline.twin]\ndefect_min_snr = inf\n[pipeline.twin.novelty]\nscales = [[8, 4]]\n")
     assert math.isinf(cfg.twin.defect_min_snr) and cfg.twin.novelty.scales == ((8, 4),)
+    assert not cfg.twin.novelty.echo
+    assert _load(tmp_path, "[pipeline.twin.novelty]\necho = true\n").twin.novelty.echo is True
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "benchmarks/quality/configs").glob("*.toml")),

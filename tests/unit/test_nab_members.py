@@ -47,3 +47,25 @@ def test_bad_change_scales_exit_2(arg: str, capsys: pytest.CaptureFixture[str]) 
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("nab_members: --change-scales") and err.count("\n") == 1
+
+
+def test_offline_echo_horizon_reproduces_the_detector() -> None:
+    rng = np.random.default_rng(4)
+    values = 10 + np.sin(np.arange(1500) / 8) + rng.normal(0, 0.1, 1500)
+    values[900] += 3
+    values[1200:1260] += 1.5
+    warmup, refractory = 100, 30
+    det = NoveltyDetector(warmup=warmup, refractory=refractory, echo=True, **SETTINGS)  # type: ignore[arg-type]
+    online = np.empty(len(values))
+    for i, v in enumerate(values):
+        x = {"value.mean": float(v)}
+        online[i] = det.score_one(x)
+        det.learn_one(x)
+    ps = nab_members.novelty_channels(list(values), warmup, SETTINGS)
+    p = np.minimum(1.0, ps.min(axis=1) * ps.shape[1])
+    horizon = nab_members.echo_horizons(ps, [4, 16])
+    assert set(np.unique(horizon)) <= {0, 4, 16}
+    offline = nab_members.event_scores(p, refractory, warmup, horizon)
+    plain = nab_members.event_scores(p, refractory, warmup)
+    np.testing.assert_array_equal(offline, online)  # the detector's echo mode, row by row
+    assert np.count_nonzero(offline) < np.count_nonzero(plain)  # the echo silences some rows

@@ -27,7 +27,9 @@ exceeds every surprise of the previous ``refractory`` windows, otherwise it scor
 shift then scores once, at its start, and a growing anomaly once per new extreme; this is what
 the Numenta Anomaly Benchmark rewards (only the first detection of an anomaly counts, every
 further one outside the anomaly window costs). With ``refractory = 0`` every window keeps its
-score (what a consecutive-windows alert policy needs).
+score (what a consecutive-windows alert policy needs). ``echo = True`` lengthens the look-back by
+the length of the scale that carries the window's p-value, that scale's echo of a past event
+(:mod:`twin_models.anomaly.event_gate`).
 
 The detector learns from every window (it adapts: a new normal stops being novel) and follows
 River's verbs (it is a ``river.base.AnomalyDetector``) and the prequential order: ``score_one``
@@ -49,6 +51,7 @@ import numpy.typing as npt
 from river import base
 
 from twin_models.anomaly.calibration import EmpiricalTail
+from twin_models.anomaly.event_gate import echo_horizon, is_news, lookback_capacity
 from twin_models.moved_modules import restore_state
 
 __all__ = ["NoveltyDetector", "SubsequenceNovelty"]
@@ -180,6 +183,7 @@ class _Eval:
     per: dict[str, _FeatureEval]
     p: float
     surprise: float
+    horizon: int = 0  # echo horizon of the channel carrying p (event_gate.echo_horizon)
 
 
 class _Feature:
@@ -198,9 +202,10 @@ class NoveltyDetector(base.AnomalyDetector):
     ``scales``: ``(m, d)`` pairs, subsequence length in windows and its number of segments.
     ``history``: subsequences kept per scale (the memory of patterns); ``value_history``: values
     kept for the value tails. ``warmup``: windows learnt before scoring; ``refractory``: see the
-    module docstring (0 = off). ``tail_k``: order statistics behind each exponential tail;
-    ``resolution``: the tail-scale floor as a fraction of the values' 5-95 % range;
-    ``max_features``: features tracked at most (more are ignored).
+    module docstring (0 = off); ``echo``: the look-back also spans the echo horizon of the channel
+    carrying the window's p (:mod:`~twin_models.anomaly.event_gate`). ``tail_k``: order statistics
+    behind each exponential tail; ``resolution``: the tail-scale floor as a fraction of the
+    values' 5-95 % range; ``max_features``: features tracked at most (more are ignored).
 
     Cost per scored feature at the defaults: about 4 MB of state (the pattern memory) and
     0.3 ms per window.
@@ -214,6 +219,8 @@ class NoveltyDetector(base.AnomalyDetector):
     True
     """
 
+    echo: bool = False  # what a detector pickled before the option existed did
+
     def __init__(
         self,
         *,
@@ -226,6 +233,7 @@ class NoveltyDetector(base.AnomalyDetector):
         resolution: float = 0.005,
         refractory: int = 0,
         max_features: int = 64,
+        echo: bool = False,
     ) -> None:
         self.warmup = warmup
         self.features = tuple(features)
@@ -236,8 +244,10 @@ class NoveltyDetector(base.AnomalyDetector):
         self.resolution = resolution
         self.refractory = refractory
         self.max_features = max_features
+        self.echo = echo
         self.state: dict[str, _Feature] = {}
-        self.recent: deque[float] = deque(maxlen=max(refractory, 1))
+        lengths = [m for m, _ in self.scales]
+        self.recent: deque[float] = deque(maxlen=lookback_capacity(refractory, lengths, echo))
         self.n_learned = 0
         self._cache: tuple[tuple[tuple[str, float], ...], _Eval] | None = None
 
@@ -297,7 +307,8 @@ class NoveltyDetector(base.AnomalyDetector):
         n_tests = sum(len(f.ps) for f in per.values())
         p_min = min((p for f in per.values() for p in f.ps), default=1.0)
         p = min(1.0, p_min * n_tests) if n_tests else 1.0
-        out = _Eval(per, p, -math.log10(max(p, _P_FLOOR)))
+        horizon = echo_horizon((f.ps for f in per.values()), [m for m, _ in self.scales])
+        out = _Eval(per, p, -math.log10(max(p, _P_FLOOR)), horizon)
         self._cache = (key, out)
         return out
 
@@ -315,8 +326,8 @@ class NoveltyDetector(base.AnomalyDetector):
             return 0.0
         ev = self._evaluate(x)
         if self.refractory > 0:
-            previous = max(self.recent, default=0.0)
-            if ev.surprise <= previous:
+            lookback = self.refractory + (ev.horizon if self.echo else 0)
+            if not is_news(ev.surprise, self.recent, lookback):
                 return 0.0
         return max(0.0, 1.0 - ev.p)
 

@@ -53,6 +53,9 @@ class NoveltyConfig:
     refractory: int = setting(0, **between(0, MAX_COUNT))
     """> 0: event mode, a window scores only if more surprising than the previous N (a persistent
     anomaly scores once: pair it with ``min_windows = 1`` in the alert policy)."""
+    echo: bool = setting(False)
+    """Event mode's look-back also spans the length of the scale carrying the window's p-value
+    (that scale's echo of an earlier event; :mod:`twin_models.anomaly.event_gate`)."""
 
     def __post_init__(self) -> None:
         # TOML gives lists of lists; keep the frozen config hashable
@@ -66,7 +69,7 @@ def build_detector(name: str, *, warmup: int, top_k: int, learn_gate: float,
     if name == "novelty":
         return NoveltyDetector(warmup=warmup, features=novelty.features, scales=novelty.scales,
                                history=novelty.history, value_history=novelty.value_history,
-                               refractory=novelty.refractory)
+                               refractory=novelty.refractory, echo=novelty.echo)
     if name != "baseline":
         # imported only when a River detector may be configured: River's anomaly module imports
         # scipy.stats (~1 CPU s of start-up that a twin of the default detector never uses)
