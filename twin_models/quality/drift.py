@@ -36,10 +36,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from river import linear_model
+from typing import TYPE_CHECKING
 
 from twin_models.quality.stats import ChannelStats
+
+if TYPE_CHECKING:
+    from river.linear_model import BayesianLinearRegression
 
 __all__ = ["ALLOWANCE", "BAD_H", "CURRENT_UNITS", "SETTLE_S", "SUSPECT_H", "TEMPERATURE_UNITS",
            "VIB_RATIO", "WARMUP_WINDOWS", "DriftTracker"]
@@ -71,12 +73,19 @@ Z_CAP = 10.0
 """A window adds at most this many sds: one odd window cannot make a drift on its own."""
 
 
+def _regressor() -> BayesianLinearRegression:
+    """The channel's regression; River's linear models (and scipy under them) are imported only
+    when an asset has a drift-prone channel, so a plain scalar run starts without them."""
+    from river.linear_model import BayesianLinearRegression  # noqa: PLC0415 (lazy: startup cost)
+
+    return BayesianLinearRegression(alpha=1e-3, beta=1.0)
+
+
 @dataclass(slots=True)
 class _Channel:
     """One drift-prone channel's model, residual scale and CUSUM."""
 
-    model: linear_model.BayesianLinearRegression = field(
-        default_factory=lambda: linear_model.BayesianLinearRegression(alpha=1e-3, beta=1.0))
+    model: BayesianLinearRegression = field(default_factory=lambda: _regressor())
     learnt: int = 0
     var: float = math.nan  # EWMA of the squared residual (ok windows)
     up: float = 0.0  # CUSUM of positive departures
