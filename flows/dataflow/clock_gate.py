@@ -31,9 +31,12 @@ from flows.dataflow.metrics import PipelineMetrics
 from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
 
-__all__ = ["CLOCK_SKEW", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
+__all__ = ["CLOCK_SKEW", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
 
 CLOCK_SKEW = "clock_skew"
+MAX_PENDING_MARKS = 64
+"""Input marks waiting per asset at most (marks of records held ahead of the asset's clock; a
+mark whose records were all rejected is dropped with the oldest: its records are dead letters)."""
 MIN_LIMIT_S = 60.0
 """The smallest skew judged (s), when the allowed lateness is shorter: channels sampled
 asynchronously a few seconds apart must not be held record by record."""
@@ -46,7 +49,9 @@ class ClockGate:
                  now: Callable[[], datetime]) -> None:
         self.limit_s = max(allowed_lateness_s, MIN_LIMIT_S)
         self.active_s = max(window_s, self.limit_s)
+        self.window = timedelta(seconds=window_s)
         self.clocks: dict[str, AssetClock] = {}
+        self.pending: dict[str, list[InputMark]] = {}  # asset -> input marks ahead of its front
         self.metrics = metrics
         self.now = now
 
@@ -71,6 +76,8 @@ class ClockGate:
                     clock.last[item.channel] = t
                     if t > front:
                         clock.front = t
+                    if self.pending:
+                        self._release_marks(item, out)
                     out.append(item)
                     continue
                 clock.offer(item.channel, t, item, verdicts)
@@ -81,8 +88,12 @@ class ClockGate:
             elif kind is InputMark:
                 clock = self.clocks.get(item.asset_id)
                 if clock is not None and item.timestamp.timestamp() > clock.front + limit:
-                    # its record may be held or rejected: the mark lands in the front's window
-                    item.timestamp = EPOCH + timedelta(seconds=clock.front)
+                    # its record may be held or rejected: the mark waits for a record of its
+                    # window to be admitted (it must not move the asset's watermark first)
+                    marks = self.pending.setdefault(item.asset_id, [])
+                    marks.append(item)
+                    del marks[:-MAX_PENDING_MARKS]
+                    continue
                 out.append(item)
                 continue
             else:
@@ -120,8 +131,28 @@ class ClockGate:
             del verdicts.admitted[mark:]
             verdicts.admitted.append(piece)
 
+    def _release_marks(self, item: Any, out: list[Any]) -> None:
+        """Put before the admitted ``item`` the waiting input marks of its asset and window."""
+        marks = self.pending.get(item.asset_id)
+        if not marks:
+            return
+        here = (item.timestamp - EPOCH) // self.window
+        keep = []
+        for mark in marks:
+            if (mark.timestamp - EPOCH) // self.window == here:
+                out.append(mark)
+            else:
+                keep.append(mark)
+        if keep:
+            self.pending[item.asset_id] = keep
+        else:
+            del self.pending[item.asset_id]
+
     def _emit(self, verdicts: Verdicts, out: list[Any]) -> None:
-        out.extend(verdicts.admitted)
+        for item in verdicts.admitted:
+            if self.pending and type(item) is not ScalarColumns:
+                self._release_marks(item, out)
+            out.append(item)
         verdicts.admitted.clear()
         for item, channel, offset in verdicts.flagged:  # behind: passed on, and flagged
             front = EPOCH + timedelta(seconds=self.clocks[item.asset_id].front)
