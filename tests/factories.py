@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -114,3 +115,15 @@ def fleet_digest(cfg: FleetConfig, records: Iterable[object] | None = None) -> s
             h.update(repr(r).encode())
     h.update(repr(ground_truth(cfg)).encode())
     return h.hexdigest()
+
+
+def prequential_scores(det: Any, values: Iterable[float], feature: str) -> np.ndarray:
+    """A River anomaly detector's scores over one feature's values, prequentially (score a value,
+    then learn it), as the twin feeds its detector."""
+    vals = list(values)
+    out = np.empty(len(vals))
+    for i, v in enumerate(vals):
+        x = {feature: float(v)}
+        out[i] = det.score_one(x)
+        det.learn_one(x)
+    return out

@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
+from tests.factories import prequential_scores
 from twin_models.anomaly.change import ChangeNovelty, ChangeSeries
 from twin_models.checks import ALL_CHECKS
 
@@ -15,13 +16,7 @@ WARMUP = 700  # both windows of the longest scale full, and 150 statistics learn
 
 
 def _run(values: np.ndarray) -> np.ndarray:
-    det = ChangeNovelty(warmup=WARMUP, scales=SCALES, history=5000)
-    out = np.empty(len(values))
-    for i, v in enumerate(values):
-        x = {"v.mean": float(v)}
-        out[i] = det.score_one(x)
-        det.learn_one(x)
-    return out
+    return prequential_scores(ChangeNovelty(warmup=WARMUP, scales=SCALES, history=5000), values, "v.mean")
 
 
 def _channels(values: np.ndarray, at: int) -> dict[str, float]:

@@ -7,6 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
+from tests.factories import prequential_scores
 from twin_models.anomaly.event_gate import echo_horizon, is_news, lookback_capacity
 from twin_models.anomaly.novelty import NoveltyDetector
 
@@ -16,12 +17,7 @@ SPIKE, REFRACTORY = 1500, 50
 
 
 def _run(det: NoveltyDetector, values: np.ndarray) -> np.ndarray:
-    out = np.empty(len(values))
-    for i, v in enumerate(values):
-        x = {"v.mean": float(v)}
-        out[i] = det.score_one(x)
-        det.learn_one(x)
-    return out
+    return prequential_scores(det, values, "v.mean")
 
 
 def _horizons(values: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.quality import nab_members
+from tests.factories import prequential_scores
 from twin_models.anomaly.novelty import NoveltyDetector
 
 SETTINGS = {"features": (".mean",), "scales": ((4, 4), (16, 4)), "history": 400, "value_history": 800}
@@ -18,11 +19,7 @@ def test_channels_bonferroni_and_event_mode_reproduce_the_detector() -> None:
     values[1200:] += 1.5
     warmup, refractory = 100, 150
     det = NoveltyDetector(warmup=warmup, refractory=refractory, **SETTINGS)  # type: ignore[arg-type]
-    online = np.empty(len(values))
-    for i, v in enumerate(values):
-        x = {"value.mean": float(v)}
-        online[i] = det.score_one(x)
-        det.learn_one(x)
+    online = prequential_scores(det, values, "value.mean")
     ps = nab_members.novelty_channels(list(values), warmup, SETTINGS)
     p = np.minimum(1.0, ps.min(axis=1) * ps.shape[1])
     offline = nab_members.event_scores(p, refractory, warmup)
@@ -56,11 +53,7 @@ def test_offline_echo_horizon_reproduces_the_detector() -> None:
     values[1200:1260] += 1.5
     warmup, refractory = 100, 30
     det = NoveltyDetector(warmup=warmup, refractory=refractory, echo=True, **SETTINGS)  # type: ignore[arg-type]
-    online = np.empty(len(values))
-    for i, v in enumerate(values):
-        x = {"value.mean": float(v)}
-        online[i] = det.score_one(x)
-        det.learn_one(x)
+    online = prequential_scores(det, values, "value.mean")
     ps = nab_members.novelty_channels(list(values), warmup, SETTINGS)
     p = np.minimum(1.0, ps.min(axis=1) * ps.shape[1])
     horizon = nab_members.echo_horizons(ps, [4, 16])
