@@ -21,7 +21,7 @@ refractory 300: dev 70.24 / 64.95 / 74.1) and ``nab_logo.py``'s config-alone poo
 (69.62 / 63.74 / 73.08) to the second decimal: the pipeline's one-row windows give the detector
 exactly these values in this order.
 
-Five grids, each candidate alone (dev, and left-out with only the thresholds out of fold), then
+Seven grids, each candidate alone (dev, and left-out with only the thresholds out of fold), then
 the grid as one leave-one-category-out choice (and each candidate's dev score at one a priori
 threshold, ``p <= 0.001``, nothing chosen): **members** (``novelty``; ``novelty+change``, every
 change channel; ``novelty+step``, ``+level``, ``+spread``, one kind), **refractory** (the novelty
@@ -29,7 +29,11 @@ detector at 100 ... 1000 rows), **channels** (the novelty detector without its v
 without one scale), all three at the config's refractory and echo; **echo** (the config's
 refractory, 300 (round 8's), one day of 5-minute rows (288) and one row, each without and with
 the echo horizon of :mod:`twin_models.anomaly.event_gate`: the look-back lengthened by the length
-of the scale carrying the row's p) and **refractory+echo** (100 ... 1000 rows, with the echo).
+of the scale carrying the row's p), **refractory+echo** (100 ... 1000 rows, with the echo; the
+members and channels grids use the config's ``hold``, these three none: round 9's tables), **hold** (the
+config's refractory and echo, the alarm hold of :mod:`twin_models.anomaly.event_gate` at 0 ... 128
+rows: windows after an alarm-grade report, p <= 0.001, that are not news) and
+**refractory+echo+hold** (the refractory grid with the echo and the config's hold).
 Final line: JSON.
 """
 
@@ -53,12 +57,13 @@ from benchmarks.quality.nab import DEFAULT_CONFIG, LABELS, corpus, nab_file, nab
 from benchmarks.quality.nab_logo import logo  # noqa: E402
 from flows.config.pipeline import ConfigError, load_config  # noqa: E402
 from twin_models.anomaly.change import ChangeSeries  # noqa: E402
-from twin_models.anomaly.event_gate import TAIL_CHANNELS  # noqa: E402
+from twin_models.anomaly.event_gate import ALARM_SURPRISE, TAIL_CHANNELS, is_held  # noqa: E402
 from twin_models.anomaly.novelty import NoveltyDetector  # noqa: E402
 from twin_models.evaluate.scoring import PROFILES, NabFile, nab_score  # noqa: E402
 
 DEFAULT_CHANGE_SCALES = ((8, 128), (32, 512))
 REFRACTORY_GRID = (100, 200, 300, 450, 600, 1000)
+HOLD_GRID = (0, 1, 3, 8, 32, 64, 128)  # sensitivity of the alarm hold (the config's is fixed a priori)
 ROWS_PER_DAY = 288  # NAB's cadence: one row every 5 minutes (all but 2 of the 35 files)
 FIXED_P = 1e-3  # an a priori decision level: rarer than one window in a thousand (no threshold swept)
 _FEATURE = "value.mean"
@@ -97,16 +102,20 @@ def channel_groups(n_scales: int) -> dict[str, list[int]]:
 
 
 def event_scores(p: np.ndarray, refractory: int, warmup: int,
-                 horizon: np.ndarray | None = None) -> np.ndarray:
+                 horizon: np.ndarray | None = None, hold: int = 0) -> np.ndarray:
     """The detector's event mode on a file's row p-values (0 when not the newest extreme);
-    ``horizon``: per row, the echo horizon added to the look-back (the detector's ``echo``)."""
+    ``horizon``: per row, the echo horizon added to the look-back (the detector's ``echo``);
+    ``hold``: rows after an alarm-grade report (surprise >= ``ALARM_SURPRISE``) that are not news."""
     s = -np.log10(np.maximum(p, 1e-300))
     out = np.zeros_like(p)
+    last_alarm = -1
     for i in range(warmup, len(p)):
         back = refractory + (int(horizon[i]) if horizon is not None else 0)
         prev = s[max(warmup, i - back) : i].max(initial=0.0) if refractory > 0 else -1.0
-        if s[i] > prev:
+        if s[i] > prev and not (refractory > 0 and is_held(i, last_alarm, hold)):
             out[i] = 1.0 - p[i]
+            if refractory > 0 and s[i] >= ALARM_SURPRISE:
+                last_alarm = i
     return out
 
 
@@ -219,24 +228,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     groups = channel_groups(len(scales))
     n_nov = members["novelty"][next(iter(series))].shape[1]
     tails_and_scales = {"tails": [0, 1], **{f"{m}x{d}": [2 + j] for j, (m, d) in enumerate(nov.scales)}}
-    refractory, echo = nov.refractory, nov.echo
-    # candidate name -> (extra change channels, novelty channels dropped, refractory, echo)
-    grids: dict[str, dict[str, tuple[list[int], list[int], int, bool]]] = {
-        "members": {"novelty": ([], [], refractory, echo),
-                    **{f"novelty+{g}": (groups[g], [], refractory, echo)
+    refractory, echo, hold = nov.refractory, nov.echo, nov.hold
+    # candidate name -> (extra change channels, novelty channels dropped, refractory, echo, hold)
+    grids: dict[str, dict[str, tuple[list[int], list[int], int, bool, int]]] = {
+        "members": {"novelty": ([], [], refractory, echo, hold),
+                    **{f"novelty+{g}": (groups[g], [], refractory, echo, hold)
                        for g in ("change", "step", "level", "spread")}},
-        "refractory": {f"refractory={r}": ([], [], r, False) for r in REFRACTORY_GRID},
-        "channels": {"novelty": ([], [], refractory, echo),
-                     **{f"without {k}": ([], v, refractory, echo) for k, v in tails_and_scales.items()}},
-        "echo": {f"refractory={r}{' +echo' if e else ''}": ([], [], r, e)
+        "refractory": {f"refractory={r}": ([], [], r, False, 0) for r in REFRACTORY_GRID},
+        "channels": {"novelty": ([], [], refractory, echo, hold),
+                     **{f"without {k}": ([], v, refractory, echo, hold) for k, v in tails_and_scales.items()}},
+        "echo": {f"refractory={r}{' +echo' if e else ''}": ([], [], r, e, 0)
                  for r in (refractory, 300, ROWS_PER_DAY, 1) for e in (False, True)},
-        "refractory+echo": {f"refractory={r} +echo": ([], [], r, True) for r in REFRACTORY_GRID},
+        "refractory+echo": {f"refractory={r} +echo": ([], [], r, True, 0) for r in REFRACTORY_GRID},
+        "hold": {f"hold={h}": ([], [], refractory, echo, h) for h in HOLD_GRID},
+        "refractory+echo+hold": {f"refractory={r} +echo hold={hold}": ([], [], r, True, hold)
+                                 for r in REFRACTORY_GRID},
     }
     lengths = [m for m, _ in nov.scales]
-    summary: dict[str, Any] = {"refractory": refractory, "echo": echo, "change_scales": scales, "grids": {}}
+    summary: dict[str, Any] = {"refractory": refractory, "echo": echo, "hold": hold, "change_scales": scales, "grids": {}}
     for grid_name, grid in grids.items():
         runs: dict[str, list[NabFile]] = {}
-        for name, (extra, dropped, ref, with_echo) in grid.items():
+        for name, (extra, dropped, ref, with_echo, held) in grid.items():
             keep = [i for i in range(n_nov) if i not in dropped]
             rows = []
             for key, (c, f, (_, _, secs)) in series.items():
@@ -244,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                     axis=1)
                 pr = np.minimum(1.0, ps.min(axis=1) * ps.shape[1])
                 hor = echo_horizons(members["novelty"][key], lengths) if with_echo else None
-                rows.append(nab_file(c, f, secs, event_scores(pr, ref, warmup, hor), labels))
+                rows.append(nab_file(c, f, secs, event_scores(pr, ref, warmup, hor, held), labels))
             runs[name] = rows
         summary["grids"][grid_name] = report(grid_name, runs)
     summary["seconds"] = round(time.perf_counter() - start, 1)

@@ -12,6 +12,14 @@ extreme after the refractory period is reported as a new anomaly (e.g. a 576-win
 windows after a spike); with it, each channel is held back exactly as long as it can echo. The
 value tails look at one window and have no echo (horizon 0); short scales, which see a new event
 first, keep the short look-back. The horizon follows from the scales themselves: nothing to tune.
+
+**Alarm hold** (``hold = H > 0``): once a window has been reported at alarm grade (its p-value at
+most ``ALARM_P``, i.e. a score of at least 0.999, the alert policy's default ``raise_score``), the
+next ``H`` windows are not news, however surprising. An incident often climbs for a few windows
+(a spike over two or three readings, a temperature overshooting), and each step is a new extreme
+that the look-back alone reports again; within ``H`` windows of an alarm those steps are the same
+burst (with ``H`` the shortest scale's length, they even share its subsequence). Windows that were
+not alarms hold nothing, so a mild precursor never masks the incident that follows it.
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
-__all__ = ["TAIL_CHANNELS", "echo_horizon", "is_news", "lookback_capacity"]
+__all__ = ["ALARM_P", "ALARM_SURPRISE", "TAIL_CHANNELS", "echo_horizon", "is_held", "is_news",
+           "lookback_capacity"]
 
 TAIL_CHANNELS = 2  # per feature: the upper and lower value tails come first, then one per scale
+ALARM_P = 1e-3  # an alarm-grade window: rarer than one in a thousand (AlertPolicy's raise_score 0.999)
+ALARM_SURPRISE = 3.0  # the same level as a surprise, -log10 ALARM_P
 
 
 def echo_horizon(channel_ps: Iterable[Sequence[float]], lengths: Sequence[int]) -> int:
@@ -52,3 +63,11 @@ def is_news(surprise: float, recent: deque[float], lookback: int) -> bool:
     """True if ``surprise`` exceeds every one of the last ``lookback`` surprises in ``recent``."""
     previous = max(islice(reversed(recent), lookback), default=0.0)
     return surprise > previous
+
+
+def is_held(index: int, last_alarm: int, hold: int) -> bool:
+    """True if window ``index`` is within ``hold`` windows after the alarm at ``last_alarm``.
+
+    ``last_alarm`` < 0: no alarm yet; ``hold`` 0: never held.
+    """
+    return hold > 0 and last_alarm >= 0 and 0 < index - last_alarm <= hold

@@ -29,7 +29,8 @@ the Numenta Anomaly Benchmark rewards (only the first detection of an anomaly co
 further one outside the anomaly window costs). With ``refractory = 0`` every window keeps its
 score (what a consecutive-windows alert policy needs). ``echo = True`` lengthens the look-back by
 the length of the scale that carries the window's p-value, that scale's echo of a past event
-(:mod:`twin_models.anomaly.event_gate`).
+(:mod:`twin_models.anomaly.event_gate`); ``hold = H`` makes the ``H`` windows after an
+alarm-grade report (p <= 0.001) no news: the rest of the alarm's burst.
 
 The detector learns from every window (it adapts: a new normal stops being novel) and follows
 River's verbs (it is a ``river.base.AnomalyDetector``) and the prequential order: ``score_one``
@@ -51,7 +52,7 @@ import numpy.typing as npt
 from river import base
 
 from twin_models.anomaly.calibration import EmpiricalTail
-from twin_models.anomaly.event_gate import echo_horizon, is_news, lookback_capacity
+from twin_models.anomaly.event_gate import ALARM_SURPRISE, echo_horizon, is_held, is_news, lookback_capacity
 from twin_models.moved_modules import restore_state
 
 __all__ = ["NoveltyDetector", "SubsequenceNovelty"]
@@ -203,7 +204,8 @@ class NoveltyDetector(base.AnomalyDetector):
     ``history``: subsequences kept per scale (the memory of patterns); ``value_history``: values
     kept for the value tails. ``warmup``: windows learnt before scoring; ``refractory``: see the
     module docstring (0 = off); ``echo``: the look-back also spans the echo horizon of the channel
-    carrying the window's p (:mod:`~twin_models.anomaly.event_gate`). ``tail_k``: order statistics
+    carrying the window's p (:mod:`~twin_models.anomaly.event_gate`); ``hold``: windows after an
+    alarm-grade report that are not news (0 = off; event mode only). ``tail_k``: order statistics
     behind each exponential tail; ``resolution``: the tail-scale floor as a fraction of the
     values' 5-95 % range; ``max_features``: features tracked at most (more are ignored).
 
@@ -220,6 +222,8 @@ class NoveltyDetector(base.AnomalyDetector):
     """
 
     echo: bool = False  # what a detector pickled before the option existed did
+    hold: int = 0  # idem
+    last_alarm: int = -1  # index (windows learnt before it) of the last alarm-grade report; -1: none
 
     def __init__(
         self,
@@ -234,6 +238,7 @@ class NoveltyDetector(base.AnomalyDetector):
         refractory: int = 0,
         max_features: int = 64,
         echo: bool = False,
+        hold: int = 0,
     ) -> None:
         self.warmup = warmup
         self.features = tuple(features)
@@ -245,6 +250,8 @@ class NoveltyDetector(base.AnomalyDetector):
         self.refractory = refractory
         self.max_features = max_features
         self.echo = echo
+        self.hold = hold
+        self.last_alarm = -1
         self.state: dict[str, _Feature] = {}
         lengths = [m for m, _ in self.scales]
         self.recent: deque[float] = deque(maxlen=lookback_capacity(refractory, lengths, echo))
@@ -325,11 +332,16 @@ class NoveltyDetector(base.AnomalyDetector):
         if self.n_learned < self.warmup:
             return 0.0
         ev = self._evaluate(x)
-        if self.refractory > 0:
-            lookback = self.refractory + (ev.horizon if self.echo else 0)
-            if not is_news(ev.surprise, self.recent, lookback):
-                return 0.0
+        if self.refractory > 0 and not self._news(ev):
+            return 0.0
         return max(0.0, 1.0 - ev.p)
+
+    def _news(self, ev: _Eval) -> bool:
+        """Event mode: the window out-surprises its look-back and is not held by an alarm."""
+        lookback = self.refractory + (ev.horizon if self.echo else 0)
+        if not is_news(ev.surprise, self.recent, lookback):
+            return False
+        return not is_held(self.n_learned, self.last_alarm, self.hold)
 
     def deviations(self, x: Mapping[str, float]) -> dict[str, float]:
         """Per feature: the signed normal quantile of its own (Bonferroni) p-value, like a z-score."""
@@ -356,6 +368,8 @@ class NoveltyDetector(base.AnomalyDetector):
         """Learn one window (every window: the detector adapts to a new normal)."""
         ev = self._evaluate(x)
         if self.n_learned >= self.warmup and self.refractory > 0:
+            if self.hold > 0 and ev.surprise >= ALARM_SURPRISE and self._news(ev):
+                self.last_alarm = self.n_learned
             self.recent.append(ev.surprise)
         for name, f in ev.per.items():
             feat = self.state.get(name)

@@ -56,6 +56,9 @@ class NoveltyConfig:
     echo: bool = setting(False)
     """Event mode's look-back also spans the length of the scale carrying the window's p-value
     (that scale's echo of an earlier event; :mod:`twin_models.anomaly.event_gate`)."""
+    hold: int = setting(0, **between(0, MAX_COUNT))
+    """Event mode: the N windows after a window reported at alarm grade (p <= 0.001) are the rest
+    of its burst, not news (0 = off; :mod:`twin_models.anomaly.event_gate`)."""
 
     def __post_init__(self) -> None:
         # TOML gives lists of lists; keep the frozen config hashable
@@ -69,7 +72,8 @@ def build_detector(name: str, *, warmup: int, top_k: int, learn_gate: float,
     if name == "novelty":
         return NoveltyDetector(warmup=warmup, features=novelty.features, scales=novelty.scales,
                                history=novelty.history, value_history=novelty.value_history,
-                               refractory=novelty.refractory, echo=novelty.echo)
+                               refractory=novelty.refractory, echo=novelty.echo,
+                               hold=novelty.hold)
     if name != "baseline":
         # imported only when a River detector may be configured: River's anomaly module imports
         # scipy.stats (~1 CPU s of start-up that a twin of the default detector never uses)
