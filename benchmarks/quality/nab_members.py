@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        for g in ("change", "step", "level", "spread")}},
         "refractory": {f"refractory={r}": ([], [], r, False, 0) for r in REFRACTORY_GRID},
         "channels": {"novelty": ([], [], refractory, echo, hold),
-                     **{f"without {k}": ([], v, refractory, echo, hold) for k, v in tails_and_scales.items()}},
+                     **{f"without {k}": ([], v, refractory, echo, hold)
+                        for k, v in tails_and_scales.items()}},
         "echo": {f"refractory={r}{' +echo' if e else ''}": ([], [], r, e, 0)
                  for r in (refractory, 300, ROWS_PER_DAY, 1) for e in (False, True)},
         "refractory+echo": {f"refractory={r} +echo": ([], [], r, True, 0) for r in REFRACTORY_GRID},
@@ -245,7 +246,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  for r in REFRACTORY_GRID},
     }
     lengths = [m for m, _ in nov.scales]
-    summary: dict[str, Any] = {"refractory": refractory, "echo": echo, "hold": hold, "change_scales": scales, "grids": {}}
+    summary: dict[str, Any] = {"refractory": refractory, "echo": echo, "hold": hold,
+                               "change_scales": scales, "grids": {}}
     for grid_name, grid in grids.items():
         runs: dict[str, list[NabFile]] = {}
         for name, (extra, dropped, ref, with_echo, held) in grid.items():

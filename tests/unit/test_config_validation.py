@@ -107,6 +107,7 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Pipel
     ("[pipeline.twin.novelty]\nscales = [[8]]\n", "expected a list of 2 values"),
     ("[pipeline.twin.novelty]\necho = 'maybe'\n",
      "config twin.novelty.echo: cannot use 'maybe' (expected true or false"),
+    ("[pipeline.twin.novelty]\nhold = -1\n", "config twin.novelty.hold must be >= 0"),
     ("[pipeline.twin]\nwarmup_windows = -5\n", "config twin.warmup_windows must be >= 1"),
     ("[pipeline.twin]\nwarmup_windows = 2.5\n", "twin.warmup_windows: cannot use 2.5 (expected a whole"),
     ("[pipeline.alerts]\nraise_score = nan\n", "config alerts.raise_score must be >= 0 and <= 1, got nan"),
@@ -136,6 +137,8 @@ def test_whole_floats_are_ints_and_benchmark_tables_are_allowed(tmp_path: Path) 
     assert math.isinf(cfg.twin.defect_min_snr) and cfg.twin.novelty.scales == ((8, 4),)
     assert not cfg.twin.novelty.echo
     assert _load(tmp_path, "[pipeline.twin.novelty]\necho = true\n").twin.novelty.echo is True
+    assert cfg.twin.novelty.hold == 0
+    assert _load(tmp_path, "[pipeline.twin.novelty]\nhold = 8\n").twin.novelty.hold == 8
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "benchmarks/quality/configs").glob("*.toml")),

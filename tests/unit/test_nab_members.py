@@ -62,3 +62,20 @@ def test_offline_echo_horizon_reproduces_the_detector() -> None:
     plain = nab_members.event_scores(p, refractory, warmup)
     np.testing.assert_array_equal(offline, online)  # the detector's echo mode, row by row
     assert np.count_nonzero(offline) < np.count_nonzero(plain)  # the echo silences some rows
+
+
+def test_offline_alarm_hold_reproduces_the_detector() -> None:
+    rng = np.random.default_rng(4)
+    values = 10 + np.sin(np.arange(1500) / 8) + rng.normal(0, 0.1, 1500)
+    values[900:903] += (0.6, 0.9, 1.2)  # a climbing spike: alarms on consecutive rows
+    values[1200:1260] += 1.5
+    warmup, refractory, hold = 100, 30, 5
+    det = NoveltyDetector(warmup=warmup, refractory=refractory, echo=True, hold=hold, **SETTINGS)  # type: ignore[arg-type]
+    online = prequential_scores(det, values, "value.mean")
+    ps = nab_members.novelty_channels(list(values), warmup, SETTINGS)
+    p = np.minimum(1.0, ps.min(axis=1) * ps.shape[1])
+    horizon = nab_members.echo_horizons(ps, [4, 16])
+    offline = nab_members.event_scores(p, refractory, warmup, horizon, hold)
+    unheld = nab_members.event_scores(p, refractory, warmup, horizon)
+    np.testing.assert_array_equal(offline, online)  # the detector's hold, row by row
+    assert np.count_nonzero(offline) < np.count_nonzero(unheld)  # the hold silences some rows
