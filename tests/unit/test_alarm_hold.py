@@ -90,3 +90,18 @@ def test_incidents_are_reported_at_the_same_row(seed: int) -> None:
 def test_periodic_series_stays_quiet(seed: int) -> None:
     _, held = _both(_periodic(seed=seed))
     assert np.count_nonzero(held >= ALARM) <= 2
+
+
+def test_a_detector_pickled_before_the_hold_existed_restores_without_it() -> None:
+    values = _spike(5)
+    old = NoveltyDetector(warmup=100, refractory=REFRACTORY, echo=True, **SETTINGS)  # type: ignore[arg-type]
+    new = NoveltyDetector(warmup=100, refractory=REFRACTORY, echo=True, **SETTINGS)  # type: ignore[arg-type]
+    prequential_scores(old, values[:1000], "v.mean")
+    prequential_scores(new, values[:1000], "v.mean")
+    state = old.__getstate__()
+    del state["hold"], state["last_alarm"]  # the state of a detector pickled by round 9
+    restored = NoveltyDetector.__new__(NoveltyDetector)
+    restored.__setstate__(state)
+    assert restored.hold == 0 and restored.last_alarm == -1
+    np.testing.assert_array_equal(prequential_scores(restored, values[1000:], "v.mean"),
+                                  prequential_scores(new, values[1000:], "v.mean"))
