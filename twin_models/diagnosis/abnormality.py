@@ -80,6 +80,7 @@ from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import BearingGeometry
 
 __all__ = [
+    "EVIDENCE_LEVEL",
     "STATISTICS",
     "VERDICTS",
     "Abnormality",
@@ -105,6 +106,10 @@ STATISTICS: tuple[tuple[str, str, float], ...] = (
     ("crest_factor", "crest factor", 4.0),
 )
 """(feature, words, healthy value) of each scale-free statistic, in the order the text lists them."""
+
+EVIDENCE_LEVEL = 2.0 * math.log(2.0)
+"""Accumulated log-excess over the limits that makes a window abnormal: two windows at twice a
+limit (:mod:`twin_models.diagnosis.impulses`, chosen a priori)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +262,9 @@ class WindowFacts:
     known_new: bool = False
     """The life began with an install or maintenance event: its first windows are healthy by
     definition (see the module doc), so the physics limits do not apply."""
+    accumulated: float = 0.0
+    """The accumulated log-excess of impulsiveness when it makes this window abnormal, else 0
+    (:mod:`twin_models.diagnosis.impulses`)."""
 
 
 def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnormality | None,
@@ -270,12 +278,18 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         return Verdict("defect", conf, facts.defect_evidence)
     absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
                                  baseline_healthy=facts.baseline_healthy, known_new=facts.known_new)
+    by_sum = facts.accumulated > 0.0 and not _stats_held(facts.abnormal_run, rules, known_new=facts.known_new)
+    absolute = absolute or facts.accumulated > 0.0
     by_baseline = not facts.learning and facts.condition in ("degrading", "critical")
     if absolute or by_baseline:
         why = []
         by_stats = absolute and _stats_held(facts.abnormal_run, rules, known_new=facts.known_new)
         if by_stats:
             why.append(f"{ab.text(rules)}, {facts.abnormal_run} windows in a row")
+        if by_sum:
+            why.append(f"impulsiveness beyond the limits accumulated to {facts.accumulated:.2f} "
+                       f"(log-excess over the limits; level {EVIDENCE_LEVEL:.2f}: two windows at "
+                       "twice a limit)")
         if absolute and ab.line is not None and not by_stats:
             snr, channel, words = ab.line
             why.append(f"{words} envelope line on {channel} {snr:.1f}x the spectral background "
@@ -288,6 +302,7 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         elif absolute and not facts.baseline_healthy:
             why.append("judged from physics (the baseline was learnt from an abnormal machine)")
         x = ab.excess if by_stats else (ab.line[0] / rules.line_snr if absolute and ab.line else 0.0)
+        x = max(x, facts.accumulated / EVIDENCE_LEVEL)
         conf = max(strength(x), facts.score if by_baseline else 0.0)
         if by_stats or ab.line is None:
             return Verdict("anomalous", round(conf, 3), "anomalous, not localised: " + "; ".join(why)
