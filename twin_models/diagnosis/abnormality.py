@@ -80,7 +80,7 @@ from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import BearingGeometry
 
 __all__ = [
-    "EVIDENCE_LEVEL",
+    "WINDOW_EVIDENCE",
     "STATISTICS",
     "VERDICTS",
     "Abnormality",
@@ -107,9 +107,10 @@ STATISTICS: tuple[tuple[str, str, float], ...] = (
 )
 """(feature, words, healthy value) of each scale-free statistic, in the order the text lists them."""
 
-EVIDENCE_LEVEL = 2.0 * math.log(2.0)
-"""Accumulated log-excess over the limits that makes a window abnormal: two windows at twice a
-limit (:mod:`twin_models.diagnosis.impulses`, chosen a priori)."""
+WINDOW_EVIDENCE = math.log(2.0)
+"""The accumulated-evidence unit: one window at twice a limit (log-excess ``ln 2``); the most one
+window adds, and ``min_windows`` of them make a window abnormal
+(:mod:`twin_models.diagnosis.impulses`, chosen a priori)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,12 @@ class AbnormalityRules:
     line_snr: float = math.inf
     """The absolute defect bar (the twin's ``defect_min_snr``): an unheld line at or above it is
     abnormal in its window (``inf``: lines are not abnormality evidence)."""
+
+    @property
+    def evidence_level(self) -> float:
+        """Accumulated log-excess that makes a window abnormal: ``min_windows`` windows at twice a
+        limit (:data:`WINDOW_EVIDENCE` each)."""
+        return max(self.min_windows, 1) * WINDOW_EVIDENCE
 
     def limit(self, feature: str) -> float:
         """The limit of one statistic of :data:`STATISTICS`."""
@@ -288,8 +295,8 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
             why.append(f"{ab.text(rules)}, {facts.abnormal_run} windows in a row")
         if by_sum:
             why.append(f"impulsiveness beyond the limits accumulated to {facts.accumulated:.2f} "
-                       f"(log-excess over the limits; level {EVIDENCE_LEVEL:.2f}: two windows at "
-                       "twice a limit)")
+                       f"(log-excess over the limits; level {rules.evidence_level:.2f}: "
+                       f"{max(rules.min_windows, 1)} windows at twice a limit)")
         if absolute and ab.line is not None and not by_stats:
             snr, channel, words = ab.line
             why.append(f"{words} envelope line on {channel} {snr:.1f}x the spectral background "
@@ -302,7 +309,7 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         elif absolute and not facts.baseline_healthy:
             why.append("judged from physics (the baseline was learnt from an abnormal machine)")
         x = ab.excess if by_stats else (ab.line[0] / rules.line_snr if absolute and ab.line else 0.0)
-        x = max(x, facts.accumulated / EVIDENCE_LEVEL)
+        x = max(x, facts.accumulated / rules.evidence_level)
         conf = max(strength(x), facts.score if by_baseline else 0.0)
         if by_stats or ab.line is None:
             return Verdict("anomalous", round(conf, 3), "anomalous, not localised: " + "; ".join(why)
