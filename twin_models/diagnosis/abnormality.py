@@ -57,6 +57,13 @@ windows before the hold completed were "healthy" (the IMS failing bearing's last
 fan-end channel's envelope kurtosis reads 5.8 once); a line at the bar does not (noise does
 not reach it).
 
+*Accumulated evidence* (:mod:`twin_models.diagnosis.impulses`) judges the same windows: the
+statistics' log-excess over their limits, summed as a CUSUM (one window adds at most
+:data:`WINDOW_EVIDENCE`, twice a limit), is abnormal at :attr:`AbnormalityRules.evidence_level`
+(``min_windows`` windows at twice a limit), so a severe burst not held ``min_windows`` windows in
+a row still counts (``WindowFacts.accumulated``); impulsiveness that comes back after a burst
+ended names a ball there, with low confidence.
+
 Confidence is ``x / (1 + x)`` of the deciding evidence ``x`` in units of its threshold (an excess,
 a line's SNR over ``defect_min_snr`` or its baseline deviation over ``defect_min_z``): 0.5 at
 the boundary, towards 1 far beyond it; a healthy verdict's is ``1 / (1 + excess)`` (1 for a
