@@ -159,6 +159,7 @@ def test_a_twin_of_unknown_state_names_a_ball_from_bursts_that_return() -> None:
     snaps, alerts = run_twin(feats, TwinConfig(warmup_windows=24))
     named = [s for s in snaps if s.defect == BALL]
     assert named and all("low confidence" in s.evidence and s.verdict == "defect" for s in named)
+    assert {s.verdict_confidence for s in named} == {0.2}  # low: no line names it
     assert alerts and alerts[-1].defect == BALL
 
 

@@ -87,6 +87,8 @@ from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import BearingGeometry
 
 __all__ = [
+    "IMPULSE_BALL",
+    "IMPULSE_BALL_CONFIDENCE",
     "WINDOW_EVIDENCE",
     "STATISTICS",
     "VERDICTS",
@@ -113,6 +115,13 @@ STATISTICS: tuple[tuple[str, str, float], ...] = (
     ("crest_factor", "crest factor", 4.0),
 )
 """(feature, words, healthy value) of each scale-free statistic, in the order the text lists them."""
+
+IMPULSE_BALL = "rolling element (ball), low confidence"
+"""How the evidence of a ball named from impulsiveness alone begins (no line names it): its
+verdict's confidence is :data:`IMPULSE_BALL_CONFIDENCE`, not a line's."""
+
+IMPULSE_BALL_CONFIDENCE = 0.2
+"""The confidence of a ball named from impulsiveness that comes back (low: under 0.25)."""
 
 WINDOW_EVIDENCE = math.log(2.0)
 """The accumulated-evidence unit: one window at twice a limit (log-excess ``ln 2``); the most one
@@ -289,6 +298,8 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         return Verdict()
     if facts.defect is not None:
         conf = line_confidence(features, devs, facts.defect, defect_rules)
+        if facts.defect_evidence.startswith(IMPULSE_BALL):  # no line names it
+            conf = IMPULSE_BALL_CONFIDENCE
         return Verdict("defect", conf, facts.defect_evidence)
     absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
                                  baseline_healthy=facts.baseline_healthy, known_new=facts.known_new)

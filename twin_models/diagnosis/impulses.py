@@ -52,6 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from twin_models.diagnosis.abnormality import (
+    IMPULSE_BALL,
     STATISTICS,
     WINDOW_EVIDENCE,
     Abnormality,
@@ -120,7 +121,7 @@ def ball_diagnosis(found: Diagnosis, state: Impulses, abnormal: bool, channel: s
     impulsiveness came back after a burst ended: then the rolling element, with low confidence."""
     if found.defect is not None or not abnormal or not state.returned:
         return found
-    text = (f"rolling element (ball), low confidence: impulsiveness on {channel} came back after a "
+    text = (f"{IMPULSE_BALL}: impulsiveness on {channel} came back after a "
             f"burst ended (a factor 2 and more each way; accumulated log-excess {state.evidence:.1f}), "
             "the intermittent impacts of a spalled ball; no race line held")
     return Diagnosis(BALL, text, True, 0.0)
