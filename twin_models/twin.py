@@ -34,27 +34,17 @@ from typing import Any, ClassVar
 
 from twin_models.anomaly.baseline import rms_of_largest
 from twin_models.anomaly.page_hinkley import PageHinkley, from_river
-from twin_models.anomaly.selection import (
-    DETECTOR_PATTERN,
-    NoveltyConfig,
-    build_detector,
-    detector_problem,
-)
+from twin_models.anomaly.selection import DETECTOR_PATTERN, NoveltyConfig, build_detector, detector_problem
 from twin_models.contracts import Detector
-from twin_models.diagnosis.abnormality import AbnormalityRules, WindowFacts, decide, judge
+from twin_models.diagnosis.abnormality import AbnormalityRules, WindowFacts, decide
 from twin_models.diagnosis.defects import DefectRules, advance_runs, diagnose, snr_lines
+from twin_models.diagnosis.impulses import Impulses, assess
 from twin_models.feature_map import feature_names
 from twin_models.moved_modules import restore_state
 from twin_models.prescribe import PlanMemory
 from twin_models.records import AssetMetadata, FeatureVector, TwinSnapshot
 from twin_models.rul.damage import DamagePrior, DamageState
-from twin_models.rul.damage_track import (
-    LOAD_KEY,
-    DamageEstimate,
-    estimate,
-    start_state,
-    window_inputs,
-)
+from twin_models.rul.damage_track import LOAD_KEY, DamageEstimate, estimate, start_state, window_inputs
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_view import FleetView
 from twin_models.rul.health import HealthIndex
@@ -192,7 +182,8 @@ class AssetTwin:
         state.setdefault("last_plan", None)  # twins pickled before prescriptions
         state.setdefault("indicator_relation", None)  # twins pickled before what-if runs
         # ... and before the fleet's damage prior
-        state.update({k: state.get(k) for k in ("damage_defect", "damage_prior", "closed_damage_fit")})
+        state.update({k: state.get(k) for k in ("damage_defect", "damage_prior", "closed_damage_fit",
+                                                "_impulses")})
         state.setdefault("indicator_band", (0, 0))
         restore_state(self, state)
 
@@ -221,6 +212,7 @@ class AssetTwin:
         self._snr_runs: dict[tuple[str, str], int] = {}  # (channel, defect) -> strong windows in a row
         self._abnormal_run = self._warmup_abnormal = 0  # verdict: windows (in a row / warm-up) > a limit
         self._known_new = False  # this life began with an install/maintenance (a new machine)
+        self._impulses: Impulses | None = None  # accumulated / intermittent impulsiveness (verdict)
         self.anomalous_share = 0.0  # EWMA of "this window scored >= degrading_score"
         self.excess_noise = 0.0
         self._excess_sq = 0.0
@@ -282,7 +274,7 @@ class AssetTwin:
 
     def _evaluate(
         self, fv: FeatureVector
-    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int], dict[str, float]]:
+    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int, Impulses], dict[str, float]]:
         """The snapshot, plus what learning the window needs: the detector's features, the
         defect-line and abnormality run counters after this window and the deviations (computed
         once for score, explanation and learning)."""
@@ -302,14 +294,14 @@ class AssetTwin:
         runs = advance_runs(self._snr_runs, snr_lines(fv.features), *cfg.defect_rules.persistence)
         found = diagnose(self.metadata, fv.features, devs, runs, learning=learning,
                          ratio=self.detector.ratio, rules=cfg.defect_rules)
-        ab, abnormal_run, healthy_base, abnormal = judge(
-            fv.features, cfg.abnormality_rules, self._abnormal_run, learning=learning,
+        found, ab, abnormal_run, healthy_base, abnormal, impulses, accumulated = assess(
+            found, fv.features, cfg.abnormality_rules, self._abnormal_run, self._impulses, learning=learning,
             healthy_base=2 * self._warmup_abnormal <= cfg.warmup_windows, known_new=self._known_new,
             bearing=self.metadata.bearing, lines_before=self._snr_runs)
         condition = self._condition(score, hi, rul.rul_s if rul else None,
                                     absolute=found.absolute or abnormal)
         facts = WindowFacts(found.defect, found.evidence, condition, score, learning, abnormal_run,
-                            healthy_base, self._known_new)
+                            healthy_base, self._known_new, accumulated)
         verdict = decide(fv.features, devs, ab, facts, cfg.abnormality_rules, cfg.defect_rules)
         dmg = self._damage_estimate(fv, found.defect)
         snap = TwinSnapshot(
@@ -339,7 +331,7 @@ class AssetTwin:
             verdict=verdict.verdict,
             verdict_confidence=verdict.confidence,
         )
-        return snap, x, (runs, abnormal_run), devs
+        return snap, x, (runs, abnormal_run, impulses), devs
 
     def _new_damage_state(self, fv: FeatureVector) -> DamageState | None:
         """A prior damage state for this life (None without a failure threshold)."""
@@ -416,10 +408,10 @@ class AssetTwin:
         scored, x, runs, devs = self._evaluate(fv)
         self._learn(fv, x, runs, snap or scored, devs)
 
-    def _learn(self, fv: FeatureVector, x: dict[str, float], runs: tuple[dict[Any, int], int],
+    def _learn(self, fv: FeatureVector, x: dict[str, float], runs: tuple[dict[Any, int], int, Impulses],
                snap: TwinSnapshot, devs: dict[str, float]) -> None:
         cfg = self.config
-        self._snr_runs, self._abnormal_run = runs
+        self._snr_runs, self._abnormal_run, self._impulses = runs
         if self._abnormal_run and self.detector.n_learned < cfg.warmup_windows:
             self._warmup_abnormal += 1
         self.degradation = snap.degradation

@@ -57,6 +57,13 @@ windows before the hold completed were "healthy" (the IMS failing bearing's last
 fan-end channel's envelope kurtosis reads 5.8 once); a line at the bar does not (noise does
 not reach it).
 
+*Accumulated evidence* (:mod:`twin_models.diagnosis.impulses`) judges the same windows: the
+statistics' log-excess over their limits, summed as a CUSUM (one window adds at most
+:data:`WINDOW_EVIDENCE`, twice a limit), is abnormal at :attr:`AbnormalityRules.evidence_level`
+(``min_windows`` windows at twice a limit), so a severe burst not held ``min_windows`` windows in
+a row still counts (``WindowFacts.accumulated``); impulsiveness that comes back after a burst
+ended names a ball there, with low confidence.
+
 Confidence is ``x / (1 + x)`` of the deciding evidence ``x`` in units of its threshold (an excess,
 a line's SNR over ``defect_min_snr`` or its baseline deviation over ``defect_min_z``): 0.5 at
 the boundary, towards 1 far beyond it; a healthy verdict's is ``1 / (1 + excess)`` (1 for a
@@ -80,6 +87,9 @@ from twin_models.features.frame import DIAGNOSABLE_DEFECTS
 from twin_models.records import BearingGeometry
 
 __all__ = [
+    "IMPULSE_BALL",
+    "IMPULSE_BALL_CONFIDENCE",
+    "WINDOW_EVIDENCE",
     "STATISTICS",
     "VERDICTS",
     "Abnormality",
@@ -106,6 +116,18 @@ STATISTICS: tuple[tuple[str, str, float], ...] = (
 )
 """(feature, words, healthy value) of each scale-free statistic, in the order the text lists them."""
 
+IMPULSE_BALL = "rolling element (ball), low confidence"
+"""How the evidence of a ball named from impulsiveness alone begins (no line names it): its
+verdict's confidence is :data:`IMPULSE_BALL_CONFIDENCE`, not a line's."""
+
+IMPULSE_BALL_CONFIDENCE = 0.2
+"""The confidence of a ball named from impulsiveness that comes back (low: under 0.25)."""
+
+WINDOW_EVIDENCE = math.log(2.0)
+"""The accumulated-evidence unit: one window at twice a limit (log-excess ``ln 2``); the most one
+window adds, and ``min_windows`` of them make a window abnormal
+(:mod:`twin_models.diagnosis.impulses`, chosen a priori)."""
+
 
 @dataclass(frozen=True, slots=True)
 class AbnormalityRules:
@@ -118,6 +140,12 @@ class AbnormalityRules:
     line_snr: float = math.inf
     """The absolute defect bar (the twin's ``defect_min_snr``): an unheld line at or above it is
     abnormal in its window (``inf``: lines are not abnormality evidence)."""
+
+    @property
+    def evidence_level(self) -> float:
+        """Accumulated log-excess that makes a window abnormal: ``min_windows`` windows at twice a
+        limit (:data:`WINDOW_EVIDENCE` each)."""
+        return max(self.min_windows, 1) * WINDOW_EVIDENCE
 
     def limit(self, feature: str) -> float:
         """The limit of one statistic of :data:`STATISTICS`."""
@@ -257,6 +285,9 @@ class WindowFacts:
     known_new: bool = False
     """The life began with an install or maintenance event: its first windows are healthy by
     definition (see the module doc), so the physics limits do not apply."""
+    accumulated: float = 0.0
+    """The accumulated log-excess of impulsiveness when it makes this window abnormal, else 0
+    (:mod:`twin_models.diagnosis.impulses`)."""
 
 
 def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnormality | None,
@@ -267,15 +298,23 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         return Verdict()
     if facts.defect is not None:
         conf = line_confidence(features, devs, facts.defect, defect_rules)
+        if facts.defect_evidence.startswith(IMPULSE_BALL):  # no line names it
+            conf = IMPULSE_BALL_CONFIDENCE
         return Verdict("defect", conf, facts.defect_evidence)
     absolute = absolute_abnormal(ab, facts.abnormal_run, rules, learning=facts.learning,
                                  baseline_healthy=facts.baseline_healthy, known_new=facts.known_new)
+    by_sum = facts.accumulated > 0.0 and not _stats_held(facts.abnormal_run, rules, known_new=facts.known_new)
+    absolute = absolute or facts.accumulated > 0.0
     by_baseline = not facts.learning and facts.condition in ("degrading", "critical")
     if absolute or by_baseline:
         why = []
         by_stats = absolute and _stats_held(facts.abnormal_run, rules, known_new=facts.known_new)
         if by_stats:
             why.append(f"{ab.text(rules)}, {facts.abnormal_run} windows in a row")
+        if by_sum:
+            why.append(f"impulsiveness beyond the limits accumulated to {facts.accumulated:.2f} "
+                       f"(log-excess over the limits; level {rules.evidence_level:.2f}: "
+                       f"{max(rules.min_windows, 1)} windows at twice a limit)")
         if absolute and ab.line is not None and not by_stats:
             snr, channel, words = ab.line
             why.append(f"{words} envelope line on {channel} {snr:.1f}x the spectral background "
@@ -288,6 +327,7 @@ def decide(features: Mapping[str, float], devs: Mapping[str, float], ab: Abnorma
         elif absolute and not facts.baseline_healthy:
             why.append("judged from physics (the baseline was learnt from an abnormal machine)")
         x = ab.excess if by_stats else (ab.line[0] / rules.line_snr if absolute and ab.line else 0.0)
+        x = max(x, facts.accumulated / rules.evidence_level)
         conf = max(strength(x), facts.score if by_baseline else 0.0)
         if by_stats or ab.line is None:
             return Verdict("anomalous", round(conf, 3), "anomalous, not localised: " + "; ".join(why)
