@@ -1,7 +1,7 @@
 """NAB ensembles offline: each member's channel p-values per row, combined, leave-one-category-out.
 
 Run: ``.venv/bin/python benchmarks/quality/nab_members.py [--data DIR] [--config FILE]
-[--change-scales JSON] [--cache-dir DIR] [--no-progress]``
+[--change-scales JSON] [--cache-dir DIR] [--apriori] [--no-progress]``
 
 Developing an ensemble through the pipeline costs a corpus pass (~2-3 min) per combination. This
 harness feeds each NAB file's values, in file order, to the pure members
@@ -21,19 +21,24 @@ refractory 300: dev 70.24 / 64.95 / 74.1) and ``nab_logo.py``'s config-alone poo
 (69.62 / 63.74 / 73.08) to the second decimal: the pipeline's one-row windows give the detector
 exactly these values in this order.
 
-Seven grids, each candidate alone (dev, and left-out with only the thresholds out of fold), then
-the grid as one leave-one-category-out choice (and each candidate's dev score at one a priori
-threshold, ``p <= 0.001``, nothing chosen): **members** (``novelty``; ``novelty+change``, every
-change channel; ``novelty+step``, ``+level``, ``+spread``, one kind), **refractory** (the novelty
-detector at 100 ... 1000 rows), **channels** (the novelty detector without its value tails or
-without one scale), all three at the config's refractory and echo; **echo** (the config's
-refractory, 300 (round 8's), one day of 5-minute rows (288) and one row, each without and with
-the echo horizon of :mod:`twin_models.anomaly.event_gate`: the look-back lengthened by the length
-of the scale carrying the row's p), **refractory+echo** (100 ... 1000 rows, with the echo; the
-members and channels grids use the config's ``hold``, these three none: round 9's tables), **hold** (the
-config's refractory and echo, the alarm hold of :mod:`twin_models.anomaly.event_gate` at 0 ... 128
-rows: windows after an alarm-grade report, p <= 0.001, that are not news) and
-**refractory+echo+hold** (the refractory grid with the echo and the config's hold).
+Eight grids (nine with ``--apriori``), each candidate alone (dev, and left-out with only the
+thresholds out of fold), then the grid as one leave-one-category-out choice (and each candidate's
+dev score at one a priori threshold, ``p <= 0.001``, nothing chosen): **members** (``novelty``;
+``novelty+change``, every change channel; ``novelty+step``, ``+level``, ``+spread``, one kind),
+**refractory** (the novelty detector at 100 ... 1000 rows), **channels** (the novelty detector
+without its value tails or without one scale), all three at the config's refractory and echo;
+**echo** (the config's refractory, 300 (round 8's), one day of 5-minute rows (288) and one row, each
+without and with the echo horizon of :mod:`twin_models.anomaly.event_gate`: the look-back lengthened
+by the length of the scale carrying the row's p), **refractory+echo** (100 ... 1000 rows, with the
+echo; the members and channels grids use the config's ``hold``, these three none: round 9's tables),
+**hold** (the config's refractory and echo, the alarm hold of :mod:`twin_models.anomaly.event_gate`
+at 0 ... 128 rows: windows after an alarm-grade report, p <= 0.001, that are not news) and
+**refractory+echo+hold** (the refractory grid with the echo and the config's hold). **young** (round
+10, NAB6: the config with honest channel p-values for a young detector, from each channel's p and
+its reference size ``n`` (:func:`channel_counts`): the upper confidence bound of the tail
+probability (:func:`tail_upper_bound`) or the exponential tail's posterior predictive
+(:func:`tail_predictive`)); with ``--apriori``, **apriori** (the config against novelty settings
+stated as rules in days, :data:`APRIORI`; each needs its own channels, cached like the members').
 Final line: JSON.
 """
 
@@ -49,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -67,6 +73,21 @@ HOLD_GRID = (0, 1, 3, 8, 32, 64, 128)  # sensitivity of the alarm hold (the conf
 ROWS_PER_DAY = 288  # NAB's cadence: one row every 5 minutes (all but 2 of the 35 files)
 FIXED_P = 1e-3  # an a priori decision level: rarer than one window in a thousand (no threshold swept)
 _FEATURE = "value.mean"
+TAIL_K = 20  # the novelty detector's tail_k (order statistics behind each exponential tail)
+WEEK = 7 * ROWS_PER_DAY
+# a priori novelty settings (angle 2 of NAB6), each replacing issue 4's choices by a rule in days,
+# and two perturbations of the scales (their sensitivity, not rules)
+APRIORI: dict[str, dict[str, Any]] = {
+    "history 4 weeks, values 10": {"history": 4 * WEEK, "value_history": 10 * WEEK},
+    "history 4 weeks, values all": {"history": 4 * WEEK, "value_history": 1_000_000},
+    "one memory, 4 weeks": {"history": 4 * WEEK, "value_history": 4 * WEEK},
+    "scales x4 to 2 days": {"scales": ((9, 9), (36, 9), (144, 16), (576, 24)),
+                            "history": 4 * WEEK, "value_history": 10 * WEEK},
+    "scales m=(3*2^j)^2, d=sqrt m": {"scales": ((9, 3), (36, 6), (144, 12), (576, 24)),
+                                     "history": 4 * WEEK, "value_history": 10 * WEEK},
+    "perturbed: 9x9 for 8x8": {"scales": ((9, 9), (32, 8), (128, 16), (576, 24))},
+    "perturbed: 36x9, 144x16": {"scales": ((8, 8), (36, 9), (144, 16), (576, 24))},
+}
 
 
 def novelty_channels(values: Sequence[float], warmup: int, settings: Mapping[str, Any]) -> np.ndarray:
@@ -81,6 +102,65 @@ def novelty_channels(values: Sequence[float], warmup: int, settings: Mapping[str
                 out[i] = ev.per[_FEATURE].ps
         det.learn_one(x)
     return out
+
+
+def channel_counts(n_rows: int, scales: Sequence[tuple[int, int]], history: int,
+                   value_history: int) -> np.ndarray:
+    """Per row (before it is learnt) and novelty channel: ``n``, the reference values behind its p.
+
+    The value tails hold ``min(i, value_history)`` values at row ``i``. A scale of length ``m``
+    has stored ``N = i - m + 1`` subsequences; its reference is the finite nearest-neighbour
+    distances among the last ``history`` of them: a subsequence has a finite one once a
+    non-overlapping one exists (``2 (N - m - 1)`` of them while ``N < 2m + 2``, then all ``N``).
+    Exact for finite values (``tests/unit/test_nab_young.py`` checks it against the detector)."""
+    i = np.arange(n_rows)
+    cols = [np.minimum(i, value_history)] * TAIL_CHANNELS
+    for m, _ in scales:
+        stored = np.maximum(0, i - m + 1)
+        finite = np.where(stored >= 2 * m + 2, stored, np.maximum(0, 2 * (stored - m - 1)))
+        cols.append(np.minimum(finite, history))
+    return np.stack(cols, axis=1)
+
+
+def _split(p: np.ndarray, n: np.ndarray, min_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(exceedances ``ge`` inside the range seen, ``n``, rows inside it, rows beyond it with their
+    exponential factor ``e``): a channel's p is ``(ge + 1) / (n + 1)`` inside, ``e / (n + 1)`` beyond."""
+    scored = (p < 1.0) & (n >= min_n)
+    nn = np.where(scored, n, min_n).astype(float)
+    scaled = np.where(scored, p, 0.5) * (nn + 1.0)
+    inside = scored & (scaled >= 2.0 - 1e-9)
+    beyond = scored & ~inside
+    return np.rint(scaled - 1.0), nn, inside, np.where(beyond, scaled, 1.0)
+
+
+def tail_upper_bound(p: np.ndarray, n: np.ndarray, alpha: float = 0.05, k: int = 20,
+                     counts: bool = True, scale: bool = True, min_n: int = 30) -> np.ndarray:
+    """Honest channel p-values for a young detector (angle 1 of issue 13's NAB6): the ``1 - alpha``
+    upper confidence bound of the tail probability. Inside the range seen, Clopper-Pearson's bound
+    on ``ge`` exceedances among ``n`` (``counts``; never below the rank p); beyond it, the bound on
+    exceeding the maximum (``1 - alpha ** (1 / n)``) times the exponential tail at the upper bound
+    of its scale fitted on ``k`` excesses (``scale``: ``2k beta / chi2_alpha(2k)``)."""
+    ge, nn, inside, e = _split(p, n, min_n)
+    out = p.copy()
+    if counts:
+        bound = stats.beta.ppf(1.0 - alpha, np.maximum(ge, 0.0) + 1.0, np.maximum(nn - ge, 1.0))
+        out = np.where(inside, np.maximum(p, bound), out)
+    widen = 2.0 * k / stats.chi2.ppf(alpha, 2 * k) if scale else 1.0
+    at_max = -np.expm1(np.log(alpha) / nn) if counts else 1.0 / (nn + 1.0)
+    beyond = e < 1.0
+    out = np.where(beyond, np.maximum(np.power(np.maximum(e, 1e-300), 1.0 / widen) * at_max, 1e-300), out)
+    return out
+
+
+def tail_predictive(p: np.ndarray, n: np.ndarray, k: int = 20, min_n: int = 30) -> np.ndarray:
+    """Beyond the range seen, the posterior predictive of the exponential tail: the rate fitted on
+    ``k`` excesses is itself uncertain (Gamma posterior), so ``exp(-z / beta)`` becomes the Lomax
+    ``(1 + z / (k beta)) ** -k``, heavier where the fit is extrapolated furthest; inside the range
+    the rank p-value is kept. Nothing to choose (``k`` is the detector's ``tail_k``)."""
+    _, nn, _, e = _split(p, n, min_n)
+    beyond = e < 1.0
+    z = -np.log(np.maximum(e, 1e-300))
+    return np.where(beyond, (1.0 + z / k) ** (-float(k)) / (nn + 1.0), p)
 
 
 def change_channels(values: Sequence[float], warmup: int, scales: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -172,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--change-scales", default=json.dumps(DEFAULT_CHANGE_SCALES),
                    help="change member's (w, W) pairs as JSON")
     p.add_argument("--cache-dir", help="members' channel p-values per file (reused when present)")
+    p.add_argument("--apriori", action="store_true",
+                   help="also the a priori settings grid (novelty channels per setting: ~4 min uncached)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     start = time.perf_counter()
@@ -261,6 +343,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows.append(nab_file(c, f, secs, event_scores(pr, ref, warmup, hor, held), labels))
             runs[name] = rows
         summary["grids"][grid_name] = report(grid_name, runs)
+
+    def event_rows(channels: Mapping[str, np.ndarray], lengths_: Sequence[int], held: int) -> list[NabFile]:
+        rows = []
+        for key, (c, f, (_, _, secs)) in series.items():
+            ch = channels[key]
+            pr = np.minimum(1.0, ch.min(axis=1) * ch.shape[1])
+            hor = echo_horizons(ch, lengths_) if echo else None
+            rows.append(nab_file(c, f, secs, event_scores(pr, refractory, warmup, hor, held), labels))
+        return rows
+
+    nov_ch = members["novelty"]
+    ns = {k: channel_counts(v.shape[0], nov.scales, nov.history, nov.value_history)
+          for k, v in nov_ch.items()}
+    young: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None] = {
+        "rank p (config)": None,
+        "bound 95%": lambda q, n: tail_upper_bound(q, n, 0.05, TAIL_K),
+        "bound 95% counts": lambda q, n: tail_upper_bound(q, n, 0.05, TAIL_K, scale=False),
+        "bound 95% scale": lambda q, n: tail_upper_bound(q, n, 0.05, TAIL_K, counts=False),
+        "bound 84%": lambda q, n: tail_upper_bound(q, n, 0.16, TAIL_K),
+        "predictive tail": lambda q, n: tail_predictive(q, n, TAIL_K),
+    }
+    runs = {name: event_rows(nov_ch if fn is None else {k: fn(v, ns[k]) for k, v in nov_ch.items()},
+                             lengths, hold) for name, fn in young.items()}
+    summary["grids"]["young"] = report("young", runs)
+    if args.apriori:
+        runs = {"config": event_rows(nov_ch, lengths, hold)}
+        for name, over in APRIORI.items():
+            alt = {**settings, **over}
+            ch = _cached(cache, json.dumps(["novelty", warmup, repr(alt), root_key]),
+                         per_file(lambda v, alt=alt: novelty_channels(v, warmup, alt)))  # type: ignore[misc]
+            lengths_ = [m for m, _ in alt["scales"]]
+            runs[name] = event_rows(ch, lengths_, min(lengths_) if hold else 0)
+        summary["grids"]["apriori"] = report("apriori", runs)
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
     return summary
