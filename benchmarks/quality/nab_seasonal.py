@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  labels))
         return rows
 
-    def const_lengths(scales: Sequence[tuple[int, int]], chan: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def const_lengths(scales: Sequence[tuple[int, int]],
+                      chan: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: np.tile(np.asarray([m for m, _ in scales]), (v.shape[0], 1)) for k, v in chan.items()}
 
     runs: dict[str, list[NabFile]] = {}

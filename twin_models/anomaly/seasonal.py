@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -67,15 +66,20 @@ class PeriodNoveltyDetector(NoveltyDetector):
     """
 
     def __init__(self, *, fractions: Iterable[float] = DEFAULT_FRACTIONS,
-                 default_period: int = DEFAULT_PERIOD, warmup: int = 24, history: int = 8000,
-                 **kwargs: Any) -> None:
+                 default_period: int = DEFAULT_PERIOD, warmup: int = 24,
+                 features: Iterable[str] = (".mean",), history: int = 8000,
+                 value_history: int = 20000, tail_k: int = 20, resolution: float = 0.005,
+                 refractory: int = 0, max_features: int = 64, echo: bool = False,
+                 hold: int = 0) -> None:
         self.fractions = tuple(float(f) for f in fractions)
         if not self.fractions or any(not f > 0.0 for f in self.fractions) or default_period < 1:
             msg = f"fractions {self.fractions} must be positive and default_period {default_period} >= 1"
             raise ValueError(msg)
         self.default_period = default_period
-        super().__init__(warmup=warmup, history=history,
-                         scales=period_scales(default_period, self.fractions), **kwargs)
+        super().__init__(warmup=warmup, features=features, history=history,
+                         scales=period_scales(default_period, self.fractions),
+                         value_history=value_history, tail_k=tail_k, resolution=resolution,
+                         refractory=refractory, max_features=max_features, echo=echo, hold=hold)
         self.trackers: dict[str, PeriodTracker] = {}
         self.period: int | None = None
 
