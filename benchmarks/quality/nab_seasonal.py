@@ -22,7 +22,8 @@ in the twin's prequential order (score the row, then learn it), as ``nab_members
 row's p is the Bonferroni of its channels, event mode as the detector's with the echo horizon of
 the scale in force at that row. Each candidate alone: dev (one threshold on the 35 files),
 left-out pooled (thresholds chosen on three categories, scored on the fourth), held out per
-category; then the candidates as one grid chosen out of fold. The config's own scales (chosen on
+category; then the candidates as one grid chosen out of fold, and the three rules (A, B, C; no
+sensitivity row) as one grid chosen out of fold. The config's own scales (chosen on
 these files) are row 0 for comparison. Final line: JSON.
 """
 
@@ -177,10 +178,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs[f"B day scales{tag}"] = rows_of(day_ch, const_lengths(day, day_ch))
         resid = {k: np.concatenate([ch[k], got[f"{k}|residual"]], axis=1) for k in series}
         runs[f"C A + residual{tag}"] = rows_of(resid, lens)
+    rules = {k: v for k, v in runs.items() if k[0] in "ABC" and not k.endswith(f"x{SENSITIVITY:g}")}
     summary: dict[str, Any] = {"periods_found": periods,
-                               "grids": {"seasonal": report("seasonal", runs)},
-                               "a_priori_only": report("a priori", {k: v for k, v in runs.items()
-                                                                     if not k.startswith("config")})}
+                               "grids": {"seasonal": report("seasonal", runs),
+                                         "rules": report("rules A, B, C", rules)}}
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
     return summary

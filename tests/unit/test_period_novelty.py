@@ -118,3 +118,20 @@ def test_the_seasonal_residual_flags_a_value_normal_overall_but_not_at_its_phase
     assert min(res.p_values(normal, period)) > 0.05
     assert min(res.p_values(wrong, period)) < 1e-3
     assert res.p_values(wrong, None) == (1.0, 1.0)
+
+
+def test_period_fractions_select_the_period_detector_and_empty_keeps_the_fixed_scales() -> None:
+    from twin_models.anomaly.novelty import NoveltyDetector
+    from twin_models.anomaly.selection import NoveltyConfig, build_detector
+
+    def build(cfg: NoveltyConfig) -> NoveltyDetector:
+        det = build_detector("novelty", warmup=20, top_k=3, learn_gate=0.9, calibrator_window=100,
+                             novelty=cfg)
+        assert isinstance(det, NoveltyDetector)
+        return det
+
+    fixed = build(NoveltyConfig(scales=((4, 4), (16, 4))))
+    assert type(fixed) is NoveltyDetector and fixed.scales == ((4, 4), (16, 4))
+    det = build(NoveltyConfig(period_fractions=(0.25, 1.0), default_period=40, refractory=5, hold=2))
+    assert isinstance(det, PeriodNoveltyDetector)
+    assert det.scales == period_scales(40, (0.25, 1.0)) and (det.refractory, det.hold) == (5, 2)
