@@ -32,6 +32,7 @@ from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.calibration import TailCalibrator
 from twin_models.anomaly.novelty import NoveltyDetector
 from twin_models.anomaly.river_detector import RiverDetector
+from twin_models.anomaly.seasonal import PeriodNoveltyDetector
 from twin_models.anomaly.selection import NoveltyConfig
 from twin_models.checks import (
     ALL_CHECKS,
@@ -205,6 +206,9 @@ MODELS: dict[str, tuple[Any, list[Any]]] = {
     "novelty_hold": (lambda: NoveltyDetector(warmup=10, scales=((4, 4), (16, 4)), history=150,
                                              value_history=200, refractory=5, echo=True, hold=3),
                      scalar_features(500)),
+    "novelty_period": (lambda: PeriodNoveltyDetector(warmup=10, history=150, value_history=200,
+                                                     refractory=5, echo=True, hold=3, default_period=72),
+                       scalar_features(500)),
     "river_hst": (lambda: RiverDetector("HalfSpaceTrees", warmup=10, calibrator_window=100), RICH[200:]),
     "calibrator": (CalibratorAsModel, feature_stream(600, seed=3, fault_from=450)),
     "health_index": (HealthAsModel, RICH),
@@ -216,8 +220,8 @@ MODELS: dict[str, tuple[Any, list[Any]]] = {
     "fleet_twin": (FleetTwinAsModel, fleet_items(n_assets=3, lives=4, life_windows=30)),
     "alert_policy": (PolicyAsModel, alert_snapshots(400)),
 }
-SCORES_IN_UNIT_RANGE = {"baseline", "novelty", "novelty_echo", "novelty_hold", "river_hst", "calibrator",
-                        "health_index", "twin", "twin_novelty"}
+SCORES_IN_UNIT_RANGE = {"baseline", "novelty", "novelty_echo", "novelty_hold", "novelty_period", "river_hst",
+                        "calibrator", "health_index", "twin", "twin_novelty"}
 STATEFUL_STEPS = {"fleet_twin", "alert_policy"}
 """Models whose output is their update: no pure read to check."""
 BYTES_CHANGE_ON_REPICKLE = {"twin", "twin_novelty", "river_hst"}

@@ -24,18 +24,21 @@ from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.change import ChangeNovelty
 from twin_models.anomaly.novelty import NoveltyDetector
 from twin_models.anomaly.river_detector import RIVER_DETECTORS, RiverDetector
+from twin_models.anomaly.seasonal import PeriodNoveltyDetector
 from twin_models.contracts import Detector
 
 DETECTORS: dict[str, Callable[[], base.AnomalyDetector]] = {
     "baseline": lambda: BaselineDetector(warmup=10, calibrator_window=150, calibrator_min_samples=10),
     "novelty": lambda: NoveltyDetector(warmup=10, scales=((4, 4), (16, 4)), history=200,
                                        value_history=300),
+    "novelty_period": lambda: PeriodNoveltyDetector(warmup=10, history=200, value_history=300,
+                                                    default_period=72),
     "change": lambda: ChangeNovelty(warmup=10, scales=((4, 16),), history=300),
     **{f"river.anomaly.{n}": (lambda n=n: RiverDetector(n, warmup=10, calibrator_window=100))
        for n in RIVER_DETECTORS},
 }
 
-SCALAR = ("novelty", "change")  # scalar-series detectors: checked on a scalar stream
+SCALAR = ("novelty", "novelty_period", "change")  # scalar-series detectors: checked on a scalar stream
 
 DATASET_CHECKS = (
     common.check_learn_one,

@@ -47,7 +47,9 @@ def _bad_values(spec: Spec, hint: Any) -> list[Any]:
         return ["" if not re.fullmatch(spec.pattern, "") else " bad/name ", 3]
     if origin is tuple:
         args = typing.get_args(hint)
-        return [[[0, 0]], [[1]], 5] if typing.get_origin(args[0]) is tuple else [[""], [3]]
+        if typing.get_origin(args[0]) is tuple:
+            return [[[0, 0]], [[1]], 5]
+        return [[""], [spec.range.outside() if spec.range else 3]]
     if origin is dict:
         return [{"x": [1]}, "text"]
     msg = f"no bad values for {hint!r}"
@@ -108,6 +110,9 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Pipel
     ("[pipeline.twin.novelty]\necho = 'maybe'\n",
      "config twin.novelty.echo: cannot use 'maybe' (expected true or false"),
     ("[pipeline.twin.novelty]\nhold = -1\n", "config twin.novelty.hold must be >= 0"),
+    ("[pipeline.twin.novelty]\nperiod_fractions = [0.5, 0]\n",
+     "config twin.novelty.period_fractions must be > 0 and <= 100"),
+    ("[pipeline.twin.novelty]\ndefault_period = 0\n", "config twin.novelty.default_period must be >= 1"),
     ("[pipeline.twin]\nwarmup_windows = -5\n", "config twin.warmup_windows must be >= 1"),
     ("[pipeline.twin]\nwarmup_windows = 2.5\n", "twin.warmup_windows: cannot use 2.5 (expected a whole"),
     ("[pipeline.alerts]\nraise_score = nan\n", "config alerts.raise_score must be >= 0 and <= 1, got nan"),

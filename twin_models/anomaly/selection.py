@@ -16,7 +16,7 @@ from typing import Any
 
 from twin_models.anomaly.baseline import BaselineDetector
 from twin_models.anomaly.novelty import NoveltyDetector
-from twin_models.settings import MAX_COUNT, NAME, between, setting
+from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
 
 __all__ = ["DETECTOR_PATTERN", "NoveltyConfig", "build_detector", "detector_problem"]
 
@@ -59,16 +59,31 @@ class NoveltyConfig:
     hold: int = setting(0, **between(0, MAX_COUNT))
     """Event mode: the N windows after a window reported at alarm grade (p <= 0.001) are the rest
     of its burst, not news (0 = off; :mod:`twin_models.anomaly.event_gate`)."""
+    period_fractions: tuple[float, ...] = setting((), range=Range(0.0, 100.0, lo_open=True), max_items=32)
+    """Non-empty: ``scales`` is ignored; the subsequence lengths are these fractions of the series'
+    own period, found online (:class:`~twin_models.anomaly.seasonal.PeriodNoveltyDetector`)."""
+    default_period: int = setting(288, **between(1, 1_000_000))
+    """With ``period_fractions``: the period assumed while none is found (windows)."""
 
     def __post_init__(self) -> None:
         # TOML gives lists of lists; keep the frozen config hashable
         scales = tuple((int(m), int(d)) for m, d in self.scales)
         object.__setattr__(self, "scales", scales)
+        object.__setattr__(self, "period_fractions", tuple(float(f) for f in self.period_fractions))
 
 
 def build_detector(name: str, *, warmup: int, top_k: int, learn_gate: float,
                    calibrator_window: int, novelty: NoveltyConfig) -> Any:
     """A fresh detector of the configured kind (a new life starts a new one)."""
+    if name == "novelty" and novelty.period_fractions:
+        from twin_models.anomaly.seasonal import PeriodNoveltyDetector
+
+        return PeriodNoveltyDetector(warmup=warmup, features=novelty.features,
+                                     fractions=novelty.period_fractions,
+                                     default_period=novelty.default_period, history=novelty.history,
+                                     value_history=novelty.value_history,
+                                     refractory=novelty.refractory, echo=novelty.echo,
+                                     hold=novelty.hold)
     if name == "novelty":
         return NoveltyDetector(warmup=warmup, features=novelty.features, scales=novelty.scales,
                                history=novelty.history, value_history=novelty.value_history,
