@@ -302,6 +302,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="MOMEDA target half-width in samples (0: one-sample impulses)")
     args = p.parse_args(argv)
     wanted = [s for s in args.files.split(",") if s]
+    if args.momeda_window < 0:
+        p.error(f"--momeda-window must be >= 0, got {args.momeda_window}")
     try:
         rows = cwru_rows(args.data, wanted, args.momeda_window, not args.no_momeda)
         if not args.no_ims:
