@@ -53,14 +53,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
 from flows.kafka.errors import close_consumer, guarded
 
-__all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
+__all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
 
 EVENT_TIME_HEADER = "twin.event_time_ms"
 GATE_RECHECK = timedelta(milliseconds=20)
@@ -76,6 +83,14 @@ def event_time_ms(msg: Any) -> int:
             except (TypeError, ValueError):
                 break
     return int(msg.timestamp()[1])
+
+
+def arrival_ms(msg: Any) -> int:
+    """A message's arrival clock: its Kafka timestamp (the producer's CreateTime or the broker's
+    LogAppendTime, whichever the topic keeps), -1 when the message has none."""
+    kind, ms = msg.timestamp()
+    return int(ms) if kind != TIMESTAMP_NOT_AVAILABLE else -1
+
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +305,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         if len(msgs) == 1:
             return self._raw(msgs[0])
         return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
-                      tuple(m.value() or b"" for m in msgs))
+                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs))
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -318,8 +333,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
-        return RawRecord(msg.topic(), msg.value() or b"", source_headers(msg.topic(), msg.partition(),
-                                                                         msg.offset()))
+        topic = msg.topic()
+        return RawRecord(topic, msg.value() or b"", source_headers(topic, msg.partition(), msg.offset()),
+                         arrival_ms=arrival_ms(msg))
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
