@@ -123,6 +123,27 @@ def test_a_run_of_plain_scalars_is_decoded_as_one_piece_per_asset() -> None:
         assert list(piece.samples) == [s for s in one_by_one if s.asset_id == piece.asset_id]
 
 
+def test_the_decode_step_notes_the_arrival_times_in_each_piece_s_row_order() -> None:
+    msgs = [m for m in _messages()[:1500] if m[0] == SCALARS]
+    arrivals = tuple(5_000_000 + 7 * k for k in range(len(msgs)))  # a distinct one per message
+    run = RawRun(SCALARS, 2, tuple(range(len(msgs))), tuple(p for _t, p in msgs), arrivals)
+    noted: dict[int, Any] = {}
+    out = _decode_step()([run], noted)
+    singly: dict[int, Any] = {}
+    one_by_one = _decode_step()(run.records(), singly)
+    by_sample = {(s.asset_id, s.channel, s.timestamp): singly[id(s)] for s in one_by_one}
+    assert len(out) == 3 and len(noted) == 3
+    for piece in out:
+        part, at = noted[id(piece)]
+        assert part == "2"
+        assert at.tolist() == [by_sample[(s.asset_id, s.channel, s.timestamp)][1] for s in piece.samples]
+    assert {v[0] for v in by_sample.values()} == {"2"}
+    # a replay's records carry none: nothing is noted
+    none: dict[int, Any] = {}
+    _decode_step()([RawRun(SCALARS, 2, run.offsets, run.payloads)], none)
+    assert none == {}
+
+
 def test_a_run_with_a_bad_record_is_judged_message_by_message() -> None:
     msgs = [(SCALARS, p) for t, p in _messages() if t == SCALARS][:30] + [(SCALARS, b"{not json")]
     run = RawRun(SCALARS, 3, tuple(range(100, 131)), tuple(p for _t, p in msgs))
@@ -144,8 +165,12 @@ def test_the_source_emits_consecutive_messages_of_a_topic_as_one_run() -> None:
     assert [type(x) for x in first] == [RawRun, RawRecord]
     assert first[0].offsets == (0, 1, 2)
     assert first[0].payloads == (b'{"offset": 0}', b'{"offset": 1}', b'{"offset": 2}')
-    assert first[0].records()[1] == RawRecord("scalars", b'{"offset": 1}', source_headers("scalars", 0, 1))
-    assert first[1] == RawRecord("waveforms", b'{"offset": 0}', source_headers("waveforms", 0, 0))
+    # with their arrival clock (the Kafka timestamp: here the event time + 5 ms)
+    assert first[0].arrivals_ms == (1005, 1006, 1007)
+    assert first[0].records()[1] == RawRecord("scalars", b'{"offset": 1}', source_headers("scalars", 0, 1),
+                                              arrival_ms=1006)
+    assert first[1] == RawRecord("waveforms", b'{"offset": 0}', source_headers("waveforms", 0, 0),
+                                 arrival_ms=1007)
     assert part.snapshot() == {"scalars": 3, "waveforms": 1}
     part.eof["waveforms"] = True  # the end of its partition: the rest of the scalars go at once
     rest = part.next_batch()

@@ -17,7 +17,8 @@ asset is the one its live peers show, and :class:`ArrivalClock` keeps, per sourc
 asset's last admitted ``(skew, arrival)``. A record of asset ``a`` with skew ``s``:
 
 - no live peer (no other asset admitted within ``active_s`` of arrival time): admitted (an asset
-  alone is its own reference; after a pause of the whole stream everything restarts from here);
+  alone is its own reference; after a pause of the whole stream everything restarts from here;
+  records held while their peers fall silent are admitted then too);
 - ``s`` more than ``limit_s`` above the highest skew of the live peers: *ahead*, held. A record of
   ANOTHER asset that reaches it (at most ``limit_s`` below) confirms it (the stream moved on: the
   end of a gap in the data): admitted. A record of another asset on time with its peers and more
@@ -80,12 +81,9 @@ class ArrivalClock:
         """Judge one record of ``asset``."""
         if self.held:
             self._settle(asset, skew, arrival, out)
+        if self.held:
+            self._release_alone(arrival, out)
         ref = self.reference(asset, arrival)
-        if ref is None and self.held:  # the peers went silent: the held records are alone now
-            held, self.held = self.held, []
-            for h in held:
-                self._admit(h.asset, h.skew, arrival, h.item, out)
-            ref = self.reference(asset, arrival)
         if ref is not None and skew > ref + self.limit_s:
             self.held.append(_Held(asset, skew, item))
             if len(self.held) > MAX_HELD:  # one stream left talking: it is the reference
@@ -94,8 +92,8 @@ class ArrivalClock:
                     self._admit(h.asset, h.skew, arrival, h.item, out)
             return
         self._admit(asset, skew, arrival, item, out)
-        if self.held and ref is not None and skew >= ref - self.limit_s:
-            self._contradict(asset, skew, ref, out)
+        if self.held and (ref is None or skew >= ref - self.limit_s):  # on time with its peers
+            self._contradict(asset, skew, skew if ref is None else ref, out)
 
     def admit_many(self, asset: str, skew: float, arrival: float) -> None:
         """A run of the asset's records already judged on time: the last one is remembered."""
@@ -104,6 +102,19 @@ class ArrivalClock:
     def _admit(self, asset: str, skew: float, arrival: float, item: Any, out: ArrivalVerdicts) -> None:
         out.admitted.append(item)
         self.last[asset] = (skew, arrival)
+
+    def _release_alone(self, arrival: float, out: ArrivalVerdicts) -> None:
+        """Held records whose peers all fell silent are admitted: they are alone now."""
+        alone = {a for a in {h.asset for h in self.held} if self.reference(a, arrival) is None}
+        if not alone:
+            return
+        keep: list[_Held] = []
+        for h in self.held:
+            if h.asset in alone:
+                self._admit(h.asset, h.skew, arrival, h.item, out)
+            else:
+                keep.append(h)
+        self.held = keep
 
     def _settle(self, asset: str, skew: float, arrival: float, out: ArrivalVerdicts) -> None:
         """Held records of OTHER assets that ``skew`` reaches are confirmed."""
