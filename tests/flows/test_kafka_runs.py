@@ -178,6 +178,22 @@ def test_the_source_emits_consecutive_messages_of_a_topic_as_one_run() -> None:
     assert part.snapshot() == {"scalars": 5, "waveforms": 1}
 
 
+def test_a_record_stamped_ahead_does_not_stall_its_topic_in_the_merge() -> None:
+    # scalars: offset 1 is stamped 2 h ahead (its asset's clock jumped), 2-3 are on time again;
+    # without lowering, the waveforms topic (1500, 2500) would be merged before scalars 2-3
+    part, broker = _partition(max_idle_s=30.0)
+    broker.queue = [_Run("scalars", 0, 1000), _Run("scalars", 1, 7_201_000), _Run("scalars", 2, 1001),
+                    _Run("scalars", 3, 2000), _Run("waveforms", 0, 1500), _Run("waveforms", 1, 2500)]
+    part.eof.update({"scalars": False, "waveforms": False})
+    out = part.next_batch()
+    part.eof.update({"scalars": True, "waveforms": True})
+    out += part.next_batch()
+    order = [(x.source, off) for x in out for off in (x.offsets if isinstance(x, RawRun)
+                                                       else (int(dict(x.headers)["source.offset"]),))]
+    assert order == [("scalars", 0), ("scalars", 1), ("scalars", 2), ("waveforms", 0), ("scalars", 3),
+                     ("waveforms", 1)]
+
+
 def test_a_run_stops_where_the_event_time_gate_holds() -> None:
     gate = EventTimeGate(budget_s=1.0, timeout_s=60.0)
     part, broker = _partition(max_idle_s=30.0)

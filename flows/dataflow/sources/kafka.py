@@ -120,6 +120,21 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
     return next(iter(counts.values()))
 
 
+def _buffer(buf: deque[Any], key: int, msg: Any) -> None:
+    """Append a message to its topic's buffer under its merge key. The messages of one topic
+    leave in their order, so none can be merged later than one behind it: the keys buffered
+    before it that are higher are lowered to it (the buffer holds, at each message, the lowest
+    key from there on). A record whose clock jumped ahead (``twin.event_time_ms`` hours past the
+    records around it) then does not stall its topic while the other topics run hours ahead
+    (which made the other assets' records late); the clock check judges it
+    (:mod:`flows.dataflow.clock_gate`). Keys in order (the rule) are left as they are."""
+    i = len(buf) - 1
+    while i >= 0 and buf[i][0] > key:  # a run of records ahead: each one's key lowered
+        buf[i] = (key, buf[i][1])
+        i -= 1
+    buf.append((key, msg))
+
+
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     """Partition ``p`` of every topic, merged in timestamp order."""
 
@@ -187,7 +202,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            buffers[topic].append((event_time_ms(msg), msg))
+            _buffer(buffers[topic], event_time_ms(msg), msg)
             eof[topic] = False
             last_seen[topic] = now
             self.last_activity = now
