@@ -136,6 +136,7 @@ class ClockGate:
         kept: list[Any] = []
         verdicts = ArrivalVerdicts()
         limit = self.limit_s
+        judged = False  # some record held or rejected in this batch
         for item in items:
             noted = arrivals.get(id(item))
             if noted is None or type(item) is AssetEvent:
@@ -167,9 +168,10 @@ class ClockGate:
                 clock.offer(asset, item.timestamp.timestamp() - at, at, item, verdicts)
             kept.extend(verdicts.admitted)
             verdicts.admitted.clear()
+            judged = judged or bool(verdicts.rejected or clock.held)
             kept.extend(_Rejected(r, ahead) for r, _asset, ahead in verdicts.rejected)
             verdicts.rejected.clear()
-        return kept
+        return _without_bare_marks(kept) if judged else kept
 
     def _reject_arrival(self, rej: _Rejected, out: list[Any]) -> None:
         """A dead letter and a flag per record. The flag is stamped at the time the asset's peers
@@ -257,6 +259,26 @@ class ClockGate:
             out.append(ClockFlag(item.asset_id, front, channel, offset))
         self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc(len(verdicts.rejected))
         verdicts.rejected.clear()
+
+
+def _without_bare_marks(items: list[Any]) -> list[Any]:
+    """The items without the input marks none of whose records were kept (held or rejected by the
+    arrival check): a mark is stamped at its first record's time, so the mark of a record stamped
+    hours ahead would move its asset's watermark when released, and make records late."""
+    has: dict[str, bool] = {}  # asset -> a record of it follows (up to its next mark)
+    drop: set[int] = set()
+    for k in range(len(items) - 1, -1, -1):
+        item = items[k]
+        kind = type(item)
+        if kind is InputMark:
+            if not has.get(item.asset_id, False):
+                drop.add(k)
+            has[item.asset_id] = False
+        elif kind is not _Rejected and kind is not DeadLetter:
+            asset = getattr(item, "asset_id", None)
+            if asset is not None:
+                has[asset] = True
+    return [x for k, x in enumerate(items) if k not in drop] if drop else items
 
 
 def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime) -> DeadLetter:

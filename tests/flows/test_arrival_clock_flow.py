@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from flows.dataflow.items import RawRecord
+from flows.dataflow.items import RawRecord, source_headers
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sources.replayable import encode_record
 from tests.flows.conftest import SMALL_FLEET, run_flow
@@ -32,6 +32,13 @@ def _arrivals(times: list[datetime], speed: float) -> list[int]:
     t0 = times[0].timestamp()
     base = 1_790_000_000.0  # the day of the replay
     return [int(1000 * (base + (t.timestamp() - t0) / speed + LAG_S)) for t in times]
+
+
+def _kafka(records: list, arrivals: list[int]) -> list[RawRecord]:  # type: ignore[type-arg]
+    """As the Kafka source gives them: one partition's messages with their offsets (the input
+    marks of the digital thread follow) and Kafka timestamps."""
+    return [RawRecord("telemetry", encode_record(r), source_headers("telemetry", 0, k), arrival_ms=a)
+            for k, (r, a) in enumerate(zip(records, arrivals, strict=True))]
 
 
 def _jump(sim: list, asset: str, shift: timedelta) -> list:  # type: ignore[type-arg]
@@ -54,9 +61,7 @@ def test_a_whole_asset_jumping_ahead_is_kept_out_and_flagged(speed: float) -> No
     assert n_jumped > 50
     arrivals = _arrivals([r.timestamp for r in sim], speed)  # sent (and arriving) in true time
     metrics = PipelineMetrics()
-    out = run_flow([RawRecord("test", encode_record(r), arrival_ms=a) for r, a in zip(jumped, arrivals,
-                                                                                      strict=True)],
-                   metrics=metrics)
+    out = run_flow(_kafka(jumped, arrivals), metrics=metrics)
     # the same jump without arrival times: the peer check alone does not see a whole asset move
     blind = run_flow([RawRecord("test", encode_record(r)) for r in jumped])
     clean = run_flow([RawRecord("test", encode_record(r)) for r in sim])
@@ -80,8 +85,7 @@ def test_a_whole_asset_jumping_ahead_is_kept_out_and_flagged(speed: float) -> No
 def test_without_a_jump_arrival_times_change_nothing(speed: float) -> None:
     sim = list(simulate_fleet(SMALL_FLEET))
     arrivals = _arrivals([r.timestamp for r in sim], speed)
-    with_arrival = run_flow([RawRecord("test", encode_record(r), arrival_ms=a)
-                             for r, a in zip(sim, arrivals, strict=True)])
+    with_arrival = run_flow(_kafka(sim, arrivals))
     plain = run_flow([RawRecord("test", encode_record(r)) for r in sim])
     # the same windows and alerts (in a fast replay, records of one asset wait in the check for a
     # peer's record of their time: the order ACROSS assets may change, which no keyed step sees)
