@@ -76,6 +76,7 @@ class ClockGate:
         self.metrics = metrics
         self.now = now
         self.arrival_clocks: dict[str, ArrivalClock] = {}  # source partition -> its assets' skews
+        self.arrival_marks: dict[str, list[InputMark]] = {}  # asset -> marks waiting for a record
 
     def _clock(self, asset: str) -> AssetClock:
         clock = self.clocks.get(asset)
@@ -132,14 +133,26 @@ class ClockGate:
 
     def _arrival_check(self, items: list[Any], arrivals: dict[int, tuple[str, Any]]) -> list[Any]:
         """The items in order, but those held by the arrival check (later ones it confirmed put
-        where they were confirmed) and those it rejected (as :class:`_Rejected`)."""
+        where they were confirmed) and those it rejected (as :class:`_Rejected`). An input mark
+        waits for the next record of its asset the check admits and goes right before it; the
+        marks of an asset whose records it rejected are dropped (a mark is stamped at its first
+        record's time: released, the mark of a record stamped hours ahead would move its
+        asset's watermark and make the next records late)."""
         kept: list[Any] = []
         verdicts = ArrivalVerdicts()
         limit = self.limit_s
-        judged = False  # some record held or rejected in this batch
+        marks = self.arrival_marks
         for item in items:
+            kind = type(item)
+            if kind is InputMark:
+                waiting = marks.setdefault(item.asset_id, [])
+                waiting.append(item)
+                del waiting[:-MAX_PENDING_MARKS]
+                continue
             noted = arrivals.get(id(item))
-            if noted is None or type(item) is AssetEvent:
+            if noted is None or kind is AssetEvent:  # not judged: admitted
+                if marks and kind is not DeadLetter:
+                    kept.extend(marks.pop(getattr(item, "asset_id", ""), ()))
                 kept.append(item)
                 continue
             part, at = noted
@@ -147,18 +160,20 @@ class ClockGate:
             if clock is None:
                 clock = self.arrival_clocks[part] = ArrivalClock(limit, self.active_s)
             asset = item.asset_id
-            if type(item) is ScalarColumns:
+            if kind is ScalarColumns:
                 skew = item.times_us / 1e6 - at
                 if not clock.held:
                     ref = clock.reference(asset, float(at.min()))
                     if ref is None or float(skew.max()) <= ref + limit:  # on time: the usual case
                         clock.admit_many(asset, float(skew[-1]), float(at[-1]))
+                        if marks:
+                            kept.extend(marks.pop(asset, ()))
                         kept.append(item)
                         continue
                 mark = len(verdicts.admitted)
                 samples = item.samples
-                for sample, s, a in zip(samples, skew.tolist(), at.tolist(), strict=True):
-                    clock.offer(asset, s, a, sample, verdicts)
+                for sample, sk, a in zip(samples, skew.tolist(), at.tolist(), strict=True):
+                    clock.offer(asset, sk, a, sample, verdicts)
                 got = verdicts.admitted[mark:]
                 if (len(got) == len(samples) and not verdicts.rejected
                         and all(x is y for x, y in zip(got, samples, strict=True))):
@@ -166,12 +181,16 @@ class ClockGate:
                     verdicts.admitted.append(item)
             else:
                 clock.offer(asset, item.timestamp.timestamp() - at, at, item, verdicts)
-            kept.extend(verdicts.admitted)
+            for x in verdicts.admitted:
+                if marks:
+                    kept.extend(marks.pop(x.asset_id, ()))
+                kept.append(x)
             verdicts.admitted.clear()
-            judged = judged or bool(verdicts.rejected or clock.held)
-            kept.extend(_Rejected(r, ahead) for r, _asset, ahead in verdicts.rejected)
+            for r, r_asset, ahead in verdicts.rejected:
+                marks.pop(r_asset, None)
+                kept.append(_Rejected(r, ahead))
             verdicts.rejected.clear()
-        return _without_bare_marks(kept) if judged else kept
+        return kept
 
     def _reject_arrival(self, rej: _Rejected, out: list[Any]) -> None:
         """A dead letter and a flag per record. The flag is stamped at the time the asset's peers
@@ -259,26 +278,6 @@ class ClockGate:
             out.append(ClockFlag(item.asset_id, front, channel, offset))
         self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc(len(verdicts.rejected))
         verdicts.rejected.clear()
-
-
-def _without_bare_marks(items: list[Any]) -> list[Any]:
-    """The items without the input marks none of whose records were kept (held or rejected by the
-    arrival check): a mark is stamped at its first record's time, so the mark of a record stamped
-    hours ahead would move its asset's watermark when released, and make records late."""
-    has: dict[str, bool] = {}  # asset -> a record of it follows (up to its next mark)
-    drop: set[int] = set()
-    for k in range(len(items) - 1, -1, -1):
-        item = items[k]
-        kind = type(item)
-        if kind is InputMark:
-            if not has.get(item.asset_id, False):
-                drop.add(k)
-            has[item.asset_id] = False
-        elif kind is not _Rejected and kind is not DeadLetter:
-            asset = getattr(item, "asset_id", None)
-            if asset is not None:
-                has[asset] = True
-    return [x for k, x in enumerate(items) if k not in drop] if drop else items
 
 
 def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime) -> DeadLetter:
