@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "condition_alerts_during_sensor_faults": rep.condition_during_healthy,
         "dead_letters": dict(dead),
         "missed": [(f.asset_id, f.channel, f.kind) for f in rep.faults if f.detected_at is None],
+        "sensor_episodes": sorted((v.asset_id, v.channel, v.check, v.started_at.isoformat()) for v in views
+                                  if v.kind == "sensor" and v.status == "raised"),
         "run_summary": summary.strip().splitlines()[-2:],
     }
     for k, v in out.items():

@@ -51,13 +51,15 @@ asynchronously a few seconds apart must not be held record by record."""
 
 
 class _Rejected:
-    """A record the arrival check rejected, in the batch where its dead letter goes."""
+    """A record the arrival check rejected, in the batch where its dead letter goes (``dead``
+    False: a record it admitted behind its peers, flagged only)."""
 
-    __slots__ = ("ahead_s", "item")
+    __slots__ = ("ahead_s", "dead", "item")
 
-    def __init__(self, item: Any, ahead_s: float) -> None:
+    def __init__(self, item: Any, ahead_s: float, dead: bool = True) -> None:
         self.item = item
         self.ahead_s = ahead_s
+        self.dead = dead
 
 
 class ClockGate:
@@ -190,19 +192,26 @@ class ClockGate:
                 marks.pop(r_asset, None)
                 kept.append(_Rejected(r, ahead))
             verdicts.rejected.clear()
+            if verdicts.behind:
+                kept.extend(_Rejected(r, offset, dead=False) for r, _a, offset in verdicts.behind)
+                verdicts.behind.clear()
         return kept
 
     def _reject_arrival(self, rej: _Rejected, out: list[Any]) -> None:
-        """A dead letter and a flag per record. The flag is stamped at the time the asset's peers
-        show at the record's arrival (its true time, as far as the stream knows; never before the
-        asset's front): while the whole asset is kept out, its windows still close, one by one, with
-        the flags in them (a sensor alert needs two windows in a row), and nothing later is late."""
+        """A dead letter and a flag per record (only a flag for one behind its peers). The flag is
+        stamped at the time the asset's peers show at the record's arrival (its true time, as far
+        as the stream knows; never before the asset's front): while the whole asset is kept out,
+        its windows still close, one by one, with the flags in them (a sensor alert needs two
+        windows in a row), and nothing later is late."""
         item = rej.item
         clock = self.clocks.get(item.asset_id)
         expected = item.timestamp.timestamp() - rej.ahead_s
         at = expected if clock is None or clock.front != clock.front else max(clock.front, expected)
         front = EPOCH + timedelta(seconds=at)
         channel = getattr(item, "channel", "")
+        if not rej.dead:  # behind its peers: passed on (late if its window closed), flagged
+            out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
+            return
         way = f"{rej.ahead_s / 3600.0:.2f} h ahead of"
         detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
                   f"{item.timestamp.isoformat()} is {way} the time at which it arrived, compared with "

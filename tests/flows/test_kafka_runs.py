@@ -192,6 +192,17 @@ def test_a_record_stamped_ahead_does_not_stall_its_topic_in_the_merge() -> None:
                                                        else (int(dict(x.headers)["source.offset"]),))]
     assert order == [("scalars", 0), ("scalars", 1), ("scalars", 2), ("waveforms", 0), ("scalars", 3),
                      ("waveforms", 1)]
+    # stamped 2 h BEHIND (offset 2): it lowers nothing before it (scalars 0-1 keep their place
+    # after waveforms 0); it is merged early itself
+    part, broker = _partition(max_idle_s=30.0)
+    broker.queue = [_Run("scalars", 0, 7_200_000), _Run("scalars", 1, 7_202_000), _Run("scalars", 2, 1500),
+                    _Run("scalars", 3, 7_203_000), _Run("waveforms", 0, 7_201_000)]
+    out = part.next_batch()
+    part.eof.update({"scalars": True, "waveforms": True})
+    out += part.next_batch()
+    order = [(x.source, off) for x in out for off in (x.offsets if isinstance(x, RawRun)
+                                                       else (int(dict(x.headers)["source.offset"]),))]
+    assert order == [("scalars", 0), ("waveforms", 0), ("scalars", 1), ("scalars", 2), ("scalars", 3)]
 
 
 def test_a_run_stops_where_the_event_time_gate_holds() -> None:

@@ -24,8 +24,11 @@ asset's last admitted ``(skew, arrival)``. A record of asset ``a`` with skew ``s
   end of a gap in the data): admitted. A record of another asset on time with its peers and more
   than ``limit_s`` below the held one contradicts it: rejected (at the same arrival the two
   clocks disagree by more than the lateness: the held one jumped ahead);
-- otherwise admitted. Behind its peers is not judged here: the peer check and the window step
-  already keep a record behind its asset's watermark out of it (``late_record``) and flag it.
+- otherwise admitted; more than ``limit_s`` BELOW its live peers it is also reported as behind
+  (a whole asset's clock jumped back): the window step dead-letters it as ``late_record`` if its
+  window has closed, and its channel is flagged. One such record after a pause of the whole
+  stream's arrival clock (a LogAppendTime topic after a broker outage) is flagged once per asset:
+  one window, below the two a sensor alert needs.
 
 ``limit_s`` is the flow's allowed lateness (at least 60 s): a record that far ahead is what would
 move its asset's watermark past records still to come. Held records are bounded (:data:`MAX_HELD`
@@ -46,10 +49,12 @@ MAX_HELD = 4096
 
 @dataclass(slots=True)
 class ArrivalVerdicts:
-    """What offering items gives: admitted (in order) and rejected ``(item, asset, ahead_s)``."""
+    """What offering items gives: admitted (in order), rejected ``(item, asset, ahead_s)``, and
+    admitted ones more than the limit behind their peers ``(item, asset, offset_s < 0)``."""
 
     admitted: list[Any] = field(default_factory=list)
     rejected: list[tuple[Any, str, float]] = field(default_factory=list)
+    behind: list[tuple[Any, str, float]] = field(default_factory=list)  # admitted, but behind its peers
 
 
 @dataclass(slots=True)
@@ -92,7 +97,9 @@ class ArrivalClock:
                     self._admit(h.asset, h.skew, arrival, h.item, out)
             return
         self._admit(asset, skew, arrival, item, out)
-        if self.held and (ref is None or skew >= ref - self.limit_s):  # on time with its peers
+        if ref is not None and skew < ref - self.limit_s:  # its clock is behind its peers'
+            out.behind.append((item, asset, skew - ref))
+        elif self.held:  # on time with its peers
             self._contradict(asset, skew, skew if ref is None else ref, out)
 
     def admit_many(self, asset: str, skew: float, arrival: float) -> None:

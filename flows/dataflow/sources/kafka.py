@@ -120,19 +120,33 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
     return next(iter(counts.values()))
 
 
-def _buffer(buf: deque[Any], key: int, msg: Any) -> None:
+def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
     """Append a message to its topic's buffer under its merge key. The messages of one topic
-    leave in their order, so none can be merged later than one behind it: the keys buffered
-    before it that are higher are lowered to it (the buffer holds, at each message, the lowest
-    key from there on). A record whose clock jumped ahead (``twin.event_time_ms`` hours past the
-    records around it) then does not stall its topic while the other topics run hours ahead
-    (which made the other assets' records late); the clock check judges it
-    (:mod:`flows.dataflow.clock_gate`). Keys in order (the rule) are left as they are."""
+    leave in their order, so none can be merged later than one behind it: when ``key`` closes a
+    run of higher keys that a lower-or-equal one opened (in the buffer, or ``floor``, the key
+    of the topic's last emitted message), the run's keys are lowered to ``key``. A record whose
+    clock jumped ahead (``twin.event_time_ms`` hours past the records around it) then does not
+    stall its topic while the other topics run hours ahead (which made the other assets'
+    records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only a run of
+    ONE asset's records is lowered, by a record of another asset; with no message emitted yet
+    (``floor`` inf) a run at the head is left. A record stamped BEHIND the ones before it
+    lowers nothing (it is merged early, behind: the window step judges it). Keys in order (the
+    rule) are left as they are."""
     i = len(buf) - 1
-    while i >= 0 and buf[i][0] > key:  # a run of records ahead: each one's key lowered
-        buf[i] = (key, buf[i][1])
+    while i >= 0 and buf[i][0] > key:
         i -= 1
+    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1, msg):
+        for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
+            buf[k] = (key, buf[k][1])
     buf.append((key, msg))
+
+
+def _one_asset(buf: deque[Any], start: int, closing: Any) -> bool:
+    """The messages ``buf[start:]`` are of one asset (Kafka key), and ``closing`` of another: one
+    asset's clock ahead. (Records of several assets between two of one asset stamped BEHIND
+    look the same by their keys alone: those are left in place.)"""
+    asset = buf[start][1].key()
+    return asset != closing.key() and all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
 
 
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
@@ -160,6 +174,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.ticked_at: float | None = None
         self.paused: set[str] = set()  # topics held back by _hold_back
         self.emitted_ms = -math.inf  # event time of the last emitted message (event-time gate)
+        self.emitted_key: dict[str, float] = {}  # topic -> merge key of its last emitted message
         self.held = self.held_before = False  # the gate held the last batch back
         self.polled = 0  # messages the last poll brought (see next_awake)
 
@@ -202,7 +217,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            _buffer(buffers[topic], event_time_ms(msg), msg)
+            _buffer(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
             eof[topic] = False
             last_seen[topic] = now
             self.last_activity = now
@@ -309,7 +324,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _emit(self, topic: str, msgs: list[tuple[int, Any]], runs: list[tuple[str, list[Any]]]) -> None:
         """Messages leave the buffer: the offsets and the last emitted event time follow them."""
         self.offsets[topic] = msgs[-1][1].offset() + 1
-        self.emitted_ms = msgs[-1][0]
+        self.emitted_ms = self.emitted_key[topic] = msgs[-1][0]
         if runs and runs[-1][0] == topic:
             runs[-1][1].extend(m for _ms, m in msgs)
         else:
