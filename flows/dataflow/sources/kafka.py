@@ -128,25 +128,26 @@ def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
     clock jumped ahead (``twin.event_time_ms`` hours past the records around it) then does not
     stall its topic while the other topics run hours ahead (which made the other assets'
     records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only a run of
-    ONE asset's records is lowered, by a record of another asset; with no message emitted yet
+    ONE asset's records is lowered; with no message emitted yet
     (``floor`` inf) a run at the head is left. A record stamped BEHIND the ones before it
     lowers nothing (it is merged early, behind: the window step judges it). Keys in order (the
     rule) are left as they are."""
     i = len(buf) - 1
     while i >= 0 and buf[i][0] > key:
         i -= 1
-    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1, msg):
+    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1):
         for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
             buf[k] = (key, buf[k][1])
     buf.append((key, msg))
 
 
-def _one_asset(buf: deque[Any], start: int, closing: Any) -> bool:
-    """The messages ``buf[start:]`` are of one asset (Kafka key), and ``closing`` of another: one
-    asset's clock ahead. (Records of several assets between two of one asset stamped BEHIND
-    look the same by their keys alone: those are left in place.)"""
+def _one_asset(buf: deque[Any], start: int) -> bool:
+    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is
+    ahead. Records of several assets between two of one asset stamped BEHIND look the same by
+    their keys alone: those are left in place (with one asset per partition they cannot be
+    told apart)."""
     asset = buf[start][1].key()
-    return asset != closing.key() and all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
+    return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
 
 
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
