@@ -65,7 +65,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Consume the telemetry topics, run the twinflow dataflow, produce alerts, "
                     "twin state and dead letters to their topics and archive to Parquet. "
                     "Scale with -w (threads, one GIL) or -i/-a (one process per core or machine; "
-                    "every process gets the same -a list and its own -i).")
+                    "every process gets the same -a list and its own -i). Each record's event "
+                    "time is also judged against its arrival time (the Kafka message timestamp) "
+                    "and the other assets of its partition: a whole asset whose clock jumped ahead "
+                    "goes to the dead letters (clock_skew) with a clock sensor alert.")
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
