@@ -84,7 +84,8 @@ class ClockFlag:
     """Data quality (issue 13): a record of ``channel`` was kept out by the clock check at
     admission (:mod:`flows.dataflow.clock_gate`), ``offset_s`` from the asset's front. Stamped AT
     the front (the asset's latest admitted time, so its window is open), it moves no watermark and
-    is no record; ``aggregate_window`` turns a window's flags into a
+    is no record (the arrival check stamps its flags at the time the asset's peers show, the
+    asset's true time: see ``ClockGate._reject_arrival``); ``aggregate_window`` turns a window's flags into a
     :class:`twin_models.quality.clock.ClockSkew` per channel for the data-quality monitor."""
 
     asset_id: str
