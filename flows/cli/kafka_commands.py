@@ -104,8 +104,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish the fleet simulator's telemetry into Kafka",
                        description="A load generator: the physics-based fleet simulator's scalars, "
-                                   "waveform frames and life events, published with key = asset_id "
-                                   "and Kafka timestamp = event time.")
+                                   "waveform frames and life events, published with key = asset_id, "
+                                   "the event time in the twin.event_time_ms header and the Kafka "
+                                   "timestamp = the time of production (the arrival time `twin run` "
+                                   "judges clocks against).")
     _add_kafka_args(p)
     p.add_argument("--assets", type=positive_int, default=8, help="fleet size (default %(default)s)")
     p.add_argument("--days", type=positive_float, default=1.0,
