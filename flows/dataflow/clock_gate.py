@@ -14,8 +14,13 @@ The arrival check (``twin run``: records that carry a Kafka timestamp): before t
 each record's ``event time - arrival time`` is judged against the other assets of its source
 partition (:class:`twin_models.quality.arrival.ArrivalClock`): a whole asset whose clock jumped
 AHEAD is held, then rejected when an on-time peer contradicts it: a ``clock_skew`` dead letter
-and a ClockFlag per record, like the peer check's. Records without an arrival time (backtests,
-the demo, file replays) skip it: their outputs do not change.
+and a ClockFlag per record, like the peer check's. Only where the arrival time carries clock
+information: a partition whose event time runs at the pace of arrival time
+(:class:`twin_models.quality.pace.ArrivalPace`, ``real_time``). In a replay or a backfill
+published faster than real time (``twin simulate --speed 0``) it is off, records pass as they
+come, and the state shows it (``twin_arrival_check{partition,state}``, a log line, the end-of-run
+line); the ``future_timestamp`` limit of the decode step stays the backstop. Records without an
+arrival time (backtests, the demo, file replays) skip it: their outputs do not change.
 
 Like the block builder, the clocks are in-process (not recovery state): after a restart they
 start from "nothing seen", and a record held at that moment (at most a channel's reading or two,
@@ -26,6 +31,7 @@ path when their times agree with the asset's front (the usual case), and are kep
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +43,7 @@ from flows.dataflow.items import ClockFlag, DeadLetter, InputMark, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.quality.arrival import ArrivalClock, ArrivalVerdicts
 from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
+from twin_models.quality.pace import STATES, ArrivalPace
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
 
 __all__ = ["CLOCK_SKEW", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
@@ -45,6 +52,8 @@ CLOCK_SKEW = "clock_skew"
 MAX_PENDING_MARKS = 64
 """Input marks waiting per asset at most (marks of records held ahead of the asset's clock; a
 mark whose records were all rejected is dropped with the oldest: its records are dead letters)."""
+log = logging.getLogger(__name__)
+
 MIN_LIMIT_S = 60.0
 """The smallest skew judged (s), when the allowed lateness is shorter: channels sampled
 asynchronously a few seconds apart must not be held record by record."""
@@ -79,6 +88,7 @@ class ClockGate:
         self.now = now
         self.arrival_clocks: dict[str, ArrivalClock] = {}  # source partition -> its assets' skews
         self.arrival_marks: dict[str, list[InputMark]] = {}  # asset -> marks waiting for a record
+        self.paces: dict[str, ArrivalPace] = {}  # source partition -> is it a real-time stream?
 
     def _clock(self, asset: str) -> AssetClock:
         clock = self.clocks.get(asset)
@@ -153,15 +163,20 @@ class ClockGate:
                 continue
             noted = arrivals.get(id(item))
             if noted is None or kind is AssetEvent:  # not judged: admitted
-                if marks and kind is not DeadLetter:
-                    kept.extend(marks.pop(getattr(item, "asset_id", ""), ()))
+                if marks and kind is not DeadLetter and hasattr(item, "asset_id"):
+                    self._marks_before(item, kept)
                 kept.append(item)
                 continue
             part, at = noted
+            asset = item.asset_id
+            if not self._real_time(part, item, at, kept):  # arrival time is no clock here
+                if marks:
+                    self._marks_before(item, kept)
+                kept.append(item)
+                continue
             clock = self.arrival_clocks.get(part)
             if clock is None:
                 clock = self.arrival_clocks[part] = ArrivalClock(limit, self.active_s)
-            asset = item.asset_id
             if kind is ScalarColumns:
                 skew = item.times_us / 1e6 - at
                 if not clock.held:
@@ -169,7 +184,7 @@ class ClockGate:
                     if ref is None or float(skew.max()) <= ref + limit:  # on time: the usual case
                         clock.admit_many(asset, float(skew[-1]), float(at[-1]))
                         if marks:
-                            kept.extend(marks.pop(asset, ()))
+                            self._marks_before(item, kept)
                         kept.append(item)
                         continue
                 mark = len(verdicts.admitted)
@@ -185,7 +200,7 @@ class ClockGate:
                 clock.offer(asset, item.timestamp.timestamp() - at, at, item, verdicts)
             for x in verdicts.admitted:
                 if marks:
-                    kept.extend(marks.pop(x.asset_id, ()))
+                    self._marks_before(x, kept)
                 kept.append(x)
             verdicts.admitted.clear()
             for r, r_asset, ahead in verdicts.rejected:
@@ -196,6 +211,56 @@ class ClockGate:
                 kept.extend(_Rejected(r, offset, dead=False) for r, _a, offset in verdicts.behind)
                 verdicts.behind.clear()
         return kept
+
+    def _real_time(self, part: str, item: Any, at: Any, kept: list[Any]) -> bool:
+        """Note the item's pace in its partition; False: the check is off there (a replay, or not
+        measured yet). Switched off, the partition's held records are admitted (in order) and
+        its skews forgotten: they start again when the stream is real time again."""
+        pace = self.paces.get(part)
+        if pace is None:
+            pace = self.paces[part] = ArrivalPace()
+            self._show(part, pace)
+        if type(item) is ScalarColumns:
+            changed = pace.note(item.asset_id, float(item.times_us[-1]) / 1e6, float(at[-1]))
+        else:
+            changed = pace.note(item.asset_id, item.timestamp.timestamp(), at)
+        if changed:
+            self._show(part, pace)
+        if pace.real_time:
+            return True
+        clock = self.arrival_clocks.pop(part, None)
+        if clock is not None and clock.held:
+            for h in clock.held:
+                if self.arrival_marks:
+                    self._marks_before(h.item, kept)
+                kept.append(h.item)
+        return False
+
+    def _show(self, part: str, pace: ArrivalPace) -> None:
+        """The partition's state in ``twin_arrival_check`` and, when it changes, the log."""
+        gauge = self.metrics.arrival_check
+        for state in STATES:
+            gauge.labels(partition=part, state=state).set(1.0 if state == pace.state else 0.0)
+        log.info("arrival check on source partition %s: %s", part, pace.reason())
+
+    def _marks_before(self, item: Any, kept: list[Any]) -> None:
+        """Put before the admitted ``item`` its asset's waiting input marks stamped no later than
+        it (a mark is stamped at its first record's time: one of a later record still held would
+        move the asset's watermark past the records admitted after it)."""
+        waiting = self.arrival_marks.get(item.asset_id)
+        if not waiting:
+            return
+        t = item.times_us.max() / 1e6 if type(item) is ScalarColumns else item.timestamp.timestamp()
+        keep = []
+        for mark in waiting:
+            if mark.timestamp.timestamp() <= t:
+                kept.append(mark)
+            else:
+                keep.append(mark)
+        if keep:
+            self.arrival_marks[item.asset_id] = keep
+        else:
+            del self.arrival_marks[item.asset_id]
 
     def _reject_arrival(self, rej: _Rejected, out: list[Any]) -> None:
         """A dead letter and a flag per record (only a flag for one behind its peers). The flag is
