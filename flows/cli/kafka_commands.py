@@ -65,10 +65,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Consume the telemetry topics, run the twinflow dataflow, produce alerts, "
                     "twin state and dead letters to their topics and archive to Parquet. "
                     "Scale with -w (threads, one GIL) or -i/-a (one process per core or machine; "
-                    "every process gets the same -a list and its own -i). Each record's event "
-                    "time is also judged against its arrival time (the Kafka message timestamp) "
-                    "and the other assets of its partition: a whole asset whose clock jumped ahead "
-                    "goes to the dead letters (clock_skew) with a clock sensor alert.")
+                    "every process gets the same -a list and its own -i). In a source partition "
+                    "whose event time runs at the pace of its Kafka timestamps (real time), each "
+                    "record's event time is also judged against its arrival time and the other "
+                    "assets of its partition: a whole asset whose clock jumped ahead goes to the dead "
+                    "letters (clock_skew) with a clock sensor alert. A replay published faster "
+                    "than real time is not judged (metric twin_arrival_check, state replay; the "
+                    "last line of an --exit-at-end run says where the check ran).")
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
@@ -120,7 +123,8 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--scalar-interval", type=positive_float, default=600.0,
                    help="seconds of machine time between scalar readings (default %(default)s)")
     p.add_argument("--speed", type=non_negative_float, default=0.0,
-                   help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
+                   help="event time per wall time: 1 = real time (the pace whose Kafka timestamps "
+                        "`twin run`'s arrival-time check judges), 0 = as fast as possible (default)")
     p.add_argument("--write-metadata", default=None, metavar="FILE",
                    help="also write the fleet's asset metadata (JSON) for `twin run --metadata`")
     p.add_argument("--sensor-faults", type=share, default=0.0, metavar="SHARE",
@@ -129,7 +133,8 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--sensor-fault-kinds", type=fault_kinds, default=None, metavar="KINDS",
                    help="comma-separated kinds cycled over those assets (default "
                         "flatline,clipping,dropout,drift,clock; asset_clock also shifts EVERY channel "
-                        "of an asset together, which only `twin run`'s arrival-time check can see)")
+                        "of an asset together, which only `twin run`'s arrival-time check can see, "
+                        "and only when published in real time: --speed 1)")
     p.add_argument("--write-truth", default=None, metavar="FILE",
                    help="also write the injected sensor faults (JSON: asset, channel, kind, scope, "
                         "true start and end, the data-quality check expected to see each) to score "
