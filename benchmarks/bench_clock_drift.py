@@ -6,6 +6,10 @@ Run: ``.venv/bin/python benchmarks/bench_clock_drift.py [--assets 20] [--seconds
   path hands it: 1-Hz scalar samples of ``--assets`` assets x 4 channels one by one (the
   per-record path of a live run) and as column pieces of one asset's batch (the Kafka JSON runs
   and the replays), in microseconds per record;
+- the same with the arrival-time check of ``twin run`` (part DQ3: every record carries its Kafka
+  timestamp, here the event time + 0.5 s, real time; or a fast replay, arrival 1000x slower than
+  event time), the note of each record's arrival (what the decode step adds) included; all the
+  assets in one source partition (the most peers to compare with);
 - the data-quality monitor's window (:class:`twin_models.quality.QualityMonitor.update`, every
   check) of an asset with 4 scalar channels (6 readings each) and a vibration channel, with the
   drift check (units temperature and current: two River regressions) and without it (no units),
@@ -56,11 +60,24 @@ def _pieces(assets: int, seconds: int, batch: int = 500) -> list[ScalarColumns]:
     return out
 
 
-def _gate_us(items: list[Any], n_records: int) -> float:
+def _gate_us(items: list[Any], n_records: int, speed: float = 0.0) -> float:
+    """CPU us per record of the clock gate; ``speed`` > 0: with arrival times (event time runs
+    ``speed`` x faster than arrival time, + 0.5 s of lag)."""
     gate = ClockGate(600.0, 60.0, PipelineMetrics(), lambda: T0)
+    base = (T0 - EPOCH).total_seconds()
+
+    def arrival(item: Any) -> Any:
+        if type(item) is ScalarColumns:
+            return "0", base + (item.times_us / 1e6 - base) / speed + 0.5
+        return "0", base + (item.timestamp.timestamp() - base) / speed + 0.5
+
     t = time.process_time()
     for k in range(0, len(items), 256):  # Bytewax-like batches
-        gate(items[k:k + 256])
+        batch = items[k:k + 256]
+        if speed > 0:
+            gate(batch, {id(x): arrival(x) for x in batch})
+        else:
+            gate(batch)
     return (time.process_time() - t) / n_records * 1e6
 
 
@@ -103,11 +120,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pieces = _pieces(args.assets, args.seconds)
     windows = _windows(args.windows)
     names = ("clock_us_per_sample_one_by_one", "clock_us_per_sample_columns",
+             "arrival_realtime_us_per_sample_one_by_one", "arrival_realtime_us_per_sample_columns",
+             "arrival_replay_us_per_sample_one_by_one", "arrival_replay_us_per_sample_columns",
              "monitor_us_per_window_no_drift", "monitor_us_per_window_with_drift")
     res: dict[str, list[float]] = {k: [] for k in names}
     for _ in range(args.repeat):
         res["clock_us_per_sample_one_by_one"].append(_gate_us(list(samples), len(samples)))
         res["clock_us_per_sample_columns"].append(_gate_us(list(pieces), len(samples)))
+        for mode, speed in (("realtime", 1.0), ("replay", 1000.0)):
+            n = len(samples)
+            res[f"arrival_{mode}_us_per_sample_one_by_one"].append(_gate_us(list(samples), n, speed))
+            res[f"arrival_{mode}_us_per_sample_columns"].append(_gate_us(list(pieces), n, speed))
         res["monitor_us_per_window_no_drift"].append(_monitor_us(windows, drift=False))
         res["monitor_us_per_window_with_drift"].append(_monitor_us(windows, drift=True))
     out: dict[str, Any] = {k: round(min(v), 3) for k, v in res.items()}

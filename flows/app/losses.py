@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flows.dataflow.metrics import PipelineMetrics
 
-__all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "dead_letters_by_reason", "describe_reasons",
+__all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "arrival_line", "dead_letters_by_reason", "describe_reasons",
            "duplicate_files", "loss_problem", "run_line", "share"]
 
 DEFAULT_MAX_DEAD_LETTER_SHARE = 0.5
@@ -63,6 +63,27 @@ def fleet_line(metrics: PipelineMetrics) -> str:
     timeouts = int(metrics.value("twin_event_time_gate_timeouts_total"))
     return (f"twin run: fleet models: {models} versions learnt here, {late} late; "
             f"event-time gate: {waits} waits, {timeouts} timeouts")
+
+
+def arrival_line(metrics: PipelineMetrics) -> str | None:
+    """Third end-of-run line: where the arrival-time clock check ran (``real_time`` partitions)
+    and where it was off (``replay``: event time did not run at the pace of arrival time;
+    ``learning``: not measured yet), or None when no record carried an arrival time."""
+    by_state: dict[str, list[str]] = {}
+    for family in metrics.registry.collect():
+        for s in family.samples:
+            if s.name == "twin_arrival_check" and s.value > 0:
+                by_state.setdefault(s.labels["state"], []).append(s.labels["partition"])
+    if not by_state:
+        return None
+    words = {"real_time": "on (real time)", "replay": "off (replay)", "learning": "off (learning the pace)"}
+    parts = [f"{words.get(state, state)} in source partitions {', '.join(sorted(ps, key=_natural))}"
+             for state, ps in sorted(by_state.items())]
+    return f"twin run: arrival check: {'; '.join(parts)}"
+
+
+def _natural(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (1 << 30, name)
 
 
 def share(part: int, whole: int) -> float:

@@ -22,10 +22,11 @@ from flows.cli.args import (
     positive_int,
     seed,
     serve_metrics,
+    share,
     writable_dir,
 )
 
-__all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "write_fleet_metadata"]
+__all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 
 
 def _add_kafka_args(p: argparse.ArgumentParser) -> None:
@@ -64,7 +65,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Consume the telemetry topics, run the twinflow dataflow, produce alerts, "
                     "twin state and dead letters to their topics and archive to Parquet. "
                     "Scale with -w (threads, one GIL) or -i/-a (one process per core or machine; "
-                    "every process gets the same -a list and its own -i).")
+                    "every process gets the same -a list and its own -i). In a source partition "
+                    "whose event time runs at the pace of its Kafka timestamps (real time), each "
+                    "record's event time is also judged against its arrival time and the other "
+                    "assets of its partition: a whole asset whose clock jumped ahead goes to the dead "
+                    "letters (clock_skew) with a clock sensor alert. A replay published faster "
+                    "than real time is not judged (metric twin_arrival_check, state replay; the "
+                    "last line of an --exit-at-end run says where the check ran).")
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
@@ -100,8 +107,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish the fleet simulator's telemetry into Kafka",
                        description="A load generator: the physics-based fleet simulator's scalars, "
-                                   "waveform frames and life events, published with key = asset_id "
-                                   "and Kafka timestamp = event time.")
+                                   "waveform frames and life events, published with key = asset_id, "
+                                   "the event time in the twin.event_time_ms header and the Kafka "
+                                   "timestamp = the time of production (the arrival time `twin run` "
+                                   "judges clocks against).")
     _add_kafka_args(p)
     p.add_argument("--assets", type=positive_int, default=8, help="fleet size (default %(default)s)")
     p.add_argument("--days", type=positive_float, default=1.0,
@@ -114,9 +123,22 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--scalar-interval", type=positive_float, default=600.0,
                    help="seconds of machine time between scalar readings (default %(default)s)")
     p.add_argument("--speed", type=non_negative_float, default=0.0,
-                   help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
+                   help="event time per wall time: 1 = real time (the pace whose Kafka timestamps "
+                        "`twin run`'s arrival-time check judges), 0 = as fast as possible (default)")
     p.add_argument("--write-metadata", default=None, metavar="FILE",
                    help="also write the fleet's asset metadata (JSON) for `twin run --metadata`")
+    p.add_argument("--sensor-faults", type=share, default=0.0, metavar="SHARE",
+                   help="share of the assets given one sensor fault, as `twin demo --sensor-faults` "
+                        "(default %(default)s: none); --write-truth keeps their ground truth")
+    p.add_argument("--sensor-fault-kinds", type=fault_kinds, default=None, metavar="KINDS",
+                   help="comma-separated kinds cycled over those assets (default "
+                        "flatline,clipping,dropout,drift,clock; asset_clock also shifts EVERY channel "
+                        "of an asset together, which only `twin run`'s arrival-time check can see, "
+                        "and only when published in real time: --speed 1)")
+    p.add_argument("--write-truth", default=None, metavar="FILE",
+                   help="also write the injected sensor faults (JSON: asset, channel, kind, scope, "
+                        "true start and end, the data-quality check expected to see each) to score "
+                        "`twin run`'s sensor alerts against")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r = sub.add_parser("replay", help="publish historical telemetry files into Kafka",
                        description="Publish CSV/Parquet scalar tables, NAB-style series, Parquet "
@@ -197,10 +219,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
               "is back", file=sys.stderr)
         return 1
     if opts.exit_at_end:
-        from flows.app.losses import fleet_line, run_line
+        from flows.app.losses import arrival_line, fleet_line, run_line
 
         print(run_line(metrics), file=sys.stderr)
         print(fleet_line(metrics), file=sys.stderr)
+        arrival = arrival_line(metrics)
+        if arrival is not None:
+            print(arrival, file=sys.stderr)
     return 0
 
 
@@ -253,6 +278,39 @@ def write_fleet_metadata(fleet: Any, path: str) -> None:
     Path(path).write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def fault_kinds(text: str) -> tuple[str, ...]:
+    """``--sensor-fault-kinds``: a comma-separated list of the simulator's sensor-fault kinds."""
+    from twin_models.simulator.sensor_faults import OPTIONAL_KINDS, SENSOR_FAULT_KINDS
+
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    known = (*SENSOR_FAULT_KINDS, *OPTIONAL_KINDS)
+    unknown = [k for k in kinds if k not in known]
+    if unknown or not kinds:
+        msg = f"expected kinds among {','.join(known)}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return kinds
+
+
+def write_fault_truth(fleet: Any, path: str) -> int:
+    """The simulated fleet's sensor faults (their ground truth) as a JSON file; how many."""
+    from pathlib import Path
+
+    from twin_models.simulator.fleet import sensor_fault_truth
+
+    truths = sensor_fault_truth(fleet)
+    doc = {"seed": fleet.seed, "assets": fleet.n_assets, "start": fleet.start.isoformat(),
+           "days": fleet.days, "sensor_faults": [
+               {"asset_id": t.asset_id, "channel": t.channel, "kind": t.kind, "scope": t.scope,
+                "start": t.start.isoformat(), "end": t.end.isoformat(), "checks": list(t.checks),
+                "detail": t.detail, "during_machine_fault": t.during_machine_fault} for t in truths]}
+    try:
+        Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+    except OSError as exc:
+        msg = f"--write-truth {path}: cannot write it ({exc.strerror or exc})"
+        raise ValueError(msg) from None
+    return len(truths)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -260,12 +318,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed,
-                        frame_interval_s=args.frame_interval, scalar_interval_s=args.scalar_interval)
+                        frame_interval_s=args.frame_interval, scalar_interval_s=args.scalar_interval,
+                        sensor_fault_fraction=args.sensor_faults)
+    if args.sensor_fault_kinds:
+        fleet = replace(fleet, sensor_fault_mix=args.sensor_fault_kinds)
     start = _start_time(args.start)
     if start is not None:
         fleet = replace(fleet, start=start)
     if args.write_metadata:
         write_fleet_metadata(fleet, args.write_metadata)
+    if args.write_truth:
+        n = write_fault_truth(fleet, args.write_truth)
+        print(f"wrote the ground truth of {n} sensor-fault records to {args.write_truth}")
     return _publish(simulate_fleet(fleet), count_records(fleet), args)
 
 

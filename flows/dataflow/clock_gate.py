@@ -10,6 +10,18 @@ lose nothing: the jumped channel never moves the asset's watermark. A record far
 (a clock jumped back) moves no watermark: it is passed on as before (the window step
 dead-letters it as ``late_record`` when its window has closed) with a flag.
 
+The arrival check (``twin run``: records that carry a Kafka timestamp): before the peer check,
+each record's ``event time - arrival time`` is judged against the other assets of its source
+partition (:class:`twin_models.quality.arrival.ArrivalClock`): a whole asset whose clock jumped
+AHEAD is held, then rejected when an on-time peer contradicts it: a ``clock_skew`` dead letter
+and a ClockFlag per record, like the peer check's. Only where the arrival time carries clock
+information: a partition whose event time runs at the pace of arrival time
+(:class:`twin_models.quality.pace.ArrivalPace`, ``real_time``). In a replay or a backfill
+published faster than real time (``twin simulate --speed 0``) it is off, records pass as they
+come, and the state shows it (``twin_arrival_check{partition,state}``, a log line, the end-of-run
+line); the ``future_timestamp`` limit of the decode step stays the backstop. Records without an
+arrival time (backtests, the demo, file replays) skip it: their outputs do not change.
+
 Like the block builder, the clocks are in-process (not recovery state): after a restart they
 start from "nothing seen", and a record held at that moment (at most a channel's reading or two,
 see the module of :class:`AssetClock`) is not recovered. At the end of the input a record still
@@ -19,6 +31,7 @@ path when their times agree with the asset's front (the usual case), and are kep
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +41,9 @@ import numpy as np
 from flows import codec
 from flows.dataflow.items import ClockFlag, DeadLetter, InputMark, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
+from twin_models.quality.arrival import ArrivalClock, ArrivalVerdicts
 from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
+from twin_models.quality.pace import STATES, ArrivalPace
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
 
 __all__ = ["CLOCK_SKEW", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
@@ -37,13 +52,30 @@ CLOCK_SKEW = "clock_skew"
 MAX_PENDING_MARKS = 64
 """Input marks waiting per asset at most (marks of records held ahead of the asset's clock; a
 mark whose records were all rejected is dropped with the oldest: its records are dead letters)."""
+log = logging.getLogger(__name__)
+
 MIN_LIMIT_S = 60.0
 """The smallest skew judged (s), when the allowed lateness is shorter: channels sampled
 asynchronously a few seconds apart must not be held record by record."""
 
 
+class _Rejected:
+    """A record the arrival check rejected, in the batch where its dead letter goes (``dead``
+    False: a record it admitted behind its peers, flagged only)."""
+
+    __slots__ = ("ahead_s", "dead", "item")
+
+    def __init__(self, item: Any, ahead_s: float, dead: bool = True) -> None:
+        self.item = item
+        self.ahead_s = ahead_s
+        self.dead = dead
+
+
 class ClockGate:
-    """A batch step: the decoded items with clock-jumped records replaced by dead letters + flags."""
+    """A batch step: the decoded items with clock-jumped records replaced by dead letters + flags.
+
+    Called with the batch's ``arrivals`` (the dict the decode step noted arrival times in,
+    :func:`flows.dataflow.decode_batch.decode_batch`); None or empty: no arrival check."""
 
     def __init__(self, allowed_lateness_s: float, window_s: float, metrics: PipelineMetrics,
                  now: Callable[[], datetime]) -> None:
@@ -54,6 +86,9 @@ class ClockGate:
         self.pending: dict[str, list[InputMark]] = {}  # asset -> input marks ahead of its front
         self.metrics = metrics
         self.now = now
+        self.arrival_clocks: dict[str, ArrivalClock] = {}  # source partition -> its assets' skews
+        self.arrival_marks: dict[str, list[InputMark]] = {}  # asset -> marks waiting for a record
+        self.paces: dict[str, ArrivalPace] = {}  # source partition -> is it a real-time stream?
 
     def _clock(self, asset: str) -> AssetClock:
         clock = self.clocks.get(asset)
@@ -61,13 +96,19 @@ class ClockGate:
             clock = self.clocks[asset] = AssetClock(self.limit_s, self.active_s)
         return clock
 
-    def __call__(self, items: list[Any]) -> list[Any]:
-        """Every item, in order, but the rejected records (their dead letters and flags instead)."""
+    def __call__(self, items: list[Any], arrivals: dict[int, tuple[str, Any]] | None = None) -> list[Any]:
+        """Every item, in order, but the rejected records (their dead letters and flags instead)
+        and the records the arrival check holds."""
+        if arrivals:
+            items = self._arrival_check(items, arrivals)
         out: list[Any] = []
         verdicts = Verdicts()
         limit = self.limit_s
         for item in items:
             kind = type(item)
+            if kind is _Rejected:
+                self._reject_arrival(item, out)
+                continue
             if kind is ScalarSample or kind is WaveformFrame:
                 clock = self._clock(item.asset_id)
                 t = item.timestamp.timestamp()
@@ -101,6 +142,149 @@ class ClockGate:
                 continue
             self._emit(verdicts, out)
         return out
+
+    def _arrival_check(self, items: list[Any], arrivals: dict[int, tuple[str, Any]]) -> list[Any]:
+        """The items in order, but those held by the arrival check (later ones it confirmed put
+        where they were confirmed) and those it rejected (as :class:`_Rejected`). An input mark
+        waits for the next record of its asset the check admits and goes right before it; the
+        marks of an asset whose records it rejected are dropped (a mark is stamped at its first
+        record's time: released, the mark of a record stamped hours ahead would move its
+        asset's watermark and make the next records late)."""
+        kept: list[Any] = []
+        verdicts = ArrivalVerdicts()
+        limit = self.limit_s
+        marks = self.arrival_marks
+        for item in items:
+            kind = type(item)
+            if kind is InputMark:
+                waiting = marks.setdefault(item.asset_id, [])
+                waiting.append(item)
+                del waiting[:-MAX_PENDING_MARKS]
+                continue
+            noted = arrivals.get(id(item))
+            if noted is None or kind is AssetEvent:  # not judged: admitted
+                if marks and kind is not DeadLetter and hasattr(item, "asset_id"):
+                    self._marks_before(item, kept)
+                kept.append(item)
+                continue
+            part, at = noted
+            asset = item.asset_id
+            if not self._real_time(part, item, at, kept):  # arrival time is no clock here
+                if marks:
+                    self._marks_before(item, kept)
+                kept.append(item)
+                continue
+            clock = self.arrival_clocks.get(part)
+            if clock is None:
+                clock = self.arrival_clocks[part] = ArrivalClock(limit, self.active_s)
+            if kind is ScalarColumns:
+                skew = item.times_us / 1e6 - at
+                if not clock.held:
+                    ref = clock.reference(asset, float(at.min()))
+                    if ref is None or float(skew.max()) <= ref + limit:  # on time: the usual case
+                        clock.admit_many(asset, float(skew[-1]), float(at[-1]))
+                        if marks:
+                            self._marks_before(item, kept)
+                        kept.append(item)
+                        continue
+                mark = len(verdicts.admitted)
+                samples = item.samples
+                for sample, sk, a in zip(samples, skew.tolist(), at.tolist(), strict=True):
+                    clock.offer(asset, sk, a, sample, verdicts)
+                got = verdicts.admitted[mark:]
+                if (len(got) == len(samples) and not verdicts.rejected
+                        and all(x is y for x, y in zip(got, samples, strict=True))):
+                    del verdicts.admitted[mark:]
+                    verdicts.admitted.append(item)
+            else:
+                clock.offer(asset, item.timestamp.timestamp() - at, at, item, verdicts)
+            for x in verdicts.admitted:
+                if marks:
+                    self._marks_before(x, kept)
+                kept.append(x)
+            verdicts.admitted.clear()
+            for r, r_asset, ahead in verdicts.rejected:
+                marks.pop(r_asset, None)
+                kept.append(_Rejected(r, ahead))
+            verdicts.rejected.clear()
+            if verdicts.behind:
+                kept.extend(_Rejected(r, offset, dead=False) for r, _a, offset in verdicts.behind)
+                verdicts.behind.clear()
+        return kept
+
+    def _real_time(self, part: str, item: Any, at: Any, kept: list[Any]) -> bool:
+        """Note the item's pace in its partition; False: the check is off there (a replay, or not
+        measured yet). Switched off, the partition's held records are admitted (in order) and
+        its skews forgotten: they start again when the stream is real time again."""
+        pace = self.paces.get(part)
+        if pace is None:
+            pace = self.paces[part] = ArrivalPace()
+            self._show(part, pace)
+        if type(item) is ScalarColumns:
+            changed = pace.note(item.asset_id, float(item.times_us[-1]) / 1e6, float(at[-1]))
+        else:
+            changed = pace.note(item.asset_id, item.timestamp.timestamp(), at)
+        if changed:
+            self._show(part, pace)
+        if pace.real_time:
+            return True
+        clock = self.arrival_clocks.pop(part, None)
+        if clock is not None and clock.held:
+            for h in clock.held:
+                if self.arrival_marks:
+                    self._marks_before(h.item, kept)
+                kept.append(h.item)
+        return False
+
+    def _show(self, part: str, pace: ArrivalPace) -> None:
+        """The partition's state in ``twin_arrival_check`` and, when it changes, the log."""
+        gauge = self.metrics.arrival_check
+        for state in STATES:
+            gauge.labels(partition=part, state=state).set(1.0 if state == pace.state else 0.0)
+        log.info("arrival check on source partition %s: %s", part, pace.reason())
+
+    def _marks_before(self, item: Any, kept: list[Any]) -> None:
+        """Put before the admitted ``item`` its asset's waiting input marks stamped no later than
+        it (a mark is stamped at its first record's time: one of a later record still held would
+        move the asset's watermark past the records admitted after it)."""
+        waiting = self.arrival_marks.get(item.asset_id)
+        if not waiting:
+            return
+        t = item.times_us.max() / 1e6 if type(item) is ScalarColumns else item.timestamp.timestamp()
+        keep = []
+        for mark in waiting:
+            if mark.timestamp.timestamp() <= t:
+                kept.append(mark)
+            else:
+                keep.append(mark)
+        if keep:
+            self.arrival_marks[item.asset_id] = keep
+        else:
+            del self.arrival_marks[item.asset_id]
+
+    def _reject_arrival(self, rej: _Rejected, out: list[Any]) -> None:
+        """A dead letter and a flag per record (only a flag for one behind its peers). The flag is
+        stamped at the time the asset's peers show at the record's arrival (its true time, as far
+        as the stream knows; never before the asset's front): while the whole asset is kept out,
+        its windows still close, one by one, with the flags in them (a sensor alert needs two
+        windows in a row), and nothing later is late."""
+        item = rej.item
+        clock = self.clocks.get(item.asset_id)
+        expected = item.timestamp.timestamp() - rej.ahead_s
+        at = expected if clock is None or clock.front != clock.front else max(clock.front, expected)
+        front = EPOCH + timedelta(seconds=at)
+        channel = getattr(item, "channel", "")
+        if not rej.dead:  # behind its peers: passed on (late if its window closed), flagged
+            out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
+            return
+        way = f"{rej.ahead_s / 3600.0:.2f} h ahead of"
+        detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
+                  f"{item.timestamp.isoformat()} is {way} the time at which it arrived, compared with "
+                  "the other assets arriving with it: the asset's clock jumped; kept out of its watermark")
+        payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
+        out.append(DeadLetter(CLOCK_SKEW, detail, "decode", payload, self.now()))
+        out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
+        self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc()
 
     def _columns(self, piece: ScalarColumns, out: list[Any], verdicts: Verdicts) -> None:
         """A column piece: whole when every sample is on time against the running front, else

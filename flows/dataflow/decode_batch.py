@@ -10,6 +10,11 @@ exactly as before, so verdicts, reasons, details and dead-letter bytes do not ch
 
 The only difference: records of one batch are judged against one reading of the clock (the
 ``future_timestamp`` limit), taken when the batch starts.
+
+Given ``arrivals`` (a dict of the batch, read by the clock gate: :mod:`flows.dataflow.clock_gate`),
+the arrival time of every decoded record or column piece whose message carried one (a Kafka timestamp) is
+noted there, by the item's ``id``, with its source partition: seconds for a record, an array of
+seconds in the piece's row order for a piece. Replays carry none: nothing is noted.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry
 
 __all__ = ["decode_batch"]
 
-BatchStep = Callable[[list[RawRecord | RawRun]], list[Any]]
+Arrivals = dict[int, tuple[str, Any]]
+"""``id(item) -> (source partition, arrival s | array of arrival s)`` of one decode batch."""
+BatchStep = Callable[[list[RawRecord | RawRun], Arrivals | None], list[Any]]
 
 
 def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
@@ -76,7 +83,7 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
     over ``decoder``), used for everything the fast path is not sure of. With ``window_s``,
     records decoded one by one are preceded by their input marks (:mod:`flows.dataflow.lineage`)."""
 
-    def step(raws: list[RawRecord | RawRun]) -> list[Any]:
+    def step(raws: list[RawRecord | RawRun], arrivals: Arrivals | None = None) -> list[Any]:
         try:
             limit = future_limit(decoder.now(), decoder.max_future_s)
         except ValueError:  # a clock without a time zone: the per-record path says so
@@ -89,9 +96,12 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
                 cols = _run_columns(raw, limit)
                 if cols is None:  # not all plain scalars: judged message by message, as before
                     for one_raw in raw.records():
-                        _judge(one_raw, limit, one, out, fast, marks)
+                        _judge(one_raw, limit, one, out, fast, marks, arrivals)
                 else:
-                    out.extend(pieces(cols, kafka_origin(raw.source, raw.partition), raw.offsets))
+                    got = pieces(cols, kafka_origin(raw.source, raw.partition), raw.offsets)
+                    if arrivals is not None and raw.arrivals_ms:
+                        _note_pieces(got, cols, raw, arrivals)
+                    out.extend(got)
                     fast[raw.source] = fast.get(raw.source, 0) + len(raw)
                 continue
             piece = raw.record
@@ -104,7 +114,7 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
                 for sample_raw in _one_by_one(raw):
                     _judge(sample_raw, limit, one, out, fast, marks)
                 continue
-            _judge(raw, limit, one, out, fast, marks)
+            _judge(raw, limit, one, out, fast, marks, arrivals)
         for source, n in fast.items():
             decoder.count(source, n)
         return out
@@ -144,6 +154,22 @@ def pieces(cols: JsonColumns, origin: str = "",
     return out
 
 
+def _note_pieces(got: list[ScalarColumns], cols: JsonColumns, run: RawRun, arrivals: Arrivals) -> None:
+    """Note the arrival times of a run's pieces (in each piece's row order, as :func:`pieces` cuts)."""
+    at = np.asarray(run.arrivals_ms, dtype=np.float64) / 1e3
+    part = str(run.partition)
+    if len(got) == 1:
+        arrivals[id(got[0])] = (part, at)
+        return
+    order = np.argsort(cols.asset_code, kind="stable")
+    at = at[order]
+    start = 0
+    for piece in got:
+        stop = start + len(piece)
+        arrivals[id(piece)] = (part, at[start:stop])
+        start = stop
+
+
 def _positions(offsets: tuple[int, ...]) -> np.ndarray:
     """A run's offsets as an array: consecutive ones (the rule in a partition) without reading them."""
     first = offsets[0]
@@ -166,20 +192,25 @@ def _one_by_one(raw: RawRecord | RawRun) -> list[RawRecord]:
 
 
 def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry | DeadLetter],
-           out: list[Any], fast: dict[str, int], marks: MarkCollector | None = None) -> None:
+           out: list[Any], fast: dict[str, int], marks: MarkCollector | None = None,
+           arrivals: Arrivals | None = None) -> None:
     """One record: the fast path if it is sure, else the guarded per-record decoder (preceded by
-    its input mark when ``marks`` collects them)."""
+    its input mark when ``marks`` collects them; its arrival noted in ``arrivals``)."""
     try:
         rec = _fast(raw, limit)
     except Exception:  # noqa: BLE001 - not sure: the guarded path judges it (and its errors)
         rec = None
     if rec is None:
         decoded = one(raw)
-        if marks is not None and type(decoded) is not DeadLetter:
-            marks.add(out, decoded, position_of(raw))
-        out.append(decoded)
+        ok = type(decoded) is not DeadLetter
     else:
-        if marks is not None:
-            marks.add(out, rec, position_of(raw))
-        out.append(rec)
+        decoded, ok = rec, True
         fast[raw.source] = fast.get(raw.source, 0) + 1
+    if ok:
+        if marks is not None:
+            marks.add(out, decoded, position_of(raw))
+        if arrivals is not None and raw.arrival_ms >= 0:
+            h = raw.headers
+            part = h[1][1] if len(h) == 3 and h[1][0] == "source.partition" else raw.source
+            arrivals[id(decoded)] = (part, raw.arrival_ms / 1e3)
+    out.append(decoded)

@@ -35,7 +35,8 @@ class RawRecord:
 
     ``origin``/``position``: where a replayed record sits in its input (``file:<name>`` or
     ``sim:seed=<n>``, and its ordinal there), for the digital thread; a Kafka record's are in
-    its ``headers``."""
+    its ``headers``. ``arrival_ms``: a Kafka message's timestamp (ms since the epoch; -1 when
+    unknown: replays), the arrival clock of the clock check (:mod:`flows.dataflow.clock_gate`)."""
 
     source: str
     payload: bytes
@@ -43,6 +44,7 @@ class RawRecord:
     record: Telemetry | ScalarColumns | None = None
     origin: str = ""
     position: int = -1
+    arrival_ms: int = -1
 
     def wire(self) -> bytes:
         """The record's bytes: the payload, or the wire encoding of ``record``."""
@@ -82,7 +84,8 @@ class ClockFlag:
     """Data quality (issue 13): a record of ``channel`` was kept out by the clock check at
     admission (:mod:`flows.dataflow.clock_gate`), ``offset_s`` from the asset's front. Stamped AT
     the front (the asset's latest admitted time, so its window is open), it moves no watermark and
-    is no record; ``aggregate_window`` turns a window's flags into a
+    is no record (the arrival check stamps its flags at the time the asset's peers show, the
+    asset's true time: see ``ClockGate._reject_arrival``); ``aggregate_window`` turns a window's flags into a
     :class:`twin_models.quality.clock.ClockSkew` per channel for the data-quality monitor."""
 
     asset_id: str
@@ -101,12 +104,13 @@ class RawRun:
     scalar records as columns at once. Message ``k`` is exactly the RawRecord :meth:`records`
     gives (payload ``payloads[k]``, from offset ``offsets[k]``): what the decode step judges one
     by one when the run is not all plain scalars. Only between the source and the decode step
-    (never in recovery state)."""
+    (never in recovery state). ``arrivals_ms``: the messages' Kafka timestamps (empty: unknown)."""
 
     source: str
     partition: int
     offsets: tuple[int, ...]
     payloads: tuple[bytes, ...]
+    arrivals_ms: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         """Messages in the run."""
@@ -115,8 +119,9 @@ class RawRun:
     def records(self) -> list[RawRecord]:
         """The messages one by one, as the source emitted them before runs existed."""
         topic, part = self.source, self.partition
-        return [RawRecord(topic, payload, source_headers(topic, part, offset))
-                for offset, payload in zip(self.offsets, self.payloads, strict=True)]
+        arrivals = self.arrivals_ms or (-1,) * len(self.payloads)
+        return [RawRecord(topic, payload, source_headers(topic, part, offset), arrival_ms=arrival)
+                for offset, payload, arrival in zip(self.offsets, self.payloads, arrivals, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,11 @@ class PipelineMetrics:
             "twin_kafka_consumer_lag_messages",
             "Messages in the partition not yet read (high watermark - position).", ["topic", "partition"],
             registry=r)
+        self.arrival_check = Gauge(
+            "twin_arrival_check",
+            "The arrival-time clock check per source partition: 1 on its state (real_time: judged; "
+            "replay: off, event time does not run at the pace of arrival time; learning: off, not "
+            "measured yet).", ["partition", "state"], registry=r)
         self.source_errors = Counter(
             "twin_source_errors_total", "Transient source client errors (retried), by code.", ["code"],
             registry=r)

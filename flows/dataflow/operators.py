@@ -40,7 +40,7 @@ from twin_models.alerting import AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.window import aggregate_columns
 from twin_models.prescribe import PrescribeConfig
-from twin_models.quality.gate import annotate, quality_step, sensor_alerts
+from twin_models.quality.gate import annotate, kept_out_window, quality_step, sensor_alerts
 from twin_models.quality.stats import frame_quality, window_stats
 from twin_models.records import (
     EPOCH,
@@ -255,10 +255,11 @@ def twin_apply(
             return twin, None, [answer(twin, fv)]  # type: ignore[return-value]
         if twin is None:
             twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
-        if not fv.features:  # a window with life events only: nothing to score
+        if not fv.features:  # a window with life events (or clock flags) only: nothing to score
             for event in fv.events:
                 twin.apply_event(event.kind)
-            return twin, None, apply_fleet(twin, None, fv.features, fv.events, config.fleet, board)
+            return twin, None, [*apply_fleet(twin, None, fv.features, fv.events, config.fleet, board),
+                                *kept_out_window(twin, fv)]
         learned = twin.detector.n_learned
         set_damage_prior(twin, fv.window_end.timestamp(), bool(fv.events), board)
         # data quality (issue 13): the channels judged, bad ones masked for the models

@@ -180,10 +180,16 @@ def get_flow(
     # a batch at a time: one Bytewax call per batch instead of per record (stateless step); plain
     # scalars take the fast path, and a batch's scalars of one asset and window leave as one block
     decode_one = decode_batch(decoder, guard_map("decode", decoder, m, now), cfg.window_s)
-    # the clock check at admission (issue 13): a channel whose clock jumped is dead-lettered
-    # (clock_skew) before it can move its asset's watermark
+    # the clock check at admission (issue 13): a channel whose clock jumped, or a whole asset's
+    # against its arrival time (Kafka), is dead-lettered (clock_skew) before it can move its
+    # asset's watermark
     clock_gate = ClockGate(cfg.allowed_lateness_s, cfg.window_s, m, now)
-    decode = grouped(lambda raws: clock_gate(decode_one(raws)), _block_builder(cfg, now))
+
+    def decode_and_gate(raws: list[Any]) -> list[Any]:
+        arrivals: dict[int, tuple[str, Any]] = {}  # this batch's arrival times (Kafka messages)
+        return clock_gate(decode_one(raws, arrivals), arrivals)
+
+    decode = grouped(decode_and_gate, _block_builder(cfg, now))
     decoded = op.flat_map_batch("decode", raw, decode)
     # Telemetry | ScalarBlock | DeadLetter
     split = op.branch("route_errors", decoded, _ok)

@@ -123,6 +123,27 @@ def test_a_run_of_plain_scalars_is_decoded_as_one_piece_per_asset() -> None:
         assert list(piece.samples) == [s for s in one_by_one if s.asset_id == piece.asset_id]
 
 
+def test_the_decode_step_notes_the_arrival_times_in_each_piece_s_row_order() -> None:
+    msgs = [m for m in _messages()[:1500] if m[0] == SCALARS]
+    arrivals = tuple(5_000_000 + 7 * k for k in range(len(msgs)))  # a distinct one per message
+    run = RawRun(SCALARS, 2, tuple(range(len(msgs))), tuple(p for _t, p in msgs), arrivals)
+    noted: dict[int, Any] = {}
+    out = _decode_step()([run], noted)
+    singly: dict[int, Any] = {}
+    one_by_one = _decode_step()(run.records(), singly)
+    by_sample = {(s.asset_id, s.channel, s.timestamp): singly[id(s)] for s in one_by_one}
+    assert len(out) == 3 and len(noted) == 3
+    for piece in out:
+        part, at = noted[id(piece)]
+        assert part == "2"
+        assert at.tolist() == [by_sample[(s.asset_id, s.channel, s.timestamp)][1] for s in piece.samples]
+    assert {v[0] for v in by_sample.values()} == {"2"}
+    # a replay's records carry none: nothing is noted
+    none: dict[int, Any] = {}
+    _decode_step()([RawRun(SCALARS, 2, run.offsets, run.payloads)], none)
+    assert none == {}
+
+
 def test_a_run_with_a_bad_record_is_judged_message_by_message() -> None:
     msgs = [(SCALARS, p) for t, p in _messages() if t == SCALARS][:30] + [(SCALARS, b"{not json")]
     run = RawRun(SCALARS, 3, tuple(range(100, 131)), tuple(p for _t, p in msgs))
@@ -144,13 +165,44 @@ def test_the_source_emits_consecutive_messages_of_a_topic_as_one_run() -> None:
     assert [type(x) for x in first] == [RawRun, RawRecord]
     assert first[0].offsets == (0, 1, 2)
     assert first[0].payloads == (b'{"offset": 0}', b'{"offset": 1}', b'{"offset": 2}')
-    assert first[0].records()[1] == RawRecord("scalars", b'{"offset": 1}', source_headers("scalars", 0, 1))
-    assert first[1] == RawRecord("waveforms", b'{"offset": 0}', source_headers("waveforms", 0, 0))
+    # with their arrival clock (the Kafka timestamp: here the event time + 5 ms)
+    assert first[0].arrivals_ms == (1005, 1006, 1007)
+    assert first[0].records()[1] == RawRecord("scalars", b'{"offset": 1}', source_headers("scalars", 0, 1),
+                                              arrival_ms=1006)
+    assert first[1] == RawRecord("waveforms", b'{"offset": 0}', source_headers("waveforms", 0, 0),
+                                 arrival_ms=1007)
     assert part.snapshot() == {"scalars": 3, "waveforms": 1}
     part.eof["waveforms"] = True  # the end of its partition: the rest of the scalars go at once
     rest = part.next_batch()
     assert [(type(x), x.offsets) for x in rest] == [(RawRun, (3, 4))]
     assert part.snapshot() == {"scalars": 5, "waveforms": 1}
+
+
+def test_a_record_stamped_ahead_does_not_stall_its_topic_in_the_merge() -> None:
+    # scalars: offset 1 is stamped 2 h ahead (its asset's clock jumped), 2-3 are on time again;
+    # without lowering, the waveforms topic (1500, 2500) would be merged before scalars 2-3
+    part, broker = _partition(max_idle_s=30.0)
+    broker.queue = [_Run("scalars", 0, 1000), _Run("scalars", 1, 7_201_000), _Run("scalars", 2, 1001),
+                    _Run("scalars", 3, 2000), _Run("waveforms", 0, 1500), _Run("waveforms", 1, 2500)]
+    part.eof.update({"scalars": False, "waveforms": False})
+    out = part.next_batch()
+    part.eof.update({"scalars": True, "waveforms": True})
+    out += part.next_batch()
+    order = [(x.source, off) for x in out for off in (x.offsets if isinstance(x, RawRun)
+                                                       else (int(dict(x.headers)["source.offset"]),))]
+    assert order == [("scalars", 0), ("scalars", 1), ("scalars", 2), ("waveforms", 0), ("scalars", 3),
+                     ("waveforms", 1)]
+    # stamped 2 h BEHIND (offset 2): it lowers nothing before it (scalars 0-1 keep their place
+    # after waveforms 0); it is merged early itself
+    part, broker = _partition(max_idle_s=30.0)
+    broker.queue = [_Run("scalars", 0, 7_200_000), _Run("scalars", 1, 7_202_000), _Run("scalars", 2, 1500),
+                    _Run("scalars", 3, 7_203_000), _Run("waveforms", 0, 7_201_000)]
+    out = part.next_batch()
+    part.eof.update({"scalars": True, "waveforms": True})
+    out += part.next_batch()
+    order = [(x.source, off) for x in out for off in (x.offsets if isinstance(x, RawRun)
+                                                       else (int(dict(x.headers)["source.offset"]),))]
+    assert order == [("scalars", 0), ("waveforms", 0), ("scalars", 1), ("scalars", 2), ("scalars", 3)]
 
 
 def test_a_run_stops_where_the_event_time_gate_holds() -> None:

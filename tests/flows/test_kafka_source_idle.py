@@ -42,6 +42,14 @@ class _Msg:
     def headers(self) -> list[tuple[str, bytes]]:
         return [(EVENT_TIME_HEADER, str(self.ts).encode())]
 
+    def key(self) -> bytes:
+        """The asset: one per offset (a forward-jumped run in the tests is of one message)."""
+        return f"asset-{self.offset_ % 7}".encode()
+
+    def timestamp(self) -> tuple[int, int]:
+        """(TIMESTAMP_CREATE_TIME, ms): produced at its event time plus 5 ms."""
+        return 1, self.ts + 5
+
 
 @dataclass
 class _Consumer:

@@ -243,3 +243,28 @@ def test_clock_jump_shifts_timestamps_keeps_arrival_order(clean: list[SimRecord]
     assert true_times == sorted(true_times)  # still sent in true-time order
     stamps = [r.timestamp for _, r in pairs if getattr(r, "channel", "") == "load"]
     assert any(b < a for a, b in zip(stamps, stamps[1:], strict=False))  # the jump back shows
+
+
+def test_an_asset_clock_fault_shifts_every_channel_of_the_asset_and_only_when_asked() -> None:
+    assert "asset_clock" not in FleetConfig().sensor_fault_mix  # the demo's default mix
+    cfg = dataclasses.replace(CLEAN, sensor_fault_fraction=1 / 6, sensor_fault_mix=("asset_clock",))
+    (fault,) = sensor_faults(cfg)
+    assert fault.kind == "asset_clock" and fault.channel == "*" and fault.checks == ("clock",)
+    truths = sensor_fault_truth(cfg)
+    assert {t.channel for t in truths} == {"vib", "temperature", "current", "speed", "load"}
+    assert all(t.kind == "clock" and t.scope == "asset" and t.asset_id == fault.asset_id
+               and t.checks == ("clock",) for t in truths)
+    start, end = truths[0].start, truths[0].end
+    shift = timedelta(seconds=fault.level)
+    clean_recs = list(simulate_fleet(CLEAN))
+    jumped = list(simulate_fleet(cfg))
+    assert len(jumped) == len(clean_recs)
+    moved = [(a, b) for a, b in zip(clean_recs, jumped, strict=True) if a != b]
+    assert moved and all(b == dataclasses.replace(a, timestamp=a.timestamp + shift) for a, b in moved)
+    assert {(a.asset_id, type(a)) for a, _ in moved} == {(fault.asset_id, ScalarSample),
+                                                         (fault.asset_id, WaveformFrame)}
+    assert {a.channel for a, _ in moved} == {t.channel for t in truths}
+    assert all(start <= a.timestamp < end for a, _ in moved)
+    inside = [r for r in clean_recs if r.asset_id == fault.asset_id and not isinstance(r, AssetEvent)
+              and start <= r.timestamp < end]
+    assert len(inside) == len(moved)

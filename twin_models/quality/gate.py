@@ -28,8 +28,8 @@ from twin_models.quality.monitor import QualityMonitor
 from twin_models.quality.stats import ChannelStats
 from twin_models.records import Alert, AssetMetadata, ChannelQuality, FeatureVector, Severity, TwinSnapshot
 
-__all__ = ["CLEAR_WINDOWS", "MIN_WINDOWS", "SensorAlerts", "annotate", "gate_window", "quality_step",
-           "sensor_alerts"]
+__all__ = ["CLEAR_WINDOWS", "MIN_WINDOWS", "SensorAlerts", "annotate", "gate_window", "kept_out_window",
+           "quality_step", "sensor_alerts"]
 
 MIN_WINDOWS = 2
 """Windows in a row with a check before its sensor alert (one isolated spike is gated, not paged)."""
@@ -89,9 +89,11 @@ class SensorAlerts:
         self.asset_id = asset_id
         self.runs: dict[tuple[str, str], tuple[int, datetime]] = {}  # (channel, check) -> run, start
         self.active: dict[tuple[str, str], _Episode] = {}
+        self.last: TwinSnapshot | None = None  # the last window's snapshot (kept_out_window)
 
     def update(self, snap: TwinSnapshot, states: tuple[ChannelQuality, ...]) -> list[Alert]:
         """Feed one window's channel states (with the twin's snapshot of it)."""
+        self.last = snap  # what a window without features reports with (kept_out_window)
         out: list[Alert] = []
         hit = {(q.channel, q.check): q for q in states if q.state != "ok"}
         for key in [k for k in self.runs if k not in hit]:
@@ -145,3 +147,21 @@ def sensor_alerts(twin: Any, snap: TwinSnapshot, states: tuple[ChannelQuality, .
             return []
         policy = twin.sensor_alert_policy = SensorAlerts(snap.asset_id)
     return policy.update(snap, states)
+
+
+def kept_out_window(twin: Any, fv: FeatureVector) -> list[Alert | ChannelQuality]:
+    """A window without features whose records the clock check kept out (a whole asset's clock
+    jumped: :mod:`twin_models.quality.arrival`): its channels are judged (``clock``) and its sensor
+    alerts raised as in any window, reported with the asset's last snapshot re-timed to the
+    window (the models see nothing). Nothing for a window without clock skews, or before the
+    asset's first judged window."""
+    quality = getattr(fv, "quality", {})
+    if not any(isinstance(v, ClockSkew) for v in quality.values()):
+        return []
+    policy: SensorAlerts | None = getattr(twin, "sensor_alert_policy", None)
+    last: TwinSnapshot | None = getattr(policy, "last", None)
+    if last is None:
+        return []
+    _fv, states, changed = quality_step(twin, fv, quality)
+    snap = replace(last, timestamp=fv.window_end, window_start=fv.window_start, lineage=None)
+    return [*sensor_alerts(twin, snap, states), *changed]

@@ -63,6 +63,7 @@ from twin_models.simulator.physics import (
 )
 from twin_models.simulator.sensor_effects import corrupted
 from twin_models.simulator.sensor_faults import (
+    OPTIONAL_KINDS,
     SENSOR_FAULT_KINDS,
     AssetFacts,
     SensorFault,
@@ -156,10 +157,10 @@ def _validate_sensor_faults(cfg: FleetConfig) -> None:
     if not 0.0 <= cfg.sensor_fault_fraction <= 1.0:
         msg = f"need 0 <= sensor_fault_fraction <= 1, got {cfg.sensor_fault_fraction}"
         raise ValueError(msg)
-    unknown = sorted(set(cfg.sensor_fault_mix) - set(SENSOR_FAULT_KINDS))
+    kinds = (*SENSOR_FAULT_KINDS, *OPTIONAL_KINDS)
+    unknown = sorted(set(cfg.sensor_fault_mix) - set(kinds))
     if unknown or (not cfg.sensor_fault_mix and cfg.sensor_fault_fraction > 0.0):
-        msg = (f"sensor_fault_mix must be a non-empty subset of {SENSOR_FAULT_KINDS}, "
-               f"got {cfg.sensor_fault_mix}")
+        msg = f"sensor_fault_mix must be a non-empty subset of {kinds}, got {cfg.sensor_fault_mix}"
         raise ValueError(msg)
 
 
@@ -355,7 +356,7 @@ def sensor_faults(cfg: FleetConfig) -> list[SensorFault]:
 
 def sensor_fault_truth(cfg: FleetConfig) -> list[SensorFaultTruth]:
     """Ground truth of every sensor fault of the run (empty without sensor faults)."""
-    return [f.truth(cfg) for f in sensor_faults(cfg)]
+    return [t for f in sensor_faults(cfg) for t in f.truths(cfg)]
 
 
 def simulate_fleet(cfg: FleetConfig) -> Iterator[SimRecord]:

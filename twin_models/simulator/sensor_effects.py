@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
-from twin_models.simulator.sensor_faults import NEAR_ZERO_G, SensorFault
-from twin_models.simulator.telemetry import at
+from twin_models.simulator.sensor_faults import ALL_CHANNELS, ASSET_CLOCK, NEAR_ZERO_G, SensorFault
+from twin_models.simulator.telemetry import SCALARS, at
 
 if TYPE_CHECKING:
     from twin_models.simulator.fleet import FleetConfig, SimRecord
@@ -42,6 +42,9 @@ def corrupted(cfg: FleetConfig, records: Iterator[SimRecord],
     by_channel: dict[str, list[_Active]] = {}
     for f in faults:
         by_channel.setdefault(f.channel, []).append(_Active(f, at(cfg, f.start_s), at(cfg, f.end_s)))
+    whole = by_channel.pop(ALL_CHANNELS, [])  # faults of every channel (asset_clock)
+    for channel in {c for c, _ in SCALARS} | {"vib"}:
+        by_channel[channel] = [*by_channel.get(channel, []), *whole]
     for rec in records:
         ts = rec.timestamp
         actives = None if isinstance(rec, AssetEvent) else by_channel.get(rec.channel)
@@ -63,7 +66,7 @@ def corrupted(cfg: FleetConfig, records: Iterator[SimRecord],
 def _apply(act: _Active, rec: SimRecord, ts: datetime) -> SimRecord | None:
     """The record as the faulty sensor reports it (``None``: nothing arrives)."""
     f = act.fault
-    if f.kind == "clock":
+    if f.kind in ("clock", ASSET_CLOCK):
         return dataclasses.replace(rec, timestamp=ts + timedelta(seconds=f.level))
     if f.kind == "dropout" and f.mode == "missing":
         return None

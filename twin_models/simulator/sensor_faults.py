@@ -17,7 +17,13 @@ data-quality check(s) expected to see it (``SensorFaultTruth.checks``):
   2-6 A over 2-5 days (RTD or current-transformer drift), gone after (recalibrated) -> ``drift``;
 - ``clock``: the channel's timestamps are shifted by 0.5-4 h, forward or back, for 3-24 h (its
   logger's clock jumped, then was re-synchronised); the records still arrive in true-time order
-  -> ``clock``.
+  -> ``clock``;
+- ``asset_clock`` (only when asked for: not in the default mix :data:`SENSOR_FAULT_KINDS`, so the
+  demo's runs do not move): EVERY channel of the asset shifted together like ``clock`` (a gateway
+  whose NTP went wrong; its life events, from another system, keep their time). Its channel is
+  :data:`ALL_CHANNELS` and its ground truth is one ``clock`` record per channel, ``scope``
+  ``asset``. Only the arrival time can show it (``twin run`` on Kafka: the check of
+  :mod:`twin_models.quality.arrival`); a replay without arrival times cannot.
 
 Which assets: ``round(sensor_fault_fraction * n_assets)`` faults, at most one per asset, taken
 alternately from the assets without and with a bearing fault in their first life (without
@@ -36,6 +42,7 @@ uses the life plan WITHOUT ``FleetConfig.plans``, so a followed plan keeps the s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +64,9 @@ if TYPE_CHECKING:
     from twin_models.simulator.fleet import FleetConfig
 
 __all__ = [
+    "ALL_CHANNELS",
+    "ASSET_CLOCK",
+    "OPTIONAL_KINDS",
     "SENSOR_FAULT_KINDS",
     "AssetFacts",
     "SensorFault",
@@ -65,6 +75,11 @@ __all__ = [
 ]
 
 SENSOR_FAULT_KINDS: tuple[str, ...] = ("flatline", "clipping", "dropout", "drift", "clock")
+ASSET_CLOCK = "asset_clock"
+OPTIONAL_KINDS: tuple[str, ...] = (ASSET_CLOCK,)
+"""Kinds a ``sensor_fault_mix`` may name besides the default ones."""
+ALL_CHANNELS = "*"
+"""The channel of a fault of the whole asset (``asset_clock``)."""
 VIB = "vib"
 SCALAR_CHANNELS = tuple(c for c, _ in SCALARS)
 _CHANNELS = {  # where each kind can happen (a tachometer or a computed load does not drift)
@@ -73,10 +88,11 @@ _CHANNELS = {  # where each kind can happen (a tachometer or a computed load doe
     "dropout": (VIB, *SCALAR_CHANNELS),
     "drift": ("temperature", "current"),
     "clock": (VIB, *SCALAR_CHANNELS),
+    ASSET_CLOCK: (ALL_CHANNELS,),
 }
 _HOURS = {  # duration range of each kind (h)
     "flatline": (6.0, 36.0), "clipping": (12.0, 48.0), "dropout": (2.0, 24.0),
-    "drift": (48.0, 120.0), "clock": (3.0, 24.0),
+    "drift": (48.0, 120.0), "clock": (3.0, 24.0), ASSET_CLOCK: (3.0, 24.0),
 }
 _DRIFT_SIZE = {"temperature": (3.0, 10.0), "current": (2.0, 6.0)}  # full offset at the end
 _CLOCK_SHIFT_H = (0.5, 4.0)
@@ -122,6 +138,8 @@ class SensorFault:
         """The data-quality check(s) expected to see this fault."""
         if self.kind == "dropout":
             return ("disconnect",) if self.mode in ("near_zero", "railing") else ("gap",)
+        if self.kind == ASSET_CLOCK:
+            return ("clock",)
         return (self.kind,)
 
     def detail(self) -> str:
@@ -132,6 +150,7 @@ class SensorFault:
             "clipping": f"clipped at {'+-' if self.channel == VIB else ''}{self.level:.3g} {u}",
             "drift": f"offset growing to {self.level:+.3g} {u}",
             "clock": f"timestamps shifted {self.level / 3600.0:+.2f} h",
+            ASSET_CLOCK: f"every channel's timestamps shifted {self.level / 3600.0:+.2f} h (asset clock)",
         }.get(self.kind)
         if text is None:
             text = {"missing": "no readings", "near_zero": f"near-zero signal ({NEAR_ZERO_G:g} g)",
@@ -139,10 +158,19 @@ class SensorFault:
         return text
 
     def truth(self, cfg: FleetConfig) -> SensorFaultTruth:
-        """This fault's ground truth record."""
+        """This fault's ground truth record (see :meth:`truths` for a fault of the whole asset)."""
         return SensorFaultTruth(self.asset_id, self.channel, self.kind, at(cfg, self.start_s),
                                 at(cfg, self.end_s), self.checks, self.detail(),
                                 self.during_machine_fault)
+
+    def truths(self, cfg: FleetConfig) -> list[SensorFaultTruth]:
+        """Its ground truth per channel: one record, or for ``asset_clock`` a ``clock`` record
+        (scope ``asset``) for every channel of the asset."""
+        one = self.truth(cfg)
+        if self.channel != ALL_CHANNELS:
+            return [one]
+        return [dataclasses.replace(one, channel=c, kind="clock", scope="asset")
+                for c in (VIB, *SCALAR_CHANNELS)]
 
 
 @dataclass(frozen=True)
@@ -159,6 +187,7 @@ class SensorFaultTruth:
     checks: tuple[str, ...]
     detail: str
     during_machine_fault: bool
+    scope: str = "channel"  # "asset": one of the records of a fault of the whole asset
 
 
 def _units() -> dict[str, str]:
@@ -204,10 +233,10 @@ def _fault(cfg: FleetConfig, facts: AssetFacts, kind: str) -> SensorFault:
         level = sign * RAIL_G if mode == "railing" else math.nan
     elif kind == "drift":
         level = round(sign * _lerp(_DRIFT_SIZE[channel], float(u[5])), 2)
-    elif kind == "clock":
+    elif kind in ("clock", ASSET_CLOCK):
         level = round(sign * _lerp(_CLOCK_SHIFT_H, float(u[5])) * 3600.0)
     return SensorFault(facts.asset_id, channel, kind, start, start + duration, mode, level,
-                       _units()[channel], faulty, root.spawn(1)[0])
+                       _units().get(channel, "s"), faulty, root.spawn(1)[0])
 
 
 def _picks(cfg: FleetConfig, assets: Sequence[AssetFacts]) -> list[AssetFacts]:

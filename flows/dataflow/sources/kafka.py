@@ -53,14 +53,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
 from flows.kafka.errors import close_consumer, guarded
 
-__all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "event_time_ms", "partition_count"]
+__all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
 
 EVENT_TIME_HEADER = "twin.event_time_ms"
 GATE_RECHECK = timedelta(milliseconds=20)
@@ -76,6 +83,14 @@ def event_time_ms(msg: Any) -> int:
             except (TypeError, ValueError):
                 break
     return int(msg.timestamp()[1])
+
+
+def arrival_ms(msg: Any) -> int:
+    """A message's arrival clock: its Kafka timestamp (the producer's CreateTime or the broker's
+    LogAppendTime, whichever the topic keeps), -1 when the message has none."""
+    kind, ms = msg.timestamp()
+    return int(ms) if kind != TIMESTAMP_NOT_AVAILABLE else -1
+
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +120,36 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
     return next(iter(counts.values()))
 
 
+def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
+    """Append a message to its topic's buffer under its merge key. The messages of one topic
+    leave in their order, so none can be merged later than one behind it: when ``key`` closes a
+    run of higher keys that a lower-or-equal one opened (in the buffer, or ``floor``, the key
+    of the topic's last emitted message), the run's keys are lowered to ``key``. A record whose
+    clock jumped ahead (``twin.event_time_ms`` hours past the records around it) then does not
+    stall its topic while the other topics run hours ahead (which made the other assets'
+    records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only a run of
+    ONE asset's records is lowered; with no message emitted yet
+    (``floor`` inf) a run at the head is left. A record stamped BEHIND the ones before it
+    lowers nothing (it is merged early, behind: the window step judges it). Keys in order (the
+    rule) are left as they are."""
+    i = len(buf) - 1
+    while i >= 0 and buf[i][0] > key:
+        i -= 1
+    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1):
+        for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
+            buf[k] = (key, buf[k][1])
+    buf.append((key, msg))
+
+
+def _one_asset(buf: deque[Any], start: int) -> bool:
+    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is
+    ahead. Records of several assets between two of one asset stamped BEHIND look the same by
+    their keys alone: those are left in place (with one asset per partition they cannot be
+    told apart)."""
+    asset = buf[start][1].key()
+    return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
+
+
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     """Partition ``p`` of every topic, merged in timestamp order."""
 
@@ -130,6 +175,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.ticked_at: float | None = None
         self.paused: set[str] = set()  # topics held back by _hold_back
         self.emitted_ms = -math.inf  # event time of the last emitted message (event-time gate)
+        self.emitted_key: dict[str, float] = {}  # topic -> merge key of its last emitted message
         self.held = self.held_before = False  # the gate held the last batch back
         self.polled = 0  # messages the last poll brought (see next_awake)
 
@@ -172,7 +218,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            buffers[topic].append((event_time_ms(msg), msg))
+            _buffer(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
             eof[topic] = False
             last_seen[topic] = now
             self.last_activity = now
@@ -279,7 +325,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _emit(self, topic: str, msgs: list[tuple[int, Any]], runs: list[tuple[str, list[Any]]]) -> None:
         """Messages leave the buffer: the offsets and the last emitted event time follow them."""
         self.offsets[topic] = msgs[-1][1].offset() + 1
-        self.emitted_ms = msgs[-1][0]
+        self.emitted_ms = self.emitted_key[topic] = msgs[-1][0]
         if runs and runs[-1][0] == topic:
             runs[-1][1].extend(m for _ms, m in msgs)
         else:
@@ -290,7 +336,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         if len(msgs) == 1:
             return self._raw(msgs[0])
         return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
-                      tuple(m.value() or b"" for m in msgs))
+                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs))
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -318,8 +364,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 self.paused.discard(topic)
 
     def _raw(self, msg: Any) -> RawRecord:
-        return RawRecord(msg.topic(), msg.value() or b"", source_headers(msg.topic(), msg.partition(),
-                                                                         msg.offset()))
+        topic = msg.topic()
+        return RawRecord(topic, msg.value() or b"", source_headers(topic, msg.partition(), msg.offset()),
+                         arrival_ms=arrival_ms(msg))
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
