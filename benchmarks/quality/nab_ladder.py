@@ -36,10 +36,9 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG, LABELS, corpus, nab_file, nab_root, read_nab_csv  # noqa: E402
+from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file, read_nab_csv  # noqa: E402
 from benchmarks.quality.nab_logo import logo  # noqa: E402
-from benchmarks.quality.nab_members import _cached, echo_horizons, event_scores, report  # noqa: E402
-from flows.config.pipeline import ConfigError, load_config  # noqa: E402
+from benchmarks.quality.nab_members import _cached, echo_horizons, event_scores, offline_inputs, report  # noqa: E402
 from twin_models.anomaly.calibration import EmpiricalTail  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
 from twin_models.evaluate.scoring import NabFile  # noqa: E402
@@ -182,24 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    try:
-        cfg = load_config(Path(args.config))
-        root = nab_root(args.data)
-        files = corpus(root, None)
-    except ConfigError as exc:
-        print(f"nab_ladder: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except SystemExit as exc:
-        print(f"nab_ladder: {exc.code}", file=sys.stderr)
-        raise SystemExit(2) from None
-    cache = Path(args.cache_dir) if args.cache_dir else None
-    if cache is not None:
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print(f"nab_ladder: --cache-dir {cache}: {exc.strerror or exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-    labels = json.loads((root / LABELS).read_text())
+    cfg, cache, root, files, labels = offline_inputs("nab_ladder", args.config, args.data, args.cache_dir)
     warmup, nov = cfg.twin.warmup_windows, cfg.twin.novelty
     tail_k, resolution = 20, 0.005  # the novelty detector's defaults (the config keeps them)
     series = {f"{c}/{f.name}": (c, f, read_nab_csv(f)) for c, f in files}

@@ -232,6 +232,34 @@ def report(grid_name: str, runs: Mapping[str, Sequence[NabFile]]) -> dict[str, A
     return out
 
 
+def offline_inputs(prog: str, config: str, data: str | None, cache_dir: str | None
+                   ) -> tuple[Any, Path | None, Path, list[tuple[str, Path]], dict[str, Any]]:
+    """The offline NAB harnesses' inputs: config, cache folder, corpus root, files, labels.
+
+    A bad config, cache folder or dataset path is one line naming it and exit 2.
+    """
+    try:
+        cfg = load_config(Path(config))
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    cache = Path(cache_dir) if cache_dir else None
+    if cache is not None:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"{prog}: --cache-dir {cache}: {exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    try:
+        root = nab_root(data)
+        files = corpus(root, None)
+    except SystemExit as exc:
+        print(f"{prog}: {exc.code}", file=sys.stderr)
+        raise SystemExit(2) from None
+    labels = json.loads((root / LABELS).read_text())
+    return cfg, cache, root, files, labels
+
+
 def _cached(cache: Path | None, key: str,
             compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     path = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz" if cache else None
@@ -265,25 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"nab_members: --change-scales {args.change_scales!r} is not a JSON list of [w, W] pairs "
               "(w >= 1, W >= 2)", file=sys.stderr)
         raise SystemExit(2) from None
-    try:
-        cfg = load_config(Path(args.config))
-    except ConfigError as exc:
-        print(f"nab_members: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    cache = Path(args.cache_dir) if args.cache_dir else None
-    if cache is not None:
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print(f"nab_members: --cache-dir {cache}: {exc.strerror or exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-    try:
-        root = nab_root(args.data)
-        files = corpus(root, None)
-    except SystemExit as exc:
-        print(f"nab_members: {exc.code}", file=sys.stderr)
-        raise SystemExit(2) from None
-    labels = json.loads((root / LABELS).read_text())
+    cfg, cache, root, files, labels = offline_inputs("nab_members", args.config, args.data, args.cache_dir)
     warmup = cfg.twin.warmup_windows
     nov = cfg.twin.novelty
     settings = {"features": nov.features, "scales": nov.scales, "history": nov.history,

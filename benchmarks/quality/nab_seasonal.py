@@ -42,9 +42,8 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG, LABELS, corpus, nab_file, nab_root, read_nab_csv  # noqa: E402
-from benchmarks.quality.nab_members import _cached, event_scores, novelty_channels, report  # noqa: E402
-from flows.config.pipeline import ConfigError, load_config  # noqa: E402
+from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file, read_nab_csv  # noqa: E402
+from benchmarks.quality.nab_members import _cached, event_scores, novelty_channels, offline_inputs, report  # noqa: E402
 from twin_models.anomaly.event_gate import TAIL_CHANNELS  # noqa: E402
 from twin_models.anomaly.seasonal import (  # noqa: E402
     DEFAULT_FRACTIONS,
@@ -102,25 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    try:
-        cfg = load_config(Path(args.config))
-    except ConfigError as exc:
-        print(f"nab_seasonal: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    cache = Path(args.cache_dir) if args.cache_dir else None
-    if cache is not None:
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print(f"nab_seasonal: --cache-dir {cache}: {exc.strerror or exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-    try:
-        root = nab_root(args.data)
-        files = corpus(root, None)
-    except SystemExit as exc:
-        print(f"nab_seasonal: {exc.code}", file=sys.stderr)
-        raise SystemExit(2) from None
-    labels = json.loads((root / LABELS).read_text())
+    cfg, cache, root, files, labels = offline_inputs("nab_seasonal", args.config, args.data, args.cache_dir)
     warmup = cfg.twin.warmup_windows
     nov = cfg.twin.novelty
     settings = {"features": nov.features, "scales": nov.scales, "history": nov.history,
