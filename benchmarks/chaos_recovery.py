@@ -177,12 +177,22 @@ class Trial:
 
 
 def _wal_mtime(recovery: Path) -> float:
-    stamps = [p.stat().st_mtime for p in recovery.glob("*.sqlite3*") if p.exists()]
+    """The newest change to the recovery store's files (SQLite removes its -wal/-shm files as it
+    checkpoints, so a file listed a moment ago may be gone when it is stat'ed: skipped)."""
+    stamps = []
+    for p in recovery.glob("*.sqlite3*"):
+        try:
+            stamps.append(p.stat().st_mtime)
+        except FileNotFoundError:
+            continue
     return max(stamps, default=0.0)
 
 
 def _flush_started(archive: Path) -> bool:
-    return any(archive.rglob(".*.parquet.tmp")) if archive.exists() else False
+    try:
+        return any(archive.rglob(".*.parquet.tmp")) if archive.exists() else False
+    except FileNotFoundError:  # a folder renamed or removed while it was listed
+        return False
 
 
 def _snapshot_started(recovery: Path, since: float) -> Callable[[], bool]:
