@@ -25,12 +25,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from flows.app.gate_link import is_progress, take_progress
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
+from flows.kafka.clients import KafkaSetupError
 from twin_models.rul.fleet_model import FleetModel
 
 __all__ = ["MAX_MODEL_BYTES", "FleetModelConsumer", "ModelUnpickler", "load_model", "model_message"]
@@ -112,9 +113,23 @@ class FleetModelConsumer:
         self.consumer = Consumer(conf)
         self.thread = threading.Thread(target=self._run, name="fleet-model-consumer", daemon=True)
 
-    def start(self) -> FleetModelConsumer:
-        """Assign every partition of the topic from the beginning and start reading."""
-        meta = self.consumer.list_topics(self.topic, timeout=10.0)
+    def start(self, timeout_s: float = 20.0) -> FleetModelConsumer:
+        """Assign every partition of the topic from the beginning and start reading. The topic's
+        metadata is asked again until ``timeout_s`` (a broker restarting as the run starts), then a
+        ``KafkaSetupError`` names the problem in one line."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                wait = max(0.5, min(5.0, deadline - time.monotonic()))
+                meta = self.consumer.list_topics(self.topic, timeout=wait)
+                break
+            except KafkaException as exc:
+                if time.monotonic() >= deadline:
+                    self.consumer.close()
+                    msg = (f"Kafka did not answer for the topic {self.topic} within {timeout_s:g} s: "
+                           f"{exc.args[0].str() if exc.args else exc}")
+                    raise KafkaSetupError(msg) from None
+                time.sleep(0.2)
         parts = sorted(meta.topics[self.topic].partitions) if self.topic in meta.topics else [0]
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
         self.thread.start()

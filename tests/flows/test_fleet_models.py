@@ -127,3 +127,25 @@ def test_each_state_names_the_fleet_model_version_it_applied(
     assert any(v > 0 for seq in versions.values() for _, v in seq)
     for seq in versions.values():  # per kind, in event time, the version in effect only grows
         assert [v for _, v in seq] == sorted(v for _, v in seq)
+
+
+def test_fleet_model_consumer_start_without_a_broker_is_one_line_after_its_timeout() -> None:
+    """No broker answering (nothing listens on the port): the fleet model consumer asks again until
+    its start-up timeout, then a KafkaSetupError names the topic in one line (not an internal error
+    with a KafkaException, as when a broker restarted while `twin run` was starting)."""
+    import socket
+    import time
+
+    from flows.app.fleet_topic import FleetModelConsumer
+    from flows.kafka.clients import KafkaSetupError
+
+    with socket.socket() as s:  # a free port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    consumer = FleetModelConsumer({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": "0"},
+                                  "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
+    start = time.monotonic()
+    with pytest.raises(KafkaSetupError) as err:
+        consumer.start(timeout_s=2.0)
+    assert time.monotonic() - start >= 2.0
+    assert "it.twin.fleet_models" in str(err.value) and "\n" not in str(err.value)

@@ -271,15 +271,41 @@ def assert_second_run_delivered(first: list[tuple[str, int, str]], both: list[tu
     assert {k for k, n in second.items() if n > 0} == set(first)
 
 
+def _end_offsets(cfg: KafkaConfig, role: str) -> dict[int, int]:
+    c = Consumer({"bootstrap.servers": cfg.brokers, "group.id": uuid.uuid4().hex})
+    topic = cfg.topic(role)
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    finally:
+        c.close()
+
+
+def _wait_for_new_message(cfg: KafkaConfig, role: str, ends: dict[int, int], proc: subprocess.Popen[str],
+                          limit_s: float) -> None:
+    """Until a partition of the topic ends past ``ends`` (or the process ended, or the limit)."""
+    deadline = time.monotonic() + limit_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        now = _end_offsets(cfg, role)
+        if any(now[p] > ends.get(p, 0) for p in now):
+            return
+        time.sleep(0.05)
+    msg = f"the run published nothing on {cfg.topic(role)} within {limit_s} s (exit code {proc.poll()})"
+    raise AssertionError(msg)
+
+
 def test_broker_restart_mid_run_loses_nothing(env: Env, kafka_control: Any) -> None:
     publish(simulate_fleet(BIG_FLEET), env.kafka)
     reference = env.tmp / "reference"
     env.run(reference)
     ref_alerts = alert_keys(env.kafka)
     archive = env.tmp / "restart"
+    before = _end_offsets(env.kafka, "state")
     proc = subprocess.Popen(env.run_cmd(archive, "--exit-at-end"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    # mid-run means the run has connected and published: a fixed sleep stopped the broker before
+    # a slow start-up had connected at all (then the start-up's connect timeout decides, not recovery)
+    _wait_for_new_message(env.kafka, "state", before, proc, limit_s=120)
     assert proc.poll() is None, "the run finished before the broker went down: use more data"
     kafka_control.stop()
     time.sleep(3.0)
