@@ -35,14 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from flows import codec
-from flows.app.topics import TOPIC_ROLES, create_topics
-from flows.config.pipeline import KafkaConfig
-from flows.dataflow.admission import admit
-from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
-from flows.dataflow.sources.replayable import encode_record
-from twin_models.records import AssetMetadata, ScalarSample, WaveformFrame
-from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.kafka_read import consume_all  # noqa: E402
+from flows import codec  # noqa: E402
+from flows.app.topics import TOPIC_ROLES, create_topics  # noqa: E402
+from flows.config.pipeline import KafkaConfig  # noqa: E402
+from flows.dataflow.admission import admit  # noqa: E402
+from flows.dataflow.sources.kafka import EVENT_TIME_HEADER  # noqa: E402
+from flows.dataflow.sources.replayable import encode_record  # noqa: E402
+from twin_models.records import AssetMetadata, ScalarSample, WaveformFrame  # noqa: E402
+from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet  # noqa: E402
 
 FLEET = FleetConfig(n_assets=2, days=1.0, seed=5, frame_interval_s=1800.0, scalar_interval_s=900.0)
 BANDED = "pump-002"
@@ -198,24 +202,7 @@ def produce(cfg: KafkaConfig, messages: list[Message]) -> None:
 
 def read_dead_letters(cfg: KafkaConfig, expected: int, timeout_s: float = 120.0) -> list[Any]:
     """Every message of the dead-letter topic (from the beginning, all partitions)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": cfg.brokers, "group.id": uuid.uuid4().hex,
-                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
-    topic = cfg.topic("dead_letters")
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
-    out: list[Any] = []
-    eof: set[int] = set()
-    deadline = time.monotonic() + timeout_s
-    while (len(eof) < len(parts) or len(out) < expected) and time.monotonic() < deadline:
-        for m in c.consume(1000, 0.5):
-            if m.error():
-                eof.add(m.partition())
-            else:
-                out.append(m)
-    c.close()
-    return out
+    return consume_all(cfg, "dead_letters", timeout_s, expected=expected)
 
 
 def write_metadata(fleet: FleetConfig, path: Path) -> dict[str, AssetMetadata]:

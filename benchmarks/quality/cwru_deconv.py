@@ -44,7 +44,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
@@ -56,12 +56,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from benchmarks.quality.common import frames_of, resolve_data_dir  # noqa: E402
 from benchmarks.quality.cwru import recordings  # noqa: E402
 from benchmarks.quality.cwru_files import NOMINAL_RPM, SETS, read_channels, sample_rate_of, truth_of  # noqa: E402
-from benchmarks.quality.cwru_variants import _envelope  # noqa: E402
-from twin_models.diagnosis.bearings import defect_frequencies  # noqa: E402
+from benchmarks.quality.cwru_variants import _envelope, frame_basis  # noqa: E402
 from twin_models.features._spectral import hann_spectrum, raw_rfft  # noqa: E402
 from twin_models.features.band_scan import scan_bands  # noqa: E402
 from twin_models.features.lines import defect_line_features, line_base_frequency  # noqa: E402
-from twin_models.features.speed import line_tolerance, refine_shaft_rows  # noqa: E402
 from twin_models.records import BearingGeometry  # noqa: E402
 
 VARIANTS = ("env", "cpw_env", "cpw_scan", "cpw_ses", "med_env")
@@ -140,13 +138,7 @@ def frame_figures(fr: np.ndarray, fs: float, shaft: float, geometry: BearingGeom
                   window: int = 0, momeda: bool = True) -> dict[str, Any]:
     """``{variant: {line: snr}}``, ``{"kurt": {signal: kurtosis}}`` and ``{"mom": {defect:
     ratio}}`` (NaN without ``momeda``) of one frame."""
-    spec = hann_spectrum(fr, fs)
-    ref = float(refine_shaft_rows(spec.amps[None, :], fs / fr.size, np.array([shaft]))[0])
-    tol = line_tolerance(ref != shaft)
-    d = defect_frequencies(geometry, ref).as_dict()
-    raw = raw_rfft(fr)
-    min_width = 4.0 * max(line_base_frequency(k, v) for k, v in d.items())
-    band = scan_bands(raw[None, :], fr.size, fs, np.array([min_width]))[0][0]
+    ref, tol, d, raw, min_width, band = frame_basis(fr, fs, shaft, geometry)
     white = cpw(raw)
     wband = scan_bands(white[None, :], fr.size, fs, np.array([min_width]))[0][0]
     wide = (0.05 * fs, 0.45 * fs)
@@ -226,11 +218,19 @@ def cwru_rows(data: str | None, wanted: list[str], window: int = 0, momeda: bool
 
 
 def ims_rows(data: str | None, window: int = 0, momeda: bool = True) -> dict[str, Any]:
-    root = resolve_data_dir(data, "ims-samples", "20*")
+    """The IMS sample records' rows; a ValueError naming the folder when it holds none."""
+    try:
+        root = resolve_data_dir(data, "ims-samples", "20*")
+    except SystemExit as exc:  # the shared helper's message, for one line and exit 2 in main
+        msg = f"IMS samples: {exc.code} (or skip them with --no-ims)"
+        raise ValueError(msg) from None
+    records = [p for p in sorted(root.iterdir())
+               if re.match(r"^\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{2}$", p.name)]
+    if not records:
+        msg = f"no IMS sample records (files named YYYY.MM.DD.hh.mm.ss) in {root} (or use --no-ims)"
+        raise ValueError(msg)
     out: dict[str, Any] = {}
-    for path in sorted(root.iterdir()):
-        if not re.match(r"^\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{2}$", path.name):
-            continue
+    for path in records:
         arr = np.loadtxt(path, ndmin=2)
         test_set = 1 if arr.shape[1] == 8 else (2 if path.name.startswith("2004.02") else 3)
         cols = range(0, 8, 2) if arr.shape[1] == 8 else range(arr.shape[1])
@@ -290,6 +290,12 @@ def verdict_summary(rows: dict[str, Any], bar: float = 4.0) -> dict[str, dict[st
     return out
 
 
+def _fail(problem: str) -> NoReturn:
+    """A bad argument or missing data: one line naming it, exit 2."""
+    print(f"cwru_deconv: {problem}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Parse arguments, measure, print the table and the JSON line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -303,13 +309,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     wanted = [s for s in args.files.split(",") if s]
     if args.momeda_window < 0:
-        p.error(f"--momeda-window must be >= 0, got {args.momeda_window}")
+        _fail(f"--momeda-window must be >= 0, got {args.momeda_window}")
     try:
         rows = cwru_rows(args.data, wanted, args.momeda_window, not args.no_momeda)
         if not args.no_ims:
             rows.update(ims_rows(args.data, args.momeda_window, not args.no_momeda))
     except ValueError as exc:
-        p.error(str(exc))
+        _fail(str(exc))
     print(f"{'asset':34} {'truth':7} " + " ".join(f"{v:>19}" for v in (*VARIANTS, "mom o/i/b", "kurt r/c/m"))
           + "  best")
     for asset, r in rows.items():

@@ -30,7 +30,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.linalg import solve_toeplitz
@@ -73,15 +73,37 @@ def ar_whiten(x: np.ndarray, order: int) -> np.ndarray:
     return np.asarray(lfilter(np.r_[1.0, -a], [1.0], x)[order:], dtype=np.float64)
 
 
-def _frame_spectra(fr: np.ndarray, fs: float, shaft: float, geometry: Any) -> dict[str, tuple[Any, ...]]:
-    """Per variant: (envelope freqs, amps, refined shaft, line tolerance) of one frame."""
+class FrameBasis(NamedTuple):
+    """What every envelope variant of a frame starts from, by the pipeline's own steps."""
+
+    ref: float
+    """The shaft speed refined from the frame's spectrum (Hz)."""
+    tol: float
+    """The defect lines' relative tolerance (1 % with a refined speed, else 2 %)."""
+    lines: dict[str, float]
+    """The bearing's defect frequencies at ``ref``."""
+    raw: np.ndarray
+    """The frame's one-sided DFT."""
+    min_width: float
+    """The narrowest band the scan may pick: 4x the highest defect line's base frequency."""
+    band: tuple[float, float]
+    """The envelope band of the screened scan."""
+
+
+def frame_basis(fr: np.ndarray, fs: float, shaft: float, geometry: Any) -> FrameBasis:
+    """The refined speed, tolerance, defect lines, DFT and scanned band of one frame."""
     spec = hann_spectrum(fr, fs)
     ref = float(refine_shaft_rows(spec.amps[None, :], fs / fr.size, np.array([shaft]))[0])
-    tol = line_tolerance(ref != shaft)
     d = defect_frequencies(geometry, ref).as_dict()
     raw = raw_rfft(fr)
     min_width = 4.0 * max(line_base_frequency(k, v) for k, v in d.items())
     band = scan_bands(raw[None, :], fr.size, fs, np.array([min_width]))[0][0]
+    return FrameBasis(ref, line_tolerance(ref != shaft), d, raw, min_width, band)
+
+
+def _frame_spectra(fr: np.ndarray, fs: float, shaft: float, geometry: Any) -> dict[str, tuple[Any, ...]]:
+    """Per variant: (envelope freqs, amps, refined shaft, line tolerance) of one frame."""
+    ref, tol, _, raw, _, band = frame_basis(fr, fs, shaft, geometry)
     white = ar_whiten(fr, 32 if fs < 20_000 else 64)
     raw_w = raw_rfft(white)
     wide = (0.05 * fs, 0.45 * fs)

@@ -22,56 +22,21 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from flows.app.topics import TOPIC_ROLES, create_topics
-from flows.config.pipeline import KafkaConfig
-from twin_models.evaluate.sensor_faults import evaluate_sensor_faults
-from twin_models.simulator.fleet import SENSORS, FleetConfig, ground_truth
+from benchmarks.kafka_read import consume_all  # noqa: E402
+from flows.app.demo_sensors import AlertView, truth_from_json  # noqa: E402
+from flows.app.topics import TOPIC_ROLES, create_topics  # noqa: E402
+from flows.config.pipeline import KafkaConfig  # noqa: E402
+from twin_models.evaluate.sensor_faults import evaluate_sensor_faults  # noqa: E402
+from twin_models.simulator.fleet import SENSORS, FleetConfig, ground_truth  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Truth:
-    asset_id: str
-    channel: str
-    kind: str
-    start: datetime
-    end: datetime
-    checks: tuple[str, ...]
-    during_machine_fault: bool
-
-
-@dataclass(frozen=True)
-class AlertView:
-    asset_id: str
-    kind: str
-    status: str
-    started_at: datetime
-    timestamp: datetime
-    channel: str
-    check: str
-
-
-def _consume(cfg: KafkaConfig, role: str) -> list[Any]:
-    c = Consumer({"bootstrap.servers": cfg.brokers, "group.id": uuid.uuid4().hex,
-                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
-    topic = cfg.topic(role)
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
-    out, eof = [], set()
-    while len(eof) < len(parts):
-        for m in c.consume(500, 1.0):
-            if m.error():
-                eof.add(m.partition())
-            else:
-                out.append(m)
-    c.close()
-    return out
+READ_TIMEOUT_S = 120.0  # reading a topic back: far longer than a local broker needs
 
 
 def _twin(*argv: str) -> str:
@@ -107,14 +72,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary = _twin("run", *kafka, "--metadata", str(meta), "--archive", str(Path(tmp) / "archive"),
                         "--clock", "data", "--exit-at-end")
         doc = json.loads(truth_file.read_text())
-    truths = [Truth(f["asset_id"], f["channel"], f["kind"], datetime.fromisoformat(f["start"]),
-                    datetime.fromisoformat(f["end"]), tuple(f["checks"]), f["during_machine_fault"])
-              for f in doc["sensor_faults"]]
-    alerts = [json.loads(m.value()) for m in _consume(cfg, "alerts")]
-    views = [AlertView(a["asset_id"], a["kind"], a["status"], datetime.fromisoformat(a["started_at"]),
-                       datetime.fromisoformat(a["timestamp"]), a.get("channel") or "", a.get("check") or "")
-             for a in alerts]
-    dead = Counter(dict(m.headers())["dlq.reason"].decode() for m in _consume(cfg, "dead_letters"))
+    truths = [truth_from_json(f) for f in doc["sensor_faults"]]
+    views = [AlertView.from_message(json.loads(m.value()))
+             for m in consume_all(cfg, "alerts", READ_TIMEOUT_S)]
+    dead = Counter(dict(m.headers())["dlq.reason"].decode()
+                   for m in consume_all(cfg, "dead_letters", READ_TIMEOUT_S))
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed)
     run_end = fleet.start + timedelta(days=fleet.days)
     rep = evaluate_sensor_faults(truths, ground_truth(fleet), views, run_end,

@@ -12,7 +12,7 @@ claim it. Scoring is :func:`twin_models.evaluate.sensor_faults.evaluate_sensor_f
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,12 +20,15 @@ from typing import Any
 from twin_models.evaluate.sensor_faults import evaluate_sensor_faults
 from twin_models.records import Alert
 from twin_models.simulator.fleet import SENSORS, FleetConfig, ground_truth, sensor_fault_truth
+from twin_models.simulator.sensor_faults import SensorFaultTruth
 
-__all__ = ["print_sensor_faults", "sensor_fault_summary"]
+__all__ = ["AlertView", "print_sensor_faults", "sensor_fault_summary", "truth_from_json", "truth_to_json"]
+
 
 @dataclass(frozen=True)
-class _AlertView:
-    """An alert message as the scorer sees it (``channel``/``check``: '' until ``Alert`` has them)."""
+class AlertView:
+    """An alert as the scorer sees it (``channel``/``check``: '' on a condition alert), from an
+    :class:`~twin_models.records.Alert` (the demo) or an alert message's JSON (a Kafka run)."""
 
     asset_id: str
     kind: str
@@ -35,10 +38,31 @@ class _AlertView:
     channel: str
     check: str
 
+    @classmethod
+    def of(cls, a: Alert) -> AlertView:
+        """The view of an alert record."""
+        return cls(a.asset_id, a.kind, a.status, a.started_at, a.timestamp, a.channel, a.check)
 
-def _view(a: Alert) -> _AlertView:
-    return _AlertView(a.asset_id, a.kind, a.status, a.started_at, a.timestamp,
-                      getattr(a, "channel", ""), getattr(a, "check", ""))
+    @classmethod
+    def from_message(cls, doc: Mapping[str, Any]) -> AlertView:
+        """The view of an alert message (the alerts topic's JSON, already parsed)."""
+        return cls(doc["asset_id"], doc["kind"], doc["status"], datetime.fromisoformat(doc["started_at"]),
+                   datetime.fromisoformat(doc["timestamp"]), doc.get("channel") or "", doc.get("check") or "")
+
+
+def truth_to_json(t: SensorFaultTruth) -> dict[str, Any]:
+    """One sensor fault's ground truth as the truth file holds it (``twin simulate --write-truth``)."""
+    return {"asset_id": t.asset_id, "channel": t.channel, "kind": t.kind, "scope": t.scope,
+            "start": t.start.isoformat(), "end": t.end.isoformat(), "checks": list(t.checks),
+            "detail": t.detail, "during_machine_fault": t.during_machine_fault}
+
+
+def truth_from_json(doc: Mapping[str, Any]) -> SensorFaultTruth:
+    """The ground truth of one sensor fault of a truth file (the inverse of :func:`truth_to_json`)."""
+    return SensorFaultTruth(doc["asset_id"], doc["channel"], doc["kind"],
+                            datetime.fromisoformat(doc["start"]), datetime.fromisoformat(doc["end"]),
+                            tuple(doc["checks"]), doc["detail"], doc["during_machine_fault"],
+                            doc.get("scope", "channel"))
 
 
 def _h(seconds: float | None) -> float | None:
@@ -49,7 +73,7 @@ def sensor_fault_summary(fleet: FleetConfig, alerts: Sequence[Alert]) -> dict[st
     """The sensor-fault figures of a demo run as plain data."""
     truths = sensor_fault_truth(fleet)
     run_end = fleet.start + timedelta(days=fleet.days)
-    rep = evaluate_sensor_faults(truths, ground_truth(fleet), [_view(a) for a in alerts], run_end,
+    rep = evaluate_sensor_faults(truths, ground_truth(fleet), [AlertView.of(a) for a in alerts], run_end,
                                  channels=[s.channel for s in SENSORS])
     delays = [f.delay_s / 3600.0 for f in rep.faults if f.delay_s is not None]
     return {

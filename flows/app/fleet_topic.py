@@ -22,16 +22,16 @@ import logging
 import pickle
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from flows.app.gate_link import is_progress, take_progress
+from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
-from flows.kafka.clients import KafkaSetupError
+from flows.kafka.clients import consumer_client, wait_for_brokers
 from twin_models.rul.fleet_model import FleetModel
 
 __all__ = ["MAX_MODEL_BYTES", "FleetModelConsumer", "ModelUnpickler", "load_model", "model_message"]
@@ -96,8 +96,9 @@ def load_model(key: bytes | None, value: bytes | None) -> FleetModel | str:
 class FleetModelConsumer:
     """Background thread: the topic, from the beginning, into the board (untrusted input)."""
 
-    def __init__(self, client_config: Mapping[str, str], topic: str, board: FleetBoard,
-                 metrics: PipelineMetrics, *, poll_s: float = 0.2, gate: EventTimeGate | None = None) -> None:
+    def __init__(self, kafka: KafkaConfig, topic: str, board: FleetBoard, metrics: PipelineMetrics, *,
+                 poll_s: float = 0.2, gate: EventTimeGate | None = None) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.board = board
         self.metrics = metrics
@@ -107,29 +108,22 @@ class FleetModelConsumer:
         self.loaded = 0
         self.refused = 0
         self._stop = threading.Event()
-        conf = {**client_config, "group.id": "twinflow-fleet-models-unused", "enable.auto.commit": "false",
-                "fetch.message.max.bytes": str(MAX_MODEL_BYTES), "receive.message.max.bytes":
-                str(MAX_MODEL_BYTES + 1024 * 1024)}
-        self.consumer = Consumer(conf)
+        conf = {**kafka.client_config(), "group.id": "twinflow-fleet-models-unused",
+                "enable.auto.commit": "false", "fetch.message.max.bytes": str(MAX_MODEL_BYTES),
+                "receive.message.max.bytes": str(MAX_MODEL_BYTES + 1024 * 1024)}
+        self.consumer, self._errors = consumer_client(kafka, conf)
         self.thread = threading.Thread(target=self._run, name="fleet-model-consumer", daemon=True)
 
-    def start(self, timeout_s: float = 20.0) -> FleetModelConsumer:
-        """Assign every partition of the topic from the beginning and start reading. The topic's
-        metadata is asked again until ``timeout_s`` (a broker restarting as the run starts), then a
-        ``KafkaSetupError`` names the problem in one line."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                wait = max(0.5, min(5.0, deadline - time.monotonic()))
-                meta = self.consumer.list_topics(self.topic, timeout=wait)
-                break
-            except KafkaException as exc:
-                if time.monotonic() >= deadline:
-                    self.consumer.close()
-                    msg = (f"Kafka did not answer for the topic {self.topic} within {timeout_s:g} s: "
-                           f"{exc.args[0].str() if exc.args else exc}")
-                    raise KafkaSetupError(msg) from None
-                time.sleep(0.2)
+    def start(self) -> FleetModelConsumer:
+        """Assign every partition of the topic from the beginning and start reading. The brokers
+        are waited for up to ``kafka.connect_timeout_s`` (a broker restarting as the run starts:
+        :func:`~flows.kafka.clients.wait_for_brokers`), then a ``KafkaSetupError`` names the
+        problem in one line."""
+        try:
+            meta = wait_for_brokers(self.consumer, self._errors, self.kafka)
+        except ValueError:  # KafkaSetupError, KafkaSecurityError: one line for the CLI
+            self.consumer.close()
+            raise
         parts = sorted(meta.topics[self.topic].partitions) if self.topic in meta.topics else [0]
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
         self.thread.start()

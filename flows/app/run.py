@@ -220,8 +220,7 @@ def run_kafka_flow(
     # one process): from the beginning of the compacted topic, so a restart gets them back; and
     # the other processes' positions for the event-time gate (the same topic, gate_link)
     topic = cfg.kafka.topic("fleet_models")
-    models = FleetModelConsumer(cfg.kafka.client_config(), topic, board, metrics, gate=gate).start(
-        cfg.kafka.connect_timeout_s)
+    models = FleetModelConsumer(cfg.kafka, topic, board, metrics, gate=gate).start()
     progress = (ProgressPublisher(cfg.kafka.client_config(), topic, gate, opts.process_id or 0).start()
                 if len(opts.addresses) > 1 else None)
     _terminate_gracefully()

@@ -295,14 +295,12 @@ def write_fault_truth(fleet: Any, path: str) -> int:
     """The simulated fleet's sensor faults (their ground truth) as a JSON file; how many."""
     from pathlib import Path
 
+    from flows.app.demo_sensors import truth_to_json
     from twin_models.simulator.fleet import sensor_fault_truth
 
     truths = sensor_fault_truth(fleet)
     doc = {"seed": fleet.seed, "assets": fleet.n_assets, "start": fleet.start.isoformat(),
-           "days": fleet.days, "sensor_faults": [
-               {"asset_id": t.asset_id, "channel": t.channel, "kind": t.kind, "scope": t.scope,
-                "start": t.start.isoformat(), "end": t.end.isoformat(), "checks": list(t.checks),
-                "detail": t.detail, "during_machine_fault": t.during_machine_fault} for t in truths]}
+           "days": fleet.days, "sensor_faults": [truth_to_json(t) for t in truths]}
     try:
         Path(path).write_text(json.dumps(doc, indent=2) + "\n")
     except OSError as exc:

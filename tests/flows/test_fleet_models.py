@@ -16,7 +16,7 @@ import bytewax.operators as op
 import pytest
 from bytewax.testing import TestingSource, cluster_main, run_main
 
-from flows.config.pipeline import PipelineConfig
+from flows.config.pipeline import KafkaConfig, PipelineConfig
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
@@ -129,10 +129,11 @@ def test_each_state_names_the_fleet_model_version_it_applied(
         assert [v for _, v in seq] == sorted(v for _, v in seq)
 
 
-def test_fleet_model_consumer_start_without_a_broker_is_one_line_after_its_timeout() -> None:
-    """No broker answering (nothing listens on the port): the fleet model consumer asks again until
-    its start-up timeout, then a KafkaSetupError names the topic in one line (not an internal error
-    with a KafkaException, as when a broker restarted while `twin run` was starting)."""
+def test_fleet_model_consumer_start_without_a_broker_is_one_line_after_connect_timeout() -> None:
+    """No broker answering (nothing listens on the port): the fleet model consumer waits for the
+    brokers until ``connect_timeout_s`` (``wait_for_brokers``, as every command), then a
+    KafkaSetupError names the brokers in one line (not an internal error with a KafkaException,
+    as when a broker restarted while `twin run` was starting)."""
     import socket
     import time
 
@@ -142,10 +143,23 @@ def test_fleet_model_consumer_start_without_a_broker_is_one_line_after_its_timeo
     with socket.socket() as s:  # a free port that nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    consumer = FleetModelConsumer({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": "0"},
-                                  "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
+    kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
+    consumer = FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
     start = time.monotonic()
     with pytest.raises(KafkaSetupError) as err:
-        consumer.start(timeout_s=2.0)
+        consumer.start()
     assert time.monotonic() - start >= 2.0
-    assert "it.twin.fleet_models" in str(err.value) and "\n" not in str(err.value)
+    assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
+    assert not consumer.thread.is_alive()
+
+
+def test_fleet_model_consumer_with_a_refused_setting_is_one_line() -> None:
+    """A setting librdkafka refuses is a KafkaSetupError naming it when the consumer is made
+    (the shared client helper), not a KafkaException from inside `twin run`."""
+    from flows.app.fleet_topic import FleetModelConsumer
+    from flows.kafka.clients import KafkaSetupError
+
+    kafka = KafkaConfig(brokers="127.0.0.1:1", librdkafka={"security.protocol": "bogus"})
+    with pytest.raises(KafkaSetupError, match="refused: .*security.protocol") as err:
+        FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
+    assert "\n" not in str(err.value)

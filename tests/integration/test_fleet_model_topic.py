@@ -95,7 +95,7 @@ def test_a_poisoned_model_message_is_refused_and_counted(kafka: KafkaConfig) -> 
     producer.produce(topic, value, key)
     producer.flush(10)
     metrics, board = PipelineMetrics(), FleetBoard()
-    consumer = FleetModelConsumer(kafka.client_config(), topic, board, metrics).start()
+    consumer = FleetModelConsumer(kafka, topic, board, metrics).start()
     try:
         deadline = time.monotonic() + 30
         while consumer.loaded + consumer.refused < 3 and time.monotonic() < deadline:

@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from benchmarks.kafka_read import consume_all
 from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
@@ -63,26 +64,6 @@ def env(kafka_brokers: str, kafka_admin: Any, tmp_path: Path) -> Iterator[Env]:
     create_topics(cfg)
     yield Env(cfg, tmp_path, _fleet_metadata_file(tmp_path / "meta.json"))
     kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
-
-
-def consume_all(cfg: KafkaConfig, role: str, timeout_s: float = 20.0,
-                settings: dict[str, Any] | None = None) -> list[Any]:
-    """Every message of a topic (all partitions, from the beginning); ``settings`` adds client
-    settings (TLS/SASL)."""
-    c = Consumer({"bootstrap.servers": cfg.brokers, **(settings or {}), "group.id": uuid.uuid4().hex,
-                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
-    topic = cfg.topic(role)
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
-    out, eof, deadline = [], set(), time.monotonic() + timeout_s
-    while len(eof) < len(parts) and time.monotonic() < deadline:
-        for m in c.consume(500, 0.5):
-            if m.error():
-                eof.add(m.partition())
-            else:
-                out.append(m)
-    c.close()
-    return out
 
 
 def alert_keys(cfg: KafkaConfig) -> list[tuple[str, int, str]]:

@@ -5,10 +5,13 @@ and loses it with 1 % jitter (why it localises nothing on real bearings); MED ra
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import kurtosis
 
+from benchmarks.quality import cwru_deconv
 from benchmarks.quality.cwru_deconv import ZA_2115, cpw, med, momeda_mdn
 from benchmarks.quality.cwru_files import SKF_6203, SKF_6205
 from benchmarks.quality.cwru_variants import _envelope
@@ -107,3 +110,28 @@ def test_med_raises_the_kurtosis_of_a_train_in_noise() -> None:
     y = med(x, 30)
     assert y.size == x.size - 30
     assert kurtosis(y) > 2.0 * kurtosis(x) > 0.0
+
+
+@pytest.mark.parametrize(("case", "problem"), [
+    ("no data folder", "dataset folder not found"),
+    ("no ims-samples under TWIN_DATASETS", "IMS samples: dataset folder not found"),
+    ("no IMS record under --data", "no IMS sample records"),
+    ("negative MOMEDA window", "--momeda-window must be >= 0"),
+])
+def test_missing_data_and_bad_arguments_exit_2_with_one_line(
+        case: str, problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """CWRU recordings present but no IMS sample records (the IMS part is on by default): one line
+    naming the problem, exit 2, as a missing CWRU folder or a bad argument."""
+    (tmp_path / "cwru").mkdir()
+    (tmp_path / "cwru" / "12k_Drive_End_IR007_0_105.mat").write_bytes(b"")  # listed, never read
+    argv = {"no data folder": ["--data", str(tmp_path / "nowhere")],
+            "no ims-samples under TWIN_DATASETS": [],
+            "no IMS record under --data": ["--data", str(tmp_path)],
+            "negative MOMEDA window": ["--data", str(tmp_path), "--momeda-window", "-1"]}[case]
+    monkeypatch.setenv("TWIN_DATASETS", str(tmp_path))
+    with pytest.raises(SystemExit) as exc:
+        cwru_deconv.main([*argv, "--files", "no-such-file"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cwru_deconv: {problem}") and err.count("\n") == 1, err

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flows.app.demo_sensors import AlertView, truth_from_json, truth_to_json
+from flows.codec.encode import encode_json
 from twin_models.evaluate.detection import MONTH_S, evaluate_detection
 from twin_models.evaluate.sensor_faults import SensorFaultReport, evaluate_sensor_faults
 from twin_models.records import Alert
-from twin_models.simulator.fleet import LifeTruth
+from twin_models.simulator.fleet import FleetConfig, LifeTruth, sensor_fault_truth
+from twin_models.simulator.sensor_faults import OPTIONAL_KINDS, SENSOR_FAULT_KINDS, SensorFaultTruth
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 END = T0 + timedelta(days=30)
@@ -21,14 +25,11 @@ def h(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-@dataclass(frozen=True)
-class Truth:
-    asset_id: str
-    channel: str
-    kind: str
-    start: datetime
-    end: datetime
-    checks: tuple[str, ...]
+def Truth(asset_id: str, channel: str, kind: str, start: datetime, end: datetime,  # noqa: N802
+          checks: tuple[str, ...]) -> SensorFaultTruth:
+    """A hand-made ground truth: the simulator's own record (what the scorer gets in the demo
+    and, through the truth file, in the Kafka benchmark)."""
+    return SensorFaultTruth(asset_id, channel, kind, start, end, checks, "", False)
 
 
 @dataclass(frozen=True)
@@ -134,3 +135,24 @@ def test_machine_detection_ignores_sensor_alerts() -> None:
     assert sensor_only.detected == 0 and sensor_only.false_alerts == 0
     both = evaluate_detection(LIVES, [_alert("condition", h(250)), _alert("condition", h(50))], [], END)
     assert both.detected == 1 and both.false_alerts == 1
+
+
+def test_truth_file_gives_back_the_simulator_truth() -> None:
+    """The truth file `twin simulate --write-truth` writes reads back as the simulator's own
+    records (every field: the Kafka benchmark scores what the demo scores)."""
+    fleet = FleetConfig(n_assets=8, days=10.0, seed=1, sensor_fault_fraction=0.625,
+                        sensor_fault_mix=(*OPTIONAL_KINDS, *SENSOR_FAULT_KINDS))
+    truths = sensor_fault_truth(fleet)
+    assert len({t.kind for t in truths}) >= 3 and any(t.scope == "asset" for t in truths)
+    back = [truth_from_json(json.loads(json.dumps(truth_to_json(t)))) for t in truths]
+    assert back == truths
+
+
+def test_alert_view_of_an_alert_message_equals_the_view_of_the_record() -> None:
+    sensor = replace(_alert("sensor", h(10)), status="cleared", timestamp=h(13), channel="temperature",
+                     check="flatline")
+    for a in (sensor, _alert("condition", h(20))):
+        view = AlertView.from_message(json.loads(encode_json(a)))
+        assert view == AlertView.of(a)
+    assert AlertView.of(sensor) == AlertView("pump-2", "sensor", "cleared", h(10), h(13), "temperature",
+                                             "flatline")

@@ -59,3 +59,21 @@ def test_combinations_are_valid_and_do_not_punish_agreeing_channels() -> None:
     rows[::50, 1] = 1e-4  # one row in fifty: 2 effective tests
     eff = nab_ladder.min_p_effective(rows, warmup=0)
     assert np.isclose(eff[350], 2e-4)  # rare small minima: fewer effective tests than channels
+
+
+def test_the_configs_scales_and_their_sensitivity_grid() -> None:
+    """The sensitivity of the config's novelty scales is the ladder grid's half-step shifts of the
+    same rule (NAB7); nab_members' a priori grid no longer perturbs a fixed scale set (round 10's
+    perturbed rows moved scales the config no longer has). A config whose scales leave the rule
+    fails here: its sensitivity rows would then be missing."""
+    from benchmarks.quality.nab import DEFAULT_CONFIG
+    from flows.config.pipeline import load_config
+
+    scales = tuple(tuple(s) for s in load_config(DEFAULT_CONFIG, env={}).twin.novelty.scales)
+    sqrt = nab_ladder.sqrt_segments
+    assert scales == nab_ladder.LADDERS["sqrt ladder 8..2048"] == nab_ladder.ladder(8, rule=sqrt)
+    m0 = scales[0][0]
+    assert nab_ladder.LADDERS["sqrt ladder x1.5 (12..3072)"] == nab_ladder.ladder(3 * m0 // 2, rule=sqrt)
+    assert nab_ladder.LADDERS["sqrt ladder x0.75 (6..3072)"] == nab_ladder.ladder(3 * m0 // 4, rule=sqrt)
+    fixed = [name for name, over in nab_members.APRIORI.items() if "scales" in over]
+    assert fixed == ["scales x4 to 2 days", "scales m=(3*2^j)^2, d=sqrt m"]  # rules in days, no perturbation
