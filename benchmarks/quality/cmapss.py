@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir
+from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir, run_main
 from flows.app.backtest import run_backtest
 from twin_models.evaluate.scoring import phm08_score
 
@@ -205,4 +205,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, "cmapss")

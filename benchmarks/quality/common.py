@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from flows.app.backtest import BacktestResult
 from flows.archive.query import ArchiveError, query
 from flows.config.pipeline import PipelineConfig, load_config
+from flows.config.values import ConfigError
 from twin_models.records import Alert, BearingGeometry, TwinSnapshot
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "diagnosis_from_alerts",
     "load_benchmark_config",
     "print_table",
+    "run_main",
     "window_features",
     "write_metadata",
     "write_waveforms",
@@ -51,6 +53,23 @@ def datasets_root() -> Path:
     """``$TWIN_DATASETS`` if set, else ``<repo>/../shared/datasets`` (may not exist)."""
     env = os.environ.get("TWIN_DATASETS")
     return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "datasets"
+
+
+def run_main(main: Callable[[], int | None], prog: str) -> None:
+    """Run a benchmark's ``main`` as a command: a missing dataset or file, or a refused
+    configuration, is one line ``prog: problem`` on stderr and exit 2 (a message given to
+    ``SystemExit`` alone would exit 1); anything else is left as it is."""
+    try:
+        code = main()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            raise
+        print(f"{prog}: {exc.code}", file=sys.stderr)
+        code = 2
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code or 0)
 
 
 def resolve_data_dir(given: str | None, name: str, probe: str) -> Path:

@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir
+from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir, run_main
 from benchmarks.quality.femto_scores import AT, life_scores, summarise
 from flows.app.backtest import BacktestResult, run_backtest
 from flows.config.pipeline import PipelineConfig
@@ -291,4 +291,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, "femto")

@@ -62,6 +62,7 @@ from benchmarks.quality.common import (  # noqa: E402
     load_benchmark_config,
     print_table,
     resolve_data_dir,
+    run_main,
     window_features,
     write_metadata,
     write_waveforms,
@@ -265,4 +266,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "ims")

@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.kafka_read import consume_all  # noqa: E402
+from benchmarks.quality.common import run_main  # noqa: E402
 from flows.app.demo_sensors import AlertView, truth_from_json  # noqa: E402
 from flows.app.topics import TOPIC_ROLES, create_topics  # noqa: E402
 from flows.config.pipeline import KafkaConfig  # noqa: E402
@@ -105,4 +106,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "kafka_sensor_faults")

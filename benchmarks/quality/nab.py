@@ -45,6 +45,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow.parquet as pq
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.quality.common import run_main  # noqa: E402
 from flows.app.backtest import BacktestResult, run_backtest
 from flows.config.pipeline import PipelineConfig, load_config
 from twin_models.evaluate.scoring import NabFile, label_rows, nab_score, normalised, window_rows
@@ -258,4 +264,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "nab")

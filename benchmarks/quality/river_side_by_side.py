@@ -38,6 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality import cmapss_learner as replay
+from benchmarks.quality.common import run_main
 from twin_models.evaluate.scoring import phm08_score
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_view import FleetView
@@ -158,4 +159,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main, "river_side_by_side")
