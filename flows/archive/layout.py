@@ -62,6 +62,28 @@ def statistics_columns(table: str, schema: pa.Schema) -> list[str]:
 
 def write_options(table: str, schema: pa.Schema) -> dict[str, Any]:
     """``pq.write_table`` settings of every file of the layout (the sink and the compaction):
-    row groups, dictionaries and statistics (default compression: snappy)."""
-    return {"row_group_size": ROW_GROUP_ROWS, "use_dictionary": dictionary_columns(schema),
-            "write_statistics": statistics_columns(table, schema)}
+    row groups, dictionaries and statistics (default compression: snappy). The column lists are
+    computed once per schema and kept (:func:`_column_lists`)."""
+    dictionary, statistics = _column_lists(table, schema)
+    return {"row_group_size": ROW_GROUP_ROWS, "use_dictionary": list(dictionary),
+            "write_statistics": list(statistics)}
+
+
+_KEPT = 64
+"""Schemas per table whose column lists are kept (a fleet writes a handful: one per feature-name set)."""
+_LISTS: dict[str, list[tuple[pa.Schema, tuple[list[str], list[str]]]]] = {}
+
+
+def _column_lists(table: str, schema: pa.Schema) -> tuple[list[str], list[str]]:
+    """:func:`dictionary_columns` and :func:`statistics_columns` of ``schema``, kept per equal
+    schema: reading a ~60-column schema's fields from Python is 0.1-0.25 ms, paid per file
+    (RESULTS.md, ARCHIVE11); comparing a schema with the same object is a pointer compare."""
+    kept = _LISTS.setdefault(table, [])
+    for seen, lists in kept:
+        if seen.equals(schema):
+            return lists
+    lists = (dictionary_columns(schema), statistics_columns(table, schema))
+    if len(kept) >= _KEPT:
+        del kept[0]
+    kept.append((schema, lists))
+    return lists
