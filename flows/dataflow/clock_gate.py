@@ -163,8 +163,9 @@ class ClockGate:
         for clock in self.arrival_clocks.values():
             held, clock.held = clock.held, []
             for h in held:
-                ref = max((sk for a, (sk, _at) in clock.last.items() if a != h.asset), default=h.skew)
-                self._reject_arrival(_Rejected(h.item, h.skew - ref), out, CLOCK_UNCONFIRMED)
+                ref = clock.reference(h.asset, h.arrival)  # its peers when it came
+                ahead = 0.0 if ref is None else h.skew - ref
+                self._reject_arrival(_Rejected(h.item, ahead), out, CLOCK_UNCONFIRMED)
                 n += 1
         at = self.now()
         for asset, peers in self.clocks.items():
@@ -213,6 +214,7 @@ class ClockGate:
             clock = self.arrival_clocks.get(part)
             if clock is None:
                 clock = self.arrival_clocks[part] = ArrivalClock(limit, self.active_s)
+            clock.pace = self.paces[part].rate  # a replay at 0.5x-2x: skews move at rate - 1
             if kind is ScalarColumns:
                 skew = item.times_us / 1e6 - at
                 if not clock.held:
