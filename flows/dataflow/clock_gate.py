@@ -357,7 +357,9 @@ class ClockGate:
             verdicts.admitted.append(piece)
 
     def _release_marks(self, item: Any, out: list[Any]) -> None:
-        """Put before the admitted ``item`` the waiting input marks of its asset and window."""
+        """Put before the admitted ``item`` the waiting input marks of its asset and window, stamped
+        no later than it: a mark of a held record (stamped ahead: 23:15 for a record at 23:00 in
+        window 23:00) would move the watermark past the very record it goes before (late)."""
         marks = self.pending.get(item.asset_id)
         if not marks:
             return
@@ -365,6 +367,8 @@ class ClockGate:
         keep = []
         for mark in marks:
             if (mark.timestamp - EPOCH) // self.window == here:
+                if mark.timestamp > item.timestamp:  # the same window: its inputs unchanged
+                    mark.timestamp = item.timestamp
                 out.append(mark)
             else:
                 keep.append(mark)
