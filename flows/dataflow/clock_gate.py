@@ -22,11 +22,19 @@ come, and the state shows it (``twin_arrival_check{partition,state}``, a log lin
 line); the ``future_timestamp`` limit of the decode step stays the backstop. Records without an
 arrival time (backtests, the demo, file replays) skip it: their outputs do not change.
 
+At the end of the input (a backtest, a replay, ``twin run --exit-at-end``: the marker of
+:mod:`flows.dataflow.end_of_input`) a record still held was neither confirmed nor contradicted:
+nothing says whether its asset moved there or its clock jumped. It is not admitted (it would move
+its asset's watermark on a clock in doubt) nor lost: a ``clock_unconfirmed`` dead letter (counted
+in ``twin_dead_letters_total{reason="clock_unconfirmed"}``, the scalar's bytes kept) and a
+ClockFlag, so the asset's last window shows the channel's ``clock`` as ``suspect``.
+
 Like the block builder, the clocks are in-process (not recovery state): after a restart they
 start from "nothing seen", and a record held at that moment (at most a channel's reading or two,
-see the module of :class:`AssetClock`) is not recovered. At the end of the input a record still
-held (ahead of every peer, never confirmed) is not emitted either. Column pieces take a vectorised
-path when their times agree with the asset's front (the usual case), and are kept whole.
+see the module of :class:`AssetClock`) is not recovered: Bytewax snapshots only stateful steps,
+and this one is part of the stateless ``decode`` step (``benchmarks/RESULTS.md``, GATE12, says
+what moving it would take). Column pieces take a vectorised path when their times agree with the
+asset's front (the usual case), and are kept whole.
 """
 
 from __future__ import annotations
@@ -39,16 +47,17 @@ from typing import Any
 import numpy as np
 
 from flows import codec
-from flows.dataflow.items import ClockFlag, DeadLetter, InputMark, ScalarColumns
+from flows.dataflow.items import ClockFlag, DeadLetter, EndOfInput, InputMark, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.quality.arrival import ArrivalClock, ArrivalVerdicts
 from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
 from twin_models.quality.pace import STATES, ArrivalPace
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
 
-__all__ = ["CLOCK_SKEW", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
+__all__ = ["CLOCK_SKEW", "CLOCK_UNCONFIRMED", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
 
 CLOCK_SKEW = "clock_skew"
+CLOCK_UNCONFIRMED = "clock_unconfirmed"
 MAX_PENDING_MARKS = 64
 """Input marks waiting per asset at most (marks of records held ahead of the asset's clock; a
 mark whose records were all rejected is dropped with the oldest: its records are dead letters)."""
@@ -138,10 +147,38 @@ class ClockGate:
                 out.append(item)
                 continue
             else:
+                if kind is EndOfInput:  # consumed here: judge what is still held
+                    self.end(out)
+                    continue
                 out.append(item)
                 continue
             self._emit(verdicts, out)
         return out
+
+    def end(self, out: list[Any]) -> None:
+        """The end of the input: every record still held (by the arrival check or the peer check)
+        becomes a ``clock_unconfirmed`` dead letter and a flag; the waiting input marks are
+        dropped (their records are those, or dead letters already)."""
+        n = 0
+        for clock in self.arrival_clocks.values():
+            held, clock.held = clock.held, []
+            for h in held:
+                ref = clock.reference(h.asset, h.arrival)  # its peers when it came
+                ahead = 0.0 if ref is None else h.skew - ref
+                self._reject_arrival(_Rejected(h.item, ahead), out, CLOCK_UNCONFIRMED)
+                n += 1
+        at = self.now()
+        for asset, peers in self.clocks.items():
+            held_items, peers.held = peers.held, []
+            front = EPOCH + timedelta(seconds=peers.front)
+            for h in held_items:
+                out.append(_dead_letter(h.item, h.channel, h.t - peers.front, front, at, CLOCK_UNCONFIRMED))
+                out.append(ClockFlag(asset, front, h.channel, h.t - peers.front))
+                n += 1
+        self.pending.clear()
+        self.arrival_marks.clear()
+        if n:
+            self.metrics.dead_letters.labels(reason=CLOCK_UNCONFIRMED).inc(n)
 
     def _arrival_check(self, items: list[Any], arrivals: dict[int, tuple[str, Any]]) -> list[Any]:
         """The items in order, but those held by the arrival check (later ones it confirmed put
@@ -177,6 +214,7 @@ class ClockGate:
             clock = self.arrival_clocks.get(part)
             if clock is None:
                 clock = self.arrival_clocks[part] = ArrivalClock(limit, self.active_s)
+            clock.pace = self.paces[part].rate  # a replay at 0.5x-2x: skews move at rate - 1
             if kind is ScalarColumns:
                 skew = item.times_us / 1e6 - at
                 if not clock.held:
@@ -262,7 +300,7 @@ class ClockGate:
         else:
             del self.arrival_marks[item.asset_id]
 
-    def _reject_arrival(self, rej: _Rejected, out: list[Any]) -> None:
+    def _reject_arrival(self, rej: _Rejected, out: list[Any], reason: str = CLOCK_SKEW) -> None:
         """A dead letter and a flag per record (only a flag for one behind its peers). The flag is
         stamped at the time the asset's peers show at the record's arrival (its true time, as far
         as the stream knows; never before the asset's front): while the whole asset is kept out,
@@ -278,13 +316,16 @@ class ClockGate:
             out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
             return
         way = f"{rej.ahead_s / 3600.0:.2f} h ahead of"
+        verdict = ("the asset's clock jumped" if reason == CLOCK_SKEW else
+                   "still held at the end of the input, never confirmed nor contradicted by a later record")
         detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
                   f"{item.timestamp.isoformat()} is {way} the time at which it arrived, compared with "
-                  "the other assets arriving with it: the asset's clock jumped; kept out of its watermark")
+                  f"the other assets arriving with it: {verdict}; kept out of its watermark")
         payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-        out.append(DeadLetter(CLOCK_SKEW, detail, "decode", payload, self.now()))
+        out.append(DeadLetter(reason, detail, "decode", payload, self.now()))
         out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
-        self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc()
+        if reason == CLOCK_SKEW:  # end(): counted there, at once
+            self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc()
 
     def _columns(self, piece: ScalarColumns, out: list[Any], verdicts: Verdicts) -> None:
         """A column piece: whole when every sample is on time against the running front, else
@@ -316,7 +357,9 @@ class ClockGate:
             verdicts.admitted.append(piece)
 
     def _release_marks(self, item: Any, out: list[Any]) -> None:
-        """Put before the admitted ``item`` the waiting input marks of its asset and window."""
+        """Put before the admitted ``item`` the waiting input marks of its asset and window, stamped
+        no later than it: a mark of a held record (stamped ahead: 23:15 for a record at 23:00 in
+        window 23:00) would move the watermark past the very record it goes before (late)."""
         marks = self.pending.get(item.asset_id)
         if not marks:
             return
@@ -324,6 +367,8 @@ class ClockGate:
         keep = []
         for mark in marks:
             if (mark.timestamp - EPOCH) // self.window == here:
+                if mark.timestamp > item.timestamp:  # the same window: its inputs unchanged
+                    mark.timestamp = item.timestamp
                 out.append(mark)
             else:
                 keep.append(mark)
@@ -354,13 +399,16 @@ class ClockGate:
         verdicts.rejected.clear()
 
 
-def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime) -> DeadLetter:
+def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime,
+                 reason: str = CLOCK_SKEW) -> DeadLetter:
     way = "ahead of" if offset_s > 0 else "behind"
+    verdict = ("its clock jumped" if reason == CLOCK_SKEW else
+               "still held at the end of the input, never confirmed nor contradicted by another channel")
     detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
               f"{item.timestamp.isoformat()} is {abs(offset_s) / 3600.0:.2f} h {way} the asset's other "
-              f"channels (at {front.isoformat()}): its clock jumped; kept out of the asset's watermark")
+              f"channels (at {front.isoformat()}): {verdict}; kept out of the asset's watermark")
     payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-    return DeadLetter(CLOCK_SKEW, detail, "decode", payload, at)
+    return DeadLetter(reason, detail, "decode", payload, at)
 
 
 def clock_skews(items: list[Any]) -> dict[str, ClockSkew]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_from_json, scalar_from_json
 from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP
-from flows.dataflow.items import DeadLetter, RawRecord, RawRun, ScalarColumns, kafka_origin
+from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
 from flows.dataflow.operators import Decoder
 from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry
@@ -36,7 +36,7 @@ __all__ = ["decode_batch"]
 
 Arrivals = dict[int, tuple[str, Any]]
 """``id(item) -> (source partition, arrival s | array of arrival s)`` of one decode batch."""
-BatchStep = Callable[[list[RawRecord | RawRun], Arrivals | None], list[Any]]
+BatchStep = Callable[[list[RawRecord | RawRun | EndOfInput], Arrivals | None], list[Any]]
 
 
 def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
@@ -83,11 +83,11 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
     over ``decoder``), used for everything the fast path is not sure of. With ``window_s``,
     records decoded one by one are preceded by their input marks (:mod:`flows.dataflow.lineage`)."""
 
-    def step(raws: list[RawRecord | RawRun], arrivals: Arrivals | None = None) -> list[Any]:
+    def step(raws: list[RawRecord | RawRun | EndOfInput], arrivals: Arrivals | None = None) -> list[Any]:
         try:
             limit = future_limit(decoder.now(), decoder.max_future_s)
         except ValueError:  # a clock without a time zone: the per-record path says so
-            return [one(r) for raw in raws for r in _one_by_one(raw)]
+            return [raw if type(raw) is EndOfInput else one(r) for raw in raws for r in _one_by_one(raw)]
         out: list[Any] = []
         fast: dict[str, int] = {}
         marks = None if window_s is None else MarkCollector(window_s)
@@ -103,6 +103,9 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
                         _note_pieces(got, cols, raw, arrivals)
                     out.extend(got)
                     fast[raw.source] = fast.get(raw.source, 0) + len(raw)
+                continue
+            if type(raw) is EndOfInput:  # for the clock gate (flows.dataflow.end_of_input)
+                out.append(raw)
                 continue
             piece = raw.record
             if type(piece) is ScalarColumns:
@@ -178,8 +181,10 @@ def _positions(offsets: tuple[int, ...]) -> np.ndarray:
     return np.asarray(offsets, dtype=np.int64)
 
 
-def _one_by_one(raw: RawRecord | RawRun) -> list[RawRecord]:
+def _one_by_one(raw: RawRecord | RawRun | EndOfInput) -> list[Any]:
     """A record, a run's messages, or a piece's samples as the per-row replay's records."""
+    if type(raw) is EndOfInput:
+        return [raw]
     if type(raw) is RawRun:
         return raw.records()
     piece = raw.record

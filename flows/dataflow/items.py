@@ -20,9 +20,8 @@ import numpy.typing as npt
 from flows.codec import encode_telemetry
 from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample, Telemetry, restore_slots
 
-__all__ = ["ClockFlag", "DeadLetter", "FrameFeatures", "InputMark", "RawRecord", "RawRun", "ScalarBlock",
-           "ScalarColumns",
-           "WindowItem", "kafka_origin", "source_headers"]
+__all__ = ["END_OF_INPUT", "ClockFlag", "DeadLetter", "EndOfInput", "FrameFeatures", "InputMark", "RawRecord",
+           "RawRun", "ScalarBlock", "ScalarColumns", "WindowItem", "kafka_origin", "source_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +91,18 @@ class ClockFlag:
     timestamp: datetime
     channel: str
     offset_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfInput:
+    """The input of this process has ended (every source partition it reads raised
+    StopIteration): the last item the decode step gets, put there by
+    :class:`flows.dataflow.end_of_input.EndMarked`. The clock gate judges the records it still
+    holds then (:meth:`flows.dataflow.clock_gate.ClockGate.end`) and drops the marker: it goes
+    no further. Never in recovery state (the marker and the flush happen in the last epoch)."""
+
+
+END_OF_INPUT = EndOfInput()
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,8 @@ class PipelineMetrics:
         from flows.codec.archive_schema import TABLES as ARCHIVE_TABLES
         from flows.dataflow.admission import REASONS as ADMISSION_REASONS
 
-        for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "clock_skew", "processing_error"):
+        for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "clock_skew", "clock_unconfirmed",
+                       "processing_error"):
             self.dead_letters.labels(reason=reason)
         for table in ARCHIVE_TABLES:
             self.archive_rows.labels(table=table)

@@ -57,6 +57,7 @@ from flows.dataflow.blocks import SYSTEM_MARGIN, BlockBuilder, grouped
 from flows.dataflow.clock_gate import ClockGate
 from flows.dataflow.commands import command_path, empty_recommendations
 from flows.dataflow.decode_batch import decode_batch
+from flows.dataflow.end_of_input import end_marked
 from flows.dataflow.featurize import featurize_batch
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import StateSnapshot, asset_kind, fleet_learn_apply, fleet_rul, publisher
@@ -174,7 +175,8 @@ def get_flow(
     m = metrics or PipelineMetrics()
     board = board if board is not None else FleetBoard(on_late=lambda _v: m.fleet_models_late.inc())
     flow = Dataflow(flow_id)
-    raw = op.input("telemetry_in", flow, source)
+    # the source's end is marked for the clock gate, which then judges the records it holds
+    raw = op.input("telemetry_in", flow, end_marked(source))
     # RawRecord
     decoder = Decoder(m, max_future_s=cfg.max_future_s, now=now, metadata=meta)
     # a batch at a time: one Bytewax call per batch instead of per record (stateless step); plain

@@ -113,3 +113,31 @@ def test_without_a_jump_arrival_times_change_nothing(speed: float) -> None:
     assert with_arrival.features == plain.features
     assert with_arrival.dead_letters == plain.dead_letters == []
     assert with_arrival.alerts == plain.alerts
+
+
+@pytest.mark.parametrize("speed", [0.5, 2.0])
+def test_a_replay_of_old_data_at_half_to_double_speed_is_judged_as_real_time(speed: float) -> None:
+    """GATE12: data of January replayed in September at 0.5x or 2x (``twin simulate --speed``):
+    event time runs months behind arrival time, at a pace the check calls real time. The clean
+    replay raises no clock flag, alert or dead letter (outputs item for item those without arrival
+    times), and a whole asset jumped 2.5 h ahead in it is still caught. Before GATE12, at 0.5x a
+    peer heard 15 min of event time earlier looked 15 min "ahead" of every fresh record (skews
+    fall at 0.5 s per second there): thousands of late records and clock alerts on every asset."""
+    sim = list(simulate_fleet(SMALL_FLEET))
+    arrivals = _arrivals([r.timestamp for r in sim], speed)
+    assert arrivals[0] / 1000.0 - sim[0].timestamp.timestamp() > 200 * 86400  # old data
+    metrics = PipelineMetrics()
+    out = run_flow(_kafka(sim, arrivals), metrics=metrics)
+    plain = run_flow(_kafka(sim, [-1] * len(sim)))
+    assert metrics.value("twin_arrival_check", {"partition": "0", "state": "real_time"}) == 1.0
+    assert out.dead_letters == plain.dead_letters == []
+    assert out.features == plain.features
+    assert out.alerts == plain.alerts and not any(a.kind == "sensor" for a in out.alerts)
+    asset = sorted({r.asset_id for r in sim})[1]
+    jumped = _jump(sim, asset, timedelta(hours=2.5))
+    n_jumped = sum(1 for a, b in zip(sim, jumped, strict=True) if a is not b)
+    caught = run_flow(_kafka(jumped, arrivals))
+    assert [d.reason for d in caught.dead_letters] == ["clock_skew"] * n_jumped
+    assert _others(caught.features, asset) == _others(out.features, asset)
+    raised = {(a.asset_id, a.check) for a in caught.alerts if a.kind == "sensor" and a.status == "raised"}
+    assert raised == {(asset, "clock")}

@@ -67,3 +67,28 @@ def test_the_clock_pickles_with_its_held_records() -> None:
     again = pickle.loads(pickle.dumps(clock))
     out = _offer(again, "a", 20.0, 20.0)
     assert [item for item, _, _ in out.rejected] == [("b", 7200.0)]
+
+
+def test_at_half_speed_a_peer_heard_a_while_ago_is_extrapolated_not_ahead() -> None:
+    """GATE12: a replay at 0.5x (judged as real time): every healthy skew falls by 0.5 s per
+    arrival second. Peer ``b`` last heard 1800 s of arrival ago shows a skew 900 s above ``a``'s
+    fresh one; extrapolated at the partition's pace it agrees, and a whole-asset jump is still
+    caught."""
+    def at_half(event: float) -> float:
+        return 2.0 * event  # arrival of an event time, at 0.5x
+
+    clock = ArrivalClock(LIMIT, ACTIVE)
+    clock.pace = 0.5
+    _offer(clock, "a", 0.0, at_half(0.0))
+    _offer(clock, "b", 0.0, at_half(0.0))
+    out = _offer(clock, "a", 900.0, at_half(900.0))
+    assert out.admitted == [("a", 900.0)] and out.behind == []
+    blind = ArrivalClock(LIMIT, ACTIVE)  # judged as if at 1x: a's fresh record looks 900 s behind b
+    _offer(blind, "a", 0.0, 0.0)
+    _offer(blind, "b", 0.0, 0.0)
+    assert [asset for _i, asset, _o in _offer(blind, "a", 900.0, 1800.0).behind] == ["a"]
+    held = _offer(clock, "b", 900.0 + 7200.0, at_half(900.0) + 1.0)  # b's gateway jumped 2 h ahead
+    assert held.admitted == [] and len(clock.held) == 1
+    out = _offer(clock, "a", 910.0, at_half(910.0))  # a on time contradicts it
+    assert [(item, asset) for item, asset, _ in out.rejected] == [(("b", 8100.0), "b")]
+    assert 7000.0 < out.rejected[0][2] < 7400.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
+
 from twin_models.quality.pace import LEARNING, PACE_SPAN_S, REAL_TIME, REPLAY, ArrivalPace
 
 
@@ -63,3 +65,33 @@ def test_a_backlog_turning_live_switches_the_check_on() -> None:
             pace.note(asset, start + k - 50.0, start + k)
     assert pace.real_time
     assert pickle.loads(pickle.dumps(pace)).state == REAL_TIME
+
+
+def test_the_long_run_rate_is_the_replay_speed_and_1_for_a_jittery_live_stream() -> None:
+    """GATE12: a replay at 0.5x or 2x is real time and its rate (what the arrival check
+    extrapolates peers' skews with) is its speed; a live stream whose lag jitters by up to 1 s
+    (one 5-s span's pace up to ~20 % off) has a long-run rate within 2 % of 1."""
+    for speed in (0.5, 2.0):
+        pace = ArrivalPace()
+        _feed(pace, ["a", "b", "c"], 120.0, speed)
+        assert pace.real_time and abs(pace.rate - speed) < 1e-6
+    live = ArrivalPace()
+    rng = np.random.default_rng(3)
+    for k in range(600):  # 10 min at 1 Hz, each record's lag 2-3 s
+        for asset in ("a", "b", "c"):
+            t = 1_790_000_000.0 + k
+            live.note(asset, t - 3600.0, t + 2.0 + float(rng.random()))
+    spans = [span[2] for span in live.assets.values()]
+    assert live.real_time and abs(live.rate - 1.0) < 0.02
+    assert max(abs(p - 1.0) for p in spans) > 2 * abs(live.rate - 1.0)  # the long run averages the jitter
+
+
+def test_a_change_of_state_restarts_the_long_run() -> None:
+    pace = ArrivalPace()
+    _feed(pace, ["a", "b"], 60.0, 1000.0)  # a fast replay first
+    assert pace.state == REPLAY and pace.rate == 1.0
+    k0 = 1_790_000_000.0 + 120.0
+    for k in range(120):  # then live: the replay's 1000x spans must not bias the live rate
+        for asset in ("a", "b"):
+            pace.note(asset, 1_790_000_000.0 * 1000.0 + 3600.0 + k, k0 + k)
+    assert pace.real_time and abs(pace.rate - 1.0) < 1e-6

@@ -30,6 +30,12 @@ asset's last admitted ``(skew, arrival)``. A record of asset ``a`` with skew ``s
   stream's arrival clock (a LogAppendTime topic after a broker outage) is flagged once per asset:
   one window, below the two a sensor alert needs.
 
+At a pace ``r`` other than 1 (a replay at ``--speed 0.5`` to ``2``, judged as real time: see
+:mod:`.pace`), a healthy stream's skew is not constant but moves by ``r - 1`` seconds per arrival
+second, so a peer's last skew is extrapolated to the present: ``skew + (r - 1) x (arrival - its
+arrival)``, and a held record's likewise (:attr:`ArrivalClock.pace`, set by the caller). At
+``r = 1`` (live telemetry) nothing changes.
+
 ``limit_s`` is the flow's allowed lateness (at least 60 s): a record that far ahead is what would
 move its asset's watermark past records still to come. Held records are bounded (:data:`MAX_HELD`
 per partition: beyond it the oldest are admitted). Pure and picklable: numbers and the few held
@@ -62,6 +68,7 @@ class _Held:
     asset: str
     skew: float
     item: Any
+    arrival: float = 0.0
 
 
 class ArrivalClock:
@@ -72,15 +79,24 @@ class ArrivalClock:
         self.active_s = active_s
         self.last: dict[str, tuple[float, float]] = {}  # asset -> (skew, arrival) last admitted
         self.held: list[_Held] = []
+        self.pace = 1.0  # event seconds per arrival second of the partition (ArrivalPace.rate)
 
     def reference(self, asset: str, arrival: float) -> float | None:
-        """The highest skew of the live peers of ``asset`` (None: no live peer)."""
+        """The highest skew of the live peers of ``asset`` (None: no live peer), as they would
+        show it at ``arrival``."""
         since = arrival - self.active_s
+        drift = self.pace - 1.0
         best: float | None = None
         for other, (skew, at) in self.last.items():
-            if other != asset and at >= since and (best is None or skew > best):
-                best = skew
+            if other != asset and at >= since:
+                now = skew + drift * (arrival - at)
+                if best is None or now > best:
+                    best = now
         return best
+
+    def _now(self, h: _Held, arrival: float) -> float:
+        """The held record's skew as its stream would show it at ``arrival``."""
+        return h.skew + (self.pace - 1.0) * (arrival - h.arrival)
 
     def offer(self, asset: str, skew: float, arrival: float, item: Any, out: ArrivalVerdicts) -> None:
         """Judge one record of ``asset``."""
@@ -90,17 +106,17 @@ class ArrivalClock:
             self._release_alone(arrival, out)
         ref = self.reference(asset, arrival)
         if ref is not None and skew > ref + self.limit_s:
-            self.held.append(_Held(asset, skew, item))
+            self.held.append(_Held(asset, skew, item, arrival))
             if len(self.held) > MAX_HELD:  # one stream left talking: it is the reference
                 held, self.held = self.held, []
                 for h in held:
-                    self._admit(h.asset, h.skew, arrival, h.item, out)
+                    self._admit(h.asset, self._now(h, arrival), arrival, h.item, out)
             return
         self._admit(asset, skew, arrival, item, out)
         if ref is not None and skew < ref - self.limit_s:  # its clock is behind its peers'
             out.behind.append((item, asset, skew - ref))
         elif self.held:  # on time with its peers
-            self._contradict(asset, skew, skew if ref is None else ref, out)
+            self._contradict(asset, skew, skew if ref is None else ref, arrival, out)
 
     def admit_many(self, asset: str, skew: float, arrival: float) -> None:
         """A run of the asset's records already judged on time: the last one is remembered."""
@@ -118,7 +134,7 @@ class ArrivalClock:
         keep: list[_Held] = []
         for h in self.held:
             if h.asset in alone:
-                self._admit(h.asset, h.skew, arrival, h.item, out)
+                self._admit(h.asset, self._now(h, arrival), arrival, h.item, out)
             else:
                 keep.append(h)
         self.held = keep
@@ -126,23 +142,24 @@ class ArrivalClock:
     def _settle(self, asset: str, skew: float, arrival: float, out: ArrivalVerdicts) -> None:
         """Held records of OTHER assets that ``skew`` reaches are confirmed."""
         limit = self.limit_s
-        if not any(h.asset != asset and skew >= h.skew - limit for h in self.held):
+        if not any(h.asset != asset and skew >= self._now(h, arrival) - limit for h in self.held):
             return
         keep: list[_Held] = []
         for h in self.held:
-            if h.asset != asset and skew >= h.skew - limit:
-                self._admit(h.asset, h.skew, arrival, h.item, out)
+            if h.asset != asset and skew >= self._now(h, arrival) - limit:
+                self._admit(h.asset, self._now(h, arrival), arrival, h.item, out)
             else:
                 keep.append(h)
         self.held = keep
 
-    def _contradict(self, asset: str, skew: float, ref: float, out: ArrivalVerdicts) -> None:
+    def _contradict(self, asset: str, skew: float, ref: float, arrival: float, out: ArrivalVerdicts) -> None:
         """A record on time with its peers: held records of other assets more than ``limit_s``
         above it were stamped by a clock that jumped ahead."""
         keep: list[_Held] = []
         for h in self.held:
-            if h.asset != asset and h.skew > skew + self.limit_s:
-                out.rejected.append((h.item, h.asset, h.skew - max(skew, ref)))
+            now = self._now(h, arrival)
+            if h.asset != asset and now > skew + self.limit_s:
+                out.rejected.append((h.item, h.asset, now - max(skew, ref)))
             else:
                 keep.append(h)
         self.held = keep

@@ -23,6 +23,15 @@ event time has moved :data:`PACE_SPAN_S` x :data:`PACE_MAX` while arrival time m
   peers; alone in its partition it has no peer to be judged against anyway;
 - ``replay`` otherwise (the check is off; its state restarts when the stream becomes real time).
 
+A real-time partition's :attr:`ArrivalPace.rate` is its pace measured over the long run (per
+asset, since its first record after the last change of state; the median of the assets inside
+[:data:`PACE_MIN`, :data:`PACE_MAX`]): a replay at ``--speed 0.5`` or ``2`` is judged as real time,
+and the arrival check extrapolates a peer's last skew to the present at that rate (at 0.5x a
+healthy peer's skew falls by half a second per arrival second: a peer last heard 20 min of
+arrival time ago would otherwise look 10 min "ahead" of everyone on time; GATE12). Over the long
+run the lag jitter of a live stream averages out (1 s on 100 s: 1 %), where one 5-s span's pace
+may be 10 % off.
+
 The limits are fixed a priori: live telemetry has pace 1 by definition (event clock = wall
 clock); ``twin simulate --speed S`` and ``twin replay`` have pace S (as fast as possible: 10^3
 to 10^6); a factor of 2 either side of 1 separates the two and absorbs a gateway that sends its
@@ -52,12 +61,15 @@ STATES = (LEARNING, REAL_TIME, REPLAY)
 class ArrivalPace:
     """One source partition's pace of event time against arrival time (seconds)."""
 
-    __slots__ = ("assets", "pace", "state")
+    __slots__ = ("assets", "pace", "rate", "state")
 
     def __init__(self) -> None:
-        self.assets: dict[str, list[float]] = {}  # asset -> [span start arrival, its event time, pace]
+        # asset -> [span start arrival, its event time, pace, long-run start arrival, its event
+        # time, long-run pace]
+        self.assets: dict[str, list[float]] = {}
         self.state = LEARNING
         self.pace = math.nan  # the median pace of the measured assets (for the reason shown)
+        self.rate = 1.0  # the long-run pace of a real-time partition (1 until measured)
 
     @property
     def real_time(self) -> bool:
@@ -69,7 +81,7 @@ class ArrivalPace:
         partition's state changed."""
         span = self.assets.get(asset)
         if span is None:
-            self.assets[asset] = [arrival, t, math.nan]
+            self.assets[asset] = [arrival, t, math.nan, arrival, t, math.nan]
             return False
         d_arrival = arrival - span[0]
         d_event = t - span[1]
@@ -77,15 +89,22 @@ class ArrivalPace:
             return False
         span[0], span[1] = arrival, t
         span[2] = d_event / max(d_arrival, 1e-3)  # Kafka timestamps are in ms
+        long_s = arrival - span[3]
+        span[5] = (t - span[4]) / long_s if long_s >= PACE_SPAN_S else span[2]
         return self._decide()
 
     def _decide(self) -> bool:
-        paces = sorted(p for _a, _t, p in self.assets.values() if p == p)
+        paces = sorted(span[2] for span in self.assets.values() if span[2] == span[2])
         inside = sum(1 for p in paces if PACE_MIN <= p <= PACE_MAX)
         state = REAL_TIME if inside and 2 * inside >= len(paces) else REPLAY
         self.pace = paces[len(paces) // 2]
         changed = state != self.state
         self.state = state
+        if changed:  # the long run starts again (a replay's pace says nothing of the live stream)
+            for span in self.assets.values():
+                span[3], span[4], span[5] = span[0], span[1], span[2]
+        rates = sorted(span[5] for span in self.assets.values() if PACE_MIN <= span[5] <= PACE_MAX)
+        self.rate = rates[len(rates) // 2] if rates and state == REAL_TIME else 1.0
         return changed
 
     def reason(self) -> str:
