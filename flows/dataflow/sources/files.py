@@ -36,6 +36,7 @@ from flows.dataflow.sources.readers import (
     read_pieces,
     read_records,
 )
+from flows.dataflow.sources.readers.source import regular_file
 from flows.dataflow.sources.replayable import ReplayPartition
 from twin_models.records import AssetMetadata
 
@@ -110,6 +111,7 @@ def _load_document(path: Path) -> Any:
     if suffix not in (".toml", ".json"):
         msg = f"metadata files are .toml or .json, not {suffix or 'extension-less'}"
         raise FileFormatError(msg, path=path)
+    regular_file(path)
     try:
         text = path.read_text(encoding="utf-8")
         return tomllib.loads(text) if suffix == ".toml" else json.loads(text)
