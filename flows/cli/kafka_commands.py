@@ -199,7 +199,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir),
         workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
-        recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
+        recovery_dir=None if args.recovery_dir is None  # "": refused, not a run without recovery
+        else writable_dir("--recovery-dir", args.recovery_dir),
         snapshot_interval_s=args.snapshot_interval,
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,

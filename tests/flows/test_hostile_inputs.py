@@ -7,11 +7,12 @@ not; now it is one line naming the problem and exit 2 (or a clean stop)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.flows.test_cli_errors import fails
+from tests.flows.test_cli_errors import TWIN, fails, one_error_line
 
 NAB = "timestamp,value\n" + "".join(f"2024-01-01T{i // 60:02d}:{i % 60:02d}:00,{i % 7}\n" for i in range(600))
 
@@ -49,3 +50,28 @@ def test_a_folder_as_input_is_named_as_such(tmp_path: Path) -> None:
     folder.mkdir()
     line = fails("backtest", str(folder), "--out", str(tmp_path / "o"), "--no-progress", "--no-report")
     assert f"{folder}: not a regular file (a folder)" in line
+
+
+# ---------------------------------------------------------------- an empty --out
+
+
+def test_an_empty_out_is_refused_not_taken_as_the_working_folder(tmp_path: Path, good_csv: Path) -> None:
+    """``--out "$OUT"`` with OUT unset used to write the backtest (and, with --fresh, delete the
+    earlier run's outputs) in the working folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "scores.parquet").write_text("the user's own file")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    proc = subprocess.run([TWIN, "backtest", str(good_csv), "--out", "", "--fresh", "--no-progress",
+                           "--no-report"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert one_error_line(proc.stderr).startswith("twin: error: --out '': an empty path")
+    assert sorted(p.name for p in work.iterdir()) == ["scores.parquet"]
+    assert (work / "scores.parquet").read_text() == "the user's own file"
+
+
+def test_an_empty_recovery_dir_is_refused_not_a_run_without_recovery(tmp_path: Path) -> None:
+    line = fails("run", "--brokers", "127.0.0.1:19999", "--connect-timeout", "2", "--archive",
+                 str(tmp_path / "a"), "--recovery-dir", "")
+    assert line.startswith("twin: error: --recovery-dir '': an empty path")
