@@ -75,3 +75,42 @@ def test_an_empty_recovery_dir_is_refused_not_a_run_without_recovery(tmp_path: P
     line = fails("run", "--brokers", "127.0.0.1:19999", "--connect-timeout", "2", "--archive",
                  str(tmp_path / "a"), "--recovery-dir", "")
     assert line.startswith("twin: error: --recovery-dir '': an empty path")
+
+
+# ---------------------------------------------------------------- configs and metadata
+
+
+@pytest.mark.parametrize("flag, name", [("--config", "c.toml"), ("--metadata", "m.toml"),
+                                        ("--metadata", "m.json")])
+def test_nesting_to_death_is_a_bad_file_not_an_internal_error(tmp_path: Path, good_csv: Path, flag: str,
+                                                                name: str) -> None:
+    deep = tmp_path / name
+    body = "[" * 50_000 + "]" * 50_000
+    deep.write_text(f'{{"assets": {body}}}' if name.endswith(".json") else f"[pipeline]\nx = {body}\n")
+    line = fails("backtest", str(good_csv), "--out", str(tmp_path / "o"), flag, str(deep),
+                 "--no-progress", "--no-report")
+    assert str(deep) in line and "nested too deeply" in line
+
+
+def test_a_list_setting_from_the_environment_nested_to_death(tmp_path: Path) -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    line = fails("demo", "--out", str(tmp_path), env={"TWIN_PRESCRIBE__DERATES": deep})
+    assert "config prescribe.derates: cannot use" in line and "expected a list" in line
+
+
+@pytest.mark.parametrize("name, text", [
+    ("c.toml", "[pipeline]\nwindow_s = 600\n"),
+    ("m.json", '{"pump-1": {"kind": "pump"}}'),
+    ("m.toml", '[pump-1]\nkind = "pump"\n'),
+])
+def test_a_byte_order_mark_is_read_past(tmp_path: Path, good_csv: Path, name: str, text: str) -> None:
+    """Notepad starts UTF-8 files with a BOM; CSV inputs already dropped it, TOML/JSON refused it."""
+    from flows.config.pipeline import load_config
+    from flows.dataflow.sources.files import read_metadata
+
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    if name.startswith("c"):
+        assert load_config(path).window_s == 600
+    else:
+        assert read_metadata(path).get("pump-1").kind == "pump"
