@@ -180,7 +180,8 @@ def one_of(*choices: str) -> Parse:
 def writable_dir(flag: str, path: str | Path) -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
-    An empty ``path`` is refused (``Path("")`` is the working folder). Nothing is created: a missing folder is checked through its nearest existing parent (the
+    An empty ``path`` is refused (``Path("")`` is the working folder). Nothing is created: a
+    missing folder is checked through its nearest existing parent (the
     command creates it when it first writes), so a command that fails later leaves no trace."""
     if not str(path).strip():  # `--out "$OUT"` with OUT unset: not the working folder
         msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
