@@ -7,8 +7,11 @@ archives or queries end in one line ``twin: error: ...`` and exit status 2, not 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from flows.app.heap import keep_freed_memory
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
@@ -181,11 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twin`` console script: every failure is one line on stderr.
 
     Exit 2: bad usage or input (argparse, config, files, unreachable brokers), also when the
-    dataflow engine stopped on one. Exit 130: Ctrl-C. Exit 1: anything unexpected, as
+    dataflow engine stopped on one. Exit 130: Ctrl-C or SIGTERM. Exit 1: anything unexpected, as
     ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
     engine's panic text, otherwise kept off the terminal).
     """
     keep_freed_memory()  # the waveform path's big arrays reuse freed heap (flows/app/heap.py)
+    before = _sigterm_stops_like_ctrl_c()
     try:
         args = build_parser().parse_args(argv)
         with engine_panics_hidden(not debug_enabled()):
@@ -194,6 +198,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, SystemExit):
             raise
         return _report(exc)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _sigterm_stops_like_ctrl_c() -> Any:
+    """SIGTERM (``docker stop``, systemd, ``kill``) stops every command as Ctrl-C does: the
+    archive writer flushes what it was handed, temporary files are removed, one line, exit 130.
+    Its default action killed ``twin demo`` and ``twin backtest`` on the spot, losing the rows not
+    yet flushed. (``twin run`` sets the same handler itself, for callers that bypass ``main``.)
+    Returns the handler it replaced (``main`` puts it back), None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signal handlers can only be set from the main thread
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _report(exc: BaseException) -> int:

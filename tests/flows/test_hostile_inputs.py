@@ -114,3 +114,40 @@ def test_a_byte_order_mark_is_read_past(tmp_path: Path, good_csv: Path, name: st
         assert load_config(path).window_s == 600
     else:
         assert read_metadata(path).get("pump-1").kind == "pump"
+
+
+# ---------------------------------------------------------------- SIGTERM (docker stop, systemd, kill)
+
+
+@pytest.mark.parametrize("command", ["demo", "backtest"])
+def test_sigterm_stops_like_ctrl_c_and_keeps_what_was_archived(tmp_path: Path, command: str) -> None:
+    """SIGTERM used to kill demo and backtest on the spot (exit -15): the rows handed to the
+    archive writer but not yet flushed were lost. Now it stops them like Ctrl-C does."""
+    import signal
+    import time
+
+    out = tmp_path / "o"
+    if command == "demo":
+        argv = ["demo", "--assets", "2", "--days", "60", "--out", str(out), "--no-progress"]
+        archive = out
+    else:
+        long_nab = tmp_path / "long.csv"
+        long_nab.write_text("timestamp,value\n" + "".join(
+            f"{1_700_000_000 + 60 * i},{(i * 7919) % 101}\n" for i in range(400_000)))
+        argv = ["backtest", str(long_nab), "--out", str(out), "--no-progress", "--no-report"]
+        archive = out / "archive"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    proc = subprocess.Popen([TWIN, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 90
+    while not list(archive.glob("twin_state/**/*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the run is under way: its first twin states are archived
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert one_error_line(err.replace("twin: interrupted", "twin: error: interrupted"))
+    check = subprocess.run([TWIN, "archive", "check", "--archive", str(archive)], env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode == 0, check.stdout
+    assert not list(archive.glob("**/*.tmp*"))
