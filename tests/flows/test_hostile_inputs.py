@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.test_cli_errors import TWIN, fails, one_error_line
+from tests.flows.test_cli_errors import TWIN, fails, one_error_line, twin
 
 NAB = "timestamp,value\n" + "".join(f"2024-01-01T{i // 60:02d}:{i % 60:02d}:00,{i % 7}\n" for i in range(600))
 
@@ -151,3 +151,33 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_what_was_archived(tmp_path: Path, c
                            capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stdout
     assert not list(archive.glob("**/*.tmp*"))
+
+
+# ---------------------------------------------------------------- symlinks out of the output folder
+
+
+@pytest.mark.parametrize("command", ["demo", "backtest"])
+def test_outputs_replace_a_symlink_never_write_through_it(tmp_path: Path, good_csv: Path,
+                                                         command: str) -> None:
+    """A symlink planted in --out (scores.parquet -> ~/.bashrc) used to be written through: the
+    file outside the folder was overwritten with Parquet bytes."""
+    import pyarrow.parquet as pq
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's own file")
+    out = tmp_path / "o"
+    out.mkdir()
+    names = (["demo.png"] if command == "demo"
+             else ["scores.parquet", "alerts.parquet", "report.html", "figures/good.png"])
+    for name in names:
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).symlink_to(outside)
+    argv = (["demo", "--assets", "1", "--days", "0.5"] if command == "demo" else ["backtest", str(good_csv)])
+    rc, _, err = twin(*argv, "--out", str(out), "--no-progress")
+    assert rc == 0, err
+    assert outside.read_text() == "the user's own file"
+    for name in names:
+        assert (out / name).is_file() and not (out / name).is_symlink(), name
+    if command == "backtest":
+        assert pq.read_table(out / "scores.parquet").num_rows > 0
+    assert not [p for p in out.rglob(".*tmp*")]
