@@ -21,14 +21,15 @@ from flows.cli.args import (
     add_metrics_args,
     debug_enabled,
     env_default,
+    fleet_size,
     load_metadata,
     one_char,
-    positive_float,
-    positive_int,
     print_error,
     seed,
     serve_metrics,
     share,
+    sim_days,
+    worker_count,
     writable_dir,
 )
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
@@ -57,9 +58,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
             "features, twin state and alerts to Parquet, and compare alerts with ground truth."
         ),
     )
-    p.add_argument("--assets", type=positive_int, default=env_default("ASSETS", 8),
+    p.add_argument("--assets", type=fleet_size, default=env_default("ASSETS", 8),
                    help="fleet size (env TWIN_ASSETS; default %(default)s)")
-    p.add_argument("--days", type=positive_float, default=env_default("DAYS", 30.0),
+    p.add_argument("--days", type=sim_days, default=env_default("DAYS", 30.0),
                    help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
     p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
                    help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
@@ -67,7 +68,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="archive folder, also holding the dead letters and demo.png; overrides the "
                         "archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in --config; "
                         f"default {DEFAULT_ARCHIVE})")
-    p.add_argument("--workers", type=positive_int, default=env_default("WORKERS", 1),
+    p.add_argument("--workers", type=worker_count, default=env_default("WORKERS", 1),
                    help="Bytewax worker threads (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("--config", default=env_default("CONFIG", None),
                    help="TOML config file (env TWIN_CONFIG)")

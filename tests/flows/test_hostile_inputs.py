@@ -181,3 +181,20 @@ def test_outputs_replace_a_symlink_never_write_through_it(tmp_path: Path, good_c
     if command == "backtest":
         assert pq.read_table(out / "scores.parquet").num_rows > 0
     assert not [p for p in out.rglob(".*tmp*")]
+
+
+# ---------------------------------------------------------------- sizes that exhaust the machine
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["demo", "--days", "1e9"], "argument --days: must be at most 3650"),  # was MemoryError, exit 1
+    (["demo", "--assets", "100000000"], "argument --assets: must be at most 10000"),  # was a hang
+    (["demo", "--workers", "100000"], "argument --workers: must be at most 256"),  # was OOM-killed
+    (["simulate", "--brokers", "127.0.0.1:19999", "--days", "1e9"], "argument --days: must be at most 3650"),
+    (["simulate", "--brokers", "127.0.0.1:19999", "--assets", "100000"], "--assets: must be at most 10000"),
+    (["run", "--brokers", "127.0.0.1:19999", "-w", "100000"], "argument -w/--workers: must be at most 256"),
+    (["demo", "--days", "0"], "argument --days: must be > 0, got 0.0"),
+])
+def test_sizes_beyond_the_machine_are_refused_up_front(tmp_path: Path, argv: list[str], needle: str) -> None:
+    assert needle in fails(*argv, "--out" if argv[0] == "demo" else "--connect-timeout",
+                           str(tmp_path) if argv[0] == "demo" else "1")
