@@ -38,7 +38,7 @@ from flows.app.losses import (
     duplicate_files,
     loss_problem,
 )
-from flows.app.out_dir import prepare_out
+from flows.app.out_dir import prepare_out, replace_file
 from flows.app.outputs import local_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
@@ -167,10 +167,12 @@ def run_backtest(
         run_main(flow)
         seconds = time.perf_counter() - start
     failures = failure_times(events) if events else {}
-    pq.write_table(scores_table(snaps, alerts, failures), out / "scores.parquet")
+    scores = scores_table(snaps, alerts, failures)
+    replace_file(out / "scores.parquet", lambda tmp: pq.write_table(scores, tmp))
     rows = [alert_row(a) for a in sorted(alerts, key=lambda a: (a.timestamp, a.sequence))]
     empty = pa.table({"alert_id": pa.array([], pa.string())})
-    pq.write_table(pa.Table.from_pylist(rows) if rows else empty, out / "alerts.parquet")
+    alert_table = pa.Table.from_pylist(rows) if rows else empty
+    replace_file(out / "alerts.parquet", lambda tmp: pq.write_table(alert_table, tmp))
     records = int(sum(s.value for m in metrics.registry.collect() for s in m.samples
                       if s.name == "twin_records_in_total"))
     skipped: Counter[str] = sum((st.skipped for st in read_stats.values()), Counter())

@@ -15,10 +15,11 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from flows.archive.files import TABLES
 
-__all__ = ["earlier_runs", "prepare_out"]
+__all__ = ["earlier_runs", "prepare_out", "replace_file"]
 
 _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
@@ -75,3 +76,20 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
         line = (f"twin: warning: {out} holds data of {len(runs)} earlier run"
                 f"{'s' if len(runs) != 1 else ''}; results will be mixed: use --fresh to start empty")
         (warn or (lambda s: print(s, file=sys.stderr)))(line)
+
+
+def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` a sibling temporary file, then rename it onto ``path``.
+
+    The rename replaces whatever ``path`` was, a symlink included, never what a symlink points
+    to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``) is not written
+    through. A reader never sees a half-written file, and a failed write leaves none behind.
+    The temporary name keeps the suffix (matplotlib picks the image format from it)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

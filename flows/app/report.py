@@ -10,6 +10,8 @@ from typing import Any
 
 import matplotlib
 
+from flows.app.out_dir import replace_file
+
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
@@ -88,7 +90,7 @@ def plot_fleet(
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    replace_file(out, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return out
 
@@ -133,7 +135,7 @@ def plot_asset(snaps: Sequence[TwinSnapshot], alerts: Sequence[Alert], failures:
     _rul_panel(bottom, snaps, failures)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    replace_file(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
 
@@ -177,6 +179,6 @@ def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
     ax.set_title(f"{first.asset_id} / {first.channel}: envelope spectrum over life (log amplitude)",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    replace_file(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flows.app.out_dir import replace_file
 from flows.app.report import plot_asset, plot_envelope_waterfall
 from flows.dataflow.sources.files import estimate_records, read_records
 from twin_models.prescribe import money
@@ -113,7 +114,6 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
                          f"over time</h3><img src='figures/{png.name}' width='900'>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}")
-    page = out / "report.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>twinflow backtest"
-                    f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
-    return page
+    text = (f"<!doctype html><html><head><meta charset='utf-8'><title>twinflow backtest"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    return replace_file(out / "report.html", lambda tmp: tmp.write_text(text))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ from flows.archive.files import TABLES, ArchiveFile, BadFile, TableFiles, scan_t
 from flows.codec import archive_schema
 from flows.codec.archive_schema import arrow_type
 
-__all__ = ["KEYS", "SANDBOX", "ArchiveError", "check_read_only", "connect", "query", "skipped_warning"]
+__all__ = ["KEYS", "SANDBOX", "ArchiveError", "QueryTimeout", "check_read_only", "connect", "query",
+           "skipped_warning"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -78,6 +80,8 @@ database's own paths, even for ``:memory:`` (``<cwd>/:memory:.wal`` ...): disabl
 system closes that door too. The lock comes last and makes every setting final."""
 
 SkipHandler = Callable[[Sequence[BadFile]], None]
+Deadline = tuple[float, float]
+"""A ``time.monotonic()`` instant and the seconds it was set for (for the message)."""
 
 
 class ArchiveError(ValueError):
@@ -204,12 +208,25 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise ArchiveError(msg)
 
 
-def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any]) -> Any:
+class QueryTimeout(ArchiveError):
+    """The query ran past its deadline (``twin sql --timeout``) and was stopped."""
+
+
+def _timeout_message(deadline: Deadline) -> str:
+    return f"query stopped after {deadline[1]:g} s (--timeout SECONDS, env TWIN_SQL_TIMEOUT; 0 = no limit)"
+
+
+def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any],
+                  deadline: Deadline | None = None) -> Any:
     """``call()`` (a DuckDB call on ``con``) in a helper thread, so Ctrl-C always stops it.
 
     DuckDB does not reliably notice SIGINT while it computes in the main thread; here the main
-    thread only waits, gets the KeyboardInterrupt, and interrupts the query itself.
+    thread only waits, gets the KeyboardInterrupt, and interrupts the query itself. Past
+    ``deadline`` (a ``time.monotonic()`` instant and its seconds, for the message) the query is
+    interrupted the same way and :class:`QueryTimeout` raised.
     """
+    if deadline is not None and time.monotonic() > deadline[0]:  # rows fetched in quick batches
+        raise QueryTimeout(_timeout_message(deadline))
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -223,6 +240,10 @@ def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any]) -> An
     try:
         while worker.is_alive():
             worker.join(0.1)
+            if deadline is not None and worker.is_alive() and time.monotonic() > deadline[0]:
+                con.interrupt()
+                worker.join()
+                raise QueryTimeout(_timeout_message(deadline))
     except KeyboardInterrupt:
         con.interrupt()
         worker.join()
@@ -232,12 +253,15 @@ def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any]) -> An
     return box.get("value")
 
 
-def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None) -> duckdb.DuckDBPyConnection:
-    """Start a read-only query; fetch its rows from the returned connection (it streams them)."""
+def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
+            deadline: Deadline | None = None) -> duckdb.DuckDBPyConnection:
+    """Start a read-only query; fetch its rows from the returned connection (it streams them).
+
+    ``deadline``: see :func:`interruptible` (fetch the rows with the same one)."""
     con = connect(root, tables_named(sql), on_skip)
     try:
         check_read_only(con, sql)
-        interruptible(con, lambda: con.execute(sql))
+        interruptible(con, lambda: con.execute(sql), deadline)
     except duckdb.InterruptException:
         con.close()
         raise KeyboardInterrupt from None

@@ -7,11 +7,12 @@ import argparse
 import contextlib
 import os
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, non_negative_int
+from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, non_negative_float, non_negative_int
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 
@@ -23,7 +24,7 @@ def _add_archive_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from flows.cli.sql_output import DEFAULT_MAX_ROWS
+    from flows.cli.sql_output import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 
     p = sub.add_parser(
         "sql",
@@ -45,6 +46,10 @@ def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    default=env_default("SQL_MAX_ROWS", DEFAULT_MAX_ROWS),
                    help="print at most this many rows, 0 = no limit; a note on stderr says when "
                         "rows were cut (env TWIN_SQL_MAX_ROWS; default %(default)s)")
+    p.add_argument("--timeout", type=non_negative_float, metavar="SECONDS",
+                   default=env_default("SQL_TIMEOUT", DEFAULT_TIMEOUT_S),
+                   help="stop the query (one line, exit 2) when it has run this long, fetching "
+                        "included, 0 = no limit (env TWIN_SQL_TIMEOUT; default %(default)s)")
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -110,10 +115,11 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     from flows.archive.query import ArchiveError, execute, interruptible
     from flows.cli.sql_output import write_result
 
-    con = execute(archive_dir(args.config, args.archive), args.query)
+    deadline = (time.monotonic() + args.timeout, args.timeout) if args.timeout > 0 else None
+    con = execute(archive_dir(args.config, args.archive), args.query, deadline=deadline)
     try:
         _, cut = write_result(con, args.format, args.max_rows, sys.stdout,
-                              fetch=lambda n: interruptible(con, lambda: con.fetchmany(n)))
+                              fetch=lambda n: interruptible(con, lambda: con.fetchmany(n), deadline))
         sys.stdout.flush()
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None

@@ -24,7 +24,8 @@ from flows.config.values import DEFAULT_ARCHIVE
 __all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
            "load_metadata", "print_error",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
-           "positive_int", "seed", "serve_metrics", "share", "writable_dir", "whole_number"]
+           "positive_int", "seed", "serve_metrics", "share", "writable_dir", "whole_number",
+           "fleet_size", "sim_days", "worker_count"]
 
 
 class UsageError(Exception):
@@ -119,6 +120,38 @@ def non_negative_int(text: str) -> int:
     return int(_at_least(_number(text, int, "a whole number"), 0))
 
 
+MAX_ASSETS = 10_000
+"""Simulated fleet size at most (demo, simulate): a fleet is built in memory before it runs."""
+MAX_DAYS = 3650.0
+"""Simulated days at most (demo, simulate): ten years of life; a life's arrays are allocated whole
+(``--days 1e9`` asked for 3.5 TiB)."""
+MAX_WORKERS = 256
+"""Worker threads per process at most: each holds its own state and buffers (``--workers 100000``
+was killed for lack of memory before it started)."""
+
+
+@_env_aware
+def fleet_size(text: str) -> int:
+    """A simulated fleet size, 1 .. MAX_ASSETS."""
+    return int(_at_least(_number(text, int, "a whole number"), 1, MAX_ASSETS))
+
+
+@_env_aware
+def sim_days(text: str) -> float:
+    """Simulated days, > 0 and at most MAX_DAYS."""
+    value = float(_number(text, float, "a number"))
+    if not value > 0:
+        msg = f"must be > 0, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return float(_at_least(value, 0, MAX_DAYS))
+
+
+@_env_aware
+def worker_count(text: str) -> int:
+    """Worker threads of one process, 1 .. MAX_WORKERS."""
+    return int(_at_least(_number(text, int, "a whole number"), 1, MAX_WORKERS))
+
+
 @_env_aware
 def seed(text: str) -> int:
     """A random seed: 0 .. 2**32 - 1 (numpy refuses negative seeds)."""
@@ -180,8 +213,12 @@ def one_of(*choices: str) -> Parse:
 def writable_dir(flag: str, path: str | Path) -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
-    Nothing is created: a missing folder is checked through its nearest existing parent (the
+    An empty ``path`` is refused (``Path("")`` is the working folder). Nothing is created: a
+    missing folder is checked through its nearest existing parent (the
     command creates it when it first writes), so a command that fails later leaves no trace."""
+    if not str(path).strip():  # `--out "$OUT"` with OUT unset: not the working folder
+        msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
+        raise UsageError(msg)
     p = Path(path)
     if p.exists() and not p.is_dir():
         msg = f"{flag} {p}: exists and is not a folder"

@@ -13,6 +13,7 @@ from flows.cli.args import (
     ARCHIVE_HELP,
     add_metrics_args,
     env_default,
+    fleet_size,
     load_metadata,
     non_negative_float,
     non_negative_int,
@@ -23,6 +24,8 @@ from flows.cli.args import (
     seed,
     serve_metrics,
     share,
+    sim_days,
+    worker_count,
     writable_dir,
 )
 
@@ -76,7 +79,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
     p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
-    p.add_argument("-w", "--workers", type=positive_int, default=env_default("WORKERS", 1),
+    p.add_argument("-w", "--workers", type=worker_count, default=env_default("WORKERS", 1),
                    help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),
                    help="this process's index in -a (env TWIN_PROCESS_ID)")
@@ -112,8 +115,8 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                    "timestamp = the time of production (the arrival time `twin run` "
                                    "judges clocks against).")
     _add_kafka_args(p)
-    p.add_argument("--assets", type=positive_int, default=8, help="fleet size (default %(default)s)")
-    p.add_argument("--days", type=positive_float, default=1.0,
+    p.add_argument("--assets", type=fleet_size, default=8, help="fleet size (default %(default)s)")
+    p.add_argument("--days", type=sim_days, default=1.0,
                    help="days of machine time (default %(default)s)")
     p.add_argument("--seed", type=seed, default=7, help="simulator seed (default %(default)s)")
     p.add_argument("--start", default=None,
@@ -182,7 +185,6 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from flows.app.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
     from flows.dataflow.metrics import PipelineMetrics
@@ -199,7 +201,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir),
         workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
-        recovery_dir=Path(args.recovery_dir) if args.recovery_dir else None,
+        recovery_dir=None if args.recovery_dir is None  # "": refused, not a run without recovery
+        else writable_dir("--recovery-dir", args.recovery_dir),
         snapshot_interval_s=args.snapshot_interval,
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,

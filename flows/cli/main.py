@@ -7,8 +7,11 @@ archives or queries end in one line ``twin: error: ...`` and exit status 2, not 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from flows.app.heap import keep_freed_memory
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
@@ -18,14 +21,15 @@ from flows.cli.args import (
     add_metrics_args,
     debug_enabled,
     env_default,
+    fleet_size,
     load_metadata,
     one_char,
-    positive_float,
-    positive_int,
     print_error,
     seed,
     serve_metrics,
     share,
+    sim_days,
+    worker_count,
     writable_dir,
 )
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
@@ -54,9 +58,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
             "features, twin state and alerts to Parquet, and compare alerts with ground truth."
         ),
     )
-    p.add_argument("--assets", type=positive_int, default=env_default("ASSETS", 8),
+    p.add_argument("--assets", type=fleet_size, default=env_default("ASSETS", 8),
                    help="fleet size (env TWIN_ASSETS; default %(default)s)")
-    p.add_argument("--days", type=positive_float, default=env_default("DAYS", 30.0),
+    p.add_argument("--days", type=sim_days, default=env_default("DAYS", 30.0),
                    help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
     p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
                    help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
@@ -64,7 +68,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="archive folder, also holding the dead letters and demo.png; overrides the "
                         "archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in --config; "
                         f"default {DEFAULT_ARCHIVE})")
-    p.add_argument("--workers", type=positive_int, default=env_default("WORKERS", 1),
+    p.add_argument("--workers", type=worker_count, default=env_default("WORKERS", 1),
                    help="Bytewax worker threads (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("--config", default=env_default("CONFIG", None),
                    help="TOML config file (env TWIN_CONFIG)")
@@ -181,11 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twin`` console script: every failure is one line on stderr.
 
     Exit 2: bad usage or input (argparse, config, files, unreachable brokers), also when the
-    dataflow engine stopped on one. Exit 130: Ctrl-C. Exit 1: anything unexpected, as
+    dataflow engine stopped on one. Exit 130: Ctrl-C or SIGTERM. Exit 1: anything unexpected, as
     ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
     engine's panic text, otherwise kept off the terminal).
     """
     keep_freed_memory()  # the waveform path's big arrays reuse freed heap (flows/app/heap.py)
+    before = _sigterm_stops_like_ctrl_c()
     try:
         args = build_parser().parse_args(argv)
         with engine_panics_hidden(not debug_enabled()):
@@ -194,6 +199,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, SystemExit):
             raise
         return _report(exc)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _sigterm_stops_like_ctrl_c() -> Any:
+    """SIGTERM (``docker stop``, systemd, ``kill``) stops every command as Ctrl-C does: the
+    archive writer flushes what it was handed, temporary files are removed, one line, exit 130.
+    Its default action killed ``twin demo`` and ``twin backtest`` on the spot, losing the rows not
+    yet flushed. (``twin run`` sets the same handler itself, for callers that bypass ``main``.)
+    Returns the handler it replaced (``main`` puts it back), None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signal handlers can only be set from the main thread
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _report(exc: BaseException) -> int:

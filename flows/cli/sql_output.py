@@ -22,9 +22,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
-__all__ = ["DEFAULT_MAX_ROWS", "iso_duration", "stream_rows", "to_json", "to_text", "write_result"]
+__all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "iso_duration", "stream_rows", "to_json", "to_text",
+           "write_result"]
 
 DEFAULT_MAX_ROWS = 10_000
+DEFAULT_TIMEOUT_S = 300.0
+"""``twin sql --timeout``: a query (fetching included) is stopped after 5 minutes unless told
+otherwise, so a runaway query (a recursive CTE without end, a cross join of every window) does
+not hold a core of a shared machine for ever."""
 BATCH = 1000
 
 

@@ -177,12 +177,15 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
 def _file_values(p: Path) -> Mapping[str, Any]:
     """The settings of a TOML file: its [pipeline] table (or its root when it has none)."""
     if not p.is_file():
-        msg = f"config file not found: {p}"
+        msg = (f"config file {p} is not a regular file" if p.exists() else f"config file not found: {p}")
         raise ConfigError(msg)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is dropped
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"config file {p} is not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        msg = f"config file {p} is not valid TOML: arrays or tables nested too deeply"
         raise ConfigError(msg) from None
     except OSError as exc:
         msg = f"config file {p} cannot be read: {exc.strerror or exc}"

@@ -142,7 +142,7 @@ def _as_tuple(key: str, args: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
             return tuple(v.strip() for v in value.split(",")) if value.strip() else ()
         try:
             value = tomllib.loads(f"v = {value}")["v"]  # env text of a nested list: TOML syntax
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):
             raise _bad_type(key, value, "a list") from None
     if not isinstance(value, list | tuple):
         raise _bad_type(key, value, "a list")

@@ -303,3 +303,42 @@ def test_csv_and_table_handle_every_type(env: dict[str, Path], capsys: pytest.Ca
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == "(1 row)" and "AP9hYg==" in out
 
+
+
+ENDLESS = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t"
+
+
+@pytest.mark.parametrize("how, sql", [
+    (["--timeout", "1"], ENDLESS),  # never ends while computing
+    (["--timeout", "1", "--max-rows", "0"],  # every batch is quick; the whole fetch is not
+     "SELECT a.range * b.range FROM range(100000) a, range(100000) b"),
+    ([], ENDLESS),  # TWIN_SQL_TIMEOUT below
+])
+def test_a_query_that_never_ends_is_stopped_at_its_timeout(env: dict[str, Path],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], how: list[str],
+                                                          sql: str) -> None:
+    import time
+
+    monkeypatch.setenv("TWIN_SQL_TIMEOUT", "1.5")
+    out = env["tmp"] / "rows.csv"
+    t0 = time.monotonic()
+    with out.open("w") as sink:
+        monkeypatch.setattr("sys.stdout", sink)
+        assert main(["sql", sql, "--archive", str(env["archive"]), "--format", "csv", *how]) == 2
+    assert time.monotonic() - t0 < 30
+    err = capsys.readouterr().err
+    assert err == f"twin: error: query stopped after {how[1] if how else '1.5'} s (--timeout SECONDS, env " \
+                  "TWIN_SQL_TIMEOUT; 0 = no limit)\n"
+
+
+def test_timeout_zero_is_no_limit_and_bad_values_are_one_line(env: dict[str, Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    arch = ["--archive", str(env["archive"])]
+    assert main(["sql", "SELECT count(*) FROM range(3)", *arch, "--format", "csv", "--timeout", "0"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["count_star()", "3"]
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(SystemExit) as stop:
+            main(["sql", "SELECT 1", *arch, "--timeout", bad])
+        assert stop.value.code == 2
+        assert capsys.readouterr().err.startswith("twin: error: argument --timeout: ")

@@ -36,6 +36,7 @@ from flows.dataflow.sources.readers import (
     read_pieces,
     read_records,
 )
+from flows.dataflow.sources.readers.source import regular_file
 from flows.dataflow.sources.replayable import ReplayPartition
 from twin_models.records import AssetMetadata
 
@@ -110,14 +111,18 @@ def _load_document(path: Path) -> Any:
     if suffix not in (".toml", ".json"):
         msg = f"metadata files are .toml or .json, not {suffix or 'extension-less'}"
         raise FileFormatError(msg, path=path)
+    regular_file(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is dropped
         return tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except json.JSONDecodeError as exc:
         msg = f"invalid JSON: {exc.msg} (column {exc.colno})"
         raise FileFormatError(msg, path=path, line=exc.lineno) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"invalid {suffix[1:].upper()}: {exc}"
+        raise FileFormatError(msg, path=path) from None
+    except RecursionError:  # both parsers recurse per nested array or table
+        msg = f"invalid {suffix[1:].upper()}: arrays or tables nested too deeply"
         raise FileFormatError(msg, path=path) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import stat
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -86,6 +87,25 @@ class Source:
         return FileFormatError(detail, path=self.path, line=n, column=column)
 
 
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def regular_file(path: Path) -> None:
+    """Refuse what is not a regular file (symlinks followed) before it is opened: a FIFO nobody
+    writes blocks ``open`` for ever, ``/dev/zero`` is a header line without end that fills the
+    memory, and a pipe (``<(zcat ...)``) cannot be read twice (header, then rows). A missing file
+    is left to ``open`` (its error names it)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        msg = f"not a regular file ({kind})"
+        raise FileFormatError(msg, path=path)
+
+
 def _is_parquet(path: Path) -> bool:
     """Parquet files start with the ``PAR1`` magic, whatever their name."""
     with path.open("rb") as f:
@@ -160,4 +180,5 @@ def _parquet_source(path: Path) -> Source:
 
 def open_source(path: Path, sep: str | None) -> Source:
     """The header of a CSV or Parquet file (Parquet is recognised by its magic bytes)."""
+    regular_file(path)
     return _parquet_source(path) if _is_parquet(path) else _csv_source(path, sep)
