@@ -37,12 +37,11 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file, read_nab_csv  # noqa: E402
-from benchmarks.quality.nab_ladder import LADDERS, bonferroni, rung_channel, tail_channels  # noqa: E402
+from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file  # noqa: E402
+from benchmarks.quality.nab_ladder import LADDERS, OfflineCorpus, bonferroni  # noqa: E402
 from benchmarks.quality.nab_logo import category_of, logo  # noqa: E402
 from benchmarks.quality.nab_members import (  # noqa: E402
     DEFAULT_CHANGE_SCALES,
-    _cached,
     change_channels,
     echo_horizons,
     event_scores,
@@ -144,33 +143,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     start = time.perf_counter()
     cfg, cache, root, files, labels = offline_inputs("nab_fixed", args.config, args.data, args.cache_dir)
-    warmup, nov = cfg.twin.warmup_windows, cfg.twin.novelty
-    tail_k, resolution = 20, 0.005  # the novelty detector's defaults (as nab_ladder.py)
-    series = {f"{c}/{f.name}": (c, f, read_nab_csv(f)) for c, f in files}
-    vals = {k: [float(v) for v in s[2][1]] for k, s in series.items()}
-    root_key = str(root.resolve())
-
-    def per_file(fn: Callable[[str], np.ndarray], what: str) -> Callable[[], dict[str, np.ndarray]]:
-        def run() -> dict[str, np.ndarray]:
-            t0 = time.perf_counter()
-            out = {key: fn(key) for key in series}
-            if not args.no_progress:
-                print(f"    {what}: {time.perf_counter() - t0:.0f} s", flush=True)
-            return out
-        return run
-
-    tails = _cached(cache, json.dumps(["tails", warmup, nov.value_history, tail_k, resolution, root_key]),
-                    per_file(lambda k: tail_channels(vals[k], warmup, nov.value_history, tail_k, resolution),
-                             "value tails"))
-    change = _cached(cache, json.dumps(["change", warmup, DEFAULT_CHANGE_SCALES, root_key]),
-                     per_file(lambda k: change_channels(vals[k], warmup, DEFAULT_CHANGE_SCALES),
-                              "change member"))
+    corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
+    warmup, nov, series, tails = corpus.warmup, corpus.nov, corpus.series, corpus.tails
+    change = corpus.cached(["change", warmup, DEFAULT_CHANGE_SCALES],
+                           lambda k: change_channels(corpus.vals[k], warmup, DEFAULT_CHANGE_SCALES),
+                           "change member")
 
     def channels(scales: Sequence[tuple[int, int]]) -> dict[str, np.ndarray]:
-        rungs = [_cached(cache, json.dumps(["rung", warmup, m, d, nov.history, tail_k, resolution, root_key]),
-                         per_file(lambda k, m=m, d=d: rung_channel(vals[k], tails[k][:, 2], warmup, m, d,  # type: ignore[misc]
-                                                                   nov.history, tail_k), f"rung {m}x{d}"))
-                 for m, d in scales]
+        rungs = [corpus.rung(m, d) for m, d in scales]
         return {k: np.concatenate([tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1) for k in series}
 
     def rows_of(ch: Mapping[str, np.ndarray], lengths: Sequence[int],

@@ -170,6 +170,43 @@ def rung_channel(values: Sequence[float], floors: np.ndarray, warmup: int, m: in
     return out
 
 
+
+TAIL_K, RESOLUTION = 20, 0.005  # the novelty detector's defaults (the NAB config keeps them)
+
+
+class OfflineCorpus:
+    """The corpus's series read once, and their channels computed per file and cached
+    (``_cached``: one ``.npz`` per key in ``--cache-dir``), shared by the offline harnesses
+    (this one and ``nab_fixed.py``)."""
+
+    def __init__(self, cfg: Any, cache: Any, root: Path, files: Sequence[tuple[str, Path]],
+                 progress: bool) -> None:
+        self.cache, self.progress = cache, progress
+        self.warmup, self.nov = cfg.twin.warmup_windows, cfg.twin.novelty
+        self.series = {f"{c}/{f.name}": (c, f, read_nab_csv(f)) for c, f in files}
+        self.vals = {k: [float(v) for v in s[2][1]] for k, s in self.series.items()}
+        self.root_key = str(root.resolve())
+        self.tails = self.cached(["tails", self.warmup, self.nov.value_history, TAIL_K, RESOLUTION],
+                                 lambda k: tail_channels(self.vals[k], self.warmup, self.nov.value_history,
+                                                         TAIL_K, RESOLUTION), "value tails")
+
+    def cached(self, key: list[Any], fn: Callable[[str], np.ndarray], what: str) -> dict[str, np.ndarray]:
+        """``fn`` of every file, from the cache when ``key`` (+ the corpus folder) is there."""
+        def run() -> dict[str, np.ndarray]:
+            t0 = time.perf_counter()
+            out = {k: fn(k) for k in self.series}
+            if self.progress:
+                print(f"    {what}: {time.perf_counter() - t0:.0f} s", flush=True)
+            return out
+        return _cached(self.cache, json.dumps([*key, self.root_key]), run)
+
+    def rung(self, m: int, d: int) -> dict[str, np.ndarray]:
+        """One novelty rung's channel (``m`` rows in ``d`` segments) for every file."""
+        return self.cached(["rung", self.warmup, m, d, self.nov.history, TAIL_K, RESOLUTION],
+                           lambda k: rung_channel(self.vals[k], self.tails[k][:, 2], self.warmup, m, d,
+                                                  self.nov.history, TAIL_K), f"rung {m}x{d}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Every ladder with every combiner: dev and left-out; the ladders as one out-of-fold grid."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -182,32 +219,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     start = time.perf_counter()
     cfg, cache, root, files, labels = offline_inputs("nab_ladder", args.config, args.data, args.cache_dir)
-    warmup, nov = cfg.twin.warmup_windows, cfg.twin.novelty
-    tail_k, resolution = 20, 0.005  # the novelty detector's defaults (the config keeps them)
-    series = {f"{c}/{f.name}": (c, f, read_nab_csv(f)) for c, f in files}
-    vals = {k: [float(v) for v in s[2][1]] for k, s in series.items()}
-    root_key = str(root.resolve())
-
-    def per_file(fn: Callable[[str], np.ndarray], what: str) -> Callable[[], dict[str, np.ndarray]]:
-        def run() -> dict[str, np.ndarray]:
-            t0 = time.perf_counter()
-            out = {key: fn(key) for key in series}
-            if not args.no_progress:
-                print(f"    {what}: {time.perf_counter() - t0:.0f} s", flush=True)
-            return out
-        return run
-
-    tails = _cached(cache, json.dumps(["tails", warmup, nov.value_history, tail_k, resolution, root_key]),
-                    per_file(lambda k: tail_channels(vals[k], warmup, nov.value_history, tail_k, resolution),
-                             "value tails"))
+    corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
+    warmup, nov, series, tails = corpus.warmup, corpus.nov, corpus.series, corpus.tails
     rungs: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     for scales in (LADDERS[n] for n in args.ladders):
         for m, d in scales:
             if (m, d) not in rungs:
-                rungs[(m, d)] = _cached(
-                    cache, json.dumps(["rung", warmup, m, d, nov.history, tail_k, resolution, root_key]),
-                    per_file(lambda k, m=m, d=d: rung_channel(vals[k], tails[k][:, 2], warmup, m, d,  # type: ignore[misc]
-                                                              nov.history, tail_k), f"rung {m}x{d}"))
+                rungs[(m, d)] = corpus.rung(m, d)
     summary: dict[str, Any] = {"refractory": nov.refractory, "echo": nov.echo, "ladders": {}}
     every: dict[str, list[NabFile]] = {}
     for lname in args.ladders:
