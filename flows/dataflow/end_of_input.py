@@ -25,6 +25,7 @@ nothing ended.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,7 @@ class EndMarked(FixedPartitionedSource[Any, Any]):
     def __init__(self, inner: FixedPartitionedSource[Any, Any]) -> None:
         self.inner = inner
         self.running = 0  # partitions of this process built and not ended (in-process count)
+        self.lock = threading.Lock()  # the process's worker threads build and end partitions
 
     def list_parts(self) -> list[str]:
         """The inner source's partitions."""
@@ -50,7 +52,8 @@ class EndMarked(FixedPartitionedSource[Any, Any]):
     def build_part(self, step_id: str, for_part: str, resume_state: Any | None) -> _EndMarkedPartition:
         """The inner partition, counted until it ends."""
         part = self.inner.build_part(step_id, for_part, resume_state)
-        self.running += 1
+        with self.lock:
+            self.running += 1
         return _EndMarkedPartition(part, self)
 
 
@@ -69,8 +72,10 @@ class _EndMarkedPartition(StatefulSourcePartition[Any, Any]):
             return self.inner.next_batch()
         except StopIteration:
             self.done = True
-            self.src.running -= 1
-            if self.src.running > 0:  # another partition of this process still reads
+            with self.src.lock:
+                self.src.running -= 1
+                last = self.src.running == 0
+            if not last:  # another partition of this process still reads
                 raise
             return [END_OF_INPUT]
 
