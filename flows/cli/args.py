@@ -92,6 +92,15 @@ def _number(text: str, kind: Callable[[str], Any], what: str) -> Any:
     return value
 
 
+def _positive(text: str) -> float:
+    """A finite number > 0 (the check of ``positive_float`` and ``sim_days``)."""
+    value = float(_number(text, float, "a number"))
+    if not value > 0:
+        msg = f"must be > 0, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _at_least(value: Any, lo: float, hi: float | None = None) -> Any:
     if value < lo:
         msg = f"must be at least {lo}, got {value}"
@@ -139,11 +148,7 @@ def fleet_size(text: str) -> int:
 @_env_aware
 def sim_days(text: str) -> float:
     """Simulated days, > 0 and at most MAX_DAYS."""
-    value = float(_number(text, float, "a number"))
-    if not value > 0:
-        msg = f"must be > 0, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return float(_at_least(value, 0, MAX_DAYS))
+    return float(_at_least(_positive(text), 0, MAX_DAYS))
 
 
 @_env_aware
@@ -167,11 +172,7 @@ def port(text: str) -> int:
 @_env_aware
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    value = float(_number(text, float, "a number"))
-    if not value > 0:
-        msg = f"must be > 0, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _positive(text)
 
 
 @_env_aware
