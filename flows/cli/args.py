@@ -24,8 +24,9 @@ from flows.config.values import DEFAULT_ARCHIVE
 __all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
            "load_metadata", "print_error",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
-           "positive_int", "seed", "serve_metrics", "share", "writable_dir", "whole_number",
-           "fleet_size", "sim_days", "worker_count"]
+           "positive_int", "seconds_at_least", "seed", "serve_metrics", "share", "writable_dir",
+           "whole_number", "fleet_size", "sim_days", "worker_count", "MIN_FRAME_INTERVAL_S",
+           "MIN_SCALAR_INTERVAL_S", "MIN_SNAPSHOT_INTERVAL_S"]
 
 
 class UsageError(Exception):
@@ -173,6 +174,29 @@ def port(text: str) -> int:
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     return _positive(text)
+
+
+MIN_FRAME_INTERVAL_S = 1.0
+"""Simulated seconds between vibration frames at least: a frame is 0.16 s of waveform (4096
+samples at 25.6 kHz) and condition monitoring takes at most one a second; below that the simulator
+floods the topic (``--frame-interval 0.000001``: a million frames per asset per second)."""
+MIN_SCALAR_INTERVAL_S = 0.1
+"""Simulated seconds between scalar readings at least: 10 Hz, the fastest scalar telemetry the
+engine is built for (temperature, current, speed and load at 1-10 Hz)."""
+MIN_SNAPSHOT_INTERVAL_S = 1.0
+"""Seconds between recovery snapshots at least: each snapshot pauses the flow and writes the
+store, so below a second the flow would mostly snapshot."""
+
+
+def seconds_at_least(lo: float) -> Parse:
+    """A type accepting a finite number of seconds >= ``lo`` (a flag whose tiny values flood or hang)."""
+
+    @_env_aware
+    def seconds(text: str) -> float:
+        return float(_at_least(_positive(text), lo))
+
+    seconds.__name__ = "seconds"
+    return seconds
 
 
 @_env_aware

@@ -11,6 +11,9 @@ from typing import Any
 
 from flows.cli.args import (
     ARCHIVE_HELP,
+    MIN_FRAME_INTERVAL_S,
+    MIN_SCALAR_INTERVAL_S,
+    MIN_SNAPSHOT_INTERVAL_S,
     add_metrics_args,
     env_default,
     fleet_size,
@@ -21,6 +24,7 @@ from flows.cli.args import (
     one_of,
     positive_float,
     positive_int,
+    seconds_at_least,
     seed,
     serve_metrics,
     share,
@@ -88,10 +92,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
                    help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
                         "when empty; a restart resumes from its last snapshot (env TWIN_RECOVERY_DIR)")
-    p.add_argument("--snapshot-interval", type=positive_float,
+    p.add_argument("--snapshot-interval", type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S),
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    help="seconds between recovery snapshots: what a crash costs in re-processing; "
-                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; default %(default)s)")
+                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; at least 1; default %(default)s)")
     p.add_argument("--backup-interval", type=non_negative_float, default=env_default("BACKUP_INTERVAL", None),
                    help="seconds to keep superseded snapshots, so the store always holds an older "
                         "resume point too (env TWIN_BACKUP_INTERVAL; default 2 snapshot intervals; "
@@ -121,10 +125,10 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--seed", type=seed, default=7, help="simulator seed (default %(default)s)")
     p.add_argument("--start", default=None,
                    help="event time of the first record, ISO 8601 UTC or 'now' (default 2026-01-01)")
-    p.add_argument("--frame-interval", type=positive_float, default=1800.0,
-                   help="seconds of machine time between vibration frames (default %(default)s)")
-    p.add_argument("--scalar-interval", type=positive_float, default=600.0,
-                   help="seconds of machine time between scalar readings (default %(default)s)")
+    p.add_argument("--frame-interval", type=seconds_at_least(MIN_FRAME_INTERVAL_S), default=1800.0,
+                   help="seconds of machine time between vibration frames (at least 1; default %(default)s)")
+    p.add_argument("--scalar-interval", type=seconds_at_least(MIN_SCALAR_INTERVAL_S), default=600.0,
+                   help="seconds of machine time between scalar readings (at least 0.1; default %(default)s)")
     p.add_argument("--speed", type=non_negative_float, default=0.0,
                    help="event time per wall time: 1 = real time (the pace whose Kafka timestamps "
                         "`twin run`'s arrival-time check judges), 0 = as fast as possible (default)")

@@ -96,6 +96,11 @@ def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env:
     (["replay", *BROKER, "x.csv", "--sep", "ab"], "argument --sep: must be one character"),
     (["backtest", "x.csv", "--out", "o", "--sep", ";;"], "argument --sep: must be one character"),
     (["demo", "--assets", "0"], "must be at least 1, got 0 (see `twin demo --help`)"),
+    # a tiny interval floods the topic or never ends: a floor with one line (was: accepted)
+    (["simulate", *BROKER, "--frame-interval", "0.000001"],
+     "argument --frame-interval: must be at least 1.0, got 1e-06"),
+    (["simulate", *BROKER, "--scalar-interval", "0.01"], "argument --scalar-interval: must be at least 0.1"),
+    (["run", *BROKER, "--snapshot-interval", "0.001"], "argument --snapshot-interval: must be at least 1.0"),
 ])
 def test_bad_arguments_are_one_line(argv: list[str], needle: str) -> None:
     assert needle in fails(*argv)
