@@ -119,12 +119,13 @@ class FleetModelConsumer:
         are waited for up to ``kafka.connect_timeout_s`` (a broker restarting as the run starts:
         :func:`~flows.kafka.clients.wait_for_brokers`), then a ``KafkaSetupError`` names the
         problem in one line."""
-        try:
-            meta = wait_for_brokers(self.consumer, self._errors, self.kafka)
+        try:  # the metadata of this topic only (not every topic of a shared cluster)
+            meta = wait_for_brokers(self.consumer, self._errors, self.kafka, topic=self.topic)
         except ValueError:  # KafkaSetupError, KafkaSecurityError: one line for the CLI
             self.consumer.close()
             raise
-        parts = sorted(meta.topics[self.topic].partitions) if self.topic in meta.topics else [0]
+        found = meta.topics.get(self.topic)  # absent (not made yet): its partition 0
+        parts = sorted(found.partitions) if found is not None and found.partitions else [0]
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
         self.thread.start()
         return self

@@ -93,8 +93,13 @@ def consumer_client(cfg: KafkaConfig, settings: Mapping[str, Any]) -> tuple[Cons
     return _create(Consumer, _settings(settings, errors), cfg), errors
 
 
-def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig) -> ClusterMetadata:
-    """The cluster metadata, or a KafkaSetupError once ``cfg.connect_timeout_s`` has passed."""
+def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig, *,
+                     topic: str | None = None) -> ClusterMetadata:
+    """The cluster metadata, or a KafkaSetupError once ``cfg.connect_timeout_s`` has passed.
+
+    With ``topic``, only that topic's metadata is asked for (a client that reads or writes one
+    topic): on a shared cluster the metadata of every topic is slow to list and may be refused by
+    ACLs. Without it, every topic's (the commands that check or create several)."""
     deadline = time.monotonic() + cfg.connect_timeout_s
     last_exc: BaseException | None = None
     while True:
@@ -102,7 +107,9 @@ def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig) -> ClusterM
         if errors.final is not None or left <= 0:
             break
         try:
-            return client.list_topics(timeout=min(1.0, left))
+            if topic is None:
+                return client.list_topics(timeout=min(1.0, left))
+            return client.list_topics(topic, timeout=min(1.0, left))
         except KafkaException as exc:
             last_exc = exc
         client.poll(0)  # serve the error callback

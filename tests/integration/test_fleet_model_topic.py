@@ -8,12 +8,14 @@ a message that is not a fleet model (a poisoned pickle) is refused and counted, 
 
 from __future__ import annotations
 
+import logging
 import pickle
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +108,57 @@ def test_a_poisoned_model_message_is_refused_and_counted(kafka: KafkaConfig) -> 
     assert metrics.value("twin_dead_letters_total", {"reason": "bad_fleet_model"}) == 2
     latest = board.latest("pump")
     assert latest is not None and latest.version == 1 and latest.life_lengths == (3600.0,)
+
+
+class _Lines(logging.Handler):
+    """librdkafka's debug lines (routed to ``flows.librdkafka`` by the shared client helpers)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def librdkafka_lines() -> Iterator[list[str]]:
+    log = logging.getLogger("flows.librdkafka")
+    handler, level = _Lines(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    yield handler.lines
+    log.removeHandler(handler)
+    log.setLevel(level)
+
+
+def _metadata_requests(lines: list[str]) -> list[str]:
+    return [line for line in lines if "Request metadata for" in line and "application requested" in line]
+
+
+def test_the_fleet_model_consumer_asks_for_its_topic_s_metadata_only(kafka: KafkaConfig,
+                                                                       librdkafka_lines: list[str]) -> None:
+    """On a shared cluster the metadata of every topic is slow to list and may be refused by ACLs:
+    the consumer asks for the one topic it reads (was: ``list_topics()`` of all topics), and still
+    reads it from every partition (a version on partition 3 of 4 is loaded)."""
+    topic = kafka.topic("fleet_models")
+    good = FleetModel("pump", 1, 0.0, 1, FleetRul(), 1, (3600.0,), None, True, 0.8)
+    key, value, headers = model_message(good)
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    producer.produce(topic, value, key, partition=3, headers=headers)
+    producer.flush(10)
+    debug = replace(kafka, librdkafka={"debug": "metadata"})
+    board = FleetBoard()
+    consumer = FleetModelConsumer(debug, topic, board, PipelineMetrics()).start()
+    try:
+        deadline = time.monotonic() + 30
+        while consumer.loaded < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        consumer.stop()
+    assert consumer.loaded == 1 and board.latest("pump") is not None
+    asked = _metadata_requests(librdkafka_lines)
+    assert asked, librdkafka_lines[:20]
+    assert all("for 1 topic(s)" in line for line in asked), asked
+    assert not any("all topics" in line for line in librdkafka_lines)
+
