@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Producer
-
+from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
+from flows.kafka.clients import producer_client, wait_for_brokers
 
 __all__ = ["PROGRESS_HEADER", "ProgressPublisher", "is_progress", "take_progress"]
 
@@ -52,21 +51,29 @@ def take_progress(gate: EventTimeGate, value: bytes | None, timestamp_ms: int, s
 
 
 class ProgressPublisher:
-    """Background thread: this process's lowest position, to the fleet model topic, every ``every_s``."""
+    """Background thread: this process's lowest position, to the fleet model topic, every ``every_s``.
 
-    def __init__(self, client_config: Mapping[str, str], topic: str, gate: EventTimeGate, process_id: int,
+    Its producer is made by the shared client helpers (:mod:`flows.kafka.clients`), as every Kafka
+    client of the engine: the same settings and security config, a refused setting is one
+    ``KafkaSetupError`` line, librdkafka's log lines go to ``flows.librdkafka``."""
+
+    def __init__(self, kafka: KafkaConfig, topic: str, gate: EventTimeGate, process_id: int,
                  *, every_s: float = 0.25) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.gate = gate
         self.process_id = process_id
         self.every_s = every_s
         self.sent = 0
         self._stop = threading.Event()
-        self.producer = Producer({**client_config, "linger.ms": "0"})
+        # progress is sent at once (linger 0), whatever the shared settings say
+        self.producer, self._errors = producer_client(kafka, {**kafka.client_config(), "linger.ms": "0"})
         self.thread = threading.Thread(target=self._run, name="event-time-gate-publisher", daemon=True)
 
     def start(self) -> ProgressPublisher:
-        """Start publishing."""
+        """Wait for the brokers (up to ``kafka.connect_timeout_s``, then a ``KafkaSetupError`` names
+        the problem in one line, as every command) and start publishing."""
+        wait_for_brokers(self.producer, self._errors, self.kafka, topic=self.topic)
         self.thread.start()
         return self
 

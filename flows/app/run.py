@@ -221,8 +221,12 @@ def run_kafka_flow(
     # the other processes' positions for the event-time gate (the same topic, gate_link)
     topic = cfg.kafka.topic("fleet_models")
     models = FleetModelConsumer(cfg.kafka, topic, board, metrics, gate=gate).start()
-    progress = (ProgressPublisher(cfg.kafka.client_config(), topic, gate, opts.process_id or 0).start()
-                if len(opts.addresses) > 1 else None)
+    try:
+        progress = (ProgressPublisher(cfg.kafka, topic, gate, opts.process_id or 0).start()
+                    if len(opts.addresses) > 1 else None)
+    except ValueError:  # KafkaSetupError: one line; the consumer started above is stopped
+        models.stop()
+        raise
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
     try:

@@ -163,3 +163,41 @@ def test_fleet_model_consumer_with_a_refused_setting_is_one_line() -> None:
     with pytest.raises(KafkaSetupError, match="refused: .*security.protocol") as err:
         FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
     assert "\n" not in str(err.value)
+
+
+def test_progress_publisher_with_a_refused_setting_is_one_line() -> None:
+    """The event-time gate's progress producer is made by the shared ``producer_client``: a
+    setting librdkafka refuses is a KafkaSetupError naming it (was: a bare Producer's
+    KafkaException from inside `twin run`)."""
+    from flows.app.gate_link import ProgressPublisher
+    from flows.dataflow.event_time_gate import EventTimeGate
+    from flows.kafka.clients import KafkaSetupError
+
+    kafka = KafkaConfig(brokers="127.0.0.1:1", librdkafka={"security.protocol": "bogus"})
+    with pytest.raises(KafkaSetupError, match="refused: .*security.protocol") as err:
+        ProgressPublisher(kafka, "it.twin.fleet_models", EventTimeGate(60.0, processes=2), 0)
+    assert "\n" not in str(err.value)
+
+
+def test_progress_publisher_start_without_a_broker_is_one_line_after_connect_timeout() -> None:
+    """No broker answering: the publisher waits for the brokers up to ``connect_timeout_s``
+    (``wait_for_brokers``), then one KafkaSetupError line, and no thread is left publishing
+    (was: the thread started and queued progress for a broker that never answered)."""
+    import socket
+    import time
+
+    from flows.app.gate_link import ProgressPublisher
+    from flows.dataflow.event_time_gate import EventTimeGate
+    from flows.kafka.clients import KafkaSetupError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
+    publisher = ProgressPublisher(kafka, "it.twin.fleet_models", EventTimeGate(60.0, processes=2), 0)
+    start = time.monotonic()
+    with pytest.raises(KafkaSetupError) as err:
+        publisher.start()
+    assert time.monotonic() - start >= 2.0
+    assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
+    assert not publisher.thread.is_alive()

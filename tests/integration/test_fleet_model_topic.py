@@ -162,3 +162,28 @@ def test_the_fleet_model_consumer_asks_for_its_topic_s_metadata_only(kafka: Kafk
     assert all("for 1 topic(s)" in line for line in asked), asked
     assert not any("all topics" in line for line in librdkafka_lines)
 
+
+def test_the_progress_publisher_is_made_by_the_shared_client_helpers(kafka: KafkaConfig,
+                                                                      librdkafka_lines: list[str]) -> None:
+    """The event-time gate's progress producer goes through ``producer_client`` and
+    ``wait_for_brokers`` like every other client: its librdkafka lines go to ``flows.librdkafka``
+    (was: a bare Producer, whose log lines went to stderr) and it asks for its topic's metadata only."""
+    from flows.app.gate_link import ProgressPublisher
+    from flows.dataflow.event_time_gate import EventTimeGate
+
+    topic = kafka.topic("fleet_models")
+    debug = replace(kafka, librdkafka={"debug": "metadata"})
+    gate = EventTimeGate(60.0, process_id=0, processes=2)
+    gate.start()
+    gate.report(0, 5000.0)
+    publisher = ProgressPublisher(debug, topic, gate, 0).start()
+    try:
+        deadline = time.monotonic() + 10
+        while publisher.sent < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.stop()
+    assert publisher.sent >= 1
+    assert any("rdkafka#producer" in line for line in librdkafka_lines)
+    asked = [line for line in _metadata_requests(librdkafka_lines) if "rdkafka#producer" in line]
+    assert asked and all("for 1 topic(s)" in line for line in asked), asked
