@@ -32,6 +32,7 @@ __all__ = [
     "MIN_TIMESTAMP",
     "REASONS",
     "admit",
+    "asset_id_problem",
     "check_metadata",
 ]
 
@@ -74,6 +75,7 @@ MAX_BEARING_ELEMENTS = 1000
 """Most rolling elements in one bearing row; an integer of 400 digits would not fit a float."""
 
 REASONS: tuple[str, ...] = (
+    "bad_asset_id",  # an asset id with a non-printable character or a path separator, or "." / ".."
     "frame_too_short",  # fewer than MIN_FRAME_SAMPLES samples
     "frame_too_long",  # more than MAX_FRAME_SAMPLES samples
     "bad_shaft_speed",  # shaft speed outside [MIN_SHAFT_HZ, MAX_SHAFT_HZ] (0 = absent is fine)
@@ -84,6 +86,26 @@ REASONS: tuple[str, ...] = (
 
 Problem = tuple[str, str]
 """``(reason, detail)`` of a refused record."""
+
+
+def asset_id_problem(asset_id: str) -> str | None:
+    """Why ``asset_id`` cannot name an asset, or None.
+
+    An asset id is a Kafka key, a Prometheus label, a value in alert texts, log lines and terminal
+    output, and (in archives written before issue 10) a folder name. The wire contract allows any
+    1..128 characters; the engine refuses those that are unsafe in these places: a character that
+    is not printable (control characters such as a newline, which forges log lines, or an escape,
+    which drives the terminal; bidirectional overrides, which make an id read as another; any
+    other format or separator character), a path separator (``/`` or ``\\``), and the folder names
+    ``.`` and ``..``."""
+    if not asset_id.isprintable():
+        bad = next(c for c in asset_id if not c.isprintable())
+        return f"holds the non-printable character U+{ord(bad):04X}"
+    if "/" in asset_id or "\\" in asset_id:
+        return "holds a path separator ('/' or '\\')"
+    if asset_id in (".", ".."):
+        return "is a relative folder name"
+    return None
 
 
 def _timestamp(record: ScalarSample | WaveformFrame | object, asset_id: str) -> Problem | None:
@@ -126,6 +148,9 @@ def admit(record: object, meta: AssetMetadata | None) -> Problem | None:
     judged per frame, where both are known.
     """
     asset_id: str = record.asset_id  # type: ignore[attr-defined]
+    why = asset_id_problem(asset_id)
+    if why is not None:
+        return "bad_asset_id", f"asset_id {asset_id!r} {why}"
     problem = _timestamp(record, asset_id)
     if problem is not None:
         return problem
@@ -159,6 +184,10 @@ def check_metadata(meta: AssetMetadata) -> AssetMetadata:
     The message starts with ``asset metadata '<id>':`` and names the field and the value.
     """
     try:
+        why = asset_id_problem(meta.asset_id)
+        if why is not None:
+            msg = f"the asset_id {why}"
+            raise ValueError(msg)
         speed = meta.nominal_speed_hz
         if speed is not None and not MIN_SHAFT_HZ <= speed <= MAX_SHAFT_HZ:
             msg = f"nominal_speed_hz must be in [{MIN_SHAFT_HZ:g}, {MAX_SHAFT_HZ:g}] Hz, got {speed!r}"

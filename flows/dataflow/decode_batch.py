@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_from_json, scalar_from_json
-from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP
+from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, asset_id_problem
 from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
 from flows.dataflow.operators import Decoder
@@ -47,10 +48,17 @@ def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
         rec = plain_scalar(raw.record, limit)
     else:
         return None
-    # admission (flows.dataflow.admission.admit) of a scalar: timestamp range, value range
+    # admission (flows.dataflow.admission.admit) of a scalar: asset id, timestamp range, value range
     if rec is None or not MIN_TIMESTAMP <= rec.timestamp <= MAX_TIMESTAMP:
         return None
-    return rec if abs(rec.value) <= MAX_ABS_SCALAR else None
+    return rec if abs(rec.value) <= MAX_ABS_SCALAR and _asset_ok(rec.asset_id) else None
+
+
+@lru_cache(maxsize=65536)
+def _asset_ok(asset_id: str) -> bool:
+    """Admission's asset id rule (:func:`~flows.dataflow.admission.asset_id_problem`), cached:
+    a fleet's ids repeat on every record."""
+    return asset_id_problem(asset_id) is None
 
 
 _US = timedelta(microseconds=1)
@@ -67,7 +75,8 @@ def columns_ok(piece: ScalarColumns, limit: datetime) -> bool:
     """Would :func:`_fast` take every sample of the piece? (The same checks, on the arrays: plain
     ids, a finite value within range, a timestamp within range and not past ``limit``.) When
     not, the caller judges the samples one by one, so a bad row is a dead letter of its own."""
-    if not (_plain_id(piece.asset_id) and all(_plain_id(c) for c in piece.channels)):
+    if not (_plain_id(piece.asset_id) and _asset_ok(piece.asset_id)
+            and all(_plain_id(c) for c in piece.channels)):
         return False
     limit_us = min((limit - EPOCH) // _US, _MAX_US)
     times, values = piece.times_us, piece.values
@@ -129,10 +138,11 @@ def _run_columns(run: RawRun, limit: datetime) -> JsonColumns | None:
     """A run's records as columns if the fast path takes every one (with the admission's checks
     of a scalar); else None."""
     try:
-        return scalar_columns_from_json(list(run.payloads), limit, MIN_TIMESTAMP, MAX_TIMESTAMP,
+        cols = scalar_columns_from_json(list(run.payloads), limit, MIN_TIMESTAMP, MAX_TIMESTAMP,
                                         MAX_ABS_SCALAR)
     except Exception:  # noqa: BLE001 - not sure: the per-record path judges them (and its errors)
         return None
+    return cols if cols is None or all(map(_asset_ok, cols.assets)) else None
 
 
 def pieces(cols: JsonColumns, origin: str = "",

@@ -6,6 +6,7 @@ not; now it is one line naming the problem and exit 2 (or a clean stop)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -96,6 +97,19 @@ def test_a_list_setting_from_the_environment_nested_to_death(tmp_path: Path) -> 
     deep = "[" * 50_000 + "]" * 50_000
     line = fails("demo", "--out", str(tmp_path), env={"TWIN_PRESCRIBE__DERATES": deep})
     assert "config prescribe.derates: cannot use" in line and "expected a list" in line
+
+
+@pytest.mark.parametrize("asset, words", [("../pump-2", "path separator"),
+                                          ("pump\x1b[2J", "non-printable character U+001B")])
+def test_a_metadata_file_naming_an_unsafe_asset_id_is_one_line(tmp_path: Path, good_csv: Path, asset: str,
+                                                              words: str) -> None:
+    """An asset id with a control character or a path separator in --metadata: one line naming
+    the file, the id (escaped: the terminal is not driven by it) and why, exit 2 (was: loaded)."""
+    meta = tmp_path / "m.json"
+    meta.write_text(json.dumps({"pump-1": {"kind": "pump"}, asset: {"kind": "pump"}}))
+    line = fails("backtest", str(good_csv), "--out", str(tmp_path / "o"), "--metadata", str(meta),
+                 "--no-progress", "--no-report")
+    assert str(meta) in line and repr(asset) in line and words in line and "\x1b" not in line
 
 
 @pytest.mark.parametrize("name, text", [
