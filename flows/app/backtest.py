@@ -38,12 +38,12 @@ from flows.app.losses import (
     duplicate_files,
     loss_problem,
 )
-from flows.app.out_dir import prepare_out, replace_file
+from flows.app.out_dir import kept_outputs, missing_top, prepare_out, remove_if_empty, replace_file
 from flows.app.outputs import local_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
-from flows.dataflow.sinks.archive import alert_row
+from flows.dataflow.sinks.archive import alert_row, new_run_id
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
 from twin_models.records import Alert, AssetEvent, AssetMetadata, Recommendation, TwinSnapshot
 
@@ -144,14 +144,41 @@ def run_backtest(
     """
     refuse_duplicates([*inputs, *events])
     out = Path(out)
+    made = missing_top(out)
     out.mkdir(parents=True, exist_ok=True)
+    run = _Run(new_run_id())
+    try:
+        return _backtest(inputs, out, cfg, run, events=events, metadata=metadata, read_options=read_options,
+                         progress=progress, report=report, fresh=fresh)
+    except BaseException as exc:
+        # refused before the run: a folder made for it goes again; stopped mid-way: say what is kept
+        if not (made is not None and remove_if_empty(made)) and run.started:
+            expected = ("scores.parquet", "alerts.parquet", *(("report.html",) if report else ()))
+            exc.add_note(kept_outputs(out, out / "archive", run.run_id, run.written, expected,
+                                      logs=("dead_letters.jsonl",)))
+        raise
+
+
+@dataclass
+class _Run:
+    """How far a backtest got (what to say when it stops mid-way)."""
+
+    run_id: str
+    started: bool = False
+    written: list[str] = field(default_factory=list)
+
+
+def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: _Run, *,
+              events: Sequence[str | Path], metadata: Mapping[str, AssetMetadata] | None,
+              read_options: Mapping[str, Any] | None, progress: bool, report: bool, fresh: bool,
+              ) -> BacktestResult:
     cfg = replace(cfg, clock="data")
     opts = dict(read_options or {})
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
     metrics = PipelineMetrics()
     sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
                                dead_letter_file=out / "dead_letters.jsonl",
-                               collect=("state", "alerts", "recommendations"))
+                               collect=("state", "alerts", "recommendations"), run_id=run.run_id)
     snaps, alerts = got.state, got.alerts
     read_stats: dict[str, ReadStats] = {}
     source = FileReplaySource(specs, stats=read_stats, **opts)
@@ -164,15 +191,18 @@ def run_backtest(
         flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics,
                         send_commands=False)
         start = time.perf_counter()
+        run.started = True
         run_main(flow)
         seconds = time.perf_counter() - start
     failures = failure_times(events) if events else {}
     scores = scores_table(snaps, alerts, failures)
     replace_file(out / "scores.parquet", lambda tmp: pq.write_table(scores, tmp))
+    run.written.append("scores.parquet")
     rows = [alert_row(a) for a in sorted(alerts, key=lambda a: (a.timestamp, a.sequence))]
     empty = pa.table({"alert_id": pa.array([], pa.string())})
     alert_table = pa.Table.from_pylist(rows) if rows else empty
     replace_file(out / "alerts.parquet", lambda tmp: pq.write_table(alert_table, tmp))
+    run.written.append("alerts.parquet")
     records = int(sum(s.value for m in metrics.registry.collect() for s in m.samples
                       if s.name == "twin_records_in_total"))
     skipped: Counter[str] = sum((st.skipped for st in read_stats.values()), Counter())

@@ -6,6 +6,11 @@ then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs 
 names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
 files, and the named outputs. It never deletes a file it did not write: if a table folder holds
 anything else, it refuses and deletes nothing. ``_quarantine/`` and unknown files stay.
+
+A run that fails leaves a folder a careful user can trust: one the command created and that
+holds no file yet (an input refused before the run) is removed (:func:`missing_top`,
+:func:`remove_if_empty`); a run stopped mid-way keeps complete files only and says which are this
+run's and which outputs it did not write (:func:`kept_outputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from flows.archive.files import TABLES
 
-__all__ = ["earlier_runs", "prepare_out", "replace_file"]
+__all__ = ["earlier_runs", "kept_outputs", "missing_top", "prepare_out", "remove_if_empty", "replace_file"]
 
 _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
@@ -93,3 +98,45 @@ def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def missing_top(folder: str | Path) -> Path | None:
+    """The outermost folder of ``folder`` (itself or a parent) that does not exist yet: what a
+    ``mkdir(parents=True)`` would create, hence what the command may remove again; None if it exists."""
+    top = None
+    for p in (Path(folder), *Path(folder).absolute().parents):
+        if p.exists():
+            break
+        top = p
+    return top
+
+
+def remove_if_empty(made: Path) -> bool:
+    """Remove ``made`` (a folder this command created) if it holds folders only, no file: an
+    early refusal leaves no trace. Never deletes a file; whether it was removed."""
+    if any(p.is_file() or p.is_symlink() for p in made.rglob("*")):
+        return False
+    for dirpath, _, _ in sorted(os.walk(made), key=lambda w: -len(w[0])):
+        os.rmdir(dirpath)
+    return True
+
+
+def kept_outputs(out: Path, archive: Path, run_id: str, written: Sequence[str], expected: Sequence[str],
+                 logs: Sequence[str] = ()) -> str:
+    """What a run stopped mid-way left in ``out``, in one line: this run's archive files (each
+    complete: written to a temporary name, then renamed), its ``logs`` (complete lines so far),
+    the outputs it ``written`` and those of ``expected`` it did not write (naming an earlier
+    run's file of that name, which is NOT this run's)."""
+    ours = sum(1 for p in _table_files(archive) if (m := _PART.match(p.name)) and m.group("run") == run_id
+               and not p.name.startswith("."))
+    kept = [f"{archive.name}/ ({ours} file{'s' if ours != 1 else ''} of this run, each complete)"]
+    kept += [f"{name} (this run's, complete lines so far)" for name in logs if (out / name).exists()]
+    kept += list(written)
+    missing = [name for name in expected if name not in written]
+    stale = [name for name in missing if (out / name).exists()]
+    line = f"--out {out} keeps {', '.join(kept)}"
+    if missing:
+        line += f"; not written: {', '.join(missing)}"
+    if stale:
+        line += f" ({', '.join(stale)} in it {'are' if len(stale) > 1 else 'is'} an earlier run's)"
+    return line

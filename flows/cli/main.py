@@ -222,11 +222,13 @@ def _sigterm_stops_like_ctrl_c() -> Any:
 def _report(exc: BaseException) -> int:
     """One line for ``exc`` (or the step error behind an engine error) and the exit status."""
     cause = engine_cause(exc)
+    # what a command stopped mid-way kept in its output folder (flows.app.out_dir.kept_outputs)
+    notes = "".join(f"; {n}" for n in getattr(exc, "__notes__", ()))
     if isinstance(cause, KeyboardInterrupt):
-        print_error("interrupted", prefix="twin: ")
+        print_error(f"interrupted{notes}", prefix="twin: ")
         return 130
     if isinstance(cause, USAGE_ERRORS):
-        print_error(str(cause) or type(cause).__name__)
+        print_error(f"{str(cause) or type(cause).__name__}{notes}")
         return 2
     if debug_enabled():
         import traceback

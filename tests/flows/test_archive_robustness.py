@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.app.backtest import BACKTEST_OUTPUTS
-from flows.app.out_dir import earlier_runs, prepare_out
+from flows.app.out_dir import earlier_runs, kept_outputs, missing_top, prepare_out, remove_if_empty
 from flows.archive.query import ArchiveError, query
 from flows.cli.main import main
 from flows.dataflow.sinks.archive import write_rows
@@ -168,6 +168,35 @@ def test_out_folder_with_another_run_warns_and_fresh_empties_it(tmp_path: Path) 
     said.clear()
     prepare_out(out, archive, BACKTEST_OUTPUTS, warn=said.append)
     assert said == []
+
+
+def test_a_stopped_run_names_its_own_files_and_an_earlier_run_s(tmp_path: Path) -> None:
+    """What a backtest stopped mid-way says it kept: only its own archive files are counted (not
+    an earlier run's in the same folder), and an output it did not write but an earlier run did
+    is named as that run's (it is not this run's result)."""
+    out = tmp_path / "bt"
+    small_archive(out / "archive", run_id="20260102T000000-bbbbbbbb")
+    n_earlier = len(list((out / "archive").rglob("*.parquet")))
+    small_archive(out / "archive", run_id=RUN)
+    ours = len(list((out / "archive").rglob("*.parquet"))) - n_earlier
+    (out / "dead_letters.jsonl").write_text("")
+    (out / "alerts.parquet").write_text("x")
+    line = kept_outputs(out, out / "archive", RUN, ["scores.parquet"], ("scores.parquet", "alerts.parquet"),
+                        logs=("dead_letters.jsonl",))
+    assert line == (f"--out {out} keeps archive/ ({ours} files of this run, each complete), "
+                    "dead_letters.jsonl (this run's, complete lines so far), scores.parquet; "
+                    "not written: alerts.parquet (alerts.parquet in it is an earlier run's)")
+
+
+def test_only_a_folder_made_by_the_command_and_holding_no_file_is_removed(tmp_path: Path) -> None:
+    assert missing_top(tmp_path) is None
+    made = missing_top(tmp_path / "a" / "b" / "c")
+    assert made == tmp_path / "a"
+    (tmp_path / "a" / "b" / "c" / "archive").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.txt").write_text("x")
+    assert not remove_if_empty(made) and (tmp_path / "a" / "b" / "x.txt").exists()
+    (tmp_path / "a" / "b" / "x.txt").unlink()
+    assert remove_if_empty(made) and not made.exists()
 
 
 def test_fresh_refuses_and_deletes_nothing_if_a_table_holds_foreign_files(tmp_path: Path) -> None:

@@ -160,11 +160,37 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_what_was_archived(tmp_path: Path, c
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert one_error_line(err.replace("twin: interrupted", "twin: error: interrupted"))
+    line = one_error_line(err.replace("twin: interrupted", "twin: error: interrupted"))
     check = subprocess.run([TWIN, "archive", "check", "--archive", str(archive)], env=env,
                            capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stdout
     assert not list(archive.glob("**/*.tmp*"))
+    if command == "backtest":  # it says what the stopped run kept, and what it did not write
+        n = len(list(archive.glob("*/date=*/*.parquet")))
+        assert f"--out {out} keeps archive/ ({n} files of this run, each complete)" in line, line
+        assert line.endswith("; not written: scores.parquet, alerts.parquet"), line
+        assert not (out / "scores.parquet").exists()
+
+
+def test_a_backtest_refused_before_its_run_leaves_no_folder_it_made(tmp_path: Path) -> None:
+    """An input refused after --out was made (a missing file, a bad cell found when the files are
+    opened) used to leave the new, empty --out folder behind (and the parents made for it). A
+    folder that was there before is left as it was."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(NAB + "not-a-time,1\n")
+    for argv, words in ((["missing.csv"], "No such file"), ([str(bad)], "line 602, column 'timestamp'")):
+        out = tmp_path / "new" / "deeper"
+        line = fails("backtest", *argv, "--out", str(out), "--no-progress")
+        assert words in line
+        assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    fails("backtest", str(bad), "--out", str(kept), "--no-progress")
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+    (kept / "notes.txt").unlink()
+    fails("backtest", str(bad), "--out", str(kept), "--no-progress")
+    assert kept.is_dir()  # it existed before the command: not removed, even empty
 
 
 # ---------------------------------------------------------------- symlinks out of the output folder
