@@ -238,3 +238,21 @@ def test_outputs_replace_a_symlink_never_write_through_it(tmp_path: Path, good_c
 def test_sizes_beyond_the_machine_are_refused_up_front(tmp_path: Path, argv: list[str], needle: str) -> None:
     assert needle in fails(*argv, "--out" if argv[0] == "demo" else "--connect-timeout",
                            str(tmp_path) if argv[0] == "demo" else "1")
+
+
+def test_a_history_file_with_unsafe_asset_ids_dead_letters_those_rows(tmp_path: Path) -> None:
+    """A table with an asset_id column (the column replay's fast path): the rows of an unsafe
+    id are bad_asset_id dead letters with their bytes; the other asset's rows are archived."""
+    from flows.archive.query import query
+
+    rows = "".join(f"2024-01-01T{i // 60:02d}:{i % 60:02d}:00,{asset},{i % 7}\n"
+                   for i in range(300) for asset in ("pump-1", "../evil", "pump\x1b[2J"))
+    csv = tmp_path / "ids.csv"
+    csv.write_text("timestamp,asset_id,temperature\n" + rows)
+    out = tmp_path / "o"
+    rc, _, err = twin("backtest", str(csv), "--out", str(out), "--no-progress", "--no-report",
+                      "--max-dead-letters", "1")
+    assert rc == 0, err
+    dead = [json.loads(line) for line in (out / "dead_letters.jsonl").read_text().splitlines()]
+    assert len(dead) == 600 and {d["reason"] for d in dead} == {"bad_asset_id"}
+    assert query(out / "archive", "SELECT DISTINCT asset_id FROM features")[1] == [("pump-1",)]
