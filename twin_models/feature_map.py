@@ -72,18 +72,21 @@ class FeatureMap(Mapping[str, float]):
     window was built from (the same values, the same order, the same speed as the dict was);
     equal to any mapping with equal items."""
 
-    __slots__ = ("_items", "key_set", "raw")
+    __slots__ = ("_items", "key_set", "raw", "tail")
     key_set: FeatureKeys
     raw: bytes
+    tail: bytes
     _items: dict[str, float]
 
     def __init__(self, items: dict[str, float], key_set: FeatureKeys, row: npt.NDArray[np.float64]) -> None:
         if row.shape != (len(items),) or len(items) != len(key_set.names) or row.dtype != np.float64:
             msg = f"a feature row must be float64, one value per name, got {row.dtype} {row.shape}"
             raise ValueError(msg)
-        object.__setattr__(self, "_items", items)
-        object.__setattr__(self, "key_set", key_set)
-        object.__setattr__(self, "raw", row.astype("=f8", copy=False).tobytes())
+        # the slots set through their descriptors (``object.__setattr__`` costs ~2x: per window)
+        _SET_ITEMS(self, items)
+        _SET_KEY_SET(self, key_set)
+        _SET_RAW(self, row.astype("=f8", copy=False).tobytes())
+        _SET_TAIL(self, b"")
 
     @property
     def row(self) -> npt.NDArray[np.float64]:
@@ -143,6 +146,10 @@ class FeatureMap(Mapping[str, float]):
 
     def __deepcopy__(self, memo: dict[int, object]) -> FeatureMap:
         return self
+
+
+_SET_ITEMS, _SET_KEY_SET = FeatureMap._items.__set__, FeatureMap.key_set.__set__  # type: ignore[attr-defined]
+_SET_RAW, _SET_TAIL = FeatureMap.raw.__set__, FeatureMap.tail.__set__  # type: ignore[attr-defined]
 
 
 def feature_map(features: Mapping[str, float]) -> FeatureMap:
