@@ -96,10 +96,10 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
         from twin_models.feature_map import feature_map
     except ImportError:  # a tree before it: plain dicts
         feature_map = dict  # type: ignore[assignment]
-    try:  # as the window step stamps them: the archive's numbers packed (issue 10 round 13)
-        from flows.dataflow.window_tail import stamp
+    try:  # as the window step makes them: the archive's numbers packed (issue 10 round 13)
+        from flows.dataflow.window_tail import pack
     except ImportError:  # a tree before it
-        stamp = None  # type: ignore[assignment]
+        pack = None  # type: ignore[assignment]
     base = sorted({r["asset_id"] for r in rows})
     specs = []
     for k in range(-(-assets // len(base))):
@@ -111,12 +111,14 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     for _start, asset, r in specs:  # made in the order the flow's windows close, as the flow does
         feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
         extra = {"inputs": spans(r["inputs"])} if "inputs" in r else {}  # digital thread (issue 11)
-        fv = FeatureVector(asset, r["window_start"], r["window_end"], feature_map(feats),
-                           int(r["n_records"] or 0), **extra)
-        if stamp is not None:
-            stamp(fv.features, fv.asset_id, micros(fv.window_start), micros(fv.window_end), fv.n_records,
-                  len(fv.events), fv.inputs)
-        out.append(fv)
+        n = int(r["n_records"] or 0)
+        if pack is None:
+            features = feature_map(feats)
+        else:
+            start, end = micros(r["window_start"]), micros(r["window_end"])
+            tail = pack(asset, start, end, n, 0, extra.get("inputs", ()))
+            features = feature_map(feats, tail)  # type: ignore[call-arg]
+        out.append(FeatureVector(asset, r["window_start"], r["window_end"], features, n, **extra))
     return out
 
 

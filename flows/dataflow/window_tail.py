@@ -5,17 +5,17 @@ record and event counts, its input spans and its asset id. Read back out of each
 Python objects (two datetimes, a tuple of spans, strings) that was five or six C-level passes
 per flush and ~1.5 us per window, about a quarter of the sink (RESULTS.md, ARCHIVE11 section 2).
 The window step knows all of them as integers already (the window id, the counts), so
-:func:`stamp` packs them there into 72 bytes (:data:`TAIL`: nine int64) and sets them as the
-window's ``FeatureMap.tail`` (the map was just built, nobody holds it yet; as
-:func:`flows.dataflow.lineage._stamped` sets a snapshot's lineage). The sink joins the tails of
-a flush in one pass and reads the columns out of one int64 matrix (:func:`tails`).
+:func:`pack` packs them there into 72 bytes (:data:`TAIL`: nine int64) that become the
+window's ``FeatureMap.tail`` (given to the map as it is built). The sink joins the tails of a
+flush in one pass and reads the columns out of one int64 matrix (:func:`tails`).
 
 Asset ids and span sources are packed as codes into this process's tables (:func:`asset_ids`,
 :func:`source_ids`; append-only, at most :data:`MAX_CODES` each). A tail is valid only in the
 process that packed it, and it never leaves one: a pickled FeatureMap is a plain dict
 (:mod:`twin_models.feature_map`), so a window from another worker has no tail and the sink
-reads it the old way. A window that does not fit (no FeatureMap, not one span, a bound beyond
-int64, a table full) gets no tail either.
+reads it the old way. A window that does not fit (a bound beyond int64, a code table full) gets
+no tail either; with no span or several, the tail says so and the sink reads the spans from the
+window.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from twin_models.feature_map import FeatureMap
-
-__all__ = ["FIELDS", "MAX_CODES", "TAIL", "asset_ids", "source_ids", "stamp", "tails"]
+__all__ = ["FIELDS", "MAX_CODES", "TAIL", "asset_ids", "pack", "source_ids", "tails"]
 
 FIELDS = ("start_us", "end_us", "n_records", "n_events", "n_spans", "first", "last", "source", "asset")
 """The tail's int64 fields in order; ``first``, ``last`` and ``source`` are the window's one input
@@ -47,7 +45,6 @@ _SOURCE_IDS: list[str] = []
 _LOCK = threading.Lock()
 _TAIL = attrgetter("features.tail")
 _PACK = TAIL.pack
-_SET_TAIL = FeatureMap.tail.__set__  # type: ignore[attr-defined]
 
 
 def _code(value: str, codes: dict[str, int], values: list[str]) -> int:
@@ -63,33 +60,29 @@ def _code(value: str, codes: dict[str, int], values: list[str]) -> int:
         return code
 
 
-def stamp(features: Any, asset_id: str, start_us: int, end_us: int, n_records: int, n_events: int,
-          spans: tuple[Any, ...]) -> None:
-    """Set the tail of a just-aggregated window's ``features`` (built by the window step and held
-    by nobody else yet): ``start_us`` / ``end_us`` its bounds in microseconds since the epoch
-    (exact integers from the window id), ``n_records`` / ``n_events`` its counts, ``spans`` its
-    input spans. Leaves no tail where one would not fit.
+def pack(asset_id: str, start_us: int, end_us: int, n_records: int, n_events: int,
+         spans: tuple[Any, ...]) -> bytes:
+    """The tail of a window (``b""`` where one would not fit): ``start_us`` / ``end_us`` its bounds
+    in microseconds since the epoch (exact integers from the window id), ``n_records`` /
+    ``n_events`` its counts, ``spans`` its input spans.
 
-    Per window, so written for speed (~0.5 us here, against ~1.2 us of reading the same numbers
-    back in the sink): one dict lookup per code, one ``pack``, the slot set by its descriptor
-    (``object.__setattr__`` costs ~3x that)."""
-    if type(features) is not FeatureMap:
-        return
+    Per window, so written for speed (~0.4-0.6 us here, against ~1.0-1.3 us of reading the same
+    numbers back in the sink): one dict lookup per code and one ``pack``; the window step hands
+    the bytes to :func:`~twin_models.features.window.aggregate_columns`, which gives them to the
+    feature map it builds (no attribute set afterwards)."""
     asset = _ASSETS.get(asset_id)
     if asset is None and (asset := _code(asset_id, _ASSETS, _ASSET_IDS)) < 0:
-        return
-    if len(spans) == 1:
-        span = spans[0]
-        source = _SOURCES.get(span.source)
-        if source is None and (source := _code(span.source, _SOURCES, _SOURCE_IDS)) < 0:
-            return
-        try:
-            _SET_TAIL(features, _PACK(start_us, end_us, n_records, n_events, 1, span.first, span.last,
-                                      source, asset))
-        except struct.error:  # a bound beyond int64 (or not an integer): read the old way
-            return
-    else:
-        _SET_TAIL(features, _PACK(start_us, end_us, n_records, n_events, len(spans), 0, 0, -1, asset))
+        return b""
+    if len(spans) != 1:
+        return _PACK(start_us, end_us, n_records, n_events, len(spans), 0, 0, -1, asset)
+    span = spans[0]
+    source = _SOURCES.get(span.source)
+    if source is None and (source := _code(span.source, _SOURCES, _SOURCE_IDS)) < 0:
+        return b""
+    try:
+        return _PACK(start_us, end_us, n_records, n_events, 1, span.first, span.last, source, asset)
+    except struct.error:  # a bound beyond int64 (or not an integer): read the old way
+        return b""
 
 
 def tails(fvs: Sequence[Any]) -> np.ndarray | None:

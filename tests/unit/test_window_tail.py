@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows.dataflow.items import InputMark
+from flows.dataflow.items import FrameFeatures, InputMark
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import OpenWindows, make_window_aggregator
 from flows.dataflow.sinks import feature_blocks as fb
-from flows.dataflow.window_tail import FIELDS, asset_ids, source_ids, stamp, tails
+from flows.dataflow.window_tail import FIELDS, asset_ids, pack, source_ids, tails
 from tests.unit.test_archive_features import _fleet
 from tests.unit.test_feature_blocks import _mixed, _same_as_rows
 from twin_models.feature_map import feature_map
@@ -36,11 +36,10 @@ def _us(t: datetime) -> int:
 
 
 def _stamped(records: list[Any]) -> list[Any]:
-    """``records`` stamped as the window step stamps its windows (in place: fresh maps)."""
-    for r in records:
-        stamp(r.features, r.asset_id, _us(r.window_start), _us(r.window_end), r.n_records, len(r.events),
-              r.inputs)
-    return records
+    """``records`` with their tails, as the window step gives them (plain dict windows kept)."""
+    return [r if type(r.features) is dict else replace(r, features=feature_map(dict(r.features), pack(
+        r.asset_id, _us(r.window_start), _us(r.window_end), r.n_records, len(r.events), r.inputs)))
+        for r in records]
 
 
 def _numbers(r: Any) -> list[Any]:
@@ -60,8 +59,7 @@ def _decoded(tail: np.ndarray) -> list[Any]:
 
 def _one_span_fleet() -> list[Any]:
     """The fleet's windows with one input span each (two sources), as a live flush has them."""
-    return [replace(r, features=feature_map(dict(r.features)),
-                    inputs=(InputSpan(f"kafka:t:{i % 2}", 10 * i, 10 * i + 4),))
+    return [replace(r, inputs=(InputSpan(f"kafka:t:{i % 2}", 10 * i, 10 * i + 4),))
             for i, r in enumerate(_fleet())]
 
 
@@ -98,9 +96,8 @@ def test_tailed_windows_write_the_row_paths_files(tmp_path: Path, batch: int) ->
 
 def test_a_window_that_does_not_fit_has_no_tail_and_is_read_from_its_objects(tmp_path: Path) -> None:
     records = _one_span_fleet()[:20]
-    records[3] = replace(records[3], features=feature_map(dict(records[3].features)),
-                         inputs=(InputSpan("file:a.csv", 1, 1 << 64),))  # beyond int64
-    _stamped(records)
+    records[3] = replace(records[3], inputs=(InputSpan("file:a.csv", 1, 1 << 64),))  # beyond int64
+    records = _stamped(records)
     assert records[3].features.tail == b"" and tails(records) is None
     assert tails(records[4:]) is not None
     _same_as_rows(tmp_path, records, records)
@@ -118,16 +115,20 @@ def test_a_pickled_window_has_no_tail_and_a_tail_changes_no_equality() -> None:
 
 def test_the_window_step_stamps_its_windows() -> None:
     m = PipelineMetrics()
-    aggregate = make_window_aggregator(900.0, m, OpenWindows(900.0, m), lambda: datetime(2030, 1, 1, tzinfo=UTC))
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    aggregate = make_window_aggregator(900.0, m, OpenWindows(900.0, m), lambda: now)
     window_id = 2_000_000  # 2027
     start = EPOCH + window_id * timedelta(seconds=900)
     items: list[Any] = [InputMark("p7", start, "kafka:telemetry:3", 120, 180)]
-    items += [ScalarSample("p7", "temperature", start + timedelta(seconds=10 * i), 40.0 + i) for i in range(5)]
+    items += [ScalarSample("p7", "temperature", start + timedelta(seconds=10 * i), 40.0 + i)
+              for i in range(5)]
     items.append(AssetEvent("p7", start + timedelta(seconds=30), "maintenance"))
+    items += [FrameFeatures("p7", "vib", start + timedelta(seconds=s), {"rms": 0.1 * s}, ())
+              for s in (5, 65)]
     fv = aggregate("p7", (window_id, items))
     got = tails([fv])
-    assert got is not None
+    assert got is not None  # its record count is the window's (frames, samples and events)
     assert _decoded(got[:, 0]) == _numbers(fv) == [
-        _us(start), _us(start) + 900_000_000, 6, 1, 1, 120, 180, "kafka:telemetry:3", "p7"]
+        _us(start), _us(start) + 900_000_000, 8, 1, 1, 120, 180, "kafka:telemetry:3", "p7"]
     plain = fv.plain() if hasattr(fv, "plain") else fv  # what the features sink gets
     assert tails([plain]) is not None
