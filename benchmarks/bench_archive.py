@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,10 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
         from twin_models.feature_map import feature_map
     except ImportError:  # a tree before it: plain dicts
         feature_map = dict  # type: ignore[assignment]
+    try:  # as the window step makes them: the archive's numbers packed (issue 10 round 13)
+        from flows.dataflow.window_tail import pack
+    except ImportError:  # a tree before it
+        pack = None  # type: ignore[assignment]
     base = sorted({r["asset_id"] for r in rows})
     specs = []
     for k in range(-(-assets // len(base))):
@@ -107,9 +111,20 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     for _start, asset, r in specs:  # made in the order the flow's windows close, as the flow does
         feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
         extra = {"inputs": spans(r["inputs"])} if "inputs" in r else {}  # digital thread (issue 11)
-        out.append(FeatureVector(asset, r["window_start"], r["window_end"], feature_map(feats),
-                                 int(r["n_records"] or 0), **extra))
+        n = int(r["n_records"] or 0)
+        if pack is None:
+            features = feature_map(feats)
+        else:
+            start, end = micros(r["window_start"]), micros(r["window_end"])
+            tail = pack(asset, start, end, n, 0, extra.get("inputs", ()))
+            features = feature_map(feats, tail)  # type: ignore[call-arg]
+        out.append(FeatureVector(asset, r["window_start"], r["window_end"], features, n, **extra))
     return out
+
+
+def micros(t: datetime) -> int:
+    """Microseconds since the epoch (the window step has them exactly from the window id)."""
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def flows_tree() -> Path:

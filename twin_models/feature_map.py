@@ -66,24 +66,34 @@ def _keys(names: tuple[str, ...]) -> FeatureKeys:
 
 class FeatureMap(Mapping[str, float]):
     """Read-only ``name -> value``: the window's items as given, with the shared ``key_set`` and
-    ``raw``, the bytes of the values as one float64 row (what the archive sink reads).
+    ``raw``, the bytes of the values as one float64 row (what the archive sink reads), and
+    ``tail``: bytes its producer gives with the values (the flow's window step packs the
+    window's archive numbers there, ``flows.dataflow.window_tail``), ``b""`` otherwise; not
+    part of the mapping (not compared, not pickled: a pickle is the dict of the items). A tail
+    describes the window it was made for: a FeatureVector built around the same map with other
+    times, counts, spans or asset must not reach the archive sink (the flow's windows never
+    are: the sink gets the window step's FeatureVector or its ``plain()`` copy).
 
     Built by :func:`feature_map`. Lookups and iteration are a private copy of the items the
     window was built from (the same values, the same order, the same speed as the dict was);
     equal to any mapping with equal items."""
 
-    __slots__ = ("_items", "key_set", "raw")
+    __slots__ = ("_items", "key_set", "raw", "tail")
     key_set: FeatureKeys
     raw: bytes
+    tail: bytes
     _items: dict[str, float]
 
-    def __init__(self, items: dict[str, float], key_set: FeatureKeys, row: npt.NDArray[np.float64]) -> None:
+    def __init__(self, items: dict[str, float], key_set: FeatureKeys, row: npt.NDArray[np.float64],
+                 tail: bytes = b"") -> None:
         if row.shape != (len(items),) or len(items) != len(key_set.names) or row.dtype != np.float64:
             msg = f"a feature row must be float64, one value per name, got {row.dtype} {row.shape}"
             raise ValueError(msg)
-        object.__setattr__(self, "_items", items)
-        object.__setattr__(self, "key_set", key_set)
-        object.__setattr__(self, "raw", row.astype("=f8", copy=False).tobytes())
+        # the slots set through their descriptors (``object.__setattr__`` costs ~2x: per window)
+        _SET_ITEMS(self, items)
+        _SET_KEY_SET(self, key_set)
+        _SET_RAW(self, row.astype("=f8", copy=False).tobytes())
+        _SET_TAIL(self, tail)
 
     @property
     def row(self) -> npt.NDArray[np.float64]:
@@ -145,9 +155,14 @@ class FeatureMap(Mapping[str, float]):
         return self
 
 
-def feature_map(features: Mapping[str, float]) -> FeatureMap:
+_SET_ITEMS, _SET_KEY_SET = FeatureMap._items.__set__, FeatureMap.key_set.__set__  # type: ignore[attr-defined]
+_SET_RAW, _SET_TAIL = FeatureMap.raw.__set__, FeatureMap.tail.__set__  # type: ignore[attr-defined]
+
+
+def feature_map(features: Mapping[str, float], tail: bytes = b"") -> FeatureMap:
     """``features`` (names -> numbers, in their order) as a :class:`FeatureMap` whose key set is
-    shared with every other map of the same names. ``ValueError`` for a value ``float()`` refuses."""
+    shared with every other map of the same names; ``tail``: see :class:`FeatureMap` (a map given
+    is returned as it is). ``ValueError`` for a value ``float()`` refuses."""
     if isinstance(features, FeatureMap):
         return features
     items = dict(features)
@@ -158,7 +173,7 @@ def feature_map(features: Mapping[str, float]) -> FeatureMap:
         bad = next((k for k, v in items.items() if not isinstance(v, (int, float))), "?")
         msg = f"feature {bad!r} must be a number, got {items.get(bad)!r}"
         raise ValueError(msg) from exc
-    return FeatureMap(items, _keys(names), row)
+    return FeatureMap(items, _keys(names), row, tail)
 
 
 def feature_names(features: Mapping[str, float]) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
 from flows.dataflow.whatif_steps import answer, due_checkpoint
 from flows.dataflow.window_columns import scalar_columns
+from flows.dataflow.window_tail import pack
 from twin_models.alerting import AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.window import aggregate_columns
@@ -207,6 +208,7 @@ def make_window_aggregator(
 ) -> Callable[[str, tuple[int, list[WindowItem]]], FeatureVector]:
     """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector."""
     length = timedelta(seconds=window_s)
+    length_us = length // timedelta(microseconds=1)  # exact: a timedelta is whole microseconds
     items_out = metrics.step_items.labels(step="aggregate_window")
     lag_gauge = metrics.event_time_lag_seconds.labels(process=metrics.process)
 
@@ -224,8 +226,12 @@ def make_window_aggregator(
         items_out.inc()
         windows.closed(asset_id, window_id)
         lag_gauge.set((now() - (start + length)).total_seconds())
+        inputs = window_inputs(items)
+        start_us = window_id * length_us  # the archive's numbers, packed (flows.dataflow.window_tail)
+        tail = pack(asset_id, start_us, start_us + length_us, len(frames) + n_scalars + len(events),
+                    len(events), inputs)
         fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
-                               window_inputs(items))
+                               inputs, tail)
         if not quality:
             return fv
         return CheckedWindow(fv.asset_id, fv.window_start, fv.window_end, fv.features, fv.n_records,

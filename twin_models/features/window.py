@@ -94,12 +94,14 @@ def aggregate_columns(
     n_scalars: int,
     events: Iterable[AssetEvent] = (),
     inputs: tuple[InputSpan, ...] = (),
+    tail: bytes = b"",
 ) -> FeatureVector:
     """:func:`aggregate_window` with the scalar samples given as columns: per channel (in the
     order of its first sample) its times in seconds and values, each in time order; ``n_scalars``
     samples in all. Why: a scalar fleet's window holds many samples, and a replay carries them
     as arrays already (no object per sample). ``inputs``: the window's input ranges (digital
-    thread), carried as they are."""
+    thread), carried as they are; ``tail``: bytes carried as the feature map's ``tail`` (the
+    flow's window step packs its archive numbers there)."""
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     n = 0
@@ -117,5 +119,5 @@ def aggregate_columns(
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
     # carried columnar (one row, a key set shared by the windows of a kind): the archive sink
     # stacks the rows instead of reading every value out of a dict
-    return FeatureVector(asset_id, window_start, window_end, feature_map(features),
+    return FeatureVector(asset_id, window_start, window_end, feature_map(features, tail),
                          n + n_scalars + len(evs), evs, inputs)

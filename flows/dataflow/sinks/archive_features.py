@@ -77,7 +77,7 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
         "window_start": pa.array(start_us[order], _TIME),
         "window_end": pa.array(np.concatenate([b.end_us for b in blocks])[order], _TIME),
         "n_records": pa.array(np.concatenate([b.n_records for b in blocks])[order], pa.int64()),
-        "events": _events(blocks, n).take(taken),
+        "events": _events(blocks, n, taken),
         "inputs": _inputs(blocks, order, taken),  # digital thread: .archive_inputs
     }
     names_by_day, feature_columns = _feature_columns(blocks, order, day)
@@ -110,11 +110,12 @@ def _merged(coded: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.nd
     return distinct, np.concatenate(parts)
 
 
-def _events(blocks: Sequence[FeatureBlock], n: int) -> pa.Array:
-    """The events column in arrival order (``""`` for a window without any: most)."""
+def _events(blocks: Sequence[FeatureBlock], n: int, taken: pa.Array) -> pa.Array:
+    """The events column in the order ``taken`` (``""`` for a window without any: most; a write
+    without any events needs no reordering)."""
     if not any(any(b.events) for b in blocks):
         return pa.repeat(pa.scalar("", pa.string()), n)
-    return pa.array(list(chain.from_iterable(b.events for b in blocks)), pa.string())
+    return pa.array(list(chain.from_iterable(b.events for b in blocks)), pa.string()).take(taken)
 
 
 def _inputs(blocks: Sequence[FeatureBlock], order: np.ndarray, taken: pa.Array) -> pa.Array:

@@ -15,6 +15,13 @@ per flush. (ARCHIVE7 made them on the worker, a Bytewax batch at a time: at the 
 windows per batch that fixed cost halved the all-in rate; ARCHIVE8.) A block holds windows in
 arrival order (blocks are split where the name sequence changes, so concatenating them keeps
 the arrival order the sort's ties use) and is picklable; the sink still accepts blocks.
+
+Round 13 (issue 10): the numbers a block needs besides the values (start/end, counts, the one
+input span, the asset) were still five or six passes over the windows' objects, ~1.2 us per
+window. The window step now packs them into each window's ``FeatureMap.tail``
+(:mod:`flows.dataflow.window_tail`), and a block of windows that all have one is made from
+one join of the tails (same block, ``tests/unit/test_window_tail.py``); others (a window from
+another process, a plain dict, a bound beyond int64) are read from their objects as before.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import numpy as np
 
 from flows.codec.record_fields import FEATURE_VECTOR
 from flows.dataflow.sinks.archive_inputs import source_codes
+from flows.dataflow.window_tail import asset_ids, source_ids, tails
 from twin_models.feature_map import FeatureKeys, FeatureMap
 
 __all__ = ["FeatureBlock", "feature_blocks"]
@@ -123,9 +131,48 @@ def _values(fvs: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.nd
 
 
 def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
-    """Windows of one shape (in arrival order) as one block."""
+    """Windows of one shape (in arrival order) as one block: from their tails (the numbers the
+    window step packed, :mod:`flows.dataflow.window_tail`) when every window has one, else
+    from their objects."""
+    numbers = tails(fvs)
+    if numbers is None:
+        return _object_block(fvs, shape)
+    start_us, end_us, n_records, n_events, n_spans, first, last, source, asset = numbers
+    events = [""] * len(fvs)
+    if n_events.any():  # most windows have none
+        for i in np.flatnonzero(n_events).tolist():
+            events[i] = _EVENTS(fvs[i])
+    ids, codes = _coded(asset, asset_ids())
+    names, values = _values(fvs, shape)
+    if not bool((n_spans == 1).all()):  # not one span per window: the spans read the old way
+        return FeatureBlock(ids, codes, start_us, end_us, n_records, events, *_spans(fvs), names, values)
+    sources, span_codes = _coded(source, source_ids())
+    return FeatureBlock(ids, codes, start_us, end_us, n_records, events, n_spans, sources, span_codes,
+                        first, last, names, values)
+
+
+def _coded(codes: np.ndarray, table: list[str]) -> tuple[list[str], np.ndarray]:
+    """Process-wide codes (positions in ``table``) as a block holds them: the distinct values in
+    order of first appearance and each one's position among them."""
+    if bool((codes == codes[0]).all()):  # one asset kind's fleet of one, one input partition
+        return [table[int(codes[0])]], np.zeros(len(codes), np.intp)
+    distinct, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)
+    position = np.empty(len(distinct), np.intp)
+    position[by_first] = np.arange(len(distinct))
+    return [table[c] for c in distinct[by_first].tolist()], position[inverse.reshape(-1)]
+
+
+def _spans(fvs: Sequence[Any]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The windows' input spans flattened: counts, distinct sources, codes, first, last."""
     spans = list(map(_INPUTS, fvs))
     flat = list(chain.from_iterable(spans))
+    return (np.fromiter(map(len, spans), np.int64, len(spans)), *source_codes(list(map(_SOURCE, flat))),
+            _ints(flat, _FIRST), _ints(flat, _LAST))
+
+
+def _object_block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
+    """Windows of one shape (in arrival order) as one block, read from their objects."""
     events = [""] * len(fvs)
     if any(map(_EVS, fvs)):  # most windows have none: no Python loop then
         for i, fv in enumerate(fvs):
@@ -137,9 +184,7 @@ def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
     at = dict(zip(ids, range(len(ids)), strict=True))
     codes = np.fromiter(map(at.__getitem__, assets), np.intp, len(assets))
     return FeatureBlock(ids, codes, _micros(map(_START, fvs)), _micros(map(_END, fvs)),
-                        _ints(fvs, _N), events, np.fromiter(map(len, spans), np.int64, len(spans)),
-                        *source_codes(list(map(_SOURCE, flat))),
-                        _ints(flat, _FIRST), _ints(flat, _LAST), names, values)
+                        _ints(fvs, _N), events, *_spans(fvs), names, values)
 
 
 def feature_blocks(fvs: Sequence[Any]) -> list[FeatureBlock]:
