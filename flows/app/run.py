@@ -35,6 +35,11 @@ __all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "ch
 log = logging.getLogger(__name__)
 
 TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+OUTPUT_ROLES = ("state", "alerts", "dead_letters", "fleet_models", "recommendations", "commands", "audit",
+                "whatif_results")
+"""Topics ``twin run`` writes to (:func:`flows.app.outputs.kafka_outputs`; ``fleet_models`` is also
+read back). Checked at start like the inputs: a missing one was found only at the first message
+to it, as a delivery failure ("Unknown topic or partition") told as "restart once Kafka is back"."""
 DECIDING_MODES = ("approve", "auto")
 """Command modes in which ``twin run`` reads the decisions topic (and needs it)."""
 
@@ -188,13 +193,13 @@ def _terminate_gracefully() -> None:
 
 def check_kafka(cfg: PipelineConfig) -> None:
     """Before the engine starts: the settings make a client, the brokers answer within
-    ``kafka.connect_timeout_s`` and the telemetry topics exist; else one KafkaSetupError line
+    ``kafka.connect_timeout_s`` and the topics it reads and writes exist; else one KafkaSetupError line
     (inside the dataflow the same failures end in an engine traceback)."""
     from flows.kafka.clients import KafkaSetupError, admin_client, wait_for_brokers
 
     admin, errors = admin_client(cfg.kafka)
     meta = wait_for_brokers(admin, errors, cfg.kafka)
-    roles = (*TELEMETRY_ROLES, "whatif_requests")
+    roles = (*TELEMETRY_ROLES, "whatif_requests", *OUTPUT_ROLES)
     roles = (*roles, "decisions") if cfg.commands.mode in DECIDING_MODES else roles
     missing = [cfg.kafka.topic(r) for r in roles if cfg.kafka.topic(r) not in meta.topics]
     if missing:
