@@ -24,6 +24,7 @@ from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import lock_store, prepare_store
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from flows.kafka.errors import KafkaSecurityError
@@ -250,6 +251,10 @@ def run_kafka_flow(
         failed = _cause(exc, DeliveryFailed)
         if failed is not None:
             raise OutputUndelivered(failed.summary()) from None
+        unwritten = _cause(exc, ArchiveWriteError)
+        if unwritten is not None:
+            remedy = "once the archive's disk has room and is writable"
+            raise OutputUndelivered(str(unwritten), remedy) from None
         raise
     finally:
         models.stop()
@@ -258,9 +263,14 @@ def run_kafka_flow(
 
 
 class OutputUndelivered(RuntimeError):
-    """A sink could not deliver its output (Kafka away longer than ``message.timeout.ms``): the
-    flow stopped without committing the epoch, so nothing is lost; a restart with the same
-    ``--recovery-dir`` once the broker is back produces it again."""
+    """A sink could not deliver its output (Kafka away longer than ``message.timeout.ms``, or an
+    archive file that cannot be written: a full or read-only disk): the flow stopped without
+    committing the epoch, so nothing is lost; a restart with the same ``--recovery-dir`` once the
+    cause is gone (``remedy``) produces it again."""
+
+    def __init__(self, summary: str, remedy: str = "once Kafka is back") -> None:
+        super().__init__(summary)
+        self.remedy = remedy
 
 
 def _cause(exc: BaseException, kind: type[Any]) -> Any:

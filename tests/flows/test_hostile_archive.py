@@ -10,6 +10,7 @@ writer refuses the link, and a full disk is one line naming the folder."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import pytest
 
 from flows.cli.main import main
 from flows.dataflow.sinks.archive import write_rows
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from tests.flows.archive_fixtures import feature_rows, small_archive
-from tests.flows.test_cli_errors import TWIN
+from tests.flows.test_cli_errors import TWIN, one_error_line
 
 SUM = "SELECT count(*) AS n, sum(\"vib.rms\") AS s FROM features"
 
@@ -68,3 +70,55 @@ def test_a_fifo_named_parquet_is_reported_never_opened(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["n,s", "6,9.0"]
     assert "pipe.parquet (foreign file: not a regular file (a FIFO))" in proc.stderr
+
+
+def test_the_writer_refuses_a_linked_partition_folder(tmp_path: Path) -> None:
+    """The sink wrote its file through the link: into a folder outside the archive."""
+    archive = tmp_path / "a"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (archive / "features").mkdir(parents=True)
+    (archive / "features" / "date=2026-01-01").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ArchiveWriteError, match=r"date=2026-01-01 is a symbolic link \(not written through"):
+        write_rows(archive, "features", feature_rows(), "part-r-w0-000000", "r")
+    assert list(outside.iterdir()) == []
+
+
+def _full_disk(script: str, size: str = "100k") -> subprocess.CompletedProcess[str]:
+    """``script`` (sh) in a private mount namespace with a ``size`` tmpfs at $DISK; skips where an
+    unprivileged user namespace cannot mount one."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1)")
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                           capture_output=True, text=True, check=False, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {probe.stderr.strip()}")
+    mount = f'mount -t tmpfs -o size={size} tmpfs "$DISK"'
+    return subprocess.run(["unshare", "-rm", "sh", "-c", f"{mount} && {script}"], capture_output=True,
+                          text=True, check=False, timeout=300, env={"PATH": "/usr/bin:/bin", "DISK": "/mnt"})
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_never_an_abort() -> None:
+    """Every table's writer fails on a full disk; the second failure, raised while Bytewax closed
+    the sinks after the first, aborted the process (exit 134, no message)."""
+    script = (f'{TWIN} demo --assets 2 --days 3 --out "$DISK/out" --no-progress; echo "rc=$?"; '
+              'find "$DISK" -name ".*.tmp"; '
+              'for f in $(find "$DISK" -name "*.parquet"); do echo "file $f"; done')
+    proc = _full_disk(script)
+    assert "rc=2" in proc.stdout, proc.stdout + proc.stderr
+    line = one_error_line(proc.stderr)
+    assert line.startswith("twin: error: cannot write the archive in /mnt/out/")
+    assert line.endswith(": No space left on device")
+    lines = proc.stdout.splitlines()
+    assert not [ln for ln in lines if ln.endswith(".tmp")]  # no half-written file left taking room
+    assert all(ln.startswith(("rc=", "file ")) for ln in lines)
+    assert any(ln.startswith("file /mnt/out/") for ln in lines)  # it wrote some before the disk filled
+
+
+def test_after_a_full_disk_every_visible_file_is_whole() -> None:
+    """``twin archive check`` reads every visible file's footer: none is half-written."""
+    script = (f'{TWIN} demo --assets 2 --days 3 --out "$DISK/out" --no-progress >/dev/null 2>&1; '
+              f'{TWIN} archive check --archive "$DISK/out"; echo "rc=$?"')
+    proc = _full_disk(script)
+    assert "rc=0" in proc.stdout, proc.stdout + proc.stderr
+    assert "unreadable" not in proc.stdout + proc.stderr
