@@ -107,3 +107,34 @@ def test_a_full_archive_disk_stops_in_one_line_and_a_restart_with_room_completes
     assert not [ln for ln in out if ln.endswith(".tmp")]  # the half-written file is removed
     assert "second=0" in out, proc.stdout + proc.stderr
     assert out[-2:] == want  # every window of the clean run, nothing lost to the full disk
+
+
+def test_a_10_mb_record_is_a_dead_letter_not_a_stop(published: tuple[KafkaConfig, Path], kafka_admin: Any,
+                                                    tmp_path: Path) -> None:
+    """On a topic that allows it, a 10 MB value was refused as a dead letter (the dead-letter topic's
+    1 MB limit: MSG_SIZE_TOO_LARGE): `twin run` stopped with an internal error, and again on it at
+    every restart. Now its first 512 KiB are the dead letter, its size in ``dlq.truncated``."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from benchmarks.kafka_read import consume_all
+
+    cfg, meta = published
+    entry = ConfigEntry("max.message.bytes", str(16 << 20), incremental_operation=AlterConfigOpType.SET)
+    big = ConfigResource("topic", cfg.topic("scalars"), incremental_configs=[entry])
+    for fut in kafka_admin.incremental_alter_configs([big]).values():
+        fut.result(timeout=30)
+    producer = Producer({"bootstrap.servers": cfg.brokers, "message.max.bytes": str(20 << 20)})
+    value = b"{" + b"x" * (10 << 20)
+    producer.produce(cfg.topic("scalars"), value=value, key=b"pump-001")
+    assert producer.flush(60) == 0
+    proc = subprocess.run([TWIN, *_run_args(cfg, str(tmp_path / "a"), meta)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "dead letters: 1 (invalid_json 1)" in proc.stderr
+    (dead,) = consume_all(cfg, "dead_letters", 60, expected=1)
+    headers = dict(dead.headers() or [])
+    assert headers["dlq.reason"] == b"invalid_json"
+    assert headers["dlq.truncated"] == str(len(value)).encode()
+    assert dead.value() == value[:512 * 1024]
+    assert headers["source.topic"] == cfg.topic("scalars").encode()  # where the whole record still is
