@@ -138,3 +138,38 @@ def test_a_10_mb_record_is_a_dead_letter_not_a_stop(published: tuple[KafkaConfig
     assert headers["dlq.truncated"] == str(len(value)).encode()
     assert dead.value() == value[:512 * 1024]
     assert headers["source.topic"] == cfg.topic("scalars").encode()  # where the whole record still is
+
+
+def test_a_resumed_offset_deleted_by_retention_reads_what_is_kept(kafka_brokers: str, kafka_admin: Any,
+                                                                  tmp_path: Path) -> None:
+    """``twin run`` was down longer than the topic's retention: the snapshot's offset is gone. The
+    consumer jumped to the END (librdkafka's default ``auto.offset.reset``), skipping silently all
+    the kept messages (1,470 of 1,480 scalars here); now it reads from the oldest kept, the gap said."""
+    from confluent_kafka import TopicPartition
+
+    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"ho-{uuid.uuid4().hex[:8]}.", partitions=1)
+    create_topics(cfg)
+    try:
+        fleet = FleetConfig(n_assets=2, days=4.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
+        write_metadata(fleet, tmp_path / "meta.json")
+        msgs = valid_messages(simulate_fleet(fleet))
+        first = [m for m in msgs if m[3] < msgs[0][3] + 2 * 86_400_000]
+        rest = msgs[len(first):]
+        rec = tmp_path / "recovery"
+        rec.mkdir()
+        argv = [TWIN, *_run_args(cfg, str(tmp_path / "a"), tmp_path / "meta.json"),
+                "--recovery-dir", str(rec)]
+        produce(cfg, first)
+        assert subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False).returncode == 0
+        produce(cfg, rest)
+        read = sum(1 for m in first if m[0] == "scalars")  # the snapshot's scalar offset
+        deleted = TopicPartition(cfg.topic("scalars"), 0, read + 10)  # as retention would
+        for fut in kafka_admin.delete_records([deleted]).values():
+            fut.result(timeout=30)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert f"twin run: {len(rest) - 10} records read," in proc.stderr  # all but the 10 deleted
+    assert (f"{cfg.topic('scalars')}[0]: resumed at offset {read}, the oldest message kept is {read + 10}: "
+            "10 messages deleted (retention) before they were read") in proc.stderr
