@@ -276,7 +276,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
-        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}")
+        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.run_id)
 
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
@@ -320,7 +320,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             self.sink.metrics.snapshot_flush_seconds.observe(time.perf_counter() - start)
 
     def close(self) -> None:
-        if not failure_raised():  # after a write failure the flow is stopping: nothing more to write
+        if not failure_raised(self.sink.run_id):  # after a write failure the flow stops: write no more
             self.flush()
         self.writer.close()
 

@@ -13,9 +13,9 @@ interpreter exit (a run stopped by a signal, where Bytewax closes no sink) what 
 is written. A job that
 fails is raised again on the worker thread at every later call (the flow stops as it did when
 the flush ran inline), and no later job runs. Once one writer's failure has been raised there,
-no writer of the process raises from :meth:`BackgroundWriter.close` (a full disk fails every
-table's writer): Bytewax closes the sinks while it unwinds from the first error, and a second
-exception there aborts the process (SIGABRT, exit 134, the error itself never shown).
+no writer of its group (the archive sinks of one flow) raises from :meth:`BackgroundWriter.close`
+(a full disk fails every table's writer): Bytewax closes the sinks while it unwinds from the
+first error, and a second exception there aborts the process (SIGABRT, exit 134, no message).
 
 A file that cannot be written (a full or read-only disk, a planted symbolic link) is an
 :class:`ArchiveWriteError` naming the folder, its temporary file removed.
@@ -35,13 +35,14 @@ __all__ = ["ArchiveWriteError", "BackgroundWriter", "failure_raised"]
 log = logging.getLogger(__name__)
 Job = Callable[[], None]
 _OPEN: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
-_RAISED = threading.Event()  # a writer's failure was raised on a worker thread: the flow is stopping
+_RAISED: set[str] = set()  # groups (a flow's run id) whose writer failure was raised on a worker thread
 
 
-def failure_raised() -> bool:
-    """A writer's failure has been raised on a worker thread of this process (the flow stops on
-    it): the sinks' closes then write and raise nothing more."""
-    return _RAISED.is_set()
+def failure_raised(group: str) -> bool:
+    """A failure of one of ``group``'s writers (the archive sinks of one flow: its run id) has been
+    raised on a worker thread (the flow stops on it): the sinks' closes then write and raise nothing
+    more."""
+    return group in _RAISED
 
 
 class ArchiveWriteError(OSError):
@@ -55,7 +56,8 @@ class ArchiveWriteError(OSError):
 class BackgroundWriter:
     """Runs jobs on one daemon thread, in order; errors come back on the caller's thread."""
 
-    def __init__(self, name: str, max_pending: int = 4) -> None:
+    def __init__(self, name: str, max_pending: int = 4, group: str = "") -> None:
+        self.group = group  # see failure_raised
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
         self._told = False
@@ -79,7 +81,7 @@ class BackgroundWriter:
     def check(self) -> None:
         """Raise what a job raised, on the calling (worker) thread (at every call from then on)."""
         if self._error is not None:
-            _RAISED.set()
+            _RAISED.add(self.group)
             self._told = True
             raise self._error
 
@@ -102,7 +104,7 @@ class BackgroundWriter:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
-        if not failure_raised():
+        if not failure_raised(self.group):
             self.check()
         elif self._error is not None and not self._told:
             self._told = True  # once (atexit closes it again); a raised failure was told already
