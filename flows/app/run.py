@@ -24,6 +24,7 @@ from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import lock_store, prepare_store
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from flows.kafka.errors import KafkaSecurityError
@@ -35,6 +36,11 @@ __all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "ch
 log = logging.getLogger(__name__)
 
 TELEMETRY_ROLES = ("scalars", "waveforms", "events")
+OUTPUT_ROLES = ("state", "alerts", "dead_letters", "fleet_models", "recommendations", "commands", "audit",
+                "whatif_results")
+"""Topics ``twin run`` writes to (:func:`flows.app.outputs.kafka_outputs`; ``fleet_models`` is also
+read back). Checked at start like the inputs: a missing one was found only at the first message
+to it, as a delivery failure ("Unknown topic or partition") told as "restart once Kafka is back"."""
 DECIDING_MODES = ("approve", "auto")
 """Command modes in which ``twin run`` reads the decisions topic (and needs it)."""
 
@@ -188,13 +194,13 @@ def _terminate_gracefully() -> None:
 
 def check_kafka(cfg: PipelineConfig) -> None:
     """Before the engine starts: the settings make a client, the brokers answer within
-    ``kafka.connect_timeout_s`` and the telemetry topics exist; else one KafkaSetupError line
+    ``kafka.connect_timeout_s`` and the topics it reads and writes exist; else one KafkaSetupError line
     (inside the dataflow the same failures end in an engine traceback)."""
     from flows.kafka.clients import KafkaSetupError, admin_client, wait_for_brokers
 
     admin, errors = admin_client(cfg.kafka)
     meta = wait_for_brokers(admin, errors, cfg.kafka)
-    roles = (*TELEMETRY_ROLES, "whatif_requests")
+    roles = (*TELEMETRY_ROLES, "whatif_requests", *OUTPUT_ROLES)
     roles = (*roles, "decisions") if cfg.commands.mode in DECIDING_MODES else roles
     missing = [cfg.kafka.topic(r) for r in roles if cfg.kafka.topic(r) not in meta.topics]
     if missing:
@@ -249,6 +255,10 @@ def run_kafka_flow(
         failed = _cause(exc, DeliveryFailed)
         if failed is not None:
             raise OutputUndelivered(failed.summary()) from None
+        unwritten = _cause(exc, ArchiveWriteError)
+        if unwritten is not None:
+            remedy = "once the archive's disk has room and is writable"
+            raise OutputUndelivered(str(unwritten), remedy) from None
         raise
     finally:
         models.stop()
@@ -257,9 +267,14 @@ def run_kafka_flow(
 
 
 class OutputUndelivered(RuntimeError):
-    """A sink could not deliver its output (Kafka away longer than ``message.timeout.ms``): the
-    flow stopped without committing the epoch, so nothing is lost; a restart with the same
-    ``--recovery-dir`` once the broker is back produces it again."""
+    """A sink could not deliver its output (Kafka away longer than ``message.timeout.ms``, or an
+    archive file that cannot be written: a full or read-only disk): the flow stopped without
+    committing the epoch, so nothing is lost; a restart with the same ``--recovery-dir`` once the
+    cause is gone (``remedy``) produces it again."""
+
+    def __init__(self, summary: str, remedy: str = "once Kafka is back") -> None:
+        super().__init__(summary)
+        self.remedy = remedy
 
 
 def _cause(exc: BaseException, kind: type[Any]) -> Any:

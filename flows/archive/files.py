@@ -9,6 +9,9 @@ file) is reported here and left out of the views, so one bad file never makes th
 unqueryable. The check reads Parquet footers only (no data pages), so it stays cheap; a file whose
 footer is intact but whose data pages are corrupt is only found by a query that reads them.
 
+Only regular files are read: a symbolic link (to a file or a folder) is reported and never
+followed, so one planted in the archive cannot make ``twin sql`` read a file outside it, and a
+FIFO or device named ``*.parquet`` is reported, never opened (a FIFO hung the query for ever).
 Hidden files (``.name``) are ignored: the writer's ``.*.parquet.tmp`` files are in progress or left
 by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twin archive check
 --repair`` moves bad files, outside every table folder.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -92,13 +96,46 @@ class TableFiles:
     superseded: list[Path] = field(default_factory=list)
 
 
-def _listing(folder: Path) -> list[Path]:
-    """Every non-hidden file under ``folder`` (hidden folders are skipped too), sorted."""
+def _listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every non-hidden regular file under ``folder`` (hidden folders are skipped too), sorted, and
+    the entries that are not regular files or folders, with the reason they are left out: a
+    symbolic link (to a file or a folder) is never followed, so a link planted in the archive
+    cannot make the views read a file outside it; a FIFO (opening it waits for a writer for ever)
+    or a device is never opened."""
     out: list[Path] = []
+    odd: list[tuple[Path, str]] = []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        out.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
-    return sorted(out)
+        linked = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        odd.extend((Path(dirpath) / d, _LINK) for d in linked if not d.startswith("."))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in linked]
+        for f in filenames:
+            if f.startswith("."):
+                continue
+            path = Path(dirpath) / f
+            kind = _not_regular(path)
+            if kind is None:
+                out.append(path)
+            else:
+                odd.append((path, kind))
+    return sorted(out), sorted(odd)
+
+
+_LINK = "foreign file: a symbolic link (not followed)"
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket"}
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why the entry at ``path`` is not read (None: a regular file), without following a link."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:  # gone meanwhile (a compaction's delete)
+        return f"unreadable: {exc.strerror or exc}"
+    if stat.S_ISLNK(mode):
+        return _LINK
+    if stat.S_ISREG(mode):
+        return None
+    return f"foreign file: not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'a special file')})"
 
 
 _NOT_PARTITION = "not in a date=YYYY-MM-DD/ (or older date=YYYY-MM-DD/asset_id=<id>/) folder"
@@ -191,7 +228,9 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
     if not table_dir.is_dir():
         return tf
     located: list[tuple[Path, date, str | None]] = []
-    for path in _listing(table_dir):
+    listed, odd = _listing(table_dir)
+    tf.bad.extend(BadFile(path, table, reason) for path, reason in odd)
+    for path in listed:
         where = _partition(table_dir, path)
         if isinstance(where, str):
             tf.bad.append(BadFile(path, table, f"foreign file: {where}"))

@@ -222,8 +222,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
                  else "the same arguments (no --recovery-dir: the topics are read again)")
-        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} once Kafka "
-              "is back", file=sys.stderr)
+        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} {exc.remedy}",
+              file=sys.stderr)
         return 1
     if opts.exit_at_end:
         from flows.app.losses import arrival_line, fleet_line, run_line

@@ -20,8 +20,8 @@ from flows.dataflow.sinks.archive import ParquetArchiveSink
 from tests.unit.test_serde import make_feature_vector
 
 
-def _part(root: Path, durable: bool, batch_rows: int = 1000) -> Any:
-    sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id="r",
+def _part(root: Path, durable: bool, batch_rows: int = 1000, run_id: str = "r") -> Any:
+    sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id=run_id,
                               durable_snapshots=durable)
     return sink.build_part("features_out_0", "w0", None)
 
@@ -70,12 +70,34 @@ def test_a_failed_write_stops_the_flow_on_the_worker_thread(tmp_path: Path,
         raise OSError(msg)
 
     monkeypatch.setattr(archive, "write_records", disk_full)
-    part = _part(tmp_path, durable=False, batch_rows=1)
+    part = _part(tmp_path, durable=False, batch_rows=1, run_id="failed-1")  # failures are per run id
     part.write_batch([make_feature_vector()])  # handed over: the write fails on the writer thread
     with pytest.raises(OSError, match="No space left on device"):
         part.writer.drain()
     with pytest.raises(OSError, match="No space left on device"):
         part.write_batch([make_feature_vector()])
+    # raised on the worker thread already: close (Bytewax's teardown, where a second exception
+    # aborts the process) writes and raises nothing more, and only for this flow's sinks
+    monkeypatch.undo()
+    same = _part(tmp_path / "same", durable=False, batch_rows=2, run_id="failed-1")
+    other = _part(tmp_path / "other", durable=False, batch_rows=2, run_id="healthy-1")
+    for p in (same, other):
+        p.write_batch([make_feature_vector()])  # buffered: written at close
+    part.close()
+    same.close()
+    other.close()
+    assert not (tmp_path / "same").exists()
+    assert len(list((tmp_path / "other").rglob("*.parquet"))) == 1
+
+
+def test_a_failure_first_seen_at_close_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*_args: Any, **_kwargs: Any) -> int:
+        msg = "No space left on device"
+        raise OSError(msg)
+
+    monkeypatch.setattr(archive, "write_records", disk_full)
+    part = _part(tmp_path, durable=False, batch_rows=10, run_id="failed-2")
+    part.write_batch([make_feature_vector()])  # buffered: written at close
     with pytest.raises(OSError, match="No space left on device"):
         part.close()
 

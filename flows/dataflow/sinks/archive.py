@@ -26,6 +26,7 @@ stamp that strictly increases within a process. The views keep the row with the 
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -52,7 +53,7 @@ from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
 from flows.dataflow.sinks.archive_features import block_tables
-from flows.dataflow.sinks.archive_writer import BackgroundWriter
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWriter, failure_raised
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
 __all__ = ["ROWS", "SINK_INPUT", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher",
@@ -206,13 +207,32 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
                 run_id: str | None) -> None:
     """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically."""
     folder = _partition_dir(root, table, date)
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
     options = layout.write_options(table, _file_schema(data.schema))
     data = _bookkeeping(data, run_id, write_seq())
-    pq.write_table(data, tmp, **options)
-    os.replace(tmp, final)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder.is_symlink():  # planted: writing through it would write outside the archive
+            msg = f"cannot write the archive: {folder} is a symbolic link (not written through; remove it)"
+            raise ArchiveWriteError(errno.ELOOP, msg)
+        pq.write_table(data, tmp, **options)
+        os.replace(tmp, final)
+        return
+    except ArchiveWriteError:
+        raise
+    except OSError as exc:
+        why = f"cannot write the archive in {folder}: {_reason(exc)}"
+        failed = ArchiveWriteError(exc.errno or errno.EIO, why)
+    if tmp.is_file() and not tmp.is_symlink():
+        tmp.unlink()  # a half-written file takes room and is never part of the archive
+    raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
+
+
+def _reason(exc: OSError) -> str:
+    """The system's words for a failed write (Arrow's OSError repeats them after ``Detail:``)."""
+    text = exc.strerror or str(exc)
+    return text.rsplit("] ", 1)[-1] if "Detail: [errno" in text else text
 
 
 _BOOKKEEPING_FIELDS = [pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING]
@@ -256,7 +276,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
-        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}")
+        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.run_id)
 
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
@@ -300,7 +320,8 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             self.sink.metrics.snapshot_flush_seconds.observe(time.perf_counter() - start)
 
     def close(self) -> None:
-        self.flush()
+        if not failure_raised(self.sink.run_id):  # after a write failure the flow stops: write no more
+            self.flush()
         self.writer.close()
 
 

@@ -12,7 +12,13 @@ before its recovery snapshot returns when snapshots are commit points, and at cl
 interpreter exit (a run stopped by a signal, where Bytewax closes no sink) what was handed over
 is written. A job that
 fails is raised again on the worker thread at every later call (the flow stops as it did when
-the flush ran inline), and no later job runs.
+the flush ran inline), and no later job runs. Once one writer's failure has been raised there,
+no writer of its group (the archive sinks of one flow) raises from :meth:`BackgroundWriter.close`
+(a full disk fails every table's writer): Bytewax closes the sinks while it unwinds from the
+first error, and a second exception there aborts the process (SIGABRT, exit 134, no message).
+
+A file that cannot be written (a full or read-only disk, a planted symbolic link) is an
+:class:`ArchiveWriteError` naming the folder, its temporary file removed.
 """
 
 from __future__ import annotations
@@ -24,19 +30,37 @@ import threading
 import weakref
 from collections.abc import Callable
 
-__all__ = ["BackgroundWriter"]
+__all__ = ["ArchiveWriteError", "BackgroundWriter", "failure_raised"]
 
 log = logging.getLogger(__name__)
 Job = Callable[[], None]
 _OPEN: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+_RAISED: set[str] = set()  # groups (a flow's run id) whose writer failure was raised on a worker thread
+
+
+def failure_raised(group: str) -> bool:
+    """A failure of one of ``group``'s writers (the archive sinks of one flow: its run id) has been
+    raised on a worker thread (the flow stops on it): the sinks' closes then write and raise nothing
+    more."""
+    return group in _RAISED
+
+
+class ArchiveWriteError(OSError):
+    """An archive file could not be written; the message names the folder and the reason.
+    ``ArchiveWriteError(errno, message)``: ``str()`` is the message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class BackgroundWriter:
     """Runs jobs on one daemon thread, in order; errors come back on the caller's thread."""
 
-    def __init__(self, name: str, max_pending: int = 4) -> None:
+    def __init__(self, name: str, max_pending: int = 4, group: str = "") -> None:
+        self.group = group  # see failure_raised
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
+        self._told = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _OPEN.add(self)
@@ -57,6 +81,8 @@ class BackgroundWriter:
     def check(self) -> None:
         """Raise what a job raised, on the calling (worker) thread (at every call from then on)."""
         if self._error is not None:
+            _RAISED.add(self.group)
+            self._told = True
             raise self._error
 
     def submit(self, job: Job) -> None:
@@ -73,11 +99,16 @@ class BackgroundWriter:
         self.check()
 
     def close(self) -> None:
-        """Run what is queued, stop the thread, raise if a job failed."""
+        """Run what is queued, stop the thread, raise if a job failed (unless a writer's failure
+        was raised on a worker thread already: then it is logged, see the module docstring)."""
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
-        self.check()
+        if not failure_raised(self.group):
+            self.check()
+        elif self._error is not None and not self._told:
+            self._told = True  # once (atexit closes it again); a raised failure was told already
+            log.warning("archive writer %s: %s", self._thread.name, self._error)
 
 
 @atexit.register

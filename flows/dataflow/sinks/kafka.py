@@ -31,7 +31,8 @@ from flows.dataflow.items import DeadLetter
 from flows.dataflow.metrics import PipelineMetrics
 from flows.kafka.errors import close_producer, flush, guarded
 
-__all__ = ["DeliveryFailed", "KafkaTopicSink", "dead_letter_message", "kafka_attacher", "producer_config"]
+__all__ = ["DEAD_LETTER_MAX_BYTES", "DeliveryFailed", "KafkaTopicSink", "dead_letter_message",
+           "kafka_attacher", "producer_config"]
 
 Message = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
 
@@ -139,12 +140,26 @@ def record_message(record: Any) -> Message:
     return record.asset_id.encode(), codec.encode_json(record), []
 
 
+DEAD_LETTER_MAX_BYTES = 512 * 1024
+"""The most of a record's bytes a dead letter keeps: half the smallest default message size limit
+(broker ``message.max.bytes``, topic ``max.message.bytes`` and librdkafka's producer limit, 1 MB
+each). A longer record (a 10 MB value on a topic that allows it) made the dead letter itself
+undeliverable, ``MSG_SIZE_TOO_LARGE``, and stopped ``twin run`` on it again at every restart; now
+its first bytes are kept, with its full size in ``dlq.truncated`` (the ``source.*`` headers say
+where the whole record still is)."""
+
+
 def dead_letter_message(d: DeadLetter) -> Message:
-    """The original bytes as the value; reason, detail and source coordinates in headers."""
+    """The original bytes as the value (at most :data:`DEAD_LETTER_MAX_BYTES`); reason, detail and
+    source coordinates in headers."""
     headers = [("dlq.reason", d.reason.encode()), ("dlq.detail", d.detail.encode()[:4096]),
                ("dlq.source", d.source.encode()), ("dlq.timestamp", d.timestamp.isoformat().encode())]
     headers += [(k, v.encode()) for k, v in d.headers]
-    return None, d.raw, headers
+    raw = d.raw
+    if len(raw) > DEAD_LETTER_MAX_BYTES:
+        headers.append(("dlq.truncated", str(len(raw)).encode()))
+        raw = raw[:DEAD_LETTER_MAX_BYTES]
+    return None, raw, headers
 
 
 def _route_key(message: Message) -> str:

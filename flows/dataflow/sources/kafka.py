@@ -1,45 +1,46 @@
 """Kafka telemetry source: co-partitioned topics read together, merged in event-time order.
 
-Telemetry arrives on several topics (scalars, waveform frames, events), all keyed by asset_id and
-with the same number of partitions, so partition ``p`` of every topic holds the same assets.
-One Bytewax source partition reads partition ``p`` of every telemetry topic and emits their
-messages merged by event time (the ``twin.event_time_ms`` header that twinflow's producers set;
-the Kafka timestamp for messages without it): a topic that is read
-faster than another cannot push an asset's watermark ahead and make the other topic's records
-late, and the order the dataflow sees does not depend on fetch timing. A topic whose partition
-has nothing buffered holds the merge back until it delivers, reaches its end, or stays silent for
-``max_idle_s`` while the other topics deliver (then the merge goes on without it; while the
-broker is unreachable every topic is silent, and the merge waits). A topic that reached the end
-of its partition never holds the merge back, so ``max_idle_s`` is a safety net for a partition
-whose data exists but cannot be fetched; keep it well above fetch latencies under load. Idle time
-is counted while the source polls, not while the dataflow is busy elsewhere (see ``_tick``).
+Telemetry arrives on several topics (scalars, waveform frames, events), all keyed by asset_id and with
+the same number of partitions, so partition ``p`` of every topic holds the same assets. One Bytewax
+source partition reads partition ``p`` of every telemetry topic and emits their messages merged by event
+time (the ``twin.event_time_ms`` header that twinflow's producers set; the Kafka timestamp for messages
+without it): a topic that is read faster than another cannot push an asset's watermark ahead and make
+the other topic's records late, and the order the dataflow sees does not depend on fetch timing. A topic
+whose partition has nothing buffered holds the merge back until it delivers, reaches its end, or stays
+silent for ``max_idle_s`` while the other topics deliver (then the merge goes on without it; while the
+broker is unreachable every topic is silent, and the merge waits). A topic that reached the end of its
+partition never holds the merge back, so ``max_idle_s`` is a safety net for a partition whose data
+exists but cannot be fetched; keep it well above fetch latencies under load. Idle time is counted while
+the source polls, not while the dataflow is busy elsewhere (see ``_tick``).
 
-Memory stays bounded under a backlog: the merge can only emit as far as the slowest topic, and a
-fetch brings far more small scalar messages than large waveform frames, so without a limit the
-buffer of the topic that is ahead would grow with the backlog (the whole scalar topic, under
-overload). A topic whose buffer reaches ``max_buffered`` messages is paused (librdkafka stops
-fetching it and drops what it prefetched; on resume it fetches again from the next message not
-yet consumed, so nothing is lost or read twice) until the merge has drained it to half; the
-topics it waits for keep fetching. librdkafka's own prefetch queue is bounded by
-``queued.max.messages.kbytes`` (:data:`PREFETCH`).
+Memory stays bounded under a backlog: the merge can only emit as far as the slowest topic, and a fetch
+brings far more small scalar messages than large waveform frames, so without a limit the buffer of the
+topic that is ahead would grow with the backlog (the whole scalar topic, under overload). A topic whose
+buffer reaches ``max_buffered`` messages is paused (librdkafka stops fetching it and drops what it
+prefetched; on resume it fetches again from the next message not yet consumed, so nothing is lost or
+read twice) until the merge has drained it to half; the topics it waits for keep fetching. librdkafka's
+own prefetch queue is bounded by ``queued.max.messages.kbytes`` (:data:`PREFETCH`).
 
-With an event-time gate (``gate``, :mod:`flows.dataflow.event_time_gate`; `twin run` sets one),
-each partition reports a lower bound on what it will still emit (:meth:`_AlignedPartition.position_ms`)
-and holds its next message back, buffered, while that is more than the gate's budget of event time
-ahead of the slowest partition of the cluster: partitions with less data per hour of event time
-then cannot run days ahead of the others in a replay (what made fleet model versions arrive late).
+With an event-time gate (``gate``, :mod:`flows.dataflow.event_time_gate`; `twin run` sets one), each
+partition reports a lower bound on what it will still emit (:meth:`_AlignedPartition.position_ms`) and
+holds its next message back, buffered, while that is more than the gate's budget of event time ahead of
+the slowest partition of the cluster: partitions with less data per hour of event time then cannot run
+days ahead of the others in a replay (what made fleet model versions arrive late).
 
-Polling never blocks the worker: every source partition of a worker is polled in turn by the
-same thread that runs the windows, the twins and the sinks, and a poll that waits for messages
-(``consume(n, timeout)`` waits the whole timeout unless ``n`` messages come) stalls all of them;
-with 4 partitions and a 50-ms wait, a window closed up to 200 ms late. So a poll takes what
-librdkafka has already fetched (its fetcher thread keeps fetching in the background), and a
-partition whose poll brought nothing asks to be polled again after ``poll_interval_s``
-(:meth:`_AlignedPartition.next_awake`), leaving the worker to the other steps meanwhile.
+Polling never blocks the worker: every source partition of a worker is polled in turn by the same thread
+that runs the windows, the twins and the sinks, and a poll that waits for messages (``consume(n,
+timeout)`` waits the whole timeout unless ``n`` messages come) stalls all of them; with 4 partitions and
+a 50-ms wait, a window closed up to 200 ms late. So a poll takes what librdkafka has already fetched
+(its fetcher thread keeps fetching in the background), and a partition whose poll brought nothing asks
+to be polled again after ``poll_interval_s`` (:meth:`_AlignedPartition.next_awake`), leaving the worker
+to the other steps meanwhile.
 
-Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not
-in Kafka consumer groups: ``group.id`` is unused and auto-commit is off. Transient client errors
-(a broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
+Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not in
+Kafka consumer groups: ``group.id`` is unused, auto-commit off. A resumed offset that retention has
+deleted meanwhile restarts at the oldest message kept (``auto.offset.reset`` earliest; librdkafka's
+default jumped to the END, skipping silently all that was kept), the gap logged and counted
+(``twin_source_errors_total{code="offsets_deleted"}``). Transient client errors (a broker restarting)
+are counted and retried by librdkafka; fatal ones stop the flow.
 """
 
 from __future__ import annotations
@@ -121,17 +122,15 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
 
 
 def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
-    """Append a message to its topic's buffer under its merge key. The messages of one topic
-    leave in their order, so none can be merged later than one behind it: when ``key`` closes a
-    run of higher keys that a lower-or-equal one opened (in the buffer, or ``floor``, the key
-    of the topic's last emitted message), the run's keys are lowered to ``key``. A record whose
-    clock jumped ahead (``twin.event_time_ms`` hours past the records around it) then does not
-    stall its topic while the other topics run hours ahead (which made the other assets'
-    records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only a run of
-    ONE asset's records is lowered; with no message emitted yet
-    (``floor`` inf) a run at the head is left. A record stamped BEHIND the ones before it
-    lowers nothing (it is merged early, behind: the window step judges it). Keys in order (the
-    rule) are left as they are."""
+    """Append a message to its topic's buffer under its merge key. The messages of one topic leave in their
+    order, so none can be merged later than one behind it: when ``key`` closes a run of higher keys that a
+    lower-or-equal one opened (in the buffer, or ``floor``, the key of the topic's last emitted message),
+    the run's keys are lowered to ``key``. A record whose clock jumped ahead (``twin.event_time_ms`` hours
+    past the records around it) then does not stall its topic while the other topics run hours ahead (which
+    made the other assets' records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only
+    a run of ONE asset's records is lowered; with no message emitted yet (``floor`` inf) a run at the head
+    is left. A record stamped BEHIND the ones before it lowers nothing (it is merged early, behind: the
+    window step judges it). Keys in order (the rule) are left as they are."""
     i = len(buf) - 1
     while i >= 0 and buf[i][0] > key:
         i -= 1
@@ -142,10 +141,9 @@ def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
 
 
 def _one_asset(buf: deque[Any], start: int) -> bool:
-    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is
-    ahead. Records of several assets between two of one asset stamped BEHIND look the same by
-    their keys alone: those are left in place (with one asset per partition they cannot be
-    told apart)."""
+    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is ahead. Records
+    of several assets between two of one asset stamped BEHIND look the same by their keys alone: those are
+    left in place (with one asset per partition they cannot be told apart)."""
     asset = buf[start][1].key()
     return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
 
@@ -157,8 +155,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.src = src
         self.part = part
         self.offsets: Offsets = dict(resume or {})
-        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "false",
-                "enable.partition.eof": "true", "statistics.interval.ms": "0"}
+        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "0",
+                "enable.partition.eof": "1", "statistics.interval.ms": "0", "auto.offset.reset": "earliest"}
+        self.resumed = dict(self.offsets)  # checked against the first message fetched (_resumed_at)
         self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         if src.starting_offset == OFFSET_END:
             self._pin_end_offsets()
@@ -192,9 +191,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _tick(self) -> float:
         """The polling clock: real time, except that a gap between two polls counts for at most
         ``POLL_GAP_S``. While the dataflow is busy with a large epoch (Bytewax does not call
-        ``next_batch`` until the epoch is through, which can take longer than ``max_idle_s`` on a
-        loaded machine), nothing is consumed: a topic must not count as idle for that, or the
-        merge runs ahead of it and its records arrive late (dead letters, windows without them)."""
+        ``next_batch`` until the epoch is through, which can take longer than ``max_idle_s`` on a loaded
+        machine), nothing is consumed: a topic must not count as idle for that, or the merge runs ahead
+        of it and its records arrive late (dead letters, windows without them)."""
         real = time.monotonic()
         if self.ticked_at is not None:
             self.clock += min(real - self.ticked_at, POLL_GAP_S)
@@ -214,6 +213,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             if err is not None:
                 self._on_error(err, topic, now)
                 continue
+            if topic in self.resumed:
+                self._resumed_at(topic, msg.offset())
             if now - self.last_activity >= self.src.max_idle_s:
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
@@ -223,6 +224,13 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             last_seen[topic] = now
             self.last_activity = now
         return len(msgs)
+
+    def _resumed_at(self, topic: str, offset: int) -> None:
+        """The first message after a resume is past the snapshot's offset: retention deleted some."""
+        if offset > (want := self.resumed.pop(topic)):
+            self.src.on_error("offsets_deleted")
+            log.warning("%s[%s]: resumed at offset %s, the oldest message kept is %s: %s messages deleted "
+                        "(retention) before they were read", topic, self.part, want, offset, offset - want)
 
     def _on_error(self, err: Any, topic: str, now: float) -> None:
         """An error event of a poll: the end of a partition, a transient error (counted, retried
@@ -344,10 +352,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         return bool(heads) and self.held_before and not gate.allows(self.part, min(heads))
 
     def position_ms(self, now: float) -> float:
-        """A lower bound on the event time of what this partition will still emit (for the
-        event-time gate): the oldest buffered message of each topic, or, for a topic with nothing
-        buffered, nothing (``inf``) once it reached its end or went idle (the merge goes on without
-        it too), else the last emitted time (``-inf`` before the first)."""
+        """A lower bound on the event time of what this partition will still emit (for the event-time gate):
+        the oldest buffered message of each topic, or, for a topic with nothing buffered, nothing (``inf``)
+        once it reached its end or went idle (the merge goes on without it too), else the last emitted time
+        (``-inf`` before the first)."""
         bounds = [buf[0][0] if buf else (math.inf if self.eof[t] or self._idle(t, now) else self.emitted_ms)
                   for t, buf in self.buffers.items()]
         return min(bounds, default=math.inf)

@@ -1,0 +1,124 @@
+"""The archive's disk against a hostile operator (round 13): links and FIFOs planted in the archive,
+a partition folder that is a link, a disk that fills up while the flow writes.
+
+Before: ``twin sql`` read a planted link's target outside the archive and hung for ever (even
+through SIGTERM) on a FIFO named ``*.parquet``; the sink wrote through a linked partition folder
+(a file outside the archive); a full disk aborted ``twin demo`` / ``twin run`` (SIGABRT, exit 134,
+the error never shown). Now the reader reports such entries and never follows or opens them, the
+writer refuses the link, and a full disk is one line naming the folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flows.cli.main import main
+from flows.dataflow.sinks.archive import write_rows
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError
+from tests.flows.archive_fixtures import feature_rows, small_archive
+from tests.flows.test_cli_errors import TWIN, one_error_line
+
+SUM = "SELECT count(*) AS n, sum(\"vib.rms\") AS s FROM features"
+
+
+def _sql(archive: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    return out.out.splitlines(), out.err
+
+
+def _partition(archive: Path) -> Path:
+    return next((archive / "features").rglob("*.parquet")).parent
+
+
+def test_a_planted_link_to_a_file_outside_is_reported_not_read(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    archive = small_archive(tmp_path / "a")
+    outside = tmp_path / "private"
+    write_rows(outside, "features", feature_rows(rms=100.0), "part-x-w0-000000", "x")  # same keys, other rows
+    (_partition(archive) / "planted.parquet").symlink_to(next(outside.rglob("*.parquet")))
+    lines, err = _sql(archive, capsys)
+    assert lines == ["n,s", "6,9.0"]  # read through the link, the outside rows won (newer write): 6,606.0
+    assert "features/date=2026-01-01/planted.parquet (foreign file: a symbolic link (not followed))" in err
+
+
+def test_a_linked_partition_folder_is_reported_not_followed(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    archive = small_archive(tmp_path / "a")
+    outside = tmp_path / "private"
+    write_rows(outside, "features", feature_rows(rms=100.0), "part-x-w0-000000", "x")
+    (archive / "features" / "date=2026-01-09").symlink_to(_partition(outside), target_is_directory=True)
+    lines, err = _sql(archive, capsys)
+    assert lines == ["n,s", "6,9.0"]
+    assert "features/date=2026-01-09 (foreign file: a symbolic link (not followed))" in err  # was silent
+    assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 0
+    assert (archive / "_quarantine" / "features" / "date=2026-01-09").is_symlink()
+    assert next(outside.rglob("*.parquet")).is_file()  # the link moved, its target untouched
+
+
+def test_a_fifo_named_parquet_is_reported_never_opened(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer: the query hung, and SIGTERM could not stop it."""
+    archive = small_archive(tmp_path / "a")
+    fifo = _partition(archive) / "pipe.parquet"
+    os.mkfifo(fifo)
+    proc = subprocess.run([TWIN, "sql", SUM, "--archive", str(archive), "--format", "csv"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["n,s", "6,9.0"]
+    assert "pipe.parquet (foreign file: not a regular file (a FIFO))" in proc.stderr
+
+
+def test_the_writer_refuses_a_linked_partition_folder(tmp_path: Path) -> None:
+    """The sink wrote its file through the link: into a folder outside the archive."""
+    archive = tmp_path / "a"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (archive / "features").mkdir(parents=True)
+    (archive / "features" / "date=2026-01-01").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ArchiveWriteError, match=r"date=2026-01-01 is a symbolic link \(not written through"):
+        write_rows(archive, "features", feature_rows(), "part-r-w0-000000", "r")
+    assert list(outside.iterdir()) == []
+
+
+def _full_disk(script: str, size: str = "100k") -> subprocess.CompletedProcess[str]:
+    """``script`` (sh) in a private mount namespace with a ``size`` tmpfs at $DISK; skips where an
+    unprivileged user namespace cannot mount one."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1)")
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                           capture_output=True, text=True, check=False, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {probe.stderr.strip()}")
+    mount = f'mount -t tmpfs -o size={size} tmpfs "$DISK"'
+    return subprocess.run(["unshare", "-rm", "sh", "-c", f"{mount} && {script}"], capture_output=True,
+                          text=True, check=False, timeout=300, env={"PATH": "/usr/bin:/bin", "DISK": "/mnt"})
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_never_an_abort() -> None:
+    """Every table's writer fails on a full disk; the second failure, raised while Bytewax closed
+    the sinks after the first, aborted the process (exit 134, no message)."""
+    script = (f'{TWIN} demo --assets 2 --days 3 --out "$DISK/out" --no-progress; echo "rc=$?"; '
+              'find "$DISK" -name ".*.tmp"; '
+              'for f in $(find "$DISK" -name "*.parquet"); do echo "file $f"; done')
+    proc = _full_disk(script)
+    assert "rc=2" in proc.stdout, proc.stdout + proc.stderr
+    line = one_error_line(proc.stderr)
+    assert line.startswith("twin: error: cannot write the archive in /mnt/out/")
+    assert line.endswith(": No space left on device")
+    lines = proc.stdout.splitlines()
+    assert not [ln for ln in lines if ln.endswith(".tmp")]  # no half-written file left taking room
+    assert all(ln.startswith(("rc=", "file ")) for ln in lines)
+    assert any(ln.startswith("file /mnt/out/") for ln in lines)  # it wrote some before the disk filled
+
+
+def test_after_a_full_disk_every_visible_file_is_whole() -> None:
+    """``twin archive check`` reads every visible file's footer: none is half-written."""
+    script = (f'{TWIN} demo --assets 2 --days 3 --out "$DISK/out" --no-progress >/dev/null 2>&1; '
+              f'{TWIN} archive check --archive "$DISK/out"; echo "rc=$?"')
+    proc = _full_disk(script)
+    assert "rc=0" in proc.stdout, proc.stdout + proc.stderr
+    assert "unreadable" not in proc.stdout + proc.stderr
