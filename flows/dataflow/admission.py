@@ -34,6 +34,7 @@ __all__ = [
     "admit",
     "asset_id_problem",
     "check_metadata",
+    "name_problem",
 ]
 
 MIN_FRAME_SAMPLES = 64
@@ -76,6 +77,7 @@ MAX_BEARING_ELEMENTS = 1000
 
 REASONS: tuple[str, ...] = (
     "bad_asset_id",  # an asset id with a non-printable character or a path separator, or "." / ".."
+    "bad_channel",  # a channel name breaking the same rule (name_problem)
     "frame_too_short",  # fewer than MIN_FRAME_SAMPLES samples
     "frame_too_long",  # more than MAX_FRAME_SAMPLES samples
     "bad_shaft_speed",  # shaft speed outside [MIN_SHAFT_HZ, MAX_SHAFT_HZ] (0 = absent is fine)
@@ -88,24 +90,29 @@ Problem = tuple[str, str]
 """``(reason, detail)`` of a refused record."""
 
 
-def asset_id_problem(asset_id: str) -> str | None:
-    """Why ``asset_id`` cannot name an asset, or None.
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an asset or a channel, or None.
 
     An asset id is a Kafka key, a Prometheus label, a value in alert texts, log lines and terminal
-    output, and (in archives written before issue 10) a folder name. The wire contract allows any
-    1..128 characters; the engine refuses those that are unsafe in these places: a character that
-    is not printable (control characters such as a newline, which forges log lines, or an escape,
-    which drives the terminal; bidirectional overrides, which make an id read as another; any
-    other format or separator character), a path separator (``/`` or ``\\``), and the folder names
-    ``.`` and ``..``."""
-    if not asset_id.isprintable():
-        bad = next(c for c in asset_id if not c.isprintable())
+    output, and (in archives written before issue 10) a folder name. A channel name is a Parquet
+    column name (``<channel>.<feature>``), a Prometheus label, a DuckDB identifier and text in
+    alerts. The wire contract allows any 1..128 characters; the engine refuses those that are
+    unsafe in these places: a character that is not printable (control characters such as a
+    newline, which forges log lines, or an escape, which drives the terminal; bidirectional
+    overrides, which make a name read as another; any other format or separator character), a
+    path separator (``/`` or ``\\``), and the folder names ``.`` and ``..``."""
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
         return f"holds the non-printable character U+{ord(bad):04X}"
-    if "/" in asset_id or "\\" in asset_id:
+    if "/" in name or "\\" in name:
         return "holds a path separator ('/' or '\\')"
-    if asset_id in (".", ".."):
+    if name in (".", ".."):
         return "is a relative folder name"
     return None
+
+
+asset_id_problem = name_problem
+"""The rule for asset ids (the name round 13 gave it): :func:`name_problem`."""
 
 
 def _timestamp(record: ScalarSample | WaveformFrame | object, asset_id: str) -> Problem | None:
@@ -151,6 +158,10 @@ def admit(record: object, meta: AssetMetadata | None) -> Problem | None:
     why = asset_id_problem(asset_id)
     if why is not None:
         return "bad_asset_id", f"asset_id {asset_id!r} {why}"
+    if isinstance(record, ScalarSample | WaveformFrame):
+        why = name_problem(record.channel)
+        if why is not None:
+            return "bad_channel", f"channel {record.channel!r} of asset {asset_id!r} {why}"
     problem = _timestamp(record, asset_id)
     if problem is not None:
         return problem
@@ -192,6 +203,11 @@ def check_metadata(meta: AssetMetadata) -> AssetMetadata:
         if speed is not None and not MIN_SHAFT_HZ <= speed <= MAX_SHAFT_HZ:
             msg = f"nominal_speed_hz must be in [{MIN_SHAFT_HZ:g}, {MAX_SHAFT_HZ:g}] Hz, got {speed!r}"
             raise ValueError(msg)
+        for sensor in meta.sensors:
+            why = name_problem(sensor.channel)
+            if why is not None:
+                msg = f"the sensor channel {sensor.channel!r} {why}"
+                raise ValueError(msg)
         _check_bearing(meta)
         band = meta.resonance_band_hz
         if band is not None and not (math.isfinite(band[1]) and 0 < band[0] < band[1]):

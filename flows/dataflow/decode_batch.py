@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_from_json, scalar_from_json
-from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, asset_id_problem
+from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, name_problem
 from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
 from flows.dataflow.operators import Decoder
@@ -48,17 +48,18 @@ def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
         rec = plain_scalar(raw.record, limit)
     else:
         return None
-    # admission (flows.dataflow.admission.admit) of a scalar: asset id, timestamp range, value range
+    # admission (flows.dataflow.admission.admit) of a scalar: asset id, channel, timestamp range, value range
     if rec is None or not MIN_TIMESTAMP <= rec.timestamp <= MAX_TIMESTAMP:
         return None
-    return rec if abs(rec.value) <= MAX_ABS_SCALAR and _asset_ok(rec.asset_id) else None
+    ok = abs(rec.value) <= MAX_ABS_SCALAR and _name_ok(rec.asset_id) and _name_ok(rec.channel)
+    return rec if ok else None
 
 
 @lru_cache(maxsize=65536)
-def _asset_ok(asset_id: str) -> bool:
-    """Admission's asset id rule (:func:`~flows.dataflow.admission.asset_id_problem`), cached:
-    a fleet's ids repeat on every record."""
-    return asset_id_problem(asset_id) is None
+def _name_ok(name: str) -> bool:
+    """Admission's rule for asset ids and channel names (:func:`~flows.dataflow.admission.name_problem`),
+    cached: a fleet's ids and channels repeat on every record."""
+    return name_problem(name) is None
 
 
 _US = timedelta(microseconds=1)
@@ -75,8 +76,8 @@ def columns_ok(piece: ScalarColumns, limit: datetime) -> bool:
     """Would :func:`_fast` take every sample of the piece? (The same checks, on the arrays: plain
     ids, a finite value within range, a timestamp within range and not past ``limit``.) When
     not, the caller judges the samples one by one, so a bad row is a dead letter of its own."""
-    if not (_plain_id(piece.asset_id) and _asset_ok(piece.asset_id)
-            and all(_plain_id(c) for c in piece.channels)):
+    if not (_plain_id(piece.asset_id) and _name_ok(piece.asset_id)
+            and all(_plain_id(c) and _name_ok(c) for c in piece.channels)):
         return False
     limit_us = min((limit - EPOCH) // _US, _MAX_US)
     times, values = piece.times_us, piece.values
@@ -142,7 +143,9 @@ def _run_columns(run: RawRun, limit: datetime) -> JsonColumns | None:
                                         MAX_ABS_SCALAR)
     except Exception:  # noqa: BLE001 - not sure: the per-record path judges them (and its errors)
         return None
-    return cols if cols is None or all(map(_asset_ok, cols.assets)) else None
+    if cols is None or (all(map(_name_ok, cols.assets)) and all(map(_name_ok, cols.channels))):
+        return cols
+    return None
 
 
 def pieces(cols: JsonColumns, origin: str = "",
