@@ -15,13 +15,13 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from twin_models.settings import Spec
 
 __all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "coerce_setting", "is_secret", "mask_secrets",
-           "remember_secret", "show_setting"]
+           "mask_values", "remember_secret", "show_setting"]
 
 DEFAULT_ARCHIVE = "twin-data"
 """The archive folder when none is configured (here, not in flows.config.pipeline, so that building the
@@ -46,21 +46,37 @@ def is_secret(key: str) -> bool:
 
 _SECRETS: set[str] = set()
 
+MIN_SUBSTRING_SECRET = 4
+"""A secret at least this long is masked wherever it appears in a message; a shorter one only
+where it stands as a whole token (not inside a word): a one-letter password ``p`` masked as a
+substring turned ``sasl.password`` into ``sasl.***assword``."""
+
 
 def remember_secret(value: str) -> None:
     """A secret setting's value, to be masked wherever a message might repeat it."""
-    if len(value) >= 3:
+    if value:
         _SECRETS.add(value)
 
 
-def mask_secrets(text: str) -> str:
-    """``text`` with every known secret value (config tables, TWIN_*PASSWORD* etc.) as ``***``."""
-    secrets = set(_SECRETS)
-    secrets.update(v for k, v in os.environ.items()
-                   if k.startswith("TWIN_") and is_secret(k) and len(v) >= 3)
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` as ``***``: one of at least :data:`MIN_SUBSTRING_SECRET`
+    characters wherever it appears, a shorter one only as a whole token: not touching a word
+    character, nor inside a dotted name (so ``sasl.password=p``, ``'p'`` and ``p.`` are masked, the
+    ``p`` of ``password`` and the ``ca`` of ``ssl.ca.location`` are not)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= MIN_SUBSTRING_SECRET:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![\w.]){re.escape(secret)}(?!\w|\.\w)", "***", text)
     return text
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every known secret value (config tables, TWIN_*PASSWORD* etc.) as ``***``
+    (:func:`mask_values`)."""
+    secrets = set(_SECRETS)
+    secrets.update(v for k, v in os.environ.items() if k.startswith("TWIN_") and is_secret(k))
+    return mask_values(text, secrets)
 
 
 def show_setting(key: str, value: Any) -> str:

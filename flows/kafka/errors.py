@@ -27,7 +27,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from flows.config.values import is_secret
+from flows.config.values import is_secret, mask_values
 
 __all__ = ["KafkaSecurityError", "check_credentials", "close_consumer", "close_producer", "flush",
            "guarded", "is_secured", "security_problem"]
@@ -65,10 +65,7 @@ def security_problem(err: KafkaError) -> str | None:
 
 
 def _scrub(text: str, settings: Mapping[str, Any]) -> str:
-    for key, value in settings.items():
-        if value and is_secret(key) and str(value) in text:
-            text = text.replace(str(value), "***")
-    return text
+    return mask_values(text, (str(value) for key, value in settings.items() if value and is_secret(key)))
 
 
 def describe(err: KafkaError, settings: Mapping[str, Any]) -> str:

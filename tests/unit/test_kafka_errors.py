@@ -80,6 +80,27 @@ def test_librdkafka_log_lines_about_the_reported_failure_are_dropped_others_kept
     assert len(lines) == 1 and lines[0].startswith("%4|") and "|GETPID|rdkafka#producer-1| Failed" in lines[0]
 
 
+@pytest.mark.parametrize("short", ["p", "ss", "ca", "sl"])
+def test_a_short_secret_is_masked_as_a_value_not_inside_words(short: str) -> None:
+    """A one-letter password ``p`` masked as a substring turned the hint's ``sasl.password`` into
+    ``sasl.***assword`` (and ``ss`` or ``ca`` garbled ``ssl.ca.location``): a secret shorter than
+    4 characters is masked only as a whole token; it still never shows as a value."""
+    text = f"b:1/bootstrap: bad password {short} for svc (password='{short}', pw={short})"
+    msg = describe(KafkaError(KafkaError._AUTHENTICATION, text), {**SECURED, "sasl.password": short})
+    assert "check sasl.username and sasl.password" in msg, msg
+    assert "bad password *** for svc (password='***', pw=***)" in msg and f"'{short}'" not in msg, msg
+    tls = describe(KafkaError(KafkaError._TRANSPORT, TLS_TEXT), {**SECURED, "sasl.password": short})
+    assert "(ssl.ca.location=/etc/twin/ca.pem;" in tls and "certificate verify failed" in tls, tls
+
+
+def test_cli_lines_mask_a_short_secret_as_a_value_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.config.values import mask_secrets
+
+    monkeypatch.setenv("TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD", "p")
+    line = mask_secrets("config kafka.librdkafka.sasl.password: bad value p (sasl.password=p).")
+    assert line == "config kafka.librdkafka.sasl.password: bad value *** (sasl.password=***).", line
+
+
 @pytest.mark.parametrize("command", ["run", "simulate", "replay", "topics"])
 def test_help_never_shows_the_password_given_by_env(
         command: str, monkeypatch: pytest.MonkeyPatch) -> None:
