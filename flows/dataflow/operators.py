@@ -30,7 +30,14 @@ from flows.dataflow.fleet_steps import (
     observe_state,
     set_damage_prior,
 )
-from flows.dataflow.items import CheckedWindow, DeadLetter, FrameFeatures, RawRecord, WindowItem
+from flows.dataflow.items import (
+    CheckedWindow,
+    DeadLetter,
+    FrameFeatures,
+    RawRecord,
+    ScalarColumns,
+    WindowItem,
+)
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
@@ -65,6 +72,7 @@ __all__ = [
     "OpenWindows",
     "alert_gate",
     "asset_kind",
+    "late_sources",
     "StateSnapshot",
     "check_snapshot",
     "make_window_aggregator",
@@ -190,8 +198,10 @@ class Featurizer:
         return FrameSpec(frame.shaft_speed_hz or meta.nominal_speed_hz, meta.bearing, meta.resonance_band_hz)
 
 
-def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:
-    """A record that arrived after its window closed."""
+def late_dead_letter(item: WindowItem, now: datetime,
+                     headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
+    """A record that arrived after its window closed; ``headers`` where it came from, when the
+    late item carried it (:func:`late_sources`)."""
     detail = (
         f"{type(item).__name__} of asset {item.asset_id!r} at {item.timestamp.isoformat()} "
         "arrived after its window closed (older than the allowed lateness)"
@@ -199,7 +209,21 @@ def late_dead_letter(item: WindowItem, now: datetime) -> DeadLetter:
     payload = b""
     if isinstance(item, ScalarSample | AssetEvent):
         payload = codec.encode_json(item)
-    return DeadLetter("late_record", detail, "window", payload, now)
+    return DeadLetter("late_record", detail, "window", payload, now, headers)
+
+
+def late_sources(piece: ScalarColumns) -> list[tuple[tuple[str, str], ...]]:
+    """The ``source.*`` headers of each sample of a late column piece read from Kafka (its
+    origin names the topic partition, its positions are the offsets); none for other pieces.
+
+    Only a piece carries where its samples came from: a single record, a block and frame
+    features do not (the window's late output is the item alone), so their late dead letters
+    have no ``source.*`` headers."""
+    if not piece.origin.startswith("kafka:") or piece.positions is None:
+        return [()] * len(piece)
+    topic, _, partition = piece.origin.removeprefix("kafka:").rpartition(":")
+    return [(("source.topic", topic), ("source.partition", partition), ("source.offset", str(offset)))
+            for offset in piece.positions.tolist()]
 
 
 def make_window_aggregator(

@@ -79,6 +79,7 @@ from flows.dataflow.operators import (
     OpenWindows,
     alert_gate,
     late_dead_letter,
+    late_sources,
     make_window_aggregator,
     policy_apply,
     twin_apply,
@@ -333,6 +334,8 @@ def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
     m.late_records.inc(len(records))
     m.dead_letters.labels(reason="late_record").inc(len(records))  # every dead letter is in this counter
     at = now()
+    if type(item) is ScalarColumns:  # the only late item that knows its source (Kafka offsets)
+        return [late_dead_letter(r, at, h) for r, h in zip(records, late_sources(item), strict=True)]
     return [late_dead_letter(r, at) for r in records]
 
 

@@ -197,3 +197,32 @@ def _recovered_run(store: Path, records: list[Any]) -> Outputs:
                     metadata=fleet_metadata(SCALAR_FLEET), metrics=PipelineMetrics())
     run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
     return out
+
+
+def test_a_late_kafka_piece_gives_dead_letters_with_their_source_headers() -> None:
+    """Late dead letters carried no ``source.*`` headers while the decoder's do. A column piece
+    read from Kafka knows its topic partition (origin) and offsets (positions): a late one gives
+    each sample's dead letter its topic, partition and offset. A block or a single record does
+    not know its source: their late dead letters stay without (see ``late_sources``)."""
+    import numpy as np
+
+    from flows.dataflow.items import ScalarColumns, kafka_origin
+    from flows.dataflow.sinks.kafka import dead_letter_message
+
+    t0 = EPOCH + timedelta(days=20000)
+    us = np.array([(t0 - EPOCH) // timedelta(microseconds=1) + s * 1_000_000 for s in range(3)])
+    piece = ScalarColumns.of("pump-001", us, np.zeros(3, dtype=np.int16), ("temperature",),
+                             np.array([1.0, 2.0, 3.0]), kafka_origin("twin.telemetry.v1", 4),
+                             np.array([70, 71, 73], dtype=np.int64))
+    m = PipelineMetrics()
+    dead = pipeline._late(("pump-001", (0, piece)), m, lambda: t0)
+    assert [d.reason for d in dead] == ["late_record"] * 3
+    assert [dict(d.headers) for d in dead] == [
+        {"source.topic": "twin.telemetry.v1", "source.partition": "4", "source.offset": str(o)}
+        for o in (70, 71, 73)]
+    assert [d.raw for d in dead] == [late_dead_letter(s, t0).raw for s in piece.samples]
+    _key, _raw, headers = dead_letter_message(dead[2])  # what twin.dead_letters.v1 gets
+    assert ("source.offset", b"73") in headers and ("source.partition", b"4") in headers
+    replayed = ScalarColumns.of("pump-001", us, np.zeros(3, dtype=np.int16), ("temperature",),
+                                np.array([1.0, 2.0, 3.0]), "file:x.csv", np.array([1, 2, 3], dtype=np.int64))
+    assert [d.headers for d in pipeline._late(("pump-001", (0, replayed)), m, lambda: t0)] == [()] * 3
