@@ -189,7 +189,6 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-
     from flows.app.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
     from flows.dataflow.metrics import PipelineMetrics
 

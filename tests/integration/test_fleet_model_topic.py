@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,13 @@ from twin_models.rul.trend import FleetRul
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
+
+def _wait_for(done: Callable[[], bool], seconds: float) -> None:
+    """Poll ``done`` until it holds or ``seconds`` pass (the test's assertions then say which)."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
 
 FLEET = FleetConfig(n_assets=4, days=8.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
 
@@ -99,9 +106,7 @@ def test_a_poisoned_model_message_is_refused_and_counted(kafka: KafkaConfig) -> 
     metrics, board = PipelineMetrics(), FleetBoard()
     consumer = FleetModelConsumer(kafka, topic, board, metrics).start()
     try:
-        deadline = time.monotonic() + 30
-        while consumer.loaded + consumer.refused < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for(lambda: consumer.loaded + consumer.refused >= 3, 30)
     finally:
         consumer.stop()
     assert (consumer.loaded, consumer.refused) == (1, 2)
@@ -151,9 +156,7 @@ def test_the_fleet_model_consumer_asks_for_its_topic_s_metadata_only(kafka: Kafk
     board = FleetBoard()
     consumer = FleetModelConsumer(debug, topic, board, PipelineMetrics()).start()
     try:
-        deadline = time.monotonic() + 30
-        while consumer.loaded < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for(lambda: consumer.loaded >= 1, 30)
     finally:
         consumer.stop()
     assert consumer.loaded == 1 and board.latest("pump") is not None
@@ -178,9 +181,7 @@ def test_the_progress_publisher_is_made_by_the_shared_client_helpers(kafka: Kafk
     gate.report(0, 5000.0)
     publisher = ProgressPublisher(debug, topic, gate, 0).start()
     try:
-        deadline = time.monotonic() + 10
-        while publisher.sent < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_for(lambda: publisher.sent >= 1, 10)
     finally:
         publisher.stop()
     assert publisher.sent >= 1
