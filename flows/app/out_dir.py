@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flows.archive.files import TABLES
+from flows.archive.files import TABLES, linked_table
 
 __all__ = ["earlier_runs", "kept_outputs", "missing_top", "prepare_out", "remove_if_empty", "replace_file"]
 
@@ -30,6 +30,11 @@ _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
 
 def _table_files(archive: Path) -> list[Path]:
+    """The files of the archive's tables; a table folder that is a symbolic link is refused
+    (:func:`flows.archive.files.linked_table`): ``--fresh`` would delete what it points to."""
+    for t in TABLES:
+        if (linked := linked_table(archive / t)) is not None:
+            raise linked
     return sorted(p for t in TABLES if (archive / t).is_dir() for p in (archive / t).rglob("*")
                   if p.is_file())
 

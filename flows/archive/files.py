@@ -12,6 +12,9 @@ footer is intact but whose data pages are corrupt is only found by a query that 
 Only regular files are read: a symbolic link (to a file or a folder) is reported and never
 followed, so one planted in the archive cannot make ``twin sql`` read a file outside it, and a
 FIFO or device named ``*.parquet`` is reported, never opened (a FIFO hung the query for ever).
+A table folder that is itself a symbolic link (``<archive>/features -> /elsewhere``) is refused
+(:class:`LinkedTable`): the reader would read, and the writer write, a whole table outside the
+archive (the archive's root folder may be a link: it is what the operator names).
 Hidden files (``.name``) are ignored: the writer's ``.*.parquet.tmp`` files are in progress or left
 by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twin archive check
 --repair`` moves bad files, outside every table folder.
@@ -35,8 +38,8 @@ import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveFile", "BadFile", "TableFiles", "quarantine",
-           "scan_table"]
+__all__ = ["QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles",
+           "linked_table", "quarantine", "scan_table"]
 
 QUARANTINE = "_quarantine"
 SUPERSEDES = b"twin.compacted_from"
@@ -94,6 +97,24 @@ class TableFiles:
     schema: pa.Schema | None = None
     bad: list[BadFile] = field(default_factory=list)
     superseded: list[Path] = field(default_factory=list)
+
+
+class LinkedTable(ValueError):
+    """A table folder of the archive is a symbolic link: neither read nor written through."""
+
+
+def linked_table(table_dir: Path) -> LinkedTable | None:
+    """The refusal of ``table_dir`` (``<root>/<table>``) if it is a symbolic link, else None.
+    Refused rather than reported and skipped as a linked partition folder is: a whole table would
+    silently be missing from the views, or the writer would write it outside the archive."""
+    if not table_dir.is_symlink():
+        return None
+    try:
+        target = f" (to {os.readlink(table_dir)})"
+    except OSError:
+        target = ""
+    return LinkedTable(f"the archive's table folder {table_dir} is a symbolic link{target}: not followed "
+                       "(a table folder must be a folder inside the archive; remove the link)")
 
 
 def _listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -225,6 +246,8 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
     """Classify every file of ``<root>/<table>/`` (footers read in parallel threads)."""
     table_dir = Path(root) / table
     tf = TableFiles(table)
+    if (linked := linked_table(table_dir)) is not None:
+        raise linked
     if not table_dir.is_dir():
         return tf
     located: list[tuple[Path, date, str | None]] = []

@@ -122,3 +122,44 @@ def test_after_a_full_disk_every_visible_file_is_whole() -> None:
     proc = _full_disk(script)
     assert "rc=0" in proc.stdout, proc.stdout + proc.stderr
     assert "unreadable" not in proc.stdout + proc.stderr
+
+
+def _linked_features(tmp_path: Path) -> tuple[Path, Path]:
+    """An archive whose ``features`` table folder is a link to another archive's table."""
+    archive = small_archive(tmp_path / "a")
+    outside = small_archive(tmp_path / "private")
+    shutil.rmtree(archive / "features")
+    (archive / "features").symlink_to(outside / "features", target_is_directory=True)
+    return archive, outside
+
+
+def test_a_linked_table_folder_is_refused_by_the_reader(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 13 refused linked files and partition folders; a linked TABLE folder was still read."""
+    archive, _ = _linked_features(tmp_path)
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""  # was: n,s / 6,9.0 read from the folder outside the archive
+    line = one_error_line(out.err)
+    assert f"table folder {archive / 'features'} is a symbolic link (to {tmp_path / 'private' / 'features'})" in line
+    assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 2
+    assert "is a symbolic link" in one_error_line(capsys.readouterr().err)
+    assert len(list((tmp_path / "private" / "features").rglob("*.parquet"))) == 1  # nothing moved
+
+
+def test_a_linked_table_folder_is_refused_by_the_writer_at_start(tmp_path: Path) -> None:
+    """The writer wrote a whole table through the link (outside the archive), and ``--fresh``
+    deleted the files it pointed to."""
+    from flows.dataflow.sinks.archive import ParquetArchiveSink
+
+    archive, outside = _linked_features(tmp_path)
+    before = sorted(outside.rglob("*.parquet"))
+    with pytest.raises(ArchiveWriteError, match=r"features is a symbolic link .*not followed"):
+        ParquetArchiveSink(archive, "features")
+    with pytest.raises(ArchiveWriteError, match=r"features is a symbolic link"):
+        write_rows(archive, "features", feature_rows(assets=1), "part-r-w0-000001", "r")
+    proc = subprocess.run([TWIN, "demo", "--assets", "1", "--days", "1", "--out", str(archive), "--fresh",
+                           "--no-progress"], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "features is a symbolic link" in one_error_line(proc.stderr)
+    assert sorted(outside.rglob("*.parquet")) == before  # nothing written or deleted through the link

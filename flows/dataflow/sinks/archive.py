@@ -46,6 +46,7 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from flows.archive import layout
+from flows.archive.files import linked_table
 from flows.archive.layout import ASSET
 from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
@@ -212,6 +213,8 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
     options = layout.write_options(table, _file_schema(data.schema))
     data = _bookkeeping(data, run_id, write_seq())
     try:
+        if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
+            raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
         folder.mkdir(parents=True, exist_ok=True)
         if folder.is_symlink():  # planted: writing through it would write outside the archive
             msg = f"cannot write the archive: {folder} is a symbolic link (not written through; remove it)"
@@ -351,6 +354,8 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
             raise ValueError(msg)
         self.root = Path(root)
         self.table = table
+        if (linked := linked_table(self.root / table)) is not None:  # refused before the flow starts
+            raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self.partitions = partitions
