@@ -30,6 +30,7 @@ from flows.dataflow.items import DeadLetter
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import SinkAttacher, Sinks
 from flows.dataflow.sinks.archive import archive_attacher, new_run_id
+from flows.dataflow.sinks.archive_writer import FailureGroup
 from flows.dataflow.sinks.jsonl import jsonl_attacher
 from twin_models.records import (
     Alert,
@@ -98,7 +99,7 @@ def local_outputs(
         raise ValueError(msg)
     got = Collected()
     arch = {"batch_rows": cfg.archive_batch_rows, "flush_interval_s": cfg.archive_flush_s,
-            "metrics": metrics, "run_id": run_id or new_run_id()}
+            "metrics": metrics, "run_id": run_id or new_run_id(), "failures": FailureGroup()}
     tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
               "recommendations": "recommendations", "audit": "audit",
               "damage_state": "damage_state", "data_quality": "data_quality"}
@@ -135,7 +136,7 @@ def kafka_outputs(
     arch: dict[str, Any] = {"batch_rows": cfg.archive_batch_rows, "metrics": metrics,
                             "flush_interval_s": cfg.archive_flush_s,
                             "partitions": partitions, "run_id": run_id or new_run_id(),
-                            "durable_snapshots": recovery}
+                            "durable_snapshots": recovery, "failures": FailureGroup()}
     kafka: dict[str, Any] = {"metrics": metrics, "partitions": partitions}
     return Sinks(
         features=[archive_attacher(archive_dir, "features", **arch)],

@@ -17,12 +17,14 @@ import pytest
 
 from flows.dataflow.sinks import archive
 from flows.dataflow.sinks.archive import ParquetArchiveSink
+from flows.dataflow.sinks.archive_writer import FailureGroup
 from tests.unit.test_serde import make_feature_vector
 
 
-def _part(root: Path, durable: bool, batch_rows: int = 1000, run_id: str = "r") -> Any:
+def _part(root: Path, durable: bool, batch_rows: int = 1000, run_id: str = "r",
+          failures: FailureGroup | None = None) -> Any:
     sink = ParquetArchiveSink(root, "features", batch_rows=batch_rows, flush_interval_s=1e9, run_id=run_id,
-                              durable_snapshots=durable)
+                              durable_snapshots=durable, failures=failures)
     return sink.build_part("features_out_0", "w0", None)
 
 
@@ -70,7 +72,8 @@ def test_a_failed_write_stops_the_flow_on_the_worker_thread(tmp_path: Path,
         raise OSError(msg)
 
     monkeypatch.setattr(archive, "write_records", disk_full)
-    part = _part(tmp_path, durable=False, batch_rows=1, run_id="failed-1")  # failures are per run id
+    run = FailureGroup()  # one per run: the sinks of one flow share it
+    part = _part(tmp_path, durable=False, batch_rows=1, run_id="failed-1", failures=run)
     part.write_batch([make_feature_vector()])  # handed over: the write fails on the writer thread
     with pytest.raises(OSError, match="No space left on device"):
         part.writer.drain()
@@ -79,7 +82,7 @@ def test_a_failed_write_stops_the_flow_on_the_worker_thread(tmp_path: Path,
     # raised on the worker thread already: close (Bytewax's teardown, where a second exception
     # aborts the process) writes and raises nothing more, and only for this flow's sinks
     monkeypatch.undo()
-    same = _part(tmp_path / "same", durable=False, batch_rows=2, run_id="failed-1")
+    same = _part(tmp_path / "same", durable=False, batch_rows=2, run_id="failed-1", failures=run)
     other = _part(tmp_path / "other", durable=False, batch_rows=2, run_id="healthy-1")
     for p in (same, other):
         p.write_batch([make_feature_vector()])  # buffered: written at close
@@ -88,6 +91,33 @@ def test_a_failed_write_stops_the_flow_on_the_worker_thread(tmp_path: Path,
     other.close()
     assert not (tmp_path / "same").exists()
     assert len(list((tmp_path / "other").rglob("*.parquet"))) == 1
+
+
+def test_a_failure_belongs_to_its_run_not_to_the_process(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs in one process under one run id (a library user's, the tests'): the failure raised
+    in the first was remembered process-wide by run id, so the second run's sinks dropped the rows
+    they held at close and only logged their own failure."""
+    def disk_full(*_args: Any, **_kwargs: Any) -> int:
+        msg = "No space left on device"
+        raise OSError(msg)
+
+    monkeypatch.setattr(archive, "write_records", disk_full)
+    first = _part(tmp_path / "first", durable=False, batch_rows=1, run_id="same-id")
+    first.write_batch([make_feature_vector()])
+    with pytest.raises(OSError, match="No space left on device"):
+        first.writer.drain()  # raised on the worker thread: the first run stops
+    first.close()
+    monkeypatch.undo()
+    second = _part(tmp_path / "second", durable=False, batch_rows=10, run_id="same-id")
+    second.write_batch([make_feature_vector()] * 3)  # buffered: written at close
+    second.close()
+    assert _rows(tmp_path / "second") == 3  # was 0: skipped, the first run's failure remembered
+    monkeypatch.setattr(archive, "write_records", disk_full)
+    third = _part(tmp_path / "third", durable=False, batch_rows=10, run_id="same-id")
+    third.write_batch([make_feature_vector()])
+    with pytest.raises(OSError, match="No space left on device"):
+        third.close()  # was only logged: the run returned as if its archive were written
 
 
 def test_a_failure_first_seen_at_close_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,7 +54,7 @@ from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_table
 from flows.dataflow.sinks.archive_features import block_tables
-from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWriter, failure_raised
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWriter, FailureGroup
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
 __all__ = ["ROWS", "SINK_INPUT", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher",
@@ -279,7 +279,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
-        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.run_id)
+        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.failures)
 
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
@@ -323,7 +323,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             self.sink.metrics.snapshot_flush_seconds.observe(time.perf_counter() - start)
 
     def close(self) -> None:
-        if not failure_raised(self.sink.run_id):  # after a write failure the flow stops: write no more
+        if not self.sink.failures.raised:  # after a write failure the flow stops: write no more
             self.flush()
         self.writer.close()
 
@@ -334,7 +334,9 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
     Items are ``(asset_id, record)``; ``partitions`` writer partitions spread the work over
     workers (an asset always goes to the same one). ``durable_snapshots``: the snapshots are
     recovery commit points (a run with a recovery store), so each waits until its rows are on
-    disk; without recovery nothing resumes from them and they do not wait.
+    disk; without recovery nothing resumes from them and they do not wait. ``failures``: the
+    :class:`~.archive_writer.FailureGroup` of the run's archive sinks (give all of a flow's sinks
+    the same one; default: this sink's own).
     """
 
     def __init__(
@@ -348,6 +350,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         run_id: str | None = None,
         metrics: PipelineMetrics | None = None,
         durable_snapshots: bool = True,
+        failures: FailureGroup | None = None,
     ) -> None:
         if table not in ROWS:
             msg = f"unknown archive table {table!r}; expected one of {', '.join(TABLES)}"
@@ -362,6 +365,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         self.run_id = run_id or new_run_id()
         self.metrics = metrics
         self.durable_snapshots = durable_snapshots
+        self.failures = FailureGroup() if failures is None else failures
 
     def list_parts(self) -> list[str]:
         """Writer partitions ``w0``, ``w1`` ..."""

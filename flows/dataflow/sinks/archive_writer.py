@@ -13,9 +13,12 @@ interpreter exit (a run stopped by a signal, where Bytewax closes no sink) what 
 is written. A job that
 fails is raised again on the worker thread at every later call (the flow stops as it did when
 the flush ran inline), and no later job runs. Once one writer's failure has been raised there,
-no writer of its group (the archive sinks of one flow) raises from :meth:`BackgroundWriter.close`
-(a full disk fails every table's writer): Bytewax closes the sinks while it unwinds from the
-first error, and a second exception there aborts the process (SIGABRT, exit 134, no message).
+no writer of its :class:`FailureGroup` (the archive sinks of one run) raises from
+:meth:`BackgroundWriter.close` (a full disk fails every table's writer): Bytewax closes the sinks
+while it unwinds from the first error, and a second exception there aborts the process (SIGABRT,
+exit 134, no message). The group is an object made with the run's sinks, not a process-wide set of
+run ids: a later run in the same process (a library user, the tests), even under the same run id,
+starts clean (a remembered failure made its sinks drop their last rows at close).
 
 A file that cannot be written (a full or read-only disk, a planted symbolic link) is an
 :class:`ArchiveWriteError` naming the folder, its temporary file removed.
@@ -30,19 +33,22 @@ import threading
 import weakref
 from collections.abc import Callable
 
-__all__ = ["ArchiveWriteError", "BackgroundWriter", "failure_raised"]
+__all__ = ["ArchiveWriteError", "BackgroundWriter", "FailureGroup"]
 
 log = logging.getLogger(__name__)
 Job = Callable[[], None]
 _OPEN: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
-_RAISED: set[str] = set()  # groups (a flow's run id) whose writer failure was raised on a worker thread
 
 
-def failure_raised(group: str) -> bool:
-    """A failure of one of ``group``'s writers (the archive sinks of one flow: its run id) has been
-    raised on a worker thread (the flow stops on it): the sinks' closes then write and raise nothing
-    more."""
-    return group in _RAISED
+class FailureGroup:
+    """The archive writers of one run (its sinks share one, :mod:`flows.app.outputs`). ``raised``:
+    a failure of one of them has been raised on a worker thread (the flow stops on it): the sinks'
+    closes then write and raise nothing more. It lives as long as the run's sinks."""
+
+    __slots__ = ("raised",)
+
+    def __init__(self) -> None:
+        self.raised = False
 
 
 class ArchiveWriteError(OSError):
@@ -56,8 +62,8 @@ class ArchiveWriteError(OSError):
 class BackgroundWriter:
     """Runs jobs on one daemon thread, in order; errors come back on the caller's thread."""
 
-    def __init__(self, name: str, max_pending: int = 4, group: str = "") -> None:
-        self.group = group  # see failure_raised
+    def __init__(self, name: str, max_pending: int = 4, group: FailureGroup | None = None) -> None:
+        self.group = FailureGroup() if group is None else group
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
         self._told = False
@@ -81,7 +87,7 @@ class BackgroundWriter:
     def check(self) -> None:
         """Raise what a job raised, on the calling (worker) thread (at every call from then on)."""
         if self._error is not None:
-            _RAISED.add(self.group)
+            self.group.raised = True
             self._told = True
             raise self._error
 
@@ -104,7 +110,7 @@ class BackgroundWriter:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
-        if not failure_raised(self.group):
+        if not self.group.raised:
             self.check()
         elif self._error is not None and not self._told:
             self._told = True  # once (atexit closes it again); a raised failure was told already
