@@ -77,9 +77,10 @@ def collector(target: list[Any]) -> SinkAttacher:
 
 
 def dead_letter_bytes(d: DeadLetter) -> bytes:
-    """A dead letter as one JSON document (schemas/dead_letter.v1.json): a line of the dead-letter file."""
+    """A dead letter as one JSON document (schemas/dead_letter.v2.json): a line of the dead-letter file,
+    with the Kafka coordinates its headers give (as the dead-letter topic's headers do)."""
     err = codec.DecodeError(d.reason, d.detail, d.raw)
-    return codec.dead_letter(err, source=d.source, timestamp=d.timestamp)
+    return codec.dead_letter(err, source=d.source, timestamp=d.timestamp, headers=d.headers)
 
 
 def local_outputs(

@@ -166,6 +166,29 @@ def test_dead_letters_validate() -> None:
     for reason in (*codec.REASONS, "late_record"):
         doc = codec.dead_letter(codec.DecodeError(reason, "d", b"x"), source="s", timestamp=FAR_FUTURE)
         v.validate(json.loads(doc))
+    topic = "twin.telemetry.scalar.v1"
+    kafka = (("source.topic", topic), ("source.partition", "3"), ("source.offset", "120"))
+    doc = json.loads(codec.dead_letter(codec.DecodeError("invalid_json", "d", b"{"), source=f"{topic}/3",
+                                       timestamp=FAR_FUTURE, headers=kafka))
+    v.validate(doc)
+    assert (doc["source_topic"], doc["source_partition"], doc["source_offset"]) == (topic, 3, 120)
+    for partial in (kafka[:2], (*kafka[:2], ("source.offset", "x"))):  # all three coordinates or none
+        doc = json.loads(codec.dead_letter(codec.DecodeError("invalid_json", "d", b"{"), source="s",
+                                           timestamp=FAR_FUTURE, headers=partial))
+        assert "source_topic" not in doc
+        v.validate(doc)
+    one = {"reason": "x", "detail": "", "source": "s", "timestamp": "2024-05-01T00:00:00Z", "raw_size": 0,
+           "raw_base64": "", "source_topic": "t"}
+    assert not v.is_valid(one)  # a coordinate alone is refused
+
+
+def test_every_dead_letter_v1_document_is_a_v2_document() -> None:
+    """v2 only adds optional fields: a reader of the file upgrades without a change to old lines."""
+    v1 = json.loads((SCHEMAS / "dead_letter.v1.json").read_text())
+    v2 = validator("dead_letter")
+    for example in v1["examples"]:
+        v2.validate(example)
+    assert set(v1["properties"]) < set(load("dead_letter")["properties"])
 
 
 # --------------------------------------------------------------------------- reader == schema
