@@ -7,7 +7,8 @@ archive, even in one date), whose schemas agree. Anything else (a zero-byte
 or truncated file, a CSV named ``.parquet``, a file whose key columns have other types, a stray
 file) is reported here and left out of the views, so one bad file never makes the whole archive
 unqueryable. The check reads Parquet footers only (no data pages), so it stays cheap; a file whose
-footer is intact but whose data pages are corrupt is only found by a query that reads them.
+footer is intact but whose data pages are corrupt is found by :func:`corrupt_pages` (``twin archive
+check --pages``, and ``twin sql`` when a query failed reading a table: it names the file).
 
 Only regular files are read: a symbolic link (to a file or a folder) is reported and never
 followed, so one planted in the archive cannot make ``twin sql`` read a file outside it, and a
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq
 from flows.codec.archive_schema import TABLES
 
 __all__ = ["QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles",
-           "linked_table", "quarantine", "scan_table"]
+           "corrupt_pages", "linked_table", "quarantine", "scan_table"]
 
 QUARANTINE = "_quarantine"
 SUPERSEDES = b"twin.compacted_from"
@@ -275,6 +276,31 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
     _unite(tf, candidates)
     tf.bad.sort(key=lambda b: b.path)
     return tf
+
+
+def _page_problem(path: Path) -> str | None:
+    """Why a file's data pages cannot be read (every column, every row group, decoded), or None."""
+    try:
+        reader = pq.ParquetFile(path)
+        for _ in reader.iter_batches(batch_size=65536):
+            pass
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"corrupt data pages: {first}"
+    return None
+
+
+def corrupt_pages(tf: TableFiles, *, first_only: bool = False) -> list[BadFile]:
+    """The readable files of ``tf`` (footer intact) whose data pages cannot be read, in path order
+    (``first_only``: stop at the first). Reads every page of the table: for ``twin archive check
+    --pages`` and the diagnosis of a query that failed, never for a query that works."""
+    out = []
+    for f in sorted(tf.files, key=lambda f: f.path):
+        if (problem := _page_problem(f.path)) is not None:
+            out.append(BadFile(f.path, tf.table, problem))
+            if first_only:
+                break
+    return out
 
 
 def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:

@@ -30,6 +30,7 @@ no archive
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import threading
 import time
@@ -43,12 +44,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
-from flows.archive.files import TABLES, ArchiveFile, BadFile, TableFiles, scan_table
+from flows.archive.files import TABLES, ArchiveFile, BadFile, TableFiles, corrupt_pages, scan_table
 from flows.codec import archive_schema
 from flows.codec.archive_schema import arrow_type
 
 __all__ = ["KEYS", "SANDBOX", "ArchiveError", "QueryTimeout", "check_read_only", "connect", "query",
-           "skipped_warning"]
+           "query_failed", "skipped_warning"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -146,6 +147,23 @@ def _dataset(tf: TableFiles) -> ds.Dataset:
     return ds.FileSystemDataset.from_paths(
         [str(f.path) for f in tf.files], schema=schema, format=ds.ParquetFileFormat(),
         filesystem=fs.LocalFileSystem(), partitions=parts)
+
+
+_READ_FAILED = re.compile(r"registered as '_raw_(?P<table>[a-z_]+)' failed")
+
+
+def query_failed(root: str | Path, exc: duckdb.Error) -> ArchiveError:
+    """A failed query as one line. When DuckDB failed reading a table's files (a file whose footer
+    is intact but whose data pages are corrupt: its message does not say which file), the table's
+    files are read page by page to name the first bad one, with the command that moves it aside."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    m = _READ_FAILED.search(first)
+    if m is not None and m.group("table") in TABLES:
+        bad = corrupt_pages(scan_table(root, m.group("table")), first_only=True)
+        if bad:
+            return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
+                                f"move it aside with `twin archive check --archive {root} --pages --repair`")
+    return ArchiveError(f"bad query: {first}")
 
 
 def _view_sql(table: str) -> str:
@@ -267,8 +285,7 @@ def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
         raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         con.close()
-        msg = f"bad query: {str(exc).splitlines()[0]}"
-        raise ArchiveError(msg) from None
+        raise query_failed(root, exc) from None
     except RuntimeError as exc:  # DuckDB reports Ctrl-C during execute() as "Query interrupted"
         con.close()
         if "interrupt" in str(exc).lower():
@@ -292,7 +309,6 @@ def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None
         cols = [d[0] for d in con.description] if con.description else []
         return cols, con.fetchall()
     except duckdb.Error as exc:
-        msg = f"bad query: {str(exc).splitlines()[0]}"
-        raise ArchiveError(msg) from None
+        raise query_failed(root, exc) from None
     finally:
         con.close()

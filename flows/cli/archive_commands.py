@@ -77,9 +77,12 @@ def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         description="List the files of the archive's tables that queries leave out: unreadable "
                     "Parquet (zero-byte, truncated, not Parquet), files whose schema does not fit "
                     "the table, files outside the date= (or older date=/asset_id=) folders. Reads footers "
-                    "only. "
+                    "only (--pages: every data page too). "
                     "Exit status 1 if any is found (0 with --repair once they are moved).")
     _add_archive_arg(c)
+    c.add_argument("--pages", action="store_true",
+                   help="also read every data page of every file: finds files whose footer is intact "
+                        "but whose pages are corrupt (a query reading them fails); reads the whole archive")
     c.add_argument("--repair", action="store_true",
                    help="move those files into <archive>/_quarantine/<table>/ (never deleted)")
     k = asub.add_parser(
@@ -112,11 +115,12 @@ def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
 def _cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from flows.archive.query import ArchiveError, execute, interruptible
+    from flows.archive.query import execute, interruptible, query_failed
     from flows.cli.sql_output import write_result
 
     deadline = (time.monotonic() + args.timeout, args.timeout) if args.timeout > 0 else None
-    con = execute(archive_dir(args.config, args.archive), args.query, deadline=deadline)
+    root = archive_dir(args.config, args.archive)
+    con = execute(root, args.query, deadline=deadline)
     try:
         _, cut = write_result(con, args.format, args.max_rows, sys.stdout,
                               fetch=lambda n: interruptible(con, lambda: con.fetchmany(n), deadline))
@@ -127,9 +131,8 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         if "interrupt" in str(exc).lower():
             raise KeyboardInterrupt from None
         raise
-    except duckdb.Error as exc:
-        msg = f"bad query: {str(exc).splitlines()[0]}"
-        raise ArchiveError(msg) from None
+    except duckdb.Error as exc:  # while fetching: a corrupt file is found there too
+        raise query_failed(root, exc) from None
     except BrokenPipeError:  # `twin sql ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -166,7 +169,7 @@ def _cmd_compact(root: Path, before: date | None) -> int:
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
-    from flows.archive.files import TABLES, quarantine, scan_table
+    from flows.archive.files import TABLES, corrupt_pages, quarantine, scan_table
 
     root = Path(archive_dir(args.config, args.archive))
     if not root.is_dir():
@@ -174,15 +177,19 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         raise ValueError(msg)
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
-    bad = [b for t in TABLES for b in scan_table(root, t).bad]
+    scans = [scan_table(root, t) for t in TABLES]
+    bad = [b for tf in scans for b in tf.bad]
+    if args.pages:
+        bad += [b for tf in scans for b in corrupt_pages(tf)]
     if not bad:
         print(f"archive {root}: every file is readable")
         return 0
     if not args.repair:
         for b in bad:
             print(f"{b.path.relative_to(root)}: {b.reason}")
+        skip = "queries skip them" if args.pages is False else "queries skip them or fail on their pages"
         print(f"archive {root}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
-              "(queries skip them; --repair moves them into _quarantine/)")
+              f"({skip}; --repair moves them into _quarantine/)")
         return 1
     for src, dst in quarantine(root, bad):
         print(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}")

@@ -164,3 +164,37 @@ def test_a_linked_table_folder_is_refused_by_the_writer_at_start(tmp_path: Path)
     assert proc.returncode == 2, proc.stderr
     assert "features is a symbolic link" in one_error_line(proc.stderr)
     assert sorted(outside.rglob("*.parquet")) == before  # nothing written or deleted through the link
+
+
+def _corrupt_pages(path: Path) -> None:
+    """Overwrite every byte between the magic and the footer: the footer reads, the pages do not."""
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    data[4:len(data) - 8 - footer] = b"\xab" * (len(data) - 12 - footer)
+    path.write_bytes(bytes(data))
+
+
+def test_a_file_with_corrupt_pages_is_named_and_moved_aside(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The query failed with DuckDB's words (`bad query: ... Couldn't deserialize thrift`), no file named,
+    and `twin archive check` (footers only) called every file readable."""
+    archive = small_archive(tmp_path / "a")
+    later = feature_rows(rms=10.0)
+    for row in later:
+        row["date"] = "2026-01-02"
+    write_rows(archive, "features", later, "part-b-w0-000000", "b")
+    bad = next((archive / "features" / "date=2026-01-01").glob("*.parquet"))
+    _corrupt_pages(bad)
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"twin: error: the archive file {bad} cannot be read (corrupt data pages: ")
+    assert line.endswith(f"move it aside with `twin archive check --archive {archive} --pages --repair`")
+    assert main(["archive", "check", "--archive", str(archive)]) == 0  # footers only: it looks whole
+    capsys.readouterr()
+    assert main(["archive", "check", "--archive", str(archive), "--pages"]) == 1
+    assert f"{bad.relative_to(archive)}: corrupt data pages: " in capsys.readouterr().out
+    assert main(["archive", "check", "--archive", str(archive), "--pages", "--repair"]) == 0
+    assert not bad.exists()
+    capsys.readouterr()
+    lines, err = _sql(archive, capsys)
+    assert lines == ["n,s", "6,66.0"] and err == ""  # the other file's rows
