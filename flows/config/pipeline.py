@@ -25,8 +25,8 @@ from twin_models.prescribe import PrescribeConfig
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, between, positive, setting
 from twin_models.twin import TwinConfig
 
-__all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "KafkaConfig", "PipelineConfig", "TopicNames",
-           "load_config", "redact"]
+__all__ = ["DEFAULT_ARCHIVE", "MIN_ARCHIVE_FLUSH_S", "MIN_WINDOW_S", "SECRET_MARKERS", "ConfigError",
+           "KafkaConfig", "PipelineConfig", "TopicNames", "load_config", "redact"]
 
 TOPIC = r"[A-Za-z0-9._-]{1,249}"
 """A Kafka topic name: letters, digits, '.', '_' and '-', at most 249 characters."""
@@ -106,11 +106,23 @@ class MetricsConfig:
     features: tuple[str, ...] = setting(DEFAULT_METRIC_FEATURES, pattern=NAME, max_items=1000)
 
 
+MIN_WINDOW_S = 0.001
+"""Shortest window (seconds). Window bounds are datetimes, kept to the microsecond: below 1 us a
+window had no length (the window step divided by zero: `twin: internal error`), and 1 ms keeps
+the rounding of any window length under 0.1 %. Far below the shortest window in use (IMS: one
+0.256 s frame per window)."""
+MIN_ARCHIVE_FLUSH_S = 1.0
+"""Shortest interval between archive flushes (seconds; ``archive_batch_rows`` still flushes a
+full buffer sooner). Each flush writes one file per table and date: below a second a live run
+would write a few files per table every second (a Bytewax batch each), which every query then
+opens."""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything the dataflow needs to know (times in seconds)."""
 
-    window_s: float = setting(3600.0, **positive(YEAR_S, "seconds"))
+    window_s: float = setting(3600.0, **between(MIN_WINDOW_S, YEAR_S, "seconds"))
     allowed_lateness_s: float = setting(600.0, **between(0.0, YEAR_S, "seconds"))
     clock: str = setting("system", choices=("system", "data"))
     """"system": quiet assets close by wall clock; "data": event time only."""
@@ -121,7 +133,7 @@ class PipelineConfig:
     there too, its ``--out`` being the flag; ``twin backtest`` never does: its archive is
     ``<out>/archive``, so a backtest cannot mix into the live archive."""
     archive_batch_rows: int = setting(20000, **between(1, MAX_COUNT))
-    archive_flush_s: float = setting(60.0, **positive(86400.0, "seconds"))
+    archive_flush_s: float = setting(60.0, **between(MIN_ARCHIVE_FLUSH_S, 86400.0, "seconds"))
     twin: TwinConfig = field(default_factory=TwinConfig)
     alerts: AlertPolicyConfig = field(default_factory=AlertPolicyConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
@@ -132,8 +144,11 @@ class PipelineConfig:
     """The guarded command path (issue 11, level 5): off by default."""
 
     def __post_init__(self) -> None:
-        if not self.window_s > 0:
-            msg = f"window_s must be > 0 seconds, got {self.window_s}"
+        if not self.window_s >= MIN_WINDOW_S:
+            msg = f"window_s must be >= {MIN_WINDOW_S:g} seconds, got {self.window_s}"
+            raise ConfigError(msg)
+        if not self.archive_flush_s >= MIN_ARCHIVE_FLUSH_S:
+            msg = f"archive_flush_s must be >= {MIN_ARCHIVE_FLUSH_S:g} seconds, got {self.archive_flush_s}"
             raise ConfigError(msg)
         if self.allowed_lateness_s < 0:
             msg = f"allowed_lateness_s must be >= 0 seconds, got {self.allowed_lateness_s}"

@@ -115,7 +115,7 @@ def test_bad_config_file_is_one_line(tmp_path: Path, capsys) -> None:  # type: i
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[pipeline]\nwindow_s = -5\n")
     assert main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
-    assert "window_s must be > 0" in capsys.readouterr().err
+    assert "window_s must be >= 0.001" in capsys.readouterr().err
     cfg.write_text("[pipeline]\nwindow_seconds = 60\n")
     assert main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "unknown config key 'window_seconds'" in capsys.readouterr().err

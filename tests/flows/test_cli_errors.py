@@ -137,6 +137,22 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
         "demo", "--out", str(tmp_path), env={"TWIN_ALERTS__RAISE_ON_DEFECT": "maybe"})
 
 
+def test_tiny_window_and_archive_flush_are_refused_with_their_floor(tmp_path: Path) -> None:
+    """No floor before round 14: ``window_s = 1e-7`` stopped the demo mid-way with `twin: internal
+    error: ZeroDivisionError` (exit 1), ``archive_flush_s = 0.01`` ran, a file per table per batch."""
+    cfg = tmp_path / "c.toml"
+    demo = ("demo", "--assets", "1", "--days", "0.2", "--no-progress", "--out", str(tmp_path / "o"))
+    cfg.write_text("[pipeline]\nwindow_s = 1e-7\n")
+    line = fails(*demo, "--config", str(cfg))
+    assert line == "twin: error: config window_s must be >= 0.001 and <= 3.1536e+07 seconds, got 1e-07"
+    cfg.write_text("[pipeline]\narchive_flush_s = 0.01\n")
+    line = fails(*demo, "--config", str(cfg))
+    assert "config archive_flush_s must be >= 1 and <= 86400 seconds, got 0.01" in line
+    line = fails(*demo, env={"TWIN_ARCHIVE_FLUSH_S": "-3"})
+    assert line.endswith("config archive_flush_s must be >= 1 and <= 86400 seconds, got -3.0")
+    assert not list((tmp_path / "o").rglob("*.parquet"))  # refused before anything ran
+
+
 # ---------------------------------------------------------------- bad input files
 
 

@@ -30,7 +30,7 @@ def test_librdkafka_settings_pass_through_and_secrets_are_redacted(tmp_path: Pat
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("[pipeline]\nwindow_s = 0\n", "window_s must be > 0"),
+    ("[pipeline]\nwindow_s = 0\n", "window_s must be >= 0.001"),
     ("[pipeline]\nclock = 'wall'\n", "clock must be 'system' or 'data'"),
     ("[pipeline.twin]\nwarmup = 3\n", "unknown config key 'twin.warmup'"),
     ("[pipeline\n", "not valid TOML"),

@@ -98,8 +98,8 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Pipel
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("[pipeline]\nwindow_s = inf\n", "config window_s must be > 0 and <= 3.1536e+07 seconds, got inf"),
-    ("[pipeline]\nwindow_s = nan\n", "config window_s must be > 0 and <= 3.1536e+07 seconds, got nan"),
+    ("[pipeline]\nwindow_s = inf\n", "config window_s must be >= 0.001 and <= 3.1536e+07 seconds, got inf"),
+    ("[pipeline]\nwindow_s = nan\n", "config window_s must be >= 0.001 and <= 3.1536e+07 seconds, got nan"),
     ("[pipeline]\nwindow_s = 1e15\n", "got 1000000000000000.0"),
     ("[pipeline]\nwindow_s = true\n", "config window_s: cannot use True (expected a number)"),
     ("[pipeline]\nmax_future_s = nan\n", "config max_future_s must be >= 0"),
