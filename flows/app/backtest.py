@@ -38,7 +38,7 @@ from flows.app.losses import (
     duplicate_files,
     loss_problem,
 )
-from flows.app.out_dir import kept_outputs, missing_top, prepare_out, remove_if_empty, replace_file
+from flows.app.out_dir import RunOutputs, kept_on_stop, missing_top, prepare_out, replace_file
 from flows.app.outputs import local_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
@@ -146,29 +146,15 @@ def run_backtest(
     out = Path(out)
     made = missing_top(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = _Run(new_run_id())
-    try:
+    run = RunOutputs(new_run_id())
+    expected = ("scores.parquet", "alerts.parquet", *(("report.html",) if report else ()))
+    # refused before the run: a folder made for it goes again; stopped mid-way: say what is kept
+    with kept_on_stop(out, out / "archive", run, expected, logs=("dead_letters.jsonl",), made=made):
         return _backtest(inputs, out, cfg, run, events=events, metadata=metadata, read_options=read_options,
                          progress=progress, report=report, fresh=fresh)
-    except BaseException as exc:
-        # refused before the run: a folder made for it goes again; stopped mid-way: say what is kept
-        if not (made is not None and remove_if_empty(made)) and run.started:
-            expected = ("scores.parquet", "alerts.parquet", *(("report.html",) if report else ()))
-            exc.add_note(kept_outputs(out, out / "archive", run.run_id, run.written, expected,
-                                      logs=("dead_letters.jsonl",)))
-        raise
 
 
-@dataclass
-class _Run:
-    """How far a backtest got (what to say when it stops mid-way)."""
-
-    run_id: str
-    started: bool = False
-    written: list[str] = field(default_factory=list)
-
-
-def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: _Run, *,
+def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs, *,
               events: Sequence[str | Path], metadata: Mapping[str, AssetMetadata] | None,
               read_options: Mapping[str, Any] | None, progress: bool, report: bool, fresh: bool,
               ) -> BacktestResult:

@@ -17,12 +17,13 @@ from tqdm import tqdm
 from flows.app.demo_prescriptions import prescription_rows, prescription_summary, print_prescriptions
 from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.losses import dead_letters_by_reason, describe_reasons
-from flows.app.out_dir import prepare_out
+from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
 from flows.app.outputs import local_outputs
 from flows.app.report import plot_fleet
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
+from flows.dataflow.sinks.archive import new_run_id
 from flows.dataflow.sources.simulator import SimulatorSource, count_records
 from twin_models.commands import CommandsConfig
 from twin_models.evaluate.damage_rul import damage_rul_outcomes, prior_lives
@@ -62,15 +63,20 @@ def run_fleet(
     workers: int = 1,
     progress: bool = True,
     metrics: PipelineMetrics | None = None,
+    run: RunOutputs | None = None,
 ) -> DemoResult:
-    """Simulate ``fleet``, run it through get_flow, archive to ``out``, evaluate."""
+    """Simulate ``fleet``, run it through get_flow, archive to ``out``, evaluate. ``run``: its run
+    id is the archive's, and it records that the flow started (what a stopped demo kept)."""
     metrics = metrics or PipelineMetrics()
     bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
     source = SimulatorSource(fleet, progress=bar.update)
     sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / "dead_letters.jsonl",
-                               collect=("state", "alerts", "recommendations"))
+                               collect=("state", "alerts", "recommendations"),
+                               run_id=None if run is None else run.run_id)
     meta = fleet_metadata(fleet)
     flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics, send_commands=False)
+    if run is not None:
+        run.started = True
     start = time.perf_counter()
     if workers == 1:
         run_main(flow)
@@ -251,14 +257,17 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed,
                         sensor_fault_fraction=getattr(args, "sensor_faults", 0.0))
     prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
-    res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
-                    metrics=metrics)
-    summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
-    rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
-    summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
-    summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
-                                     truths=ground_truth(fleet),
-                                     sensor_faults=sensor_fault_truth(fleet)))
+    run = RunOutputs(new_run_id())
+    with kept_on_stop(out, out, run, ("demo.png",), logs=("dead_letters.jsonl",)):  # stopped: what is kept
+        res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
+                        metrics=metrics, run=run)
+        summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
+        rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
+        summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
+        summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
+                                         truths=ground_truth(fleet),
+                                         sensor_faults=sensor_fault_truth(fleet)))
+        run.written.append("demo.png")
     if getattr(args, "follow_plans", False):
         from flows.app.demo_followed import run_followed  # imports this module
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flows.archive.files import TABLES, linked_table
 
-__all__ = ["earlier_runs", "kept_outputs", "missing_top", "prepare_out", "remove_if_empty", "replace_file"]
+__all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "prepare_out",
+           "remove_if_empty", "replace_file"]
 
 _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
@@ -134,7 +137,8 @@ def kept_outputs(out: Path, archive: Path, run_id: str, written: Sequence[str], 
     run's file of that name, which is NOT this run's)."""
     ours = sum(1 for p in _table_files(archive) if (m := _PART.match(p.name)) and m.group("run") == run_id
                and not p.name.startswith("."))
-    kept = [f"{archive.name}/ ({ours} file{'s' if ours != 1 else ''} of this run, each complete)"]
+    where = "its archive" if archive == out else f"{archive.name}/"  # twin demo: --out is the archive
+    kept = [f"{where} ({ours} file{'s' if ours != 1 else ''} of this run, each complete)"]
     kept += [f"{name} (this run's, complete lines so far)" for name in logs if (out / name).exists()]
     kept += list(written)
     missing = [name for name in expected if name not in written]
@@ -145,3 +149,27 @@ def kept_outputs(out: Path, archive: Path, run_id: str, written: Sequence[str], 
     if stale:
         line += f" ({', '.join(stale)} in it {'are' if len(stale) > 1 else 'is'} an earlier run's)"
     return line
+
+
+@dataclass
+class RunOutputs:
+    """How far a command's run got, for :func:`kept_on_stop`: its run id (its archive files'
+    names), whether the flow started, the outputs it has written so far."""
+
+    run_id: str
+    started: bool = False
+    written: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def kept_on_stop(out: Path, archive: Path, run: RunOutputs, expected: Sequence[str], *,
+                 logs: Sequence[str] = (), made: Path | None = None) -> Iterator[None]:
+    """Whatever stops the block (Ctrl-C, SIGTERM, a full disk) leaves a note on its exception: what
+    the run kept (:func:`kept_outputs`), once its flow started; refused before that, ``made`` (the
+    folder the command created, if any) is removed when it holds no file."""
+    try:
+        yield
+    except BaseException as exc:
+        if not (made is not None and remove_if_empty(made)) and run.started:
+            exc.add_note(kept_outputs(out, archive, run.run_id, run.written, expected, logs=logs))
+        raise

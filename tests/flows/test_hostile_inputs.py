@@ -165,11 +165,16 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_what_was_archived(tmp_path: Path, c
                            capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stdout
     assert not list(archive.glob("**/*.tmp*"))
+    n = len(list(archive.glob("*/date=*/*.parquet")))
+    assert n > 0
     if command == "backtest":  # it says what the stopped run kept, and what it did not write
-        n = len(list(archive.glob("*/date=*/*.parquet")))
         assert f"--out {out} keeps archive/ ({n} files of this run, each complete)" in line, line
         assert line.endswith("; not written: scores.parquet, alerts.parquet"), line
         assert not (out / "scores.parquet").exists()
+    else:  # the demo said `twin: interrupted` only (round 14)
+        assert line == (f"twin: error: interrupted; --out {out} keeps its archive ({n} files of this run, "
+                        "each complete), dead_letters.jsonl (this run's, complete lines so far); "
+                        "not written: demo.png")
 
 
 def test_a_backtest_refused_before_its_run_leaves_no_folder_it_made(tmp_path: Path) -> None:
