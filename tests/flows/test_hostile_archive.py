@@ -108,7 +108,8 @@ def test_a_full_disk_is_one_line_naming_the_folder_never_an_abort() -> None:
     assert "rc=2" in proc.stdout, proc.stdout + proc.stderr
     line = one_error_line(proc.stderr)
     assert line.startswith("twin: error: cannot write the archive in /mnt/out/")
-    assert line.endswith(": No space left on device")
+    assert ": No space left on device; --out /mnt/out keeps its archive (" in line  # what it kept (round 14)
+    assert line.endswith("; not written: demo.png")
     lines = proc.stdout.splitlines()
     assert not [ln for ln in lines if ln.endswith(".tmp")]  # no half-written file left taking room
     assert all(ln.startswith(("rc=", "file ")) for ln in lines)
