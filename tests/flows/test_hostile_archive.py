@@ -199,3 +199,52 @@ def test_a_file_with_corrupt_pages_is_named_and_moved_aside(tmp_path: Path,
     capsys.readouterr()
     lines, err = _sql(archive, capsys)
     assert lines == ["n,s", "6,66.0"] and err == ""  # the other file's rows
+
+
+def test_an_archive_turned_read_only_mid_run_is_one_line_naming_the_folder() -> None:
+    """Each table folder is a bind mount of itself, remounted read-only once the demo has written
+    its first files (a disk that errors into read-only: EROFS). Round 13 tested a full disk only."""
+    from flows.archive.files import TABLES
+
+    tables = " ".join(TABLES)
+    script = (f'for t in {tables}; do mkdir -p "$DISK/out/$t" && '
+              'mount --bind "$DISK/out/$t" "$DISK/out/$t"; done; '
+              f'{TWIN} demo --assets 2 --days 30 --out "$DISK/out" --no-progress >/dev/null 2>"$DISK/err" & '
+              'pid=$!; '
+              'i=0; while [ -z "$(find "$DISK/out" -name "*.parquet" | head -1)" ] && [ $i -lt 600 ]; '
+              'do sleep 0.1; i=$((i+1)); done; '
+              f'for t in {tables}; do until mount -o remount,bind,ro "$DISK/out/$t" 2>/dev/null; '
+              'do sleep 0.01; done; done; '  # busy while a file of the table is open for writing
+              'wait $pid; echo "rc=$?"; cat "$DISK/err" >&2; '
+              'for f in $(find "$DISK/out" -name "*.tmp"); do echo "tmp $(basename $f)"; done; '
+              f'{TWIN} archive check --archive "$DISK/out" >/dev/null; echo "check=$?"')
+    proc = _full_disk(script, size="64m")
+    assert "rc=2" in proc.stdout, proc.stdout + proc.stderr
+    line = one_error_line(proc.stderr)
+    assert line.startswith("twin: error: cannot write the archive in /mnt/out/"), line
+    assert ": Read-only file system" in line and "keeps its archive (" in line
+    assert all(ln.split()[1].startswith(".") for ln in proc.stdout.splitlines() if ln.startswith("tmp "))
+    assert "check=0" in proc.stdout  # every visible file whole: nothing half-written is read
+
+
+def test_a_rename_refused_by_a_read_only_disk_is_one_line(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the disk turns read-only between the temporary file and its rename, removing the
+    temporary file fails too: that second error, `[Errno 30] Read-only file system: '.../.part-...tmp'`,
+    was the one reported (no folder named as the archive's, no word on the file left behind)."""
+    import errno
+
+    from flows.dataflow.sinks import archive
+
+    def read_only(*_args: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(archive.os, "replace", read_only)
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: read_only())
+    with pytest.raises(ArchiveWriteError) as failed:
+        write_rows(tmp_path, "features", feature_rows(), "part-r-w0-000000", "r")
+    folder = tmp_path / "features" / "date=2026-01-01"
+    assert str(failed.value) == (f"cannot write the archive in {folder}: Read-only file system; its "
+                                 "temporary file .part-r-w0-000000.parquet.tmp is left there (hidden: never "
+                                 "read; remove it once the disk is writable)")
+    assert failed.value.errno == errno.EROFS

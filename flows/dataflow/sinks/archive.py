@@ -228,7 +228,11 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
         why = f"cannot write the archive in {folder}: {_reason(exc)}"
         failed = ArchiveWriteError(exc.errno or errno.EIO, why)
     if tmp.is_file() and not tmp.is_symlink():
-        tmp.unlink()  # a half-written file takes room and is never part of the archive
+        try:
+            tmp.unlink()  # a half-written file takes room and is never part of the archive
+        except OSError:  # a disk turned read-only: the rename failed, and so does this
+            failed = ArchiveWriteError(failed.errno, f"{failed}; its temporary file {tmp.name} is left "
+                                       "there (hidden: never read; remove it once the disk is writable)")
     raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
 
 
