@@ -20,7 +20,8 @@ window step looks like a saving there. This benchmark times, on the same one-dat
 The three are timed ``--rounds`` times, alternated (the order rotates each round), ``gc.collect()``
 before each, CPU seconds. Reported: medians, us per window, ``sink_vs_floor`` (what
 ``bench_archive.py`` reports) and ``allin_vs_floor`` = floor / (sink + step), the issue's figure
-once nothing can be moved out of sight. Final line: JSON.
+once nothing can be moved out of sight. ``--app-heap``: the malloc settings every ``twin`` command
+starts with, as the sink runs in ``twin run`` (``bench_archive.app_heap``). Final line: JSON.
 """
 
 from __future__ import annotations
@@ -96,13 +97,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--demo-archive", default=None, help="a `twin demo` output folder (default: run it)")
     p.add_argument("--assets", type=int, default=100)
     p.add_argument("--rounds", type=int, default=3, help="alternated rounds of step, sink and floor")
+    p.add_argument("--app-heap", action="store_true",
+                   help="apply the malloc settings every `twin` command starts with (flows/app/heap.py)")
     args = p.parse_args(argv)
+    heap = bench_archive.app_heap() if args.app_heap else False
     with tempfile.TemporaryDirectory(prefix="bench-archive-allin-") as tmp:
         work = Path(tmp)
         demo = bench_archive.demo_archive(args.demo_archive, work)
         records = bench_archive.feature_records(bench_archive.read_table(demo, "features"), args.assets)
         out = {"benchmark": "archive_allin", "tree": str(bench_archive.flows_tree()), "assets": args.assets,
-               **measure(records, work, args.rounds)}
+               "app_heap": heap, **measure(records, work, args.rounds)}
     print(json.dumps(out))
     return out
 
