@@ -134,6 +134,18 @@ def flows_tree() -> Path:
     return Path(flows.__file__).parents[1]
 
 
+def app_heap() -> bool:
+    """The malloc settings ``twin`` applies at start (``flows.app.heap.keep_freed_memory``): without
+    them the sink's ~1 MB NumPy and Arrow temporaries fault in fresh pages at every flush (~10,000
+    minor faults per 2,400-window flush, ~0.5-1.5 us per window), which a ``twin run`` never pays
+    (RESULTS.md, ARCHIVE13). False when the tree or the C library has none."""
+    try:
+        from flows.app.heap import keep_freed_memory
+    except ImportError:
+        return False
+    return keep_freed_memory()
+
+
 def cpu() -> float:
     return time.process_time()
 
@@ -434,7 +446,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "before/after pairs in alternating processes, with PYTHONPATH at a tree)")
     p.add_argument("--split", action="store_true",
                    help="only where the sink's CPU goes next to the floor (conversion, layout write, ...)")
+    p.add_argument("--app-heap", action="store_true",
+                   help="apply the malloc settings every `twin` command starts with (flows/app/heap.py) "
+                        "before measuring: sink and floor then run as in `twin run` (RESULTS.md, ARCHIVE13)")
     args = p.parse_args(argv)
+    if args.app_heap:
+        app_heap()
     globals()["BLOCK_BATCH"] = args.block_batch
     globals()["SINK_INPUT"] = args.sink_input
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
@@ -444,7 +461,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.split:
             return split(records, work, args.batch_rows, args.repeat)
         if args.write_only:
-            rate = {"benchmark": "archive_write", "tree": str(flows_tree()),
+            rate = {"benchmark": "archive_write", "tree": str(flows_tree()), "app_heap": args.app_heap,
                     "rows": len(records), **write_rate(records, work, args.batch_rows, args.pairs)}
             print(json.dumps(rate))
             return rate
@@ -465,6 +482,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           args.repeat)
     n = len(records)
     out = {"benchmark": "archive", "machine": platform.machine(), "python": platform.python_version(),
+           "app_heap": args.app_heap,
            "assets": args.assets, "feature_rows": n, "archive_files": files, "batch_rows": args.batch_rows,
            "sink_rows_per_cpu_s": round(n / rate["wide"]["sink_cpu_s"]),
            "floor_one_file_rows_per_cpu_s": round(n / rate["wide"]["floor_cpu_s"]),

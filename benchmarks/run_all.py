@@ -122,6 +122,10 @@ BENCHES = (
         Target("one-day fleet query, 100 assets (s)", _get("fleet_day_query_s"), "<", 1.0),
         Target("one-asset month query, 100 assets (s)", _get("asset_month_query_s"), "<", 1.0),
     )),
+    Bench("archive_allin", ("benchmarks/bench_archive_allin.py",), (
+        Target("archive sink + window step's archive work vs bare write_table, one-date flushes",
+               _get("allin_vs_floor"), ">=", 0.8),
+    )),
     Bench("snapshots", ("benchmarks/bench_snapshots.py",), (
         Target("throughput with 10-s snapshots vs none", _variant("every_10s", "cpu_ratio_vs_none"),
                ">=", 0.9),

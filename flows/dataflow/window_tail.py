@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FIELDS", "MAX_CODES", "TAIL", "asset_ids", "pack", "source_ids", "tails"]
+__all__ = ["FIELDS", "MAX_CODES", "TAIL", "asset_ids", "map_tails", "pack", "source_ids", "tails"]
 
 FIELDS = ("start_us", "end_us", "n_records", "n_events", "n_spans", "first", "last", "source", "asset")
 """The tail's int64 fields in order; ``first``, ``last`` and ``source`` are the window's one input
@@ -43,7 +43,7 @@ _ASSET_IDS: list[str] = []
 _SOURCES: dict[str, int] = {}
 _SOURCE_IDS: list[str] = []
 _LOCK = threading.Lock()
-_TAIL = attrgetter("features.tail")
+_FEATURES, _TAIL = attrgetter("features"), attrgetter("tail")
 _PACK = TAIL.pack
 
 
@@ -87,14 +87,21 @@ def pack(asset_id: str, start_us: int, end_us: int, n_records: int, n_events: in
 
 def tails(fvs: Sequence[Any]) -> np.ndarray | None:
     """The windows' tails as one (fields, windows) int64 matrix (rows in :data:`FIELDS` order),
-    or None when any window has none (one C pass to join them)."""
+    or None when any window has none."""
+    return map_tails(list(map(_FEATURES, fvs)))
+
+
+def map_tails(maps: Sequence[Any]) -> np.ndarray | None:
+    """:func:`tails` of the windows' feature maps (the sink reads them once per flush for the
+    tails, the key sets and the rows: one pass over the windows, not three; one C pass to join
+    the tails)."""
     try:
-        joined = b"".join(map(_TAIL, fvs))
+        joined = b"".join(map(_TAIL, maps))
     except AttributeError:  # a plain dict of features (a window from another process, a test)
         return None
-    if len(joined) != TAIL.size * len(fvs):
+    if len(joined) != TAIL.size * len(maps):
         return None
-    matrix = np.frombuffer(joined, "<i8").reshape(len(fvs), len(FIELDS))
+    matrix = np.frombuffer(joined, "<i8").reshape(len(maps), len(FIELDS))
     return np.ascontiguousarray(matrix.T, np.int64)
 
 

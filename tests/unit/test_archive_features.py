@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -111,3 +112,17 @@ def test_the_features_view_lists_its_columns_alike_whatever_the_files_order(tmp_
     assert cols_a == cols_b
     assert cols_a.index("temp.mean") < cols_a.index("vib.kurtosis") < cols_a.index("vib.rms")
     assert rows_a == rows_b
+
+
+@pytest.mark.parametrize("windows", [0, 1, 255, 256, 257, 1000])
+def test_the_sorted_columns_are_the_gathered_rows_transposed(windows: int) -> None:
+    # round 14: gather and transpose fused, a chunk of windows at a time; chunk edges included
+    from flows.dataflow.sinks.archive_features import _sorted_columns
+
+    rng = np.random.default_rng(windows)
+    rows = rng.standard_normal((windows, 7))
+    rows[rng.random(rows.shape) < 0.05] = np.nan
+    order = rng.permutation(windows)
+    got = _sorted_columns(rows, order)
+    assert got.flags.c_contiguous and got.shape == (7, windows)
+    assert np.array_equal(got, rows[order].T, equal_nan=True)

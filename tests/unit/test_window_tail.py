@@ -78,7 +78,8 @@ def test_blocks_from_tails_are_the_blocks_from_the_objects() -> None:
         shape = records[0].features.key_set
         same = [r for r in records if r.features.key_set is shape]
         assert tails(same) is not None
-        want, got = fb._object_block(same, shape), fb._block(same, shape)
+        maps = [r.features for r in same]
+        want, got = fb._object_block(same, maps, shape), fb._block(same, maps, shape)
         assert got.ids == want.ids and got.events == want.events and got.names == want.names
         assert got.span_sources == want.span_sources
         for name in ("codes", "start_us", "end_us", "n_records", "span_counts", "span_codes", "span_first",

@@ -149,9 +149,9 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
     window's sorted names) and one ``double`` array per name over the whole write in sorted
     order: null where a window lacks the name or its value is not finite.
 
-    The blocks' (windows, names) rows are gathered into sorted order (whole rows) and
-    transposed once; the columns are slices of ONE Arrow array over that (names, windows)
-    buffer (one conversion, not one per name)."""
+    The blocks' (windows, names) rows are gathered into sorted order and transposed in one
+    pass (:func:`_sorted_columns`); the columns are slices of ONE Arrow array over that
+    (names, windows) buffer (one conversion, not one per name)."""
     distinct = list(dict.fromkeys(b.names for b in blocks))
     sorted_names = [tuple(sorted(names)) for names in distinct]
     names_by_day = []
@@ -167,7 +167,7 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
             in_order = used[np.argsort(first)].tolist()
             names_by_day.append(list(dict.fromkeys(chain.from_iterable(sorted_names[s] for s in in_order))))
         rows, row_of = _scattered(blocks, distinct)
-    matrix = np.ascontiguousarray(np.take(rows, order, axis=0).T)  # (names, windows), sorted
+    matrix = _sorted_columns(rows, order)  # (names, windows), sorted
     n = matrix.shape[1]
     finite = np.isfinite(matrix)
     if finite.all():  # the common case: no missing value anywhere
@@ -176,6 +176,22 @@ def _feature_columns(blocks: Sequence[FeatureBlock], order: np.ndarray,
         whole = pa.array(matrix.reshape(-1), pa.float64(), mask=~finite.reshape(-1))
     columns = {name: whole.slice(j * n, n) for name, j in row_of.items()}
     return names_by_day, columns
+
+
+_CHUNK = 256
+"""Windows per step of :func:`_sorted_columns`: 256 rows of ~50 values (~100 KB) stay in the
+core's cache while they are written out as columns."""
+
+
+def _sorted_columns(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``rows[order].T`` as a C-contiguous (names, windows) matrix, made in one copy a chunk of
+    windows at a time (round 14: a whole-matrix gather then transpose made two ~1 MB copies, the
+    transpose reading across the whole gathered matrix: ~0.38 us per window at 100 assets,
+    against ~0.10 chunked and fused; ``tests/unit/test_archive_features.py``)."""
+    out = np.empty((rows.shape[1], len(order)), rows.dtype)
+    for lo in range(0, len(order), _CHUNK):
+        out[:, lo:lo + _CHUNK] = rows[order[lo:lo + _CHUNK]].T
+    return out
 
 
 def _scattered(blocks: Sequence[FeatureBlock],

@@ -37,7 +37,7 @@ import numpy as np
 
 from flows.codec.record_fields import FEATURE_VECTOR
 from flows.dataflow.sinks.archive_inputs import source_codes
-from flows.dataflow.window_tail import asset_ids, source_ids, tails
+from flows.dataflow.window_tail import asset_ids, map_tails, source_ids
 from twin_models.feature_map import FeatureKeys, FeatureMap
 
 __all__ = ["FeatureBlock", "feature_blocks"]
@@ -49,7 +49,7 @@ _ASSET, _START, _END = attrgetter("asset_id"), attrgetter("window_start"), attrg
 _N, _FEATURES, _INPUTS = attrgetter("n_records"), attrgetter("features"), attrgetter("inputs")
 _EVS = attrgetter("events")
 _SOURCE, _FIRST, _LAST = attrgetter("source"), attrgetter("first"), attrgetter("last")
-_ROW = attrgetter("features.raw")
+_RAW, _KEY_SET = attrgetter("raw"), attrgetter("key_set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,36 +114,36 @@ def _shape(features: Any) -> Hashable:
     return features.key_set if isinstance(features, FeatureMap) else tuple(features)
 
 
-def _values(fvs: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.ndarray]:
-    """The names and the (windows, names) matrix of windows that all have ``shape``: the
-    windows' rows joined as they are (one copy, no transpose: the sink gathers whole rows into
-    sorted order and transposes once, :func:`~.archive_features.block_tables`)."""
+def _values(maps: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.ndarray]:
+    """The names and the (windows, names) matrix of windows (their feature maps) that all have
+    ``shape``: the rows joined as they are (one copy, no transpose: the sink gathers whole rows
+    into sorted order and transposes them in one pass, :func:`~.archive_features.block_tables`)."""
     from flows.dataflow.sinks.archive_columns import _values as dict_values
 
     if isinstance(shape, FeatureKeys):
         width = len(shape.names)
         if not width:
-            return shape.names, np.empty((len(fvs), 0))
-        flat = np.frombuffer(b"".join(map(_ROW, fvs)), np.float64)
-        return shape.names, flat.reshape(len(fvs), width)
+            return shape.names, np.empty((len(maps), 0))
+        flat = np.frombuffer(b"".join(map(_RAW, maps)), np.float64)
+        return shape.names, flat.reshape(len(maps), width)
     names: tuple[str, ...] = shape  # type: ignore[assignment]
-    return names, dict_values(list(map(_FEATURES, fvs)), range(len(fvs)), len(names))
+    return names, dict_values(list(maps), range(len(maps)), len(names))
 
 
-def _block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
-    """Windows of one shape (in arrival order) as one block: from their tails (the numbers the
-    window step packed, :mod:`flows.dataflow.window_tail`) when every window has one, else
-    from their objects."""
-    numbers = tails(fvs)
+def _block(fvs: Sequence[Any], maps: Sequence[Any], shape: Hashable) -> FeatureBlock:
+    """Windows of one shape (in arrival order; ``maps`` their feature maps) as one block: from
+    their tails (the numbers the window step packed, :mod:`flows.dataflow.window_tail`) when
+    every window has one, else from their objects."""
+    numbers = map_tails(maps)
     if numbers is None:
-        return _object_block(fvs, shape)
+        return _object_block(fvs, maps, shape)
     start_us, end_us, n_records, n_events, n_spans, first, last, source, asset = numbers
     events = [""] * len(fvs)
     if n_events.any():  # most windows have none
         for i in np.flatnonzero(n_events).tolist():
             events[i] = _EVENTS(fvs[i])
     ids, codes = _coded(asset, asset_ids())
-    names, values = _values(fvs, shape)
+    names, values = _values(maps, shape)
     if not bool((n_spans == 1).all()):  # not one span per window: the spans read the old way
         return FeatureBlock(ids, codes, start_us, end_us, n_records, events, *_spans(fvs), names, values)
     sources, span_codes = _coded(source, source_ids())
@@ -171,14 +171,15 @@ def _spans(fvs: Sequence[Any]) -> tuple[np.ndarray, list[str], np.ndarray, np.nd
             _ints(flat, _FIRST), _ints(flat, _LAST))
 
 
-def _object_block(fvs: Sequence[Any], shape: Hashable) -> FeatureBlock:
-    """Windows of one shape (in arrival order) as one block, read from their objects."""
+def _object_block(fvs: Sequence[Any], maps: Sequence[Any], shape: Hashable) -> FeatureBlock:
+    """Windows of one shape (in arrival order; ``maps`` their feature maps) as one block, read
+    from their objects."""
     events = [""] * len(fvs)
     if any(map(_EVS, fvs)):  # most windows have none: no Python loop then
         for i, fv in enumerate(fvs):
             if fv.events:
                 events[i] = _EVENTS(fv)
-    names, values = _values(fvs, shape)
+    names, values = _values(maps, shape)
     assets = list(map(_ASSET, fvs))
     ids = list(dict.fromkeys(assets))
     at = dict(zip(ids, range(len(ids)), strict=True))
@@ -192,16 +193,17 @@ def feature_blocks(fvs: Sequence[Any]) -> list[FeatureBlock]:
     same feature names (one block for a batch of one asset kind)."""
     if not fvs:
         return []
+    maps = list(map(_FEATURES, fvs))  # read once: their tails, key sets and rows come from here
     try:
-        shapes: list[Hashable] = [fv.features.key_set for fv in fvs]
+        shapes: list[Hashable] = list(map(_KEY_SET, maps))
     except AttributeError:  # some plain dicts (windows pickled across workers, tests)
-        shapes = [_shape(fv.features) for fv in fvs]
+        shapes = [_shape(m) for m in maps]
     first = shapes[0]
     if shapes.count(first) == len(shapes):  # the common case
-        return [_block(fvs, first)]
+        return [_block(fvs, maps, first)]
     out, lo = [], 0
     for i in range(1, len(shapes) + 1):
         if i == len(shapes) or shapes[i] != shapes[lo]:
-            out.append(_block(fvs[lo:i], shapes[lo]))
+            out.append(_block(fvs[lo:i], maps[lo:i], shapes[lo]))
             lo = i
     return out
