@@ -33,7 +33,10 @@ def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "Run a read-only SQL query over the Parquet archive. Views: features (one row per "
             "asset window, one column per feature, e.g. \"vib.rms\"), twin_state (one row per "
             "asset window: condition, anomaly_score, health_index, rul_s ...), alerts (one row "
-            "per alert message); every row carries the run_id that wrote it. The query can read "
+            "per alert message), recommendations (the twins' prescriptions), audit (the command "
+            "log), damage_state (damage checkpoints of degrading assets), data_quality (each "
+            "channel's quality state changes); every row carries the run_id that wrote it. Output "
+            "goes to stdout; at most --max-rows rows. The query can read "
             "the archive's rows and nothing else, and writes nothing. Example: twin sql "
             "\"SELECT asset_id, count(*) FROM alerts GROUP BY 1\""
         ),
@@ -78,7 +81,8 @@ def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                     "Parquet (zero-byte, truncated, not Parquet), files whose schema does not fit "
                     "the table, files outside the date= (or older date=/asset_id=) folders. Reads footers "
                     "only (--pages: every data page too). "
-                    "Exit status 1 if any is found (0 with --repair once they are moved).")
+                    "Exit status 1 if any is found (0 with --repair once they are moved). "
+                    "Example: twin archive check --archive twin-data --pages --repair")
     _add_archive_arg(c)
     c.add_argument("--pages", action="store_true",
                    help="also read every data page of every file: finds files whose footer is intact "
@@ -91,7 +95,8 @@ def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                     "older archives one per asset) into one file sorted by asset and time, keeping "
                     "every row and its bookkeeping as they are. Safe to stop at any moment: the "
                     "merged file replaces its sources atomically, and a later run finishes what a "
-                    "stopped one began. Unreadable or foreign files are left alone.")
+                    "stopped one began. Unreadable or foreign files are left alone. "
+                    "Example: twin archive compact --archive twin-data --before 2026-02-01")
     _add_archive_arg(k)
     k.add_argument("--before", type=_iso_date, default=None, metavar="YYYY-MM-DD",
                    help="compact the dates before this one (default: today, UTC: closed days only)")

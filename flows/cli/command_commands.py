@@ -40,7 +40,9 @@ def add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
                     "topic twin.audit.v1; --all: every command and its last entry); `approve ID` / "
                     "`reject ID` send a decision to twin.commands.decisions.v1, which `twin run` "
                     "routes to the asset's guard: it re-checks the expiry, the kill switch and the "
-                    "guard rails before it sends the command to twin.commands.v1, and audits it.")
+                    "guard rails before it sends the command to twin.commands.v1, and audits it. An "
+                    "unknown, decided or expired id: one line, exit 2. Example: twin commands "
+                    "approve ID --reason \"planned stop confirmed\" (ID from `twin commands list`)")
     p.add_argument("action", choices=("list", "approve", "reject"))
     p.add_argument("command_id", nargs="?", default=None, help="the command (approve, reject)")
     p.add_argument("--reason", type=_reason, default="", help="why, in words (kept in the audit log)")

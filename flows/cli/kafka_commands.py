@@ -56,8 +56,11 @@ def _add_kafka_args(p: argparse.ArgumentParser) -> None:
 def _add_topics(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("topics", help="create or describe twinflow's Kafka topics",
                        description="Create (idempotent) or describe the topics: scalar telemetry, "
-                                   "waveform frames, asset events, alerts, twin state (compacted) "
-                                   "and dead letters.")
+                                   "waveform frames, asset events, alerts, twin state (compacted), "
+                                   "fleet models (compacted), recommendations, dead letters, "
+                                   "commands, command audit, command decisions, what-if requests "
+                                   "and results (names: README, Topics). Example: twin topics "
+                                   "create --brokers kafka1:9092 --partitions 8 --replication 3")
     p.add_argument("action", choices=("create", "describe"))
     p.add_argument("--partitions", type=positive_int, default=env_default("KAFKA__PARTITIONS", None),
                    help="partitions per topic (env TWIN_KAFKA__PARTITIONS; default 4)")
@@ -70,7 +73,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "run", help="run the dataflow on Kafka (alerts, state and dead letters back to Kafka)",
         description="Consume the telemetry topics, run the twinflow dataflow, produce alerts, "
-                    "twin state and dead letters to their topics and archive to Parquet. "
+                    "twin state, recommendations, dead letters, the command audit (and commands "
+                    "in approve/auto mode) and what-if results to their topics and archive to "
+                    "Parquet (--archive). Runs until stopped (Ctrl-C/SIGTERM) unless --exit-at-end. "
                     "Scale with -w (threads, one GIL) or -i/-a (one process per core or machine; "
                     "every process gets the same -a list and its own -i). In a source partition "
                     "whose event time runs at the pace of its Kafka timestamps (real time), each "
@@ -78,7 +83,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "assets of its partition: a whole asset whose clock jumped ahead goes to the dead "
                     "letters (clock_skew) with a clock sensor alert. A replay published faster "
                     "than real time is not judged (metric twin_arrival_check, state replay; the "
-                    "last line of an --exit-at-end run says where the check ran).")
+                    "last line of an --exit-at-end run says where the check ran). Example: twin run "
+                    "--brokers kafka1:9092 --metadata assets.toml --recovery-dir /var/lib/twin/rec "
+                    "--archive /var/lib/twin/archive --metrics-port 9108")
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
@@ -117,7 +124,8 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                    "waveform frames and life events, published with key = asset_id, "
                                    "the event time in the twin.event_time_ms header and the Kafka "
                                    "timestamp = the time of production (the arrival time `twin run` "
-                                   "judges clocks against).")
+                                   "judges clocks against). Example: twin simulate --assets 8 --days 2 --speed 0 "
+                                   "--write-metadata assets.json")
     _add_kafka_args(p)
     p.add_argument("--assets", type=fleet_size, default=8, help="fleet size (default %(default)s)")
     p.add_argument("--days", type=sim_days, default=1.0,
@@ -149,12 +157,14 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r = sub.add_parser("replay", help="publish historical telemetry files into Kafka",
                        description="Publish CSV/Parquet scalar tables, NAB-style series, Parquet "
-                                   "waveform frames and event files in event-time order per asset.")
+                                   "waveform frames and event files in event-time order per asset, "
+                                   "to the telemetry and event topics (key = asset_id). Example: "
+                                   "twin replay data/*.csv --speed 0")
     r.add_argument("files", nargs="+", help="input files")
     _add_kafka_args(r)
     r.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
                    help="input format (default: detected from the columns)")
-    r.add_argument("--sep", type=one_char, default=None, help="CSV separator, one character (default ,)")
+    r.add_argument("--sep", type=one_char, default=None, help="CSV separator, one character (default: detected)")
     r.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
     r.add_argument("--speed", type=non_negative_float, default=0.0,
                    help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")

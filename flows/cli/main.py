@@ -55,7 +55,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         description=(
             "Simulate a fleet of rotating machines (motor + bearing + pump) whose bearings "
             "degrade and fail, stream their telemetry through the twinflow dataflow, archive "
-            "features, twin state and alerts to Parquet, and compare alerts with ground truth."
+            "features, twin state and alerts to Parquet (--out), and compare alerts with ground truth; "
+            "the summary (frames/s, faults detected with lead time, false alerts, RUL and plan at "
+            "detection) goes to stdout. Example: twin demo --seed 1 --fresh --out demo-data, then "
+            "twin sql \"SELECT * FROM alerts\" --archive demo-data"
         ),
     )
     p.add_argument("--assets", type=fleet_size, default=env_default("ASSETS", 8),
@@ -99,7 +102,8 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                     "the future). Writes scores.parquet, alerts.parquet, the archive and report.html "
                     "to --out. Formats: NAB-style `timestamp,value` CSV; scalar tables "
                     "`timestamp, asset_id, <channels>` (CSV/Parquet); waveform Parquet `timestamp, "
-                    "asset_id, sample_rate_hz, <list<float32> per channel>`; events.")
+                    "asset_id, sample_rate_hz, <list<float32> per channel>`; events. Example: twin "
+                    "backtest data/*.csv --events events.csv --metadata assets.toml --out bt/ --fresh")
     p.add_argument("inputs", nargs="+", help="telemetry files")
     p.add_argument("--out", required=True,
                    help="output folder; the run's archive goes to <out>/archive (the archive_dir "
