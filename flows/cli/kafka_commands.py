@@ -124,8 +124,8 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                    "waveform frames and life events, published with key = asset_id, "
                                    "the event time in the twin.event_time_ms header and the Kafka "
                                    "timestamp = the time of production (the arrival time `twin run` "
-                                   "judges clocks against). Example: twin simulate --assets 8 --days 2 --speed 0 "
-                                   "--write-metadata assets.json")
+                                   "judges clocks against). Example: twin simulate --assets 8 --days 2 "
+                                   "--speed 0 --write-metadata assets.json")
     _add_kafka_args(p)
     p.add_argument("--assets", type=fleet_size, default=8, help="fleet size (default %(default)s)")
     p.add_argument("--days", type=sim_days, default=1.0,
@@ -164,7 +164,8 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _add_kafka_args(r)
     r.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
                    help="input format (default: detected from the columns)")
-    r.add_argument("--sep", type=one_char, default=None, help="CSV separator, one character (default: detected)")
+    r.add_argument("--sep", type=one_char, default=None,
+                   help="CSV separator, one character (default: detected)")
     r.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
     r.add_argument("--speed", type=non_negative_float, default=0.0,
                    help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
