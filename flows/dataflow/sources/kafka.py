@@ -66,6 +66,7 @@ from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
+from flows.dataflow.sources.kafka_merge import buffer_message
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -119,33 +120,6 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
         msg = f"telemetry topics must have the same number of partitions, got {counts}"
         raise ValueError(msg)
     return next(iter(counts.values()))
-
-
-def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
-    """Append a message to its topic's buffer under its merge key. The messages of one topic leave in their
-    order, so none can be merged later than one behind it: when ``key`` closes a run of higher keys that a
-    lower-or-equal one opened (in the buffer, or ``floor``, the key of the topic's last emitted message),
-    the run's keys are lowered to ``key``. A record whose clock jumped ahead (``twin.event_time_ms`` hours
-    past the records around it) then does not stall its topic while the other topics run hours ahead (which
-    made the other assets' records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only
-    a run of ONE asset's records is lowered; with no message emitted yet (``floor`` inf) a run at the head
-    is left. A record stamped BEHIND the ones before it lowers nothing (it is merged early, behind: the
-    window step judges it). Keys in order (the rule) are left as they are."""
-    i = len(buf) - 1
-    while i >= 0 and buf[i][0] > key:
-        i -= 1
-    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1):
-        for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
-            buf[k] = (key, buf[k][1])
-    buf.append((key, msg))
-
-
-def _one_asset(buf: deque[Any], start: int) -> bool:
-    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is ahead. Records
-    of several assets between two of one asset stamped BEHIND look the same by their keys alone: those are
-    left in place (with one asset per partition they cannot be told apart)."""
-    asset = buf[start][1].key()
-    return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
 
 
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
@@ -219,7 +193,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            _buffer(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
+            buffer_message(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
             eof[topic] = False
             last_seen[topic] = now
             self.last_activity = now
