@@ -37,10 +37,10 @@ to the other steps meanwhile.
 
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not in
 Kafka consumer groups: ``group.id`` is unused, auto-commit off. A resumed offset that retention has
-deleted meanwhile restarts at the oldest message kept (``auto.offset.reset`` earliest; librdkafka's
-default jumped to the END, skipping silently all that was kept), the gap logged and counted
-(``twin_source_errors_total{code="offsets_deleted"}``). Transient client errors (a broker restarting)
-are counted and retried by librdkafka; fatal ones stop the flow.
+deleted meanwhile restarts at the oldest message kept (``auto.offset.reset`` earliest by default; an
+operator's ``latest`` or ``error`` is honoured: :mod:`flows.dataflow.sources.kafka_offsets`), the gap
+logged and counted (``twin_source_errors_total{code="offsets_deleted"}``). Transient client errors (a
+broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ from confluent_kafka.admin import AdminClient
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
 from flows.dataflow.sources.kafka_merge import buffer_message
+from flows.dataflow.sources.kafka_offsets import (
+    RESET_KEY,
+    OffsetsDeletedError,
+    gap_text,
+    reset_policy,
+    say_policy,
+    stop_text,
+)
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -129,8 +137,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.src = src
         self.part = part
         self.offsets: Offsets = dict(resume or {})
-        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "0",
-                "enable.partition.eof": "1", "statistics.interval.ms": "0", "auto.offset.reset": "earliest"}
+        self.reset = reset_policy(src.client_config)[0]  # where a deleted resumed offset continues
+        conf = {**PREFETCH, RESET_KEY: self.reset, **src.client_config, "group.id": "twinflow-unused",
+                "enable.auto.commit": "0", "enable.partition.eof": "1", "statistics.interval.ms": "0"}
         self.resumed = dict(self.offsets)  # checked against the first message fetched (_resumed_at)
         self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
         if src.starting_offset == OFFSET_END:
@@ -185,7 +194,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             err = msg.error()
             topic = msg.topic()
             if err is not None:
-                self._on_error(err, topic, now)
+                self._on_error(err, topic, now, msg.offset())
                 continue
             if topic in self.resumed:
                 self._resumed_at(topic, msg.offset())
@@ -200,19 +209,24 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         return len(msgs)
 
     def _resumed_at(self, topic: str, offset: int) -> None:
-        """The first message after a resume is past the snapshot's offset: retention deleted some."""
+        """The first message (or end of partition) after a resume is past the snapshot's offset: retention
+        deleted some, and ``auto.offset.reset`` moved the position (the oldest kept, or the end)."""
         if offset > (want := self.resumed.pop(topic)):
             self.src.on_error("offsets_deleted")
-            log.warning("%s[%s]: resumed at offset %s, the oldest message kept is %s: %s messages deleted "
-                        "(retention) before they were read", topic, self.part, want, offset, offset - want)
+            log.warning("%s", gap_text(self.reset, topic, self.part, want, offset))
 
-    def _on_error(self, err: Any, topic: str, now: float) -> None:
+    def _on_error(self, err: Any, topic: str, now: float, err_offset: int) -> None:
         """An error event of a poll: the end of a partition, a transient error (counted, retried
         by librdkafka), or a fatal one (stops the flow)."""
         if err.code() == KafkaError._PARTITION_EOF:
+            if topic in self.resumed:
+                self._resumed_at(topic, err_offset)
             self.eof[topic] = True
             self.last_activity = now
             return
+        if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the offset is gone and the policy is error
+            self.src.on_error("offsets_deleted")
+            raise OffsetsDeletedError(stop_text(topic, self.part, self.resumed.get(topic)))
         if err.fatal():
             msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
             raise RuntimeError(msg_)
@@ -412,6 +426,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         self.metadata_timeout_s = metadata_timeout_s
         self.max_buffered = max_buffered
         self.gate = gate  # see flows.dataflow.event_time_gate: None = no cross-partition bound
+        say_policy(self.client_config)
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""

@@ -1,0 +1,77 @@
+"""Where the Kafka source continues when the offset it resumes at is gone (``auto.offset.reset``).
+
+The source's offsets live in Bytewax's recovery snapshots. A run stopped longer than a topic's
+retention resumes at an offset the broker no longer keeps, and librdkafka then applies
+``auto.offset.reset``. Its own default (latest) jumped to the END, skipping silently all that was
+kept, so the source's default is ``earliest``: the oldest message kept. An operator's explicit value
+(``[pipeline.kafka.librdkafka] auto.offset.reset``) is honoured: ``latest`` skips to the end,
+``error`` stops the run with one line. Whatever the policy, the gap is logged and counted
+(``twin_source_errors_total{code="offsets_deleted"}``); the policy in force is said at start-up
+(a warning when it is not the default, since it can skip or stop). A value librdkafka refuses is
+refused before the engine starts (``twin run``'s client check: one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+__all__ = ["DEFAULT_RESET", "RESET_KEY", "OffsetsDeletedError", "gap_text", "reset_policy", "say_policy",
+           "stop_text"]
+
+log = logging.getLogger("flows.dataflow.sources.kafka")
+
+RESET_KEY = "auto.offset.reset"
+DEFAULT_RESET = "earliest"
+_ALIASES = {"smallest": "earliest", "beginning": "earliest", "largest": "latest", "end": "latest"}
+_said: set[tuple[str, bool]] = set()
+
+
+class OffsetsDeletedError(ValueError):
+    """The resumed offset is gone and ``auto.offset.reset=error`` asks to stop (one line, exit 2)."""
+
+
+def reset_policy(client_config: Mapping[str, str]) -> tuple[str, bool]:
+    """The policy in force (``earliest``, ``latest`` or ``error``; librdkafka's aliases named by
+    these) and whether the settings chose it (else the source's default)."""
+    value = client_config.get(RESET_KEY)
+    if value is None:
+        return DEFAULT_RESET, False
+    text = str(value).strip().lower()
+    return _ALIASES.get(text, text), True
+
+
+def say_policy(client_config: Mapping[str, str]) -> None:
+    """The start-up line: which policy decides where a resumed offset that retention deleted continues.
+    Once per process and policy (every source of ``twin run`` shares the settings)."""
+    policy, chosen = reset_policy(client_config)
+    if (policy, chosen) in _said:
+        return
+    _said.add((policy, chosen))
+    if not chosen:
+        log.info("Kafka source: %s=%s (default): a resumed offset that retention deleted continues at the "
+                 "oldest message kept", RESET_KEY, policy)
+        return
+    then = {"earliest": "continues at the oldest message kept",
+            "latest": "continues at the END of the topic, skipping the messages kept (default: earliest)",
+            "error": "stops the run (default: earliest, the oldest message kept)"}.get(policy, "")
+    log.warning("Kafka source: %s=%s (from the settings): a resumed offset that retention deleted %s",
+                RESET_KEY, policy, then)
+
+
+def gap_text(policy: str, topic: str, part: int, want: int, offset: int) -> str:
+    """The warning for a resumed offset ``want`` that retention deleted, continued at ``offset``."""
+    if policy == "latest":
+        return (f"{topic}[{part}]: resumed at offset {want}, deleted (retention) before it was read; "
+                f"{RESET_KEY}=latest: continued at the end, offset {offset}: {offset - want} messages not "
+                "read (deleted, or kept and skipped)")
+    return (f"{topic}[{part}]: resumed at offset {want}, the oldest message kept is {offset}: "
+            f"{offset - want} messages deleted (retention) before they were read")
+
+
+def stop_text(topic: str, part: int, want: int | None) -> str:
+    """The one line of a gap under ``auto.offset.reset=error``."""
+    at = f"resumed at offset {want}" if want is not None else "the next offset to read"
+    return (f"Kafka topic {topic} partition {part}: {at} is no longer kept (retention deleted it) and "
+            f"{RESET_KEY}=error stops the run; set {RESET_KEY} to earliest (read what is kept) or latest "
+            "(skip to the end) under [pipeline.kafka.librdkafka], or start again with a new --recovery-dir")
