@@ -66,15 +66,8 @@ from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
+from flows.dataflow.sources import kafka_offsets as gone
 from flows.dataflow.sources.kafka_merge import buffer_message
-from flows.dataflow.sources.kafka_offsets import (
-    RESET_KEY,
-    OffsetsDeletedError,
-    gap_text,
-    reset_policy,
-    say_policy,
-    stop_text,
-)
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -137,11 +130,11 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.src = src
         self.part = part
         self.offsets: Offsets = dict(resume or {})
-        self.reset = reset_policy(src.client_config)[0]  # where a deleted resumed offset continues
-        conf = {**PREFETCH, RESET_KEY: self.reset, **src.client_config, "group.id": "twinflow-unused",
+        self.reset = gone.reset_policy(src.client_config)[0]  # where a deleted resumed offset continues
+        conf = {**PREFETCH, gone.RESET_KEY: self.reset, **src.client_config, "group.id": "twinflow-unused",
                 "enable.auto.commit": "0", "enable.partition.eof": "1", "statistics.interval.ms": "0"}
         self.resumed = dict(self.offsets)  # checked against the first message fetched (_resumed_at)
-        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
+        self.consumer = Consumer(guarded(conf, self._on_log))  # a rejected password raises from consume()
         if src.starting_offset == OFFSET_END:
             self._pin_end_offsets()
         start = src.starting_offset
@@ -213,7 +206,14 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         deleted some, and ``auto.offset.reset`` moved the position (the oldest kept, or the end)."""
         if offset > (want := self.resumed.pop(topic)):
             self.src.on_error("offsets_deleted")
-            log.warning("%s", gap_text(self.reset, topic, self.part, want, offset))
+            log.warning("%s", gone.gap_text(self.reset, topic, self.part, want, offset))
+
+    def _on_log(self, fac: str, text: str) -> None:
+        """A librdkafka line (served by ``consume``): a deleted topic is only told there (kafka_offsets)."""
+        topic = gone.deleted_topic(fac, text)
+        if topic is not None and topic in self.eof:
+            self.eof[topic] = True  # delivers nothing more; a message (topic created again) clears it
+            self.src.topic_deleted(topic)
 
     def _on_error(self, err: Any, topic: str, now: float, err_offset: int) -> None:
         """An error event of a poll: the end of a partition, a transient error (counted, retried
@@ -226,7 +226,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             return
         if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the offset is gone and the policy is error
             self.src.on_error("offsets_deleted")
-            raise OffsetsDeletedError(stop_text(topic, self.part, self.resumed.get(topic)))
+            raise gone.OffsetsDeletedError(gone.stop_text(topic, self.part, self.resumed.get(topic)))
         if err.fatal():
             msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
             raise RuntimeError(msg_)
@@ -426,7 +426,8 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         self.metadata_timeout_s = metadata_timeout_s
         self.max_buffered = max_buffered
         self.gate = gate  # see flows.dataflow.event_time_gate: None = no cross-partition bound
-        say_policy(self.client_config)
+        self.topic_deleted = gone.DeletedTopics(on_error)  # said and counted once per topic
+        gone.say_policy(self.client_config)
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""
