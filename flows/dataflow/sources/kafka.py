@@ -332,7 +332,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         if len(msgs) == 1:
             return self._raw(msgs[0])
         return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
-                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs))
+                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs),
+                      tuple(m.key() for m in msgs))
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -362,7 +363,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _raw(self, msg: Any) -> RawRecord:
         topic = msg.topic()
         return RawRecord(topic, msg.value() or b"", source_headers(topic, msg.partition(), msg.offset()),
-                         arrival_ms=arrival_ms(msg))
+                         arrival_ms=arrival_ms(msg), key=msg.key())
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
