@@ -108,7 +108,7 @@ telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
 def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
                     timeout_s: float = 30.0) -> int:
     """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
-    admin = AdminClient(dict(client_config))
+    admin = AdminClient(guarded(client_config))  # librdkafka's lines through the project's logger
     meta = admin.list_topics(timeout=timeout_s)
     counts = {}
     for topic in topics:
