@@ -7,7 +7,7 @@ kept, so the source's default is ``earliest``: the oldest message kept. An opera
 (``[pipeline.kafka.librdkafka] auto.offset.reset``) is honoured: ``latest`` skips to the end,
 ``error`` stops the run with one line. Whatever the policy, the gap is logged and counted
 (``twin_source_errors_total{code="offsets_deleted"}``); the policy in force is said at start-up
-(a warning when it is not the default, since it can skip or stop). A value librdkafka refuses is
+(a warning when it is not earliest, since it can skip or stop). A value librdkafka refuses is
 refused before the engine starts (``twin run``'s client check: one line, exit 2).
 
 A telemetry topic deleted while the run reads it gives no error event: librdkafka only logs a
@@ -57,12 +57,11 @@ def say_policy(client_config: Mapping[str, str]) -> None:
     if (policy, chosen) in _said:
         return
     _said.add((policy, chosen))
-    if not chosen:
-        log.info("Kafka source: %s=%s (default): a resumed offset that retention deleted continues at the "
-                 "oldest message kept", RESET_KEY, policy)
+    if policy == DEFAULT_RESET:
+        log.info("Kafka source: %s=%s (%s): a resumed offset that retention deleted continues at the "
+                 "oldest message kept", RESET_KEY, policy, "from the settings" if chosen else "default")
         return
-    then = {"earliest": "continues at the oldest message kept",
-            "latest": "continues at the END of the topic, skipping the messages kept (default: earliest)",
+    then = {"latest": "continues at the END of the topic, skipping the messages kept (default: earliest)",
             "error": "stops the run (default: earliest, the oldest message kept)"}.get(policy, "")
     log.warning("Kafka source: %s=%s (from the settings): a resumed offset that retention deleted %s",
                 RESET_KEY, policy, then)
