@@ -51,3 +51,24 @@ def test_a_deleted_topic_is_said_and_counted_once(caplog: pytest.LogCaptureFixtu
             deleted("t.scalar.v1")
     assert codes == ["topic_deleted"] and len(caplog.records) == 1
     assert caplog.records[0].getMessage().startswith("Kafka topic t.scalar.v1 was deleted while twin run")
+
+
+def test_a_deleted_topic_no_longer_holds_the_merge_back_and_a_replay_can_end() -> None:
+    """Partition 0 of ``scalars`` and ``waveforms``: waveforms delivered and reached its end, scalars has
+    delivered nothing. The merge waits for scalars (it may still deliver something older); once
+    librdkafka's notice says scalars was deleted, the buffered waveforms go and an end-of-input
+    source (``tail=False``) ends."""
+    from tests.flows.test_kafka_source_idle import _Msg, _partition
+
+    part, broker = _partition(max_idle_s=60.0)
+    part.src.tail = False
+    codes: list[str] = []
+    part.src.topic_deleted = gone.DeletedTopics(codes.append)
+    broker.queue = [_Msg("waveforms", 0, 1000)]
+    assert part.next_batch() == []  # held: scalars may still deliver something older
+    part.eof["waveforms"] = True
+    part._on_log("PARTCNT", "Topic scalars (id x) partition count changed from 1 to 0")
+    assert codes == ["topic_deleted"] and part.eof["scalars"]
+    assert len(part.next_batch()) == 1  # the waveform goes
+    with pytest.raises(StopIteration):
+        part.next_batch()
