@@ -90,8 +90,17 @@ def messages(cfg: Any) -> list[Message]:
                 if t == 1250 and a == 0 and c == 0:
                     out.append((scalars, name.encode(), payload, hdr))  # a duplicate
         if t in BAD:
-            out.append((scalars, b"bad", BAD[t], hdr))
+            out.append((scalars, _key(BAD[t]), BAD[t], hdr))
     return out
+
+
+def _key(payload: bytes) -> bytes | None:
+    """A bad record's key: its payload's asset id, as every telemetry message's (a key naming another
+    asset is a dead letter of its own since round 14); None (a null key) when it names none."""
+    try:
+        return str(json.loads(payload)["asset_id"]).encode()
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from flows.dataflow.metrics import PipelineMetrics
 
 __all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "arrival_line", "dead_letters_by_reason", "describe_reasons",
-           "duplicate_files", "loss_problem", "run_line", "share"]
+           "duplicate_files", "loss_problem", "run_line", "share", "source_line"]
 
 DEFAULT_MAX_DEAD_LETTER_SHARE = 0.5
 """A backtest fails when more than this fraction of its input records went to the dead letters."""
@@ -51,6 +51,19 @@ def run_line(metrics: PipelineMetrics) -> str:
     windows = int(metrics.value("twin_windows_closed_total"))
     detail = f" ({describe_reasons(by_reason)}) on the dead-letter topic" if dead else ""
     return f"twin run: {records} records read, {windows} windows closed, dead letters: {dead}{detail}"
+
+
+def source_line(metrics: PipelineMetrics) -> str | None:
+    """End-of-run line of the source's problems (``twin_source_errors_total`` by code: a resumed offset
+    retention deleted, a telemetry topic deleted, transient client errors), or None when there were none."""
+    counts: dict[str, int] = {}
+    for family in metrics.registry.collect():
+        for s in family.samples:
+            if s.name == "twin_source_errors_total" and s.value > 0:
+                counts[s.labels["code"]] = counts.get(s.labels["code"], 0) + int(s.value)
+    if not counts:
+        return None
+    return f"twin run: source errors: {describe_reasons(dict(sorted(counts.items())))}"
 
 
 def fleet_line(metrics: PipelineMetrics) -> str:

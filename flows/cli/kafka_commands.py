@@ -236,13 +236,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if opts.exit_at_end:
-        from flows.app.losses import arrival_line, fleet_line, run_line
+        from flows.app.losses import arrival_line, fleet_line, run_line, source_line
 
         print(run_line(metrics), file=sys.stderr)
         print(fleet_line(metrics), file=sys.stderr)
-        arrival = arrival_line(metrics)
-        if arrival is not None:
-            print(arrival, file=sys.stderr)
+        for line in (arrival_line(metrics), source_line(metrics)):
+            if line is not None:
+                print(line, file=sys.stderr)
     return 0
 
 

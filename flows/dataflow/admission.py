@@ -84,6 +84,7 @@ REASONS: tuple[str, ...] = (
     "band_outside_frame",  # the asset's resonance band holds < 2 DFT bins below this frame's Nyquist
     "value_out_of_range",  # |scalar value| > MAX_ABS_SCALAR
     "timestamp_out_of_range",  # outside MIN_TIMESTAMP..MAX_TIMESTAMP
+    "key_asset_mismatch",  # a Kafka key that is not the payload's asset id (key_problem)
 )
 
 Problem = tuple[str, str]
@@ -113,6 +114,24 @@ def name_problem(name: str) -> str | None:
 
 asset_id_problem = name_problem
 """The rule for asset ids (the name round 13 gave it): :func:`name_problem`."""
+
+
+def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
+    """``key_asset_mismatch`` when a Kafka message's key is not its payload's asset id (UTF-8), else None.
+
+    Telemetry topics are keyed by asset id, so that an asset's records share one partition: the
+    merge orders them by event time there and one source partition holds the asset's whole stream. A
+    record keyed ``pump-1`` whose payload says ``pump-2`` sits in pump-1's partition: processed under
+    pump-2, pump-2's records would come from two partitions (two merges, two event-time orders). It
+    names a producer bug (or a forged record); the careful answer is a dead letter. A null key is
+    allowed (no partition affinity was claimed; such a record is processed under its payload's id)."""
+    if key is None or key == asset_id.encode():
+        return None
+    shown = key[:64].decode("utf-8", "backslashreplace")
+    more = f" (first 64 of {len(key)} bytes)" if len(key) > 64 else ""
+    detail = (f"Kafka key {shown!r}{more} is not the payload's asset_id {asset_id!r} (telemetry is keyed by "
+              "asset id: the record sits in another asset's partition)")
+    return "key_asset_mismatch", detail
 
 
 def _timestamp(record: ScalarSample | WaveformFrame | object, asset_id: str) -> Problem | None:

@@ -52,7 +52,8 @@ def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
     if rec is None or not MIN_TIMESTAMP <= rec.timestamp <= MAX_TIMESTAMP:
         return None
     ok = abs(rec.value) <= MAX_ABS_SCALAR and _name_ok(rec.asset_id) and _name_ok(rec.channel)
-    return rec if ok else None
+    key = raw.key  # a Kafka key that is not the asset id: the decoder's key_asset_mismatch
+    return rec if ok and (key is None or key == rec.asset_id.encode()) else None
 
 
 @lru_cache(maxsize=65536)
@@ -143,9 +144,19 @@ def _run_columns(run: RawRun, limit: datetime) -> JsonColumns | None:
                                         MAX_ABS_SCALAR)
     except Exception:  # noqa: BLE001 - not sure: the per-record path judges them (and its errors)
         return None
-    if cols is None or (all(map(_name_ok, cols.assets)) and all(map(_name_ok, cols.channels))):
+    if cols is None or (all(map(_name_ok, cols.assets)) and all(map(_name_ok, cols.channels))
+                        and _keys_ok(run.keys, cols)):
         return cols
     return None
+
+
+def _keys_ok(keys: tuple[bytes | None, ...], cols: JsonColumns) -> bool:
+    """Every message's Kafka key is null or its asset id (else the decoder says key_asset_mismatch):
+    checked once per distinct (key, asset) pair of the run."""
+    if not keys:
+        return True
+    ids = [a.encode() for a in cols.assets]
+    return all(k is None or k == ids[c] for k, c in set(zip(keys, cols.asset_code.tolist(), strict=True)))
 
 
 def pieces(cols: JsonColumns, origin: str = "",

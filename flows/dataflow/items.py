@@ -35,7 +35,9 @@ class RawRecord:
     ``origin``/``position``: where a replayed record sits in its input (``file:<name>`` or
     ``sim:seed=<n>``, and its ordinal there), for the digital thread; a Kafka record's are in
     its ``headers``. ``arrival_ms``: a Kafka message's timestamp (ms since the epoch; -1 when
-    unknown: replays), the arrival clock of the clock check (:mod:`flows.dataflow.clock_gate`)."""
+    unknown: replays), the arrival clock of the clock check (:mod:`flows.dataflow.clock_gate`).
+    ``key``: a Kafka message's key (None: a null key, or not from Kafka), checked against the
+    payload's asset id by the decode step (``key_asset_mismatch``)."""
 
     source: str
     payload: bytes
@@ -44,6 +46,7 @@ class RawRecord:
     origin: str = ""
     position: int = -1
     arrival_ms: int = -1
+    key: bytes | None = None
 
     def wire(self) -> bytes:
         """The record's bytes: the payload, or the wire encoding of ``record``."""
@@ -115,13 +118,15 @@ class RawRun:
     scalar records as columns at once. Message ``k`` is exactly the RawRecord :meth:`records`
     gives (payload ``payloads[k]``, from offset ``offsets[k]``): what the decode step judges one
     by one when the run is not all plain scalars. Only between the source and the decode step
-    (never in recovery state). ``arrivals_ms``: the messages' Kafka timestamps (empty: unknown)."""
+    (never in recovery state). ``arrivals_ms``: the messages' Kafka timestamps (empty: unknown);
+    ``keys``: their Kafka keys (empty: none known)."""
 
     source: str
     partition: int
     offsets: tuple[int, ...]
     payloads: tuple[bytes, ...]
     arrivals_ms: tuple[int, ...] = ()
+    keys: tuple[bytes | None, ...] = ()
 
     def __len__(self) -> int:
         """Messages in the run."""
@@ -131,8 +136,10 @@ class RawRun:
         """The messages one by one, as the source emitted them before runs existed."""
         topic, part = self.source, self.partition
         arrivals = self.arrivals_ms or (-1,) * len(self.payloads)
-        return [RawRecord(topic, payload, source_headers(topic, part, offset), arrival_ms=arrival)
-                for offset, payload, arrival in zip(self.offsets, self.payloads, arrivals, strict=True)]
+        keys = self.keys or (None,) * len(self.payloads)
+        return [RawRecord(topic, payload, source_headers(topic, part, offset), arrival_ms=arrival, key=key)
+                for offset, payload, arrival, key
+                in zip(self.offsets, self.payloads, arrivals, keys, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

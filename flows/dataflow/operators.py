@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from flows import codec
-from flows.dataflow.admission import admit, asset_id_problem
+from flows.dataflow.admission import admit, asset_id_problem, key_problem
 
 # The item types are re-exported here on purpose: recovery snapshots written before issue 9 pickle
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
@@ -127,6 +127,8 @@ class Decoder:
             return DeadLetter(out.reason, out.detail, raw.source, raw.wire(), now, raw.headers)
         # the id first: a catalog with defaults derives (and checks) the metadata of any id
         problem = admit(out, None if asset_id_problem(out.asset_id) else self.metadata.get(out.asset_id))
+        if problem is None and raw.key is not None:
+            problem = key_problem(raw.key, out.asset_id)
         if problem is not None:
             self.metrics.dead_letters.labels(reason=problem[0]).inc()
             return DeadLetter(*problem, raw.source, raw.wire(), now, raw.headers)

@@ -8,19 +8,18 @@ clients made through :func:`guarded` stop at the first one with :class:`KafkaSec
 line naming the problem (authentication failed / certificate verify failed) and the broker.
 
 Only clients that use TLS or SASL (``security.protocol`` other than PLAINTEXT) are guarded, so
-the default local setup behaves exactly as before. A guarded client gets an ``error_cb`` that
-raises (so ``poll``, ``consume`` and the sliced :func:`flush` raise too) and a ``logger`` that
-prints librdkafka's log lines to stderr as librdkafka would, except those about the failure that
-the error already reports. Admin requests do not serve callbacks: :func:`check_credentials` probes
-the cluster first. Messages never carry a secret: librdkafka's texts hold none, and any value of a
-secret setting (see :func:`flows.config.pipeline.redact`) is masked anyway.
+the default local setup behaves as before. A guarded client gets an ``error_cb`` that raises (so
+``poll``, ``consume`` and the sliced :func:`flush` raise too). Every client made through
+:func:`guarded` (TLS or not) logs librdkafka's lines through :mod:`flows.kafka.client_log`
+(masked; the lines about a failure the error already reports are dropped). Admin requests do not
+serve callbacks: :func:`check_credentials` probes the cluster first. Messages never carry a
+secret: librdkafka's texts hold none, and any value of a secret setting (see
+:func:`flows.config.pipeline.redact`) is masked anyway.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 
 from flows.config.values import is_secret, mask_values
+from flows.kafka.client_log import ClientLog
 
 __all__ = ["KafkaSecurityError", "check_credentials", "close_consumer", "close_producer", "flush",
            "guarded", "is_secured", "security_problem"]
@@ -94,54 +94,15 @@ def _raise_on_security_error(settings: Mapping[str, Any]) -> Callable[[KafkaErro
     return error_cb
 
 
-class _NotSecurityFailure(logging.Filter):
-    """Drop librdkafka's log lines about failures that a KafkaSecurityError reports already."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage().lower()
-        return "authentication error" not in text and CERT_FAILED not in text
-
-
-class _LibrdkafkaFormat(logging.Formatter):
-    """``%3|1700000000.123|FAIL|rdkafka#producer-1| [thrd:...]: ...`` like librdkafka's own."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        fac, name, text = (record.args or ("", "", record.getMessage()))  # type: ignore[misc]
-        level = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}.get(
-            record.levelno, 2)
-        return f"%{level}|{record.created:.3f}|{fac}|{name}| {text}"
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a line comes (where librdkafka itself writes)."""
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        pass
-
-
-def _librdkafka_logger() -> logging.Logger:
-    log = logging.getLogger("flows.librdkafka.dataflow")
-    if not log.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(_LibrdkafkaFormat())
-        handler.addFilter(_NotSecurityFailure())
-        log.addHandler(handler)
-        log.setLevel(logging.DEBUG)
-        log.propagate = False
-    return log
-
-
-def guarded(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A client config that raises KafkaSecurityError from poll/consume/flush (TLS/SASL only)."""
+def guarded(settings: Mapping[str, Any], on_log: Callable[[str, str], None] | None = None) -> dict[str, Any]:
+    """A dataflow client's config: librdkafka's lines through :class:`flows.kafka.client_log.ClientLog`
+    (``on_log`` sees each line's facility and text first); for TLS/SASL, an error callback that raises
+    KafkaSecurityError from poll/consume/flush."""
     conf = dict(settings)
-    if is_secured(conf):
+    secured = is_secured(conf)
+    conf.setdefault("logger", ClientLog(settings, drop_security=secured, listener=on_log))
+    if secured:
         conf.setdefault("error_cb", _raise_on_security_error(settings))
-        conf.setdefault("logger", _librdkafka_logger())
     return conf
 
 

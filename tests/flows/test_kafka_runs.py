@@ -167,10 +167,12 @@ def test_the_source_emits_consecutive_messages_of_a_topic_as_one_run() -> None:
     assert first[0].payloads == (b'{"offset": 0}', b'{"offset": 1}', b'{"offset": 2}')
     # with their arrival clock (the Kafka timestamp: here the event time + 5 ms)
     assert first[0].arrivals_ms == (1005, 1006, 1007)
+    # and their Kafka keys (the decode step checks them against the payloads' asset ids)
+    assert first[0].keys == (b"asset-0", b"asset-1", b"asset-2")
     assert first[0].records()[1] == RawRecord("scalars", b'{"offset": 1}', source_headers("scalars", 0, 1),
-                                              arrival_ms=1006)
+                                              arrival_ms=1006, key=b"asset-1")
     assert first[1] == RawRecord("waveforms", b'{"offset": 0}', source_headers("waveforms", 0, 0),
-                                 arrival_ms=1007)
+                                 arrival_ms=1007, key=b"asset-0")
     assert part.snapshot() == {"scalars": 3, "waveforms": 1}
     part.eof["waveforms"] = True  # the end of its partition: the rest of the scalars go at once
     rest = part.next_batch()

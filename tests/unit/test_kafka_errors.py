@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError
 
 from flows.cli.main import main
 from flows.config.pipeline import ConfigError, load_config
+from flows.kafka.client_log import ClientLog
 from flows.kafka.errors import KafkaSecurityError, describe, guarded, security_problem
 
 SECRET = "hunter2-Zq9"
@@ -62,22 +63,25 @@ def test_a_secret_value_in_a_librdkafka_text_is_masked() -> None:
 
 def test_only_tls_or_sasl_clients_are_guarded_and_their_error_callback_raises() -> None:
     plain = {"bootstrap.servers": "localhost:19092"}
-    assert guarded(plain) == plain  # the default local setup is left exactly as it was
+    assert "error_cb" not in guarded(plain)  # the default local setup raises nothing new
+    assert isinstance(guarded(plain)["logger"], ClientLog)  # but its librdkafka lines are the project's
     conf = guarded(SECURED)
-    assert isinstance(conf["logger"], logging.Logger)
+    assert isinstance(conf["logger"], ClientLog)
     conf["error_cb"](KafkaError(KafkaError._TRANSPORT, "Connection refused"))  # retried: no raise
     with pytest.raises(KafkaSecurityError, match="^Kafka authentication failed at 10.0.0.7:9094"):
         conf["error_cb"](KafkaError(KafkaError._AUTHENTICATION, AUTH_TEXT))
 
 
 def test_librdkafka_log_lines_about_the_reported_failure_are_dropped_others_kept(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     log = guarded(SECURED)["logger"]
-    log.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", AUTH_TEXT)
-    log.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", TLS_TEXT)
-    log.warning("%s [%s] %s", "GETPID", "rdkafka#producer-1", "Failed to acquire idempotence PID")
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("%4|") and "|GETPID|rdkafka#producer-1| Failed" in lines[0]
+    with caplog.at_level(logging.DEBUG, logger="flows.kafka.librdkafka"):
+        log.log(logging.ERROR, "%s [%s] %s", "FAIL", "rdkafka#producer-1", AUTH_TEXT)
+        log.log(logging.ERROR, "%s [%s] %s", "FAIL", "rdkafka#producer-1", TLS_TEXT)
+        log.log(logging.WARNING, "%s [%s] %s", "GETPID", "rdkafka#producer-1",
+                "[thrd:main]: Failed to acquire idempotence PID")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "Kafka client rdkafka#producer-1: Failed to acquire idempotence PID (GETPID)")]
 
 
 @pytest.mark.parametrize("short", ["p", "ss", "ca", "sl"])

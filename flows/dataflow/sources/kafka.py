@@ -37,10 +37,10 @@ to the other steps meanwhile.
 
 Offsets live in Bytewax's recovery snapshots (``{topic: next offset}`` of what was *emitted*), not in
 Kafka consumer groups: ``group.id`` is unused, auto-commit off. A resumed offset that retention has
-deleted meanwhile restarts at the oldest message kept (``auto.offset.reset`` earliest; librdkafka's
-default jumped to the END, skipping silently all that was kept), the gap logged and counted
-(``twin_source_errors_total{code="offsets_deleted"}``). Transient client errors (a broker restarting)
-are counted and retried by librdkafka; fatal ones stop the flow.
+deleted meanwhile restarts at the oldest message kept (``auto.offset.reset`` earliest by default; an
+operator's ``latest`` or ``error`` is honoured: :mod:`flows.dataflow.sources.kafka_offsets`), the gap
+logged and counted (``twin_source_errors_total{code="offsets_deleted"}``). Transient client errors (a
+broker restarting) are counted and retried by librdkafka; fatal ones stop the flow.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
+from flows.dataflow.sources import kafka_offsets as gone
+from flows.dataflow.sources.kafka_merge import buffer_message
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -106,7 +108,7 @@ telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
 def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
                     timeout_s: float = 30.0) -> int:
     """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
-    admin = AdminClient(dict(client_config))
+    admin = AdminClient(guarded(client_config))  # librdkafka's lines through the project's logger
     meta = admin.list_topics(timeout=timeout_s)
     counts = {}
     for topic in topics:
@@ -121,33 +123,6 @@ def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
     return next(iter(counts.values()))
 
 
-def _buffer(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
-    """Append a message to its topic's buffer under its merge key. The messages of one topic leave in their
-    order, so none can be merged later than one behind it: when ``key`` closes a run of higher keys that a
-    lower-or-equal one opened (in the buffer, or ``floor``, the key of the topic's last emitted message),
-    the run's keys are lowered to ``key``. A record whose clock jumped ahead (``twin.event_time_ms`` hours
-    past the records around it) then does not stall its topic while the other topics run hours ahead (which
-    made the other assets' records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only
-    a run of ONE asset's records is lowered; with no message emitted yet (``floor`` inf) a run at the head
-    is left. A record stamped BEHIND the ones before it lowers nothing (it is merged early, behind: the
-    window step judges it). Keys in order (the rule) are left as they are."""
-    i = len(buf) - 1
-    while i >= 0 and buf[i][0] > key:
-        i -= 1
-    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1):
-        for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
-            buf[k] = (key, buf[k][1])
-    buf.append((key, msg))
-
-
-def _one_asset(buf: deque[Any], start: int) -> bool:
-    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is ahead. Records
-    of several assets between two of one asset stamped BEHIND look the same by their keys alone: those are
-    left in place (with one asset per partition they cannot be told apart)."""
-    asset = buf[start][1].key()
-    return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
-
-
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     """Partition ``p`` of every topic, merged in timestamp order."""
 
@@ -155,10 +130,11 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.src = src
         self.part = part
         self.offsets: Offsets = dict(resume or {})
-        conf = {**PREFETCH, **src.client_config, "group.id": "twinflow-unused", "enable.auto.commit": "0",
-                "enable.partition.eof": "1", "statistics.interval.ms": "0", "auto.offset.reset": "earliest"}
+        self.reset = gone.reset_policy(src.client_config)[0]  # where a deleted resumed offset continues
+        conf = {**PREFETCH, gone.RESET_KEY: self.reset, **src.client_config, "group.id": "twinflow-unused",
+                "enable.auto.commit": "0", "enable.partition.eof": "1", "statistics.interval.ms": "0"}
         self.resumed = dict(self.offsets)  # checked against the first message fetched (_resumed_at)
-        self.consumer = Consumer(guarded(conf))  # a rejected password raises from consume()
+        self.consumer = Consumer(guarded(conf, self._on_log))  # a rejected password raises from consume()
         if src.starting_offset == OFFSET_END:
             self._pin_end_offsets()
         start = src.starting_offset
@@ -211,7 +187,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             err = msg.error()
             topic = msg.topic()
             if err is not None:
-                self._on_error(err, topic, now)
+                self._on_error(err, topic, now, msg.offset())
                 continue
             if topic in self.resumed:
                 self._resumed_at(topic, msg.offset())
@@ -219,26 +195,38 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            _buffer(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
+            buffer_message(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
             eof[topic] = False
             last_seen[topic] = now
             self.last_activity = now
         return len(msgs)
 
     def _resumed_at(self, topic: str, offset: int) -> None:
-        """The first message after a resume is past the snapshot's offset: retention deleted some."""
+        """The first message (or end of partition) after a resume is past the snapshot's offset: retention
+        deleted some, and ``auto.offset.reset`` moved the position (the oldest kept, or the end)."""
         if offset > (want := self.resumed.pop(topic)):
             self.src.on_error("offsets_deleted")
-            log.warning("%s[%s]: resumed at offset %s, the oldest message kept is %s: %s messages deleted "
-                        "(retention) before they were read", topic, self.part, want, offset, offset - want)
+            log.warning("%s", gone.gap_text(self.reset, topic, self.part, want, offset))
 
-    def _on_error(self, err: Any, topic: str, now: float) -> None:
+    def _on_log(self, fac: str, text: str) -> None:
+        """A librdkafka line (served by ``consume``): a deleted topic is only told there (kafka_offsets)."""
+        topic = gone.deleted_topic(fac, text)
+        if topic is not None and topic in self.eof:
+            self.eof[topic] = True  # delivers nothing more; a message (topic created again) clears it
+            self.src.topic_deleted(topic)
+
+    def _on_error(self, err: Any, topic: str, now: float, err_offset: int) -> None:
         """An error event of a poll: the end of a partition, a transient error (counted, retried
         by librdkafka), or a fatal one (stops the flow)."""
         if err.code() == KafkaError._PARTITION_EOF:
+            if topic in self.resumed:
+                self._resumed_at(topic, err_offset)
             self.eof[topic] = True
             self.last_activity = now
             return
+        if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the offset is gone and the policy is error
+            self.src.on_error("offsets_deleted")
+            raise gone.OffsetsDeletedError(gone.stop_text(topic, self.part, self.resumed.get(topic)))
         if err.fatal():
             msg_ = f"fatal Kafka error on {topic}[{self.part}]: {err}"
             raise RuntimeError(msg_)
@@ -344,7 +332,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         if len(msgs) == 1:
             return self._raw(msgs[0])
         return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
-                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs))
+                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs),
+                      tuple(m.key() for m in msgs))
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -374,7 +363,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _raw(self, msg: Any) -> RawRecord:
         topic = msg.topic()
         return RawRecord(topic, msg.value() or b"", source_headers(topic, msg.partition(), msg.offset()),
-                         arrival_ms=arrival_ms(msg))
+                         arrival_ms=arrival_ms(msg), key=msg.key())
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
@@ -438,6 +427,8 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         self.metadata_timeout_s = metadata_timeout_s
         self.max_buffered = max_buffered
         self.gate = gate  # see flows.dataflow.event_time_gate: None = no cross-partition bound
+        self.topic_deleted = gone.DeletedTopics(on_error)  # said and counted once per topic
+        gone.say_policy(self.client_config)
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""

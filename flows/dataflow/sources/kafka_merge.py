@@ -1,0 +1,42 @@
+"""The Kafka source's per-topic merge buffer: how a fetched message joins its topic's buffer.
+
+Each topic of a source partition keeps a buffer of ``(merge key, message)`` in offset order; the
+merge (:mod:`flows.dataflow.sources.kafka`) takes the lowest head. A message's merge key is its
+event time, except that it is never higher than a key behind it in its topic (a topic's messages
+leave in their order): :func:`buffer_message` lowers a closed run of one asset's keys stamped ahead.
+Kept apart from the source so the rule can be read and tested without a consumer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+__all__ = ["buffer_message"]
+
+
+def buffer_message(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
+    """Append a message to its topic's buffer under its merge key. The messages of one topic leave in their
+    order, so none can be merged later than one behind it: when ``key`` closes a run of higher keys that a
+    lower-or-equal one opened (in the buffer, or ``floor``, the key of the topic's last emitted message),
+    the run's keys are lowered to ``key``. A record whose clock jumped ahead (``twin.event_time_ms`` hours
+    past the records around it) then does not stall its topic while the other topics run hours ahead (which
+    made the other assets' records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only
+    a run of ONE asset's records is lowered; with no message emitted yet (``floor`` inf) a run at the head
+    is left. A record stamped BEHIND the ones before it lowers nothing (it is merged early, behind: the
+    window step judges it). Keys in order (the rule) are left as they are."""
+    i = len(buf) - 1
+    while i >= 0 and buf[i][0] > key:
+        i -= 1
+    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1):
+        for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
+            buf[k] = (key, buf[k][1])
+    buf.append((key, msg))
+
+
+def _one_asset(buf: deque[Any], start: int) -> bool:
+    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is ahead. Records
+    of several assets between two of one asset stamped BEHIND look the same by their keys alone: those are
+    left in place (with one asset per partition they cannot be told apart)."""
+    asset = buf[start][1].key()
+    return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
