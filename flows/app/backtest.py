@@ -40,6 +40,7 @@ from flows.app.losses import (
 )
 from flows.app.out_dir import RunOutputs, kept_on_stop, missing_top, prepare_out, replace_file
 from flows.app.outputs import local_outputs
+from flows.codec.archive_schema import arrow_type, file_columns
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
@@ -71,6 +72,15 @@ class BacktestResult:
     """Cells or frames the file readers skipped, by reason (empty, non_finite, ...)."""
     recommendations: list[Recommendation] = field(default_factory=list)
     """The twin's prescriptions (also in the archive's ``recommendations`` table)."""
+
+
+def alerts_schema() -> pa.Schema:
+    """``alerts.parquet``'s columns: the archive's declared ``alerts`` columns with their types, plus
+    ``asset_id`` and ``date`` (its ISO text, as before). Declared, not inferred from the rows: a
+    quiet run's file has every column (a query on ``severity`` finds no rows rather than no
+    column), and a column that is null in every row keeps its type."""
+    declared = [(c.name, arrow_type(c)) for c in file_columns("alerts")]
+    return pa.schema([declared[0], ("asset_id", pa.string()), ("date", pa.string()), *declared[1:]])
 
 
 def failure_times(event_files: Sequence[str | Path]) -> dict[str, list[datetime]]:
@@ -185,8 +195,7 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
     replace_file(out / "scores.parquet", lambda tmp: pq.write_table(scores, tmp))
     run.written.append("scores.parquet")
     rows = [alert_row(a) for a in sorted(alerts, key=lambda a: (a.timestamp, a.sequence))]
-    empty = pa.table({"alert_id": pa.array([], pa.string())})
-    alert_table = pa.Table.from_pylist(rows) if rows else empty
+    alert_table = pa.Table.from_pylist(rows, schema=alerts_schema())
     replace_file(out / "alerts.parquet", lambda tmp: pq.write_table(alert_table, tmp))
     run.written.append("alerts.parquet")
     records = int(sum(s.value for m in metrics.registry.collect() for s in m.samples

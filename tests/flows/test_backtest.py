@@ -51,6 +51,24 @@ def test_backtest_nab_series_scores_every_window_and_flags_the_spike(tmp_path: P
     assert (out / "figures" / "sensor_a.png").stat().st_size > 10_000
 
 
+
+def test_a_quiet_backtest_writes_alerts_parquet_with_every_column(tmp_path: Path) -> None:
+    """No alert: alerts.parquet still has the declared columns and types (a query on severity finds
+    no rows, not no column), and the same schema as a run that alerted."""
+    cfg = tmp_path / "bt.toml"
+    cfg.write_text(CONFIG)
+    quiet = _nab_csv(tmp_path / "quiet.csv", n=120, spike_at=10_000)
+    loud = _nab_csv(tmp_path / "loud.csv", n=400, spike_at=300)
+    for src, out in ((quiet, "q"), (loud, "l")):
+        assert main(["backtest", str(src), "--out", str(tmp_path / out), "--config", str(cfg),
+                     "--no-progress", "--no-report"]) == 0
+    empty = pq.read_table(tmp_path / "q" / "alerts.parquet")
+    alerted = pq.read_table(tmp_path / "l" / "alerts.parquet")
+    assert empty.num_rows == 0 and alerted.num_rows > 0
+    assert empty.schema.equals(alerted.schema)
+    assert empty.schema.field("severity").type == pa.string()
+    assert empty.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+
 def test_backtest_is_prequential(tmp_path: Path) -> None:
     """Scores of the first half do not change when the future (second half) is different."""
     cfg = tmp_path / "bt.toml"
