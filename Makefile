@@ -59,7 +59,8 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit tests/contract
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check twin_models flows tests benchmarks
+	$(VENV)/bin/ruff check twin_models flows tests benchmarks infra
+	$(VENV)/bin/mypy --strict twin_models
 
 clean:
 	rm -rf $(VENV) twin-data .pytest_cache
