@@ -62,13 +62,24 @@ def mask_values(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each of ``secrets`` as ``***``: one of at least :data:`MIN_SUBSTRING_SECRET`
     characters wherever it appears, a shorter one only as a whole token: not touching a word
     character, nor inside a dotted name (so ``sasl.password=p``, ``'p'`` and ``p.`` are masked, the
-    ``p`` of ``password`` and the ``ca`` of ``ssl.ca.location`` are not)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    ``p`` of ``password`` and the ``ca`` of ``ssl.ca.location`` are not). A secret made of
+    ``name=value`` pairs (``sasl.oauthbearer.config``) also has each value masked on its own:
+    librdkafka quotes such a setting from the pair it stopped at, never whole."""
+    for secret in sorted(_with_pair_values(secrets), key=len, reverse=True):
         if len(secret) >= MIN_SUBSTRING_SECRET:
             text = text.replace(secret, "***")
         else:
             text = re.sub(rf"(?<![\w.]){re.escape(secret)}(?!\w|\.\w)", "***", text)
     return text
+
+
+def _with_pair_values(secrets: Iterable[str]) -> set[str]:
+    """The non-empty ``secrets`` and the value of each ``name=value`` pair among their words."""
+    out = {s for s in secrets if s}
+    for secret in list(out):
+        if "=" in secret:
+            out.update(v for word in secret.split() if (v := word.partition("=")[2]))
+    return out
 
 
 def mask_secrets(text: str) -> str:

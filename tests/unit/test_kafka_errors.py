@@ -136,3 +136,19 @@ def test_every_secret_bearing_librdkafka_setting_is_masked() -> None:
     shown = redact(settings)
     assert SECRET not in repr(shown)
     assert shown["sasl.username"] == "svc" and shown["security.protocol"] == "SASL_SSL"
+
+
+def test_a_piece_of_sasl_oauthbearer_config_in_a_librdkafka_text_is_masked(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """librdkafka quotes the config from the pair it could not parse on (the whole value is not in
+    the text): each pair's value is masked on its own, in the error line and in a logged line."""
+    oauth = "0auth-Cl1ent-S3cret"  # not sasl.password: only the config holds it
+    conf = f"principal=svc clientSecret={oauth} extension_tenant=t1"
+    settings = {**SECURED, "sasl.mechanisms": "OAUTHBEARER", "sasl.oauthbearer.config": conf}
+    text = ("Failed to acquire SASL OAUTHBEARER token: Unrecognized sasl.oauthbearer.config "
+            f"beginning at: clientSecret={oauth} extension_tenant=t1")  # librdkafka 2.x, as raised
+    msg = describe(KafkaError(KafkaError._AUTHENTICATION, text), settings)
+    assert oauth not in msg and "beginning at: clientSecret=*** " in msg
+    with caplog.at_level(logging.DEBUG, logger="flows.kafka.librdkafka"):
+        ClientLog(settings).log(logging.ERROR, "%s [%s] %s", "SASL", "rdkafka#consumer-1", text)
+    assert caplog.records and oauth not in caplog.text and "clientSecret=***" in caplog.text
