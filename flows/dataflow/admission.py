@@ -124,8 +124,10 @@ def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
     record keyed ``pump-1`` whose payload says ``pump-2`` sits in pump-1's partition: processed under
     pump-2, pump-2's records would come from two partitions (two merges, two event-time orders). It
     names a producer bug (or a forged record); the careful answer is a dead letter. A null key is
-    allowed (no partition affinity was claimed; such a record is processed under its payload's id)."""
-    if key is None or key == asset_id.encode():
+    allowed (no partition affinity was claimed; such a record is processed under its payload's id), and
+    so is an empty one (``kcat -K:`` with nothing before the ':'): librdkafka partitions it like a null
+    key, it names no asset."""
+    if not key or key == asset_id.encode():
         return None
     shown = key[:64].decode("utf-8", "backslashreplace")
     more = f" (first 64 of {len(key)} bytes)" if len(key) > 64 else ""

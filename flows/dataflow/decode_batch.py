@@ -53,7 +53,7 @@ def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
         return None
     ok = abs(rec.value) <= MAX_ABS_SCALAR and _name_ok(rec.asset_id) and _name_ok(rec.channel)
     key = raw.key  # a Kafka key that is not the asset id: the decoder's key_asset_mismatch
-    return rec if ok and (key is None or key == rec.asset_id.encode()) else None
+    return rec if ok and (not key or key == rec.asset_id.encode()) else None
 
 
 @lru_cache(maxsize=65536)
@@ -151,12 +151,12 @@ def _run_columns(run: RawRun, limit: datetime) -> JsonColumns | None:
 
 
 def _keys_ok(keys: tuple[bytes | None, ...], cols: JsonColumns) -> bool:
-    """Every message's Kafka key is null or its asset id (else the decoder says key_asset_mismatch):
+    """Every message's Kafka key is null, empty or its asset id (else the decoder says key_asset_mismatch):
     checked once per distinct (key, asset) pair of the run."""
     if not keys:
         return True
     ids = [a.encode() for a in cols.assets]
-    return all(k is None or k == ids[c] for k, c in set(zip(keys, cols.asset_code.tolist(), strict=True)))
+    return all(not k or k == ids[c] for k, c in set(zip(keys, cols.asset_code.tolist(), strict=True)))
 
 
 def pieces(cols: JsonColumns, origin: str = "",

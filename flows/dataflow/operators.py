@@ -127,7 +127,7 @@ class Decoder:
             return DeadLetter(out.reason, out.detail, raw.source, raw.wire(), now, raw.headers)
         # the id first: a catalog with defaults derives (and checks) the metadata of any id
         problem = admit(out, None if asset_id_problem(out.asset_id) else self.metadata.get(out.asset_id))
-        if problem is None and raw.key is not None:
+        if problem is None and raw.key:  # null or empty: no asset claimed
             problem = key_problem(raw.key, out.asset_id)
         if problem is not None:
             self.metrics.dead_letters.labels(reason=problem[0]).inc()

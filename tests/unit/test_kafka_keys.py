@@ -119,3 +119,22 @@ def test_a_run_whose_keys_all_match_stays_on_the_column_path() -> None:
     decoder, m = _decoder()
     out = decode_batch(decoder, guard_map("decode", decoder, m, lambda: NOW))([run])
     assert [type(x) for x in out] == [ScalarColumns] * 3  # one piece per asset: no record deferred
+
+
+def test_an_empty_key_claims_no_asset_like_a_null_key() -> None:
+    """A zero-length key (``kcat -K:`` with nothing before the ':', a console producer with
+    parse.key) is partitioned like a null one by librdkafka's default partitioner (consistent_random:
+    empty and null keys at random): it names no asset, so the record is admitted, message by message
+    and on both fast paths; was a key_asset_mismatch dead letter ``Kafka key ''``."""
+    samples = [ScalarSample(f"pump-{i % 2}", "t", TS + timedelta(seconds=i), float(i)) for i in range(6)]
+    payloads = [codec.encode_scalar(s) for s in samples]
+    decoder, m = _decoder()
+    event = codec.encode_event(AssetEvent("pump-2", TS, "install"))
+    for p in (*payloads, event):
+        assert not isinstance(decoder(RawRecord("t.scalars", p, key=b"")), DeadLetter)
+    step = decode_batch(decoder, guard_map("decode", decoder, m, lambda: NOW))
+    singles = step([RawRecord("t.scalars", p, key=b"") for p in payloads])
+    assert [x.asset_id for x in singles] == [s.asset_id for s in samples]
+    run = RawRun("t.scalars", 0, tuple(range(6)), tuple(payloads), (), (b"",) * 6)
+    assert [type(x) for x in step([run])] == [ScalarColumns] * 2
+    assert _dead(m) == 0
