@@ -279,12 +279,15 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
 
 
 def _page_problem(path: Path) -> str | None:
-    """Why a file's data pages cannot be read (every column, every row group, decoded), or None."""
+    """Why a file's data pages cannot be read (every column, every row group, decoded), or None (also
+    for a file gone since the scan: a ``twin archive compact`` meanwhile merged and removed it)."""
     try:
         reader = pq.ParquetFile(path)
         for _ in reader.iter_batches(batch_size=65536):
             pass
     except (OSError, pa.ArrowException, ValueError) as exc:
+        if not os.path.lexists(path):
+            return None
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         return f"corrupt data pages: {first}"
     return None
@@ -306,7 +309,8 @@ def corrupt_pages(tf: TableFiles, *, first_only: bool = False) -> list[BadFile]:
 def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:
     """Move bad files to ``<root>/_quarantine/<table>/<same relative path>``; returns the moves.
 
-    Never overwrites: a name already taken in the quarantine gets a numeric suffix.
+    Never overwrites: a name already taken in the quarantine gets a numeric suffix. A file gone
+    since it was found (a compaction meanwhile) is skipped: nothing left to move aside.
     """
     base = Path(root)
     moves = []
@@ -317,6 +321,11 @@ def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Pat
         while final.exists():
             final = target.with_name(f"{target.name}.{n}")
             n += 1
-        os.replace(b.path, final)
+        try:
+            os.replace(b.path, final)
+        except FileNotFoundError:
+            if os.path.lexists(b.path):
+                raise
+            continue
         moves.append((b.path, final))
     return moves

@@ -196,9 +196,10 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         print(f"archive {root}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
               f"({skip}; --repair moves them into _quarantine/)")
         return 1
-    for src, dst in quarantine(root, bad):
+    moves = quarantine(root, bad)
+    for src, dst in moves:
         print(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}")
-    print(f"archive {root}: {len(bad)} file{'s' if len(bad) != 1 else ''} moved into _quarantine/")
+    print(f"archive {root}: {len(moves)} file{'s' if len(moves) != 1 else ''} moved into _quarantine/")
     return 0
 
 

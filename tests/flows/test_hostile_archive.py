@@ -248,3 +248,26 @@ def test_a_rename_refused_by_a_read_only_disk_is_one_line(tmp_path: Path,
                                  "temporary file .part-r-w0-000000.parquet.tmp is left there (hidden: never "
                                  "read; remove it once the disk is writable)")
     assert failed.value.errno == errno.EROFS
+
+
+def test_a_file_compacted_away_during_a_pages_check_is_neither_corrupt_nor_a_failed_repair(
+        tmp_path: Path) -> None:
+    """``--pages`` reads the whole archive (minutes on a big one); a ``twin archive compact`` meanwhile
+    merges and removes files the scan listed. Such a file was reported as 'corrupt data pages: [Errno 2]
+    ... No such file' (exit 1), and ``--repair`` stopped at it with a FileNotFoundError line, the
+    corrupt files after it left in place."""
+    from flows.archive.files import BadFile, corrupt_pages, quarantine, scan_table
+
+    archive = small_archive(tmp_path / "a")
+    later = feature_rows(rms=10.0)
+    for row in later:
+        row["date"] = "2026-01-02"
+    write_rows(archive, "features", later, "part-b-w0-000000", "b")
+    tf = scan_table(archive, "features")
+    gone, bad = sorted(f.path for f in tf.files)
+    _corrupt_pages(bad)
+    gone.unlink()  # compacted meanwhile
+    found = corrupt_pages(tf)
+    assert [b.path for b in found] == [bad]
+    moves = quarantine(archive, [BadFile(gone, "features", "foreign file"), *found])
+    assert [src for src, _dst in moves] == [bad] and not bad.exists() and moves[0][1].is_file()
