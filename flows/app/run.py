@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -184,12 +183,11 @@ class Stopped(Exception):
 def _terminate_gracefully() -> None:
     """SIGTERM stops the dataflow like Ctrl-C: it stops where it is; what was emitted stays
     emitted, the recovery store holds the last completed snapshot, and a restart with the same
-    ``--recovery-dir`` resumes from it (the archive deduplicates what is written again)."""
+    ``--recovery-dir`` resumes from it (the archive deduplicates what is written again). A repeated
+    signal does not abort the stop (:mod:`flows.app.stop_signals`)."""
+    from flows.app.stop_signals import stop_once
 
-    def handler(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
+    stop_once()
 
 
 def check_kafka(cfg: PipelineConfig) -> None:

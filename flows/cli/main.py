@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 from collections.abc import Sequence
-from typing import Any
 
 from flows.app.heap import keep_freed_memory
+from flows.app.stop_signals import stop_once
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
     OneLineParser,
@@ -194,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine's panic text, otherwise kept off the terminal).
     """
     keep_freed_memory()  # the waveform path's big arrays reuse freed heap (flows/app/heap.py)
-    before = _sigterm_stops_like_ctrl_c()
+    before = stop_once()  # SIGTERM stops like Ctrl-C; a repeat does not abort it (flows.app.stop_signals)
     try:
         args = build_parser().parse_args(argv)
         with engine_panics_hidden(not debug_enabled()):
@@ -204,23 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _report(exc)
     finally:
-        if before is not None:
-            signal.signal(signal.SIGTERM, before)
-
-
-def _sigterm_stops_like_ctrl_c() -> Any:
-    """SIGTERM (``docker stop``, systemd, ``kill``) stops every command as Ctrl-C does: the
-    archive writer flushes what it was handed, temporary files are removed, one line, exit 130.
-    Its default action killed ``twin demo`` and ``twin backtest`` on the spot, losing the rows not
-    yet flushed. (``twin run`` sets the same handler itself, for callers that bypass ``main``.)
-    Returns the handler it replaced (``main`` puts it back), None off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None  # signal handlers can only be set from the main thread
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
+        for signum, handler in (before or {}).items():
+            signal.signal(signum, handler)
 
 
 def _report(exc: BaseException) -> int:

@@ -1,0 +1,56 @@
+"""Ctrl-C and SIGTERM stop a command once: a repeated signal does not abort the stop under way.
+
+The first SIGINT or SIGTERM raises KeyboardInterrupt: the dataflow engine unwinds, its sinks flush and
+close (the archive writer's last files), the command says what it kept and exits 130. A second one that
+arrived while the engine was unwinding raised KeyboardInterrupt again inside a sink's close, called from
+the engine's destructors: Rust aborted the process ("panic in a destructor during cleanup", SIGABRT,
+nothing said, the rows not flushed lost). Pressing Ctrl-C twice is a reflex, so a repeat within
+:data:`REPEAT_IGNORED_S` of the first is ignored; a later one (a stop that hangs, e.g. a flush to a
+broker that went away) ends the process at once with one line, exit 130 (the archive holds only
+complete files: its temporary files are hidden, never read).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+__all__ = ["REPEAT_IGNORED_S", "StopOnce", "stop_once"]
+
+REPEAT_IGNORED_S = 3.0
+"""A repeated stop signal this soon after the first is ignored (a double Ctrl-C); a later one ends at once."""
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopOnce:
+    """The SIGINT/SIGTERM handler: KeyboardInterrupt once, then ignore, then end at once."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+            raise KeyboardInterrupt
+        if now - self.first < REPEAT_IGNORED_S:
+            return  # stopping already: raising again would abort the engine's teardown
+        print("twin: stopped at once (signalled again while stopping): rows not yet written are lost; "
+              "the archive keeps its complete files", file=sys.stderr, flush=True)
+        os._exit(130)
+
+
+def stop_once() -> dict[int, Any] | None:
+    """Install one :class:`StopOnce` for SIGINT and SIGTERM (kept if one is installed already); returns
+    the handlers it replaced (to put back), or None off the main thread (handlers are set there only)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    current = signal.getsignal(signal.SIGINT)
+    handler = current if isinstance(current, StopOnce) else StopOnce()
+    return {s: signal.signal(s, handler) for s in SIGNALS}
+

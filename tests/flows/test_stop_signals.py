@@ -1,0 +1,67 @@
+"""Ctrl-C pressed twice (round 14's hostile pass): the second press aborted the stop under way.
+
+The first SIGINT stops the dataflow; a second one ~0.2 s later landed in a sink's close called from the
+engine's destructors, and Rust aborted the process ("panic in a destructor during cleanup"): exit -6
+(SIGABRT), nothing said, the rows handed to the archive writer not flushed. Now a repeat within
+REPEAT_IGNORED_S is ignored; a later one ends the process at once with one line, exit 130.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce
+from tests.flows.test_cli_errors import TWIN, one_error_line
+
+
+def test_the_first_signal_interrupts_a_quick_repeat_is_ignored() -> None:
+    handler = StopOnce()
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGINT, None)
+    assert handler(signal.SIGTERM, None) is None and handler(signal.SIGINT, None) is None
+    assert REPEAT_IGNORED_S >= 1.0  # a double press is within it
+
+
+def test_a_repeat_after_the_window_ends_at_once_with_one_line() -> None:
+    code = ("import os, signal, time\n"
+            "import flows.app.stop_signals as s\n"
+            "s.REPEAT_IGNORED_S = 0.0\n"
+            "s.stop_once()\n"
+            "try:\n    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+            "except KeyboardInterrupt:\n    pass\n"
+            "os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+            "print('not reached')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 130 and proc.stdout == "", proc
+    assert proc.stderr.startswith("twin: stopped at once (signalled again while stopping)"), proc.stderr
+
+
+def test_ctrl_c_twice_stops_the_demo_once_and_keeps_what_it_said(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    argv = [TWIN, "demo", "--assets", "2", "--days", "60", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not list(out.glob("twin_state/**/*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # under way: its first twin states are archived
+    assert proc.poll() is None, "the demo ended before it could be stopped"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # the engine is unwinding, its sinks closing
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    line = one_error_line(err.replace("twin: interrupted", "twin: error: interrupted"))
+    assert line.startswith(f"twin: error: interrupted; --out {out} keeps its archive ("), line
+    check = subprocess.run([TWIN, "archive", "check", "--archive", str(out)], env=env, capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert check.returncode == 0, check.stdout
+    assert not list(out.glob("**/*.tmp*"))
