@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -223,7 +224,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
 
         print_followed(s["followed_plans"])
     print(f"\n  plot: {s['plot']}")
-    print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {out})")
+    print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {shlex.quote(str(out))})")
 
 
 def _damage_text(f: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import sys
 import threading
 import time
@@ -96,7 +97,7 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
     return (f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
             f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
-            f"(see `twin archive check --archive {base}`)")
+            f"(see `twin archive check --archive {shlex.quote(str(base))}`)")
 
 
 def _warn_stderr(root: str | Path) -> SkipHandler:
@@ -161,8 +162,9 @@ def query_failed(root: str | Path, exc: duckdb.Error) -> ArchiveError:
     if m is not None and m.group("table") in TABLES:
         bad = corrupt_pages(scan_table(root, m.group("table")), first_only=True)
         if bad:
+            command = f"twin archive check --archive {shlex.quote(str(root))} --pages --repair"
             return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
-                                f"move it aside with `twin archive check --archive {root} --pages --repair`")
+                                f"move it aside with `{command}`")
     return ArchiveError(f"bad query: {first}")
 
 

@@ -271,3 +271,20 @@ def test_a_file_compacted_away_during_a_pages_check_is_neither_corrupt_nor_a_fai
     assert [b.path for b in found] == [bad]
     moves = quarantine(archive, [BadFile(gone, "features", "foreign file"), *found])
     assert [src for src, _dst in moves] == [bad] and not bad.exists() and moves[0][1].is_file()
+
+
+def test_the_repair_command_named_for_an_archive_path_with_a_space_can_be_pasted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`twin sql` names the command that moves a corrupt file aside; with the archive in 'my archive'
+    the pasted command was `twin archive check --archive /.../my archive --pages --repair`: the shell
+    split the path (argparse: unrecognized arguments)."""
+    import shlex
+
+    archive = small_archive(tmp_path / "my archive")
+    bad = next((archive / "features" / "date=2026-01-01").glob("*.parquet"))
+    _corrupt_pages(bad)
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    command = line.rsplit("`", 2)[1]
+    assert shlex.split(command)[3:] == ["--archive", str(archive), "--pages", "--repair"], line
+    assert main(shlex.split(command)[1:]) == 0 and not bad.exists()
