@@ -7,7 +7,10 @@ the engine's destructors: Rust aborted the process ("panic in a destructor durin
 nothing said, the rows not flushed lost). Pressing Ctrl-C twice is a reflex, so a repeat within
 :data:`REPEAT_IGNORED_S` of the first is ignored; a later one (a stop that hangs, e.g. a flush to a
 broker that went away) ends the process at once with one line, exit 130 (the archive holds only
-complete files: its temporary files are hidden, never read).
+complete files: its temporary files are hidden, never read). Once the command has returned after such a
+stop, both signals are ignored (:func:`restore`): Python resets its handlers to the default action while
+the interpreter shuts down, and a repeat then killed the process (exit -2 instead of 130). SIGINT ignored
+when the process started (a background job of a script) stays ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["REPEAT_IGNORED_S", "StopOnce", "stop_once"]
+__all__ = ["REPEAT_IGNORED_S", "StopOnce", "restore", "stop_once"]
 
 REPEAT_IGNORED_S = 3.0
 """A repeated stop signal this soon after the first is ignored (a double Ctrl-C); a later one ends at once."""
@@ -44,13 +47,26 @@ class StopOnce:
 
 
 def stop_once() -> dict[int, Any] | None:
-    """Install one :class:`StopOnce` for SIGINT and SIGTERM (kept if one is installed already); returns
-    the handlers it replaced (to put back), or None off the main thread (handlers are set there only)."""
+    """Install one :class:`StopOnce` for SIGINT and SIGTERM (kept if one is installed already; an ignored
+    SIGINT stays ignored); returns the handlers it replaced (to put back with :func:`restore`), or None
+    off the main thread (handlers are set there only)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return None
     current = signal.getsignal(signal.SIGINT)
     handler = current if isinstance(current, StopOnce) else StopOnce()
-    return {s: signal.signal(s, handler) for s in SIGNALS}
+    return {s: signal.signal(s, handler) for s in SIGNALS
+            if s != signal.SIGINT or current is not signal.SIG_IGN}
+
+
+def restore(before: dict[int, Any] | None, *, exiting: bool) -> None:
+    """After the command: the handlers :func:`stop_once` replaced, or, if a signal stopped it and the
+    process is about to exit (the console script, not a caller of ``main``), both signals ignored."""
+    if before is None:
+        return
+    stopped = exiting and any(isinstance(h, StopOnce) and h.first is not None
+                              for h in map(signal.getsignal, before))
+    for signum, handler in before.items():
+        signal.signal(signum, signal.SIG_IGN if stopped else handler)
 

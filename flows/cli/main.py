@@ -7,12 +7,11 @@ archives or queries end in one line ``twin: error: ...`` and exit status 2, not 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 
 from flows.app.heap import keep_freed_memory
-from flows.app.stop_signals import stop_once
+from flows.app.stop_signals import restore, stop_once
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
     OneLineParser,
@@ -203,8 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _report(exc)
     finally:
-        for signum, handler in (before or {}).items():
-            signal.signal(signum, handler)
+        restore(before, exiting=argv is None)  # the console script exits next
 
 
 def _report(exc: BaseException) -> int:

@@ -3,7 +3,8 @@
 The first SIGINT stops the dataflow; a second one ~0.2 s later landed in a sink's close called from the
 engine's destructors, and Rust aborted the process ("panic in a destructor during cleanup"): exit -6
 (SIGABRT), nothing said, the rows handed to the archive writer not flushed. Now a repeat within
-REPEAT_IGNORED_S is ignored; a later one ends the process at once with one line, exit 130.
+REPEAT_IGNORED_S is ignored; a later one ends the process at once with one line, exit 130. A repeat
+while the interpreter shut down afterwards killed it by SIGINT (exit -2): then both are ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce
+from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce, restore, stop_once
 from tests.flows.test_cli_errors import TWIN, one_error_line
 
 
@@ -27,6 +28,20 @@ def test_the_first_signal_interrupts_a_quick_repeat_is_ignored() -> None:
         handler(signal.SIGINT, None)
     assert handler(signal.SIGTERM, None) is None and handler(signal.SIGINT, None) is None
     assert REPEAT_IGNORED_S >= 1.0  # a double press is within it
+
+
+def test_an_ignored_sigint_stays_ignored_and_handlers_are_put_back() -> None:
+    """A background job of a script starts with SIGINT ignored: the terminal's Ctrl-C is not for it."""
+    before_int, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        replaced = stop_once()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert isinstance(signal.getsignal(signal.SIGTERM), StopOnce)
+        restore(replaced, exiting=False)
+        assert signal.getsignal(signal.SIGTERM) is before_term
+    finally:
+        signal.signal(signal.SIGINT, before_int)
 
 
 def test_a_repeat_after_the_window_ends_at_once_with_one_line() -> None:
@@ -54,9 +69,10 @@ def test_ctrl_c_twice_stops_the_demo_once_and_keeps_what_it_said(tmp_path: Path)
         time.sleep(0.2)  # under way: its first twin states are archived
     assert proc.poll() is None, "the demo ended before it could be stopped"
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.2)  # the engine is unwinding, its sinks closing
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+    for pause in (0.2, 0.5):  # the engine unwinding, its sinks closing; then the interpreter exiting
+        time.sleep(pause)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     line = one_error_line(err.replace("twin: interrupted", "twin: error: interrupted"))
