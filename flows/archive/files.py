@@ -306,16 +306,30 @@ def corrupt_pages(tf: TableFiles, *, first_only: bool = False) -> list[BadFile]:
     return out
 
 
+def _no_linked_folder(base: Path, folder: Path) -> None:
+    """Raise LinkedTable if a folder from ``base``'s quarantine down to ``folder`` is a symbolic link."""
+    for part in (folder, *folder.parents):
+        if part == base:
+            return
+        if part.is_symlink():
+            msg = (f"the archive's quarantine folder {part} is a symbolic link: not followed "
+                   "(the archive's files are moved aside inside it; remove the link)")
+            raise LinkedTable(msg)
+
+
 def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:
     """Move bad files to ``<root>/_quarantine/<table>/<same relative path>``; returns the moves.
 
     Never overwrites: a name already taken in the quarantine gets a numeric suffix. A file gone
-    since it was found (a compaction meanwhile) is skipped: nothing left to move aside.
+    since it was found (a compaction meanwhile) is skipped: nothing left to move aside. A folder of
+    the quarantine that is a symbolic link is refused (LinkedTable), as a table folder is: the
+    archive's files are never moved through it.
     """
     base = Path(root)
     moves = []
     for b in bad:
         target = base / QUARANTINE / b.table / b.path.relative_to(base / b.table)
+        _no_linked_folder(base, target.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
         n, final = 1, target
         while final.exists():

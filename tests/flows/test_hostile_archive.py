@@ -288,3 +288,21 @@ def test_the_repair_command_named_for_an_archive_path_with_a_space_can_be_pasted
     command = line.rsplit("`", 2)[1]
     assert shlex.split(command)[3:] == ["--archive", str(archive), "--pages", "--repair"], line
     assert main(shlex.split(command)[1:]) == 0 and not bad.exists()
+
+
+@pytest.mark.parametrize("linked", ["_quarantine", "_quarantine/features"])
+def test_repair_does_not_move_files_through_a_linked_quarantine_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], linked: str) -> None:
+    """The table folders are refused when linked (round 14), but ``--repair`` created and followed
+    ``_quarantine/<table>/`` through a planted link: the archive's bad files were moved outside it."""
+    archive = small_archive(tmp_path / "a")
+    bad = archive / "features" / "date=2026-01-01" / "empty.parquet"
+    bad.write_bytes(b"")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (archive / linked).parent.mkdir(parents=True, exist_ok=True)
+    (archive / linked).symlink_to(outside, target_is_directory=True)
+    assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"{archive / linked} is a symbolic link" in line, line
+    assert bad.exists() and not any(outside.rglob("*"))
