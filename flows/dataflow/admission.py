@@ -116,6 +116,12 @@ asset_id_problem = name_problem
 """The rule for asset ids (the name round 13 gave it): :func:`name_problem`."""
 
 
+def key_matches(key: bytes | None, asset_id: str) -> bool:
+    """The key rule of :func:`key_problem` alone (the fast decode paths test it without building a
+    detail): a null or empty key claims no asset; any other must be the asset id's UTF-8 bytes."""
+    return not key or key == asset_id.encode()
+
+
 def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
     """``key_asset_mismatch`` when a Kafka message's key is not its payload's asset id (UTF-8), else None.
 
@@ -127,7 +133,7 @@ def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
     allowed (no partition affinity was claimed; such a record is processed under its payload's id), and
     so is an empty one (``kcat -K:`` with nothing before the ':'): librdkafka partitions it like a null
     key, it names no asset."""
-    if not key or key == asset_id.encode():
+    if key_matches(key, asset_id):
         return None
     shown = key[:64].decode("utf-8", "backslashreplace")
     more = f" (first 64 of {len(key)} bytes)" if len(key) > 64 else ""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_from_json, scalar_from_json
-from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, name_problem
+from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, key_matches, name_problem
 from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
 from flows.dataflow.operators import Decoder
@@ -52,8 +52,8 @@ def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
     if rec is None or not MIN_TIMESTAMP <= rec.timestamp <= MAX_TIMESTAMP:
         return None
     ok = abs(rec.value) <= MAX_ABS_SCALAR and _name_ok(rec.asset_id) and _name_ok(rec.channel)
-    key = raw.key  # a Kafka key that is not the asset id: the decoder's key_asset_mismatch
-    return rec if ok and (not key or key == rec.asset_id.encode()) else None
+    # a Kafka key that is not the asset id: the decoder's key_asset_mismatch
+    return rec if ok and key_matches(raw.key, rec.asset_id) else None
 
 
 @lru_cache(maxsize=65536)
@@ -155,8 +155,8 @@ def _keys_ok(keys: tuple[bytes | None, ...], cols: JsonColumns) -> bool:
     checked once per distinct (key, asset) pair of the run."""
     if not keys:
         return True
-    ids = [a.encode() for a in cols.assets]
-    return all(not k or k == ids[c] for k, c in set(zip(keys, cols.asset_code.tolist(), strict=True)))
+    ids = cols.assets
+    return all(key_matches(k, ids[c]) for k, c in set(zip(keys, cols.asset_code.tolist(), strict=True)))
 
 
 def pieces(cols: JsonColumns, origin: str = "",
