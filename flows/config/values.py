@@ -21,7 +21,7 @@ from typing import Any
 from twin_models.settings import Spec
 
 __all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "coerce_setting", "is_secret", "mask_secrets",
-           "mask_values", "remember_secret", "show_setting"]
+           "mask_values", "remember_secret", "secret_values", "show_setting"]
 
 DEFAULT_ARCHIVE = "twin-data"
 """The archive folder when none is configured (here, not in flows.config.pipeline, so that building the
@@ -42,6 +42,12 @@ class ConfigError(ValueError):
 def is_secret(key: str) -> bool:
     """Whether a setting's value must never be shown (``sasl.password``, ``ssl.key.password``)."""
     return any(m in key.lower() for m in SECRET_MARKERS)
+
+
+def secret_values(settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """The values of a client settings table's secret settings (:func:`is_secret`), to hand to
+    :func:`mask_values`."""
+    return tuple(str(v) for k, v in settings.items() if v and is_secret(str(k)))
 
 
 _SECRETS: set[str] = set()

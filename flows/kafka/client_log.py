@@ -7,7 +7,8 @@ secret's value). Each dataflow client (the telemetry source's consumers, the sin
 and it logs ``Kafka client <name>: <text> (<FACILITY>)`` on the ``flows.kafka.librdkafka`` logger,
 every secret value of the client's settings and of the CLI's (:func:`flows.config.values.mask_secrets`)
 masked, at librdkafka's level mapped by confluent-kafka (warnings and errors show as the project's other
-warnings do; notices are INFO). Lines a KafkaSecurityError reports already are dropped (TLS/SASL clients);
+warnings do; notices are INFO). Lines ``drop`` names are dropped (TLS/SASL clients: those a
+KafkaSecurityError reports already, :mod:`flows.kafka.errors`);
 the notice that a setting meant for consumers is ignored by a producer (one settings table goes to every
 client, by design) is DEBUG. A ``listener`` sees every line first (the source watches for a deleted topic).
 """
@@ -19,23 +20,22 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flows.config.values import is_secret, mask_secrets, mask_values
+from flows.config.values import mask_secrets, mask_values, secret_values
 
 __all__ = ["LOG", "ClientLog"]
 
 LOG = logging.getLogger("flows.kafka.librdkafka")
 _THREAD = re.compile(r"^\[thrd:[^\]]*\]:\s*")
 _OTHER_ROLE = re.compile(r"is a (?:consumer|producer) property and will be ignored by this")
-_SECURITY = ("authentication error", "certificate verify failed")
 
 
 class ClientLog:
     """confluent-kafka's ``logger`` of one client: it calls ``log(level, "%s [%s] %s", fac, name, text)``."""
 
-    def __init__(self, settings: Mapping[str, Any], *, drop_security: bool = False,
+    def __init__(self, settings: Mapping[str, Any], *, drop: Callable[[str], bool] | None = None,
                  listener: Callable[[str, str], None] | None = None) -> None:
-        self.secrets = tuple(str(v) for k, v in settings.items() if v and is_secret(str(k)))
-        self.drop_security = drop_security
+        self.secrets = secret_values(settings)
+        self.drop = drop
         self.listener = listener
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
@@ -46,7 +46,7 @@ class ClientLog:
         text = _THREAD.sub("", text)
         if self.listener is not None:
             self.listener(fac, text)
-        if self.drop_security and any(s in text.lower() for s in _SECURITY):
+        if self.drop is not None and self.drop(text):
             return
         if _OTHER_ROLE.search(text):
             level = logging.DEBUG

@@ -26,7 +26,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from flows.config.values import is_secret, mask_values
+from flows.config.values import mask_values, secret_values
 from flows.kafka.client_log import ClientLog
 
 __all__ = ["KafkaSecurityError", "check_credentials", "close_consumer", "close_producer", "flush",
@@ -65,7 +65,7 @@ def security_problem(err: KafkaError) -> str | None:
 
 
 def _scrub(text: str, settings: Mapping[str, Any]) -> str:
-    return mask_values(text, (str(value) for key, value in settings.items() if value and is_secret(key)))
+    return mask_values(text, secret_values(settings))
 
 
 def describe(err: KafkaError, settings: Mapping[str, Any]) -> str:
@@ -94,13 +94,20 @@ def _raise_on_security_error(settings: Mapping[str, Any]) -> Callable[[KafkaErro
     return error_cb
 
 
+def _reported_by_the_error(text: str) -> bool:
+    """A librdkafka line about the failure a KafkaSecurityError reports already (not logged twice)."""
+    low = text.lower()
+    return "authentication error" in low or CERT_FAILED in low
+
+
 def guarded(settings: Mapping[str, Any], on_log: Callable[[str, str], None] | None = None) -> dict[str, Any]:
     """A dataflow client's config: librdkafka's lines through :class:`flows.kafka.client_log.ClientLog`
     (``on_log`` sees each line's facility and text first); for TLS/SASL, an error callback that raises
     KafkaSecurityError from poll/consume/flush."""
     conf = dict(settings)
     secured = is_secured(conf)
-    conf.setdefault("logger", ClientLog(settings, drop_security=secured, listener=on_log))
+    conf.setdefault("logger", ClientLog(settings, drop=_reported_by_the_error if secured else None,
+                                        listener=on_log))
     if secured:
         conf.setdefault("error_cb", _raise_on_security_error(settings))
     return conf
