@@ -7,7 +7,7 @@ per flush and ~1.5 us per window, about a quarter of the sink (RESULTS.md, ARCHI
 The window step knows all of them as integers already (the window id, the counts), so
 :func:`pack` packs them there into 72 bytes (:data:`TAIL`: nine int64) that become the
 window's ``FeatureMap.tail`` (given to the map as it is built). The sink joins the tails of a
-flush in one pass and reads the columns out of one int64 matrix (:func:`tails`).
+flush in one pass and reads the columns out of one int64 matrix (:func:`map_tails`).
 
 Asset ids and span sources are packed as codes into this process's tables (:func:`asset_ids`,
 :func:`source_ids`; append-only, at most :data:`MAX_CODES` each). A tail is valid only in the
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FIELDS", "MAX_CODES", "TAIL", "asset_ids", "map_tails", "pack", "source_ids", "tails"]
+__all__ = ["FIELDS", "MAX_CODES", "TAIL", "asset_ids", "map_tails", "pack", "source_ids"]
 
 FIELDS = ("start_us", "end_us", "n_records", "n_events", "n_spans", "first", "last", "source", "asset")
 """The tail's int64 fields in order; ``first``, ``last`` and ``source`` are the window's one input
@@ -43,7 +43,7 @@ _ASSET_IDS: list[str] = []
 _SOURCES: dict[str, int] = {}
 _SOURCE_IDS: list[str] = []
 _LOCK = threading.Lock()
-_FEATURES, _TAIL = attrgetter("features"), attrgetter("tail")
+_TAIL = attrgetter("tail")
 _PACK = TAIL.pack
 
 
@@ -85,16 +85,11 @@ def pack(asset_id: str, start_us: int, end_us: int, n_records: int, n_events: in
         return b""
 
 
-def tails(fvs: Sequence[Any]) -> np.ndarray | None:
-    """The windows' tails as one (fields, windows) int64 matrix (rows in :data:`FIELDS` order),
-    or None when any window has none."""
-    return map_tails(list(map(_FEATURES, fvs)))
-
-
 def map_tails(maps: Sequence[Any]) -> np.ndarray | None:
-    """:func:`tails` of the windows' feature maps (the sink reads them once per flush for the
-    tails, the key sets and the rows: one pass over the windows, not three; one C pass to join
-    the tails)."""
+    """The tails of the windows' feature maps as one (fields, windows) int64 matrix (rows in
+    :data:`FIELDS` order), or None when any map has none. The sink reads the maps once per flush
+    for the tails, the key sets and the rows: one pass over the windows, not three; one C pass
+    to join the tails."""
     try:
         joined = b"".join(map(_TAIL, maps))
     except AttributeError:  # a plain dict of features (a window from another process, a test)

@@ -22,7 +22,7 @@ from flows.dataflow.items import FrameFeatures, InputMark
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import OpenWindows, make_window_aggregator
 from flows.dataflow.sinks import feature_blocks as fb
-from flows.dataflow.window_tail import FIELDS, asset_ids, pack, source_ids, tails
+from flows.dataflow.window_tail import FIELDS, asset_ids, map_tails, pack, source_ids
 from tests.unit.test_archive_features import _fleet
 from tests.unit.test_feature_blocks import _mixed, _same_as_rows
 from twin_models.feature_map import feature_map
@@ -68,7 +68,7 @@ def test_a_tail_holds_the_windows_own_numbers() -> None:
     stamped = [r for r in records if getattr(r.features, "tail", b"")]
     assert len(stamped) >= len(records) - 2  # only the plain dict windows have none
     for r in stamped:
-        got = tails([r])
+        got = map_tails([r.features])
         assert got is not None and got.shape == (len(FIELDS), 1)
         assert _decoded(got[:, 0]) == _numbers(r)
 
@@ -77,8 +77,8 @@ def test_blocks_from_tails_are_the_blocks_from_the_objects() -> None:
     for records in (_stamped(_one_span_fleet()), _stamped(_mixed()[:-2])):  # one span each; 0-2 spans
         shape = records[0].features.key_set
         same = [r for r in records if r.features.key_set is shape]
-        assert tails(same) is not None
         maps = [r.features for r in same]
+        assert map_tails(maps) is not None
         want, got = fb._object_block(same, maps, shape), fb._block(same, maps, shape)
         assert got.ids == want.ids and got.events == want.events and got.names == want.names
         assert got.span_sources == want.span_sources
@@ -99,8 +99,8 @@ def test_a_window_that_does_not_fit_has_no_tail_and_is_read_from_its_objects(tmp
     records = _one_span_fleet()[:20]
     records[3] = replace(records[3], inputs=(InputSpan("file:a.csv", 1, 1 << 64),))  # beyond int64
     records = _stamped(records)
-    assert records[3].features.tail == b"" and tails(records) is None
-    assert tails(records[4:]) is not None
+    assert records[3].features.tail == b"" and map_tails([r.features for r in records]) is None
+    assert map_tails([r.features for r in records[4:]]) is not None
     _same_as_rows(tmp_path, records, records)
 
 
@@ -109,7 +109,7 @@ def test_a_pickled_window_has_no_tail_and_a_tail_changes_no_equality() -> None:
     assert r.features.tail
     again = pickle.loads(pickle.dumps(r))  # a window from another worker or process
     assert again == r and type(again.features) is dict
-    assert tails([again]) is None and tails([again, r]) is None
+    assert map_tails([again.features]) is None and map_tails([again.features, r.features]) is None
     plain = feature_map(dict(r.features))
     assert plain.tail == b"" and plain == r.features and pickle.dumps(plain) == pickle.dumps(r.features)
 
@@ -127,9 +127,9 @@ def test_the_window_step_stamps_its_windows() -> None:
     items += [FrameFeatures("p7", "vib", start + timedelta(seconds=s), {"rms": 0.1 * s}, ())
               for s in (5, 65)]
     fv = aggregate("p7", (window_id, items))
-    got = tails([fv])
+    got = map_tails([fv.features])
     assert got is not None  # its record count is the window's (frames, samples and events)
     assert _decoded(got[:, 0]) == _numbers(fv) == [
         _us(start), _us(start) + 900_000_000, 8, 1, 1, 120, 180, "kafka:telemetry:3", "p7"]
     plain = fv.plain() if hasattr(fv, "plain") else fv  # what the features sink gets
-    assert tails([plain]) is not None
+    assert map_tails([plain.features]) is not None
