@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from flows.archive.query import ArchiveError, connect
+from flows.archive.query import ArchiveError, changed_during, connect, once_more_if_changed
 
 __all__ = ["explain", "render"]
 
@@ -106,18 +106,24 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     if not base.is_dir():
         msg = f"no archive: {base} is not a folder"
         raise ArchiveError(msg)
-    skipped: list[Any] = []
-    con = connect(base, ("alerts", "twin_state", "features", "recommendations", "audit"),
-                  on_skip=skipped.extend)
-    try:
-        doc = _explain(con, base, alert_id, len(skipped))
-    except duckdb.Error as exc:
-        msg = f"bad archive {base}: {str(exc).splitlines()[0]}"
-        raise ArchiveError(msg) from None
-    finally:
-        con.close()
-    doc["skipped_files"] = len(skipped)
-    return doc
+
+    def read() -> dict[str, Any]:
+        skipped: list[Any] = []
+        con = connect(base, ("alerts", "twin_state", "features", "recommendations", "audit"),
+                      on_skip=skipped.extend)
+        try:
+            doc = _explain(con, base, alert_id, len(skipped))
+        except duckdb.Error as exc:
+            if (changed := changed_during(exc)) is not None:  # a compaction meanwhile
+                raise changed from None
+            msg = f"bad archive {base}: {str(exc).splitlines()[0]}"
+            raise ArchiveError(msg) from None
+        finally:
+            con.close()
+        doc["skipped_files"] = len(skipped)
+        return doc
+
+    return once_more_if_changed(read)
 
 
 def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped: int) -> dict[str, Any]:

@@ -77,7 +77,16 @@ def archive_basis(root: str | Path, asset_id: str,
 
     ``ValueError`` (one line) when the archive holds no snapshot of the asset by then, or a
     snapshot with damage but no checkpoint (an archive written before the checkpoints)."""
-    from flows.archive.query import ArchiveError, connect
+    from flows.archive.query import once_more_if_changed
+
+    return once_more_if_changed(lambda: _archive_basis(root, asset_id, as_of))
+
+
+def _archive_basis(root: str | Path, asset_id: str, as_of: datetime | None) -> tuple[WhatIfBasis, datetime]:
+    """:func:`archive_basis`, one listing of the archive's files."""
+    import duckdb
+
+    from flows.archive.query import ArchiveError, changed_during, connect
 
     con = connect(root, tables=("twin_state", "damage_state"))
     try:
@@ -97,6 +106,10 @@ def archive_basis(root: str | Path, asset_id: str,
             cur = con.execute(_CHECKPOINT, [asset_id, life, at])
             got = cur.fetchone()
             row = None if got is None else dict(zip([d[0] for d in cur.description], got, strict=True))
+    except duckdb.Error as exc:
+        if (changed := changed_during(exc)) is not None:  # a compaction removed a file meanwhile
+            raise changed from None
+        raise
     finally:
         con.close()
     if row is None:

@@ -16,6 +16,14 @@ FIFO or device named ``*.parquet`` is reported, never opened (a FIFO hung the qu
 A table folder that is itself a symbolic link (``<archive>/features -> /elsewhere``) is refused
 (:class:`LinkedTable`): the reader would read, and the writer write, a whole table outside the
 archive (the archive's root folder may be a link: it is what the operator names).
+A table folder that is not a folder at all (``<archive>/features`` a regular file, a FIFO ...) is
+reported like a foreign file (``twin archive check`` lists it, ``--repair`` moves it into
+``_quarantine/<table>/<table>``): the table would otherwise be silently missing.
+
+The archive may change while it is read: ``twin archive compact`` (or a ``--repair``) replaces or
+moves files between a reader's listing and its reads. :func:`scan_table` lists a table again when
+a file it listed is gone by the time its footer is read (the compaction's merged file is then in
+the new listing), and raises :class:`ArchiveChanged` if that happens twice in a row.
 Hidden files (``.name``) are ignored: the writer's ``.*.parquet.tmp`` files are in progress or left
 by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twin archive check
 --repair`` moves bad files, outside every table folder.
@@ -39,8 +47,8 @@ import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles",
-           "corrupt_pages", "linked_table", "quarantine", "scan_table"]
+__all__ = ["CHANGED_EXIT", "QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveChanged", "ArchiveFile", "BadFile",
+           "LinkedTable", "TableFiles", "corrupt_pages", "linked_table", "quarantine", "scan_table"]
 
 QUARANTINE = "_quarantine"
 SUPERSEDES = b"twin.compacted_from"
@@ -102,6 +110,23 @@ class TableFiles:
 
 class LinkedTable(ValueError):
     """A table folder of the archive is a symbolic link: neither read nor written through."""
+
+
+CHANGED_EXIT = 75
+"""Exit status of a command stopped by :class:`ArchiveChanged` (sysexits' EX_TEMPFAIL: run it
+again), distinct from 2, a bad query or argument."""
+
+
+class ArchiveChanged(ValueError):
+    """A file the reader had listed was gone when it was read: a ``twin archive compact`` (or a
+    ``--repair``) replaced or moved it meanwhile. Nothing is wrong with the query or the archive."""
+
+    exit_status = CHANGED_EXIT
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(f"the archive changed during the query: {path} was removed meanwhile (a `twin "
+                         "archive compact` or `--repair` replaces or moves files); run it again")
+        self.path = Path(path)
 
 
 def linked_table(table_dir: Path) -> LinkedTable | None:
@@ -243,16 +268,49 @@ def _superseded(table_dir: Path, schemas: Iterable[pa.Schema | str]) -> set[Path
     return out
 
 
+def _not_a_folder(table_dir: Path) -> str | None:
+    """Why ``table_dir`` (not a link: refused before) exists but is not a folder, else None."""
+    try:
+        mode = table_dir.stat().st_mode
+    except FileNotFoundError:
+        return None  # no such table yet: an archive without it
+    except OSError as exc:
+        return f"foreign file: the table folder cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return None
+    kind = "a regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "a special file")
+    return f"foreign file: the table folder is {kind}, not a folder (the table's rows are missing)"
+
+
 def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
-    """Classify every file of ``<root>/<table>/`` (footers read in parallel threads)."""
-    table_dir = Path(root) / table
+    """Classify every file of ``<root>/<table>/`` (footers read in parallel threads).
+
+    A file listed but gone when its footer is read (a compaction merged it meanwhile) makes the
+    table listed again, once: :class:`ArchiveChanged` when it happens again."""
+    tf, gone = _scan_once(Path(root), table, threads)
+    if gone is None:
+        return tf
+    tf, gone = _scan_once(Path(root), table, threads)
+    if gone is not None:
+        raise ArchiveChanged(gone)
+    return tf
+
+
+def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path | None]:
+    """:func:`scan_table`'s one listing, and the first listed file found gone (None: none)."""
+    table_dir = root / table
     tf = TableFiles(table)
     if (linked := linked_table(table_dir)) is not None:
         raise linked
+    if (odd_folder := _not_a_folder(table_dir)) is not None:
+        tf.bad.append(BadFile(table_dir, table, odd_folder))
+        return tf, None
     if not table_dir.is_dir():
-        return tf
+        return tf, None
     located: list[tuple[Path, date, str | None]] = []
     listed, odd = _listing(table_dir)
+    if (gone := next((path for path, _ in odd if not os.path.lexists(path)), None)) is not None:
+        return tf, gone
     tf.bad.extend(BadFile(path, table, reason) for path, reason in odd)
     for path in listed:
         where = _partition(table_dir, path)
@@ -262,10 +320,14 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
             located.append((path, *where))
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(located)))) as pool:
         schemas = list(pool.map(_read_schema, [p for p, _, _ in located]))
-    gone = _superseded(table_dir, schemas)
+    vanished = next((p for (p, _, _), schema in zip(located, schemas, strict=True)
+                     if isinstance(schema, str) and not os.path.lexists(p)), None)
+    if vanished is not None:
+        return tf, vanished
+    merged = _superseded(table_dir, schemas)
     candidates = []
     for (path, d, asset), schema in zip(located, schemas, strict=True):
-        if path in gone:
+        if path in merged:
             tf.superseded.append(path)
             continue
         problem = schema if isinstance(schema, str) else _schema_problem(table, schema, asset is not None)
@@ -275,7 +337,7 @@ def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
             candidates.append((path, d, asset, schema))
     _unite(tf, candidates)
     tf.bad.sort(key=lambda b: b.path)
-    return tf
+    return tf, None
 
 
 def _page_problem(path: Path) -> str | None:
@@ -320,6 +382,7 @@ def _no_linked_folder(base: Path, folder: Path) -> None:
 def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:
     """Move bad files to ``<root>/_quarantine/<table>/<same relative path>``; returns the moves.
 
+    A table "folder" that is not a folder goes to ``<root>/_quarantine/<table>/<table>``.
     Never overwrites: a name already taken in the quarantine gets a numeric suffix. A file gone
     since it was found (a compaction meanwhile) is skipped: nothing left to move aside. A folder of
     the quarantine that is a symbolic link is refused (LinkedTable), as a table folder is: the
@@ -328,7 +391,9 @@ def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Pat
     base = Path(root)
     moves = []
     for b in bad:
-        target = base / QUARANTINE / b.table / b.path.relative_to(base / b.table)
+        inside = b.path.relative_to(base / b.table)
+        # the table folder itself (a file where the folder should be): _quarantine/<table>/<table>
+        target = base / QUARANTINE / b.table / (inside if inside.parts else Path(b.table))
         _no_linked_folder(base, target.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
         n, final = 1, target

@@ -19,6 +19,13 @@ and keeps one row per key: the row of the newest write, by the ``_write_seq`` th
 resumed, or a demo run again into the same folder, therefore never shows a window or an alert
 message twice. Unreadable or foreign files are left out and reported (see :mod:`flows.archive.files`).
 
+**A compaction meanwhile.** The views read the files listed when they were built. A ``twin archive
+compact`` that merges and removes some of them before DuckDB opens them made the query fail as
+"bad query: ... Failed to open local file" (exit 2). Such a failure is :class:`ArchiveChanged`
+(:func:`query_failed`), and :func:`once_more_if_changed` runs the read once more on a fresh
+listing (the merged file holds the removed files' rows); a second change is one line, "run it
+again", exit 75 (``flows.archive.files.CHANGED_EXIT``).
+
 >>> import tempfile
 >>> try:
 ...     query(tempfile.mkdtemp(), "SELECT 1")
@@ -30,6 +37,7 @@ no archive
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import sys
@@ -37,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -45,12 +53,20 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
-from flows.archive.files import TABLES, ArchiveFile, BadFile, TableFiles, corrupt_pages, scan_table
+from flows.archive.files import (
+    TABLES,
+    ArchiveChanged,
+    ArchiveFile,
+    BadFile,
+    TableFiles,
+    corrupt_pages,
+    scan_table,
+)
 from flows.codec import archive_schema
 from flows.codec.archive_schema import arrow_type
 
-__all__ = ["KEYS", "SANDBOX", "ArchiveError", "QueryTimeout", "check_read_only", "connect", "query",
-           "query_failed", "skipped_warning"]
+__all__ = ["KEYS", "SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
+           "check_read_only", "connect", "once_more_if_changed", "query", "query_failed", "skipped_warning"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -151,12 +167,35 @@ def _dataset(tf: TableFiles) -> ds.Dataset:
 
 
 _READ_FAILED = re.compile(r"registered as '_raw_(?P<table>[a-z_]+)' failed")
+_QUOTED_FILE = re.compile(r"'([^']+\.parquet)'")
+T = TypeVar("T")
 
 
-def query_failed(root: str | Path, exc: duckdb.Error) -> ArchiveError:
+def changed_during(exc: BaseException) -> ArchiveChanged | None:
+    """:class:`ArchiveChanged` when DuckDB's error names an archive file that no longer exists (the
+    dataset listed it; a compaction merged and removed it before DuckDB opened it), else None."""
+    for m in _QUOTED_FILE.finditer(str(exc)):
+        if not os.path.lexists(m.group(1)):
+            return ArchiveChanged(m.group(1))
+    return None
+
+
+def once_more_if_changed(read: Callable[[], T]) -> T:
+    """``read()`` (which lists the archive's files and reads them), run once more on a fresh listing
+    when a file it listed was removed meanwhile; a second :class:`ArchiveChanged` is raised."""
+    try:
+        return read()
+    except ArchiveChanged:
+        return read()
+
+
+def query_failed(root: str | Path, exc: duckdb.Error) -> ArchiveError | ArchiveChanged:
     """A failed query as one line. When DuckDB failed reading a table's files (a file whose footer
     is intact but whose data pages are corrupt: its message does not say which file), the table's
-    files are read page by page to name the first bad one, with the command that moves it aside."""
+    files are read page by page to name the first bad one, with the command that moves it aside.
+    A file gone since the views listed it is :class:`ArchiveChanged` (the query is fine)."""
+    if (changed := changed_during(exc)) is not None:
+        return changed
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     m = _READ_FAILED.search(first)
     if m is not None and m.group("table") in TABLES:
@@ -293,7 +332,7 @@ def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
         if "interrupt" in str(exc).lower():
             raise KeyboardInterrupt from None
         raise
-    except ArchiveError:
+    except (ArchiveError, ArchiveChanged):
         con.close()
         raise
     except KeyboardInterrupt:
@@ -305,12 +344,17 @@ def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
 
 def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None
           ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run a read-only query against the archive; returns column names and ALL rows (small results)."""
-    con = execute(root, sql, on_skip)
-    try:
-        cols = [d[0] for d in con.description] if con.description else []
-        return cols, con.fetchall()
-    except duckdb.Error as exc:
-        raise query_failed(root, exc) from None
-    finally:
-        con.close()
+    """Run a read-only query against the archive; returns column names and ALL rows (small results).
+    Run once more on a fresh listing if a compaction removed a file meanwhile."""
+
+    def read() -> tuple[list[str], list[tuple[Any, ...]]]:
+        con = execute(root, sql, on_skip)
+        try:
+            cols = [d[0] for d in con.description] if con.description else []
+            return cols, con.fetchall()
+        except duckdb.Error as exc:
+            raise query_failed(root, exc) from None
+        finally:
+            con.close()
+
+    return once_more_if_changed(read)

@@ -120,15 +120,39 @@ def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
 def _cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from flows.archive.query import execute, interruptible, query_failed
-    from flows.cli.sql_output import write_result
+    from flows.archive.query import execute, interruptible, once_more_if_changed, query_failed
+    from flows.cli.sql_output import BATCH, write_result
 
     deadline = (time.monotonic() + args.timeout, args.timeout) if args.timeout > 0 else None
     root = archive_dir(args.config, args.archive)
-    con = execute(root, args.query, deadline=deadline)
+    first_batch = BATCH if args.max_rows == 0 else min(BATCH, args.max_rows)
+
+    def start() -> tuple[duckdb.DuckDBPyConnection, list[Any]]:
+        """The query started and its first rows fetched, nothing written yet: a compaction that
+        removed a file meanwhile makes it start again on a fresh listing (once)."""
+        con = execute(root, args.query, deadline=deadline)
+        try:
+            return con, interruptible(con, lambda: con.fetchmany(first_batch), deadline)
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):  # busy for a moment after an interrupt
+                con.close()
+            if isinstance(exc, duckdb.InterruptException) or (
+                    isinstance(exc, RuntimeError) and "interrupt" in str(exc).lower()):
+                raise KeyboardInterrupt from None
+            if isinstance(exc, duckdb.Error):  # a corrupt file, or one a compaction removed
+                raise query_failed(root, exc) from None
+            raise
+
+    con, first = once_more_if_changed(start)
+    held: list[list[Any]] = [first]
+
+    def fetch(n: int) -> list[Any]:
+        if held:  # the first batch, fetched before anything was written (stream_rows asks for as many)
+            return held.pop()
+        return interruptible(con, lambda: con.fetchmany(n), deadline)
+
     try:
-        _, cut = write_result(con, args.format, args.max_rows, sys.stdout,
-                              fetch=lambda n: interruptible(con, lambda: con.fetchmany(n), deadline))
+        _, cut = write_result(con, args.format, args.max_rows, sys.stdout, fetch=fetch)
         sys.stdout.flush()
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None

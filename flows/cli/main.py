@@ -187,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twin`` console script: every failure is one line on stderr.
 
     Exit 2: bad usage or input (argparse, config, files, unreachable brokers), also when the
-    dataflow engine stopped on one. Exit 130: Ctrl-C or SIGTERM. Exit 1: anything unexpected, as
+    dataflow engine stopped on one. Exit 75: the archive changed under a reader twice in a row (a
+    compaction meanwhile: run it again). Exit 130: Ctrl-C or SIGTERM. Exit 1: anything unexpected, as
     ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
     engine's panic text, otherwise kept off the terminal).
     """
@@ -215,7 +216,8 @@ def _report(exc: BaseException) -> int:
         return 130
     if isinstance(cause, USAGE_ERRORS):
         print_error(f"{str(cause) or type(cause).__name__}{notes}")
-        return 2
+        # 75 for flows.archive.files.ArchiveChanged (a compaction meanwhile: run it again)
+        return int(getattr(cause, "exit_status", 2))
     if debug_enabled():
         import traceback
 
