@@ -285,14 +285,23 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
 
 
 def write_fleet_metadata(fleet: Any, path: str) -> None:
-    """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``."""
+    """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``, written to a hidden
+    file beside it and renamed: a reader waiting for the file (infra/docker-compose.yml's
+    pipeline) never reads half of it."""
+    import os
     from pathlib import Path
 
     from flows.codec import metadata_to_dict
     from twin_models.simulator.fleet import fleet_metadata
 
     doc = {aid: metadata_to_dict(m) for aid, m in fleet_metadata(fleet).items()}
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def fault_kinds(text: str) -> tuple[str, ...]:
