@@ -28,23 +28,45 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from twin_models.records import PlanSegment, TrajectoryPoint, WhatIfOutcome, WhatIfResult
 from twin_models.rul.damage import DamageState
+from twin_models.rul.damage_track import MAX_LOAD_FRACTION
 from twin_models.rul.profile import OperatingProfile
 from twin_models.rul.relation import TEMPERATURE, IndicatorRelation
 
 if TYPE_CHECKING:
     from twin_models.twin import AssetTwin
 
-__all__ = ["MAX_HORIZON_S", "NO_DAMAGE", "Scenario", "WhatIfBasis", "basis_of", "run_whatif"]
+__all__ = ["LAW_LIMITS", "LIMITS", "MAX_HORIZON_S", "MAX_SPEED_RATIO", "NO_DAMAGE", "Scenario", "WhatIfBasis",
+           "basis_of", "run_whatif"]
 
 MAX_HORIZON_S = 50 * 365 * 86400.0
 NO_DAMAGE = "no damage evidence in this life: no failure expected within the horizon"
-_LIMITS = {"load": (0.0, 1e9), "speed_hz": (1e-9, 1e6), "ambient_c": (-100.0, 200.0), "duty": (0.0, 1.0)}
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "load": (0.0, MAX_LOAD_FRACTION, "a fraction of rated load"),
+    "speed_hz": (0.1, 1000.0, "Hz"),
+    "ambient_c": (-60.0, 60.0, "degC"),
+    "duty": (0.0, 1.0, "a share of the time"),
+}
+"""What a plan's values may be (bounds included): what the damage law and the indicator relations
+were learnt on, with room. ``load``: a load channel above 1.5 is not a fraction of rated
+(:data:`~twin_models.rul.damage_track.MAX_LOAD_FRACTION`), the simulator's loads are 0.5-1.0, a
+command's rails 0.5-1.0; the law's usage goes as the cube, so 1e9 was a number, not a plan.
+``speed_hz``: a shaft from 6 to 60,000 rpm, and at most :data:`MAX_SPEED_RATIO` times the twin's
+reference speed (checked in :func:`run_whatif`, which knows it). ``ambient_c``: the outdoor air
+temperatures machines meet (the temperature line is shifted by it; the simulator's are 13-31).
+``duty``: a share."""
+LAW_LIMITS = {**LIMITS, "load": (0.0, 1e9, "in the load channel's units")}
+"""An :class:`~twin_models.rul.profile.OperatingProfile`'s bounds (what the prescriptions build):
+its loads are the damage law's, a channel in kW or % when it does not read as a fraction."""
+MAX_SPEED_RATIO = 2.0
+"""A plan's speed at most this many times the twin's reference (nominal) speed: the damage law's
+usage is linear in the speed ratio, learnt within a few % of nominal; a bearing at twice its
+machine's nominal speed is another machine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +81,9 @@ class Scenario:
     temperature, ``duty`` the share of the time running."""
 
     segments: tuple[PlanSegment, ...]
+    law_units: bool = field(default=False, compare=False, repr=False)
+    """Loads in the damage law's units (:meth:`from_profile`: a kW or % channel's own numbers),
+    bounded by :data:`LAW_LIMITS`; else fractions, bounded by :data:`LIMITS`."""
 
     def __post_init__(self) -> None:
         """Check the segments' starts and every value's range."""
@@ -71,10 +96,10 @@ class Scenario:
             msg = f"a what-if plan's segments must start at 0 s, then later and later, got {starts}"
             raise ValueError(msg)
         for seg in self.segments:
-            for name, (lo, hi) in _LIMITS.items():
+            for name, (lo, hi, unit) in (LAW_LIMITS if self.law_units else LIMITS).items():
                 v = getattr(seg, name)
                 if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and lo <= v <= hi):
-                    msg = f"what-if {name} must be within [{lo:g}, {hi:g}], got {v!r}"
+                    msg = f"what-if {name} must be within [{lo:g}, {hi:g}] ({unit}), got {v!r}"
                     raise ValueError(msg)
 
     @classmethod
@@ -87,7 +112,8 @@ class Scenario:
     def from_profile(cls, profile: OperatingProfile) -> Scenario:
         """The scenario of an operating profile (every field given)."""
         return cls(tuple(PlanSegment(*v) for v in zip(profile.starts_s, profile.load, profile.speed_hz,
-                                                       profile.ambient_c, profile.duty, strict=True)))
+                                                       profile.ambient_c, profile.duty, strict=True)),
+                   law_units=True)
 
     def profile(self, as_now: OperatingProfile, reference_load: float = 1.0) -> OperatingProfile:
         """The plan in the damage law's units, every None filled from ``as_now`` (a constant
@@ -142,11 +168,22 @@ def _check(now: datetime, horizon_s: float, dates: Sequence[datetime]) -> None:
             raise ValueError(msg)
 
 
+def _check_speed(plan: Scenario, reference_hz: float) -> None:
+    """A plan's speeds at most :data:`MAX_SPEED_RATIO` times the twin's reference speed."""
+    top = MAX_SPEED_RATIO * reference_hz
+    for seg in plan.segments:
+        if seg.speed_hz is not None and seg.speed_hz > top:
+            msg = (f"what-if speed_hz must be within [{LIMITS['speed_hz'][0]:g}, {top:.4g}] Hz for this twin "
+                   f"({MAX_SPEED_RATIO:g} x its reference speed {reference_hz:.4g} Hz), got {seg.speed_hz!r}")
+            raise ValueError(msg)
+
+
 def run_whatif(twin: AssetTwin | WhatIfBasis, scenario: Scenario | OperatingProfile, *, now: datetime,
                horizon_s: float, dates: Sequence[datetime] = (), request_id: str = "") -> WhatIfResult:
     """The scenario's and the baseline's outcomes from ``now`` (not before the twin's last
     window) to ``now + horizon_s``. Never changes ``twin``. ``ValueError`` (one line) for a
-    naive time, a horizon outside (0, 50 years] or a date not after ``now``."""
+    naive time, a horizon outside (0, 50 years], a date not after ``now`` or a plan's speed above
+    :data:`MAX_SPEED_RATIO` times the twin's reference speed."""
     if now.tzinfo is None:
         msg = f"what-if time must be timezone-aware (UTC), got {now.isoformat()}"
         raise ValueError(msg)
@@ -161,6 +198,7 @@ def run_whatif(twin: AssetTwin | WhatIfBasis, scenario: Scenario | OperatingProf
     if state is None:
         nothing = WhatIfOutcome(None, None, None, tuple((d, 0.0) for d in dates))
         return replace(result, scenario=nothing, baseline=nothing)
+    _check_speed(plan, state.reference_speed_hz)
     as_now = state.as_now()
     state.update(start.timestamp(), math.nan, as_now.load[0], as_now.speed_hz[0])  # the fork only
     times = [(d - start).total_seconds() for d in dates]

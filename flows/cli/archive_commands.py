@@ -65,7 +65,10 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
             "against the asset's baseline, and the twinflow, configuration and model versions. "
             "Example: twin explain 5476ba13620b393aeef2 --archive twin-data"),
     )
-    p.add_argument("alert_id", metavar="ALERT_ID", help="the alert's id (alert_id column of the alerts view)")
+    from flows.cli.whatif_command import an_id
+
+    p.add_argument("alert_id", metavar="ALERT_ID", type=an_id(),
+                   help="the alert's id (alert_id column of the alerts view)")
     _add_archive_arg(p)
     p.add_argument("--json", action="store_true", help="print the lineage as one JSON document")
 

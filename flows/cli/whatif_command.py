@@ -15,20 +15,44 @@ from typing import Any
 
 from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default
 
-__all__ = ["WHATIF_COMMANDS", "add_whatif_parser", "parse_date", "parse_duration"]
+__all__ = ["MAX_ID", "WHATIF_COMMANDS", "add_whatif_parser", "an_id", "parse_date", "parse_duration"]
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw]?)")
 
 
+MAX_DATES = 64
+"""``--at`` dates at most (the what-if request schema's ``dates`` ``maxItems``)."""
+MAX_ID = 128
+"""Longest asset or alert id taken (the what-if request schema's ``asset_id`` ``maxLength``)."""
+
+
 def parse_duration(text: str) -> float:
-    """``30d``, ``12h``, ``90m``, ``3600s`` or plain seconds -> seconds (> 0)."""
+    """``30d``, ``12h``, ``90m``, ``3600s`` or plain seconds -> seconds (> 0, at most the what-if
+    horizon's 50 years)."""
+    from twin_models.whatif import MAX_HORIZON_S
+
     m = _DURATION.fullmatch(text.strip())
     seconds = float(m[1]) * _UNITS[m[2] or "s"] if m else 0.0
     if not seconds > 0.0:
         msg = f"not a duration: {text!r} (e.g. 30d, 12h, 90m, 3600s)"
         raise argparse.ArgumentTypeError(msg)
+    if seconds > MAX_HORIZON_S:
+        days = MAX_HORIZON_S / 86400
+        msg = f"must be at most {days / 365:g} years ({days:g}d), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
     return seconds
+
+
+def an_id() -> Any:
+    """An asset or alert id: 1 to :data:`MAX_ID` characters, no control character."""
+    def parse(text: str) -> str:
+        if not 0 < len(text.strip()) <= MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in text.strip()):
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            msg = f"must be 1 to {MAX_ID} characters without control characters, got {shown!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return text
+    return parse
 
 
 def parse_date(text: str) -> datetime:
@@ -46,13 +70,22 @@ def parse_date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(msg) from None
 
 
-def _number(kind: str) -> Any:
+def _number(field: str) -> Any:
+    """A number within the what-if plan's bounds of ``field`` (``twin_models.whatif.LIMITS``,
+    imported only when the flag is given: ``twin --help`` does not load the models)."""
     def parse(text: str) -> float:
+        from twin_models.whatif import LIMITS
+
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            msg = f"not a number for {kind}: {text!r}"
+            msg = f"not a number: {text!r}"
             raise argparse.ArgumentTypeError(msg) from None
+        lo, hi, unit = LIMITS[field]
+        if not lo <= value <= hi:  # NaN too
+            msg = f"must be within [{lo:g}, {hi:g}] ({unit}), got {text}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
     return parse
 
 
@@ -68,16 +101,18 @@ def add_whatif_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
             "Example: twin whatif pump-001 --load 0.8 --horizon 30d --at 2026-01-25 "
             "--as-of 2026-01-22 --archive twin-data"),
     )
-    p.add_argument("asset", metavar="ASSET", help="the asset id")
-    p.add_argument("--load", type=_number("--load"), default=None,
-                   help="load as a fraction of rated (e.g. 0.8 = derate to 80 %%)")
-    p.add_argument("--speed-hz", type=_number("--speed-hz"), default=None, help="shaft speed, Hz")
-    p.add_argument("--ambient-c", type=_number("--ambient-c"), default=None, help="ambient temperature, degC")
-    p.add_argument("--duty", type=_number("--duty"), default=None, help="share of the time running, 0..1")
+    p.add_argument("asset", metavar="ASSET", type=an_id(), help="the asset id")
+    p.add_argument("--load", type=_number("load"), default=None,
+                   help="load as a fraction of rated, 0..1.5 (e.g. 0.8 = derate to 80 %%)")
+    p.add_argument("--speed-hz", type=_number("speed_hz"), default=None,
+                   help="shaft speed, Hz, 0.1..1000 and at most twice the twin's reference speed")
+    p.add_argument("--ambient-c", type=_number("ambient_c"), default=None,
+                   help="ambient temperature, degC, -60..60")
+    p.add_argument("--duty", type=_number("duty"), default=None, help="share of the time running, 0..1")
     end = p.add_mutually_exclusive_group()
     end.add_argument("--until", type=parse_date, default=None, help="run until this UTC date/time")
     end.add_argument("--horizon", type=parse_duration, default=None,
-                     help="run this long (30d, 12h ...; default 30d)")
+                     help="run this long (30d, 12h ...; at most 50 years; default 30d)")
     p.add_argument("--at", type=parse_date, action="append", default=[], metavar="DATE",
                    help="give P(failure before DATE); repeatable")
     p.add_argument("--as-of", type=parse_date, default=None, metavar="DATE",
@@ -94,6 +129,9 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from flows.app.whatif_text import render
     from twin_models.whatif import Scenario, run_whatif
 
+    if len(set(args.at)) > MAX_DATES:
+        msg = f"at most {MAX_DATES} --at dates, got {len(set(args.at))}"
+        raise ValueError(msg)
     scenario = Scenario.constant(load=args.load, speed_hz=args.speed_hz, ambient_c=args.ambient_c,
                                  duty=args.duty)
     basis, at = archive_basis(archive_dir(args.config, args.archive), args.asset, args.as_of)

@@ -78,8 +78,21 @@ def test_a_life_without_damage_says_so(demo: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize(("args", "word"), [
     (("nobody",), "no twin state of asset 'nobody'"),
-    (("{asset}", "--load", "-1"), "load must be within"),
-    (("{asset}", "--load", "x"), "not a number for --load"),
+    (("{asset}", "--load", "-1"), "argument --load: must be within [0, 1.5]"),
+    (("{asset}", "--load", "x"), "argument --load: not a number: 'x'"),
+    # round 15: each value bounded to what the model supports (main accepted --load up to 1e9, a
+    # speed of 1e6 Hz, an ambient of 200 degC and answered with numbers); one line, exit 2, the range named
+    (("{asset}", "--load", "1e9"),
+     "argument --load: must be within [0, 1.5] (a fraction of rated load), got 1e9"),
+    (("{asset}", "--load", "1.6"), "argument --load: must be within [0, 1.5]"),
+    (("{asset}", "--speed-hz", "1e5"), "argument --speed-hz: must be within [0.1, 1000] (Hz), got 1e5"),
+    (("{asset}", "--speed-hz", "60", "--as-of", "{mid}"), "what-if speed_hz must be within [0.1, "),
+    (("{asset}", "--ambient-c", "150"), "argument --ambient-c: must be within [-60, 60] (degC), got 150"),
+    (("{asset}", "--duty", "1.01"), "argument --duty: must be within [0, 1]"),
+    (("{asset}", "--horizon", "18251d"), "argument --horizon: must be at most 50 years (18250d)"),
+    (("{asset}", *(a for d in range(1, 66) for a in ("--at", f"2030-01-01T00:{d // 60:02d}:{d % 60:02d}Z"))),
+     "at most 64 --at dates, got 65"),
+    (("x" * 129,), "argument ASSET: must be 1 to 128 characters"),
     (("{asset}", "--horizon", "3q"), "not a duration"),
     (("{asset}", "--until", "2020-01-01"), "is not after"),
     (("{asset}", "--at", "2020-01-01"), "must be timezone-aware and after"),
@@ -88,8 +101,8 @@ def test_a_life_without_damage_says_so(demo: Path, capsys: pytest.CaptureFixture
 ])
 def test_bad_arguments_are_one_line_and_exit_2(demo: Path, capsys: pytest.CaptureFixture[str],
                                                args: tuple[str, ...], word: str) -> None:
-    asset, _ = _degrading(demo)
-    code, out, err = _run(capsys, *(a.format(asset=asset) for a in args), "--archive", str(demo))
+    asset, mid = _degrading(demo)
+    code, out, err = _run(capsys, *(a.format(asset=asset, mid=mid) for a in args), "--archive", str(demo))
     assert code == 2 and out == ""
     assert word in err and len(err.strip().splitlines()) == 1, err
 

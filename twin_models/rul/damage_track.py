@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from twin_models.rul.damage import DamagePrior, DamageState
 from twin_models.rul.health import HealthIndex
 
-__all__ = ["DAMAGE_HORIZON_S", "LOAD_KEY", "DamageEstimate", "estimate", "reference_load", "start_state",
-           "window_inputs"]
+__all__ = ["DAMAGE_HORIZON_S", "LOAD_KEY", "MAX_LOAD_FRACTION", "DamageEstimate", "estimate",
+           "reference_load", "start_state", "window_inputs"]
 
 DAMAGE_HORIZON_S = 5 * 365 * 86400.0
 """Failures later than this (five years) count as "not within the horizon" (None)."""
 LOAD_KEY, SPEED_KEYS = "load.mean", ("speed.mean", "vib.shaft_hz")
+MAX_LOAD_FRACTION = 1.5
+"""The highest load a load channel reading as a fraction of rated shows (a higher one is in other
+units: %, kW); also the highest load a what-if plan may ask for (:mod:`twin_models.whatif`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,7 @@ def reference_load(load: float) -> float:
     """The load the damage law is relative to: 1.0 when the load channel reads as a fraction of
     rated (up to 1.5), else the load at the first evidence of damage (a channel in %, kW ...),
     so an unknown unit never makes the cube of the load meaningless."""
-    return load if math.isfinite(load) and load > 1.5 else 1.0
+    return load if math.isfinite(load) and load > MAX_LOAD_FRACTION else 1.0
 
 
 def start_state(asset_id: str, life_id: int, reference_speed_hz: float, noise: float,
