@@ -126,7 +126,7 @@ def build_kafka_flow(
         client, [k.topic(r) for r in TELEMETRY_ROLES], tail=not opts.exit_at_end,
         from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
         on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
-            topic=t, partition=str(part)).set(lag), gate=gate,
+            topic=t, partition=str(part)).set(lag), gate=gate, asset_keys=k.partitioning == "asset_id",
     )
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
                           recovery=opts.recovery_dir is not None)

@@ -111,6 +111,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    default=env_default("CLOCK", None),
                    help="window clock; overrides the clock setting of --config (env TWIN_CLOCK; "
                         "default system: quiet assets close by wall time)")
+    p.add_argument("--partitioning", type=one_of("asset_id", "any"), choices=("asset_id", "any"),
+                   default=None,
+                   help="what the telemetry topics are keyed by: asset_id (default: a message's Kafka key "
+                        "is its payload's asset id, or null; another key is a key_asset_mismatch dead "
+                        "letter) or any (e.g. a gateway's id: keys are not checked; an asset's records stay "
+                        "in event-time order only while they all carry one key); overrides "
+                        "kafka.partitioning of --config (env TWIN_KAFKA__PARTITIONING)")
     p.add_argument("--from-end", action="store_true",
                    help="without recovery state, start at the end of the topics (default: beginning)")
     p.add_argument("--exit-at-end", action="store_true",
@@ -203,7 +210,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.run import OutputUndelivered, RunOptions, Stopped, run_kafka_flow
     from flows.dataflow.metrics import PipelineMetrics
 
-    cfg = _kafka_cfg(args, {"archive_dir": args.archive, "clock": args.clock})
+    cfg = _kafka_cfg(args, {"archive_dir": args.archive, "clock": args.clock}, partitioning=args.partitioning)
     addresses = tuple(a for a in (args.addresses or "").split(";") if a)
     if addresses and args.process_id is None:
         msg = "-a/--addresses needs -i/--process-id (this process's index in the list)"

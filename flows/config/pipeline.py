@@ -77,11 +77,18 @@ class KafkaConfig:
     librdkafka: dict[str, str] = setting(factory=dict, passthrough=True)
     connect_timeout_s: float = setting(20.0, **positive(3600.0, "seconds"))
     """How long a command waits for the brokers before it stops with an error naming them."""
+    partitioning: str = setting("asset_id", choices=("asset_id", "any"))
+    """What the telemetry topics are keyed by. ``asset_id`` (default): a message's Kafka key is its payload's
+    asset id (UTF-8), or null/empty; another key is a ``key_asset_mismatch`` dead letter. ``any`` (a plant
+    whose gateways key by gateway id): keys are not checked nor passed on; an asset's records stay merged in
+    event-time order only while all of them carry one key (one partition), and the merge does not lower a
+    run of records stamped ahead (their keys do not name their assets:
+    :mod:`flows.dataflow.sources.kafka_merge`)."""
 
     def __repr__(self) -> str:
         return (f"KafkaConfig(brokers={self.brokers!r}, topic_prefix={self.topic_prefix!r}, "
                 f"partitions={self.partitions}, replication={self.replication}, "
-                f"connect_timeout_s={self.connect_timeout_s}, "
+                f"connect_timeout_s={self.connect_timeout_s}, partitioning={self.partitioning!r}, "
                 f"librdkafka={redact(self.librdkafka)!r})")
 
     def topic(self, name: str) -> str:

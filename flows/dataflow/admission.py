@@ -132,7 +132,8 @@ def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
     names a producer bug (or a forged record); the careful answer is a dead letter. A null key is
     allowed (no partition affinity was claimed; such a record is processed under its payload's id), and
     so is an empty one (``kcat -K:`` with nothing before the ':'): librdkafka partitions it like a null
-    key, it names no asset."""
+    key, it names no asset. With ``kafka.partitioning = "any"`` (gateways keying by their own id) the Kafka
+    source passes no key on, so nothing is checked here."""
     if key_matches(key, asset_id):
         return None
     shown = key[:64].decode("utf-8", "backslashreplace")

@@ -219,3 +219,51 @@ def test_a_run_stops_where_the_event_time_gate_holds() -> None:
     assert [x.offsets for x in batch] == [(0, 1, 2)]  # 0, 400, 800 ms; 1200 ms waits
     assert part.held and part.snapshot() == {"scalars": 3}
     assert len(part.buffers["scalars"]) == 3
+
+
+class _Keyed(_Run):
+    """A message under a Kafka key shared by several assets (``key_`` None: a null key)."""
+
+    key_: bytes | None = None
+
+    def key(self) -> bytes | None:  # type: ignore[override]
+        return self.key_
+
+
+def _gateway(topic: str, offset: int, ts: int) -> _Keyed:
+    msg = _Keyed(topic, offset, ts)
+    msg.key_ = b"gateway-7"
+    return msg
+
+
+def _merged(part: Any, broker: Any, queue: list[Any]) -> tuple[list[tuple[str, int]], list[Any]]:
+    broker.queue = queue
+    out = part.next_batch()
+    part.eof.update({"scalars": True, "waveforms": True})
+    out += part.next_batch()
+    order = [(x.source, off) for x in out for off in (x.offsets if isinstance(x, RawRun)
+                                                       else (int(dict(x.headers)["source.offset"]),))]
+    return order, out
+
+
+def test_a_key_shared_by_several_assets_lowers_no_run_in_the_merge() -> None:
+    # scalars: offsets 1-2 (two assets at 115 s and 170 s) are ahead of offset 3 (100 s), all under one
+    # null key: round 14 took them for one asset whose clock jumped and merged them at 100 s, before the
+    # waveform at 110 s (their records then came after others stamped later: late_record). A null key
+    # names no asset: they keep their own times
+    queue = [_Keyed("scalars", 0, 60_000), _Keyed("scalars", 1, 115_000), _Keyed("scalars", 2, 170_000),
+             _Keyed("scalars", 3, 100_000), _Keyed("waveforms", 0, 110_000)]
+    want = [("scalars", 0), ("waveforms", 0), ("scalars", 1), ("scalars", 2), ("scalars", 3)]
+    part, broker = _partition(max_idle_s=30.0)
+    assert _merged(part, broker, queue)[0] == want
+    # a gateway's key with kafka.partitioning = "any": the keys are not asset ids; none is passed on
+    part, broker = _partition(max_idle_s=30.0)
+    part.src.asset_keys = False
+    order, out = _merged(part, broker, [_gateway(m.topic_, m.offset_, m.ts) for m in queue])
+    assert order == want
+    assert all(x.keys == () if isinstance(x, RawRun) else x.key is None for x in out)
+    # the same key with partitioning asset_id (the default) is one asset: lowered as before
+    part, broker = _partition(max_idle_s=30.0)
+    order, out = _merged(part, broker, [_gateway(m.topic_, m.offset_, m.ts) for m in queue])
+    assert order == [("scalars", 0), ("scalars", 1), ("scalars", 2), ("scalars", 3), ("waveforms", 0)]
+    assert out[0].keys[0] == b"gateway-7"

@@ -1,6 +1,7 @@
 """Kafka telemetry source: co-partitioned topics read together, merged in event-time order.
 
-Telemetry arrives on several topics (scalars, waveform frames, events), all keyed by asset_id and with
+Telemetry arrives on several topics (scalars, waveform frames, events), all keyed by asset_id (or, with
+``kafka.partitioning = "any"``, by any key, e.g. a gateway's id: the keys are then not passed on) and with
 the same number of partitions, so partition ``p`` of every topic holds the same assets. One Bytewax
 source partition reads partition ``p`` of every telemetry topic and emits their messages merged by event
 time (the ``twin.event_time_ms`` header that twinflow's producers set; the Kafka timestamp for messages
@@ -182,7 +183,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         The polling clock is read once per poll (the messages of one poll came together)."""
         msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
         now = self._tick()
-        buffers, eof, last_seen = self.buffers, self.eof, self.last_seen
+        buffers, eof, last_seen, keyed = self.buffers, self.eof, self.last_seen, self.src.asset_keys
         for msg in msgs:
             err = msg.error()
             topic = msg.topic()
@@ -195,7 +196,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 # first message after start-up or after an outage: every topic's idle clock
                 # restarts now, so none counts as idle just because the broker was away
                 self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            buffer_message(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf))
+            buffer_message(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf),
+                           keyed=keyed)
             eof[topic] = False
             last_seen[topic] = now
             self.last_activity = now
@@ -333,7 +335,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             return self._raw(msgs[0])
         return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
                       tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs),
-                      tuple(m.key() for m in msgs))
+                      tuple(m.key() for m in msgs) if self.src.asset_keys else ())
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -363,7 +365,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _raw(self, msg: Any) -> RawRecord:
         topic = msg.topic()
         return RawRecord(topic, msg.value() or b"", source_headers(topic, msg.partition(), msg.offset()),
-                         arrival_ms=arrival_ms(msg), key=msg.key())
+                         arrival_ms=arrival_ms(msg), key=msg.key() if self.src.asset_keys else None)
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
@@ -409,6 +411,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         metadata_timeout_s: float = 30.0,
         max_buffered: int = 2000,
         gate: EventTimeGate | None = None,
+        asset_keys: bool = True,
     ) -> None:
         self.client_config = dict(client_config)
         self.topics = list(topics)
@@ -427,6 +430,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         self.metadata_timeout_s = metadata_timeout_s
         self.max_buffered = max_buffered
         self.gate = gate  # see flows.dataflow.event_time_gate: None = no cross-partition bound
+        self.asset_keys = asset_keys  # False (kafka.partitioning any): keys are not asset ids, not passed on
         self.topic_deleted = gone.DeletedTopics(on_error)  # said and counted once per topic
         gone.say_policy(self.client_config)
 

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["buffer_message"]
 
 
-def buffer_message(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
+def buffer_message(buf: deque[Any], key: int, msg: Any, floor: float, *, keyed: bool = True) -> None:
     """Append a message to its topic's buffer under its merge key. The messages of one topic leave in their
     order, so none can be merged later than one behind it: when ``key`` closes a run of higher keys that a
     lower-or-equal one opened (in the buffer, or ``floor``, the key of the topic's last emitted message),
@@ -24,19 +24,24 @@ def buffer_message(buf: deque[Any], key: int, msg: Any, floor: float) -> None:
     made the other assets' records late); the clock check judges it (:mod:`flows.dataflow.clock_gate`). Only
     a run of ONE asset's records is lowered; with no message emitted yet (``floor`` inf) a run at the head
     is left. A record stamped BEHIND the ones before it lowers nothing (it is merged early, behind: the
-    window step judges it). Keys in order (the rule) are left as they are."""
+    window step judges it). Keys in order (the rule) are left as they are. A run is one asset's only by its
+    Kafka keys: with ``keyed`` False (``kafka.partitioning = "any"``: keys are not asset ids) none is
+    lowered."""
     i = len(buf) - 1
     while i >= 0 and buf[i][0] > key:
         i -= 1
-    if i < len(buf) - 1 and (i >= 0 or floor <= key) and _one_asset(buf, i + 1):
+    if i < len(buf) - 1 and (i >= 0 or floor <= key) and keyed and _one_asset(buf, i + 1):
         for k in range(i + 1, len(buf)):  # a run of one asset's records ahead, closed
             buf[k] = (key, buf[k][1])
     buf.append((key, msg))
 
 
 def _one_asset(buf: deque[Any], start: int) -> bool:
-    """The messages ``buf[start:]`` are of one asset (Kafka key): its clock (or a channel's) is ahead. Records
-    of several assets between two of one asset stamped BEHIND look the same by their keys alone: those are
-    left in place (with one asset per partition they cannot be told apart)."""
+    """The messages ``buf[start:]`` are of one asset (one Kafka key, not null nor empty): its clock (or a
+    channel's) is ahead. Records of several assets between two of one asset stamped BEHIND look the same by
+    their keys alone: those are left in place (with one asset per partition they cannot be told apart). A
+    null or empty key names no asset: null-keyed records of several assets looked like one asset, and a run
+    of them was lowered (released ahead of the other topics' older records, which then came after them and
+    could be late for their window); such a run is left in place."""
     asset = buf[start][1].key()
-    return all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
+    return bool(asset) and all(buf[k][1].key() == asset for k in range(start + 1, len(buf)))
