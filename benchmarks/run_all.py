@@ -35,12 +35,14 @@ from benchmarks.quality.common import datasets_root  # noqa: E402
 
 @dataclass(frozen=True)
 class Target:
-    """One target of issue 10: ``figure(json)`` compared with ``bound``."""
+    """One target of issue 10: ``figure(json)`` compared with ``bound``. ``info``: a figure shown
+    for information next to the target it explains (printed as ``info``, never met or not)."""
 
     text: str
     figure: Callable[[dict[str, Any]], float | bool | None]
     compare: str  # "<=", ">=", "<", "=="
     bound: float | bool
+    info: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,20 @@ BENCHES = (
         Target("fleet view per asset, C-MAPSS-sized (max KB)", lambda d: d["view_bytes_max"] / 1024,
                "<=", 100),
     )),
+    # issue 10's archive figure (the lead's decision, round 15): ALL-IN (the sink plus the window
+    # step's archive work) with the malloc settings every `twin` command runs with (--app-heap);
+    # the sink alone, and without those settings, are information
     Bench("archive", ("benchmarks/bench_archive.py",), (
-        Target("archive sink vs bare write_table", _get("sink_vs_floor_one_file"), ">=", 0.8),
+        Target("archive sink alone vs bare write_table, without the app's heap settings",
+               _get("sink_vs_floor_one_file"), ">=", 0.8, info=True),
         Target("one-day fleet query, 100 assets (s)", _get("fleet_day_query_s"), "<", 1.0),
         Target("one-asset month query, 100 assets (s)", _get("asset_month_query_s"), "<", 1.0),
     )),
-    Bench("archive_allin", ("benchmarks/bench_archive_allin.py",), (
-        Target("archive sink + window step's archive work vs bare write_table, one-date flushes",
-               _get("allin_vs_floor"), ">=", 0.8),
+    Bench("archive_allin", ("benchmarks/bench_archive_allin.py", "--app-heap"), (
+        Target("archive write: sink + window step's archive work vs bare write_table, one-date flushes, "
+               "app heap settings", _get("allin_vs_floor"), ">=", 0.8),
+        Target("archive sink alone vs bare write_table, same run", _get("sink_vs_floor"), ">=", 0.8,
+               info=True),
     )),
     Bench("snapshots", ("benchmarks/bench_snapshots.py",), (
         Target("throughput with 10-s snapshots vs none", _variant("every_10s", "cpu_ratio_vs_none"),
@@ -159,11 +167,11 @@ def check(bench: Bench, doc: dict[str, Any]) -> list[dict[str, Any]]:
             value = t.figure(doc)
         except (KeyError, IndexError, StopIteration, TypeError, ValueError):
             value = None
-        met = None if value is None else bool(OPS[t.compare](value, t.bound))
+        met = None if value is None or t.info else bool(OPS[t.compare](value, t.bound))
         if isinstance(value, float):
             value = round(value, 3)
         rows.append({"bench": bench.name, "target": f"{t.text} {t.compare} {t.bound}", "measured": value,
-                     "met": met})
+                     "met": met, **({"info": True} if t.info else {})})
     return rows
 
 
@@ -178,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in benches:
             print(f"{b.name}: {' '.join(b.argv)}")
             for t in b.targets:
-                print(f"    {t.text} {t.compare} {t.bound}")
+                print(f"    {t.text} {t.compare} {t.bound}{' (information)' if t.info else ''}")
         return 0
     results: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
@@ -205,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps({"at": stamp, "benchmarks": results, "targets": rows}, indent=1))
     print("| benchmark | target | measured | met |\n|---|---|---:|---|")
     for r in rows:
-        met = {True: "yes", False: "**no**", None: "n/a"}[r["met"]]
+        met = "info" if r.get("info") else {True: "yes", False: "**no**", None: "n/a"}[r["met"]]
         measured = "-" if r["measured"] is None else r["measured"]
         print(f"| {r['bench']} | {r['target']} | {measured} | {met} |")
     print(f"written: {out}", file=sys.stderr)

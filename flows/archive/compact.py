@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
-from flows.archive.layout import sorted_rows, write_options
+from flows.archive.layout import sorted_rows, write_file, write_options
 
 __all__ = ["Compacted", "compact_archive", "compact_date"]
 
@@ -72,7 +72,7 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
     sources = [str(f.path.relative_to(table_dir)) for f in files]
     data = data.replace_schema_metadata({SUPERSEDES: json.dumps(sources).encode()})
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
-    pq.write_table(data, tmp, **write_options(table, data.schema))
+    write_file(data, tmp, write_options(table, data.schema))
     os.replace(tmp, final)
     for f in files:
         f.path.unlink(missing_ok=True)

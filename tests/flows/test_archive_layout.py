@@ -150,21 +150,21 @@ def test_row_groups_cover_disjoint_asset_ranges(tmp_path: Path, monkeypatch: pyt
 def test_a_crash_between_files_leaves_whole_files_and_a_resume_dedups(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _fleet_features()
-    real = sink.pq.write_table
+    real = sink.layout.write_file
     calls: list[Path] = []
 
-    def crash_on_second(table: Any, where: Any, **kwargs: Any) -> None:
+    def crash_on_second(data: Any, where: Path, options: dict[str, Any]) -> None:
         calls.append(Path(where))
         if len(calls) == 2:
             Path(where).write_bytes(b"PAR1 half")  # a partial temporary file, then the crash
             msg = "simulated crash"
             raise OSError(msg)
-        real(table, where, **kwargs)
+        real(data, where, options)
 
-    monkeypatch.setattr(sink.pq, "write_table", crash_on_second)
+    monkeypatch.setattr(sink.layout, "write_file", crash_on_second)
     with pytest.raises(OSError, match="simulated crash"):
         write_rows(tmp_path, "features", rows, "part-run1-w0-000000", "run1")
-    monkeypatch.setattr(sink.pq, "write_table", real)
+    monkeypatch.setattr(sink.layout, "write_file", real)
     assert [p.name for p in (tmp_path / "features").rglob("*.parquet")] == ["part-run1-w0-000000.parquet"]
     assert scan_table(tmp_path, "features").bad == []
     write_rows(tmp_path, "features", rows, "part-run2-w0-000000", "run2")  # the replay after restart

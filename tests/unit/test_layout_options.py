@@ -38,6 +38,7 @@ def test_kept_lists_are_copied_and_the_row_group_size_is_read_each_call(
     assert again["write_statistics"] == ["asset_id", "window_start", "run_id"]
     monkeypatch.setattr(layout, "ROW_GROUP_ROWS", 24)
     assert layout.write_options("features", schema)["row_group_size"] == 24
+    assert layout.write_options("features", schema)["write_batch_size"] == 24
 
 
 def test_the_sink_keeps_one_file_schema_per_equal_schema() -> None:

@@ -41,7 +41,6 @@ from typing import Any
 
 import bytewax.operators as op
 import pyarrow as pa
-import pyarrow.parquet as pq
 from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
@@ -219,7 +218,7 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
         if folder.is_symlink():  # planted: writing through it would write outside the archive
             msg = f"cannot write the archive: {folder} is a symbolic link (not written through; remove it)"
             raise ArchiveWriteError(errno.ELOOP, msg)
-        pq.write_table(data, tmp, **options)
+        layout.write_file(data, tmp, options)
         os.replace(tmp, final)
         return
     except ArchiveWriteError:
