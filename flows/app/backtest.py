@@ -46,6 +46,7 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sinks.archive import alert_row, new_run_id
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
+from flows.dataflow.sources.readers.source import regular_file
 from twin_models.records import Alert, AssetEvent, AssetMetadata, Recommendation, TwinSnapshot
 
 __all__ = ["BacktestResult", "active_alerts", "failure", "failure_times", "print_summary",
@@ -213,7 +214,10 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
 
 def refuse_duplicates(paths: Sequence[str | Path]) -> None:
     """A file given twice would be replayed twice (every record a duplicate or late): refuse it,
-    whether named twice, through a symlink or as a copy (identical bytes)."""
+    whether named twice, through a symlink or as a copy (identical bytes). A path that is not a
+    regular file (a symbolic link loop, a FIFO, ...) is named first: resolving a loop raises."""
+    for path in paths:
+        regular_file(Path(path))
     dup = duplicate_files(paths)
     if dup is not None:
         first, second = dup
