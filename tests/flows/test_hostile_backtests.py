@@ -101,3 +101,24 @@ def test_a_demo_that_closes_no_window_writes_its_plot(tmp_path: Path) -> None:
     rc, _, err = twin("demo", "--days", "1e-300", "--assets", "1", "--out", str(out), "--json")
     assert rc == 0, err
     assert (out / "demo.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["scores.parquet",
+                                  "archive/features/date=2024-01-01/part-x-w0-000000.parquet"])
+def test_an_input_among_the_files_the_backtest_writes_is_refused_and_kept(tmp_path: Path, name: str) -> None:
+    """main: `--out` the input's folder with `--fresh` deleted the input before it was read
+    (`twin: error: [Errno 2] No such file or directory`, the user's file gone); without
+    `--fresh` the run replaced it by its own scores.parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "bt"
+    data = out / name
+    data.parent.mkdir(parents=True)
+    ts = pa.array([i * 60_000_000 for i in range(600)], pa.timestamp("us"))
+    temp = [i % 9 * 1.0 for i in range(600)]
+    pq.write_table(pa.table({"timestamp": ts, "asset_id": ["p1"] * 600, "temp": temp}), data)
+    before = data.read_bytes()
+    line = fails("backtest", str(data), "--out", str(out), "--fresh", *QUIET)
+    assert f"input {data} is a file the backtest writes or --fresh deletes in --out {out}" in line
+    assert data.read_bytes() == before
