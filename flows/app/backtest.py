@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,11 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sinks.archive import alert_row, new_run_id
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
+from flows.dataflow.sources.readers.source import regular_file
 from twin_models.records import Alert, AssetEvent, AssetMetadata, Recommendation, TwinSnapshot
 
 __all__ = ["BacktestResult", "active_alerts", "failure", "failure_times", "print_summary",
-           "refuse_duplicates", "run_backtest", "scores_table"]
+           "refuse_duplicates", "refuse_inputs_in_outputs", "run_backtest", "scores_table"]
 
 BACKTEST_OUTPUTS = ("scores.parquet", "alerts.parquet", "dead_letters*.jsonl", "report.html", "figures/*.png")
 """What ``twin backtest`` writes into ``--out`` besides ``archive/`` (``--fresh`` deletes them)."""
@@ -153,6 +155,7 @@ def run_backtest(
     earlier runs there gets a warning that results will be mixed.
     """
     refuse_duplicates([*inputs, *events])
+    refuse_inputs_in_outputs([*inputs, *events], Path(out))
     out = Path(out)
     made = missing_top(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,7 +216,10 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
 
 def refuse_duplicates(paths: Sequence[str | Path]) -> None:
     """A file given twice would be replayed twice (every record a duplicate or late): refuse it,
-    whether named twice, through a symlink or as a copy (identical bytes)."""
+    whether named twice, through a symlink or as a copy (identical bytes). A path that is not a
+    regular file (a symbolic link loop, a FIFO, ...) is named first: resolving a loop raises."""
+    for path in paths:
+        regular_file(Path(path))
     dup = duplicate_files(paths)
     if dup is not None:
         first, second = dup
@@ -221,6 +227,22 @@ def refuse_duplicates(paths: Sequence[str | Path]) -> None:
             else "has the same content as"
         msg = f"input {second} {same} {first}: give each file once"
         raise ValueError(msg)
+
+
+def refuse_inputs_in_outputs(paths: Sequence[str | Path], out: Path) -> None:
+    """An input that is one of the files the backtest writes or ``--fresh`` deletes in ``out``
+    (``OUT/scores.parquet``, a file of ``OUT/archive/``, ...) would be replaced or deleted: with
+    ``--fresh`` it was deleted before it was read (the user's file gone, then ``[Errno 2]``)."""
+    top = out.resolve()
+    for path in paths:
+        try:
+            rel = Path(path).resolve().relative_to(top).as_posix()
+        except ValueError:
+            continue
+        if rel.startswith("archive/") or any(fnmatch(rel, pattern) for pattern in BACKTEST_OUTPUTS):
+            msg = (f"input {path} is a file the backtest writes or --fresh deletes in --out {out}: "
+                   "copy it elsewhere or choose another --out")
+            raise ValueError(msg)
 
 
 def failure(res: BacktestResult, max_dead_letter_share: float = DEFAULT_MAX_DEAD_LETTER_SHARE,

@@ -55,15 +55,19 @@ def plot_fleet(
     title: str = "twinflow: health index and anomaly score per asset",
 ) -> Path:
     """One panel per asset: health index, anomaly score, RUL band, alert episodes, true failures,
-    true sensor faults (hatched, labelled with channel and kind)."""
+    true sensor faults (hatched, labelled with channel and kind). A run that closed no window
+    (``twin demo --days 1e-300``) gets one empty panel saying so (it was a matplotlib error)."""
     by_asset: dict[str, list[TwinSnapshot]] = defaultdict(list)
     for s in snapshots:
         by_asset[s.asset_id].append(s)
     assets = sorted(by_asset)
-    fig, axes = plt.subplots(len(assets), 1, figsize=(11, 1.9 * len(assets) + 0.8), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(max(len(assets), 1), 1, figsize=(11, 1.9 * max(len(assets), 1) + 0.8),
+                             sharex=True, squeeze=False)
+    if not assets:
+        axes[0, 0].text(0.5, 0.5, "no window closed: nothing to plot", ha="center", va="center",
+                        transform=axes[0, 0].transAxes)
     episodes = _episodes(alerts)
-    for ax, asset in zip(axes[:, 0], assets, strict=True):
+    for ax, asset in zip(axes[: len(assets), 0], assets, strict=True):
         snaps = sorted(by_asset[asset], key=lambda s: s.window_start)
         t = [s.window_start for s in snaps]
         ax.plot(t, [s.health_index for s in snaps], color="tab:green", lw=1.2, label="health index")
@@ -82,7 +86,8 @@ def plot_fleet(
         ax.set_ylim(-0.05, 1.05)
         ax.set_ylabel(asset, rotation=0, ha="right", va="center", fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="lower left", fontsize=7, ncol=2)
+    if assets:
+        axes[0, 0].legend(loc="lower left", fontsize=7, ncol=2)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     hatched = "; hatched: sensor fault" if sensor_faults else ""
     fig.suptitle(title + "\n(shaded: alert episodes, yellow anomalous / orange warning / red critical; "

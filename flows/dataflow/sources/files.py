@@ -105,6 +105,22 @@ class MetadataCatalog(Mapping[str, AssetMetadata]):
         return f"MetadataCatalog({len(self)} assets, defaults={self.defaults is not None}, {self.source!r})"
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object naming a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs -> dict, refusing a repeated key. ``json`` keeps the last silently,
+    so ``{"pump-1": {...}, "pump-1": {...}}`` dropped the first asset (and a repeated field its
+    first value), where TOML refuses both."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
 def _load_document(path: Path) -> Any:
     """A TOML or JSON file, parsed (by its extension)."""
     suffix = path.suffix.lower()
@@ -114,7 +130,11 @@ def _load_document(path: Path) -> Any:
     regular_file(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is dropped
-        return tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+        return tomllib.loads(text) if suffix == ".toml" else json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        msg = (f"invalid JSON: key {exc.args[0]!r} appears twice in one object "
+               "(an asset or field listed twice?)")
+        raise FileFormatError(msg, path=path) from None
     except json.JSONDecodeError as exc:
         msg = f"invalid JSON: {exc.msg} (column {exc.colno})"
         raise FileFormatError(msg, path=path, line=exc.lineno) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from flows.dataflow.sources.readers.source import GZIP_ERRORS, Source, gzip_problem, open_binary, open_text
+from flows.dataflow.sources.readers.source import (
+    GZIP_ERRORS,
+    MAX_LINE_CHARS,
+    Source,
+    gzip_problem,
+    long_line,
+    open_binary,
+    open_text,
+)
 
 BLOCK_BYTES = 1 << 20  # CSV bytes parsed at a time
 PARQUET_ROWS = 8192  # Parquet rows decoded at a time
@@ -44,16 +53,27 @@ class Batch:
     bad_width: bool = False
 
 
+def _capped_lines(src: Source, f: IO[str]) -> Iterator[str]:
+    """The lines of ``f``, each read up to :data:`MAX_LINE_CHARS` characters: a longer one is
+    refused (its line number) before it is held whole."""
+    n = 0
+    while text := f.readline(MAX_LINE_CHARS + 1):
+        n += 1
+        if len(text) > MAX_LINE_CHARS:
+            raise src.error(long_line(), n)
+        yield text
+
+
 def _scan(src: Source) -> Iterator[tuple[int, int]]:
     """(line where a row starts, its number of fields) of every non-blank row after the header.
 
-    The errors of a text that cannot be read as CSV (bad UTF-8, gzip, csv) are raised here, at
-    the line reached.
+    The errors of a text that cannot be read as CSV (bad UTF-8, gzip, csv, a line longer than
+    :data:`MAX_LINE_CHARS`) are raised here, at the line reached.
     """
     line = 1
     try:
         with open_text(src.path) as f:
-            reader = csv.reader(f, delimiter=src.sep)
+            reader = csv.reader(_capped_lines(src, f), delimiter=src.sep)
             next(reader, None)
             line = reader.line_num
             for cells in reader:

@@ -14,6 +14,12 @@ from pathlib import Path
 from flows.dataflow.sources.readers.source import FORMATS, ROLE_NAMES, ROLES, Source
 from twin_models.records import MAX_ID_CHARS
 
+MAX_CHANNELS = 4096
+"""Channel columns a file may have at most. Each scalar channel is six columns of the archive's
+``features`` table (``<channel>.mean`` ...), so 4096 channels already write ~25,000 columns per
+window row; a CSV of 10^6 columns (a 12 MB file) ran for more than 5 minutes before anything
+was refused. Columns beyond it can be dropped with ``ignore_columns``."""
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -80,6 +86,10 @@ def layout(src: Source, fmt: str | None, ignore: frozenset[str], asset_id: str |
         msg = "has an asset_id column: drop the asset_id argument (it names the asset of files without one)"
         raise src.error(msg)
     extra = tuple(c for c in src.columns if c not in roles.values() and c not in ignore)
+    if len(extra) > MAX_CHANNELS:
+        msg = (f"{len(extra):,} channel columns, at most {MAX_CHANNELS:,} per file "
+               "(drop the others with --ignore-columns, or split the file)")
+        raise src.error(msg)
     _check_channels(src, fmt, roles, extra)
     return Layout(fmt, roles, extra if fmt != "events" else (), asset_id or _stem(src.path))
 

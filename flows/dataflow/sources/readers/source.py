@@ -8,6 +8,7 @@ that all messages read ``<file> line N, column 'c': ...`` (``row N`` for Parquet
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import stat
@@ -95,10 +96,14 @@ def regular_file(path: Path) -> None:
     """Refuse what is not a regular file (symlinks followed) before it is opened: a FIFO nobody
     writes blocks ``open`` for ever, ``/dev/zero`` is a header line without end that fills the
     memory, and a pipe (``<(zcat ...)``) cannot be read twice (header, then rows). A missing file
-    is left to ``open`` (its error names it)."""
+    is left to ``open`` (its error names it); a symbolic link loop is named here (``open`` would
+    say ``[Errno 40]``, and ``Path.resolve`` raises a RuntimeError)."""
     try:
         mode = path.stat().st_mode
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            msg = "a loop of symbolic links (it names no file)"
+            raise FileFormatError(msg, path=path) from None
         return
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "a special file")
@@ -134,6 +139,19 @@ def open_text(path: Path) -> IO[str]:
     return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="")
 
 
+MAX_LINE_CHARS = 1 << 24
+"""The longest line a CSV may have (16 Mi characters, far above a header of
+:data:`~flows.dataflow.sources.readers.layout.MAX_CHANNELS` names of 128 characters, 0.5 Mi, so
+that a too-wide header is named as such). A longer line (a binary file, a file of NUL bytes, a
+JSON document on one line) is refused when it is reached, having read at most this much of it:
+a 2 GiB line used to be read whole (4.4 GB of memory; as the header, then an internal error)."""
+
+
+def long_line(limit: int = MAX_LINE_CHARS) -> str:
+    """The reason given for a line longer than ``limit`` characters."""
+    return f"a line longer than {limit:,} characters; is it a CSV file?"
+
+
 def _sniff(header: str, path: Path) -> str:
     """The separator of a header line: the most frequent of , ; TAB | (``,`` if none)."""
     if path.name.lower().removesuffix(".gz").endswith(".tsv"):
@@ -147,7 +165,7 @@ def _csv_source(path: Path, sep: str | None) -> Source:
     """Read a CSV header (line 1) and settle the separator."""
     try:
         with open_text(path) as f:
-            header = f.readline()
+            header = f.readline(MAX_LINE_CHARS + 1)
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text ({exc.reason} at byte {exc.start}); is it a CSV file?"
         raise FileFormatError(msg, path=path) from None
@@ -156,11 +174,17 @@ def _csv_source(path: Path, sep: str | None) -> Source:
     if sep is not None and len(sep) != 1:
         msg = f"the CSV separator must be one character, got {sep!r}"
         raise FileFormatError(msg, path=path)
+    if len(header) > MAX_LINE_CHARS:
+        raise FileFormatError(long_line(), path=path, line=1)
     if not header.strip():
         msg = "no header: a CSV file starts with a header line (timestamp,...)"
         raise FileFormatError(msg, path=path, line=1)
     sep = sep or _sniff(header, path)
-    names = next(csv.reader([header], delimiter=sep))
+    try:
+        names = next(csv.reader([header], delimiter=sep))
+    except csv.Error as exc:
+        msg = f"malformed CSV header: {exc}"
+        raise FileFormatError(msg, path=path, line=1) from None
     return Source(path, tuple(n.strip() for n in names), frozenset(), parquet=False, sep=sep)
 
 
