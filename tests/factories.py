@@ -117,6 +117,46 @@ def fleet_digest(cfg: FleetConfig, records: Iterable[object] | None = None) -> s
     return h.hexdigest()
 
 
+FINGERPRINT_RTOL = 1e-6
+"""How far a fingerprint's sums may differ between CPUs: numpy's vectorised sin/exp/log give results
+that differ by an ulp between instruction sets (an AVX-512 dev VM and an AMD EPYC one gave other
+float32 samples from the same simulator), so a bit-exact digest pinned in a test fails on another
+machine. A real change to the simulator (another draw, another formula) moves the sums by far more."""
+
+
+def fleet_fingerprint(cfg: FleetConfig) -> tuple[str, tuple[float, ...]]:
+    """A machine-independent fingerprint of ``simulate_fleet(cfg)`` and its ground truth, for tests
+    that pin the simulator's output in a constant: an exact digest of everything that is not a
+    computed float (record kinds, assets, channels, timestamps, units, rates, frame lengths, events,
+    the ground truth), and sums of the computed floats (scalar values, shaft speeds, waveform samples:
+    absolute, squared and position-weighted, so a reordering shows), compared with
+    :func:`fingerprints_match`."""
+    h = hashlib.sha256()
+    sums = np.zeros(7)
+    for k, r in enumerate(simulate_fleet(cfg)):
+        weight = float(k % 97 + 1)
+        if isinstance(r, WaveformFrame):
+            h.update(repr(("frame", r.asset_id, r.channel, r.timestamp, r.sample_rate_hz, r.unit,
+                           len(r.samples), r.shaft_speed_hz is None)).encode())
+            x = r.samples.astype(np.float64)
+            ax = float(np.abs(x).sum())  # not the plain sum: zero-mean samples cancel, ulps would not
+            sums[0:3] += (ax, float(x @ x), weight * ax)
+            sums[3] += r.shaft_speed_hz or 0.0
+        elif isinstance(r, AssetEvent):
+            h.update(repr(r).encode())
+        else:
+            h.update(repr(("scalar", r.asset_id, r.channel, r.timestamp, r.unit)).encode())
+            v = float(r.value)
+            sums[4:7] += (v, v * v, weight * v)
+    h.update(repr(ground_truth(cfg)).encode())
+    return h.hexdigest(), tuple(float(s) for s in sums)
+
+
+def fingerprints_match(got: tuple[str, tuple[float, ...]], want: tuple[str, tuple[float, ...]]) -> bool:
+    """Equal structure digests and sums equal within :data:`FINGERPRINT_RTOL`."""
+    return got[0] == want[0] and bool(np.allclose(got[1], want[1], rtol=FINGERPRINT_RTOL, atol=0.0))
+
+
 def prequential_scores(det: Any, values: Iterable[float], feature: str) -> np.ndarray:
     """A River anomaly detector's scores over one feature's values, prequentially (score a value,
     then learn it), as the twin feeds its detector."""
