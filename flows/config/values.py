@@ -20,16 +20,33 @@ from typing import Any
 
 from twin_models.settings import Spec
 
-__all__ = ["DEFAULT_ARCHIVE", "SECRET_MARKERS", "ConfigError", "coerce_setting", "is_secret", "mask_secrets",
-           "mask_values", "remember_secret", "secret_values", "show_setting"]
+__all__ = ["DEFAULT_ARCHIVE", "LIBRDKAFKA_SENSITIVE", "SECRET_MARKERS", "ConfigError", "coerce_setting",
+           "is_secret", "mask_secrets", "mask_values", "remember_secret", "secret_values", "show_setting"]
 
 DEFAULT_ARCHIVE = "twin-data"
 """The archive folder when none is configured (here, not in flows.config.pipeline, so that building the
 CLI parser does not import the models)."""
 
-SECRET_MARKERS = ("password", "secret", "token", "key", "credential", "oauthbearer.config")
-"""A librdkafka setting whose name holds one of these is masked (sasl.oauthbearer.config may
-carry a client secret among its name=value pairs)."""
+LIBRDKAFKA_SENSITIVE = (
+    "sasl.password", "sasl.oauthbearer.client.secret", "sasl.oauthbearer.client.credentials.client.secret",
+    "sasl.oauthbearer.config", "sasl.oauthbearer.assertion.private.key.file",
+    "sasl.oauthbearer.assertion.private.key.passphrase", "sasl.oauthbearer.assertion.private.key.pem",
+    "ssl.key.password", "ssl.key.pem", "ssl.keystore.password", "ssl.ca.pem", "ssl_key",
+)
+"""The settings librdkafka itself redacts (its ``_RK_SENSITIVE`` flag), as librdkafka 2.16.0 prints
+them with ``debug=conf`` (``[redacted]``); ``ssl_key`` is the internal property behind
+``rd_kafka_conf_set_ssl_cert``, and ``...client.credentials.client.secret`` an alias of
+``sasl.oauthbearer.client.secret``. Two it also redacts stay visible here on purpose:
+``sasl.username`` (who connects is what an operator needs to read in an auth error) and
+``ssl.key.location`` (a path, not the key)."""
+
+SECRET_MARKERS = ("password", "passphrase", "secret", "token", "credential", "credentials")
+"""A setting whose LAST word (split at '.', '_' and '-') is one of these is masked too, whatever
+the library: ``my.api.token``, ``TWIN_..._PASSWORD``. ``key`` is not a marker: ``ssl.key.location``
+is a path, and ``sasl.oauthbearer.token.endpoint.url`` (last word ``url``) is shown."""
+
+_WORD_SPLIT = re.compile(r"[._\-]+")
+_SENSITIVE_WORDS = tuple(tuple(_WORD_SPLIT.split(name)) for name in LIBRDKAFKA_SENSITIVE)
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
@@ -40,8 +57,16 @@ class ConfigError(ValueError):
 
 
 def is_secret(key: str) -> bool:
-    """Whether a setting's value must never be shown (``sasl.password``, ``ssl.key.password``)."""
-    return any(m in key.lower() for m in SECRET_MARKERS)
+    """Whether a setting's value must never be shown: one of :data:`LIBRDKAFKA_SENSITIVE` (also
+    as the end of a longer name, ``kafka.librdkafka.sasl.password`` or the env name
+    ``TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD``), or a name whose last word is a
+    :data:`SECRET_MARKERS` word."""
+    words = tuple(w for w in _WORD_SPLIT.split(key.lower()) if w)
+    if not words:
+        return False
+    if words[-1] in SECRET_MARKERS:
+        return True
+    return any(words[-len(name):] == name for name in _SENSITIVE_WORDS)
 
 
 def secret_values(settings: Mapping[str, Any]) -> tuple[str, ...]:
