@@ -16,12 +16,15 @@ import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin_models.records import DamageCheckpoint
 from twin_models.rul.relation import IndicatorRelation
 from twin_models.whatif import WhatIfBasis
 from twin_models.whatif_checkpoint import basis_from_checkpoint
+
+if TYPE_CHECKING:
+    from flows.archive.query import SkipHandler
 
 __all__ = ["archive_basis"]
 
@@ -77,18 +80,20 @@ def archive_basis(root: str | Path, asset_id: str,
 
     ``ValueError`` (one line) when the archive holds no snapshot of the asset by then, or a
     snapshot with damage but no checkpoint (an archive written before the checkpoints)."""
-    from flows.archive.query import once_more_if_changed
+    from flows.archive.query import once_more_if_changed, warn_once
 
-    return once_more_if_changed(lambda: _archive_basis(root, asset_id, as_of))
+    skipped = warn_once(root)  # one warning, even when the archive is listed a second time
+    return once_more_if_changed(lambda: _archive_basis(root, asset_id, as_of, skipped))
 
 
-def _archive_basis(root: str | Path, asset_id: str, as_of: datetime | None) -> tuple[WhatIfBasis, datetime]:
+def _archive_basis(root: str | Path, asset_id: str, as_of: datetime | None,
+                   on_skip: SkipHandler) -> tuple[WhatIfBasis, datetime]:
     """:func:`archive_basis`, one listing of the archive's files."""
     import duckdb
 
     from flows.archive.query import ArchiveError, changed_during, connect
 
-    con = connect(root, tables=("twin_state", "damage_state"))
+    con = connect(root, tables=("twin_state", "damage_state"), on_skip=on_skip)
     try:
         listed = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         views = {r[0] for r in listed}

@@ -123,10 +123,18 @@ class ArchiveChanged(ValueError):
 
     exit_status = CHANGED_EXIT
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, rows_written: int = 0) -> None:
+        partial = (f"; the {rows_written} row{'s' if rows_written != 1 else ''} written above "
+                   f"{'are' if rows_written != 1 else 'is'} only part of the result") if rows_written else ""
         super().__init__(f"the archive changed during the query: {path} was removed meanwhile (a `twin "
-                         "archive compact` or `--repair` replaces or moves files); run it again")
+                         f"archive compact` or `--repair` replaces or moves files){partial}; run it again")
         self.path = Path(path)
+        self.rows_written = rows_written
+
+    def after_rows(self, rows_written: int) -> ArchiveChanged:
+        """The same change, found after ``rows_written`` rows of the result were already written
+        out (the message says they are only part of the result)."""
+        return ArchiveChanged(self.path, rows_written)
 
 
 def linked_table(table_dir: Path) -> LinkedTable | None:

@@ -66,7 +66,8 @@ from flows.codec import archive_schema
 from flows.codec.archive_schema import arrow_type
 
 __all__ = ["KEYS", "SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
-           "check_read_only", "connect", "once_more_if_changed", "query", "query_failed", "skipped_warning"]
+           "check_read_only", "connect", "once_more_if_changed", "query", "query_failed", "skipped_warning",
+           "warn_once"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -116,9 +117,15 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
             f"(see `twin archive check --archive {shlex.quote(str(base))}`)")
 
 
-def _warn_stderr(root: str | Path) -> SkipHandler:
+def warn_once(root: str | Path) -> SkipHandler:
+    """A handler printing :func:`skipped_warning` on stderr the first time only: a read that lists
+    the archive again (:func:`once_more_if_changed`) would otherwise warn about the same files twice."""
+    said: list[bool] = []
+
     def warn(bad: Sequence[BadFile]) -> None:
-        print(skipped_warning(root, bad), file=sys.stderr)
+        if not said:
+            said.append(True)
+            print(skipped_warning(root, bad), file=sys.stderr)
 
     return warn
 
@@ -227,7 +234,7 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     scans = [scan_table(base, t) for t in TABLES if t in set(tables)]
     bad = [b for s in scans for b in s.bad]
     if bad:
-        (on_skip or _warn_stderr(base))(bad)
+        (on_skip or warn_once(base))(bad)
     usable = [s for s in scans if s.files]
     if not usable and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
         msg = f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
@@ -347,8 +354,10 @@ def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None
     """Run a read-only query against the archive; returns column names and ALL rows (small results).
     Run once more on a fresh listing if a compaction removed a file meanwhile."""
 
+    skipped = on_skip or warn_once(root)
+
     def read() -> tuple[list[str], list[tuple[Any, ...]]]:
-        con = execute(root, sql, on_skip)
+        con = execute(root, sql, skipped)
         try:
             cols = [d[0] for d in con.description] if con.description else []
             return cols, con.fetchall()

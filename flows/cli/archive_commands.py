@@ -123,17 +123,19 @@ def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
 def _cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from flows.archive.query import execute, interruptible, once_more_if_changed, query_failed
+    from flows.archive.files import ArchiveChanged
+    from flows.archive.query import execute, interruptible, once_more_if_changed, query_failed, warn_once
     from flows.cli.sql_output import BATCH, write_result
 
     deadline = (time.monotonic() + args.timeout, args.timeout) if args.timeout > 0 else None
     root = archive_dir(args.config, args.archive)
     first_batch = BATCH if args.max_rows == 0 else min(BATCH, args.max_rows)
+    skipped = warn_once(root)  # one warning, even when the archive is listed a second time
 
     def start() -> tuple[duckdb.DuckDBPyConnection, list[Any]]:
         """The query started and its first rows fetched, nothing written yet: a compaction that
         removed a file meanwhile makes it start again on a fresh listing (once)."""
-        con = execute(root, args.query, deadline=deadline)
+        con = execute(root, args.query, skipped, deadline)
         try:
             return con, interruptible(con, lambda: con.fetchmany(first_batch), deadline)
         except BaseException as exc:
@@ -148,11 +150,15 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
     con, first = once_more_if_changed(start)
     held: list[list[Any]] = [first]
+    handed = [0]  # rows handed to write_result: all written out when the next fetch fails
 
     def fetch(n: int) -> list[Any]:
         if held:  # the first batch, fetched before anything was written (stream_rows asks for as many)
-            return held.pop()
-        return interruptible(con, lambda: con.fetchmany(n), deadline)
+            rows = held.pop()
+        else:
+            rows = interruptible(con, lambda: con.fetchmany(n), deadline)
+        handed[0] += len(rows)
+        return rows
 
     try:
         _, cut = write_result(con, args.format, args.max_rows, sys.stdout, fetch=fetch)
@@ -164,7 +170,12 @@ def _cmd_sql(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt from None
         raise
     except duckdb.Error as exc:  # while fetching: a corrupt file is found there too
-        raise query_failed(root, exc) from None
+        failed = query_failed(root, exc)
+        if isinstance(failed, ArchiveChanged) and handed[0]:  # too late to read again: rows are out
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+            raise failed.after_rows(handed[0]) from None
+        raise failed from None
     except BrokenPipeError:  # `twin sql ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
