@@ -5,7 +5,10 @@ rows of the same key, but a different run (another seed, other files) adds its o
 then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs (from archive file
 names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
 files, and the named outputs. It never deletes a file it did not write: if a table folder holds
-anything else, it refuses and deletes nothing. ``_quarantine/`` and unknown files stay.
+anything else, it refuses and deletes nothing; the named outputs (``report.html``, ``demo.png``
+...) go only when a twinflow archive (its ``part-*.parquet`` files) sits beside them, else it
+refuses and deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``).
+``_quarantine/`` and unknown files stay.
 
 A run that fails leaves a folder a careful user can trust: one the command created and that
 holds no file yet (an input refused before the run) is removed (:func:`missing_top`,
@@ -52,6 +55,11 @@ def earlier_runs(archive: str | Path) -> set[str]:
     return runs
 
 
+def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
+    """The files (or links) in ``out`` that ``outputs`` (glob patterns) name."""
+    return [t for pattern in outputs for t in sorted(out.glob(pattern)) if t.is_file() or t.is_symlink()]
+
+
 def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     files = _table_files(archive)
     foreign = [p for p in files if not _PART.match(p.name)]
@@ -60,18 +68,23 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
         msg = (f"--fresh refused: {foreign[0]}{more} was not written by twinflow; move it away "
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
+    named = _named_outputs(out, outputs)
+    if named and not files:  # no twinflow archive beside them: a report.html of someone else's?
+        more = f" and {len(named) - 1} more" if len(named) > 1 else ""
+        msg = (f"--fresh refused: {named[0]}{more} has no twinflow archive beside it ({archive} holds no "
+               f"part-*.parquet), so it may not be twinflow's; move it away or choose another --out "
+               f"(nothing was deleted)")
+        raise ValueError(msg)
     for p in files:
         p.unlink()
     for t in TABLES:  # the now empty partition folders, deepest first
         for dirpath, _, _ in sorted(os.walk(archive / t), key=lambda w: -len(w[0])):
             if not os.listdir(dirpath):
                 os.rmdir(dirpath)
-    for pattern in outputs:
-        for target in sorted(out.glob(pattern)):
-            if target.is_file() or target.is_symlink():
-                target.unlink()
-                if target.parent != out and not any(target.parent.iterdir()):
-                    target.parent.rmdir()
+    for target in named:
+        target.unlink()
+        if target.parent != out and not any(target.parent.iterdir()):
+            target.parent.rmdir()
 
 
 def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (), *,

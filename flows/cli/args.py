@@ -21,8 +21,8 @@ from typing import Any, NoReturn
 from flows.config.tree import register_env_name
 from flows.config.values import DEFAULT_ARCHIVE
 
-__all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
-           "load_metadata", "print_error",
+__all__ = ["SYSTEM_DIRS", "OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
+           "load_metadata", "print_error", "refused_place",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
            "positive_int", "seconds_at_least", "seed", "serve_metrics", "share", "writable_dir",
            "whole_number", "fleet_size", "sim_days", "worker_count", "MIN_FRAME_INTERVAL_S",
@@ -235,16 +235,55 @@ def one_of(*choices: str) -> Parse:
     return choice
 
 
+SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/var", "/boot", "/proc", "/sys", "/dev")
+"""Folders of the operating system refused as an output folder (so are ``/lib*`` and ``/``): a
+command writes its tables there and ``--fresh`` deletes in it. Their subfolders are fine
+(``/var/lib/twinflow``), except under the kernel's own ``/proc`` and ``/sys``."""
+_PSEUDO_DIRS = ("/proc", "/sys")
+
+
+def _top_names() -> list[str]:
+    try:
+        return os.listdir("/")
+    except OSError:
+        return []
+
+
+def refused_place(path: str | Path) -> str | None:
+    """What ``path`` is, if it must never be an output folder: the file system's root, the home
+    folder or a system folder (:data:`SYSTEM_DIRS`), after ``..`` and symbolic links are
+    resolved; None for any other folder."""
+    where = Path(os.path.realpath(path))
+    if where == Path(where.anchor):
+        return "the file system's root"
+    homes = {Path(os.path.realpath(h)) for h in (os.environ.get("HOME", ""), Path.home()) if str(h)}
+    if where in homes:
+        return "the home folder"
+    libs = [f"/{n}" for n in _top_names() if n.startswith("lib")]  # /lib, /lib64 ... (often links)
+    named = (*SYSTEM_DIRS, *libs)
+    system = {Path(d) for d in named} | {Path(os.path.realpath(d)) for d in named}
+    top_lib = where.parent == Path(where.anchor) and where.name.startswith("lib")
+    if where in system or top_lib or any(where.is_relative_to(d) for d in _PSEUDO_DIRS):
+        return "a system folder"
+    return None
+
+
 def writable_dir(flag: str, path: str | Path) -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
-    An empty ``path`` is refused (``Path("")`` is the working folder). Nothing is created: a
+    An empty ``path`` is refused (``Path("")`` is the working folder), and so are the root, the
+    home folder and the system folders (:func:`refused_place`). Nothing is created: a
     missing folder is checked through its nearest existing parent (the
     command creates it when it first writes), so a command that fails later leaves no trace."""
     if not str(path).strip():  # `--out "$OUT"` with OUT unset: not the working folder
         msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
         raise UsageError(msg)
     p = Path(path)
+    if (what := refused_place(p)) is not None:
+        msg = (f"{flag} {p}: refusing {what} ({os.path.realpath(p)}) as an output folder (a run writes "
+               f"its tables there, --fresh deletes in it): name a folder of its own, e.g. "
+               f"{Path(os.path.realpath(Path.home())) / 'twin-out'}")
+        raise UsageError(msg)
     if p.exists() and not p.is_dir():
         msg = f"{flag} {p}: exists and is not a folder"
         raise UsageError(msg)

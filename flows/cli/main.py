@@ -42,7 +42,8 @@ DEMO_SENSOR_FAULTS = 0.0
 """``twin demo``'s share of assets given one sensor fault when ``--sensor-faults`` is not given
 (the one switch; 0.625 gives the default 8-asset fleet one fault of each of the five kinds). Off
 until the data-quality checks are in: without them sensor faults only add condition alerts."""
-FRESH_HELP = ("first delete what earlier runs wrote to --out (archive tables, dead letters, outputs; "
+FRESH_HELP = ("first delete what earlier runs wrote to --out (archive tables, dead letters, outputs beside "
+              "a twinflow archive; "
               "never other files); without it, runs already there are mixed with this one's")
 
 

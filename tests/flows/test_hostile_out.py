@@ -1,0 +1,144 @@
+"""Hostile ``--out`` values and ``--fresh`` beside files twinflow may not have written (round 17, CLEAN20).
+
+Before: ``--out /``, ``--out ~`` and ``--out /etc`` were accepted as output folders (a demo wrote
+its tables there, ``--fresh`` deleted in them), and ``--fresh`` deleted the named outputs
+(``demo.png``, ``report.html``, ``scores.parquet`` ...) of any folder, twinflow's or not. Now
+those folders are one line, exit 2, and ``--fresh`` deletes named outputs only when a twinflow
+archive sits beside them. The CLI cases use a missing input or a refused folder, so that old code
+would fail the test without writing into a system folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flows.app.backtest import BACKTEST_OUTPUTS
+from flows.app.out_dir import prepare_out
+from flows.cli.args import UsageError, refused_place, writable_dir
+from flows.cli.main import main
+from tests.flows.archive_fixtures import small_archive
+from tests.flows.test_cli_errors import fails, one_error_line
+
+QUIET = ("--no-progress", "--no-report")
+
+
+@pytest.mark.parametrize(("path", "what"), [
+    ("/", "the file system's root"), ("/etc", "a system folder"), ("/usr", "a system folder"),
+    ("/bin", "a system folder"), ("/var", "a system folder"), ("/proc", "a system folder"),
+    ("/proc/self", "a system folder"), ("/sys", "a system folder"), ("/sys/kernel", "a system folder"),
+    ("/dev", "a system folder"), ("/boot", "a system folder"), ("/lib", "a system folder"),
+    ("/lib64", "a system folder"), ("/usr/../etc/", "a system folder"), ("/etc/..", "the file system's root"),
+])
+def test_system_folders_are_refused(path: str, what: str) -> None:
+    assert refused_place(path) == what
+    with pytest.raises(UsageError, match=f"--out {path.rstrip('/') or '/'}: refusing {what} "):
+        writable_dir("--out", path)
+
+
+@pytest.mark.parametrize("path", ["/var/lib/twinflow-test-x", "/usr/local/twin-out", "/etc/twinflow/out",
+                                  "/tmp/twin-out", "/dev/shm/twin-out"])
+def test_subfolders_of_system_folders_are_allowed(path: str) -> None:
+    assert refused_place(path) is None
+
+
+def test_the_home_folder_is_refused_its_subfolders_are_not(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    assert refused_place(home) == "the home folder"
+    assert refused_place(f"{home}/") == "the home folder"
+    assert refused_place(home / "demo" / "..") == "the home folder"
+    link = tmp_path / "link-to-home"
+    link.symlink_to(home)
+    assert refused_place(link) == "the home folder"  # a link is judged by where it leads
+    with pytest.raises(UsageError, match=r"refusing the home folder .*name a folder of its own, e\.g\. "):
+        writable_dir("--out", home)
+    assert writable_dir("--out", home / "twin-out") == home / "twin-out"
+    assert refused_place(tmp_path) is None
+
+
+def test_a_link_to_the_root_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "out"
+    link.symlink_to("/")
+    assert refused_place(link) == "the file system's root"
+
+
+@pytest.mark.parametrize("out", ["/", "/etc", "/usr/lib/.."])
+def test_cli_refuses_system_folders_in_one_line(tmp_path: Path, out: str) -> None:
+    line = fails("backtest", str(tmp_path / "missing.csv"), "--out", out, *QUIET)
+    assert line.startswith(f"twin: error: --out {out}: refusing ")
+    assert "as an output folder (a run writes its tables there, --fresh deletes in it)" in line
+
+
+def test_demo_refuses_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    assert main(["demo", "--assets", "1", "--days", "1", "--out", str(home), "--no-progress", "--fresh"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"twin: error: --out {home}: refusing the home folder ")
+    assert not (home / "features").exists() and not (home / "demo.png").exists()
+
+
+def _outputs_without_archive(out: Path) -> list[Path]:
+    made = []
+    for name in ("demo.png", "report.html", "scores.parquet", "dead_letters.jsonl", "figures/holiday.png"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("someone else's")
+        made.append(out / name)
+    return made
+
+
+def test_fresh_refuses_named_outputs_without_a_twinflow_archive_beside_them(tmp_path: Path) -> None:
+    out = tmp_path / "pictures"
+    files = _outputs_without_archive(out)
+    with pytest.raises(ValueError, match=r"--fresh refused: .* has no twinflow archive beside it "
+                                         r"\(.*archive holds no part-\*\.parquet\)"):
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert all(p.read_text() == "someone else's" for p in files)  # nothing deleted
+
+
+def test_fresh_still_deletes_named_outputs_beside_a_twinflow_archive(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    files = _outputs_without_archive(out)
+    small_archive(out / "archive")
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert [p.name for p in files if p.exists()] == ["demo.png"]  # not a backtest output
+    assert not list((out / "archive").rglob("*.parquet"))
+
+
+def test_fresh_on_a_folder_with_nothing_of_twinflow_s_is_fine(tmp_path: Path) -> None:
+    out = tmp_path / "new"
+    (out / "notes.txt").parent.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    prepare_out(out, out, ("dead_letters*.jsonl", "demo.png"), fresh=True)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_demo_fresh_keeps_a_foreign_demo_png_in_one_line(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pictures"
+    out.mkdir()
+    (out / "demo.png").write_bytes(b"a holiday picture")
+    argv = ["demo", "--assets", "1", "--days", "1", "--out", str(out), "--no-progress", "--json", "--fresh"]
+    assert main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    png = out / "demo.png"
+    assert line.startswith(f"twin: error: --fresh refused: {png} has no twinflow archive beside it")
+    assert line.endswith("(nothing was deleted)")
+    assert (out / "demo.png").read_bytes() == b"a holiday picture"
+    assert sorted(p.name for p in out.iterdir()) == ["demo.png"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can write into /etc")
+def test_the_write_probe_is_never_reached_for_a_system_folder() -> None:
+    """As root every folder is writable: the refusal comes before the write check's probe file."""
+    before = set(os.listdir("/etc"))
+    with pytest.raises(UsageError):
+        writable_dir("--out", "/etc")
+    assert set(os.listdir("/etc")) == before
