@@ -377,7 +377,8 @@ def corrupt_pages(tf: TableFiles, *, first_only: bool = False) -> list[BadFile]:
 
 
 def _no_linked_folder(base: Path, folder: Path) -> None:
-    """Raise LinkedTable if a folder from ``base``'s quarantine down to ``folder`` is a symbolic link."""
+    """Raise LinkedTable if a folder from ``base``'s quarantine down to ``folder`` is a symbolic
+    link, ValueError if one exists but is not a folder (a regular file named ``_quarantine``)."""
     for part in (folder, *folder.parents):
         if part == base:
             return
@@ -385,6 +386,11 @@ def _no_linked_folder(base: Path, folder: Path) -> None:
             msg = (f"the archive's quarantine folder {part} is a symbolic link: not followed "
                    "(the archive's files are moved aside inside it; remove the link)")
             raise LinkedTable(msg)
+        if part.exists() and not part.is_dir():
+            kind = "a regular file" if part.is_file() else "not a folder"
+            msg = (f"the archive's quarantine folder {part} is {kind}: --repair moves files aside into "
+                   f"it; move it away or rename it (nothing was moved)")
+            raise ValueError(msg)
 
 
 def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:
@@ -398,11 +404,14 @@ def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Pat
     """
     base = Path(root)
     moves = []
+    bad = list(bad)
+    targets = []
     for b in bad:
         inside = b.path.relative_to(base / b.table)
         # the table folder itself (a file where the folder should be): _quarantine/<table>/<table>
-        target = base / QUARANTINE / b.table / (inside if inside.parts else Path(b.table))
-        _no_linked_folder(base, target.parent)
+        targets.append(base / QUARANTINE / b.table / (inside if inside.parts else Path(b.table)))
+        _no_linked_folder(base, targets[-1].parent)  # every folder checked before any move
+    for b, target in zip(bad, targets, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         n, final = 1, target
         while final.exists():

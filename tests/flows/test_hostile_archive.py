@@ -306,3 +306,26 @@ def test_repair_does_not_move_files_through_a_linked_quarantine_folder(
     line = one_error_line(capsys.readouterr().err)
     assert f"{archive / linked} is a symbolic link" in line, line
     assert bad.exists() and not any(outside.rglob("*"))
+
+
+@pytest.mark.parametrize("odd", ["_quarantine", "_quarantine/features",
+                                 "_quarantine/features/date=2026-01-01"])
+def test_a_quarantine_that_is_a_regular_file_is_one_line_and_nothing_moves(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], odd: str) -> None:
+    """`--repair` said `twin: error: [Errno 20] Not a directory: '.../_quarantine/features/...'`
+    (round 17, CLEAN20); now it names the odd quarantine folder and moves nothing."""
+    archive = small_archive(tmp_path / "a")
+    junk = [archive / "features" / "date=2026-01-01" / "junk.parquet", archive / "alerts" / "junk.parquet"]
+    for j in junk:
+        j.write_bytes(b"junk")
+    (archive / odd).parent.mkdir(parents=True, exist_ok=True)
+    (archive / odd).write_text("a file of someone's")
+    assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line == (f"twin: error: the archive's quarantine folder {archive / odd} is a regular file: "
+                    "--repair moves files aside into it; move it away or rename it (nothing was moved)")
+    assert all(j.read_bytes() == b"junk" for j in junk)  # neither table's file moved
+    assert (archive / odd).read_text() == "a file of someone's"
+    (archive / odd).unlink()
+    assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 0
+    assert "2 files moved into _quarantine/" in capsys.readouterr().out
