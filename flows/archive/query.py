@@ -18,6 +18,9 @@ and keeps one row per key: the row of the newest write, by the ``_write_seq`` th
 (files written before that column existed rank below, by file path as before). A run that is
 resumed, or a demo run again into the same folder, therefore never shows a window or an alert
 message twice. Unreadable or foreign files are left out and reported (see :mod:`flows.archive.files`).
+A view is built from a DuckDB relation over its files' Arrow dataset, never from a registered
+name: a query sees the views and nothing else (no ``_raw_<table>`` with every write of a key and
+the bookkeeping columns, as there was before round 17).
 
 **A compaction meanwhile.** The views read the files listed when they were built. A ``twin archive
 compact`` that merges and removes some of them before DuckDB opens them made the query fail as
@@ -173,7 +176,8 @@ def _dataset(tf: TableFiles) -> ds.Dataset:
         filesystem=fs.LocalFileSystem(), partitions=parts)
 
 
-_READ_FAILED = re.compile(r"registered as '_raw_(?P<table>[a-z_]+)' failed")
+_READ_FAILED = re.compile(r"reading the Arrow source failed|registered as '[a-z_]+' failed")
+"""DuckDB's words when the Arrow scan of a view's files failed (its message names no table)."""
 _QUOTED_FILE = re.compile(r"'([^']+\.parquet)'")
 T = TypeVar("T")
 
@@ -196,29 +200,37 @@ def once_more_if_changed(read: Callable[[], T]) -> T:
         return read()
 
 
-def query_failed(root: str | Path, exc: duckdb.Error) -> ArchiveError | ArchiveChanged:
+def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TABLES,
+                 ) -> ArchiveError | ArchiveChanged:
     """A failed query as one line. When DuckDB failed reading a table's files (a file whose footer
-    is intact but whose data pages are corrupt: its message does not say which file), the table's
-    files are read page by page to name the first bad one, with the command that moves it aside.
-    A file gone since the views listed it is :class:`ArchiveChanged` (the query is fine)."""
+    is intact but whose data pages are corrupt: its message names neither file nor table), the
+    files of ``tables`` (those the query's views read) are read page by page to name the first bad
+    one, with the command that moves it aside. A file gone since the views listed it is
+    :class:`ArchiveChanged` (the query is fine)."""
     if (changed := changed_during(exc)) is not None:
         return changed
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    m = _READ_FAILED.search(first)
-    if m is not None and m.group("table") in TABLES:
-        bad = corrupt_pages(scan_table(root, m.group("table")), first_only=True)
-        if bad:
-            command = f"twin archive check --archive {shlex.quote(str(root))} --pages --repair"
-            return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
-                                f"move it aside with `{command}`")
+    if _READ_FAILED.search(first) is not None:
+        for table in (t for t in TABLES if t in set(tables)):
+            bad = corrupt_pages(scan_table(root, table), first_only=True)
+            if bad:
+                command = f"twin archive check --archive {shlex.quote(str(root))} --pages --repair"
+                return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
+                                    f"move it aside with `{command}`")
     return ArchiveError(f"bad query: {first}")
 
 
-def _view_sql(table: str) -> str:
+RAW = "_raw"
+"""The name a view's SQL gives its table's files (an Arrow dataset); it exists only inside that
+view's definition, so a query sees the deduplicated views and nothing else."""
+
+
+def _view_body(table: str) -> str:
+    """The SELECT of a table's view over :data:`RAW`: the newest write of each key."""
     return (
-        f"CREATE VIEW {table} AS SELECT * EXCLUDE (_rn, {RANK}, _write_seq) FROM ("
+        f"SELECT * EXCLUDE (_rn, {RANK}, _write_seq) FROM ("
         f" SELECT *, row_number() OVER (PARTITION BY {KEYS[table]}"
-        f" ORDER BY _write_seq DESC NULLS LAST, {RANK} DESC) AS _rn FROM _raw_{table}"
+        f" ORDER BY _write_seq DESC NULLS LAST, {RANK} DESC) AS _rn FROM {RAW}"
         f") WHERE _rn = 1"
     )
 
@@ -243,8 +255,9 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     for statement in LOCK:
         con.execute(statement)
     for s in usable:
-        con.register(f"_raw_{s.table}", _dataset(s))
-        con.execute(_view_sql(s.table))
+        # built from a relation, not a registered name: no `_raw_<table>` a query could read
+        # (undeduplicated rows, bookkeeping columns) or see in SHOW ALL TABLES
+        con.from_arrow(_dataset(s)).query(RAW, _view_body(s.table)).create_view(s.table)
     return con
 
 
@@ -324,7 +337,8 @@ def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
     """Start a read-only query; fetch its rows from the returned connection (it streams them).
 
     ``deadline``: see :func:`interruptible` (fetch the rows with the same one)."""
-    con = connect(root, tables_named(sql), on_skip)
+    tables = tables_named(sql)
+    con = connect(root, tables, on_skip)
     try:
         check_read_only(con, sql)
         interruptible(con, lambda: con.execute(sql), deadline)
@@ -333,7 +347,7 @@ def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
         raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         con.close()
-        raise query_failed(root, exc) from None
+        raise query_failed(root, exc, tables) from None
     except RuntimeError as exc:  # DuckDB reports Ctrl-C during execute() as "Query interrupted"
         con.close()
         if "interrupt" in str(exc).lower():
@@ -362,7 +376,7 @@ def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None
             cols = [d[0] for d in con.description] if con.description else []
             return cols, con.fetchall()
         except duckdb.Error as exc:
-            raise query_failed(root, exc) from None
+            raise query_failed(root, exc, tables_named(sql)) from None
         finally:
             con.close()
 

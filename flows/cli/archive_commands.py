@@ -124,7 +124,14 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from flows.archive.files import ArchiveChanged
-    from flows.archive.query import execute, interruptible, once_more_if_changed, query_failed, warn_once
+    from flows.archive.query import (
+        execute,
+        interruptible,
+        once_more_if_changed,
+        query_failed,
+        tables_named,
+        warn_once,
+    )
     from flows.cli.sql_output import BATCH, write_result
 
     deadline = (time.monotonic() + args.timeout, args.timeout) if args.timeout > 0 else None
@@ -145,7 +152,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
                     isinstance(exc, RuntimeError) and "interrupt" in str(exc).lower()):
                 raise KeyboardInterrupt from None
             if isinstance(exc, duckdb.Error):  # a corrupt file, or one a compaction removed
-                raise query_failed(root, exc) from None
+                raise query_failed(root, exc, tables_named(args.query)) from None
             raise
 
     con, first = once_more_if_changed(start)
@@ -170,7 +177,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt from None
         raise
     except duckdb.Error as exc:  # while fetching: a corrupt file is found there too
-        failed = query_failed(root, exc)
+        failed = query_failed(root, exc, tables_named(args.query))
         if isinstance(failed, ArchiveChanged) and handed[0]:  # too late to read again: rows are out
             with contextlib.suppress(OSError):
                 sys.stdout.flush()

@@ -75,8 +75,8 @@ def _change_at_fetch(monkeypatch: pytest.MonkeyPatch, root: Path, at_call: int) 
         if calls[0] == at_call:
             compact_archive(root, LATER, "part-compact-late")
             assert not gone[0].exists()
-            msg = (f"Invalid Input Error: reading the stream registered as '_raw_alerts' failed: IOError: "
-                   f"Failed to open local file '{gone[0]}'. Detail: [errno 2] No such file or directory")
+            msg = (f"Invalid Input Error: reading the Arrow source failed: IOError: Failed to open local "
+                   f"file '{gone[0]}'. Detail: [errno 2] No such file or directory")  # DuckDB 2.0.1's words
             raise duckdb.InvalidInputException(msg)
         return real(con, call, deadline)
 

@@ -342,3 +342,37 @@ def test_timeout_zero_is_no_limit_and_bad_values_are_one_line(env: dict[str, Pat
             main(["sql", "SELECT 1", *arch, "--timeout", bad])
         assert stop.value.code == 2
         assert capsys.readouterr().err.startswith("twin: error: argument --timeout: ")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT count(*) FROM _raw_features",
+    "SELECT count(*) FROM query_table('_raw_' || 'features')",
+    "SELECT count(*) FROM _raw",
+    "SELECT count(*) FROM python_arrow_scan()",
+])
+def test_the_views_raw_files_are_not_a_table_of_their_own(tmp_path: Path, sql: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 17 (CLEAN20): each view read a registered `_raw_<table>`, which a query could read
+    too (every write of a key, not the newest: duplicates, plus the views' bookkeeping columns
+    `_write_seq` and `__twin_file_rank`) and SHOW ALL TABLES listed. Now no such name exists."""
+    archive = small_archive(tmp_path / "a")
+    small_archive(archive, run_id="20260102T000000-bbbbbbbb")  # a second write of every key
+    assert main(["sql", f"{sql} UNION ALL SELECT count(*) FROM features", "--archive", str(archive)]) == 2
+    assert capsys.readouterr().err.startswith("twin: error: bad query: ")
+
+
+def test_show_all_tables_lists_the_views_only_and_they_outlive_their_relations(tmp_path: Path) -> None:
+    import gc
+
+    archive = small_archive(tmp_path / "a")
+    small_archive(archive, run_id="20260102T000000-bbbbbbbb")
+    con = connect(archive, ("features", "alerts"))
+    gc.collect()  # the Arrow datasets are held by the views, not by a Python name
+    try:
+        names = sorted(r[2] for r in con.execute("SHOW ALL TABLES").fetchall())
+        assert names == ["alerts", "features"]
+        assert con.execute("SELECT count(*) FROM features").fetchall() == [(6,)]  # newest write per key
+        cols = [r[0] for r in con.execute("DESCRIBE features").fetchall()]
+        assert "_write_seq" not in cols and "__twin_file_rank" not in cols and "_rn" not in cols
+    finally:
+        con.close()
