@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["ARRIVAL", "EVENT_TIME_HEADER", "KEY", "MERGE_KEY", "OFFSET", "VALUE", "Entry", "arrival_ms",
            "event_time_ms", "merge_key_of", "read_poll"]
@@ -26,7 +26,11 @@ EVENT_TIME_HEADER = "twin.event_time_ms"
 Entry = tuple[int, int, bytes, int, "bytes | None"]
 """A buffered message: (merge key, offset, value, arrival ms or -1, Kafka key)."""
 
-MERGE_KEY, OFFSET, VALUE, ARRIVAL, KEY = range(5)
+MERGE_KEY: Final = 0  # the fields of an Entry
+OFFSET: Final = 1
+VALUE: Final = 2
+ARRIVAL: Final = 3
+KEY: Final = 4
 merge_keys = itemgetter(MERGE_KEY)
 offsets = itemgetter(OFFSET)
 values = itemgetter(VALUE)
