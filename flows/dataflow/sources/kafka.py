@@ -58,7 +58,6 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_END,
-    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     TopicPartition,
@@ -67,33 +66,16 @@ from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
+from flows.dataflow.sources import kafka_entries as ent
 from flows.dataflow.sources import kafka_offsets as gone
-from flows.dataflow.sources.kafka_merge import buffer_message
+from flows.dataflow.sources.kafka_entries import EVENT_TIME_HEADER, arrival_ms, event_time_ms
+from flows.dataflow.sources.kafka_merge import buffer_entries
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
 
-EVENT_TIME_HEADER = "twin.event_time_ms"
 GATE_RECHECK = timedelta(milliseconds=20)
 """How soon a partition held back by the event-time gate is asked again."""
-
-
-def event_time_ms(msg: Any) -> int:
-    """The merge key of a message: its event-time header, else its Kafka timestamp."""
-    for key, value in msg.headers() or ():
-        if key == EVENT_TIME_HEADER:
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                break
-    return int(msg.timestamp()[1])
-
-
-def arrival_ms(msg: Any) -> int:
-    """A message's arrival clock: its Kafka timestamp (the producer's CreateTime or the broker's
-    LogAppendTime, whichever the topic keeps), -1 when the message has none."""
-    kind, ms = msg.timestamp()
-    return int(ms) if kind != TIMESTAMP_NOT_AVAILABLE else -1
 
 
 log = logging.getLogger(__name__)
@@ -140,7 +122,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             self._pin_end_offsets()
         start = src.starting_offset
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
-        self.buffers: dict[str, deque[Any]] = {t: deque() for t in src.topics}
+        self.buffers: dict[str, deque[ent.Entry]] = {t: deque() for t in src.topics}  # see kafka_entries
         self.eof: dict[str, bool] = {t: False for t in src.topics}
         # idle clocks start when the first message of any topic arrives (connecting and the first
         # fetches can take seconds, and must not make a slow topic count as idle)
@@ -180,28 +162,37 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _poll(self) -> int:
         """Take what librdkafka has fetched (at most ``batch_size``; waits at most
         ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages.
-        The polling clock is read once per poll (the messages of one poll came together)."""
+        The polling clock is read once per poll (the messages of one poll came together). The
+        messages are read in one pass (:mod:`~flows.dataflow.sources.kafka_entries`) up to each
+        error event, which is handled after the messages before it (the end and idle flags follow)."""
         msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
         now = self._tick()
-        buffers, eof, last_seen, keyed = self.buffers, self.eof, self.last_seen, self.src.asset_keys
-        for msg in msgs:
-            err = msg.error()
-            topic = msg.topic()
-            if err is not None:
-                self._on_error(err, topic, now, msg.offset())
-                continue
+        start = 0
+        while True:
+            by_topic, stop = ent.read_poll(msgs, EVENT_TIME_HEADER, start)
+            self._buffer(by_topic, now)
+            if stop >= len(msgs):
+                return len(msgs)
+            event = msgs[stop]
+            self._on_error(event.error(), event.topic(), now, event.offset())
+            start = stop + 1
+
+    def _buffer(self, by_topic: dict[str, list[ent.Entry]], now: float) -> None:
+        """A poll's messages join their topics' buffers; the topics' end and idle flags follow."""
+        if not by_topic:
+            return
+        if now - self.last_activity >= self.src.max_idle_s:
+            # first message after start-up or after an outage: every topic's idle clock
+            # restarts now, so none counts as idle just because the broker was away
+            self.last_seen = dict.fromkeys(self.last_seen, now)
+        for topic, entries in by_topic.items():
             if topic in self.resumed:
-                self._resumed_at(topic, msg.offset())
-            if now - self.last_activity >= self.src.max_idle_s:
-                # first message after start-up or after an outage: every topic's idle clock
-                # restarts now, so none counts as idle just because the broker was away
-                self.last_seen = last_seen = dict.fromkeys(last_seen, now)
-            buffer_message(buffers[topic], event_time_ms(msg), msg, self.emitted_key.get(topic, math.inf),
-                           keyed=keyed)
-            eof[topic] = False
-            last_seen[topic] = now
-            self.last_activity = now
-        return len(msgs)
+                self._resumed_at(topic, entries[0][ent.OFFSET])
+            buffer_entries(self.buffers[topic], entries, self.emitted_key.get(topic, math.inf),
+                           keyed=self.src.asset_keys)
+            self.eof[topic] = False
+            self.last_seen[topic] = now
+        self.last_activity = now
 
     def _resumed_at(self, topic: str, offset: int) -> None:
         """The first message (or end of partition) after a resume is past the snapshot's offset: retention
@@ -268,7 +259,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.polled = self._poll()
         self._report_lag()
         now = self._tick()
-        runs: list[tuple[str, list[Any]]] = []  # the merged messages, as runs of one topic
+        runs: list[tuple[str, list[ent.Entry]]] = []  # the merged messages, as runs of one topic
         self._merge(now, gate, runs)
         if not runs and not self.src.tail and all(self.eof.values()) \
                 and not any(self.buffers.values()):
@@ -280,7 +271,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self._hold_back()
         return [self._item(topic, msgs) for topic, msgs in runs]
 
-    def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[Any]]]) -> None:
+    def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[ent.Entry]]]) -> None:
         """Take buffered messages in event-time order while no topic may still deliver something
         older (and the gate allows), as runs of consecutive messages of one topic. While only one
         topic has messages buffered, its buffer goes in one run, as far as the gate allows."""
@@ -291,51 +282,59 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 return
             if len(filled) == 1:
                 topic = filled[0]
-                take, held = self._allowed(list(buffers[topic]), gate)
+                take, held = self._allowed(buffers[topic], gate)
             else:
                 topic = min(filled, key=lambda t: buffers[t][0][0])
                 held = gate is not None and not gate.allows(self.part, buffers[topic][0][0])
                 take = 0 if held else 1
             if take:
                 buf = buffers[topic]
-                self._emit(topic, [buf.popleft() for _ in range(take)], runs)
+                if take == len(buf):  # the whole buffer at once
+                    taken = list(buf)
+                    buf.clear()
+                else:
+                    taken = [buf.popleft() for _ in range(take)]
+                self._emit(topic, taken, runs)
             if held:  # ahead of the cluster's slowest partition by more than the budget
                 self.held = True
                 return
 
-    def _allowed(self, items: list[tuple[int, Any]], gate: EventTimeGate | None) -> tuple[int, bool]:
+    def _allowed(self, items: deque[ent.Entry], gate: EventTimeGate | None) -> tuple[int, bool]:
         """How many of a buffer's first messages the gate allows now (all without a gate), and
         whether it held the next one back: :meth:`EventTimeGate.allows` of the first message of
         each stretch, then its limit for the rest (the limit only rises meanwhile)."""
         n = len(items)
         if gate is None:
             return n, False
+        keys = list(map(ent.merge_keys, items))
         k = 0
         while k < n:
-            if not gate.allows(self.part, items[k][0]):
+            if not gate.allows(self.part, keys[k]):
                 return k, True
             limit = gate.limit_ms()
             k += 1
-            while k < n and items[k][0] <= limit:
+            if k == 1 and max(keys) <= limit:  # the usual case: the whole buffer within the limit
+                return n, False
+            while k < n and keys[k] <= limit:
                 k += 1
         return n, False
 
-    def _emit(self, topic: str, msgs: list[tuple[int, Any]], runs: list[tuple[str, list[Any]]]) -> None:
+    def _emit(self, topic: str, entries: list[ent.Entry], runs: list[tuple[str, list[ent.Entry]]]) -> None:
         """Messages leave the buffer: the offsets and the last emitted event time follow them."""
-        self.offsets[topic] = msgs[-1][1].offset() + 1
-        self.emitted_ms = self.emitted_key[topic] = msgs[-1][0]
+        self.offsets[topic] = entries[-1][ent.OFFSET] + 1
+        self.emitted_ms = self.emitted_key[topic] = entries[-1][ent.MERGE_KEY]
         if runs and runs[-1][0] == topic:
-            runs[-1][1].extend(m for _ms, m in msgs)
+            runs[-1][1].extend(entries)
         else:
-            runs.append((topic, [m for _ms, m in msgs]))
+            runs.append((topic, entries))
 
-    def _item(self, topic: str, msgs: list[Any]) -> RawRecord | RawRun:
+    def _item(self, topic: str, entries: list[ent.Entry]) -> RawRecord | RawRun:
         """One message as a RawRecord; several consecutive ones of a topic as one RawRun."""
-        if len(msgs) == 1:
-            return self._raw(msgs[0])
-        return RawRun(topic, self.part, tuple(m.offset() for m in msgs),
-                      tuple(m.value() or b"" for m in msgs), tuple(arrival_ms(m) for m in msgs),
-                      tuple(m.key() for m in msgs) if self.src.asset_keys else ())
+        if len(entries) == 1:
+            return self._raw(topic, entries[0])
+        return RawRun(topic, self.part, tuple(map(ent.offsets, entries)), tuple(map(ent.values, entries)),
+                      tuple(map(ent.arrivals, entries)),
+                      tuple(map(ent.keys, entries)) if self.src.asset_keys else ())
 
     def _gate_holds(self, gate: EventTimeGate) -> bool:
         """The merge's next message is (still) beyond the gate's limit."""
@@ -362,10 +361,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 self.consumer.resume([TopicPartition(topic, self.part)])
                 self.paused.discard(topic)
 
-    def _raw(self, msg: Any) -> RawRecord:
-        topic = msg.topic()
-        return RawRecord(topic, msg.value() or b"", source_headers(topic, msg.partition(), msg.offset()),
-                         arrival_ms=arrival_ms(msg), key=msg.key() if self.src.asset_keys else None)
+    def _raw(self, topic: str, entry: ent.Entry) -> RawRecord:
+        _merge, offset, value, arrival, key = entry
+        return RawRecord(topic, value, source_headers(topic, self.part, offset),
+                         arrival_ms=arrival, key=key if self.src.asset_keys else None)
 
     def next_awake(self) -> Any:
         """When Bytewax should call :meth:`next_batch` again: at once after a poll that brought
