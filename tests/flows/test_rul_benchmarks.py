@@ -139,3 +139,33 @@ def test_cmapss_refuses_an_out_of_an_earlier_run_unless_fresh(tmp_path: Path, ca
 
     assert len(earlier_runs(out / "archive")) == 1 and (out / "notes.txt").read_text() == "mine"
     assert not (stale / ".part-20200101T000000-deadbeef-w0-000000.parquet.tmp").exists()
+
+
+def test_the_fleet_learner_is_not_copied_before_every_call(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The fleet_rul guard keeps a checkpoint and a journal (a few pickles), never a copy per call
+    (while refits run, a call costs more than pickling the learner: it was copied before most)."""
+    import pickle
+
+    from flows.dataflow import guard
+    from twin_models.rul.fleet_learner import FleetLearner
+
+    _tiny_cmapss(tmp_path)
+    pickles, copied = [], []
+    dumps, applied = pickle.dumps, guard.Undo.applied
+
+    def counting(obj, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(obj, FleetLearner):
+            pickles.append(1)
+        return dumps(obj, *args, **kwargs)
+
+    def mode(self, key, item, state, spent_s):  # type: ignore[no-untyped-def]
+        if isinstance(state, FleetLearner):
+            copied.append(self.journals[key].copy)
+        applied(self, key, item, state, spent_s)
+
+    monkeypatch.setattr(guard.pickle, "dumps", counting)
+    monkeypatch.setattr(guard.Undo, "applied", mode)
+    assert cmapss.main(["--data", str(tmp_path), "--no-progress"]) == 0
+    calls = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step_calls"]["fleet_rul"]["calls"]
+    assert len(copied) == calls > 200
+    assert not any(copied) and len(pickles) < 0.05 * calls
