@@ -1,7 +1,10 @@
 """NASA C-MAPSS turbofan RUL through the streaming pipeline: RMSE and PHM08 score.
 
 Run: ``.venv/bin/python benchmarks/quality/cmapss.py [--data DIR] [--subset FD001] [--config FILE]
-[--out DIR] [--no-progress]``
+[--out DIR [--fresh]] [--no-progress]``
+
+An ``--out`` that holds an earlier backtest's outputs (a stopped run's included) is refused (its
+archive would mix runs) unless ``--fresh`` deletes them first (only what twinflow wrote there).
 
 One procedure for every subset (FD001..FD004), ONE configuration (``configs/cmapss.toml``), ONE
 backtest (:func:`flows.app.backtest.run_backtest`, i.e. the same ``get_flow`` as ``twin run``):
@@ -53,7 +56,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.common import load_benchmark_config, print_table, resolve_data_dir, run_main
-from flows.app.backtest import run_backtest
+from flows.app.backtest import BACKTEST_OUTPUTS, run_backtest
+from flows.app.out_dir import earlier_runs, prepare_out
 from twin_models.evaluate.scoring import phm08_score
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "cmapss.toml"
@@ -163,6 +167,25 @@ def evaluate(est: dict[int, dict[str, float]], truth: np.ndarray, units: list[in
     }
 
 
+def check_out(out: Path, *, fresh: bool) -> None:
+    """Refuse an ``out`` holding an earlier backtest's outputs (one line, exit 2), or with
+    ``fresh`` delete them (what twinflow wrote only; anything else there is refused)."""
+    try:
+        if fresh:
+            prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+            return
+        runs = earlier_runs(out / "archive")
+    except ValueError as exc:  # a foreign file in a table folder, a linked table folder
+        raise SystemExit(str(exc)) from None
+    found = [f"archive/ of {len(runs)} earlier run{'s' if len(runs) != 1 else ''}"] if runs else []
+    found += sorted({p.relative_to(out).as_posix() for pattern in BACKTEST_OUTPUTS
+                     for p in out.glob(pattern)})
+    if found:
+        msg = (f"--out {out} holds an earlier backtest's outputs ({', '.join(found[:3])}"
+               f"{', ...' if len(found) > 3 else ''}): use --fresh to delete them or choose another --out")
+        raise SystemExit(msg)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table (``--table``) and the final JSON line."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -170,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subset", default="FD001", choices=SUBSETS)
     ap.add_argument("--config", default=str(DEFAULT_CONFIG))
     ap.add_argument("--out", help="backtest output folder (default: a temporary folder)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="first delete an earlier backtest's outputs in --out (else that --out is refused)")
     ap.add_argument("--table", action="store_true", help="print the per-unit table")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -183,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(truth) != len(units):
         msg = f"RUL_{args.subset} has {len(truth)} lines for {len(units)} test units"
         raise SystemExit(msg)
+    if args.out:  # after every other check: --fresh deletes nothing for a run that cannot start
+        check_out(Path(args.out), fresh=args.fresh)
     with tempfile.TemporaryDirectory(prefix="cmapss-") as tmp:
         work = Path(tmp)
         out = Path(args.out) if args.out else work / "out"
