@@ -21,7 +21,7 @@ from flows.dataflow.admission import admit, asset_id_problem, key_problem
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
 from flows.dataflow.clock_gate import clock_skews
-from flows.dataflow.duplicates import DUPLICATE_RECORD, split_duplicates
+from flows.dataflow.duplicates import DUPLICATE_RECORD, may_hold_copies, split_duplicates
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import (
     StateSnapshot,
@@ -250,14 +250,20 @@ def make_window_aggregator(
                   dead: list[DeadLetter] | None = None) -> FeatureVector:
         window_id, arrived = id_items
         start = EPOCH + window_id * length
-        items, copies = split_duplicates(arrived, now())
+        items, copies = arrived, []
         frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
-        frames = [(i.channel, i.features) for i in frame_items]
         scalars, n_scalars = scalar_columns(items)
+        events = [i for i in items if isinstance(i, AssetEvent)]
+        if may_hold_copies(scalars, frame_items, events):  # rare: then the exact check
+            items, copies = split_duplicates(arrived, now())
+            if copies:
+                frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
+                scalars, n_scalars = scalar_columns(items)
+                events = [i for i in items if isinstance(i, AssetEvent)]
+        frames = [(i.channel, i.features) for i in frame_items]
         quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
                                          for i in frame_items])
         quality.update(clock_skews(items))
-        events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
         items_out.inc()
         windows.closed(asset_id, window_id)

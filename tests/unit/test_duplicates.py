@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from flows.codec import decode_telemetry
-from flows.dataflow.duplicates import DUPLICATE_RECORD, split_duplicates
+from flows.dataflow.duplicates import DUPLICATE_RECORD, may_hold_copies, split_duplicates
 from flows.dataflow.items import ClockFlag, DeadLetter, FrameFeatures, InputMark, ScalarBlock, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import OpenWindows, make_window_aggregator
+from flows.dataflow.window_columns import scalar_columns
 from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -213,3 +214,21 @@ def test_times_far_from_the_epoch_use_the_two_key_sort(far: bool) -> None:
     rows = [ScalarSample("p1", c, base + timedelta(seconds=k), float(k)) for k in range(2) for c in channels]
     kept, dead = split_duplicates([_piece(rows), _piece(rows[:3])], NOW)
     assert len(dead) == 3 and len(kept) == 1
+
+
+def test_the_filter_may_flag_a_window_without_copies_and_the_exact_check_decides() -> None:
+    """Two samples 1 us apart in 2262 round to one float second: the window step's filter
+    flags the window, the exact check finds no copy, both samples count."""
+    late_era = datetime(2262, 1, 1, tzinfo=UTC)
+    rows = [ScalarSample("p1", "t", late_era, 1.0),
+            ScalarSample("p1", "t", late_era + timedelta(microseconds=1), 2.0)]
+    window = (late_era - EPOCH) // timedelta(seconds=WINDOW_S)
+    columns = scalar_columns(rows)[0]
+    assert may_hold_copies(columns, [], [])
+    assert split_duplicates(list(rows), NOW)[1] == []
+    m = PipelineMetrics()
+    dead: list[DeadLetter] = []
+    aggregate = make_window_aggregator(WINDOW_S, m, OpenWindows(WINDOW_S, m), lambda: NOW)
+    fv = aggregate("p1", (window, rows), dead)
+    assert fv.n_records == 2 and dead == []
+    assert not may_hold_copies(scalar_columns(_samples())[0], [], [])
