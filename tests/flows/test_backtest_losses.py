@@ -203,3 +203,19 @@ def test_a_file_fed_twice_passes_with_the_defaults(tmp_path: Path, capsys) -> No
     assert _backtest(tmp_path, str(src), str(again), str(future), "--out", str(tmp_path / "p"),
                      "--max-dead-letters", "0.1") == 1
     assert "20 of 101 records (20%)" in capsys.readouterr().err
+
+
+def test_a_file_with_every_row_twice_scores_as_the_clean_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Round 15 left it open: every row twice was read as twice the records (no dead letter, and an
+    alert episode the clean file did not raise). Now the copies are dead letters and the scores
+    are the clean file's."""
+    clean = _table(tmp_path / "clean.csv", range(60))
+    lines = clean.read_text().splitlines(keepends=True)
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_text(lines[0] + "".join(line + line for line in lines[1:]))
+    assert _backtest(tmp_path, str(clean), "--out", str(tmp_path / "a")) == 0
+    assert _backtest(tmp_path, str(doubled), "--out", str(tmp_path / "b")) == 0
+    text = capsys.readouterr().out
+    assert "120 records, 60 windows" in text and "dead letters: 60 (duplicate_record 60)" in text
+    a, b = (pq.read_table(tmp_path / d / "scores.parquet").to_pylist() for d in ("a", "b"))
+    assert len(a) == 60 and a == b
