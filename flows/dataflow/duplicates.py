@@ -201,7 +201,7 @@ def _row_keep(scalar_items: list[tuple[int, Any]], at: datetime,
         seen = first.setdefault(key, k)
         if seen != k:
             keep[k] = False
-            dead.append(_scalar_dead_letter((row, ()), row.channel, rows[seen].value, at))
+            dead.append(_scalar_dead_letter(row, row.channel, rows[seen].value, at))
     return keep
 
 
@@ -228,44 +228,36 @@ def _columns(scalar_items: list[tuple[int, Any]]) -> tuple[
 
 
 def _sample_lookup(scalar_items: list[tuple[int, Any]]) -> Any:
-    """k -> (the window's k-th scalar sample, its Kafka source headers if known)."""
+    """k -> the window's k-th scalar sample."""
     starts: list[int] = []
     offset = 0
     for _, item in scalar_items:
         starts.append(offset)
         offset += 1 if type(item) is ScalarSample else len(item)
 
-    def sample(k: int) -> tuple[ScalarSample, tuple[tuple[str, str], ...]]:
+    def sample(k: int) -> ScalarSample:
         j = bisect_right(starts, k) - 1
         item, at = scalar_items[j][1], k - starts[j]
         if type(item) is ScalarSample:
-            return item, ()
+            return item
         if type(item) is ScalarColumns:
-            row = ScalarSample(item.asset_id, item.channels[int(item.channel_idx[at])],
-                               EPOCH + timedelta(microseconds=int(item.times_us[at])), float(item.values[at]))
-            return row, _piece_headers(item, at)
-        return item.samples[at], ()
+            time = EPOCH + timedelta(microseconds=int(item.times_us[at]))
+            return ScalarSample(item.asset_id, item.channels[int(item.channel_idx[at])], time,
+                                float(item.values[at]))
+        return item.samples[at]  # type: ignore[no-any-return]
 
     return sample
 
 
-def _piece_headers(piece: ScalarColumns, k: int) -> tuple[tuple[str, str], ...]:
-    """Where sample ``k`` of a piece read from Kafka came from (its ``source.*`` headers)."""
-    if not piece.origin.startswith("kafka:") or piece.positions is None:
-        return ()
-    topic, _, partition = piece.origin.removeprefix("kafka:").rpartition(":")
-    return (("source.topic", topic), ("source.partition", partition),
-            ("source.offset", str(int(piece.positions[k]))))
-
-
-def _scalar_dead_letter(found: tuple[ScalarSample, tuple[tuple[str, str], ...]], channel: str,
-                        first_value: float, at: datetime) -> DeadLetter:
-    sample, headers = found
+def _scalar_dead_letter(sample: ScalarSample, channel: str, first_value: float, at: datetime) -> DeadLetter:
+    """No ``source.*`` headers, whatever path brought the copy: a column piece knows its Kafka
+    offsets, a block does not, and the dead letters must not depend on that (the decode step's
+    runs and its per-record path give the same outputs, ``tests/flows/test_kafka_runs.py``)."""
     same = sample.value == first_value
     verdict = "identical" if same else f"conflicting: value {sample.value!r}, first {first_value!r}"
     detail = (f"scalar sample of asset {sample.asset_id!r} channel {channel!r} at "
               f"{sample.timestamp.isoformat()} is already in its window ({verdict}); the first copy is kept")
-    return DeadLetter(DUPLICATE_RECORD, detail, "window", codec.encode_json(sample), at, headers)
+    return DeadLetter(DUPLICATE_RECORD, detail, "window", codec.encode_json(sample), at)
 
 
 def _trimmed(scalar_items: list[tuple[int, Any]], keep: npt.NDArray[np.bool_]) -> list[tuple[int, Any]]:
