@@ -10,6 +10,7 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
+                           (a window's later copies of a record -> duplicate_record dead letters)
       (+ decode_whatif_requests (asset_id, WhatIfRequest): twin run's request topic, merged here)
       -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
            (asset_id, Alert) kind sensor, ChannelQuality changes -> alerts / data_quality sinks
