@@ -121,7 +121,8 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--max-dead-letters", type=share, metavar="SHARE",
                    default=env_default("MAX_DEAD_LETTERS", "0.5"),
                    help="fail (exit 1) when more than this share of the records went to the dead "
-                        "letters (env TWIN_MAX_DEAD_LETTERS; default %(default)s)")
+                        "letters, duplicate_record not counted (env TWIN_MAX_DEAD_LETTERS; default "
+                        "%(default)s)")
     p.add_argument("--no-report", action="store_true", help="skip report.html and its plots")
     p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -53,7 +53,7 @@ class PipelineMetrics:
         from flows.dataflow.admission import REASONS as ADMISSION_REASONS
 
         for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "clock_skew", "clock_unconfirmed",
-                       "processing_error"):
+                       "duplicate_record", "processing_error"):
             self.dead_letters.labels(reason=reason)
         for table in ARCHIVE_TABLES:
             self.archive_rows.labels(table=table)

@@ -21,6 +21,7 @@ from flows.dataflow.admission import admit, asset_id_problem, key_problem
 # open windows' FrameFeatures as ``flows.operators.FrameFeatures`` (flows.operators is an alias of
 # this module, see flows/__init__.py), so unpickling looks the class up on this module.
 from flows.dataflow.clock_gate import clock_skews
+from flows.dataflow.duplicates import DUPLICATE_RECORD, may_hold_copies, split_duplicates
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import (
     StateSnapshot,
@@ -231,33 +232,52 @@ def late_sources(piece: ScalarColumns) -> list[tuple[tuple[str, str], ...]]:
 def make_window_aggregator(
     window_s: float, metrics: PipelineMetrics, windows: OpenWindows,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Callable[[str, tuple[int, list[WindowItem]]], FeatureVector]:
-    """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector."""
+) -> Callable[..., FeatureVector]:
+    """``aggregate_window`` step: (window id, items) of one asset -> FeatureVector.
+
+    A record already in the window (:mod:`flows.dataflow.duplicates`) counts once: its later
+    copies are left out of the features, ``n_records`` and the data-quality figures, counted in
+    ``twin_dead_letters_total{reason="duplicate_record"}`` and their dead letters appended to
+    ``dead`` (the pipeline passes a list; a caller that passes none drops them after counting)."""
     length = timedelta(seconds=window_s)
     length_us = length // timedelta(microseconds=1)  # exact: a timedelta is whole microseconds
     items_out = metrics.step_items.labels(step="aggregate_window")
     lag_gauge = metrics.event_time_lag_seconds.labels(process=metrics.process)
 
-    def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]]) -> FeatureVector:
-        window_id, items = id_items
+    duplicates = metrics.dead_letters.labels(reason=DUPLICATE_RECORD)
+
+    def aggregate(asset_id: str, id_items: tuple[int, list[WindowItem]],
+                  dead: list[DeadLetter] | None = None) -> FeatureVector:
+        window_id, arrived = id_items
         start = EPOCH + window_id * length
+        items, copies = arrived, []
         frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
-        frames = [(i.channel, i.features) for i in frame_items]
         scalars, n_scalars = scalar_columns(items)
+        events = [i for i in items if isinstance(i, AssetEvent)]
+        if may_hold_copies(scalars, frame_items, events):  # rare: then the exact check
+            items, copies = split_duplicates(arrived, now())
+            if copies:
+                frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
+                scalars, n_scalars = scalar_columns(items)
+                events = [i for i in items if isinstance(i, AssetEvent)]
+        frames = [(i.channel, i.features) for i in frame_items]
         quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
                                          for i in frame_items])
         quality.update(clock_skews(items))
-        events = [i for i in items if isinstance(i, AssetEvent)]
         metrics.windows_closed.inc()
         items_out.inc()
         windows.closed(asset_id, window_id)
         lag_gauge.set((now() - (start + length)).total_seconds())
-        inputs = window_inputs(items)
+        inputs = window_inputs(arrived)  # the digital thread: duplicates were read too
         start_us = window_id * length_us  # the archive's numbers, packed (flows.dataflow.window_tail)
         tail = pack(asset_id, start_us, start_us + length_us, len(frames) + n_scalars + len(events),
                     len(events), inputs)
         fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
                                inputs, tail)
+        if copies:  # counted once the window is through (a failure dead-letters it whole)
+            duplicates.inc(len(copies))
+            if dead is not None:
+                dead.extend(copies)
         if not quality:
             return fv
         return CheckedWindow(fv.asset_id, fv.window_start, fv.window_end, fv.features, fv.n_records,

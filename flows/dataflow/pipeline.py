@@ -10,6 +10,7 @@ steps. Step ids are part of Bytewax's recovery state: never rename one without a
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
+                           (a window's later copies of a record -> duplicate_record dead letters)
       (+ decode_whatif_requests (asset_id, WhatIfRequest): twin run's request topic, merged here)
       -> twin_update       (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | RefitWork)
            (asset_id, Alert) kind sensor, ChannelQuality changes -> alerts / data_quality sinks
@@ -222,8 +223,11 @@ def get_flow(
                        lambda kv: out if isinstance(out := late_one(kv), list) else [out])
     # DeadLetter
     aggregate = make_window_aggregator(cfg.window_s, m, windows, now)
-    fvs_or_dead = op.map("aggregate_window", wout.down,
-                         guard_keyed_map("aggregate_window", lambda kv: (kv[0], aggregate(*kv)), m, now))
+    # a flat map (was a map: a stateless step, no recovery state): a window's duplicate records
+    # (flows.dataflow.duplicates) leave as dead letters after its FeatureVector
+    fvs_or_dead = op.flat_map("aggregate_window", wout.down,
+                              _with_duplicates(guard_keyed_map("aggregate_window", _aggregate_step(aggregate),
+                                                               m, now)))
     agg = op.branch("route_aggregate_errors", fvs_or_dead, _ok_value)
     fvs = agg.trues
     # (asset_id, FeatureVector)
@@ -320,6 +324,31 @@ def _state_of(apply: Callable[[Any, Any], tuple[Any, Any]]) -> Callable[[Any, An
 def _asset_of(item: Any) -> str:
     """The key of an asset-keyed step's item."""
     return str(item.asset_id)
+
+
+def _aggregate_step(aggregate: Callable[..., Any]) -> Callable[[tuple[str, Any]], tuple[str, list[Any]]]:
+    """(asset_id, (window id, items)) -> (asset_id, [FeatureVector, duplicate dead letters...])."""
+
+    def step(kv: tuple[str, Any]) -> tuple[str, list[Any]]:
+        dead: list[DeadLetter] = []
+        fv = aggregate(kv[0], kv[1], dead)
+        return kv[0], [fv, *dead]
+
+    return step
+
+
+def _with_duplicates(guarded: Callable[[tuple[str, Any]], tuple[str, Any]],
+                     ) -> Callable[[tuple[str, Any]], list[Any]]:
+    """The guarded window step's output as keyed items: its FeatureVector and its duplicates'
+    dead letters, or the window's ``processing_error`` dead letter."""
+
+    def flat(kv: tuple[str, Any]) -> list[Any]:
+        key, out = guarded(kv)
+        if type(out) is list:
+            return [(key, x) for x in out]
+        return [(key, out)]
+
+    return flat
 
 
 def _ok(item: Any) -> bool:

@@ -163,7 +163,7 @@ def test_dead_letters_validate() -> None:
         err = codec.decode_telemetry(raw, now=FAR_FUTURE)
         assert isinstance(err, codec.DecodeError)
         v.validate(json.loads(codec.dead_letter(err, source="t/0", timestamp=FAR_FUTURE)))
-    for reason in (*codec.REASONS, "late_record"):
+    for reason in (*codec.REASONS, "late_record", "duplicate_record"):
         doc = codec.dead_letter(codec.DecodeError(reason, "d", b"x"), source="s", timestamp=FAR_FUTURE)
         v.validate(json.loads(doc))
     topic = "twin.telemetry.scalar.v1"

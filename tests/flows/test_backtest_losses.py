@@ -148,6 +148,8 @@ def test_dead_letters_by_reason_counts_late_records_once() -> None:
     (100, 10, {"x": 51}, "51 of 100 records (51%)"),
     (100, 0, {}, "no window"),
     (0, 0, {}, "no record"),
+    (100, 10, {"duplicate_record": 50, "x": 10}, None),  # copies lose nothing (round 17)
+    (100, 10, {"duplicate_record": 40, "x": 51}, "51 of 100 records (51%)"),
 ])
 def test_loss_problem_threshold(records: int, windows: int, dead: dict[str, int],
                                 expect: str | None) -> None:
@@ -163,3 +165,57 @@ def test_demo_summary_lists_dead_letters_by_reason(tmp_path: Path, capsys) -> No
                "dead_letters_by_reason": {"non_finite": 4, "late_record": 1}, "plot": "demo.png"}
     print_summary(summary, tmp_path)
     assert "dead letters by reason: non_finite 4, late_record 1" in capsys.readouterr().out
+
+
+def _table(path: Path, rows: range) -> Path:
+    stamp = lambda i: (PAST + timedelta(minutes=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    path.write_text("timestamp,asset_id,temp\n" + "".join(f"{stamp(i)},m,{10 + i % 7}\n" for i in rows))
+    return path
+
+
+def test_overlapping_exports_give_duplicates_that_do_not_fail_the_backtest(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Two exports of one asset that overlap by 10 rows: the copies are duplicate_record dead
+    letters (listed, in dead_letters.jsonl), the scores are those of one complete file, and the
+    copies do not count against --max-dead-letters (round 17)."""
+    whole = _table(tmp_path / "whole.csv", range(50))
+    first, second = _table(tmp_path / "jan.csv", range(30)), _table(tmp_path / "feb.csv", range(20, 50))
+    assert _backtest(tmp_path, str(whole), "--out", str(tmp_path / "one")) == 0
+    capsys.readouterr()
+    out = tmp_path / "two"
+    assert _backtest(tmp_path, str(first), str(second), "--out", str(out), "--max-dead-letters", "0.01") == 0
+    text = capsys.readouterr().out
+    assert "60 records, 50 windows" in text and "dead letters: 10 (duplicate_record 10)" in text
+    dead = _dead(out)
+    assert [d["reason"] for d in dead] == ["duplicate_record"] * 10
+    assert all("(identical)" in str(d["detail"]) for d in dead)
+    one, two = (pq.read_table(tmp_path / d / "scores.parquet").to_pylist() for d in ("one", "two"))
+    assert len(one) == 50 and one == two
+
+
+def test_a_file_fed_twice_passes_with_the_defaults(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The same rows under another name (one more row, so not refused as an identical copy):
+    every row of it is a duplicate; the backtest passes, its other dead letters still count."""
+    src = _table(tmp_path / "pump.csv", range(40))
+    again = _table(tmp_path / "pump-again.csv", range(41))
+    assert _backtest(tmp_path, str(src), str(again), "--out", str(tmp_path / "o")) == 0
+    assert "dead letters: 40 (duplicate_record 40)" in capsys.readouterr().out
+    future = _nab(tmp_path / "fan.csv", FUTURE, 20)  # 20 of 101 records lost: too many at 10 %
+    assert _backtest(tmp_path, str(src), str(again), str(future), "--out", str(tmp_path / "p"),
+                     "--max-dead-letters", "0.1") == 1
+    assert "20 of 101 records (20%)" in capsys.readouterr().err
+
+
+def test_a_file_with_every_row_twice_scores_as_the_clean_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Round 15 left it open: every row twice was read as twice the records (no dead letter, and an
+    alert episode the clean file did not raise). Now the copies are dead letters and the scores
+    are the clean file's."""
+    clean = _table(tmp_path / "clean.csv", range(60))
+    lines = clean.read_text().splitlines(keepends=True)
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_text(lines[0] + "".join(line + line for line in lines[1:]))
+    assert _backtest(tmp_path, str(clean), "--out", str(tmp_path / "a")) == 0
+    assert _backtest(tmp_path, str(doubled), "--out", str(tmp_path / "b")) == 0
+    text = capsys.readouterr().out
+    assert "120 records, 60 windows" in text and "dead letters: 60 (duplicate_record 60)" in text
+    a, b = (pq.read_table(tmp_path / d / "scores.parquet").to_pylist() for d in ("a", "b"))
+    assert len(a) == 60 and a == b

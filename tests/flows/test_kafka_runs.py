@@ -102,7 +102,13 @@ def test_runs_give_the_outputs_of_the_messages_one_by_one() -> None:
     assert_same_states_alerts_and_dead_letters(runs, ones, step_asset="pump-2",
                                                 step_at=T0 + timedelta(seconds=2700), headers=True)
     assert Counter(d.reason for d in runs.dead_letters) == {
-        "invalid_json": 1, "value_out_of_range": 1, "future_timestamp": 1, "truncated": 1, "late_record": 1}
+        "invalid_json": 1, "value_out_of_range": 1, "future_timestamp": 1, "truncated": 1, "late_record": 1,
+        "duplicate_record": 3}
+    # round 17: the message sent twice at t=1300 is an identical copy; the records at t=700 (an int
+    # value) and t=800 (a unit) carry pump-1 temp's channel and time, so they conflict with its
+    # real readings (before, both paths took them as extra samples)
+    copies = sorted(d.detail for d in runs.dead_letters if d.reason == "duplicate_record")
+    assert sum("(identical)" in d for d in copies) == 1 and sum("conflicting" in d for d in copies) == 2
     for name in ("twin_records_in_total", "twin_dead_letters_total", "twin_windows_closed_total"):
         assert m_runs.value(name) == m_ones.value(name), name
 

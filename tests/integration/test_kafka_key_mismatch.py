@@ -49,7 +49,10 @@ def test_a_key_naming_another_asset_is_a_dead_letter(cfg: KafkaConfig, tmp_path:
     produce(cfg, valid_messages(records))
     assets = sorted({r.asset_id for r in records})
     last = max(r.timestamp for r in records if r.asset_id == assets[1])
-    forged = codec.encode_scalar(ScalarSample(assets[1], "temperature", last, 40.0, "degC"))
+    # 1 us after the asset's last record: the null-keyed copy is processed as a new sample (at the
+    # last record's own time it would be a duplicate_record of the asset's real reading, round 17)
+    forged_at = last + timedelta(microseconds=1)
+    forged = codec.encode_scalar(ScalarSample(assets[1], "temperature", forged_at, 40.0, "degC"))
     producer = Producer({"bootstrap.servers": cfg.brokers})
     producer.produce(cfg.topic("scalars"), value=forged, key=assets[0].encode())  # another asset's key
     producer.produce(cfg.topic("scalars"), value=forged, key=None)  # a null key: processed
