@@ -40,6 +40,7 @@ from flows.app.losses import (
     loss_problem,
 )
 from flows.app.out_dir import RunOutputs, kept_on_stop, missing_top, prepare_out, replace_file
+from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.codec.archive_schema import arrow_type, file_columns
 from flows.config.pipeline import PipelineConfig
@@ -217,10 +218,12 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
     result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures,
                             dead_letters_by_reason(metrics), dict(skipped.most_common()),
                             got.recommendations)
+    mine = [out / "scores.parquet", out / "alerts.parquet", out / "dead_letters.jsonl"]
     if report:
         from flows.app.report_html import write_report
 
-        write_report(result, inputs=inputs, metadata=metadata, read_options=opts)
+        write_report(result, inputs=inputs, metadata=metadata, read_options=opts, written=mine)
+    record_written(out, mine)  # --fresh knows them as twinflow's, even with archive/ gone
     return result
 
 

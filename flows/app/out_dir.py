@@ -6,8 +6,9 @@ then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs 
 names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
 files, and the named outputs. It never deletes a file it did not write: if a table folder holds
 anything else, it refuses and deletes nothing; the named outputs (``report.html``, ``demo.png``
-...) go only when a twinflow archive (its ``part-*.parquet`` files) sits beside them, else it
-refuses and deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``).
+...) go only when a twinflow archive (its ``part-*.parquet`` files) sits beside them, or when the
+folder's manifest (:mod:`flows.app.out_manifest`) lists each of them with the bytes it has now;
+else it refuses and deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``).
 ``_quarantine/`` and unknown files stay.
 
 A run that fails leaves a folder a careful user can trust: one the command created and that
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.app.out_manifest import forget_written, unrecognised
 from flows.archive.files import TABLES, linked_table
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "prepare_out",
@@ -69,11 +71,14 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
     named = _named_outputs(out, outputs)
-    if named and not files:  # no twinflow archive beside them: a report.html of someone else's?
+    # no twinflow archive beside them (a report.html of someone else's?): each must be a file the
+    # manifest shows as twinflow's, bytes unchanged (an earlier run's outputs, its archive removed)
+    if named and not files and (odd := unrecognised(out, named)) is not None:
+        first, why = odd
         more = f" and {len(named) - 1} more" if len(named) > 1 else ""
-        msg = (f"--fresh refused: {named[0]}{more} has no twinflow archive beside it ({archive} holds no "
-               f"part-*.parquet), so it may not be twinflow's; move it away or choose another --out "
-               f"(nothing was deleted)")
+        msg = (f"--fresh refused: {first}{more} has no twinflow archive beside it ({archive} holds no "
+               f"part-*.parquet) and {why}, so it may not be twinflow's; move it away or choose "
+               f"another --out (nothing was deleted)")
         raise ValueError(msg)
     for p in files:
         p.unlink()
@@ -85,6 +90,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
         target.unlink()
         if target.parent != out and not any(target.parent.iterdir()):
             target.parent.rmdir()
+    forget_written(out, named)
 
 
 def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (), *,

@@ -84,8 +84,10 @@ def _recommendations(recs: Sequence[Recommendation]) -> list[str]:
 
 
 def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
-                 read_options: Mapping[str, Any]) -> Path:
-    """Write the plots and ``report.html`` into ``result.out``; returns the page's path."""
+                 read_options: Mapping[str, Any], written: list[Path] | None = None) -> Path:
+    """Write the plots and ``report.html`` into ``result.out``; returns the page's path and
+    appends every file it wrote (plots, then the page) to ``written``."""
+    written = [] if written is None else written
     out: Path = result.out
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
@@ -105,15 +107,19 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in asset)
         png = plot_asset(snaps[asset], result.alerts, result.failures.get(asset, []),
                          figs / f"{safe}.png")
+        written.append(png)
         parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
     for (asset, channel), frames in sorted(_sampled_frames(inputs, read_options).items()):
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{asset}_{channel}")
         png = plot_envelope_waterfall(frames, metadata, figs / f"{safe}_envelope.png")
         if png is not None:
+            written.append(png)
             parts.append(f"<h3>{html.escape(asset)} / {html.escape(channel)}: envelope spectrum "
                          f"over time</h3><img src='figures/{png.name}' width='900'>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}")
     text = (f"<!doctype html><html><head><meta charset='utf-8'><title>twinflow backtest"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
-    return replace_file(out / "report.html", lambda tmp: tmp.write_text(text))
+    page = replace_file(out / "report.html", lambda tmp: tmp.write_text(text))
+    written.append(page)
+    return page

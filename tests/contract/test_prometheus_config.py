@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from flows.app.losses import NOT_LOST
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "infra" / "prometheus"
@@ -29,12 +32,37 @@ def test_promtool_check_config(config: str) -> None:
 
 def test_promtool_check_rules() -> None:
     res = _promtool("check", "rules", "rules.yml")
-    assert res.returncode == 0 and "6 rules found" in res.stdout, res.stdout + res.stderr
+    assert res.returncode == 0 and "7 rules found" in res.stdout, res.stdout + res.stderr
 
 
 def test_promtool_rule_unit_tests() -> None:
     res = _promtool("test", "rules", "tests/rules_test.yml")
     assert res.returncode == 0 and "SUCCESS" in res.stdout, res.stdout + res.stderr
+
+
+def _rule(name: str) -> dict[str, str]:
+    doc = yaml.safe_load((PROM / "rules.yml").read_text())
+    return next(r for g in doc["groups"] for r in g["rules"] if r.get("alert") == name)
+
+
+def _dashboard_exprs(title_word: str) -> list[str]:
+    doc = json.loads((ROOT / "infra" / "grafana" / "dashboards" / "pipeline-health.json").read_text())
+    return [t["expr"] for p in doc["panels"] if title_word in p["title"] for t in p["targets"]]
+
+
+def test_loss_rule_and_panel_leave_out_every_reason_that_loses_nothing() -> None:
+    """The dead-letter rate that warns, and the dashboard's loss panel, count what a backtest counts
+    against --max-dead-letters: every reason but NOT_LOST (duplicates); those keep their own view."""
+    loss = _rule("TwinDeadLetterRateHigh")["expr"]
+    lost_panel = _dashboard_exprs("Records lost")
+    dup_panel = _dashboard_exprs("Duplicate")
+    assert NOT_LOST == {"duplicate_record"}  # a new reason here: update the rule, panels and this test
+    for reason in NOT_LOST:
+        assert f'reason!="{reason}"' in loss
+        assert len(lost_panel) == 1 and f'reason!="{reason}"' in lost_panel[0]
+        assert len(dup_panel) == 1 and f'reason="{reason}"' in dup_panel[0]
+    dup = _rule("TwinDuplicateRecordsSustained")
+    assert dup["labels"]["severity"] == "info" and 'reason="duplicate_record"' in dup["expr"]
 
 
 def test_grafana_dashboards_are_generated_from_the_source() -> None:

@@ -150,6 +150,8 @@ def test_dead_letters_by_reason_counts_late_records_once() -> None:
     (0, 0, {}, "no record"),
     (100, 10, {"duplicate_record": 50, "x": 10}, None),  # copies lose nothing (round 17)
     (100, 10, {"duplicate_record": 40, "x": 51}, "51 of 100 records (51%)"),
+    # a copy after its window closed is a late_record: nothing tells it from a lost record (round 18)
+    (100, 10, {"duplicate_record": 10, "late_record": 51}, "51 of 100 records (51%)"),
 ])
 def test_loss_problem_threshold(records: int, windows: int, dead: dict[str, int],
                                 expect: str | None) -> None:
@@ -217,5 +219,23 @@ def test_a_file_with_every_row_twice_scores_as_the_clean_file(tmp_path: Path, ca
     assert _backtest(tmp_path, str(doubled), "--out", str(tmp_path / "b")) == 0
     text = capsys.readouterr().out
     assert "120 records, 60 windows" in text and "dead letters: 60 (duplicate_record 60)" in text
+    a, b = (pq.read_table(tmp_path / d / "scores.parquet").to_pylist() for d in ("a", "b"))
+    assert len(a) == 60 and a == b
+
+
+def test_a_copy_far_out_of_order_in_a_file_is_a_duplicate_never_late(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """README (Concepts: Duplicates, round 18): in a backtest a copy is a duplicate_record however
+    far from its first copy it sits, since files are read in event-time order. A re-export of the
+    first 20 rows appended after 60 rows (16 windows later, allowed_lateness_s = 0): 20
+    duplicate_record dead letters, no late_record, and the backtest passes --max-dead-letters 0."""
+    clean = _table(tmp_path / "clean.csv", range(60))
+    lines = clean.read_text().splitlines(keepends=True)
+    appended = tmp_path / "appended.csv"
+    appended.write_text("".join(lines) + "".join(lines[1:21]))
+    assert _backtest(tmp_path, str(clean), "--out", str(tmp_path / "a")) == 0
+    out = tmp_path / "b"
+    assert _backtest(tmp_path, str(appended), "--out", str(out), "--max-dead-letters", "0") == 0
+    assert "80 records, 60 windows" in capsys.readouterr().out
+    assert [d["reason"] for d in _dead(out)] == ["duplicate_record"] * 20
     a, b = (pq.read_table(tmp_path / d / "scores.parquet").to_pylist() for d in ("a", "b"))
     assert len(a) == 60 and a == b

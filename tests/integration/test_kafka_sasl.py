@@ -11,6 +11,7 @@ subprocess timeout is only a hang detector); the password is in no output, log o
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,31 @@ def test_a_rejection_inside_the_running_engine_is_reported_and_teardown_does_not
     assert res.returncode == 0, res.stderr[-3000:]  # 134 = aborted in the engine's teardown
     assert res.stdout.startswith(f"FOUND: Kafka authentication failed at {sasl.brokers} "), res.stdout
     assert "wrong-one" not in res.stdout + res.stderr
+
+
+def test_a_resume_over_another_listener_with_a_moved_ca_file_keeps_its_state(
+        sasl: Sasl, prefix: str, tmp_path: Path) -> None:
+    """Round 18 (HARDEN21): connection-only settings are not part of what a restart resumes. A
+    run over the PLAINTEXT listener with a recovery store, resumed over the SASL_SSL listener
+    (other bootstrap address, security.protocol, SASL, the CA file moved as in a rotation, another
+    client.id): no refusal, and the resumed offsets hold (0 records read again, not all of them)."""
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_KAFKA__")}
+    plain.update({"TWIN_KAFKA__BROKERS": os.environ["TWIN_KAFKA_BROKERS"], "TWIN_KAFKA__TOPIC_PREFIX": prefix,
+                  "RUST_BACKTRACE": "0"})
+    run = ("run", "--exit-at-end", "--clock", "data", "--metadata", "meta.json", "--recovery-dir", "rec")
+    for args in (("topics", "create", "--partitions", "2"),
+                 ("simulate", "--assets", "2", "--days", "3", "--seed", "11", "--no-progress",
+                  "--write-metadata", "meta.json")):
+        res = twin(plain, *args, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+    first = twin(plain, *run, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    read = re.search(r"twin run: (\d+) records read", first.stdout + first.stderr)
+    assert read is not None and int(read.group(1)) > 100, first.stdout + first.stderr
+    rotated = tmp_path / "rotated" / "ca.pem"
+    rotated.parent.mkdir()
+    shutil.copy(sasl.ca, rotated)
+    moved = sasl.env(prefix, ssl_ca_location=str(rotated), client_id="twin-moved")
+    second = twin(moved, *run, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "twin run: 0 records read" in second.stdout + second.stderr, second.stdout + second.stderr

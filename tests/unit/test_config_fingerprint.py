@@ -46,6 +46,11 @@ def test_a_changed_setting_changes_the_hash(key: str, value: str) -> None:
     ("TWIN_ARCHIVE_DIR", "/elsewhere"), ("TWIN_KAFKA__TOPIC_PREFIX", "other."),
     ("TWIN_KAFKA__BROKERS", "kafka-1:9092"), ("TWIN_KAFKA__TOPICS__FLEET_MODELS", "run2.fleet"),
     ("TWIN_KAFKA__LIBRDKAFKA__SASL_USERNAME", "svc2"), ("TWIN_ARCHIVE_FLUSH_S", "5"),
+    # connection-only settings (round 18): a rotated certificate or a moved broker keeps the name
+    ("TWIN_KAFKA__LIBRDKAFKA__SSL_KEY_LOCATION", "/etc/twin/new.key"),
+    ("TWIN_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL", "SASL_SSL"),
+    ("TWIN_KAFKA__LIBRDKAFKA__CLIENT_ID", "twin-b"),
+    ("TWIN_KAFKA__LIBRDKAFKA__SOCKET_TIMEOUT_MS", "90000"), ("TWIN_KAFKA__CONNECT_TIMEOUT_S", "60"),
 ])
 def test_where_records_go_does_not_change_the_hash(key: str, value: str) -> None:
     """The same flow writing elsewhere (another archive, broker, topic, process count) names the

@@ -1,0 +1,102 @@
+"""What twinflow wrote into an output folder: ``.twinflow-outputs.json``, so ``--fresh`` can tell.
+
+Why: ``--fresh`` deletes a named output (``report.html``, ``scores.parquet`` ...) only when it
+knows twinflow wrote it. Until round 18 the only evidence was a twinflow archive beside it; a
+folder whose ``archive/`` had been deleted (or moved to be kept) was refused, though every file in
+it was twinflow's. The manifest lists each output a command wrote with its size and SHA-256, so
+a file is recognised only while its bytes are still those twinflow wrote: a user's file of the
+same name, an edited report or a link put in its place is not, and ``--fresh`` then refuses and
+deletes nothing. A manifest twinflow cannot read as its own is never overwritten nor trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MANIFEST", "forget_written", "record_written", "unrecognised"]
+
+MANIFEST = ".twinflow-outputs.json"
+"""The manifest's name in ``--out`` (hidden: it is bookkeeping, not an output)."""
+
+_KIND = "twinflow-outputs"
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(out: Path) -> dict[str, Any] | None:
+    """The manifest's entries (``{}`` when there is none), or None when ``MANIFEST`` is not a
+    regular file of twinflow's format (then it is left alone)."""
+    path = out / MANIFEST
+    if not path.exists() and not path.is_symlink():
+        return {}
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != _KIND or not isinstance(doc.get("files"), dict):
+        return None
+    return doc["files"]
+
+
+def _save(out: Path, files: dict[str, Any]) -> None:
+    from flows.app.out_dir import replace_file  # out_dir imports this module
+
+    path = out / MANIFEST
+    if not files:
+        path.unlink(missing_ok=True)
+        return
+    text = json.dumps({"kind": _KIND, "files": dict(sorted(files.items()))}, indent=1) + "\n"
+    replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def record_written(out: str | Path, paths: Iterable[str | Path]) -> None:
+    """Add the files ``paths`` (in ``out``, just written by this command) to the manifest."""
+    out = Path(out)
+    files = _load(out)
+    if files is None:  # someone else's file of that name: never overwritten
+        return
+    for p in map(Path, paths):
+        if p.is_file() and not p.is_symlink():
+            files[p.relative_to(out).as_posix()] = {"size": p.stat().st_size, "sha256": _digest(p)}
+    _save(out, files)
+
+
+def unrecognised(out: str | Path, paths: Iterable[str | Path]) -> tuple[Path, str] | None:
+    """The first of ``paths`` the manifest does not show as twinflow's, with why; None when the
+    manifest lists every one as a regular file with the size and SHA-256 it has now."""
+    out = Path(out)
+    files = _load(out) or {}
+    for p in map(Path, paths):
+        entry = files.get(p.relative_to(out).as_posix())
+        if not isinstance(entry, dict):
+            return p, f"{MANIFEST} does not list it"
+        st = p.lstat()
+        if not stat.S_ISREG(st.st_mode):
+            return p, "it is not the regular file twinflow wrote"
+        if st.st_size != entry.get("size") or _digest(p) != entry.get("sha256"):
+            return p, f"its content changed since twinflow wrote it ({MANIFEST})"
+    return None
+
+
+def forget_written(out: str | Path, paths: Iterable[str | Path]) -> None:
+    """Drop ``paths`` (deleted by ``--fresh``) from the manifest; the manifest goes with its last entry."""
+    out = Path(out)
+    files = _load(out)
+    if files is None:
+        return
+    for p in map(Path, paths):
+        files.pop(p.relative_to(out).as_posix(), None)
+    _save(out, files)

@@ -1,0 +1,115 @@
+"""``twin backtest --out DIR --fresh`` where DIR holds an earlier backtest's outputs but no archive
+(round 18, HARDEN21).
+
+Before: refused ("has no twinflow archive beside it"), though every file there was twinflow's.
+Now each backtest lists what it wrote in ``DIR/.twinflow-outputs.json`` (size and SHA-256), and
+``--fresh`` deletes those files while their bytes are unchanged; a file the manifest does not
+list, an edited one, or a link in its place is still refused and nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flows.app.backtest import BACKTEST_OUTPUTS
+from flows.app.out_dir import prepare_out
+from flows.app.out_manifest import MANIFEST, record_written, unrecognised
+from tests.flows.test_cli_errors import one_error_line, twin
+from tests.flows.test_hostile_inputs import NAB
+
+NAMES = ("scores.parquet", "alerts.parquet", "dead_letters.jsonl", "report.html", "figures/pump.png")
+
+
+def _earlier_outputs(out: Path, names: tuple[str, ...] = NAMES) -> list[Path]:
+    """Outputs as a backtest leaves them (recorded in the manifest), its archive/ already gone."""
+    paths = []
+    for name in names:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(f"twinflow wrote {name}".encode())
+        paths.append(out / name)
+    record_written(out, paths)
+    return paths
+
+
+def test_fresh_deletes_an_earlier_run_s_outputs_without_its_archive(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    paths = _earlier_outputs(out)
+    (out / "notes.txt").write_text("mine")  # not a named output: stays
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert not [p for p in paths if p.exists()]
+    assert not (out / "figures").exists() and not (out / MANIFEST).exists()
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ("edit", "its content changed since twinflow wrote it"),
+    ("same size", "its content changed since twinflow wrote it"),
+    ("foreign", f"{MANIFEST} does not list it"),
+    ("link", "it is not the regular file twinflow wrote"),
+])
+def test_fresh_still_refuses_what_the_manifest_does_not_vouch_for(tmp_path: Path, change: str,
+                                                                  why: str) -> None:
+    out = tmp_path / "bt"
+    paths = _earlier_outputs(out)
+    outside = tmp_path / "outside.html"
+    outside.write_text("the user's own page")
+    odd = out / "report.html"
+    if change == "edit":
+        odd.write_text("my notes on the report")
+    elif change == "same size":
+        odd.write_bytes(odd.read_bytes().upper())
+    elif change == "foreign":
+        odd = out / "figures" / "holiday.png"
+        odd.write_bytes(b"a holiday picture")
+    else:
+        odd.unlink()
+        odd.symlink_to(outside)
+    before = {p: p.read_bytes() for p in [*paths, odd, out / MANIFEST] if p.exists()}
+    with pytest.raises(ValueError, match=r"--fresh refused: .* has no twinflow archive beside it") as err:
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert str(odd) in str(err.value) and why in str(err.value)
+    assert str(err.value).endswith("(nothing was deleted)")
+    assert {p: p.read_bytes() for p in before} == before
+    assert outside.read_text() == "the user's own page"
+
+
+def test_a_manifest_that_is_not_twinflow_s_is_neither_trusted_nor_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    out.mkdir()
+    (out / MANIFEST).write_text('{"files": {"report.html": {}}}')  # not twinflow's format
+    (out / "report.html").write_text("page")
+    record_written(out, [out / "report.html"])
+    assert (out / MANIFEST).read_text() == '{"files": {"report.html": {}}}'
+    assert unrecognised(out, [out / "report.html"]) == (out / "report.html", f"{MANIFEST} does not list it")
+    with pytest.raises(ValueError, match="--fresh refused"):
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert (out / "report.html").read_text() == "page"
+
+
+def test_backtest_fresh_after_its_archive_was_removed(tmp_path: Path) -> None:
+    """The command end to end: a backtest, its archive/ moved away, a second one with --fresh."""
+    data = tmp_path / "good.csv"
+    data.write_text(NAB)
+    out = tmp_path / "bt"
+    rc, _, err = twin("backtest", str(data), "--out", str(out), "--no-progress")
+    assert rc == 0, err
+    listed = json.loads((out / MANIFEST).read_text())["files"]
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+               and not p.relative_to(out).as_posix().startswith("archive/") and p.name != MANIFEST}
+    assert set(listed) == written and "report.html" in listed and "scores.parquet" in listed
+    assert any(name.startswith("figures/") for name in listed)
+    shutil.move(out / "archive", tmp_path / "kept-archive")
+    (out / "figures" / "holiday.png").write_bytes(b"a holiday picture")
+    rc, _, err = twin("backtest", str(data), "--out", str(out), "--no-progress", "--no-report", "--fresh")
+    assert rc == 2
+    assert "figures/holiday.png" in one_error_line(err) and "(nothing was deleted)" in err
+    (out / "figures" / "holiday.png").unlink()
+    rc, _, err = twin("backtest", str(data), "--out", str(out), "--no-progress", "--no-report", "--fresh")
+    assert rc == 0, err
+    assert not (out / "report.html").exists() and not (out / "figures").exists()  # the earlier run's
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {
+        "scores.parquet", "alerts.parquet", "dead_letters.jsonl"}
