@@ -234,7 +234,7 @@ def run_kafka_flow(
         raise
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
-    collect_less()  # start-up's objects out of the collector's sight, fewer collections (heap.py)
+    collect_less()  # fewer garbage collections of a batch's short-lived objects (flows/app/heap.py)
     try:
         cli_main(
             flow,
