@@ -14,16 +14,15 @@ Other C libraries (musl, macOS) have no such knobs: :func:`keep_freed_memory` th
 nothing and says so. The settings are process-wide and values only, never behaviour.
 
 The collector (:func:`collect_less`): with CPython's default thresholds (700, 10, 10) a ``twin
-run`` over scalars ran ~1,860 young, ~170 middle and 10 full collections per 576,000 records, ~0.6
-of its ~7.8 CPU s (8 %; ``benchmarks/RESULTS.md``, "Scalar path ... round 18"): a poll's records,
+run`` over scalars made 1,860 young, 169 middle and 10 full collections per 576,000 records,
+0.6-0.9 CPU s, 7-8 % of the run (``benchmarks/RESULTS.md``, "... round 18"): a poll's records,
 runs and window columns live a few milliseconds, long enough to be scanned and promoted again and
 again, and each full collection walked every object of the process. A young collection now waits
 for :data:`YOUNG_THRESHOLD` more tracked objects than were freed: a batch's short-lived objects
-are freed by reference counting before it comes (3 young collections in that run, 0.06 CPU s).
+are freed by reference counting before it comes (147 young, 13 middle, 1 full: 0.07-0.10 CPU s).
 Garbage cycles are still collected: reference counting never frees them, so they count towards
 the threshold and at most that many wait for a collection. (``gc.freeze`` of start-up's 65,000
-objects was tried too: its ``gc.collect`` costs ~35 ms and the run then made more young collections,
-not fewer.)
+objects was tried too: its ``gc.collect`` costs ~35 ms, for no fewer collections.)
 """
 
 from __future__ import annotations
