@@ -18,6 +18,11 @@ measured:
    archive, Kafka sinks): the whole path.
 
 Prints records per CPU-second of each and the ratio run / floor, and a final JSON line.
+
+``--startup``: first, on the same topics while still empty, the floor and ``twin run`` once each
+(their fixed costs: interpreter, imports, clients, building the dataflow, closing it); the JSON then
+also gives ``run_vs_floor_excl_startup``, both sides' figures without them. The target is the
+all-in ``run_vs_floor``.
 """
 
 from __future__ import annotations
@@ -122,19 +127,28 @@ def measure(brokers: str, args: argparse.Namespace, work: Path) -> dict[str, Any
     """Produce the fleet once, then time the floors and ``twin run`` on it."""
     prefix = f"bench-scalar-{uuid.uuid4().hex[:8]}."
     with topics(brokers, prefix, 1) as cfg:
+        me = [sys.executable, str(Path(__file__).resolve()), "--floor-child", "--brokers", brokers,
+              "--topic", cfg.topic("scalars")]
+
+        def twin_run(archive: str) -> list[str]:
+            return [*TWIN, "run", "--brokers", brokers, "--topic-prefix", prefix, "--archive",
+                    str(work / archive), "--clock", "data", "--exit-at-end"]
+
+        out: dict[str, Any] = {}
+        if args.startup:  # the fixed costs, on the topics while they are empty
+            floor0, _ = child_cpu([*me, "--expected", "0", "--decode", "json"], work / "floor_startup.log")
+            run0, _ = child_cpu(twin_run("archive_startup"), work / "run_startup.log",
+                                {"TWIN_WINDOW_S": str(WINDOW_S)})
+            out["startup"] = {"floor_json_cpu_s": round(floor0, 2), "twin_run_cpu_s": round(run0, 2)}
         msgs = fleet_messages(cfg, args.assets, args.channels, int(args.hours * 3600), args.seed)
         n, secs = produce(cfg, msgs, rate=0, seconds=1e9, counter=[0])
         print(f"produced {n} records in {secs:.1f} s", file=sys.stderr)
-        me = [sys.executable, str(Path(__file__).resolve()), "--floor-child", "--brokers", brokers,
-              "--topic", cfg.topic("scalars"), "--expected", str(n)]
-        out: dict[str, Any] = {"records": n}
+        out["records"] = n
         for name, decode in (("floor_json", "json"), ("floor_twin_decode", "twin")):
-            cpu, wall = child_cpu([*me, "--decode", decode], work / f"{name}.log")
+            cpu, wall = child_cpu([*me, "--expected", str(n), "--decode", decode], work / f"{name}.log")
             out[name] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
                          "records_per_cpu_s": round(n / cpu)}
-        run = [*TWIN, "run", "--brokers", brokers, "--topic-prefix", prefix, "--archive",
-               str(work / "archive"), "--clock", "data", "--exit-at-end"]
-        cpu, wall = child_cpu(run, work / "run.log", {"TWIN_WINDOW_S": str(WINDOW_S)})
+        cpu, wall = child_cpu(twin_run("archive"), work / "run.log", {"TWIN_WINDOW_S": str(WINDOW_S)})
         out["twin_run"] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
                            "records_per_cpu_s": round(n / cpu)}
     return out
@@ -150,6 +164,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--tree", type=Path, default=None,
                    help="run the floors and twin run from this source tree (PYTHONPATH), e.g. "
                         "`git archive main | tar -x -C DIR` for a before/after comparison")
+    p.add_argument("--startup", action="store_true",
+                   help="also measure the floor's and twin run's fixed costs on the empty topics and "
+                        "give the ratio without them (run_vs_floor_excl_startup)")
     p.add_argument("--floor-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--brokers", help=argparse.SUPPRESS)
     p.add_argument("--topic", help=argparse.SUPPRESS)
@@ -168,12 +185,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "tree": str(TREE[0]) if TREE else str(ROOT), "assets": args.assets, "channels": args.channels,
            "hours": args.hours, "window_s": WINDOW_S,
            **res, "run_vs_floor": round(run / floor, 3),
+           **_excl_startup(res),
            "targets": {"records_per_cpu_s_ge_50k": run >= 50_000, "run_vs_floor_ge_0_5": run / floor >= 0.5}}
     for key in ("floor_json", "floor_twin_decode", "twin_run"):
         print(f"{key:>18}: {res[key]['records_per_cpu_s']:>9,} records/CPU-s "
               f"({res[key]['cpu_s']} s CPU, {res[key]['wall_s']} s wall)", file=sys.stderr)
     print(json.dumps(out))
     return out
+
+
+def _excl_startup(res: dict[str, Any]) -> dict[str, Any]:
+    """The ratio run / floor without each side's fixed cost, when ``--startup`` measured them."""
+    if "startup" not in res:
+        return {}
+    floor = res["floor_json"]["cpu_s"] - res["startup"]["floor_json_cpu_s"]
+    run = res["twin_run"]["cpu_s"] - res["startup"]["twin_run_cpu_s"]
+    return {"run_vs_floor_excl_startup": round(floor / run, 3) if run > 0 else None}
 
 
 if __name__ == "__main__":

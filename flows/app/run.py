@@ -16,6 +16,7 @@ from bytewax.run import cli_main
 
 from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.gate_link import ProgressPublisher
+from flows.app.heap import collect_less
 from flows.app.outputs import kafka_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.event_time_gate import EventTimeGate
@@ -233,6 +234,7 @@ def run_kafka_flow(
         raise
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
+    collect_less()  # fewer garbage collections of a batch's short-lived objects (flows/app/heap.py)
     try:
         cli_main(
             flow,
