@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from flows.app import backtest as backtest_module
 from flows.app import run as run_module
 from flows.app.heap import YOUNG_THRESHOLD, collect_less, keep_freed_memory
 from flows.config.pipeline import PipelineConfig
@@ -131,3 +132,37 @@ def test_twin_run_collects_less_once_its_dataflow_is_built(monkeypatch: pytest.M
         gc.set_threshold(*before)
     assert seen["flow"] == "the flow"
     assert seen["threshold"] == (YOUNG_THRESHOLD, before[1], before[2])
+
+
+def _tiny_csv(path: Path) -> Path:
+    rows = ["timestamp,asset_id,temperature"]
+    rows += [f"2024-01-01T00:{m:02d}:00Z,pump-1,{40 + m % 3}" for m in range(30)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_backtest_collects_less_during_its_run_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     fails: bool) -> None:
+    seen: list[tuple[int, int, int]] = []
+    real_run_main = backtest_module.run_main
+
+    def engine(flow: Any, **kw: Any) -> None:
+        seen.append(gc.get_threshold())
+        if fails:
+            raise KeyboardInterrupt
+        real_run_main(flow, **kw)
+
+    monkeypatch.setattr(backtest_module, "run_main", engine)
+    before = gc.get_threshold()
+    assert before[0] != YOUNG_THRESHOLD
+    try:
+        res = backtest_module.run_backtest([_tiny_csv(tmp_path / "in.csv")], tmp_path / "out",
+                                           PipelineConfig(), progress=False, report=False)
+        assert not fails and res.records == 30
+    except KeyboardInterrupt:
+        assert fails
+    after = gc.get_threshold()
+    gc.set_threshold(*before)
+    assert seen == [(YOUNG_THRESHOLD, before[1], before[2])]
+    assert after == before  # the caller's process (a notebook, these tests) gets its thresholds back
