@@ -130,11 +130,8 @@ def loss_problem(records: int, windows: int, by_reason: Mapping[str, int],
 
 
 def _digest(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def duplicate_files(paths: Iterable[str | Path]) -> tuple[str, str] | None:
