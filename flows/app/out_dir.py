@@ -9,6 +9,8 @@ anything else, it refuses and deletes nothing; the named outputs (``report.html`
 ...) go only when a twinflow archive (its ``part-*.parquet`` files) sits beside them, or when the
 folder's manifest (:mod:`flows.app.out_manifest`) lists each of them with the bytes it has now;
 else it refuses and deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``).
+Beside an archive, a manifest narrows them to the files it lists (a user's ``figures/holiday.png``
+stays).
 ``_quarantine/`` and unknown files stay.
 
 A run that fails leaves a folder a careful user can trust: one the command created and that
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.app.out_manifest import forget_written, unrecognised
+from flows.app.out_manifest import forget_written, listed_only, unrecognised
 from flows.archive.files import TABLES, linked_table
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "prepare_out",
@@ -71,6 +73,8 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
     named = _named_outputs(out, outputs)
+    if files:  # beside a twinflow archive: what its manifest lists, when there is one (else all)
+        named = listed_only(out, named)
     # no twinflow archive beside them (a report.html of someone else's?): each must be a file the
     # manifest shows as twinflow's, bytes unchanged (an earlier run's outputs, its archive removed)
     if named and not files and (odd := unrecognised(out, named)) is not None:

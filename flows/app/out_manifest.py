@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "forget_written", "record_written", "unrecognised"]
+__all__ = ["MANIFEST", "forget_written", "listed_only", "record_written", "unrecognised"]
 
 MANIFEST = ".twinflow-outputs.json"
 """The manifest's name in ``--out`` (hidden: it is bookkeeping, not an output)."""
@@ -86,6 +86,20 @@ def unrecognised(out: str | Path, paths: Iterable[str | Path]) -> tuple[Path, st
         if st.st_size != entry.get("size") or _digest(p) != entry.get("sha256"):
             return p, f"its content changed since twinflow wrote it ({MANIFEST})"
     return None
+
+
+def listed_only(out: str | Path, paths: list[Path]) -> list[Path]:
+    """Of ``paths``, those the manifest lists (whatever their bytes now: a run replaces them
+    anyway), when ``out`` holds a twinflow manifest with entries; else ``paths`` unchanged (an
+    output folder of a twinflow before round 18, or of ``twin demo``, which writes none).
+
+    With a twinflow archive beside them, ``--fresh`` deletes the named outputs on that evidence;
+    with a manifest it need not guess from the names: ``figures/holiday.png`` that a user put
+    beside the report matches ``figures/*.png`` but is not listed, so it stays."""
+    files = _load(Path(out))
+    if not files:
+        return paths
+    return [p for p in paths if p.relative_to(out).as_posix() in files]
 
 
 def forget_written(out: str | Path, paths: Iterable[str | Path]) -> None:

@@ -18,6 +18,7 @@ import pytest
 from flows.app.backtest import BACKTEST_OUTPUTS
 from flows.app.out_dir import prepare_out
 from flows.app.out_manifest import MANIFEST, record_written, unrecognised
+from tests.flows.archive_fixtures import small_archive
 from tests.flows.test_cli_errors import one_error_line, twin
 from tests.flows.test_hostile_inputs import NAB
 
@@ -43,6 +44,20 @@ def test_fresh_deletes_an_earlier_run_s_outputs_without_its_archive(tmp_path: Pa
     assert not [p for p in paths if p.exists()]
     assert not (out / "figures").exists() and not (out / MANIFEST).exists()
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_beside_an_archive_the_manifest_narrows_fresh_to_what_it_lists(tmp_path: Path) -> None:
+    """With a twinflow archive beside them, --fresh deleted every file its patterns match, a user's
+    ``figures/holiday.png`` included; with a manifest, only the files it lists go."""
+    out = tmp_path / "bt"
+    paths = _earlier_outputs(out)
+    small_archive(out / "archive")
+    holiday = out / "figures" / "holiday.png"
+    holiday.write_bytes(b"a holiday picture")  # matches figures/*.png, never written by twinflow
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert not [p for p in paths if p.exists()]
+    assert holiday.read_bytes() == b"a holiday picture"
+    assert not list((out / "archive").rglob("*.parquet")) and not (out / MANIFEST).exists()
 
 
 @pytest.mark.parametrize(("change", "why"), [
