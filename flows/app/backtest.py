@@ -16,7 +16,6 @@ or identical bytes) is refused before anything runs.
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from bisect import bisect_left
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 from bytewax.testing import run_main
 from tqdm import tqdm
 
-from flows.app.heap import collect_less
+from flows.app.heap import collecting_less
 from flows.app.losses import (
     DEFAULT_MAX_DEAD_LETTER_SHARE,
     dead_letters_by_reason,
@@ -204,11 +203,8 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
                         send_commands=False)
         start = time.perf_counter()
         run.started = True
-        thresholds = collect_less()  # as twin run: fewer collections of a batch's short-lived objects
-        try:
+        with collecting_less():  # as twin run: fewer collections of a batch's short-lived objects
             run_main(flow, epoch_interval=epoch_interval)  # no recovery store: nothing resumes
-        finally:
-            gc.set_threshold(*thresholds)  # a caller's process (tests, notebooks) gets its own back
         seconds = time.perf_counter() - start
     failures = failure_times(events) if events else {}
     scores = scores_table(snaps, alerts, failures)
