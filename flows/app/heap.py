@@ -68,8 +68,8 @@ def keep_freed_memory() -> bool:
 
 def collect_less() -> tuple[int, int, int]:
     """Raise the young generation's threshold to :data:`YOUNG_THRESHOLD` (the older generations keep
-    their ratios); call it once, right before a long run starts. Returns the thresholds that were in
-    force before."""
+    their ratios). Returns the thresholds that were in force before; a run uses
+    :func:`collecting_less`, which gives them back."""
     before = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, before[1], before[2])
     return before
@@ -78,8 +78,8 @@ def collect_less() -> tuple[int, int, int]:
 @contextmanager
 def collecting_less() -> Iterator[None]:
     """:func:`collect_less` for the block, the thresholds that were in force given back after it
-    (failed or not): a run inside a caller's process (``twin backtest`` from tests or notebooks)
-    leaves that process as it found it. Not used by ``twin demo``: its waveform-heavy run showed no
+    (failed or not): a run inside a caller's process (``twin run``'s or a backtest's, from tests or
+    notebooks) leaves that process as it found it. Not used by ``twin demo``: its waveform-heavy run showed no
     gain (5 pairs started together: -2.4 to +3.4 % CPU, median -1.0 %, outputs identical)."""
     before = collect_less()
     try:

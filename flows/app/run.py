@@ -16,7 +16,7 @@ from bytewax.run import cli_main
 
 from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.gate_link import ProgressPublisher
-from flows.app.heap import collect_less
+from flows.app.heap import collecting_less
 from flows.app.outputs import kafka_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.event_time_gate import EventTimeGate
@@ -234,36 +234,37 @@ def run_kafka_flow(
         raise
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
-    collect_less()  # fewer garbage collections of a batch's short-lived objects (flows/app/heap.py)
-    try:
-        cli_main(
-            flow,
-            workers_per_process=opts.workers,
-            process_id=opts.process_id if opts.addresses else None,
-            addresses=list(opts.addresses) or None,
-            epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
-            recovery_config=_recovery(opts),
-        )
-    except KeyboardInterrupt:
-        raise Stopped(SIGNAL) from None
-    except Exception as exc:
-        if _cause(exc, KeyboardInterrupt) is not None:
+    # fewer garbage collections of a batch's short-lived objects; the caller's settings come back after
+    with collecting_less():
+        try:
+            cli_main(
+                flow,
+                workers_per_process=opts.workers,
+                process_id=opts.process_id if opts.addresses else None,
+                addresses=list(opts.addresses) or None,
+                epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
+                recovery_config=_recovery(opts),
+            )
+        except KeyboardInterrupt:
             raise Stopped(SIGNAL) from None
-        security = _cause(exc, KafkaSecurityError)
-        if security is not None:
-            raise security from None
-        failed = _cause(exc, DeliveryFailed)
-        if failed is not None:
-            raise OutputUndelivered(failed.summary()) from None
-        unwritten = _cause(exc, ArchiveWriteError)
-        if unwritten is not None:
-            remedy = "once the archive's disk has room and is writable"
-            raise OutputUndelivered(str(unwritten), remedy) from None
-        raise
-    finally:
-        models.stop()
-        if progress is not None:
-            progress.stop()
+        except Exception as exc:
+            if _cause(exc, KeyboardInterrupt) is not None:
+                raise Stopped(SIGNAL) from None
+            security = _cause(exc, KafkaSecurityError)
+            if security is not None:
+                raise security from None
+            failed = _cause(exc, DeliveryFailed)
+            if failed is not None:
+                raise OutputUndelivered(failed.summary()) from None
+            unwritten = _cause(exc, ArchiveWriteError)
+            if unwritten is not None:
+                remedy = "once the archive's disk has room and is writable"
+                raise OutputUndelivered(str(unwritten), remedy) from None
+            raise
+        finally:
+            models.stop()
+            if progress is not None:
+                progress.stop()
 
 
 class OutputUndelivered(RuntimeError):

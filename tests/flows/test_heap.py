@@ -128,10 +128,12 @@ def test_twin_run_collects_less_once_its_dataflow_is_built(monkeypatch: pytest.M
     before = gc.get_threshold()
     try:
         run_module.run_kafka_flow(PipelineConfig(), run_module.RunOptions(tmp_path / "archive"), {})
+        after = gc.get_threshold()
     finally:
         gc.set_threshold(*before)
     assert seen["flow"] == "the flow"
     assert seen["threshold"] == (YOUNG_THRESHOLD, before[1], before[2])
+    assert after == before  # as a backtest: the caller's process gets its thresholds back
 
 
 def _tiny_csv(path: Path) -> Path:
