@@ -27,6 +27,7 @@ from flows.dataflow.recovery_store import lock_store, prepare_store
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
+from flows.dataflow.store_cluster import check_cluster, record_cluster
 from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
 
@@ -157,16 +158,19 @@ def whatif_request_source(cfg: PipelineConfig, opts: RunOptions,
         on_error=lambda code: metrics.source_errors.labels(code=code).inc())
 
 
-def _recovery(opts: RunOptions) -> RecoveryConfig | None:
-    """The recovery config; the store is initialised, or made consistent to resume from (see
+def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = "") -> RecoveryConfig | None:
+    """The recovery config; the store is locked against a second live run, checked to belong to
+    the Kafka cluster ``cluster_id`` (:mod:`flows.dataflow.store_cluster`: refused before anything
+    in it changes), then initialised, or made consistent to resume from (see
     :mod:`flows.dataflow.recovery_store`: snapshots of epochs an interrupted run did not finish are
-    discarded) and locked against a second live run. Only process 0 repairs: the others cannot
-    start before it joins the cluster."""
+    discarded). Only process 0 repairs: the others cannot start before it joins the cluster."""
     if opts.recovery_dir is None:
         return None
     lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
+    check_cluster(opts.recovery_dir, cluster_id, brokers)
     if opts.process_id in (None, 0) or not opts.addresses:
         prepare_store(opts.recovery_dir, opts.total_workers)
+    record_cluster(opts.recovery_dir, cluster_id, brokers)
     return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
 
@@ -191,10 +195,11 @@ def _terminate_gracefully() -> None:
     stop_once()
 
 
-def check_kafka(cfg: PipelineConfig) -> None:
+def check_kafka(cfg: PipelineConfig) -> str | None:
     """Before the engine starts: the settings make a client, the brokers answer within
     ``kafka.connect_timeout_s`` and the topics it reads and writes exist; else one KafkaSetupError line
-    (inside the dataflow the same failures end in an engine traceback)."""
+    (inside the dataflow the same failures end in an engine traceback). Returns the cluster's id
+    (None if the brokers give none), which the recovery store's offsets are checked against."""
     from flows.kafka.clients import KafkaSetupError, admin_client, wait_for_brokers
 
     admin, errors = admin_client(cfg.kafka)
@@ -206,6 +211,7 @@ def check_kafka(cfg: PipelineConfig) -> None:
         msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
                "(create the topics with `twin topics create`)")
         raise KafkaSetupError(msg)
+    return meta.cluster_id or None
 
 
 def run_kafka_flow(
@@ -215,7 +221,8 @@ def run_kafka_flow(
     metrics: PipelineMetrics | None = None,
 ) -> None:
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
-    check_kafka(cfg)
+    cluster_id = check_kafka(cfg)
+    recovery = _recovery(opts, cluster_id, cfg.kafka.brokers)  # refusals before anything starts
     metrics = metrics or PipelineMetrics()
     board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
     gate = event_time_gate(cfg, opts, metrics)
@@ -243,7 +250,7 @@ def run_kafka_flow(
                 process_id=opts.process_id if opts.addresses else None,
                 addresses=list(opts.addresses) or None,
                 epoch_interval=timedelta(seconds=opts.snapshot_interval_s),
-                recovery_config=_recovery(opts),
+                recovery_config=recovery,
             )
         except KeyboardInterrupt:
             raise Stopped(SIGNAL) from None

@@ -1,0 +1,120 @@
+"""Which Kafka cluster a recovery store's offsets belong to (``twinflow-kafka-cluster.json``).
+
+The Kafka source keeps its offsets in Bytewax's recovery snapshots. An offset means a record only
+on the cluster that assigned it: a resume pointed at another cluster (a new broker with the same
+topic names, a disaster-recovery switch, a test cluster) would start every partition at an offset
+that means other records there, or none yet, and skip or re-read without a word. So the store
+records its cluster's id (Kafka's ``cluster.id``, from the metadata ``twin run`` asks for anyway)
+and a resume against another id is refused in one line before the engine starts.
+
+The record is a small JSON file INSIDE the recovery folder, beside Bytewax's ``part-*.sqlite3``
+partitions (Bytewax reads only those; its tables are never touched): it travels with the store
+when the folder is copied or restored from a backup, and goes when the folder is deleted to start
+afresh. It is written atomically (a temporary file renamed into place) once the store has
+partitions. A store written before round 19 has none: it is accepted once, said in a warning, and
+its cluster recorded now.
+
+The brokers being unreachable is not a reason to refuse: ``twin run`` then stops at its broker
+check with the usual ``cannot reach Kafka`` line before this module is asked anything, and the
+record is left as it was (a broker outage is the normal path to a restart).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.dataflow.recovery_store import PART_GLOB, RecoveryStoreError, resume_point
+
+__all__ = ["RECORD", "ClusterRecord", "check_cluster", "read_record", "record_cluster"]
+
+log = logging.getLogger(__name__)
+
+RECORD = "twinflow-kafka-cluster.json"
+"""The record's name inside the recovery folder."""
+
+_KIND = "twinflow-kafka-cluster"
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    """The cluster a store's offsets belong to, and the brokers it was reached at then."""
+
+    cluster_id: str
+    brokers: str
+
+
+def _has_partitions(store: Path) -> bool:
+    return store.is_dir() and any(p.is_file() for p in store.glob(PART_GLOB))
+
+
+def read_record(store: Path) -> ClusterRecord | None:
+    """The store's record; None when it has none; a one-line refusal when it is not twinflow's."""
+    path = store / RECORD
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            msg = "not a regular file"
+            raise ValueError(msg)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        ours = isinstance(doc, dict) and doc.get("kind") == _KIND and isinstance(doc.get("cluster_id"), str)
+        if not ours:
+            msg = "not twinflow's format"
+            raise ValueError(msg)
+    except (OSError, ValueError) as exc:
+        msg = (f"recovery store {store}: its Kafka cluster record {path} cannot be read ({exc}): "
+               f"restore it from the folder's backup, or delete it if these are surely the right brokers")
+        raise RecoveryStoreError(msg) from None
+    return ClusterRecord(doc["cluster_id"], str(doc.get("brokers", "")))
+
+
+def _write(store: Path, cluster_id: str, brokers: str) -> None:
+    doc = {"kind": _KIND, "cluster_id": cluster_id, "brokers": brokers,
+           "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    tmp = store / f".{RECORD}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, store / RECORD)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_cluster(store: Path, cluster_id: str | None, brokers: str) -> None:
+    """Before a resume touches ``store``: refuse (RecoveryStoreError, one line) when its offsets
+    belong to another Kafka cluster than ``cluster_id`` (the one ``brokers`` answered for).
+
+    A store without partitions (about to be initialised) has nothing to check. A store without a
+    record (written before round 19) is recorded now, with a warning when it holds executions
+    (offsets of an unknown cluster: the run goes on as it always did)."""
+    if cluster_id is None:
+        log.warning("Kafka at %s gives no cluster id: the recovery store's cluster is not checked", brokers)
+        return
+    if not _has_partitions(store):
+        return
+    record = read_record(store)
+    if record is None:
+        if resume_point(store) is not None:
+            log.warning("recovery store %s has no record of its Kafka cluster (written before twinflow "
+                        "recorded it): resuming with the offsets it holds on cluster %s at %s, recorded "
+                        "now", store, cluster_id, brokers)
+        _write(store, cluster_id, brokers)
+        return
+    if record.cluster_id != cluster_id:
+        was = f" (brokers {record.brokers})" if record.brokers else ""
+        msg = (f"--recovery-dir {store} holds the offsets of Kafka cluster {record.cluster_id}{was}, but "
+               f"{brokers} is cluster {cluster_id}: they would mean other records there; give the brokers "
+               f"of cluster {record.cluster_id}, or an empty --recovery-dir to start afresh on {cluster_id}")
+        raise RecoveryStoreError(msg)
+
+
+def record_cluster(store: Path, cluster_id: str | None, brokers: str) -> None:
+    """Record ``cluster_id`` in ``store`` (just initialised, or checked) if it has partitions and no
+    record yet."""
+    if cluster_id is not None and _has_partitions(store) and read_record(store) is None:
+        _write(store, cluster_id, brokers)

@@ -1,0 +1,149 @@
+"""The recovery store's Kafka cluster record (flows.dataflow.store_cluster) on real Bytewax partitions.
+
+The broker side (``twin run`` against a real cluster) is tests/integration/test_kafka_resume_cluster.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from flows.app import run as run_module
+from flows.dataflow.recovery_store import RecoveryStoreError, prepare_store
+from flows.dataflow.store_cluster import RECORD, check_cluster, read_record, record_cluster
+
+A, B = "fZu1w_7vQVOrd3NQSE_NDA", "Qx3m0c8iT6aRkz0lW9yY2g"
+
+
+def _snapshot(store: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(store.iterdir())}
+
+
+def _used_store(tmp_path: Path) -> Path:
+    """A store one execution has written (a running sum over three items)."""
+    store = tmp_path / "recovery"
+    prepare_store(store, 1)
+    flow = Dataflow("cluster_test")
+    keyed = op.key_on("key", op.input("inp", flow, TestingSource([1, 2, 3])), lambda _x: "k")
+    sums = op.stateful_map("sum", keyed, lambda total, x: ((total or 0) + x, (total or 0) + x))
+    out: list[Any] = []
+    op.output("out", sums, TestingSink(out))
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
+    assert out[-1] == ("k", 6)
+    return store
+
+
+def _opts(store: Path, tmp_path: Path) -> run_module.RunOptions:
+    return run_module.RunOptions(tmp_path / "archive", recovery_dir=store)
+
+
+def test_a_new_store_records_its_cluster_beside_the_partitions(tmp_path: Path) -> None:
+    store = tmp_path / "recovery"
+    run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092")
+    assert sorted(p.name for p in store.iterdir()) == ["part-0.sqlite3", RECORD]
+    record = read_record(store)
+    assert record is not None and (record.cluster_id, record.brokers) == (A, "kafka-1:9092")
+    assert json.loads((store / RECORD).read_text())["kind"] == "twinflow-kafka-cluster"
+
+
+def test_a_resume_against_another_cluster_is_refused_in_one_line_touching_nothing(tmp_path: Path) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092")
+    before = _snapshot(store)
+    with pytest.raises(RecoveryStoreError) as err:
+        run_module._recovery(_opts(store, tmp_path), B, "dr-kafka:9092")
+    assert str(err.value) == (
+        f"--recovery-dir {store} holds the offsets of Kafka cluster {A} (brokers kafka-1:9092), but "
+        f"dr-kafka:9092 is cluster {B}: they would mean other records there; give the brokers of "
+        f"cluster {A}, or an empty --recovery-dir to start afresh on {B}")
+    assert _snapshot(store) == before  # refused before any repair or record changed the store
+
+
+def test_a_resume_against_the_same_cluster_goes_on(tmp_path: Path) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092")
+    config = run_module._recovery(_opts(store, tmp_path), A, "kafka-1.new-name:9092")
+    assert config is not None
+    record = read_record(store)
+    assert record is not None and record.brokers == "kafka-1:9092"  # the first record stays
+
+
+def test_a_store_from_before_the_record_is_said_once_and_recorded(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    store = _used_store(tmp_path)  # no record: as every store written before round 19
+    with caplog.at_level(logging.WARNING, logger="flows.dataflow.store_cluster"):
+        check_cluster(store, A, "kafka-1:9092")
+        check_cluster(store, A, "kafka-1:9092")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "has no record of its Kafka cluster" in said[0] and A in said[0], said
+    record = read_record(store)
+    assert record is not None and record.cluster_id == A
+    with pytest.raises(RecoveryStoreError, match=f"holds the offsets of Kafka cluster {A}"):
+        check_cluster(store, B, "other:9092")
+
+
+def test_an_initialised_store_without_executions_is_recorded_silently(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = tmp_path / "recovery"
+    prepare_store(store, 2)  # e.g. killed between the initialisation and the record
+    with caplog.at_level(logging.WARNING, logger="flows.dataflow.store_cluster"):
+        check_cluster(store, A, "kafka-1:9092")
+    assert not caplog.records
+    record = read_record(store)
+    assert record is not None and record.cluster_id == A
+
+
+def test_a_deleted_folder_starts_afresh_on_the_new_cluster(tmp_path: Path) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092")
+    for p in store.iterdir():
+        p.unlink()
+    store.rmdir()
+    run_module._recovery(_opts(store, tmp_path), B, "dr-kafka:9092")
+    record = read_record(store)
+    assert record is not None and record.cluster_id == B
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"kind": "other", "cluster_id": "x"}', '["x"]'])
+def test_a_record_that_is_not_twinflows_is_refused_not_overwritten(tmp_path: Path, text: str) -> None:
+    store = _used_store(tmp_path)
+    (store / RECORD).write_text(text)
+    with pytest.raises(RecoveryStoreError, match="cluster record .* cannot be read") as err:
+        check_cluster(store, A, "kafka-1:9092")
+    assert "\n" not in str(err.value)
+    assert (store / RECORD).read_text() == text
+
+
+def test_brokers_without_a_cluster_id_are_not_checked(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092")
+    with caplog.at_level(logging.WARNING, logger="flows.dataflow.store_cluster"):
+        run_module._recovery(_opts(store, tmp_path), None, "old-kafka:9092")
+    assert "gives no cluster id" in caplog.text
+    record = read_record(store)
+    assert record is not None and record.cluster_id == A
+
+
+def test_run_checks_the_store_before_anything_starts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """run_kafka_flow: the cluster id from the broker check reaches the store check, and a refusal
+    comes before the fleet model consumer or the engine start."""
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092")
+    started: list[str] = []
+    monkeypatch.setattr(run_module, "check_kafka", lambda _cfg: B)
+    monkeypatch.setattr(run_module, "build_kafka_flow", lambda *_a: started.append("flow"))
+    monkeypatch.setattr(run_module, "FleetModelConsumer", lambda *_a, **_k: started.append("consumer"))
+    monkeypatch.setattr(run_module, "cli_main", lambda *_a, **_k: started.append("engine"))
+    with pytest.raises(RecoveryStoreError, match=f"is cluster {B}"):
+        run_module.run_kafka_flow(run_module.PipelineConfig(), _opts(store, tmp_path), {})
+    assert started == []
