@@ -19,12 +19,14 @@ from flows.app.demo_prescriptions import prescription_rows, prescription_summary
 from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
+from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.app.report import plot_fleet
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.sinks.archive import new_run_id
+from flows.dataflow.sinks.jsonl import run_files
 from flows.dataflow.sources.simulator import SimulatorSource, count_records
 from twin_models.commands import CommandsConfig
 from twin_models.evaluate.damage_rul import damage_rul_outcomes, prior_lives
@@ -39,7 +41,10 @@ DEMO_DEFAULTS = PipelineConfig(clock="data", commands=CommandsConfig(mode="advis
 command path runs in ``advise`` mode, to show the audit log (archive table ``audit``); the demo
 never sends a command whatever the mode (its flow is built without ``send_commands``)."""
 DEMO_OUTPUTS = ("dead_letters*.jsonl", "demo.png")
-"""What ``twin demo`` writes into ``--out`` besides the archive (``--fresh`` deletes them)."""
+"""What ``twin demo`` writes into ``--out`` besides the archive (``--fresh`` deletes those of them
+its manifest lists, :mod:`flows.app.out_manifest`)."""
+DEAD_LETTERS = "dead_letters.jsonl"
+"""The demo's dead-letter file in ``--out`` (worker k > 0: ``dead_letters-w<k>.jsonl``)."""
 
 
 @dataclass
@@ -71,7 +76,7 @@ def run_fleet(
     metrics = metrics or PipelineMetrics()
     bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
     source = SimulatorSource(fleet, progress=bar.update)
-    sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / "dead_letters.jsonl",
+    sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / DEAD_LETTERS,
                                collect=("state", "alerts", "recommendations"),
                                run_id=None if run is None else run.run_id)
     meta = fleet_metadata(fleet)
@@ -85,6 +90,7 @@ def run_fleet(
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
     seconds = time.perf_counter() - start
     bar.close()
+    record_written(out, run_files(out / DEAD_LETTERS, workers))  # twinflow's for --fresh
     run_end = fleet.start + timedelta(days=fleet.days)
     report = evaluate_detection(ground_truth(fleet), got.alerts, got.state, run_end)
     records = int(metrics.value("twin_records_in_total", {"source": "simulator"}))
@@ -202,7 +208,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
           f"alert messages: {s['alert_messages']}")
     if s.get("dead_letters_by_reason"):
         print(f"  dead letters by reason: {describe_reasons(s['dead_letters_by_reason'])} "
-              f"-> {out / 'dead_letters.jsonl'}")
+              f"-> {out / DEAD_LETTERS}")
     if s["fault_table"]:
         print("\n  asset      fault  onset             failure           lead     diagnosed  "
               "RUL at detection (true)  damage RUL at detection [10-90 %]")
@@ -259,7 +265,7 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
                         sensor_fault_fraction=getattr(args, "sensor_faults", 0.0))
     prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
     run = RunOutputs(new_run_id())
-    with kept_on_stop(out, out, run, ("demo.png",), logs=("dead_letters.jsonl",)):  # stopped: what is kept
+    with kept_on_stop(out, out, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept
         res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
                         metrics=metrics, run=run)
         summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
@@ -269,6 +275,9 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
                                          truths=ground_truth(fleet),
                                          sensor_faults=sensor_fault_truth(fleet)))
         run.written.append("demo.png")
+        # --fresh then deletes these (and the dead letters: run_fleet), and only these, as
+        # twinflow's: a user's file in --out that DEMO_OUTPUTS' patterns match stays
+        record_written(out, [out / "demo.png"])
     if getattr(args, "follow_plans", False):
         from flows.app.demo_followed import run_followed  # imports this module
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.app.out_manifest import forget_written, listed_only, unrecognised
+from flows.app.out_manifest import Manifest
 from flows.archive.files import TABLES, linked_table
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "prepare_out",
@@ -73,11 +73,12 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
     named = _named_outputs(out, outputs)
+    manifest = Manifest.read(out)  # once: asked below, then told what was deleted
     if files:  # beside a twinflow archive: what its manifest lists, when there is one (else all)
-        named = listed_only(out, named)
+        named = manifest.listed_only(named)
     # no twinflow archive beside them (a report.html of someone else's?): each must be a file the
     # manifest shows as twinflow's, bytes unchanged (an earlier run's outputs, its archive removed)
-    if named and not files and (odd := unrecognised(out, named)) is not None:
+    if named and not files and (odd := manifest.unrecognised(named)) is not None:
         first, why = odd
         more = f" and {len(named) - 1} more" if len(named) > 1 else ""
         msg = (f"--fresh refused: {first}{more} has no twinflow archive beside it ({archive} holds no "
@@ -94,7 +95,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
         target.unlink()
         if target.parent != out and not any(target.parent.iterdir()):
             target.parent.rmdir()
-    forget_written(out, named)
+    manifest.forget(named)
 
 
 def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (), *,

@@ -15,10 +15,11 @@ import hashlib
 import json
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "forget_written", "listed_only", "record_written", "unrecognised"]
+__all__ = ["MANIFEST", "Manifest", "record_written", "unrecognised"]
 
 MANIFEST = ".twinflow-outputs.json"
 """The manifest's name in ``--out`` (hidden: it is bookkeeping, not an output)."""
@@ -59,55 +60,71 @@ def _save(out: Path, files: dict[str, Any]) -> None:
     replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+@dataclass
+class Manifest:
+    """An output folder's manifest, read once (``--fresh`` asks it several questions and then
+    drops what it deleted). ``files`` is None when ``MANIFEST`` is not twinflow's: never trusted
+    nor overwritten."""
+
+    out: Path
+    files: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, out: str | Path) -> Manifest:
+        """The manifest of ``out`` as it is now."""
+        return cls(Path(out), _load(Path(out)))
+
+    def record(self, paths: Iterable[str | Path]) -> None:
+        """Add the files ``paths`` (in ``out``, just written by this command) and save."""
+        if self.files is None:  # someone else's file of that name: never overwritten
+            return
+        for p in map(Path, paths):
+            if p.is_file() and not p.is_symlink():
+                entry = {"size": p.stat().st_size, "sha256": _digest(p)}
+                self.files[p.relative_to(self.out).as_posix()] = entry
+        _save(self.out, self.files)
+
+    def unrecognised(self, paths: Iterable[str | Path]) -> tuple[Path, str] | None:
+        """The first of ``paths`` the manifest does not show as twinflow's, with why; None when
+        it lists every one as a regular file with the size and SHA-256 it has now."""
+        files = self.files or {}
+        for p in map(Path, paths):
+            entry = files.get(p.relative_to(self.out).as_posix())
+            if not isinstance(entry, dict):
+                return p, f"{MANIFEST} does not list it"
+            st = p.lstat()
+            if not stat.S_ISREG(st.st_mode):
+                return p, "it is not the regular file twinflow wrote"
+            if st.st_size != entry.get("size") or _digest(p) != entry.get("sha256"):
+                return p, f"its content changed since twinflow wrote it ({MANIFEST})"
+        return None
+
+    def listed_only(self, paths: list[Path]) -> list[Path]:
+        """Of ``paths``, those the manifest lists (whatever their bytes now: a run replaces them
+        anyway), when it is twinflow's and has entries; else ``paths`` unchanged (an output folder
+        of a twinflow before round 18, or of a ``twin demo`` before round 19, which wrote none).
+
+        With a twinflow archive beside them, ``--fresh`` deletes the named outputs on that
+        evidence; with a manifest it need not guess from the names: ``figures/holiday.png`` that a
+        user put beside the report matches ``figures/*.png`` but is not listed, so it stays."""
+        if not self.files:
+            return paths
+        return [p for p in paths if p.relative_to(self.out).as_posix() in self.files]
+
+    def forget(self, paths: Iterable[str | Path]) -> None:
+        """Drop ``paths`` (deleted by ``--fresh``) and save; the manifest goes with its last entry."""
+        if self.files is None:
+            return
+        for p in map(Path, paths):
+            self.files.pop(p.relative_to(self.out).as_posix(), None)
+        _save(self.out, self.files)
+
+
 def record_written(out: str | Path, paths: Iterable[str | Path]) -> None:
     """Add the files ``paths`` (in ``out``, just written by this command) to the manifest."""
-    out = Path(out)
-    files = _load(out)
-    if files is None:  # someone else's file of that name: never overwritten
-        return
-    for p in map(Path, paths):
-        if p.is_file() and not p.is_symlink():
-            files[p.relative_to(out).as_posix()] = {"size": p.stat().st_size, "sha256": _digest(p)}
-    _save(out, files)
+    Manifest.read(out).record(paths)
 
 
 def unrecognised(out: str | Path, paths: Iterable[str | Path]) -> tuple[Path, str] | None:
-    """The first of ``paths`` the manifest does not show as twinflow's, with why; None when the
-    manifest lists every one as a regular file with the size and SHA-256 it has now."""
-    out = Path(out)
-    files = _load(out) or {}
-    for p in map(Path, paths):
-        entry = files.get(p.relative_to(out).as_posix())
-        if not isinstance(entry, dict):
-            return p, f"{MANIFEST} does not list it"
-        st = p.lstat()
-        if not stat.S_ISREG(st.st_mode):
-            return p, "it is not the regular file twinflow wrote"
-        if st.st_size != entry.get("size") or _digest(p) != entry.get("sha256"):
-            return p, f"its content changed since twinflow wrote it ({MANIFEST})"
-    return None
-
-
-def listed_only(out: str | Path, paths: list[Path]) -> list[Path]:
-    """Of ``paths``, those the manifest lists (whatever their bytes now: a run replaces them
-    anyway), when ``out`` holds a twinflow manifest with entries; else ``paths`` unchanged (an
-    output folder of a twinflow before round 18, or of ``twin demo``, which writes none).
-
-    With a twinflow archive beside them, ``--fresh`` deletes the named outputs on that evidence;
-    with a manifest it need not guess from the names: ``figures/holiday.png`` that a user put
-    beside the report matches ``figures/*.png`` but is not listed, so it stays."""
-    files = _load(Path(out))
-    if not files:
-        return paths
-    return [p for p in paths if p.relative_to(out).as_posix() in files]
-
-
-def forget_written(out: str | Path, paths: Iterable[str | Path]) -> None:
-    """Drop ``paths`` (deleted by ``--fresh``) from the manifest; the manifest goes with its last entry."""
-    out = Path(out)
-    files = _load(out)
-    if files is None:
-        return
-    for p in map(Path, paths):
-        files.pop(p.relative_to(out).as_posix(), None)
-    _save(out, files)
+    """:meth:`Manifest.unrecognised` of ``out``'s manifest."""
+    return Manifest.read(out).unrecognised(paths)

@@ -128,3 +128,28 @@ def test_backtest_fresh_after_its_archive_was_removed(tmp_path: Path) -> None:
     assert not (out / "report.html").exists() and not (out / "figures").exists()  # the earlier run's
     assert set(json.loads((out / MANIFEST).read_text())["files"]) == {
         "scores.parquet", "alerts.parquet", "dead_letters.jsonl"}
+
+
+def test_demo_fresh_replaces_its_own_outputs_and_keeps_a_user_s_file(tmp_path: Path) -> None:
+    """Round 19: ``twin demo`` writes the manifest too. Before, its ``--fresh`` deleted every file
+    its patterns match beside its archive: a user's ``dead_letters-notes.jsonl`` went with them."""
+    out = tmp_path / "demo"
+    argv = ("demo", "--assets", "1", "--days", "1", "--out", str(out), "--no-progress", "--json",
+            "--workers", "2")
+    rc, _, err = twin(*argv)
+    assert rc == 0, err
+    listed = json.loads((out / MANIFEST).read_text())["files"]
+    assert set(listed) == {"demo.png", "dead_letters.jsonl", "dead_letters-w1.jsonl"}
+    runs = {p.name.split("-w")[0] for p in out.rglob("part-*.parquet")}
+    notes = out / "dead_letters-notes.jsonl"  # matches dead_letters*.jsonl, never written by twinflow
+    notes.write_text('{"my": "notes"}\n')
+    (out / "demo.png").write_bytes(b"stale")  # replaced whatever its bytes: it is twinflow's name
+    rc, _, err = twin(*argv, "--fresh")
+    assert rc == 0, err
+    assert notes.read_text() == '{"my": "notes"}\n'
+    assert (out / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = {p.name.split("-w")[0] for p in out.rglob("part-*.parquet")}
+    assert again and not again & runs  # the earlier run's archive files went
+    listed = json.loads((out / MANIFEST).read_text())["files"]
+    assert set(listed) == {"demo.png", "dead_letters.jsonl", "dead_letters-w1.jsonl"}
+    assert listed["demo.png"]["size"] == (out / "demo.png").stat().st_size

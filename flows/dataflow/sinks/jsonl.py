@@ -16,7 +16,17 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-__all__ = ["JsonlSink", "jsonl_attacher"]
+__all__ = ["JsonlSink", "jsonl_attacher", "run_files", "worker_path"]
+
+
+def worker_path(path: Path, worker_index: int) -> Path:
+    """The file worker ``worker_index`` writes: ``path`` for worker 0, else ``<stem>-w<k><suffix>``."""
+    return path if worker_index == 0 else path.with_name(f"{path.stem}-w{worker_index}{path.suffix}")
+
+
+def run_files(path: str | Path, workers: int) -> list[Path]:
+    """The files a run of ``workers`` workers writes (each worker's, created empty when the flow starts)."""
+    return [worker_path(Path(path), k) for k in range(max(workers, 1))]
 
 
 class _JsonlPartition(StatelessSinkPartition[Any]):
@@ -50,10 +60,7 @@ class JsonlSink(DynamicSink[Any]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _JsonlPartition:
         """Create this worker's file, empty."""
-        path = self.path
-        if worker_index > 0:
-            path = path.with_name(f"{path.stem}-w{worker_index}{path.suffix}")
-        return _JsonlPartition(path, self.encode)
+        return _JsonlPartition(worker_path(self.path, worker_index), self.encode)
 
 
 def jsonl_attacher(
