@@ -13,6 +13,19 @@ Only the settings that decide what the records say are hashed: where they go and
 topic names, the metrics) are left out, so moving an archive, a broker or a topic prefix, or
 running the same flow on more processes, keeps the hash (and the outputs identical whatever the
 deployment, as issue 10 requires of them).
+
+The ``kafka`` section is placement but for :data:`KAFKA_CONTENT` (round 19). ``kafka.partitioning``
+is a rule about the input, not a route: with ``asset_id`` a message keyed by another asset is a
+``key_asset_mismatch`` dead letter, with ``any`` it is processed (and the merge no longer lowers a
+run of records stamped ahead, :mod:`flows.dataflow.sources.kafka_merge`), so the same messages
+give other twin states and alerts. It is hashed when it is not its default, so the hash of every
+configuration at the default (every archive written before) stays what it was. The partition
+COUNT stays out: state is keyed by asset (and kind), never by Kafka partition, and the outputs
+do not depend on it (a resume after partitions were added: tests/integration/
+test_kafka_resume_partitions.py). ``auto.offset.reset`` (under ``kafka.librdkafka``) stays out
+too: it decides WHICH records are read after a retention gap, not what a record read gives; what
+each window read is in its lineage's input ranges (Kafka offsets), and the gap is warned about and
+counted (``offsets_deleted``), as ``--from-end`` decides where a run without recovery starts.
 """
 
 from __future__ import annotations
@@ -23,13 +36,19 @@ from dataclasses import fields, is_dataclass
 from importlib import metadata
 from typing import Any
 
-from flows.config.pipeline import PipelineConfig
+from flows.config.pipeline import KafkaConfig, PipelineConfig
 from flows.config.values import is_secret
 
-__all__ = ["HASH_CHARS", "PLACEMENT", "canonical_settings", "config_hash", "twinflow_version"]
+__all__ = ["HASH_CHARS", "KAFKA_CONTENT", "PLACEMENT", "canonical_settings", "config_hash",
+           "twinflow_version"]
 
 PLACEMENT = ("archive_dir", "archive_batch_rows", "archive_flush_s", "kafka", "metrics")
-"""Top-level settings left out of the hash: where records go, not what they say."""
+"""Top-level settings left out of the hash: where records go, not what they say (``kafka`` but for
+:data:`KAFKA_CONTENT`)."""
+
+KAFKA_CONTENT = ("partitioning",)
+"""Settings of the ``kafka`` section that decide what the records say: hashed when not at their
+default (see the module docstring)."""
 
 HASH_CHARS = 16
 """Hex digits kept of the SHA-256 (64 bits: collisions between real configurations are not a concern)."""
@@ -51,6 +70,11 @@ def _plain(value: Any) -> Any:
 def canonical_settings(cfg: PipelineConfig) -> str:
     """The canonical JSON text that :func:`config_hash` hashes (secrets shown as ``***``)."""
     plain = {k: v for k, v in _plain(cfg).items() if k not in PLACEMENT}
+    default = KafkaConfig()
+    kafka = {k: _plain(getattr(cfg.kafka, k)) for k in KAFKA_CONTENT
+             if getattr(cfg.kafka, k) != getattr(default, k)}
+    if kafka:
+        plain["kafka"] = kafka
     return json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
 
 

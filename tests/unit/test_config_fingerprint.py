@@ -37,6 +37,8 @@ def test_same_config_gives_the_same_hash_in_two_processes() -> None:
 @pytest.mark.parametrize(("key", "value"), [
     ("TWIN_WINDOW_S", "121"), ("TWIN_TWIN__WARMUP_WINDOWS", "13"), ("TWIN_ALERTS__MIN_WINDOWS", "4"),
     ("TWIN_TWIN__FLEET__REFIT_GROWTH", "0.2"), ("TWIN_CLOCK", "data"),
+    # round 19: with "any" a message keyed by another asset is processed, not a dead letter
+    ("TWIN_KAFKA__PARTITIONING", "any"),
 ])
 def test_a_changed_setting_changes_the_hash(key: str, value: str) -> None:
     assert config_hash(load_config(env={**ENV, key: value})) != config_hash(load_config(env=ENV))
@@ -51,6 +53,10 @@ def test_a_changed_setting_changes_the_hash(key: str, value: str) -> None:
     ("TWIN_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL", "SASL_SSL"),
     ("TWIN_KAFKA__LIBRDKAFKA__CLIENT_ID", "twin-b"),
     ("TWIN_KAFKA__LIBRDKAFKA__SOCKET_TIMEOUT_MS", "90000"), ("TWIN_KAFKA__CONNECT_TIMEOUT_S", "60"),
+    # round 19: which offsets a gap continues at (the lineage's input ranges say what was read),
+    # and how many partitions (state is keyed by asset, never by partition)
+    ("TWIN_KAFKA__LIBRDKAFKA__AUTO_OFFSET_RESET", "latest"), ("TWIN_KAFKA__PARTITIONS", "12"),
+    ("TWIN_KAFKA__PARTITIONING", "asset_id"),
 ])
 def test_where_records_go_does_not_change_the_hash(key: str, value: str) -> None:
     """The same flow writing elsewhere (another archive, broker, topic, process count) names the
@@ -66,3 +72,12 @@ def test_secrets_are_neither_in_the_hashed_text_nor_recoverable_from_the_hash() 
     other = load_config(env={**ENV, "TWIN_KAFKA__LIBRDKAFKA__SASL_PASSWORD": "another-password"})
     assert config_hash(other) == config_hash(cfg)
     assert config_hash(cfg) == hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
+
+
+def test_the_default_partitioning_keeps_the_hashes_written_before() -> None:
+    """``kafka.partitioning`` is hashed only when it is not the default, so every configuration at
+    the default names the same hash as before round 19 (the canonical text has no kafka section)."""
+    cfg = load_config(env=ENV)
+    assert '"kafka"' not in canonical_settings(cfg)
+    text = canonical_settings(load_config(env={**ENV, "TWIN_KAFKA__PARTITIONING": "any"}))
+    assert '"kafka":{"partitioning":"any"}' in text

@@ -1,0 +1,117 @@
+"""`twin run --recovery-dir` resumed after the telemetry topics got more partitions, and with another
+``kafka.partitioning`` (round 19).
+
+The partition count is left out of the configuration hash (flows/config/fingerprint.py): state is
+keyed by asset (and kind), never by Kafka partition, and the source's recovery state is only the
+next offset per topic of each partition index. So a resume after partitions were added must
+continue every twin where it was, whichever partition its records now come from, resume the old
+partitions at their offsets and read the new ones from their beginning. ``kafka.partitioning``
+is hashed since round 19 (it decides what is dead-lettered): the lineage of the resumed run names
+the new configuration. Measured with more runs in benchmarks/RESULTS.md, part resume19.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewPartitions
+
+from flows.app.produce import encode_record, topic_role
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.archive.query import query
+from flows.config.fingerprint import config_hash
+from flows.config.pipeline import KafkaConfig, load_config
+from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
+from twin_models.simulator.fleet import FleetConfig, simulate_fleet
+
+pytestmark = pytest.mark.integration
+
+TWIN = str(Path(sys.executable).parent / "twin")
+FLEET = FleetConfig(n_assets=4, days=4.0, seed=11, frame_interval_s=1800.0, scalar_interval_s=900.0)
+TELEMETRY = ("scalars", "waveforms", "events")
+
+
+@pytest.fixture
+def topics(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
+    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"rp-{uuid.uuid4().hex[:8]}.", partitions=2)
+    create_topics(cfg)
+    try:
+        yield cfg
+    finally:
+        kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+
+
+def _publish(cfg: KafkaConfig, records: list[Any], assets: list[str], partitions: int) -> None:
+    """Asset ``i`` to partition ``i % partitions`` (as a key hash would, but known to the test)."""
+    producer = Producer({"bootstrap.servers": cfg.brokers, "linger.ms": "20"})
+    for rec in records:
+        producer.produce(cfg.topic(topic_role(rec)), encode_record(rec), rec.asset_id.encode(),
+                         partition=assets.index(rec.asset_id) % partitions,
+                         headers=[(EVENT_TIME_HEADER, str(int(rec.timestamp.timestamp() * 1000)).encode())])
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _run(cfg: KafkaConfig, tmp_path: Path, *more: str) -> str:
+    from flows.cli.kafka_commands import write_fleet_metadata
+
+    if not (tmp_path / "meta.json").exists():
+        write_fleet_metadata(FLEET, str(tmp_path / "meta.json"))
+    argv = [TWIN, "run", "--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix, "--archive",
+            str(tmp_path / "a"), "--metadata", str(tmp_path / "meta.json"), "--clock", "data",
+            "--exit-at-end", "--connect-timeout", "10", "--recovery-dir", str(tmp_path / "rec"), *more]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stderr
+
+
+def _windows(tmp_path: Path) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Per asset, in window order: (run id, lineage) of every twin_state row."""
+    sql = "SELECT asset_id, run_id, lineage FROM twin_state ORDER BY asset_id, window_start"
+    rows = query(tmp_path / "a", sql)[1]
+    out: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    for asset, run, lineage in rows:
+        out.setdefault(asset, []).append((run, json.loads(lineage)))
+    return out
+
+
+def test_a_resume_after_partitions_were_added_continues_every_twin(topics: KafkaConfig, kafka_admin: Any,
+                                                                   tmp_path: Path) -> None:
+    records = list(simulate_fleet(FLEET))
+    assets = sorted({r.asset_id for r in records})
+    split = records[0].timestamp.timestamp() + FLEET.days / 2 * 86_400
+    first = [r for r in records if r.timestamp.timestamp() < split]
+    rest = [r for r in records if r.timestamp.timestamp() >= split]
+    _publish(topics, first, assets, 2)
+    _run(topics, tmp_path)
+    grown = kafka_admin.create_partitions([NewPartitions(topics.topic(t), 4) for t in TELEMETRY])
+    for fut in grown.values():
+        fut.result(timeout=30)
+    _publish(topics, rest, assets, 4)  # assets 2 and 3 move to the new partitions 2 and 3
+    err = _run(topics, tmp_path, "--partitioning", "any")
+
+    assert f"twin run: {len(rest)} records read," in err, err  # old partitions resumed, new ones whole
+    assert "in source partitions 0, 1, 2, 3" in err, err
+    before = config_hash(load_config(env={}, overrides={"clock": "data"}))
+    after = config_hash(load_config(env={}, overrides={"clock": "data", "kafka.partitioning": "any"}))
+    assert before != after
+    for asset, windows in _windows(tmp_path).items():
+        runs = list(dict.fromkeys(run for run, _ in windows))
+        assert len(runs) == 2, (asset, runs)
+        one = [lin for run, lin in windows if run == runs[0]]
+        two = [lin for run, lin in windows if run == runs[1]]
+        assert {lin["config_hash"] for lin in one} == {before}
+        assert {lin["config_hash"] for lin in two} == {after}  # the lineage names the new setting
+        # the twin went on learning where it was, not from an empty state on its new partition
+        assert two[0]["learned_windows"] > one[-1]["learned_windows"] > 0, (asset, one[-1], two[0])
+        moved = assets.index(asset) % 4 >= 2
+        parts = {src["source"].rsplit(":", 1)[1] for lin in two for src in lin["inputs"]}
+        assert parts == ({str(assets.index(asset) % 4)} if moved else {str(assets.index(asset) % 2)}), parts
