@@ -22,7 +22,8 @@ from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Decoder
 from flows.dataflow.pipeline import get_flow
 from tests.flows.conftest import Outputs, assert_same_states_alerts_and_dead_letters
-from tests.flows.test_kafka_source_idle import _Msg, _partition
+from tests.flows.test_kafka_source_idle import _partition
+from tests.kafka_fakes import StampedMessage
 from twin_models.records import AssetEvent, ScalarSample
 
 CFG = PipelineConfig(clock="data", window_s=60.0, allowed_lateness_s=120.0)
@@ -159,7 +160,7 @@ def test_a_run_with_a_bad_record_is_judged_message_by_message() -> None:
     assert dict(out[-1].headers) == {"source.topic": SCALARS, "source.partition": "3", "source.offset": "130"}
 
 
-class _Run(_Msg):
+class _Run(StampedMessage):
     def value(self) -> bytes:
         return f'{{"offset": {self.offset_}}}'.encode()
 
@@ -230,9 +231,11 @@ def test_a_run_stops_where_the_event_time_gate_holds() -> None:
 class _Keyed(_Run):
     """A message under a Kafka key shared by several assets (``key_`` None: a null key)."""
 
-    key_: bytes | None = None
+    def __init__(self, topic: str, offset: int, ts: int) -> None:
+        super().__init__(topic, offset, ts)
+        self.key_ = None
 
-    def key(self) -> bytes | None:  # type: ignore[override]
+    def key(self) -> bytes | None:
         return self.key_
 
 

@@ -9,70 +9,20 @@ late (dead letters, windows without their vibration frames), even in a clean run
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from flows.dataflow.items import RawRun
-from flows.dataflow.sources.kafka import EVENT_TIME_HEADER, KafkaTelemetrySource
+from flows.dataflow.sources.kafka import KafkaTelemetrySource
+from tests.kafka_fakes import FetchedQueue, StampedMessage
 
 TOPICS = ["scalars", "waveforms"]
 
 
-@dataclass
-class _Msg:
-    topic_: str
-    offset_: int
-    ts: int
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self.topic_
-
-    def offset(self) -> int:
-        return self.offset_
-
-    def partition(self) -> int:
-        return 0
-
-    def value(self) -> bytes:
-        return b"{}"
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return [(EVENT_TIME_HEADER, str(self.ts).encode())]
-
-    def key(self) -> bytes:
-        """The asset: one per offset (a forward-jumped run in the tests is of one message)."""
-        return f"asset-{self.offset_ % 7}".encode()
-
-    def timestamp(self) -> tuple[int, int]:
-        """(TIMESTAMP_CREATE_TIME, ms): produced at its event time plus 5 ms."""
-        return 1, self.ts + 5
-
-
-@dataclass
-class _Consumer:
-    """What the broker has fetched so far, handed out by consume()."""
-
-    queue: list[_Msg] = field(default_factory=list)
-
-    def consume(self, n: int, _timeout: float) -> list[_Msg]:
-        out, self.queue = self.queue[:n], self.queue[n:]
-        return out
-
-    def get_watermark_offsets(self, *_a: Any, **_k: Any) -> tuple[int, int]:
-        return 0, 0
-
-    def close(self) -> None:
-        return None
-
-
-def _partition(max_idle_s: float) -> tuple[Any, _Consumer]:
+def _partition(max_idle_s: float) -> tuple[Any, FetchedQueue]:
     src = KafkaTelemetrySource({"bootstrap.servers": "127.0.0.1:1"}, TOPICS, max_idle_s=max_idle_s)
     part = src.build_part("telemetry_in", "0", None)
     part.consumer.close()
-    stub = _Consumer()
+    stub = FetchedQueue()
     part.consumer = stub
     return part, stub
 
@@ -85,26 +35,26 @@ def _topics(batch: list[Any]) -> list[tuple[str, str]]:
 
 def test_a_busy_dataflow_does_not_make_a_topic_idle() -> None:
     part, broker = _partition(max_idle_s=1.0)
-    broker.queue = [_Msg("scalars", 0, 1000), _Msg("waveforms", 0, 2000)]
+    broker.queue = [StampedMessage("scalars", 0, 1000), StampedMessage("waveforms", 0, 2000)]
     assert _topics(part.next_batch()) == [("scalars", "0")]  # waveform@2000 waits for scalars
     time.sleep(0.6)  # the dataflow works through an epoch: next_batch is not called
-    broker.queue = [_Msg("scalars", 1, 3000)]
+    broker.queue = [StampedMessage("scalars", 1, 3000)]
     assert _topics(part.next_batch()) == [("waveforms", "0")]
     time.sleep(0.6)  # another long epoch; waveforms was last polled 1.2 s ago, scalars 0.6 s ago
-    broker.queue = [_Msg("scalars", 2, 4000)]  # the next waveform (t=2500) is not fetched yet
+    broker.queue = [StampedMessage("scalars", 2, 4000)]  # the next waveform (t=2500) is not fetched yet
     assert part.next_batch() == []  # held back: waveforms was not silent, the flow was busy
-    broker.queue = [_Msg("waveforms", 1, 2500), _Msg("waveforms", 2, 4500)]
+    broker.queue = [StampedMessage("waveforms", 1, 2500), StampedMessage("waveforms", 2, 4500)]
     assert _topics(part.next_batch()) == [("waveforms", "1"), ("scalars", "1"), ("scalars", "2")]
 
 
 def test_a_topic_silent_while_the_source_polls_still_counts_as_idle() -> None:
     part, broker = _partition(max_idle_s=0.3)
-    broker.queue = [_Msg("scalars", 0, 1000), _Msg("waveforms", 0, 500)]
+    broker.queue = [StampedMessage("scalars", 0, 1000), StampedMessage("waveforms", 0, 500)]
     part.next_batch()
     emitted: list[Any] = []
     deadline = time.monotonic() + 5
     while not emitted and time.monotonic() < deadline:  # the source keeps polling; waveforms is silent
-        broker.queue = [_Msg("scalars", len(emitted) + 1, 2000)]
+        broker.queue = [StampedMessage("scalars", len(emitted) + 1, 2000)]
         emitted = part.next_batch()
         time.sleep(0.02)
     assert emitted, "a topic silent for max_idle_s of polling must stop holding the merge back"

@@ -14,19 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
-from tests.flows.test_kafka_source_idle import _Consumer, _Msg
+from tests.kafka_fakes import FetchedQueue, StampedMessage
 
 TOPICS = ["scalars", "waveforms"]
 
 
 @dataclass
-class _Broker(_Consumer):
+class _Broker(FetchedQueue):
     """librdkafka's consume(): waits ``timeout`` when fewer than ``n`` messages are fetched
     (the wait is recorded, not slept)."""
 
     waited_s: list[float] = field(default_factory=list)
 
-    def consume(self, n: int, timeout: float) -> list[_Msg]:
+    def consume(self, n: int, timeout: float) -> list[StampedMessage]:
         if len(self.queue) < n:
             self.waited_s.append(timeout)
         return super().consume(n, timeout)
@@ -63,7 +63,7 @@ def test_a_partition_that_got_nothing_asks_to_be_polled_later() -> None:
 
 def test_a_partition_that_got_messages_is_polled_again_at_once() -> None:
     (part, broker), = _partitions(1, poll_interval_s=0.5)
-    broker.queue = [_Msg("scalars", 0, 1000), _Msg("waveforms", 0, 1000)]
+    broker.queue = [StampedMessage("scalars", 0, 1000), StampedMessage("waveforms", 0, 1000)]
     assert part.next_batch() != []
     assert part.next_awake() is None  # more may be fetched already
     assert part.next_batch() == []  # nothing new: wait poll_interval_s

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +96,29 @@ def unique_topic(kafka_admin) -> Iterator[Callable[..., str]]:
                 fut.result(timeout=30)
             except Exception:  # best effort: broker may be gone if the test broke it
                 pass
+
+
+@pytest.fixture
+def topic_sets(kafka_brokers: str, kafka_admin: Any) -> Iterator[Callable[..., tuple[Any, ...]]]:
+    """Factory: topic_sets(prefix, partitions, count=2) -> ``count`` KafkaConfigs, each with its own
+    fresh set of twinflow's topics (``twin topics create``) under ``<prefix>-<8 hex>.``; all of
+    them deleted after the test (e.g. a clean and a poisoned copy of one input, compared)."""
+    from flows.app.topics import TOPIC_ROLES, create_topics
+    from flows.config.pipeline import KafkaConfig
+
+    made: list[Any] = []
+
+    def make(prefix: str, partitions: int, count: int = 2) -> tuple[Any, ...]:
+        cfgs = tuple(KafkaConfig(brokers=kafka_brokers, topic_prefix=f"{prefix}-{uuid.uuid4().hex[:8]}.",
+                                 partitions=partitions) for _ in range(count))
+        for cfg in cfgs:
+            create_topics(cfg)
+            made.append(cfg)
+        return cfgs
+
+    yield make
+    if made:
+        kafka_admin.delete_topics([c.topic(r) for c in made for r in TOPIC_ROLES], operation_timeout=30)
 
 
 class KafkaControl:

@@ -8,18 +8,16 @@ one more, the channel's mean and spread moved).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.bench_fuzz_kafka import produce, read_dead_letters, run_twin, valid_messages, write_metadata
-from flows.app.topics import TOPIC_ROLES, create_topics
+from benchmarks.bench_fuzz_kafka import read_dead_letters, valid_messages, write_metadata
 from flows.archive.query import query
 from flows.codec import decode_telemetry
 from flows.config.pipeline import KafkaConfig
+from tests.integration.pairs import run_each
 from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.records import ScalarSample
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
@@ -30,14 +28,9 @@ FLEET = FleetConfig(n_assets=2, days=1.0, seed=11, frame_interval_s=1800.0, scal
 
 
 @pytest.fixture
-def topics(kafka_brokers: str, kafka_admin: Any) -> Iterator[tuple[KafkaConfig, KafkaConfig]]:
+def topics(topic_sets: Any) -> tuple[KafkaConfig, KafkaConfig]:
     """Two fresh topic sets: once and twice."""
-    cfgs = tuple(KafkaConfig(brokers=kafka_brokers, topic_prefix=f"dup-{uuid.uuid4().hex[:8]}.", partitions=2)
-                 for _ in range(2))
-    for cfg in cfgs:
-        create_topics(cfg)
-    yield cfgs  # type: ignore[misc]
-    kafka_admin.delete_topics([c.topic(r) for c in cfgs for r in TOPIC_ROLES], operation_timeout=30)
+    return topic_sets("dup", 2)
 
 
 def _summary(archive: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -59,14 +52,8 @@ def test_a_record_produced_twice_is_one_dead_letter(topics: tuple[KafkaConfig, K
     valid = valid_messages(simulate_fleet(FLEET))
     at = next(i for i in range(len(valid) // 2, len(valid)) if valid[i][0] == "scalars")
     twice = [*valid[:at + 1], valid[at], *valid[at + 1:]]  # the producer's retry, right after
-    produce(once_cfg, valid)
-    produce(twice_cfg, twice)
-    runs = {}
-    for name, cfg in (("once", once_cfg), ("twice", twice_cfg)):
-        res = run_twin(cfg, tmp_path / name, tmp_path / "meta.json", timeout_s=300)
-        assert res.returncode == 0, res.stderr[-3000:]
-        runs[name] = _summary(tmp_path / name)
-    assert "dead letters: 1 (duplicate_record 1)" in res.stderr, res.stderr[-2000:]
+    runs, stderr = run_each({"once": (once_cfg, valid), "twice": (twice_cfg, twice)}, tmp_path, _summary)
+    assert "dead letters: 1 (duplicate_record 1)" in stderr, stderr[-2000:]
     (dead,) = read_dead_letters(twice_cfg, 1)
     headers = dict(dead.headers() or [])
     assert headers["dlq.reason"] == b"duplicate_record"

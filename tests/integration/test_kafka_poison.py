@@ -9,9 +9,7 @@ dead-letter topic with its reason, and the outputs for the valid data equal a cl
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,13 @@ import pytest
 from benchmarks.bench_fuzz_kafka import (
     BANDED,
     fuzz,
-    produce,
     read_dead_letters,
-    run_twin,
     valid_messages,
     write_metadata,
 )
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.codec import encode_event, encode_scalar, encode_waveform
 from flows.config.pipeline import KafkaConfig
+from tests.integration.pairs import run_each
 from tests.integration.test_kafka_pipeline import archive_summary, consume_all
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
@@ -41,14 +37,9 @@ FLEET = FleetConfig(n_assets=3, days=2.0, seed=11, frame_interval_s=1800.0, scal
 
 
 @pytest.fixture
-def topics(kafka_brokers: str, kafka_admin: Any) -> Iterator[tuple[KafkaConfig, KafkaConfig]]:
+def topics(topic_sets: Any) -> tuple[KafkaConfig, KafkaConfig]:
     """Two fresh topic sets: clean and poisoned."""
-    cfgs = tuple(KafkaConfig(brokers=kafka_brokers, topic_prefix=f"it-{uuid.uuid4().hex[:8]}.", partitions=4)
-                 for _ in range(2))
-    for cfg in cfgs:
-        create_topics(cfg)
-    yield cfgs  # type: ignore[misc]
-    kafka_admin.delete_topics([c.topic(r) for c in cfgs for r in TOPIC_ROLES], operation_timeout=30)
+    return topic_sets("it", 4)
 
 
 def poison(t0: Any) -> list[tuple[str, bytes | None, str]]:
@@ -89,13 +80,8 @@ def test_poison_pills_on_kafka_are_dead_lettered_and_change_nothing(
     for i, (role, value, _reason) in enumerate(bad):
         at = len(valid) // 3 + 37 * i
         mixed.insert(at, (role, b"pump-001", value, mixed[at][3]))
-    produce(clean_cfg, valid)
-    produce(dirty_cfg, mixed)
-    runs = {}
-    for name, cfg in (("clean", clean_cfg), ("dirty", dirty_cfg)):
-        res = run_twin(cfg, tmp_path / name, tmp_path / "meta.json", timeout_s=300)
-        assert res.returncode == 0, res.stderr[-3000:]
-        runs[name] = archive_summary(tmp_path / name)
+    inputs = {"clean": (clean_cfg, valid), "dirty": (dirty_cfg, mixed)}
+    runs, _stderr = run_each(inputs, tmp_path, archive_summary)
     dead = read_dead_letters(dirty_cfg, len(bad))
     got = Counter((m.value() or b"", dict(m.headers())["dlq.reason"].decode()) for m in dead)
     assert got == Counter((v or b"", reason) for _role, v, reason in bad)

@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.store_cluster import RECORD
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
@@ -33,13 +30,9 @@ OTHER = "AnotherClusterId000000"
 
 
 @pytest.fixture
-def topics(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"rc-{uuid.uuid4().hex[:8]}.", partitions=1)
-    create_topics(cfg)
-    try:
-        yield cfg
-    finally:
-        kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def topics(topic_sets: Any) -> KafkaConfig:
+    cfg: KafkaConfig = topic_sets("rc", 1, count=1)[0]
+    return cfg
 
 
 def _run(cfg: KafkaConfig, tmp_path: Path, *more: str) -> subprocess.CompletedProcess[str]:
@@ -54,16 +47,21 @@ def _record(tmp_path: Path) -> dict[str, Any]:
     return doc
 
 
+def _first_run(topics: KafkaConfig, tmp_path: Path) -> None:
+    """The fleet on the topics, read once into a new recovery store."""
+    write_metadata(FLEET, tmp_path / "meta.json")
+    produce(topics, valid_messages(simulate_fleet(FLEET)))
+    first = _run(topics, tmp_path)
+    assert first.returncode == 0, first.stderr
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.endswith(("-wal", "-shm"))}
 
 
 def test_a_resume_against_another_cluster_is_refused_before_the_start(topics: KafkaConfig, kafka_admin: Any,
                                                                       tmp_path: Path) -> None:
-    write_metadata(FLEET, tmp_path / "meta.json")
-    produce(topics, valid_messages(simulate_fleet(FLEET)))
-    first = _run(topics, tmp_path)
-    assert first.returncode == 0, first.stderr
+    _first_run(topics, tmp_path)
     cluster = kafka_admin.list_topics(timeout=10).cluster_id
     assert _record(tmp_path)["cluster_id"] == cluster
     assert _record(tmp_path)["brokers"] == topics.brokers
@@ -87,10 +85,7 @@ def test_a_resume_against_another_cluster_is_refused_before_the_start(topics: Ka
 
 def test_a_store_from_before_the_record_resumes_once_said(topics: KafkaConfig, kafka_admin: Any,
                                                            tmp_path: Path) -> None:
-    write_metadata(FLEET, tmp_path / "meta.json")
-    produce(topics, valid_messages(simulate_fleet(FLEET)))
-    first = _run(topics, tmp_path)
-    assert first.returncode == 0, first.stderr
+    _first_run(topics, tmp_path)
     (tmp_path / "rec" / RECORD).unlink()  # a store written before round 19
     old = _run(topics, tmp_path)
     assert old.returncode == 0, old.stderr

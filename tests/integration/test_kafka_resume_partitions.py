@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,6 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewPartitions
 
 from flows.app.produce import encode_record, topic_role
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.fingerprint import config_hash
 from flows.config.pipeline import KafkaConfig, load_config
@@ -40,13 +37,9 @@ TELEMETRY = ("scalars", "waveforms", "events")
 
 
 @pytest.fixture
-def topics(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"rp-{uuid.uuid4().hex[:8]}.", partitions=2)
-    create_topics(cfg)
-    try:
-        yield cfg
-    finally:
-        kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def topics(topic_sets: Any) -> KafkaConfig:
+    cfg: KafkaConfig = topic_sets("rp", 2, count=1)[0]
+    return cfg
 
 
 def _publish(cfg: KafkaConfig, records: list[Any], assets: list[str], partitions: int) -> None:

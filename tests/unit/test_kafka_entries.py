@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError
 
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from flows.dataflow.sources.kafka_entries import (
@@ -19,45 +18,10 @@ from flows.dataflow.sources.kafka_entries import (
     read_poll,
 )
 from flows.dataflow.sources.kafka_merge import buffer_entries, buffer_message
+from tests.kafka_fakes import FakeMessage as _Msg
+from tests.kafka_fakes import FetchedQueue
 
 H = EVENT_TIME_HEADER
-
-
-@dataclass
-class _Msg:
-    """A consumed message as confluent-kafka hands it over (the methods the source calls)."""
-
-    topic_: str
-    offset_: int
-    headers_: list[tuple[str, Any]] | None
-    ts: tuple[int, int] = (TIMESTAMP_CREATE_TIME, 5000)
-    value_: bytes | None = b"{}"
-    key_: bytes | None = b"asset-1"
-    error_: Any = None
-
-    def error(self) -> Any:
-        return self.error_
-
-    def topic(self) -> str:
-        return self.topic_
-
-    def offset(self) -> int:
-        return self.offset_
-
-    def partition(self) -> int:
-        return 0
-
-    def value(self) -> bytes | None:
-        return self.value_
-
-    def headers(self) -> list[tuple[str, Any]] | None:
-        return self.headers_
-
-    def key(self) -> bytes | None:
-        return self.key_
-
-    def timestamp(self) -> tuple[int, int]:
-        return self.ts
 
 
 class _Err:
@@ -78,10 +42,10 @@ VARIED = [
     _Msg("s", 2, [(H, b"soon")]),  # not an integer: the Kafka timestamp
     _Msg("s", 3, [(H, None)]),  # no value: the Kafka timestamp
     _Msg("s", 4, [("trace", b"x"), (H, b"x"), (H, b"7")]),  # the first one counts (not an integer)
-    _Msg("w", 0, None, ts=(TIMESTAMP_NOT_AVAILABLE, -1)),  # no headers, no timestamp
+    _Msg("w", 0, None, timestamp_=(TIMESTAMP_NOT_AVAILABLE, -1)),  # no headers, no timestamp
     _Msg("s", 5, [], value_=None, key_=None),  # a tombstone
     _Msg("w", 1, [(H, b" 42 ")]),  # int() takes it: so does the merge key
-    _Msg("s", 6, [(H, b"-3")], ts=(2, 77)),  # LogAppendTime
+    _Msg("s", 6, [(H, b"-3")], timestamp_=(2, 77)),  # LogAppendTime
 ]
 
 
@@ -163,24 +127,10 @@ def _source_part() -> Any:
     return part
 
 
-class _Queue:
-    def __init__(self, msgs: list[_Msg]) -> None:
-        self.msgs = msgs
-
-    def consume(self, n: int, _timeout: float) -> list[_Msg]:
-        out, self.msgs = self.msgs[:n], self.msgs[n:]
-        return out
-
-    def get_watermark_offsets(self, *_a: Any, **_k: Any) -> tuple[int, int]:
-        return 0, 0
-
-    def close(self) -> None:
-        return None
-
-
 def test_an_end_of_partition_counts_where_it_came_in_the_poll() -> None:
     part = _source_part()
-    part.consumer = _Queue([_Msg("s", 0, [(H, b"1")]), _eof("s", 1), _eof("w", 0), _Msg("w", 0, [(H, b"2")])])
+    part.consumer = FetchedQueue([_Msg("s", 0, [(H, b"1")]), _eof("s", 1), _eof("w", 0),
+                                  _Msg("w", 0, [(H, b"2")])])
     assert part._poll() == 4
     assert part.eof == {"s": True, "w": False}  # s reached its end after its message; w delivered after
     assert [e[1] for e in part.buffers["s"]] == [0]
@@ -194,7 +144,7 @@ def test_a_resumed_offset_is_checked_against_the_first_message_or_end_in_the_pol
     part = src.build_part("telemetry_in", "0", {"s": 5, "w": 2})
     part.consumer.close()
     # s: the first message is at 9 (retention deleted 5-8); w: its end at 2, where it was
-    part.consumer = _Queue([_Msg("s", 9, [(H, b"1")]), _Msg("s", 10, [(H, b"2")]), _eof("w", 2)])
+    part.consumer = FetchedQueue([_Msg("s", 9, [(H, b"1")]), _Msg("s", 10, [(H, b"2")]), _eof("w", 2)])
     part._poll()
     assert errors == ["offsets_deleted"]
     assert part.resumed == {}

@@ -58,13 +58,14 @@ def test_a_deleted_topic_no_longer_holds_the_merge_back_and_a_replay_can_end() -
     delivered nothing. The merge waits for scalars (it may still deliver something older); once
     librdkafka's notice says scalars was deleted, the buffered waveforms go and an end-of-input
     source (``tail=False``) ends."""
-    from tests.flows.test_kafka_source_idle import _Msg, _partition
+    from tests.flows.test_kafka_source_idle import _partition
+    from tests.kafka_fakes import StampedMessage
 
     part, broker = _partition(max_idle_s=60.0)
     part.src.tail = False
     codes: list[str] = []
     part.src.topic_deleted = gone.DeletedTopics(codes.append)
-    broker.queue = [_Msg("waveforms", 0, 1000)]
+    broker.queue = [StampedMessage("waveforms", 0, 1000)]
     assert part.next_batch() == []  # held: scalars may still deliver something older
     part.eof["waveforms"] = True
     part._on_log("PARTCNT", "Topic scalars (id x) partition count changed from 1 to 0")
