@@ -98,7 +98,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help='all processes, "host:port;host:port" (env TWIN_ADDRESSES)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
                    help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
-                        "when empty; a restart resumes from its last snapshot (env TWIN_RECOVERY_DIR)")
+                        "when empty; a restart resumes from its last snapshot, on the Kafka cluster "
+                        "it was written from only (env TWIN_RECOVERY_DIR)")
     p.add_argument("--snapshot-interval", type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S),
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    help="seconds between recovery snapshots: what a crash costs in re-processing; "
