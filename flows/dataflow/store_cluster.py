@@ -77,6 +77,8 @@ def read_record(store: Path) -> ClusterRecord | None:
 def _write(store: Path, cluster_id: str, brokers: str) -> None:
     doc = {"kind": _KIND, "cluster_id": cluster_id, "brokers": brokers,
            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    for stale in store.glob(f".{RECORD}.tmp-*"):  # a run killed while writing it
+        stale.unlink(missing_ok=True)
     tmp = store / f".{RECORD}.tmp-{os.getpid()}"
     try:
         tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

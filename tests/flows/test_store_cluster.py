@@ -77,6 +77,13 @@ def test_a_resume_against_the_same_cluster_goes_on(tmp_path: Path) -> None:
     assert record is not None and record.brokers == "kafka-1:9092"  # the first record stays
 
 
+def test_a_record_half_written_by_a_killed_run_is_cleared(tmp_path: Path) -> None:
+    store = _used_store(tmp_path)
+    (store / f".{RECORD}.tmp-99999").write_text('{"kind": "twinflow-kafka-cl')  # killed mid-write
+    check_cluster(store, A, "kafka-1:9092")
+    assert sorted(p.name for p in store.iterdir() if not p.name.startswith("part-")) == [RECORD]
+
+
 def test_a_store_from_before_the_record_is_said_once_and_recorded(tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     store = _used_store(tmp_path)  # no record: as every store written before round 19
