@@ -182,7 +182,11 @@ def produce(cfg: KafkaConfig, messages: list[Message]) -> None:
     """Produce every message (in order) and wait for delivery; raises on any delivery error."""
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": cfg.brokers, "linger.ms": 20, "message.max.bytes": 2_000_000})
+    from flows.dataflow.sinks.kafka import producer_config
+
+    # twinflow's producer settings (idempotent): a plain producer could reorder batches on fresh
+    # topics (see resume_repartition.publish), making late records in a clean copy
+    p = Producer({**producer_config({"bootstrap.servers": cfg.brokers}), "message.max.bytes": 2_000_000})
     errors: list[str] = []
     for role, key, value, event_ms in messages:
         headers = [(EVENT_TIME_HEADER, str(event_ms).encode())]

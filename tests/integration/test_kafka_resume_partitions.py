@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import NewPartitions
 
-from flows.app.produce import encode_record, topic_role
+from benchmarks.resume_repartition import publish
 from flows.archive.query import query
 from flows.config.fingerprint import config_hash
 from flows.config.pipeline import KafkaConfig, load_config
-from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -40,17 +38,6 @@ TELEMETRY = ("scalars", "waveforms", "events")
 def topics(topic_sets: Any) -> KafkaConfig:
     cfg: KafkaConfig = topic_sets("rp", 2, count=1)[0]
     return cfg
-
-
-def _publish(cfg: KafkaConfig, records: list[Any], assets: list[str], partitions: int) -> None:
-    """Asset ``i`` to partition ``i % partitions`` (as a key hash would, but known to the test)."""
-    producer = Producer({"bootstrap.servers": cfg.brokers, "linger.ms": "20"})
-    for rec in records:
-        producer.produce(cfg.topic(topic_role(rec)), encode_record(rec), rec.asset_id.encode(),
-                         partition=assets.index(rec.asset_id) % partitions,
-                         headers=[(EVENT_TIME_HEADER, str(int(rec.timestamp.timestamp() * 1000)).encode())])
-        producer.poll(0)
-    assert producer.flush(30) == 0
 
 
 def _run(cfg: KafkaConfig, tmp_path: Path, *more: str) -> str:
@@ -83,12 +70,12 @@ def test_a_resume_after_partitions_were_added_continues_every_twin(topics: Kafka
     split = records[0].timestamp.timestamp() + FLEET.days / 2 * 86_400
     first = [r for r in records if r.timestamp.timestamp() < split]
     rest = [r for r in records if r.timestamp.timestamp() >= split]
-    _publish(topics, first, assets, 2)
+    publish(topics, first, assets, 2)
     _run(topics, tmp_path)
     grown = kafka_admin.create_partitions([NewPartitions(topics.topic(t), 4) for t in TELEMETRY])
     for fut in grown.values():
         fut.result(timeout=30)
-    _publish(topics, rest, assets, 4)  # assets 2 and 3 move to the new partitions 2 and 3
+    publish(topics, rest, assets, 4)  # assets 2 and 3 move to the new partitions 2 and 3
     err = _run(topics, tmp_path, "--partitioning", "any")
 
     assert f"twin run: {len(rest)} records read," in err, err  # old partitions resumed, new ones whole

@@ -29,6 +29,7 @@ from flows.app.produce import encode_record, topic_role
 from flows.app.topics import TOPIC_CONFIGS, TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
+from flows.dataflow.sinks.kafka import producer_config
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from tests.integration.test_fleet_model_topic import _run_cmd
 from tests.integration.test_kafka_pipeline import _free_ports
@@ -57,7 +58,7 @@ def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
 
 def _publish_skewed(cfg: KafkaConfig) -> None:
     """The fleet as `twin simulate` publishes it, but LIGHT alone on partition 1."""
-    producer = Producer({"bootstrap.servers": cfg.brokers, "linger.ms": "20"})
+    producer = Producer(producer_config({"bootstrap.servers": cfg.brokers}))  # keeps each partition's order
     for rec in simulate_fleet(FLEET):
         producer.produce(cfg.topic(topic_role(rec)), encode_record(rec), rec.asset_id.encode(),
                          partition=1 if rec.asset_id == LIGHT else 0,
