@@ -17,7 +17,7 @@ steps: ``state_0`` is the Kafka sink, ``state_1`` the archive): do not reorder.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from bytewax.dataflow import Stream
 
 from flows import codec
+from flows.app.out_manifest import Manifest
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.items import DeadLetter
 from flows.dataflow.metrics import PipelineMetrics
@@ -83,6 +84,19 @@ def dead_letter_bytes(d: DeadLetter) -> bytes:
     return codec.dead_letter(err, source=d.source, timestamp=d.timestamp, headers=d.headers)
 
 
+def _listed(folder: Path) -> Callable[[list[Path]], list[Path]]:
+    """Of an earlier run's worker files found in ``folder``, those its manifest lists (all of them
+    when it lists nothing: a folder written before the manifest); forgotten there, being deleted."""
+
+    def owned(paths: list[Path]) -> list[Path]:
+        manifest = Manifest.read(folder)
+        mine = manifest.listed_only(paths)
+        manifest.forget(mine)
+        return mine
+
+    return owned
+
+
 def local_outputs(
     cfg: PipelineConfig,
     metrics: PipelineMetrics,
@@ -109,7 +123,8 @@ def local_outputs(
         if archive_dir is not None:
             lists[stream].append(archive_attacher(archive_dir, table, **arch))
     if dead_letter_file is not None:
-        lists["dead_letters"].append(jsonl_attacher(dead_letter_file, dead_letter_bytes))
+        lists["dead_letters"].append(jsonl_attacher(dead_letter_file, dead_letter_bytes,
+                                                    _listed(dead_letter_file.parent)))
     for stream in STREAMS:
         if stream in collect:
             lists[stream].append(collector(getattr(got, stream)))

@@ -11,6 +11,7 @@ import pytest
 
 from flows.app.demo import print_summary
 from flows.app.losses import dead_letters_by_reason, loss_problem, run_line
+from flows.app.out_manifest import MANIFEST, record_written
 from flows.cli.main import main
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.jsonl import JsonlSink
@@ -110,14 +111,20 @@ def test_dead_letters_file_holds_only_the_last_run(tmp_path: Path) -> None:
     first = _nab(tmp_path / "first.csv", FUTURE, 30)
     assert _backtest(tmp_path, str(first), "--out", str(out)) == 1
     assert len(_dead(out)) == 30
-    stale = out / "dead_letters-w1.jsonl"  # left by an earlier run with two workers
+    stale = out / "dead_letters-w1.jsonl"  # left by an earlier run with two workers, which listed it
     stale.write_text('{"reason": "old"}\n')
+    record_written(out, [stale])
+    mine = out / "dead_letters-w7.jsonl"  # a user's file of that name: not in the manifest
+    mine.write_text("notes\n")
     good = _nab(tmp_path / "good.csv", PAST, 50)
     second = _nab(tmp_path / "second.csv", FUTURE, 5)
     assert _backtest(tmp_path, str(good), str(second), "--out", str(out)) == 0
     dead = _dead(out)
     assert len(dead) == 5 and {d["source"] for d in dead} == {"second.csv"}
     assert not stale.exists()
+    assert mine.read_text() == "notes\n"
+    listed = json.loads((out / MANIFEST).read_text())["files"]
+    assert "dead_letters-w1.jsonl" not in listed and "dead_letters-w7.jsonl" not in listed
 
 
 def test_jsonl_sink_keeps_unrelated_files(tmp_path: Path) -> None:

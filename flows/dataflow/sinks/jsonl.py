@@ -47,16 +47,21 @@ class _JsonlPartition(StatelessSinkPartition[Any]):
 class JsonlSink(DynamicSink[Any]):
     """One JSON document per line; worker k > 0 writes ``<stem>-w<k>.jsonl`` beside it."""
 
-    def __init__(self, path: str | Path, encode: Callable[[Any], bytes]) -> None:
+    def __init__(self, path: str | Path, encode: Callable[[Any], bytes],
+                 owned: Callable[[list[Path]], list[Path]] | None = None) -> None:
         self.path = Path(path)
         self.encode = encode
+        self.owned = owned
 
     def clear(self) -> None:
-        """Remove the files of an earlier run (any worker count)."""
+        """Remove the files of an earlier run (any worker count). ``owned`` (if given) picks, of the
+        other workers' files found (``<stem>-w<digits>``), those an earlier run wrote (the output
+        folder's manifest, :mod:`flows.app.out_manifest`): a user's file of such a name stays."""
         self.path.unlink(missing_ok=True)
-        for stale in self.path.parent.glob(f"{self.path.stem}-w*{self.path.suffix}"):
-            if stale.stem.rpartition("-w")[2].isdigit():
-                stale.unlink(missing_ok=True)
+        found = [p for p in sorted(self.path.parent.glob(f"{self.path.stem}-w*{self.path.suffix}"))
+                 if p.stem.rpartition("-w")[2].isdigit()]
+        for stale in found if self.owned is None else self.owned(found):
+            stale.unlink(missing_ok=True)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _JsonlPartition:
         """Create this worker's file, empty."""
@@ -64,11 +69,11 @@ class JsonlSink(DynamicSink[Any]):
 
 
 def jsonl_attacher(
-    path: str | Path, encode: Callable[[Any], bytes]
+    path: str | Path, encode: Callable[[Any], bytes], owned: Callable[[list[Path]], list[Path]] | None = None
 ) -> Callable[[str, Stream[Any]], None]:
-    """A SinkAttacher writing a stream to a JSON-lines file (an earlier run's file is removed
-    when the flow is built)."""
-    sink = JsonlSink(path, encode)
+    """A SinkAttacher writing a stream to a JSON-lines file (an earlier run's files are removed
+    when the flow is built; ``owned``: see :meth:`JsonlSink.clear`)."""
+    sink = JsonlSink(path, encode, owned)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
         sink.clear()
