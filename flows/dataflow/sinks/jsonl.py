@@ -3,7 +3,9 @@
 A file holds ONE run: the run's files (``<stem>.jsonl`` and the other workers'
 ``<stem>-w<k>.jsonl``) are removed when the sink is attached to a flow and each worker's file is
 created empty, so a second run into the same folder does not append to the first run's lines
-(counts, reports and "what went wrong" would mix runs).
+(counts, reports and "what went wrong" would mix runs). Which of the other workers' files an
+earlier run wrote is the caller's to say (``owned``: ``flows.app.outputs`` asks the folder's
+outputs manifest, which this layer does not import), so a user's file of such a name can stay.
 """
 
 from __future__ import annotations
