@@ -60,8 +60,9 @@ class FleetRulConfig:
     * |centre|`` on every coordinate. ``trend_windows`` windows give each feature's level and slope;
     the first ``baseline_windows`` of a life are its baseline (and teach the regime statistics).
     ``rul_cap_s`` caps the learnt target (0: no cap). ``min_lives``: completed lives before the
-    regression's first fit. ``regressor``: ``trees`` (numpy gradient-boosted trees, the default) or
-    a River regressor (``river.linear_model.LinearRegression``, ``river.tree.HoeffdingTreeRegressor``,
+    regression's first fit. ``regressor``: ``trees`` (numpy gradient-boosted trees, the default),
+    ``lightgbm`` (the same boosting by LightGBM: :mod:`twin_models.rul.lgbm_trees`) or a River
+    regressor (``river.linear_model.LinearRegression``, ``river.tree.HoeffdingTreeRegressor``,
     ``river.forest.ARFRegressor`` ...: :data:`twin_models.rul.regressors.RIVER_REGRESSORS`).
     ``model_delay_s``: a fleet model version learnt from a life that failed at ``t`` applies to
     windows from event time ``t + model_delay_s`` on (size it above the event-time spread between
@@ -106,7 +107,8 @@ class FleetRulConfig:
     coverage: float = setting(0.8, range=Range(0.0, 1.0, lo_open=True, hi_open=True))
     prior: bool = setting(False)
     seed: int = setting(0, **between(0, 2**32 - 1))
-    regressor: str = setting("trees", pattern=r"trees|river\.[a-z_]+\.[A-Za-z]+", check=regressor_problem)
+    regressor: str = setting("trees", pattern=r"trees|lightgbm|river\.[a-z_]+\.[A-Za-z]+",
+                             check=regressor_problem)
     model_delay_s: float = setting(86_400.0, **between(0.0, 1000 * YEAR_S, "seconds"))
     life_chunk_rows: int = setting(50, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
