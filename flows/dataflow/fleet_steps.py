@@ -116,8 +116,8 @@ def fleet_learn_apply(
     metadata: Mapping[str, AssetMetadata], config: FleetRulConfig,
 ) -> Callable[[FleetState | None, LearnerItem], tuple[FleetLearner, list[FleetModel]]]:
     """The learner step's pure state transition (no metrics): what an undo replays."""
-    if config.regressor == "lightgbm":  # its import (~0.3-0.5 s of CPU) now, not in a step's first fit
-        importlib.import_module("lightgbm")
+    if config.rul_features and config.regressor == "lightgbm":  # a regression by LightGBM: its
+        importlib.import_module("lightgbm")  # import (~0.3-0.5 CPU s) now, not in a step's first fit
 
     def apply(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
         if isinstance(state, FleetTwin):  # a recovery store written before the learner existed

@@ -57,15 +57,18 @@ PREDICT_ROWS = 500
 
 
 def _quiet_dataset(lgb: Any, params: dict[str, Any]) -> Any:
-    """An empty ``lightgbm.Dataset`` whose sampled construction keeps ``verbosity``.
+    """An empty ``lightgbm.Dataset`` whose sampled construction keeps ``verbosity`` and
+    ``num_threads``.
 
-    Why: the sampled path passes LightGBM only the dataset's own parameters, verbosity not among
-    them, so LightGBM's log level returns to its default there and it prints a warning on stdout
-    for a sample under 20 % of the rows (ours is :data:`SAMPLE_ROWS`, a deliberate bound)."""
+    Why: the sampled path passes LightGBM only the dataset's own parameters, neither of those
+    among them, so LightGBM's log level returns to its default there (it then prints a warning on
+    stdout for a sample under 20 % of the rows; ours is :data:`SAMPLE_ROWS`, a deliberate bound)
+    and the binning would use OpenMP's default threads, not the fixed :data:`NUM_THREADS`."""
 
     class QuietDataset(lgb.Dataset):  # type: ignore[misc]
         def get_params(self) -> dict[str, Any]:
-            return {**super().get_params(), "verbosity": params["verbosity"]}
+            return {**super().get_params(), "verbosity": params["verbosity"],
+                    "num_threads": params["num_threads"]}
 
     return QuietDataset(None, params=params, free_raw_data=True)
 

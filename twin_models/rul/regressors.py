@@ -1,7 +1,9 @@
 """The regressor behind the fleet RUL regression, chosen by configuration (``[twin.fleet] regressor``).
 
-``"trees"`` (the default) is the numpy gradient-boosted trees of :mod:`twin_models.rul.trees`;
-``"lightgbm"`` the same boosting by LightGBM (:mod:`twin_models.rul.lgbm_trees`, same settings).
+``"lightgbm"`` (the fleet's default since round 19) is gradient boosting by LightGBM
+(:mod:`twin_models.rul.lgbm_trees`), with the settings of ``"trees"``, the numpy gradient-boosted
+trees of :mod:`twin_models.rul.trees` (the default before: ~40 % more CPU for the same RMSE on
+C-MAPSS, benchmarks/RESULTS.md round 19, part fleetlgb).
 ``"river.<module>.<Name>"`` is one of River's regressors (:data:`RIVER_REGRESSORS`):
 :class:`RiverRegressor` gives it the batch ``fit(x, y)`` / ``predict(x)`` of the trees, so that
 :class:`~twin_models.rul.regression.RegressionRul` refits either the same way: a fresh River
@@ -30,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from river import base
 
+from twin_models.rul import lgbm_trees
 from twin_models.rul.lgbm_trees import LightGBMTrees
 from twin_models.rul.trees import GradientBoostedTrees
 
@@ -180,7 +183,8 @@ def make_regressor(name: str, seed: int, *, stages: float = 1.0,
     sampled per tree. River models ignore both."""
     if name in BOOSTED:
         model: GradientBoostedTrees | LightGBMTrees = (
-            GradientBoostedTrees(seed=seed) if name == "trees" else LightGBMTrees(seed=seed))
+            GradientBoostedTrees(seed=seed) if name == "trees"
+            else LightGBMTrees(seed=seed, num_threads=lgbm_trees.NUM_THREADS))
         if max_rows is not None:
             model.max_rows = max_rows
         if stages != 1.0:
