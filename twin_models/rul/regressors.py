@@ -2,8 +2,8 @@
 
 ``"lightgbm"`` (the fleet's default since round 19) is gradient boosting by LightGBM
 (:mod:`twin_models.rul.lgbm_trees`), with the settings of ``"trees"``, the numpy gradient-boosted
-trees of :mod:`twin_models.rul.trees` (the default before: ~40 % more CPU for the same RMSE on
-C-MAPSS, benchmarks/RESULTS.md round 19, part fleetlgb).
+trees of :mod:`twin_models.rul.trees` (the default before; LightGBM's learner takes ~37 % less
+CPU for as good an RMSE on C-MAPSS: benchmarks/RESULTS.md, round 19, part fleetlgb).
 ``"river.<module>.<Name>"`` is one of River's regressors (:data:`RIVER_REGRESSORS`):
 :class:`RiverRegressor` gives it the batch ``fit(x, y)`` / ``predict(x)`` of the trees, so that
 :class:`~twin_models.rul.regression.RegressionRul` refits either the same way: a fresh River
