@@ -1,7 +1,7 @@
 """C-MAPSS through the fleet RUL's pure parts only (FleetView + FleetLearner), without Bytewax.
 
 Run: ``.venv/bin/python benchmarks/quality/cmapss_learner.py [--subset FD001] [--chunk-rows 2]
-[--fit-steps 1] [--drain] [--catch-up-trees 20] [--seed 0]``.
+[--fit-steps 1] [--drain] [--catch-up-trees 20] [--seed 0] [--regressor lightgbm]``.
 
 A fast stand-in for ``cmapss.py`` to study how the learner's bounded slices delay the models
 (minutes instead of half an hour on a busy machine): the training units are replayed cycle by
@@ -32,11 +32,12 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from twin_models.records import AssetEvent, TwinSnapshot
-from twin_models.rul import regression_learner
+from twin_models.rul import lgbm_trees, regression_learner
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView, LifeChunk
+from twin_models.rul.regressors import regressor_problem
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cmapss"
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -81,7 +82,7 @@ def _train(units: dict[int, np.ndarray], cfg: FleetRulConfig, drain: bool) -> tu
 
 
 def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool, catch_up_trees: int = 20,
-        seed: int = 0) -> dict[str, Any]:
+        seed: int = 0, regressor: str | None = None) -> dict[str, Any]:
     """Train on the subset's training lives, score the test units' last cycles."""
     def load(name: str) -> np.ndarray:
         with gzip.open(DATA / f"{name}_{subset}.txt.gz") as f:
@@ -91,7 +92,9 @@ def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool, catch_up_tree
     cfg = FleetRulConfig(rul_features=("sensor_*.mean",), regime_features=("setting_*.mean",),
                          rul_cap_s=450000, min_lives=10, life_chunk_rows=chunk_rows,
                          fit_steps_per_call=fit_steps, model_delay_s=0, catch_up_trees=catch_up_trees,
-                         seed=seed)
+                         seed=seed, regressor=regressor or FleetRulConfig().regressor)
+    if cfg.regressor == "lightgbm":  # imported before the clock, as the flow does at its build
+        import lightgbm  # noqa: F401
     t0 = time.process_time()
     model, worst = _train({int(u): train[train[:, 0] == u] for u in np.unique(train[:, 0])}, cfg, drain)
     start = T0 + timedelta(days=30)
@@ -104,7 +107,7 @@ def run(subset: str, chunk_rows: int, fit_steps: int, drain: bool, catch_up_tree
         est.append(min(((snap.rul_s if snap else None) or 0.0) / 3600.0, 125.0))
     d = np.array(est) - np.minimum(truth, 125.0)
     return {"benchmark": "cmapss_learner", "subset": subset, "chunk_rows": chunk_rows, "fit_steps": fit_steps,
-            "drain": drain, "catch_up_trees": catch_up_trees, "seed": seed,
+            "drain": drain, "catch_up_trees": catch_up_trees, "seed": seed, "regressor": cfg.regressor,
             "rmse": round(float(np.sqrt(np.mean(d**2))), 2),
             "cpu_s": round(time.process_time() - t0, 1), "worst_learn_call_cpu_s": round(worst, 3)}
 
@@ -120,9 +123,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the fleet's [twin.fleet] seed (the trees' draws)")
     p.add_argument("--stages", type=float, default=None, help="the full fits' share of 200 stages")
     p.add_argument("--max-rows", type=int, default=None, help="rows sampled per tree")
+    p.add_argument("--regressor", default=None, help="[twin.fleet] regressor (default: the config's)")
+    p.add_argument("--lgbm-threads", type=int, default=None, help="LightGBM's num_threads (default 1)")
     a = p.parse_args()
+    if a.lgbm_threads is not None:
+        lgbm_trees.NUM_THREADS = a.lgbm_threads
+    if a.regressor is not None and regressor_problem(a.regressor) is not None:
+        p.exit(2, f"cmapss_learner: --regressor {a.regressor!r}: {regressor_problem(a.regressor)}\n")
     set_tree_knobs(a.stages, a.max_rows)
-    print(json.dumps(run(a.subset, a.chunk_rows, a.fit_steps, a.drain, a.catch_up_trees, a.seed)))
+    print(json.dumps(run(a.subset, a.chunk_rows, a.fit_steps, a.drain, a.catch_up_trees, a.seed,
+                         a.regressor)))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ parts. The ``fleet_rul`` step (keyed by kind, :func:`fleet_rul`) is the
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,6 +116,8 @@ def fleet_learn_apply(
     metadata: Mapping[str, AssetMetadata], config: FleetRulConfig,
 ) -> Callable[[FleetState | None, LearnerItem], tuple[FleetLearner, list[FleetModel]]]:
     """The learner step's pure state transition (no metrics): what an undo replays."""
+    if config.rul_features and config.regressor == "lightgbm":  # a regression by LightGBM: its
+        importlib.import_module("lightgbm")  # import (~0.3-0.5 CPU s) now, not in a step's first fit
 
     def apply(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
         if isinstance(state, FleetTwin):  # a recovery store written before the learner existed

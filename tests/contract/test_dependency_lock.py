@@ -19,7 +19,8 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "constraints.txt"
 # package -> the release part that may not move under recovery state written by the locked version
-STATE_PACKAGES = {"river": "minor", "bytewax": "minor", "numpy": "major"}
+# (lightgbm: the fleet regression's model strings, in recovery snapshots and on the models topic)
+STATE_PACKAGES = {"river": "minor", "bytewax": "minor", "numpy": "major", "lightgbm": "major"}
 RANGE_PACKAGES = {**STATE_PACKAGES, "duckdb": "major"}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("scipy.stats", "scipy.signal", "scipy.fft", "scipy.special", "scipy.linalg", "river.drift",
-         "river.anomaly", "river.preprocessing", "river.tree", "river.proba")
+         "river.anomaly", "river.preprocessing", "river.tree", "river.proba", "lightgbm")
 """Packages (and their modules) a scalar run must not import (River's utilities import only the
 ``scipy`` package itself, a few ms)."""
 

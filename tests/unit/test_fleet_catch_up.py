@@ -28,9 +28,10 @@ FULL = round(GradientBoostedTrees().n_trees * POINT_MODEL_STAGES)
 
 
 def _cfg(catch_up_trees: int = 20, steps: int = 25, tickets: int = 40) -> FleetRulConfig:
-    # refits at 3 and 6 lives (growth 100 %): lives 4 and 5 only reach a model by catching up
-    return FleetRulConfig(rul_features=("s*.mean",), rul_cap_s=100 * H, min_lives=3, refit_growth=1.0,
-                          model_delay_s=0.0, life_chunk_rows=500, fit_steps_per_call=steps,
+    # refits at 3 and 6 lives (growth 100 %): lives 4 and 5 only reach a model by catching up;
+    # the numpy trees (their tree counts are asserted here; LightGBM's: tests/unit/test_lgbm_trees.py)
+    return FleetRulConfig(regressor="trees", rul_features=("s*.mean",), rul_cap_s=100 * H, min_lives=3,
+                          refit_growth=1.0, model_delay_s=0.0, life_chunk_rows=500, fit_steps_per_call=steps,
                           refit_work_parts=tickets, catch_up_trees=catch_up_trees)
 
 

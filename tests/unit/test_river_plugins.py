@@ -69,12 +69,21 @@ def test_only_rivers_unsupervised_detectors_can_be_chosen(name: str) -> None:
         load_config(env={}, overrides={"twin.detector": name})
 
 
-def test_default_fleet_regressor_is_still_the_trees() -> None:
+def test_default_fleet_regressor_is_lightgbm_and_the_trees_stay_selectable() -> None:
+    """Round 19: the fleet's boosting by LightGBM by default (same settings, less CPU); the numpy
+    trees stay the RegressionRul class default and the choice of configs pickled before."""
+    assert FleetRulConfig().regressor == "lightgbm"
+    assert load_config(env={}, overrides={"twin.fleet.regressor": "trees"}).twin.fleet.regressor == "trees"
+    old = FleetRulConfig()
+    state = {k: v for k, v in old.__dict__.items() if k != "regressor"}
+    migrated = FleetRulConfig.__new__(FleetRulConfig)
+    migrated.__setstate__(state)
+    assert migrated.regressor == "trees"
     reg = RegressionRul(3, min_lives=2)
     rng = np.random.default_rng(1)
     for k in range(2):
         _run_life(reg, _life(rng, 120), k * 1e6, fail=True)
-    assert isinstance(reg.model, GradientBoostedTrees) and FleetRulConfig().regressor == "trees"
+    assert isinstance(reg.model, GradientBoostedTrees)
 
 
 @pytest.mark.parametrize(("name", "cls"), [

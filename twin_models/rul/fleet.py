@@ -36,7 +36,7 @@ from twin_models.moved_modules import restore_state
 from twin_models.records import AssetEvent, TwinSnapshot
 from twin_models.rul.regimes import OperatingRegimes
 from twin_models.rul.regression import ConditionTrack, RegressionRul
-from twin_models.rul.regressors import REGRESSORS, regressor_problem
+from twin_models.rul.regressors import regressor_problem
 from twin_models.rul.trend import CompletedLife, FleetRul, RulEstimate, fuse
 from twin_models.settings import MAX_COUNT, NAME, YEAR_S, Range, between, setting
 
@@ -60,8 +60,10 @@ class FleetRulConfig:
     * |centre|`` on every coordinate. ``trend_windows`` windows give each feature's level and slope;
     the first ``baseline_windows`` of a life are its baseline (and teach the regime statistics).
     ``rul_cap_s`` caps the learnt target (0: no cap). ``min_lives``: completed lives before the
-    regression's first fit. ``regressor``: ``trees`` (numpy gradient-boosted trees, the default) or
-    a River regressor (``river.linear_model.LinearRegression``, ``river.tree.HoeffdingTreeRegressor``,
+    regression's first fit. ``regressor``: ``lightgbm`` (gradient-boosted trees by LightGBM, the
+    default since round 19: :mod:`twin_models.rul.lgbm_trees`), ``trees`` (the same boosting in
+    numpy, the default before: :mod:`twin_models.rul.trees`) or a River
+    regressor (``river.linear_model.LinearRegression``, ``river.tree.HoeffdingTreeRegressor``,
     ``river.forest.ARFRegressor`` ...: :data:`twin_models.rul.regressors.RIVER_REGRESSORS`).
     ``model_delay_s``: a fleet model version learnt from a life that failed at ``t`` applies to
     windows from event time ``t + model_delay_s`` on (size it above the event-time spread between
@@ -106,7 +108,8 @@ class FleetRulConfig:
     coverage: float = setting(0.8, range=Range(0.0, 1.0, lo_open=True, hi_open=True))
     prior: bool = setting(False)
     seed: int = setting(0, **between(0, 2**32 - 1))
-    regressor: str = setting("trees", pattern=r"trees|river\.[a-z_]+\.[A-Za-z]+", check=regressor_problem)
+    regressor: str = setting("lightgbm", pattern=r"trees|lightgbm|river\.[a-z_]+\.[A-Za-z]+",
+                             check=regressor_problem)
     model_delay_s: float = setting(86_400.0, **between(0.0, 1000 * YEAR_S, "seconds"))
     life_chunk_rows: int = setting(50, **between(1, MAX_COUNT))
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
@@ -122,8 +125,8 @@ class FleetRulConfig:
     life_load_exponent: float = setting(0.0, **between(0.0, 10.0))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Configs pickled before ``regressor`` existed used the trees."""
-        state.setdefault("regressor", REGRESSORS[0])
+        """Configs pickled before ``regressor`` existed used the numpy trees."""
+        state.setdefault("regressor", "trees")
         state.setdefault("model_delay_s", 86_400.0)
         state.setdefault("life_chunk_rows", 1)
         state.setdefault("fit_steps_per_call", 1)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from river import base
 
+from twin_models.rul.lgbm_trees import LightGBMTrees
 from twin_models.rul.trees import GradientBoostedTrees
 
 __all__ = ["OnlineTrees"]
@@ -35,12 +36,13 @@ class OnlineTrees(base.Regressor):
     ``n_trees``, ``max_depth``, ``min_leaf``: the ensemble's (:class:`GradientBoostedTrees`);
     ``max_rows``: rows kept (the oldest go first); ``refit_growth``: relative growth of the rows
     learnt that triggers a refit; ``min_rows``: rows before the first fit; ``seed``: the trees'
-    draws (a refit after ``n`` rows uses ``seed + n``: reproducible).
+    draws (a refit after ``n`` rows uses ``seed + n``: reproducible); ``booster``: ``"trees"``
+    (:class:`GradientBoostedTrees`) or ``"lightgbm"`` (:class:`~.lgbm_trees.LightGBMTrees`).
     """
 
     def __init__(self, n_trees: int = 200, max_depth: int = 5, min_leaf: int = 20,
                  max_rows: int = 5000, refit_growth: float = 0.1, min_rows: int = 100,
-                 seed: int = 0) -> None:
+                 seed: int = 0, booster: str = "trees") -> None:
         self.n_trees = n_trees
         self.max_depth = max_depth
         self.min_leaf = min_leaf
@@ -48,11 +50,12 @@ class OnlineTrees(base.Regressor):
         self.refit_growth = refit_growth
         self.min_rows = min_rows
         self.seed = seed
+        self.booster = booster
         self.names: dict[Hashable, int] = {}
         self.rows: deque[tuple[dict[Hashable, float], float]] = deque(maxlen=max_rows)
         self.n_learned = 0
         self.n_at_fit = 0
-        self.model: GradientBoostedTrees | None = None
+        self.model: GradientBoostedTrees | LightGBMTrees | None = None
         self.fit_names: dict[Hashable, int] = {}
 
     @property
@@ -85,8 +88,9 @@ class OnlineTrees(base.Regressor):
         names = {k: j for j, k in enumerate(sorted(self.names, key=repr))}
         xs = np.vstack([self._vector(r, names) for r, _ in self.rows])
         ys = np.array([t for _, t in self.rows])
-        model = GradientBoostedTrees(n_trees=self.n_trees, max_depth=self.max_depth,
-                                     min_leaf=self.min_leaf, seed=self.seed + self.n_learned)
+        cls = LightGBMTrees if self.booster == "lightgbm" else GradientBoostedTrees
+        model = cls(n_trees=self.n_trees, max_depth=self.max_depth, min_leaf=self.min_leaf,
+                    seed=self.seed + self.n_learned)
         self.model = model.fit(xs, ys)
         self.fit_names = names
         self.n_at_fit = self.n_learned

@@ -1,6 +1,9 @@
 """The regressor behind the fleet RUL regression, chosen by configuration (``[twin.fleet] regressor``).
 
-``"trees"`` (the default) is the numpy gradient-boosted trees of :mod:`twin_models.rul.trees`.
+``"lightgbm"`` (the fleet's default since round 19) is gradient boosting by LightGBM
+(:mod:`twin_models.rul.lgbm_trees`), with the settings of ``"trees"``, the numpy gradient-boosted
+trees of :mod:`twin_models.rul.trees` (the default before; LightGBM's learner takes ~37 % less
+CPU for as good an RMSE on C-MAPSS: benchmarks/RESULTS.md, round 19, part fleetlgb).
 ``"river.<module>.<Name>"`` is one of River's regressors (:data:`RIVER_REGRESSORS`):
 :class:`RiverRegressor` gives it the batch ``fit(x, y)`` / ``predict(x)`` of the trees, so that
 :class:`~twin_models.rul.regression.RegressionRul` refits either the same way: a fresh River
@@ -9,7 +12,8 @@ model learns every stored row once (``learn_one(x, y)``, rows in a seeded random
 window's condition features, ``y`` its remaining life.
 
 :func:`river_model` is the River estimator a name selects (``river.base.Regressor``, every one
-checked by the same contract test), the trees included (:class:`~.online_trees.OnlineTrees`).
+checked by the same contract test), the trees included (:class:`~.online_trees.OnlineTrees`, with
+either booster).
 Scaling: the fleet's batch refit (:class:`RiverRegressor`) standardises features AND target
 with the batch's own statistics for every River model (remaining lives are ~10^5-10^6 s; online
 scalers explode on their first rows: see the class). For rows that arrive one at a time
@@ -28,9 +32,11 @@ import numpy as np
 import numpy.typing as npt
 from river import base
 
+from twin_models.rul import lgbm_trees
+from twin_models.rul.lgbm_trees import LightGBMTrees
 from twin_models.rul.trees import GradientBoostedTrees
 
-__all__ = ["REGRESSORS", "RIVER_REGRESSORS", "BatchRegressor", "RiverRegressor", "make_regressor",
+__all__ = ["BOOSTED", "REGRESSORS", "RIVER_REGRESSORS", "BatchRegressor", "RiverRegressor", "make_regressor",
            "regressor_problem", "river_model"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -44,7 +50,10 @@ RIVER_REGRESSORS: tuple[str, ...] = (
 )
 """River regressors a fleet may choose (fit from dict rows; scaled first when linear)."""
 
-REGRESSORS: tuple[str, ...] = ("trees", *RIVER_REGRESSORS)
+BOOSTED: tuple[str, ...] = ("trees", "lightgbm")
+"""Batch gradient boosting: our numpy trees, or LightGBM with the same settings."""
+
+REGRESSORS: tuple[str, ...] = (*BOOSTED, *RIVER_REGRESSORS)
 
 _SCALED = ("river.linear_model.", "river.neighbors.")
 _TARGET_SCALED = ("river.linear_model.",)
@@ -79,17 +88,18 @@ def _bare_model(name: str, seed: int) -> base.Regressor:
 
 def river_model(name: str, seed: int = 0) -> base.Regressor:
     """The River regressor a fleet's ``regressor`` name selects, untrained, for rows that arrive
-    one at a time: ``"trees"`` is :class:`~twin_models.rul.online_trees.OnlineTrees`; River's
+    one at a time: ``"trees"`` and ``"lightgbm"`` are :class:`~twin_models.rul.online_trees.OnlineTrees`
+    (refits of that booster); River's
     linear model and neighbours get online scalers as the module says. Raises ValueError for an
     unknown name."""
     problem = regressor_problem(name)
     if problem is not None:
         msg = f"regressor {name!r}: {problem}"
         raise ValueError(msg)
-    if name == "trees":
+    if name in BOOSTED:
         from twin_models.rul.online_trees import OnlineTrees
 
-        return OnlineTrees(seed=seed)
+        return OnlineTrees(seed=seed, booster=name)
     model = _bare_model(name, seed)
     if not name.startswith(_SCALED):
         return model
@@ -126,7 +136,7 @@ class RiverRegressor:
 
     def __init__(self, name: str, seed: int = 0) -> None:
         problem = regressor_problem(name)
-        if problem is not None or name == "trees":
+        if problem is not None or name in BOOSTED:
             msg = f"RiverRegressor {name!r}: {problem or 'not a River regressor'}"
             raise ValueError(msg)
         self.name = name
@@ -167,12 +177,14 @@ class RiverRegressor:
 
 def make_regressor(name: str, seed: int, *, stages: float = 1.0,
                    max_rows: int | None = None) -> BatchRegressor:
-    """An unfitted regressor of the configured kind; trees with ``stages`` < 1 boost that share
-    of the stages at a learning rate raised in proportion (shrinkage x stages kept: a cheaper
-    model of about the same fit); ``max_rows`` caps the rows sampled per tree. River models
-    ignore both."""
-    if name == "trees":
-        model = GradientBoostedTrees(seed=seed)
+    """An unfitted regressor of the configured kind; boosted trees (ours or LightGBM's) with
+    ``stages`` < 1 boost that share of the stages at a learning rate raised in proportion
+    (shrinkage x stages kept: a cheaper model of about the same fit); ``max_rows`` caps the rows
+    sampled per tree. River models ignore both."""
+    if name in BOOSTED:
+        model: GradientBoostedTrees | LightGBMTrees = (
+            GradientBoostedTrees(seed=seed) if name == "trees"
+            else LightGBMTrees(seed=seed, num_threads=lgbm_trees.NUM_THREADS))
         if max_rows is not None:
             model.max_rows = max_rows
         if stages != 1.0:
