@@ -6,11 +6,13 @@ Records are plain data: no I/O, no engine types. ``flows.codec`` turns them into
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +65,33 @@ MAX_UNIT_CHARS = 64
 """Longest unit string of a scalar or sensor (schemas)."""
 MAX_NOTE_CHARS = 4096
 """Longest free-text note of an event (schemas)."""
+
+_C = TypeVar("_C", bound=type)
+
+
+def quick_pickle(cls: _C) -> _C:
+    """Give a frozen slots dataclass a ``__getstate__`` that gives the standard library's state
+    (the list of field values, in field order: the same pickle bytes, read back as before)
+    without calling :func:`dataclasses.fields` per object.
+
+    The standard one walks the class's fields for every object pickled: ~40 % of pickling an
+    asset twin (its channels' :class:`ChannelQuality` and last :class:`TwinSnapshot`), which
+    the twin step's undo does before most windows. A subclass (a dataclass with more fields)
+    keeps the standard path."""
+    names = [f.name for f in fields(cls)]
+    get = operator.attrgetter(*names)
+    one = len(names) == 1  # then attrgetter gives the value itself
+    standard: Callable[[Any], list[Any]] = dataclasses._dataclass_getstate  # type: ignore[attr-defined]  # noqa: SLF001
+
+    def __getstate__(self: Any) -> list[Any]:  # noqa: N807 - the pickle protocol's name
+        if type(self) is not cls:
+            return standard(self)
+        return [get(self)] if one else list(get(self))
+
+    __getstate__.__qualname__ = f"{cls.__qualname__}.__getstate__"
+    setattr(cls, "__getstate__", __getstate__)  # noqa: B010 - a class attribute, set after the class
+    return cls
+
 
 EventKind = Literal["install", "maintenance", "failure"]
 EVENT_KINDS: tuple[str, ...] = ("install", "maintenance", "failure")
@@ -162,6 +191,7 @@ def telemetry_kind(record: Telemetry) -> TelemetryKind:
     raise TypeError(msg)
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class BearingGeometry:
     """Rolling-element bearing geometry (diameters in mm, contact angle in degrees)."""
@@ -172,6 +202,7 @@ class BearingGeometry:
     contact_angle_deg: float = 0.0
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class SensorSpec:
     """One sensor of an asset: its channel name, kind (``waveform`` or ``scalar``) and unit.
@@ -204,6 +235,7 @@ def restore_slots(obj: object, state: list[object]) -> None:
         object.__setattr__(obj, f.name, value)
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class FailureThreshold:
     """The asset counts as failed once ``feature`` (a window feature name) reaches ``value``."""
@@ -212,6 +244,7 @@ class FailureThreshold:
     value: float
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class AssetMetadata:
     """Static description of an asset; the twin derives defect frequencies from it.
@@ -236,6 +269,7 @@ class AssetMetadata:
 
 
 # --- digital thread (issue 11, part THREAD): what produced a record --------------------------
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class InputSpan:
     """The input positions behind a window, per source: ``first..last`` inclusive.
@@ -250,6 +284,7 @@ class InputSpan:
     last: int
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Lineage:
     """What produced a snapshot or an alert (and, later, a recommendation or a command).
@@ -289,6 +324,7 @@ class FeatureVector:
     inputs: tuple[InputSpan, ...] = ()  # digital thread (issue 11): the window's input ranges
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class TwinSnapshot:
     """The twin's state after scoring one window (scores come from the model before it learnt).
@@ -337,6 +373,7 @@ AlertStatus = Literal["raised", "updated", "cleared"]
 Severity = Literal["info", "warning", "critical"]
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One message about an alert episode; every message of an episode shares ``alert_id``."""
@@ -367,6 +404,7 @@ class Alert:
     check: str = ""
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class ChannelQuality:
     """The data-quality state of one channel of an asset after one window (issue 13).
