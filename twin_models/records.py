@@ -6,54 +6,24 @@ Records are plain data: no I/O, no engine types. ``flows.codec`` turns them into
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from twin_models.pickling import quick_pickle
+
 __all__ = [
-    "AUDIT_ACTIONS",
-    "COMMAND_MODES",
-    "DECISIONS",
-    "EPOCH",
-    "EVENT_KINDS",
-    "MAX_ID_CHARS",
-    "MAX_NOTE_CHARS",
-    "MAX_UNIT_CHARS",
-    "TELEMETRY_KINDS",
-    "WHATIF_STATUSES",
-    "Alert",
-    "AssetEvent",
-    "AuditEntry",
-    "AssetMetadata",
-    "BearingGeometry",
-    "ChannelQuality",
-    "Command",
-    "CommandDecision",
-    "DamageCheckpoint",
-    "FailureThreshold",
-    "FeatureVector",
-    "InputSpan",
-    "Lineage",
-    "PlanOption",
-    "PlanSegment",
-    "Recommendation",
-    "ScalarSample",
-    "SensorSpec",
-    "Telemetry",
-    "TrajectoryPoint",
-    "TwinSnapshot",
-    "WaveformFrame",
-    "WhatIfOutcome",
-    "WhatIfRequest",
-    "WhatIfResult",
-    "ensure_utc",
+    "AUDIT_ACTIONS", "COMMAND_MODES", "DECISIONS", "EPOCH", "EVENT_KINDS", "MAX_ID_CHARS",
+    "MAX_NOTE_CHARS", "MAX_UNIT_CHARS", "TELEMETRY_KINDS", "WHATIF_STATUSES", "Alert", "AssetEvent",
+    "AuditEntry", "AssetMetadata", "BearingGeometry", "ChannelQuality", "Command", "CommandDecision",
+    "DamageCheckpoint", "FailureThreshold", "FeatureVector", "InputSpan", "Lineage", "PlanOption",
+    "PlanSegment", "Recommendation", "ScalarSample", "SensorSpec", "Telemetry", "TrajectoryPoint",
+    "TwinSnapshot", "WaveformFrame", "WhatIfOutcome", "WhatIfRequest", "WhatIfResult", "ensure_utc",
     "telemetry_kind",
 ]
 
@@ -65,33 +35,6 @@ MAX_UNIT_CHARS = 64
 """Longest unit string of a scalar or sensor (schemas)."""
 MAX_NOTE_CHARS = 4096
 """Longest free-text note of an event (schemas)."""
-
-_C = TypeVar("_C", bound=type)
-
-
-def quick_pickle(cls: _C) -> _C:
-    """Give a frozen slots dataclass a ``__getstate__`` that gives the standard library's state
-    (the list of field values, in field order: the same pickle bytes, read back as before)
-    without calling :func:`dataclasses.fields` per object.
-
-    The standard one walks the class's fields for every object pickled: ~40 % of pickling an
-    asset twin (its channels' :class:`ChannelQuality` and last :class:`TwinSnapshot`), which
-    the twin step's undo does before most windows. A subclass (a dataclass with more fields)
-    keeps the standard path."""
-    names = [f.name for f in fields(cls)]
-    get = operator.attrgetter(*names)
-    one = len(names) == 1  # then attrgetter gives the value itself
-    standard: Callable[[Any], list[Any]] = dataclasses._dataclass_getstate  # type: ignore[attr-defined]  # noqa: SLF001
-
-    def __getstate__(self: Any) -> list[Any]:  # noqa: N807 - the pickle protocol's name
-        if type(self) is not cls:
-            return standard(self)
-        return [get(self)] if one else list(get(self))
-
-    __getstate__.__qualname__ = f"{cls.__qualname__}.__getstate__"
-    setattr(cls, "__getstate__", __getstate__)  # noqa: B010 - a class attribute, set after the class
-    return cls
-
 
 EventKind = Literal["install", "maintenance", "failure"]
 EVENT_KINDS: tuple[str, ...] = ("install", "maintenance", "failure")
