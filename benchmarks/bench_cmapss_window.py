@@ -74,9 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     m = PipelineMetrics()
     now = lambda: T0  # noqa: E731 - a fixed clock: the digest must not depend on the wall clock
     agg = make_window_aggregator(cfg.window_s, m, OpenWindows(cfg.window_s, m), now)
+    from flows.dataflow import pipeline
+
+    # the flow's undo setting (a tree from before it has none: the guard's default)
+    undo = {"copy_ratio": pipeline.TWIN_UNDO_COPY_RATIO} if hasattr(pipeline, "TWIN_UNDO_COPY_RATIO") else {}
     step = guard_stateful("twin_update", twin_update({}, cfg.twin, m, None, now),
                           lambda s, x: twin_apply({}, cfg.twin, None)(s, x)[0],
-                          lambda x: x.asset_id, m, now)
+                          lambda x: x.asset_id, m, now, **undo)
     windows: list[tuple[str, tuple[int, list[Any]]]] = []
     for u in np.unique(rows[:, 0]).astype(int):
         asset, life = f"train-{u}", rows[rows[:, 0] == u]

@@ -15,43 +15,15 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from twin_models.pickling import quick_pickle
+
 __all__ = [
-    "AUDIT_ACTIONS",
-    "COMMAND_MODES",
-    "DECISIONS",
-    "EPOCH",
-    "EVENT_KINDS",
-    "MAX_ID_CHARS",
-    "MAX_NOTE_CHARS",
-    "MAX_UNIT_CHARS",
-    "TELEMETRY_KINDS",
-    "WHATIF_STATUSES",
-    "Alert",
-    "AssetEvent",
-    "AuditEntry",
-    "AssetMetadata",
-    "BearingGeometry",
-    "ChannelQuality",
-    "Command",
-    "CommandDecision",
-    "DamageCheckpoint",
-    "FailureThreshold",
-    "FeatureVector",
-    "InputSpan",
-    "Lineage",
-    "PlanOption",
-    "PlanSegment",
-    "Recommendation",
-    "ScalarSample",
-    "SensorSpec",
-    "Telemetry",
-    "TrajectoryPoint",
-    "TwinSnapshot",
-    "WaveformFrame",
-    "WhatIfOutcome",
-    "WhatIfRequest",
-    "WhatIfResult",
-    "ensure_utc",
+    "AUDIT_ACTIONS", "COMMAND_MODES", "DECISIONS", "EPOCH", "EVENT_KINDS", "MAX_ID_CHARS",
+    "MAX_NOTE_CHARS", "MAX_UNIT_CHARS", "TELEMETRY_KINDS", "WHATIF_STATUSES", "Alert", "AssetEvent",
+    "AuditEntry", "AssetMetadata", "BearingGeometry", "ChannelQuality", "Command", "CommandDecision",
+    "DamageCheckpoint", "FailureThreshold", "FeatureVector", "InputSpan", "Lineage", "PlanOption",
+    "PlanSegment", "Recommendation", "ScalarSample", "SensorSpec", "Telemetry", "TrajectoryPoint",
+    "TwinSnapshot", "WaveformFrame", "WhatIfOutcome", "WhatIfRequest", "WhatIfResult", "ensure_utc",
     "telemetry_kind",
 ]
 
@@ -162,6 +134,7 @@ def telemetry_kind(record: Telemetry) -> TelemetryKind:
     raise TypeError(msg)
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class BearingGeometry:
     """Rolling-element bearing geometry (diameters in mm, contact angle in degrees)."""
@@ -172,6 +145,7 @@ class BearingGeometry:
     contact_angle_deg: float = 0.0
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class SensorSpec:
     """One sensor of an asset: its channel name, kind (``waveform`` or ``scalar``) and unit.
@@ -204,6 +178,7 @@ def restore_slots(obj: object, state: list[object]) -> None:
         object.__setattr__(obj, f.name, value)
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class FailureThreshold:
     """The asset counts as failed once ``feature`` (a window feature name) reaches ``value``."""
@@ -212,6 +187,7 @@ class FailureThreshold:
     value: float
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class AssetMetadata:
     """Static description of an asset; the twin derives defect frequencies from it.
@@ -236,6 +212,7 @@ class AssetMetadata:
 
 
 # --- digital thread (issue 11, part THREAD): what produced a record --------------------------
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class InputSpan:
     """The input positions behind a window, per source: ``first..last`` inclusive.
@@ -250,6 +227,7 @@ class InputSpan:
     last: int
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Lineage:
     """What produced a snapshot or an alert (and, later, a recommendation or a command).
@@ -289,6 +267,7 @@ class FeatureVector:
     inputs: tuple[InputSpan, ...] = ()  # digital thread (issue 11): the window's input ranges
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class TwinSnapshot:
     """The twin's state after scoring one window (scores come from the model before it learnt).
@@ -337,6 +316,7 @@ AlertStatus = Literal["raised", "updated", "cleared"]
 Severity = Literal["info", "warning", "critical"]
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One message about an alert episode; every message of an episode shares ``alert_id``."""
@@ -367,6 +347,7 @@ class Alert:
     check: str = ""
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class ChannelQuality:
     """The data-quality state of one channel of an asset after one window (issue 13).

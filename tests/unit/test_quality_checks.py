@@ -190,3 +190,43 @@ def test_a_quiet_coarsely_quantised_signal_is_not_railing() -> None:
     assert (frame_quality(quiet, 20000.0)[:, 2] < 0.01).all()  # RAIL_SHARE
     clipped = np.clip(np.round(rng.normal(0.0, 50.0, (4, 20480))), -75, 75).astype(np.float32)  # 1.5 sd
     assert (frame_quality(clipped, 20000.0)[:, 2] > 0.01).all()
+
+
+class _OneReading:
+    """A one-reading scalar window that fails on any figure a one-reading window cannot trip
+    (flat, rail, spread, the sample rates): the checks must not look at them."""
+
+    kind = "scalar"
+    n = 1
+    max_dt = 0.0
+    duplicates = 0
+
+    def __init__(self, t: float, v: float) -> None:
+        self.first_t = self.last_t = t
+        self.vmin = self.vmax = self.mean = v
+        self.dev_top = self.dev_second = 0.0
+
+    def __getattr__(self, name: str) -> object:
+        msg = f"a one-reading window's checks read {name!r}"
+        raise AssertionError(msg)
+
+
+def test_a_one_reading_window_is_judged_by_its_limits_and_timing_only() -> None:
+    """The C-MAPSS path: one reading per channel per window: neither the flatline, the rail, the
+    spike's spread nor the waveform checks read it (they cannot fire), and the results are those
+    of every check run in order (range and limits, then gap and clock)."""
+    from twin_models.quality import checks  # noqa: PLC0415
+
+    learnt = checks.Learnt(windows=20, varied=20, judged=20, cadence_s=10.0, spread=1.0, last_t=100.0)
+    limits = [checks.QualityLimits(), checks.QualityLimits(range=(0.0, 50.0)),
+              checks.QualityLimits(limits=(-10.0, 40.0)), checks.QualityLimits((0.0, 50.0), (-10.0, 60.0))]
+    cases = [(110.0, 20.0), (110.0, 50.0), (110.0, 45.0), (100.0, -20.0), (200.0, 70.0), (90.0, 0.0)]
+    seen = set()
+    for lim in limits:
+        for t, v in cases:
+            found = checks.check_window(_OneReading(t, v), lim, learnt)  # type: ignore[arg-type]
+            full = ChannelStats("scalar", 1, t, t, vmin=v, vmax=v, spread=0.0, mean=v)
+            every = [hit for check in checks._ALL if (hit := check(full, lim, learnt)) is not None]
+            assert found == every
+            seen.update(f[0] for f in found)
+    assert seen == {"clipping", "spike", "gap", "clock"}

@@ -14,6 +14,7 @@ right, some are missing or mis-stamped: ``suspect``, not gated): ``gap``, ``cloc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twin_models.quality.stats import ChannelStats
@@ -134,7 +135,13 @@ Found = tuple[str, str, str]
 def check_window(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> list[Found]:
     """Every check that fires on this window, value checks first."""
     found: list[Found] = []
-    checks = (_flatline, _clipping, _spike, _sample_rate, _disconnect, _gap, _clock)
+    # one scalar reading (a C-MAPSS cycle, a slow gauge): it cannot be flat, railed or an isolated
+    # spike (3 and 5 readings), and the waveform checks do not apply: only the sensor's range,
+    # the quantity's limits and the timing can fire (the same findings, in the same order)
+    if st.n == 1 and st.kind == "scalar":
+        checks = _TIMING if lim.range is None and lim.limits is None else _ONE_READING
+    else:
+        checks = _ALL
     for check in checks:
         hit = check(st, lim, learnt)
         if hit is not None:
@@ -159,30 +166,47 @@ def _clipping(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> Found | N
             return ("clipping", "bad", f"{st.rail:.1%} of a frame's samples pinned at its extreme "
                     "(railing / saturation)")
         return None
-    if lim.range is not None:
-        lo, hi = lim.range
-        if st.vmax >= hi or st.vmin <= lo:
-            return ("clipping", "bad", f"readings at the sensor's range [{lo:g}, {hi:g}] "
-                    f"(min {st.vmin:g}, max {st.vmax:g})")
+    at_range = _at_range(st, lim)
+    if at_range is not None:
+        return at_range
     if not st.flat and st.rail >= max(RAIL_SAMPLES, RAIL_SHARE_SCALAR * st.n) and learnt.live:
         return ("clipping", "bad", f"{int(st.rail)} of {st.n} readings exactly at the window's "
                 "extreme (flat-topped: saturation)")
     return None
 
 
+def _at_range(st: ChannelStats, lim: QualityLimits, learnt: Learnt | None = None) -> Found | None:
+    """Scalar clipping at the sensor's declared range (all a one-reading window can show of it)."""
+    if lim.range is not None:
+        lo, hi = lim.range
+        if st.vmax >= hi or st.vmin <= lo:
+            return ("clipping", "bad", f"readings at the sensor's range [{lo:g}, {hi:g}] "
+                    f"(min {st.vmin:g}, max {st.vmax:g})")
+    return None
+
+
 def _spike(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> Found | None:
     if st.kind == "waveform":
         return None
-    if lim.limits is not None:
-        lo, hi = lim.limits
-        if st.vmin < lo or st.vmax > hi:
-            return ("spike", "bad", f"reading beyond the physical limits [{lo:g}, {hi:g}] "
-                    f"(min {st.vmin:g}, max {st.vmax:g})")
+    beyond = _beyond_limits(st, lim)
+    if beyond is not None:
+        return beyond
     sd = learnt.spread
     if (st.n >= 5 and learnt.windows >= MIN_LEARNT and sd > 0 and st.dev_top > SPIKE_SIGMAS * sd
             and st.dev_second < ISOLATED_SIGMAS * sd):
         return ("spike", "bad", f"one reading {st.dev_top / sd:.0f} sd from the window's median "
                 f"(usual sd {sd:.3g}), its neighbours normal")
+    return None
+
+
+def _beyond_limits(st: ChannelStats, lim: QualityLimits, learnt: Learnt | None = None) -> Found | None:
+    """A scalar spike beyond the quantity's physical limits (all a one-reading window can show
+    of a spike: the isolated-spike test needs 5 readings)."""
+    if lim.limits is not None:
+        lo, hi = lim.limits
+        if st.vmin < lo or st.vmax > hi:
+            return ("spike", "bad", f"reading beyond the physical limits [{lo:g}, {hi:g}] "
+                    f"(min {st.vmin:g}, max {st.vmax:g})")
     return None
 
 
@@ -229,3 +253,9 @@ def _clock(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> Found | None
         n = st.duplicates + int(back)
         return ("clock", "suspect", f"{n} {what} (clock jump or skew)")
     return None
+
+
+Check = Callable[[ChannelStats, QualityLimits, Learnt], Found | None]
+_ALL: tuple[Check, ...] = (_flatline, _clipping, _spike, _sample_rate, _disconnect, _gap, _clock)
+_ONE_READING: tuple[Check, ...] = (_at_range, _beyond_limits, _gap, _clock)
+_TIMING: tuple[Check, ...] = (_gap, _clock)

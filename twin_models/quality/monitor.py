@@ -49,7 +49,7 @@ class QualityMonitor:
                                           self.learnt.setdefault(channel, Learnt()))
                     for channel, st in stats.items()}
         gaps = {c: self._gap_end(stats[c], self.learnt[c]) for c, found in found_by.items()
-                if any(f[0] == "gap" for f in found)}
+                if found and any(f[0] == "gap" for f in found)}  # most channels found nothing
         for channel, end in gaps.items():
             if not self._others_reported(channel, end, stats, gaps):
                 found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
