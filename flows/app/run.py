@@ -31,8 +31,8 @@ from flows.dataflow.store_cluster import check_cluster, record_cluster
 from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
 
-__all__ = ["OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka", "event_time_gate",
-           "run_kafka_flow", "whatif_request_source"]
+__all__ = ["KafkaIdentity", "OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka",
+           "event_time_gate", "input_roles", "run_kafka_flow", "whatif_request_source"]
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +158,21 @@ def whatif_request_source(cfg: PipelineConfig, opts: RunOptions,
         on_error=lambda code: metrics.source_errors.labels(code=code).inc())
 
 
-def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = "") -> RecoveryConfig | None:
+def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = "",
+              topic_ids: Mapping[str, str] | None = None) -> RecoveryConfig | None:
     """The recovery config; the store is locked against a second live run, checked to belong to
-    the Kafka cluster ``cluster_id`` (:mod:`flows.dataflow.store_cluster`: refused before anything
-    in it changes), then initialised, or made consistent to resume from (see
+    the Kafka cluster ``cluster_id`` and to the input topics of ``topic_ids`` (name -> Kafka topic
+    id; :mod:`flows.dataflow.store_cluster`: refused before anything in it changes), then initialised,
+    or made consistent to resume from (see
     :mod:`flows.dataflow.recovery_store`: snapshots of epochs an interrupted run did not finish are
     discarded). Only process 0 repairs: the others cannot start before it joins the cluster."""
     if opts.recovery_dir is None:
         return None
     lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
-    check_cluster(opts.recovery_dir, cluster_id, brokers)
+    check_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)
     if opts.process_id in (None, 0) or not opts.addresses:
         prepare_store(opts.recovery_dir, opts.total_workers)
-    record_cluster(opts.recovery_dir, cluster_id, brokers)
+    record_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)
     return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
 
@@ -195,12 +197,29 @@ def _terminate_gracefully() -> None:
     stop_once()
 
 
-def check_kafka(cfg: PipelineConfig) -> str | None:
+@dataclass(frozen=True)
+class KafkaIdentity:
+    """What the recovery store's offsets are checked against: the cluster's id (None if the brokers
+    give none) and the input topics' ids (name -> Kafka topic id; empty when not asked or not given)."""
+
+    cluster_id: str | None
+    topic_ids: Mapping[str, str]
+
+
+def input_roles(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The topics whose offsets ``twin run`` keeps in its recovery store."""
+    deciding = cfg.commands.mode in DECIDING_MODES
+    return (*TELEMETRY_ROLES, "whatif_requests", *(("decisions",) if deciding else ()))
+
+
+def check_kafka(cfg: PipelineConfig, *, topic_ids: bool = False) -> KafkaIdentity:
     """Before the engine starts: the settings make a client, the brokers answer within
     ``kafka.connect_timeout_s`` and the topics it reads and writes exist; else one KafkaSetupError line
     (inside the dataflow the same failures end in an engine traceback). Returns the cluster's id
-    (None if the brokers give none), which the recovery store's offsets are checked against."""
+    and, with ``topic_ids``, the input topics' ids, which the recovery store's offsets are checked
+    against."""
     from flows.kafka.clients import KafkaSetupError, admin_client, wait_for_brokers
+    from flows.kafka.clients import topic_ids as ids_of
 
     admin, errors = admin_client(cfg.kafka)
     meta = wait_for_brokers(admin, errors, cfg.kafka)
@@ -211,7 +230,8 @@ def check_kafka(cfg: PipelineConfig) -> str | None:
         msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
                "(create the topics with `twin topics create`)")
         raise KafkaSetupError(msg)
-    return meta.cluster_id or None
+    inputs = [cfg.kafka.topic(r) for r in input_roles(cfg)]
+    return KafkaIdentity(meta.cluster_id or None, ids_of(admin, inputs, cfg.kafka) if topic_ids else {})
 
 
 def run_kafka_flow(
@@ -221,8 +241,9 @@ def run_kafka_flow(
     metrics: PipelineMetrics | None = None,
 ) -> None:
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
-    cluster_id = check_kafka(cfg)
-    recovery = _recovery(opts, cluster_id, cfg.kafka.brokers)  # refusals before anything starts
+    kafka = check_kafka(cfg, topic_ids=opts.recovery_dir is not None)
+    # refusals before anything starts
+    recovery = _recovery(opts, kafka.cluster_id, cfg.kafka.brokers, kafka.topic_ids)
     metrics = metrics or PipelineMetrics()
     board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
     gate = event_time_gate(cfg, opts, metrics)

@@ -20,14 +20,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, ClusterMetadata
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
 from flows.config.pipeline import KafkaConfig
 from flows.kafka.errors import KafkaSecurityError, describe, security_problem
 
 __all__ = ["KafkaSetupError", "admin_client", "consumer_client", "kafka_error_text", "producer_client",
-           "wait_for_brokers"]
+           "topic_ids", "wait_for_brokers", "wait_for_leaders"]
+
+log = logging.getLogger(__name__)
 
 LIBRDKAFKA_LOG = logging.getLogger("flows.librdkafka")
 LIBRDKAFKA_LOG.propagate = os.environ.get("TWIN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
@@ -122,4 +124,98 @@ def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig, *,
         kafka_error_text(last_exc) if last_exc else "no answer")
     msg = (f"cannot reach Kafka at {cfg.brokers} within {cfg.connect_timeout_s:g} s (last error: {why}); "
            f"check --brokers and that the brokers run, or wait longer with --connect-timeout")
+    raise KafkaSetupError(msg)
+
+
+def topic_ids(admin: AdminClient, topics: list[str], cfg: KafkaConfig) -> dict[str, str]:
+    """Kafka's id of each of ``topics`` (name -> the base64 UUID Kafka shows; new each time a topic
+    is created, so a topic deleted and re-created under the same name gets another). Topics whose
+    id cannot be had (brokers older than Kafka 2.8 give none, an error for one topic, no answer
+    within ``cfg.connect_timeout_s``) are left out, said once in a warning: they are not checked."""
+    if not topics:
+        return {}
+    out: dict[str, str] = {}
+    missed: list[str] = []
+    try:
+        futures = admin.describe_topics(TopicCollection(list(topics)), request_timeout=cfg.connect_timeout_s)
+    except (KafkaException, ValueError, TypeError):  # a client without the request
+        futures = {}
+    for name in topics:
+        future = futures.get(name)
+        try:
+            tid = future.result(timeout=cfg.connect_timeout_s).topic_id if future is not None else None
+        except (KafkaException, TimeoutError):
+            tid = None
+        if tid is None or (tid.get_most_significant_bits() == 0 and tid.get_least_significant_bits() == 0):
+            missed.append(name)
+        else:
+            out[name] = str(tid)
+    if missed:
+        log.warning("Kafka at %s gives no topic id for %s: a topic deleted and re-created under the same "
+                    "name is not detected there", cfg.brokers, ", ".join(missed))
+    return out
+
+
+def _leaderless(meta: ClusterMetadata, topics: list[str]) -> tuple[list[str], list[TopicPartition]]:
+    """(``topic`` or ``topic[partition]`` for each topic missing from ``meta`` or partition without a
+    leader; every partition of ``topics`` in ``meta``)."""
+    out, parts = [], []
+    for name in topics:
+        tm = meta.topics.get(name)
+        if tm is None or tm.error is not None or not tm.partitions:
+            out.append(name)
+            continue
+        for p, pm in sorted(tm.partitions.items()):
+            parts.append(TopicPartition(name, p))
+            if pm.leader < 0 or pm.error is not None:
+                out.append(f"{name}[{p}]")
+    return out, parts
+
+
+def _unserved(admin: AdminClient, parts: list[TopicPartition], timeout_s: float) -> list[str]:
+    """The partitions whose leader does not answer a ListOffsets yet (it has not applied them)."""
+    try:
+        futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in parts},
+                                     request_timeout=max(0.1, timeout_s))
+    except KafkaException:
+        return [f"{tp.topic}[{tp.partition}]" for tp in parts]
+    out = []
+    for tp, future in futures.items():
+        try:
+            future.result(timeout=max(0.1, timeout_s) + 1.0)
+        except (KafkaException, TimeoutError):
+            out.append(f"{tp.topic}[{tp.partition}]")
+    return sorted(out)
+
+
+def wait_for_leaders(admin: AdminClient, topics: list[str], cfg: KafkaConfig, *,
+                     timeout_s: float | None = None) -> None:
+    """Return once every partition of ``topics`` has a leader in the cluster's metadata and that
+    leader serves it (answers a ListOffsets for it), or raise a KafkaSetupError naming the ones
+    without after ``timeout_s`` (default ``cfg.connect_timeout_s``).
+
+    A topic just created is in the metadata before its leader has applied its partitions; a
+    producer's first batch to such a partition is refused ("not leader") and sent again, and an
+    idempotent producer on a broker without KAFKA-15591's fix can lose it (the retry refused as
+    out of sequence). So ``twin topics create`` returns, and the producing commands begin, only
+    once every partition is led and served."""
+    limit = cfg.connect_timeout_s if timeout_s is None else timeout_s
+    deadline = time.monotonic() + limit
+    missing = list(topics)
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            missing, parts = _leaderless(admin.list_topics(timeout=max(0.1, min(1.0, left))), topics)
+            if not missing:
+                missing = _unserved(admin, parts, min(5.0, left))
+        except KafkaException:
+            pass
+        if not missing:
+            return
+        if deadline - time.monotonic() <= 0:
+            break
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    msg = (f"Kafka at {cfg.brokers}: no partition leader serving {shown} within {limit:g} s; check the "
+           f"brokers (`twin topics describe`) and try again, or wait longer with --connect-timeout")
     raise KafkaSetupError(msg)

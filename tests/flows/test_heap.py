@@ -120,7 +120,7 @@ def test_twin_run_collects_less_once_its_dataflow_is_built(monkeypatch: pytest.M
     def engine(flow: Any, **_kw: Any) -> None:
         seen.update(flow=flow, threshold=gc.get_threshold())
 
-    monkeypatch.setattr(run_module, "check_kafka", lambda _cfg: None)
+    monkeypatch.setattr(run_module, "check_kafka", lambda _cfg, **_k: run_module.KafkaIdentity(None, {}))
     monkeypatch.setattr(run_module, "build_kafka_flow", lambda *_a: "the flow")
     monkeypatch.setattr(run_module, "FleetModelConsumer", Consumer)
     monkeypatch.setattr(run_module, "_terminate_gracefully", lambda: None)

@@ -147,10 +147,79 @@ def test_run_checks_the_store_before_anything_starts(monkeypatch: pytest.MonkeyP
     store = _used_store(tmp_path)
     record_cluster(store, A, "kafka-1:9092")
     started: list[str] = []
-    monkeypatch.setattr(run_module, "check_kafka", lambda _cfg: B)
+    monkeypatch.setattr(run_module, "check_kafka", lambda _cfg, **_k: run_module.KafkaIdentity(B, {}))
     monkeypatch.setattr(run_module, "build_kafka_flow", lambda *_a: started.append("flow"))
     monkeypatch.setattr(run_module, "FleetModelConsumer", lambda *_a, **_k: started.append("consumer"))
     monkeypatch.setattr(run_module, "cli_main", lambda *_a, **_k: started.append("engine"))
     with pytest.raises(RecoveryStoreError, match=f"is cluster {B}"):
         run_module.run_kafka_flow(run_module.PipelineConfig(), _opts(store, tmp_path), {})
     assert started == []
+
+
+T1, T2 = "RlAaPAddQLyDMuWlF0oVeg", "0n9K8m7L6k5J4i3H2g1F0e"
+S, W = "twin.telemetry.scalars.v1", "twin.telemetry.waveforms.v1"
+
+
+def test_a_new_store_records_its_input_topics_ids(tmp_path: Path) -> None:
+    store = tmp_path / "recovery"
+    run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092", {W: T2, S: T1})
+    record = read_record(store)
+    assert record is not None and record.topics == {S: T1, W: T2}
+    assert json.loads((store / RECORD).read_text())["topics"] == {S: T1, W: T2}
+
+
+def test_a_resume_on_a_re_created_topic_is_refused_in_one_line_touching_nothing(tmp_path: Path) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092", {S: T1, W: T1 + "w"})
+    before = _snapshot(store)
+    with pytest.raises(RecoveryStoreError) as err:
+        run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092", {S: T2, W: T1 + "w"})
+    assert str(err.value) == (
+        f"--recovery-dir {store} holds the offsets of topic {S} (id {T1}, now {T2}), deleted and "
+        f"re-created since on cluster {A}: they would skip or re-read records of the new topic; give an "
+        f"empty --recovery-dir to read the topics afresh")
+    assert _snapshot(store) == before
+    with pytest.raises(RecoveryStoreError, match=f"topics {S} .id {T1}, now {T2}., {W} .id {T1}w, now x."):
+        check_cluster(store, A, "kafka-1:9092", {S: T2, W: "x"})
+    assert _snapshot(store) == before
+
+
+def test_unchanged_topic_ids_resume_and_a_topic_read_now_is_added(tmp_path: Path) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092", {S: T1})
+    check_cluster(store, A, "kafka-1:9092", {S: T1})
+    record = read_record(store)
+    assert record is not None and record.topics == {S: T1}
+    check_cluster(store, A, "kafka-1:9092", {S: T1, "twin.decisions.v1": T2})  # decisions read now
+    record = read_record(store)
+    assert record is not None and record.topics == {S: T1, "twin.decisions.v1": T2}
+    check_cluster(store, A, "kafka-1:9092", {})  # ids not given (an old broker): not checked, kept
+    record = read_record(store)
+    assert record is not None and record.topics == {S: T1, "twin.decisions.v1": T2}
+
+
+def test_a_record_from_before_topic_ids_is_said_once_and_recorded(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092")  # a round-19 record: the cluster only
+    assert "topics" not in json.loads((store / RECORD).read_text())
+    with caplog.at_level(logging.WARNING, logger="flows.dataflow.store_cluster"):
+        check_cluster(store, A, "kafka-2:9092", {S: T1})
+        check_cluster(store, A, "kafka-2:9092", {S: T1})
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "has no record of its input topics' ids" in said[0] and S in said[0], said
+    record = read_record(store)
+    assert record is not None and (record.cluster_id, record.brokers, record.topics) == (A, "kafka-1:9092",
+                                                                                         {S: T1})
+    with pytest.raises(RecoveryStoreError, match="deleted and re-created since"):
+        check_cluster(store, A, "kafka-1:9092", {S: T2})
+
+
+@pytest.mark.parametrize("topics", ['["x"]', '{"t": 3}'])
+def test_a_record_with_unreadable_topic_ids_is_refused_not_overwritten(tmp_path: Path, topics: str) -> None:
+    store = _used_store(tmp_path)
+    text = f'{{"kind": "twinflow-kafka-cluster", "cluster_id": "{A}", "topics": {topics}}}'
+    (store / RECORD).write_text(text)
+    with pytest.raises(RecoveryStoreError, match="cluster record .* cannot be read"):
+        check_cluster(store, A, "kafka-1:9092", {S: T1})
+    assert (store / RECORD).read_text() == text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,62 @@ def test_unreachable_brokers_stay_the_broker_down_path(tmp_path: Path) -> None:
     assert line.startswith("twin: error: cannot reach Kafka at 127.0.0.1:1 within 2 s"), proc.stderr
     assert "\n" not in line
     assert (rec / RECORD).read_text() == text
+
+
+def _topic_id(admin: Any, name: str) -> str:
+    from confluent_kafka import TopicCollection
+
+    return str(admin.describe_topics(TopicCollection([name]))[name].result(timeout=30).topic_id)
+
+
+def _re_create(admin: Any, cfg: KafkaConfig, role: str) -> None:
+    """Delete ``role``'s topic, wait until it is gone, and create it again with ``twin topics create``."""
+    name = cfg.topic(role)
+    admin.delete_topics([name], operation_timeout=30)[name].result(timeout=30)
+    deadline = time.monotonic() + 60
+    while name in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{name} still listed 60 s after its deletion"
+        time.sleep(0.2)
+    while True:  # the broker may still be removing the old log: "marked for deletion"
+        made = subprocess.run([TWIN, "topics", "create", "--brokers", cfg.brokers, "--topic-prefix",
+                               cfg.topic_prefix, "--partitions", "1"],
+                              capture_output=True, text=True, timeout=120, check=False)
+        if made.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert made.returncode == 0, made.stderr
+
+
+def test_a_resume_on_a_topic_deleted_and_re_created_is_refused(topics: KafkaConfig, kafka_admin: Any,
+                                                               tmp_path: Path) -> None:
+    """Round 20: the same name on the same cluster, but a new log: the stored offset (the whole first
+    day read) would skip the new topic's records up to it. Refused before the store changes; an
+    empty --recovery-dir reads the new topic from its start."""
+    _first_run(topics, tmp_path)
+    scalars = topics.topic("scalars")
+    old_id = _topic_id(kafka_admin, scalars)
+    ids = _record(tmp_path)["topics"]
+    assert ids[scalars] == old_id
+    assert set(ids) == {topics.topic(r) for r in ("scalars", "waveforms", "events", "whatif_requests")}
+
+    _re_create(kafka_admin, topics, "scalars")
+    new_id = _topic_id(kafka_admin, scalars)
+    assert new_id != old_id
+    again = FleetConfig(n_assets=2, days=1.0, seed=6, frame_interval_s=3600.0, scalar_interval_s=1800.0)
+    produce(topics, [m for m in valid_messages(simulate_fleet(again)) if m[0] == "scalars"])
+
+    before = _files(tmp_path / "rec")
+    refused = _run(topics, tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        f"twin: error: --recovery-dir {tmp_path / 'rec'} holds the offsets of topic {scalars} (id {old_id}, "
+        f"now {new_id}), deleted and re-created since on cluster {_record(tmp_path)['cluster_id']}: they "
+        f"would skip or re-read records of the new topic; give an empty --recovery-dir to read the topics "
+        f"afresh")
+    assert _files(tmp_path / "rec") == before
+
+    afresh = _run(topics, tmp_path, "--recovery-dir", str(tmp_path / "rec2"))
+    assert afresh.returncode == 0, afresh.stderr
+    assert _record(tmp_path)["topics"][scalars] == old_id  # the old store as it was
+    doc = json.loads((tmp_path / "rec2" / RECORD).read_text())
+    assert doc["topics"][scalars] == new_id
