@@ -20,7 +20,13 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
-from flows.kafka.clients import KafkaSetupError, producer_client, wait_for_brokers
+from flows.kafka.clients import (
+    KafkaSetupError,
+    admin_client,
+    producer_client,
+    wait_for_brokers,
+    wait_for_leaders,
+)
 from flows.kafka.errors import flush
 from twin_models.records import (
     Telemetry,
@@ -77,11 +83,17 @@ def publish(
     """Produce ``records`` (in event-time order) to their topics; raises if any delivery failed.
 
     Waits at most ``cfg.connect_timeout_s`` for the brokers before the first record (a
-    KafkaSetupError naming them otherwise), instead of queueing for ``message.timeout.ms``.
+    KafkaSetupError naming them otherwise), instead of queueing for ``message.timeout.ms``; then
+    as long again for every partition of the three topics to have a leader serving it (topics
+    created just before: an idempotent producer's first batch to a partition its leader has not
+    applied yet can be lost on brokers without KAFKA-15591's fix).
     """
     producer, client_errors = producer_client(cfg, producer_config(cfg.client_config()))
     wait_for_brokers(producer, client_errors, cfg)
     topics = {role: cfg.topic(role) for role in ("scalars", "waveforms", "events")}
+    admin, admin_errors = admin_client(cfg)
+    wait_for_brokers(admin, admin_errors, cfg)
+    wait_for_leaders(admin, list(topics.values()), cfg)
     report = PublishReport()
     errors: list[str] = []
 

@@ -10,7 +10,13 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic
 
 from flows.config.pipeline import KafkaConfig
-from flows.kafka.clients import KafkaSetupError, admin_client, kafka_error_text, wait_for_brokers
+from flows.kafka.clients import (
+    KafkaSetupError,
+    admin_client,
+    kafka_error_text,
+    wait_for_brokers,
+    wait_for_leaders,
+)
 
 __all__ = ["TOPIC_ROLES", "TopicInfo", "create_topics", "describe_topics"]
 
@@ -58,7 +64,10 @@ def _result(future: Future[Any], what: str, cfg: KafkaConfig, timeout_s: float) 
 
 
 def create_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> dict[str, str]:
-    """Create every missing topic; returns role -> "created" | "exists"."""
+    """Create every missing topic; returns role -> "created" | "exists", once every partition of
+    every topic has a leader that serves it (a KafkaSetupError naming the ones without after
+    ``cfg.connect_timeout_s``): a producer started right after may write at once
+    (:func:`flows.kafka.clients.wait_for_leaders`)."""
     admin, _ = _admin(cfg)
     new = [
         NewTopic(cfg.topic(role), num_partitions=cfg.partitions, replication_factor=cfg.replication,
@@ -77,6 +86,7 @@ def create_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> dict[str, str
                 msg = f"could not create topic {topic.topic!r} on {cfg.brokers}: {kafka_error_text(exc)}"
                 raise KafkaSetupError(msg) from None
             result[role] = "exists"
+    wait_for_leaders(admin, [t.topic for t in new], cfg)
     return result
 
 

@@ -39,6 +39,10 @@ STOP_AT_ONCE = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILE
                 KafkaError._FATAL, KafkaError._INVALID_ARG, KafkaError._UNKNOWN_PROTOCOL}
 """Errors no wait will cure: reported as soon as librdkafka reports them."""
 
+ABSENT_GRACE_S = 3.0
+"""How long :func:`wait_for_leaders` waits for a topic the metadata does not list at all (another
+broker may not have the creation yet) before telling it is missing."""
+
 
 class KafkaSetupError(ValueError):
     """A Kafka client cannot be created or cannot reach its brokers; the message says which."""
@@ -156,20 +160,21 @@ def topic_ids(admin: AdminClient, topics: list[str], cfg: KafkaConfig) -> dict[s
     return out
 
 
-def _leaderless(meta: ClusterMetadata, topics: list[str]) -> tuple[list[str], list[TopicPartition]]:
-    """(``topic`` or ``topic[partition]`` for each topic missing from ``meta`` or partition without a
-    leader; every partition of ``topics`` in ``meta``)."""
-    out, parts = [], []
+def _leaderless(meta: ClusterMetadata,
+                topics: list[str]) -> tuple[list[str], list[str], list[TopicPartition]]:
+    """(the topics missing from ``meta``; ``topic[partition]`` for each partition without a leader;
+    every partition of ``topics`` in ``meta``)."""
+    absent, out, parts = [], [], []
     for name in topics:
         tm = meta.topics.get(name)
         if tm is None or tm.error is not None or not tm.partitions:
-            out.append(name)
+            absent.append(name)
             continue
         for p, pm in sorted(tm.partitions.items()):
             parts.append(TopicPartition(name, p))
             if pm.leader < 0 or pm.error is not None:
                 out.append(f"{name}[{p}]")
-    return out, parts
+    return absent, out, parts
 
 
 def _unserved(admin: AdminClient, parts: list[TopicPartition], timeout_s: float) -> list[str]:
@@ -200,21 +205,28 @@ def wait_for_leaders(admin: AdminClient, topics: list[str], cfg: KafkaConfig, *,
     out of sequence). So ``twin topics create`` returns, and the producing commands begin, only
     once every partition is led and served."""
     limit = cfg.connect_timeout_s if timeout_s is None else timeout_s
-    deadline = time.monotonic() + limit
+    start = time.monotonic()
+    deadline = start + limit
+    absent: list[str] = []
     missing = list(topics)
     while True:
         left = deadline - time.monotonic()
         try:
-            missing, parts = _leaderless(admin.list_topics(timeout=max(0.1, min(1.0, left))), topics)
-            if not missing:
+            absent, missing, parts = _leaderless(admin.list_topics(timeout=max(0.1, min(1.0, left))), topics)
+            if not absent and not missing:
                 missing = _unserved(admin, parts, min(5.0, left))
         except KafkaException:
             pass
-        if not missing:
+        if not absent and not missing:
             return
-        if deadline - time.monotonic() <= 0:
+        now = time.monotonic()
+        if now >= deadline or (absent and now - start >= min(limit, ABSENT_GRACE_S)):
             break
-        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(0.1, max(0.0, deadline - now)))
+    if absent:
+        msg = (f"Kafka at {cfg.brokers} has no topic {', '.join(absent)} (create the topics with "
+               f"`twin topics create`)")
+        raise KafkaSetupError(msg)
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     msg = (f"Kafka at {cfg.brokers}: no partition leader serving {shown} within {limit:g} s; check the "
            f"brokers (`twin topics describe`) and try again, or wait longer with --connect-timeout")

@@ -1,0 +1,90 @@
+"""flows.kafka.clients.wait_for_leaders on a stand-in admin client (the real broker's case, topics
+created and written to at once, is tests/integration/test_kafka_fresh_topics.py)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import ClusterMetadata, PartitionMetadata, TopicMetadata
+
+from flows.config.pipeline import KafkaConfig
+from flows.kafka.clients import KafkaSetupError, wait_for_leaders
+
+CFG = KafkaConfig(brokers="kafka-1:9092", connect_timeout_s=5.0)
+
+
+def _meta(leaders: dict[str, list[int]]) -> ClusterMetadata:
+    meta = ClusterMetadata()
+    for name, per_partition in leaders.items():
+        tm = TopicMetadata()
+        tm.topic = name
+        for p, leader in enumerate(per_partition):
+            pm = PartitionMetadata()
+            pm.id, pm.leader = p, leader
+            tm.partitions[p] = pm
+        meta.topics[name] = tm
+    return meta
+
+
+class Admin:
+    """Answers the metadata of ``steps`` one after the other (the last one for ever); ListOffsets
+    fails for the partitions in ``unserved`` the first ``unserved_times`` times."""
+
+    def __init__(self, *steps: dict[str, list[int]], unserved: frozenset[tuple[str, int]] = frozenset(),
+                 unserved_times: int = 0) -> None:
+        self.steps = list(steps)
+        self.unserved = unserved
+        self.unserved_times = unserved_times
+        self.calls = {"metadata": 0, "offsets": 0}
+
+    def list_topics(self, timeout: float) -> ClusterMetadata:
+        assert timeout > 0
+        self.calls["metadata"] += 1
+        return _meta(self.steps.pop(0) if len(self.steps) > 1 else self.steps[0])
+
+    def list_offsets(self, parts: dict[Any, Any], request_timeout: float) -> dict[Any, Future[Any]]:
+        assert request_timeout > 0
+        self.calls["offsets"] += 1
+        out = {}
+        for tp in parts:
+            fut: Future[Any] = Future()
+            if (tp.topic, tp.partition) in self.unserved and self.calls["offsets"] <= self.unserved_times:
+                fut.set_exception(KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)))
+            else:
+                fut.set_result(object())
+            out[tp] = fut
+        return out
+
+
+def test_returns_once_every_partition_is_led_and_served() -> None:
+    admin = Admin({"a": [-1, -1], "b": [1]}, {"a": [1, -1], "b": [1]}, {"a": [1, 1], "b": [1]},
+                  unserved=frozenset({("a", 1)}), unserved_times=2)
+    wait_for_leaders(admin, ["a", "b"], CFG)  # type: ignore[arg-type]
+    assert admin.calls == {"metadata": 5, "offsets": 3}  # 2 without leaders, 2 not served, then all
+
+
+def test_a_partition_without_a_leader_is_one_line_after_the_bound() -> None:
+    admin = Admin({"a": [1, -1, 1], "b": [1]})
+    with pytest.raises(KafkaSetupError) as err:
+        wait_for_leaders(admin, ["a", "b"], CFG, timeout_s=0.3)  # type: ignore[arg-type]
+    assert str(err.value) == (
+        "Kafka at kafka-1:9092: no partition leader serving a[1] within 0.3 s; check the brokers "
+        "(`twin topics describe`) and try again, or wait longer with --connect-timeout")
+    assert admin.calls["offsets"] == 0
+
+
+def test_a_leader_that_never_serves_its_partition_is_named() -> None:
+    admin = Admin({"a": [1, 1]}, unserved=frozenset({("a", 0)}), unserved_times=10**6)
+    with pytest.raises(KafkaSetupError, match=r"no partition leader serving a\[0\] within 0.3 s"):
+        wait_for_leaders(admin, ["a"], CFG, timeout_s=0.3)  # type: ignore[arg-type]
+
+
+def test_an_absent_topic_is_told_to_be_created() -> None:
+    admin = Admin({"b": [1]})
+    with pytest.raises(KafkaSetupError) as err:
+        wait_for_leaders(admin, ["a", "b", "c"], CFG, timeout_s=0.3)  # type: ignore[arg-type]
+    assert str(err.value) == ("Kafka at kafka-1:9092 has no topic a, c (create the topics with "
+                              "`twin topics create`)")
