@@ -9,7 +9,8 @@ arrived: the fused RUL then depends on process timing. The drift grows with the 
 backlog and the skew of the partitions, so no fixed ``model_delay_s`` is safe on its own.
 
 How: every source partition reports its *position*, a lower bound on the event time of anything it
-will still emit (:meth:`EventTimeGate.report`; a partition at its end reports ``+inf``), and emits
+will still emit (:meth:`EventTimeGate.report`; a partition at its end reports ``+inf``; one that is
+known to exist but has not reported yet counts as ``-inf``, :meth:`EventTimeGate.join`), and emits
 a record only while its event time is at most the cluster's lowest position plus ``budget_s``
 (:meth:`EventTimeGate.allows`; the source keeps the record buffered and asks again). The slowest
 partition is never held back (its next record is at its own position), so the cluster always
@@ -40,7 +41,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 __all__ = ["MAX_RELEASED", "EventTimeGate"]
 
@@ -89,6 +90,18 @@ class EventTimeGate:
         if wake:
             self.wake.set()
 
+    def join(self, parts: Iterable[int]) -> None:
+        """Partitions ``parts`` are this process's: until they report, they count as ``-inf`` (they
+        may still emit anything). Without it, a partition that had not reported yet did not count:
+        the first partition to report, alone, set the lowest position and could emit a whole
+        buffer past the others (a resume after the topics grew: an old partition's first batch ran
+        a day ahead of the new ones, and the fleet model version of a life those closed later came
+        late). Idempotent; a partition that already reported keeps its position."""
+        with self._lock:
+            for part in parts:
+                self._local.setdefault(part, -math.inf)
+            self._moved()
+
     def take_position(self) -> float | None:
         """:meth:`local_position_ms`, remembered as published (see :meth:`report`)."""
         position = self.local_position_ms()
@@ -106,6 +119,11 @@ class EventTimeGate:
         with self._lock:
             self._remote[process] = position_ms
             self._moved()
+
+    @property
+    def alone(self) -> bool:
+        """One process: every partition of the source is this process's."""
+        return not self._remote
 
     def start(self) -> None:
         """The source is being built (its partitions report from their first batch on)."""

@@ -151,3 +151,21 @@ def test_the_position_is_published_again_once_it_moved_an_eighth_of_the_budget()
     assert not gate.wake.is_set()
     gate.report(0, 11.5 * H)
     assert gate.wake.is_set()
+
+
+def test_a_joined_partition_that_has_not_reported_holds_the_others_back() -> None:
+    """Round 20: before, only partitions that had reported counted; the first one to report set
+    the lowest position alone (with none reported: unbounded) and ran a whole buffer ahead."""
+    gate, _clock, _seen = _gate()
+    gate.join([0, 1, 2])
+    gate.report(0, 40 * H)
+    assert not gate.allows(0, 40 * H)  # 1 and 2 may still emit anything
+    assert gate.local_position_ms() == -math.inf
+    gate.report(1, 10 * H)
+    gate.report(2, 11 * H)
+    assert gate.allows(1, 22 * H) and not gate.allows(0, 40 * H)
+    gate.join([0, 1, 2, 3])  # again (another worker), and one more: reported positions stay
+    assert gate.local_position_ms() == -math.inf
+    gate.report(3, math.inf)  # at its end
+    assert gate.local_position_ms() == 10 * H
+    assert gate.alone and not _gate(processes=2)[0].alone
