@@ -60,6 +60,15 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.endswith(("-wal", "-shm"))}
 
 
+def _refused_untouched(topics: KafkaConfig, tmp_path: Path, line: str) -> None:
+    """A resume on the store: exit 2, ``line`` alone on stderr, the store's files as they were."""
+    before = _files(tmp_path / "rec")
+    refused = _run(topics, tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == line
+    assert _files(tmp_path / "rec") == before
+
+
 def test_a_resume_against_another_cluster_is_refused_before_the_start(topics: KafkaConfig, kafka_admin: Any,
                                                                       tmp_path: Path) -> None:
     _first_run(topics, tmp_path)
@@ -73,15 +82,11 @@ def test_a_resume_against_another_cluster_is_refused_before_the_start(topics: Ka
 
     doc = {**_record(tmp_path), "cluster_id": OTHER, "brokers": "old-kafka:9092"}
     (tmp_path / "rec" / RECORD).write_text(json.dumps(doc))  # as if written on another cluster
-    before = _files(tmp_path / "rec")
-    refused = _run(topics, tmp_path)
-    assert refused.returncode == 2, refused.stderr
-    assert refused.stderr.strip() == (
+    _refused_untouched(topics, tmp_path, (
         f"twin: error: --recovery-dir {tmp_path / 'rec'} holds the offsets of Kafka cluster {OTHER} "
         f"(brokers old-kafka:9092), but {topics.brokers} is cluster {cluster}: they would mean other "
         f"records there; give the brokers of cluster {OTHER}, or an empty --recovery-dir to start "
-        f"afresh on {cluster}")
-    assert _files(tmp_path / "rec") == before
+        f"afresh on {cluster}"))
 
 
 def test_a_store_from_before_the_record_resumes_once_said(topics: KafkaConfig, kafka_admin: Any,
@@ -161,15 +166,11 @@ def test_a_resume_on_a_topic_deleted_and_re_created_is_refused(topics: KafkaConf
     again = FleetConfig(n_assets=2, days=1.0, seed=6, frame_interval_s=3600.0, scalar_interval_s=1800.0)
     produce(topics, [m for m in valid_messages(simulate_fleet(again)) if m[0] == "scalars"])
 
-    before = _files(tmp_path / "rec")
-    refused = _run(topics, tmp_path)
-    assert refused.returncode == 2, refused.stderr
-    assert refused.stderr.strip() == (
+    _refused_untouched(topics, tmp_path, (
         f"twin: error: --recovery-dir {tmp_path / 'rec'} holds the offsets of topic {scalars} (id {old_id}, "
         f"now {new_id}), deleted and re-created since on cluster {_record(tmp_path)['cluster_id']}: they "
         f"would skip or re-read records of the new topic; give an empty --recovery-dir to read the topics "
-        f"afresh")
-    assert _files(tmp_path / "rec") == before
+        f"afresh"))
 
     afresh = _run(topics, tmp_path, "--recovery-dir", str(tmp_path / "rec2"))
     assert afresh.returncode == 0, afresh.stderr
