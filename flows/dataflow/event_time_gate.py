@@ -125,11 +125,15 @@ class EventTimeGate:
         """One process: every partition of the source is this process's."""
         return not self._remote
 
-    def start(self) -> None:
-        """The source is being built (its partitions report from their first batch on)."""
+    def start(self, parts: Iterable[int] = ()) -> None:
+        """The source is being built (its partitions report from their first batch on) over the
+        partitions ``parts``: with one process, every one of them is built here (by any of its
+        workers), so they all :meth:`join` now, before a worker builds its own."""
         with self._lock:
             if self.started_at is None:
                 self.started_at = self.clock()
+        if self.alone:
+            self.join(parts)
 
     def hold(self, kind: str, effective_s: float) -> None:
         """A fleet model version of ``kind`` effective from ``effective_s`` is on its way (a life

@@ -259,10 +259,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.polled = self._poll()
         self._report_lag()
         now = self._tick()
-        if gate is not None and self.emitted_ms == -math.inf:
-            # nothing emitted yet: the gate counts this partition as -inf (EventTimeGate.join), which
-            # would hold its own first message; its buffered messages bound it already
-            gate.report(self.part, self.position_ms(now))
+        if gate is not None and self.emitted_ms == -math.inf:  # joined as -inf: would hold its own first
+            gate.report(self.part, self.position_ms(now))  # message; what it buffered bounds it already
         runs: list[tuple[str, list[ent.Entry]]] = []  # the merged messages, as runs of one topic
         self._merge(now, gate, runs)
         if not runs and not self.src.tail and all(self.eof.values()) \
@@ -441,14 +439,11 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         """One part per partition index shared by all topics."""
         count = partition_count(self.client_config, self.topics)
         if self.gate is not None:
-            self.gate.start()
-            if self.gate.alone:  # one process: all of them are built here (by any of its workers)
-                self.gate.join(range(count))
+            self.gate.start(range(count))
         return [str(p) for p in range(count)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> _AlignedPartition:
-        """Assign partition ``for_part`` of every topic, at the resumed offsets if any (it counts in
-        the event-time gate from now on, as ``-inf`` until its first report)."""
-        if self.gate is not None:
+        """Assign partition ``for_part`` of every topic, at the resumed offsets if any."""
+        if self.gate is not None:  # it counts in the gate from now on (-inf until its first report)
             self.gate.join([int(for_part)])
         return _AlignedPartition(self, int(for_part), resume_state)
