@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from flows.dataflow.recovery_store import lock_store, prepare_store
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
-from flows.dataflow.store_cluster import check_cluster, record_cluster
+from flows.dataflow.store_cluster import check_cluster, forget_topic, record_cluster
 from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
 
@@ -130,11 +131,20 @@ def build_kafka_flow(
         on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
             topic=t, partition=str(part)).set(lag), gate=gate, asset_keys=k.partitioning == "asset_id",
     )
+    _forgets_deleted(source, opts)
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
                           recovery=opts.recovery_dir is not None)
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board,
                     command_inputs=decisions_source(cfg, opts, metrics), send_commands=True,
                     requests=whatif_request_source(cfg, opts, metrics))
+
+
+def _forgets_deleted(source: KafkaTelemetrySource, opts: RunOptions) -> KafkaTelemetrySource:
+    """With a recovery store: a topic of ``source`` deleted mid-run is forgotten from the store's
+    record (:func:`flows.dataflow.store_cluster.forget_topic`)."""
+    if opts.recovery_dir is not None:
+        source.topic_deleted.also = functools.partial(forget_topic, opts.recovery_dir)
+    return source
 
 
 def decisions_source(cfg: PipelineConfig, opts: RunOptions, metrics: PipelineMetrics) -> Any:
@@ -143,8 +153,9 @@ def decisions_source(cfg: PipelineConfig, opts: RunOptions, metrics: PipelineMet
     if cfg.commands.mode not in DECIDING_MODES:
         return None
     k = cfg.kafka
-    return KafkaTelemetrySource(k.client_config(), [k.topic("decisions")], tail=not opts.exit_at_end,
-                                on_error=lambda code: metrics.source_errors.labels(code=code).inc())
+    return _forgets_deleted(KafkaTelemetrySource(
+        k.client_config(), [k.topic("decisions")], tail=not opts.exit_at_end,
+        on_error=lambda code: metrics.source_errors.labels(code=code).inc()), opts)
 
 
 
@@ -153,9 +164,9 @@ def whatif_request_source(cfg: PipelineConfig, opts: RunOptions,
     """The what-if request topic (``twin.whatif.requests.v1``): its own source, so requests are
     neither merged by event time with the telemetry nor held by the event-time gate."""
     k = cfg.kafka
-    return KafkaTelemetrySource(
+    return _forgets_deleted(KafkaTelemetrySource(
         k.client_config(), [k.topic("whatif_requests")], tail=not opts.exit_at_end, from_end=opts.from_end,
-        on_error=lambda code: metrics.source_errors.labels(code=code).inc())
+        on_error=lambda code: metrics.source_errors.labels(code=code).inc()), opts)
 
 
 def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = "",

@@ -20,7 +20,10 @@ or re-read records of it silently. Kafka gives every topic an id (``topic_id``, 
 creation), so the record holds the input topics' ids too, and a resume on a topic whose id changed
 is refused the same way, naming the topic. A record written before round 20 has no ids: accepted
 once, said in a warning, and the ids recorded now. A topic the record does not name yet (the
-decisions topic of a run that now reads it) is added.
+decisions topic of a run that now reads it) is added. A topic deleted while ``twin run`` reads it
+(said then in a warning; one created again under that name is read from its first message, so the
+offsets stored from then on are the new topic's) is forgotten from the record at once
+(:func:`forget_topic`): the next start records the id it finds.
 
 The brokers being unreachable is not a reason to refuse: ``twin run`` then stops at its broker
 check with the usual ``cannot reach Kafka`` line before this module is asked anything, and the
@@ -40,7 +43,7 @@ from pathlib import Path
 
 from flows.dataflow.recovery_store import PART_GLOB, RecoveryStoreError, resume_point
 
-__all__ = ["RECORD", "ClusterRecord", "check_cluster", "read_record", "record_cluster"]
+__all__ = ["RECORD", "ClusterRecord", "check_cluster", "forget_topic", "read_record", "record_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def read_record(store: Path) -> ClusterRecord | None:
 def _write(store: Path, cluster_id: str, brokers: str, topics: Mapping[str, str] | None) -> None:
     doc: dict[str, object] = {"kind": _KIND, "cluster_id": cluster_id, "brokers": brokers,
                               "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    if topics:
+    if topics is not None:  # {}: asked, none given (the brokers' ids are recorded when they give them)
         doc["topics"] = dict(sorted(topics.items()))
     for stale in store.glob(f".{RECORD}.tmp-*"):  # a run killed while writing it
         stale.unlink(missing_ok=True)
@@ -162,3 +165,17 @@ def record_cluster(store: Path, cluster_id: str | None, brokers: str,
     partitions and no record yet."""
     if cluster_id is not None and _has_partitions(store) and read_record(store) is None:
         _write(store, cluster_id, brokers, topic_ids)
+
+
+def forget_topic(store: Path, topic: str) -> None:
+    """Drop ``topic``'s id from the store's record (the topic was deleted while a run read it). Never
+    raises: a record that cannot be read or written now is left as it is, said in a warning (the
+    next start refuses the resume if the topic's id changed)."""
+    try:
+        record = read_record(store)
+        if record is not None and record.topics is not None and topic in record.topics:
+            kept = {t: i for t, i in record.topics.items() if t != topic}
+            _write(store, record.cluster_id, record.brokers, kept)
+    except (OSError, RecoveryStoreError) as exc:
+        log.warning("recovery store %s: the id of deleted topic %s could not be forgotten (%s)", store, topic,
+                    exc)

@@ -19,7 +19,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from flows.app import run as run_module
 from flows.dataflow.recovery_store import RecoveryStoreError, prepare_store
-from flows.dataflow.store_cluster import RECORD, check_cluster, read_record, record_cluster
+from flows.dataflow.store_cluster import RECORD, check_cluster, forget_topic, read_record, record_cluster
 
 A, B = "fZu1w_7vQVOrd3NQSE_NDA", "Qx3m0c8iT6aRkz0lW9yY2g"
 
@@ -223,3 +223,44 @@ def test_a_record_with_unreadable_topic_ids_is_refused_not_overwritten(tmp_path:
     with pytest.raises(RecoveryStoreError, match="cluster record .* cannot be read"):
         check_cluster(store, A, "kafka-1:9092", {S: T1})
     assert (store / RECORD).read_text() == text
+
+
+def test_a_topic_deleted_mid_run_is_forgotten_and_its_new_id_recorded_next(tmp_path: Path) -> None:
+    """A topic deleted while the run read it (said then): one created again under that name is read
+    from its first message, so the offsets stored since are the new topic's: not refused."""
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092", {S: T1, W: T2})
+    forget_topic(store, S)
+    record = read_record(store)
+    assert record is not None and record.topics == {W: T2}
+    run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092", {S: "new", W: T2})
+    record = read_record(store)
+    assert record is not None and record.topics == {S: "new", W: T2}
+    forget_topic(store, S)
+    forget_topic(store, S)  # twice, or a topic not recorded: nothing more
+    forget_topic(store, W)  # the last one: an empty map, not a record without ids (no warning later)
+    assert json.loads((store / RECORD).read_text())["topics"] == {}
+
+
+def test_forgetting_never_raises_mid_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = _used_store(tmp_path)
+    (store / RECORD).write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="flows.dataflow.store_cluster"):
+        forget_topic(store, S)
+    assert "could not be forgotten" in caplog.text
+    assert (store / RECORD).read_text() == "{not json"
+
+
+def test_the_run_s_sources_forget_a_deleted_topic_in_the_store(tmp_path: Path) -> None:
+    from flows.config.pipeline import PipelineConfig
+    from flows.dataflow.metrics import PipelineMetrics
+
+    store = _used_store(tmp_path)
+    cfg = PipelineConfig()
+    record_cluster(store, A, "kafka-1:9092", {cfg.kafka.topic("whatif_requests"): T1, S: T2})
+    source = run_module.whatif_request_source(cfg, _opts(store, tmp_path), PipelineMetrics())
+    source.topic_deleted(cfg.kafka.topic("whatif_requests"))  # the source's notice of a deleted topic
+    record = read_record(store)
+    assert record is not None and record.topics == {S: T2}
+    bare = run_module.whatif_request_source(cfg, run_module.RunOptions(tmp_path / "a"), PipelineMetrics())
+    assert bare.topic_deleted.also is None  # no store: nothing to forget

@@ -1,4 +1,4 @@
-"""A telemetry topic deleted while `twin run` reads it (round 14).
+"""A telemetry topic deleted while `twin run` reads it (round 14; its recovery record, round 20).
 
 Round 13: only librdkafka's raw notice (``%5|...|PARTCNT|... partition count changed from 1 to 0``) told
 it, and the merge kept waiting for the topic (an ``--exit-at-end`` run could not end on it). Now one
@@ -8,6 +8,7 @@ and the topic counts as at its end.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
+from flows.dataflow.store_cluster import RECORD
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -54,7 +56,8 @@ def test_a_telemetry_topic_deleted_mid_run_is_one_line_naming_it(kafka_brokers: 
         produce(cfg, valid_messages(simulate_fleet(FLEET)))
         with err.open("w") as sink:
             argv = [TWIN, "run", "--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix, "--archive",
-                    str(tmp_path / "a"), "--metadata", str(tmp_path / "meta.json"), "--clock", "data"]
+                    str(tmp_path / "a"), "--metadata", str(tmp_path / "meta.json"), "--clock", "data",
+                    "--recovery-dir", str(tmp_path / "rec")]
             refresh = "TWIN_KAFKA__LIBRDKAFKA__TOPIC_METADATA_REFRESH_INTERVAL_MS"
             env = {**os.environ, refresh: str(REFRESH_MS)}
             proc = subprocess.Popen(argv, stderr=sink, text=True, env=env)
@@ -79,3 +82,7 @@ def test_a_telemetry_topic_deleted_mid_run_is_one_line_naming_it(kafka_brokers: 
     assert "PARTCNT" not in seen and "%5|" not in seen, seen
     end = err.read_text()
     assert code == 0 and "twin run: stopped; restart with the same arguments" in end, end
+    # round 20: the store's record forgets the deleted topic's id (a topic created again under that
+    # name is read from its first message: a restart must not be refused for its new id)
+    ids = json.loads((tmp_path / "rec" / RECORD).read_text())["topics"]
+    assert scalars not in ids and cfg.topic("waveforms") in ids, ids

@@ -108,9 +108,12 @@ class DeletedTopics:
     def __init__(self, on_error: Callable[[str], None]) -> None:
         self.on_error = on_error
         self.seen: set[str] = set()
+        self.also: Callable[[str], None] | None = None  # `twin run --recovery-dir`: forget its topic id
 
     def __call__(self, topic: str) -> None:
         if topic not in self.seen:
             self.seen.add(topic)
             self.on_error("topic_deleted")
             log.warning("%s", deleted_text(topic))
+            if self.also is not None:
+                self.also(topic)
