@@ -13,6 +13,8 @@ Only the settings that decide what the records say are hashed: where they go and
 topic names, the metrics) are left out, so moving an archive, a broker or a topic prefix, or
 running the same flow on more processes, keeps the hash (and the outputs identical whatever the
 deployment, as issue 10 requires of them).
+So are the settings of :data:`EXECUTION`, which decide how the work is done, never what it gives
+(round 20: the fleet learner's ``background_fit``).
 
 The ``kafka`` section is placement but for :data:`KAFKA_CONTENT` (round 19). ``kafka.partitioning``
 is a rule about the input, not a route: with ``asset_id`` a message keyed by another asset is a

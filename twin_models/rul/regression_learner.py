@@ -24,6 +24,11 @@ same; what the thread wins is wall time (LightGBM's C code runs without the GIL)
 only its frozen spec and the learner's settings, and writes nothing the calls read before the
 hand-over (the cross-fitted residuals reach the learner with the model), so the thread and the
 calls (and the pickling of recovery snapshots and undo checkpoints) never race.
+A job that raises raises at the same call as without the thread; the job is then dropped and
+replayed by the next call (which fails again, as the flow's undo replays it). A learner that is
+dropped mid-job (its state undone after a failed item: the undo unpickles a copy, which starts a
+thread of its own) leaves its thread to finish that one job unread; at interpreter exit running
+threads are cancelled between two units.
 """
 
 from __future__ import annotations
