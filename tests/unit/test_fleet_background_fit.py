@@ -13,7 +13,6 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable, Generator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,14 @@ import pytest
 
 from flows.config.fingerprint import config_hash
 from flows.config.pipeline import ConfigError, PipelineConfig, load_config
-from twin_models.records import AssetEvent, TwinSnapshot
+from tests.unit.test_fleet_catch_up import life_items
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
-from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
+from twin_models.rul.fleet_view import LifeChunk, RefitWork
 from twin_models.rul.job_thread import JobThread
 from twin_models.rul.regression_learner import RegressionLearner
 
-T0 = datetime(2000, 1, 1, tzinfo=UTC)
 H = 3600.0
 Item = LifeChunk | RefitWork
 
@@ -51,14 +49,7 @@ def _items(cfg: FleetRulConfig, n_lives: int = 7) -> list[Item]:
         length = 80 + 10 * k
         t = np.arange(length)
         rows = rng.normal(0, 0.3, size=(length, 2)) + np.exp((t - length) / 30.0)[:, None] * [4.0, -2.0]
-        view, start = FleetView("engine", cfg), T0 + timedelta(days=30 * k)
-        for i, row in enumerate(rows):
-            ts = start + timedelta(hours=i + 1)
-            snap = TwinSnapshot(f"e{k}", ts, ts - timedelta(hours=1), "healthy", 0.0, 1.0, None, None, None,
-                                False, 0, 0)
-            view.update(snap, {f"s{j}.mean": float(v) for j, v in enumerate(row)}, None)
-        failure = AssetEvent(f"e{k}", start + timedelta(hours=length + 1), "failure")
-        out += [*view.close(failure, cfg.life_chunk_rows), *view.refit_work(failure)]
+        out += life_items(cfg, k, rows)
     return out
 
 
