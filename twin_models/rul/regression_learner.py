@@ -29,6 +29,11 @@ replayed by the next call (which fails again, as the flow's undo replays it). A 
 dropped mid-job (its state undone after a failed item: the undo unpickles a copy, which starts a
 thread of its own) leaves its thread to finish that one job unread; at interpreter exit running
 threads are cancelled between two units.
+The one object the thread shares with the flow is the published model a catch-up extends: it
+predicts the new lives' rows with it while twins predict with it too (read-only; LightGBM's
+prediction from two threads on one booster is safe at the same number of iterations, which ours
+always use, and the parsed boosters are cached idempotently), so ``predict`` must stay safe to
+call from two threads.
 """
 
 from __future__ import annotations
