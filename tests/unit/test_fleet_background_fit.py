@@ -199,3 +199,17 @@ def test_a_cancelled_thread_stops_between_units() -> None:
     assert len(ran) < 10**6
     with pytest.raises(RuntimeError, match="cancelled"):
         thread.advance(10**7)
+
+
+def test_drain_finishes_the_job_under_way_as_the_calls_would() -> None:
+    digests = []
+    for background in (False, True):
+        cfg = _cfg(background)
+        learner, items, n = FleetLearner("engine", cfg), _items(cfg), 0
+        while learner.regression is None or learner.regression.job_units < 5:  # a refit under way
+            _call(learner, items[n])
+            n += 1
+        model = learner.drain(items[n].failure_s)
+        assert model is not None and learner.regression.job is None
+        digests.append(_digest(model))
+    assert len(digests[0]) > 3 and digests[1] == digests[0]
