@@ -13,6 +13,8 @@ Only the settings that decide what the records say are hashed: where they go and
 topic names, the metrics) are left out, so moving an archive, a broker or a topic prefix, or
 running the same flow on more processes, keeps the hash (and the outputs identical whatever the
 deployment, as issue 10 requires of them).
+So are the settings of :data:`EXECUTION`, which decide how the work is done, never what it gives
+(round 20: the fleet learner's ``background_fit``).
 
 The ``kafka`` section is placement but for :data:`KAFKA_CONTENT` (round 19). ``kafka.partitioning``
 is a rule about the input, not a route: with ``asset_id`` a message keyed by another asset is a
@@ -39,12 +41,17 @@ from typing import Any
 from flows.config.pipeline import KafkaConfig, PipelineConfig
 from flows.config.values import is_secret
 
-__all__ = ["HASH_CHARS", "KAFKA_CONTENT", "PLACEMENT", "canonical_settings", "config_hash",
+__all__ = ["EXECUTION", "HASH_CHARS", "KAFKA_CONTENT", "PLACEMENT", "canonical_settings", "config_hash",
            "twinflow_version"]
 
 PLACEMENT = ("archive_dir", "archive_batch_rows", "archive_flush_s", "kafka", "metrics")
 """Top-level settings left out of the hash: where records go, not what they say (``kafka`` but for
 :data:`KAFKA_CONTENT`)."""
+
+EXECUTION = (("twin", "fleet", "background_fit"),)
+"""Settings that decide how the work is done, never what it gives, left out of the hash: the fleet
+learner's background fit hands each model over at the same call as without it (the same versions,
+the same records: :mod:`twin_models.rul.job_thread`)."""
 
 KAFKA_CONTENT = ("partitioning",)
 """Settings of the ``kafka`` section that decide what the records say: hashed when not at their
@@ -70,6 +77,11 @@ def _plain(value: Any) -> Any:
 def canonical_settings(cfg: PipelineConfig) -> str:
     """The canonical JSON text that :func:`config_hash` hashes (secrets shown as ``***``)."""
     plain = {k: v for k, v in _plain(cfg).items() if k not in PLACEMENT}
+    for *path, name in EXECUTION:
+        section = plain
+        for key in path:
+            section = section.get(key, {})
+        section.pop(name, None)
     default = KafkaConfig()
     kafka = {k: _plain(getattr(cfg.kafka, k)) for k in KAFKA_CONTENT
              if getattr(cfg.kafka, k) != getattr(default, k)}

@@ -17,7 +17,7 @@ from twin_models.records import AssetEvent, TwinSnapshot
 from twin_models.rul.fleet import FleetRulConfig
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_model import FleetModel
-from twin_models.rul.fleet_view import FleetView, LifeChunk
+from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
 from twin_models.rul.regression_learner import POINT_MODEL_STAGES
 from twin_models.rul.trees import GradientBoostedTrees
 
@@ -41,8 +41,9 @@ def _life(rng: np.random.Generator, length: int) -> np.ndarray:
     return rng.normal(0, 0.3, size=(length, 2)) + wear[:, None] * [4.0, -2.0]
 
 
-def _feed(learner: FleetLearner, cfg: FleetRulConfig, k: int, rows: np.ndarray) -> list[FleetModel]:
-    """One life through a view, closed by a failure: its parts, then its work tickets."""
+def life_items(cfg: FleetRulConfig, k: int, rows: np.ndarray) -> list[LifeChunk | RefitWork]:
+    """Asset ``e{k}``'s life of ``rows`` (columns ``s0.mean``, ``s1.mean`` ...) through a view,
+    closed by a failure: its parts, then its work tickets (the learner's input)."""
     view, start = FleetView("engine", cfg), T0 + timedelta(days=30 * k)
     for i, row in enumerate(rows):
         ts = start + timedelta(hours=i + 1)
@@ -50,8 +51,13 @@ def _feed(learner: FleetLearner, cfg: FleetRulConfig, k: int, rows: np.ndarray) 
                             False, 0, 0)
         view.update(snap, {f"s{j}.mean": float(v) for j, v in enumerate(row)}, None)
     failure = AssetEvent(f"e{k}", start + timedelta(hours=len(rows) + 1), "failure")
+    return [*view.close(failure, cfg.life_chunk_rows), *view.refit_work(failure)]
+
+
+def _feed(learner: FleetLearner, cfg: FleetRulConfig, k: int, rows: np.ndarray) -> list[FleetModel]:
+    """One life through a view, closed by a failure: its parts, then its work tickets."""
     models: list[FleetModel] = []
-    for item in [*view.close(failure, cfg.life_chunk_rows), *view.refit_work(failure)]:
+    for item in life_items(cfg, k, rows):
         models += learner.learn(item) if isinstance(item, LifeChunk) else learner.work(item)
     return models
 

@@ -79,6 +79,11 @@ class FleetRulConfig:
     ``catch_up_trees``: between refits (every ``refit_growth`` of lives), an idle learner whose
     model misses lives boosts the last refit this many more trees on every life (0: lives wait for
     the next refit, and the last ``refit_growth`` of a fleet's lives may never be learnt).
+    ``background_fit``: the refit or catch-up under way runs ahead in a worker thread (LightGBM's C
+    code needs no GIL: a second core fits while the flow goes on); the calls keep the same quota
+    of work and the model is handed over at the same call as without the thread (the call waits
+    for the thread if it is behind), so the versions and every output are the same either way
+    (:mod:`twin_models.rul.job_thread`); false: the calls do the work themselves.
     ``damage_prior_lives``: completed lives of the kind with a damage fit (that failed
     ``model_delay_s`` before) a damage state needs to start from the fleet's prior (0: never, the
     default prior always; :meth:`~twin_models.rul.fleet_model.FleetModel.damage_prior`).
@@ -115,6 +120,7 @@ class FleetRulConfig:
     fit_steps_per_call: int = setting(1, **between(1, MAX_COUNT))
     refit_work_parts: int = setting(400, **between(0, 1_000_000))
     catch_up_trees: int = setting(20, **between(0, 10_000))
+    background_fit: bool = setting(True)
     damage_prior_lives: int = setting(1, **between(0, MAX_COUNT))
     life_model: bool = setting(False)
     life_features: tuple[str, ...] = setting(("*.rms",), pattern=NAME, max_items=100,
@@ -132,6 +138,7 @@ class FleetRulConfig:
         state.setdefault("fit_steps_per_call", 1)
         state.setdefault("refit_work_parts", 1000)
         state.setdefault("catch_up_trees", 20)
+        state.setdefault("background_fit", True)
         state.setdefault("damage_prior_lives", 1)
         state.setdefault("life_model", False)
         state.setdefault("life_features", ("*.rms",))

@@ -100,7 +100,7 @@ class FleetLearner:
             n_features, window=cfg.trend_windows, baseline_windows=cfg.baseline_windows,
             cap_s=cfg.rul_cap_s, min_lives=cfg.min_lives, max_lives=cfg.max_lives,
             refit_growth=cfg.refit_growth, coverage=cfg.coverage, regimes=regimes, seed=cfg.seed,
-            regressor=cfg.regressor, catch_up_trees=cfg.catch_up_trees)
+            regressor=cfg.regressor, catch_up_trees=cfg.catch_up_trees, background=cfg.background_fit)
 
     def learn(self, chunk: LifeChunk) -> list[FleetModel]:
         """Take one part of a completed life; the new model version(s) it gives, if any."""

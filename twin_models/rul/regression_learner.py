@@ -15,6 +15,25 @@ residuals and conformal interval are those of :mod:`twin_models.rul.regression`)
 
 The job is transient: a learner pickled mid-job (a recovery snapshot) restarts it after a resume,
 with the same seeds, so the fitted model is the same; only its publication comes later.
+
+With ``background`` (``[pipeline.twin.fleet] background_fit``, the default) the job runs ahead
+in a worker thread (:class:`~twin_models.rul.job_thread.JobThread`) while the calls keep the same
+quota of units: the model is handed over at the same call as without the thread (that call waits
+for the thread if it is behind), so versions, and everything the twins compute with them, are the
+same; what the thread wins is wall time (LightGBM's C code runs without the GIL). The job reads
+only its frozen spec and the learner's settings, and writes nothing the calls read before the
+hand-over (the cross-fitted residuals reach the learner with the model), so the thread and the
+calls (and the pickling of recovery snapshots and undo checkpoints) never race.
+A job that raises raises at the same call as without the thread; the job is then dropped and
+replayed by the next call (which fails again, as the flow's undo replays it). A learner that is
+dropped mid-job (its state undone after a failed item: the undo unpickles a copy, which starts a
+thread of its own) leaves its thread to finish that one job unread; at interpreter exit running
+threads are cancelled between two units.
+The one object the thread shares with the flow is the published model a catch-up extends: it
+predicts the new lives' rows with it while twins predict with it too (read-only; LightGBM's
+prediction from two threads on one booster is safe at the same number of iterations, which ours
+always use, and the parsed boosters are cached idempotently), so ``predict`` must stay safe to
+call from two threads.
 """
 
 from __future__ import annotations
@@ -30,6 +49,7 @@ import numpy.typing as npt
 from twin_models.rul.fit_rows import FitRows
 from twin_models.rul.fleet_model import FittedRegression
 from twin_models.rul.fleet_view import LIFE_HISTORY
+from twin_models.rul.job_thread import JobThread
 from twin_models.rul.regimes import OperatingRegimes, RegimeStats
 from twin_models.rul.regression import condition_rows
 from twin_models.rul.regressors import BatchRegressor, make_regressor
@@ -104,7 +124,7 @@ class RegressionLearner:
                  min_lives: int, max_lives: int, refit_growth: float, coverage: float,
                  regimes: OperatingRegimes, seed: int, regressor: str,
                  max_life_rows: int = LIFE_HISTORY, max_residuals: int = 20000,
-                 catch_up_trees: int = CATCH_UP_TREES) -> None:
+                 catch_up_trees: int = CATCH_UP_TREES, background: bool = False) -> None:
         self.n_features = n_features
         self.window, self.baseline_windows, self.cap_s = window, baseline_windows, cap_s
         self.min_lives, self.refit_growth, self.coverage = min_lives, refit_growth, coverage
@@ -121,12 +141,14 @@ class RegressionLearner:
         self.lives_in_model = 0  # lives learnt when the newest model's job started
         self.job_spec: RefitSpec | CatchUpSpec | None = None  # the job under way: its inputs, frozen
         self.job_units = 0  # units of work it has done
-        self.job: Job | None = None  # transient: rebuilt from the spec and replayed when needed
+        self.job: Job | JobThread | None = None  # transient: rebuilt from the spec (and replayed)
+        self.background = background  # run the job ahead in a worker thread (JobThread)
         self.fit_rows: FitRows | None = None  # transient: the base's bins and predictions per life
 
     def __getstate__(self) -> dict[str, Any]:
-        """The running job (a generator) is not pickled: its spec and progress are, and the job
-        is rebuilt and fast-forwarded on the next call after a restore (an undo or a resume)."""
+        """The running job (a generator or its thread) is not pickled: its spec and progress are,
+        and the job is rebuilt and fast-forwarded on the next call after a restore (an undo or a
+        resume; in the background, the thread starts afresh and the quota is kept)."""
         state = self.__dict__.copy()
         state["job"] = None
         state.pop("fit_rows", None)
@@ -141,6 +163,7 @@ class RegressionLearner:
         state.setdefault("base", None)
         state.setdefault("lives_in_model", state.get("lives_at_fit", 0))
         state["fit_rows"] = None  # rebuilt by the next catch-up
+        state.setdefault("background", False)
         self.__dict__.update(state)
 
     def learn_life(self, times: FloatArray, settings: AnyFloats, rows: AnyFloats,
@@ -176,21 +199,51 @@ class RegressionLearner:
         spec = self.job_spec
         if spec is None:
             return None
-        if self.job is None:
-            self.job = self._job(spec)
+        if self.background:
+            return self._work_thread(spec, units)
+        job = self.job
+        if not isinstance(job, Generator):
+            job = self.job = self._job(spec)
             for _ in range(self.job_units):  # after a restore: redo the work done before it
-                next(self.job)
+                next(job)
         try:
             for _ in range(units):
-                next(self.job)
+                next(job)
                 self.job_units += 1
         except StopIteration as done:
-            self.job, self.job_spec, self.job_units = None, None, 0
-            self.lives_in_model = spec.lives_learnt
-            if isinstance(spec, RefitSpec):
-                self.lives_at_fit, self.base = spec.lives_learnt, done.value
-            return done.value  # type: ignore[no-any-return]
+            return self._finish(spec, done.value)
+        except Exception:
+            self.job = None  # a failed job is replayed (and fails again) on the next call
+            raise
         return None
+
+    job_pace: Any = None
+    """Tests: called by a background job's thread after every unit (:class:`JobThread` ``pace``)."""
+
+    def _work_thread(self, spec: RefitSpec | CatchUpSpec, units: int) -> FittedRegression | None:
+        """:meth:`work` with the job in its thread: the same quota, the model at the same call."""
+        job = self.job
+        if not isinstance(job, JobThread):  # a new job, or after a restore: from its first unit
+            job = self.job = JobThread(self._job(spec), name="twin-fleet-fit", pace=self.job_pace)
+        target = self.job_units + units
+        try:
+            ended, value = job.advance(target)
+        except Exception:
+            self.job_units = job.done
+            self.job = None  # as a failed generator: replayed (and failing again) on the next call
+            raise
+        if not ended:
+            self.job_units = target
+            return None
+        return self._finish(spec, value)
+
+    def _finish(self, spec: RefitSpec | CatchUpSpec, fitted: FittedRegression) -> FittedRegression:
+        """The job is done: its model becomes the learner's (and a refit's residuals too)."""
+        self.job, self.job_spec, self.job_units = None, None, 0
+        self.lives_in_model = spec.lives_learnt
+        if isinstance(spec, RefitSpec):
+            self.lives_at_fit, self.base, self.residuals = spec.lives_learnt, fitted, fitted.residuals
+        return fitted
 
     def _job(self, spec: RefitSpec | CatchUpSpec) -> Job:
         return self._refit(spec) if isinstance(spec, RefitSpec) else self._catch_up(spec)
@@ -250,12 +303,14 @@ class RegressionLearner:
                 yield 0
         targets = [self._target(life) for life in spec.lives]
         model = yield from self._fit(np.vstack(feats), np.concatenate(targets), spec.seed, keep_rows=True)
+        residuals = self.residuals  # the last cross-fit's, unless this refit cross-fits
         if spec.cross_fit:
-            yield from self._cross_fit(feats, targets, spec.seed)
+            held = yield from self._cross_fit(feats, targets, spec.seed)
+            residuals = residuals if held is None else held
         if hasattr(model, "bin_rows"):  # what the catch-ups on this fit will boost on
             yield from self._keep_fit_rows(FitRows(model), spec.lives, feats)
         return FittedRegression(
-            spec.centres, self.regimes.atol, self.regimes.rtol, spec.stats, model, self.residuals,
+            spec.centres, self.regimes.atol, self.regimes.rtol, spec.stats, model, residuals,
             self.window, self.baseline_windows, self.cap_s, self.coverage)
 
     def _keep_fit_rows(self, rows: FitRows, lives: tuple[StoredLife, ...],
@@ -310,9 +365,9 @@ class RegressionLearner:
         return replace(base, model=model)
 
     def _cross_fit(self, feats: list[FloatArray], targets: list[FloatArray],
-                   seed: int) -> Generator[int, None, None]:
+                   seed: int) -> Generator[int, None, FloatArray | None]:
         """Held-out residuals by 2-fold cross-fitting over lives (each predicted by a model that
-        never saw it)."""
+        never saw it); None if there are too few lives."""
         rng = np.random.default_rng(seed)
         fold = rng.permutation(len(feats)) % 2
         pairs: list[FloatArray] = []
@@ -329,8 +384,9 @@ class RegressionLearner:
                 pairs.append(np.column_stack([pred, targets[i] - pred]))
                 if n % HELD_LIVES_PER_STEP == 0 or n == len(held):
                     yield 0
-        if pairs:
-            res = np.vstack(pairs)
-            if res.shape[0] > self.max_residuals:
-                res = res[rng.choice(res.shape[0], self.max_residuals, replace=False)]
-            self.residuals = res
+        if not pairs:
+            return None
+        res = np.vstack(pairs)
+        if res.shape[0] > self.max_residuals:
+            res = res[rng.choice(res.shape[0], self.max_residuals, replace=False)]
+        return res
