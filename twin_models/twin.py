@@ -152,6 +152,12 @@ def _split_names(names: tuple[str, ...],
     return tuple(k for k in names if k not in chosen), context
 
 
+@lru_cache(maxsize=256)
+def _context_set(names: tuple[str, ...], context_channels: tuple[str, ...]) -> frozenset[str]:
+    """The context names of :func:`_split_names` as a set (what the model features leave out)."""
+    return frozenset(_split_names(names, context_channels)[1])
+
+
 class AssetTwin:
     """The live twin of one asset: condition, health index, own-trend RUL, defect evidence."""
 
@@ -226,8 +232,10 @@ class AssetTwin:
         """The features the detector sees: finite, without operating-context channels."""
         feats = fv.features
         isfinite = math.isfinite
-        return {k: v for k in _split_names(feature_names(feats), self.config.context_channels)[0]
-                if isfinite(v := feats[k])}
+        # the items walked in their order (= the names' order) minus the context: a lookup per
+        # name went through the window map's Python ``__getitem__``
+        context = _context_set(feature_names(feats), self.config.context_channels)
+        return {k: v for k, v in feats.items() if k not in context and isfinite(v)}
 
     def context(self, fv: FeatureVector) -> dict[str, float]:
         """Operating context of the window (speed, load, shaft frequency)."""

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from twin_models.quality.checks import GAP_STEPS, Learnt, QualityLimits, check_window, limits_of
+from twin_models.quality.checks import GAP_STEPS, Found, Learnt, QualityLimits, check_window, limits_of
 from twin_models.quality.clock import ClockSkew
 from twin_models.quality.drift import DriftTracker
 from twin_models.quality.stats import ChannelStats
@@ -26,6 +26,8 @@ from twin_models.records import AssetMetadata, ChannelQuality
 __all__ = ["RANK", "QualityMonitor"]
 
 RANK = {"ok": 0, "suspect": 1, "bad": 2}
+NO_LIMITS = QualityLimits()
+"""A channel without declared limits (immutable: shared, not built per lookup)."""
 
 
 class QualityMonitor:
@@ -45,11 +47,16 @@ class QualityMonitor:
         out in this window (``suspect`` with ``clock``, whatever their admitted records show);
         ``machine_fault``: a fault found in this life (see :class:`DriftTracker`)."""
         out: dict[str, ChannelQuality] = {}
-        found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
-                                          self.learnt.setdefault(channel, Learnt()))
-                    for channel, st in stats.items()}
-        gaps = {c: self._gap_end(stats[c], self.learnt[c]) for c, found in found_by.items()
-                if found and any(f[0] == "gap" for f in found)}  # most channels found nothing
+        limits, learnt_of = self.limits, self.learnt
+        found_by: dict[str, list[Found]] = {}
+        gaps: dict[str, float] = {}
+        for channel, st in stats.items():
+            learnt = learnt_of.get(channel)
+            if learnt is None:
+                learnt = learnt_of[channel] = Learnt()
+            found = found_by[channel] = check_window(st, limits.get(channel, NO_LIMITS), learnt)
+            if found and any(f[0] == "gap" for f in found):  # most channels found nothing
+                gaps[channel] = self._gap_end(st, learnt)
         for channel, end in gaps.items():
             if not self._others_reported(channel, end, stats, gaps):
                 found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
@@ -59,13 +66,20 @@ class QualityMonitor:
             for channel, (state, reason) in drift.update(window_end.timestamp(), stats, ok,
                                                          machine_fault).items():
                 found_by[channel].append(("drift", state, reason))
+        asset_id, isnan = self.asset_id, math.isnan
         for channel, st in stats.items():
-            learnt = self.learnt[channel]
+            learnt = learnt_of[channel]
             found = found_by[channel]
-            out[channel] = self._state(channel, window_end, found)
-            if channel in gaps or math.isnan(learnt.run_start):
-                learnt.run_start = gaps.get(channel, st.first_t)
-            learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
+            if found:
+                out[channel] = self._state(channel, window_end, found)
+            else:  # the usual channel: ok, built positionally (as _state builds it)
+                out[channel] = ChannelQuality(asset_id, channel, window_end, "ok", "", "")
+            if gaps and channel in gaps:
+                learnt.run_start = gaps[channel]
+            elif isnan(learnt.run_start):
+                learnt.run_start = st.first_t
+            last_t = learnt.last_t
+            learnt.last_t = st.last_t if isnan(last_t) else max(st.last_t, last_t)
             if not found:
                 learnt.learn(st)
         for sk in skews:
@@ -78,7 +92,7 @@ class QualityMonitor:
         for channel, learnt in self.learnt.items():
             if channel in out or not stats:
                 continue
-            cadence = self.limits.get(channel, QualityLimits()).cadence_s or learnt.cadence_s
+            cadence = limits.get(channel, NO_LIMITS).cadence_s or learnt.cadence_s
             silent = end - learnt.last_t
             if silent > GAP_STEPS * cadence and self._others_reported(channel, end, stats, gaps):
                 reason = f"no reading for {silent:g} s (expected every {cadence:g} s)"
@@ -98,7 +112,7 @@ class QualityMonitor:
                          gaps: Mapping[str, float]) -> bool:
         """Another channel without a gap reported through the last ``GAP_STEPS`` expected
         readings of ``channel``'s gap: the sensor was silent, not the asset."""
-        cadence = self.limits.get(channel, QualityLimits()).cadence_s or self.learnt[channel].cadence_s
+        cadence = self.limits.get(channel, NO_LIMITS).cadence_s or self.learnt[channel].cadence_s
         since = end - GAP_STEPS * cadence
         return any(other != channel and other not in gaps and self.learnt[other].run_start <= since
                    for other in stats)
