@@ -288,13 +288,21 @@ class AssetTwin:
         once for score, explanation and learning)."""
         cfg = self.config
         x = self.model_features(fv)
-        devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
-        # a baseline detector scores from the same deviations (with < 2 windows learnt they are
-        # empty either way); other detectors score x themselves
-        from_devs = getattr(self.detector, "score_deviations", None)
-        score = from_devs(devs) if from_devs is not None else self.detector.score_one(x)
+        detector = self.detector
+        devs = detector.deviations(x) if detector.n_learned >= 2 else {}
         top = _largest(devs, cfg.top_n_features)
         raw = rms_of_largest((z for _, z in top), cfg.top_k)
+        # a baseline detector scores from the same deviations (with < 2 windows learnt they are
+        # empty either way); other detectors score x themselves. Its raw statistic (the RMS of
+        # its top_k largest |z|) is ``raw`` when it takes as many as the twin and the twin's
+        # top holds them (the same values, summed in the same order): not found twice more.
+        # Not with a NaN deviation (a sum of them is NaN), which orders differently in each
+        shared = None
+        if getattr(detector, "top_k", None) == cfg.top_k <= cfg.top_n_features:
+            total = sum(devs.values())
+            shared = raw if total == total else None
+        from_devs = getattr(detector, "score_deviations", None)
+        score = from_devs(devs, shared) if from_devs is not None else detector.score_one(x)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
@@ -339,7 +347,7 @@ class AssetTwin:
             verdict=verdict.verdict,
             verdict_confidence=verdict.confidence,
         )
-        return snap, x, (runs, abnormal_run, impulses), devs
+        return snap, x, (runs, abnormal_run, impulses), (devs, shared)
 
     def _new_damage_state(self, fv: FeatureVector) -> DamageState | None:
         """A prior damage state for this life (None without a failure threshold)."""
@@ -417,7 +425,9 @@ class AssetTwin:
         self._learn(fv, x, runs, snap or scored, devs)
 
     def _learn(self, fv: FeatureVector, x: dict[str, float], runs: tuple[dict[Any, int], int, Impulses],
-               snap: TwinSnapshot, devs: dict[str, float]) -> None:
+               snap: TwinSnapshot, deviations: tuple[dict[str, float], float | None]) -> None:
+        """Learn the window; ``deviations``: the detector's deviations of ``x`` and their raw
+        statistic (None: the detector computes it) as :meth:`_evaluate` found them."""
         cfg = self.config
         self._snr_runs, self._abnormal_run, self._impulses = runs
         if self._abnormal_run and self.detector.n_learned < cfg.warmup_windows:
@@ -428,7 +438,7 @@ class AssetTwin:
         self.drift.update(snap.degradation)
         learn_devs = getattr(self.detector, "learn_deviations", None)
         if learn_devs is not None:  # the deviations of x on the detector's state as scored
-            learn_devs(x, devs)
+            learn_devs(x, *deviations)
         else:
             self.detector.learn_one(x)
         self._learn_damage(fv, snap)
