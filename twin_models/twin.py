@@ -25,11 +25,9 @@ makes the condition ``degrading`` as absolute defect evidence does.
 
 from __future__ import annotations
 
-import heapq
 import math
 import pickle
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from twin_models.anomaly.baseline import rms_of_largest
@@ -51,6 +49,7 @@ from twin_models.rul.health import HealthIndex
 from twin_models.rul.relation import IndicatorRelation
 from twin_models.rul.trend import RulEstimate, TrendRul
 from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
+from twin_models.twin_window import context_names, largest, shared_raw, split_names
 
 __all__ = ["AssetTwin", "NoveltyConfig", "TwinConfig"]
 
@@ -130,34 +129,6 @@ class TwinConfig:
                            self.defect_snr_windows)
 
 
-def _is_context(name: str, context_channels: tuple[str, ...]) -> bool:
-    return name.split(".", 1)[0] in context_channels or name.endswith(".shaft_hz")
-
-
-def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
-    """The ``n`` items of largest ``|z|``: ``sorted(devs.items(), key=|z|, reverse=True)[:n]``
-    (ties in the dict's order), without sorting the whole window (~126 features on C-MAPSS)."""
-    items = list(devs.items())
-    size = [abs(z) for z in devs.values()]
-    return [items[i] for i in heapq.nlargest(n, range(len(items)), key=size.__getitem__)]
-
-
-@lru_cache(maxsize=256)
-def _split_names(names: tuple[str, ...],
-                 context_channels: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(model names, context names) of a window's feature names, in order; kept per name
-    sequence and context setting (a fleet has a few): testing every name was per window."""
-    context = tuple(k for k in names if _is_context(k, context_channels))
-    chosen = set(context)
-    return tuple(k for k in names if k not in chosen), context
-
-
-@lru_cache(maxsize=256)
-def _context_set(names: tuple[str, ...], context_channels: tuple[str, ...]) -> frozenset[str]:
-    """The context names of :func:`_split_names` as a set (what the model features leave out)."""
-    return frozenset(_split_names(names, context_channels)[1])
-
-
 class AssetTwin:
     """The live twin of one asset: condition, health index, own-trend RUL, defect evidence."""
 
@@ -234,14 +205,14 @@ class AssetTwin:
         isfinite = math.isfinite
         # the items walked in their order (= the names' order) minus the context: a lookup per
         # name went through the window map's Python ``__getitem__``
-        context = _context_set(feature_names(feats), self.config.context_channels)
+        context = context_names(feature_names(feats), self.config.context_channels)
         return {k: v for k, v in feats.items() if k not in context and isfinite(v)}
 
     def context(self, fv: FeatureVector) -> dict[str, float]:
         """Operating context of the window (speed, load, shaft frequency)."""
         feats = fv.features
         isfinite = math.isfinite
-        return {k: v for k in _split_names(feature_names(feats), self.config.context_channels)[1]
+        return {k: v for k in split_names(feature_names(feats), self.config.context_channels)[1]
                 if isfinite(v := feats[k])}
 
     def update(self, fv: FeatureVector) -> TwinSnapshot:
@@ -290,17 +261,11 @@ class AssetTwin:
         x = self.model_features(fv)
         detector = self.detector
         devs = detector.deviations(x) if detector.n_learned >= 2 else {}
-        top = _largest(devs, cfg.top_n_features)
+        top = largest(devs, cfg.top_n_features)
         raw = rms_of_largest((z for _, z in top), cfg.top_k)
         # a baseline detector scores from the same deviations (with < 2 windows learnt they are
-        # empty either way); other detectors score x themselves. Its raw statistic (the RMS of
-        # its top_k largest |z|) is ``raw`` when it takes as many as the twin and the twin's
-        # top holds them (the same values, summed in the same order): not found twice more.
-        # Not with a NaN deviation (a sum of them is NaN), which orders differently in each
-        shared = None
-        if getattr(detector, "top_k", None) == cfg.top_k <= cfg.top_n_features:
-            total = sum(devs.values())
-            shared = raw if total == total else None
+        # empty either way), its raw statistic found once; other detectors score x themselves
+        shared = shared_raw(detector, devs, raw, cfg.top_k, cfg.top_n_features)
         from_devs = getattr(detector, "score_deviations", None)
         score = from_devs(devs, shared) if from_devs is not None else detector.score_one(x)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation

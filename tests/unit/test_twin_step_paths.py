@@ -28,7 +28,8 @@ from twin_models.quality.drift import DriftTracker
 from twin_models.quality.monitor import QualityMonitor
 from twin_models.quality.stats import ChannelStats, scalar_channel_stats
 from twin_models.records import AssetMetadata, ChannelQuality, FeatureVector, SensorSpec, TwinSnapshot
-from twin_models.twin import AssetTwin, TwinConfig, _split_names
+from twin_models.twin import AssetTwin, TwinConfig
+from twin_models.twin_window import split_names
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -117,7 +118,7 @@ def test_model_features_and_context_are_the_name_by_name_selection(context: tupl
     for _ in range(30):
         raw = _features(rng)
         names = tuple(raw)
-        model, ctx = _split_names(names, context)
+        model, ctx = split_names(names, context)
         want_model = {k: raw[k] for k in model if math.isfinite(raw[k])}
         want_ctx = {k: raw[k] for k in ctx if math.isfinite(raw[k])}
         for feats in (raw, feature_map(raw)):
