@@ -41,7 +41,7 @@ def _layout(cls: type) -> tuple[dict[str, int], Callable[[Any], tuple[Any, ...]]
 
 def replace_record(obj: _R, **changes: Any) -> _R:
     """``dataclasses.replace(obj, **changes)``, built positionally (same class, same values)."""
-    layout = _layout(type(obj))
+    layout = _layout(type(obj))  # type: ignore[arg-type]  # a class is hashable
     if layout is None:
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
     index, get = layout

@@ -53,6 +53,9 @@ from twin_models.twin_window import context_names, largest, shared_raw, split_na
 
 __all__ = ["AssetTwin", "NoveltyConfig", "TwinConfig"]
 
+Deviations = tuple[dict[str, float], float | None]
+"""A window's deviations from the detector's baseline and their raw statistic (None: not found)."""
+
 _NOVELTY_FIELDS = ("features", "scales", "history", "value_history", "refractory")
 
 
@@ -253,9 +256,10 @@ class AssetTwin:
 
     def _evaluate(
         self, fv: FeatureVector
-    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int, Impulses], dict[str, float]]:
+    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int, Impulses], Deviations]:
         """The snapshot, plus what learning the window needs: the detector's features, the
-        defect-line and abnormality run counters after this window and the deviations (computed
+        defect-line and abnormality run counters after this window and the deviations with the
+        detector's raw statistic when the twin found it (computed
         once for score, explanation and learning)."""
         cfg = self.config
         x = self.model_features(fv)
@@ -390,7 +394,7 @@ class AssetTwin:
         self._learn(fv, x, runs, snap or scored, devs)
 
     def _learn(self, fv: FeatureVector, x: dict[str, float], runs: tuple[dict[Any, int], int, Impulses],
-               snap: TwinSnapshot, deviations: tuple[dict[str, float], float | None]) -> None:
+               snap: TwinSnapshot, deviations: Deviations) -> None:
         """Learn the window; ``deviations``: the detector's deviations of ``x`` and their raw
         statistic (None: the detector computes it) as :meth:`_evaluate` found them."""
         cfg = self.config
