@@ -22,9 +22,8 @@ from twin_models.anomaly.baseline import is_log_feature
 from twin_models.anomaly.feature_stats import FeatureStats
 from twin_models.fastrecord import replace_record
 from twin_models.feature_map import feature_map
-from twin_models.quality.checks import GAP_STEPS, Learnt, QualityLimits, check_window
+from twin_models.quality.checks import Learnt, QualityLimits, check_window
 from twin_models.quality.clock import ClockSkew
-from twin_models.quality.drift import DriftTracker
 from twin_models.quality.monitor import QualityMonitor
 from twin_models.quality.stats import ChannelStats, scalar_channel_stats
 from twin_models.records import AssetMetadata, ChannelQuality, FeatureVector, SensorSpec, TwinSnapshot
@@ -241,7 +240,8 @@ def test_a_nan_deviation_leaves_the_detector_its_own_statistic(monkeypatch: pyte
 # --- the data-quality monitor: one pass, as the previous three --------------------------------
 
 class _Before(QualityMonitor):
-    """The monitor's ``update`` as it was before the single pass (round 19)."""
+    """The monitor's ``update`` as it was before the single pass (round 19): its three passes
+    over the window's channels (the drift check and the absent channels are the same code)."""
 
     def update(self, window_end: datetime, stats: dict[str, ChannelStats],  # type: ignore[override]
                skews: tuple[ClockSkew, ...] = (), machine_fault: bool = False) -> tuple[ChannelQuality, ...]:
@@ -254,12 +254,7 @@ class _Before(QualityMonitor):
         for channel, end in gaps.items():
             if not self._others_reported(channel, end, stats, gaps):
                 found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
-        drift: DriftTracker | None = getattr(self, "drift", None)
-        if drift is not None and stats:
-            ok = {c: not found for c, found in found_by.items()}
-            for channel, (state, reason) in drift.update(window_end.timestamp(), stats, ok,
-                                                         machine_fault).items():
-                found_by[channel].append(("drift", state, reason))
+        self._drift(window_end, stats, found_by, machine_fault)  # (unchanged: shared)
         for channel, st in stats.items():
             learnt = self.learnt[channel]
             found = found_by[channel]
@@ -269,22 +264,7 @@ class _Before(QualityMonitor):
             learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
             if not found:
                 learnt.learn(st)
-        for sk in skews:
-            way, fate = (("ahead of", "kept out of the asset's clock (dead letters clock_skew)")
-                         if sk.offset_s > 0 else ("behind", "late for their windows"))
-            reason = (f"{sk.records} readings {abs(sk.offset_s) / 3600.0:.2f} h {way} the asset's other "
-                      f"channels (clock jump): {fate}")
-            out[sk.channel] = self._state(sk.channel, window_end, [("clock", "suspect", reason)])
-        end = window_end.timestamp()
-        for channel, learnt in self.learnt.items():
-            if channel in out or not stats:
-                continue
-            cadence = self.limits.get(channel, QualityLimits()).cadence_s or learnt.cadence_s
-            silent = end - learnt.last_t
-            if silent > GAP_STEPS * cadence and self._others_reported(channel, end, stats, gaps):
-                reason = f"no reading for {silent:g} s (expected every {cadence:g} s)"
-                out[channel] = self._state(channel, window_end, [("gap", "suspect", reason)])
-                learnt.run_start = math.nan
+        self._absent(out, window_end, stats, skews, gaps)  # (unchanged: shared)
         self.states.update(out)
         return tuple(out.values())
 

@@ -60,12 +60,7 @@ class QualityMonitor:
         for channel, end in gaps.items():
             if not self._others_reported(channel, end, stats, gaps):
                 found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
-        drift: DriftTracker | None = getattr(self, "drift", None)  # None: a monitor pickled before it
-        if drift is not None and stats:
-            ok = {c: not found for c, found in found_by.items()}
-            for channel, (state, reason) in drift.update(window_end.timestamp(), stats, ok,
-                                                         machine_fault).items():
-                found_by[channel].append(("drift", state, reason))
+        self._drift(window_end, stats, found_by, machine_fault)
         asset_id, isnan = self.asset_id, math.isnan
         for channel, st in stats.items():
             learnt = learnt_of[channel]
@@ -82,6 +77,24 @@ class QualityMonitor:
             learnt.last_t = st.last_t if isnan(last_t) else max(st.last_t, last_t)
             if not found:
                 learnt.learn(st)
+        self._absent(out, window_end, stats, skews, gaps)
+        self.states.update(out)
+        return tuple(out.values())
+
+    def _drift(self, window_end: datetime, stats: Mapping[str, ChannelStats],
+               found_by: dict[str, list[Found]], machine_fault: bool) -> None:
+        """Add the drift check's findings (:class:`DriftTracker`) to ``found_by``."""
+        drift: DriftTracker | None = getattr(self, "drift", None)  # None: a monitor pickled before it
+        if drift is not None and stats:
+            ok = {c: not found for c, found in found_by.items()}
+            for channel, (state, reason) in drift.update(window_end.timestamp(), stats, ok,
+                                                         machine_fault).items():
+                found_by[channel].append(("drift", state, reason))
+
+    def _absent(self, out: dict[str, ChannelQuality], window_end: datetime, stats: Mapping[str, ChannelStats],
+                skews: Sequence[ClockSkew], gaps: Mapping[str, float]) -> None:
+        """Add to ``out`` the states of the channels absent from ``stats``: those the clock check
+        kept out (``clock``), then the silent ones while others reported (``gap``)."""
         for sk in skews:
             way, fate = (("ahead of", "kept out of the asset's clock (dead letters clock_skew)")
                          if sk.offset_s > 0 else ("behind", "late for their windows"))
@@ -92,14 +105,12 @@ class QualityMonitor:
         for channel, learnt in self.learnt.items():
             if channel in out or not stats:
                 continue
-            cadence = limits.get(channel, NO_LIMITS).cadence_s or learnt.cadence_s
+            cadence = self.limits.get(channel, NO_LIMITS).cadence_s or learnt.cadence_s
             silent = end - learnt.last_t
             if silent > GAP_STEPS * cadence and self._others_reported(channel, end, stats, gaps):
                 reason = f"no reading for {silent:g} s (expected every {cadence:g} s)"
                 out[channel] = self._state(channel, window_end, [("gap", "suspect", reason)])
                 learnt.run_start = math.nan
-        self.states.update(out)
-        return tuple(out.values())
 
     @staticmethod
     def _gap_end(st: ChannelStats, learnt: Learnt) -> float:
