@@ -25,11 +25,9 @@ makes the condition ``degrading`` as absolute defect evidence does.
 
 from __future__ import annotations
 
-import heapq
 import math
 import pickle
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from twin_models.anomaly.baseline import rms_of_largest
@@ -51,8 +49,12 @@ from twin_models.rul.health import HealthIndex
 from twin_models.rul.relation import IndicatorRelation
 from twin_models.rul.trend import RulEstimate, TrendRul
 from twin_models.settings import MAX_COUNT, NAME, Range, between, setting
+from twin_models.twin_window import context_names, largest, shared_raw, split_names
 
 __all__ = ["AssetTwin", "NoveltyConfig", "TwinConfig"]
+
+Deviations = tuple[dict[str, float], float | None]
+"""A window's deviations from the detector's baseline and their raw statistic (None: not found)."""
 
 _NOVELTY_FIELDS = ("features", "scales", "history", "value_history", "refractory")
 
@@ -130,28 +132,6 @@ class TwinConfig:
                            self.defect_snr_windows)
 
 
-def _is_context(name: str, context_channels: tuple[str, ...]) -> bool:
-    return name.split(".", 1)[0] in context_channels or name.endswith(".shaft_hz")
-
-
-def _largest(devs: dict[str, float], n: int) -> list[tuple[str, float]]:
-    """The ``n`` items of largest ``|z|``: ``sorted(devs.items(), key=|z|, reverse=True)[:n]``
-    (ties in the dict's order), without sorting the whole window (~126 features on C-MAPSS)."""
-    items = list(devs.items())
-    size = [abs(z) for z in devs.values()]
-    return [items[i] for i in heapq.nlargest(n, range(len(items)), key=size.__getitem__)]
-
-
-@lru_cache(maxsize=256)
-def _split_names(names: tuple[str, ...],
-                 context_channels: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(model names, context names) of a window's feature names, in order; kept per name
-    sequence and context setting (a fleet has a few): testing every name was per window."""
-    context = tuple(k for k in names if _is_context(k, context_channels))
-    chosen = set(context)
-    return tuple(k for k in names if k not in chosen), context
-
-
 class AssetTwin:
     """The live twin of one asset: condition, health index, own-trend RUL, defect evidence."""
 
@@ -226,14 +206,16 @@ class AssetTwin:
         """The features the detector sees: finite, without operating-context channels."""
         feats = fv.features
         isfinite = math.isfinite
-        return {k: v for k in _split_names(feature_names(feats), self.config.context_channels)[0]
-                if isfinite(v := feats[k])}
+        # the items walked in their order (= the names' order) minus the context: a lookup per
+        # name went through the window map's Python ``__getitem__``
+        context = context_names(feature_names(feats), self.config.context_channels)
+        return {k: v for k, v in feats.items() if k not in context and isfinite(v)}
 
     def context(self, fv: FeatureVector) -> dict[str, float]:
         """Operating context of the window (speed, load, shaft frequency)."""
         feats = fv.features
         isfinite = math.isfinite
-        return {k: v for k in _split_names(feature_names(feats), self.config.context_channels)[1]
+        return {k: v for k in split_names(feature_names(feats), self.config.context_channels)[1]
                 if isfinite(v := feats[k])}
 
     def update(self, fv: FeatureVector) -> TwinSnapshot:
@@ -274,19 +256,22 @@ class AssetTwin:
 
     def _evaluate(
         self, fv: FeatureVector
-    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int, Impulses], dict[str, float]]:
+    ) -> tuple[TwinSnapshot, dict[str, float], tuple[dict[Any, int], int, Impulses], Deviations]:
         """The snapshot, plus what learning the window needs: the detector's features, the
-        defect-line and abnormality run counters after this window and the deviations (computed
+        defect-line and abnormality run counters after this window and the deviations with the
+        detector's raw statistic when the twin found it (computed
         once for score, explanation and learning)."""
         cfg = self.config
         x = self.model_features(fv)
-        devs = self.detector.deviations(x) if self.detector.n_learned >= 2 else {}
-        # a baseline detector scores from the same deviations (with < 2 windows learnt they are
-        # empty either way); other detectors score x themselves
-        from_devs = getattr(self.detector, "score_deviations", None)
-        score = from_devs(devs) if from_devs is not None else self.detector.score_one(x)
-        top = _largest(devs, cfg.top_n_features)
+        detector = self.detector
+        devs = detector.deviations(x) if detector.n_learned >= 2 else {}
+        top = largest(devs, cfg.top_n_features)
         raw = rms_of_largest((z for _, z in top), cfg.top_k)
+        # a baseline detector scores from the same deviations (with < 2 windows learnt they are
+        # empty either way), its raw statistic found once; other detectors score x themselves
+        shared = shared_raw(detector, devs, raw, cfg.top_k, cfg.top_n_features)
+        from_devs = getattr(detector, "score_deviations", None)
+        score = from_devs(devs, shared) if from_devs is not None else detector.score_one(x)
         degradation = cfg.smoothing * math.log1p(raw) + (1 - cfg.smoothing) * self.degradation
         hi = self.health.predict_one(fv.features) if self.health else self._share_health(score)
         rul = self._trend_rul(fv)
@@ -331,7 +316,7 @@ class AssetTwin:
             verdict=verdict.verdict,
             verdict_confidence=verdict.confidence,
         )
-        return snap, x, (runs, abnormal_run, impulses), devs
+        return snap, x, (runs, abnormal_run, impulses), (devs, shared)
 
     def _new_damage_state(self, fv: FeatureVector) -> DamageState | None:
         """A prior damage state for this life (None without a failure threshold)."""
@@ -409,7 +394,9 @@ class AssetTwin:
         self._learn(fv, x, runs, snap or scored, devs)
 
     def _learn(self, fv: FeatureVector, x: dict[str, float], runs: tuple[dict[Any, int], int, Impulses],
-               snap: TwinSnapshot, devs: dict[str, float]) -> None:
+               snap: TwinSnapshot, deviations: Deviations) -> None:
+        """Learn the window; ``deviations``: the detector's deviations of ``x`` and their raw
+        statistic (None: the detector computes it) as :meth:`_evaluate` found them."""
         cfg = self.config
         self._snr_runs, self._abnormal_run, self._impulses = runs
         if self._abnormal_run and self.detector.n_learned < cfg.warmup_windows:
@@ -420,7 +407,7 @@ class AssetTwin:
         self.drift.update(snap.degradation)
         learn_devs = getattr(self.detector, "learn_deviations", None)
         if learn_devs is not None:  # the deviations of x on the detector's state as scored
-            learn_devs(x, devs)
+            learn_devs(x, *deviations)
         else:
             self.detector.learn_one(x)
         self._learn_damage(fv, snap)

@@ -9,7 +9,8 @@ import pickle
 import random
 
 from tests.factories import feature_stream, metadata, windows
-from twin_models.twin import AssetTwin, TwinConfig, _largest
+from twin_models.twin import AssetTwin, TwinConfig
+from twin_models.twin_window import largest
 
 
 def test_a_deep_copy_is_an_equal_independent_twin() -> None:
@@ -35,4 +36,4 @@ def test_the_largest_deviations_are_the_stable_sorts_first_items() -> None:
         devs = {f"f{i}": rng.choice([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, rng.gauss(0, 3)]) for i in range(n)}
         k = rng.randint(1, 8)
         want = sorted(devs.items(), key=lambda kv: abs(kv[1]), reverse=True)[:k]
-        assert _largest(devs, k) == want
+        assert largest(devs, k) == want

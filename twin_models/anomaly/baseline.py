@@ -125,12 +125,13 @@ class BaselineDetector(base.AnomalyDetector):
             return 0.0
         return self.calibrator.score_one(self.raw_one(x))
 
-    def score_deviations(self, devs: Mapping[str, float]) -> float:
+    def score_deviations(self, devs: Mapping[str, float], raw: float | None = None) -> float:
         """:meth:`score_one` from ``devs = self.deviations(x)``, for a caller that needs the
-        deviations too (the twin explains its score with them): computed once, not twice."""
+        deviations too (the twin explains its score with them): computed once, not twice.
+        ``raw``: ``rms_of_largest(devs.values(), self.top_k)`` if the caller has it."""
         if self.n_learned < self.warmup:
             return 0.0
-        return self.calibrator.score_one(rms_of_largest(devs.values(), self.top_k))
+        return self.calibrator.score_one(rms_of_largest(devs.values(), self.top_k) if raw is None else raw)
 
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         """Learn one window: always during warm-up, afterwards only if it looks normal.
@@ -141,11 +142,14 @@ class BaselineDetector(base.AnomalyDetector):
         """
         self.learn_deviations(x, None)
 
-    def learn_deviations(self, x: Mapping[str, float], devs: Mapping[str, float] | None) -> None:
+    def learn_deviations(self, x: Mapping[str, float], devs: Mapping[str, float] | None,
+                         raw: float | None = None) -> None:
         """:meth:`learn_one` given ``devs = self.deviations(x)`` computed on the state as it is
-        now (None: computed here if needed), so scoring and learning a window share them."""
+        now (None: computed here if needed), so scoring and learning a window share them; ``raw``:
+        their ``rms_of_largest(devs.values(), self.top_k)`` if the caller has it."""
         if self.n_learned >= self.warmup:
-            raw = rms_of_largest((self.deviations(x) if devs is None else devs).values(), self.top_k)
+            if raw is None:
+                raw = rms_of_largest((self.deviations(x) if devs is None else devs).values(), self.top_k)
             if self.calibrator.n >= self.calibrator.min_samples:
                 if self.calibrator.score_one(raw) >= self.learn_gate:
                     return

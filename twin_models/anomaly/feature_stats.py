@@ -124,15 +124,18 @@ class FeatureStats:
         at = np.where(slots >= 0, slots, 0)
         n = self.n[at] if len(self.names) else np.zeros(len(keys))
         ok = (slots >= 0) & np.isfinite(np.array(raw, dtype=np.float64)) & (n >= 2.0)
-        if not ok.any():
+        if ok.all():  # the usual window (every feature known, finite, learnt twice): no masking
+            mean, sq = self.mean[at], self.sq[at]
+            names: tuple[str, ...] | list[str] = keys
+        elif ok.any():
+            mean, n, sq, logs, v = self.mean[at[ok]], n[ok], self.sq[at[ok]], logs[ok], v[ok]
+            names = [k for k, keep in zip(keys, ok.tolist(), strict=True) if keep]
+        else:
             return {}
-        mean, n, sq = self.mean[at[ok]], n[ok], self.sq[at[ok]]
         var = sq / (n - 1.0)
-        floor = np.where(logs[ok], log_floor, rel_floor * np.abs(mean))
+        floor = np.where(logs, log_floor, rel_floor * np.abs(mean))
         std = np.maximum(np.maximum(np.sqrt(np.maximum(var, 0.0)), floor), 1e-9)
-        z = ((v[ok] - mean) / std).tolist()
-        names = [k for k, keep in zip(keys, ok.tolist(), strict=True) if keep]
-        return dict(zip(names, z, strict=True))
+        return dict(zip(names, ((v - mean) / std).tolist(), strict=True))
 
     def update(self, x: Mapping[str, float]) -> None:
         """Learn every finite value of ``x`` (a new feature starts at n = 0, mean = 0, S = 0)."""
@@ -146,7 +149,7 @@ class FeatureStats:
             unknown = (slots < 0) & finite
             self._add([k for k, is_new in zip(keys, unknown.tolist(), strict=True) if is_new])
             slots, _logs, log_at = self._plan(keys)
-        s, v = slots[finite], v[finite]
+        s, v = (slots, v) if finite.all() else (slots[finite], v[finite])
         n = self.n[s] + 1.0
         old = self.mean[s]
         new = old + (1.0 / n) * (v - old)

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from twin_models.alerting import alert_id
+from twin_models.fastrecord import replace_record
 from twin_models.quality.clock import ClockSkew
 from twin_models.quality.monitor import QualityMonitor
 from twin_models.quality.stats import ChannelStats
@@ -62,7 +63,7 @@ def quality_step(twin: Any, fv: FeatureVector, quality: Mapping[str, Any]
     fault = getattr(twin, "damage_state", None) is not None  # a bearing defect diagnosed in this life
     states = monitor.update(fv.window_end, stats, skews, fault) if stats or skews else ()
     changed = [q for q in states if (old := before.get(q.channel)) is None
-               or (old.state, old.check) != (q.state, q.check)]
+               or old.state != q.state or old.check != q.check]
     return gate_window(fv, states), states, changed
 
 
@@ -70,7 +71,7 @@ def annotate(snap: TwinSnapshot, states: tuple[ChannelQuality, ...]) -> TwinSnap
     """The snapshot with every judged channel's (channel, state, check)."""
     if not states:
         return snap
-    return replace(snap, data_quality=tuple((q.channel, q.state, q.check) for q in states))
+    return replace_record(snap, data_quality=tuple([(q.channel, q.state, q.check) for q in states]))
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from twin_models.quality.checks import GAP_STEPS, Learnt, QualityLimits, check_window, limits_of
+from twin_models.quality.checks import GAP_STEPS, Found, Learnt, QualityLimits, check_window, limits_of
 from twin_models.quality.clock import ClockSkew
 from twin_models.quality.drift import DriftTracker
 from twin_models.quality.stats import ChannelStats
@@ -26,6 +26,8 @@ from twin_models.records import AssetMetadata, ChannelQuality
 __all__ = ["RANK", "QualityMonitor"]
 
 RANK = {"ok": 0, "suspect": 1, "bad": 2}
+NO_LIMITS = QualityLimits()
+"""A channel without declared limits (immutable: shared, not built per lookup)."""
 
 
 class QualityMonitor:
@@ -45,29 +47,54 @@ class QualityMonitor:
         out in this window (``suspect`` with ``clock``, whatever their admitted records show);
         ``machine_fault``: a fault found in this life (see :class:`DriftTracker`)."""
         out: dict[str, ChannelQuality] = {}
-        found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
-                                          self.learnt.setdefault(channel, Learnt()))
-                    for channel, st in stats.items()}
-        gaps = {c: self._gap_end(stats[c], self.learnt[c]) for c, found in found_by.items()
-                if found and any(f[0] == "gap" for f in found)}  # most channels found nothing
+        limits, learnt_of = self.limits, self.learnt
+        found_by: dict[str, list[Found]] = {}
+        gaps: dict[str, float] = {}
+        for channel, st in stats.items():
+            learnt = learnt_of.get(channel)
+            if learnt is None:
+                learnt = learnt_of[channel] = Learnt()
+            found = found_by[channel] = check_window(st, limits.get(channel, NO_LIMITS), learnt)
+            if found and any(f[0] == "gap" for f in found):  # most channels found nothing
+                gaps[channel] = self._gap_end(st, learnt)
         for channel, end in gaps.items():
             if not self._others_reported(channel, end, stats, gaps):
                 found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
+        self._drift(window_end, stats, found_by, machine_fault)
+        asset_id, isnan = self.asset_id, math.isnan
+        for channel, st in stats.items():
+            learnt = learnt_of[channel]
+            found = found_by[channel]
+            if found:
+                out[channel] = self._state(channel, window_end, found)
+            else:  # the usual channel: ok, built positionally (as _state builds it)
+                out[channel] = ChannelQuality(asset_id, channel, window_end, "ok", "", "")
+            if gaps and channel in gaps:
+                learnt.run_start = gaps[channel]
+            elif isnan(learnt.run_start):
+                learnt.run_start = st.first_t
+            last_t = learnt.last_t
+            learnt.last_t = st.last_t if isnan(last_t) else max(st.last_t, last_t)
+            if not found:
+                learnt.learn(st)
+        self._absent(out, window_end, stats, skews, gaps)
+        self.states.update(out)
+        return tuple(out.values())
+
+    def _drift(self, window_end: datetime, stats: Mapping[str, ChannelStats],
+               found_by: dict[str, list[Found]], machine_fault: bool) -> None:
+        """Add the drift check's findings (:class:`DriftTracker`) to ``found_by``."""
         drift: DriftTracker | None = getattr(self, "drift", None)  # None: a monitor pickled before it
         if drift is not None and stats:
             ok = {c: not found for c, found in found_by.items()}
             for channel, (state, reason) in drift.update(window_end.timestamp(), stats, ok,
                                                          machine_fault).items():
                 found_by[channel].append(("drift", state, reason))
-        for channel, st in stats.items():
-            learnt = self.learnt[channel]
-            found = found_by[channel]
-            out[channel] = self._state(channel, window_end, found)
-            if channel in gaps or math.isnan(learnt.run_start):
-                learnt.run_start = gaps.get(channel, st.first_t)
-            learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
-            if not found:
-                learnt.learn(st)
+
+    def _absent(self, out: dict[str, ChannelQuality], window_end: datetime, stats: Mapping[str, ChannelStats],
+                skews: Sequence[ClockSkew], gaps: Mapping[str, float]) -> None:
+        """Add to ``out`` the states of the channels absent from ``stats``: those the clock check
+        kept out (``clock``), then the silent ones while others reported (``gap``)."""
         for sk in skews:
             way, fate = (("ahead of", "kept out of the asset's clock (dead letters clock_skew)")
                          if sk.offset_s > 0 else ("behind", "late for their windows"))
@@ -78,14 +105,12 @@ class QualityMonitor:
         for channel, learnt in self.learnt.items():
             if channel in out or not stats:
                 continue
-            cadence = self.limits.get(channel, QualityLimits()).cadence_s or learnt.cadence_s
+            cadence = self.limits.get(channel, NO_LIMITS).cadence_s or learnt.cadence_s
             silent = end - learnt.last_t
             if silent > GAP_STEPS * cadence and self._others_reported(channel, end, stats, gaps):
                 reason = f"no reading for {silent:g} s (expected every {cadence:g} s)"
                 out[channel] = self._state(channel, window_end, [("gap", "suspect", reason)])
                 learnt.run_start = math.nan
-        self.states.update(out)
-        return tuple(out.values())
 
     @staticmethod
     def _gap_end(st: ChannelStats, learnt: Learnt) -> float:
@@ -98,7 +123,7 @@ class QualityMonitor:
                          gaps: Mapping[str, float]) -> bool:
         """Another channel without a gap reported through the last ``GAP_STEPS`` expected
         readings of ``channel``'s gap: the sensor was silent, not the asset."""
-        cadence = self.limits.get(channel, QualityLimits()).cadence_s or self.learnt[channel].cadence_s
+        cadence = self.limits.get(channel, NO_LIMITS).cadence_s or self.learnt[channel].cadence_s
         since = end - GAP_STEPS * cadence
         return any(other != channel and other not in gaps and self.learnt[other].run_start <= since
                    for other in stats)
