@@ -26,7 +26,7 @@ from twin_models.rul.conformal import ConformalTable, conformal_default
 from twin_models.rul.damage import DamagePrior
 from twin_models.rul.life_model import LifeModel, LifeRecord
 from twin_models.rul.regimes import RegimeStats
-from twin_models.rul.regression import condition_rows
+from twin_models.rul.regression import last_condition_row
 from twin_models.rul.regressors import BatchRegressor
 from twin_models.rul.trend import FleetRul, RulEstimate, fuse
 
@@ -84,7 +84,7 @@ class FittedRegression:
         if rows.shape[0] == 0:
             return None
         z = self.stats.normalise(self.regimes(settings), rows.astype(float))
-        x = condition_rows(z, times, base, t0_s, self.window, self.baseline_windows)[-1:]
+        x = last_condition_row(z, times, base, t0_s, self.window)
         rul = float(self.clip(self.model.predict(x))[0])
         lo, hi = self.interval(rul)
         return RulEstimate(rul, lo, hi, "fleet_regression")

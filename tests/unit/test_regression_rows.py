@@ -1,0 +1,47 @@
+"""The prediction's feature row and trend (:func:`~twin_models.rul.regression.last_condition_row`) is the
+last row of :func:`~twin_models.rul.regression.condition_rows`, bit for bit: short and long
+histories (windows that reach the first row or not, under 3 rows), discrete and continuous
+z-scores, large ages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin_models.rul.regression import condition_rows, last_condition_row, last_trend, local_trend
+
+
+def _life(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, d)) * rng.choice([1e-3, 1.0, 30.0], size=d)
+    z[:, : d // 3] = np.round(z[:, : d // 3] * 4) / 4  # discrete sensors: equal readings
+    z[rng.random(z.shape) < 0.03] = 0.0
+    t0 = float(rng.uniform(0, 1e9))
+    times = t0 + np.cumsum(rng.choice([600.0, 3600.0, 3600.5], size=n)) + rng.uniform(0, 1e6)
+    return z, times, rng.normal(size=d), t0
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 30])
+def test_last_row_equals_condition_rows_last_row_bit_for_bit(window: int) -> None:
+    checked = 0
+    for n in [1, 2, 3, 4, window - 1, window, window + 1, 2 * window + 3, 61]:
+        if n < 1:
+            continue
+        for seed in range(12):
+            z, times, base, t0 = _life(n, 13, seed * 100 + n)
+            want = condition_rows(z, times, base, t0, window, 5)[-1:]
+            got = last_condition_row(z, times, base, t0, window)
+            assert got.shape == want.shape == (1, 4 * 13 - 13 + 1)
+            assert np.array_equal(got.view(np.int64), want.view(np.int64)), (n, seed)
+            # unrounded too (the features' rounding would hide a difference in the last bits)
+            (level, slope), (levels, slopes) = last_trend(z, window), local_trend(z, window)
+            assert np.array_equal(level.view(np.int64), levels[-1].view(np.int64)), (n, seed)
+            assert np.array_equal(slope.view(np.int64), slopes[-1].view(np.int64)), (n, seed)
+            checked += 1
+    assert checked >= 90
+
+
+def test_a_flat_history_has_zero_slopes_and_its_mean_as_level() -> None:
+    z = np.tile([[1.5, -2.0]], (4, 1))
+    row = last_condition_row(z, np.arange(4) * 3600.0, np.array([1.0, 0.0]), 0.0, 30)
+    assert row.tolist() == [[1.5, -2.0, 0.0, 0.0, 0.5, -2.0, 3.0]]
