@@ -1,13 +1,15 @@
-"""The prediction's feature row and trend (:func:`~twin_models.rul.regression.last_condition_row`) is the
-last row of :func:`~twin_models.rul.regression.condition_rows`, bit for bit: short and long
+"""The prediction's feature row (:func:`~twin_models.rul.regression.last_condition_row`) and
+trend (:func:`~twin_models.rul.regression.last_trend`) are the last row of
+:func:`~twin_models.rul.regression.condition_rows` / ``local_trend``, bit for bit: short and long
 histories (windows that reach the first row or not, under 3 rows), discrete and continuous
-z-scores, large ages."""
+z-scores, large ages; and the z-scores themselves (``RegimeStats.normalise``) are as before."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from twin_models.rul.regimes import RegimeStats
 from twin_models.rul.regression import condition_rows, last_condition_row, last_trend, local_trend
 
 
@@ -45,3 +47,35 @@ def test_a_flat_history_has_zero_slopes_and_its_mean_as_level() -> None:
     z = np.tile([[1.5, -2.0]], (4, 1))
     row = last_condition_row(z, np.arange(4) * 3600.0, np.array([1.0, 0.0]), 0.0, 30)
     assert row.tolist() == [[1.5, -2.0, 0.0, 0.0, 0.5, -2.0, 3.0]]
+
+
+def _normalise_before(stats: RegimeStats, regimes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """RegimeStats.normalise as it was before round 20 (masked copy, nan_to_num)."""
+    out = np.zeros_like(x, dtype=float)
+    known = (regimes >= 0) & (regimes < stats.mean.shape[0])
+    if known.any():
+        out[known] = (x[known] - stats.mean[regimes[known]]) / stats.std[regimes[known]]
+    return np.asarray(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), dtype=float)
+
+
+@pytest.mark.parametrize("unknown", [False, True])
+def test_normalise_is_unchanged_bit_for_bit(unknown: bool) -> None:
+    rng = np.random.default_rng(3)
+    stats = RegimeStats(rng.normal(size=(3, 6)), np.abs(rng.normal(size=(3, 6))))
+    stats.std[1, 2] = 0.0  # a zero spread: +-inf and NaN before the clean-up
+    x = rng.normal(size=(40, 6)) * 10
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[0, :] = [np.inf, -np.inf, -0.0, 0.0, 1e308, -1e308]
+    x[:, 2] = np.where(rng.random(40) < 0.3, stats.mean[1, 2], x[:, 2])
+    regimes = rng.integers(0, 3, 40)
+    if unknown:
+        regimes[::5] = -1
+        regimes[1::7] = 3
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        got, want = stats.normalise(regimes, x), _normalise_before(stats, regimes, x)
+    assert got.dtype == want.dtype == np.float64 and np.isfinite(got).all()
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    assert stats.normalise(regimes[:0], x[:0]).shape == (0, 6)
+    ints = np.arange(12).reshape(2, 6)  # integer readings: the same float arithmetic
+    assert np.array_equal(stats.normalise(np.zeros(2, dtype=np.int64), ints),
+                          _normalise_before(stats, np.zeros(2, dtype=np.int64), ints))
