@@ -2,13 +2,15 @@
 trend (:func:`~twin_models.rul.regression.last_trend`) are the last row of
 :func:`~twin_models.rul.regression.condition_rows` / ``local_trend``, bit for bit: short and long
 histories (windows that reach the first row or not, under 3 rows), discrete and continuous
-z-scores, large ages; and the z-scores themselves (``RegimeStats.normalise``) are as before."""
+z-scores, large ages; and the z-scores (``RegimeStats.normalise``) and regimes (``assign_regimes``)
+themselves are as before."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from twin_models.rul.fleet_model import assign_regimes
 from twin_models.rul.regimes import RegimeStats
 from twin_models.rul.regression import condition_rows, last_condition_row, last_trend, local_trend
 
@@ -79,3 +81,26 @@ def test_normalise_is_unchanged_bit_for_bit(unknown: bool) -> None:
     ints = np.arange(12).reshape(2, 6)  # integer readings: the same float arithmetic
     assert np.array_equal(stats.normalise(np.zeros(2, dtype=np.int64), ints),
                           _normalise_before(stats, np.zeros(2, dtype=np.int64), ints))
+
+
+def _assign_before(centres: np.ndarray, atol: float, rtol: float, settings: np.ndarray) -> np.ndarray:
+    """assign_regimes as it was before round 20."""
+    s = np.nan_to_num(np.asarray(settings, dtype=float))
+    tol = atol + rtol * np.abs(centres)
+    dev = (np.abs(s[:, None, :] - centres[None, :, :]) / tol[None]).max(axis=2)
+    return np.asarray(dev.argmin(axis=1), dtype=np.int64)
+
+
+@pytest.mark.parametrize("n_regimes", [1, 2, 6])
+def test_assign_regimes_is_unchanged(n_regimes: int) -> None:
+    rng = np.random.default_rng(n_regimes)
+    centres = rng.normal(size=(n_regimes, 3)) * [10.0, 0.1, 50.0]
+    settings = centres[rng.integers(0, n_regimes, 200)] + rng.normal(0, 0.05, (200, 3))
+    settings[rng.random(settings.shape) < 0.05] = np.nan
+    settings[3] = [np.inf, -np.inf, 0.0]
+    for rows in (settings, np.nan_to_num(settings), settings.astype(np.float32), settings[:1]):
+        with np.errstate(invalid="ignore", over="ignore"):
+            got, want = assign_regimes(centres, 0.02, 0.02, rows), _assign_before(centres, 0.02, 0.02, rows)
+        assert got.dtype == np.int64
+        assert np.array_equal(got, want)
+    assert n_regimes == 1 or len(set(assign_regimes(centres, 0.02, 0.02, settings[4:]).tolist())) > 1

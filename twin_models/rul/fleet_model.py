@@ -43,9 +43,11 @@ def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: AnyF
     n = settings.shape[0]
     if centres.shape[0] == 0:
         return np.full(n, -1, dtype=np.int64)
-    if settings.size == 0:
+    if settings.size == 0 or centres.shape[0] == 1:  # one regime: the argmin of one column is 0
         return np.zeros(n, dtype=np.int64)
-    s = np.nan_to_num(np.asarray(settings, dtype=float))
+    s = np.asarray(settings, dtype=float)
+    if not np.isfinite(s).all():  # nan_to_num only when it changes something (its cost, per window)
+        s = np.nan_to_num(s)
     tol = atol + rtol * np.abs(centres)
     dev = (np.abs(s[:, None, :] - centres[None, :, :]) / tol[None]).max(axis=2)
     return np.asarray(dev.argmin(axis=1), dtype=np.int64)
