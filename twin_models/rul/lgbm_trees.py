@@ -26,6 +26,11 @@ class: the fleet-model topic's unpickler (``flows.app.fleet_topic``) allows ``tw
 classes and plain data, never ``lightgbm``'s own; a string LightGBM cannot parse fails the
 unpickling (the message is refused).
 
+Predictions of up to :data:`WALK_ROWS` rows (the fleet view's one row per window) are made by
+:class:`~twin_models.rul.lgbm_walk.TreeWalker` from the model strings, bit-identical to
+LightGBM's, without ``Booster.predict``'s per-call overhead; the walker is built once per
+:attr:`~LightGBMTrees.models` and, like the parsed boosters, never pickled.
+
 ``lightgbm`` is imported where it is used: importing it costs ~0.5 s of CPU (it probes for
 pandas, pyarrow ...), which commands that never fit or load such a model should not pay.
 """
