@@ -100,6 +100,10 @@ def test_what_the_walker_does_not_model_is_left_to_lightgbm() -> None:
     assert TreeWalker.from_model_strings([_train(x, np.abs(y), objective="poisson")]) is None
     assert TreeWalker.from_model_strings([_train(x, y), _train(x[:, :5], y)]) is None  # widths differ
     assert TreeWalker.from_model_strings([]) is None
+    good = _train(x, y)
+    assert TreeWalker.from_model_strings([good.replace("max_feature_idx=6", "max_feature_idx=0")]) is None
+    assert TreeWalker.from_model_strings([good.replace("leaf_value=", "leaf_value=x ", 1)]) is None
+    assert TreeWalker.from_model_strings([good.replace("num_leaves=", "num_leafs=", 1)]) is None
     model = LightGBMTrees(n_trees=5, min_leaf=5)
     model.models = (categorical.model_to_string(),)
     probe = x[:3]

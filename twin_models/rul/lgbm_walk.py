@@ -131,22 +131,24 @@ class TreeWalker:
         self.zero_missing = missing == _MISSING_ZERO
         self.default_left = (dec & _DEFAULT_LEFT) != 0
         self.any_zero_missing = bool(self.zero_missing.any())
-        if self.feature.size and int(self.feature.max()) >= n_features:
-            msg = "lightgbm model: a split on a feature past max_feature_idx"
-            raise ValueError(msg)
 
     @classmethod
     def from_model_strings(cls, models: tuple[str, ...] | list[str]) -> TreeWalker | None:
         """The walker of LightGBM model strings (their predictions summed in this order); None
         if one holds what the walker does not model (then LightGBM's own predict is the one to
-        use) or they disagree on the number of features."""
-        parsed = [_parse_model(m) for m in models]
+        use), they disagree on the number of features, or a split names a feature past it."""
+        try:  # LightGBM has parsed these strings already; anything else here: LightGBM's predict
+            parsed = [_parse_model(m) for m in models]
+        except (KeyError, ValueError, IndexError):
+            return None
         if not parsed or any(p is None for p in parsed):
             return None
         widths = {p[1] for p in parsed if p is not None}
-        if len(widths) != 1:
+        width = widths.pop() if len(widths) == 1 else 0
+        trees = [p[0] for p in parsed if p is not None]
+        if width < 1 or any(f >= width or f < 0 for b in trees for t in b for f in t.feature):
             return None
-        return cls([p[0] for p in parsed if p is not None], widths.pop())
+        return cls(trees, width)
 
     def predict(self, x: FloatArray) -> FloatArray:
         """LightGBM's predictions of rows ``x`` (n, n_features), each booster's summed in order
