@@ -26,7 +26,7 @@ from twin_models.rul.conformal import ConformalTable, conformal_default
 from twin_models.rul.damage import DamagePrior
 from twin_models.rul.life_model import LifeModel, LifeRecord
 from twin_models.rul.regimes import RegimeStats
-from twin_models.rul.regression import condition_rows
+from twin_models.rul.regression import last_condition_row
 from twin_models.rul.regressors import BatchRegressor
 from twin_models.rul.trend import FleetRul, RulEstimate, fuse
 
@@ -43,9 +43,11 @@ def assign_regimes(centres: FloatArray, atol: float, rtol: float, settings: AnyF
     n = settings.shape[0]
     if centres.shape[0] == 0:
         return np.full(n, -1, dtype=np.int64)
-    if settings.size == 0:
+    if settings.size == 0 or centres.shape[0] == 1:  # one regime: the argmin of one column is 0
         return np.zeros(n, dtype=np.int64)
-    s = np.nan_to_num(np.asarray(settings, dtype=float))
+    s = np.asarray(settings, dtype=float)
+    if not np.isfinite(s).all():  # nan_to_num only when it changes something (its cost, per window)
+        s = np.nan_to_num(s)
     tol = atol + rtol * np.abs(centres)
     dev = (np.abs(s[:, None, :] - centres[None, :, :]) / tol[None]).max(axis=2)
     return np.asarray(dev.argmin(axis=1), dtype=np.int64)
@@ -84,7 +86,7 @@ class FittedRegression:
         if rows.shape[0] == 0:
             return None
         z = self.stats.normalise(self.regimes(settings), rows.astype(float))
-        x = condition_rows(z, times, base, t0_s, self.window, self.baseline_windows)[-1:]
+        x = last_condition_row(z, times, base, t0_s, self.window)
         rul = float(self.clip(self.model.predict(x))[0])
         lo, hi = self.interval(rul)
         return RulEstimate(rul, lo, hi, "fleet_regression")

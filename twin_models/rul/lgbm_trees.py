@@ -26,6 +26,11 @@ class: the fleet-model topic's unpickler (``flows.app.fleet_topic``) allows ``tw
 classes and plain data, never ``lightgbm``'s own; a string LightGBM cannot parse fails the
 unpickling (the message is refused).
 
+Predictions of up to :data:`WALK_ROWS` rows (the fleet view's one row per window) are made by
+:class:`~twin_models.rul.lgbm_walk.TreeWalker` from the model strings, bit-identical to
+LightGBM's, without ``Booster.predict``'s per-call overhead; the walker is built once per
+:attr:`~LightGBMTrees.models` and, like the parsed boosters, never pickled.
+
 ``lightgbm`` is imported where it is used: importing it costs ~0.5 s of CPU (it probes for
 pandas, pyarrow ...), which commands that never fit or load such a model should not pay.
 """
@@ -38,6 +43,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from twin_models.rul.lgbm_walk import TreeWalker
 
 __all__ = ["NUM_THREADS", "LightGBMTrees"]
 
@@ -54,6 +61,10 @@ STAGES_PER_STEP = 2
 """Boosting stages (``Booster.update()``) per slice: ~3 ms each on 20,000 rows."""
 PREDICT_ROWS = 500
 """Rows predicted per slice of :meth:`LightGBMTrees.extend_steps` (~5 ms with 200 stages)."""
+WALK_ROWS = 4
+"""At most this many rows are predicted by the numpy walker, more by LightGBM: one row ~26 us
+by the walker vs ~100 us by LightGBM (200 + 30 trees, 85 columns), even at ~8 rows (RESULTS.md,
+round 20, part lgbwalk)."""
 
 
 def _quiet_dataset(lgb: Any, params: dict[str, Any]) -> Any:
@@ -179,12 +190,30 @@ class LightGBMTrees:
             self.__dict__["_parsed"] = cached
         return cached
 
+    def _walker(self) -> TreeWalker | None:
+        """The :class:`~twin_models.rul.lgbm_walk.TreeWalker` of :attr:`models` (None where it
+        does not model them), built once per :attr:`models` (not pickled)."""
+        cached = self.__dict__.get("_walk")
+        if cached is None or cached[0] is not self.models:
+            cached = (self.models, TreeWalker.from_model_strings(self.models))
+            self.__dict__["_walk"] = cached
+        walker: TreeWalker | None = cached[1]
+        return walker
+
     def predict(self, x: FloatArray) -> FloatArray:
-        """Predictions for rows ``x`` (n, d): the sum of the boosters' (0.0 before any fit)."""
+        """Predictions for rows ``x`` (n, d): the sum of the boosters' (0.0 before any fit).
+
+        Up to :data:`WALK_ROWS` rows are walked by numpy (:mod:`twin_models.rul.lgbm_walk`,
+        bit-identical to LightGBM's predict, without its per-call overhead); more go to
+        LightGBM."""
         x = np.ascontiguousarray(np.atleast_2d(np.asarray(x, dtype=np.float64)))
         out = np.zeros(x.shape[0])
-        if x.shape[0] == 0:
+        if x.shape[0] == 0 or not self.models:
             return out
+        if x.shape[0] <= WALK_ROWS:
+            walker = self._walker()
+            if walker is not None and walker.n_features == x.shape[1]:
+                return walker.predict(x)
         for booster in self._boosters():
             out += booster.predict(x, num_threads=self.num_threads)
         return out
@@ -232,6 +261,7 @@ class LightGBMTrees:
         """Settings and model strings (the parsed boosters are rebuilt where they are used)."""
         state = self.__dict__.copy()
         state.pop("_parsed", None)
+        state.pop("_walk", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -43,12 +43,16 @@ class RegimeStats:
 
     def normalise(self, regimes: npt.NDArray[np.int64], x: FloatArray) -> FloatArray:
         """z-scores of rows ``x`` (n, d) in their regimes; unknown regimes and NaN give 0."""
-        out = np.zeros_like(x, dtype=float)
         known = (regimes >= 0) & (regimes < self.mean.shape[0])
-        if known.any():
-            r = regimes[known]
-            out[known] = (x[known] - self.mean[r]) / self.std[r]
-        return np.asarray(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), dtype=float)
+        if known.all():  # the usual case (a fleet view's every window): no masked copies
+            out = np.asarray((x - self.mean[regimes]) / self.std[regimes], dtype=float)
+        else:
+            out = np.zeros_like(x, dtype=float)
+            if known.any():
+                r = regimes[known]
+                out[known] = (x[known] - self.mean[r]) / self.std[r]
+        # NaN and infinities to 0.0 (as nan_to_num(..., 0.0, 0.0, 0.0), at a fraction of its cost)
+        return np.where(np.isfinite(out), out, 0.0)
 
 
 class OperatingRegimes:

@@ -41,7 +41,8 @@ from twin_models.rul.regimes import OperatingRegimes, RegimeStats
 from twin_models.rul.regressors import BatchRegressor, make_regressor
 from twin_models.rul.trend import RulEstimate
 
-__all__ = ["FEATURE_DECIMALS", "ConditionTrack", "RegressionRul", "condition_rows", "local_trend"]
+__all__ = ["FEATURE_DECIMALS", "ConditionTrack", "RegressionRul", "condition_rows", "last_condition_row",
+           "last_trend", "local_trend"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -105,6 +106,47 @@ def condition_rows(z: FloatArray, times_s: FloatArray, baseline: FloatArray | No
     age_h = ((times_s - t0_s) / 3600.0)[:, None]
     rows: FloatArray = np.hstack([level, slope * window, level - base, age_h])
     return np.round(rows, FEATURE_DECIMALS)
+
+
+def last_trend(z: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """:func:`local_trend` ``(z, window)`` at the last row only, bit for bit: (level, slope/row),
+    each (d,), for 2-d ``z`` (n >= 1 rows).
+
+    The same floating-point operations in the same order as :func:`local_trend` at that row: the
+    same sequential ``cumsum`` s, the difference of two of their prefix sums (minus the 0.0 pad
+    when the window reaches the first row), then the same arithmetic on scalars instead of
+    columns. ``tests/unit/test_regression_rows.py`` compares both, unrounded, on random lives.
+    """
+    n, d = z.shape
+    lo = max(n - window, 0)
+    k = np.arange(n, dtype=float)
+    c_k, c_kk = np.cumsum(k), np.cumsum(k * k)
+    c_y, c_ky = np.cumsum(z, axis=0), np.cumsum(k[:, None] * z, axis=0)
+    if lo > 0:
+        sk, skk = c_k[-1] - c_k[lo - 1], c_kk[-1] - c_kk[lo - 1]
+        sy, sky = c_y[-1] - c_y[lo - 1], c_ky[-1] - c_ky[lo - 1]
+    else:
+        sk, skk = c_k[-1] - 0.0, c_kk[-1] - 0.0
+        sy, sky = c_y[-1] - 0.0, c_ky[-1] - 0.0
+    s0 = np.float64(n - lo)
+    det = s0 * skk - sk * sk
+    mean = sy / s0
+    if s0 >= 3 and det > 0:
+        slope = (s0 * sky - sk * sy) / det
+        return mean + slope * (k[-1] - sk / s0), slope
+    return mean, np.zeros(d)
+
+
+def last_condition_row(z: FloatArray, times_s: FloatArray, baseline: FloatArray, t0_s: float,
+                       window: int) -> FloatArray:
+    """``condition_rows(z, times_s, baseline, t0_s, window, ...)[-1:]`` bit for bit, computing
+    only the last row's features (:func:`last_trend`): a prediction's row, one of the fleet
+    view's per-window costs, where ``condition_rows`` spent ~25 small array steps on every row
+    of ``z``. ``np.round`` works element by element, the rest is the same arithmetic."""
+    level, slope = last_trend(z, window)
+    age_h = (times_s[-1:] - t0_s) / 3600.0
+    row = np.concatenate([level, slope * window, level - np.asarray(baseline, dtype=float), age_h])
+    return np.round(row, FEATURE_DECIMALS)[None, :]
 
 
 @dataclass
@@ -286,7 +328,7 @@ class RegressionRul:
         times, regimes, rows = track.arrays(self.window)
         z = self.stats.normalise(regimes, rows)
         base = track.baseline(self.stats)
-        x = condition_rows(z, times, base, track.t0_s, self.window, self.baseline_windows)[-1:]
+        x = last_condition_row(z, times, base, track.t0_s, self.window)
         rul = float(self._clip(self.model.predict(x))[0])
         lo, hi = self.interval(rul)
         return RulEstimate(rul, lo, hi, "fleet_regression")
