@@ -13,6 +13,7 @@ parts. The ``fleet_rul`` step (keyed by kind, :func:`fleet_rul`) is the
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,8 @@ from twin_models.twin import AssetTwin
 
 __all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "fleet_learn_apply", "fleet_rul", "observe_damage",
            "observe_state", "publisher", "set_damage_prior"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +141,14 @@ def fleet_rul(
     apply = fleet_learn_apply(metadata, config)
 
     def step(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
+        failures = state.fit_failures if isinstance(state, FleetLearner) else 0
         learner, models = apply(state, item)
         metrics.step_items.labels(step="fleet_rul").inc(len(models))
+        if learner.fit_failures > failures:  # a fit raised: abandoned by the learner, which goes on
+            metrics.fleet_fit_failures.labels(kind=learner.kind).inc(learner.fit_failures - failures)
+            log.warning("twin: fleet_rul: the fleet model fit of kind %r was abandoned (the versions "
+                        "published stay; the next fit starts once more lives are learnt): %s",
+                        learner.kind, learner.last_fit_failure)
         return learner, models
 
     return step

@@ -138,6 +138,10 @@ class PipelineMetrics:
         self.fleet_models = Counter(
             "twin_fleet_models_total", "Fleet model versions published to this process's board.",
             registry=r)
+        self.fleet_fit_failures = Counter(
+            "twin_fleet_fit_failures_total", "Fleet model refits and catch-ups that raised and were "
+            "abandoned (the versions published stay; the next starts once more lives are learnt; the "
+            "reason is in the log).", ["kind"], registry=r)
         self.fleet_models_late = Counter(
             "twin_fleet_models_late_total", "Fleet model versions that reached this process after a "
             "window they should have applied to was processed (raise model_delay_s).", registry=r)

@@ -122,44 +122,6 @@ def test_a_learner_pickled_mid_job_publishes_the_same_model() -> None:
     assert [_digest(m) for item in items[n:] for m in _call(restored, item)] == ours
 
 
-def _failing_at(unit: int) -> Callable[[RegressionLearner, Any], Generator[int, None, Any]]:
-    real = RegressionLearner._job
-
-    def job(self: RegressionLearner, spec: Any) -> Generator[int, None, Any]:
-        inner = real(self, spec)
-        for _ in range(unit):
-            yield next(inner)
-        msg = f"fit failed after {unit} units"
-        raise RuntimeError(msg)
-
-    return job
-
-
-@pytest.mark.parametrize("background", [False, True])
-def test_a_failing_fit_raises_at_the_same_call_and_again_on_the_next(
-        monkeypatch: pytest.MonkeyPatch, background: bool) -> None:
-    monkeypatch.setattr(RegressionLearner, "_job", _failing_at(7))
-    cfg = _cfg(background)
-    items = _items(cfg)
-    learner = FleetLearner("engine", cfg)
-    failed = []
-    for n, item in enumerate(items):
-        try:
-            _call(learner, item)
-        except RuntimeError as exc:
-            assert str(exc) == "fit failed after 7 units"
-            assert learner.regression is not None and learner.regression.job_units == 7
-            failed.append(n)
-    # the first job fails at its 8th unit: the 8th ticket after the 3rd life; every later call
-    # replays the job and fails again (the flow's guard dead-letters each and undoes its state)
-    first = next(n for n, item in enumerate(items)
-                 if isinstance(item, RefitWork) and item.asset_id == "e2") + 7
-    assert failed[0] == first
-    assert all(isinstance(items[n], RefitWork) or n > first for n in failed)
-    assert len(failed) > 10
-    assert learner.fitted is None  # no model was ever published
-
-
 def test_the_switch(tmp_path: Path) -> None:
     items = _items(_cfg(False), n_lives=4)
     for background, kind in ((True, JobThread), (False, Generator)):

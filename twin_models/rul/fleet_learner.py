@@ -13,6 +13,9 @@ next refit; the last lives of a fleet would otherwise never be learnt). A versio
 ``failure time of the life being learnt + model_delay_s``
 (event time), so every asset applies the same version to the same window whatever the
 partitioning, as long as versions reach the twins before their data (see ``model_delay_s``).
+A refit or catch-up that raises is abandoned (the versions published stay, the item is learnt,
+no version is published for it) and counted in :attr:`FleetLearner.fit_failures`; the next job
+starts once more lives are learnt.
 
 State is bounded: ``max_lives`` lives of at most 1024 trajectory points (similarity) and
 ``max_life_rows`` float32 condition rows (regression), plus the parts of lives still arriving.
@@ -142,6 +145,16 @@ class FleetLearner:
             return None
         self.fitted = fitted
         return self._publish(failure_s)
+
+    @property
+    def fit_failures(self) -> int:
+        """Refit and catch-up jobs that raised and were abandoned (the flow counts and logs them)."""
+        return self.regression.fit_failures if self.regression is not None else 0
+
+    @property
+    def last_fit_failure(self) -> str:
+        """Why the last abandoned job failed ('' if none did)."""
+        return self.regression.last_fit_failure if self.regression is not None else ""
 
     def _learn_life(self, life: LifeSummary, parts: list[LifeChunk]) -> None:
         parts = sorted(parts, key=lambda c: c.part)

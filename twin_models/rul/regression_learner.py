@@ -24,8 +24,13 @@ same; what the thread wins is wall time (LightGBM's C code runs without the GIL)
 only its frozen spec and the learner's settings, and writes nothing the calls read before the
 hand-over (the cross-fitted residuals reach the learner with the model), so the thread and the
 calls (and the pickling of recovery snapshots and undo checkpoints) never race.
-A job that raises raises at the same call as without the thread; the job is then dropped and
-replayed by the next call (which fails again, as the flow's undo replays it). A learner that is
+A job that raises (a fit refused by its regressor: too few rows, say) is abandoned at the same
+call with or without the thread: nothing it computed is kept (the model, its residuals and the
+published versions stay those of the last job that finished), the failure is counted with its
+reason (:attr:`RegressionLearner.fit_failures`, :attr:`RegressionLearner.last_fit_failure`: the
+flow's ``fleet_rul`` step logs it and counts it in ``twin_fleet_fit_failures_total``), the call
+returns no model, and no new job starts before more lives are learnt (the next refit then starts
+when due, with them: the same failing job is never run again). A learner that is
 dropped mid-job (its state undone after a failed item: the undo unpickles a copy, which starts a
 thread of its own) leaves its thread to finish that one job unread; at interpreter exit running
 threads are cancelled between two units.
@@ -76,6 +81,8 @@ TREE_MAX_ROWS = 5000
 """Rows sampled per tree of every fit (the trees' ``max_rows``)."""
 HELD_LIVES_PER_STEP = 4
 """Held-out lives predicted per slice of a cross-fit (a life: ~200 rows, ~1 ms per half model)."""
+MAX_REASON_CHARS = 500
+"""Longest reason kept for a failed job (:attr:`RegressionLearner.last_fit_failure`)."""
 ROWS_PER_STEP = 500
 """Rows binned and predicted by a full fit per slice (:class:`~.fit_rows.FitRows`): ~10 ms of CPU
 with 200 trees (as :data:`~twin_models.rul.trees.PREDICT_SLICE_ROWS`)."""
@@ -144,6 +151,9 @@ class RegressionLearner:
         self.job: Job | JobThread | None = None  # transient: rebuilt from the spec (and replayed)
         self.background = background  # run the job ahead in a worker thread (JobThread)
         self.fit_rows: FitRows | None = None  # transient: the base's bins and predictions per life
+        self.fit_failures = 0  # jobs that raised and were abandoned
+        self.last_fit_failure = ""  # the reason of the last one
+        self.lives_at_failure = 0  # lives learnt when it started: no new job before more are learnt
 
     def __getstate__(self) -> dict[str, Any]:
         """The running job (a generator or its thread) is not pickled: its spec and progress are,
@@ -164,6 +174,9 @@ class RegressionLearner:
         state.setdefault("lives_in_model", state.get("lives_at_fit", 0))
         state["fit_rows"] = None  # rebuilt by the next catch-up
         state.setdefault("background", False)
+        state.setdefault("fit_failures", 0)
+        state.setdefault("last_fit_failure", "")
+        state.setdefault("lives_at_failure", 0)
         self.__dict__.update(state)
 
     def learn_life(self, times: FloatArray, settings: AnyFloats, rows: AnyFloats,
@@ -212,9 +225,8 @@ class RegressionLearner:
                 self.job_units += 1
         except StopIteration as done:
             return self._finish(spec, done.value)
-        except Exception:
-            self.job = None  # a failed job is replayed (and fails again) on the next call
-            raise
+        except Exception as exc:  # noqa: BLE001 - a fit that fails must not stop the learner
+            return self._abandon(spec, exc)
         return None
 
     job_pace: Any = None
@@ -228,10 +240,8 @@ class RegressionLearner:
         target = self.job_units + units
         try:
             ended, value = job.advance(target)
-        except Exception:
-            self.job_units = job.done
-            self.job = None  # as a failed generator: replayed (and failing again) on the next call
-            raise
+        except Exception as exc:  # noqa: BLE001 - as a failed generator: abandoned
+            return self._abandon(spec, exc)
         if not ended:
             self.job_units = target
             return None
@@ -243,7 +253,24 @@ class RegressionLearner:
         self.lives_in_model = spec.lives_learnt
         if isinstance(spec, RefitSpec):
             self.lives_at_fit, self.base, self.residuals = spec.lives_learnt, fitted, fitted.residuals
+            if spec.cross_fit:
+                self.lives_at_residuals = spec.lives_learnt
         return fitted
+
+    def _abandon(self, spec: RefitSpec | CatchUpSpec, exc: Exception) -> None:
+        """The job raised: drop it and what it computed, count it, and start no job before more
+        lives are learnt (so the same failing job is not run again). The model, the residuals and
+        what a catch-up extends stay those of the last job that finished; the kept bins and
+        predictions (a cache the job may have been writing) are rebuilt by the next catch-up."""
+        self.job, self.job_spec, self.job_units = None, None, 0
+        self.fit_rows = None
+        self.lives_at_failure = spec.lives_learnt
+        self.fit_failures += 1
+        what = "refit" if isinstance(spec, RefitSpec) else "catch-up"
+        reason = f"{what} on {len(spec.lives)} lives failed: {type(exc).__name__}: {exc}"
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 3] + "..."
+        self.last_fit_failure = reason
 
     def _job(self, spec: RefitSpec | CatchUpSpec) -> Job:
         return self._refit(spec) if isinstance(spec, RefitSpec) else self._catch_up(spec)
@@ -252,7 +279,7 @@ class RegressionLearner:
         """A full fit exists, can be extended, and lives were learnt since the newest model."""
         base = self.base
         return (base is not None and self.catch_up_trees > 0 and hasattr(base.model, "extend_steps")
-                and self.lives_learnt > self.lives_in_model)
+                and self.lives_learnt > max(self.lives_in_model, self.lives_at_failure))
 
     def _catch_up_spec(self) -> CatchUpSpec:
         assert self.base is not None  # noqa: S101 - _behind() checked it
@@ -261,9 +288,7 @@ class RegressionLearner:
 
     def _spec(self) -> RefitSpec:
         grown = self.lives_learnt - self.lives_at_residuals
-        cross_fit = grown >= self.residual_growth * self.lives_at_residuals
-        if cross_fit:
-            self.lives_at_residuals = self.lives_learnt
+        cross_fit = grown >= self.residual_growth * self.lives_at_residuals  # (counted once done)
         d = len(self.regimes.centres[0]) if self.regimes.centres else 0
         return RefitSpec(self.regimes.stats(),
                          np.asarray(self.regimes.centres, dtype=float).reshape(len(self.regimes.centres), d),
@@ -271,7 +296,8 @@ class RegressionLearner:
 
     def _due(self) -> bool:
         grown = self.lives_learnt - self.lives_at_fit >= max(1.0, self.refit_growth * self.lives_at_fit)
-        return len(self.lives) >= self.min_lives and (self.lives_at_fit == 0 or grown)
+        return (len(self.lives) >= self.min_lives and (self.lives_at_fit == 0 or grown)
+                and self.lives_learnt > self.lives_at_failure)
 
     def _rows(self, stats: RegimeStats, life: StoredLife) -> FloatArray:
         z = stats.normalise(life.regimes, life.rows.astype(float))
