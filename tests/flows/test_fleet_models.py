@@ -9,6 +9,7 @@ only publishes versions.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -24,6 +25,8 @@ from flows.dataflow.pipeline import get_flow
 from tests.flows.conftest import SMALL_FLEET, Outputs, collecting_sinks
 from twin_models.records import AssetMetadata
 from twin_models.rul.fleet import FleetRulConfig
+from twin_models.rul.fleet_model import FleetModel
+from twin_models.rul.regression_learner import RegressionLearner
 from twin_models.simulator.fleet import fleet_metadata
 
 DELAY_S = 86_400.0  # above the downtime after a failure: a failure window closes with the next data
@@ -201,3 +204,52 @@ def test_progress_publisher_start_without_a_broker_is_one_line_after_connect_tim
     assert time.monotonic() - start >= 2.0
     assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
     assert not publisher.thread.is_alive()
+
+
+
+ONE_KIND = replace(CFG, twin=replace(CFG.twin, fleet=replace(FLEET_RUL, min_lives=1)))
+"""Both lives of the small fleet of one kind, a refit after each."""
+KIND = "rotating_machine"  # the simulator's (the default kind)
+
+
+def _run_collecting_models(records: list[RawRecord], metrics: PipelineMetrics
+                           ) -> tuple[Outputs, list[FleetModel], list[tuple[str, float]]]:
+    """One worker, one kind (:data:`ONE_KIND`): the outputs, the fleet model versions published,
+    the versions announced."""
+    expected: list[tuple[str, float]] = []
+    models: list[FleetModel] = []
+    sinks, out = collecting_sinks()
+    collect = lambda name, stream: op.inspect(name, stream, lambda _s, m: models.append(m))  # noqa: E731
+    sinks = replace(sinks, fleet_models=[*sinks.fleet_models, collect])
+    board = FleetBoard(on_expect=lambda k, t: expected.append((k, t)))
+    run_main(get_flow(ONE_KIND, source=TestingSource(records, batch_size=64), sinks=sinks,
+                      metadata=fleet_metadata(SMALL_FLEET), metrics=metrics, board=board))
+    return out, models, expected
+
+
+def test_fleet_fits_that_all_fail_leave_the_flow_learning_lives(
+        fleet_records: list[RawRecord], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refit raises at its first unit (round 20, learnfail): before, the first failing
+    refit made every later item of its kind a dead letter (the lives after it unlearnt); now each
+    is abandoned, counted and logged, every life is learnt and announced, nothing dead-lettered."""
+    clean_metrics = PipelineMetrics()
+    _clean, clean_models, _ = _run_collecting_models(fleet_records, clean_metrics)
+    assert any(v.regression is not None for v in clean_models), "no refit: the test would check nothing"
+
+    def failing(_self: RegressionLearner, _spec: object) -> Generator[int, None, object]:
+        msg = "injected fit failure"
+        raise RuntimeError(msg)
+        yield 0  # a generator, as the real job
+
+    monkeypatch.setattr(RegressionLearner, "_job", failing)
+    m = PipelineMetrics()
+    out, models, expected = _run_collecting_models(fleet_records, m)
+    assert m.value("twin_fleet_fit_failures_total", {"kind": KIND}) == 2  # after each life
+    assert clean_metrics.value("twin_fleet_fit_failures_total", {"kind": KIND}) == 0
+    assert m.value("twin_dead_letters_total", {"reason": "processing_error"}) == 0
+    assert not [d for d in out.dead_letters if "fleet_rul" in d.detail]
+    # a version per life learnt, as in the clean run (which also published the refits' versions)
+    lives = lambda vs: sorted({(v.kind, v.lives) for v in vs})  # noqa: E731
+    assert lives(models) == lives(clean_models) and len(models) < len(clean_models)
+    assert all(v.regression is None for v in models)
+    assert set(expected) <= {(v.kind, v.effective_from_s) for v in models}

@@ -215,18 +215,18 @@ class RegressionLearner:
         if self.background:
             return self._work_thread(spec, units)
         job = self.job
-        if not isinstance(job, Generator):
-            job = self.job = self._job(spec)
-            for _ in range(self.job_units):  # after a restore: redo the work done before it
-                next(job)
         try:
+            if not isinstance(job, Generator):
+                job = self.job = self._job(spec)
+                for _ in range(self.job_units):  # after a restore: redo the work done before it
+                    next(job)
             for _ in range(units):
                 next(job)
                 self.job_units += 1
         except StopIteration as done:
             return self._finish(spec, done.value)
         except Exception as exc:  # noqa: BLE001 - a fit that fails must not stop the learner
-            return self._abandon(spec, exc)
+            self._abandon(spec, exc)
         return None
 
     job_pace: Any = None
@@ -241,7 +241,8 @@ class RegressionLearner:
         try:
             ended, value = job.advance(target)
         except Exception as exc:  # noqa: BLE001 - as a failed generator: abandoned
-            return self._abandon(spec, exc)
+            self._abandon(spec, exc)
+            return None
         if not ended:
             self.job_units = target
             return None
