@@ -1,7 +1,7 @@
 """The twin step's per-window shortcuts (issue 10, round 20, part twinupd2) give what the
 computations they replace gave: the positional ``replace``, the model features walked by items,
-the deviations' unmasked path, the detector's raw statistic shared with the twin, and the
-data-quality monitor's single pass (against its previous version, kept here as the reference)."""
+the deviations' unmasked path and the detector's raw statistic shared with the twin (the
+data-quality monitor's walk is tested against the per-check code in test_quality_one_pass.py)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,7 @@ from twin_models.anomaly.baseline import is_log_feature
 from twin_models.anomaly.feature_stats import FeatureStats
 from twin_models.fastrecord import replace_record
 from twin_models.feature_map import feature_map
-from twin_models.quality.checks import Learnt, QualityLimits, check_window
-from twin_models.quality.clock import ClockSkew
-from twin_models.quality.monitor import QualityMonitor
-from twin_models.quality.stats import ChannelStats, scalar_channel_stats
-from twin_models.records import AssetMetadata, ChannelQuality, FeatureVector, SensorSpec, TwinSnapshot
+from twin_models.records import AssetMetadata, ChannelQuality, FeatureVector, TwinSnapshot
 from twin_models.twin import AssetTwin, TwinConfig
 from twin_models.twin_window import split_names
 
@@ -235,82 +231,3 @@ def test_a_nan_deviation_leaves_the_detector_its_own_statistic(monkeypatch: pyte
     for fv in fvs[40:]:
         devs = with_nan(twin.model_features(fv))
         assert twin.score(fv).anomaly_score == reference.score_deviations(devs)
-
-
-# --- the data-quality monitor: one pass, as the previous three --------------------------------
-
-class _Before(QualityMonitor):
-    """The monitor's ``update`` as it was before the single pass (round 19): its three passes
-    over the window's channels (the drift check and the absent channels are the same code)."""
-
-    def update(self, window_end: datetime, stats: dict[str, ChannelStats],  # type: ignore[override]
-               skews: tuple[ClockSkew, ...] = (), machine_fault: bool = False) -> tuple[ChannelQuality, ...]:
-        out: dict[str, ChannelQuality] = {}
-        found_by = {channel: check_window(st, self.limits.get(channel, QualityLimits()),
-                                          self.learnt.setdefault(channel, Learnt()))
-                    for channel, st in stats.items()}
-        gaps = {c: self._gap_end(stats[c], self.learnt[c]) for c, found in found_by.items()
-                if found and any(f[0] == "gap" for f in found)}
-        for channel, end in gaps.items():
-            if not self._others_reported(channel, end, stats, gaps):
-                found_by[channel] = [f for f in found_by[channel] if f[0] != "gap"]
-        self._drift(window_end, stats, found_by, machine_fault)  # (unchanged: shared)
-        for channel, st in stats.items():
-            learnt = self.learnt[channel]
-            found = found_by[channel]
-            out[channel] = self._state(channel, window_end, found)
-            if channel in gaps or math.isnan(learnt.run_start):
-                learnt.run_start = gaps.get(channel, st.first_t)
-            learnt.last_t = st.last_t if math.isnan(learnt.last_t) else max(st.last_t, learnt.last_t)
-            if not found:
-                learnt.learn(st)
-        self._absent(out, window_end, stats, skews, gaps)  # (unchanged: shared)
-        self.states.update(out)
-        return tuple(out.values())
-
-
-def _window(i: int, rng: np.random.Generator, channels: list[str]) -> dict[str, ChannelStats]:
-    """One 10-minute window of scalar channels at 10 s, with dropouts, gaps inside the window,
-    repeated stamps, a stuck value, one-reading windows and readings at or beyond the limits."""
-    out = {}
-    start = 600.0 * i + T0.timestamp()
-    for c in channels:
-        fate = rng.integers(0, 12)
-        if fate == 0 and i > 3:
-            continue  # silent this window
-        t = start + np.arange(0.0, 600.0, 10.0)
-        v = 20.0 + rng.normal(0, 0.5, t.size)
-        if fate == 1:
-            t = t[t < 120.0 + start]  # a gap inside the window, to its end
-        elif fate == 2:
-            t[5] = t[4]  # a repeated stamp
-        elif fate == 3:
-            v[:] = 20.0  # stuck
-        elif fate == 4:
-            t, v = t[:1], v[:1]  # one reading
-        elif fate == 5:
-            v[7] = 1e6 if c == "temp" else 99.0  # beyond the physical limit / at the range
-        out[c] = scalar_channel_stats(t, v[: t.size])
-    return out
-
-
-def test_quality_monitor_single_pass_gives_the_states_and_learnt_of_the_three_passes() -> None:
-    meta = AssetMetadata("a-1", sensors=(SensorSpec("temp", "scalar", "degC", limits=(-50.0, 200.0)),
-                                         SensorSpec("press", "scalar", "bar", range=(0.0, 99.0)),
-                                         SensorSpec("flow", "scalar", "m3/h", cadence_s=10.0)))
-    channels = ["temp", "press", "flow", "level", "speed"]
-    seen: set[str] = set()
-    for seed in range(4):
-        rng = np.random.default_rng(seed)
-        new, old = QualityMonitor(meta), _Before(meta)
-        for i in range(150):
-            stats = _window(i, rng, channels if i % 37 else [])  # now and then a window of nothing
-            skews = (ClockSkew("level", 7200.0 * (-1) ** i, 3),) if i % 23 == 5 else ()
-            end = T0 + timedelta(seconds=600.0 * (i + 1))
-            fault = i > 120
-            states = new.update(end, stats, skews, fault)
-            assert states == old.update(end, stats, skews, fault), (seed, i)
-            seen.update(q.check for q in states)
-            assert new.states == old.states
-            assert repr(new.learnt) == repr(old.learnt)  # (NaN fields compare by their text)
-    assert {"gap", "clock", "spike", "clipping", "flatline"} <= seen  # the stream tripped the checks

@@ -17,7 +17,7 @@ condition alerts do, so replays give the same ids.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -25,8 +25,7 @@ from typing import Any
 from twin_models.alerting import alert_id
 from twin_models.fastrecord import replace_record
 from twin_models.quality.clock import ClockSkew
-from twin_models.quality.monitor import QualityMonitor
-from twin_models.quality.stats import ChannelStats
+from twin_models.quality.monitor import QualityMonitor, WindowQuality
 from twin_models.records import Alert, AssetMetadata, ChannelQuality, FeatureVector, Severity, TwinSnapshot
 
 __all__ = ["CLEAR_WINDOWS", "MIN_WINDOWS", "SensorAlerts", "annotate", "gate_window", "kept_out_window",
@@ -38,9 +37,14 @@ CLEAR_WINDOWS = 3
 """Windows in a row without the check that clear its episode."""
 
 
-def gate_window(fv: FeatureVector, states: tuple[ChannelQuality, ...]) -> FeatureVector:
+def gate_window(fv: FeatureVector, states: Sequence[ChannelQuality]) -> FeatureVector:
     """``fv`` with the features of its ``bad`` channels masked (NaN); ``fv`` itself when none."""
-    bad = {q.channel + "." for q in states if q.state == "bad"}
+    if type(states) is WindowQuality:  # the monitor's window: its bad channels found as it judged
+        if not states.bad:
+            return fv
+        bad = {c + "." for c in states.bad}
+    else:
+        bad = {q.channel + "." for q in states if q.state == "bad"}
     if not bad:
         return fv
     nan = math.nan
@@ -49,29 +53,27 @@ def gate_window(fv: FeatureVector, states: tuple[ChannelQuality, ...]) -> Featur
 
 
 def quality_step(twin: Any, fv: FeatureVector, quality: Mapping[str, Any]
-                 ) -> tuple[FeatureVector, tuple[ChannelQuality, ...], list[ChannelQuality]]:
-    """Judge the window's channels (``quality``: channel -> ChannelStats) with the monitor kept on
-    ``twin`` (created on first use): the gated window, every channel's state, and the states that
-    changed (what the archive records)."""
+                 ) -> tuple[FeatureVector, WindowQuality, list[ChannelQuality]]:
+    """Judge the window's channels (``quality``: channel -> ChannelStats, and the ClockSkew flags
+    of the clock check) with the monitor kept on ``twin`` (created on first use): the gated
+    window, every channel's state (a :class:`WindowQuality`) and the states that changed (what
+    the archive records)."""
     monitor: QualityMonitor | None = getattr(twin, "quality_monitor", None)
     if monitor is None:
         meta: AssetMetadata = twin.metadata
         monitor = twin.quality_monitor = QualityMonitor(meta)
-    before = dict(monitor.states)
-    stats: dict[str, ChannelStats] = {k: v for k, v in quality.items() if isinstance(v, ChannelStats)}
-    skews = [v for v in quality.values() if isinstance(v, ClockSkew)]
     fault = getattr(twin, "damage_state", None) is not None  # a bearing defect diagnosed in this life
-    states = monitor.update(fv.window_end, stats, skews, fault) if stats or skews else ()
-    changed = [q for q in states if (old := before.get(q.channel)) is None
-               or old.state != q.state or old.check != q.check]
-    return gate_window(fv, states), states, changed
+    states = monitor.judge(fv.window_end, quality, (), fault)
+    return gate_window(fv, states), states, states.changed
 
 
-def annotate(snap: TwinSnapshot, states: tuple[ChannelQuality, ...]) -> TwinSnapshot:
+def annotate(snap: TwinSnapshot, states: Sequence[ChannelQuality]) -> TwinSnapshot:
     """The snapshot with every judged channel's (channel, state, check)."""
     if not states:
         return snap
-    return replace_record(snap, data_quality=tuple([(q.channel, q.state, q.check) for q in states]))
+    marks = (states.marks if type(states) is WindowQuality
+             else tuple([(q.channel, q.state, q.check) for q in states]))
+    return replace_record(snap, data_quality=marks)
 
 
 @dataclass(slots=True)
@@ -92,11 +94,12 @@ class SensorAlerts:
         self.active: dict[tuple[str, str], _Episode] = {}
         self.last: TwinSnapshot | None = None  # the last window's snapshot (kept_out_window)
 
-    def update(self, snap: TwinSnapshot, states: tuple[ChannelQuality, ...]) -> list[Alert]:
+    def update(self, snap: TwinSnapshot, states: Sequence[ChannelQuality]) -> list[Alert]:
         """Feed one window's channel states (with the twin's snapshot of it)."""
         self.last = snap  # what a window without features reports with (kept_out_window)
         out: list[Alert] = []
-        hit = {(q.channel, q.check): q for q in states if q.state != "ok"}
+        flagged = states.flagged if type(states) is WindowQuality else states  # (ok ones count for nothing)
+        hit = {(q.channel, q.check): q for q in flagged if q.state != "ok"}
         for key in [k for k in self.runs if k not in hit]:
             del self.runs[key]
         for key, q in hit.items():
@@ -140,7 +143,7 @@ class SensorAlerts:
             sequence=ep.sequence, lineage=snap.lineage, channel=channel, check=check)
 
 
-def sensor_alerts(twin: Any, snap: TwinSnapshot, states: tuple[ChannelQuality, ...]) -> list[Alert]:
+def sensor_alerts(twin: Any, snap: TwinSnapshot, states: Sequence[ChannelQuality]) -> list[Alert]:
     """The sensor alerts of this window, from the policy kept on ``twin`` (created on first use)."""
     policy: SensorAlerts | None = getattr(twin, "sensor_alert_policy", None)
     if policy is None:
