@@ -27,6 +27,7 @@ from twin_models.quality.stats import (
     frame_quality,
     scalar_channel_stats,
     waveform_channel_stats,
+    window_stats,
 )
 from twin_models.records import AssetMetadata, ChannelQuality, FeatureVector, SensorSpec, TwinSnapshot
 
@@ -304,3 +305,19 @@ def test_window_quality_as_a_sequence() -> None:
     assert annotate(_snap(at), wq) == annotate(_snap(at), tuple(wq))
     clean = WindowQuality("a-1", at, (("a", "ok", ""),), (), (), [])
     assert gate_window(fv, clean) is fv
+
+
+def test_window_stats_builds_a_one_reading_window_as_scalar_channel_stats_does() -> None:
+    values = [55.5, math.nan, math.inf, -math.inf, -0.0, 0.0, 1e300]
+    times = T0.timestamp() + np.arange(len(values), dtype=np.float64)
+    vals = np.array(values)
+    scalars = {f"c{k}": (times[k:k + 1], vals[k:k + 1]) for k in range(len(values))}
+    scalars["two"] = (times[:2], vals[:2])  # (not one reading: scalar_channel_stats itself)
+    scalars["none"] = (times[:0], vals[:0])  # (no reading: no stats)
+    got = window_stats(scalars, [])
+    assert list(got) == [*(f"c{k}" for k in range(len(values))), "two"]
+    for channel, st in got.items():
+        want = scalar_channel_stats(*scalars[channel])
+        assert type(st) is ChannelStats and repr(st) == repr(want), channel  # (NaN compares by its text)
+        assert all(math.copysign(1.0, getattr(st, f)) == math.copysign(1.0, getattr(want, f))
+                   for f in ("vmin", "vmax", "mean") if not math.isnan(getattr(want, f)))  # -0.0 kept

@@ -139,7 +139,9 @@ def check_window(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> list[F
     # spike (3 and 5 readings), and the waveform checks do not apply: only the sensor's range,
     # the quantity's limits and the timing can fire (the same findings, in the same order)
     if st.n == 1 and st.kind == "scalar":
-        checks = _TIMING if lim.range is None and lim.limits is None else _ONE_READING
+        if lim.range is None and lim.limits is None:
+            return _timing_of_one(st, lim, learnt)
+        checks = _ONE_READING
     else:
         checks = _ALL
     for check in checks:
@@ -147,6 +149,19 @@ def check_window(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> list[F
         if hit is not None:
             found.append(hit)
     return found
+
+
+def _timing_of_one(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> list[Found]:
+    """``_gap`` then ``_clock`` of a one-reading window. The usual one (every channel of every
+    C-MAPSS cycle) comes after the channel's last reading, without a repeated stamp: no clock
+    finding, and a gap only if that step is over ``GAP_STEPS`` cadences; anything else (the
+    first reading, one behind, a gap) is the checks' own."""
+    last_t = learnt.last_t
+    if -math.inf < last_t < st.first_t and not st.duplicates:
+        cadence = lim.cadence_s or learnt.cadence_s
+        if not (cadence > 0) or max(st.max_dt, st.first_t - last_t) <= GAP_STEPS * cadence:
+            return []
+    return [hit for hit in (_gap(st, lim, learnt), _clock(st, lim, learnt)) if hit is not None]
 
 
 def _flatline(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> Found | None:
@@ -258,4 +273,3 @@ def _clock(st: ChannelStats, lim: QualityLimits, learnt: Learnt) -> Found | None
 Check = Callable[[ChannelStats, QualityLimits, Learnt], Found | None]
 _ALL: tuple[Check, ...] = (_flatline, _clipping, _spike, _sample_rate, _disconnect, _gap, _clock)
 _ONE_READING: tuple[Check, ...] = (_at_range, _beyond_limits, _gap, _clock)
-_TIMING: tuple[Check, ...] = (_gap, _clock)

@@ -151,7 +151,11 @@ class QualityMonitor:
                 learnt.run_start = st.first_t
             last_t = learnt.last_t
             learnt.last_t = st.last_t if isnan(last_t) else max(st.last_t, last_t)
-            if not hits:
+            if hits:
+                pass
+            elif st.n == 1 and st.kind == "scalar":  # one reading: all Learnt.learn learns of it
+                learnt.windows += 1
+            else:
                 learnt.learn(st)
         if skewed:  # the clock flags of channels without admitted records, in their order
             for q in skewed.values():

@@ -165,7 +165,15 @@ def window_stats(scalars: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArra
     """Every channel's stats of one window: ``scalars`` channel -> (times in s sorted, values);
     ``frames`` (channel, start in s, :func:`frame_quality` row) in time order (frames without a
     row, from recovery state older than the checks, are left out)."""
-    out = {channel: scalar_channel_stats(t, v) for channel, (t, v) in scalars.items() if v.size}
+    out: dict[str, ChannelStats] = {}
+    for channel, (t, v) in scalars.items():
+        n = v.size
+        if n == 1:  # one reading (every channel of a C-MAPSS cycle): as scalar_channel_stats builds it
+            x, t0 = float(v[0]), float(t[0])
+            out[channel] = ChannelStats("scalar", 1, t0, t0, 0.0, NAN, 0, x, x, 0.0, False, 0.0, 0.0, 0.0,
+                                        NAN, NAN, x)
+        elif n:
+            out[channel] = scalar_channel_stats(t, v)
     by_channel: dict[str, tuple[list[float], list[Sequence[float]]]] = {}
     for channel, start, row in frames:
         if len(row) != len(FRAME_FIELDS):
