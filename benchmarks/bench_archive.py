@@ -83,11 +83,14 @@ def read_table(archive: Path, table: str) -> list[dict[str, Any]]:
     return data.drop_columns(drop).to_pylist()
 
 
-def spans(text: str | None) -> tuple[Any, ...]:
-    """A window's input ranges from the archive's JSON text (the sink writes them back as such)."""
+def spans(text: str | None, replicas: int = 1, k: int = 0) -> tuple[Any, ...]:
+    """A window's input ranges from the archive's JSON text (the sink writes them back as such);
+    with ``replicas`` > 1, replica ``k``'s own: every offset ``o`` as ``o * replicas + k``, as if
+    one stream carried the records of all the replicas interleaved (distinct ranges per asset)."""
     from twin_models.records import InputSpan
 
-    return tuple(InputSpan(d["source"], d["first"], d["last"]) for d in json.loads(text or "[]"))
+    return tuple(InputSpan(d["source"], d["first"] * replicas + k, d["last"] * replicas + k)
+                 for d in json.loads(text or "[]"))
 
 
 VALUES = ("other-times", "copies")
@@ -99,8 +102,10 @@ demo asset's values exactly, time for time. The copies made ~12 identical value 
 asset and day, adjacent in the sink's sorted files and ~200 distinct values per column in a
 2,400-row flush: snappy shrank the files 7x (4.2 MB for 71,426 windows against ~28 MB of real
 doubles) and the floor's default dictionary on every double column found each value ~12 times,
-which no fleet does (RESULTS.md, round 21, part ARCHIVE21). Keys (times, counts, inputs) are
-the window's own either way."""
+which no fleet does (RESULTS.md, round 21, part ARCHIVE21). With ``other-times`` each replica
+also has input ranges of its own (:func:`spans`: the offsets interleaved, as one stream of all
+the replicas' records would give; copies share their demo asset's). Times and counts are the
+window's own either way."""
 
 
 def _shift(windows: int, replicas: int) -> int:
@@ -138,12 +143,13 @@ def feature_records(rows: list[dict[str, Any]], assets: int, values: str = "othe
                 series = own[r["asset_id"]]
                 src = r if values == "copies" or k == 0 else \
                     series[(at[id(r)] + k * _shift(len(series), replicas)) % len(series)]
-                specs.append((r["window_start"], f"{r['asset_id']}~r{k}", r, src))
+                specs.append((r["window_start"], f"{r['asset_id']}~r{k}", r, src, k))
     specs.sort(key=lambda spec: spec[:2])
     out = []
-    for _start, asset, r, src in specs:  # made in the order the flow's windows close, as the flow does
+    for _start, asset, r, src, k in specs:  # made in the order the flow's windows close, as the flow does
         feats = {c: (float("nan") if v is None else float(v)) for c, v in src.items() if c not in KEYS}
-        extra = {"inputs": spans(r["inputs"])} if "inputs" in r else {}  # digital thread (issue 11)
+        own_spans = (1, 0) if values == "copies" else (replicas, k)
+        extra = {"inputs": spans(r["inputs"], *own_spans)} if "inputs" in r else {}  # digital thread
         n = int(r["n_records"] or 0)
         if pack is None:
             features = feature_map(feats)

@@ -51,6 +51,8 @@ def test_copies_repeat_each_demo_assets_values_time_for_time() -> None:
     assert sorted(series) == [f"pump-{a}~r{k}" for a in "ab" for k in range(3)]
     for a in "ab":
         assert series[f"pump-{a}~r1"] == series[f"pump-{a}~r0"] == series[f"pump-{a}~r2"]
+        spans = [(s.first, s.last) for _t, _v, _n, (s,) in series[f"pump-{a}~r1"]]
+        assert spans == [(h, h + 1) for h in range(6)]  # the demo asset's own ranges
 
 
 def test_other_times_give_every_replica_its_assets_values_rotated_and_keep_its_keys() -> None:
@@ -60,11 +62,13 @@ def test_other_times_give_every_replica_its_assets_values_rotated_and_keep_its_k
     assert shift == 2
     for a, base in (("a", 0), ("b", 100)):
         own = [float(base + h) for h in range(6)]
-        assert [v for _t, v, _n, _i in series[f"pump-{a}~r0"]] == own  # the demo's own asset unchanged
-        for k in (1, 2):
+        for k in range(3):
             got = series[f"pump-{a}~r{k}"]
             assert [v for _t, v, _n, _i in got] == own[k * shift:] + own[:k * shift]
-            assert [(t, n, i) for t, _v, n, i in got] == [(t, n, i) for t, _v, n, i in series[f"pump-{a}~r0"]]
+            assert [(t, n) for t, _v, n, _i in got] == [(T0 + timedelta(hours=h), 10 + h) for h in range(6)]
+            # its own input ranges: the demo's offsets interleaved over the 3 replicas
+            assert [(s.source, s.first, s.last) for _t, _v, _n, (s,) in got] == [
+                (f"t/{'ab'.index(a)}", 3 * h + k, 3 * (h + 1) + k) for h in range(6)]
         at_once = list(zip(*(series[f"pump-{a}~r{k}"] for k in range(3)), strict=True))
         assert all(len({v for _t, v, _n, _i in same_time}) == 3 for same_time in at_once)
     # a missing value stays missing (NaN -> null in the archive), whatever the time it comes from
