@@ -5,7 +5,9 @@ Without ``--demo-archive`` the demo is run first (``twin demo --seed 7``, ~2 min
 
 1. The 100-asset archive: the demo's ``features`` rows (8 assets, 30 days of 1-h windows) are read
    back as FeatureVector records and replicated under new asset ids (``<id>~r<k>``) until there
-   are ``--assets`` assets; their ``twin_state`` rows likewise.
+   are ``--assets`` assets, each replica with its demo asset's values from other times
+   (``--values other-times``, the default from round 21) or exact copies (``--values copies``,
+   rounds 1-20: :data:`VALUES` says why that changed); their ``twin_state`` rows are copied.
 2. Write rate: the sink (``ParquetArchiveSink``'s partition: records -> Arrow -> one file per date
    of each batch, renamed into place) writes every features record in batches of ``batch_rows``
    (its default, 20,000), timed in CPU seconds; the floor, same rows: ONE ``pq.write_table`` of
@@ -81,17 +83,45 @@ def read_table(archive: Path, table: str) -> list[dict[str, Any]]:
     return data.drop_columns(drop).to_pylist()
 
 
-def spans(text: str | None) -> tuple[Any, ...]:
-    """A window's input ranges from the archive's JSON text (the sink writes them back as such)."""
+def spans(text: str | None, replicas: int = 1, k: int = 0) -> tuple[Any, ...]:
+    """A window's input ranges from the archive's JSON text (the sink writes them back as such);
+    with ``replicas`` > 1, replica ``k``'s own: every offset ``o`` as ``o * replicas + k``, as if
+    one stream carried the records of all the replicas interleaved (distinct ranges per asset)."""
     from twin_models.records import InputSpan
 
-    return tuple(InputSpan(d["source"], d["first"], d["last"]) for d in json.loads(text or "[]"))
+    return tuple(InputSpan(d["source"], d["first"] * replicas + k, d["last"] * replicas + k)
+                 for d in json.loads(text or "[]"))
 
 
-def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
-    """FeatureVector records of ``assets`` assets: the demo's, replicated under new ids."""
+VALUES = ("other-times", "copies")
+"""How the replicated assets get their feature values (``--values``): ``other-times`` (default
+from round 21): replica k of a demo asset takes that asset's own values from another time (its
+windows' values rotated by k * :func:`_shift` windows), so every asset of the 100 has values of
+its own, as a real fleet's assets have; ``copies`` (rounds 1-20): every replica repeats its
+demo asset's values exactly, time for time. The copies made ~12 identical value sequences per
+asset and day, adjacent in the sink's sorted files and ~200 distinct values per column in a
+2,400-row flush: snappy shrank the files 7x (4.2 MB for 71,426 windows against ~28 MB of real
+doubles) and the floor's default dictionary on every double column found each value ~12 times,
+which no fleet does (RESULTS.md, round 21, part ARCHIVE21). With ``other-times`` each replica
+also has input ranges of its own (:func:`spans`: the offsets interleaved, as one stream of all
+the replicas' records would give; copies share their demo asset's). Times and counts are the
+window's own either way."""
+
+
+def _shift(windows: int, replicas: int) -> int:
+    """Windows by which each further replica's values are rotated: distinct non-zero rotations
+    for replicas 1 .. ``replicas - 1`` whenever the asset has that many windows."""
+    return max(1, windows // max(1, replicas))
+
+
+def feature_records(rows: list[dict[str, Any]], assets: int, values: str = "other-times") -> list[Any]:
+    """FeatureVector records of ``assets`` assets: the demo's, replicated under new ids
+    (``values``: :data:`VALUES`)."""
     from twin_models.records import FeatureVector
 
+    if values not in VALUES:
+        msg = f"values must be one of {', '.join(VALUES)}, not {values!r}"
+        raise ValueError(msg)
     try:  # as aggregate_window makes them: one NumPy row and a shared key set (issue 10 round 3)
         from twin_models.feature_map import feature_map
     except ImportError:  # a tree before it: plain dicts
@@ -101,16 +131,25 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
     except ImportError:  # a tree before it
         pack = None  # type: ignore[assignment]
     base = sorted({r["asset_id"] for r in rows})
+    replicas = -(-assets // len(base))
+    own: dict[str, list[dict[str, Any]]] = defaultdict(list)  # each demo asset's rows in time order
+    for r in sorted(rows, key=lambda r: r["window_start"]):
+        own[r["asset_id"]].append(r)
+    at = {id(r): i for series in own.values() for i, r in enumerate(series)}
     specs = []
-    for k in range(-(-assets // len(base))):
+    for k in range(replicas):
         for r in rows:
             if base.index(r["asset_id"]) + k * len(base) < assets:
-                specs.append((r["window_start"], f"{r['asset_id']}~r{k}", r))
+                series = own[r["asset_id"]]
+                src = r if values == "copies" or k == 0 else \
+                    series[(at[id(r)] + k * _shift(len(series), replicas)) % len(series)]
+                specs.append((r["window_start"], f"{r['asset_id']}~r{k}", r, src, k))
     specs.sort(key=lambda spec: spec[:2])
     out = []
-    for _start, asset, r in specs:  # made in the order the flow's windows close, as the flow does
-        feats = {c: (float("nan") if v is None else float(v)) for c, v in r.items() if c not in KEYS}
-        extra = {"inputs": spans(r["inputs"])} if "inputs" in r else {}  # digital thread (issue 11)
+    for _start, asset, r, src, k in specs:  # made in the order the flow's windows close, as the flow does
+        feats = {c: (float("nan") if v is None else float(v)) for c, v in src.items() if c not in KEYS}
+        own_spans = (1, 0) if values == "copies" else (replicas, k)
+        extra = {"inputs": spans(r["inputs"], *own_spans)} if "inputs" in r else {}  # digital thread
         n = int(r["n_records"] or 0)
         if pack is None:
             features = feature_map(feats)
@@ -120,6 +159,13 @@ def feature_records(rows: list[dict[str, Any]], assets: int) -> list[Any]:
             features = feature_map(feats, tail)  # type: ignore[call-arg]
         out.append(FeatureVector(asset, r["window_start"], r["window_end"], features, n, **extra))
     return out
+
+
+def values_arg(p: argparse.ArgumentParser) -> None:
+    """The ``--values`` option of the archive benchmarks (:data:`VALUES`)."""
+    p.add_argument("--values", choices=VALUES, default=VALUES[0],
+                   help="the replicated assets' feature values: their demo asset's from other times "
+                        "(default; every asset its own values, as a fleet) or exact copies (rounds 1-20)")
 
 
 def micros(t: datetime) -> int:
@@ -449,6 +495,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--app-heap", action="store_true",
                    help="apply the malloc settings every `twin` command starts with (flows/app/heap.py) "
                         "before measuring: sink and floor then run as in `twin run` (RESULTS.md, ARCHIVE13)")
+    values_arg(p)
     args = p.parse_args(argv)
     if args.app_heap:
         app_heap()
@@ -457,11 +504,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         work = Path(tmp)
         demo = demo_archive(args.demo_archive, work)
-        records = feature_records(read_table(demo, "features"), args.assets)
+        records = feature_records(read_table(demo, "features"), args.assets, args.values)
         if args.split:
             return split(records, work, args.batch_rows, args.repeat)
         if args.write_only:
             rate = {"benchmark": "archive_write", "tree": str(flows_tree()), "app_heap": args.app_heap,
+                    "values": args.values,
                     "rows": len(records), **write_rate(records, work, args.batch_rows, args.pairs)}
             print(json.dumps(rate))
             return rate
@@ -482,7 +530,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           args.repeat)
     n = len(records)
     out = {"benchmark": "archive", "machine": platform.machine(), "python": platform.python_version(),
-           "app_heap": args.app_heap,
+           "app_heap": args.app_heap, "values": args.values,
            "assets": args.assets, "feature_rows": n, "archive_files": files, "batch_rows": args.batch_rows,
            "sink_rows_per_cpu_s": round(n / rate["wide"]["sink_cpu_s"]),
            "floor_one_file_rows_per_cpu_s": round(n / rate["wide"]["floor_cpu_s"]),

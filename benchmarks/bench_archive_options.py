@@ -1,9 +1,10 @@
 """The archive's Parquet write options one at a time, next to a bare ``write_table`` (issue 10).
 
 Run: ``.venv/bin/python benchmarks/bench_archive_options.py --demo-archive DIR [--assets 100]
-[--rounds 5]`` (``--assets 8``: the demo's own rows, not replicated: the file sizes of real
-data; the default 100 replicates them as ``bench_archive.py`` does, so every value repeats
-~12 times and compresses far better than a real fleet's).
+[--rounds 5] [--values other-times|copies]`` (``--assets 8``: the demo's own rows, not replicated;
+the default 100 replicates them as ``bench_archive.py`` does: since round 21 each replica with
+its asset's values from other times, every asset its own values; ``--values copies``, the
+rounds before, repeats every value ~12 times, which compresses far better than a real fleet's).
 
 Why: the sink's files are written with the layout's options (:func:`flows.archive.layout.
 write_options`: plain numbers, dictionaries on text, statistics on the named columns, snappy,
@@ -165,12 +166,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch-rows", type=int, default=20000)
     p.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    bench_archive.values_arg(p)
     args = p.parse_args(argv)
     names = [n for n in VARIANTS if not args.only or n in args.only.split(",")]
     if names[0] != "layout (as written)":
         names.insert(0, "layout (as written)")
     records = bench_archive.feature_records(bench_archive.read_table(Path(args.demo_archive), "features"),
-                                            args.assets)
+                                            args.assets, args.values)
     ours, floor = one_date(records)
     with tempfile.TemporaryDirectory(prefix="bench-archive-options-") as tmp:
         out: dict[str, Any] = {"benchmark": "archive_options", "windows": len(records), "files": len(ours),

@@ -128,11 +128,20 @@ BENCHES = (
         Target("one-day fleet query, 100 assets (s)", _get("fleet_day_query_s"), "<", 1.0),
         Target("one-asset month query, 100 assets (s)", _get("asset_month_query_s"), "<", 1.0),
     )),
+    # round 21 (part archive21): the 100 assets' values are the demo assets' own at other times
+    # (every asset its own values, as a fleet), not exact copies; the copies' figure (rounds 1-20)
+    # and the floor with the sink's own file settings are information (RESULTS.md, round 21)
     Bench("archive_allin", ("benchmarks/bench_archive_allin.py", "--app-heap"), (
         Target("archive write: sink + window step's archive work vs bare write_table, one-date flushes, "
                "app heap settings", _get("allin_vs_floor"), ">=", 0.8),
         Target("archive sink alone vs bare write_table, same run", _get("sink_vs_floor"), ">=", 0.8,
                info=True),
+        Target("archive all-in vs the same rows written with the sink's file settings, same run",
+               _get("allin_vs_floor_same_settings"), ">=", 0.8, info=True),
+    )),
+    Bench("archive_allin_copies", ("benchmarks/bench_archive_allin.py", "--app-heap", "--values", "copies"), (
+        Target("archive all-in vs bare write_table, replicas' values exact copies (rounds 1-20's data)",
+               _get("allin_vs_floor"), ">=", 0.8, info=True),
     )),
     Bench("snapshots", ("benchmarks/bench_snapshots.py",), (
         Target("throughput with 10-s snapshots vs none", _variant("every_10s", "cpu_ratio_vs_none"),
