@@ -83,6 +83,19 @@ log = logging.getLogger(__name__)
 Offsets = dict[str, int]
 POLL_GAP_S = 0.1  # the most a pause between two polls adds to the idle clocks (see _tick)
 
+BATCH_POLLS = 8
+"""The most polls of one batch (:meth:`_AlignedPartition.next_batch`): while a poll brings ``batch_size``
+messages (a backlog) and the batch is still below :data:`BATCH_BYTES`, the next poll's runs join the same
+batch. The runs are the same as with one poll per batch (a run never spans two polls: the same columns
+pieces, the same order), but the dataflow's per-batch work (Bytewax's operators, each step's call, the
+windows' bookkeeping) is paid once per up to 8 polls: a scalar fleet's ``twin run`` ~-7 % CPU
+(``benchmarks/RESULTS.md``, round 21, part scalar21). Each poll is merged and its topics held back
+(``max_buffered``) before the next one, so the buffers stay as bounded as before."""
+
+BATCH_BYTES = 1024 * 1024
+"""A batch takes no further poll once its messages total this many bytes: ~8,000 scalar records, but a
+single poll of waveform frames (4-16 KB each) is already above it, so their batches are as before."""
+
 PREFETCH = {"queued.max.messages.kbytes": "16384"}
 """librdkafka's prefetch queue per source partition: 16 MiB (default 64 MiB) is several seconds of
 telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
@@ -159,10 +172,11 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.ticked_at = real
         return self.clock
 
-    def _poll(self) -> int:
+    def _poll(self) -> tuple[int, int]:
         """Take what librdkafka has fetched (at most ``batch_size``; waits at most
-        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages.
-        The polling clock is read once per poll (the messages of one poll came together). The
+        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages and
+        their bytes (values; an error event's text). The polling clock is read once per poll (the
+        messages of one poll came together). The
         messages are read in one pass (:mod:`~flows.dataflow.sources.kafka_entries`) up to each
         error event, which is handled after the messages before it (the end and idle flags follow)."""
         msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
@@ -172,7 +186,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             by_topic, stop = ent.read_poll(msgs, EVENT_TIME_HEADER, start)
             self._buffer(by_topic, now)
             if stop >= len(msgs):
-                return len(msgs)
+                return len(msgs), sum(map(len, msgs))
             event = msgs[stop]
             self._on_error(event.error(), event.topic(), now, event.offset())
             start = stop + 1
@@ -251,27 +265,38 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 self.src.on_lag(topic, self.part, max(hi - position, 0))
 
     def next_batch(self) -> list[RawRecord | RawRun]:
+        """Poll, buffer and merge; again while the polls come back full of small messages (a backlog:
+        up to :data:`BATCH_POLLS` polls and :data:`BATCH_BYTES`). Each poll is merged, its runs made
+        and its buffers held back before the next, as separate calls would."""
         gate = self.src.gate
         self.held = False
         if gate is not None and self._gate_holds(gate):
             self.held = True  # no poll while held: nothing new could be emitted
             return []
-        self.polled = self._poll()
-        self._report_lag()
-        now = self._tick()
-        if gate is not None and self.emitted_ms == -math.inf:  # joined as -inf: would hold its own first
-            gate.report(self.part, self.position_ms(now))  # message; what it buffered bounds it already
-        runs: list[tuple[str, list[ent.Entry]]] = []  # the merged messages, as runs of one topic
-        self._merge(now, gate, runs)
-        if not runs and not self.src.tail and all(self.eof.values()) \
-                and not any(self.buffers.values()):
+        out: list[RawRecord | RawRun] = []
+        self.polled = size = 0
+        for _ in range(BATCH_POLLS):
+            runs: list[tuple[str, list[ent.Entry]]] = []  # a poll's merged messages, as runs of one topic
+            n, nbytes = self._poll()
+            self.polled += n
+            size += nbytes
+            self._report_lag()
+            now = self._tick()
+            if gate is not None and self.emitted_ms == -math.inf:  # joined as -inf: would hold its own
+                gate.report(self.part, self.position_ms(now))  # first message; what it buffered bounds it
+            self._merge(now, gate, runs)
+            if not runs and not out and not self.src.tail and all(self.eof.values()) \
+                    and not any(self.buffers.values()):
+                if gate is not None:
+                    gate.report(self.part, math.inf)
+                raise StopIteration
             if gate is not None:
-                gate.report(self.part, math.inf)
-            raise StopIteration
-        if gate is not None:
-            gate.report(self.part, self.position_ms(now))
-        self._hold_back()
-        return [self._item(topic, msgs) for topic, msgs in runs]
+                gate.report(self.part, self.position_ms(now))
+            self._hold_back()
+            out += [self._item(topic, msgs) for topic, msgs in runs]
+            if n < self.src.batch_size or size >= BATCH_BYTES or self.held or self.paused:
+                break
+        return out
 
     def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[ent.Entry]]]) -> None:
         """Take buffered messages in event-time order while no topic may still deliver something
