@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from flows.dataflow.items import RawRecord, RawRun
-from flows.dataflow.sources import kafka as source
+from flows.dataflow.sources import kafka_entries as source
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
 from tests.kafka_fakes import FakeMessage, FetchedQueue, StampedMessage
 

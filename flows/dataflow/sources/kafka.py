@@ -62,7 +62,6 @@ from confluent_kafka import (
     KafkaError,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
@@ -70,6 +69,7 @@ from flows.dataflow.sources import kafka_entries as ent
 from flows.dataflow.sources import kafka_offsets as gone
 from flows.dataflow.sources.kafka_entries import EVENT_TIME_HEADER, arrival_ms, event_time_ms
 from flows.dataflow.sources.kafka_merge import buffer_entries
+from flows.dataflow.sources.kafka_offsets import partition_count
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -83,40 +83,9 @@ log = logging.getLogger(__name__)
 Offsets = dict[str, int]
 POLL_GAP_S = 0.1  # the most a pause between two polls adds to the idle clocks (see _tick)
 
-BATCH_POLLS = 8
-"""The most polls of one batch (:meth:`_AlignedPartition.next_batch`): while a poll brings ``batch_size``
-messages (a backlog) and the batch is still below :data:`BATCH_BYTES`, the next poll's runs join the same
-batch. The runs are the same as with one poll per batch (a run never spans two polls: the same columns
-pieces, the same order), but the dataflow's per-batch work (Bytewax's operators, each step's call, the
-windows' bookkeeping) is paid once per up to 8 polls: a scalar fleet's ``twin run`` ~-7 % CPU
-(``benchmarks/RESULTS.md``, round 21, part scalar21). Each poll is merged and its topics held back
-(``max_buffered``) before the next one, so the buffers stay as bounded as before."""
-
-BATCH_BYTES = 1024 * 1024
-"""A batch takes no further poll once its messages total this many bytes: ~8,000 scalar records, but a
-single poll of waveform frames (4-16 KB each) is already above it, so their batches are as before."""
-
 PREFETCH = {"queued.max.messages.kbytes": "16384"}
 """librdkafka's prefetch queue per source partition: 16 MiB (default 64 MiB) is several seconds of
 telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
-
-
-def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
-                    timeout_s: float = 30.0) -> int:
-    """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
-    admin = AdminClient(guarded(client_config))  # librdkafka's lines through the project's logger
-    meta = admin.list_topics(timeout=timeout_s)
-    counts = {}
-    for topic in topics:
-        tm = meta.topics.get(topic)
-        if tm is None or tm.error is not None:
-            msg = f"Kafka topic {topic!r} does not exist (create it with `twin topics create`)"
-            raise ValueError(msg)
-        counts[topic] = len(tm.partitions)
-    if len(set(counts.values())) != 1:
-        msg = f"telemetry topics must have the same number of partitions, got {counts}"
-        raise ValueError(msg)
-    return next(iter(counts.values()))
 
 
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
@@ -175,9 +144,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def _poll(self) -> tuple[int, int]:
         """Take what librdkafka has fetched (at most ``batch_size``; waits at most
         ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages and
-        their bytes (values; an error event's text). The polling clock is read once per poll (the
-        messages of one poll came together). The
-        messages are read in one pass (:mod:`~flows.dataflow.sources.kafka_entries`) up to each
+        their bytes. The polling clock is read once per poll (the messages of one poll came together).
+        The messages are read in one pass (:mod:`~flows.dataflow.sources.kafka_entries`) up to each
         error event, which is handled after the messages before it (the end and idle flags follow)."""
         msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
         now = self._tick()
@@ -265,9 +233,8 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 self.src.on_lag(topic, self.part, max(hi - position, 0))
 
     def next_batch(self) -> list[RawRecord | RawRun]:
-        """Poll, buffer and merge; again while the polls come back full of small messages (a backlog:
-        up to :data:`BATCH_POLLS` polls and :data:`BATCH_BYTES`). Each poll is merged, its runs made
-        and its buffers held back before the next, as separate calls would."""
+        """Poll, buffer and merge; again while polls come back full of small messages (a backlog, see
+        :data:`~flows.dataflow.sources.kafka_entries.BATCH_POLLS`), each merged and held back first."""
         gate = self.src.gate
         self.held = False
         if gate is not None and self._gate_holds(gate):
@@ -275,7 +242,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             return []
         out: list[RawRecord | RawRun] = []
         self.polled = size = 0
-        for _ in range(BATCH_POLLS):
+        for _ in range(ent.BATCH_POLLS):
             runs: list[tuple[str, list[ent.Entry]]] = []  # a poll's merged messages, as runs of one topic
             n, nbytes = self._poll()
             self.polled += n
@@ -294,7 +261,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 gate.report(self.part, self.position_ms(now))
             self._hold_back()
             out += [self._item(topic, msgs) for topic, msgs in runs]
-            if n < self.src.batch_size or size >= BATCH_BYTES or self.held or self.paused:
+            if n < self.src.batch_size or size >= ent.BATCH_BYTES or self.held or self.paused:
                 break
         return out
 
