@@ -49,6 +49,9 @@ class FakeMessage:
     def timestamp(self) -> tuple[int, int]:
         return self.timestamp_
 
+    def __len__(self) -> int:  # confluent-kafka: the value's length (0 for a tombstone)
+        return len(self.value_ or b"")
+
 
 class StampedMessage(FakeMessage):
     """A message stamped ``ts`` ms (twinflow's event-time header), produced 5 ms later (its Kafka

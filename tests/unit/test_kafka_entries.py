@@ -131,7 +131,7 @@ def test_an_end_of_partition_counts_where_it_came_in_the_poll() -> None:
     part = _source_part()
     part.consumer = FetchedQueue([_Msg("s", 0, [(H, b"1")]), _eof("s", 1), _eof("w", 0),
                                   _Msg("w", 0, [(H, b"2")])])
-    assert part._poll() == 4
+    assert part._poll()[0] == 4
     assert part.eof == {"s": True, "w": False}  # s reached its end after its message; w delivered after
     assert [e[1] for e in part.buffers["s"]] == [0]
     assert [e[1] for e in part.buffers["w"]] == [0]

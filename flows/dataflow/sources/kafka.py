@@ -62,7 +62,6 @@ from confluent_kafka import (
     KafkaError,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.items import RawRecord, RawRun, source_headers
@@ -70,6 +69,7 @@ from flows.dataflow.sources import kafka_entries as ent
 from flows.dataflow.sources import kafka_offsets as gone
 from flows.dataflow.sources.kafka_entries import EVENT_TIME_HEADER, arrival_ms, event_time_ms
 from flows.dataflow.sources.kafka_merge import buffer_entries
+from flows.dataflow.sources.kafka_offsets import partition_count
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -86,24 +86,6 @@ POLL_GAP_S = 0.1  # the most a pause between two polls adds to the idle clocks (
 PREFETCH = {"queued.max.messages.kbytes": "16384"}
 """librdkafka's prefetch queue per source partition: 16 MiB (default 64 MiB) is several seconds of
 telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
-
-
-def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
-                    timeout_s: float = 30.0) -> int:
-    """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
-    admin = AdminClient(guarded(client_config))  # librdkafka's lines through the project's logger
-    meta = admin.list_topics(timeout=timeout_s)
-    counts = {}
-    for topic in topics:
-        tm = meta.topics.get(topic)
-        if tm is None or tm.error is not None:
-            msg = f"Kafka topic {topic!r} does not exist (create it with `twin topics create`)"
-            raise ValueError(msg)
-        counts[topic] = len(tm.partitions)
-    if len(set(counts.values())) != 1:
-        msg = f"telemetry topics must have the same number of partitions, got {counts}"
-        raise ValueError(msg)
-    return next(iter(counts.values()))
 
 
 class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
@@ -159,11 +141,11 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.ticked_at = real
         return self.clock
 
-    def _poll(self) -> int:
+    def _poll(self) -> tuple[int, int]:
         """Take what librdkafka has fetched (at most ``batch_size``; waits at most
-        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages.
-        The polling clock is read once per poll (the messages of one poll came together). The
-        messages are read in one pass (:mod:`~flows.dataflow.sources.kafka_entries`) up to each
+        ``poll_timeout_s``, 0 by default: see the module docstring); returns how many messages and
+        their bytes. The polling clock is read once per poll (the messages of one poll came together).
+        The messages are read in one pass (:mod:`~flows.dataflow.sources.kafka_entries`) up to each
         error event, which is handled after the messages before it (the end and idle flags follow)."""
         msgs = self.consumer.consume(self.src.batch_size, self.src.poll_timeout_s)
         now = self._tick()
@@ -172,7 +154,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             by_topic, stop = ent.read_poll(msgs, EVENT_TIME_HEADER, start)
             self._buffer(by_topic, now)
             if stop >= len(msgs):
-                return len(msgs)
+                return len(msgs), sum(map(len, msgs))
             event = msgs[stop]
             self._on_error(event.error(), event.topic(), now, event.offset())
             start = stop + 1
@@ -251,27 +233,37 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 self.src.on_lag(topic, self.part, max(hi - position, 0))
 
     def next_batch(self) -> list[RawRecord | RawRun]:
+        """Poll, buffer and merge; again while polls come back full of small messages (a backlog, see
+        :data:`~flows.dataflow.sources.kafka_entries.BATCH_POLLS`), each merged and held back first."""
         gate = self.src.gate
         self.held = False
         if gate is not None and self._gate_holds(gate):
             self.held = True  # no poll while held: nothing new could be emitted
             return []
-        self.polled = self._poll()
-        self._report_lag()
-        now = self._tick()
-        if gate is not None and self.emitted_ms == -math.inf:  # joined as -inf: would hold its own first
-            gate.report(self.part, self.position_ms(now))  # message; what it buffered bounds it already
-        runs: list[tuple[str, list[ent.Entry]]] = []  # the merged messages, as runs of one topic
-        self._merge(now, gate, runs)
-        if not runs and not self.src.tail and all(self.eof.values()) \
-                and not any(self.buffers.values()):
+        out: list[RawRecord | RawRun] = []
+        self.polled = size = 0
+        for _ in range(ent.BATCH_POLLS):
+            runs: list[tuple[str, list[ent.Entry]]] = []  # a poll's merged messages, as runs of one topic
+            n, nbytes = self._poll()
+            self.polled += n
+            size += nbytes
+            self._report_lag()
+            now = self._tick()
+            if gate is not None and self.emitted_ms == -math.inf:  # joined as -inf: would hold its own
+                gate.report(self.part, self.position_ms(now))  # first message; what it buffered bounds it
+            self._merge(now, gate, runs)
+            if not runs and not out and not self.src.tail and all(self.eof.values()) \
+                    and not any(self.buffers.values()):
+                if gate is not None:
+                    gate.report(self.part, math.inf)
+                raise StopIteration
             if gate is not None:
-                gate.report(self.part, math.inf)
-            raise StopIteration
-        if gate is not None:
-            gate.report(self.part, self.position_ms(now))
-        self._hold_back()
-        return [self._item(topic, msgs) for topic, msgs in runs]
+                gate.report(self.part, self.position_ms(now))
+            self._hold_back()
+            out += [self._item(topic, msgs) for topic, msgs in runs]
+            if n < self.src.batch_size or size >= ent.BATCH_BYTES or self.held or self.paused:
+                break
+        return out
 
     def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[ent.Entry]]]) -> None:
         """Take buffered messages in event-time order while no topic may still deliver something

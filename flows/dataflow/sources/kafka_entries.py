@@ -17,8 +17,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, Final
 
-__all__ = ["ARRIVAL", "EVENT_TIME_HEADER", "KEY", "MERGE_KEY", "OFFSET", "VALUE", "Entry", "arrival_ms",
-           "event_time_ms", "merge_key_of", "read_poll"]
+__all__ = ["ARRIVAL", "BATCH_BYTES", "BATCH_POLLS", "EVENT_TIME_HEADER", "KEY", "MERGE_KEY", "OFFSET",
+           "VALUE", "Entry", "arrival_ms", "event_time_ms", "merge_key_of", "read_poll"]
 
 EVENT_TIME_HEADER = "twin.event_time_ms"
 """The header twinflow's producers stamp with a record's event time (ms since the epoch)."""
@@ -36,6 +36,20 @@ offsets = itemgetter(OFFSET)
 values = itemgetter(VALUE)
 arrivals = itemgetter(ARRIVAL)
 keys = itemgetter(KEY)
+
+BATCH_POLLS = 8
+"""The most polls of one batch of the source (``_AlignedPartition.next_batch`` in
+:mod:`flows.dataflow.sources.kafka`): while a poll brings ``batch_size`` messages (a backlog) and the
+batch is still below :data:`BATCH_BYTES`, the next poll's runs join the same batch. The runs are the
+same as with one poll per batch (a run never spans two polls: the same columns pieces, the same
+order), but the dataflow's per-batch work (Bytewax's operators, each step's call, the windows'
+bookkeeping) is paid once per up to 8 polls: a scalar fleet's ``twin run`` -8 % CPU
+(``benchmarks/RESULTS.md``, round 21, part scalar21). Each poll is merged and its topics held back
+(``max_buffered``) before the next one, so the buffers stay as bounded as before."""
+
+BATCH_BYTES = 1024 * 1024
+"""A batch takes no further poll once its messages total this many bytes: ~8,000 scalar records, but a
+single poll of waveform frames (4-16 KB each) is already above it, so their batches are as before."""
 
 TIMESTAMP_NOT_AVAILABLE = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE (kept pure: no import of the client)
 

@@ -15,17 +15,22 @@ notice that the topic's partition count changed to 0 (its next metadata refresh,
 minute later). The source watches its clients' log lines (:mod:`flows.kafka.client_log`) for it
 (:func:`deleted_topic`): the topic then counts as at its end (the merge goes on with the other
 topics, an ``--exit-at-end`` run can end), one warning names it, counted
-(``twin_source_errors_total{code="topic_deleted"}``).
+(``twin_source_errors_total{code="topic_deleted"}``). And what the source reads at all:
+:func:`partition_count`, the telemetry topics' common partition count.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+
+from confluent_kafka.admin import AdminClient
+
+from flows.kafka.errors import guarded
 
 __all__ = ["DEFAULT_RESET", "RESET_KEY", "DeletedTopics", "OffsetsDeletedError", "deleted_text",
-           "deleted_topic", "gap_text", "reset_policy", "say_policy", "stop_text"]
+           "deleted_topic", "gap_text", "partition_count", "reset_policy", "say_policy", "stop_text"]
 
 log = logging.getLogger("flows.dataflow.sources.kafka")
 
@@ -117,3 +122,21 @@ class DeletedTopics:
             log.warning("%s", deleted_text(topic))
             if self.also is not None:
                 self.also(topic)
+
+
+def partition_count(client_config: Mapping[str, str], topics: Sequence[str],
+                    timeout_s: float = 30.0) -> int:
+    """The common partition count of ``topics``; a clear error if missing or not co-partitioned."""
+    admin = AdminClient(guarded(client_config))  # librdkafka's lines through the project's logger
+    meta = admin.list_topics(timeout=timeout_s)
+    counts = {}
+    for topic in topics:
+        tm = meta.topics.get(topic)
+        if tm is None or tm.error is not None:
+            msg = f"Kafka topic {topic!r} does not exist (create it with `twin topics create`)"
+            raise ValueError(msg)
+        counts[topic] = len(tm.partitions)
+    if len(set(counts.values())) != 1:
+        msg = f"telemetry topics must have the same number of partitions, got {counts}"
+        raise ValueError(msg)
+    return next(iter(counts.values()))
