@@ -47,7 +47,7 @@ from typing import Any
 
 from flows import codec
 from flows.dataflow.items import ClockFlag, DeadLetter, EndOfInput, InputMark, ScalarColumns
-from flows.dataflow.lineage import MarkCollector
+from flows.dataflow.located import LocatedSamples
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.quality.arrival import ArrivalClock, ArrivalVerdicts
 from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
@@ -98,10 +98,7 @@ class ClockGate:
         self.arrival_clocks: dict[str, ArrivalClock] = {}  # source partition -> its assets' skews
         self.arrival_marks: dict[str, list[InputMark]] = {}  # asset -> marks waiting for a record
         self.paces: dict[str, ArrivalPace] = {}  # source partition -> is it a real-time stream?
-        # samples of a located piece judged one by one, until they leave: id -> (sample, origin,
-        # position); and the input marks of the batch being gated (see _locate)
-        self.located: dict[int, tuple[ScalarSample, str, int]] = {}
-        self.marks: MarkCollector | None = None
+        self.located = LocatedSamples(window_s)  # samples of Kafka pieces judged one by one
 
     def _clock(self, asset: str) -> AssetClock:
         clock = self.clocks.get(asset)
@@ -117,12 +114,12 @@ class ClockGate:
         out: list[Any] = []
         verdicts = Verdicts()
         limit = self.limit_s
-        self.marks = None
+        self.located.new_batch()
         for item in items:
             kind = type(item)
             if kind is _Rejected:
-                if self.located and item.dead:  # one behind is passed on too: it keeps its place
-                    self.located.pop(id(item.item), None)
+                if self.located.by_id and item.dead:  # one behind is passed on too: it keeps its place
+                    self.located.drop(item.item)
                 self._reject_arrival(item, out)
                 continue
             if kind is ScalarSample or kind is WaveformFrame:
@@ -135,8 +132,8 @@ class ClockGate:
                         clock.front = t
                     if self.pending:
                         self._release_marks(item, out)
-                    if self.located:
-                        self._locate(item, out)
+                    if self.located.by_id:
+                        self.located.before(item, out)
                     out.append(item)
                     continue
                 clock.offer(item.channel, t, item, verdicts)
@@ -236,7 +233,7 @@ class ClockGate:
                         kept.append(item)
                         continue
                 mark = len(verdicts.admitted)
-                samples = self._samples(item)
+                samples = self.located.samples(item)
                 for sample, sk, a in zip(samples, skew.tolist(), at.tolist(), strict=True):
                     clock.offer(asset, sk, a, sample, verdicts)
                 got = verdicts.admitted[mark:]
@@ -244,7 +241,7 @@ class ClockGate:
                         and all(x is y for x, y in zip(got, samples, strict=True))):
                     del verdicts.admitted[mark:]
                     verdicts.admitted.append(item)
-                    self._unlocate(samples)
+                    self.located.rejoined(samples)
             else:
                 clock.offer(asset, item.timestamp.timestamp() - at, at, item, verdicts)
             for x in verdicts.admitted:
@@ -364,7 +361,7 @@ class ClockGate:
                 clock.front = front
                 out.append(piece)
                 return
-        samples = self._samples(piece)
+        samples = self.located.samples(piece)
         mark = len(verdicts.admitted)
         for s in samples:
             clock.offer(s.channel, s.timestamp.timestamp(), s, verdicts)
@@ -373,39 +370,7 @@ class ClockGate:
                 and all(a is b for a, b in zip(got, samples, strict=True))):
             del verdicts.admitted[mark:]
             verdicts.admitted.append(piece)
-            self._unlocate(samples)
-
-    def _samples(self, piece: ScalarColumns) -> tuple[ScalarSample, ...]:
-        """A piece's samples, to be judged one by one: located (their positions noted) if the
-        piece has positions, so that they keep them in input marks when they leave the gate."""
-        samples = piece.samples
-        if piece.positions is not None:
-            origin, located = piece.origin, self.located
-            for s, p in zip(samples, piece.positions.tolist(), strict=True):
-                located[id(s)] = (s, origin, p)
-        return samples
-
-    def _unlocate(self, samples: tuple[ScalarSample, ...]) -> None:
-        """The samples went back into their piece (which keeps their positions)."""
-        located = self.located
-        for s in samples:
-            located.pop(id(s), None)
-
-    def _locate(self, item: Any, out: list[Any], alone: bool = False) -> None:
-        """Before the admitted ``item``, if it is a located sample: the input mark of its (asset,
-        window, origin) in this batch, widened to its position (a new one goes right before it,
-        stamped with its time: it lands in the sample's window exactly when the sample does and
-        moves no watermark the sample does not). ``alone`` (a sample behind the asset's clock,
-        likely late): a mark of its own, dropped with it if it is late."""
-        got = self.located.pop(id(item), None)
-        if got is None:
-            return
-        if alone:
-            out.append(InputMark(item.asset_id, item.timestamp, got[1], got[2], got[2]))
-            return
-        if self.marks is None:
-            self.marks = MarkCollector(self.window.total_seconds())
-        self.marks.add(out, item, got[1:])
+            self.located.rejoined(samples)
 
     def _release_marks(self, item: Any, out: list[Any]) -> None:
         """Put before the admitted ``item`` the waiting input marks of its asset and window, stamped
@@ -429,12 +394,12 @@ class ClockGate:
             del self.pending[item.asset_id]
 
     def _emit(self, verdicts: Verdicts, out: list[Any]) -> None:
-        behind = {id(x) for x, _c, _o in verdicts.flagged} if self.located and verdicts.flagged else ()
+        behind = {id(x) for x, _c, _o in verdicts.flagged} if self.located.by_id and verdicts.flagged else ()
         for item in verdicts.admitted:
             if self.pending and type(item) is not ScalarColumns:
                 self._release_marks(item, out)
-            if self.located:
-                self._locate(item, out, id(item) in behind)
+            if self.located.by_id:
+                self.located.before(item, out, id(item) in behind)
             out.append(item)
         verdicts.admitted.clear()
         for item, channel, offset in verdicts.flagged:  # behind: passed on, and flagged
@@ -445,8 +410,8 @@ class ClockGate:
             return
         at = self.now()
         for item, channel, offset in verdicts.rejected:
-            if self.located:
-                self.located.pop(id(item), None)
+            if self.located.by_id:
+                self.located.drop(item)
             clock = self.clocks[item.asset_id]
             front = EPOCH + timedelta(seconds=clock.front)
             out.append(_dead_letter(item, channel, offset, front, at))

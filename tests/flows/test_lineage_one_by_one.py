@@ -107,7 +107,7 @@ def test_the_clock_gate_marks_the_samples_of_a_piece_it_judges_one_by_one() -> N
         assert out[out.index(mark) + 1].timestamp == mark.timestamp
     records = [x for x in out if isinstance(x, ScalarSample | InputMark)]
     assert _by_window(records, 60.0) == {0: (InputSpan(ORIGIN, 100, 103),), 1: (InputSpan(ORIGIN, 104, 105),)}
-    assert gate.located == {}
+    assert not gate.located
 
 
 def test_a_sample_the_clock_gate_holds_keeps_its_offset_when_confirmed() -> None:
@@ -120,7 +120,7 @@ def test_a_sample_the_clock_gate_holds_keeps_its_offset_when_confirmed() -> None
         ("InputMark", 10), ("ScalarSample", 10),
         ("InputMark", 30), ("ScalarSample", 30), ("ScalarSample", 31)]
     assert _by_window(out, 60.0) == {0: (InputSpan(ORIGIN, 300, 301),), 1: (InputSpan(ORIGIN, 200, 200),)}
-    assert gate.located == {}
+    assert not gate.located
 
 
 def test_a_sample_the_clock_gate_rejects_leaves_no_mark() -> None:
@@ -131,7 +131,7 @@ def test_a_sample_the_clock_gate_rejects_leaves_no_mark() -> None:
     out = gate([piece])  # pres on time contradicts it: rejected; the piece goes whole again
     assert [x.reason for x in out if isinstance(x, DeadLetter)] == ["clock_skew"]
     assert piece in out and not any(isinstance(x, InputMark | ScalarSample) for x in out)
-    assert gate.located == {}
+    assert not gate.located
 
 
 # --- the whole flow, Kafka runs of 2 pumps x 2 channels at 1 Hz with a late and a jumped record
