@@ -159,14 +159,52 @@ class BlockBuilder:
         if mark is None:
             late[0] = False
         if late.any():
-            for s in piece.samples:
-                self._add(s, now, open_runs, out)
+            self._one_by_one(piece, late, now, open_runs, out)
             return
         clock.see(piece.timestamp, self.wait, now)
         wid = times // (self.length // us)
         cuts = np.flatnonzero(wid[1:] != wid[:-1]) + 1
         for start, stop in zip([0, *cuts.tolist()], [*cuts.tolist(), len(times)], strict=True):
             out.append(piece.take(start, stop) if stop - start < len(times) else piece)
+
+    def _one_by_one(self, piece: ScalarColumns, late: np.ndarray, now: datetime,
+                    open_runs: dict[str, _Run], out: list[Any]) -> None:
+        """A piece's samples one by one through :meth:`_add`. The samples know no positions: when
+        the piece does, they are kept in input marks, each right before a sample and stamped
+        with its time (so it moves no watermark that sample does not, and lands in the window
+        exactly when that sample does): one before each sample that may be late (it travels
+        alone, its mark covers it alone: dropped with it if it is late), and one per window
+        before its first sample not late, covering the window's other samples of the piece.
+        The asset's run is flushed before a mark, which :meth:`_add` would do for that sample
+        anyway (a sample that may be late goes alone; a window's earlier samples all travel
+        alone, so a run open before its first one on time is another window's)."""
+        samples = piece.samples
+        if piece.positions is None:
+            for s in samples:
+                self._add(s, now, open_runs, out)
+            return
+        wids = (piece.times_us // (self.length // timedelta(microseconds=1))).tolist()
+        pos = piece.positions.tolist()
+        flags = late.tolist()
+        marks: dict[int, tuple[int, int]] = {}  # index of the sample a mark goes before -> span
+        groups: dict[int, int] = {}  # window -> index of its first sample not late
+        for k, (wid, p, is_late) in enumerate(zip(wids, pos, flags, strict=True)):
+            if is_late:
+                marks[k] = (p, p)
+                continue
+            at = groups.get(wid)
+            if at is None:
+                groups[wid] = k
+                marks[k] = (p, p)
+            else:
+                first, last = marks[at]
+                marks[at] = (min(first, p), max(last, p))
+        for k, s in enumerate(samples):
+            span = marks.get(k)
+            if span is not None:
+                _flush(open_runs.pop(s.asset_id, None), out)
+                out.append(InputMark(s.asset_id, s.timestamp, piece.origin, span[0], span[1]))
+            self._add(s, now, open_runs, out)
 
 
 @dataclass(slots=True)

@@ -47,6 +47,7 @@ from typing import Any
 
 from flows import codec
 from flows.dataflow.items import ClockFlag, DeadLetter, EndOfInput, InputMark, ScalarColumns
+from flows.dataflow.located import LocatedSamples
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.quality.arrival import ArrivalClock, ArrivalVerdicts
 from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
@@ -97,6 +98,7 @@ class ClockGate:
         self.arrival_clocks: dict[str, ArrivalClock] = {}  # source partition -> its assets' skews
         self.arrival_marks: dict[str, list[InputMark]] = {}  # asset -> marks waiting for a record
         self.paces: dict[str, ArrivalPace] = {}  # source partition -> is it a real-time stream?
+        self.located = LocatedSamples(window_s)  # samples of Kafka pieces judged one by one
 
     def _clock(self, asset: str) -> AssetClock:
         clock = self.clocks.get(asset)
@@ -112,9 +114,12 @@ class ClockGate:
         out: list[Any] = []
         verdicts = Verdicts()
         limit = self.limit_s
+        self.located.new_batch()
         for item in items:
             kind = type(item)
             if kind is _Rejected:
+                if self.located.by_id and item.dead:  # one behind is passed on too: it keeps its place
+                    self.located.drop(item.item)
                 self._reject_arrival(item, out)
                 continue
             if kind is ScalarSample or kind is WaveformFrame:
@@ -127,6 +132,8 @@ class ClockGate:
                         clock.front = t
                     if self.pending:
                         self._release_marks(item, out)
+                    if self.located.by_id:
+                        self.located.before(item, out)
                     out.append(item)
                     continue
                 clock.offer(item.channel, t, item, verdicts)
@@ -176,6 +183,7 @@ class ClockGate:
                 n += 1
         self.pending.clear()
         self.arrival_marks.clear()
+        self.located.clear()
         if n:
             self.metrics.dead_letters.labels(reason=CLOCK_UNCONFIRMED).inc(n)
 
@@ -225,7 +233,7 @@ class ClockGate:
                         kept.append(item)
                         continue
                 mark = len(verdicts.admitted)
-                samples = item.samples
+                samples = self.located.samples(item)
                 for sample, sk, a in zip(samples, skew.tolist(), at.tolist(), strict=True):
                     clock.offer(asset, sk, a, sample, verdicts)
                 got = verdicts.admitted[mark:]
@@ -233,6 +241,7 @@ class ClockGate:
                         and all(x is y for x, y in zip(got, samples, strict=True))):
                     del verdicts.admitted[mark:]
                     verdicts.admitted.append(item)
+                    self.located.rejoined(samples)
             else:
                 clock.offer(asset, item.timestamp.timestamp() - at, at, item, verdicts)
             for x in verdicts.admitted:
@@ -352,7 +361,7 @@ class ClockGate:
                 clock.front = front
                 out.append(piece)
                 return
-        samples = piece.samples
+        samples = self.located.samples(piece)
         mark = len(verdicts.admitted)
         for s in samples:
             clock.offer(s.channel, s.timestamp.timestamp(), s, verdicts)
@@ -361,6 +370,7 @@ class ClockGate:
                 and all(a is b for a, b in zip(got, samples, strict=True))):
             del verdicts.admitted[mark:]
             verdicts.admitted.append(piece)
+            self.located.rejoined(samples)
 
     def _release_marks(self, item: Any, out: list[Any]) -> None:
         """Put before the admitted ``item`` the waiting input marks of its asset and window, stamped
@@ -384,9 +394,12 @@ class ClockGate:
             del self.pending[item.asset_id]
 
     def _emit(self, verdicts: Verdicts, out: list[Any]) -> None:
+        behind = {id(x) for x, _c, _o in verdicts.flagged} if self.located.by_id and verdicts.flagged else ()
         for item in verdicts.admitted:
             if self.pending and type(item) is not ScalarColumns:
                 self._release_marks(item, out)
+            if self.located.by_id:
+                self.located.before(item, out, id(item) in behind)
             out.append(item)
         verdicts.admitted.clear()
         for item, channel, offset in verdicts.flagged:  # behind: passed on, and flagged
@@ -397,6 +410,8 @@ class ClockGate:
             return
         at = self.now()
         for item, channel, offset in verdicts.rejected:
+            if self.located.by_id:
+                self.located.drop(item)
             clock = self.clocks[item.asset_id]
             front = EPOCH + timedelta(seconds=clock.front)
             out.append(_dead_letter(item, channel, offset, front, at))

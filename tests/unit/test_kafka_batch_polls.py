@@ -1,10 +1,12 @@
 """The Kafka source's batch of several polls (``next_batch``, round 21): while polls come back full of
-small messages (a backlog), the next poll's runs join the same batch; the runs themselves (their
-messages, order and cuts), the offsets and the buffers' bounds are those of one poll per batch."""
+small messages (a backlog), the next poll's messages join the same batch, a topic's run going on
+across polls; the messages and their order, the offsets and the buffers' bounds are those of one poll
+per batch."""
 
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -86,9 +88,8 @@ def test_full_polls_of_small_messages_make_one_batch() -> None:
     part = _part(msgs, batch_size=10)
     items = part.next_batch()
     assert part.consumer.polls == 4  # 10, 10, 10 (full), then 6: the backlog is through
-    # before: the first poll's 9 messages, the rest in 3 more batches; each poll's run as before
-    assert [item.offsets for item in items] == [tuple(range(9)), tuple(range(9, 19)), tuple(range(19, 29)),
-                                                tuple(range(29, 35))]
+    # before: the first poll's 9 messages, the rest in 3 more batches; now one run of all 35
+    assert [item.offsets for item in items] == [tuple(range(35))]
     assert part.offsets["s"] == 35 and part.polled == 36
     assert part.next_awake() is None  # it brought messages: polled again at once
 
@@ -136,7 +137,20 @@ def test_the_merged_order_and_offsets_are_those_of_one_poll_per_batch(
     monkeypatch.undo()
     many = _part(list(msgs), **kw)
     batches, peak = _drain(many)
-    assert [run for b in batches for run in b] == [run for b in single for run in b]  # the same runs
+    # the same messages in the same order; a batch's runs are those polls' runs, joined where a
+    # topic's run went on in the next poll (each batch ends where some batch of one poll ends)
+    flat = [m for b in batches for run in b for m in run]
+    assert flat == [m for b in single for run in b for m in run]
+    for b in batches:
+        assert all(x[0][0] != y[0][0] for x, y in pairwise(b))  # runs of one topic are joined
+    ends, n = set(), 0
+    for b in single:
+        n += sum(map(len, b))
+        ends.add(n)
+    n = 0
+    for b in batches:
+        n += sum(map(len, b))
+        assert n in ends
     assert many.offsets == one.offsets
     assert peak <= max(single_peak, kw["max_buffered"] + kw["batch_size"])  # polls held back in between
     assert len(batches) <= len(single)

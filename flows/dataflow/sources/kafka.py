@@ -234,16 +234,16 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
 
     def next_batch(self) -> list[RawRecord | RawRun]:
         """Poll, buffer and merge; again while polls come back full of small messages (a backlog, see
-        :data:`~flows.dataflow.sources.kafka_entries.BATCH_POLLS`), each merged and held back first."""
+        :data:`~flows.dataflow.sources.kafka_entries.BATCH_POLLS`), each merged and held back first.
+        A topic's run goes on across the polls of the batch (one run per stretch of a topic)."""
         gate = self.src.gate
         self.held = False
         if gate is not None and self._gate_holds(gate):
             self.held = True  # no poll while held: nothing new could be emitted
             return []
-        out: list[RawRecord | RawRun] = []
+        runs: list[tuple[str, list[ent.Entry]]] = []  # the merged messages, as runs of one topic
         self.polled = size = 0
         for _ in range(ent.BATCH_POLLS):
-            runs: list[tuple[str, list[ent.Entry]]] = []  # a poll's merged messages, as runs of one topic
             n, nbytes = self._poll()
             self.polled += n
             size += nbytes
@@ -252,7 +252,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             if gate is not None and self.emitted_ms == -math.inf:  # joined as -inf: would hold its own
                 gate.report(self.part, self.position_ms(now))  # first message; what it buffered bounds it
             self._merge(now, gate, runs)
-            if not runs and not out and not self.src.tail and all(self.eof.values()) \
+            if not runs and not self.src.tail and all(self.eof.values()) \
                     and not any(self.buffers.values()):
                 if gate is not None:
                     gate.report(self.part, math.inf)
@@ -260,10 +260,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             if gate is not None:
                 gate.report(self.part, self.position_ms(now))
             self._hold_back()
-            out += [self._item(topic, msgs) for topic, msgs in runs]
             if n < self.src.batch_size or size >= ent.BATCH_BYTES or self.held or self.paused:
                 break
-        return out
+        return [self._item(topic, msgs) for topic, msgs in runs]
 
     def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[ent.Entry]]]) -> None:
         """Take buffered messages in event-time order while no topic may still deliver something

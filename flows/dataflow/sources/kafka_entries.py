@@ -40,12 +40,13 @@ keys = itemgetter(KEY)
 BATCH_POLLS = 8
 """The most polls of one batch of the source (``_AlignedPartition.next_batch`` in
 :mod:`flows.dataflow.sources.kafka`): while a poll brings ``batch_size`` messages (a backlog) and the
-batch is still below :data:`BATCH_BYTES`, the next poll's runs join the same batch. The runs are the
-same as with one poll per batch (a run never spans two polls: the same columns pieces, the same
-order), but the dataflow's per-batch work (Bytewax's operators, each step's call, the windows'
-bookkeeping) is paid once per up to 8 polls: a scalar fleet's ``twin run`` -8 % CPU
-(``benchmarks/RESULTS.md``, round 21, part scalar21). Each poll is merged and its topics held back
-(``max_buffered``) before the next one, so the buffers stay as bounded as before."""
+batch is still below :data:`BATCH_BYTES`, the next poll's messages join the same batch, a topic's run
+going on across polls (the messages and their order are those of one poll per batch; the runs, and so
+the columns pieces, are longer). The dataflow's per-batch work (Bytewax's operators, each step's
+call, the windows' bookkeeping) is paid once per up to 8 polls and the per-piece work less often: a
+scalar fleet's ``twin run`` -8 % CPU, and -4 to -7 % more with the runs joined
+(``benchmarks/RESULTS.md``, round 21, parts scalar21 and lineage). Each poll is merged and its topics
+held back (``max_buffered``) before the next one, so the buffers stay as bounded as before."""
 
 BATCH_BYTES = 1024 * 1024
 """A batch takes no further poll once its messages total this many bytes: ~8,000 scalar records, but a
