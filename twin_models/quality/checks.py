@@ -108,6 +108,8 @@ class Learnt:
     def learn(self, st: ChannelStats) -> None:
         """Learn an ok window (an EWMA over ~20 windows for the levels)."""
         self.windows += 1
+        if st.n == 1 and st.kind == "scalar":  # one reading (every channel of a C-MAPSS cycle):
+            return  # no step, spread or variation to learn from it
         if st.kind == "scalar" and st.n >= 3:
             self.judged += 1
             self.varied += int(not st.flat)

@@ -151,11 +151,7 @@ class QualityMonitor:
                 learnt.run_start = st.first_t
             last_t = learnt.last_t
             learnt.last_t = st.last_t if isnan(last_t) else max(st.last_t, last_t)
-            if hits:
-                pass
-            elif st.n == 1 and st.kind == "scalar":  # one reading: all Learnt.learn learns of it
-                learnt.windows += 1
-            else:
+            if not hits:
                 learnt.learn(st)
         if skewed:  # the clock flags of channels without admitted records, in their order
             for q in skewed.values():

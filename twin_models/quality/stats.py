@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FRAME_FIELDS", "ChannelStats", "frame_quality", "scalar_channel_stats", "waveform_channel_stats",
-           "window_stats"]
+__all__ = ["FRAME_FIELDS", "ChannelStats", "frame_quality", "one_reading_stats", "scalar_channel_stats",
+           "waveform_channel_stats", "window_stats"]
 
 FRAME_FIELDS = ("std", "mean", "rail", "flat", "sample_rate_hz", "duration_s")
 """The per-frame figures of :func:`frame_quality`, in order."""
@@ -60,17 +60,20 @@ class ChannelStats:
     mean: float = NAN  # scalars: the window's mean (the drift check's regression)
 
 
+def one_reading_stats(t: float, v: float) -> ChannelStats:
+    """Stats of a scalar channel's window of one reading ``v`` at ``t`` (every channel of a C-MAPSS
+    cycle). Every field positional (the keywords cost ~1/4 of the construction): max_dt .. rate_hi
+    at their defaults, then mean."""
+    return ChannelStats("scalar", 1, t, t, 0.0, NAN, 0, v, v, 0.0, False, 0.0, 0.0, 0.0, NAN, NAN, v)
+
+
 def scalar_channel_stats(times_s: npt.NDArray[np.float64],
                          values: npt.NDArray[np.float64]) -> ChannelStats:
     """Stats of one scalar channel's window (``times_s`` sorted, same length as ``values``)."""
     n = int(values.size)
     first, last = float(times_s[0]), float(times_s[-1])
     if n == 1:
-        v = float(values[0])
-        # every field positional (the one-sample window of every channel of a C-MAPSS cycle: the
-        # keywords cost ~1/4 of the construction): max_dt .. rate_hi at their defaults, then mean
-        return ChannelStats("scalar", 1, first, last, 0.0, NAN, 0, v, v, 0.0, False, 0.0, 0.0, 0.0,
-                            NAN, NAN, v)
+        return one_reading_stats(first, float(values[0]))
     # reductions called directly and medians by partition: a scalar fleet calls this for every
     # channel of every window (np.median's wrapper was most of its cost)
     dt = times_s[1:] - times_s[:-1]
@@ -168,10 +171,8 @@ def window_stats(scalars: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArra
     out: dict[str, ChannelStats] = {}
     for channel, (t, v) in scalars.items():
         n = v.size
-        if n == 1:  # one reading (every channel of a C-MAPSS cycle): as scalar_channel_stats builds it
-            x, t0 = float(v[0]), float(t[0])
-            out[channel] = ChannelStats("scalar", 1, t0, t0, 0.0, NAN, 0, x, x, 0.0, False, 0.0, 0.0, 0.0,
-                                        NAN, NAN, x)
+        if n == 1:  # one reading: without scalar_channel_stats's array handling
+            out[channel] = one_reading_stats(float(t[0]), float(v[0]))
         elif n:
             out[channel] = scalar_channel_stats(t, v)
     by_channel: dict[str, tuple[list[float], list[Sequence[float]]]] = {}
