@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from flows.dataflow.items import InputMark, ScalarBlock, ScalarColumns
+from flows.dataflow.located import LocatedSample, one_sample_piece
 from twin_models.records import EPOCH, ScalarSample
 
 __all__ = ["SYSTEM_MARGIN", "BlockBuilder", "grouped"]
@@ -76,6 +77,8 @@ class BlockBuilder:
         now = self.system_now()
         out: list[Any] = []
         open_runs: dict[str, _Run] = {}  # asset -> its run of samples in one window
+        if self.marks:
+            self.marks = {}
         for item in items:
             if type(item) is ScalarSample:
                 self._add(item, now, open_runs, out)
@@ -87,6 +90,9 @@ class BlockBuilder:
             if type(item) is InputMark:  # digital thread: no record, moves no clock; it stays
                 _flush(open_runs.pop(item.asset_id, None), out)  # after its asset's earlier samples
                 out.append(item)
+                continue
+            if type(item) is LocatedSample:  # a sample of a Kafka piece the clock gate judged alone
+                self.located(item.sample, item.origin, item.position, now, open_runs, out)
                 continue
             asset = getattr(item, "asset_id", None)
             if asset is not None:  # a frame, an event or a block: moves the asset's watermark too
@@ -100,6 +106,7 @@ class BlockBuilder:
     def __post_init__(self) -> None:
         self.length = timedelta(seconds=self.window_s)
         self._wid_of: tuple[datetime | None, int] = (None, 0)  # last timestamp -> window id
+        self.marks: dict[tuple[str, int, str], InputMark] = {}  # the batch's (asset, window, origin) -> mark
 
     def _clock(self, asset: str, now: datetime) -> _Clock:
         clock = self.clocks.get(asset)
@@ -159,7 +166,7 @@ class BlockBuilder:
         if mark is None:
             late[0] = False
         if late.any():
-            self._one_by_one(piece, late, now, open_runs, out)
+            self._one_by_one(piece, now, open_runs, out)
             return
         clock.see(piece.timestamp, self.wait, now)
         wid = times // (self.length // us)
@@ -167,44 +174,48 @@ class BlockBuilder:
         for start, stop in zip([0, *cuts.tolist()], [*cuts.tolist(), len(times)], strict=True):
             out.append(piece.take(start, stop) if stop - start < len(times) else piece)
 
-    def _one_by_one(self, piece: ScalarColumns, late: np.ndarray, now: datetime,
-                    open_runs: dict[str, _Run], out: list[Any]) -> None:
-        """A piece's samples one by one through :meth:`_add`. The samples know no positions: when
-        the piece does, they are kept in input marks, each right before a sample and stamped
-        with its time (so it moves no watermark that sample does not, and lands in the window
-        exactly when that sample does): one before each sample that may be late (it travels
-        alone, its mark covers it alone: dropped with it if it is late), and one per window
-        before its first sample not late, covering the window's other samples of the piece.
-        The asset's run is flushed before a mark, which :meth:`_add` would do for that sample
-        anyway (a sample that may be late goes alone; a window's earlier samples all travel
-        alone, so a run open before its first one on time is another window's)."""
+    def _one_by_one(self, piece: ScalarColumns, now: datetime, open_runs: dict[str, _Run],
+                    out: list[Any]) -> None:
+        """A piece's samples one by one through :meth:`_add`, each with its position (if the piece
+        has them) through :meth:`located`."""
         samples = piece.samples
         if piece.positions is None:
             for s in samples:
                 self._add(s, now, open_runs, out)
             return
-        wids = (piece.times_us // (self.length // timedelta(microseconds=1))).tolist()
-        pos = piece.positions.tolist()
-        flags = late.tolist()
-        marks: dict[int, tuple[int, int]] = {}  # index of the sample a mark goes before -> span
-        groups: dict[int, int] = {}  # window -> index of its first sample not late
-        for k, (wid, p, is_late) in enumerate(zip(wids, pos, flags, strict=True)):
-            if is_late:
-                marks[k] = (p, p)
-                continue
-            at = groups.get(wid)
-            if at is None:
-                groups[wid] = k
-                marks[k] = (p, p)
-            else:
-                first, last = marks[at]
-                marks[at] = (min(first, p), max(last, p))
-        for k, s in enumerate(samples):
-            span = marks.get(k)
-            if span is not None:
-                _flush(open_runs.pop(s.asset_id, None), out)
-                out.append(InputMark(s.asset_id, s.timestamp, piece.origin, span[0], span[1]))
+        origin = piece.origin
+        for s, p in zip(samples, piece.positions.tolist(), strict=True):
+            self.located(s, origin, p, now, open_runs, out)
+
+    def located(self, s: ScalarSample, origin: str, position: int, now: datetime,
+                open_runs: dict[str, _Run], out: list[Any]) -> None:
+        """A sample judged alone that knows its input ``position`` (a sample of a located piece:
+        its offsets are not lost, :mod:`flows.dataflow.located`). If it may be late (the rule of
+        :meth:`_add`), it travels alone as a one-sample piece that carries its position: a late
+        one's dead letter names its offset, and nothing of the window's other samples is dropped
+        with it. Else it follows its window's input mark of this batch (asset, window, origin),
+        widened to its position, or a new one right before it (stamped with its time: it lands
+        in the window exactly when the sample does and moves no watermark it does not). The
+        asset's run is flushed before a new mark (as before any input mark): put before the
+        run's samples, the mark's time could make them late."""
+        asset, ts = s.asset_id, s.timestamp
+        clock = self.clocks.get(asset)
+        mark = None if clock is None else clock.watermark(now)
+        if mark is not None and ts < mark + self.margin:  # may be late: _add puts it alone, last
             self._add(s, now, open_runs, out)
+            out[-1] = one_sample_piece(s, origin, position)
+            return
+        key = (asset, (ts - EPOCH) // self.length, origin)
+        got = self.marks.get(key)
+        if got is None:
+            _flush(open_runs.pop(asset, None), out)
+            got = self.marks[key] = InputMark(asset, ts, origin, position, position)
+            out.append(got)
+        elif position < got.first:
+            got.first = position
+        elif position > got.last:
+            got.last = position
+        self._add(s, now, open_runs, out)
 
 
 @dataclass(slots=True)

@@ -98,7 +98,7 @@ class ClockGate:
         self.arrival_clocks: dict[str, ArrivalClock] = {}  # source partition -> its assets' skews
         self.arrival_marks: dict[str, list[InputMark]] = {}  # asset -> marks waiting for a record
         self.paces: dict[str, ArrivalPace] = {}  # source partition -> is it a real-time stream?
-        self.located = LocatedSamples(window_s)  # samples of Kafka pieces judged one by one
+        self.located = LocatedSamples()  # samples of Kafka pieces judged one by one
 
     def _clock(self, asset: str) -> AssetClock:
         clock = self.clocks.get(asset)
@@ -114,7 +114,6 @@ class ClockGate:
         out: list[Any] = []
         verdicts = Verdicts()
         limit = self.limit_s
-        self.located.new_batch()
         for item in items:
             kind = type(item)
             if kind is _Rejected:
@@ -132,9 +131,7 @@ class ClockGate:
                         clock.front = t
                     if self.pending:
                         self._release_marks(item, out)
-                    if self.located.by_id:
-                        self.located.before(item, out)
-                    out.append(item)
+                    out.append(self.located.admitted(item) if self.located.by_id else item)
                     continue
                 clock.offer(item.channel, t, item, verdicts)
             elif kind is ScalarColumns:
@@ -394,13 +391,10 @@ class ClockGate:
             del self.pending[item.asset_id]
 
     def _emit(self, verdicts: Verdicts, out: list[Any]) -> None:
-        behind = {id(x) for x, _c, _o in verdicts.flagged} if self.located.by_id and verdicts.flagged else ()
         for item in verdicts.admitted:
             if self.pending and type(item) is not ScalarColumns:
                 self._release_marks(item, out)
-            if self.located.by_id:
-                self.located.before(item, out, id(item) in behind)
-            out.append(item)
+            out.append(self.located.admitted(item) if self.located.by_id else item)
         verdicts.admitted.clear()
         for item, channel, offset in verdicts.flagged:  # behind: passed on, and flagged
             front = EPOCH + timedelta(seconds=self.clocks[item.asset_id].front)

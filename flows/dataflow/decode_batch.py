@@ -37,7 +37,10 @@ __all__ = ["decode_batch"]
 
 Arrivals = dict[int, tuple[str, Any]]
 """``id(item) -> (source partition, arrival s | array of arrival s)`` of one decode batch."""
-BatchStep = Callable[[list[RawRecord | RawRun | EndOfInput], Arrivals | None], list[Any]]
+Located = dict[int, tuple[ScalarSample, str, int]]
+"""``id(sample) -> (sample, origin, offset)``: Kafka scalar records decoded one by one
+(:class:`flows.dataflow.located.LocatedSamples`, the clock gate's)."""
+BatchStep = Callable[..., list[Any]]
 
 
 def _fast(raw: RawRecord, limit: datetime) -> ScalarSample | None:
@@ -92,9 +95,13 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
     """The step function for ``op.flat_map_batch``: records -> decoded records or dead letters,
     in order. ``one`` is the guarded per-record decode (:func:`flows.dataflow.guard.guard_map`
     over ``decoder``), used for everything the fast path is not sure of. With ``window_s``,
-    records decoded one by one are preceded by their input marks (:mod:`flows.dataflow.lineage`)."""
+    records decoded one by one are preceded by their input marks (:mod:`flows.dataflow.lineage`),
+    but for the scalar records of Kafka messages when the step is given ``located`` (the clock
+    gate's): those are noted there with their offsets instead, and the block builder, which knows
+    whether one may be late, marks them (:mod:`flows.dataflow.located`)."""
 
-    def step(raws: list[RawRecord | RawRun | EndOfInput], arrivals: Arrivals | None = None) -> list[Any]:
+    def step(raws: list[RawRecord | RawRun | EndOfInput], arrivals: Arrivals | None = None,
+             located: Located | None = None) -> list[Any]:
         try:
             limit = future_limit(decoder.now(), decoder.max_future_s)
         except ValueError:  # a clock without a time zone: the per-record path says so
@@ -107,7 +114,7 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
                 cols = _run_columns(raw, limit)
                 if cols is None:  # not all plain scalars: judged message by message, as before
                     for one_raw in raw.records():
-                        _judge(one_raw, limit, one, out, fast, marks, arrivals)
+                        _judge(one_raw, limit, one, out, fast, marks, arrivals, located)
                 else:
                     got = pieces(cols, kafka_origin(raw.source, raw.partition), raw.offsets)
                     if arrivals is not None and raw.arrivals_ms:
@@ -128,7 +135,7 @@ def decode_batch(decoder: Decoder, one: Callable[[RawRecord], Telemetry | DeadLe
                 for sample_raw in _one_by_one(raw):
                     _judge(sample_raw, limit, one, out, fast, marks)
                 continue
-            _judge(raw, limit, one, out, fast, marks, arrivals)
+            _judge(raw, limit, one, out, fast, marks, arrivals, located)
         for source, n in fast.items():
             decoder.count(source, n)
         return out
@@ -222,9 +229,10 @@ def _one_by_one(raw: RawRecord | RawRun | EndOfInput) -> list[Any]:
 
 def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry | DeadLetter],
            out: list[Any], fast: dict[str, int], marks: MarkCollector | None = None,
-           arrivals: Arrivals | None = None) -> None:
+           arrivals: Arrivals | None = None, located: Located | None = None) -> None:
     """One record: the fast path if it is sure, else the guarded per-record decoder (preceded by
-    its input mark when ``marks`` collects them; its arrival noted in ``arrivals``)."""
+    its input mark when ``marks`` collects them, or, a Kafka message's scalar, noted with its
+    offset in ``located``; its arrival noted in ``arrivals``)."""
     try:
         rec = _fast(raw, limit)
     except Exception:  # noqa: BLE001 - not sure: the guarded path judges it (and its errors)
@@ -237,7 +245,12 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
         fast[raw.source] = fast.get(raw.source, 0) + 1
     if ok:
         if marks is not None:
-            marks.add(out, decoded, position_of(raw))
+            where = position_of(raw)
+            if (located is not None and where is not None and raw.position < 0
+                    and type(decoded) is ScalarSample):  # a Kafka message's scalar (not a replay's)
+                located[id(decoded)] = (decoded, *where)
+            else:
+                marks.add(out, decoded, where)
         if arrivals is not None and raw.arrival_ms >= 0:
             h = raw.headers
             part = h[1][1] if len(h) == 3 and h[1][0] == "source.partition" else raw.source

@@ -1,42 +1,65 @@
-"""Samples of a located column piece that the clock gate judges one by one, and their input marks.
+"""Scalar samples that know their input position while the decode step judges them one by one.
 
 A :class:`~flows.dataflow.items.ScalarColumns` piece read from Kafka carries its offsets
-(``positions``), but its samples, once the gate judges them one by one (a sample jumped ahead or
-behind, or the asset has records held), know none: without this they dropped out of their
-window's lineage ``inputs`` (``benchmarks/RESULTS.md``, round 21, part lineage). So the gate
-notes each such sample's (origin, position) until it leaves: admitted, it is preceded by its
-input mark (:class:`~flows.dataflow.lineage.MarkCollector`: one per asset, window and origin of
-the batch, right before its first admitted sample and stamped with its time, so it lands in the
-window exactly when that sample does and moves no watermark the sample does not); rejected, its
-position is forgotten with it.
+(``positions``), but its samples, once judged one by one (by the clock gate: a sample jumped
+ahead or behind, or the asset has records held; by the block builder: a sample may be late),
+know none: without this they dropped out of their window's lineage ``inputs``
+(``benchmarks/RESULTS.md``, round 21, part lineage), and a late one's ``late_record`` dead letter
+had no ``source.*`` headers (round 22, part CLEAN22).
+
+The clock gate notes each such sample's (origin, position) until it leaves
+(:class:`LocatedSamples`): rejected, its position is forgotten with it; admitted, it leaves as a
+:class:`LocatedSample`, which never leaves the decode step: the block builder, the only one that
+knows whether a sample may be late in the window step, turns it into a sample behind its window's
+input mark (one per asset, window and origin of the batch, right before the first of them that
+is not late) or, when it may be late, into a one-sample piece that carries its own position (so
+a late one's dead letter names its offset, and its lineage cannot drop the mark of the window's
+other samples). See :meth:`flows.dataflow.blocks.BlockBuilder.located`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from flows.dataflow.items import InputMark, ScalarColumns
-from flows.dataflow.lineage import MarkCollector
-from twin_models.records import ScalarSample
+import numpy as np
 
-__all__ = ["LocatedSamples"]
+from flows.dataflow.items import ScalarColumns
+from twin_models.records import EPOCH, ScalarSample
+
+__all__ = ["LocatedSample", "LocatedSamples", "one_sample_piece"]
+
+_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedSample:
+    """A sample the clock gate admitted, with its input ``position`` in ``origin`` (internal to
+    the decode step: the block builder unwraps it)."""
+
+    sample: ScalarSample
+    origin: str
+    position: int
+
+
+def one_sample_piece(s: ScalarSample, origin: str, position: int) -> ScalarColumns:
+    """``s`` as a piece of one sample at ``position`` in ``origin`` (the same sample: its time is a
+    whole number of microseconds since the epoch, as every sample cut from a piece)."""
+    return ScalarColumns.of(s.asset_id, np.array([(s.timestamp - EPOCH) // _US], dtype=np.int64),
+                            np.zeros(1, dtype=np.int16), (s.channel,), np.array([s.value], dtype=np.float64),
+                            origin, np.array([position], dtype=np.int64))
 
 
 class LocatedSamples:
-    """The located samples still in the gate (by identity; each kept alive here until it leaves)
-    and the input marks of the batch being gated."""
+    """The located samples still in the clock gate (by identity; each kept alive here until it
+    leaves)."""
 
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
+    def __init__(self) -> None:
         self.by_id: dict[int, tuple[ScalarSample, str, int]] = {}
-        self.marks: MarkCollector | None = None
 
     def __len__(self) -> int:
         return len(self.by_id)
-
-    def new_batch(self) -> None:
-        """A new batch: its marks are its own."""
-        self.marks = None
 
     def clear(self) -> None:
         self.by_id.clear()
@@ -60,18 +83,8 @@ class LocatedSamples:
         """``item`` was rejected: its position goes with it."""
         self.by_id.pop(id(item), None)
 
-    def before(self, item: Any, out: list[Any], alone: bool = False) -> None:
-        """Before the admitted ``item``, if it is a located sample: the input mark of its (asset,
-        window, origin) in this batch, widened to its position (a new one appended right before
-        it). ``alone`` (a sample behind the asset's clock, likely late): a mark of its own, which
-        the window step drops with it if it is late."""
+    def admitted(self, item: Any) -> Any:
+        """What leaves the gate for the admitted ``item``: a :class:`LocatedSample` if it is a
+        located sample, else the item itself."""
         got = self.by_id.pop(id(item), None)
-        if got is None:
-            return
-        _s, origin, pos = got
-        if alone:
-            out.append(InputMark(item.asset_id, item.timestamp, origin, pos, pos))
-            return
-        if self.marks is None:
-            self.marks = MarkCollector(self.window_s)
-        self.marks.add(out, item, (origin, pos))
+        return item if got is None else LocatedSample(item, got[1], got[2])

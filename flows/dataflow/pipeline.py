@@ -206,7 +206,7 @@ def get_flow(
 
     def decode_and_gate(raws: list[Any]) -> list[Any]:
         arrivals: dict[int, tuple[str, Any]] = {}  # this batch's arrival times (Kafka messages)
-        return clock_gate(decode_one(raws, arrivals), arrivals)
+        return clock_gate(decode_one(raws, arrivals, clock_gate.located.by_id), arrivals)
 
     decode = grouped(decode_and_gate, _block_builder(cfg, now))
     decoded = op.flat_map_batch("decode", raw, decode)

@@ -23,6 +23,7 @@ from flows.dataflow.blocks import BlockBuilder
 from flows.dataflow.clock_gate import ClockGate
 from flows.dataflow.items import DeadLetter, InputMark, RawRun, ScalarBlock, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import window_inputs
+from flows.dataflow.located import LocatedSample
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
 from twin_models.records import EPOCH, InputSpan, ScalarSample
@@ -61,6 +62,12 @@ def _records(out: list[Any]) -> list[ScalarSample]:
             for s in (x.samples if isinstance(x, ScalarBlock | ScalarColumns) else (x,))]
 
 
+def _late_pieces(out: list[Any]) -> list[tuple[int, list[int]]]:
+    """(second, positions) of the one-sample pieces the builder made of samples that may be late."""
+    return [(x.timestamp.second, x.positions.tolist()) for x in out
+            if isinstance(x, ScalarColumns) and len(x) == 1]
+
+
 def test_the_builder_marks_each_window_of_a_piece_with_a_late_sample() -> None:
     builder = BlockBuilder(60.0, timedelta(seconds=10), lambda: EPOCH)
     builder([ScalarSample("pump-1", "temp", T0 + timedelta(seconds=50), 0.0)])  # watermark 40 s
@@ -69,13 +76,13 @@ def test_the_builder_marks_each_window_of_a_piece_with_a_late_sample() -> None:
     out = builder([piece])
     assert [s.timestamp for s in _records(out)] == [s.timestamp for s in piece.samples]  # order kept
     marks = [x for x in out if isinstance(x, InputMark)]
-    assert [(m.first, m.last) for m in marks] == [(100, 103), (101, 101), (104, 107)]  # the late one alone
+    assert [(m.first, m.last) for m in marks] == [(100, 103), (104, 107)]
+    assert _late_pieces(out) == [(30, [101])]  # the late one alone, with its own offset
     for mark in marks:  # right before a record at its own time: it moves no watermark that one does not
         after = out[out.index(mark) + 1]
         assert _records([after])[0].timestamp == mark.timestamp
     watermark = T0 + timedelta(seconds=40)
-    late = {k for k, x in enumerate(out)  # the late sample and its mark
-            if isinstance(x, ScalarSample | InputMark) and x.timestamp < watermark}
+    late = {k for k, x in enumerate(out) if x.timestamp < watermark}  # the late sample's piece
     assert _by_window(out, 60.0, late) == {0: (InputSpan(ORIGIN, 100, 103),),
                                            1: (InputSpan(ORIGIN, 104, 107),)}
 
@@ -85,28 +92,47 @@ def test_the_builder_puts_a_window_s_mark_before_its_first_sample_on_time() -> N
     builder([ScalarSample("pump-1", "temp", T0 + timedelta(seconds=50), 0.0)])  # watermark 40 s
     out = builder([_piece([20, 45, 46])])  # 20 s is late: the window's mark goes with 45 s, not with it
     assert [(type(x).__name__, x.timestamp.second) for x in out] == [
-        ("InputMark", 20), ("ScalarSample", 20), ("InputMark", 45), ("ScalarBlock", 46)]
-    assert [(x.first, x.last) for x in out if isinstance(x, InputMark)] == [(100, 100), (101, 102)]
-    assert _by_window(out, 60.0, {0, 1}) == {0: (InputSpan(ORIGIN, 101, 102),)}  # the late one's mark is late
+        ("ScalarColumns", 20), ("InputMark", 45), ("ScalarBlock", 46)]
+    assert [(x.first, x.last) for x in out if isinstance(x, InputMark)] == [(101, 102)]
+    assert _late_pieces(out) == [(20, [100])]
+    assert _by_window(out, 60.0, {0}) == {0: (InputSpan(ORIGIN, 101, 102),)}
+
+
+def test_a_located_sample_late_first_in_its_window_keeps_the_others_offsets() -> None:
+    # round 21's corner: the clock gate (limit 60 s) admits a sample 25 s behind the front, late
+    # in the window step (allowed lateness 10 s), as the batch's first sample of its window; its
+    # window's mark must not go (and be dropped) with it
+    builder = BlockBuilder(60.0, timedelta(seconds=10), lambda: EPOCH)
+    builder([ScalarSample("pump-1", "temp", T0 + timedelta(seconds=100), 0.0)])  # watermark 90 s
+    samples = [ScalarSample("pump-1", CHANNELS[k % 2], T0 + timedelta(seconds=t), 1.0)
+               for k, t in enumerate((75, 101, 102, 121))]
+    out = builder([LocatedSample(s, ORIGIN, 300 + k) for k, s in enumerate(samples)])
+    assert [(type(x).__name__, x.timestamp.second) for x in out] == [
+        ("ScalarColumns", 15), ("InputMark", 41), ("ScalarBlock", 42), ("InputMark", 1), ("ScalarSample", 1)]
+    assert _late_pieces(out) == [(15, [300])]
+    assert _by_window(out, 60.0, {0}) == {1: (InputSpan(ORIGIN, 301, 302),),
+                                          2: (InputSpan(ORIGIN, 303, 303),)}
+    assert _records(out) == samples
 
 
 def _gate() -> ClockGate:
     return ClockGate(10.0, 60.0, PipelineMetrics(), lambda: T0)
 
 
-def test_the_clock_gate_marks_the_samples_of_a_piece_it_judges_one_by_one() -> None:
+def _located(out: list[Any]) -> list[tuple[int, int]]:
+    """(second of the minute, position) of the located samples the gate admitted."""
+    return [(x.sample.timestamp.second, x.position) for x in out if isinstance(x, LocatedSample)]
+
+
+def test_the_clock_gate_passes_the_samples_of_a_piece_it_judges_one_by_one_with_their_offsets() -> None:
     gate = _gate()
     gate([_piece([0, 1], first=10)])  # the asset's front: 1 s, both channels live
     # offsets 100..105: a pres record 2 h ahead (held, then rejected), the rest on time across two windows
     piece = _piece([50, 7251, 58, 59, 61, 62])
     out = gate([piece])
     assert [type(x).__name__ for x in out].count("DeadLetter") == 1
-    kept = [x for x in out if isinstance(x, ScalarSample)]
-    assert [s.timestamp for s in kept] == [T0 + timedelta(seconds=s) for s in (50, 58, 59, 61, 62)]
-    for mark in (x for x in out if isinstance(x, InputMark)):
-        assert out[out.index(mark) + 1].timestamp == mark.timestamp
-    records = [x for x in out if isinstance(x, ScalarSample | InputMark)]
-    assert _by_window(records, 60.0) == {0: (InputSpan(ORIGIN, 100, 103),), 1: (InputSpan(ORIGIN, 104, 105),)}
+    assert not any(isinstance(x, ScalarSample | InputMark) for x in out)
+    assert _located(out) == [(50, 100), (58, 102), (59, 103), (1, 104), (2, 105)]
     assert not gate.located
 
 
@@ -116,10 +142,8 @@ def test_a_sample_the_clock_gate_holds_keeps_its_offset_when_confirmed() -> None
     assert gate([_piece([70], first=200, channel=0)]) == []  # temp 69 s ahead of the front: held
     assert len(gate.located) == 1
     out = gate([_piece([30, 31], first=300, channel=1)])  # pres at 30 s confirms it: admitted first
-    assert [(type(x).__name__, x.timestamp.second) for x in out] == [
-        ("InputMark", 10), ("ScalarSample", 10),
-        ("InputMark", 30), ("ScalarSample", 30), ("ScalarSample", 31)]
-    assert _by_window(out, 60.0) == {0: (InputSpan(ORIGIN, 300, 301),), 1: (InputSpan(ORIGIN, 200, 200),)}
+    assert [type(x).__name__ for x in out] == ["LocatedSample"] * 3
+    assert _located(out) == [(10, 200), (30, 300), (31, 301)]
     assert not gate.located
 
 
@@ -130,7 +154,7 @@ def test_a_sample_the_clock_gate_rejects_leaves_no_mark() -> None:
     piece = _piece([30, 31], first=300, channel=1)
     out = gate([piece])  # pres on time contradicts it: rejected; the piece goes whole again
     assert [x.reason for x in out if isinstance(x, DeadLetter)] == ["clock_skew"]
-    assert piece in out and not any(isinstance(x, InputMark | ScalarSample) for x in out)
+    assert piece in out and not any(isinstance(x, InputMark | ScalarSample | LocatedSample) for x in out)
     assert not gate.located
 
 
@@ -177,3 +201,63 @@ def test_every_window_names_the_offsets_of_the_records_that_fed_it() -> None:
         assert fv.n_records == len(offsets)
         assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
             fv.asset_id, fv.window_start)
+
+    # round 22: a late sample of a Kafka piece names its offset in its dead letter, as other Kafka
+    # dead letters do (flows/codec/dead_letters.py)
+    late_at = {dict(d.headers)["source.offset"] for d in out.dead_letters if d.reason == "late_record"}
+    assert late_at == {str(k) for k, m in enumerate(msgs) if b'"value": 1.0' in m and b"pump-0" in m}
+    assert all(dict(d.headers)["source.topic"] == "t.scalars" and dict(d.headers)["source.partition"] == "0"
+               for d in out.dead_letters if d.reason == "late_record")
+
+
+def _corner_messages() -> tuple[list[bytes], list[int], dict[tuple[str, int], list[int]], list[int]]:
+    """Payloads in offset order, where runs must start, the offsets that feed each (asset, window),
+    and the late records' offsets. At 40 s into every other window a run starts with a pump-1
+    record 25 s old (within the clock gate's 60-s limit, late in the window step: allowed
+    lateness 10 s) and one 3 h ahead (so the gate judges pump-1's piece sample by sample): the
+    late record is the batch's first sample of its window, whose last 20 s follow it."""
+    out: list[bytes] = []
+    starts: list[int] = [0]
+    late: list[int] = []
+    feeds: dict[tuple[str, int], list[int]] = defaultdict(list)
+    stamp = lambda t: (T0 + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    for t in range(1200):
+        if t % 120 == 100:
+            starts.append(len(out))
+            late.append(len(out))
+            out.append(json.dumps({"type": "scalar", "asset_id": "pump-1", "channel": "temp",
+                                   "timestamp": stamp(t - 25), "value": 1.0}).encode())
+            out.append(json.dumps({"type": "scalar", "asset_id": "pump-1", "channel": "pres",
+                                   "timestamp": stamp(t + 3 * 3600), "value": 1.0}).encode())
+        for a in range(2):
+            for channel in CHANNELS:
+                feeds[(f"pump-{a}", t // 60)].append(len(out))
+                out.append(codec.encode_scalar(ScalarSample(f"pump-{a}", channel, T0 + timedelta(seconds=t),
+                                                            float(t % 7), "")))
+    return out, starts, feeds, late
+
+
+def test_a_late_first_sample_of_a_window_drops_none_of_its_window_s_offsets() -> None:
+    msgs, starts, feeds, late = _corner_messages()
+    bounds = sorted({*starts, *range(0, len(msgs), 300), len(msgs)})
+    runs = [RawRun("t.scalars", 0, tuple(range(a, b)), tuple(msgs[a:b]))
+            for a, b in zip(bounds, bounds[1:], strict=False)]
+    metrics = PipelineMetrics()
+    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
+    run_main(get_flow(CFG, source=TestingSource(runs, batch_size=1), sinks=sinks, metrics=metrics,
+                      now=lambda: NOW))
+    reasons = sorted(d.reason for d in out.dead_letters)
+    assert reasons.count("late_record") == len(late) == 10 and reasons.count("clock_skew") == 10, reasons
+    assert sorted(int(dict(d.headers)["source.offset"]) for d in out.dead_letters
+                  if d.reason == "late_record") == late
+    assert len(out.features) == 40
+    for fv in out.features:
+        offsets = feeds[(fv.asset_id, (fv.window_start - T0) // timedelta(seconds=60))]
+        assert fv.n_records == len(offsets)
+        assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
+            fv.asset_id, fv.window_start)
+    assert len(out.state) == 40
+    for snap in out.state:  # the state's lineage is its window's
+        offsets = feeds[(snap.asset_id, (snap.window_start - T0) // timedelta(seconds=60))]
+        assert snap.lineage is not None
+        assert snap.lineage.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),)
