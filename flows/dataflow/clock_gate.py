@@ -117,8 +117,6 @@ class ClockGate:
         for item in items:
             kind = type(item)
             if kind is _Rejected:
-                if self.located.by_id and item.dead:  # one behind is passed on too: it keeps its place
-                    self.located.drop(item.item)
                 self._reject_arrival(item, out)
                 continue
             if kind is ScalarSample or kind is WaveformFrame:
@@ -175,7 +173,8 @@ class ClockGate:
             held_items, peers.held = peers.held, []
             front = EPOCH + timedelta(seconds=peers.front)
             for h in held_items:
-                out.append(_dead_letter(h.item, h.channel, h.t - peers.front, front, at, CLOCK_UNCONFIRMED))
+                out.append(_dead_letter(h.item, h.channel, h.t - peers.front, front, at, CLOCK_UNCONFIRMED,
+                                        self.located.drop(h.item) if self.located.by_id else ()))
                 out.append(ClockFlag(asset, front, h.channel, h.t - peers.front))
                 n += 1
         self.pending.clear()
@@ -327,7 +326,8 @@ class ClockGate:
                   f"{item.timestamp.isoformat()} is {way} the time at which it arrived, compared with "
                   f"the other assets arriving with it: {verdict}; kept out of its watermark")
         payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-        out.append(DeadLetter(reason, detail, "decode", payload, self.now()))
+        headers = self.located.drop(item) if self.located.by_id else ()  # one behind (above) keeps its place
+        out.append(DeadLetter(reason, detail, "decode", payload, self.now(), headers))
         out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
         if reason == CLOCK_SKEW:  # end(): counted there, at once
             self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc()
@@ -404,18 +404,17 @@ class ClockGate:
             return
         at = self.now()
         for item, channel, offset in verdicts.rejected:
-            if self.located.by_id:
-                self.located.drop(item)
             clock = self.clocks[item.asset_id]
             front = EPOCH + timedelta(seconds=clock.front)
-            out.append(_dead_letter(item, channel, offset, front, at))
+            out.append(_dead_letter(item, channel, offset, front, at, CLOCK_SKEW,
+                                    self.located.drop(item) if self.located.by_id else ()))
             out.append(ClockFlag(item.asset_id, front, channel, offset))
         self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc(len(verdicts.rejected))
         verdicts.rejected.clear()
 
 
 def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime,
-                 reason: str = CLOCK_SKEW) -> DeadLetter:
+                 reason: str = CLOCK_SKEW, headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
     way = "ahead of" if offset_s > 0 else "behind"
     verdict = ("its clock jumped" if reason == CLOCK_SKEW else
                "still held at the end of the input, never confirmed nor contradicted by another channel")
@@ -423,7 +422,7 @@ def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: 
               f"{item.timestamp.isoformat()} is {abs(offset_s) / 3600.0:.2f} h {way} the asset's other "
               f"channels (at {front.isoformat()}): {verdict}; kept out of the asset's watermark")
     payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-    return DeadLetter(reason, detail, "decode", payload, at)
+    return DeadLetter(reason, detail, "decode", payload, at, headers)
 
 
 def clock_skews(items: list[Any]) -> dict[str, ClockSkew]:

@@ -65,6 +65,15 @@ def kafka_origin(topic: str, partition: int | str) -> str:
     return f"kafka:{topic}:{partition}"
 
 
+def origin_headers(origin: str, position: int) -> tuple[tuple[str, str], ...]:
+    """The ``source.*`` headers of the record at ``position`` in ``origin`` if that is a Kafka
+    topic partition (:func:`kafka_origin`); none for a replay's origin."""
+    if not origin.startswith("kafka:"):
+        return ()
+    topic, _, partition = origin.removeprefix("kafka:").rpartition(":")
+    return (("source.topic", topic), ("source.partition", partition), ("source.offset", str(position)))
+
+
 @dataclass(slots=True)
 class InputMark:
     """Digital thread: the input positions ``first..last`` of ``source`` behind some of an asset's

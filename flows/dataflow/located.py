@@ -8,7 +8,8 @@ know none: without this they dropped out of their window's lineage ``inputs``
 had no ``source.*`` headers (round 22, part CLEAN22).
 
 The clock gate notes each such sample's (origin, position) until it leaves
-(:class:`LocatedSamples`): rejected, its position is forgotten with it; admitted, it leaves as a
+(:class:`LocatedSamples`): rejected, its position is forgotten with it (its ``clock_skew`` or
+``clock_unconfirmed`` dead letter gets the ``source.*`` headers of a Kafka record); admitted, it leaves as a
 :class:`LocatedSample`, which never leaves the decode step: the block builder, the only one that
 knows whether a sample may be late in the window step, turns it into a sample behind its window's
 input mark (one per asset, window and origin of the batch, right before the first of them that
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from flows.dataflow.items import ScalarColumns
+from flows.dataflow.items import ScalarColumns, origin_headers
 from twin_models.records import EPOCH, ScalarSample
 
 __all__ = ["LocatedSample", "LocatedSamples", "one_sample_piece"]
@@ -79,9 +80,11 @@ class LocatedSamples:
         for s in samples:
             by_id.pop(id(s), None)
 
-    def drop(self, item: Any) -> None:
-        """``item`` was rejected: its position goes with it."""
-        self.by_id.pop(id(item), None)
+    def drop(self, item: Any) -> tuple[tuple[str, str], ...]:
+        """``item`` was rejected: its position goes with it. Its ``source.*`` headers for its dead
+        letter (none unless it is a Kafka record)."""
+        got = self.by_id.pop(id(item), None)
+        return () if got is None else origin_headers(got[1], got[2])
 
     def admitted(self, item: Any) -> Any:
         """What leaves the gate for the admitted ``item``: a :class:`LocatedSample` if it is a

@@ -208,6 +208,9 @@ def test_every_window_names_the_offsets_of_the_records_that_fed_it() -> None:
     assert late_at == {str(k) for k, m in enumerate(msgs) if b'"value": 1.0' in m and b"pump-0" in m}
     assert all(dict(d.headers)["source.topic"] == "t.scalars" and dict(d.headers)["source.partition"] == "0"
                for d in out.dead_letters if d.reason == "late_record")
+    # and a rejected one (clock_skew) names its offset too
+    ahead = {str(k) for k, m in enumerate(msgs) if b'"value": 1.0' in m and b"pump-1" in m}
+    assert {dict(d.headers)["source.offset"] for d in out.dead_letters if d.reason == "clock_skew"} == ahead
 
 
 def _corner_messages() -> tuple[list[bytes], list[int], dict[tuple[str, int], list[int]], list[int]]:
@@ -261,3 +264,38 @@ def test_a_late_first_sample_of_a_window_drops_none_of_its_window_s_offsets() ->
         offsets = feeds[(snap.asset_id, (snap.window_start - T0) // timedelta(seconds=60))]
         assert snap.lineage is not None
         assert snap.lineage.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),)
+
+
+def test_the_arrival_check_s_fallback_keeps_the_offsets_of_a_piece_it_judges_one_by_one() -> None:
+    # a real-time stream (Kafka timestamps at the pace of event time) of 3 pumps; pump-1's whole
+    # clock jumps 2 h ahead for a minute: the arrival check judges its pieces sample by sample
+    # (the one where the jump starts holds samples on time and ahead), admits those on time and
+    # rejects the others (clock_skew, with their offsets)
+    msgs: list[bytes] = []
+    arrivals: list[int] = []
+    feeds: dict[tuple[str, int], list[int]] = defaultdict(list)
+    jumped: list[int] = []
+    for t in range(900):
+        for a in range(3):
+            for channel in CHANNELS:
+                shift = timedelta(hours=2) if a == 1 and 400 <= t < 460 else timedelta(0)
+                (jumped if shift else feeds[(f"pump-{a}", t // 60)]).append(len(msgs))
+                msgs.append(codec.encode_scalar(ScalarSample(f"pump-{a}", channel,
+                                                             T0 + timedelta(seconds=t) + shift, 1.0 + a, "")))
+                arrivals.append(1_790_000_000_000 + 1000 * t + 400)  # sent in true time, 0.4 s lag
+    runs = [RawRun("t.scalars", 0, tuple(range(k, min(k + 57, len(msgs)))), tuple(msgs[k:k + 57]),
+                   tuple(arrivals[k:k + 57])) for k in range(0, len(msgs), 57)]
+    metrics = PipelineMetrics()
+    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
+    run_main(get_flow(CFG, source=TestingSource(runs, batch_size=1), sinks=sinks, metrics=metrics,
+                      now=lambda: NOW))
+    assert metrics.value("twin_arrival_check", {"partition": "0", "state": "real_time"}) == 1.0
+    assert [d.reason for d in out.dead_letters] == ["clock_skew"] * len(jumped) == ["clock_skew"] * 120
+    assert all("ahead of the time at which it arrived" in d.detail for d in out.dead_letters)
+    assert [int(dict(d.headers)["source.offset"]) for d in out.dead_letters] == jumped
+    assert len(out.features) == 45
+    for fv in out.features:
+        offsets = feeds[(fv.asset_id, (fv.window_start - T0) // timedelta(seconds=60))]
+        assert fv.n_records == len(offsets)
+        assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
+            fv.asset_id, fv.window_start)
