@@ -5,6 +5,11 @@ engine's destructors, and Rust aborted the process ("panic in a destructor durin
 (SIGABRT), nothing said, the rows handed to the archive writer not flushed. Now a repeat within
 REPEAT_IGNORED_S is ignored; a later one ends the process at once with one line, exit 130. A repeat
 while the interpreter shut down afterwards killed it by SIGINT (exit -2): then both are ignored.
+
+The children these tests signal start with SIGINT at its default action (:func:`_sigint_default`):
+run as a background job of a script, the suite has SIGINT ignored, and so would they, which is what
+such a job is for (round 22: the shell asks it to ignore the terminal's Ctrl-C; ``twin`` keeps it
+ignored, as Python does, and SIGTERM still stops it once: the last test).
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ import pytest
 
 from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce, restore, stop_once
 from tests.flows.test_cli_errors import TWIN, one_error_line
+
+_EXEC_WITH_SIGINT_DEFAULT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                             "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def _sigint_default(argv: list[str]) -> list[str]:
+    """``argv`` started with SIGINT at its default action whatever this process inherited (an exec
+    keeps an ignored signal ignored, and resets a handled one to its default)."""
+    return [sys.executable, "-c", _EXEC_WITH_SIGINT_DEFAULT, *argv]
 
 
 def test_the_first_signal_interrupts_a_quick_repeat_is_ignored() -> None:
@@ -53,8 +67,8 @@ def test_a_repeat_after_the_window_ends_at_once_with_one_line() -> None:
             "except KeyboardInterrupt:\n    pass\n"
             "os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
             "print('not reached')\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=False)
+    proc = subprocess.run(_sigint_default([sys.executable, "-c", code]), capture_output=True, text=True,
+                          timeout=60, check=False)
     assert proc.returncode == 130 and proc.stdout == "", proc
     assert proc.stderr.startswith("twin: stopped at once (signalled again while stopping)"), proc.stderr
 
@@ -63,7 +77,8 @@ def test_ctrl_c_twice_stops_the_demo_once_and_keeps_what_it_said(tmp_path: Path)
     out = tmp_path / "o"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
     argv = [TWIN, "demo", "--assets", "2", "--days", "60", "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_sigint_default(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     deadline = time.monotonic() + 90
     while not list(out.glob("twin_state/**/*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.2)  # under way: its first twin states are archived
@@ -81,3 +96,20 @@ def test_ctrl_c_twice_stops_the_demo_once_and_keeps_what_it_said(tmp_path: Path)
                            text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stdout
     assert not list(out.glob("**/*.tmp*"))
+
+
+def test_started_with_sigint_ignored_it_ignores_it_and_sigterm_stops_it_once() -> None:
+    """A background job of a script (``twin run ... &``): the shell starts it with SIGINT ignored,
+    so that the terminal's Ctrl-C is not for it. It stays ignored (as Python leaves it: no
+    KeyboardInterrupt); SIGTERM (``kill PID``) stops it like Ctrl-C would have."""
+    code = ("import os, signal, sys, time\n"
+            "import flows.app.stop_signals as s\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "s.stop_once()\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "print('SIGINT ignored', flush=True)\n"
+            "try:\n    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+            "except KeyboardInterrupt:\n    sys.exit(130)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 130 and proc.stdout == "SIGINT ignored\n" and proc.stderr == "", proc
