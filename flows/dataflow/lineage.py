@@ -2,9 +2,11 @@
 the lineage stamped on snapshots and alerts (issue 11).
 
 Cost: the scalar path's records travel as column pieces, whose ``positions`` array is sliced
-with them (no per-record object); records decoded one by one (frames, events, lone scalars)
-give one :class:`~flows.dataflow.items.InputMark` per (asset, window, source) of a batch, placed
-right before the first of them. ``aggregate_window`` reduces a window's marks and pieces to one
+with them (no per-record object); records decoded one by one (frames, events, a replay's lone
+scalars) give one :class:`~flows.dataflow.items.InputMark` per (asset, window, source) of a batch,
+placed right before the first of them. Scalar samples of Kafka judged one by one (a piece's, or a
+message's decoded alone) keep their own offsets to the block builder, which marks them knowing
+which may be late (:mod:`flows.dataflow.located`). ``aggregate_window`` reduces a window's marks and pieces to one
 :class:`~twin_models.records.InputSpan` per source (min/max: a covering range).
 """
 
