@@ -164,6 +164,24 @@ CFG = PipelineConfig(clock="data", window_s=60.0, allowed_lateness_s=10.0)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
+def _run(runs: list[RawRun]) -> tuple[Any, PipelineMetrics]:
+    """The flow's outputs (and metrics) on these runs, one per batch."""
+    metrics = PipelineMetrics()
+    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
+    run_main(get_flow(CFG, source=TestingSource(runs, batch_size=1), sinks=sinks, metrics=metrics,
+                      now=lambda: NOW))
+    return out, metrics
+
+
+def _assert_inputs(features: list[Any], feeds: dict[tuple[str, int], list[int]]) -> None:
+    """Every window's ``inputs``: the min..max offset of the records that fed it (and their count)."""
+    for fv in features:
+        offsets = feeds[(fv.asset_id, (fv.window_start - T0) // timedelta(seconds=60))]
+        assert fv.n_records == len(offsets)
+        assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
+            fv.asset_id, fv.window_start)
+
+
 def _messages() -> tuple[list[bytes], dict[tuple[str, int], list[int]]]:
     """Payloads in offset order; the offsets of the records that feed each (asset, window)."""
     out: list[bytes] = []
@@ -189,18 +207,11 @@ def test_every_window_names_the_offsets_of_the_records_that_fed_it() -> None:
     msgs, feeds = _messages()
     runs = [RawRun("t.scalars", 0, tuple(range(k, min(k + 300, len(msgs)))), tuple(msgs[k:k + 300]))
             for k in range(0, len(msgs), 300)]
-    metrics = PipelineMetrics()
-    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
-    run_main(get_flow(CFG, source=TestingSource(runs, batch_size=1), sinks=sinks, metrics=metrics,
-                      now=lambda: NOW))
+    out, metrics = _run(runs)
     reasons = sorted(d.reason for d in out.dead_letters)
     assert reasons.count("late_record") == 12 and reasons.count("clock_skew") == 9, reasons
     assert len(out.features) == 40
-    for fv in out.features:
-        offsets = feeds[(fv.asset_id, (fv.window_start - T0) // timedelta(seconds=60))]
-        assert fv.n_records == len(offsets)
-        assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
-            fv.asset_id, fv.window_start)
+    _assert_inputs(out.features, feeds)
 
     # round 22: a late sample of a Kafka piece names its offset in its dead letter, as other Kafka
     # dead letters do (flows/codec/dead_letters.py)
@@ -245,20 +256,13 @@ def test_a_late_first_sample_of_a_window_drops_none_of_its_window_s_offsets() ->
     bounds = sorted({*starts, *range(0, len(msgs), 300), len(msgs)})
     runs = [RawRun("t.scalars", 0, tuple(range(a, b)), tuple(msgs[a:b]))
             for a, b in zip(bounds, bounds[1:], strict=False)]
-    metrics = PipelineMetrics()
-    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
-    run_main(get_flow(CFG, source=TestingSource(runs, batch_size=1), sinks=sinks, metrics=metrics,
-                      now=lambda: NOW))
+    out, metrics = _run(runs)
     reasons = sorted(d.reason for d in out.dead_letters)
     assert reasons.count("late_record") == len(late) == 10 and reasons.count("clock_skew") == 10, reasons
     assert sorted(int(dict(d.headers)["source.offset"]) for d in out.dead_letters
                   if d.reason == "late_record") == late
     assert len(out.features) == 40
-    for fv in out.features:
-        offsets = feeds[(fv.asset_id, (fv.window_start - T0) // timedelta(seconds=60))]
-        assert fv.n_records == len(offsets)
-        assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
-            fv.asset_id, fv.window_start)
+    _assert_inputs(out.features, feeds)
     assert len(out.state) == 40
     for snap in out.state:  # the state's lineage is its window's
         offsets = feeds[(snap.asset_id, (snap.window_start - T0) // timedelta(seconds=60))]
@@ -285,17 +289,10 @@ def test_the_arrival_check_s_fallback_keeps_the_offsets_of_a_piece_it_judges_one
                 arrivals.append(1_790_000_000_000 + 1000 * t + 400)  # sent in true time, 0.4 s lag
     runs = [RawRun("t.scalars", 0, tuple(range(k, min(k + 57, len(msgs)))), tuple(msgs[k:k + 57]),
                    tuple(arrivals[k:k + 57])) for k in range(0, len(msgs), 57)]
-    metrics = PipelineMetrics()
-    sinks, out = local_outputs(CFG, metrics, collect=STREAMS)
-    run_main(get_flow(CFG, source=TestingSource(runs, batch_size=1), sinks=sinks, metrics=metrics,
-                      now=lambda: NOW))
+    out, metrics = _run(runs)
     assert metrics.value("twin_arrival_check", {"partition": "0", "state": "real_time"}) == 1.0
     assert [d.reason for d in out.dead_letters] == ["clock_skew"] * len(jumped) == ["clock_skew"] * 120
     assert all("ahead of the time at which it arrived" in d.detail for d in out.dead_letters)
     assert [int(dict(d.headers)["source.offset"]) for d in out.dead_letters] == jumped
     assert len(out.features) == 45
-    for fv in out.features:
-        offsets = feeds[(fv.asset_id, (fv.window_start - T0) // timedelta(seconds=60))]
-        assert fv.n_records == len(offsets)
-        assert fv.inputs == (InputSpan(kafka_origin("t.scalars", 0), min(offsets), max(offsets)),), (
-            fv.asset_id, fv.window_start)
+    _assert_inputs(out.features, feeds)
