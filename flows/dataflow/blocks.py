@@ -200,12 +200,16 @@ class BlockBuilder:
         run's samples, the mark's time could make them late."""
         asset, ts = s.asset_id, s.timestamp
         clock = self.clocks.get(asset)
-        mark = None if clock is None else clock.watermark(now)
-        if mark is not None and ts < mark + self.margin:  # may be late: _add puts it alone, last
-            self._add(s, now, open_runs, out)
+        base = None if clock is None else clock.base  # the rule of _add, inlined (per sample)
+        if base is not None and ts < base + (now - clock.system_at) + self.margin:  # type: ignore[union-attr]
+            self._add(s, now, open_runs, out)  # may be late: _add puts it alone, last
             out[-1] = one_sample_piece(s, origin, position)
             return
-        key = (asset, (ts - EPOCH) // self.length, origin)
+        last_ts, wid = self._wid_of  # _add's cache (a fleet's samples share their timestamps)
+        if ts != last_ts:
+            wid = (ts - EPOCH) // self.length
+            self._wid_of = (ts, wid)
+        key = (asset, wid, origin)
         got = self.marks.get(key)
         if got is None:
             _flush(open_runs.pop(asset, None), out)

@@ -30,6 +30,7 @@ from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_
 from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, key_matches, name_problem
 from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
+from flows.dataflow.located import LocatedSample
 from flows.dataflow.operators import Decoder
 from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry
 
@@ -37,9 +38,9 @@ __all__ = ["decode_batch"]
 
 Arrivals = dict[int, tuple[str, Any]]
 """``id(item) -> (source partition, arrival s | array of arrival s)`` of one decode batch."""
-Located = dict[int, tuple[ScalarSample, str, int]]
-"""``id(sample) -> (sample, origin, offset)``: Kafka scalar records decoded one by one
-(:class:`flows.dataflow.located.LocatedSamples`, the clock gate's)."""
+Located = dict[int, LocatedSample]
+"""``id(sample) -> the sample with its origin and offset``: Kafka scalar records decoded one by
+one (:class:`flows.dataflow.located.LocatedSamples`, the clock gate's)."""
 BatchStep = Callable[..., list[Any]]
 
 
@@ -248,7 +249,7 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
             where = position_of(raw)
             if (located is not None and where is not None and raw.position < 0
                     and type(decoded) is ScalarSample):  # a Kafka message's scalar (not a replay's)
-                located[id(decoded)] = (decoded, *where)
+                located[id(decoded)] = LocatedSample(decoded, *where)
             else:
                 marks.add(out, decoded, where)
         if arrivals is not None and raw.arrival_ms >= 0:

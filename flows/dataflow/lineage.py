@@ -6,8 +6,8 @@ with them (no per-record object); records decoded one by one (frames, events, a 
 scalars) give one :class:`~flows.dataflow.items.InputMark` per (asset, window, source) of a batch,
 placed right before the first of them. Scalar samples of Kafka judged one by one (a piece's, or a
 message's decoded alone) keep their own offsets to the block builder, which marks them knowing
-which may be late (:mod:`flows.dataflow.located`). ``aggregate_window`` reduces a window's marks and pieces to one
-:class:`~twin_models.records.InputSpan` per source (min/max: a covering range).
+which may be late (:mod:`flows.dataflow.located`). ``aggregate_window`` reduces a window's marks
+and pieces to one :class:`~twin_models.records.InputSpan` per source (min/max: a covering range).
 """
 
 from __future__ import annotations

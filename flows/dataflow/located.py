@@ -34,10 +34,11 @@ __all__ = ["LocatedSample", "LocatedSamples", "one_sample_piece"]
 _US = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LocatedSample:
-    """A sample the clock gate admitted, with its input ``position`` in ``origin`` (internal to
-    the decode step: the block builder unwraps it)."""
+    """A sample with its input ``position`` in ``origin``: noted by the clock gate while it judges
+    the sample, and what leaves the gate when it admits it (internal to the decode step: the block
+    builder unwraps it; not frozen: a frozen dataclass's construction costs ~3x, per sample)."""
 
     sample: ScalarSample
     origin: str
@@ -57,7 +58,7 @@ class LocatedSamples:
     leaves)."""
 
     def __init__(self) -> None:
-        self.by_id: dict[int, tuple[ScalarSample, str, int]] = {}
+        self.by_id: dict[int, LocatedSample] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -71,7 +72,7 @@ class LocatedSamples:
         if piece.positions is not None:
             origin, by_id = piece.origin, self.by_id
             for s, p in zip(samples, piece.positions.tolist(), strict=True):
-                by_id[id(s)] = (s, origin, p)
+                by_id[id(s)] = LocatedSample(s, origin, p)
         return samples
 
     def rejoined(self, samples: tuple[ScalarSample, ...]) -> None:
@@ -84,10 +85,10 @@ class LocatedSamples:
         """``item`` was rejected: its position goes with it. Its ``source.*`` headers for its dead
         letter (none unless it is a Kafka record)."""
         got = self.by_id.pop(id(item), None)
-        return () if got is None else origin_headers(got[1], got[2])
+        return () if got is None else origin_headers(got.origin, got.position)
 
     def admitted(self, item: Any) -> Any:
         """What leaves the gate for the admitted ``item``: a :class:`LocatedSample` if it is a
         located sample, else the item itself."""
         got = self.by_id.pop(id(item), None)
-        return item if got is None else LocatedSample(item, got[1], got[2])
+        return item if got is None else got
