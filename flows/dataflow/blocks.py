@@ -200,8 +200,8 @@ class BlockBuilder:
         run's samples, the mark's time could make them late."""
         asset, ts = s.asset_id, s.timestamp
         clock = self.clocks.get(asset)
-        base = None if clock is None else clock.base  # the rule of _add, inlined (per sample)
-        if base is not None and ts < base + (now - clock.system_at) + self.margin:  # type: ignore[union-attr]
+        if (clock is not None and clock.base is not None  # the rule of _add, inlined (per sample)
+                and ts < clock.base + (now - clock.system_at) + self.margin):
             self._add(s, now, open_runs, out)  # may be late: _add puts it alone, last
             out[-1] = one_sample_piece(s, origin, position)
             return
