@@ -13,8 +13,9 @@ A block must behave exactly like its samples one by one in the window operator:
 - a sample that may be late on its own (older than the watermark the window step holds when it
   comes, which this builder follows per asset with Bytewax's event-clock rule, counting the
   samples before it in the batch) is never put in a block: it travels alone and is judged alone,
-  so a late sample is dead-lettered by itself, as before. Every sample of a block is then
-  on time, and so is the block.
+  so a late sample is dead-lettered by itself, as before (one that knows its Kafka offset, a
+  :class:`~flows.dataflow.located.LocatedSample`, travels as a one-sample piece that carries it:
+  :meth:`BlockBuilder.located`). Every sample of a block is then on time, and so is the block.
 
 Samples inside a block keep their arrival order; ``aggregate_window`` sorts a window's samples by
 time (stable) as the window step sorted them one by one.
