@@ -92,7 +92,7 @@ class BlockBuilder:
                 _flush(open_runs.pop(item.asset_id, None), out)  # after its asset's earlier samples
                 out.append(item)
                 continue
-            if type(item) is LocatedSample:  # a sample of a Kafka piece the clock gate judged alone
+            if type(item) is LocatedSample:  # a Kafka scalar the clock gate judged alone, with its offset
                 self.located(item.sample, item.origin, item.position, now, open_runs, out)
                 continue
             asset = getattr(item, "asset_id", None)

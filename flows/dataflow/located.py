@@ -8,8 +8,10 @@ know none: without this they dropped out of their window's lineage ``inputs``
 had no ``source.*`` headers (round 22, part CLEAN22).
 
 The clock gate notes each such sample's (origin, position) until it leaves
-(:class:`LocatedSamples`): rejected, its position is forgotten with it (its ``clock_skew`` or
-``clock_unconfirmed`` dead letter gets the ``source.*`` headers of a Kafka record); admitted, it leaves as a
+(:class:`LocatedSamples`; the decode step notes there too the scalar of a Kafka message it decoded
+alone, which has no decode mark then): rejected, its position is forgotten with it (its
+``clock_skew`` or ``clock_unconfirmed`` dead letter gets the ``source.*`` headers of a Kafka
+record); admitted, it leaves as a
 :class:`LocatedSample`, which never leaves the decode step: the block builder, the only one that
 knows whether a sample may be late in the window step, turns it into a sample behind its window's
 input mark (one per asset, window and origin of the batch, right before the first of them that
