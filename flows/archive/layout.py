@@ -24,8 +24,7 @@ import pyarrow.parquet as pq
 from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
 __all__ = ["ASSET", "DISTINCT_SAMPLE", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "dictionary_columns",
-           "few_distinct_columns", "number_columns", "sorted_rows", "statistics_columns", "write_file",
-           "write_options"]
+           "few_distinct_columns", "number_columns", "sorted_rows", "statistics_columns", "write_file", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -86,11 +85,8 @@ def few_distinct_columns(data: pa.Table, numbers: list[tuple[str, int]]) -> list
     count ``s`` of ``k`` scaled to the column's ``n`` rows (``d = s * n / k``, at most ``n``; a
     null counts as distinct). Dictionary-encoded, the column is ``d`` plain values (the
     dictionary page) plus ``n`` indices of ``ceil(log2 d)`` bits; chosen when that is at most
-    half of the ``n`` plain values. Repeats are seen only as far as the sample shows them: a
-    column of ``n / 4`` values each repeated 4 times looks all-distinct in it (not chosen), a
-    constant, flatlined or few-level one is caught at any ``n``. A wrong guess changes only the
-    encoding (Parquet's writer falls back to plain when a dictionary outgrows its page limit),
-    never a value."""
+    half of the ``n`` plain values. A wrong guess changes only the encoding (Parquet's writer falls
+    back to plain when a dictionary outgrows its page limit), never a value."""
     n = data.num_rows
     if n < 2 or not numbers:
         return []
