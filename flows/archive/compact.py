@@ -72,7 +72,7 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
     sources = [str(f.path.relative_to(table_dir)) for f in files]
     data = data.replace_schema_metadata({SUPERSEDES: json.dumps(sources).encode()})
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
-    write_file(data, tmp, write_options(table, data.schema, data))
+    write_file(data, tmp, write_options(table, data.schema))
     os.replace(tmp, final)
     for f in files:
         f.path.unlink(missing_ok=True)

@@ -13,18 +13,16 @@ and :func:`write_file` (buffered);
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
-__all__ = ["ASSET", "DISTINCT_SAMPLE", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "dictionary_columns",
-           "few_distinct_columns", "number_columns", "sorted_rows", "statistics_columns", "write_file", "write_options"]
+__all__ = ["ASSET", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "dictionary_columns", "sorted_rows",
+           "statistics_columns", "write_file", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -65,47 +63,7 @@ def statistics_columns(table: str, schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if f.name in named]
 
 
-DISTINCT_SAMPLE = 256
-"""Values of a number column sampled (evenly spaced) to estimate its distinct values."""
-
-
-def number_columns(schema: pa.Schema) -> list[tuple[str, int]]:
-    """The integer and floating-point columns of ``schema`` (the bookkeeping ones aside), each
-    with its value's width in bytes: the candidates of :func:`few_distinct_columns`."""
-    return [(f.name, f.type.bit_width // 8) for f in schema if f.name not in _BOOKKEEPING_NAMES
-            and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
-
-
-def few_distinct_columns(data: pa.Table, numbers: list[tuple[str, int]]) -> list[str]:
-    """Of the number columns ``numbers`` (:func:`number_columns` of ``data``'s schema), those whose
-    values repeat enough that Parquet's dictionary encoding is estimated to at least halve their
-    plain size: a quantised, flatlined, integer-valued or constant sensor's features in a flush.
-
-    The estimate: up to ~:data:`DISTINCT_SAMPLE` evenly spaced values per column, their distinct
-    count ``s`` of ``k`` scaled to the column's ``n`` rows (``d = s * n / k``, at most ``n``; a
-    null counts as distinct). Dictionary-encoded, the column is ``d`` plain values (the
-    dictionary page) plus ``n`` indices of ``ceil(log2 d)`` bits; chosen when that is at most
-    half of the ``n`` plain values. A wrong guess changes only the encoding (Parquet's writer falls
-    back to plain when a dictionary outgrows its page limit), never a value."""
-    n = data.num_rows
-    if n < 2 or not numbers:
-        return []
-    step = max(1, n // DISTINCT_SAMPLE)
-    batch = data.select([name for name, _ in numbers]).combine_chunks().to_batches()[0]
-    # one (rows, columns) column-major float64 copy in Arrow's C++; its transpose is a view
-    sample = np.asarray(batch.to_tensor(null_to_nan=True, row_major=False)).T[:, ::step].copy()
-    k = sample.shape[1]
-    sample.sort(axis=1)
-    distinct = (sample[:, 1:] != sample[:, :-1]).sum(axis=1) + 1  # NaN != NaN: each null counts
-    chosen = []
-    for (name, width), s in zip(numbers, distinct.tolist(), strict=True):
-        d = min(n, math.ceil(s * n / k))
-        if width * d + n * max(1, math.ceil(math.log2(d))) / 8 <= width * n / 2:
-            chosen.append(name)
-    return chosen
-
-
-def write_options(table: str, schema: pa.Schema, data: pa.Table | None = None) -> dict[str, Any]:
+def write_options(table: str, schema: pa.Schema) -> dict[str, Any]:
     """``pq.write_table`` settings of every file of the layout (the sink and the compaction):
     row groups, dictionaries and statistics (default compression: snappy). The column lists are
     computed once per schema and kept (:func:`_column_lists`).
@@ -114,18 +72,11 @@ def write_options(table: str, schema: pa.Schema, data: pa.Table | None = None) -
     (Arrow's default, 1,024, made a 100-asset flush's ~2,400-row file three passes of every
     column writer's per-batch work; ~0.14 us per window, ~10 % of the write: RESULTS.md,
     ARCHIVE14). A page is still cut at the default page size, checked after each batch; the
-    files are the same bytes at 2,400 to 200,000 rows (``tests/unit/test_layout_write.py``).
-
-    ``data`` (the rows to be written): its number columns with few distinct values
-    (:func:`few_distinct_columns`, the bookkeeping columns aside) are dictionary-encoded too,
-    chosen per write."""
-    dictionary, statistics, numbers = _column_lists(table, schema)
-    use = list(dictionary) if data is None else [*dictionary, *few_distinct_columns(data, numbers)]
+    files are the same bytes at 2,400 to 200,000 rows (``tests/unit/test_layout_write.py``)."""
+    dictionary, statistics = _column_lists(table, schema)
     return {"row_group_size": ROW_GROUP_ROWS, "write_batch_size": ROW_GROUP_ROWS,
-            "use_dictionary": use, "write_statistics": list(statistics)}
+            "use_dictionary": list(dictionary), "write_statistics": list(statistics)}
 
-
-_BOOKKEEPING_NAMES = frozenset(c.name for c in BOOKKEEPING)
 
 WRITE_BUFFER = 1 << 20
 """Bytes buffered between the Parquet writer and the file (:func:`write_file`)."""
@@ -146,20 +97,18 @@ def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
 
 _KEPT = 64
 """Schemas per table whose column lists are kept (a fleet writes a handful: one per feature-name set)."""
-_Lists = tuple[list[str], list[str], list[tuple[str, int]]]
-_LISTS: dict[str, list[tuple[pa.Schema, _Lists]]] = {}
+_LISTS: dict[str, list[tuple[pa.Schema, tuple[list[str], list[str]]]]] = {}
 
 
-def _column_lists(table: str, schema: pa.Schema) -> _Lists:
-    """:func:`dictionary_columns`, :func:`statistics_columns` and :func:`number_columns` of
-    ``schema``, kept per equal
+def _column_lists(table: str, schema: pa.Schema) -> tuple[list[str], list[str]]:
+    """:func:`dictionary_columns` and :func:`statistics_columns` of ``schema``, kept per equal
     schema: reading a ~60-column schema's fields from Python is 0.1-0.25 ms, paid per file
     (RESULTS.md, ARCHIVE11); comparing a schema with the same object is a pointer compare."""
     kept = _LISTS.setdefault(table, [])
     for seen, lists in kept:
         if seen.equals(schema):
             return lists
-    lists = (dictionary_columns(schema), statistics_columns(table, schema), number_columns(schema))
+    lists = (dictionary_columns(schema), statistics_columns(table, schema))
     if len(kept) >= _KEPT:
         del kept[0]
     kept.append((schema, lists))

@@ -209,7 +209,7 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
     folder = _partition_dir(root, table, date)
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
-    options = layout.write_options(table, _file_schema(data.schema), data)
+    options = layout.write_options(table, _file_schema(data.schema))
     data = _bookkeeping(data, run_id, write_seq())
     try:
         if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
