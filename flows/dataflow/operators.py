@@ -38,6 +38,7 @@ from flows.dataflow.items import (
     RawRecord,
     ScalarColumns,
     WindowItem,
+    origin_headers,
 )
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
@@ -217,16 +218,16 @@ def late_dead_letter(item: WindowItem, now: datetime,
 
 def late_sources(piece: ScalarColumns) -> list[tuple[tuple[str, str], ...]]:
     """The ``source.*`` headers of each sample of a late column piece read from Kafka (its
-    origin names the topic partition, its positions are the offsets); none for other pieces.
+    origin names the topic partition, its positions are the offsets; :func:`origin_headers`);
+    none for other pieces.
 
-    Only a piece carries where its samples came from: a single record, a block and frame
-    features do not (the window's late output is the item alone), so their late dead letters
-    have no ``source.*`` headers."""
-    if not piece.origin.startswith("kafka:") or piece.positions is None:
+    Only a piece carries where its samples came from (a Kafka scalar that may be late travels
+    as a one-sample piece, :mod:`flows.dataflow.located`): a replay's single record, a block and
+    frame features do not (the window's late output is the item alone), so their late dead
+    letters have no ``source.*`` headers."""
+    if piece.positions is None:
         return [()] * len(piece)
-    topic, _, partition = piece.origin.removeprefix("kafka:").rpartition(":")
-    return [(("source.topic", topic), ("source.partition", partition), ("source.offset", str(offset)))
-            for offset in piece.positions.tolist()]
+    return [origin_headers(piece.origin, offset) for offset in piece.positions.tolist()]
 
 
 def make_window_aggregator(
