@@ -174,7 +174,7 @@ class ClockGate:
             front = EPOCH + timedelta(seconds=peers.front)
             for h in held_items:
                 out.append(_dead_letter(h.item, h.channel, h.t - peers.front, front, at, CLOCK_UNCONFIRMED,
-                                        self.located.drop(h.item) if self.located.by_id else ()))
+                                        self.located.drop(h.item)))
                 out.append(ClockFlag(asset, front, h.channel, h.t - peers.front))
                 n += 1
         self.pending.clear()
@@ -326,7 +326,7 @@ class ClockGate:
                   f"{item.timestamp.isoformat()} is {way} the time at which it arrived, compared with "
                   f"the other assets arriving with it: {verdict}; kept out of its watermark")
         payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-        headers = self.located.drop(item) if self.located.by_id else ()  # one behind (above) keeps its place
+        headers = self.located.drop(item)  # one behind (above) keeps its place
         out.append(DeadLetter(reason, detail, "decode", payload, self.now(), headers))
         out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
         if reason == CLOCK_SKEW:  # end(): counted there, at once
@@ -407,7 +407,7 @@ class ClockGate:
             clock = self.clocks[item.asset_id]
             front = EPOCH + timedelta(seconds=clock.front)
             out.append(_dead_letter(item, channel, offset, front, at, CLOCK_SKEW,
-                                    self.located.drop(item) if self.located.by_id else ()))
+                                    self.located.drop(item)))
             out.append(ClockFlag(item.asset_id, front, channel, offset))
         self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc(len(verdicts.rejected))
         verdicts.rejected.clear()
