@@ -29,10 +29,18 @@ def scalar_stats(times_s: np.ndarray, values: np.ndarray) -> dict[str, float]:
     mean computed once and the reductions called directly: a window's arrays are short, so the
     wrappers around them were most of the cost (``tests/unit/test_window_scalars.py`` compares)."""
     n = values.size
-    if n == 1 and math.isfinite(v := float(values[0])):
+    if n == 1:
         # one sample (a C-MAPSS cycle): the same numbers without ten NumPy calls (the sum starts
         # at +0.0, so the mean of -0.0 is +0.0; min, max and last keep the sample as it is)
-        return {"mean": v + 0.0, "std": 0.0, "min": v, "max": v, "last": v, "slope_per_h": 0.0}
+        v = float(values[0])
+        if math.isfinite(v):
+            return {"mean": v + 0.0, "std": 0.0, "min": v, "max": v, "last": v, "slope_per_h": 0.0}
+        # NaN or +-inf (a library caller's: the flow's admission refuses them): NumPy's answer,
+        # a NaN std (inf - inf), the same bits; in Python floats, which do not warn where the
+        # array arithmetic warned "invalid value encountered in subtract" for an infinity
+        dev = v - v
+        return {"mean": v + 0.0, "std": math.sqrt(dev * dev), "min": v, "max": v, "last": v,
+                "slope_per_h": 0.0}
     mean = _ADD(values) / n
     dev = values - mean
     out = {
