@@ -54,7 +54,8 @@ from twin_models.quality.clock import AssetClock, ClockSkew, Verdicts
 from twin_models.quality.pace import STATES, ArrivalPace
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
 
-__all__ = ["CLOCK_SKEW", "CLOCK_UNCONFIRMED", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews"]
+__all__ = ["CLOCK_SKEW", "CLOCK_UNCONFIRMED", "MAX_PENDING_MARKS", "MIN_LIMIT_S", "ClockGate", "clock_skews",
+           "record_bytes"]
 
 CLOCK_SKEW = "clock_skew"
 CLOCK_UNCONFIRMED = "clock_unconfirmed"
@@ -174,7 +175,7 @@ class ClockGate:
             front = EPOCH + timedelta(seconds=peers.front)
             for h in held_items:
                 out.append(_dead_letter(h.item, h.channel, h.t - peers.front, front, at, CLOCK_UNCONFIRMED,
-                                        self.located.drop(h.item)))
+                                        *self.located.drop(h.item)))
                 out.append(ClockFlag(asset, front, h.channel, h.t - peers.front))
                 n += 1
         self.pending.clear()
@@ -325,9 +326,8 @@ class ClockGate:
         detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
                   f"{item.timestamp.isoformat()} is {way} the time at which it arrived, compared with "
                   f"the other assets arriving with it: {verdict}; kept out of its watermark")
-        payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-        headers = self.located.drop(item)  # one behind (above) keeps its place
-        out.append(DeadLetter(reason, detail, "decode", payload, self.now(), headers))
+        headers, raw = self.located.drop(item)  # one behind (above) keeps its place
+        out.append(DeadLetter(reason, detail, "decode", raw or record_bytes(item), self.now(), headers))
         out.append(ClockFlag(item.asset_id, front, channel, rej.ahead_s))
         if reason == CLOCK_SKEW:  # end(): counted there, at once
             self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc()
@@ -407,22 +407,30 @@ class ClockGate:
             clock = self.clocks[item.asset_id]
             front = EPOCH + timedelta(seconds=clock.front)
             out.append(_dead_letter(item, channel, offset, front, at, CLOCK_SKEW,
-                                    self.located.drop(item)))
+                                    *self.located.drop(item)))
             out.append(ClockFlag(item.asset_id, front, channel, offset))
         self.metrics.dead_letters.labels(reason=CLOCK_SKEW).inc(len(verdicts.rejected))
         verdicts.rejected.clear()
 
 
+def record_bytes(item: ScalarSample | WaveformFrame) -> bytes:
+    """A rejected record's bytes for its dead letter when its message's are not at hand (a replay's
+    record, or a Kafka scalar judged alone): a scalar's JSON, a frame's wire encoding (binary, as
+    producers send it: what ``twin`` decodes back into the same frame). Encoded only here, on
+    rejection: nothing on the admitted records' path."""
+    return codec.encode_json(item) if isinstance(item, ScalarSample) else codec.encode_telemetry(item)
+
+
 def _dead_letter(item: Any, channel: str, offset_s: float, front: datetime, at: datetime,
-                 reason: str = CLOCK_SKEW, headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
+                 reason: str = CLOCK_SKEW, headers: tuple[tuple[str, str], ...] = (),
+                 raw: bytes = b"") -> DeadLetter:
     way = "ahead of" if offset_s > 0 else "behind"
     verdict = ("its clock jumped" if reason == CLOCK_SKEW else
                "still held at the end of the input, never confirmed nor contradicted by another channel")
     detail = (f"{type(item).__name__} of asset {item.asset_id!r} channel {channel!r} at "
               f"{item.timestamp.isoformat()} is {abs(offset_s) / 3600.0:.2f} h {way} the asset's other "
               f"channels (at {front.isoformat()}): {verdict}; kept out of the asset's watermark")
-    payload = codec.encode_json(item) if isinstance(item, ScalarSample) else b""
-    return DeadLetter(reason, detail, "decode", payload, at, headers)
+    return DeadLetter(reason, detail, "decode", raw or record_bytes(item), at, headers)
 
 
 def clock_skews(items: list[Any]) -> dict[str, ClockSkew]:

@@ -30,17 +30,18 @@ from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_
 from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, key_matches, name_problem
 from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
-from flows.dataflow.located import LocatedSample
+from flows.dataflow.located import LocatedFrame, LocatedSample
 from flows.dataflow.operators import Decoder
-from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry
+from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry, WaveformFrame
 
 __all__ = ["decode_batch"]
 
 Arrivals = dict[int, tuple[str, Any]]
 """``id(item) -> (source partition, arrival s | array of arrival s)`` of one decode batch."""
-Located = dict[int, LocatedSample]
+Located = dict[int, LocatedSample | LocatedFrame]
 """``id(sample) -> the sample with its origin and offset``: Kafka scalar records decoded one by
-one (:class:`flows.dataflow.located.LocatedSamples`, the clock gate's)."""
+one, and ``id(frame) -> the frame with its headers and bytes``: Kafka waveform frames
+(:class:`flows.dataflow.located.LocatedSamples`, the clock gate's)."""
 BatchStep = Callable[..., list[Any]]
 
 
@@ -233,7 +234,8 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
            arrivals: Arrivals | None = None, located: Located | None = None) -> None:
     """One record: the fast path if it is sure, else the guarded per-record decoder (preceded by
     its input mark when ``marks`` collects them, or, a Kafka message's scalar, noted with its
-    offset in ``located``; its arrival noted in ``arrivals``)."""
+    offset in ``located``; a Kafka message's frame is noted there with its headers and bytes
+    too, behind its mark; its arrival noted in ``arrivals``)."""
     try:
         rec = _fast(raw, limit)
     except Exception:  # noqa: BLE001 - not sure: the guarded path judges it (and its errors)
@@ -247,9 +249,14 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
     if ok:
         if marks is not None:
             where = position_of(raw)
-            if (located is not None and where is not None and raw.position < 0
-                    and type(decoded) is ScalarSample):  # a Kafka message's scalar (not a replay's)
-                located[id(decoded)] = LocatedSample(decoded, *where)
+            if located is not None and where is not None and raw.position < 0:  # Kafka (not a replay)
+                kind = type(decoded)
+                if kind is ScalarSample:
+                    located[id(decoded)] = LocatedSample(decoded, *where)
+                else:
+                    if kind is WaveformFrame:  # for its dead letter, should the clock gate reject it
+                        located[id(decoded)] = LocatedFrame(decoded, raw.headers, raw.payload)
+                    marks.add(out, decoded, where)
             else:
                 marks.add(out, decoded, where)
         if arrivals is not None and raw.arrival_ms >= 0:

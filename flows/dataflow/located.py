@@ -18,6 +18,10 @@ input mark (one per asset, window and origin of the batch, right before the firs
 is not late) or, when it may be late, into a one-sample piece that carries its own position (so
 a late one's dead letter names its offset, and its lineage cannot drop the mark of the window's
 other samples). See :meth:`flows.dataflow.blocks.BlockBuilder.located`.
+
+A Kafka message's waveform frame is noted there too (:class:`LocatedFrame`: its headers and
+bytes, round 23, part CLEAN23), so that a frame the gate rejects has a dead letter a user can
+find and replay; admitted, the frame leaves as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 from flows.dataflow.items import ScalarColumns, origin_headers
 from twin_models.records import EPOCH, ScalarSample
 
-__all__ = ["LocatedSample", "LocatedSamples", "one_sample_piece"]
+__all__ = ["LocatedFrame", "LocatedSample", "LocatedSamples", "one_sample_piece"]
 
 _US = timedelta(microseconds=1)
 
@@ -47,6 +51,19 @@ class LocatedSample:
     position: int
 
 
+@dataclass(slots=True)
+class LocatedFrame:
+    """A Kafka message's waveform frame while the clock gate judges it: its message's ``source.*``
+    headers and bytes, for its ``clock_skew`` / ``clock_unconfirmed`` dead letter (the frame is
+    kept alive here: it is noted by identity). Noted by the decode step, forgotten when the
+    gate admits or rejects the frame; what leaves the gate is the frame itself (its input mark
+    gives the window its offset)."""
+
+    frame: Any
+    headers: tuple[tuple[str, str], ...]
+    raw: bytes
+
+
 def one_sample_piece(s: ScalarSample, origin: str, position: int) -> ScalarColumns:
     """``s`` as a piece of one sample at ``position`` in ``origin`` (the same sample: its time is a
     whole number of microseconds since the epoch, as every sample cut from a piece)."""
@@ -60,7 +77,7 @@ class LocatedSamples:
     leaves)."""
 
     def __init__(self) -> None:
-        self.by_id: dict[int, LocatedSample] = {}
+        self.by_id: dict[int, LocatedSample | LocatedFrame] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -83,14 +100,19 @@ class LocatedSamples:
         for s in samples:
             by_id.pop(id(s), None)
 
-    def drop(self, item: Any) -> tuple[tuple[str, str], ...]:
+    def drop(self, item: Any) -> tuple[tuple[tuple[str, str], ...], bytes]:
         """``item`` was rejected: its position goes with it. Its ``source.*`` headers for its dead
-        letter (none unless it is a Kafka record)."""
+        letter (none unless it is a Kafka record) and its message's bytes if they were noted (a
+        Kafka frame's; else empty)."""
         got = self.by_id.pop(id(item), None)
-        return () if got is None else origin_headers(got.origin, got.position)
+        if got is None:
+            return (), b""
+        if type(got) is LocatedFrame:
+            return got.headers, got.raw
+        return origin_headers(got.origin, got.position), b""
 
     def admitted(self, item: Any) -> Any:
         """What leaves the gate for the admitted ``item``: a :class:`LocatedSample` if it is a
-        located sample, else the item itself."""
+        located sample, else the item itself (a noted frame is forgotten)."""
         got = self.by_id.pop(id(item), None)
-        return item if got is None else got
+        return item if got is None or type(got) is LocatedFrame else got

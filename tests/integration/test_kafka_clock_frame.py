@@ -1,0 +1,95 @@
+"""A waveform frame the clock gate rejects, through `twin run --exit-at-end` on a REAL broker
+(round 23, part CLEAN23): its dead letter names the message it came from (``source.topic``,
+``source.partition``, ``source.offset``) and carries the message's bytes, so a user can find it and
+replay it. Before, a frame's ``clock_unconfirmed`` dead letter had neither (a scalar's had both).
+
+The press reports three scalar channels every 10 s and a vibration frame every minute; its frame
+channel's clock then jumps an hour ahead for its last frames: held, never confirmed, they come out
+as dead letters when the topics end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+
+from flows.app.topics import TOPIC_ROLES, create_topics
+from flows.codec import encode_waveform
+from flows.config.pipeline import KafkaConfig
+from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
+from flows.dataflow.sources.replayable import encode_record
+from tests.integration.test_kafka_pipeline import consume_all
+from twin_models.records import ScalarSample, WaveformFrame
+
+pytestmark = pytest.mark.integration
+
+ASSET = "press-02"
+CHANNELS = (("temperature", "degC", 40.0), ("current", "A", 20.0), ("speed", "Hz", 25.0))
+T0 = datetime(2026, 2, 1, tzinfo=UTC)
+STEP_S, STEPS = 10.0, 120  # 20 minutes of three channels
+FRAME_EVERY = 6  # a frame a minute
+JUMPED = 3  # then the frame channel alone, its clock an hour ahead
+SHIFT = timedelta(hours=1)
+CONFIG = "[pipeline]\nwindow_s = 300.0\nallowed_lateness_s = 0.0\n"  # the gate's limit: 60 s
+
+
+def _frame(t: datetime, k: int) -> WaveformFrame:
+    rng = np.random.default_rng(k)
+    return WaveformFrame(ASSET, "vib", t, 5_000.0, rng.normal(0.0, 0.1, 1024).astype(np.float32), 25.0, "g")
+
+
+@pytest.fixture
+def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
+    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"cf-{uuid.uuid4().hex[:8]}.", partitions=1)
+    create_topics(cfg)
+    yield cfg
+    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+
+
+def _send(producer: Producer, topic: str, value: bytes, t: datetime) -> None:
+    producer.produce(topic, value=value, key=ASSET.encode(),
+                     headers=[(EVENT_TIME_HEADER, str(int(t.timestamp() * 1000)).encode())])
+
+
+def test_a_jumped_frame_dead_letter_names_its_message_and_keeps_its_bytes(
+        kafka: KafkaConfig, tmp_path: Path) -> None:
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    frames: list[bytes] = []
+    for k in range(STEPS):
+        t = T0 + timedelta(seconds=k * STEP_S)
+        for channel, unit, level in CHANNELS:
+            sample = ScalarSample(ASSET, channel, t, level, unit)
+            _send(producer, kafka.topic("scalars"), encode_record(sample), t)
+        if k % FRAME_EVERY == 0:
+            frames.append(encode_waveform(_frame(t, k)))
+            _send(producer, kafka.topic("waveforms"), frames[-1], t)
+    for j in range(JUMPED):
+        t = T0 + SHIFT + timedelta(seconds=(STEPS + j * FRAME_EVERY) * STEP_S)
+        frames.append(encode_waveform(_frame(t, STEPS + j)))
+        _send(producer, kafka.topic("waveforms"), frames[-1], t)
+    assert producer.flush(30) == 0
+    config = tmp_path / "windows.toml"
+    config.write_text(CONFIG)
+    cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka.brokers, "--topic-prefix",
+           kafka.topic_prefix, "--archive", str(tmp_path / "archive"), "--config", str(config),
+           "--clock", "data", "--exit-at-end"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    dead = consume_all(kafka, "dead_letters")
+    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
+    # exactly the jumped frames, each with its message's topic, partition, offset and bytes
+    assert [h["dlq.reason"] for h in headers] == ["clock_unconfirmed"] * JUMPED, (headers, res.stderr[-2000:])
+    first = len(frames) - JUMPED
+    assert [(h["source.topic"], h["source.partition"], int(h["source.offset"])) for h in headers] == [
+        (kafka.topic("waveforms"), "0", first + j) for j in range(JUMPED)]
+    assert [m.value() for m in dead] == frames[first:]
+    assert all("WaveformFrame" in h["dlq.detail"] and "'vib'" in h["dlq.detail"] for h in headers), headers
+    assert "dead letters: 3" in res.stderr, res.stderr[-2000:]
