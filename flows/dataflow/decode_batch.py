@@ -255,7 +255,7 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
                     located[id(decoded)] = LocatedSample(decoded, *where)
                 else:
                     if kind is WaveformFrame:  # for its dead letter, should the clock gate reject it
-                        located[id(decoded)] = LocatedFrame(decoded, raw.headers, raw.payload)
+                        located[id(decoded)] = LocatedFrame(decoded, raw.headers, raw.payload, *where)
                     marks.add(out, decoded, where)
             else:
                 marks.add(out, decoded, where)

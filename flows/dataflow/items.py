@@ -18,10 +18,19 @@ import numpy as np
 import numpy.typing as npt
 
 from flows.codec import encode_telemetry
-from twin_models.records import EPOCH, AssetEvent, FeatureVector, ScalarSample, Telemetry, restore_slots
+from twin_models.records import (
+    EPOCH,
+    AssetEvent,
+    FeatureVector,
+    ScalarSample,
+    Telemetry,
+    WaveformFrame,
+    restore_slots,
+)
 
 __all__ = ["END_OF_INPUT", "ClockFlag", "DeadLetter", "EndOfInput", "FrameFeatures", "InputMark", "RawRecord",
-           "RawRun", "ScalarBlock", "ScalarColumns", "WindowItem", "kafka_origin", "source_headers"]
+           "RawRun", "ScalarBlock", "ScalarColumns", "SourcedFrame", "WindowItem", "kafka_origin",
+           "origin_headers", "source_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,18 +172,35 @@ class DeadLetter:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SourcedFrame(WaveformFrame):
+    """A Kafka message's waveform frame as the clock gate admits it: the frame, and its message's
+    ``origin`` (:func:`kafka_origin`) and offset (``position``), which its :class:`FrameFeatures`
+    keep, so that a late frame's dead letter names its message. Only between the decode and the
+    ``featurize_frames`` steps (the gate makes it from the frame it noted,
+    :class:`flows.dataflow.located.LocatedFrame`); equal to the plain frame's equals."""
+
+    origin: str = ""
+    position: int = -1
+
+
 @dataclass(frozen=True, slots=True)
 class FrameFeatures:
-    """Features of one vibration frame (what a window keeps instead of the raw samples)."""
+    """Features of one vibration frame (what a window keeps instead of the raw samples).
+    ``origin``/``position``: where a Kafka frame's message was read (topic partition, offset; else
+    empty), for its ``late_record`` dead letter's ``source.*`` headers; not part of equality."""
 
     asset_id: str
     channel: str
     timestamp: datetime
     features: dict[str, float]
     quality: tuple[float, ...] = ()  # data quality (issue 13): twin_models.quality.frame_quality's row
+    origin: str = field(default="", compare=False)
+    position: int = field(default=-1, compare=False)
 
     def __setstate__(self, state: list[object]) -> None:
-        """Frames pickled in open windows before the data-quality row get none (recovery stores)."""
+        """Frames pickled in open windows before the data-quality row (or their origin) get none
+        (recovery stores)."""
         restore_slots(self, state)
 
 

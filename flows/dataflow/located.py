@@ -19,9 +19,10 @@ is not late) or, when it may be late, into a one-sample piece that carries its o
 a late one's dead letter names its offset, and its lineage cannot drop the mark of the window's
 other samples). See :meth:`flows.dataflow.blocks.BlockBuilder.located`.
 
-A Kafka message's waveform frame is noted there too (:class:`LocatedFrame`: its headers and
-bytes, round 23, part CLEAN23), so that a frame the gate rejects has a dead letter a user can
-find and replay; admitted, the frame leaves as it is.
+A Kafka message's waveform frame is noted there too (:class:`LocatedFrame`: its headers, bytes
+and offset; round 23, part CLEAN23), so that a frame the gate rejects has a dead letter a user
+can find and replay; admitted, it leaves as a :class:`~flows.dataflow.items.SourcedFrame`, whose
+features keep its offset (a late frame's dead letter names it).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from flows.dataflow.items import ScalarColumns, origin_headers
+from flows.dataflow.items import ScalarColumns, SourcedFrame, origin_headers
 from twin_models.records import EPOCH, ScalarSample
 
 __all__ = ["LocatedFrame", "LocatedSample", "LocatedSamples", "one_sample_piece"]
@@ -56,12 +57,20 @@ class LocatedFrame:
     """A Kafka message's waveform frame while the clock gate judges it: its message's ``source.*``
     headers and bytes, for its ``clock_skew`` / ``clock_unconfirmed`` dead letter (the frame is
     kept alive here: it is noted by identity). Noted by the decode step, forgotten when the
-    gate admits or rejects the frame; what leaves the gate is the frame itself (its input mark
-    gives the window its offset)."""
+    gate admits or rejects the frame; what leaves the gate is the frame with its origin and offset
+    (:meth:`sourced`; its input mark still gives the window its lineage)."""
 
     frame: Any
     headers: tuple[tuple[str, str], ...]
     raw: bytes
+    origin: str
+    position: int
+
+    def sourced(self) -> SourcedFrame:
+        """The frame as it leaves the gate: with its origin and offset."""
+        f = self.frame
+        return SourcedFrame(f.asset_id, f.channel, f.timestamp, f.sample_rate_hz, f.samples, f.shaft_speed_hz,
+                            f.unit, self.origin, self.position)
 
 
 def one_sample_piece(s: ScalarSample, origin: str, position: int) -> ScalarColumns:
@@ -113,6 +122,9 @@ class LocatedSamples:
 
     def admitted(self, item: Any) -> Any:
         """What leaves the gate for the admitted ``item``: a :class:`LocatedSample` if it is a
-        located sample, else the item itself (a noted frame is forgotten)."""
+        located sample, a :class:`~flows.dataflow.items.SourcedFrame` if it is a noted frame,
+        else the item itself."""
         got = self.by_id.pop(id(item), None)
-        return item if got is None or type(got) is LocatedFrame else got
+        if got is None:
+            return item
+        return got.sourced() if type(got) is LocatedFrame else got

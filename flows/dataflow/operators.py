@@ -37,6 +37,7 @@ from flows.dataflow.items import (
     FrameFeatures,
     RawRecord,
     ScalarColumns,
+    SourcedFrame,
     WindowItem,
     origin_headers,
 )
@@ -190,7 +191,11 @@ class Featurizer:
         for f, spec, fe, q in zip(frames, specs, feats, quality, strict=True):
             if spec.shaft_hz:
                 fe["shaft_hz"] = float(spec.shaft_hz)
-            out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe, tuple(q)))
+            if type(f) is SourcedFrame:  # a Kafka message's: its features keep where it was read
+                out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe, tuple(q), f.origin,
+                                         f.position))
+            else:
+                out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe, tuple(q)))
         return out
 
     def spec(self, frame: WaveformFrame) -> FrameSpec:
@@ -205,7 +210,9 @@ class Featurizer:
 def late_dead_letter(item: WindowItem, now: datetime,
                      headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
     """A record that arrived after its window closed; ``headers`` where it came from, when the
-    late item carried it (:func:`late_sources`)."""
+    late item carried it (:func:`late_sources`; a Kafka frame's features carry their own)."""
+    if not headers and type(item) is FrameFeatures and item.origin:
+        headers = origin_headers(item.origin, item.position)
     detail = (
         f"{type(item).__name__} of asset {item.asset_id!r} at {item.timestamp.isoformat()} "
         "arrived after its window closed (older than the allowed lateness)"
@@ -221,10 +228,11 @@ def late_sources(piece: ScalarColumns) -> list[tuple[tuple[str, str], ...]]:
     origin names the topic partition, its positions are the offsets; :func:`origin_headers`);
     none for other pieces.
 
-    Only a piece carries where its samples came from (a Kafka scalar that may be late travels
-    as a one-sample piece, :mod:`flows.dataflow.located`): a replay's single record, a block and
-    frame features do not (the window's late output is the item alone), so their late dead
-    letters have no ``source.*`` headers."""
+    Among scalars only a piece carries where its samples came from (a Kafka scalar that may be
+    late travels as a one-sample piece, :mod:`flows.dataflow.located`): a replay's single record
+    and a block do not (the window's late output is the item alone), so their late dead letters
+    have no ``source.*`` headers. A Kafka frame's features carry their own
+    (:func:`late_dead_letter`); an event does not."""
     if piece.positions is None:
         return [()] * len(piece)
     return [origin_headers(piece.origin, offset) for offset in piece.positions.tolist()]

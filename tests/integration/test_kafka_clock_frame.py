@@ -2,6 +2,7 @@
 (round 23, part CLEAN23): its dead letter names the message it came from (``source.topic``,
 ``source.partition``, ``source.offset``) and carries the message's bytes, so a user can find it and
 replay it. Before, a frame's ``clock_unconfirmed`` dead letter had neither (a scalar's had both).
+A late frame's ``late_record`` names its message too (before: no ``source.*`` headers).
 
 The press reports three scalar channels every 10 s and a vibration frame every minute; its frame
 channel's clock then jumps an hour ahead for its last frames: held, never confirmed, they come out
@@ -59,23 +60,23 @@ def _send(producer: Producer, topic: str, value: bytes, t: datetime) -> None:
                      headers=[(EVENT_TIME_HEADER, str(int(t.timestamp() * 1000)).encode())])
 
 
-def test_a_jumped_frame_dead_letter_names_its_message_and_keeps_its_bytes(
-        kafka: KafkaConfig, tmp_path: Path) -> None:
-    producer = Producer({"bootstrap.servers": kafka.brokers})
+def _stream(producer: Producer, kafka: KafkaConfig, scalars: str = "scalars") -> list[bytes]:
+    """The press's 20 minutes (scalars and frames); the frames' bytes in their topic's order.
+    ``scalars``: the role of the scalars' topic."""
     frames: list[bytes] = []
     for k in range(STEPS):
         t = T0 + timedelta(seconds=k * STEP_S)
         for channel, unit, level in CHANNELS:
             sample = ScalarSample(ASSET, channel, t, level, unit)
-            _send(producer, kafka.topic("scalars"), encode_record(sample), t)
+            _send(producer, kafka.topic(scalars), encode_record(sample), t)
         if k % FRAME_EVERY == 0:
             frames.append(encode_waveform(_frame(t, k)))
             _send(producer, kafka.topic("waveforms"), frames[-1], t)
-    for j in range(JUMPED):
-        t = T0 + SHIFT + timedelta(seconds=(STEPS + j * FRAME_EVERY) * STEP_S)
-        frames.append(encode_waveform(_frame(t, STEPS + j)))
-        _send(producer, kafka.topic("waveforms"), frames[-1], t)
-    assert producer.flush(30) == 0
+    return frames
+
+
+def _run(kafka: KafkaConfig, tmp_path: Path) -> tuple[list[Any], str]:
+    """``twin run --exit-at-end`` over the topics: the dead-letter topic's messages, and stderr."""
     config = tmp_path / "windows.toml"
     config.write_text(CONFIG)
     cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka.brokers, "--topic-prefix",
@@ -83,13 +84,46 @@ def test_a_jumped_frame_dead_letter_names_its_message_and_keeps_its_bytes(
            "--clock", "data", "--exit-at-end"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
-    dead = consume_all(kafka, "dead_letters")
+    return consume_all(kafka, "dead_letters"), res.stderr
+
+
+def test_a_jumped_frame_dead_letter_names_its_message_and_keeps_its_bytes(
+        kafka: KafkaConfig, tmp_path: Path) -> None:
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    frames = _stream(producer, kafka)
+    for j in range(JUMPED):
+        t = T0 + SHIFT + timedelta(seconds=(STEPS + j * FRAME_EVERY) * STEP_S)
+        frames.append(encode_waveform(_frame(t, STEPS + j)))
+        _send(producer, kafka.topic("waveforms"), frames[-1], t)
+    assert producer.flush(30) == 0
+    dead, stderr = _run(kafka, tmp_path)
     headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
     # exactly the jumped frames, each with its message's topic, partition, offset and bytes
-    assert [h["dlq.reason"] for h in headers] == ["clock_unconfirmed"] * JUMPED, (headers, res.stderr[-2000:])
+    assert [h["dlq.reason"] for h in headers] == ["clock_unconfirmed"] * JUMPED, (headers, stderr[-2000:])
     first = len(frames) - JUMPED
     assert [(h["source.topic"], h["source.partition"], int(h["source.offset"])) for h in headers] == [
         (kafka.topic("waveforms"), "0", first + j) for j in range(JUMPED)]
     assert [m.value() for m in dead] == frames[first:]
     assert all("WaveformFrame" in h["dlq.detail"] and "'vib'" in h["dlq.detail"] for h in headers), headers
-    assert "dead letters: 3" in res.stderr, res.stderr[-2000:]
+    assert "dead letters: 3" in stderr, stderr[-2000:]
+
+
+def test_a_late_frame_dead_letter_names_its_message(kafka: KafkaConfig, tmp_path: Path) -> None:
+    """A frame stamped 15 minutes back, sent after the others: its window closed (allowed lateness
+    0), so the window step dead-letters it as ``late_record``, with its message's offset. The
+    stream is all on one topic, in time order (across two topics, the source may hand one topic's
+    records on well ahead of the other's: then scalars would be late too)."""
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    _stream(producer, kafka, scalars="waveforms")
+    _send(producer, kafka.topic("waveforms"), encode_waveform(_frame(T0 + timedelta(minutes=4), 999)),
+          T0 + timedelta(minutes=4))
+    assert producer.flush(30) == 0
+    dead, stderr = _run(kafka, tmp_path)
+    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
+    assert [h["dlq.reason"] for h in headers] == ["late_record"], (
+        [(h["dlq.detail"][:90], h.get("source.topic"), h.get("source.offset")) for h in headers[:12]],
+        stderr[-2000:])
+    assert "FrameFeatures" in headers[0]["dlq.detail"] and "00:04:00" in headers[0]["dlq.detail"]
+    last = STEPS * len(CHANNELS) + -(-STEPS // FRAME_EVERY)  # the offset after the stream's messages
+    assert (headers[0]["source.topic"], headers[0]["source.partition"], headers[0]["source.offset"]) == (
+        kafka.topic("waveforms"), "0", str(last))
