@@ -10,8 +10,6 @@ as dead letters when the topics end."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +25,7 @@ from flows.codec import encode_waveform
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
-from tests.integration.test_kafka_pipeline import consume_all
+from tests.integration.test_kafka_clock_gate_end import run_to_the_end
 from twin_models.records import ScalarSample, WaveformFrame
 
 pytestmark = pytest.mark.integration
@@ -75,18 +73,6 @@ def _stream(producer: Producer, kafka: KafkaConfig, scalars: str = "scalars") ->
     return frames
 
 
-def _run(kafka: KafkaConfig, tmp_path: Path) -> tuple[list[Any], str]:
-    """``twin run --exit-at-end`` over the topics: the dead-letter topic's messages, and stderr."""
-    config = tmp_path / "windows.toml"
-    config.write_text(CONFIG)
-    cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka.brokers, "--topic-prefix",
-           kafka.topic_prefix, "--archive", str(tmp_path / "archive"), "--config", str(config),
-           "--clock", "data", "--exit-at-end"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return consume_all(kafka, "dead_letters"), res.stderr
-
-
 def test_a_jumped_frame_dead_letter_names_its_message_and_keeps_its_bytes(
         kafka: KafkaConfig, tmp_path: Path) -> None:
     producer = Producer({"bootstrap.servers": kafka.brokers})
@@ -96,7 +82,7 @@ def test_a_jumped_frame_dead_letter_names_its_message_and_keeps_its_bytes(
         frames.append(encode_waveform(_frame(t, STEPS + j)))
         _send(producer, kafka.topic("waveforms"), frames[-1], t)
     assert producer.flush(30) == 0
-    dead, stderr = _run(kafka, tmp_path)
+    dead, stderr = run_to_the_end(kafka, tmp_path, CONFIG)
     headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
     # exactly the jumped frames, each with its message's topic, partition, offset and bytes
     assert [h["dlq.reason"] for h in headers] == ["clock_unconfirmed"] * JUMPED, (headers, stderr[-2000:])
@@ -118,7 +104,7 @@ def test_a_late_frame_dead_letter_names_its_message(kafka: KafkaConfig, tmp_path
     _send(producer, kafka.topic("waveforms"), encode_waveform(_frame(T0 + timedelta(minutes=4), 999)),
           T0 + timedelta(minutes=4))
     assert producer.flush(30) == 0
-    dead, stderr = _run(kafka, tmp_path)
+    dead, stderr = run_to_the_end(kafka, tmp_path, CONFIG)
     headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
     assert [h["dlq.reason"] for h in headers] == ["late_record"], (
         [(h["dlq.detail"][:90], h.get("source.topic"), h.get("source.offset")) for h in headers[:12]],

@@ -64,18 +64,24 @@ def test_a_record_held_at_the_end_of_the_topic_is_a_clock_unconfirmed_dead_lette
         producer.produce(kafka.topic("scalars"), value=encode_record(r), key=r.asset_id.encode(),
                          headers=[(EVENT_TIME_HEADER, ts)])
     assert producer.flush(30) == 0
-    config = tmp_path / "minute-windows.toml"
-    config.write_text(CONFIG)
+    dead, stderr = run_to_the_end(kafka, tmp_path, CONFIG)
+    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
+    # exactly the held records, in order, with their bytes and the reason; nothing else refused
+    assert [h["dlq.reason"] for h in headers] == ["clock_unconfirmed"] * HELD, (headers, stderr[-2000:])
+    assert [m.value() for m in dead] == [encode_record(r) for r in jumped]
+    assert all("end of the input" in h["dlq.detail"] and ASSET in h["dlq.detail"]
+               and "'temperature'" in h["dlq.detail"] for h in headers), headers
+    assert "dead letters: 3" in stderr, stderr[-2000:]
+
+
+def run_to_the_end(kafka: KafkaConfig, tmp_path: Path, config_text: str) -> tuple[list[Any], str]:
+    """``twin run --exit-at-end --clock data`` over the topics with this config: the dead-letter
+    topic's messages, and the run's stderr."""
+    config = tmp_path / "windows.toml"
+    config.write_text(config_text)
     cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka.brokers, "--topic-prefix",
            kafka.topic_prefix, "--archive", str(tmp_path / "archive"), "--config", str(config),
            "--clock", "data", "--exit-at-end"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
-    dead = consume_all(kafka, "dead_letters")
-    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
-    # exactly the held records, in order, with their bytes and the reason; nothing else refused
-    assert [h["dlq.reason"] for h in headers] == ["clock_unconfirmed"] * HELD, (headers, res.stderr[-2000:])
-    assert [m.value() for m in dead] == [encode_record(r) for r in jumped]
-    assert all("end of the input" in h["dlq.detail"] and ASSET in h["dlq.detail"]
-               and "'temperature'" in h["dlq.detail"] for h in headers), headers
-    assert "dead letters: 3" in res.stderr, res.stderr[-2000:]
+    return consume_all(kafka, "dead_letters"), res.stderr
