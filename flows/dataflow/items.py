@@ -198,6 +198,20 @@ class FrameFeatures:
     origin: str = field(default="", compare=False)
     position: int = field(default=-1, compare=False)
 
+    @classmethod
+    def of(cls, frame: WaveformFrame, features: dict[str, float],
+           quality: tuple[float, ...]) -> FrameFeatures:
+        """The features of ``frame``; a Kafka frame's (:class:`SourcedFrame`) keep where it was read."""
+        if type(frame) is SourcedFrame:
+            return cls(frame.asset_id, frame.channel, frame.timestamp, features, quality, frame.origin,
+                       frame.position)
+        return cls(frame.asset_id, frame.channel, frame.timestamp, features, quality)
+
+    def sources(self) -> tuple[tuple[str, str], ...]:
+        """The ``source.*`` headers of a Kafka frame's message (its late dead letter's); none for a
+        replay's."""
+        return origin_headers(self.origin, self.position)
+
     def __setstate__(self, state: list[object]) -> None:
         """Frames pickled in open windows before the data-quality row (or their origin) get none
         (recovery stores)."""

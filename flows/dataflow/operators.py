@@ -37,7 +37,6 @@ from flows.dataflow.items import (
     FrameFeatures,
     RawRecord,
     ScalarColumns,
-    SourcedFrame,
     WindowItem,
     origin_headers,
 )
@@ -191,11 +190,7 @@ class Featurizer:
         for f, spec, fe, q in zip(frames, specs, feats, quality, strict=True):
             if spec.shaft_hz:
                 fe["shaft_hz"] = float(spec.shaft_hz)
-            if type(f) is SourcedFrame:  # a Kafka message's: its features keep where it was read
-                out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe, tuple(q), f.origin,
-                                         f.position))
-            else:
-                out.append(FrameFeatures(f.asset_id, f.channel, f.timestamp, fe, tuple(q)))
+            out.append(FrameFeatures.of(f, fe, tuple(q)))
         return out
 
     def spec(self, frame: WaveformFrame) -> FrameSpec:
@@ -211,8 +206,7 @@ def late_dead_letter(item: WindowItem, now: datetime,
                      headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
     """A record that arrived after its window closed; ``headers`` where it came from, when the
     late item carried it (:func:`late_sources`; a Kafka frame's features carry their own)."""
-    if not headers and type(item) is FrameFeatures and item.origin:
-        headers = origin_headers(item.origin, item.position)
+    headers = headers or (item.sources() if type(item) is FrameFeatures else ())
     detail = (
         f"{type(item).__name__} of asset {item.asset_id!r} at {item.timestamp.isoformat()} "
         "arrived after its window closed (older than the allowed lateness)"
@@ -228,11 +222,10 @@ def late_sources(piece: ScalarColumns) -> list[tuple[tuple[str, str], ...]]:
     origin names the topic partition, its positions are the offsets; :func:`origin_headers`);
     none for other pieces.
 
-    Among scalars only a piece carries where its samples came from (a Kafka scalar that may be
-    late travels as a one-sample piece, :mod:`flows.dataflow.located`): a replay's single record
-    and a block do not (the window's late output is the item alone), so their late dead letters
-    have no ``source.*`` headers. A Kafka frame's features carry their own
-    (:func:`late_dead_letter`); an event does not."""
+    Of scalars only a piece carries where its samples came from (a Kafka scalar that may be late
+    travels as a one-sample piece, :mod:`flows.dataflow.located`); a replay's single record, a
+    block and an event do not, so their late dead letters have no ``source.*`` headers (a Kafka
+    frame's features carry their own: :meth:`FrameFeatures.sources`)."""
     if piece.positions is None:
         return [()] * len(piece)
     return [origin_headers(piece.origin, offset) for offset in piece.positions.tolist()]
