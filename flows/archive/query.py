@@ -184,8 +184,15 @@ T = TypeVar("T")
 
 def changed_during(exc: BaseException) -> ArchiveChanged | None:
     """:class:`ArchiveChanged` when DuckDB's error names an archive file that no longer exists (the
-    dataset listed it; a compaction merged and removed it before DuckDB opened it), else None."""
-    for m in _QUOTED_FILE.finditer(str(exc)):
+    dataset listed it; a compaction merged and removed it before DuckDB opened it), else None.
+
+    Only a failed read of a view's Arrow dataset counts: a query naming a file itself
+    (``read_parquet('/no/such.parquet')``) is refused by the sandbox, and that refusal is a bad
+    query, not an archive that changed (before round 23 it said "run it again", exit 75)."""
+    text = str(exc)
+    if _READ_FAILED.search(text) is None:
+        return None
+    for m in _QUOTED_FILE.finditer(text):
         if not os.path.lexists(m.group(1)):
             return ArchiveChanged(m.group(1))
     return None

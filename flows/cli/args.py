@@ -268,6 +268,22 @@ def refused_place(path: str | Path) -> str | None:
     return None
 
 
+def archive_table_around(path: str | Path) -> Path | None:
+    """The archive table folder ``path`` is in or is (links and ``..`` resolved), or None: a folder
+    named as a table (``features``, ``alerts`` ...; in ``_quarantine/`` too) that holds a ``date=``
+    partition folder, or any folder below such a partition. Before round 23 ``twin backtest
+    --out ARCHIVE/features`` wrote its scores, alerts and dead letters among the archive's files."""
+    from flows.archive.files import TABLES
+
+    where = Path(os.path.realpath(path))
+    for folder in (where, *where.parents):
+        if folder.name.startswith("date=") and folder.parent.name in TABLES:
+            return folder.parent
+        if folder.name in TABLES and folder.is_dir() and any(folder.glob("date=*")):
+            return folder
+    return None
+
+
 def writable_dir(flag: str, path: str | Path) -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
@@ -286,6 +302,11 @@ def writable_dir(flag: str, path: str | Path) -> Path:
         raise UsageError(msg)
     if p.exists() and not p.is_dir():
         msg = f"{flag} {p}: exists and is not a folder"
+        raise UsageError(msg)
+    if (table := archive_table_around(p)) is not None:
+        msg = (f"{flag} {p}: inside the archive table folder {table} (a run would write its own files "
+               f"among the archive's, which every query then skips as foreign): name a folder outside "
+               f"it, e.g. {table.parent.parent / 'twin-out'}")
         raise UsageError(msg)
     base = next((a for a in (p, *p.absolute().parents) if a.exists()), Path("/"))
     if not base.is_dir():
