@@ -63,6 +63,7 @@ from flows.archive.files import (
     BadFile,
     TableFiles,
     corrupt_pages,
+    printable,
     scan_table,
 )
 from flows.codec import archive_schema
@@ -113,7 +114,7 @@ class ArchiveError(ValueError):
 def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     """One line naming the files a query left out (the first few) and how many."""
     base = Path(root)
-    names = [str(b.path.relative_to(base)) + f" ({b.reason})" for b in bad[:3]]
+    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
     return (f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
             f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "

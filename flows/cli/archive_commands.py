@@ -219,7 +219,7 @@ def _cmd_compact(root: Path, before: date | None) -> int:
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
-    from flows.archive.files import TABLES, corrupt_pages, quarantine, scan_table
+    from flows.archive.files import TABLES, corrupt_pages, printable, quarantine, scan_table
 
     root = Path(archive_dir(args.config, args.archive))
     if not root.is_dir():
@@ -236,14 +236,14 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         return 0
     if not args.repair:
         for b in bad:
-            print(f"{b.path.relative_to(root)}: {b.reason}")
+            print(printable(f"{b.path.relative_to(root)}: {b.reason}"))
         skip = "queries skip them" if args.pages is False else "queries skip them or fail on their pages"
         print(f"archive {root}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
               f"({skip}; --repair moves them into _quarantine/)")
         return 1
     moves = quarantine(root, bad)
     for src, dst in moves:
-        print(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}")
+        print(printable(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}"))
     print(f"archive {root}: {len(moves)} file{'s' if len(moves) != 1 else ''} moved into _quarantine/")
     return 0
 

@@ -380,8 +380,10 @@ def debug_enabled() -> bool:
 
 
 def print_error(text: str, prefix: str = "twin: error: ") -> None:
-    """One line on stderr: newlines folded, known secret values masked."""
+    """One line on stderr: newlines folded, known secret values masked, other characters that
+    are not printable (an escape in a file name or a value the message quotes) escaped."""
+    from flows.archive.files import printable
     from flows.config.values import mask_secrets
 
-    line = " ".join(mask_secrets(text).split())
+    line = printable(" ".join(mask_secrets(text).split()))
     print(f"{prefix}{line}", file=sys.stderr)

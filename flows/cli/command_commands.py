@@ -11,9 +11,9 @@ import getpass
 import json
 from datetime import UTC, datetime
 
+from flows.archive.files import printable
 from flows.cli.args import env_default
 from flows.cli.kafka_commands import _add_kafka_args, _kafka_cfg
-from flows.cli.sql_output import printable
 
 __all__ = ["COMMAND_COMMANDS", "add_command_parsers"]
 

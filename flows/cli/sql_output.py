@@ -31,6 +31,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
+from flows.archive.files import printable
+
 __all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "iso_duration", "printable", "stream_rows", "to_json",
            "to_text", "unique_names", "write_result"]
 
@@ -97,13 +99,6 @@ def to_text(v: Any) -> str:
     if isinstance(v, datetime | date | time):
         return v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat()
     return str(v)
-
-
-def printable(text: str) -> str:
-    """``text`` with each character that is not printable as its Python escape (for a terminal)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def unique_names(cols: list[str]) -> list[str]:

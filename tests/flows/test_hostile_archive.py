@@ -329,3 +329,35 @@ def test_a_quarantine_that_is_a_regular_file_is_one_line_and_nothing_moves(
     (archive / odd).unlink()
     assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 0
     assert "2 files moved into _quarantine/" in capsys.readouterr().out
+
+
+def test_a_file_name_with_control_characters_is_shown_escaped(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23 (HOSTILE23): a file planted in a table folder under a name holding an escape
+    sequence and a newline was printed as it was by `twin archive check` (and `--repair`) and by
+    the query's skip warning: the terminal obeyed the escape, the one-line warning became two."""
+    archive = small_archive(tmp_path / "archive")
+    name = "x\x1b[31mred\nforged line"
+    (_partition(archive) / name).write_text("junk")
+    shown = "x\\x1b[31mred\\nforged line"
+    arch = ["--archive", str(archive)]
+    assert main(["sql", "SELECT count(*) AS n FROM features", *arch, "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["n", "6"]
+    assert len(out.err.splitlines()) == 1 and "\x1b" not in out.err and f"/{shown} (foreign file" in out.err
+    assert main(["archive", "check", *arch]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert out.splitlines()[0].endswith(f"/{shown}: foreign file: not a Parquet file name")
+    assert main(["archive", "check", *arch, "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert out.splitlines()[0].endswith(f"_quarantine/features/{_partition(archive).name}/{shown}")
+
+
+def test_an_error_line_escapes_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: the one error line folded newlines but printed an escape it quoted as it was."""
+    assert main(["sql", "SELECT 1", "--archive", str(tmp_path / "a\x1b]0;title\x07")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error: no archive: ") and "\x1b" not in err and "\x07" not in err
+    assert "a\\x1b]0;title\\x07 has no Parquet tables" in err
