@@ -12,7 +12,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, non_negative_float, non_negative_int
+from flows.cli.args import (
+    ARCHIVE_HELP,
+    archive_dir,
+    env_default,
+    memory_mib,
+    non_negative_float,
+    non_negative_int,
+)
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 
@@ -53,6 +60,11 @@ def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    default=env_default("SQL_TIMEOUT", DEFAULT_TIMEOUT_S),
                    help="stop the query (one line, exit 2) when it has run this long, fetching "
                         "included, 0 = no limit (env TWIN_SQL_TIMEOUT; default %(default)s)")
+    p.add_argument("--memory-limit", type=memory_mib, metavar="MIB",
+                   default=env_default("SQL_MEMORY_MIB", None),
+                   help="memory the query may use, MiB (at least 64); past it the query fails in one "
+                        "line, exit 2, nothing spills to disk (env TWIN_SQL_MEMORY_MIB; default: a "
+                        "quarter of the machine's memory)")
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -142,7 +154,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     def start() -> tuple[duckdb.DuckDBPyConnection, list[Any]]:
         """The query started and its first rows fetched, nothing written yet: a compaction that
         removed a file meanwhile makes it start again on a fresh listing (once)."""
-        con = execute(root, args.query, skipped, deadline)
+        con = execute(root, args.query, skipped, deadline, args.memory_limit)
         try:
             return con, interruptible(con, lambda: con.fetchmany(first_batch), deadline)
         except BaseException as exc:

@@ -130,6 +130,12 @@ def non_negative_int(text: str) -> int:
     return int(_at_least(_number(text, int, "a whole number"), 0))
 
 
+@_env_aware
+def memory_mib(text: str) -> int:
+    """A query's memory limit in MiB, at least 64 (``flows.archive.query.MIN_MEMORY_MIB``)."""
+    return int(_at_least(_number(text, int, "a whole number"), 64))
+
+
 MAX_ASSETS = 10_000
 """Simulated fleet size at most (demo, simulate): a fleet is built in memory before it runs."""
 MAX_DAYS = 3650.0

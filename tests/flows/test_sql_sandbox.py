@@ -416,3 +416,30 @@ def test_json_lines_keep_every_column_of_a_repeated_name(env: dict[str, Path],
     assert capsys.readouterr().out == '{"a": 1, "a_1": 2, "a_1_1": 3, "a_1_1_1": 4}\n'
     assert main(["sql", "SELECT 1 AS a, 2 AS a", *arch, "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines() == ["a,a", "1,2"]
+
+
+def test_a_query_past_its_memory_limit_fails_in_one_line(
+        env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: the connection had DuckDB's default limit, 80 % of the machine's memory (a GROUP BY
+    of 60 million keys took 2.4 GB before answering); now a quarter of it, or --memory-limit MIB."""
+    from flows.archive.query import default_memory_mib
+
+    arch = ["--archive", str(env["archive"])]
+    assert main(["sql", "SELECT current_setting('memory_limit') AS m", *arch, "--format", "csv"]) == 0
+    number, unit = capsys.readouterr().out.splitlines()[1].split()
+    shown_mib = float(number) * {"MiB": 1, "GiB": 1024}[unit]
+    machine_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    assert abs(shown_mib - default_memory_mib()) <= 0.02 * default_memory_mib() + 1  # DuckDB rounds
+    assert shown_mib <= 0.26 * machine_mib or default_memory_mib() == 64
+    monkeypatch.setenv("TWIN_SQL_MEMORY_MIB", "96")
+    assert main(["sql", "SELECT current_setting('memory_limit') AS m", *arch, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["m", "96.0 MiB"]
+    big = "SELECT count(*) FROM (SELECT i, count(*) FROM range(20000000) t(i) GROUP BY i)"
+    assert main(["sql", big, *arch, "--memory-limit", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error: bad query: Out of Memory Error: ") and err.count("\n") == 1
+    assert err.rstrip().endswith("(the query's memory limit: --memory-limit MIB, env TWIN_SQL_MEMORY_MIB; "
+                                 "nothing spills to disk)")
+    with pytest.raises(SystemExit):
+        main(["sql", "SELECT 1", *arch, "--memory-limit", "10"])
+    assert "argument --memory-limit: must be at least 64, got 10" in capsys.readouterr().err
