@@ -126,6 +126,11 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     return once_more_if_changed(read)
 
 
+_NEEDED = ("asset_id", "kind", "sequence", "started_at", "timestamp")
+"""Columns of an alert message the lineage cannot do without (the writer never leaves them null;
+before round 23 a row lacking ``started_at`` stopped `twin explain` with an internal error)."""
+
+
 def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped: int) -> dict[str, Any]:
     views = _views(con)
     messages = _rows(con, "SELECT * FROM alerts WHERE alert_id = ? ORDER BY sequence", (alert_id,)) \
@@ -134,6 +139,12 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
         left = f" ({skipped} unreadable or foreign files left out: see `twin archive check`)" * bool(skipped)
         msg = f"unknown alert id {alert_id!r}: not in the archive {base}{left}"
         raise ArchiveError(msg)
+    for m in messages:  # a file of another writer (or planted) may hold rows lacking them
+        if (gone := next((c for c in _NEEDED if m.get(c) is None), None)) is not None:
+            msg = (f"the archive {base} holds a message of alert {alert_id!r} (sequence "
+                   f"{m.get('sequence')}) without {gone}: not written by twinflow? "
+                   f"(see `twin archive check`)")
+            raise ArchiveError(msg)
     raised = messages[0]
     asset, started = raised["asset_id"], raised["started_at"]
     windows = _windows(con, views, asset, started, raised["timestamp"])

@@ -211,9 +211,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     import json
 
     from flows.app.explain import explain, render
+    from flows.archive.files import printable
 
     doc = explain(archive_dir(args.config, args.archive), args.alert_id)
-    print(json.dumps(doc, default=str) if args.json else render(doc))
+    # the archive's text is anyone's (a planted file of the right schema): escaped for the terminal
+    print(json.dumps(doc, default=str) if args.json else
+          "\n".join(printable(line) for line in render(doc).splitlines()))
     return 0
 
 

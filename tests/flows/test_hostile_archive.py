@@ -361,3 +361,33 @@ def test_an_error_line_escapes_control_characters(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert err.startswith("twin: error: no archive: ") and "\x1b" not in err and "\x07" not in err
     assert "a\\x1b]0;title\\x07 has no Parquet tables" in err
+
+
+def test_explain_shows_an_archived_text_s_control_characters_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: an alert message of the right schema planted in the archive (or written by another
+    writer) with an escape sequence in its explanation drove the terminal of `twin explain`."""
+    from tests.flows.archive_fixtures import alert_rows
+
+    archive = tmp_path / "archive"
+    run_id = "20260101T000000-aaaaaaaa"
+    rows = [{**r, "explanation": "ok\x1b[2J\x1b]0;owned\x07", "started_at": r["timestamp"]}
+            for r in alert_rows()]
+    write_rows(archive, "alerts", rows, f"part-{run_id}-w0-000000", run_id)
+    assert main(["explain", "a1", "--archive", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "ok\\x1b[2J\\x1b]0;owned\\x07" in out
+    assert main(["explain", "a1", "--archive", str(archive), "--json"]) == 0
+    assert "\\u001b[2J" in capsys.readouterr().out  # JSON keeps the exact text, escaped by JSON
+
+
+def test_explain_of_an_alert_row_lacking_a_needed_column_is_one_line(tmp_path: Path) -> None:
+    """Round 23: an alert message without ``started_at`` (a file of another writer, or one planted
+    with the alerts' columns) stopped `twin explain` with an internal error, exit 1."""
+    archive = small_archive(tmp_path / "archive")  # its alert rows carry no started_at
+    run = subprocess.run([TWIN, "explain", "a1", "--archive", str(archive)], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 2
+    line = one_error_line(run.stderr)
+    assert line == (f"twin: error: the archive {archive} holds a message of alert 'a1' (sequence 0) without "
+                    "started_at: not written by twinflow? (see `twin archive check`)")
