@@ -126,7 +126,7 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     return once_more_if_changed(read)
 
 
-_NEEDED = ("asset_id", "kind", "sequence", "started_at", "timestamp")
+_NEEDED = ("asset_id", "kind", "sequence", "severity", "started_at", "status", "timestamp")
 """Columns of an alert message the lineage cannot do without (the writer never leaves them null;
 before round 23 a row lacking ``started_at`` stopped `twin explain` with an internal error)."""
 
@@ -177,7 +177,8 @@ def _recommendations(con: duckdb.DuckDBPyConnection, views: set[str], alert_id: 
     for r in recs:
         audit = _rows(con, "SELECT action, command_id, value, reason FROM audit WHERE recommendation_id = ? "
                       "ORDER BY timestamp, sequence", (r["recommendation_id"],)) if "audit" in views else []
-        out.append({"recommendation_id": r["recommendation_id"], "timestamp": r["timestamp"].isoformat(),
+        when = r["timestamp"].isoformat() if r["timestamp"] is not None else None  # another writer's row
+        out.append({"recommendation_id": r["recommendation_id"], "timestamp": when,
                     "explanation": r["explanation"], "expected_saving": r["expected_saving"],
                     "currency": r["currency"], "chosen": _json(r["chosen"]),
                     "options": _json(r["options"]) or [], "commands": audit})
@@ -224,7 +225,7 @@ def render(doc: dict[str, Any]) -> str:
     else:
         lines.append("produced by: not recorded (archive written before the digital thread)")
     lines.append(f"windows that raised it ({len(doc['windows'])}):")
-    lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition']:<9} score "
+    lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition'] or 'n/a':<9} score "
               f"{_num(w['anomaly_score'])}{_verdict(w)}  inputs: {_spans(w['inputs'])}"
               for w in doc["windows"]]
     raising = doc["windows"][-1] if doc["windows"] else {}

@@ -391,3 +391,21 @@ def test_explain_of_an_alert_row_lacking_a_needed_column_is_one_line(tmp_path: P
     line = one_error_line(run.stderr)
     assert line == (f"twin: error: the archive {archive} holds a message of alert 'a1' (sequence 0) without "
                     "started_at: not written by twinflow? (see `twin archive check`)")
+
+
+@pytest.mark.parametrize("column", ["severity", "status", "timestamp"])
+def test_explain_names_the_needed_column_an_alert_message_lacks(tmp_path: Path, column: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: a null severity or status stopped the text form with an internal error (a None
+    formatted as text), a null timestamp with another."""
+    from tests.flows.archive_fixtures import alert_rows
+
+    archive = tmp_path / "archive"
+    run_id = "20260101T000000-aaaaaaaa"
+    rows = [{**r, "started_at": r["timestamp"]} for r in alert_rows()]
+    rows[1][column] = None
+    write_rows(archive, "alerts", rows, f"part-{run_id}-w0-000000", run_id)
+    assert main(["explain", "a1", "--archive", str(archive)]) == 2
+    assert capsys.readouterr().err == (f"twin: error: the archive {archive} holds a message of alert 'a1' "
+                                       f"(sequence 1) without {column}: not written by twinflow? "
+                                       "(see `twin archive check`)\n")
