@@ -290,6 +290,31 @@ def archive_table_around(path: str | Path) -> Path | None:
     return None
 
 
+def archive_tables_in(folder: str | Path) -> list[str]:
+    """The archive tables whose folder (with a ``date=`` partition) sits right in ``folder``."""
+    from flows.archive.files import TABLES
+
+    base = Path(folder)
+    return [t for t in TABLES if (base / t).is_dir() and any((base / t).glob("date=*"))]
+
+
+def not_another_commands_out(command: str, out: str | Path) -> None:
+    """Refuse an ``--out`` holding the other command's outputs. A backtest writes its archive to
+    ``<out>/archive``, a demo its tables right in ``<out>``, and both (re)write
+    ``<out>/dead_letters.jsonl``: before round 23 ``twin backtest --out <a demo's folder>``
+    replaced that demo's dead letters with its own (and the reverse)."""
+    base = Path(out)
+    if command == "backtest" and (tables := archive_tables_in(base)):
+        msg = (f"--out {base} holds an archive's tables ({', '.join(tables)}: a `twin demo` or `twin run` "
+               f"archive): a backtest writes its own archive to {base / 'archive'} and replaces "
+               f"{base / 'dead_letters.jsonl'}; name a folder of its own")
+        raise UsageError(msg)
+    if command == "demo" and (base / "scores.parquet").exists() and archive_tables_in(base / "archive"):
+        msg = (f"--out {base} holds a backtest's outputs ({base / 'archive'}, scores.parquet): a demo writes "
+               f"its tables beside them and replaces {base / 'dead_letters.jsonl'}; name a folder of its own")
+        raise UsageError(msg)
+
+
 def writable_dir(flag: str, path: str | Path) -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
