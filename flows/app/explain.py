@@ -126,6 +126,11 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     return once_more_if_changed(read)
 
 
+_NEEDED = ("asset_id", "kind", "sequence", "severity", "started_at", "status", "timestamp")
+"""Columns of an alert message the lineage cannot do without (the writer never leaves them null;
+before round 23 a row lacking ``started_at`` stopped `twin explain` with an internal error)."""
+
+
 def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped: int) -> dict[str, Any]:
     views = _views(con)
     messages = _rows(con, "SELECT * FROM alerts WHERE alert_id = ? ORDER BY sequence", (alert_id,)) \
@@ -134,6 +139,12 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
         left = f" ({skipped} unreadable or foreign files left out: see `twin archive check`)" * bool(skipped)
         msg = f"unknown alert id {alert_id!r}: not in the archive {base}{left}"
         raise ArchiveError(msg)
+    for m in messages:  # a file of another writer (or planted) may hold rows lacking them
+        if (gone := next((c for c in _NEEDED if m.get(c) is None), None)) is not None:
+            msg = (f"the archive {base} holds a message of alert {alert_id!r} (sequence "
+                   f"{m.get('sequence')}) without {gone}: not written by twinflow? "
+                   f"(see `twin archive check`)")
+            raise ArchiveError(msg)
     raised = messages[0]
     asset, started = raised["asset_id"], raised["started_at"]
     windows = _windows(con, views, asset, started, raised["timestamp"])
@@ -166,7 +177,8 @@ def _recommendations(con: duckdb.DuckDBPyConnection, views: set[str], alert_id: 
     for r in recs:
         audit = _rows(con, "SELECT action, command_id, value, reason FROM audit WHERE recommendation_id = ? "
                       "ORDER BY timestamp, sequence", (r["recommendation_id"],)) if "audit" in views else []
-        out.append({"recommendation_id": r["recommendation_id"], "timestamp": r["timestamp"].isoformat(),
+        when = r["timestamp"].isoformat() if r["timestamp"] is not None else None  # another writer's row
+        out.append({"recommendation_id": r["recommendation_id"], "timestamp": when,
                     "explanation": r["explanation"], "expected_saving": r["expected_saving"],
                     "currency": r["currency"], "chosen": _json(r["chosen"]),
                     "options": _json(r["options"]) or [], "commands": audit})
@@ -213,7 +225,7 @@ def render(doc: dict[str, Any]) -> str:
     else:
         lines.append("produced by: not recorded (archive written before the digital thread)")
     lines.append(f"windows that raised it ({len(doc['windows'])}):")
-    lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition']:<9} score "
+    lines += [f"  {w['window_start']} .. {w['window_end']}  {w['condition'] or 'n/a':<9} score "
               f"{_num(w['anomaly_score'])}{_verdict(w)}  inputs: {_spans(w['inputs'])}"
               for w in doc["windows"]]
     raising = doc["windows"][-1] if doc["windows"] else {}

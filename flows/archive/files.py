@@ -48,7 +48,8 @@ import pyarrow.parquet as pq
 from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveChanged", "ArchiveFile", "BadFile",
-           "LinkedTable", "TableFiles", "corrupt_pages", "linked_table", "quarantine", "scan_table"]
+           "LinkedTable", "TableFiles", "corrupt_pages", "linked_table", "printable", "quarantine",
+           "scan_table"]
 
 QUARANTINE = "_quarantine"
 SUPERSEDES = b"twin.compacted_from"
@@ -56,6 +57,15 @@ SUPERSEDES = b"twin.compacted_from"
 folder) whose rows it holds. Those files are left out of the views while they still exist (a
 compaction stopped between its rename and its deletes), so no row is ever read twice."""
 PARTITION_COLUMNS = ("date", "asset_id")
+
+
+def printable(text: str) -> str:
+    """``text`` with each character that is not printable as its Python escape (``\\x1b``,
+    ``\\n``, ``\\u202e``), for a terminal: an archive's file names and values are anyone's
+    text, and an escape sequence drives the terminal, a newline forges a line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 def _is_string(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)

@@ -63,14 +63,15 @@ from flows.archive.files import (
     BadFile,
     TableFiles,
     corrupt_pages,
+    printable,
     scan_table,
 )
 from flows.codec import archive_schema
 from flows.codec.archive_schema import arrow_type
 
 __all__ = ["KEYS", "SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
-           "check_read_only", "connect", "once_more_if_changed", "query", "query_failed", "skipped_warning",
-           "warn_once"]
+           "check_read_only", "connect", "default_memory_mib", "once_more_if_changed", "query",
+           "query_failed", "skipped_warning", "warn_once"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -96,6 +97,24 @@ SANDBOX: dict[str, Any] = {
     "python_enable_replacements": False,
 }
 """Settings every archive connection starts with."""
+MIN_MEMORY_MIB = 64
+"""The least memory a query may be given (DuckDB needs some for its buffers)."""
+MEMORY_SHARE = 0.25
+"""Default memory limit of a query connection, as a share of the machine's memory. DuckDB's own
+default is 80 %: before round 23 one ``GROUP BY`` over a large result could take most of the
+memory of a machine whose ``twin run`` pipeline then got killed for the lack of it. With no
+temporary directory nothing spills: past the limit the query fails, in one line."""
+
+
+def default_memory_mib() -> int:
+    """:data:`MEMORY_SHARE` of the machine's physical memory, in MiB (1024 if unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 1024
+    return max(MIN_MEMORY_MIB, int(total * MEMORY_SHARE) >> 20)
+
+
 LOCK = ("SET disabled_filesystems = 'LocalFileSystem'", "SET lock_configuration = true")
 """Set once the connection is up (DuckDB refuses them at start-up). DuckDB always allows the
 database's own paths, even for ``:memory:`` (``<cwd>/:memory:.wal`` ...): disabling its local file
@@ -113,7 +132,7 @@ class ArchiveError(ValueError):
 def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     """One line naming the files a query left out (the first few) and how many."""
     base = Path(root)
-    names = [str(b.path.relative_to(base)) + f" ({b.reason})" for b in bad[:3]]
+    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
     return (f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
             f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
@@ -184,8 +203,15 @@ T = TypeVar("T")
 
 def changed_during(exc: BaseException) -> ArchiveChanged | None:
     """:class:`ArchiveChanged` when DuckDB's error names an archive file that no longer exists (the
-    dataset listed it; a compaction merged and removed it before DuckDB opened it), else None."""
-    for m in _QUOTED_FILE.finditer(str(exc)):
+    dataset listed it; a compaction merged and removed it before DuckDB opened it), else None.
+
+    Only a failed read of a view's Arrow dataset counts: a query naming a file itself
+    (``read_parquet('/no/such.parquet')``) is refused by the sandbox, and that refusal is a bad
+    query, not an archive that changed (before round 23 it said "run it again", exit 75)."""
+    text = str(exc)
+    if _READ_FAILED.search(text) is None:
+        return None
+    for m in _QUOTED_FILE.finditer(text):
         if not os.path.lexists(m.group(1)):
             return ArchiveChanged(m.group(1))
     return None
@@ -210,6 +236,9 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
     if (changed := changed_during(exc)) is not None:
         return changed
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return ArchiveError(f"bad query: {first} (the query's memory limit: --memory-limit MIB, env "
+                            f"TWIN_SQL_MEMORY_MIB; nothing spills to disk)")
     if _READ_FAILED.search(first) is not None:
         for table in (t for t in TABLES if t in set(tables)):
             bad = corrupt_pages(scan_table(root, table), first_only=True)
@@ -236,11 +265,12 @@ def _view_body(table: str) -> str:
 
 
 def connect(root: str | Path, tables: Iterable[str] = TABLES,
-            on_skip: SkipHandler | None = None) -> duckdb.DuckDBPyConnection:
+            on_skip: SkipHandler | None = None, memory_mib: int | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed in-memory DuckDB connection with one view per archived table under ``root``.
 
     ``tables`` limits which views are built (each costs a footer read per file); files left out
-    are passed to ``on_skip`` (default: one warning line on stderr).
+    are passed to ``on_skip`` (default: one warning line on stderr). ``memory_mib``: the
+    connection's memory limit (default :func:`default_memory_mib`).
     """
     base = Path(root)
     scans = [scan_table(base, t) for t in TABLES if t in set(tables)]
@@ -251,7 +281,8 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     if not usable and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
         msg = f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
         raise ArchiveError(msg)
-    con = duckdb.connect(":memory:", config=SANDBOX)
+    limit = default_memory_mib() if memory_mib is None else max(MIN_MEMORY_MIB, memory_mib)
+    con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{limit}MiB"})
     for statement in LOCK:
         con.execute(statement)
     for s in usable:
@@ -333,12 +364,13 @@ def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any],
 
 
 def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
-            deadline: Deadline | None = None) -> duckdb.DuckDBPyConnection:
+            deadline: Deadline | None = None, memory_mib: int | None = None) -> duckdb.DuckDBPyConnection:
     """Start a read-only query; fetch its rows from the returned connection (it streams them).
 
-    ``deadline``: see :func:`interruptible` (fetch the rows with the same one)."""
+    ``deadline``: see :func:`interruptible` (fetch the rows with the same one); ``memory_mib``:
+    see :func:`connect`."""
     tables = tables_named(sql)
-    con = connect(root, tables, on_skip)
+    con = connect(root, tables, on_skip, memory_mib)
     try:
         check_read_only(con, sql)
         interruptible(con, lambda: con.execute(sql), deadline)

@@ -12,7 +12,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, non_negative_float, non_negative_int
+from flows.cli.args import (
+    ARCHIVE_HELP,
+    archive_dir,
+    env_default,
+    memory_mib,
+    non_negative_float,
+    non_negative_int,
+)
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 
@@ -53,6 +60,11 @@ def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    default=env_default("SQL_TIMEOUT", DEFAULT_TIMEOUT_S),
                    help="stop the query (one line, exit 2) when it has run this long, fetching "
                         "included, 0 = no limit (env TWIN_SQL_TIMEOUT; default %(default)s)")
+    p.add_argument("--memory-limit", type=memory_mib, metavar="MIB",
+                   default=env_default("SQL_MEMORY_MIB", None),
+                   help="memory the query may use, MiB (at least 64); past it the query fails in one "
+                        "line, exit 2, nothing spills to disk (env TWIN_SQL_MEMORY_MIB; default: a "
+                        "quarter of the machine's memory)")
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -142,7 +154,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     def start() -> tuple[duckdb.DuckDBPyConnection, list[Any]]:
         """The query started and its first rows fetched, nothing written yet: a compaction that
         removed a file meanwhile makes it start again on a fresh listing (once)."""
-        con = execute(root, args.query, skipped, deadline)
+        con = execute(root, args.query, skipped, deadline, args.memory_limit)
         try:
             return con, interruptible(con, lambda: con.fetchmany(first_batch), deadline)
         except BaseException as exc:
@@ -199,9 +211,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     import json
 
     from flows.app.explain import explain, render
+    from flows.archive.files import printable
 
     doc = explain(archive_dir(args.config, args.archive), args.alert_id)
-    print(json.dumps(doc, default=str) if args.json else render(doc))
+    # the archive's text is anyone's (a planted file of the right schema): escaped for the terminal
+    print(json.dumps(doc, default=str) if args.json else
+          "\n".join(printable(line) for line in render(doc).splitlines()))
     return 0
 
 
@@ -219,7 +234,7 @@ def _cmd_compact(root: Path, before: date | None) -> int:
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
-    from flows.archive.files import TABLES, corrupt_pages, quarantine, scan_table
+    from flows.archive.files import TABLES, corrupt_pages, printable, quarantine, scan_table
 
     root = Path(archive_dir(args.config, args.archive))
     if not root.is_dir():
@@ -236,14 +251,14 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         return 0
     if not args.repair:
         for b in bad:
-            print(f"{b.path.relative_to(root)}: {b.reason}")
+            print(printable(f"{b.path.relative_to(root)}: {b.reason}"))
         skip = "queries skip them" if args.pages is False else "queries skip them or fail on their pages"
         print(f"archive {root}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
               f"({skip}; --repair moves them into _quarantine/)")
         return 1
     moves = quarantine(root, bad)
     for src, dst in moves:
-        print(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}")
+        print(printable(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}"))
     print(f"archive {root}: {len(moves)} file{'s' if len(moves) != 1 else ''} moved into _quarantine/")
     return 0
 

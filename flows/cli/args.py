@@ -130,6 +130,12 @@ def non_negative_int(text: str) -> int:
     return int(_at_least(_number(text, int, "a whole number"), 0))
 
 
+@_env_aware
+def memory_mib(text: str) -> int:
+    """A query's memory limit in MiB, at least 64 (``flows.archive.query.MIN_MEMORY_MIB``)."""
+    return int(_at_least(_number(text, int, "a whole number"), 64))
+
+
 MAX_ASSETS = 10_000
 """Simulated fleet size at most (demo, simulate): a fleet is built in memory before it runs."""
 MAX_DAYS = 3650.0
@@ -268,6 +274,47 @@ def refused_place(path: str | Path) -> str | None:
     return None
 
 
+def archive_table_around(path: str | Path) -> Path | None:
+    """The archive table folder ``path`` is in or is (links and ``..`` resolved), or None: a folder
+    named as a table (``features``, ``alerts`` ...; in ``_quarantine/`` too) that holds a ``date=``
+    partition folder, or any folder below such a partition. Before round 23 ``twin backtest
+    --out ARCHIVE/features`` wrote its scores, alerts and dead letters among the archive's files."""
+    from flows.archive.files import TABLES
+
+    where = Path(os.path.realpath(path))
+    for folder in (where, *where.parents):
+        if folder.name.startswith("date=") and folder.parent.name in TABLES:
+            return folder.parent
+        if folder.name in TABLES and folder.is_dir() and any(folder.glob("date=*")):
+            return folder
+    return None
+
+
+def archive_tables_in(folder: str | Path) -> list[str]:
+    """The archive tables whose folder (with a ``date=`` partition) sits right in ``folder``."""
+    from flows.archive.files import TABLES
+
+    base = Path(folder)
+    return [t for t in TABLES if (base / t).is_dir() and any((base / t).glob("date=*"))]
+
+
+def not_another_commands_out(command: str, out: str | Path) -> None:
+    """Refuse an ``--out`` holding the other command's outputs. A backtest writes its archive to
+    ``<out>/archive``, a demo its tables right in ``<out>``, and both (re)write
+    ``<out>/dead_letters.jsonl``: before round 23 ``twin backtest --out <a demo's folder>``
+    replaced that demo's dead letters with its own (and the reverse)."""
+    base = Path(out)
+    if command == "backtest" and (tables := archive_tables_in(base)):
+        msg = (f"--out {base} holds an archive's tables ({', '.join(tables)}: a `twin demo` or `twin run` "
+               f"archive): a backtest writes its own archive to {base / 'archive'} and replaces "
+               f"{base / 'dead_letters.jsonl'}; name a folder of its own")
+        raise UsageError(msg)
+    if command == "demo" and (base / "scores.parquet").exists() and archive_tables_in(base / "archive"):
+        msg = (f"--out {base} holds a backtest's outputs ({base / 'archive'}, scores.parquet): a demo writes "
+               f"its tables beside them and replaces {base / 'dead_letters.jsonl'}; name a folder of its own")
+        raise UsageError(msg)
+
+
 def writable_dir(flag: str, path: str | Path) -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
@@ -286,6 +333,11 @@ def writable_dir(flag: str, path: str | Path) -> Path:
         raise UsageError(msg)
     if p.exists() and not p.is_dir():
         msg = f"{flag} {p}: exists and is not a folder"
+        raise UsageError(msg)
+    if (table := archive_table_around(p)) is not None:
+        msg = (f"{flag} {p}: inside the archive table folder {table} (a run would write its own files "
+               f"among the archive's, which every query then skips as foreign): name a folder outside "
+               f"it, e.g. {table.parent.parent / 'twin-out'}")
         raise UsageError(msg)
     base = next((a for a in (p, *p.absolute().parents) if a.exists()), Path("/"))
     if not base.is_dir():
@@ -359,8 +411,10 @@ def debug_enabled() -> bool:
 
 
 def print_error(text: str, prefix: str = "twin: error: ") -> None:
-    """One line on stderr: newlines folded, known secret values masked."""
+    """One line on stderr: newlines folded, known secret values masked, other characters that
+    are not printable (an escape in a file name or a value the message quotes) escaped."""
+    from flows.archive.files import printable
     from flows.config.values import mask_secrets
 
-    line = " ".join(mask_secrets(text).split())
+    line = printable(" ".join(mask_secrets(text).split()))
     print(f"{prefix}{line}", file=sys.stderr)

@@ -11,6 +11,7 @@ import getpass
 import json
 from datetime import UTC, datetime
 
+from flows.archive.files import printable
 from flows.cli.args import env_default
 from flows.cli.kafka_commands import _add_kafka_args, _kafka_cfg
 
@@ -19,15 +20,22 @@ __all__ = ["COMMAND_COMMANDS", "add_command_parsers"]
 
 def _actor(text: str) -> str:
     name = text.strip()
-    if not 1 <= len(name) <= 128 or any(c.isspace() for c in name):
-        msg = f"--actor must be a name of 1..128 characters without spaces, got {text!r}"
+    if not 1 <= len(name) <= 128 or any(c.isspace() or not c.isprintable() for c in name):
+        msg = (f"--actor must be a name of 1..128 printable characters without spaces, "
+               f"got {text!r}")
         raise argparse.ArgumentTypeError(msg)
     return name
 
 
 def _reason(text: str) -> str:
+    """The reason goes into the audit log and `twin commands list`'s lines: a character that is
+    not printable (a newline forging a line, an escape driving the terminal) is refused."""
     if len(text) > 4096:
         msg = f"--reason must have at most 4096 characters, got {len(text)}"
+        raise argparse.ArgumentTypeError(msg)
+    if not text.isprintable():
+        bad = next(c for c in text if not c.isprintable())
+        msg = f"--reason holds the non-printable character U+{ord(bad):04X} (write it on one line, in words)"
         raise argparse.ArgumentTypeError(msg)
     return text
 
@@ -108,7 +116,8 @@ def _print_list(known: dict, now: datetime, *, show_all: bool, as_json: bool) ->
         print("no pending commands" if not show_all else "no commands in the audit log")
         return
     print(f"{'command_id':<21} {'asset_id':<16} {'state':<10} {'change':<24} {'expires_at':<25} reason")
-    for r in rows:
+    for r in rows:  # decisions from other Kafka clients may hold any text: escaped for the terminal
+        r = {k: printable(v) if isinstance(v, str) else v for k, v in r.items()}
         change = f"{r['parameter']} {r['previous_value']:g}->{r['value']:g}"
         print(f"{r['command_id']:<21} {r['asset_id']:<16} {r['state']:<10} {change:<24} "
               f"{r['expires_at']:<25} {r['reason']}")

@@ -292,6 +292,25 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     return 0
 
 
+def output_file(flag: str, path: str) -> None:
+    """Refuse, in one line naming ``flag``, a ``path`` no file can be written to: empty, a folder
+    (``/`` included) or in a missing folder. Before round 23 ``--write-metadata /`` said
+    "PosixPath('/') has an empty name" and a folder "[Errno 21] Is a directory: '.x.123.tmp' ->
+    'x'", naming neither the flag nor the path given."""
+    import os
+
+    if not path.strip():
+        msg = f"{flag} {path!r}: an empty path (name a file)"
+        raise ValueError(msg)
+    if os.path.isdir(path) or path.endswith(os.sep):
+        msg = f"{flag} {path}: is a folder (name a file, e.g. {os.path.join(path, 'assets.json')})"
+        raise ValueError(msg)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        msg = f"{flag} {path}: cannot write there ({parent} is not a folder)"
+        raise ValueError(msg)
+
+
 def write_fleet_metadata(fleet: Any, path: str) -> None:
     """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``, written to a hidden
     file beside it and renamed: a reader waiting for the file (infra/docker-compose.yml's
@@ -308,6 +327,9 @@ def write_fleet_metadata(fleet: Any, path: str) -> None:
     try:
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, final)
+    except OSError as exc:
+        msg = f"--write-metadata {path}: cannot write it ({exc.strerror or exc})"
+        raise ValueError(msg) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -357,6 +379,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     start = _start_time(args.start)
     if start is not None:
         fleet = replace(fleet, start=start)
+    for flag, path in (("--write-metadata", args.write_metadata), ("--write-truth", args.write_truth)):
+        if path is not None:
+            output_file(flag, path)  # both checked before either is written
     if args.write_metadata:
         write_fleet_metadata(fleet, args.write_metadata)
     if args.write_truth:

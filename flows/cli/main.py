@@ -21,6 +21,7 @@ from flows.cli.args import (
     env_default,
     fleet_size,
     load_metadata,
+    not_another_commands_out,
     one_char,
     print_error,
     seed,
@@ -151,6 +152,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
     out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir)
+    not_another_commands_out("demo", out)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address)
     return run_demo(args, cfg, out, metrics)
@@ -161,6 +163,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from flows.config.pipeline import load_config
 
     writable_dir("--out", args.out)
+    not_another_commands_out("backtest", args.out)
     cfg = load_config(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}

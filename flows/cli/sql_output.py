@@ -6,8 +6,17 @@ JSON form (``to_json``): DECIMAL and HUGEINT as numbers, NaN and infinities as n
 times as ISO 8601 text, INTERVAL as an ISO 8601 duration, BLOB as base64, UUID and ENUM as text,
 LIST/ARRAY as arrays, STRUCT and MAP as objects (non-text map keys as their JSON text).
 
+Two columns of one name (``SELECT 1 AS a, 2 AS a``) are two keys in JSON lines: the later ones are
+renamed as DuckDB names them in a subquery (``a_1``, ...; :func:`unique_names`), where one key
+used to keep the last value only. The table format is for a terminal: a character that is not
+printable (an escape sequence, which drives the terminal, a newline, which forges a row, a
+bidirectional override) is shown as its Python escape (``\\x1b``, ``\\n``, ``\\u202e``;
+:func:`printable`); CSV and JSON keep the exact text.
+
 >>> to_json([Decimal("1.50"), float("nan"), b"ab", timedelta(days=1, seconds=3.5)])
 [1.5, None, 'YWI=', 'P1DT3.5S']
+>>> unique_names(["a", "a", "a_1"]), printable("x\\x1b[2J\\ny")
+(['a', 'a_1', 'a_1_1'], 'x\\\\x1b[2J\\\\ny')
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
-__all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "iso_duration", "stream_rows", "to_json", "to_text",
-           "write_result"]
+from flows.archive.files import printable
+
+__all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "iso_duration", "printable", "stream_rows", "to_json",
+           "to_text", "unique_names", "write_result"]
 
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_TIMEOUT_S = 300.0
@@ -90,6 +101,19 @@ def to_text(v: Any) -> str:
     return str(v)
 
 
+def unique_names(cols: list[str]) -> list[str]:
+    """Column names made unique as DuckDB does in a subquery: a repeated name gets ``_1`` (then
+    ``_1_1`` ...) until it is free."""
+    seen: set[str] = set()
+    out = []
+    for c in cols:
+        while c in seen:
+            c = f"{c}_1"
+        seen.add(c)
+        out.append(c)
+    return out
+
+
 Fetch = Callable[[int], list[tuple[Any, ...]]]
 
 
@@ -119,9 +143,10 @@ class Truncated(Exception):
 
 def _table(cols: list[str], batches: Iterator[list[tuple[Any, ...]]], out: TextIO) -> int:
     """Aligned columns; widths from the first batch (later rows stay left-aligned under them)."""
+    cols = [printable(c) for c in cols]
     n, widths = 0, [len(c) for c in cols]
     for i, rows in enumerate(batches):
-        cells = [[to_text(v) for v in r] for r in rows]
+        cells = [[printable(to_text(v)) for v in r] for r in rows]
         if i == 0:
             widths = [max([w] + [len(r[j]) for r in cells]) for j, w in enumerate(widths)]
             out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + "\n")
@@ -153,8 +178,9 @@ def write_result(cur: Cursor, fmt: str, max_rows: int, out: TextIO,
                 w.writerows([to_text(v) for v in r] for r in rows)
                 n += len(rows)
         else:
+            keys = unique_names(cols)
             for rows in batches:
-                out.writelines(json.dumps(dict(zip(cols, to_json(list(r)), strict=True)),
+                out.writelines(json.dumps(dict(zip(keys, to_json(list(r)), strict=True)),
                                           allow_nan=False) + "\n" for r in rows)
                 n += len(rows)
         cut = False

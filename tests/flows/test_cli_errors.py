@@ -92,7 +92,22 @@ def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env:
     (["simulate", *BROKER, "--sensor-fault-kinds", "clock,stuck"],
      "argument --sensor-fault-kinds: expected kinds among flatline,clipping,dropout,drift,clock,asset_clock"),
     (["simulate", *BROKER, "--sensor-faults", "0.5", "--write-truth", "/nonexistent-dir/t.json"],
-     "--write-truth /nonexistent-dir/t.json: cannot write it (No such file or directory)"),
+     "--write-truth /nonexistent-dir/t.json: cannot write there (/nonexistent-dir is not a folder)"),
+    # round 23: the flag and the path named, before anything is written or Kafka is asked (were:
+    # "PosixPath('/') has an empty name", "[Errno 21] Is a directory: '/.x.123.tmp' -> ...")
+    (["simulate", *BROKER, "--write-metadata", "/"], "--write-metadata /: is a folder (name a file"),
+    (["simulate", *BROKER, "--write-metadata", "/tmp"], "--write-metadata /tmp: is a folder (name a file"),
+    (["simulate", *BROKER, "--write-metadata", ""], "--write-metadata '': an empty path (name a file)"),
+    (["simulate", *BROKER, "--write-metadata", "/nonexistent-dir/m.json"],
+     "--write-metadata /nonexistent-dir/m.json: cannot write there (/nonexistent-dir is not a folder)"),
+    # round 23: a reason or actor with a control character went into the audit log and `twin
+    # commands list`'s lines as it was (a newline forges a line, an escape drives the terminal)
+    (["commands", "reject", "c1", *NO_BROKER, "--reason", "ok\x1b[2Jgone"],
+     "argument --reason: --reason holds the non-printable character U+001B"),
+    (["commands", "approve", "c1", *NO_BROKER, "--reason", "line one\nline two"],
+     "argument --reason: --reason holds the non-printable character U+000A"),
+    (["commands", "approve", "c1", *NO_BROKER, "--actor", "eve\u202e"],
+     "argument --actor: --actor must be a name of 1..128 printable characters without spaces"),
     (["replay", *BROKER, "x.csv", "--sep", "ab"], "argument --sep: must be one character"),
     (["backtest", "x.csv", "--out", "o", "--sep", ";;"], "argument --sep: must be one character"),
     (["demo", "--assets", "0"], "must be at least 1, got 0 (see `twin demo --help`)"),
@@ -290,3 +305,12 @@ def test_panic_filter_keeps_everything_else() -> None:
     shown += flt.feed("icked at src/operators.rs:198:33:\nBox<dyn Any>\nstack backtrace:\n   0: std::x\n")
     shown += flt.feed("note: Some details are omitted\nafter\nthr")
     assert shown == "warning: x\nafter\n" and flt.flush() == "thr"
+
+
+def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path) -> None:
+    """Round 23: ``--write-truth`` naming a folder was found after ``--write-metadata`` was written."""
+    meta = tmp_path / "assets.json"
+    line = fails("simulate", *NO_BROKER, "--write-metadata", str(meta), "--write-truth", str(tmp_path))
+    assert line == (f"twin: error: --write-truth {tmp_path}: is a folder (name a file, e.g. "
+                    f"{tmp_path / 'assets.json'})")
+    assert not meta.exists()

@@ -329,3 +329,83 @@ def test_a_quarantine_that_is_a_regular_file_is_one_line_and_nothing_moves(
     (archive / odd).unlink()
     assert main(["archive", "check", "--archive", str(archive), "--repair"]) == 0
     assert "2 files moved into _quarantine/" in capsys.readouterr().out
+
+
+def test_a_file_name_with_control_characters_is_shown_escaped(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23 (HOSTILE23): a file planted in a table folder under a name holding an escape
+    sequence and a newline was printed as it was by `twin archive check` (and `--repair`) and by
+    the query's skip warning: the terminal obeyed the escape, the one-line warning became two."""
+    archive = small_archive(tmp_path / "archive")
+    name = "x\x1b[31mred\nforged line"
+    (_partition(archive) / name).write_text("junk")
+    shown = "x\\x1b[31mred\\nforged line"
+    arch = ["--archive", str(archive)]
+    assert main(["sql", "SELECT count(*) AS n FROM features", *arch, "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["n", "6"]
+    assert len(out.err.splitlines()) == 1 and "\x1b" not in out.err and f"/{shown} (foreign file" in out.err
+    assert main(["archive", "check", *arch]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert out.splitlines()[0].endswith(f"/{shown}: foreign file: not a Parquet file name")
+    assert main(["archive", "check", *arch, "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert out.splitlines()[0].endswith(f"_quarantine/features/{_partition(archive).name}/{shown}")
+
+
+def test_an_error_line_escapes_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: the one error line folded newlines but printed an escape it quoted as it was."""
+    assert main(["sql", "SELECT 1", "--archive", str(tmp_path / "a\x1b]0;title\x07")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error: no archive: ") and "\x1b" not in err and "\x07" not in err
+    assert "a\\x1b]0;title\\x07 has no Parquet tables" in err
+
+
+def test_explain_shows_an_archived_text_s_control_characters_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: an alert message of the right schema planted in the archive (or written by another
+    writer) with an escape sequence in its explanation drove the terminal of `twin explain`."""
+    from tests.flows.archive_fixtures import alert_rows
+
+    archive = tmp_path / "archive"
+    run_id = "20260101T000000-aaaaaaaa"
+    rows = [{**r, "explanation": "ok\x1b[2J\x1b]0;owned\x07", "started_at": r["timestamp"]}
+            for r in alert_rows()]
+    write_rows(archive, "alerts", rows, f"part-{run_id}-w0-000000", run_id)
+    assert main(["explain", "a1", "--archive", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "ok\\x1b[2J\\x1b]0;owned\\x07" in out
+    assert main(["explain", "a1", "--archive", str(archive), "--json"]) == 0
+    assert "\\u001b[2J" in capsys.readouterr().out  # JSON keeps the exact text, escaped by JSON
+
+
+def test_explain_of_an_alert_row_lacking_a_needed_column_is_one_line(tmp_path: Path) -> None:
+    """Round 23: an alert message without ``started_at`` (a file of another writer, or one planted
+    with the alerts' columns) stopped `twin explain` with an internal error, exit 1."""
+    archive = small_archive(tmp_path / "archive")  # its alert rows carry no started_at
+    run = subprocess.run([TWIN, "explain", "a1", "--archive", str(archive)], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 2
+    line = one_error_line(run.stderr)
+    assert line == (f"twin: error: the archive {archive} holds a message of alert 'a1' (sequence 0) without "
+                    "started_at: not written by twinflow? (see `twin archive check`)")
+
+
+@pytest.mark.parametrize("column", ["severity", "status", "timestamp"])
+def test_explain_names_the_needed_column_an_alert_message_lacks(tmp_path: Path, column: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 23: a null severity or status stopped the text form with an internal error (a None
+    formatted as text), a null timestamp with another."""
+    from tests.flows.archive_fixtures import alert_rows
+
+    archive = tmp_path / "archive"
+    run_id = "20260101T000000-aaaaaaaa"
+    rows = [{**r, "started_at": r["timestamp"]} for r in alert_rows()]
+    rows[1][column] = None
+    write_rows(archive, "alerts", rows, f"part-{run_id}-w0-000000", run_id)
+    assert main(["explain", "a1", "--archive", str(archive)]) == 2
+    assert capsys.readouterr().err == (f"twin: error: the archive {archive} holds a message of alert 'a1' "
+                                       f"(sequence 1) without {column}: not written by twinflow? "
+                                       "(see `twin archive check`)\n")

@@ -142,3 +142,51 @@ def test_the_write_probe_is_never_reached_for_a_system_folder() -> None:
     with pytest.raises(UsageError):
         writable_dir("--out", "/etc")
     assert set(os.listdir("/etc")) == before
+
+
+@pytest.mark.parametrize("inside", ["features", "alerts", "features/date=2026-01-01",
+                                    "features/date=2026-01-01/x", "features/../alerts/new"])
+def test_an_out_inside_an_archive_table_folder_is_refused(tmp_path: Path, inside: str) -> None:
+    """Round 23 (HOSTILE23): ``twin backtest --out ARCHIVE/features`` wrote scores.parquet,
+    alerts.parquet and dead_letters.jsonl among the archive's files (every query then warned about
+    three foreign files); ``twin demo --out ARCHIVE/alerts`` nested an archive in a table folder."""
+    archive = small_archive(tmp_path / "archive")
+    csv = tmp_path / "in.csv"
+    csv.write_text("timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:00:01,2\n")
+    before = sorted(str(p.relative_to(archive)) for p in archive.rglob("*"))
+    out = archive / inside
+    table = "alerts" if inside.startswith(("alerts", "features/..")) else "features"
+    for argv in (["backtest", str(csv), "--out", str(out), *QUIET],
+                 ["demo", "--assets", "1", "--days", "0.01", "--out", str(out), "--no-progress"]):
+        line = fails(*argv)
+        where = f"inside the archive table folder {archive / table} "
+        assert line.startswith(f"twin: error: --out {out}: {where}")
+    assert sorted(str(p.relative_to(archive)) for p in archive.rglob("*")) == before
+
+
+def test_a_folder_named_like_a_table_but_without_partitions_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "features").mkdir()
+    assert writable_dir("--out", tmp_path / "features") == tmp_path / "features"
+    assert writable_dir("--out", tmp_path / "alerts" / "x") == tmp_path / "alerts" / "x"
+
+
+def test_a_backtest_into_a_demo_s_folder_and_a_demo_into_a_backtest_s_are_refused(tmp_path: Path) -> None:
+    """Round 23: ``twin backtest --out <a demo's folder>`` replaced the demo's dead_letters.jsonl
+    with its own (and wrote a second archive under it); a demo into a backtest's folder the same."""
+    csv = tmp_path / "in.csv"
+    csv.write_text("timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:00:01,2\n")
+    demo = small_archive(tmp_path / "demo")
+    (demo / "dead_letters.jsonl").write_text('{"reason": "the demo\'s"}\n')
+    line = fails("backtest", str(csv), "--out", str(demo), *QUIET)
+    assert line == (f"twin: error: --out {demo} holds an archive's tables (features, alerts: a `twin demo` "
+                    f"or `twin run` archive): a backtest writes its own archive to {demo / 'archive'} and "
+                    f"replaces {demo / 'dead_letters.jsonl'}; name a folder of its own")
+    assert (demo / "dead_letters.jsonl").read_text() == '{"reason": "the demo\'s"}\n'
+    assert not (demo / "archive").exists() and not (demo / "scores.parquet").exists()
+    bt = tmp_path / "bt"
+    small_archive(bt / "archive")
+    (bt / "scores.parquet").write_bytes(b"x")
+    line = fails("demo", "--assets", "1", "--days", "0.01", "--out", str(bt), "--no-progress")
+    assert line.startswith(f"twin: error: --out {bt} holds a backtest's outputs ({bt / 'archive'}, "
+                           "scores.parquet)")
+    assert not (bt / "features").exists()
