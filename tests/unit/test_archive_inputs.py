@@ -51,6 +51,18 @@ def test_the_column_is_the_per_window_text(spans: list[tuple[InputSpan, ...]]) -
     assert got.to_pylist() == [spans_text(s) for s in spans]
 
 
+def test_kept_source_texts_follow_each_flushs_source() -> None:
+    """The one-source path keeps each source's constant text (round 23): flushes of 150 distinct
+    sources in turn (past the 64 kept, so the kept texts are dropped and made again), then the
+    first ones again, each with the text of its own source, one or several spans per window."""
+    names = [f"kafka:twin.{k}:{k % 7}" for k in range(150)]
+    names += ["kafka:twin.0:0", 'file:"q".csv', "kafka:twin.1:1"]
+    for k, source in enumerate(names):
+        spans = [tuple(InputSpan(source, 5 * i + j, 5 * i + k + j) for j in range(1 + (k % 2) * (i % 3)))
+                 for i in range(4)]
+        assert inputs_column(spans).to_pylist() == [spans_text(s) for s in spans]
+
+
 def test_source_codes_of_one_source_and_of_several() -> None:
     """One source in distinct string objects (as a flow's windows hold it) is one distinct value
     with every code 0; several keep their order of first appearance."""

@@ -82,17 +82,39 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), one), ",")
-    return pc.binary_join_element_wise("[", joined, "]", "").cast(pa.string())
+    return pc.binary_join_element_wise(_OPEN, joined, _END, _EMPTY).cast(pa.string())
+
+
+_LAST_SEP, _OPEN, _END, _EMPTY = (pa.scalar(t, pa.string()) for t in (',"last":', "[", "]", ""))
+_CLOSE = {"": pa.scalar("}", pa.string()), "]": pa.scalar("}]", pa.string())}
+_PREFIXES: dict[str, pa.Scalar] = {}
+"""Constant parts of the texts as Arrow scalars made once: a kernel call given Python strings
+converts each of them per call (round 23: the one-source column 65 -> 40 us per 192-window
+flush, 354 -> 315 per 2,400; ``timeit`` min, RESULTS.md part ARCHIVE24)."""
+
+
+def _prefix(text: str) -> pa.Scalar:
+    """``text`` as a kept string scalar (a run has a source or two per partition: kept up to 64)."""
+    made = _PREFIXES.get(text)
+    if made is None:
+        if len(_PREFIXES) >= 64:
+            _PREFIXES.clear()
+        made = _PREFIXES[text] = pa.scalar(text, pa.string())
+    return made
 
 
 def _span_texts(quoted: pa.Array | str, first: pa.Array, last: pa.Array, before: str,
                 after: str) -> pa.Array:
     """``before + {"source":<quoted>,"first":<first>,"last":<last>} + after`` per span.
 
-    Two joins of few parts (the bounds, then the rest with a source of one text folded into
-    the prefix) cost ~25 % less than one join of seven parts (ARCHIVE9)."""
-    bounds = pc.binary_join_element_wise(first, last, ',"last":')
+    With one source (a live flush) its text is folded into a kept prefix and the text is one
+    join of five parts, every constant a kept scalar (round 23: fewer kernel calls than the two
+    joins of ARCHIVE9, whose seven-part join converted its constants per call). Several
+    sources: two joins (the bounds, then the rest)."""
+    close = _CLOSE[after]
     if isinstance(quoted, str):
-        prefix = before + '{"source":' + quoted + ',"first":'
-        return pc.binary_join_element_wise(prefix, bounds, "}" + after, "")
-    return pc.binary_join_element_wise(before + '{"source":', quoted, ',"first":', bounds, "}" + after, "")
+        prefix = _prefix(before + '{"source":' + quoted + ',"first":')
+        return pc.binary_join_element_wise(prefix, first, _LAST_SEP, last, close, _EMPTY)
+    bounds = pc.binary_join_element_wise(first, last, _LAST_SEP)
+    return pc.binary_join_element_wise(_prefix(before + '{"source":'), quoted, _prefix(',"first":'), bounds,
+                                       close, _EMPTY)
