@@ -37,7 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file, read_nab_csv  # noqa: E402
-from benchmarks.quality.nab_logo import logo  # noqa: E402
+from benchmarks.quality.nab_logo import chosen_out_of_fold  # noqa: E402
 from benchmarks.quality.nab_members import _cached, echo_horizons, event_scores, offline_inputs, report  # noqa: E402
 from twin_models.anomaly.calibration import EmpiricalTail  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
@@ -206,6 +206,13 @@ class OfflineCorpus:
                            lambda k: rung_channel(self.vals[k], self.tails[k][:, 2], self.warmup, m, d,
                                                   self.nov.history, TAIL_K), f"rung {m}x{d}")
 
+    def channels(self, scales: Sequence[tuple[int, int]]) -> dict[str, np.ndarray]:
+        """Per file: the two value tails, then one column per rung of ``scales`` (the detector's
+        channel order)."""
+        rungs = [self.rung(m, d) for m, d in scales]
+        return {k: np.concatenate([self.tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1)
+                for k in self.series}
+
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Every ladder with every combiner: dev and left-out; the ladders as one out-of-fold grid."""
@@ -248,11 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     grids["every ladder and combination"] = every
     for gname, grid in grids.items():
         if len(grid) > 1:
-            folds, pooled = logo(grid)
-            chosen = {f.held_out: f.candidate for f in folds}
-            summary[gname] = {"pooled": pooled, "chosen": chosen,
-                              "held_out_standard": {f.held_out: f.scores["standard"] for f in folds}}
-            print(f"{gname}, chosen out of fold: {chosen}; pooled left-out {pooled}")
+            summary[gname] = got = chosen_out_of_fold(grid)
+            print(f"{gname}, chosen out of fold: {got['chosen']}; pooled left-out {got['pooled']}")
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
     return summary
