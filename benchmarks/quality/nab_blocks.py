@@ -28,7 +28,6 @@ rung's sampled ``-ln p``. Channels come from the same cache as ``nab_ladder.py``
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -42,11 +41,9 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG  # noqa: E402
 from benchmarks.quality.nab_cusum import equivalent_p, reference_for  # noqa: E402
 from benchmarks.quality.nab_evidence import first_window_row, restarting_event_scores, score_variants  # noqa: E402
-from benchmarks.quality.nab_ladder import OfflineCorpus, bonferroni  # noqa: E402
-from benchmarks.quality.nab_members import offline_inputs  # noqa: E402
+from benchmarks.quality.nab_ladder import bonferroni, corpus_from_cli  # noqa: E402
 from twin_models.anomaly.event_gate import ALARM_P  # noqa: E402
 
 K_ALARM = reference_for(1.0 / ALARM_P)
@@ -155,16 +152,9 @@ def null_check(name: str, chs: Sequence[np.ndarray], lengths: Sequence[int]) -> 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """The null check, then every variant on the config's ladder and its two shifts, both regimes;
     the JSON line last."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="datasets dir or NAB dir (default: $TWIN_DATASETS or ../shared/datasets)")
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="benchmark TOML (event mode, scales)")
-    ap.add_argument("--cache-dir", help="per-rung channel p-values (reused when present)")
-    ap.add_argument("--check-only", action="store_true", help="the null check alone")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
     start = time.perf_counter()
-    cfg, cache, root, files, labels = offline_inputs("nab_blocks", args.config, args.data, args.cache_dir)
-    corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
+    args, corpus, labels = corpus_from_cli("nab_blocks", __doc__.splitlines()[0], argv,
+                                           [("--check-only", "the null check alone")])
     warmup, nov, series = corpus.warmup, corpus.nov, corpus.series
     summary: dict[str, Any] = {"k_alarm": K_ALARM, "runs": {}, "null_check": {}}
     ch = corpus.channels(tuple(tuple(s) for s in nov.scales))
@@ -182,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(summary))
         return summary
 
-    score_variants(corpus, labels, VARIANTS, lambda x, lengths, hor, hold, v: block_event_scores(
+    score_variants(corpus, labels, VARIANTS, lambda x, lengths, hor, hold, v, _: block_event_scores(
         x, nov.refractory, warmup, hor, hold, spacings_of(lengths, v[0]), v[1]), summary)
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))

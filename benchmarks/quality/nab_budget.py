@@ -29,7 +29,6 @@ cache as ``nab_ladder.py``. Final line: JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -42,12 +41,11 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG  # noqa: E402
 from benchmarks.quality.nab_blocks import K_ALARM, block_event_scores, spacings_of  # noqa: E402
 from benchmarks.quality.nab_evidence import score_variants  # noqa: E402
 from benchmarks.quality.nab_fixed import SHIFTS  # noqa: E402
-from benchmarks.quality.nab_ladder import LADDERS, OfflineCorpus  # noqa: E402
-from benchmarks.quality.nab_members import event_scores, offline_inputs  # noqa: E402
+from benchmarks.quality.nab_ladder import LADDERS, corpus_from_cli  # noqa: E402
+from benchmarks.quality.nab_members import event_scores  # noqa: E402
 
 MIN_SAMPLES = 50  # SubsequenceNovelty's default min_samples (the detector's rungs use it)
 SHARE = 0.1  # the evidence's part of the alarm budget in the split variants
@@ -100,15 +98,8 @@ def budget_scores(ch: np.ndarray, lengths: Sequence[int], horizon: np.ndarray | 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """The live-count check, then every variant on the config's ladder and its two shifts, both
     regimes; the JSON line last."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="datasets dir or NAB dir (default: $TWIN_DATASETS or ../shared/datasets)")
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="benchmark TOML (event mode, scales)")
-    ap.add_argument("--cache-dir", help="per-rung channel p-values (reused when present)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
     start = time.perf_counter()
-    cfg, cache, root, files, labels = offline_inputs("nab_budget", args.config, args.data, args.cache_dir)
-    corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
+    args, corpus, labels = corpus_from_cli("nab_budget", __doc__.splitlines()[0], argv)
     nov, warmup = corpus.nov, corpus.warmup
     summary: dict[str, Any] = {"k_alarm": K_ALARM, "share": SHARE, "runs": {}, "early_rungs": {}}
     ladders = {"config": tuple(tuple(s) for s in nov.scales), **{s: LADDERS[s] for s in SHIFTS}}
@@ -116,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         early = early_rungs(corpus.channels(scales), [m for m, _ in scales])
         summary["early_rungs"][lname] = early
         print(f"rungs giving p < 1 before their first live row, {lname}: {len(early)} {early[:5]}")
-    score_variants(corpus, labels, VARIANTS, lambda x, lengths, hor, hold, v: budget_scores(
+    score_variants(corpus, labels, VARIANTS, lambda x, lengths, hor, hold, v, _: budget_scores(
         x, lengths, hor, hold, nov.refractory, warmup, v), summary)
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))

@@ -24,7 +24,6 @@ shifts. Channels come from the same cache as ``nab_ladder.py``. Final line: JSON
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -38,12 +37,12 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG, _epoch, nab_file  # noqa: E402
+from benchmarks.quality.nab import _epoch, nab_file  # noqa: E402
 from benchmarks.quality.nab_cusum import EvidenceCusum, combine, reference_for, threshold_for  # noqa: E402
 from benchmarks.quality.nab_fixed import SHIFTS, evaluate  # noqa: E402
-from benchmarks.quality.nab_ladder import LADDERS, OfflineCorpus, bonferroni  # noqa: E402
+from benchmarks.quality.nab_ladder import LADDERS, OfflineCorpus, bonferroni, corpus_from_cli  # noqa: E402
 from benchmarks.quality.nab_logo import chosen_out_of_fold  # noqa: E402
-from benchmarks.quality.nab_members import echo_horizons, event_scores, offline_inputs  # noqa: E402
+from benchmarks.quality.nab_members import echo_horizons, event_scores  # noqa: E402
 from twin_models.anomaly.event_gate import ALARM_P, ALARM_SURPRISE, is_held  # noqa: E402
 from twin_models.evaluate.scoring import NabFile  # noqa: E402
 
@@ -55,6 +54,9 @@ VARIANTS: dict[str, tuple[str, float] | None] = {
     "either k=1": ("either", 1.0),
     f"either k={K_ALARM:.2f}": ("either", K_ALARM),
 }
+
+# scores_of(channels, lengths, echo horizons, hold, variant, file key): one file's event-mode scores
+ScoresOf = Callable[[np.ndarray, Sequence[int], np.ndarray | None, int, Any, str], np.ndarray]
 
 
 def restarting_event_scores(n: int, refractory: int, warmup: int, horizon: np.ndarray | None, hold: int,
@@ -126,11 +128,12 @@ def first_window_row(secs: Sequence[float], windows: Sequence[Any]) -> int | Non
 
 
 def score_variants(corpus: OfflineCorpus, labels: Mapping[str, Any], variants: Mapping[str, Any],
-                   scores_of: Callable[[np.ndarray, Sequence[int], np.ndarray | None, int, Any], np.ndarray],
+                   scores_of: ScoresOf,
                    summary: dict[str, Any]) -> None:
     """Every variant (``None``: evidence off, the config's event mode) on the config's ladder and
     its two half-step shifts, in both regimes, and the variant chosen out of fold per ladder, into
-    ``summary``; ``scores_of(channels, lengths, echo horizons, hold, variant)`` scores one file."""
+    ``summary``; ``scores_of(channels, lengths, echo horizons, hold, variant, file key)`` scores one
+    file."""
     nov, warmup = corpus.nov, corpus.warmup
     ladders = {"config": tuple(tuple(s) for s in nov.scales), **{s: LADDERS[s] for s in SHIFTS}}
     for lname, scales in ladders.items():
@@ -145,7 +148,7 @@ def score_variants(corpus: OfflineCorpus, labels: Mapping[str, Any], variants: M
                 if variant is None:
                     scores = event_scores(bonferroni(ch[key]), nov.refractory, warmup, hor, hold)
                 else:
-                    scores = scores_of(ch[key], lengths, hor, hold, variant)
+                    scores = scores_of(ch[key], lengths, hor, hold, variant, key)
                 rows.append(nab_file(c, f, secs, scores, labels))
             name = vname if lname == "config" else f"{vname}, {lname}"
             runs[vname] = rows
@@ -157,15 +160,8 @@ def score_variants(corpus: OfflineCorpus, labels: Mapping[str, Any], variants: M
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Every variant on the config's ladder and its two shifts, both regimes; the JSON line last."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="datasets dir or NAB dir (default: $TWIN_DATASETS or ../shared/datasets)")
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="benchmark TOML (event mode, scales)")
-    ap.add_argument("--cache-dir", help="per-rung channel p-values (reused when present)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
     start = time.perf_counter()
-    cfg, cache, root, files, labels = offline_inputs("nab_evidence", args.config, args.data, args.cache_dir)
-    corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
+    args, corpus, labels = corpus_from_cli("nab_evidence", __doc__.splitlines()[0], argv)
     warmup, nov, series = corpus.warmup, corpus.nov, corpus.series
 
     ladders = {"config": tuple(tuple(s) for s in nov.scales), **{s: LADDERS[s] for s in SHIFTS}}
@@ -184,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           "lag-1 autocorrelation 0, 1 alarm per 1000 rows):")
     for gname, xs in groups.items():
         summary["null_check"][gname] = null_check(gname, xs)
-    score_variants(corpus, labels, VARIANTS, lambda x, lengths, hor, hold, v: evidence_event_scores(
+    score_variants(corpus, labels, VARIANTS, lambda x, lengths, hor, hold, v, _: evidence_event_scores(
         bonferroni(x), nov.refractory, warmup, hor, hold, *v), summary)
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))

@@ -27,10 +27,10 @@ from the same cache as ``nab_ladder.py`` (the member's own entries added). Final
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file  # noqa: E402
-from benchmarks.quality.nab_fixed import SHIFTS, evaluate  # noqa: E402
-from benchmarks.quality.nab_ladder import LADDERS, RESOLUTION, TAIL_K, OfflineCorpus, bonferroni  # noqa: E402
-from benchmarks.quality.nab_logo import chosen_out_of_fold  # noqa: E402
-from benchmarks.quality.nab_members import echo_horizons, event_scores, offline_inputs  # noqa: E402
+from benchmarks.quality.nab_evidence import score_variants  # noqa: E402
+from benchmarks.quality.nab_ladder import RESOLUTION, TAIL_K, bonferroni, corpus_from_cli  # noqa: E402
+from benchmarks.quality.nab_members import event_scores  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
-from twin_models.evaluate.scoring import NabFile  # noqa: E402
 
 WINDOWS = (8, 64, 512)
 SHARE = 0.1
@@ -101,15 +98,8 @@ def feature_channel(values: np.ndarray, floors: np.ndarray, warmup: int, w: int,
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """The member's channels (cached), then the variants on the config's ladder and its shifts."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="datasets dir or NAB dir (default: $TWIN_DATASETS or ../shared/datasets)")
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="benchmark TOML (event mode, scales)")
-    ap.add_argument("--cache-dir", help="per-rung channel p-values (reused when present)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
     start = time.perf_counter()
-    cfg, cache, root, files, labels = offline_inputs("nab_features", args.config, args.data, args.cache_dir)
-    corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
+    _, corpus, labels = corpus_from_cli("nab_features", __doc__.splitlines()[0], argv)
     nov, warmup = corpus.nov, corpus.warmup
 
     def channel(w: int) -> dict[str, np.ndarray]:
@@ -121,30 +111,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     member_ws = [channel(w) for w in WINDOWS]
     member = {k: np.minimum(1.0, len(WINDOWS) * np.min([m[k] for m in member_ws], axis=0))
               for k in corpus.series}
-    summary: dict[str, Any] = {"windows": WINDOWS, "share": SHARE, "runs": {}, "chosen_out_of_fold": {}}
-    ladders = {"config": tuple(tuple(s) for s in nov.scales), **{s: LADDERS[s] for s in SHIFTS}}
-    for lname, scales in ladders.items():
-        ch = corpus.channels(scales)
-        lengths = [m for m, _ in scales]
-        hold = min(lengths) if nov.hold else 0
-        runs: dict[str, list[NabFile]] = {}
-        for vname in ("config", "features 90/10", "features alone"):
-            rows = []
-            for key, (c, f, (_, _, secs)) in corpus.series.items():
-                p = bonferroni(ch[key])
-                hor = echo_horizons(ch[key], lengths) if nov.echo else None
-                if vname == "config":
-                    q = p
-                elif vname == "features alone":
-                    q = member[key]
-                else:
-                    q = np.minimum(1.0, np.minimum(p / (1.0 - SHARE), member[key] / SHARE))
-                rows.append(nab_file(c, f, secs, event_scores(q, nov.refractory, warmup, hor, hold), labels))
-            name = vname if lname == "config" else f"{vname}, {lname}"
-            runs[vname] = rows
-            summary["runs"][name] = evaluate(name, rows)
-        got = summary["chosen_out_of_fold"][lname] = chosen_out_of_fold(runs)
-        print(f"\nvariant chosen out of fold, {lname}: pooled {got['pooled']}; chosen {got['chosen']}")
+    summary: dict[str, Any] = {"windows": WINDOWS, "share": SHARE, "runs": {}}
+
+    def scores_of(x: np.ndarray, lengths: Sequence[int], hor: np.ndarray | None, hold: int, variant: str,
+                  key: str) -> np.ndarray:
+        q = member[key] if variant == "alone" else np.minimum(
+            1.0, np.minimum(bonferroni(x) / (1.0 - SHARE), member[key] / SHARE))
+        return event_scores(q, nov.refractory, warmup, hor, hold)
+
+    variants = {"config": None, "features 90/10": "split", "features alone": "alone"}
+    score_variants(corpus, labels, variants, scores_of, summary)
     rows_null = np.concatenate([member[k][warmup:] for k in corpus.series])
     summary["member_rate_p<=0.0001"] = round(float(np.mean(rows_null <= 1e-4)), 5)
     print(f"member p <= 0.0001 on all scored rows: {summary['member_rate_p<=0.0001']}")

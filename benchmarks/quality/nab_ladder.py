@@ -214,6 +214,23 @@ class OfflineCorpus:
                 for k in self.series}
 
 
+def corpus_from_cli(prog: str, description: str, argv: list[str] | None, flags: Sequence[tuple[str, str]] = ()
+                    ) -> tuple[argparse.Namespace, OfflineCorpus, dict[str, Any]]:
+    """The offline harnesses' command line (``--data``, ``--config``, ``--cache-dir``,
+    ``--no-progress`` and the on/off ``flags``, each ``(flag, help)``), their corpus and labels; a
+    bad path or config is one line and exit 2 (:func:`offline_inputs`)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", help="datasets dir or NAB dir (default: $TWIN_DATASETS or ../shared/datasets)")
+    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="benchmark TOML (event mode, scales)")
+    ap.add_argument("--cache-dir", help="per-rung channel p-values (reused when present)")
+    for flag, text in flags:
+        ap.add_argument(flag, action="store_true", help=text)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    cfg, cache, root, files, labels = offline_inputs(prog, args.config, args.data, args.cache_dir)
+    return args, OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress), labels
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Every ladder with every combiner: dev and left-out; the ladders as one out-of-fold grid."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
