@@ -144,14 +144,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     cfg, cache, root, files, labels = offline_inputs("nab_fixed", args.config, args.data, args.cache_dir)
     corpus = OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress)
-    warmup, nov, series, tails = corpus.warmup, corpus.nov, corpus.series, corpus.tails
+    warmup, nov, series = corpus.warmup, corpus.nov, corpus.series
     change = corpus.cached(["change", warmup, DEFAULT_CHANGE_SCALES],
                            lambda k: change_channels(corpus.vals[k], warmup, DEFAULT_CHANGE_SCALES),
                            "change member")
-
-    def channels(scales: Sequence[tuple[int, int]]) -> dict[str, np.ndarray]:
-        rungs = [corpus.rung(m, d) for m, d in scales]
-        return {k: np.concatenate([tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1) for k in series}
 
     def rows_of(ch: Mapping[str, np.ndarray], lengths: Sequence[int],
                 rule: Callable[[str, np.ndarray], np.ndarray]) -> list[NabFile]:
@@ -174,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ladders = {"config": tuple(tuple(s) for s in nov.scales), **{s: LADDERS[s] for s in SHIFTS}}
     summary: dict[str, Any] = {"scales": ladders, "runs": {}}
     for lname, scales in ladders.items():
-        ch = channels(scales)
+        ch = corpus.channels(scales)
         lengths = [m for m, _ in scales]
         todo = {**rules, **sensitivity} if lname == "config" else rules
         for rname, rule in todo.items():

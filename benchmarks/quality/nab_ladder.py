@@ -37,7 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.nab import DEFAULT_CONFIG, nab_file, read_nab_csv  # noqa: E402
-from benchmarks.quality.nab_logo import logo  # noqa: E402
+from benchmarks.quality.nab_logo import chosen_out_of_fold  # noqa: E402
 from benchmarks.quality.nab_members import _cached, echo_horizons, event_scores, offline_inputs, report  # noqa: E402
 from twin_models.anomaly.calibration import EmpiricalTail  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
@@ -206,6 +206,30 @@ class OfflineCorpus:
                            lambda k: rung_channel(self.vals[k], self.tails[k][:, 2], self.warmup, m, d,
                                                   self.nov.history, TAIL_K), f"rung {m}x{d}")
 
+    def channels(self, scales: Sequence[tuple[int, int]]) -> dict[str, np.ndarray]:
+        """Per file: the two value tails, then one column per rung of ``scales`` (the detector's
+        channel order)."""
+        rungs = [self.rung(m, d) for m, d in scales]
+        return {k: np.concatenate([self.tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1)
+                for k in self.series}
+
+
+def corpus_from_cli(prog: str, description: str, argv: list[str] | None, flags: Sequence[tuple[str, str]] = ()
+                    ) -> tuple[argparse.Namespace, OfflineCorpus, dict[str, Any]]:
+    """The offline harnesses' command line (``--data``, ``--config``, ``--cache-dir``,
+    ``--no-progress`` and the on/off ``flags``, each ``(flag, help)``), their corpus and labels; a
+    bad path or config is one line and exit 2 (:func:`offline_inputs`)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", help="datasets dir or NAB dir (default: $TWIN_DATASETS or ../shared/datasets)")
+    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="benchmark TOML (event mode, scales)")
+    ap.add_argument("--cache-dir", help="per-rung channel p-values (reused when present)")
+    for flag, text in flags:
+        ap.add_argument(flag, action="store_true", help=text)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    cfg, cache, root, files, labels = offline_inputs(prog, args.config, args.data, args.cache_dir)
+    return args, OfflineCorpus(cfg, cache, root, files, progress=not args.no_progress), labels
+
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Every ladder with every combiner: dev and left-out; the ladders as one out-of-fold grid."""
@@ -248,11 +272,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     grids["every ladder and combination"] = every
     for gname, grid in grids.items():
         if len(grid) > 1:
-            folds, pooled = logo(grid)
-            chosen = {f.held_out: f.candidate for f in folds}
-            summary[gname] = {"pooled": pooled, "chosen": chosen,
-                              "held_out_standard": {f.held_out: f.scores["standard"] for f in folds}}
-            print(f"{gname}, chosen out of fold: {chosen}; pooled left-out {pooled}")
+            summary[gname] = got = chosen_out_of_fold(grid)
+            print(f"{gname}, chosen out of fold: {got['chosen']}; pooled left-out {got['pooled']}")
     summary["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
     return summary

@@ -141,6 +141,14 @@ def logo(runs: Mapping[str, Sequence[NabFile]]) -> tuple[list[Fold], dict[str, f
     return folds, pooled
 
 
+def chosen_out_of_fold(runs: Mapping[str, Sequence[NabFile]]) -> dict[str, Any]:
+    """:func:`logo` over a grid as a summary: pooled left-out, the candidate each fold chose, and
+    each held-out category's standard score."""
+    folds, pooled = logo(runs)
+    return {"pooled": pooled, "chosen": {f.held_out: f.candidate for f in folds},
+            "held_out_standard": {f.held_out: f.scores["standard"] for f in folds}}
+
+
 def _cache_key(config: Path, overrides: Mapping[str, Any], root: Path) -> str:
     text = json.dumps([config.read_text(), overrides, str(root.resolve())], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
