@@ -31,7 +31,6 @@ by a crash and never part of the archive. ``<root>/_quarantine/`` is where ``twi
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -45,6 +44,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.archive.supersedes import SUPERSEDES, supersedes
 from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveChanged", "ArchiveFile", "BadFile",
@@ -52,10 +52,6 @@ __all__ = ["CHANGED_EXIT", "QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveChanged
            "scan_table"]
 
 QUARANTINE = "_quarantine"
-SUPERSEDES = b"twin.compacted_from"
-"""Key of a compacted file's Parquet metadata: JSON list of the files (relative to the table
-folder) whose rows it holds. Those files are left out of the views while they still exist (a
-compaction stopped between its rename and its deletes), so no row is ever read twice."""
 PARTITION_COLUMNS = ("date", "asset_id")
 
 
@@ -276,16 +272,6 @@ def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str | None, pa
     tf.schema = united
 
 
-def _superseded(table_dir: Path, schemas: Iterable[pa.Schema | str]) -> set[Path]:
-    """The files that compacted files name as merged into them."""
-    out: set[Path] = set()
-    for schema in schemas:
-        meta = None if isinstance(schema, str) else schema.metadata
-        if meta and SUPERSEDES in meta:
-            out.update(table_dir / rel for rel in json.loads(meta[SUPERSEDES]))
-    return out
-
-
 def _not_a_folder(table_dir: Path) -> str | None:
     """Why ``table_dir`` (not a link: refused before) exists but is not a folder, else None."""
     try:
@@ -342,13 +328,18 @@ def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path |
                      if isinstance(schema, str) and not os.path.lexists(p)), None)
     if vanished is not None:
         return tf, vanished
-    merged = _superseded(table_dir, schemas)
+    def problem_of(i: int) -> str | None:
+        schema, asset = schemas[i], located[i][2]
+        return schema if isinstance(schema, str) else _schema_problem(table, schema, asset is not None)
+
+    merged, refused = supersedes(table_dir, [p for p, _, _ in located], schemas,
+                                 lambda i: problem_of(i) is None)
     candidates = []
-    for (path, d, asset), schema in zip(located, schemas, strict=True):
+    for i, ((path, d, asset), schema) in enumerate(zip(located, schemas, strict=True)):
         if path in merged:
             tf.superseded.append(path)
             continue
-        problem = schema if isinstance(schema, str) else _schema_problem(table, schema, asset is not None)
+        problem = refused.get(path) or problem_of(i)
         if problem is not None:
             tf.bad.append(BadFile(path, table, problem))
         else:
