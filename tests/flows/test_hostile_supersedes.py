@@ -74,7 +74,8 @@ def test_a_planted_claim_to_have_merged_the_good_files_hides_and_deletes_nothing
 
 
 @pytest.mark.parametrize("claim", [b"{", b"5", b"null", b'{"a": 1}', b"[1, 2]", b'"x"',
-                                   b'["../../../etc/passwd"]', b'["date=2026-01-02/part-r1-w0-000000.parquet"]',
+                                   b'["../../../etc/passwd"]',
+                                   b'["date=2026-01-02/part-r1-w0-000000.parquet"]',
                                    b'["/abs/part.parquet"]', b"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]"],
                          ids=["bad_json", "number", "null", "object", "ints", "text", "dotdot", "other_date",
                               "absolute", "nested"])
@@ -84,8 +85,9 @@ def test_a_claim_that_is_not_a_list_of_the_folder_s_files_is_a_bad_file_not_a_cr
     view = query(root, VIEW)
     planted = _plant(root, _one_row_of_the_table(root), claim)
     tf = scan_table(root, "features")
-    assert [(b.path, b.reason) for b in tf.bad] == [(planted, "foreign file: its compaction metadata "
-                                                     "(twin.compacted_from) is not a list of the files of its date folder")]
+    reason = ("foreign file: its compaction metadata (twin.compacted_from) is not a list of the files of "
+              "its date folder")
+    assert [(b.path, b.reason) for b in tf.bad] == [(planted, reason)]
     assert query(root, VIEW) == view
     assert main(["sql", "SELECT count(*) AS n FROM features", "--archive", str(root), "--format", "csv"]) == 0
     out, err = capsys.readouterr()

@@ -183,6 +183,9 @@ def test_kind_costs_override_the_defaults() -> None:
     ("prescribe.kind_costs", "pump: planned_replacement", "expected key=value"),
     ("prescribe.stop_anchor", "next monday", "next monday"),
     ("prescribe.stop_dates", "2026-13-01", "2026-13-01"),
+    # round 24: a zone shifting the date past year 1 or 9999 in UTC was an OverflowError (internal error)
+    ("prescribe.stop_anchor", "0001-01-01T00:00:00+14:00", "outside years 1-9999 in UTC"),
+    ("prescribe.stop_dates", "9999-12-31T23:00:00-14:00", "outside years 1-9999 in UTC"),
     ("prescribe.derates", "[0.7, 1.2]", "must be > 0 and < 1"),
     ("prescribe.horizon_s", "0", "prescribe.horizon_s"),
     ("prescribe.currency", "EUR 1", "prescribe.currency"),

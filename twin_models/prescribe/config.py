@@ -63,7 +63,11 @@ def parse_kind_costs(entry: str) -> tuple[str, dict[str, float]]:
 def _parse_time(text: str) -> datetime:
     """An ISO date or date-time (UTC when it names no zone)."""
     t = datetime.fromisoformat(text.strip())
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    try:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        msg = f"{text.strip()!r} is outside years 1-9999 in UTC"
+        raise ValueError(msg) from None
 
 
 def _problem(parse: object, values: tuple[str, ...] | str) -> str | None:
