@@ -146,7 +146,14 @@ class ArchiveChanged(ValueError):
 def linked_table(table_dir: Path) -> LinkedTable | None:
     """The refusal of ``table_dir`` (``<root>/<table>``) if it is a symbolic link, else None.
     Refused rather than reported and skipped as a linked partition folder is: a whole table would
-    silently be missing from the views, or the writer would write it outside the archive."""
+    silently be missing from the views, or the writer would write it outside the archive. So is a
+    path that is not UTF-8 (a byte such as 0xff in a folder's name): Arrow opens no file there, so
+    every good file looked unreadable (and ``--repair`` moved them all aside) and a writer failed."""
+    try:
+        str(table_dir).encode("utf-8")
+    except UnicodeEncodeError:
+        return LinkedTable(f"the archive's folder {printable(str(table_dir.parent))} has a name that is not "
+                           "UTF-8: Parquet files cannot be opened there (rename the folder)")
     if not table_dir.is_symlink():
         return None
     try:

@@ -182,6 +182,9 @@ def _as_table(key: str, value: Any) -> dict[str, str]:
     out = {}
     for k, v in value.items():
         name = f"{key}.{k}"
+        _check_utf8(name, str(k))
+        if isinstance(v, str):
+            _check_utf8(name, v)
         if isinstance(v, bool):
             out[str(k)] = "true" if v else "false"
         elif isinstance(v, str | int | float):
@@ -238,13 +241,27 @@ def _choices(options: tuple[str, ...]) -> str:
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
+def _check_utf8(key: str, text: str) -> None:
+    """Refuse text holding a byte that is not UTF-8 (a ``TWIN_*`` value's, kept by Python as a lone
+    surrogate): librdkafka, Arrow and Prometheus take UTF-8 only (``kafka.brokers`` with one was an
+    internal error)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = f"config {key}: {show_setting(key, text)} is not UTF-8 text"
+        raise ConfigError(msg) from None
+
+
 def check_spec(key: str, spec: Spec, value: Any) -> None:
-    """Refuse a parsed value outside its declared range, choices, pattern or length."""
+    """Refuse a parsed value outside its declared range, choices, pattern or length, or text that is
+    not UTF-8."""
     unit = f" {spec.unit}" if spec.unit else ""
     if spec.max_items is not None and isinstance(value, tuple) and len(value) > spec.max_items:
         msg = f"config {key} must have at most {spec.max_items} items, got {len(value)}"
         raise ConfigError(msg)
     for leaf in _leaves(value):
+        if isinstance(leaf, str):
+            _check_utf8(key, leaf)
         if spec.range is not None and isinstance(leaf, int | float) and leaf not in spec.range:
             shown = (f"{leaf!r} in {show_setting(key, value)}" if isinstance(value, tuple)
                      else show_setting(key, leaf))
