@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
 from flows.archive.layout import sorted_rows, write_file, write_options
 
-__all__ = ["Compacted", "compact_archive", "compact_date"]
+__all__ = ["Compacted", "UnreadableSource", "compact_archive", "compact_date"]
 
 BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
 
@@ -49,9 +49,19 @@ class Compacted:
     rows: int
 
 
+class UnreadableSource(ValueError):
+    """A file to merge whose data pages cannot be read (its footer is intact): its date folder is
+    left as it is (nothing written), named with the command that moves the file aside."""
+
+
 def _read(f: ArchiveFile) -> pa.Table:
     """A file's rows with ``asset_id`` as a column whatever its layout."""
-    data = pq.read_table(f.path)
+    try:
+        data = pq.read_table(f.path)
+    except (OSError, pa.ArrowException) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        msg = f"{f.path} cannot be read (corrupt data pages: {first})"
+        raise UnreadableSource(msg) from None
     if f.asset_id is not None:
         data = data.append_column("asset_id", pa.array([f.asset_id] * data.num_rows, pa.string()))
     return data
@@ -86,10 +96,15 @@ def _finish(superseded: list[Path]) -> int:
     return len(superseded)
 
 
-def compact_archive(root: str | Path, before: date, name: str,
-                    tables: tuple[str, ...] = TABLES) -> tuple[list[Compacted], int]:
+def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str, ...] = TABLES,
+                    skipped: list[str] | None = None) -> tuple[list[Compacted], int]:
     """Compact every date folder before ``before`` that holds more than one mergeable file (or an
-    older-layout file); returns what was merged and how many left-behind sources were deleted."""
+    older-layout file); returns what was merged and how many left-behind sources were deleted.
+
+    A date folder holding a file whose pages cannot be read is left as it is: with ``skipped``
+    (a list) its reason is appended there and the other folders are compacted, else
+    :class:`UnreadableSource` stops the compaction (before round 24 it stopped it as
+    ``twin: error: Corrupt snappy compressed data.``, naming neither the file nor the remedy)."""
     base = Path(root)
     done: list[Compacted] = []
     finished = 0
@@ -102,5 +117,10 @@ def compact_archive(root: str | Path, before: date, name: str,
                 by_date[f.date].append(f)
         for _day, files in sorted(by_date.items()):
             if len(files) > 1 or files[0].asset_id is not None:
-                done.append(compact_date(base, table, files, name))
+                try:
+                    done.append(compact_date(base, table, files, name))
+                except UnreadableSource as exc:
+                    if skipped is None:
+                        raise
+                    skipped.append(f"{table} {_day}: {exc}")
     return done, finished

@@ -224,12 +224,20 @@ def _cmd_compact(root: Path, before: date | None) -> int:
     from flows.archive.compact import compact_archive
     from flows.dataflow.sinks.archive import new_run_id
 
-    done, finished = compact_archive(root, before or datetime.now(UTC).date(), f"part-compact-{new_run_id()}")
+    skipped: list[str] = []
+    done, finished = compact_archive(root, before or datetime.now(UTC).date(), f"part-compact-{new_run_id()}",
+                                     skipped=skipped)
     if finished:
         print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
     for c in done:
         print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
     print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
+    if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
+        n = len(skipped)
+        msg = (f"{n} date folder{'s' if n != 1 else ''} left as {'they were' if n != 1 else 'it was'}: "
+               f"{'; '.join(skipped)}; move such files aside with `twin archive check --archive {root} "
+               "--pages --repair`, then compact again")
+        raise ValueError(msg)
     return 0
 
 

@@ -141,3 +141,37 @@ def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("twin: error: argument --before: not a date (YYYY-MM-DD): 'Jan 2'")
+
+
+def _corrupt_pages(path: Path) -> None:
+    """Flip the bytes of every column chunk's data (the footer stays intact: a footer check passes)."""
+    meta = pq.ParquetFile(path).metadata
+    data = bytearray(path.read_bytes())
+    for c in range(meta.num_columns):
+        col = meta.row_group(0).column(c)
+        start = col.dictionary_page_offset or col.data_page_offset
+        for i in range(start + 8, start + col.total_compressed_size):
+            data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def test_a_file_with_corrupt_pages_leaves_its_folder_and_names_it_the_rest_is_compacted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 24 (HOSTILE24): on main the whole compaction stopped with `twin: error: Corrupt snappy
+    compressed data.` (or another codec's words), naming neither the file nor the remedy."""
+    root = _archive(tmp_path / "a")
+    bad = sorted((root / "features" / "date=2026-01-02").glob("part-r2*.parquet"))[0]
+    _corrupt_pages(bad)
+    before = _files(root)
+    assert main(["archive", "compact", "--archive", str(root), "--before", "2026-01-03"]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert err.startswith("twin: error: 1 date folder left as it was: features 2026-01-02: ")
+    assert f"{bad} cannot be read (corrupt data pages: " in err
+    assert f"`twin archive check --archive {root} --pages --repair`" in err
+    assert "features 2026-01-01: 7 files -> " in out  # the other folder was compacted
+    assert [f for f in _files(root) if f.startswith("date=2026-01-02")] == [
+        f for f in before if f.startswith("date=2026-01-02")]
+    assert main(["archive", "check", "--archive", str(root), "--pages", "--repair"]) == 0
+    assert main(["archive", "compact", "--archive", str(root), "--before", "2026-01-03"]) == 0
+    assert len([f for f in _files(root) if f.startswith("date=2026-01-02")]) == 1
