@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -264,9 +265,17 @@ def _schema_problem(table: str, schema: pa.Schema, asset_folder: bool) -> str | 
 
 
 def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str | None, pa.Schema]]) -> None:
-    """Add files whose schema agrees with the ones before them; the others are incompatible."""
+    """Add files whose schema agrees with the ones before them; the others are incompatible. Files
+    giving a column the type most files give it come first (then path order): one planted file
+    named to sort first (``a.parquet``, a ``vib.rms`` of text) left every good file out before."""
+    votes: dict[str, Counter[pa.DataType]] = defaultdict(Counter)
+    for *_, schema in candidates:
+        for f in schema:
+            votes[f.name][f.type] += 1
+    top = {name: max(v.values()) for name, v in votes.items()}
     united: pa.Schema | None = None
-    for path, d, asset, schema in candidates:
+    for path, d, asset, schema in sorted(candidates, key=lambda c: (
+            sum(votes[f.name][f.type] < top[f.name] for f in c[3]), c[0])):
         try:
             merged = schema if united is None else pa.unify_schemas(
                 [united, schema], promote_options="permissive")
@@ -276,6 +285,7 @@ def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str | None, pa
             continue
         united = merged
         tf.files.append(ArchiveFile(path, d, asset, schema))
+    tf.files.sort(key=lambda f: f.path)
     tf.schema = united
 
 

@@ -110,3 +110,24 @@ def test_a_real_compaction_s_claim_still_holds(tmp_path: Path) -> None:
     assert compact_archive(root, T0.date().replace(day=3), "part-compact-y")[1] == 2
     assert _good_files(root) == []
     assert query(root, VIEW) == view
+
+
+def test_one_planted_file_of_another_column_type_named_to_sort_first_leaves_out_only_itself(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On main the first file in path order set each column's type: a planted one-row ``a.parquet``
+    whose ``vib.rms`` is text left every good file out ("incompatible schema": the views held its
+    one row) and ``archive check --repair`` moved the good files into the quarantine."""
+    root, names = _archive(tmp_path / "a")
+    view = query(root, VIEW)
+    one = _one_row_of_the_table(root)
+    one = one.set_column(one.schema.get_field_index("vib.rms"), "vib.rms", pa.array(["oops"]))
+    planted = root / "features" / FOLDER / "a.parquet"
+    pq.write_table(one, planted)
+    tf = scan_table(root, "features")
+    assert [b.path for b in tf.bad] == [planted]
+    assert sorted(str(f.path.relative_to(root / "features")) for f in tf.files) == names
+    assert query(root, VIEW) == view
+    assert main(["archive", "check", "--archive", str(root), "--repair"]) == 0
+    assert "moved features/date=2026-01-01/a.parquet -> _quarantine/" in capsys.readouterr().out
+    assert _good_files(root) == sorted(Path(n).name for n in names)
+    assert query(root, VIEW) == view
