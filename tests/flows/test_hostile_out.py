@@ -190,3 +190,18 @@ def test_a_backtest_into_a_demo_s_folder_and_a_demo_into_a_backtest_s_are_refuse
     assert line.startswith(f"twin: error: --out {bt} holds a backtest's outputs ({bt / 'archive'}, "
                            "scores.parquet)")
     assert not (bt / "features").exists()
+
+
+def test_a_table_folder_that_is_a_file_is_refused_before_the_run_writes_anything(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 24 (HOSTILE24): on main a demo into an archive whose ``twin_state`` was a regular file
+    ran, wrote its other tables' files into the earlier run's archive, then failed at that table's
+    first write (``Not a directory``): a half-written run mixed into the archive."""
+    out = small_archive(tmp_path / "a")
+    (out / "twin_state").write_text("x")
+    before = sorted(out.rglob("*.parquet"))
+    assert main(["demo", "--assets", "1", "--days", "0.2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].endswith(f"cannot write the archive: its table folder {out / 'twin_state'} is not a "
+                            f"folder (move it aside: `twin archive check --archive {out} --repair`)")
+    assert sorted(out.rglob("*.parquet")) == before

@@ -362,6 +362,10 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
         self.table = table
         if (linked := linked_table(self.root / table)) is not None:  # refused before the flow starts
             raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
+        if (self.root / table).exists() and not (self.root / table).is_dir():  # was found at the first write
+            msg = (f"cannot write the archive: its table folder {self.root / table} is not a folder (move it "
+                   f"aside: `twin archive check --archive {self.root} --repair`)")
+            raise ArchiveWriteError(errno.ENOTDIR, msg)
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self.partitions = partitions
