@@ -66,6 +66,9 @@ def _windows(con: duckdb.DuckDBPyConnection, views: set[str], asset: str, start:
         for row in _rows(con, "SELECT * FROM features WHERE asset_id = ? AND window_start >= ? "
                               "AND window_end <= ?", (asset, start, end)):
             inputs[row["window_start"]] = _json(row.get("inputs"))
+    # a time beyond year 9999 (another writer's or a planted row: twinflow's end in 2262) comes as text
+    states = [s for s in states if isinstance(s["window_start"], datetime)
+              and isinstance(s["timestamp"], datetime)]
     return [{"window_start": s["window_start"].isoformat(), "window_end": s["timestamp"].isoformat(),
              "condition": s["condition"], "anomaly_score": s["anomaly_score"],
              "health_index": s["health_index"], "life_id": s["life_id"],
@@ -145,6 +148,11 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
                    f"{m.get('sequence')}) without {gone}: not written by twinflow? "
                    f"(see `twin archive check`)")
             raise ArchiveError(msg)
+        if (odd := next((c for c in ("started_at", "timestamp") if not isinstance(m[c], datetime)), None)):
+            msg = (f"the archive {base} holds a message of alert {alert_id!r} (sequence {m['sequence']}) "
+                   f"whose {odd} {m[odd]} is outside years 1-9999: not written by twinflow? "
+                   f"(see `twin archive check`)")
+            raise ArchiveError(msg)
     raised = messages[0]
     asset, started = raised["asset_id"], raised["started_at"]
     windows = _windows(con, views, asset, started, raised["timestamp"])
@@ -177,7 +185,8 @@ def _recommendations(con: duckdb.DuckDBPyConnection, views: set[str], alert_id: 
     for r in recs:
         audit = _rows(con, "SELECT action, command_id, value, reason FROM audit WHERE recommendation_id = ? "
                       "ORDER BY timestamp, sequence", (r["recommendation_id"],)) if "audit" in views else []
-        when = r["timestamp"].isoformat() if r["timestamp"] is not None else None  # another writer's row
+        when = r["timestamp"]  # another writer's row: null, or text beyond year 9999
+        when = when.isoformat() if isinstance(when, datetime) else None if when is None else str(when)
         out.append({"recommendation_id": r["recommendation_id"], "timestamp": when,
                     "explanation": r["explanation"], "expected_saving": r["expected_saving"],
                     "currency": r["currency"], "chosen": _json(r["chosen"]),

@@ -409,3 +409,29 @@ def test_explain_names_the_needed_column_an_alert_message_lacks(tmp_path: Path, 
     assert capsys.readouterr().err == (f"twin: error: the archive {archive} holds a message of alert 'a1' "
                                        f"(sequence 1) without {column}: not written by twinflow? "
                                        "(see `twin archive check`)\n")
+
+
+def test_explain_of_an_alert_message_stamped_past_year_9999_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 24 (HOSTILE24): DuckDB hands a time past year 9999 (a planted file's, twinflow's end in
+    2262) back as text, and `twin explain` stopped with `internal error: AttributeError: 'str' object
+    has no attribute 'isoformat'`, exit 1."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.flows.archive_fixtures import alert_rows
+
+    archive = tmp_path / "archive"
+    run_id = "20260101T000000-aaaaaaaa"
+    write_rows(archive, "alerts", [{**r, "started_at": r["timestamp"]} for r in alert_rows()],
+               f"part-{run_id}-w0-000000", run_id)
+    path = next((archive / "alerts").rglob("*.parquet"))
+    data = pq.read_table(path)
+    i = data.schema.get_field_index("timestamp")
+    far = pa.array([300_000_000_000_000_000] * data.num_rows, pa.int64()).cast(data.schema.field(i).type)
+    pq.write_table(data.set_column(i, "timestamp", far), path)
+    assert main(["explain", "a1", "--archive", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"twin: error: the archive {archive} holds a message of alert 'a1' (sequence 0) "
+                          "whose timestamp 11476-08-15")
+    assert "is outside years 1-9999: not written by twinflow?" in err and err.count("\n") == 1
