@@ -8,9 +8,9 @@ folder, so it is honoured only when it can be what ``twin archive compact`` wrot
 - the claiming file fits the table (a foreign or unreadable file's claim is ignored);
 - the claim is a JSON list of file names of the claiming file's own date folder (``compact_date``
   merges one date folder), never itself;
-- the named files still present hold no more rows together than the claiming file (it holds
-  every row of them; counted from footers, only when a named file is still there, which after a
-  finished compaction none is).
+- the claiming file holds every row of the named files still present, counted per write
+  (``run_id``, ``_write_seq``: read only when a named file is still there, which after a finished
+  compaction none is).
 
 A claim breaking one of these makes the claiming file a bad file (left out, listed by ``twin
 archive check``, moved aside by ``--repair``) and the files it names stay as they are. Before
@@ -21,6 +21,7 @@ compaction delete them; a claim that was not a list stopped every reader with a 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -38,11 +39,14 @@ _NOT_A_LIST = ("foreign file: its compaction metadata (twin.compacted_from) is n
                "files of its date folder")
 
 
-def _rows(path: Path) -> int | None:
+def _writes(path: Path) -> Counter[tuple[object, object]] | None:
+    """How many rows of each write (``run_id``, ``_write_seq``) the file holds; None when it cannot
+    tell (gone or unreadable meanwhile, or no such columns: nothing is then superseded)."""
     try:
-        return int(pq.read_metadata(path).num_rows)
-    except (OSError, pa.ArrowException, ValueError):
-        return None  # gone or unreadable meanwhile: nothing is verified, nothing superseded
+        data = pq.read_table(path, columns=["run_id", "_write_seq"])
+    except (OSError, pa.ArrowException, ValueError, KeyError):
+        return None
+    return Counter(zip(data.column("run_id").to_pylist(), data.column("_write_seq").to_pylist(), strict=True))
 
 
 def _named(table_dir: Path, path: Path, meta: bytes) -> list[Path] | None:
@@ -84,14 +88,16 @@ def supersedes(table_dir: Path, paths: Sequence[Path], schemas: Sequence[pa.Sche
         present = [p for p in named if p in readable]
         if not present:
             continue
-        own = _rows(path)
-        counts = [_rows(p) for p in present]
-        if own is None or any(c is None for c in counts):
-            continue
-        held = sum(c for c in counts if c is not None)
-        if held > own:
-            refused[path] = (f"foreign file: names {len(present)} files of {held} rows as merged into it "
-                             f"but holds {own} rows (not written by twin archive compact)")
-            continue
-        merged.update(present)
+        own, named_rows = _writes(path), Counter[tuple[object, object]]()
+        for p in present:
+            if (rows := _writes(p)) is None:
+                break
+            named_rows.update(rows)
+        else:
+            if own is None or (missing := (named_rows - own).total()):
+                lacks = "no run_id/_write_seq columns" if own is None else f"{missing} of their rows"
+                refused[path] = (f"foreign file: names {len(present)} files as merged into it but lacks "
+                                 f"{lacks} (not written by twin archive compact)")
+            else:
+                merged.update(present)
     return merged, refused

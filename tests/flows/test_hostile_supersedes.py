@@ -52,19 +52,23 @@ def _one_row_of_the_table(root: Path) -> pa.Table:
     return pq.read_table(first).slice(0, 1).replace_schema_metadata(None)
 
 
-@pytest.mark.parametrize("kind", ["foreign_schema", "right_schema_fewer_rows"])
+@pytest.mark.parametrize("kind", ["foreign_schema", "right_schema_fewer_rows", "right_schema_other_rows"])
 def test_a_planted_claim_to_have_merged_the_good_files_hides_and_deletes_nothing(
         tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
     root, names = _archive(tmp_path / "a")
     view = query(root, VIEW)
     assert len(view[1]) == 10  # 4 rows of run 1, 6 of run 2
     data = pa.table({"x": [1, 2, 3]}) if kind == "foreign_schema" else _one_row_of_the_table(root)
+    if kind == "right_schema_other_rows":  # 12 rows, more than the 10 it names: run 1's rows thrice
+        first = pq.read_table(next((root / "features" / FOLDER).glob("part-r1*.parquet")))
+        data = pa.concat_tables([first.replace_schema_metadata(None)] * 3)
     planted = _plant(root, data, json.dumps(names).encode())
     tf = scan_table(root, "features")
     assert tf.superseded == []
     assert [b.path for b in tf.bad] == [planted]
-    if kind == "right_schema_fewer_rows":
-        assert "names 2 files of 10 rows as merged into it but holds 1 rows" in tf.bad[0].reason
+    if kind != "foreign_schema":
+        lacks = 9 if kind == "right_schema_fewer_rows" else 6  # all but its one row; run 2's 6 rows
+        assert f"names 2 files as merged into it but lacks {lacks} of their rows" in tf.bad[0].reason
     assert query(root, VIEW) == view  # the planted file is left out, the good files read
     assert main(["archive", "check", "--archive", str(root)]) == 1
     assert "part-zz-planted.parquet" in capsys.readouterr().out
