@@ -158,6 +158,38 @@ def score_variants(corpus: OfflineCorpus, labels: Mapping[str, Any], variants: M
         print(f"\nvariant chosen out of fold, {lname}: pooled {got['pooled']}; chosen {got['chosen']}")
 
 
+
+
+def member_main(prog: str, description: str, argv: list[str] | None, name: str, share: float,
+                member_of: Callable[[OfflineCorpus], Mapping[str, np.ndarray]],
+                summary: dict[str, Any]) -> dict[str, Any]:
+    """A member harness's run: the command line and corpus (:func:`corpus_from_cli`), the member's
+    p-values per file (``member_of(corpus)``), scored given ``share`` of the alarm budget (``<name>
+    90/10``: ``p' = min(1, p / (1 - share), p_member / share)``) and alone (``<name> alone``, a
+    diagnostic) beside the config (:func:`score_variants`), how often the member's p is at most
+    0.0001 on all scored rows; ``summary`` completed, its JSON the final line."""
+    start = time.perf_counter()
+    _, corpus, labels = corpus_from_cli(prog, description, argv)
+    nov, warmup = corpus.nov, corpus.warmup
+    member = member_of(corpus)
+
+    def scores_of(x: np.ndarray, lengths: Sequence[int], hor: np.ndarray | None, hold: int, variant: str,
+                  key: str) -> np.ndarray:
+        q = member[key] if variant == "alone" else np.minimum(
+            1.0, np.minimum(bonferroni(x) / (1.0 - share), member[key] / share))
+        return event_scores(q, nov.refractory, warmup, hor, hold)
+
+    variants = {"config": None, f"{name} {round(100 * (1 - share))}/{round(100 * share)}": "split",
+                f"{name} alone": "alone"}
+    summary.setdefault("runs", {})
+    score_variants(corpus, labels, variants, scores_of, summary)
+    rows_null = np.concatenate([member[k][warmup:] for k in corpus.series])
+    summary["member_rate_p<=0.0001"] = round(float(np.mean(rows_null <= 1e-4)), 5)
+    print(f"member p <= 0.0001 on all scored rows: {summary['member_rate_p<=0.0001']}")
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(summary))
+    return summary
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Every variant on the config's ladder and its two shifts, both regimes; the JSON line last."""
     start = time.perf_counter()

@@ -27,10 +27,7 @@ from the same cache as ``nab_ladder.py`` (the member's own entries added). Final
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +37,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab_evidence import score_variants  # noqa: E402
-from benchmarks.quality.nab_ladder import RESOLUTION, TAIL_K, bonferroni, corpus_from_cli  # noqa: E402
-from benchmarks.quality.nab_members import event_scores  # noqa: E402
+from benchmarks.quality.nab_evidence import member_main  # noqa: E402
+from benchmarks.quality.nab_ladder import RESOLUTION, TAIL_K, OfflineCorpus  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
 
 WINDOWS = (8, 64, 512)
@@ -98,35 +94,22 @@ def feature_channel(values: np.ndarray, floors: np.ndarray, warmup: int, w: int,
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """The member's channels (cached), then the variants on the config's ladder and its shifts."""
-    start = time.perf_counter()
-    _, corpus, labels = corpus_from_cli("nab_features", __doc__.splitlines()[0], argv)
-    nov, warmup = corpus.nov, corpus.warmup
 
-    def channel(w: int) -> dict[str, np.ndarray]:
-        return corpus.cached(["features", warmup, w, nov.history, TAIL_K, RESOLUTION],
-                             lambda k: feature_channel(corpus.vals[k], corpus.tails[k][:, 2], warmup, w,
-                                                       nov.history),
-                             f"features w={w}")
+    def member_of(corpus: OfflineCorpus) -> dict[str, np.ndarray]:
+        nov, warmup = corpus.nov, corpus.warmup
 
-    member_ws = [channel(w) for w in WINDOWS]
-    member = {k: np.minimum(1.0, len(WINDOWS) * np.min([m[k] for m in member_ws], axis=0))
-              for k in corpus.series}
-    summary: dict[str, Any] = {"windows": WINDOWS, "share": SHARE, "runs": {}}
+        def channel(w: int) -> dict[str, np.ndarray]:
+            return corpus.cached(["features", warmup, w, nov.history, TAIL_K, RESOLUTION],
+                                 lambda k: feature_channel(corpus.vals[k], corpus.tails[k][:, 2], warmup, w,
+                                                           nov.history),
+                                 f"features w={w}")
 
-    def scores_of(x: np.ndarray, lengths: Sequence[int], hor: np.ndarray | None, hold: int, variant: str,
-                  key: str) -> np.ndarray:
-        q = member[key] if variant == "alone" else np.minimum(
-            1.0, np.minimum(bonferroni(x) / (1.0 - SHARE), member[key] / SHARE))
-        return event_scores(q, nov.refractory, warmup, hor, hold)
+        member_ws = [channel(w) for w in WINDOWS]
+        return {k: np.minimum(1.0, len(WINDOWS) * np.min([m[k] for m in member_ws], axis=0))
+                for k in corpus.series}
 
-    variants = {"config": None, "features 90/10": "split", "features alone": "alone"}
-    score_variants(corpus, labels, variants, scores_of, summary)
-    rows_null = np.concatenate([member[k][warmup:] for k in corpus.series])
-    summary["member_rate_p<=0.0001"] = round(float(np.mean(rows_null <= 1e-4)), 5)
-    print(f"member p <= 0.0001 on all scored rows: {summary['member_rate_p<=0.0001']}")
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    print(json.dumps(summary))
-    return summary
+    return member_main("nab_features", __doc__.splitlines()[0], argv, "features", SHARE, member_of,
+                       {"windows": WINDOWS, "share": SHARE, "runs": {}})
 
 
 if __name__ == "__main__":
