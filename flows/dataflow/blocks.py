@@ -225,7 +225,9 @@ class BlockBuilder:
             got.last = position
         self._add(s, now, open_runs, out)
         run = open_runs[asset]  # the sample is its run's last: note its position there
-        if len(run.samples) == 1:
+        if s.unit:  # a piece has no units: a run with one stays a block (its dead letters keep it)
+            run.positions = None
+        elif len(run.samples) == 1:
             run.origin, run.positions = origin, [position]
         elif run.positions is not None and run.origin == origin:
             run.positions.append(position)

@@ -126,3 +126,20 @@ def test_a_kafka_frame_the_featurizer_fails_on_names_its_message(monkeypatch: py
     assert [d.headers for d in replayed.dead_letters if d.reason == "processing_error"] == [()] * len(frames)
     one = next(d for d in failed if dict(d.headers)["source.offset"] == str(frames[0]))
     assert one.raw == encode_record(sim[frames[0]])  # the frame's TWF bytes, replayable
+
+
+def test_a_run_of_kafka_samples_with_a_unit_stays_a_block_that_keeps_it() -> None:
+    """A piece has no units: a run holding a sample with one stays a block (its copies' and late
+    dead letters keep the unit in their JSON, as before); without units it is a piece."""
+    from flows.dataflow.blocks import BlockBuilder
+    from flows.dataflow.items import ScalarBlock, ScalarColumns, kafka_origin
+    from flows.dataflow.located import LocatedSample
+
+    t0, origin = EPOCH + timedelta(days=20454), kafka_origin(TOPIC, 0)
+    for unit, kind in (("degC", ScalarBlock), ("", ScalarColumns)):
+        samples = [ScalarSample("pump-001", "temperature", t0 + timedelta(seconds=s), 1.0, unit)
+                   for s in range(3)]
+        out = BlockBuilder(60.0, timedelta(seconds=10), lambda: EPOCH)(
+            [LocatedSample(s, origin, 10 + k) for k, s in enumerate(samples)])
+        records = [x for x in out if isinstance(x, ScalarBlock | ScalarColumns)]
+        assert [type(x) for x in records] == [kind] and list(records[0].samples) == samples
