@@ -13,20 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bytewax.recovery import RecoveryConfig
-from bytewax.testing import TestingSource, run_main
+from bytewax.testing import TestingSource
 
 import flows.dataflow.operators as ops
-from flows.app.outputs import STREAMS, local_outputs
-from flows.config.pipeline import PipelineConfig
 from flows.dataflow.items import RawRecord, source_headers
-from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import prepare_store
 from flows.dataflow.sources.replayable import encode_record
-from tests.flows.conftest import SMALL_FLEET, Outputs, run_flow
+from tests.flows.conftest import SMALL_FLEET, run_flow
+from tests.flows.test_scalar_blocks import _recovered_run  # a run with a recovery store (SCALAR_CFG)
 from twin_models.records import EPOCH, AssetEvent, ScalarSample, WaveformFrame
-from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
+from twin_models.simulator.fleet import simulate_fleet
 
 TOPIC = "twin.telemetry.v1"
 
@@ -79,18 +75,6 @@ def test_kafka_events_reach_the_windows_as_plain_events() -> None:
     assert [d.headers for d in replay.dead_letters] == [(), ()]
 
 
-SCALAR_CFG = PipelineConfig(clock="data", window_s=60.0, allowed_lateness_s=10.0)
-SCALAR_FLEET = FleetConfig(n_assets=1)  # pump-001's metadata
-
-
-def _resumed_run(store: Path, records: list[Any]) -> Outputs:
-    sinks, out = local_outputs(SCALAR_CFG, PipelineMetrics(), collect=STREAMS)
-    flow = get_flow(SCALAR_CFG, source=TestingSource(records, batch_size=64), sinks=sinks,
-                    metadata=fleet_metadata(SCALAR_FLEET), metrics=PipelineMetrics())
-    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
-    return out
-
-
 def test_late_kafka_samples_after_a_restart_name_their_messages(tmp_path: Path) -> None:
     """After a restart the block builder knows no watermark yet, while the window step resumes
     its own: Kafka samples older than it went into one block, whose dead letters had no
@@ -101,7 +85,7 @@ def test_late_kafka_samples_after_a_restart_name_their_messages(tmp_path: Path) 
     store = tmp_path / "recovery"
     prepare_store(store, 1)
     stopped = [*records[:300], TestingSource.ABORT(), *records[300:]]
-    first, resumed = _resumed_run(store, stopped), _resumed_run(store, stopped)
+    first, resumed = _recovered_run(store, stopped), _recovered_run(store, stopped)
     assert first.features and not first.dead_letters  # the stop came after the windows moved on
     late = [d for d in resumed.dead_letters if d.reason == "late_record"]
     assert [d.headers for d in late] == [_offset(n, 0) for n in (300, 301, 302)], [
