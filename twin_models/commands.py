@@ -210,10 +210,12 @@ class CommandGuard:
             return out
         seq = pend.entries + 1
         cmd = pend.command
+        # a blank reason (spaces, a newline: a careless client's) says nothing: the audit says the verb
+        given = d.reason if d.reason.strip() else ""
         if d.decision == "reject":
-            out.append(self._entry(cmd, "rejected", at, d.actor, d.reason or "rejected", seq))
+            out.append(self._entry(cmd, "rejected", at, d.actor, given or "rejected", seq))
             return out
-        out.append(self._entry(cmd, "approved", at, d.actor, d.reason or "approved", seq))
+        out.append(self._entry(cmd, "approved", at, d.actor, given or "approved", seq))
         problem = self._problem(cmd, self.config.rail(cmd.kind, cmd.parameter), at, now)
         if self.mode not in ("approve", "auto"):
             problem = f"mode is {self.mode}: nothing is sent"

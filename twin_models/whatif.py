@@ -147,6 +147,15 @@ class WhatIfBasis:
         """The failure feature's distance from its healthy baseline to the threshold."""
         return max(self.health_threshold - self.health_baseline, 1e-9)
 
+    def start(self, now: datetime) -> datetime:
+        """When a what-if asked at ``now`` starts: ``now``, or the damage state's time if later."""
+        state = self.state
+        return now if state is None or state.t_s is None else max(now, datetime.fromtimestamp(state.t_s, UTC))
+
+    def top_speed_hz(self) -> float | None:
+        """The highest speed a plan may ask of this twin (None: no damage state, no limit)."""
+        return None if self.state is None else MAX_SPEED_RATIO * self.state.reference_speed_hz
+
 
 def basis_of(twin: AssetTwin) -> WhatIfBasis:
     """A fork of ``twin``: deep copies, so nothing done with it reaches the twin."""
@@ -191,7 +200,7 @@ def run_whatif(twin: AssetTwin | WhatIfBasis, scenario: Scenario | OperatingProf
     plan = scenario if isinstance(scenario, Scenario) else Scenario.from_profile(scenario)
     given = scenario if isinstance(scenario, OperatingProfile) else None
     state = basis.state
-    start = now if state is None or state.t_s is None else max(now, datetime.fromtimestamp(state.t_s, UTC))
+    start = basis.start(now)
     _check(start, horizon_s, dates)
     result = WhatIfResult(request_id, basis.asset_id, start, "no_damage", NO_DAMAGE, horizon_s, plan.segments,
                           defect=basis.defect)

@@ -43,6 +43,7 @@ from flows.app.losses import (
 from flows.app.out_dir import RunOutputs, kept_on_stop, missing_top, prepare_out, replace_file
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
+from flows.archive.files import printable
 from flows.codec.archive_schema import arrow_type, file_columns
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
@@ -270,11 +271,12 @@ def failure(res: BacktestResult, max_dead_letter_share: float = DEFAULT_MAX_DEAD
 def print_summary(res: BacktestResult, *, report: bool = True) -> None:
     """The summary lines of ``twin backtest`` (stdout)."""
     episodes = sum(a.status == "raised" for a in res.alerts)
+    out = printable(str(res.out))  # the user's path: a control character shown escaped
     print(f"backtest: {res.records} records, {len(res.snapshots)} windows, {episodes} alert episodes "
-          f"in {res.seconds:.1f} s -> {res.out}/scores.parquet, alerts.parquet"
+          f"in {res.seconds:.1f} s -> {out}/scores.parquet, alerts.parquet"
           + (", report.html" if report else ""))
     dead = sum(res.dead_letters.values())
-    detail = f" ({describe_reasons(res.dead_letters)}) -> {res.out}/dead_letters.jsonl" if dead else ""
+    detail = f" ({describe_reasons(res.dead_letters)}) -> {out}/dead_letters.jsonl" if dead else ""
     print(f"  dead letters: {dead}{detail}")
     if res.skipped:
         print(f"  skipped while reading the files: {describe_reasons(res.skipped)}")

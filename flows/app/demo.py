@@ -22,6 +22,7 @@ from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.app.report import plot_fleet
+from flows.archive.files import printable
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
@@ -208,7 +209,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
           f"alert messages: {s['alert_messages']}")
     if s.get("dead_letters_by_reason"):
         print(f"  dead letters by reason: {describe_reasons(s['dead_letters_by_reason'])} "
-              f"-> {out / DEAD_LETTERS}")
+              f"-> {printable(str(out / DEAD_LETTERS))}")
     if s["fault_table"]:
         print("\n  asset      fault  onset             failure           lead     diagnosed  "
               "RUL at detection (true)  damage RUL at detection [10-90 %]")
@@ -229,8 +230,10 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
         from flows.app.demo_followed import print_followed  # imports this module
 
         print_followed(s["followed_plans"])
-    print(f"\n  plot: {s['plot']}")
-    print(f"  archive: {out}  (try: twin sql \"SELECT * FROM alerts\" --archive {shlex.quote(str(out))})")
+    # user-given paths: a control character is shown escaped (it would drive the terminal)
+    print(f"\n  plot: {printable(s['plot'])}")
+    print(f"  archive: {printable(str(out))}  (try: twin sql \"SELECT * FROM alerts\" --archive "
+          f"{printable(shlex.quote(str(out)))})")
 
 
 def _damage_text(f: dict[str, Any]) -> str:

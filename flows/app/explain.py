@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from flows.archive.query import ArchiveError, changed_during, connect, once_more_if_changed
+from flows.archive.query import ArchiveError, changed_during, connect, folder_problem, once_more_if_changed
 
 __all__ = ["explain", "render"]
 
@@ -106,9 +106,9 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     """The lineage of ``alert_id`` as a JSON-able dict; :class:`ArchiveError` for a missing or
     unusable archive or an id it does not hold."""
     base, alert_id = Path(root), alert_id.strip()  # pasted from CSV output: no stray \r
-    if not base.is_dir():
-        msg = f"no archive: {base} is not a folder"
-        raise ArchiveError(msg)
+    problem = folder_problem(base)
+    if problem is not None:
+        raise ArchiveError(problem)
 
     def read() -> dict[str, Any]:
         skipped: list[Any] = []

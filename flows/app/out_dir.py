@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.app.out_manifest import Manifest
-from flows.archive.files import TABLES, linked_table
+from flows.archive.files import TABLES, linked_table, printable
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "prepare_out",
            "remove_if_empty", "replace_file"]
@@ -110,7 +110,7 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
         return
     runs = earlier_runs(archive)
     if runs:
-        line = (f"twin: warning: {out} holds data of {len(runs)} earlier run"
+        line = (f"twin: warning: {printable(str(out))} holds data of {len(runs)} earlier run"
                 f"{'s' if len(runs) != 1 else ''}; results will be mixed: use --fresh to start empty")
         (warn or (lambda s: print(s, file=sys.stderr)))(line)
 

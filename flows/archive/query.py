@@ -43,6 +43,7 @@ import contextlib
 import os
 import re
 import shlex
+import stat
 import sys
 import threading
 import time
@@ -264,6 +265,26 @@ def _view_body(table: str) -> str:
     )
 
 
+def folder_problem(base: Path) -> str | None:
+    """Why ``base`` is no archive folder (one line: missing, unreadable, or a file, a FIFO, a
+    device...), or None for a folder."""
+    try:
+        mode = base.stat().st_mode
+    except FileNotFoundError:
+        return f"no archive: {base} does not exist (run `twin demo --out {base}` first)"
+    except OSError as exc:
+        return f"no archive: {base} cannot be read ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISDIR(mode):
+        return None
+    kind = next((k for test, k in _KINDS if test(mode)), "a file")
+    return (f"no archive: {base} is {kind}, not a folder (an archive is the folder `twin demo --out` "
+            "or `twin run` writes)")
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
 def connect(root: str | Path, tables: Iterable[str] = TABLES,
             on_skip: SkipHandler | None = None, memory_mib: int | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed in-memory DuckDB connection with one view per archived table under ``root``.
@@ -273,6 +294,9 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     connection's memory limit (default :func:`default_memory_mib`).
     """
     base = Path(root)
+    problem = folder_problem(base)
+    if problem is not None:
+        raise ArchiveError(problem)
     scans = [scan_table(base, t) for t in TABLES if t in set(tables)]
     bad = [b for s in scans for b in s.bad]
     if bad:

@@ -243,11 +243,12 @@ def _cmd_compact(root: Path, before: date | None) -> int:
 
 def _cmd_archive(args: argparse.Namespace) -> int:
     from flows.archive.files import TABLES, corrupt_pages, printable, quarantine, scan_table
+    from flows.archive.query import folder_problem
 
     root = Path(archive_dir(args.config, args.archive))
-    if not root.is_dir():
-        msg = f"no archive: {root} is not a folder"
-        raise ValueError(msg)
+    problem = folder_problem(root)
+    if problem is not None:
+        raise ValueError(problem)
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
     scans = [scan_table(root, t) for t in TABLES]

@@ -36,6 +36,12 @@ from flows.cli.args import (
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 
 
+def _shown(path: Any) -> str:
+    """A user-given path for a summary line: a control character shown escaped."""
+    from flows.archive.files import printable
+
+    return printable(str(path))
+
 def _add_kafka_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Kafka")
     g.add_argument("--brokers", default=env_default("KAFKA__BROKERS", None),
@@ -234,8 +240,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         run_kafka_flow(cfg, opts, load_metadata(args.metadata), metrics)
     except Stopped:
-        where = f" --recovery-dir {opts.recovery_dir}" if opts.recovery_dir else " (no --recovery-dir: " \
-            "a restart reads the topics again)"
+        where = (f" --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
+                 else " (no --recovery-dir: a restart reads the topics again)")
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
@@ -386,7 +392,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         write_fleet_metadata(fleet, args.write_metadata)
     if args.write_truth:
         n = write_fault_truth(fleet, args.write_truth)
-        print(f"wrote the ground truth of {n} sensor-fault records to {args.write_truth}")
+        print(f"wrote the ground truth of {n} sensor-fault records to {_shown(args.write_truth)}")
     return _publish(simulate_fleet(fleet), count_records(fleet), args)
 
 

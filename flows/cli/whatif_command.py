@@ -135,17 +135,41 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     scenario = Scenario.constant(load=args.load, speed_hz=args.speed_hz, ambient_c=args.ambient_c,
                                  duty=args.duty)
     basis, at = archive_basis(archive_dir(args.config, args.archive), args.asset, args.as_of)
+    start = basis.start(at)
+    _check_flags(args, start, basis.top_speed_hz())
     if args.until is not None:
-        if args.until <= at:
-            msg = f"--until {args.until.isoformat()} is not after the twin's time {at.isoformat()}"
-            raise ValueError(msg)
-        horizon = (args.until - at).total_seconds()
+        horizon = (args.until - start).total_seconds()
     else:
         horizon = args.horizon or timedelta(days=30).total_seconds()
     result = run_whatif(basis, scenario, now=at, horizon_s=horizon, dates=sorted(set(args.at)),
                         request_id=f"cli-{args.asset}")
     print(json.dumps(codec.to_json_dict(result)) if args.json else render(result))
     return 0
+
+
+def _check_flags(args: argparse.Namespace, start: datetime, top_speed_hz: float | None) -> None:
+    """The flags that depend on the twin (its time, its reference speed), checked here so that
+    the one-line error names the flag the user typed (``ValueError``)."""
+    from twin_models.whatif import MAX_HORIZON_S, MAX_SPEED_RATIO
+
+    when = start.isoformat()
+    if args.until is not None:
+        if args.until <= start:
+            msg = f"--until {args.until.isoformat()} is not after the twin's time {when}"
+            raise ValueError(msg)
+        if (args.until - start).total_seconds() > MAX_HORIZON_S:
+            days = MAX_HORIZON_S / 86400
+            msg = (f"--until {args.until.isoformat()} is more than {days / 365:g} years ({days:g}d) after "
+                   f"the twin's time {when}")
+            raise ValueError(msg)
+    for d in sorted(set(args.at)):
+        if d <= start:
+            msg = f"--at {d.isoformat()} is not after the twin's time {when}"
+            raise ValueError(msg)
+    if args.speed_hz is not None and top_speed_hz is not None and args.speed_hz > top_speed_hz:
+        msg = (f"--speed-hz {args.speed_hz:g} is above {MAX_SPEED_RATIO:g} x this twin's reference speed "
+               f"(at most {top_speed_hz:.4g} Hz)")
+        raise ValueError(msg)
 
 
 WHATIF_COMMANDS: dict[str, Any] = {"whatif": _cmd_whatif}

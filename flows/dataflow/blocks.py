@@ -16,6 +16,9 @@ A block must behave exactly like its samples one by one in the window operator:
   so a late sample is dead-lettered by itself, as before (one that knows its Kafka offset, a
   :class:`~flows.dataflow.located.LocatedSample`, travels as a one-sample piece that carries it:
   :meth:`BlockBuilder.located`). Every sample of a block is then on time, and so is the block.
+  A run of such samples leaves as a piece with their offsets, not as a block (round 24): should the
+  window step's watermark have run ahead of the builder's (after a restart the builder knows
+  nothing yet; the system clock may move more than the margin), its dead letters name them.
 
 Samples inside a block keep their arrival order; ``aggregate_window`` sorts a window's samples by
 time (stable) as the window step sorted them one by one.
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from flows.dataflow.items import InputMark, ScalarBlock, ScalarColumns
-from flows.dataflow.located import LocatedSample, one_sample_piece
+from flows.dataflow.located import LocatedSample, located_piece, one_sample_piece
 from twin_models.records import EPOCH, ScalarSample
 
 __all__ = ["SYSTEM_MARGIN", "BlockBuilder", "grouped"]
@@ -221,22 +224,38 @@ class BlockBuilder:
         elif position > got.last:
             got.last = position
         self._add(s, now, open_runs, out)
+        run = open_runs[asset]  # the sample is its run's last: note its position there
+        if s.unit:  # a piece has no units: a run with one stays a block (its dead letters keep it)
+            run.positions = None
+        elif len(run.samples) == 1:
+            run.origin, run.positions = origin, [position]
+        elif run.positions is not None and run.origin == origin:
+            run.positions.append(position)
+        else:  # with samples of no position or of another origin: a block, as before
+            run.positions = None
 
 
 @dataclass(slots=True)
 class _Run:
-    """Samples of one asset in window ``wid``, in arrival order; ``latest`` their latest time."""
+    """Samples of one asset in window ``wid``, in arrival order; ``latest`` their latest time;
+    ``positions`` each one's in ``origin`` if every one is a located sample of that origin."""
 
     wid: int
     samples: list[ScalarSample]
     latest: datetime
+    origin: str = ""
+    positions: list[int] | None = None
 
 
 def _flush(run: _Run | None, out: list[Any]) -> None:
     if run is None:
         return
     samples = run.samples
-    if len(samples) == 1:
+    positions = run.positions
+    if positions is not None and len(positions) == len(samples):  # Kafka samples judged alone: a
+        # piece that names their offsets (any sample without one: a block)
+        out.append(located_piece(samples, run.origin, positions))
+    elif len(samples) == 1:
         out.append(samples[0])
     else:
         out.append(ScalarBlock(samples[0].asset_id, run.latest, tuple(samples)))

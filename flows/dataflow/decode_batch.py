@@ -30,18 +30,19 @@ from flows.codec import JsonColumns, future_limit, plain_scalar, scalar_columns_
 from flows.dataflow.admission import MAX_ABS_SCALAR, MAX_TIMESTAMP, MIN_TIMESTAMP, key_matches, name_problem
 from flows.dataflow.items import DeadLetter, EndOfInput, RawRecord, RawRun, ScalarColumns, kafka_origin
 from flows.dataflow.lineage import MarkCollector, position_of
-from flows.dataflow.located import LocatedFrame, LocatedSample
+from flows.dataflow.located import LocatedEvent, LocatedFrame, LocatedSample
 from flows.dataflow.operators import Decoder
-from twin_models.records import EPOCH, MAX_ID_CHARS, ScalarSample, Telemetry, WaveformFrame
+from twin_models.records import EPOCH, MAX_ID_CHARS, AssetEvent, ScalarSample, Telemetry, WaveformFrame
 
 __all__ = ["decode_batch"]
 
 Arrivals = dict[int, tuple[str, Any]]
 """``id(item) -> (source partition, arrival s | array of arrival s)`` of one decode batch."""
-Located = dict[int, LocatedSample | LocatedFrame]
+Located = dict[int, LocatedSample | LocatedFrame | LocatedEvent]
 """``id(sample) -> the sample with its origin and offset``: Kafka scalar records decoded one by
-one, and ``id(frame) -> the frame with its headers and bytes``: Kafka waveform frames
-(:class:`flows.dataflow.located.LocatedSamples`, the clock gate's)."""
+one, ``id(frame) -> the frame with its headers and bytes``: Kafka waveform frames, and ``id(event)
+-> the event with its origin and offset`` (:class:`flows.dataflow.located.LocatedSamples`, the
+clock gate's)."""
 BatchStep = Callable[..., list[Any]]
 
 
@@ -235,7 +236,7 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
     """One record: the fast path if it is sure, else the guarded per-record decoder (preceded by
     its input mark when ``marks`` collects them, or, a Kafka message's scalar, noted with its
     offset in ``located``; a Kafka message's frame is noted there with its headers and bytes
-    too, behind its mark; its arrival noted in ``arrivals``)."""
+    too, and its event with its offset, behind their marks; its arrival noted in ``arrivals``)."""
     try:
         rec = _fast(raw, limit)
     except Exception:  # noqa: BLE001 - not sure: the guarded path judges it (and its errors)
@@ -256,6 +257,8 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
                 else:
                     if kind is WaveformFrame:  # for its dead letter, should the clock gate reject it
                         located[id(decoded)] = LocatedFrame(decoded, raw.headers, raw.payload, *where)
+                    elif kind is AssetEvent:  # leaves the gate with its offset (should it be late)
+                        located[id(decoded)] = LocatedEvent(decoded, *where)
                     marks.add(out, decoded, where)
             else:
                 marks.add(out, decoded, where)

@@ -38,7 +38,15 @@ import numpy as np
 import numpy.typing as npt
 
 from flows import codec
-from flows.dataflow.items import DeadLetter, FrameFeatures, ScalarBlock, ScalarColumns, WindowItem
+from flows.dataflow.items import (
+    DeadLetter,
+    FrameFeatures,
+    ScalarBlock,
+    ScalarColumns,
+    SourcedEvent,
+    WindowItem,
+    plain_event,
+)
 from twin_models.records import EPOCH, AssetEvent, ScalarSample
 
 __all__ = ["DUPLICATE_RECORD", "may_hold_copies", "split_duplicates"]
@@ -102,7 +110,7 @@ def _frame_and_event_duplicates(items: list[WindowItem], at: datetime, dead: lis
         kind = type(item)
         if kind is FrameFeatures:
             key = ("frame", item.channel, item.timestamp)  # type: ignore[union-attr]
-        elif kind is AssetEvent:
+        elif kind is AssetEvent or kind is SourcedEvent:
             key = ("event", item.kind, item.timestamp)  # type: ignore[union-attr]
         else:
             continue
@@ -131,7 +139,7 @@ def _event_dead_letter(first: AssetEvent, dup: AssetEvent, at: datetime) -> Dead
     verdict = "identical" if same else f"conflicting: note {dup.note!r}, first {first.note!r}"
     detail = (f"{dup.kind} event of asset {dup.asset_id!r} at {dup.timestamp.isoformat()} is already in "
               f"its window ({verdict}); the first copy is kept")
-    return DeadLetter(DUPLICATE_RECORD, detail, "window", codec.encode_json(dup), at)
+    return DeadLetter(DUPLICATE_RECORD, detail, "window", codec.encode_json(plain_event(dup)), at)
 
 
 def _first_difference(first: dict[str, float], dup: dict[str, float]) -> str | None:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from flows import codec
-from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord
+from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, SourcedFrame, origin_headers
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.records import WaveformFrame
 
@@ -101,7 +101,15 @@ def processing_error(step: str, exc: BaseException, item: Any, metrics: Pipeline
     log.warning("twin: dead letter: %s", detail, exc_info=_logged <= LOGGED_TRACEBACKS)
     raw = item if isinstance(item, RawRecord) else None
     return DeadLetter(PROCESSING_ERROR, detail, source or (raw.source if raw else step),
-                      payload_of(item), now(), raw.headers if raw else ())
+                      payload_of(item), now(), raw.headers if raw else _sources(item))
+
+
+def _sources(item: Any) -> tuple[tuple[str, str], ...]:
+    """The ``source.*`` headers of a failed Kafka frame (the ``featurize_frames`` step's item:
+    its message's topic partition and offset); none for other items (a replay's frame, a window)."""
+    if type(item) is SourcedFrame:
+        return origin_headers(item.origin, item.position)
+    return ()
 
 
 def guard_map(step: str, fn: Callable[[X], Y], metrics: PipelineMetrics,

@@ -29,8 +29,8 @@ from twin_models.records import (
 )
 
 __all__ = ["END_OF_INPUT", "ClockFlag", "DeadLetter", "EndOfInput", "FrameFeatures", "InputMark", "RawRecord",
-           "RawRun", "ScalarBlock", "ScalarColumns", "SourcedFrame", "WindowItem", "kafka_origin",
-           "origin_headers", "source_headers"]
+           "RawRun", "ScalarBlock", "ScalarColumns", "SourcedEvent", "SourcedFrame", "WindowItem",
+           "kafka_origin", "origin_headers", "plain_event", "source_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +184,32 @@ class SourcedFrame(WaveformFrame):
     position: int = -1
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SourcedEvent(AssetEvent):
+    """A Kafka message's asset event as the clock gate admits it: the event, and its message's
+    ``origin`` (:func:`kafka_origin`) and offset (``position``), so that a late event's
+    ``late_record`` dead letter names its message. From the gate to the window step only:
+    ``aggregate_window`` puts the :meth:`plain` event in the FeatureVector (what the wire, the
+    archive and the twins see); equal to the plain event's equals (the origin is not compared)."""
+
+    origin: str = ""
+    position: int = -1
+
+    def sources(self) -> tuple[tuple[str, str], ...]:
+        """The ``source.*`` headers of the event's message."""
+        return origin_headers(self.origin, self.position)
+
+    def plain(self) -> AssetEvent:
+        """The event without where it was read."""
+        return AssetEvent(self.asset_id, self.timestamp, self.kind, self.note)
+
+
+def plain_event(event: AssetEvent) -> AssetEvent:
+    """``event`` as a plain :class:`~twin_models.records.AssetEvent` (a Kafka event's without its
+    origin)."""
+    return event.plain() if type(event) is SourcedEvent else event
+
+
 @dataclass(frozen=True, slots=True)
 class FrameFeatures:
     """Features of one vibration frame (what a window keeps instead of the raw samples).
@@ -327,5 +353,5 @@ _COLUMN_FIELDS = ("asset_id", "timestamp", "times_us", "channel_idx", "channels"
                   "positions")
 
 WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent | InputMark | ClockFlag
-"""What a window collects: scalar samples (alone or in blocks), frame features, asset events, the
-digital thread's input marks and the clock check's flags."""
+"""What a window collects: scalar samples (alone or in blocks), frame features, asset events (a
+Kafka one as a :class:`SourcedEvent`), the digital thread's input marks and the clock check's flags."""

@@ -22,7 +22,13 @@ other samples). See :meth:`flows.dataflow.blocks.BlockBuilder.located`.
 A Kafka message's waveform frame is noted there too (:class:`LocatedFrame`: its headers, bytes
 and offset; round 23, part CLEAN23), so that a frame the gate rejects has a dead letter a user
 can find and replay; admitted, it leaves as a :class:`~flows.dataflow.items.SourcedFrame`, whose
-features keep its offset (a late frame's dead letter names it).
+features keep its offset (a late frame's dead letter names it). So is a Kafka message's asset
+event (:class:`LocatedEvent`; round 24, part CLEAN24): admitted (the gate never rejects an event),
+it leaves as a :class:`~flows.dataflow.items.SourcedEvent`, so a late event's dead letter names
+its offset too. The block builder keeps the positions of located samples it puts in one run: such
+a run leaves as a column piece with their positions (:func:`located_piece`), not as a block, so
+it names its offsets should it be late after all (the window step's watermark ran ahead of the
+builder's: a restart, or the system clock).
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from flows.dataflow.items import ScalarColumns, SourcedFrame, origin_headers
-from twin_models.records import EPOCH, ScalarSample
+from flows.dataflow.items import ScalarColumns, SourcedEvent, SourcedFrame, origin_headers
+from twin_models.records import EPOCH, AssetEvent, ScalarSample
 
-__all__ = ["LocatedFrame", "LocatedSample", "LocatedSamples", "one_sample_piece"]
+__all__ = ["LocatedEvent", "LocatedFrame", "LocatedSample", "LocatedSamples", "located_piece",
+           "one_sample_piece"]
 
 _US = timedelta(microseconds=1)
 
@@ -73,6 +80,33 @@ class LocatedFrame:
                             f.unit, self.origin, self.position)
 
 
+@dataclass(slots=True)
+class LocatedEvent:
+    """A Kafka message's asset event while the clock gate judges it (it is always admitted):
+    noted by the decode step, it leaves the gate as a :class:`~flows.dataflow.items.SourcedEvent`."""
+
+    event: AssetEvent
+    origin: str
+    position: int
+
+    def sourced(self) -> SourcedEvent:
+        """The event as it leaves the gate: with its origin and offset."""
+        e = self.event
+        return SourcedEvent(e.asset_id, e.timestamp, e.kind, e.note, self.origin, self.position)
+
+
+def located_piece(samples: list[ScalarSample], origin: str, positions: list[int]) -> ScalarColumns:
+    """Samples of ONE asset, each at its position in ``origin``, as a piece (the same samples: as
+    :func:`one_sample_piece`, in their order)."""
+    names: dict[str, int] = {}
+    codes = [names.setdefault(s.channel, len(names)) for s in samples]
+    return ScalarColumns.of(samples[0].asset_id,
+                            np.array([(s.timestamp - EPOCH) // _US for s in samples], dtype=np.int64),
+                            np.array(codes, dtype=np.int16), tuple(names),
+                            np.array([s.value for s in samples], dtype=np.float64), origin,
+                            np.array(positions, dtype=np.int64))
+
+
 def one_sample_piece(s: ScalarSample, origin: str, position: int) -> ScalarColumns:
     """``s`` as a piece of one sample at ``position`` in ``origin`` (the same sample: its time is a
     whole number of microseconds since the epoch, as every sample cut from a piece)."""
@@ -86,7 +120,7 @@ class LocatedSamples:
     leaves)."""
 
     def __init__(self) -> None:
-        self.by_id: dict[int, LocatedSample | LocatedFrame] = {}
+        self.by_id: dict[int, LocatedSample | LocatedFrame | LocatedEvent] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -122,9 +156,9 @@ class LocatedSamples:
 
     def admitted(self, item: Any) -> Any:
         """What leaves the gate for the admitted ``item``: a :class:`LocatedSample` if it is a
-        located sample, a :class:`~flows.dataflow.items.SourcedFrame` if it is a noted frame,
-        else the item itself."""
+        located sample, a :class:`~flows.dataflow.items.SourcedFrame` if it is a noted frame, a
+        :class:`~flows.dataflow.items.SourcedEvent` if it is a noted event, else the item itself."""
         got = self.by_id.pop(id(item), None)
         if got is None:
             return item
-        return got.sourced() if type(got) is LocatedFrame else got
+        return got if type(got) is LocatedSample else got.sourced()

@@ -36,9 +36,8 @@ from flows.dataflow.items import (
     DeadLetter,
     FrameFeatures,
     RawRecord,
-    ScalarColumns,
     WindowItem,
-    origin_headers,
+    plain_event,
 )
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
@@ -74,7 +73,6 @@ __all__ = [
     "OpenWindows",
     "alert_gate",
     "asset_kind",
-    "late_sources",
     "StateSnapshot",
     "check_snapshot",
     "make_window_aggregator",
@@ -202,35 +200,6 @@ class Featurizer:
         return FrameSpec(frame.shaft_speed_hz or meta.nominal_speed_hz, meta.bearing, meta.resonance_band_hz)
 
 
-def late_dead_letter(item: WindowItem, now: datetime,
-                     headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
-    """A record that arrived after its window closed; ``headers`` where it came from, when the
-    late item carried it (:func:`late_sources`; a Kafka frame's features carry their own)."""
-    headers = headers or (item.sources() if type(item) is FrameFeatures else ())
-    detail = (
-        f"{type(item).__name__} of asset {item.asset_id!r} at {item.timestamp.isoformat()} "
-        "arrived after its window closed (older than the allowed lateness)"
-    )
-    payload = b""
-    if isinstance(item, ScalarSample | AssetEvent):
-        payload = codec.encode_json(item)
-    return DeadLetter("late_record", detail, "window", payload, now, headers)
-
-
-def late_sources(piece: ScalarColumns) -> list[tuple[tuple[str, str], ...]]:
-    """The ``source.*`` headers of each sample of a late column piece read from Kafka (its
-    origin names the topic partition, its positions are the offsets; :func:`origin_headers`);
-    none for other pieces.
-
-    Of scalars only a piece carries where its samples came from (a Kafka scalar that may be late
-    travels as a one-sample piece, :mod:`flows.dataflow.located`); a replay's single record, a
-    block and an event do not, so their late dead letters have no ``source.*`` headers (a Kafka
-    frame's features carry their own: :meth:`FrameFeatures.sources`)."""
-    if piece.positions is None:
-        return [()] * len(piece)
-    return [origin_headers(piece.origin, offset) for offset in piece.positions.tolist()]
-
-
 def make_window_aggregator(
     window_s: float, metrics: PipelineMetrics, windows: OpenWindows,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -255,13 +224,13 @@ def make_window_aggregator(
         items, copies = arrived, []
         frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
         scalars, n_scalars = scalar_columns(items)
-        events = [i for i in items if isinstance(i, AssetEvent)]
+        events = [plain_event(i) for i in items if isinstance(i, AssetEvent)]  # a Kafka event's: plain
         if may_hold_copies(scalars, frame_items, events):  # rare: then the exact check
             items, copies = split_duplicates(arrived, now())
             if copies:
                 frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
                 scalars, n_scalars = scalar_columns(items)
-                events = [i for i in items if isinstance(i, AssetEvent)]
+                events = [plain_event(i) for i in items if isinstance(i, AssetEvent)]
         frames = [(i.channel, i.features) for i in frame_items]
         quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
                                          for i in frame_items])

@@ -72,6 +72,7 @@ from flows.dataflow.items import (
     ScalarBlock,
     ScalarColumns,
 )
+from flows.dataflow.late import late_dead_letter, late_sources
 from flows.dataflow.lineage import Producer
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import (
@@ -79,8 +80,6 @@ from flows.dataflow.operators import (
     Featurizer,
     OpenWindows,
     alert_gate,
-    late_dead_letter,
-    late_sources,
     make_window_aggregator,
     policy_apply,
     twin_apply,
@@ -379,7 +378,7 @@ def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
     m.late_records.inc(len(records))
     m.dead_letters.labels(reason="late_record").inc(len(records))  # every dead letter is in this counter
     at = now()
-    if type(item) is ScalarColumns:  # the only late item that knows its source (Kafka offsets)
+    if type(item) is ScalarColumns:  # a Kafka piece knows its offsets (a Kafka frame or event: its own)
         return [late_dead_letter(r, at, h) for r, h in zip(records, late_sources(item), strict=True)]
     return [late_dead_letter(r, at) for r in records]
 

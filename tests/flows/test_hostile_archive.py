@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -360,7 +361,25 @@ def test_an_error_line_escapes_control_characters(tmp_path: Path, capsys: pytest
     assert main(["sql", "SELECT 1", "--archive", str(tmp_path / "a\x1b]0;title\x07")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("twin: error: no archive: ") and "\x1b" not in err and "\x07" not in err
-    assert "a\\x1b]0;title\\x07 has no Parquet tables" in err
+    assert "a\\x1b]0;title\\x07 does not exist" in err
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda d: Path("/dev/zero"), "is a character device, not a folder"),
+    (lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1], "is a FIFO, not a folder"),
+    (lambda d: ((d / "f.parquet").write_bytes(b"PAR1"), d / "f.parquet")[1], "is a file, not a folder"),
+    (lambda d: d / "missing", "does not exist (run `twin demo --out"),
+])
+def test_an_archive_path_that_is_no_folder_is_named_for_what_it_is(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, says: str) -> None:
+    """Round 24: ``--archive /dev/zero`` (a FIFO, a file) said "has no Parquet tables (run `twin
+    demo --out /dev/zero` first)", and ``twin whatif`` printed a warning line about its table
+    folders before it."""
+    path = make(tmp_path)
+    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"], ["archive", "check"]):
+        assert main([*argv, "--archive", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"twin: error: no archive: {path} {says}") and len(err.splitlines()) == 1, err
 
 
 def test_explain_shows_an_archived_text_s_control_characters_escaped(

@@ -206,3 +206,24 @@ def test_a_table_folder_that_is_a_file_is_refused_before_the_run_writes_anything
     assert err[-1].endswith(f"cannot write the archive: its table folder {out / 'twin_state'} is not a "
                             f"folder (move it aside: `twin archive check --archive {out} --repair`)")
     assert sorted(out.rglob("*.parquet")) == before
+
+
+def test_a_summary_shows_an_out_path_s_control_characters_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 24: ``twin demo`` / ``twin backtest`` echoed ``--out`` raw in their summaries (plot,
+    archive, outputs, the "holds data of an earlier run" warning): an escape in the path drove
+    the user's terminal. Now it is shown as ``\\x1b``."""
+    nab = tmp_path / "nab.csv"
+    nab.write_text("timestamp,value\n2026-01-01T00:00:00Z,1.0\n2026-01-01T00:01:00Z,2.0\n")
+    runs = [["demo", "--assets", "1", "--days", "0.3", "--no-progress",
+             "--out", str(tmp_path / "d\x1b[31mx")],
+            ["backtest", str(nab), "--format", "nab", *QUIET, "--out", str(tmp_path / "b\x1b]0;t\x07")]]
+    for argv in runs:
+        for _ in range(2):  # the second run warns that the folder holds an earlier run's data
+            assert main(argv) == 0
+        got = capsys.readouterr()
+        text = got.out + got.err
+        assert "\x1b" not in text and "\x07" not in text, text
+        shown = "d\\x1b[31mx" if argv[0] == "demo" else "b\\x1b]0;t\\x07"
+        assert f"{shown} holds data of 1 earlier run" in got.err
+        assert text.count(shown) >= (4 if argv[0] == "demo" else 2), text

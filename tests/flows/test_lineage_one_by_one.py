@@ -77,7 +77,9 @@ def test_the_builder_marks_each_window_of_a_piece_with_a_late_sample() -> None:
     assert [s.timestamp for s in _records(out)] == [s.timestamp for s in piece.samples]  # order kept
     marks = [x for x in out if isinstance(x, InputMark)]
     assert [(m.first, m.last) for m in marks] == [(100, 103), (104, 107)]
-    assert _late_pieces(out) == [(30, [101])]  # the late one alone, with its own offset
+    # the late one alone, with its own offset; the on-time 45 s before it, a run of one, is a
+    # piece with its offset too (round 24: a run of located samples leaves as a piece)
+    assert _late_pieces(out) == [(45, [100]), (30, [101])]
     for mark in marks:  # right before a record at its own time: it moves no watermark that one does not
         after = out[out.index(mark) + 1]
         assert _records([after])[0].timestamp == mark.timestamp
@@ -92,7 +94,7 @@ def test_the_builder_puts_a_window_s_mark_before_its_first_sample_on_time() -> N
     builder([ScalarSample("pump-1", "temp", T0 + timedelta(seconds=50), 0.0)])  # watermark 40 s
     out = builder([_piece([20, 45, 46])])  # 20 s is late: the window's mark goes with 45 s, not with it
     assert [(type(x).__name__, x.timestamp.second) for x in out] == [
-        ("ScalarColumns", 20), ("InputMark", 45), ("ScalarBlock", 46)]
+        ("ScalarColumns", 20), ("InputMark", 45), ("ScalarColumns", 46)]  # the run: a piece (round 24)
     assert [(x.first, x.last) for x in out if isinstance(x, InputMark)] == [(101, 102)]
     assert _late_pieces(out) == [(20, [100])]
     assert _by_window(out, 60.0, {0}) == {0: (InputSpan(ORIGIN, 101, 102),)}
@@ -108,8 +110,9 @@ def test_a_located_sample_late_first_in_its_window_keeps_the_others_offsets() ->
                for k, t in enumerate((75, 101, 102, 121))]
     out = builder([LocatedSample(s, ORIGIN, 300 + k) for k, s in enumerate(samples)])
     assert [(type(x).__name__, x.timestamp.second) for x in out] == [
-        ("ScalarColumns", 15), ("InputMark", 41), ("ScalarBlock", 42), ("InputMark", 1), ("ScalarSample", 1)]
-    assert _late_pieces(out) == [(15, [300])]
+        ("ScalarColumns", 15), ("InputMark", 41), ("ScalarColumns", 42), ("InputMark", 1),
+        ("ScalarColumns", 1)]
+    assert _late_pieces(out) == [(15, [300]), (1, [303])]  # the late one, and the run of one at 121 s
     assert _by_window(out, 60.0, {0}) == {1: (InputSpan(ORIGIN, 301, 302),),
                                           2: (InputSpan(ORIGIN, 303, 303),)}
     assert _records(out) == samples

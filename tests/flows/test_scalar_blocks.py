@@ -21,8 +21,8 @@ from flows.app.outputs import STREAMS, local_outputs
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.blocks import BlockBuilder
 from flows.dataflow.items import RawRecord, ScalarBlock
+from flows.dataflow.late import late_dead_letter
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.operators import late_dead_letter
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import prepare_store
 from flows.dataflow.sources.replayable import encode_record

@@ -26,7 +26,7 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
 from tests.integration.test_kafka_clock_gate_end import run_to_the_end
-from twin_models.records import ScalarSample, WaveformFrame
+from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +113,22 @@ def test_a_late_frame_dead_letter_names_its_message(kafka: KafkaConfig, tmp_path
     last = STEPS * len(CHANNELS) + -(-STEPS // FRAME_EVERY)  # the offset after the stream's messages
     assert (headers[0]["source.topic"], headers[0]["source.partition"], headers[0]["source.offset"]) == (
         kafka.topic("waveforms"), "0", str(last))
+
+
+def test_a_late_event_dead_letter_names_its_message(kafka: KafkaConfig, tmp_path: Path) -> None:
+    """Round 24 (part CLEAN24): an asset event stamped 15 minutes back, sent after the others, is a
+    ``late_record`` with its message's offset and its JSON (before: no ``source.*`` headers)."""
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    _stream(producer, kafka, scalars="waveforms")
+    event = encode_record(AssetEvent(ASSET, T0 + timedelta(minutes=4), "maintenance", "late note"))
+    _send(producer, kafka.topic("waveforms"), event, T0 + timedelta(minutes=4))
+    assert producer.flush(30) == 0
+    dead, stderr = run_to_the_end(kafka, tmp_path, CONFIG)
+    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
+    assert [h["dlq.reason"] for h in headers] == ["late_record"], ([h["dlq.detail"][:90] for h in headers],
+                                                                   stderr[-2000:])
+    assert headers[0]["dlq.detail"].startswith("AssetEvent of asset 'press-02' at 2026-02-01T00:04:00")
+    last = STEPS * len(CHANNELS) + -(-STEPS // FRAME_EVERY)  # the offset after the stream's messages
+    assert (headers[0]["source.topic"], headers[0]["source.partition"], headers[0]["source.offset"]) == (
+        kafka.topic("waveforms"), "0", str(last))
+    assert dead[0].value() == event

@@ -113,6 +113,20 @@ def test_reject_closes_the_command_without_sending() -> None:
     assert actions(g.decide(decision(cid, "approve"))) == ["ignored"]
 
 
+@pytest.mark.parametrize("verb", ["approve", "reject"])
+def test_a_blank_reason_is_audited_as_the_verb(verb: str) -> None:
+    """Round 24: a decision's reason of spaces or a newline (a Kafka client's; the CLI refuses a
+    newline) went into the audit log as it was, a reason that says nothing; now as an empty one."""
+    for blank in ("", " ", "  \n\t "):
+        g = guard("approve")
+        cid = g.propose(rec())[0].command_id
+        out = g.decide(replace(decision(cid, verb), reason=blank))
+        assert out[0].reason == {"approve": "approved", "reject": "rejected"}[verb], repr(blank)
+    g = guard("approve")
+    cid = g.propose(rec())[0].command_id
+    assert g.decide(replace(decision(cid, verb), reason=" planned stop ")).pop(0).reason == " planned stop "
+
+
 def test_approval_rechecks_the_rails() -> None:
     g = guard("approve")
     first = g.propose(rec(0.9, T0, n=1))[0].command_id
