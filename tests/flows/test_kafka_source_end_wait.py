@@ -16,8 +16,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
-from flows.dataflow.items import RawRun
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
+from tests.flows.test_kafka_source_idle import _topics as emitted
 from tests.kafka_fakes import FakeMessage, FetchedQueue, StampedMessage
 
 TOPICS = ["scalars", "waveforms"]
@@ -33,18 +33,17 @@ def _eof(topic: str, offset: int) -> FakeMessage:
 
 
 def _partition(end_wait_s: float, *, tail: bool = True) -> tuple[Any, FetchedQueue]:
+    """Partition 0 of the two topics over a stub consumer."""
     src = KafkaTelemetrySource({"bootstrap.servers": "127.0.0.1:1"}, TOPICS, tail=tail, end_wait_s=end_wait_s)
     part = src.build_part("telemetry_in", "0", None)
     part.consumer.close()
-    stub = FetchedQueue()
-    part.consumer = stub
-    return part, stub
+    part.consumer = FetchedQueue()
+    return part, part.consumer
 
 
 def _topics(batch: list[Any]) -> list[tuple[str, int]]:
     """(topic, offset) of each message emitted, a run's messages one by one."""
-    records = [rec for r in batch for rec in (r.records() if isinstance(r, RawRun) else [r])]
-    return [(dict(r.headers)["source.topic"], int(dict(r.headers)["source.offset"])) for r in records]
+    return [(topic, int(offset)) for topic, offset in emitted(batch)]
 
 
 def test_older_records_landing_after_the_end_of_their_topic_are_merged_first() -> None:

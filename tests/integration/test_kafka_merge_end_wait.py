@@ -15,22 +15,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.codec import encode_waveform
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
+from tests.integration.test_kafka_clock_frame import kafka  # noqa: F401 (the fixture: fresh topics)
 from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.records import ScalarSample, WaveformFrame
 
@@ -44,38 +41,30 @@ FRAME_AT = T0 + timedelta(minutes=30)
 CONFIG = "[pipeline]\nwindow_s = 300.0\nallowed_lateness_s = 60.0\n"
 
 
-@pytest.fixture
-def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"ew-{uuid.uuid4().hex[:8]}.", partitions=1)
-    create_topics(cfg)
-    yield cfg
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
-
-
 def _send(producer: Producer, topic: str, value: bytes, t: datetime) -> None:
-    producer.produce(topic, value=value, key=ASSET.encode(),
-                     headers=[(EVENT_TIME_HEADER, str(int(t.timestamp() * 1000)).encode())])
+    stamp = str(int(t.timestamp() * 1000)).encode()
+    producer.produce(topic, value=value, key=ASSET.encode(), headers=[(EVENT_TIME_HEADER, stamp)])
 
 
-def _write_frame_then_older_scalars(kafka: KafkaConfig) -> None:
+def _write_frame_then_older_scalars(cfg: KafkaConfig) -> None:
     """The frame at 00:30 lands first; the scalars of 00:00-00:25 (each topic in event-time order)
     200 ms later, as a producer's batches of two topics can."""
-    producer = Producer(producer_config({"bootstrap.servers": kafka.brokers}))
+    producer = Producer(producer_config({"bootstrap.servers": cfg.brokers}))
     samples = np.random.default_rng(3).normal(0.0, 0.1, 1024).astype(np.float32)
     frame = WaveformFrame(ASSET, "vib", FRAME_AT, 5_000.0, samples, 25.0, "g")
-    _send(producer, kafka.topic("waveforms"), encode_waveform(frame), FRAME_AT)
+    _send(producer, cfg.topic("waveforms"), encode_waveform(frame), FRAME_AT)
     producer.flush(30)
     time.sleep(0.2)
     for k in range(STEPS):
         t = T0 + timedelta(seconds=k * STEP_S)
         for channel, unit, level in CHANNELS:
             sample = ScalarSample(ASSET, channel, t, level, unit)
-            _send(producer, kafka.topic("scalars"), encode_record(sample), t)
+            _send(producer, cfg.topic("scalars"), encode_record(sample), t)
     producer.flush(30)
 
 
-def test_older_scalars_landing_just_after_a_newer_frame_are_not_late(kafka: KafkaConfig,
-                                                                   tmp_path: Path) -> None:
+def test_older_scalars_landing_just_after_a_newer_frame_are_not_late(
+        kafka: KafkaConfig, tmp_path: Path) -> None:  # noqa: F811
     config = tmp_path / "windows.toml"
     config.write_text(CONFIG)
     err = tmp_path / "run.err"
