@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow.dataset as ds
 import pytest
 from confluent_kafka import Producer
 
@@ -86,3 +87,7 @@ def test_older_scalars_landing_just_after_a_newer_frame_are_not_late(
     dead = consume_all(kafka, "dead_letters")
     reasons = [dict(m.headers() or [])["dlq.reason"].decode() for m in dead]
     assert reasons == [], (reasons[:3], len(reasons), text[-2000:])
+    features = ds.dataset(tmp_path / "archive" / "features", partitioning="hive").to_table()
+    # the windows of 00:00-00:20 closed with every scalar (the frame, 5 min ahead of them, is held by
+    # the clock check: the scalars' own times close the windows up to theirs minus the lateness)
+    assert sorted(features["n_records"].to_pylist()) == [len(CHANNELS) * 30] * 4
