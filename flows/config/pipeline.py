@@ -81,7 +81,8 @@ class KafkaConfig:
     """How long a telemetry topic that reached the end of its partition still holds the source's
     event-time merge back (the other topics' newer records wait for its older ones that a producer
     writing every topic at once has not landed yet; as Kafka Streams' ``max.task.idle.ms``). At most
-    half of ``allowed_lateness_s`` is used. 0: go on at once (before round 24)."""
+    half of ``allowed_lateness_s`` is used; none with ``--exit-at-end`` (a finished input). 0: go on at
+    once (before round 24)."""
     partitioning: str = setting("asset_id", choices=("asset_id", "any"))
     """What the telemetry topics are keyed by. ``asset_id`` (default): a message's Kafka key is its payload's
     asset id (UTF-8), or null/empty; another key is a ``key_asset_mismatch`` dead letter. ``any`` (a plant
