@@ -130,7 +130,8 @@ def build_kafka_flow(
         from_end=opts.from_end, on_error=lambda code: metrics.source_errors.labels(code=code).inc(),
         on_lag=lambda t, part, lag: metrics.kafka_consumer_lag_messages.labels(
             topic=t, partition=str(part)).set(lag), gate=gate, asset_keys=k.partitioning == "asset_id",
-    )
+        end_wait_s=0.0 if opts.exit_at_end else min(k.end_wait_s, cfg.allowed_lateness_s / 2),
+    )  # --exit-at-end reads a finished input: a topic's end is its end (no wait)
     _forgets_deleted(source, opts)
     sinks = kafka_outputs(cfg, metrics, opts.archive_dir, partitions=opts.total_workers,
                           recovery=opts.recovery_dir is not None)

@@ -77,6 +77,12 @@ class KafkaConfig:
     librdkafka: dict[str, str] = setting(factory=dict, passthrough=True)
     connect_timeout_s: float = setting(20.0, **positive(3600.0, "seconds"))
     """How long a command waits for the brokers before it stops with an error naming them."""
+    end_wait_s: float = setting(1.0, **between(0.0, 60.0, "seconds"))
+    """How long a telemetry topic that reached the end of its partition still holds the source's
+    event-time merge back (the other topics' newer records wait for its older ones that a producer
+    writing every topic at once has not landed yet; as Kafka Streams' ``max.task.idle.ms``). At most
+    half of ``allowed_lateness_s`` is used; none with ``--exit-at-end`` (a finished input). 0: go on at
+    once (before round 24)."""
     partitioning: str = setting("asset_id", choices=("asset_id", "any"))
     """What the telemetry topics are keyed by. ``asset_id`` (default): a message's Kafka key is its payload's
     asset id (UTF-8), or null/empty; another key is a ``key_asset_mismatch`` dead letter. ``any`` (a plant
@@ -88,7 +94,8 @@ class KafkaConfig:
     def __repr__(self) -> str:
         return (f"KafkaConfig(brokers={self.brokers!r}, topic_prefix={self.topic_prefix!r}, "
                 f"partitions={self.partitions}, replication={self.replication}, "
-                f"connect_timeout_s={self.connect_timeout_s}, partitioning={self.partitioning!r}, "
+                f"connect_timeout_s={self.connect_timeout_s}, end_wait_s={self.end_wait_s}, "
+                f"partitioning={self.partitioning!r}, "
                 f"librdkafka={redact(self.librdkafka)!r})")
 
     def topic(self, name: str) -> str:

@@ -68,7 +68,7 @@ from flows.dataflow.items import RawRecord, RawRun, source_headers
 from flows.dataflow.sources import kafka_entries as ent
 from flows.dataflow.sources import kafka_offsets as gone
 from flows.dataflow.sources.kafka_entries import EVENT_TIME_HEADER, arrival_ms, event_time_ms
-from flows.dataflow.sources.kafka_merge import buffer_entries
+from flows.dataflow.sources.kafka_merge import EndHolds, buffer_entries
 from flows.dataflow.sources.kafka_offsets import partition_count
 from flows.kafka.errors import close_consumer, guarded
 
@@ -106,6 +106,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.consumer.assign([TopicPartition(t, part, self.offsets.get(t, start)) for t in src.topics])
         self.buffers: dict[str, deque[ent.Entry]] = {t: deque() for t in src.topics}  # see kafka_entries
         self.eof: dict[str, bool] = {t: False for t in src.topics}
+        self.end_holds = EndHolds(src.end_wait_s)  # topics at their end still holding the merge
         # idle clocks start when the first message of any topic arrives (connecting and the first
         # fetches can take seconds, and must not make a slow topic count as idle)
         self.last_seen: dict[str, float] = dict.fromkeys(src.topics, float("inf"))
@@ -173,6 +174,7 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
             buffer_entries(self.buffers[topic], entries, self.emitted_key.get(topic, math.inf),
                            keyed=self.src.asset_keys)
             self.eof[topic] = False
+            self.end_holds.delivered(topic)
             self.last_seen[topic] = now
         self.last_activity = now
 
@@ -216,8 +218,12 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         return quiet and (now - self.last_activity < self.src.max_idle_s or bool(self.paused))
 
     def _blocking(self, now: float) -> bool:
-        """Some topic may still deliver something older than what is buffered elsewhere."""
-        return any(not buf and not self.eof[t] and not self._idle(t, now)
+        """Some topic may still deliver something older than what is buffered elsewhere: one with
+        nothing buffered that has not reached its end, or still waits there (``end_wait_s``,
+        :class:`~flows.dataflow.sources.kafka_merge.EndHolds`), and is not idle. Asked only while
+        another topic has messages buffered."""
+        holds = self.end_holds
+        return any(not buf and (not self.eof[t] or holds.waiting(t, now)) and not self._idle(t, now)
                    for t, buf in self.buffers.items())
 
     def _report_lag(self) -> None:
@@ -269,9 +275,9 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         older (and the gate allows), as runs of consecutive messages of one topic. While only one
         topic has messages buffered, its buffer goes in one run, as far as the gate allows."""
         buffers = self.buffers
-        while not self._blocking(now):
+        while True:
             filled = [t for t, b in buffers.items() if b]
-            if not filled:
+            if not filled or self._blocking(now):
                 return
             if len(filled) == 1:
                 topic = filled[0]
@@ -337,9 +343,10 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
     def position_ms(self, now: float) -> float:
         """A lower bound on the event time of what this partition will still emit (for the event-time gate):
         the oldest buffered message of each topic, or, for a topic with nothing buffered, nothing (``inf``)
-        once it reached its end or went idle (the merge goes on without it too), else the last emitted time
-        (``-inf`` before the first)."""
-        bounds = [buf[0][0] if buf else (math.inf if self.eof[t] or self._idle(t, now) else self.emitted_ms)
+        once it reached its end (and holds the merge no more, ``end_wait_s``) or went idle (the merge goes
+        on without it too), else the last emitted time (``-inf`` before the first)."""
+        bounds = [buf[0][0] if buf else (math.inf if (self.eof[t] and not self.end_holds.holding(t, now))
+                                         or self._idle(t, now) else self.emitted_ms)
                   for t, buf in self.buffers.items()]
         return min(bounds, default=math.inf)
 
@@ -397,6 +404,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         poll_timeout_s: float = 0.0,
         poll_interval_s: float = 0.01,
         max_idle_s: float = 30.0,
+        end_wait_s: float = 0.0,
         on_error: Callable[[str], None] = lambda code: None,
         on_lag: Callable[[str, int, int], None] | None = None,
         lag_every_s: float = 2.0,
@@ -416,6 +424,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
         self.poll_timeout_s = poll_timeout_s  # how long a poll may wait for messages (see _poll)
         self.poll_interval_s = poll_interval_s  # the pause after a poll that brought nothing
         self.max_idle_s = max_idle_s
+        self.end_wait_s = end_wait_s  # how long a topic at its end still holds the merge (_waiting)
         self.on_error = on_error
         self.on_lag = on_lag
         self.lag_every_s = lag_every_s

@@ -1,4 +1,5 @@
-"""The Kafka source's per-topic merge buffer: how a fetched message joins its topic's buffer.
+"""The Kafka source's per-topic merge buffer: how a fetched message joins its topic's buffer; and how
+long a topic at the end of its partition still holds the merge (:class:`EndHolds`).
 
 Each topic of a source partition keeps a buffer of entries (:mod:`flows.dataflow.sources.kafka_entries`:
 ``(merge key, offset, value, arrival, key)``) in offset order; the merge (:mod:`flows.dataflow.sources.kafka`)
@@ -17,7 +18,39 @@ from typing import Any
 
 from flows.dataflow.sources.kafka_entries import KEY, MERGE_KEY, merge_keys
 
-__all__ = ["buffer_entries", "buffer_message"]
+__all__ = ["EndHolds", "buffer_entries", "buffer_message"]
+
+
+class EndHolds:
+    """How long a topic at the end of its partition still holds the merge back: ``wait_s`` of the
+    source's polling clock from the first time another topic's message waits on it, until it delivers
+    again (as Kafka Streams' ``max.task.idle.ms``; after the wait the merge goes on without it). The end
+    is only where the broker's log stood: a producer writing the topics at once sends each topic's
+    batches on their own (``linger.ms``, requests in flight), so a topic's older records can land a
+    moment after another topic's newer ones (a backfill published faster than real time: hours of
+    event time in milliseconds). Going on at once made those late (``benchmarks/RESULTS.md``, round
+    24, part merge24). ``wait_s`` 0: no wait (before)."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.wait_s = wait_s
+        self.until: dict[str, float] = {}  # topic -> when its wait ends
+
+    def delivered(self, topic: str) -> None:
+        """``topic`` delivered messages: its next end starts a new wait."""
+        self.until.pop(topic, None)
+
+    def waiting(self, topic: str, now: float) -> bool:
+        """``topic`` (at its end, nothing buffered) holds the merge now; its wait starts here if not yet."""
+        until = self.until.get(topic)
+        if until is None:
+            if not self.wait_s:
+                return False
+            until = self.until[topic] = now + self.wait_s
+        return now < until
+
+    def holding(self, topic: str, now: float) -> bool:
+        """``topic``'s wait has started and not ended (starts none)."""
+        return now < self.until.get(topic, now)
 
 
 def buffer_entries(buf: deque[Any], entries: Sequence[Any], floor: float, *, keyed: bool = True) -> None:
