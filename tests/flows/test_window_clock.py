@@ -60,13 +60,13 @@ class _Source(FixedPartitionedSource[Item, None]):
         return _OneThenQuiet()
 
 
-def _run(cfg: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], int]:
-    """Closed windows (wall time, window end) and how often the window step was notified."""
-    calls = [0]
+def _run(cfg: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[datetime]]:
+    """Closed windows (wall time, window end) and when the window step was notified (wall time)."""
+    calls: list[datetime] = []
     original = win._WindowLogic.on_notify
 
     def counted(self: Any) -> Any:
-        calls[0] += 1
+        calls.append(datetime.now(UTC))
         return original(self)
 
     monkeypatch.setattr(win._WindowLogic, "on_notify", counted)
@@ -78,7 +78,7 @@ def _run(cfg: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any
     op.output("out", op.map("stamp", out.down, lambda kv: (datetime.now(UTC), kv[1][1][0].timestamp)),
               TestingSink(closed))
     run_main(flow)
-    return closed, calls[0]
+    return closed, calls
 
 
 def test_a_quiet_window_closes_after_its_lateness_with_a_few_wakeups(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,8 +88,15 @@ def test_a_quiet_window_closes_after_its_lateness_with_a_few_wakeups(monkeypatch
     assert len(closed) == 1  # closed by the wall clock, with no later record of the asset
     at, item_ts = closed[0]
     end = item_ts.replace(microsecond=0) + timedelta(seconds=1)
-    assert at >= end + timedelta(seconds=LATENESS_S)  # not before the lateness has passed
-    assert notified < 20  # Bytewax's default clock: thousands of wake-ups during the lateness
+    due = end + timedelta(seconds=LATENESS_S)
+    assert at >= due  # not before the lateness has passed
+    # Bytewax's default clock wakes the step at the window's end and then over and over during the
+    # lateness (hundreds to thousands of calls); this clock is first woken when the window is due.
+    # (After that, a loaded machine re-notifies until the item's own transit delay has passed too:
+    # the watermark trails the wall clock by it. Counting only the early calls keeps this test
+    # about the clock, not the machine's load.)
+    early = [t for t in notified if t < due]
+    assert len(early) < 5, (len(early), len(notified))
 
 
 def test_the_data_clock_never_asks_to_be_woken() -> None:
