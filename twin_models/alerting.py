@@ -57,6 +57,14 @@ class AlertPolicyConfig:
     rul_horizon_s: float = setting(2 * 86400.0, **between(0.0, 100 * YEAR_S, "seconds"))
     raise_on_defect: bool = setting(True)
 
+    def __post_init__(self) -> None:
+        # a clear_score above raise_score would raise and clear an episode on the same window (a
+        # score between the two): the policy would flap; equal is allowed (no hysteresis)
+        if self.clear_score > self.raise_score:
+            msg = (f"alerts.clear_score {self.clear_score} must not be above alerts.raise_score "
+                   f"{self.raise_score} (an episode clears below clear_score and raises at raise_score)")
+            raise ValueError(msg)
+
 
 def alert_id(asset_id: str, kind: str, started_at: datetime) -> str:
     """Deterministic id of an episode."""

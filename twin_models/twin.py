@@ -106,6 +106,11 @@ class TwinConfig:
     """Keys of older versions -> their new place (the loader names the new key)."""
 
     def __post_init__(self) -> None:
+        if self.critical_health > self.degrading_health:  # critical is the worse grade: a lower health
+            msg = (f"twin.critical_health {self.critical_health} must not be above twin.degrading_health "
+                   f"{self.degrading_health} (a health below critical_health is critical, below "
+                   "degrading_health degrading)")
+            raise ValueError(msg)
         problem = detector_problem(self.detector)
         if problem is not None:
             msg = f"twin.detector {self.detector!r}: {problem}"

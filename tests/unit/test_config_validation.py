@@ -193,3 +193,32 @@ def test_environment_bools_and_names_that_are_not_settings() -> None:
     assert cfg.kafka.brokers == "localhost:19092"
     cfg = load_config(env={"TWIN_TWIN__NOVELTY__SCALES": "[[8, 8], [16, 4]]", "TWIN_METRICS__WATCH": "a,b"})
     assert cfg.twin.novelty.scales == ((8, 8), (16, 4)) and cfg.metrics.watch == ("a", "b")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[pipeline.alerts]\nraise_score = 0.8\n",
+     "alerts.clear_score 0.9 must not be above alerts.raise_score 0.8"),
+    ("[pipeline.alerts]\nclear_score = 0.9995\n",
+     "alerts.clear_score 0.9995 must not be above alerts.raise_score 0.999"),
+    ("[pipeline.twin]\ncritical_health = 0.95\n",
+     "twin.critical_health 0.95 must not be above twin.degrading_health 0.9"),
+])
+def test_thresholds_out_of_order_are_refused(tmp_path: Path, text: str, needle: str) -> None:
+    """Round 24 (found by HOSTILE24): a clear_score above raise_score made an episode raise and
+    clear on the same window, a critical_health above degrading_health a health both critical and
+    not degrading; both were accepted."""
+    with pytest.raises(ConfigError) as exc:
+        _load(tmp_path, text)
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_thresholds_moved_together_in_any_layer_are_accepted(tmp_path: Path) -> None:
+    """Lowering raise_score with clear_score below it is fine, in a file or in TWIN_* variables
+    (applied as one layer, so their order among the variables does not matter)."""
+    cfg = _load(tmp_path, "[pipeline.alerts]\nraise_score = 0.8\nclear_score = 0.7\n"
+                          "[pipeline.twin]\ncritical_health = 0.1\ndegrading_health = 0.2\n")
+    assert (cfg.alerts.raise_score, cfg.alerts.clear_score) == (0.8, 0.7)
+    assert (cfg.twin.critical_health, cfg.twin.degrading_health) == (0.1, 0.2)
+    env = {"TWIN_ALERTS__RAISE_SCORE": "0.8", "TWIN_ALERTS__CLEAR_SCORE": "0.7"}
+    cfg = load_config(env=env)
+    assert (cfg.alerts.raise_score, cfg.alerts.clear_score) == (0.8, 0.7)
