@@ -249,9 +249,9 @@ def _sample_lookup(scalar_items: list[tuple[int, Any]]) -> Any:
         if type(item) is ScalarSample:
             return item
         if type(item) is ScalarColumns:
-            time = EPOCH + timedelta(microseconds=int(item.times_us[at]))
-            return ScalarSample(item.asset_id, item.channels[int(item.channel_idx[at])], time,
-                                float(item.values[at]))
+            time, code = EPOCH + timedelta(microseconds=int(item.times_us[at])), int(item.channel_idx[at])
+            return ScalarSample(item.asset_id, item.channels[code], time, float(item.values[at]),
+                                item.units[code] if item.units else "")
         return item.samples[at]  # type: ignore[no-any-return]
 
     return sample
@@ -283,7 +283,8 @@ def _trimmed(scalar_items: list[tuple[int, Any]], keep: npt.NDArray[np.bool_]) -
         elif type(item) is ScalarColumns:
             pos = None if item.positions is None else item.positions[mask]
             out.append((i, ScalarColumns.of(item.asset_id, item.times_us[mask], item.channel_idx[mask],
-                                            item.channels, item.values[mask], item.origin, pos)))
+                                            item.channels, item.values[mask], item.origin, pos,
+                                            item.units)))
         else:
             kept = tuple(s for s, k in zip(item.samples, mask.tolist(), strict=True) if k)
             out.append((i, ScalarBlock(item.asset_id, max(s.timestamp for s in kept), kept)))

@@ -286,7 +286,9 @@ class ScalarColumns:
     object per row (``benchmarks/RESULTS.md``, issue 10, part BACKTEST3).
 
     Sample ``k`` is ``ScalarSample(asset_id, channels[channel_idx[k]], EPOCH + times_us[k] us,
-    values[k])``; samples are in the order the per-row reader would have given them. ``positions``
+    values[k], units[channel_idx[k]])`` (``units`` empty: every unit empty, as a file's or a Kafka
+    batch's columns; a Kafka scalar with a unit travels alone as a one-sample piece that keeps it);
+    samples are in the order the per-row reader would have given them. ``positions``
     (if known) are the samples' input positions in ``origin`` (Kafka offsets or replay ordinals:
     the digital thread), sliced with them. Out of the
     replay source a piece may span several windows; the decode step's block builder cuts it into
@@ -301,16 +303,17 @@ class ScalarColumns:
     values: npt.NDArray[np.float64]
     origin: str = ""
     positions: npt.NDArray[np.int64] | None = None
+    units: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, asset_id: str, times_us: npt.NDArray[np.int64], channel_idx: npt.NDArray[np.int16],
            channels: tuple[str, ...], values: npt.NDArray[np.float64], origin: str = "",
-           positions: npt.NDArray[np.int64] | None = None) -> ScalarColumns:
+           positions: npt.NDArray[np.int64] | None = None, units: tuple[str, ...] = ()) -> ScalarColumns:
         """A piece over these arrays (made read-only); ``timestamp`` is the latest time."""
         for arr in (times_us, channel_idx, values):
             arr.flags.writeable = False
         return cls(asset_id, EPOCH + timedelta(microseconds=int(times_us.max())), times_us,
-                   channel_idx, channels, values, origin, positions)
+                   channel_idx, channels, values, origin, positions, units)
 
     def located(self, origin: str, first: int) -> ScalarColumns:
         """The piece in ``origin``: its own positions if it has them (a file's data rows), else
@@ -319,11 +322,13 @@ class ScalarColumns:
         if pos is None:
             pos = np.arange(first, first + len(self.values), dtype=np.int64)
         return ScalarColumns(self.asset_id, self.timestamp, self.times_us, self.channel_idx, self.channels,
-                             self.values, origin, pos)
+                             self.values, origin, pos, self.units)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        """Pieces pickled (in open windows) before the digital thread have no origin/positions."""
-        for name, value in zip(_COLUMN_FIELDS, (*state, "", None)[:len(_COLUMN_FIELDS)], strict=True):
+        """Pieces pickled (in open windows) before the digital thread have no origin/positions, and
+        before round 25 no units."""
+        defaults = ("", None, ())[len(state) - 6:]  # the fields a 6- or 8-field state lacks
+        for name, value in zip(_COLUMN_FIELDS, (*state, *defaults), strict=True):
             object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
@@ -334,12 +339,16 @@ class ScalarColumns:
         """Samples ``start:stop`` as a piece."""
         pos = None if self.positions is None else self.positions[start:stop]
         return ScalarColumns.of(self.asset_id, self.times_us[start:stop], self.channel_idx[start:stop],
-                                self.channels, self.values[start:stop], self.origin, pos)
+                                self.channels, self.values[start:stop], self.origin, pos, self.units)
 
     @property
     def samples(self) -> tuple[ScalarSample, ...]:
         """The samples one by one (for the rare paths that judge them singly: late or unusual)."""
-        names = self.channels
+        names, units = self.channels, self.units
+        if units:
+            return tuple(ScalarSample(self.asset_id, names[c], EPOCH + timedelta(microseconds=t), v, units[c])
+                         for t, c, v in zip(self.times_us.tolist(), self.channel_idx.tolist(),
+                                            self.values.tolist(), strict=True))
         return tuple(ScalarSample(self.asset_id, names[c], EPOCH + timedelta(microseconds=t), v)
                      for t, c, v in zip(self.times_us.tolist(), self.channel_idx.tolist(),
                                         self.values.tolist(), strict=True))
@@ -350,7 +359,7 @@ class ScalarColumns:
 
 
 _COLUMN_FIELDS = ("asset_id", "timestamp", "times_us", "channel_idx", "channels", "values", "origin",
-                  "positions")
+                  "positions", "units")
 
 WindowItem = ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent | InputMark | ClockFlag
 """What a window collects: scalar samples (alone or in blocks), frame features, asset events (a

@@ -108,11 +108,12 @@ def located_piece(samples: list[ScalarSample], origin: str, positions: list[int]
 
 
 def one_sample_piece(s: ScalarSample, origin: str, position: int) -> ScalarColumns:
-    """``s`` as a piece of one sample at ``position`` in ``origin`` (the same sample: its time is a
-    whole number of microseconds since the epoch, as every sample cut from a piece)."""
+    """``s`` as a piece of one sample at ``position`` in ``origin`` (the same sample, unit
+    included: its time is a whole number of microseconds since the epoch, as every sample cut from
+    a piece)."""
     return ScalarColumns.of(s.asset_id, np.array([(s.timestamp - EPOCH) // _US], dtype=np.int64),
                             np.zeros(1, dtype=np.int16), (s.channel,), np.array([s.value], dtype=np.float64),
-                            origin, np.array([position], dtype=np.int64))
+                            origin, np.array([position], dtype=np.int64), (s.unit,) if s.unit else ())
 
 
 class LocatedSamples:

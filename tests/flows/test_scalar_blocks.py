@@ -5,6 +5,7 @@ featurize step's output through) and the window step in Bytewax's ordered mode, 
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from datetime import timedelta
@@ -226,3 +227,24 @@ def test_a_late_kafka_piece_gives_dead_letters_with_their_source_headers() -> No
     replayed = ScalarColumns.of("pump-001", us, np.zeros(3, dtype=np.int16), ("temperature",),
                                 np.array([1.0, 2.0, 3.0]), "file:x.csv", np.array([1, 2, 3], dtype=np.int64))
     assert [d.headers for d in pipeline._late(("pump-001", (0, replayed)), m, lambda: t0)] == [()] * 3
+
+
+def test_a_late_kafka_scalar_with_a_unit_keeps_it_in_its_dead_letter() -> None:
+    """A Kafka scalar judged alone that may be late travels as a one-sample piece (it names its
+    offset); its ``late_record`` dead letter must carry the record as it came, unit included
+    (round 25, part CLEAN25: the piece dropped it, while a block keeps it)."""
+    from flows.dataflow.items import ScalarColumns, kafka_origin
+    from flows.dataflow.located import LocatedSample
+
+    t0 = EPOCH + timedelta(days=20000)
+    builder = _builder()
+    builder([ScalarSample("pump-001", "temperature", t0 + timedelta(seconds=200), 1.0, "degC")])
+    late = ScalarSample("pump-001", "temperature", t0, 2.0, "degC")
+    origin = kafka_origin("twin.telemetry.v1", 2)
+    out = builder([LocatedSample(late, origin, 41)])
+    assert [type(x) for x in out] == [ScalarColumns]  # alone, with its offset
+    assert out[0].samples == (late,)
+    (dead,) = pipeline._late(("pump-001", (0, out[0])), PipelineMetrics(), lambda: t0)
+    assert dead.raw == late_dead_letter(late, t0).raw
+    assert json.loads(dead.raw)["unit"] == "degC"
+    assert dict(dead.headers)["source.offset"] == "41"
