@@ -295,7 +295,15 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
             bar.close()
     print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
           f"{rep.seconds:.1f} s")
+    if rep.records == 0:  # every cell empty: exit as `twin backtest` of the same input does
+        return _no_record(args.command)
     return 0
+
+
+def _no_record(command: str) -> int:
+    """One line and exit 1 (not 2: the input was readable), as ``twin backtest`` does."""
+    print(f"twin: {command} failed: the input held no record (nothing was published)", file=sys.stderr)
+    return 1
 
 
 def output_file(flag: str, path: str) -> None:
@@ -401,7 +409,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     kw = {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}
-    return _publish(merge_files(args.files, **kw), count_records(args.files), args)
+    total = count_records(args.files)
+    if total == 0:  # an upper bound: header-only files, before waiting for the brokers
+        return _no_record("replay")
+    return _publish(merge_files(args.files, **kw), total, args)
 
 
 

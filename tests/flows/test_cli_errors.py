@@ -314,3 +314,15 @@ def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path)
     assert line == (f"twin: error: --write-truth {tmp_path}: is a folder (name a file, e.g. "
                     f"{tmp_path / 'assets.json'})")
     assert not meta.exists()
+
+
+def test_replay_of_a_header_only_file_fails_as_backtest_of_it_does(tmp_path: Path) -> None:
+    """It exited 0 ("published 0 records") while `twin backtest` of the same file exits 1 (round
+    25, part CLEAN25); it says so before waiting for the brokers (none here)."""
+    path = tmp_path / "header.csv"
+    path.write_text("timestamp,asset_id,temperature\n")
+    rc, out, err = twin("backtest", str(path), "--out", str(tmp_path / "bt"), "--no-progress", "--no-report")
+    assert rc == 1 and err.strip().endswith("the input held no record"), err
+    rc, out, err = twin("replay", str(path), *NO_BROKER)
+    assert (rc, out) == (1, ""), err
+    assert err.splitlines() == ["twin: replay failed: the input held no record (nothing was published)"]
