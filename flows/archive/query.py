@@ -7,9 +7,8 @@ installing, no persistent secrets, no Python replacement scans) and its configur
 locked. So whatever the SQL — ``COPY ... TO``, ``EXPLAIN ANALYZE COPY``, ``ATTACH``,
 ``INSTALL``/``LOAD``, ``read_csv``, ``read_blob``, ``glob``, ``SET``/``RESET`` of these settings,
 URLs — it can read nothing but the archive's rows and write nothing anywhere, inside the archive
-or out. Tables or macros a query creates live in the connection's memory and vanish with it. The
-statement-type check below only gives a friendlier message for write statements; it is not the
-guard.
+or out. Tables or macros a query creates live in the connection's memory and vanish with it.
+The statement-type check below only gives a friendlier message for write statements; not the guard.
 
 **Views.** Each view reads every readable Parquet file of its table (``date`` from the folder,
 ``asset_id`` from the file's column, or from its ``asset_id=`` folder in archives written before
@@ -281,6 +280,19 @@ def folder_problem(base: Path) -> str | None:
             "or `twin run` writes)")
 
 
+def no_tables(base: Path) -> str:
+    """Why the folder ``base``, holding no table's Parquet file, is no archive (one line; round 25:
+    it told to run `twin demo --out /etc`, a hint left for empty folders and table folders)."""
+    try:
+        names = {p.name for p in base.iterdir()}
+    except OSError as exc:
+        return f"no archive: {base} cannot be read ({exc.strerror or type(exc).__name__})"
+    if not names or names & {*TABLES, "_quarantine"}:
+        return f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
+    return (f"no archive: {base} holds no twinflow archive tables (no folder {', '.join(TABLES)}; an "
+            "archive is the folder `twin demo --out` or `twin run --archive` writes)")
+
+
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"))
 
@@ -303,8 +315,7 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
         (on_skip or warn_once(base))(bad)
     usable = [s for s in scans if s.files]
     if not usable and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
-        msg = f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
-        raise ArchiveError(msg)
+        raise ArchiveError(no_tables(base))
     limit = default_memory_mib() if memory_mib is None else max(MIN_MEMORY_MIB, memory_mib)
     con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{limit}MiB"})
     for statement in LOCK:

@@ -454,3 +454,22 @@ def test_explain_of_an_alert_message_stamped_past_year_9999_is_one_line(
     assert err.startswith(f"twin: error: the archive {archive} holds a message of alert 'a1' (sequence 0) "
                           "whose timestamp 11476-08-15")
     assert "is outside years 1-9999: not written by twinflow?" in err and err.count("\n") == 1
+
+
+def test_a_folder_holding_other_things_is_said_to_hold_no_archive_tables(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 25: ``--archive /etc`` said "has no Parquet tables (run `twin demo --out /etc`
+    first)"; a folder of other files holds no archive, and the hint is kept for an empty one."""
+    other, empty = tmp_path / "etc", tmp_path / "empty"
+    other.mkdir()
+    empty.mkdir()
+    (other / "passwd").write_text("root:x:0:0\n")
+    (other / "ssh").mkdir()
+    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"]):
+        assert main([*argv, "--archive", str(other)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"twin: error: no archive: {other} holds no twinflow archive tables (no "
+                              "folder features, twin_state,") and len(err.splitlines()) == 1, err
+        assert "twin demo --out " + str(other) not in err
+        assert main([*argv, "--archive", str(empty)]) == 2
+        assert f"has no Parquet tables (run `twin demo --out {empty}` first)" in capsys.readouterr().err
