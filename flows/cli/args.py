@@ -227,6 +227,18 @@ def one_char(text: str) -> str:
     return value
 
 
+def folder_name(text: str) -> str:
+    """An output folder's name (``--out``): UTF-8 text, as the archive's Parquet files need (round
+    25: `twin demo` refused it as "config archive_dir", not naming the flag)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        msg = f"{shown} is not UTF-8 text (no Parquet file can be written under it): name another folder"
+        raise argparse.ArgumentTypeError(msg) from None
+    return text
+
+
 def one_of(*choices: str) -> Parse:
     """A type accepting ``choices`` only, so an env fallback is checked like the flag."""
 

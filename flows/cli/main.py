@@ -20,6 +20,7 @@ from flows.cli.args import (
     debug_enabled,
     env_default,
     fleet_size,
+    folder_name,
     load_metadata,
     not_another_commands_out,
     one_char,
@@ -67,7 +68,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
     p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
                    help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=folder_name, default=None,
                    help="archive folder, also holding the dead letters and demo.png; overrides the "
                         "archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in --config; "
                         f"default {DEFAULT_ARCHIVE})")
@@ -105,7 +106,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                     "asset_id, sample_rate_hz, <list<float32> per channel>`; events. Example: twin "
                     "backtest data/*.csv --events events.csv --metadata assets.toml --out bt/ --fresh")
     p.add_argument("inputs", nargs="+", help="telemetry files")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", type=folder_name, required=True,
                    help="output folder; the run's archive goes to <out>/archive (the archive_dir "
                         "setting is not used: a backtest never writes into the live archive)")
     p.add_argument("--config", default=env_default("CONFIG", None), help="TOML config file (env TWIN_CONFIG)")

@@ -326,3 +326,14 @@ def test_replay_of_a_header_only_file_fails_as_backtest_of_it_does(tmp_path: Pat
     rc, out, err = twin("replay", str(path), *NO_BROKER)
     assert (rc, out) == (1, ""), err
     assert err.splitlines() == ["twin: replay failed: the input held no record (nothing was published)"]
+
+
+@pytest.mark.parametrize("argv", [["demo", "--days", "1"], ["backtest", "in.csv"]])
+def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(tmp_path: Path, argv: list[str]) -> None:
+    """`twin demo --out` with a byte not UTF-8 said "config archive_dir: ... is not UTF-8 text",
+    `twin backtest --out` "cannot write the archive: the archive's folder ...": neither named
+    ``--out`` (round 25, part CLEAN25)."""
+    out = os.fsdecode(bytes(tmp_path) + b"/out\xff")
+    line = fails(*argv, "--out", out)
+    assert line.startswith(f"twin: error: argument --out: {tmp_path}/out\\xff is not UTF-8 text"), line
+    assert not os.listdir(tmp_path)
