@@ -284,7 +284,7 @@ def _decision_variants() -> Iterator[dict[str, Any]]:
         yield {**good, "extra": 1}
         for field in good:
             yield {k: v for k, v in good.items() if k != field}
-            for value in [*POOL, "approve", "reject"]:
+            for value in [*POOL, "approve", "reject", "j\x1b[2Jdoe", "jdoe\x85"]:
                 yield {**good, field: copy.deepcopy(value)}
 
 
@@ -299,6 +299,29 @@ def test_decision_reader_accepts_exactly_what_the_schema_accepts() -> None:
         except ValueError:
             reader_ok = False
         assert v.is_valid(doc) == reader_ok, doc
+
+
+def test_a_decision_whose_actor_holds_a_control_character_is_a_dead_letter() -> None:
+    """Round 25: the reader kept an actor the CLI's ``--actor`` refuses (an escape sequence, a
+    newline); the schema and the reader now both refuse it, and the command step makes it a
+    ``schema_violation`` dead letter naming the field. Spaces and other text stay data."""
+    from flows.dataflow.commands import read_command_input
+    from flows.dataflow.items import RawRecord
+
+    v = validator("command_decision")
+    good = json.loads(codec.encode_json(approve()))
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for actor in ("j\x1b[2Jdoe", "jdoe\n", "j\x00", "j\x7f", "j\x85doe", "\x9b31m"):
+        doc = {**good, "actor": actor}
+        assert not v.is_valid(doc), actor
+        raw = RawRecord("twin.commands.decisions.v1", json.dumps(doc).encode())
+        (dead,) = read_command_input(raw, at)
+        assert (dead.reason, dead.detail.split(":")[:2]) == (
+            "schema_violation", ["command decision", " actor holds a control character"]), dead.detail
+    for actor in ("j doe", "Jörg Müller", "ops@plant-7"):
+        doc = {**good, "actor": actor}
+        assert v.is_valid(doc)
+        assert read_command_input(RawRecord("t", json.dumps(doc).encode()), at)[0].actor == actor
 
 
 def test_audit_entries_read_back_as_written() -> None:
