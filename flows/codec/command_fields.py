@@ -17,7 +17,6 @@ from typing import Any
 
 from flows.codec.errors import fail
 from flows.codec.fields import check_keys, check_number, check_text, format_timestamp, parse_timestamp
-from flows.codec.show import show_value
 from flows.codec.record_fields import (
     COUNT,
     ID,
@@ -32,6 +31,7 @@ from flows.codec.record_fields import (
     Form,
 )
 from flows.codec.record_fields import RecordMapping as Mapping
+from flows.codec.show import show_value
 from twin_models.records import (
     AUDIT_ACTIONS,
     COMMAND_MODES,

@@ -329,7 +329,8 @@ def test_replay_of_a_header_only_file_fails_as_backtest_of_it_does(tmp_path: Pat
 
 
 @pytest.mark.parametrize("argv", [["demo", "--days", "1"], ["backtest", "in.csv"]])
-def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(tmp_path: Path, argv: list[str]) -> None:
+def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(
+        tmp_path: Path, argv: list[str]) -> None:
     """`twin demo --out` with a byte not UTF-8 said "config archive_dir: ... is not UTF-8 text",
     `twin backtest --out` "cannot write the archive: the archive's folder ...": neither named
     ``--out`` (round 25, part CLEAN25)."""
