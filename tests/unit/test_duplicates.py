@@ -236,3 +236,18 @@ def test_the_filter_may_flag_a_window_without_copies_and_the_exact_check_decides
     fv = aggregate("p1", (window, rows), dead)
     assert fv.n_records == 2 and dead == []
     assert not may_hold_copies(scalar_columns(_samples())[0], [], [])
+
+
+def test_a_one_sample_piece_s_duplicate_keeps_its_unit() -> None:
+    """A Kafka scalar with a unit that may be late travels as a one-sample piece with its offset;
+    delivered twice, its ``duplicate_record`` dead letter carries it as it came, unit included,
+    as a block's does (round 25, part CLEAN25)."""
+    from flows.dataflow.located import one_sample_piece
+
+    s = ScalarSample("p1", "temperature", _at(30), 41.5, "degC")
+    origin = "kafka:twin.telemetry.scalar.v1:2"
+    kept, dead = split_duplicates([one_sample_piece(s, origin, 7), one_sample_piece(s, origin, 9)], NOW)
+    assert [decode_telemetry(d.raw, now=NOW) for d in dead] == [s]
+    assert len(kept) == 1 and kept[0].samples == (s,) and kept[0].positions.tolist() == [7]
+    _, by_block = split_duplicates([ScalarBlock("p1", s.timestamp, (s, s))], NOW)
+    assert [d.raw for d in by_block] == [d.raw for d in dead]
