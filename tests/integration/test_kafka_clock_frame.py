@@ -10,17 +10,14 @@ as dead letters when the topics end."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.codec import encode_waveform
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
@@ -46,11 +43,9 @@ def _frame(t: datetime, k: int) -> WaveformFrame:
 
 
 @pytest.fixture
-def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"cf-{uuid.uuid4().hex[:8]}.", partitions=1)
-    create_topics(cfg)
-    yield cfg
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def kafka(topic_sets: Callable[..., tuple[KafkaConfig, ...]]) -> KafkaConfig:
+    """One fresh set of topics, one partition each (deleted after the test: conftest's topic_sets)."""
+    return topic_sets("cf", 1, count=1)[0]
 
 
 def _send(producer: Producer, topic: str, value: bytes, t: datetime) -> None:
