@@ -225,7 +225,8 @@ class BlockBuilder:
             got.last = position
         self._add(s, now, open_runs, out)
         run = open_runs[asset]  # the sample is its run's last: note its position there
-        if s.unit:  # a piece has no units: a run with one stays a block (its dead letters keep it)
+        if s.unit:  # located_piece carries no units (one_sample_piece does, round 25): a run with
+            # one stays a block, so its dead letters keep the unit
             run.positions = None
         elif len(run.samples) == 1:
             run.origin, run.positions = origin, [position]
