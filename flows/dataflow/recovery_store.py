@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 PART_GLOB = "*.sqlite3"
 
 
+class RecoveryStoreError(ValueError):
+    """The recovery store cannot be used or resumed from without losing data (one-line message)."""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 30000")
@@ -86,11 +90,23 @@ class ResumePoint:
         return {p: c for p, c in self.commit_epochs.items() if c > self.epoch}
 
 
+def _unreadable(part: Path, exc: sqlite3.Error) -> RecoveryStoreError:
+    """The one-line refusal of a partition SQLite cannot read as Bytewax's (truncated, overwritten,
+    zero bytes, tables of another layout): it used to stop ``twin run`` as an internal error."""
+    msg = (f"recovery store {part.parent}: partition {part.name} cannot be read as a Bytewax recovery "
+           f"partition ({exc}): it is damaged or not Bytewax 0.21's; restore the folder from a backup, "
+           "or give an empty --recovery-dir to start afresh")
+    return RecoveryStoreError(msg)
+
+
 def _rows(parts: list[Path], sql: str) -> list[tuple[int, ...]]:
     out: list[tuple[int, ...]] = []
     for part in parts:
-        with closing(_connect(part)) as conn:
-            out.extend(conn.execute(sql).fetchall())
+        try:
+            with closing(_connect(part)) as conn:
+                out.extend(conn.execute(sql).fetchall())
+        except sqlite3.Error as exc:
+            raise _unreadable(part, exc) from None
     return out
 
 
@@ -124,16 +140,15 @@ def discard_unfinished_epochs(store: Path, point: ResumePoint) -> int:
     """Delete the snapshots at epochs ``>= point.epoch`` (see the module docstring); returns how many."""
     removed = 0
     for part in _partitions(store):
-        with closing(_connect(part)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            cur = conn.execute("DELETE FROM snaps WHERE snap_epoch >= ?", (point.epoch,))
-            conn.execute("COMMIT")
-            removed += max(cur.rowcount, 0)
+        try:
+            with closing(_connect(part)) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                cur = conn.execute("DELETE FROM snaps WHERE snap_epoch >= ?", (point.epoch,))
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _unreadable(part, exc) from None
+        removed += max(cur.rowcount, 0)
     return removed
-
-
-class RecoveryStoreError(ValueError):
-    """The recovery store cannot be used or resumed from without losing data (one-line message)."""
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process

@@ -151,3 +151,40 @@ def test_a_store_in_use_by_a_live_run_is_refused_until_that_run_dies(tmp_path: P
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     lock_store(store)  # the kernel released the dead run's lock
+
+
+def _damage(part: Path, how: str) -> None:
+    if how == "truncated":
+        part.write_bytes(part.read_bytes()[:1000])
+    elif how == "overwritten":
+        part.write_bytes(bytes(range(256)) * (part.stat().st_size // 256))
+    elif how == "zero bytes":
+        part.write_bytes(b"")
+    else:  # a table of another layout (an older or newer Bytewax)
+        with sqlite3.connect(part) as conn:
+            conn.execute(f"ALTER TABLE {how.split()[0]} RENAME TO {how.split()[0]}_old")
+
+
+DAMAGES = ["truncated", "overwritten", "zero bytes", "exs renamed", "snaps renamed", "commits renamed"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_partition_is_refused_in_one_line_naming_it_and_left_as_it_is(tmp_path: Path,
+                                                                              how: str) -> None:
+    """Main: `twin: internal error: DatabaseError: database disk image is malformed` (also `file is
+    not a database`, `OperationalError: no such table: parts`), naming neither the store nor the file."""
+    store, _items = _aborted_store(tmp_path)
+    part = store / "part-0.sqlite3"
+    _damage(part, how)
+    before = part.read_bytes()
+    with pytest.raises(RecoveryStoreError) as err:
+        prepare_store(store, 1)
+    text = str(err.value)
+    assert text.startswith(f"recovery store {store}: partition part-0.sqlite3 cannot be read as a Bytewax "
+                           "recovery partition (")
+    assert text.endswith("or give an empty --recovery-dir to start afresh")
+    assert "\n" not in text
+    assert part.read_bytes() == before
+    if how != "snaps renamed":  # the resume point reads the other tables
+        with pytest.raises(RecoveryStoreError, match="partition part-0.sqlite3 cannot be read"):
+            resume_point(store)  # what the cluster check asks of a store without its record
