@@ -264,3 +264,25 @@ def test_the_run_s_sources_forget_a_deleted_topic_in_the_store(tmp_path: Path) -
     assert record is not None and record.topics == {S: T2}
     bare = run_module.whatif_request_source(cfg, run_module.RunOptions(tmp_path / "a"), PipelineMetrics())
     assert bare.topic_deleted.also is None  # no store: nothing to forget
+
+
+def test_a_store_of_a_run_on_other_topics_is_refused_in_one_line_touching_nothing(tmp_path: Path) -> None:
+    """Main: resumed without a word (a store of `--topic-prefix a.` given to a run of `b.`): the twins
+    went on from the other run's state while b.'s topics were read from their first message."""
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092", {"a." + S: T1, "a." + W: T2})
+    before = _snapshot(store)
+    with pytest.raises(RecoveryStoreError) as err:
+        run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092",
+                             {"b." + S: T2 + "s", "b." + W: T1 + "w"})
+    assert str(err.value) == (
+        f"--recovery-dir {store} holds the offsets and state of another run, which read a.{S}, a.{W}; this "
+        f"one reads b.{S}, b.{W}, none of them: its twins would go on from the other run's records, and "
+        "these topics be read from their start; give that run's topics (--topic-prefix), or an empty "
+        "--recovery-dir to start afresh")
+    assert _snapshot(store) == before
+    check_cluster(store, A, "kafka-1:9092", {"a." + S: T1, "b." + W: T2})  # one in common: a topic added
+    fresh = tmp_path / "fresh"
+    prepare_store(fresh, 1)
+    record_cluster(fresh, A, "kafka-1:9092", {"a." + S: T1})
+    check_cluster(fresh, A, "kafka-1:9092", {"b." + S: T2})  # no execution yet: nothing to mix up
