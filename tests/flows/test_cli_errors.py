@@ -307,6 +307,18 @@ def test_panic_filter_keeps_everything_else() -> None:
     assert shown == "warning: x\nafter\n" and flt.flush() == "thr"
 
 
+def test_panic_filter_drops_the_empty_line_after_a_panic() -> None:
+    """Main: every engine error (a damaged snapshot, a full disk under `twin demo`) printed an empty
+    line before the command's one error line."""
+    from flows.cli.stderr import PanicFilter
+
+    flt = PanicFilter()
+    shown = flt.feed("thread '<unnamed>' panicked at src/recovery.rs:1596:36:\nBox<dyn Any>\n")
+    shown += flt.feed("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n")
+    shown += flt.feed("twin: error: x\n\nkept\n")
+    assert shown == "twin: error: x\n\nkept\n"
+
+
 def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path) -> None:
     """Round 23: ``--write-truth`` naming a folder was found after ``--write-metadata`` was written."""
     meta = tmp_path / "assets.json"
