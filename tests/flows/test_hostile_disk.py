@@ -6,6 +6,10 @@ The archive sink's own full-disk path is tests/flows/test_archive_robustness.py.
 from __future__ import annotations
 
 import errno
+import functools
+import json
+import resource
+import signal
 import subprocess
 import sys
 import textwrap
@@ -86,3 +90,29 @@ def test_a_compaction_stopped_by_sigterm_while_writing_leaves_no_temporary_file(
     assert proc.stderr == "twin: interrupted\n"
     assert not list(root.rglob(".part-compact-*"))
     assert _files(root) == files and query(root, VIEW) == view
+
+
+def _limited(limit: int) -> None:
+    """In the child: files may not grow past ``limit`` bytes (writes fail with EFBIG, as on a full disk)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_dead_letters_past_the_room_left_end_in_one_line_and_complete_lines(tmp_path: Path) -> None:
+    """Main: the process aborted (SIGABRT, exit 134, nothing said: the file's close raised again from the
+    engine's destructors) and `dead_letters.jsonl` ended in the part of a line that fitted."""
+    history = tmp_path / "future.csv"
+    stamps = [f"2025-01-01 {i // 60:02d}:{i % 60:02d}:00" for i in range(600)]
+    stamps += [f"2099-01-0{1 + i // 1440} {i // 60 % 24:02d}:{i % 60:02d}:00" for i in range(4000)]
+    history.write_text("timestamp,value\n" + "".join(f"{t},1.0\n" for t in stamps))
+    out = tmp_path / "bt"
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "backtest", str(history), "--out", str(out),
+                           "--no-progress", "--no-report"], cwd=ROOT, capture_output=True, text=True,
+                          check=False, timeout=120, preexec_fn=functools.partial(_limited, 1_000_000))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"twin: error: cannot write {out / 'dead_letters.jsonl'}: File too large; "
+                                  f"--out {out} keeps ")
+    text = (out / "dead_letters.jsonl").read_bytes()
+    assert len(text) > 10_000 and text.endswith(b"\n")
+    assert {json.loads(line)["reason"] for line in text.splitlines()} == {"future_timestamp"}
