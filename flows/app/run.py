@@ -24,7 +24,7 @@ from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
-from flows.dataflow.recovery_store import lock_store, prepare_store
+from flows.dataflow.recovery_store import lock_store, prepare_store, store_failure
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
@@ -300,6 +300,11 @@ def run_kafka_flow(
             if unwritten is not None:
                 remedy = "once the archive's disk has room and is writable"
                 raise OutputUndelivered(str(unwritten), remedy) from None
+            store = store_failure(exc)
+            if store is not None and opts.recovery_dir is not None:
+                why = f"cannot write the recovery store {opts.recovery_dir}: {store}"
+                remedy = "once the recovery store's disk has room and is writable"
+                raise OutputUndelivered(why, remedy) from None
             raise
         finally:
             models.stop()

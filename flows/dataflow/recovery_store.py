@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import shutil
 import sqlite3
 from contextlib import closing
@@ -43,7 +44,7 @@ from typing import IO
 from bytewax.recovery import init_db_dir
 
 __all__ = ["ResumePoint", "discard_unfinished_epochs", "init_store", "lock_store", "prepare_store",
-           "resume_point"]
+           "resume_point", "store_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,38 @@ def _partitions(store: Path) -> list[Path]:
     return sorted(p for p in store.glob(PART_GLOB) if p.is_file())
 
 
+_SQLITE_FAILURE = re.compile(r"(?:SqliteFailure|RusqliteError)\b.*?Some\(\"([^\"]*)\"\)")
+
+
+def store_failure(exc: BaseException) -> str | None:
+    """SQLite's words when ``exc`` (or an error in its chain) is the engine failing to write its
+    recovery store (a full or read-only disk): Bytewax raises it as ``RuntimeError`` or
+    ``PanicException`` text (``called `Result::unwrap()` on an `Err` value: SqliteFailure(...,
+    Some("database or disk is full"))``), which ``twin run`` reported as an internal error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (found := _SQLITE_FAILURE.search(str(seen))) is not None:
+            return found.group(1)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def init_store(store: Path, partitions: int) -> None:
-    """Create ``partitions`` empty recovery partitions in ``store`` (missing or empty), atomically."""
+    """Create ``partitions`` empty recovery partitions in ``store`` (missing or empty), atomically.
+    A disk that cannot take them is one line naming the store, and leaves no temporary folder."""
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.parent / f".{store.name}.init-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    init_db_dir(tmp, partitions)
+    try:
+        init_db_dir(tmp, partitions)
+    except BaseException as exc:  # the engine's PanicException is a BaseException
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = store_failure(exc)
+        if why is None:
+            raise
+        msg = f"--recovery-dir {store}: cannot create its recovery partitions: {why}"
+        raise RecoveryStoreError(msg) from None
     if store.exists():
         store.rmdir()  # empty (checked by the caller); rename needs the name free
     os.replace(tmp, store)

@@ -188,3 +188,55 @@ def test_a_damaged_partition_is_refused_in_one_line_naming_it_and_left_as_it_is(
     if how != "snaps renamed":  # the resume point reads the other tables
         with pytest.raises(RecoveryStoreError, match="partition part-0.sqlite3 cannot be read"):
             resume_point(store)  # what the cluster check asks of a store without its record
+
+
+LIMITED = """
+import resource, signal, sys
+from datetime import timedelta
+from pathlib import Path
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, run_main
+from flows.dataflow.recovery_store import RecoveryStoreError, prepare_store
+try:
+    from flows.dataflow.recovery_store import store_failure
+except ImportError:  # main's code: the engine's own error, as `twin run` reported it
+    store_failure = lambda exc: f"{type(exc).__name__}: {exc}"
+
+store, extra = Path(sys.argv[1]), int(sys.argv[2])
+if extra:  # room for the partition, not for the snapshots
+    prepare_store(store, 1)
+limit = sum(p.stat().st_size for p in store.glob("*")) + extra if extra else 4096
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # writes past it fail (EFBIG): a full disk
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+try:
+    if not extra:
+        prepare_store(store, 1)
+    flow = Dataflow("store_test")
+    keyed = op.key_on("key", op.input("inp", flow, TestingSource(range(3000))), lambda x: str(x))
+    op.output("out", op.stateful_map("sum", keyed, lambda t, x: (x, x)), TestingSink([]))
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
+except RecoveryStoreError as exc:
+    print("refused:", exc)
+except BaseException as exc:
+    print("engine:", store_failure(exc))
+"""
+
+
+@pytest.mark.parametrize("extra", [0, 8192], ids=["creating", "snapshotting"])
+def test_a_store_on_a_full_disk_is_named_in_sqlite_s_words(tmp_path: Path, extra: int) -> None:
+    """Main: `twin: internal error: PanicException: called `Result::unwrap()` on an `Err` value:
+    RusqliteError { ... Some("disk I/O error") }` (its `.recovery.init-<pid>` folder left beside the
+    store), and mid-run `internal error: RuntimeError: (src/run.rs:167:13) ... SqliteFailure(...)`;
+    `twin run` now stops with one line naming the store (exit 2 when creating it, 1 mid-run)."""
+    store = tmp_path / "recovery"
+    proc = subprocess.run([sys.executable, "-c", LIMITED, str(store), str(extra)], capture_output=True,
+                          text=True, check=False, timeout=120)
+    words = ("disk I/O error", "database or disk is full")
+    if extra:
+        assert proc.stdout.strip() in {f"engine: {w}" for w in words}, proc.stdout + proc.stderr
+    else:
+        assert proc.stdout.strip() in {f"refused: --recovery-dir {store}: cannot create its recovery "
+                                       f"partitions: {w}" for w in words}, proc.stdout + proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
