@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import pickle
 import re
 import shutil
 import sqlite3
@@ -43,8 +44,8 @@ from typing import IO
 
 from bytewax.recovery import init_db_dir
 
-__all__ = ["ResumePoint", "discard_unfinished_epochs", "init_store", "lock_store", "prepare_store",
-           "resume_point", "store_failure"]
+__all__ = ["ResumePoint", "check_snapshots", "discard_unfinished_epochs", "init_store", "lock_store",
+           "prepare_store", "resume_point", "store_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,34 @@ def discard_unfinished_epochs(store: Path, point: ResumePoint) -> int:
     return removed
 
 
+def check_snapshots(store: Path) -> None:
+    """Refuse in one line a store holding a snapshot the resume would load but cannot unpickle: the
+    newest of each step and state key (those of unfinished epochs are discarded first). A snapshot
+    of classes another twinflow version pickled (a name since removed) or damaged bytes made the
+    engine stop mid-start as ``twin: internal error: UnpicklingError: ...``, naming neither the
+    store nor the state. Costs one more unpickling of the state at start-up."""
+    for part in _partitions(store):
+        try:
+            with closing(_connect(part)) as conn:
+                rows = conn.execute("SELECT step_id, state_key, snap_epoch, ser_change FROM snaps "
+                                    "ORDER BY step_id, state_key, snap_epoch DESC")
+                last = None
+                for step, key, epoch, blob in rows:
+                    if (step, key) == last or blob is None:  # an older one, or a state discarded
+                        continue
+                    last = (step, key)
+                    try:
+                        pickle.loads(blob)  # noqa: S301 - what the engine itself loads next
+                    except Exception as exc:  # noqa: BLE001 - any failure to load is the refusal
+                        msg = (f"recovery store {store}: the snapshot of step {step}, key {key} (epoch "
+                               f"{epoch}, {part.name}) cannot be read ({type(exc).__name__}: {exc}): "
+                               "written by another twinflow version, or damaged; restore the folder from "
+                               "a backup, or give an empty --recovery-dir to start afresh")
+                        raise RecoveryStoreError(msg) from None
+        except sqlite3.Error as exc:
+            raise _unreadable(part, exc) from None
+
+
 _LOCKS: list[IO[str]] = []  # held for the life of the process
 
 
@@ -225,6 +254,7 @@ def prepare_store(store: Path, partitions: int) -> None:
                "with an empty one")
         raise RecoveryStoreError(msg)
     removed = discard_unfinished_epochs(store, point)
+    check_snapshots(store)
     if removed:
         log.warning("recovery store %s: discarded %d snapshots of unfinished epochs >= %d "
                     "(written by the interrupted run; they are redone now)", store, removed, point.epoch)

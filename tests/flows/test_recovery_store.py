@@ -240,3 +240,40 @@ def test_a_store_on_a_full_disk_is_named_in_sqlite_s_words(tmp_path: Path, extra
         assert proc.stdout.strip() in {f"refused: --recovery-dir {store}: cannot create its recovery "
                                        f"partitions: {w}" for w in words}, proc.stdout + proc.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+GONE = b"ctwin_models.records\nSnapshotOfARemovedClass\n)\x81."  # a class a later version removed
+
+
+@pytest.mark.parametrize("blob", [b"\x00\xff\x00", pickle.dumps(7)[:-3], GONE], ids=["junk", "cut", "gone"])
+def test_a_snapshot_the_resume_would_load_but_cannot_read_is_refused_naming_it(tmp_path: Path,
+                                                                             blob: bytes) -> None:
+    """Main: `twin: internal error: UnpicklingError: invalid load key, '\\x00'.` (or `EOFError`,
+    `AttributeError: Can't get attribute ...`) once the engine loaded it, naming no store or step."""
+    store, _items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None
+    newest = _sql(store, "SELECT MAX(snap_epoch) FROM snaps WHERE step_id = ? AND snap_epoch < ?",
+                  SUM_STEP, point.epoch)[0][0]
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        conn.execute("UPDATE snaps SET ser_change = ? WHERE step_id = ? AND snap_epoch = ?",
+                     (blob, SUM_STEP, newest))
+    with pytest.raises(RecoveryStoreError) as err:
+        prepare_store(store, 1)
+    assert str(err.value).startswith(f"recovery store {store}: the snapshot of step {SUM_STEP}, key k "
+                                     f"(epoch {newest}, part-0.sqlite3) cannot be read (")
+    assert "\n" not in str(err.value)
+
+
+def test_a_damaged_snapshot_the_resume_would_not_load_is_no_reason_to_refuse(tmp_path: Path) -> None:
+    store, items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None
+    newest = _sql(store, "SELECT MAX(snap_epoch) FROM snaps WHERE step_id = ?", SUM_STEP)[0][0]
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:  # an older, superseded one (a backup's)
+        conn.execute("INSERT OR REPLACE INTO snaps (step_id, state_key, snap_epoch, ser_change) "
+                     "VALUES (?, 'k', ?, ?)", (SUM_STEP, newest - 1, b"\x00"))
+    prepare_store(store, 1)
+    out: list[Any] = []
+    _run(store, items, out)
+    assert out[-1] == ("k", sum(ITEMS))
