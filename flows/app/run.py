@@ -19,6 +19,7 @@ from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.gate_link import ProgressPublisher
 from flows.app.heap import collecting_less
 from flows.app.outputs import kafka_outputs
+from flows.app.topics import check_fleet_topic
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
@@ -242,6 +243,7 @@ def check_kafka(cfg: PipelineConfig, *, topic_ids: bool = False) -> KafkaIdentit
         msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
                "(create the topics with `twin topics create`)")
         raise KafkaSetupError(msg)
+    check_fleet_topic(admin, cfg.kafka)
     inputs = [cfg.kafka.topic(r) for r in input_roles(cfg)]
     return KafkaIdentity(meta.cluster_id or None, ids_of(admin, inputs, cfg.kafka) if topic_ids else {})
 
