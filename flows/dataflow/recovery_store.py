@@ -30,6 +30,7 @@ during initialisation never leaves a half-made store that later runs would refus
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -37,6 +38,7 @@ import pickle
 import re
 import shutil
 import sqlite3
+import stat
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,12 +211,30 @@ def check_snapshots(store: Path) -> None:
 _LOCKS: list[IO[str]] = []  # held for the life of the process
 
 
+def _lock_file(store: Path, path: Path) -> IO[str]:
+    """The lock file, opened without following a symbolic link: one planted there (``.rec.lock ->
+    /etc/passwd``) had its target truncated and overwritten with the pid line. A lock that is a
+    link, a folder or anything but a regular file is one line naming it."""
+    try:
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        what = "a symbolic link (not followed)" if exc.errno == errno.ELOOP else os.strerror(exc.errno or 0)
+        msg = f"--recovery-dir {store}: its lock file {path} cannot be used: {what}; remove it"
+        raise RecoveryStoreError(msg) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
+        os.close(fd)
+        msg = f"--recovery-dir {store}: its lock file {path} cannot be used: not a regular file; remove it"
+        raise RecoveryStoreError(msg)
+    return open(fd, "a+", encoding="utf-8", closefd=True)  # noqa: SIM115 - held for the process's life
+
+
 def lock_store(store: Path, process_id: int | None = None) -> None:
     """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line."""
     store.parent.mkdir(parents=True, exist_ok=True)
     suffix = "" if process_id is None else f"-{process_id}"
     path = store.parent / f".{store.name}{suffix}.lock"
-    handle = path.open("a+")
+    handle = _lock_file(store, path)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import sqlite3
@@ -277,3 +278,24 @@ def test_a_damaged_snapshot_the_resume_would_not_load_is_no_reason_to_refuse(tmp
     out: list[Any] = []
     _run(store, items, out)
     assert out[-1] == ("k", sum(ITEMS))
+
+
+@pytest.mark.parametrize("planted", ["link", "folder", "fifo"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_written_through_it(
+        tmp_path: Path, planted: str) -> None:
+    """Main: a symbolic link planted as the lock (`.recovery.lock -> ~/.bashrc`) had its target
+    truncated and overwritten with `twin run pid N`; a folder was `[Errno 21] Is a directory: ...`."""
+    store = tmp_path / "recovery"
+    lock, target = tmp_path / ".recovery.lock", tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    if planted == "link":
+        lock.symlink_to(target)
+    elif planted == "folder":
+        lock.mkdir()
+    else:
+        os.mkfifo(lock)
+    with pytest.raises(RecoveryStoreError) as err:
+        lock_store(store)
+    assert str(err.value).startswith(f"--recovery-dir {store}: its lock file {lock} cannot be used: ")
+    assert str(err.value).endswith("; remove it")
+    assert target.read_text() == "keep me\n"
