@@ -238,6 +238,19 @@ def test_bad_client_settings_are_one_line_without_secrets(setting: str, needle: 
         assert "Kafka client settings for 127.0.0.1:19999 refused" in line and needle in line
 
 
+@pytest.mark.parametrize("names", [("SSL_CA_LOCATION",), ("SSL_CERTIFICATE_LOCATION", "SSL_KEY_LOCATION")])
+def test_a_tls_file_that_does_not_exist_is_named_with_its_path(tmp_path: Path,
+                                                                names: tuple[str, ...]) -> None:
+    """Main: `... refused: Failed to create admin client: ssl.ca.location failed: error:05880020:x509
+    certificate routines::BIO lib`, naming the setting but neither the path nor that it is missing."""
+    env = {"TWIN_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL": "SSL"}
+    env |= {f"TWIN_KAFKA__LIBRDKAFKA__{n}": str(tmp_path / n.lower()) for n in names}
+    line = fails("topics", "describe", *NO_BROKER, env=env)
+    gone = ", ".join(f"{n.lower().replace('_', '.')}={tmp_path / n.lower()}" for n in names)
+    assert line.startswith("twin: error: Kafka client settings for 127.0.0.1:19999 refused: ")
+    assert line.endswith(f" ({gone}: no such file or folder)")
+
+
 # ---------------------------------------------------------------- the last-resort guard
 
 
