@@ -106,6 +106,9 @@ def _write(store: Path, cluster_id: str, brokers: str, topics: Mapping[str, str]
     try:
         tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, store / RECORD)
+    except OSError as exc:  # a full disk: it said `[Errno 28] No space left on device`, naming nothing
+        msg = f"--recovery-dir {store}: cannot write its Kafka cluster record {RECORD}: {exc.strerror or exc}"
+        raise RecoveryStoreError(msg) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -286,3 +288,29 @@ def test_a_store_of_a_run_on_other_topics_is_refused_in_one_line_touching_nothin
     prepare_store(fresh, 1)
     record_cluster(fresh, A, "kafka-1:9092", {"a." + S: T1})
     check_cluster(fresh, A, "kafka-1:9092", {"b." + S: T2})  # no execution yet: nothing to mix up
+
+
+RECORD_ON_A_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from flows.dataflow.recovery_store import RecoveryStoreError
+from flows.dataflow.store_cluster import record_cluster
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # the record's writes fail (EFBIG), as on a full disk
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+try:
+    record_cluster(Path(sys.argv[1]), "A", "kafka-1:9092", {"t": "T"})
+except RecoveryStoreError as exc:
+    print("refused:", exc)
+except OSError as exc:
+    print("os error:", exc)
+"""
+
+
+def test_a_record_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Main: `twin: error: [Errno 28] No space left on device` on a full disk, naming no file."""
+    store = _used_store(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", RECORD_ON_A_FULL_DISK, str(store)], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.stdout.strip() == (f"refused: --recovery-dir {store}: cannot write its Kafka cluster record "
+                                   f"{RECORD}: File too large"), proc.stdout + proc.stderr
+    assert read_record(store) is None and not list(store.glob(".*"))
