@@ -25,7 +25,7 @@ from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
-from flows.dataflow.recovery_store import lock_store, prepare_store, store_failure
+from flows.dataflow.recovery_store import check_flow, lock_store, prepare_store, store_failure
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
@@ -182,6 +182,7 @@ def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = ""
     if opts.recovery_dir is None:
         return None
     lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
+    check_flow(opts.recovery_dir, FLOW_ID)
     check_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)
     if opts.process_id in (None, 0) or not opts.addresses:
         prepare_store(opts.recovery_dir, opts.total_workers)
@@ -189,6 +190,8 @@ def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = ""
     return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
 
+FLOW_ID = "twinflow"
+"""The dataflow's id (:func:`flows.dataflow.pipeline.get_flow`'s default): its steps' names begin with it."""
 SIGNAL = "signal"
 
 

@@ -46,8 +46,8 @@ from typing import IO
 
 from bytewax.recovery import init_db_dir
 
-__all__ = ["ResumePoint", "check_snapshots", "discard_unfinished_epochs", "init_store", "lock_store",
-           "prepare_store", "resume_point", "store_failure"]
+__all__ = ["ResumePoint", "check_flow", "check_snapshots", "discard_unfinished_epochs", "init_store",
+           "lock_store", "prepare_store", "resume_point", "store_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,20 @@ def check_snapshots(store: Path) -> None:
                         raise RecoveryStoreError(msg) from None
         except sqlite3.Error as exc:
             raise _unreadable(part, exc) from None
+
+
+def check_flow(store: Path, flow_id: str) -> None:
+    """Refuse in one line a store whose snapshots are all of another dataflow's steps (a Bytewax
+    folder of another program): resumed, none of its state was loaded, and it was written a
+    twinflow cluster record and twinflow's snapshots beside the other program's, without a word."""
+    if not _partitions(store) or not _complete(store):
+        return
+    steps = sorted({step for (step,) in _rows(_partitions(store), "SELECT DISTINCT step_id FROM snaps")})
+    if steps and not any(str(s).startswith(f"{flow_id}.") for s in steps):
+        shown = ", ".join(map(str, steps[:3])) + (", ..." if len(steps) > 3 else "")
+        msg = (f"--recovery-dir {store} holds the state of another dataflow (steps {shown}), not "
+               f"{flow_id}'s: give an empty --recovery-dir to start afresh")
+        raise RecoveryStoreError(msg)
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,8 @@ def _damage(part: Path, how: str) -> None:
         part.write_bytes(bytes(range(256)) * (part.stat().st_size // 256))
     elif how == "zero bytes":
         part.write_bytes(b"")
-    else:  # a table of another layout (an older or newer Bytewax)
-        with sqlite3.connect(part) as conn:
+    else:  # a table of another layout (an older or newer Bytewax); closed: its checkpoint is done
+        with closing(sqlite3.connect(part)) as conn:
             conn.execute(f"ALTER TABLE {how.split()[0]} RENAME TO {how.split()[0]}_old")
 
 

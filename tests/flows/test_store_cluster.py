@@ -30,11 +30,11 @@ def _snapshot(store: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(store.iterdir())}
 
 
-def _used_store(tmp_path: Path) -> Path:
-    """A store one execution has written (a running sum over three items)."""
+def _used_store(tmp_path: Path, flow_id: str = "twinflow") -> Path:
+    """A store one execution of dataflow ``flow_id`` has written (a running sum over three items)."""
     store = tmp_path / "recovery"
     prepare_store(store, 1)
-    flow = Dataflow("cluster_test")
+    flow = Dataflow(flow_id)
     keyed = op.key_on("key", op.input("inp", flow, TestingSource([1, 2, 3])), lambda _x: "k")
     sums = op.stateful_map("sum", keyed, lambda total, x: ((total or 0) + x, (total or 0) + x))
     out: list[Any] = []
@@ -314,3 +314,16 @@ def test_a_record_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -
     assert proc.stdout.strip() == (f"refused: --recovery-dir {store}: cannot write its Kafka cluster record "
                                    f"{RECORD}: File too large"), proc.stdout + proc.stderr
     assert read_record(store) is None and not list(store.glob(".*"))
+
+
+def test_a_store_of_another_dataflow_is_refused_before_anything_is_written_to_it(tmp_path: Path) -> None:
+    """Main: resumed (a warning that it predates the cluster record), the record written into the other
+    program's folder and twinflow's snapshots beside its own; none of its state was ever loaded."""
+    store = _used_store(tmp_path, "cluster_test")  # a Bytewax folder of another program
+    before = _snapshot(store)
+    with pytest.raises(RecoveryStoreError) as err:
+        run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092", {S: T1})
+    steps = "cluster_test.inp, cluster_test.sum.stateful_flat_map.stateful.stateful_batch"
+    assert str(err.value) == (f"--recovery-dir {store} holds the state of another dataflow (steps {steps}), "
+                              "not twinflow's: give an empty --recovery-dir to start afresh")
+    assert _snapshot(store) == before
