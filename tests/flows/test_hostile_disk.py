@@ -10,6 +10,7 @@ import functools
 import json
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,8 @@ from flows.archive.query import query
 from tests.flows.test_archive_compact import BEFORE, ROOT, VIEW, _archive, _files
 
 FULL = Path("/dev/full")
-pytestmark = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full here")
+pytestmark = pytest.mark.skipif(not (FULL.exists() and stat.S_ISCHR(FULL.stat().st_mode)),
+                                reason="no /dev/full device here")
 
 
 def test_an_output_file_on_a_full_disk_is_named_and_leaves_no_temporary_file(tmp_path: Path) -> None:
