@@ -118,3 +118,14 @@ def test_dead_letters_past_the_room_left_end_in_one_line_and_complete_lines(tmp_
     text = (out / "dead_letters.jsonl").read_bytes()
     assert len(text) > 10_000 and text.endswith(b"\n")
     assert {json.loads(line)["reason"] for line in text.splitlines()} == {"future_timestamp"}
+
+
+def test_a_query_result_to_a_full_disk_is_one_line_naming_standard_output(tmp_path: Path) -> None:
+    """Main: `twin: error: [Errno 28] No space left on device`, naming neither the output nor the query."""
+    root = _archive(tmp_path / "a")
+    with FULL.open("w") as full:
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", "sql", VIEW, "--archive", str(root)],
+                              cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+                              timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == "twin: error: cannot write the result to standard output: No space left on device\n"
