@@ -21,6 +21,8 @@ run's and which outputs it did not write (:func:`kept_outputs`).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import sys
@@ -121,14 +123,21 @@ def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     The rename replaces whatever ``path`` was, a symlink included, never what a symlink points
     to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``) is not written
     through. A reader never sees a half-written file, and a failed write leaves none behind.
-    The temporary name keeps the suffix (matplotlib picks the image format from it)."""
+    The temporary name keeps the suffix (matplotlib picks the image format from it). A failed
+    write (a full disk) raises :class:`~flows.archive.layout.WriteFailed` naming ``path`` (it
+    said Arrow's or matplotlib's words only: ``[Errno 28] Error writing bytes to file``)."""
     target = Path(path)
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
     try:
         write(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        from flows.archive.layout import WriteFailed, failure_reason
+
+        raise WriteFailed(exc.errno or errno.EIO, f"cannot write {target}: {failure_reason(exc)}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a disk turned read-only: it is hidden, never read
+            tmp.unlink(missing_ok=True)
     return target
 
 

@@ -19,12 +19,13 @@ from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.gate_link import ProgressPublisher
 from flows.app.heap import collecting_less
 from flows.app.outputs import kafka_outputs
+from flows.app.topics import check_fleet_topic
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
-from flows.dataflow.recovery_store import lock_store, prepare_store
+from flows.dataflow.recovery_store import check_flow, lock_store, prepare_store, store_failure
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
@@ -181,6 +182,7 @@ def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = ""
     if opts.recovery_dir is None:
         return None
     lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
+    check_flow(opts.recovery_dir, FLOW_ID)
     check_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)
     if opts.process_id in (None, 0) or not opts.addresses:
         prepare_store(opts.recovery_dir, opts.total_workers)
@@ -188,6 +190,8 @@ def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = ""
     return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
 
+FLOW_ID = "twinflow"
+"""The dataflow's id (:func:`flows.dataflow.pipeline.get_flow`'s default): its steps' names begin with it."""
 SIGNAL = "signal"
 
 
@@ -242,6 +246,7 @@ def check_kafka(cfg: PipelineConfig, *, topic_ids: bool = False) -> KafkaIdentit
         msg = (f"Kafka at {cfg.kafka.brokers} has no topic {', '.join(missing)} "
                "(create the topics with `twin topics create`)")
         raise KafkaSetupError(msg)
+    check_fleet_topic(admin, cfg.kafka)
     inputs = [cfg.kafka.topic(r) for r in input_roles(cfg)]
     return KafkaIdentity(meta.cluster_id or None, ids_of(admin, inputs, cfg.kafka) if topic_ids else {})
 
@@ -300,6 +305,11 @@ def run_kafka_flow(
             if unwritten is not None:
                 remedy = "once the archive's disk has room and is writable"
                 raise OutputUndelivered(str(unwritten), remedy) from None
+            store = store_failure(exc)
+            if store is not None and opts.recovery_dir is not None:
+                why = f"cannot write the recovery store {opts.recovery_dir}: {store}"
+                remedy = "once the recovery store's disk has room and is writable"
+                raise OutputUndelivered(why, remedy) from None
             raise
         finally:
             models.stop()

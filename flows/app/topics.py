@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,9 @@ from flows.kafka.clients import (
     wait_for_leaders,
 )
 
-__all__ = ["TOPIC_ROLES", "TopicInfo", "create_topics", "describe_topics"]
+log = logging.getLogger(__name__)
+
+__all__ = ["TOPIC_ROLES", "TopicInfo", "check_fleet_topic", "create_topics", "describe_topics"]
 
 TOPIC_ROLES = ("scalars", "waveforms", "events", "alerts", "state", "dead_letters", "fleet_models",
                "recommendations", "commands", "audit", "decisions",
@@ -110,3 +113,26 @@ def describe_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> list[TopicI
         policy = conf["cleanup.policy"].value if "cleanup.policy" in conf else None
         out.append(TopicInfo(role, name, len(tm.partitions), repl, policy))
     return out
+
+
+def check_fleet_topic(admin: AdminClient, cfg: KafkaConfig) -> None:
+    """Refuse (KafkaSetupError, one line) a fleet model topic whose ``cleanup.policy`` does not
+    compact: every ``twin run`` reads each kind's newest model version back from its beginning at
+    start-up, and with ``delete`` retention removes it (a restart then has no fleet model of a kind
+    until it learns one again). Within ``kafka.connect_timeout_s``; brokers that do not let this
+    client describe the topic (an ACL) are not checked, said in a warning."""
+    name = cfg.topic("fleet_models")
+    res = ConfigResource(ConfigResource.Type.TOPIC, name)
+    try:
+        conf = _result(admin.describe_configs([res])[res], f"describe topic {name!r}", cfg,
+                       cfg.connect_timeout_s)
+    except (KafkaException, KafkaSetupError) as exc:
+        log.warning("the cleanup policy of Kafka topic %s is not checked: %s", name, exc)
+        return
+    policy = conf["cleanup.policy"].value if "cleanup.policy" in conf else ""
+    if "compact" not in (policy or "").split(","):
+        msg = (f"Kafka topic {name} has cleanup.policy={policy or '(none)'}: twin run reads each kind's "
+               "newest fleet model back from it at every start, and retention deletes it; make it "
+               f"compacted as `twin topics create` does (kafka-configs.sh --alter --entity-type topics "
+               f"--entity-name {name} --add-config cleanup.policy=compact)")
+        raise KafkaSetupError(msg)

@@ -20,6 +20,8 @@ check --repair`` is for them).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from collections import defaultdict
@@ -31,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
-from flows.archive.layout import sorted_rows, write_file, write_options
+from flows.archive.layout import WriteFailed, failure_reason, sorted_rows, write_file, write_options
 
 __all__ = ["Compacted", "UnreadableSource", "compact_archive", "compact_date"]
 
@@ -82,8 +84,15 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
     sources = [str(f.path.relative_to(table_dir)) for f in files]
     data = data.replace_schema_metadata({SUPERSEDES: json.dumps(sources).encode()})
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
-    write_file(data, tmp, write_options(table, data.schema))
-    os.replace(tmp, final)
+    try:
+        write_file(data, tmp, write_options(table, data.schema))
+        os.replace(tmp, final)
+    except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder
+        why = f"cannot write the merged file of {table} {files[0].date} in {folder}: {failure_reason(exc)}"
+        raise WriteFailed(exc.errno or errno.EIO, f"{why}; that folder is left as it was") from exc
+    finally:  # a failed or interrupted write (Ctrl-C, SIGTERM) leaves no half-written file taking room
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     for f in files:
         f.path.unlink(missing_ok=True)
     return Compacted(table, files[0].date, final, len(files), data.num_rows)

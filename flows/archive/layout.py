@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
-__all__ = ["ASSET", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "dictionary_columns", "sorted_rows",
-           "statistics_columns", "write_file", "write_options"]
+__all__ = ["ASSET", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed", "dictionary_columns",
+           "failure_reason", "sorted_rows", "statistics_columns", "write_file", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -93,6 +93,20 @@ def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
     from the buffer's last flush when the stream is closed); the stream is closed either way."""
     with pa.output_stream(str(path), compression=None, buffer_size=WRITE_BUFFER) as out:
         pq.write_table(data, out, **options)
+
+
+class WriteFailed(OSError):
+    """A file could not be written: ``WriteFailed(errno, message)``, the message naming the file or
+    its folder and the system's reason; ``str()`` is the message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def failure_reason(exc: OSError) -> str:
+    """The system's words for a failed write (Arrow's OSError repeats them after ``Detail:``)."""
+    text = exc.strerror or str(exc)
+    return text.rsplit("] ", 1)[-1] if "Detail: [errno" in text else text
 
 
 _KEPT = 64

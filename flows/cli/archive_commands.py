@@ -198,6 +198,10 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `twin sql ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # `twin sql ... > file` on a full disk: it said `[Errno 28] No space ...` alone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second failure at exit
+        msg = f"cannot write the result to standard output: {exc.strerror or exc}"
+        raise OSError(msg) from None
     finally:
         with contextlib.suppress(duckdb.Error):  # busy for a moment after an interrupt
             con.close()

@@ -22,10 +22,12 @@ _PANIC_START = re.compile(r"^thread '.*' panicked at ")
 
 class PanicFilter:
     """Line filter dropping Rust panic blocks: from ``thread '..' panicked at`` to the ``note:``
-    line that ends every panic message (the backtrace, if any, lies between)."""
+    line that ends every panic message (the backtrace, if any, lies between), and the empty lines
+    right after it (a step's error printed an empty line before the command's one error line)."""
 
     def __init__(self) -> None:
         self.in_panic = False
+        self.after_panic = False  # blank lines right after a panic block belong to it
         self.partial = ""
 
     def feed(self, text: str) -> str:
@@ -47,8 +49,11 @@ class PanicFilter:
             self.in_panic = True
         if self.in_panic:
             if line.startswith("note: "):
-                self.in_panic = False
+                self.in_panic, self.after_panic = False, True
             return ""
+        if self.after_panic and not line.strip():  # the engine's empty line after a panic (round 26)
+            return ""
+        self.after_panic = False
         return line
 
     def flush(self) -> str:

@@ -30,11 +30,15 @@ during initialisation never leaves a half-made store that later runs would refus
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import pickle
+import re
 import shutil
 import sqlite3
+import stat
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +46,16 @@ from typing import IO
 
 from bytewax.recovery import init_db_dir
 
-__all__ = ["ResumePoint", "discard_unfinished_epochs", "init_store", "lock_store", "prepare_store",
-           "resume_point"]
+__all__ = ["ResumePoint", "check_flow", "check_snapshots", "discard_unfinished_epochs", "init_store",
+           "lock_store", "prepare_store", "resume_point", "store_failure"]
 
 log = logging.getLogger(__name__)
 
 PART_GLOB = "*.sqlite3"
+
+
+class RecoveryStoreError(ValueError):
+    """The recovery store cannot be used or resumed from without losing data (one-line message)."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -60,13 +68,38 @@ def _partitions(store: Path) -> list[Path]:
     return sorted(p for p in store.glob(PART_GLOB) if p.is_file())
 
 
+_SQLITE_FAILURE = re.compile(r"(?:SqliteFailure|RusqliteError)\b.*?Some\(\"([^\"]*)\"\)")
+
+
+def store_failure(exc: BaseException) -> str | None:
+    """SQLite's words when ``exc`` (or an error in its chain) is the engine failing to write its
+    recovery store (a full or read-only disk): Bytewax raises it as ``RuntimeError`` or
+    ``PanicException`` text (``called `Result::unwrap()` on an `Err` value: SqliteFailure(...,
+    Some("database or disk is full"))``), which ``twin run`` reported as an internal error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (found := _SQLITE_FAILURE.search(str(seen))) is not None:
+            return found.group(1)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def init_store(store: Path, partitions: int) -> None:
-    """Create ``partitions`` empty recovery partitions in ``store`` (missing or empty), atomically."""
+    """Create ``partitions`` empty recovery partitions in ``store`` (missing or empty), atomically.
+    A disk that cannot take them is one line naming the store, and leaves no temporary folder."""
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.parent / f".{store.name}.init-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    init_db_dir(tmp, partitions)
+    try:
+        init_db_dir(tmp, partitions)
+    except BaseException as exc:  # the engine's PanicException is a BaseException
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = store_failure(exc)
+        if why is None:
+            raise
+        msg = f"--recovery-dir {store}: cannot create its recovery partitions: {why}"
+        raise RecoveryStoreError(msg) from None
     if store.exists():
         store.rmdir()  # empty (checked by the caller); rename needs the name free
     os.replace(tmp, store)
@@ -86,11 +119,23 @@ class ResumePoint:
         return {p: c for p, c in self.commit_epochs.items() if c > self.epoch}
 
 
+def _unreadable(part: Path, exc: sqlite3.Error) -> RecoveryStoreError:
+    """The one-line refusal of a partition SQLite cannot read as Bytewax's (truncated, overwritten,
+    zero bytes, tables of another layout): it used to stop ``twin run`` as an internal error."""
+    msg = (f"recovery store {part.parent}: partition {part.name} cannot be read as a Bytewax recovery "
+           f"partition ({exc}): it is damaged or not Bytewax 0.21's; restore the folder from a backup, "
+           "or give an empty --recovery-dir to start afresh")
+    return RecoveryStoreError(msg)
+
+
 def _rows(parts: list[Path], sql: str) -> list[tuple[int, ...]]:
     out: list[tuple[int, ...]] = []
     for part in parts:
-        with closing(_connect(part)) as conn:
-            out.extend(conn.execute(sql).fetchall())
+        try:
+            with closing(_connect(part)) as conn:
+                out.extend(conn.execute(sql).fetchall())
+        except sqlite3.Error as exc:
+            raise _unreadable(part, exc) from None
     return out
 
 
@@ -124,19 +169,78 @@ def discard_unfinished_epochs(store: Path, point: ResumePoint) -> int:
     """Delete the snapshots at epochs ``>= point.epoch`` (see the module docstring); returns how many."""
     removed = 0
     for part in _partitions(store):
-        with closing(_connect(part)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            cur = conn.execute("DELETE FROM snaps WHERE snap_epoch >= ?", (point.epoch,))
-            conn.execute("COMMIT")
-            removed += max(cur.rowcount, 0)
+        try:
+            with closing(_connect(part)) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                cur = conn.execute("DELETE FROM snaps WHERE snap_epoch >= ?", (point.epoch,))
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _unreadable(part, exc) from None
+        removed += max(cur.rowcount, 0)
     return removed
 
 
-class RecoveryStoreError(ValueError):
-    """The recovery store cannot be used or resumed from without losing data (one-line message)."""
+def check_snapshots(store: Path) -> None:
+    """Refuse in one line a store holding a snapshot the resume would load but cannot unpickle: the
+    newest of each step and state key (those of unfinished epochs are discarded first). A snapshot
+    of classes another twinflow version pickled (a name since removed) or damaged bytes made the
+    engine stop mid-start as ``twin: internal error: UnpicklingError: ...``, naming neither the
+    store nor the state. Costs one more unpickling of the state at start-up."""
+    for part in _partitions(store):
+        try:
+            with closing(_connect(part)) as conn:
+                rows = conn.execute("SELECT step_id, state_key, snap_epoch, ser_change FROM snaps "
+                                    "ORDER BY step_id, state_key, snap_epoch DESC")
+                last = None
+                for step, key, epoch, blob in rows:
+                    if (step, key) == last or blob is None:  # an older one, or a state discarded
+                        continue
+                    last = (step, key)
+                    try:
+                        pickle.loads(blob)  # noqa: S301 - what the engine itself loads next
+                    except Exception as exc:  # noqa: BLE001 - any failure to load is the refusal
+                        msg = (f"recovery store {store}: the snapshot of step {step}, key {key} (epoch "
+                               f"{epoch}, {part.name}) cannot be read ({type(exc).__name__}: {exc}): "
+                               "written by another twinflow version, or damaged; restore the folder from "
+                               "a backup, or give an empty --recovery-dir to start afresh")
+                        raise RecoveryStoreError(msg) from None
+        except sqlite3.Error as exc:
+            raise _unreadable(part, exc) from None
+
+
+def check_flow(store: Path, flow_id: str) -> None:
+    """Refuse in one line a store whose snapshots are all of another dataflow's steps (a Bytewax
+    folder of another program): resumed, none of its state was loaded, and it was written a
+    twinflow cluster record and twinflow's snapshots beside the other program's, without a word."""
+    if not _partitions(store) or not _complete(store):
+        return
+    steps = sorted({step for (step,) in _rows(_partitions(store), "SELECT DISTINCT step_id FROM snaps")})
+    if steps and not any(str(s).startswith(f"{flow_id}.") for s in steps):
+        shown = ", ".join(map(str, steps[:3])) + (", ..." if len(steps) > 3 else "")
+        msg = (f"--recovery-dir {store} holds the state of another dataflow (steps {shown}), not "
+               f"{flow_id}'s: give an empty --recovery-dir to start afresh")
+        raise RecoveryStoreError(msg)
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process
+
+
+def _lock_file(store: Path, path: Path) -> IO[str]:
+    """The lock file, opened without following a symbolic link: one planted there (``.rec.lock ->
+    /etc/passwd``) had its target truncated and overwritten with the pid line. A lock that is a
+    link, a folder or anything but a regular file is one line naming it."""
+    try:
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        what = "a symbolic link (not followed)" if exc.errno == errno.ELOOP else os.strerror(exc.errno or 0)
+        msg = f"--recovery-dir {store}: its lock file {path} cannot be used: {what}; remove it"
+        raise RecoveryStoreError(msg) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
+        os.close(fd)
+        msg = f"--recovery-dir {store}: its lock file {path} cannot be used: not a regular file; remove it"
+        raise RecoveryStoreError(msg)
+    return open(fd, "a+", encoding="utf-8", closefd=True)  # noqa: SIM115 - held for the process's life
 
 
 def lock_store(store: Path, process_id: int | None = None) -> None:
@@ -144,7 +248,7 @@ def lock_store(store: Path, process_id: int | None = None) -> None:
     store.parent.mkdir(parents=True, exist_ok=True)
     suffix = "" if process_id is None else f"-{process_id}"
     path = store.parent / f".{store.name}{suffix}.lock"
-    handle = path.open("a+")
+    handle = _lock_file(store, path)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -184,6 +288,7 @@ def prepare_store(store: Path, partitions: int) -> None:
                "with an empty one")
         raise RecoveryStoreError(msg)
     removed = discard_unfinished_epochs(store, point)
+    check_snapshots(store)
     if removed:
         log.warning("recovery store %s: discarded %d snapshots of unfinished epochs >= %d "
                     "(written by the interrupted run; they are redone now)", store, removed, point.epoch)

@@ -20,7 +20,10 @@ or re-read records of it silently. Kafka gives every topic an id (``topic_id``, 
 creation), so the record holds the input topics' ids too, and a resume on a topic whose id changed
 is refused the same way, naming the topic. A record written before round 20 has no ids: accepted
 once, said in a warning, and the ids recorded now. A topic the record does not name yet (the
-decisions topic of a run that now reads it) is added. A topic deleted while ``twin run`` reads it
+decisions topic of a run that now reads it) is added; but a store whose recorded topics are none of
+those read now is another run's (another ``--topic-prefix``, a folder copied from elsewhere) and is
+refused: resumed, its twins went on from that run's records while these topics were read from
+their start, without a word. A topic deleted while ``twin run`` reads it
 (said then in a warning; one created again under that name is read from its first message, so the
 offsets stored from then on are the new topic's) is forgotten from the record at once
 (:func:`forget_topic`): the next start records the id it finds.
@@ -103,6 +106,9 @@ def _write(store: Path, cluster_id: str, brokers: str, topics: Mapping[str, str]
     try:
         tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, store / RECORD)
+    except OSError as exc:  # a full disk: it said `[Errno 28] No space left on device`, naming nothing
+        msg = f"--recovery-dir {store}: cannot write its Kafka cluster record {RECORD}: {exc.strerror or exc}"
+        raise RecoveryStoreError(msg) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -154,6 +160,13 @@ def check_cluster(store: Path, cluster_id: str | None, brokers: str,
         msg = (f"--recovery-dir {store} holds the offsets of topic{'s' if len(changed) > 1 else ''} {which}, "
                f"deleted and re-created since on cluster {cluster_id}: they would skip or re-read records "
                f"of the new topic; give an empty --recovery-dir to read the topics afresh")
+        raise RecoveryStoreError(msg)
+    if record.topics and not set(record.topics) & set(ids) and resume_point(store) is not None:
+        msg = (f"--recovery-dir {store} holds the offsets and state of another run, which read "
+               f"{', '.join(sorted(record.topics))}; this one reads {', '.join(sorted(ids))}, none of "
+               "them: its twins would go on from the other run's records, and these topics be read from "
+               "their start; give that run's topics (--topic-prefix), or an empty --recovery-dir to "
+               "start afresh")
         raise RecoveryStoreError(msg)
     if any(t not in record.topics for t in ids):  # a topic it reads now and did not before
         _write(store, record.cluster_id, record.brokers, {**record.topics, **ids})

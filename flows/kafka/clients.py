@@ -73,11 +73,22 @@ def _settings(base: Mapping[str, Any], errors: _Errors) -> dict[str, Any]:
     return {**base, "error_cb": errors, "logger": LIBRDKAFKA_LOG}
 
 
+def _missing_files(settings: Mapping[str, Any]) -> str:
+    """The ``*.location`` settings (TLS certificates, keys, CAs, keytabs) naming a path that does
+    not exist, said after librdkafka's words, which name the setting only (``ssl.ca.location
+    failed: error:05880020:x509 certificate routines::BIO lib``)."""
+    gone = [f"{k}={v}" for k, v in settings.items()
+            if k.endswith(".location") and isinstance(v, str) and v not in ("", "probe")
+            and not os.path.exists(v)]
+    return f" ({', '.join(gone)}: no such file or folder)" if gone else ""
+
+
 def _create(kind: Any, settings: Mapping[str, Any], cfg: KafkaConfig) -> Any:
     try:
         return kind(dict(settings))
     except (KafkaException, ValueError, TypeError) as exc:
-        msg = f"Kafka client settings for {cfg.brokers} refused: {kafka_error_text(exc)}"
+        why = f"{kafka_error_text(exc)}{_missing_files(settings)}"
+        msg = f"Kafka client settings for {cfg.brokers} refused: {why}"
         raise KafkaSetupError(msg) from None
 
 

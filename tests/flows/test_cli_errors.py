@@ -238,6 +238,19 @@ def test_bad_client_settings_are_one_line_without_secrets(setting: str, needle: 
         assert "Kafka client settings for 127.0.0.1:19999 refused" in line and needle in line
 
 
+@pytest.mark.parametrize("names", [("SSL_CA_LOCATION",), ("SSL_CERTIFICATE_LOCATION", "SSL_KEY_LOCATION")])
+def test_a_tls_file_that_does_not_exist_is_named_with_its_path(tmp_path: Path,
+                                                                names: tuple[str, ...]) -> None:
+    """Main: `... refused: Failed to create admin client: ssl.ca.location failed: error:05880020:x509
+    certificate routines::BIO lib`, naming the setting but neither the path nor that it is missing."""
+    env = {"TWIN_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL": "SSL"}
+    env |= {f"TWIN_KAFKA__LIBRDKAFKA__{n}": str(tmp_path / n.lower()) for n in names}
+    line = fails("topics", "describe", *NO_BROKER, env=env)
+    gone = ", ".join(f"{n.lower().replace('_', '.')}={tmp_path / n.lower()}" for n in names)
+    assert line.startswith("twin: error: Kafka client settings for 127.0.0.1:19999 refused: ")
+    assert line.endswith(f" ({gone}: no such file or folder)")
+
+
 # ---------------------------------------------------------------- the last-resort guard
 
 
@@ -305,6 +318,18 @@ def test_panic_filter_keeps_everything_else() -> None:
     shown += flt.feed("icked at src/operators.rs:198:33:\nBox<dyn Any>\nstack backtrace:\n   0: std::x\n")
     shown += flt.feed("note: Some details are omitted\nafter\nthr")
     assert shown == "warning: x\nafter\n" and flt.flush() == "thr"
+
+
+def test_panic_filter_drops_the_empty_line_after_a_panic() -> None:
+    """Main: every engine error (a damaged snapshot, a full disk under `twin demo`) printed an empty
+    line before the command's one error line."""
+    from flows.cli.stderr import PanicFilter
+
+    flt = PanicFilter()
+    shown = flt.feed("thread '<unnamed>' panicked at src/recovery.rs:1596:36:\nBox<dyn Any>\n")
+    shown += flt.feed("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n")
+    shown += flt.feed("twin: error: x\n\nkept\n")
+    assert shown == "twin: error: x\n\nkept\n"
 
 
 def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path) -> None:

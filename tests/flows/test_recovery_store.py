@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -151,3 +153,150 @@ def test_a_store_in_use_by_a_live_run_is_refused_until_that_run_dies(tmp_path: P
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     lock_store(store)  # the kernel released the dead run's lock
+
+
+def _damage(part: Path, how: str) -> None:
+    if how == "truncated":
+        part.write_bytes(part.read_bytes()[:1000])
+    elif how == "overwritten":
+        part.write_bytes(bytes(range(256)) * (part.stat().st_size // 256))
+    elif how == "zero bytes":
+        part.write_bytes(b"")
+    else:  # a table of another layout (an older or newer Bytewax); closed: its checkpoint is done
+        with closing(sqlite3.connect(part)) as conn:
+            conn.execute(f"ALTER TABLE {how.split()[0]} RENAME TO {how.split()[0]}_old")
+
+
+DAMAGES = ["truncated", "overwritten", "zero bytes", "exs renamed", "snaps renamed", "commits renamed"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_partition_is_refused_in_one_line_naming_it_and_left_as_it_is(tmp_path: Path,
+                                                                              how: str) -> None:
+    """Main: `twin: internal error: DatabaseError: database disk image is malformed` (also `file is
+    not a database`, `OperationalError: no such table: parts`), naming neither the store nor the file."""
+    store, _items = _aborted_store(tmp_path)
+    part = store / "part-0.sqlite3"
+    _damage(part, how)
+    before = part.read_bytes()
+    with pytest.raises(RecoveryStoreError) as err:
+        prepare_store(store, 1)
+    text = str(err.value)
+    assert text.startswith(f"recovery store {store}: partition part-0.sqlite3 cannot be read as a Bytewax "
+                           "recovery partition (")
+    assert text.endswith("or give an empty --recovery-dir to start afresh")
+    assert "\n" not in text
+    assert part.read_bytes() == before
+    if how != "snaps renamed":  # the resume point reads the other tables
+        with pytest.raises(RecoveryStoreError, match="partition part-0.sqlite3 cannot be read"):
+            resume_point(store)  # what the cluster check asks of a store without its record
+
+
+LIMITED = """
+import resource, signal, sys
+from datetime import timedelta
+from pathlib import Path
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, run_main
+from flows.dataflow.recovery_store import RecoveryStoreError, prepare_store
+try:
+    from flows.dataflow.recovery_store import store_failure
+except ImportError:  # main's code: the engine's own error, as `twin run` reported it
+    store_failure = lambda exc: f"{type(exc).__name__}: {exc}"
+
+store, extra = Path(sys.argv[1]), int(sys.argv[2])
+if extra:  # room for the partition, not for the snapshots
+    prepare_store(store, 1)
+limit = sum(p.stat().st_size for p in store.glob("*")) + extra if extra else 4096
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # writes past it fail (EFBIG): a full disk
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+try:
+    if not extra:
+        prepare_store(store, 1)
+    flow = Dataflow("store_test")
+    keyed = op.key_on("key", op.input("inp", flow, TestingSource(range(3000))), lambda x: str(x))
+    op.output("out", op.stateful_map("sum", keyed, lambda t, x: (x, x)), TestingSink([]))
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(store))
+except RecoveryStoreError as exc:
+    print("refused:", exc)
+except BaseException as exc:
+    print("engine:", store_failure(exc))
+"""
+
+
+@pytest.mark.parametrize("extra", [0, 8192], ids=["creating", "snapshotting"])
+def test_a_store_on_a_full_disk_is_named_in_sqlite_s_words(tmp_path: Path, extra: int) -> None:
+    """Main: `twin: internal error: PanicException: called `Result::unwrap()` on an `Err` value:
+    RusqliteError { ... Some("disk I/O error") }` (its `.recovery.init-<pid>` folder left beside the
+    store), and mid-run `internal error: RuntimeError: (src/run.rs:167:13) ... SqliteFailure(...)`;
+    `twin run` now stops with one line naming the store (exit 2 when creating it, 1 mid-run)."""
+    store = tmp_path / "recovery"
+    proc = subprocess.run([sys.executable, "-c", LIMITED, str(store), str(extra)], capture_output=True,
+                          text=True, check=False, timeout=120)
+    words = ("disk I/O error", "database or disk is full")
+    if extra:
+        assert proc.stdout.strip() in {f"engine: {w}" for w in words}, proc.stdout + proc.stderr
+    else:
+        assert proc.stdout.strip() in {f"refused: --recovery-dir {store}: cannot create its recovery "
+                                       f"partitions: {w}" for w in words}, proc.stdout + proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+GONE = b"ctwin_models.records\nSnapshotOfARemovedClass\n)\x81."  # a class a later version removed
+
+
+@pytest.mark.parametrize("blob", [b"\x00\xff\x00", pickle.dumps(7)[:-3], GONE], ids=["junk", "cut", "gone"])
+def test_a_snapshot_the_resume_would_load_but_cannot_read_is_refused_naming_it(tmp_path: Path,
+                                                                             blob: bytes) -> None:
+    """Main: `twin: internal error: UnpicklingError: invalid load key, '\\x00'.` (or `EOFError`,
+    `AttributeError: Can't get attribute ...`) once the engine loaded it, naming no store or step."""
+    store, _items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None
+    newest = _sql(store, "SELECT MAX(snap_epoch) FROM snaps WHERE step_id = ? AND snap_epoch < ?",
+                  SUM_STEP, point.epoch)[0][0]
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        conn.execute("UPDATE snaps SET ser_change = ? WHERE step_id = ? AND snap_epoch = ?",
+                     (blob, SUM_STEP, newest))
+    with pytest.raises(RecoveryStoreError) as err:
+        prepare_store(store, 1)
+    assert str(err.value).startswith(f"recovery store {store}: the snapshot of step {SUM_STEP}, key k "
+                                     f"(epoch {newest}, part-0.sqlite3) cannot be read (")
+    assert "\n" not in str(err.value)
+
+
+def test_a_damaged_snapshot_the_resume_would_not_load_is_no_reason_to_refuse(tmp_path: Path) -> None:
+    store, items = _aborted_store(tmp_path)
+    point = resume_point(store)
+    assert point is not None
+    newest = _sql(store, "SELECT MAX(snap_epoch) FROM snaps WHERE step_id = ?", SUM_STEP)[0][0]
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:  # an older, superseded one (a backup's)
+        conn.execute("INSERT OR REPLACE INTO snaps (step_id, state_key, snap_epoch, ser_change) "
+                     "VALUES (?, 'k', ?, ?)", (SUM_STEP, newest - 1, b"\x00"))
+    prepare_store(store, 1)
+    out: list[Any] = []
+    _run(store, items, out)
+    assert out[-1] == ("k", sum(ITEMS))
+
+
+@pytest.mark.parametrize("planted", ["link", "folder", "fifo"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_written_through_it(
+        tmp_path: Path, planted: str) -> None:
+    """Main: a symbolic link planted as the lock (`.recovery.lock -> ~/.bashrc`) had its target
+    truncated and overwritten with `twin run pid N`; a folder was `[Errno 21] Is a directory: ...`."""
+    store = tmp_path / "recovery"
+    lock, target = tmp_path / ".recovery.lock", tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    if planted == "link":
+        lock.symlink_to(target)
+    elif planted == "folder":
+        lock.mkdir()
+    else:
+        os.mkfifo(lock)
+    with pytest.raises(RecoveryStoreError) as err:
+        lock_store(store)
+    assert str(err.value).startswith(f"--recovery-dir {store}: its lock file {lock} cannot be used: ")
+    assert str(err.value).endswith("; remove it")
+    assert target.read_text() == "keep me\n"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,11 @@ def _snapshot(store: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(store.iterdir())}
 
 
-def _used_store(tmp_path: Path) -> Path:
-    """A store one execution has written (a running sum over three items)."""
+def _used_store(tmp_path: Path, flow_id: str = "twinflow") -> Path:
+    """A store one execution of dataflow ``flow_id`` has written (a running sum over three items)."""
     store = tmp_path / "recovery"
     prepare_store(store, 1)
-    flow = Dataflow("cluster_test")
+    flow = Dataflow(flow_id)
     keyed = op.key_on("key", op.input("inp", flow, TestingSource([1, 2, 3])), lambda _x: "k")
     sums = op.stateful_map("sum", keyed, lambda total, x: ((total or 0) + x, (total or 0) + x))
     out: list[Any] = []
@@ -264,3 +266,64 @@ def test_the_run_s_sources_forget_a_deleted_topic_in_the_store(tmp_path: Path) -
     assert record is not None and record.topics == {S: T2}
     bare = run_module.whatif_request_source(cfg, run_module.RunOptions(tmp_path / "a"), PipelineMetrics())
     assert bare.topic_deleted.also is None  # no store: nothing to forget
+
+
+def test_a_store_of_a_run_on_other_topics_is_refused_in_one_line_touching_nothing(tmp_path: Path) -> None:
+    """Main: resumed without a word (a store of `--topic-prefix a.` given to a run of `b.`): the twins
+    went on from the other run's state while b.'s topics were read from their first message."""
+    store = _used_store(tmp_path)
+    record_cluster(store, A, "kafka-1:9092", {"a." + S: T1, "a." + W: T2})
+    before = _snapshot(store)
+    with pytest.raises(RecoveryStoreError) as err:
+        run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092",
+                             {"b." + S: T2 + "s", "b." + W: T1 + "w"})
+    assert str(err.value) == (
+        f"--recovery-dir {store} holds the offsets and state of another run, which read a.{S}, a.{W}; this "
+        f"one reads b.{S}, b.{W}, none of them: its twins would go on from the other run's records, and "
+        "these topics be read from their start; give that run's topics (--topic-prefix), or an empty "
+        "--recovery-dir to start afresh")
+    assert _snapshot(store) == before
+    check_cluster(store, A, "kafka-1:9092", {"a." + S: T1, "b." + W: T2})  # one in common: a topic added
+    fresh = tmp_path / "fresh"
+    prepare_store(fresh, 1)
+    record_cluster(fresh, A, "kafka-1:9092", {"a." + S: T1})
+    check_cluster(fresh, A, "kafka-1:9092", {"b." + S: T2})  # no execution yet: nothing to mix up
+
+
+RECORD_ON_A_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from flows.dataflow.recovery_store import RecoveryStoreError
+from flows.dataflow.store_cluster import record_cluster
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # the record's writes fail (EFBIG), as on a full disk
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+try:
+    record_cluster(Path(sys.argv[1]), "A", "kafka-1:9092", {"t": "T"})
+except RecoveryStoreError as exc:
+    print("refused:", exc)
+except OSError as exc:
+    print("os error:", exc)
+"""
+
+
+def test_a_record_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Main: `twin: error: [Errno 28] No space left on device` on a full disk, naming no file."""
+    store = _used_store(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", RECORD_ON_A_FULL_DISK, str(store)], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.stdout.strip() == (f"refused: --recovery-dir {store}: cannot write its Kafka cluster record "
+                                   f"{RECORD}: File too large"), proc.stdout + proc.stderr
+    assert read_record(store) is None and not list(store.glob(".*"))
+
+
+def test_a_store_of_another_dataflow_is_refused_before_anything_is_written_to_it(tmp_path: Path) -> None:
+    """Main: resumed (a warning that it predates the cluster record), the record written into the other
+    program's folder and twinflow's snapshots beside its own; none of its state was ever loaded."""
+    store = _used_store(tmp_path, "cluster_test")  # a Bytewax folder of another program
+    before = _snapshot(store)
+    with pytest.raises(RecoveryStoreError) as err:
+        run_module._recovery(_opts(store, tmp_path), A, "kafka-1:9092", {S: T1})
+    steps = "cluster_test.inp, cluster_test.sum.stateful_flat_map.stateful.stateful_batch"
+    assert str(err.value) == (f"--recovery-dir {store} holds the state of another dataflow (steps {steps}), "
+                              "not twinflow's: give an empty --recovery-dir to start afresh")
+    assert _snapshot(store) == before

@@ -224,7 +224,7 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
     except ArchiveWriteError:
         raise
     except OSError as exc:
-        why = f"cannot write the archive in {folder}: {_reason(exc)}"
+        why = f"cannot write the archive in {folder}: {layout.failure_reason(exc)}"
         failed = ArchiveWriteError(exc.errno or errno.EIO, why)
     if tmp.is_file() and not tmp.is_symlink():
         try:
@@ -233,12 +233,6 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table, basename: str
             failed = ArchiveWriteError(failed.errno, f"{failed}; its temporary file {tmp.name} is left "
                                        "there (hidden: never read; remove it once the disk is writable)")
     raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
-
-
-def _reason(exc: OSError) -> str:
-    """The system's words for a failed write (Arrow's OSError repeats them after ``Detail:``)."""
-    text = exc.strerror or str(exc)
-    return text.rsplit("] ", 1)[-1] if "Detail: [errno" in text else text
 
 
 _BOOKKEEPING_FIELDS = [pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING]

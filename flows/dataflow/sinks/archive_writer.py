@@ -33,6 +33,8 @@ import threading
 import weakref
 from collections.abc import Callable
 
+from flows.archive.layout import WriteFailed
+
 __all__ = ["ArchiveWriteError", "BackgroundWriter", "FailureGroup"]
 
 log = logging.getLogger(__name__)
@@ -51,12 +53,9 @@ class FailureGroup:
         self.raised = False
 
 
-class ArchiveWriteError(OSError):
+class ArchiveWriteError(WriteFailed):
     """An archive file could not be written; the message names the folder and the reason.
     ``ArchiveWriteError(errno, message)``: ``str()`` is the message alone."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)
 
 
 class BackgroundWriter:

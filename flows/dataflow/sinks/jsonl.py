@@ -10,6 +10,8 @@ outputs manifest, which this layer does not import), so a user's file of such a 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +19,8 @@ from typing import IO, Any
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from flows.archive.layout import WriteFailed, failure_reason
 
 __all__ = ["JsonlSink", "jsonl_attacher", "run_files", "worker_path"]
 
@@ -32,18 +36,36 @@ def run_files(path: str | Path, workers: int) -> list[Path]:
 
 
 class _JsonlPartition(StatelessSinkPartition[Any]):
+    """A worker's file, written unbuffered, one system call per batch (the buffered file flushed
+    per batch did the same). A batch that cannot be written whole (a full disk) is cut off again, so
+    the file holds complete lines only, and raises one error naming the file. Before round 26 the
+    file kept the part of a line that fitted, and its close, called again by the engine while it
+    unwound, raised once more from a destructor: the process aborted (SIGABRT), saying nothing."""
+
     def __init__(self, path: Path, encode: Callable[[Any], bytes]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file: IO[bytes] = path.open("wb")
+        self.path = path
+        self.file: IO[bytes] = path.open("wb", buffering=0)
         self.encode = encode
+        self.size = 0  # bytes of complete lines
 
     def write_batch(self, items: list[Any]) -> None:
-        for item in items:
-            self.file.write(self.encode(item).rstrip(b"\n") + b"\n")
-        self.file.flush()
+        data = memoryview(b"".join(self.encode(item).rstrip(b"\n") + b"\n" for item in items))
+        try:
+            while data:
+                data = data[self.file.write(data) or 0:]
+            self.size = self.file.tell()
+            return
+        except OSError as exc:
+            failed = WriteFailed(exc.errno or errno.EIO, f"cannot write {self.path}: {failure_reason(exc)}")
+        with contextlib.suppress(OSError):  # a disk turned read-only: nothing more can be done
+            self.file.truncate(self.size)
+            self.file.seek(self.size)
+        raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
 
     def close(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # never from the engine's destructors (an abort)
+            self.file.close()
 
 
 class JsonlSink(DynamicSink[Any]):

@@ -1,0 +1,131 @@
+"""A full disk (``/dev/full``: every write fails with ENOSPC) and a stop signal while a command writes
+a file (round 26, part HOSTILE26): the message names the file or folder, nothing half-written is left.
+
+The archive sink's own full-disk path is tests/flows/test_archive_robustness.py."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from flows.app.out_dir import replace_file
+from flows.archive import layout
+from flows.archive.compact import compact_archive
+from flows.archive.query import query
+from tests.flows.test_archive_compact import BEFORE, ROOT, VIEW, _archive, _files
+
+FULL = Path("/dev/full")
+pytestmark = pytest.mark.skipif(not (FULL.exists() and stat.S_ISCHR(FULL.stat().st_mode)),
+                                reason="no /dev/full device here")
+
+
+def test_an_output_file_on_a_full_disk_is_named_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """Main: `twin backtest` said `twin: error: [Errno 28] Error writing bytes to file. Detail: [errno
+    28] No space left on device` (scores.parquet) or `[Errno 28] No space left on device` (a figure),
+    naming no file."""
+    target = tmp_path / "scores.parquet"
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(b"PAR1 half a file")
+        data = pa.table({"x": list(range(1000))})  # Arrow's own ENOSPC (never pq.write_table(data, path):
+        layout.write_file(data, FULL, {})  # on a failure it deletes the path, /dev/full itself as root)
+
+    with pytest.raises(OSError) as err:
+        replace_file(target, write)
+    assert str(err.value) == f"cannot write {target}: No space left on device"
+    assert err.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_compaction_on_a_full_disk_names_the_folder_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """Main: `twin: error: [Errno 28] Error writing bytes to file. Detail: ...`, naming no folder, and
+    the half-written `.part-compact-*.parquet.tmp` left in the date folder, taking the room it had."""
+    root = _archive(tmp_path / "a")
+    view, files = query(root, VIEW), _files(root)
+    folder = root / "features" / "date=2026-01-01"
+    tmp = folder / ".part-compact-x.parquet.tmp"
+    tmp.symlink_to(FULL)  # the merged file's writes fail as on a full disk
+    with pytest.raises(OSError) as err:
+        compact_archive(root, BEFORE, "part-compact-x")
+    assert str(err.value) == (f"cannot write the merged file of features 2026-01-01 in {folder}: No space "
+                              "left on device; that folder is left as it was")
+    assert not tmp.is_symlink() and not tmp.exists()
+    assert _files(root) == files and query(root, VIEW) == view
+    compact_archive(root, BEFORE, "part-compact-y")  # room again: it compacts
+    assert query(root, VIEW) == view
+    assert not list(root.rglob(".*.tmp"))
+
+
+STOPPED = """
+import os, signal, sys, time
+import flows.archive.compact as compact
+from flows.cli.main import main
+real = compact.write_file
+def stopped(data, path, options):
+    real(data, path, options)  # the whole file, not renamed yet
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+compact.write_file = stopped
+sys.exit(main(["archive", "compact", "--archive", sys.argv[1], "--before", "2026-01-03"]))
+"""
+
+
+def test_a_compaction_stopped_by_sigterm_while_writing_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """Main: exit 130 as now, but the merged file's hidden temporary copy stayed in the date folder for
+    ever (no later command removes it)."""
+    root = _archive(tmp_path / "a")
+    view, files = query(root, VIEW), _files(root)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(STOPPED), str(root)], cwd=ROOT,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "twin: interrupted\n"
+    assert not list(root.rglob(".part-compact-*"))
+    assert _files(root) == files and query(root, VIEW) == view
+
+
+def _limited(limit: int) -> None:
+    """In the child: files may not grow past ``limit`` bytes (writes fail with EFBIG, as on a full disk)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_dead_letters_past_the_room_left_end_in_one_line_and_complete_lines(tmp_path: Path) -> None:
+    """Main: the process aborted (SIGABRT, exit 134, nothing said: the file's close raised again from the
+    engine's destructors) and `dead_letters.jsonl` ended in the part of a line that fitted."""
+    history = tmp_path / "future.csv"
+    stamps = [f"2025-01-01 {i // 60:02d}:{i % 60:02d}:00" for i in range(600)]
+    stamps += [f"2099-01-0{1 + i // 1440} {i // 60 % 24:02d}:{i % 60:02d}:00" for i in range(4000)]
+    history.write_text("timestamp,value\n" + "".join(f"{t},1.0\n" for t in stamps))
+    out = tmp_path / "bt"
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "backtest", str(history), "--out", str(out),
+                           "--no-progress", "--no-report"], cwd=ROOT, capture_output=True, text=True,
+                          check=False, timeout=120, preexec_fn=functools.partial(_limited, 1_000_000))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"twin: error: cannot write {out / 'dead_letters.jsonl'}: File too large; "
+                                  f"--out {out} keeps ")
+    text = (out / "dead_letters.jsonl").read_bytes()
+    assert len(text) > 10_000 and text.endswith(b"\n")
+    assert {json.loads(line)["reason"] for line in text.splitlines()} == {"future_timestamp"}
+
+
+def test_a_query_result_to_a_full_disk_is_one_line_naming_standard_output(tmp_path: Path) -> None:
+    """Main: `twin: error: [Errno 28] No space left on device`, naming neither the output nor the query."""
+    root = _archive(tmp_path / "a")
+    with FULL.open("w") as full:
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", "sql", VIEW, "--archive", str(root)],
+                              cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+                              timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == "twin: error: cannot write the result to standard output: No space left on device\n"
