@@ -67,7 +67,7 @@ def block_tables(blocks: Sequence[FeatureBlock]) -> dict[str, pa.Table]:
 def block_columns(blocks: Sequence[FeatureBlock]) -> dict[str, tuple[list[pa.Array], pa.Schema]]:
     """:func:`block_tables`' tables as their columns and schema (the sink appends its bookkeeping
     columns and makes each file's table in one call: ``RecordBatch.from_arrays`` wraps ~60 arrays
-    for ~1/3 of what ``Table.from_arrays`` and three ``append_column`` cost, RESULTS.md round 26)."""
+    for ~half of what ``Table.from_arrays`` and three ``append_column`` cost, RESULTS.md round 26)."""
     if not blocks:
         return {}
     n = sum(map(len, blocks))
