@@ -14,6 +14,7 @@ per-window text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -71,10 +72,13 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
         return pa.array(["[]"] * n, pa.string())
     quoted: pa.Array | str  # one source (a live flush): its text goes into the constant prefix
     if len(sources) == 1:
-        quoted = _text(sources[0])
+        quoted = _quoted(sources[0])
     else:
         quoted = pa.array(list(map(_text, sources)), pa.string()).take(pa.array(codes))
-    bounds = pa.concat_arrays([pa.array(first, pa.int64()), pa.array(last, pa.int64())]).cast(pa.string())
+    if _int64(first) and _int64(last):
+        bounds = pa.array(np.concatenate((first, last))).cast(pa.string())  # one conversion, not three
+    else:  # lists, or object arrays (an integer beyond int64 raises here: the per-window text then)
+        bounds = pa.concat_arrays([pa.array(first, pa.int64()), pa.array(last, pa.int64())]).cast(pa.string())
     first_text, last_text = bounds.slice(0, len(codes)), bounds.slice(len(codes))
     if len(codes) == n and bool((counts == 1).all()):  # the common case: one span per window
         return _span_texts(quoted, first_text, last_text, "[", "]")
@@ -85,6 +89,13 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
     return pc.binary_join_element_wise(_OPEN, joined, _END, _EMPTY).cast(pa.string())
 
 
+def _int64(values: Sequence[Any]) -> bool:
+    """Whether ``values`` is an int64 NumPy array (a block's span bounds, unless one is beyond it)."""
+    return isinstance(values, np.ndarray) and values.dtype == np.int64
+
+
+_quoted = lru_cache(maxsize=64)(_text)
+"""A source's JSON text, kept (a run has a source or two per partition)."""
 _LAST_SEP, _OPEN, _END, _EMPTY = (pa.scalar(t, pa.string()) for t in (',"last":', "[", "]", ""))
 _CLOSE = {"": pa.scalar("}", pa.string()), "]": pa.scalar("}]", pa.string())}
 _PREFIXES: dict[str, pa.Scalar] = {}
