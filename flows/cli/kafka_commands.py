@@ -237,12 +237,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
+    from flows.app.losses import end_lines
+    from flows.app.stop_signals import stopped_by
+
     try:
         run_kafka_flow(cfg, opts, load_metadata(args.metadata), metrics)
-    except Stopped:
+    except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
+        print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
         where = (f" --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
                  else " (no --recovery-dir: a restart reads the topics again)")
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
+        return 0
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
                  else "the same arguments (no --recovery-dir: the topics are read again)")
@@ -250,13 +255,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if opts.exit_at_end:
-        from flows.app.losses import arrival_line, fleet_line, run_line, source_line
-
-        print(run_line(metrics), file=sys.stderr)
-        print(fleet_line(metrics), file=sys.stderr)
-        for line in (arrival_line(metrics), source_line(metrics)):
-            if line is not None:
-                print(line, file=sys.stderr)
+        print("\n".join(end_lines(metrics)), file=sys.stderr)
     return 0
 
 
