@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Mapping
@@ -292,10 +293,10 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
+    if rep.records == 0:  # exit as `twin backtest` of the same input does; only the failure is said
+        return _no_record(args.command)
     print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
           f"{rep.seconds:.1f} s")
-    if rep.records == 0:  # every cell empty: exit as `twin backtest` of the same input does
-        return _no_record(args.command)
     return 0
 
 
@@ -411,7 +412,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     total = count_records(args.files)
     if total == 0:  # an upper bound: header-only files, before waiting for the brokers
         return _no_record("replay")
-    return _publish(merge_files(args.files, **kw), total, args)
+    records = iter(merge_files(args.files, **kw))
+    first = next(records, None)  # rows whose every cell is empty make no record: said before connecting
+    if first is None:
+        return _no_record("replay")
+    return _publish(itertools.chain((first,), records), total, args)
 
 
 
