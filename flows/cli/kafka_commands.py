@@ -236,6 +236,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
+    from flows.dataflow.sinks.archive import TABLES, check_table_folder
+
+    for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
+        check_table_folder(opts.archive_dir, table)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
     from flows.app.losses import end_lines
