@@ -77,6 +77,7 @@ class PipelineMetrics:
         self.late_records = Counter(
             "twin_late_records_total", "Records later than the allowed lateness (routed as dead letters), "
             "by the Kafka topic they were read from ('' for a file replay's).", ["topic"], registry=r)
+        self.late_records.labels(topic="")  # a series from the start (0), as before the label
         self.windows_closed = Counter(
             "twin_windows_closed_total", "Asset windows closed and featurised.", registry=r)
         self.windows_open = Gauge(
