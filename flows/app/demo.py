@@ -170,7 +170,7 @@ def summary_dict(res: DemoResult, fleet: FleetConfig, model_delay_s: float = 86_
         "healthy_asset_months": round(rep.healthy_asset_months, 2),
         "false_alerts_per_asset_month": round(rep.false_alerts_per_asset_month, 3),
         "dead_letters": int(res.metrics.total("twin_dead_letters_total")),
-        "late_records": int(res.metrics.value("twin_late_records_total")),
+        "late_records": int(res.metrics.total("twin_late_records_total")),
         "dead_letters_by_reason": dead_letters_by_reason(res.metrics),
         "alert_messages": len(res.alerts),
         "fault_table": [

@@ -17,7 +17,8 @@ from pathlib import Path
 from flows.dataflow.metrics import PipelineMetrics
 
 __all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "NOT_LOST", "arrival_line", "dead_letters_by_reason",
-           "describe_reasons", "duplicate_files", "loss_problem", "run_line", "share", "source_line"]
+           "describe_reasons", "duplicate_files", "end_lines", "late_by_topic", "loss_problem", "run_line",
+           "share", "source_line"]
 
 DEFAULT_MAX_DEAD_LETTER_SHARE = 0.5
 """A backtest fails when more than this fraction of its input records went to the dead letters."""
@@ -38,9 +39,17 @@ def dead_letters_by_reason(metrics: PipelineMetrics) -> dict[str, int]:
         for s in family.samples:
             if s.name == "twin_dead_letters_total" and s.value > 0:
                 counts[s.labels["reason"]] = counts.get(s.labels["reason"], 0) + int(s.value)
-    late = int(metrics.value("twin_late_records_total"))
+    late = int(metrics.total("twin_late_records_total"))
     if late > counts.get(LATE, 0):
         counts[LATE] = late
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def late_by_topic(metrics: PipelineMetrics) -> dict[str, int]:
+    """Late records by the Kafka topic they were read from (``twin_late_records_total{topic}``; a file
+    replay's are not by topic), most first: which of a two-topic run's inputs came late."""
+    counts = {s.labels["topic"]: int(s.value) for family in metrics.registry.collect() for s in family.samples
+              if s.name == "twin_late_records_total" and s.value > 0 and s.labels.get("topic")}
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -49,14 +58,28 @@ def describe_reasons(by_reason: Mapping[str, int]) -> str:
     return ", ".join(f"{r} {n}" for r, n in by_reason.items()) or "none"
 
 
-def run_line(metrics: PipelineMetrics) -> str:
-    """End-of-run line of ``twin run --exit-at-end`` (this process's counts)."""
+def run_line(metrics: PipelineMetrics, stopped: str | None = None) -> str:
+    """End-of-run line of ``twin run`` (this process's counts); ``stopped``: the signal that ended it
+    (``SIGTERM``), said first, when it did not end at the end of its input (``--exit-at-end``)."""
     by_reason = dead_letters_by_reason(metrics)
     dead = sum(by_reason.values())
     records = int(metrics.total("twin_records_in_total"))
     windows = int(metrics.value("twin_windows_closed_total"))
-    detail = f" ({describe_reasons(by_reason)}) on the dead-letter topic" if dead else ""
-    return f"twin run: {records} records read, {windows} windows closed, dead letters: {dead}{detail}"
+    topics = late_by_topic(metrics)
+    reasons = ", ".join(f"{r} {n}" + (f" ({describe_reasons(topics)})" if r == LATE and topics else "")
+                        for r, n in by_reason.items())
+    detail = f" ({reasons}) on the dead-letter topic" if dead else ""
+    how = f"stopped by {stopped}: " if stopped else ""
+    return f"twin run: {how}{records} records read, {windows} windows closed, dead letters: {dead}{detail}"
+
+
+def end_lines(metrics: PipelineMetrics, stopped: str | None = None) -> list[str]:
+    """The end summary of ``twin run``, whether it ended at the end of its input or was stopped by the
+    signal ``stopped`` (a service manager's SIGTERM, Ctrl-C: until round 26 such a run said nothing of
+    what it had done): the run line, the fleet line and, when there is something to say, the arrival
+    check and the source errors."""
+    lines = [run_line(metrics, stopped), fleet_line(metrics)]
+    return lines + [line for line in (arrival_line(metrics), source_line(metrics)) if line is not None]
 
 
 def source_line(metrics: PipelineMetrics) -> str | None:

@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["REPEAT_IGNORED_S", "StopOnce", "restore", "stop_once"]
+__all__ = ["REPEAT_IGNORED_S", "StopOnce", "restore", "stop_once", "stopped_by"]
 
 REPEAT_IGNORED_S = 3.0
 """A repeated stop signal this soon after the first is ignored (a double Ctrl-C); a later one ends at once."""
@@ -33,11 +33,12 @@ class StopOnce:
 
     def __init__(self) -> None:
         self.first: float | None = None
+        self.signum: int | None = None  # the first signal's number (what stopped the command)
 
-    def __call__(self, _signum: int, _frame: object) -> None:
+    def __call__(self, signum: int, _frame: object) -> None:
         now = time.monotonic()
         if self.first is None:
-            self.first = now
+            self.first, self.signum = now, signum
             raise KeyboardInterrupt
         if now - self.first < REPEAT_IGNORED_S:
             return  # stopping already: raising again would abort the engine's teardown
@@ -58,6 +59,15 @@ def stop_once() -> dict[int, Any] | None:
     handler = current if isinstance(current, StopOnce) else StopOnce()
     return {s: signal.signal(s, handler) for s in SIGNALS
             if s != signal.SIGINT or current is not signal.SIG_IGN}
+
+
+def stopped_by() -> str:
+    """The name of the signal that stopped the command (``SIGTERM``, ``SIGINT``), as far as the installed
+    :class:`StopOnce` saw it; ``a signal`` when it saw none (a KeyboardInterrupt raised otherwise)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if isinstance(handler, StopOnce) and handler.signum is not None:
+        return signal.Signals(handler.signum).name
+    return "a signal"
 
 
 def restore(before: dict[int, Any] | None, *, exiting: bool) -> None:

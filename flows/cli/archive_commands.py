@@ -247,7 +247,7 @@ def _cmd_compact(root: Path, before: date | None) -> int:
 
 def _cmd_archive(args: argparse.Namespace) -> int:
     from flows.archive.files import TABLES, corrupt_pages, printable, quarantine, scan_table
-    from flows.archive.query import folder_problem
+    from flows.archive.query import folder_problem, no_tables
 
     root = Path(archive_dir(args.config, args.archive))
     problem = folder_problem(root)
@@ -255,6 +255,9 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         raise ValueError(problem)
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
+    if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
+        # round 26: `--archive /etc` said "every file is readable" (exit 0); `twin sql`'s line, exit 2
+        raise ValueError(no_tables(root))
     scans = [scan_table(root, t) for t in TABLES]
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Mapping
@@ -235,14 +236,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
+    from flows.dataflow.sinks.archive import TABLES, check_table_folder
+
+    for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
+        check_table_folder(opts.archive_dir, table)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
+    from flows.app.losses import end_lines
+    from flows.app.stop_signals import stopped_by
+
     try:
         run_kafka_flow(cfg, opts, load_metadata(args.metadata), metrics)
-    except Stopped:
+    except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
+        print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
         where = (f" --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
                  else " (no --recovery-dir: a restart reads the topics again)")
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
+        return 0
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
                  else "the same arguments (no --recovery-dir: the topics are read again)")
@@ -250,13 +260,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if opts.exit_at_end:
-        from flows.app.losses import arrival_line, fleet_line, run_line, source_line
-
-        print(run_line(metrics), file=sys.stderr)
-        print(fleet_line(metrics), file=sys.stderr)
-        for line in (arrival_line(metrics), source_line(metrics)):
-            if line is not None:
-                print(line, file=sys.stderr)
+        print("\n".join(end_lines(metrics)), file=sys.stderr)
     return 0
 
 
@@ -293,10 +297,10 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
+    if rep.records == 0:  # exit as `twin backtest` of the same input does; only the failure is said
+        return _no_record(args.command)
     print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
           f"{rep.seconds:.1f} s")
-    if rep.records == 0:  # every cell empty: exit as `twin backtest` of the same input does
-        return _no_record(args.command)
     return 0
 
 
@@ -412,7 +416,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     total = count_records(args.files)
     if total == 0:  # an upper bound: header-only files, before waiting for the brokers
         return _no_record("replay")
-    return _publish(merge_files(args.files, **kw), total, args)
+    records = iter(merge_files(args.files, **kw))
+    first = next(records, None)  # rows whose every cell is empty make no record: said before connecting
+    if first is None:
+        return _no_record("replay")
+    return _publish(itertools.chain((first,), records), total, args)
 
 
 

@@ -153,16 +153,30 @@ def decision_from_json(payload: bytes) -> CommandDecision:
     )
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-"""A C0 or C1 control character or DEL: the schema's ``actor`` pattern, as the reader's."""
+_UNSEEN = ((0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
+           (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x180E, 0x180E), (0x200B, 0x200F),
+           (0x2028, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
+           (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3),
+           (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+"""Code points of Unicode (14.0, Python 3.11's) categories Cc (C0, DEL, C1 controls), Cf (invisible
+formatting: U+202E turns the text after it around, U+200B is a space one cannot see), Zl and Zp (line
+and paragraph separators), which ``str.isprintable`` and so the CLI's ``--actor`` refuse."""
+ACTOR_REFUSED = "[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _UNSEEN) + "]"
+"""The ``actor`` pattern (the characters themselves) the schemas ``command_decision.v1`` and
+``audit.v1`` hold under ``not``, and the readers search."""
+_UNSEEN_RE = re.compile(ACTOR_REFUSED)
 
 
 def _actor(value: Any) -> str:
     """Who decided: no control character (round 25: the decoder kept one the CLI's ``--actor``
-    refuses; audited and shown as a name, an escape sequence there is no one's name)."""
+    refuses; audited and shown as a name, an escape sequence there is no one's name), nor an invisible
+    formatting character or line separator (round 26: ``eve\u202e`` was kept, shown escaped, where
+    the CLI refuses it). Spaces and other text stay data. The audit reader reads it so too."""
     actor = check_text("actor", value, 1, MAX_ID_CHARS)
-    if _CONTROL.search(actor):
-        fail("schema_violation", f"actor holds a control character: {show_value(actor)}")
+    bad = _UNSEEN_RE.search(actor)
+    if bad:
+        fail("schema_violation", f"actor holds a control or invisible formatting character "
+                                 f"U+{ord(bad.group()):04X}: {show_value(actor)}")
     return actor
 
 
@@ -197,7 +211,7 @@ def audit_from_json(payload: bytes) -> AuditEntry:
     return AuditEntry(
         _text(obj, "entry_id"), _text(obj, "command_id"), _text(obj, "asset_id"), _text(obj, "kind", 0),
         _choice("action", obj["action"], AUDIT_ACTIONS),  # type: ignore[arg-type]
-        parse_timestamp(obj["timestamp"]), _text(obj, "actor"),
+        parse_timestamp(obj["timestamp"]), _actor(obj["actor"]),
         _choice("mode", obj["mode"], COMMAND_MODES),  # type: ignore[arg-type]
         _text(obj, "reason", 0, MAX_NOTE_CHARS), _text(obj, "parameter", 0),
         check_number("value", obj["value"]), check_number("previous_value", obj["previous_value"]),

@@ -203,6 +203,25 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _naming_variable(message: str, env: Mapping[str, str]) -> str:
+    """``message`` about a setting (``config archive_dir: ...``) given by a ``TWIN_*`` variable, led by
+    that variable's name: ``TWIN_ARCHIVE_DIR: config archive_dir: ...`` (round 26: a value that is not
+    UTF-8 named only the setting, which the user had set through no config file)."""
+    head, _, _ = message.partition(": ")
+    key = head.removeprefix("config ").split(" ", 1)[0] if head.startswith("config ") else ""
+    names = [name for name in env if name.startswith("TWIN_") and key
+             and (_dotted(name) == key or _dotted(name).startswith(f"{key}."))]
+    return f"{names[0]}: {message}" if len(names) == 1 else message
+
+
+def _dotted(name: str) -> str:
+    """``TWIN_TWIN__WARMUP_WINDOWS`` -> ``twin.warmup_windows`` (as :func:`_env_values` reads it)."""
+    parts = name[len("TWIN_"):].lower().split("__")
+    if parts[:2] == ["kafka", "librdkafka"] and len(parts) == 3:
+        parts[2] = parts[2].replace("_", ".")
+    return ".".join(parts)
+
+
 def _file_values(p: Path) -> Mapping[str, Any]:
     """The settings of a TOML file: its [pipeline] table (or its root when it has none)."""
     if not p.is_file():
@@ -244,7 +263,11 @@ def load_config(
     cfg = base or PipelineConfig()
     if path is not None:
         cfg = apply_values(cfg, _file_values(Path(path)), extra_top=("pipeline",))
-    cfg = apply_values(cfg, _env_values(os.environ if env is None else env))
+    env = os.environ if env is None else env
+    try:
+        cfg = apply_values(cfg, _env_values(env))
+    except ConfigError as exc:  # the variable the value came from, not only the setting's name
+        raise ConfigError(_naming_variable(str(exc), env)) from None
     if overrides:
         cfg = apply_values(cfg, _nest({k: v for k, v in overrides.items() if v is not None}))
     return cfg

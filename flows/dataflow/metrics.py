@@ -75,8 +75,9 @@ class PipelineMetrics:
             "twin_dead_letters_total", "Records routed to the dead letters, by reason.", ["reason"],
             registry=r)
         self.late_records = Counter(
-            "twin_late_records_total", "Records later than the allowed lateness (routed as dead letters).",
-            registry=r)
+            "twin_late_records_total", "Records later than the allowed lateness (routed as dead letters), "
+            "by the Kafka topic they were read from ('' for a file replay's).", ["topic"], registry=r)
+        self.late_records.labels(topic="")  # a series from the start (0), as before the label
         self.windows_closed = Counter(
             "twin_windows_closed_total", "Asset windows closed and featurised.", registry=r)
         self.windows_open = Gauge(

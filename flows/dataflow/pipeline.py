@@ -41,6 +41,7 @@ each version reaches the board before the windows it applies to (late ones are c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -375,12 +376,15 @@ def _late(kv: tuple[str, tuple[int, Any]], m: PipelineMetrics,
     if type(item) is InputMark or type(item) is ClockFlag:  # not records (their window closed)
         return []
     records = item.samples if isinstance(item, ScalarBlock | ScalarColumns) else (item,)
-    m.late_records.inc(len(records))
     m.dead_letters.labels(reason="late_record").inc(len(records))  # every dead letter is in this counter
     at = now()
     if type(item) is ScalarColumns:  # a Kafka piece knows its offsets (a Kafka frame or event: its own)
-        return [late_dead_letter(r, at, h) for r, h in zip(records, late_sources(item), strict=True)]
-    return [late_dead_letter(r, at) for r in records]
+        late = [late_dead_letter(r, at, h) for r, h in zip(records, late_sources(item), strict=True)]
+    else:
+        late = [late_dead_letter(r, at) for r in records]
+    for topic, n in Counter(dict(d.headers).get("source.topic", "") for d in late).items():
+        m.late_records.labels(topic=topic).inc(n)  # by topic: the run summary splits late records
+    return late
 
 
 def _block_builder(cfg: PipelineConfig, now: Callable[[], datetime]) -> BlockBuilder:

@@ -304,24 +304,60 @@ def test_decision_reader_accepts_exactly_what_the_schema_accepts() -> None:
 def test_a_decision_whose_actor_holds_a_control_character_is_a_dead_letter() -> None:
     """Round 25: the reader kept an actor the CLI's ``--actor`` refuses (an escape sequence, a
     newline); the schema and the reader now both refuse it, and the command step makes it a
-    ``schema_violation`` dead letter naming the field. Spaces and other text stay data."""
+    ``schema_violation`` dead letter naming the field. Spaces and other text stay data. Round 26: so
+    are invisible formatting characters (category Cf: U+202E reverses what follows, U+200B and U+2060
+    cannot be seen) and line separators, which the CLI's ``--actor`` refuses as well."""
     from flows.dataflow.commands import read_command_input
     from flows.dataflow.items import RawRecord
 
     v = validator("command_decision")
     good = json.loads(codec.encode_json(approve()))
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    for actor in ("j\x1b[2Jdoe", "jdoe\n", "j\x00", "j\x7f", "j\x85doe", "\x9b31m"):
+    for actor in ("j\x1b[2Jdoe", "jdoe\n", "j\x00", "j\x7f", "j\x85doe", "\x9b31m", "eve\u202e", "e\u200bve",
+                  "eve\u2028", "\ufeffeve", "eve\U000e0041"):
         doc = {**good, "actor": actor}
         assert not v.is_valid(doc), actor
         raw = RawRecord("twin.commands.decisions.v1", json.dumps(doc).encode())
         (dead,) = read_command_input(raw, at)
+        code = ord(next(c for c in actor if not c.isprintable()))
+        said = f" actor holds a control or invisible formatting character U+{code:04X}"
         assert (dead.reason, dead.detail.split(":")[:2]) == (
-            "schema_violation", ["command decision", " actor holds a control character"]), dead.detail
+            "schema_violation", ["command decision", said]), dead.detail
     for actor in ("j doe", "Jörg Müller", "ops@plant-7"):
         doc = {**good, "actor": actor}
         assert v.is_valid(doc)
         assert read_command_input(RawRecord("t", json.dumps(doc).encode()), at)[0].actor == actor
+
+
+def test_the_schemas_refuse_in_actor_the_characters_the_readers_refuse() -> None:
+    """One pattern for the decisions' and the audit's ``actor`` (round 26): every code point of
+    categories Cc, Cf, Zl and Zp, none other (what ``str.isprintable`` refuses, less spaces, private
+    use and unassigned code points)."""
+    import unicodedata
+
+    from flows.codec.command_fields import ACTOR_REFUSED
+
+    for name in ("command_decision", "audit"):
+        assert load(name)["properties"]["actor"]["not"]["pattern"] == ACTOR_REFUSED, name
+    refused = re.compile(ACTOR_REFUSED)
+    assert [cp for cp in range(0x110000) if bool(refused.search(chr(cp)))
+            != (unicodedata.category(chr(cp)) in {"Cc", "Cf", "Zl", "Zp"})] == []
+
+
+def test_an_audit_entry_whose_actor_holds_an_invisible_character_is_not_read() -> None:
+    """Round 26: the audit reader (``twin commands list``) kept ``eve\u202e`` as the entry's actor."""
+    from flows.codec.command_fields import audit_from_json
+
+    v = validator("audit")
+    entry = json.loads(codec.encode_json(SAMPLES["audit"][0]))
+    for actor, ok in (("eve\u202e", False), ("j\x1b[2J", False), ("Jörg Müller", True)):
+        doc = {**entry, "actor": actor}
+        assert v.is_valid(doc) == ok, actor
+        if ok:
+            assert audit_from_json(json.dumps(doc).encode()).actor == actor
+        else:
+            with pytest.raises(ValueError, match="actor holds a control or invisible formatting character"):
+                audit_from_json(json.dumps(doc).encode())
 
 
 def test_audit_entries_read_back_as_written() -> None:

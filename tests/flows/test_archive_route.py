@@ -90,4 +90,5 @@ def test_a_bad_archive_dir_is_one_line_and_exit_2(
     config.write_text(f"archive_dir = {value}\n" if where == "file" else "")
     env = {"TWIN_ARCHIVE_DIR": value} if where == "env" else {}
     line = fails("sql", "SELECT 1", "--config", str(config), env=env)
-    assert line == f"twin: error: config archive_dir: {problem}"
+    named = "TWIN_ARCHIVE_DIR: " if where == "env" else ""  # round 26: the variable that gave it
+    assert line == f"twin: error: {named}config archive_dir: {problem}"

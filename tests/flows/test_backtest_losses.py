@@ -140,7 +140,7 @@ def test_dead_letters_by_reason_counts_late_records_once() -> None:
     m = PipelineMetrics()
     m.dead_letters.labels(reason="future_timestamp").inc(3)
     m.dead_letters.labels(reason="invalid_json").inc(5)
-    m.late_records.inc(2)
+    m.late_records.labels(topic="").inc(2)
     assert dead_letters_by_reason(m) == {"invalid_json": 5, "future_timestamp": 3, "late_record": 2}
     m.dead_letters.labels(reason="late_record").inc(2)  # if the window step also labels them
     assert dead_letters_by_reason(m)["late_record"] == 2
@@ -148,6 +148,23 @@ def test_dead_letters_by_reason_counts_late_records_once() -> None:
     assert run_line(m).endswith(
         "100 records read, 0 windows closed, dead letters: 10 (invalid_json 5, future_timestamp 3, "
         "late_record 2) on the dead-letter topic")
+
+
+def test_the_run_line_splits_late_records_by_topic_and_names_the_stopping_signal() -> None:
+    """Round 26: which of a two-topic run's inputs came late, and a run a signal stopped says so
+    (a file replay's late records have no topic: no split)."""
+    m = PipelineMetrics()
+    m.records_in.labels(source="t.scalars").inc(90)
+    m.records_in.labels(source="t.frames").inc(10)
+    m.late_records.labels(topic="t.frames").inc(1)
+    m.late_records.labels(topic="t.scalars").inc(3)
+    m.late_records.labels(topic="").inc(2)
+    m.dead_letters.labels(reason="late_record").inc(6)
+    m.dead_letters.labels(reason="invalid_json").inc(1)
+    assert run_line(m, "SIGTERM") == (
+        "twin run: stopped by SIGTERM: 100 records read, 0 windows closed, dead letters: 7 (late_record 6 "
+        "(t.scalars 3, t.frames 1), invalid_json 1) on the dead-letter topic")
+    assert run_line(PipelineMetrics()) == "twin run: 0 records read, 0 windows closed, dead letters: 0"
 
 
 @pytest.mark.parametrize("records, windows, dead, expect", [

@@ -353,6 +353,18 @@ def test_replay_of_a_header_only_file_fails_as_backtest_of_it_does(tmp_path: Pat
     assert err.splitlines() == ["twin: replay failed: the input held no record (nothing was published)"]
 
 
+@pytest.mark.parametrize("text", ["timestamp,asset_id,temperature\n2026-01-01T00:00:00Z,p1,\n"
+                                  "2026-01-01T00:10:00Z,p1,\n", "timestamp,temperature,current\n,,\n,,\n"])
+def test_replay_of_a_file_whose_every_cell_is_empty_says_only_its_failure(tmp_path: Path, text: str) -> None:
+    """Round 26: rows without a value printed "published 0 records (0.0 MB) to ..." before the failure
+    line, having waited for the brokers; now the failure only, before connecting (no broker here)."""
+    path = tmp_path / "empty.csv"
+    path.write_text(text)
+    rc, out, err = twin("replay", str(path), *NO_BROKER)
+    assert (rc, out) == (1, ""), err
+    assert err.splitlines() == ["twin: replay failed: the input held no record (nothing was published)"]
+
+
 @pytest.mark.parametrize("argv", [["demo", "--days", "1"], ["backtest", "in.csv"]])
 def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(
         tmp_path: Path, argv: list[str]) -> None:

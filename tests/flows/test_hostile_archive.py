@@ -459,13 +459,14 @@ def test_explain_of_an_alert_message_stamped_past_year_9999_is_one_line(
 def test_a_folder_holding_other_things_is_said_to_hold_no_archive_tables(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Round 25: ``--archive /etc`` said "has no Parquet tables (run `twin demo --out /etc`
-    first)"; a folder of other files holds no archive, and the hint is kept for an empty one."""
+    first)"; a folder of other files holds no archive, and the hint is kept for an empty one.
+    Round 26: `twin archive check` said "every file is readable" (exit 0) of both."""
     other, empty = tmp_path / "etc", tmp_path / "empty"
     other.mkdir()
     empty.mkdir()
     (other / "passwd").write_text("root:x:0:0\n")
     (other / "ssh").mkdir()
-    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"]):
+    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"], ["archive", "check"]):
         assert main([*argv, "--archive", str(other)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"twin: error: no archive: {other} holds no twinflow archive tables (no "

@@ -208,6 +208,27 @@ def test_a_table_folder_that_is_a_file_is_refused_before_the_run_writes_anything
     assert sorted(out.rglob("*.parquet")) == before
 
 
+@pytest.mark.parametrize("argv", [["demo", "--assets", "1", "--days", "0.2", "--no-progress"],
+                                  ["run", "--brokers", "127.0.0.1:9", "--connect-timeout", "1"]])
+def test_a_date_folder_that_is_a_file_is_refused_before_the_run_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Round 26: a ``date=`` entry of a table folder that is a regular file was found at that day's
+    first write: `twin demo` failed mid-way, its other tables' files already in the archive, and
+    `twin run` only once the brokers answered and the rows came. Now one line, exit 2, at start,
+    where the table folder that is a file is refused (`twin run`: before asking the brokers)."""
+    out = small_archive(tmp_path / "a")
+    stray = out / "twin_state" / "date=2026-01-01"  # a day the run writes
+    stray.parent.mkdir()
+    stray.write_text("x")
+    before = sorted(out.rglob("*"))
+    flag = "--out" if argv[0] == "demo" else "--archive"
+    assert main([*argv, flag, str(out)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "twin: error:" in line]
+    assert err == [f"twin: error: cannot write the archive: its date folder {stray} is not a folder (move it "
+                   f"aside: `twin archive check --archive {out} --repair`)"]
+    assert sorted(out.rglob("*")) == before
+
+
 def test_a_summary_shows_an_out_path_s_control_characters_escaped(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Round 24: ``twin demo`` / ``twin backtest`` echoed ``--out`` raw in their summaries (plot,

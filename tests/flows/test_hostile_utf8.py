@@ -58,6 +58,7 @@ def test_a_demo_into_a_folder_named_in_bytes_that_are_not_utf8_writes_nothing(
 def test_a_setting_holding_a_byte_that_is_not_utf8_is_refused_when_loaded(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(env={name: "h\udcff:1"})
+    assert str(err.value).startswith(f"{name}: config ")  # round 26: the variable, not only the setting
     assert "'h\\udcff:1' is not UTF-8 text" in str(err.value)
 
 
@@ -66,4 +67,16 @@ def test_brokers_not_utf8_are_one_line_not_an_internal_error(
     monkeypatch.setenv("TWIN_KAFKA__BROKERS", "h\udcff:1")
     assert main(["topics", "describe", "--connect-timeout", "1"]) == 2
     err = capsys.readouterr().err
-    assert err == "twin: error: config kafka.brokers: 'h\\udcff:1' is not UTF-8 text\n"
+    assert err == "twin: error: TWIN_KAFKA__BROKERS: config kafka.brokers: 'h\\udcff:1' is not UTF-8 text\n"
+
+
+@pytest.mark.parametrize("argv", [["sql", "SELECT 1"], ["archive", "check"]])
+def test_an_archive_dir_variable_not_utf8_is_named(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 26: ``TWIN_ARCHIVE_DIR`` with a byte that is not UTF-8 was told as "config archive_dir", a
+    setting the user had put in no config file."""
+    monkeypatch.setenv("TWIN_ARCHIVE_DIR", "/tmp/arch\udcffive")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == ("twin: error: TWIN_ARCHIVE_DIR: config archive_dir: '/tmp/arch\\udcffive' "
+                   "is not UTF-8 text\n")

@@ -116,7 +116,7 @@ def test_blocks_give_the_per_sample_results_with_out_of_order_and_late_samples(
     assert 2 * 30 < len(late) < 4 * 30  # the old backlogs are late, the newer ones partly
     assert len(blocks.features) == 4 * 10
     _same(blocks, one_by_one)
-    assert m_blocks.value("twin_late_records_total") == m_one.value("twin_late_records_total") == len(late)
+    assert m_blocks.total("twin_late_records_total") == m_one.total("twin_late_records_total") == len(late)
 
 
 def test_blocks_give_the_per_sample_results_with_two_workers(
@@ -173,7 +173,7 @@ def test_a_late_block_becomes_one_late_record_dead_letter_per_sample() -> None:
     dead = pipeline._late(("pump-001", (0, block)), m, lambda: t0)
     assert [d.reason for d in dead] == ["late_record"] * 3
     assert [d.raw for d in dead] == [late_dead_letter(s, t0).raw for s in block.samples]
-    assert m.value("twin_late_records_total") == 3
+    assert m.total("twin_late_records_total") == 3
     assert m.value("twin_dead_letters_total", {"reason": "late_record"}) == 3
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce, restore, stop_once
+from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce, restore, stop_once, stopped_by
 from tests.flows.test_cli_errors import TWIN, one_error_line
 
 _EXEC_WITH_SIGINT_DEFAULT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
@@ -113,3 +113,15 @@ def test_started_with_sigint_ignored_it_ignores_it_and_sigterm_stops_it_once() -
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=False)
     assert proc.returncode == 130 and proc.stdout == "SIGINT ignored\n" and proc.stderr == "", proc
+
+
+def test_the_signal_that_stopped_a_command_is_named() -> None:
+    """Round 26: `twin run`'s end summary says which signal stopped it (a service manager's SIGTERM)."""
+    before = stop_once()
+    try:
+        assert stopped_by() == "a signal"
+        with pytest.raises(KeyboardInterrupt):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        assert stopped_by() == "SIGTERM"
+    finally:
+        restore(before, exiting=False)

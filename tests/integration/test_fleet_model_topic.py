@@ -13,7 +13,6 @@ import pickle
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,6 @@ from confluent_kafka import Producer
 
 from flows.app.fleet_topic import FleetModelConsumer, load_model, model_message
 from flows.app.produce import publish
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.fleet_models import FleetBoard
@@ -47,11 +45,9 @@ FLEET = FleetConfig(n_assets=4, days=8.0, seed=11, frame_interval_s=1800.0, scal
 
 
 @pytest.fixture
-def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"fm-{uuid.uuid4().hex[:8]}.", partitions=4)
-    create_topics(cfg)
-    yield cfg
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def kafka(topic_sets: Callable[..., tuple[KafkaConfig, ...]]) -> KafkaConfig:
+    """One fresh set of topics, 4 partitions each (deleted after the test: conftest's topic_sets)."""
+    return topic_sets("fm", 4, count=1)[0]
 
 
 def _run_cmd(cfg: KafkaConfig, archive: Path, meta: Path, *extra: str) -> list[str]:

@@ -16,9 +16,8 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
@@ -85,14 +83,9 @@ def _publish_paced(cfgs: list[tuple[KafkaConfig, list[list[ScalarSample]]]]) -> 
 
 
 @pytest.fixture
-def topics(kafka_brokers: str, kafka_admin: Any) -> Iterator[tuple[KafkaConfig, KafkaConfig]]:
-    pair = tuple(KafkaConfig(brokers=kafka_brokers, topic_prefix=f"it-{uuid.uuid4().hex[:8]}.", partitions=1)
-                 for _ in range(2))
-    for cfg in pair:
-        create_topics(cfg)
-    yield pair  # type: ignore[misc]
-    for cfg in pair:
-        kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def topics(topic_sets: Callable[..., tuple[KafkaConfig, ...]]) -> tuple[KafkaConfig, KafkaConfig]:
+    """Two fresh sets of topics, one partition each (deleted after the test: conftest's topic_sets)."""
+    return topic_sets("it", 1)  # type: ignore[return-value]
 
 
 def _run(cfg: KafkaConfig, archive: Path, config: Path) -> str:

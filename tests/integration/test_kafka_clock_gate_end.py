@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
@@ -48,11 +46,9 @@ def _records() -> tuple[list[ScalarSample], list[ScalarSample]]:
 
 
 @pytest.fixture
-def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"ge-{uuid.uuid4().hex[:8]}.", partitions=1)
-    create_topics(cfg)
-    yield cfg
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def kafka(topic_sets: Callable[..., tuple[KafkaConfig, ...]]) -> KafkaConfig:
+    """One fresh set of topics, 1 partition each (deleted after the test: conftest's topic_sets)."""
+    return topic_sets("ge", 1, count=1)[0]
 
 
 def test_a_record_held_at_the_end_of_the_topic_is_a_clock_unconfirmed_dead_letter(

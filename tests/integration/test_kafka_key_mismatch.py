@@ -11,10 +11,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +22,6 @@ from confluent_kafka import Producer
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
 from benchmarks.kafka_read import consume_all
 from flows import codec
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from twin_models.records import ScalarSample, WaveformFrame
@@ -36,11 +34,9 @@ FLEET = FleetConfig(n_assets=2, days=1.0, seed=11, frame_interval_s=1800.0, scal
 
 
 @pytest.fixture
-def cfg(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"km-{uuid.uuid4().hex[:8]}.", partitions=2)
-    create_topics(cfg)
-    yield cfg
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def cfg(topic_sets: Callable[..., tuple[KafkaConfig, ...]]) -> KafkaConfig:
+    """One fresh set of topics, 2 partitions each (deleted after the test: conftest's topic_sets)."""
+    return topic_sets("km", 2, count=1)[0]
 
 
 def test_a_key_naming_another_asset_is_a_dead_letter(cfg: KafkaConfig, tmp_path: Path) -> None:

@@ -9,16 +9,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from flows.app.produce import publish
-from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from tests.integration.test_kafka_pipeline import _free_ports
@@ -31,11 +28,9 @@ RUN_LINE = re.compile(r"twin run: (\d+) records read, (\d+) windows closed, dead
 
 
 @pytest.fixture
-def kafka(kafka_brokers: str, kafka_admin: Any) -> Iterator[KafkaConfig]:
-    cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"it-scale-{uuid.uuid4().hex[:8]}.", partitions=6)
-    create_topics(cfg)
-    yield cfg
-    kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES], operation_timeout=30)
+def kafka(topic_sets: Callable[..., tuple[KafkaConfig, ...]]) -> KafkaConfig:
+    """One fresh set of topics, 6 partitions each (deleted after the test: conftest's topic_sets)."""
+    return topic_sets("it-scale", 6, count=1)[0]
 
 
 def _partition_sizes(cfg: KafkaConfig) -> list[int]:

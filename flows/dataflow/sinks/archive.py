@@ -57,7 +57,8 @@ from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWri
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
 __all__ = ["ROWS", "SINK_INPUT", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher",
-           "feature_row", "new_run_id", "state_row", "write_records", "write_rows", "write_seq"]
+           "check_table_folder", "feature_row", "new_run_id", "state_row", "write_records", "write_rows",
+           "write_seq"]
 
 SINK_INPUT = "records"
 """What the flow hands the sinks: the records, keyed by asset (``benchmarks/bench_archive.py``
@@ -372,12 +373,7 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
             raise ValueError(msg)
         self.root = Path(root)
         self.table = table
-        if (linked := linked_table(self.root / table)) is not None:  # refused before the flow starts
-            raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-        if (self.root / table).exists() and not (self.root / table).is_dir():  # was found at the first write
-            msg = (f"cannot write the archive: its table folder {self.root / table} is not a folder (move it "
-                   f"aside: `twin archive check --archive {self.root} --repair`)")
-            raise ArchiveWriteError(errno.ENOTDIR, msg)
+        check_table_folder(self.root, table)  # refused before the flow starts
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self.partitions = partitions
@@ -397,6 +393,33 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ArchivePartition:
         """One buffer per writer partition (nothing to resume: files are immutable)."""
         return _ArchivePartition(self, for_part)
+
+
+def check_table_folder(root: Path, table: str) -> None:
+    """Refuse (ArchiveWriteError, one line) an archive whose ``table`` folder a run cannot write: a
+    link, not a folder, or holding a ``date=`` entry that is not a folder. Each was found at its first
+    write (round 26: the date folder), failing the run mid-way with its other tables' files written."""
+    if (linked := linked_table(root / table)) is not None:
+        raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
+    repair = f"move it aside: `twin archive check --archive {root} --repair`"
+    if (root / table).exists() and not (root / table).is_dir():
+        msg = f"cannot write the archive: its table folder {root / table} is not a folder ({repair})"
+        raise ArchiveWriteError(errno.ENOTDIR, msg)
+    if (stray := _date_not_a_folder(root / table)) is not None:
+        msg = f"cannot write the archive: its date folder {stray} is not a folder ({repair})"
+        raise ArchiveWriteError(errno.ENOTDIR, msg)
+
+
+def _date_not_a_folder(table_dir: Path) -> Path | None:
+    """The first ``date=...`` entry of ``table_dir`` that is not a folder (a regular file, a FIFO, a
+    dangling link), else None: a run writing that day's rows failed there mid-way (exit 1, its other
+    tables' files already among the archive's), so it is refused before the flow starts."""
+    try:
+        with os.scandir(table_dir) as entries:
+            return next((Path(e.path) for e in sorted(entries, key=lambda e: e.name)
+                         if e.name.startswith("date=") and not e.is_dir()), None)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def archive_attacher(
