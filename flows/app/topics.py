@@ -89,7 +89,7 @@ def create_topics(cfg: KafkaConfig, *, timeout_s: float = 30.0) -> dict[str, str
                 msg = f"could not create topic {topic.topic!r} on {cfg.brokers}: {kafka_error_text(exc)}"
                 raise KafkaSetupError(msg) from None
             result[role] = "exists"
-    wait_for_leaders(admin, [t.topic for t in new], cfg)
+    wait_for_leaders(admin, [t.topic for t in new], cfg, created=True)
     return result
 
 

@@ -205,7 +205,7 @@ def _unserved(admin: AdminClient, parts: list[TopicPartition], timeout_s: float)
 
 
 def wait_for_leaders(admin: AdminClient, topics: list[str], cfg: KafkaConfig, *,
-                     timeout_s: float | None = None) -> None:
+                     timeout_s: float | None = None, created: bool = False) -> None:
     """Return once every partition of ``topics`` has a leader in the cluster's metadata and that
     leader serves it (answers a ListOffsets for it), or raise a KafkaSetupError naming the ones
     without after ``timeout_s`` (default ``cfg.connect_timeout_s``).
@@ -214,7 +214,11 @@ def wait_for_leaders(admin: AdminClient, topics: list[str], cfg: KafkaConfig, *,
     producer's first batch to such a partition is refused ("not leader") and sent again, and an
     idempotent producer on a broker without KAFKA-15591's fix can lose it (the retry refused as
     out of sequence). So ``twin topics create`` returns, and the producing commands begin, only
-    once every partition is led and served."""
+    once every partition is led and served.
+
+    ``created``: the brokers have just said these topics exist (created, or already there), so one
+    the metadata does not list yet is waited for within the whole bound, not :data:`ABSENT_GRACE_S`
+    (a broker started moments ago lists its first topics many seconds after creating them)."""
     limit = cfg.connect_timeout_s if timeout_s is None else timeout_s
     start = time.monotonic()
     deadline = start + limit
@@ -231,9 +235,14 @@ def wait_for_leaders(admin: AdminClient, topics: list[str], cfg: KafkaConfig, *,
         if not absent and not missing:
             return
         now = time.monotonic()
-        if now >= deadline or (absent and now - start >= min(limit, ABSENT_GRACE_S)):
+        if now >= deadline or (absent and not created and now - start >= min(limit, ABSENT_GRACE_S)):
             break
         time.sleep(min(0.1, max(0.0, deadline - now)))
+    if absent and created:
+        msg = (f"Kafka at {cfg.brokers} does not list the topic {', '.join(absent)} it created within "
+               f"{limit:g} s; check the brokers (`twin topics describe`) and try again, or wait longer "
+               f"with --connect-timeout")
+        raise KafkaSetupError(msg)
     if absent:
         msg = (f"Kafka at {cfg.brokers} has no topic {', '.join(absent)} (create the topics with "
                f"`twin topics create`)")
