@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "YOUNG_THRESHOLD", "collect_less",
-           "collecting_less", "keep_freed_memory"]
+__all__ = ["GC_ENV", "GC_SETTINGS", "MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "YOUNG_THRESHOLD",
+           "collect_less", "collecting_less", "gc_setting", "keep_freed_memory"]
 
 M_TRIM_THRESHOLD = -1
 """``mallopt`` parameter numbers, from glibc's ``malloc.h``."""
@@ -66,6 +67,25 @@ def keep_freed_memory() -> bool:
     return took_mmap and took_trim
 
 
+GC_ENV = "TWIN_GC"
+"""The environment variable that chooses the collector's setting of a run (:data:`GC_SETTINGS`)."""
+
+GC_SETTINGS = ("tuned", "default")
+"""``tuned`` (unset or empty: the same): :func:`collecting_less` raises the young threshold and
+freezes what was built before the run; ``default``: CPython's collector, untouched."""
+
+
+def gc_setting() -> str:
+    """The collector's setting from :data:`GC_ENV`; a ValueError naming it for any other value
+    (``twin`` checks it before any command runs: one line, exit 2)."""
+    text = os.environ.get(GC_ENV, "")
+    value = text.strip().lower() or "tuned"
+    if value not in GC_SETTINGS:
+        msg = f"{GC_ENV}={text!r} is not a known setting (tuned or default)"
+        raise ValueError(msg)
+    return value
+
+
 def collect_less() -> tuple[int, int, int]:
     """Raise the young generation's threshold to :data:`YOUNG_THRESHOLD` (the older generations keep
     their ratios). Returns the thresholds that were in force before; a run uses
@@ -81,8 +101,16 @@ def collecting_less() -> Iterator[None]:
     (failed or not): a run inside a caller's process (``twin run``'s or a backtest's, from tests or
     notebooks) leaves that process as it found it. Not used by ``twin demo``: its waveform-heavy run showed no
     gain (5 pairs started together: -2.4 to +3.4 % CPU, median -1.0 %, outputs identical)."""
+    if gc_setting() == "default":
+        yield
+        return
     before = collect_less()
+    froze = gc.get_freeze_count() == 0  # a caller's own freeze is left as it is (and ours not undone)
+    if froze:
+        gc.freeze()
     try:
         yield
     finally:
         gc.set_threshold(*before)
+        if froze:
+            gc.unfreeze()
