@@ -21,8 +21,17 @@ again, and each full collection walked every object of the process. A young coll
 for :data:`YOUNG_THRESHOLD` more tracked objects than were freed: a batch's short-lived objects
 are freed by reference counting before it comes (147 young, 13 middle, 1 full: 0.07-0.10 CPU s).
 Garbage cycles are still collected: reference counting never frees them, so they count towards
-the threshold and at most that many wait for a collection. (``gc.freeze`` of start-up's 65,000
-objects was tried too: its ``gc.collect`` costs ~35 ms, for no fewer collections.)
+the threshold and at most that many wait for a collection.
+
+The frozen heap (round 26, ``benchmarks/bench_gc.py``): a full collection walks every tracked
+object, those built before the run too (imports, the flow, the models, a simulated fleet):
+~170,000 objects in ``twin demo``, whose 3 full collections during the run took 30-70 CPU ms each
+(up to 190 ms of wall time on a shared VM). :func:`collecting_less` now also freezes
+(``gc.freeze``) what exists when the engine starts, so the run's collections walk only what the
+run made, and gives it back (``gc.unfreeze``) after. No ``gc.collect`` first (~35 ms): start-up's
+little garbage, and any cycle through a frozen object, waits until the run ends (the peak RSS of
+a demo and of the FD001 backtest did not grow). ``TWIN_GC=default`` (:data:`GC_ENV`) leaves
+CPython's collector untouched.
 """
 
 from __future__ import annotations
@@ -97,10 +106,13 @@ def collect_less() -> tuple[int, int, int]:
 
 @contextmanager
 def collecting_less() -> Iterator[None]:
-    """:func:`collect_less` for the block, the thresholds that were in force given back after it
-    (failed or not): a run inside a caller's process (``twin run``'s or a backtest's, from tests or
-    notebooks) leaves that process as it found it. Not used by ``twin demo``: its waveform-heavy run showed no
-    gain (5 pairs started together: -2.4 to +3.4 % CPU, median -1.0 %, outputs identical)."""
+    """:func:`collect_less` and ``gc.freeze`` for the block (a run of ``twin run``, a backtest,
+    ``twin demo``), the thresholds in force given back and the frozen objects unfrozen after it
+    (failed or not): a run inside a caller's process (tests, notebooks) leaves that process as it
+    found it. A caller that froze its own heap keeps it frozen: nothing more is frozen then.
+    ``TWIN_GC=default``: nothing changed. (The young threshold alone gave ``twin demo`` nothing in
+    round 18, 5 pairs -2.4 to +3.4 % CPU; with the freeze its collections cost 0.2 CPU s instead
+    of 0.55: RESULTS.md, round 26.)"""
     if gc_setting() == "default":
         yield
         return
