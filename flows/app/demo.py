@@ -86,7 +86,7 @@ def run_fleet(
     if run is not None:
         run.started = True
     start = time.perf_counter()
-    with collecting_less():  # as twin run: the flow's and the fleet's start-up heap frozen, fewer collections
+    with collecting_less(freeze=True):  # as twin run, and what was built before frozen (flows/app/heap.py)
         if workers == 1:
             run_main(flow)
         else:

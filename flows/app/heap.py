@@ -24,14 +24,14 @@ Garbage cycles are still collected: reference counting never frees them, so they
 the threshold and at most that many wait for a collection.
 
 The frozen heap (round 26, ``benchmarks/bench_gc.py``): a full collection walks every tracked
-object, those built before the run too (imports, the flow, the models, a simulated fleet):
-~170,000 objects in ``twin demo``, whose 3 full collections during the run took 30-70 CPU ms each
-(up to 190 ms of wall time on a shared VM). :func:`collecting_less` now also freezes
-(``gc.freeze``) what exists when the engine starts, so the run's collections walk only what the
-run made, and gives it back (``gc.unfreeze``) after. No ``gc.collect`` first (~35 ms): start-up's
-little garbage, and any cycle through a frozen object, waits until the run ends (the peak RSS of
-a demo and of the FD001 backtest did not grow). ``TWIN_GC=default`` (:data:`GC_ENV`) leaves
-CPython's collector untouched.
+object, those built before the run too (imports, the flow, the models, the simulated fleet):
+~170,000 objects in ``twin demo``, whose full collections took 30-70 CPU ms each (up to ~270 ms
+of wall time on a shared VM). ``twin demo`` therefore also freezes (``gc.freeze``) what exists
+when its engine starts (:func:`collecting_less` ``freeze=True``), so the run's collections walk
+only what the run made, and gives it back (``gc.unfreeze``) after. No ``gc.collect`` first (~35
+ms): start-up's little garbage, and any cycle through a frozen object, waits until the run ends
+(the demo's peak RSS did not grow). ``TWIN_GC=default`` (:data:`GC_ENV`) leaves CPython's
+collector untouched.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ GC_ENV = "TWIN_GC"
 """The environment variable that chooses the collector's setting of a run (:data:`GC_SETTINGS`)."""
 
 GC_SETTINGS = ("tuned", "default")
-"""``tuned`` (unset or empty: the same): :func:`collecting_less` raises the young threshold and
-freezes what was built before the run; ``default``: CPython's collector, untouched."""
+"""``tuned`` (unset or empty: the same): :func:`collecting_less` raises the young threshold (and
+``twin demo`` freezes what was built before its run); ``default``: CPython's collector, untouched."""
 
 
 def gc_setting() -> str:
@@ -105,19 +105,24 @@ def collect_less() -> tuple[int, int, int]:
 
 
 @contextmanager
-def collecting_less() -> Iterator[None]:
-    """:func:`collect_less` and ``gc.freeze`` for the block (a run of ``twin run``, a backtest,
-    ``twin demo``), the thresholds in force given back and the frozen objects unfrozen after it
-    (failed or not): a run inside a caller's process (tests, notebooks) leaves that process as it
-    found it. A caller that froze its own heap keeps it frozen: nothing more is frozen then.
-    ``TWIN_GC=default``: nothing changed. (The young threshold alone gave ``twin demo`` nothing in
-    round 18, 5 pairs -2.4 to +3.4 % CPU; with the freeze its collections cost 0.2 CPU s instead
-    of 0.55: RESULTS.md, round 26.)"""
+def collecting_less(*, freeze: bool = False) -> Iterator[None]:
+    """:func:`collect_less` for the block (a run of ``twin run``, a backtest, ``twin demo``), and
+    with ``freeze`` also ``gc.freeze`` of every object that exists when it starts; the thresholds
+    in force given back and the frozen objects unfrozen after it (failed or not): a run inside a
+    caller's process (tests, notebooks) leaves that process as it found it. A caller that froze
+    its own heap keeps it frozen: nothing more is frozen then. ``TWIN_GC=default``: nothing
+    changed.
+
+    Only ``twin demo`` freezes (round 26, RESULTS.md): its collections 0.55 -> 0.22 CPU s, the
+    longest full one ~120-270 -> ~35-90 ms (the young threshold alone gave it nothing in round 18).
+    ``twin run`` and the FD001 backtest spent the same in collections with it (their full
+    collections are start-up's and the end's), and the backtest's CPU read +3 % in 4 of 5 pairs
+    (not resolved on a shared VM): not kept there."""
     if gc_setting() == "default":
         yield
         return
     before = collect_less()
-    froze = gc.get_freeze_count() == 0  # a caller's own freeze is left as it is (and ours not undone)
+    froze = freeze and gc.get_freeze_count() == 0  # a caller's own freeze is left as it is
     if froze:
         gc.freeze()
     try:

@@ -1,7 +1,7 @@
-"""flows.app.heap, round 26: a run freezes the heap built before it (``gc.freeze``: imports, the
-flow, the models, the data loaded), so the collections of the run never walk it again; ``twin
-demo`` runs so too; ``TWIN_GC=default`` leaves CPython's collector as it is, and any other value is
-refused before a command runs."""
+"""flows.app.heap, round 26: ``twin demo`` freezes the heap built before its run (``gc.freeze``:
+imports, the flow, the models, the simulated fleet), so the run's collections never walk it again
+(``collecting_less(freeze=True)``); ``TWIN_GC=default`` leaves CPython's collector as it is, and
+any other value is refused before a command runs."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ def _tracked(obj: object) -> bool:
     return any(o is obj for o in gc.get_objects())
 
 
-def test_a_run_freezes_what_was_built_before_it_and_gives_it_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_freezing_run_freezes_what_was_built_before_it_and_gives_it_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TWIN_GC", raising=False)
     before = gc.get_threshold()
     assert gc.get_freeze_count() == 0
     built = {"twin": [float(i) for i in range(100)]}  # the flow and the models, built before the run
-    with collecting_less():
+    with collecting_less(freeze=True):
         made = {"window": [1.0]}  # what the run makes is collected as before
         inside = (gc.get_freeze_count(), gc.get_threshold(), _tracked(built), _tracked(made))
     assert inside[0] > 0 and inside[1] == (YOUNG_THRESHOLD, before[1], before[2])
@@ -39,7 +40,7 @@ def test_a_run_freezes_what_was_built_before_it_and_gives_it_back(monkeypatch: p
     try:
         theirs = gc.get_freeze_count()
         later = {"made": [1.0]}
-        with collecting_less():
+        with collecting_less(freeze=True):
             inside = (gc.get_freeze_count(), _tracked(later))
         # nothing more frozen (what the caller made since stays walked), nothing unfrozen after
         assert inside[0] <= theirs and inside[1] and theirs // 2 < gc.get_freeze_count() <= theirs
@@ -52,7 +53,7 @@ def test_twin_gc_default_leaves_cpythons_collector(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TWIN_GC", value)
     assert gc_setting() == "default"
     before = gc.get_threshold()
-    with collecting_less():
+    with collecting_less(freeze=True):
         inside = (gc.get_threshold(), gc.get_freeze_count())
     assert inside == (before, 0)
 
