@@ -113,11 +113,11 @@ def collecting_less(*, freeze: bool = False) -> Iterator[None]:
     its own heap keeps it frozen: nothing more is frozen then. ``TWIN_GC=default``: nothing
     changed.
 
-    Only ``twin demo`` freezes (round 26, RESULTS.md): its collections 0.55 -> 0.22 CPU s, the
-    longest full one ~120-270 -> ~35-90 ms (the young threshold alone gave it nothing in round 18).
-    ``twin run`` and the FD001 backtest spent the same in collections with it (their full
-    collections are start-up's and the end's), and the backtest's CPU read +3 % in 4 of 5 pairs
-    (not resolved on a shared VM): not kept there."""
+    Only ``twin demo`` freezes (round 26, RESULTS.md): its collections 0.58 -> 0.22 CPU s, the
+    longest full one ~120-270 -> ~35-90 ms, -1.7 % CPU (5 pairs; the young threshold alone gave it
+    nothing in round 18). ``twin run`` and the FD001 backtest spent the same in collections with
+    it (their full collections are start-up's and the end's), and the backtest's CPU read higher in
+    4 of 6 pairs (median +2.3 %, not resolved on a shared VM): not kept there."""
     if gc_setting() == "default":
         yield
         return
