@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from flows.app.demo_prescriptions import prescription_rows, prescription_summary, print_prescriptions
 from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
+from flows.app.heap import collecting_less
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
 from flows.app.out_manifest import record_written
@@ -85,10 +86,11 @@ def run_fleet(
     if run is not None:
         run.started = True
     start = time.perf_counter()
-    if workers == 1:
-        run_main(flow)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    with collecting_less(freeze=True):  # as twin run, and what was built before frozen (flows/app/heap.py)
+        if workers == 1:
+            run_main(flow)
+        else:
+            cluster_main(flow, [], 0, worker_count_per_proc=workers)
     seconds = time.perf_counter() - start
     bar.close()
     record_written(out, run_files(out / DEAD_LETTERS, workers))  # twinflow's for --fresh

@@ -21,19 +21,29 @@ again, and each full collection walked every object of the process. A young coll
 for :data:`YOUNG_THRESHOLD` more tracked objects than were freed: a batch's short-lived objects
 are freed by reference counting before it comes (147 young, 13 middle, 1 full: 0.07-0.10 CPU s).
 Garbage cycles are still collected: reference counting never frees them, so they count towards
-the threshold and at most that many wait for a collection. (``gc.freeze`` of start-up's 65,000
-objects was tried too: its ``gc.collect`` costs ~35 ms, for no fewer collections.)
+the threshold and at most that many wait for a collection.
+
+The frozen heap (round 26, ``benchmarks/bench_gc.py``): a full collection walks every tracked
+object, those built before the run too (imports, the flow, the models, the simulated fleet):
+~170,000 objects in ``twin demo``, whose full collections took 30-70 CPU ms each (up to ~270 ms
+of wall time on a shared VM). ``twin demo`` therefore also freezes (``gc.freeze``) what exists
+when its engine starts (:func:`collecting_less` ``freeze=True``), so the run's collections walk
+only what the run made, and gives it back (``gc.unfreeze``) after. No ``gc.collect`` first (~35
+ms): start-up's little garbage, and any cycle through a frozen object, waits until the run ends
+(the demo's peak RSS did not grow). ``TWIN_GC=default`` (:data:`GC_ENV`) leaves CPython's
+collector untouched.
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "YOUNG_THRESHOLD", "collect_less",
-           "collecting_less", "keep_freed_memory"]
+__all__ = ["GC_ENV", "GC_SETTINGS", "MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "YOUNG_THRESHOLD",
+           "collect_less", "collecting_less", "gc_setting", "keep_freed_memory"]
 
 M_TRIM_THRESHOLD = -1
 """``mallopt`` parameter numbers, from glibc's ``malloc.h``."""
@@ -66,6 +76,25 @@ def keep_freed_memory() -> bool:
     return took_mmap and took_trim
 
 
+GC_ENV = "TWIN_GC"
+"""The environment variable that chooses the collector's setting of a run (:data:`GC_SETTINGS`)."""
+
+GC_SETTINGS = ("tuned", "default")
+"""``tuned`` (unset or empty: the same): :func:`collecting_less` raises the young threshold (and
+``twin demo`` freezes what was built before its run); ``default``: CPython's collector, untouched."""
+
+
+def gc_setting() -> str:
+    """The collector's setting from :data:`GC_ENV`; a ValueError naming it for any other value
+    (``twin`` checks it before any command runs: one line, exit 2)."""
+    text = os.environ.get(GC_ENV, "")
+    value = text.strip().lower() or "tuned"
+    if value not in GC_SETTINGS:
+        msg = f"{GC_ENV}={text!r} is not a known setting (tuned or default)"
+        raise ValueError(msg)
+    return value
+
+
 def collect_less() -> tuple[int, int, int]:
     """Raise the young generation's threshold to :data:`YOUNG_THRESHOLD` (the older generations keep
     their ratios). Returns the thresholds that were in force before; a run uses
@@ -76,13 +105,29 @@ def collect_less() -> tuple[int, int, int]:
 
 
 @contextmanager
-def collecting_less() -> Iterator[None]:
-    """:func:`collect_less` for the block, the thresholds that were in force given back after it
-    (failed or not): a run inside a caller's process (``twin run``'s or a backtest's, from tests or
-    notebooks) leaves that process as it found it. Not used by ``twin demo``: its waveform-heavy run showed no
-    gain (5 pairs started together: -2.4 to +3.4 % CPU, median -1.0 %, outputs identical)."""
+def collecting_less(*, freeze: bool = False) -> Iterator[None]:
+    """:func:`collect_less` for the block (a run of ``twin run``, a backtest, ``twin demo``), and
+    with ``freeze`` also ``gc.freeze`` of every object that exists when it starts; the thresholds
+    in force given back and the frozen objects unfrozen after it (failed or not): a run inside a
+    caller's process (tests, notebooks) leaves that process as it found it. A caller that froze
+    its own heap keeps it frozen: nothing more is frozen then. ``TWIN_GC=default``: nothing
+    changed.
+
+    Only ``twin demo`` freezes (round 26, RESULTS.md): its collections 0.58 -> 0.22 CPU s, the
+    longest full one ~120-270 -> ~35-90 ms, -1.7 % CPU (5 pairs; the young threshold alone gave it
+    nothing in round 18). ``twin run`` and the FD001 backtest spent the same in collections with
+    it (their full collections are start-up's and the end's), and the backtest's CPU read higher in
+    4 of 6 pairs (median +2.3 %, not resolved on a shared VM): not kept there."""
+    if gc_setting() == "default":
+        yield
+        return
     before = collect_less()
+    froze = freeze and gc.get_freeze_count() == 0  # a caller's own freeze is left as it is
+    if froze:
+        gc.freeze()
     try:
         yield
     finally:
         gc.set_threshold(*before)
+        if froze:
+            gc.unfreeze()

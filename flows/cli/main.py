@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from flows.app.heap import keep_freed_memory
+from flows.app.heap import gc_setting, keep_freed_memory
 from flows.app.stop_signals import restore, stop_once
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
@@ -201,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # the waveform path's big arrays reuse freed heap (flows/app/heap.py)
     before = stop_once()  # SIGTERM stops like Ctrl-C; a repeat does not abort it (flows.app.stop_signals)
     try:
+        gc_setting()  # TWIN_GC: a value not known is refused before any command runs (flows/app/heap.py)
         args = build_parser().parse_args(argv)
         with engine_panics_hidden(not debug_enabled()):
             return COMMANDS[args.command](args)
