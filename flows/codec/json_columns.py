@@ -111,16 +111,12 @@ def pairs_texts(values: Sequence[Sequence[tuple[str, float]]]) -> list[str]:
     return [json.dumps(list(v)) for v in values]
 
 
-def _leaves(v: Any) -> Iterable[Any]:
-    return chain.from_iterable(v)
-
-
 def distinct_texts(values: Sequence[Any], text: Callable[[Any], str]) -> list[str]:
     """``[text(v) for v in values]`` for values that are tuples of tuples of strings, ``text``
     called once per distinct value (equal tuples of strings have equal texts; any other kind of
     value, which may be equal without having the same text, is written one by one)."""
     if set(map(type, values)) <= {tuple} and set(map(type, chain.from_iterable(values))) <= {tuple} \
-            and set(map(type, chain.from_iterable(map(_leaves, values)))) <= {str}:
+            and set(map(type, chain.from_iterable(chain.from_iterable(values)))) <= {str}:
         memo = {v: text(v) for v in dict.fromkeys(values)}
         return list(map(memo.__getitem__, values))
     return list(map(text, values))
