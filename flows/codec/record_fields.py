@@ -168,14 +168,19 @@ def _field_column(f: Field) -> Column:
     return Column(f.name, f.form.arrow, f.form.nullable, f.description, value)
 
 
+FEW = 4
+"""Below this many records a form's ``column`` costs more than it saves (its checks are a fixed
+cost of tens of us per file: ``alerts`` files hold 1-2 rows): the values are made one by one."""
+
+
 def _many(f: Field | None, value: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
     """The archive column of many records: the form's ``column`` over the field's values where it
-    has one, else ``value`` record by record."""
+    has one (and there are at least :data:`FEW` records), else ``value`` record by record."""
     column = None if f is None else f.form.column
     if column is None:
         return lambda recs: list(map(value, recs))
     get = attrgetter(f.name)  # type: ignore[union-attr]
-    return lambda recs: column(list(map(get, recs)))
+    return lambda recs: column(list(map(get, recs))) if len(recs) >= FEW else list(map(value, recs))
 
 
 def _date_column(of: str) -> Column:
