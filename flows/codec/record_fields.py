@@ -25,6 +25,8 @@ from operator import attrgetter
 from typing import Any
 
 from flows.codec.fields import check_text, format_timestamp
+from flows.codec.json_columns import distinct_texts, map_texts, optional_numbers, pairs_texts
+from flows.codec.json_columns import optional_number as _opt
 from flows.codec.json_telemetry import event_dict
 from twin_models.records import (
     MAX_ID_CHARS,
@@ -42,11 +44,6 @@ __all__ = ["ALERT", "DAMAGE_CHECKPOINT", "FEATURE_VECTOR", "MAPPINGS", "TWIN_SNA
 
 TIMESTAMP_TYPE = "timestamp[us, tz=UTC]"
 """Arrow type names are pyarrow's own (``str(pa.timestamp("us", tz="UTC"))``)."""
-
-
-def _opt(x: float | None) -> float | None:
-    """Optional number: None and non-finite (no estimate, infinite RUL) -> None."""
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def _req(x: float, name: str, owner: str) -> float:
@@ -68,12 +65,15 @@ def _number_map(v: dict[str, float]) -> dict[str, float | None]:
 @dataclass(frozen=True, slots=True)
 class Form:
     """How one kind of value is written: as JSON (``to_json(value, name, owner)``), as an
-    archive value (``to_archive``; None = spread over open columns) and the column's Arrow type."""
+    archive value (``to_archive``; None = spread over open columns) and the column's Arrow type;
+    ``column``, if given, makes a column of archive values at once (``[to_archive(v) for v in
+    values]``, faster: :mod:`flows.codec.json_columns`)."""
 
     to_json: Callable[[Any, str, str], Any]
     to_archive: Callable[[Any], Any] | None
     arrow: str
     nullable: bool
+    column: Callable[[list[Any]], list[Any]] | None = None
 
 
 ID = Form(lambda v, n, o: check_text(n, v, 1, MAX_ID_CHARS), _same, "string", False)
@@ -81,17 +81,21 @@ TEXT = Form(lambda v, n, o: v, _same, "string", False)
 OPT_TEXT = Form(lambda v, n, o: v, _same, "string", True)
 TIME = Form(lambda v, n, o: format_timestamp(v), _same, TIMESTAMP_TYPE, False)
 NUMBER = Form(_req, _same, "double", False)
-OPT_NUMBER = Form(lambda v, n, o: _opt(v), _opt, "double", True)
+OPT_NUMBER = Form(lambda v, n, o: _opt(v), _opt, "double", True, optional_numbers)
 FLAG = Form(lambda v, n, o: bool(v), _same, "bool", False)
 COUNT = Form(lambda v, n, o: int(v), _same, "int64", False)
 PAIRS = Form(lambda v, n, o: [[str(name), _opt(z)] for name, z in v],
-             lambda v: json.dumps(list(v)), "string", False)  # archive: JSON text
-NUMBER_MAP = Form(lambda v, n, o: _number_map(v), json.dumps, "string", False)  # archive: JSON text
+             lambda v: json.dumps(list(v)), "string", False, pairs_texts)  # archive: JSON text
+NUMBER_MAP = Form(lambda v, n, o: _number_map(v), json.dumps, "string", False,
+                  map_texts)  # archive: JSON text
 EVENTS = Form(lambda v, n, o: [event_dict(e) for e in v],  # archive: comma-joined kinds
               lambda v: ",".join([e.kind for e in v]) if v else "", "string", False)
-QUALITY = Form(lambda v, n, o: [{"channel": c, "state": s, "check": k} for c, s, k in v],
-               lambda v: json.dumps([{"channel": c, "state": s, "check": k} for c, s, k in v]),
-               "string", False)  # archive: JSON text
+def _quality_text(v: Iterable[tuple[str, str, str]]) -> str:
+    return json.dumps([{"channel": c, "state": s, "check": k} for c, s, k in v])
+
+
+QUALITY = Form(lambda v, n, o: [{"channel": c, "state": s, "check": k} for c, s, k in v], _quality_text,
+               "string", False, lambda values: distinct_texts(values, _quality_text))  # archive: JSON text
 FEATURE_COLUMNS = Form(lambda v, n, o: _number_map(v), None, "double", True)  # one column per name
 
 
@@ -164,6 +168,21 @@ def _field_column(f: Field) -> Column:
     return Column(f.name, f.form.arrow, f.form.nullable, f.description, value)
 
 
+FEW = 4
+"""Below this many records a form's ``column`` costs more than it saves (its checks are a fixed
+cost of tens of us per file: ``alerts`` files hold 1-2 rows): the values are made one by one."""
+
+
+def _many(f: Field | None, value: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
+    """The archive column of many records: the form's ``column`` over the field's values where it
+    has one (and there are at least :data:`FEW` records), else ``value`` record by record."""
+    column = None if f is None else f.form.column
+    if column is None:
+        return lambda recs: list(map(value, recs))
+    get = attrgetter(f.name)  # type: ignore[union-attr]
+    return lambda recs: column(list(map(get, recs))) if len(recs) >= FEW else list(map(value, recs))
+
+
 def _date_column(of: str) -> Column:
     return Column("date", "date32[day]", False, f"UTC date of {of} (hive partition folder)",
                   lambda rec: getattr(rec, of).date().isoformat())
@@ -195,6 +214,7 @@ class RecordMapping:
                              for c in columns)
         self._json = tuple((f.name, attrgetter(f.name), f.form.to_json) for f in self.fields)
         self._row = tuple((c.name, c.value) for c in self.columns)
+        self._many = tuple((c.name, _many(by_name.get(c.name), c.value)) for c in self.columns)
         self._spread = None if self.open_field is None else attrgetter(self.open_field.name)
 
     def to_json(self, rec: Any) -> dict[str, Any]:
@@ -207,7 +227,7 @@ class RecordMapping:
         """The named archive columns of ``recs`` but ``skip``, one list per column (``date`` left
         out: see ``date_of``): :meth:`archive_row` column by column, for the columnar writer."""
         drop = {"date", *skip}
-        return {name: list(map(value, recs)) for name, value in self._row if name not in drop}
+        return {name: values(recs) for name, values in self._many if name not in drop}
 
     def open_maps(self, recs: Sequence[Any]) -> list[dict[str, float]] | None:
         """Each record's map spread over open columns, as it is (None for a fixed table); the

@@ -50,10 +50,18 @@ def _features() -> list[Any]:
 
 
 def _snapshots() -> list[Any]:
+    """JSON columns whose rows the columnar path writes by orjson or by json.dumps (tiny, non-finite
+    and int values, a name with a colon), repeated and distinct quality states."""
     base = make_snapshot()
+    contexts = [{"speed.mean": 24.43, "load.std": 0.0205}, {"speed.mean": 3e-05, "load.std": math.nan}, {},
+                {"speed.mean": 1e16, "load:std": -0.0}, {"speed.mean": 2}]
+    tops = [(("vib.rms", 1.679), ("vib.peak", -1.5)), (), (("vib.rms", math.inf),), (("vib.rms", 1e-7),)]
+    quality = [(("vib", "ok", ""), ("speed", "ok", "")), (("vib", "bad", "flatline"),), ()]
     return [replace(base, asset_id=f"p{i % 3}", window_start=T + timedelta(hours=i % 4),
                     timestamp=T + timedelta(hours=i % 4 + 1), n_windows=i,
-                    rul_s=None if i % 2 else 3600.0 * i, defect=None if i % 3 else "bpfo")
+                    rul_s=None if i % 2 else 3600.0 * i, defect=None if i % 3 else "bpfo",
+                    context=contexts[i % 5], top_features=tops[i % 4], data_quality=quality[i % 3],
+                    damage=[None, 0.25, math.nan, 1e-9][i % 4])
             for i in range(10)]
 
 
