@@ -253,11 +253,12 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     problem = folder_problem(root)
     if problem is not None:
         raise ValueError(problem)
+    if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
+        # round 26: `archive check --archive /etc` said "every file is readable" (exit 0), round 27:
+        # `archive compact` "0 date folders compacted" (exit 0); `twin sql`'s line, exit 2
+        raise ValueError(no_tables(root))
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
-    if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
-        # round 26: `--archive /etc` said "every file is readable" (exit 0); `twin sql`'s line, exit 2
-        raise ValueError(no_tables(root))
     scans = [scan_table(root, t) for t in TABLES]
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:
