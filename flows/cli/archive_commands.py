@@ -224,17 +224,26 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compacted_lines(root: Path, done: list[Any]) -> None:
+    for c in done:
+        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+
+
 def _cmd_compact(root: Path, before: date | None) -> int:
-    from flows.archive.compact import compact_archive
+    from flows.archive.compact import CompactionStopped, compact_archive
     from flows.dataflow.sinks.archive import new_run_id
 
     skipped: list[str] = []
-    done, finished = compact_archive(root, before or datetime.now(UTC).date(), f"part-compact-{new_run_id()}",
-                                     skipped=skipped)
+    try:
+        done, finished = compact_archive(root, before or datetime.now(UTC).date(),
+                                         f"part-compact-{new_run_id()}", skipped=skipped)
+    except CompactionStopped as exc:  # a full disk: the folders merged before it are listed too
+        _compacted_lines(root, exc.done)
+        sys.stdout.flush()
+        raise
     if finished:
         print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
-    for c in done:
-        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+    _compacted_lines(root, done)
     print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
