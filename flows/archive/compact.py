@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
 from flows.archive.layout import WriteFailed, failure_reason, sorted_rows, write_file, write_options
 
-__all__ = ["Compacted", "UnreadableSource", "compact_archive", "compact_date"]
+__all__ = ["Compacted", "CompactionStopped", "UnreadableSource", "compact_archive", "compact_date"]
 
 BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
 
@@ -49,6 +49,19 @@ class Compacted:
     path: Path
     files: int
     rows: int
+
+
+class CompactionStopped(WriteFailed):
+    """A date folder's merged file could not be written (a full disk) after others were merged:
+    the message names those too (they are complete: their merged files replaced their sources),
+    and :attr:`done` holds them."""
+
+    def __init__(self, failed: WriteFailed, done: list[Compacted]) -> None:
+        merged = ", ".join(f"{c.table} {c.date}" for c in done)
+        n = len(done)
+        super().__init__(failed.errno or errno.EIO, f"{failed}; {n} date folder{'s' if n != 1 else ''} "
+                         f"compacted before it (complete): {merged}")
+        self.done = done
 
 
 class UnreadableSource(ValueError):
@@ -132,4 +145,8 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
                     if skipped is None:
                         raise
                     skipped.append(f"{table} {_day}: {exc}")
+                except WriteFailed as exc:  # round 27: it named only the folder that failed
+                    if not done:
+                        raise
+                    raise CompactionStopped(exc, done) from exc
     return done, finished

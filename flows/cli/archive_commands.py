@@ -224,17 +224,26 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compacted_lines(root: Path, done: list[Any]) -> None:
+    for c in done:
+        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+
+
 def _cmd_compact(root: Path, before: date | None) -> int:
-    from flows.archive.compact import compact_archive
+    from flows.archive.compact import CompactionStopped, compact_archive
     from flows.dataflow.sinks.archive import new_run_id
 
     skipped: list[str] = []
-    done, finished = compact_archive(root, before or datetime.now(UTC).date(), f"part-compact-{new_run_id()}",
-                                     skipped=skipped)
+    try:
+        done, finished = compact_archive(root, before or datetime.now(UTC).date(),
+                                         f"part-compact-{new_run_id()}", skipped=skipped)
+    except CompactionStopped as exc:  # a full disk: the folders merged before it are listed too
+        _compacted_lines(root, exc.done)
+        sys.stdout.flush()
+        raise
     if finished:
         print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
-    for c in done:
-        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+    _compacted_lines(root, done)
     print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
@@ -253,11 +262,12 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     problem = folder_problem(root)
     if problem is not None:
         raise ValueError(problem)
+    if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
+        # round 26: `archive check --archive /etc` said "every file is readable" (exit 0), round 27:
+        # `archive compact` "0 date folders compacted" (exit 0); `twin sql`'s line, exit 2
+        raise ValueError(no_tables(root))
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
-    if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
-        # round 26: `--archive /etc` said "every file is readable" (exit 0); `twin sql`'s line, exit 2
-        raise ValueError(no_tables(root))
     scans = [scan_table(root, t) for t in TABLES]
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:

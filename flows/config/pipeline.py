@@ -34,6 +34,29 @@ FILE_TABLES = ("pipeline", "benchmark")
 """Top-level tables of a config file: the settings, and the benchmark tools' own table."""
 
 
+def broker_problem(brokers: str) -> str | None:
+    """What is wrong with a bootstrap list ``[proto://]host[:port],...`` (None: nothing we check):
+    an empty address or host, or a port that is not a number in 1-65535. librdkafka takes a port
+    as a 16-bit number (``host:99999`` became port 34463, ``host:x`` port 0) and an empty host as
+    localhost, and said so only as a connection failure to another address."""
+    for address in brokers.split(","):
+        rest = address.split("://", 1)[-1].split("/", 1)[0]  # librdkafka drops a URL's path
+        if rest.startswith("["):  # [IPv6]:port
+            host, _, tail = rest[1:].partition("]")
+            port = tail[1:] if tail.startswith(":") else (None if not tail else tail)
+        elif rest.count(":") == 1:
+            host, port = rest.split(":")
+        else:  # no port (9092), or an IPv6 address without brackets
+            host, port = rest, None
+        if not address:
+            return "an empty broker address (two commas in a row, or one at an end)"
+        if not host:
+            return f"broker address {address!r} has no host"
+        if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            return f"broker address {address!r} has port {port!r}, not a number in 1-65535"
+    return None
+
+
 def redact(settings: Mapping[str, str]) -> dict[str, str]:
     """librdkafka settings with secret values masked (for logs, errors and --help)."""
     return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
@@ -69,7 +92,7 @@ class KafkaConfig:
     ``security.protocol``, ``ssl.*``, ``sasl.*``). Secret values never appear in ``repr``.
     """
 
-    brokers: str = setting("localhost:19092", pattern=NAME)
+    brokers: str = setting("localhost:19092", pattern=NAME, check=broker_problem)
     topic_prefix: str = setting("", pattern=r"[A-Za-z0-9._-]{0,200}")
     partitions: int = setting(4, **between(1, 100_000))
     replication: int = setting(1, **between(1, 1000))

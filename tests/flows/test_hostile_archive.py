@@ -376,7 +376,8 @@ def test_an_archive_path_that_is_no_folder_is_named_for_what_it_is(
     demo --out /dev/zero` first)", and ``twin whatif`` printed a warning line about its table
     folders before it."""
     path = make(tmp_path)
-    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"], ["archive", "check"]):
+    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"], ["archive", "check"],
+                 ["archive", "compact"]):
         assert main([*argv, "--archive", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"twin: error: no archive: {path} {says}") and len(err.splitlines()) == 1, err
@@ -460,13 +461,15 @@ def test_a_folder_holding_other_things_is_said_to_hold_no_archive_tables(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Round 25: ``--archive /etc`` said "has no Parquet tables (run `twin demo --out /etc`
     first)"; a folder of other files holds no archive, and the hint is kept for an empty one.
-    Round 26: `twin archive check` said "every file is readable" (exit 0) of both."""
+    Round 26: `twin archive check` said "every file is readable" (exit 0) of both; round 27:
+    `twin archive compact` said "0 date folders compacted" (exit 0)."""
     other, empty = tmp_path / "etc", tmp_path / "empty"
     other.mkdir()
     empty.mkdir()
     (other / "passwd").write_text("root:x:0:0\n")
     (other / "ssh").mkdir()
-    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"], ["archive", "check"]):
+    for argv in (["sql", "SELECT 1"], ["whatif", "pump-001"], ["explain", "a-1"], ["archive", "check"],
+                 ["archive", "compact"]):
         assert main([*argv, "--archive", str(other)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"twin: error: no archive: {other} holds no twinflow archive tables (no "

@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from flows.app.out_dir import replace_file
@@ -65,6 +66,35 @@ def test_a_compaction_on_a_full_disk_names_the_folder_and_leaves_it_as_it_was(tm
     compact_archive(root, BEFORE, "part-compact-y")  # room again: it compacts
     assert query(root, VIEW) == view
     assert not list(root.rglob(".*.tmp"))
+
+
+def test_a_compaction_stopped_by_a_full_disk_names_the_folders_it_had_merged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 27: the line named only the folder that failed; the date folders merged before it (complete:
+    their merged files had replaced their sources) were not said anywhere."""
+    from flows.cli.main import main
+    from flows.dataflow.sinks import archive
+
+    root = _archive(tmp_path / "a")
+    view = query(root, VIEW)
+    first = root / "features" / "date=2026-01-01"
+    merged = [p for p in first.rglob("*.parquet") if p.name != "part-legacy.parquet"]  # legacy: left alone
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in merged)
+    monkeypatch.setattr(archive, "new_run_id", lambda: "x")
+    folder = root / "features" / "date=2026-01-02"
+    (folder / ".part-compact-x.parquet.tmp").symlink_to(FULL)  # the second folder's merged file fails
+    assert main(["archive", "compact", "--archive", str(root), "--before", "2026-01-03"]) == 2
+    out, err = capsys.readouterr()
+    assert out == (f"features 2026-01-01: {len(merged)} files -> features/date=2026-01-01/"
+                   f"part-compact-x.parquet ({rows} rows)\n")
+    assert err == (f"twin: error: cannot write the merged file of features 2026-01-02 in {folder}: No space "
+                   "left on device; that folder is left as it was; 1 date folder compacted before it "
+                   "(complete): features 2026-01-01\n")
+    assert _files(root) == ["date=2026-01-01/asset_id=pump%2F000/part-legacy.parquet",
+                            "date=2026-01-01/part-compact-x.parquet",
+                            "date=2026-01-02/part-r2-w0-000000.parquet",
+                            "date=2026-01-02/part-r3-w0-000000.parquet"]
+    assert (first / "part-compact-x.parquet").exists() and query(root, VIEW) == view
 
 
 STOPPED = """
