@@ -214,10 +214,9 @@ def _rows(items: list[Any]) -> int:
 def _write_file(root: Path, table: str, date: str, data: pa.Table | tuple[list[pa.Array], pa.Schema],
                 basename: str, run_id: str | None) -> None:
     """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically.
-    ``data``: a table, or its columns and schema (``features``: :func:`~.archive_features.
-    block_columns`), made one table with the bookkeeping columns by one ``RecordBatch.from_arrays``
-    (~35 us for a 59-column file against ~60 for ``Table.from_arrays`` and three
-    ``append_column``, hot: RESULTS.md, round 26)."""
+    ``data``: a table, or its columns and schema (``block_columns``, ``records_columns``), made
+    one table with the bookkeeping columns by one ``RecordBatch.from_arrays`` (~35 us for a
+    59-column file against ~60 for ``Table.from_arrays`` and three ``append_column``, hot)."""
     folder = _partition_dir(root, table, date)
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
