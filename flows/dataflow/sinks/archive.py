@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import threading
 import time
 import uuid
@@ -51,7 +52,7 @@ from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_col
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.sinks.archive_columns import date_groups, records_table
+from flows.dataflow.sinks.archive_columns import date_groups, records_columns
 from flows.dataflow.sinks.archive_features import block_columns
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWriter, FailureGroup
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
@@ -174,11 +175,10 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
     number of files. FeatureVectors are converted from their NumPy rows, and the ``features``
     sink's items may be :class:`~.feature_blocks.FeatureBlock` s (made where the windows were
     aggregated), records and blocks in any mix (:mod:`flows.dataflow.sinks.archive_features`)."""
-    tables: dict[str, pa.Table] | dict[str, tuple[list[pa.Array], pa.Schema]]
     if table == FEATURE_VECTOR.table:
         tables = block_columns(_as_blocks(records))
     else:
-        tables = {date: records_table(table, part) for date, part in date_groups(table, records).items()}
+        tables = {date: records_columns(table, part) for date, part in date_groups(table, records).items()}
     for date, data in tables.items():
         _write_file(root, table, date, data, basename, run_id)
     return len(tables)
@@ -214,10 +214,9 @@ def _rows(items: list[Any]) -> int:
 def _write_file(root: Path, table: str, date: str, data: pa.Table | tuple[list[pa.Array], pa.Schema],
                 basename: str, run_id: str | None) -> None:
     """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically.
-    ``data``: a table, or its columns and schema (``features``: :func:`~.archive_features.
-    block_columns`), made one table with the bookkeeping columns by one ``RecordBatch.from_arrays``
-    (~35 us for a 59-column file against ~60 for ``Table.from_arrays`` and three
-    ``append_column``, hot: RESULTS.md, round 26)."""
+    ``data``: a table, or its columns and schema (``block_columns``, ``records_columns``), made
+    one table with the bookkeeping columns by one ``RecordBatch.from_arrays`` (~35 us for a
+    59-column file against ~60 for ``Table.from_arrays`` and three ``append_column``, hot)."""
     folder = _partition_dir(root, table, date)
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
@@ -233,10 +232,11 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table | tuple[list[p
     try:
         if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
             raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-        folder.mkdir(parents=True, exist_ok=True)
-        if folder.is_symlink():  # planted: writing through it would write outside the archive
-            msg = f"cannot write the archive: {folder} is a symbolic link (not written through; remove it)"
-            raise ArchiveWriteError(errno.ELOOP, msg)
+        if not _is_folder(folder):  # a folder (not a link) is written into as it is: one lstat
+            folder.mkdir(parents=True, exist_ok=True)
+            if folder.is_symlink():  # planted: writing through it would write outside the archive
+                raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {folder} is a symbolic "
+                                        "link (not written through; remove it)")
         layout.write_file(data, tmp, options)
         os.replace(tmp, final)
         return
@@ -252,6 +252,14 @@ def _write_file(root: Path, table: str, date: str, data: pa.Table | tuple[list[p
             failed = ArchiveWriteError(failed.errno, f"{failed}; its temporary file {tmp.name} is left "
                                        "there (hidden: never read; remove it once the disk is writable)")
     raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
+
+
+def _is_folder(path: Path) -> bool:
+    """``path`` is a folder, not a link to one: one ``lstat`` (``mkdir`` + ``is_symlink``: two calls)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 _BOOKKEEPING_FIELDS = [pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING]

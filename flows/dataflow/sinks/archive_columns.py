@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import cache
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 from flows.archive.layout import ASSET, TIME_COLUMN
 from flows.codec.archive_schema import arrow_type, file_columns, mapping, open_columns
 
-__all__ = ["date_groups", "open_arrays", "records_table"]
+__all__ = ["SMALL", "date_groups", "open_arrays", "records_columns", "records_table"]
 
 
 def date_groups(table: str, recs: Sequence[Any]) -> dict[str, list[Any]]:
@@ -43,6 +44,14 @@ def date_groups(table: str, recs: Sequence[Any]) -> dict[str, list[Any]]:
     return {d.isoformat(): part for d, part in groups.items()}
 
 
+SMALL = 16
+"""Records below which a file's table is made by :func:`_small_columns` (a Python sort, one
+struct conversion) rather than a column at a time: the demo's ``alerts``, ``audit`` and
+``recommendations`` files hold 1-10 rows, and each Arrow call's fixed cost (every ``pa.array``
+reads an environment variable; a sort is a table, a kernel and two ``take``) was most of their
+conversion (RESULTS.md, round 27, SMALLFILE27)."""
+
+
 def _sort_keys(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array, list[int]]:
     """The asset and time columns of ``recs`` as given, and the positions of ``recs`` sorted by
     (asset_id, time) with ties in the order given (Arrow's sort is stable): the order
@@ -54,25 +63,68 @@ def _sort_keys(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array, lis
     return asset.take(order), when.take(order), order.to_pylist()
 
 
-def records_table(table: str, recs: Sequence[Any]) -> pa.Table:
-    """``recs`` as one Arrow table of archive ``table``'s file columns, rows sorted by (asset_id,
-    time); open columns in the order of the records as given (as the row path names them)."""
+@cache
+def _fixed_schema(table: str) -> pa.Schema:
+    """``asset_id`` and the named file columns of ``table``: one schema object per table (the
+    writer's options and file schema are then found by a pointer compare)."""
+    return pa.schema([pa.field(*ASSET), *(pa.field(c.name, arrow_type(c)) for c in file_columns(table))])
+
+
+def _python_order(table: str, recs: Sequence[Any]) -> list[int] | None:
+    """The positions of ``recs`` sorted by (asset_id, time), ties in the order given (Python's
+    sort is stable), as :func:`_sort_keys` orders them: text compares by code point as Arrow's
+    by UTF-8 bytes, and datetimes by instant (or all naive: by wall time, which Arrow takes as
+    UTC). None where Python cannot compare them (a None next to a value, naive next to aware):
+    Arrow sorts those."""
+    keys = list(zip(map(attrgetter(ASSET[0]), recs), map(attrgetter(TIME_COLUMN[table]), recs), strict=True))
+    try:
+        return sorted(range(len(keys)), key=keys.__getitem__)
+    except TypeError:
+        return None
+
+
+def _small_columns(table: str, recs: Sequence[Any], order: list[int]) -> tuple[list[pa.Array], pa.Schema]:
+    """A few records of a fixed table as :func:`records_columns` gives them: the cells of each
+    row by :meth:`~flows.codec.record_fields.RecordMapping.archive_values`, converted by ONE
+    ``pa.array`` of the rows as structs (the row path's conversion,
+    :func:`flows.dataflow.sinks.archive._table`) instead of one per column."""
+    schema = _fixed_schema(table)
+    ordered = [recs[i] for i in order]
+    time_column = TIME_COLUMN[table]
+    values = mapping(table).archive_values(ordered, skip=(ASSET[0], time_column))
+    values[ASSET[0]] = list(map(attrgetter(ASSET[0]), ordered))
+    values[time_column] = list(map(attrgetter(time_column), ordered))
+    names = schema.names
+    rows = [dict(zip(names, cells, strict=True)) for cells in zip(*(values[n] for n in names), strict=True)]
+    structs = pa.array(rows, type=pa.struct(list(schema)))
+    return pa.RecordBatch.from_struct_array(structs).columns, schema
+
+
+def records_columns(table: str, recs: Sequence[Any]) -> tuple[list[pa.Array], pa.Schema]:
+    """:func:`records_table`'s columns and schema (what the sink's ``_write_file`` takes)."""
     m = mapping(table)
+    maps = m.open_maps(recs)
+    if maps is None and len(recs) < SMALL and (small := _python_order(table, recs)) is not None:
+        return _small_columns(table, recs, small)
     asset, when, order = _sort_keys(table, recs)
     done = {ASSET[0]: asset, TIME_COLUMN[table]: when}
     ordered = [recs[i] for i in order]
     values = m.archive_values(ordered, skip=tuple(done))
-    fields, arrays = [pa.field(*ASSET)], [asset]
-    for c in file_columns(table):
-        fields.append(pa.field(c.name, arrow_type(c)))
-        arrays.append(done[c.name] if c.name in done else pa.array(values[c.name], arrow_type(c)))
-    maps = m.open_maps(recs)
+    schema = _fixed_schema(table)
+    arrays = [done[f.name] if f.name in done else pa.array(values[f.name], f.type) for f in schema]
     if maps is not None:
         spread = arrow_type(open_columns(table))  # type: ignore[arg-type]
         names, columns = open_arrays(maps, order)
-        fields.extend(pa.field(n, spread) for n in names)
+        schema = pa.schema([*schema, *(pa.field(n, spread) for n in names)])
         arrays.extend(columns)
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    return arrays, schema
+
+
+def records_table(table: str, recs: Sequence[Any]) -> pa.Table:
+    """``recs`` as one Arrow table of archive ``table``'s file columns, rows sorted by (asset_id,
+    time); open columns in the order of the records as given (as the row path names them)."""
+    arrays, schema = records_columns(table, recs)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def open_arrays(maps: Sequence[dict[str, float]], order: list[int]) -> tuple[list[str], list[pa.Array]]:
