@@ -57,6 +57,10 @@ def broker_problem(brokers: str) -> str | None:
     return None
 
 
+BROKER_LISTS = frozenset({"bootstrap.servers", "metadata.broker.list"})
+"""librdkafka's names of the broker list (``metadata.broker.list`` its alias): ``kafka.brokers``'s."""
+
+
 def redact(settings: Mapping[str, str]) -> dict[str, str]:
     """librdkafka settings with secret values masked (for logs, errors and --help)."""
     return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
@@ -113,6 +117,13 @@ class KafkaConfig:
     event-time order only while all of them carry one key (one partition), and the merge does not lower a
     run of records stamped ahead (their keys do not name their assets:
     :mod:`flows.dataflow.sources.kafka_merge`)."""
+
+    def __post_init__(self) -> None:
+        given = sorted(BROKER_LISTS.intersection(self.librdkafka))
+        if given:  # client_config puts them after kafka.brokers: they won, unchecked, over --brokers
+            msg = (f"config kafka.librdkafka.{given[0]}: the brokers are set by kafka.brokers (--brokers, "
+                   f"TWIN_KAFKA__BROKERS), not among the librdkafka settings")
+            raise ConfigError(msg)
 
     def __repr__(self) -> str:
         return (f"KafkaConfig(brokers={self.brokers!r}, topic_prefix={self.topic_prefix!r}, "

@@ -66,3 +66,23 @@ def test_every_kafka_command_refuses_it_in_one_line(argv: list[str], route: str,
     assert err.count("\n") == 1 and err.startswith("twin: error: "), err
     assert err.endswith("config kafka.brokers = 'host:99999': broker address 'host:99999' has port "
                         "'99999', not a number in 1-65535\n"), err
+
+
+@pytest.mark.parametrize("key", ["bootstrap.servers", "metadata.broker.list"])
+@pytest.mark.parametrize("route", ["env", "file"])
+def test_a_broker_list_among_the_librdkafka_settings_is_refused(key: str, route: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The pass-through settings come after ``kafka.brokers`` in every client's settings: a broker list
+    there won over ``--brokers`` without being checked (``host:99999`` became port 34463 again)."""
+    extra = ["--brokers", "localhost:19092", "--connect-timeout", "1"]
+    if route == "env":
+        monkeypatch.setenv("TWIN_KAFKA__LIBRDKAFKA__" + key.replace(".", "_").upper(), "host:99999")
+    else:
+        (tmp_path / "twin.toml").write_text(f'[pipeline.kafka.librdkafka]\n"{key}" = "host:99999"\n')
+        extra += ["--config", str(tmp_path / "twin.toml")]
+    assert main(["topics", "describe", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("twin: error: "), err
+    assert err.endswith(f"config kafka.librdkafka.{key}: the brokers are set by kafka.brokers (--brokers, "
+                        "TWIN_KAFKA__BROKERS), not among the librdkafka settings\n"), err
