@@ -13,7 +13,13 @@ import pyarrow as pa
 import pytest
 
 from flows.dataflow.sinks import archive, archive_columns
-from flows.dataflow.sinks.archive_columns import SMALL, _python_order, _sort_keys, records_columns
+from flows.dataflow.sinks.archive_columns import (
+    SMALL,
+    _python_order,
+    _sort_keys,
+    records_columns,
+    records_file,
+)
 from tests.factories import recommendation
 from tests.unit.test_serde import make_alert, make_snapshot
 from tests.whatif_samples import make_checkpoint
@@ -112,3 +118,57 @@ def test_what_python_cannot_compare_is_sorted_by_arrow(records: list[Any],
         return
     arrays, schema = records_columns("alerts", records)
     assert pa.table(arrays, schema=schema).equals(pa.table(want_arrays, schema=want_schema))
+
+
+def _columns_file(table: str, records: list[Any], run_id: str | None, seq: int) -> pa.Table:
+    """The file's table as the columns' path makes it: ``records_columns`` and the sink's
+    bookkeeping arrays, one ``RecordBatch.from_arrays``."""
+    arrays, schema = records_columns(table, records)
+    arrays = [*arrays, *archive._bookkeeping_arrays(len(arrays[0]), run_id, seq)]
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=archive._file_schema(schema))])
+
+
+@pytest.mark.parametrize("run_id", ["run-1", None], ids=["run id", "no run id"])
+@pytest.mark.parametrize(("table", "n"), CASES)
+def test_a_few_records_file_converts_its_bookkeeping_with_its_cells(table: str, n: int,
+                                                                    run_id: str | None) -> None:
+    """Round 28 (SMALLFILE28): below SMALL records the file's table, bookkeeping included, is made by
+    one struct conversion at its write; the same table (values, nulls, zones, schema) as the columns
+    and three repeated bookkeeping scalars."""
+    record, field = RECORDS[table]
+    records = _spread(record, field, n)
+    made = records_file(table, records)
+    assert callable(made)
+    for seq in (1_790_000_000_123_456_789, 1):
+        got = made(run_id, seq)
+        want = _columns_file(table, records, run_id, seq)
+        assert got.schema.equals(want.schema, check_metadata=True)
+        assert got.equals(want)
+        assert got.column("_write_seq").to_pylist() == [seq] * n
+        assert got.column("run_id").to_pylist() == [run_id] * n
+
+
+@pytest.mark.parametrize("table", list(RECORDS))
+def test_many_records_are_columns_the_sink_completes(table: str) -> None:
+    """At SMALL records and more, ``records_file`` hands the sink the columns' path's columns."""
+    record, field = RECORDS[table]
+    records = _spread(record, field, SMALL)
+    arrays, schema = records_file(table, records)  # type: ignore[misc]
+    want_arrays, want_schema = records_columns(table, records)
+    assert schema.equals(want_schema)
+    assert pa.table(arrays, schema=schema).equals(pa.table(want_arrays, schema=want_schema))
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_a_few_records_without_a_run_id_are_written_as_the_same_bytes(
+        tmp_path: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file without a run id (``write_rows``' default) has a null ``run_id`` either way."""
+    records = _spread(make_alert(), "timestamp", n)
+    monkeypatch.setattr(archive, "write_seq", lambda: 1_790_000_000_000_000_000)
+    archive.write_records(tmp_path / "small", "alerts", records, "part-x", None)
+    monkeypatch.setattr(archive_columns, "SMALL", 0)
+    archive.write_records(tmp_path / "arrow", "alerts", records, "part-x", None)
+    files = sorted(p.relative_to(tmp_path / "small") for p in (tmp_path / "small").rglob("*.parquet"))
+    assert files
+    for rel in files:
+        assert (tmp_path / "small" / rel).read_bytes() == (tmp_path / "arrow" / rel).read_bytes()

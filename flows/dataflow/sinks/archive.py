@@ -52,7 +52,7 @@ from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_col
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.sinks.archive_columns import date_groups, records_columns
+from flows.dataflow.sinks.archive_columns import Columns, FileTable, date_groups, records_file
 from flows.dataflow.sinks.archive_features import block_columns
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWriter, FailureGroup
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
@@ -178,7 +178,7 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
     if table == FEATURE_VECTOR.table:
         tables = block_columns(_as_blocks(records))
     else:
-        tables = {date: records_columns(table, part) for date, part in date_groups(table, records).items()}
+        tables = {date: records_file(table, part) for date, part in date_groups(table, records).items()}
     for date, data in tables.items():
         _write_file(root, table, date, data, basename, run_id)
     return len(tables)
@@ -211,24 +211,26 @@ def _rows(items: list[Any]) -> int:
     return sum(len(item) if type(item) is FeatureBlock else 1 for item in items)
 
 
-def _write_file(root: Path, table: str, date: str, data: pa.Table | tuple[list[pa.Array], pa.Schema],
-                basename: str, run_id: str | None) -> None:
+def _write_file(root: Path, table: str, date: str, data: pa.Table | Columns | FileTable, basename: str,
+                run_id: str | None) -> None:
     """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically.
-    ``data``: a table, or its columns and schema (``block_columns``, ``records_columns``), made
-    one table with the bookkeeping columns by one ``RecordBatch.from_arrays`` (~35 us for a
-    59-column file against ~60 for ``Table.from_arrays`` and three ``append_column``, hot)."""
+    ``data``: a table; its columns and schema (``block_columns``, ``records_columns``), made one table with
+    the bookkeeping by one ``RecordBatch.from_arrays`` (~35 us for 59 columns, ~60 by ``append_column``,
+    hot); or a function making the file's table and bookkeeping (``records_file``'s, for a few records)."""
     folder = _partition_dir(root, table, date)
     final = folder / f"{basename}.parquet"
     tmp = folder / f".{basename}.parquet.tmp"
     if isinstance(data, pa.Table):
         options = layout.write_options(table, _file_schema(data.schema))
         data = _bookkeeping(data, run_id, write_seq())
-    else:
+    elif isinstance(data, tuple):
         arrays, schema = data
         full = _file_schema(schema)
         options = layout.write_options(table, full)
         arrays = [*arrays, *_bookkeeping_arrays(len(arrays[0]), run_id, write_seq())]
         data = pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=full)])
+    else:
+        options = layout.write_options(table, (data := data(run_id, write_seq())).schema)
     try:
         if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
             raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
