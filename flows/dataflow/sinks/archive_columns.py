@@ -52,11 +52,13 @@ def date_groups(table: str, recs: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 SMALL = 16
-"""Records below which a file's table is made by :func:`_small_columns` (a Python sort, one
-struct conversion) rather than a column at a time: the demo's ``alerts``, ``audit`` and
+"""Records below which a file's table is made by :func:`_small_file` (the sink's, bookkeeping
+included; :func:`_small_columns` for :func:`records_columns`): a Python sort and one struct
+conversion rather than a column at a time: the demo's ``alerts``, ``audit`` and
 ``recommendations`` files hold 1-10 rows, and each Arrow call's fixed cost (every ``pa.array``
 reads an environment variable; a sort is a table, a kernel and two ``take``) was most of their
-conversion (RESULTS.md, round 27, SMALLFILE27)."""
+conversion (RESULTS.md, round 27, SMALLFILE27). Not raised for ``data_quality``'s 40-row files in
+round 28: ~40 us less hot, not measurable in its write (SMALLFILE28)."""
 
 
 def _sort_keys(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array, list[int]]:
