@@ -161,8 +161,9 @@ class QualityMonitor:
             self._absent(out, flagged, changed, window_end, stats, gaps)
         bad = tuple([q.channel for q in flagged if q.state == "bad"]) if flagged else ()
         marks = tuple(out.values())
-        if marks == getattr(self, "last_marks", None):  # (a monitor pickled before it has none)
-            marks = self.last_marks  # unchanged: the same object, which the archive encodes once
+        last = getattr(self, "last_marks", None)  # (a monitor pickled before it has none)
+        if last is not None and marks == last:
+            marks = last  # unchanged: the same object, which the archive encodes once
         else:
             self.last_marks = marks
         return WindowQuality(asset_id, window_end, marks, tuple(flagged), bad, changed)
