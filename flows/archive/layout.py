@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 
 from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
-__all__ = ["ASSET", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed", "dictionary_columns",
-           "failure_reason", "sorted_rows", "statistics_columns", "write_file", "write_options"]
+__all__ = ["ASSET", "JSON_TEXT", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed",
+           "dictionary_columns", "failure_reason", "sorted_rows", "statistics_columns", "write_file",
+           "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -41,12 +42,28 @@ def sorted_rows(table: str, data: pa.Table) -> pa.Table:
     return data.sort_by([(k, "ascending") for k in keys])
 
 
-def dictionary_columns(schema: pa.Schema) -> list[str]:
+JSON_TEXT = {"twin_state": ("top_features", "context", "lineage", "data_quality")}
+"""A table's columns of JSON text: written without min/max statistics (no query prunes on the
+order of a JSON text: the views push only their key columns' filters into the scan, see
+:func:`statistics_columns`) and, but ``data_quality`` (a fleet's few states repeat), without a
+dictionary: a window's context, top features and lineage are nearly all distinct, so the
+dictionary held every value again (or fell back to plain past 1 MB). On the demo's twin_state
+flushes: -0.4 us per row of the write (~7 %), files 6 % smaller (RESULTS.md, round 28,
+TWINSTATE28). Other tables' JSON text columns (``alerts``' a few rows per file, ``features``'
+``inputs``) keep the defaults: not measured."""
+REPEATING_TEXT = frozenset({"data_quality"})
+"""JSON text columns whose values repeat: they keep the dictionary."""
+
+
+def dictionary_columns(schema: pa.Schema, table: str | None = None) -> list[str]:
     """The columns worth Parquet's dictionary encoding: the text ones (asset ids, conditions,
-    events, run ids repeat). Numbers and timestamps are written plain: a feature or score is
-    nearly always distinct within a row group, so its dictionary holds every value again (on the
-    demo archive the files are ~10 % smaller without, and the writer skips building it)."""
-    return [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    events, run ids repeat) but ``table``'s distinct JSON text (:data:`JSON_TEXT`). Numbers and
+    timestamps are written plain: a feature or score is nearly always distinct within a row
+    group, so its dictionary holds every value again (on the demo archive the files are ~10 %
+    smaller without, and the writer skips building it)."""
+    distinct = set(JSON_TEXT.get(table or "", ())) - REPEATING_TEXT
+    return [f.name for f in schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            and f.name not in distinct]
 
 
 def statistics_columns(table: str, schema: pa.Schema) -> list[str]:
@@ -58,8 +75,10 @@ def statistics_columns(table: str, schema: pa.Schema) -> list[str]:
     columns (``asset_id``, ``window_start``; EXPLAIN shows a filter on a feature, ``run_id`` or
     ``n_records`` evaluated above the window), so a feature's statistics never prune a ``twin
     sql`` query; with rows sorted by asset, a row group's feature range is the whole fleet's
-    anyway. Writing them is ~12 % of a file's write (issue 10, part ARCHIVE5)."""
+    anyway. Writing them is ~12 % of a file's write (issue 10, part ARCHIVE5). Nor ``table``'s
+    JSON text columns (:data:`JSON_TEXT`)."""
     named = {ASSET[0], *(c.name for c in file_columns(table)), *(c.name for c in BOOKKEEPING)}
+    named -= set(JSON_TEXT.get(table, ()))
     return [f.name for f in schema if f.name in named]
 
 
@@ -122,7 +141,7 @@ def _column_lists(table: str, schema: pa.Schema) -> tuple[list[str], list[str]]:
     for seen, lists in kept:
         if seen.equals(schema):
             return lists
-    lists = (dictionary_columns(schema), statistics_columns(table, schema))
+    lists = (dictionary_columns(schema, table), statistics_columns(table, schema))
     if len(kept) >= _KEPT:
         del kept[0]
     kept.append((schema, lists))

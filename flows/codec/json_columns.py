@@ -113,7 +113,20 @@ def pairs_texts(values: Sequence[Sequence[tuple[str, float]]]) -> list[str]:
 def distinct_texts(values: Sequence[Any], text: Callable[[Any], str]) -> list[str]:
     """``[text(v) for v in values]`` for values that are tuples of tuples of strings, ``text``
     called once per distinct value (equal tuples of strings have equal texts; any other kind of
-    value, which may be equal without having the same text, is written one by one)."""
+    value, which may be equal without having the same text, is written one by one).
+
+    A value handed over as the same object as an earlier one (the quality monitor gives an
+    asset's unchanged marks as the previous window's tuple) is checked and looked up once: most
+    windows repeat their asset's last state, so the checks run over a few objects, not every row."""
+    objects = dict(zip(map(id, values), values, strict=True))  # ``values`` keeps them alive: ids stay theirs
+    if len(objects) * 2 > len(values):  # few shared objects: check every value
+        return _distinct(values, text)
+    texts = dict(zip(objects, _distinct(list(objects.values()), text), strict=True))
+    return list(map(texts.__getitem__, map(id, values)))
+
+
+def _distinct(values: Sequence[Any], text: Callable[[Any], str]) -> list[str]:
+    """``[text(v) for v in values]``, once per distinct value when every leaf is a ``str``."""
     if set(map(type, values)) <= {tuple} and set(map(type, chain.from_iterable(values))) <= {tuple} \
             and set(map(type, chain.from_iterable(chain.from_iterable(values)))) <= {str}:
         memo = {v: text(v) for v in dict.fromkeys(values)}

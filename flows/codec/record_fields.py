@@ -127,6 +127,31 @@ def lineage_text(lin: Lineage | None) -> str | None:
             f'"fleet_model_version":{int(lin.fleet_model_version)},"inputs":{spans_text(lin.inputs)}}}')
 
 
+def lineage_texts(values: list[Lineage | None]) -> list[str | None]:
+    """``[lineage_text(v) for v in values]`` (the archive's column), ~1/4 cheaper: the usual
+    lineage (one input span, int counts: ``:d`` refuses a float, which ``int()`` would truncate;
+    version and config hash strings) written inline with its head text kept per (version,
+    config hash); any other by :func:`lineage_text`."""
+    heads: dict[tuple[str, str], str] = {}
+    out: list[str | None] = []
+    add = out.append
+    for lin in values:
+        try:
+            (span,) = lin.inputs  # type: ignore[union-attr]
+            key = (lin.version, lin.config_hash)  # type: ignore[union-attr]
+            head = heads.get(key)
+            if head is None:  # kept for text only (1 == 1.0 == True would share a head otherwise)
+                if type(key[0]) is not str or type(key[1]) is not str:
+                    raise TypeError
+                head = heads[key] = f'{{"version":{_text(key[0])},"config_hash":{_text(key[1])},"life_id":'
+            add(f'{head}{lin.life_id:d},"learned_windows":{lin.learned_windows:d},'  # type: ignore[union-attr]
+                f'"fleet_model_version":{lin.fleet_model_version:d},"inputs":'  # type: ignore[union-attr]
+                f'[{{"source":{_text(span.source)},"first":{span.first:d},"last":{span.last:d}}}]}}')
+        except (AttributeError, TypeError, ValueError):  # None, not one span, a count not an int
+            add(lineage_text(lin))
+    return out
+
+
 def lineage_json(lin: Lineage | None) -> dict[str, Any] | None:
     """A lineage as its JSON object (None stays None: records written without one)."""
     if lin is None:
@@ -137,7 +162,8 @@ def lineage_json(lin: Lineage | None) -> dict[str, Any] | None:
 
 
 INPUTS = Form(lambda v, n, o: spans_json(v), spans_text, "string", False)  # archive: JSON text
-LINEAGE = Form(lambda v, n, o: lineage_json(v), lineage_text, "string", True)  # archive: JSON text
+LINEAGE = Form(lambda v, n, o: lineage_json(v), lineage_text, "string", True,
+               lineage_texts)  # archive: JSON text
 # --- end digital thread ------------------------------------------------------------------------
 
 

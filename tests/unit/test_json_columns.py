@@ -97,3 +97,26 @@ def test_optional_numbers_are_optional_number_of_each() -> None:
         want = [optional_number(v) for v in values]
         assert got == want
         assert list(map(type, got)) == list(map(type, want))
+
+
+def test_shared_states_are_checked_and_written_once_per_object() -> None:
+    """The quality monitor hands an asset's unchanged marks over as the same tuple (round 28): each
+    object is written once, by its own text; an equal copy shares the text only where every leaf is
+    a string; equal objects with different texts keep theirs."""
+    calls: list[Any] = []
+
+    def text(v: Any) -> str:
+        calls.append(v)
+        return json.dumps(v)
+
+    ok, bad = (("vib", "ok", ""), ("speed", "ok", "")), (("vib", "bad", "flatline"),)
+    copy = tuple(tuple(list(m)) for m in ok)  # equal to ok, another object
+    column = [ok, bad, ok, ok, bad, ok, copy, ok] * 3
+    assert distinct_texts(column, text) == [json.dumps(v) for v in column]
+    assert calls == [ok, bad]
+    calls.clear()
+    one, real = (("a", 1),), (("a", 1.0),)  # equal, different texts
+    column = [one, real, real, one, one, real]
+    assert distinct_texts(column, text) == [json.dumps(v) for v in column]
+    assert distinct_texts(column, text)[:2] == ['[["a", 1]]', '[["a", 1.0]]']
+    assert calls[:2] == [one, real] and len(calls) == 4  # once per object per call (value by value: 6)

@@ -4,11 +4,17 @@ at every call; the sink's file schema (bookkeeping appended) is kept per equal s
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from flows.archive import layout
 from flows.dataflow.sinks import archive as sink
+from flows.dataflow.sinks.archive import write_records
+from tests.unit.test_archive_columns import _alerts, _snapshots
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -49,3 +55,33 @@ def test_the_sink_keeps_one_file_schema_per_equal_schema() -> None:
     assert full.equals(written)
     other = sink._file_schema(_schema(pa.string()).remove(3))
     assert other is not full and other.field("x").type == pa.string()
+
+
+def test_twin_state_json_text_has_no_statistics_and_its_distinct_text_no_dictionary(tmp_path: Path) -> None:
+    """A window's context, top features and lineage are nearly all distinct JSON text: written
+    plain; no query prunes on a JSON text's min/max: none written (round 28). The repeating
+    quality states keep their dictionary; the other columns keep theirs and their statistics;
+    ``alerts`` keeps the defaults."""
+    write_records(tmp_path, "twin_state", _snapshots(), "part-x", "r")
+    write_records(tmp_path, "alerts", _alerts() * 3, "part-x", "r")
+    files = sorted((tmp_path / "twin_state").rglob("*.parquet"))
+    assert files
+    for path in files:
+        chunks = _chunks(path)
+        for name in ("top_features", "context", "lineage"):
+            assert "RLE_DICTIONARY" not in chunks[name].encodings, name
+        for name in ("top_features", "context", "lineage", "data_quality"):
+            assert not chunks[name].is_stats_set, name
+        for name in ("asset_id", "data_quality", "evidence", "condition", "run_id"):
+            assert "RLE_DICTIONARY" in chunks[name].encodings, name
+        for name in ("asset_id", "window_start", "timestamp", "condition", "evidence", "drift", "run_id"):
+            assert chunks[name].is_stats_set, name
+    for path in sorted((tmp_path / "alerts").rglob("*.parquet")):
+        chunks = _chunks(path)
+        assert all("RLE_DICTIONARY" in chunks[n].encodings and chunks[n].is_stats_set
+                   for n in ("top_features", "lineage"))
+
+
+def _chunks(path: Path) -> dict[str, Any]:
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    return {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from flows.codec.record_fields import lineage_json, lineage_text, spans_json, spans_text
+from flows.codec.record_fields import lineage_json, lineage_text, lineage_texts, spans_json, spans_text
 from twin_models.records import InputSpan, Lineage
 
 SOURCES = ["kafka:twin.telemetry.scalar.v1:3", 'file:we"ird\\name.csv', "file:pümpe-ß.csv", "sim:seed=7",
@@ -23,3 +24,22 @@ def test_fast_text_is_the_compact_json(n: int) -> None:
     assert lineage_text(lin) == json.dumps(lineage_json(lin), **compact)
     assert json.loads(lineage_text(lin))["inputs"] == spans_json(spans)  # type: ignore[arg-type]
     assert lineage_text(None) is None
+
+
+def test_lineage_column_is_lineage_text_of_each() -> None:
+    """The archive's column form (round 28): the usual lineage (one span, int counts, text version
+    and hash) written inline with its head kept, every other one as :func:`lineage_text` writes it."""
+    one = (InputSpan("sim:seed=7", 0, 187),)
+    many = tuple(InputSpan(s, i, i + 2 ** 40) for i, s in enumerate(SOURCES))
+    values: list[Lineage | None] = [Lineage("0.1.0", "a4f4945eafe10967", 0, i, 0, one) for i in range(3)]
+    values += [Lineage("0.1.0", "a4f4945eafe10967", 2, 5, 1, (span,)) for span in many]
+    values += [None, Lineage("0.1.0", "a4f4945eafe10967", 0, 0, 0, ()),
+               Lineage("0.1.0", "a4f4945eafe10967", 1, 2, 3, many),
+               Lineage('0.1.0+"x"', "hash-ß", 1, 2, 3, one),  # escaped and non-ASCII heads
+               Lineage("0.1.0", "a4f4945eafe10967", 3.7, 2.0, 1, one),  # type: ignore[arg-type]  # int() truncates
+               Lineage("0.1.0", "a4f4945eafe10967", True, np.int64(7), 2 ** 70, one),  # type: ignore[arg-type]
+               Lineage("0.1.0", "a4f4945eafe10967", 0, 0, 0, (InputSpan("s", 1.5, 2),)),  # type: ignore[arg-type]
+               Lineage(1, "h", 0, 0, 0, one), Lineage(1.0, "h", 0, 0, 0, one),  # type: ignore[arg-type]  # equal keys,
+               Lineage(True, "h", 0, 0, 0, one)]  # type: ignore[arg-type]  # different texts
+    assert lineage_texts(values) == [lineage_text(v) for v in values]
+    assert lineage_texts(values[::-1]) == [lineage_text(v) for v in values[::-1]]

@@ -290,6 +290,29 @@ def test_a_monitor_pickled_by_the_previous_code_restores_and_goes_on() -> None:
         assert tuple(got) == want and got.changed == want_changed, i
 
 
+def test_unchanged_marks_are_handed_over_as_the_previous_windows_tuple() -> None:
+    """An asset's marks equal to its last window's are that same tuple (the archive sink encodes
+    each object once: :func:`flows.codec.json_columns.distinct_texts`); changed ones are new; a
+    restored monitor goes on."""
+    rng = np.random.default_rng(5)
+    monitor = QualityMonitor(META)
+    prev: tuple[tuple[str, str, str], ...] | None = None
+    same = changed = 0
+    for i in range(200):
+        if i == 100:
+            monitor = pickle.loads(pickle.dumps(monitor))
+            prev = None
+        marks = monitor.judge(T0 + timedelta(seconds=WINDOW_S * (i + 1)), _quality(i, rng)).marks
+        if prev is not None and marks:
+            if marks == prev:
+                assert marks is prev, i
+                same += 1
+            else:
+                changed += 1
+        prev = marks
+    assert same > 20 and changed > 20, (same, changed)
+
+
 def test_window_quality_as_a_sequence() -> None:
     at = T0 + timedelta(hours=1)
     bad = ChannelQuality("a-1", "b", at, "bad", "flatline", "stuck")

@@ -94,6 +94,7 @@ class QualityMonitor:
         self.learnt: dict[str, Learnt] = {}
         self.states: dict[str, ChannelQuality] = {}
         self.drift = DriftTracker({s.channel: s.unit for s in metadata.sensors})
+        self.last_marks: tuple[tuple[str, str, str], ...] | None = None  # the last window's marks
 
     def update(self, window_end: datetime, stats: Mapping[str, ChannelStats],
                skews: Sequence[ClockSkew] = (), machine_fault: bool = False) -> tuple[ChannelQuality, ...]:
@@ -159,7 +160,13 @@ class QualityMonitor:
         if len(stats) < len(learnt_of):  # a channel known before is absent (each judged one is learnt)
             self._absent(out, flagged, changed, window_end, stats, gaps)
         bad = tuple([q.channel for q in flagged if q.state == "bad"]) if flagged else ()
-        return WindowQuality(asset_id, window_end, tuple(out.values()), tuple(flagged), bad, changed)
+        marks = tuple(out.values())
+        last = getattr(self, "last_marks", None)  # (a monitor pickled before it has none)
+        if last is not None and marks == last:
+            marks = last  # unchanged: the same object, which the archive encodes once
+        else:
+            self.last_marks = marks
+        return WindowQuality(asset_id, window_end, marks, tuple(flagged), bad, changed)
 
     def _judge_split(self, window_end: datetime, stats: Mapping[str, Any], skews: Sequence[ClockSkew],
                      machine_fault: bool) -> WindowQuality:
