@@ -236,6 +236,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
         check_table_folder(opts.archive_dir, table)
+    from flows.cli.run_checks import not_writable
+
+    if (problem := not_writable(opts.archive_dir, TABLES, opts.recovery_dir)) is not None:
+        raise ValueError(problem)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
     from flows.app.losses import end_lines

@@ -154,6 +154,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
     out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir)
     not_another_commands_out("demo", out)
+    from flows.cli.run_checks import not_writable
+    from flows.codec.archive_schema import TABLES
+
+    if (problem := not_writable(out, TABLES, None, "--out" if args.out else "archive_dir")) is not None:
+        raise ValueError(problem)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address)
     return run_demo(args, cfg, out, metrics)
@@ -165,6 +170,14 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     writable_dir("--out", args.out)
     not_another_commands_out("backtest", args.out)
+    from pathlib import Path
+
+    from flows.cli.run_checks import not_writable
+    from flows.codec.archive_schema import TABLES
+
+    out = Path(args.out)
+    if (problem := not_writable(out / "archive", TABLES, None, "--out", out)) is not None:
+        raise ValueError(problem)  # round 28: found after the whole input was read
     cfg = load_config(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}

@@ -6,11 +6,20 @@ Before, Bytewax met them after the recovery store was initialised: a bad port or
 ``internal error: RuntimeError: ... failed to initialize networking: invalid port value``, exit 1,
 and a ``,`` between addresses a name lookup failure; an address listed twice made the process wait
 for a peer that would never come, deaf to SIGTERM; an empty entry (``;;``) was dropped silently, so
-a cluster of three ran as one; ``-i 3`` without ``-a`` was accepted as if it were 0."""
+a cluster of three ran as one; ``-i 3`` without ``-a`` was accepted as if it were 0.
+
+:func:`not_writable`: the files and folders inside ``--archive`` and ``--recovery-dir`` a run writes
+(their own folders are probed by :func:`flows.cli.args.writable_dir`), for a user who is not their
+owner: before, a read-only table folder stopped the run at its first archive flush (exit 1, after
+reading the input) and a read-only recovery partition was called "damaged or not Bytewax's"."""
 
 from __future__ import annotations
 
-__all__ = ["cluster_addresses"]
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["cluster_addresses", "not_writable"]
 
 
 def _problem(address: str) -> str | None:
@@ -58,3 +67,32 @@ def cluster_addresses(addresses: str | None, process_id: int | None) -> tuple[st
         msg = f"-i {process_id} is not an index of the {len(entries)} addresses in -a (0-{len(entries) - 1})"
         raise ValueError(msg)
     return tuple(entries)
+
+
+def _owner(path: Path) -> str:
+    st = path.stat()
+    return f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def not_writable(archive: Path, tables: tuple[str, ...], store: Path | None, flag: str = "--archive",
+                 named: Path | None = None) -> str | None:
+    """The first entry a run would write but this user may not (one line naming it, led by ``flag``
+    and ``named``: the folder the user gave, ``archive`` by default), or None: the archive's existing
+    table and date folders, the recovery store's existing files."""
+    places: list[tuple[Path, int, str]] = []
+    for table in tables:
+        folder = archive / table
+        if folder.is_dir() and not folder.is_symlink():
+            places.append((folder, os.W_OK | os.X_OK, flag))
+            places += [(d, os.W_OK | os.X_OK, flag) for d in sorted(folder.glob("date=*"))
+                       if d.is_dir() and not d.is_symlink()]
+    if store is not None and store.is_dir():
+        places += [(f, os.R_OK | os.W_OK, "--recovery-dir") for f in sorted(store.iterdir())
+                   if f.is_file() and not f.is_symlink() and not f.name.startswith(".")]
+    for path, mode, where in places:
+        if not os.access(path, mode):
+            what = "folder" if path.is_dir() else "file"
+            return (f"{where} {named or archive if where == flag else store}: cannot write its {what} {path} "
+                    f"as uid {os.geteuid()} ({_owner(path)}); make it writable for this user or run as its "
+                    "owner")
+    return None
