@@ -180,7 +180,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         return rows
 
     try:
-        _, cut = write_result(con, args.format, args.max_rows, sys.stdout, fetch=fetch)
+        # its own one-line failures (below): the stream itself, not main's per-write wrapper
+        _, cut = write_result(con, args.format, args.max_rows, getattr(sys.stdout, "stream", sys.stdout),
+                              fetch=fetch)
         sys.stdout.flush()
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None

@@ -35,6 +35,7 @@ from flows.cli.args import (
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.stderr import engine_cause, engine_panics_hidden
+from flows.cli.stdout import named_stdout
 from flows.cli.whatif_command import WHATIF_COMMANDS, add_whatif_parser
 from flows.config.values import DEFAULT_ARCHIVE, ConfigError
 
@@ -216,8 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         gc_setting()  # TWIN_GC: a value not known is refused before any command runs (flows/app/heap.py)
         args = build_parser().parse_args(argv)
-        with engine_panics_hidden(not debug_enabled()):
+        with engine_panics_hidden(not debug_enabled()), named_stdout():
             return COMMANDS[args.command](args)
+        return 0  # the reader of stdout stopped reading (`| head`): flows.cli.stdout
     except BaseException as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
         if isinstance(exc, SystemExit):
             raise
