@@ -75,7 +75,8 @@ class CompactionStopped(WriteFailed):
             text += f"; {_folders(len(done))} compacted before it (complete): " + ", ".join(
                 f"{c.table} {c.date}" for c in done)
         if untried:
-            text += f"; {_folders(untried)} after it not tried (compact again once there is room)"
+            text += (f"; {_folders(untried)} after it not tried (compact again once the archive has room and "
+                     "is writable)")
         super().__init__(failed.errno or errno.EIO, text)
         self.done, self.untried, self.finished = done, untried, finished
 

@@ -243,7 +243,12 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
 
 def _cmd_compact(root: Path, before: date | None) -> int:
     from flows.archive.compact import CompactionStopped, compact_archive, compaction_lock, stale_temps
+    from flows.archive.files import TABLES
+    from flows.cli.run_checks import not_writable
     from flows.dataflow.sinks.archive import new_run_id
+
+    if (problem := not_writable(root, TABLES, None)) is not None:  # another user's archive (round 28)
+        raise ValueError(problem)
 
     skipped: list[str] = []
     with compaction_lock(root) as lock:  # another compaction running: one line, exit 2

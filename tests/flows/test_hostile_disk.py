@@ -61,7 +61,7 @@ def test_a_compaction_on_a_full_disk_names_the_folder_and_leaves_it_as_it_was(tm
         compact_archive(root, BEFORE, "part-compact-x")
     assert str(err.value) == (f"cannot write the merged file of features 2026-01-01 in {folder}: No space "
                               "left on device; that folder is left as it was; 1 date folder after it not "
-                              "tried (compact again once there is room)")
+                              "tried (compact again once the archive has room and is writable)")
     assert not tmp.is_symlink() and not tmp.exists()
     assert _files(root) == files and query(root, VIEW) == view
     compact_archive(root, BEFORE, "part-compact-y")  # room again: it compacts

@@ -110,3 +110,19 @@ def test_a_backtest_archive_folder_this_user_cannot_write_is_one_line_before_the
         f"twin: error: --out {out}: cannot write its folder {out / 'archive' / 'alerts'} as uid 65534 "
         "(owner uid 0, mode 0755); make it writable for this user or run as its owner\n"))
     assert _tree(place) == before
+
+
+def test_a_compaction_of_an_archive_this_user_cannot_write_is_one_line_before_it_merges(place: Path) -> None:
+    """Main: `cannot write the merged file of features 2026-01-01 in ...: Permission denied; that folder
+    is left as it was` after reading the folder's files (the next folders not said)."""
+    from tests.flows.test_archive_compact import _archive
+
+    archive = _archive(place / "archive")
+    for path in (place / "archive", *archive.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # root's, readable by all
+    before = _tree(place)
+    res = twin_as_nobody("archive", "compact", "--archive", str(archive), "--before", "2026-01-03")
+    assert (res.returncode, res.stdout, res.stderr) == (2, "", (
+        f"twin: error: --archive {archive}: cannot write its folder {archive / 'features'} as uid 65534 "
+        "(owner uid 0, mode 0755); make it writable for this user or run as its owner\n"))
+    assert _tree(place) == before
