@@ -7,6 +7,12 @@ is only sent for a command that is pending now (proposed in approve mode, not de
 its expiry); anything else is one line naming the command and why (exit 2 in the CLI). The
 decision goes to ``twin.commands.decisions.v1`` keyed by the asset, so ``twin run`` routes it to
 that asset's guard, which checks again (expiry, kill switch, guard rails) before it sends.
+
+Both readers (the topic's and the archive's) check each entry with the same decoder
+(:func:`flows.codec.command_fields.audit_from_json`): an entry it refuses (an actor holding a
+control character, which ``--actor`` refuses, another client's message) is left out by both and
+returned as a :class:`Refused` (its dead-letter reason and detail), so ``twin commands list`` says
+how many it left out and why (round 28: the topic's reader dropped it unsaid, the archive's kept it).
 """
 
 from __future__ import annotations
@@ -22,17 +28,45 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from flows.codec import encode_json
-from flows.codec.command_fields import AUDIT, audit_from_json, lineage_of
+from flows.codec.command_fields import AUDIT, audit_from_json
 from flows.codec.errors import Reject
+from flows.codec.fields import format_timestamp
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.kafka.clients import KafkaSetupError, consumer_client, producer_client, wait_for_brokers
 from twin_models.records import AuditEntry, CommandDecision
 
-__all__ = ["CommandStatus", "pending", "read_archive_audit", "read_audit", "send_decision", "statuses"]
+__all__ = ["CommandStatus", "Refused", "pending", "read_archive_audit", "read_audit", "refused_line",
+           "send_decision", "statuses"]
 
 READ_TIMEOUT_S = 30.0
 """Longest wait for the audit topic's end (a broker that stops answering midway)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An audit entry the decoder refused: its dead-letter reason code and the detail."""
+
+    reason: str
+    detail: str
+
+
+def refused_line(refused: list[Refused], source: str) -> str:
+    """One warning line: how many entries were left out, per reason, and the first one's detail."""
+    counts: dict[str, int] = {}
+    for r in refused:
+        counts[r.reason] = counts.get(r.reason, 0) + 1
+    n = len(refused)
+    per = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return (f"twin: warning: {n} entr{'ies' if n != 1 else 'y'} of {source} left out (not audit entries: "
+            f"{per}; first: {refused[0].detail})")
+
+
+def _decoded(payload: bytes, out: list[AuditEntry], refused: list[Refused]) -> None:
+    try:
+        out.append(audit_from_json(payload))
+    except Reject as exc:
+        refused.append(Refused(exc.reason, str(exc)))
 
 
 @dataclass(frozen=True)
@@ -54,8 +88,8 @@ class CommandStatus:
         return now >= self.proposal.expires_at
 
 
-def read_audit(cfg: KafkaConfig) -> tuple[list[AuditEntry], int]:
-    """Every entry of the audit topic, and how many messages were not audit entries."""
+def read_audit(cfg: KafkaConfig) -> tuple[list[AuditEntry], list[Refused]]:
+    """Every entry of the audit topic, and the messages that were not audit entries."""
     topic = cfg.topic("audit")
     settings = {**cfg.client_config(), "group.id": f"twin-commands-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": "false", "enable.partition.eof": "true"}
@@ -76,10 +110,10 @@ def read_audit(cfg: KafkaConfig) -> tuple[list[AuditEntry], int]:
 
 
 def _consume(consumer: object, todo: set[int], ends: dict[int, int],
-             topic: str) -> tuple[list[AuditEntry], int]:
+             topic: str) -> tuple[list[AuditEntry], list[Refused]]:
     """Read the assigned partitions up to their end offsets."""
     out: list[AuditEntry] = []
-    bad = 0
+    bad: list[Refused] = []
     deadline = time.monotonic() + READ_TIMEOUT_S
     while todo:
         if time.monotonic() > deadline:
@@ -87,33 +121,37 @@ def _consume(consumer: object, todo: set[int], ends: dict[int, int],
             raise KafkaSetupError(msg)
         for m in consumer.consume(500, 0.5):  # type: ignore[attr-defined]
             if m.error() is None:
-                try:
-                    out.append(audit_from_json(m.value()))
-                except Reject:
-                    bad += 1
+                _decoded(m.value(), out, bad)
             if m.error() is not None or m.offset() + 1 >= ends[m.partition()]:
                 todo.discard(m.partition())
     return out, bad
 
 
-def read_archive_audit(root: str | Path) -> list[AuditEntry]:
-    """Every entry of the archive's ``audit`` table (read-only, like ``twin sql``); it lags the
-    topic by up to an archive flush, so decisions are always checked against the topic."""
+def read_archive_audit(root: str | Path) -> tuple[list[AuditEntry], list[Refused]]:
+    """Every entry of the archive's ``audit`` table (read-only, like ``twin sql``), checked as the
+    topic's are, and the rows refused; it lags the topic by up to an archive flush, so decisions are
+    always checked against the topic."""
     from flows.archive.query import query
 
     folder = Path(root)
     if not (folder / "audit").is_dir() and any((folder / t).is_dir() for t in ("features", "alerts")):
-        return []  # an archive without a command audit yet (mode off, or written before it)
+        return [], []  # an archive without a command audit yet (mode off, or written before it)
     names = [f.name for f in AUDIT.fields]
     _cols, rows = query(root, f"SELECT {', '.join(names)} FROM audit")
-    out = []
-    for row in rows:
+    out: list[AuditEntry] = []
+    refused: list[Refused] = []
+    for row in rows:  # as the topic's message: the same decoder judges it
         v = dict(zip(names, row, strict=True))
         for name in ("timestamp", "expires_at"):
-            v[name] = v[name].astimezone(UTC)
-        v["lineage"] = lineage_of(None if v["lineage"] is None else json.loads(v["lineage"]))
-        out.append(AuditEntry(**v))
-    return out
+            if isinstance(v[name], datetime):
+                v[name] = format_timestamp(v[name].astimezone(UTC))
+        if isinstance(v["lineage"], str):
+            try:
+                v["lineage"] = json.loads(v["lineage"])
+            except ValueError:
+                pass  # the decoder names it
+        _decoded(json.dumps(v).encode(), out, refused)
+    return out, refused
 
 
 def statuses(entries: Iterable[AuditEntry]) -> dict[str, CommandStatus]:

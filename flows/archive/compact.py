@@ -11,8 +11,12 @@ included, so the views deduplicate exactly as before.
 Crash safety, in three steps: (1) the merged rows are written to a hidden temporary file; (2) it is
 renamed into the date folder, the commit point: its Parquet metadata lists the files it merged
 (:data:`flows.archive.files.SUPERSEDES`) and from then on the readers leave those out; (3) they are
-deleted. A crash before (2) leaves the sources untouched (the hidden file is ignored); a crash
-between (2) and (3) leaves sources that the readers skip and the next compaction deletes. Files
+deleted. A crash before (2) leaves the sources untouched (the hidden file is ignored by every reader);
+a crash between (2) and (3) leaves sources that the readers skip and the next compaction deletes.
+One compaction at a time holds the archive's lock (:func:`compaction_lock`, an ``flock`` on the
+archive's folder, released by the kernel even on ``kill -9``); holding it, a hidden
+``.part-compact-*.parquet.tmp`` is a killed compaction's leftover (:func:`stale_temps`): the next
+compaction removes it and ``archive check`` reports it (round 28: it stayed for ever). Files
 without ``_write_seq`` (written before the bookkeeping columns) are left alone: their order is
 their path, which merging would lose. Unreadable or foreign files are never touched (``archive
 check --repair`` is for them).
@@ -22,10 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
+import stat
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -35,7 +42,8 @@ import pyarrow.parquet as pq
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
 from flows.archive.layout import WriteFailed, failure_reason, sorted_rows, write_file, write_options
 
-__all__ = ["Compacted", "CompactionStopped", "UnreadableSource", "compact_archive", "compact_date"]
+__all__ = ["Compacted", "CompactionRunning", "CompactionStopped", "UnreadableSource", "compact_archive",
+           "compact_date", "compaction_lock", "stale_temps"]
 
 BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
 
@@ -51,17 +59,84 @@ class Compacted:
     rows: int
 
 
-class CompactionStopped(WriteFailed):
-    """A date folder's merged file could not be written (a full disk) after others were merged:
-    the message names those too (they are complete: their merged files replaced their sources),
-    and :attr:`done` holds them."""
+def _folders(n: int) -> str:
+    return f"{n} date folder{'s' if n != 1 else ''}"
 
-    def __init__(self, failed: WriteFailed, done: list[Compacted]) -> None:
-        merged = ", ".join(f"{c.table} {c.date}" for c in done)
-        n = len(done)
-        super().__init__(failed.errno or errno.EIO, f"{failed}; {n} date folder{'s' if n != 1 else ''} "
-                         f"compacted before it (complete): {merged}")
-        self.done = done
+
+class CompactionStopped(WriteFailed):
+    """A date folder's merged file could not be written (a full disk): the message names the date
+    folders merged before it (complete: their merged files replaced their sources) and counts those
+    not tried; :attr:`done` holds the merged ones, :attr:`finished` the left-behind sources deleted
+    first (round 28: a stopped compaction did not say them)."""
+
+    def __init__(self, failed: WriteFailed, done: list[Compacted], untried: int, finished: int) -> None:
+        text = str(failed)
+        if done:
+            text += f"; {_folders(len(done))} compacted before it (complete): " + ", ".join(
+                f"{c.table} {c.date}" for c in done)
+        if untried:
+            text += (f"; {_folders(untried)} after it not tried (compact again once the archive has room and "
+                     "is writable)")
+        super().__init__(failed.errno or errno.EIO, text)
+        self.done, self.untried, self.finished = done, untried, finished
+
+
+class CompactionRunning(ValueError):
+    """Another compaction holds the archive's lock: two at once could merge the same files twice."""
+
+
+@dataclass
+class _Lock:
+    held: bool = False  # False: the folder cannot be locked here (no flock): stale files are not judged
+    fd: int = field(default=-1, repr=False)
+
+
+@contextlib.contextmanager
+def compaction_lock(root: Path, wait: bool = False) -> Iterator[_Lock]:
+    """Hold the archive's compaction lock (an ``flock`` on its folder: no file is created, and the
+    kernel releases it when the process ends, ``kill -9`` included). Another process holding it:
+    :class:`CompactionRunning` (``wait=False``), or a lock that is not held (``archive check``
+    only reads: it then judges no temporary file stale)."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield _Lock()
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                msg = (f"another `twin archive compact` is compacting {root} (it holds the archive's lock); "
+                       "wait for it to end")
+                raise CompactionRunning(msg) from None
+            yield _Lock()
+            return
+        except OSError:  # a file system without flock: compaction goes on as before round 28
+            yield _Lock()
+            return
+        yield _Lock(True, fd)
+    finally:
+        os.close(fd)
+
+
+def stale_temps(root: Path, tables: tuple[str, ...] = TABLES) -> list[Path]:
+    """The hidden temporary files of compaction's own naming (``.part-compact-*.parquet.tmp``,
+    regular files, in a table's date folders, no link followed): left by a compaction killed while
+    it wrote, when no compaction holds the lock (the caller's to know)."""
+    out = []
+    for table in tables:
+        table_dir = root / table
+        if table_dir.is_symlink() or not table_dir.is_dir():
+            continue
+        for folder in table_dir.glob("date=*"):
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            for path in folder.glob(".part-compact-*.parquet.tmp"):
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(path.lstat().st_mode):
+                        out.append(path)
+    return sorted(out)
 
 
 class UnreadableSource(ValueError):
@@ -130,6 +205,7 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
     base = Path(root)
     done: list[Compacted] = []
     finished = 0
+    plan: list[tuple[str, date, list[ArchiveFile]]] = []
     for table in tables:
         tf = scan_table(base, table)
         finished += _finish(tf.superseded)
@@ -137,16 +213,15 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
         for f in tf.files:
             if f.date < before and "_write_seq" in f.schema.names:
                 by_date[f.date].append(f)
-        for _day, files in sorted(by_date.items()):
-            if len(files) > 1 or files[0].asset_id is not None:
-                try:
-                    done.append(compact_date(base, table, files, name))
-                except UnreadableSource as exc:
-                    if skipped is None:
-                        raise
-                    skipped.append(f"{table} {_day}: {exc}")
-                except WriteFailed as exc:  # round 27: it named only the folder that failed
-                    if not done:
-                        raise
-                    raise CompactionStopped(exc, done) from exc
+        plan += [(table, day, files) for day, files in sorted(by_date.items())
+                 if len(files) > 1 or files[0].asset_id is not None]
+    for i, (table, day, files) in enumerate(plan):
+        try:
+            done.append(compact_date(base, table, files, name))
+        except UnreadableSource as exc:
+            if skipped is None:
+                raise
+            skipped.append(f"{table} {day}: {exc}")
+        except WriteFailed as exc:  # round 27: it named only the folder that failed
+            raise CompactionStopped(exc, done, len(plan) - i - 1, finished) from exc
     return done, finished

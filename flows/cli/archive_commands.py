@@ -180,7 +180,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         return rows
 
     try:
-        _, cut = write_result(con, args.format, args.max_rows, sys.stdout, fetch=fetch)
+        # its own one-line failures (below): the stream itself, not main's per-write wrapper
+        _, cut = write_result(con, args.format, args.max_rows, getattr(sys.stdout, "stream", sys.stdout),
+                              fetch=fetch)
         sys.stdout.flush()
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
@@ -224,27 +226,43 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compacted_lines(root: Path, done: list[Any]) -> None:
+def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[Any]) -> None:
+    """What a compaction did, the same lines whether it ended or a full disk stopped it."""
+    from flows.archive.files import printable
+
+    if removed:  # round 28: a compaction killed with `kill -9` left its hidden file for ever
+        n = len(removed)
+        print(printable(f"removed {n} temporary file{'s' if n != 1 else ''} a killed compaction had left: "
+                        + ", ".join(str(p.relative_to(root)) for p in removed)))
+    if finished:
+        print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
     for c in done:
         print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+    print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
 
 
 def _cmd_compact(root: Path, before: date | None) -> int:
-    from flows.archive.compact import CompactionStopped, compact_archive
+    from flows.archive.compact import CompactionStopped, compact_archive, compaction_lock, stale_temps
+    from flows.archive.files import TABLES
+    from flows.cli.run_checks import not_writable
     from flows.dataflow.sinks.archive import new_run_id
 
+    if (problem := not_writable(root, TABLES, None)) is not None:  # another user's archive (round 28)
+        raise ValueError(problem)
+
     skipped: list[str] = []
-    try:
-        done, finished = compact_archive(root, before or datetime.now(UTC).date(),
-                                         f"part-compact-{new_run_id()}", skipped=skipped)
-    except CompactionStopped as exc:  # a full disk: the folders merged before it are listed too
-        _compacted_lines(root, exc.done)
-        sys.stdout.flush()
-        raise
-    if finished:
-        print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
-    _compacted_lines(root, done)
-    print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
+    with compaction_lock(root) as lock:  # another compaction running: one line, exit 2
+        removed = stale_temps(root) if lock.held else []
+        for path in removed:
+            path.unlink(missing_ok=True)
+        try:
+            done, finished = compact_archive(root, before or datetime.now(UTC).date(),
+                                             f"part-compact-{new_run_id()}", skipped=skipped)
+        except CompactionStopped as exc:  # a full disk: what was done before it, as a run that ended
+            _compacted_lines(root, removed, exc.finished, exc.done)
+            sys.stdout.flush()
+            raise
+    _compacted_lines(root, removed, finished, done)
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
         msg = (f"{n} date folder{'s' if n != 1 else ''} left as {'they were' if n != 1 else 'it was'}: "
@@ -252,6 +270,20 @@ def _cmd_compact(root: Path, before: date | None) -> int:
                "--pages --repair`, then compact again")
         raise ValueError(msg)
     return 0
+
+
+def _stale_note(root: Path) -> None:
+    """``archive check``: the hidden files a killed compaction left (no compaction running), one line."""
+    from flows.archive.compact import compaction_lock, stale_temps
+    from flows.archive.files import printable
+
+    with compaction_lock(root, wait=True) as lock:
+        stale = stale_temps(root) if lock.held else []
+    if stale:
+        n = len(stale)
+        print(printable(f"{n} temporary file{'s' if n != 1 else ''} of a killed compaction (hidden, no query "
+                        "reads them; the next `twin archive compact` removes them): "
+                        + ", ".join(str(p.relative_to(root)) for p in stale)))
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
@@ -269,6 +301,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
     scans = [scan_table(root, t) for t in TABLES]
+    _stale_note(root)
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:
         bad += [b for tf in scans for b in corrupt_pages(tf)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
 from datetime import UTC, datetime
 
 from flows.archive.files import printable
@@ -65,7 +66,14 @@ def add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
 
 def _cmd_commands(args: argparse.Namespace) -> int:
-    from flows.app.command_log import pending, read_archive_audit, read_audit, send_decision, statuses
+    from flows.app.command_log import (
+        pending,
+        read_archive_audit,
+        read_audit,
+        refused_line,
+        send_decision,
+        statuses,
+    )
     from twin_models.records import CommandDecision
 
     if args.action == "list" and args.command_id is not None:
@@ -79,11 +87,18 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         raise ValueError(msg)
     now = datetime.now(UTC)
     if args.archive is not None:
-        _print_list(statuses(read_archive_audit(args.archive)), now, show_all=args.all, as_json=args.json)
-        return 0
-    cfg = _kafka_cfg(args).kafka
-    entries, _bad = read_audit(cfg)
+        entries, refused = read_archive_audit(args.archive)
+        source = f"the archive's audit table in {args.archive}"
+    else:
+        cfg = _kafka_cfg(args).kafka
+        entries, refused = read_audit(cfg)
+        source = f"the audit topic {cfg.topic('audit')}"
+    if refused:  # round 28: the topic's reader left them out unsaid, the archive's kept them
+        print(printable(refused_line(refused, source)), file=sys.stderr)
     known = statuses(entries)
+    if args.archive is not None:
+        _print_list(known, now, show_all=args.all, as_json=args.json)
+        return 0
     if args.action == "list":
         _print_list(known, now, show_all=args.all, as_json=args.json)
         return 0

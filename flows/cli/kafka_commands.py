@@ -219,13 +219,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.dataflow.metrics import PipelineMetrics
 
     cfg = _kafka_cfg(args, {"archive_dir": args.archive, "clock": args.clock}, partitioning=args.partitioning)
-    addresses = tuple(a for a in (args.addresses or "").split(";") if a)
-    if addresses and args.process_id is None:
-        msg = "-a/--addresses needs -i/--process-id (this process's index in the list)"
-        raise ValueError(msg)
-    if addresses and not 0 <= int(args.process_id) < len(addresses):
-        msg = f"-i {args.process_id} is not an index of the {len(addresses)} addresses in -a"
-        raise ValueError(msg)
+    from flows.cli.run_checks import cluster_addresses
+
+    addresses = cluster_addresses(args.addresses, None if args.process_id is None else int(args.process_id))
     opts = RunOptions(
         archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir),
         workers=args.workers,
@@ -240,6 +236,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
         check_table_folder(opts.archive_dir, table)
+    from flows.cli.run_checks import not_writable
+
+    if (problem := not_writable(opts.archive_dir, TABLES, opts.recovery_dir)) is not None:
+        raise ValueError(problem)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
     from flows.app.losses import end_lines

@@ -35,6 +35,7 @@ from flows.cli.args import (
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.stderr import engine_cause, engine_panics_hidden
+from flows.cli.stdout import named_stdout
 from flows.cli.whatif_command import WHATIF_COMMANDS, add_whatif_parser
 from flows.config.values import DEFAULT_ARCHIVE, ConfigError
 
@@ -154,6 +155,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
     out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir)
     not_another_commands_out("demo", out)
+    from flows.cli.run_checks import not_writable
+    from flows.codec.archive_schema import TABLES
+
+    if (problem := not_writable(out, TABLES, None, "--out" if args.out else "archive_dir")) is not None:
+        raise ValueError(problem)
     metrics = PipelineMetrics.from_config(cfg.metrics)
     serve_metrics(metrics, args.metrics_port, args.metrics_address)
     return run_demo(args, cfg, out, metrics)
@@ -165,6 +171,14 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     writable_dir("--out", args.out)
     not_another_commands_out("backtest", args.out)
+    from pathlib import Path
+
+    from flows.cli.run_checks import not_writable
+    from flows.codec.archive_schema import TABLES
+
+    out = Path(args.out)
+    if (problem := not_writable(out / "archive", TABLES, None, "--out", out)) is not None:
+        raise ValueError(problem)  # round 28: found after the whole input was read
     cfg = load_config(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
@@ -203,8 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         gc_setting()  # TWIN_GC: a value not known is refused before any command runs (flows/app/heap.py)
         args = build_parser().parse_args(argv)
-        with engine_panics_hidden(not debug_enabled()):
+        with engine_panics_hidden(not debug_enabled()), named_stdout():
             return COMMANDS[args.command](args)
+        return 0  # the reader of stdout stopped reading (`| head`): flows.cli.stdout
     except BaseException as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
         if isinstance(exc, SystemExit):
             raise

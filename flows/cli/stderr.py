@@ -29,6 +29,7 @@ class PanicFilter:
         self.in_panic = False
         self.after_panic = False  # blank lines right after a panic block belong to it
         self.partial = ""
+        self.mid_line = False  # the text shown last ended inside a line (print's "\n" comes apart)
 
     def feed(self, text: str) -> str:
         """What of ``text`` to show; an unfinished last line is held only while it might start a panic."""
@@ -36,12 +37,18 @@ class PanicFilter:
         out = []
         lines = text.split("\n")
         for line in lines[:-1]:
+            if self.mid_line:  # the end of a line shown in part: no blank line (round 28: a `twin run`
+                out.append(line + "\n")  # error's newline, written apart, was dropped as one)
+                self.mid_line = False
+                continue
             out.append(self._line(line + "\n"))
         last = lines[-1]
         if self.in_panic or "thread '".startswith(last[:8]) and "\r" not in last:
             self.partial = last  # might be the start of a panic line: wait for its end
         else:
             out.append(last)
+            if last:
+                self.mid_line, self.after_panic = True, False
         return "".join(out)
 
     def _line(self, line: str) -> str:

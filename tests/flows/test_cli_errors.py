@@ -332,6 +332,19 @@ def test_panic_filter_drops_the_empty_line_after_a_panic() -> None:
     assert shown == "twin: error: x\n\nkept\n"
 
 
+def test_panic_filter_keeps_the_newline_of_a_line_written_in_two_pieces() -> None:
+    """Round 28: `twin run`'s `twin run: error: cannot write the archive in ...` after an engine error
+    ended without its newline: print() wrote the text and its "\n" apart, and the filter took the
+    lone "\n" for the blank line after a panic."""
+    from flows.cli.stderr import PanicFilter
+
+    flt = PanicFilter()
+    shown = flt.feed("thread '<unnamed>' panicked at src/run.rs:1:1:\nBox<dyn Any>\nnote: run with x\n")
+    for piece in ("\n", "twin run: error: cannot write the archive", "\n", "\n", "next\n"):
+        shown += flt.feed(piece)
+    assert shown + flt.flush() == "twin run: error: cannot write the archive\n\nnext\n"
+
+
 def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path) -> None:
     """Round 23: ``--write-truth`` naming a folder was found after ``--write-metadata`` was written."""
     meta = tmp_path / "assets.json"

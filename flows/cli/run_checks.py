@@ -1,0 +1,98 @@
+"""``twin run``'s cluster flags checked before anything is read or written (round 28, part
+HOSTILE28): ``-a/--addresses`` (``host:port;host:port``, one per process) and ``-i/--process-id``
+(this process's index in it).
+
+Before, Bytewax met them after the recovery store was initialised: a bad port or a missing one was
+``internal error: RuntimeError: ... failed to initialize networking: invalid port value``, exit 1,
+and a ``,`` between addresses a name lookup failure; an address listed twice made the process wait
+for a peer that would never come, deaf to SIGTERM; an empty entry (``;;``) was dropped silently, so
+a cluster of three ran as one; ``-i 3`` without ``-a`` was accepted as if it were 0.
+
+:func:`not_writable`: the files and folders inside ``--archive`` and ``--recovery-dir`` a run writes
+(their own folders are probed by :func:`flows.cli.args.writable_dir`), for a user who is not their
+owner: before, a read-only table folder stopped the run at its first archive flush (exit 1, after
+reading the input) and a read-only recovery partition was called "damaged or not Bytewax's"."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["cluster_addresses", "not_writable"]
+
+
+def _problem(address: str) -> str | None:
+    """Why ``address`` is no ``host:port`` Bytewax can listen on or connect to (None: it is)."""
+    if "," in address:
+        return "holds a ',' (addresses are separated by ';')"
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return "has no port (host:port)"
+    if not host or host in ("[]",):
+        return "has an empty host"
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"has port {port!r}, not a number in 1-65535"
+    return None
+
+
+def cluster_addresses(addresses: str | None, process_id: int | None) -> tuple[str, ...]:
+    """The processes' addresses from ``-a`` (empty: a single process), checked with ``-i``;
+    ``ValueError`` naming the first problem (one line, exit 2 in the CLI)."""
+    if not addresses:  # unset, or TWIN_ADDRESSES="": a single process
+        if process_id not in (None, 0):
+            msg = (f"-i {process_id} without -a/--addresses: a single process is index 0 (give every "
+                   "process's host:port in -a, this one's at index -i)")
+            raise ValueError(msg)
+        return ()
+    entries = [a.strip() for a in addresses.split(";")]
+    if entries and entries[-1] == "" and len(entries) > 1:  # one trailing ';' is harmless
+        entries.pop()
+    for n, address in enumerate(entries):
+        why = "is empty" if not address else _problem(address)
+        if why is not None:
+            msg = f"-a/--addresses {addresses!r}: address {n} {address!r} {why}"
+            raise ValueError(msg)
+    seen: dict[str, int] = {}
+    for n, address in enumerate(entries):
+        first = seen.setdefault(address.lower(), n)
+        if first != n:
+            msg = (f"-a/--addresses {addresses!r}: {address!r} is listed twice (addresses {first} and {n}): "
+                   "each process needs its own host:port")
+            raise ValueError(msg)
+    if process_id is None:
+        msg = "-a/--addresses needs -i/--process-id (this process's index in the list)"
+        raise ValueError(msg)
+    if not 0 <= process_id < len(entries):
+        msg = f"-i {process_id} is not an index of the {len(entries)} addresses in -a (0-{len(entries) - 1})"
+        raise ValueError(msg)
+    return tuple(entries)
+
+
+def _owner(path: Path) -> str:
+    st = path.stat()
+    return f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def not_writable(archive: Path, tables: tuple[str, ...], store: Path | None, flag: str = "--archive",
+                 named: Path | None = None) -> str | None:
+    """The first entry a run would write but this user may not (one line naming it, led by ``flag``
+    and ``named``: the folder the user gave, ``archive`` by default), or None: the archive's existing
+    table and date folders, the recovery store's existing files."""
+    places: list[tuple[Path, int, str]] = []
+    for table in tables:
+        folder = archive / table
+        if folder.is_dir() and not folder.is_symlink():
+            places.append((folder, os.W_OK | os.X_OK, flag))
+            places += [(d, os.W_OK | os.X_OK, flag) for d in sorted(folder.glob("date=*"))
+                       if d.is_dir() and not d.is_symlink()]
+    if store is not None and store.is_dir():
+        places += [(f, os.R_OK | os.W_OK, "--recovery-dir") for f in sorted(store.iterdir())
+                   if f.is_file() and not f.is_symlink() and not f.name.startswith(".")]
+    for path, mode, where in places:
+        if not os.access(path, mode):
+            what = "folder" if path.is_dir() else "file"
+            return (f"{where} {named or archive if where == flag else store}: cannot write its {what} {path} "
+                    f"as uid {os.geteuid()} ({_owner(path)}); make it writable for this user or run as its "
+                    "owner")
+    return None
