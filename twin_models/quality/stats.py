@@ -181,8 +181,8 @@ class OneReadings(Mapping[str, Any]):
 
     def __init__(self, channels: tuple[str, ...], tv: npt.NDArray[np.float64],
                  extra: dict[str, Any] | None = None) -> None:
-        if tv.shape != (2, len(channels)) or tv.dtype != np.float64 or len(set(channels)) != len(channels):
-            msg = f"OneReadings: {len(channels)} distinct channels need a (2, n) float64 array"
+        if tv.shape != (2, len(channels)) or tv.dtype != np.float64:
+            msg = f"OneReadings: {len(channels)} channels need a (2, n) float64 array"
             raise ValueError(msg)
         tv.flags.writeable = False
         self.channels, self.tv, self.extra = channels, tv, extra
@@ -238,10 +238,9 @@ def window_stats(scalars: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArra
     other: a dict of :class:`ChannelStats`."""
     if scalars and isinstance(frames, Sequence) and not frames:
         columns = scalars.values()
-        if all(v.size == 1 for _t, v in columns):
-            tv = np.empty((2, len(columns)))
-            tv[0] = np.concatenate([t for t, _v in columns])
-            tv[1] = np.concatenate([v for _t, v in columns])
+        if all(v.size == 1 for _t, v in columns):  # (one element each: gathered as Python floats)
+            tv = np.array([[t.item() for t, _v in columns], [v.item() for _t, v in columns]],
+                          dtype=np.float64)
             return OneReadings(tuple(scalars), tv)
     out: dict[str, ChannelStats] = {}
     for channel, (t, v) in scalars.items():
