@@ -109,7 +109,7 @@ class QualityMonitor:
         :class:`ClockSkew` flags by channel (the window's ``quality`` mapping as it comes: they
         are added to ``skews``; a :class:`OneReadings` is materialised once, for this judgement)."""
         if stats.__class__ is OneReadings:
-            stats = stats.materialise()  # type: ignore[attr-defined]
+            stats = stats.materialise()
         limits, learnt_of = self.limits, self.learnt
         found_by: dict[str, list[Found]] = {}
         gaps: dict[str, float] = {}
