@@ -169,7 +169,7 @@ class OneReadings(Mapping[str, Any]):
     cycle), kept as what determines them: the channels and one (2, n) read-only float64 array of
     their (time, value). Why: the twin step's undo journal keeps its windows since its last
     checkpoint (``flows.dataflow.guard``); 24 :class:`ChannelStats` a window were ~6 KB and 25
-    objects for the collector to walk, this is ~0.7 KB and two (``benchmarks/RESULTS.md``, round 28).
+    objects for the collector to walk, this is ~0.8 KB and one (``benchmarks/RESULTS.md``, round 28).
 
     A Mapping channel -> :func:`one_reading_stats` (each built on access: the same numbers, bit
     for bit, as :func:`window_stats`'s dict had); :meth:`materialise` builds the dict once (what
