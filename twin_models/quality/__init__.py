@@ -5,7 +5,9 @@ window is judged BEFORE the models see it:
 
 - :mod:`.stats` — :class:`ChannelStats`: what the checks need of one channel's window, computed
   vectorised (a scalar channel's samples; a waveform channel's per-frame figures, taken from the
-  frames' samples as one 2-D batch where the frames are featurised);
+  frames' samples as one 2-D batch where the frames are featurised); a window of one-reading
+  scalar channels (a C-MAPSS cycle) keeps them compact (:class:`~.stats.OneReadings`: each
+  reading's time and value), materialised once per judgement;
 - :mod:`.checks` — the checks (``flatline``, ``clipping``, ``spike``, ``gap``, ``clock``,
   ``sample_rate``, ``disconnect``) against :class:`QualityLimits` (the sensor's metadata: range,
   physical limits, cadence, sample rate) and the channel's learnt behaviour;

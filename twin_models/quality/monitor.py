@@ -27,7 +27,7 @@ from typing import Any, overload
 from twin_models.quality.checks import GAP_STEPS, Found, Learnt, QualityLimits, check_window, limits_of
 from twin_models.quality.clock import ClockSkew
 from twin_models.quality.drift import DriftTracker
-from twin_models.quality.stats import ChannelStats
+from twin_models.quality.stats import ChannelStats, OneReadings
 from twin_models.records import AssetMetadata, ChannelQuality
 
 __all__ = ["RANK", "QualityMonitor", "WindowQuality"]
@@ -108,7 +108,9 @@ class QualityMonitor:
               machine_fault: bool = False) -> WindowQuality:
         """:meth:`update` as a :class:`WindowQuality`. ``stats`` may also hold the window's
         :class:`ClockSkew` flags by channel (the window's ``quality`` mapping as it comes: they
-        are added to ``skews``)."""
+        are added to ``skews``; a :class:`OneReadings` is materialised once, for this judgement)."""
+        if stats.__class__ is OneReadings:
+            stats = stats.materialise()
         limits, learnt_of = self.limits, self.learnt
         found_by: dict[str, list[Found]] = {}
         gaps: dict[str, float] = {}

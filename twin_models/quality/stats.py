@@ -9,14 +9,15 @@ batch the features are computed from (six reductions over it: far below the FFTs
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FRAME_FIELDS", "ChannelStats", "frame_quality", "one_reading_stats", "scalar_channel_stats",
-           "waveform_channel_stats", "window_stats"]
+__all__ = ["FRAME_FIELDS", "ChannelStats", "OneReadings", "frame_quality", "one_reading_stats",
+           "scalar_channel_stats", "waveform_channel_stats", "window_stats"]
 
 FRAME_FIELDS = ("std", "mean", "rail", "flat", "sample_rate_hz", "duration_s")
 """The per-frame figures of :func:`frame_quality`, in order."""
@@ -163,11 +164,84 @@ def waveform_channel_stats(starts_s: Sequence[float], frames: Sequence[Sequence[
         rate_hi=float(rate.max()))
 
 
+class OneReadings(Mapping[str, Any]):
+    """The stats of a window whose channels are all scalar with one reading each (a C-MAPSS
+    cycle), kept as what determines them: the channels and one (2, n) read-only float64 array of
+    their (time, value). Why: the twin step's undo journal keeps its windows since its last
+    checkpoint (``flows.dataflow.guard``); 24 :class:`ChannelStats` a window were ~6 KB and 25
+    objects for the collector to walk, this is ~0.8 KB and one (``benchmarks/RESULTS.md``, round 28).
+
+    A Mapping channel -> :func:`one_reading_stats` (each built on access: the same numbers, bit
+    for bit, as :func:`window_stats`'s dict had); :meth:`materialise` builds the dict once (what
+    :meth:`~twin_models.quality.monitor.QualityMonitor.judge` does; it is dropped after).
+    :meth:`update` adds other entries (the window's clock flags), kept beside the numbers as a
+    dict's update would (a key already present: its new value, in its place)."""
+
+    __slots__ = ("channels", "extra", "tv")
+
+    def __init__(self, channels: tuple[str, ...], tv: npt.NDArray[np.float64],
+                 extra: dict[str, Any] | None = None) -> None:
+        if tv.shape != (2, len(channels)) or tv.dtype != np.float64:
+            msg = f"OneReadings: {len(channels)} channels need a (2, n) float64 array"
+            raise ValueError(msg)
+        tv.flags.writeable = False
+        self.channels, self.tv, self.extra = channels, tv, extra
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return OneReadings, (self.channels, np.array(self.tv), self.extra and dict(self.extra))
+
+    def materialise(self) -> dict[str, Any]:
+        """The window's stats as :func:`window_stats` built them (then the updates, in order)."""
+        times, values = self.tv.tolist()
+        out: dict[str, Any] = dict(zip(self.channels, map(one_reading_stats, times, values), strict=True))
+        if self.extra:
+            out.update(self.extra)
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        extra = self.extra
+        if extra and key in extra:
+            return extra[key]
+        try:
+            i = self.channels.index(key)
+        except ValueError:
+            raise KeyError(key) from None
+        return one_reading_stats(float(self.tv[0, i]), float(self.tv[1, i]))
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.channels
+        if self.extra:
+            yield from (k for k in self.extra if k not in self.channels)
+
+    def __len__(self) -> int:
+        if not self.extra:
+            return len(self.channels)
+        return len(self.channels) + sum(k not in self.channels for k in self.extra)
+
+    def update(self, other: Mapping[str, Any]) -> None:
+        """Add ``other``'s entries (a dict's ``update``; the numbers themselves are read-only)."""
+        if other:
+            if self.extra is None:
+                self.extra = {}
+            self.extra.update(other)
+
+    def __repr__(self) -> str:
+        return f"OneReadings({self.materialise()!r})"
+
+
 def window_stats(scalars: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
-                 frames: Iterable[tuple[str, float, Sequence[float]]]) -> dict[str, ChannelStats]:
+                 frames: Iterable[tuple[str, float, Sequence[float]]]) -> Mapping[str, Any]:
     """Every channel's stats of one window: ``scalars`` channel -> (times in s sorted, values);
     ``frames`` (channel, start in s, :func:`frame_quality` row) in time order (frames without a
-    row, from recovery state older than the checks, are left out)."""
+    row, from recovery state older than the checks, are left out). A window of scalar channels
+    of one reading each and no frames: a :class:`OneReadings` (the same mapping, compact); any
+    other: a dict of :class:`ChannelStats`."""
+    if scalars and isinstance(frames, Sequence) and not frames:
+        columns = scalars.values()
+        if all(v.size == 1 for _t, v in columns):  # (one element each: gathered as Python floats)
+            tv = np.array([[t.item() for t, _v in columns], [v.item() for _t, v in columns]],
+                          dtype=np.float64)
+            return OneReadings(tuple(scalars), tv)
     out: dict[str, ChannelStats] = {}
     for channel, (t, v) in scalars.items():
         n = v.size
