@@ -280,7 +280,9 @@ def run_kafka_flow(
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
     # fewer garbage collections of a batch's short-lived objects; the caller's settings come back after
-    with collecting_less():
+    from flows.app.peer_wait import PeerWait
+
+    with collecting_less(), PeerWait(opts.addresses, opts.process_id):
         try:
             cli_main(
                 flow,

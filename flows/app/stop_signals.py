@@ -19,9 +19,10 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-__all__ = ["REPEAT_IGNORED_S", "StopOnce", "restore", "stop_once", "stopped_by"]
+__all__ = ["REPEAT_IGNORED_S", "StopOnce", "exit_now", "on_exit_now", "restore", "stop_once", "stopped_by"]
 
 REPEAT_IGNORED_S = 3.0
 """A repeated stop signal this soon after the first is ignored (a double Ctrl-C); a later one ends at once."""
@@ -44,7 +45,29 @@ class StopOnce:
             return  # stopping already: raising again would abort the engine's teardown
         print("twin: stopped at once (signalled again while stopping): rows not yet written are lost; "
               "the archive keeps its complete files", file=sys.stderr, flush=True)
-        os._exit(130)
+        exit_now(130)
+
+
+_DRAINS: list[Callable[[], None]] = []
+
+
+def on_exit_now(drain: Callable[[], None]) -> Callable[[], None]:
+    """Run ``drain`` before :func:`exit_now` ends the process (the CLI's stderr filter forwards the
+    lines already printed); returns the function that takes it off again."""
+    _DRAINS.append(drain)
+    return lambda: _DRAINS.remove(drain) if drain in _DRAINS else None
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process at once (``os._exit``: no engine teardown), after the registered drains: a line
+    printed just before would otherwise be lost in the stderr filter's pipe."""
+    sys.stderr.flush()
+    for drain in reversed(_DRAINS):
+        try:
+            drain()
+        except Exception:  # noqa: BLE001,S110 -- ending anyway: nothing else to do with it
+            pass
+    os._exit(code)
 
 
 def stop_once() -> dict[int, Any] | None:

@@ -95,9 +95,18 @@ def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
     os.close(write_fd)
     pump = threading.Thread(target=_pump, args=(read_fd, saved), daemon=True, name="twin-stderr")
     pump.start()
+
+    def drain() -> None:  # the process ends at once (exit_now): forward what was printed first
+        os.close(2)  # the pipe's last write end: the pump sees EOF
+        pump.join(timeout=5.0)
+
+    from flows.app.stop_signals import on_exit_now
+
+    off = on_exit_now(drain)
     try:
         yield
     finally:
+        off()
         sys.stderr.flush()
         os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
         pump.join(timeout=5.0)

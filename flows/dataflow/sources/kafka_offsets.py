@@ -23,17 +23,22 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka.admin import AdminClient
 
 from flows.kafka.errors import guarded
 
-__all__ = ["DEFAULT_RESET", "RESET_KEY", "DeletedTopics", "OffsetsDeletedError", "deleted_text",
-           "deleted_topic", "gap_text", "partition_count", "reset_policy", "say_policy", "stop_text"]
+__all__ = ["DEFAULT_RESET", "PARTS_LISTED", "RESET_KEY", "DeletedTopics", "OffsetsDeletedError",
+           "deleted_text", "deleted_topic", "gap_text", "partition_count", "reset_policy", "say_policy",
+           "stop_text"]
 
 log = logging.getLogger("flows.dataflow.sources.kafka")
 
+PARTS_LISTED = threading.Event()
+"""Set when the engine first asks a Kafka source for its partitions: in a cluster, once its processes
+are connected (:mod:`flows.app.peer_wait` lets a stop signal end a process still waiting for them)."""
 RESET_KEY = "auto.offset.reset"
 DEFAULT_RESET = "earliest"
 _ALIASES = {"smallest": "earliest", "beginning": "earliest", "largest": "latest", "end": "latest"}

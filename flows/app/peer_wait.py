@@ -1,0 +1,90 @@
+"""A multi-process run waiting for its other processes can be stopped (round 28).
+
+``twin run -i I -a ADDRESSES`` hands the engine the cluster's addresses; the engine then connects the
+processes before it builds the flow. While it connects it runs no Python code on the main thread, so
+Python's handler for SIGTERM and Ctrl-C (:mod:`flows.app.stop_signals`) never ran: a process whose
+peers never started waited for ever, and only ``kill -9`` ended it (HOSTILE28 found it; systemd and
+Kubernetes stop with SIGTERM first). The engine releases the GIL while it connects, so a thread can
+act: Python's C-level handler writes each signal's number to a wakeup pipe
+(:func:`signal.set_wakeup_fd`), and :class:`PeerWait`'s thread reads it. A signal that comes before
+the engine has asked the Kafka source for its partitions (``PARTS_LISTED``, set by the source's
+``list_parts``: the first thing a process does once its peers are connected) ends the process with
+one line, exit 0 (a stop, as a running ``twin run`` stopped by SIGTERM): nothing was read, written
+or snapshotted yet. After that the engine checks for signals itself, and the thread only drains the
+pipe. A process still waiting after :data:`SAY_WAITING_S` says once what it waits for.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+from flows.app.stop_signals import exit_now
+from flows.dataflow.sources.kafka_offsets import PARTS_LISTED as ENGINE_STARTED
+
+__all__ = ["ENGINE_STARTED", "SAY_WAITING_S", "PeerWait"]
+
+SAY_WAITING_S = 5.0
+"""A process not connected to its peers after this long says what it waits for (once)."""
+
+
+class PeerWait:
+    """Context manager around the engine's run: a stop signal before :data:`ENGINE_STARTED` ends the
+    process at once with one line (exit 0). Does nothing for a one-process run or off the main thread
+    (only the main thread may set the wakeup pipe)."""
+
+    def __init__(self, addresses: Sequence[str], process_id: int | None) -> None:
+        self.addresses = tuple(addresses)
+        self.process_id = process_id or 0
+        self._fds: tuple[int, int] | None = None
+        self._before = -1
+        self._done = threading.Event()
+
+    def __enter__(self) -> PeerWait:
+        ENGINE_STARTED.clear()
+        if len(self.addresses) < 2 or threading.current_thread() is not threading.main_thread():
+            return self
+        read, write = os.pipe()
+        os.set_blocking(write, False)  # the C handler must never block
+        self._fds = (read, write)
+        self._before = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="twin-peer-wait", daemon=True).start()
+        threading.Thread(target=self._say_waiting, name="twin-peer-wait-note", daemon=True).start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._done.set()
+        if self._fds is None:
+            return
+        signal.set_wakeup_fd(self._before)
+        os.close(self._fds[1])  # the watching thread reads end-of-file and returns
+        self._fds = None
+
+    def _others(self) -> str:
+        return ", ".join(a for i, a in enumerate(self.addresses) if i != self.process_id)
+
+    def _watch(self) -> None:
+        assert self._fds is not None
+        read = self._fds[0]
+        try:  # reads until the run ends (a pipe without a reader would make the C handler complain)
+            while got := os.read(read, 64):  # b"": the run ended, the write end is closed
+                signums = [n for n in got if n in (signal.SIGTERM, signal.SIGINT)]
+                if signums and not ENGINE_STARTED.is_set() and not self._done.is_set():
+                    name = signal.Signals(signums[0]).name
+                    print(f"twin run: stopped by {name} while waiting for the cluster's other processes "
+                          f"({self._others()}) to connect; nothing was read or written",
+                          file=sys.stderr, flush=True)
+                    exit_now(0)
+        finally:
+            os.close(read)
+
+    def _say_waiting(self) -> None:
+        if ENGINE_STARTED.wait(SAY_WAITING_S) or self._done.is_set():
+            return
+        print(f"twin run: process {self.process_id} waiting for the cluster's other processes "
+              f"({self._others()}) to connect (Ctrl-C or SIGTERM stops it)", file=sys.stderr, flush=True)

@@ -1,0 +1,71 @@
+"""A `twin run` process waiting for its cluster's other processes stops on SIGTERM (round 28).
+
+HOSTILE28 found that ``twin run -i 0 -a A,B`` whose peer never starts waited for ever and ignored
+SIGTERM and Ctrl-C (the engine connects the processes without running Python on the main thread):
+only ``kill -9`` ended it. Now it says what it waits for, and a stop signal ends it with one line,
+exit 0, before anything is read or written (:mod:`flows.app.peer_wait`).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_fuzz_kafka import write_metadata
+from flows.config.pipeline import KafkaConfig
+from tests.integration.test_prometheus import _port as free_port
+from twin_models.simulator.fleet import FleetConfig
+
+pytestmark = pytest.mark.integration
+
+TWIN = str(Path(sys.executable).parent / "twin")
+
+
+def _wait_for_line(path: Path, start: str, proc: subprocess.Popen[str], timeout_s: float) -> str | None:
+    """The first stderr line starting with ``start`` (None if the process ended or time ran out)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        for line in path.read_text().splitlines():
+            if line.startswith(start):
+                return line
+        time.sleep(0.2)
+    return None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_process_waiting_for_its_peers_stops_on_a_signal_with_one_line(
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path, signum: signal.Signals) -> None:
+    cfg = topic_sets("pw", 2, count=1)[0]
+    write_metadata(FleetConfig(n_assets=2, days=1.0, seed=3), tmp_path / "meta.json")
+    peer = f"127.0.0.1:{free_port()}"  # never started
+    addresses = f"127.0.0.1:{free_port()};{peer}"
+    err = tmp_path / "stderr.txt"
+    argv = [TWIN, "run", "--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix, "--archive",
+            str(tmp_path / "a"), "--metadata", str(tmp_path / "meta.json"), "--recovery-dir",
+            str(tmp_path / "rec"), "-i", "0", "-a", addresses]
+    with err.open("w") as sink:
+        proc = subprocess.Popen(argv, stderr=sink, stdout=subprocess.DEVNULL, text=True)
+        try:
+            waiting = _wait_for_line(err, "twin run: process 0 waiting for", proc, 120)
+            proc.send_signal(signum)
+            code = proc.wait(timeout=30)  # main: no end (only kill -9 stopped it)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert waiting is not None, text[-3000:]
+    assert peer in waiting, waiting  # names the process it waits for
+    assert code == 0, text[-3000:]
+    lines = [ln for ln in text.splitlines() if ln.startswith("twin run: stopped")]
+    assert lines == [f"twin run: stopped by {signum.name} while waiting for the cluster's other processes "
+                     f"({peer}) to connect; nothing was read or written"], text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    archive = tmp_path / "a"
+    assert not archive.exists() or not list(archive.rglob("*.parquet")), list(archive.rglob("*"))

@@ -1,0 +1,59 @@
+"""flows.app.peer_wait: the watcher acts only while the engine connects a cluster (round 28).
+
+The stop of a process still waiting for its peers is tested on a real broker
+(tests/integration/test_kafka_peer_wait.py); here, that once the engine has listed the Kafka source's
+partitions a stop signal is left to the engine (Python's handler), and that a one-process run
+installs nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    from flows.app.peer_wait import PeerWait
+    from flows.app.stop_signals import stop_once
+    from flows.dataflow.sources.kafka_offsets import PARTS_LISTED
+    stop_once()
+    read, write = os.pipe()
+    with PeerWait(sys.argv[1].split(";"), 0):
+        print("wakeup", signal.set_wakeup_fd(-1) != -1, flush=True)  # read and put back below
+    with PeerWait(sys.argv[1].split(";"), 0) as wait:
+        if sys.argv[2] == "started":
+            PARTS_LISTED.set()
+        print("ready", flush=True)
+        try:
+            os.read(read, 1)  # blocks until the signal's handler raises
+        except KeyboardInterrupt:
+            time.sleep(0.5)  # the watcher, had it acted, would have ended the process by now
+            print("stopped by the handler", flush=True)
+    """)
+
+
+def _run(addresses: str, phase: str) -> tuple[int, str, str]:
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, addresses, phase], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    ready = proc.stdout.readline()
+    assert ready == "ready\n", (first, ready, proc.stderr.read() if proc.stderr else "")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, first + ready + out, err
+
+
+def test_once_the_engine_listed_its_partitions_a_signal_is_left_to_the_engine() -> None:
+    code, out, err = _run("127.0.0.1:1;127.0.0.1:2", "started")
+    assert out.splitlines() == ["wakeup True", "ready", "stopped by the handler"], (out, err)
+    assert code == 0 and "waiting for the cluster" not in err, (code, err)
+
+
+def test_a_one_process_run_sets_no_wakeup_pipe() -> None:
+    first_block = SCRIPT.split('with PeerWait(sys.argv[1].split(";"), 0) as')[0]
+    proc = subprocess.run([sys.executable, "-c", first_block, "127.0.0.1:1", "started"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.stdout.splitlines() == ["wakeup False"], (proc.stdout, proc.stderr)
