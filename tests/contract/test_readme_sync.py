@@ -1,0 +1,190 @@
+"""README's lists of names equal the code's, so a name dropped or added on one side fails here.
+
+- the CLI reference table: each command's row names every flag of its parser, and no other;
+- every ``TWIN_*`` variable a flag falls back to (or that the code reads itself) is in README;
+- the metrics table names exactly the metric families of :class:`PipelineMetrics`;
+- the ``twin_dead_letters_total`` row lists exactly the reasons the registry starts at 0, and every
+  reason the code writes literally into a dead letter or its counter is one of them;
+- every metric a Grafana panel, an alert rule or a rule test queries is one the registry exposes
+  (a panel querying a metric that no longer exists is a silent blank panel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from flows.app.heap import GC_ENV
+from flows.cli.main import build_parser
+from flows.config import tree
+from flows.dataflow.metrics import PipelineMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+FLAG = re.compile(r"(?<![\w-])--?[a-z][a-z0-9-]*")
+ENV = re.compile(r"TWIN_[A-Z0-9_]*[A-Z0-9]")
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+            return
+    yield path, parser
+
+
+COMMANDS = dict(_commands(build_parser()))
+
+
+def _cli_row(path: tuple[str, ...]) -> str:
+    """The command cell of README's CLI table row for ``twin <path>``."""
+    head = "| `twin " + " ".join(path)
+    rows = [line for line in README.splitlines() if line.startswith(head) and line[len(head)] in " `\\"]
+    assert len(rows) == 1, f"README's CLI table has {len(rows)} rows for `twin {' '.join(path)}`"
+    return rows[0].split("` |", 1)[0]
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_cli_table_row_names_every_flag_of_its_command(path: tuple[str, ...]) -> None:
+    documented = set(FLAG.findall(_cli_row(path)))
+    options = [[o for o in a.option_strings if o not in ("-h", "--help")] for a in COMMANDS[path]._actions]
+    options = [o for o in options if o]
+    missing = ["/".join(o) for o in options if not documented & set(o)]
+    unknown = documented - {o for opts in options for o in opts}
+    assert not missing, f"`twin {' '.join(path)} --help` has flags README's table row lacks: {missing}"
+    assert not unknown, f"README's row for `twin {' '.join(path)}` names flags it does not have: {unknown}"
+
+
+def _help_env_names() -> set[str]:
+    return {v for parser in COMMANDS.values() for a in parser._actions for v in ENV.findall(a.help or "")}
+
+
+def test_every_twin_variable_the_code_reads_is_in_the_readme() -> None:
+    """The flags' fallbacks (registered when the parser is built), the names that are no setting,
+    TWIN_GC, and each variable a flag's --help names."""
+    read = {f"TWIN_{name}" for name in tree.RESERVED_ENV} | {GC_ENV} | _help_env_names()
+    assert "TWIN_ASSETS" in read and "TWIN_SQL_TIMEOUT" in read  # the parser registered its fallbacks
+    missing = sorted(read - set(ENV.findall(README)))
+    assert not missing, f"TWIN_* variables the code reads that README never names: {missing}"
+
+
+def _families() -> dict[str, str]:
+    return {f.name: f.type for f in PipelineMetrics(CollectorRegistry()).registry.collect()}
+
+
+def _samples(name: str, kind: str) -> set[str]:
+    """The names a query can use for a family (prometheus_client's exposition)."""
+    if kind == "counter":
+        return {f"{name}_total"}
+    if kind == "histogram":
+        return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return {name}
+
+
+def _metric_rows() -> dict[str, str]:
+    """First cell's metric names -> the row, from README's table under ``| metric | type | what |``."""
+    lines = README.split("| metric | type | what |", 1)[1].splitlines()[2:]
+    rows: dict[str, str] = {}
+    for line in lines:
+        if not line.startswith("| `twin_"):
+            break
+        for name in re.findall(r"`(twin_[a-z_]+)", line.split(" | ", 1)[0]):
+            rows[name] = line
+    return rows
+
+
+def test_readme_metrics_table_names_exactly_the_registered_metrics() -> None:
+    documented = set(_metric_rows())
+    registered = {f"{name}_total" if kind == "counter" else name for name, kind in _families().items()}
+    lacking, extra = sorted(registered - documented), sorted(documented - registered)
+    assert not lacking, f"metrics README's table lacks: {lacking}"
+    assert not extra, f"README's table names metrics the code does not register: {extra}"
+
+
+def _registry_reasons() -> set[str]:
+    metrics = PipelineMetrics(CollectorRegistry())
+    fam = next(f for f in metrics.registry.collect() if f.name == "twin_dead_letters")
+    return {s.labels["reason"] for s in fam.samples if s.name == "twin_dead_letters_total"}
+
+
+def test_readme_dead_letter_reasons_equal_the_codes() -> None:
+    row = _metric_rows()["twin_dead_letters_total"]
+    documented = set(re.findall(r"`([a-z][a-z_]+)`", row.split(" | ")[2]))
+    assert documented == _registry_reasons(), (
+        f"README lacks {sorted(_registry_reasons() - documented)}, "
+        f"names no reason {sorted(documented - _registry_reasons())}")
+
+
+def _str_value(node: ast.expr | None, consts: dict[str, str]) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return consts.get(node.id)
+    return None
+
+
+def _literal_reasons(path: Path) -> set[str]:
+    """Reasons written literally in one module: the first argument of DeadLetter / fail / Reject /
+    DecodeError, a ``reason=`` label or keyword, a ``reason`` parameter's default, and (admission)
+    the first item of a returned ``(reason, detail)``; a module-level name resolves to its text."""
+    mod = ast.parse(path.read_text(encoding="utf-8"))
+    consts = {t.id: n.value.value for n in mod.body if isinstance(n, ast.Assign)
+              and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+              for t in n.targets if isinstance(t, ast.Name)}
+    found: set[str | None] = set()
+    for node in ast.walk(mod):
+        if isinstance(node, ast.Call):
+            fn = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if fn in ("DeadLetter", "fail", "Reject", "DecodeError") and node.args:
+                found.add(_str_value(node.args[0], consts))
+            found |= {_str_value(k.value, consts) for k in node.keywords if k.arg == "reason"}
+        elif isinstance(node, ast.FunctionDef):
+            args = node.args.args[len(node.args.args) - len(node.args.defaults):]
+            found |= {_str_value(d, consts) for a, d in zip(args, node.args.defaults, strict=True)
+                      if a.arg == "reason"}
+        elif (path.name == "admission.py" and isinstance(node, ast.Return)
+              and isinstance(node.value, ast.Tuple) and len(node.value.elts) == 2):
+            found.add(_str_value(node.value.elts[0], consts))
+    return {r for r in found if r}
+
+
+def test_every_reason_the_code_writes_is_counted_from_the_start() -> None:
+    written = {r: p for p in sorted((ROOT / "flows").rglob("*.py")) for r in _literal_reasons(p)}
+    assert {"late_record", "duplicate_record", "clock_skew", "clock_unconfirmed", "processing_error",
+            "frame_too_short", "schema_violation"} <= set(written)  # the scan sees each kind of site
+    unknown = {r: str(p.relative_to(ROOT)) for r, p in written.items() if r not in _registry_reasons()}
+    assert not unknown, f"reasons the code writes that the registry does not start at 0: {unknown}"
+
+
+def _queried_metrics() -> Iterator[tuple[str, str]]:
+    """(where, metric name) for each metric a dashboard panel or variable, or a rule, queries."""
+    for board in sorted((ROOT / "infra" / "grafana" / "dashboards").glob("*.json")):
+        doc = json.loads(board.read_text(encoding="utf-8"))
+        exprs = [t["expr"] for p in doc["panels"] for t in p["targets"]]
+        exprs += [v["query"]["query"] for v in doc["templating"]["list"]]
+        for expr in exprs:
+            for name in re.findall(r"\btwin_[a-z_]+", expr):
+                yield board.name, name
+    rules = yaml.safe_load((ROOT / "infra" / "prometheus" / "rules.yml").read_text(encoding="utf-8"))
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            for name in re.findall(r"\btwin_[a-z_]+", rule["expr"]):
+                yield f"rules.yml {rule.get('alert') or rule.get('record')}", name
+
+
+def test_dashboards_and_rules_query_only_registered_metrics() -> None:
+    exposed = {s for name, kind in _families().items() for s in _samples(name, kind)}
+    queried = list(_queried_metrics())
+    assert len({w for w, _ in queried}) >= 4  # three dashboards and the rules were read
+    gone = sorted({(where, name) for where, name in queried if name not in exposed})
+    assert not gone, f"panels or rules querying metrics the code does not register: {gone}"
