@@ -16,6 +16,7 @@ import ast
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from prometheus_client import CollectorRegistry
 from flows.app.heap import GC_ENV
 from flows.cli.main import build_parser
 from flows.config import tree
+from flows.config.pipeline import PipelineConfig
+from flows.config.values import ConfigError
 from flows.dataflow.metrics import PipelineMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +79,31 @@ def test_every_twin_variable_the_code_reads_is_in_the_readme() -> None:
     assert "TWIN_ASSETS" in read and "TWIN_SQL_TIMEOUT" in read  # the parser registered its fallbacks
     missing = sorted(read - set(ENV.findall(README)))
     assert not missing, f"TWIN_* variables the code reads that README never names: {missing}"
+
+
+README_REFUSED_EXAMPLES = {"TWIN_WINDOWS_S"}
+"""Names README shows being refused (a near miss of a setting)."""
+
+
+def test_every_twin_variable_readme_names_is_one_the_code_knows() -> None:
+    """A renamed setting or flag fallback leaves no stale ``TWIN_*`` name in README."""
+    build_parser()  # registers the flags' fallbacks
+    top = {f.name for f in fields(PipelineConfig)}
+    stale = []
+    for name in sorted(set(ENV.findall(README)) - README_REFUSED_EXAMPLES - {GC_ENV}):
+        key = name.removeprefix("TWIN_")
+        if key in tree.RESERVED_ENV:
+            continue
+        try:
+            tree.check_env_names(PipelineConfig, {name: "1"})
+        except ConfigError:
+            stale.append(name)
+            continue
+        if key.lower().split("__")[0] not in top:
+            stale.append(name)
+    assert not stale, f"README names TWIN_* variables that are no setting or flag fallback: {stale}"
+    with pytest.raises(ConfigError):  # the refused example still is refused
+        tree.check_env_names(PipelineConfig, dict.fromkeys(README_REFUSED_EXAMPLES, "1"))
 
 
 def _families() -> dict[str, str]:
