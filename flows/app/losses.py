@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flows.dataflow.metrics import PipelineMetrics
 
-__all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "NOT_LOST", "arrival_line", "dead_letters_by_reason",
+__all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "NOT_INPUT", "NOT_LOST", "arrival_line", "dead_letters_by_reason",
            "describe_reasons", "duplicate_files", "end_lines", "late_by_topic", "loss_problem", "run_line",
            "share", "source_line"]
 
@@ -30,6 +30,10 @@ NOT_LOST = frozenset({"duplicate_record"})
 window used (a Kafka redelivery, overlapping exports). Listed in every summary, never counted
 against ``--max-dead-letters``: a file fed twice is not half lost (counted, it would sit exactly
 at the default 50 % and one more dead letter would fail the backtest)."""
+NOT_INPUT = frozenset({"bad_fleet_model", "bad_progress"})
+"""Dead-letter reasons of messages that are not input records: the fleet-models topic's refused
+messages (:mod:`flows.app.fleet_topic`). Shown by reason like every other, but never a share of the
+records read in (Prometheus' ``TwinDeadLetterRateHigh`` divides by ``twin_records_in_total``)."""
 
 
 def dead_letters_by_reason(metrics: PipelineMetrics) -> dict[str, int]:
