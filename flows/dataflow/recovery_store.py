@@ -119,9 +119,42 @@ class ResumePoint:
         return {p: c for p, c in self.commit_epochs.items() if c > self.epoch}
 
 
+_ACCESS_CODES = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
+_ACCESS_WORDS = ("readonly", "read-only", "unable to open", "permission")
+
+
+def _mode(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def _access_refusal(part: Path, exc: sqlite3.Error) -> RecoveryStoreError | None:
+    """The one-line refusal of a partition SQLite may not write or open (a read-only file, folder or
+    file system, another user's): SQLite's error says so, by its code or its words. None otherwise."""
+    code = str(getattr(exc, "sqlite_errorname", "") or "")
+    if not (code.startswith(_ACCESS_CODES) or any(w in str(exc).lower() for w in _ACCESS_WORDS)):
+        return None
+    try:
+        read_only_fs = bool(os.statvfs(part.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_fs = False
+    where = f"the file: {_mode(part)}; the folder: {_mode(part.parent)}"
+    where += "; on a read-only file system" if read_only_fs else ""
+    msg = (f"recovery store {part.parent}: partition {part.name} cannot be written or opened as uid "
+           f"{os.geteuid()} (SQLite: {exc}; {where}): "
+           "make the folder and its files writable for this user, or run as their owner")
+    return RecoveryStoreError(msg)
+
+
 def _unreadable(part: Path, exc: sqlite3.Error) -> RecoveryStoreError:
     """The one-line refusal of a partition SQLite cannot read as Bytewax's (truncated, overwritten,
-    zero bytes, tables of another layout): it used to stop ``twin run`` as an internal error."""
+    zero bytes, tables of another layout): it used to stop ``twin run`` as an internal error. One it
+    may not write or open (:func:`_access_refusal`) is said so: it was called damaged (round 28)."""
+    if (refusal := _access_refusal(part, exc)) is not None:
+        return refusal
     msg = (f"recovery store {part.parent}: partition {part.name} cannot be read as a Bytewax recovery "
            f"partition ({exc}): it is damaged or not Bytewax 0.21's; restore the folder from a backup, "
            "or give an empty --recovery-dir to start afresh")
