@@ -320,7 +320,8 @@ def join_store(store: Path, process_id: int) -> None:
     msg = (f"--recovery-dir {store} of process {process_id} holds recovery partitions ({shown}) that "
            f"process 0 has never used on this machine (no {shared[0].name} beside it): in a cluster, "
            "process 0 keeps the partitions in its --recovery-dir and the other processes give an empty "
-           "folder (or process 0's, on its machine); a copy here is taken for the same partitions and every "
+           "folder (or process 0's, on its machine: start process 0 first); a copy here is taken for the "
+           "same partitions and every "
            "resume starts again from the beginning; move its files away (or restore them to process 0's "
            "folder)")
     raise RecoveryStoreError(msg)

@@ -338,7 +338,8 @@ def test_another_process_s_folder_holding_partitions_process_0_never_used_is_ref
         f"--recovery-dir {store} of process 2 holds recovery partitions (part-0.sqlite3, part-1.sqlite3, "
         "part-2.sqlite3) that process 0 has never used on this machine (no .recovery-0.lock beside it): in "
         "a cluster, process 0 keeps the partitions in its --recovery-dir and the other processes give an "
-        "empty folder (or process 0's, on its machine); a copy here is taken for the same partitions and "
+        "empty folder (or process 0's, on its machine: start process 0 first); a copy here is taken for "
+        "the same partitions and "
         "every resume starts again from the beginning; move its files away (or restore them to process "
         "0's folder)")
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before
