@@ -25,7 +25,7 @@ from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
-from flows.dataflow.recovery_store import check_flow, lock_store, prepare_store, store_failure
+from flows.dataflow.recovery_store import check_flow, join_store, lock_store, prepare_store, store_failure
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 from flows.dataflow.sinks.kafka import DeliveryFailed
 from flows.dataflow.sources.kafka import KafkaTelemetrySource
@@ -181,6 +181,8 @@ def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = ""
     discarded). Only process 0 repairs: the others cannot start before it joins the cluster."""
     if opts.recovery_dir is None:
         return None
+    if opts.addresses and opts.process_id:  # another process than 0 of a cluster
+        join_store(opts.recovery_dir, opts.process_id)
     lock_store(opts.recovery_dir, opts.process_id if opts.addresses else None)
     check_flow(opts.recovery_dir, FLOW_ID)
     check_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)

@@ -47,7 +47,7 @@ from typing import IO
 from bytewax.recovery import init_db_dir
 
 __all__ = ["ResumePoint", "check_flow", "check_snapshots", "discard_unfinished_epochs", "init_store",
-           "lock_store", "prepare_store", "resume_point", "store_failure"]
+           "join_store", "lock_store", "prepare_store", "resume_point", "store_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,42 @@ class ResumePoint:
         return {p: c for p, c in self.commit_epochs.items() if c > self.epoch}
 
 
+_ACCESS_CODES = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
+_ACCESS_WORDS = ("readonly", "read-only", "unable to open", "permission")
+
+
+def _mode(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def _access_refusal(part: Path, exc: sqlite3.Error) -> RecoveryStoreError | None:
+    """The one-line refusal of a partition SQLite may not write or open (a read-only file, folder or
+    file system, another user's): SQLite's error says so, by its code or its words. None otherwise."""
+    code = str(getattr(exc, "sqlite_errorname", "") or "")
+    if not (code.startswith(_ACCESS_CODES) or any(w in str(exc).lower() for w in _ACCESS_WORDS)):
+        return None
+    try:
+        read_only_fs = bool(os.statvfs(part.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_fs = False
+    where = f"the file: {_mode(part)}; the folder: {_mode(part.parent)}"
+    where += "; on a read-only file system" if read_only_fs else ""
+    msg = (f"recovery store {part.parent}: partition {part.name} cannot be written or opened as uid "
+           f"{os.geteuid()} (SQLite: {exc}; {where}): "
+           "make the folder and its files writable for this user, or run as their owner")
+    return RecoveryStoreError(msg)
+
+
 def _unreadable(part: Path, exc: sqlite3.Error) -> RecoveryStoreError:
     """The one-line refusal of a partition SQLite cannot read as Bytewax's (truncated, overwritten,
-    zero bytes, tables of another layout): it used to stop ``twin run`` as an internal error."""
+    zero bytes, tables of another layout): it used to stop ``twin run`` as an internal error. One it
+    may not write or open (:func:`_access_refusal`) is said so: it was called damaged (round 28)."""
+    if (refusal := _access_refusal(part, exc)) is not None:
+        return refusal
     msg = (f"recovery store {part.parent}: partition {part.name} cannot be read as a Bytewax recovery "
            f"partition ({exc}): it is damaged or not Bytewax 0.21's; restore the folder from a backup, "
            "or give an empty --recovery-dir to start afresh")
@@ -263,6 +296,35 @@ def lock_store(store: Path, process_id: int | None = None) -> None:
     handle.write(f"twin run pid {os.getpid()}\n")
     handle.flush()
     _LOCKS.append(handle)
+
+
+def join_store(store: Path, process_id: int) -> None:
+    """Make ``store`` ready for process ``process_id`` > 0 of a cluster, or refuse it in one line
+    (round 28, part RECOV28). Process 0 creates and repairs the partitions in its own folder, and
+    Bytewax finds each partition in whichever process's folder holds it; so another process's
+    folder is empty (its own machine) or process 0's very folder (the same machine). Measured
+    with 0.21 on a real broker: a missing folder stopped every process of the cluster with
+    ``internal error: PanicException: Send thread panic``, exit 1 (it is created here); a folder
+    holding a copy of the partitions (process 0's copied, a folder of another cluster) made two
+    copies of each partition, and every start after began again at the topics' beginning, its
+    state lost, exit 0, without a word. A folder with partitions counts as process 0's when process
+    0 (or a single-process run) has locked it on this machine: its lock file is beside it."""
+    if not store.exists():
+        store.mkdir(parents=True)
+        return
+    parts = _partitions(store)
+    shared = (store.parent / f".{store.name}-0.lock", store.parent / f".{store.name}.lock")
+    if not parts or any(lock.is_file() for lock in shared):
+        return
+    shown = ", ".join(p.name for p in parts[:3]) + (", ..." if len(parts) > 3 else "")
+    msg = (f"--recovery-dir {store} of process {process_id} holds recovery partitions ({shown}) that "
+           f"process 0 has never used on this machine (no {shared[0].name} beside it): in a cluster, "
+           "process 0 keeps the partitions in its --recovery-dir and the other processes give an empty "
+           "folder (or process 0's, on its machine: start process 0 first); a copy here is taken for the "
+           "same partitions and every "
+           "resume starts again from the beginning; move its files away (or restore them to process 0's "
+           "folder)")
+    raise RecoveryStoreError(msg)
 
 
 def prepare_store(store: Path, partitions: int) -> None:

@@ -126,3 +126,42 @@ def test_a_compaction_of_an_archive_this_user_cannot_write_is_one_line_before_it
         f"twin: error: --archive {archive}: cannot write its folder {archive / 'features'} as uid 65534 "
         "(owner uid 0, mode 0755); make it writable for this user or run as its owner\n"))
     assert _tree(place) == before
+
+
+PREPARE = """
+import sys
+from pathlib import Path
+from flows.dataflow.recovery_store import RecoveryStoreError, prepare_store
+try:
+    prepare_store(Path(sys.argv[1]), 1)
+except RecoveryStoreError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_recovery_partition_sqlite_may_not_write_is_not_called_damaged(place: Path, what: str) -> None:
+    """The resume repair meeting a partition this user may not write (made read-only after `twin run`'s
+    start-up check, or a caller without it). Main: `partition part-0.sqlite3 cannot be read as a
+    Bytewax recovery partition (attempt to write a readonly database): it is damaged or not Bytewax
+    0.21's; restore the folder from a backup ...`: a good store called damaged, the fix a restore."""
+    from tests.flows.test_recovery_store import _aborted_store
+
+    store = _aborted_store(place)[0]  # a store with an execution: the repair writes to it
+    part = store / "part-0.sqlite3"
+    for path in (place, store, part):
+        os.chown(path, NOBODY, NOBODY)
+    read_only = part if what == "file" else store  # the folder: no -wal/-shm for SQLite
+    os.chown(read_only, 0, 0)
+    read_only.chmod(0o755 if what == "folder" else 0o644)
+    before = part.read_bytes()
+    res = subprocess.run([*PYTHON, "-c", PREPARE, str(store)], capture_output=True, text=True, check=False,
+                         timeout=120, cwd="/tmp")
+    file_owner = 0 if what == "file" else NOBODY
+    folder_owner = 0 if what == "folder" else NOBODY
+    assert (res.stdout, res.stderr) == ((
+        f"recovery store {store}: partition part-0.sqlite3 cannot be written or opened as uid 65534 (SQLite: "
+        f"attempt to write a readonly database; the file: owner uid {file_owner}, mode 0644; the folder: "
+        f"owner uid {folder_owner}, mode 0755): make the folder and its files writable for this user, or "
+        "run as their owner\n"), "")
+    assert part.read_bytes() == before  # its snapshots of unfinished epochs not discarded (nor anything)

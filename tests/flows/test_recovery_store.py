@@ -300,3 +300,46 @@ def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_written_t
     assert str(err.value).startswith(f"--recovery-dir {store}: its lock file {lock} cannot be used: ")
     assert str(err.value).endswith("; remove it")
     assert target.read_text() == "keep me\n"
+
+
+def test_another_process_s_missing_folder_is_made_and_its_empty_or_shared_one_joins(tmp_path: Path) -> None:
+    """A cluster's process 1 (round 28, part RECOV28): a missing folder (a new machine) stopped every
+    process with the engine's `PanicException: Send thread panic`; it is made, empty. Process 0's very
+    folder (its lock beside it, on the same machine) or a single-process run's is joined as it is."""
+    from flows.dataflow.recovery_store import join_store
+
+    missing = tmp_path / "node-b" / "recovery"
+    join_store(missing, 1)
+    assert missing.is_dir() and not any(missing.iterdir())
+    join_store(missing, 1)  # empty: joined
+    for lock in (".shared-0.lock", ".single.lock"):
+        store = tmp_path / lock[1:].split("-")[0].split(".")[0]
+        prepare_store(store, 2)
+        (tmp_path / lock).write_text("twin run pid 1\n")
+        before = sorted(p.name for p in store.iterdir())
+        join_store(store, 1)
+        assert sorted(p.name for p in store.iterdir()) == before
+
+
+def test_another_process_s_folder_holding_partitions_process_0_never_used_is_refused(tmp_path: Path) -> None:
+    """A copy of the store in process 1's folder (process 0's restored on the wrong machine, another
+    cluster's): on a real broker (tests/integration/test_kafka_cluster_store.py) both copies were used
+    and every start read the topics from their beginning; refused in one line, the folder untouched.
+    A lock of another process index beside it is not process 0's."""
+    from flows.dataflow.recovery_store import join_store
+
+    store = tmp_path / "recovery"
+    prepare_store(store, 3)
+    (tmp_path / ".recovery-2.lock").write_text("twin run pid 1\n")
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    with pytest.raises(RecoveryStoreError) as err:
+        join_store(store, 2)
+    assert str(err.value) == (
+        f"--recovery-dir {store} of process 2 holds recovery partitions (part-0.sqlite3, part-1.sqlite3, "
+        "part-2.sqlite3) that process 0 has never used on this machine (no .recovery-0.lock beside it): in "
+        "a cluster, process 0 keeps the partitions in its --recovery-dir and the other processes give an "
+        "empty folder (or process 0's, on its machine: start process 0 first); a copy here is taken for "
+        "the same partitions and "
+        "every resume starts again from the beginning; move its files away (or restore them to process "
+        "0's folder)")
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before
