@@ -53,8 +53,8 @@ def date_groups(table: str, recs: Sequence[Any]) -> dict[str, list[Any]]:
 
 SMALL = 16
 """Records below which a file's table is made by :func:`_small_file` (the sink's, bookkeeping
-included; :func:`_small_columns` for :func:`records_columns`): a Python sort and one struct
-conversion rather than a column at a time: the demo's ``alerts``, ``audit`` and
+included, :func:`records_file`): a Python sort and one struct conversion rather than a column at
+a time: the demo's ``alerts``, ``audit`` and
 ``recommendations`` files hold 1-10 rows, and each Arrow call's fixed cost (every ``pa.array``
 reads an environment variable; a sort is a table, a kernel and two ``take``) was most of their
 conversion (RESULTS.md, round 27, SMALLFILE27). Not raised for ``data_quality``'s 40-row files in
@@ -93,11 +93,10 @@ def _python_order(table: str, recs: Sequence[Any]) -> list[int] | None:
 
 
 @cache
-def _struct(table: str, bookkeeping: bool) -> pa.StructType:
-    """:func:`_fixed_schema`'s fields as one struct type (with the bookkeeping fields appended: a
-    file's whole schema), one object per table."""
-    more = [pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING] if bookkeeping else []
-    return pa.struct([*_fixed_schema(table), *more])
+def _struct(table: str) -> pa.StructType:
+    """A file's whole schema as one struct type: :func:`_fixed_schema`'s fields and the bookkeeping
+    fields, one object per table."""
+    return pa.struct([*_fixed_schema(table), *(pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING)])
 
 
 def _small_cells(table: str, recs: Sequence[Any], order: list[int]) -> list[list[Any]]:
@@ -111,22 +110,13 @@ def _small_cells(table: str, recs: Sequence[Any], order: list[int]) -> list[list
     return [values[n] for n in _fixed_schema(table).names]
 
 
-def _small_columns(table: str, recs: Sequence[Any], order: list[int]) -> tuple[list[pa.Array], pa.Schema]:
-    """A few records of a fixed table as :func:`records_columns` gives them, converted by ONE
-    ``pa.array`` of the rows as structs (the row path's conversion,
-    :func:`flows.dataflow.sinks.archive._table`) instead of one per column."""
-    rows = list(zip(*_small_cells(table, recs, order), strict=True))
-    structs = pa.array(rows, type=_struct(table, False))
-    return pa.RecordBatch.from_struct_array(structs).columns, _fixed_schema(table)
-
-
 def _small_file(cells: list[list[Any]], table: str, run_id: str | None, seq: int) -> pa.Table:
     """A :data:`FileTable` of a few records: their cells and the bookkeeping values converted
     together by ONE ``pa.array`` (no ``pa.repeat``/``pa.scalar`` per bookkeeping column and no
     ``RecordBatch.from_arrays``: ~80 us of a ~165 us conversion of a 1-row ``alerts`` file, hot;
     RESULTS.md, round 28, SMALLFILE28). The same table as the columns' path."""
     rows = list(zip(*cells, repeat(run_id), repeat(seq // 1000), repeat(seq)))
-    structs = pa.array(rows, type=_struct(table, True))
+    structs = pa.array(rows, type=_struct(table))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(structs)])
 
 
@@ -141,11 +131,10 @@ def records_file(table: str, recs: Sequence[Any]) -> FileTable | Columns:
 
 
 def records_columns(table: str, recs: Sequence[Any]) -> tuple[list[pa.Array], pa.Schema]:
-    """:func:`records_table`'s columns and schema (what the sink's ``_write_file`` takes)."""
+    """:func:`records_table`'s columns and schema (what the sink's ``_write_file`` takes), converted
+    a column at a time (a few records of a fixed table: :func:`records_file`)."""
     m = mapping(table)
     maps = m.open_maps(recs)
-    if maps is None and len(recs) < SMALL and (small := _python_order(table, recs)) is not None:
-        return _small_columns(table, recs, small)
     asset, when, order = _sort_keys(table, recs)
     done = {ASSET[0]: asset, TIME_COLUMN[table]: when}
     ordered = [recs[i] for i in order]
