@@ -37,7 +37,7 @@ import json
 import sys
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,17 @@ def logo(runs: Mapping[str, Sequence[NabFile]]) -> tuple[list[Fold], dict[str, f
 
     Returns the folds and the pooled left-out score per profile (every file at its fold's choices).
     """
-    first = next(iter(runs.values()))
-    folds = [_fold(c, runs) for c in sorted({category_of(f.name) for f in first})]
+    return logo_by_fold(lambda _: runs)
+
+
+def logo_by_fold(runs_for: Callable[[str], Mapping[str, Sequence[NabFile]]]
+                 ) -> tuple[list[Fold], dict[str, float]]:
+    """:func:`logo` where the rows themselves depend on the fold: ``runs_for(held_out)`` gives the
+    candidate runs made with what was learnt on the other categories only (a prior learnt across
+    series), so the thresholds are chosen on those rows and the held-out files scored with them.
+    ``runs_for("")`` (nothing held out) names the corpus's files and categories."""
+    first = next(iter(runs_for("").values()))
+    folds = [_fold(c, runs_for(c)) for c in sorted({category_of(f.name) for f in first})]
     pooled = {}
     for profile, cost in PROFILES.items():
         nab = nab_score(first, {profile: cost})[profile]  # null and perfect of the whole corpus
