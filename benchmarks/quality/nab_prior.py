@@ -19,7 +19,9 @@ of its history, reaches a given p on normal data. A new asset borrows that calib
   borrows the nearest younger band's.
 - ``P1`` (pooled null of the detector's own statistic): the row's smallest channel p, calibrated.
   ``P2`` (per channel): every channel calibrated on its own pooled null, then Bonferroni over the
-  ``K`` as the detector.
+  ``K`` as the detector. ``P3`` (stated after P1 and P2's figures, RESULTS.md): P1's p blended
+  with the file's own (the detector's Bonferroni p), ``(1 - w) p1 + w p_own``, ``w = min(1, n / N)``
+  with ``n`` rows scored, ``N`` the pattern memory (8064; 2016 as sensitivity).
 - Then the config's event mode, unchanged (refractory, echo of the carrying channel, hold).
 
 Scoring (:func:`nab_logo.logo_by_fold`): per held-out category, the prior learnt on the other
