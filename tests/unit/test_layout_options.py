@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.archive import layout
-from flows.dataflow.sinks import archive as sink
+from flows.dataflow.sinks import archive_files
 from flows.dataflow.sinks.archive import write_records
 from tests.unit.test_archive_columns import _alerts, _snapshots
 
@@ -49,11 +49,11 @@ def test_kept_lists_are_copied_and_the_row_group_size_is_read_each_call(
 
 def test_the_sink_keeps_one_file_schema_per_equal_schema() -> None:
     a, b = _schema(pa.float64()).remove(3), _schema(pa.float64()).remove(3)  # equal, distinct objects
-    full = sink._file_schema(a)
-    assert sink._file_schema(b) is full
-    written = sink._bookkeeping(pa.Table.from_pylist([], schema=a), "run", 1).schema
+    full = archive_files.file_schema(a)
+    assert archive_files.file_schema(b) is full
+    written = archive_files.bookkeeping(pa.Table.from_pylist([], schema=a), "run", 1).schema
     assert full.equals(written)
-    other = sink._file_schema(_schema(pa.string()).remove(3))
+    other = archive_files.file_schema(_schema(pa.string()).remove(3))
     assert other is not full and other.field("x").type == pa.string()
 
 
