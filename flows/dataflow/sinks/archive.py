@@ -50,7 +50,7 @@ from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_file
 from flows.dataflow.sinks.archive_features import block_columns
-from flows.dataflow.sinks.archive_files import check_table_folder, write_file
+from flows.dataflow.sinks.archive_files import check_table_folder, write_tables
 from flows.dataflow.sinks.archive_writer import BackgroundWriter, FailureGroup
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
@@ -122,14 +122,15 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
     One file per date, rows sorted by (asset_id, time), written to a temporary name and renamed
     into place, so a crash never leaves a truncated ``*.parquet`` behind and existing files are
     never touched. Each file gets ``run_id`` (null if not given), ``_written_at`` and a fresh
-    ``_write_seq``. (The sink writes records with :func:`write_records`: the same files.)
+    ``_write_seq``. Every date's table is made before any file is written: rows Arrow refuses
+    write nothing (:func:`~.archive_files.write_tables`). (The sink writes records with
+    :func:`write_records`: the same files.)
     """
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["date"]].append(row)
-    for date, part in groups.items():
-        write_file(root, table, date, layout.sorted_rows(table, _table(table, part)), basename, run_id)
-    return len(groups)
+    tables = {date: layout.sorted_rows(table, _table(table, part)) for date, part in groups.items()}
+    return write_tables(root, table, tables, basename, run_id)
 
 
 def write_records(root: Path, table: str, records: list[Any], basename: str,
@@ -143,9 +144,7 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
         tables = block_columns(_as_blocks(records))
     else:
         tables = {date: records_file(table, part) for date, part in date_groups(table, records).items()}
-    for date, data in tables.items():
-        write_file(root, table, date, data, basename, run_id)
-    return len(tables)
+    return write_tables(root, table, tables, basename, run_id)
 
 
 def _as_blocks(items: list[Any]) -> list[FeatureBlock]:

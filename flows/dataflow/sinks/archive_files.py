@@ -8,6 +8,11 @@ name in ``<root>/<table>/date=YYYY-MM-DD/`` renamed into place, so a crash never
 (a planted symbolic link) is refused, and a failed write is an :class:`~.archive_writer.
 ArchiveWriteError` naming the folder, its temporary file removed. :func:`check_table_folder` refuses
 a table folder a run could not write before the flow starts.
+
+A write of several dates makes every date's table first and writes only once all are made
+(:func:`write_tables`): a table Arrow refuses then writes nothing of that write (before round 29 a
+small file's table was made at its write, and the dates before it were written; RESULTS.md,
+SMALLFILE28 and SPLIT29).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,7 @@ from flows.dataflow.sinks.archive_columns import Columns, FileTable
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 
 __all__ = ["FileData", "bookkeeping", "bookkeeping_arrays", "check_table_folder", "file_schema", "file_table",
-           "put_file", "write_file", "write_seq"]
+           "put_file", "write_file", "write_seq", "write_tables"]
 
 FileData = pa.Table | Columns | FileTable
 """What a file is made from: a table; its columns and schema; or a function making the file's table
@@ -66,6 +72,17 @@ def bookkeeping_arrays(n: int, run_id: str | None, seq: int) -> list[pa.Array]:
     """The bookkeeping columns of an ``n``-row file: ``run_id``, ``_written_at``, ``_write_seq``."""
     return [pa.repeat(pa.scalar(run_id, _RUN_ID), n), pa.repeat(pa.scalar(seq // 1000, _WRITTEN_AT), n),
             pa.repeat(pa.scalar(seq, _WRITE_SEQ), n)]
+
+
+def write_tables(root: Path, table: str, files: Mapping[str, FileData], basename: str,
+                 run_id: str | None) -> int:
+    """Every date's file of one write: all tables made (:func:`file_table`), then each written
+    (:func:`put_file`); returns the number of files. A table that cannot be made raises before
+    any file is written."""
+    made = {date: file_table(table, data, run_id) for date, data in files.items()}
+    for date, (full, options) in made.items():
+        put_file(root, table, date, full, options, basename)
+    return len(made)
 
 
 def write_file(root: Path, table: str, date: str, data: FileData, basename: str, run_id: str | None) -> None:
