@@ -67,6 +67,9 @@ VARIANTS: dict[str, Options] = {
     "no dictionary at all": _with(use_dictionary=False),
     "inputs without dictionary": _with(use_dictionary=lambda s: [
         c for c in layout.dictionary_columns(s) if c != "inputs"]),
+    "inputs as JSON text: no dictionary nor statistics": _with(
+        use_dictionary=lambda s: [c for c in layout.dictionary_columns(s) if c != "inputs"],
+        write_statistics=lambda s: [c for c in layout.statistics_columns("features", s) if c != "inputs"]),
     "statistics on every column": _with(write_statistics=True),
     "no statistics": _with(write_statistics=False),
     "no compression": _with(compression="none"),

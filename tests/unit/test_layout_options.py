@@ -14,7 +14,7 @@ import pytest
 from flows.archive import layout
 from flows.dataflow.sinks import archive_files
 from flows.dataflow.sinks.archive import write_records
-from tests.unit.test_archive_columns import _alerts, _snapshots
+from tests.unit.test_archive_columns import _alerts, _features, _snapshots
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -81,6 +81,23 @@ def test_twin_state_json_text_has_no_statistics_and_its_distinct_text_no_diction
         assert all("RLE_DICTIONARY" in chunks[n].encodings and chunks[n].is_stats_set
                    for n in ("top_features", "lineage"))
 
+
+
+def test_features_inputs_is_written_as_json_text(tmp_path: Path) -> None:
+    """A window's ``inputs`` (its input ranges, JSON text) is distinct per window: no dictionary and
+    no statistics, as twin_state's JSON text (round 29: ~8 % less write CPU on 100-asset files).
+    The other text columns keep their dictionary and the named columns their statistics."""
+    write_records(tmp_path, "features", _features(), "part-x", "r")
+    files = sorted((tmp_path / "features").rglob("*.parquet"))
+    assert files
+    for path in files:
+        chunks = _chunks(path)
+        assert "RLE_DICTIONARY" not in chunks["inputs"].encodings
+        assert not chunks["inputs"].is_stats_set
+        for name in ("asset_id", "events", "run_id"):
+            assert "RLE_DICTIONARY" in chunks[name].encodings, name
+        for name in ("asset_id", "window_start", "window_end", "n_records", "events", "run_id"):
+            assert chunks[name].is_stats_set, name
 
 def _chunks(path: Path) -> dict[str, Any]:
     group = pq.ParquetFile(path).metadata.row_group(0)
