@@ -419,8 +419,13 @@ def split(records: list[Any], work: Path, batch_rows: int, repeat: int) -> dict[
     file per batch with the sink's settings, and the floor (one default ``write_table`` per batch of
     the rows as dicts -> ``from_pylist``, built outside the timing) also with the sink's settings."""
     from flows.archive import layout
-    from flows.dataflow.sinks import archive as sink
     from flows.dataflow.sinks.archive import feature_row
+
+    try:
+        from flows.dataflow.sinks.archive_files import bookkeeping, write_file
+    except ImportError:  # a tree before round 29 (SPLIT29): the sink's own helpers
+        from flows.dataflow.sinks.archive import _bookkeeping as bookkeeping  # type: ignore[attr-defined,no-redef]
+        from flows.dataflow.sinks.archive import _write_file as write_file  # type: ignore[attr-defined,no-redef]
 
     try:
         from flows.dataflow.sinks.archive_features import feature_tables
@@ -449,10 +454,10 @@ def split(records: list[Any], work: Path, batch_rows: int, repeat: int) -> dict[
         t = cpu()
         for i, per_day in enumerate(tables):
             for d, data in per_day.items():
-                sink._write_file(root, "features", d, data, f"b{i}", "bench")
+                write_file(root, "features", d, data, f"b{i}", "bench")
         best["layout_write"] = min(best["layout_write"], cpu() - t)
-        whole = [sink._bookkeeping(pa.concat_tables(list(per_day.values()), promote_options="default"),
-                                   "bench", 1) for per_day in tables]
+        whole = [bookkeeping(pa.concat_tables(list(per_day.values()), promote_options="default"),
+                             "bench", 1) for per_day in tables]
         t = cpu()
         for i, data in enumerate(whole):
             plain(data, root / "one" / f"s{i}.parquet")

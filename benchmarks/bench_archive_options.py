@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_archive  # noqa: E402 - the benchmark's records and floor
 
 from flows.archive import layout  # noqa: E402
-from flows.dataflow.sinks import archive as sink  # noqa: E402
 from flows.dataflow.sinks.archive_features import feature_tables  # noqa: E402
+from flows.dataflow.sinks.archive_files import bookkeeping  # noqa: E402
 
 Options = Callable[[pa.Schema], dict[str, Any]]
 
@@ -67,6 +67,9 @@ VARIANTS: dict[str, Options] = {
     "no dictionary at all": _with(use_dictionary=False),
     "inputs without dictionary": _with(use_dictionary=lambda s: [
         c for c in layout.dictionary_columns(s) if c != "inputs"]),
+    "inputs as JSON text: no dictionary nor statistics": _with(
+        use_dictionary=lambda s: [c for c in layout.dictionary_columns(s) if c != "inputs"],
+        write_statistics=lambda s: [c for c in layout.statistics_columns("features", s) if c != "inputs"]),
     "statistics on every column": _with(write_statistics=True),
     "no statistics": _with(write_statistics=False),
     "no compression": _with(compression="none"),
@@ -106,7 +109,7 @@ def one_date(records: list[Any]) -> tuple[list[pa.Table], list[pa.Table]]:
     for rec in records:
         by_date[rec.window_start.date()].append(rec)
     dated = list(by_date.values())
-    ours = [sink._bookkeeping(t, "bench", 1) for d in dated for t in feature_tables(d).values()]
+    ours = [bookkeeping(t, "bench", 1) for d in dated for t in feature_tables(d).values()]
     return ours, bench_archive.floor_tables(dated)
 
 
@@ -139,7 +142,7 @@ def multi_date(records: list[Any], work: Path, batch_rows: int, rounds: int) -> 
     """The 8-day batches: the layout's files (one per date) vs ONE file per batch, same rows and
     options, and the floor (one default write_table per batch); CPU of the writes only."""
     batches = [records[b:b + batch_rows] for b in range(0, len(records), batch_rows)]
-    per_date = [[sink._bookkeeping(t, "bench", 1) for t in feature_tables(b).values()] for b in batches]
+    per_date = [[bookkeeping(t, "bench", 1) for t in feature_tables(b).values()] for b in batches]
     whole = [pa.concat_tables(tabs, promote_options="default") for tabs in per_date]
     flat = [t for tabs in per_date for t in tabs]
     floor = bench_archive.floor_tables(batches)

@@ -10,16 +10,10 @@ URLs — it can read nothing but the archive's rows and write nothing anywhere, 
 or out. Tables or macros a query creates live in the connection's memory and vanish with it.
 The statement-type check below only gives a friendlier message for write statements; not the guard.
 
-**Views.** Each view reads every readable Parquet file of its table (``date`` from the folder,
-``asset_id`` from the file's column, or from its ``asset_id=`` folder in archives written before
-issue 10, both layouts mixed at will; columns united by name, so feature sets may differ between assets)
-and keeps one row per key: the row of the newest write, by the ``_write_seq`` the writer records
-(files written before that column existed rank below, by file path as before). A run that is
-resumed, or a demo run again into the same folder, therefore never shows a window or an alert
-message twice. Unreadable or foreign files are left out and reported (see :mod:`flows.archive.files`).
-A view is built from a DuckDB relation over its files' Arrow dataset, never from a registered
-name: a query sees the views and nothing else (no ``_raw_<table>`` with every write of a key and
-the bookkeeping columns, as there was before round 17).
+**Views.** One per table (:mod:`flows.archive.views`): every readable Parquet file of the table,
+both layouts, one row per key, the row of the newest write; so a resumed run, or a demo run again
+into the same folder, never shows a window or an alert message twice. Unreadable or foreign files
+are left out and reported (see :mod:`flows.archive.files`). A query sees the views and nothing else.
 
 **A compaction meanwhile.** The views read the files listed when they were built. A ``twin archive
 compact`` that merges and removes some of them before DuckDB opens them made the query fail as
@@ -51,41 +45,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-from pyarrow import fs
 
 from flows.archive.files import (
     TABLES,
     ArchiveChanged,
-    ArchiveFile,
     BadFile,
-    TableFiles,
     corrupt_pages,
     printable,
     scan_table,
 )
-from flows.codec import archive_schema
-from flows.codec.archive_schema import arrow_type
+from flows.archive.views import add_view
 
-__all__ = ["KEYS", "SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
+__all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
            "check_read_only", "connect", "default_memory_mib", "once_more_if_changed", "query",
            "query_failed", "skipped_warning", "warn_once"]
 
-KEYS = {
-    "features": "asset_id, window_start",
-    "twin_state": "asset_id, window_start",
-    "alerts": "alert_id, sequence",
-    "recommendations": "recommendation_id",
-    "audit": "entry_id",
-    "damage_state": "asset_id, life_id, timestamp",
-    "data_quality": "asset_id, channel, timestamp",
-}
 READ_ONLY = {"SELECT", "EXPLAIN"}
-RANK = "__twin_file_rank"
-BOOKKEEPING = pa.schema([(c.name, arrow_type(c)) for c in archive_schema.BOOKKEEPING])
-"""The bookkeeping columns as the writer declares them (older files lack them: null-filled)."""
 SANDBOX: dict[str, Any] = {
     "enable_external_access": False,
     "temp_directory": "",
@@ -152,49 +127,6 @@ def warn_once(root: str | Path) -> SkipHandler:
     return warn
 
 
-def _partition_expression(f: ArchiveFile, rank: int) -> pc.Expression:
-    """The values a file's path gives: date, file rank, and asset_id for the older layout (a
-    current-layout file holds its own ``asset_id`` column, whose row-group statistics prune)."""
-    given = ((pc.field("date") == pa.scalar(f.date, pa.date32()))
-             & (pc.field(RANK) == pa.scalar(rank, pa.int64())))
-    if f.asset_id is None:
-        return given
-    return given & (pc.field("asset_id") == pa.scalar(f.asset_id, pa.string()))
-
-
-def _named_columns_then_sorted(table: str, schema: pa.Schema) -> pa.Schema:
-    """The united schema with the table's open columns (one per feature name) sorted by name
-    after its named columns. Why: files order their open columns by first appearance in a write,
-    and the files are united in path order, so without this ``SELECT *`` of the same rows could
-    list the features in another order in another archive (e.g. after a resume)."""
-    if archive_schema.open_columns(table) is None:
-        return schema
-    named = {c.name for c in archive_schema.file_columns(table)} | {"asset_id"}
-    fixed = [f for f in schema if f.name in named]
-    kept = [f for f in schema if f.name in BOOKKEEPING.names]
-    spread = sorted((f for f in schema if f.name not in named and f.name not in BOOKKEEPING.names),
-                    key=lambda f: f.name)
-    return pa.schema(fixed + spread + kept, metadata=schema.metadata)
-
-
-def _dataset(tf: TableFiles) -> ds.Dataset:
-    """The table's readable files as one Arrow dataset; folder values and file rank as columns.
-
-    The columns keep one order whichever layouts the files have: the files' own (``asset_id``
-    left out), the bookkeeping, then ``date`` and ``asset_id``."""
-    assert tf.schema is not None
-    own = _named_columns_then_sorted(tf.table, tf.schema)
-    own = own.remove(i) if (i := own.get_field_index("asset_id")) >= 0 else own
-    extra = pa.schema([("date", pa.date32()), ("asset_id", pa.string()), (RANK, pa.int64())])
-    schema = pa.unify_schemas([own, BOOKKEEPING, extra], promote_options="permissive")
-    by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
-    rank = {i: r for r, i in enumerate(by_path)}
-    parts = [_partition_expression(f, rank[i]) for i, f in enumerate(tf.files)]
-    return ds.FileSystemDataset.from_paths(
-        [str(f.path) for f in tf.files], schema=schema, format=ds.ParquetFileFormat(),
-        filesystem=fs.LocalFileSystem(), partitions=parts)
-
-
 _READ_FAILED = re.compile(r"reading the Arrow source failed|registered as '[a-z_]+' failed")
 """DuckDB's words when the Arrow scan of a view's files failed (its message names no table)."""
 _QUOTED_FILE = re.compile(r"'([^']+\.parquet)'")
@@ -247,21 +179,6 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
                 return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
                                     f"move it aside with `{command}`")
     return ArchiveError(f"bad query: {first}")
-
-
-RAW = "_raw"
-"""The name a view's SQL gives its table's files (an Arrow dataset); it exists only inside that
-view's definition, so a query sees the deduplicated views and nothing else."""
-
-
-def _view_body(table: str) -> str:
-    """The SELECT of a table's view over :data:`RAW`: the newest write of each key."""
-    return (
-        f"SELECT * EXCLUDE (_rn, {RANK}, _write_seq) FROM ("
-        f" SELECT *, row_number() OVER (PARTITION BY {KEYS[table]}"
-        f" ORDER BY _write_seq DESC NULLS LAST, {RANK} DESC) AS _rn FROM {RAW}"
-        f") WHERE _rn = 1"
-    )
 
 
 def folder_problem(base: Path) -> str | None:
@@ -321,9 +238,7 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     for statement in LOCK:
         con.execute(statement)
     for s in usable:
-        # built from a relation, not a registered name: no `_raw_<table>` a query could read
-        # (undeduplicated rows, bookkeeping columns) or see in SHOW ALL TABLES
-        con.from_arrow(_dataset(s)).query(RAW, _view_body(s.table)).create_view(s.table)
+        add_view(con, s)
     return con
 
 

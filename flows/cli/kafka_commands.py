@@ -232,7 +232,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
-    from flows.dataflow.sinks.archive import TABLES, check_table_folder
+    from flows.dataflow.sinks.archive import TABLES
+    from flows.dataflow.sinks.archive_files import check_table_folder
 
     for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
         check_table_folder(opts.archive_dir, table)

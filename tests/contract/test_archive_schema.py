@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive.query import BOOKKEEPING as VIEW_BOOKKEEPING
 from flows.archive.query import query
+from flows.archive.views import BOOKKEEPING as VIEW_BOOKKEEPING
 from flows.cli.main import main
 from flows.codec import archive_schema as arch
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS

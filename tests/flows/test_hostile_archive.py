@@ -235,12 +235,12 @@ def test_a_rename_refused_by_a_read_only_disk_is_one_line(tmp_path: Path,
     was the one reported (no folder named as the archive's, no word on the file left behind)."""
     import errno
 
-    from flows.dataflow.sinks import archive
+    from flows.dataflow.sinks import archive_files
 
     def read_only(*_args: object) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(archive.os, "replace", read_only)
+    monkeypatch.setattr(archive_files.os, "replace", read_only)
     monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: read_only())
     with pytest.raises(ArchiveWriteError) as failed:
         write_rows(tmp_path, "features", feature_rows(), "part-r-w0-000000", "r")

@@ -1,7 +1,7 @@
 """The ``features`` file made from its columns in one call is the file of the table path (round 26).
 
 Issue 10 (archive write rate): the sink now hands each date's columns and schema
-(:func:`~flows.dataflow.sinks.archive_features.block_columns`) to ``_write_file``, which appends
+(:func:`~flows.dataflow.sinks.archive_features.block_columns`) to ``archive_files.write_file``, which appends
 the bookkeeping columns and makes the file's table with one ``RecordBatch.from_arrays``, instead
 of a ``Table.from_arrays`` and three ``append_column`` (the path every other table keeps). The
 file must not change: written both ways with the same write stamp, the two files are the same
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.codec.record_fields import spans_text
-from flows.dataflow.sinks import archive
+from flows.dataflow.sinks import archive_files
 from flows.dataflow.sinks.archive_features import _TIME, _times, block_columns, block_tables
 from flows.dataflow.sinks.archive_inputs import flat_inputs_column, source_codes
 from flows.dataflow.sinks.feature_blocks import feature_blocks
@@ -38,13 +38,13 @@ def test_a_file_from_columns_is_the_bytes_of_the_table_path(tmp_path: Path, monk
                                                              name: str, tails: bool) -> None:
     records = [_stamped(r) for r in CASES[name]] if tails else CASES[name]
     blocks = feature_blocks(records)
-    monkeypatch.setattr(archive, "write_seq", lambda: STAMP)  # both files get the same stamp
+    monkeypatch.setattr(archive_files, "write_seq", lambda: STAMP)  # both files get the same stamp
     columns = block_columns(blocks)
     tables = block_tables(blocks)
     assert list(columns) == list(tables)
     for date, (arrays, schema) in columns.items():
-        archive._write_file(tmp_path / "columns", "features", date, (arrays, schema), "part-x", "run-x")
-        archive._write_file(tmp_path / "table", "features", date, tables[date], "part-x", "run-x")
+        archive_files.write_file(tmp_path / "columns", "features", date, (arrays, schema), "part-x", "run-x")
+        archive_files.write_file(tmp_path / "table", "features", date, tables[date], "part-x", "run-x")
         new = (tmp_path / "columns" / "features" / f"date={date}" / "part-x.parquet").read_bytes()
         old = (tmp_path / "table" / "features" / f"date={date}" / "part-x.parquet").read_bytes()
         assert new == old, date
@@ -55,9 +55,9 @@ def test_a_file_from_columns_has_the_bookkeeping_of_its_write(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The appended columns say who wrote the rows and when (one value per file), in the file
     schema's order, whatever the flush's size."""
-    monkeypatch.setattr(archive, "write_seq", lambda: STAMP)
+    monkeypatch.setattr(archive_files, "write_seq", lambda: STAMP)
     date, (arrays, schema) = next(iter(block_columns(feature_blocks(CASES["fleet-across-midnight"])).items()))
-    archive._write_file(tmp_path, "features", date, (arrays, schema), "part-y", "run-y")
+    archive_files.write_file(tmp_path, "features", date, (arrays, schema), "part-y", "run-y")
     got = pq.read_table(tmp_path / "features" / f"date={date}" / "part-y.parquet")
     assert got.column_names == [*schema.names, "run_id", "_written_at", "_write_seq"]
     assert got.column("run_id").to_pylist() == ["run-y"] * len(arrays[0])

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from flows.codec.archive_schema import BOOKKEEPING
-from flows.dataflow.sinks import archive, archive_columns
+from flows.dataflow.sinks import archive, archive_columns, archive_files
 from flows.dataflow.sinks.archive_columns import (
     SMALL,
     _python_order,
@@ -86,7 +86,7 @@ def test_a_few_records_are_written_as_the_same_bytes(tmp_path: Path, table: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     record, field = RECORDS[table]
     records = _spread(record, field, n)
-    monkeypatch.setattr(archive, "write_seq", lambda: 1_790_000_000_000_000_000)
+    monkeypatch.setattr(archive_files, "write_seq", lambda: 1_790_000_000_000_000_000)
     archive.write_records(tmp_path / "small", table, records, "part-x", "run-1")
     monkeypatch.setattr(archive_columns, "SMALL", 0)
     archive.write_records(tmp_path / "arrow", table, records, "part-x", "run-1")
@@ -130,8 +130,9 @@ def _columns_file(table: str, records: list[Any], run_id: str | None, seq: int) 
     """The file's table as the columns' path makes it: ``records_columns`` and the sink's
     bookkeeping arrays, one ``RecordBatch.from_arrays``."""
     arrays, schema = records_columns(table, records)
-    arrays = [*arrays, *archive._bookkeeping_arrays(len(arrays[0]), run_id, seq)]
-    return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=archive._file_schema(schema))])
+    arrays = [*arrays, *archive_files.bookkeeping_arrays(len(arrays[0]), run_id, seq)]
+    full = archive_files.file_schema(schema)
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=full)])
 
 
 @pytest.mark.parametrize("run_id", ["run-1", None], ids=["run id", "no run id"])
@@ -170,7 +171,7 @@ def test_a_few_records_without_a_run_id_are_written_as_the_same_bytes(
         tmp_path: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file without a run id (``write_rows``' default) has a null ``run_id`` either way."""
     records = _spread(make_alert(), "timestamp", n)
-    monkeypatch.setattr(archive, "write_seq", lambda: 1_790_000_000_000_000_000)
+    monkeypatch.setattr(archive_files, "write_seq", lambda: 1_790_000_000_000_000_000)
     archive.write_records(tmp_path / "small", "alerts", records, "part-x", None)
     monkeypatch.setattr(archive_columns, "SMALL", 0)
     archive.write_records(tmp_path / "arrow", "alerts", records, "part-x", None)

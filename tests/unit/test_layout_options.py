@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.archive import layout
-from flows.dataflow.sinks import archive as sink
+from flows.dataflow.sinks import archive_files
 from flows.dataflow.sinks.archive import write_records
-from tests.unit.test_archive_columns import _alerts, _snapshots
+from tests.unit.test_archive_columns import _alerts, _features, _snapshots
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -49,11 +49,11 @@ def test_kept_lists_are_copied_and_the_row_group_size_is_read_each_call(
 
 def test_the_sink_keeps_one_file_schema_per_equal_schema() -> None:
     a, b = _schema(pa.float64()).remove(3), _schema(pa.float64()).remove(3)  # equal, distinct objects
-    full = sink._file_schema(a)
-    assert sink._file_schema(b) is full
-    written = sink._bookkeeping(pa.Table.from_pylist([], schema=a), "run", 1).schema
+    full = archive_files.file_schema(a)
+    assert archive_files.file_schema(b) is full
+    written = archive_files.bookkeeping(pa.Table.from_pylist([], schema=a), "run", 1).schema
     assert full.equals(written)
-    other = sink._file_schema(_schema(pa.string()).remove(3))
+    other = archive_files.file_schema(_schema(pa.string()).remove(3))
     assert other is not full and other.field("x").type == pa.string()
 
 
@@ -81,6 +81,23 @@ def test_twin_state_json_text_has_no_statistics_and_its_distinct_text_no_diction
         assert all("RLE_DICTIONARY" in chunks[n].encodings and chunks[n].is_stats_set
                    for n in ("top_features", "lineage"))
 
+
+
+def test_features_inputs_is_written_as_json_text(tmp_path: Path) -> None:
+    """A window's ``inputs`` (its input ranges, JSON text) is distinct per window: no dictionary and
+    no statistics, as twin_state's JSON text (round 29: ~8 % less write CPU on 100-asset files).
+    The other text columns keep their dictionary and the named columns their statistics."""
+    write_records(tmp_path, "features", _features(), "part-x", "r")
+    files = sorted((tmp_path / "features").rglob("*.parquet"))
+    assert files
+    for path in files:
+        chunks = _chunks(path)
+        assert "RLE_DICTIONARY" not in chunks["inputs"].encodings
+        assert not chunks["inputs"].is_stats_set
+        for name in ("asset_id", "events", "run_id"):
+            assert "RLE_DICTIONARY" in chunks[name].encodings, name
+        for name in ("asset_id", "window_start", "window_end", "n_records", "events", "run_id"):
+            assert chunks[name].is_stats_set, name
 
 def _chunks(path: Path) -> dict[str, Any]:
     group = pq.ParquetFile(path).metadata.row_group(0)

@@ -14,6 +14,7 @@ import pytest
 
 from flows.archive import layout
 from flows.dataflow.sinks import archive as sink
+from flows.dataflow.sinks import archive_files
 from twin_models.records import FeatureVector
 
 IO = Path("/proc/thread-self/io")
@@ -34,7 +35,7 @@ def _features(rows: int, names: int = 40) -> pa.Table:
     for j in range(names):
         cols[f"f{j:02d}.mean"] = pa.array(rng.normal(size=rows))
     data = pa.table(cols)
-    return sink._bookkeeping(data, "run-1", 1_700_000_000_000_000_000)
+    return archive_files.bookkeeping(data, "run-1", 1_700_000_000_000_000_000)
 
 
 def _write_calls() -> int:

@@ -14,7 +14,8 @@ never one file per record, by a background thread per partition
 (:mod:`flows.dataflow.sinks.archive_writer`) so the worker goes on meanwhile; records become
 Arrow columns there (:mod:`flows.dataflow.sinks.archive_columns`).
 File names carry a run id, the writer partition and a sequence number,
-and are renamed into place when complete, so appending from later runs or after a crash never
+and are renamed into place when complete (:mod:`flows.dataflow.sinks.archive_files`: one file's
+table, bookkeeping and write), so appending from later runs or after a crash never
 overwrites or corrupts anything already written; the DuckDB views in :mod:`flows.archive.query`
 deduplicate rows that a resumed run writes again.
 
@@ -26,10 +27,6 @@ stamp that strictly increases within a process. The views keep the row with the 
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
-import threading
 import time
 import uuid
 import zlib
@@ -46,40 +43,28 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from flows.archive import layout
-from flows.archive.files import linked_table
 from flows.archive.layout import ASSET
-from flows.codec.archive_schema import BOOKKEEPING, TABLES, arrow_type, file_columns, open_columns
+from flows.codec.archive_schema import TABLES, arrow_type, file_columns, open_columns
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.sinks.archive_columns import Columns, FileTable, date_groups, records_file
+from flows.dataflow.sinks.archive_columns import date_groups, records_file
 from flows.dataflow.sinks.archive_features import block_columns
-from flows.dataflow.sinks.archive_writer import ArchiveWriteError, BackgroundWriter, FailureGroup
+from flows.dataflow.sinks.archive_files import check_table_folder, write_tables
+from flows.dataflow.sinks.archive_writer import BackgroundWriter, FailureGroup
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
 __all__ = ["ROWS", "SINK_INPUT", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher",
-           "check_table_folder", "feature_row", "new_run_id", "state_row", "write_records", "write_rows",
-           "write_seq"]
+           "feature_row", "new_run_id", "state_row", "write_records", "write_rows"]
 
 SINK_INPUT = "records"
 """What the flow hands the sinks: the records, keyed by asset (``benchmarks/bench_archive.py``
 feeds the sink what this says; ARCHIVE7's flow handed the ``features`` sink column blocks)."""
 
-_SEQ_LOCK = threading.Lock()
-_last_seq = 0
-
 
 def new_run_id() -> str:
     """A fresh run id: UTC start time (sortable, readable) and 8 random hex digits."""
     return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-
-def write_seq() -> int:
-    """Nanoseconds since the epoch, strictly increasing within the process (ties broken by +1)."""
-    global _last_seq
-    with _SEQ_LOCK:
-        _last_seq = max(time.time_ns(), _last_seq + 1)
-        return _last_seq
 
 
 feature_row = FEATURE_VECTOR.archive_row
@@ -92,27 +77,6 @@ alert_row = ALERT.archive_row
 ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {m.table: m.archive_row for m in MAPPINGS}
 FOLDER_COLUMNS = frozenset({"date"})
 """Row keys that name the partition folder and are not written in the file."""
-
-
-def _partition_dir(root: Path, table: str, date: str) -> Path:
-    return root / table / f"date={date}"
-
-
-_RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (arrow_type(c) for c in BOOKKEEPING)
-
-
-def _bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
-    """Append the columns saying which run wrote the rows and when (same for the whole file)."""
-    for name, column in zip(("run_id", "_written_at", "_write_seq"),
-                            _bookkeeping_arrays(table.num_rows, run_id, seq), strict=True):
-        table = table.append_column(name, column)
-    return table
-
-
-def _bookkeeping_arrays(n: int, run_id: str | None, seq: int) -> list[pa.Array]:
-    """The bookkeeping columns of an ``n``-row file: ``run_id``, ``_written_at``, ``_write_seq``."""
-    return [pa.repeat(pa.scalar(run_id, _RUN_ID), n), pa.repeat(pa.scalar(seq // 1000, _WRITTEN_AT), n),
-            pa.repeat(pa.scalar(seq, _WRITE_SEQ), n)]
 
 
 def _columns(table: str, rows: list[dict[str, Any]]) -> list[tuple[str, pa.DataType]]:
@@ -158,14 +122,15 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
     One file per date, rows sorted by (asset_id, time), written to a temporary name and renamed
     into place, so a crash never leaves a truncated ``*.parquet`` behind and existing files are
     never touched. Each file gets ``run_id`` (null if not given), ``_written_at`` and a fresh
-    ``_write_seq``. (The sink writes records with :func:`write_records`: the same files.)
+    ``_write_seq``. Every date's table is made before any file is written: rows Arrow refuses
+    write nothing (:func:`~.archive_files.write_tables`). (The sink writes records with
+    :func:`write_records`: the same files.)
     """
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["date"]].append(row)
-    for date, part in groups.items():
-        _write_file(root, table, date, layout.sorted_rows(table, _table(table, part)), basename, run_id)
-    return len(groups)
+    tables = {date: layout.sorted_rows(table, _table(table, part)) for date, part in groups.items()}
+    return write_tables(root, table, tables, basename, run_id)
 
 
 def write_records(root: Path, table: str, records: list[Any], basename: str,
@@ -179,9 +144,7 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
         tables = block_columns(_as_blocks(records))
     else:
         tables = {date: records_file(table, part) for date, part in date_groups(table, records).items()}
-    for date, data in tables.items():
-        _write_file(root, table, date, data, basename, run_id)
-    return len(tables)
+    return write_tables(root, table, tables, basename, run_id)
 
 
 def _as_blocks(items: list[Any]) -> list[FeatureBlock]:
@@ -209,83 +172,6 @@ def _rows(items: list[Any]) -> int:
     if FeatureBlock not in set(map(type, items)):  # the flow's items: records (one C pass)
         return len(items)
     return sum(len(item) if type(item) is FeatureBlock else 1 for item in items)
-
-
-def _write_file(root: Path, table: str, date: str, data: pa.Table | Columns | FileTable, basename: str,
-                run_id: str | None) -> None:
-    """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically.
-    ``data``: a table; its columns and schema (``block_columns``, ``records_columns``), made one table with
-    the bookkeeping by one ``RecordBatch.from_arrays`` (~35 us for 59 columns, ~60 by ``append_column``,
-    hot); or a function making the file's table and bookkeeping (``records_file``'s, for a few records)."""
-    folder = _partition_dir(root, table, date)
-    final = folder / f"{basename}.parquet"
-    tmp = folder / f".{basename}.parquet.tmp"
-    if isinstance(data, pa.Table):
-        options = layout.write_options(table, _file_schema(data.schema))
-        data = _bookkeeping(data, run_id, write_seq())
-    elif isinstance(data, tuple):
-        arrays, schema = data
-        full = _file_schema(schema)
-        options = layout.write_options(table, full)
-        arrays = [*arrays, *_bookkeeping_arrays(len(arrays[0]), run_id, write_seq())]
-        data = pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=full)])
-    else:
-        options = layout.write_options(table, (data := data(run_id, write_seq())).schema)
-    try:
-        if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
-            raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-        if not _is_folder(folder):  # a folder (not a link) is written into as it is: one lstat
-            folder.mkdir(parents=True, exist_ok=True)
-            if folder.is_symlink():  # planted: writing through it would write outside the archive
-                raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {folder} is a symbolic "
-                                        "link (not written through; remove it)")
-        layout.write_file(data, tmp, options)
-        os.replace(tmp, final)
-        return
-    except ArchiveWriteError:
-        raise
-    except OSError as exc:
-        why = f"cannot write the archive in {folder}: {layout.failure_reason(exc)}"
-        failed = ArchiveWriteError(exc.errno or errno.EIO, why)
-    if tmp.is_file() and not tmp.is_symlink():
-        try:
-            tmp.unlink()  # a half-written file takes room and is never part of the archive
-        except OSError:  # a disk turned read-only: the rename failed, and so does this
-            failed = ArchiveWriteError(failed.errno, f"{failed}; its temporary file {tmp.name} is left "
-                                       "there (hidden: never read; remove it once the disk is writable)")
-    raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
-
-
-def _is_folder(path: Path) -> bool:
-    """``path`` is a folder, not a link to one: one ``lstat`` (``mkdir`` + ``is_symlink``: two calls)."""
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-_BOOKKEEPING_FIELDS = [pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING]
-_FILE_SCHEMAS: list[tuple[pa.Schema, pa.Schema]] = []
-_KEPT = 64
-"""Schemas whose file schema is kept (a fleet writes a handful per table: one per feature-name set)."""
-
-
-def _file_schema(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with the bookkeeping columns appended, the same object for equal schemas (kept):
-    the layout's write options are then computed once per schema (:func:`flows.archive.layout.
-    write_options` keeps them; reading a ~60-column schema's fields from Python costs 0.1-0.25 ms
-    per file, ~1 us per window of a demo-sized flush: RESULTS.md, ARCHIVE11). The ``features``
-    tables of a name set share one schema object (:func:`~.archive_features.block_tables`), so
-    the comparison is a pointer compare."""
-    kept = _FILE_SCHEMAS
-    for seen, full in kept:
-        if seen.equals(schema):
-            return full
-    full = pa.schema([*schema, *_BOOKKEEPING_FIELDS], metadata=schema.metadata)
-    if len(kept) >= _KEPT:
-        del kept[0]
-    kept.append((schema, full))
-    return full
 
 
 class _ArchivePartition(StatefulSinkPartition[Any, None]):
@@ -403,33 +289,6 @@ class ParquetArchiveSink(FixedPartitionedSink[Any, None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ArchivePartition:
         """One buffer per writer partition (nothing to resume: files are immutable)."""
         return _ArchivePartition(self, for_part)
-
-
-def check_table_folder(root: Path, table: str) -> None:
-    """Refuse (ArchiveWriteError, one line) an archive whose ``table`` folder a run cannot write: a
-    link, not a folder, or holding a ``date=`` entry that is not a folder. Each was found at its first
-    write (round 26: the date folder), failing the run mid-way with its other tables' files written."""
-    if (linked := linked_table(root / table)) is not None:
-        raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-    repair = f"move it aside: `twin archive check --archive {root} --repair`"
-    if (root / table).exists() and not (root / table).is_dir():
-        msg = f"cannot write the archive: its table folder {root / table} is not a folder ({repair})"
-        raise ArchiveWriteError(errno.ENOTDIR, msg)
-    if (stray := _date_not_a_folder(root / table)) is not None:
-        msg = f"cannot write the archive: its date folder {stray} is not a folder ({repair})"
-        raise ArchiveWriteError(errno.ENOTDIR, msg)
-
-
-def _date_not_a_folder(table_dir: Path) -> Path | None:
-    """The first ``date=...`` entry of ``table_dir`` that is not a folder (a regular file, a FIFO, a
-    dangling link), else None: a run writing that day's rows failed there mid-way (exit 1, its other
-    tables' files already among the archive's), so it is refused before the flow starts."""
-    try:
-        with os.scandir(table_dir) as entries:
-            return next((Path(e.path) for e in sorted(entries, key=lambda e: e.name)
-                         if e.name.startswith("date=") and not e.is_dir()), None)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def archive_attacher(

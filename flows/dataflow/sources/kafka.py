@@ -23,7 +23,7 @@ read twice) until the merge has drained it to half; the topics it waits for keep
 own prefetch queue is bounded by ``queued.max.messages.kbytes`` (:data:`PREFETCH`).
 
 With an event-time gate (``gate``, :mod:`flows.dataflow.event_time_gate`; `twin run` sets one), each
-partition reports a lower bound on what it will still emit (:meth:`_AlignedPartition.position_ms`) and
+partition reports a lower bound on what it will still emit (:meth:`.kafka_merge.TopicMerge.position_ms`) and
 holds its next message back, buffered, while that is more than the gate's budget of event time ahead of
 the slowest partition of the cluster: partitions with less data per hour of event time then cannot run
 days ahead of the others in a replay (what made fleet model versions arrive late).
@@ -68,7 +68,7 @@ from flows.dataflow.items import RawRecord, RawRun, source_headers
 from flows.dataflow.sources import kafka_entries as ent
 from flows.dataflow.sources import kafka_offsets as gone
 from flows.dataflow.sources.kafka_entries import EVENT_TIME_HEADER, arrival_ms, event_time_ms
-from flows.dataflow.sources.kafka_merge import EndHolds, buffer_entries
+from flows.dataflow.sources.kafka_merge import EndHolds, TopicMerge, buffer_entries
 from flows.dataflow.sources.kafka_offsets import PARTS_LISTED, partition_count
 from flows.kafka.errors import close_consumer, guarded
 
@@ -88,8 +88,8 @@ PREFETCH = {"queued.max.messages.kbytes": "16384"}
 telemetry at full speed; ``[pipeline.kafka.librdkafka]`` overrides it."""
 
 
-class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
-    """Partition ``p`` of every topic, merged in timestamp order."""
+class _AlignedPartition(TopicMerge, StatefulSourcePartition[RawRecord | RawRun, Offsets]):
+    """Partition ``p`` of every topic, merged in timestamp order (:class:`~.kafka_merge.TopicMerge`)."""
 
     def __init__(self, src: KafkaTelemetrySource, part: int, resume: Offsets | None) -> None:
         self.src = src
@@ -210,22 +210,6 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         self.src.on_error(str(err.name()))
         log.warning("Kafka error on %s[%s] (retrying): %s", topic, self.part, err)
 
-    def _idle(self, topic: str, now: float) -> bool:
-        """Silent for ``max_idle_s`` while the others deliver (a broker outage silences all: then
-        nothing counts as idle and the merge waits)."""
-        quiet = now - self.last_seen[topic] >= self.src.max_idle_s
-        # a paused topic is delivering, only held back: it counts as activity
-        return quiet and (now - self.last_activity < self.src.max_idle_s or bool(self.paused))
-
-    def _blocking(self, now: float) -> bool:
-        """Some topic may still deliver something older than what is buffered elsewhere: one with
-        nothing buffered that has not reached its end, or still waits there (``end_wait_s``,
-        :class:`~flows.dataflow.sources.kafka_merge.EndHolds`), and is not idle. Asked only while
-        another topic has messages buffered."""
-        holds = self.end_holds
-        return any(not buf and (not self.eof[t] or holds.waiting(t, now)) and not self._idle(t, now)
-                   for t, buf in self.buffers.items())
-
     def _report_lag(self) -> None:
         """Consumer lag per topic-partition from the watermarks cached by fetches (no broker call)."""
         now = time.monotonic()
@@ -270,63 +254,6 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
                 break
         return [self._item(topic, msgs) for topic, msgs in runs]
 
-    def _merge(self, now: float, gate: EventTimeGate | None, runs: list[tuple[str, list[ent.Entry]]]) -> None:
-        """Take buffered messages in event-time order while no topic may still deliver something
-        older (and the gate allows), as runs of consecutive messages of one topic. While only one
-        topic has messages buffered, its buffer goes in one run, as far as the gate allows."""
-        buffers = self.buffers
-        while True:
-            filled = [t for t, b in buffers.items() if b]
-            if not filled or self._blocking(now):
-                return
-            if len(filled) == 1:
-                topic = filled[0]
-                take, held = self._allowed(buffers[topic], gate)
-            else:
-                topic = min(filled, key=lambda t: buffers[t][0][0])
-                held = gate is not None and not gate.allows(self.part, buffers[topic][0][0])
-                take = 0 if held else 1
-            if take:
-                buf = buffers[topic]
-                if take == len(buf):  # the whole buffer at once
-                    taken = list(buf)
-                    buf.clear()
-                else:
-                    taken = [buf.popleft() for _ in range(take)]
-                self._emit(topic, taken, runs)
-            if held:  # ahead of the cluster's slowest partition by more than the budget
-                self.held = True
-                return
-
-    def _allowed(self, items: deque[ent.Entry], gate: EventTimeGate | None) -> tuple[int, bool]:
-        """How many of a buffer's first messages the gate allows now (all without a gate), and
-        whether it held the next one back: :meth:`EventTimeGate.allows` of the first message of
-        each stretch, then its limit for the rest (the limit only rises meanwhile)."""
-        n = len(items)
-        if gate is None:
-            return n, False
-        keys = list(map(ent.merge_keys, items))
-        k = 0
-        while k < n:
-            if not gate.allows(self.part, keys[k]):
-                return k, True
-            limit = gate.limit_ms()
-            k += 1
-            if k == 1 and max(keys) <= limit:  # the usual case: the whole buffer within the limit
-                return n, False
-            while k < n and keys[k] <= limit:
-                k += 1
-        return n, False
-
-    def _emit(self, topic: str, entries: list[ent.Entry], runs: list[tuple[str, list[ent.Entry]]]) -> None:
-        """Messages leave the buffer: the offsets and the last emitted event time follow them."""
-        self.offsets[topic] = entries[-1][ent.OFFSET] + 1
-        self.emitted_ms = self.emitted_key[topic] = entries[-1][ent.MERGE_KEY]
-        if runs and runs[-1][0] == topic:
-            runs[-1][1].extend(entries)
-        else:
-            runs.append((topic, entries))
-
     def _item(self, topic: str, entries: list[ent.Entry]) -> RawRecord | RawRun:
         """One message as a RawRecord; several consecutive ones of a topic as one RawRun."""
         if len(entries) == 1:
@@ -334,21 +261,6 @@ class _AlignedPartition(StatefulSourcePartition[RawRecord | RawRun, Offsets]):
         return RawRun(topic, self.part, tuple(map(ent.offsets, entries)), tuple(map(ent.values, entries)),
                       tuple(map(ent.arrivals, entries)),
                       tuple(map(ent.keys, entries)) if self.src.asset_keys else ())
-
-    def _gate_holds(self, gate: EventTimeGate) -> bool:
-        """The merge's next message is (still) beyond the gate's limit."""
-        heads = [buf[0][0] for buf in self.buffers.values() if buf]
-        return bool(heads) and self.held_before and not gate.allows(self.part, min(heads))
-
-    def position_ms(self, now: float) -> float:
-        """A lower bound on the event time of what this partition will still emit (for the event-time gate):
-        the oldest buffered message of each topic, or, for a topic with nothing buffered, nothing (``inf``)
-        once it reached its end (and holds the merge no more, ``end_wait_s``) or went idle (the merge goes
-        on without it too), else the last emitted time (``-inf`` before the first)."""
-        bounds = [buf[0][0] if buf else (math.inf if (self.eof[t] and not self.end_holds.holding(t, now))
-                                         or self._idle(t, now) else self.emitted_ms)
-                  for t, buf in self.buffers.items()]
-        return min(bounds, default=math.inf)
 
     def _hold_back(self) -> None:
         """Pause a topic whose buffer is full, resume it once drained to half (module docstring)."""

@@ -1,0 +1,104 @@
+"""The archive's views: each table's files as one Arrow dataset, and the view keeping the newest write
+of each key (:mod:`flows.archive.query` builds them on its sandboxed DuckDB connection).
+
+Each view reads every readable Parquet file of its table (``date`` from the folder, ``asset_id``
+from the file's column, or from its ``asset_id=`` folder in archives written before issue 10, both
+layouts mixed at will; columns united by name, so feature sets may differ between assets) and keeps
+one row per key (:data:`KEYS`): the row of the newest write, by the ``_write_seq`` the writer
+records (files written before that column existed rank below, by file path as before). A view is
+built from a DuckDB relation over its files' Arrow dataset, never from a registered name: a query
+sees the views and nothing else (no ``_raw_<table>`` with every write of a key and the bookkeeping
+columns, as there was before round 17).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import fs
+
+from flows.archive.files import ArchiveFile, TableFiles
+from flows.codec import archive_schema
+from flows.codec.archive_schema import arrow_type
+
+__all__ = ["BOOKKEEPING", "KEYS", "RAW", "add_view"]
+
+KEYS = {
+    "features": "asset_id, window_start",
+    "twin_state": "asset_id, window_start",
+    "alerts": "alert_id, sequence",
+    "recommendations": "recommendation_id",
+    "audit": "entry_id",
+    "damage_state": "asset_id, life_id, timestamp",
+    "data_quality": "asset_id, channel, timestamp",
+}
+RANK = "__twin_file_rank"
+BOOKKEEPING = pa.schema([(c.name, arrow_type(c)) for c in archive_schema.BOOKKEEPING])
+"""The bookkeeping columns as the writer declares them (older files lack them: null-filled)."""
+
+
+def _partition_expression(f: ArchiveFile, rank: int) -> pc.Expression:
+    """The values a file's path gives: date, file rank, and asset_id for the older layout (a
+    current-layout file holds its own ``asset_id`` column, whose row-group statistics prune)."""
+    given = ((pc.field("date") == pa.scalar(f.date, pa.date32()))
+             & (pc.field(RANK) == pa.scalar(rank, pa.int64())))
+    if f.asset_id is None:
+        return given
+    return given & (pc.field("asset_id") == pa.scalar(f.asset_id, pa.string()))
+
+
+def _named_columns_then_sorted(table: str, schema: pa.Schema) -> pa.Schema:
+    """The united schema with the table's open columns (one per feature name) sorted by name
+    after its named columns. Why: files order their open columns by first appearance in a write,
+    and the files are united in path order, so without this ``SELECT *`` of the same rows could
+    list the features in another order in another archive (e.g. after a resume)."""
+    if archive_schema.open_columns(table) is None:
+        return schema
+    named = {c.name for c in archive_schema.file_columns(table)} | {"asset_id"}
+    fixed = [f for f in schema if f.name in named]
+    kept = [f for f in schema if f.name in BOOKKEEPING.names]
+    spread = sorted((f for f in schema if f.name not in named and f.name not in BOOKKEEPING.names),
+                    key=lambda f: f.name)
+    return pa.schema(fixed + spread + kept, metadata=schema.metadata)
+
+
+def _dataset(tf: TableFiles) -> ds.Dataset:
+    """The table's readable files as one Arrow dataset; folder values and file rank as columns.
+
+    The columns keep one order whichever layouts the files have: the files' own (``asset_id``
+    left out), the bookkeeping, then ``date`` and ``asset_id``."""
+    assert tf.schema is not None
+    own = _named_columns_then_sorted(tf.table, tf.schema)
+    own = own.remove(i) if (i := own.get_field_index("asset_id")) >= 0 else own
+    extra = pa.schema([("date", pa.date32()), ("asset_id", pa.string()), (RANK, pa.int64())])
+    schema = pa.unify_schemas([own, BOOKKEEPING, extra], promote_options="permissive")
+    by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
+    rank = {i: r for r, i in enumerate(by_path)}
+    parts = [_partition_expression(f, rank[i]) for i, f in enumerate(tf.files)]
+    return ds.FileSystemDataset.from_paths(
+        [str(f.path) for f in tf.files], schema=schema, format=ds.ParquetFileFormat(),
+        filesystem=fs.LocalFileSystem(), partitions=parts)
+
+
+RAW = "_raw"
+"""The name a view's SQL gives its table's files (an Arrow dataset); it exists only inside that
+view's definition, so a query sees the deduplicated views and nothing else."""
+
+
+def _view_body(table: str) -> str:
+    """The SELECT of a table's view over :data:`RAW`: the newest write of each key."""
+    return (
+        f"SELECT * EXCLUDE (_rn, {RANK}, _write_seq) FROM ("
+        f" SELECT *, row_number() OVER (PARTITION BY {KEYS[table]}"
+        f" ORDER BY _write_seq DESC NULLS LAST, {RANK} DESC) AS _rn FROM {RAW}"
+        f") WHERE _rn = 1"
+    )
+
+
+def add_view(con: duckdb.DuckDBPyConnection, tf: TableFiles) -> None:
+    """The view of ``tf``'s table on ``con``, over its files' dataset."""
+    # built from a relation, not a registered name: no `_raw_<table>` a query could read
+    # (undeduplicated rows, bookkeeping columns) or see in SHOW ALL TABLES
+    con.from_arrow(_dataset(tf)).query(RAW, _view_body(tf.table)).create_view(tf.table)
