@@ -25,8 +25,8 @@ SCRIPT = textwrap.dedent("""
     with PeerWait(sys.argv[1].split(";"), 0) as wait:
         if sys.argv[2] == "started":
             PARTS_LISTED.set()
-        print("ready", flush=True)
-        try:
+        try:  # "ready" inside: the test's signal may come as soon as it is printed
+            print("ready", flush=True)
             os.read(read, 1)  # blocks until the signal's handler raises
         except KeyboardInterrupt:
             time.sleep(0.5)  # the watcher, had it acted, would have ended the process by now
