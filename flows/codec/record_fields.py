@@ -21,7 +21,6 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -202,15 +201,14 @@ FEW = 4
 cost of tens of us per file: ``alerts`` files hold 1-2 rows): the values are made one by one."""
 
 
-def _cells(f: Field) -> Callable[[Sequence[Any]], list[Any]]:
-    """A field's archive column of at least :data:`FEW` values read off the records (the values
-    as read when its form writes them as they are; its ``column``; else ``to_archive`` of each)."""
-    column, convert = f.form.column, f.form.to_archive
-    return column if column is not None else _same if convert is _same else partial(_each, convert)
-
-
-def _each(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
-    return list(map(convert, values))
+def _many(f: Field | None, value: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
+    """The archive column of many records: the form's ``column`` over the field's values where it
+    has one (and there are at least :data:`FEW` records), else ``value`` record by record."""
+    column = None if f is None else f.form.column
+    if column is None:
+        return lambda recs: list(map(value, recs))
+    get = attrgetter(f.name)  # type: ignore[union-attr]
+    return lambda recs: column(list(map(get, recs))) if len(recs) >= FEW else list(map(value, recs))
 
 
 def _date_column(of: str) -> Column:
@@ -244,8 +242,7 @@ class RecordMapping:
                              for c in columns)
         self._json = tuple((f.name, attrgetter(f.name), f.form.to_json) for f in self.fields)
         self._row = tuple((c.name, c.value) for c in self.columns)
-        self._cells = {c.name: _cells(by_name[c.name]) for c in self.columns if c.name != "date"}
-        self._readers: dict[tuple[str, ...], tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+        self._many = tuple((c.name, _many(by_name.get(c.name), c.value)) for c in self.columns)
         self._spread = None if self.open_field is None else attrgetter(self.open_field.name)
 
     def to_json(self, rec: Any) -> dict[str, Any]:
@@ -256,19 +253,9 @@ class RecordMapping:
 
     def archive_values(self, recs: Sequence[Any], skip: tuple[str, ...] = ()) -> dict[str, list[Any]]:
         """The named archive columns of ``recs`` but ``skip``, one list per column (``date`` left
-        out: see ``date_of``): :meth:`archive_row` column by column, for the columnar writer. From
-        :data:`FEW` records on, the fields are read in ONE pass (one ``attrgetter`` of them all per
-        record, then transposed: ~1/3 cheaper than a pass per column) and each form's ``column``
-        makes its column at once; below, value by value (the ``column`` checks cost more)."""
-        reader = self._readers.get(skip)
-        if reader is None:  # one per ``skip`` (the sink's is always the same): made once
-            names = tuple(n for n in self._cells if n not in skip)
-            reader = self._readers[skip] = (names, attrgetter(*names, "__class__"))  # >= 2 names: tuples
-        names, read = reader
-        if len(recs) < FEW or not names:
-            return {name: list(map(value, recs)) for name, value in self._row if name in names}
-        columns = zip(*map(read, recs), strict=True)  # the last (``__class__``) is left over below
-        return {n: self._cells[n](list(values)) for n, values in zip(names, columns, strict=False)}
+        out: see ``date_of``): :meth:`archive_row` column by column, for the columnar writer."""
+        drop = {"date", *skip}
+        return {name: values(recs) for name, values in self._many if name not in drop}
 
     def open_maps(self, recs: Sequence[Any]) -> list[dict[str, float]] | None:
         """Each record's map spread over open columns, as it is (None for a fixed table); the

@@ -121,19 +121,3 @@ def test_text_columns_get_a_dictionary_and_numbers_are_written_plain(tmp_path: P
     assert "RLE_DICTIONARY" in encodings["run_id"]
     for numeric in ("vib.rms", "temperature.mean", "n_records", "window_start", "_write_seq"):
         assert "RLE_DICTIONARY" not in encodings[numeric], (numeric, encodings[numeric])
-
-
-@pytest.mark.parametrize(("table", "records"), [
-    ("features", _features()), ("twin_state", _snapshots()), ("alerts", _alerts())])
-def test_archive_values_are_the_rows_columns_for_any_skip_and_count(table: str, records: list[Any]) -> None:
-    """Round 29 reads every field of a record in one pass (an ``attrgetter`` per ``skip``, kept):
-    each column of :meth:`archive_values` is still :meth:`archive_row`'s, whatever was skipped
-    before, below and above ``FEW`` records, and for one field left."""
-    m = next(m for m in MAPPINGS if m.table == table)
-    rows = [m.archive_row(r) for r in records]
-    named = [c.name for c in m.columns if c.name != "date"]
-    for skip in [(), ("asset_id", named[-1]), tuple(named[1:]), (), tuple(named)]:
-        for n in (len(records), 3, 1, 0):
-            got = m.archive_values(records[:n], skip=skip)
-            assert list(got) == [c for c in named if c not in skip]
-            assert got == {c: [row[c] for row in rows[:n]] for c in got}
