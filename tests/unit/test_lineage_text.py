@@ -4,6 +4,7 @@ of the record's JSON form, for any source name (quotes, backslashes, non-ASCII).
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -43,3 +44,29 @@ def test_lineage_column_is_lineage_text_of_each() -> None:
                Lineage(True, "h", 0, 0, 0, one)]  # type: ignore[arg-type]  # different texts
     assert lineage_texts(values) == [lineage_text(v) for v in values]
     assert lineage_texts(values[::-1]) == [lineage_text(v) for v in values[::-1]]
+
+
+def test_lineage_column_keeps_a_percent_and_writes_int_of_any_count() -> None:
+    """Round 29's ``%`` format: a ``%`` in a version or config hash (the head of the format) is
+    text, not a conversion; counts of other number types are written as ``int()`` of them, a text
+    count is parsed as :func:`lineage_text` parses it, and an infinite one raises as it does."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    one = (InputSpan("sim:seed=7", 0, 187),)
+    values: list[Lineage | None] = [
+        Lineage("0.1%d", "100%s-%%", 1, 2, 3, one), Lineage("a%%b", "h", 1, 2, 3, one),  # "%%" would pass
+        Lineage("%(x)s", "h", 4, 5, 6, (InputSpan("file:5%.csv", 1, 2),)),
+        Lineage("0.1.0", "h", Fraction(7, 2), Decimal("2.9"), np.float32(3.9), one),  # type: ignore[arg-type]
+        Lineage("0.1.0", "h", "12", 0, 0, one), Lineage("0.1.0", "h", 0, 0, 0, (InputSpan("s", "3", 4),)),  # type: ignore[arg-type]
+    ]
+    texts = lineage_texts(values)
+    assert texts == [lineage_text(v) for v in values]
+    assert json.loads(texts[0])["version"] == "0.1%d" and json.loads(texts[0])["config_hash"] == "100%s-%%"  # type: ignore[arg-type]
+    for bad in (math.inf, math.nan):
+        lin = Lineage("0.1.0", "h", 0, bad, 0, one)  # type: ignore[arg-type]
+        with pytest.raises((OverflowError, ValueError)) as fast:
+            lineage_texts([lin])
+        with pytest.raises((OverflowError, ValueError)) as slow:
+            lineage_text(lin)
+        assert fast.type is slow.type
