@@ -121,7 +121,7 @@ def _small_file(cells: list[list[Any]], table: str, run_id: str | None, seq: int
 
 
 def records_file(table: str, recs: Sequence[Any]) -> FileTable | Columns:
-    """What the sink's ``_write_file`` takes for ``recs`` (one date): below :data:`SMALL` records
+    """What ``archive_files.write_file`` takes for ``recs`` (one date): below :data:`SMALL` records
     of a fixed table, a :data:`FileTable` converting them with the bookkeeping values in one call;
     otherwise :func:`records_columns`' columns and schema (the sink appends the bookkeeping)."""
     fixed = mapping(table).open_field is None
@@ -131,7 +131,7 @@ def records_file(table: str, recs: Sequence[Any]) -> FileTable | Columns:
 
 
 def records_columns(table: str, recs: Sequence[Any]) -> tuple[list[pa.Array], pa.Schema]:
-    """:func:`records_table`'s columns and schema (what the sink's ``_write_file`` takes), converted
+    """:func:`records_table`'s columns and schema (what ``archive_files.write_file`` takes), converted
     a column at a time (a few records of a fixed table: :func:`records_file`)."""
     m = mapping(table)
     maps = m.open_maps(recs)
