@@ -12,6 +12,10 @@ the engine has asked the Kafka source for its partitions (``PARTS_LISTED``, set 
 one line, exit 0 (a stop, as a running ``twin run`` stopped by SIGTERM): nothing was read, written
 or snapshotted yet. After that the engine checks for signals itself, and the thread only drains the
 pipe. A process still waiting after :data:`SAY_WAITING_S` says once what it waits for.
+
+A peer that ended once connected (``kill -9``, its own error, its machine gone) stopped the others with
+``twin: internal error: PanicException: Send thread panic: Any { .. }``, exit 1 (round 29):
+:func:`peer_lost` names it instead.
 """
 
 from __future__ import annotations
@@ -26,10 +30,26 @@ from types import TracebackType
 from flows.app.stop_signals import exit_now
 from flows.dataflow.sources.kafka_offsets import PARTS_LISTED as ENGINE_STARTED
 
-__all__ = ["ENGINE_STARTED", "SAY_WAITING_S", "PeerWait"]
+__all__ = ["ENGINE_STARTED", "SAY_WAITING_S", "PeerWait", "peer_lost"]
 
 SAY_WAITING_S = 5.0
 """A process not connected to its peers after this long says what it waits for (once)."""
+
+
+_LINK_PANICS = ("Send thread panic", "Recv thread panic")
+"""How the engine's threads that carry data between a cluster's processes end when a peer went away."""
+
+
+def peer_lost(exc: BaseException, addresses: Sequence[str], process_id: int | None) -> str | None:
+    """What to say when ``exc`` is the engine's panic for a lost link to another process of the
+    cluster (the engine's ``PanicException`` is a BaseException); None otherwise."""
+    if len(addresses) < 2 or type(exc).__name__ != "PanicException":
+        return None
+    if not str(exc).startswith(_LINK_PANICS):
+        return None
+    others = ", ".join(a for i, a in enumerate(addresses) if i != (process_id or 0))
+    return (f"lost the connection to the cluster's other processes ({others}): one of them ended (its "
+            "own error, a kill, its machine or the network gone)")
 
 
 class PeerWait:

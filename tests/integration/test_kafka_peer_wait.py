@@ -69,3 +69,49 @@ def test_a_process_waiting_for_its_peers_stops_on_a_signal_with_one_line(
     assert "Traceback" not in text, text[-3000:]
     archive = tmp_path / "a"
     assert not archive.exists() or not list(archive.rglob("*.parquet")), list(archive.rglob("*"))
+
+
+def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_it(
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
+    """Round 29: process 0 ended with ``twin: internal error: PanicException: Send thread panic: Any
+    { .. }``, exit 1, when process 1 was killed once the two ran together."""
+    cfg = topic_sets("pl", 2, count=1)[0]
+    meta = tmp_path / "meta.json"
+    kafka = ["--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix]
+    subprocess.run([TWIN, "simulate", *kafka, "--assets", "4", "--days", "2", "--write-metadata", str(meta),
+                    "--no-progress"], check=True, capture_output=True, timeout=300)
+    addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+
+    def run(i: int, err: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen([TWIN, "run", *kafka, "--archive", str(tmp_path / f"a{i}"), "--metadata",
+                                 str(meta), "--recovery-dir", str(tmp_path / f"rec{i}"), "--clock", "data",
+                                 "--snapshot-interval", "1", "-i", str(i), "-a", ";".join(addresses)],
+                                stdout=subprocess.DEVNULL, stderr=err.open("w"), text=True)
+
+    err = tmp_path / "stderr0.txt"
+    procs = [run(0, err), run(1, tmp_path / "stderr1.txt")]
+    try:
+        deadline = time.monotonic() + 180  # both connected and running: process 0 archived a file
+        while not list((tmp_path / "a0").rglob("*.parquet")) and time.monotonic() < deadline:
+            assert procs[0].poll() is None and procs[1].poll() is None, err.read_text()[-3000:]
+            time.sleep(0.2)
+        assert list((tmp_path / "a0").rglob("*.parquet")), err.read_text()[-3000:]
+        procs[1].kill()
+        procs[1].wait()
+        code = procs[0].wait(timeout=120)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert code == 1, text[-3000:]
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert lines[-1] == ("twin run: error: lost the connection to the cluster's other processes "
+                         f"({addresses[1]}): one of them ended (its own error, a kill, its machine or the "
+                         "network gone); stopped before committing it: restart with the same --recovery-dir "
+                         "once every process of the cluster runs again"), text[-3000:]
+    assert "internal error" not in text and "Traceback" not in text, text[-3000:]
+    check = subprocess.run([TWIN, "archive", "check", "--archive", str(tmp_path / "a0")], capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert check.returncode == 0, check.stdout
