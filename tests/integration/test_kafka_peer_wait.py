@@ -115,3 +115,45 @@ def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_i
     check = subprocess.run([TWIN, "archive", "check", "--archive", str(tmp_path / "a0")], capture_output=True,
                            text=True, timeout=120, check=False)
     assert check.returncode == 0, check.stdout
+
+
+def test_a_stopped_cluster_process_waiting_for_its_peers_ends_on_a_repeated_signal(
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
+    """Round 29: process 0 stopped by SIGTERM once the two ran together waited in the engine for
+    process 1 to hang up (which never came: it went on), and a repeated SIGTERM 4 s later did not end
+    it (the main thread runs no Python there): only ``kill -9`` did. Now the repeat ends it at once
+    with the line of a repeated signal, exit 130."""
+    from flows.app.stop_signals import REPEAT_IGNORED_S
+
+    cfg = topic_sets("pr", 2, count=1)[0]
+    meta = tmp_path / "meta.json"
+    kafka = ["--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix]
+    subprocess.run([TWIN, "simulate", *kafka, "--assets", "4", "--days", "2", "--write-metadata", str(meta),
+                    "--no-progress"], check=True, capture_output=True, timeout=300)
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
+    err = tmp_path / "stderr0.txt"
+    procs = [subprocess.Popen([TWIN, "run", *kafka, "--archive", str(tmp_path / f"a{i}"), "--metadata",
+                               str(meta), "--recovery-dir", str(tmp_path / f"rec{i}"), "--clock", "data",
+                               "-i", str(i), "-a", addresses], stdout=subprocess.DEVNULL,
+                              stderr=(err if i == 0 else tmp_path / "stderr1.txt").open("w"), text=True)
+             for i in range(2)]
+    try:
+        deadline = time.monotonic() + 180  # both connected and running: process 0 archived a file
+        while not list((tmp_path / "a0").rglob("*.parquet")) and time.monotonic() < deadline:
+            assert procs[0].poll() is None and procs[1].poll() is None, err.read_text()[-3000:]
+            time.sleep(0.2)
+        procs[0].send_signal(signal.SIGTERM)
+        time.sleep(REPEAT_IGNORED_S + 1.0)
+        if procs[0].poll() is None:
+            procs[0].send_signal(signal.SIGTERM)
+        code = procs[0].wait(timeout=60)  # main: no end (kill -9 only)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert code in (0, 130), text[-3000:]
+    last = [ln for ln in text.splitlines() if ln.strip()][-1]
+    assert last.startswith("twin: stopped at once" if code == 130 else "twin run: stopped;"), text[-3000:]
+    assert "Traceback" not in text and "internal error" not in text, text[-3000:]
