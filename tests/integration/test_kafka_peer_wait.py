@@ -71,39 +71,49 @@ def test_a_process_waiting_for_its_peers_stops_on_a_signal_with_one_line(
     assert not archive.exists() or not list(archive.rglob("*.parquet")), list(archive.rglob("*"))
 
 
-def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_it(
-        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
-    """Round 29: process 0 ended with ``twin: internal error: PanicException: Send thread panic: Any
-    { .. }``, exit 1, when process 1 was killed once the two ran together."""
-    cfg = topic_sets("pl", 2, count=1)[0]
+
+def _two_running(cfg: KafkaConfig, tmp_path: Path) -> tuple[list[subprocess.Popen[str]], list[str]]:
+    """Processes 0 and 1 of a cluster over a simulated fleet, both connected and running (process 0
+    archived a file); process 0's stderr in ``stderr0.txt``."""
     meta = tmp_path / "meta.json"
     kafka = ["--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix]
     subprocess.run([TWIN, "simulate", *kafka, "--assets", "4", "--days", "2", "--write-metadata", str(meta),
                     "--no-progress"], check=True, capture_output=True, timeout=300)
     addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    procs = [subprocess.Popen([TWIN, "run", *kafka, "--archive", str(tmp_path / f"a{i}"), "--metadata",
+                               str(meta), "--recovery-dir", str(tmp_path / f"rec{i}"), "--clock", "data",
+                               "--snapshot-interval", "1", "-i", str(i), "-a", ";".join(addresses)],
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / f"stderr{i}.txt").open("w"),
+                              text=True)
+             for i in range(2)]
+    deadline = time.monotonic() + 180
+    while not list((tmp_path / "a0").rglob("*.parquet")) and time.monotonic() < deadline:
+        if procs[0].poll() is not None or procs[1].poll() is not None:
+            break
+        time.sleep(0.2)
+    return procs, addresses
 
-    def run(i: int, err: Path) -> subprocess.Popen[str]:
-        return subprocess.Popen([TWIN, "run", *kafka, "--archive", str(tmp_path / f"a{i}"), "--metadata",
-                                 str(meta), "--recovery-dir", str(tmp_path / f"rec{i}"), "--clock", "data",
-                                 "--snapshot-interval", "1", "-i", str(i), "-a", ";".join(addresses)],
-                                stdout=subprocess.DEVNULL, stderr=err.open("w"), text=True)
 
+def _kill_left(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_it(
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
+    """Round 29: process 0 ended with ``twin: internal error: PanicException: Send thread panic: Any
+    { .. }``, exit 1, when process 1 was killed once the two ran together."""
     err = tmp_path / "stderr0.txt"
-    procs = [run(0, err), run(1, tmp_path / "stderr1.txt")]
+    procs, addresses = _two_running(topic_sets("pl", 2, count=1)[0], tmp_path)
     try:
-        deadline = time.monotonic() + 180  # both connected and running: process 0 archived a file
-        while not list((tmp_path / "a0").rglob("*.parquet")) and time.monotonic() < deadline:
-            assert procs[0].poll() is None and procs[1].poll() is None, err.read_text()[-3000:]
-            time.sleep(0.2)
         assert list((tmp_path / "a0").rglob("*.parquet")), err.read_text()[-3000:]
         procs[1].kill()
         procs[1].wait()
         code = procs[0].wait(timeout=120)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        _kill_left(procs)
     text = err.read_text()
     assert code == 1, text[-3000:]
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -125,33 +135,17 @@ def test_a_stopped_cluster_process_waiting_for_its_peers_ends_on_a_repeated_sign
     with the line of a repeated signal, exit 130."""
     from flows.app.stop_signals import REPEAT_IGNORED_S
 
-    cfg = topic_sets("pr", 2, count=1)[0]
-    meta = tmp_path / "meta.json"
-    kafka = ["--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix]
-    subprocess.run([TWIN, "simulate", *kafka, "--assets", "4", "--days", "2", "--write-metadata", str(meta),
-                    "--no-progress"], check=True, capture_output=True, timeout=300)
-    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
     err = tmp_path / "stderr0.txt"
-    procs = [subprocess.Popen([TWIN, "run", *kafka, "--archive", str(tmp_path / f"a{i}"), "--metadata",
-                               str(meta), "--recovery-dir", str(tmp_path / f"rec{i}"), "--clock", "data",
-                               "-i", str(i), "-a", addresses], stdout=subprocess.DEVNULL,
-                              stderr=(err if i == 0 else tmp_path / "stderr1.txt").open("w"), text=True)
-             for i in range(2)]
+    procs, _ = _two_running(topic_sets("pr", 2, count=1)[0], tmp_path)
     try:
-        deadline = time.monotonic() + 180  # both connected and running: process 0 archived a file
-        while not list((tmp_path / "a0").rglob("*.parquet")) and time.monotonic() < deadline:
-            assert procs[0].poll() is None and procs[1].poll() is None, err.read_text()[-3000:]
-            time.sleep(0.2)
+        assert list((tmp_path / "a0").rglob("*.parquet")), err.read_text()[-3000:]
         procs[0].send_signal(signal.SIGTERM)
         time.sleep(REPEAT_IGNORED_S + 1.0)
         if procs[0].poll() is None:
             procs[0].send_signal(signal.SIGTERM)
         code = procs[0].wait(timeout=60)  # main: no end (kill -9 only)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        _kill_left(procs)
     text = err.read_text()
     assert code in (0, 130), text[-3000:]
     last = [ln for ln in text.splitlines() if ln.strip()][-1]
