@@ -11,7 +11,13 @@ the engine has asked the Kafka source for its partitions (``PARTS_LISTED``, set 
 ``list_parts``: the first thing a process does once its peers are connected) ends the process with
 one line, exit 0 (a stop, as a running ``twin run`` stopped by SIGTERM): nothing was read, written
 or snapshotted yet. After that the engine checks for signals itself, and the thread only drains the
-pipe. A process still waiting after :data:`SAY_WAITING_S` says once what it waits for.
+pipe, but for a repeated signal after ``REPEAT_IGNORED_S`` (:func:`~flows.app.stop_signals.repeat_off_main`:
+a process stopped once connected waits in the engine for its peers to hang up, deaf to Python's
+handler; round 29). A process still waiting after :data:`SAY_WAITING_S` says once what it waits for.
+
+A peer that ended once connected (``kill -9``, its own error, its machine gone) stopped the others with
+``twin: internal error: PanicException: Send thread panic: Any { .. }``, exit 1 (round 29):
+:func:`peer_lost` names it instead.
 """
 
 from __future__ import annotations
@@ -23,13 +29,29 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-from flows.app.stop_signals import exit_now
+from flows.app.stop_signals import exit_now, repeat_off_main
 from flows.dataflow.sources.kafka_offsets import PARTS_LISTED as ENGINE_STARTED
 
-__all__ = ["ENGINE_STARTED", "SAY_WAITING_S", "PeerWait"]
+__all__ = ["ENGINE_STARTED", "SAY_WAITING_S", "PeerWait", "peer_lost"]
 
 SAY_WAITING_S = 5.0
 """A process not connected to its peers after this long says what it waits for (once)."""
+
+
+_LINK_PANICS = ("Send thread panic", "Recv thread panic")
+"""How the engine's threads that carry data between a cluster's processes end when a peer went away."""
+
+
+def peer_lost(exc: BaseException, addresses: Sequence[str], process_id: int | None) -> str | None:
+    """What to say when ``exc`` is the engine's panic for a lost link to another process of the
+    cluster (the engine's ``PanicException`` is a BaseException); None otherwise."""
+    if len(addresses) < 2 or type(exc).__name__ != "PanicException":
+        return None
+    if not str(exc).startswith(_LINK_PANICS):
+        return None
+    others = ", ".join(a for i, a in enumerate(addresses) if i != (process_id or 0))
+    return (f"lost the connection to the cluster's other processes ({others}): one of them ended (its "
+            "own error, a kill, its machine or the network gone)")
 
 
 class PeerWait:
@@ -74,7 +96,9 @@ class PeerWait:
         try:  # reads until the run ends (a pipe without a reader would make the C handler complain)
             while got := os.read(read, 64):  # b"": the run ended, the write end is closed
                 signums = [n for n in got if n in (signal.SIGTERM, signal.SIGINT)]
-                if signums and not ENGINE_STARTED.is_set() and not self._done.is_set():
+                if signums and ENGINE_STARTED.is_set():  # the engine's; a late repeat ends at once
+                    repeat_off_main(signums[-1])
+                elif signums and not self._done.is_set():
                     name = signal.Signals(signums[0]).name
                     print(f"twin run: stopped by {name} while waiting for the cluster's other processes "
                           f"({self._others()}) to connect; nothing was read or written",

@@ -282,7 +282,7 @@ def run_kafka_flow(
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
     # fewer garbage collections of a batch's short-lived objects; the caller's settings come back after
-    from flows.app.peer_wait import PeerWait
+    from flows.app.peer_wait import PeerWait, peer_lost
 
     with collecting_less(), PeerWait(opts.addresses, opts.process_id):
         try:
@@ -314,6 +314,11 @@ def run_kafka_flow(
                 why = f"cannot write the recovery store {opts.recovery_dir}: {store}"
                 remedy = "once the recovery store's disk has room and is writable"
                 raise OutputUndelivered(why, remedy) from None
+            raise
+        except BaseException as exc:  # the engine's PanicException: a peer of the cluster went away
+            lost = peer_lost(exc, opts.addresses, opts.process_id)
+            if lost is not None:
+                raise OutputUndelivered(lost, "once every process of the cluster runs again") from None
             raise
         finally:
             models.stop()

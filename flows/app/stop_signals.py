@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-__all__ = ["REPEAT_IGNORED_S", "StopOnce", "exit_now", "on_exit_now", "restore", "stop_once", "stopped_by"]
+__all__ = ["REPEAT_IGNORED_S", "StopOnce", "exit_now", "on_exit_now", "repeat_off_main", "restore",
+           "stop_once", "stopped_by"]
 
 REPEAT_IGNORED_S = 3.0
 """A repeated stop signal this soon after the first is ignored (a double Ctrl-C); a later one ends at once."""
@@ -43,9 +45,30 @@ class StopOnce:
             raise KeyboardInterrupt
         if now - self.first < REPEAT_IGNORED_S:
             return  # stopping already: raising again would abort the engine's teardown
+        self.end_at_once()
+
+    def end_at_once(self) -> None:
+        """The repeat's line, then :func:`exit_now` (130); once, whichever thread comes first."""
+        if not _ENDING.acquire(blocking=False):
+            return  # the other thread (main or flows.app.peer_wait's) is ending the process
         print("twin: stopped at once (signalled again while stopping): rows not yet written are lost; "
               "the archive keeps its complete files", file=sys.stderr, flush=True)
         exit_now(130)
+
+
+_ENDING = threading.Lock()
+
+
+def repeat_off_main(signum: int) -> None:
+    """A stop signal seen by a thread (:mod:`flows.app.peer_wait`'s, which reads every signal's number
+    off the wakeup pipe): a repeat after :data:`REPEAT_IGNORED_S` ends the process at once, as
+    :class:`StopOnce` would, though the main thread runs no Python. Round 29: a cluster process
+    stopped once its peers had connected waits in the engine for the others to hang up, and a
+    repeated SIGTERM or Ctrl-C never reached Python's handler (only ``kill -9`` ended it)."""
+    handler = signal.getsignal(signum)
+    if isinstance(handler, StopOnce) and handler.first is not None and (
+            time.monotonic() - handler.first >= REPEAT_IGNORED_S):
+        handler.end_at_once()
 
 
 _DRAINS: list[Callable[[], None]] = []
@@ -74,8 +97,6 @@ def stop_once() -> dict[int, Any] | None:
     """Install one :class:`StopOnce` for SIGINT and SIGTERM (kept if one is installed already; an ignored
     SIGINT stays ignored); returns the handlers it replaced (to put back with :func:`restore`), or None
     off the main thread (handlers are set there only)."""
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return None
     current = signal.getsignal(signal.SIGINT)

@@ -13,8 +13,9 @@ renamed into the date folder, the commit point: its Parquet metadata lists the f
 (:data:`flows.archive.files.SUPERSEDES`) and from then on the readers leave those out; (3) they are
 deleted. A crash before (2) leaves the sources untouched (the hidden file is ignored by every reader);
 a crash between (2) and (3) leaves sources that the readers skip and the next compaction deletes.
-One compaction at a time holds the archive's lock (:func:`compaction_lock`, an ``flock`` on the
-archive's folder, released by the kernel even on ``kill -9``); holding it, a hidden
+One compaction at a time holds the archive's lock exclusively (:func:`compaction_lock`, an ``flock``
+on the archive's folder, released by the kernel even on ``kill -9``; ``archive check`` holds it
+shared); holding it, a hidden
 ``.part-compact-*.parquet.tmp`` is a killed compaction's leftover (:func:`stale_temps`): the next
 compaction removes it and ``archive check`` reports it (round 28: it stayed for ever). Files
 without ``_write_seq`` (written before the bookkeeping columns) are left alone: their order is
@@ -30,6 +31,7 @@ import fcntl
 import json
 import os
 import stat
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,31 +93,59 @@ class _Lock:
     fd: int = field(default=-1, repr=False)
 
 
+CHECK_WAIT_S = 30.0
+"""How long a compaction waits for readers of the lock (``archive check``'s scans) before it gives up."""
+
+
+def _exclusive(fd: int, root: Path) -> bool:
+    """Take the lock for a compaction; False on a file system without ``flock``. A compaction holding it
+    (exclusively): :class:`CompactionRunning` at once; ``archive check``s scanning (shared): wait for
+    them, at most :data:`CHECK_WAIT_S` (round 29: a check made a compaction say another compacted)."""
+    deadline = time.monotonic() + CHECK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # granted: only readers hold it
+        except BlockingIOError:
+            msg = (f"another `twin archive compact` is compacting {root} (it holds the archive's lock); "
+                   "wait for it to end")
+            raise CompactionRunning(msg) from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        if time.monotonic() > deadline:
+            msg = (f"the archive's lock on {root} has been held for {CHECK_WAIT_S:g} s by processes that "
+                   "only read it (`twin archive check`, or another program's shared flock); try again")
+            raise CompactionRunning(msg)
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def compaction_lock(root: Path, wait: bool = False) -> Iterator[_Lock]:
     """Hold the archive's compaction lock (an ``flock`` on its folder: no file is created, and the
-    kernel releases it when the process ends, ``kill -9`` included). Another process holding it:
-    :class:`CompactionRunning` (``wait=False``), or a lock that is not held (``archive check``
-    only reads: it then judges no temporary file stale)."""
+    kernel releases it when the process ends, ``kill -9`` included): exclusively for a compaction
+    (``wait=False``; another one holding it: :class:`CompactionRunning`), shared for ``archive check``
+    (``wait=True``: checks do not exclude each other; a compaction holding it: a lock that is not held,
+    and the check judges no temporary file stale). Not held either on a file system without ``flock``."""
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         yield _Lock()
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                msg = (f"another `twin archive compact` is compacting {root} (it holds the archive's lock); "
-                       "wait for it to end")
-                raise CompactionRunning(msg) from None
-            yield _Lock()
-            return
-        except OSError:  # a file system without flock: compaction goes on as before round 28
-            yield _Lock()
-            return
-        yield _Lock(True, fd)
+        if not wait:
+            held = _exclusive(fd, root)
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                held = True
+            except OSError:  # BlockingIOError: a compaction runs; else no flock here
+                held = False
+        yield _Lock(held, fd if held else -1)
     finally:
         os.close(fd)
 

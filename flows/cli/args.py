@@ -25,7 +25,7 @@ __all__ = ["SYSTEM_DIRS", "OneLineParser", "UsageError", "add_metrics_args", "de
            "load_metadata", "print_error", "refused_place",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
            "positive_int", "seconds_at_least", "seed", "serve_metrics", "share", "writable_dir",
-           "whole_number", "fleet_size", "sim_days", "worker_count", "MIN_FRAME_INTERVAL_S",
+           "whole_number", "add_fleet_args", "fleet_size", "sim_days", "worker_count", "MIN_FRAME_INTERVAL_S",
            "MIN_SCALAR_INTERVAL_S", "MIN_SNAPSHOT_INTERVAL_S"]
 
 
@@ -380,6 +380,16 @@ def archive_dir(config: str | None, flag: str | None) -> str:
     from flows.config.pipeline import load_config
 
     return load_config(config).archive_dir
+
+
+def add_fleet_args(p: argparse.ArgumentParser, days: float, days_help: str) -> None:
+    """``--assets``, ``--days``, ``--seed`` and their TWIN_* fallbacks (``twin demo``, ``twin simulate``)."""
+    p.add_argument("--assets", type=fleet_size, default=env_default("ASSETS", 8),
+                   help="fleet size (env TWIN_ASSETS; default %(default)s)")
+    p.add_argument("--days", type=sim_days, default=env_default("DAYS", days),
+                   help=days_help + " (env TWIN_DAYS; default %(default)s)")
+    p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
+                   help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
 
 
 def add_metrics_args(p: argparse.ArgumentParser) -> None:

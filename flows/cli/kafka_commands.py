@@ -15,9 +15,9 @@ from flows.cli.args import (
     MIN_FRAME_INTERVAL_S,
     MIN_SCALAR_INTERVAL_S,
     MIN_SNAPSHOT_INTERVAL_S,
+    add_fleet_args,
     add_metrics_args,
     env_default,
-    fleet_size,
     load_metadata,
     non_negative_float,
     non_negative_int,
@@ -26,10 +26,8 @@ from flows.cli.args import (
     positive_float,
     positive_int,
     seconds_at_least,
-    seed,
     serve_metrics,
     share,
-    sim_days,
     worker_count,
     writable_dir,
 )
@@ -142,10 +140,9 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                    "judges clocks against). Example: twin simulate --assets 8 --days 2 "
                                    "--speed 0 --write-metadata assets.json")
     _add_kafka_args(p)
-    p.add_argument("--assets", type=fleet_size, default=8, help="fleet size (default %(default)s)")
-    p.add_argument("--days", type=sim_days, default=1.0,
-                   help="days of machine time (default %(default)s)")
-    p.add_argument("--seed", type=seed, default=7, help="simulator seed (default %(default)s)")
+    # the fleet's TWIN_* fallbacks as `twin demo`'s (round 29); --sensor-faults has none: a
+    # TWIN_SENSOR_FAULTS set for the demo would make every simulate ask for --write-truth
+    add_fleet_args(p, 1.0, "days of machine time")
     p.add_argument("--start", default=None,
                    help="event time of the first record, ISO 8601 UTC or 'now' (default 2026-01-01)")
     p.add_argument("--frame-interval", type=seconds_at_least(MIN_FRAME_INTERVAL_S), default=1800.0,

@@ -16,19 +16,17 @@ from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
     OneLineParser,
     UsageError,
+    add_fleet_args,
     add_metrics_args,
     debug_enabled,
     env_default,
-    fleet_size,
     folder_name,
     load_metadata,
     not_another_commands_out,
     one_char,
     print_error,
-    seed,
     serve_metrics,
     share,
-    sim_days,
     worker_count,
     writable_dir,
 )
@@ -63,12 +61,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
             "twin sql \"SELECT * FROM alerts\" --archive demo-data"
         ),
     )
-    p.add_argument("--assets", type=fleet_size, default=env_default("ASSETS", 8),
-                   help="fleet size (env TWIN_ASSETS; default %(default)s)")
-    p.add_argument("--days", type=sim_days, default=env_default("DAYS", 30.0),
-                   help="simulated days of machine life (env TWIN_DAYS; default %(default)s)")
-    p.add_argument("--seed", type=seed, default=env_default("SEED", 7),
-                   help="random seed of the simulator (env TWIN_SEED; default %(default)s)")
+    add_fleet_args(p, 30.0, "simulated days of machine life")
     p.add_argument("--out", type=folder_name, default=None,
                    help="archive folder, also holding the dead letters and demo.png; overrides the "
                         "archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in --config; "

@@ -125,3 +125,27 @@ def test_the_signal_that_stopped_a_command_is_named() -> None:
         assert stopped_by() == "SIGTERM"
     finally:
         restore(before, exiting=False)
+
+
+def test_the_stopped_at_once_line_passes_the_cli_s_stderr_filter() -> None:
+    """Round 29: the repeated signal's line goes through `exit_now`, which ends the process with
+    `os._exit`; under the CLI's stderr filter (`engine_panics_hidden`, every command's) the line sat in
+    the filter's pipe and was lost unless `exit_now` forwards it first. A progress bar's unfinished
+    line was on stderr before it."""
+    code = ("import os, signal, sys, time\n"
+            "import flows.app.stop_signals as s\n"
+            "from flows.cli.stderr import engine_panics_hidden\n"
+            "s.REPEAT_IGNORED_S = 0.0\n"
+            "s.stop_once()\n"
+            "with engine_panics_hidden():\n"
+            "    try:\n        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+            "    except KeyboardInterrupt:\n        pass\n"
+            "    sys.stderr.write('\\r 42%'); sys.stderr.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+            "print('not reached')\n")
+    proc = subprocess.run(_sigint_default([sys.executable, "-c", code]), capture_output=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 130 and proc.stdout == b"", proc
+    line = ("twin: stopped at once (signalled again while stopping): rows not yet written are lost; the "
+            "archive keeps its complete files\n")
+    assert proc.stderr.decode() == "\r 42%" + line, proc.stderr

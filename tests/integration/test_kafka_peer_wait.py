@@ -69,3 +69,85 @@ def test_a_process_waiting_for_its_peers_stops_on_a_signal_with_one_line(
     assert "Traceback" not in text, text[-3000:]
     archive = tmp_path / "a"
     assert not archive.exists() or not list(archive.rglob("*.parquet")), list(archive.rglob("*"))
+
+
+
+def _two_running(cfg: KafkaConfig, tmp_path: Path) -> tuple[list[subprocess.Popen[str]], list[str]]:
+    """Processes 0 and 1 of a cluster over a simulated fleet, both connected and running (process 0
+    archived a file); process 0's stderr in ``stderr0.txt``."""
+    meta = tmp_path / "meta.json"
+    kafka = ["--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix]
+    subprocess.run([TWIN, "simulate", *kafka, "--assets", "4", "--days", "2", "--write-metadata", str(meta),
+                    "--no-progress"], check=True, capture_output=True, timeout=300)
+    addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    procs = [subprocess.Popen([TWIN, "run", *kafka, "--archive", str(tmp_path / f"a{i}"), "--metadata",
+                               str(meta), "--recovery-dir", str(tmp_path / f"rec{i}"), "--clock", "data",
+                               "--snapshot-interval", "1", "-i", str(i), "-a", ";".join(addresses)],
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / f"stderr{i}.txt").open("w"),
+                              text=True)
+             for i in range(2)]
+    deadline = time.monotonic() + 180
+    while not list((tmp_path / "a0").rglob("*.parquet")) and time.monotonic() < deadline:
+        if procs[0].poll() is not None or procs[1].poll() is not None:
+            break
+        time.sleep(0.2)
+    return procs, addresses
+
+
+def _kill_left(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_it(
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
+    """Round 29: process 0 ended with ``twin: internal error: PanicException: Send thread panic: Any
+    { .. }``, exit 1, when process 1 was killed once the two ran together."""
+    err = tmp_path / "stderr0.txt"
+    procs, addresses = _two_running(topic_sets("pl", 2, count=1)[0], tmp_path)
+    try:
+        assert list((tmp_path / "a0").rglob("*.parquet")), err.read_text()[-3000:]
+        procs[1].kill()
+        procs[1].wait()
+        code = procs[0].wait(timeout=120)
+    finally:
+        _kill_left(procs)
+    text = err.read_text()
+    assert code == 1, text[-3000:]
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert lines[-1] == ("twin run: error: lost the connection to the cluster's other processes "
+                         f"({addresses[1]}): one of them ended (its own error, a kill, its machine or the "
+                         "network gone); stopped before committing it: restart with the same --recovery-dir "
+                         "once every process of the cluster runs again"), text[-3000:]
+    assert "internal error" not in text and "Traceback" not in text, text[-3000:]
+    check = subprocess.run([TWIN, "archive", "check", "--archive", str(tmp_path / "a0")], capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert check.returncode == 0, check.stdout
+
+
+def test_a_stopped_cluster_process_waiting_for_its_peers_ends_on_a_repeated_signal(
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
+    """Round 29: process 0 stopped by SIGTERM once the two ran together waited in the engine for
+    process 1 to hang up (which never came: it went on), and a repeated SIGTERM 4 s later did not end
+    it (the main thread runs no Python there): only ``kill -9`` did. Now the repeat ends it at once
+    with the line of a repeated signal, exit 130."""
+    from flows.app.stop_signals import REPEAT_IGNORED_S
+
+    err = tmp_path / "stderr0.txt"
+    procs, _ = _two_running(topic_sets("pr", 2, count=1)[0], tmp_path)
+    try:
+        assert list((tmp_path / "a0").rglob("*.parquet")), err.read_text()[-3000:]
+        procs[0].send_signal(signal.SIGTERM)
+        time.sleep(REPEAT_IGNORED_S + 1.0)
+        if procs[0].poll() is None:
+            procs[0].send_signal(signal.SIGTERM)
+        code = procs[0].wait(timeout=60)  # main: no end (kill -9 only)
+    finally:
+        _kill_left(procs)
+    text = err.read_text()
+    assert code in (0, 130), text[-3000:]
+    last = [ln for ln in text.splitlines() if ln.strip()][-1]
+    assert last.startswith("twin: stopped at once" if code == 130 else "twin run: stopped;"), text[-3000:]
+    assert "Traceback" not in text and "internal error" not in text, text[-3000:]
