@@ -10,7 +10,9 @@ act: Python's C-level handler writes each signal's number to a wakeup pipe
 the engine has asked the Kafka source for its partitions (``PARTS_LISTED``, set by the source's
 ``list_parts``: the first thing a process does once its peers are connected) ends the process with
 one line, exit 0 (a stop, as a running ``twin run`` stopped by SIGTERM): nothing was read, written
-or snapshotted yet. After that the engine checks for signals itself, and the thread only drains the
+or snapshotted yet (the watcher decides holding ``LISTING``, the lock ``list_parts`` marks the listing
+with, so a signal as the engine starts is either acted on before anything is read or left to the
+engine; round 29). After that the engine checks for signals itself, and the thread only drains the
 pipe, but for a repeated signal after ``REPEAT_IGNORED_S`` (:func:`~flows.app.stop_signals.repeat_off_main`:
 a process stopped once connected waits in the engine for its peers to hang up, deaf to Python's
 handler; round 29). A process still waiting after :data:`SAY_WAITING_S` says once what it waits for.
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from flows.app.stop_signals import exit_now, repeat_off_main
+from flows.dataflow.sources.kafka_offsets import LISTING
 from flows.dataflow.sources.kafka_offsets import PARTS_LISTED as ENGINE_STARTED
 
 __all__ = ["ENGINE_STARTED", "SAY_WAITING_S", "PeerWait", "peer_lost"]
@@ -96,14 +99,17 @@ class PeerWait:
         try:  # reads until the run ends (a pipe without a reader would make the C handler complain)
             while got := os.read(read, 64):  # b"": the run ended, the write end is closed
                 signums = [n for n in got if n in (signal.SIGTERM, signal.SIGINT)]
+                if signums and not ENGINE_STARTED.is_set() and not self._done.is_set():
+                    with LISTING:  # the source's list_parts waits for this decision (round 29)
+                        if not ENGINE_STARTED.is_set():
+                            name = signal.Signals(signums[0]).name
+                            print(f"twin run: stopped by {name} while waiting for the cluster's other "
+                                  f"processes ({self._others()}) to connect; nothing was read or written",
+                                  file=sys.stderr, flush=True)
+                            exit_now(0)
+                    # listed meanwhile: the signal is the engine's, as below
                 if signums and ENGINE_STARTED.is_set():  # the engine's; a late repeat ends at once
                     repeat_off_main(signums[-1])
-                elif signums and not self._done.is_set():
-                    name = signal.Signals(signums[0]).name
-                    print(f"twin run: stopped by {name} while waiting for the cluster's other processes "
-                          f"({self._others()}) to connect; nothing was read or written",
-                          file=sys.stderr, flush=True)
-                    exit_now(0)
         finally:
             os.close(read)
 

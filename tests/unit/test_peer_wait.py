@@ -57,3 +57,32 @@ def test_a_one_process_run_sets_no_wakeup_pipe() -> None:
     proc = subprocess.run([sys.executable, "-c", first_block, "127.0.0.1:1", "started"],
                           capture_output=True, text=True, timeout=30, check=False)
     assert proc.stdout.splitlines() == ["wakeup False"], (proc.stdout, proc.stderr)
+
+
+RACE = textwrap.dedent("""
+    import os, signal, sys, time
+    from flows.app.peer_wait import PeerWait
+    from flows.dataflow.sources.kafka_offsets import LISTING, PARTS_LISTED
+    signal.signal(signal.SIGTERM, lambda *_: None)  # the engine's own stop, which raises nothing here
+    with PeerWait(["127.0.0.1:1", "127.0.0.1:2"], 0):
+        with LISTING:  # the source is marking its partitions listed as the signal comes
+            print("ready", flush=True)
+            time.sleep(1.0)  # the test's SIGTERM: the watcher reads it and waits for the mark
+            PARTS_LISTED.set()
+        time.sleep(1.0)  # had the watcher ended the process, it would be gone by now
+        print("the engine runs on", flush=True)
+    """)
+
+
+def test_a_signal_as_the_partitions_are_listed_is_left_to_the_engine() -> None:
+    """Round 29: the watcher read a signal, saw the partitions not listed yet and ended the process
+    with "nothing was read or written" while the engine had just begun; now it decides holding the
+    lock the source marks the listing with, and leaves a signal to the engine once listed."""
+    proc = subprocess.Popen([sys.executable, "-c", RACE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert out.splitlines() == ["the engine runs on"], (out, err)
+    assert proc.returncode == 0 and "nothing was read or written" not in err, (proc.returncode, err)

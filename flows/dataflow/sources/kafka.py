@@ -69,7 +69,7 @@ from flows.dataflow.sources import kafka_entries as ent
 from flows.dataflow.sources import kafka_offsets as gone
 from flows.dataflow.sources.kafka_entries import EVENT_TIME_HEADER, arrival_ms, event_time_ms
 from flows.dataflow.sources.kafka_merge import EndHolds, TopicMerge, buffer_entries
-from flows.dataflow.sources.kafka_offsets import PARTS_LISTED, partition_count
+from flows.dataflow.sources.kafka_offsets import mark_parts_listed, partition_count
 from flows.kafka.errors import close_consumer, guarded
 
 __all__ = ["EVENT_TIME_HEADER", "KafkaTelemetrySource", "arrival_ms", "event_time_ms", "partition_count"]
@@ -349,7 +349,7 @@ class KafkaTelemetrySource(FixedPartitionedSource[RawRecord | RawRun, Offsets]):
 
     def list_parts(self) -> list[str]:
         """One part per partition index shared by all topics."""
-        PARTS_LISTED.set()  # the engine runs the flow: a cluster's processes are connected (peer_wait)
+        mark_parts_listed()  # the engine runs the flow: a cluster's processes are connected (peer_wait)
         count = partition_count(self.client_config, self.topics)
         if self.gate is not None:
             self.gate.start(range(count))

@@ -30,15 +30,28 @@ from confluent_kafka.admin import AdminClient
 
 from flows.kafka.errors import guarded
 
-__all__ = ["DEFAULT_RESET", "PARTS_LISTED", "RESET_KEY", "DeletedTopics", "OffsetsDeletedError",
-           "deleted_text", "deleted_topic", "gap_text", "partition_count", "reset_policy", "say_policy",
-           "stop_text"]
+__all__ = ["DEFAULT_RESET", "LISTING", "PARTS_LISTED", "RESET_KEY", "DeletedTopics", "OffsetsDeletedError",
+           "deleted_text", "deleted_topic", "gap_text", "mark_parts_listed", "partition_count",
+           "reset_policy", "say_policy", "stop_text"]
 
 log = logging.getLogger("flows.dataflow.sources.kafka")
 
 PARTS_LISTED = threading.Event()
 """Set when the engine first asks a Kafka source for its partitions: in a cluster, once its processes
 are connected (:mod:`flows.app.peer_wait` lets a stop signal end a process still waiting for them)."""
+LISTING = threading.Lock()
+"""Held while :data:`PARTS_LISTED` is set (:func:`mark_parts_listed`) and by :mod:`flows.app.peer_wait`'s
+watcher while it acts on a stop signal before it: a signal as the engine starts either ends the
+process before the source lists anything, or is left to the engine (round 29; before, the watcher
+could say "nothing was read or written" while the engine had begun)."""
+
+
+def mark_parts_listed() -> None:
+    """Set :data:`PARTS_LISTED`, waiting for a stop the watcher is acting on (see :data:`LISTING`)."""
+    with LISTING:
+        PARTS_LISTED.set()
+
+
 RESET_KEY = "auto.offset.reset"
 DEFAULT_RESET = "earliest"
 _ALIASES = {"smallest": "earliest", "beginning": "earliest", "largest": "latest", "end": "latest"}
