@@ -232,7 +232,7 @@ def _read_schema(path: Path) -> pa.Schema | str:
         return pq.read_schema(path)
     except (OSError, pa.ArrowException, ValueError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return f"unreadable Parquet: {first}"
+        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
 
 
 def _layout_problem(schema: pa.Schema, asset_folder: bool) -> str | None:

@@ -238,7 +238,7 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
         print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
     for c in done:
         print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
-    print(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted")
+    print(printable(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted"))
 
 
 def _cmd_compact(root: Path, before: date | None) -> int:
@@ -301,24 +301,25 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     if args.archive_command == "compact":
         return _cmd_compact(root, args.before)
     scans = [scan_table(root, t) for t in TABLES]
+    at = printable(f"archive {root}")  # a newline in the path would forge a line (round 29)
     _stale_note(root)
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:
         bad += [b for tf in scans for b in corrupt_pages(tf)]
     if not bad:
-        print(f"archive {root}: every file is readable")
+        print(f"{at}: every file is readable")
         return 0
     if not args.repair:
         for b in bad:
             print(printable(f"{b.path.relative_to(root)}: {b.reason}"))
         skip = "queries skip them" if args.pages is False else "queries skip them or fail on their pages"
-        print(f"archive {root}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
+        print(f"{at}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
               f"({skip}; --repair moves them into _quarantine/)")
         return 1
     moves = quarantine(root, bad)
     for src, dst in moves:
         print(printable(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}"))
-    print(f"archive {root}: {len(moves)} file{'s' if len(moves) != 1 else ''} moved into _quarantine/")
+    print(f"{at}: {len(moves)} file{'s' if len(moves) != 1 else ''} moved into _quarantine/")
     return 0
 
 
