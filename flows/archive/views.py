@@ -21,7 +21,6 @@ from pyarrow import fs
 
 from flows.archive.files import ArchiveFile, TableFiles
 from flows.codec import archive_schema
-from flows.codec.archive_schema import arrow_type
 
 __all__ = ["BOOKKEEPING", "KEYS", "RAW", "add_view"]
 
@@ -35,7 +34,7 @@ KEYS = {
     "data_quality": "asset_id, channel, timestamp",
 }
 RANK = "__twin_file_rank"
-BOOKKEEPING = pa.schema([(c.name, arrow_type(c)) for c in archive_schema.BOOKKEEPING])
+BOOKKEEPING = archive_schema.BOOKKEEPING_SCHEMA
 """The bookkeeping columns as the writer declares them (older files lack them: null-filled)."""
 
 

@@ -29,8 +29,8 @@ import pyarrow as pa
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import TIMESTAMP_TYPE, RecordMapping
 
-__all__ = ["BOOKKEEPING", "PARTITIONS", "TABLES", "ColumnSpec", "arrow_type", "file_columns", "mapping",
-           "open_columns", "schema_doc"]
+__all__ = ["BOOKKEEPING", "BOOKKEEPING_SCHEMA", "PARTITIONS", "TABLES", "ColumnSpec", "arrow_type",
+           "file_columns", "mapping", "open_columns", "schema_doc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,11 @@ _ARROW = {"string": pa.string(), "double": pa.float64(), "int64": pa.int64(), "b
 def arrow_type(c: ColumnSpec) -> pa.DataType:
     """The Arrow type of a declared column (the writer and the read side share it)."""
     return _ARROW[c.arrow]
+
+
+BOOKKEEPING_SCHEMA = pa.schema([pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING])
+"""The bookkeeping columns as Arrow fields: appended to every file by the writer, unified into the
+views by the read side (older files lack them: null-filled)."""
 
 
 TABLES: tuple[str, ...] = tuple(m.table for m in MAPPINGS)

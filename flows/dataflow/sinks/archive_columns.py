@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.archive.layout import ASSET, TIME_COLUMN
-from flows.codec.archive_schema import BOOKKEEPING, arrow_type, file_columns, mapping, open_columns
+from flows.codec.archive_schema import BOOKKEEPING_SCHEMA, arrow_type, file_columns, mapping, open_columns
 
 __all__ = ["SMALL", "Columns", "FileTable", "date_groups", "open_arrays", "records_columns", "records_file",
            "records_table"]
@@ -96,7 +96,7 @@ def _python_order(table: str, recs: Sequence[Any]) -> list[int] | None:
 def _struct(table: str) -> pa.StructType:
     """A file's whole schema as one struct type: :func:`_fixed_schema`'s fields and the bookkeeping
     fields, one object per table."""
-    return pa.struct([*_fixed_schema(table), *(pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING)])
+    return pa.struct([*_fixed_schema(table), *BOOKKEEPING_SCHEMA])
 
 
 def _small_cells(table: str, recs: Sequence[Any], order: list[int]) -> list[list[Any]]:

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from flows.archive import layout
 from flows.archive.files import linked_table
-from flows.codec.archive_schema import BOOKKEEPING, arrow_type
+from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 from flows.dataflow.sinks.archive_columns import Columns, FileTable
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 
@@ -57,7 +57,7 @@ def _partition_dir(root: Path, table: str, date: str) -> Path:
     return root / table / f"date={date}"
 
 
-_RUN_ID, _WRITTEN_AT, _WRITE_SEQ = (arrow_type(c) for c in BOOKKEEPING)
+_RUN_ID, _WRITTEN_AT, _WRITE_SEQ = BOOKKEEPING_SCHEMA.types
 
 
 def bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
@@ -148,7 +148,6 @@ def _is_folder(path: Path) -> bool:
         return False
 
 
-_BOOKKEEPING_FIELDS = [pa.field(c.name, arrow_type(c)) for c in BOOKKEEPING]
 _FILE_SCHEMAS: list[tuple[pa.Schema, pa.Schema]] = []
 _KEPT = 64
 """Schemas whose file schema is kept (a fleet writes a handful per table: one per feature-name set)."""
@@ -165,7 +164,7 @@ def file_schema(schema: pa.Schema) -> pa.Schema:
     for seen, full in kept:
         if seen.equals(schema):
             return full
-    full = pa.schema([*schema, *_BOOKKEEPING_FIELDS], metadata=schema.metadata)
+    full = pa.schema([*schema, *BOOKKEEPING_SCHEMA], metadata=schema.metadata)
     if len(kept) >= _KEPT:
         del kept[0]
     kept.append((schema, full))
