@@ -276,11 +276,16 @@ def _lock_file(store: Path, path: Path) -> IO[str]:
     return open(fd, "a+", encoding="utf-8", closefd=True)  # noqa: SIM115 - held for the process's life
 
 
+def _lock_path(store: Path, process_id: int | None) -> Path:
+    """The lock file of ``store`` for a single-process run (None) or process ``process_id`` of a cluster."""
+    suffix = "" if process_id is None else f"-{process_id}"
+    return store.parent / f".{store.name}{suffix}.lock"
+
+
 def lock_store(store: Path, process_id: int | None = None) -> None:
     """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line."""
     store.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "" if process_id is None else f"-{process_id}"
-    path = store.parent / f".{store.name}{suffix}.lock"
+    path = _lock_path(store, process_id)
     handle = _lock_file(store, path)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -313,7 +318,7 @@ def join_store(store: Path, process_id: int) -> None:
         store.mkdir(parents=True)
         return
     parts = _partitions(store)
-    shared = (store.parent / f".{store.name}-0.lock", store.parent / f".{store.name}.lock")
+    shared = (_lock_path(store, 0), _lock_path(store, None))
     if not parts or any(lock.is_file() for lock in shared):
         return
     shown = ", ".join(p.name for p in parts[:3]) + (", ..." if len(parts) > 3 else "")
