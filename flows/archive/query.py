@@ -54,7 +54,7 @@ from flows.archive.files import (
     printable,
     scan_table,
 )
-from flows.archive.views import add_view
+from flows.archive.views import add_empty_view, add_view
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
            "check_read_only", "connect", "default_memory_mib", "once_more_if_changed", "query",
@@ -216,7 +216,8 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat
 
 def connect(root: str | Path, tables: Iterable[str] = TABLES,
             on_skip: SkipHandler | None = None, memory_mib: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A sandboxed in-memory DuckDB connection with one view per archived table under ``root``.
+    """A sandboxed in-memory DuckDB connection with one view per archive table under ``root`` (an
+    empty one, with the table's declared columns, for a table with no file written yet).
 
     ``tables`` limits which views are built (each costs a footer read per file); files left out
     are passed to ``on_skip`` (default: one warning line on stderr). ``memory_mib``: the
@@ -237,8 +238,11 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{limit}MiB"})
     for statement in LOCK:
         con.execute(statement)
-    for s in usable:
-        add_view(con, s)
+    for s in scans:
+        if s.files:
+            add_view(con, s)
+        elif not s.bad:  # not written yet: an empty view (a table whose every file is bad stays
+            add_empty_view(con, s.table)  # missing: 0 rows would be an answer, not the warning's gap)
     return con
 
 

@@ -22,7 +22,7 @@ from pyarrow import fs
 from flows.archive.files import ArchiveFile, TableFiles
 from flows.codec import archive_schema
 
-__all__ = ["BOOKKEEPING", "KEYS", "RAW", "add_view"]
+__all__ = ["BOOKKEEPING", "KEYS", "RAW", "add_empty_view", "add_view"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -101,3 +101,17 @@ def add_view(con: duckdb.DuckDBPyConnection, tf: TableFiles) -> None:
     # built from a relation, not a registered name: no `_raw_<table>` a query could read
     # (undeduplicated rows, bookkeeping columns) or see in SHOW ALL TABLES
     con.from_arrow(_dataset(tf)).query(RAW, _view_body(tf.table)).create_view(tf.table)
+
+
+def empty_schema(table: str) -> pa.Schema:
+    """The columns of ``table``'s view over no file, in a view's order: the declared file columns
+    (no open column: no feature is known), the bookkeeping shown, then ``date`` and ``asset_id``."""
+    own = [pa.field(c.name, archive_schema.arrow_type(c)) for c in archive_schema.file_columns(table)]
+    shown = [f for f in BOOKKEEPING if f.name != "_write_seq"]
+    return pa.schema([*own, *shown, pa.field("date", pa.date32()), pa.field("asset_id", pa.string())])
+
+
+def add_empty_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """An empty view of a table with no readable file yet (round 30: ``SELECT count(*) FROM alerts``
+    before the first alert was ``Catalog Error: Table with name alerts does not exist!``, exit 2)."""
+    con.from_arrow(empty_schema(table).empty_table()).create_view(table)
