@@ -162,3 +162,10 @@ def test_random_floats_and_texts_over_every_magnitude() -> None:
         same_or_same_error(replace(SNAP, anomaly_score=xs[0], rul_s=xs[1], context={"a": xs[2], text: xs[3]},
                                    top_features=((text, xs[4]),), damage=xs[5], evidence=text))
         same_or_same_error(replace(FV, features=dict(zip("abc", xs[5:], strict=True))))
+
+
+def test_equal_marks_of_other_types_do_not_share_a_kept_text() -> None:
+    """``1 == 1.0 == True``: the kept data-quality texts are for marks of strings only."""
+    for state in (1, True, 1.0, "1"):
+        same_or_same_error(replace(SNAP, data_quality=(("vib", state, ""),)))
+        same_or_same_error(replace(SNAP, data_quality=(("vib", "bad", "gap"), (state, "ok", ""))))
