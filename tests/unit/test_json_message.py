@@ -82,6 +82,12 @@ def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return seen
 
 
+def test_the_three_tables_have_a_message_encoder() -> None:
+    """A field whose form has no fast value here turns its table's encoder off (the former route,
+    slower): add the form to ``json_message`` when adding it to ``record_fields``."""
+    assert set(json_message.message_encoders()) == {TwinSnapshot, Alert, FeatureVector}
+
+
 @pytest.mark.parametrize("rec", [SNAP, ALERT_REC, FV, replace(SNAP, lineage=None, top_features=(), context={},
                                                              data_quality=(), defect=None, rul_s=None)])
 def test_an_ordinary_record_is_written_by_orjson_with_json_text(rec: Any, fallbacks: list[Any]) -> None:
