@@ -16,7 +16,8 @@ Contract:
 Modules: :mod:`.errors` (REASONS, DecodeError), :mod:`.fields` (field checks, timestamps),
 :mod:`.json_telemetry` (JSON telemetry both ways), :mod:`.twf` (binary waveform both ways),
 :mod:`.decode` (the telemetry entry point), :mod:`.fast_scalar` (its fast path for plain
-scalars), :mod:`.record_fields` and :mod:`.archive_schema`, :mod:`.encode` (records -> JSON),
+scalars), :mod:`.record_fields` and :mod:`.archive_schema`, :mod:`.encode` (records -> JSON;
+:mod:`.json_message`: feature vectors, snapshots and alerts by orjson, json's text byte for byte),
 :mod:`.metadata` (asset metadata files), :mod:`.dead_letters`, :mod:`.show` (a short rendering
 of a bad value), :mod:`.whatif` (what-if requests and results).
 

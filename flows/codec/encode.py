@@ -8,11 +8,11 @@ reader would refuse, so the engine never writes what it would not read back.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from flows.codec.command_fields import ARCHIVE_MAPPINGS, COMMAND, COMMAND_DECISION
+from flows.codec.json_message import compact, message_encoders
 from flows.codec.json_telemetry import event_dict, scalar_dict, wave_dict
 from flows.codec.metadata import metadata_to_dict
 from flows.codec.twf import encode_waveform
@@ -66,7 +66,7 @@ def to_json_dict(record: Record) -> dict[str, Any]:
 
 def dumps(obj: dict[str, Any]) -> bytes:
     """Compact JSON bytes; NaN/inf never reach here (``allow_nan=False`` as a guard)."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return compact(obj)
 
 
 def encode_scalar(s: ScalarSample) -> bytes:
@@ -79,9 +79,15 @@ def encode_event(e: AssetEvent) -> bytes:
     return dumps(event_dict(e))
 
 
+_MESSAGE = message_encoders()
+"""Feature vectors, twin snapshots and alerts: written by orjson where its text is json's (the hot
+path of ``twin run``'s Kafka sinks: :mod:`flows.codec.json_message`)."""
+
+
 def encode_json(record: Record) -> bytes:
     """Any record -> compact JSON bytes of :func:`to_json_dict` (valid against its schema)."""
-    return dumps(to_json_dict(record))
+    encode = _MESSAGE.get(type(record))
+    return encode(record) if encode is not None else dumps(to_json_dict(record))
 
 
 _WIRE: dict[str, Callable[[Any], bytes]] = {"waveform": encode_waveform, "scalar": encode_scalar,
