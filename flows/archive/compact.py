@@ -44,7 +44,8 @@ import pyarrow.parquet as pq
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, printable, scan_table
 from flows.archive.layout import WriteFailed, failure_reason, sorted_rows, write_file, write_options
 
-__all__ = ["Compacted", "CompactionRunning", "CompactionStopped", "UnreadableSource", "compact_archive",
+__all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
+           "compact_archive",
            "compact_date", "compaction_lock", "stale_temps"]
 
 BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
@@ -81,6 +82,20 @@ class CompactionStopped(WriteFailed):
                      "is writable)")
         super().__init__(failed.errno or errno.EIO, text)
         self.done, self.untried, self.finished = done, untried, finished
+
+
+class CompactionInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a compaction while it merged: :attr:`done` holds the date folders merged
+    before it (complete), :attr:`untried` counts those left as they were (a folder stopped midway is
+    left as it was, or its merged file committed and its sources deleted by the next compaction), and
+    :attr:`finished` the left-behind sources deleted first (round 30: it said only ``twin: interrupted``,
+    not what it had merged)."""
+
+    def __init__(self, done: list[Compacted], untried: int, finished: int) -> None:
+        super().__init__()
+        self.done, self.untried, self.finished = done, untried, finished
+        was = "it was" if untried == 1 else "they were"
+        self.add_note(f"{_folders(untried)} not compacted (left as {was}): compact again to finish")
 
 
 class CompactionRunning(ValueError):
@@ -297,13 +312,18 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
                 by_date[f.date].append(f)
         plan += [(table, day, files) for day, files in sorted(by_date.items())
                  if len(files) > 1 or files[0].asset_id is not None]
-    for i, (table, day, files) in enumerate(plan):
-        try:
-            done.append(compact_date(base, table, files, name))
-        except UnreadableSource as exc:
-            if skipped is None:
-                raise
-            skipped.append(f"{table} {day}: {exc}")
-        except WriteFailed as exc:  # round 27: it named only the folder that failed
-            raise CompactionStopped(exc, done, len(plan) - i - 1, finished) from exc
+    left_alone = 0
+    try:
+        for i, (table, day, files) in enumerate(plan):
+            try:
+                done.append(compact_date(base, table, files, name))
+            except UnreadableSource as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"{table} {day}: {exc}")
+                left_alone += 1
+            except WriteFailed as exc:  # round 27: it named only the folder that failed
+                raise CompactionStopped(exc, done, len(plan) - i - 1, finished) from exc
+    except KeyboardInterrupt:  # a stop signal: what was merged before it is complete, and said
+        raise CompactionInterrupted(done, len(plan) - len(done) - left_alone, finished) from None
     return done, finished

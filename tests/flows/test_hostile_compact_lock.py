@@ -11,6 +11,8 @@ second judged no file stale. Now a check holds the lock shared and a compaction 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -143,3 +145,32 @@ def test_a_shared_hold_that_never_ends_names_its_holder(
                           "that only read it (`twin archive check`, or another program's shared flock: "
                           f"process {pid} ({sys.executable} -c import fcntl"), err
     assert err.endswith("); try again\n") and err.count("\n") == 1, err
+
+
+def test_a_compaction_stopped_by_a_signal_says_what_it_merged_before_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 30: Ctrl-C or SIGTERM while it merged said only ``twin: interrupted`` (exit 130), though the
+    date folders merged before it were complete; now their lines, as a compaction that ended, and how
+    many are left as they were. The rows are as before either way, and compacting again finishes."""
+    root = _archive(tmp_path / "a")
+    view = query(root, VIEW)
+    merge = compact.compact_date
+    calls = []
+
+    def signalled_at_the_second(*args: object) -> compact.Compacted:
+        calls.append(args)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # main's StopOnce: KeyboardInterrupt, here
+        return merge(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compact, "compact_date", signalled_at_the_second)
+    assert main([*COMPACT, str(root)]) == 130
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith("features 2026-01-01: "), out  # main: "" (nothing said)
+    assert out.splitlines()[-1] == f"archive {root}: 1 date folder compacted", out
+    assert err == "twin: interrupted; 1 date folder not compacted (left as it was): compact again to finish\n"
+    assert query(root, VIEW) == view
+    monkeypatch.setattr(compact, "compact_date", merge)
+    assert main([*COMPACT, str(root)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"archive {root}: 1 date folder compacted"
+    assert query(root, VIEW) == view
