@@ -15,7 +15,8 @@ with, so a signal as the engine starts is either acted on before anything is rea
 engine; round 29). After that the engine checks for signals itself, and the thread only drains the
 pipe, but for a repeated signal after ``REPEAT_IGNORED_S`` (:func:`~flows.app.stop_signals.repeat_off_main`:
 a process stopped once connected waits in the engine for its peers to hang up, deaf to Python's
-handler; round 29). A process still waiting after :data:`SAY_WAITING_S` says once what it waits for.
+handler; round 29). A process still waiting after :data:`SAY_WAITING_S` says once what it waits for;
+so does one still stopping that long after a stop signal (it waits for its peers to stop too; round 30).
 
 A peer that ended once connected (``kill -9``, its own error, its machine gone) stopped the others with
 ``twin: internal error: PanicException: Send thread panic: Any { .. }``, exit 1 (round 29):
@@ -68,6 +69,7 @@ class PeerWait:
         self._fds: tuple[int, int] | None = None
         self._before = -1
         self._done = threading.Event()
+        self._stopping = False  # a stop signal came once the engine ran: its note is under way
 
     def __enter__(self) -> PeerWait:
         ENGINE_STARTED.clear()
@@ -110,8 +112,22 @@ class PeerWait:
                     # listed meanwhile: the signal is the engine's, as below
                 if signums and ENGINE_STARTED.is_set():  # the engine's; a late repeat ends at once
                     repeat_off_main(signums[-1])
+                    if not self._stopping:
+                        self._stopping = True
+                        threading.Thread(target=self._say_stopping, name="twin-peer-wait-stopping",
+                                         daemon=True).start()
         finally:
             os.close(read)
+
+    def _say_stopping(self) -> None:
+        """A process of a cluster stopped alone waits for the others to stop too; it said nothing, and
+        looked hung (round 30): after :data:`SAY_WAITING_S` it says so, once."""
+        if self._done.wait(SAY_WAITING_S):
+            return
+        print(f"twin run: process {self.process_id} still stopping after {SAY_WAITING_S:g} s: it waits for "
+              f"the cluster's other processes ({self._others()}) to stop as well (stop them too), or for a "
+              "slow flush; a repeated SIGTERM or Ctrl-C ends it at once (rows not yet written are lost)",
+              file=sys.stderr, flush=True)
 
     def _say_waiting(self) -> None:
         if ENGINE_STARTED.wait(SAY_WAITING_S) or self._done.is_set():

@@ -51,12 +51,25 @@ class StopOnce:
         """The repeat's line, then :func:`exit_now` (130); once, whichever thread comes first."""
         if not _ENDING.acquire(blocking=False):
             return  # the other thread (main or flows.app.peer_wait's) is ending the process
-        print("twin: stopped at once (signalled again while stopping): rows not yet written are lost; "
-              "the archive keeps its complete files", file=sys.stderr, flush=True)
+        print(f"{_after_bar()}twin: stopped at once (signalled again while stopping): rows not yet written "
+              "are lost; the archive keeps its complete files", file=sys.stderr, flush=True)
         exit_now(130)
 
 
 _ENDING = threading.Lock()
+
+
+def _after_bar() -> str:
+    """A newline when a progress bar (tqdm's, drawn on stderr without one until it closes) is open, so
+    the next line starts on its own line rather than at the end of the bar's (round 30); else ""."""
+    module = sys.modules.get("tqdm")  # never imported: no bar was drawn
+    if module is None:
+        return ""
+    try:
+        bars = list(module.tqdm._instances)  # the bars not closed yet; a disabled bar is never listed
+    except (AttributeError, RuntimeError):  # another thread opened or closed one meanwhile
+        return ""
+    return "\n" if any(not getattr(bar, "disable", True) for bar in bars) else ""
 
 
 def repeat_off_main(signum: int) -> None:

@@ -41,10 +41,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, scan_table
+from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, printable, scan_table
 from flows.archive.layout import WriteFailed, failure_reason, sorted_rows, write_file, write_options
 
-__all__ = ["Compacted", "CompactionRunning", "CompactionStopped", "UnreadableSource", "compact_archive",
+__all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
+           "compact_archive",
            "compact_date", "compaction_lock", "stale_temps"]
 
 BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
@@ -83,6 +84,20 @@ class CompactionStopped(WriteFailed):
         self.done, self.untried, self.finished = done, untried, finished
 
 
+class CompactionInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a compaction while it merged: :attr:`done` holds the date folders merged
+    before it (complete), :attr:`untried` counts those left as they were (a folder stopped midway is
+    left as it was, or its merged file committed and its sources deleted by the next compaction), and
+    :attr:`finished` the left-behind sources deleted first (round 30: it said only ``twin: interrupted``,
+    not what it had merged)."""
+
+    def __init__(self, done: list[Compacted], untried: int, finished: int) -> None:
+        super().__init__()
+        self.done, self.untried, self.finished = done, untried, finished
+        was = "it was" if untried == 1 else "they were"
+        self.add_note(f"{_folders(untried)} not compacted (left as {was}): compact again to finish")
+
+
 class CompactionRunning(ValueError):
     """Another compaction holds the archive's lock: two at once could merge the same files twice."""
 
@@ -100,7 +115,8 @@ CHECK_WAIT_S = 30.0
 def _exclusive(fd: int, root: Path) -> bool:
     """Take the lock for a compaction; False on a file system without ``flock``. A compaction holding it
     (exclusively): :class:`CompactionRunning` at once; ``archive check``s scanning (shared): wait for
-    them, at most :data:`CHECK_WAIT_S` (round 29: a check made a compaction say another compacted)."""
+    them, at most :data:`CHECK_WAIT_S` (round 29: a check made a compaction say another compacted).
+    Another program holding it is named (round 30: it was said to be a compaction)."""
     deadline = time.monotonic() + CHECK_WAIT_S
     while True:
         try:
@@ -113,15 +129,66 @@ def _exclusive(fd: int, root: Path) -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # granted: only readers hold it
         except BlockingIOError:
-            msg = (f"another `twin archive compact` is compacting {root} (it holds the archive's lock); "
-                   "wait for it to end")
-            raise CompactionRunning(msg) from None
+            raise CompactionRunning(_held_exclusively(root, _lock_holders(fd, "WRITE"))) from None
         fcntl.flock(fd, fcntl.LOCK_UN)
         if time.monotonic() > deadline:
+            who = "; ".join(f"{pid} ({_shown(argv)})" for pid, argv in _lock_holders(fd, "READ"))
             msg = (f"the archive's lock on {root} has been held for {CHECK_WAIT_S:g} s by processes that "
-                   "only read it (`twin archive check`, or another program's shared flock); try again")
+                   "only read it (`twin archive check`, or another program's shared flock"
+                   f"{': process ' + who if who else ''}); try again")
             raise CompactionRunning(msg)
         time.sleep(0.05)
+
+
+def _held_exclusively(root: Path, holders: list[tuple[int, list[str]]]) -> str:
+    """The line for a lock another process holds exclusively: a compaction's, or another program's."""
+    if not holders or any(_is_compaction(argv) for _, argv in holders):
+        pid = f" (process {holders[0][0]})" if holders else ""
+        return (f"another `twin archive compact`{pid} is compacting {root} (it holds the archive's lock); "
+                "wait for it to end")
+    pid, argv = holders[0]
+    return (f"process {pid} ({_shown(argv)}) holds the archive's lock on {root} exclusively (an flock on "
+            "the folder, which only `twin archive compact` should take): no compaction can run while it "
+            "does; end that process, then compact again")
+
+
+def _is_compaction(argv: list[str]) -> bool:
+    return any(a == "archive" and b == "compact" for a, b in zip(argv, argv[1:], strict=False))
+
+
+def _shown(argv: list[str]) -> str:
+    """A command line to quote in one line: printable, at most 120 characters."""
+    cmd = printable(" ".join(argv))
+    return cmd if len(cmd) <= 120 else cmd[:117] + "..."
+
+
+def _lock_holders(fd: int, kind: str) -> list[tuple[int, list[str]]]:
+    """The other processes holding an ``flock`` of ``kind`` (``WRITE``: exclusive, ``READ``: shared) on
+    the file open as ``fd``, with their command lines, from Linux's ``/proc/locks``; [] where that cannot
+    be told (no ``/proc``, a holder gone since, or only this process: its descriptors are its own)."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return []
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = []
+    for line in text.splitlines():  # "3: FLOCK  ADVISORY  WRITE 30879 fe:00:99862 0 EOF"; waiter "3: -> .."
+        f = line.split()
+        if len(f) >= 6 and f[1] == "FLOCK" and f[3] == kind and f[5] == key and f[4].isdigit():
+            pid = int(f[4])
+            if pid != os.getpid() and pid not in pids:
+                pids.append(pid)
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue  # ended since
+        out.append((pid, [a.decode("utf-8", "replace") for a in argv if a]))
+    return out
 
 
 @contextlib.contextmanager
@@ -245,13 +312,18 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
                 by_date[f.date].append(f)
         plan += [(table, day, files) for day, files in sorted(by_date.items())
                  if len(files) > 1 or files[0].asset_id is not None]
-    for i, (table, day, files) in enumerate(plan):
-        try:
-            done.append(compact_date(base, table, files, name))
-        except UnreadableSource as exc:
-            if skipped is None:
-                raise
-            skipped.append(f"{table} {day}: {exc}")
-        except WriteFailed as exc:  # round 27: it named only the folder that failed
-            raise CompactionStopped(exc, done, len(plan) - i - 1, finished) from exc
+    left_alone = 0
+    try:
+        for i, (table, day, files) in enumerate(plan):
+            try:
+                done.append(compact_date(base, table, files, name))
+            except UnreadableSource as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"{table} {day}: {exc}")
+                left_alone += 1
+            except WriteFailed as exc:  # round 27: it named only the folder that failed
+                raise CompactionStopped(exc, done, len(plan) - i - 1, finished) from exc
+    except KeyboardInterrupt:  # a stop signal: what was merged before it is complete, and said
+        raise CompactionInterrupted(done, len(plan) - len(done) - left_alone, finished) from None
     return done, finished

@@ -227,7 +227,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[Any]) -> None:
-    """What a compaction did, the same lines whether it ended or a full disk stopped it."""
+    """What a compaction did, the same lines whether it ended or a full disk or a signal stopped it."""
     from flows.archive.files import printable
 
     if removed:  # round 28: a compaction killed with `kill -9` left its hidden file for ever
@@ -242,7 +242,13 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
 
 
 def _cmd_compact(root: Path, before: date | None) -> int:
-    from flows.archive.compact import CompactionStopped, compact_archive, compaction_lock, stale_temps
+    from flows.archive.compact import (
+        CompactionInterrupted,
+        CompactionStopped,
+        compact_archive,
+        compaction_lock,
+        stale_temps,
+    )
     from flows.archive.files import TABLES
     from flows.cli.run_checks import not_writable
     from flows.dataflow.sinks.archive import new_run_id
@@ -258,7 +264,8 @@ def _cmd_compact(root: Path, before: date | None) -> int:
         try:
             done, finished = compact_archive(root, before or datetime.now(UTC).date(),
                                              f"part-compact-{new_run_id()}", skipped=skipped)
-        except CompactionStopped as exc:  # a full disk: what was done before it, as a run that ended
+        except (CompactionStopped, CompactionInterrupted) as exc:  # a full disk or a stop signal: what was
+            # done before it, as a run that ended (main adds the interrupted one's note to its line)
             _compacted_lines(root, removed, exc.finished, exc.done)
             sys.stdout.flush()
             raise

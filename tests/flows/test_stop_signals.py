@@ -132,20 +132,46 @@ def test_the_stopped_at_once_line_passes_the_cli_s_stderr_filter() -> None:
     `os._exit`; under the CLI's stderr filter (`engine_panics_hidden`, every command's) the line sat in
     the filter's pipe and was lost unless `exit_now` forwards it first. A progress bar's unfinished
     line was on stderr before it."""
+    stderr = _stopped_twice(between="    sys.stderr.write('\\r 42%'); sys.stderr.flush()\n")
+    line = ("twin: stopped at once (signalled again while stopping): rows not yet written are lost; the "
+            "archive keeps its complete files\n")
+    assert stderr == "\r 42%" + line, stderr
+
+
+def test_the_stopped_at_once_line_starts_on_its_own_line_after_a_progress_bar() -> None:
+    """Round 30: the line was written at the end of the open bar's line (``... 3/10 [00:00<?,
+    ?rec/s]twin: stopped at once ...``); now it starts a line of its own. A closed bar ended its line
+    itself: no blank line then (nor when no bar was drawn: the test above)."""
+    stderr = _stopped_twice(before=("    tqdm(total=5, unit='rec', disable=False).close()\n"
+                                    "    tqdm(total=5, unit='rec', disable=True)\n"
+                                    "    bar = tqdm(total=10, unit='rec', disable=False)\n"
+                                    "    bar.update(3); bar.refresh()\n"))
+    lines = stderr.split("\n")
+    assert lines[-1] == "", lines  # main: the line ran on from the bar's
+    assert lines[-2] == ("twin: stopped at once (signalled again while stopping): rows not yet written are "
+                         "lost; the archive keeps its complete files"), lines
+    assert "0/5" in lines[0] and "3/10" in lines[1] and len(lines) == 4, lines  # the closed bar's line,
+    # the open bar's (the disabled one drew nothing), then the stop's: no blank line
+
+
+def _stopped_twice(before: str = "", between: str = "") -> str:
+    """The stderr of a process stopped by SIGINT, then SIGTERM after the window (exit 130, nothing on
+    stdout), under the CLI's stderr filter; ``before``/``between``: lines run before the first signal
+    and between the two (indented into the filter's block)."""
     code = ("import os, signal, sys, time\n"
+            "from tqdm import tqdm\n"
             "import flows.app.stop_signals as s\n"
             "from flows.cli.stderr import engine_panics_hidden\n"
             "s.REPEAT_IGNORED_S = 0.0\n"
             "s.stop_once()\n"
             "with engine_panics_hidden():\n"
+            f"{before}"
             "    try:\n        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
             "    except KeyboardInterrupt:\n        pass\n"
-            "    sys.stderr.write('\\r 42%'); sys.stderr.flush()\n"
+            f"{between}"
             "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
             "print('not reached')\n")
     proc = subprocess.run(_sigint_default([sys.executable, "-c", code]), capture_output=True, timeout=60,
                           check=False)
     assert proc.returncode == 130 and proc.stdout == b"", proc
-    line = ("twin: stopped at once (signalled again while stopping): rows not yet written are lost; the "
-            "archive keeps its complete files\n")
-    assert proc.stderr.decode() == "\r 42%" + line, proc.stderr
+    return proc.stderr.decode()
