@@ -1,9 +1,10 @@
-"""README's SQL examples against a real archive (the demo run of ``conftest.archive``):
+"""README's examples against the code: the SQL ones on a real archive (the demo run of ``conftest.archive``):
 
 - every ``twin sql "..."`` example of README and CONTRIBUTING runs (a renamed view or column, or a
   function DuckDB no longer has, leaves an example that fails for whoever copies it);
 - the "Plain DuckDB" query, given for ``alerts`` and applied to every table with its key, gives
-  exactly the rows of ``twin sql``'s view, also where keys were written again (a resumed run).
+  exactly the rows of ``twin sql``'s view, also where keys were written again (a resumed run);
+- the asset metadata example ("Deploying on an existing cluster") loads and means what it says.
 """
 
 from __future__ import annotations
@@ -90,3 +91,18 @@ def test_plain_duckdb_query_gives_the_views_rows(archive: Path, tmp_path: Path, 
     got = plain.select(*[duckdb.ColumnExpression(n) for n in names]).fetchall()
     assert sorted(map(repr, got)) == sorted(map(repr, view))
     assert any(str(r[names.index("run_id")]).endswith("-again") for r in view)  # the rewrite counts
+
+
+def test_readme_asset_metadata_example_loads(tmp_path: Path) -> None:
+    """README's metadata example is a valid file meaning what its comments say."""
+    from flows.dataflow.sources.files import read_metadata
+
+    text = DOCS["README.md"].split("**Asset metadata**", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "assets.toml"
+    path.write_text(text, encoding="utf-8")
+    catalog = read_metadata(path)
+    listed, unlisted = catalog.get("m2"), catalog.get("pump-9")
+    assert listed.failure_threshold is not None and listed.failure_threshold.feature == "temperature.mean"
+    assert unlisted.failure_threshold is not None and unlisted.failure_threshold.feature == "vib.rms"
+    assert listed.bearing == unlisted.bearing is not None
+    assert [s.channel for s in unlisted.sensors] == ["vib", "temperature", "current"]
