@@ -75,7 +75,8 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
             "sql): its messages, the windows that raised it with their input ranges (Kafka "
             "offsets, file rows, simulator records), the top features of the raising window "
             "against the asset's baseline, and the twinflow, configuration and model versions. "
-            "Example: twin explain 5476ba13620b393aeef2 --archive twin-data"),
+            "Example (an alert of the archive `make demo` writes): twin explain "
+            "10f2982cbd9416dbf24f --archive twin-data"),
     )
     from flows.cli.whatif_command import an_id
 

@@ -98,8 +98,9 @@ def add_whatif_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
             "under a constant plan: the RUL distribution (median, 10-90 %), P(failure before each "
             "--at date) and the expected indicators (failure feature, envelope line of the "
             "diagnosed defect, temperature), against running as now. Fields not given run as now. "
-            "Example: twin whatif pump-001 --load 0.8 --horizon 30d --at 2026-01-25 "
-            "--as-of 2026-01-22 --archive twin-data"),
+            "Example (on the archive `make demo` writes, pump-004's outer race fails on 20 "
+            "January): twin whatif pump-004 --load 0.6 --horizon 30d --at 2026-01-20 "
+            "--as-of 2026-01-19 --archive twin-data"),
     )
     p.add_argument("asset", metavar="ASSET", type=an_id(), help="the asset id")
     p.add_argument("--load", type=_number("load"), default=None,

@@ -3,9 +3,7 @@ engine really writes, the JSON schemas of the same records and the README's colu
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import re
 from pathlib import Path
@@ -17,7 +15,6 @@ import pytest
 
 from flows.archive.query import query
 from flows.archive.views import BOOKKEEPING as VIEW_BOOKKEEPING
-from flows.cli.main import main
 from flows.codec import archive_schema as arch
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import TWIN_SNAPSHOT, Field, RecordMapping
@@ -28,21 +25,6 @@ SCHEMAS = ROOT / "schemas"
 README_OMITS: dict[str, set[str]] = {}
 """Columns the README's lists do not name yet (they may be added; nothing else may be missing)."""
 
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real archive: a small demo run (the whole dataflow, its archive sinks) with alerts."""
-    out = tmp_path_factory.mktemp("archive")
-    from flows.dataflow import pipeline
-    from tests.flows.test_command_path import derates
-
-    # until the prescription step lands, a stand-in gives the demo's (advise mode) audit its entries
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()):
-        mp.setattr(pipeline, "empty_recommendations", derates)
-        code = main(["demo", "--assets", "3", "--days", "8", "--seed", "5", "--out", str(out),
-                     "--no-progress", "--json"])
-    assert code == 0
-    return out
 
 
 def _expected_type(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[str, bool]:
@@ -169,3 +151,7 @@ def test_readme_lists_the_archive_columns() -> None:
         declared = [c.name for c in (*arch.PARTITIONS, *arch.file_columns(table))]
         assert set(listed) <= set(declared), (table, set(listed) - set(declared))
         assert set(declared) - set(listed) <= README_OMITS.get(table, set()), table
+        # README says `SELECT *` gives them in its order, the partition columns last
+        partitions = {c.name for c in arch.PARTITIONS}
+        own = [c.name for c in arch.file_columns(table)]
+        assert [c for c in listed if c not in partitions] == [c for c in own if c in listed], table

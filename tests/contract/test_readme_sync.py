@@ -6,7 +6,8 @@
 - the ``twin_dead_letters_total`` row lists exactly the reasons the registry starts at 0, and every
   reason the code writes literally into a dead letter or its counter is one of them;
 - every metric a Grafana panel, an alert rule or a rule test queries is one the registry exposes
-  (a panel querying a metric that no longer exists is a silent blank panel).
+  (a panel querying a metric that no longer exists is a silent blank panel), and every label a
+  panel, legend, rule or rule annotation selects, groups by or prints is one its metrics have.
 """
 
 from __future__ import annotations
@@ -216,3 +217,52 @@ def test_dashboards_and_rules_query_only_registered_metrics() -> None:
     assert len({w for w, _ in queried}) >= 4  # three dashboards and the rules were read
     gone = sorted({(where, name) for where, name in queried if name not in exposed})
     assert not gone, f"panels or rules querying metrics the code does not register: {gone}"
+
+
+def _family_labels() -> dict[str, set[str]]:
+    """Each exposed sample name -> its labels (``le`` for a histogram's buckets)."""
+    out: dict[str, set[str]] = {}
+    for c in set(PipelineMetrics(CollectorRegistry()).registry._names_to_collectors.values()):
+        for fam in c.describe():
+            labels = set(getattr(c, "_labelnames", ()))
+            for name in _samples(fam.name, fam.type):
+                out[name] = labels | ({"le"} if name.endswith("_bucket") else set())
+    return out
+
+
+SCRAPE_LABELS = {"instance", "job"}
+"""Labels Prometheus adds to every scraped series."""
+
+
+def _queries() -> Iterator[tuple[str, str, str]]:
+    """(where, PromQL, legend) of every dashboard target and rule, with the rule's annotations
+    standing in for a legend."""
+    for board in sorted((ROOT / "infra" / "grafana" / "dashboards").glob("*.json")):
+        doc = json.loads(board.read_text(encoding="utf-8"))
+        for p in doc["panels"]:
+            for t in p["targets"]:
+                yield f"{board.name} {p['title']!r}", t["expr"], t.get("legendFormat", "")
+    rules = yaml.safe_load((ROOT / "infra" / "prometheus" / "rules.yml").read_text(encoding="utf-8"))
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            yield f"rules.yml {rule.get('alert')}", rule["expr"], json.dumps(rule.get("annotations", {}))
+
+
+def test_dashboards_and_rules_use_only_labels_their_metrics_have() -> None:
+    """A label renamed in the code (or misspelt in a panel) leaves a selector matching nothing, a
+    `by` that merges every series into one, or a legend printing the empty string: no error
+    anywhere, a wrong panel. Every label a query selects, groups by or a legend/annotation prints
+    is one a metric of that query has."""
+    labels = _family_labels()
+    wrong = []
+    for where, expr, legend in _queries():
+        metrics = set(re.findall(r"\btwin_[a-z_]+", expr))
+        has = set().union(*(labels[m] for m in metrics)) | SCRAPE_LABELS
+        used = set(re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)\s*\"", expr))
+        for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+            used |= {g.strip() for g in group.split(",") if g.strip()}
+        used |= set(re.findall(r"\{\{\s*([a-z_]+)\s*\}\}", legend))
+        used |= set(re.findall(r"\$labels\.([a-z_]+)", legend))
+        wrong += [(where, name) for name in sorted(used - has)]
+    assert len(list(_queries())) > 25  # every panel target and rule was read
+    assert not wrong, f"labels no metric of the query has: {wrong}"
