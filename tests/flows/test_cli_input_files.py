@@ -71,28 +71,23 @@ def test_every_command_is_listed() -> None:
     assert set(COMMAND_ARGV) == set(COMMANDS)
 
 
-@pytest.mark.parametrize("kind", ["missing", "folder", "fifo", "latin1", "syntax"])
-@pytest.mark.parametrize("command", list(COMMAND_ARGV), ids=" ".join)
-def test_a_config_file_that_cannot_be_read_names_the_flag(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        command: tuple[str, ...], kind: str) -> None:
-    bad, words = _bad(tmp_path, kind, ".toml")
-    rc, line = _run(capsys, monkeypatch, [*_argv(command, tmp_path), "--config", str(bad)])
-    assert rc == 2
-    assert line.startswith(f"twin: error: --config {bad}: "), line
-    assert words in line
+SETTINGS_FILES = [*((c, "--config") for c in COMMAND_ARGV),
+                  (("backtest",), "--metadata"), (("run",), "--metadata")]
+"""Every command's --config (TOML), and the --metadata (here JSON) of the commands that take one."""
 
 
 @pytest.mark.parametrize("kind", ["missing", "folder", "fifo", "latin1", "syntax"])
-@pytest.mark.parametrize("command", [("backtest",), ("run",)], ids=" ".join)
-def test_a_metadata_file_that_cannot_be_read_names_the_flag(
+@pytest.mark.parametrize(("command", "flag"), SETTINGS_FILES,
+                         ids=lambda x: " ".join(x) if isinstance(x, tuple) else x)
+def test_a_config_or_metadata_file_that_cannot_be_read_names_the_flag(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        command: tuple[str, ...], kind: str) -> None:
-    bad, words = _bad(tmp_path, kind, ".json")
-    rc, line = _run(capsys, monkeypatch, [*_argv(command, tmp_path), "--metadata", str(bad)])
+        command: tuple[str, ...], flag: str, kind: str) -> None:
+    bad, words = _bad(tmp_path, kind, ".toml" if flag == "--config" else ".json")
+    rc, line = _run(capsys, monkeypatch, [*_argv(command, tmp_path), flag, str(bad)])
     assert rc == 2
-    assert line.startswith(f"twin: error: --metadata {bad}"), line
-    assert words in line if kind != "latin1" else "invalid JSON" in line
+    # a metadata file's line follows the reader's (`--metadata m.json line 1: invalid JSON: ...`)
+    assert line.startswith(f"twin: error: {flag} {bad}{':' if flag == '--config' else ''}"), line
+    assert (words if (flag, kind) != ("--metadata", "latin1") else "invalid JSON") in line
 
 
 @pytest.mark.parametrize("kind", ["missing", "folder", "fifo"])
