@@ -24,7 +24,7 @@ from typing import Any
 
 from flows.cli.args import UsageError
 
-__all__ = ["FILE_ARGS", "check_input_files", "loaded_metadata", "named_flag", "where"]
+__all__ = ["FILE_ARGS", "check_input_files", "loaded_metadata", "named_flag", "not_a_file", "where"]
 
 FILE_ARGS = (("config", "--config"), ("metadata", "--metadata"), ("events", "--events"),
              ("inputs", "input file"), ("files", "input file"))
@@ -53,14 +53,22 @@ def _problem(path: str) -> str | None:
         known = {2: "no such file", 20: "no such file (a part of the path is not a folder)",
                  40: "a loop of symbolic links (it names no file)"}
         return known.get(exc.errno or 0, f"cannot be read ({exc.strerror})")
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
-        return f"not a regular file ({kind})"
+    if (kind := not_a_file(mode)) is not None:
+        return kind
     try:
         os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
     return None
+
+
+def not_a_file(mode: int) -> str | None:
+    """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
+    regular file's, else None."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
 
 
 def _config_problem(path: str) -> str | None:

@@ -31,7 +31,7 @@ from flows.cli.args import (
     writable_dir,
 )
 from flows.cli.columns import aligned
-from flows.cli.input_files import loaded_metadata
+from flows.cli.input_files import loaded_metadata, not_a_file
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 
@@ -324,6 +324,11 @@ def output_file(flag: str, path: str) -> None:
         raise ValueError(msg)
     if os.path.isdir(path) or path.endswith(os.sep):
         msg = f"{flag} {path}: is a folder (name a file, e.g. {os.path.join(path, 'assets.json')})"
+        raise ValueError(msg)
+    # round 30: a FIFO nobody reads blocked --write-truth for ever; --write-metadata /dev/null
+    # replaced the device by a file (its temporary file is renamed over the path)
+    if os.path.exists(path) and (kind := not_a_file(os.stat(path).st_mode)) is not None:
+        msg = f"{flag} {path}: {kind}: name a file"
         raise ValueError(msg)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):

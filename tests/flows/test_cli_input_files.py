@@ -118,3 +118,24 @@ def test_a_file_from_the_environment_names_the_variable_and_the_path_is_printabl
     assert cli.main(argv) == 2
     line = capsys.readouterr().err.strip()
     assert line == f"twin: error: TWIN_METADATA={tmp_path}/no\\x1b[31mpe.json: no such file"
+
+
+@pytest.mark.parametrize("flag", ["--write-metadata", "--write-truth"])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_simulates_output_file_that_is_no_regular_file_is_refused_not_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        flag: str, kind: str) -> None:
+    """Before: ``--write-truth FIFO`` blocked for ever (nobody reads the FIFO); ``--write-metadata``
+    renames its temporary file over the path, so a device named directly would be replaced by a file
+    (not tried: the test names the device through a link, which only the link's name would lose)."""
+    target = tmp_path / "pipe.json"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/null")
+    argv = [*_argv(("simulate",), tmp_path), "--sensor-faults", "0.5", flag, str(target)]
+    rc, line = _run(capsys, monkeypatch, argv)
+    assert rc == 2
+    what = "a FIFO" if kind == "fifo" else "a character device"
+    assert line == f"twin: error: {flag} {target}: not a regular file ({what}): name a file"
+    assert Path("/dev/null").is_char_device()
