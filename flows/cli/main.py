@@ -176,6 +176,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (problem := not_writable(out / "archive", TABLES, None, "--out", out)) is not None:
         raise ValueError(problem)  # round 28: found after the whole input was read
+    check_input_files(args)  # after --out, as before round 30: a refused --out is said first
     cfg = load_config(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
@@ -215,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         gc_setting()  # TWIN_GC: a value not known is refused before any command runs (flows/app/heap.py)
         args = build_parser().parse_args(argv)
-        check_input_files(args)  # a file named by a flag or argument, unreadable: its flag named
+        if args.command != "backtest":  # a backtest checks its --out first (_cmd_backtest)
+            check_input_files(args)  # a file named by a flag or argument, unreadable: its flag named
         with engine_panics_hidden(not debug_enabled()), named_stdout():
             return COMMANDS[args.command](args)
         return 0  # the reader of stdout stopped reading (`| head`): flows.cli.stdout
