@@ -63,9 +63,12 @@ def _digest(rows: list[str]) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 
 
-def _table_digest(t: pa.Table) -> list[Any]:
+def _table_digest(t: pa.Table, prefix: str | None = None) -> list[Any]:
+    """[rows, digest] of a table without its run columns; ``prefix`` (a run's random topic prefix,
+    which a lineage's input sources name) replaced by ``PREFIX.`` in every row when given."""
     t = t.select(sorted(c for c in t.column_names if c not in RUN_COLUMNS))
-    return [t.num_rows, _digest(sorted(map(repr, t.to_pylist())))]
+    rows = [repr(row) if prefix is None else repr(row).replace(prefix, "PREFIX.") for row in t.to_pylist()]
+    return [t.num_rows, _digest(sorted(rows))]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

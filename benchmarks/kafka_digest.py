@@ -143,6 +143,14 @@ def _row(value: bytes, headers: list[tuple[str, bytes]], prefix: str) -> str:
 
 
 
+def archive_digest(tables: dict[str, list[pa.Table]], prefix: str) -> dict[str, list[Any]]:
+    """[rows, digest] of each archive table (its files' tables), the run's random topic prefix
+    replaced in every row as in the topics' messages: a lineage's input sources name the topics, so
+    before round 30 ``twin_state``'s digest differed between any two runs of the same tree."""
+    return {k: _table_digest(pa.concat_tables(v, promote_options="default"), prefix)
+            for k, v in sorted(tables.items())}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Produce the input, run ``twin run`` from ``--tree``, print the digest (JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,8 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for f in sorted(archive.rglob("*.parquet")):
             tables.setdefault(f.relative_to(archive).parts[0], []).append(pq.read_table(f))
         result = {"produced": n,
-                  "archive": {k: _table_digest(pa.concat_tables(v, promote_options="default"))
-                              for k, v in sorted(tables.items())},
+                  "archive": archive_digest(tables, prefix),
                   **{role: _topic_digest(brokers, cfg.topic(role), args.out / f"{role}.txt")
                      for role in ("alerts", "state", "dead_letters")},
                   "log": [line for line in (args.out / "run.log").read_text().splitlines()

@@ -21,6 +21,11 @@ def _when(t: datetime) -> str:
 
 
 def _plan(plan: tuple[PlanSegment, ...]) -> str:
+    """The plan in words; a plan that changes nothing (``twin whatif`` without a plan flag) said
+    plainly, not "as now (the rest as now)" (round 30, USER30)."""
+    fields_given = any(v is not None for s in plan for v in (s.load, s.speed_hz, s.ambient_c, s.duty))
+    if not fields_given:
+        return "no change given (everything as now)"
     parts = []
     for s in plan:
         fields = (("load", s.load), ("speed", s.speed_hz), ("ambient", s.ambient_c), ("duty", s.duty))

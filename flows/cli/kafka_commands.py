@@ -18,7 +18,6 @@ from flows.cli.args import (
     add_fleet_args,
     add_metrics_args,
     env_default,
-    load_metadata,
     non_negative_float,
     non_negative_int,
     one_char,
@@ -31,6 +30,8 @@ from flows.cli.args import (
     worker_count,
     writable_dir,
 )
+from flows.cli.columns import aligned
+from flows.cli.input_files import loaded_metadata, not_a_file
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 
@@ -200,15 +201,18 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
     cfg = _kafka_cfg(args, partitions=args.partitions, replication=args.replication).kafka
     if args.action == "create":
-        for role, status in create_topics(cfg).items():
-            print(f"{cfg.topic(role):<40} {status}")
+        print("\n".join(aligned([(cfg.topic(role), status) for role, status in create_topics(cfg).items()])))
         return 0
-    topics = describe_topics(cfg)
-    print(f"{'role':<13} {'topic':<40} {'partitions':>10} {'replication':>11}  cleanup")
-    for t in topics:
-        parts = "missing" if t.partitions is None else str(t.partitions)
-        print(f"{t.role:<13} {t.name:<40} {parts:>10} {t.replication or '':>11}  {t.cleanup_policy or ''}")
+    print("\n".join(topic_lines(describe_topics(cfg))))
     return 0
+
+
+def topic_lines(topics: list[Any]) -> list[str]:
+    """``twin topics describe``'s table: a header and one line per topic, columns aligned."""
+    rows = [("role", "topic", "partitions", "replication", "cleanup")]
+    rows += [(t.role, t.name, "missing" if t.partitions is None else str(t.partitions),
+              str(t.replication or ""), t.cleanup_policy or "") for t in topics]
+    return aligned(rows, right=(2, 3))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -244,7 +248,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.stop_signals import stopped_by
 
     try:
-        run_kafka_flow(cfg, opts, load_metadata(args.metadata), metrics)
+        run_kafka_flow(cfg, opts, loaded_metadata(args.metadata), metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
         where = (f" --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
@@ -320,6 +324,11 @@ def output_file(flag: str, path: str) -> None:
         raise ValueError(msg)
     if os.path.isdir(path) or path.endswith(os.sep):
         msg = f"{flag} {path}: is a folder (name a file, e.g. {os.path.join(path, 'assets.json')})"
+        raise ValueError(msg)
+    # round 30: a FIFO nobody reads blocked --write-truth for ever; --write-metadata /dev/null
+    # replaced the device by a file (its temporary file is renamed over the path)
+    if os.path.exists(path) and (kind := not_a_file(os.stat(path).st_mode)) is not None:
+        msg = f"{flag} {path}: {kind}: name a file"
         raise ValueError(msg)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):

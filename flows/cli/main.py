@@ -21,7 +21,6 @@ from flows.cli.args import (
     debug_enabled,
     env_default,
     folder_name,
-    load_metadata,
     not_another_commands_out,
     one_char,
     print_error,
@@ -31,6 +30,7 @@ from flows.cli.args import (
     writable_dir,
 )
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
+from flows.cli.input_files import check_input_files, loaded_metadata
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.stderr import engine_cause, engine_panics_hidden
 from flows.cli.stdout import named_stdout
@@ -176,10 +176,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (problem := not_writable(out / "archive", TABLES, None, "--out", out)) is not None:
         raise ValueError(problem)  # round 28: found after the whole input was read
+    check_input_files(args)  # after --out, as before round 30: a refused --out is said first
     cfg = load_config(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
-    res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=load_metadata(args.metadata),
+    metadata = loaded_metadata(args.metadata)
+    res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=metadata,
                        read_options=opts, progress=not args.no_progress, report=not args.no_report,
                        fresh=args.fresh)
     print_summary(res, report=not args.no_report)
@@ -214,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         gc_setting()  # TWIN_GC: a value not known is refused before any command runs (flows/app/heap.py)
         args = build_parser().parse_args(argv)
+        if args.command != "backtest":  # a backtest checks its --out first (_cmd_backtest)
+            check_input_files(args)  # a file named by a flag or argument, unreadable: its flag named
         with engine_panics_hidden(not debug_enabled()), named_stdout():
             return COMMANDS[args.command](args)
         return 0  # the reader of stdout stopped reading (`| head`): flows.cli.stdout

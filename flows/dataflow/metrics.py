@@ -168,6 +168,10 @@ class PipelineMetrics:
         self.alerts = Counter(
             "twin_alerts_total", "Alert messages, by status, severity and kind.",
             ["status", "severity", "kind"], registry=r)
+        self.alert_episodes_open = Gauge(
+            "twin_alert_episodes_open", "Alert episodes open now (raised, not yet cleared), by kind, "
+            "counted from the alert state of the assets this process runs (restored on resume).",
+            ["kind"], registry=r)
         self.recommendations = Counter(
             "twin_recommendations_total", "Recommendations the twins made, by chosen plan.",
             ["plan"], registry=r)

@@ -41,6 +41,7 @@ from flows.dataflow.items import (
 )
 from flows.dataflow.lineage import Producer, stamp_window, window_inputs
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.open_episodes import OpenEpisodes, condition_open, sensor_open
 from flows.dataflow.prescription import GateState, gate_apply, twin_recommendation
 from flows.dataflow.whatif_steps import answer, due_checkpoint
 from flows.dataflow.window_columns import scalar_columns
@@ -315,6 +316,7 @@ def twin_update(
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
     shown: dict[tuple[str, str], str] = {}  # (asset, channel) -> check of its quality series
+    sensors_open = OpenEpisodes(metrics.alert_episodes_open, "sensor")
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
@@ -323,6 +325,7 @@ def twin_update(
             metrics.assets_tracked.inc()
         state, band = (twin.damage_state, twin.indicator_band) if twin is not None else (None, (0, 0))
         twin, snap, fleet = apply(twin, fv)
+        sensors_open.observe(fv.asset_id, sensor_open(twin))
         if snap is None:
             return twin, fleet
         observe_damage(twin, state, band, metrics)
@@ -401,10 +404,12 @@ def alert_gate(
     """``alert_gate`` step (keyed by asset): the alert policy's state machine; recommendations
     leave it with the ``alert_id`` of the open episode."""
     apply = policy_apply(config)
+    episodes = OpenEpisodes(metrics.alert_episodes_open, config.kind)
 
     def step(policy: Any,
              snap: TwinSnapshot | Recommendation) -> tuple[GateState, list[Alert | Recommendation]]:
         policy, alerts = apply(policy, snap)
+        episodes.observe(snap.asset_id, condition_open(policy))
         metrics.step_items.labels(step="alert_gate").inc()
         for a in alerts:
             if not isinstance(a, Alert):

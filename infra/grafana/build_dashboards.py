@@ -24,8 +24,9 @@ def _quantile(q: float, histogram: str, by: str) -> str:
 FLEET = [
     ("Assets tracked", "stat", "none", [(f"sum(twin_assets_tracked{{{INST}}})", "assets")]),
     ("Open alert episodes", "stat", "none",
-     [(f'sum(twin_alerts_total{{status="raised",{INST}}}) - '
-       f'sum(twin_alerts_total{{status="cleared",{INST}}} or vector(0))', "open")]),
+     # a gauge set from the alert state (restored on resume), not raised minus cleared counters,
+     # which restart at 0 with the process and went negative after a resume (round 30)
+     [(f"sum by (kind) (twin_alert_episodes_open{{{INST}}})", "{{kind}}")]),
     ("Windows by condition (per second)", "timeseries", "ops",
      [(f"sum by (condition) (rate(twin_snapshots_total{{{INST}}}[5m]))", "{{condition}}")]),
     ("Alert messages by severity (last hour)", "timeseries", "none",

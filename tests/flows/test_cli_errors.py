@@ -146,7 +146,8 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
     cfg.write_text("[pipeline]\nwindow_s = true\n")
     assert "config window_s: cannot use True" in fails("demo", "--config", str(cfg), "--out", str(tmp_path))
     cfg.write_text("[pipelin.twin]\nwarmup_windows = 3\n")
-    line = fails("backtest", "x.csv", "--out", str(tmp_path), "--config", str(cfg))
+    (tmp_path / "x.csv").write_text("timestamp,value\n")  # an input that exists: the config is the subject
+    line = fails("backtest", str(tmp_path / "x.csv"), "--out", str(tmp_path / "o"), "--config", str(cfg))
     assert "did you mean 'pipeline'?" in line
     assert "config alerts.raise_on_defect: cannot use 'maybe'" in fails(
         "demo", "--out", str(tmp_path), env={"TWIN_ALERTS__RAISE_ON_DEFECT": "maybe"})

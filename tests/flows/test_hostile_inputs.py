@@ -183,7 +183,8 @@ def test_a_backtest_refused_before_its_run_leaves_no_folder_it_made(tmp_path: Pa
     folder that was there before is left as it was."""
     bad = tmp_path / "bad.csv"
     bad.write_text(NAB + "not-a-time,1\n")
-    for argv, words in ((["missing.csv"], "No such file"), ([str(bad)], "line 602, column 'timestamp'")):
+    for argv, words in ((["missing.csv"], "input file missing.csv: no such file"),
+                        ([str(bad)], "line 602, column 'timestamp'")):
         out = tmp_path / "new" / "deeper"
         line = fails("backtest", *argv, "--out", str(out), "--no-progress")
         assert words in line

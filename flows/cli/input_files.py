@@ -1,0 +1,135 @@
+"""The files a ``twin`` command reads, checked before it runs: one line naming the flag (or
+argument) and the file.
+
+Round 30 (USER30, HOSTILE30): ``twin backtest --metadata nope.json ...`` and ``twin backtest
+/missing.csv`` said ``twin: error: [Errno 2] No such file or directory: 'nope.json'``, naming neither
+the flag nor the argument; a config file's problems said "config file ..." without ``--config``.
+:func:`check_input_files` runs after the arguments are parsed, before any command: each file a
+command reads (``--config``, ``--metadata``, ``--events``, the input files of ``backtest`` and
+``replay``) must exist, be a regular file (a FIFO nobody writes would block the read for ever, a
+folder is no file) and open for reading; a config file must be UTF-8 TOML (it is small: read
+whole here). A metadata file's content is checked as it is loaded (:func:`named_flag` prefixes the
+reader's message, which names the file and line); a telemetry file's by its reader (it names the
+file: it may be gigabytes, not read twice)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flows.cli.args import UsageError
+
+__all__ = ["FILE_ARGS", "check_input_files", "loaded_metadata", "named_flag", "not_a_file", "where"]
+
+FILE_ARGS = (("config", "--config"), ("metadata", "--metadata"), ("events", "--events"),
+             ("inputs", "input file"), ("files", "input file"))
+"""(argparse dest, how a message names it) of every option or argument naming a file to read."""
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def where(flag: str, value: str) -> str:
+    """``--flag PATH``, or ``TWIN_X=PATH`` when the value came from that environment variable
+    (:func:`flows.cli.args.env_default`); the path printable (no escape reaches the terminal)."""
+    from flows.archive.files import printable
+
+    env = getattr(value, "env", None)
+    return printable(f"{env}={value}" if env else f"{flag} {value}")
+
+
+def _problem(path: str) -> str | None:
+    """What keeps ``path`` from being read as a file, or None."""
+    if not path:
+        return "an empty path (name a file)"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        known = {2: "no such file", 20: "no such file (a part of the path is not a folder)",
+                 40: "a loop of symbolic links (it names no file)"}
+        return known.get(exc.errno or 0, f"cannot be read ({exc.strerror})")
+    if (kind := not_a_file(mode)) is not None:
+        return kind
+    try:
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return None
+
+
+def not_a_file(mode: int) -> str | None:
+    """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
+    regular file's, else None."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
+
+
+def _config_problem(path: str) -> str | None:
+    """What keeps ``path`` from being a config file: not UTF-8 text, not TOML."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start}); a config file is TOML"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return f"not valid TOML: {exc}"
+    except RecursionError:
+        return "not valid TOML: arrays or tables nested too deeply"
+    return None
+
+
+def check_input_files(args: argparse.Namespace) -> None:
+    """Refuse the first file of ``args`` that cannot be read: a UsageError naming its flag or
+    argument and the file. Options not given (None, or an empty ``--metadata``/``--config`` as
+    the commands take it: none) are skipped."""
+    for dest, flag in FILE_ARGS:
+        value = getattr(args, dest, None)
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        for path in values:
+            if dest in ("config", "metadata") and not path:
+                continue
+            problem = _problem(path)
+            if problem is None and dest == "config":
+                problem = _config_problem(path)
+            if problem is not None:
+                msg = f"{where(flag, path)}: {problem}"
+                raise UsageError(msg)
+
+
+@contextmanager
+def named_flag(flag: str, value: str) -> Iterator[None]:
+    """Within the block, a ValueError or OSError about the file ``value`` (a reader's message,
+    which names the file) becomes a UsageError led by the flag: ``--metadata m.json line 3: ...``."""
+    try:
+        yield
+    except (ValueError, OSError) as exc:
+        from pathlib import Path
+
+        from flows.archive.files import printable
+
+        text = printable(str(exc) or type(exc).__name__)
+        lead = where(flag, value)
+        names = (printable(str(value)), printable(str(Path(value))))
+        shown = next((name for name in names if text.startswith(name)), None)
+        msg = f"{lead}: {text}" if shown is None else f"{lead}{text[len(shown):]}"
+        raise UsageError(msg) from None
+
+
+def loaded_metadata(value: Any, flag: str = "--metadata") -> Any:
+    """The asset metadata of ``value`` (``{}`` when not given), its errors led by the flag."""
+    from flows.cli.args import load_metadata
+
+    with named_flag(flag, value):
+        return load_metadata(value)
