@@ -96,7 +96,7 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
             else:
                 name, rec = nxt
                 took = True
-            if rec.timestamp.timestamp() > limit:  # held: waits for the fleet model version
+            if limit < math.inf and rec.timestamp.timestamp() > limit:  # held: waits for the version
                 self.pending.insert(0, (name, rec))
                 self.held = True
                 break
