@@ -9,7 +9,22 @@ of failure order give a newer version an earlier effective time, and the newest 
 Outputs then depend on event time only, as long as a version reaches the board before the
 windows it applies to are processed; one that arrives after such a window was already processed
 in this process is *late*: it is counted (``twin_fleet_models_late_total``) and applies from then
-on.
+on, and the windows served before it differ from a run in which it came in time (the lineage's
+``fleet_model_version``, then the fused RUL and the damage prior).
+
+Holds: the twin that closes a life says a version is coming (:meth:`FleetBoard.expect`, effective
+from failure + ``model_delay_s``); until it is published here the board *holds* event time at
+its effective time (:meth:`FleetBoard.hold_s`). In-process replays (the simulator, file replays:
+:class:`~flows.dataflow.sources.replayable.ReplayPartition`) emit nothing past the hold, so no
+window it applies to can close before it is here, whatever the worker threads' timing (with
+several workers, the learner's worker may lag the others by more than the ~half a day of event
+time between a failure becoming known and its version's effective time: round 30). ``twin run``
+holds its Kafka sources through the event-time gate instead (``on_expect``). A hold that waits
+longer than ``hold_timeout_s`` of wall time (a version that never comes: its life lost to a
+failed step) is dropped and counted (``on_hold_timeout``). Left to chance still: a failure that
+becomes known only after the source passed its version's effective time (the failed asset's
+worker lagging by that much, or an asset silent after its failure for longer than
+``model_delay_s``): the late counter says so.
 
 The board keeps the last ``keep`` versions of every kind (bounded) and is shared by the worker
 threads of one process (a lock guards it). Demo and backtest use it in-process; with several
@@ -19,25 +34,37 @@ processes every process fills its own board (``twin run``: from a compacted Kafk
 from __future__ import annotations
 
 import bisect
+import math
 import threading
+import time
 from collections.abc import Callable
 
 from twin_models.rul.fleet_model import FleetModel
 
-__all__ = ["FleetBoard"]
+__all__ = ["HOLD_TIMEOUT_S", "FleetBoard"]
+
+HOLD_TIMEOUT_S = 60.0
+"""Wall time a hold waits for its version before it is dropped (as the event-time gate's timeout)."""
 
 
 class FleetBoard:
     """The fleet model versions of every kind, by effective event time (thread-safe, bounded)."""
 
     def __init__(self, *, keep: int = 16, on_late: Callable[[FleetModel], None] | None = None,
-                 on_expect: Callable[[str, float], None] | None = None) -> None:
+                 on_expect: Callable[[str, float], None] | None = None,
+                 hold_timeout_s: float = HOLD_TIMEOUT_S, on_hold_timeout: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.keep = keep
         self.on_late = on_late
         self.on_expect = on_expect  # `twin run`: the event-time gate's hold (flows.dataflow.event_time_gate)
+        self.hold_timeout_s = hold_timeout_s
+        self.on_hold_timeout = on_hold_timeout
+        self.clock = clock
         self._lock = threading.Lock()
         self._models: dict[str, list[tuple[float, int, FleetModel]]] = {}
         self._seen_s: dict[str, float] = {}  # the latest window time served, per kind
+        self._holds: dict[tuple[str, float], float] = {}  # (kind, effective s) on its way -> since (clock)
+        self._arrived: dict[tuple[str, float], None] = {}  # published (bounded): a hold for one is void
 
     def publish(self, model: FleetModel) -> bool:
         """Add a version; True when it is late (a window it applies to was already served)."""
@@ -48,6 +75,11 @@ class FleetBoard:
             bisect.insort(versions, (model.effective_from_s, model.version, model))
             del versions[: max(0, len(versions) - self.keep)]
             late = model.effective_from_s <= self._seen_s.get(model.kind, float("-inf"))
+            key = (model.kind, model.effective_from_s)
+            self._holds.pop(key, None)
+            self._arrived[key] = None
+            if len(self._arrived) > 4 * self.keep:
+                del self._arrived[next(iter(self._arrived))]
         if late and self.on_late is not None:
             self.on_late(model)
         return late
@@ -55,8 +87,30 @@ class FleetBoard:
     def expect(self, kind: str, effective_from_s: float) -> None:
         """A life of ``kind`` was closed and sent to the learner: a version effective from
         ``effective_from_s`` is coming (the event-time gate holds the cluster back until it is here)."""
+        with self._lock:
+            key = (kind, effective_from_s)
+            if key not in self._arrived:
+                self._holds.setdefault(key, self.clock())
         if self.on_expect is not None:
             self.on_expect(kind, effective_from_s)
+
+    def hold_s(self) -> float:
+        """The event time no in-process replay may emit past (+inf: no version on its way): the
+        earliest effective time of the versions expected but not published yet. A hold older than
+        ``hold_timeout_s`` is dropped (and counted)."""
+        timed_out = 0
+        with self._lock:
+            if not self._holds:
+                return math.inf
+            now = self.clock()
+            for key in [k for k, since in self._holds.items() if now - since >= self.hold_timeout_s]:
+                del self._holds[key]
+                timed_out += 1
+            low = min((eff for _, eff in self._holds), default=math.inf)
+        if timed_out and self.on_hold_timeout is not None:
+            for _ in range(timed_out):
+                self.on_hold_timeout()
+        return low
 
     def model_at(self, kind: str, t_s: float) -> FleetModel | None:
         """The version of ``kind`` that applies at event time ``t_s`` (None before the first)."""

@@ -296,6 +296,7 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
         self.paths = list(paths)
         self.kw = kw
         self.batch = batch
+        self.hold: Callable[[], float] | None = None  # set by the flow: the fleet board's hold
         self.progress = progress
         self._opened: Iterator[tuple[str, Any]] | None = None
 
@@ -311,7 +312,7 @@ class FileReplaySource(FixedPartitionedSource[RawRecord, int]):
         (in event-time order across files)."""
         opened, self._opened = self._opened, None
         items = opened if opened is not None and not resume_state else self._items()
-        return ReplayPartition(items, resume_state, self.batch, self.progress)
+        return ReplayPartition(items, resume_state, self.batch, self.progress, hold=self.hold)
 
     def open(self) -> None:
         """Open and check every file now, so that a bad file stops a run before it writes anything;

@@ -8,6 +8,10 @@ and parsed back (:func:`flows.codec.decode_record`): that was a quarter of a sca
 backtest's time. The state is the number of records emitted; the stream is
 deterministic, so a resume regenerates it and skips that many (read, not encoded).
 
+Holds: with ``hold`` (the process's fleet board's :meth:`~flows.dataflow.fleet_models.FleetBoard.hold_s`,
+set by the flow), a record stamped past the hold waits (not emitted, not counted in the state) until
+the fleet model version the hold waits for is published: windows it applies to cannot close before.
+
 Digital thread: each record carries its origin (``file:<name>`` or, for the simulator,
 ``sim:seed=<n>``) and its ordinal among that origin's records (a piece: its first sample's,
 and its samples' positions as an array), counted again over the skipped records on a resume.
@@ -16,7 +20,9 @@ and its samples' positions as an array), counted again over the skipped records 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 from bytewax.inputs import StatefulSourcePartition
 
@@ -24,7 +30,10 @@ from flows import codec
 from flows.dataflow.items import RawRecord, ScalarColumns
 from twin_models.records import Telemetry
 
-__all__ = ["ReplayPartition", "encode_record"]
+__all__ = ["HOLD_POLL", "ReplayPartition", "encode_record"]
+
+HOLD_POLL = timedelta(milliseconds=5)
+"""How soon a held partition asks again (not a busy loop taking the CPU from the learner)."""
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +48,11 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
 
     def __init__(self, items: Iterator[tuple[str, Telemetry | ScalarColumns]], resume: int | None,
                  batch: int, progress: Callable[[int], None] | None,
-                 origin: Callable[[str], str] = lambda name: f"file:{name}") -> None:
+                 origin: Callable[[str], str] = lambda name: f"file:{name}",
+                 hold: Callable[[], float] | None = None) -> None:
         self.items = items
+        self.hold = hold  # the event time (s) not to emit past (see the module docstring)
+        self.held = False
         self.emitted = resume or 0
         self.origin = origin
         self.next_pos: dict[str, int] = {}  # source name -> ordinal of its next record
@@ -70,15 +82,29 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
 
     def next_batch(self) -> list[RawRecord]:
         """The next ``batch`` records (decoded by the decode step as if from their wire encoding)."""
-        out = [self._raw(name, rec) for name, rec in self.pending]
-        n = sum(len(rec) if type(rec) is ScalarColumns else 1 for _, rec in self.pending)
-        self.pending = []
-        for name, rec in self.items:
+        limit = self.hold() if self.hold is not None else math.inf
+        out: list[RawRecord] = []
+        n = 0
+        took = self.held = False
+        while True:  # the pending records first, then the stream's until the batch is full
+            if self.pending:
+                name, rec = self.pending.pop(0)
+            elif took and n >= self.batch:
+                break
+            elif (nxt := next(self.items, None)) is None:
+                break
+            else:
+                name, rec = nxt
+                took = True
+            if limit < math.inf and rec.timestamp.timestamp() > limit:  # held: waits for the version
+                self.pending.insert(0, (name, rec))
+                self.held = True
+                break
             out.append(self._raw(name, rec))
             n += len(rec) if type(rec) is ScalarColumns else 1
-            if n >= self.batch:
-                break
         if not out:
+            if self.held:
+                return out
             raise StopIteration
         self.emitted += n
         if self.progress is not None:
@@ -94,6 +120,10 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
             return RawRecord(name, b"", (), rec.located(origin, pos))
         self.next_pos[name] = pos + 1
         return RawRecord(name, b"", (), rec, origin, pos)
+
+    def next_awake(self) -> datetime | None:
+        """Held: ask again shortly; else at once."""
+        return datetime.now(UTC) + HOLD_POLL if self.held else None
 
     def snapshot(self) -> int:
         """Records emitted so far."""

@@ -29,6 +29,7 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, int]):
         self.cfg = cfg
         self.batch = batch
         self.progress = progress
+        self.hold: Callable[[], float] | None = None  # set by the flow: the fleet board's hold
 
     def list_parts(self) -> list[str]:
         """One partition: the simulator's merged, ordered stream."""
@@ -38,7 +39,7 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, int]):
         """Start (or resume) the simulator."""
         origin = f"sim:seed={self.cfg.seed}"
         return ReplayPartition(((SOURCE_NAME, r) for r in simulate_fleet(self.cfg)), resume_state, self.batch,
-                               self.progress, lambda _name: origin)
+                               self.progress, lambda _name: origin, hold=self.hold)
 
 
 def count_records(cfg: FleetConfig) -> int:
