@@ -154,7 +154,8 @@ class PipelineMetrics:
             "of the cluster (flows.dataflow.event_time_gate).", registry=r)
         self.event_time_gate_timeouts = Counter(
             "twin_event_time_gate_timeouts_total", "Times the event-time gate stopped waiting for a "
-            "partition that reported no progress for its timeout (outputs may then depend on timing).",
+            "partition that reported no progress for its timeout, or an in-process replay stopped waiting "
+            "for a fleet model version on its way (outputs may then depend on timing).",
             registry=r)
         self.data_quality_windows = Counter(
             "twin_data_quality_windows_total", "Channel windows judged by the data-quality checks "
