@@ -210,7 +210,10 @@ def test_an_archive_turned_read_only_mid_run_is_one_line_naming_the_folder() -> 
     tables = " ".join(TABLES)
     script = (f'for t in {tables}; do mkdir -p "$DISK/out/$t" && '
               'mount --bind "$DISK/out/$t" "$DISK/out/$t"; done; '
-              f'{TWIN} demo --assets 2 --days 30 --out "$DISK/out" --no-progress >/dev/null 2>"$DISK/err" & '
+              # files from the run's 2nd second on, not only its last half second (round 30: the
+              # demo ended before the remounts in a CI run): small flushes
+              f'TWIN_ARCHIVE_BATCH_ROWS=100 {TWIN} demo --assets 2 --days 30 --out "$DISK/out" --no-progress '
+              '>/dev/null 2>"$DISK/err" & '
               'pid=$!; '
               'i=0; while [ -z "$(find "$DISK/out" -name "*.parquet" | head -1)" ] && [ $i -lt 600 ]; '
               'do sleep 0.1; i=$((i+1)); done; '
