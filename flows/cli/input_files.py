@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flows.cli.args import UsageError
+from flows.dataflow.sources.readers.source import not_a_file
 
 __all__ = ["FILE_ARGS", "check_input_files", "loaded_metadata", "named_flag", "not_a_file", "where"]
 
@@ -30,8 +30,6 @@ FILE_ARGS = (("config", "--config"), ("metadata", "--metadata"), ("events", "--e
              ("inputs", "input file"), ("files", "input file"))
 """(argparse dest, how a message names it) of every option or argument naming a file to read."""
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 def where(flag: str, value: str) -> str:
@@ -60,15 +58,6 @@ def _problem(path: str) -> str | None:
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
     return None
-
-
-def not_a_file(mode: int) -> str | None:
-    """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
-    regular file's, else None."""
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
-    return f"not a regular file ({kind})"
 
 
 def _config_problem(path: str) -> str | None:

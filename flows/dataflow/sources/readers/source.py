@@ -92,6 +92,15 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, 
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+def not_a_file(mode: int) -> str | None:
+    """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
+    regular file's, else None (also the CLI's file flags: :mod:`flows.cli.input_files`)."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
+
+
 def regular_file(path: Path) -> None:
     """Refuse what is not a regular file (symlinks followed) before it is opened: a FIFO nobody
     writes blocks ``open`` for ever, ``/dev/zero`` is a header line without end that fills the
@@ -105,9 +114,7 @@ def regular_file(path: Path) -> None:
             msg = "a loop of symbolic links (it names no file)"
             raise FileFormatError(msg, path=path) from None
         return
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
-        msg = f"not a regular file ({kind})"
+    if (msg := not_a_file(mode)) is not None:
         raise FileFormatError(msg, path=path)
 
 
