@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from flows.app.out_manifest import Manifest
-from flows.archive.files import TABLES, linked_table, printable
+from flows.archive.files import TABLES, linked_table
 
-__all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "prepare_out",
-           "remove_if_empty", "replace_file"]
+__all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "mixing_line",
+           "prepare_out", "remove_if_empty", "replace_file"]
 
 _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
@@ -59,6 +59,15 @@ def earlier_runs(archive: str | Path) -> set[str]:
         if m:
             runs.add(m.group("run"))
     return runs
+
+
+def mixing_line(where: str, archive: str | Path, remedy: str) -> str | None:
+    """The warning that ``archive`` holds earlier runs' rows (which, for how many assets and dates)
+    and that results will be mixed, ending with ``remedy`` (:mod:`flows.app.archive_runs`); None
+    when it holds none."""
+    from flows.app.archive_runs import earlier_rows, mixing_warning
+
+    return mixing_warning(where, earlier_rows(archive, _table_files(Path(archive)), _PART), remedy)
 
 
 def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
@@ -110,10 +119,8 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     if fresh:
         _empty(out, archive, outputs)
         return
-    runs = earlier_runs(archive)
-    if runs:
-        line = (f"twin: warning: {printable(str(out))} holds data of {len(runs)} earlier run"
-                f"{'s' if len(runs) != 1 else ''}; results will be mixed: use --fresh to start empty")
+    line = mixing_line(str(out), archive, "use --fresh to start empty, or another --out to keep runs apart")
+    if line is not None:
         (warn or (lambda s: print(s, file=sys.stderr)))(line)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,8 +34,9 @@ from flows.dataflow.store_cluster import check_cluster, forget_topic, record_clu
 from flows.kafka.errors import KafkaSecurityError
 from twin_models.records import AssetMetadata
 
-__all__ = ["KafkaIdentity", "OutputUndelivered", "RunOptions", "Stopped", "build_kafka_flow", "check_kafka",
-           "event_time_gate", "input_roles", "run_kafka_flow", "whatif_request_source"]
+__all__ = ["KafkaIdentity", "OutputUndelivered", "RunOptions", "Stopped", "archive_warning",
+           "build_kafka_flow", "check_kafka", "event_time_gate", "input_roles", "run_kafka_flow",
+           "whatif_request_source"]
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +255,23 @@ def check_kafka(cfg: PipelineConfig, *, topic_ids: bool = False) -> KafkaIdentit
     return KafkaIdentity(meta.cluster_id or None, ids_of(admin, inputs, cfg.kafka) if topic_ids else {})
 
 
+def archive_warning(opts: RunOptions) -> str | None:
+    """Before a run writes: the line saying its archive holds other runs' rows, which the views
+    would mix with this run's (:func:`flows.app.out_dir.mixing_line`). None on a resume (the
+    ``--recovery-dir`` holds recovery partitions: the same run goes on, and its first start said
+    it), in a cluster's processes but 0 (one line per cluster), or for an archive of no run."""
+    from flows.dataflow.recovery_store import PART_GLOB
+
+    if opts.addresses and opts.process_id:
+        return None
+    if opts.recovery_dir is not None and any(p.is_file() for p in opts.recovery_dir.glob(PART_GLOB)):
+        return None
+    from flows.app.out_dir import mixing_line
+
+    return mixing_line(f"the archive {opts.archive_dir}", opts.archive_dir,
+                       "give each run its own --archive (archive_dir) to keep runs apart")
+
+
 def run_kafka_flow(
     cfg: PipelineConfig,
     opts: RunOptions,
@@ -261,8 +280,11 @@ def run_kafka_flow(
 ) -> None:
     """Run until interrupted (or until the topics are consumed, with ``exit_at_end``)."""
     kafka = check_kafka(cfg, topic_ids=opts.recovery_dir is not None)
+    warning = archive_warning(opts)  # before _recovery makes a fresh store look like a resume
     # refusals before anything starts
     recovery = _recovery(opts, kafka.cluster_id, cfg.kafka.brokers, kafka.topic_ids)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     metrics = metrics or PipelineMetrics()
     board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
     gate = event_time_gate(cfg, opts, metrics)

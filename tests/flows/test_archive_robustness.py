@@ -160,8 +160,8 @@ def test_out_folder_with_another_run_warns_and_fresh_empties_it(tmp_path: Path) 
         (out / name).write_text("x")
     said: list[str] = []
     prepare_out(out, archive, BACKTEST_OUTPUTS, warn=said.append)
-    assert said == [f"twin: warning: {out} holds data of 2 earlier runs; results will be mixed: "
-                    "use --fresh to start empty"]
+    assert len(said) == 1 and said[0].startswith(f"twin: warning: {out} holds data of 2 earlier runs (")
+    assert said[0].endswith("use --fresh to start empty, or another --out to keep runs apart")
     prepare_out(out, archive, BACKTEST_OUTPUTS, fresh=True)
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert left == ["figures/mine.txt", "mine.txt"]  # unknown files stay
@@ -219,7 +219,7 @@ def test_demo_warns_about_mixed_runs_and_fresh_starts_empty(tmp_path: Path,
             for (r,) in query(out, f"SELECT DISTINCT run_id FROM {t}")[1]}
     assert len(runs) == 1  # one id for every table of a run
     assert main([*argv[:1], "--seed", "3", *argv[1:]]) == 0
-    assert "holds data of 1 earlier run; results will be mixed" in capsys.readouterr().err
+    assert "holds data of 1 earlier run (" in capsys.readouterr().err
     assert len(query(out, "SELECT DISTINCT run_id FROM twin_state")[1]) == 2
     assert main([*argv, "--fresh"]) == 0
     assert "earlier run" not in capsys.readouterr().err

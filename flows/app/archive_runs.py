@@ -1,0 +1,104 @@
+"""What earlier runs left in an archive, said in one warning line before a run writes there.
+
+Why (issue 10, round 31): the views keep the newest write of each key (asset and window for
+``features``/``twin_state``), whichever run wrote it. A run into an archive that holds another
+run's rows for the same assets and dates therefore replaces those rows in every query and leaves
+the rest of the other run's rows mixed in, silently: README's quickstart once wrote ``twin run``
+into the demo's archive and replaced 1,876 of its rows. ``twin run`` said nothing; ``twin demo``
+and ``twin backtest`` said "holds data of N earlier runs", naming neither the runs nor what they
+cover.
+
+Cheap: the run ids and dates come from the files' names and folders (``part-<run>-w<k>-<seq>``
+under ``date=YYYY-MM-DD/``), no file is read for them; the assets from the ``asset_id`` column of
+the ``features`` files alone (one dictionary-encoded column, not the rows; an older-layout file's
+``asset_id=`` folder gives it). A file that cannot be read is left out here: the queries report it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flows.archive.files import printable
+
+__all__ = ["ASSET_TABLE", "EarlierRows", "earlier_rows", "mixing_warning"]
+
+ASSET_TABLE = "features"
+"""The table whose files give the assets: every window of every asset has a row there."""
+_DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_ASSET = re.compile(r"^asset_id=(.+)$")
+_COMPACTED = re.compile(r"^part-compact-.+\.parquet$")
+"""A ``twin archive compact`` file: rows of many runs, named by none (their ``run_id`` column tells)."""
+SHOWN = 3
+"""Run ids named in the line (then "and N more")."""
+
+
+@dataclass
+class EarlierRows:
+    """The runs whose files an archive holds, and the assets and dates their rows cover."""
+
+    runs: set[str] = field(default_factory=set)
+    dates: set[str] = field(default_factory=set)
+    assets: set[str] = field(default_factory=set)
+
+
+def _values(path: Path, column: str) -> list[str]:
+    """The distinct values of one text column of a file (none if it cannot be read)."""
+    try:
+        values = pq.ParquetFile(path).read(columns=[column]).column(0)
+    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return []
+    return [v for v in pc.unique(values).to_pylist() if v is not None]
+
+
+def _assets_of(path: Path) -> list[str]:
+    if (m := _ASSET.match(path.parent.name)) is not None:  # older layout: the folder gives it
+        return [m.group(1)]
+    return _values(path, "asset_id")
+
+
+def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[str]) -> EarlierRows:
+    """What ``files`` (the archive's table files) hold: run ids by ``part`` (its group ``run``) on
+    the file name (a compacted file's from its ``run_id`` column), dates by the ``date=`` folder,
+    assets from the :data:`ASSET_TABLE` files only."""
+    got = EarlierRows()
+    base = Path(archive)
+    for p in files:
+        if p.name.startswith(".") or p.name.endswith(".tmp"):
+            continue  # a write that never completed
+        if (m := part.match(p.name)) is not None:
+            got.runs.add(m.group("run"))
+        elif _COMPACTED.match(p.name):
+            got.runs.update(_values(p, "run_id"))
+        else:
+            continue  # not twinflow's
+        folders = p.relative_to(base).parts[1:-1]
+        got.dates.update(d.group(1) for f in folders if (d := _DATE.match(f)) is not None)
+        if p.relative_to(base).parts[0] == ASSET_TABLE:
+            got.assets.update(_assets_of(p))
+    return got
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def mixing_warning(where: str, rows: EarlierRows, remedy: str) -> str | None:
+    """One line: ``where`` (the folder, as the user named it) holds rows of these runs for so many
+    assets over so many dates, what the views then do, and ``remedy``; None for no earlier run."""
+    if not rows.runs:
+        return None
+    runs = sorted(rows.runs)
+    named = ", ".join(runs[:SHOWN]) + (f" and {len(runs) - SHOWN} more" if len(runs) > SHOWN else "")
+    dates = sorted(rows.dates)
+    span = "" if not dates else f" ({dates[0]}{'..' + dates[-1] if len(dates) > 1 else ''})"
+    cover = f"{_plural(len(rows.assets), 'asset')} over {_plural(len(dates), 'date')}{span}"
+    return (f"twin: warning: {printable(where)} holds data of {_plural(len(runs), 'earlier run')} "
+            f"({printable(named)}) for {cover}; results will be mixed (the views keep the newest write "
+            f"of each asset and window, whichever run wrote it): {remedy}")

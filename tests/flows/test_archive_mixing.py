@@ -1,0 +1,68 @@
+"""The warning that an archive already holds other runs' rows (round 31, part LOOSE31): ``twin run``
+said nothing, ``twin demo``/``twin backtest`` only "holds data of N earlier runs"; the views'
+newest-write-per-key rule then mixed the runs silently. Now one line names the archive, the runs,
+how many assets and dates their rows cover, and how to keep runs apart; none on a fresh archive
+or on a resume of the same run (its ``--recovery-dir`` holds partitions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.app.backtest import BACKTEST_OUTPUTS
+from flows.app.out_dir import prepare_out
+from flows.app.run import RunOptions, archive_warning
+from flows.archive.compact import compact_archive
+from flows.dataflow.recovery_store import init_store
+from flows.dataflow.sinks.archive import write_rows
+from tests.flows.archive_fixtures import feature_rows, small_archive
+
+RUN, OTHER = "20260101T000000-aaaaaaaa", "20260102T000000-bbbbbbbb"
+
+
+def test_twin_run_into_another_run_s_archive_warns_once_naming_runs_assets_and_dates(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    later = [{**r, "date": "2026-01-03", "asset_id": "pump-009"} for r in feature_rows(assets=1)]
+    write_rows(archive, "features", later, f"part-{OTHER}-w0-000000", OTHER)
+    line = archive_warning(RunOptions(archive_dir=archive))
+    assert line == (f"twin: warning: the archive {archive} holds data of 2 earlier runs ({RUN}, {OTHER}) "
+                    "for 3 assets over 2 dates (2026-01-01..2026-01-03); results will be mixed (the views "
+                    "keep the newest write of each asset and window, whichever run wrote it): give each "
+                    "run its own --archive (archive_dir) to keep runs apart")
+    # a fresh store (the run's first start) warns too; one cluster says it in process 0 only
+    assert archive_warning(RunOptions(archive_dir=archive, recovery_dir=tmp_path / "rec")) == line
+    two = ("h:1", "h:2")
+    assert archive_warning(RunOptions(archive_dir=archive, addresses=two, process_id=0)) == line
+    assert archive_warning(RunOptions(archive_dir=archive, addresses=two, process_id=1)) is None
+
+
+def test_no_warning_on_a_fresh_archive_or_a_resume(tmp_path: Path) -> None:
+    assert archive_warning(RunOptions(archive_dir=tmp_path / "new")) is None
+    (tmp_path / "empty" / "features").mkdir(parents=True)
+    assert archive_warning(RunOptions(archive_dir=tmp_path / "empty")) is None
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    store = tmp_path / "rec"
+    init_store(store, 1)  # what the run's first start made: a restart with it resumes that run
+    assert archive_warning(RunOptions(archive_dir=archive, recovery_dir=store)) is None
+
+
+def test_a_compacted_archive_names_the_runs_its_rows_carry(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    small_archive(archive, run_id=OTHER)
+    from datetime import date
+
+    compact_archive(archive, date(2026, 2, 1), "part-compact-x")
+    assert not list(archive.rglob(f"part-{RUN}*")), "compacted"
+    line = archive_warning(RunOptions(archive_dir=archive))
+    assert line is not None
+    assert f"2 earlier runs ({RUN}, {OTHER}) for 2 assets over 1 date (2026-01-01)" in line
+
+
+def test_demo_and_backtest_outputs_name_the_runs_and_what_they_cover(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    small_archive(out / "archive", run_id=RUN)
+    said: list[str] = []
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, warn=said.append)
+    assert said == [f"twin: warning: {out} holds data of 1 earlier run ({RUN}) for 2 assets over 1 date "
+                    "(2026-01-01); results will be mixed (the views keep the newest write of each asset and "
+                    "window, whichever run wrote it): use --fresh to start empty, or another --out to keep "
+                    "runs apart"]
