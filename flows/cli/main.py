@@ -30,6 +30,7 @@ from flows.cli.args import (
     writable_dir,
 )
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
+from flows.cli.input_errors import inputs_named
 from flows.cli.input_files import check_input_files, loaded_metadata
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.stderr import engine_cause, engine_panics_hidden
@@ -218,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command != "backtest":  # a backtest checks its --out first (_cmd_backtest)
             check_input_files(args)  # a file named by a flag or argument, unreadable: its flag named
-        with engine_panics_hidden(not debug_enabled()), named_stdout():
+        with engine_panics_hidden(not debug_enabled()), named_stdout(), inputs_named(args):
             return COMMANDS[args.command](args)
         return 0  # the reader of stdout stopped reading (`| head`): flows.cli.stdout
     except BaseException as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
