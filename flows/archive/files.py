@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.archive.listing import listing, not_a_folder
 from flows.archive.supersedes import SUPERSEDES, supersedes
 from flows.codec.archive_schema import TABLES
 
@@ -163,48 +163,6 @@ def linked_table(table_dir: Path) -> LinkedTable | None:
                        "(a table folder must be a folder inside the archive; remove the link)")
 
 
-def _listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Every non-hidden regular file under ``folder`` (hidden folders are skipped too), sorted, and
-    the entries that are not regular files or folders, with the reason they are left out: a
-    symbolic link (to a file or a folder) is never followed, so a link planted in the archive
-    cannot make the views read a file outside it; a FIFO (opening it waits for a writer for ever)
-    or a device is never opened."""
-    out: list[Path] = []
-    odd: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        linked = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-        odd.extend((Path(dirpath) / d, _LINK) for d in linked if not d.startswith("."))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in linked]
-        for f in filenames:
-            if f.startswith("."):
-                continue
-            path = Path(dirpath) / f
-            kind = _not_regular(path)
-            if kind is None:
-                out.append(path)
-            else:
-                odd.append((path, kind))
-    return sorted(out), sorted(odd)
-
-
-_LINK = "foreign file: a symbolic link (not followed)"
-_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-          stat.S_IFSOCK: "a socket"}
-
-
-def _not_regular(path: Path) -> str | None:
-    """Why the entry at ``path`` is not read (None: a regular file), without following a link."""
-    try:
-        mode = path.lstat().st_mode
-    except OSError as exc:  # gone meanwhile (a compaction's delete)
-        return f"unreadable: {exc.strerror or exc}"
-    if stat.S_ISLNK(mode):
-        return _LINK
-    if stat.S_ISREG(mode):
-        return None
-    return f"foreign file: not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'a special file')})"
-
-
 _NOT_PARTITION = "not in a date=YYYY-MM-DD/ (or older date=YYYY-MM-DD/asset_id=<id>/) folder"
 
 
@@ -294,20 +252,6 @@ def _greedy(table: str, candidates: Iterable[tuple[Path, date, str | None, pa.Sc
     return bad, files, united
 
 
-def _not_a_folder(table_dir: Path) -> str | None:
-    """Why ``table_dir`` (not a link: refused before) exists but is not a folder, else None."""
-    try:
-        mode = table_dir.stat().st_mode
-    except FileNotFoundError:
-        return None  # no such table yet: an archive without it
-    except OSError as exc:
-        return f"foreign file: the table folder cannot be read ({exc.strerror or exc})"
-    if stat.S_ISDIR(mode):
-        return None
-    kind = "a regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "a special file")
-    return f"foreign file: the table folder is {kind}, not a folder (the table's rows are missing)"
-
-
 def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
     """Classify every file of ``<root>/<table>/`` (footers read in parallel threads).
 
@@ -328,13 +272,13 @@ def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path |
     tf = TableFiles(table)
     if (linked := linked_table(table_dir)) is not None:
         raise linked
-    if (odd_folder := _not_a_folder(table_dir)) is not None:
+    if (odd_folder := not_a_folder(table_dir)) is not None:
         tf.bad.append(BadFile(table_dir, table, odd_folder))
         return tf, None
     if not table_dir.is_dir():
         return tf, None
     located: list[tuple[Path, date, str | None]] = []
-    listed, odd = _listing(table_dir)
+    listed, odd = listing(table_dir)
     if (gone := next((path for path, _ in odd if not os.path.lexists(path)), None)) is not None:
         return tf, gone
     tf.bad.extend(BadFile(path, table, reason) for path, reason in odd)

@@ -54,6 +54,7 @@ from flows.archive.files import (
     printable,
     scan_table,
 )
+from flows.archive.listing import file_kind
 from flows.archive.views import add_empty_view, add_view
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
@@ -192,9 +193,8 @@ def folder_problem(base: Path) -> str | None:
         return f"no archive: {base} cannot be read ({exc.strerror or type(exc).__name__})"
     if stat.S_ISDIR(mode):
         return None
-    kind = next((k for test, k in _KINDS if test(mode)), "a file")
-    return (f"no archive: {base} is {kind}, not a folder (an archive is the folder `twin demo --out` "
-            "or `twin run` writes)")
+    return (f"no archive: {base} is {file_kind(mode)}, not a folder (an archive is the folder "
+            "`twin demo --out` or `twin run` writes)")
 
 
 def no_tables(base: Path) -> str:
@@ -208,10 +208,6 @@ def no_tables(base: Path) -> str:
         return f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
     return (f"no archive: {base} holds no twinflow archive tables (no folder {', '.join(TABLES)}; an "
             "archive is the folder `twin demo --out` or `twin run --archive` writes)")
-
-
-_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
 
 
 def connect(root: str | Path, tables: Iterable[str] = TABLES,

@@ -156,7 +156,7 @@ def test_a_file_gone_between_listing_and_footer_is_listed_again(
 def test_archive_check_lists_again_and_says_when_the_archive_keeps_changing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     archive = _two_files(tmp_path / "a")
-    real = files._listing
+    real = files.listing
     removed: list[Path] = []
 
     def list_then_remove(folder: Path) -> Any:
@@ -166,7 +166,7 @@ def test_archive_check_lists_again_and_says_when_the_archive_keeps_changing(
             listed[0].unlink()
         return listed, odd
 
-    monkeypatch.setattr(files, "_listing", list_then_remove)
+    monkeypatch.setattr(files, "listing", list_then_remove)
     assert main(["archive", "check", "--archive", str(archive)]) == 75  # was 1: "unreadable Parquet: ..."
     line = one_error_line(capsys.readouterr().err)
     assert f"{removed[1]} was removed meanwhile" in line and line.endswith("run it again")

@@ -370,7 +370,8 @@ def test_an_error_line_escapes_control_characters(tmp_path: Path, capsys: pytest
 @pytest.mark.parametrize(("make", "says"), [
     (lambda d: Path("/dev/zero"), "is a character device, not a folder"),
     (lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1], "is a FIFO, not a folder"),
-    (lambda d: ((d / "f.parquet").write_bytes(b"PAR1"), d / "f.parquet")[1], "is a file, not a folder"),
+    (lambda d: ((d / "f.parquet").write_bytes(b"PAR1"), d / "f.parquet")[1],
+     "is a regular file, not a folder"),  # round 31: it said "a file"; one table of kinds (archive.listing)
     (lambda d: d / "missing", "does not exist (run `twin demo --out"),
 ])
 def test_an_archive_path_that_is_no_folder_is_named_for_what_it_is(

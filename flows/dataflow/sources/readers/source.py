@@ -21,6 +21,8 @@ from typing import IO, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.archive.listing import file_kind
+
 FORMATS: tuple[str, ...] = ("nab", "scalar_table", "waveform", "events")
 
 _PARQUET_MAGIC = b"PAR1"
@@ -88,17 +90,12 @@ class Source:
         return FileFormatError(detail, path=self.path, line=n, column=column)
 
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
 def not_a_file(mode: int) -> str | None:
     """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
     regular file's, else None (also the CLI's file flags: :mod:`flows.cli.input_files`)."""
     if stat.S_ISREG(mode):
         return None
-    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
-    return f"not a regular file ({kind})"
+    return f"not a regular file ({file_kind(mode)})"
 
 
 def regular_file(path: Path) -> None:

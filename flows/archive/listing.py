@@ -1,0 +1,80 @@
+"""What a folder of the archive holds: its regular files, and the entries left out with the reason
+(a symbolic link is never followed, a FIFO or a device never opened), and what kind of entry a
+``st_mode`` is, in one table (:func:`file_kind`) for every message that names one: the archive's
+listing and table folders here, ``twin sql --archive`` (:mod:`flows.archive.query`) and the
+telemetry readers (``flows.dataflow.sources.readers.source``). Split from :mod:`flows.archive.files`
+in round 31 (LOOSE31), where a second table of kinds sat beside the readers' and the query's.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["LINK", "file_kind", "listing", "not_a_folder", "not_regular"]
+
+_KINDS = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in the words every message uses: ``a regular file``, ``a folder``,
+    ``a FIFO``, ``a character device`` ... (``a special file`` for a kind not known)."""
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every non-hidden regular file under ``folder`` (hidden folders are skipped too), sorted, and
+    the entries that are not regular files or folders, with the reason they are left out: a
+    symbolic link (to a file or a folder) is never followed, so a link planted in the archive
+    cannot make the views read a file outside it; a FIFO (opening it waits for a writer for ever)
+    or a device is never opened."""
+    out: list[Path] = []
+    odd: list[tuple[Path, str]] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        linked = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        odd.extend((Path(dirpath) / d, LINK) for d in linked if not d.startswith("."))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in linked]
+        for f in filenames:
+            if f.startswith("."):
+                continue
+            path = Path(dirpath) / f
+            kind = not_regular(path)
+            if kind is None:
+                out.append(path)
+            else:
+                odd.append((path, kind))
+    return sorted(out), sorted(odd)
+
+
+LINK = "foreign file: a symbolic link (not followed)"
+"""Why a symbolic link in a table folder is left out."""
+
+
+def not_regular(path: Path) -> str | None:
+    """Why the entry at ``path`` is not read (None: a regular file), without following a link."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:  # gone meanwhile (a compaction's delete)
+        return f"unreadable: {exc.strerror or exc}"
+    if stat.S_ISLNK(mode):
+        return LINK
+    if stat.S_ISREG(mode):
+        return None
+    return f"foreign file: not a regular file ({file_kind(mode)})"
+
+
+def not_a_folder(table_dir: Path) -> str | None:
+    """Why ``table_dir`` (not a link: refused before) exists but is not a folder, else None."""
+    try:
+        mode = table_dir.stat().st_mode
+    except FileNotFoundError:
+        return None  # no such table yet: an archive without it
+    except OSError as exc:
+        return f"foreign file: the table folder cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return None
+    return (f"foreign file: the table folder is {file_kind(mode)}, not a folder (the table's rows "
+            "are missing)")
