@@ -50,8 +50,7 @@ def _orjson_floats_match() -> bool:
     return orjson.dumps(list(_SAMPLES)) == ("[" + ",".join(map(repr, _SAMPLES)) + "]").encode()
 
 
-_FAST = _orjson_floats_match()
-FAST = _FAST
+FAST = _orjson_floats_match()
 """orjson writes the fast range's floats as ``repr`` does (else every text is written by json)."""
 LOW, HIGH = 1e-4, 1e16
 """The fast range: a float 0 or finite with ``LOW <= |x| < HIGH`` is written alike by json and orjson."""
@@ -71,7 +70,7 @@ def _plain_texts(texts: Iterable[Any]) -> bool:
 def _bad_rows(values: list[Any], lengths: list[int]) -> set[int] | None:
     """The rows (``lengths[i]`` values each, in order) holding a float outside the fast range;
     None if any value is not a ``float`` (the whole column then goes through json)."""
-    if not _FAST or not set(map(type, values)) <= {float}:
+    if not FAST or not set(map(type, values)) <= {float}:
         return None
     a = np.abs(np.fromiter(values, np.float64, len(values)))
     bad = ~(((a >= LOW) & (a < HIGH)) | (a == 0))  # NaN compares False, without a warning
@@ -85,7 +84,7 @@ def floats_in_range(values: list[float]) -> bool:
     """Every value (``float`` s only: the caller's) in the fast range, for a few values (one record's),
     where NumPy's fixed cost would dominate: one C pass each (a NaN or infinity makes the sum
     non-finite; zeros are left out of the minimum)."""
-    if not _FAST:
+    if not FAST:
         return False
     a = list(map(abs, values))
     return math.isfinite(sum(a)) and max(a, default=0.0) < HIGH and min(filter(None, a), default=LOW) >= LOW
