@@ -377,9 +377,9 @@ def archive_dir(config: str | None, flag: str | None) -> str:
     settings: that load imports the models (~2 s), which ``twin sql --archive X`` need not wait for."""
     if flag is not None:
         return flag
-    from flows.config.pipeline import load_config
+    from flows.cli.config_file import load_settings
 
-    return load_config(config).archive_dir
+    return load_settings(config).archive_dir
 
 
 def add_fleet_args(p: argparse.ArgumentParser, days: float, days_help: str) -> None:

@@ -62,16 +62,14 @@ def _problem(path: str) -> str | None:
 
 def _config_problem(path: str) -> str | None:
     """What keeps ``path`` from being a config file: not UTF-8 text, not TOML."""
+    from flows.cli.config_file import document
+
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        text = data.decode("utf-8-sig")
+        document(path)  # kept: the command's settings are loaded from it (parsed once)
     except UnicodeDecodeError as exc:
         return f"not UTF-8 text ({exc.reason} at byte {exc.start}); a config file is TOML"
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
-    try:
-        tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return f"not valid TOML: {exc}"
     except RecursionError:

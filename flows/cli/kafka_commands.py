@@ -188,12 +188,12 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _kafka_cfg(args: argparse.Namespace, settings: Mapping[str, Any] | None = None, **extra: Any) -> Any:
     """The settings by the one route (defaults < --config < TWIN_* < flags): the Kafka flags, the
     ``extra`` kafka.* flags and further ``settings`` flags (dotted names; None = not given)."""
-    from flows.config.pipeline import load_config
+    from flows.cli.config_file import load_settings
 
     overrides = {"kafka.brokers": args.brokers, "kafka.topic_prefix": args.topic_prefix,
                  "kafka.connect_timeout_s": args.connect_timeout,
                  **{f"kafka.{k}": v for k, v in extra.items()}, **(settings or {})}
-    return load_config(args.config, overrides=overrides)
+    return load_settings(args.config, overrides=overrides)
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:

@@ -147,10 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from flows.app.demo import DEMO_DEFAULTS, run_demo
-    from flows.config.pipeline import load_config
+    from flows.cli.config_file import load_settings
     from flows.dataflow.metrics import PipelineMetrics
 
-    cfg = load_config(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
+    cfg = load_settings(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
     out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir)
     not_another_commands_out("demo", out)
     from flows.cli.run_checks import not_writable
@@ -165,7 +165,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from flows.app.backtest import failure, print_summary, run_backtest
-    from flows.config.pipeline import load_config
+    from flows.cli.config_file import load_settings
 
     writable_dir("--out", args.out)
     not_another_commands_out("backtest", args.out)
@@ -178,7 +178,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if (problem := not_writable(out / "archive", TABLES, None, "--out", out)) is not None:
         raise ValueError(problem)  # round 28: found after the whole input was read
     check_input_files(args)  # after --out, as before round 30: a refused --out is said first
-    cfg = load_config(args.config)
+    cfg = load_settings(args.config)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
     metadata = loaded_metadata(args.metadata)

@@ -256,8 +256,11 @@ def _dotted(name: str) -> str:
     return ".".join(parts)
 
 
-def _file_values(p: Path) -> Mapping[str, Any]:
-    """The settings of a TOML file: its [pipeline] table (or its root when it has none)."""
+def _file_values(p: Path, parsed: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """The settings of a TOML file (``parsed``: its document, already parsed): its [pipeline]
+    table (or its root when it has none)."""
+    if parsed is not None:
+        return _pipeline_table(p, parsed)
     if not p.is_file():
         msg = (f"config file {p} is not a regular file" if p.exists() else f"config file not found: {p}")
         raise ConfigError(msg)
@@ -272,6 +275,10 @@ def _file_values(p: Path) -> Mapping[str, Any]:
     except OSError as exc:
         msg = f"config file {p} cannot be read: {exc.strerror or exc}"
         raise ConfigError(msg) from None
+    return _pipeline_table(p, data)
+
+
+def _pipeline_table(p: Path, data: Mapping[str, Any]) -> Mapping[str, Any]:
     if "pipeline" not in data:
         return {k: v for k, v in data.items() if k != "benchmark"}
     for key in data:
@@ -292,11 +299,14 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     base: PipelineConfig | None = None,
+    parsed: Mapping[str, Any] | None = None,
 ) -> PipelineConfig:
-    """Build the config: ``base`` defaults, then the TOML file, env (TWIN_*), then overrides."""
+    """Build the config: ``base`` defaults, then the TOML file, env (TWIN_*), then overrides.
+    ``parsed``: the file's TOML document, already parsed (the CLI's check parsed it:
+    ``flows.cli.config_file``); None: the file is read and parsed here."""
     cfg = base or PipelineConfig()
     if path is not None:
-        cfg = apply_values(cfg, _file_values(Path(path)), extra_top=("pipeline",))
+        cfg = apply_values(cfg, _file_values(Path(path), parsed), extra_top=("pipeline",))
     env = os.environ if env is None else env
     try:
         cfg = apply_values(cfg, _env_values(env))
