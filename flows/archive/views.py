@@ -63,16 +63,25 @@ def _named_columns_then_sorted(table: str, schema: pa.Schema) -> pa.Schema:
     return pa.schema(fixed + spread + kept, metadata=schema.metadata)
 
 
+FOLDERS = pa.schema([("date", pa.date32()), ("asset_id", pa.string())])
+"""The columns a file's folders give (``asset_id`` also a current-layout file's own column)."""
+
+
+def _view_columns(own: pa.Schema) -> pa.Schema:
+    """A view's columns over files holding ``own``, in the one order of every view, with files or
+    without (:func:`empty_schema`): the files' own columns (``asset_id`` left out), the bookkeeping
+    (``_write_seq`` is dropped by the view), then ``date`` and ``asset_id``."""
+    own = own.remove(i) if (i := own.get_field_index("asset_id")) >= 0 else own
+    return pa.unify_schemas([own, BOOKKEEPING, FOLDERS], promote_options="permissive")
+
+
 def _dataset(tf: TableFiles) -> ds.Dataset:
     """The table's readable files as one Arrow dataset; folder values and file rank as columns.
 
     The columns keep one order whichever layouts the files have: the files' own (``asset_id``
     left out), the bookkeeping, then ``date`` and ``asset_id``."""
     assert tf.schema is not None
-    own = _named_columns_then_sorted(tf.table, tf.schema)
-    own = own.remove(i) if (i := own.get_field_index("asset_id")) >= 0 else own
-    extra = pa.schema([("date", pa.date32()), ("asset_id", pa.string()), (RANK, pa.int64())])
-    schema = pa.unify_schemas([own, BOOKKEEPING, extra], promote_options="permissive")
+    schema = _view_columns(_named_columns_then_sorted(tf.table, tf.schema)).append(pa.field(RANK, pa.int64()))
     by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
     rank = {i: r for r, i in enumerate(by_path)}
     parts = [_partition_expression(f, rank[i]) for i, f in enumerate(tf.files)]
@@ -106,9 +115,9 @@ def add_view(con: duckdb.DuckDBPyConnection, tf: TableFiles) -> None:
 def empty_schema(table: str) -> pa.Schema:
     """The columns of ``table``'s view over no file, in a view's order: the declared file columns
     (no open column: no feature is known), the bookkeeping shown, then ``date`` and ``asset_id``."""
-    own = [pa.field(c.name, archive_schema.arrow_type(c)) for c in archive_schema.file_columns(table)]
-    shown = [f for f in BOOKKEEPING if f.name != "_write_seq"]
-    return pa.schema([*own, *shown, pa.field("date", pa.date32()), pa.field("asset_id", pa.string())])
+    declared = archive_schema.file_columns(table)
+    columns = _view_columns(pa.schema([pa.field(c.name, archive_schema.arrow_type(c)) for c in declared]))
+    return columns.remove(columns.get_field_index("_write_seq"))  # as the view's SELECT leaves it out
 
 
 def add_empty_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
