@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["LINK", "file_kind", "listing", "not_a_folder", "not_regular"]
+__all__ = ["LINK", "file_kind", "folder_kind", "listing", "not_a_folder", "not_regular"]
 
 _KINDS = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -66,15 +66,21 @@ def not_regular(path: Path) -> str | None:
     return f"foreign file: not a regular file ({file_kind(mode)})"
 
 
+def folder_kind(path: Path) -> str | OSError | None:
+    """None for a folder (links followed); else what ``path`` is (:func:`file_kind`), or the
+    ``OSError`` its ``stat`` raised (``FileNotFoundError``: there is nothing)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return exc
+    return None if stat.S_ISDIR(mode) else file_kind(mode)
+
+
 def not_a_folder(table_dir: Path) -> str | None:
     """Why ``table_dir`` (not a link: refused before) exists but is not a folder, else None."""
-    try:
-        mode = table_dir.stat().st_mode
-    except FileNotFoundError:
-        return None  # no such table yet: an archive without it
-    except OSError as exc:
-        return f"foreign file: the table folder cannot be read ({exc.strerror or exc})"
-    if stat.S_ISDIR(mode):
-        return None
-    return (f"foreign file: the table folder is {file_kind(mode)}, not a folder (the table's rows "
-            "are missing)")
+    kind = folder_kind(table_dir)
+    if kind is None or isinstance(kind, FileNotFoundError):
+        return None  # a folder, or no such table yet: an archive without it
+    if isinstance(kind, OSError):
+        return f"foreign file: the table folder cannot be read ({kind.strerror or kind})"
+    return f"foreign file: the table folder is {kind}, not a folder (the table's rows are missing)"

@@ -36,7 +36,6 @@ import contextlib
 import os
 import re
 import shlex
-import stat
 import sys
 import threading
 import time
@@ -54,7 +53,7 @@ from flows.archive.files import (
     printable,
     scan_table,
 )
-from flows.archive.listing import file_kind
+from flows.archive.listing import folder_kind
 from flows.archive.views import add_empty_view, add_view
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
@@ -185,16 +184,15 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
 def folder_problem(base: Path) -> str | None:
     """Why ``base`` is no archive folder (one line: missing, unreadable, or a file, a FIFO, a
     device...), or None for a folder."""
-    try:
-        mode = base.stat().st_mode
-    except FileNotFoundError:
+    kind = folder_kind(base)
+    if isinstance(kind, FileNotFoundError):
         return f"no archive: {base} does not exist (run `twin demo --out {base}` first)"
-    except OSError as exc:
-        return f"no archive: {base} cannot be read ({exc.strerror or type(exc).__name__})"
-    if stat.S_ISDIR(mode):
+    if isinstance(kind, OSError):
+        return f"no archive: {base} cannot be read ({kind.strerror or type(kind).__name__})"
+    if kind is None:
         return None
-    return (f"no archive: {base} is {file_kind(mode)}, not a folder (an archive is the folder "
-            "`twin demo --out` or `twin run` writes)")
+    return (f"no archive: {base} is {kind}, not a folder (an archive is the folder `twin demo --out` "
+            "or `twin run` writes)")
 
 
 def no_tables(base: Path) -> str:
