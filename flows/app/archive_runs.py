@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET = re.compile(r"^asset_id=(.+)$")
 _COMPACTED = re.compile(r"^part-compact-.+\.parquet$")
 """A ``twin archive compact`` file: rows of many runs, named by none (their ``run_id`` column tells)."""
+THREADS = 8
+"""Threads reading the files' columns (as :func:`flows.archive.files.scan_table`'s footers)."""
 SHOWN = 3
 """Run ids named in the line (then "and N more")."""
 
@@ -69,19 +72,26 @@ def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[st
     assets from the :data:`ASSET_TABLE` files only."""
     got = EarlierRows()
     base = Path(archive)
+    compacted, with_assets = [], []
     for p in files:
         if p.name.startswith(".") or p.name.endswith(".tmp"):
             continue  # a write that never completed
         if (m := part.match(p.name)) is not None:
             got.runs.add(m.group("run"))
         elif _COMPACTED.match(p.name):
-            got.runs.update(_values(p, "run_id"))
+            compacted.append(p)
         else:
             continue  # not twinflow's
         folders = p.relative_to(base).parts[1:-1]
         got.dates.update(d.group(1) for f in folders if (d := _DATE.match(f)) is not None)
         if p.relative_to(base).parts[0] == ASSET_TABLE:
-            got.assets.update(_assets_of(p))
+            with_assets.append(p)
+    # the file reads in threads, as the views' footer reads (Arrow releases the GIL)
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        for runs in pool.map(lambda p: _values(p, "run_id"), compacted):
+            got.runs.update(runs)
+        for assets in pool.map(_assets_of, with_assets):
+            got.assets.update(assets)
     return got
 
 
