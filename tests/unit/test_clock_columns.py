@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import accumulate
 
 import numpy as np
 
@@ -14,17 +15,15 @@ from flows.dataflow.clock_columns import WALK_MAX, _arrays, on_time
 
 def _rule(ts: list[float], codes: list[int], front: float,
           limit: float) -> tuple[float, dict[int, float]] | None:
-    """The clock gate's loop before the numpy path (main, round 30), as written there."""
-    front = front if front == front else ts[0]
+    """The rule as the clock gate states it: each sample within ``limit`` of the front before it, the
+    highest of the asset's front and the piece's times before the sample."""
+    fronts = list(accumulate(ts, max, initial=ts[0] if math.isnan(front) else front))
+    if not all(abs(t - before) <= limit for t, before in zip(ts, fronts, strict=False)):
+        return None
     tops: dict[int, float] = {}
     for t, code in zip(ts, codes, strict=True):
-        if not abs(t - front) <= limit:
-            return None
-        if t > front:
-            front = t
-        if t > tops.get(code, -math.inf):
-            tops[code] = t
-    return front, tops
+        tops[code] = max(tops.get(code, t), t)
+    return fronts[-1], tops
 
 
 def _piece(rng: random.Random, n: int) -> tuple[np.ndarray, np.ndarray]:
