@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import itemgetter, methodcaller
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,7 @@ def _columns(payloads: list[bytes], limit: datetime, min_time: datetime, max_tim
     if set(map(type, objs)) != {dict}:
         return None
     types, assets, channels, stamps, values = (list(map(get, objs)) for get in _GETS)  # KeyError: missing
-    units = list(map(_UNIT, objs))  # None where there is no unit
+    units = list(map(dict.get, objs, repeat("unit")))  # None where there is no unit (objs: exact dicts)
     if sum(map(len, objs)) != 6 * n - units.count(None):  # another key besides the six
         return None
     if not set(units) <= {"", None}:
@@ -94,7 +95,6 @@ def _columns(payloads: list[bytes], limit: datetime, min_time: datetime, max_tim
 
 _FIRST, _OPEN = itemgetter(0), ord("{")  # a payload's first byte, as an int
 _GETS = tuple(map(itemgetter, ("type", "asset_id", "channel", "timestamp", "value")))
-_UNIT = methodcaller("get", "unit")
 
 
 def _ids(values: tuple[Any, ...]) -> dict[str, int] | None:

@@ -40,12 +40,12 @@ asset's front (the usual case), and are kept whole.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from flows import codec
+from flows.dataflow.clock_columns import on_time
 from flows.dataflow.items import ClockFlag, DeadLetter, EndOfInput, InputMark, ScalarColumns
 from flows.dataflow.located import LocatedSamples
 from flows.dataflow.metrics import PipelineMetrics
@@ -336,28 +336,17 @@ class ClockGate:
         """A column piece: whole when every sample is on time against the running front, else
         sample by sample (whole again if all of them are admitted at once)."""
         clock = self._clock(piece.asset_id)
-        if not clock.held:
-            # one pass in Python over the piece's (~50) samples: each within the limit of the front
-            # before it (the clock's, then the highest time so far); per-channel highest times.
-            # Cheaper than a dozen numpy calls on so few values, and the same float64 arithmetic
-            ts = (piece.times_us / 1e6).tolist()
-            limit = self.limit_s
-            front = clock.front if clock.front == clock.front else ts[0]
-            tops: dict[int, float] = {}
-            for t, code in zip(ts, piece.channel_idx.tolist(), strict=True):
-                if not abs(t - front) <= limit:
-                    break
-                if t > front:
-                    front = t
-                if t > tops.get(code, -math.inf):
-                    tops[code] = t
-            else:  # all on time: the piece goes whole
-                for code, name in enumerate(piece.channels):
-                    if code in tops:
-                        clock.last[name] = tops[code]
-                clock.front = front
-                out.append(piece)
-                return
+        # each sample within the limit of the front before it (the clock's, then the highest time
+        # so far): the piece goes whole, its front and per-channel highest times follow it
+        whole = None if clock.held else on_time(piece.times_us, piece.channel_idx, clock.front, self.limit_s)
+        if whole is not None:
+            front, tops = whole
+            for code, name in enumerate(piece.channels):
+                if code in tops:
+                    clock.last[name] = tops[code]
+            clock.front = front
+            out.append(piece)
+            return
         samples = self.located.samples(piece)
         mark = len(verdicts.admitted)
         for s in samples:

@@ -166,7 +166,10 @@ def _keys_ok(keys: tuple[bytes | None, ...], cols: JsonColumns) -> bool:
     if not keys:
         return True
     ids = cols.assets
-    return all(key_matches(k, ids[c]) for k, c in set(zip(keys, cols.asset_code.tolist(), strict=True)))
+    codes = cols.asset_code.tolist()
+    if list(keys) == list(map([i.encode() for i in ids].__getitem__, codes)):  # each its asset id: the rule
+        return True
+    return all(key_matches(k, ids[c]) for k, c in set(zip(keys, codes, strict=True)))
 
 
 def pieces(cols: JsonColumns, origin: str = "",

@@ -148,3 +148,12 @@ def test_a_resumed_offset_is_checked_against_the_first_message_or_end_in_the_pol
     part._poll()
     assert errors == ["offsets_deleted"]
     assert part.resumed == {}
+
+
+def test_header_texts_repeated_across_a_poll_read_as_each_message_alone() -> None:
+    """The integer of a header text is reused for the same text only (a fleet's records of one second)."""
+    texts = [b"1000", b"1000", b"1001", b"x", b"1001", None, b"1001", b" 1001", b"1000", b"1000"]
+    msgs = [_Msg("s", i, [(H, t)]) for i, t in enumerate(texts)]
+    by_topic, _stop = read_poll(msgs, H)
+    assert [e[0] for e in by_topic["s"]] == [event_time_ms(m) for m in msgs]
+    assert [e[0] for e in by_topic["s"]] == [1000, 1000, 1001, 5000, 1001, 5000, 1001, 1001, 1000, 1000]

@@ -84,6 +84,8 @@ def read_poll(msgs: Sequence[Any], header: str, start: int = 0) -> tuple[dict[st
     poll's order); and where that error event is (``len(msgs)``: none). The source handles an error event
     after the messages before it, then reads on after it."""
     by_topic: dict[str, list[Entry]] = {}
+    last_text: Any = None  # the last header text read as an integer, and that integer
+    last_merge = 0
     for i, msg in enumerate(islice(msgs, start, None), start):
         if msg.error() is not None:
             return by_topic, i
@@ -94,10 +96,15 @@ def read_poll(msgs: Sequence[Any], header: str, start: int = 0) -> tuple[dict[st
         kind, ms = msg.timestamp()
         hdrs = msg.headers()
         if hdrs and hdrs[0][0] == header:  # twinflow's producers put it first: no loop
-            try:
-                merge = int(hdrs[0][1])
-            except (TypeError, ValueError):
-                merge = int(ms)
+            text = hdrs[0][1]
+            if text == last_text:  # a fleet's records of one time come together: one int() for them
+                merge = last_merge
+            else:
+                try:
+                    merge = last_merge = int(text)
+                    last_text = text
+                except (TypeError, ValueError):
+                    merge = int(ms)
         else:
             merge = merge_key_of(hdrs, ms, header)
         entries.append((merge, msg.offset(), msg.value() or b"",
