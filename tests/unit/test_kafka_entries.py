@@ -157,3 +157,11 @@ def test_header_texts_repeated_across_a_poll_read_as_each_message_alone() -> Non
     by_topic, _stop = read_poll(msgs, H)
     assert [e[0] for e in by_topic["s"]] == [event_time_ms(m) for m in msgs]
     assert [e[0] for e in by_topic["s"]] == [1000, 1000, 1001, 5000, 1001, 5000, 1001, 1001, 1000, 1000]
+
+
+def test_a_null_header_first_in_a_poll_takes_the_kafka_timestamp() -> None:
+    """Nothing is reused before a header text has been read as an integer (a null first text is
+    not an earlier text of integer 0)."""
+    msgs = [_Msg("s", 0, [(H, None)]), _Msg("s", 1, [(H, None)]), _Msg("s", 2, [(H, b"7")])]
+    by_topic, _stop = read_poll(msgs, H)
+    assert [e[0] for e in by_topic["s"]] == [event_time_ms(m) for m in msgs] == [5000, 5000, 7]

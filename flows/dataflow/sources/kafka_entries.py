@@ -79,12 +79,16 @@ def arrival_ms(msg: Any) -> int:
     return int(ms) if kind != TIMESTAMP_NOT_AVAILABLE else -1
 
 
+_NONE_READ = object()
+"""``read_poll``'s last integer text before any: equal to no header value (a null one included)."""
+
+
 def read_poll(msgs: Sequence[Any], header: str, start: int = 0) -> tuple[dict[str, list[Entry]], int]:
     """The messages of a poll from ``start`` on, up to its next error event, as entries per topic (in the
     poll's order); and where that error event is (``len(msgs)``: none). The source handles an error event
     after the messages before it, then reads on after it."""
     by_topic: dict[str, list[Entry]] = {}
-    last_text: Any = None  # the last header text read as an integer, and that integer
+    last_text: Any = _NONE_READ  # the last header text read as an integer, and that integer
     last_merge = 0
     for i, msg in enumerate(islice(msgs, start, None), start):
         if msg.error() is not None:
