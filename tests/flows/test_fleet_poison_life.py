@@ -16,35 +16,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bytewax.testing import cluster_main, run_main
 
 from flows.dataflow import operators
-from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.pipeline import get_flow
-from flows.dataflow.sources.simulator import SimulatorSource
-from tests.flows.conftest import Outputs, collecting_sinks
-from tests.flows.test_damage_prior_flow import CFG, FLEET
+from tests.flows.conftest import Outputs
+from tests.flows.test_damage_prior_flow import FLEET
+from tests.flows.test_damage_prior_flow import _run as run_flow
 from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_view import LifeChunk
-from twin_models.simulator.fleet import fleet_metadata
 
 FIRST_FAILURE_S = FLEET.start.timestamp() + 5 * 86_400.0
 """Between this fleet's two failures (days 3.7 and 8.6): the first life is the poisoned one."""
 
 
 def _run(workers: int) -> tuple[Outputs, PipelineMetrics]:
-    sinks, out = collecting_sinks()
     m = PipelineMetrics()
-    board = FleetBoard(on_late=lambda _v: m.fleet_models_late.inc(),
-                       on_hold_timeout=m.event_time_gate_timeouts.inc)
-    flow = get_flow(CFG, source=SimulatorSource(FLEET, batch=64), sinks=sinks,
-                    metadata=fleet_metadata(FLEET), metrics=m, board=board)
-    if workers == 1:
-        run_main(flow)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    return out, m
+    return run_flow(workers, m), m  # the board counts a hold's timeout
 
 
 def _processing_errors(out: Outputs, step: str) -> list[Any]:
