@@ -21,7 +21,10 @@ several workers, the learner's worker may lag the others by more than the ~half 
 time between a failure becoming known and its version's effective time: round 30). ``twin run``
 holds its Kafka sources through the event-time gate instead (``on_expect``). A hold that waits
 longer than ``hold_timeout_s`` of wall time (a version that never comes: its life lost to a
-failed step) is dropped and counted (``on_hold_timeout``). Left to chance still: a failure that
+failed step) is dropped and counted (``on_hold_timeout``); one known not to come is *voided* at once
+(:meth:`FleetBoard.void`, round 31: the learner step failed on a part of its life, which it then
+never completes: the replay stood still for the whole timeout, ~60 s per poison life, before).
+Left to chance still: a failure that
 becomes known only after the source passed its version's effective time (the failed asset's
 worker lagging by that much, or an asset silent after its failure for longer than
 ``model_delay_s``): the late counter says so.
@@ -53,12 +56,14 @@ class FleetBoard:
     def __init__(self, *, keep: int = 16, on_late: Callable[[FleetModel], None] | None = None,
                  on_expect: Callable[[str, float], None] | None = None,
                  hold_timeout_s: float = HOLD_TIMEOUT_S, on_hold_timeout: Callable[[], None] | None = None,
+                 on_void: Callable[[str, float], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.keep = keep
         self.on_late = on_late
         self.on_expect = on_expect  # `twin run`: the event-time gate's hold (flows.dataflow.event_time_gate)
         self.hold_timeout_s = hold_timeout_s
         self.on_hold_timeout = on_hold_timeout
+        self.on_void = on_void  # `twin run`: the event-time gate's release of the hold
         self.clock = clock
         self._lock = threading.Lock()
         self._models: dict[str, list[tuple[float, int, FleetModel]]] = {}
@@ -93,6 +98,19 @@ class FleetBoard:
                 self._holds.setdefault(key, self.clock())
         if self.on_expect is not None:
             self.on_expect(kind, effective_from_s)
+
+    def void(self, kind: str, effective_from_s: float) -> None:
+        """The version of ``kind`` effective from ``effective_from_s`` will not come (the learner
+        failed on a part of its life, which is dead-lettered): its hold ends now, and an undo
+        replaying the life's window does not hold again."""
+        with self._lock:
+            key = (kind, effective_from_s)
+            self._holds.pop(key, None)
+            self._arrived[key] = None
+            if len(self._arrived) > 4 * self.keep:
+                del self._arrived[next(iter(self._arrived))]
+        if self.on_void is not None:
+            self.on_void(kind, effective_from_s)
 
     def hold_s(self) -> float:
         """The event time no in-process replay may emit past (+inf: no version on its way): the

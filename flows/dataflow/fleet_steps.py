@@ -27,7 +27,8 @@ from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
 from twin_models.twin import AssetTwin
 
-__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "fleet_learn_apply", "fleet_rul", "observe_damage",
+__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "expect_versions", "fleet_learn_apply", "fleet_rul",
+           "observe_damage",
            "observe_state", "publisher", "set_damage_prior"]
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,20 @@ def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[st
         out.extend(parts)
         if parts:
             out.extend(view.refit_work(event))
-            if board is not None:  # the learner publishes a version effective from failure + delay
-                board.expect(view.kind, event.timestamp.timestamp() + config.model_delay_s)
     return out
+
+
+def expect_versions(board: FleetBoard | None, twin: AssetTwin, items: Sequence[object],
+                    config: FleetRulConfig) -> None:
+    """Tell the board a version is coming for each life ``items`` closed (the learner publishes one
+    effective from failure + ``model_delay_s``), once the twin step has succeeded: a hold announced
+    by a window whose step then raised (dead-lettered: its life never reaches the learner) waited
+    for its whole timeout, ~60 s of a stalled replay (round 31). An undo's replay announces nothing."""
+    if board is None or twin.fleet_view is None:
+        return
+    for item in items:
+        if type(item) is LifeChunk and item.summary is not None:  # a life's last part
+            board.expect(twin.fleet_view.kind, item.failure_s + config.model_delay_s)
 
 
 def observe_state(state: StateSnapshot, metrics: PipelineMetrics, now: datetime) -> None:
@@ -136,13 +148,21 @@ def fleet_learn_apply(
 
 def fleet_rul(
     metadata: Mapping[str, AssetMetadata], metrics: PipelineMetrics, config: FleetRulConfig,
+    board: FleetBoard | None = None,
 ) -> Callable[[FleetState | None, LearnerItem], tuple[FleetLearner, list[FleetModel]]]:
-    """``fleet_rul`` step (keyed by asset kind): learn completed lives; emit model versions."""
+    """``fleet_rul`` step (keyed by asset kind): learn completed lives; emit model versions. A part
+    of a life on which it raises (dead-lettered by the guard) voids the life's hold on ``board``:
+    the life is never complete, its version never comes."""
     apply = fleet_learn_apply(metadata, config)
 
     def step(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
         failures = state.fit_failures if isinstance(state, FleetLearner) else 0
-        learner, models = apply(state, item)
+        try:
+            learner, models = apply(state, item)
+        except Exception:
+            if board is not None and type(item) is LifeChunk:
+                board.void(asset_kind(metadata, item.asset_id), item.failure_s + config.model_delay_s)
+            raise
         metrics.step_items.labels(step="fleet_rul").inc(len(models))
         if learner.fit_failures > failures:  # a fit raised: abandoned by the learner, which goes on
             metrics.fleet_fit_failures.labels(kind=learner.kind).inc(learner.fit_failures - failures)

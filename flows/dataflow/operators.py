@@ -27,6 +27,7 @@ from flows.dataflow.fleet_steps import (
     StateSnapshot,
     apply_fleet,
     asset_kind,
+    expect_versions,
     observe_damage,
     observe_state,
     set_damage_prior,
@@ -327,6 +328,7 @@ def twin_update(
         twin, snap, fleet = apply(twin, fv)
         sensors_open.observe(fv.asset_id, sensor_open(twin))
         if snap is None:
+            expect_versions(board, twin, fleet, config.fleet)
             return twin, fleet
         observe_damage(twin, state, band, metrics)
         items.inc()
@@ -359,6 +361,7 @@ def twin_update(
                 metrics.data_quality_windows.labels(check=check, state=state).inc()
         if n_ok:
             metrics.data_quality_windows.labels(check="", state="ok").inc(n_ok)
+        expect_versions(board, twin, fleet, config.fleet)  # last: the step has not raised
         return twin, [snap, *fleet]
 
     return step

@@ -282,7 +282,7 @@ def get_flow(
     lives = op.filter("completed_lives", op.key_rm("drop_asset_key", updates),
                       lambda x: isinstance(x, LifeChunk | RefitWork))
     by_kind = op.key_on("key_by_kind", lives, lambda x: asset_kind(meta, x.asset_id))
-    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, cfg.twin.fleet),
+    fleet_step = guard_stateful("fleet_rul", fleet_rul(meta, m, cfg.twin.fleet, board),
                                 _state_of(fleet_learn_apply(meta, cfg.twin.fleet)),
                                 lambda item: asset_kind(meta, item.asset_id), m, now,
                                 copy_ratio=FLEET_UNDO_COPY_RATIO)

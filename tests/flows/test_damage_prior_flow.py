@@ -71,7 +71,9 @@ def _run(workers: int, metrics: PipelineMetrics, late_by_s: float | None = None)
     def late(_model: FleetModel) -> None:
         metrics.fleet_models_late.inc()
 
-    board = FleetBoard(on_late=late) if late_by_s is None else LateBoard(late_by_s, on_late=late)
+    timeouts = metrics.event_time_gate_timeouts.inc  # a hold given up after 60 s
+    board = (FleetBoard(on_late=late, on_hold_timeout=timeouts) if late_by_s is None
+             else LateBoard(late_by_s, on_late=late))
     # the demo's source (an in-process replay: it holds at a version on its way)
     flow = get_flow(CFG, source=SimulatorSource(FLEET, batch=64), sinks=sinks,
                     metadata=fleet_metadata(FLEET), metrics=metrics, board=board)
