@@ -194,3 +194,26 @@ def test_twin_starts_damage_at_the_defect_and_resets_it_with_the_life() -> None:
     assert fed[299] == 299 - first + 1  # one observation per window since the defect
     assert not seen[300][1] and seen[301][0] == seen[299][0] + 1  # the failure reset it
     assert max(fed[300:303]) <= 2  # the new life's state (the stream's defect persists) is new
+
+
+def test_an_absurd_load_counts_as_missing_and_the_as_now_plan_stays_a_plan() -> None:
+    """A window whose mean load is a sensor's absurd value (9e12, beyond what a plan may hold) is
+    as a window without load: the same state after it, and the "as now" plan is still one the
+    damage law runs (it raised 'OperatingProfile load must be within [0, 1e+09]', and the twin
+    step failed on every later window of the asset)."""
+    def run(bad_load: float) -> DamageState:
+        s = DamageState(reference_speed_hz=REF_HZ, noise=NOISE, prior=PRIOR, seed=3)
+        for h in range(30):
+            load = bad_load if h == 12 else 0.8
+            s.update(h * 3600.0, 0.05 + 0.001 * h, load, REF_HZ)
+        return s
+
+    absurd, missing = run(9e12), run(math.nan)
+    assert absurd.rate == missing.rate
+    assert np.array_equal(absurd.d, missing.d)
+    assert absurd.load_mean == missing.load_mean
+    assert absurd.as_now() == missing.as_now()
+    fast = DamageState(reference_speed_hz=REF_HZ, noise=NOISE, prior=PRIOR, seed=3)
+    fast.update(0.0, 0.05, 1.0, 9e5)  # a plausible but extreme speed: its rate as a load beyond MAX_LOAD
+    fast.update(3600.0, 0.05, 1e8, 9e5)
+    assert fast.as_now().load[0] <= 1e9

@@ -36,7 +36,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from twin_models.rul.profile import LOAD_EXPONENT, OperatingProfile, time_of_usage, usage_integral
+from twin_models.rul import profile
+from twin_models.rul.profile import LOAD_EXPONENT, MAX_LOAD, OperatingProfile, time_of_usage, usage_integral
 
 __all__ = ["DamageForecast", "DamagePrior", "DamageState", "weighted_quantiles"]
 
@@ -222,10 +223,12 @@ class DamageState:
 
     def usage_rate(self, load: float, speed_hz: float) -> float:
         """``(speed / reference) * (load / reference)^3`` of one window (a missing or bad
-        value counts as its reference)."""
+        value counts as its reference; bad: outside what a plan may hold, :data:`MAX_LOAD`,
+        :data:`MAX_SPEED_HZ`)."""
         ref = self.reference_load
-        lo = load / ref if math.isfinite(load) and load >= 0.0 else 1.0
-        sp = speed_hz if math.isfinite(speed_hz) and speed_hz > 0.0 else self.reference_speed_hz
+        lo = load / ref if _plausible_load(load) else 1.0
+        ok = math.isfinite(speed_hz) and 0.0 < speed_hz <= profile.MAX_SPEED_HZ
+        sp = speed_hz if ok else self.reference_speed_hz
         return float(sp / self.reference_speed_hz * lo**LOAD_EXPONENT)
 
     def _z(self) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -267,6 +270,8 @@ class DamageState:
         window's indicator (a non-finite indicator only advances). Returns whether the
         indicator fell inside the 80 % band predicted for it from the state as it was (mean
         +- 1.28 sd; None when not scored): the calibration of the indicator predictions."""
+        if load > MAX_LOAD:  # a sensor's absurd value (9e12): as missing, here and in the load
+            load = math.nan  # correction, not a usage rate that would rule the next many windows
         rate = self.usage_rate(load, speed_hz)
         a = self.smoothing
         self.rate = rate if self.rate is None else a * rate + (1 - a) * self.rate
@@ -360,8 +365,8 @@ class DamageState:
     def as_now(self) -> OperatingProfile:
         """A constant plan at the recent usage rate (as a load at the reference speed)."""
         rate = 1.0 if self.rate is None else self.rate
-        return OperatingProfile.constant(self.reference_load * rate ** (1.0 / LOAD_EXPONENT),
-                                         self.reference_speed_hz)
+        load = min(self.reference_load * rate ** (1.0 / LOAD_EXPONENT), MAX_LOAD)  # a fast speed's rate
+        return OperatingProfile.constant(load, self.reference_speed_hz)
 
     def failure_times(self, profile: OperatingProfile) -> FloatArray:
         """Seconds from now to each particle's failure under ``profile`` (inf: never)."""
@@ -409,3 +414,8 @@ class DamageState:
                             for j in range(n_points))) for q in _QUANTILES]
         return DamageForecast(horizon_s, rul[1], rul[0], rul[2], tuple(float(t) for t in times_s),
                               p_fail, tuple(grid.tolist()), tuple(quants))
+
+
+def _plausible_load(load: float) -> bool:
+    """A window's load the damage law takes (else it counts as missing): finite, in [0, MAX_LOAD]."""
+    return math.isfinite(load) and 0.0 <= load <= MAX_LOAD

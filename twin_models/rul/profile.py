@@ -22,11 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LOAD_EXPONENT", "OperatingProfile", "time_of_usage", "usage_integral"]
+__all__ = ["LOAD_EXPONENT", "MAX_LOAD", "MAX_SPEED_HZ", "OperatingProfile", "time_of_usage", "usage_integral"]
 
 FloatArray = npt.NDArray[np.float64]
 LOAD_EXPONENT = 3.0
 """ISO 281 life exponent of ball bearings (10/3 for roller bearings)."""
+MAX_LOAD = 1e9
+"""The highest load a plan may hold (in the metadata's load units)."""
+MAX_SPEED_HZ = 1e6
+"""The highest shaft speed a plan may hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,7 @@ class OperatingProfile:
         if starts[0] != 0.0 or not np.all(np.diff(starts) > 0.0) or not np.all(np.isfinite(starts)):
             msg = f"OperatingProfile starts_s must be 0 then increasing and finite, got {self.starts_s}"
             raise ValueError(msg)
-        checks = (("load", self.load, 0.0, 1e9), ("speed_hz", self.speed_hz, 1e-9, 1e6),
+        checks = (("load", self.load, 0.0, MAX_LOAD), ("speed_hz", self.speed_hz, 1e-9, MAX_SPEED_HZ),
                   ("ambient_c", self.ambient_c, -100.0, 200.0), ("duty", self.duty, 0.0, 1.0))
         for name, values, lo, hi in checks:
             bad = [v for v in values if not (math.isfinite(v) and lo <= v <= hi)]
