@@ -29,15 +29,16 @@ from tests.flows.test_archive_compact import VIEW, _archive
 COMPACT = ["archive", "compact", "--before", "2026-01-03", "--archive"]
 
 
-def _held_by_a_check(root: Path, seconds: float) -> threading.Thread:
-    """Another `archive check`'s hold of the lock (its own function, on its own descriptor)."""
+def _held_by_a_check(root: Path, seconds: float, release: threading.Event | None = None) -> threading.Thread:
+    """Another `archive check`'s hold of the lock (its own function, on its own descriptor), for
+    ``seconds`` or, with ``release``, until it is set (a bounded wait of a minute)."""
     holding = threading.Event()
 
     def check() -> None:
         with compact.compaction_lock(root, wait=True) as lock:
             assert lock.held
             holding.set()
-            threading.Event().wait(seconds)
+            (release or threading.Event()).wait(seconds)
 
     thread = threading.Thread(target=check, daemon=True)
     thread.start()
@@ -75,8 +76,10 @@ def test_a_shared_hold_that_never_ends_is_one_line_not_a_wait_for_ever(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     root = _archive(tmp_path / "a")
     monkeypatch.setattr(compact, "CHECK_WAIT_S", 0.3)
-    thread = _held_by_a_check(root, 3.0)
+    release = threading.Event()  # held until the compaction gave up, however slow the machine
+    thread = _held_by_a_check(root, 60.0, release)
     assert main([*COMPACT, str(root)]) == 2
+    release.set()
     out, err = capsys.readouterr()
     thread.join()
     assert out == ""
