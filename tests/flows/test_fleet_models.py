@@ -146,17 +146,18 @@ def test_fleet_model_consumer_start_without_a_broker_is_one_line_after_connect_t
     from flows.app.fleet_topic import FleetModelConsumer
     from flows.kafka.clients import KafkaSetupError
 
-    with socket.socket() as s:  # a free port that nothing listens on
+    with socket.socket() as s:  # a port kept bound, nothing listening: refused, and no other
+        # process can take it while the test runs (round 31: was freed first)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
-    consumer = FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
-    start = time.monotonic()
-    with pytest.raises(KafkaSetupError) as err:
-        consumer.start()
-    assert time.monotonic() - start >= 2.0
-    assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
-    assert not consumer.thread.is_alive()
+        kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
+        consumer = FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
+        start = time.monotonic()
+        with pytest.raises(KafkaSetupError) as err:
+            consumer.start()
+        assert time.monotonic() - start >= 2.0
+        assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
+        assert not consumer.thread.is_alive()
 
 
 def test_fleet_model_consumer_with_a_refused_setting_is_one_line() -> None:
@@ -196,17 +197,18 @@ def test_progress_publisher_start_without_a_broker_is_one_line_after_connect_tim
     from flows.dataflow.event_time_gate import EventTimeGate
     from flows.kafka.clients import KafkaSetupError
 
-    with socket.socket() as s:
+    with socket.socket() as s:  # a port kept bound, nothing listening: refused, and no other
+        # process can take it while the test runs (round 31: was freed first)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
-    publisher = ProgressPublisher(kafka, "it.twin.fleet_models", EventTimeGate(60.0, processes=2), 0)
-    start = time.monotonic()
-    with pytest.raises(KafkaSetupError) as err:
-        publisher.start()
-    assert time.monotonic() - start >= 2.0
-    assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
-    assert not publisher.thread.is_alive()
+        kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
+        publisher = ProgressPublisher(kafka, "it.twin.fleet_models", EventTimeGate(60.0, processes=2), 0)
+        start = time.monotonic()
+        with pytest.raises(KafkaSetupError) as err:
+            publisher.start()
+        assert time.monotonic() - start >= 2.0
+        assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
+        assert not publisher.thread.is_alive()
 
 
 
