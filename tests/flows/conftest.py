@@ -6,14 +6,16 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from bytewax.testing import TestingSource, cluster_main, run_main
+from bytewax.testing import cluster_main, run_main
 
 from flows.app.outputs import STREAMS, Collected, local_outputs
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.items import RawRecord
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import Sinks, get_flow
 from flows.dataflow.sources.replayable import encode_record
+from tests.flows.held_source import HeldRecords
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
 
 SMALL_FLEET = FleetConfig(n_assets=3, days=6.0, seed=11, frame_interval_s=1800.0,
@@ -48,11 +50,17 @@ def collecting_sinks() -> tuple[Sinks, Outputs]:
 
 def run_flow(records: list[RawRecord], *, fleet: FleetConfig = SMALL_FLEET,
              cfg: PipelineConfig = CFG, workers: int = 1,
-             metrics: PipelineMetrics | None = None) -> Outputs:
+             metrics: PipelineMetrics | None = None, board: FleetBoard | None = None) -> Outputs:
     sinks, out = collecting_sinks()
-    flow = get_flow(cfg, source=TestingSource(records, batch_size=64),
-                    sinks=sinks, metadata=fleet_metadata(fleet),
-                    metrics=metrics or PipelineMetrics())
+    m = metrics or PipelineMetrics()
+    # held at a fleet model version on its way, as the demo's source: with several workers the
+    # outputs cannot depend on which worker thread runs ahead (tests.flows.held_source)
+    if board is None:
+        board = FleetBoard(on_late=lambda _v: m.fleet_models_late.inc(),
+                           on_hold_timeout=m.event_time_gate_timeouts.inc)
+    source = HeldRecords(records, batch=64)
+    source.hold = board.hold_s
+    flow = get_flow(cfg, source=source, sinks=sinks, metadata=fleet_metadata(fleet), metrics=m, board=board)
     if workers == 1:
         run_main(flow)
     else:

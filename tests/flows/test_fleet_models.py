@@ -9,9 +9,10 @@ only publishes versions.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import bytewax.operators as op
 import pytest
@@ -140,23 +141,10 @@ def test_fleet_model_consumer_start_without_a_broker_is_one_line_after_connect_t
     brokers until ``connect_timeout_s`` (``wait_for_brokers``, as every command), then a
     KafkaSetupError names the brokers in one line (not an internal error with a KafkaException,
     as when a broker restarted while `twin run` was starting)."""
-    import socket
-    import time
-
     from flows.app.fleet_topic import FleetModelConsumer
-    from flows.kafka.clients import KafkaSetupError
 
-    with socket.socket() as s:  # a free port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
-    consumer = FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics())
-    start = time.monotonic()
-    with pytest.raises(KafkaSetupError) as err:
-        consumer.start()
-    assert time.monotonic() - start >= 2.0
-    assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
-    assert not consumer.thread.is_alive()
+    _refused_after_connect_timeout(
+        lambda kafka: FleetModelConsumer(kafka, "it.twin.fleet_models", FleetBoard(), PipelineMetrics()))
 
 
 def test_fleet_model_consumer_with_a_refused_setting_is_one_line() -> None:
@@ -189,24 +177,32 @@ def test_progress_publisher_start_without_a_broker_is_one_line_after_connect_tim
     """No broker answering: the publisher waits for the brokers up to ``connect_timeout_s``
     (``wait_for_brokers``), then one KafkaSetupError line, and no thread is left publishing
     (was: the thread started and queued progress for a broker that never answered)."""
+    from flows.app.gate_link import ProgressPublisher
+    from flows.dataflow.event_time_gate import EventTimeGate
+
+    _refused_after_connect_timeout(
+        lambda kafka: ProgressPublisher(kafka, "it.twin.fleet_models", EventTimeGate(60.0, processes=2), 0))
+
+
+def _refused_after_connect_timeout(make: Callable[[KafkaConfig], Any]) -> None:
+    """``make(kafka).start()`` with no broker answering waits ``connect_timeout_s`` (2 s), then one
+    KafkaSetupError line naming the brokers, and leaves no thread running."""
     import socket
     import time
 
-    from flows.app.gate_link import ProgressPublisher
-    from flows.dataflow.event_time_gate import EventTimeGate
     from flows.kafka.clients import KafkaSetupError
 
-    with socket.socket() as s:
+    with socket.socket() as s:  # a port kept bound, nothing listening: refused, and no other process
+        # can take it while the test runs (round 31: it was freed first)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    kafka = KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0)
-    publisher = ProgressPublisher(kafka, "it.twin.fleet_models", EventTimeGate(60.0, processes=2), 0)
-    start = time.monotonic()
-    with pytest.raises(KafkaSetupError) as err:
-        publisher.start()
-    assert time.monotonic() - start >= 2.0
-    assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
-    assert not publisher.thread.is_alive()
+        client = make(KafkaConfig(brokers=f"127.0.0.1:{port}", connect_timeout_s=2.0))
+        start = time.monotonic()
+        with pytest.raises(KafkaSetupError) as err:
+            client.start()
+        assert time.monotonic() - start >= 2.0
+        assert f"127.0.0.1:{port} within 2 s" in str(err.value) and "\n" not in str(err.value)
+        assert not client.thread.is_alive()
 
 
 

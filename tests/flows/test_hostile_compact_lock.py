@@ -29,15 +29,16 @@ from tests.flows.test_archive_compact import VIEW, _archive
 COMPACT = ["archive", "compact", "--before", "2026-01-03", "--archive"]
 
 
-def _held_by_a_check(root: Path, seconds: float) -> threading.Thread:
-    """Another `archive check`'s hold of the lock (its own function, on its own descriptor)."""
+def _held_by_a_check(root: Path, seconds: float, release: threading.Event | None = None) -> threading.Thread:
+    """Another `archive check`'s hold of the lock (its own function, on its own descriptor), for
+    ``seconds`` or, with ``release``, until it is set (a bounded wait of a minute)."""
     holding = threading.Event()
 
     def check() -> None:
         with compact.compaction_lock(root, wait=True) as lock:
             assert lock.held
             holding.set()
-            threading.Event().wait(seconds)
+            (release or threading.Event()).wait(seconds)
 
     thread = threading.Thread(target=check, daemon=True)
     thread.start()
@@ -75,8 +76,10 @@ def test_a_shared_hold_that_never_ends_is_one_line_not_a_wait_for_ever(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     root = _archive(tmp_path / "a")
     monkeypatch.setattr(compact, "CHECK_WAIT_S", 0.3)
-    thread = _held_by_a_check(root, 3.0)
+    release = threading.Event()  # held until the compaction gave up, however slow the machine
+    thread = _held_by_a_check(root, 60.0, release)
     assert main([*COMPACT, str(root)]) == 2
+    release.set()
     out, err = capsys.readouterr()
     thread.join()
     assert out == ""
@@ -164,7 +167,13 @@ def test_a_compaction_stopped_by_a_signal_says_what_it_merged_before_it(
         return merge(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(compact, "compact_date", signalled_at_the_second)
-    assert main([*COMPACT, str(root)]) == 130
+    # a suite run as a background job has SIGINT ignored, which main's StopOnce keeps (round 31: the
+    # compaction then went on, exit 0): the signal's default handler, as test_sql_sandbox's Ctrl-C test
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main([*COMPACT, str(root)]) == 130
+    finally:
+        signal.signal(signal.SIGINT, before)
     out, err = capsys.readouterr()
     assert out.splitlines()[0].startswith("features 2026-01-01: "), out  # main: "" (nothing said)
     assert out.splitlines()[-1] == f"archive {root}: 1 date folder compacted", out

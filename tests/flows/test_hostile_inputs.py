@@ -151,6 +151,9 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_what_was_archived(tmp_path: Path, c
         argv = ["backtest", str(long_nab), "--out", str(out), "--no-progress", "--no-report"]
         archive = out / "archive"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    # small flushes: files from early in the run (its first came in its last ~0.3-0.5 s, a window a
+    # loaded machine can miss: the run ended before it was signalled), round 31
+    env["TWIN_ARCHIVE_BATCH_ROWS"] = "100"
     proc = subprocess.Popen([TWIN, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + 90

@@ -76,6 +76,9 @@ def test_a_repeat_after_the_window_ends_at_once_with_one_line() -> None:
 def test_ctrl_c_twice_stops_the_demo_once_and_keeps_what_it_said(tmp_path: Path) -> None:
     out = tmp_path / "o"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    # small flushes: files from the run's 2nd second on (its one flush came in its last ~0.5 s, a
+    # window a loaded machine can miss: the demo ended before it was signalled), round 31
+    env["TWIN_ARCHIVE_BATCH_ROWS"] = "100"
     argv = [TWIN, "demo", "--assets", "2", "--days", "60", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(_sigint_default(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)

@@ -67,16 +67,19 @@ def _publish_paced(cfgs: list[tuple[KafkaConfig, list[list[ScalarSample]]]]) -> 
     """Each step's readings when their (true) time comes: the Kafka timestamps run with event time."""
     producers = [(Producer({"bootstrap.servers": cfg.brokers}), cfg.topic("scalars"), steps)
                  for cfg, steps in cfgs]
-    start = time.monotonic()
+    start, start_ms = time.monotonic(), int(time.time() * 1000)
     for k in range(STEPS):
         delay = start + k * STEP_S - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        # the step's arrival time, exactly: a loaded machine's late wake-up here must not bend the
+        # stream's pace (round 31); the producer still writes when the step's time comes
+        arrival_ms = start_ms + round(k * STEP_S * 1000)
         for producer, topic, steps in producers:
             for r in steps[k]:
                 ts = str(int(r.timestamp.timestamp() * 1000)).encode()
                 producer.produce(topic, value=encode_record(r), key=r.asset_id.encode(),
-                                 headers=[(EVENT_TIME_HEADER, ts)])
+                                 headers=[(EVENT_TIME_HEADER, ts)], timestamp=arrival_ms)
             producer.poll(0)
     for producer, _topic, _steps in producers:
         assert producer.flush(30) == 0

@@ -19,6 +19,7 @@ import pytest
 
 from benchmarks.bench_fuzz_kafka import write_metadata
 from flows.config.pipeline import KafkaConfig
+from tests.flows.test_stop_signals import _sigint_default
 from tests.integration.test_prometheus import _port as free_port
 from twin_models.simulator.fleet import FleetConfig
 
@@ -50,7 +51,9 @@ def test_a_process_waiting_for_its_peers_stops_on_a_signal_with_one_line(
             str(tmp_path / "a"), "--metadata", str(tmp_path / "meta.json"), "--recovery-dir",
             str(tmp_path / "rec"), "-i", "0", "-a", addresses]
     with err.open("w") as sink:
-        proc = subprocess.Popen(argv, stderr=sink, stdout=subprocess.DEVNULL, text=True)
+        # SIGINT at its default action (a suite run as a background job has it ignored, and so would
+        # the child: round 31)
+        proc = subprocess.Popen(_sigint_default(argv), stderr=sink, stdout=subprocess.DEVNULL, text=True)
         try:
             waiting = _wait_for_line(err, "twin run: process 0 waiting for", proc, 120)
             proc.send_signal(signum)

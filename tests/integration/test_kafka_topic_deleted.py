@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
+from benchmarks.kafka_read import consume_all
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.store_cluster import RECORD
@@ -62,7 +63,9 @@ def test_a_telemetry_topic_deleted_mid_run_is_one_line_naming_it(kafka_brokers: 
             env = {**os.environ, refresh: str(REFRESH_MS)}
             proc = subprocess.Popen(argv, stderr=sink, text=True, env=env)
             try:
-                time.sleep(8)  # reading
+                # reading: its first twin states are out (not a fixed 8 s, which a loaded machine could
+                # spend starting up: the topic then went before the run had read it; round 31)
+                assert consume_all(cfg, "state", timeout_s=180.0, expected=1), err.read_text()
                 assert proc.poll() is None, err.read_text()
                 kafka_admin.delete_topics([scalars], operation_timeout=30)[scalars].result(timeout=30)
                 seen = _wait_for(err, f"Kafka topic {scalars} was deleted", 150)

@@ -103,7 +103,23 @@ def test_a_topic_just_created_is_waited_for_past_the_absent_grace(monkeypatch: p
         wait_for_leaders(Admin(*unlisted, {"a": [1], "b": [1]}), ["a", "b"], CFG)  # type: ignore[arg-type]
 
 
-def test_a_created_topic_never_listed_is_one_line_after_the_bound() -> None:
+class _VirtualTime:
+    """The clock of ``wait_for_leaders``: it moves only by its sleeps (a loaded machine's pauses
+    between the stand-in's instant answers are not the bound's business)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_created_topic_never_listed_is_one_line_after_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # round 31: on the wall clock, a pause of 0.3 s after the first listing (CPU load) left one call
+    monkeypatch.setattr("flows.kafka.clients.time", _VirtualTime())
     admin = Admin({"b": [1]})
     with pytest.raises(KafkaSetupError) as err:
         wait_for_leaders(admin, ["a", "b"], CFG, timeout_s=0.3, created=True)  # type: ignore[arg-type]
