@@ -28,8 +28,7 @@ from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
 from twin_models.twin import AssetTwin
 
 __all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "expect_versions", "fleet_learn_apply", "fleet_rul",
-           "observe_damage",
-           "observe_state", "publisher", "set_damage_prior"]
+           "observe_damage", "observe_state", "publisher", "set_damage_prior"]
 
 log = logging.getLogger(__name__)
 
