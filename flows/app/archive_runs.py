@@ -26,16 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.archive.files import printable
+from flows.archive.files import COMPACTED_NAME, printable
 
-__all__ = ["ASSET_TABLE", "EarlierRows", "earlier_rows", "mixing_warning"]
+__all__ = ["ASSET_TABLE", "EarlierRows", "compacted_runs", "earlier_rows", "mixing_warning"]
 
 ASSET_TABLE = "features"
 """The table whose files give the assets: every window of every asset has a row there."""
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET = re.compile(r"^asset_id=(.+)$")
-_COMPACTED = re.compile(r"^part-compact-.+\.parquet$")
-"""A ``twin archive compact`` file: rows of many runs, named by none (their ``run_id`` column tells)."""
 THREADS = 8
 """Threads reading the files' columns (as :func:`flows.archive.files.scan_table`'s footers)."""
 SHOWN = 3
@@ -78,7 +76,7 @@ def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[st
             continue  # a write that never completed
         if (m := part.match(p.name)) is not None:
             got.runs.add(m.group("run"))
-        elif _COMPACTED.match(p.name):
+        elif COMPACTED_NAME.match(p.name):  # rows of many runs, named by none: their run_id column
             compacted.append(p)
         else:
             continue  # not twinflow's
@@ -87,12 +85,21 @@ def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[st
         if p.relative_to(base).parts[0] == ASSET_TABLE:
             with_assets.append(p)
     # the file reads in threads, as the views' footer reads (Arrow releases the GIL)
+    got.runs |= compacted_runs(compacted)
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        for runs in pool.map(lambda p: _values(p, "run_id"), compacted):
-            got.runs.update(runs)
         for assets in pool.map(_assets_of, with_assets):
             got.assets.update(assets)
     return got
+
+
+def compacted_runs(paths: Iterable[Path]) -> set[str]:
+    """The run ids in the ``run_id`` column of compacted files (``twin archive compact``'s), read in
+    threads; a file that cannot be read gives none."""
+    runs: set[str] = set()
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        for got in pool.map(lambda p: _values(p, "run_id"), paths):
+            runs.update(got)
+    return runs
 
 
 def _plural(n: int, word: str) -> str:

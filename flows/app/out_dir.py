@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.app.out_manifest import Manifest
-from flows.archive.files import TABLES, linked_table
+from flows.archive.files import COMPACTED_NAME, TABLES, linked_table
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "mixing_line",
            "prepare_out", "remove_if_empty", "replace_file"]
@@ -52,12 +52,18 @@ def _table_files(archive: Path) -> list[Path]:
 
 
 def earlier_runs(archive: str | Path) -> set[str]:
-    """Run ids of the archive files under ``archive`` (from their names)."""
-    runs = set()
+    """Run ids of the archive files under ``archive``: from their names, and from the ``run_id``
+    column of the files ``twin archive compact`` wrote (named by none of their runs)."""
+    runs, compacted = set(), []
     for p in _table_files(Path(archive)):
-        m = _PART.match(p.name)
-        if m:
+        if (m := _PART.match(p.name)) is not None:
             runs.add(m.group("run"))
+        elif COMPACTED_NAME.match(p.name) and not p.name.startswith("."):
+            compacted.append(p)
+    if compacted:
+        from flows.app.archive_runs import compacted_runs
+
+        runs |= compacted_runs(compacted)
     return runs
 
 
@@ -77,7 +83,7 @@ def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
 
 def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     files = _table_files(archive)
-    foreign = [p for p in files if not _PART.match(p.name)]
+    foreign = [p for p in files if not (_PART.match(p.name) or COMPACTED_NAME.match(p.name))]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         msg = (f"--fresh refused: {foreign[0]}{more} was not written by twinflow; move it away "

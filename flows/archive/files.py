@@ -46,11 +46,15 @@ from flows.archive.listing import listing, not_a_folder
 from flows.archive.supersedes import SUPERSEDES, supersedes
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["CHANGED_EXIT", "QUARANTINE", "SUPERSEDES", "TABLES", "ArchiveChanged", "ArchiveFile", "BadFile",
-           "LinkedTable", "TableFiles", "corrupt_pages", "linked_table", "printable", "quarantine",
-           "scan_table"]
+__all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
+           "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
+           "linked_table", "printable", "quarantine", "scan_table"]
 
 QUARANTINE = "_quarantine"
+COMPACT_PREFIX = "part-compact-"
+"""The start of the name of a file ``twin archive compact`` writes (then its run id, ``.parquet``)."""
+COMPACTED_NAME = re.compile(r"^\.?part-compact-.+\.parquet(\.tmp)?$")
+"""A compacted file's name, or its temporary one while compaction writes it (hidden, ``.tmp``)."""
 PARTITION_COLUMNS = ("date", "asset_id")
 
 

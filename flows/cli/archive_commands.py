@@ -250,7 +250,7 @@ def _cmd_compact(root: Path, before: date | None) -> int:
         compaction_lock,
         stale_temps,
     )
-    from flows.archive.files import TABLES
+    from flows.archive.files import COMPACT_PREFIX, TABLES
     from flows.cli.run_checks import not_writable
     from flows.dataflow.sinks.archive import new_run_id
 
@@ -264,7 +264,7 @@ def _cmd_compact(root: Path, before: date | None) -> int:
             path.unlink(missing_ok=True)
         try:
             done, finished = compact_archive(root, before or datetime.now(UTC).date(),
-                                             f"part-compact-{new_run_id()}", skipped=skipped)
+                                             f"{COMPACT_PREFIX}{new_run_id()}", skipped=skipped)
         except (CompactionStopped, CompactionInterrupted) as exc:  # a full disk or a stop signal: what was
             # done before it, as a run that ended (main adds the interrupted one's note to its line)
             _compacted_lines(root, removed, exc.finished, exc.done)

@@ -225,3 +225,29 @@ def test_demo_warns_about_mixed_runs_and_fresh_starts_empty(tmp_path: Path,
     assert "earlier run" not in capsys.readouterr().err
     assert len(query(out, "SELECT DISTINCT run_id FROM twin_state")[1]) == 1
     assert len(earlier_runs(out)) == 1
+
+
+def test_a_compacted_archive_is_twinflows_for_fresh_and_its_runs_are_counted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After `twin archive compact`, `--fresh` refused the archive ("part-compact-... was not written
+    by twinflow") and `earlier_runs` (cmapss.py's refusal of an --out with earlier outputs) saw no run."""
+    out = tmp_path / "demo"
+    argv = ["demo", "--assets", "1", "--days", "1", "--out", str(out), "--no-progress", "--json"]
+    assert main(argv) == 0
+    assert main([*argv[:1], "--seed", "3", *argv[1:]]) == 0
+    runs = earlier_runs(out)
+    assert len(runs) == 2
+    assert main(["archive", "compact", "--archive", str(out), "--before", "2099-01-01"]) == 0
+    compacted = sorted(out.rglob("part-compact-*.parquet"))
+    assert compacted
+    assert earlier_runs(out) == runs
+    only = tmp_path / "only-compacted"  # the compacted files alone: their run_id column names the runs
+    for p in compacted:
+        (only / p.relative_to(out)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, only / p.relative_to(out))
+    assert earlier_runs(only) == runs
+    capsys.readouterr()
+    assert main([*argv, "--fresh"]) == 0
+    assert "refused" not in capsys.readouterr().err
+    assert not any(p.exists() for p in compacted)
+    assert len(earlier_runs(out)) == 1 and earlier_runs(out).isdisjoint(runs)
