@@ -38,6 +38,10 @@ THREADS = 8
 """Threads reading the files' columns (as :func:`flows.archive.files.scan_table`'s footers)."""
 SHOWN = 3
 """Run ids named in the line (then "and N more")."""
+ASSET_FILES_MAX = 256
+"""The most ``features`` files read for the assets (the newest dates'; then "at least N assets"): a
+live run writes a file per flush, a year of them is tens of thousands (~1.4 ms each), and the line
+is said before the run starts."""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class EarlierRows:
     runs: set[str] = field(default_factory=set)
     dates: set[str] = field(default_factory=set)
     assets: set[str] = field(default_factory=set)
+    assets_partial: bool = False
+    """Only the newest :data:`ASSET_FILES_MAX` files were read for :attr:`assets`."""
 
 
 def _values(path: Path, column: str) -> list[str]:
@@ -67,7 +73,7 @@ def _assets_of(path: Path) -> list[str]:
 def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[str]) -> EarlierRows:
     """What ``files`` (the archive's table files) hold: run ids by ``part`` (its group ``run``) on
     the file name (a compacted file's from its ``run_id`` column), dates by the ``date=`` folder,
-    assets from the :data:`ASSET_TABLE` files only."""
+    assets from the :data:`ASSET_TABLE` files only (at most :data:`ASSET_FILES_MAX` of them)."""
     got = EarlierRows()
     base = Path(archive)
     compacted, with_assets = [], []
@@ -86,6 +92,9 @@ def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[st
             with_assets.append(p)
     # the file reads in threads, as the views' footer reads (Arrow releases the GIL)
     got.runs |= compacted_runs(compacted)
+    if len(with_assets) > ASSET_FILES_MAX:  # the newest dates' (paths sort by date=, then name)
+        with_assets = sorted(with_assets, reverse=True)[:ASSET_FILES_MAX]
+        got.assets_partial = True
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         for assets in pool.map(_assets_of, with_assets):
             got.assets.update(assets)
@@ -115,7 +124,8 @@ def mixing_warning(where: str, rows: EarlierRows, remedy: str) -> str | None:
     named = ", ".join(runs[:SHOWN]) + (f" and {len(runs) - SHOWN} more" if len(runs) > SHOWN else "")
     dates = sorted(rows.dates)
     span = "" if not dates else f" ({dates[0]}{'..' + dates[-1] if len(dates) > 1 else ''})"
-    cover = f"{_plural(len(rows.assets), 'asset')} over {_plural(len(dates), 'date')}{span}"
+    least = "at least " if rows.assets_partial else ""
+    cover = f"{least}{_plural(len(rows.assets), 'asset')} over {_plural(len(dates), 'date')}{span}"
     return (f"twin: warning: {printable(where)} holds data of {_plural(len(runs), 'earlier run')} "
             f"({printable(named)}) for {cover}; results will be mixed (the views keep the newest write "
             f"of each asset and window, whichever run wrote it): {remedy}")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from flows.app import archive_runs
 from flows.app.backtest import BACKTEST_OUTPUTS
 from flows.app.out_dir import prepare_out
 from flows.app.run import RunOptions, archive_warning
@@ -66,3 +69,19 @@ def test_demo_and_backtest_outputs_name_the_runs_and_what_they_cover(tmp_path: P
                     "(2026-01-01); results will be mixed (the views keep the newest write of each asset and "
                     "window, whichever run wrote it): use --fresh to start empty, or another --out to keep "
                     "runs apart"]
+
+
+def test_the_assets_are_read_from_the_newest_files_only_beyond_the_cap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live run writes a features file per flush: a year is tens of thousands (~1.4 ms each, read
+    before the run starts). Beyond ASSET_FILES_MAX files, the newest dates' are read and the line
+    says "at least"; runs and dates still come from every file's name."""
+    archive = small_archive(tmp_path / "a", run_id=RUN)  # 2026-01-01
+    later = [{**r, "date": "2026-01-03", "asset_id": "pump-009"} for r in feature_rows(assets=1)]
+    write_rows(archive, "features", later, f"part-{OTHER}-w0-000000", OTHER)
+    monkeypatch.setattr(archive_runs, "ASSET_FILES_MAX", 1)
+    line = archive_warning(RunOptions(archive_dir=archive))
+    assert line is not None
+    assert f"({RUN}, {OTHER}) for at least 1 asset over 2 dates (2026-01-01..2026-01-03)" in line
+    monkeypatch.setattr(archive_runs, "ASSET_FILES_MAX", 1000)
+    assert "for 3 assets over 2 dates" in (archive_warning(RunOptions(archive_dir=archive)) or "")
