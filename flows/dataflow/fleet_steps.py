@@ -95,7 +95,7 @@ def expect_versions(board: FleetBoard | None, twin: AssetTwin, items: Sequence[o
         return
     for item in items:
         if type(item) is LifeChunk and item.summary is not None:  # a life's last part
-            board.expect(twin.fleet_view.kind, item.failure_s + config.model_delay_s)
+            board.expect(twin.fleet_view.kind, config.effective_from_s(item.failure_s))
 
 
 def observe_state(state: StateSnapshot, metrics: PipelineMetrics, now: datetime) -> None:
@@ -160,7 +160,7 @@ def fleet_rul(
             learner, models = apply(state, item)
         except Exception:
             if board is not None and type(item) is LifeChunk:
-                board.void(asset_kind(metadata, item.asset_id), item.failure_s + config.model_delay_s)
+                board.void(asset_kind(metadata, item.asset_id), config.effective_from_s(item.failure_s))
             raise
         metrics.step_items.labels(step="fleet_rul").inc(len(models))
         if learner.fit_failures > failures:  # a fit raised: abandoned by the learner, which goes on

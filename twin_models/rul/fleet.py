@@ -130,6 +130,11 @@ class FleetRulConfig:
     life_bandwidth: float = setting(0.0, **between(0.0, 5.0))
     life_load_exponent: float = setting(0.0, **between(0.0, 10.0))
 
+    def effective_from_s(self, failure_s: float) -> float:
+        """When the version learnt from a life that failed at ``failure_s`` applies from (event time):
+        what the learner stamps on it and what the board holds for while it is on its way."""
+        return failure_s + self.model_delay_s
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Configs pickled before ``regressor`` existed used the numpy trees."""
         state.setdefault("regressor", "trees")

@@ -190,7 +190,7 @@ class FleetLearner:
         self.version += 1
         cfg = self.config
         return FleetModel(
-            kind=self.kind, version=self.version, effective_from_s=failure_s + cfg.model_delay_s,
+            kind=self.kind, version=self.version, effective_from_s=cfg.effective_from_s(failure_s),
             lives=self.lives, similarity=frozen_similarity(self.similarity),
             similarity_min_lives=self.similarity_min_lives, life_lengths=tuple(self.life_lengths),
             regression=self.fitted, prior=cfg.prior, coverage=cfg.coverage,
