@@ -80,11 +80,7 @@ class FleetBoard:
             bisect.insort(versions, (model.effective_from_s, model.version, model))
             del versions[: max(0, len(versions) - self.keep)]
             late = model.effective_from_s <= self._seen_s.get(model.kind, float("-inf"))
-            key = (model.kind, model.effective_from_s)
-            self._holds.pop(key, None)
-            self._arrived[key] = None
-            if len(self._arrived) > 4 * self.keep:
-                del self._arrived[next(iter(self._arrived))]
+            self._settle((model.kind, model.effective_from_s))
         if late and self.on_late is not None:
             self.on_late(model)
         return late
@@ -104,13 +100,17 @@ class FleetBoard:
         failed on a part of its life, which is dead-lettered): its hold ends now, and an undo
         replaying the life's window does not hold again."""
         with self._lock:
-            key = (kind, effective_from_s)
-            self._holds.pop(key, None)
-            self._arrived[key] = None
-            if len(self._arrived) > 4 * self.keep:
-                del self._arrived[next(iter(self._arrived))]
+            self._settle((kind, effective_from_s))
         if self.on_void is not None:
             self.on_void(kind, effective_from_s)
+
+    def _settle(self, key: tuple[str, float]) -> None:
+        """(Under the lock) the version ``key`` is here or will never come: its hold ends, and a
+        later :meth:`expect` of it (an undo replaying the life's window) holds nothing (bounded)."""
+        self._holds.pop(key, None)
+        self._arrived[key] = None
+        if len(self._arrived) > 4 * self.keep:
+            del self._arrived[next(iter(self._arrived))]
 
     def hold_s(self) -> float:
         """The event time no in-process replay may emit past (+inf: no version on its way): the
