@@ -86,8 +86,7 @@ from flows.dataflow.operators import (
     twin_apply,
     twin_update,
 )
-from flows.dataflow.sources.files import FileReplaySource
-from flows.dataflow.sources.simulator import SimulatorSource
+from flows.dataflow.sources.replayable import HeldSource
 from flows.dataflow.whatif_steps import request_decoder
 from twin_models.records import (
     EPOCH,
@@ -194,8 +193,8 @@ def get_flow(
     m = metrics or PipelineMetrics()
     board = board if board is not None else FleetBoard(on_late=lambda _v: m.fleet_models_late.inc(),
                                                        on_hold_timeout=m.event_time_gate_timeouts.inc)
-    if isinstance(source, SimulatorSource | FileReplaySource):  # an in-process replay: it waits
-        # for the fleet model versions on their way (flows.dataflow.fleet_models, "Holds")
+    if isinstance(source, HeldSource):  # an in-process replay: it waits for the fleet model
+        # versions on their way (flows.dataflow.fleet_models, "Holds")
         source.hold = board.hold_s
     flow = Dataflow(flow_id)
     # the source's end is marked for the clock gate, which then judges the records it holds

@@ -52,15 +52,10 @@ def run_flow(records: list[RawRecord], *, fleet: FleetConfig = SMALL_FLEET,
              cfg: PipelineConfig = CFG, workers: int = 1,
              metrics: PipelineMetrics | None = None, board: FleetBoard | None = None) -> Outputs:
     sinks, out = collecting_sinks()
-    m = metrics or PipelineMetrics()
-    # held at a fleet model version on its way, as the demo's source: with several workers the
-    # outputs cannot depend on which worker thread runs ahead (tests.flows.held_source)
-    if board is None:
-        board = FleetBoard(on_late=lambda _v: m.fleet_models_late.inc(),
-                           on_hold_timeout=m.event_time_gate_timeouts.inc)
-    source = HeldRecords(records, batch=64)
-    source.hold = board.hold_s
-    flow = get_flow(cfg, source=source, sinks=sinks, metadata=fleet_metadata(fleet), metrics=m, board=board)
+    # held at a fleet model version on its way (get_flow sets its hold), as the demo's source: with
+    # several workers the outputs cannot depend on which worker thread runs ahead (tests.flows.held_source)
+    flow = get_flow(cfg, source=HeldRecords(records, batch=64), sinks=sinks, metadata=fleet_metadata(fleet),
+                    metrics=metrics or PipelineMetrics(), board=board)
     if workers == 1:
         run_main(flow)
     else:

@@ -59,7 +59,7 @@ class _HeldPartition(StatefulSourcePartition[RawRecord, int]):
 
 
 class HeldRecords(FixedPartitionedSource[RawRecord, int]):
-    """``records`` as one partition; ``hold`` is to be set to the run's ``FleetBoard.hold_s``."""
+    """``records`` as one partition; ``get_flow`` sets ``hold`` to its board's ``FleetBoard.hold_s``."""
 
     def __init__(self, records: list[RawRecord], *, batch: int = 64) -> None:
         self.records, self.batch = records, batch

@@ -23,6 +23,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from bytewax.inputs import StatefulSourcePartition
 
@@ -30,10 +31,18 @@ from flows import codec
 from flows.dataflow.items import RawRecord, ScalarColumns
 from twin_models.records import Telemetry
 
-__all__ = ["HOLD_POLL", "ReplayPartition", "encode_record"]
+__all__ = ["HOLD_POLL", "HeldSource", "ReplayPartition", "encode_record"]
 
 HOLD_POLL = timedelta(milliseconds=5)
 """How soon a held partition asks again (not a busy loop taking the CPU from the learner)."""
+
+
+@runtime_checkable
+class HeldSource(Protocol):
+    """An in-process source that waits at the fleet board's hold: the flow sets ``hold`` to its
+    board's :meth:`~flows.dataflow.fleet_models.FleetBoard.hold_s` (the simulator, file replays)."""
+
+    hold: Callable[[], float] | None
 
 log = logging.getLogger(__name__)
 
