@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from flows.cli.input_files import FILE_ARGS
 from flows.cli.stderr import engine_cause
 
 __all__ = ["TELEMETRY_ARGS", "inputs_named", "led_by_flag"]
 
-TELEMETRY_ARGS = (("inputs", "input file"), ("files", "input file"), ("events", "--events"))
+TELEMETRY_ARGS = tuple((dest, dict(FILE_ARGS)[dest]) for dest in ("inputs", "files", "events"))
 """(argparse dest, how :data:`flows.cli.input_files.FILE_ARGS` names it) of the files a reader
 reads row by row (``--metadata`` is loaded whole, its errors led by its flag already)."""
 

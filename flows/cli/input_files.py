@@ -31,7 +31,6 @@ FILE_ARGS = (("config", "--config"), ("metadata", "--metadata"), ("events", "--e
 """(argparse dest, how a message names it) of every option or argument naming a file to read."""
 
 
-
 def where(flag: str, value: str) -> str:
     """``--flag PATH``, or ``TWIN_X=PATH`` when the value came from that environment variable
     (:func:`flows.cli.args.env_default`); the path printable (no escape reaches the terminal)."""
