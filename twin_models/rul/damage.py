@@ -36,8 +36,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from twin_models.rul import profile
-from twin_models.rul.profile import LOAD_EXPONENT, MAX_LOAD, OperatingProfile, time_of_usage, usage_integral
+from twin_models.rul.profile import (
+    LOAD_EXPONENT,
+    MAX_LOAD,
+    MAX_SPEED_HZ,
+    OperatingProfile,
+    time_of_usage,
+    usage_integral,
+)
 
 __all__ = ["DamageForecast", "DamagePrior", "DamageState", "weighted_quantiles"]
 
@@ -227,7 +233,7 @@ class DamageState:
         :data:`MAX_SPEED_HZ`)."""
         ref = self.reference_load
         lo = load / ref if _plausible_load(load) else 1.0
-        ok = math.isfinite(speed_hz) and 0.0 < speed_hz <= profile.MAX_SPEED_HZ
+        ok = math.isfinite(speed_hz) and 0.0 < speed_hz <= MAX_SPEED_HZ
         sp = speed_hz if ok else self.reference_speed_hz
         return float(sp / self.reference_speed_hz * lo**LOAD_EXPONENT)
 
