@@ -88,6 +88,8 @@ def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[st
     for p in files:
         if p.name.startswith(".") or p.name.endswith(".tmp"):
             continue  # a write that never completed
+        if p.is_symlink():
+            continue  # never followed by the views (listing.LINK): read here, it was a file outside
         if (m := part.match(p.name)) is not None:
             got.runs.add(m.group("run"))
         elif COMPACTED_NAME.match(p.name):  # rows of many runs, named by none: their run_id column

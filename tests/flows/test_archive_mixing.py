@@ -103,3 +103,15 @@ def test_a_foreign_file_s_run_id_or_asset_id_that_is_not_text_is_left_out(
     line = archive_warning(RunOptions(archive_dir=archive))
     assert line is not None
     assert f"2 earlier runs ({RUN}, {OTHER}) for 2 assets over 1 date (2026-01-01)" in line
+
+
+def test_a_symbolic_link_in_a_table_folder_is_neither_read_nor_named(tmp_path: Path) -> None:
+    """Round 32 (HOSTILE32): the views never follow a link in a table folder; the warning read the
+    file it points to (outside the archive) and named its run and assets as the archive's."""
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    outside = small_archive(tmp_path / "elsewhere", run_id=OTHER)
+    (target,) = (outside / "features").rglob("*.parquet")
+    (archive / "features" / "date=2026-01-01" / f"part-{OTHER}-w0-000009.parquet").symlink_to(target)
+    line = archive_warning(RunOptions(archive_dir=archive))
+    assert line is not None
+    assert f"1 earlier run ({RUN}) for 2 assets over 1 date" in line
