@@ -56,12 +56,20 @@ class EarlierRows:
 
 
 def _values(path: Path, column: str) -> list[str]:
-    """The distinct values of one text column of a file (none if it cannot be read)."""
+    """The distinct values of one text column of a file; none if it cannot be read or the column
+    is not text (a foreign file's ``run_id`` of numbers, lists or structs: ``unique`` has no kernel
+    for some, and a number among the run ids broke the line's sort)."""
     try:
-        values = pq.ParquetFile(path).read(columns=[column]).column(0)
+        file = pq.ParquetFile(path)
+        kind = file.schema_arrow.field(column).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return []
+        values = pc.unique(file.read(columns=[column]).column(column)).to_pylist()
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return []
-    return [v for v in pc.unique(values).to_pylist() if v is not None]
+    return [v for v in values if v is not None]
 
 
 def _assets_of(path: Path) -> list[str]:
@@ -80,6 +88,8 @@ def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[st
     for p in files:
         if p.name.startswith(".") or p.name.endswith(".tmp"):
             continue  # a write that never completed
+        if p.is_symlink():
+            continue  # never followed by the views (listing.LINK): read here, it was a file outside
         if (m := part.match(p.name)) is not None:
             got.runs.add(m.group("run"))
         elif COMPACTED_NAME.match(p.name):  # rows of many runs, named by none: their run_id column

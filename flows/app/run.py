@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from flows.config.pipeline import PipelineConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
+from flows.dataflow.open_episodes import RestoredOpen
 from flows.dataflow.pipeline import get_flow
 from flows.dataflow.recovery_store import check_flow, join_store, lock_store, prepare_store, store_failure
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
@@ -174,7 +175,8 @@ def whatif_request_source(cfg: PipelineConfig, opts: RunOptions,
 
 
 def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = "",
-              topic_ids: Mapping[str, str] | None = None) -> RecoveryConfig | None:
+              topic_ids: Mapping[str, str] | None = None,
+              loaded: Callable[[str, str, Any], None] | None = None) -> RecoveryConfig | None:
     """The recovery config; the store is locked against a second live run, checked to belong to
     the Kafka cluster ``cluster_id`` and to the input topics of ``topic_ids`` (name -> Kafka topic
     id; :mod:`flows.dataflow.store_cluster`: refused before anything in it changes), then initialised,
@@ -189,7 +191,7 @@ def _recovery(opts: RunOptions, cluster_id: str | None = None, brokers: str = ""
     check_flow(opts.recovery_dir, FLOW_ID)
     check_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)
     if opts.process_id in (None, 0) or not opts.addresses:
-        prepare_store(opts.recovery_dir, opts.total_workers)
+        prepare_store(opts.recovery_dir, opts.total_workers, loaded)
     record_cluster(opts.recovery_dir, cluster_id, brokers, topic_ids)
     return RecoveryConfig(opts.recovery_dir, backup_interval=timedelta(seconds=opts.backup_s))
 
@@ -282,10 +284,13 @@ def run_kafka_flow(
     kafka = check_kafka(cfg, topic_ids=opts.recovery_dir is not None)
     warning = archive_warning(opts)  # before _recovery makes a fresh store look like a resume
     # refusals before anything starts
-    recovery = _recovery(opts, kafka.cluster_id, cfg.kafka.brokers, kafka.topic_ids)
+    restored = RestoredOpen(FLOW_ID)  # the open-episodes gauge from the resumed state (one process)
+    recovery = _recovery(opts, kafka.cluster_id, cfg.kafka.brokers, kafka.topic_ids,
+                         loaded=None if opts.addresses else restored)
     if warning is not None:
         print(warning, file=sys.stderr)
     metrics = metrics or PipelineMetrics()
+    metrics.restored_open = restored.by_step
     board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
     gate = event_time_gate(cfg, opts, metrics)
     board.on_expect = gate.hold  # a closed life holds the cluster until its version is on the topic

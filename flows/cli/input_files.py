@@ -61,10 +61,12 @@ def _problem(path: str) -> str | None:
 
 def _config_problem(path: str) -> str | None:
     """What keeps ``path`` from being a config file: not UTF-8 text, not TOML."""
-    from flows.cli.config_file import document
+    from flows.cli.config_file import TooLarge, document
 
     try:
         document(path)  # kept: the command's settings are loaded from it (parsed once)
+    except TooLarge as exc:
+        return str(exc)
     except UnicodeDecodeError as exc:
         return f"not UTF-8 text ({exc.reason} at byte {exc.start}); a config file is TOML"
     except OSError as exc:

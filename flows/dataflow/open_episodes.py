@@ -5,23 +5,32 @@ start at 0 with every process: after a resume an episode raised before the resta
 after it made the panel go negative. The gauge is set from the state the steps keep per asset
 (the alert gate's :class:`~twin_models.alerting.AlertPolicy` episode, the twin's
 :class:`~twin_models.quality.gate.SensorAlerts` episodes), which a resume restores: each asset's
-open episodes count from its first item in this process, restored ones included."""
+open episodes count from its first item in this process, restored ones included.
+
+Round 32 (HOSTILE32): so an asset with no item since a restart was not counted: after ``kill -9``
+and a restart over a real broker with no new input the gauge said 0 while the restored state and
+the archive held an open episode. A single-process ``twin run`` that resumes now starts each
+asset's count from the state the resume restores (:class:`RestoredOpen`, told each state by the
+recovery store's check, which unpickles them anyway); a cluster's processes still count from each
+asset's first item (which process restores a key is the engine's choice)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["OpenEpisodes", "condition_open", "sensor_open"]
+__all__ = ["OpenEpisodes", "RestoredOpen", "condition_open", "sensor_open"]
 
 
 class OpenEpisodes:
     """The open episodes of one alert kind over the assets this process's steps have seen: each
     asset's last count is kept, the gauge moves by the change (worker threads see other assets)."""
 
-    def __init__(self, gauge: Any, kind: str) -> None:
+    def __init__(self, gauge: Any, kind: str, restored: Mapping[str, int] | None = None) -> None:
+        """``restored``: each asset's open episodes in the state a resume restored."""
         self._gauge = gauge.labels(kind=kind)
-        self._gauge.inc(0)  # the series exists (0) before the first episode
-        self._by_asset: dict[str, int] = {}
+        self._by_asset: dict[str, int] = {a: n for a, n in (restored or {}).items() if n}
+        self._gauge.inc(sum(self._by_asset.values()))  # the series exists (0) before the first episode
 
     def observe(self, asset_id: str, n_open: int) -> None:
         """``asset_id`` has ``n_open`` episodes of this kind open after its latest step."""
@@ -42,3 +51,21 @@ def sensor_open(twin: Any) -> int:
     """The sensor alert episodes open on ``twin`` (its SensorAlerts policy, made on first use)."""
     policy = getattr(twin, "sensor_alert_policy", None)
     return 0 if policy is None else len(policy.active)
+
+
+class RestoredOpen:
+    """Each asset's open episodes in the states a resume restores, by step (``alert_gate``,
+    ``twin_update``): a :func:`flows.dataflow.recovery_store.prepare_store` ``loaded`` callback."""
+
+    _COUNTS = {"alert_gate": condition_open, "twin_update": sensor_open}
+
+    def __init__(self, flow_id: str) -> None:
+        self.by_step: dict[str, dict[str, int]] = {}
+        self._prefix = f"{flow_id}."
+
+    def __call__(self, step_id: str, key: str, state: Any) -> None:
+        """One restored state (the newest snapshot of ``step_id`` for ``key``)."""
+        name = step_id.removeprefix(self._prefix).split(".", 1)[0]
+        count = self._COUNTS.get(name) if step_id.startswith(self._prefix) else None
+        if count is not None:
+            self.by_step.setdefault(name, {})[key] = count(state)

@@ -317,7 +317,8 @@ def twin_update(
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
     shown: dict[tuple[str, str], str] = {}  # (asset, channel) -> check of its quality series
-    sensors_open = OpenEpisodes(metrics.alert_episodes_open, "sensor")
+    sensors_open = OpenEpisodes(metrics.alert_episodes_open, "sensor",
+                                metrics.restored_open.get("twin_update"))
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
@@ -407,7 +408,7 @@ def alert_gate(
     """``alert_gate`` step (keyed by asset): the alert policy's state machine; recommendations
     leave it with the ``alert_id`` of the open episode."""
     apply = policy_apply(config)
-    episodes = OpenEpisodes(metrics.alert_episodes_open, config.kind)
+    episodes = OpenEpisodes(metrics.alert_episodes_open, config.kind, metrics.restored_open.get("alert_gate"))
 
     def step(policy: Any,
              snap: TwinSnapshot | Recommendation) -> tuple[GateState, list[Alert | Recommendation]]:

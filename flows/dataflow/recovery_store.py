@@ -39,10 +39,11 @@ import re
 import shutil
 import sqlite3
 import stat
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bytewax.recovery import init_db_dir
 
@@ -213,12 +214,13 @@ def discard_unfinished_epochs(store: Path, point: ResumePoint) -> int:
     return removed
 
 
-def check_snapshots(store: Path) -> None:
+def check_snapshots(store: Path, loaded: Callable[[str, str, Any], None] | None = None) -> None:
     """Refuse in one line a store holding a snapshot the resume would load but cannot unpickle: the
     newest of each step and state key (those of unfinished epochs are discarded first). A snapshot
     of classes another twinflow version pickled (a name since removed) or damaged bytes made the
     engine stop mid-start as ``twin: internal error: UnpicklingError: ...``, naming neither the
-    store nor the state. Costs one more unpickling of the state at start-up."""
+    store nor the state. Costs one more unpickling of the state at start-up; ``loaded(step, key,
+    state)`` is told each state so unpickled (what the resume restores)."""
     for part in _partitions(store):
         try:
             with closing(_connect(part)) as conn:
@@ -230,13 +232,15 @@ def check_snapshots(store: Path) -> None:
                         continue
                     last = (step, key)
                     try:
-                        pickle.loads(blob)  # noqa: S301 - what the engine itself loads next
+                        state = pickle.loads(blob)  # noqa: S301 - what the engine itself loads next
                     except Exception as exc:  # noqa: BLE001 - any failure to load is the refusal
                         msg = (f"recovery store {store}: the snapshot of step {step}, key {key} (epoch "
                                f"{epoch}, {part.name}) cannot be read ({type(exc).__name__}: {exc}): "
                                "written by another twinflow version, or damaged; restore the folder from "
                                "a backup, or give an empty --recovery-dir to start afresh")
                         raise RecoveryStoreError(msg) from None
+                    if loaded is not None:
+                        loaded(step, key, state)
         except sqlite3.Error as exc:
             raise _unreadable(part, exc) from None
 
@@ -332,8 +336,10 @@ def join_store(store: Path, process_id: int) -> None:
     raise RecoveryStoreError(msg)
 
 
-def prepare_store(store: Path, partitions: int) -> None:
-    """Initialise an empty store, or make an existing one safe to resume from."""
+def prepare_store(store: Path, partitions: int,
+                  loaded: Callable[[str, str, Any], None] | None = None) -> None:
+    """Initialise an empty store, or make an existing one safe to resume from (``loaded``: told each
+    state the resume restores, :func:`check_snapshots`)."""
     if not store.exists() or not any(store.iterdir()):
         init_store(store, partitions)
         log.info("initialised %d recovery partitions in %s", partitions, store)
@@ -355,7 +361,7 @@ def prepare_store(store: Path, partitions: int) -> None:
                "with an empty one")
         raise RecoveryStoreError(msg)
     removed = discard_unfinished_epochs(store, point)
-    check_snapshots(store)
+    check_snapshots(store, loaded)
     if removed:
         log.warning("recovery store %s: discarded %d snapshots of unfinished epochs >= %d "
                     "(written by the interrupted run; they are redone now)", store, removed, point.epoch)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from flows.app import archive_runs
@@ -85,3 +87,31 @@ def test_the_assets_are_read_from_the_newest_files_only_beyond_the_cap(
     assert f"({RUN}, {OTHER}) for at least 1 asset over 2 dates (2026-01-01..2026-01-03)" in line
     monkeypatch.setattr(archive_runs, "ASSET_FILES_MAX", 1000)
     assert "for 3 assets over 2 dates" in (archive_warning(RunOptions(archive_dir=archive)) or "")
+
+
+@pytest.mark.parametrize("foreign", [pa.array([7, 8], pa.int64()), pa.array([["x"], ["y"]]),
+                                     pa.array([{"a": 1}, {"a": 2}])], ids=["int", "list", "struct"])
+def test_a_foreign_file_s_run_id_or_asset_id_that_is_not_text_is_left_out(
+        tmp_path: Path, foreign: pa.Array) -> None:
+    """A compacted file (by name) whose ``run_id``, or a features file whose ``asset_id``, is not
+    text (round 32, HOSTILE32): a number among the run ids stopped the run on the line's sort
+    (TypeError), a list or struct on ``unique`` (ArrowNotImplementedError), before the run began."""
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    folder = archive / "features" / "date=2026-01-01"
+    pq.write_table(pa.table({"run_id": foreign}), folder / "part-compact-foreign.parquet")
+    pq.write_table(pa.table({"asset_id": foreign}), folder / f"part-{OTHER}-w0-000000.parquet")
+    line = archive_warning(RunOptions(archive_dir=archive))
+    assert line is not None
+    assert f"2 earlier runs ({RUN}, {OTHER}) for 2 assets over 1 date (2026-01-01)" in line
+
+
+def test_a_symbolic_link_in_a_table_folder_is_neither_read_nor_named(tmp_path: Path) -> None:
+    """Round 32 (HOSTILE32): the views never follow a link in a table folder; the warning read the
+    file it points to (outside the archive) and named its run and assets as the archive's."""
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    outside = small_archive(tmp_path / "elsewhere", run_id=OTHER)
+    (target,) = (outside / "features").rglob("*.parquet")
+    (archive / "features" / "date=2026-01-01" / f"part-{OTHER}-w0-000009.parquet").symlink_to(target)
+    line = archive_warning(RunOptions(archive_dir=archive))
+    assert line is not None
+    assert f"1 earlier run ({RUN}) for 2 assets over 1 date" in line

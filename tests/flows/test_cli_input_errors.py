@@ -53,3 +53,24 @@ def test_replay_names_its_input_file_too(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["replay", str(data), "--format", "nab", "--no-progress", "--brokers", "127.0.0.1:9"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"twin: error: input file {data} line 2, column 'value': 'abc' {NUMBER}"]
+
+
+def test_a_file_rewritten_between_its_read_and_its_line_count_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 32 (HOSTILE32): a bad cell's line is found by reading the file again; a file cut
+    short meanwhile (a writer, a log rotation) was ``twin: internal error: RuntimeError: row N not
+    found when counting lines``. Now one line naming the file, exit 2."""
+    from flows.dataflow.sources.readers import batches
+
+    data = _nab(tmp_path / "data.csv", 50, {40: "zz"})
+    real = batches.open_text
+
+    def rewritten_first(path: Path):  # noqa: ANN202 - the reader's own opener, after a rewrite
+        _nab(data, 10, {})
+        return real(path)
+
+    monkeypatch.setattr(batches, "open_text", rewritten_first)
+    assert main(["backtest", str(data), *QUIET, "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"twin: error: input file {data}: changed while it was read (its row 41 is gone); read a file "
+        "no one is writing"]

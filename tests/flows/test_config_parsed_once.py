@@ -50,3 +50,18 @@ def test_an_edited_config_file_is_read_afresh_and_a_bad_one_still_one_line(
     cfg.write_text("[pipeline]\narchive_dir = \n")
     assert main(["sql", "SELECT 1", "--config", str(cfg)]) == 2
     assert capsys.readouterr().err.startswith(f"twin: error: --config {cfg}: not valid TOML: ")
+
+
+def test_a_config_file_too_large_is_refused_without_reading_it_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 32 (HOSTILE32): a 3 GB --config was read whole (29 s, 6.3 GB of memory) before its
+    first line was found not to be TOML; now what is past MAX_BYTES is one line, read no further."""
+    from flows.cli import config_file
+
+    cfg = tmp_path / "c.toml"
+    with cfg.open("wb") as f:  # sparse: a valid TOML comment, then zeros past the bound
+        f.write(b"# settings\n")
+        f.truncate(config_file.MAX_BYTES + 1)
+    assert main(["sql", "SELECT 1", "--config", str(cfg)]) == 2
+    assert capsys.readouterr().err == (f"twin: error: --config {cfg}: too large (over 16 MiB; a config "
+                                       "file is a few KB of TOML)\n")

@@ -112,3 +112,41 @@ def test_a_whole_run_ends_with_the_episodes_its_alerts_left_open(
     assert left["sensor"] > 0 and left["condition"] > 0  # both paths end with episodes open (2 and 1)
     (m,) = made
     assert {k: _open(m, k) for k in left} == left
+
+
+def test_a_resumed_process_counts_the_restored_open_episodes_before_any_item(tmp_path: Path) -> None:
+    """Round 32 (HOSTILE32): after ``kill -9`` and a restart with no new input (over a real broker)
+    the gauge said 0 while the restored state and the archive held an open episode: an asset counted
+    from its first item in the process. Now from the states the recovery store's check unpickles."""
+    import sqlite3
+
+    from flows.dataflow.open_episodes import RestoredOpen
+    from flows.dataflow.recovery_store import check_snapshots
+
+    first = PipelineMetrics()
+    step = alert_gate(CFG.alerts, first, lambda: T0)
+    states: dict[str, object] = {}
+    for i in range(4):
+        for asset, bad in (("p1", True), ("p2", True), ("p3", False)):
+            states[asset], _ = step(states.get(asset), _snap(asset, i, bad=bad))
+    assert _open(first) == 2
+    store = tmp_path / "rec"
+    store.mkdir()
+    with contextlib.closing(sqlite3.connect(store / "part-0.sqlite3")) as conn:
+        conn.execute("CREATE TABLE snaps (step_id, state_key, snap_epoch, ser_change)")
+        conn.executemany("INSERT INTO snaps VALUES (?, ?, ?, ?)",
+                         [("twinflow.alert_gate.stateful.stateful_batch", a, 3, pickle.dumps(s))
+                          for a, s in states.items()])
+        conn.commit()
+    restored = RestoredOpen("twinflow")
+    check_snapshots(store, restored)
+    second = PipelineMetrics()
+    second.restored_open = restored.by_step
+    step = alert_gate(CFG.alerts, second, lambda: T0)
+    assert _open(second) == 2  # was 0 until each asset's next item
+    p1 = pickle.loads(pickle.dumps(states["p1"]))
+    seen = []
+    for i in range(4, 14):  # p1 recovers: its episode clears, the count goes from 2 to 1, never below
+        p1, _ = step(p1, _snap("p1", i, bad=False))
+        seen.append(_open(second))
+    assert seen[0] == 2 and seen[-1] == 1 and min(seen) == 1

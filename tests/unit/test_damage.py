@@ -217,3 +217,22 @@ def test_an_absurd_load_counts_as_missing_and_the_as_now_plan_stays_a_plan() -> 
     fast.update(0.0, 0.05, 1.0, 9e5)  # a plausible but extreme speed: its rate as a load beyond MAX_LOAD
     fast.update(3600.0, 0.05, 1e8, 9e5)
     assert fast.as_now().load[0] <= 1e9
+
+
+@pytest.mark.parametrize("first_load", [9e12, 7e8])
+def test_an_absurd_load_at_the_first_evidence_is_no_reference_and_a_whatif_plan_stays_a_plan(
+        first_load: float) -> None:
+    """Round 32 (HOSTILE32): the load of the window where damage starts sets the law's reference
+    when it is not a fraction of rated (a channel in %, kW); a sensor's 9e12 there, a value the law
+    itself counts as missing, made every later window's rate ~1e-39 (RUL for ever) and a what-if
+    at 1.5 x rated no plan ('OperatingProfile load must be within [0, 1e+09]')."""
+    from twin_models.rul.damage_track import MAX_LOAD_FRACTION, start_state
+    from twin_models.whatif import PlanSegment, Scenario
+
+    absurd = start_state("pump-1", 0, REF_HZ, NOISE, PRIOR, load=first_load)
+    missing = start_state("pump-1", 0, REF_HZ, NOISE, PRIOR, load=math.nan)
+    assert absurd.reference_load == missing.reference_load == 1.0
+    assert absurd.usage_rate(0.8, REF_HZ) == pytest.approx(0.8**3)
+    plan = Scenario((PlanSegment(0.0, MAX_LOAD_FRACTION, None, None, None),))
+    assert plan.profile(absurd.as_now(), absurd.reference_load).load == (MAX_LOAD_FRACTION,)
+    assert start_state("pump-1", 0, REF_HZ, NOISE, PRIOR, load=40.0).reference_load == 40.0  # a load in %

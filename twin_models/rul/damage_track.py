@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from twin_models.rul.damage import DamagePrior, DamageState
 from twin_models.rul.health import HealthIndex
+from twin_models.rul.profile import MAX_LOAD
 
 __all__ = ["DAMAGE_HORIZON_S", "LOAD_KEY", "MAX_LOAD_FRACTION", "DamageEstimate", "estimate",
            "reference_load", "start_state", "window_inputs"]
@@ -56,8 +57,11 @@ def window_inputs(features: Mapping[str, float], health: HealthIndex,
 def reference_load(load: float) -> float:
     """The load the damage law is relative to: 1.0 when the load channel reads as a fraction of
     rated (up to 1.5), else the load at the first evidence of damage (a channel in %, kW ...),
-    so an unknown unit never makes the cube of the load meaningless."""
-    return load if math.isfinite(load) and load > MAX_LOAD_FRACTION else 1.0
+    so an unknown unit never makes the cube of the load meaningless. A load above what a plan at
+    :data:`MAX_LOAD_FRACTION` of it may hold (``MAX_LOAD``) is a sensor's absurd value, as the damage
+    law takes it (missing): it made every later window's rate ~0 and a what-if plan not a plan."""
+    plausible = math.isfinite(load) and MAX_LOAD_FRACTION < load <= MAX_LOAD / MAX_LOAD_FRACTION
+    return load if plausible else 1.0
 
 
 def start_state(asset_id: str, life_id: int, reference_speed_hz: float, noise: float,

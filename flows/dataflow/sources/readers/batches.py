@@ -97,8 +97,9 @@ def csv_line(src: Source, row: int) -> int:
         k += n == width
         if k == row:
             return line
-    msg = f"row {row} not found when counting lines"
-    raise RuntimeError(msg)
+    # the file holds fewer rows now than when Arrow read it: rewritten or truncated meanwhile
+    msg = f"changed while it was read (its row {row + 1} is gone); read a file no one is writing"
+    raise src.error(msg)
 
 
 def first_bad_width(src: Source) -> tuple[int, int] | None:
