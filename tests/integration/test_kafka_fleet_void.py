@@ -75,7 +75,8 @@ def _tables(archive: Path) -> dict[str, list[Any]]:
         "state": query(archive, "SELECT asset_id, window_start, health_index, round(rul_s, 6), "
                                 "round(rul_lower_s, 6), round(rul_upper_s, 6), rul_source, damage "
                                 "FROM twin_state ORDER BY 1, 2")[1],
-        "alerts": query(archive, "SELECT alert_id, sequence, status, severity, defect FROM alerts ORDER BY 1, 2")[1],
+        "alerts": query(archive, "SELECT alert_id, sequence, status, severity, defect FROM alerts "
+                                 "ORDER BY 1, 2")[1],
     }
 
 
