@@ -16,11 +16,12 @@ life, and so the gate's hold, may be in another process, which waited for the ga
 The learner's process publishes a *void* (:meth:`ProgressPublisher.publish_void`): header
 ``twin.void``, key ``twin.void/<kind>/<effective ms>`` (never a kind's key, so compaction erases
 neither a version nor another void, and each void is kept once), value JSON ``{"kind": ...,
-"effective_from_ms": ...}``. Every process's consumer hands it to :func:`take_void`: the board's
-hold ends and the gate releases it. A void ends holds only: a version of the same kind and
-effective time published later still applies. Like progress, a void written before this process
-started is skipped (an earlier run's, kept by compaction: a resumed run that replays the life's
-close replays its learning too, so its learner voids again); a malformed one is refused.
+"effective_from_s": ...}`` (the float exactly: the board knows a version by it). Every process's
+consumer hands it to :func:`take_void`: the board's hold ends and the gate releases it. A void ends
+holds only: a version of the same kind and effective time published later still applies. Like
+progress, a void written before this process started is skipped (an earlier run's, kept by
+compaction: a resumed run that replays the life's close replays its learning too, so its learner
+voids again); a malformed one is refused.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ log = logging.getLogger(__name__)
 
 PROGRESS_HEADER = "twin.progress"
 VOID_HEADER = "twin.void"
-MAX_VOID_MS = 2**53
-"""Largest effective time (ms, either sign) a void may name (exact as a float)."""
+MAX_VOID_S = 1e12
+"""Largest effective time (event s, either sign: ~31,700 years) a void may name."""
 
 
 def is_progress(headers: list[tuple[str, bytes]] | None) -> bool:
@@ -74,10 +75,10 @@ def is_void(headers: list[tuple[str, bytes]] | None) -> bool:
 
 
 def void_message(kind: str, effective_from_s: float) -> tuple[bytes, bytes]:
-    """The key and value of the void of ``kind``'s version effective from ``effective_from_s``."""
-    ms = round(effective_from_s * 1000.0)
-    value = json.dumps({"kind": kind, "effective_from_ms": ms}, ensure_ascii=False)
-    return f"{VOID_HEADER}/{kind}/{ms}".encode(), value.encode()
+    """The key and value of the void of ``kind``'s version effective from ``effective_from_s``
+    (the value keeps the float exactly: the board knows a version by it, the gate by its ms)."""
+    value = json.dumps({"kind": kind, "effective_from_s": effective_from_s}, ensure_ascii=False)
+    return f"{VOID_HEADER}/{kind}/{round(effective_from_s * 1000.0)}".encode(), value.encode()
 
 
 def take_void(board: FleetBoard, gate: EventTimeGate | None, value: bytes | None, timestamp_ms: int,
@@ -88,14 +89,14 @@ def take_void(board: FleetBoard, gate: EventTimeGate | None, value: bytes | None
         return None
     try:
         got = json.loads(value or b"")
-        kind, ms = got["kind"], got["effective_from_ms"]
+        kind, eff = got["kind"], got["effective_from_s"]
     except (ValueError, TypeError, KeyError) as exc:
-        return f"fleet model void {(value or b'')[:60]!r} is not {{kind, effective_from_ms}}: {exc}"
-    if type(kind) is not str or type(ms) is not int or abs(ms) > MAX_VOID_MS:
-        return f"fleet model void of kind {kind!r} and effective time {ms!r}"
-    board.voided(kind, ms / 1000.0)
+        return f"fleet model void {(value or b'')[:60]!r} is not {{kind, effective_from_s}}: {exc}"
+    if type(kind) is not str or type(eff) not in (int, float) or not abs(eff) <= MAX_VOID_S:
+        return f"fleet model void of kind {kind!r} and effective time {eff!r}"[:500]
+    board.voided(kind, eff)
     if gate is not None:
-        gate.release(kind, ms / 1000.0)
+        gate.release(kind, eff)
     return None
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from flows.app.fleet_topic import model_message
-from flows.app.gate_link import MAX_VOID_MS, is_void, take_void, void_message
+from flows.app.gate_link import MAX_VOID_S, is_void, take_void, void_message
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import fleet_rul
@@ -30,7 +30,7 @@ from twin_models.rul.fleet_learner import FleetLearner
 from twin_models.rul.fleet_view import FleetView, LifeChunk
 
 KIND = "engine"
-EFF_S = 1_000_000.5
+EFF_S = 1_767_907_088.401855  # not a whole ms: the board knows a version by the float
 
 
 def _held() -> tuple[FleetBoard, EventTimeGate]:
@@ -44,7 +44,7 @@ def _held() -> tuple[FleetBoard, EventTimeGate]:
 
 def test_a_void_read_from_the_topic_ends_the_board_and_gate_holds() -> None:
     board, gate = _held()
-    assert board.hold_s() == EFF_S and gate.limit_ms() == EFF_S * 1000.0
+    assert board.hold_s() == EFF_S and gate.limit_ms() == round(EFF_S * 1000)
     key, value = void_message(KIND, EFF_S)
     assert take_void(board, gate, value, timestamp_ms=2000, since_ms=1000) is None
     assert board.hold_s() == math.inf and gate.limit_ms() == math.inf
@@ -56,20 +56,21 @@ def test_an_earlier_runs_void_is_skipped() -> None:
     board, gate = _held()
     _key, value = void_message(KIND, EFF_S)
     assert take_void(board, gate, value, timestamp_ms=999, since_ms=1000) is None
-    assert board.hold_s() == EFF_S and gate.limit_ms() == EFF_S * 1000.0
+    assert board.hold_s() == EFF_S and gate.limit_ms() == round(EFF_S * 1000)
 
 
 @pytest.mark.parametrize("value", [None, b"", b"\xff", b"[]", b'"x"', b'{"kind": "engine"}',
-                                   b'{"kind": 3, "effective_from_ms": 1}',
-                                   b'{"kind": "engine", "effective_from_ms": 1.5}',
-                                   b'{"kind": "engine", "effective_from_ms": true}',
-                                   b'{"kind": "engine", "effective_from_ms": 1e999}',
-                                   json.dumps({"kind": "engine", "effective_from_ms": 10**400}).encode()])
+                                   b'{"kind": 3, "effective_from_s": 1}',
+                                   b'{"kind": "engine", "effective_from_s": "1"}',
+                                   b'{"kind": "engine", "effective_from_s": true}',
+                                   b'{"kind": "engine", "effective_from_s": NaN}',
+                                   b'{"kind": "engine", "effective_from_s": 1e999}',
+                                   json.dumps({"kind": "engine", "effective_from_s": 10**400}).encode()])
 def test_a_malformed_void_is_refused_with_a_reason_and_ends_no_hold(value: bytes | None) -> None:
     board, gate = _held()
     reason = take_void(board, gate, value, timestamp_ms=2000, since_ms=1000)
     assert reason is not None and "void" in reason
-    assert board.hold_s() == EFF_S and gate.limit_ms() == EFF_S * 1000.0
+    assert board.hold_s() == EFF_S and gate.limit_ms() == round(EFF_S * 1000)
 
 
 def test_a_void_never_shares_a_key_with_a_version_and_a_later_version_still_applies() -> None:
@@ -78,13 +79,13 @@ def test_a_void_never_shares_a_key_with_a_version_and_a_later_version_still_appl
     model = learner._publish(EFF_S)
     key, value = void_message(KIND, model.effective_from_s)
     assert key != model_message(model)[0] and key != void_message(KIND, EFF_S + 1)[0]
-    assert json.loads(value) == {"kind": KIND, "effective_from_ms": round(model.effective_from_s * 1000)}
+    assert json.loads(value) == {"kind": KIND, "effective_from_s": model.effective_from_s}
     assert is_void([("twin.void", b"1")]) and not is_void([("fleet.version", b"1")]) and not is_void(None)
     board = FleetBoard()
     take_void(board, None, value, timestamp_ms=2000, since_ms=1000)
     board.publish(model)
     assert board.model_at(KIND, model.effective_from_s) is model
-    assert abs(round(EFF_S * 1000)) < MAX_VOID_MS
+    assert abs(EFF_S) < MAX_VOID_S
 
 
 def _life_parts() -> list[LifeChunk]:
