@@ -5,7 +5,9 @@ versions: the learner's stream is produced to the topic (:func:`model_message`) 
 runs a :class:`FleetModelConsumer`, a background thread that reads the topic from the beginning
 (compaction keeps the newest version of every kind, so a restart or a resume gets the models back)
 into the process's :class:`~flows.dataflow.fleet_models.FleetBoard`. The same topic carries the
-processes' positions for the event-time gate (:mod:`flows.app.gate_link`), told apart by a header.
+processes' positions for the event-time gate and the learners' voids (no version will come for a
+life: :mod:`flows.app.gate_link`), told apart by a header; a malformed void is refused as a
+``bad_fleet_model`` dead letter (counted and logged).
 
 A message from Kafka is untrusted: it is never given to plain ``pickle.loads``. :func:`load_model`
 accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, which resolves
@@ -26,7 +28,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from flows.app.gate_link import is_progress, take_progress
+from flows.app.gate_link import is_progress, is_void, take_progress, take_void
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
@@ -107,6 +109,7 @@ class FleetModelConsumer:
         self.since_ms = int(time.time() * 1000)
         self.loaded = 0
         self.refused = 0
+        self.voids = 0  # voids taken (old ones skipped are not counted)
         self._stop = threading.Event()
         conf = {**kafka.client_config(), "group.id": "twinflow-fleet-models-unused",
                 "enable.auto.commit": "false", "fetch.message.max.bytes": str(MAX_MODEL_BYTES),
@@ -138,6 +141,9 @@ class FleetModelConsumer:
             if is_progress(msg.headers()):
                 self._progress(msg)
                 continue
+            if is_void(msg.headers()):
+                self._void(msg)
+                continue
             self.take(msg.key(), msg.value())
 
     def _progress(self, msg: Any) -> None:
@@ -149,6 +155,16 @@ class FleetModelConsumer:
             self.refused += 1
             self.metrics.dead_letters.labels(reason="bad_progress").inc()
             log.warning("twin: dead letter: %s (topic %s)", refused, self.topic)
+
+    def _void(self, msg: Any) -> None:
+        """A learner's void (flows.app.gate_link): the hold it names ends here too."""
+        refused = take_void(self.board, self.gate, msg.value(), msg.timestamp()[1], self.since_ms)
+        if refused is None:
+            self.voids += 1
+            return
+        self.refused += 1
+        self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
+        log.warning("twin: dead letter: %s (topic %s)", refused, self.topic)
 
     def take(self, key: bytes | None, value: bytes | None) -> None:
         """Publish one message's model to the board, or count and log why it was refused."""

@@ -9,10 +9,24 @@ from the beginning, so it still holds the last position of an earlier run: a pro
 written before this process started is ignored (the processes of one cluster publish only once
 their dataflow runs, after all of them have started). Positions are event times in ms, written as
 text (``inf`` once a process's partitions are all at their end).
+
+Voids (round 32): when the learner of a kind fails on a life, or gets it incomplete, no version
+will come for it (:meth:`~flows.dataflow.fleet_models.FleetBoard.void`); the twin that closed the
+life, and so the gate's hold, may be in another process, which waited for the gate's 60 s timeout.
+The learner's process publishes a *void* (:meth:`ProgressPublisher.publish_void`): header
+``twin.void``, key ``twin.void/<kind>/<effective ms>`` (never a kind's key, so compaction erases
+neither a version nor another void, and each void is kept once), value JSON ``{"kind": ...,
+"effective_from_s": ...}`` (the float exactly: the board knows a version by it). Every process's
+consumer hands it to :func:`take_void`: the board's hold ends and the gate releases it. A void ends
+holds only: a version of the same kind and effective time published later still applies. Like
+progress, a void written before this process started is skipped (an earlier run's, kept by
+compaction: a resumed run that replays the life's close replays its learning too, so its learner
+voids again); a malformed one is refused.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -20,13 +34,18 @@ from typing import Any
 
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
+from flows.dataflow.fleet_models import FleetBoard
 from flows.kafka.clients import producer_client, wait_for_brokers
 
-__all__ = ["PROGRESS_HEADER", "ProgressPublisher", "is_progress", "take_progress"]
+__all__ = ["PROGRESS_HEADER", "VOID_HEADER", "ProgressPublisher", "is_progress", "is_void", "take_progress",
+           "take_void", "void_message"]
 
 log = logging.getLogger(__name__)
 
 PROGRESS_HEADER = "twin.progress"
+VOID_HEADER = "twin.void"
+MAX_VOID_S = 1e12
+"""Largest effective time (event s, either sign: ~31,700 years) a void may name."""
 
 
 def is_progress(headers: list[tuple[str, bytes]] | None) -> bool:
@@ -47,6 +66,37 @@ def take_progress(gate: EventTimeGate, value: bytes | None, timestamp_ms: int, s
     if pid < 0 or math.isnan(pos):
         return f"progress message with process {pid} and position {pos}"
     gate.remote_report(pid, pos)
+    return None
+
+
+def is_void(headers: list[tuple[str, bytes]] | None) -> bool:
+    """Whether a message of the fleet model topic is a void (by its header)."""
+    return any(k == VOID_HEADER for k, _ in headers or ())
+
+
+def void_message(kind: str, effective_from_s: float) -> tuple[bytes, bytes]:
+    """The key and value of the void of ``kind``'s version effective from ``effective_from_s``
+    (the value keeps the float exactly: the board knows a version by it, the gate by its ms)."""
+    value = json.dumps({"kind": kind, "effective_from_s": effective_from_s}, ensure_ascii=False)
+    return f"{VOID_HEADER}/{kind}/{round(effective_from_s * 1000.0)}".encode(), value.encode()
+
+
+def take_void(board: FleetBoard, gate: EventTimeGate | None, value: bytes | None, timestamp_ms: int,
+              since_ms: int) -> str | None:
+    """End the hold a void names, on the board and the gate; the reason it was refused, or None.
+    Voids from before ``since_ms`` (an earlier run's) are skipped, not refused."""
+    if timestamp_ms < since_ms:
+        return None
+    try:
+        got = json.loads(value or b"")
+        kind, eff = got["kind"], got["effective_from_s"]
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"fleet model void {(value or b'')[:60]!r} is not {{kind, effective_from_s}}: {exc}"
+    if type(kind) is not str or type(eff) not in (int, float) or not abs(eff) <= MAX_VOID_S:
+        return f"fleet model void of kind {kind!r} and effective time {eff!r}"[:500]
+    board.voided(kind, eff)
+    if gate is not None:
+        gate.release(kind, eff)
     return None
 
 
@@ -99,6 +149,19 @@ class ProgressPublisher:
         self.sent += 1
         return True
 
+    def publish_void(self, kind: str, effective_from_s: float) -> None:
+        """Tell every process that ``kind``'s version effective from ``effective_from_s`` will not
+        come (a worker thread's learner step calls it). A full local queue (broker away): the
+        holding process waits for the gate's timeout, as before voids existed; logged."""
+        key, value = void_message(kind, effective_from_s)
+        try:
+            self.producer.produce(self.topic, value, key, headers=[(VOID_HEADER, b"1")],
+                                  on_delivery=_log_failure)
+        except BufferError:
+            log.warning("twin: fleet model void of kind %r not sent (the producer's queue is full)", kind)
+            return
+        self.producer.poll(0)
+
     def stop(self) -> None:
         """Stop the thread; what is queued gets a short chance to go out."""
         self._stop.set()
@@ -110,4 +173,4 @@ class ProgressPublisher:
 
 def _log_failure(err: Any, _msg: Any) -> None:
     if err is not None:
-        log.warning("twin: event-time gate progress not delivered: %s", err)
+        log.warning("twin: event-time gate message (progress or void) not delivered: %s", err)

@@ -307,6 +307,8 @@ def run_kafka_flow(
     except ValueError:  # KafkaSetupError: one line; the consumer started above is stopped
         models.stop()
         raise
+    if progress is not None:  # the hold may be another process's: the void goes to every process
+        board.on_void = functools.partial(_void_everywhere, gate, progress)
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
     # fewer garbage collections of a batch's short-lived objects; the caller's settings come back after
@@ -352,6 +354,12 @@ def run_kafka_flow(
             models.stop()
             if progress is not None:
                 progress.stop()
+
+
+def _void_everywhere(gate: EventTimeGate, progress: ProgressPublisher, kind: str, effective_s: float) -> None:
+    """This process's learner voided a version: release this gate now, tell the others (the topic)."""
+    gate.release(kind, effective_s)
+    progress.publish_void(kind, effective_s)
 
 
 class OutputUndelivered(RuntimeError):

@@ -23,7 +23,10 @@ holds its Kafka sources through the event-time gate instead (``on_expect``). A h
 longer than ``hold_timeout_s`` of wall time (a version that never comes: its life lost to a
 failed step) is dropped and counted (``on_hold_timeout``); one known not to come is *voided* at once
 (:meth:`FleetBoard.void`, round 31: the learner step failed on a part of its life, which it then
-never completes: the replay stood still for the whole timeout, ~60 s per poison life, before).
+never completes: the replay stood still for the whole timeout, ~60 s per poison life, before;
+round 32: also a life whose last part reaches the learner without the others, and, in ``twin run``,
+in every process: the learner's process publishes the void on the fleet model topic,
+:mod:`flows.app.gate_link`, and each process's board takes it, :meth:`FleetBoard.voided`).
 Left to chance still: a failure that
 becomes known only after the source passed its version's effective time (the failed asset's
 worker lagging by that much, or an asset silent after its failure for longer than
@@ -96,13 +99,20 @@ class FleetBoard:
             self.on_expect(kind, effective_from_s)
 
     def void(self, kind: str, effective_from_s: float) -> None:
-        """The version of ``kind`` effective from ``effective_from_s`` will not come (the learner
-        failed on a part of its life, which is dead-lettered): its hold ends now, and an undo
-        replaying the life's window does not hold again."""
-        with self._lock:
-            self._settle((kind, effective_from_s))
+        """The version of ``kind`` effective from ``effective_from_s`` will not come (this process's
+        learner failed on a part of its life, which is dead-lettered, or never got the whole life):
+        :meth:`voided`, then ``on_void`` (``twin run``: the gate's release, and the void published
+        to the other processes)."""
+        self.voided(kind, effective_from_s)
         if self.on_void is not None:
             self.on_void(kind, effective_from_s)
+
+    def voided(self, kind: str, effective_from_s: float) -> None:
+        """That version will not come (this process's learner, or another process's, read from the
+        fleet model topic): its hold ends now, and an undo replaying the life's window does not
+        hold again. A version of it published later still applies (a void ends holds only)."""
+        with self._lock:
+            self._settle((kind, effective_from_s))
 
     def _settle(self, key: tuple[str, float]) -> None:
         """(Under the lock) the version ``key`` is here or will never come: its hold ends, and a

@@ -151,17 +151,28 @@ def fleet_rul(
 ) -> Callable[[FleetState | None, LearnerItem], tuple[FleetLearner, list[FleetModel]]]:
     """``fleet_rul`` step (keyed by asset kind): learn completed lives; emit model versions. A part
     of a life on which it raises (dead-lettered by the guard) voids the life's hold on ``board``:
-    the life is never complete, its version never comes."""
+    the life is never complete, its version never comes. So does a life's last part that leaves
+    the life unlearnt (a part lost before it: the learner's bounded buffer of partial lives
+    dropped the life, or an earlier part was dead-lettered), logged."""
     apply = fleet_learn_apply(metadata, config)
+
+    def void(item: LifeChunk) -> None:
+        if board is not None:
+            board.void(asset_kind(metadata, item.asset_id), config.effective_from_s(item.failure_s))
 
     def step(state: FleetState | None, item: LearnerItem) -> tuple[FleetLearner, list[FleetModel]]:
         failures = state.fit_failures if isinstance(state, FleetLearner) else 0
+        lives = _lives(state)
         try:
             learner, models = apply(state, item)
         except Exception:
-            if board is not None and type(item) is LifeChunk:
-                board.void(asset_kind(metadata, item.asset_id), config.effective_from_s(item.failure_s))
+            if type(item) is LifeChunk:
+                void(item)
             raise
+        if type(item) is LifeChunk and item.summary is not None and learner.lives == lives:
+            log.warning("twin: fleet_rul: the life of %r that failed at %s reached the learner incomplete "
+                        "(a part of it was lost): not learnt, no version", item.asset_id, item.failure_s)
+            void(item)
         metrics.step_items.labels(step="fleet_rul").inc(len(models))
         if learner.fit_failures > failures:  # a fit raised: abandoned by the learner, which goes on
             metrics.fleet_fit_failures.labels(kind=learner.kind).inc(learner.fit_failures - failures)
@@ -171,6 +182,13 @@ def fleet_rul(
         return learner, models
 
     return step
+
+
+def _lives(state: FleetState | None) -> int:
+    """Lives the learner state has learnt (a migrated FleetTwin: its completed lives)."""
+    if isinstance(state, FleetLearner):
+        return state.lives
+    return len(state.life_lengths) if isinstance(state, FleetTwin) else 0
 
 
 def publisher(board: FleetBoard, metrics: PipelineMetrics) -> Callable[[str, tuple[str, FleetModel]], None]:
