@@ -53,18 +53,12 @@ def _table_files(archive: Path) -> list[Path]:
 
 def earlier_runs(archive: str | Path) -> set[str]:
     """Run ids of the archive files under ``archive``: from their names, and from the ``run_id``
-    column of the files ``twin archive compact`` wrote (named by none of their runs)."""
-    runs, compacted = set(), []
-    for p in _table_files(Path(archive)):
-        if (m := _PART.match(p.name)) is not None:
-            runs.add(m.group("run"))
-        elif COMPACTED_NAME.match(p.name) and not p.name.startswith("."):
-            compacted.append(p)
-    if compacted:
-        from flows.app.archive_runs import compacted_runs
+    column of the files ``twin archive compact`` wrote (named by none of their runs), and a stopped
+    run's parts that never completed (hidden ``.tmp`` files: outputs, though they hold no rows)."""
+    from flows.app.archive_runs import files_by_name
 
-        runs |= compacted_runs(compacted)
-    return runs
+    named = files_by_name(_table_files(Path(archive)), _PART)
+    return named.runs() | named.unfinished_runs
 
 
 def mixing_line(where: str, archive: str | Path, remedy: str) -> str | None:
