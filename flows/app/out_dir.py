@@ -212,4 +212,22 @@ def kept_on_stop(out: Path, archive: Path, run: RunOutputs, expected: Sequence[s
     except BaseException as exc:
         if not (made is not None and remove_if_empty(made)) and run.started:
             exc.add_note(kept_outputs(out, archive, run.run_id, run.written, expected, logs=logs))
+            _record_logs(out, logs)
         raise
+
+
+def _record_logs(out: Path, logs: Sequence[str]) -> None:
+    """A stopped run's logs (each worker's: ``dead_letters.jsonl``, ``dead_letters-w1.jsonl`` ...) in
+    the manifest, as a finished run's are: stopped before its first archive file, a ``--fresh`` run
+    refused the folder (round 32, LOOSE32: "dead_letters.jsonl has no twinflow archive beside it").
+    Best effort: a full disk (what may have stopped the run) leaves the manifest as it was."""
+    from flows.dataflow.sinks.jsonl import worker_path
+
+    files = []
+    for name in logs:
+        k = 0
+        while (path := worker_path(out / name, k)).is_file():
+            files.append(path)
+            k += 1
+    with contextlib.suppress(OSError):
+        Manifest.read(out).record(files)
