@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 
 from flows.archive.files import COMPACTED_NAME, printable
 
-__all__ = ["ASSET_TABLE", "EarlierRows", "compacted_runs", "earlier_rows", "mixing_warning"]
+__all__ = ["ASSET_TABLE", "EarlierRows", "NamedFiles", "compacted_runs", "earlier_rows", "files_by_name",
+           "mixing_warning"]
 
 ASSET_TABLE = "features"
 """The table whose files give the assets: every window of every asset has a row there."""
@@ -78,30 +79,63 @@ def _assets_of(path: Path) -> list[str]:
     return _values(path, "asset_id")
 
 
+@dataclass
+class NamedFiles:
+    """An archive's table files by their names (:func:`files_by_name`)."""
+
+    files: list[Path] = field(default_factory=list)
+    """Every complete file twinflow named (a run's part, a compacted file), in the order given."""
+    named_runs: set[str] = field(default_factory=set)
+    """The run ids the parts' names give."""
+    compacted: list[Path] = field(default_factory=list)
+    """Compacted files: rows of many runs, named by none (their ``run_id`` column names them)."""
+    unfinished_runs: set[str] = field(default_factory=set)
+    """The runs of parts that never completed (hidden, ``.tmp``): no rows, but a stopped run's output."""
+
+    def runs(self) -> set[str]:
+        """Every run: the names' and the compacted files' ``run_id`` columns (read in threads)."""
+        return self.named_runs | compacted_runs(self.compacted)
+
+
+def files_by_name(files: Iterable[Path], part: re.Pattern[str]) -> NamedFiles:
+    """The one classification of the archive's file names (``earlier_rows``' and
+    :func:`flows.app.out_dir.earlier_runs`'; round 32, LOOSE32: each had its own loop): a run's
+    part by ``part`` (its group ``run``), a compacted file by its name; a hidden or ``.tmp`` file (a
+    write that never completed) gives only its run, if ``part`` names one; a file twinflow did not
+    name is left out, and so is a symbolic link (the views never follow one)."""
+    got = NamedFiles()
+    for p in files:
+        if p.name.startswith(".") or p.name.endswith(".tmp"):  # a write that never completed
+            if (m := part.match(p.name)) is not None:
+                got.unfinished_runs.add(m.group("run"))
+            continue
+        if p.is_symlink():
+            continue  # never followed by the views (listing.LINK): read, it was a file outside (HOSTILE32)
+        if (m := part.match(p.name)) is not None:
+            got.named_runs.add(m.group("run"))
+        elif COMPACTED_NAME.match(p.name):
+            got.compacted.append(p)
+        else:
+            continue  # not twinflow's
+        got.files.append(p)
+    return got
+
+
 def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[str]) -> EarlierRows:
     """What ``files`` (the archive's table files) hold: run ids by ``part`` (its group ``run``) on
     the file name (a compacted file's from its ``run_id`` column), dates by the ``date=`` folder,
     assets from the :data:`ASSET_TABLE` files only (at most :data:`ASSET_FILES_MAX` of them)."""
     got = EarlierRows()
     base = Path(archive)
-    compacted, with_assets = [], []
-    for p in files:
-        if p.name.startswith(".") or p.name.endswith(".tmp"):
-            continue  # a write that never completed
-        if p.is_symlink():
-            continue  # never followed by the views (listing.LINK): read here, it was a file outside
-        if (m := part.match(p.name)) is not None:
-            got.runs.add(m.group("run"))
-        elif COMPACTED_NAME.match(p.name):  # rows of many runs, named by none: their run_id column
-            compacted.append(p)
-        else:
-            continue  # not twinflow's
+    named = files_by_name(files, part)
+    with_assets = []
+    for p in named.files:
         folders = p.relative_to(base).parts[1:-1]
         got.dates.update(d.group(1) for f in folders if (d := _DATE.match(f)) is not None)
         if p.relative_to(base).parts[0] == ASSET_TABLE:
             with_assets.append(p)
     # the file reads in threads, as the views' footer reads (Arrow releases the GIL)
-    got.runs |= compacted_runs(compacted)
+    got.runs = named.runs()
     if len(with_assets) > ASSET_FILES_MAX:  # the newest dates' (paths sort by date=, then name)
         with_assets = sorted(with_assets, reverse=True)[:ASSET_FILES_MAX]
         got.assets_partial = True

@@ -53,18 +53,12 @@ def _table_files(archive: Path) -> list[Path]:
 
 def earlier_runs(archive: str | Path) -> set[str]:
     """Run ids of the archive files under ``archive``: from their names, and from the ``run_id``
-    column of the files ``twin archive compact`` wrote (named by none of their runs)."""
-    runs, compacted = set(), []
-    for p in _table_files(Path(archive)):
-        if (m := _PART.match(p.name)) is not None:
-            runs.add(m.group("run"))
-        elif COMPACTED_NAME.match(p.name) and not p.name.startswith("."):
-            compacted.append(p)
-    if compacted:
-        from flows.app.archive_runs import compacted_runs
+    column of the files ``twin archive compact`` wrote (named by none of their runs), and a stopped
+    run's parts that never completed (hidden ``.tmp`` files: outputs, though they hold no rows)."""
+    from flows.app.archive_runs import files_by_name
 
-        runs |= compacted_runs(compacted)
-    return runs
+    named = files_by_name(_table_files(Path(archive)), _PART)
+    return named.runs() | named.unfinished_runs
 
 
 def mixing_line(where: str, archive: str | Path, remedy: str) -> str | None:
@@ -218,4 +212,22 @@ def kept_on_stop(out: Path, archive: Path, run: RunOutputs, expected: Sequence[s
     except BaseException as exc:
         if not (made is not None and remove_if_empty(made)) and run.started:
             exc.add_note(kept_outputs(out, archive, run.run_id, run.written, expected, logs=logs))
+            _record_logs(out, logs)
         raise
+
+
+def _record_logs(out: Path, logs: Sequence[str]) -> None:
+    """A stopped run's logs (each worker's: ``dead_letters.jsonl``, ``dead_letters-w1.jsonl`` ...) in
+    the manifest, as a finished run's are: stopped before its first archive file, a ``--fresh`` run
+    refused the folder (round 32, LOOSE32: "dead_letters.jsonl has no twinflow archive beside it").
+    Best effort: a full disk (what may have stopped the run) leaves the manifest as it was."""
+    from flows.dataflow.sinks.jsonl import worker_path
+
+    files = []
+    for name in logs:
+        k = 0
+        while (path := worker_path(out / name, k)).is_file():
+            files.append(path)
+            k += 1
+    with contextlib.suppress(OSError):
+        Manifest.read(out).record(files)

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["LINK", "file_kind", "folder_kind", "listing", "not_a_folder", "not_regular"]
+__all__ = ["FOLDER", "LINK", "file_kind", "folder_kind", "listing", "not_a_folder", "not_regular"]
 
 _KINDS = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -30,13 +30,17 @@ def listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     the entries that are not regular files or folders, with the reason they are left out: a
     symbolic link (to a file or a folder) is never followed, so a link planted in the archive
     cannot make the views read a file outside it; a FIFO (opening it waits for a writer for ever)
-    or a device is never opened."""
+    or a device is never opened. A folder named like a Parquet file (``part-0.parquet/``) is such
+    an entry too, not walked into: a query would skip it in silence (round 32, LOOSE32)."""
     out: list[Path] = []
     odd: list[tuple[Path, str]] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         linked = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
         odd.extend((Path(dirpath) / d, LINK) for d in linked if not d.startswith("."))
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in linked]
+        named = [d for d in dirnames if d.endswith(".parquet")]  # a folder where a file should be
+        odd.extend((Path(dirpath) / d, FOLDER) for d in named)
+        dirnames[:] = [d for d in dirnames if d not in named]
         for f in filenames:
             if f.startswith("."):
                 continue
@@ -51,6 +55,9 @@ def listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 LINK = "foreign file: a symbolic link (not followed)"
 """Why a symbolic link in a table folder is left out."""
+
+FOLDER = "foreign file: not a regular file (a folder)"
+"""Why a folder named ``*.parquet`` is left out (the words :func:`not_regular` gives a folder)."""
 
 
 def not_regular(path: Path) -> str | None:

@@ -2,7 +2,7 @@
 
 import sys
 
-from flows.cli.main import main
+from flows.cli.entry import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 __all__ = ["PanicFilter", "engine_cause", "engine_panics_hidden"]
 
 _PANIC_START = re.compile(r"^thread '.*' panicked at ")
+_PANIC_IN_LINE = re.compile(r"thread '[^']*' panicked at ")
+"""A panic that starts inside a line: after a progress bar, drawn without a newline (round 32)."""
 
 
 class PanicFilter:
@@ -37,14 +39,23 @@ class PanicFilter:
         out = []
         lines = text.split("\n")
         for line in lines[:-1]:
+            if not self.in_panic and (m := _PANIC_IN_LINE.search(line)) and (m.start() or self.mid_line):
+                # round 32: a step failing while a bar was drawn: the panic ran on from the bar's
+                # text, unrecognised, and its lines showed; the bar's line is ended, the panic dropped
+                out.append(line[:m.start()] + "\n")
+                line, self.mid_line = line[m.start():], False
             if self.mid_line:  # the end of a line shown in part: no blank line (round 28: a `twin run`
                 out.append(line + "\n")  # error's newline, written apart, was dropped as one)
                 self.mid_line = False
                 continue
             out.append(self._line(line + "\n"))
         last = lines[-1]
+        cut = -1 if self.in_panic else last.find("thread '")
         if self.in_panic or "thread '".startswith(last[:8]) and "\r" not in last:
             self.partial = last  # might be the start of a panic line: wait for its end
+        elif cut > 0:  # a bar's text, then what may start a panic: the text shown, the rest held
+            out.append(last[:cut])
+            self.partial, self.mid_line, self.after_panic = last[cut:], True, False
         else:
             out.append(last)
             if last:

@@ -327,9 +327,9 @@ def twin_update(
             metrics.assets_tracked.inc()
         state, band = (twin.damage_state, twin.indicator_band) if twin is not None else (None, (0, 0))
         twin, snap, fleet = apply(twin, fv)
-        sensors_open.observe(fv.asset_id, sensor_open(twin))
         if snap is None:
             expect_versions(board, twin, fleet, config.fleet)
+            sensors_open.observe(fv.asset_id, sensor_open(twin))
             return twin, fleet
         observe_damage(twin, state, band, metrics)
         items.inc()
@@ -362,7 +362,9 @@ def twin_update(
                 metrics.data_quality_windows.labels(check=check, state=state).inc()
         if n_ok:
             metrics.data_quality_windows.labels(check="", state="ok").inc(n_ok)
-        expect_versions(board, twin, fleet, config.fleet)  # last: the step has not raised
+        # last, once the step has not raised (else the guard restores the twin, not these)
+        expect_versions(board, twin, fleet, config.fleet)
+        sensors_open.observe(fv.asset_id, sensor_open(twin))
         return twin, [snap, *fleet]
 
     return step

@@ -115,3 +115,20 @@ def test_a_symbolic_link_in_a_table_folder_is_neither_read_nor_named(tmp_path: P
     line = archive_warning(RunOptions(archive_dir=archive))
     assert line is not None
     assert f"1 earlier run ({RUN}) for 2 assets over 1 date" in line
+
+
+def test_the_runs_of_the_warning_and_of_a_refusal_come_from_one_classification(tmp_path: Path) -> None:
+    """Round 32 (LOOSE32): ``earlier_rows`` (the warning) and ``out_dir.earlier_runs`` (cmapss.py's
+    refusal) each classified the file names; now :func:`archive_runs.files_by_name` does, once. A
+    part that never completed names a run for the refusal (a stopped run's output) but no rows."""
+    from flows.app.out_dir import _PART, _table_files, earlier_runs
+
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    folder = next((archive / "features").rglob("*.parquet")).parent
+    (folder / f".part-{OTHER}-w0-000001.parquet.tmp").write_bytes(b"half")
+    (folder / "notes.parquet").write_bytes(b"not ours")
+    named = archive_runs.files_by_name(_table_files(archive), _PART)
+    assert (named.named_runs, named.unfinished_runs, named.compacted) == ({RUN}, {OTHER}, [])
+    assert [p.name for p in named.files] == [f"part-{RUN}-w0-000000.parquet"] * 2  # alerts, features
+    assert earlier_runs(archive) == {RUN, OTHER}
+    assert archive_runs.earlier_rows(archive, _table_files(archive), _PART).runs == {RUN}

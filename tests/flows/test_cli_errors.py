@@ -346,6 +346,23 @@ def test_panic_filter_keeps_the_newline_of_a_line_written_in_two_pieces() -> Non
     assert shown + flt.flush() == "twin run: error: cannot write the archive\n\nnext\n"
 
 
+@pytest.mark.parametrize("pieces", [
+    [" 80%|## | 8/10\r", "thread '<unnamed>' panicked at src/outputs.rs:364:37:\nBox<dyn Any>\n"],
+    [" 80%|## | 8/10\rthread '<unn", "amed>' panicked at src/outputs.rs:364:37:\nBox<dyn Any>\n"],
+    [" 80%|## | 8/10\rthread '<unnamed>' panicked at src/outputs.rs:364:37:\nBox<dyn Any>\n"],
+], ids=["apart", "split", "one-read"])
+def test_panic_filter_drops_a_panic_that_runs_on_from_a_progress_bar(pieces: list[str]) -> None:
+    """Round 32 (LOOSE32): a step failing while the bar was drawn (a demo whose archive path was too
+    long) showed ``thread '<unnamed>' panicked at ...``, ``Box<dyn Any>`` and the ``note:`` line after
+    the bar's text, then the one error line: the panic's first line began inside the bar's line."""
+    from flows.cli.stderr import PanicFilter
+
+    flt = PanicFilter()
+    shown = "".join(flt.feed(p) for p in [*pieces, "note: run with `RUST_BACKTRACE=1` ...\n\n"])
+    shown += flt.feed("twin: error: x\n")
+    assert shown + flt.flush() == " 80%|## | 8/10\r\ntwin: error: x\n"
+
+
 def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path) -> None:
     """Round 23: ``--write-truth`` naming a folder was found after ``--write-metadata`` was written."""
     meta = tmp_path / "assets.json"

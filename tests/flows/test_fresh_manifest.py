@@ -153,3 +153,28 @@ def test_demo_fresh_replaces_its_own_outputs_and_keeps_a_user_s_file(tmp_path: P
     listed = json.loads((out / MANIFEST).read_text())["files"]
     assert set(listed) == {"demo.png", "dead_letters.jsonl", "dead_letters-w1.jsonl"}
     assert listed["demo.png"]["size"] == (out / "demo.png").stat().st_size
+
+
+def test_a_demo_stopped_before_its_first_archive_file_can_be_run_again_fresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 32 (LOOSE32): a demo stopped once its flow had started but before its first archive
+    file (its stop line: "keeps its archive (0 files of this run ...), dead_letters.jsonl (this
+    run's ...)") left a folder ``--fresh`` refused: "dead_letters.jsonl has no twinflow archive
+    beside it ... .twinflow-outputs.json does not list it". The stop now records the run's logs."""
+    from flows.app import demo
+    from flows.cli.main import main
+
+    def stopped_at_start(flow: object) -> None:  # the flow's sinks opened, then Ctrl-C
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "dead_letters.jsonl").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--assets", "1", "--days", "1", "--no-progress", "--json", "--out", str(out)]
+    monkeypatch.setattr(demo, "run_main", stopped_at_start)
+    assert main(argv) == 130
+    kept = "keeps its archive (0 files of this run, each complete), dead_letters.jsonl"
+    assert kept in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main([*argv, "--fresh"]) == 0, capsys.readouterr().err
+    assert "refused" not in capsys.readouterr().err

@@ -25,6 +25,7 @@ import flows.archive.compact as compact
 from flows.archive.query import query
 from flows.cli.main import main
 from tests.flows.test_archive_compact import VIEW, _archive
+from tests.flows.test_stop_signals import sigint_interrupts
 
 COMPACT = ["archive", "compact", "--before", "2026-01-03", "--archive"]
 
@@ -169,11 +170,8 @@ def test_a_compaction_stopped_by_a_signal_says_what_it_merged_before_it(
     monkeypatch.setattr(compact, "compact_date", signalled_at_the_second)
     # a suite run as a background job has SIGINT ignored, which main's StopOnce keeps (round 31: the
     # compaction then went on, exit 0): the signal's default handler, as test_sql_sandbox's Ctrl-C test
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    with sigint_interrupts():
         assert main([*COMPACT, str(root)]) == 130
-    finally:
-        signal.signal(signal.SIGINT, before)
     out, err = capsys.readouterr()
     assert out.splitlines()[0].startswith("features 2026-01-01: "), out  # main: "" (nothing said)
     assert out.splitlines()[-1] == f"archive {root}: 1 date folder compacted", out

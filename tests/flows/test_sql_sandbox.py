@@ -22,6 +22,7 @@ import pytest
 from flows.archive.query import connect, query
 from flows.cli.main import main
 from tests.flows.archive_fixtures import small_archive
+from tests.flows.test_stop_signals import sigint_interrupts
 
 SECRET = "TOPSECRET-5f1c"
 
@@ -248,11 +249,8 @@ def test_ctrl_c_prints_one_line_and_exits_130(env: dict[str, Path], monkeypatch:
 
     monkeypatch.setattr(flows.archive.query, "check_read_only", press_ctrl_c_once)
     sql = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background run ignores it
-    try:
+    with sigint_interrupts():  # a background run ignores it
         assert main(["sql", sql, "--archive", str(env["archive"])]) == 130
-    finally:
-        signal.signal(signal.SIGINT, before)
     out = capsys.readouterr()
     assert out.err == "twin: interrupted\n" and out.out == ""
 

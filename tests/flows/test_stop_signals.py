@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,19 @@ def _sigint_default(argv: list[str]) -> list[str]:
     """``argv`` started with SIGINT at its default action whatever this process inherited (an exec
     keeps an ignored signal ignored, and resets a handled one to its default)."""
     return [sys.executable, "-c", _EXEC_WITH_SIGINT_DEFAULT, *argv]
+
+
+@contextmanager
+def sigint_interrupts() -> Iterator[None]:
+    """In this process, within the block: SIGINT raises KeyboardInterrupt (its default handler),
+    whatever the process inherited: a suite run as a background job has it ignored, which ``main``'s
+    StopOnce keeps (a test signalling itself then saw its command go on). The in-process
+    counterpart of :func:`_sigint_default` (round 32: two tests spelt it each)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_the_first_signal_interrupts_a_quick_repeat_is_ignored() -> None:

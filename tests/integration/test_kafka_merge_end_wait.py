@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyarrow.dataset as ds
 import pytest
 from confluent_kafka import Producer
 
+from flows.app.run import TELEMETRY_ROLES
 from flows.codec import encode_waveform
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
@@ -30,6 +32,7 @@ from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
 from tests.integration.test_kafka_clock_frame import kafka  # noqa: F401 (the fixture: fresh topics)
 from tests.integration.test_kafka_pipeline import consume_all
+from tests.integration.test_prometheus import _port as free_port
 from twin_models.records import ScalarSample, WaveformFrame
 
 pytestmark = pytest.mark.integration
@@ -64,6 +67,31 @@ def _write_frame_then_older_scalars(cfg: KafkaConfig) -> None:
     producer.flush(30)
 
 
+def _at_every_end(port: int, topics: list[str]) -> bool:
+    """The run's lag gauge (``/metrics``) has a series at 0 for each of ``topics``: each partition
+    was fetched, and is read up to its end (empty topics)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+            text = resp.read().decode()
+    except OSError:  # not serving yet
+        return False
+    at_end = {line.split('topic="', 1)[1].split('"', 1)[0] for line in text.splitlines()
+              if line.startswith("twin_kafka_consumer_lag_messages{") and float(line.rsplit(" ", 1)[1]) == 0}
+    return set(topics) <= at_end
+
+
+def _reading(proc: subprocess.Popen[str], port: int, cfg: KafkaConfig) -> bool:
+    """Wait until the run reads every telemetry topic at its end (round 32: it was a fixed 10 s
+    sleep); False if it ended, or did not within 120 s."""
+    topics = [cfg.topic(role) for role in TELEMETRY_ROLES]
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _at_every_end(port, topics):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_older_scalars_landing_just_after_a_newer_frame_are_not_late(
         kafka: KafkaConfig, tmp_path: Path) -> None:  # noqa: F811
     config = tmp_path / "windows.toml"
@@ -71,12 +99,11 @@ def test_older_scalars_landing_just_after_a_newer_frame_are_not_late(
     err = tmp_path / "run.err"
     cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka.brokers, "--topic-prefix",
            kafka.topic_prefix, "--archive", str(tmp_path / "archive"), "--config", str(config),
-           "--clock", "data"]
+           "--clock", "data", "--metrics-port", str(port := free_port()), "--metrics-address", "127.0.0.1"]
     with err.open("w") as sink:
         proc = subprocess.Popen(cmd, stderr=sink, text=True)
         try:
-            time.sleep(10)  # reading: every topic at its end
-            assert proc.poll() is None, err.read_text()
+            assert _reading(proc, port, kafka), err.read_text()  # reading: every topic at its end
             _write_frame_then_older_scalars(kafka)
             # the four windows of 00:00-00:20 closed: their twin states are on the state topic (not a
             # fixed 6 s, which a loaded machine could take to read the scalars; round 31)

@@ -1,0 +1,39 @@
+"""The ``twin`` console script's entry: the stop signals' handler first, then the command line.
+
+Round 32 (LOOSE32): :func:`flows.cli.main.main` installs the SIGINT/SIGTERM handler
+(:func:`flows.app.stop_signals.stop_once`), but only once ``flows.cli.main`` and what it imports
+(argparse, numpy, the config tree: ~0.2 s on the dev VM, more under load) are loaded. A SIGTERM in
+that window killed the process with no word (exit -15) and a Ctrl-C printed Python's traceback
+(exit -2). Here the handler is installed before anything else of twinflow is imported, and a stop
+before the command has begun is the usual one line, ``twin: interrupted``, exit 130 (README
+"Stopping"). What is left of the window is the interpreter's own start and this package's
+``__init__`` (a few ms: ``benchmarks/signal_window.py``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+__all__ = ["run"]
+
+INTERRUPTED = 130
+
+
+def run() -> int:
+    """``twin``: the handler, then :func:`flows.cli.main.main` (which keeps it: one handler)."""
+    before = None
+    try:
+        from flows.app.stop_signals import StopOnce, restore, stop_once
+
+        before = stop_once()
+        from flows.cli.main import main
+
+        return main()
+    except KeyboardInterrupt:  # a stop before main's own guard (it reports the ones after)
+        print("twin: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        # main's own restore has run unless it was not reached: after a stop it leaves the signals
+        # ignored (the interpreter's shutdown), which must stay so; else back to what they were
+        if before is not None and isinstance(signal.getsignal(signal.SIGTERM), StopOnce):
+            restore(before, exiting=True)

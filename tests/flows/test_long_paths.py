@@ -1,0 +1,74 @@
+"""A path of thousands of characters in a one-line error (round 32, LOOSE32): the line keeps the
+path's two ends around ``...`` (where it starts, the file's name) instead of echoing it whole (a
+4,000-character ``--config`` made a 4,067-character line, a too-long ``--out`` one of 8,344)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.cli.main import main
+from flows.cli.short_paths import HEAD_CHARS, MAX_WORD_CHARS, short_word
+
+DEEP = "/".join(["d" * 200] * 20)  # 4,019 characters below tmp_path, each part a legal name
+
+
+def _line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err[:500]
+    return err.rstrip("\n")
+
+
+def _shortened(line: str, path: Path) -> None:
+    text = str(path)
+    assert text not in line and len(line) < 500, line
+    # the word holding it (a quote or a colon beside it) keeps both ends: where it starts, its name
+    assert f"{text[:HEAD_CHARS // 2]}" in line and f"...{'d' * 50}" in line and text[-100:] in line, line
+
+
+@pytest.mark.parametrize(("argv", "flag", "says"), [
+    (["demo", "--config", "{p}/twin.toml"], "--config", "no such file"),
+    (["backtest", "{p}/data.csv", "--out", "{o}"], "input file", "no such file"),
+    (["backtest", "{o}/x.csv", "--metadata", "{p}/meta.json", "--out", "{o}"], "--metadata", "no such file"),
+])
+def test_a_long_input_path_is_shortened_in_its_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], flag: str, says: str) -> None:
+    deep = tmp_path / DEEP
+    (tmp_path / "x.csv").write_text("timestamp,asset_id,channel,value\n")
+    named = [a.format(p=deep, o=tmp_path) for a in argv]
+    assert main(named) == 2
+    line = _line(capsys)
+    path = next(Path(a) for a in named if a.startswith(str(deep)))
+    assert line.startswith(f"twin: error: {flag} ") and line.endswith(f"{path.name}: {says}"), line
+    _shortened(line, path)
+
+
+def test_a_long_archive_path_and_an_argument_error_are_shortened(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deep = tmp_path / DEEP
+    assert main(["sql", "SELECT 1", "--archive", str(deep)]) == 2
+    line = _line(capsys)
+    assert line.startswith("twin: error: no archive: ") and "does not exist" in line, line
+    _shortened(line, deep)
+    with pytest.raises(SystemExit) as stop:  # argparse's own error (OneLineParser)
+        main(["demo", "--workers", str(deep)])
+    assert stop.value.code == 2
+    line = _line(capsys)
+    assert line.endswith("(see `twin demo --help`)"), line
+    _shortened(line, deep)
+
+
+def test_a_path_of_ordinary_length_is_kept_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / ("x" * 100) / "twin.toml"
+    assert len(str(path)) <= MAX_WORD_CHARS
+    assert main(["demo", "--config", str(path)]) == 2
+    assert _line(capsys) == f"twin: error: --config {path}: no such file"
+
+
+def test_a_word_keeps_its_two_ends() -> None:
+    word = "/very/" + "long/" * 100 + "file.toml"
+    short = short_word(word)
+    assert len(short) == MAX_WORD_CHARS and short.startswith("/very/long/")
+    assert short.endswith("/long/file.toml") and "..." in short
+    assert short_word("x" * MAX_WORD_CHARS) == "x" * MAX_WORD_CHARS
