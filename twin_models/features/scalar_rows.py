@@ -52,8 +52,9 @@ def scalar_rows(scalars: Columns) -> tuple[dict[str, float], dict[str, ChannelSt
     last = values.ravel()[times.argmax(axis=1) + np.arange(0, k * n, n)]
     span = (_MAX(times, axis=1) - _MIN(times, axis=1)).tolist()
     t = (times - (_ADD(times, axis=1) / n)[:, None]) / 3600.0
-    with np.errstate(divide="ignore", invalid="ignore"):  # rows without a slope are 0.0 below
-        slope = _ADD(t * dev, axis=1) / _ADD(t * t, axis=1)
+    # the slope's quotient in Python floats (the same IEEE division), rows without one skipped:
+    # np.errstate around an array division cost more than the division
+    slope_num, slope_den = _ADD(t * dev, axis=1).tolist(), _ADD(t * t, axis=1).tolist()
     # scalar_channel_stats: steps, the two largest deviations from the median, samples at the rails
     dt = times[:, 1:] - times[:, :-1]
     half, mid = n // 2, (n - 1) // 2  # mid: of the n - 1 steps
@@ -62,20 +63,26 @@ def scalar_rows(scalars: Columns) -> tuple[dict[str, float], dict[str, ChannelSt
     at_hi, at_lo = _ADD(values == hi[:, None], axis=1), _ADD(values == lo[:, None], axis=1)
     features: dict[str, float] = {}
     quality: dict[str, ChannelStats] = {}
-    rows = zip(mean.tolist(), std.tolist(), lo.tolist(), hi.tolist(), last.tolist(), slope.tolist(), span,
-               times[:, 0].tolist(), times[:, -1].tolist(), _MAX(dt, axis=1).tolist(),
+    rows = zip(mean.tolist(), std.tolist(), lo.tolist(), hi.tolist(), last.tolist(), slope_num, slope_den,
+               span, times[:, 0].tolist(), times[:, -1].tolist(), _MAX(dt, axis=1).tolist(),
                np.partition(dt, mid, axis=1)[:, mid].tolist(), _ADD(dt <= 0.0, axis=1).tolist(),
                top2[:, 1].tolist(), top2[:, 0].tolist(), at_hi.tolist(), at_lo.tolist(), strict=True)
-    for channel, (m, sd, vmin, vmax, end, b, wide, first, final, max_dt, median_dt, dups, top, second,
+    for channel, (m, sd, vmin, vmax, end, num, den, wide, first, final, max_dt, median_dt, dups, top, second,
                   n_hi, n_lo) in zip(scalars, rows, strict=True):
         names = _names(channel)
         features[names[0]], features[names[1]], features[names[2]] = m, sd, vmin
         features[names[3]], features[names[4]] = vmax, end
-        features[names[5]] = b if n >= 3 and wide > 0.0 else 0.0
+        features[names[5]] = (_quotient(num, den) if n >= 3 and wide > 0.0 else 0.0)
         rail = float(max(n_hi, n_lo)) if vmax > vmin else 0.0
         quality[channel] = ChannelStats("scalar", n, first, final, max_dt, median_dt, dups, vmin, vmax, sd,
                                         n >= 3 and vmax == vmin, rail, top, second, NAN, NAN, m)
     return features, quality
+
+
+def _quotient(num: float, den: float) -> float:
+    """``num / den`` as NumPy divides (a zero ``den``, which no real span gives: inf or NaN, with
+    NumPy's warning, as scalar_stats)."""
+    return num / den if den else float(np.float64(num) / np.float64(den))
 
 
 @lru_cache(maxsize=4096)
