@@ -49,6 +49,7 @@ from flows.dataflow.window_columns import scalar_columns
 from flows.dataflow.window_tail import pack
 from twin_models.alerting import AlertPolicyConfig
 from twin_models.features.batch import FrameSpec, frame_features_batch
+from twin_models.features.scalar_rows import scalar_rows
 from twin_models.features.window import aggregate_columns
 from twin_models.prescribe import PrescribeConfig
 from twin_models.quality.gate import annotate, kept_out_window, quality_step, sensor_alerts
@@ -234,8 +235,9 @@ def make_window_aggregator(
                 scalars, n_scalars = scalar_columns(items)
                 events = [plain_event(i) for i in items if isinstance(i, AssetEvent)]
         frames = [(i.channel, i.features) for i in frame_items]
+        rows = None if frame_items else scalar_rows(scalars)  # a scalar window: its channels at once
         quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
-                                         for i in frame_items])
+                                         for i in frame_items]) if rows is None else rows[1]
         quality.update(clock_skews(items))
         metrics.windows_closed.inc()
         items_out.inc()
@@ -246,7 +248,7 @@ def make_window_aggregator(
         tail = pack(asset_id, start_us, start_us + length_us, len(frames) + n_scalars + len(events),
                     len(events), inputs)
         fv = aggregate_columns(asset_id, start, start + length, frames, scalars, n_scalars, events,
-                               inputs, tail)
+                               inputs, tail, None if rows is None else rows[0])
         if copies:  # counted once the window is through (a failure dead-letters it whole)
             duplicates.inc(len(copies))
             if dead is not None:

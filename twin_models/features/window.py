@@ -103,13 +103,16 @@ def aggregate_columns(
     events: Iterable[AssetEvent] = (),
     inputs: tuple[InputSpan, ...] = (),
     tail: bytes = b"",
+    scalar_features: Mapping[str, float] | None = None,
 ) -> FeatureVector:
     """:func:`aggregate_window` with the scalar samples given as columns: per channel (in the
     order of its first sample) its times in seconds and values, each in time order; ``n_scalars``
     samples in all. Why: a scalar fleet's window holds many samples, and a replay carries them
     as arrays already (no object per sample). ``inputs``: the window's input ranges (digital
     thread), carried as they are; ``tail``: bytes carried as the feature map's ``tail`` (the
-    flow's window step packs its archive numbers there)."""
+    flow's window step packs its archive numbers there); ``scalar_features``: the scalar channels'
+    features as :func:`twin_models.features.scalar_rows.scalar_rows` computed them from ``scalars``
+    (the same numbers and names), else computed here."""
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     n = 0
@@ -120,10 +123,13 @@ def aggregate_columns(
             sums[key] += value
             counts[key] += 1
     features = {k: sums[k] / counts[k] for k in sums}
-    for channel, (times, values) in scalars.items():
-        stats = scalar_stats(times, values)
-        for name, value in stats.items():
-            features[f"{channel}.{name}"] = value
+    if scalar_features is not None:
+        features.update(scalar_features)
+    else:
+        for channel, (times, values) in scalars.items():
+            stats = scalar_stats(times, values)
+            for name, value in stats.items():
+                features[f"{channel}.{name}"] = value
     evs = tuple(sorted(events, key=lambda e: e.timestamp))
     # carried columnar (one row, a key set shared by the windows of a kind): the archive sink
     # stacks the rows instead of reading every value out of a dict
