@@ -123,3 +123,19 @@ def test_a_complete_life_voids_nothing() -> None:
     for part in parts:
         learner, models = step(learner, part)
     assert learner is not None and learner.lives == 1 and len(models) == 1 and voids == []
+
+
+def test_a_life_that_cannot_complete_leaves_nothing_pending() -> None:
+    """Its last part came and a part before it was lost: the learner drops what it kept of the life
+    at once (round 33). Before, the parts stayed (in every recovery snapshot) until ``MAX_PENDING``
+    other partial lives pushed them out, and the same life's parts sent again never added up."""
+    parts = _life_parts()
+    assert len(parts) > 3
+    learner = FleetLearner(KIND, CFG)
+    for part in parts[:2]:
+        assert learner.learn(part) == []
+    assert [len(kept) for kept in learner.pending.values()] == [2]
+    assert learner.learn(parts[-1]) == [] and learner.lives == 0 and learner.pending == {}
+    assert learner.learn(parts[-1]) == [] and learner.pending == {}  # its last part alone
+    models = [m for part in parts for m in learner.learn(part)]  # the same life whole: learnt
+    assert learner.lives == 1 and len(models) == 1 and learner.pending == {}
