@@ -14,7 +14,9 @@ accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, 
 only an allow-list of classes (twin_models' model classes, numpy arrays and dtypes, River's
 regressors, a few builtins); anything else, a bad payload or a result that is not a
 :class:`~twin_models.rul.fleet_model.FleetModel` of the message's kind is counted as a dead
-letter (reason ``bad_fleet_model``) and logged, and the consumer goes on.
+letter (reason ``bad_fleet_model``) and logged, and the consumer goes on; a refused version will
+come nowhere (the same checks in every process), so the hold its header ``fleet.effective_from_s``
+names ends (:func:`~flows.app.gate_link.refused_model_void`, round 33).
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from flows.app.gate_link import is_progress, is_void, take_progress, take_void
+from flows.app.gate_link import (
+    EFFECTIVE_HEADER,
+    is_progress,
+    is_void,
+    refused_model_void,
+    take_progress,
+    take_void,
+)
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
@@ -72,9 +81,11 @@ class ModelUnpickler(pickle.Unpickler):
 
 
 def model_message(model: FleetModel) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """A version as a message: key = kind, value = the pickled model, version in a header."""
+    """A version as a message: key = kind, value = the pickled model; headers: the version and the
+    effective time as text (read without unpickling: a refused version ends its hold)."""
     value = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    return model.kind.encode(), value, [("fleet.version", str(model.version).encode())]
+    return model.kind.encode(), value, [("fleet.version", str(model.version).encode()),
+                                        (EFFECTIVE_HEADER, repr(float(model.effective_from_s)).encode())]
 
 
 def load_model(key: bytes | None, value: bytes | None) -> FleetModel | str:
@@ -109,7 +120,7 @@ class FleetModelConsumer:
         self.since_ms = int(time.time() * 1000)
         self.loaded = 0
         self.refused = 0
-        self.voids = 0  # voids taken (old ones skipped are not counted)
+        self.voids = 0  # voids taken, refused versions' holds ended (old ones skipped are not counted)
         self._stop = threading.Event()
         conf = {**kafka.client_config(), "group.id": "twinflow-fleet-models-unused",
                 "enable.auto.commit": "false", "fetch.message.max.bytes": str(MAX_MODEL_BYTES),
@@ -144,7 +155,7 @@ class FleetModelConsumer:
             if is_void(msg.headers()):
                 self._void(msg)
                 continue
-            self.take(msg.key(), msg.value())
+            self.take(msg.key(), msg.value(), msg.headers(), msg.timestamp()[1])
 
     def _progress(self, msg: Any) -> None:
         """A process's position for the event-time gate (ignored without a gate)."""
@@ -166,12 +177,17 @@ class FleetModelConsumer:
         self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
         log.warning("twin: dead letter: %s (topic %s)", refused, self.topic)
 
-    def take(self, key: bytes | None, value: bytes | None) -> None:
-        """Publish one message's model to the board, or count and log why it was refused."""
+    def take(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None,
+             timestamp_ms: int = 0) -> None:
+        """Publish one message's model to the board, or count and log why it was refused; a refused
+        version's hold ends (its effective time header, :func:`~flows.app.gate_link.refused_model_void`)."""
         got = load_model(key, value)
         if isinstance(got, str):
             self.refused += 1
             self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
+            if refused_model_void(self.board, self.gate, key, headers, timestamp_ms, self.since_ms):
+                self.voids += 1
+                got += "; the hold of that version ended"
             log.warning("twin: dead letter: %s (topic %s)", got, self.topic)
             return
         self.loaded += 1

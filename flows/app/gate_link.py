@@ -22,6 +22,12 @@ holds only: a version of the same kind and effective time published later still 
 progress, a void written before this process started is skipped (an earlier run's, kept by
 compaction: a resumed run that replays the life's close replays its learning too, so its learner
 voids again); a malformed one is refused.
+
+A refused version (round 33): every version message carries its effective time in the plain-text
+header ``fleet.effective_from_s``; a version that the consumers refuse (``bad_fleet_model``: over
+the size cap, a class outside the allow-list; the same checks in every process) will not come, so
+the consumer ends the hold that header and the message's key (the kind) name, as a void does
+(:func:`refused_model_void`), and still counts the dead letter.
 """
 
 from __future__ import annotations
@@ -37,13 +43,16 @@ from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.kafka.clients import producer_client, wait_for_brokers
 
-__all__ = ["PROGRESS_HEADER", "VOID_HEADER", "ProgressPublisher", "is_progress", "is_void", "take_progress",
-           "take_void", "void_message"]
+__all__ = ["EFFECTIVE_HEADER", "PROGRESS_HEADER", "VOID_HEADER", "ProgressPublisher", "is_progress",
+           "is_void", "refused_model_void", "take_progress", "take_void", "void_message"]
 
 log = logging.getLogger(__name__)
 
 PROGRESS_HEADER = "twin.progress"
 VOID_HEADER = "twin.void"
+EFFECTIVE_HEADER = "fleet.effective_from_s"
+"""A version message's header: its effective time as text (``repr`` of the float), readable
+without unpickling the value (round 33: a refused version ends its hold)."""
 MAX_VOID_S = 1e12
 """Largest effective time (event s, either sign: ~31,700 years) a void may name."""
 
@@ -94,10 +103,34 @@ def take_void(board: FleetBoard, gate: EventTimeGate | None, value: bytes | None
         return f"fleet model void {(value or b'')[:60]!r} is not {{kind, effective_from_s}}: {exc}"
     if type(kind) is not str or type(eff) not in (int, float) or not abs(eff) <= MAX_VOID_S:
         return f"fleet model void of kind {kind!r} and effective time {eff!r}"[:500]
+    _end_hold(board, gate, kind, eff)
+    return None
+
+
+def refused_model_void(board: FleetBoard, gate: EventTimeGate | None, key: bytes | None,
+                       headers: list[tuple[str, bytes]] | None, timestamp_ms: int, since_ms: int) -> bool:
+    """A version every consumer refuses (``bad_fleet_model``: the same checks in every process)
+    will not come either: end the hold its plain-text header ``fleet.effective_from_s`` names for
+    the kind of its key, as a void does; whether a hold was named. Nothing ends for an earlier
+    run's message, one without that header (written before round 33) or with an unreadable one
+    (the gate's timeout, as before)."""
+    raw = next((v for k, v in headers or () if k == EFFECTIVE_HEADER), None)
+    if timestamp_ms < since_ms or raw is None or not key:
+        return False
+    try:
+        kind, eff = key.decode("utf-8"), float(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if not abs(eff) <= MAX_VOID_S:
+        return False
+    _end_hold(board, gate, kind, eff)
+    return True
+
+
+def _end_hold(board: FleetBoard, gate: EventTimeGate | None, kind: str, eff: float) -> None:
     board.voided(kind, eff)
     if gate is not None:
         gate.release(kind, eff)
-    return None
 
 
 class ProgressPublisher:

@@ -9,12 +9,14 @@ a message that is not a fleet model (a poisoned pickle) is refused and counted, 
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from flows.app.fleet_topic import FleetModelConsumer, load_model, model_message
 from flows.app.produce import publish
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
+from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
 from tests.integration.test_kafka_pipeline import _free_ports, consume_all
@@ -109,6 +112,35 @@ def test_a_poisoned_model_message_is_refused_and_counted(kafka: KafkaConfig) -> 
     assert metrics.value("twin_dead_letters_total", {"reason": "bad_fleet_model"}) == 2
     latest = board.latest("pump")
     assert latest is not None and latest.version == 1 and latest.life_lengths == (3600.0,)
+
+
+def test_a_refused_version_ends_its_hold_in_every_process(kafka: KafkaConfig) -> None:
+    """Round 33: a version every consumer refuses (here a class outside the allow-list in it) will
+    not come; its message's plain-text header names its effective time, so the consumer ends the
+    board's and the event-time gate's hold (was: they held until the gate's 60 s timeout) and
+    still counts the dead letter."""
+    eff = 1_767_907_088.401855
+    gate = EventTimeGate(3600.0, process_id=0, processes=2)
+    board, metrics = FleetBoard(on_expect=gate.hold), PipelineMetrics()
+    board.expect("pump", eff)
+    gate.remote_report(1, math.inf)
+    gate.report(0, math.inf)
+    assert gate.limit_ms() == round(eff * 1000)
+    good = FleetModel("pump", 1, eff, 1, FleetRul(), 1, (3600.0,), None, True, 0.8)
+    topic = kafka.topic("fleet_models")
+    consumer = FleetModelConsumer(kafka, topic, board, metrics, gate=gate)  # messages from now on count
+    key, value, headers = model_message(replace(good, regression=Fraction(1, 3)))
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    producer.produce(topic, value, key, headers=headers)
+    producer.flush(10)
+    consumer.start()
+    try:
+        _wait_for(lambda: consumer.refused >= 1, 30)
+    finally:
+        consumer.stop()
+    assert (consumer.loaded, consumer.refused, consumer.voids) == (0, 1, 1)
+    assert metrics.value("twin_dead_letters_total", {"reason": "bad_fleet_model"}) == 1
+    assert board.hold_s() == math.inf and gate.limit_ms() == math.inf
 
 
 class _Lines(logging.Handler):

@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import timedelta
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from flows.app.fleet_topic import model_message
-from flows.app.gate_link import MAX_VOID_S, is_void, take_void, void_message
+from flows.app.fleet_topic import load_model, model_message
+from flows.app.gate_link import (
+    EFFECTIVE_HEADER,
+    MAX_VOID_S,
+    is_void,
+    refused_model_void,
+    take_void,
+    void_message,
+)
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.fleet_steps import fleet_rul
@@ -27,7 +36,9 @@ from flows.dataflow.metrics import PipelineMetrics
 from tests.unit.test_fleet_learner import CFG, T0, _features, _life, _snap
 from twin_models.records import AssetEvent, AssetMetadata
 from twin_models.rul.fleet_learner import FleetLearner
+from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView, LifeChunk
+from twin_models.rul.trend import FleetRul
 
 KIND = "engine"
 EFF_S = 1_767_907_088.401855  # not a whole ms: the board knows a version by the float
@@ -123,3 +134,66 @@ def test_a_complete_life_voids_nothing() -> None:
     for part in parts:
         learner, models = step(learner, part)
     assert learner is not None and learner.lives == 1 and len(models) == 1 and voids == []
+
+
+def test_a_life_that_cannot_complete_leaves_nothing_pending() -> None:
+    """Its last part came and a part before it was lost: the learner drops what it kept of the life
+    at once (round 33). Before, the parts stayed (in every recovery snapshot) until ``MAX_PENDING``
+    other partial lives pushed them out, and the same life's parts sent again never added up."""
+    parts = _life_parts()
+    assert len(parts) > 3
+    learner = FleetLearner(KIND, CFG)
+    for part in parts[:2]:
+        assert learner.learn(part) == []
+    assert [len(kept) for kept in learner.pending.values()] == [2]
+    assert learner.learn(parts[-1]) == [] and learner.lives == 0 and learner.pending == {}
+    assert learner.learn(parts[-1]) == [] and learner.pending == {}  # its last part alone
+    models = [m for part in parts for m in learner.learn(part)]  # the same life whole: learnt
+    assert learner.lives == 1 and len(models) == 1 and learner.pending == {}
+
+
+def _model(kind: str, eff: float) -> FleetModel:
+    return FleetModel(kind, 1, eff, 1, FleetRul(), 1, (3600.0,), None, True, 0.8)
+
+
+def _refused_version() -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A version every consumer refuses (a class outside the allow-list in it), as produced."""
+    good = _model(KIND, EFF_S)
+    key, value, headers = model_message(replace(good, regression=Fraction(1, 3)))
+    refused = load_model(key, value)
+    assert isinstance(refused, str) and "fractions.Fraction" in refused
+    return key, headers
+
+
+def test_a_version_message_says_its_effective_time_in_plain_text() -> None:
+    _key, _value, headers = model_message(_model(KIND, EFF_S))
+    assert float(dict(headers)[EFFECTIVE_HEADER].decode("ascii")) == EFF_S  # the float exactly
+
+
+def test_a_refused_version_ends_its_hold() -> None:
+    """Round 33: a version the consumers refuse will not come; before, its hold waited 60 s."""
+    board, gate = _held()
+    key, headers = _refused_version()
+    assert refused_model_void(board, gate, key, headers, timestamp_ms=2000, since_ms=1000)
+    assert board.hold_s() == math.inf and gate.limit_ms() == math.inf
+    board.publish(_model(KIND, EFF_S))  # a good version of it published later still applies
+    assert board.model_at(KIND, EFF_S) is not None
+
+
+@pytest.mark.parametrize("header", [None, b"", b"nan", b"inf", b"-inf", b"1e13", b"x", b"\xff", b"1 2"])
+def test_a_refused_version_without_a_readable_time_ends_no_hold(header: bytes | None) -> None:
+    board, gate = _held()
+    key, headers = _refused_version()
+    headers = [(k, v) for k, v in headers if k != EFFECTIVE_HEADER]
+    if header is not None:
+        headers.append((EFFECTIVE_HEADER, header))
+    assert not refused_model_void(board, gate, key, headers, timestamp_ms=2000, since_ms=1000)
+    assert board.hold_s() == EFF_S and gate.limit_ms() == round(EFF_S * 1000)
+
+
+def test_an_earlier_runs_refused_version_ends_no_hold() -> None:
+    board, gate = _held()
+    key, headers = _refused_version()
+    assert not refused_model_void(board, gate, key, headers, timestamp_ms=999, since_ms=1000)
+    assert not refused_model_void(board, gate, None, headers, timestamp_ms=2000, since_ms=1000)
+    assert board.hold_s() == EFF_S and gate.limit_ms() == round(EFF_S * 1000)

@@ -47,7 +47,9 @@ DAMAGE_PRIOR_LIVES = 20
 """Damage fits of completed lives the damage prior is built from (the latest failures)."""
 
 MAX_PENDING = 10_000
-"""Lives whose parts are still arriving (a bound; older partial lives are dropped)."""
+"""Lives whose parts are still arriving (a bound; older partial lives are dropped). A life's last
+part (the one with the summary) comes after its others, so once it came the life is learnt or,
+a part lost before it, dropped at once: it never waits here for this bound."""
 
 
 class FleetLearner:
@@ -115,12 +117,13 @@ class FleetLearner:
         key = (chunk.asset_id, chunk.life_id)
         parts = self.pending.setdefault(key, [])
         parts.append(chunk)
+        if chunk.summary is not None:  # the life's last part: the life completes now or never
+            del self.pending[key]
+            if len(parts) == chunk.parts:
+                self._learn_life(chunk.summary, parts)
+                changed = True
         if len(self.pending) > MAX_PENDING:
             self.pending.pop(next(iter(self.pending)))
-        if len(parts) == chunk.parts and chunk.summary is not None:
-            del self.pending[key]
-            self._learn_life(chunk.summary, parts)
-            changed = True
         return [self._publish(chunk.failure_s)] if changed else []
 
     def work(self, ticket: RefitWork) -> list[FleetModel]:
