@@ -220,11 +220,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.dataflow.metrics import PipelineMetrics
 
     cfg = _kafka_cfg(args, {"archive_dir": args.archive, "clock": args.clock}, partitioning=args.partitioning)
+    from flows.cli.path_limits import ARCHIVE_TAIL
     from flows.cli.run_checks import cluster_addresses
 
     addresses = cluster_addresses(args.addresses, None if args.process_id is None else int(args.process_id))
     opts = RunOptions(
-        archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir),
+        archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir,
+                                 ARCHIVE_TAIL),
         workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
         recovery_dir=None if args.recovery_dir is None  # "": refused, not a run without recovery
