@@ -41,7 +41,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print one line naming the problem and where to look, then exit 2."""
-        from flows.cli.short_paths import short_words
+        from flows.archive.short_paths import short_words
 
         self.exit(2, f"twin: error: {short_words(message)} (see `{self.prog} --help`)\n")
 
@@ -442,7 +442,7 @@ def print_error(text: str, prefix: str = "twin: error: ") -> None:
     """One line on stderr: newlines folded, known secret values masked, other characters that
     are not printable (an escape in a file name or a value the message quotes) escaped."""
     from flows.archive.files import printable
-    from flows.cli.short_paths import short_words
+    from flows.archive.short_paths import short_words
     from flows.config.values import mask_secrets
 
     line = printable(short_words(mask_secrets(text)))  # a path of 4,000 characters: its ends

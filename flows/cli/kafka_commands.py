@@ -24,6 +24,7 @@ from flows.cli.args import (
     one_of,
     positive_float,
     positive_int,
+    print_error,
     seconds_at_least,
     serve_metrics,
     share,
@@ -260,8 +261,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
                  else "the same arguments (no --recovery-dir: the topics are read again)")
-        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} {exc.remedy}",
-              file=sys.stderr)
+        print_error(f"{exc}; stopped before committing it: restart with {again} {exc.remedy}",
+                    prefix="twin run: error: ")  # round 33: a long path shortened, as in every error line
         return 1
     if opts.exit_at_end:
         print("\n".join(end_lines(metrics)), file=sys.stderr)
