@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.archive.files import COMPACTED_NAME, printable
+from flows.archive.short_paths import short_word
 
 __all__ = ["ASSET_TABLE", "EarlierRows", "NamedFiles", "compacted_runs", "earlier_rows", "files_by_name",
            "mixing_warning"]
@@ -170,6 +171,7 @@ def mixing_warning(where: str, rows: EarlierRows, remedy: str) -> str | None:
     span = "" if not dates else f" ({dates[0]}{'..' + dates[-1] if len(dates) > 1 else ''})"
     least = "at least " if rows.assets_partial else ""
     cover = f"{least}{_plural(len(rows.assets), 'asset')} over {_plural(len(dates), 'date')}{span}"
-    return (f"twin: warning: {printable(where)} holds data of {_plural(len(runs), 'earlier run')} "
+    where = printable(short_word(where))  # a path of thousands: its two ends (round 33)
+    return (f"twin: warning: {where} holds data of {_plural(len(runs), 'earlier run')} "
             f"({printable(named)}) for {cover}; results will be mixed (the views keep the newest write "
             f"of each asset and window, whichever run wrote it): {remedy}")

@@ -5,12 +5,12 @@ rows of the same key, but a different run (another seed, other files) adds its o
 then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs (from archive file
 names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
 files, and the named outputs. It never deletes a file it did not write: if a table folder holds
-anything else, it refuses and deletes nothing; the named outputs (``report.html``, ``demo.png``
-...) go only when a twinflow archive (its ``part-*.parquet`` files) sits beside them, or when the
-folder's manifest (:mod:`flows.app.out_manifest`) lists each of them with the bytes it has now;
-else it refuses and deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``).
-Beside an archive, a manifest narrows them to the files it lists (a user's ``figures/holiday.png``
-stays).
+anything else (a symbolic link too, round 33: never followed, never deleted), it refuses and deletes
+nothing; the named outputs (``report.html``, ``demo.png`` ...) go only when a twinflow archive (its
+``part-*.parquet`` files) sits beside them, or when the folder's manifest
+(:mod:`flows.app.out_manifest`) lists each of them with the bytes it has now; else it refuses and
+deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``). Beside an archive, a
+manifest narrows them to the files it lists (a user's ``figures/holiday.png`` stays).
 ``_quarantine/`` and unknown files stay.
 
 A run that fails leaves a folder a careful user can trust: one the command created and that
@@ -75,8 +75,24 @@ def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
     return [t for pattern in outputs for t in sorted(out.glob(pattern)) if t.is_file() or t.is_symlink()]
 
 
+def _links(archive: Path) -> list[Path]:
+    """The symbolic links inside the archive's table folders (never followed): to a folder, to
+    nothing, or to a file whatever its name (round 33; they were left in place without a word)."""
+    found = []
+    for t in TABLES:
+        for dirpath, dirs, names in os.walk(archive / t):  # links to folders are listed, not entered
+            found += [Path(dirpath, n) for n in (*dirs, *names) if os.path.islink(os.path.join(dirpath, n))]
+    return sorted(found)
+
+
 def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     files = _table_files(archive)
+    if links := _links(archive):
+        more = f" and {len(links) - 1} more" if len(links) > 1 else ""
+        msg = (f"--fresh refused: {links[0]} is a symbolic link (to {os.readlink(links[0])}){more}; twinflow "
+               f"writes no links and never follows or deletes one: remove it yourself or choose another "
+               f"--out (nothing was deleted)")
+        raise ValueError(msg)
     foreign = [p for p in files if not (_PART.match(p.name) or COMPACTED_NAME.match(p.name))]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""

@@ -54,6 +54,7 @@ from flows.archive.files import (
     scan_table,
 )
 from flows.archive.listing import folder_kind
+from flows.archive.short_paths import short_words
 from flows.archive.views import add_empty_view, add_view
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
@@ -105,13 +106,15 @@ class ArchiveError(ValueError):
 
 
 def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
-    """One line naming the files a query left out (the first few) and how many."""
+    """One line naming the files a query left out (the first few) and how many; a long path (or an
+    OS error quoting one) keeps its two ends, as an error line's (:mod:`flows.archive.short_paths`)."""
     base = Path(root)
     names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    return (f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
-            f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
-            f"(see `twin archive check --archive {shlex.quote(str(base))}`)")
+    # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
+    return short_words(f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
+                       f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
+                       f"(see `twin archive check --archive {printable(shlex.quote(str(base)))}`)")
 
 
 def warn_once(root: str | Path) -> SkipHandler:

@@ -41,7 +41,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print one line naming the problem and where to look, then exit 2."""
-        from flows.cli.short_paths import short_words
+        from flows.archive.short_paths import short_words
 
         self.exit(2, f"twin: error: {short_words(message)} (see `{self.prog} --help`)\n")
 
@@ -329,17 +329,21 @@ def not_another_commands_out(command: str, out: str | Path) -> None:
         raise UsageError(msg)
 
 
-def writable_dir(flag: str, path: str | Path) -> Path:
+def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
     """``path`` as a folder this process can write, or a UsageError naming it.
 
     An empty ``path`` is refused (``Path("")`` is the working folder), and so are the root, the
     home folder and the system folders (:func:`refused_place`). Nothing is created: a
     missing folder is checked through its nearest existing parent (the
-    command creates it when it first writes), so a command that fails later leaves no trace."""
+    command creates it when it first writes), so a command that fails later leaves no trace. Too
+    long for the OS with ``tail`` (the deepest file a run writes below it): refused (round 33)."""
     if not str(path).strip():  # `--out "$OUT"` with OUT unset: not the working folder
         msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
         raise UsageError(msg)
     p = Path(path)
+    from flows.cli.path_limits import too_long
+    if (msg := too_long(flag, p, tail)) is not None:
+        raise UsageError(msg)
     if (what := refused_place(p)) is not None:
         msg = (f"{flag} {p}: refusing {what} ({os.path.realpath(p)}) as an output folder (a run writes "
                f"its tables there, --fresh deletes in it): name a folder of its own, e.g. "
@@ -438,7 +442,7 @@ def print_error(text: str, prefix: str = "twin: error: ") -> None:
     """One line on stderr: newlines folded, known secret values masked, other characters that
     are not printable (an escape in a file name or a value the message quotes) escaped."""
     from flows.archive.files import printable
-    from flows.cli.short_paths import short_words
+    from flows.archive.short_paths import short_words
     from flows.config.values import mask_secrets
 
     line = printable(short_words(mask_secrets(text)))  # a path of 4,000 characters: its ends

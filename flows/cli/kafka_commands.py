@@ -24,6 +24,7 @@ from flows.cli.args import (
     one_of,
     positive_float,
     positive_int,
+    print_error,
     seconds_at_least,
     serve_metrics,
     share,
@@ -220,11 +221,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.dataflow.metrics import PipelineMetrics
 
     cfg = _kafka_cfg(args, {"archive_dir": args.archive, "clock": args.clock}, partitioning=args.partitioning)
+    from flows.cli.path_limits import ARCHIVE_TAIL
     from flows.cli.run_checks import cluster_addresses
 
     addresses = cluster_addresses(args.addresses, None if args.process_id is None else int(args.process_id))
     opts = RunOptions(
-        archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir),
+        archive_dir=writable_dir("--archive" if args.archive else "archive_dir", cfg.archive_dir,
+                                 ARCHIVE_TAIL),
         workers=args.workers,
         process_id=None if args.process_id is None else int(args.process_id), addresses=addresses,
         recovery_dir=None if args.recovery_dir is None  # "": refused, not a run without recovery
@@ -258,8 +261,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
                  else "the same arguments (no --recovery-dir: the topics are read again)")
-        print(f"twin run: error: {exc}; stopped before committing it: restart with {again} {exc.remedy}",
-              file=sys.stderr)
+        print_error(f"{exc}; stopped before committing it: restart with {again} {exc.remedy}",
+                    prefix="twin run: error: ")  # round 33: a long path shortened, as in every error line
         return 1
     if opts.exit_at_end:
         print("\n".join(end_lines(metrics)), file=sys.stderr)

@@ -148,10 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from flows.app.demo import DEMO_DEFAULTS, run_demo
     from flows.cli.config_file import load_settings
+    from flows.cli.path_limits import ARCHIVE_TAIL
     from flows.dataflow.metrics import PipelineMetrics
 
     cfg = load_settings(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
-    out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir)
+    out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir, ARCHIVE_TAIL)
     not_another_commands_out("demo", out)
     from flows.cli.run_checks import not_writable
     from flows.codec.archive_schema import TABLES
@@ -166,8 +167,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from flows.app.backtest import failure, print_summary, run_backtest
     from flows.cli.config_file import load_settings
+    from flows.cli.path_limits import ARCHIVE_TAIL
 
-    writable_dir("--out", args.out)
+    writable_dir("--out", args.out, f"archive/{ARCHIVE_TAIL}")
     not_another_commands_out("backtest", args.out)
     from pathlib import Path
 

@@ -122,3 +122,17 @@ def test_an_input_among_the_files_the_backtest_writes_is_refused_and_kept(tmp_pa
     line = fails("backtest", str(data), "--out", str(out), "--fresh", *QUIET)
     assert f"input {data} is a file the backtest writes or --fresh deletes in --out {out}" in line
     assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize(("header", "code"), [("timestamp,asset_id,te\x00mp", "0000"),
+                                              ("timestamp,asset_id,temp\x1b[31m", "001B")])
+def test_a_control_character_in_the_header_is_the_header_s_one_line(tmp_path: Path, header: str,
+                                                                    code: str) -> None:
+    """Round 32 noticed: a NUL in a CSV header's column made every record a ``bad_channel`` dead
+    letter (the backtest ran, then failed at 100% dead letters); now it is the header's refusal."""
+    data = tmp_path / "nul.csv"
+    data.write_text(f"{header}\n2024-01-01T00:00:00Z,a,1\n2024-01-01T00:01:00Z,a,2\n")
+    line = fails("backtest", str(data), "--out", str(tmp_path / "o"), *QUIET)
+    assert line.startswith(f"twin: error: input file {data} line 1: the header's column "), line
+    assert line.endswith(f"holds the non-printable character U+{code}"), line
+    assert not (tmp_path / "o").exists()

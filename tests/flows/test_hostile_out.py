@@ -248,3 +248,25 @@ def test_a_summary_shows_an_out_path_s_control_characters_escaped(
         shown = "d\\x1b[31mx" if argv[0] == "demo" else "b\\x1b]0;t\\x07"
         assert f"{shown} holds data of 1 earlier run" in got.err
         assert text.count(shown) >= (4 if argv[0] == "demo" else 2), text
+
+
+@pytest.mark.parametrize("kind", ["folder", "nothing", "part-named file"])
+def test_fresh_refuses_a_symbolic_link_in_a_table_folder_and_deletes_nothing(tmp_path: Path,
+                                                                             kind: str) -> None:
+    """Round 32 noticed: a link to a folder or to nothing was left in place without a word (while a
+    regular foreign file made --fresh refuse), and a link named like a part file was deleted."""
+    out = small_archive(tmp_path / "out")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.parquet").write_text("not ours")
+    date = sorted((out / "features").glob("date=*"))[0]
+    link, target = {"folder": (date / "linked", elsewhere), "nothing": (date / "dangling", tmp_path / "gone"),
+                    "part-named file": (date / "part-x-w0-000001.parquet", elsewhere / "keep.parquet")}[kind]
+    link.symlink_to(target)
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(ValueError, match="--fresh refused: ") as refused:
+        prepare_out(out, out, ("demo.png",), fresh=True)
+    assert f"{link} is a symbolic link (to {target}); twinflow writes no links" in str(refused.value)
+    assert "(nothing was deleted)" in str(refused.value)
+    assert sorted(p.name for p in out.rglob("*")) == before and link.is_symlink()
+    assert (elsewhere / "keep.parquet").read_text() == "not ours"

@@ -4,12 +4,13 @@ path's two ends around ``...`` (where it starts, the file's name) instead of ech
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from flows.archive.short_paths import HEAD_CHARS, MAX_WORD_CHARS, short_word
 from flows.cli.main import main
-from flows.cli.short_paths import HEAD_CHARS, MAX_WORD_CHARS, short_word
 
 DEEP = "/".join(["d" * 200] * 20)  # 4,019 characters below tmp_path, each part a legal name
 
@@ -72,3 +73,81 @@ def test_a_word_keeps_its_two_ends() -> None:
     assert len(short) == MAX_WORD_CHARS and short.startswith("/very/long/")
     assert short.endswith("/long/file.toml") and "..." in short
     assert short_word("x" * MAX_WORD_CHARS) == "x" * MAX_WORD_CHARS
+
+
+# ---------------------------------------------------------------- round 33 (LOOSE33): too long for the OS
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--assets", "1", "--days", "1", "--no-progress", "--out", "{o}"],
+    ["backtest", "{t}/x.csv", "--no-progress", "--no-report", "--out", "{o}"],
+    ["run", "--archive", "{o}", "--exit-at-end", "--brokers", "127.0.0.1:9", "--connect-timeout", "1"],
+])
+def test_an_output_path_too_long_for_the_os_is_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Round 32 noticed: a demo ran its whole simulation, then failed at its first archive write
+    (``[Errno 36] File name too long``); a run waited for its broker first. Now one line at the start,
+    from the OS's own limit (PC_PATH_MAX), and nothing is created."""
+    (tmp_path / "x.csv").write_text("timestamp,asset_id,channel,value\n2026-01-01T00:00:00Z,a,t,1\n")
+    out = tmp_path / DEEP  # a legal path, but the archive's files below it are not
+    limit = os.pathconf(tmp_path, "PC_PATH_MAX")
+    assert len(str(out)) < limit <= len(str(out)) + 100, "DEEP no longer straddles this OS's PATH_MAX"
+    assert main([a.format(o=out, t=tmp_path) for a in argv]) == 2
+    line = _line(capsys)
+    flag = "--archive" if argv[0] == "run" else "--out"
+    assert line.startswith(f"twin: error: {flag} {str(out)[:HEAD_CHARS]}...")
+    assert f"over the {limit - 1:,} this OS allows (PC_PATH_MAX): name a shorter folder" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]  # not a folder made
+
+
+def test_a_folder_name_too_long_for_the_file_system_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    out = tmp_path / ("n" * (name_max + 1)) / "out"
+    assert main(["demo", "--assets", "1", "--days", "1", "--no-progress", "--out", str(out)]) == 2
+    line = _line(capsys)
+    said = f"a name in it is {name_max + 1:,} bytes, over the {name_max:,} this file system allows"
+    assert said in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_query_s_skipped_files_warning_shortens_long_paths(tmp_path: Path) -> None:
+    """Round 32 noticed: ``twin: warning: skipped ...`` printed the archive's path whole."""
+    from flows.archive.files import BadFile
+    from flows.archive.query import skipped_warning
+
+    root = tmp_path / DEEP
+    bad = BadFile(root / "features" / "date=2026-01-01" / ("x" * 250 + ".parquet"), "features", "not Parquet")
+    line = skipped_warning(root, [bad])
+    assert "\n" not in line and len(line) < 700, len(line)
+    assert line.startswith("twin: warning: skipped 1 unreadable or foreign archive file: features/"), line
+    assert f"{'x' * 50}.parquet (not Parquet)" in line and "...ddd" in line and str(root) not in line, line
+    assert line.endswith(f"{'d' * 60}`)"), line  # the check command's folder: its end kept
+
+
+def test_the_mixing_warning_shortens_a_long_out_path(tmp_path: Path) -> None:
+    from flows.app.archive_runs import EarlierRows, mixing_warning
+
+    where = str(tmp_path / DEEP)
+    line = mixing_warning(where, EarlierRows(runs={"r1"}, dates={"2026-01-01"}, assets={"a"}), "use --fresh")
+    assert line is not None and where not in line and len(line) < 600, line
+    assert line.startswith(f"twin: warning: {where[:HEAD_CHARS]}..."), line
+    assert "holds data of 1 earlier run" in line
+
+
+def test_twin_run_s_undelivered_error_line_is_shortened(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``twin run: error: cannot write the archive in <folder>: ...`` bypassed print_error's shortening."""
+    import flows.app.run as run
+
+    folder = tmp_path / "archive" / "features" / ("date=2026-01-01" + "q" * 240)
+
+    def undelivered(*_: object) -> None:
+        msg = f"cannot write the archive in {folder}: No space left on device"
+        raise run.OutputUndelivered(msg, "once the disk has room")
+
+    monkeypatch.setattr(run, "run_kafka_flow", undelivered)  # the flow's own failure, no broker asked
+    assert main(["run", "--archive", str(tmp_path / "archive"), "--exit-at-end"]) == 1
+    line = _line(capsys)
+    assert line.startswith("twin run: error: cannot write the archive in ") and str(folder) not in line, line
+    assert f"...{'q' * 50}" in line and f"{'q' * 50}: No space left on device; stopped before" in line, line

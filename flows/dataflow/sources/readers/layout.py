@@ -51,6 +51,10 @@ def _roles(src: Source) -> dict[str, str]:
         if not name:
             msg = "the header has a column without a name"
             raise src.error(msg, 1 if not src.parquet else None)
+        if not name.isprintable():  # round 33: a NUL in the header made each record a bad_channel
+            bad = next(c for c in name if not c.isprintable())
+            msg = f"the header's column {name!r} holds the non-printable character U+{ord(bad):04X}"
+            raise src.error(msg, 1 if not src.parquet else None)
         key = name.lower()
         if key in seen:
             msg = f"column {name!r} appears twice (as {seen[key]!r})"

@@ -6,6 +6,11 @@ Every ``twin: error: ...`` line (:func:`flows.cli.args.print_error`, argparse's 
 4,000 to 8,000 characters (an OS error quotes it too), the problem lost at its end. A word of the
 line (no spaces: a path, mostly) longer than :data:`MAX_WORD_CHARS` keeps its first
 :data:`HEAD_CHARS` and its last characters around ``...``: where it starts and the file's name.
+
+Round 33 (LOOSE33): moved here from ``flows/cli`` (beside :func:`flows.archive.files.printable`), so
+that the warnings written below the CLI use it too: ``twin: warning: skipped ...`` (a query's
+unreadable files, :func:`flows.archive.query.skipped_warning`) and ``twin: warning: ... holds data
+of earlier runs`` (:func:`flows.app.archive_runs.mixing_warning`) printed an archive path whole.
 """
 
 from __future__ import annotations

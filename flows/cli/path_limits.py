@@ -1,0 +1,52 @@
+"""An output path too long for the OS, refused before any work (round 33, LOOSE33).
+
+``twin demo --out`` (``twin backtest --out``, ``twin run --archive``) of ~4,000 characters was
+accepted: the whole simulation ran, then the first archive write failed (``[Errno 36] File name
+too long``). :func:`too_long` checks, at the start, the folder's names and the full path of the
+deepest file a run writes in it (:data:`ARCHIVE_TAIL`) against the limits the file system itself
+reports (``os.pathconf``: ``PC_NAME_MAX`` for one name, ``PC_PATH_MAX`` for a path, its closing
+NUL included), asked of the nearest folder that exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flows.codec.archive_schema import TABLES
+
+__all__ = ["ARCHIVE_TAIL", "too_long"]
+
+ARCHIVE_TAIL = (f"{max(TABLES, key=len)}/date=2026-01-01/"
+                f".part-{'20260101T000000-0123abcd'}-w000-000000.parquet.tmp")
+"""The longest path an archive writes below its folder: a table's partition, a part file's temporary
+name (a run id of 24 characters, a worker number of up to three digits)."""
+
+
+def _limits(base: Path) -> tuple[int, int] | None:
+    try:
+        return os.pathconf(base, "PC_NAME_MAX"), os.pathconf(base, "PC_PATH_MAX")
+    except (OSError, ValueError):  # a system without these (or no limit): the write will say
+        return None
+
+
+def too_long(flag: str, path: str | Path, tail: str = "") -> str | None:
+    """The one line (led by ``flag`` and ``path``) saying why ``path`` (with ``tail``, the deepest
+    file a command writes below it) is too long for the file system it would be on, or None: a
+    name over ``PC_NAME_MAX`` bytes, a path of ``PC_PATH_MAX`` bytes or more."""
+    full = Path(os.path.abspath(path))
+    base = next((a for a in (full, *full.parents) if os.path.exists(a)),  # Path.exists raises
+                Path(full.anchor or "/"))  # ENAMETOOLONG
+    if (limits := _limits(base)) is None:
+        return None
+    name_max, path_max = limits
+    for part in full.parts:
+        if (n := len(os.fsencode(part))) > name_max:
+            return (f"{flag} {path}: a name in it is {n:,} bytes, over the {name_max:,} this file system "
+                    f"allows (PC_NAME_MAX): name a shorter folder")
+    deepest = full / tail if tail else full
+    if (n := len(os.fsencode(str(deepest)))) >= path_max:
+        what = "the files a run writes there would have paths" if tail else "its path has"
+        return (f"{flag} {path}: {what} of {n:,} bytes, over the {path_max - 1:,} this OS allows "
+                f"(PC_PATH_MAX): name a shorter folder")
+    return None
