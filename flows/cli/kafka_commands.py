@@ -95,18 +95,23 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "--archive /var/lib/twin/archive --metrics-port 9108")
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
-                   help="asset metadata file, TOML or JSON (env TWIN_METADATA)")
+                   help="asset metadata file, TOML or JSON: kind, bearing geometry, sensors, failure "
+                        "threshold (README, Asset metadata; env TWIN_METADATA; default: none, every "
+                        "asset gets the schema's defaults: no bearing geometry, so no defect lines)")
     p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     p.add_argument("-w", "--workers", type=worker_count, default=env_default("WORKERS", 1),
                    help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),
-                   help="this process's index in -a (env TWIN_PROCESS_ID)")
+                   help="this process's index in -a (env TWIN_PROCESS_ID; default 0 without -a: a "
+                        "single process)")
     p.add_argument("-a", "--addresses", default=env_default("ADDRESSES", None),
-                   help='all processes, "host:port;host:port" (env TWIN_ADDRESSES)')
+                   help='all processes, "host:port;host:port", the same list for each (env '
+                        'TWIN_ADDRESSES; default: none, this process alone)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
                    help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
                         "when empty; a restart resumes from its last snapshot, on the Kafka cluster "
-                        "it was written from only (env TWIN_RECOVERY_DIR)")
+                        "it was written from only (env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
+                        "restart reads the topics again from the beginning, or --from-end)")
     p.add_argument("--snapshot-interval", type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S),
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    help="seconds between recovery snapshots: what a crash costs in re-processing; "

@@ -18,10 +18,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from flows.config.pipeline import DEFAULT_METRIC_FEATURES, MetricsConfig
 
-__all__ = ["AssetFeatures", "PipelineMetrics", "WorstAssets"]
+__all__ = ["LOSS_CODES", "AssetFeatures", "PipelineMetrics", "WorstAssets"]
 
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400)
 SIZE_BUCKETS = (1, 10, 100, 1000, 10_000, 100_000)
+LOSS_CODES = ("offsets_deleted", "topic_deleted")
+"""``twin_source_errors_total`` codes that are input lost unread (retention, a deleted topic), not retries."""
 STEP_CALL_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                      10.0, 30.0)
 """Seconds of one step call; 0.05 is a bound on purpose: learning must not stall the flow (no call
@@ -105,8 +107,11 @@ class PipelineMetrics:
             "replay: off, event time does not run at the pace of arrival time; learning: off, not "
             "measured yet).", ["partition", "state"], registry=r)
         self.source_errors = Counter(
-            "twin_source_errors_total", "Transient source client errors (retried), by code.", ["code"],
-            registry=r)
+            "twin_source_errors_total", "Kafka source problems by code: offsets_deleted (messages deleted "
+            "by retention before they were read), topic_deleted (a telemetry topic deleted mid-run), else "
+            "a transient client error (retried).", ["code"], registry=r)
+        for code in LOSS_CODES:  # series from the start (0), so a panel or rule on them has data
+            self.source_errors.labels(code=code)
         self.sink_write_seconds = Histogram(
             "twin_sink_write_seconds", "Time to write one batch, by sink.", ["sink"], registry=r)
         self.sink_batch_size = Histogram(

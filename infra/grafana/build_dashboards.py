@@ -13,6 +13,10 @@ from typing import Any
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "prometheus"}
 INST = 'instance=~"$instance"'
+# flows/app/losses.py NOT_LOST | NOT_INPUT, and NOT_INPUT
+NOT_LOST_OR_INPUT = "duplicate_record|bad_fleet_model|bad_progress"
+NOT_INPUT = "bad_fleet_model|bad_progress"
+LOSS_CODES = "offsets_deleted|topic_deleted"  # flows/dataflow/metrics.py LOSS_CODES
 
 
 
@@ -66,10 +70,26 @@ PIPELINE = [
     ("Step call duration p99.9 (learning must stay under 50 ms)", "timeseries", "s",
      [(_quantile(0.999, "twin_step_call_seconds", "step"), "{{step}}")]),
     # duplicate_record dead letters lose nothing (flows/app/losses.py NOT_LOST): their own panel, so a
-    # redelivery burst does not look like data loss (the TwinDeadLetterRateHigh rule leaves them out too).
+    # redelivery burst does not look like data loss (the TwinDeadLetterRateHigh rule leaves them out too);
+    # bad_fleet_model / bad_progress are refused fleet-models topic messages, no input (NOT_INPUT): the
+    # fleet panel below shows them.
     ("Records lost to the dead letters by reason (per second)", "timeseries", "ops",
-     [(f'sum by (reason) (rate(twin_dead_letters_total{{reason!="duplicate_record",{INST}}}[5m]))',
+     [(f'sum by (reason) (rate(twin_dead_letters_total{{reason!~"{NOT_LOST_OR_INPUT}",{INST}}}[5m]))',
        "{{reason}}")]),
+    # records deleted by retention before they were read, or a telemetry topic deleted mid-run
+    # (flows/dataflow/metrics.py LOSS_CODES): input lost without a dead letter
+    ("Kafka input lost unread (last hour)", "timeseries", "none",
+     [(f'sum by (code) (increase(twin_source_errors_total{{code=~"{LOSS_CODES}",{INST}}}[1h]))',
+       "{{code}}")]),
+    # the fleet model topic (twin.fleet.models.v1): versions reaching this process's board, late ones
+    # (a window's fleet-fused RUL missing), refused messages, refits abandoned, event-time gate give-ups
+    ("Fleet models (last hour)", "timeseries", "none",
+     [(f"sum(increase(twin_fleet_models_total{{{INST}}}[1h]))", "versions published"),
+      (f"sum(increase(twin_fleet_models_late_total{{{INST}}}[1h]))", "versions late"),
+      (f'sum by (reason) (increase(twin_dead_letters_total{{reason=~"{NOT_INPUT}",{INST}}}[1h]))',
+       "{{reason}} refused"),
+      (f"sum(increase(twin_fleet_fit_failures_total{{{INST}}}[1h])) or vector(0)", "refits failed"),
+      (f"sum(increase(twin_event_time_gate_timeouts_total{{{INST}}}[1h]))", "gate timeouts")]),
     ("Duplicate records, not lost (per second)", "timeseries", "ops",
      [(f'sum(rate(twin_dead_letters_total{{reason="duplicate_record",{INST}}}[5m]))', "duplicate_record")]),
     ("Late records (per second)", "timeseries", "ops",
