@@ -157,6 +157,7 @@ def fleet_rul(
     apply = fleet_learn_apply(metadata, config)
 
     def void(item: LifeChunk) -> None:
+        metrics.fleet_life_voids.inc()
         if board is not None:
             board.void(asset_kind(metadata, item.asset_id), config.effective_from_s(item.failure_s))
 

@@ -153,6 +153,10 @@ class PipelineMetrics:
             "twin_fleet_fit_failures_total", "Fleet model refits and catch-ups that raised and were "
             "abandoned (the versions published stay; the next starts once more lives are learnt; the "
             "reason is in the log).", ["kind"], registry=r)
+        self.fleet_life_voids = Counter(
+            "twin_fleet_life_voids_total", "Completed lives the fleet learner could not learn (it raised "
+            "on a part, or a part was lost before it): no version comes for them, a void ends the holds "
+            "for it in every process; the asset and reason are in the log.", registry=r)
         self.fleet_models_late = Counter(
             "twin_fleet_models_late_total", "Fleet model versions that reached this process after a "
             "window they should have applied to was processed (raise model_delay_s).", registry=r)

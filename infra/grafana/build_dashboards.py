@@ -88,6 +88,7 @@ PIPELINE = [
       (f"sum(increase(twin_fleet_models_late_total{{{INST}}}[1h]))", "versions late"),
       (f'sum by (reason) (increase(twin_dead_letters_total{{reason=~"{NOT_INPUT}",{INST}}}[1h]))',
        "{{reason}} refused"),
+      (f"sum(increase(twin_fleet_life_voids_total{{{INST}}}[1h]))", "lives not learnt (voided)"),
       (f"sum(increase(twin_fleet_fit_failures_total{{{INST}}}[1h])) or vector(0)", "refits failed"),
       (f"sum(increase(twin_event_time_gate_timeouts_total{{{INST}}}[1h]))", "gate timeouts")]),
     ("Duplicate records, not lost (per second)", "timeseries", "ops",

@@ -56,6 +56,7 @@ def test_a_life_the_learner_fails_on_voids_its_hold(monkeypatch: pytest.MonkeyPa
     out, m = _run(workers)
     assert _processing_errors(out, "fleet_rul")  # the poison life is dead-lettered
     assert m.value("twin_fleet_models_total") == 1  # the second life's version only
+    assert m.value("twin_fleet_life_voids_total") >= 1  # the poison life, counted (round 34)
     # before: the replay held at the first life's version for 60 s, then dropped the hold (counted)
     assert m.value("twin_event_time_gate_timeouts_total") == 0
     assert m.value("twin_fleet_models_late_total") == 0

@@ -117,23 +117,28 @@ def test_a_life_whose_earlier_parts_were_lost_voids_its_hold() -> None:
     voids: list[tuple[str, float]] = []
     board = FleetBoard(on_void=lambda k, e: voids.append((k, e)))
     board.expect(KIND, eff)
-    step = fleet_rul({"e0": AssetMetadata("e0", kind=KIND)}, PipelineMetrics(), CFG, board)
+    metrics = PipelineMetrics()
+    step = fleet_rul({"e0": AssetMetadata("e0", kind=KIND)}, metrics, CFG, board)
     learner, models = step(None, parts[0])
     learner, models = step(learner, parts[-1])  # the parts between them lost
     assert models == [] and learner.lives == 0
     assert board.hold_s() == math.inf and voids == [(KIND, eff)]
+    # counted, so a dashboard shows it (round 34: only a log line said a life was not learnt)
+    assert metrics.value("twin_fleet_life_voids_total") == 1
 
 
 def test_a_complete_life_voids_nothing() -> None:
     parts = _life_parts()
     voids: list[tuple[str, float]] = []
     board = FleetBoard(on_void=lambda k, e: voids.append((k, e)))
-    step = fleet_rul({"e0": AssetMetadata("e0", kind=KIND)}, PipelineMetrics(), CFG, board)
+    metrics = PipelineMetrics()
+    step = fleet_rul({"e0": AssetMetadata("e0", kind=KIND)}, metrics, CFG, board)
     learner = None
     models = []
     for part in parts:
         learner, models = step(learner, part)
     assert learner is not None and learner.lives == 1 and len(models) == 1 and voids == []
+    assert metrics.value("twin_fleet_life_voids_total") == 0
 
 
 def test_a_life_that_cannot_complete_leaves_nothing_pending() -> None:
