@@ -32,7 +32,7 @@ def test_promtool_check_config(config: str) -> None:
 
 def test_promtool_check_rules() -> None:
     res = _promtool("check", "rules", "rules.yml")
-    assert res.returncode == 0 and "7 rules found" in res.stdout, res.stdout + res.stderr
+    assert res.returncode == 0 and "8 rules found" in res.stdout, res.stdout + res.stderr
 
 
 def test_promtool_rule_unit_tests() -> None:
@@ -98,6 +98,8 @@ def test_input_lost_unread_and_refused_fleet_messages_have_panels_with_data_from
     lost = _dashboard_exprs("input lost unread")
     assert len(lost) == 1
     assert set(lost[0].split('code=~"', 1)[1].split('"', 1)[0].split("|")) == set(LOSS_CODES)
+    rule = _rule("TwinInputLostUnread")["expr"]
+    assert set(rule.split('code=~"', 1)[1].split('"', 1)[0].split("|")) == set(LOSS_CODES)
     fleet = [e for e in _dashboard_exprs("Fleet models") if "twin_dead_letters_total" in e]
     assert len(fleet) == 1 and set(fleet[0].split('reason=~"', 1)[1].split('"', 1)[0].split("|")) == NOT_INPUT
     registry = PipelineMetrics(CollectorRegistry()).registry
