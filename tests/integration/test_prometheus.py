@@ -176,7 +176,7 @@ def test_prometheus_scrapes_the_pipeline_and_every_dashboard_query_has_data(runn
             empty.append(f"{dash} / {title}: {concrete}")
     assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
     rules = _get(f"{prom.base}/api/v1/rules")["data"]["groups"]
-    assert sum(len(g["rules"]) for g in rules) == 7
+    assert sum(len(g["rules"]) for g in rules) == 8
     assert all(r["health"] == "ok" for g in rules for r in g["rules"])
     pipeline.send_signal(signal.SIGTERM)  # graceful stop
     assert pipeline.wait(timeout=60) == 0
