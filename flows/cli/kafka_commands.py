@@ -95,15 +95,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "--archive /var/lib/twin/archive --metrics-port 9108")
     _add_kafka_args(p)
     p.add_argument("--metadata", default=env_default("METADATA", None),
-                   help="asset metadata file, TOML or JSON: kind, bearing geometry, sensors, failure "
-                        "threshold (README, Asset metadata; env TWIN_METADATA; default: none, every "
-                        "asset gets the schema's defaults: no bearing geometry, so no defect lines)")
+                   help="asset metadata file, TOML or JSON (README, Asset metadata; env TWIN_METADATA; "
+                        "default: none, so no bearing geometry nor failure threshold)")
     p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     p.add_argument("-w", "--workers", type=worker_count, default=env_default("WORKERS", 1),
                    help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),
-                   help="this process's index in -a (env TWIN_PROCESS_ID; default 0 without -a: a "
-                        "single process)")
+                   help="this process's index in -a, required with -a (env TWIN_PROCESS_ID)")
     p.add_argument("-a", "--addresses", default=env_default("ADDRESSES", None),
                    help='all processes, "host:port;host:port", the same list for each (env '
                         'TWIN_ADDRESSES; default: none, this process alone)')

@@ -109,9 +109,8 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="events file (timestamp, asset_id, event); repeatable; failures give the "
                         "true RUL in the report")
     p.add_argument("--metadata", default=env_default("METADATA", None),
-                   help="asset metadata file, TOML or JSON: kind, bearing geometry, sensors, failure "
-                        "threshold (README, Asset metadata; env TWIN_METADATA; default: none, every "
-                        "asset gets the schema's defaults: no bearing geometry, so no defect lines)")
+                   help="asset metadata file, TOML or JSON (README, Asset metadata; env TWIN_METADATA; "
+                        "default: none, so no bearing geometry nor failure threshold)")
     p.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,
                    help="input format (default: detected from the columns)")
     p.add_argument("--sep", type=one_char, default=None,
