@@ -225,10 +225,7 @@ class BlockBuilder:
             got.last = position
         self._add(s, now, open_runs, out)
         run = open_runs[asset]  # the sample is its run's last: note its position there
-        if s.unit:  # located_piece carries no units (one_sample_piece does, round 25): a run with
-            # one stays a block, so its dead letters keep the unit
-            run.positions = None
-        elif len(run.samples) == 1:
+        if len(run.samples) == 1:
             run.origin, run.positions = origin, [position]
         elif run.positions is not None and run.origin == origin:
             run.positions.append(position)
@@ -253,9 +250,13 @@ def _flush(run: _Run | None, out: list[Any]) -> None:
         return
     samples = run.samples
     positions = run.positions
+    piece = None
     if positions is not None and len(positions) == len(samples):  # Kafka samples judged alone: a
-        # piece that names their offsets (any sample without one: a block)
-        out.append(located_piece(samples, run.origin, positions))
+        # piece that names their offsets (any sample without one, or a channel's unit changing
+        # within the run: a block)
+        piece = located_piece(samples, run.origin, positions)
+    if piece is not None:
+        out.append(piece)
     elif len(samples) == 1:
         out.append(samples[0])
     else:

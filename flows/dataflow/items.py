@@ -287,7 +287,8 @@ class ScalarColumns:
 
     Sample ``k`` is ``ScalarSample(asset_id, channels[channel_idx[k]], EPOCH + times_us[k] us,
     values[k], units[channel_idx[k]])`` (``units`` empty: every unit empty, as a file's or a Kafka
-    batch's columns; a Kafka scalar with a unit travels alone as a one-sample piece that keeps it);
+    batch's columns; Kafka samples with a unit judged one by one leave the block builder as a piece
+    that keeps them, one unit per channel);
     samples are in the order the per-row reader would have given them. ``positions``
     (if known) are the samples' input positions in ``origin`` (Kafka offsets or replay ordinals:
     the digital thread), sliced with them. Out of the

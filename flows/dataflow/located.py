@@ -95,16 +95,27 @@ class LocatedEvent:
         return SourcedEvent(e.asset_id, e.timestamp, e.kind, e.note, self.origin, self.position)
 
 
-def located_piece(samples: list[ScalarSample], origin: str, positions: list[int]) -> ScalarColumns:
+def located_piece(samples: list[ScalarSample], origin: str, positions: list[int]) -> ScalarColumns | None:
     """Samples of ONE asset, each at its position in ``origin``, as a piece (the same samples: as
-    :func:`one_sample_piece`, in their order)."""
+    :func:`one_sample_piece`, in their order, units included), or None when a channel's samples
+    name different units (a piece holds one unit per channel: the caller keeps them a block)."""
     names: dict[str, int] = {}
     codes = [names.setdefault(s.channel, len(names)) for s in samples]
+    units: tuple[str, ...] = ()
+    if any(s.unit for s in samples):  # a Kafka scalar with a unit (round 34: its offset kept too)
+        by_code = [""] * len(names)
+        seen = [False] * len(names)
+        for s, c in zip(samples, codes, strict=True):
+            if not seen[c]:
+                by_code[c], seen[c] = s.unit, True
+            elif by_code[c] != s.unit:
+                return None
+        units = tuple(by_code)
     return ScalarColumns.of(samples[0].asset_id,
                             np.array([(s.timestamp - EPOCH) // _US for s in samples], dtype=np.int64),
                             np.array(codes, dtype=np.int16), tuple(names),
                             np.array([s.value for s in samples], dtype=np.float64), origin,
-                            np.array(positions, dtype=np.int64))
+                            np.array(positions, dtype=np.int64), units)
 
 
 def one_sample_piece(s: ScalarSample, origin: str, position: int) -> ScalarColumns:

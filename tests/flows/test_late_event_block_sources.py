@@ -112,18 +112,20 @@ def test_a_kafka_frame_the_featurizer_fails_on_names_its_message(monkeypatch: py
     assert one.raw == encode_record(sim[frames[0]])  # the frame's TWF bytes, replayable
 
 
-def test_a_run_of_kafka_samples_with_a_unit_stays_a_block_that_keeps_it() -> None:
-    """A piece has no units: a run holding a sample with one stays a block (its copies' and late
-    dead letters keep the unit in their JSON, as before); without units it is a piece."""
+def test_a_run_of_kafka_samples_with_or_without_a_unit_is_a_piece_that_keeps_it() -> None:
+    """A run of Kafka samples is a piece that names their offsets, with or without a unit (round
+    34: a run holding a unit was a block, whose late dead letters had no ``source.*`` headers);
+    the unit comes back with the samples (their copies' and late dead letters keep it)."""
     from flows.dataflow.blocks import BlockBuilder
     from flows.dataflow.items import ScalarBlock, ScalarColumns, kafka_origin
     from flows.dataflow.located import LocatedSample
 
     t0, origin = EPOCH + timedelta(days=20454), kafka_origin(TOPIC, 0)
-    for unit, kind in (("degC", ScalarBlock), ("", ScalarColumns)):
+    for unit in ("degC", ""):
         samples = [ScalarSample("pump-001", "temperature", t0 + timedelta(seconds=s), 1.0, unit)
                    for s in range(3)]
         out = BlockBuilder(60.0, timedelta(seconds=10), lambda: EPOCH)(
             [LocatedSample(s, origin, 10 + k) for k, s in enumerate(samples)])
         records = [x for x in out if isinstance(x, ScalarBlock | ScalarColumns)]
-        assert [type(x) for x in records] == [kind] and list(records[0].samples) == samples
+        assert [type(x) for x in records] == [ScalarColumns] and list(records[0].samples) == samples
+        assert records[0].positions.tolist() == [10, 11, 12]
