@@ -166,7 +166,9 @@ def mixing_warning(where: str, rows: EarlierRows, remedy: str) -> str | None:
     if not rows.runs:
         return None
     runs = sorted(rows.runs)
-    named = ", ".join(runs[:SHOWN]) + (f" and {len(runs) - SHOWN} more" if len(runs) > SHOWN else "")
+    # a compacted file's run_id column is any text: a run id of 100,000 characters made a line of as many
+    named = ", ".join(map(short_word, runs[:SHOWN])) + (f" and {len(runs) - SHOWN} more" if len(runs) > SHOWN
+                                                        else "")
     dates = sorted(rows.dates)
     span = "" if not dates else f" ({dates[0]}{'..' + dates[-1] if len(dates) > 1 else ''})"
     least = "at least " if rows.assets_partial else ""
