@@ -104,7 +104,7 @@ def take_void(board: FleetBoard, gate: EventTimeGate | None, value: bytes | None
     try:
         got = json.loads(value or b"")
         kind, eff = got["kind"], got["effective_from_s"]
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # RecursionError: [[[[... (round 34)
         return f"fleet model void {(value or b'')[:60]!r} is not {{kind, effective_from_s}}: {exc}"
     if type(kind) is not str or type(eff) not in (int, float) or not abs(eff) <= MAX_VOID_S:
         return f"fleet model void of kind {kind!r} and effective time {eff!r}"[:500]

@@ -15,7 +15,7 @@ import math
 
 import pytest
 
-from flows.app.gate_link import EFFECTIVE_HEADER, take_progress
+from flows.app.gate_link import EFFECTIVE_HEADER, take_progress, take_void
 from flows.app.gate_link import refused_model_void as end_hold
 from flows.dataflow.event_time_gate import EventTimeGate
 from tests.unit.test_fleet_void import EFF_S, _held, _refused_version
@@ -40,3 +40,13 @@ def test_an_odd_effective_time_text_ends_no_hold(text: str) -> None:
     assert board.hold_s() == EFF_S and gate.limit_ms() == round(EFF_S * 1000)
     assert end_hold(board, gate, key, headers, timestamp_ms=2000, since_ms=1000)
     assert board.hold_s() == math.inf and gate.limit_ms() == math.inf
+
+
+@pytest.mark.parametrize("value", [b"[" * 100_000, b'{"kind": "engine", "effective_from_s": ' + b"[" * 9_000])
+def test_a_deeply_nested_void_is_refused_with_a_reason(value: bytes) -> None:
+    """``json.loads`` raises RecursionError (not a ValueError) on deep nesting: it ended the consumer's
+    thread before round 34."""
+    board, gate = _held()
+    reason = take_void(board, gate, value, timestamp_ms=2000, since_ms=1000)
+    assert reason is not None and reason.startswith(f"fleet model void {value[:60]!r} is not")
+    assert board.hold_s() == EFF_S
