@@ -149,12 +149,21 @@ class FleetModelConsumer:
             msg = self.consumer.poll(self.poll_s)
             if msg is None or msg.error() is not None:
                 continue
-            if is_progress(msg.headers()):
-                self._progress(msg)
-                continue
-            if is_void(msg.headers()):
-                self._void(msg)
-                continue
+            try:
+                self._one(msg)
+            except Exception as exc:  # noqa: BLE001 - untrusted input: one message never stops the thread
+                self.refused += 1
+                self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
+                log.warning("twin: dead letter: fleet model topic message at offset %s not handled: %s: %s "
+                            "(topic %s)", msg.offset(), type(exc).__name__, str(exc)[:300], self.topic)
+
+    def _one(self, msg: Any) -> None:
+        """One message of the topic: a position, a void or a version (told apart by a header)."""
+        if is_progress(msg.headers()):
+            self._progress(msg)
+        elif is_void(msg.headers()):
+            self._void(msg)
+        else:
             self.take(msg.key(), msg.value(), msg.headers(), msg.timestamp()[1])
 
     def _progress(self, msg: Any) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from typing import Any
 
@@ -55,6 +56,10 @@ EFFECTIVE_HEADER = "fleet.effective_from_s"
 without unpickling the value (round 33: a refused version ends its hold)."""
 MAX_VOID_S = 1e12
 """Largest effective time (event s, either sign: ~31,700 years) a void may name."""
+_EFFECTIVE_TEXT = re.compile(rb"-?[0-9]{1,13}(?:\.[0-9]{1,24})?(?:e[+-]?[0-9]{1,3})?")
+"""What :func:`model_message` writes in ``fleet.effective_from_s`` (``repr`` of a float within
+:data:`MAX_VOID_S`): ASCII digits, a point, an exponent. ``float()`` takes more (``" 12 "``,
+``1_7``, ``nan``, Unicode digits, any length): such a header names no hold (round 34)."""
 
 
 def is_progress(headers: list[tuple[str, bytes]] | None) -> bool:
@@ -71,7 +76,7 @@ def take_progress(gate: EventTimeGate, value: bytes | None, timestamp_ms: int, s
         process, position = (value or b"").decode("ascii").split()
         pid, pos = int(process), float(position)
     except (UnicodeDecodeError, ValueError) as exc:
-        return f"progress message {value[:60]!r} is not '<process> <position ms>': {exc}"
+        return f"progress message {(value or b'')[:60]!r} is not '<process> <position ms>': {exc}"
     if pid < 0 or math.isnan(pos):
         return f"progress message with process {pid} and position {pos}"
     gate.remote_report(pid, pos)
@@ -99,7 +104,7 @@ def take_void(board: FleetBoard, gate: EventTimeGate | None, value: bytes | None
     try:
         got = json.loads(value or b"")
         kind, eff = got["kind"], got["effective_from_s"]
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # RecursionError: [[[[... (round 34)
         return f"fleet model void {(value or b'')[:60]!r} is not {{kind, effective_from_s}}: {exc}"
     if type(kind) is not str or type(eff) not in (int, float) or not abs(eff) <= MAX_VOID_S:
         return f"fleet model void of kind {kind!r} and effective time {eff!r}"[:500]
@@ -115,10 +120,10 @@ def refused_model_void(board: FleetBoard, gate: EventTimeGate | None, key: bytes
     run's message, one without that header (written before round 33) or with an unreadable one
     (the gate's timeout, as before)."""
     raw = next((v for k, v in headers or () if k == EFFECTIVE_HEADER), None)
-    if timestamp_ms < since_ms or raw is None or not key:
+    if timestamp_ms < since_ms or type(raw) is not bytes or not key or not _EFFECTIVE_TEXT.fullmatch(raw):
         return False
     try:
-        kind, eff = key.decode("utf-8"), float(raw.decode("ascii"))
+        kind, eff = key.decode("utf-8"), float(raw)
     except (UnicodeDecodeError, ValueError):
         return False
     if not abs(eff) <= MAX_VOID_S:

@@ -11,6 +11,7 @@ before the command has begun is the usual one line, ``twin: interrupted``, exit 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -26,6 +27,7 @@ def run() -> int:
         from flows.app.stop_signals import StopOnce, restore, stop_once
 
         before = stop_once()
+        _closed_streams_to_devnull()
         from flows.cli.main import main
 
         return main()
@@ -37,3 +39,23 @@ def run() -> int:
         # ignored (the interpreter's shutdown), which must stay so; else back to what they were
         if before is not None and isinstance(signal.getsignal(signal.SIGTERM), StopOnce):
             restore(before, exiting=True)
+
+
+def _closed_streams_to_devnull() -> None:
+    """A standard stream the caller closed (``twin sql ... >&-``, ``2>&-``, ``<&-``): /dev/null in its
+    place (round 34, HOSTILE34). Python had made it None, and the first write (a result, a warning,
+    the stderr filter's flush) raised AttributeError: ``twin: internal error``, exit 1, printed on
+    stdout when stderr was the closed one, as the filter's pipe then took descriptor 2; and a closed
+    descriptor's number went to the next file opened (an archive file as descriptor 1 or 2)."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        got = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)  # the lowest free: fd
+        if got != fd:
+            os.dup2(got, fd)
+            os.close(got)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", closefd=False))  # noqa: SIM115

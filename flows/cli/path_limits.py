@@ -10,6 +10,7 @@ NUL included), asked of the nearest folder that exists.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -30,13 +31,32 @@ def _limits(base: Path) -> tuple[int, int] | None:
         return None
 
 
+def _loops(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def too_long(flag: str, path: str | Path, tail: str = "") -> str | None:
     """The one line (led by ``flag`` and ``path``) saying why ``path`` (with ``tail``, the deepest
     file a command writes below it) is too long for the file system it would be on, or None: a
-    name over ``PC_NAME_MAX`` bytes, a path of ``PC_PATH_MAX`` bytes or more."""
+    name over ``PC_NAME_MAX`` bytes, a path of ``PC_PATH_MAX`` bytes or more; or through a loop of
+    symbolic links (``ELOOP``, round 34), which no write below it can pass either."""
     full = Path(os.path.abspath(path))
-    base = next((a for a in (full, *full.parents) if os.path.exists(a)),  # Path.exists raises
-                Path(full.anchor or "/"))  # ENAMETOOLONG
+    base = Path(full.anchor or "/")
+    for folder in (full, *full.parents):  # the nearest that exists (Path.exists raises ENAMETOOLONG)
+        try:
+            os.stat(folder)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # was: "[Errno 40] ... '<path>/features'", no flag named
+                link = next(a for a in (*reversed(folder.parents), folder) if _loops(a))  # the first
+                return (f"{flag} {path}: {link} is a loop of symbolic links (or too many of them): "
+                        f"name another folder")
+            continue
+        base = folder
+        break
     if (limits := _limits(base)) is None:
         return None
     name_max, path_max = limits

@@ -81,3 +81,18 @@ def test_windows_the_rows_do_not_take(sizes: tuple[int, ...]) -> None:
     """One sample (the per-channel functions' own shortcuts), or channels of different lengths."""
     scalars = {CHANNELS[i]: (np.arange(n, dtype=np.float64), np.ones(n)) for i, n in enumerate(sizes)}
     assert scalar_rows(scalars) is None
+
+
+@pytest.mark.parametrize("values", [np.arange(5, dtype=np.float32) + np.float32(0.1),
+                                    np.arange(5, dtype=np.float16) / 3,
+                                    np.array([2**62, 1, 2**62 + 1, 3, 2**53 + 1]), np.arange(5),
+                                    np.array([True, False, True, True, False])])
+def test_arrays_not_of_float64_are_left_to_the_per_channel_path(values: np.ndarray) -> None:
+    """Round 34 (HOSTILE34): the per-channel functions sum a float32 or int64 array in its own dtype
+    (an int64 sum wraps: a mean of -1.8e18 for values near 4.6e18), a bool one raises; the rows cast to
+    float64 and gave other numbers. Such a window (a library caller's: the flow's columns are float64)
+    is the per-channel path's."""
+    t = np.arange(5, dtype=np.float64)
+    assert scalar_rows({"a": (t, values), "b": (t, np.arange(5.0))}) is None
+    assert scalar_rows({"a": (values.astype(np.float64), t)}) is not None
+    assert scalar_rows({"a": (t.astype(np.float32), t)}) is None

@@ -27,19 +27,22 @@ __all__ = ["scalar_rows"]
 
 Columns = Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]
 _ADD, _MIN, _MAX = np.add.reduce, np.minimum.reduce, np.maximum.reduce
+_F64 = np.dtype(np.float64)
 
 
 def scalar_rows(scalars: Columns) -> tuple[dict[str, float], dict[str, ChannelStats]] | None:
     """(``<channel>.<feature>`` -> number, as :func:`~twin_models.features.window.aggregate_columns`
     names them for ``scalars``; channel -> :class:`ChannelStats`, as
     :func:`~twin_models.quality.stats.window_stats` gives them) when every channel of ``scalars``
-    (channel -> (times in s sorted, values)) holds the same number of samples, at least 2; else None."""
+    (channel -> (times in s sorted, values)) holds the same number of samples, at least 2, as float64
+    arrays (the flow's columns); else None: float32, int or bool arrays are summed in their own dtype
+    by the per-channel functions (an int64 sum wraps, a bool std raises), which give those."""
     if not scalars:
         return None
     columns = list(scalars.values())
     n = columns[0][1].size
-    if n < 2 or any(v.size != n or t.size != n for t, v in columns):
-        return None
+    if n < 2 or any(v.size != n or t.size != n or v.dtype != _F64 or t.dtype != _F64 for t, v in columns):
+        return None  # float64 only: the per-channel functions compute in the arrays' own dtype (round 34)
     times = np.array([t for t, _v in columns], dtype=np.float64)
     values = np.array([v for _t, v in columns], dtype=np.float64)
     k = len(columns)

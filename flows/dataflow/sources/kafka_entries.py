@@ -12,13 +12,14 @@ handles the event after the messages before it, in the poll's order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Final
 
 __all__ = ["ARRIVAL", "BATCH_BYTES", "BATCH_POLLS", "EVENT_TIME_HEADER", "KEY", "MERGE_KEY", "OFFSET",
-           "VALUE", "Entry", "arrival_ms", "event_time_ms", "merge_key_of", "read_poll"]
+           "VALUE", "Entry", "arrival_ms", "event_time_ms", "header_ms", "merge_key_of", "read_poll"]
 
 EVENT_TIME_HEADER = "twin.event_time_ms"
 """The header twinflow's producers stamp with a record's event time (ms since the epoch)."""
@@ -52,17 +53,32 @@ BATCH_BYTES = 1024 * 1024
 """A batch takes no further poll once its messages total this many bytes: ~8,000 scalar records, but a
 single poll of waveform frames (4-16 KB each) is already above it, so their batches are as before."""
 
+_EVENT_MS_TEXT = re.compile(rb"-?[0-9]{1,18}")
+"""An event-time header's accepted text (round 34): ASCII digits, an optional minus, at most 18 of them
+(inside Kafka's int64 ms). ``int()`` takes more (``" 12 "``, ``1_7``, Unicode digits, a 400-digit
+number): such a text is refused as a non-integer one is, the Kafka timestamp is the merge key."""
+
+
+def header_ms(text: Any) -> int:
+    """An event-time header's value as an integer; ``ValueError`` for any other text (or a null one)."""
+    if type(text) is bytes and ((text.isdigit() and len(text) <= 18)  # bytes: ASCII digits only, fast
+                                or _EVENT_MS_TEXT.fullmatch(text)):  # with a minus
+        return int(text)
+    msg = "not an event-time header text (ASCII digits, an optional minus, at most 18)"
+    raise ValueError(msg)
+
+
 TIMESTAMP_NOT_AVAILABLE = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE (kept pure: no import of the client)
 
 
 def merge_key_of(headers: Sequence[tuple[str, Any]] | None, timestamp_ms: int, header: str) -> int:
-    """A message's merge key: the first ``header`` among its headers as an integer, else (no such header,
-    or one that is not an integer) its Kafka timestamp."""
+    """A message's merge key: the first ``header`` among its headers as an integer (:func:`header_ms`),
+    else (no such header, or one that is not such an integer) its Kafka timestamp."""
     for name, value in headers or ():
         if name == header:
             try:
-                return int(value)
-            except (TypeError, ValueError):
+                return header_ms(value)
+            except ValueError:
                 break
     return int(timestamp_ms)
 
@@ -105,9 +121,9 @@ def read_poll(msgs: Sequence[Any], header: str, start: int = 0) -> tuple[dict[st
                 merge = last_merge
             else:
                 try:
-                    merge = last_merge = int(text)
+                    merge = last_merge = header_ms(text)
                     last_text = text
-                except (TypeError, ValueError):
+                except ValueError:
                     merge = int(ms)
         else:
             merge = merge_key_of(hdrs, ms, header)
