@@ -41,14 +41,37 @@ __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missin
 _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
 
-def _table_files(archive: Path) -> list[Path]:
-    """The files of the archive's tables; a table folder that is a symbolic link is refused
+@dataclass(frozen=True)
+class _Walked:
+    """What one walk of the archive's table folders found: its ``files`` (what ``is_file()`` says,
+    a link to a file included) and its symbolic ``links`` (never followed), each sorted."""
+
+    files: list[Path]
+    links: list[Path]
+
+
+def _walk_tables(archive: Path) -> _Walked:
+    """One walk of the archive's table folders (round 34: ``--fresh`` walked them twice, once for
+    the files, once for the links); a table folder that is a symbolic link is refused
     (:func:`flows.archive.files.linked_table`): ``--fresh`` would delete what it points to."""
     for t in TABLES:
         if (linked := linked_table(archive / t)) is not None:
             raise linked
-    return sorted(p for t in TABLES if (archive / t).is_dir() for p in (archive / t).rglob("*")
-                  if p.is_file())
+    files, links = [], []
+    for t in TABLES:
+        for dirpath, dirs, names in os.walk(archive / t):  # links to folders are listed, not entered
+            for name in (*dirs, *names):
+                path = os.path.join(dirpath, name)
+                if os.path.islink(path):
+                    links.append(Path(path))
+                if os.path.isfile(path):
+                    files.append(Path(path))
+    return _Walked(sorted(files), sorted(links))
+
+
+def _table_files(archive: Path) -> list[Path]:
+    """The files of the archive's tables (:func:`_walk_tables`)."""
+    return _walk_tables(archive).files
 
 
 def earlier_runs(archive: str | Path) -> set[str]:
@@ -75,24 +98,20 @@ def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
     return [t for pattern in outputs for t in sorted(out.glob(pattern)) if t.is_file() or t.is_symlink()]
 
 
-def _links(archive: Path) -> list[Path]:
-    """The symbolic links inside the archive's table folders (never followed): to a folder, to
-    nothing, or to a file whatever its name (round 33; they were left in place without a word)."""
-    found = []
-    for t in TABLES:
-        for dirpath, dirs, names in os.walk(archive / t):  # links to folders are listed, not entered
-            found += [Path(dirpath, n) for n in (*dirs, *names) if os.path.islink(os.path.join(dirpath, n))]
-    return sorted(found)
-
-
-def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
-    files = _table_files(archive)
-    if links := _links(archive):
+def _refuse_links(links: Sequence[Path]) -> None:
+    """``--fresh`` refused, one line naming the first of ``links`` (twinflow writes no links)."""
+    if links:
         more = f" and {len(links) - 1} more" if len(links) > 1 else ""
         msg = (f"--fresh refused: {links[0]} is a symbolic link (to {os.readlink(links[0])}){more}; twinflow "
                f"writes no links and never follows or deletes one: remove it yourself or choose another "
                f"--out (nothing was deleted)")
         raise ValueError(msg)
+
+
+def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
+    walked = _walk_tables(archive)
+    files = walked.files
+    _refuse_links(walked.links)
     foreign = [p for p in files if not (_PART.match(p.name) or COMPACTED_NAME.match(p.name))]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
