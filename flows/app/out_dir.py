@@ -6,8 +6,10 @@ then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs 
 names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
 files, and the named outputs. It never deletes a file it did not write: if a table folder holds
 anything else (a symbolic link too, round 33: never followed, never deleted), it refuses and deletes
-nothing; the named outputs (``report.html``, ``demo.png`` ...) go only when a twinflow archive (its
-``part-*.parquet`` files) sits beside them, or when the folder's manifest
+nothing, and so it does for a symbolic link among the named outputs or on their way (a ``figures``
+folder that is a link: round 34, it was deleted, or gone through); the named outputs
+(``report.html``, ``demo.png`` ...) go only when a twinflow archive (its ``part-*.parquet`` files)
+sits beside them, or when the folder's manifest
 (:mod:`flows.app.out_manifest`) lists each of them with the bytes it has now; else it refuses and
 deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``). Beside an archive, a
 manifest narrows them to the files it lists (a user's ``figures/holiday.png`` stays).
@@ -98,6 +100,21 @@ def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
     return [t for pattern in outputs for t in sorted(out.glob(pattern)) if t.is_file() or t.is_symlink()]
 
 
+def _named_links(out: Path, outputs: Sequence[str], named: Sequence[Path]) -> list[Path]:
+    """The symbolic links among the named outputs, or on their way from ``out`` (a ``figures``
+    folder that is a link): round 34, ``--fresh`` deleted such a link (or the files behind it).
+    A link to nothing is one too (a pattern without wildcards does not glob it)."""
+    found = set()
+    exact = [out / p for p in outputs if not any(c in p for c in "*?[")]
+    for target in (*named, *exact):
+        for p in (target, *target.parents):
+            if p == out or out not in p.parents:
+                break
+            if p.is_symlink():
+                found.add(p)
+    return sorted(found)
+
+
 def _refuse_links(links: Sequence[Path]) -> None:
     """``--fresh`` refused, one line naming the first of ``links`` (twinflow writes no links)."""
     if links:
@@ -119,6 +136,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
     named = _named_outputs(out, outputs)
+    _refuse_links(_named_links(out, outputs, named))
     manifest = Manifest.read(out)  # once: asked below, then told what was deleted
     if files:  # beside a twinflow archive: what its manifest lists, when there is one (else all)
         named = manifest.listed_only(named)
