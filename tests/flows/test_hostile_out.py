@@ -17,8 +17,9 @@ import pytest
 
 from flows.app.backtest import BACKTEST_OUTPUTS
 from flows.app.out_dir import prepare_out
-from flows.cli.args import UsageError, refused_place, writable_dir
+from flows.cli.args import UsageError
 from flows.cli.main import main
+from flows.cli.out_folders import refused_place, writable_dir
 from tests.flows.archive_fixtures import small_archive
 from tests.flows.test_cli_errors import fails, one_error_line
 
