@@ -60,14 +60,20 @@ def _walk_tables(archive: Path) -> _Walked:
         if (linked := linked_table(archive / t)) is not None:
             raise linked
     files, links = [], []
-    for t in TABLES:
-        for dirpath, dirs, names in os.walk(archive / t):  # links to folders are listed, not entered
-            for name in (*dirs, *names):
-                path = os.path.join(dirpath, name)
-                if os.path.islink(path):
-                    links.append(Path(path))
-                if os.path.isfile(path):
-                    files.append(Path(path))
+    folders = [str(archive / t) for t in TABLES]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                found = list(entries)
+        except OSError:  # missing, not a folder, unreadable: nothing listed (as rglob did)
+            continue
+        for e in found:  # the types from the listing: a stat only for a link
+            if e.is_symlink():
+                links.append(Path(e.path))
+            elif e.is_dir():  # links to folders are listed, not entered
+                folders.append(e.path)
+            if e.is_file():  # follows a link: a link to a file is among the files too
+                files.append(Path(e.path))
     return _Walked(sorted(files), sorted(links))
 
 
