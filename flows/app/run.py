@@ -296,7 +296,7 @@ def run_kafka_flow(
     gate = event_time_gate(cfg, opts, metrics)
     board.on_expect = gate.hold  # a closed life holds the cluster until its version is on the topic
     board.on_void = gate.release  # ... or until this process's learner failed on it (none will come)
-    flow = build_kafka_flow(cfg, opts, metadata, metrics, board, gate, restored_open=restored.by_step)
+    flow = build_kafka_flow(cfg, opts, metadata, metrics, board, gate, restored.by_step)  # restored_open
     # every process reads the fleet model versions of every kind (the learner of a kind lives in
     # one process): from the beginning of the compacted topic, so a restart gets them back; and
     # the other processes' positions for the event-time gate (the same topic, gate_link)
