@@ -6,8 +6,10 @@ then mix runs. Before a run starts, :func:`prepare_out` counts the earlier runs 
 names, no reads) and warns, or with ``fresh`` deletes what twinflow wrote there before: archive
 files, and the named outputs. It never deletes a file it did not write: if a table folder holds
 anything else (a symbolic link too, round 33: never followed, never deleted), it refuses and deletes
-nothing; the named outputs (``report.html``, ``demo.png`` ...) go only when a twinflow archive (its
-``part-*.parquet`` files) sits beside them, or when the folder's manifest
+nothing, and so it does for a symbolic link among the named outputs or on their way (a ``figures``
+folder that is a link: round 34, it was deleted, or gone through); the named outputs
+(``report.html``, ``demo.png`` ...) go only when a twinflow archive (its ``part-*.parquet`` files)
+sits beside them, or when the folder's manifest
 (:mod:`flows.app.out_manifest`) lists each of them with the bytes it has now; else it refuses and
 deletes nothing (``--out ~/Pictures --fresh`` keeps ``~/Pictures/demo.png``). Beside an archive, a
 manifest narrows them to the files it lists (a user's ``figures/holiday.png`` stays).
@@ -41,14 +43,43 @@ __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missin
 _PART = re.compile(r"^\.?part-(?P<run>.+)-w\d+-\d{6}\.parquet(\.tmp)?$")
 
 
-def _table_files(archive: Path) -> list[Path]:
-    """The files of the archive's tables; a table folder that is a symbolic link is refused
+@dataclass(frozen=True)
+class _Walked:
+    """What one walk of the archive's table folders found: its ``files`` (what ``is_file()`` says,
+    a link to a file included) and its symbolic ``links`` (never followed), each sorted."""
+
+    files: list[Path]
+    links: list[Path]
+
+
+def _walk_tables(archive: Path) -> _Walked:
+    """One walk of the archive's table folders (round 34: ``--fresh`` walked them twice, once for
+    the files, once for the links); a table folder that is a symbolic link is refused
     (:func:`flows.archive.files.linked_table`): ``--fresh`` would delete what it points to."""
     for t in TABLES:
         if (linked := linked_table(archive / t)) is not None:
             raise linked
-    return sorted(p for t in TABLES if (archive / t).is_dir() for p in (archive / t).rglob("*")
-                  if p.is_file())
+    files, links = [], []
+    folders = [str(archive / t) for t in TABLES]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                found = list(entries)
+        except OSError:  # missing, not a folder, unreadable: nothing listed (as rglob did)
+            continue
+        for e in found:  # the types from the listing: a stat only for a link
+            if e.is_symlink():
+                links.append(Path(e.path))
+            elif e.is_dir():  # links to folders are listed, not entered
+                folders.append(e.path)
+            if e.is_file():  # follows a link: a link to a file is among the files too
+                files.append(Path(e.path))
+    return _Walked(sorted(files), sorted(links))
+
+
+def _table_files(archive: Path) -> list[Path]:
+    """The files of the archive's tables (:func:`_walk_tables`)."""
+    return _walk_tables(archive).files
 
 
 def earlier_runs(archive: str | Path) -> set[str]:
@@ -75,24 +106,35 @@ def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
     return [t for pattern in outputs for t in sorted(out.glob(pattern)) if t.is_file() or t.is_symlink()]
 
 
-def _links(archive: Path) -> list[Path]:
-    """The symbolic links inside the archive's table folders (never followed): to a folder, to
-    nothing, or to a file whatever its name (round 33; they were left in place without a word)."""
-    found = []
-    for t in TABLES:
-        for dirpath, dirs, names in os.walk(archive / t):  # links to folders are listed, not entered
-            found += [Path(dirpath, n) for n in (*dirs, *names) if os.path.islink(os.path.join(dirpath, n))]
+def _named_links(out: Path, outputs: Sequence[str], named: Sequence[Path]) -> list[Path]:
+    """The symbolic links among the named outputs, or on their way from ``out`` (a ``figures``
+    folder that is a link): round 34, ``--fresh`` deleted such a link (or the files behind it).
+    A link to nothing is one too (a pattern without wildcards does not glob it)."""
+    found = set()
+    exact = [out / p for p in outputs if not any(c in p for c in "*?[")]
+    for target in (*named, *exact):
+        for p in (target, *target.parents):
+            if p == out or out not in p.parents:
+                break
+            if p.is_symlink():
+                found.add(p)
     return sorted(found)
 
 
-def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
-    files = _table_files(archive)
-    if links := _links(archive):
+def _refuse_links(links: Sequence[Path]) -> None:
+    """``--fresh`` refused, one line naming the first of ``links`` (twinflow writes no links)."""
+    if links:
         more = f" and {len(links) - 1} more" if len(links) > 1 else ""
         msg = (f"--fresh refused: {links[0]} is a symbolic link (to {os.readlink(links[0])}){more}; twinflow "
                f"writes no links and never follows or deletes one: remove it yourself or choose another "
                f"--out (nothing was deleted)")
         raise ValueError(msg)
+
+
+def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
+    walked = _walk_tables(archive)
+    files = walked.files
+    _refuse_links(walked.links)
     foreign = [p for p in files if not (_PART.match(p.name) or COMPACTED_NAME.match(p.name))]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
@@ -100,6 +142,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
     named = _named_outputs(out, outputs)
+    _refuse_links(_named_links(out, outputs, named))
     manifest = Manifest.read(out)  # once: asked below, then told what was deleted
     if files:  # beside a twinflow archive: what its manifest lists, when there is one (else all)
         named = manifest.listed_only(named)

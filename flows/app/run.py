@@ -123,10 +123,12 @@ def build_kafka_flow(
     metrics: PipelineMetrics,
     board: FleetBoard | None = None,
     gate: EventTimeGate | None = None,
+    restored_open: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Dataflow:
     """get_flow with the Kafka telemetry source, Kafka sinks and the Parquet archive; ``board``:
     the process's fleet model board (filled from the fleet model topic, see run_kafka_flow);
-    ``gate``: the source's event-time gate (None: partitions are not bounded by each other)."""
+    ``gate``: the source's event-time gate (None: partitions are not bounded by each other);
+    ``restored_open``: the open alert episodes a resume restored, by step (for the gauge)."""
     k = cfg.kafka
     client = k.client_config()
     source = KafkaTelemetrySource(
@@ -141,7 +143,7 @@ def build_kafka_flow(
                           recovery=opts.recovery_dir is not None)
     return get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics, board=board,
                     command_inputs=decisions_source(cfg, opts, metrics), send_commands=True,
-                    requests=whatif_request_source(cfg, opts, metrics))
+                    requests=whatif_request_source(cfg, opts, metrics), restored_open=restored_open)
 
 
 def _forgets_deleted(source: KafkaTelemetrySource, opts: RunOptions) -> KafkaTelemetrySource:
@@ -290,12 +292,11 @@ def run_kafka_flow(
     if warning is not None:
         print(warning, file=sys.stderr)
     metrics = metrics or PipelineMetrics()
-    metrics.restored_open = restored.by_step
     board = FleetBoard(on_late=lambda _v: metrics.fleet_models_late.inc())
     gate = event_time_gate(cfg, opts, metrics)
     board.on_expect = gate.hold  # a closed life holds the cluster until its version is on the topic
     board.on_void = gate.release  # ... or until this process's learner failed on it (none will come)
-    flow = build_kafka_flow(cfg, opts, metadata, metrics, board, gate)
+    flow = build_kafka_flow(cfg, opts, metadata, metrics, board, gate, restored.by_step)  # restored_open
     # every process reads the fleet model versions of every kind (the learner of a kind lives in
     # one process): from the beginning of the compacted topic, so a restart gets them back; and
     # the other processes' positions for the event-time gate (the same topic, gate_link)

@@ -242,7 +242,7 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
     print(printable(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted"))
 
 
-def _cmd_compact(root: Path, before: date | None) -> int:
+def _cmd_compact(root: Path, before: date | None, flag: str) -> int:
     from flows.archive.compact import (
         CompactionInterrupted,
         CompactionStopped,
@@ -251,9 +251,13 @@ def _cmd_compact(root: Path, before: date | None) -> int:
         stale_temps,
     )
     from flows.archive.files import COMPACT_PREFIX, TABLES
+    from flows.cli.path_limits import COMPACT_TAIL, too_long
     from flows.cli.run_checks import not_writable
     from flows.dataflow.sinks.archive import new_run_id
 
+    # round 34: a compaction's merged files too long for the OS failed at the first one written
+    if (problem := too_long(flag, root, COMPACT_TAIL, "a compaction")) is not None:
+        raise ValueError(problem)
     if (problem := not_writable(root, TABLES, None)) is not None:  # another user's archive (round 28)
         raise ValueError(problem)
 
@@ -307,7 +311,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         # `archive compact` "0 date folders compacted" (exit 0); `twin sql`'s line, exit 2
         raise ValueError(no_tables(root))
     if args.archive_command == "compact":
-        return _cmd_compact(root, args.before)
+        return _cmd_compact(root, args.before, "--archive" if args.archive is not None else "archive_dir")
     scans = [scan_table(root, t) for t in TABLES]
     at = printable(f"archive {root}")  # a newline in the path would forge a line (round 29)
     _stale_note(root)

@@ -29,10 +29,10 @@ from flows.cli.args import (
     serve_metrics,
     share,
     worker_count,
-    writable_dir,
 )
 from flows.cli.columns import aligned
 from flows.cli.input_files import loaded_metadata, not_a_file
+from flows.cli.out_folders import writable_dir
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 

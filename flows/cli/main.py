@@ -21,18 +21,17 @@ from flows.cli.args import (
     debug_enabled,
     env_default,
     folder_name,
-    not_another_commands_out,
     one_char,
     print_error,
     serve_metrics,
     share,
     worker_count,
-    writable_dir,
 )
 from flows.cli.command_commands import COMMAND_COMMANDS, add_command_parsers
 from flows.cli.input_errors import inputs_named
 from flows.cli.input_files import check_input_files, loaded_metadata
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
+from flows.cli.out_folders import not_another_commands_out, writable_dir
 from flows.cli.stderr import engine_cause, engine_panics_hidden
 from flows.cli.stdout import named_stdout
 from flows.cli.whatif_command import WHATIF_COMMANDS, add_whatif_parser

@@ -16,12 +16,16 @@ from pathlib import Path
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["ARCHIVE_TAIL", "too_long"]
+__all__ = ["ARCHIVE_TAIL", "COMPACT_TAIL", "too_long"]
 
 ARCHIVE_TAIL = (f"{max(TABLES, key=len)}/date=2026-01-01/"
                 f".part-{'20260101T000000-0123abcd'}-w000-000000.parquet.tmp")
 """The longest path an archive writes below its folder: a table's partition, a part file's temporary
 name (a run id of 24 characters, a worker number of up to three digits)."""
+COMPACT_TAIL = (f"{max(TABLES, key=len)}/date=2026-01-01/"
+                f".part-compact-{'20260101T000000-0123abcd'}.parquet.tmp")
+"""The longest path ``twin archive compact`` writes below the archive's folder: a merged file's
+temporary name (round 34: a compaction had no check; its first merged file failed to be written)."""
 
 
 def _limits(base: Path) -> tuple[int, int] | None:
@@ -39,9 +43,9 @@ def _loops(path: Path) -> bool:
     return False
 
 
-def too_long(flag: str, path: str | Path, tail: str = "") -> str | None:
+def too_long(flag: str, path: str | Path, tail: str = "", writer: str = "a run") -> str | None:
     """The one line (led by ``flag`` and ``path``) saying why ``path`` (with ``tail``, the deepest
-    file a command writes below it) is too long for the file system it would be on, or None: a
+    file ``writer`` writes below it) is too long for the file system it would be on, or None: a
     name over ``PC_NAME_MAX`` bytes, a path of ``PC_PATH_MAX`` bytes or more; or through a loop of
     symbolic links (``ELOOP``, round 34), which no write below it can pass either."""
     full = Path(os.path.abspath(path))
@@ -66,7 +70,7 @@ def too_long(flag: str, path: str | Path, tail: str = "") -> str | None:
                     f"allows (PC_NAME_MAX): name a shorter folder")
     deepest = full / tail if tail else full
     if (n := len(os.fsencode(str(deepest)))) >= path_max:
-        what = "the files a run writes there would have paths" if tail else "its path has"
+        what = f"the files {writer} writes there would have paths" if tail else "its path has"
         return (f"{flag} {path}: {what} of {n:,} bytes, over the {path_max - 1:,} this OS allows "
                 f"(PC_PATH_MAX): name a shorter folder")
     return None

@@ -9,7 +9,7 @@ for a peer that would never come, deaf to SIGTERM; an empty entry (``;;``) was d
 a cluster of three ran as one; ``-i 3`` without ``-a`` was accepted as if it were 0.
 
 :func:`not_writable`: the files and folders inside ``--archive`` and ``--recovery-dir`` a run writes
-(their own folders are probed by :func:`flows.cli.args.writable_dir`), for a user who is not their
+(their own folders are probed by :func:`flows.cli.out_folders.writable_dir`), for a user who is not their
 owner: before, a read-only table folder stopped the run at its first archive flush (exit 1, after
 reading the input) and a read-only recovery partition was called "damaged or not Bytewax's"."""
 

@@ -42,9 +42,6 @@ class PipelineMetrics:
                  watch: Iterable[str] = (), features: Iterable[str] = DEFAULT_METRIC_FEATURES) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.process = str(os.getpid())
-        self.restored_open: dict[str, dict[str, int]] = {}
-        """Each step's assets' open alert episodes in the state a resume restored (set before the
-        flow is built: :class:`flows.dataflow.open_episodes.RestoredOpen`)."""
         self._pipeline(self.registry)
         self._twins(self.registry)
         self.worst = WorstAssets(self, top_n=top_n, watch=watch)

@@ -307,20 +307,21 @@ def twin_apply(
 def twin_update(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, metrics: PipelineMetrics,
     board: FleetBoard | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    producer: Producer | None = None, prescribe: PrescribeConfig | None = None,
+    producer: Producer | None = None, prescribe: PrescribeConfig | None = None, *,
+    restored_open: Mapping[str, int] | None = None,
 ) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink), the parts of a
     life that a failure closed (for the fleet learner), a due recommendation (for the gate) and a
     due damage checkpoint. A what-if request (``twin run``) gets its result from the twin as it
-    is; an unknown asset's request creates no twin."""
+    is; an unknown asset's request creates no twin. ``restored_open``: each asset's open sensor
+    episodes in the state a resume restored (:class:`flows.dataflow.open_episodes.RestoredOpen`)."""
     apply = twin_apply(metadata, config, board, producer, prescribe)
     # labelled children looked up once, not per window (a ``labels()`` call is a lock and a dict)
     items = metrics.step_items.labels(step="twin_update")
     by_condition: dict[str, Any] = {}
     shown: dict[tuple[str, str], str] = {}  # (asset, channel) -> check of its quality series
-    sensors_open = OpenEpisodes(metrics.alert_episodes_open, "sensor",
-                                metrics.restored_open.get("twin_update"))
+    sensors_open = OpenEpisodes(metrics.alert_episodes_open, "sensor", restored_open)
 
     def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
         if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
@@ -407,12 +408,14 @@ def policy_apply(config: AlertPolicyConfig) -> Callable[[Any, TwinSnapshot | Rec
 
 def alert_gate(
     config: AlertPolicyConfig, metrics: PipelineMetrics,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC), *,
+    restored_open: Mapping[str, int] | None = None,
 ) -> Callable[[Any, TwinSnapshot | Recommendation], tuple[GateState, list[Alert | Recommendation]]]:
     """``alert_gate`` step (keyed by asset): the alert policy's state machine; recommendations
-    leave it with the ``alert_id`` of the open episode."""
+    leave it with the ``alert_id`` of the open episode. ``restored_open``: each asset's open
+    episodes in the state a resume restored (:class:`flows.dataflow.open_episodes.RestoredOpen`)."""
     apply = policy_apply(config)
-    episodes = OpenEpisodes(metrics.alert_episodes_open, config.kind, metrics.restored_open.get("alert_gate"))
+    episodes = OpenEpisodes(metrics.alert_episodes_open, config.kind, restored_open)
 
     def step(policy: Any,
              snap: TwinSnapshot | Recommendation) -> tuple[GateState, list[Alert | Recommendation]]:

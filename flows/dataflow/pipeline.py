@@ -177,6 +177,7 @@ def get_flow(
     command_inputs: Source[Any] | None = None,
     send_commands: bool = False,
     requests: Source[Any] | None = None,
+    restored_open: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Dataflow:
     """Build the dataflow (nothing runs until Bytewax runs it).
 
@@ -186,7 +187,9 @@ def get_flow(
     injected records; ``send_commands``: whether the command guard may send at all (only
     ``twin run`` says so: a demo or a backtest never sends, whatever ``commands.mode``);
     ``requests``: what-if requests (``twin run``: the request topic; none for demo and backtest),
-    answered by the twins (:mod:`flows.dataflow.whatif_steps`) to ``sinks.whatif_results``."""
+    answered by the twins (:mod:`flows.dataflow.whatif_steps`) to ``sinks.whatif_results``;
+    ``restored_open``: by step, each asset's open alert episodes in the state a resume restored
+    (:class:`flows.dataflow.open_episodes.RestoredOpen`; ``twin run``), where the gauge starts."""
     meta: Mapping[str, AssetMetadata] = metadata if metadata is not None else {}
     for asset_meta in meta.values():
         check_metadata(asset_meta)
@@ -254,7 +257,9 @@ def get_flow(
     # (asset_id, FeatureVector | WhatIfRequest)
     producer = Producer(twinflow_version(), config_hash(cfg))
     rx = cfg.prescribe
-    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer, rx),
+    restored = restored_open or {}
+    twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer, rx,
+                                                          restored_open=restored.get("twin_update")),
                                _state_of(twin_apply(meta, cfg.twin, board, prescribe=rx)), _asset_of, m, now,
                                on_drop=m.assets_tracked.dec, copy_ratio=TWIN_UNDO_COPY_RATIO)
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
@@ -263,8 +268,8 @@ def get_flow(
     # snapshot and the recommendations go to the alert gate (in the twin's order), the fleet-fused
     # snapshot to the state sink, the parts of completed lives to fleet_rul
     own = op.filter_value("snapshots_only", updates, lambda x: isinstance(x, TwinSnapshot | Recommendation))
-    gate = guard_stateful("alert_gate", alert_gate(cfg.alerts, m, now), _state_of(policy_apply(cfg.alerts)),
-                          _asset_of, m, now)
+    gate_step = alert_gate(cfg.alerts, m, now, restored_open=restored.get("alert_gate"))
+    gate = guard_stateful("alert_gate", gate_step, _state_of(policy_apply(cfg.alerts)), _asset_of, m, now)
     alerts_out = op.branch("route_alert_errors", op.stateful_flat_map("alert_gate", own, gate), _ok_value)
     gated = alerts_out.trues
     # (asset_id, Alert | Recommendation)

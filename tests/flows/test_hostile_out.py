@@ -17,8 +17,9 @@ import pytest
 
 from flows.app.backtest import BACKTEST_OUTPUTS
 from flows.app.out_dir import prepare_out
-from flows.cli.args import UsageError, refused_place, writable_dir
+from flows.cli.args import UsageError
 from flows.cli.main import main
+from flows.cli.out_folders import refused_place, writable_dir
 from tests.flows.archive_fixtures import small_archive
 from tests.flows.test_cli_errors import fails, one_error_line
 
@@ -270,3 +271,29 @@ def test_fresh_refuses_a_symbolic_link_in_a_table_folder_and_deletes_nothing(tmp
     assert "(nothing was deleted)" in str(refused.value)
     assert sorted(p.name for p in out.rglob("*")) == before and link.is_symlink()
     assert (elsewhere / "keep.parquet").read_text() == "not ours"
+
+
+@pytest.mark.parametrize("kind", ["demo.png to a file", "figures/ to a folder", "report.html to nothing"])
+def test_fresh_refuses_a_symbolic_link_among_the_named_outputs_and_deletes_nothing(tmp_path: Path,
+                                                                                  kind: str) -> None:
+    """Round 34 (round 33 noticed): beside an archive, ``--fresh`` deleted a link among the named
+    outputs (``demo.png -> ~/mine.png``: the link), and went through a ``figures`` link to a folder,
+    deleting the user's pictures there, while it refused any link inside the table folders."""
+    out = tmp_path / "out"
+    small_archive(out / "archive")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.png").write_text("the user's picture")
+    link, target = {"demo.png to a file": (out / "demo.png", elsewhere / "mine.png"),
+                    "figures/ to a folder": (out / "figures", elsewhere),
+                    "report.html to nothing": (out / "report.html", tmp_path / "gone")}[kind]
+    link.symlink_to(target)
+    (out / "scores.parquet").write_text("an earlier backtest's")
+    before = sorted(str(p) for p in out.rglob("*"))
+    with pytest.raises(ValueError, match="--fresh refused: ") as refused:
+        prepare_out(out, out / "archive", (*BACKTEST_OUTPUTS, "demo.png"), fresh=True)
+    line = str(refused.value)
+    assert "\n" not in line and line.endswith("(nothing was deleted)"), line
+    assert f"{link} is a symbolic link (to {target}); twinflow writes no links" in line
+    assert sorted(str(p) for p in out.rglob("*")) == before and link.is_symlink()
+    assert (elsewhere / "mine.png").read_text() == "the user's picture"

@@ -151,3 +151,38 @@ def test_twin_run_s_undelivered_error_line_is_shortened(
     line = _line(capsys)
     assert line.startswith("twin run: error: cannot write the archive in ") and str(folder) not in line, line
     assert f"...{'q' * 50}" in line and f"{'q' * 50}: No space left on device; stopped before" in line, line
+
+
+def _path_of_length(base: Path, total: int) -> Path:
+    """A path below ``base`` of exactly ``total`` characters, each name at most 200."""
+    rest = total - len(str(base))
+    k = -(-rest // 201)
+    sizes = [(rest - k) // k + (1 if i < (rest - k) % k else 0) for i in range(k)]
+    path = base.joinpath(*("d" * n for n in sizes))
+    assert len(str(path)) == total
+    return path
+
+
+def test_archive_compact_refuses_an_archive_whose_merged_files_would_be_too_long(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 34 (LOOSE33 left it): ``twin archive compact`` had no path-length check. An archive whose
+    files fit the OS's PATH_MAX, but whose merged file's hidden name (50 characters) would not, failed
+    at its first merged file; now one line at the start, nothing written, no file touched."""
+    from tests.flows.test_archive_compact import _write
+    from tests.flows.test_archive_layout import _fleet_features
+
+    limit = os.pathconf(tmp_path, "PC_PATH_MAX")
+    built = tmp_path / "a"
+    _write(built, _fleet_features()[60:], "part-r2-w0-000000", "r2")
+    _write(built, _fleet_features()[100:130], "part-r3-w0-000000", "r3")
+    root = _path_of_length(tmp_path, limit - 66)  # features' part files fit, the merged one's does not
+    root.parent.mkdir(parents=True)
+    built.rename(root)
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    assert max(len(str(root / f)) for f in before) < limit
+    assert main(["archive", "compact", "--archive", str(root), "--before", "2026-01-03"]) == 2
+    line = _line(capsys)
+    assert line.startswith(f"twin: error: --archive {str(root)[:HEAD_CHARS]}..."), line
+    assert (f"the files a compaction writes there would have paths of {len(str(root)) + 83:,} bytes, "
+            f"over the {limit - 1:,} this OS allows (PC_PATH_MAX): name a shorter folder") in line, line
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before

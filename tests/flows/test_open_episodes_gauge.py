@@ -141,8 +141,7 @@ def test_a_resumed_process_counts_the_restored_open_episodes_before_any_item(tmp
     restored = RestoredOpen("twinflow")
     check_snapshots(store, restored)
     second = PipelineMetrics()
-    second.restored_open = restored.by_step
-    step = alert_gate(CFG.alerts, second, lambda: T0)
+    step = alert_gate(CFG.alerts, second, lambda: T0, restored_open=restored.by_step.get("alert_gate"))
     assert _open(second) == 2  # was 0 until each asset's next item
     p1 = pickle.loads(pickle.dumps(states["p1"]))
     seen = []

@@ -1,0 +1,136 @@
+"""Where a ``twin`` command may write: the output folder checks of ``--out``, ``--archive`` and
+``--recovery-dir`` (round 34: moved out of :mod:`flows.cli.args`, which held them beside the
+argument value parsers and had reached its 450-line bound).
+
+:func:`writable_dir` refuses, in one line, an empty path, one too long for the OS
+(:mod:`flows.cli.path_limits`), the root, the home folder and the system folders
+(:func:`refused_place`), a path that is no folder, one inside an archive's table folder
+(:func:`archive_table_around`) and one this process cannot write; :func:`not_another_commands_out`
+refuses a demo's folder to a backtest and the reverse.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flows.cli.args import UsageError
+
+__all__ = ["SYSTEM_DIRS", "archive_table_around", "archive_tables_in", "not_another_commands_out",
+           "refused_place", "writable_dir"]
+
+
+SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/var", "/boot", "/proc", "/sys", "/dev")
+"""Folders of the operating system refused as an output folder (so are ``/lib*`` and ``/``): a
+command writes its tables there and ``--fresh`` deletes in it. Their subfolders are fine
+(``/var/lib/twinflow``), except under the kernel's own ``/proc`` and ``/sys``."""
+_PSEUDO_DIRS = ("/proc", "/sys")
+
+
+def _top_names() -> list[str]:
+    try:
+        return os.listdir("/")
+    except OSError:
+        return []
+
+
+def refused_place(path: str | Path) -> str | None:
+    """What ``path`` is, if it must never be an output folder: the file system's root, the home
+    folder or a system folder (:data:`SYSTEM_DIRS`), after ``..`` and symbolic links are
+    resolved; None for any other folder."""
+    where = Path(os.path.realpath(path))
+    if where == Path(where.anchor):
+        return "the file system's root"
+    homes = {Path(os.path.realpath(h)) for h in (os.environ.get("HOME", ""), Path.home()) if str(h)}
+    if where in homes:
+        return "the home folder"
+    libs = [f"/{n}" for n in _top_names() if n.startswith("lib")]  # /lib, /lib64 ... (often links)
+    named = (*SYSTEM_DIRS, *libs)
+    system = {Path(d) for d in named} | {Path(os.path.realpath(d)) for d in named}
+    top_lib = where.parent == Path(where.anchor) and where.name.startswith("lib")
+    if where in system or top_lib or any(where.is_relative_to(d) for d in _PSEUDO_DIRS):
+        return "a system folder"
+    return None
+
+
+def archive_table_around(path: str | Path) -> Path | None:
+    """The archive table folder ``path`` is in or is (links and ``..`` resolved), or None: a folder
+    named as a table (``features``, ``alerts`` ...; in ``_quarantine/`` too) that holds a ``date=``
+    partition folder, or any folder below such a partition. Before round 23 ``twin backtest
+    --out ARCHIVE/features`` wrote its scores, alerts and dead letters among the archive's files."""
+    from flows.archive.files import TABLES
+
+    where = Path(os.path.realpath(path))
+    for folder in (where, *where.parents):
+        if folder.name.startswith("date=") and folder.parent.name in TABLES:
+            return folder.parent
+        if folder.name in TABLES and folder.is_dir() and any(folder.glob("date=*")):
+            return folder
+    return None
+
+
+def archive_tables_in(folder: str | Path) -> list[str]:
+    """The archive tables whose folder (with a ``date=`` partition) sits right in ``folder``."""
+    from flows.archive.files import TABLES
+
+    base = Path(folder)
+    return [t for t in TABLES if (base / t).is_dir() and any((base / t).glob("date=*"))]
+
+
+def not_another_commands_out(command: str, out: str | Path) -> None:
+    """Refuse an ``--out`` holding the other command's outputs. A backtest writes its archive to
+    ``<out>/archive``, a demo its tables right in ``<out>``, and both (re)write
+    ``<out>/dead_letters.jsonl``: before round 23 ``twin backtest --out <a demo's folder>``
+    replaced that demo's dead letters with its own (and the reverse)."""
+    base = Path(out)
+    if command == "backtest" and (tables := archive_tables_in(base)):
+        msg = (f"--out {base} holds an archive's tables ({', '.join(tables)}: a `twin demo` or `twin run` "
+               f"archive): a backtest writes its own archive to {base / 'archive'} and replaces "
+               f"{base / 'dead_letters.jsonl'}; name a folder of its own")
+        raise UsageError(msg)
+    if command == "demo" and (base / "scores.parquet").exists() and archive_tables_in(base / "archive"):
+        msg = (f"--out {base} holds a backtest's outputs ({base / 'archive'}, scores.parquet): a demo writes "
+               f"its tables beside them and replaces {base / 'dead_letters.jsonl'}; name a folder of its own")
+        raise UsageError(msg)
+
+
+def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
+    """``path`` as a folder this process can write, or a UsageError naming it.
+
+    An empty ``path`` is refused (``Path("")`` is the working folder), and so are the root, the
+    home folder and the system folders (:func:`refused_place`). Nothing is created: a
+    missing folder is checked through its nearest existing parent (the
+    command creates it when it first writes), so a command that fails later leaves no trace. Too
+    long for the OS with ``tail`` (the deepest file a run writes below it): refused (round 33)."""
+    if not str(path).strip():  # `--out "$OUT"` with OUT unset: not the working folder
+        msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
+        raise UsageError(msg)
+    p = Path(path)
+    from flows.cli.path_limits import too_long
+    if (msg := too_long(flag, p, tail)) is not None:
+        raise UsageError(msg)
+    if (what := refused_place(p)) is not None:
+        msg = (f"{flag} {p}: refusing {what} ({os.path.realpath(p)}) as an output folder (a run writes "
+               f"its tables there, --fresh deletes in it): name a folder of its own, e.g. "
+               f"{Path(os.path.realpath(Path.home())) / 'twin-out'}")
+        raise UsageError(msg)
+    if p.exists() and not p.is_dir():
+        msg = f"{flag} {p}: exists and is not a folder"
+        raise UsageError(msg)
+    if (table := archive_table_around(p)) is not None:
+        msg = (f"{flag} {p}: inside the archive table folder {table} (a run would write its own files "
+               f"among the archive's, which every query then skips as foreign): name a folder outside "
+               f"it, e.g. {table.parent.parent / 'twin-out'}")
+        raise UsageError(msg)
+    base = next((a for a in (p, *p.absolute().parents) if a.exists()), Path("/"))
+    if not base.is_dir():
+        msg = f"{flag} {p}: cannot write there ({base} is not a folder)"
+        raise UsageError(msg)
+    try:
+        probe = base / f".twin-write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        msg = f"{flag} {p}: cannot write there ({exc.strerror or exc})"
+        raise UsageError(msg) from None
+    return p
