@@ -55,10 +55,11 @@ def datasets_root() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "datasets"
 
 
-def run_main(main: Callable[[], int | None], prog: str) -> None:
+def run_main(main: Callable[[], object], prog: str) -> None:
     """Run a benchmark's ``main`` as a command: a missing dataset or file, or a refused
     configuration, is one line ``prog: problem`` on stderr and exit 2 (a message given to
-    ``SystemExit`` alone would exit 1); anything else is left as it is."""
+    ``SystemExit`` alone would exit 1); a ``main`` that returns its summary (a dict, already
+    printed) exits 0; anything else is left as it is."""
     try:
         code = main()
     except SystemExit as exc:
@@ -69,7 +70,7 @@ def run_main(main: Callable[[], int | None], prog: str) -> None:
     except (ConfigError, FileNotFoundError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         code = 2
-    sys.exit(code or 0)
+    sys.exit(code if type(code) is int else 0)  # a summary dict given to sys.exit: printed again, exit 1
 
 
 def resolve_data_dir(given: str | None, name: str, probe: str) -> Path:

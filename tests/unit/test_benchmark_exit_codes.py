@@ -23,3 +23,17 @@ def test_a_missing_dataset_folder_is_one_line_and_exit_2(script: str, tmp_path: 
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith(f"{script}: ")
     assert str(missing) in lines[0]
+
+
+@pytest.mark.parametrize(("returned", "code"),
+                         [({"benchmark": "nab", "standard": 70.7}, 0), (None, 0), (0, 0), (3, 3)])
+def test_a_main_that_returns_its_summary_exits_0_and_prints_nothing_more(
+        returned: object, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    # round 34: nab.py, ims.py and kafka_sensor_faults.py return their summary dict, which
+    # sys.exit printed a second time on stderr with exit 1 after a successful run
+    from benchmarks.quality.common import run_main
+
+    with pytest.raises(SystemExit) as exc:
+        run_main(lambda: returned, "bench")
+    assert exc.value.code == code
+    assert capsys.readouterr().err == ""
