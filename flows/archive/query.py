@@ -184,18 +184,25 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
     return ArchiveError(f"bad query: {first}")
 
 
+def _writers() -> str:
+    """The commands that write an archive, said to whoever found none (round 34, USER34: only
+    ``twin demo --out D`` was named, also where D was meant for ``twin run`` or ``twin backtest``;
+    the path is not repeated: a long one is in the line once)."""
+    return ("an archive is what `twin demo --out DIR` or `twin run --archive DIR` writes, or "
+            "`twin backtest --out OUT` into OUT/archive")
+
+
 def folder_problem(base: Path) -> str | None:
     """Why ``base`` is no archive folder (one line: missing, unreadable, or a file, a FIFO, a
     device...), or None for a folder."""
     kind = folder_kind(base)
     if isinstance(kind, FileNotFoundError):
-        return f"no archive: {base} does not exist (run `twin demo --out {base}` first)"
+        return f"no archive: {base} does not exist ({_writers()})"
     if isinstance(kind, OSError):
         return f"no archive: {base} cannot be read ({kind.strerror or type(kind).__name__})"
     if kind is None:
         return None
-    return (f"no archive: {base} is {kind}, not a folder (an archive is the folder `twin demo --out` "
-            "or `twin run` writes)")
+    return f"no archive: {base} is {kind}, not a folder ({_writers()})"
 
 
 def no_tables(base: Path) -> str:
@@ -206,9 +213,9 @@ def no_tables(base: Path) -> str:
     except OSError as exc:
         return f"no archive: {base} cannot be read ({exc.strerror or type(exc).__name__})"
     if not names or names & {*TABLES, "_quarantine"}:
-        return f"no archive: {base} has no Parquet tables (run `twin demo --out {base}` first)"
-    return (f"no archive: {base} holds no twinflow archive tables (no folder {', '.join(TABLES)}; an "
-            "archive is the folder `twin demo --out` or `twin run --archive` writes)")
+        return f"no archive: {base} has no Parquet tables yet ({_writers()})"
+    return (f"no archive: {base} holds no twinflow archive tables (no folder {', '.join(TABLES)}; "
+            f"{_writers()})")
 
 
 def connect(root: str | Path, tables: Iterable[str] = TABLES,

@@ -372,7 +372,7 @@ def test_an_error_line_escapes_control_characters(tmp_path: Path, capsys: pytest
     (lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1], "is a FIFO, not a folder"),
     (lambda d: ((d / "f.parquet").write_bytes(b"PAR1"), d / "f.parquet")[1],
      "is a regular file, not a folder"),  # round 31: it said "a file"; one table of kinds (archive.listing)
-    (lambda d: d / "missing", "does not exist (run `twin demo --out"),
+    (lambda d: d / "missing", "does not exist (an archive is what `twin demo --out"),
 ])
 def test_an_archive_path_that_is_no_folder_is_named_for_what_it_is(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, says: str) -> None:
@@ -480,4 +480,5 @@ def test_a_folder_holding_other_things_is_said_to_hold_no_archive_tables(
                               "folder features, twin_state,") and len(err.splitlines()) == 1, err
         assert "twin demo --out " + str(other) not in err
         assert main([*argv, "--archive", str(empty)]) == 2
-        assert f"has no Parquet tables (run `twin demo --out {empty}` first)" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"{empty} has no Parquet tables yet (an archive is what `twin demo --out DIR`" in err
