@@ -195,11 +195,26 @@ def _recommendations(con: duckdb.DuckDBPyConnection, views: set[str], alert_id: 
 
 
 def _option(o: dict[str, Any], currency: str) -> str:
-    """One what-if option of a recommendation, for a person."""
+    """One what-if option of a recommendation, for a person: a derate holds until the planned
+    stop, a planned replacement is at it; ``replace_now``'s time is when the options were computed,
+    said on the recommendation's line (:func:`_made_at`), not here (round 34, USER34: ``replace_now
+    until 12:00`` under a recommendation of 14:00 read as a deadline already past)."""
     load = f" to {o['load_fraction']:.0%}" if o.get("load_fraction") is not None else ""
-    until = f" until {o['until'][:16]}" if o.get("until") else ""
-    return (f"{o['plan']}{load}{until}: P(failure) {o['p_failure']:.0%}, expected cost "
+    stop = str(o["until"])[:16] if o.get("until") and o["plan"] in ("derate", "replace_planned") else ""
+    when = "" if not stop else f" {'until' if o['plan'] == 'derate' else 'at'} the planned stop {stop}"
+    return (f"{o['plan']}{load}{when}: P(failure) {o['p_failure']:.0%}, expected cost "
             f"{currency} {o['expected_cost']:,.0f}")
+
+
+def _made_at(r: dict[str, Any]) -> str:
+    """The recommendation's time, and when its options were computed if that was earlier (a
+    recommendation made before its alert was raised is restated at the raise, options unchanged)."""
+    now = next((str(o["until"]) for o in r["options"] if o.get("plan") == "replace_now" and o.get("until")),
+               None)
+    when = str(r["timestamp"])
+    if now is None or now[:16] == when.replace(" ", "T")[:16]:
+        return when
+    return f"{when} (restated at the alert's raise; options computed at {now[:16]})"
 
 
 def _spans(inputs: Any) -> str:
@@ -247,7 +262,7 @@ def render(doc: dict[str, Any]) -> str:
     recs = doc.get("recommendations") or []
     lines.append(f"recommendations made for it ({len(recs)}), with the what-if options behind each:")
     for r in recs:
-        lines.append(f"  {r['timestamp']}  {r['explanation']}")
+        lines.append(f"  {_made_at(r)}  {r['explanation']}")
         lines += [f"      {_option(o, r['currency'])}" for o in r["options"]]
         lines += [f"      command path: {c['action']} {c['command_id']} value {_num(c['value'])}"
                   f"{'  (' + c['reason'] + ')' if c['reason'] else ''}" for c in r["commands"]]
