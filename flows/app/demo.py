@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
+import shutil
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,10 +23,11 @@ from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.heap import collecting_less
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
-from flows.app.out_manifest import record_written
+from flows.app.out_manifest import Manifest, record_written
 from flows.app.outputs import local_outputs
 from flows.app.report import plot_fleet
 from flows.archive.files import printable
+from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.pipeline import get_flow
@@ -234,8 +238,30 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
         print_followed(s["followed_plans"])
     # user-given paths: a control character is shown escaped (it would drive the terminal)
     print(f"\n  plot: {printable(s['plot'])}")
-    print(f"  archive: {printable(str(out))}  (try: twin sql \"SELECT * FROM alerts\" --archive "
-          f"{printable(shlex.quote(str(out)))})")
+    print(f"  archive: {printable(str(out))}  (try: {printable(shlex.quote(twin_command()))} sql "
+          f"\"SELECT * FROM alerts\" --archive {printable(shlex.quote(str(out)))})")
+
+
+def twin_command() -> str:
+    """How to call ``twin`` as printed, runnable from here: ``twin`` when the shell finds this very
+    one, else this interpreter's ``twin`` script (``.venv/bin/twin`` from the repository, where
+    ``make demo`` runs; round 34, USER34: the summary said ``twin sql`` and no ``twin`` was on PATH)."""
+    script = Path(sys.executable).parent / "twin"
+    found = shutil.which("twin")
+    if not script.is_file() or (found is not None and Path(found).resolve() == script.resolve()):
+        return "twin"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())
+
+
+def demo_identity(args: argparse.Namespace, cfg: PipelineConfig) -> str:
+    """What decides a demo's rows: twinflow's version, the settings' hash, the fleet (assets, days,
+    seed, sensor faults). Two demos of one identity write the same rows (HOSTILE34 compared them)."""
+    fleet = [args.assets, args.days, args.seed, getattr(args, "sensor_faults", 0.0)]
+    text = json.dumps(["demo", twinflow_version(), config_hash(cfg), *fleet], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _damage_text(f: dict[str, Any]) -> str:
@@ -268,11 +294,14 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     ``--out``); the CLI has loaded ``cfg`` and serves ``metrics`` when asked."""
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed,
                         sensor_fault_fraction=getattr(args, "sensor_faults", 0.0))
-    prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False))
+    identity = demo_identity(args, cfg)
+    prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity)
     run = RunOutputs(new_run_id())
     with kept_on_stop(out, out, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept
         res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
                         metrics=metrics, run=run)
+        # its rows are those of its identity (a run stopped before: unknown, so a mix is warned)
+        Manifest.read(out).record_run(run.run_id, identity)
         summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
         rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
         summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}

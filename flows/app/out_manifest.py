@@ -15,7 +15,7 @@ import hashlib
 import json
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,11 @@ def _digest(path: Path) -> str:
 
 
 def _load(out: Path) -> dict[str, Any] | None:
-    """The manifest's entries (``{}`` when there is none), or None when ``MANIFEST`` is not a
-    regular file of twinflow's format (then it is left alone)."""
+    """The manifest (``files`` and ``runs`` empty when there is none), or None when ``MANIFEST`` is
+    not a regular file of twinflow's format (then it is left alone)."""
     path = out / MANIFEST
     if not path.exists() and not path.is_symlink():
-        return {}
+        return {"files": {}, "runs": {}}
     try:
         if not stat.S_ISREG(path.lstat().st_mode):
             return None
@@ -46,17 +46,21 @@ def _load(out: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(doc, dict) or doc.get("kind") != _KIND or not isinstance(doc.get("files"), dict):
         return None
-    return doc["files"]
+    runs = doc.get("runs")
+    return {"files": doc["files"], "runs": runs if isinstance(runs, dict) else {}}
 
 
-def _save(out: Path, files: dict[str, Any]) -> None:
+def _save(out: Path, files: dict[str, Any], runs: dict[str, Any] | None = None) -> None:
     from flows.app.out_dir import replace_file  # out_dir imports this module
 
     path = out / MANIFEST
-    if not files:
+    if not files and not runs:
         path.unlink(missing_ok=True)
         return
-    text = json.dumps({"kind": _KIND, "files": dict(sorted(files.items()))}, indent=1) + "\n"
+    doc: dict[str, Any] = {"kind": _KIND, "files": dict(sorted(files.items()))}
+    if runs:
+        doc["runs"] = dict(sorted(runs.items()))
+    text = json.dumps(doc, indent=1) + "\n"
     replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -68,11 +72,26 @@ class Manifest:
 
     out: Path
     files: dict[str, Any] | None
+    runs: dict[str, Any] = field(default_factory=dict)
+    """Run id -> what the run was (:meth:`record_run`: a ``twin demo``'s fleet and settings)."""
 
     @classmethod
     def read(cls, out: str | Path) -> Manifest:
         """The manifest of ``out`` as it is now."""
-        return cls(Path(out), _load(Path(out)))
+        doc = _load(Path(out))
+        return cls(Path(out), None) if doc is None else cls(Path(out), doc["files"], doc["runs"])
+
+    def record_run(self, run_id: str, identity: str) -> None:
+        """Note that run ``run_id`` was ``identity`` (a digest of what decides its rows) and save."""
+        if self.files is None:
+            return
+        self.runs[run_id] = identity
+        _save(self.out, self.files, self.runs)
+
+    def same_runs(self, runs: Iterable[str], identity: str) -> bool:
+        """Whether every one of ``runs`` (at least one) is recorded as ``identity``."""
+        runs = list(runs)
+        return bool(runs) and self.files is not None and all(self.runs.get(r) == identity for r in runs)
 
     def record(self, paths: Iterable[str | Path]) -> None:
         """Add the files ``paths`` (in ``out``, just written by this command) and save."""
@@ -82,7 +101,7 @@ class Manifest:
             if p.is_file() and not p.is_symlink():
                 entry = {"size": p.stat().st_size, "sha256": _digest(p)}
                 self.files[p.relative_to(self.out).as_posix()] = entry
-        _save(self.out, self.files)
+        _save(self.out, self.files, self.runs)
 
     def unrecognised(self, paths: Iterable[str | Path]) -> tuple[Path, str] | None:
         """The first of ``paths`` the manifest does not show as twinflow's, with why; None when
@@ -111,13 +130,16 @@ class Manifest:
             return paths
         return [p for p in paths if p.relative_to(self.out).as_posix() in self.files]
 
-    def forget(self, paths: Iterable[str | Path]) -> None:
-        """Drop ``paths`` (deleted by ``--fresh``) and save; the manifest goes with its last entry."""
+    def forget(self, paths: Iterable[str | Path], *, runs: bool = False) -> None:
+        """Drop ``paths`` (deleted by ``--fresh``), and every run when ``runs`` (their archive files
+        deleted), and save; the manifest goes with its last entry."""
         if self.files is None:
             return
         for p in map(Path, paths):
             self.files.pop(p.relative_to(self.out).as_posix(), None)
-        _save(self.out, self.files)
+        if runs:
+            self.runs.clear()
+        _save(self.out, self.files, self.runs)
 
 
 def record_written(out: str | Path, paths: Iterable[str | Path]) -> None:
