@@ -32,7 +32,7 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-from flows.app.stop_signals import exit_now, repeat_off_main
+from flows.app.stop_signals import SIGNALS, exit_now, repeat_off_main
 from flows.dataflow.sources.kafka_offsets import LISTING
 from flows.dataflow.sources.kafka_offsets import PARTS_LISTED as ENGINE_STARTED
 
@@ -100,7 +100,7 @@ class PeerWait:
         read = self._fds[0]
         try:  # reads until the run ends (a pipe without a reader would make the C handler complain)
             while got := os.read(read, 64):  # b"": the run ended, the write end is closed
-                signums = [n for n in got if n in (signal.SIGTERM, signal.SIGINT)]
+                signums = [n for n in got if n in SIGNALS]  # SIGHUP too (round 35)
                 if signums and not ENGINE_STARTED.is_set() and not self._done.is_set():
                     with LISTING:  # the source's list_parts waits for this decision (round 29)
                         if not ENGINE_STARTED.is_set():

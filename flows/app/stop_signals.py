@@ -1,4 +1,9 @@
-"""Ctrl-C and SIGTERM stop a command once: a repeated signal does not abort the stop under way.
+"""Ctrl-C, SIGTERM and SIGHUP stop a command once: a repeated signal does not abort the stop under way.
+
+Round 35: SIGHUP (the terminal or the ssh session went away) killed the command (exit -1: the
+archive writer's last rows lost, a recovery snapshot cut short); it now stops it as SIGTERM does
+(exit 130, ``twin run`` 0), and a ``twin`` started under ``nohup`` (SIGHUP ignored) keeps ignoring it.
+What the stop then says goes to a terminal that may be gone: :mod:`flows.cli.quiet_stderr`.
 
 The first SIGINT or SIGTERM raises KeyboardInterrupt: the dataflow engine unwinds, its sinks flush and
 close (the archive writer's last files), the command says what it kept and exits 130. A second one that
@@ -28,7 +33,10 @@ __all__ = ["REPEAT_IGNORED_S", "StopOnce", "exit_now", "on_exit_now", "repeat_of
 
 REPEAT_IGNORED_S = 3.0
 """A repeated stop signal this soon after the first is ignored (a double Ctrl-C); a later one ends at once."""
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KEPT_IGNORED = (signal.SIGINT, signal.SIGHUP)
+"""Ignored when the process started, these stay ignored: SIGINT for a script's background job (the
+terminal's Ctrl-C is not for it), SIGHUP under ``nohup`` (the terminal going away is not for it)."""
 
 
 class StopOnce:
@@ -107,15 +115,15 @@ def exit_now(code: int) -> NoReturn:
 
 
 def stop_once() -> dict[int, Any] | None:
-    """Install one :class:`StopOnce` for SIGINT and SIGTERM (kept if one is installed already; an ignored
-    SIGINT stays ignored); returns the handlers it replaced (to put back with :func:`restore`), or None
-    off the main thread (handlers are set there only)."""
+    """Install one :class:`StopOnce` for SIGINT, SIGTERM and SIGHUP (kept if one is installed already;
+    an ignored SIGINT or SIGHUP stays ignored); returns the handlers it replaced (to put back with
+    :func:`restore`), or None off the main thread (handlers are set there only)."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    current = signal.getsignal(signal.SIGINT)
+    current = signal.getsignal(signal.SIGTERM)
     handler = current if isinstance(current, StopOnce) else StopOnce()
     return {s: signal.signal(s, handler) for s in SIGNALS
-            if s != signal.SIGINT or current is not signal.SIG_IGN}
+            if s not in KEPT_IGNORED or signal.getsignal(s) is not signal.SIG_IGN}
 
 
 def stopped_by() -> str:

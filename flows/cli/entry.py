@@ -28,6 +28,9 @@ def run() -> int:
 
         before = stop_once()
         _closed_streams_to_devnull()
+        from flows.cli.stderr import QuietStderr
+
+        sys.stderr = QuietStderr(sys.stderr)  # a hung-up terminal's EIO: silence (round 35, SIGHUP)
         from flows.cli.main import main
 
         return main()

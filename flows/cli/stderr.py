@@ -14,8 +14,9 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TextIO
 
-__all__ = ["PanicFilter", "engine_cause", "engine_panics_hidden"]
+__all__ = ["PanicFilter", "QuietStderr", "engine_cause", "engine_panics_hidden"]
 
 _PANIC_START = re.compile(r"^thread '.*' panicked at ")
 _PANIC_IN_LINE = re.compile(r"thread '[^']*' panicked at ")
@@ -80,15 +81,65 @@ class PanicFilter:
         return rest
 
 
+class QuietStderr:
+    """``sys.stderr`` whose writes to a stderr that is gone (a terminal hung up: EIO; a reader that
+    went away: EPIPE) are dropped, silently: round 35, a `twin run` stopped by SIGHUP when its ssh
+    session dropped raised OSError from the line saying it stopped (exit 1, a traceback to nowhere)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._gone()
+
+    def _gone(self) -> None:
+        """From now on, silence: the descriptor pointed at /dev/null too, so that what is still in the
+        stream's buffer (flushed at the interpreter's exit) and the engine's own writes do not fail."""
+        self.gone = True
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+        except (OSError, ValueError):  # no descriptor (a test's capture): dropping is enough
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _pump(read_fd: int, write_fd: int) -> None:
     flt = PanicFilter()
+    gone = False  # the real stderr cannot be written (a hung-up terminal): read on, show nothing
     while chunk := os.read(read_fd, 65536):
         shown = flt.feed(chunk.decode("utf-8", "replace"))
-        if shown:
-            os.write(write_fd, shown.encode())
-    if rest := flt.flush():
-        os.write(write_fd, rest.encode())
+        gone = gone or not _shown(write_fd, shown)
+    if (rest := flt.flush()) and not gone:
+        _shown(write_fd, rest)
     os.close(read_fd)
+
+
+def _shown(fd: int, text: str) -> bool:
+    """``text`` written to ``fd``; False if it cannot be (round 35: the pump thread died of EIO after a
+    SIGHUP, and the pipe, unread, would have blocked every later write to descriptor 2 once full)."""
+    try:
+        if text:
+            os.write(fd, text.encode())
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager

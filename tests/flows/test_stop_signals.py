@@ -116,21 +116,23 @@ def test_ctrl_c_twice_stops_the_demo_once_and_keeps_what_it_said(tmp_path: Path)
     assert not list(out.glob("**/*.tmp*"))
 
 
-def test_started_with_sigint_ignored_it_ignores_it_and_sigterm_stops_it_once() -> None:
+@pytest.mark.parametrize("name", ["SIGINT", "SIGHUP"])
+def test_started_with_sigint_ignored_it_ignores_it_and_sigterm_stops_it_once(name: str) -> None:
     """A background job of a script (``twin run ... &``): the shell starts it with SIGINT ignored,
     so that the terminal's Ctrl-C is not for it. It stays ignored (as Python leaves it: no
-    KeyboardInterrupt); SIGTERM (``kill PID``) stops it like Ctrl-C would have."""
+    KeyboardInterrupt); SIGTERM (``kill PID``) stops it like Ctrl-C would have. Round 35: the same
+    for SIGHUP under ``nohup`` (SIGHUP now stops a command, as SIGTERM does, unless so ignored)."""
     code = ("import os, signal, sys, time\n"
             "import flows.app.stop_signals as s\n"
-            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            f"signal.signal(signal.{name}, signal.SIG_IGN)\n"
             "s.stop_once()\n"
-            "os.kill(os.getpid(), signal.SIGINT)\n"
-            "print('SIGINT ignored', flush=True)\n"
+            f"os.kill(os.getpid(), signal.{name})\n"
+            f"print('{name} ignored', flush=True)\n"
             "try:\n    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
             "except KeyboardInterrupt:\n    sys.exit(130)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=False)
-    assert proc.returncode == 130 and proc.stdout == "SIGINT ignored\n" and proc.stderr == "", proc
+    assert proc.returncode == 130 and proc.stdout == f"{name} ignored\n" and proc.stderr == "", proc
 
 
 def test_the_signal_that_stopped_a_command_is_named() -> None:

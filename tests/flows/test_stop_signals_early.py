@@ -36,9 +36,10 @@ def _loading(pid: int) -> bool:
 @pytest.mark.parametrize(("start", "argv", "signum"), [
     ([TWIN], ["demo", "--assets", "2", "--days", "1", "--no-progress"], signal.SIGTERM),
     ([TWIN], ["demo", "--assets", "2", "--days", "1", "--no-progress"], signal.SIGINT),
+    ([TWIN], ["demo", "--assets", "2", "--days", "1", "--no-progress"], signal.SIGHUP),
     ([sys.executable, "-m", "flows.cli"], ["backtest", "--help"], signal.SIGTERM),
     ([sys.executable, "-m", "flows.cli"], ["run", "--exit-at-end"], signal.SIGINT),
-], ids=["twin-demo-SIGTERM", "twin-demo-SIGINT", "m-backtest-SIGTERM", "m-run-SIGINT"])
+], ids=["twin-demo-SIGTERM", "twin-demo-SIGINT", "twin-demo-SIGHUP", "m-backtest-SIGTERM", "m-run-SIGINT"])
 def test_a_stop_while_the_command_is_loading_is_one_line_and_130(
         tmp_path: Path, start: list[str], argv: list[str], signum: int) -> None:
     proc = subprocess.Popen(_sigint_default([*start, *argv]), cwd=tmp_path, stdout=subprocess.DEVNULL,

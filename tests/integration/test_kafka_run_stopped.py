@@ -60,9 +60,12 @@ def _wait_until_read(proc: subprocess.Popen[str], port: int, records: int, late:
     return seen
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_run_stopped_by_sigterm_prints_its_end_summary_with_late_records_by_topic(
-        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path) -> None:
-    cfg = topic_sets("rs", 1, count=1)[0]
+        topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path, signum: signal.Signals) -> None:
+    """SIGHUP (round 35: the terminal or ssh session went away) stops it as SIGTERM does."""
+    name = signal.Signals(signum).name
+    cfg = topic_sets(f"rs{name[3:].lower()}", 1, count=1)[0]
     write_metadata(FLEET, tmp_path / "meta.json")
     messages = valid_messages(simulate_fleet(FLEET))
     first = {role: next(m for m in messages if m[0] == role) for role in ("scalars", "waveforms")}
@@ -79,16 +82,16 @@ def test_a_run_stopped_by_sigterm_prints_its_end_summary_with_late_records_by_to
         try:
             seen = _wait_until_read(proc, port, len(sent), 2, 180)
         finally:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             code = proc.wait(timeout=60)
     text = err.read_text()
     assert seen.get("twin_late_records_total") == 2, (seen, text[-3000:])
     lines = [ln for ln in text.splitlines() if ln.startswith("twin run: ")]
     assert code == 0, text[-3000:]  # a stop is not a failure (README: exit status)
-    summary = next((ln for ln in lines if ln.startswith("twin run: stopped by SIGTERM: ")), None)
+    summary = next((ln for ln in lines if ln.startswith(f"twin run: stopped by {name}: ")), None)
     assert summary is not None, text[-3000:]
     head, _, rest = summary.partition(" windows closed, ")
-    assert head.startswith(f"twin run: stopped by SIGTERM: {len(sent)} records read, "), summary
+    assert head.startswith(f"twin run: stopped by {name}: {len(sent)} records read, "), summary
     assert int(head.rsplit(" ", 1)[-1]) > 0, summary  # windows closed
     topics = f"{cfg.topic('scalars')} 1, {cfg.topic('waveforms')} 1"
     assert rest == f"dead letters: 2 (late_record 2 ({topics})) on the dead-letter topic", summary
