@@ -3,7 +3,7 @@
 Round 35: SIGHUP (the terminal or the ssh session went away) killed the command (exit -1: the
 archive writer's last rows lost, a recovery snapshot cut short); it now stops it as SIGTERM does
 (exit 130, ``twin run`` 0), and a ``twin`` started under ``nohup`` (SIGHUP ignored) keeps ignoring it.
-What the stop then says goes to a terminal that may be gone: :mod:`flows.cli.quiet_stderr`.
+What the stop then says goes to a terminal that may be gone: :class:`flows.cli.stderr.QuietStderr`.
 
 The first SIGINT or SIGTERM raises KeyboardInterrupt: the dataflow engine unwinds, its sinks flush and
 close (the archive writer's last files), the command says what it kept and exits 130. A second one that

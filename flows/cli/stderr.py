@@ -9,6 +9,7 @@ passes everything (progress bars, warnings) except those panic blocks. ``TWIN_DE
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -81,6 +82,10 @@ class PanicFilter:
         return rest
 
 
+_GONE = (errno.EIO, errno.EPIPE)
+"""A write error that means the reader is gone (a hung-up terminal, a closed pipe)."""
+
+
 class QuietStderr:
     """``sys.stderr`` whose writes to a stderr that is gone (a terminal hung up: EIO; a reader that
     went away: EPIPE) are dropped, silently: round 35, a `twin run` stopped by SIGHUP when its ssh
@@ -94,20 +99,23 @@ class QuietStderr:
         if not self.gone:
             try:
                 return self._stream.write(text)
-            except OSError:
-                self._gone()
+            except OSError as exc:
+                self._gone(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self.gone:
             try:
                 self._stream.flush()
-            except OSError:
-                self._gone()
+            except OSError as exc:
+                self._gone(exc)
 
-    def _gone(self) -> None:
+    def _gone(self, exc: OSError) -> None:
         """From now on, silence: the descriptor pointed at /dev/null too, so that what is still in the
-        stream's buffer (flushed at the interpreter's exit) and the engine's own writes do not fail."""
+        stream's buffer (flushed at the interpreter's exit) and the engine's own writes do not fail.
+        Any other error (a full disk under ``2> file``) is raised as before."""
+        if exc.errno not in _GONE:
+            raise exc
         self.gone = True
         try:
             null = os.open(os.devnull, os.O_WRONLY)

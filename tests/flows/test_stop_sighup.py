@@ -9,6 +9,8 @@ they raised OSError from the stop's own line, exit 1). ``nohup`` (SIGHUP ignored
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import select
 import signal
@@ -115,3 +117,19 @@ def test_writes_to_a_stderr_that_is_gone_are_dropped() -> None:
         assert quiet.gone
         print("more", file=quiet, flush=True)
         real.write("")  # nothing buffered left to fail at close
+
+
+def test_a_stderr_write_error_other_than_a_gone_reader_is_raised() -> None:
+    # the lead, round 35: only EIO (hung-up terminal) and EPIPE (reader gone) are silence; a full
+    # disk under `2> file` (here /dev/full: ENOSPC) is not hidden
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        quiet = QuietStderr(full)
+        quiet.write("twin: interrupted\n")
+        with pytest.raises(OSError) as exc:
+            quiet.flush()
+        assert exc.value.errno == errno.ENOSPC
+        assert not quiet.gone
+        with contextlib.suppress(OSError):  # its buffer is still full: closing flushes again
+            full.close()
