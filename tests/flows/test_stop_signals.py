@@ -29,12 +29,14 @@ from flows.app.stop_signals import REPEAT_IGNORED_S, StopOnce, restore, stop_onc
 from tests.flows.test_cli_errors import TWIN, one_error_line
 
 _EXEC_WITH_SIGINT_DEFAULT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                             "signal.signal(signal.SIGHUP, signal.SIG_DFL); "
                              "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 def _sigint_default(argv: list[str]) -> list[str]:
-    """``argv`` started with SIGINT at its default action whatever this process inherited (an exec
-    keeps an ignored signal ignored, and resets a handled one to its default)."""
+    """``argv`` started with SIGINT and SIGHUP at their default actions whatever this process
+    inherited (an exec keeps an ignored signal ignored, and resets a handled one to its default):
+    a suite run under ``nohup`` has SIGHUP ignored, and ``twin`` keeps it so (round 35)."""
     return [sys.executable, "-c", _EXEC_WITH_SIGINT_DEFAULT, *argv]
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
 from flows.config.pipeline import KafkaConfig
+from tests.flows.test_stop_signals import _sigint_default
 from tests.integration.test_prometheus import _port as free_port
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
@@ -78,7 +79,7 @@ def test_a_run_stopped_by_sigterm_prints_its_end_summary_with_late_records_by_to
             str(tmp_path / "a"), "--metadata", str(tmp_path / "meta.json"), "--clock", "data",
             "--metrics-port", str(port), "--metrics-address", "127.0.0.1"]
     with err.open("w") as sink:
-        proc = subprocess.Popen(argv, stderr=sink, text=True)
+        proc = subprocess.Popen(_sigint_default(argv), stderr=sink, text=True)  # SIGHUP not ignored (nohup)
         try:
             seen = _wait_until_read(proc, port, len(sent), 2, 180)
         finally:
