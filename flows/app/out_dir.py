@@ -93,19 +93,26 @@ def earlier_runs(archive: str | Path) -> set[str]:
     """Run ids of the archive files under ``archive``: from their names, and from the ``run_id``
     column of the files ``twin archive compact`` wrote (named by none of their runs), and a stopped
     run's parts that never completed (hidden ``.tmp`` files: outputs, though they hold no rows)."""
+    return _runs_of(_table_files(Path(archive)))
+
+
+def _runs_of(files: Sequence[Path]) -> set[str]:
+    """:func:`earlier_runs` of the archive's table ``files`` (:func:`_table_files`)."""
     from flows.app.archive_runs import files_by_name
 
-    named = files_by_name(_table_files(Path(archive)), _PART)
+    named = files_by_name(files, _PART)
     return named.runs() | named.unfinished_runs
 
 
-def mixing_line(where: str, archive: str | Path, remedy: str) -> str | None:
+def mixing_line(where: str, archive: str | Path, remedy: str,
+                files: Sequence[Path] | None = None) -> str | None:
     """The warning that ``archive`` holds earlier runs' rows (which, for how many assets and dates)
     and that results will be mixed, ending with ``remedy`` (:mod:`flows.app.archive_runs`); None
-    when it holds none."""
+    when it holds none. ``files``: the archive's table files when the caller listed them already."""
     from flows.app.archive_runs import earlier_rows, mixing_warning
 
-    return mixing_warning(where, earlier_rows(archive, _table_files(Path(archive)), _PART), remedy)
+    files = _table_files(Path(archive)) if files is None else files
+    return mixing_warning(where, earlier_rows(archive, files, _PART), remedy)
 
 
 def _named_outputs(out: Path, outputs: Sequence[str]) -> list[Path]:
@@ -211,13 +218,15 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
         _empty(out, archive, outputs)
         return
     say = warn or (lambda s: print(s, file=sys.stderr))
+    files = _table_files(archive)  # one walk for the note's check and the warning (was two)
     manifest = Manifest.read(out) if identity is not None else None
-    if manifest is not None and manifest.runs and manifest.same_runs(runs := earlier_runs(archive), identity):
+    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(files), identity):
         say(f"twin: note: {printable(short_word(str(out)))} holds the rows of {len(runs)} earlier "
             f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")
         return
-    line = mixing_line(str(out), archive, "use --fresh to start empty, or another --out to keep runs apart")
+    line = mixing_line(str(out), archive, "use --fresh to start empty, or another --out to keep runs apart",
+                       files)
     if line is not None:
         say(line)
 
