@@ -27,7 +27,6 @@ import contextlib
 import errno
 import os
 import re
-import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from typing import Any
 
 from flows.app.out_manifest import Manifest
 from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
+from flows.archive.listing import file_kind
 from flows.archive.short_paths import short_word
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "mixing_line",
@@ -156,13 +156,11 @@ def _refuse_odd(odd: Sequence[Path]) -> None:
 
 
 def _kind(p: Path) -> str:
-    with contextlib.suppress(OSError):
-        mode = p.lstat().st_mode
-        for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-            if test(mode):
-                return name
-    return "not a regular file"
+    """What ``p`` is in the words every message uses (:func:`flows.archive.listing.file_kind`)."""
+    try:
+        return file_kind(p.lstat().st_mode)
+    except OSError:  # gone meanwhile
+        return "not a regular file"
 
 
 def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
