@@ -148,7 +148,7 @@ def read_archive_audit(root: str | Path) -> tuple[list[AuditEntry], list[Refused
         if isinstance(v["lineage"], str):
             try:
                 v["lineage"] = json.loads(v["lineage"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass  # the decoder names it
         _decoded(json.dumps(v).encode(), out, refused)
     return out, refused

@@ -42,8 +42,8 @@ def _load(out: Path) -> dict[str, Any] | None:
         if not stat.S_ISREG(path.lstat().st_mode):
             return None
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, RecursionError):  # RecursionError: [[[[... (round 36: `twin: internal
+        return None  # error`, exit 1, for every demo and backtest into that folder, --fresh too)
     if not isinstance(doc, dict) or doc.get("kind") != _KIND or not isinstance(doc.get("files"), dict):
         return None
     runs = doc.get("runs")

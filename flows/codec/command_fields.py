@@ -125,7 +125,7 @@ ARCHIVE_MAPPINGS: tuple[Mapping, ...] = (*MAPPINGS, AUDIT)
 def _object(payload: bytes, what: str) -> dict[str, Any]:
     try:
         obj = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # [[[[... (round 36: it stopped the flow)
         fail("invalid_json", f"{what} is not UTF-8 JSON")
     if not isinstance(obj, dict):
         fail("invalid_json", f"{what} is not a JSON object")

@@ -88,7 +88,7 @@ def read_record(store: Path) -> ClusterRecord | None:
         if not ours:
             msg = "not twinflow's format"
             raise ValueError(msg)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: [[[[... (round 36)
         msg = (f"recovery store {store}: its Kafka cluster record {path} cannot be read ({exc}): "
                f"restore it from the folder's backup, or delete it if these are surely the right brokers")
         raise RecoveryStoreError(msg) from None
