@@ -22,7 +22,7 @@ import duckdb
 
 from flows.archive.query import ArchiveError, changed_during, connect, folder_problem, once_more_if_changed
 
-__all__ = ["explain", "render"]
+__all__ = ["explain", "render", "rendered"]
 
 MAX_WINDOWS = 50
 """Windows listed per alert at most (the latest ones before it was raised)."""
@@ -157,8 +157,9 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
     asset, started = raised["asset_id"], raised["started_at"]
     windows = _windows(con, views, asset, started, raised["timestamp"])
     raising = windows[-1] if windows else None
-    top = [str(p[0]) for p in (_json(raised["top_features"]) or [])]
-    zs = {str(p[0]): p[1] for p in (_json(raised["top_features"]) or [])}
+    pairs = _pairs(_json(raised["top_features"]))
+    top = [str(p[0]) for p in pairs]
+    zs = {str(p[0]): p[1] for p in pairs}
     features = _feature_values(con, views, asset, top, started, raising)
     for f in features:
         f["z"] = zs.get(f["name"])
@@ -171,6 +172,12 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
         "windows": windows, "top_features": features, "lineage": _json(raised.get("lineage")),
         "recommendations": _recommendations(con, views, alert_id),
     }
+
+
+def _pairs(doc: Any) -> list[list[Any]]:
+    """The ``[name, z]`` pairs of an alert's top features; other entries left out (another writer's
+    text: round 36, ``[1, 2]`` ended ``twin explain`` in an internal error, ``--json`` too)."""
+    return [p for p in doc if isinstance(p, list) and len(p) == 2] if isinstance(doc, list) else []
 
 
 def _recommendations(con: duckdb.DuckDBPyConnection, views: set[str], alert_id: str) -> list[dict[str, Any]]:
@@ -235,8 +242,24 @@ def _verdict(w: dict[str, Any]) -> str:
     return f"  verdict {w['verdict']}" + (f" ({conf:.2f})" if conf is not None else "")
 
 
+def rendered(doc: dict[str, Any], archive: str | Path) -> str:
+    """:func:`render`, or :class:`ArchiveError` in one line when the JSON text columns it reads (a
+    message's or window's lineage, the top features, a recommendation's options) are not in the shape
+    twinflow writes: a file of another writer, or edited (round 36, HOSTILE36: ``options`` of ``[1, 2]``
+    or an option without ``p_failure`` ended in ``twin: internal error``, exit 1). ``--json`` prints
+    the document as read."""
+    try:
+        return render(doc)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        what = f"{type(exc).__name__}: {exc}"[:200]
+        msg = (f"the archive {archive} holds rows of alert {doc.get('alert_id')!r} whose JSON text (lineage, "
+               f"top features or what-if options) is not in twinflow's shape ({what}): not written by "
+               f"twinflow? (see `twin archive check`; --json prints them as they are)")
+        raise ArchiveError(msg) from None
+
+
 def render(doc: dict[str, Any]) -> str:
-    """The lineage as text for a person."""
+    """The lineage as text for a person (:func:`rendered`: the archive's text checked)."""
     lin = doc["lineage"] or {}
     lines = [f"alert {doc['alert_id']}  asset {doc['asset_id']}  kind {doc['kind']}  "
              f"started {doc['started_at']}"]

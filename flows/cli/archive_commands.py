@@ -217,13 +217,14 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     import json
 
-    from flows.app.explain import explain, render
+    from flows.app.explain import explain, rendered
     from flows.archive.files import printable
 
-    doc = explain(archive_dir(args.config, args.archive), args.alert_id)
+    root = archive_dir(args.config, args.archive)
+    doc = explain(root, args.alert_id)
     # the archive's text is anyone's (a planted file of the right schema): escaped for the terminal
     print(json.dumps(doc, default=str) if args.json else
-          "\n".join(printable(line) for line in render(doc).splitlines()))
+          "\n".join(printable(line) for line in rendered(doc, root).splitlines()))
     return 0
 
 

@@ -1,4 +1,6 @@
-"""JSON nested too deeply for Python's parser (round 36, HOSTILE36): ``json.loads`` raises
+"""JSON text of a hostile shape (round 36, HOSTILE36).
+
+Nested too deeply for Python's parser: ``json.loads`` raises
 RecursionError, not ValueError, on ``[[[[...`` a few thousand deep, and four readers caught
 ValueError only.
 
@@ -8,6 +10,9 @@ exit 1; a recovery store's cluster record did the same to ``twin run``; and a co
 that shape on the decisions topic stopped the flow (the step raised) instead of becoming a dead
 letter. Now the manifest is one twinflow does not read as its own (never trusted nor overwritten),
 the cluster record is refused in its one line, a decision or audit entry is ``invalid_json``.
+
+Of another shape in an archive's JSON text columns (an option without ``p_failure``, top features
+that are no pairs): ``twin explain`` ended in an internal error; now one line, exit 2.
 """
 
 from __future__ import annotations
@@ -103,3 +108,40 @@ def test_a_deeply_nested_command_decision_is_a_dead_letter() -> None:
     assert (dead.reason, dead.raw) == ("invalid_json", payload)
     with pytest.raises(Reject, match="audit entry is not UTF-8 JSON"):
         audit_from_json(payload)
+
+
+@pytest.mark.parametrize(("top", "options"), [
+    ('[["vib.rms", 3.1]]', "[1, 2]"),  # round 34's _made_at: 'int' object has no attribute 'get'
+    ('[["vib.rms", 3.1]]', '[{"plan": "derate"}]'),  # KeyError: 'p_failure'
+    ('[["vib.rms", 3.1]]', '"x"'),
+    ('[1, 2]', '[]'),  # the top features: 'int' object is not subscriptable, --json too
+])
+def test_explain_of_archived_json_text_of_another_shape_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], top: str, options: str) -> None:
+    """Round 36: JSON text columns of another writer (or edited) ended ``twin explain`` in ``twin:
+    internal error``, exit 1; now one line naming the archive and the alert, exit 2, and ``--json``
+    prints them as they are."""
+    import json
+
+    from flows.cli.main import main
+    from flows.dataflow.sinks.archive import write_rows
+    from tests.flows.archive_fixtures import alert_rows
+
+    archive, run_id = tmp_path / "archive", "20260101T000000-aaaaaaaa"
+    alerts = [{**r, "started_at": r["timestamp"], "top_features": top} for r in alert_rows()]
+    write_rows(archive, "alerts", alerts, f"part-{run_id}-w0-000000", run_id)
+    rec = {"recommendation_id": "r1", "alert_id": "a1", "asset_id": "pump-000", "date": "2026-01-01",
+           "timestamp": alerts[0]["timestamp"], "explanation": "replace", "expected_saving": 1.0,
+           "currency": "EUR", "chosen": '{"plan": "as_is"}', "options": options}
+    write_rows(archive, "recommendations", [rec], f"part-{run_id}-w0-000000", run_id)
+    if top == '[1, 2]':  # the lineage document itself: the pairs that are pairs
+        assert main(["explain", "a1", "--archive", str(archive)]) == 0
+        assert "top features of the raising window" in capsys.readouterr().out
+    else:
+        assert main(["explain", "a1", "--archive", str(archive)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"twin: error: the archive {archive} holds rows of alert 'a1' whose JSON text")
+        assert err.endswith("--json prints them as they are)\n") and len(err.splitlines()) == 1
+    assert main(["explain", "a1", "--archive", str(archive), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["recommendations"][0]["options"] == (json.loads(options) or [])
