@@ -232,14 +232,20 @@ def one_char(text: str) -> str:
 
 
 def folder_name(text: str) -> str:
-    """An output folder's name (``--out``): UTF-8 text, as the archive's Parquet files need (round
-    25: `twin demo` refused it as "config archive_dir", not naming the flag)."""
+    """An output folder's name (``--out``, ``twin run --archive``): UTF-8 text, as the archive's
+    Parquet files need (round 25: `twin demo` refused it as "config archive_dir", not naming the
+    flag), without a line break (round 36, HOSTILE36: the archive_dir setting refuses one, and `twin
+    demo`/`twin run` said "config archive_dir: ... is not a valid name (pattern .+)"; `twin backtest`
+    wrote into it, every line naming its outputs then broken)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         shown = os.fsencode(text).decode("utf-8", "backslashreplace")
         msg = f"{shown} is not UTF-8 text (no Parquet file can be written under it): name another folder"
         raise argparse.ArgumentTypeError(msg) from None
+    if "\n" in text:
+        msg = f"{text!r} holds a line break (the archive_dir setting refuses one): name another folder"
+        raise argparse.ArgumentTypeError(msg)
     return text
 
 

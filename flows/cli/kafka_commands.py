@@ -18,6 +18,7 @@ from flows.cli.args import (
     add_fleet_args,
     add_metrics_args,
     env_default,
+    folder_name,
     non_negative_float,
     non_negative_int,
     one_char,
@@ -97,7 +98,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--metadata", default=env_default("METADATA", None),
                    help="asset metadata file, TOML or JSON (README, Asset metadata; env TWIN_METADATA; "
                         "default: none, so no bearing geometry nor failure threshold)")
-    p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
+    p.add_argument("--archive", type=folder_name, default=None, help=ARCHIVE_HELP)
     p.add_argument("-w", "--workers", type=worker_count, default=env_default("WORKERS", 1),
                    help="worker threads per process (env TWIN_WORKERS; default %(default)s)")
     p.add_argument("-i", "--process-id", type=non_negative_int, default=env_default("PROCESS_ID", None),

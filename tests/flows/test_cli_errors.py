@@ -406,3 +406,15 @@ def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(
     line = fails(*argv, "--out", out)
     assert line.startswith(f"twin: error: argument --out: {tmp_path}/out\\xff is not UTF-8 text"), line
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("argv", [["demo", "--days", "1", "--out"], ["backtest", "in.csv", "--out"],
+                                  ["run", "--brokers", "localhost:1", "--archive"]])
+def test_an_out_folder_with_a_line_break_is_refused_naming_the_flag(tmp_path: Path, argv: list[str]) -> None:
+    """Round 36 (HOSTILE36): `twin demo --out $'a\\nb'` and `twin run --archive` said "config archive_dir:
+    'a\\nb' is not a valid name (pattern .+)", naming a setting never set; `twin backtest` wrote there."""
+    flag, out = argv[-1], str(tmp_path / "a\nb")
+    line = fails(*argv, out)
+    assert line == (f"twin: error: argument {flag}: {out!r} holds a line break (the archive_dir setting "
+                    f"refuses one): name another folder (see `twin {argv[0]} --help`)"), line
+    assert not os.listdir(tmp_path)
