@@ -188,17 +188,37 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"part-*.parquet) and {why}, so it may not be twinflow's; move it away or choose "
                f"another --out (nothing was deleted)")
         raise ValueError(msg)
-    for p in files:
-        p.unlink()
-    for t in TABLES:  # the now empty partition folders, deepest first
-        for dirpath, _, _ in sorted(os.walk(archive / t), key=lambda w: -len(w[0])):
-            if not os.listdir(dirpath):
-                os.rmdir(dirpath)
-    for target in named:
-        target.unlink()
-        if target.parent != out and not any(target.parent.iterdir()):
-            target.parent.rmdir()
+    _delete(out, archive, files, named)
     manifest.forget(named, runs=True)
+
+
+def _delete(out: Path, archive: Path, files: Sequence[Path], named: Sequence[Path]) -> None:
+    """Delete the archive's ``files``, its emptied partition folders, then the ``named`` outputs.
+
+    Round 36 (HOSTILE36): a file or folder gone meanwhile (another ``--fresh`` into the same folder)
+    stopped it with ``[Errno 2] No such file or directory: ...``; it is what was to be done. One
+    stopped mid-way (Ctrl-C, SIGTERM, a file that cannot be deleted) said ``twin: interrupted`` only,
+    though the earlier runs' files were partly gone: its line now says how far it got."""
+    done, total = 0, len(files) + len(named)
+    try:
+        for p in files:
+            p.unlink(missing_ok=True)
+            done += 1
+        for t in TABLES:  # the now empty partition folders, deepest first
+            for dirpath, _, _ in sorted(os.walk(archive / t), key=lambda w: -len(w[0])):
+                with contextlib.suppress(FileNotFoundError):
+                    if not os.listdir(dirpath):
+                        os.rmdir(dirpath)
+        for target in named:
+            target.unlink(missing_ok=True)
+            done += 1
+            with contextlib.suppress(FileNotFoundError):
+                if target.parent != out and not any(target.parent.iterdir()):
+                    target.parent.rmdir()
+    except BaseException as exc:
+        exc.add_note(f"--fresh stopped after deleting {done} of the {total} files of earlier runs in "
+                     f"{printable(str(out))} (this run wrote nothing): run it again with --fresh to finish")
+        raise
 
 
 def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (), *,

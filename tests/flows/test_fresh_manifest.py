@@ -179,3 +179,51 @@ def test_a_demo_stopped_before_its_first_archive_file_can_be_run_again_fresh(
     monkeypatch.undo()
     assert main([*argv, "--fresh"]) == 0, capsys.readouterr().err
     assert "refused" not in capsys.readouterr().err
+
+
+def test_fresh_goes_on_past_a_file_deleted_meanwhile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 36 (HOSTILE36): two ``--fresh`` runs into one folder at once; the second stopped with
+    ``twin: error: [Errno 2] No such file or directory: '.../part-....parquet'``: the file it was to
+    delete was gone already, which is what it was to do."""
+    from flows.app import out_dir
+
+    out = tmp_path / "bt"
+    paths = _earlier_outputs(out)
+    small_archive(out / "archive")
+    walk = out_dir._walk_tables
+    gone = out / "archive" / "features" / "date=2026-01-01" / "part-20260101T000000-bbbbbbbb-w0-000000.parquet"
+
+    def walked_before_the_other_deleted(archive: Path) -> out_dir._Walked:
+        w = walk(archive)
+        return out_dir._Walked(sorted([*w.files, gone]), w.links, w.odd)
+
+    monkeypatch.setattr(out_dir, "_walk_tables", walked_before_the_other_deleted)
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert not [p for p in paths if p.exists()] and not list((out / "archive").rglob("*.parquet"))
+
+
+def test_fresh_stopped_mid_way_says_how_far_it_got_and_a_second_one_finishes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 36 (HOSTILE36): SIGTERM while ``--fresh`` deleted an archive of 30,000 files said
+    ``twin: interrupted`` only, the earlier runs' files partly gone."""
+    out = tmp_path / "bt"
+    paths = _earlier_outputs(out)
+    small_archive(out / "archive")
+    total = len(list((out / "archive").rglob("*.parquet"))) + len(paths)
+    unlink, calls = Path.unlink, []
+
+    def stopped_at_the_second(self: Path, missing_ok: bool = False) -> None:
+        calls.append(self)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    monkeypatch.undo()
+    assert stop.value.__notes__ == [f"--fresh stopped after deleting 1 of the {total} files of earlier runs in "
+                                    f"{out} (this run wrote nothing): run it again with --fresh to finish"]
+    assert not calls[0].exists() and calls[1].exists()
+    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
+    assert not [p for p in paths if p.exists()] and not list((out / "archive").rglob("*.parquet"))
