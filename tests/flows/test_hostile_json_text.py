@@ -145,3 +145,19 @@ def test_explain_of_archived_json_text_of_another_shape_is_one_line(
     assert main(["explain", "a1", "--archive", str(archive), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["recommendations"][0]["options"] == (json.loads(options) or [])
+
+
+def test_a_manifest_over_its_size_bound_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 36: every demo and backtest read the manifest whole (a planted one of some GB: as much
+    memory, several times over); one over ``MAX_BYTES`` is left alone as one not twinflow's."""
+    from flows.app import out_manifest
+
+    out = _demo_folder(tmp_path / "demo")
+    size = (out / MANIFEST).stat().st_size
+    monkeypatch.setattr(out_manifest, "MAX_BYTES", size)
+    assert set(Manifest.read(out).files or {}) == {"demo.png"}  # at the bound: read
+    monkeypatch.setattr(out_manifest, "MAX_BYTES", size - 1)
+    assert Manifest.read(out).files is None
+    before = (out / MANIFEST).read_bytes()
+    record_written(out, [out / "demo.png"])
+    assert (out / MANIFEST).read_bytes() == before
