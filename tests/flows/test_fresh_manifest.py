@@ -191,7 +191,7 @@ def test_fresh_goes_on_past_a_file_deleted_meanwhile(tmp_path: Path, monkeypatch
     paths = _earlier_outputs(out)
     small_archive(out / "archive")
     walk = out_dir._walk_tables
-    gone = out / "archive" / "features" / "date=2026-01-01" / "part-20260101T000000-bbbbbbbb-w0-000000.parquet"
+    gone = out / "archive" / "features" / "date=2026-01-01" / "part-20260101T000000-bbbb-w0-000000.parquet"
 
     def walked_before_the_other_deleted(archive: Path) -> out_dir._Walked:
         w = walk(archive)
@@ -222,8 +222,8 @@ def test_fresh_stopped_mid_way_says_how_far_it_got_and_a_second_one_finishes(
     with pytest.raises(KeyboardInterrupt) as stop:
         prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
     monkeypatch.undo()
-    assert stop.value.__notes__ == [f"--fresh stopped after deleting 1 of the {total} files of earlier runs in "
-                                    f"{out} (this run wrote nothing): run it again with --fresh to finish"]
+    assert stop.value.__notes__ == [f"--fresh stopped after deleting 1 of the {total} files of earlier runs "
+                                    f"in {out} (this run wrote nothing): run it again with --fresh to finish"]
     assert not calls[0].exists() and calls[1].exists()
     prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=True)
     assert not [p for p in paths if p.exists()] and not list((out / "archive").rglob("*.parquet"))
