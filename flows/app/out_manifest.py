@@ -114,7 +114,7 @@ class Manifest:
         files = self.files or {}
         for p in map(Path, paths):
             entry = files.get(p.relative_to(self.out).as_posix())
-            if self.files is None:  # round 36: it said "does not list it", the manifest not named as the cause
+            if self.files is None:  # round 36: it said "does not list it", not naming the manifest
                 return p, (f"{MANIFEST} is not one twinflow can read as its own (not its JSON, nested too "
                            f"deeply, over {MAX_BYTES // 2**20} MiB, or not a regular file)")
             if not isinstance(entry, dict):
