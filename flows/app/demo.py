@@ -317,7 +317,7 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
 
         summary["followed_plans"] = run_followed(
             fleet, res.recommendations, res, cfg, out, workers=args.workers,
-            progress=not args.no_progress, fresh=getattr(args, "fresh", False))
+            progress=not args.no_progress, fresh=getattr(args, "fresh", False), identity=identity)
     if args.json:
         print(json.dumps(summary))
     else:
