@@ -32,12 +32,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.app.out_manifest import Manifest
 from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
 from flows.archive.listing import file_kind
 from flows.archive.short_paths import short_word
+
+if TYPE_CHECKING:
+    from flows.app.archive_runs import NamedFiles
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "mixing_line",
            "prepare_out", "remove_if_empty", "replace_file"]
@@ -96,22 +99,23 @@ def earlier_runs(archive: str | Path) -> set[str]:
     return _runs_of(_table_files(Path(archive)))
 
 
-def _runs_of(files: Sequence[Path]) -> set[str]:
-    """:func:`earlier_runs` of the archive's table ``files`` (:func:`_table_files`)."""
-    from flows.app.archive_runs import files_by_name
+def _runs_of(files: Sequence[Path] | NamedFiles) -> set[str]:
+    """:func:`earlier_runs` of the archive's table ``files`` (:func:`_table_files`), or of their
+    :func:`~flows.app.archive_runs.files_by_name`."""
+    from flows.app.archive_runs import NamedFiles, files_by_name
 
-    named = files_by_name(files, _PART)
+    named = files if isinstance(files, NamedFiles) else files_by_name(files, _PART)
     return named.runs() | named.unfinished_runs
 
 
-def mixing_line(where: str, archive: str | Path, remedy: str,
-                files: Sequence[Path] | None = None) -> str | None:
+def mixing_line(where: str, archive: str | Path, remedy: str, named: NamedFiles | None = None) -> str | None:
     """The warning that ``archive`` holds earlier runs' rows (which, for how many assets and dates)
     and that results will be mixed, ending with ``remedy`` (:mod:`flows.app.archive_runs`); None
-    when it holds none. ``files``: the archive's table files when the caller listed them already."""
+    when it holds none. ``named``: the archive's table files by name, when the caller listed and
+    classified them already (its compacted files' runs, once read, are not read again)."""
     from flows.app.archive_runs import earlier_rows, mixing_warning
 
-    files = _table_files(Path(archive)) if files is None else files
+    files = _table_files(Path(archive)) if named is None else named
     return mixing_warning(where, earlier_rows(archive, files, _PART), remedy)
 
 
@@ -216,15 +220,18 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
         _empty(out, archive, outputs)
         return
     say = warn or (lambda s: print(s, file=sys.stderr))
-    files = _table_files(archive)  # one walk for the note's check and the warning (was two)
+    from flows.app.archive_runs import files_by_name
+
+    # one walk and one read of the compacted files' run ids for the note's check and the warning
+    named = files_by_name(_table_files(archive), _PART)
     manifest = Manifest.read(out) if identity is not None else None
-    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(files), identity):
+    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(named), identity):
         say(f"twin: note: {printable(short_word(str(out)))} holds the rows of {len(runs)} earlier "
             f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")
         return
     line = mixing_line(str(out), archive, "use --fresh to start empty, or another --out to keep runs apart",
-                       files)
+                       named)
     if line is not None:
         say(line)
 
