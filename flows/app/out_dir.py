@@ -58,6 +58,9 @@ class _Walked:
     links: list[Path]
     odd: list[Path]
     """Neither folder, file nor link: a FIFO, socket or device (refused by ``--fresh``)."""
+    folders: list[str] = field(default_factory=list)
+    """Every folder listed (the table folders and those below, never a link), deepest first:
+    ``--fresh`` removes those its deletions left empty (round 36: it walked them again for that)."""
 
 
 def _walk_tables(archive: Path) -> _Walked:
@@ -67,14 +70,15 @@ def _walk_tables(archive: Path) -> _Walked:
     for t in TABLES:
         if (linked := linked_table(archive / t)) is not None:
             raise linked
-    files, links, odd = [], [], []
+    files, links, odd, listed = [], [], [], []
     folders = [str(archive / t) for t in TABLES]
     while folders:
         try:
-            with os.scandir(folders.pop()) as entries:
+            with os.scandir(folder := folders.pop()) as entries:
                 found = list(entries)
         except OSError:  # missing, not a folder, unreadable: nothing listed (as rglob did)
             continue
+        listed.append(folder)
         for e in found:  # the types from the listing: a stat only for a link
             if e.is_symlink():
                 links.append(Path(e.path))
@@ -84,7 +88,8 @@ def _walk_tables(archive: Path) -> _Walked:
                 odd.append(Path(e.path))
             if e.is_file():  # follows a link: a link to a file is among the files too
                 files.append(Path(e.path))
-    return _Walked(sorted(files), sorted(links), sorted(odd))
+    deepest_first = sorted(listed, key=lambda f: -f.count(os.sep))
+    return _Walked(sorted(files), sorted(links), sorted(odd), deepest_first)
 
 
 def _table_files(archive: Path) -> list[Path]:
@@ -194,10 +199,12 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
         raise ValueError(msg)
     for p in files:
         p.unlink()
-    for t in TABLES:  # the now empty partition folders, deepest first
-        for dirpath, _, _ in sorted(os.walk(archive / t), key=lambda w: -len(w[0])):
-            if not os.listdir(dirpath):
-                os.rmdir(dirpath)
+    for folder in walked.folders:  # the now empty partition folders, deepest first (from the one walk)
+        try:
+            os.rmdir(folder)
+        except OSError as exc:  # not empty (a hidden .tmp, a folder not listed): it stays
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
     for target in named:
         target.unlink()
         if target.parent != out and not any(target.parent.iterdir()):
