@@ -2,13 +2,13 @@
 
 Run: ``.venv/bin/python benchmarks/bench_fresh_walk.py [--trees A B] [--rounds 4] [--calls 7]``
 
-An archive of the 7 tables x 60 dates x 12 part files (5,040 small files; ``--fresh`` reads no file,
-it lists, checks the names and deletes) is copied afresh before each call and synced to disk (neither timed); each call
-is one ``prepare_out(out, out, DEMO_OUTPUTS, fresh=True)``, what ``twin demo --fresh`` does before
-its run. Each tree (``PYTHONPATH=TREE``, e.g. a ``git archive`` of the base and the repository)
-runs ``--calls`` calls in its own process, the trees alternated over ``--rounds`` rounds (the first
-tree first in odd rounds): the machine may be shared. Prints each tree's median and range in ms and
-the 1-min load; last line JSON.
+An archive of the 7 tables x 60 dates x 12 part files (5,040 small files; ``--fresh`` reads no
+file, it lists, checks the names and deletes) is copied afresh before each call and synced to
+disk (neither timed); each call is one ``prepare_out(out, out, DEMO_OUTPUTS, fresh=True)``, what
+``twin demo --fresh`` does before its run. Each tree (``PYTHONPATH=TREE``, e.g. a ``git archive``
+of the base, and the repository) runs ``--calls`` calls in its own process, the trees alternated
+over ``--rounds`` rounds (the first tree first in odd rounds): the machine may be shared. Prints
+each tree's median and range in ms and the 1-min load; last line JSON.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ def main() -> None:
         for r in range(args.rounds):
             for tree in trees if r % 2 == 0 else trees[::-1]:
                 env = {**os.environ, "PYTHONPATH": tree}
-                res = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(template), "--calls",
-                                      str(args.calls)], env=env, cwd=tree, capture_output=True, text=True,
+                argv = [sys.executable, os.path.abspath(__file__), "--child", str(template),
+                        "--calls", str(args.calls)]
+                res = subprocess.run(argv, env=env, cwd=tree, capture_output=True, text=True,
                                      check=True)
                 got[tree] += json.loads(res.stdout.strip().splitlines()[-1])
                 loads.append(os.getloadavg()[0])

@@ -68,7 +68,8 @@ def test_before_the_handler_only_what_it_needs_is_imported() -> None:
     code = ("import sys; before = set(sys.modules)\n"
             "import flows.cli.entry, flows.app.stop_signals\n"
             "print(' '.join(sorted(set(sys.modules) - before)))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
     loaded = set(proc.stdout.split())
     assert {"flows.cli.entry", "flows.app.stop_signals"} <= loaded, loaded
     heavy = {"typing", "importlib.abc", "importlib.resources", "tempfile", "random", "shutil"}
@@ -83,6 +84,8 @@ def test_an_old_module_path_still_imports_as_the_new_module() -> None:
             "import twin_models.simulator.fleet as new\n"
             "data = pickle.dumps(new.FleetConfig(), protocol=0)\n"
             "data = data.replace(b'twin_models.simulator.fleet\\n', b'twin_models.simulate\\n')\n"
-            "print(old is new, b'twin_models.simulate\\n' in data, pickle.loads(data) == new.FleetConfig())\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+            "print(old is new, b'twin_models.simulate\\n' in data,\n"
+            "      pickle.loads(data) == new.FleetConfig())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
     assert proc.stdout.split() == ["True", "True", "True"], proc
