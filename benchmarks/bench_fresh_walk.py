@@ -1,14 +1,17 @@
 """What ``--fresh`` costs on an archive of many files: ``prepare_out(fresh=True)`` in ms per call.
 
-Run: ``.venv/bin/python benchmarks/bench_fresh_walk.py [--trees A B] [--rounds 4] [--calls 7]``
+Run: ``.venv/bin/python benchmarks/bench_fresh_walk.py [--trees A B] [--rounds 4] [--calls 7]
+[--where /dev/shm]``
 
 An archive of the 7 tables x 60 dates x 12 part files (5,040 small files; ``--fresh`` reads no
-file, it lists, checks the names and deletes) is copied afresh before each call and synced to
-disk (neither timed); each call is one ``prepare_out(out, out, DEMO_OUTPUTS, fresh=True)``, what
-``twin demo --fresh`` does before its run. Each tree (``PYTHONPATH=TREE``, e.g. a ``git archive``
-of the base, and the repository) runs ``--calls`` calls in its own process, the trees alternated
-over ``--rounds`` rounds (the first tree first in odd rounds): the machine may be shared. Prints
-each tree's median and range in ms and the 1-min load; last line JSON.
+file, it lists, checks the names and deletes) is copied afresh before each call (not timed) into
+``--where`` (a tmpfs by default: on a disk shared with other jobs, the deletions' writeback made
+calls of one tree range from 0.3 to 21 s, hiding the walk); each call is one ``prepare_out(out,
+out, DEMO_OUTPUTS, fresh=True)``, what ``twin demo --fresh`` does before its run. Each tree
+(``PYTHONPATH=TREE``, e.g. a ``git archive`` of the base, and the repository) runs ``--calls``
+calls in its own process, the trees alternated over ``--rounds`` rounds (the first tree first in
+odd rounds): the machine may be shared. Prints each tree's median and range in ms and the 1-min
+load; last line JSON.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def build(root: Path, dates: int = 60, per_date: int = 12) -> Path:
     return root
 
 
-def child(template: Path, calls: int) -> None:
+def child(template: Path, calls: int, where: str | None) -> None:
     """In the tree's own process: ``calls`` timed ``prepare_out(fresh=True)``, ms each, as JSON."""
     import flows
     from flows.app.demo import DEMO_OUTPUTS
@@ -48,11 +51,10 @@ def child(template: Path, calls: int) -> None:
     assert Path(flows.__file__).resolve().is_relative_to(Path.cwd().resolve()), flows.__file__  # this tree's
 
     ms = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
         for k in range(calls):
             out = Path(tmp) / f"out{k}"
             shutil.copytree(template, out)
-            os.sync()  # the copy's writeback not in the timed call (without: 84-1,380 ms a call)
             t = time.perf_counter()
             prepare_out(out, out, DEMO_OUTPUTS, fresh=True)
             ms.append(1000 * (time.perf_counter() - t))
@@ -66,21 +68,23 @@ def main() -> None:
     p.add_argument("--trees", nargs="+", default=["."])
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--calls", type=int, default=7)
+    p.add_argument("--where", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                   help="the folder of the archives (default: /dev/shm, a tmpfs)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        child(Path(args.child), args.calls)
+        child(Path(args.child), args.calls, args.where)
         return
     trees = [os.path.abspath(t) for t in args.trees]
     got: dict[str, list[float]] = {t: [] for t in trees}
     loads = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.where) as tmp:
         template = build(Path(tmp) / "template")
         for r in range(args.rounds):
             for tree in trees if r % 2 == 0 else trees[::-1]:
                 env = {**os.environ, "PYTHONPATH": tree}
                 argv = [sys.executable, os.path.abspath(__file__), "--child", str(template),
-                        "--calls", str(args.calls)]
+                        "--calls", str(args.calls), *(["--where", args.where] if args.where else [])]
                 res = subprocess.run(argv, env=env, cwd=tree, capture_output=True, text=True,
                                      check=True)
                 got[tree] += json.loads(res.stdout.strip().splitlines()[-1])
