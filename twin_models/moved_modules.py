@@ -11,12 +11,18 @@ Nothing else should import an old path: the aliases exist for unpickling only.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Mapping
-from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # round 36: not imported at run time (importlib.abc loads importlib.resources, tempfile,
+    # random ..., typing ~3-11 ms: 10-50 ms before the `twin` script could install its stop handler)
+    from collections.abc import Mapping
+    from importlib.abc import Loader as _Loader
+    from types import ModuleType
+    from typing import Any
+else:
+    _Loader = object  # the import system asks for create_module and exec_module only
 
 __all__ = ["TWIN_MODELS_MOVES", "install", "restore_state"]
 
@@ -46,7 +52,7 @@ def restore_state(obj: object, state: dict[str, Any]) -> None:
     obj.__dict__.update({sys.intern(k): v for k, v in state.items()})
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader(_Loader):
     """Loads an old path by importing the new one and handing back that very module."""
 
     def __init__(self, target: str) -> None:
@@ -59,7 +65,9 @@ class _AliasLoader(importlib.abc.Loader):
         """Nothing to run: the target module is already executed."""
 
 
-class _MovedModuleFinder(importlib.abc.MetaPathFinder):
+class _MovedModuleFinder:
+    """A meta path finder (the protocol: ``find_spec``) answering the old paths in ``moves``."""
+
     def __init__(self, moves: Mapping[str, str]) -> None:
         self.moves = dict(moves)
 

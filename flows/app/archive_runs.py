@@ -92,10 +92,14 @@ class NamedFiles:
     """Compacted files: rows of many runs, named by none (their ``run_id`` column names them)."""
     unfinished_runs: set[str] = field(default_factory=set)
     """The runs of parts that never completed (hidden, ``.tmp``): no rows, but a stopped run's output."""
+    _compacted_runs: set[str] | None = field(default=None, repr=False)
 
     def runs(self) -> set[str]:
-        """Every run: the names' and the compacted files' ``run_id`` columns (read in threads)."""
-        return self.named_runs | compacted_runs(self.compacted)
+        """Every run: the names' and the compacted files' ``run_id`` columns (read in threads, once:
+        round 36, ``prepare_out``'s rerun check and then its warning read each compacted file twice)."""
+        if self._compacted_runs is None:
+            self._compacted_runs = compacted_runs(self.compacted)
+        return self.named_runs | self._compacted_runs
 
 
 def files_by_name(files: Iterable[Path], part: re.Pattern[str]) -> NamedFiles:
@@ -122,14 +126,17 @@ def files_by_name(files: Iterable[Path], part: re.Pattern[str]) -> NamedFiles:
     return got
 
 
-def earlier_rows(archive: str | Path, files: Iterable[Path], part: re.Pattern[str]) -> EarlierRows:
-    """What ``files`` (the archive's table files) hold: run ids by ``part`` (its group ``run``) on
-    the file name (a compacted file's from its ``run_id`` column), dates by the ``date=`` folder,
-    assets from the :data:`ASSET_TABLE` files only (at most :data:`ASSET_FILES_MAX` of them)."""
+def earlier_rows(archive: str | Path, files: Iterable[Path] | NamedFiles, part: re.Pattern[str],
+                 ) -> EarlierRows:
+    """What ``files`` (the archive's table files, or their :func:`files_by_name` when the caller
+    classified them already: its compacted files' runs are not read again) hold: run ids by ``part``
+    (its group ``run``) on the file name (a compacted file's from its ``run_id`` column), dates by
+    the ``date=`` folder, assets from the :data:`ASSET_TABLE` files only (at most
+    :data:`ASSET_FILES_MAX` of them)."""
     got = EarlierRows()
     root = Path(archive)
     base = root.parts
-    named = files_by_name(files, part)
+    named = files if isinstance(files, NamedFiles) else files_by_name(files, part)
     with_assets = []
     for p in named.files:  # (table, folders..., name) below the archive; no relative_to (round 34:
         # called twice a file, it was half of the line's cost on an archive of 50,000 files)

@@ -30,7 +30,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.testing import run_main
-from tqdm import tqdm
 
 from flows.app.heap import collecting_less
 from flows.app.losses import (
@@ -43,6 +42,7 @@ from flows.app.losses import (
 from flows.app.out_dir import RunOutputs, kept_on_stop, missing_top, prepare_out, replace_file
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
+from flows.app.progress import progress_bar
 from flows.archive.files import printable
 from flows.codec.archive_schema import arrow_type, file_columns
 from flows.config.pipeline import PipelineConfig
@@ -197,7 +197,7 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
     source.open()  # every file is opened and checked before the run (and read once)
     prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
     total = count_records(specs, **opts)
-    with tqdm(total=total, unit="rec", disable=not progress, desc="backtest") as bar:
+    with progress_bar(total, disable=not progress, desc="backtest") as bar:  # a stop: not drawn again
         source.progress = bar.update
         # a replay never sends commands, whatever commands.mode says (at most advise: audited only)
         flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from bytewax.testing import cluster_main, run_main
-from tqdm import tqdm
 
 from flows.app.demo_prescriptions import prescription_rows, prescription_summary, print_prescriptions
 from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
@@ -25,6 +24,7 @@ from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
 from flows.app.out_manifest import Manifest, record_written
 from flows.app.outputs import local_outputs
+from flows.app.progress import progress_bar
 from flows.app.report import plot_fleet
 from flows.archive.files import printable
 from flows.config.fingerprint import config_hash, twinflow_version
@@ -80,23 +80,23 @@ def run_fleet(
     """Simulate ``fleet``, run it through get_flow, archive to ``out``, evaluate. ``run``: its run
     id is the archive's, and it records that the flow started (what a stopped demo kept)."""
     metrics = metrics or PipelineMetrics()
-    bar = tqdm(total=count_records(fleet), unit="rec", disable=not progress, smoothing=0.1)
-    source = SimulatorSource(fleet, progress=bar.update)
-    sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / DEAD_LETTERS,
-                               collect=("state", "alerts", "recommendations"),
-                               run_id=None if run is None else run.run_id)
-    meta = fleet_metadata(fleet)
-    flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics, send_commands=False)
-    if run is not None:
-        run.started = True
-    start = time.perf_counter()
-    with collecting_less(freeze=True):  # as twin run, and what was built before frozen (flows/app/heap.py)
-        if workers == 1:
-            run_main(flow)
-        else:
-            cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    seconds = time.perf_counter() - start
-    bar.close()
+    # closed on a stop too, before the "interrupted" line (round 36: drawn again after it)
+    with progress_bar(count_records(fleet), disable=not progress, smoothing=0.1) as bar:
+        source = SimulatorSource(fleet, progress=bar.update)
+        sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / DEAD_LETTERS,
+                                   collect=("state", "alerts", "recommendations"),
+                                   run_id=None if run is None else run.run_id)
+        meta = fleet_metadata(fleet)
+        flow = get_flow(cfg, source=source, sinks=sinks, metadata=meta, metrics=metrics, send_commands=False)
+        if run is not None:
+            run.started = True
+        start = time.perf_counter()
+        with collecting_less(freeze=True):  # as twin run; what was built before frozen (flows/app/heap.py)
+            if workers == 1:
+                run_main(flow)
+            else:
+                cluster_main(flow, [], 0, worker_count_per_proc=workers)
+        seconds = time.perf_counter() - start
     record_written(out, run_files(out / DEAD_LETTERS, workers))  # twinflow's for --fresh
     run_end = fleet.start + timedelta(days=fleet.days)
     report = evaluate_detection(ground_truth(fleet), got.alerts, got.state, run_end)
@@ -317,7 +317,7 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
 
         summary["followed_plans"] = run_followed(
             fleet, res.recommendations, res, cfg, out, workers=args.workers,
-            progress=not args.no_progress, fresh=getattr(args, "fresh", False))
+            progress=not args.no_progress, fresh=getattr(args, "fresh", False), identity=identity)
     if args.json:
         print(json.dumps(summary))
     else:

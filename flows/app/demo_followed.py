@@ -14,21 +14,25 @@ at the last window of the bearing's life under the plan.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flows.app.demo import DemoResult, run_fleet
-from flows.app.out_dir import prepare_out
+from flows.app.out_dir import RunOutputs, prepare_out
+from flows.app.out_manifest import Manifest
 from flows.config.pipeline import PipelineConfig
+from flows.dataflow.sinks.archive import new_run_id
 from twin_models.evaluate.detection import FaultOutcome
 from twin_models.evaluate.prescriptions import at_detection, followed_action, hours_between
 from twin_models.records import Recommendation, TwinSnapshot
 from twin_models.simulator.fleet import FleetConfig, ground_truth
 from twin_models.simulator.plans import PlanAction, plan_outcome
 
-__all__ = ["FOLLOWED_DIR", "followed_plans", "print_followed", "run_followed"]
+__all__ = ["FOLLOWED_DIR", "followed_identity", "followed_plans", "print_followed", "run_followed"]
 
 FOLLOWED_DIR = "followed"
 """The second pass's archive folder, under ``--out``."""
@@ -95,10 +99,20 @@ def _row(fleet: FleetConfig, rec: Recommendation, action: PlanAction, res: DemoR
     }
 
 
+def followed_identity(identity: str, plans: Sequence[PlanAction]) -> str:
+    """What decides the second pass's rows: the first pass's (``identity``:
+    :func:`flows.app.demo.demo_identity`) and the ``plans`` it follows (round 36: its rerun into
+    the same ``followed`` folder warned "results will be mixed", though it wrote the same rows)."""
+    text = json.dumps(["followed", identity, [dataclasses.asdict(a) for a in plans]], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def run_followed(fleet: FleetConfig, recs: Sequence[Recommendation], res: DemoResult,
                  cfg: PipelineConfig, out: Path, *, workers: int, progress: bool, fresh: bool,
-                 ) -> dict[str, Any]:
-    """Follow the first pass's plans in a second run into ``out/followed``; its summary."""
+                 identity: str | None = None) -> dict[str, Any]:
+    """Follow the first pass's plans in a second run into ``out/followed``; its summary.
+    ``identity``: the first pass's (:func:`flows.app.demo.demo_identity`); with it, a rerun of the
+    same command gets the first pass's note rather than the mixing warning (:func:`prepare_out`)."""
     pairs = followed_plans(res.report.faults, recs)
     where = out / FOLLOWED_DIR
     summary: dict[str, Any] = {"out": str(where), "plans": len(pairs), "faults": []}
@@ -106,8 +120,12 @@ def run_followed(fleet: FleetConfig, recs: Sequence[Recommendation], res: DemoRe
         return summary
     planned = dataclasses.replace(fleet, plans=tuple(a for _, a in pairs))
     where.mkdir(parents=True, exist_ok=True)
-    prepare_out(where, where, ("dead_letters*.jsonl",), fresh=fresh)
-    second = run_fleet(planned, cfg, where, workers=workers, progress=progress)
+    mine = None if identity is None else followed_identity(identity, planned.plans)
+    prepare_out(where, where, ("dead_letters*.jsonl",), fresh=fresh, identity=mine)
+    run = RunOutputs(new_run_id())
+    second = run_fleet(planned, cfg, where, workers=workers, progress=progress, run=run)
+    if mine is not None:  # finished: its rows are those of its identity (stopped before: a mix is warned)
+        Manifest.read(where).record_run(run.run_id, mine)
     rows = [_row(planned, rec, action, second) for rec, action in pairs]
     failing = [r for r in rows if r["failure_as_is_h"] is not None]
     summary.update({

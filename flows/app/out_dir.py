@@ -32,12 +32,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.app.out_manifest import Manifest
 from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
 from flows.archive.listing import file_kind
 from flows.archive.short_paths import short_word
+
+if TYPE_CHECKING:
+    from flows.app.archive_runs import NamedFiles
 
 __all__ = ["RunOutputs", "earlier_runs", "kept_on_stop", "kept_outputs", "missing_top", "mixing_line",
            "prepare_out", "remove_if_empty", "replace_file"]
@@ -55,6 +58,9 @@ class _Walked:
     links: list[Path]
     odd: list[Path]
     """Neither folder, file nor link: a FIFO, socket or device (refused by ``--fresh``)."""
+    folders: list[str] = field(default_factory=list)
+    """Every folder listed (the table folders and those below, never a link), deepest first:
+    ``--fresh`` removes those its deletions left empty (round 36: it walked them again for that)."""
 
 
 def _walk_tables(archive: Path) -> _Walked:
@@ -64,14 +70,15 @@ def _walk_tables(archive: Path) -> _Walked:
     for t in TABLES:
         if (linked := linked_table(archive / t)) is not None:
             raise linked
-    files, links, odd = [], [], []
+    files, links, odd, listed = [], [], [], []
     folders = [str(archive / t) for t in TABLES]
     while folders:
         try:
-            with os.scandir(folders.pop()) as entries:
+            with os.scandir(folder := folders.pop()) as entries:
                 found = list(entries)
         except OSError:  # missing, not a folder, unreadable: nothing listed (as rglob did)
             continue
+        listed.append(folder)
         for e in found:  # the types from the listing: a stat only for a link
             if e.is_symlink():
                 links.append(Path(e.path))
@@ -81,7 +88,14 @@ def _walk_tables(archive: Path) -> _Walked:
                 odd.append(Path(e.path))
             if e.is_file():  # follows a link: a link to a file is among the files too
                 files.append(Path(e.path))
-    return _Walked(sorted(files), sorted(links), sorted(odd))
+    deepest_first = sorted(listed, key=lambda f: -f.count(os.sep))
+    # Path's own order, by its parts: sooner than Path.__lt__ (this walk of 5,040 files: ~105 -> ~83 ms)
+    return _Walked(sorted(files, key=_parts), sorted(links, key=_parts), sorted(odd, key=_parts),
+                   deepest_first)
+
+
+def _parts(p: Path) -> tuple[str, ...]:
+    return p.parts
 
 
 def _table_files(archive: Path) -> list[Path]:
@@ -96,22 +110,23 @@ def earlier_runs(archive: str | Path) -> set[str]:
     return _runs_of(_table_files(Path(archive)))
 
 
-def _runs_of(files: Sequence[Path]) -> set[str]:
-    """:func:`earlier_runs` of the archive's table ``files`` (:func:`_table_files`)."""
-    from flows.app.archive_runs import files_by_name
+def _runs_of(files: Sequence[Path] | NamedFiles) -> set[str]:
+    """:func:`earlier_runs` of the archive's table ``files`` (:func:`_table_files`), or of their
+    :func:`~flows.app.archive_runs.files_by_name`."""
+    from flows.app.archive_runs import NamedFiles, files_by_name
 
-    named = files_by_name(files, _PART)
+    named = files if isinstance(files, NamedFiles) else files_by_name(files, _PART)
     return named.runs() | named.unfinished_runs
 
 
-def mixing_line(where: str, archive: str | Path, remedy: str,
-                files: Sequence[Path] | None = None) -> str | None:
+def mixing_line(where: str, archive: str | Path, remedy: str, named: NamedFiles | None = None) -> str | None:
     """The warning that ``archive`` holds earlier runs' rows (which, for how many assets and dates)
     and that results will be mixed, ending with ``remedy`` (:mod:`flows.app.archive_runs`); None
-    when it holds none. ``files``: the archive's table files when the caller listed them already."""
+    when it holds none. ``named``: the archive's table files by name, when the caller listed and
+    classified them already (its compacted files' runs, once read, are not read again)."""
     from flows.app.archive_runs import earlier_rows, mixing_warning
 
-    files = _table_files(Path(archive)) if files is None else files
+    files = _table_files(Path(archive)) if named is None else named
     return mixing_warning(where, earlier_rows(archive, files, _PART), remedy)
 
 
@@ -188,12 +203,13 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"part-*.parquet) and {why}, so it may not be twinflow's; move it away or choose "
                f"another --out (nothing was deleted)")
         raise ValueError(msg)
-    _delete(out, archive, files, named)
+    _delete(out, files, walked.folders, named)
     manifest.forget(named, runs=True)
 
 
-def _delete(out: Path, archive: Path, files: Sequence[Path], named: Sequence[Path]) -> None:
-    """Delete the archive's ``files``, its emptied partition folders, then the ``named`` outputs.
+def _delete(out: Path, files: Sequence[Path], folders: Sequence[Path], named: Sequence[Path]) -> None:
+    """Delete the archive's ``files``, its emptied partition ``folders`` (deepest first, from the one
+    walk), then the ``named`` outputs.
 
     Round 36 (HOSTILE36): a file or folder gone meanwhile (another ``--fresh`` into the same folder)
     stopped it with ``[Errno 2] No such file or directory: ...``; it is what was to be done. One
@@ -204,11 +220,12 @@ def _delete(out: Path, archive: Path, files: Sequence[Path], named: Sequence[Pat
         for p in files:
             p.unlink(missing_ok=True)
             done += 1
-        for t in TABLES:  # the now empty partition folders, deepest first
-            for dirpath, _, _ in sorted(os.walk(archive / t), key=lambda w: -len(w[0])):
-                with contextlib.suppress(FileNotFoundError):
-                    if not os.listdir(dirpath):
-                        os.rmdir(dirpath)
+        for folder in folders:  # the now empty partition folders, deepest first (from the one walk)
+            try:
+                os.rmdir(folder)
+            except OSError as exc:  # not empty (a hidden .tmp, a folder not listed) or gone: it stays
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    raise
         for target in named:
             target.unlink(missing_ok=True)
             done += 1
@@ -236,15 +253,18 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
         _empty(out, archive, outputs)
         return
     say = warn or (lambda s: print(s, file=sys.stderr))
-    files = _table_files(archive)  # one walk for the note's check and the warning (was two)
+    from flows.app.archive_runs import files_by_name
+
+    # one walk and one read of the compacted files' run ids for the note's check and the warning
+    named = files_by_name(_table_files(archive), _PART)
     manifest = Manifest.read(out) if identity is not None else None
-    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(files), identity):
+    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(named), identity):
         say(f"twin: note: {printable(short_word(str(out)))} holds the rows of {len(runs)} earlier "
             f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")
         return
     line = mixing_line(str(out), archive, "use --fresh to start empty, or another --out to keep runs apart",
-                       files)
+                       named)
     if line is not None:
         say(line)
 

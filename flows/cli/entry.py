@@ -7,7 +7,9 @@ that window killed the process with no word (exit -15) and a Ctrl-C printed Pyth
 (exit -2). Here the handler is installed before anything else of twinflow is imported, and a stop
 before the command has begun is the usual one line, ``twin: interrupted``, exit 130 (README
 "Stopping"). What is left of the window is the interpreter's own start and this package's
-``__init__`` (a few ms: ``benchmarks/signal_window.py``)."""
+``__init__`` (a few ms: ``benchmarks/signal_window.py``); round 36: nothing imported before the
+handler loads ``typing`` or ``importlib.abc`` (the old module paths' finder did: ~17 ms), so it is
+set about when a bare interpreter setting one first thing would set it."""
 
 from __future__ import annotations
 

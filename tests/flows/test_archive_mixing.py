@@ -132,3 +132,32 @@ def test_the_runs_of_the_warning_and_of_a_refusal_come_from_one_classification(t
     assert [p.name for p in named.files] == [f"part-{RUN}-w0-000000.parquet"] * 2  # alerts, features
     assert earlier_runs(archive) == {RUN, OTHER}
     assert archive_runs.earlier_rows(archive, _table_files(archive), _PART).runs == {RUN}
+
+
+def test_a_rerun_check_then_the_warning_read_each_compacted_file_s_runs_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 36: a demo into a compacted archive whose manifest records runs of another identity
+    checked the runs for the note (each compacted file's ``run_id`` column read), then the warning
+    read every one of those columns again. Read once now, and the line is the same."""
+    from datetime import date
+
+    from flows.app.out_manifest import Manifest
+
+    archive = small_archive(tmp_path / "a", run_id=RUN)
+    small_archive(archive, run_id=OTHER)
+    compact_archive(archive, date(2026, 2, 1), "part-compact-x")
+    Manifest.read(archive).record_run(RUN, "another identity")
+    reads: list[Path] = []
+    values = archive_runs._values
+
+    def counted(path: Path, column: str) -> list[str]:
+        if column == "run_id":
+            reads.append(path)
+        return values(path, column)
+
+    monkeypatch.setattr(archive_runs, "_values", counted)
+    said: list[str] = []
+    prepare_out(archive, archive, warn=said.append, identity="this identity")
+    assert len(said) == 1 and f"2 earlier runs ({RUN}, {OTHER}) for 2 assets over 1 date" in said[0], said
+    compacted = sorted(archive.rglob("part-compact-x*.parquet"))
+    assert compacted and sorted(reads) == compacted  # each once (base: each twice)

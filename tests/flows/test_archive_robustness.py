@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -251,3 +252,29 @@ def test_a_compacted_archive_is_twinflows_for_fresh_and_its_runs_are_counted(
     assert "refused" not in capsys.readouterr().err
     assert not any(p.exists() for p in compacted)
     assert len(earlier_runs(out)) == 1 and earlier_runs(out).isdisjoint(runs)
+
+
+def test_fresh_lists_each_table_folder_once_and_removes_those_it_emptied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 36: after deleting the files, ``--fresh`` walked the table folders again (``os.walk``:
+    every folder listed twice) to find those left empty; the one walk's folders are removed now,
+    deepest first. Every table folder and date folder goes; the output folder and a user's file stay."""
+    import os
+
+    out = tmp_path / "bt"
+    archive = small_archive(out / "archive", run_id=RUN)
+    small_archive(archive, run_id="20260102T000000-bbbbbbbb")
+    (archive / "features" / "date=2026-01-05").mkdir()  # an empty date folder goes too
+    (out / "mine.txt").write_text("x")
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def counted(path: Any = ".") -> Any:
+        listed.append(os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    prepare_out(out, archive, BACKTEST_OUTPUTS, fresh=True)
+    below = [p for p in listed if Path(p).is_relative_to(archive)]
+    assert below and len(below) == len(set(below)), sorted(below)  # base: each table folder twice
+    assert sorted(p.name for p in out.rglob("*")) == ["archive", "mine.txt"]

@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flows.app.demo_followed import followed_identity
 from flows.archive.query import query
 from flows.cli.main import main
 from twin_models.records import AssetEvent
@@ -89,3 +91,33 @@ def test_without_the_flag_there_is_no_second_pass(tmp_path: Path) -> None:
                      "--no-progress", "--json"]) == 0
     assert "followed_plans" not in json.loads(buf.getvalue().strip().splitlines()[-1])
     assert not (tmp_path / "followed").exists()
+
+
+def test_the_same_command_again_gets_the_note_for_the_followed_archive_too(
+        followed: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 36: run again into the same --out, the first pass said the note ("nothing is mixed"),
+    the second pass's ``followed`` folder still warned "results will be mixed", though it writes the
+    same rows again: its views then hold the newest run's rows only, as the first pass's do."""
+    out = tmp_path / "again"
+    shutil.copytree(followed[0], out)
+    capsys.readouterr()
+    assert main(["demo", *ARGS, "--out", str(out), "--no-progress", "--json", "--follow-plans"]) == 0
+    err = capsys.readouterr().err
+    assert "results will be mixed" not in err, err
+    assert err.count("of this same command") == 2, err  # --out and --out/followed
+    assert f"{out / 'followed'} holds the rows of 1 earlier run" in err, err
+    for where in (out, out / "followed"):  # checked, not assumed: one run's rows in every view
+        for table in ("twin_state", "alerts"):
+            assert query(where, f"SELECT count(DISTINCT run_id) FROM {table}")[1][0][0] == 1, (where, table)
+
+
+def test_other_plans_are_another_identity() -> None:
+    """The followed pass's rows depend on the plans it follows as well as on the first pass's
+    identity: either changed, the rerun is no longer "the same command" (a mix is warned)."""
+    at = datetime.fromisoformat("2026-01-03T10:00:00+00:00")
+    plans = (PlanAction("pump-001", at, 0.6),)
+    same = followed_identity("abc", plans)
+    assert same == followed_identity("abc", (PlanAction("pump-001", at, 0.6),))
+    assert same != followed_identity("abd", plans)
+    assert same != followed_identity("abc", (PlanAction("pump-001", at, 0.5),))
+    assert same != followed_identity("abc", (PlanAction("pump-001", at, replace_at=at),))

@@ -57,3 +57,35 @@ def test_a_stop_while_the_command_is_loading_is_one_line_and_130(
             proc.wait()
     assert (proc.returncode, err) == (130, "twin: interrupted\n")
     assert not list(tmp_path.iterdir())  # stopped before the command began: nothing written
+
+
+def test_before_the_handler_only_what_it_needs_is_imported() -> None:
+    """Round 36: until :mod:`flows.cli.entry` installs the handler, a SIGTERM ends ``twin`` silently
+    (exit -15). What it imported first (``flows``' and ``twin_models``' package files) loaded
+    ``importlib.abc`` (the old module paths' finder; it loads ``importlib.resources``, ``tempfile``,
+    ``random``, ``shutil``...) and ``typing``: ~10-50 ms of that window, for annotations and base
+    classes. The stop signals' handler needs ``signal`` and ``threading`` only."""
+    code = ("import sys; before = set(sys.modules)\n"
+            "import flows.cli.entry, flows.app.stop_signals\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    loaded = set(proc.stdout.split())
+    assert {"flows.cli.entry", "flows.app.stop_signals"} <= loaded, loaded
+    heavy = {"typing", "importlib.abc", "importlib.resources", "tempfile", "random", "shutil"}
+    assert not loaded & heavy, sorted(loaded & heavy)  # base: all six
+
+
+def test_an_old_module_path_still_imports_as_the_new_module() -> None:
+    """The finder of old paths (recovery snapshots pickled before a move) without importlib.abc's
+    base classes: the old path is the very module of the new path, in a fresh interpreter."""
+    code = ("import pickle\n"
+            "import twin_models.simulate as old\n"
+            "import twin_models.simulator.fleet as new\n"
+            "data = pickle.dumps(new.FleetConfig(), protocol=0)\n"
+            "data = data.replace(b'twin_models.simulator.fleet\\n', b'twin_models.simulate\\n')\n"
+            "print(old is new, b'twin_models.simulate\\n' in data,\n"
+            "      pickle.loads(data) == new.FleetConfig())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert proc.stdout.split() == ["True", "True", "True"], proc
