@@ -218,7 +218,7 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     say = warn or (lambda s: print(s, file=sys.stderr))
     files = _table_files(archive)  # one walk for the note's check and the warning (was two)
     manifest = Manifest.read(out) if identity is not None else None
-    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(files), identity):
+    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(files), identity or ""):
         say(f"twin: note: {printable(short_word(str(out)))} holds the rows of {len(runs)} earlier "
             f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")
