@@ -157,8 +157,8 @@ class _AlignedPartition(TopicMerge, StatefulSourcePartition[RawRecord | RawRun, 
             if stop >= len(msgs):
                 return len(msgs), sum(map(len, msgs))
             event = msgs[stop]
-            # (a client-level error names no topic nor offset: only an EOF or a reset uses them, and those
-            # name both)
+            # (a client-level error event names no topic nor offset: '?' and 0 then, shown in its log line;
+            # only a partition's end and an offset reset act on them, and those name both)
             self._on_error(event.error(), event.topic() or "?", now, event.offset() or 0)
             start = stop + 1
 
