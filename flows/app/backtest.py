@@ -281,7 +281,7 @@ def print_summary(res: BacktestResult, *, report: bool = True) -> None:
     if res.skipped:
         print(f"  skipped while reading the files: {describe_reasons(res.skipped)}")
     if res.recommendations:
-        plans = dict(Counter(r.chosen.plan for r in res.recommendations).most_common())
+        plans: dict[str, int] = dict(Counter(r.chosen.plan for r in res.recommendations).most_common())
         print(f"  recommendations: {len(res.recommendations)} ({describe_reasons(plans)}) "
               "-> archive table recommendations")
     sys.stdout.flush()

@@ -207,7 +207,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     manifest.forget(named, runs=True)
 
 
-def _delete(out: Path, files: Sequence[Path], folders: Sequence[Path], named: Sequence[Path]) -> None:
+def _delete(out: Path, files: Sequence[Path], folders: Sequence[str], named: Sequence[Path]) -> None:
     """Delete the archive's ``files``, its emptied partition ``folders`` (deepest first, from the one
     walk), then the ``named`` outputs.
 
@@ -258,7 +258,7 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     # one walk and one read of the compacted files' run ids for the note's check and the warning
     named = files_by_name(_table_files(archive), _PART)
     manifest = Manifest.read(out) if identity is not None else None
-    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(named), identity):
+    if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(named), identity or ""):
         say(f"twin: note: {printable(short_word(str(out)))} holds the rows of {len(runs)} earlier "
             f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")

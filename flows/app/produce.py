@@ -126,7 +126,9 @@ def _produce(producer: Producer, topic: str, key: bytes, value: bytes,
              headers: list[tuple[str, bytes]], on_delivery: Callable[[object, object], None]) -> None:
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+            # headers: confluent_kafka's HeadersType is a List of Union tuples, invariant (see sinks.kafka)
+            producer.produce(topic, value=value, key=key, headers=headers,  # type: ignore[arg-type]
+                             on_delivery=on_delivery)
             break
         except BufferError:  # local queue full: wait for deliveries
             producer.poll(0.1)

@@ -56,6 +56,8 @@ def _sampled_frames(paths: Sequence[str | Path], options: Mapping[str, Any]) -> 
         step = max(1, n // FRAMES_PER_WATERFALL)
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for rec in (first, *records):
+            if not isinstance(rec, WaveformFrame):  # (a waveform file holds frames only)
+                continue
             key = (rec.asset_id, rec.channel)
             if counts[key] % step == 0:
                 out[key].append(rec)
@@ -111,11 +113,11 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
         parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
     for (asset, channel), frames in sorted(_sampled_frames(inputs, read_options).items()):
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{asset}_{channel}")
-        png = plot_envelope_waterfall(frames, metadata, figs / f"{safe}_envelope.png")
-        if png is not None:
-            written.append(png)
+        waterfall = plot_envelope_waterfall(frames, metadata, figs / f"{safe}_envelope.png")
+        if waterfall is not None:
+            written.append(waterfall)
             parts.append(f"<h3>{html.escape(asset)} / {html.escape(channel)}: envelope spectrum "
-                         f"over time</h3><img src='figures/{png.name}' width='900'>")
+                         f"over time</h3><img src='figures/{waterfall.name}' width='900'>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}")
     text = (f"<!doctype html><html><head><meta charset='utf-8'><title>twinflow backtest"

@@ -247,7 +247,7 @@ def check_kafka(cfg: PipelineConfig, *, topic_ids: bool = False) -> KafkaIdentit
 
     admin, errors = admin_client(cfg.kafka)
     meta = wait_for_brokers(admin, errors, cfg.kafka)
-    roles = (*TELEMETRY_ROLES, "whatif_requests", *OUTPUT_ROLES)
+    roles: tuple[str, ...] = (*TELEMETRY_ROLES, "whatif_requests", *OUTPUT_ROLES)
     roles = (*roles, "decisions") if cfg.commands.mode in DECIDING_MODES else roles
     missing = [cfg.kafka.topic(r) for r in roles if cfg.kafka.topic(r) not in meta.topics]
     if missing:

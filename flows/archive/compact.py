@@ -143,8 +143,8 @@ def _exclusive(fd: int, root: Path) -> bool:
 def _held_exclusively(root: Path, holders: list[tuple[int, list[str]]]) -> str:
     """The line for a lock another process holds exclusively: a compaction's, or another program's."""
     if not holders or any(_is_compaction(argv) for _, argv in holders):
-        pid = f" (process {holders[0][0]})" if holders else ""
-        return (f"another `twin archive compact`{pid} is compacting {root} (it holds the archive's lock); "
+        by = f" (process {holders[0][0]})" if holders else ""
+        return (f"another `twin archive compact`{by} is compacting {root} (it holds the archive's lock); "
                 "wait for it to end")
     pid, argv = holders[0]
     return (f"process {pid} ({_shown(argv)}) holds the archive's lock on {root} exclusively (an flock on "

@@ -109,7 +109,9 @@ def add_view(con: duckdb.DuckDBPyConnection, tf: TableFiles) -> None:
     """The view of ``tf``'s table on ``con``, over its files' dataset."""
     # built from a relation, not a registered name: no `_raw_<table>` a query could read
     # (undeduplicated rows, bookkeeping columns) or see in SHOW ALL TABLES
-    con.from_arrow(_dataset(tf)).query(RAW, _view_body(tf.table)).create_view(tf.table)
+    # duckdb annotates DuckDBPyRelation.query "-> DuckDBPyRelation | None" for every statement; None comes
+    # only of a statement without rows (a write), never of this SELECT
+    con.from_arrow(_dataset(tf)).query(RAW, _view_body(tf.table)).create_view(tf.table)  # type: ignore[union-attr]
 
 
 def empty_schema(table: str) -> pa.Schema:

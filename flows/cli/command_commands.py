@@ -74,6 +74,7 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         send_decision,
         statuses,
     )
+    from twin_models.command_records import DecisionKind
     from twin_models.records import CommandDecision
 
     if args.action == "list" and args.command_id is not None:
@@ -104,7 +105,7 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         return 0
     proposal = pending(known.get(args.command_id), args.command_id, now)
     actor = _actor(args.actor) if args.actor is not None else _actor(getpass.getuser() or "unknown")
-    verb = "approve" if args.action == "approve" else "reject"
+    verb: DecisionKind = "approve" if args.action == "approve" else "reject"
     decision = CommandDecision(proposal.command_id, proposal.asset_id, verb, actor, now, args.reason)
     topic = send_decision(cfg, decision)
     print(f"{verb} of {proposal.command_id} ({proposal.asset_id} {proposal.parameter}={proposal.value:g}) "

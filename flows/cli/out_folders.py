@@ -107,8 +107,8 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
         raise UsageError(msg)
     p = Path(path)
     from flows.cli.path_limits import too_long
-    if (msg := too_long(flag, p, tail)) is not None:
-        raise UsageError(msg)
+    if (long := too_long(flag, p, tail)) is not None:
+        raise UsageError(long)
     if (what := refused_place(p)) is not None:
         msg = (f"{flag} {p}: refusing {what} ({os.path.realpath(p)}) as an output folder (a run writes "
                f"its tables there, --fresh deletes in it): name a folder of its own, e.g. "

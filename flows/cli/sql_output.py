@@ -47,7 +47,8 @@ BATCH = 1000
 class Cursor(Protocol):
     """What is needed of a DuckDB connection holding a result."""
 
-    description: Any
+    @property
+    def description(self) -> Any: ...
 
     def fetchmany(self, size: int = ...) -> list[Any]: ...
 

@@ -9,7 +9,7 @@ from twin_models.records import ChannelQuality
 
 __all__ = ["DATA_QUALITY"]
 
-DATA_QUALITY = RecordMapping(
+DATA_QUALITY: RecordMapping = RecordMapping(
     ChannelQuality, "channel_quality", "data_quality", (
         Field("asset_id", ID, "The asset (archive: the files' first column)."),
         Field("channel", ID, "The sensor channel."),

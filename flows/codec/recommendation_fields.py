@@ -48,7 +48,7 @@ def _plans_text(options: tuple[PlanOption, ...]) -> str:
 PLAN = Form(lambda v, n, o: plan_json(v), _plan_text, "string", False)  # archive: JSON text
 PLANS = Form(lambda v, n, o: [plan_json(x) for x in v], _plans_text, "string", False)  # archive: JSON text
 
-RECOMMENDATION = RecordMapping(
+RECOMMENDATION: RecordMapping = RecordMapping(
     Recommendation, "recommendation", "recommendations", (
         Field("recommendation_id", TEXT, "Deterministic id (asset, life, event time): replays give the "
               "same ids; the key of the archive table."),

@@ -77,7 +77,7 @@ class Form:
 
 
 ID = Form(lambda v, n, o: check_text(n, v, 1, MAX_ID_CHARS), _same, "string", False)
-TEXT = Form(lambda v, n, o: v, _same, "string", False)
+TEXT: Form = Form(lambda v, n, o: v, _same, "string", False)
 OPT_TEXT = Form(lambda v, n, o: v, _same, "string", True)
 TIME = Form(lambda v, n, o: format_timestamp(v), _same, TIMESTAMP_TYPE, False)
 NUMBER = Form(_req, _same, "double", False)

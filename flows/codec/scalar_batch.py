@@ -97,7 +97,7 @@ _FIRST, _OPEN = itemgetter(0), ord("{")  # a payload's first byte, as an int
 _GETS = tuple(map(itemgetter, ("type", "asset_id", "channel", "timestamp", "value")))
 
 
-def _ids(values: tuple[Any, ...]) -> dict[str, int] | None:
+def _ids(values: list[Any]) -> dict[str, int] | None:
     """Code of each distinct id (order of first appearance), if all are plain (fast_scalar's rule:
     a str of 1..MAX_ID_CHARS ASCII characters); else None."""
     codes = {v: i for i, v in enumerate(dict.fromkeys(values))}
@@ -107,7 +107,7 @@ def _ids(values: tuple[Any, ...]) -> dict[str, int] | None:
     return codes if ok else None
 
 
-def _times(stamps: tuple[Any, ...], limit: datetime, min_time: datetime,
+def _times(stamps: list[Any], limit: datetime, min_time: datetime,
            max_time: datetime) -> dict[str, int] | None:
     """Microseconds since the epoch of each distinct timestamp, if every one parses and lies within
     ``[min_time, min(max_time, limit)]``; else None."""

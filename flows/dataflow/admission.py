@@ -134,7 +134,7 @@ def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
     so is an empty one (``kcat -K:`` with nothing before the ':'): librdkafka partitions it like a null
     key, it names no asset. With ``kafka.partitioning = "any"`` (gateways keying by their own id) the Kafka
     source passes no key on, so nothing is checked here."""
-    if key_matches(key, asset_id):
+    if not key or key_matches(key, asset_id):  # (not key: for the type checker; key_matches says it too)
         return None
     shown = key[:64].decode("utf-8", "backslashreplace")
     more = f" (first 64 of {len(key)} bytes)" if len(key) > 64 else ""
@@ -143,7 +143,7 @@ def key_problem(key: bytes | None, asset_id: str) -> Problem | None:
     return "key_asset_mismatch", detail
 
 
-def _timestamp(record: ScalarSample | WaveformFrame | object, asset_id: str) -> Problem | None:
+def _timestamp(record: object, asset_id: str) -> Problem | None:
     ts: datetime = record.timestamp  # type: ignore[attr-defined]
     if MIN_TIMESTAMP <= ts <= MAX_TIMESTAMP:
         return None

@@ -82,7 +82,7 @@ class BlockBuilder:
         out: list[Any] = []
         open_runs: dict[str, _Run] = {}  # asset -> its run of samples in one window
         if self.marks:
-            self.marks = {}
+            self.marks.clear()
         for item in items:
             if type(item) is ScalarSample:
                 self._add(item, now, open_runs, out)

@@ -138,8 +138,8 @@ class ClockGate:
             elif kind is AssetEvent:
                 self._clock(item.asset_id).offer(None, item.timestamp.timestamp(), item, verdicts)
             elif kind is InputMark:
-                clock = self.clocks.get(item.asset_id)
-                if clock is not None and item.timestamp.timestamp() > clock.front + limit:
+                known = self.clocks.get(item.asset_id)
+                if known is not None and item.timestamp.timestamp() > known.front + limit:
                     # its record may be held or rejected: the mark waits for a record of its
                     # window to be admitted (it must not move the asset's watermark first)
                     marks = self.pending.setdefault(item.asset_id, [])
@@ -173,10 +173,10 @@ class ClockGate:
         for asset, peers in self.clocks.items():
             held_items, peers.held = peers.held, []
             front = EPOCH + timedelta(seconds=peers.front)
-            for h in held_items:
-                out.append(_dead_letter(h.item, h.channel, h.t - peers.front, front, at, CLOCK_UNCONFIRMED,
-                                        *self.located.drop(h.item)))
-                out.append(ClockFlag(asset, front, h.channel, h.t - peers.front))
+            for p in held_items:
+                out.append(_dead_letter(p.item, p.channel, p.t - peers.front, front, at, CLOCK_UNCONFIRMED,
+                                        *self.located.drop(p.item)))
+                out.append(ClockFlag(asset, front, p.channel, p.t - peers.front))
                 n += 1
         self.pending.clear()
         self.arrival_marks.clear()

@@ -113,7 +113,7 @@ def command_path(flow: Dataflow, recommendations: Stream[tuple[str, Recommendati
                  inputs: Source[Any] | None, cfg: CommandsConfig, m: PipelineMetrics,
                  now: Callable[[], datetime], *, send_allowed: bool) -> CommandOutputs:
     """Add the command path to ``flow``: ``recommendations`` and ``inputs`` -> command_guard."""
-    streams = [recommendations]
+    streams: list[Stream[tuple[str, Any]]] = [recommendations]
     bad: list[Stream[Any]] = []
     if inputs is not None:
         raw = op.input("commands_in", flow, inputs)
@@ -129,7 +129,7 @@ def command_path(flow: Dataflow, recommendations: Stream[tuple[str, Recommendati
     out = op.branch("route_command_errors", op.stateful_flat_map("command_guard", items, step),
                     lambda kv: not isinstance(kv[1], DeadLetter))
     # (asset_id, Command | AuditEntry)
-    values = op.key_rm("commands_unkeyed", out.trues)
+    values: Stream[Any] = op.key_rm("commands_unkeyed", out.trues)  # (filter keeps the type: Any)
     sent = op.filter("sent_commands", values, lambda x: isinstance(x, Command))
     audit = op.filter("audit_entries", values, lambda x: isinstance(x, AuditEntry))
     dead = op.merge("command_dead_letters", op.key_rm("command_errors_unkeyed", out.falses), *bad)

@@ -254,13 +254,12 @@ def _judge(raw: RawRecord, limit: datetime, one: Callable[[RawRecord], Telemetry
         if marks is not None:
             where = position_of(raw)
             if located is not None and where is not None and raw.position < 0:  # Kafka (not a replay)
-                kind = type(decoded)
-                if kind is ScalarSample:
+                if type(decoded) is ScalarSample:
                     located[id(decoded)] = LocatedSample(decoded, *where)
                 else:
-                    if kind is WaveformFrame:  # for its dead letter, should the clock gate reject it
+                    if type(decoded) is WaveformFrame:  # for its dead letter, should the clock gate reject it
                         located[id(decoded)] = LocatedFrame(decoded, raw.headers, raw.payload, *where)
-                    elif kind is AssetEvent:  # leaves the gate with its offset (should it be late)
+                    elif type(decoded) is AssetEvent:  # leaves the gate with its offset (should it be late)
                         located[id(decoded)] = LocatedEvent(decoded, *where)
                     marks.add(out, decoded, where)
             else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ __all__ = ["END_OF_INPUT", "ClockFlag", "DeadLetter", "EndOfInput", "FrameFeatur
            "kafka_origin", "origin_headers", "plain_event", "source_headers"]
 
 
+@final  # the steps tell items apart by `type(x) is`: no subclass
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     """Bytes as they arrive from a source, with where they came from (for dead letters).
@@ -60,7 +61,9 @@ class RawRecord:
     def wire(self) -> bytes:
         """The record's bytes: the payload, or the wire encoding of ``record``."""
         if self.record is not None and not self.payload:
-            return encode_telemetry(self.record)
+            # a replayed piece of columns is many records, none with bytes of its own (b"", as the
+            # dead letter's payload_of made of the TypeError this raised before)
+            return b"" if type(self.record) is ScalarColumns else encode_telemetry(self.record)
         return self.payload
 
 
@@ -114,6 +117,7 @@ class ClockFlag:
     offset_s: float
 
 
+@final  # the steps tell items apart by `type(x) is`: no subclass
 @dataclass(frozen=True, slots=True)
 class EndOfInput:
     """The input of this process has ended (every source partition it reads raised
@@ -126,6 +130,7 @@ class EndOfInput:
 END_OF_INPUT = EndOfInput()
 
 
+@final  # the steps tell items apart by `type(x) is`: no subclass
 @dataclass(frozen=True, slots=True)
 class RawRun:
     """Consecutive messages of ONE Kafka topic partition, in order, as ONE item: what the Kafka
@@ -280,6 +285,7 @@ class ScalarBlock:
         return len(self.samples)
 
 
+@final  # the steps tell items apart by `type(x) is`: no subclass
 @dataclass(frozen=True, slots=True, eq=False)
 class ScalarColumns:
     """Scalar samples of ONE asset as columns: what a file replay hands the flow instead of one

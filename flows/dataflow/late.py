@@ -33,10 +33,9 @@ def late_dead_letter(item: WindowItem, now: datetime,
     """A record that arrived after its window closed; ``headers`` where it came from, when the
     late item carried it (:func:`late_sources`; a Kafka frame's features and a Kafka event carry
     their own). A Kafka event's detail and bytes are the plain event's."""
-    kind = type(item)
-    if kind is FrameFeatures:
+    if type(item) is FrameFeatures:
         headers = headers or item.sources()
-    elif kind is SourcedEvent:
+    elif type(item) is SourcedEvent:
         headers, item = headers or item.sources(), item.plain()
     detail = (
         f"{type(item).__name__} of asset {item.asset_id!r} at {item.timestamp.isoformat()} "

@@ -173,4 +173,4 @@ class LocatedSamples:
         got = self.by_id.pop(id(item), None)
         if got is None:
             return item
-        return got if type(got) is LocatedSample else got.sourced()
+        return got if isinstance(got, LocatedSample) else got.sourced()

@@ -12,7 +12,7 @@ import heapq
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -317,7 +317,7 @@ class AssetFeatures:
         self.names = tuple(names)
         self.shown: dict[str, set[str]] = {}
 
-    def update(self, asset_id: str, condition: str, features: dict[str, float]) -> None:
+    def update(self, asset_id: str, condition: str, features: Mapping[str, float]) -> None:
         """Export (or withdraw) one asset's selected features after a window."""
         unhealthy = condition in ("degrading", "critical")
         wanted = asset_id in self.watch or (

@@ -37,6 +37,7 @@ from flows.dataflow.items import (
     DeadLetter,
     FrameFeatures,
     RawRecord,
+    ScalarColumns,
     WindowItem,
     plain_event,
 )
@@ -53,7 +54,7 @@ from twin_models.features.scalar_rows import scalar_rows
 from twin_models.features.window import aggregate_columns
 from twin_models.prescribe import PrescribeConfig
 from twin_models.quality.gate import annotate, kept_out_window, quality_step, sensor_alerts
-from twin_models.quality.stats import frame_quality, window_stats
+from twin_models.quality.stats import OneReadings, frame_quality, window_stats
 from twin_models.records import (
     EPOCH,
     Alert,
@@ -121,8 +122,12 @@ class Decoder:
     def __call__(self, raw: RawRecord) -> Telemetry | DeadLetter:
         self.count(raw.source)
         now = self.now()
-        if raw.record is not None and not raw.payload:  # a replayed record (see RawRecord)
-            out = codec.decode_record(raw.record, now=now, max_future_s=self.max_future_s)
+        rec = raw.record
+        if type(rec) is ScalarColumns:  # decode_batch hands on a piece's samples, one by one
+            msg = f"a piece of {len(rec)} scalar columns of {rec.asset_id!r} reached the per-record decoder"
+            raise TypeError(msg)
+        if rec is not None and not raw.payload:  # a replayed record (see RawRecord)
+            out = codec.decode_record(rec, now=now, max_future_s=self.max_future_s)
         else:
             out = codec.decode_telemetry(raw.payload, now=now, max_future_s=self.max_future_s)
         if isinstance(out, codec.DecodeError):
@@ -224,7 +229,8 @@ def make_window_aggregator(
                   dead: list[DeadLetter] | None = None) -> FeatureVector:
         window_id, arrived = id_items
         start = EPOCH + window_id * length
-        items, copies = arrived, []
+        items = arrived
+        copies: list[DeadLetter] = []
         frame_items = sorted((i for i in items if isinstance(i, FrameFeatures)), key=_item_time)
         scalars, n_scalars = scalar_columns(items)
         events = [plain_event(i) for i in items if isinstance(i, AssetEvent)]  # a Kafka event's: plain
@@ -236,8 +242,9 @@ def make_window_aggregator(
                 events = [plain_event(i) for i in items if isinstance(i, AssetEvent)]
         frames = [(i.channel, i.features) for i in frame_items]
         rows = None if frame_items else scalar_rows(scalars)  # a scalar window: its channels at once
-        quality = window_stats(scalars, [(i.channel, i.timestamp.timestamp(), getattr(i, "quality", ()))
-                                         for i in frame_items]) if rows is None else rows[1]
+        quality: dict[str, Any] | OneReadings = window_stats(scalars, [
+            (i.channel, i.timestamp.timestamp(), getattr(i, "quality", ())) for i in frame_items
+        ]) if rows is None else rows[1]
         quality.update(clock_skews(items))
         metrics.windows_closed.inc()
         items_out.inc()
@@ -347,7 +354,7 @@ def twin_update(
         if twin.n_windows % STATE_SAMPLE_EVERY == 1:  # sample one twin's size now and then
             # the gauge's own sample (collecting the whole registry, as ``metrics.value`` does,
             # cost a few % of a scalar backtest)
-            tracked = metrics.assets_tracked.collect()[0].samples[0].value
+            tracked = next(iter(metrics.assets_tracked.collect())).samples[0].value
             metrics.state_bytes.set(len(pickle.dumps(twin)) * tracked)
         t = now()
         for item in fleet:
@@ -358,11 +365,11 @@ def twin_update(
             elif type(item) is Alert:  # a sensor alert (issue 13)
                 metrics.alerts.labels(status=item.status, severity=item.severity, kind=item.kind).inc()
         n_ok = 0
-        for _channel, state, check in snap.data_quality:
-            if state == "ok":
+        for _channel, verdict, check in snap.data_quality:
+            if verdict == "ok":
                 n_ok += 1
             else:
-                metrics.data_quality_windows.labels(check=check, state=state).inc()
+                metrics.data_quality_windows.labels(check=check, state=verdict).inc()
         if n_ok:
             metrics.data_quality_windows.labels(check="", state="ok").inc(n_ok)
         # last, once the step has not raised (else the guard restores the twin, not these)

@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import bytewax.operators as op
 import bytewax.operators.windowing as win
@@ -70,6 +70,7 @@ from flows.dataflow.items import (
     DeadLetter,
     InputMark,
     RawRecord,
+    RawRun,
     ScalarBlock,
     ScalarColumns,
 )
@@ -167,7 +168,7 @@ def _clock(cfg: PipelineConfig) -> win.EventClock:
 def get_flow(
     cfg: PipelineConfig,
     *,
-    source: Source[RawRecord],
+    source: Source[RawRecord] | Source[RawRecord | RawRun],
     sinks: Sinks,
     metadata: Mapping[str, AssetMetadata] | None = None,
     metrics: PipelineMetrics | None = None,
@@ -232,8 +233,11 @@ def get_flow(
     # the queue, all of the allowed lateness's items, on every batch); aggregate_window sorts a
     # window's items by time, so the features are those of the ordered mode (lateness and the
     # window an item lands in do not depend on the mode)
-    wout = win.collect_window("window", keyed, _clock(cfg), windower, ordered=False)
+    # (bytewax 0.21.1's overloads of collect_window leave out its `ordered` parameter, which the
+    # function itself takes: no overload matches this call)
+    wout = win.collect_window("window", keyed, _clock(cfg), windower, ordered=False)  # type: ignore[call-overload]
     # (asset_id, (window_id, [items]))
+    late_one: Callable[[tuple[str, tuple[int, Any]]], Any]
     late_one = guard_map("late_to_dead_letter", lambda kv: _late(kv, m, now), m, now)
     late = op.flat_map("late_to_dead_letter", wout.late,
                        lambda kv: out if isinstance(out := late_one(kv), list) else [out])
@@ -334,7 +338,7 @@ def get_flow(
     return flow
 
 
-def _state_of(apply: Callable[[Any, Any], tuple[Any, Any]]) -> Callable[[Any, Any], Any]:
+def _state_of(apply: Callable[[Any, Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
     """A step's pure transition, keeping the state only (what an undo replays)."""
     return lambda state, item: apply(state, item)[0]
 
@@ -369,12 +373,12 @@ def _with_duplicates(guarded: Callable[[tuple[str, Any]], tuple[str, Any]],
     return flat
 
 
-def _ok(item: Any) -> bool:
-    """Not a dead letter (branch predicate)."""
+def _ok(item: Any) -> TypeGuard[Any]:
+    """Not a dead letter (branch predicate; a TypeGuard: the trues' type drops DeadLetter, as Any)."""
     return not isinstance(item, DeadLetter)
 
 
-def _ok_value(kv: tuple[str, Any]) -> bool:
+def _ok_value(kv: tuple[str, Any]) -> TypeGuard[tuple[str, Any]]:
     """A keyed item whose value is not a dead letter (branch predicate)."""
     return not isinstance(kv[1], DeadLetter)
 

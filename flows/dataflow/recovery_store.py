@@ -188,7 +188,7 @@ def resume_point(store: Path) -> ResumePoint | None:
     progress = dict.fromkeys(range(workers), epoch)
     for worker, front in fronts:
         progress[worker] = max(progress.get(worker, epoch), front)
-    commits = dict(_rows(parts, "SELECT part_index, commit_epoch FROM commits"))
+    commits = {part: commit for part, commit in _rows(parts, "SELECT part_index, commit_epoch FROM commits")}
     return ResumePoint(ex_num + 1, min(progress.values()), commits)
 
 

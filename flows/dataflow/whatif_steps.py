@@ -59,8 +59,9 @@ def request_decoder(metrics: PipelineMetrics,
             got = codec.decode_whatif_request(raw.payload)
             if isinstance(got, codec.DecodeError):
                 metrics.dead_letters.labels(reason=got.reason).inc()
-                got = DeadLetter(got.reason, got.detail, raw.source, raw.payload, now(), raw.headers)
-            out.append(got)
+                out.append(DeadLetter(got.reason, got.detail, raw.source, raw.payload, now(), raw.headers))
+            else:
+                out.append(got)
         return out
 
     return decode

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from flows import codec
 from flows.codec import DecodeError, decode_record, decode_telemetry, encode_telemetry, parse_timestamp
-from flows.dataflow.items import DeadLetter, RawRecord
+from flows.dataflow.guard import guard_map
+from flows.dataflow.items import DeadLetter, RawRecord, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Decoder
 from twin_models.records import AssetEvent, ScalarSample, WaveformFrame
@@ -88,3 +89,26 @@ def test_timestamp_cache_never_answers_for_another_string() -> None:
     for bad in ("", "2026-02-01T12:00:01", b"2026-02-01T12:00:01Z"):
         with pytest.raises(ValueError, match="RFC 3339"):
             parse_timestamp(bad)
+
+
+def _piece() -> ScalarColumns:
+    us = np.array([0, 1_000_000], np.int64)
+    return ScalarColumns.of("pump-1", us, np.zeros(2, np.int16), ("temperature",), np.array([40.0, 41.0]))
+
+
+def test_a_column_piece_has_no_wire_bytes_of_its_own() -> None:
+    # round 36 (mypy flows): RawRecord.wire() passed a replayed piece of columns to encode_telemetry,
+    # which raised TypeError; it is many records, so no bytes (what payload_of made of the raise)
+    assert RawRecord("f.csv", b"", (), _piece()).wire() == b""
+    sample = ScalarSample("pump-1", "temperature", T, 41.5, "degC")
+    assert RawRecord("f.csv", b"", (), sample).wire() == encode_telemetry(sample)
+
+
+def test_a_column_piece_at_the_per_record_decoder_is_named_in_its_dead_letter() -> None:
+    # decode_batch hands on a piece's samples one by one; should a piece reach the guarded
+    # per-record decoder, its processing_error says what and whose it was
+    m = PipelineMetrics(CollectorRegistry())
+    decode = guard_map("decode", Decoder(m, max_future_s=86400.0, now=lambda: NOW), m, lambda: NOW)
+    dead = decode(RawRecord("f.csv", b"", (), _piece()))
+    assert isinstance(dead, DeadLetter) and dead.reason == "processing_error"
+    assert "2 scalar columns of 'pump-1'" in dead.detail and dead.raw == b""

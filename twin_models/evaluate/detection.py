@@ -24,12 +24,18 @@ MONTH_S = 30 * 86400.0
 class LifeLike(Protocol):
     """What evaluation needs of one life's ground truth (see ``simulate.LifeTruth``)."""
 
-    asset_id: str
-    life_id: int
-    installed_at: datetime
-    fault_kind: str | None
-    fault_onset: datetime | None
-    failure_at: datetime | None
+    @property
+    def asset_id(self) -> str: ...
+    @property
+    def life_id(self) -> int: ...
+    @property
+    def installed_at(self) -> datetime: ...
+    @property
+    def fault_kind(self) -> str | None: ...
+    @property
+    def fault_onset(self) -> datetime | None: ...
+    @property
+    def failure_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)

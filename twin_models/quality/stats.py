@@ -230,7 +230,7 @@ class OneReadings(Mapping[str, Any]):
 
 
 def window_stats(scalars: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
-                 frames: Iterable[tuple[str, float, Sequence[float]]]) -> Mapping[str, Any]:
+                 frames: Iterable[tuple[str, float, Sequence[float]]]) -> dict[str, Any] | OneReadings:
     """Every channel's stats of one window: ``scalars`` channel -> (times in s sorted, values);
     ``frames`` (channel, start in s, :func:`frame_quality` row) in time order (frames without a
     row, from recovery state older than the checks, are left out). A window of scalar channels

@@ -31,7 +31,7 @@ import time
 import uuid
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -50,7 +50,7 @@ from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.sinks.archive_columns import date_groups, records_file
 from flows.dataflow.sinks.archive_features import block_columns
-from flows.dataflow.sinks.archive_files import check_table_folder, write_tables
+from flows.dataflow.sinks.archive_files import FileData, check_table_folder, write_tables
 from flows.dataflow.sinks.archive_writer import BackgroundWriter, FailureGroup
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
@@ -140,6 +140,7 @@ def write_records(root: Path, table: str, records: list[Any], basename: str,
     number of files. FeatureVectors are converted from their NumPy rows, and the ``features``
     sink's items may be :class:`~.feature_blocks.FeatureBlock` s (made where the windows were
     aggregated), records and blocks in any mix (:mod:`flows.dataflow.sinks.archive_features`)."""
+    tables: Mapping[str, FileData]
     if table == FEATURE_VECTOR.table:
         tables = block_columns(_as_blocks(records))
     else:

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
@@ -37,7 +37,7 @@ from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 __all__ = ["FileData", "bookkeeping", "bookkeeping_arrays", "check_table_folder", "file_schema", "file_table",
            "put_file", "write_file", "write_seq", "write_tables"]
 
-FileData = pa.Table | Columns | FileTable
+FileData: TypeAlias = pa.Table | Columns | FileTable
 """What a file is made from: a table; its columns and schema; or a function making the file's table
 and bookkeeping (:data:`~.archive_columns.FileTable`)."""
 

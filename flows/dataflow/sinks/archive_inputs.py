@@ -49,8 +49,8 @@ def source_codes(sources: list[str]) -> tuple[list[str], np.ndarray]:
     return distinct, np.fromiter(map(at.__getitem__, sources), np.intp, len(sources))
 
 
-def flat_inputs_column(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Sequence[Any],
-                       last: Sequence[Any]) -> pa.Array:
+def flat_inputs_column(counts: np.ndarray, sources: list[str], codes: np.ndarray,
+                       first: np.ndarray | Sequence[Any], last: np.ndarray | Sequence[Any]) -> pa.Array:
     """:func:`inputs_column` of spans given flattened: ``counts[i]`` spans for window i, their
     sources ``sources[codes]``, their bounds ``first`` / ``last`` (what a
     :class:`~.feature_blocks.FeatureBlock` holds)."""
@@ -64,8 +64,8 @@ def flat_inputs_column(counts: np.ndarray, sources: list[str], codes: np.ndarray
         return pa.array(texts, pa.string())
 
 
-def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Sequence[Any],
-            last: Sequence[Any]) -> pa.Array:
+def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: np.ndarray | Sequence[Any],
+            last: np.ndarray | Sequence[Any]) -> pa.Array:
     """The texts by Arrow's string kernels (raises what Arrow raises on an odd value)."""
     n = len(counts)
     if not len(codes):
@@ -89,7 +89,7 @@ def _joined(counts: np.ndarray, sources: list[str], codes: np.ndarray, first: Se
     return pc.binary_join_element_wise(_OPEN, joined, _END, _EMPTY).cast(pa.string())
 
 
-def _int64(values: Sequence[Any]) -> bool:
+def _int64(values: np.ndarray | Sequence[Any]) -> bool:
     """Whether ``values`` is an int64 NumPy array (a block's span bounds, unless one is beyond it)."""
     return isinstance(values, np.ndarray) and values.dtype == np.int64
 

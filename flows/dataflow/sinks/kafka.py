@@ -82,7 +82,10 @@ class _TopicPartition(StatefulSinkPartition[Message, None]):
         for key, value, headers in items:
             while True:
                 try:
-                    self.producer.produce(self.topic, value=value, key=key, headers=headers,
+                    # confluent_kafka._types.HeadersType is List[Tuple[str, Union[str, bytes, None]]]: a list
+                    # is invariant, so a list[tuple[str, bytes]] (valid: produce only reads it) is refused
+                    self.producer.produce(self.topic, value=value, key=key,
+                                          headers=headers,  # type: ignore[arg-type]
                                           on_delivery=self._report)
                     break
                 except BufferError:  # local queue full: let deliveries drain

@@ -157,7 +157,9 @@ class _AlignedPartition(TopicMerge, StatefulSourcePartition[RawRecord | RawRun, 
             if stop >= len(msgs):
                 return len(msgs), sum(map(len, msgs))
             event = msgs[stop]
-            self._on_error(event.error(), event.topic(), now, event.offset())
+            # (a client-level error event names no topic nor offset: '?' and 0 then, shown in its log line;
+            # only a partition's end and an offset reset act on them, and those name both)
+            self._on_error(event.error(), event.topic() or "?", now, event.offset() or 0)
             start = stop + 1
 
     def _buffer(self, by_topic: dict[str, list[ent.Entry]], now: float) -> None:

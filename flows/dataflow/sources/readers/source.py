@@ -111,8 +111,8 @@ def regular_file(path: Path) -> None:
             msg = "a loop of symbolic links (it names no file)"
             raise FileFormatError(msg, path=path) from None
         return
-    if (msg := not_a_file(mode)) is not None:
-        raise FileFormatError(msg, path=path)
+    if (why := not_a_file(mode)) is not None:
+        raise FileFormatError(why, path=path)
 
 
 def _is_parquet(path: Path) -> bool:
