@@ -39,7 +39,7 @@ def _numbers(asset: str, name: str, text: Any) -> dict[str, float]:
     """A JSON-text column holding an object of numbers (null = not finite, left out)."""
     try:
         doc = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: [[[[... (round 36: internal error)
         doc = None
     if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
         msg = f"damage checkpoint of {asset!r} in the archive: {name} is not a JSON object of numbers"
