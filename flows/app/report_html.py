@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,7 +43,10 @@ FrameSamples = dict[tuple[str, str], list[WaveformFrame]]
 
 
 def _sampled_frames(paths: Sequence[str | Path], options: Mapping[str, Any]) -> FrameSamples:
-    """About FRAMES_PER_WATERFALL evenly spaced frames per (asset, channel) of waveform files."""
+    """About FRAMES_PER_WATERFALL evenly spaced frames per (asset, channel) of waveform files.
+
+    Streamed: the frames are read one at a time and only the sampled ones are kept, so memory
+    does not grow with the file (it held every frame of the file at once before round 37)."""
     out: FrameSamples = defaultdict(list)
     for path in paths:
         try:
@@ -55,7 +59,7 @@ def _sampled_frames(paths: Sequence[str | Path], options: Mapping[str, Any]) -> 
             continue
         step = max(1, n // FRAMES_PER_WATERFALL)
         counts: dict[tuple[str, str], int] = defaultdict(int)
-        for rec in (first, *records):
+        for rec in itertools.chain((first,), records):
             if not isinstance(rec, WaveformFrame):  # (a waveform file holds frames only)
                 continue
             key = (rec.asset_id, rec.channel)
