@@ -75,7 +75,7 @@ unit: $(STAMP) pyc
 lint: $(STAMP)
 	$(VENV)/bin/ruff check twin_models flows tests benchmarks infra
 	$(VENV)/bin/mypy --strict twin_models
-	$(VENV)/bin/mypy flows
+	$(VENV)/bin/mypy --strict flows
 
 clean:
 	rm -rf $(VENV) twin-data .pytest_cache

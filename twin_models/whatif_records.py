@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, final
 
 __all__ = ["WHATIF_STATUSES", "DamageCheckpoint", "PlanSegment", "TrajectoryPoint", "WhatIfOutcome",
            "WhatIfRequest", "WhatIfResult", "WhatIfStatus"]
@@ -31,6 +31,7 @@ class PlanSegment:
     duty: float | None = None
 
 
+@final  # the twin step tells a request from a window by `type(x) is`: no subclass
 @dataclass(frozen=True, slots=True)
 class WhatIfRequest:
     """Run an asset's twin forward under ``plan`` until ``horizon_s`` after ``timestamp`` and

@@ -20,7 +20,7 @@ __all__ = ["progress_bar"]
 
 
 @contextmanager
-def progress_bar(total: int, *, disable: bool, **options: Any) -> Iterator[tqdm]:  # type: ignore[type-arg]
+def progress_bar(total: int, *, disable: bool, **options: Any) -> Iterator[tqdm]:
     """A tqdm bar of ``total`` records (``options``: tqdm's), closed when the block ends: its last
     state left on screen after a run, cleared after a stop (what was drawn before it stays)."""
     bar = tqdm(total=total, unit="rec", disable=disable, **options)

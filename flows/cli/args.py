@@ -277,7 +277,8 @@ def archive_dir(config: str | None, flag: str | None) -> str:
         return flag
     from flows.cli.config_file import load_settings
 
-    return load_settings(config).archive_dir
+    archive: str = load_settings(config).archive_dir
+    return archive
 
 
 def add_fleet_args(p: argparse.ArgumentParser, days: float, days_help: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flows.app.heap import gc_setting, keep_freed_memory
 from flows.app.stop_signals import restore, stop_once
@@ -195,8 +195,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **WHATIF_COMMANDS,
-            **KAFKA_COMMANDS, **COMMAND_COMMANDS}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _cmd_demo, "backtest": _cmd_backtest, **ARCHIVE_COMMANDS, **WHATIF_COMMANDS,
+    **KAFKA_COMMANDS, **COMMAND_COMMANDS}
 
 
 USAGE_ERRORS = (UsageError, ConfigError, ValueError, OSError)

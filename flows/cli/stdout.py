@@ -31,7 +31,7 @@ def named_stdout() -> Iterator[None]:
     if real is None:
         yield
         return
-    sys.stdout = NamedStdout(real)  # type: ignore[assignment]
+    sys.stdout = NamedStdout(real)
     try:
         yield
         sys.stdout.flush()

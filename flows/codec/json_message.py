@@ -134,7 +134,7 @@ def _opt_number(v: Any, floats: list[float]) -> float | None:
 
 
 def _pairs(v: Any, floats: list[float]) -> list[list[Any]]:
-    pairs = PAIRS.to_json(v, "", "")
+    pairs: list[list[Any]] = PAIRS.to_json(v, "", "")
     floats += [z for _, z in pairs if z is not None]
     return pairs
 
@@ -146,13 +146,13 @@ def _map(v: Any, floats: list[float]) -> dict[str, Any]:
         if set(map(type, values)) <= {float} and math.isfinite(sum(values)):
             floats += values
             return v
-    m = NUMBER_MAP.to_json(v, "", "")
+    m: dict[str, Any] = NUMBER_MAP.to_json(v, "", "")
     floats += [x for x in m.values() if x is not None]
     return m
 
 
 def _lineage(v: Any, floats: list[float]) -> dict[str, Any] | None:
-    doc = LINEAGE.to_json(v, "", "")
+    doc: dict[str, Any] | None = LINEAGE.to_json(v, "", "")
     if doc is not None and not (type(doc["version"]) is str and type(doc["config_hash"]) is str
                                 and all(type(s["source"]) is str for s in doc["inputs"])):
         raise _SLOW
@@ -160,7 +160,7 @@ def _lineage(v: Any, floats: list[float]) -> dict[str, Any] | None:
 
 
 def _inputs(v: Any, floats: list[float]) -> list[dict[str, Any]]:
-    doc = INPUTS.to_json(v, "", "")
+    doc: list[dict[str, Any]] = INPUTS.to_json(v, "", "")
     if not all(type(s["source"]) is str for s in doc):
         raise _SLOW
     return doc

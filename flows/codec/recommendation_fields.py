@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from flows.codec.fields import format_timestamp
+from flows.codec.json_columns import optional_number as _opt
 from flows.codec.record_fields import (
     ID,
     LINEAGE,
@@ -22,7 +23,6 @@ from flows.codec.record_fields import (
     Field,
     Form,
     RecordMapping,
-    _opt,
 )
 from twin_models.records import PlanOption, Recommendation
 

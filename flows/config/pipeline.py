@@ -134,7 +134,8 @@ class KafkaConfig:
 
     def topic(self, name: str) -> str:
         """Full topic name of ``scalars``, ``waveforms``, ``events``, ``alerts``, ``state``..."""
-        return self.topic_prefix + getattr(self.topics, name)
+        topic: str = getattr(self.topics, name)
+        return self.topic_prefix + topic
 
     def client_config(self) -> dict[str, str]:
         """Settings shared by every client: bootstrap servers plus the pass-through settings."""
@@ -290,7 +291,7 @@ def _pipeline_table(p: Path, data: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(data["pipeline"], dict):
         msg = f"config file {p}: pipeline must be a table"
         raise ConfigError(msg)
-    return data["pipeline"]  # type: ignore[no-any-return]
+    return data["pipeline"]
 
 
 def load_config(
@@ -304,7 +305,7 @@ def load_config(
     """Build the config: ``base`` defaults, then the TOML file, env (TWIN_*), then overrides.
     ``parsed``: the file's TOML document, already parsed (the CLI's check parsed it:
     ``flows.cli.config_file``); None: the file is read and parsed here."""
-    cfg = base or PipelineConfig()
+    cfg: PipelineConfig = base or PipelineConfig()
     if path is not None:
         cfg = apply_values(cfg, _file_values(Path(path), parsed), extra_top=("pipeline",))
     env = os.environ if env is None else env

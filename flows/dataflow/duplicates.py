@@ -114,10 +114,10 @@ def _frame_and_event_duplicates(items: list[WindowItem], at: datetime, dead: lis
             key = ("event", item.kind, item.timestamp)  # type: ignore[union-attr]
         else:
             continue
-        if seen.setdefault(key, i) == i:  # type: ignore[arg-type]
+        if seen.setdefault(key, i) == i:
             continue
         drop.add(i)
-        first = items[seen[key]]  # type: ignore[index]
+        first = items[seen[key]]
         if kind is FrameFeatures:
             dead.append(_frame_dead_letter(first, item, at))  # type: ignore[arg-type]
         else:

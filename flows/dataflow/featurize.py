@@ -38,7 +38,10 @@ MAX_GROUP_FRAMES = 256
 because freed ones are reused instead of faulted in again (:mod:`flows.app.heap`, set by ``twin``)."""
 
 
-BatchStep = Callable[[list[Telemetry | ScalarBlock]], list[WindowItem | DeadLetter]]
+StepItem = Telemetry | ScalarBlock | ScalarColumns | InputMark | ClockFlag
+"""What the step gets from ``decode``: records, blocks and pieces of scalars, the digital thread's
+input marks and the clock check's flags (the last two are no records: passed on as they are)."""
+BatchStep = Callable[[list[StepItem]], list[WindowItem | DeadLetter]]
 
 
 def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
@@ -47,7 +50,7 @@ def featurize_batch(featurizer: Featurizer, metrics: PipelineMetrics,
     calls = metrics.step_call_seconds.labels(step=STEP)
     emitted = metrics.step_items.labels(step=STEP)
 
-    def step(items: list[Telemetry | ScalarBlock]) -> list[WindowItem | DeadLetter]:
+    def step(items: list[StepItem]) -> list[WindowItem | DeadLetter]:
         t = time.perf_counter()
         out: list[Any] = list(items)
         groups: dict[tuple[float, int], list[int]] = {}

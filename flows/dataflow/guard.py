@@ -240,13 +240,13 @@ class Undo:
 
 def guard_stateful(step: str, fn: StatefulFn[S, X, Y], apply: Callable[[S | None, X], S],
                    key_of: Callable[[X], str], metrics: PipelineMetrics, now: Now, *,
-                   on_drop: Callable[[], None] | None = None,
+                   on_drop: Callable[[X], None] | None = None,
                    **undo: float) -> StatefulFn[S, X, Y | DeadLetter]:
     """A per-key stateful step: on failure, its dead letter and the key's state as before the item.
 
     ``apply`` is the step's pure state transition (no metrics), replayed on restore; ``key_of``
     gives an item's key (Bytewax does not pass it to the mapper); ``undo`` goes to :class:`Undo`.
-    ``on_drop`` is called when a key's first item fails (its new state is discarded).
+    ``on_drop(item)`` is called when a key's first item fails (its new state is discarded).
     """
     journal = Undo(apply, **undo)  # type: ignore[arg-type]
     calls = metrics.step_call_seconds.labels(step=step)
@@ -261,7 +261,7 @@ def guard_stateful(step: str, fn: StatefulFn[S, X, Y], apply: Callable[[S | None
         except Exception as exc:  # noqa: BLE001 - one item must never stop the flow
             dead = processing_error(step, exc, item, metrics, now)
             if state is None and on_drop is not None:
-                on_drop()
+                on_drop(item)
             return _restore(step, journal, key), [dead]
         spent = time.perf_counter() - t
         calls.observe(spent)

@@ -275,7 +275,8 @@ def _item_time(item: ScalarSample | FrameFeatures) -> datetime:
 def twin_apply(
     metadata: Mapping[str, AssetMetadata], config: TwinConfig, board: FleetBoard | None = None,
     producer: Producer | None = None, prescribe: PrescribeConfig | None = None,
-) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, TwinSnapshot | None, list[Any]]]:
+) -> Callable[[AssetTwin | None, FeatureVector | WhatIfRequest],
+              tuple[AssetTwin | None, TwinSnapshot | None, list[Any]]]:
     """The twin step's pure state transition (no metrics): what an undo replays.
 
     Returns the twin, its own-evidence snapshot (None for an event-only window) and the fleet
@@ -285,9 +286,10 @@ def twin_apply(
     checkpoint when one is due (:func:`flows.dataflow.whatif_steps.due_checkpoint`). With a
     ``producer``, the snapshots and the recommendation carry their lineage."""
 
-    def apply(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, TwinSnapshot | None, list[Any]]:
+    def apply(twin: AssetTwin | None,
+              fv: FeatureVector | WhatIfRequest) -> tuple[AssetTwin | None, TwinSnapshot | None, list[Any]]:
         if type(fv) is WhatIfRequest:  # answered by the twin as it is (a fork): no state change
-            return twin, None, [answer(twin, fv)]  # type: ignore[return-value]
+            return twin, None, [answer(twin, fv)]
         if twin is None:
             twin = AssetTwin(metadata.get(fv.asset_id) or AssetMetadata(fv.asset_id), config)
         if not fv.features:  # a window with life events (or clock flags) only: nothing to score
@@ -316,7 +318,7 @@ def twin_update(
     board: FleetBoard | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC),
     producer: Producer | None = None, prescribe: PrescribeConfig | None = None, *,
     restored_open: Mapping[str, int] | None = None,
-) -> Callable[[AssetTwin | None, FeatureVector], tuple[AssetTwin, list[Any]]]:
+) -> Callable[[AssetTwin | None, FeatureVector | WhatIfRequest], tuple[AssetTwin | None, list[Any]]]:
     """``twin_update`` step: score, emit, then learn; emits the own-evidence snapshot (for the
     alert gate), the fleet-fused :class:`StateSnapshot` (for the state sink), the parts of a
     life that a failure closed (for the fleet learner), a due recommendation (for the gate) and a
@@ -330,13 +332,14 @@ def twin_update(
     shown: dict[tuple[str, str], str] = {}  # (asset, channel) -> check of its quality series
     sensors_open = OpenEpisodes(metrics.alert_episodes_open, "sensor", restored_open)
 
-    def step(twin: AssetTwin | None, fv: FeatureVector) -> tuple[AssetTwin, list[Any]]:
+    def step(twin: AssetTwin | None, fv: FeatureVector | WhatIfRequest) -> tuple[AssetTwin | None, list[Any]]:
         if type(fv) is WhatIfRequest:  # a what-if request (twin run): the answer only
-            return twin, [answer(twin, fv)]  # type: ignore[return-value]
+            return twin, [answer(twin, fv)]
         if twin is None:
             metrics.assets_tracked.inc()
         state, band = (twin.damage_state, twin.indicator_band) if twin is not None else (None, (0, 0))
         twin, snap, fleet = apply(twin, fv)
+        assert twin is not None  # a window always leaves a twin (only a request may leave none)
         if snap is None:
             expect_versions(board, twin, fleet, config.fleet)
             sensors_open.observe(fv.asset_id, sensor_open(twin))

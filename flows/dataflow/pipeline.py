@@ -73,6 +73,7 @@ from flows.dataflow.items import (
     RawRun,
     ScalarBlock,
     ScalarColumns,
+    WindowItem,
 )
 from flows.dataflow.late import late_dead_letter, late_sources
 from flows.dataflow.lineage import Producer
@@ -97,6 +98,7 @@ from twin_models.records import (
     DamageCheckpoint,
     Recommendation,
     TwinSnapshot,
+    WhatIfRequest,
     WhatIfResult,
 )
 from twin_models.rul.fleet_view import LifeChunk, RefitWork
@@ -144,7 +146,7 @@ def _attach(name: str, stream: Stream[Any], attachers: Sequence[SinkAttacher]) -
         attach(f"{name}_{i}", stream)
 
 
-def _clock(cfg: PipelineConfig) -> win.EventClock:
+def _clock(cfg: PipelineConfig) -> win.EventClock[WindowItem]:
     """The windows' event clock. With the system clock a window closes once the wall clock passes
     its end plus the allowed lateness (records stamped in real time), so that is when Bytewax is
     asked to wake the window step (``to_system_utc``). Bytewax's default wakes it at the window's
@@ -265,7 +267,8 @@ def get_flow(
     twin_step = guard_stateful("twin_update", twin_update(meta, cfg.twin, m, board, now, producer, rx,
                                                           restored_open=restored.get("twin_update")),
                                _state_of(twin_apply(meta, cfg.twin, board, prescribe=rx)), _asset_of, m, now,
-                               on_drop=m.assets_tracked.dec, copy_ratio=TWIN_UNDO_COPY_RATIO)
+                               on_drop=lambda x: None if type(x) is WhatIfRequest else m.assets_tracked.dec(),
+                               copy_ratio=TWIN_UNDO_COPY_RATIO)  # a request counted no asset: uncounts none
     twin_out = op.branch("route_twin_errors", op.stateful_flat_map("twin_update", fvs, twin_step), _ok_value)
     updates = twin_out.trues
     # (asset_id, TwinSnapshot | StateSnapshot | LifeChunk | Recommendation): the own-evidence

@@ -125,8 +125,10 @@ def wait_for_brokers(client: Any, errors: _Errors, cfg: KafkaConfig, *,
             break
         try:
             if topic is None:
-                return client.list_topics(timeout=min(1.0, left))
-            return client.list_topics(topic, timeout=min(1.0, left))
+                meta: ClusterMetadata = client.list_topics(timeout=min(1.0, left))
+            else:
+                meta = client.list_topics(topic, timeout=min(1.0, left))
+            return meta
         except KafkaException as exc:
             last_exc = exc
         client.poll(0)  # serve the error callback

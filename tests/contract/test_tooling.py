@@ -1,4 +1,4 @@
-"""Project conventions enforced by tools: ruff on the code, mypy --strict on twin_models, mypy on flows,
+"""Project conventions enforced by tools: ruff on the code, mypy --strict on twin_models and on flows,
 doctests."""
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def test_mypy_strict_on_twin_models() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_mypy_on_flows() -> None:
-    # not --strict (round 36: clean as mypy's default checks; --strict still finds ~45 errors)
-    res = _run("mypy", "flows")
+def test_mypy_strict_on_flows() -> None:
+    # --strict since round 37 (round 36 made flows clean under mypy's default checks)
+    res = _run("mypy", "--strict", "flows")
     assert res.returncode == 0, res.stdout + res.stderr
 
 

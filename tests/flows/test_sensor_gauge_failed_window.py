@@ -54,7 +54,7 @@ def test_a_window_that_raises_after_the_twin_moved_leaves_the_gauge_as_the_resto
     apply = twin_apply(meta, cfg)
     step = guard_stateful("twin_update", twin_update(meta, cfg, m, now=lambda: T0),
                           lambda s, x: apply(s, x)[0], lambda x: str(x.asset_id), m, lambda: T0,
-                          on_drop=m.assets_tracked.dec)
+                          on_drop=lambda _item: m.assets_tracked.dec())
     real = operators.observe_damage
     failing: set[Any] = set()
 

@@ -14,7 +14,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from flows.dataflow.featurize import MAX_GROUP_FRAMES, featurize_batch
-from flows.dataflow.items import DeadLetter, FrameFeatures
+from flows.dataflow.items import ClockFlag, DeadLetter, FrameFeatures, InputMark, ScalarBlock, ScalarColumns
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Featurizer, OpenWindows
 from twin_models.records import AssetEvent, AssetMetadata, BearingGeometry, ScalarSample, WaveformFrame
@@ -85,3 +85,21 @@ def test_a_batch_without_frames_is_not_timed() -> None:
     items = [ScalarSample("a", "temperature", TS, 40.0)]
     assert step(items) == items  # type: ignore[operator]
     assert m.value("twin_step_call_seconds_count", {"step": "featurize_frames"}) == 0
+
+
+def test_marks_and_flags_pass_through_and_count_as_no_records() -> None:
+    """Round 37 (STRICT37): the step's items were annotated ``Telemetry | ScalarBlock``, so mypy
+    --strict took the InputMark/ClockFlag branch (they are no records) for one never taken."""
+    sample = ScalarSample("a", "temperature", TS, 40.0)
+    block = ScalarBlock("a", TS, (sample, sample))
+    piece = ScalarColumns.of("a", np.array([1, 2, 3], np.int64) * 10**6 + int(TS.timestamp() * 1e6),
+                             np.zeros(3, np.int16), ("temperature",), np.ones(3))
+    items = [InputMark("a", TS, "file:x", 0, 5), block, ClockFlag("b", TS, "speed", 12.0), frame("a", 1),
+             piece, InputMark("c", TS + timedelta(hours=2), "file:x", 6, 6), sample]
+    m, step, _ = step_and_reference()
+    out = step(items)  # type: ignore[operator]
+    assert [o is i for o, i in zip(out, items, strict=True)] == [True, True, True, False, True, True, True]
+    assert isinstance(out[3], FrameFeatures)
+    # records: the block's 2 samples, the frame, the piece's 3 samples, the sample (not the 3 others)
+    assert m.value("twin_step_items_total", {"step": "featurize_frames"}) == 2 + 1 + 3 + 1
+    assert m.value("twin_windows_open") == 3  # a's window; b's and c's (each of a mark or a flag)

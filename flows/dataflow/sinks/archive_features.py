@@ -109,13 +109,15 @@ def _times(us: np.ndarray) -> pa.Array:
 
 def _date(day: np.integer) -> str:
     """Days since the epoch as ``YYYY-MM-DD``."""
-    return np.datetime64(int(day), "D").astype(str)
+    text: str = np.datetime64(int(day), "D").astype(str)
+    return text
 
 
 def _joined(blocks: Sequence[FeatureBlock], field: str) -> np.ndarray:
     """One of the blocks' per-window int64 fields over all of them (a one-block write: as it is)."""
     if len(blocks) == 1:
-        return getattr(blocks[0], field)
+        one: np.ndarray = getattr(blocks[0], field)
+        return one
     return np.concatenate([getattr(b, field) for b in blocks])
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "MetadataCatalog",
     "ReadStats",
     "count_records",
+    "estimate_records",
     "merge_files",
     "merge_tagged",
     "read_metadata",
@@ -88,7 +89,7 @@ class MetadataCatalog(Mapping[str, AssetMetadata]):
     def __len__(self) -> int:
         return len(self._assets)
 
-    def get(self, asset_id: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, asset_id: str, default: Any = None) -> Any:
         """The asset's metadata: listed, else the defaults for it, else ``default``."""
         meta = self._assets.get(asset_id)
         if meta is not None:

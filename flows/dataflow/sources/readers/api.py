@@ -112,7 +112,7 @@ def estimate_records(path: str | Path, *, fmt: str | None = None, sep: str | Non
     src, lay = _prepare(path, fmt, sep, ignore_columns, asset_id)
     per_row = 1 if lay.fmt == "events" else len(lay.channels)
     if src.parquet:
-        rows = pq.read_metadata(src.path).num_rows
+        rows: int = pq.read_metadata(src.path).num_rows
     else:
         rows = _count_lines(src.path) - 1
     return max(rows, 0) * per_row

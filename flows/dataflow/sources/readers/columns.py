@@ -54,7 +54,7 @@ def _each(arr: pa.Array, rule: Callable[[object], Any]) -> list[Any]:
 
 
 def _is_text(arr: pa.Array) -> bool:
-    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    return bool(pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type))
 
 
 def _cast_text_times(arr: pa.Array) -> npt.NDArray[np.int64] | None:

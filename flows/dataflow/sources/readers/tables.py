@@ -210,7 +210,7 @@ def _events(chunk: pa.RecordBatch, lay: Layout) -> list[AssetEvent]:
     kinds = chunk.column("kind").to_pylist()
     i = chunk.schema.get_field_index("note")
     notes = chunk.column(i).to_pylist() if i >= 0 else [""] * chunk.num_rows
-    return [AssetEvent(asset, from_us(us), kind, note)  # type: ignore[arg-type]
+    return [AssetEvent(asset, from_us(us), kind, note)
             for us, asset, kind, note in zip(times, assets, kinds, notes, strict=True)]
 
 

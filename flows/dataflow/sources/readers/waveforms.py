@@ -71,7 +71,8 @@ def _wave_rates(src: Source, column: str, arr: pa.ChunkedArray) -> list[float]:
     if bad.size:
         msg = f"sample rate {show_value(arr[int(bad[0])].as_py())} is not in [1, 1e6] Hz"
         raise src.error(msg, int(bad[0]) + 1, column)
-    return rates.tolist()
+    out: list[float] = rates.tolist()
+    return out
 
 
 def _wave_shafts(src: Source, column: str, arr: pa.ChunkedArray) -> list[float | None]:
