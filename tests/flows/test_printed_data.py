@@ -53,3 +53,25 @@ def test_demo_follow_plans_shows_an_out_path_s_control_characters_escaped(
     text = got.out + got.err
     assert "\x1b" not in text, text
     assert f"plans followed in a second run (0), archive {tmp_path}/f\\x1b[31mx/followed:" in got.out
+
+
+def test_a_dead_letter_s_log_line_and_traceback_are_escaped(caplog: pytest.LogCaptureFixture) -> None:
+    """A step's exception quoting a record's text (a unit of ``deg\\x1b[2J``): the warning line and its
+    traceback reach the terminal raw; the dead letter itself keeps the exact text (JSON escapes it)."""
+    from datetime import UTC, datetime
+
+    from flows.dataflow.guard import processing_error
+    from flows.dataflow.metrics import PipelineMetrics
+
+    try:
+        msg = f"unit {HOSTILE} not known"
+        raise ValueError(msg)
+    except ValueError as exc:
+        with caplog.at_level("WARNING", logger="flows.dataflow.guard"):
+            letter = processing_error("features", exc, object(), PipelineMetrics(), lambda: datetime.now(UTC))
+    logged = caplog.text
+    assert "\x1b" not in logged and "\x07" not in logged, logged
+    said = f"twin: dead letter: step features failed for asset '?': ValueError: unit {SHOWN} not known"
+    assert said in logged
+    assert f"\nValueError: unit {SHOWN} not known" in logged  # the traceback's last line, escaped too
+    assert HOSTILE in letter.detail
