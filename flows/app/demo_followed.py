@@ -24,6 +24,7 @@ from typing import Any
 from flows.app.demo import DemoResult, run_fleet
 from flows.app.out_dir import RunOutputs, prepare_out
 from flows.app.out_manifest import Manifest
+from flows.archive.files import printable
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.sinks.archive import new_run_id
 from twin_models.evaluate.detection import FaultOutcome
@@ -146,7 +147,8 @@ def _h(v: float | None, none: str = "none in run") -> str:
 
 def print_followed(s: dict[str, Any]) -> None:
     """The followed-plans table and its totals, after the prescription table."""
-    print(f"\n  plans followed in a second run ({s['plans']}), archive {s['out']}:")
+    # round 37: --out's escape drove the terminal here (the demo's own lines escaped it since round 24)
+    print(f"\n  plans followed in a second run ({s['plans']}), archive {printable(s['out'])}:")
     if not s["faults"]:
         print("  no detected fault had a recommendation: nothing to follow")
         return

@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.app.out_lock import remove_stale_temps
 from flows.app.out_manifest import Manifest
 from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
+from flows.archive.layout import replace_synced
 from flows.archive.listing import file_kind
 from flows.archive.short_paths import short_word
 
@@ -204,6 +206,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
                f"another --out (nothing was deleted)")
         raise ValueError(msg)
     _delete(out, files, walked.folders, named)
+    remove_stale_temps(out, outputs)  # round 37: a write killed mid-way (kill -9) left its temporary
     manifest.forget(named, runs=True)
 
 
@@ -282,7 +285,7 @@ def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
     try:
         write(tmp)
-        os.replace(tmp, target)
+        replace_synced(tmp, target)  # round 37: on disk before the rename (a power loss: no empty file)
     except OSError as exc:
         from flows.archive.layout import WriteFailed, failure_reason
 

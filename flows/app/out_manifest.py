@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from flows.app.out_lock import held, remove_stale_temps
 
 __all__ = ["MANIFEST", "Manifest", "record_written", "unrecognised"]
 
@@ -69,6 +71,19 @@ def _save(out: Path, files: dict[str, Any], runs: dict[str, Any] | None = None) 
     replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def _update(out: Path, change: Callable[[dict[str, Any], dict[str, Any]], None]) -> dict[str, Any] | None:
+    """Read the manifest, ``change(files, runs)`` and save it, all under its lock (:func:`held`);
+    the manifest as saved, or None (not written) when it is not twinflow's now."""
+    with held(out):
+        remove_stale_temps(out)  # a kill -9 mid-write left its temporary file
+        doc = _load(out)
+        if doc is None:
+            return None
+        change(doc["files"], doc["runs"])
+        _save(out, doc["files"], doc["runs"])
+        return doc
+
+
 @dataclass
 class Manifest:
     """An output folder's manifest, read once (``--fresh`` asks it several questions and then
@@ -90,8 +105,7 @@ class Manifest:
         """Note that run ``run_id`` was ``identity`` (a digest of what decides its rows) and save."""
         if self.files is None:
             return
-        self.runs[run_id] = identity
-        _save(self.out, self.files, self.runs)
+        self._apply(lambda files, runs: runs.__setitem__(run_id, identity))
 
     def same_runs(self, runs: Iterable[str], identity: str) -> bool:
         """Whether every one of ``runs`` (at least one) is recorded as ``identity``."""
@@ -102,11 +116,11 @@ class Manifest:
         """Add the files ``paths`` (in ``out``, just written by this command) and save."""
         if self.files is None:  # someone else's file of that name: never overwritten
             return
+        entries = {}
         for p in map(Path, paths):
             if p.is_file() and not p.is_symlink():
-                entry = {"size": p.stat().st_size, "sha256": _digest(p)}
-                self.files[p.relative_to(self.out).as_posix()] = entry
-        _save(self.out, self.files, self.runs)
+                entries[p.relative_to(self.out).as_posix()] = {"size": p.stat().st_size, "sha256": _digest(p)}
+        self._apply(lambda files, runs: files.update(entries))
 
     def unrecognised(self, paths: Iterable[str | Path]) -> tuple[Path, str] | None:
         """The first of ``paths`` the manifest does not show as twinflow's, with why; None when
@@ -143,11 +157,26 @@ class Manifest:
         deleted), and save; the manifest goes with its last entry."""
         if self.files is None:
             return
-        for p in map(Path, paths):
-            self.files.pop(p.relative_to(self.out).as_posix(), None)
-        if runs:
-            self.runs.clear()
-        _save(self.out, self.files, self.runs)
+        names = [p.relative_to(self.out).as_posix() for p in map(Path, paths)]
+        if not names and not runs:
+            return
+
+        def drop(files: dict[str, Any], kept: dict[str, Any]) -> None:
+            for name in names:
+                files.pop(name, None)
+            if runs:
+                kept.clear()
+
+        self._apply(drop)
+
+    def _apply(self, change: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+        """``change`` the manifest as it is on disk now (another run may have written it since it
+        was read: round 37, its entries were lost), save it, and hold what was saved."""
+        doc = _update(self.out, change)
+        if doc is None:  # replaced meanwhile by one not twinflow's: left alone
+            self.files = None
+        else:
+            self.files, self.runs = doc["files"], doc["runs"]
 
 
 def record_written(out: str | Path, paths: Iterable[str | Path]) -> None:

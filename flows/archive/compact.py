@@ -42,7 +42,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, printable, scan_table
-from flows.archive.layout import WriteFailed, failure_reason, sorted_rows, write_file, write_options
+from flows.archive.layout import (
+    WriteFailed,
+    failure_reason,
+    replace_synced,
+    sorted_rows,
+    write_file,
+    write_options,
+)
 
 __all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
            "compact_archive",
@@ -271,7 +278,7 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
     try:
         write_file(data, tmp, write_options(table, data.schema))
-        os.replace(tmp, final)
+        replace_synced(tmp, final)  # round 37: on disk before its sources are deleted below
     except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder
         why = f"cannot write the merged file of {table} {files[0].date} in {folder}: {failure_reason(exc)}"
         raise WriteFailed(exc.errno or errno.EIO, f"{why}; that folder is left as it was") from exc

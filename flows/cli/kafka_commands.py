@@ -350,6 +350,7 @@ def write_fleet_metadata(fleet: Any, path: str) -> None:
     import os
     from pathlib import Path
 
+    from flows.archive.layout import replace_synced
     from flows.codec import metadata_to_dict
     from twin_models.simulator.fleet import fleet_metadata
 
@@ -358,7 +359,7 @@ def write_fleet_metadata(fleet: Any, path: str) -> None:
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, final)
+        replace_synced(tmp, final)
     except OSError as exc:
         msg = f"--write-metadata {path}: cannot write it ({exc.strerror or exc})"
         raise ValueError(msg) from None

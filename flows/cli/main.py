@@ -32,7 +32,7 @@ from flows.cli.input_errors import inputs_named
 from flows.cli.input_files import check_input_files, loaded_metadata
 from flows.cli.kafka_commands import KAFKA_COMMANDS, add_kafka_parsers
 from flows.cli.out_folders import not_another_commands_out, writable_dir
-from flows.cli.stderr import engine_cause, engine_panics_hidden
+from flows.cli.stderr import engine_cause, engine_panics_hidden, lost_reset, lost_status
 from flows.cli.stdout import named_stdout
 from flows.cli.whatif_command import WHATIF_COMMANDS, add_whatif_parser
 from flows.config.values import DEFAULT_ARCHIVE, ConfigError
@@ -211,20 +211,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Exit 2: bad usage or input (argparse, config, files, unreachable brokers), also when the
     dataflow engine stopped on one. Exit 75: the archive changed under a reader twice in a row (a
-    compaction meanwhile: run it again). Exit 130: Ctrl-C or SIGTERM. Exit 1: anything unexpected, as
+    compaction meanwhile: run it again). Exit 74: done, but stderr lines were lost (a full disk).
+    Exit 130: Ctrl-C or SIGTERM. Exit 1: anything unexpected, as
     ``twin: internal error: <type>: <msg>``; ``TWIN_DEBUG=1`` adds the traceback (and the
     engine's panic text, otherwise kept off the terminal).
     """
     keep_freed_memory()  # the waveform path's big arrays reuse freed heap (flows/app/heap.py)
     before = stop_once()  # SIGTERM stops like Ctrl-C; a repeat does not abort it (flows.app.stop_signals)
+    lost_reset()
     try:
         gc_setting()  # TWIN_GC: a value not known is refused before any command runs (flows/app/heap.py)
         args = build_parser().parse_args(argv)
         if args.command != "backtest":  # a backtest checks its --out first (_cmd_backtest)
             check_input_files(args)  # a file named by a flag or argument, unreadable: its flag named
+        status = 0  # kept if the reader of stdout stopped reading (`| head`): flows.cli.stdout
         with engine_panics_hidden(not debug_enabled()), named_stdout(), inputs_named(args):
-            return COMMANDS[args.command](args)
-        return 0  # the reader of stdout stopped reading (`| head`): flows.cli.stdout
+            status = COMMANDS[args.command](args)
+        return lost_status(status)  # 74: done, but stderr lines lost to a full disk (round 37)
     except BaseException as exc:  # noqa: BLE001 - the last-resort guard: one line, never a traceback
         if isinstance(exc, SystemExit):
             raise

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-__all__ = ["PanicFilter", "QuietStderr", "engine_cause", "engine_panics_hidden"]
+__all__ = ["STDERR_LOST", "PanicFilter", "QuietStderr", "engine_cause", "engine_panics_hidden", "lost_reset",
+           "lost_status"]
 
 _PANIC_START = re.compile(r"^thread '.*' panicked at ")
 _PANIC_IN_LINE = re.compile(r"thread '[^']*' panicked at ")
@@ -84,12 +85,40 @@ class PanicFilter:
 
 _GONE = (errno.EIO, errno.EPIPE)
 """A write error that means the reader is gone (a hung-up terminal, a closed pipe)."""
+STDERR_LOST = 74
+"""The exit status of a command that did its work but whose stderr lines could not all be written for
+a reason other than a gone reader (a full disk under ``2> file``): sysexits' EX_IOERR."""
+_lost: list[str] = []
+"""Why a stderr write failed, not for a gone reader (the first reason; the pump thread adds too)."""
+
+
+def _note_lost(exc: OSError) -> None:
+    if exc.errno not in _GONE and not _lost:
+        _lost.append(os.strerror(exc.errno) if exc.errno else str(exc))
+
+
+def lost_status(status: int) -> int:
+    """``status``, or :data:`STDERR_LOST` for a command that succeeded (0) while some of its stderr
+    lines (warnings, notes) were lost to a write error other than a gone reader.
+
+    Round 37 (DURABLE37): with ``2>/dev/full`` a demo's warnings vanished and it exited 0 (the stderr
+    filter's pump dropped every failed write), or, under ``TWIN_DEBUG=1`` (no pump), its first warning
+    raised ENOSPC and stopped it before it ran (exit 1, nothing written). Now the run goes on and keeps
+    its outputs, and its exit status says that what it had to say was lost; a failing command keeps its
+    own status. Stdout is not written to: it may be a result a program reads (``--json``, ``--format``)."""
+    return STDERR_LOST if status == 0 and _lost else status
+
+
+def lost_reset() -> None:
+    """Forget earlier losses (a command's own start: tests run several in one process)."""
+    _lost.clear()
 
 
 class QuietStderr:
-    """``sys.stderr`` whose writes to a stderr that is gone (a terminal hung up: EIO; a reader that
-    went away: EPIPE) are dropped, silently: round 35, a `twin run` stopped by SIGHUP when its ssh
-    session dropped raised OSError from the line saying it stopped (exit 1, a traceback to nowhere)."""
+    """``sys.stderr`` whose failed writes are dropped: round 35, a `twin run` stopped by SIGHUP when its
+    ssh session dropped raised OSError from the line saying it stopped (exit 1, a traceback to nowhere).
+    A reader gone (a terminal hung up: EIO; a pipe's reader: EPIPE) is silence; any other error (a full
+    disk under ``2> file``) is silence too, from then on, but noted: :func:`lost_status`."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
@@ -113,9 +142,8 @@ class QuietStderr:
     def _gone(self, exc: OSError) -> None:
         """From now on, silence: the descriptor pointed at /dev/null too, so that what is still in the
         stream's buffer (flushed at the interpreter's exit) and the engine's own writes do not fail.
-        Any other error (a full disk under ``2> file``) is raised as before."""
-        if exc.errno not in _GONE:
-            raise exc
+        A reason other than a gone reader is noted for the exit status (:func:`lost_status`)."""
+        _note_lost(exc)
         self.gone = True
         try:
             null = os.open(os.devnull, os.O_WRONLY)
@@ -141,11 +169,14 @@ def _pump(read_fd: int, write_fd: int) -> None:
 
 def _shown(fd: int, text: str) -> bool:
     """``text`` written to ``fd``; False if it cannot be (round 35: the pump thread died of EIO after a
-    SIGHUP, and the pipe, unread, would have blocked every later write to descriptor 2 once full)."""
+    SIGHUP, and the pipe, unread, would have blocked every later write to descriptor 2 once full). A
+    reason other than a gone reader is noted (:func:`lost_status`; round 37: it was dropped unsaid)."""
+    data = memoryview(text.encode())
     try:
-        if text:
-            os.write(fd, text.encode())
-    except OSError:
+        while data:  # a write cut short (a disk filling up) is finished or fails
+            data = data[os.write(fd, data):]
+    except OSError as exc:
+        _note_lost(exc)
         return False
     return True
 

@@ -128,6 +128,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from flows import codec
     from flows.app.whatif_archive import archive_basis
     from flows.app.whatif_text import render
+    from flows.archive.files import printable
     from twin_models.whatif import Scenario, run_whatif
 
     if len(set(args.at)) > MAX_DATES:
@@ -144,7 +145,10 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         horizon = args.horizon or timedelta(days=30).total_seconds()
     result = run_whatif(basis, scenario, now=at, horizon_s=horizon, dates=sorted(set(args.at)),
                         request_id=f"cli-{args.asset}")
-    print(json.dumps(codec.to_json_dict(result)) if args.json else render(result))
+    # round 37 (DURABLE37): its text is the archive's (a defect, an asset id: anyone's text, an escape
+    # drove the terminal), escaped as twin explain's is; the JSON keeps it exact, escaped by JSON
+    print(json.dumps(codec.to_json_dict(result)) if args.json else
+          "\n".join(printable(line) for line in render(result).splitlines()))
     return 0
 
 

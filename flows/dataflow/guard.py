@@ -22,6 +22,7 @@ import json
 import logging
 import pickle
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from flows import codec
+from flows.archive.files import printable
 from flows.dataflow.items import DeadLetter, FrameFeatures, RawRecord, SourcedFrame, origin_headers
 from flows.dataflow.metrics import PipelineMetrics
 from twin_models.records import WaveformFrame
@@ -98,7 +100,11 @@ def processing_error(step: str, exc: BaseException, item: Any, metrics: Pipeline
     detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
     metrics.dead_letters.labels(reason=PROCESSING_ERROR).inc()
     _logged += 1
-    log.warning("twin: dead letter: %s", detail, exc_info=_logged <= LOGGED_TRACEBACKS)
+    # round 37 (DURABLE37): the exception's text may quote the record's (a unit, a note: anyone's text);
+    # the line and its traceback reach a terminal, so each is escaped (the dead letter keeps it exact)
+    trace = "".join(traceback.format_exception(exc)) if _logged <= LOGGED_TRACEBACKS else ""
+    log.warning("twin: dead letter: %s%s", printable(detail),
+                "".join(f"\n{printable(line)}" for line in trace.rstrip("\n").split("\n") if trace))
     raw = item if isinstance(item, RawRecord) else None
     return DeadLetter(PROCESSING_ERROR, detail, source or (raw.source if raw else step),
                       payload_of(item), now(), raw.headers if raw else _sources(item))

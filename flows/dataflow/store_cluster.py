@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows.archive.layout import replace_synced
 from flows.dataflow.recovery_store import PART_GLOB, RecoveryStoreError, resume_point
 
 __all__ = ["RECORD", "ClusterRecord", "check_cluster", "forget_topic", "read_record", "record_cluster"]
@@ -105,7 +106,7 @@ def _write(store: Path, cluster_id: str, brokers: str, topics: Mapping[str, str]
     tmp = store / f".{RECORD}.tmp-{os.getpid()}"
     try:
         tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, store / RECORD)
+        replace_synced(tmp, store / RECORD)  # round 37: a power loss leaves the old record or the new
     except OSError as exc:  # a full disk: it said `[Errno 28] No space left on device`, naming nothing
         msg = f"--recovery-dir {store}: cannot write its Kafka cluster record {RECORD}: {exc.strerror or exc}"
         raise RecoveryStoreError(msg) from None

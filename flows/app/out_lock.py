@@ -1,0 +1,148 @@
+"""The output manifest's lock, and the temporary files a killed write leaves in an output folder.
+
+Round 37 (DURABLE37): ``.twinflow-outputs.json`` was read, changed and rewritten without a lock, so
+two runs finishing at once into one ``--out`` could lose one's entries (each rewrote what it had
+read). Every change now re-reads it under an ``flock`` on ``.twinflow-outputs.lock`` beside it. The
+lock file is removed by its holder once the manifest is written (a waiter that then holds a removed
+file's lock sees it is not the one at that name and takes the new one), so a folder keeps no lock
+file; one left by a kill -9 is taken and removed by the next write.
+
+A kill -9 during :func:`~flows.app.out_dir.replace_file` leaves its temporary file
+(``.<name>.tmp-<pid><suffix>``): the next manifest write removes the manifest's own such files, and
+``--fresh`` those of the outputs it deletes, each only when no process ``<pid>`` is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import os
+import re
+import stat
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from flows.archive.files import printable
+
+__all__ = ["LOCK", "LOCK_WAIT_S", "held", "remove_stale_temps"]
+
+LOCK = ".twinflow-outputs.lock"
+LOCK_WAIT_S = 10.0
+"""How long a run waits for another's manifest write (milliseconds, for twinflow's own manifests)."""
+_MANIFEST = ".twinflow-outputs.json"
+_TEMP = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d{1,10})(?P<suffix>\.[^.]*)?$")
+"""``replace_file``'s temporary name: ``.<stem>.tmp-<pid><suffix>``."""
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # a stderr that is gone: the write goes on
+        print(line, file=sys.stderr)
+
+
+def _open(path: Path) -> int:
+    """The lock file's descriptor, created if missing; never through a link, never a FIFO's wait."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        msg = f"{path} is not a regular file"
+        raise OSError(msg)
+    return fd
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` is still the file ``fd`` holds (its holder removes it when done)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _take(path: Path, wait_s: float) -> int | None:
+    """The descriptor holding ``path``'s lock, or None after ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = _open(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if _same_file(fd, path):
+            return fd
+        os.close(fd)  # removed by the holder before us: take the file at that name now
+
+
+@contextlib.contextmanager
+def held(out: Path, wait_s: float | None = None) -> Iterator[None]:
+    """Within the block this process alone changes ``out``'s manifest (among twinflows of round 37
+    on). Not taken within ``wait_s`` (:data:`LOCK_WAIT_S`), or not at all (a file system without
+    ``flock``, a link or folder planted at its name): one warning, and the manifest is written
+    anyway; the run's outputs are whole either way, only the manifest may miss an entry."""
+    path = out / LOCK
+    wait = LOCK_WAIT_S if wait_s is None else wait_s
+    try:
+        fd = _take(path, wait)
+        why = None if fd is not None else f"another process held it for {wait:g} s"
+    except OSError as exc:
+        fd, why = None, exc.strerror or str(exc)
+        if isinstance(exc, FileNotFoundError) and not out.is_dir():  # no folder yet: no manifest in it
+            yield
+            return
+    if fd is None:
+        _say(f"twin: warning: the output manifest's lock {printable(str(path))} was not taken "
+             f"({printable(str(why))}); the manifest "
+             "was updated without it: a run finishing at the same moment into this folder may be "
+             "missing from it (--fresh then refuses that run's files instead of deleting them)")
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # still ours (checked when taken): no lock file stays in the folder
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(out: Path, outputs: Sequence[str] = ()) -> list[Path]:
+    """Remove the temporary files of the manifest's and ``outputs``' (glob patterns relative to
+    ``out``) writes whose process is gone (a kill -9 mid-write); the ones removed."""
+    patterns = [_MANIFEST, *outputs]
+    removed = []
+    for folder in sorted({os.path.dirname(p) for p in patterns}):
+        where = out / folder if folder else out
+        try:
+            names = os.listdir(where) if not where.is_symlink() else []
+        except OSError:
+            continue
+        for name in names:
+            if (m := _TEMP.match(name)) is None or _alive(int(m["pid"])):
+                continue
+            final = os.path.join(folder, m["stem"] + (m["suffix"] or ""))
+            if any(fnmatch.fnmatchcase(final, p) for p in patterns if os.path.dirname(p) == folder):
+                with contextlib.suppress(OSError):
+                    (where / name).unlink()
+                    removed.append(where / name)
+    return removed
