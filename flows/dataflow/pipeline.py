@@ -4,9 +4,12 @@ Sources and sinks are injected, so the simulator, file replay and Kafka all plug
 steps. Step ids are part of Bytewax's recovery state: never rename one without a migration note.
 
     source (RawRecord)
-      -> decode            Telemetry | ScalarBlock | DeadLetter   (errors -> dead_letters sink; per
-                           batch; a batch's scalar samples of one asset and window travel as one block)
-      -> featurize_frames  ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
+      -> decode            Telemetry | ScalarBlock | ScalarColumns | InputMark | ClockFlag | DeadLetter
+                           (errors -> dead_letters sink; per batch; a batch's scalar samples of one
+                           asset and window travel as one block, a replay's as column pieces; input
+                           marks carry the digital thread, clock flags the clock check's verdicts)
+      -> featurize_frames  ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent
+                           | InputMark | ClockFlag   (only frames are featurised; the rest pass)
       -> key_by_asset      (asset_id, item)
       -> window            event-time tumbling windows per asset (late items -> dead_letters)
       -> aggregate_window  (asset_id, FeatureVector)        -> features sink
@@ -221,14 +224,14 @@ def get_flow(
 
     decode = grouped(decode_and_gate, _block_builder(cfg, now))
     decoded = op.flat_map_batch("decode", raw, decode)
-    # Telemetry | ScalarBlock | DeadLetter
+    # Telemetry | ScalarBlock | ScalarColumns | InputMark | ClockFlag | DeadLetter
     split = op.branch("route_errors", decoded, _ok)
     windows = OpenWindows(cfg.window_s, m)
     # frames are featurised a Bytewax batch at a time (stateless: no recovery state involved)
     featurize = featurize_batch(Featurizer(meta, m, windows), m, now)
     feat = op.branch("route_featurize_errors", op.flat_map_batch("featurize_frames", split.trues, featurize),
                      _ok)
-    # ScalarSample | ScalarBlock | FrameFeatures | AssetEvent
+    # ScalarSample | ScalarBlock | ScalarColumns | FrameFeatures | AssetEvent | InputMark | ClockFlag
     keyed = op.key_on("key_by_asset", feat.trues, lambda x: x.asset_id)
     windower = win.TumblingWindower(length=timedelta(seconds=cfg.window_s), align_to=EPOCH)
     # unordered: items go into their window as they come (ordered mode queues them and re-scans
