@@ -114,3 +114,33 @@ def test_the_report_samples_about_frames_per_waterfall_rows_of_each_key(
                                      for k, wf in falls.items()}
     assert left_out == 0
     assert minutes == {(f"brg-{a:02d}", "vib"): list(range(0, 40, 4)) for a in range(assets)}
+
+
+def test_the_page_names_the_left_out_waterfalls_and_a_bad_frame_leaves_a_gap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_report with 5 keys and MAX_WATERFALLS = 3: 3 waterfall images, the page says 2 were
+    left out; a frame whose spectrum cannot be taken (non-finite samples) is skipped, not fatal."""
+    from flows.app.backtest import BacktestResult
+    from flows.dataflow.metrics import PipelineMetrics
+
+    gen = _LiveFrames(20, ("vib",), 5)
+
+    def frames() -> Iterator[WaveformFrame]:
+        for fr in gen.frames():
+            bad = fr.asset_id == "brg-0" and fr.timestamp == T0 + timedelta(minutes=3)
+            yield WaveformFrame(fr.asset_id, fr.channel, fr.timestamp, fr.sample_rate_hz,
+                                np.full(512, np.nan, np.float32) if bad else fr.samples)
+
+    monkeypatch.setattr(report_html, "read_records", lambda path, **kw: frames())
+    monkeypatch.setattr(report_html, "MAX_WATERFALLS", 3)
+    falls, left_out = report_html._waterfalls(["wave.parquet"], {}, None)
+    assert left_out == 2 and [k[0] for k in sorted(falls)] == ["brg-0", "brg-1", "brg-2"]
+    assert [int((t - T0).total_seconds() // 60) for t, _ in falls[("brg-0", "vib")].rows()] == \
+        [m for m in range(20) if m != 3]
+    written: list[Path] = []
+    res = BacktestResult([], [], PipelineMetrics(), 1.0, 100, tmp_path)
+    page = report_html.write_report(res, inputs=["wave.parquet"], metadata=None, read_options={},
+                                    written=written).read_text()
+    assert sorted(p.name for p in written if p.name.endswith("_envelope.png")) == [
+        "brg-0_vib_envelope.png", "brg-1_vib_envelope.png", "brg-2_vib_envelope.png"]
+    assert "first 3 (asset, channel) pairs only; 2 more left out" in page
