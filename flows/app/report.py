@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,33 +145,43 @@ def plot_asset(snaps: Sequence[TwinSnapshot], alerts: Sequence[Alert], failures:
     return path
 
 
-def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
-                            max_hz: float | None = None) -> Path | None:
-    """Envelope spectra of frames over time (an image), with the bearing's defect lines overlaid."""
-    import numpy as np
-
+def envelope_axis(first: Any, metadata: Any, max_hz: float | None = None) -> tuple[float, dict[str, float]]:
+    """(top plotted frequency [Hz], bearing defect lines {name: Hz}) of a waterfall, from its
+    first frame and the asset's metadata: 4.5 x the highest defect line, else 1000 Hz."""
     from twin_models.diagnosis.bearings import defect_frequencies
-    from twin_models.features.fft import envelope_spectrum, select_envelope_band
 
-    if not frames:
-        return None
-    first = frames[0]
     meta = metadata.get(first.asset_id) if metadata is not None else None
     shaft = first.shaft_speed_hz or (meta.nominal_speed_hz if meta else None)
     defects = defect_frequencies(meta.bearing, shaft).as_dict() if meta and meta.bearing and shaft else {}
-    top_hz = max_hz or (4.5 * max(defects.values()) if defects else 1000.0)
-    rows, times = [], []
-    for f in frames:
-        x = np.asarray(f.samples, dtype=float)
-        band = select_envelope_band(x, f.sample_rate_hz)
-        freqs, amps = envelope_spectrum(x, f.sample_rate_hz, band)
-        keep = freqs <= top_hz
-        rows.append(np.log10(amps[keep] + 1e-9))
-        times.append(f.timestamp)
+    return (max_hz or (4.5 * max(defects.values()) if defects else 1000.0)), defects
+
+
+def envelope_row(frame: Any, top_hz: float) -> tuple[Any, Any]:
+    """(frequencies, log10 envelope amplitudes) of one frame up to ``top_hz``: one waterfall row,
+    all a waterfall keeps of a frame (a few KB instead of the frame's samples)."""
+    import numpy as np
+
+    from twin_models.features.fft import envelope_spectrum, select_envelope_band
+
+    x = np.asarray(frame.samples, dtype=float)
+    band = select_envelope_band(x, frame.sample_rate_hz)
+    freqs, amps = envelope_spectrum(x, frame.sample_rate_hz, band)
+    keep = freqs <= top_hz
+    return freqs[keep], np.log10(amps[keep] + 1e-9)
+
+
+def draw_envelope_waterfall(rows: Sequence[Any], times: Sequence[Any], freqs: Any,
+                            defects: Mapping[str, float], title: str, path: Path) -> Path | None:
+    """The waterfall image of ``rows`` (one per time, oldest on top) with the defect lines;
+    ``freqs`` are the frequencies of a row (the x axis)."""
+    import numpy as np
+
+    if not rows:
+        return None
     width = min(len(r) for r in rows)
     img = np.array([r[:width] for r in rows])
     fig, ax = plt.subplots(figsize=(10, 4))
-    extent = (0, float(freqs[keep][:width][-1]), len(rows), 0)
+    extent = (0, float(freqs[:width][-1]), len(rows), 0)
     ax.imshow(img, aspect="auto", extent=extent, cmap="viridis")
     names = {"bpfo": "BPFO", "bpfi": "BPFI", "bsf": "2xBSF", "ftf": "FTF"}
     for name, hz in defects.items():
@@ -181,9 +191,23 @@ def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
     ticks = np.linspace(0, len(rows) - 1, min(6, len(rows))).astype(int)
     ax.set_yticks(ticks + 0.5, [times[i].strftime("%m-%d %H:%M") for i in ticks], fontsize=7)
     ax.set_xlabel("envelope frequency [Hz]")
-    ax.set_title(f"{first.asset_id} / {first.channel}: envelope spectrum over life (log amplitude)",
-                 fontsize=9)
+    ax.set_title(f"{title}: envelope spectrum over life (log amplitude)", fontsize=9)
     fig.tight_layout()
     replace_file(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
+
+
+def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
+                            max_hz: float | None = None) -> Path | None:
+    """Envelope spectra of frames over time (an image), with the bearing's defect lines overlaid."""
+    if not frames:
+        return None
+    first = frames[0]
+    top_hz, defects = envelope_axis(first, metadata, max_hz)
+    rows, freqs = [], None
+    for f in frames:
+        freqs, row = envelope_row(f, top_hz)
+        rows.append(row)
+    return draw_envelope_waterfall(rows, [f.timestamp for f in frames], freqs, defects,
+                                   f"{first.asset_id} / {first.channel}", path)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import html
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flows.app.out_dir import replace_file
-from flows.app.report import plot_asset, plot_envelope_waterfall
-from flows.dataflow.sources.files import estimate_records, read_records
+from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
+from flows.dataflow.sources.files import read_records
 from twin_models.prescribe import money
 from twin_models.records import Alert, Recommendation, TwinSnapshot, WaveformFrame
 from twin_models.text import format_duration
@@ -20,6 +22,7 @@ __all__ = ["write_report"]
 
 MAX_ASSETS = 60
 FRAMES_PER_WATERFALL = 150
+MAX_WATERFALLS = MAX_ASSETS  # (asset, channel) pairs drawn; the rest are named as left out
 
 
 def _asset_rows(snaps: Mapping[str, list[TwinSnapshot]], alerts: Sequence[Alert],
@@ -39,34 +42,85 @@ def _asset_rows(snaps: Mapping[str, list[TwinSnapshot]], alerts: Sequence[Alert]
     return rows
 
 
-FrameSamples = dict[tuple[str, str], list[WaveformFrame]]
+class _Waterfall:
+    """The rows of one (asset, channel) envelope waterfall, computed as its frames stream by.
+
+    Only what the plot draws of a frame is kept (its envelope spectrum up to the plotted top
+    frequency, and its time), for frames 0, stride, 2 stride, ... of the key; when more than
+    2 x FRAMES_PER_WATERFALL rows are kept, every other one is dropped and the stride doubles.
+    So a key holds at most 2 x FRAMES_PER_WATERFALL + 1 rows, whatever its length, in one pass,
+    without knowing how many frames it has (round 38; the sampling step was the whole file's
+    records // FRAMES_PER_WATERFALL before, so each of many keys got a handful of rows)."""
+
+    def __init__(self, first: WaveformFrame, metadata: Any) -> None:
+        self.title = f"{first.asset_id} / {first.channel}"
+        self.top_hz, self.defects = envelope_axis(first, metadata)
+        self.stride, self.seen = 1, 0
+        self.kept: list[tuple[int, datetime, Any]] = []  # (frame index in the key, time, row)
+        self.freqs: Any = None
+
+    def add(self, frame: WaveformFrame) -> None:
+        i, self.seen = self.seen, self.seen + 1
+        if i % self.stride:
+            return
+        try:
+            self.freqs, row = envelope_row(frame, self.top_hz)
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            return  # a frame the spectrum cannot be taken of leaves a gap, not a broken report
+        self.kept.append((i, frame.timestamp, row.astype("float32")))
+        if len(self.kept) > 2 * FRAMES_PER_WATERFALL:
+            self.stride *= 2
+            self.kept = [k for k in self.kept if k[0] % self.stride == 0]
+
+    def rows(self) -> list[tuple[datetime, Any]]:
+        """About FRAMES_PER_WATERFALL rows, evenly spaced: for frames 0, step, 2 step, ... with
+        step = the key's frames // FRAMES_PER_WATERFALL (what the per-file step gave a one-key
+        file), the kept row nearest each (the same frames when step is a multiple of the stride)."""
+        step = max(1, self.seen // FRAMES_PER_WATERFALL)
+        index = [k[0] for k in self.kept]
+        chosen: list[int] = []
+        for want in range(0, self.seen, step):
+            j = bisect.bisect_left(index, want)
+            if j == len(index) or (j > 0 and want - index[j - 1] <= index[j] - want):
+                j -= 1
+            if j >= 0 and (not chosen or chosen[-1] != j):
+                chosen.append(j)
+        return [(self.kept[j][1], self.kept[j][2]) for j in chosen]
 
 
-def _sampled_frames(paths: Sequence[str | Path], options: Mapping[str, Any]) -> FrameSamples:
-    """About FRAMES_PER_WATERFALL evenly spaced frames per (asset, channel) of waveform files.
-
-    Streamed: the frames are read one at a time and only the sampled ones are kept, so memory
-    does not grow with the file (it held every frame of the file at once before round 37)."""
-    out: FrameSamples = defaultdict(list)
+def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadata: Any,
+                ) -> tuple[dict[tuple[str, str], _Waterfall], int]:
+    """The waterfalls of the waveform files' first MAX_WATERFALLS (asset, channel) keys in sorted
+    order, and how many keys were left out. Streamed: one frame alive at a time, and per key
+    only its rows (a few KB each), never its frames."""
+    out: dict[tuple[str, str], _Waterfall] = {}
+    left_out: set[tuple[str, str]] = set()
     for path in paths:
         try:
-            n = estimate_records(path, **options)
             records = read_records(path, **options)
             first = next(records, None)
         except (ValueError, OSError):
             continue
         if not isinstance(first, WaveformFrame):
             continue
-        step = max(1, n // FRAMES_PER_WATERFALL)
-        counts: dict[tuple[str, str], int] = defaultdict(int)
         for rec in itertools.chain((first,), records):
             if not isinstance(rec, WaveformFrame):  # (a waveform file holds frames only)
                 continue
             key = (rec.asset_id, rec.channel)
-            if counts[key] % step == 0:
-                out[key].append(rec)
-            counts[key] += 1
-    return out
+            wf = out.get(key)
+            if wf is None:
+                if key in left_out:
+                    continue
+                if len(out) >= MAX_WATERFALLS:
+                    last = max(out)
+                    if key > last:
+                        left_out.add(key)
+                        continue
+                    left_out.add(last)
+                    del out[last]
+                wf = out[key] = _Waterfall(rec, metadata)
+            wf.add(rec)
+    return out, len(left_out)
 
 
 MAX_RECOMMENDATIONS = 200
@@ -115,9 +169,15 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
                          figs / f"{safe}.png")
         written.append(png)
         parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
-    for (asset, channel), frames in sorted(_sampled_frames(inputs, read_options).items()):
+    falls, left_out = _waterfalls(inputs, read_options, metadata)
+    if left_out:
+        parts.append(f"<p>Envelope waterfalls of the first {len(falls)} (asset, channel) pairs "
+                     f"only; {left_out} more left out (at most {MAX_WATERFALLS} are drawn).</p>")
+    for (asset, channel), wf in sorted(falls.items()):
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{asset}_{channel}")
-        waterfall = plot_envelope_waterfall(frames, metadata, figs / f"{safe}_envelope.png")
+        kept = wf.rows()
+        waterfall = draw_envelope_waterfall([r for _, r in kept], [t for t, _ in kept], wf.freqs,
+                                            wf.defects, wf.title, figs / f"{safe}_envelope.png")
         if waterfall is not None:
             written.append(waterfall)
             parts.append(f"<h3>{html.escape(asset)} / {html.escape(channel)}: envelope spectrum "

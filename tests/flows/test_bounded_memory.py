@@ -24,61 +24,123 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 class _LiveFrames:
     """Frames made by a generator, counting those still alive (their samples not yet freed)."""
 
-    def __init__(self, n: int, channels: tuple[str, ...] = ("vib",)) -> None:
-        self.n, self.channels = n, channels
+    def __init__(self, n: int, channels: tuple[str, ...] = ("vib",), assets: int = 1) -> None:
+        self.n, self.channels, self.assets = n, channels, assets
         self.live = self.most = self.made = 0
+        self.noise = np.random.default_rng(5).normal(0, 1, 512).astype(np.float32)
 
     def _gone(self) -> None:
         self.live -= 1
 
     def frames(self) -> Iterator[WaveformFrame]:
         for i in range(self.n):
-            for ch in self.channels:
-                samples = np.full(64, i, dtype=np.float32)
-                weakref.finalize(samples, self._gone)
-                self.live += 1
-                self.made += 1
-                self.most = max(self.most, self.live)
-                yield WaveformFrame("brg-1", ch, T0 + timedelta(minutes=i), 25600.0, samples)
+            for a in range(self.assets):
+                for ch in self.channels:
+                    samples = self.noise * (1 + i % 7)
+                    weakref.finalize(samples, self._gone)
+                    self.live += 1
+                    self.made += 1
+                    self.most = max(self.most, self.live)
+                    yield WaveformFrame(f"brg-{a}", ch, T0 + timedelta(minutes=i), 25600.0, samples)
 
 
 def _fake_reader(monkeypatch: pytest.MonkeyPatch, gen: _LiveFrames) -> None:
-    monkeypatch.setattr(report_html, "estimate_records", lambda path, **kw: gen.n * len(gen.channels))
     monkeypatch.setattr(report_html, "read_records", lambda path, **kw: gen.frames())
 
 
-@pytest.mark.parametrize("channels", [("vib",), ("vib_h", "vib_v")])
-def test_the_report_keeps_only_the_sampled_frames_alive(monkeypatch: pytest.MonkeyPatch,
-                                                        channels: tuple[str, ...]) -> None:
-    """20,000 frames per channel read: at most the sampled ones (about FRAMES_PER_WATERFALL in
-    all) and the one being looked at are alive at any time; materialising the file (as
-    ``(first, *records)`` did) would hold all of them."""
-    gen = _LiveFrames(20_000, channels)
+@pytest.mark.parametrize(("channels", "assets"), [(("vib",), 1), (("vib_h", "vib_v"), 1),
+                                                  (("vib_h", "vib_v"), 10)])
+def test_the_report_keeps_rows_not_frames(monkeypatch: pytest.MonkeyPatch,
+                                          channels: tuple[str, ...], assets: int) -> None:
+    """Many frames per (asset, channel) read: no frame is kept (only the one being looked at is
+    alive, and the file's first),
+    each key keeps at most 2 x FRAMES_PER_WATERFALL + 1 spectrum rows, and each waterfall
+    gets about FRAMES_PER_WATERFALL rows whatever the number of keys (round 38: the step was the
+    file's records // FRAMES_PER_WATERFALL, so 10 assets x 2 channels of 1,000 frames got 8 rows each, and the
+    sampled frames themselves were kept)."""
+    per_key = 20_000 if assets == 1 else 1_000
+    gen = _LiveFrames(per_key, channels, assets)
     _fake_reader(monkeypatch, gen)
-    got = report_html._sampled_frames(["wave.parquet"], {})
-    kept = sum(len(v) for v in got.values())
-    assert gen.made == 20_000 * len(channels)
-    assert set(got) == {("brg-1", ch) for ch in channels}
-    assert report_html.FRAMES_PER_WATERFALL <= kept <= report_html.FRAMES_PER_WATERFALL + len(channels)
-    assert gen.most <= kept + 2
+    falls, left_out = report_html._waterfalls(["wave.parquet"], {}, None)
+    f = report_html.FRAMES_PER_WATERFALL
+    assert gen.made == per_key * len(channels) * assets
+    assert left_out == 0 and len(falls) == len(channels) * assets
+    assert gen.most <= 3  # the file's first frame (kept to test the file's kind), this one, the next
+    for wf in falls.values():
+        assert wf.seen == per_key
+        assert len(wf.kept) <= 2 * f + 1
+        rows = wf.rows()
+        step = per_key // f  # the frames 0, step, 2 step, ... (or the kept ones nearest them)
+        assert len(rows) == -(-per_key // step) and f <= len(rows) < 2 * f
+        times = [t for t, _ in rows]
+        assert times == sorted(times) and times[0] == T0
 
 
-def test_the_report_samples_every_step_th_frame_of_each_channel(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """The frames chosen from a real file: rows 0, step, 2 step, ... of each (asset, channel), with
-    step = the file's records // FRAMES_PER_WATERFALL (the same choice as before streaming)."""
-    n = 40
+def test_the_waterfalls_are_capped_at_the_first_keys_in_sorted_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """More (asset, channel) pairs than MAX_WATERFALLS: the smallest ones are kept (whatever the
+    order they come in), the others counted as left out, and none of theirs is held."""
+    gen = _LiveFrames(30, ("vib",), 8)
+    monkeypatch.setattr(report_html, "read_records",
+                        lambda path, **kw: (WaveformFrame(f"brg-{7 - int(fr.asset_id[4:])}", fr.channel,
+                                                          fr.timestamp, fr.sample_rate_hz, fr.samples)
+                                            for fr in gen.frames()))
+    monkeypatch.setattr(report_html, "MAX_WATERFALLS", 3)
+    falls, left_out = report_html._waterfalls(["wave.parquet"], {}, None)
+    assert sorted(falls) == [("brg-0", "vib"), ("brg-1", "vib"), ("brg-2", "vib")]
+    assert left_out == 5
+    assert all(wf.seen == 30 for wf in falls.values())
+
+
+def test_the_report_samples_about_frames_per_waterfall_rows_of_each_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows chosen from a real file of 20 interleaved assets: frames 0, step, 2 step, ... of
+    each (asset, channel) with step = the key's frames // FRAMES_PER_WATERFALL. (Before round 38
+    the step was the file's records // FRAMES_PER_WATERFALL = 80, one row per asset.)"""
+    assets, per = 20, 40
     rng = np.random.default_rng(3)
+    n = assets * per
     pq.write_table(pa.table({
-        "timestamp": pa.array([T0 + timedelta(minutes=i) for i in range(n)], pa.timestamp("us", "UTC")),
-        "asset_id": ["brg-1" if i % 2 == 0 else "brg-2" for i in range(n)],
+        "timestamp": pa.array([T0 + timedelta(minutes=i // assets) for i in range(n)],
+                              pa.timestamp("us", "UTC")),
+        "asset_id": [f"brg-{i % assets:02d}" for i in range(n)],
         "sample_rate_hz": [25600.0] * n,
         "vib": pa.array([rng.normal(0, 1, 256).astype(np.float32).tolist() for _ in range(n)],
                         pa.list_(pa.float32())),
     }), tmp_path / "wave.parquet")
     monkeypatch.setattr(report_html, "FRAMES_PER_WATERFALL", 10)  # step = 40 // 10 = 4
-    got = report_html._sampled_frames([tmp_path / "wave.parquet"], {})
-    minutes: dict[Any, list[int]] = {k: [int((f.timestamp - T0).total_seconds() // 60) for f in v]
-                                     for k, v in got.items()}
-    # brg-1 has rows 0, 2, 4, ...: its frames 0, 4, 8, ... are rows 0, 8, 16, ...
-    assert minutes == {("brg-1", "vib"): [0, 8, 16, 24, 32], ("brg-2", "vib"): [1, 9, 17, 25, 33]}
+    falls, left_out = report_html._waterfalls([tmp_path / "wave.parquet"], {}, None)
+    minutes: dict[Any, list[int]] = {k: [int((t - T0).total_seconds() // 60) for t, _ in wf.rows()]
+                                     for k, wf in falls.items()}
+    assert left_out == 0
+    assert minutes == {(f"brg-{a:02d}", "vib"): list(range(0, 40, 4)) for a in range(assets)}
+
+
+def test_the_page_names_the_left_out_waterfalls_and_a_bad_frame_leaves_a_gap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_report with 5 keys and MAX_WATERFALLS = 3: 3 waterfall images, the page says 2 were
+    left out; a frame whose spectrum cannot be taken (non-finite samples) is skipped, not fatal."""
+    from flows.app.backtest import BacktestResult
+    from flows.dataflow.metrics import PipelineMetrics
+
+    gen = _LiveFrames(20, ("vib",), 5)
+
+    def frames() -> Iterator[WaveformFrame]:
+        for fr in gen.frames():
+            bad = fr.asset_id == "brg-0" and fr.timestamp == T0 + timedelta(minutes=3)
+            yield WaveformFrame(fr.asset_id, fr.channel, fr.timestamp, fr.sample_rate_hz,
+                                np.full(512, np.nan, np.float32) if bad else fr.samples)
+
+    monkeypatch.setattr(report_html, "read_records", lambda path, **kw: frames())
+    monkeypatch.setattr(report_html, "MAX_WATERFALLS", 3)
+    falls, left_out = report_html._waterfalls(["wave.parquet"], {}, None)
+    assert left_out == 2 and [k[0] for k in sorted(falls)] == ["brg-0", "brg-1", "brg-2"]
+    assert [int((t - T0).total_seconds() // 60) for t, _ in falls[("brg-0", "vib")].rows()] == \
+        [m for m in range(20) if m != 3]
+    written: list[Path] = []
+    res = BacktestResult([], [], PipelineMetrics(), 1.0, 100, tmp_path)
+    page = report_html.write_report(res, inputs=["wave.parquet"], metadata=None, read_options={},
+                                    written=written).read_text()
+    assert sorted(p.name for p in written if p.name.endswith("_envelope.png")) == [
+        "brg-0_vib_envelope.png", "brg-1_vib_envelope.png", "brg-2_vib_envelope.png"]
+    assert "first 3 (asset, channel) pairs only; 2 more left out" in page
