@@ -27,12 +27,14 @@ from pathlib import Path
 
 from flows.archive.files import printable
 
-__all__ = ["LOCK", "LOCK_WAIT_S", "held", "remove_stale_temps"]
+__all__ = ["LOCK", "LOCK_WAIT_S", "MANIFEST", "held", "remove_stale_temps"]
 
 LOCK = ".twinflow-outputs.lock"
 LOCK_WAIT_S = 10.0
 """How long a run waits for another's manifest write (milliseconds, for twinflow's own manifests)."""
-_MANIFEST = ".twinflow-outputs.json"
+MANIFEST = ".twinflow-outputs.json"
+"""The manifest's name in ``--out`` (hidden: it is bookkeeping, not an output; here, not in
+:mod:`flows.app.out_manifest`, which imports this module: one literal for both)."""
 _TEMP = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d{1,10})(?P<suffix>\.[^.]*)?$")
 """``replace_file``'s temporary name: ``.<stem>.tmp-<pid><suffix>``."""
 
@@ -129,7 +131,7 @@ def _alive(pid: int) -> bool:
 def remove_stale_temps(out: Path, outputs: Sequence[str] = ()) -> list[Path]:
     """Remove the temporary files of the manifest's and ``outputs``' (glob patterns relative to
     ``out``) writes whose process is gone (a kill -9 mid-write); the ones removed."""
-    patterns = [_MANIFEST, *outputs]
+    patterns = [MANIFEST, *outputs]
     removed = []
     for folder in sorted({os.path.dirname(p) for p in patterns}):
         where = out / folder if folder else out

@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.app.out_lock import held, remove_stale_temps
+from flows.app.out_lock import MANIFEST, held, remove_stale_temps
 
 __all__ = ["MANIFEST", "Manifest", "record_written", "unrecognised"]
-
-MANIFEST = ".twinflow-outputs.json"
-"""The manifest's name in ``--out`` (hidden: it is bookkeeping, not an output)."""
 
 _KIND = "twinflow-outputs"
 MAX_BYTES = 64 * 2**20
