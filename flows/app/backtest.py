@@ -225,7 +225,11 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
     if report:
         from flows.app.report_html import write_report
 
-        write_report(result, inputs=inputs, metadata=metadata, read_options=opts, written=mine)
+        # the run's read counted each waveform key's frames: the report transforms only those it draws
+        counts = ({str(p): read_stats[str(p)].frames for p in inputs}
+                  if all(str(p) in read_stats for p in inputs) else None)
+        write_report(result, inputs=inputs, metadata=metadata, read_options=opts, written=mine,
+                     frame_counts=counts)
     record_written(out, mine)  # --fresh knows them as twinflow's, even with archive/ gone
     return result
 

@@ -11,8 +11,10 @@ the broker's time-based retention does not delete replayed history as soon as it
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -33,7 +35,13 @@ from twin_models.records import (
     telemetry_kind,
 )
 
-__all__ = ["PublishReport", "publish", "topic_role"]
+__all__ = ["DeliveryError", "DeliveryFailures", "PublishReport", "publish", "topic_role"]
+
+QUEUE_KBYTES = 65536
+"""The producer's local queue (``queue.buffering.max.kbytes``) while publishing: 64 MiB instead of
+librdkafka's 1 GiB, so a broker slower than the file holds at most ~64 MiB of records in memory
+(a full queue makes ``produce`` wait for deliveries); the replay rate is the same (RESULTS, round
+39). A ``[pipeline.kafka.librdkafka]`` setting of it wins."""
 
 _ROLES = {"waveform": "waveforms", "scalar": "scalars", "event": "events"}
 
@@ -51,6 +59,44 @@ class PublishReport:
     bytes: int = 0
     failed: int = 0
     seconds: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)
+    """Failed deliveries by reason (librdkafka's error name)."""
+
+
+class DeliveryFailures:
+    """A producer's ``on_delivery``: failed deliveries counted by reason (librdkafka's error name,
+    e.g. ``MSG_SIZE_TOO_LARGE``), with the first :data:`TEXTS` distinct texts of each. Bounded
+    whatever fails: at most :data:`REASONS` reasons are named, the rest counted as ``other``
+    (round 39; one text per failed record was kept until the end before)."""
+
+    TEXTS = 3
+    REASONS = 16
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.texts: dict[str, list[str]] = {}
+
+    def __call__(self, err: Any, _msg: object) -> None:
+        if err is None:
+            return
+        name = err.name() if hasattr(err, "name") else type(err).__name__
+        if name not in self.counts and len(self.counts) >= self.REASONS:
+            name = "other"
+        self.counts[name] += 1
+        text = (err.str() if hasattr(err, "str") else "") or str(err)
+        kept = self.texts.setdefault(name, [])
+        if len(kept) < self.TEXTS and text not in kept:
+            kept.append(text[:500])
+
+    @property
+    def total(self) -> int:
+        """Failed deliveries so far."""
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        """``N NAME (text; text)`` per reason, the most frequent first."""
+        return "; ".join(f"{n} {name} ({'; '.join(self.texts.get(name, []))})"
+                         for name, n in self.counts.most_common())
 
 
 class _Pacer:
@@ -80,7 +126,8 @@ def publish(
     speed: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> PublishReport:
-    """Produce ``records`` (in event-time order) to their topics; raises if any delivery failed.
+    """Produce ``records`` (in event-time order) to their topics; raises :class:`DeliveryError`
+    (a KafkaSetupError: one line, exit 2) if any delivery failed, counting them by reason.
 
     Waits at most ``cfg.connect_timeout_s`` for the brokers before the first record (a
     KafkaSetupError naming them otherwise), instead of queueing for ``message.timeout.ms``; then
@@ -88,18 +135,15 @@ def publish(
     created just before: an idempotent producer's first batch to a partition its leader has not
     applied yet can be lost on brokers without KAFKA-15591's fix).
     """
-    producer, client_errors = producer_client(cfg, producer_config(cfg.client_config()))
+    config = {"queue.buffering.max.kbytes": str(QUEUE_KBYTES), **producer_config(cfg.client_config())}
+    producer, client_errors = producer_client(cfg, config)
     wait_for_brokers(producer, client_errors, cfg)
     topics = {role: cfg.topic(role) for role in ("scalars", "waveforms", "events")}
     admin, admin_errors = admin_client(cfg)
     wait_for_brokers(admin, admin_errors, cfg)
     wait_for_leaders(admin, list(topics.values()), cfg)
     report = PublishReport()
-    errors: list[str] = []
-
-    def on_delivery(err: object, _msg: object) -> None:
-        if err is not None:
-            errors.append(str(err))
+    on_delivery = DeliveryFailures()
 
     pacer = _Pacer(speed)
     start = time.monotonic()
@@ -115,11 +159,20 @@ def publish(
             progress(1)
     flush(producer)
     report.seconds = time.monotonic() - start
-    report.failed = len(errors)
-    if errors:
-        msg = f"{len(errors)} of {report.records} records were not delivered to {cfg.brokers}: {errors[0]}"
-        raise KafkaSetupError(msg)
+    report.failed, report.failures = on_delivery.total, dict(on_delivery.counts.most_common())
+    if report.failed:
+        msg = (f"{report.failed} of {report.records} records were not delivered to {cfg.brokers}: "
+               f"{on_delivery.summary()}")
+        raise DeliveryError(msg, report)
     return report
+
+
+class DeliveryError(KafkaSetupError):
+    """Some records were not delivered; ``report`` says how many of how many and why."""
+
+    def __init__(self, msg: str, report: PublishReport) -> None:
+        super().__init__(msg)
+        self.report = report
 
 
 def _produce(producer: Producer, topic: str, key: bytes, value: bytes,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import bisect
 import html
-import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 from flows.app.out_dir import replace_file
 from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
-from flows.dataflow.sources.files import read_records
+from flows.dataflow.sources.files import ReadStats, read_records
 from twin_models.prescribe import money
 from twin_models.records import Alert, Recommendation, TwinSnapshot, WaveformFrame
 from twin_models.text import format_duration
@@ -42,85 +40,114 @@ def _asset_rows(snaps: Mapping[str, list[TwinSnapshot]], alerts: Sequence[Alert]
     return rows
 
 
+def chosen_frames(n: int, per: int | None = None) -> list[int]:
+    """Indices (in a key's order) of the frames a waterfall of ``n`` frames draws: round 38's rows.
+
+    Round 38 streamed the key's frames keeping those at 0, s, 2 s, ... (s = 1, doubled, and every
+    other row dropped, whenever more than 2 ``per`` rows were held: so s ends as the least power of
+    two with n <= 2 ``per`` s), then drew, for frames 0, T, 2 T, ... (T = n // ``per``, at least 1),
+    the kept one nearest each (the lower on a tie; each once). That rule needs only n, so with the
+    key's count known first the same rows come out of ``per`` or so spectra, not 2 ``per`` +
+    ``per`` log2(n / 2 ``per``) (round 39)."""
+    per = FRAMES_PER_WATERFALL if per is None else per
+    stride = 1
+    while n > 2 * per * stride:
+        stride *= 2
+    last = (n - 1) // stride * stride  # the last kept frame
+    chosen: list[int] = []
+    for want in range(0, n, max(1, n // per)):
+        lower = want // stride * stride
+        upper = lower + stride
+        pick = upper if want != lower and upper <= last and upper - want < want - lower else lower
+        if not chosen or chosen[-1] != pick:
+            chosen.append(pick)
+    return chosen
+
+
 class _Waterfall:
     """The rows of one (asset, channel) envelope waterfall, computed as its frames stream by.
 
-    Only what the plot draws of a frame is kept (its envelope spectrum up to the plotted top
-    frequency, and its time), for frames 0, stride, 2 stride, ... of the key; when more than
-    2 x FRAMES_PER_WATERFALL rows are kept, every other one is dropped and the stride doubles.
-    So a key holds at most 2 x FRAMES_PER_WATERFALL + 1 rows, whatever its length, in one pass,
-    without knowing how many frames it has (round 38; the sampling step was the whole file's
-    records // FRAMES_PER_WATERFALL before, so each of many keys got a handful of rows)."""
+    The key's frame count is known before its frames are read (the backtest's own read counts
+    them), so only the frames :func:`chosen_frames` names are transformed, and of each only what
+    the plot draws is kept (its envelope spectrum up to the plotted top frequency, and its time):
+    at most about 2 x FRAMES_PER_WATERFALL rows, whatever the key's length. A frame whose
+    spectrum cannot be taken leaves its row out (a gap)."""
 
-    def __init__(self, first: WaveformFrame, metadata: Any) -> None:
+    def __init__(self, first: WaveformFrame, metadata: Any, frames: int) -> None:
         self.title = f"{first.asset_id} / {first.channel}"
         self.top_hz, self.defects = envelope_axis(first, metadata)
-        self.stride, self.seen = 1, 0
-        self.kept: list[tuple[int, datetime, Any]] = []  # (frame index in the key, time, row)
+        self.frames, self.seen = frames, 0
+        self.wanted = frozenset(chosen_frames(frames))
+        self.kept: list[tuple[datetime, Any]] = []  # (time, row) of the chosen frames, in order
         self.freqs: Any = None
 
     def add(self, frame: WaveformFrame) -> None:
         i, self.seen = self.seen, self.seen + 1
-        if i % self.stride:
+        if i not in self.wanted:
             return
         try:
             self.freqs, row = envelope_row(frame, self.top_hz)
         except (ValueError, FloatingPointError, ZeroDivisionError):
             return  # a frame the spectrum cannot be taken of leaves a gap, not a broken report
-        self.kept.append((i, frame.timestamp, row.astype("float32")))
-        if len(self.kept) > 2 * FRAMES_PER_WATERFALL:
-            self.stride *= 2
-            self.kept = [k for k in self.kept if k[0] % self.stride == 0]
+        self.kept.append((frame.timestamp, row.astype("float32")))
 
     def rows(self) -> list[tuple[datetime, Any]]:
-        """About FRAMES_PER_WATERFALL rows, evenly spaced: for frames 0, step, 2 step, ... with
-        step = the key's frames // FRAMES_PER_WATERFALL (what the per-file step gave a one-key
-        file), the kept row nearest each (the same frames when step is a multiple of the stride)."""
-        step = max(1, self.seen // FRAMES_PER_WATERFALL)
-        index = [k[0] for k in self.kept]
-        chosen: list[int] = []
-        for want in range(0, self.seen, step):
-            j = bisect.bisect_left(index, want)
-            if j == len(index) or (j > 0 and want - index[j - 1] <= index[j] - want):
-                j -= 1
-            if j >= 0 and (not chosen or chosen[-1] != j):
-                chosen.append(j)
-        return [(self.kept[j][1], self.kept[j][2]) for j in chosen]
+        """The drawn rows, oldest first: about FRAMES_PER_WATERFALL, evenly spaced."""
+        return list(self.kept)
+
+
+FrameCounts = Mapping[str, Mapping[tuple[str, str], int]]
+"""Per input file (``str(path)``): its waveform frames per (asset, channel), as read."""
+
+
+def count_frames(paths: Sequence[str | Path], options: Mapping[str, Any],
+                 ) -> dict[str, Counter[tuple[str, str]]]:
+    """:data:`FrameCounts` of the files by reading them (no spectra); a file that cannot be read,
+    or holds no waveform frames, counts none. The backtest has these from its own read."""
+    out: dict[str, Counter[tuple[str, str]]] = {}
+    for path in paths:
+        stats = ReadStats()
+        try:
+            for _ in read_records(path, stats=stats, **options):
+                pass
+        except (ValueError, OSError):
+            stats.frames.clear()
+        out[str(path)] = stats.frames
+    return out
 
 
 def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadata: Any,
-                ) -> tuple[dict[tuple[str, str], _Waterfall], int]:
+                counts: FrameCounts | None = None) -> tuple[dict[tuple[str, str], _Waterfall], int]:
     """The waterfalls of the waveform files' first MAX_WATERFALLS (asset, channel) keys in sorted
-    order, and how many keys were left out. Streamed: one frame alive at a time, and per key
-    only its rows (a few KB each), never its frames."""
-    out: dict[tuple[str, str], _Waterfall] = {}
-    left_out: set[tuple[str, str]] = set()
+    order, and how many keys were left out. ``counts`` (:func:`count_frames` if not given) says
+    which files hold frames and how many each key has, so only the drawn frames are transformed
+    and a file without frames is not read again. Streamed: one frame alive at a time, and per
+    key only its rows (a few KB each), never its frames."""
+    if counts is None:
+        counts = count_frames(paths, options)
+    total: Counter[tuple[str, str]] = Counter()
     for path in paths:
+        total.update(counts.get(str(path), {}))
+    drawn = set(sorted(total)[:MAX_WATERFALLS])
+    out: dict[tuple[str, str], _Waterfall] = {}
+    for path in paths:
+        if not counts.get(str(path)):
+            continue
         try:
             records = read_records(path, **options)
-            first = next(records, None)
-        except (ValueError, OSError):
-            continue
-        if not isinstance(first, WaveformFrame):
-            continue
-        for rec in itertools.chain((first,), records):
-            if not isinstance(rec, WaveformFrame):  # (a waveform file holds frames only)
-                continue
-            key = (rec.asset_id, rec.channel)
-            wf = out.get(key)
-            if wf is None:
-                if key in left_out:
+            for rec in records:
+                if not isinstance(rec, WaveformFrame):  # (a waveform file holds frames only)
                     continue
-                if len(out) >= MAX_WATERFALLS:
-                    last = max(out)
-                    if key > last:
-                        left_out.add(key)
-                        continue
-                    left_out.add(last)
-                    del out[last]
-                wf = out[key] = _Waterfall(rec, metadata)
-            wf.add(rec)
-    return out, len(left_out)
+                key = (rec.asset_id, rec.channel)
+                if key not in drawn:
+                    continue
+                wf = out.get(key)
+                if wf is None:
+                    wf = out[key] = _Waterfall(rec, metadata, total[key])
+                wf.add(rec)
+        except (ValueError, OSError):
+            continue  # (read once already: changed since?) the waterfalls drawn from what was read
+    return out, len(total) - len(drawn)
 
 
 MAX_RECOMMENDATIONS = 200
@@ -144,9 +171,11 @@ def _recommendations(recs: Sequence[Recommendation]) -> list[str]:
 
 
 def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
-                 read_options: Mapping[str, Any], written: list[Path] | None = None) -> Path:
+                 read_options: Mapping[str, Any], written: list[Path] | None = None,
+                 frame_counts: FrameCounts | None = None) -> Path:
     """Write the plots and ``report.html`` into ``result.out``; returns the page's path and
-    appends every file it wrote (plots, then the page) to ``written``."""
+    appends every file it wrote (plots, then the page) to ``written``. ``frame_counts``: the
+    inputs' waveform frames per key as the run read them (else the files are counted first)."""
     written = [] if written is None else written
     out: Path = result.out
     figs = out / "figures"
@@ -169,7 +198,7 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
                          figs / f"{safe}.png")
         written.append(png)
         parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
-    falls, left_out = _waterfalls(inputs, read_options, metadata)
+    falls, left_out = _waterfalls(inputs, read_options, metadata, frame_counts)
     if left_out:
         parts.append(f"<p>Envelope waterfalls of the first {len(falls)} (asset, channel) pairs "
                      f"only; {left_out} more left out (at most {MAX_WATERFALLS} are drawn).</p>")

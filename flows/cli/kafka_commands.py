@@ -176,8 +176,9 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r = sub.add_parser("replay", help="publish historical telemetry files into Kafka",
                        description="Publish CSV/Parquet scalar tables, NAB-style series, Parquet "
                                    "waveform frames and event files in event-time order per asset, "
-                                   "to the telemetry and event topics (key = asset_id). Example: "
-                                   "twin replay data/*.csv --speed 0")
+                                   "to the telemetry and event topics (key = asset_id). Records the "
+                                   "brokers refuse are counted by reason: one line says how many of how "
+                                   "many and why, exit 2. Example: twin replay data/*.csv --speed 0")
     r.add_argument("files", nargs="+", help="input files")
     _add_kafka_args(r)
     r.add_argument("--format", choices=("nab", "scalar_table", "waveform", "events"), default=None,

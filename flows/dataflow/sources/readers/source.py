@@ -63,13 +63,16 @@ class ReadStats:
 
     Reasons: ``empty`` (empty or null cell), ``non_finite`` (NaN/inf value), ``empty_frame`` (null
     or empty sample list), ``non_finite_frame`` (a frame with NaN/inf samples). ``reordered`` says
-    that the file was not in event-time order and its records were sorted.
+    that the file was not in event-time order and its records were sorted. ``frames``: a waveform
+    file's frames yielded per (asset, channel) (what the backtest report's waterfalls sample from,
+    so it need not count them in a pass of its own).
     """
 
     rows: int = 0
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     reordered: bool = False
+    frames: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)

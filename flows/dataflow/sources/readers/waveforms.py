@@ -180,6 +180,7 @@ def _batch_frames(lay: Layout, index: _WaveIndex, first: int, batch: pa.RecordBa
             if not finite and not np.isfinite(samples).all():
                 stats.skipped["non_finite_frame"] += 1
                 continue
+            stats.frames[asset, name] += 1
             yield WaveformFrame(asset, name, ts, rate, samples.copy(), shaft)
 
 
