@@ -276,15 +276,16 @@ def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """``write(tmp)`` a sibling temporary file, then rename it onto ``path``.
 
     The rename replaces whatever ``path`` was, a symlink included, never what a symlink points
-    to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``) is not written
-    through. A reader never sees a half-written file, and a failed write leaves none behind.
+    to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``, or at the temporary
+    name, which the pid makes guessable) is not written through. A reader never sees a half-written file, and a failed write leaves none behind.
     The temporary name keeps the suffix (matplotlib picks the image format from it). A failed
     write (a full disk) raises :class:`~flows.archive.layout.WriteFailed` naming ``path`` (it
     said Arrow's or matplotlib's words only: ``[Errno 28] Error writing bytes to file``)."""
     target = Path(path)
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
     try:
-        write(tmp)
+        tmp.unlink(missing_ok=True)  # round 39: a link planted at this name (pid-guessable) was written
+        write(tmp)  # through (outside --out) and renamed onto ``path``; a dead run's file of ours is stale
         replace_synced(tmp, target)  # round 37: on disk before the rename (a power loss: no empty file)
     except OSError as exc:
         from flows.archive.layout import WriteFailed, failure_reason

@@ -148,3 +148,26 @@ def test_the_next_manifest_write_removes_its_own_stale_temporary(tmp_path: Path)
     Manifest.read(tmp_path).record([tmp_path / "a.txt"])
     assert not stale.exists() and not mine.exists()
     assert list(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt"]
+
+
+@pytest.mark.parametrize("name", ["..twinflow-outputs.tmp-{pid}.json", ".report.tmp-{pid}.html"])
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path, name: str) -> None:
+    """Round 39 (HOSTILE39): the temporary name is ``.<stem>.tmp-<pid><suffix>``, guessable; a link
+    planted there was written through (a file outside --out overwritten with the manifest or the
+    page) and then renamed onto the output (the manifest became that link). On f313d9d both failed."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    planted = out / name.format(pid=os.getpid())
+    planted.symlink_to(victim)
+    if name.startswith("..twinflow"):
+        (out / "a.txt").write_text("a")
+        record_written(out, [out / "a.txt"])
+        final = out / MANIFEST
+        assert "a.txt" in json.loads(final.read_text())["files"]
+    else:
+        final = replace_file(out / "report.html", lambda tmp: tmp.write_text("<html/>"))
+        assert final.read_text() == "<html/>"
+    assert victim.read_text() == "keep"
+    assert not final.is_symlink() and not planted.exists() and not planted.is_symlink()
