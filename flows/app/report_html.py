@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import html
 import itertools
 from collections import defaultdict
@@ -123,6 +124,25 @@ def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadat
     return out, len(left_out)
 
 
+STEM_BYTES = 120
+"""A figure's name keeps at most this many bytes of its asset id (and channel): ~2 x 128 characters of
+three bytes each were over the 255 bytes a file name may have (round 39)."""
+
+
+def _figure_name(text: str, suffix: str, taken: set[str]) -> str:
+    """A file name for the figure of ``text`` (an asset id, or asset and channel): its letters, digits,
+    ``-`` and ``_`` (others as ``_``), at most :data:`STEM_BYTES` bytes; when that name is cut or another
+    figure of this page has it (``pump.1`` and ``pump_1`` were both ``pump_1.png``: the page showed the
+    second's plot twice, round 39), ``-`` and 8 hex digits of ``text``'s SHA-256 make it this one's."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+    cut = safe.encode()[:STEM_BYTES].decode(errors="ignore")
+    name = cut + suffix
+    if cut != safe or name.casefold() in taken:  # casefold: a folder that ignores case
+        name = f"{cut}-{hashlib.sha256(text.encode(errors='surrogatepass')).hexdigest()[:8]}{suffix}"
+    taken.add(name.casefold())
+    return name
+
+
 MAX_RECOMMENDATIONS = 200
 
 
@@ -163,10 +183,10 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
     parts.extend(_recommendations(getattr(result, "recommendations", [])))
+    taken: set[str] = set()  # the figures' names on this page, each its own file
     for asset in sorted(snaps)[:MAX_ASSETS]:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in asset)
         png = plot_asset(snaps[asset], result.alerts, result.failures.get(asset, []),
-                         figs / f"{safe}.png")
+                         figs / _figure_name(asset, ".png", taken))
         written.append(png)
         parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
     falls, left_out = _waterfalls(inputs, read_options, metadata)
@@ -174,10 +194,10 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
         parts.append(f"<p>Envelope waterfalls of the first {len(falls)} (asset, channel) pairs "
                      f"only; {left_out} more left out (at most {MAX_WATERFALLS} are drawn).</p>")
     for (asset, channel), wf in sorted(falls.items()):
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{asset}_{channel}")
         kept = wf.rows()
+        name = _figure_name(f"{asset}_{channel}", "_envelope.png", taken)
         waterfall = draw_envelope_waterfall([r for _, r in kept], [t for t, _ in kept], wf.freqs,
-                                            wf.defects, wf.title, figs / f"{safe}_envelope.png")
+                                            wf.defects, wf.title, figs / name)
         if waterfall is not None:
             written.append(waterfall)
             parts.append(f"<h3>{html.escape(asset)} / {html.escape(channel)}: envelope spectrum "
