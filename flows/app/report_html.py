@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flows.app.out_dir import replace_file
+from flows.app.out_dir import refuse_linked_folders, replace_file
 from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
 from flows.dataflow.sources.files import read_records
 from twin_models.prescribe import money
@@ -170,6 +170,7 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
     written = [] if written is None else written
     out: Path = result.out
     figs = out / "figures"
+    refuse_linked_folders(out, ("figures",))  # planted mid-run (checked before the run too): not followed
     figs.mkdir(exist_ok=True)
     snaps: dict[str, list[TwinSnapshot]] = defaultdict(list)
     for s in sorted(result.snapshots, key=lambda s: s.window_start):

@@ -12,30 +12,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from flows.app.report_html import STEM_BYTES, _figure_name
 from tests.flows.test_cli_errors import twin
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def _waves(path: Path, assets: list[str], per: int = 12) -> Path:
-    noise = np.random.default_rng(2).normal(0, 1, 1024).astype(np.float32)
-    n = len(assets) * per
-    pq.write_table(pa.table({
-        "timestamp": pa.array([T0 + timedelta(minutes=i // len(assets)) for i in range(n)],
-                              pa.timestamp("us", "UTC")),
-        "asset_id": [assets[i % len(assets)] for i in range(n)],
-        "sample_rate_hz": [25600.0] * n,
-        "vib": pa.array([(noise * (1 + i % len(assets))).tolist() for i in range(n)], pa.list_(pa.float32())),
-    }), path)
-    return path
+from tests.flows.test_hostile_linked_folders import _waves
 
 
 def _images(page: str) -> list[str]:
