@@ -171,3 +171,19 @@ def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: P
         assert final.read_text() == "<html/>"
     assert victim.read_text() == "keep"
     assert not final.is_symlink() and not planted.exists() and not planted.is_symlink()
+
+
+@pytest.mark.parametrize("plant", ["folder", "fifo"])
+def test_a_lock_that_cannot_be_taken_is_warned_of_once_per_command(tmp_path: Path, plant: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 39 (HOSTILE39): a command writes the manifest 3-4 times, and each said the same ~330
+    characters again (f313d9d: twice here; a FIFO's line named the lock twice)."""
+    lock = tmp_path / out_lock.LOCK
+    lock.mkdir() if plant == "folder" else os.mkfifo(lock)
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(name)
+        record_written(tmp_path, [tmp_path / name])
+    err = capsys.readouterr().err
+    why = "Is a directory" if plant == "folder" else "not a regular file"
+    assert err.count("\n") == 1 and f"lock {lock} was not taken ({why}); " in err
+    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt", "b.txt"]
