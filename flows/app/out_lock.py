@@ -127,8 +127,8 @@ def _alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+    except (ProcessLookupError, OverflowError):  # over a pid_t (round 39: `.x.tmp-9999999999.png` made
+        return False  # every manifest write, so every demo and backtest into the folder, an internal error)
     except OSError:  # EPERM: alive, another user's
         return True
     return True

@@ -187,3 +187,18 @@ def test_a_lock_that_cannot_be_taken_is_warned_of_once_per_command(tmp_path: Pat
     why = "Is a directory" if plant == "folder" else "not a regular file"
     assert err.count("\n") == 1 and f"lock {lock} was not taken ({why}); " in err
     assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt", "b.txt"]
+
+
+@pytest.mark.parametrize("pid", ["2147483648", "9999999999"])
+def test_a_temporary_name_with_a_pid_no_process_can_have_is_stale(tmp_path: Path, pid: str) -> None:
+    """Round 39 (HOSTILE39): ``os.kill`` raised OverflowError for a pid over a pid_t: a file named
+    ``..twinflow-outputs.tmp-9999999999.json`` (or ``.demo.tmp-...png`` for --fresh) made every
+    manifest write, so every demo and backtest into the folder, `twin: internal error`, exit 1."""
+    stale = [tmp_path / f"..twinflow-outputs.tmp-{pid}.json", tmp_path / f".demo.tmp-{pid}.png"]
+    for p in stale:
+        p.write_bytes(b"")
+    (tmp_path / "demo.png").write_bytes(b"png")
+    record_written(tmp_path, [tmp_path / "demo.png"])
+    assert not stale[0].exists() and stale[1].exists()  # the manifest write: its own temporaries only
+    prepare_out(tmp_path, tmp_path / "archive", DEMO_OUTPUTS, fresh=True)
+    assert not stale[1].exists() and not (tmp_path / "demo.png").exists()
