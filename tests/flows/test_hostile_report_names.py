@@ -54,3 +54,20 @@ def test_a_figure_name_is_cut_on_a_character_and_kept_apart_by_a_digest() -> Non
     assert a != b and a.startswith("é" * (STEM_BYTES // 2) + "-") and len(a.encode()) <= STEM_BYTES + 13
     assert _figure_name("Pump-1", ".png", taken) == "Pump-1.png"
     assert _figure_name("pump-1", ".png", taken).startswith("pump-1-")  # the same file where case is ignored
+
+
+def test_the_out_check_counts_the_longest_figure_name(tmp_path: Path) -> None:
+    """``FIGURE_TAIL`` is as long as a waterfall's temporary name can be, and ``twin backtest`` checks
+    ``--out`` with it: an ``--out`` whose archive fits but whose figures would not is refused before
+    the run (f313d9d: checked with the archive's tail only; the run then failed at its report)."""
+    from flows.cli.path_limits import ARCHIVE_TAIL, FIGURE_TAIL
+
+    name = _figure_name("泵" * 128 + "_" + "c" * 64, "_envelope.png", set())
+    tmp = f"figures/.{Path(name).stem}.tmp-4194304.png"  # replace_file's temporary name, a 7-digit pid
+    assert len(tmp.encode()) == len(FIGURE_TAIL.encode()) > len(f"archive/{ARCHIVE_TAIL}".encode())
+    room = 4095 - len(str(tmp_path)) - 1 - len(FIGURE_TAIL) - 1 + 5  # 5 bytes over with a figure
+    out = tmp_path.joinpath(*["d" * 200] * (room // 201), "e" * (room % 201 or 1))
+    rc, _, err = twin("backtest", str(_waves(tmp_path / "w.parquet", ["brg-1"], per=6)), "--out", str(out),
+                      "--no-progress")
+    assert rc == 2 and "the files a run writes there would have paths of" in err, err
+    assert not (tmp_path / ("d" * 200)).exists()
