@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shlex
 import shutil
 import statistics
 import sys
@@ -26,7 +25,7 @@ from flows.app.out_manifest import Manifest, record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
 from flows.app.report import plot_fleet
-from flows.archive.files import printable
+from flows.archive.files import printable, shell_word
 from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
@@ -238,8 +237,8 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
         print_followed(s["followed_plans"])
     # user-given paths: a control character is shown escaped (it would drive the terminal)
     print(f"\n  plot: {printable(s['plot'])}")
-    print(f"  archive: {printable(str(out))}  (try: {printable(shlex.quote(twin_command()))} sql "
-          f"\"SELECT * FROM alerts\" --archive {printable(shlex.quote(str(out)))})")
+    print(f"  archive: {printable(str(out))}  (try: {shell_word(twin_command())} sql "
+          f"\"SELECT * FROM alerts\" --archive {shell_word(str(out))})")
 
 
 def twin_command() -> str:
