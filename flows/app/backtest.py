@@ -39,7 +39,14 @@ from flows.app.losses import (
     duplicate_files,
     loss_problem,
 )
-from flows.app.out_dir import RunOutputs, kept_on_stop, missing_top, prepare_out, replace_file
+from flows.app.out_dir import (
+    RunOutputs,
+    kept_on_stop,
+    missing_top,
+    prepare_out,
+    refuse_linked_folders,
+    replace_file,
+)
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
@@ -170,6 +177,7 @@ def run_backtest(
     refuse_duplicates([*inputs, *events])
     refuse_inputs_in_outputs([*inputs, *events], Path(out))
     out = Path(out)
+    refuse_linked_folders(out, ("archive", *(("figures",) if report else ())))  # before any work
     made = missing_top(out)
     out.mkdir(parents=True, exist_ok=True)
     run = RunOutputs(new_run_id())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shlex
 import shutil
 import statistics
 import sys
@@ -21,12 +20,12 @@ from flows.app.demo_prescriptions import prescription_rows, prescription_summary
 from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.heap import collecting_less
 from flows.app.losses import dead_letters_by_reason, describe_reasons
-from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out
+from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out, refuse_linked_folders
 from flows.app.out_manifest import Manifest, record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
 from flows.app.report import plot_fleet
-from flows.archive.files import printable
+from flows.archive.files import printable, shell_word
 from flows.config.fingerprint import config_hash, twinflow_version
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
@@ -238,8 +237,8 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
         print_followed(s["followed_plans"])
     # user-given paths: a control character is shown escaped (it would drive the terminal)
     print(f"\n  plot: {printable(s['plot'])}")
-    print(f"  archive: {printable(str(out))}  (try: {printable(shlex.quote(twin_command()))} sql "
-          f"\"SELECT * FROM alerts\" --archive {printable(shlex.quote(str(out)))})")
+    print(f"  archive: {printable(str(out))}  (try: {shell_word(twin_command())} sql "
+          f"\"SELECT * FROM alerts\" --archive {shell_word(str(out))})")
 
 
 def twin_command() -> str:
@@ -295,6 +294,8 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     fleet = FleetConfig(n_assets=args.assets, days=args.days, seed=args.seed,
                         sensor_fault_fraction=getattr(args, "sensor_faults", 0.0))
     identity = demo_identity(args, cfg)
+    if getattr(args, "follow_plans", False):  # round 39: a link there, found after the first pass, was
+        refuse_linked_folders(out, ("followed",))  # --fresh-ed through (another folder's archive deleted)
     prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity)
     run = RunOutputs(new_run_id())
     with kept_on_stop(out, out, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept

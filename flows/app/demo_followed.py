@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.app.demo import DemoResult, run_fleet
-from flows.app.out_dir import RunOutputs, prepare_out
+from flows.app.out_dir import RunOutputs, prepare_out, refuse_linked_folders
 from flows.app.out_manifest import Manifest
 from flows.archive.files import printable
 from flows.config.pipeline import PipelineConfig
@@ -120,6 +120,7 @@ def run_followed(fleet: FleetConfig, recs: Sequence[Recommendation], res: DemoRe
     if not pairs:
         return summary
     planned = dataclasses.replace(fleet, plans=tuple(a for _, a in pairs))
+    refuse_linked_folders(out, (FOLLOWED_DIR,))  # planted since the start: --fresh would delete through it
     where.mkdir(parents=True, exist_ok=True)
     mine = None if identity is None else followed_identity(identity, planned.plans)
     prepare_out(where, where, ("dead_letters*.jsonl",), fresh=fresh, identity=mine)

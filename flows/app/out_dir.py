@@ -180,6 +180,28 @@ def _kind(p: Path) -> str:
         return "not a regular file"
 
 
+def refuse_linked_folders(out: Path, names: Sequence[str], flag: str = "--out") -> None:
+    """Refused before any work, one line: a folder a command writes below ``out`` (``archive``,
+    ``figures``, ``followed``) that is a symbolic link or not a folder. Round 39 (HOSTILE39): a
+    backtest's ``archive`` linked to another output folder's archive had ``--fresh`` delete that
+    folder's files, and the run wrote its own there; ``figures`` linked elsewhere had the plots
+    overwrite files of the same name there; ``figures`` a file failed the run at its end."""
+    for name in names:
+        p = out / name
+        if p.is_symlink():
+            to = ""
+            with contextlib.suppress(OSError):
+                to = f" (to {printable(os.readlink(p))})"
+            msg = (f"{flag} {printable(str(out))}: {name} is a symbolic link{to}; twinflow writes its {name} "
+                   "folder there and never writes or deletes through a link: remove it or choose another "
+                   f"{flag}")
+            raise ValueError(msg)
+        if p.exists() and not p.is_dir():
+            msg = (f"{flag} {printable(str(out))}: {name} is {_kind(p)}, not a folder; twinflow writes its "
+                   f"{name} folder there: move it away or choose another {flag}")
+            raise ValueError(msg)
+
+
 def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     walked = _walk_tables(archive)
     files = walked.files
@@ -276,15 +298,17 @@ def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """``write(tmp)`` a sibling temporary file, then rename it onto ``path``.
 
     The rename replaces whatever ``path`` was, a symlink included, never what a symlink points
-    to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``) is not written
-    through. A reader never sees a half-written file, and a failed write leaves none behind.
+    to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``, or at the temporary
+    name, which the pid makes guessable) is not written through. A reader never sees a
+    half-written file, and a failed write leaves none behind.
     The temporary name keeps the suffix (matplotlib picks the image format from it). A failed
     write (a full disk) raises :class:`~flows.archive.layout.WriteFailed` naming ``path`` (it
     said Arrow's or matplotlib's words only: ``[Errno 28] Error writing bytes to file``)."""
     target = Path(path)
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
     try:
-        write(tmp)
+        tmp.unlink(missing_ok=True)  # round 39: a link planted at this name (pid-guessable) was written
+        write(tmp)  # through (outside --out) and renamed onto ``path``; a dead run's file of ours is stale
         replace_synced(tmp, target)  # round 37: on disk before the rename (a power loss: no empty file)
     except OSError as exc:
         from flows.archive.layout import WriteFailed, failure_reason

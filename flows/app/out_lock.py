@@ -39,6 +39,10 @@ _TEMP = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d{1,10})(?P<suffix>\.[^.]*)?$
 """``replace_file``'s temporary name: ``.<stem>.tmp-<pid><suffix>``."""
 
 
+_WARNED: set[tuple[Path, str | None]] = set()
+"""The locks (and reasons) this process has warned of: each once."""
+
+
 def _say(line: str) -> None:
     with contextlib.suppress(OSError, ValueError):  # a stderr that is gone: the write goes on
         print(line, file=sys.stderr)
@@ -49,7 +53,7 @@ def _open(path: Path) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        msg = f"{path} is not a regular file"
+        msg = "not a regular file"  # (the warning names the path once: round 39, it said it twice)
         raise OSError(msg)
     return fd
 
@@ -102,10 +106,12 @@ def held(out: Path, wait_s: float | None = None) -> Iterator[None]:
             yield
             return
     if fd is None:
-        _say(f"twin: warning: the output manifest's lock {printable(str(path))} was not taken "
-             f"({printable(str(why))}); the manifest "
-             "was updated without it: a run finishing at the same moment into this folder may be "
-             "missing from it (--fresh then refuses that run's files instead of deleting them)")
+        if (path, why) not in _WARNED:  # round 39: said at each of a command's 3-4 manifest writes
+            _WARNED.add((path, why))
+            _say(f"twin: warning: the output manifest's lock {printable(str(path))} was not taken "
+                 f"({printable(str(why))}); the manifest "
+                 "was updated without it: a run finishing at the same moment into this folder may be "
+                 "missing from it (--fresh then refuses that run's files instead of deleting them)")
         yield
         return
     try:
@@ -121,8 +127,8 @@ def _alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+    except (ProcessLookupError, OverflowError):  # over a pid_t (round 39: `.x.tmp-9999999999.png` made
+        return False  # every manifest write, so every demo and backtest into the folder, an internal error)
     except OSError:  # EPERM: alive, another user's
         return True
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -9,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flows.app.out_dir import replace_file
+from flows.app.out_dir import refuse_linked_folders, replace_file
 from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
 from flows.dataflow.sources.files import ReadStats, read_records
 from twin_models.prescribe import money
@@ -150,6 +151,25 @@ def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadat
     return out, len(total) - len(drawn)
 
 
+STEM_BYTES = 120
+"""A figure's name keeps at most this many bytes of its asset id (and channel): ~2 x 128 characters of
+three bytes each were over the 255 bytes a file name may have (round 39)."""
+
+
+def _figure_name(text: str, suffix: str, taken: set[str]) -> str:
+    """A file name for the figure of ``text`` (an asset id, or asset and channel): its letters, digits,
+    ``-`` and ``_`` (others as ``_``), at most :data:`STEM_BYTES` bytes; when that name is cut or another
+    figure of this page has it (``pump.1`` and ``pump_1`` were both ``pump_1.png``: the page showed the
+    second's plot twice, round 39), ``-`` and 8 hex digits of ``text``'s SHA-256 make it this one's."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+    cut = safe.encode()[:STEM_BYTES].decode(errors="ignore")
+    name = cut + suffix
+    if cut != safe or name.casefold() in taken:  # casefold: a folder that ignores case
+        name = f"{cut}-{hashlib.sha256(text.encode(errors='surrogatepass')).hexdigest()[:8]}{suffix}"
+    taken.add(name.casefold())
+    return name
+
+
 MAX_RECOMMENDATIONS = 200
 
 
@@ -179,6 +199,7 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
     written = [] if written is None else written
     out: Path = result.out
     figs = out / "figures"
+    refuse_linked_folders(out, ("figures",))  # planted mid-run (checked before the run too): not followed
     figs.mkdir(exist_ok=True)
     snaps: dict[str, list[TwinSnapshot]] = defaultdict(list)
     for s in sorted(result.snapshots, key=lambda s: s.window_start):
@@ -192,10 +213,10 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
     parts.extend(_recommendations(getattr(result, "recommendations", [])))
+    taken: set[str] = set()  # the figures' names on this page, each its own file
     for asset in sorted(snaps)[:MAX_ASSETS]:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in asset)
         png = plot_asset(snaps[asset], result.alerts, result.failures.get(asset, []),
-                         figs / f"{safe}.png")
+                         figs / _figure_name(asset, ".png", taken))
         written.append(png)
         parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
     falls, left_out = _waterfalls(inputs, read_options, metadata, frame_counts)
@@ -203,10 +224,10 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
         parts.append(f"<p>Envelope waterfalls of the first {len(falls)} (asset, channel) pairs "
                      f"only; {left_out} more left out (at most {MAX_WATERFALLS} are drawn).</p>")
     for (asset, channel), wf in sorted(falls.items()):
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{asset}_{channel}")
         kept = wf.rows()
+        name = _figure_name(f"{asset}_{channel}", "_envelope.png", taken)
         waterfall = draw_envelope_waterfall([r for _, r in kept], [t for t, _ in kept], wf.freqs,
-                                            wf.defects, wf.title, figs / f"{safe}_envelope.png")
+                                            wf.defects, wf.title, figs / name)
         if waterfall is not None:
             written.append(waterfall)
             parts.append(f"<h3>{html.escape(asset)} / {html.escape(channel)}: envelope spectrum "

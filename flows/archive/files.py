@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,7 @@ from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "linked_table", "printable", "quarantine", "scan_table"]
+           "linked_table", "printable", "quarantine", "scan_table", "shell_word"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -65,6 +66,27 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one shell word to paste: ``shlex.quote``'s when it is printable, else bash's
+    ``$'...'`` with each character that is not printable as its escape: as safe on a terminal as
+    :func:`printable`, and the pasted command names the same folder (round 39: ``printable(shlex.quote(
+    ...))`` showed ``'esc\\x1b[31mred'``, which names a folder with a backslash in it)."""
+    if text.isprintable():
+        return shlex.quote(text)
+    out = []
+    for c in text:
+        n = ord(c)
+        if c in "\\'":
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        elif n < 0x80 or 0xDC80 <= n <= 0xDCFF:  # a surrogate-escaped byte of a name not UTF-8: that byte
+            out.append(f"\\x{n & 0xFF:02x}")
+        else:
+            out.append(f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
+    return "$'" + "".join(out) + "'"
 
 def _is_string(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))

@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ from flows.archive.files import (
     corrupt_pages,
     printable,
     scan_table,
+    shell_word,
 )
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
@@ -114,7 +114,7 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
     return short_words(f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
                        f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
-                       f"(see `twin archive check --archive {printable(shlex.quote(str(base)))}`)")
+                       f"(see `twin archive check --archive {shell_word(str(base))}`)")
 
 
 def warn_once(root: str | Path) -> SkipHandler:
@@ -178,7 +178,7 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
         for table in (t for t in TABLES if t in set(tables)):
             bad = corrupt_pages(scan_table(root, table), first_only=True)
             if bad:
-                command = f"twin archive check --archive {shlex.quote(str(root))} --pages --repair"
+                command = f"twin archive check --archive {shell_word(str(root))} --pages --repair"
                 return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
                                     f"move it aside with `{command}`")
     return ArchiveError(f"bad query: {first}")

@@ -167,9 +167,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from flows.app.backtest import failure, print_summary, run_backtest
     from flows.cli.config_file import load_settings
-    from flows.cli.path_limits import ARCHIVE_TAIL
+    from flows.cli.path_limits import ARCHIVE_TAIL, FIGURE_TAIL
 
-    writable_dir("--out", args.out, f"archive/{ARCHIVE_TAIL}")
+    tails = (f"archive/{ARCHIVE_TAIL}", *(() if args.no_report else (FIGURE_TAIL,)))
+    writable_dir("--out", args.out, max(tails, key=lambda t: len(t.encode())))
     not_another_commands_out("backtest", args.out)
     from pathlib import Path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["ARCHIVE_TAIL", "COMPACT_TAIL", "too_long"]
+__all__ = ["ARCHIVE_TAIL", "COMPACT_TAIL", "FIGURE_TAIL", "too_long"]
 
 ARCHIVE_TAIL = (f"{max(TABLES, key=len)}/date=2026-01-01/"
                 f".part-{'20260101T000000-0123abcd'}-w000-000000.parquet.tmp")
@@ -26,6 +26,13 @@ COMPACT_TAIL = (f"{max(TABLES, key=len)}/date=2026-01-01/"
                 f".part-compact-{'20260101T000000-0123abcd'}.parquet.tmp")
 """The longest path ``twin archive compact`` writes below the archive's folder: a merged file's
 temporary name (round 34: a compaction had no check; its first merged file failed to be written)."""
+
+
+FIGURE_TAIL = f"figures/.{'x' * (120 + 9)}_envelope.tmp-4194304.png"
+"""The longest path a backtest's report writes below ``--out``: a waterfall's temporary name, its asset
+and channel cut to ``flows.app.report_html.STEM_BYTES`` (120) bytes with ``-`` and 8 hex digits, and a
+pid of up to 7 digits (Linux's largest ``pid_max``). Round 39: a name was the whole asset id (up to 512
+bytes of UTF-8) and no tail counted it: a long ``--out`` passed the check and failed at the report."""
 
 
 def _limits(base: Path) -> tuple[int, int] | None:

@@ -148,3 +148,57 @@ def test_the_next_manifest_write_removes_its_own_stale_temporary(tmp_path: Path)
     Manifest.read(tmp_path).record([tmp_path / "a.txt"])
     assert not stale.exists() and not mine.exists()
     assert list(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt"]
+
+
+@pytest.mark.parametrize("name", ["..twinflow-outputs.tmp-{pid}.json", ".report.tmp-{pid}.html"])
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path, name: str) -> None:
+    """Round 39 (HOSTILE39): the temporary name is ``.<stem>.tmp-<pid><suffix>``, guessable; a link
+    planted there was written through (a file outside --out overwritten with the manifest or the
+    page) and then renamed onto the output (the manifest became that link). On f313d9d both failed."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    planted = out / name.format(pid=os.getpid())
+    planted.symlink_to(victim)
+    if name.startswith("..twinflow"):
+        (out / "a.txt").write_text("a")
+        record_written(out, [out / "a.txt"])
+        final = out / MANIFEST
+        assert "a.txt" in json.loads(final.read_text())["files"]
+    else:
+        final = replace_file(out / "report.html", lambda tmp: tmp.write_text("<html/>"))
+        assert final.read_text() == "<html/>"
+    assert victim.read_text() == "keep"
+    assert not final.is_symlink() and not planted.exists() and not planted.is_symlink()
+
+
+@pytest.mark.parametrize("plant", ["folder", "fifo"])
+def test_a_lock_that_cannot_be_taken_is_warned_of_once_per_command(tmp_path: Path, plant: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 39 (HOSTILE39): a command writes the manifest 3-4 times, and each said the same ~330
+    characters again (f313d9d: twice here; a FIFO's line named the lock twice)."""
+    lock = tmp_path / out_lock.LOCK
+    lock.mkdir() if plant == "folder" else os.mkfifo(lock)
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(name)
+        record_written(tmp_path, [tmp_path / name])
+    err = capsys.readouterr().err
+    why = "Is a directory" if plant == "folder" else "not a regular file"
+    assert err.count("\n") == 1 and f"lock {lock} was not taken ({why}); " in err
+    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt", "b.txt"]
+
+
+@pytest.mark.parametrize("pid", ["2147483648", "9999999999"])
+def test_a_temporary_name_with_a_pid_no_process_can_have_is_stale(tmp_path: Path, pid: str) -> None:
+    """Round 39 (HOSTILE39): ``os.kill`` raised OverflowError for a pid over a pid_t: a file named
+    ``..twinflow-outputs.tmp-9999999999.json`` (or ``.demo.tmp-...png`` for --fresh) made every
+    manifest write, so every demo and backtest into the folder, `twin: internal error`, exit 1."""
+    stale = [tmp_path / f"..twinflow-outputs.tmp-{pid}.json", tmp_path / f".demo.tmp-{pid}.png"]
+    for p in stale:
+        p.write_bytes(b"")
+    (tmp_path / "demo.png").write_bytes(b"png")
+    record_written(tmp_path, [tmp_path / "demo.png"])
+    assert not stale[0].exists() and stale[1].exists()  # the manifest write: its own temporaries only
+    prepare_out(tmp_path, tmp_path / "archive", DEMO_OUTPUTS, fresh=True)
+    assert not stale[1].exists() and not (tmp_path / "demo.png").exists()

@@ -299,3 +299,21 @@ def test_fresh_refuses_a_symbolic_link_among_the_named_outputs_and_deletes_nothi
     assert f"{link} is a symbolic link (to {target}); twinflow writes no links" in line
     assert sorted(str(p) for p in out.rglob("*")) == before and link.is_symlink()
     assert (elsewhere / "mine.png").read_text() == "the user's picture"
+
+
+@pytest.mark.parametrize("name", ["plain folder", "it's", "back\\slash", "esc\x1b[31mred", "nl\nx",
+                                  "rtl\u202ex", "nel\x85x", "byte\udcffx", "tab\tx$HOME`id`"])
+def test_a_suggested_command_names_the_same_folder_when_pasted(name: str) -> None:
+    """Round 39 (HOSTILE39): the demo's ``try:`` hint and the archive's `twin archive check` hints
+    showed ``printable(shlex.quote(path))``: for ``esc\\x1b[31mred`` that is ``'esc\\x1b[31mred'``, a
+    folder with a backslash and no escape in it. ``shell_word`` gives bash's ``$'...'`` instead: still
+    no control character on the terminal, and bash reads it back as the same bytes."""
+    import subprocess
+
+    from flows.archive.files import shell_word
+
+    word = shell_word(name)
+    assert word.isprintable()
+    got = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True,
+                         env={**os.environ, "LC_ALL": "C.UTF-8"}).stdout
+    assert got == os.fsencode(name)
