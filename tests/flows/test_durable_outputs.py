@@ -148,3 +148,49 @@ def test_the_next_manifest_write_removes_its_own_stale_temporary(tmp_path: Path)
     Manifest.read(tmp_path).record([tmp_path / "a.txt"])
     assert not stale.exists() and not mine.exists()
     assert list(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt"]
+
+
+@pytest.mark.parametrize("planted", ["link", "dangling", "folder", "fifo"])
+def test_something_planted_at_the_lock_name_refuses_the_run_first_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], planted: str) -> None:
+    """Round 39 (DURABLE39): before, every run into that folder ran, then warned "the output
+    manifest's lock ... was not taken" and wrote the manifest without the lock, run after run.
+    Now the command refuses before it computes anything (exit 2, one line naming it); the planted
+    thing and a link's target are left as they are (twinflow never follows nor deletes a link)."""
+    from flows.cli.main import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / out_lock.LOCK
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    if planted == "link":
+        lock.symlink_to(victim)
+    elif planted == "dangling":
+        lock.symlink_to(tmp_path / "nowhere")
+    elif planted == "folder":
+        lock.mkdir()
+        (lock / "notes.txt").write_text("mine")
+    else:
+        os.mkfifo(lock)
+    code = main(["demo", "--out", str(out), "--assets", "1", "--days", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and str(lock) in err and "remove it" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == [out_lock.LOCK]  # nothing computed, nothing written
+    assert victim.read_text() == "keep"
+    assert lock.is_symlink() if planted in ("link", "dangling") else lock.exists()
+
+
+def test_a_killed_write_s_lock_file_does_not_refuse_the_next_run(tmp_path: Path) -> None:
+    """A regular file at the lock name is a kill -9's leftover: taken and removed, as in round 37."""
+    from flows.app.out_dir import prepare_out
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / out_lock.LOCK).write_text("")
+    prepare_out(out, out / "archive", ())
+    (out / "a.txt").write_text("a")
+    record_written(out, [out / "a.txt"])
+    assert not (out / out_lock.LOCK).exists()
+    assert "a.txt" in json.loads((out / MANIFEST).read_text())["files"]
