@@ -183,14 +183,16 @@ def _merge(streams: list[Iterator[pa.Table]], keys: list[str]) -> Iterator[pa.Ta
                 yield pa.concat_tables(rest).sort_by([(k, "ascending") for k in keys])
             return
         at = min(tails, key=tails.__getitem__)
-        bound = tails[at]
+        bound, at_buf = tails[at], bufs[at]
+        assert at_buf is not None
+        bound_row = at_buf.slice(at_buf.num_rows - 1, 1)  # its last row: no buffer's cut moves it
         pieces = []
         for i, (head, tail) in ends.items():
             buf = bufs[i]
             assert buf is not None
             if head >= bound:  # nothing before the bound (Python orders the keys as Arrow sorts them)
                 continue
-            n = buf.num_rows if tail < bound else _below(buf, keys, bufs[at].slice(bufs[at].num_rows - 1, 1))
+            n = buf.num_rows if tail < bound else _below(buf, keys, bound_row)
             pieces.append(buf.slice(0, n))
             bufs[i] = buf.slice(n)
         if pieces:
