@@ -17,30 +17,14 @@ import pytest
 
 from flows.dataflow.sinks.archive import write_rows
 from tests.flows.archive_fixtures import feature_rows
-
-
-def _spied(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    events: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    def replace(src: object, dst: object) -> None:
-        events.append(("replace", os.fspath(dst)))  # type: ignore[arg-type]
-        real_replace(src, dst)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    return events
+from tests.flows.test_durable_outputs import spied_syncs
 
 
 def test_a_part_is_synced_before_its_rename_and_its_folder_after(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "archive"
     write_rows(root, "features", feature_rows(), "part-r0-w0-000000", "r0")  # the folders exist now
-    events = _spied(monkeypatch)
+    events = spied_syncs(monkeypatch)
     write_rows(root, "features", feature_rows(rms=2.0), "part-r1-w0-000000", "r1")
     folder = root / "features" / "date=2026-01-01"
     final = folder / "part-r1-w0-000000.parquet"
@@ -52,7 +36,7 @@ def test_a_part_is_synced_before_its_rename_and_its_folder_after(tmp_path: Path,
 def test_the_folders_a_first_write_makes_are_synced_in_their_parents(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "archive"
-    events = _spied(monkeypatch)
+    events = spied_syncs(monkeypatch)
     write_rows(root, "features", feature_rows(), "part-r0-w0-000000", "r0")
     folder = root / "features" / "date=2026-01-01"
     synced_first = [path for kind, path in events[:3] if kind == "fsync"]

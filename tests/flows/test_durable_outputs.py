@@ -91,9 +91,8 @@ def test_a_link_planted_as_the_lock_is_not_followed(tmp_path: Path,
     assert "a.txt" in json.loads((out / MANIFEST).read_text())["files"]
 
 
-def test_an_atomic_write_is_synced_before_its_rename_and_its_folder_after(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What reaches the disk, in order: the temporary file's bytes, the rename, the folder."""
+def spied_syncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The ``os.fsync`` (of which path) and ``os.replace`` (onto which path) calls from now on, in order."""
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -107,6 +106,13 @@ def test_an_atomic_write_is_synced_before_its_rename_and_its_folder_after(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_an_atomic_write_is_synced_before_its_rename_and_its_folder_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What reaches the disk, in order: the temporary file's bytes, the rename, the folder."""
+    events = spied_syncs(monkeypatch)
     target = tmp_path / "report.html"
     replace_file(target, lambda tmp: tmp.write_text("<html/>"))
     assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
