@@ -312,20 +312,28 @@ def per_partition_floor(records: list[Any], root: Path, batch_rows: int) -> floa
 def pairs(sink: Any, floor: Any, n: int) -> dict[str, Any]:
     """Sink and floor timed ``n`` times each, alternated (the sink first in even pairs, the floor
     first in odd ones), ``gc.collect()`` before each; medians, spreads and the median ratio.
-    ``sink(k)`` / ``floor(k)``: CPU seconds of the k-th run (each writes to a fresh folder)."""
+    ``sink(k)`` / ``floor(k)``: CPU seconds of the k-th run (each writes to a fresh folder). Also the
+    wall seconds of each whole run (round 39: the sink's fsyncs wait on the disk, not the CPU; the
+    floor syncs nothing), medians."""
     s_cpu: list[float] = []
     f_cpu: list[float] = []
+    walls: dict[int, list[float]] = {id(s_cpu): [], id(f_cpu): []}
     for k in range(n):
         for job, out in ((sink, s_cpu), (floor, f_cpu))[::1 if k % 2 == 0 else -1]:
             gc.collect()
+            t = time.perf_counter()
             out.append(job(k))
+            walls[id(out)].append(time.perf_counter() - t)
     s_med, f_med = statistics.median(s_cpu), statistics.median(f_cpu)
+    s_wall, f_wall = statistics.median(walls[id(s_cpu)]), statistics.median(walls[id(f_cpu)])
     ratios = [f / s for f, s in zip(f_cpu, s_cpu, strict=True)]
     return {"sink_cpu_s": round(s_med, 4), "sink_cpu_s_min_max": [round(min(s_cpu), 4), round(max(s_cpu), 4)],
             "floor_cpu_s": round(f_med, 4),
             "floor_cpu_s_min_max": [round(min(f_cpu), 4), round(max(f_cpu), 4)],
             "sink_vs_floor": round(f_med / s_med, 3),
-            "pair_ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)]}
+            "pair_ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+            "sink_wall_s": round(s_wall, 4), "floor_wall_s": round(f_wall, 4),
+            "sink_vs_floor_wall": round(f_wall / s_wall, 3)}
 
 
 def write_rate(records: list[Any], work: Path, batch_rows: int, n: int) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.app.out_lock import remove_stale_temps
+from flows.app.out_lock import check_lock, remove_stale_temps
 from flows.app.out_manifest import Manifest
 from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
 from flows.archive.layout import replace_synced
@@ -274,6 +274,7 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     a note says so (round 34, USER34: ``make demo`` twice warned "results will be mixed").
     """
     out, archive = Path(out), Path(archive)
+    check_lock(out)  # round 39: a link or folder planted at the manifest's lock name, said once, first
     if fresh:
         _empty(out, archive, outputs)
         return

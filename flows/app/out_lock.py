@@ -26,8 +26,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from flows.archive.files import printable
+from flows.archive.listing import file_kind
 
-__all__ = ["LOCK", "LOCK_WAIT_S", "MANIFEST", "held", "remove_stale_temps"]
+__all__ = ["LOCK", "LOCK_WAIT_S", "MANIFEST", "check_lock", "held", "remove_stale_temps"]
 
 LOCK = ".twinflow-outputs.lock"
 LOCK_WAIT_S = 10.0
@@ -87,6 +88,32 @@ def _take(path: Path, wait_s: float) -> int | None:
         if _same_file(fd, path):
             return fd
         os.close(fd)  # removed by the holder before us: take the file at that name now
+
+
+def check_lock(out: Path) -> None:
+    """Refuse (ValueError, one line naming it) an ``out`` whose lock name holds something that is not a
+    regular file: a symbolic link, a folder, a FIFO ... (checked before a command runs, round 39).
+
+    Until round 39 every run into that folder printed the "lock ... was not taken" warning at its end
+    and wrote the manifest without the lock. Twinflow makes no links and never follows nor deletes
+    one (``--fresh`` refuses them too), nor deletes what it did not make; a regular file there is a
+    killed write's leftover, taken and removed by the next write. So the user is told once, before
+    anything is computed, what to remove."""
+    path = out / LOCK
+    try:
+        st = os.lstat(path)
+    except OSError:  # none (the usual case), or out is no folder yet
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    what = file_kind(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        with contextlib.suppress(OSError):
+            what += f" (to {printable(os.readlink(path))})"
+    msg = (f"{printable(str(path))} is {what}, not the lock file twinflow makes there for its output "
+           "manifest (it never follows, writes or deletes one): remove it, or choose another --out "
+           "(nothing was written)")
+    raise ValueError(msg)
 
 
 @contextlib.contextmanager

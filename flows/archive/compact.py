@@ -38,25 +38,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, printable, scan_table
-from flows.archive.layout import (
-    WriteFailed,
-    failure_reason,
-    replace_synced,
-    sorted_rows,
-    write_file,
-    write_options,
-)
+from flows.archive.layout import WriteFailed, failure_reason, replace_synced, write_options
+from flows.archive.merge import UnreadableSource, merged_schema, write_merged
 
 __all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
            "compact_archive",
            "compact_date", "compaction_lock", "stale_temps"]
-
-BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
-
 
 @dataclass(frozen=True)
 class Compacted:
@@ -243,41 +231,17 @@ def stale_temps(root: Path, tables: tuple[str, ...] = TABLES) -> list[Path]:
     return sorted(out)
 
 
-class UnreadableSource(ValueError):
-    """A file to merge whose data pages cannot be read (its footer is intact): its date folder is
-    left as it is (nothing written), named with the command that moves the file aside."""
-
-
-def _read(f: ArchiveFile) -> pa.Table:
-    """A file's rows with ``asset_id`` as a column whatever its layout."""
-    try:
-        data = pq.read_table(f.path)
-    except (OSError, pa.ArrowException) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        msg = f"{f.path} cannot be read (corrupt data pages: {first})"
-        raise UnreadableSource(msg) from None
-    if f.asset_id is not None:
-        data = data.append_column("asset_id", pa.array([f.asset_id] * data.num_rows, pa.string()))
-    return data
-
-
-def _merged(table: str, files: list[ArchiveFile]) -> pa.Table:
-    """Every row of ``files`` once, in the current layout's column order and sort order."""
-    data = pa.concat_tables([_read(f) for f in files], promote_options="permissive")
-    body = [c for c in data.column_names if c != "asset_id" and c not in BOOKKEEPING_NAMES]
-    return sorted_rows(table, data.select(["asset_id", *body, *BOOKKEEPING_NAMES]))
-
-
 def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) -> Compacted:
-    """Merge one date folder's ``files`` into ``<date folder>/<name>.parquet`` (the three steps)."""
+    """Merge one date folder's ``files`` into ``<date folder>/<name>.parquet`` (the three steps),
+    streamed (:mod:`flows.archive.merge`, round 39: memory bounded, not the folder's size)."""
     table_dir = root / table
     folder = table_dir / f"date={files[0].date.isoformat()}"
-    data = _merged(table, files)
     sources = [str(f.path.relative_to(table_dir)) for f in files]
-    data = data.replace_schema_metadata({SUPERSEDES: json.dumps(sources).encode()})
+    schema = merged_schema(files).with_metadata({SUPERSEDES: json.dumps(sources).encode()})
+    options = {k: v for k, v in write_options(table, schema).items() if k != "row_group_size"}
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
     try:
-        write_file(data, tmp, write_options(table, data.schema))
+        rows = write_merged(table, files, schema, tmp, options)  # UnreadableSource: nothing written
         replace_synced(tmp, final)  # round 37: on disk before its sources are deleted below
     except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder
         why = f"cannot write the merged file of {table} {files[0].date} in {folder}: {failure_reason(exc)}"
@@ -287,7 +251,7 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
             tmp.unlink(missing_ok=True)
     for f in files:
         f.path.unlink(missing_ok=True)
-    return Compacted(table, files[0].date, final, len(files), data.num_rows)
+    return Compacted(table, files[0].date, final, len(files), rows)
 
 
 def _finish(superseded: list[Path]) -> int:

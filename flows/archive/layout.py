@@ -24,7 +24,7 @@ from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
 __all__ = ["ASSET", "JSON_TEXT", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed",
            "dictionary_columns", "failure_reason", "sorted_rows", "statistics_columns", "write_file",
-           "replace_synced", "write_options"]
+           "replace_synced", "sync_folder", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -130,23 +130,31 @@ def replace_synced(tmp: str | Path, final: str | Path) -> None:
 
     Round 37 (DURABLE37): a bare ``os.replace`` can reach the disk before the data it renames; after a
     power loss the name then holds an empty or cut file (the output manifest: "not twinflow's" from
-    then on, never rewritten; a compaction's merged file, whose sources it has already deleted)."""
+    then on, never rewritten; a compaction's merged file, whose sources it has already deleted).
+    Round 39 (DURABLE39): the archive sink's part files too (:mod:`flows.dataflow.sinks.archive_files`)."""
     fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, final)
+    sync_folder(os.path.dirname(os.path.abspath(final)))
+
+
+def sync_folder(folder: str | Path) -> None:
+    """fsync a folder, so the names made or renamed in it last a power loss; best effort: a folder
+    that cannot be opened or a file system without folder sync (EINVAL) is not an error (the files'
+    own bytes are synced by their writers)."""
     try:
-        folder = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return
     try:
-        os.fsync(folder)
-    except OSError:  # EINVAL: a file system without folder sync; the file itself is synced
+        os.fsync(fd)
+    except OSError:  # EINVAL: a file system without folder sync
         pass
     finally:
-        os.close(folder)
+        os.close(fd)
 
 
 def failure_reason(exc: OSError) -> str:

@@ -87,16 +87,16 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         msg = f"--archive is for `twin commands list` only: {args.action} checks the audit topic"
         raise ValueError(msg)
     now = datetime.now(UTC)
-    if args.archive is not None:
-        entries, refused = read_archive_audit(args.archive)
+    if args.archive is not None:  # folded as the rows stream (round 39: bounded by the commands)
+        known, refused = read_archive_audit(args.archive)
         source = f"the archive's audit table in {args.archive}"
     else:
         cfg = _kafka_cfg(args).kafka
         entries, refused = read_audit(cfg)
+        known = statuses(entries)
         source = f"the audit topic {cfg.topic('audit')}"
     if refused:  # round 28: the topic's reader left them out unsaid, the archive's kept them
         print(printable(refused_line(refused, source)), file=sys.stderr)
-    known = statuses(entries)
     if args.archive is not None:
         _print_list(known, now, show_all=args.all, as_json=args.json)
         return 0

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive.compact import _read, compact_archive
-from flows.archive.files import scan_table
+from flows.archive.compact import compact_archive
+from flows.archive.files import ArchiveFile, scan_table
 from flows.archive.query import query
 from flows.cli.main import main
 from flows.dataflow.sinks.archive import write_rows
@@ -43,6 +43,14 @@ def _archive(root: Path) -> Path:
 def _write(root: Path, rows: list[dict[str, Any]], name: str, run: str) -> Path:
     write_rows(root, "features", rows, name, run)
     return root
+
+
+def _read(f: ArchiveFile) -> pa.Table:
+    """A file's rows with ``asset_id`` as a column whatever its layout."""
+    data = pq.read_table(f.path)
+    if f.asset_id is not None:
+        data = data.append_column("asset_id", pa.array([f.asset_id] * data.num_rows, pa.string()))
+    return data
 
 
 def _raw(root: Path) -> list[tuple[Any, ...]]:

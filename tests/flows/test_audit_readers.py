@@ -47,3 +47,49 @@ def test_the_archive_s_reader_leaves_out_an_entry_whose_actor_holds_a_control_ch
     assert err == (f"twin: warning: 1 entry of the archive's audit table in {tmp_path} left out (not audit "
                    "entries: schema_violation 1; first: actor holds a control or invisible formatting "
                    "character U+001B: 'twinflow\\x1b[31m\\u202e')\n")
+
+
+def test_the_archive_s_audit_is_folded_as_it_streams_with_the_topic_s_statuses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 39 (DURABLE39): ``twin commands list --archive`` fetched every row, decoded them into a
+    list and sorted it (~3.3 KB of memory per entry). Now the rows come in (timestamp, sequence) order
+    a few at a time and are folded as they come: the statuses are the ones the sorting fold gives,
+    entries stored out of time order (a command's `sent` in a file written before its proposal's)."""
+    from flows.app import command_log
+
+    got = run([rec(), approve()], mode("approve"), send=True, archive=tmp_path / "one")
+    (path,) = (tmp_path / "one" / "audit").rglob("*.parquet")
+    data = pq.read_table(path)
+    folder = tmp_path / "many" / "audit" / path.parent.name
+    folder.mkdir(parents=True)
+    copies = 7
+    actions = data["action"].to_pylist()
+    for f, action in enumerate(reversed(actions)):  # the last action's file first
+        rows = data.filter(pa.array([a == action for a in actions]))
+        for k in range(copies):
+            ids = {c: pa.array([f"{v}~{k}" for v in rows[c].to_pylist()]) for c in ("entry_id", "command_id")}
+            part = rows
+            for c, values in ids.items():
+                part = part.set_column(part.column_names.index(c), c, values)
+            pq.write_table(part, folder / f"part-x-w0-{f:03d}{k:03d}.parquet")
+    monkeypatch.setattr(command_log, "FETCH_ROWS", 2)
+    fetched: list[int] = []
+    real = command_log._archive_entries
+
+    def counted(fetch, names, refused):  # type: ignore[no-untyped-def]
+        def fetch_counted(n: int) -> list[tuple[object, ...]]:
+            rows = fetch(n)
+            fetched.append(len(rows))
+            return rows
+        return real(fetch_counted, names, refused)
+
+    monkeypatch.setattr(command_log, "_archive_entries", counted)
+    known, refused = command_log.read_archive_audit(tmp_path / "many")
+    entries = [replace(e, entry_id=f"{e.entry_id}~{k}", command_id=f"{e.command_id}~{k}")
+               for k in range(copies) for e in got.audit]
+    expected = command_log.statuses(entries)
+    assert refused == [] and len(known) == copies
+    assert {c: (s.state, s.proposal.entry_id, s.last.entry_id) for c, s in known.items()} == \
+        {c: (s.state, s.proposal.entry_id, s.last.entry_id) for c, s in expected.items()}
+    assert {s.state for s in known.values()} == {"sent"}
+    assert sum(fetched) == copies * len(actions) and max(fetched) == 2  # a few rows at a time

@@ -91,9 +91,8 @@ def test_a_link_planted_as_the_lock_is_not_followed(tmp_path: Path,
     assert "a.txt" in json.loads((out / MANIFEST).read_text())["files"]
 
 
-def test_an_atomic_write_is_synced_before_its_rename_and_its_folder_after(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What reaches the disk, in order: the temporary file's bytes, the rename, the folder."""
+def spied_syncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The ``os.fsync`` (of which path) and ``os.replace`` (onto which path) calls from now on, in order."""
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -107,6 +106,13 @@ def test_an_atomic_write_is_synced_before_its_rename_and_its_folder_after(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_an_atomic_write_is_synced_before_its_rename_and_its_folder_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What reaches the disk, in order: the temporary file's bytes, the rename, the folder."""
+    events = spied_syncs(monkeypatch)
     target = tmp_path / "report.html"
     replace_file(target, lambda tmp: tmp.write_text("<html/>"))
     assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
@@ -202,3 +208,49 @@ def test_a_temporary_name_with_a_pid_no_process_can_have_is_stale(tmp_path: Path
     assert not stale[0].exists() and stale[1].exists()  # the manifest write: its own temporaries only
     prepare_out(tmp_path, tmp_path / "archive", DEMO_OUTPUTS, fresh=True)
     assert not stale[1].exists() and not (tmp_path / "demo.png").exists()
+
+
+@pytest.mark.parametrize("planted", ["link", "dangling", "folder", "fifo"])
+def test_something_planted_at_the_lock_name_refuses_the_run_first_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], planted: str) -> None:
+    """Round 39 (DURABLE39): before, every run into that folder ran, then warned "the output
+    manifest's lock ... was not taken" and wrote the manifest without the lock, run after run.
+    Now the command refuses before it computes anything (exit 2, one line naming it); the planted
+    thing and a link's target are left as they are (twinflow never follows nor deletes a link)."""
+    from flows.cli.main import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / out_lock.LOCK
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    if planted == "link":
+        lock.symlink_to(victim)
+    elif planted == "dangling":
+        lock.symlink_to(tmp_path / "nowhere")
+    elif planted == "folder":
+        lock.mkdir()
+        (lock / "notes.txt").write_text("mine")
+    else:
+        os.mkfifo(lock)
+    code = main(["demo", "--out", str(out), "--assets", "1", "--days", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and str(lock) in err and "remove it" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == [out_lock.LOCK]  # nothing computed, nothing written
+    assert victim.read_text() == "keep"
+    assert lock.is_symlink() if planted in ("link", "dangling") else lock.exists()
+
+
+def test_a_killed_write_s_lock_file_does_not_refuse_the_next_run(tmp_path: Path) -> None:
+    """A regular file at the lock name is a kill -9's leftover: taken and removed, as in round 37."""
+    from flows.app.out_dir import prepare_out
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / out_lock.LOCK).write_text("")
+    prepare_out(out, out / "archive", ())
+    (out / "a.txt").write_text("a")
+    record_written(out, [out / "a.txt"])
+    assert not (out / out_lock.LOCK).exists()
+    assert "a.txt" in json.loads((out / MANIFEST).read_text())["files"]

@@ -23,11 +23,11 @@ KILLED = """
 import os, signal, sys
 import flows.archive.compact as compact
 from flows.cli.main import main
-real = compact.write_file
-def killed(data, path, options):
-    real(data, path, options)  # the whole merged file, not renamed yet
+real = compact.write_merged
+def killed(*args):
+    real(*args)  # the whole merged file, not renamed yet
     os.kill(os.getpid(), signal.SIGKILL)
-compact.write_file = killed
+compact.write_merged = killed
 sys.exit(main(["archive", "compact", "--archive", sys.argv[1], "--before", "2026-01-03"]))
 """
 

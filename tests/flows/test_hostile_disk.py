@@ -102,12 +102,12 @@ STOPPED = """
 import os, signal, sys, time
 import flows.archive.compact as compact
 from flows.cli.main import main
-real = compact.write_file
-def stopped(data, path, options):
-    real(data, path, options)  # the whole file, not renamed yet
+real = compact.write_merged
+def stopped(*args):
+    real(*args)  # the whole file, not renamed yet
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(5)
-compact.write_file = stopped
+compact.write_merged = stopped
 sys.exit(main(["archive", "compact", "--archive", sys.argv[1], "--before", "2026-01-03"]))
 """
 

@@ -104,8 +104,9 @@ def test_a_real_compaction_s_claim_still_holds(tmp_path: Path) -> None:
     root, _names = _archive(tmp_path / "a")
     view = query(root, VIEW)
     files = scan_table(root, "features").files
-    from flows.archive.compact import _merged
-    data = _merged("features", files)
+    from flows.archive.merge import merged_schema, write_merged
+    write_merged("features", files, merged_schema(files), tmp_path / "merged.parquet", {})
+    data = pq.read_table(tmp_path / "merged.parquet")
     sources = [str(f.path.relative_to(root / "features")) for f in files]
     _plant(root, data, json.dumps(sources).encode())  # as compact_date writes it, sources kept
     tf = scan_table(root, "features")

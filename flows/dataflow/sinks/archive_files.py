@@ -3,11 +3,13 @@
 A file's table is the date's sorted rows with the bookkeeping columns appended (``run_id``,
 ``_written_at`` and ``_write_seq``, the same for the whole file: :func:`write_seq` stamps it) and
 its layout's write options (:func:`file_table`). Its write (:func:`put_file`) goes to a temporary
-name in ``<root>/<table>/date=YYYY-MM-DD/`` renamed into place, so a crash never leaves a truncated
-``*.parquet`` behind and existing files are never touched; a folder that a run cannot write through
-(a planted symbolic link) is refused, and a failed write is an :class:`~.archive_writer.
-ArchiveWriteError` naming the folder, its temporary file removed. :func:`check_table_folder` refuses
-a table folder a run could not write before the flow starts.
+name in ``<root>/<table>/date=YYYY-MM-DD/``, fsynced, renamed into place and the folder fsynced
+(:func:`flows.archive.layout.replace_synced`, round 39), so neither a crash nor a power loss
+leaves a truncated or empty ``*.parquet`` behind (a part is on disk before any name of it is: the
+run's manifest entry, a recovery snapshot after it) and existing files are never touched; a folder
+that a run cannot write through (a planted symbolic link) is refused, and a failed write is an
+:class:`~.archive_writer.ArchiveWriteError` naming the folder, its temporary file removed.
+:func:`check_table_folder` refuses a table folder a run could not write before the flow starts.
 
 A write of several dates makes every date's table first and writes only once all are made
 (:func:`write_tables`): a table Arrow refuses then writes nothing of that write (before round 29 a
@@ -119,12 +121,15 @@ def put_file(root: Path, table: str, date: str, data: pa.Table, options: dict[st
         if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
             raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
         if not _is_folder(folder):  # a folder (not a link) is written into as it is: one lstat
+            made = [p for p in (folder, folder.parent, root) if not os.path.lexists(p)]
             folder.mkdir(parents=True, exist_ok=True)
             if folder.is_symlink():  # planted: writing through it would write outside the archive
                 raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {folder} is a symbolic "
                                         "link (not written through; remove it)")
+            for new in made:  # a new folder's name lasts a power loss as its files' do
+                layout.sync_folder(new.parent)
         layout.write_file(data, tmp, options)
-        os.replace(tmp, final)
+        layout.replace_synced(tmp, final)  # round 39: on disk before its name is (DURABLE39)
         return
     except ArchiveWriteError:
         raise
