@@ -21,6 +21,7 @@ None, as ``pa.table`` of Python lists gave). The report reads its series back fr
 
 from __future__ import annotations
 
+import errno
 import heapq
 import tempfile
 from bisect import bisect_left
@@ -37,6 +38,7 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.app.out_dir import replace_file
+from flows.archive.layout import WriteFailed, failure_reason
 from twin_models.records import Alert, TwinSnapshot
 
 __all__ = ["RUN_ROWS", "ScoreRow", "ScoresSpool", "asset_series", "episode_spans", "is_active", "true_rul"]
@@ -164,12 +166,22 @@ class ScoresSpool:
 
     def _spill(self) -> None:
         run = self._run()
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="twin-scores-")
-        path = Path(self._tmp.name, f"run-{len(self._runs)}.arrow")
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, run.schema) as writer:
-            writer.write_table(run, max_chunksize=READ_ROWS)
-        self._runs.append(path)
+        where = Path(tempfile.gettempdir())
+        try:
+            if self._tmp is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="twin-scores-")
+            where = Path(self._tmp.name, f"run-{len(self._runs)}.arrow")
+            with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, run.schema) as writer:
+                writer.write_table(run, max_chunksize=READ_ROWS)
+        except OSError as exc:  # a full or missing temporary folder: one line naming it (CLI: exit 2)
+            failed = exc
+        else:
+            self._runs.append(where)
+            return
+        # raised outside the handler: the CLI names an engine error's innermost cause, this one
+        msg = (f"cannot spill the scores' sorted windows to {where}: {failure_reason(failed)} "
+               "(TMPDIR names the temporary folder)")
+        raise WriteFailed(failed.errno or errno.EIO, msg)
 
     def write(self, path: Path, alerts: Sequence[Alert], failures: Mapping[str, list[datetime]]) -> Path:
         """Write ``scores.parquet`` at ``path`` (replaced whole): the merged runs, in order."""

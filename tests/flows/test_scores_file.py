@@ -178,3 +178,22 @@ def test_the_report_s_plots_and_rows_from_the_file_are_those_of_the_snapshots(tm
         assert row == report_html._asset_row(asset, mine, raised, res.failures)
     page = (tmp_path / "out" / "report.html").read_text()
     assert "3 assets, 600 windows" in page
+
+
+def test_a_spill_that_cannot_be_written_is_one_line_naming_the_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The temporary folder is a file (or full): ``twin backtest`` says where it could not spill and
+    that TMPDIR names the folder, in one line, exit 2 (not an internal error)."""
+    import tempfile
+
+    monkeypatch.setattr(scores_file, "RUN_ROWS", 100)
+    not_a_folder = tmp_path / "tmp-file"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    (tmp_path / "bt.toml").write_text(CONFIG)
+    code = main(["backtest", str(_fleet_csv(tmp_path / "fleet.csv", n=60)), "--out", str(tmp_path / "out"),
+                 "--config", str(tmp_path / "bt.toml"), "--no-progress", "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot spill the scores' sorted windows to {not_a_folder}" in err and "TMPDIR" in err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
