@@ -73,11 +73,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         path = Path(tmp) / f"fleet.{'csv' if args.csv else 'parquet'}"
         rows = write_fleet(path, args.assets, args.channels, span_s, args.seed)
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        res = run_backtest([path], Path(tmp) / "out", cfg, progress=False, report=False, fresh=True)
+        res = run_backtest([path], Path(tmp) / "out", cfg, progress=False, report=False, fresh=True,
+                           keep_snapshots=False)  # as `twin backtest` (round 39)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     out = {"benchmark": "backtest_speed", "machine": platform.machine(), "python": platform.python_version(),
            "assets": args.assets, "channels": args.channels, "hours": args.hours, "window_s": args.window_s,
-           "format": path.suffix[1:], "rows": rows, "records": res.records, "windows": len(res.snapshots),
+           "format": path.suffix[1:], "rows": rows, "records": res.records, "windows": res.windows,
            "dead_letters": sum(res.dead_letters.values()),
            "flow_wall_s": round(res.seconds, 2), "call_wall_s": round(wall, 2), "call_cpu_s": round(cpu, 2),
            "x_real_time_flow_wall": round(span_s / res.seconds, 1),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sys
 import time
-from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -50,11 +49,12 @@ from flows.app.out_dir import (
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
+from flows.app.scores_file import ScoresSpool, episode_spans, is_active, true_rul
 from flows.archive.files import printable
 from flows.codec.archive_schema import arrow_type, file_columns
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.pipeline import get_flow
+from flows.dataflow.pipeline import Sinks, get_flow
 from flows.dataflow.sinks.archive import alert_row, new_run_id
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
 from flows.dataflow.sources.readers.source import regular_file
@@ -92,6 +92,13 @@ class BacktestResult:
     """Cells or frames the file readers skipped, by reason (empty, non_finite, ...)."""
     recommendations: list[Recommendation] = field(default_factory=list)
     """The twin's prescriptions (also in the archive's ``recommendations`` table)."""
+    windows: int | None = None
+    """Asset windows scored (rows of ``scores.parquet``); ``len(snapshots)`` when not given.
+    ``snapshots`` is empty when the run did not keep them (``keep_snapshots=False``)."""
+
+    def __post_init__(self) -> None:
+        if self.windows is None:
+            self.windows = len(self.snapshots)
 
 
 def alerts_schema() -> pa.Schema:
@@ -114,29 +121,15 @@ def failure_times(event_files: Sequence[str | Path]) -> dict[str, list[datetime]
 
 def active_alerts(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert]) -> list[bool]:
     """For each snapshot: was an alert episode of its asset open at its window end?"""
-    spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
-    by_id: dict[str, list[Alert]] = defaultdict(list)
-    for a in alerts:
-        by_id[a.alert_id].append(a)
-    for msgs in by_id.values():
-        raised = min(m.timestamp for m in msgs if m.status == "raised") if any(
-            m.status == "raised" for m in msgs) else None
-        cleared = [m.timestamp for m in msgs if m.status == "cleared"]
-        if raised is not None:
-            spans[msgs[0].asset_id].append((raised, min(cleared) if cleared else None))
-    return [any(start <= s.timestamp and (end is None or s.timestamp < end)
-                for start, end in spans.get(s.asset_id, ())) for s in snapshots]
-
-
-def _true_rul(failures: Mapping[str, list[datetime]], asset: str, ts: datetime) -> float | None:
-    times = sorted(failures.get(asset, ()))
-    i = bisect_left(times, ts)
-    return (times[i] - ts).total_seconds() if i < len(times) else None
+    spans = episode_spans(alerts)
+    return [is_active(spans, s.asset_id, s.timestamp) for s in snapshots]
 
 
 def scores_table(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert],
                  failures: Mapping[str, list[datetime]]) -> pa.Table:
-    """One row per asset window, in time order per asset."""
+    """One row per asset window, in time order per asset: ``scores.parquet`` built from snapshots
+    held in memory (the backtest streams it instead: :class:`~flows.app.scores_file.ScoresSpool`
+    writes the same table)."""
     snaps = sorted(snapshots, key=lambda s: (s.asset_id, s.window_start))
     active = active_alerts(snaps, alerts)
     return pa.table({
@@ -150,7 +143,7 @@ def scores_table(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert],
         "rul": [s.rul_s for s in snaps],
         "rul_lower": [s.rul_lower_s for s in snaps],
         "rul_upper": [s.rul_upper_s for s in snaps],
-        "true_rul": [_true_rul(failures, s.asset_id, s.timestamp) for s in snaps],
+        "true_rul": [true_rul(failures, s.asset_id, s.timestamp) for s in snaps],
         "defect": [s.defect for s in snaps],
     })
 
@@ -167,12 +160,16 @@ def run_backtest(
     report: bool = True,
     fresh: bool = False,
     epoch_interval: timedelta = BACKTEST_EPOCH,
+    keep_snapshots: bool = True,
 ) -> BacktestResult:
     """Run the files through the dataflow; write scores, alerts, archive and the report.
 
     ``fresh`` first deletes what an earlier backtest wrote to ``out``; without it, an archive of
     earlier runs there gets a warning that results will be mixed. ``epoch_interval``: Bytewax's
     (wall time; see :data:`BACKTEST_EPOCH`), a parameter for the tests only.
+    ``keep_snapshots``: keep every window's snapshot in ``BacktestResult.snapshots`` (in-process
+    callers that read them, ~3 KB of memory a window); ``twin backtest`` keeps none: its scores
+    and report are written from bounded runs (:mod:`flows.app.scores_file`) whatever the length.
     """
     refuse_duplicates([*inputs, *events])
     refuse_inputs_in_outputs([*inputs, *events], Path(out))
@@ -185,39 +182,42 @@ def run_backtest(
     # refused before the run: a folder made for it goes again; stopped mid-way: say what is kept
     with kept_on_stop(out, out / "archive", run, expected, logs=("dead_letters.jsonl",), made=made):
         return _backtest(inputs, out, cfg, run, events=events, metadata=metadata, read_options=read_options,
-                         progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval)
+                         progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval,
+                         keep_snapshots=keep_snapshots)
 
 
 def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs, *,
               events: Sequence[str | Path], metadata: Mapping[str, AssetMetadata] | None,
               read_options: Mapping[str, Any] | None, progress: bool, report: bool, fresh: bool,
-              epoch_interval: timedelta) -> BacktestResult:
+              epoch_interval: timedelta, keep_snapshots: bool) -> BacktestResult:
+    snaps: list[TwinSnapshot] = []
+    with ScoresSpool(snaps if keep_snapshots else None) as spool:
+        return _spooled(inputs, out, cfg, run, spool, events=events, metadata=metadata,
+                        read_options=read_options, progress=progress, report=report, fresh=fresh,
+                        epoch_interval=epoch_interval)
+
+
+def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs,
+             spool: ScoresSpool, *, events: Sequence[str | Path],
+             metadata: Mapping[str, AssetMetadata] | None, read_options: Mapping[str, Any] | None,
+             progress: bool, report: bool, fresh: bool, epoch_interval: timedelta) -> BacktestResult:
     cfg = replace(cfg, clock="data")
     opts = dict(read_options or {})
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
     metrics = PipelineMetrics()
     sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
                                dead_letter_file=out / "dead_letters.jsonl",
-                               collect=("state", "alerts", "recommendations"), run_id=run.run_id)
-    snaps, alerts = got.state, got.alerts
+                               collect=("alerts", "recommendations"), run_id=run.run_id)
+    sinks = replace(sinks, state=[*sinks.state, spool.attach])  # where the collector was: state_1
+    alerts = got.alerts
     read_stats: dict[str, ReadStats] = {}
     source = FileReplaySource(specs, stats=read_stats, **opts)
     source.open()  # every file is opened and checked before the run (and read once)
     prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
-    total = count_records(specs, **opts)
-    with progress_bar(total, disable=not progress, desc="backtest") as bar:  # a stop: not drawn again
-        source.progress = bar.update
-        # a replay never sends commands, whatever commands.mode says (at most advise: audited only)
-        flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics,
-                        send_commands=False)
-        start = time.perf_counter()
-        run.started = True
-        with collecting_less():  # as twin run: fewer collections of a batch's short-lived objects
-            run_main(flow, epoch_interval=epoch_interval)  # no recovery store: nothing resumes
-        seconds = time.perf_counter() - start
+    seconds = _run_flow(cfg, source, sinks, run, metadata=metadata, metrics=metrics,
+                        total=count_records(specs, **opts), progress=progress, epoch_interval=epoch_interval)
     failures = failure_times(events) if events else {}
-    scores = scores_table(snaps, alerts, failures)
-    replace_file(out / "scores.parquet", lambda tmp: pq.write_table(scores, tmp))
+    spool.write(out / "scores.parquet", alerts, failures)
     run.written.append("scores.parquet")
     rows = [alert_row(a) for a in sorted(alerts, key=lambda a: (a.timestamp, a.sequence))]
     alert_table = pa.Table.from_pylist(rows, schema=alerts_schema())
@@ -226,9 +226,9 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
     records = int(sum(s.value for m in metrics.registry.collect() for s in m.samples
                       if s.name == "twin_records_in_total"))
     skipped: Counter[str] = sum((st.skipped for st in read_stats.values()), Counter())
-    result = BacktestResult(snaps, alerts, metrics, seconds, records, out, failures,
+    result = BacktestResult(spool.keep or [], alerts, metrics, seconds, records, out, failures,
                             dead_letters_by_reason(metrics), dict(skipped.most_common()),
-                            got.recommendations)
+                            got.recommendations, spool.windows)
     mine = [out / "scores.parquet", out / "alerts.parquet", out / "dead_letters.jsonl"]
     if report:
         from flows.app.report_html import write_report
@@ -240,6 +240,23 @@ def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run:
                      frame_counts=counts)
     record_written(out, mine)  # --fresh knows them as twinflow's, even with archive/ gone
     return result
+
+
+def _run_flow(cfg: PipelineConfig, source: FileReplaySource, sinks: Sinks, run: RunOutputs, *,
+              metadata: Mapping[str, AssetMetadata] | None, metrics: PipelineMetrics, total: int,
+              progress: bool, epoch_interval: timedelta) -> float:
+    """Run the dataflow; its seconds. The flow (its steps' states and undo journals: up to a
+    thousand items per key) is garbage once this returns, before the outputs are written."""
+    with progress_bar(total, disable=not progress, desc="backtest") as bar:  # a stop: not drawn again
+        source.progress = bar.update
+        # a replay never sends commands, whatever commands.mode says (at most advise: audited only)
+        flow = get_flow(cfg, source=source, sinks=sinks, metadata=metadata, metrics=metrics,
+                        send_commands=False)
+        start = time.perf_counter()
+        run.started = True
+        with collecting_less():  # as twin run: fewer collections of a batch's short-lived objects
+            run_main(flow, epoch_interval=epoch_interval)  # no recovery store: nothing resumes
+        return time.perf_counter() - start
 
 
 def refuse_duplicates(paths: Sequence[str | Path]) -> None:
@@ -277,14 +294,14 @@ def failure(res: BacktestResult, max_dead_letter_share: float = DEFAULT_MAX_DEAD
             ) -> str | None:
     """Why the backtest's outputs cannot be trusted (no record, no window, too many dead
     letters), or None."""
-    return loss_problem(res.records, len(res.snapshots), res.dead_letters, max_dead_letter_share)
+    return loss_problem(res.records, res.windows or 0, res.dead_letters, max_dead_letter_share)
 
 
 def print_summary(res: BacktestResult, *, report: bool = True) -> None:
     """The summary lines of ``twin backtest`` (stdout)."""
     episodes = sum(a.status == "raised" for a in res.alerts)
     out = printable(str(res.out))  # the user's path: a control character shown escaped
-    print(f"backtest: {res.records} records, {len(res.snapshots)} windows, {episodes} alert episodes "
+    print(f"backtest: {res.records} records, {res.windows} windows, {episodes} alert episodes "
           f"in {res.seconds:.1f} s -> {out}/scores.parquet, alerts.parquet"
           + (", report.html" if report else ""))
     dead = sum(res.dead_letters.values())

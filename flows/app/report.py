@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib
 
@@ -33,6 +34,28 @@ def _episodes(alerts: Iterable[Alert]) -> dict[str, list[tuple[Any, Any, str]]]:
         worst = max((m.severity for m in msgs), key=_RANK.__getitem__)
         out[msgs[0].asset_id].append((msgs[0].started_at, end, worst))
     return out
+
+
+class WindowPoint(Protocol):
+    """What an asset's plot reads of a window: a :class:`~twin_models.records.TwinSnapshot`, or a
+    row of ``scores.parquet`` (:class:`~flows.app.scores_file.ScoreRow`, the backtest report)."""
+
+    @property
+    def asset_id(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def window_start(self) -> datetime: ...
+    @property
+    def anomaly_score(self) -> float: ...
+    @property
+    def health_index(self) -> float: ...
+    @property
+    def rul_s(self) -> float | None: ...
+    @property
+    def rul_lower_s(self) -> float | None: ...
+    @property
+    def rul_upper_s(self) -> float | None: ...
 
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -100,7 +123,7 @@ def plot_fleet(
     return out
 
 
-def _rul_panel(ax: Any, snaps: Sequence[TwinSnapshot], failures: Sequence[Any]) -> None:
+def _rul_panel(ax: Any, snaps: Sequence[WindowPoint], failures: Sequence[Any]) -> None:
     t = [s.window_start for s in snaps]
     hours = [None if s.rul_s is None else s.rul_s / 3600 for s in snaps]
     lo = [math.nan if s.rul_lower_s is None else s.rul_lower_s / 3600 for s in snaps]
@@ -119,7 +142,7 @@ def _rul_panel(ax: Any, snaps: Sequence[TwinSnapshot], failures: Sequence[Any]) 
     ax.legend(fontsize=7, loc="upper right")
 
 
-def plot_asset(snaps: Sequence[TwinSnapshot], alerts: Sequence[Alert], failures: Sequence[Any],
+def plot_asset(snaps: Sequence[WindowPoint], alerts: Sequence[Alert], failures: Sequence[Any],
                path: Path) -> Path:
     """Health index, anomaly evidence and alert episodes; below, RUL and its band vs the truth."""
     snaps = sorted(snaps, key=lambda s: s.window_start)

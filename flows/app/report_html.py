@@ -12,9 +12,10 @@ from typing import Any
 
 from flows.app.out_dir import refuse_linked_folders, replace_file
 from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
+from flows.app.scores_file import ScoreRow, asset_series
 from flows.dataflow.sources.files import ReadStats, read_records
 from twin_models.prescribe import money
-from twin_models.records import Alert, Recommendation, TwinSnapshot, WaveformFrame
+from twin_models.records import Alert, Recommendation, WaveformFrame
 from twin_models.text import format_duration
 
 __all__ = ["write_report"]
@@ -24,21 +25,13 @@ FRAMES_PER_WATERFALL = 150
 MAX_WATERFALLS = MAX_ASSETS  # (asset, channel) pairs drawn; the rest are named as left out
 
 
-def _asset_rows(snaps: Mapping[str, list[TwinSnapshot]], alerts: Sequence[Alert],
-                failures: Mapping[str, list[Any]]) -> list[list[str]]:
-    raised: dict[str, list[Alert]] = defaultdict(list)
-    for a in alerts:
-        if a.status == "raised":
-            raised[a.asset_id].append(a)
-    rows = []
-    for asset, ss in sorted(snaps.items()):
-        rul_h = format_duration(ss[-1].rul_s, unit="h", missing="", suffix=False)
-        first = min((a.timestamp for a in raised[asset]), default=None)
-        rows.append([asset, str(len(ss)), str(len(raised[asset])),
-                     first.isoformat(timespec="minutes") if first else "",
-                     f"{min(s.health_index for s in ss):.2f}", rul_h,
-                     str(len(failures.get(asset, [])))])
-    return rows
+def _asset_row(asset: str, ss: Sequence[ScoreRow], raised: Sequence[Alert],
+               failures: Mapping[str, list[Any]]) -> list[str]:
+    """The summary table's row of one asset (its windows in window-start order)."""
+    rul_h = format_duration(ss[-1].rul_s, unit="h", missing="", suffix=False)
+    first = min((a.timestamp for a in raised), default=None)
+    return [asset, str(len(ss)), str(len(raised)), first.isoformat(timespec="minutes") if first else "",
+            f"{min(s.health_index for s in ss):.2f}", rul_h, str(len(failures.get(asset, [])))]
 
 
 def chosen_frames(n: int, per: int | None = None) -> list[int]:
@@ -194,31 +187,38 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
                  read_options: Mapping[str, Any], written: list[Path] | None = None,
                  frame_counts: FrameCounts | None = None) -> Path:
     """Write the plots and ``report.html`` into ``result.out``; returns the page's path and
-    appends every file it wrote (plots, then the page) to ``written``. ``frame_counts``: the
-    inputs' waveform frames per key as the run read them (else the files are counted first)."""
+    appends every file it wrote (plots, then the page) to ``written``. The windows' series come
+    from ``result.out / "scores.parquet"`` (written first), one asset at a time (round 39: they
+    came from every snapshot held in memory). ``frame_counts``: the inputs' waveform frames per key
+    as the run read them (else the files are counted first)."""
     written = [] if written is None else written
     out: Path = result.out
     figs = out / "figures"
     refuse_linked_folders(out, ("figures",))  # planted mid-run (checked before the run too): not followed
     figs.mkdir(exist_ok=True)
-    snaps: dict[str, list[TwinSnapshot]] = defaultdict(list)
-    for s in sorted(result.snapshots, key=lambda s: s.window_start):
-        snaps[s.asset_id].append(s)
-    parts = [f"<h1>twinflow backtest</h1><p>{len(snaps)} assets, {len(result.snapshots)} windows, "
+    raised: dict[str, list[Alert]] = defaultdict(list)
+    for a in result.alerts:
+        if a.status == "raised":
+            raised[a.asset_id].append(a)
+    rows: list[list[str]] = []
+    plots: list[str] = []  # one asset's windows in memory at a time (read back from scores.parquet)
+    taken: set[str] = set()  # the figures' names on this page, each its own file
+    for asset, series in asset_series(out / "scores.parquet"):
+        rows.append(_asset_row(asset, series, raised[asset], result.failures))
+        if len(plots) < MAX_ASSETS:
+            png = plot_asset(series, result.alerts, result.failures.get(asset, []),
+                             figs / _figure_name(asset, ".png", taken))
+            written.append(png)
+            plots.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
+    parts = [f"<h1>twinflow backtest</h1><p>{len(rows)} assets, {result.windows} windows, "
              f"{result.records} records in {result.seconds:.1f} s; "
              f"{sum(a.status == 'raised' for a in result.alerts)} alert episodes.</p>"]
     header = ["asset", "windows", "alert episodes", "first alert", "min health index",
               "last RUL [h]", "failures"]
-    rows = _asset_rows(snaps, result.alerts, result.failures)
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
     parts.extend(_recommendations(getattr(result, "recommendations", [])))
-    taken: set[str] = set()  # the figures' names on this page, each its own file
-    for asset in sorted(snaps)[:MAX_ASSETS]:
-        png = plot_asset(snaps[asset], result.alerts, result.failures.get(asset, []),
-                         figs / _figure_name(asset, ".png", taken))
-        written.append(png)
-        parts.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
+    parts.extend(plots)
     falls, left_out = _waterfalls(inputs, read_options, metadata, frame_counts)
     if left_out:
         parts.append(f"<p>Envelope waterfalls of the first {len(falls)} (asset, channel) pairs "

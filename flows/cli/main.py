@@ -187,7 +187,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     metadata = loaded_metadata(args.metadata)
     res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=metadata,
                        read_options=opts, progress=not args.no_progress, report=not args.no_report,
-                       fresh=args.fresh)
+                       fresh=args.fresh, keep_snapshots=False)  # round 39: memory not growing per window
     print_summary(res, report=not args.no_report)
     problem = failure(res, args.max_dead_letters)
     if problem is not None:  # the outputs are written: exit 1 (not 2: the input was readable)

@@ -177,6 +177,7 @@ def test_the_page_names_the_left_out_waterfalls_and_a_bad_frame_leaves_a_gap(
     """write_report with 5 keys and MAX_WATERFALLS = 3: 3 waterfall images, the page says 2 were
     left out; a frame whose spectrum cannot be taken (non-finite samples) is skipped, not fatal."""
     from flows.app.backtest import BacktestResult
+    from flows.app.scores_file import ScoresSpool
     from flows.dataflow.metrics import PipelineMetrics
 
     gen = _LiveFrames(20, ("vib",), 5)
@@ -195,6 +196,7 @@ def test_the_page_names_the_left_out_waterfalls_and_a_bad_frame_leaves_a_gap(
         [m for m in range(20) if m != 3]
     written: list[Path] = []
     res = BacktestResult([], [], PipelineMetrics(), 1.0, 100, tmp_path)
+    ScoresSpool().write(tmp_path / "scores.parquet", [], {})  # the report reads the windows from it
     page = report_html.write_report(res, inputs=["wave.parquet"], metadata=None, read_options={},
                                     written=written).read_text()
     assert sorted(p.name for p in written if p.name.endswith("_envelope.png")) == [

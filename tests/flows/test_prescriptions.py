@@ -13,6 +13,7 @@ from bytewax.testing import run_main
 from flows.app.backtest import BacktestResult, print_summary
 from flows.app.outputs import Collected, local_outputs
 from flows.app.report_html import write_report
+from flows.app.scores_file import ScoresSpool
 from flows.archive.query import query
 from flows.config.pipeline import PipelineConfig, load_config
 from flows.dataflow.metrics import PipelineMetrics
@@ -87,6 +88,7 @@ def test_disabled_prescriptions_emit_none_and_leave_the_alerts_alone(
 def test_the_backtest_report_and_summary_show_recommendations(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     recs = [recommendation("brg-1"), recommendation("brg-2", alert_id=None)]
     res = BacktestResult([], [], PipelineMetrics(), 1.0, 10, tmp_path, recommendations=recs)
+    ScoresSpool().write(tmp_path / "scores.parquet", [], {})  # the report reads the windows from it
     page = write_report(res, inputs=[], metadata=None, read_options={}).read_text()
     assert "<h2>Recommendations</h2>" in page and "2 recommendations" in page
     assert html.escape(recs[0].explanation) in page and "derate 70%" in page

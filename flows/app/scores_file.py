@@ -1,0 +1,267 @@
+"""``scores.parquet`` of a backtest, written as its windows close: memory bounded whatever the run's length.
+
+Round 39 (MEM39): a backtest kept every window's :class:`~twin_models.records.TwinSnapshot` until
+the end (~3.3 KB of RSS per asset window) to build this file and the report's plots. Now a
+:class:`ScoresSpool` is the state stream's sink: of each snapshot it keeps only the file's ten
+columns (a tuple), and every :data:`RUN_ROWS` rows it sorts them by (asset, window start) and
+spills them to an Arrow IPC file in a temporary directory. :meth:`ScoresSpool.write` merges the runs
+(``heapq.merge``, stable: ties keep arrival order, as the sort of all snapshots did), adds the two
+columns that need the whole run, and writes the file :data:`OUT_ROWS` rows at a time:
+
+- ``alert_active``: was an episode of the asset open at the window's end; the alerts (a few
+  messages per episode, not per window) are kept in memory until the end, as before;
+- ``true_rul``: the time to the asset's next failure, from the event files (read at the end).
+
+Memory: one run of rows plus one read batch (:data:`READ_ROWS` rows) per spilled run, and one
+output batch. The file is the one ``scores_table`` built from all snapshots (same rows, order and
+column types: a column's type is what Arrow infers from its values, ``null`` when every value is
+None, as ``pa.table`` of Python lists gave). The report reads its series back from the file
+(:func:`asset_series`), one asset at a time.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import tempfile
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bytewax.dataflow import Stream
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from flows.app.out_dir import replace_file
+from flows.archive.layout import WriteFailed, failure_reason
+from twin_models.records import Alert, TwinSnapshot
+
+__all__ = ["RUN_ROWS", "ScoreRow", "ScoresSpool", "asset_series", "episode_spans", "is_active", "true_rul"]
+
+RUN_ROWS = 50_000
+"""Rows sorted in memory before they are spilled (~20 MB of tuples)."""
+READ_ROWS = 1_024
+"""Rows of a spilled run held at once while merging."""
+OUT_ROWS = 65_536
+"""Rows written to ``scores.parquet`` at a time (a row group each)."""
+
+SNAPSHOT_COLUMNS = ("timestamp", "window_start", "asset_id", "anomaly_score", "condition", "health_index",
+                    "rul", "rul_lower", "rul_upper", "defect")
+"""The columns taken from each snapshot, in the order of a spilled row."""
+FILE_COLUMNS = ("timestamp", "window_start", "asset_id", "anomaly_score", "alert_active", "condition",
+                "health_index", "rul", "rul_lower", "rul_upper", "true_rul", "defect")
+
+Spans = Mapping[str, list[tuple[datetime, datetime | None]]]
+
+
+def _row(s: TwinSnapshot) -> tuple[Any, ...]:
+    return (s.timestamp, s.window_start, s.asset_id, s.anomaly_score, s.condition, s.health_index,
+            s.rul_s, s.rul_lower_s, s.rul_upper_s, s.defect)
+
+
+def _key(row: tuple[Any, ...]) -> tuple[str, datetime]:
+    return row[2], row[1]
+
+
+def episode_spans(alerts: Iterable[Alert]) -> dict[str, list[tuple[datetime, datetime | None]]]:
+    """Per asset: (raised, first cleared or None) of each alert episode that was raised."""
+    by_id: dict[str, list[Alert]] = defaultdict(list)
+    for a in alerts:
+        by_id[a.alert_id].append(a)
+    spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    for msgs in by_id.values():
+        raised = [m.timestamp for m in msgs if m.status == "raised"]
+        cleared = [m.timestamp for m in msgs if m.status == "cleared"]
+        if raised:
+            spans[msgs[0].asset_id].append((min(raised), min(cleared) if cleared else None))
+    return dict(spans)
+
+
+def is_active(spans: Spans, asset: str, ts: datetime) -> bool:
+    """Was an episode of ``asset`` open at ``ts``?"""
+    return any(start <= ts and (end is None or ts < end) for start, end in spans.get(asset, ()))
+
+
+def true_rul(failures: Mapping[str, list[datetime]], asset: str, ts: datetime) -> float | None:
+    """Seconds from ``ts`` to the asset's next failure (at or after it), None without one."""
+    times = sorted(failures.get(asset, ()))
+    i = bisect_left(times, ts)
+    return (times[i] - ts).total_seconds() if i < len(times) else None
+
+
+class _Sink(DynamicSink[TwinSnapshot]):
+    def __init__(self, spool: ScoresSpool) -> None:
+        self._spool = spool
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
+        return _Partition(self._spool)
+
+
+class _Partition(StatelessSinkPartition[TwinSnapshot]):
+    def __init__(self, spool: ScoresSpool) -> None:
+        self._spool = spool
+
+    def write_batch(self, items: list[TwinSnapshot]) -> None:
+        self._spool.extend(items)
+
+
+class ScoresSpool:
+    """The state stream's sink in a backtest: the scores' rows, in bounded sorted runs.
+
+    ``keep``: a list that also receives every snapshot (in-process callers that read them);
+    None keeps none. Use as a context manager: the spilled runs' directory goes at the exit."""
+
+    def __init__(self, keep: list[TwinSnapshot] | None = None) -> None:
+        self.keep = keep
+        self.windows = 0
+        self._rows: list[tuple[Any, ...]] = []
+        self._first: dict[str, datetime] = {}  # each asset's earliest window end (true_rul's type)
+        self._schemas: list[pa.Schema] = []
+        self._runs: list[Path] = []
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> ScoresSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Delete the spilled runs."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def attach(self, step_id: str, stream: Stream[Any]) -> None:
+        """A :data:`~flows.dataflow.pipeline.SinkAttacher` of the state stream."""
+        import bytewax.operators as op
+
+        op.output(step_id, stream, _Sink(self))
+
+    def extend(self, snaps: Iterable[TwinSnapshot]) -> None:
+        """Take the rows of ``snaps``; spill a run when RUN_ROWS are held."""
+        for s in snaps:
+            self._rows.append(_row(s))
+            first = self._first.get(s.asset_id)
+            if first is None or s.timestamp < first:
+                self._first[s.asset_id] = s.timestamp
+            if self.keep is not None:
+                self.keep.append(s)
+            self.windows += 1
+            if len(self._rows) >= RUN_ROWS:
+                self._spill()
+
+    def _run(self) -> pa.Table:
+        self._rows.sort(key=_key)  # stable: equal keys keep their arrival order
+        run = pa.table(dict(zip(SNAPSHOT_COLUMNS, map(list, zip(*self._rows, strict=True)), strict=True))
+                       if self._rows else {c: [] for c in SNAPSHOT_COLUMNS})
+        self._rows = []
+        self._schemas.append(run.schema)
+        return run
+
+    def _spill(self) -> None:
+        run = self._run()
+        where = Path(tempfile.gettempdir())
+        try:
+            if self._tmp is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="twin-scores-")
+            where = Path(self._tmp.name, f"run-{len(self._runs)}.arrow")
+            with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, run.schema) as writer:
+                writer.write_table(run, max_chunksize=READ_ROWS)
+        except OSError as exc:  # a full or missing temporary folder: one line naming it (CLI: exit 2)
+            failed = exc
+        else:
+            self._runs.append(where)
+            return
+        # raised outside the handler: the CLI names an engine error's innermost cause, this one
+        msg = (f"cannot spill the scores' sorted windows to {where}: {failure_reason(failed)} "
+               "(TMPDIR names the temporary folder)")
+        raise WriteFailed(failed.errno or errno.EIO, msg)
+
+    def write(self, path: Path, alerts: Sequence[Alert], failures: Mapping[str, list[datetime]]) -> Path:
+        """Write ``scores.parquet`` at ``path`` (replaced whole): the merged runs, in order."""
+        last = self._run() if self._rows or not self._runs else None
+        schema = self._schema(failures)
+        spans = episode_spans(alerts)
+        streams = [_spilled(p) for p in self._runs] + ([_rows_of(last.to_batches())] if last else [])
+        merged = heapq.merge(*streams, key=_key)
+
+        def write(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                chunk: list[tuple[Any, ...]] = []
+                for row in merged:
+                    chunk.append(row)
+                    if len(chunk) >= OUT_ROWS:
+                        writer.write_table(_table(chunk, schema, spans, failures))
+                        chunk = []
+                if chunk or not self.windows:
+                    writer.write_table(_table(chunk, schema, spans, failures))
+
+        return replace_file(path, write)
+
+    def _schema(self, failures: Mapping[str, list[datetime]]) -> pa.Schema:
+        """The file's columns with the types Arrow infers from all their values (null: all None)."""
+        runs = pa.unify_schemas(self._schemas, promote_options="permissive")
+        has_truth = any(any(f >= first for f in failures.get(a, ())) for a, first in self._first.items())
+        derived = {"alert_active": pa.bool_() if self.windows else pa.null(),
+                   "true_rul": pa.float64() if has_truth else pa.null()}
+        return pa.schema([(c, derived[c] if c in derived else runs.field(c).type) for c in FILE_COLUMNS])
+
+
+def _rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
+    for batch in batches:
+        yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
+
+
+def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
+    """A spilled run's rows, READ_ROWS at a time."""
+    with pa.OSFile(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        yield from _rows_of(reader.get_batch(i) for i in range(reader.num_record_batches))
+
+
+def _table(rows: list[tuple[Any, ...]], schema: pa.Schema, spans: Spans,
+           failures: Mapping[str, list[datetime]]) -> pa.Table:
+    cols: dict[str, list[Any]] = {c: [r[i] for r in rows] for i, c in enumerate(SNAPSHOT_COLUMNS)}
+    cols["alert_active"] = [is_active(spans, r[2], r[0]) for r in rows]
+    cols["true_rul"] = [true_rul(failures, r[2], r[0]) for r in rows]
+    return pa.table({c: pa.array(cols[c], type=schema.field(c).type) for c in FILE_COLUMNS}, schema=schema)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    """One window of an asset as the report plots it (a row of ``scores.parquet``)."""
+
+    asset_id: str
+    timestamp: datetime
+    window_start: datetime
+    anomaly_score: float
+    health_index: float
+    rul_s: float | None
+    rul_lower_s: float | None
+    rul_upper_s: float | None
+
+
+_SERIES = ("asset_id", "timestamp", "window_start", "anomaly_score", "health_index", "rul", "rul_lower",
+           "rul_upper")
+
+
+def asset_series(path: Path) -> Iterator[tuple[str, list[ScoreRow]]]:
+    """Each asset's windows from a ``scores.parquet`` (sorted by asset, then window start), one
+    asset at a time: memory holds one asset's series, not the file's."""
+    asset: str | None = None
+    rows: list[ScoreRow] = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=OUT_ROWS, columns=list(_SERIES)):
+        for values in zip(*(batch.column(c).to_pylist() for c in _SERIES), strict=True):
+            if values[0] != asset:
+                if asset is not None:
+                    yield asset, rows
+                asset, rows = values[0], []
+            rows.append(ScoreRow(*values))
+    if asset is not None:
+        yield asset, rows
