@@ -5,6 +5,9 @@ keeps no snapshot until the end."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -180,20 +183,29 @@ def test_the_report_s_plots_and_rows_from_the_file_are_those_of_the_snapshots(tm
     assert "3 assets, 600 windows" in page
 
 
-def test_a_spill_that_cannot_be_written_is_one_line_naming_the_folder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_spill_that_cannot_be_written_is_one_line_naming_the_folder(tmp_path: Path) -> None:
     """The temporary folder is a file (or full): ``twin backtest`` says where it could not spill and
-    that TMPDIR names the folder, in one line, exit 2 (not an internal error)."""
-    import tempfile
+    that TMPDIR names the folder, in one line, exit 2 (not an internal error).
 
-    monkeypatch.setattr(scores_file, "RUN_ROWS", 100)
+    Run in a process of its own, as the command runs: after a ``cluster_main`` run in the same
+    process (the tests' two-worker flows), Bytewax prints a failing ``run_main``'s Python traceback
+    to ``sys.stderr`` as well (checked with a bare map step raising; a CLI process runs one command,
+    so no user sees it), and this test would fail or pass by the order of the tests."""
     not_a_folder = tmp_path / "tmp-file"
     not_a_folder.write_text("")
-    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
     (tmp_path / "bt.toml").write_text(CONFIG)
-    code = main(["backtest", str(_fleet_csv(tmp_path / "fleet.csv", n=60)), "--out", str(tmp_path / "out"),
-                 "--config", str(tmp_path / "bt.toml"), "--no-progress", "--no-report"])
-    err = capsys.readouterr().err
-    assert code == 2
+    csv = _fleet_csv(tmp_path / "fleet.csv", n=60)
+    script = (
+        "import sys, tempfile\n"
+        "from flows.app import scores_file\n"
+        "from flows.cli.main import main\n"
+        "scores_file.RUN_ROWS = 100\n"  # spill after 100 windows (the file makes 180)
+        f"tempfile.tempdir = {str(not_a_folder)!r}\n"
+        f"sys.exit(main(['backtest', {str(csv)!r}, '--out', {str(tmp_path / 'out')!r}, "
+        f"'--config', {str(tmp_path / 'bt.toml')!r}, '--no-progress', '--no-report']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TWIN_DEBUG": ""})
+    err = done.stderr
+    assert done.returncode == 2, err
     assert f"cannot spill the scores' sorted windows to {not_a_folder}" in err and "TMPDIR" in err
-    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1, err
