@@ -66,24 +66,6 @@ def test_a_long_piece_is_cut_at_the_batch_size_and_loses_nothing(nab: Path) -> N
     assert {p.origin for p in got} == {"file:nab.csv"}
 
 
-def test_a_resume_inside_a_cut_piece_goes_on_from_the_records_emitted(nab: Path) -> None:
-    source = FileReplaySource([nab], batch=256)
-
-    def values(resume: int | None) -> list[float]:
-        part = source.build_part("in", "files", resume)
-        out: list[float] = []
-        try:
-            while True:
-                out += [float(v) for r in part.next_batch() for v in r.record.values]  # type: ignore[union-attr]
-        except StopIteration:
-            return out
-
-    full = values(None)
-    assert len(full) == ROWS
-    for k in (256, 300, ROWS - 1):
-        assert values(k) == full[k:]
-
-
 def _run(path: Path, batch: int) -> tuple[list[tuple[Any, ...]], int]:
     """The twin states of a replay of ``path`` and the most windows in flight: samples the source
     had handed on when a window reached the state sink, less the windows that reached it before."""
