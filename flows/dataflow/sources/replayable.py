@@ -53,7 +53,14 @@ encode_record = codec.encode_telemetry
 class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
     """``(source name, record)`` pairs as RawRecords, ``batch`` records at a time; state = records
     emitted. A record may be a :class:`ScalarColumns` piece (a file replay's scalars): it counts as
-    its samples, and a resume that ends inside one skips its first samples."""
+    its samples, and a resume that ends inside one skips its first samples.
+
+    A piece is cut where the batch is full, the rest going first into the next batch: the reader's
+    pieces hold up to ~40,000 rows (:data:`~flows.dataflow.sources.readers.pieces.PIECE_ROWS` and
+    up to a chunk more), and every step of the flow takes what reached it at once, so an uncut
+    piece of a one-asset table with a window per row was ~38,000 windows in each step together:
+    their features, twin snapshots and archive rows all alive at once (``benchmarks/RESULTS.md``,
+    round 39, part BULK39). Cut, at most ``batch`` samples go in at a time."""
 
     def __init__(self, items: Iterator[tuple[str, Telemetry | ScalarColumns]], resume: int | None,
                  batch: int, progress: Callable[[int], None] | None,
@@ -94,17 +101,17 @@ class ReplayPartition(StatefulSourcePartition[RawRecord, int]):
         limit = self.hold() if self.hold is not None else math.inf
         out: list[RawRecord] = []
         n = 0
-        took = self.held = False
-        while True:  # the pending records first, then the stream's until the batch is full
+        self.held = False
+        while n < self.batch:  # the pending records first, then the stream's until the batch is full
             if self.pending:
                 name, rec = self.pending.pop(0)
-            elif took and n >= self.batch:
-                break
             elif (nxt := next(self.items, None)) is None:
                 break
             else:
                 name, rec = nxt
-                took = True
+            if type(rec) is ScalarColumns and n + len(rec) > self.batch:  # cut: the rest is the next batch's
+                rec, rest = rec.take(0, self.batch - n), rec.take(self.batch - n, len(rec))
+                self.pending.insert(0, (name, rest))
             if limit < math.inf and rec.timestamp.timestamp() > limit:  # held: waits for the version
                 self.pending.insert(0, (name, rec))
                 self.held = True
