@@ -49,7 +49,7 @@ from flows.app.out_dir import (
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
-from flows.app.scores_file import ScoresSpool, episode_spans, is_active, true_rul
+from flows.app.scores_file import ScoresSpool
 from flows.archive.files import printable
 from flows.codec.archive_schema import arrow_type, file_columns
 from flows.config.pipeline import PipelineConfig
@@ -60,8 +60,8 @@ from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_reco
 from flows.dataflow.sources.readers.source import regular_file
 from twin_models.records import Alert, AssetEvent, AssetMetadata, Recommendation, TwinSnapshot
 
-__all__ = ["BACKTEST_EPOCH", "BacktestResult", "active_alerts", "failure", "failure_times", "print_summary",
-           "refuse_duplicates", "refuse_inputs_in_outputs", "run_backtest", "scores_table"]
+__all__ = ["BACKTEST_EPOCH", "BacktestResult", "failure", "failure_times", "print_summary",
+           "refuse_duplicates", "refuse_inputs_in_outputs", "run_backtest"]
 
 BACKTEST_OUTPUTS = ("scores.parquet", "alerts.parquet", "dead_letters*.jsonl", "report.html", "figures/*.png")
 """What ``twin backtest`` writes into ``--out`` besides ``archive/`` (``--fresh`` deletes them)."""
@@ -117,35 +117,6 @@ def failure_times(event_files: Sequence[str | Path]) -> dict[str, list[datetime]
         if isinstance(rec, AssetEvent) and rec.kind == "failure":
             out[rec.asset_id].append(rec.timestamp)
     return dict(out)
-
-
-def active_alerts(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert]) -> list[bool]:
-    """For each snapshot: was an alert episode of its asset open at its window end?"""
-    spans = episode_spans(alerts)
-    return [is_active(spans, s.asset_id, s.timestamp) for s in snapshots]
-
-
-def scores_table(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert],
-                 failures: Mapping[str, list[datetime]]) -> pa.Table:
-    """One row per asset window, in time order per asset: ``scores.parquet`` built from snapshots
-    held in memory (the backtest streams it instead: :class:`~flows.app.scores_file.ScoresSpool`
-    writes the same table)."""
-    snaps = sorted(snapshots, key=lambda s: (s.asset_id, s.window_start))
-    active = active_alerts(snaps, alerts)
-    return pa.table({
-        "timestamp": [s.timestamp for s in snaps],
-        "window_start": [s.window_start for s in snaps],
-        "asset_id": [s.asset_id for s in snaps],
-        "anomaly_score": [s.anomaly_score for s in snaps],
-        "alert_active": active,
-        "condition": [s.condition for s in snaps],
-        "health_index": [s.health_index for s in snaps],
-        "rul": [s.rul_s for s in snaps],
-        "rul_lower": [s.rul_lower_s for s in snaps],
-        "rul_upper": [s.rul_upper_s for s in snaps],
-        "true_rul": [true_rul(failures, s.asset_id, s.timestamp) for s in snaps],
-        "defect": [s.defect for s in snaps],
-    })
 
 
 def run_backtest(

@@ -1,6 +1,6 @@
 """scores.parquet written as windows close (round 39, MEM39): the same file as the table built from
-every snapshot held in memory (``backtest.scores_table``, the code path before), and ``twin backtest``
-keeps no snapshot until the end."""
+every snapshot held in memory (:func:`scores_table`, the code path before, kept here as the reference),
+and ``twin backtest`` keeps no snapshot until the end."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,35 @@ import pytest
 
 from flows.app import backtest, report_html, scores_file
 from flows.app.report import plot_asset
-from flows.app.scores_file import ScoresSpool, asset_series
+from flows.app.scores_file import ScoresSpool, asset_series, episode_spans, is_active, true_rul
 from flows.cli.main import main
 from flows.config.pipeline import load_config
 from twin_models.records import Alert, TwinSnapshot
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 CONFIG = "[pipeline]\nwindow_s = 300\nallowed_lateness_s = 0\n[pipeline.twin]\nwarmup_windows = 30\n"
+
+
+def scores_table(snapshots: Sequence[TwinSnapshot], alerts: Sequence[Alert],
+                 failures: Mapping[str, list[datetime]]) -> pa.Table:
+    """The reference: one row per asset window, in time order per asset, built from snapshots held
+    in memory, as ``flows.app.backtest`` built ``scores.parquet`` until round 39."""
+    snaps = sorted(snapshots, key=lambda s: (s.asset_id, s.window_start))
+    spans = episode_spans(alerts)
+    return pa.table({
+        "timestamp": [s.timestamp for s in snaps],
+        "window_start": [s.window_start for s in snaps],
+        "asset_id": [s.asset_id for s in snaps],
+        "anomaly_score": [s.anomaly_score for s in snaps],
+        "alert_active": [is_active(spans, s.asset_id, s.timestamp) for s in snaps],
+        "condition": [s.condition for s in snaps],
+        "health_index": [s.health_index for s in snaps],
+        "rul": [s.rul_s for s in snaps],
+        "rul_lower": [s.rul_lower_s for s in snaps],
+        "rul_upper": [s.rul_upper_s for s in snaps],
+        "true_rul": [true_rul(failures, s.asset_id, s.timestamp) for s in snaps],
+        "defect": [s.defect for s in snaps],
+    })
 
 
 def _fleet_csv(path: Path, n: int = 300) -> Path:
@@ -65,7 +88,7 @@ def test_the_streamed_file_is_the_table_of_all_snapshots(tmp_path: Path) -> None
     res = backtest.run_backtest([_fleet_csv(tmp_path / "fleet.csv")], tmp_path / "out",
                                 load_config(tmp_path / "bt.toml"), events=[_events(tmp_path / "events.csv")],
                                 progress=False, report=False)
-    expected = backtest.scores_table(res.snapshots, res.alerts, res.failures)
+    expected = scores_table(res.snapshots, res.alerts, res.failures)
     got = pq.read_table(tmp_path / "out" / "scores.parquet")
     assert res.windows == len(res.snapshots) == 900 and got.num_rows == 900
     assert got.schema == expected.schema
@@ -112,7 +135,7 @@ def test_edge_cases_match_the_in_memory_table(tmp_path: Path, case: str) -> None
             spool.extend(snaps[i:i + 7])
         spool.write(tmp_path / "scores.parquet", alerts, failures)
     got = pq.read_table(tmp_path / "scores.parquet")
-    expected = backtest.scores_table(snaps, alerts, failures)
+    expected = scores_table(snaps, alerts, failures)
     assert got.schema == expected.schema
     assert got.equals(expected)
     assert spool.windows == len(snaps)
