@@ -33,10 +33,12 @@ import pyarrow.parquet as pq
 
 from flows.archive.files import ArchiveFile
 from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN
+from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 
 __all__ = ["BOOKKEEPING_NAMES", "FAN_IN", "READ_ROWS", "UnreadableSource", "merged_schema", "write_merged"]
 
-BOOKKEEPING_NAMES = ("run_id", "_written_at", "_write_seq")
+BOOKKEEPING_NAMES = tuple(BOOKKEEPING_SCHEMA.names)
+"""``run_id``, ``_written_at``, ``_write_seq``: last in every file, in this order."""
 FAN_IN = 16
 """Files (or runs) merged at once: memory is about ``FAN_IN`` x :data:`READ_ROWS` rows."""
 READ_ROWS = 1024

@@ -64,7 +64,7 @@ _RUN_ID, _WRITTEN_AT, _WRITE_SEQ = BOOKKEEPING_SCHEMA.types
 
 def bookkeeping(table: pa.Table, run_id: str | None, seq: int) -> pa.Table:
     """Append the columns saying which run wrote the rows and when (same for the whole file)."""
-    for name, column in zip(("run_id", "_written_at", "_write_seq"),
+    for name, column in zip(BOOKKEEPING_SCHEMA.names,
                             bookkeeping_arrays(table.num_rows, run_id, seq), strict=True):
         table = table.append_column(name, column)
     return table
