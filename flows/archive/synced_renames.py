@@ -29,9 +29,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from flows.archive.layout import sync_folder
+from flows.archive.layout import sync_file, sync_folder
 
-__all__ = ["SYNC_THREADS", "SyncedRenames", "sync_file"]
+__all__ = ["SYNC_THREADS", "SyncedRenames"]
 
 SYNC_THREADS = 8
 """Threads issuing the archive's fsyncs (shared by every sink of the process): they wait on the
@@ -39,15 +39,6 @@ disk, not the CPU."""
 
 _LOCK = threading.Lock()
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def sync_file(path: Path) -> None:
-    """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _start(sync: Callable[[Path], None], path: Path) -> Future[None]:
