@@ -144,6 +144,9 @@ def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[st
         raise
     except OSError as exc:
         at, failed = batch.failed or tmp or root, exc  # the part whose write, fsync or rename failed
+    except Exception:  # not the disk's (Arrow refusing a table mid-write): no temporary file stays
+        _remove(batch.pending(), tmp)
+        raise
     raise _write_error(at, failed, _remove(batch.pending(), tmp))  # outside the except: the engine's
     # error is reported by its innermost cause, this one
 
