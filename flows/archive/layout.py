@@ -24,7 +24,7 @@ from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
 __all__ = ["ASSET", "JSON_TEXT", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed",
            "dictionary_columns", "failure_reason", "sorted_rows", "statistics_columns", "write_file",
-           "replace_synced", "sync_folder", "write_options"]
+           "replace_synced", "sync_file", "sync_folder", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -132,13 +132,18 @@ def replace_synced(tmp: str | Path, final: str | Path) -> None:
     power loss the name then holds an empty or cut file (the output manifest: "not twinflow's" from
     then on, never rewritten; a compaction's merged file, whose sources it has already deleted).
     Round 39 (DURABLE39): the archive sink's part files too (:mod:`flows.dataflow.sinks.archive_files`)."""
-    fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+    sync_file(tmp)
+    os.replace(tmp, final)
+    sync_folder(os.path.dirname(os.path.abspath(final)))
+
+
+def sync_file(path: str | Path) -> None:
+    """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, final)
-    sync_folder(os.path.dirname(os.path.abspath(final)))
 
 
 def sync_folder(folder: str | Path) -> None:

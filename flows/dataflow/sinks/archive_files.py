@@ -2,13 +2,16 @@
 
 A file's table is the date's sorted rows with the bookkeeping columns appended (``run_id``,
 ``_written_at`` and ``_write_seq``, the same for the whole file: :func:`write_seq` stamps it) and
-its layout's write options (:func:`file_table`). Its write (:func:`put_file`) goes to a temporary
-name in ``<root>/<table>/date=YYYY-MM-DD/``, fsynced, renamed into place and the folder fsynced
-(:func:`flows.archive.layout.replace_synced`, round 39), so neither a crash nor a power loss
-leaves a truncated or empty ``*.parquet`` behind (a part is on disk before any name of it is: the
-run's manifest entry, a recovery snapshot after it) and existing files are never touched; a folder
-that a run cannot write through (a planted symbolic link) is refused, and a failed write is an
-:class:`~.archive_writer.ArchiveWriteError` naming the folder, its temporary file removed.
+its layout's write options (:func:`file_table`). Its write (:func:`put_files`, every date of one
+flush at once) goes to a temporary name in ``<root>/<table>/date=YYYY-MM-DD/``, fsynced, renamed into
+place and the folder fsynced (round 39), so neither a crash nor a power loss leaves a truncated or
+empty ``*.parquet`` behind (a part is on disk before any name of it is: the run's manifest entry, a
+recovery snapshot after it) and existing files are never touched. Since round 40 the syncs of a
+flush's parts are issued together (:class:`~flows.archive.synced_renames.SyncedRenames`): every
+part's file fsynced, then all renamed, then each folder fsynced once, before the write returns. A
+folder that a run cannot write through (a planted symbolic link) is refused, and a failed write is
+an :class:`~.archive_writer.ArchiveWriteError` naming the folder, the write's parts not yet renamed
+removed.
 :func:`check_table_folder` refuses a table folder a run could not write before the flow starts.
 
 A write of several dates makes every date's table first and writes only once all are made
@@ -32,12 +35,13 @@ import pyarrow as pa
 
 from flows.archive import layout
 from flows.archive.files import linked_table
+from flows.archive.synced_renames import SyncedRenames
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 from flows.dataflow.sinks.archive_columns import Columns, FileTable
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 
 __all__ = ["FileData", "bookkeeping", "bookkeeping_arrays", "check_table_folder", "file_schema", "file_table",
-           "put_file", "write_file", "write_seq", "write_tables"]
+           "put_file", "put_files", "write_file", "write_seq", "write_tables"]
 
 FileData: TypeAlias = pa.Table | Columns | FileTable
 """What a file is made from: a table; its columns and schema; or a function making the file's table
@@ -78,18 +82,17 @@ def bookkeeping_arrays(n: int, run_id: str | None, seq: int) -> list[pa.Array]:
 
 def write_tables(root: Path, table: str, files: Mapping[str, FileData], basename: str,
                  run_id: str | None) -> int:
-    """Every date's file of one write: all tables made (:func:`file_table`), then each written
-    (:func:`put_file`); returns the number of files. A table that cannot be made raises before
+    """Every date's file of one write: all tables made (:func:`file_table`), then all written
+    (:func:`put_files`); returns the number of files. A table that cannot be made raises before
     any file is written."""
     made = {date: file_table(table, data, run_id) for date, data in files.items()}
-    for date, (full, options) in made.items():
-        put_file(root, table, date, full, options, basename)
+    put_files(root, table, made, basename)
     return len(made)
 
 
 def write_file(root: Path, table: str, date: str, data: FileData, basename: str, run_id: str | None) -> None:
     """Sorted rows of one date -> ``<root>/<table>/date=<date>/<basename>.parquet``, atomically."""
-    put_file(root, table, date, *file_table(table, data, run_id), basename)
+    put_files(root, table, {date: file_table(table, data, run_id)}, basename)
 
 
 def file_table(table: str, data: FileData, run_id: str | None) -> tuple[pa.Table, dict[str, Any]]:
@@ -112,37 +115,82 @@ def file_table(table: str, data: FileData, run_id: str | None) -> tuple[pa.Table
 
 def put_file(root: Path, table: str, date: str, data: pa.Table, options: dict[str, Any],
              basename: str) -> None:
-    """A file's table (:func:`file_table`) -> ``<root>/<table>/date=<date>/<basename>.parquet``: written
-    to a temporary name and renamed into place."""
-    folder = _partition_dir(root, table, date)
-    final = folder / f"{basename}.parquet"
-    tmp = folder / f".{basename}.parquet.tmp"
+    """A file's table (:func:`file_table`) -> ``<root>/<table>/date=<date>/<basename>.parquet``
+    (:func:`put_files` of one date)."""
+    put_files(root, table, {date: (data, options)}, basename)
+
+
+def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[str, Any]]],
+              basename: str) -> None:
+    """Each date's table and write options (:func:`file_table`) -> ``<root>/<table>/date=<date>/
+    <basename>.parquet``: each written to a temporary name, all of them fsynced, renamed into place
+    and their folders fsynced, before this returns (:class:`~flows.archive.synced_renames.
+    SyncedRenames`, round 40: the syncs of a write issued together). A failure names no part of
+    the write that was not renamed yet and removes their temporary files."""
+    batch = SyncedRenames()
+    tmp: Path | None = None
     try:
-        if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
-            raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-        if not _is_folder(folder):  # a folder (not a link) is written into as it is: one lstat
-            made = [p for p in (folder, folder.parent, root) if not os.path.lexists(p)]
-            folder.mkdir(parents=True, exist_ok=True)
-            if folder.is_symlink():  # planted: writing through it would write outside the archive
-                raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {folder} is a symbolic "
-                                        "link (not written through; remove it)")
-            for new in made:  # a new folder's name lasts a power loss as its files' do
-                layout.sync_folder(new.parent)
-        layout.write_file(data, tmp, options)
-        layout.replace_synced(tmp, final)  # round 39: on disk before its name is (DURABLE39)
+        for date, (data, options) in made.items():
+            folder = _partition_dir(root, table, date)
+            tmp = folder / f".{basename}.parquet.tmp"
+            _ready_folder(root, folder, batch)
+            layout.write_file(data, tmp, options)
+            batch.add(tmp, folder / f"{basename}.parquet")
+            tmp = None
+        batch.commit()  # round 39: on disk before its name is (DURABLE39); round 40: together
         return
     except ArchiveWriteError:
+        _remove(batch.pending(), tmp)
         raise
     except OSError as exc:
-        why = f"cannot write the archive in {folder}: {layout.failure_reason(exc)}"
-        failed = ArchiveWriteError(exc.errno or errno.EIO, why)
-    if tmp.is_file() and not tmp.is_symlink():
-        try:
-            tmp.unlink()  # a half-written file takes room and is never part of the archive
-        except OSError:  # a disk turned read-only: the rename failed, and so does this
-            failed = ArchiveWriteError(failed.errno, f"{failed}; its temporary file {tmp.name} is left "
-                                       "there (hidden: never read; remove it once the disk is writable)")
-    raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
+        at, failed = batch.failed or tmp or root, exc  # the part whose write, fsync or rename failed
+    except Exception:  # not the disk's (Arrow refusing a table mid-write): no temporary file stays
+        _remove(batch.pending(), tmp)
+        raise
+    raise _write_error(at, failed, _remove(batch.pending(), tmp))  # outside the except: the engine's
+    # error is reported by its innermost cause, this one
+
+
+def _ready_folder(root: Path, folder: Path, batch: SyncedRenames) -> None:
+    """Make ``folder`` (and the table folder and archive above it) when missing, each new one synced
+    in its parent (through ``batch``); refuse a planted symbolic link (ArchiveWriteError)."""
+    if (linked := linked_table(folder.parent)) is not None:  # planted mid-run: mkdir would follow it
+        raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
+    if _is_folder(folder):  # a folder (not a link) is written into as it is: one lstat
+        return
+    made = [p for p in (folder, folder.parent, root) if not os.path.lexists(p)]
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_symlink():  # planted: writing through it would write outside the archive
+        raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {folder} is a symbolic "
+                                "link (not written through; remove it)")
+    for new in made:  # a new folder's name lasts a power loss as its files' do
+        batch.folder_made(new.parent)
+
+
+def _remove(pending: list[Path], current: Path | None) -> list[Path]:
+    """Remove the write's temporary files not renamed (a half-written file takes room and is never
+    part of the archive); returns those that could not be removed (a disk turned read-only)."""
+    left = []
+    for tmp in [*pending, *([current] if current is not None else [])]:
+        if tmp.is_file() and not tmp.is_symlink():
+            try:
+                tmp.unlink()
+            except OSError:
+                left.append(tmp)
+    return left
+
+
+def _write_error(at: Path, exc: OSError, left: list[Path]) -> ArchiveWriteError:
+    """The write's failure at the temporary file ``at``, naming its folder and any file left."""
+    why = f"cannot write the archive in {at.parent}: {layout.failure_reason(exc)}"
+    if at in left:
+        more = f" ({len(left) - 1} more of this write's in other date folders)" if len(left) > 1 else ""
+        why += (f"; its temporary file {at.name} is left there{more} (hidden: never read; remove it "
+                "once the disk is writable)")
+    elif left:
+        why += (f"; {len(left)} temporary file(s) of this write are left in other date folders, e.g. "
+                f"{left[0]} (hidden: never read; remove them once the disk is writable)")
+    return ArchiveWriteError(exc.errno or errno.EIO, why)
 
 
 def _is_folder(path: Path) -> bool:
