@@ -105,16 +105,20 @@ def local_outputs(
     dead_letter_file: Path | None = None,
     collect: Collection[str] = ("state", "alerts"),
     run_id: str | None = None,
+    failures: FailureGroup | None = None,
 ) -> tuple[Sinks, Collected]:
     """Sinks for a run in this process: archive (if ``archive_dir``), then collectors (the
-    ``collect`` streams), dead letters to ``dead_letter_file`` (if given); and what they collect."""
+    ``collect`` streams), dead letters to ``dead_letter_file`` (if given); and what they collect.
+    ``failures``: the archive sinks' :class:`FailureGroup` (default: a new one), for another sink of
+    the run to mark a failure it raises (the archive then writes nothing more at its close)."""
     unknown = set(collect) - set(STREAMS)
     if unknown:
         msg = f"collect names no output stream: {sorted(unknown)} (streams: {', '.join(STREAMS)})"
         raise ValueError(msg)
     got = Collected()
     arch = {"batch_rows": cfg.archive_batch_rows, "flush_interval_s": cfg.archive_flush_s,
-            "metrics": metrics, "run_id": run_id or new_run_id(), "failures": FailureGroup()}
+            "metrics": metrics, "run_id": run_id or new_run_id(),
+            "failures": FailureGroup() if failures is None else failures}
     tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
               "recommendations": "recommendations", "audit": "audit",
               "damage_state": "damage_state", "data_quality": "data_quality"}

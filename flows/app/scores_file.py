@@ -17,6 +17,12 @@ output batch. The file is the one built before from all snapshots held in memory
 column types: a column's type is what Arrow infers from its values, ``null`` when every value is
 None, as ``pa.table`` of Python lists gave). The report reads its series back from the file
 (:func:`asset_series`), one asset at a time.
+
+Round 40 (HOSTILE40): the runs' folder is a :class:`~flows.app.spill_dir.SpillFolder` (locked while
+the backtest runs; a killed backtest's is deleted by the next one); a spill that fails marks the
+archive sinks' :class:`~flows.dataflow.sinks.archive_writer.FailureGroup` (their closes then write
+nothing more: when the disk that filled holds --out too, their failing flushes made Bytewax abort,
+SIGABRT, no message); a run removed or damaged while the backtest ran is one line naming it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.app.out_dir import replace_file
+from flows.app.spill_dir import SpillFolder, remove_stale
 from flows.archive.layout import WriteFailed, failure_reason
+from flows.dataflow.sinks.archive_writer import FailureGroup
 from twin_models.records import Alert, TwinSnapshot
 
 __all__ = ["RUN_ROWS", "ScoreRow", "ScoresSpool", "asset_series", "episode_spans", "is_active", "true_rul"]
@@ -114,18 +122,22 @@ class ScoresSpool:
     """The state stream's sink in a backtest: the scores' rows, in bounded sorted runs.
 
     ``keep``: a list that also receives every snapshot (in-process callers that read them);
-    None keeps none. Use as a context manager: the spilled runs' directory goes at the exit."""
+    None keeps none. ``failures``: the run's archive sinks' group (marked when a spill fails).
+    Use as a context manager: entering deletes the spill folders of killed backtests, the exit this
+    one's."""
 
-    def __init__(self, keep: list[TwinSnapshot] | None = None) -> None:
+    def __init__(self, keep: list[TwinSnapshot] | None = None, failures: FailureGroup | None = None) -> None:
         self.keep = keep
+        self.failures = FailureGroup() if failures is None else failures
         self.windows = 0
         self._rows: list[tuple[Any, ...]] = []
         self._first: dict[str, datetime] = {}  # each asset's earliest window end (true_rul's type)
         self._schemas: list[pa.Schema] = []
         self._runs: list[Path] = []
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._tmp: SpillFolder | None = None
 
     def __enter__(self) -> ScoresSpool:
+        remove_stale()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -134,7 +146,7 @@ class ScoresSpool:
     def close(self) -> None:
         """Delete the spilled runs."""
         if self._tmp is not None:
-            self._tmp.cleanup()
+            self._tmp.close()
             self._tmp = None
 
     def attach(self, step_id: str, stream: Stream[Any]) -> None:
@@ -169,8 +181,8 @@ class ScoresSpool:
         where = Path(tempfile.gettempdir())
         try:
             if self._tmp is None:
-                self._tmp = tempfile.TemporaryDirectory(prefix="twin-scores-")
-            where = Path(self._tmp.name, f"run-{len(self._runs)}.arrow")
+                self._tmp = SpillFolder()
+            where = self._tmp.path / f"run-{len(self._runs)}.arrow"
             with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, run.schema) as writer:
                 writer.write_table(run, max_chunksize=READ_ROWS)
         except OSError as exc:  # a full or missing temporary folder: one line naming it (CLI: exit 2)
@@ -179,6 +191,7 @@ class ScoresSpool:
             self._runs.append(where)
             return
         # raised outside the handler: the CLI names an engine error's innermost cause, this one
+        self.failures.raised = True  # the archive's closes write no more (a full disk: they fail too)
         msg = (f"cannot spill the scores' sorted windows to {where}: {failure_reason(failed)} "
                "(TMPDIR names the temporary folder)")
         raise WriteFailed(failed.errno or errno.EIO, msg)
@@ -219,10 +232,20 @@ def _rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
 
 
 def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
-    """A spilled run's rows, READ_ROWS at a time."""
-    with pa.OSFile(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        yield from _rows_of(reader.get_batch(i) for i in range(reader.num_record_batches))
+    """A spilled run's rows, READ_ROWS at a time (each batch validated: a damaged run is an error
+    naming it, not a UnicodeDecodeError's words or wrong rows)."""
+    try:
+        with pa.OSFile(str(path)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                batch.validate(full=True)
+                yield from _rows_of([batch])
+    except (OSError, pa.ArrowException, ValueError) as exc:  # removed or cut while the backtest ran
+        why = failure_reason(exc) if isinstance(exc, OSError) else (str(exc).splitlines() or ["?"])[0]
+        msg = (f"the scores' spilled run {path} was removed or damaged while the backtest ran ({why}); "
+               "run it again (TMPDIR names the temporary folder: one no cleaner empties)")
+        raise WriteFailed(getattr(exc, "errno", None) or errno.EIO, msg) from None
 
 
 def _table(rows: list[tuple[Any, ...]], schema: pa.Schema, spans: Spans,

@@ -1,0 +1,147 @@
+"""The scores' spill (round 39's :class:`~flows.app.scores_file.ScoresSpool`) against a hostile or
+careless TMPDIR (round 40, part HOSTILE40): full, killed mid-run, its runs removed or damaged.
+
+The backtests run in processes of their own (see test_scores_file's spill-failure test: after a
+two-worker flow in the same process Bytewax prints a failing run's traceback as well)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.app import scores_file
+from flows.app.scores_file import ScoresSpool
+from flows.app.spill_dir import PREFIX, SpillFolder, remove_stale
+from flows.archive.layout import WriteFailed
+from tests.flows.test_scores_file import CONFIG, _fleet_csv, _snap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BACKTEST = """
+import os, signal, sys
+from flows.app import scores_file
+from flows.cli.main import main
+scores_file.RUN_ROWS = 100  # spill after 100 windows (the file makes 300)
+if sys.argv[3] == "kill":  # kill -9 after the second spill
+    spill = scores_file.ScoresSpool._spill
+    def killed(self):
+        spill(self)
+        if len(self._runs) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    scores_file.ScoresSpool._spill = killed
+sys.exit(main(["backtest", sys.argv[1], "--out", sys.argv[2], "--config", sys.argv[1] + ".toml",
+               "--no-progress", "--no-report"]))
+"""
+
+
+def _backtest(tmp_path: Path, tmpdir: Path, how: str,
+              fsize: int | None = None) -> subprocess.CompletedProcess[str]:
+    csv = _fleet_csv(tmp_path / "fleet.csv", n=100)
+    Path(f"{csv}.toml").write_text(CONFIG)
+
+    def limit() -> None:
+        if fsize is not None:  # every file of the process: TMPDIR's and --out's (one full disk)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.RLIM_INFINITY))
+
+    return subprocess.run([sys.executable, "-c", BACKTEST, str(csv), str(tmp_path / "out"), how],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, preexec_fn=limit,
+                          env={**os.environ, "TMPDIR": str(tmpdir), "TWIN_DEBUG": ""})
+
+
+def test_a_spill_into_a_full_disk_is_one_line_and_leaves_no_spill_folder(tmp_path: Path) -> None:
+    """Main: when the disk that filled (RLIMIT_FSIZE here) holds --out too, the spill's failure was
+    followed by the archive sinks' flushes at their close failing as well, while Bytewax unwound
+    the first: it aborted (SIGABRT, exit 134, not a word said) and the spill folder stayed in TMPDIR."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    done = _backtest(tmp_path, tmpdir, "run", fsize=3000)  # a spilled run is ~9 KB
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(
+        f"twin: error: cannot spill the scores' sorted windows to {tmpdir}/{PREFIX}"), err
+    assert "File too large (TMPDIR names the temporary folder)" in err
+    assert list(tmpdir.iterdir()) == []
+
+
+def test_a_killed_backtest_s_spill_folder_is_deleted_by_the_next_backtest(tmp_path: Path) -> None:
+    """Main: a backtest killed (kill -9, OOM) after spilling left its ``twin-scores-*`` folder of runs
+    in TMPDIR for good. Now the next backtest deletes it; a running backtest's folder (locked), a
+    folder without a lock (round 39's, or not ours) and a link are left alone."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    killed = _backtest(tmp_path, tmpdir, "kill")
+    assert killed.returncode == -9, killed.stderr
+    (left,) = tmpdir.iterdir()
+    assert left.name.startswith(PREFIX) and {"lock", "run-0.arrow", "run-1.arrow"} <= set(os.listdir(left))
+    old = tmpdir / f"{PREFIX}round39"
+    old.mkdir()
+    (old / "run-0.arrow").write_bytes(b"x")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "lock").write_text("")
+    (tmpdir / f"{PREFIX}link").symlink_to(other)
+    live = subprocess.Popen([sys.executable, "-c", "import sys, tempfile\n"
+                             "from flows.app.spill_dir import SpillFolder\n"
+                             "print(SpillFolder().path, flush=True)\nsys.stdin.read()\n"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    try:
+        assert live.stdout is not None
+        running = Path(live.stdout.readline().strip())
+        done = _backtest(tmp_path, tmpdir, "run")
+        assert done.returncode == 0, done.stderr
+        assert sorted(os.listdir(tmpdir)) == sorted([old.name, f"{PREFIX}link", running.name])
+        assert (other / "lock").exists() and (old / "run-0.arrow").exists()
+    finally:
+        live.communicate("", timeout=30)
+    assert remove_stale(tmpdir) == [running]  # its process ended without closing it: stale now
+    assert sorted(os.listdir(tmpdir)) == sorted([old.name, f"{PREFIX}link"])
+
+
+def test_a_spill_folder_is_never_taken_for_stale_while_its_lock_is_held(tmp_path: Path) -> None:
+    """In one process too: a held folder stays (flock locks are per open file), a closed one is gone."""
+    folder = SpillFolder()
+    try:
+        assert folder.path not in remove_stale() and folder.path.is_dir()
+        fd = os.open(folder.path / "lock", os.O_RDONLY)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(fd)
+    finally:
+        folder.close()
+    assert not folder.path.exists()
+
+
+@pytest.mark.parametrize("how", ["removed", "cut", "garbled"])
+def test_a_spilled_run_removed_or_damaged_mid_run_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           how: str) -> None:
+    """Main: a run deleted by a TMPDIR cleaner said "cannot write <out>/scores.parquet: No such file or
+    directory" (naming --out, which was fine), a cut one "Not an Arrow file", a garbled one "'utf-8'
+    codec can't decode byte 0xff": never which file nor TMPDIR. Nothing is written at --out."""
+    monkeypatch.setattr(scores_file, "RUN_ROWS", 97)
+    monkeypatch.setattr(scores_file, "READ_ROWS", 16)
+    snaps = [_snap(f"asset-{i % 3}", 5 * i) for i in range(300)]
+    out = tmp_path / "scores.parquet"
+    with ScoresSpool() as spool:
+        spool.extend(snaps)
+        run = spool._runs[0]
+        if how == "removed":
+            run.unlink()
+        elif how == "cut":
+            os.truncate(run, run.stat().st_size // 2)
+        else:  # the asset ids' bytes (strings are stored as they are)
+            raw = bytearray(run.read_bytes())
+            at = raw.find(b"asset-0")
+            raw[at:at + 7] = b"\xff" * 7
+            run.write_bytes(bytes(raw))
+        with pytest.raises(WriteFailed) as got:
+            spool.write(out, [], {})
+    assert f"the scores' spilled run {run} was removed or damaged while the backtest ran (" in str(got.value)
+    assert "TMPDIR" in str(got.value)
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == []
