@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.archive.files import ArchiveFile
-from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN
+from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN, WriteFailed, failure_reason
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 
 __all__ = ["BOOKKEEPING_NAMES", "FAN_IN", "READ_ROWS", "UnreadableSource", "merged_schema", "write_merged"]
@@ -50,7 +50,10 @@ fleet's minute), a larger one :data:`READ_ROWS` rows at a time."""
 
 class UnreadableSource(ValueError):
     """A file to merge whose data pages cannot be read (its footer is intact): its date folder is
-    left as it is (nothing written), named with the command that moves the file aside."""
+    left as it is (nothing written), named with the command that moves the file aside. A file the
+    system cannot open or read (an errno: it vanished, too many open files, EIO) is a
+    :class:`~flows.archive.layout.WriteFailed` naming it instead, which stops the compaction (round 40:
+    it was called "corrupt data pages" and the user told to move a sound file aside)."""
 
 
 def _unreadable(path: Path, exc: BaseException) -> UnreadableSource:
@@ -109,6 +112,8 @@ def _source(f: ArchiveFile, schema: pa.Schema, keys: list[str]) -> Iterator[pa.T
         for batch in batches:
             yield _aligned(batch, schema)
     except (OSError, pa.ArrowException) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the system's: not the file's pages
+            raise WriteFailed(exc.errno, f"cannot read {f.path}: {failure_reason(exc)}") from None
         raise _unreadable(f.path, exc) from None
 
 
