@@ -145,3 +145,22 @@ def test_a_spilled_run_removed_or_damaged_mid_run_is_named(tmp_path: Path, monke
     assert f"the scores' spilled run {run} was removed or damaged while the backtest ran (" in str(got.value)
     assert "TMPDIR" in str(got.value)
     assert not out.exists() and sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_backtest_killed_while_it_wrote_scores_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    """Main: a kill -9 while scores.parquet was written left ``.scores.tmp-<pid>.parquet`` (as large as
+    the file) in --out; only a run with ``--fresh`` removed it, every other one kept it for good. Now
+    the next run into the folder removes it (its pid is gone), not a live process's."""
+    from tests.flows.test_durable_outputs import _dead_pid
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead, alive = _dead_pid(), os.getpid()
+    stale = [out / f".scores.tmp-{dead}.parquet", out / f".alerts.tmp-{dead}.parquet"]
+    kept = [out / f".scores.tmp-{alive}.parquet", out / f".other.tmp-{dead}.parquet"]
+    for p in (*stale, *kept):
+        p.write_bytes(b"PAR1")
+    done = _backtest(tmp_path, tmp_path, "run")
+    assert done.returncode == 0, done.stderr
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []
