@@ -53,7 +53,8 @@ def test_a_link_put_there_between_the_check_and_the_open_is_refused(tmp_path: Pa
         if len(calls) == 1:  # the check passes, then the link is put there
             folder.symlink_to(tmp_path)
         elif folder.is_symlink():
-            raise ValueError("figures is a symbolic link")
+            msg = "figures is a symbolic link"
+            raise ValueError(msg)
 
     with pytest.raises(ValueError, match="figures is a symbolic link"), held_folder(folder, refuse):
         pass
