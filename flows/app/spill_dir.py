@@ -33,21 +33,31 @@ class SpillFolder:
 
     def __init__(self) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=PREFIX))
+        self._open = True
         taking = self.path / f".{LOCK}-{os.getpid()}"
         try:
-            self._fd = os.open(taking, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)  # a new file: nobody else holds it
-            os.rename(taking, self.path / LOCK)
+            self._fd = os.open(taking, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               0o600)
         except OSError:
             shutil.rmtree(self.path, ignore_errors=True)
             raise
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # a new file: nobody else holds it
+        except OSError:  # a file system without flock: no lock file, so never taken for stale (as before)
+            os.close(self._fd)
+            self._fd = -1
+            taking.unlink(missing_ok=True)
+        else:
+            os.rename(taking, self.path / LOCK)
 
     def close(self) -> None:
         """Delete the folder (then release its lock)."""
-        if self._fd >= 0:
+        if self._open:
+            self._open = False
             shutil.rmtree(self.path, ignore_errors=True)
-            os.close(self._fd)
-            self._fd = -1
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def remove_stale(root: str | Path | None = None) -> list[Path]:

@@ -11,6 +11,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -104,9 +105,12 @@ def test_a_killed_backtest_s_spill_folder_is_deleted_by_the_next_backtest(tmp_pa
     assert sorted(os.listdir(tmpdir)) == sorted([old.name, f"{PREFIX}link"])
 
 
-def test_a_spill_folder_is_never_taken_for_stale_while_its_lock_is_held(tmp_path: Path) -> None:
+def test_a_spill_folder_is_never_taken_for_stale_while_its_lock_is_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In one process too: a held folder stays (flock locks are per open file), a closed one is gone."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     folder = SpillFolder()
+    assert folder.path.parent == tmp_path
     try:
         assert folder.path not in remove_stale() and folder.path.is_dir()
         fd = os.open(folder.path / "lock", os.O_RDONLY)
@@ -164,3 +168,24 @@ def test_a_backtest_killed_while_it_wrote_scores_leaves_nothing_after_the_next_r
     assert done.returncode == 0, done.stderr
     assert [p for p in stale if p.exists()] == []
     assert [p for p in kept if not p.exists()] == []
+
+
+def test_a_tmpdir_without_flock_still_spills_and_is_never_taken_for_stale(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system whose flock fails (ENOLCK: some network mounts): the spill goes on as in round 39,
+    without a lock file, so no other backtest takes the folder for a dead one's."""
+    from flows.app import spill_dir
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(spill_dir.fcntl, "flock", no_flock)
+    folder = SpillFolder()
+    try:
+        assert os.listdir(folder.path) == [] and folder.path.parent == tmp_path
+        monkeypatch.setattr(spill_dir.fcntl, "flock", fcntl.flock)
+        assert remove_stale() == [] and folder.path.is_dir()
+    finally:
+        folder.close()
+    assert not folder.path.exists()
