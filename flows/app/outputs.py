@@ -116,9 +116,9 @@ def local_outputs(
         msg = f"collect names no output stream: {sorted(unknown)} (streams: {', '.join(STREAMS)})"
         raise ValueError(msg)
     got = Collected()
+    failures = FailureGroup() if failures is None else failures  # the dead letters' sink marks it too
     arch = {"batch_rows": cfg.archive_batch_rows, "flush_interval_s": cfg.archive_flush_s,
-            "metrics": metrics, "run_id": run_id or new_run_id(),
-            "failures": FailureGroup() if failures is None else failures}
+            "metrics": metrics, "run_id": run_id or new_run_id(), "failures": failures}
     tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
               "recommendations": "recommendations", "audit": "audit",
               "damage_state": "damage_state", "data_quality": "data_quality"}
@@ -128,7 +128,7 @@ def local_outputs(
             lists[stream].append(archive_attacher(archive_dir, table, **arch))
     if dead_letter_file is not None:
         lists["dead_letters"].append(jsonl_attacher(dead_letter_file, dead_letter_bytes,
-                                                    _listed(dead_letter_file.parent)))
+                                                    _listed(dead_letter_file.parent), failures))
     for stream in STREAMS:
         if stream in collect:
             lists[stream].append(collector(getattr(got, stream)))

@@ -189,3 +189,33 @@ def test_a_tmpdir_without_flock_still_spills_and_is_never_taken_for_stale(
     finally:
         folder.close()
     assert not folder.path.exists()
+
+
+DEAD_LETTERS = """
+import sys
+from flows.cli.main import main
+sys.exit(main(["backtest", sys.argv[1], "--out", sys.argv[2], "--config", sys.argv[1] + ".toml",
+               "--no-progress", "--no-report"]))
+"""
+
+
+def test_dead_letters_into_a_full_disk_is_one_line_not_an_abort(tmp_path: Path) -> None:
+    """Main: the same abort when the dead letters' file was the first to fail on the full disk
+    (round 26 kept that sink's own close from raising, not the archive's flushes after it)."""
+    csv = _fleet_csv(tmp_path / "fleet.csv", n=100)
+    lines = csv.read_text().splitlines()
+    late = [f"2024-01-01 00:00:00,pump-a,{i}.5" for i in range(200)]  # behind the clock: dead letters
+    csv.write_text("\n".join([*lines[:200], *late, *lines[200:]]) + "\n")
+    Path(f"{csv}.toml").write_text(CONFIG)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "-c", DEAD_LETTERS, str(csv), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, preexec_fn=limit,
+                          env={**os.environ, "TMPDIR": str(tmp_path), "TWIN_DEBUG": ""})
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    dead_letters = tmp_path / "out" / "dead_letters.jsonl"
+    assert line.startswith(f"twin: error: cannot write {dead_letters}: File too large")
+    assert (tmp_path / "out" / "dead_letters.jsonl").stat().st_size <= 3000
