@@ -57,6 +57,10 @@ READ_ROWS = 1_024
 """Rows of a spilled run held at once while merging."""
 OUT_ROWS = 65_536
 """Rows written to ``scores.parquet`` at a time (a row group each)."""
+FAN_IN = 64
+"""Spilled runs on disk at most: when as many are, they are merged into one run (round 40: the final
+merge held every run's file open, so past ~1,000 runs, 50 million windows, it failed with "Too many
+open files" under the usual limit of 1,024)."""
 
 SNAPSHOT_COLUMNS = ("timestamp", "window_start", "asset_id", "anomaly_score", "condition", "health_index",
                     "rul", "rul_lower", "rul_upper", "defect")
@@ -134,6 +138,8 @@ class ScoresSpool:
         self._first: dict[str, datetime] = {}  # each asset's earliest window end (true_rul's type)
         self._schemas: list[pa.Schema] = []
         self._runs: list[Path] = []
+        self._run_schemas: list[pa.Schema] = []  # each spilled run's, as self._runs
+        self._merges = 0
         self._tmp: SpillFolder | None = None
 
     def __enter__(self) -> ScoresSpool:
@@ -182,19 +188,45 @@ class ScoresSpool:
         try:
             if self._tmp is None:
                 self._tmp = SpillFolder()
-            where = self._tmp.path / f"run-{len(self._runs)}.arrow"
+            where = self._tmp.path / f"run-{len(self._schemas) - 1}.arrow"
             with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, run.schema) as writer:
                 writer.write_table(run, max_chunksize=READ_ROWS)
+            self._runs.append(where)
+            self._run_schemas.append(run.schema)
+            if len(self._runs) >= FAN_IN:
+                where = self._tmp.path / f"merged-{self._merges}.arrow"
+                self._merge_runs(where)
+        except RunLost:  # a run removed or damaged before its merge: named by _spilled
+            self.failures.raised = True
+            raise
         except OSError as exc:  # a full or missing temporary folder: one line naming it (CLI: exit 2)
             failed = exc
         else:
-            self._runs.append(where)
             return
         # raised outside the handler: the CLI names an engine error's innermost cause, this one
         self.failures.raised = True  # the archive's closes write no more (a full disk: they fail too)
         msg = (f"cannot spill the scores' sorted windows to {where}: {failure_reason(failed)} "
                "(TMPDIR names the temporary folder)")
         raise WriteFailed(failed.errno or errno.EIO, msg)
+
+    def _merge_runs(self, where: Path) -> None:
+        """The spilled runs merged into the one run ``where`` (stable: ties keep the runs' order), which
+        replaces them; its columns' types are the runs' united (the file's are from all runs')."""
+        schema = pa.unify_schemas(self._run_schemas, promote_options="permissive")
+        merged = heapq.merge(*(_spilled(p) for p in self._runs), key=_key)
+        with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            chunk: list[tuple[Any, ...]] = []
+            for row in merged:
+                chunk.append(row)
+                if len(chunk) >= READ_ROWS:
+                    writer.write_table(_run_table(chunk, schema))
+                    chunk = []
+            if chunk:
+                writer.write_table(_run_table(chunk, schema))
+        for p in self._runs:
+            p.unlink(missing_ok=True)
+        self._runs, self._run_schemas = [where], [schema]
+        self._merges += 1
 
     def write(self, path: Path, alerts: Sequence[Alert], failures: Mapping[str, list[datetime]]) -> Path:
         """Write ``scores.parquet`` at ``path`` (replaced whole): the merged runs, in order."""
@@ -231,6 +263,10 @@ def _rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
         yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
 
 
+class RunLost(WriteFailed):
+    """A spilled run that cannot be read back (removed or damaged while the backtest ran)."""
+
+
 def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
     """A spilled run's rows, READ_ROWS at a time (each batch validated: a damaged run is an error
     naming it, not a UnicodeDecodeError's words or wrong rows)."""
@@ -243,9 +279,18 @@ def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
                 yield from _rows_of([batch])
     except (OSError, pa.ArrowException, ValueError) as exc:  # removed or cut while the backtest ran
         why = failure_reason(exc) if isinstance(exc, OSError) else (str(exc).splitlines() or ["?"])[0]
+        lost = not isinstance(exc, OSError) or exc.errno in (None, errno.ENOENT)
         msg = (f"the scores' spilled run {path} was removed or damaged while the backtest ran ({why}); "
-               "run it again (TMPDIR names the temporary folder: one no cleaner empties)")
-        raise WriteFailed(getattr(exc, "errno", None) or errno.EIO, msg) from None
+               "run it again (TMPDIR names the temporary folder: one no cleaner empties)" if lost else
+               f"the scores' spilled run {path} could not be read back: {why} (TMPDIR names the temporary "
+               "folder)")
+        raise RunLost(getattr(exc, "errno", None) or errno.EIO, msg) from None
+
+
+def _run_table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """Spilled rows as a run's table of ``schema``."""
+    return pa.table({c: pa.array([r[i] for r in rows], type=schema.field(c).type)
+                     for i, c in enumerate(SNAPSHOT_COLUMNS)}, schema=schema)
 
 
 def _table(rows: list[tuple[Any, ...]], schema: pa.Schema, spans: Spans,

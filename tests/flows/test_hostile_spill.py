@@ -20,15 +20,19 @@ from flows.app import scores_file
 from flows.app.scores_file import ScoresSpool
 from flows.app.spill_dir import PREFIX, SpillFolder, remove_stale
 from flows.archive.layout import WriteFailed
-from tests.flows.test_scores_file import CONFIG, _fleet_csv, _snap
+from tests.flows.test_scores_file import CONFIG, _alert, _fleet_csv, _snap, scores_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
 BACKTEST = """
-import os, signal, sys
+import os, resource, signal, sys
 from flows.app import scores_file
 from flows.cli.main import main
 scores_file.RUN_ROWS = 100  # spill after 100 windows (the file makes 300)
+if sys.argv[3] == "many":  # 60 runs of 5 windows under a limit of 40 open files, merged 16 at a time
+    scores_file.RUN_ROWS = 5
+    scores_file.FAN_IN = 16
+    resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
 if sys.argv[3] == "kill":  # kill -9 after the second spill
     spill = scores_file.ScoresSpool._spill
     def killed(self):
@@ -219,3 +223,46 @@ def test_dead_letters_into_a_full_disk_is_one_line_not_an_abort(tmp_path: Path) 
     dead_letters = tmp_path / "out" / "dead_letters.jsonl"
     assert line.startswith(f"twin: error: cannot write {dead_letters}: File too large")
     assert (tmp_path / "out" / "dead_letters.jsonl").stat().st_size <= 3000
+
+
+def test_more_runs_than_open_files_are_merged_as_they_come(tmp_path: Path) -> None:
+    """Main: the final merge held every spilled run's file open: past ~1,000 runs (50 million
+    windows) under the usual limit of 1,024 open files it failed, "Too many open files" (here: 60
+    runs under a limit of 40). Now every FAN_IN runs on disk (64; here 16) are merged into one."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    done = _backtest(tmp_path, tmpdir, "many")
+    assert done.returncode == 0, done.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_metadata(tmp_path / "out" / "scores.parquet").num_rows == 300
+
+
+@pytest.mark.parametrize("case", ["types_differ_between_runs", "ties_across_runs"])
+def test_runs_merged_on_the_way_give_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   case: str) -> None:
+    """Runs of 7 rows merged 3 at a time (a run's column null in one run, int or float in others;
+    equal keys across runs: their arrival order kept): the file of all snapshots held in memory."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(scores_file, "RUN_ROWS", 7)
+    monkeypatch.setattr(scores_file, "READ_ROWS", 4)
+    monkeypatch.setattr(scores_file, "FAN_IN", 3)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if case == "types_differ_between_runs":
+        snaps = [_snap("a", 5 * i, rul=None if i < 150 else (7 if i < 291 else 7.5),
+                       defect=None if i < 120 else "bpfo") for i in range(300)]
+    else:
+        snaps = [_snap("ab"[i % 2], 5 * (i // 40), score=i / 1000) for i in range(400)]
+    failures = {"a": [snaps[-1].timestamp]}
+    alerts = [_alert("a", 50, "raised"), _alert("a", 400, "cleared")]
+    with ScoresSpool() as spool:
+        for i in range(0, len(snaps), 5):
+            spool.extend(snaps[i:i + 5])
+            assert len(spool._runs) < 3
+        assert spool._merges > 10
+        spool.write(tmp_path / "scores.parquet", alerts, failures)
+    got = pq.read_table(tmp_path / "scores.parquet")
+    expected = scores_table(snaps, alerts, failures)
+    assert got.schema == expected.schema
+    assert got.equals(expected)
