@@ -46,6 +46,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from flows.app.out_dir import replace_file
 from flows.app.spill_dir import SpillFolder, remove_stale
 from flows.archive.layout import WriteFailed, failure_reason
+from flows.archive.merge import aligned, sorted_merge
 from flows.dataflow.sinks.archive_writer import FailureGroup
 from twin_models.records import Alert, TwinSnapshot
 
@@ -58,9 +59,10 @@ READ_ROWS = 1_024
 OUT_ROWS = 65_536
 """Rows written to ``scores.parquet`` at a time (a row group each)."""
 FAN_IN = 64
-"""Spilled runs on disk at most: when as many are, they are merged into one run (round 40: the final
-merge held every run's file open, so past ~1,000 runs, 50 million windows, it failed with "Too many
-open files" under the usual limit of 1,024)."""
+"""Runs merged at once: when FAN_IN runs of a level are on disk they are merged into one run of the
+next level (each row is rewritten once per level: 2 levels hold 64 x 64 x 50,000 windows), so the
+final merge opens fewer than FAN_IN files a level (round 40: it held every run's file open, and past
+~1,000 runs, 50 million windows, failed with "Too many open files" under the usual limit of 1,024)."""
 
 SNAPSHOT_COLUMNS = ("timestamp", "window_start", "asset_id", "anomaly_score", "condition", "health_index",
                     "rul", "rul_lower", "rul_upper", "defect")
@@ -139,6 +141,7 @@ class ScoresSpool:
         self._schemas: list[pa.Schema] = []
         self._runs: list[Path] = []
         self._run_schemas: list[pa.Schema] = []  # each spilled run's, as self._runs
+        self._levels: list[int] = []  # each spilled run's level (0: spilled, k + 1: merged of level k)
         self._merges = 0
         self._tmp: SpillFolder | None = None
 
@@ -193,9 +196,10 @@ class ScoresSpool:
                 writer.write_table(run, max_chunksize=READ_ROWS)
             self._runs.append(where)
             self._run_schemas.append(run.schema)
-            if len(self._runs) >= FAN_IN:
+            self._levels.append(0)
+            while self._levels.count(level := self._levels[-1]) >= FAN_IN:
                 where = self._tmp.path / f"merged-{self._merges}.arrow"
-                self._merge_runs(where)
+                self._merge_runs(where, level)
         except RunLost:  # a run removed or damaged before its merge: named by _spilled
             self.failures.raised = True
             raise
@@ -209,23 +213,20 @@ class ScoresSpool:
                "(TMPDIR names the temporary folder)")
         raise WriteFailed(failed.errno or errno.EIO, msg)
 
-    def _merge_runs(self, where: Path) -> None:
-        """The spilled runs merged into the one run ``where`` (stable: ties keep the runs' order), which
-        replaces them; its columns' types are the runs' united (the file's are from all runs')."""
-        schema = pa.unify_schemas(self._run_schemas, promote_options="permissive")
-        merged = heapq.merge(*(_spilled(p) for p in self._runs), key=_key)
+    def _merge_runs(self, where: Path, level: int) -> None:
+        """The runs of ``level`` (the newest, after every run of a higher level) merged into the one
+        run ``where`` of the next level, which replaces them (stable: ties keep the runs' order); its
+        columns' types are those runs' united (the file's are from all runs')."""
+        at = self._levels.index(level)
+        runs, schemas = self._runs[at:], self._run_schemas[at:]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        streams: list[Iterator[pa.Table]] = [(aligned(b, schema) for b in _batches(p)) for p in runs]
         with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            chunk: list[tuple[Any, ...]] = []
-            for row in merged:
-                chunk.append(row)
-                if len(chunk) >= READ_ROWS:
-                    writer.write_table(_run_table(chunk, schema))
-                    chunk = []
-            if chunk:
-                writer.write_table(_run_table(chunk, schema))
-        for p in self._runs:
+            for piece in sorted_merge(streams, ["asset_id", "window_start"]):  # Arrow's, not row by row
+                writer.write_table(piece, max_chunksize=READ_ROWS)
+        for p in runs:
             p.unlink(missing_ok=True)
-        self._runs, self._run_schemas = [where], [schema]
+        self._runs[at:], self._run_schemas[at:], self._levels[at:] = [where], [schema], [level + 1]
         self._merges += 1
 
     def write(self, path: Path, alerts: Sequence[Alert], failures: Mapping[str, list[datetime]]) -> Path:
@@ -268,15 +269,21 @@ class RunLost(WriteFailed):
 
 
 def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
-    """A spilled run's rows, READ_ROWS at a time (each batch validated: a damaged run is an error
-    naming it, not a UnicodeDecodeError's words or wrong rows)."""
+    """A spilled run's rows, READ_ROWS at a time."""
+    for batch in _batches(path):
+        yield from _rows_of([batch])
+
+
+def _batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """A spilled run's batches (each validated: a damaged run is an error naming it, not a
+    UnicodeDecodeError's words or wrong rows)."""
     try:
         with pa.OSFile(str(path)) as source:
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
                 batch.validate(full=True)
-                yield from _rows_of([batch])
+                yield batch
     except (OSError, pa.ArrowException, ValueError) as exc:  # removed or cut while the backtest ran
         why = failure_reason(exc) if isinstance(exc, OSError) else (str(exc).splitlines() or ["?"])[0]
         lost = not isinstance(exc, OSError) or exc.errno in (None, errno.ENOENT)
@@ -285,12 +292,6 @@ def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
                f"the scores' spilled run {path} could not be read back: {why} (TMPDIR names the temporary "
                "folder)")
         raise RunLost(getattr(exc, "errno", None) or errno.EIO, msg) from None
-
-
-def _run_table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
-    """Spilled rows as a run's table of ``schema``."""
-    return pa.table({c: pa.array([r[i] for r in rows], type=schema.field(c).type)
-                     for i, c in enumerate(SNAPSHOT_COLUMNS)}, schema=schema)
 
 
 def _table(rows: list[tuple[Any, ...]], schema: pa.Schema, spans: Spans,

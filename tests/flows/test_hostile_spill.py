@@ -241,8 +241,8 @@ def test_more_runs_than_open_files_are_merged_as_they_come(tmp_path: Path) -> No
 @pytest.mark.parametrize("case", ["types_differ_between_runs", "ties_across_runs"])
 def test_runs_merged_on_the_way_give_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    case: str) -> None:
-    """Runs of 7 rows merged 3 at a time (a run's column null in one run, int or float in others;
-    equal keys across runs: their arrival order kept): the file of all snapshots held in memory."""
+    """Runs of 7 rows merged 3 at a time, in levels (a run's column null in one run, int or float in
+    others; equal keys across runs: their arrival order kept): the file of all snapshots held in memory."""
     import pyarrow.parquet as pq
 
     monkeypatch.setattr(scores_file, "RUN_ROWS", 7)
@@ -259,8 +259,9 @@ def test_runs_merged_on_the_way_give_the_same_file(tmp_path: Path, monkeypatch: 
     with ScoresSpool() as spool:
         for i in range(0, len(snaps), 5):
             spool.extend(snaps[i:i + 5])
-            assert len(spool._runs) < 3
-        assert spool._merges > 10
+            assert all(spool._levels.count(k) < 3 for k in spool._levels)
+            assert spool._levels == sorted(spool._levels, reverse=True)
+        assert spool._merges > 10 and max(spool._levels) >= 2
         spool.write(tmp_path / "scores.parquet", alerts, failures)
     got = pq.read_table(tmp_path / "scores.parquet")
     expected = scores_table(snaps, alerts, failures)
