@@ -45,6 +45,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.app.out_dir import replace_file
 from flows.app.spill_dir import SpillFolder, remove_stale
+from flows.archive.files import printable
 from flows.archive.layout import WriteFailed, failure_reason
 from flows.archive.merge import aligned, sorted_merge
 from flows.dataflow.sinks.archive_writer import FailureGroup
@@ -209,8 +210,8 @@ class ScoresSpool:
             return
         # raised outside the handler: the CLI names an engine error's innermost cause, this one
         self.failures.raised = True  # the archive's closes write no more (a full disk: they fail too)
-        msg = (f"cannot spill the scores' sorted windows to {where}: {failure_reason(failed)} "
-               "(TMPDIR names the temporary folder)")
+        msg = (f"cannot spill the scores' sorted windows to {printable(str(where))}: "
+               f"{failure_reason(failed)} (TMPDIR names the temporary folder)")
         raise WriteFailed(failed.errno or errno.EIO, msg)
 
     def _merge_runs(self, where: Path, level: int) -> None:
@@ -287,9 +288,10 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
     except (OSError, pa.ArrowException, ValueError) as exc:  # removed or cut while the backtest ran
         why = failure_reason(exc) if isinstance(exc, OSError) else (str(exc).splitlines() or ["?"])[0]
         lost = not isinstance(exc, OSError) or exc.errno in (None, errno.ENOENT)
-        msg = (f"the scores' spilled run {path} was removed or damaged while the backtest ran ({why}); "
+        shown = printable(str(path))
+        msg = (f"the scores' spilled run {shown} was removed or damaged while the backtest ran ({why}); "
                "run it again (TMPDIR names the temporary folder: one no cleaner empties)" if lost else
-               f"the scores' spilled run {path} could not be read back: {why} (TMPDIR names the temporary "
+               f"the scores' spilled run {shown} could not be read back: {why} (TMPDIR names the temporary "
                "folder)")
         raise RunLost(getattr(exc, "errno", None) or errno.EIO, msg) from None
 

@@ -267,3 +267,18 @@ def test_runs_merged_on_the_way_give_the_same_file(tmp_path: Path, monkeypatch: 
     expected = scores_table(snaps, alerts, failures)
     assert got.schema == expected.schema
     assert got.equals(expected)
+
+
+def test_a_tmpdir_with_a_line_break_or_an_escape_is_shown_escaped(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spill's one line printed TMPDIR as it was: a line break in it made two lines, an escape
+    sequence drove the terminal. Now shown as ``\\n``, ``\\x1b`` (as --out paths are)."""
+    odd = tmp_path / "tmp\n\x1b[31mred"
+    odd.write_text("")  # a file: the spill fails
+    monkeypatch.setattr(tempfile, "tempdir", str(odd))
+    monkeypatch.setattr(scores_file, "RUN_ROWS", 5)
+    with pytest.raises(WriteFailed) as got, ScoresSpool() as spool:
+        spool.extend([_snap("a", 5 * i) for i in range(5)])
+    text = str(got.value)
+    assert "\n" not in text and "\x1b" not in text
+    assert f"to {tmp_path}/tmp\\n\\x1b[31mred: Not a directory (TMPDIR" in text
