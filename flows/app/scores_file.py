@@ -14,9 +14,10 @@ columns that need the whole run, and writes the file :data:`OUT_ROWS` rows at a 
 
 Memory: one run of rows plus one read batch (:data:`READ_ROWS` rows) per spilled run on disk, and
 one output batch; since round 40 every :data:`FAN_IN` runs of a level are merged into one of the next
-as they come, so fewer than FAN_IN a level are on disk (and open at the end). The file is the one built before from all snapshots held in memory (same rows, order and
-column types: a column's type is what Arrow infers from its values, ``null`` when every value is
-None, as ``pa.table`` of Python lists gave). The report reads its series back from the file
+as they come, so fewer than FAN_IN a level are on disk (and open at the end). The file is the one
+built before from all snapshots held in memory (same rows, order and column types: a column's type
+is what Arrow infers from its values, ``null`` when every value is None, as ``pa.table`` of Python
+lists gave). The report reads its series back from the file
 (:func:`asset_series`), one asset at a time.
 
 Round 40 (HOSTILE40): the runs' folder is a :class:`~flows.app.spill_dir.SpillFolder` (locked while
