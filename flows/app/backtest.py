@@ -178,7 +178,8 @@ def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: 
     metrics = PipelineMetrics()
     sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
                                dead_letter_file=out / "dead_letters.jsonl",
-                               collect=("alerts", "recommendations"), run_id=run.run_id)
+                               collect=("alerts", "recommendations"), run_id=run.run_id,
+                               failures=spool.failures)
     sinks = replace(sinks, state=[*sinks.state, spool.attach])  # where the collector was: state_1
     alerts = got.alerts
     read_stats: dict[str, ReadStats] = {}

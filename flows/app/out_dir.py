@@ -278,6 +278,8 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     if fresh:
         _empty(out, archive, outputs)
         return
+    # round 40: only --fresh did; a backtest killed while it wrote scores.parquet left a hidden copy
+    remove_stale_temps(out, outputs)  # as large, kept by every later run
     say = warn or (lambda s: print(s, file=sys.stderr))
     from flows.app.archive_runs import files_by_name
 

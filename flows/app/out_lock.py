@@ -9,7 +9,9 @@ file; one left by a kill -9 is taken and removed by the next write.
 
 A kill -9 during :func:`~flows.app.out_dir.replace_file` leaves its temporary file
 (``.<name>.tmp-<pid><suffix>``): the next manifest write removes the manifest's own such files, and
-``--fresh`` those of the outputs it deletes, each only when no process ``<pid>`` is alive.
+the next run into the folder those of its outputs (round 40; before, ``--fresh`` only: a backtest
+killed while it wrote scores.parquet left a copy as large, kept by every later run), each only when
+no process ``<pid>`` is alive.
 """
 
 from __future__ import annotations

@@ -105,16 +105,20 @@ def local_outputs(
     dead_letter_file: Path | None = None,
     collect: Collection[str] = ("state", "alerts"),
     run_id: str | None = None,
+    failures: FailureGroup | None = None,
 ) -> tuple[Sinks, Collected]:
     """Sinks for a run in this process: archive (if ``archive_dir``), then collectors (the
-    ``collect`` streams), dead letters to ``dead_letter_file`` (if given); and what they collect."""
+    ``collect`` streams), dead letters to ``dead_letter_file`` (if given); and what they collect.
+    ``failures``: the archive sinks' :class:`FailureGroup` (default: a new one), for another sink of
+    the run to mark a failure it raises (the archive then writes nothing more at its close)."""
     unknown = set(collect) - set(STREAMS)
     if unknown:
         msg = f"collect names no output stream: {sorted(unknown)} (streams: {', '.join(STREAMS)})"
         raise ValueError(msg)
     got = Collected()
+    failures = FailureGroup() if failures is None else failures  # the dead letters' sink marks it too
     arch = {"batch_rows": cfg.archive_batch_rows, "flush_interval_s": cfg.archive_flush_s,
-            "metrics": metrics, "run_id": run_id or new_run_id(), "failures": FailureGroup()}
+            "metrics": metrics, "run_id": run_id or new_run_id(), "failures": failures}
     tables = {"features": "features", "state": "twin_state", "alerts": "alerts",
               "recommendations": "recommendations", "audit": "audit",
               "damage_state": "damage_state", "data_quality": "data_quality"}
@@ -124,7 +128,7 @@ def local_outputs(
             lists[stream].append(archive_attacher(archive_dir, table, **arch))
     if dead_letter_file is not None:
         lists["dead_letters"].append(jsonl_attacher(dead_letter_file, dead_letter_bytes,
-                                                    _listed(dead_letter_file.parent)))
+                                                    _listed(dead_letter_file.parent), failures))
     for stream in STREAMS:
         if stream in collect:
             lists[stream].append(collector(getattr(got, stream)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.app.out_dir import refuse_linked_folders, replace_file
+from flows.app.out_held import held_folder
 from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
 from flows.app.scores_file import ScoreRow, asset_series
 from flows.dataflow.sources.files import ReadStats, read_records
@@ -191,11 +192,20 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
     from ``result.out / "scores.parquet"`` (written first), one asset at a time (round 39: they
     came from every snapshot held in memory). ``frame_counts``: the inputs' waveform frames per key
     as the run read them (else the files are counted first)."""
-    written = [] if written is None else written
     out: Path = result.out
     figs = out / "figures"
-    refuse_linked_folders(out, ("figures",))  # planted mid-run (checked before the run too): not followed
-    figs.mkdir(exist_ok=True)
+    # planted mid-run (checked before the run too): not followed; nor swapped in while drawing (round 40)
+    with held_folder(figs, lambda: refuse_linked_folders(out, ("figures",))) as drawn:
+        return _write_report(result, figs, drawn, inputs=inputs, metadata=metadata,
+                             read_options=read_options, written=[] if written is None else written,
+                             frame_counts=frame_counts)
+
+
+def _write_report(result: Any, figs: Path, drawn: Path, *, inputs: Sequence[str | Path], metadata: Any,
+                  read_options: Mapping[str, Any], written: list[Path],
+                  frame_counts: FrameCounts | None) -> Path:
+    """:func:`write_report`'s work: the plots written into ``drawn`` (the held ``figs``)."""
+    out: Path = result.out
     raised: dict[str, list[Alert]] = defaultdict(list)
     for a in result.alerts:
         if a.status == "raised":
@@ -207,8 +217,8 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
         rows.append(_asset_row(asset, series, raised[asset], result.failures))
         if len(plots) < MAX_ASSETS:
             png = plot_asset(series, result.alerts, result.failures.get(asset, []),
-                             figs / _figure_name(asset, ".png", taken))
-            written.append(png)
+                             drawn / _figure_name(asset, ".png", taken))
+            written.append(figs / png.name)
             plots.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
     parts = [f"<h1>twinflow backtest</h1><p>{len(rows)} assets, {result.windows} windows, "
              f"{result.records} records in {result.seconds:.1f} s; "
@@ -227,9 +237,9 @@ def write_report(result: Any, *, inputs: Sequence[str | Path], metadata: Any,
         kept = wf.rows()
         name = _figure_name(f"{asset}_{channel}", "_envelope.png", taken)
         waterfall = draw_envelope_waterfall([r for _, r in kept], [t for t, _ in kept], wf.freqs,
-                                            wf.defects, wf.title, figs / name)
+                                            wf.defects, wf.title, drawn / name)
         if waterfall is not None:
-            written.append(waterfall)
+            written.append(figs / waterfall.name)
             parts.append(f"<h3>{html.escape(asset)} / {html.escape(channel)}: envelope spectrum "
                          f"over time</h3><img src='figures/{waterfall.name}' width='900'>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

@@ -12,11 +12,19 @@ columns that need the whole run, and writes the file :data:`OUT_ROWS` rows at a 
   messages per episode, not per window) are kept in memory until the end, as before;
 - ``true_rul``: the time to the asset's next failure, from the event files (read at the end).
 
-Memory: one run of rows plus one read batch (:data:`READ_ROWS` rows) per spilled run, and one
-output batch. The file is the one built before from all snapshots held in memory (same rows, order and
-column types: a column's type is what Arrow infers from its values, ``null`` when every value is
-None, as ``pa.table`` of Python lists gave). The report reads its series back from the file
+Memory: one run of rows plus one read batch (:data:`READ_ROWS` rows) per spilled run on disk, and
+one output batch; since round 40 every :data:`FAN_IN` runs of a level are merged into one of the next
+as they come, so fewer than FAN_IN a level are on disk (and open at the end). The file is the one
+built before from all snapshots held in memory (same rows, order and column types: a column's type
+is what Arrow infers from its values, ``null`` when every value is None, as ``pa.table`` of Python
+lists gave). The report reads its series back from the file
 (:func:`asset_series`), one asset at a time.
+
+Round 40 (HOSTILE40): the runs' folder is a :class:`~flows.app.spill_dir.SpillFolder` (locked while
+the backtest runs; a killed backtest's is deleted by the next one); a spill that fails marks the
+archive sinks' :class:`~flows.dataflow.sinks.archive_writer.FailureGroup` (their closes then write
+nothing more: when the disk that filled holds --out too, their failing flushes made Bytewax abort,
+SIGABRT, no message); a run removed or damaged while the backtest ran is one line naming it.
 """
 
 from __future__ import annotations
@@ -38,7 +46,11 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.app.out_dir import replace_file
+from flows.app.spill_dir import SpillFolder, remove_stale
+from flows.archive.files import printable
 from flows.archive.layout import WriteFailed, failure_reason
+from flows.archive.merge import aligned, sorted_merge
+from flows.dataflow.sinks.archive_writer import FailureGroup
 from twin_models.records import Alert, TwinSnapshot
 
 __all__ = ["RUN_ROWS", "ScoreRow", "ScoresSpool", "asset_series", "episode_spans", "is_active", "true_rul"]
@@ -49,6 +61,11 @@ READ_ROWS = 1_024
 """Rows of a spilled run held at once while merging."""
 OUT_ROWS = 65_536
 """Rows written to ``scores.parquet`` at a time (a row group each)."""
+FAN_IN = 64
+"""Runs merged at once: when FAN_IN runs of a level are on disk they are merged into one run of the
+next level (each row is rewritten once per level: 2 levels hold 64 x 64 x 50,000 windows), so the
+final merge opens fewer than FAN_IN files a level (round 40: it held every run's file open, and past
+~1,000 runs, 50 million windows, failed with "Too many open files" under the usual limit of 1,024)."""
 
 SNAPSHOT_COLUMNS = ("timestamp", "window_start", "asset_id", "anomaly_score", "condition", "health_index",
                     "rul", "rul_lower", "rul_upper", "defect")
@@ -114,18 +131,25 @@ class ScoresSpool:
     """The state stream's sink in a backtest: the scores' rows, in bounded sorted runs.
 
     ``keep``: a list that also receives every snapshot (in-process callers that read them);
-    None keeps none. Use as a context manager: the spilled runs' directory goes at the exit."""
+    None keeps none. ``failures``: the run's archive sinks' group (marked when a spill fails).
+    Use as a context manager: entering deletes the spill folders of killed backtests, the exit this
+    one's."""
 
-    def __init__(self, keep: list[TwinSnapshot] | None = None) -> None:
+    def __init__(self, keep: list[TwinSnapshot] | None = None, failures: FailureGroup | None = None) -> None:
         self.keep = keep
+        self.failures = FailureGroup() if failures is None else failures
         self.windows = 0
         self._rows: list[tuple[Any, ...]] = []
         self._first: dict[str, datetime] = {}  # each asset's earliest window end (true_rul's type)
         self._schemas: list[pa.Schema] = []
         self._runs: list[Path] = []
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._run_schemas: list[pa.Schema] = []  # each spilled run's, as self._runs
+        self._levels: list[int] = []  # each spilled run's level (0: spilled, k + 1: merged of level k)
+        self._merges = 0
+        self._tmp: SpillFolder | None = None
 
     def __enter__(self) -> ScoresSpool:
+        remove_stale()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -134,7 +158,7 @@ class ScoresSpool:
     def close(self) -> None:
         """Delete the spilled runs."""
         if self._tmp is not None:
-            self._tmp.cleanup()
+            self._tmp.close()
             self._tmp = None
 
     def attach(self, step_id: str, stream: Stream[Any]) -> None:
@@ -169,19 +193,44 @@ class ScoresSpool:
         where = Path(tempfile.gettempdir())
         try:
             if self._tmp is None:
-                self._tmp = tempfile.TemporaryDirectory(prefix="twin-scores-")
-            where = Path(self._tmp.name, f"run-{len(self._runs)}.arrow")
+                self._tmp = SpillFolder()
+            where = self._tmp.path / f"run-{len(self._schemas) - 1}.arrow"
             with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, run.schema) as writer:
                 writer.write_table(run, max_chunksize=READ_ROWS)
+            self._runs.append(where)
+            self._run_schemas.append(run.schema)
+            self._levels.append(0)
+            while self._levels.count(level := self._levels[-1]) >= FAN_IN:
+                where = self._tmp.path / f"merged-{self._merges}.arrow"
+                self._merge_runs(where, level)
+        except RunLost:  # a run removed or damaged before its merge: named by _spilled
+            self.failures.raised = True
+            raise
         except OSError as exc:  # a full or missing temporary folder: one line naming it (CLI: exit 2)
             failed = exc
         else:
-            self._runs.append(where)
             return
         # raised outside the handler: the CLI names an engine error's innermost cause, this one
-        msg = (f"cannot spill the scores' sorted windows to {where}: {failure_reason(failed)} "
-               "(TMPDIR names the temporary folder)")
+        self.failures.raised = True  # the archive's closes write no more (a full disk: they fail too)
+        msg = (f"cannot spill the scores' sorted windows to {printable(str(where))}: "
+               f"{failure_reason(failed)} (TMPDIR names the temporary folder)")
         raise WriteFailed(failed.errno or errno.EIO, msg)
+
+    def _merge_runs(self, where: Path, level: int) -> None:
+        """The runs of ``level`` (the newest, after every run of a higher level) merged into the one
+        run ``where`` of the next level, which replaces them (stable: ties keep the runs' order); its
+        columns' types are those runs' united (the file's are from all runs')."""
+        at = self._levels.index(level)
+        runs, schemas = self._runs[at:], self._run_schemas[at:]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        streams: list[Iterator[pa.Table]] = [(aligned(b, schema) for b in _batches(p)) for p in runs]
+        with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for piece in sorted_merge(streams, ["asset_id", "window_start"]):  # Arrow's, not row by row
+                writer.write_table(piece, max_chunksize=READ_ROWS)
+        for p in runs:
+            p.unlink(missing_ok=True)
+        self._runs[at:], self._run_schemas[at:], self._levels[at:] = [where], [schema], [level + 1]
+        self._merges += 1
 
     def write(self, path: Path, alerts: Sequence[Alert], failures: Mapping[str, list[datetime]]) -> Path:
         """Write ``scores.parquet`` at ``path`` (replaced whole): the merged runs, in order."""
@@ -218,11 +267,35 @@ def _rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
         yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
 
 
+class RunLost(WriteFailed):
+    """A spilled run that cannot be read back (removed or damaged while the backtest ran)."""
+
+
 def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
     """A spilled run's rows, READ_ROWS at a time."""
-    with pa.OSFile(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        yield from _rows_of(reader.get_batch(i) for i in range(reader.num_record_batches))
+    for batch in _batches(path):
+        yield from _rows_of([batch])
+
+
+def _batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """A spilled run's batches (each validated: a damaged run is an error naming it, not a
+    UnicodeDecodeError's words or wrong rows)."""
+    try:
+        with pa.OSFile(str(path)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                batch.validate(full=True)
+                yield batch
+    except (OSError, pa.ArrowException, ValueError) as exc:  # removed or cut while the backtest ran
+        why = failure_reason(exc) if isinstance(exc, OSError) else (str(exc).splitlines() or ["?"])[0]
+        lost = not isinstance(exc, OSError) or exc.errno in (None, errno.ENOENT)
+        shown = printable(str(path))
+        msg = (f"the scores' spilled run {shown} was removed or damaged while the backtest ran ({why}); "
+               "run it again (TMPDIR names the temporary folder: one no cleaner empties)" if lost else
+               f"the scores' spilled run {shown} could not be read back: {why} (TMPDIR names the temporary "
+               "folder)")
+        raise RunLost(getattr(exc, "errno", None) or errno.EIO, msg) from None
 
 
 def _table(rows: list[tuple[Any, ...]], schema: pa.Schema, spans: Spans,

@@ -32,10 +32,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.archive.files import ArchiveFile
-from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN
+from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN, WriteFailed, failure_reason
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 
-__all__ = ["BOOKKEEPING_NAMES", "FAN_IN", "READ_ROWS", "UnreadableSource", "merged_schema", "write_merged"]
+__all__ = ["BOOKKEEPING_NAMES", "FAN_IN", "READ_ROWS", "UnreadableSource", "aligned", "merged_schema",
+           "sorted_merge", "write_merged"]
 
 BOOKKEEPING_NAMES = tuple(BOOKKEEPING_SCHEMA.names)
 """``run_id``, ``_written_at``, ``_write_seq``: last in every file, in this order."""
@@ -50,7 +51,10 @@ fleet's minute), a larger one :data:`READ_ROWS` rows at a time."""
 
 class UnreadableSource(ValueError):
     """A file to merge whose data pages cannot be read (its footer is intact): its date folder is
-    left as it is (nothing written), named with the command that moves the file aside."""
+    left as it is (nothing written), named with the command that moves the file aside. A file the
+    system cannot open or read (an errno: it vanished, too many open files, EIO) is a
+    :class:`~flows.archive.layout.WriteFailed` naming it instead, which stops the compaction (round 40:
+    it was called "corrupt data pages" and the user told to move a sound file aside)."""
 
 
 def _unreadable(path: Path, exc: BaseException) -> UnreadableSource:
@@ -67,7 +71,7 @@ def merged_schema(files: list[ArchiveFile]) -> pa.Schema:
     return pa.schema([united.field(n) for n in (ASSET[0], *body, *BOOKKEEPING_NAMES)])
 
 
-def _aligned(data: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+def aligned(data: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table:
     """``data``'s columns as ``schema`` (missing ones null, others cast as a permissive concat does)."""
     columns = []
     for field in schema:
@@ -107,8 +111,10 @@ def _source(f: ArchiveFile, schema: pa.Schema, keys: list[str]) -> Iterator[pa.T
             batches = iter(data.to_batches(max_chunksize=READ_ROWS))
             data = None
         for batch in batches:
-            yield _aligned(batch, schema)
+            yield aligned(batch, schema)
     except (OSError, pa.ArrowException) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the system's: not the file's pages
+            raise WriteFailed(exc.errno, f"cannot read {f.path}: {failure_reason(exc)}") from None
         raise _unreadable(f.path, exc) from None
 
 
@@ -156,7 +162,7 @@ def _below(data: pa.Table, keys: list[str], bound: pa.Table) -> int:
     return int(pc.sum(less).as_py() or 0) if less is not None else 0
 
 
-def _merge(streams: list[Iterator[pa.Table]], keys: list[str]) -> Iterator[pa.Table]:
+def sorted_merge(streams: list[Iterator[pa.Table]], keys: list[str]) -> Iterator[pa.Table]:
     """The k-way merge of sorted streams: sorted pieces, ties in the streams' order then rows'.
 
     Each step takes from every buffer the rows sorting before the smallest of the buffers' last
@@ -241,7 +247,7 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
                                      ".parquet.tmp")
                 runs.append(run)
                 with pq.ParquetWriter(run, bare, write_statistics=False) as out:  # groups read back whole
-                    _write(_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
+                    _write(sorted_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
                 made.append(run)
             for old in runs[:len(runs) - len(made)]:  # the previous pass's runs are read: room back
                 with contextlib.suppress(OSError):
@@ -249,7 +255,7 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
             streams, level = [_run(p) for p in made], level + 1
         with pa.output_stream(str(path), compression=None, buffer_size=1 << 20) as sink, \
                 pq.ParquetWriter(sink, schema, **options) as writer:
-            return _write(_merge(streams, keys), writer, ROW_GROUP_ROWS)
+            return _write(sorted_merge(streams, keys), writer, ROW_GROUP_ROWS)
     finally:
         for run in runs:
             with contextlib.suppress(OSError):

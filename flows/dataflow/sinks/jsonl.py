@@ -21,6 +21,7 @@ from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.archive.layout import WriteFailed, failure_reason
+from flows.dataflow.sinks.archive_writer import FailureGroup
 
 __all__ = ["JsonlSink", "jsonl_attacher", "run_files", "worker_path"]
 
@@ -40,11 +41,16 @@ class _JsonlPartition(StatelessSinkPartition[Any]):
     per batch did the same). A batch that cannot be written whole (a full disk) is cut off again, so
     the file holds complete lines only, and raises one error naming the file. Before round 26 the
     file kept the part of a line that fitted, and its close, called again by the engine while it
-    unwound, raised once more from a destructor: the process aborted (SIGABRT), saying nothing."""
+    unwound, raised once more from a destructor: the process aborted (SIGABRT), saying nothing.
+    Round 40 (HOSTILE40): a failure marks ``failures`` (the run's archive sinks' group), whose closes
+    then flush nothing: on a full disk their flushes failed too, while the engine unwound this
+    failure, and the process aborted the same way (SIGABRT, exit 134, not a word)."""
 
-    def __init__(self, path: Path, encode: Callable[[Any], bytes]) -> None:
+    def __init__(self, path: Path, encode: Callable[[Any], bytes],
+                 failures: FailureGroup | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.failures = failures
         self.file: IO[bytes] = path.open("wb", buffering=0)
         self.encode = encode
         self.size = 0  # bytes of complete lines
@@ -61,6 +67,8 @@ class _JsonlPartition(StatelessSinkPartition[Any]):
         with contextlib.suppress(OSError):  # a disk turned read-only: nothing more can be done
             self.file.truncate(self.size)
             self.file.seek(self.size)
+        if self.failures is not None:
+            self.failures.raised = True
         raise failed  # outside the except: the engine's error is reported by its innermost cause, this one
 
     def close(self) -> None:
@@ -72,10 +80,12 @@ class JsonlSink(DynamicSink[Any]):
     """One JSON document per line; worker k > 0 writes ``<stem>-w<k>.jsonl`` beside it."""
 
     def __init__(self, path: str | Path, encode: Callable[[Any], bytes],
-                 owned: Callable[[list[Path]], list[Path]] | None = None) -> None:
+                 owned: Callable[[list[Path]], list[Path]] | None = None,
+                 failures: FailureGroup | None = None) -> None:
         self.path = Path(path)
         self.encode = encode
         self.owned = owned
+        self.failures = failures
 
     def clear(self) -> None:
         """Remove the files of an earlier run (any worker count). ``owned`` (if given) picks, of the
@@ -89,15 +99,17 @@ class JsonlSink(DynamicSink[Any]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _JsonlPartition:
         """Create this worker's file, empty."""
-        return _JsonlPartition(worker_path(self.path, worker_index), self.encode)
+        return _JsonlPartition(worker_path(self.path, worker_index), self.encode, self.failures)
 
 
 def jsonl_attacher(
-    path: str | Path, encode: Callable[[Any], bytes], owned: Callable[[list[Path]], list[Path]] | None = None
+    path: str | Path, encode: Callable[[Any], bytes], owned: Callable[[list[Path]], list[Path]] | None = None,
+    failures: FailureGroup | None = None,
 ) -> Callable[[str, Stream[Any]], None]:
     """A SinkAttacher writing a stream to a JSON-lines file (an earlier run's files are removed
-    when the flow is built; ``owned``: see :meth:`JsonlSink.clear`)."""
-    sink = JsonlSink(path, encode, owned)
+    when the flow is built; ``owned``: see :meth:`JsonlSink.clear`; ``failures``: the run's archive
+    sinks' group, marked when a write fails)."""
+    sink = JsonlSink(path, encode, owned, failures)
 
     def attach(step_id: str, stream: Stream[Any]) -> None:
         sink.clear()
