@@ -120,3 +120,11 @@ def _counted(stats: Any, per_key: int) -> Iterator[WaveformFrame]:
         if stats is not None:
             stats.frames[fr.asset_id, fr.channel] += 1
         yield fr
+
+
+def test_the_readme_states_the_batch() -> None:
+    """README's memory paragraph names the samples the report queues: BATCH_SAMPLES."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"samples, {report_html.BATCH_SAMPLES:,} and the frame that reaches them at most" in readme
