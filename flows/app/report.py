@@ -179,18 +179,39 @@ def envelope_axis(first: Any, metadata: Any, max_hz: float | None = None) -> tup
     return (max_hz or (4.5 * max(defects.values()) if defects else 1000.0)), defects
 
 
-def envelope_row(frame: Any, top_hz: float) -> tuple[Any, Any]:
-    """(frequencies, log10 envelope amplitudes) of one frame up to ``top_hz``: one waterfall row,
-    all a waterfall keeps of a frame (a few KB instead of the frame's samples)."""
+EnvelopeInput = tuple[Any, float, float]
+"""One frame's ``(samples, sample rate [Hz], top plotted frequency [Hz])``."""
+
+
+def envelope_rows(frames: Sequence[EnvelopeInput]) -> list[tuple[Any, Any] | None]:
+    """Of each frame, its waterfall row: ``(frequencies, log10 envelope amplitudes)`` up to its top
+    frequency (all a waterfall keeps of a frame: a few KB instead of its samples), None where the
+    spectrum cannot be taken (a gap). Frames of one length and rate are transformed together
+    (:func:`~twin_models.features.envelope_batch.envelope_spectra_batch`: the exhaustive band scan
+    and envelope spectrum of ``select_envelope_band`` + ``envelope_spectrum`` frame by frame, one
+    inverse FFT per candidate band for all of them: round 40); a batch that raises is retried one
+    frame at a time, so a bad frame leaves its own gap only."""
     import numpy as np
 
-    from twin_models.features.fft import envelope_spectrum, select_envelope_band
+    from twin_models.features.envelope_batch import envelope_spectra_batch
 
-    x = np.asarray(frame.samples, dtype=float)
-    band = select_envelope_band(x, frame.sample_rate_hz)
-    freqs, amps = envelope_spectrum(x, frame.sample_rate_hz, band)
-    keep = freqs <= top_hz
-    return freqs[keep], np.log10(amps[keep] + 1e-9)
+    groups: dict[tuple[int, float], list[int]] = defaultdict(list)
+    for i, (samples, fs, _) in enumerate(frames):
+        groups[len(samples), float(fs)].append(i)
+    out: list[tuple[Any, Any] | None] = [None] * len(frames)
+    for (_, fs), idx in groups.items():
+        try:
+            freqs, amps, _ = envelope_spectra_batch(np.stack([frames[i][0] for i in idx]), fs,
+                                                    max_hz=max(frames[i][2] for i in idx))
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            if len(idx) > 1:
+                for i in idx:
+                    out[i] = envelope_rows([frames[i]])[0]
+            continue
+        for row, i in zip(amps, idx, strict=True):
+            keep = freqs <= frames[i][2]
+            out[i] = freqs[keep], np.log10(row[keep] + 1e-9)
+    return out
 
 
 def draw_envelope_waterfall(rows: Sequence[Any], times: Sequence[Any], freqs: Any,
@@ -223,14 +244,14 @@ def draw_envelope_waterfall(rows: Sequence[Any], times: Sequence[Any], freqs: An
 
 def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
                             max_hz: float | None = None) -> Path | None:
-    """Envelope spectra of frames over time (an image), with the bearing's defect lines overlaid."""
+    """Envelope spectra of frames over time (an image), with the bearing's defect lines overlaid;
+    a frame whose spectrum cannot be taken leaves its row out (None: no row at all)."""
     if not frames:
         return None
     first = frames[0]
     top_hz, defects = envelope_axis(first, metadata, max_hz)
-    rows, freqs = [], None
-    for f in frames:
-        freqs, row = envelope_row(f, top_hz)
-        rows.append(row)
-    return draw_envelope_waterfall(rows, [f.timestamp for f in frames], freqs, defects,
+    made = envelope_rows([(f.samples, f.sample_rate_hz, top_hz) for f in frames])
+    drawn = [(f.timestamp, row[1]) for f, row in zip(frames, made, strict=True) if row is not None]
+    freqs = next((row[0] for row in reversed(made) if row is not None), None)
+    return draw_envelope_waterfall([r for _, r in drawn], [t for t, _ in drawn], freqs, defects,
                                    f"{first.asset_id} / {first.channel}", path)

@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.app.out_dir import refuse_linked_folders, replace_file
 from flows.app.out_held import held_folder
-from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_row, plot_asset
+from flows.app.report import draw_envelope_waterfall, envelope_axis, envelope_rows, plot_asset
 from flows.app.scores_file import ScoreRow, asset_series
 from flows.dataflow.sources.files import ReadStats, read_records
 from twin_models.prescribe import money
@@ -76,19 +76,53 @@ class _Waterfall:
         self.kept: list[tuple[datetime, Any]] = []  # (time, row) of the chosen frames, in order
         self.freqs: Any = None
 
-    def add(self, frame: WaveformFrame) -> None:
+    def add(self, frame: WaveformFrame, batch: _RowBatch) -> None:
+        """Count ``frame``; if it is one of the chosen, queue its row in ``batch``."""
         i, self.seen = self.seen, self.seen + 1
-        if i not in self.wanted:
-            return
-        try:
-            self.freqs, row = envelope_row(frame, self.top_hz)
-        except (ValueError, FloatingPointError, ZeroDivisionError):
-            return  # a frame the spectrum cannot be taken of leaves a gap, not a broken report
-        self.kept.append((frame.timestamp, row.astype("float32")))
+        if i in self.wanted:
+            batch.add(self, frame)
 
     def rows(self) -> list[tuple[datetime, Any]]:
         """The drawn rows, oldest first: about FRAMES_PER_WATERFALL, evenly spaced."""
         return list(self.kept)
+
+
+BATCH_SAMPLES = 1 << 17
+"""Samples of the queued frames whose waterfall rows are computed together (round 40): 64 frames of
+2,048 samples, 5 of 25,600; ~0.5 MB of float32 copies held (~0.2 ms a 2,048-sample frame in
+batches of 32-64, ~2 ms one at a time; ``benchmarks/RESULTS.md``, round 40, part REPORT40)."""
+
+
+class _RowBatch:
+    """The chosen frames' samples (copies: the frames themselves are not kept) queued for their
+    rows, which are computed (:func:`~flows.app.report.envelope_rows`) and appended to their
+    waterfalls in the order the frames came, each time BATCH_SAMPLES are queued, and at
+    :meth:`flush`."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[_Waterfall, datetime, Any, float]] = []
+        self.samples = 0
+
+    def add(self, wf: _Waterfall, frame: WaveformFrame) -> None:
+        import numpy as np
+
+        samples = np.array(frame.samples)  # a copy in the frame's own dtype
+        self.queued.append((wf, frame.timestamp, samples, frame.sample_rate_hz))
+        self.samples += samples.size
+        if self.samples >= BATCH_SAMPLES:
+            self.flush()
+
+    def flush(self) -> None:
+        """The queued frames' rows into their waterfalls; a frame whose spectrum cannot be taken
+        leaves its row out (a gap, not a broken report)."""
+        if not self.queued:
+            return
+        queued, self.queued, self.samples = self.queued, [], 0
+        made = envelope_rows([(samples, fs, wf.top_hz) for wf, _, samples, fs in queued])
+        for (wf, time, _, _), row in zip(queued, made, strict=True):
+            if row is not None:
+                wf.freqs = row[0]
+                wf.kept.append((time, row[1].astype("float32")))
 
 
 FrameCounts = Mapping[str, Mapping[tuple[str, str], int]]
@@ -117,7 +151,9 @@ def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadat
     order, and how many keys were left out. ``counts`` (:func:`count_frames` if not given) says
     which files hold frames and how many each key has, so only the drawn frames are transformed
     and a file without frames is not read again. Streamed: one frame alive at a time, and per
-    key only its rows (a few KB each), never its frames."""
+    key only its rows (a few KB each), never its frames; the chosen frames' samples wait in a
+    :class:`_RowBatch` (copies, BATCH_SAMPLES at most and the frame that fills it) to be
+    transformed together."""
     if counts is None:
         counts = count_frames(paths, options)
     total: Counter[tuple[str, str]] = Counter()
@@ -125,6 +161,7 @@ def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadat
         total.update(counts.get(str(path), {}))
     drawn = set(sorted(total)[:MAX_WATERFALLS])
     out: dict[tuple[str, str], _Waterfall] = {}
+    batch = _RowBatch()
     for path in paths:
         if not counts.get(str(path)):
             continue
@@ -139,9 +176,10 @@ def _waterfalls(paths: Sequence[str | Path], options: Mapping[str, Any], metadat
                 wf = out.get(key)
                 if wf is None:
                     wf = out[key] = _Waterfall(rec, metadata, total[key])
-                wf.add(rec)
+                wf.add(rec, batch)
         except (ValueError, OSError):
             continue  # (read once already: changed since?) the waterfalls drawn from what was read
+    batch.flush()
     return out, len(total) - len(drawn)
 
 

@@ -61,13 +61,13 @@ def _fake_reader(monkeypatch: pytest.MonkeyPatch, gen: _LiveFrames) -> None:
 def _transforms(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A list that grows by one per envelope spectrum the report takes."""
     calls: list[int] = []
-    real = report_html.envelope_row
+    real = report_html.envelope_rows
 
-    def counting(frame: WaveformFrame, top_hz: float) -> Any:
-        calls.append(1)
-        return real(frame, top_hz)
+    def counting(frames: Any) -> Any:
+        calls.extend(1 for _ in frames)
+        return real(frames)
 
-    monkeypatch.setattr(report_html, "envelope_row", counting)
+    monkeypatch.setattr(report_html, "envelope_rows", counting)
     return calls
 
 

@@ -18,6 +18,9 @@ the data. Modules:
   :class:`FrameSpec`;
 - :mod:`.band_scan` — the screened envelope band scan both of them use (a critically sampled SK
   ranks the candidate bands, the exact SK of the best three decides; not re-exported);
+- :mod:`.envelope_batch` — :func:`~.envelope_batch.envelope_spectra_batch`: the envelope spectra
+  of many equal-length frames at once, each in its exhaustively scanned band (the one-frame
+  functions' values; what the backtest report's waterfalls use; not re-exported);
 - :mod:`.speed` — the frame's shaft speed refined from its spectrum's 1x line, and the defect-line
   tolerance that follows (both paths call it; not re-exported);
 - :mod:`.window` — aggregation of frame features and scalars into one window (not re-exported).
