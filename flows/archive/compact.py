@@ -38,7 +38,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, BadFile, TableFiles, printable, scan_table, vote
+from flows.archive.files import (
+    SUPERSEDES,
+    TABLES,
+    ArchiveFile,
+    BadFile,
+    TableFiles,
+    printable,
+    scan_table,
+    vote,
+)
 from flows.archive.layout import WriteFailed, failure_reason, replace_synced, write_options
 from flows.archive.merge import UnreadableSource, merged_schema, write_merged
 
@@ -278,8 +287,8 @@ def _vote_change(base: Path, tf: TableFiles, plan: list[tuple[str, date, list[Ar
         return None
     merged = {f.path for _, _, files in plan for f in files}
     folder = base / tf.table
-    stand_ins = [ArchiveFile(folder / f"date={day.isoformat()}" / f"{name}.parquet", day, None, merged_schema(files))
-                 for _, day, files in plan]
+    stand_ins = [ArchiveFile(folder / f"date={day.isoformat()}" / f"{name}.parquet", day, None,
+                             merged_schema(files)) for _, day, files in plan]
     before = {f.path for f in tf.outvoted}
     after = vote(tf.table, [f for f in tf.files if f.path not in merged] + stand_ins + tf.outvoted)
     if after == before:

@@ -138,7 +138,7 @@ class TableFiles:
     bad: list[BadFile] = field(default_factory=list)
     superseded: list[Path] = field(default_factory=list)
     outvoted: list[ArchiveFile] = field(default_factory=list)
-    """The files of :attr:`bad` that fit the table but not the other files' column types (see :func:`vote`)."""
+    """The files of :attr:`bad` that fit the table but not the other files' column types (:func:`vote`)."""
 
 
 class LinkedTable(ValueError):

@@ -113,12 +113,16 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     """One line naming the files a query left out (the first few) and how many; a long path (or an
     OS error quoting one) keeps its two ends, as an error line's (:mod:`flows.archive.short_paths`)."""
     base = Path(root)
-    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
-    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
     # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
     return short_words(f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
-                       f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
+                       f"{'s' if len(bad) != 1 else ''}: {_named(base, bad)} "
                        f"(see `twin archive check --archive {shell_word(str(base))}`)")
+
+
+def _named(base: Path, bad: Sequence[BadFile]) -> str:
+    """The first few files left out, each with its reason, escaped for a terminal, and how many more."""
+    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
+    return "; ".join(names) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def warn_once(root: str | Path) -> SkipHandler:
@@ -204,11 +208,10 @@ def _no_readable_file(root: str | Path, first: str, tables: Iterable[str]) -> No
     tf = scan_table(base, table)
     if tf.files or not tf.bad:
         return None
-    names = [printable(f"{b.path.relative_to(base)} ({b.reason})") for b in tf.bad[:3]]
-    more = f" and {len(tf.bad) - 3} more" if len(tf.bad) > 3 else ""
     return NoReadableFile(short_words(
-        f"the archive's {table} table has no readable file: {len(tf.bad)} left out: {'; '.join(names)}{more} "
-        f"(see `twin archive check --archive {shell_word(str(base))}`; --repair moves them into _quarantine/)"))
+        f"the archive's {table} table has no readable file: {len(tf.bad)} left out: {_named(base, tf.bad)} "
+        f"(see `twin archive check --archive {shell_word(str(base))}`; --repair moves them into "
+        "_quarantine/)"))
 
 
 def _writers() -> str:

@@ -44,7 +44,8 @@ def test_an_audit_table_without_a_readable_file_is_one_line_naming_it(
     (line,) = err.splitlines()
     assert line.startswith(f"twin: error: the archive's audit table has no readable file: 1 left out: "
                            f"{path.relative_to(root)} ({reason}")
-    assert line.endswith(f"(see `twin archive check --archive {root}`; --repair moves them into _quarantine/)")
+    assert line.endswith(f"(see `twin archive check --archive {root}`; --repair moves them into "
+                         "_quarantine/)")
     assert "Catalog Error" not in err
     # twin sql on the table: the same line (after the readers' warning)
     assert main(["sql", "SELECT count(*) FROM Audit", "--archive", str(root)]) == 2
