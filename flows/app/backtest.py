@@ -46,6 +46,7 @@ from flows.app.out_dir import (
     refuse_linked_folders,
     replace_file,
 )
+from flows.app.out_held import held_folder
 from flows.app.out_manifest import record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
@@ -176,18 +177,22 @@ def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: 
     opts = dict(read_options or {})
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
     metrics = PipelineMetrics()
-    sinks, got = local_outputs(cfg, metrics, archive_dir=out / "archive",
-                               dead_letter_file=out / "dead_letters.jsonl",
-                               collect=("alerts", "recommendations"), run_id=run.run_id,
-                               failures=spool.failures)
-    sinks = replace(sinks, state=[*sinks.state, spool.attach])  # where the collector was: state_1
+    # round 40: archive/ held open from its check, written through the hold: a link put at its name
+    # mid-run is never written through (its error lines name archive/)
+    with held_folder(out / "archive", lambda: refuse_linked_folders(out, ("archive",))) as archive_at:
+        sinks, got = local_outputs(cfg, metrics, archive_dir=archive_at,
+                                   dead_letter_file=out / "dead_letters.jsonl",
+                                   collect=("alerts", "recommendations"), run_id=run.run_id,
+                                   failures=spool.failures)
+        sinks = replace(sinks, state=[*sinks.state, spool.attach])  # where the collector was: state_1
+        read_stats: dict[str, ReadStats] = {}
+        source = FileReplaySource(specs, stats=read_stats, **opts)
+        source.open()  # every file is opened and checked before the run (and read once)
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
+        seconds = _run_flow(cfg, source, sinks, run, metadata=metadata, metrics=metrics,
+                            total=count_records(specs, **opts), progress=progress,
+                            epoch_interval=epoch_interval)
     alerts = got.alerts
-    read_stats: dict[str, ReadStats] = {}
-    source = FileReplaySource(specs, stats=read_stats, **opts)
-    source.open()  # every file is opened and checked before the run (and read once)
-    prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
-    seconds = _run_flow(cfg, source, sinks, run, metadata=metadata, metrics=metrics,
-                        total=count_records(specs, **opts), progress=progress, epoch_interval=epoch_interval)
     failures = failure_times(events) if events else {}
     spool.write(out / "scores.parquet", alerts, failures)
     run.written.append("scores.parquet")

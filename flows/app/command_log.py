@@ -141,17 +141,18 @@ def read_archive_audit(root: str | Path) -> tuple[dict[str, CommandStatus], list
     without their lineage (checked by the decoder, never shown by the list; ~half an entry's memory).
     Before, every row was fetched, then decoded into a list, then sorted: ~3.3 KB of memory per
     entry (200,000 entries: 846 MB peak, of which DuckDB's views ~450 MB)."""
-    from flows.archive.query import execute, once_more_if_changed, query_failed, warn_once
+    from flows.archive.files import BadFile
+    from flows.archive.query import NoReadableFile, execute, once_more_if_changed, query_failed, warn_once
 
     folder = Path(root)
     if not (folder / "audit").is_dir() and any((folder / t).is_dir() for t in ("features", "alerts")):
         return {}, []  # an archive without a command audit yet (mode off, or written before it)
     names = [f.name for f in AUDIT.fields]
     sql = f"SELECT {', '.join(names)} FROM audit ORDER BY timestamp, sequence"
-    skipped = warn_once(root)
+    skipped: list[list[BadFile]] = []  # warned once the read is done: not before the line naming them
 
     def read() -> tuple[dict[str, CommandStatus], list[Refused]]:
-        con = execute(root, sql, skipped)
+        con = execute(root, sql, lambda bad: skipped.append(list(bad)))
         refused: list[Refused] = []
         try:
             return statuses(_archive_entries(con.fetchmany, names, refused), ordered=True), refused
@@ -160,7 +161,17 @@ def read_archive_audit(root: str | Path) -> tuple[dict[str, CommandStatus], list
         finally:
             con.close()
 
-    return once_more_if_changed(read)
+    try:
+        got = once_more_if_changed(read)
+    except NoReadableFile:  # round 40: one line naming the audit's files (a warning said them first)
+        raise
+    except BaseException:
+        if skipped:
+            warn_once(root)(skipped[-1])
+        raise
+    if skipped:
+        warn_once(root)(skipped[-1])
+    return got
 
 
 def _archive_entries(fetch: Callable[[int], list[tuple[Any, ...]]], names: list[str],

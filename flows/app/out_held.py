@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,8 +27,11 @@ __all__ = ["held_folder"]
 def held_folder(folder: Path, refuse: Callable[[], None]) -> Iterator[Path]:
     """``folder`` (made if missing) held open: yields the path to write its files by. ``refuse``
     raises the command's one-line error for a link or non-folder at its name (called when the
-    open finds one). A :class:`WriteFailed` raised within names ``folder``, not the ``/proc`` path."""
+    open finds one). A :class:`WriteFailed` raised within, or behind an exception raised within (a
+    flow's sink failing on its writer thread: the engine's error), names ``folder``, not the
+    ``/proc`` path. A folder made here and still empty when an exception ends the block goes again."""
     refuse()
+    made = not os.path.lexists(folder)
     folder.mkdir(exist_ok=True)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -41,8 +45,24 @@ def held_folder(folder: Path, refuse: Callable[[], None]) -> Iterator[Path]:
             return
         try:
             yield proc
-        except WriteFailed as exc:
-            shown = str(exc).replace(f"{proc}/", f"{folder}/")
-            raise WriteFailed(exc.errno or 0, shown) from exc
+        except BaseException as exc:
+            _logical(exc, proc, folder)
+            if made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
+            raise
     finally:
         os.close(fd)
+
+
+def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
+    """Each :class:`WriteFailed` in ``exc``'s chain (causes and contexts) made to name ``folder``
+    where it names ``proc`` (its message is its ``strerror``)."""
+    held = re.compile(re.escape(str(proc)) + r"(?![0-9])")
+    seen: BaseException | None = exc
+    ids: set[int] = set()
+    while seen is not None and id(seen) not in ids:
+        ids.add(id(seen))
+        if isinstance(seen, WriteFailed) and isinstance(seen.strerror, str):
+            seen.strerror = held.sub(lambda _: str(folder), seen.strerror)
+        seen = seen.__cause__ or seen.__context__

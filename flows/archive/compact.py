@@ -38,12 +38,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from flows.archive.files import SUPERSEDES, TABLES, ArchiveFile, printable, scan_table
+from flows.archive.files import (
+    SUPERSEDES,
+    TABLES,
+    ArchiveFile,
+    BadFile,
+    TableFiles,
+    printable,
+    scan_table,
+    vote,
+)
 from flows.archive.layout import WriteFailed, failure_reason, replace_synced, write_options
 from flows.archive.merge import UnreadableSource, merged_schema, write_merged
 
 __all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
-           "compact_archive",
+           "VoteWouldChange", "compact_archive",
            "compact_date", "compaction_lock", "stale_temps"]
 
 @dataclass(frozen=True)
@@ -91,6 +100,14 @@ class CompactionInterrupted(KeyboardInterrupt):
         self.done, self.untried, self.finished = done, untried, finished
         was = "it was" if untried == 1 else "they were"
         self.add_note(f"{_folders(untried)} not compacted (left as {was}): compact again to finish")
+
+
+class VoteWouldChange(ValueError):
+    """Merging a table's date folders would change which of its files the views read: a file left out
+    for its column types (:attr:`flows.archive.files.TableFiles.outvoted`) would win the files' vote
+    once the files it lost to are one (round 40: the merged file, every row of the merged ones, was
+    then left out of every query and ``archive check --repair`` moved it aside). The table is left
+    as it was."""
 
 
 class CompactionRunning(ValueError):
@@ -261,15 +278,41 @@ def _finish(superseded: list[Path]) -> int:
     return len(superseded)
 
 
+def _vote_change(base: Path, tf: TableFiles, plan: list[tuple[str, date, list[ArchiveFile]]], name: str
+                 ) -> str | None:
+    """Why merging ``plan`` (``tf``'s folders) would change which files the views read, or None. The
+    views leave out a file whose column types disagree with most files' (:func:`flows.archive.files.vote`,
+    which counts files): merging N files into one takes N - 1 votes from their types."""
+    if not tf.outvoted:
+        return None
+    merged = {f.path for _, _, files in plan for f in files}
+    folder = base / tf.table
+    stand_ins = [ArchiveFile(folder / f"date={day.isoformat()}" / f"{name}.parquet", day, None,
+                             merged_schema(files)) for _, day, files in plan]
+    before = {f.path for f in tf.outvoted}
+    after = vote(tf.table, [f for f in tf.files if f.path not in merged] + stand_ins + tf.outvoted)
+    if after == before:
+        return None
+    read = [b for b in tf.bad if b.path in before - after]
+    shown = "; ".join(f"{b.path.relative_to(base)} ({b.reason})" for b in read[:3])
+    n = len(after - before)
+    return (f"merged, the {tf.table} files of {'these folders' if len(plan) > 1 else 'this folder'} would no "
+            f"longer outvote {shown}{f' and {len(read) - 3} more' if len(read) > 3 else ''} (files of other "
+            f"column types), which queries would then read in place of {n} file{'s' if n != 1 else ''}")
+
+
 def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str, ...] = TABLES,
-                    skipped: list[str] | None = None) -> tuple[list[Compacted], int]:
+                    skipped: list[str] | None = None, left: list[BadFile] | None = None
+                    ) -> tuple[list[Compacted], int]:
     """Compact every date folder before ``before`` that holds more than one mergeable file (or an
     older-layout file); returns what was merged and how many left-behind sources were deleted.
 
     A date folder holding a file whose pages cannot be read is left as it is: with ``skipped``
     (a list) its reason is appended there and the other folders are compacted, else
     :class:`UnreadableSource` stops the compaction (before round 24 it stopped it as
-    ``twin: error: Corrupt snappy compressed data.``, naming neither the file nor the remedy)."""
+    ``twin: error: Corrupt snappy compressed data.``, naming neither the file nor the remedy). So is
+    a table whose merge would change which files its views read (:class:`VoteWouldChange`, round 40).
+    ``left`` (a list) gets the files every reader leaves out, which compaction leaves as they are."""
     base = Path(root)
     done: list[Compacted] = []
     finished = 0
@@ -277,12 +320,21 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
     for table in tables:
         tf = scan_table(base, table)
         finished += _finish(tf.superseded)
+        if left is not None:
+            left += tf.bad
         by_date: dict[date, list[ArchiveFile]] = defaultdict(list)
         for f in tf.files:
             if f.date < before and "_write_seq" in f.schema.names:
                 by_date[f.date].append(f)
-        plan += [(table, day, files) for day, files in sorted(by_date.items())
-                 if len(files) > 1 or files[0].asset_id is not None]
+        table_plan = [(table, day, files) for day, files in sorted(by_date.items())
+                      if len(files) > 1 or files[0].asset_id is not None]
+        if table_plan and (change := _vote_change(base, tf, table_plan, name)) is not None:
+            if skipped is None:
+                raise VoteWouldChange(change)
+            skipped += [f"{table} {day}" for _, day, _ in table_plan[:-1]]
+            skipped.append(f"{table} {table_plan[-1][1]}: {change}")
+            continue
+        plan += table_plan
     left_alone = 0
     try:
         for i, (table, day, files) in enumerate(plan):

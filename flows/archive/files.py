@@ -49,7 +49,7 @@ from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "linked_table", "printable", "quarantine", "scan_table", "shell_word"]
+           "linked_table", "printable", "quarantine", "scan_table", "shell_word", "vote"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -137,6 +137,8 @@ class TableFiles:
     schema: pa.Schema | None = None
     bad: list[BadFile] = field(default_factory=list)
     superseded: list[Path] = field(default_factory=list)
+    outvoted: list[ArchiveFile] = field(default_factory=list)
+    """The files of :attr:`bad` that fit the table but not the other files' column types (:func:`vote`)."""
 
 
 class LinkedTable(ValueError):
@@ -247,20 +249,35 @@ def _schema_problem(table: str, schema: pa.Schema, asset_folder: bool) -> str | 
 
 
 def _unite(tf: TableFiles, candidates: Sequence[tuple[Path, date, str | None, pa.Schema]]) -> None:
-    """Add files whose schema agrees with the ones before them (path order); the others are
+    """Add the files :func:`vote` keeps; the others are incompatible (:attr:`TableFiles.outvoted`)."""
+    bad, files, tf.schema = _vote(tf.table, candidates)
+    tf.bad.extend(bad)
+    tf.files.extend(sorted(files, key=lambda f: f.path))
+    out = {b.path for b in bad}
+    tf.outvoted.extend(ArchiveFile(*c) for c in candidates if c[0] in out)
+
+
+def vote(table: str, files: Sequence[ArchiveFile]) -> set[Path]:
+    """The files of ``files`` (each fitting the table) that the views leave out as incompatible with
+    the others, as :func:`scan_table` decides it (``twin archive compact`` asks it what a compaction
+    would change, round 40)."""
+    return {b.path for b in _vote(table, [(f.path, f.date, f.asset_id, f.schema) for f in files])[0]}
+
+
+def _vote(table: str, candidates: Sequence[tuple[Path, date, str | None, pa.Schema]]
+          ) -> tuple[list[BadFile], list[ArchiveFile], pa.Schema | None]:
+    """The files whose schema agrees with the ones before them (path order); the others are
     incompatible. If some are: again, the files giving each column its most common type first (a
     planted ``a.parquet`` whose ``vib.rms`` is text left every good file out before round 24)."""
-    got = _greedy(tf.table, candidates)
+    got = _greedy(table, candidates)
     if got[0]:  # the vote only when needed: ~0.1 ms a file
         votes: dict[str, Counter[pa.DataType]] = defaultdict(Counter)
         for f in (f for *_, schema in candidates for f in schema):
             votes[f.name][f.type] += 1
         top = {name: max(v.values()) for name, v in votes.items()}
-        got = _greedy(tf.table, sorted(candidates, key=lambda c: (
+        got = _greedy(table, sorted(candidates, key=lambda c: (
             sum(votes[f.name][f.type] < top[f.name] for f in c[3]), c[0])))
-    tf.bad.extend(got[0])
-    tf.files.extend(sorted(got[1], key=lambda f: f.path))
-    tf.schema = got[2]
+    return got
 
 
 def _greedy(table: str, candidates: Iterable[tuple[Path, date, str | None, pa.Schema]]

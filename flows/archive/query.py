@@ -57,7 +57,7 @@ from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
 from flows.archive.views import add_empty_view, add_view
 
-__all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "QueryTimeout", "changed_during",
+__all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "changed_during",
            "check_read_only", "connect", "default_memory_mib", "once_more_if_changed", "query",
            "query_failed", "skipped_warning", "warn_once"]
 
@@ -105,16 +105,24 @@ class ArchiveError(ValueError):
     """The archive or a query against it is unusable; the message says why."""
 
 
+class NoReadableFile(ArchiveError):
+    """A query read a table whose every file is left out; the message names them and why."""
+
+
 def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     """One line naming the files a query left out (the first few) and how many; a long path (or an
     OS error quoting one) keeps its two ends, as an error line's (:mod:`flows.archive.short_paths`)."""
     base = Path(root)
-    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
-    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
     # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
     return short_words(f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
-                       f"{'s' if len(bad) != 1 else ''}: {'; '.join(names)}{more} "
+                       f"{'s' if len(bad) != 1 else ''}: {_named(base, bad)} "
                        f"(see `twin archive check --archive {shell_word(str(base))}`)")
+
+
+def _named(base: Path, bad: Sequence[BadFile]) -> str:
+    """The first few files left out, each with its reason, escaped for a terminal, and how many more."""
+    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
+    return "; ".join(names) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def warn_once(root: str | Path) -> SkipHandler:
@@ -174,6 +182,8 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
     if isinstance(exc, duckdb.OutOfMemoryException):
         return ArchiveError(f"bad query: {first} (the query's memory limit: --memory-limit MIB, env "
                             f"TWIN_SQL_MEMORY_MIB; nothing spills to disk)")
+    if (unreadable := _no_readable_file(root, first, tables)) is not None:
+        return unreadable
     if _READ_FAILED.search(first) is not None:
         for table in (t for t in TABLES if t in set(tables)):
             bad = corrupt_pages(scan_table(root, table), first_only=True)
@@ -182,6 +192,26 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
                 return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
                                     f"move it aside with `{command}`")
     return ArchiveError(f"bad query: {first}")
+
+
+_NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
+
+
+def _no_readable_file(root: str | Path, first: str, tables: Iterable[str]) -> NoReadableFile | None:
+    """A query of a table whose every file is left out (:func:`connect` builds no view for it: 0 rows
+    would be an answer) as one line naming the files and why (round 40: "bad query: Catalog Error:
+    Table with name audit does not exist!", after the warning, for `twin commands list --archive`)."""
+    m = _NO_TABLE.search(first)
+    if m is None or (table := m.group(1).lower()) not in set(tables):
+        return None
+    base = Path(root)
+    tf = scan_table(base, table)
+    if tf.files or not tf.bad:
+        return None
+    return NoReadableFile(short_words(
+        f"the archive's {table} table has no readable file: {len(tf.bad)} left out: {_named(base, tf.bad)} "
+        f"(see `twin archive check --archive {shell_word(str(base))}`; --repair moves them into "
+        "_quarantine/)"))
 
 
 def _writers() -> str:

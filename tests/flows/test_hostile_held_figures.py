@@ -73,3 +73,63 @@ def test_a_failed_write_in_the_held_folder_names_it_not_proc(tmp_path: Path) -> 
         assert str(drawn).startswith("/proc/self/fd/")
         replace_file(drawn / "a.png", full)
     assert str(got.value) == f"cannot write {tmp_path / 'figures' / 'a.png'}: No space left on device"
+
+
+def test_archive_swapped_for_a_link_mid_run_is_never_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 40, part HOSTILE40b: ``archive/`` is held as ``figures/`` is (6 parts were written
+    outside --out through a link put at ``archive`` before the first flush)."""
+    from flows.dataflow.sinks import archive_files
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    real = archive_files.put_files
+    calls: list[str] = []
+
+    def swapping(root: Path, table: str, *args: Any) -> None:
+        calls.append(table)
+        if len(calls) == 1:  # before the first part: archive/ moved aside, a link put in its place
+            if (out / "archive").exists():  # (before round 40 the first part made it)
+                os.rename(out / "archive", out / "archive.moved")
+            (out / "archive").symlink_to(victim)
+        real(root, table, *args)
+
+    monkeypatch.setattr(archive_files, "put_files", swapping)
+    (tmp_path / "bt.toml").write_text(CONFIG)
+    backtest.run_backtest([_fleet_csv(tmp_path / "fleet.csv", n=200)], out, load_config(tmp_path / "bt.toml"),
+                          progress=False, report=False)
+    assert len(calls) >= 3
+    assert os.listdir(victim) == []
+    moved = out / "archive.moved"
+    parts = sorted(p.relative_to(moved).parts[0] for p in moved.rglob("*.parquet"))
+    assert len(parts) == len(calls) and {"features", "twin_state"} <= set(parts)
+
+
+def test_an_archive_write_failure_in_the_held_archive_names_it_not_proc(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.dataflow.sinks import archive_files
+    from flows.dataflow.sinks.archive_writer import ArchiveWriteError
+
+    out = tmp_path / "out"
+    real = archive_files.put_files
+
+    def planting(root: Path, table: str, *args: Any) -> None:
+        assert str(root).startswith("/proc/self/fd/")
+        if not (out / "archive" / table).exists():  # a link planted at the table's folder mid-run
+            (out / "archive" / table).symlink_to(tmp_path)
+        real(root, table, *args)
+
+    monkeypatch.setattr(archive_files, "put_files", planting)
+    (tmp_path / "bt.toml").write_text(CONFIG)
+    with pytest.raises(BaseException) as got:  # noqa: PT011 - the engine's error, its chain checked
+        backtest.run_backtest([_fleet_csv(tmp_path / "fleet.csv", n=200)], out,
+                              load_config(tmp_path / "bt.toml"), progress=False, report=False)
+    chain, seen = [], got.value
+    while seen is not None:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    (failed,) = [e for e in chain if isinstance(e, ArchiveWriteError)]
+    text = str(failed)
+    assert text.startswith(f"cannot write the archive: the archive's table folder {out / 'archive'}/"), text
+    assert "/proc/" not in text
