@@ -141,26 +141,19 @@ def read_archive_audit(root: str | Path) -> tuple[dict[str, CommandStatus], list
     without their lineage (checked by the decoder, never shown by the list; ~half an entry's memory).
     Before, every row was fetched, then decoded into a list, then sorted: ~3.3 KB of memory per
     entry (200,000 entries: 846 MB peak, of which DuckDB's views ~450 MB)."""
-    from flows.archive.query import execute, once_more_if_changed, query_failed, warn_once
+    from flows.archive.query import query
 
     folder = Path(root)
     if not (folder / "audit").is_dir() and any((folder / t).is_dir() for t in ("features", "alerts")):
         return {}, []  # an archive without a command audit yet (mode off, or written before it)
     names = [f.name for f in AUDIT.fields]
     sql = f"SELECT {', '.join(names)} FROM audit ORDER BY timestamp, sequence"
-    skipped = warn_once(root)
 
-    def read() -> tuple[dict[str, CommandStatus], list[Refused]]:
-        con = execute(root, sql, skipped)
-        refused: list[Refused] = []
-        try:
-            return statuses(_archive_entries(con.fetchmany, names, refused), ordered=True), refused
-        except duckdb.Error as exc:
-            raise query_failed(root, exc, ["audit"]) from None
-        finally:
-            con.close()
+    def folded(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, CommandStatus], list[Refused]]:
+        refused: list[Refused] = []  # afresh when the archive changed and the rows come again
+        return statuses(_archive_entries(con.fetchmany, names, refused), ordered=True), refused
 
-    return once_more_if_changed(read)
+    return query(root, sql, consume=folded)
 
 
 def _archive_entries(fetch: Callable[[int], list[tuple[Any, ...]]], names: list[str],
