@@ -33,7 +33,7 @@ import os
 import re
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -219,6 +219,19 @@ def _read_schema(path: Path) -> pa.Schema | str:
         return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
 
 
+FOOTERS_AT_ONCE = 1024
+"""Footers asked of the reading threads at a time (each a ``Future`` until its schema is taken)."""
+
+
+def _footers(paths: list[Path], threads: int) -> Iterator[pa.Schema | str]:
+    """Each file's :func:`_read_schema`, in order, read in ``threads`` threads :data:`FOOTERS_AT_ONCE`
+    files at a time: ``pool.map`` of every path made a future per file at once, which held its schema
+    until taken (80,000 parts: ~150 MB more at the peak than after)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
+        for lo in range(0, len(paths), FOOTERS_AT_ONCE):
+            yield from pool.map(_read_schema, paths[lo:lo + FOOTERS_AT_ONCE])
+
+
 def _shared(schemas: Iterable[pa.Schema | str]) -> list[pa.Schema | str]:
     """``schemas`` (as read, in order), each equal one (metadata included) the same object: a table's
     files repeat a few schemas (one per feature-name set), and each schema read is ~6-9 KB of Arrow
@@ -330,8 +343,7 @@ def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path |
             tf.bad.append(BadFile(path, table, f"foreign file: {where}"))
         else:
             located.append((path, *where))
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(located)))) as pool:
-        schemas = _shared(pool.map(_read_schema, [p for p, _, _ in located]))
+    schemas = _shared(_footers([p for p, _, _ in located], threads))
     vanished = next((p for (p, _, _), schema in zip(located, schemas, strict=True)
                      if isinstance(schema, str) and not os.path.lexists(p)), None)
     if vanished is not None:
