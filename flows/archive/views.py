@@ -13,7 +13,6 @@ columns, as there was before round 17).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -25,7 +24,7 @@ from pyarrow import fs
 from flows.archive.files import ArchiveFile, TableFiles
 from flows.codec import archive_schema
 
-__all__ = ["BOOKKEEPING", "CHUNK_FILES", "KEYS", "RAW", "FilesInChunks", "add_empty_view", "add_view"]
+__all__ = ["BOOKKEEPING", "KEYS", "RAW", "UncachedFiles", "add_empty_view", "add_view"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -78,58 +77,26 @@ def _view_columns(own: pa.Schema) -> pa.Schema:
     return pa.unify_schemas([own, BOOKKEEPING, FOLDERS], promote_options="permissive")
 
 
-CHUNK_FILES = 1024
-"""Files of a table whose Arrow dataset a view's scan holds at a time (:class:`FilesInChunks`)."""
+class UncachedFiles(ds.FileSystemDataset):  # type: ignore[misc]  # pyarrow.dataset is untyped
+    """A table's files as an Arrow dataset whose scans keep no file's footer.
 
-
-def _files_dataset(paths: list[str], schema: pa.Schema, parts: list[pc.Expression]) -> ds.FileSystemDataset:
-    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.ParquetFileFormat(),
-                                           filesystem=fs.LocalFileSystem(), partitions=parts)
-
-
-class FilesInChunks(ds.FileSystemDataset):  # type: ignore[misc]  # pyarrow.dataset is untyped
-    """A table's files as a dataset DuckDB scans :data:`CHUNK_FILES` files at a time.
-
-    Why (round 40, QUERY40): an Arrow dataset's Parquet fragment keeps the file's footer once it has
-    read it (``FileMetaData``: ~54 KB in memory for a 5 KB ``twin_state`` footer, ~74 KB a file in all)
-    for the dataset's life, which is the view's: ``SELECT count(*) FROM twin_state`` over 20,000 parts
-    peaked at 1.8 GB. Each scan of the view (DuckDB calls the class's ``scanner`` with the columns and
-    filter it pushes down) here makes one dataset per chunk of files as it reaches it, scanned with
-    those columns and that filter (row groups still pruned by their statistics, fragments by their
-    partition values) and dropped before the next: the footers of one chunk are held, not the table's.
-    The object itself holds no fragment: its other readers go through the same scanner."""
-
-    def __init__(self, paths: list[str], schema: pa.Schema, parts: list[pc.Expression]) -> None:
-        super().__init__([], schema, ds.ParquetFileFormat(), fs.LocalFileSystem())
-        self._paths, self._parts = paths, parts
+    Why (round 40, QUERY40): a Parquet fragment keeps the file's parsed footer once a scan has read it
+    (``FileMetaData``: ~54 KB in memory for a 5 KB ``twin_state`` footer, ~74 KB a file in all) for the
+    dataset's life, which is the view's: ``SELECT count(*) FROM twin_state`` over 20,000 parts peaked at
+    1.8 GB, over 80,000 at 6.5 GB. DuckDB scans a pyarrow dataset through its class's ``scanner`` (with the
+    columns and filter it pushes down), so this one asks Arrow not to cache (``cache_metadata=False``):
+    each footer is read once per scan, as before, and let go. Any other reader of the dataset gets the
+    same rows (the fragments are the dataset's own), only with the footers cached as before."""
 
     def scanner(self, **options: Any) -> ds.Scanner:
-        """The scan of every chunk in turn, as one scanner (DuckDB's ``columns`` and ``filter``)."""
-        projected = ds.FileSystemDataset.scanner(self, **options).projected_schema
-        return ds.Scanner.from_batches(self._batches(options), schema=projected)
-
-    def _batches(self, options: dict[str, Any]) -> Iterator[pa.RecordBatch]:
-        for lo in range(0, len(self._paths), CHUNK_FILES):
-            cut = slice(lo, lo + CHUNK_FILES)
-            chunk = _files_dataset(self._paths[cut], self.schema, self._parts[cut])
-            yield from chunk.scanner(**options).to_batches()
-
-    def to_batches(self, **options: Any) -> Iterator[pa.RecordBatch]:
-        """The rows, through :meth:`scanner` (the dataset's own fragment list is empty)."""
-        return iter(self.scanner(**options).to_batches())
-
-    def to_table(self, **options: Any) -> pa.Table:
-        """The rows as one table, through :meth:`scanner`."""
-        return self.scanner(**options).to_table()
-
-    def count_rows(self, **options: Any) -> int:
-        """The number of rows, through :meth:`scanner`."""
-        return int(self.scanner(**options).count_rows())
+        """Arrow's scanner of the files with ``options`` (DuckDB's ``columns`` and ``filter``), caching
+        no footer."""
+        return ds.FileSystemDataset.scanner(self, **{**options, "cache_metadata": False})
 
 
 def _dataset(tf: TableFiles) -> ds.Dataset:
-    """The table's readable files as one Arrow dataset (over :data:`CHUNK_FILES` files:
-    :class:`FilesInChunks`); folder values and file rank as columns.
+    """The table's readable files as one Arrow dataset (:class:`UncachedFiles`); folder values and file
+    rank as columns.
 
     The columns keep one order whichever layouts the files have: the files' own (``asset_id``
     left out), the bookkeeping, then ``date`` and ``asset_id``."""
@@ -138,10 +105,9 @@ def _dataset(tf: TableFiles) -> ds.Dataset:
     by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
     rank = {i: r for r, i in enumerate(by_path)}
     parts = [_partition_expression(f, rank[i]) for i, f in enumerate(tf.files)]
-    paths = [str(f.path) for f in tf.files]
-    if len(paths) <= CHUNK_FILES:
-        return _files_dataset(paths, schema, parts)
-    return FilesInChunks(paths, schema, parts)
+    parquet, local = ds.ParquetFileFormat(), fs.LocalFileSystem()
+    files = [parquet.make_fragment(str(f.path), local, part) for f, part in zip(tf.files, parts, strict=True)]
+    return UncachedFiles(files, schema, parquet, local)
 
 
 RAW = "_raw"

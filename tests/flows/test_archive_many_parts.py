@@ -1,11 +1,12 @@
-"""The archive's readers over many part files: one schema object per distinct schema, the views' files
-scanned a chunk at a time (round 40, QUERY40).
+"""The archive's readers over many part files: one schema object per distinct schema, the views' scans
+keep no file's footer (round 40, QUERY40).
 
 Before: ``scan_table`` kept every file's own footer schema (~9 KB of Arrow objects a file: 20,000 parts
 of ``twin_state``, 175 MB), and a view's one Arrow dataset kept every file's parsed footer once scanned
 (~74 KB a file: ``SELECT count(*) FROM twin_state`` over 20,000 parts peaked at 1.8 GB). Now equal
-schemas are one object, and a view's scan holds the datasets of :data:`flows.archive.views.CHUNK_FILES`
-files at a time; the answers are the same (memory figures: benchmarks/RESULTS.md, round 40).
+schemas are one object, and a view's scans ask Arrow not to cache footers
+(:class:`flows.archive.views.UncachedFiles`); the answers are the same (memory figures:
+benchmarks/RESULTS.md, round 40).
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive import files, query, views
+from flows.archive import query, views
 from flows.archive.files import scan_table
-from flows.cli.main import main
 from flows.dataflow.sinks.archive import write_rows
 from tests.flows.archive_fixtures import feature_rows, small_archive
-from tests.flows.test_cli_errors import one_error_line
-from tests.flows.test_hostile_archive import _corrupt_pages
 
 QUERIES = (
     "SELECT asset_id, window_start, \"vib.rms\", \"temp.mean\", date FROM features ORDER BY ALL",
@@ -32,12 +31,11 @@ QUERIES = (
     "GROUP BY 1 ORDER BY 1",
     "SELECT count(*) FROM alerts",
 )
-SUM = "SELECT count(*), sum(\"vib.rms\"), sum(\"temp.mean\") FROM features"
 
 
 def _many_parts(root: Path) -> Path:
     """7 features parts over two dates, two feature-name sets, a key written again by later parts
-    (the newest write must win across chunks), and the small archive's alerts."""
+    (the newest write must win), and the small archive's alerts."""
     small_archive(root)
     for k in range(6):
         rows = feature_rows(rms=10.0 * k)
@@ -69,72 +67,57 @@ def _answers(archive: Path) -> list[Any]:
     return [query.query(archive, sql) for sql in QUERIES]
 
 
-def test_a_view_over_more_files_than_a_chunk_gives_the_same_rows(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_scan_of_a_view_goes_through_its_scanner_with_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB scans a view's dataset through its class's ``scanner``: each scan (two in a self-join) asks
+    Arrow for ``cache_metadata=False``, and the rows are those of Arrow's own caching scanner."""
     archive = _many_parts(tmp_path / "a")
-    whole = _answers(archive)
-    made: list[int] = []
-    real = views._files_dataset
+    asked: list[dict[str, Any]] = []
+    real = views.UncachedFiles.scanner
 
-    def counted(paths: list[str], *args: Any) -> Any:
-        made.append(len(paths))
-        return real(paths, *args)
+    def recorded(self: Any, **options: Any) -> Any:
+        scanner = real(self, **options)
+        asked.append(options)
+        return scanner
 
-    monkeypatch.setattr(views, "CHUNK_FILES", 2)
-    monkeypatch.setattr(views, "_files_dataset", counted)
-    assert _answers(archive) == whole
-    assert whole[0][1] and whole[1][1] == [(3, pytest.approx(3 * (50.0 + 1.0)))]
-    assert made and max(made) <= 2 and made.count(2) >= 3  # noqa: PLR2004 - never the table's 7 files at once
+    monkeypatch.setattr(views.UncachedFiles, "scanner", recorded)
+    got = _answers(archive)
+    assert len(asked) >= len(QUERIES) + 1  # noqa: PLR2004 - the self-join scans the view twice
+    assert all("cache_metadata" not in o for o in asked)  # DuckDB's own options; the override adds it
+    monkeypatch.setattr(views.UncachedFiles, "scanner", ds.FileSystemDataset.scanner)  # Arrow's, caching
+    assert _answers(archive) == got
+    assert got[0][1] and got[1][1] == [(3, pytest.approx(3 * (50.0 + 1.0)))]  # the newest write of each key
     dataset = views._dataset(scan_table(archive, "features"))
-    assert isinstance(dataset, views.FilesInChunks) and dataset.count_rows() == 7 * 6  # noqa: PLR2004 - every write, before the view keeps the newest
+    assert isinstance(dataset, views.UncachedFiles) and dataset.count_rows() == 7 * 6  # noqa: PLR2004 - every write
     assert dataset.to_table(columns=["asset_id"]).num_rows == 7 * 6  # noqa: PLR2004
 
 
-def test_a_corrupt_file_in_a_later_chunk_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    archive = _many_parts(tmp_path / "a")
-    monkeypatch.setattr(views, "CHUNK_FILES", 2)
-    bad = sorted((archive / "features").rglob("*.parquet"))[-1]
-    _corrupt_pages(bad)
-    assert main(["sql", "SELECT count(*) FROM features", "--archive", str(archive), "--format", "csv"]) == 2
-    line = one_error_line(capsys.readouterr().err)
-    assert line.startswith(f"twin: error: the archive file {bad} cannot be read (corrupt data pages: ")
+def _footer_kept(archive: Path, tmp_path: Path, scanner: Any, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether a view's fragment still holds its file's footer after a query: read with the file gone."""
+    datasets: list[Any] = []
+
+    def recorded(self: Any, **options: Any) -> Any:
+        datasets.append(self)
+        return scanner(self, **options)
+
+    monkeypatch.setattr(views.UncachedFiles, "scanner", recorded)
+    with query.connect(archive, ["features"]) as con:
+        assert con.execute("SELECT count(*) FROM features").fetchall() == [(6,)]
+        fragment = next(iter(datasets[0].get_fragments()))
+        gone = tmp_path / f"gone-{len(list(tmp_path.iterdir()))}.parquet"
+        Path(fragment.path).rename(gone)
+        try:
+            return fragment.metadata.num_rows > 0  # cached: no file needed
+        except OSError:
+            return False
+        finally:
+            gone.rename(fragment.path)
 
 
-@pytest.mark.parametrize("removals", [1, 2])
-def test_a_file_removed_before_its_chunk_is_read_lists_again(removals: int, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """A file listed but gone when its chunk is opened (a compaction merged it meanwhile): the archive
-    is listed again and the query answers from it; gone again on the second listing: one line, exit 75."""
-    archive = _many_parts(tmp_path / "a")
-    monkeypatch.setattr(views, "CHUNK_FILES", 2)
-    real, listed = views._files_dataset, []
-    moved: list[Path] = []
+def test_a_scan_of_a_view_leaves_no_footer_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrow's own scanner keeps each footer it read in its fragment (~74 KB a file for the view's
+    life: 6.5 GB at 80,000 parts); the view's scans keep none."""
+    archive, ours = _many_parts(tmp_path / "a"), views.UncachedFiles.scanner
+    assert _footer_kept(archive, tmp_path, ds.FileSystemDataset.scanner, monkeypatch)
+    assert not _footer_kept(archive, tmp_path, ours, monkeypatch)
 
-    def remove_a_later_file(paths: list[str], *args: Any) -> Any:
-        if len(moved) < removals and len(listed) > len(moved):
-            later = sorted((archive / "features").rglob("*.parquet"))[-1]
-            moved.append(later)
-            later.rename(tmp_path / f"{len(moved)}-{later.name}")  # out of the archive
-        return real(paths, *args)
-
-    real_scan = query.scan_table
-
-    def scan(*args: Any, **kwargs: Any) -> Any:
-        listed.append(1)
-        return real_scan(*args, **kwargs)
-
-    monkeypatch.setattr(query, "scan_table", scan)
-    monkeypatch.setattr(views, "_files_dataset", remove_a_later_file)
-    code = main(["sql", SUM, "--archive", str(archive), "--format", "csv"])
-    out = capsys.readouterr()
-    assert len(moved) == removals and len(listed) == 2  # noqa: PLR2004 - listed again once
-    if removals == 1:
-        monkeypatch.undo()
-        assert code == 0 and out.err == ""
-        assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 0
-        assert capsys.readouterr().out == out.out  # the answer of the archive as it is now
-    else:
-        assert code == 75 == files.CHANGED_EXIT and out.out == ""
-        assert one_error_line(out.err).startswith("twin: error: the archive changed during the query: ")
