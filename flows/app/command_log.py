@@ -142,7 +142,7 @@ def read_archive_audit(root: str | Path) -> tuple[dict[str, CommandStatus], list
     Before, every row was fetched, then decoded into a list, then sorted: ~3.3 KB of memory per
     entry (200,000 entries: 846 MB peak, of which DuckDB's views ~450 MB)."""
     from flows.archive.files import BadFile
-    from flows.archive.query import NoReadableFile, execute, once_more_if_changed, query_failed, warn_once
+    from flows.archive.query import NoReadableFile, query, warn_once
 
     folder = Path(root)
     if not (folder / "audit").is_dir() and any((folder / t).is_dir() for t in ("features", "alerts")):
@@ -151,27 +151,18 @@ def read_archive_audit(root: str | Path) -> tuple[dict[str, CommandStatus], list
     sql = f"SELECT {', '.join(names)} FROM audit ORDER BY timestamp, sequence"
     skipped: list[list[BadFile]] = []  # warned once the read is done: not before the line naming them
 
-    def read() -> tuple[dict[str, CommandStatus], list[Refused]]:
-        con = execute(root, sql, lambda bad: skipped.append(list(bad)))
-        refused: list[Refused] = []
-        try:
-            return statuses(_archive_entries(con.fetchmany, names, refused), ordered=True), refused
-        except duckdb.Error as exc:
-            raise query_failed(root, exc, ["audit"]) from None
-        finally:
-            con.close()
+    def folded(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, CommandStatus], list[Refused]]:
+        refused: list[Refused] = []  # afresh when the archive changed and the rows come again
+        return statuses(_archive_entries(con.fetchmany, names, refused), ordered=True), refused
 
     try:
-        got = once_more_if_changed(read)
-    except NoReadableFile:  # round 40: one line naming the audit's files (a warning said them first)
+        return query(root, sql, lambda bad: skipped.append(list(bad)), consume=folded)
+    except NoReadableFile:  # round 40: one line naming the audit's files, no warning before it
+        skipped.clear()
         raise
-    except BaseException:
+    finally:
         if skipped:
             warn_once(root)(skipped[-1])
-        raise
-    if skipped:
-        warn_once(root)(skipped[-1])
-    return got
 
 
 def _archive_entries(fetch: Callable[[int], list[tuple[Any, ...]]], names: list[str],

@@ -33,7 +33,7 @@ import os
 import re
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -49,7 +49,7 @@ from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "linked_table", "printable", "quarantine", "scan_table", "shell_word", "vote"]
+           "linked_table", "printable", "scan_table", "shell_word", "vote"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -221,6 +221,28 @@ def _read_schema(path: Path) -> pa.Schema | str:
         return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
 
 
+FOOTERS_AT_ONCE = 1024
+"""Footers asked of the reading threads at a time (each a ``Future`` until its schema is taken)."""
+
+
+def _footers(paths: list[Path], threads: int) -> Iterator[pa.Schema | str]:
+    """Each file's :func:`_read_schema`, in order, read in ``threads`` threads :data:`FOOTERS_AT_ONCE`
+    files at a time: ``pool.map`` of every path made a future per file at once, which held its schema
+    until taken (80,000 parts: ~150 MB more at the peak than after)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
+        for lo in range(0, len(paths), FOOTERS_AT_ONCE):
+            yield from pool.map(_read_schema, paths[lo:lo + FOOTERS_AT_ONCE])
+
+
+def _shared(schemas: Iterable[pa.Schema | str]) -> list[pa.Schema | str]:
+    """``schemas`` (as read, in order), each equal one (metadata included) the same object: a table's
+    files repeat a few schemas (one per feature-name set), and each schema read is ~6-9 KB of Arrow
+    objects, so keeping one per file grew a listing by ~9 KB a file (round 40, QUERY40: 20,000 parts
+    of ``twin_state``, 175 MB). The key is the schema's IPC bytes (~30 us, exact, metadata included)."""
+    seen: dict[bytes, pa.Schema] = {}
+    return [s if isinstance(s, str) else seen.setdefault(s.serialize().to_pybytes(), s) for s in schemas]
+
+
 def _layout_problem(schema: pa.Schema, asset_folder: bool) -> str | None:
     """Old layout: the folders give date and asset_id; current layout: the folder gives the date,
     the file its own string ``asset_id``."""
@@ -270,13 +292,17 @@ def _vote(table: str, candidates: Sequence[tuple[Path, date, str | None, pa.Sche
     incompatible. If some are: again, the files giving each column its most common type first (a
     planted ``a.parquet`` whose ``vib.rms`` is text left every good file out before round 24)."""
     got = _greedy(table, candidates)
-    if got[0]:  # the vote only when needed: ~0.1 ms a file
+    if got[0]:  # the vote only when needed; counted per distinct schema (:func:`_shared`), each file a vote
+        files_of = Counter(id(schema) for *_, schema in candidates)
+        distinct = {id(schema): schema for *_, schema in candidates}
         votes: dict[str, Counter[pa.DataType]] = defaultdict(Counter)
-        for f in (f for *_, schema in candidates for f in schema):
-            votes[f.name][f.type] += 1
+        for key, schema in distinct.items():
+            for f in schema:
+                votes[f.name][f.type] += files_of[key]
         top = {name: max(v.values()) for name, v in votes.items()}
-        got = _greedy(table, sorted(candidates, key=lambda c: (
-            sum(votes[f.name][f.type] < top[f.name] for f in c[3]), c[0])))
+        minority = {key: sum(votes[f.name][f.type] < top[f.name] for f in schema)
+                    for key, schema in distinct.items()}
+        got = _greedy(table, sorted(candidates, key=lambda c: (minority[id(c[3])], c[0])))
     return got
 
 
@@ -285,10 +311,13 @@ def _greedy(table: str, candidates: Iterable[tuple[Path, date, str | None, pa.Sc
     bad: list[BadFile] = []
     files: list[ArchiveFile] = []
     united: pa.Schema | None = None
+    fitted: set[int] = set()  # schemas (shared objects) already in ``united``: it would not change
     for path, d, asset, schema in candidates:
         try:  # united changes only when the file fits
-            united = schema if united is None else pa.unify_schemas([united, schema],
-                                                                    promote_options="permissive")
+            if id(schema) not in fitted:
+                united = schema if united is None else pa.unify_schemas([united, schema],
+                                                                        promote_options="permissive")
+                fitted.add(id(schema))
             files.append(ArchiveFile(path, d, asset, schema))
         except (pa.ArrowException, TypeError) as exc:
             bad.append(BadFile(path, table, f"incompatible schema: {str(exc).splitlines()[0]}"))
@@ -331,8 +360,7 @@ def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path |
             tf.bad.append(BadFile(path, table, f"foreign file: {where}"))
         else:
             located.append((path, *where))
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(located)))) as pool:
-        schemas = list(pool.map(_read_schema, [p for p, _, _ in located]))
+    schemas = _shared(_footers([p for p, _, _ in located], threads))
     vanished = next((p for (p, _, _), schema in zip(located, schemas, strict=True)
                      if isinstance(schema, str) and not os.path.lexists(p)), None)
     if vanished is not None:
@@ -384,54 +412,3 @@ def corrupt_pages(tf: TableFiles, *, first_only: bool = False) -> list[BadFile]:
             if first_only:
                 break
     return out
-
-
-def _no_linked_folder(base: Path, folder: Path) -> None:
-    """Raise LinkedTable if a folder from ``base``'s quarantine down to ``folder`` is a symbolic
-    link, ValueError if one exists but is not a folder (a regular file named ``_quarantine``)."""
-    for part in (folder, *folder.parents):
-        if part == base:
-            return
-        if part.is_symlink():
-            msg = (f"the archive's quarantine folder {part} is a symbolic link: not followed "
-                   "(the archive's files are moved aside inside it; remove the link)")
-            raise LinkedTable(msg)
-        if part.exists() and not part.is_dir():
-            kind = "a regular file" if part.is_file() else "not a folder"
-            msg = (f"the archive's quarantine folder {part} is {kind}: --repair moves files aside into "
-                   f"it; move it away or rename it (nothing was moved)")
-            raise ValueError(msg)
-
-
-def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Path]]:
-    """Move bad files to ``<root>/_quarantine/<table>/<same relative path>``; returns the moves.
-
-    A table "folder" that is not a folder goes to ``<root>/_quarantine/<table>/<table>``.
-    Never overwrites: a name already taken in the quarantine gets a numeric suffix. A file gone
-    since it was found (a compaction meanwhile) is skipped: nothing left to move aside. A folder of
-    the quarantine that is a symbolic link is refused (LinkedTable), as a table folder is: the
-    archive's files are never moved through it.
-    """
-    base = Path(root)
-    moves = []
-    bad = list(bad)
-    targets = []
-    for b in bad:
-        inside = b.path.relative_to(base / b.table)
-        # the table folder itself (a file where the folder should be): _quarantine/<table>/<table>
-        targets.append(base / QUARANTINE / b.table / (inside if inside.parts else Path(b.table)))
-        _no_linked_folder(base, targets[-1].parent)  # every folder checked before any move
-    for b, target in zip(bad, targets, strict=True):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        n, final = 1, target
-        while final.exists():
-            final = target.with_name(f"{target.name}.{n}")
-            n += 1
-        try:
-            os.replace(b.path, final)
-        except FileNotFoundError:
-            if os.path.lexists(b.path):
-                raise
-            continue
-        moves.append((b.path, final))
-    return moves

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import duckdb
 
@@ -57,7 +57,8 @@ from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
 from flows.archive.views import add_empty_view, add_view
 
-__all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "changed_during",
+__all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "all_rows",
+           "changed_during",
            "check_read_only", "connect", "default_memory_mib", "once_more_if_changed", "query",
            "query_failed", "skipped_warning", "warn_once"]
 
@@ -383,18 +384,33 @@ def execute(root: str | Path, sql: str, on_skip: SkipHandler | None = None,
     return con
 
 
-def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None
-          ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run a read-only query against the archive; returns column names and ALL rows (small results).
-    Run once more on a fresh listing if a compaction removed a file meanwhile."""
+Rows = tuple[list[str], list[tuple[Any, ...]]]
+
+
+def all_rows(con: duckdb.DuckDBPyConnection) -> Rows:
+    """A started query's column names and ALL its rows (:func:`query`'s default consumer)."""
+    return ([d[0] for d in con.description] if con.description else []), con.fetchall()
+
+
+@overload
+def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None) -> Rows: ...
+@overload
+def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None, *,
+          consume: Callable[[duckdb.DuckDBPyConnection], T]) -> T: ...
+def query(root: str | Path, sql: str, on_skip: SkipHandler | None = None, *,
+          consume: Callable[[duckdb.DuckDBPyConnection], Any] = all_rows) -> Any:
+    """Run a read-only query against the archive; returns ``consume(con)`` of the started query's
+    connection: by default its column names and ALL rows (small results); a consumer may stream
+    them (``con.fetchmany``) and keep what it folds. A DuckDB error while it fetches is one line
+    (:func:`query_failed`); the connection is closed after it. Run once more on a fresh listing if a
+    compaction removed a file meanwhile: ``consume`` is then called again, from the first row."""
 
     skipped = on_skip or warn_once(root)
 
-    def read() -> tuple[list[str], list[tuple[Any, ...]]]:
+    def read() -> Any:
         con = execute(root, sql, skipped)
         try:
-            cols = [d[0] for d in con.description] if con.description else []
-            return cols, con.fetchall()
+            return consume(con)
         except duckdb.Error as exc:
             raise query_failed(root, exc, tables_named(sql)) from None
         finally:

@@ -306,7 +306,8 @@ def _stale_note(root: Path) -> None:
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
-    from flows.archive.files import TABLES, corrupt_pages, printable, quarantine, scan_table
+    from flows.archive.files import TABLES, corrupt_pages, printable, scan_table
+    from flows.archive.quarantine import quarantine
     from flows.archive.query import folder_problem, no_tables
 
     root = Path(archive_dir(args.config, args.archive))

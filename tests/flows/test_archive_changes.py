@@ -203,3 +203,42 @@ def test_a_table_folder_that_is_not_a_folder_is_reported_and_moved_aside(
     assert "every file is readable" in capsys.readouterr().out
     write_rows(archive, "features", feature_rows(), "part-d-w0-000000", "d")  # the writer can write it again
     assert main(["archive", "check", "--archive", str(archive)]) == 0
+
+
+def test_a_query_s_consumer_streams_its_rows_and_reads_again_on_a_fresh_listing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 40 (QUERY40): ``query(..., consume=...)`` hands the started query's connection to the
+    consumer (``twin commands list --archive`` folds the audit rows as they stream through it), within
+    the same retry on a fresh listing and the same one-line errors as ``query``'s own fetch; the
+    connection is closed after it."""
+    archive = _two_files(tmp_path / "a")
+    rows_sql = "SELECT asset_id, window_start, \"vib.rms\" FROM features ORDER BY ALL"
+    expected = query.query(archive, rows_sql)[1]
+    seen: list[Any] = []
+
+    def streamed(con: Any) -> list[Any]:
+        seen.append(con)
+        got: list[Any] = []
+        while batch := con.fetchmany(2):
+            got.extend(batch)
+        return got
+
+    done = _compact_after_connect(monkeypatch, times=1)
+    assert query.query(archive, rows_sql, consume=streamed) == expected and done == [1]
+    assert seen and all(_closed(con) for con in seen)
+
+    def bad_fetch(con: Any) -> None:
+        seen.append(con)
+        con.execute("SELECT nope FROM features")
+
+    with pytest.raises(query.ArchiveError, match=r"^bad query: Binder Error"):
+        query.query(archive, rows_sql, consume=bad_fetch)
+    assert _closed(seen[-1])
+
+
+def _closed(con: Any) -> bool:
+    try:
+        con.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - duckdb's ConnectionException: closed
+        return "closed" in str(exc).lower()
+    return False

@@ -260,7 +260,8 @@ def test_a_file_compacted_away_during_a_pages_check_is_neither_corrupt_nor_a_fai
     merges and removes files the scan listed. Such a file was reported as 'corrupt data pages: [Errno 2]
     ... No such file' (exit 1), and ``--repair`` stopped at it with a FileNotFoundError line, the
     corrupt files after it left in place."""
-    from flows.archive.files import BadFile, corrupt_pages, quarantine, scan_table
+    from flows.archive.files import BadFile, corrupt_pages, scan_table
+    from flows.archive.quarantine import quarantine
 
     archive = small_archive(tmp_path / "a")
     later = feature_rows(rms=10.0)
