@@ -21,8 +21,8 @@ from flows.app.demo_prescriptions import prescription_rows, prescription_summary
 from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.heap import collecting_less
 from flows.app.losses import dead_letters_by_reason, describe_reasons
-from flows.app.out_held import held_folder
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out, refuse_linked_folders
+from flows.app.out_held import held_folder
 from flows.app.out_manifest import Manifest, record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
