@@ -9,6 +9,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from flows.app.demo_sensors import print_sensor_faults, sensor_fault_summary
 from flows.app.heap import collecting_less
 from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out, refuse_linked_folders
+from flows.app.out_held import held_folder
 from flows.app.out_manifest import Manifest, record_written
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
@@ -75,14 +77,20 @@ def run_fleet(
     progress: bool = True,
     metrics: PipelineMetrics | None = None,
     run: RunOutputs | None = None,
+    linked: Callable[[], None] | None = None,
 ) -> DemoResult:
     """Simulate ``fleet``, run it through get_flow, archive to ``out``, evaluate. ``run``: its run
-    id is the archive's, and it records that the flow started (what a stopped demo kept)."""
+    id is the archive's, and it records that the flow started (what a stopped demo kept).
+    ``out`` is held open while the flow runs (:func:`~flows.app.out_held.held_folder`, round 40:
+    a link put at its name mid-run had the parts after it written where it pointed): ``linked``
+    None, ``out`` is the user's folder (``--out``: a link there at the start is followed); else a
+    folder below it that must be none, ``linked`` raising the one line for one."""
     metrics = metrics or PipelineMetrics()
     # closed on a stop too, before the "interrupted" line (round 36: drawn again after it)
-    with progress_bar(count_records(fleet), disable=not progress, smoothing=0.1) as bar:
+    with (held_folder(out, linked or (lambda: None), follow=linked is None) as archive_at,
+          progress_bar(count_records(fleet), disable=not progress, smoothing=0.1) as bar):
         source = SimulatorSource(fleet, progress=bar.update)
-        sinks, got = local_outputs(cfg, metrics, archive_dir=out, dead_letter_file=out / DEAD_LETTERS,
+        sinks, got = local_outputs(cfg, metrics, archive_dir=archive_at, dead_letter_file=out / DEAD_LETTERS,
                                    collect=("state", "alerts", "recommendations"),
                                    run_id=None if run is None else run.run_id)
         meta = fleet_metadata(fleet)

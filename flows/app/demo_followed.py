@@ -125,7 +125,9 @@ def run_followed(fleet: FleetConfig, recs: Sequence[Recommendation], res: DemoRe
     mine = None if identity is None else followed_identity(identity, planned.plans)
     prepare_out(where, where, ("dead_letters*.jsonl",), fresh=fresh, identity=mine)
     run = RunOutputs(new_run_id())
-    second = run_fleet(planned, cfg, where, workers=workers, progress=progress, run=run)
+    # held while it runs: a link put at followed/ meanwhile is never written through (round 40)
+    second = run_fleet(planned, cfg, where, workers=workers, progress=progress, run=run,
+                       linked=lambda: refuse_linked_folders(out, (FOLLOWED_DIR,)))
     if mine is not None:  # finished: its rows are those of its identity (stopped before: a mix is warned)
         Manifest.read(where).record_run(run.run_id, mine)
     rows = [_row(planned, rec, action, second) for rec, action in pairs]

@@ -8,6 +8,8 @@ remaining plots written, and files of those names replaced, in the folder it poi
 ``--out``. Now the folder is opened once, without following a link (``O_NOFOLLOW``: the check and
 the open are one step), and the plots are written through ``/proc/self/fd/<fd>``, a name of that
 very folder whatever is put at ``figures`` later (without ``/proc``: by path, as before).
+The backtest's ``archive/`` (HOSTILE40b), ``twin demo``'s archive (``--out`` itself) and its
+``followed/`` (HOSTILE40c) are held the same way while their flows run.
 """
 
 from __future__ import annotations
@@ -24,17 +26,19 @@ __all__ = ["held_folder"]
 
 
 @contextlib.contextmanager
-def held_folder(folder: Path, refuse: Callable[[], None]) -> Iterator[Path]:
+def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = False) -> Iterator[Path]:
     """``folder`` (made if missing) held open: yields the path to write its files by. ``refuse``
     raises the command's one-line error for a link or non-folder at its name (called when the
     open finds one). A :class:`WriteFailed` raised within, or behind an exception raised within (a
     flow's sink failing on its writer thread: the engine's error), names ``folder``, not the
-    ``/proc`` path. A folder made here and still empty when an exception ends the block goes again."""
+    ``/proc`` path. A folder made here and still empty when an exception ends the block goes again.
+    ``follow``: a link at ``folder``'s name when the block starts is followed, the folder it points
+    to held (``twin demo``'s ``--out``, the user's own, may be one; round 40, HOSTILE40c)."""
     refuse()
     made = not os.path.lexists(folder)
     folder.mkdir(exist_ok=True)
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     except OSError:  # ELOOP, ENOTDIR: put there since the check
         refuse()
         raise
