@@ -241,17 +241,3 @@ def draw_envelope_waterfall(rows: Sequence[Any], times: Sequence[Any], freqs: An
     plt.close(fig)
     return path
 
-
-def plot_envelope_waterfall(frames: Sequence[Any], metadata: Any, path: Path,
-                            max_hz: float | None = None) -> Path | None:
-    """Envelope spectra of frames over time (an image), with the bearing's defect lines overlaid;
-    a frame whose spectrum cannot be taken leaves its row out (None: no row at all)."""
-    if not frames:
-        return None
-    first = frames[0]
-    top_hz, defects = envelope_axis(first, metadata, max_hz)
-    made = envelope_rows([(f.samples, f.sample_rate_hz, top_hz) for f in frames])
-    drawn = [(f.timestamp, row[1]) for f, row in zip(frames, made, strict=True) if row is not None]
-    freqs = next((row[0] for row in reversed(made) if row is not None), None)
-    return draw_envelope_waterfall([r for _, r in drawn], [t for t, _ in drawn], freqs, defects,
-                                   f"{first.asset_id} / {first.channel}", path)

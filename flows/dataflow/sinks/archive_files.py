@@ -41,7 +41,7 @@ from flows.dataflow.sinks.archive_columns import Columns, FileTable
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 
 __all__ = ["FileData", "bookkeeping", "bookkeeping_arrays", "check_table_folder", "file_schema", "file_table",
-           "put_file", "put_files", "write_file", "write_seq", "write_tables"]
+           "put_files", "write_file", "write_seq", "write_tables"]
 
 FileData: TypeAlias = pa.Table | Columns | FileTable
 """What a file is made from: a table; its columns and schema; or a function making the file's table
@@ -111,13 +111,6 @@ def file_table(table: str, data: FileData, run_id: str | None) -> tuple[pa.Table
         return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=full)]), options
     made = data(run_id, write_seq())
     return made, layout.write_options(table, made.schema)
-
-
-def put_file(root: Path, table: str, date: str, data: pa.Table, options: dict[str, Any],
-             basename: str) -> None:
-    """A file's table (:func:`file_table`) -> ``<root>/<table>/date=<date>/<basename>.parquet``
-    (:func:`put_files` of one date)."""
-    put_files(root, table, {date: (data, options)}, basename)
 
 
 def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[str, Any]]],
