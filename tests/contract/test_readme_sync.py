@@ -7,7 +7,9 @@
   reason the code writes literally into a dead letter or its counter is one of them;
 - every metric a Grafana panel, an alert rule or a rule test queries is one the registry exposes
   (a panel querying a metric that no longer exists is a silent blank panel), and every label a
-  panel, legend, rule or rule annotation selects, groups by or prints is one its metrics have.
+  panel, legend, rule or rule annotation selects, groups by or prints is one its metrics have;
+- README's Layout names every module of `flows` and `twin_models` in its package's entry, and
+  no module that is not there.
 """
 
 from __future__ import annotations
@@ -295,3 +297,44 @@ def test_dashboards_and_rules_use_only_labels_their_metrics_have() -> None:
         wrong += [(where, name) for name in sorted(used - has)]
     assert len(list(_queries())) > 25  # every panel target and rule was read
     assert not wrong, f"labels no metric of the query has: {wrong}"
+
+
+def _layout_mentions() -> set[tuple[str, str | None, str]]:
+    """(top folder, first subfolder or None, module file) of each ``*.py`` README's Layout block
+    names, attributed to the entry it is written under (``flows/`` ``cli/`` ...): a name that
+    holds a ``/`` (``codec/fast_scalar.py``) is taken from the top folder."""
+    block = README.split("## Layout", 1)[1].split("```", 2)[1]
+    top: str | None = None
+    sub: str | None = None
+    seen: set[tuple[str, str | None, str]] = set()
+    for line in block.splitlines():
+        entry = line.lstrip(" ")
+        name = entry.split(" ", 1)[0]
+        indent = len(line) - len(entry)
+        if indent == 0 and name:
+            top, sub = name, None
+        elif indent == 2 and name:
+            sub = name if name.endswith("/") else None
+        for token in re.findall(r"[\w/]+\.py\b", line):
+            if top is None:
+                continue
+            *folders, module = token.split("/")
+            seen.add((top, f"{folders[0]}/", module) if folders else (top, sub, module))
+    return seen
+
+
+def test_readme_layout_names_every_module_where_it_is() -> None:
+    """A module added without a word in README's Layout, or one named there that moved or was
+    removed (round 41 found 34 modules, a whole package among them, on no line of it)."""
+    seen = _layout_mentions()
+    modules = {(p.parts[0] + "/", p.parts[1] + "/" if len(p.parts) > 2 else None, p.name): p
+               for pkg in ("flows", "twin_models") for p in
+               (f.relative_to(ROOT) for f in (ROOT / pkg).rglob("*.py")) if not p.name.startswith("__")}
+    assert len(modules) > 200 and len(seen) > 200  # the block and the packages were read
+    missing = sorted(str(p) for key, p in modules.items() if key not in seen)
+    assert not missing, f"modules README's Layout does not name in their package's entry: {missing}"
+    named = {(top, sub, m) for top, sub, m in seen if top in ("flows/", "twin_models/")}
+    found = {(t, s, m) for t, s, m in named
+             if any(ROOT.joinpath(t, s or "").rglob(m)) and (s or (ROOT / t / m).exists())}
+    stale = sorted("".join(filter(None, k)) for k in named - found)
+    assert not stale, f"README's Layout names modules that are not there: {stale}"
