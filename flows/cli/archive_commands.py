@@ -74,8 +74,9 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
             "Show what produced an alert, from the archive only (read-only, sandboxed like twin "
             "sql): its messages, the windows that raised it with their input ranges (Kafka "
             "offsets, file rows, simulator records), the top features of the raising window "
-            "against the asset's baseline, and the twinflow, configuration and model versions. "
-            "Example (an alert of the archive `make demo` writes): twin explain "
+            "against the asset's baseline, the twinflow, configuration and model versions, and the "
+            "recommendations made for it with their what-if options; to stdout (--json: one "
+            "document). Example (an alert of the archive `make demo` writes): twin explain "
             "10f2982cbd9416dbf24f --archive twin-data"),
     )
     from flows.cli.whatif_command import an_id
@@ -89,7 +90,10 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 def _add_archive(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "archive", help="inspect the Parquet archive",
-        description="Maintenance of the Parquet archive.")
+        description=("Maintenance of the Parquet archive (what `twin demo --out`, `twin run --archive` "
+                     "and a backtest's <out>/archive hold): check lists (and --repair moves aside) "
+                     "the files queries skip; compact merges each closed day's files of a table. "
+                     "Example: twin archive check --archive twin-data"))
     asub = p.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
     c = asub.add_parser(
         "check", help="list unreadable or foreign files in the archive (--repair: move them aside)",

@@ -139,12 +139,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("simulate", help="publish the fleet simulator's telemetry into Kafka",
-                       description="A load generator: the physics-based fleet simulator's scalars, "
-                                   "waveform frames and life events, published with key = asset_id, "
-                                   "the event time in the twin.event_time_ms header and the Kafka "
-                                   "timestamp = the time of production (the arrival time `twin run` "
-                                   "judges clocks against). Example: twin simulate --assets 8 --days 2 "
-                                   "--speed 0 --write-metadata assets.json")
+                       description="A load generator: the fleet simulator's scalars, waveform frames "
+                                   "and life events to the telemetry and events topics (`twin topics "
+                                   "create` first), key = asset_id, the event time in the header "
+                                   "twin.event_time_ms, the Kafka timestamp = the time of production "
+                                   "(the arrival time `twin run` judges clocks against). Example: twin "
+                                   "simulate --assets 8 --days 2 --speed 0 --write-metadata assets.json")
     _add_kafka_args(p)
     # the fleet's TWIN_* fallbacks as `twin demo`'s (round 29); --sensor-faults has none: a
     # TWIN_SENSOR_FAULTS set for the demo would make every simulate ask for --write-truth

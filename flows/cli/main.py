@@ -94,8 +94,9 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         "backtest", help="replay historical files through the dataflow, prequentially",
         description="Run historical telemetry files through the same dataflow and configuration as "
                     "`twin run`, in event-time order, as fast as the machine allows (nothing sees "
-                    "the future). Writes scores.parquet, alerts.parquet, the archive and report.html "
-                    "to --out. Formats: NAB-style `timestamp,value` CSV; scalar tables "
+                    "the future). Writes scores.parquet, alerts.parquet, the archive, dead_letters.jsonl "
+                    "and report.html with its figures/ to --out, a summary line to stdout. Formats: "
+                    "NAB-style `timestamp,value` CSV; scalar tables "
                     "`timestamp, asset_id, <channels>` (CSV/Parquet); waveform Parquet `timestamp, "
                     "asset_id, sample_rate_hz, <list<float32> per channel>`; events. Example: twin "
                     "backtest data/*.csv --events events.csv --metadata assets.toml --out bt/ --fresh")
