@@ -259,7 +259,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_kafka_flow(cfg, opts, loaded_metadata(args.metadata), metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
-        where = (f" --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
+        where = (f" from --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
                  else " (no --recovery-dir: a restart reads the topics again)")
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
         return 0
