@@ -6,7 +6,7 @@ writes them; ``tests/contract/test_archive_schema.py`` checks the files, a real 
 the JSON schemas against it). The sink writes every file with these types, so a column's type
 never depends on the values of a batch.
 
-``twin_state`` and ``alerts`` have a fixed set of columns. ``features`` is open: after its named
+Every table but ``features`` has a fixed set of columns. ``features`` is open: after its named
 columns come one ``double`` column per feature name, the union over the rows of a file (feature
 sets differ between assets and channels; the views unite columns by name).
 
