@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["held_folder"]
+__all__ = ["held_folder", "where_now"]
 
 
 @contextlib.contextmanager
@@ -83,3 +83,11 @@ def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
         if isinstance(notes, list):
             notes[:] = [named(n) if isinstance(n, str) else n for n in notes]
         seen = seen.__cause__ or seen.__context__
+
+
+def where_now(path: Path) -> str:
+    """``path`` as a line may show it: below a held folder (``/proc/self/fd/N/...``, which means
+    nothing to a user), the folder's real path now, as the kernel names it (a warning printed
+    while the hold is open, not an exception: :func:`_logical` cannot reach it)."""
+    text = str(path)
+    return os.path.realpath(text) if text.startswith("/proc/self/fd/") else text

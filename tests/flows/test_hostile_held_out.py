@@ -151,3 +151,96 @@ def test_the_mixing_warning_names_out_not_proc(tmp_path: Path, capsys: pytest.Ca
                               progress=False, report=False)
     err = capsys.readouterr().err
     assert f"twin: warning: {out} holds data of" in err and "/proc" not in err
+
+
+def test_a_link_put_at_the_dead_letters_name_before_the_run_is_not_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink removes an earlier run's file when the flow is built and creates its own when the
+    flow runs: on ac13d97 it opened the name ``"wb"``, so a link put there in between had the
+    file it points to truncated and filled (outside --out)."""
+    from flows.dataflow.sinks import jsonl
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a user's file\n")
+    out = tmp_path / "out"
+    real = jsonl.JsonlSink.build
+
+    def planting(self: Any, *args: Any) -> Any:
+        if not self.path.is_symlink():
+            self.path.symlink_to(victim)  # the flow built (the earlier file removed), not yet run
+        return real(self, *args)
+
+    monkeypatch.setattr(jsonl.JsonlSink, "build", planting)
+    rows = "timestamp,asset_id,value\n" + "".join(f"2099-01-01 00:{i:02d}:00,p1,1.0\n" for i in range(30))
+    (tmp_path / "future.csv").write_text("timestamp,asset_id,value\n2024-01-01 00:00:00,p1,1.0\n"
+                                         + rows.split("\n", 1)[1])
+    backtest.run_backtest([tmp_path / "future.csv"], out, _cfg(tmp_path), progress=False, report=False)
+    assert victim.read_text() == "a user's file\n"
+    dead = out / "dead_letters.jsonl"
+    assert not dead.is_symlink() and dead.read_text().count("\n") == 30
+
+
+def test_a_reader_can_tell_a_torn_last_dead_letter_line(tmp_path: Path) -> None:
+    """The rule for the appended dead-letter files: one record a line, each ending in ``\\n``, never
+    a line break inside one (raw bytes, detail and source with ``\\n``, ``\\r``, U+2028 stay on it);
+    a write that fails is cut back to whole lines (round 26). So what a kill -9 or a power loss can
+    leave torn is the last line only, and it is the one not ending in ``\\n``: a file cut at any
+    byte reads as the records before the cut, whole, plus at most that one piece."""
+    from datetime import UTC, datetime
+
+    from flows.app.outputs import dead_letter_bytes
+    from flows.dataflow.items import DeadLetter
+    from flows.dataflow.sinks.jsonl import JsonlSink
+
+    letters = [DeadLetter("bad_record", f"line\nbreak\r{i}\u2028", f"file:a\nb{i}.csv",
+                          b"x\ny\r\n\xff\x00" * (i + 1), datetime(2026, 1, 1, tzinfo=UTC)) for i in range(5)]
+    path = tmp_path / "dead_letters.jsonl"
+    part = JsonlSink(path, dead_letter_bytes).build("s", 0, 1)
+    part.write_batch(letters[:2])
+    part.write_batch(letters[2:])
+    part.close()
+    data = path.read_bytes()
+    assert data.count(b"\n") == 5 and data.endswith(b"\n")
+    whole = [json.loads(line) for line in data.splitlines()]
+    assert [d["detail"] for d in whole] == [d.detail for d in letters]
+    for cut in range(len(data) + 1):
+        head = data[:cut]
+        lines = head.split(b"\n")
+        complete, torn = lines[:-1], lines[-1]  # the torn piece: what follows the last \n
+        assert [json.loads(line) for line in complete] == whole[:len(complete)]
+        assert (torn == b"") == (cut == 0 or head.endswith(b"\n"))
+
+
+def test_the_manifest_lists_a_file_only_once_its_bytes_are_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dead letters are appended and were never synced: after a power loss they could be shorter
+    than the manifest (synced) said, and --fresh then refused the folder as not twinflow's."""
+    from flows.app import out_manifest
+    from flows.archive import layout
+
+    synced: list[Path] = []
+    real = layout.sync_file
+
+    def counting(path: Any) -> None:
+        synced.append(Path(path))
+        real(path)
+
+    monkeypatch.setattr(layout, "sync_file", counting)
+    (tmp_path / "dead_letters.jsonl").write_text('{"reason": "x"}\n')
+    out_manifest.record_written(tmp_path, [tmp_path / "dead_letters.jsonl"])
+    assert tmp_path / "dead_letters.jsonl" in synced
+    assert synced.index(tmp_path / "dead_letters.jsonl") < len(synced) - 1  # before the manifest's own
+
+
+def test_the_lock_warning_in_a_held_out_names_the_folder_not_proc(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.app.out_held import held_folder
+    from flows.app.out_lock import LOCK, held
+
+    out = tmp_path / "out-lockwarn"
+    with held_folder(out, lambda: None) as at:
+        (at / LOCK).mkdir()  # not a file: the lock cannot be taken, the warning names it
+        with held(at):
+            pass
+    err = capsys.readouterr().err
+    assert f"lock {out.resolve() / LOCK} was not taken" in err and "/proc" not in err
