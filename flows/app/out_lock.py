@@ -172,7 +172,9 @@ def remove_stale_temps(out: Path, outputs: Sequence[str] = ()) -> list[Path]:
     for folder in sorted({os.path.dirname(p) for p in patterns}):
         where = out / folder if folder else out
         try:
-            names = os.listdir(where) if not where.is_symlink() else []
+            # a link below it is never listed; ``out`` itself is the user's (a demo's may be a link,
+            # and a held one is named by its /proc link, round 41)
+            names = os.listdir(where) if not (folder and where.is_symlink()) else []
         except OSError:
             continue
         for name in names:
