@@ -152,27 +152,34 @@ def run_backtest(
     run = RunOutputs(new_run_id())
     expected = ("scores.parquet", "alerts.parquet", *(("report.html",) if report else ()))
     # refused before the run: a folder made for it goes again; stopped mid-way: say what is kept
-    with kept_on_stop(out, out / "archive", run, expected, logs=("dead_letters.jsonl",), made=made):
-        return _backtest(inputs, out, cfg, run, events=events, metadata=metadata, read_options=read_options,
-                         progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval,
-                         keep_snapshots=keep_snapshots)
+    # round 41: --out itself held (as archive/ and figures/ below it, round 40) while anything is
+    # written or deleted in it: a link put at its name meanwhile gets nothing (followed if there at
+    # the start: the user's folder); every line says OUT, never the hold's /proc path
+    with (held_folder(out, lambda: None, follow=True) as at,
+          kept_on_stop(at, at / "archive", run, expected, logs=("dead_letters.jsonl",), made=made)):
+        res = _backtest(inputs, at, cfg, run, events=events, metadata=metadata, read_options=read_options,
+                        progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval,
+                        keep_snapshots=keep_snapshots, shown=out)
+    return replace(res, out=out)
 
 
 def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs, *,
               events: Sequence[str | Path], metadata: Mapping[str, AssetMetadata] | None,
               read_options: Mapping[str, Any] | None, progress: bool, report: bool, fresh: bool,
-              epoch_interval: timedelta, keep_snapshots: bool) -> BacktestResult:
+              epoch_interval: timedelta, keep_snapshots: bool, shown: Path) -> BacktestResult:
     snaps: list[TwinSnapshot] = []
     with ScoresSpool(snaps if keep_snapshots else None) as spool:
         return _spooled(inputs, out, cfg, run, spool, events=events, metadata=metadata,
                         read_options=read_options, progress=progress, report=report, fresh=fresh,
-                        epoch_interval=epoch_interval)
+                        epoch_interval=epoch_interval, shown=shown)
 
 
 def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs,
              spool: ScoresSpool, *, events: Sequence[str | Path],
              metadata: Mapping[str, AssetMetadata] | None, read_options: Mapping[str, Any] | None,
-             progress: bool, report: bool, fresh: bool, epoch_interval: timedelta) -> BacktestResult:
+             progress: bool, report: bool, fresh: bool, epoch_interval: timedelta, shown: Path,
+             ) -> BacktestResult:
+    """The run and its outputs, written into ``out`` (the held ``--out``, named ``shown``)."""
     cfg = replace(cfg, clock="data")
     opts = dict(read_options or {})
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
@@ -188,7 +195,7 @@ def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: 
         read_stats: dict[str, ReadStats] = {}
         source = FileReplaySource(specs, stats=read_stats, **opts)
         source.open()  # every file is opened and checked before the run (and read once)
-        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh, shown=shown)
         seconds = _run_flow(cfg, source, sinks, run, metadata=metadata, metrics=metrics,
                             total=count_records(specs, **opts), progress=progress,
                             epoch_interval=epoch_interval)

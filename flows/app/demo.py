@@ -90,7 +90,8 @@ def run_fleet(
     with (held_folder(out, linked or (lambda: None), follow=linked is None) as archive_at,
           progress_bar(count_records(fleet), disable=not progress, smoothing=0.1) as bar):
         source = SimulatorSource(fleet, progress=bar.update)
-        sinks, got = local_outputs(cfg, metrics, archive_dir=archive_at, dead_letter_file=out / DEAD_LETTERS,
+        sinks, got = local_outputs(cfg, metrics, archive_dir=archive_at,
+                                   dead_letter_file=archive_at / DEAD_LETTERS,
                                    collect=("state", "alerts", "recommendations"),
                                    run_id=None if run is None else run.run_id)
         meta = fleet_metadata(fleet)
@@ -104,7 +105,7 @@ def run_fleet(
             else:
                 cluster_main(flow, [], 0, worker_count_per_proc=workers)
         seconds = time.perf_counter() - start
-    record_written(out, run_files(out / DEAD_LETTERS, workers))  # twinflow's for --fresh
+        record_written(archive_at, run_files(archive_at / DEAD_LETTERS, workers))  # twinflow's for --fresh
     run_end = fleet.start + timedelta(days=fleet.days)
     report = evaluate_detection(ground_truth(fleet), got.alerts, got.state, run_end)
     records = int(metrics.value("twin_records_in_total", {"source": "simulator"}))
@@ -304,29 +305,32 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     identity = demo_identity(args, cfg)
     if getattr(args, "follow_plans", False):  # round 39: a link there, found after the first pass, was
         refuse_linked_folders(out, ("followed",))  # --fresh-ed through (another folder's archive deleted)
-    prepare_out(out, out, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity)
     run = RunOutputs(new_run_id())
-    with kept_on_stop(out, out, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept
-        res = run_fleet(fleet, cfg, out, workers=args.workers, progress=not args.no_progress,
-                        metrics=metrics, run=run)
-        # its rows are those of its identity (a run stopped before: unknown, so a mix is warned)
-        Manifest.read(out).record_run(run.run_id, identity)
-        summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
-        rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
-        summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
-        summary["plot"] = str(plot_fleet(res.snapshots, res.alerts, out / "demo.png",
-                                         truths=ground_truth(fleet),
-                                         sensor_faults=sensor_fault_truth(fleet)))
-        run.written.append("demo.png")
-        # --fresh then deletes these (and the dead letters: run_fleet), and only these, as
-        # twinflow's: a user's file in --out that DEMO_OUTPUTS' patterns match stays
-        record_written(out, [out / "demo.png"])
-    if getattr(args, "follow_plans", False):
-        from flows.app.demo_followed import run_followed  # imports this module
+    # round 41: --out held from here to its last file (round 40: while the flow ran only; demo.png,
+    # the dead letters and the manifest went by path): a link put at its name meanwhile gets nothing
+    with held_folder(out, lambda: None, follow=True) as at:
+        prepare_out(at, at, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity, shown=out)
+        with kept_on_stop(at, at, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept
+            res = run_fleet(fleet, cfg, at, workers=args.workers, progress=not args.no_progress,
+                            metrics=metrics, run=run)
+            # its rows are those of its identity (a run stopped before: unknown, so a mix is warned)
+            Manifest.read(at).record_run(run.run_id, identity)
+            summary = summary_dict(res, fleet, cfg.twin.fleet.model_delay_s)
+            rows = prescription_rows(res.report.faults, res.recommendations, fleet, cfg)  # issue 11, level 4
+            summary["prescriptions"] = {"faults": rows, **prescription_summary(rows)}
+            plot_fleet(res.snapshots, res.alerts, at / "demo.png", truths=ground_truth(fleet),
+                       sensor_faults=sensor_fault_truth(fleet))
+            summary["plot"] = str(out / "demo.png")
+            run.written.append("demo.png")
+            # --fresh then deletes these (and the dead letters: run_fleet), and only these, as
+            # twinflow's: a user's file in --out that DEMO_OUTPUTS' patterns match stays
+            record_written(at, [at / "demo.png"])
+        if getattr(args, "follow_plans", False):
+            from flows.app.demo_followed import run_followed  # imports this module
 
-        summary["followed_plans"] = run_followed(
-            fleet, res.recommendations, res, cfg, out, workers=args.workers,
-            progress=not args.no_progress, fresh=getattr(args, "fresh", False), identity=identity)
+            summary["followed_plans"] = run_followed(
+                fleet, res.recommendations, res, cfg, at, workers=args.workers, progress=not args.no_progress,
+                fresh=getattr(args, "fresh", False), identity=identity, shown=out)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -20,18 +20,16 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from flows.archive.layout import WriteFailed
-
-__all__ = ["held_folder"]
+__all__ = ["held_folder", "where_now"]
 
 
 @contextlib.contextmanager
 def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = False) -> Iterator[Path]:
     """``folder`` (made if missing) held open: yields the path to write its files by. ``refuse``
     raises the command's one-line error for a link or non-folder at its name (called when the
-    open finds one). A :class:`WriteFailed` raised within, or behind an exception raised within (a
-    flow's sink failing on its writer thread: the engine's error), names ``folder``, not the
-    ``/proc`` path. A folder made here and still empty when an exception ends the block goes again.
+    open finds one). An exception raised within, or a ``WriteFailed`` behind it (a flow's sink
+    failing on its writer thread: the engine's error), names ``folder``, not the ``/proc`` path
+    (:func:`_logical`). A folder made here and still empty when an exception ends the block goes again.
     ``follow``: a link at ``folder``'s name when the block starts is followed, the folder it points
     to held (``twin demo``'s ``--out``, the user's own, may be one; round 40, HOSTILE40c)."""
     refuse()
@@ -60,13 +58,36 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
 
 
 def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
-    """Each :class:`WriteFailed` in ``exc``'s chain (causes and contexts) made to name ``folder``
-    where it names ``proc`` (its message is its ``strerror``)."""
+    """Every exception in ``exc``'s chain (causes and contexts) made to name ``folder`` where it
+    names ``proc``: an ``OSError``'s reason and file names (a
+    :class:`~flows.archive.layout.WriteFailed`'s message is its reason), the text of an exception
+    raised with text only (a ``ValueError``'s one line: ``--fresh refused: ...``), and the notes
+    added on its way out (a stopped run's "--out ... keeps ..."). Round 41: the whole ``--out`` is
+    held while a command writes in it, so any of its lines may be built from the hold's path."""
     held = re.compile(re.escape(str(proc)) + r"(?![0-9])")
+
+    def named(text: str) -> str:
+        return held.sub(lambda _: str(folder), text)
+
     seen: BaseException | None = exc
     ids: set[int] = set()
     while seen is not None and id(seen) not in ids:
         ids.add(id(seen))
-        if isinstance(seen, WriteFailed) and isinstance(seen.strerror, str):
-            seen.strerror = held.sub(lambda _: str(folder), seen.strerror)
+        if isinstance(seen, OSError):
+            for attr in ("strerror", "filename", "filename2"):
+                if isinstance(getattr(seen, attr), str):  # (a None set again would be shown)
+                    setattr(seen, attr, named(getattr(seen, attr)))
+        elif seen.args and all(isinstance(a, str) for a in seen.args):
+            seen.args = tuple(map(named, seen.args))
+        notes = getattr(seen, "__notes__", None)
+        if isinstance(notes, list):
+            notes[:] = [named(n) if isinstance(n, str) else n for n in notes]
         seen = seen.__cause__ or seen.__context__
+
+
+def where_now(path: Path) -> str:
+    """``path`` as a line may show it: below a held folder (``/proc/self/fd/N/...``, which means
+    nothing to a user), the folder's real path now, as the kernel names it (a warning printed
+    while the hold is open, not an exception: :func:`_logical` cannot reach it)."""
+    text = str(path)
+    return os.path.realpath(text) if text.startswith("/proc/self/fd/") else text

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from flows.app.out_held import where_now
 from flows.archive.files import printable
 from flows.archive.listing import file_kind
 
@@ -137,7 +138,7 @@ def held(out: Path, wait_s: float | None = None) -> Iterator[None]:
     if fd is None:
         if (path, why) not in _WARNED:  # round 39: said at each of a command's 3-4 manifest writes
             _WARNED.add((path, why))
-            _say(f"twin: warning: the output manifest's lock {printable(str(path))} was not taken "
+            _say(f"twin: warning: the output manifest's lock {printable(where_now(path))} was not taken "
                  f"({printable(str(why))}); the manifest "
                  "was updated without it: a run finishing at the same moment into this folder may be "
                  "missing from it (--fresh then refuses that run's files instead of deleting them)")
@@ -171,7 +172,9 @@ def remove_stale_temps(out: Path, outputs: Sequence[str] = ()) -> list[Path]:
     for folder in sorted({os.path.dirname(p) for p in patterns}):
         where = out / folder if folder else out
         try:
-            names = os.listdir(where) if not where.is_symlink() else []
+            # a link below it is never listed; ``out`` itself is the user's (a demo's may be a link,
+            # and a held one is named by its /proc link, round 41)
+            names = os.listdir(where) if not (folder and where.is_symlink()) else []
         except OSError:
             continue
         for name in names:

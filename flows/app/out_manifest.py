@@ -11,6 +11,7 @@ deletes nothing. A manifest twinflow cannot read as its own is never overwritten
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import stat
@@ -33,6 +34,21 @@ few GB would have been read whole by every demo and backtest into the folder).""
 def _digest(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _synced(path: Path) -> None:
+    """``path``'s bytes on disk before the manifest (itself synced) lists them: round 41, the dead
+    letters (appended as the run goes, never synced) could be shorter or empty after a power loss
+    while the manifest listed their size and digest ("its content changed since twinflow wrote it":
+    ``--fresh`` then refused the folder). The others are synced when written (a second fsync of a
+    clean file costs little; the file's name is synced with the manifest's, in the same folder). A
+    failed sync is a failed write, naming the file."""
+    from flows.archive.layout import WriteFailed, failure_reason, sync_file
+
+    try:
+        sync_file(path)
+    except OSError as exc:
+        raise WriteFailed(exc.errno or errno.EIO, f"cannot write {path}: {failure_reason(exc)}") from exc
 
 
 def _load(out: Path) -> dict[str, Any] | None:
@@ -116,6 +132,7 @@ class Manifest:
         entries = {}
         for p in map(Path, paths):
             if p.is_file() and not p.is_symlink():
+                _synced(p)
                 entries[p.relative_to(self.out).as_posix()] = {"size": p.stat().st_size, "sha256": _digest(p)}
         self._apply(lambda files, runs: files.update(entries))
 

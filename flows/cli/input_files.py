@@ -15,16 +15,18 @@ file: it may be gigabytes, not read twice)."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from flows.cli.args import UsageError
 from flows.dataflow.sources.readers.source import not_a_file
 
-__all__ = ["FILE_ARGS", "check_input_files", "loaded_metadata", "named_flag", "not_a_file", "where"]
+__all__ = ["FILE_ARGS", "check_input_files", "holding_a_record", "loaded_metadata", "named_flag",
+           "not_a_file", "where"]
 
 FILE_ARGS = (("config", "--config"), ("metadata", "--metadata"), ("events", "--events"),
              ("inputs", "input file"), ("files", "input file"))
@@ -121,3 +123,29 @@ def loaded_metadata(value: Any, flag: str = "--metadata") -> Any:
 
     with named_flag(flag, value):
         return load_metadata(value)
+
+
+def holding_a_record(files: Sequence[str], command: str, **read: Any) -> Iterator[Any]:
+    """The records of the input ``files`` in event-time order (:func:`~flows.dataflow.sources.files.
+    merge_files` with the ``read`` options), refused first in one line (a UsageError: exit 2) when
+    they hold none: header-only files, or no row with a value. Read up to the first record only.
+
+    Round 41 (OUTPUTS41): ``twin replay`` of such input said "the input held no record", exit 1,
+    naming no file, and ``twin backtest`` of it ran, wrote empty outputs and said the same, exit 1
+    (the code for outputs written but not to be trusted, or an unexpected error); both now refuse
+    it as the bad input it is, naming the files, before anything is published or written."""
+    from flows.archive.files import printable
+    from flows.dataflow.sources.files import merge_files
+
+    records = iter(merge_files(files, **read))
+    first = next(records, None)
+    if first is None:
+        names = [printable(str(f)) for f in files]
+        why = "(a header only, or no row with a value)"
+        if len(names) == 1:
+            msg = f"input file {names[0]} holds no record {why}: nothing to {command}"
+        else:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            msg = f"none of the {len(names)} input files holds a record {why}: {shown}; nothing to {command}"
+        raise UsageError(msg)
+    return itertools.chain((first,), records)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from collections.abc import Mapping
@@ -307,7 +306,7 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
-    if rep.records == 0:  # exit as `twin backtest` of the same input does; only the failure is said
+    if rep.records == 0:  # a guard: replay's input is refused first when it holds none (round 41)
         return _no_record(args.command)
     print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
           f"{rep.seconds:.1f} s")
@@ -315,7 +314,8 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
 
 
 def _no_record(command: str) -> int:
-    """One line and exit 1 (not 2: the input was readable), as ``twin backtest`` does."""
+    """One line and exit 1: the publisher sent nothing (``twin replay``'s input that holds no record is
+    refused before, exit 2, :func:`~flows.cli.input_files.holding_a_record`; this is a guard)."""
     print(f"twin: {command} failed: the input held no record (nothing was published)", file=sys.stderr)
     return 1
 
@@ -425,18 +425,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from flows.dataflow.sources.files import count_records, merge_files
+    from flows.cli.input_files import holding_a_record
+    from flows.dataflow.sources.files import count_records
 
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     kw = {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}
-    total = count_records(args.files)
-    if total == 0:  # an upper bound: header-only files, before waiting for the brokers
-        return _no_record("replay")
-    records = iter(merge_files(args.files, **kw))
-    first = next(records, None)  # rows whose every cell is empty make no record: said before connecting
-    if first is None:
-        return _no_record("replay")
-    return _publish(itertools.chain((first,), records), total, args)
+    records = holding_a_record(args.files, "replay", **kw)  # none: one line, exit 2, before connecting
+    return _publish(records, count_records(args.files), args)
 
 
 

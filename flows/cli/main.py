@@ -186,6 +186,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
     metadata = loaded_metadata(args.metadata)
+    from flows.cli.input_files import holding_a_record
+
+    holding_a_record(args.inputs, "backtest", **opts)  # none: one line, exit 2, nothing written (round 41)
     res = run_backtest(args.inputs, args.out, cfg, events=args.events, metadata=metadata,
                        read_options=opts, progress=not args.no_progress, report=not args.no_report,
                        fresh=args.fresh, keep_snapshots=False)  # round 39: memory not growing per window

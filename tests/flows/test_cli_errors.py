@@ -372,28 +372,49 @@ def test_simulate_checks_both_output_files_before_writing_either(tmp_path: Path)
     assert not meta.exists()
 
 
-def test_replay_of_a_header_only_file_fails_as_backtest_of_it_does(tmp_path: Path) -> None:
-    """It exited 0 ("published 0 records") while `twin backtest` of the same file exits 1 (round
-    25, part CLEAN25); it says so before waiting for the brokers (none here)."""
+def test_replay_and_backtest_of_a_header_only_file_refuse_it_alike_naming_it(tmp_path: Path) -> None:
+    """Round 25 made replay exit 1 as backtest did ("the input held no record", naming no file; the
+    backtest after writing empty outputs). Round 41: bad input, so one line naming the file, exit 2,
+    before anything is published (no broker here) or written (no --out made)."""
     path = tmp_path / "header.csv"
     path.write_text("timestamp,asset_id,temperature\n")
+    line = (f"twin: error: input file {path} holds no record (a header only, or no row with a value): "
+            "nothing to {}")
     rc, out, err = twin("backtest", str(path), "--out", str(tmp_path / "bt"), "--no-progress", "--no-report")
-    assert rc == 1 and err.strip().endswith("the input held no record"), err
+    assert (rc, out, err.splitlines()) == (2, "", [line.format("backtest")])
+    assert not (tmp_path / "bt").exists()
     rc, out, err = twin("replay", str(path), *NO_BROKER)
-    assert (rc, out) == (1, ""), err
-    assert err.splitlines() == ["twin: replay failed: the input held no record (nothing was published)"]
+    assert (rc, out, err.splitlines()) == (2, "", [line.format("replay")])
 
 
 @pytest.mark.parametrize("text", ["timestamp,asset_id,temperature\n2026-01-01T00:00:00Z,p1,\n"
                                   "2026-01-01T00:10:00Z,p1,\n", "timestamp,temperature,current\n,,\n,,\n"])
-def test_replay_of_a_file_whose_every_cell_is_empty_says_only_its_failure(tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize("command", ["replay", "backtest"])
+def test_a_file_whose_every_cell_is_empty_is_refused_as_a_header_only_one(tmp_path: Path, text: str,
+                                                                          command: str) -> None:
     """Round 26: rows without a value printed "published 0 records (0.0 MB) to ..." before the failure
-    line, having waited for the brokers; now the failure only, before connecting (no broker here)."""
+    line, having waited for the brokers; round 41: the same one line as a header-only file, exit 2."""
     path = tmp_path / "empty.csv"
     path.write_text(text)
-    rc, out, err = twin("replay", str(path), *NO_BROKER)
-    assert (rc, out) == (1, ""), err
-    assert err.splitlines() == ["twin: replay failed: the input held no record (nothing was published)"]
+    extra = NO_BROKER if command == "replay" else ("--out", str(tmp_path / "bt"), "--no-progress")
+    rc, out, err = twin(command, str(path), *extra)
+    assert (rc, out) == (2, ""), err
+    assert err.splitlines() == [f"twin: error: input file {path} holds no record (a header only, or no row "
+                                f"with a value): nothing to {command}"]
+
+
+def test_several_files_without_a_record_are_named_in_one_line(tmp_path: Path) -> None:
+    files = [tmp_path / f"h{i}.csv" for i in range(5)]
+    for f in files:
+        f.write_text("timestamp,asset_id,temperature\n")
+    rc, _, err = twin("backtest", *map(str, files), "--out", str(tmp_path / "bt"), "--no-progress")
+    assert rc == 2 and err.splitlines() == [
+        f"twin: error: none of the 5 input files holds a record (a header only, or no row with a value): "
+        f"{files[0]}, {files[1]}, {files[2]} and 2 more; nothing to backtest"]
+    one = tmp_path / "one.csv"
+    one.write_text("timestamp,asset_id,temperature\n2026-01-01T00:00:00Z,p1,20.5\n")
+    rc, _, err = twin("replay", str(files[0]), str(one), *NO_BROKER)
+    assert rc == 2 and "holds no record" not in err  # one file with a record: on to the brokers (none)
 
 
 @pytest.mark.parametrize("argv", [["demo", "--days", "1"], ["backtest", "in.csv"]])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +37,19 @@ def run_files(path: str | Path, workers: int) -> list[Path]:
     return [worker_path(Path(path), k) for k in range(max(workers, 1))]
 
 
+def _created(path: Path) -> int:
+    """A new empty file at ``path``, made by this call (its descriptor): whatever is at the name
+    is removed first, a file or a link, never followed nor truncated. Round 41 (OUTPUTS41): the
+    file was opened ``"wb"`` by name, so a link put there after :meth:`JsonlSink.clear` (a flow is
+    built, then run) had the run truncate and fill the file it pointed to, outside ``--out``.
+    Something put there between the removal and the creation: one error naming the file."""
+    try:
+        path.unlink(missing_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise WriteFailed(exc.errno or errno.EIO, f"cannot write {path}: {failure_reason(exc)}") from exc
+
+
 class _JsonlPartition(StatelessSinkPartition[Any]):
     """A worker's file, written unbuffered, one system call per batch (the buffered file flushed
     per batch did the same). A batch that cannot be written whole (a full disk) is cut off again, so
@@ -51,7 +65,7 @@ class _JsonlPartition(StatelessSinkPartition[Any]):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.failures = failures
-        self.file: IO[bytes] = path.open("wb", buffering=0)
+        self.file: IO[bytes] = open(_created(path), "wb", buffering=0)
         self.encode = encode
         self.size = 0  # bytes of complete lines
 
