@@ -92,10 +92,11 @@ def compression_by_column(schema: pa.Schema) -> dict[str, str]:
     """Each column's codec: :data:`CODEC`, but ``none`` for a floating-point column.
 
     Why (issue 10, round 41, ARCHIVE41): a feature value, score or RUL is nearly always distinct
-    and its low bytes are noise, so snappy finds little to take out of them (the float columns of
-    100-asset ``features`` files shrink ~3 %, the files ~2.4 % in all) and costs ~7 % of the
-    ``features`` files' encode and ~12 % of ``twin_state``'s. Text, times and counts repeat or
-    run in order and keep snappy. A reader sees the codec per column chunk in the footer (any
+    and its low bytes are noise, so snappy finds little to take out of them: without it the
+    100-asset ``features`` files are 2.4 % larger (29.2 -> 29.9 MB), the demo's ``twin_state``
+    2.6 %, and their Parquet write into files takes ~5.5 % less CPU (``twin_state``: ~2 %, inside
+    the spread; RESULTS.md, round 41). Text, times and counts repeat or run in order and keep
+    snappy. A reader sees the codec per column chunk in the footer (any
     Parquet reader; DuckDB and Arrow read both). Every column is named: given a mapping, Arrow
     writes the columns it does not name uncompressed."""
     return {f.name: "none" if pa.types.is_floating(f.type) else CODEC for f in schema}
