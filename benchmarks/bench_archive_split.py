@@ -223,9 +223,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=7, help="rounds per shape (medians)")
     p.add_argument("--assets", type=int, default=100)
     args = p.parse_args(argv)
+    if not (Path(args.demo_archive) / "features").is_dir():
+        p.exit(2, f"bench_archive_split: --demo-archive {args.demo_archive} has no features folder\n")
+    try:
+        with open(args.records, "rb") as f:
+            flushes = pickle.load(f)  # noqa: S301 - a file bench_archive_tables.py wrote
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        p.exit(2, f"bench_archive_split: cannot read --records {args.records}: {exc}\n")
+    if not isinstance(flushes, dict) or not flushes.get("twin_state"):
+        p.exit(2, f"bench_archive_split: --records {args.records} holds no twin_state flushes "
+                  "(bench_archive_tables.py --save-records FILE --tables twin_state writes them)\n")
     heap = bench_archive.app_heap()  # as `twin run` (bench_archive.py --app-heap)
-    with open(args.records, "rb") as f:
-        flushes = pickle.load(f)  # noqa: S301 - a file bench_archive_tables.py wrote
     records = bench_archive.feature_records(bench_archive.read_table(Path(args.demo_archive), "features"),
                                             args.assets)
     with tempfile.TemporaryDirectory(prefix="bench-archive-split-") as tmp:
