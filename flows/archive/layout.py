@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
 __all__ = ["ASSET", "JSON_TEXT", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed",
-           "dictionary_columns", "failure_reason", "sorted_rows", "statistics_columns", "write_file",
-           "replace_synced", "sync_file", "sync_folder", "write_options"]
+           "compression_by_column", "dictionary_columns", "failure_reason", "sorted_rows",
+           "statistics_columns", "write_file", "replace_synced", "sync_file", "sync_folder", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -84,19 +84,39 @@ def statistics_columns(table: str, schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if f.name in named]
 
 
+CODEC = "snappy"
+"""The compression of every column but the floating-point ones (:func:`compression_by_column`)."""
+
+
+def compression_by_column(schema: pa.Schema) -> dict[str, str]:
+    """Each column's codec: :data:`CODEC`, but ``none`` for a floating-point column.
+
+    Why (issue 10, round 41, ARCHIVE41): a feature value, score or RUL is nearly always distinct
+    and its low bytes are noise, so snappy finds little to take out of them: without it the
+    100-asset ``features`` files are 2.4 % larger (29.2 -> 29.9 MB), the demo's ``twin_state``
+    2.6 %, and their Parquet write into files takes ~5.5 % less CPU (``twin_state``: ~2 %, inside
+    the spread; RESULTS.md, round 41). Text, times and counts repeat or run in order and keep
+    snappy. A reader sees the codec per column chunk in the footer (any
+    Parquet reader; DuckDB and Arrow read both). Every column is named: given a mapping, Arrow
+    writes the columns it does not name uncompressed."""
+    return {f.name: "none" if pa.types.is_floating(f.type) else CODEC for f in schema}
+
+
 def write_options(table: str, schema: pa.Schema) -> dict[str, Any]:
     """``pq.write_table`` settings of every file of the layout (the sink and the compaction):
-    row groups, dictionaries and statistics (default compression: snappy). The column lists are
-    computed once per schema and kept (:func:`_column_lists`).
+    row groups, dictionaries, statistics and each column's codec (:func:`compression_by_column`:
+    snappy, floats uncompressed). The column lists are computed once per schema and kept
+    (:func:`_column_lists`).
 
     ``write_batch_size``: the values a column writer takes at a time, a whole row group's here
     (Arrow's default, 1,024, made a 100-asset flush's ~2,400-row file three passes of every
     column writer's per-batch work; ~0.14 us per window, ~10 % of the write: RESULTS.md,
     ARCHIVE14). A page is still cut at the default page size, checked after each batch; the
     files are the same bytes at 2,400 to 200,000 rows (``tests/unit/test_layout_write.py``)."""
-    dictionary, statistics = _column_lists(table, schema)
+    dictionary, statistics, codecs = _column_lists(table, schema)
     return {"row_group_size": ROW_GROUP_ROWS, "write_batch_size": ROW_GROUP_ROWS,
-            "use_dictionary": list(dictionary), "write_statistics": list(statistics)}
+            "use_dictionary": list(dictionary), "write_statistics": list(statistics),
+            "compression": dict(codecs)}
 
 
 WRITE_BUFFER = 1 << 20
@@ -170,18 +190,21 @@ def failure_reason(exc: OSError) -> str:
 
 _KEPT = 64
 """Schemas per table whose column lists are kept (a fleet writes a handful: one per feature-name set)."""
-_LISTS: dict[str, list[tuple[pa.Schema, tuple[list[str], list[str]]]]] = {}
+_Lists = tuple[list[str], list[str], dict[str, str]]
+_LISTS: dict[str, list[tuple[pa.Schema, _Lists]]] = {}
 
 
-def _column_lists(table: str, schema: pa.Schema) -> tuple[list[str], list[str]]:
-    """:func:`dictionary_columns` and :func:`statistics_columns` of ``schema``, kept per equal
+def _column_lists(table: str, schema: pa.Schema) -> _Lists:
+    """:func:`dictionary_columns`, :func:`statistics_columns` and :func:`compression_by_column`
+    of ``schema``, kept per equal
     schema: reading a ~60-column schema's fields from Python is 0.1-0.25 ms, paid per file
     (RESULTS.md, ARCHIVE11); comparing a schema with the same object is a pointer compare."""
     kept = _LISTS.setdefault(table, [])
     for seen, lists in kept:
         if seen.equals(schema):
             return lists
-    lists = (dictionary_columns(schema, table), statistics_columns(table, schema))
+    lists = (dictionary_columns(schema, table), statistics_columns(table, schema),
+             compression_by_column(schema))
     if len(kept) >= _KEPT:
         del kept[0]
     kept.append((schema, lists))

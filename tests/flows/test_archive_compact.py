@@ -84,6 +84,10 @@ def test_compaction_keeps_every_row_once_and_the_views_unchanged(tmp_path: Path)
     stats = {meta.schema.column(c).name: meta.row_group(0).column(c).is_stats_set
              for c in range(meta.num_columns)}
     assert sorted(n for n, has in stats.items() if not has) == ["vib.kurtosis", "vib.rms"]
+    codecs = {meta.schema.column(c).name: meta.row_group(0).column(c).compression  # floats: no snappy
+              for c in range(meta.num_columns)}
+    assert sorted(n for n, codec in codecs.items() if codec != "SNAPPY") == ["vib.kurtosis", "vib.rms"]
+    assert {codecs["vib.rms"], codecs["vib.kurtosis"]} == {"UNCOMPRESSED"}
 
 
 def test_dates_from_before_on_are_left_alone(tmp_path: Path) -> None:

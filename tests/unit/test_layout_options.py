@@ -102,3 +102,40 @@ def test_features_inputs_is_written_as_json_text(tmp_path: Path) -> None:
 def _chunks(path: Path) -> dict[str, Any]:
     group = pq.ParquetFile(path).metadata.row_group(0)
     return {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+
+
+def test_float_columns_are_written_uncompressed_and_every_other_column_with_snappy(tmp_path: Path) -> None:
+    """Round 41 (ARCHIVE41): the sink's files hold their float columns (features, scores, RULs)
+    without snappy, every other column with it; the rows read back are the records' (the row
+    path's table: same values, nulls and order)."""
+    from flows.dataflow.sinks.archive import feature_row, state_row, write_rows
+
+    feats, snaps = _features(), _snapshots()
+    write_records(tmp_path / "cols", "features", feats, "part-x", "r")
+    write_records(tmp_path / "cols", "twin_state", snaps, "part-x", "r")
+    write_rows(tmp_path / "rows", "features", list(map(feature_row, feats)), "part-x", "r")
+    write_rows(tmp_path / "rows", "twin_state", list(map(state_row, snaps)), "part-x", "r")
+    for table in ("features", "twin_state"):
+        files = sorted((tmp_path / "cols" / table).rglob("*.parquet"))
+        assert files
+        floats = 0
+        for path in files:
+            schema = pq.read_schema(path)
+            for name, chunk in _chunks(path).items():
+                is_float = pa.types.is_floating(schema.field(name).type)
+                floats += is_float
+                assert chunk.compression == ("UNCOMPRESSED" if is_float else "SNAPPY"), (table, name)
+            other = tmp_path / "rows" / path.relative_to(tmp_path / "cols")
+            drop = ["_written_at", "_write_seq"]
+            assert pq.read_table(path).drop_columns(drop).equals(pq.read_table(other).drop_columns(drop))
+        assert floats > len(files)  # each file has float columns
+
+
+def test_write_options_name_a_codec_for_every_column() -> None:
+    """Given a mapping, Arrow writes a column it does not name uncompressed: every column is named."""
+    schema = pa.schema([*_schema(pa.float64()), ("f32", pa.float32()), ("n", pa.int64())])
+    codecs = layout.write_options("features", schema)["compression"]
+    assert codecs == {"asset_id": "snappy", "window_start": "snappy", "x": "none", "run_id": "snappy",
+                      "f32": "none", "n": "snappy"}
+    codecs["x"] = "gzip"  # a copy: the kept one unchanged
+    assert layout.write_options("features", schema)["compression"]["x"] == "none"
