@@ -89,3 +89,24 @@ def test_date_ticks_are_computed_once_a_view_and_follow_a_new_view() -> None:
     fig.axes[0].set_xlim(view)  # back: the first view's ticks and unit
     assert list(ticks()) == list(first) and ticks._get_unit() == unit and len(calls) == 2
     plt.close(fig)
+
+
+def test_a_waterfall_has_the_pixels_of_matplotlib_s_default_png(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its PNG is encoded at WATERFALL_PNG_LEVEL (other bytes): decoded, the same pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    rows = [rng.random(300).astype("float32") for _ in range(120)]
+    times = [T0 + timedelta(hours=i) for i in range(120)]
+    freqs = np.linspace(0, 900, 300)
+    args = (rows, times, freqs, {"bpfo": 100.0, "bsf": 60.0}, "pump / vib")
+    ours = report.draw_envelope_waterfall(*args, tmp_path / "ours.png")
+    assert ours is not None and report.WATERFALL_PNG_LEVEL != 6
+    plain = tmp_path / "plain.png"
+    real = report._finish
+    monkeypatch.setattr(report, "_finish", lambda fig, path, dpi, **_: real(fig, path, dpi))
+    report.draw_envelope_waterfall(*args, plain)
+    assert ours.read_bytes() != plain.read_bytes()
+    assert np.array_equal(np.asarray(Image.open(ours)), np.asarray(Image.open(plain)))
