@@ -142,17 +142,17 @@ def _rul_panel(ax: Any, snaps: Sequence[WindowPoint], failures: Sequence[Any]) -
 
 class _DateTicks(mdates.AutoDateLocator):
     """matplotlib's default date ticks (``AutoDateLocator``, interval multiples), each view's
-    computed once: a figure asks its x axis for them ~20 times (layout, label rotation, drawing),
+    computed once: a figure asks its x axis for them ~35 times (layout, label rotation, drawing),
     and each time the locator built a new rrule (round 41). Same ticks, same unit for the labels."""
 
     def __init__(self) -> None:
-        super().__init__(interval_multiples=True)
+        super().__init__(interval_multiples=True)  # type: ignore[no-untyped-call]
         self._seen: dict[tuple[float, float], tuple[Any, Any]] = {}
 
     def __call__(self) -> Any:
         view = tuple(self.axis.get_view_interval()) if self.axis is not None else (0.0, 0.0)
         if view not in self._seen:
-            self._seen[view] = super().__call__(), self._freq
+            self._seen[view] = super().__call__(), self._freq  # type: ignore[no-untyped-call]
         ticks, self._freq = self._seen[view]
         return ticks.copy()
 
