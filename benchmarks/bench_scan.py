@@ -14,6 +14,8 @@ part less), kept between runs (deterministic). Then runs each of ``--commands`` 
 - ``check``: ``twin archive check --archive DIR``
 - ``compact``: ``twin archive compact --archive COPY --before 2030-01-01`` on a copy (slow: it rewrites
   every row, in passes of 16 files)
+- ``explain``: ``twin explain bench-alert-0001 --archive DIR`` (one alerts part holds its episode)
+- ``whatif``: ``twin whatif asset-0000 --load 0.8 --archive DIR`` (the parts' ``damage`` is null)
 
 The slope between the smallest and largest size (KB of RSS per part file) says whether a reader's
 memory grows with the files. ``--tree DIR`` runs another checkout's ``twin`` with this venv (the
@@ -44,10 +46,16 @@ from flows.dataflow.sinks import archive_files  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 VALUES = {"string": "x", "double": 0.5, "int64": 1, "bool": False}
+NULLS = ("damage",)
+"""twin_state columns left null (round 41: no damage evidence, so `twin whatif` answers from the
+twin_state rows alone)."""
+ALERT_ID = "bench-alert-0001"
 COMMANDS = {
     "sql": ["sql", "SELECT count(*) FROM twin_state", "--format", "csv", "--archive", "{dir}"],
     "check": ["archive", "check", "--archive", "{dir}"],
     "compact": ["archive", "compact", "--archive", "{dir}", "--before", "2030-01-01"],
+    "explain": ["explain", ALERT_ID, "--archive", "{dir}"],
+    "whatif": ["whatif", "asset-0000", "--load", "0.8", "--archive", "{dir}"],
 }
 
 
@@ -60,9 +68,27 @@ def _part(p: int, assets: int) -> pa.Table:
         if pa.types.is_timestamp(kind):
             value: object = start + timedelta(minutes=1) if c.name == "timestamp" else start
         else:
-            value = VALUES[str(kind)]
+            value = None if c.name in NULLS else VALUES[str(kind)]
         cols[c.name] = pa.array([value] * assets, kind)
     return pa.table(cols)
+
+
+def _alert(parts: int) -> pa.Table:
+    """One alert episode of asset-0000 (raised 600 s after it started, cleared 600 s later) in the
+    middle of the parts' windows: what `twin explain` looks up, then reads the windows of (round 41)."""
+    rows = []
+    for seq, status in enumerate(("raised", "cleared")):
+        row: dict[str, object] = {"asset_id": "asset-0000"}
+        for c in archive_schema.file_columns("alerts"):
+            kind = archive_schema.arrow_type(c)
+            row[c.name] = (T0 + timedelta(seconds=parts // 2 + 600 * (seq + 1)) if pa.types.is_timestamp(kind)
+                           else VALUES[str(kind)])
+        row.update(alert_id=ALERT_ID, status=status, sequence=seq, kind="anomaly", severity="warning",
+                   started_at=T0 + timedelta(seconds=parts // 2), top_features="[]", lineage=None)
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=pa.schema(
+        [("asset_id", pa.string())] + [(c.name, archive_schema.arrow_type(c))
+                                       for c in archive_schema.file_columns("alerts")]))
 
 
 def make_archive(root: Path, parts: int, assets: int) -> Path:
@@ -78,6 +104,7 @@ def make_archive(root: Path, parts: int, assets: int) -> Path:
         for p in range(parts):
             archive_files.write_file(root, "twin_state", "2026-01-01", _part(p, assets),
                                      f"part-bench-w0-{p:06d}", "bench")
+        archive_files.write_file(root, "alerts", "2026-01-01", _alert(parts), "part-bench-w0-alert", "bench")
     finally:
         archive_files.layout.replace_synced, archive_files.layout.sync_folder = synced, folder_synced
     done.write_text("")

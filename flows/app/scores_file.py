@@ -5,7 +5,8 @@ the end (~3.3 KB of RSS per asset window) to build this file and the report's pl
 :class:`ScoresSpool` is the state stream's sink: of each snapshot it keeps only the file's ten
 columns (a tuple), and every :data:`RUN_ROWS` rows it sorts them by (asset, window start) and
 spills them to an Arrow IPC file in a temporary directory. :meth:`ScoresSpool.write` merges the runs
-(``heapq.merge``, stable: ties keep arrival order, as the sort of all snapshots did), adds the two
+(Arrow's k-way merge, :func:`~flows.archive.merge.sorted_merge`, since round 41; stable: ties keep
+arrival order, as the sort of all snapshots did), adds the two
 columns that need the whole run, and writes the file :data:`OUT_ROWS` rows at a time:
 
 - ``alert_active``: was an episode of the asset open at the window's end; the alerts (a few
@@ -30,7 +31,6 @@ SIGABRT, no message); a run removed or damaged while the backtest ran is one lin
 from __future__ import annotations
 
 import errno
-import heapq
 import tempfile
 from bisect import bisect_left
 from collections import defaultdict
@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from bytewax.dataflow import Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -49,7 +50,7 @@ from flows.app.out_dir import replace_file
 from flows.app.spill_dir import SpillFolder, remove_stale
 from flows.archive.files import printable
 from flows.archive.layout import WriteFailed, failure_reason
-from flows.archive.merge import aligned, sorted_merge
+from flows.archive.merge import aligned, sorted_merge, write_groups
 from flows.dataflow.sinks.archive_writer import FailureGroup
 from twin_models.records import Alert, TwinSnapshot
 
@@ -203,7 +204,7 @@ class ScoresSpool:
             while self._levels.count(level := self._levels[-1]) >= FAN_IN:
                 where = self._tmp.path / f"merged-{self._merges}.arrow"
                 self._merge_runs(where, level)
-        except RunLost:  # a run removed or damaged before its merge: named by _spilled
+        except RunLost:  # a run removed or damaged before its merge: named by _batches
             self.failures.raised = True
             raise
         except OSError as exc:  # a full or missing temporary folder: one line naming it (CLI: exit 2)
@@ -233,23 +234,24 @@ class ScoresSpool:
         self._merges += 1
 
     def write(self, path: Path, alerts: Sequence[Alert], failures: Mapping[str, list[datetime]]) -> Path:
-        """Write ``scores.parquet`` at ``path`` (replaced whole): the merged runs, in order."""
+        """Write ``scores.parquet`` at ``path`` (replaced whole): the merged runs, in order, in row
+        groups of OUT_ROWS. The runs (and the last one, in memory) are merged as the levels are,
+        with Arrow's merge (round 41: a ``heapq.merge`` of their rows made Python tuples of every
+        row and built the columns back from them)."""
         last = self._run() if self._rows or not self._runs else None
         schema = self._schema(failures)
         spans = episode_spans(alerts)
-        streams = [_spilled(p) for p in self._runs] + ([_rows_of(last.to_batches())] if last else [])
-        merged = heapq.merge(*streams, key=_key)
+        body = pa.schema([schema.field(c) for c in SNAPSHOT_COLUMNS])
+        streams: list[Iterator[pa.Table]] = [(aligned(b, body) for b in _batches(p)) for p in self._runs]
+        if last is not None:
+            streams.append(aligned(b, body) for b in last.to_batches(max_chunksize=READ_ROWS))
+        pieces = (_finished(piece, schema, spans, failures)
+                  for piece in sorted_merge(streams, ["asset_id", "window_start"]))
 
         def write(tmp: Path) -> None:
             with pq.ParquetWriter(tmp, schema) as writer:
-                chunk: list[tuple[Any, ...]] = []
-                for row in merged:
-                    chunk.append(row)
-                    if len(chunk) >= OUT_ROWS:
-                        writer.write_table(_table(chunk, schema, spans, failures))
-                        chunk = []
-                if chunk or not self.windows:
-                    writer.write_table(_table(chunk, schema, spans, failures))
+                if not write_groups(pieces, writer, OUT_ROWS) and not self.windows:
+                    writer.write_table(schema.empty_table())
 
         return replace_file(path, write)
 
@@ -262,19 +264,8 @@ class ScoresSpool:
         return pa.schema([(c, derived[c] if c in derived else runs.field(c).type) for c in FILE_COLUMNS])
 
 
-def _rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
-    for batch in batches:
-        yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
-
-
 class RunLost(WriteFailed):
     """A spilled run that cannot be read back (removed or damaged while the backtest ran)."""
-
-
-def _spilled(path: Path) -> Iterator[tuple[Any, ...]]:
-    """A spilled run's rows, READ_ROWS at a time."""
-    for batch in _batches(path):
-        yield from _rows_of([batch])
 
 
 def _batches(path: Path) -> Iterator[pa.RecordBatch]:
@@ -298,12 +289,40 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
         raise RunLost(getattr(exc, "errno", None) or errno.EIO, msg) from None
 
 
-def _table(rows: list[tuple[Any, ...]], schema: pa.Schema, spans: Spans,
-           failures: Mapping[str, list[datetime]]) -> pa.Table:
-    cols: dict[str, list[Any]] = {c: [r[i] for r in rows] for i, c in enumerate(SNAPSHOT_COLUMNS)}
-    cols["alert_active"] = [is_active(spans, r[2], r[0]) for r in rows]
-    cols["true_rul"] = [true_rul(failures, r[2], r[0]) for r in rows]
-    return pa.table({c: pa.array(cols[c], type=schema.field(c).type) for c in FILE_COLUMNS}, schema=schema)
+def _finished(piece: pa.Table, schema: pa.Schema, spans: Spans,
+              failures: Mapping[str, list[datetime]]) -> pa.Table:
+    """A merged piece of rows (sorted by asset) as the file's columns: with ``alert_active``
+    (:func:`is_active`) and ``true_rul`` (:func:`true_rul`) of each row, computed an asset's rows at
+    a time on the window ends' integer ticks (exact, as the datetimes compare)."""
+    import numpy as np
+
+    ends_type = piece.schema.field("timestamp").type
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[ends_type.unit]
+
+    def tick(times: Sequence[datetime]) -> Any:
+        return pa.array(times, type=ends_type).cast(pa.int64()).to_numpy()
+
+    ticks = piece.column("timestamp").cast(pa.int64()).to_numpy()
+    active = np.zeros(len(ticks), dtype=bool)
+    rul = np.full(len(ticks), np.nan)
+    known = np.zeros(len(ticks), dtype=bool)
+    runs = pc.run_end_encode(piece.column("asset_id").combine_chunks())
+    start = 0
+    for asset, stop in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        at = ticks[start:stop]
+        for first, last in spans.get(asset, ()):
+            opened = at >= tick([first])[0]
+            active[start:stop] |= opened if last is None else opened & (at < tick([last])[0])
+        times = tick(sorted(failures.get(asset, ())))
+        nxt = np.searchsorted(times, at, side="left")
+        has = nxt < len(times)
+        rul[start:stop][has] = (times[nxt[has]] - at[has]) / per_second
+        known[start:stop] = has
+        start = stop
+    made = {"alert_active": pa.array(active), "true_rul": pa.array(rul, mask=~known)}
+    derived = {c: pa.nulls(len(ticks)) if schema.field(c).type == pa.null() else v for c, v in made.items()}
+    return pa.Table.from_arrays([derived[c] if c in derived else piece.column(c) for c in FILE_COLUMNS],
+                                schema=schema)
 
 
 @dataclass(frozen=True, slots=True)

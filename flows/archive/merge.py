@@ -23,7 +23,7 @@ files' order then their rows' order (Arrow's sort is stable), written in row gro
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN, WriteFailed
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 
 __all__ = ["BOOKKEEPING_NAMES", "FAN_IN", "READ_ROWS", "UnreadableSource", "aligned", "merged_schema",
-           "sorted_merge", "write_merged"]
+           "sorted_merge", "write_groups", "write_merged"]
 
 BOOKKEEPING_NAMES = tuple(BOOKKEEPING_SCHEMA.names)
 """``run_id``, ``_written_at``, ``_write_seq``: last in every file, in this order."""
@@ -209,7 +209,7 @@ def sorted_merge(streams: list[Iterator[pa.Table]], keys: list[str]) -> Iterator
             pull(i)
 
 
-def _write(pieces: Iterator[pa.Table], writer: pq.ParquetWriter, group_rows: int) -> int:
+def write_groups(pieces: Iterable[pa.Table], writer: pq.ParquetWriter, group_rows: int) -> int:
     """``pieces`` written in row groups of exactly ``group_rows`` rows (the last one less), each one
     contiguous table, as ``write_table`` of the whole cuts them; returns the rows. (A row group per
     piece made a pass's runs of ~90-row groups: slow, and each open run held ~10 MB of metadata.)"""
@@ -247,7 +247,7 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
                                      ".parquet.tmp")
                 runs.append(run)
                 with pq.ParquetWriter(run, bare, write_statistics=False) as out:  # groups read back whole
-                    _write(sorted_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
+                    write_groups(sorted_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
                 made.append(run)
             for old in runs[:len(runs) - len(made)]:  # the previous pass's runs are read: room back
                 with contextlib.suppress(OSError):
@@ -255,7 +255,7 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
             streams, level = [_run(p) for p in made], level + 1
         with pa.output_stream(str(path), compression=None, buffer_size=1 << 20) as sink, \
                 pq.ParquetWriter(sink, schema, **options) as writer:
-            return _write(sorted_merge(streams, keys), writer, ROW_GROUP_ROWS)
+            return write_groups(sorted_merge(streams, keys), writer, ROW_GROUP_ROWS)
     finally:
         for run in runs:
             with contextlib.suppress(OSError):

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +232,31 @@ def test_a_spill_that_cannot_be_written_is_one_line_naming_the_folder(tmp_path: 
     assert done.returncode == 2, err
     assert f"cannot spill the scores' sorted windows to {not_a_folder}" in err and "TMPDIR" in err
     assert "internal error" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_the_derived_columns_at_their_edges_and_the_row_groups(tmp_path: Path) -> None:
+    """Round 41 computes ``alert_active`` and ``true_rul`` an asset's rows at a time on integer ticks:
+    a failure at a window's very end (0 s), one given in another time zone, an episode raised at a
+    window's end (open there) and cleared at another's (closed there), one never cleared, an asset
+    with neither; the rows in groups of exactly OUT_ROWS, as before."""
+    snaps = [_snap(a, 5 * i) for i in range(240) for a in ("a", "b", "c")]
+    cest = timezone(timedelta(hours=2))
+    failures = {"a": [T0 + timedelta(minutes=5 * 100 + 5)],  # the end of window 100
+                "b": [(T0 + timedelta(minutes=5 * 77 + 3)).astimezone(cest), T0 + timedelta(days=3)]}
+    alerts = [_alert("a", 5 * 20, "raised"), _alert("a", 5 * 30, "cleared"), _alert("b", 5 * 200, "raised")]
+    with ScoresSpool() as spool:
+        spool.extend(snaps)
+        spool.write(tmp_path / "scores.parquet", alerts, failures)
+    got = pq.read_table(tmp_path / "scores.parquet")
+    assert got.equals(scores_table(snaps, alerts, failures))
+    rows = {(r["asset_id"], r["window_start"]): r for r in got.to_pylist()}
+    assert rows["a", T0 + timedelta(minutes=5 * 100)]["true_rul"] == 0.0
+    assert rows["b", T0 + timedelta(minutes=5 * 76)]["true_rul"] == 180.0
+    assert [rows["a", T0 + timedelta(minutes=5 * i)]["alert_active"] for i in (19, 20, 29, 30)] == \
+        [False, True, True, False]
+    assert rows["b", T0 + timedelta(minutes=5 * 239)]["alert_active"]
+    assert not any(r["alert_active"] or r["true_rul"] is not None
+                   for r in got.to_pylist() if r["asset_id"] == "c")
+    meta = pq.ParquetFile(tmp_path / "scores.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [50] * 14 + [20]
