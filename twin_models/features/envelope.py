@@ -68,7 +68,8 @@ m/s^2 lies far inside it."""
 def scale_ok(deviation: FloatArray) -> npt.NDArray[np.bool_]:
     """Which largest deviations from the mean (one per frame) :data:`ENVELOPE_SCALE` allows."""
     lo, hi = ENVELOPE_SCALE
-    return (deviation == 0.0) | ((deviation >= lo) & (deviation <= hi))
+    ok: npt.NDArray[np.bool_] = (deviation == 0.0) | ((deviation >= lo) & (deviation <= hi))
+    return ok
 
 
 def deviation(x: FloatArray) -> FloatArray:
