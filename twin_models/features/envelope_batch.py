@@ -75,7 +75,7 @@ def usable_rows(frames: FloatArray) -> npt.NDArray[np.bool_]:
     """Which rows of the 2-D float array ``frames`` :func:`envelope_spectra_batch` takes (finite,
     their scale in :data:`~twin_models.features.envelope.ENVELOPE_SCALE`): a caller batches those and
     leaves the others out, rather than the whole batch raising for one (round 41, HOSTILE41)."""
-    finite: npt.NDArray[np.bool_] = np.isfinite(frames).all(axis=1)
+    finite = np.asarray(np.isfinite(frames).all(axis=1), dtype=np.bool_)
     return finite & scale_ok(np.where(finite, deviation(np.where(finite[:, None], frames, 0.0)), np.inf))
 
 
