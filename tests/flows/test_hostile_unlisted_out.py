@@ -65,3 +65,26 @@ def test_a_held_folder_made_unlistable_since_the_check_is_named(place: Path) -> 
                          cwd="/tmp", check=False)
     out.chmod(0o755)
     assert res.stdout == f"WriteFailed cannot open {out} to write in it: Permission denied\n", res.stderr
+
+
+def test_a_manifest_update_in_a_folder_made_read_only_warns_of_no_lock(place: Path) -> None:
+    """A demo whose --out was made read-only mid-run (``chmod -R a-w``) ended with two lines: the
+    archive's write error and, before it, "the output manifest's lock ... was not taken (Permission
+    denied); the manifest was updated without it" (it was not: the folder could not be written). The
+    lock that cannot be made for want of writing the folder is no warning: the manifest's own write
+    fails (and the command says why once)."""
+    out = place / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("a")
+    os.chown(out, NOBODY, NOBODY)
+    out.chmod(0o555)
+    code = ("import sys\nfrom pathlib import Path\nfrom flows.app.out_manifest import record_written\n"
+            "out = Path(sys.argv[1])\ntry:\n    record_written(out, [out / 'a.txt'])\n"
+            "except OSError as exc:\n    print(type(exc).__name__, exc.strerror)\n")
+    assert PYTHON is not None
+    res = subprocess.run([*PYTHON, "-c", code, str(out)], capture_output=True, text=True, timeout=60,
+                         cwd="/tmp", check=False)
+    out.chmod(0o755)
+    assert "was not taken" not in res.stderr, res.stderr
+    assert res.stdout == f"WriteFailed cannot write {out / '.twinflow-outputs.json'}: Permission denied\n"
+    assert _tree(out) == ["a.txt"]
