@@ -242,3 +242,26 @@ def _closed(con: Any) -> bool:
     except Exception as exc:  # noqa: BLE001 - duckdb's ConnectionException: closed
         return "closed" in str(exc).lower()
     return False
+
+
+def test_a_file_removed_meanwhile_is_named_whole_with_a_quote_in_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 41 (HOSTILE41): the file gone between the listing and DuckDB's read was found by its name
+    between quotes in Arrow's message, which a quote in the name cut short: ``part-q-w0-000000.parquet'; x
+    .parquet`` removed twice was said as ``.../part-q-w0-000000.parquet``, a file that never was."""
+    archive = small_archive(tmp_path / "a")
+    name = "part-q-w0-000000.parquet'; x.parquet"
+    write_rows(archive, "features", feature_rows(rms=10.0), name.removesuffix(".parquet"), "q")
+    odd = next((archive / "features").rglob(name))
+    real, data = query.connect, odd.read_bytes()
+
+    def connect_then_remove(root: Any, *args: Any, **kwargs: Any) -> Any:
+        odd.write_bytes(data)  # there when listed, each time
+        con = real(root, *args, **kwargs)
+        odd.unlink()  # gone when read
+        return con
+
+    monkeypatch.setattr(query, "connect", connect_then_remove)
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 75
+    line = one_error_line(capsys.readouterr().err)
+    assert f"the archive changed during the query: {odd} was removed meanwhile" in line
