@@ -30,6 +30,16 @@ def _unlisted(place: Path) -> Path:
     return out
 
 
+def _python_as_nobody(code: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` run as uid 65534 with ``folder`` as its argument; ``folder`` made 0755 again after."""
+    assert PYTHON is not None
+    try:
+        return subprocess.run([*PYTHON, "-c", code, str(folder)], capture_output=True, text=True,
+                              timeout=60, cwd="/tmp", check=False)
+    finally:
+        folder.chmod(0o755)
+
+
 def _said(out: Path) -> str:
     return (f"twin: error: --out {out}: cannot list it (Permission denied): a run lists its output "
             "folder (its own left temporary files, --fresh); make it readable for this user\n")
@@ -60,10 +70,7 @@ def test_a_held_folder_made_unlistable_since_the_check_is_named(place: Path) -> 
     code = ("import sys\nfrom pathlib import Path\nfrom flows.app.out_held import held_folder\n"
             "try:\n    with held_folder(Path(sys.argv[1]), lambda: None):\n        pass\n"
             "except OSError as exc:\n    print(type(exc).__name__, exc)\n")
-    assert PYTHON is not None
-    res = subprocess.run([*PYTHON, "-c", code, str(out)], capture_output=True, text=True, timeout=60,
-                         cwd="/tmp", check=False)
-    out.chmod(0o755)
+    res = _python_as_nobody(code, out)
     assert res.stdout == f"WriteFailed cannot open {out} to write in it: Permission denied\n", res.stderr
 
 
@@ -81,10 +88,7 @@ def test_a_manifest_update_in_a_folder_made_read_only_warns_of_no_lock(place: Pa
     code = ("import sys\nfrom pathlib import Path\nfrom flows.app.out_manifest import record_written\n"
             "out = Path(sys.argv[1])\ntry:\n    record_written(out, [out / 'a.txt'])\n"
             "except OSError as exc:\n    print(type(exc).__name__, exc.strerror)\n")
-    assert PYTHON is not None
-    res = subprocess.run([*PYTHON, "-c", code, str(out)], capture_output=True, text=True, timeout=60,
-                         cwd="/tmp", check=False)
-    out.chmod(0o755)
+    res = _python_as_nobody(code, out)
     assert "was not taken" not in res.stderr, res.stderr
     assert res.stdout == f"WriteFailed cannot write {out / '.twinflow-outputs.json'}: Permission denied\n"
     assert _tree(out) == ["a.txt"]
