@@ -9,6 +9,7 @@
 Depends on twin_models, never the reverse. Nothing here builds a Dataflow at import time.
 """
 
+import flows._early_stop  # noqa: F401 -- first: a stop signal from here on is noted (twin only)
 from twin_models.moved_modules import install
 
 FLOWS_MOVES = {

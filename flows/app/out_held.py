@@ -15,6 +15,7 @@ The backtest's ``archive/`` (HOSTILE40b), ``twin demo``'s archive (``--out`` its
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -37,9 +38,13 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
     folder.mkdir(exist_ok=True)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
-    except OSError:  # ELOOP, ENOTDIR: put there since the check
+    except OSError as exc:  # ELOOP, ENOTDIR: put there since the check
         refuse()
-        raise
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        # round 41 (HOSTILE41): made unreadable since the check ("[Errno 13] Permission denied: ...")
+        raise WriteFailed(exc.errno or errno.EIO, f"cannot open {folder} to write in it: "
+                          f"{exc.strerror or exc}") from None
     try:
         proc = Path(f"/proc/self/fd/{fd}")
         if not proc.is_dir():

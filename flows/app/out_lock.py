@@ -17,6 +17,7 @@ no process ``<pid>`` is alive.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import fnmatch
 import os
@@ -119,6 +120,10 @@ def check_lock(out: Path) -> None:
     raise ValueError(msg)
 
 
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+"""Why a lock file could not be made that keeps the manifest from being written as well."""
+
+
 @contextlib.contextmanager
 def held(out: Path, wait_s: float | None = None) -> Iterator[None]:
     """Within the block this process alone changes ``out``'s manifest (among twinflows of round 37
@@ -135,6 +140,9 @@ def held(out: Path, wait_s: float | None = None) -> Iterator[None]:
         if isinstance(exc, FileNotFoundError) and not out.is_dir():  # no folder yet: no manifest in it
             yield
             return
+        if exc.errno in _UNWRITABLE:  # round 41 (HOSTILE41): the folder cannot be written (made
+            yield  # read-only mid-run): nor can the manifest; its write says so, or the command's
+            return  # error does ("updated without it" was a second line, and not true)
     if fd is None:
         if (path, why) not in _WARNED:  # round 39: said at each of a command's 3-4 manifest writes
             _WARNED.add((path, why))

@@ -221,28 +221,40 @@ def envelope_rows(frames: Sequence[EnvelopeInput]) -> list[tuple[Any, Any] | Non
     spectrum cannot be taken (a gap). Frames of one length and rate are transformed together
     (:func:`~twin_models.features.envelope_batch.envelope_spectra_batch`: the exhaustive band scan
     and envelope spectrum of ``select_envelope_band`` + ``envelope_spectrum`` frame by frame, one
-    inverse FFT per candidate band for all of them: round 40); a batch that raises is retried one
-    frame at a time, so a bad frame leaves its own gap only."""
+    inverse FFT per candidate band for all of them: round 40). A frame the batch would refuse
+    (non-finite samples, a scale out of range: ``usable_rows``) is left out of it, its row a gap
+    (round 41: it made the whole batch raise and be retried one frame at a time); a batch that
+    raises anyway is retried so, so a bad frame leaves its own gap only."""
     import numpy as np
 
-    from twin_models.features.envelope_batch import envelope_spectra_batch
+    from twin_models.features.envelope_batch import envelope_spectra_batch, usable_rows
 
     groups: dict[tuple[int, float], list[int]] = defaultdict(list)
     for i, (samples, fs, _) in enumerate(frames):
         groups[len(samples), float(fs)].append(i)
     out: list[tuple[Any, Any] | None] = [None] * len(frames)
-    for (_, fs), idx in groups.items():
+    for (_, fs), every in groups.items():
         try:
-            freqs, amps, _ = envelope_spectra_batch(np.stack([frames[i][0] for i in idx]), fs,
-                                                    max_hz=max(frames[i][2] for i in idx))
-        except (ValueError, FloatingPointError, ZeroDivisionError):
+            stacked = np.stack([np.asarray(frames[i][0], dtype=np.float64) for i in every])
+            if stacked.ndim != 2:
+                raise ValueError(stacked.shape)
+            keep = usable_rows(stacked).tolist()
+        except (ValueError, TypeError):  # not 1-D frames of numbers: the batch's own error, below
+            stacked, keep = None, [True] * len(every)
+        idx = [i for i, ok in zip(every, keep, strict=True) if ok]
+        if not idx:
+            continue
+        try:
+            batch = np.stack([frames[i][0] for i in idx]) if stacked is None else stacked[np.array(keep)]
+            freqs, amps, _ = envelope_spectra_batch(batch, fs, max_hz=max(frames[i][2] for i in idx))
+        except (ValueError, TypeError, FloatingPointError, ZeroDivisionError):
             if len(idx) > 1:
                 for i in idx:
                     out[i] = envelope_rows([frames[i]])[0]
             continue
         for row, i in zip(amps, idx, strict=True):
-            keep = freqs <= frames[i][2]
-            out[i] = freqs[keep], np.log10(row[keep] + 1e-9)
+            shown = freqs <= frames[i][2]
+            out[i] = freqs[shown], np.log10(row[shown] + 1e-9)
     return out
 
 

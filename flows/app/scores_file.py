@@ -31,6 +31,8 @@ SIGABRT, no message); a run removed or damaged while the backtest ran is one lin
 from __future__ import annotations
 
 import errno
+import os
+import stat
 import tempfile
 from bisect import bisect_left
 from collections import defaultdict
@@ -224,7 +226,8 @@ class ScoresSpool:
         at = self._levels.index(level)
         runs, schemas = self._runs[at:], self._run_schemas[at:]
         schema = pa.unify_schemas(schemas, promote_options="permissive")
-        streams: list[Iterator[pa.Table]] = [(aligned(b, schema) for b in _batches(p)) for p in runs]
+        streams: list[Iterator[pa.Table]] = [(aligned(b, schema) for b in _batches(p, s))
+                                             for p, s in zip(runs, schemas, strict=True)]
         with pa.OSFile(str(where), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             for piece in sorted_merge(streams, ["asset_id", "window_start"]):  # Arrow's, not row by row
                 writer.write_table(piece, max_chunksize=READ_ROWS)
@@ -242,7 +245,8 @@ class ScoresSpool:
         schema = self._schema(failures)
         spans = episode_spans(alerts)
         body = pa.schema([schema.field(c) for c in SNAPSHOT_COLUMNS])
-        streams: list[Iterator[pa.Table]] = [(aligned(b, body) for b in _batches(p)) for p in self._runs]
+        streams: list[Iterator[pa.Table]] = [(aligned(b, body) for b in _batches(p, s))
+                                             for p, s in zip(self._runs, self._run_schemas, strict=True)]
         if last is not None:
             streams.append(aligned(b, body) for b in last.to_batches(max_chunksize=READ_ROWS))
         pieces = (_finished(piece, schema, spans, failures)
@@ -268,12 +272,20 @@ class RunLost(WriteFailed):
     """A spilled run that cannot be read back (removed or damaged while the backtest ran)."""
 
 
-def _batches(path: Path) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """A spilled run's batches (each validated: a damaged run is an error naming it, not a
-    UnicodeDecodeError's words or wrong rows)."""
+    UnicodeDecodeError's words or wrong rows). Round 41 (HOSTILE41): a run must still be a file (a
+    FIFO put at its name made the backtest wait for ever, a link was followed) with the columns it
+    was spilled with (another Arrow file there: "Unsupported cast from double to timestamp", exit 1)."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            why = "not a regular file"
+            raise ValueError(why)  # named below as a damaged run
         with pa.OSFile(str(path)) as source:
             reader = pa.ipc.open_file(source)
+            if not reader.schema.equals(schema):
+                why = "its columns are not those it was spilled with"
+                raise ValueError(why)
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
                 batch.validate(full=True)

@@ -10,6 +10,11 @@ process dies however it dies, so a folder whose lock can be taken is a dead back
 backtest (:func:`remove_stale`) deletes it. The lock is taken on a file of another name and then
 renamed to ``lock``: a folder is never seen with an untaken ``lock``. A folder without a ``lock``
 (made before round 40, or not twinflow's), a link, or another user's is never touched.
+
+Round 41 (HOSTILE41): a folder is deleted lock last (:func:`_delete`): one whose other files could not
+all be deleted (a file made immutable, a mount inside it) kept or lost its ``lock`` by the order
+``rmtree`` met the names, and once lost it was never taken for stale again, yet was reported deleted.
+Now it keeps its ``lock`` (the next backtest tries again) and is not reported.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class SpillFolder:
         """Delete the folder (then release its lock)."""
         if self._open:
             self._open = False
-            shutil.rmtree(self.path, ignore_errors=True)
+            _delete(self.path)
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
@@ -84,8 +89,29 @@ def remove_stale(root: str | Path | None = None) -> list[Path]:
             os.close(fd)
             continue
         with contextlib.suppress(OSError):
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                shutil.rmtree(folder, ignore_errors=True)
+            if stat.S_ISREG(os.fstat(fd).st_mode) and _delete(folder):
                 removed.append(folder)
         os.close(fd)
     return removed
+
+
+def _delete(folder: Path) -> bool:
+    """Delete what ``folder`` holds but its ``lock``, then, once nothing else is left, the ``lock`` and
+    the folder; whether the folder is gone. Never raises."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return not os.path.lexists(folder)
+    for name in names:
+        if name != LOCK:
+            inside = folder / name
+            with contextlib.suppress(OSError):
+                if inside.is_dir() and not inside.is_symlink():
+                    shutil.rmtree(inside)
+                else:
+                    inside.unlink()
+    with contextlib.suppress(OSError):
+        if set(os.listdir(folder)) <= {LOCK}:
+            (folder / LOCK).unlink(missing_ok=True)
+            folder.rmdir()
+    return not os.path.lexists(folder)

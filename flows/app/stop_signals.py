@@ -20,6 +20,7 @@ when the process started (a background job of a script) stays ignored.
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
@@ -48,12 +49,14 @@ class StopOnce:
     def __init__(self) -> None:
         self.first: float | None = None
         self.signum: int | None = None  # the first signal's number (what stopped the command)
+        self.raised: KeyboardInterrupt | None = None  # the one raised (see :func:`_lost_stop`)
 
     def __call__(self, signum: int, _frame: object) -> None:
         now = time.monotonic()
         if self.first is None:
             self.first, self.signum = now, signum
-            raise KeyboardInterrupt
+            self.raised = KeyboardInterrupt()
+            raise self.raised
         if now - self.first < REPEAT_IGNORED_S:
             return  # stopping already: raising again would abort the engine's teardown
         self.end_at_once()
@@ -117,6 +120,38 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+_LOST_MAX = 1000
+"""Re-deliveries of a swallowed stop at most (each one is a few bytecodes later than the last)."""
+_lost = 0
+
+
+def _lost_stop(unraisable: Any) -> None:
+    """``sys.unraisablehook`` while :func:`stop_once`'s handler is installed: the KeyboardInterrupt
+    that handler raised, swallowed where Python cannot raise (round 41, HOSTILE41: a Ctrl-C in
+    ``twin``'s first ~30 ms landed in importlib's module-lock weakref callback, ``cb``, printed
+    "Exception ignored in: <function _get_module_lock.<locals>.cb>" and its traceback, and the
+    command ran on as if never stopped, a second Ctrl-C within :data:`REPEAT_IGNORED_S` ignored) is
+    delivered again, the stop not yet counted: :func:`_thread.interrupt_main` from a thread a
+    millisecond later (called here, the handler would run at once, inside this hook, and be swallowed
+    again), so the handler runs anew at the main thread's next bytecode after that; anything else goes
+    to the hook that was there."""
+    global _lost
+    handler = signal.getsignal(signal.SIGTERM)
+    if (isinstance(handler, StopOnce) and handler.raised is not None
+            and unraisable.exc_value is handler.raised and handler.signum is not None and _lost < _LOST_MAX):
+        _lost += 1
+        signum = handler.signum
+        handler.first = handler.signum = handler.raised = None
+        later = threading.Timer(0.001, _thread.interrupt_main, (signum,))
+        later.daemon = True
+        later.start()
+        return
+    (_HOOKED[0] or sys.__unraisablehook__)(unraisable)
+
+
+_HOOKED: list[Callable[[Any], object] | None] = [None]  # the hook :func:`_lost_stop` replaced
+
+
 def stop_once() -> dict[int, Any] | None:
     """Install one :class:`StopOnce` for SIGINT, SIGTERM and SIGHUP (kept if one is installed already;
     an ignored SIGINT or SIGHUP stays ignored); returns the handlers it replaced (to put back with
@@ -125,6 +160,8 @@ def stop_once() -> dict[int, Any] | None:
         return None
     current = signal.getsignal(signal.SIGTERM)
     handler = current if isinstance(current, StopOnce) else StopOnce()
+    if sys.unraisablehook is not _lost_stop:
+        _HOOKED[0], sys.unraisablehook = sys.unraisablehook, _lost_stop
     return {s: signal.signal(s, handler) for s in SIGNALS
             if s not in KEPT_IGNORED or signal.getsignal(s) is not signal.SIG_IGN}
 
@@ -147,4 +184,6 @@ def restore(before: dict[int, Any] | None, *, exiting: bool) -> None:
                               for h in map(signal.getsignal, before))
     for signum, handler in before.items():
         signal.signal(signum, signal.SIG_IGN if stopped else handler)
+    if not stopped and sys.unraisablehook is _lost_stop:
+        sys.unraisablehook, _HOOKED[0] = _HOOKED[0] or sys.__unraisablehook__, None
 

@@ -294,7 +294,8 @@ def _vote_change(base: Path, tf: TableFiles, plan: list[tuple[str, date, list[Ar
     if after == before:
         return None
     read = [b for b in tf.bad if b.path in before - after]
-    shown = "; ".join(f"{b.path.relative_to(base)} ({b.reason})" for b in read[:3])
+    # printable: the CLI's line folds a newline in a name into a space (short_words), naming no file
+    shown = "; ".join(f"{printable(str(b.path.relative_to(base)))} ({b.reason})" for b in read[:3])
     n = len(after - before)
     return (f"merged, the {tf.table} files of {'these folders' if len(plan) > 1 else 'this folder'} would no "
             f"longer outvote {shown}{f' and {len(read) - 3} more' if len(read) > 3 else ''} (files of other "

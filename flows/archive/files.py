@@ -243,9 +243,17 @@ def _shared(schemas: Iterable[pa.Schema | str]) -> list[pa.Schema | str]:
     return [s if isinstance(s, str) else seen.setdefault(s.serialize().to_pybytes(), s) for s in schemas]
 
 
+RANK_COLUMN = "__twin_file_rank"
+"""The column the views give each file's rank by (:mod:`flows.archive.views`): a file holding one of
+that name is foreign (round 41, HOSTILE41: every query of its table failed, "Multiple matches for
+FieldRef.Name(__twin_file_rank)")."""
+
+
 def _layout_problem(schema: pa.Schema, asset_folder: bool) -> str | None:
     """Old layout: the folders give date and asset_id; current layout: the folder gives the date,
     the file its own string ``asset_id``."""
+    if RANK_COLUMN in schema.names:
+        return f"foreign schema: holds a {RANK_COLUMN!r} column (the name the views rank files by)"
     from_folders = PARTITION_COLUMNS if asset_folder else PARTITION_COLUMNS[:1]
     for name in from_folders:
         if name in schema.names:

@@ -142,6 +142,10 @@ def warn_once(root: str | Path) -> SkipHandler:
 _READ_FAILED = re.compile(r"reading the Arrow source failed|registered as '[a-z_]+' failed")
 """DuckDB's words when the Arrow scan of a view's files failed (its message names no table)."""
 _QUOTED_FILE = re.compile(r"'([^']+\.parquet)'")
+_OPEN_FAILED = re.compile(r"Failed to open local file '(.+?\.parquet)'\. Detail", re.DOTALL)
+"""Arrow's words for a file it could not open: the whole name, quotes and line breaks in it too
+(round 41, HOSTILE41: :data:`_QUOTED_FILE` cut ``a.parquet'; b.parquet`` to ``a.parquet``, and the
+line named a file that never was)."""
 T = TypeVar("T")
 
 
@@ -155,9 +159,10 @@ def changed_during(exc: BaseException) -> ArchiveChanged | None:
     text = str(exc)
     if _READ_FAILED.search(text) is None:
         return None
-    for m in _QUOTED_FILE.finditer(text):
-        if not os.path.lexists(m.group(1)):
-            return ArchiveChanged(m.group(1))
+    named = [m.group(1) for pattern in (_OPEN_FAILED, _QUOTED_FILE) for m in pattern.finditer(text)]
+    for name in named:
+        if not os.path.lexists(name):
+            return ArchiveChanged(name)
     return None
 
 

@@ -100,6 +100,7 @@ class SyncedRenames:
             wait([_start(sync_folder, folder) for folder in folders])
 
     def pending(self) -> list[Path]:
-        """The temporary files not renamed (after a failure), their fsyncs finished."""
-        wait([synced for _, _, synced in self._parts])
+        """The temporary files not renamed (after a failure), every sync this flush started finished
+        (round 41, HOSTILE41: the syncs of the folders it made ran on after the failure was raised)."""
+        wait([*self._parents.values(), *(synced for _, _, synced in self._parts)])
         return [tmp for tmp, _, _ in self._parts[self._renamed:]]

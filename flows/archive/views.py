@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
-from flows.archive.files import ArchiveFile, TableFiles
+from flows.archive.files import RANK_COLUMN, ArchiveFile, TableFiles
 from flows.codec import archive_schema
 
 __all__ = ["BOOKKEEPING", "KEYS", "RAW", "UncachedFiles", "add_empty_view", "add_view"]
@@ -35,7 +35,7 @@ KEYS = {
     "damage_state": "asset_id, life_id, timestamp",
     "data_quality": "asset_id, channel, timestamp",
 }
-RANK = "__twin_file_rank"
+RANK = RANK_COLUMN
 BOOKKEEPING = archive_schema.BOOKKEEPING_SCHEMA
 """The bookkeeping columns as the writer declares them (older files lack them: null-filled)."""
 

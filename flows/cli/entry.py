@@ -9,13 +9,17 @@ before the command has begun is the usual one line, ``twin: interrupted``, exit 
 "Stopping"). What is left of the window is the interpreter's own start and this package's
 ``__init__`` (a few ms: ``benchmarks/signal_window.py``); round 36: nothing imported before the
 handler loads ``typing`` or ``importlib.abc`` (the old module paths' finder did: ~17 ms), so it is
-set about when a bare interpreter setting one first thing would set it."""
+set about when a bare interpreter setting one first thing would set it. Round 41 (HOSTILE41): before
+that, from ``flows/__init__.py``'s first line, a stop signal is noted (:mod:`flows._early_stop`) and
+:func:`run` stops as for one seen after."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+
+from flows._early_stop import EARLY, NOTED, note
 
 __all__ = ["run"]
 
@@ -29,6 +33,11 @@ def run() -> int:
         from flows.app.stop_signals import StopOnce, restore, stop_once
 
         before = stop_once()
+        if before is not None:  # what restore() puts back: the handlers before _note
+            before = {s: NOTED.get(s, h) if h is note else h for s, h in before.items()}
+        handler = signal.getsignal(signal.SIGTERM)
+        if EARLY and isinstance(handler, StopOnce):  # a stop noted while twinflow's modules loaded
+            handler(EARLY[0], None)  # its KeyboardInterrupt, as for a stop seen from now on
         _closed_streams_to_devnull()
         from flows.cli.stderr import QuietStderr
 

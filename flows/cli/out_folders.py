@@ -133,4 +133,12 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
     except OSError as exc:
         msg = f"{flag} {p}: cannot write there ({exc.strerror or exc})"
         raise UsageError(msg) from None
+    if base == p:  # round 41 (HOSTILE41): a folder it may write in but not list (mode -wx)
+        try:
+            with os.scandir(p) as entries:
+                next(entries, None)
+        except OSError as exc:
+            msg = (f"{flag} {p}: cannot list it ({exc.strerror or exc}): a run lists its output folder "
+                   "(its own left temporary files, --fresh); make it readable for this user")
+            raise UsageError(msg) from None
     return p

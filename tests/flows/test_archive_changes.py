@@ -242,3 +242,47 @@ def _closed(con: Any) -> bool:
     except Exception as exc:  # noqa: BLE001 - duckdb's ConnectionException: closed
         return "closed" in str(exc).lower()
     return False
+
+
+def test_a_file_removed_meanwhile_is_named_whole_with_a_quote_in_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 41 (HOSTILE41): the file gone between the listing and DuckDB's read was found by its name
+    between quotes in Arrow's message, which a quote in the name cut short: ``part-q-w0-000000.parquet'; x
+    .parquet`` removed twice was said as ``.../part-q-w0-000000.parquet``, a file that never was."""
+    archive = small_archive(tmp_path / "a")
+    name = "part-q-w0-000000.parquet'; x.parquet"
+    write_rows(archive, "features", feature_rows(rms=10.0), name.removesuffix(".parquet"), "q")
+    odd = next((archive / "features").rglob(name))
+    real, data = query.connect, odd.read_bytes()
+
+    def connect_then_remove(root: Any, *args: Any, **kwargs: Any) -> Any:
+        odd.write_bytes(data)  # there when listed, each time
+        con = real(root, *args, **kwargs)
+        odd.unlink()  # gone when read
+        return con
+
+    monkeypatch.setattr(query, "connect", connect_then_remove)
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 75
+    line = one_error_line(capsys.readouterr().err)
+    assert f"the archive changed during the query: {odd} was removed meanwhile" in line
+
+
+def test_a_file_with_the_views_rank_column_is_skipped_not_a_failure_of_every_query(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 41 (HOSTILE41): one file of a table holding a column named ``__twin_file_rank`` (the name
+    the views rank files by) made every query of that table "bad query: ... Multiple matches for
+    FieldRef.Name(__twin_file_rank)", exit 2. It is a foreign file now: skipped with the warning."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    archive = small_archive(tmp_path / "a")
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 0
+    before = capsys.readouterr().out
+    src = next((archive / "features").rglob("*.parquet"))
+    data = pq.read_table(src)
+    planted = src.with_name("part-z-w0-000000.parquet")
+    pq.write_table(data.append_column("__twin_file_rank", pa.array([7] * data.num_rows)), planted)
+    assert main(["sql", SUM, "--archive", str(archive), "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    assert out.out == before
+    assert f"{planted.relative_to(archive)} (foreign schema: holds a '__twin_file_rank' column" in out.err

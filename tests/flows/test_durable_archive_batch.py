@@ -174,3 +174,43 @@ part.flush()  # handed to the writer thread, not waited for: the atexit writes i
     parts = sorted((tmp_path / "features").rglob("*.parquet*"))
     assert [p.parent.name for p in parts] == ["date=2026-01-01", "date=2026-01-02", "date=2026-01-03"]
     assert all(p.name == "part-r-w0-000000.parquet" and pq.read_table(p).num_rows == 1 for p in parts)
+
+
+def test_a_failed_flush_returns_with_none_of_its_syncs_still_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 41 (HOSTILE41): a flush failing before its renames (the disk full at its third part)
+    waited for its parts' fsyncs but not for the syncs of the folders it had made, which ran on in
+    the pool after the error was raised (the failure reported, the pool's work not done). Now the
+    error is raised once every sync the flush started has finished."""
+    import threading
+    import time
+
+    from flows.archive import layout
+
+    running: list[str] = []
+    lock = threading.Lock()
+    real_fsync, real_write = os.fsync, layout.write_file
+
+    def slow(fd: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        with lock:
+            running.append(name)
+        try:
+            time.sleep(0.3 if os.path.isdir(name) else 0.0)  # a folder's sync waits on the journal
+            real_fsync(fd)
+        finally:
+            with lock:
+                running.remove(name)
+
+    def full(data: object, tmp: Path, options: object) -> None:
+        if "date=2026-01-03" in str(tmp):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(data, tmp, options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", slow)
+    monkeypatch.setattr(layout, "write_file", full)
+    with pytest.raises(ArchiveWriteError, match="No space left on device"):
+        write_rows(tmp_path / "archive", "features", _rows(), "part-r0-w0-000000", "r0")
+    with lock:
+        assert running == []
+    assert not [p for p in (tmp_path / "archive").rglob("*") if p.is_file()]

@@ -117,3 +117,16 @@ def test_a_part_left_out_for_its_types_is_named_when_the_others_are_merged(
     assert odd.exists() and len(_files(odd.parent)) == 2
     assert _runs(root, capsys) == shown
     assert [b.path for b in scan_table(root, "features").bad] == [odd]
+
+
+def test_the_refusal_names_an_odd_part_with_a_line_break_as_it_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 41 (HOSTILE41): the refusal's line showed a line break in the odd part's name as a space
+    (``part-a odd.parquet``: no such file; the warnings show ``\\n``), and a quote as it is."""
+    root = tmp_path / "a"
+    odd = _archive(root, "part-a\nodd'\"")
+    before = _files(odd.parent)
+    assert main(["archive", "compact", "--archive", str(root), "--before", BEFORE]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "would no longer outvote features/date=2026-01-01/part-a\\nodd'\".parquet (incompatible" in line
+    assert _files(odd.parent) == before

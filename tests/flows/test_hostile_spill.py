@@ -126,12 +126,18 @@ def test_a_spill_folder_is_never_taken_for_stale_while_its_lock_is_held(
     assert not folder.path.exists()
 
 
-@pytest.mark.parametrize("how", ["removed", "cut", "garbled"])
+@pytest.mark.parametrize("how", ["removed", "cut", "garbled", "other_columns", "fifo"])
 def test_a_spilled_run_removed_or_damaged_mid_run_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            how: str) -> None:
     """Main: a run deleted by a TMPDIR cleaner said "cannot write <out>/scores.parquet: No such file or
     directory" (naming --out, which was fine), a cut one "Not an Arrow file", a garbled one "'utf-8'
-    codec can't decode byte 0xff": never which file nor TMPDIR. Nothing is written at --out."""
+    codec can't decode byte 0xff": never which file nor TMPDIR. Nothing is written at --out. Round 41
+    (HOSTILE41): another Arrow file at its name said "Unsupported cast from double to timestamp"
+    (exit 1), a FIFO made the write wait for ever (run here on a thread given 60 s)."""
+    import threading
+
+    import pyarrow as pa
+
     monkeypatch.setattr(scores_file, "RUN_ROWS", 97)
     monkeypatch.setattr(scores_file, "READ_ROWS", 16)
     snaps = [_snap(f"asset-{i % 3}", 5 * i) for i in range(300)]
@@ -143,15 +149,37 @@ def test_a_spilled_run_removed_or_damaged_mid_run_is_named(tmp_path: Path, monke
             run.unlink()
         elif how == "cut":
             os.truncate(run, run.stat().st_size // 2)
+        elif how == "other_columns":
+            other = pa.table({"asset_id": pa.array([1, 2]), "window_start": pa.array([1.5, 2.5])})
+            with pa.OSFile(str(run), "wb") as sink, pa.ipc.new_file(sink, other.schema) as writer:
+                writer.write_table(other)
+        elif how == "fifo":
+            run.unlink()
+            os.mkfifo(run)
         else:  # the asset ids' bytes (strings are stored as they are)
             raw = bytearray(run.read_bytes())
             at = raw.find(b"asset-0")
             raw[at:at + 7] = b"\xff" * 7
             run.write_bytes(bytes(raw))
-        with pytest.raises(WriteFailed) as got:
-            spool.write(out, [], {})
-    assert f"the scores' spilled run {run} was removed or damaged while the backtest ran (" in str(got.value)
-    assert "TMPDIR" in str(got.value)
+        raised: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                spool.write(out, [], {})
+            except BaseException as exc:  # noqa: BLE001 -- the test looks at it
+                raised.append(exc)
+
+        writing = threading.Thread(target=write, daemon=True)
+        writing.start()
+        writing.join(60)
+        if writing.is_alive():  # let the stuck open of the FIFO end before the folder goes
+            os.close(os.open(run, os.O_WRONLY | os.O_NONBLOCK))
+            writing.join(10)
+            pytest.fail("the write waited on the run for over 60 s")
+        assert len(raised) == 1 and isinstance(raised[0], WriteFailed), raised
+        got = raised[0]
+    assert f"the scores' spilled run {run} was removed or damaged while the backtest ran (" in str(got)
+    assert "TMPDIR" in str(got)
     assert not out.exists() and sorted(os.listdir(tmp_path)) == []
 
 
@@ -282,3 +310,30 @@ def test_a_tmpdir_with_a_line_break_or_an_escape_is_shown_escaped(tmp_path: Path
     text = str(got.value)
     assert "\n" not in text and "\x1b" not in text
     assert f"to {tmp_path}/tmp\\n\\x1b[31mred: Not a directory (TMPDIR" in text
+
+
+def test_a_stale_folder_that_cannot_be_emptied_keeps_its_lock_and_is_not_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 41 (HOSTILE41): a dead backtest's folder holding a file that cannot be deleted (made
+    immutable, a mount in it: refused here by ``os.unlink``, as root ignores permissions) lost its
+    ``lock`` or not by the order ``rmtree`` met the names, and was reported deleted: once without its
+    lock, no later backtest took it for stale again. It keeps its lock and the next one finishes it."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = SpillFolder()
+    for name in ("run-0.arrow", "run-1.arrow", "merged-0.arrow", "zz.arrow", "a.arrow"):
+        (folder.path / name).write_bytes(b"x" * 10)
+    os.close(folder._fd)  # its backtest dies (kill -9): the lock is released, the folder stays
+    folder._fd, folder._open = -1, False
+    real = os.unlink
+
+    def refused(path: object, *args: object, **kwargs: object) -> None:
+        if str(path).endswith("run-1.arrow"):
+            raise PermissionError(1, "Operation not permitted")
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", refused)
+    assert remove_stale() == []
+    assert sorted(os.listdir(folder.path)) == ["lock", "run-1.arrow"]
+    monkeypatch.setattr(os, "unlink", real)
+    assert remove_stale() == [folder.path]
+    assert not folder.path.exists()

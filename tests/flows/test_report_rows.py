@@ -128,3 +128,30 @@ def test_the_readme_states_the_batch() -> None:
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"samples, {report_html.BATCH_SAMPLES:,} and the frame that reaches them at most" in readme
+
+
+def test_a_frame_out_of_scale_is_a_gap_and_the_others_stay_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 41 (HOSTILE41): a frame scaled to 1e-200 or 1e200 among good ones made the batch raise
+    (or, warnings not errors, drew infinite and NaN amplitudes) and every frame of its length and
+    rate be retried one at a time. Now its row is a gap and the rest are one batch, each row its
+    frame's own."""
+    from twin_models.features import envelope_batch
+
+    calls: list[int] = []
+    real = envelope_batch.envelope_spectra_batch
+
+    def counted(frames: Any, fs: float, **kw: Any) -> Any:
+        calls.append(len(frames))
+        return real(frames, fs, **kw)
+
+    monkeypatch.setattr(envelope_batch, "envelope_spectra_batch", counted)
+    frames: list[tuple[Any, float, float]] = [(signal(i, 2048, 25_600.0), 25_600.0, 1000.0) for i in range(6)]
+    # float64: float32 holds no 1e200
+    frames[1] = (np.asarray(frames[1][0], np.float64) * 1e-200, 25_600.0, 1000.0)
+    frames[4] = (np.asarray(frames[4][0], np.float64) * 1e200, 25_600.0, 1000.0)
+    rows = envelope_rows(frames)
+    assert [row is None for row in rows] == [False, True, False, False, True, False]
+    assert calls == [4]
+    for frame, row in zip(frames, rows, strict=True):
+        if row is not None:
+            np.testing.assert_array_equal(row[1], alone(*frame)[1])

@@ -89,3 +89,87 @@ def test_an_old_module_path_still_imports_as_the_new_module() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True)
     assert proc.stdout.split() == ["True", "True", "True"], proc
+
+
+SWALLOWED = """
+import os, signal, sys, weakref
+from flows.app.stop_signals import stop_once
+stop_once()
+class Held: pass
+held = Held()
+def dropped(_ref):  # as importlib's module-lock callback: Python cannot raise out of it
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(1000): pass  # the handler runs here
+ref = weakref.ref(held, dropped)
+try:
+    del held
+    for _ in range(10 ** 7): pass
+    print("ran on")
+except KeyboardInterrupt:
+    print("stopped")
+"""
+
+
+def test_a_stop_landing_where_python_cannot_raise_still_stops() -> None:
+    """Round 41 (HOSTILE41): a Ctrl-C in ``twin``'s first ~30 ms could land in importlib's module-lock
+    weakref callback: "Exception ignored in: <function _get_module_lock.<locals>.cb>", its traceback,
+    and the command ran on as if never stopped (exit 2 or 0, not 130). The handler's KeyboardInterrupt,
+    swallowed so, is delivered again once out of there."""
+    proc = subprocess.run([sys.executable, "-c", SWALLOWED], capture_output=True, text=True, timeout=60)
+    assert (proc.stdout, proc.stderr) == ("stopped\n", "")
+
+
+def test_another_unraisable_error_is_still_reported() -> None:
+    """The hook that re-delivers a swallowed stop passes every other unraisable error on as before."""
+    code = ("import weakref\nfrom flows.app.stop_signals import stop_once\nstop_once()\n"
+            "class Held: pass\nheld = Held()\n"
+            "def dropped(_ref): raise ValueError('in a callback')\n"
+            "ref = weakref.ref(held, dropped)\ndel held\nprint('ran on')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "ran on\n"
+    assert "Exception ignored in" in proc.stderr and "ValueError: in a callback" in proc.stderr
+
+
+NOTED_EARLY = """
+import os, signal, sys
+sys.argv[0] = os.path.join(os.getcwd(), "twin")  # as the console script
+import flows.cli.entry as entry  # what the console script imports before run()
+os.kill(os.getpid(), signal.{sig})  # as a stop while twinflow's package files load
+sys.argv[1:] = ["sql", "select 1"]
+sys.exit(entry.run())
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_before_run_sets_the_handler_is_one_line_and_130(tmp_path: Path, sig: str) -> None:
+    """Round 41 (HOSTILE41): a Ctrl-C while the console script's ``from flows.cli.entry import run``
+    ran (``flows``' package files, ``signal``'s enums) printed Python's traceback (exit -2), a SIGTERM
+    ended it silently (-15); from ``flows/__init__.py``'s first line the signal is noted and ``run``
+    stops as for one seen after."""
+    proc = subprocess.run([sys.executable, "-c", NOTED_EARLY.format(sig=sig)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (130, "twin: interrupted\n")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_program_importing_flows_keeps_python_s_ctrl_c() -> None:
+    """Only the ``twin`` console script notes early signals: a program (a notebook, a test) that
+    imports ``flows`` keeps Python's handlers."""
+    code = ("import signal, flows.cli.entry\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler,"
+            " signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "True True\n", proc.stderr
+
+
+def test_a_twin_run_not_stopped_puts_python_s_handlers_back() -> None:
+    """Not the early noting handler: after the command, a Ctrl-C (the interpreter's shutdown) is
+    Python's again."""
+    code = ("import signal, sys\nsys.argv[0] = 'twin'\nimport flows.cli.entry as entry\n"
+            "noting = signal.getsignal(signal.SIGINT) is not signal.default_int_handler\n"
+            "sys.argv[1:] = ['topics', '--help']\n"
+            "try:\n    entry.run()\nexcept SystemExit:\n    pass\n"
+            "print(noting, signal.getsignal(signal.SIGINT) is signal.default_int_handler,"
+            " signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stderr.split()[-3:] == ["True", "True", "True"], proc.stderr

@@ -57,6 +57,37 @@ MIN_BAND_BINS = 16
 _TAPER_FRACTION = 0.1
 
 
+ENVELOPE_SCALE = (1e-60, 1e60)
+"""The largest deviation of a frame from its mean must be 0 or within this range (round 41, HOSTILE41):
+the band scan's kurtosis sums fourth powers of DFT bins (~``n * deviation``), which underflowed below
+~1e-75 (one frame: ZeroDivisionError; :mod:`~twin_models.features.envelope_batch`: an infinite score,
+another band) and overflowed above ~1e73 (infinite and NaN amplitudes). Physical vibration in g or
+m/s^2 lies far inside it."""
+
+
+def scale_ok(deviation: FloatArray) -> npt.NDArray[np.bool_]:
+    """Which largest deviations from the mean (one per frame) :data:`ENVELOPE_SCALE` allows."""
+    lo, hi = ENVELOPE_SCALE
+    ok: npt.NDArray[np.bool_] = (deviation == 0.0) | ((deviation >= lo) & (deviation <= hi))
+    return ok
+
+
+def deviation(x: FloatArray) -> FloatArray:
+    """The largest ``|x - mean(x)|`` along the last axis (a frame's, or each row's); inf where the
+    mean or the deviation overflowed (finite samples near the float64 limit)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = np.abs(x - x.mean(axis=-1, keepdims=True)).max(axis=-1)
+    return np.where(np.isnan(dev), np.inf, dev)
+
+
+def check_scale(deviation: float, what: str) -> None:
+    """``ValueError`` naming ``what`` when its largest deviation from its mean is out of range."""
+    if not bool(scale_ok(np.array([deviation]))[0]):
+        msg = (f"{what} deviates from its mean by up to {deviation:.3g}: outside the range the envelope "
+               f"spectrum can be taken in (0, or {ENVELOPE_SCALE[0]:g} to {ENVELOPE_SCALE[1]:g})")
+        raise ValueError(msg)
+
+
 def fallback_band(fs: float) -> tuple[float, float]:
     """Band used when nothing stands out: ``(0.1*fs, 0.4*fs)``."""
     return (0.1 * fs, 0.4 * fs)
@@ -71,6 +102,7 @@ def envelope_spectrum(
     """
     arr = as_signal(x, min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
+    check_scale(float(deviation(arr)), "x")
     return envelope_spectrum_from_rfft(raw_rfft(arr), arr.size, fs, band)
 
 
@@ -102,6 +134,7 @@ def select_envelope_band(x: npt.ArrayLike, fs: float, *, min_width_hz: float = 0
     """
     arr = as_signal(x, min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
+    check_scale(float(deviation(arr)), "x")
     return select_band_from_rfft(raw_rfft(arr), arr.size, fs, min_width_hz=min_width_hz)[0]
 
 

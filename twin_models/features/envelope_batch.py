@@ -31,10 +31,13 @@ from twin_models.features.envelope import (
     _clipped_bins,
     band_bins,
     candidate_bands,
+    check_scale,
+    deviation,
     fallback_band,
+    scale_ok,
 )
 
-__all__ = ["envelope_spectra_batch", "select_bands_rows"]
+__all__ = ["envelope_spectra_batch", "select_bands_rows", "usable_rows"]
 
 Band = tuple[float, float]
 
@@ -46,10 +49,15 @@ def envelope_spectra_batch(
     ``amps`` is ``envelope_spectrum(frames[i], fs, bands[i])[1]`` with
     ``bands[i] = select_envelope_band(frames[i], fs)``; with ``max_hz``, only the bins at
     frequencies ``<= max_hz`` (the others are not computed). Invalid input raises ``ValueError``
-    naming the offending row or value (as one frame would)."""
+    naming the offending row or value (as one frame would; :func:`usable_rows` tells them beforehand)."""
     x = as_frames(frames, min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
     rows, n = x.shape
+    dev = deviation(x)
+    bad = ~scale_ok(dev)
+    if bad.any():
+        row = int(np.argmax(bad))
+        check_scale(float(dev[row]), f"frame {row}")
     raw: ComplexArray = _fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
     bands = select_bands_rows(raw, n, fs)
     freqs = np.arange(n // 2 + 1, dtype=np.float64) * (fs / n)
@@ -61,6 +69,14 @@ def envelope_spectra_batch(
     for (k_lo, k_hi), idx in by_bins.items():
         amps[idx] = envelope_rows(raw[idx, k_lo:k_hi], k_lo, n, keep)
     return freqs[:keep], amps, bands
+
+
+def usable_rows(frames: FloatArray) -> npt.NDArray[np.bool_]:
+    """Which rows of the 2-D float array ``frames`` :func:`envelope_spectra_batch` takes (finite,
+    their scale in :data:`~twin_models.features.envelope.ENVELOPE_SCALE`): a caller batches those and
+    leaves the others out, rather than the whole batch raising for one (round 41, HOSTILE41)."""
+    finite = np.asarray(np.isfinite(frames).all(axis=1), dtype=np.bool_)
+    return finite & scale_ok(np.where(finite, deviation(np.where(finite[:, None], frames, 0.0)), np.inf))
 
 
 def select_bands_rows(raw: ComplexArray, n: int, fs: float, *, min_width_hz: float = 0.0) -> list[Band]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.unit.features.synth import bearing_signal
-from twin_models.features.envelope_batch import envelope_spectra_batch
+from twin_models.features.envelope_batch import envelope_spectra_batch, usable_rows
 from twin_models.features.fft import envelope_spectrum, select_envelope_band
 
 FS = 25_600.0
@@ -81,3 +81,44 @@ def test_bad_input_names_the_row() -> None:
         envelope_spectra_batch(frames[0], FS)
     with pytest.raises(ValueError, match="sample rate"):
         envelope_spectra_batch(frames[:2], 0.0)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-90, 1e90, 1e200])
+def test_a_frame_out_of_scale_is_refused_alike_by_the_batch_and_one_frame(scale: float) -> None:
+    """Round 41 (HOSTILE41): a frame scaled to 1e-200 made the one-frame scan divide by a fourth
+    moment that underflowed to 0 (ZeroDivisionError) while the batch scored it infinite and chose a
+    band; at 1e200 both overflowed to infinite and NaN amplitudes (RuntimeWarnings). Now both refuse
+    it, naming it, and :func:`usable_rows` tells it beforehand."""
+    frames = mixed_frames(2048, FS)
+    frames[2] *= scale
+    with pytest.raises(ValueError, match="frame 2 deviates from its mean by up to"):
+        envelope_spectra_batch(frames, FS)
+    with pytest.raises(ValueError, match="x deviates from its mean"):
+        select_envelope_band(frames[2], FS)
+    with pytest.raises(ValueError, match="x deviates from its mean"):
+        envelope_spectrum(frames[2], FS, (1000.0, 4000.0))
+    assert usable_rows(frames).tolist() == [i != 2 for i in range(len(frames))]
+
+
+def test_usable_rows_leaves_out_non_finite_and_overflowing_frames_only() -> None:
+    frames = mixed_frames(2048, FS)
+    frames[1, 5] = np.inf
+    frames[3] = 1e307  # finite, but its mean overflows
+    frames[5] = 0.0  # a constant (dead channel): its spectrum is taken (zeros), as one frame's
+    frames[6] *= 1e-50  # small, in range
+    assert usable_rows(frames).tolist() == [True, False, True, False, True, True, True, True]
+
+
+@pytest.mark.parametrize("n", [8, 9, 15, 17, 63, 257, 1023, 2049])
+def test_constant_short_and_odd_frames_equal_the_frames_one_by_one(n: int) -> None:
+    """What held in round 41's pass: zero and constant rows, the shortest frames and odd lengths
+    give each frame's own row, bit for bit."""
+    rng = np.random.default_rng(n)
+    frames = np.stack([rng.normal(0.0, 1.0, n), np.zeros(n), np.full(n, 3.7), rng.normal(5.0, 1e-3, n),
+                       np.tile([1.0, -1.0], n)[:n]])
+    freqs, amps, bands = envelope_spectra_batch(frames, 12_000.0)
+    ref_f, ref_a, ref_b = one_by_one(frames, 12_000.0)
+    assert bands == ref_b
+    for i in range(len(frames)):
+        np.testing.assert_array_equal(freqs, ref_f[i])
+        np.testing.assert_array_equal(amps[i], ref_a[i])
