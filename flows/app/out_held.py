@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from flows.archive.layout import WriteFailed
+
 __all__ = ["held_folder", "where_now"]
 
 
