@@ -345,27 +345,31 @@ def output_file(flag: str, path: str) -> None:
 
 
 def write_fleet_metadata(fleet: Any, path: str) -> None:
-    """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``, written to a hidden
-    file beside it and renamed: a reader waiting for the file (infra/docker-compose.yml's
-    pipeline) never reads half of it."""
-    import os
-    from pathlib import Path
-
-    from flows.archive.layout import replace_synced
+    """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``, written whole
+    (:func:`_write_json`): a reader waiting for the file (infra/docker-compose.yml's pipeline)
+    never reads half of it."""
     from flows.codec import metadata_to_dict
     from twin_models.simulator.fleet import fleet_metadata
 
     doc = {aid: metadata_to_dict(m) for aid, m in fleet_metadata(fleet).items()}
-    final = Path(path)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    _write_json("--write-metadata", path, doc)
+
+
+def _write_json(flag: str, path: str, doc: Any) -> None:
+    """``doc`` as indented JSON at ``path`` through :func:`~flows.app.out_dir.replace_file`: a failure
+    midway (a full disk) leaves the earlier file or none, never a torn one, and a link planted at the
+    temporary name is not written through. Round 41: ``--write-truth`` wrote in place and
+    ``--write-metadata`` had a second temporary-and-rename of its own (its name not cleared first)."""
+    from flows.app.out_dir import replace_file
+    from flows.archive.layout import failure_reason
+
+    text = json.dumps(doc, indent=2) + "\n"
     try:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        replace_synced(tmp, final)
+        replace_file(path, lambda tmp: tmp.write_text(text))
     except OSError as exc:
-        msg = f"--write-metadata {path}: cannot write it ({exc.strerror or exc})"
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        msg = f"{flag} {path}: cannot write it ({failure_reason(cause)})"
         raise ValueError(msg) from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fault_kinds(text: str) -> tuple[str, ...]:
@@ -382,20 +386,15 @@ def fault_kinds(text: str) -> tuple[str, ...]:
 
 
 def write_fault_truth(fleet: Any, path: str) -> int:
-    """The simulated fleet's sensor faults (their ground truth) as a JSON file; how many."""
-    from pathlib import Path
-
+    """The simulated fleet's sensor faults (their ground truth) as a JSON file, written whole
+    (:func:`_write_json`); how many."""
     from flows.app.demo_sensors import truth_to_json
     from twin_models.simulator.fleet import sensor_fault_truth
 
     truths = sensor_fault_truth(fleet)
     doc = {"seed": fleet.seed, "assets": fleet.n_assets, "start": fleet.start.isoformat(),
            "days": fleet.days, "sensor_faults": [truth_to_json(t) for t in truths]}
-    try:
-        Path(path).write_text(json.dumps(doc, indent=2) + "\n")
-    except OSError as exc:
-        msg = f"--write-truth {path}: cannot write it ({exc.strerror or exc})"
-        raise ValueError(msg) from None
+    _write_json("--write-truth", path, doc)
     return len(truths)
 
 

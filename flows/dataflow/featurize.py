@@ -9,8 +9,13 @@ frames it is batched with, so outputs do not depend on how a source batches its 
 
 Guard: if a group raises, its frames are featurised one by one and only a frame that raises on
 its own becomes a ``processing_error`` dead letter (as under :func:`flows.dataflow.guard.guard_map`).
-Items keep their order. ``twin_step_call_seconds{step="featurize_frames"}`` observes one call per
-batch that holds frames (the time the flow spends in the step at once).
+A frame whose features cannot be computed at its scale (it deviates from its mean by more than
+1e60, or by less than 1e-60 and not 0: :class:`~twin_models.features.batch.OutOfScale`) is a
+``frame_out_of_scale`` dead letter naming the frame and its deviation, and its group's other frames
+are featurised together without it (round 41, TIDY41b: the batch gave it non-finite features and the
+twin step then refused its whole window). Items keep their order.
+``twin_step_call_seconds{step="featurize_frames"}`` observes one call per batch that holds frames
+(the time the flow spends in the step at once).
 """
 
 from __future__ import annotations
@@ -20,15 +25,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flows.dataflow.guard import processing_error
+from flows.dataflow.guard import processing_error, refused_frame
 from flows.dataflow.items import ClockFlag, DeadLetter, InputMark, ScalarBlock, ScalarColumns, WindowItem
 from flows.dataflow.metrics import PipelineMetrics
 from flows.dataflow.operators import Featurizer
+from twin_models.features.batch import OutOfScale
+from twin_models.features.envelope import scale_problem
+from twin_models.features.frame import FEATURES_IN
 from twin_models.records import Telemetry, WaveformFrame
 
-__all__ = ["MAX_GROUP_FRAMES", "STEP", "featurize_batch"]
+__all__ = ["FRAME_OUT_OF_SCALE", "MAX_GROUP_FRAMES", "STEP", "featurize_batch"]
 
 STEP = "featurize_frames"
+FRAME_OUT_OF_SCALE = "frame_out_of_scale"
 
 MAX_GROUP_FRAMES = 256
 """Frames featurised in one 2-D array: the featurization makes ~150 numpy/scipy calls per array
@@ -82,6 +91,11 @@ def _featurize(frames: Sequence[WaveformFrame], featurizer: Featurizer, metrics:
     """Features of a group of frames; frame by frame (failures dead-lettered) if the group raises."""
     try:
         return list(featurizer.frames(frames))
+    except OutOfScale as exc:  # checked before any transform: the others are one batch again
+        bad = dict(zip(exc.rows, exc.deviations, strict=True))
+        rest = iter(_featurize([f for i, f in enumerate(frames) if i not in bad], featurizer, metrics, now))
+        return [_out_of_scale(f, bad[i], metrics, now) if i in bad else next(rest)
+                for i, f in enumerate(frames)]
     except Exception:  # noqa: BLE001 - find the frame(s) that raise, one by one
         out: list[Any] = []
         for frame in frames:
@@ -90,3 +104,11 @@ def _featurize(frames: Sequence[WaveformFrame], featurizer: Featurizer, metrics:
             except Exception as exc:  # noqa: BLE001 - one item must never stop the flow
                 out.append(processing_error(STEP, exc, frame, metrics, now))
         return out
+
+
+def _out_of_scale(frame: WaveformFrame, dev: float, metrics: PipelineMetrics,
+                  now: Callable[[], datetime]) -> Any:
+    """The ``frame_out_of_scale`` dead letter of ``frame``, counted."""
+    metrics.dead_letters.labels(reason=FRAME_OUT_OF_SCALE).inc()
+    what = f"the {frame.channel!r} frame of asset {frame.asset_id!r} at {frame.timestamp.isoformat()}"
+    return refused_frame(FRAME_OUT_OF_SCALE, scale_problem(dev, what, FEATURES_IN), STEP, frame, now)

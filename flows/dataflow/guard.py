@@ -44,6 +44,7 @@ __all__ = [
     "guard_stateful",
     "payload_of",
     "processing_error",
+    "refused_frame",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ def payload_of(item: Any) -> bytes:
         if isinstance(item, RawRecord):
             return bytes(item.wire() or b"")
         if isinstance(item, WaveformFrame):
-            return codec.encode_waveform(item)
+            with np.errstate(over="ignore"):  # float64 samples beyond float32's range: inf, as they are
+                return codec.encode_waveform(item)
         if isinstance(item, FrameFeatures):
             doc = {"asset_id": item.asset_id, "channel": item.channel,
                    "timestamp": codec.format_timestamp(item.timestamp),
@@ -108,6 +110,12 @@ def processing_error(step: str, exc: BaseException, item: Any, metrics: Pipeline
     raw = item if isinstance(item, RawRecord) else None
     return DeadLetter(PROCESSING_ERROR, detail, source or (raw.source if raw else step),
                       payload_of(item), now(), raw.headers if raw else _sources(item))
+
+
+def refused_frame(reason: str, detail: str, step: str, frame: WaveformFrame, now: Now) -> DeadLetter:
+    """The dead letter of a frame ``step`` refuses for ``reason`` (the caller counts it): its bytes
+    and, read from Kafka, its message's ``source.*`` headers, as a ``processing_error`` has."""
+    return DeadLetter(reason, detail, step, payload_of(frame), now(), _sources(frame))
 
 
 def _sources(item: Any) -> tuple[tuple[str, str], ...]:

@@ -57,7 +57,8 @@ class PipelineMetrics:
         # bad_fleet_model / bad_progress: refused messages of the fleet-models topic (flows.app.fleet_topic),
         # counted only; every reason the code writes is here (tests/contract/test_readme_sync.py)
         for reason in (*REASONS, *ADMISSION_REASONS, "late_record", "clock_skew", "clock_unconfirmed",
-                       "duplicate_record", "processing_error", "bad_fleet_model", "bad_progress"):
+                       "duplicate_record", "processing_error", "frame_out_of_scale", "bad_fleet_model",
+                       "bad_progress"):
             self.dead_letters.labels(reason=reason)
         for table in ARCHIVE_TABLES:
             self.archive_rows.labels(table=table)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
 from flows.dataflow.featurize import MAX_GROUP_FRAMES, featurize_batch
@@ -103,3 +104,35 @@ def test_marks_and_flags_pass_through_and_count_as_no_records() -> None:
     # records: the block's 2 samples, the frame, the piece's 3 samples, the sample (not the 3 others)
     assert m.value("twin_step_items_total", {"step": "featurize_frames"}) == 2 + 1 + 3 + 1
     assert m.value("twin_windows_open") == 3  # a's window; b's and c's (each of a mark or a flag)
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e200])
+def test_a_frame_out_of_scale_is_a_dead_letter_and_its_batch_mates_are_unchanged(scale: float) -> None:
+    """Round 41 (TIDY41b): the batch gave a frame scaled to 1e-160 NaN kurtosis and one at 1e200
+    infinite band energies, and went on (the twin step then refused its window); one frame alone
+    raised ZeroDivisionError or OverflowError. Now it is a ``frame_out_of_scale`` dead letter naming
+    it, counted, and the others are featurised as one batch without it, as in a batch without it.
+    Every source gives float32 frames, which are never out of scale
+    (tests/unit/features/test_frame_scale.py); this frame's samples are float64."""
+    good = [frame("a", 1), frame("c", 2, shaft=30.0), frame("b", 3), frame("a", 4, shaft=27.0)]
+    bad = replace(frame("c", 9), samples=np.asarray(frame("c", 9).samples, np.float64) * scale)
+    m = PipelineMetrics(CollectorRegistry())
+    fz = Featurizer(META, m, OpenWindows(3600.0, m))
+    calls: list[int] = []
+    frames_of = fz.frames
+    fz.frames = lambda fr: calls.append(len(fr)) or frames_of(fr)  # type: ignore[method-assign]
+    step = featurize_batch(fz, m, lambda: TS)
+    out = step([*good[:2], bad, *good[2:]])
+    _, without, _ = step_and_reference()
+    want = without(good)  # type: ignore[operator]
+    dead = out[2]
+    peak = float(np.abs(bad.samples - bad.samples.mean()).max())
+    assert isinstance(dead, DeadLetter) and dead.reason == "frame_out_of_scale"
+    assert dead.detail == (f"the 'vib' frame of asset 'c' at {bad.timestamp.isoformat()} deviates from its "
+                           f"mean by up to {peak:.3g}: outside the range its features can be computed in "
+                           f"(0, or 1e-60 to 1e+60)")
+    assert [repr(o.features) for o in out[:2] + out[3:]] == [repr(w.features) for w in want]
+    assert all(np.isfinite(v) for o in out[:2] + out[3:] for v in o.features.values())
+    assert calls == [5, 4]  # the batch, then its 4 others at once (never frame by frame)
+    assert m.value("twin_dead_letters_total", {"reason": "frame_out_of_scale"}) == 1
+    assert m.value("twin_dead_letters_total", {"reason": "processing_error"}) == 0

@@ -30,14 +30,14 @@ from twin_models.features._line_rows import HARMONICS, defect_lines_rows, line_a
 from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
 from twin_models.features.band_scan import scan_bands
-from twin_models.features.envelope import band_bins, fallback_band
+from twin_models.features.envelope import band_bins, fallback_band, scale_ok, scale_problem
 from twin_models.features.fft import band_name, default_bands
-from twin_models.features.frame import ENVELOPE_WIDTH_FACTOR
+from twin_models.features.frame import ENVELOPE_WIDTH_FACTOR, FEATURES_IN
 from twin_models.features.lines import DEFECT_LINE_REL_TOL, line_base_frequency
 from twin_models.features.speed import line_tolerance, refine_shaft_rows
 from twin_models.records import BearingGeometry
 
-__all__ = ["FrameSpec", "frame_features_batch"]
+__all__ = ["FrameSpec", "OutOfScale", "frame_features_batch"]
 
 Band = tuple[float, float]
 AnyComplex = npt.NDArray[np.complex64] | ComplexArray
@@ -52,6 +52,18 @@ class FrameSpec:
     envelope_band: Band | None = None
 
 
+class OutOfScale(ValueError):
+    """Frames of a batch whose features cannot be computed at their scale (round 41, TIDY41b; see
+    :data:`~twin_models.features.frame.FEATURES_IN`): ``rows`` (their indices) and ``deviations``
+    (each one's largest deviation from its mean). The message is the first's, as ``frame_features``
+    words it for one frame, naming it ``frame <row>``."""
+
+    def __init__(self, rows: list[int], deviations: list[float]) -> None:
+        self.rows, self.deviations = rows, deviations
+        more = f" (and {len(rows) - 1} more frame{'s' if len(rows) > 2 else ''})" if len(rows) > 1 else ""
+        super().__init__(scale_problem(deviations[0], f"frame {rows[0]}", FEATURES_IN) + more)
+
+
 def frame_features_batch(
     frames: npt.ArrayLike,
     fs: float,
@@ -64,7 +76,8 @@ def frame_features_batch(
 
     Same keys in the same order and the same values to float rounding (``env_*``: to single
     precision, see :func:`_single_raw`); invalid input raises ``ValueError`` naming the offending
-    frame (row index) or value.
+    frame (row index) or value; frames out of scale, :class:`OutOfScale` naming them all (the
+    caller may compute the others without them).
     """
     x = as_frames(frames, min_len=MIN_SPECTRUM_SAMPLES)
     fs = check_fs(fs)
@@ -74,9 +87,15 @@ def frame_features_batch(
         msg = f"got {len(specs)} frame specs for {rows} frames"
         raise ValueError(msg)
     defects = [_defects(i, s) for i, s in enumerate(specs)]
-    mean = x.mean(axis=1)
-    centred = x - mean[:, None]
     hi, lo = x.max(axis=1), x.min(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum past the float64 limit: inf, refused
+        mean = x.mean(axis=1)
+        # the peak |sample| of the centred rows, exactly: rounding is monotonic, so max(x - m) = max(x) - m
+        peak = np.maximum(np.maximum(hi - mean, mean - lo), 0.0)
+    if not (ok := scale_ok(peak)).all():
+        bad = np.flatnonzero(~ok).tolist()
+        raise OutOfScale(bad, peak[bad].tolist())
+    centred = x - mean[:, None]
     columns = time_rows(centred, mean, hi, lo)
     amps, power = hann_rows(centred)
     specs, defects, tolerance = _refined_speeds(specs, defects, amps, fs / n)
@@ -85,8 +104,7 @@ def frame_features_batch(
     total = amps.sum(axis=1)
     columns["spectral_centroid_hz"] = np.divide(np.einsum("ij,j->i", amps, freqs), total,
                                                 out=np.zeros(rows), where=total > 0.0)
-    # the peak |sample| of the centred rows, exactly: rounding is monotonic, so max(x - m) = max(x) - m
-    scale, raw = _single_raw(centred, np.maximum(np.maximum(hi - mean, mean - lo), 0.0))
+    scale, raw = _single_raw(centred, peak)
     chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
     lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
     env = _lined_envelopes(raw, scale, chosen, lined, specs, defects, n, fs, sk)

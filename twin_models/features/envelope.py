@@ -62,7 +62,10 @@ ENVELOPE_SCALE = (1e-60, 1e60)
 the band scan's kurtosis sums fourth powers of DFT bins (~``n * deviation``), which underflowed below
 ~1e-75 (one frame: ZeroDivisionError; :mod:`~twin_models.features.envelope_batch`: an infinite score,
 another band) and overflowed above ~1e73 (infinite and NaN amplitudes). Physical vibration in g or
-m/s^2 lies far inside it."""
+m/s^2 lies far inside it. The frame features use it too (round 41, TIDY41b): a frame's time-domain
+kurtosis (fourth powers of its deviations) underflowed to 0/0 at 1e-160 (``frame_features``:
+ZeroDivisionError; the batch: NaN) and its band energies overflowed at 1e200 (OverflowError; the
+batch: inf); both refuse such a frame (:data:`~twin_models.features.frame.FEATURES_IN`)."""
 
 
 def scale_ok(deviation: FloatArray) -> npt.NDArray[np.bool_]:
@@ -80,12 +83,18 @@ def deviation(x: FloatArray) -> FloatArray:
     return np.where(np.isnan(dev), np.inf, dev)
 
 
-def check_scale(deviation: float, what: str) -> None:
-    """``ValueError`` naming ``what`` when its largest deviation from its mean is out of range."""
+def check_scale(deviation: float, what: str, purpose: str = "the envelope spectrum can be taken in") -> None:
+    """``ValueError`` naming ``what`` when its largest deviation from its mean is out of range
+    (:func:`scale_problem`; ``purpose``: what the range is for)."""
     if not bool(scale_ok(np.array([deviation]))[0]):
-        msg = (f"{what} deviates from its mean by up to {deviation:.3g}: outside the range the envelope "
-               f"spectrum can be taken in (0, or {ENVELOPE_SCALE[0]:g} to {ENVELOPE_SCALE[1]:g})")
-        raise ValueError(msg)
+        raise ValueError(scale_problem(deviation, what, purpose))
+
+
+def scale_problem(deviation: float, what: str, purpose: str) -> str:
+    """The words refusing ``what`` whose largest deviation from its mean :data:`ENVELOPE_SCALE` does
+    not allow: both feature paths and the dataflow's dead letter say them alike."""
+    return (f"{what} deviates from its mean by up to {deviation:.3g}: outside the range {purpose} "
+            f"(0, or {ENVELOPE_SCALE[0]:g} to {ENVELOPE_SCALE[1]:g})")
 
 
 def fallback_band(fs: float) -> tuple[float, float]:

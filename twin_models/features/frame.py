@@ -25,6 +25,8 @@ from twin_models.features._spectral import (
 from twin_models.features.band_scan import scan_bands
 from twin_models.features.envelope import (
     band_bins,
+    check_scale,
+    deviation,
     envelope_spectrum_from_rfft,
     spectral_kurtosis,
 )
@@ -40,7 +42,12 @@ from twin_models.features.speed import line_tolerance, refine_shaft_rows
 from twin_models.features.time_domain import time_features
 from twin_models.records import BearingGeometry
 
-__all__ = ["DIAGNOSIS_MIN_SNR", "DIAGNOSABLE_DEFECTS", "diagnose_bearing", "frame_features"]
+__all__ = ["DIAGNOSIS_MIN_SNR", "DIAGNOSABLE_DEFECTS", "FEATURES_IN", "diagnose_bearing", "frame_features"]
+
+FEATURES_IN = "its features can be computed in"
+"""What :data:`~twin_models.features.envelope.ENVELOPE_SCALE` bounds for the frame features: a frame
+deviating from its mean by more (or by less, not 0) is refused by :func:`frame_features` and
+:func:`~twin_models.features.batch.frame_features_batch` alike, in the same words."""
 
 DIAGNOSIS_MIN_SNR = 3.5
 """Envelope-line SNR a defect needs for :func:`diagnose_bearing`, chosen from noise statistics.
@@ -87,8 +94,11 @@ def frame_features(
     the screen's top three or the frame's best screening z is below
     :data:`~twin_models.features.band_scan.CONFIRM_MIN_SCREEN_Z`; with a geometry, among bands at least
     :data:`ENVELOPE_WIDTH_FACTOR` times wider than the highest defect line).
+    A frame deviating from its mean by more than 1e60, or by less than 1e-60 and not 0, raises
+    ``ValueError`` (:data:`FEATURES_IN`).
     """
     x = as_signal(samples, what="samples", min_len=MIN_SPECTRUM_SAMPLES)
+    check_scale(float(deviation(x)), "the frame", FEATURES_IN)
     fs = check_fs(fs)
     if shaft_hz is not None and not shaft_hz > 0.0:
         msg = f"shaft_hz must be positive when given, got {shaft_hz!r}"
