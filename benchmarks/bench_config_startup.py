@@ -64,7 +64,8 @@ def main() -> None:
     for what, series in (("wall", wall), ("cpu", cpu)):
         for name in trees:
             out[f"{what}_{name}_s"] = round(statistics.median(series[name]), 3)
-        out[f"{what}_diff_s"] = round(statistics.median(b - a for a, b in zip(series["base"], series["this"])), 3)
+        pairs = zip(series["base"], series["this"], strict=True)
+        out[f"{what}_diff_s"] = round(statistics.median(b - a for a, b in pairs), 3)
         print(f"{what}: base median {out[f'{what}_base_s']:.3f} s, this {out[f'{what}_this_s']:.3f} s, "
               f"this - base (median of {args.pairs} pairs) {out[f'{what}_diff_s']:+.3f} s")
     print(json.dumps({"config": not args.no_config, "pairs": args.pairs, **out}))

@@ -15,7 +15,8 @@ from tests.flows.archive_fixtures import small_archive
 
 BAD_FILES = {
     "typo": ("[pipeline]\nwindows_s = 60\n", "unknown config key 'windows_s' (did you mean 'window_s'?)"),
-    "table": ("[pipeline]\nwindow_s = 60\n[pipelin.twin]\nwarmup_windows = 3\n", "unknown config table [pipelin]"),
+    "table": ("[pipeline]\nwindow_s = 60\n[pipelin.twin]\nwarmup_windows = 3\n",
+              "unknown config table [pipelin]"),
     "nested": ("[pipeline.twin]\nwarmup = 3\n", "unknown config key 'twin.warmup'"),
     "value": ("[pipeline]\nwindow_s = -5\n", "config window_s must be >= 0.001"),
     "type": ("[pipeline.kafka]\npartitions = 'four'\n", "config kafka.partitions"),
@@ -87,7 +88,8 @@ def test_a_good_config_still_works_and_the_flag_still_wins(archive: Path, tmp_pa
 
 
 def test_the_archive_commands_leave_twin_variables_to_the_commands_that_use_them(
-        archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The check is of the file: a TWIN_* variable the command does not use is not judged with it
     (without --config it is not either); the load of `twin run` still refuses it."""
     monkeypatch.setenv("TWIN_WINDOWS_S", "60")
