@@ -79,7 +79,7 @@ def check_file(path: str | None) -> None:
     CONFIG41b: a ``windows_s`` typo passed there, and ``twin demo`` refused it). Raises the load's
     ``ConfigError``, one line naming the key. The ``TWIN_*`` variables are not looked at: without
     ``--config`` such a command checks none either. The load imports the models (the settings'
-    tables are their config classes): ~0.1-0.2 s more on such a command's start-up, measured in
-    benchmarks/RESULTS.md, round 41 (CONFIG41b)."""
+    tables are their config classes): ~0.1-0.25 CPU s more on such a command's start-up, measured
+    in benchmarks/RESULTS.md, round 41 (CONFIG41b)."""
     if path:
         load_settings(path, env={})
