@@ -27,7 +27,8 @@ __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 def _add_archive_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     p.add_argument("--config", default=env_default("CONFIG", None),
-                   help="TOML config file (env TWIN_CONFIG): its archive_dir names the archive")
+                   help="TOML config file (env TWIN_CONFIG): its archive_dir names the archive "
+                        "unless --archive is given; every setting in it is checked either way")
 
 
 def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -271,11 +271,15 @@ def archive_dir(config: str | None, flag: str | None) -> str:
     """The archive folder by the one settings route (:func:`flows.config.pipeline.load_config`):
     default < archive_dir in the TOML file < TWIN_ARCHIVE_DIR < the flag (None: not given).
 
-    A given flag wins whatever the lower layers say, so it is taken as it is, without loading the
-    settings: that load imports the models (~2 s), which ``twin sql --archive X`` need not wait for."""
+    A given flag wins whatever the lower layers say, so it is taken as it is; a ``--config`` given
+    with it is still checked whole (:func:`flows.cli.config_file.check_file`: round 41, CONFIG41b),
+    so a typo in it is refused here as by every other command. Without ``--config`` the settings
+    are not loaded: the load imports the models, which ``twin sql --archive X`` need not wait for."""
+    from flows.cli.config_file import check_file, load_settings
+
     if flag is not None:
+        check_file(config)
         return flag
-    from flows.cli.config_file import load_settings
 
     archive: str = load_settings(config).archive_dir
     return archive

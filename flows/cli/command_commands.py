@@ -74,6 +74,7 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         send_decision,
         statuses,
     )
+    from flows.cli.config_file import check_file
     from twin_models.command_records import DecisionKind
     from twin_models.records import CommandDecision
 
@@ -88,6 +89,7 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         raise ValueError(msg)
     now = datetime.now(UTC)
     if args.archive is not None:  # folded as the rows stream (round 39: bounded by the commands)
+        check_file(args.config)  # no Kafka setting is used, but a typo in --config is still refused
         known, refused = read_archive_audit(args.archive)
         source = f"the archive's audit table in {args.archive}"
     else:

@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_BYTES", "TooLarge", "document", "load_settings"]
+__all__ = ["MAX_BYTES", "TooLarge", "check_file", "document", "load_settings"]
 
 MAX_BYTES = 16 * 1024 * 1024
 """The largest config file read (twinflow's own are ~2 KB): a 3 GB one was read whole, 29 s and
@@ -70,3 +70,16 @@ def load_settings(path: str | None, **kwargs: Any) -> Any:
         except (OSError, ValueError, RecursionError):
             parsed = None
     return load_config(path, parsed=parsed, **kwargs)
+
+
+def check_file(path: str | None) -> None:
+    """Check the settings of the config file ``path`` (None or empty: none given) as every load
+    does (unknown keys and tables, each value's type and range, the tables' own checks), for a
+    command whose flags override all it reads from the file (``twin sql --archive A``, round 41,
+    CONFIG41b: a ``windows_s`` typo passed there, and ``twin demo`` refused it). Raises the load's
+    ``ConfigError``, one line naming the key. The ``TWIN_*`` variables are not looked at: without
+    ``--config`` such a command checks none either. The load imports the models (the settings'
+    tables are their config classes): ~0.1-0.25 CPU s more on such a command's start-up, measured
+    in benchmarks/RESULTS.md, round 41 (CONFIG41b)."""
+    if path:
+        load_settings(path, env={})

@@ -120,7 +120,8 @@ def add_whatif_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                    help="use the twin as the archive saw it at DATE (default: its newest state)")
     p.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     p.add_argument("--config", default=env_default("CONFIG", None),
-                   help="TOML config file (env TWIN_CONFIG): its archive_dir names the archive")
+                   help="TOML config file (env TWIN_CONFIG): its archive_dir names the archive "
+                        "unless --archive is given; every setting in it is checked either way")
     p.add_argument("--json", action="store_true", help="print the whatif_result.v1 JSON document")
 
 
