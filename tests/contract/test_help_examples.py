@@ -5,32 +5,22 @@ copies it (round 41 read every --help against the code by hand). So are the ``tw
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from flows.cli.main import build_parser
+from tests.contract.cli_parsers import every_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLE = re.compile(r"Example[^:]*: (twin .*?)(?:, then |\s\(|$)")
 
 
-def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
-        tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield (*path, name), sub
-                yield from _parsers(sub, (*path, name))
-
-
-PARSERS = dict(_parsers(build_parser()))
+PARSERS = {path: sub for path, sub in every_parser(build_parser()) if path}
 
 
 def test_every_command_is_read() -> None:

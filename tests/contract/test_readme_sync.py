@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import re
@@ -32,6 +31,7 @@ from flows.config import tree
 from flows.config.pipeline import PipelineConfig
 from flows.config.values import ConfigError
 from flows.dataflow.metrics import PipelineMetrics
+from tests.contract.cli_parsers import every_parser, is_group
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -39,17 +39,7 @@ FLAG = re.compile(r"(?<![\w-])--?[a-z][a-z0-9-]*")
 ENV = re.compile(r"TWIN_[A-Z0-9_]*[A-Z0-9]")
 
 
-def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
-        tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _commands(sub, (*path, name))
-            return
-    yield path, parser
-
-
-COMMANDS = dict(_commands(build_parser()))
+COMMANDS = {path: sub for path, sub in every_parser(build_parser()) if not is_group(sub)}
 
 
 def _cli_row(path: tuple[str, ...]) -> str:
