@@ -56,6 +56,7 @@ from flows.archive.files import (
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
 from flows.archive.views import add_empty_view, add_view
+from twin_models.text import first_few
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "all_rows",
            "changed_during",
@@ -122,8 +123,7 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
 
 def _named(base: Path, bad: Sequence[BadFile]) -> str:
     """The first few files left out, each with its reason, escaped for a terminal, and how many more."""
-    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
-    return "; ".join(names) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    return first_few(bad, 3, sep="; ", show=lambda b: printable(f"{b.path.relative_to(base)} ({b.reason})"))
 
 
 def warn_once(root: str | Path) -> SkipHandler:
