@@ -23,6 +23,7 @@ from flows.cli.args import (
     folder_name,
     one_char,
     print_error,
+    refuse_empty,
     serve_metrics,
     share,
     worker_count,
@@ -152,6 +153,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from flows.cli.path_limits import ARCHIVE_TAIL
     from flows.dataflow.metrics import PipelineMetrics
 
+    if args.out is not None:  # round 42: "" said "config archive_dir: '' is not a valid name"
+        refuse_empty("--out", args.out)
     cfg = load_settings(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
     out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir, ARCHIVE_TAIL)
     not_another_commands_out("demo", out)
