@@ -40,7 +40,7 @@ from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
 from flows.archive.layout import replace_synced
 from flows.archive.listing import file_kind
 from flows.archive.short_paths import short_word
-from twin_models.text import and_more
+from twin_models.text import and_more, counted
 
 if TYPE_CHECKING:
     from flows.app.archive_runs import NamedFiles
@@ -356,7 +356,7 @@ def kept_outputs(out: Path, archive: Path, run_id: str, written: Sequence[str], 
     ours = sum(1 for p in _table_files(archive) if (m := _PART.match(p.name)) and m.group("run") == run_id
                and not p.name.startswith("."))
     where = "its archive" if archive == out else f"{archive.name}/"  # twin demo: --out is the archive
-    kept = [f"{where} ({ours} file{'s' if ours != 1 else ''} of this run, each complete)"]
+    kept = [f"{where} ({counted(ours, 'file')} of this run, each complete)"]
     kept += [f"{name} (this run's, complete lines so far)" for name in logs if (out / name).exists()]
     kept += list(written)
     missing = [name for name in expected if name not in written]

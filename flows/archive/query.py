@@ -56,7 +56,7 @@ from flows.archive.files import (
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
 from flows.archive.views import add_empty_view, add_view
-from twin_models.text import first_few
+from twin_models.text import counted, first_few
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "all_rows",
            "changed_during",
@@ -116,8 +116,8 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     OS error quoting one) keeps its two ends, as an error line's (:mod:`flows.archive.short_paths`)."""
     base = Path(root)
     # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
-    return short_words(f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
-                       f"{'s' if len(bad) != 1 else ''}: {_named(base, bad)} "
+    return short_words(f"twin: warning: skipped {counted(len(bad), 'unreadable or foreign archive file')}: "
+                       f"{_named(base, bad)} "
                        f"(see `twin archive check --archive {shell_word(str(base))}`)")
 
 
