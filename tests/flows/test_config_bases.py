@@ -16,8 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from flows.app.backtest import BACKTEST_SETTINGS
 from flows.app.demo import DEMO_DEFAULTS
 from flows.config.pipeline import ConfigError, PipelineConfig, load_config
@@ -113,8 +111,8 @@ def test_backtest_runs_with_the_settings_it_checked(tmp_path: Path) -> None:
     config = tmp_path / "live.toml"
     config.write_text('clock = "system"\nwindow_s = 600\n')
     csv = tmp_path / "in.csv"
-    rows = ["timestamp,asset_id,temperature"] + [
-        f"2026-01-01T{h:02d}:{m:02d}:00Z,a-1,{20 + (h * 60 + m) % 7}" for h in range(4) for m in range(0, 60, 5)]
+    rows = ["timestamp,asset_id,temperature"] + [f"2026-01-01T{h:02d}:{m:02d}:00Z,a-1,{20 + (h * 60 + m) % 7}"
+                                                 for h in range(4) for m in range(0, 60, 5)]
     csv.write_text("\n".join(rows) + "\n")
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "flows.cli", "backtest", str(csv), "--out", str(out),

@@ -353,5 +353,5 @@ def test_a_folder_of_many_partitions_names_three_and_counts_the_rest(tmp_path: P
     prepare_store(store, 5)
     with pytest.raises(RecoveryStoreError) as err:
         join_store(store, 1)
-    assert "holds recovery partitions (part-0.sqlite3, part-1.sqlite3, part-2.sqlite3 and 2 more) that" in str(
-        err.value)
+    named = "part-0.sqlite3, part-1.sqlite3, part-2.sqlite3 and 2 more"
+    assert f"holds recovery partitions ({named}) that" in str(err.value)

@@ -25,14 +25,14 @@ def test_the_failed_files_own_temporary_alone() -> None:
 def test_the_failed_files_own_temporary_and_others_counted() -> None:
     at, others = _tmp("2026-01-01"), [_tmp("2026-01-02"), _tmp("2026-01-03")]
     line = str(_write_error(at, NOSPC, [*others, at]))
-    assert f"is left there (and 2 more of this write's in other date folders) (hidden" in line
+    assert "is left there (and 2 more of this write's in other date folders) (hidden" in line
 
 
 def test_others_only_one_and_two() -> None:
     at = _tmp("2026-01-01")
     one = str(_write_error(at, NOSPC, [_tmp("2026-01-02")]))
-    assert one.endswith(f"; 1 temporary file of this write is left in other date folders: {_tmp('2026-01-02')} "
-                        "(hidden: never read; remove it once the disk is writable)")
+    assert one.endswith("; 1 temporary file of this write is left in other date folders: "
+                        f"{_tmp('2026-01-02')} (hidden: never read; remove it once the disk is writable)")
     two = str(_write_error(at, NOSPC, [_tmp("2026-01-02"), _tmp("2026-01-03")]))
     assert two.endswith(f"; 2 temporary files of this write are left in other date folders, e.g. "
                         f"{_tmp('2026-01-02')} (hidden: never read; remove them once the disk is writable)")
