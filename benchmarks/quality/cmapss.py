@@ -59,6 +59,7 @@ from benchmarks.quality.common import load_benchmark_config, print_table, resolv
 from flows.app.backtest import BACKTEST_OUTPUTS, run_backtest
 from flows.app.out_dir import earlier_runs, prepare_out
 from twin_models.evaluate.scoring import phm08_score
+from twin_models.text import first_few
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "cmapss.toml"
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -181,8 +182,8 @@ def check_out(out: Path, *, fresh: bool) -> None:
     found += sorted({p.relative_to(out).as_posix() for pattern in BACKTEST_OUTPUTS
                      for p in out.glob(pattern)})
     if found:
-        msg = (f"--out {out} holds an earlier backtest's outputs ({', '.join(found[:3])}"
-               f"{', ...' if len(found) > 3 else ''}): use --fresh to delete them or choose another --out")
+        msg = (f"--out {out} holds an earlier backtest's outputs ({first_few(found, 3)}): use --fresh to "
+               "delete them or choose another --out")
         raise SystemExit(msg)
 
 

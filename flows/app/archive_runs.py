@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from flows.archive.files import COMPACTED_NAME, printable
 from flows.archive.short_paths import short_word
+from twin_models.text import counted, first_few
 
 __all__ = ["ASSET_TABLE", "EarlierRows", "NamedFiles", "compacted_runs", "earlier_rows", "files_by_name",
            "mixing_warning"]
@@ -165,10 +166,6 @@ def compacted_runs(paths: Iterable[Path]) -> set[str]:
     return runs
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
-
-
 def mixing_warning(where: str, rows: EarlierRows, remedy: str) -> str | None:
     """One line: ``where`` (the folder, as the user named it) holds rows of these runs for so many
     assets over so many dates, what the views then do, and ``remedy``; None for no earlier run."""
@@ -176,13 +173,12 @@ def mixing_warning(where: str, rows: EarlierRows, remedy: str) -> str | None:
         return None
     runs = sorted(rows.runs)
     # a compacted file's run_id column is any text: a run id of 100,000 characters made a line of as many
-    named = ", ".join(map(short_word, runs[:SHOWN])) + (f" and {len(runs) - SHOWN} more" if len(runs) > SHOWN
-                                                        else "")
+    named = first_few(runs, SHOWN, show=short_word)
     dates = sorted(rows.dates)
     span = "" if not dates else f" ({dates[0]}{'..' + dates[-1] if len(dates) > 1 else ''})"
     least = "at least " if rows.assets_partial else ""
-    cover = f"{least}{_plural(len(rows.assets), 'asset')} over {_plural(len(dates), 'date')}{span}"
+    cover = f"{least}{counted(len(rows.assets), 'asset')} over {counted(len(dates), 'date')}{span}"
     where = printable(short_word(where))  # a path of thousands: its two ends (round 33)
-    return (f"twin: warning: {where} holds data of {_plural(len(runs), 'earlier run')} "
+    return (f"twin: warning: {where} holds data of {counted(len(runs), 'earlier run')} "
             f"({printable(named)}) for {cover}; results will be mixed (the views keep the newest write "
             f"of each asset and window, whichever run wrote it): {remedy}")

@@ -40,6 +40,7 @@ from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
 from flows.archive.layout import replace_synced
 from flows.archive.listing import file_kind
 from flows.archive.short_paths import short_word
+from twin_models.text import and_more, counted
 
 if TYPE_CHECKING:
     from flows.app.archive_runs import NamedFiles
@@ -155,7 +156,7 @@ def _named_links(out: Path, outputs: Sequence[str], named: Sequence[Path]) -> li
 def _refuse_links(links: Sequence[Path]) -> None:
     """``--fresh`` refused, one line naming the first of ``links`` (twinflow writes no links)."""
     if links:
-        more = f" and {len(links) - 1} more" if len(links) > 1 else ""
+        more = and_more(len(links), 1)
         msg = (f"--fresh refused: {links[0]} is a symbolic link (to {os.readlink(links[0])}){more}; twinflow "
                f"writes no links and never follows or deletes one: remove it yourself or choose another "
                f"--out (nothing was deleted)")
@@ -166,7 +167,7 @@ def _refuse_odd(odd: Sequence[Path]) -> None:
     """``--fresh`` refused, one line naming the first of ``odd`` (a FIFO, socket or device in a table
     folder: never opened, never deleted; round 34, HOSTILE34: one named like a part stayed silently)."""
     if odd:
-        more = f" and {len(odd) - 1} more" if len(odd) > 1 else ""
+        more = and_more(len(odd), 1)
         msg = (f"--fresh refused: {printable(str(odd[0]))} is {_kind(odd[0])}, not a file twinflow "
                f"wrote{more}; move it away or choose another --out (nothing was deleted)")
         raise ValueError(msg)
@@ -209,7 +210,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     _refuse_odd(walked.odd)
     foreign = [p for p in files if not (_PART.match(p.name) or COMPACTED_NAME.match(p.name))]
     if foreign:
-        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        more = and_more(len(foreign), 1)
         msg = (f"--fresh refused: {foreign[0]}{more} was not written by twinflow; move it away "
                f"or choose another --out (nothing was deleted)")
         raise ValueError(msg)
@@ -222,7 +223,7 @@ def _empty(out: Path, archive: Path, outputs: Sequence[str]) -> None:
     # manifest shows as twinflow's, bytes unchanged (an earlier run's outputs, its archive removed)
     if named and not files and (odd := manifest.unrecognised(named)) is not None:
         first, why = odd
-        more = f" and {len(named) - 1} more" if len(named) > 1 else ""
+        more = and_more(len(named), 1)
         msg = (f"--fresh refused: {first}{more} has no twinflow archive beside it ({archive} holds no "
                f"part-*.parquet) and {why}, so it may not be twinflow's; move it away or choose "
                f"another --out (nothing was deleted)")
@@ -355,7 +356,7 @@ def kept_outputs(out: Path, archive: Path, run_id: str, written: Sequence[str], 
     ours = sum(1 for p in _table_files(archive) if (m := _PART.match(p.name)) and m.group("run") == run_id
                and not p.name.startswith("."))
     where = "its archive" if archive == out else f"{archive.name}/"  # twin demo: --out is the archive
-    kept = [f"{where} ({ours} file{'s' if ours != 1 else ''} of this run, each complete)"]
+    kept = [f"{where} ({counted(ours, 'file')} of this run, each complete)"]
     kept += [f"{name} (this run's, complete lines so far)" for name in logs if (out / name).exists()]
     kept += list(written)
     missing = [name for name in expected if name not in written]

@@ -50,6 +50,7 @@ from flows.archive.files import (
 )
 from flows.archive.layout import WriteFailed, failure_reason, replace_synced, write_options
 from flows.archive.merge import UnreadableSource, merged_schema, write_merged
+from twin_models.text import counted, first_few
 
 __all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
            "VoteWouldChange", "compact_archive",
@@ -67,7 +68,7 @@ class Compacted:
 
 
 def _folders(n: int) -> str:
-    return f"{n} date folder{'s' if n != 1 else ''}"
+    return counted(n, "date folder")
 
 
 class CompactionStopped(WriteFailed):
@@ -295,11 +296,12 @@ def _vote_change(base: Path, tf: TableFiles, plan: list[tuple[str, date, list[Ar
         return None
     read = [b for b in tf.bad if b.path in before - after]
     # printable: the CLI's line folds a newline in a name into a space (short_words), naming no file
-    shown = "; ".join(f"{printable(str(b.path.relative_to(base)))} ({b.reason})" for b in read[:3])
+    shown = first_few(read, 3, sep="; ",
+                      show=lambda b: f"{printable(str(b.path.relative_to(base)))} ({b.reason})")
     n = len(after - before)
     return (f"merged, the {tf.table} files of {'these folders' if len(plan) > 1 else 'this folder'} would no "
-            f"longer outvote {shown}{f' and {len(read) - 3} more' if len(read) > 3 else ''} (files of other "
-            f"column types), which queries would then read in place of {n} file{'s' if n != 1 else ''}")
+            f"longer outvote {shown} (files of other "
+            f"column types), which queries would then read in place of {counted(n, 'file')}")
 
 
 def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str, ...] = TABLES,

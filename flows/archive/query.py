@@ -56,6 +56,7 @@ from flows.archive.files import (
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
 from flows.archive.views import add_empty_view, add_view
+from twin_models.text import counted, first_few
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "all_rows",
            "changed_during",
@@ -115,15 +116,14 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     OS error quoting one) keeps its two ends, as an error line's (:mod:`flows.archive.short_paths`)."""
     base = Path(root)
     # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
-    return short_words(f"twin: warning: skipped {len(bad)} unreadable or foreign archive file"
-                       f"{'s' if len(bad) != 1 else ''}: {_named(base, bad)} "
+    return short_words(f"twin: warning: skipped {counted(len(bad), 'unreadable or foreign archive file')}: "
+                       f"{_named(base, bad)} "
                        f"(see `twin archive check --archive {shell_word(str(base))}`)")
 
 
 def _named(base: Path, bad: Sequence[BadFile]) -> str:
     """The first few files left out, each with its reason, escaped for a terminal, and how many more."""
-    names = [printable(str(b.path.relative_to(base)) + f" ({b.reason})") for b in bad[:3]]
-    return "; ".join(names) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    return first_few(bad, 3, sep="; ", show=lambda b: printable(f"{b.path.relative_to(base)} ({b.reason})"))
 
 
 def warn_once(root: str | Path) -> SkipHandler:

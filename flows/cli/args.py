@@ -24,7 +24,7 @@ from flows.config.tree import register_env_name
 from flows.config.values import DEFAULT_ARCHIVE
 
 __all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
-           "load_metadata", "print_error",
+           "load_metadata", "print_error", "refuse_empty",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
            "positive_int", "seconds_at_least", "seed", "serve_metrics", "share",
            "whole_number", "add_fleet_args", "fleet_size", "sim_days", "worker_count", "MIN_FRAME_INTERVAL_S",
@@ -267,6 +267,14 @@ ARCHIVE_HELP = ("archive folder; overrides the archive_dir setting (env TWIN_ARC
                 f"--config; default {DEFAULT_ARCHIVE})")
 
 
+def refuse_empty(flag: str, path: str | os.PathLike[str]) -> None:
+    """A UsageError naming ``flag`` for an empty (or blank) folder path: ``Path("")`` is the working
+    folder, and ``--out "$OUT"`` with OUT unset is no choice of it."""
+    if not str(path).strip():
+        msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
+        raise UsageError(msg)
+
+
 def archive_dir(config: str | None, flag: str | None) -> str:
     """The archive folder by the one settings route (:func:`flows.config.pipeline.load_config`):
     default < archive_dir in the TOML file < TWIN_ARCHIVE_DIR < the flag (None: not given).
@@ -278,6 +286,7 @@ def archive_dir(config: str | None, flag: str | None) -> str:
     from flows.cli.config_file import check_file, load_settings
 
     if flag is not None:
+        refuse_empty("--archive", flag)  # round 42: "" read the working folder as the archive
         check_file(config)
         return flag
 

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 
 from flows.archive.files import printable
-from flows.cli.args import env_default
+from flows.cli.args import env_default, refuse_empty
 from flows.cli.kafka_commands import _add_kafka_args, _kafka_cfg
 
 __all__ = ["COMMAND_COMMANDS", "add_command_parsers"]
@@ -89,6 +89,7 @@ def _cmd_commands(args: argparse.Namespace) -> int:
         raise ValueError(msg)
     now = datetime.now(UTC)
     if args.archive is not None:  # folded as the rows stream (round 39: bounded by the commands)
+        refuse_empty("--archive", args.archive)  # round 42: "" read the working folder's audit table
         check_file(args.config)  # no Kafka setting is used, but a typo in --config is still refused
         known, refused = read_archive_audit(args.archive)
         source = f"the archive's audit table in {args.archive}"

@@ -80,6 +80,11 @@ def check_file(path: str | None) -> None:
     ``ConfigError``, one line naming the key. The ``TWIN_*`` variables are not looked at: without
     ``--config`` such a command checks none either. The load imports the models (the settings'
     tables are their config classes): ~0.1-0.25 CPU s more on such a command's start-up, measured
-    in benchmarks/RESULTS.md, round 41 (CONFIG41b)."""
+    in benchmarks/RESULTS.md, round 41 (CONFIG41b).
+
+    The file is checked on the default settings because these commands run with them (they read
+    ``archive_dir`` only). ``twin demo`` loads on its own defaults (``DEMO_DEFAULTS``) and ``twin
+    backtest`` with ``BACKTEST_SETTINGS`` as flags; no file is judged differently on those
+    (round 42, TIDY42: tests/flows/test_config_bases.py tries every setting at its bounds)."""
     if path:
         load_settings(path, env={})

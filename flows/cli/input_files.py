@@ -24,6 +24,7 @@ from typing import Any
 
 from flows.cli.args import UsageError
 from flows.dataflow.sources.readers.source import not_a_file
+from twin_models.text import first_few
 
 __all__ = ["FILE_ARGS", "check_input_files", "holding_a_record", "loaded_metadata", "named_flag",
            "not_a_file", "where"]
@@ -140,12 +141,11 @@ def holding_a_record(files: Sequence[str], command: str, **read: Any) -> Iterato
     records = iter(merge_files(files, **read))
     first = next(records, None)
     if first is None:
-        names = [printable(str(f)) for f in files]
         why = "(a header only, or no row with a value)"
-        if len(names) == 1:
-            msg = f"input file {names[0]} holds no record {why}: nothing to {command}"
+        shown = first_few(files, 3, show=lambda f: printable(str(f)))  # of 100,000 files: 3 escaped
+        if len(files) == 1:
+            msg = f"input file {shown} holds no record {why}: nothing to {command}"
         else:
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            msg = f"none of the {len(names)} input files holds a record {why}: {shown}; nothing to {command}"
+            msg = f"none of the {len(files)} input files holds a record {why}: {shown}; nothing to {command}"
         raise UsageError(msg)
     return itertools.chain((first,), records)

@@ -23,6 +23,7 @@ from flows.cli.args import (
     folder_name,
     one_char,
     print_error,
+    refuse_empty,
     serve_metrics,
     share,
     worker_count,
@@ -152,6 +153,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from flows.cli.path_limits import ARCHIVE_TAIL
     from flows.dataflow.metrics import PipelineMetrics
 
+    if args.out is not None:  # round 42: "" said "config archive_dir: '' is not a valid name"
+        refuse_empty("--out", args.out)
     cfg = load_settings(args.config, base=DEMO_DEFAULTS, overrides={"archive_dir": args.out})
     out = writable_dir("--out" if args.out else "archive_dir", cfg.archive_dir, ARCHIVE_TAIL)
     not_another_commands_out("demo", out)
@@ -166,7 +169,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from flows.app.backtest import failure, print_summary, run_backtest
+    from flows.app.backtest import BACKTEST_SETTINGS, failure, print_summary, run_backtest
     from flows.cli.config_file import load_settings
     from flows.cli.path_limits import ARCHIVE_TAIL, FIGURE_TAIL
 
@@ -182,7 +185,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if (problem := not_writable(out / "archive", TABLES, None, "--out", out)) is not None:
         raise ValueError(problem)  # round 28: found after the whole input was read
     check_input_files(args)  # after --out, as before round 30: a refused --out is said first
-    cfg = load_settings(args.config)
+    cfg = load_settings(args.config, overrides=BACKTEST_SETTINGS)  # checked as it runs (round 42)
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     opts = {k: v for k, v in {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}.items() if v}
     metadata = loaded_metadata(args.metadata)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flows.cli.args import UsageError
+from flows.cli.args import UsageError, refuse_empty
 
 __all__ = ["SYSTEM_DIRS", "archive_table_around", "archive_tables_in", "not_another_commands_out",
            "refused_place", "writable_dir"]
@@ -102,9 +102,7 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
     missing folder is checked through its nearest existing parent (the
     command creates it when it first writes), so a command that fails later leaves no trace. Too
     long for the OS with ``tail`` (the deepest file a run writes below it): refused (round 33)."""
-    if not str(path).strip():  # `--out "$OUT"` with OUT unset: not the working folder
-        msg = f"{flag} {str(path)!r}: an empty path (name a folder; '.' for the working folder)"
-        raise UsageError(msg)
+    refuse_empty(flag, path)  # `--out "$OUT"` with OUT unset: not the working folder
     p = Path(path)
     from flows.cli.path_limits import too_long
     if (long := too_long(flag, p, tail)) is not None:

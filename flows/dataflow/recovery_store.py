@@ -47,6 +47,8 @@ from typing import IO, Any
 
 from bytewax.recovery import init_db_dir
 
+from twin_models.text import first_few
+
 __all__ = ["ResumePoint", "check_flow", "check_snapshots", "discard_unfinished_epochs", "init_store",
            "join_store", "lock_store", "prepare_store", "resume_point", "store_failure"]
 
@@ -253,7 +255,7 @@ def check_flow(store: Path, flow_id: str) -> None:
         return
     steps = sorted({step for (step,) in _rows(_partitions(store), "SELECT DISTINCT step_id FROM snaps")})
     if steps and not any(str(s).startswith(f"{flow_id}.") for s in steps):
-        shown = ", ".join(map(str, steps[:3])) + (", ..." if len(steps) > 3 else "")
+        shown = first_few(steps, 3)
         msg = (f"--recovery-dir {store} holds the state of another dataflow (steps {shown}), not "
                f"{flow_id}'s: give an empty --recovery-dir to start afresh")
         raise RecoveryStoreError(msg)
@@ -325,7 +327,7 @@ def join_store(store: Path, process_id: int) -> None:
     shared = (_lock_path(store, 0), _lock_path(store, None))
     if not parts or any(lock.is_file() for lock in shared):
         return
-    shown = ", ".join(p.name for p in parts[:3]) + (", ..." if len(parts) > 3 else "")
+    shown = first_few(parts, 3, show=lambda p: p.name)
     msg = (f"--recovery-dir {store} of process {process_id} holds recovery partitions ({shown}) that "
            f"process 0 has never used on this machine (no {shared[0].name} beside it): in a cluster, "
            "process 0 keeps the partitions in its --recovery-dir and the other processes give an empty "

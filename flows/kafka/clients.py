@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
 from flows.config.pipeline import KafkaConfig
 from flows.kafka.errors import KafkaSecurityError, describe, security_problem
+from twin_models.text import first_few
 
 __all__ = ["KafkaSetupError", "admin_client", "consumer_client", "kafka_error_text", "producer_client",
            "topic_ids", "wait_for_brokers", "wait_for_leaders"]
@@ -249,7 +250,7 @@ def wait_for_leaders(admin: AdminClient, topics: list[str], cfg: KafkaConfig, *,
         msg = (f"Kafka at {cfg.brokers} has no topic {', '.join(absent)} (create the topics with "
                f"`twin topics create`)")
         raise KafkaSetupError(msg)
-    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    shown = first_few(missing, 5)
     msg = (f"Kafka at {cfg.brokers}: no partition leader serving {shown} within {limit:g} s; check the "
            f"brokers (`twin topics describe`) and try again, or wait longer with --connect-timeout")
     raise KafkaSetupError(msg)

@@ -72,6 +72,24 @@ def test_an_empty_out_is_refused_not_taken_as_the_working_folder(tmp_path: Path,
     assert (work / "scores.parquet").read_text() == "the user's own file"
 
 
+@pytest.mark.parametrize("argv", [
+    ("demo", "--assets", "1", "--days", "0.1", "--no-progress", "--out", ""),
+    ("run", "--brokers", "127.0.0.1:19999", "--connect-timeout", "2", "--archive", ""),
+    ("sql", "SELECT 1", "--archive", ""),
+    ("explain", "some-alert", "--archive", ""),
+    ("whatif", "pump-1", "--archive", ""),
+    ("archive", "check", "--archive", ""),
+    ("archive", "compact", "--archive", ""),
+    ("commands", "list", "--archive", ""),
+])
+def test_an_empty_folder_flag_is_refused_naming_the_flag(argv: tuple[str, ...]) -> None:
+    """Round 42 (TIDY42): ``twin demo --out ""`` and ``twin run --archive ""`` said "config archive_dir:
+    '' is not a valid name (pattern .+)", naming a setting the user never set; the readers took ""
+    as the working folder and read it as the archive. Now as ``twin backtest --out ""``."""
+    line = fails(*argv)
+    assert line == f"twin: error: {argv[-2]} '': an empty path (name a folder; '.' for the working folder)"
+
+
 def test_an_empty_recovery_dir_is_refused_not_a_run_without_recovery(tmp_path: Path) -> None:
     line = fails("run", "--brokers", "127.0.0.1:19999", "--connect-timeout", "2", "--archive",
                  str(tmp_path / "a"), "--recovery-dir", "")

@@ -343,3 +343,15 @@ def test_another_process_s_folder_holding_partitions_process_0_never_used_is_ref
         "every resume starts again from the beginning; move its files away (or restore them to process "
         "0's folder)")
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before
+
+
+def test_a_folder_of_many_partitions_names_three_and_counts_the_rest(tmp_path: Path) -> None:
+    """Round 42 (TIDY42): the first three, then ", ..."; now "and N more", as every such line says."""
+    from flows.dataflow.recovery_store import join_store
+
+    store = tmp_path / "recovery"
+    prepare_store(store, 5)
+    with pytest.raises(RecoveryStoreError) as err:
+        join_store(store, 1)
+    named = "part-0.sqlite3, part-1.sqlite3, part-2.sqlite3 and 2 more"
+    assert f"holds recovery partitions ({named}) that" in str(err.value)

@@ -36,6 +36,7 @@ from twin_models.features.frame import ENVELOPE_WIDTH_FACTOR, FEATURES_IN
 from twin_models.features.lines import DEFECT_LINE_REL_TOL, line_base_frequency
 from twin_models.features.speed import line_tolerance, refine_shaft_rows
 from twin_models.records import BearingGeometry
+from twin_models.text import and_more
 
 __all__ = ["FrameSpec", "OutOfScale", "frame_features_batch"]
 
@@ -60,7 +61,8 @@ class OutOfScale(ValueError):
 
     def __init__(self, rows: list[int], deviations: list[float]) -> None:
         self.rows, self.deviations = rows, deviations
-        more = f" (and {len(rows) - 1} more frame{'s' if len(rows) > 2 else ''})" if len(rows) > 1 else ""
+        more = and_more(len(rows), 1, "frame")
+        more = f" ({more.lstrip()})" if more else ""
         super().__init__(scale_problem(deviations[0], f"frame {rows[0]}", FEATURES_IN) + more)
 
 

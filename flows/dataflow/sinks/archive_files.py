@@ -39,6 +39,7 @@ from flows.archive.synced_renames import SyncedRenames
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 from flows.dataflow.sinks.archive_columns import Columns, FileTable
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
+from twin_models.text import and_more, counted
 
 __all__ = ["FileData", "bookkeeping", "bookkeeping_arrays", "check_table_folder", "file_schema", "file_table",
            "put_files", "write_file", "write_seq", "write_tables"]
@@ -177,12 +178,15 @@ def _write_error(at: Path, exc: OSError, left: list[Path]) -> ArchiveWriteError:
     """The write's failure at the temporary file ``at``, naming its folder and any file left."""
     why = f"cannot write the archive in {at.parent}: {layout.failure_reason(exc)}"
     if at in left:
-        more = f" ({len(left) - 1} more of this write's in other date folders)" if len(left) > 1 else ""
+        more = and_more(len(left), 1)
+        more = f" ({more.lstrip()} of this write's in other date folders)" if more else ""
         why += (f"; its temporary file {at.name} is left there{more} (hidden: never read; remove it "
                 "once the disk is writable)")
     elif left:
-        why += (f"; {len(left)} temporary file(s) of this write are left in other date folders, e.g. "
-                f"{left[0]} (hidden: never read; remove them once the disk is writable)")
+        one = len(left) == 1
+        why += (f"; {counted(len(left), 'temporary file')} of this write {'is' if one else 'are'} left in "
+                f"other date folders{':' if one else ', e.g.'} {left[0]} (hidden: never read; remove "
+                f"{'it' if one else 'them'} once the disk is writable)")
     return ArchiveWriteError(exc.errno or errno.EIO, why)
 
 
