@@ -157,7 +157,8 @@ def test_the_next_manifest_write_removes_its_own_stale_temporary(tmp_path: Path)
     assert list(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt"]
 
 
-@pytest.mark.parametrize("name", ["..twinflow-outputs.tmp-{pid}-0123abcd.json", ".report.tmp-{pid}-0123abcd.html"])
+@pytest.mark.parametrize("name", ["..twinflow-outputs.tmp-{pid}-0123abcd.json",
+                                  ".report.tmp-{pid}-0123abcd.html"])
 def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path, name: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Round 39 (HOSTILE39): the temporary name was ``.<stem>.tmp-<pid><suffix>``, guessable; a link
