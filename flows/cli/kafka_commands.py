@@ -240,22 +240,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
-    from flows.dataflow.sinks.archive import TABLES
-    from flows.dataflow.sinks.archive_files import check_table_folder
+    from dataclasses import replace
 
-    for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
-        check_table_folder(opts.archive_dir, table)
-    from flows.cli.run_checks import not_writable
-
-    if (problem := not_writable(opts.archive_dir, TABLES, opts.recovery_dir)) is not None:
-        raise ValueError(problem)
-    metrics = PipelineMetrics.from_config(cfg.metrics)
-    serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
     from flows.app.losses import end_lines
+    from flows.app.out_held import held_folder
     from flows.app.stop_signals import stopped_by
+    from flows.cli.out_folders import held_place
+    from flows.cli.run_checks import archive_checks
 
+    metadata = loaded_metadata(args.metadata)
     try:
-        run_kafka_flow(cfg, opts, loaded_metadata(args.metadata), metrics)
+        # round 42 (HOLD42): the archive held from its checks to the run's end (a run lives for days):
+        # its name swapped for a link to another folder mid-run had every later part written there
+        with held_folder(opts.archive_dir, lambda: None, follow=True, parents=True) as at:
+            held = replace(opts, archive_dir=at, archive_shown=opts.archive_dir)
+            held_place("--archive" if args.archive else "archive_dir", opts.archive_dir, at)
+            archive_checks(held)
+            metrics = PipelineMetrics.from_config(cfg.metrics)
+            serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
+            run_kafka_flow(cfg, held, metadata, metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
         where = (f" from --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
