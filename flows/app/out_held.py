@@ -23,7 +23,7 @@ from pathlib import Path
 
 from flows.archive.layout import WriteFailed
 
-__all__ = ["held_folder", "shown_as", "where_now"]
+__all__ = ["held_folder", "held_parent", "shown_as", "where_now"]
 
 
 @contextlib.contextmanager
@@ -94,6 +94,20 @@ def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
         if isinstance(notes, list):
             notes[:] = [named(n) if isinstance(n, str) else n for n in notes]
         seen = seen.__cause__ or seen.__context__
+
+
+@contextlib.contextmanager
+def held_parent(path: str | Path) -> Iterator[Path]:
+    """The file ``path`` named below its folder held open (``/proc/self/fd/<fd>/<name>``; by name
+    without ``/proc``): a write's temporary file and its rename stay in one folder whatever is put at
+    the folder's name meanwhile (``twin simulate --write-metadata/--write-truth``, round 42: swapped
+    between the two, the rename failed and the temporary stayed in the moved folder)."""
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        proc = Path(f"/proc/self/fd/{fd}")
+        yield proc / os.path.basename(path) if proc.is_dir() else Path(path)
+    finally:
+        os.close(fd)
 
 
 def shown_as(text: str, proc: Path, folder: Path) -> str:

@@ -364,11 +364,13 @@ def _write_json(flag: str, path: str, doc: Any) -> None:
     temporary name is not written through. Round 41: ``--write-truth`` wrote in place and
     ``--write-metadata`` had a second temporary-and-rename of its own (its name not cleared first)."""
     from flows.app.out_dir import replace_file
+    from flows.app.out_held import held_parent
     from flows.archive.layout import failure_reason
 
     text = json.dumps(doc, indent=2) + "\n"
-    try:
-        replace_file(path, lambda tmp: tmp.write_text(text))
+    try:  # round 42: its folder held (swapped mid-write, the temporary was left in the moved folder)
+        with held_parent(path) as at:
+            replace_file(at, lambda tmp: tmp.write_text(text))
     except OSError as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
         msg = f"{flag} {path}: cannot write it ({failure_reason(cause)})"

@@ -138,3 +138,21 @@ def test_a_backtest_s_out_swapped_after_its_checks_for_a_link_to_the_home_folder
     line = one_error_line(capsys.readouterr().err)
     assert line.startswith(f"twin: error: --out {out}: now leads to the home folder ({home})"), line
     assert os.listdir(home) == []
+
+
+def test_simulate_s_file_whose_folder_is_swapped_mid_write_is_written_whole_where_it_began(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--write-metadata``'s folder swapped for a link between the temporary's write and its rename.
+    On e838b3a: ``cannot write it (No such file or directory)`` and the temporary left in the moved
+    folder (hidden, for ever); the other folder untouched either way."""
+    from flows.cli.kafka_commands import write_fleet_metadata
+    from twin_models.simulator.fleet import FleetConfig
+
+    folder, victim = tmp_path / "d", tmp_path / "victim"
+    folder.mkdir()
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    _swap_on_call(monkeypatch, "flows.app.out_dir.replace_synced", folder, victim)
+    write_fleet_metadata(FleetConfig(n_assets=2, days=1.0, seed=1), str(folder / "assets.json"))
+    assert os.listdir(victim) == ["keep.txt"]
+    assert os.listdir(f"{folder}.moved") == ["assets.json"]
