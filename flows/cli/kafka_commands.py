@@ -242,6 +242,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     from dataclasses import replace
 
+    from flows.app.held_watch import NameWatch
     from flows.app.losses import end_lines
     from flows.app.out_held import held_folder
     from flows.app.stop_signals import stopped_by
@@ -250,15 +251,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     metadata = loaded_metadata(args.metadata)
     try:
-        # round 42 (HOLD42): the archive held from its checks to the run's end (a run lives for days):
-        # its name swapped for a link to another folder mid-run had every later part written there
+        # round 42: held from its checks to the run's end (swapped for a link, later parts went there)
         with held_folder(opts.archive_dir, lambda: None, follow=True, parents=True) as at:
             held = replace(opts, archive_dir=at, archive_shown=opts.archive_dir)
-            held_place("--archive" if args.archive else "archive_dir", opts.archive_dir, at)
+            held_place(flag := "--archive" if args.archive else "archive_dir", opts.archive_dir, at)
             archive_checks(held)
             metrics = PipelineMetrics.from_config(cfg.metrics)
             serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
-            run_kafka_flow(cfg, held, metadata, metrics)
+            with NameWatch(flag, opts.archive_dir, at, lambda line: print_error(line, prefix="")):
+                run_kafka_flow(cfg, held, metadata, metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
         where = (f" from --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
