@@ -49,6 +49,7 @@ from flows.app.out_dir import (
 )
 from flows.app.out_held import held_folder
 from flows.app.out_manifest import record_written
+from flows.app.out_places import held_place
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
 from flows.app.scores_file import ScoresSpool
@@ -163,6 +164,7 @@ def run_backtest(
     # the start: the user's folder); every line says OUT, never the hold's /proc path
     with (held_folder(out, lambda: None, follow=True) as at,
           kept_on_stop(at, at / "archive", run, expected, logs=("dead_letters.jsonl",), made=made)):
+        held_place("--out", out, at)  # round 42: the CLI's checks looked at --out by name, before the hold
         res = _backtest(inputs, at, cfg, run, events=events, metadata=metadata, read_options=read_options,
                         progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval,
                         keep_snapshots=keep_snapshots, shown=out)

@@ -24,6 +24,7 @@ from flows.app.losses import dead_letters_by_reason, describe_reasons
 from flows.app.out_dir import RunOutputs, kept_on_stop, prepare_out, refuse_linked_folders
 from flows.app.out_held import held_folder
 from flows.app.out_manifest import Manifest, record_written
+from flows.app.out_places import held_place
 from flows.app.outputs import local_outputs
 from flows.app.progress import progress_bar
 from flows.app.report import plot_fleet
@@ -307,8 +308,10 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
         refuse_linked_folders(out, ("followed",))  # --fresh-ed through (another folder's archive deleted)
     run = RunOutputs(new_run_id())
     # round 41: --out held from here to its last file (round 40: while the flow ran only; demo.png,
-    # the dead letters and the manifest went by path): a link put at its name meanwhile gets nothing
+    # the dead letters and the manifest went by path): a link put at its name meanwhile gets nothing;
+    # round 42: the CLI checked --out by name, before the hold: what is held is checked again
     with held_folder(out, lambda: None, follow=True) as at:
+        held_place("--out" if getattr(args, "out", None) else "archive_dir", out, at)
         prepare_out(at, at, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity, shown=out)
         with kept_on_stop(at, at, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept
             res = run_fleet(fleet, cfg, at, workers=args.workers, progress=not args.no_progress,

@@ -27,6 +27,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -301,7 +302,8 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
 
 
 def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
-    """``write(tmp)`` a sibling temporary file, then rename it onto ``path``.
+    """``write(tmp)`` a sibling temporary file (``.<stem>.tmp-<pid>-<8 hex><suffix>``), then rename it
+    onto ``path``.
 
     The rename replaces whatever ``path`` was, a symlink included, never what a symlink points
     to: a link planted in the output folder (``scores.parquet -> ~/.bashrc``, or at the temporary
@@ -311,10 +313,13 @@ def replace_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     write (a full disk) raises :class:`~flows.archive.layout.WriteFailed` naming ``path`` (it
     said Arrow's or matplotlib's words only: ``[Errno 28] Error writing bytes to file``)."""
     target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
+    # round 42 (HOLD42): ``.tmp-<pid>`` alone was shared by two writers of one pid (two containers on one
+    # volume, two hosts on NFS): one renamed the other's half-written file onto ``path`` (a torn file
+    # read), the other's rename then failed; 8 random hex digits make each write's name its own
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
     try:
-        tmp.unlink(missing_ok=True)  # round 39: a link planted at this name (pid-guessable) was written
-        write(tmp)  # through (outside --out) and renamed onto ``path``; a dead run's file of ours is stale
+        tmp.unlink(missing_ok=True)  # round 39: a link planted at this name (then pid-guessable) was written
+        write(tmp)  # through (outside --out) and renamed onto ``path``
         replace_synced(tmp, target)  # round 37: on disk before the rename (a power loss: no empty file)
     except OSError as exc:
         from flows.archive.layout import WriteFailed, failure_reason

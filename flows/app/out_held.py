@@ -23,21 +23,25 @@ from pathlib import Path
 
 from flows.archive.layout import WriteFailed
 
-__all__ = ["held_folder", "where_now"]
+__all__ = ["held_folder", "held_parent", "shown_as", "where_now"]
 
 
 @contextlib.contextmanager
-def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = False) -> Iterator[Path]:
+def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = False,
+                parents: bool = False) -> Iterator[Path]:
     """``folder`` (made if missing) held open: yields the path to write its files by. ``refuse``
     raises the command's one-line error for a link or non-folder at its name (called when the
     open finds one). An exception raised within, or a ``WriteFailed`` behind it (a flow's sink
     failing on its writer thread: the engine's error), names ``folder``, not the ``/proc`` path
     (:func:`_logical`). A folder made here and still empty when an exception ends the block goes again.
     ``follow``: a link at ``folder``'s name when the block starts is followed, the folder it points
-    to held (``twin demo``'s ``--out``, the user's own, may be one; round 40, HOSTILE40c)."""
+    to held (``twin demo``'s ``--out``, the user's own, may be one; round 40, HOSTILE40c).
+    ``parents``: missing folders above it made too (``twin run --archive a/b``, round 42), and
+    removed again with it when still empty."""
     refuse()
-    made = not os.path.lexists(folder)
-    folder.mkdir(exist_ok=True)
+    made = [p for p in (folder, *folder.absolute().parents) if not os.path.lexists(p)] if parents else (
+        [folder] if not os.path.lexists(folder) else [])
+    folder.mkdir(exist_ok=True, parents=parents)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     except OSError as exc:  # ELOOP, ENOTDIR: put there since the check
@@ -56,9 +60,11 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
             yield proc
         except BaseException as exc:
             _logical(exc, proc, folder)
-            if made:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
+            for new in made:  # innermost first
+                try:
+                    new.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
+                except OSError:
+                    break
             raise
     finally:
         os.close(fd)
@@ -71,10 +77,8 @@ def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
     raised with text only (a ``ValueError``'s one line: ``--fresh refused: ...``), and the notes
     added on its way out (a stopped run's "--out ... keeps ..."). Round 41: the whole ``--out`` is
     held while a command writes in it, so any of its lines may be built from the hold's path."""
-    held = re.compile(re.escape(str(proc)) + r"(?![0-9])")
-
     def named(text: str) -> str:
-        return held.sub(lambda _: str(folder), text)
+        return shown_as(text, proc, folder)
 
     seen: BaseException | None = exc
     ids: set[int] = set()
@@ -90,6 +94,26 @@ def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
         if isinstance(notes, list):
             notes[:] = [named(n) if isinstance(n, str) else n for n in notes]
         seen = seen.__cause__ or seen.__context__
+
+
+@contextlib.contextmanager
+def held_parent(path: str | Path) -> Iterator[Path]:
+    """The file ``path`` named below its folder held open (``/proc/self/fd/<fd>/<name>``; by name
+    without ``/proc``): a write's temporary file and its rename stay in one folder whatever is put at
+    the folder's name meanwhile (``twin simulate --write-metadata/--write-truth``, round 42: swapped
+    between the two, the rename failed and the temporary stayed in the moved folder)."""
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        proc = Path(f"/proc/self/fd/{fd}")
+        yield proc / os.path.basename(path) if proc.is_dir() else Path(path)
+    finally:
+        os.close(fd)
+
+
+def shown_as(text: str, proc: Path, folder: Path) -> str:
+    """``text`` naming ``folder`` where it names the hold's path ``proc`` (a line printed while the
+    hold is open: ``twin archive compact``'s summary and warnings, round 42)."""
+    return re.sub(re.escape(str(proc)) + r"(?![0-9])", lambda _: str(folder), text)
 
 
 def where_now(path: Path) -> str:

@@ -8,7 +8,7 @@ file's lock sees it is not the one at that name and takes the new one), so a fol
 file; one left by a kill -9 is taken and removed by the next write.
 
 A kill -9 during :func:`~flows.app.out_dir.replace_file` leaves its temporary file
-(``.<name>.tmp-<pid><suffix>``): the next manifest write removes the manifest's own such files, and
+(``.<name>.tmp-<pid>-<8 hex><suffix>``): the next manifest write removes the manifest's own such files, and
 the next run into the folder those of its outputs (round 40; before, ``--fresh`` only: a backtest
 killed while it wrote scores.parquet left a copy as large, kept by every later run), each only when
 no process ``<pid>`` is alive.
@@ -40,8 +40,9 @@ LOCK_WAIT_S = 10.0
 MANIFEST = ".twinflow-outputs.json"
 """The manifest's name in ``--out`` (hidden: it is bookkeeping, not an output; here, not in
 :mod:`flows.app.out_manifest`, which imports this module: one literal for both)."""
-_TEMP = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d{1,10})(?P<suffix>\.[^.]*)?$")
-"""``replace_file``'s temporary name: ``.<stem>.tmp-<pid><suffix>``."""
+_TEMP = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d{1,10})(?:-[0-9a-f]{8})?(?P<suffix>\.[^.]*)?$")
+"""``replace_file``'s temporary name: ``.<stem>.tmp-<pid>-<8 hex><suffix>`` (round 42; before,
+``.<stem>.tmp-<pid><suffix>``, which a stopped older run may have left: both are swept)."""
 
 
 _WARNED: set[tuple[Path, str | None]] = set()

@@ -92,6 +92,9 @@ class RunOptions:
     backup_interval_s: float | None = None  # None: BACKUP_SNAPSHOTS snapshot intervals
     exit_at_end: bool = False
     from_end: bool = False
+    archive_shown: Path | None = None
+    """The archive's name as given, when ``archive_dir`` is the held folder's ``/proc/self/fd`` path
+    (``twin run``, round 42): what lines name."""
 
     @property
     def backup_s(self) -> float:
@@ -272,7 +275,7 @@ def archive_warning(opts: RunOptions) -> str | None:
         return None
     from flows.app.out_dir import mixing_line
 
-    return mixing_line(f"the archive {opts.archive_dir}", opts.archive_dir,
+    return mixing_line(f"the archive {opts.archive_shown or opts.archive_dir}", opts.archive_dir,
                        "give each run its own --archive (archive_dir) to keep runs apart")
 
 
@@ -338,6 +341,10 @@ def run_kafka_flow(
                 raise OutputUndelivered(failed.summary()) from None
             unwritten = _cause(exc, ArchiveWriteError)
             if unwritten is not None:
+                if _removed(opts.archive_dir):  # held (round 42): never made again at its name mid-run
+                    why = (f"the archive folder {opts.archive_shown or opts.archive_dir} was removed while "
+                           f"the run wrote in it ({unwritten})")
+                    raise OutputUndelivered(why, "to make it again and resume") from None
                 remedy = "once the archive's disk has room and is writable"
                 raise OutputUndelivered(str(unwritten), remedy) from None
             store = store_failure(exc)
@@ -372,6 +379,14 @@ class OutputUndelivered(RuntimeError):
     def __init__(self, summary: str, remedy: str = "once Kafka is back") -> None:
         super().__init__(summary)
         self.remedy = remedy
+
+
+def _removed(folder: Path) -> bool:
+    """Whether the folder ``folder`` names (a held one: its ``/proc/self/fd`` path) was removed."""
+    try:
+        return os.stat(folder).st_nlink == 0
+    except OSError:
+        return True
 
 
 def _cause(exc: BaseException, kind: type[Any]) -> Any:

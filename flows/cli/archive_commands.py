@@ -233,7 +233,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[Any]) -> None:
+def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[Any], shown: Path) -> None:
     """What a compaction did, the same lines whether it ended or a full disk or a signal stopped it."""
     from flows.archive.files import printable
 
@@ -245,10 +245,12 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
         print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
     for c in done:
         print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
-    print(printable(f"archive {root}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted"))
+    print(printable(f"archive {shown}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted"))
 
 
-def _cmd_compact(root: Path, before: date | None, flag: str) -> int:
+def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int:
+    """``root``: the archive held (its ``/proc/self/fd`` path), ``shown`` its name as given."""
+    from flows.app.out_held import shown_as
     from flows.archive.compact import (
         CompactionInterrupted,
         CompactionStopped,
@@ -262,9 +264,9 @@ def _cmd_compact(root: Path, before: date | None, flag: str) -> int:
     from flows.dataflow.sinks.archive import new_run_id
 
     # round 34: a compaction's merged files too long for the OS failed at the first one written
-    if (problem := too_long(flag, root, COMPACT_TAIL, "a compaction")) is not None:
+    if (problem := too_long(flag, shown, COMPACT_TAIL, "a compaction")) is not None:
         raise ValueError(problem)
-    if (problem := not_writable(root, TABLES, None)) is not None:  # another user's archive (round 28)
+    if (problem := not_writable(root, TABLES, None, named=shown)) is not None:  # another user's (round 28)
         raise ValueError(problem)
 
     skipped: list[str] = []
@@ -278,19 +280,19 @@ def _cmd_compact(root: Path, before: date | None, flag: str) -> int:
                                              f"{COMPACT_PREFIX}{new_run_id()}", skipped=skipped, left=left)
         except (CompactionStopped, CompactionInterrupted) as exc:  # a full disk or a stop signal: what was
             # done before it, as a run that ended (main adds the interrupted one's note to its line)
-            _compacted_lines(root, removed, exc.finished, exc.done)
+            _compacted_lines(root, removed, exc.finished, exc.done, shown)
             sys.stdout.flush()
             raise
-    _compacted_lines(root, removed, finished, done)
+    _compacted_lines(root, removed, finished, done, shown)
     if left:  # round 40: a file left out for its column types was left without a word (`sql` says it)
         from flows.archive.query import skipped_warning
 
         sys.stdout.flush()
-        print(skipped_warning(root, left), file=sys.stderr)
+        print(shown_as(skipped_warning(root, left), root, shown), file=sys.stderr)
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
         msg = (f"{n} date folder{'s' if n != 1 else ''} left as {'they were' if n != 1 else 'it was'}: "
-               f"{'; '.join(skipped)}; move such files aside with `twin archive check --archive {root} "
+               f"{'; '.join(skipped)}; move such files aside with `twin archive check --archive {shown} "
                "--pages --repair`, then compact again")
         raise ValueError(msg)
     return 0
@@ -311,22 +313,34 @@ def _stale_note(root: Path) -> None:
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
-    from flows.archive.files import TABLES, corrupt_pages, printable, scan_table
-    from flows.archive.quarantine import quarantine
+    from flows.app.out_held import held_folder
+    from flows.archive.files import TABLES
     from flows.archive.query import folder_problem, no_tables
 
-    root = Path(archive_dir(args.config, args.archive))
-    problem = folder_problem(root)
+    shown = Path(archive_dir(args.config, args.archive))
+    problem = folder_problem(shown)
     if problem is not None:
         raise ValueError(problem)
-    if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
-        # round 26: `archive check --archive /etc` said "every file is readable" (exit 0), round 27:
-        # `archive compact` "0 date folders compacted" (exit 0); `twin sql`'s line, exit 2
-        raise ValueError(no_tables(root))
-    if args.archive_command == "compact":
-        return _cmd_compact(root, args.before, "--archive" if args.archive is not None else "archive_dir")
+    # round 42 (HOLD42): held from here to the last move or deletion (by name before: the folder
+    # swapped for a link mid-compaction had merged files written and sources deleted where it pointed)
+    with held_folder(shown, lambda: None, follow=True) as root:
+        if not any(os.path.lexists(root / name) for name in (*TABLES, "_quarantine")):
+            # round 26: `archive check --archive /etc` said "every file is readable" (exit 0), round 27:
+            # `archive compact` "0 date folders compacted" (exit 0); `twin sql`'s line, exit 2
+            raise ValueError(no_tables(shown))
+        if args.archive_command == "compact":
+            return _cmd_compact(root, args.before, "--archive" if args.archive is not None else "archive_dir",
+                                shown)
+        return _check(args, root, shown)
+
+
+def _check(args: argparse.Namespace, root: Path, shown: Path) -> int:
+    """``twin archive check [--pages] [--repair]`` of the held archive ``root`` (named ``shown``)."""
+    from flows.archive.files import TABLES, corrupt_pages, printable, scan_table
+    from flows.archive.quarantine import quarantine
+
     scans = [scan_table(root, t) for t in TABLES]
-    at = printable(f"archive {root}")  # a newline in the path would forge a line (round 29)
+    at = printable(f"archive {shown}")  # a newline in the path would forge a line (round 29)
     _stale_note(root)
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:

@@ -243,22 +243,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backup_interval_s=args.backup_interval,
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
-    from flows.dataflow.sinks.archive import TABLES
-    from flows.dataflow.sinks.archive_files import check_table_folder
+    from dataclasses import replace
 
-    for table in TABLES:  # with the folder's own checks, before the brokers are asked (round 26)
-        check_table_folder(opts.archive_dir, table)
-    from flows.cli.run_checks import not_writable
-
-    if (problem := not_writable(opts.archive_dir, TABLES, opts.recovery_dir)) is not None:
-        raise ValueError(problem)
-    metrics = PipelineMetrics.from_config(cfg.metrics)
-    serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
+    from flows.app.held_watch import NameWatch
     from flows.app.losses import end_lines
+    from flows.app.out_held import held_folder
     from flows.app.stop_signals import stopped_by
+    from flows.cli.out_folders import held_place
+    from flows.cli.run_checks import archive_checks
 
+    metadata = loaded_metadata(args.metadata)
     try:
-        run_kafka_flow(cfg, opts, loaded_metadata(args.metadata), metrics)
+        # round 42: held from its checks to the run's end (swapped for a link, later parts went there)
+        with held_folder(opts.archive_dir, lambda: None, follow=True, parents=True) as at:
+            held = replace(opts, archive_dir=at, archive_shown=opts.archive_dir)
+            held_place(flag := "--archive" if args.archive else "archive_dir", opts.archive_dir, at)
+            archive_checks(held)
+            metrics = PipelineMetrics.from_config(cfg.metrics)
+            serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
+            with NameWatch(flag, opts.archive_dir, at, lambda line: print_error(line, prefix="")):
+                run_kafka_flow(cfg, held, metadata, metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
         where = (f" from --recovery-dir {_shown(opts.recovery_dir)}" if opts.recovery_dir
@@ -364,11 +368,13 @@ def _write_json(flag: str, path: str, doc: Any) -> None:
     temporary name is not written through. Round 41: ``--write-truth`` wrote in place and
     ``--write-metadata`` had a second temporary-and-rename of its own (its name not cleared first)."""
     from flows.app.out_dir import replace_file
+    from flows.app.out_held import held_parent
     from flows.archive.layout import failure_reason
 
     text = json.dumps(doc, indent=2) + "\n"
-    try:
-        replace_file(path, lambda tmp: tmp.write_text(text))
+    try:  # round 42: its folder held (swapped mid-write, the temporary was left in the moved folder)
+        with held_parent(path) as at:
+            replace_file(at, lambda tmp: tmp.write_text(text))
     except OSError as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
         msg = f"{flag} {path}: cannot write it ({failure_reason(cause)})"

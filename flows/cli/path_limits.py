@@ -28,10 +28,11 @@ COMPACT_TAIL = (f"{max(TABLES, key=len)}/date=2026-01-01/"
 temporary name (round 34: a compaction had no check; its first merged file failed to be written)."""
 
 
-FIGURE_TAIL = f"figures/.{'x' * (120 + 9)}_envelope.tmp-4194304.png"
+FIGURE_TAIL = f"figures/.{'x' * (120 + 9)}_envelope.tmp-4194304-0123abcd.png"
 """The longest path a backtest's report writes below ``--out``: a waterfall's temporary name, its asset
 and channel cut to ``flows.app.report_html.STEM_BYTES`` (120) bytes with ``-`` and 8 hex digits, and a
-pid of up to 7 digits (Linux's largest ``pid_max``). Round 39: a name was the whole asset id (up to 512
+pid of up to 7 digits (Linux's largest ``pid_max``) with the write's own 8 hex digits (round 42).
+Round 39: a name was the whole asset id (up to 512
 bytes of UTF-8) and no tail counted it: a long ``--out`` passed the check and failed at the report."""
 
 

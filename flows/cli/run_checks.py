@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cluster_addresses", "not_writable"]
+__all__ = ["archive_checks", "cluster_addresses", "not_writable"]
 
 
 def _problem(address: str) -> str | None:
@@ -96,3 +97,16 @@ def not_writable(archive: Path, tables: tuple[str, ...], store: Path | None, fla
                     f"as uid {os.geteuid()} ({_owner(path)}); make it writable for this user or run as its "
                     "owner")
     return None
+
+
+def archive_checks(opts: Any) -> None:
+    """The archive's table folders and the recovery store checked before the brokers are asked
+    (round 26), in the held archive (round 42: by name before, a swap after them went unseen)."""
+    from flows.dataflow.sinks.archive import TABLES
+    from flows.dataflow.sinks.archive_files import check_table_folder
+
+    for table in TABLES:
+        check_table_folder(opts.archive_dir, table)
+    problem = not_writable(opts.archive_dir, TABLES, opts.recovery_dir, named=opts.archive_shown)
+    if problem is not None:
+        raise ValueError(problem)

@@ -133,8 +133,9 @@ def test_fresh_removes_temporary_files_of_killed_writes_only(tmp_path: Path) -> 
     (out / "demo.png").write_bytes(b"png")
     record_written(out, [out / "demo.png"])
     dead, alive = _dead_pid(), os.getpid()
-    stale = [out / f"..twinflow-outputs.tmp-{dead}.json", out / f".demo.tmp-{dead}.png"]
-    kept = [out / f".demo.tmp-{alive}.png",  # a write going on
+    stale = [out / f"..twinflow-outputs.tmp-{dead}.json", out / f".demo.tmp-{dead}.png",
+             out / f".demo.tmp-{dead}-0123abcd.png"]  # round 42's name (a write's own 8 hex digits)
+    kept = [out / f".demo.tmp-{alive}.png", out / f".demo.tmp-{alive}-0123abcd.png",  # writes going on
             out / f".notes.tmp-{dead}.txt",  # not a temporary of an output of this command
             out / f".demo.tmp-{dead}.png.bak"]  # not that shape
     for p in (*stale, *kept):
@@ -156,11 +157,15 @@ def test_the_next_manifest_write_removes_its_own_stale_temporary(tmp_path: Path)
     assert list(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["a.txt"]
 
 
-@pytest.mark.parametrize("name", ["..twinflow-outputs.tmp-{pid}.json", ".report.tmp-{pid}.html"])
-def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path, name: str) -> None:
-    """Round 39 (HOSTILE39): the temporary name is ``.<stem>.tmp-<pid><suffix>``, guessable; a link
+@pytest.mark.parametrize("name", ["..twinflow-outputs.tmp-{pid}-0123abcd.json",
+                                  ".report.tmp-{pid}-0123abcd.html"])
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path, name: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 39 (HOSTILE39): the temporary name was ``.<stem>.tmp-<pid><suffix>``, guessable; a link
     planted there was written through (a file outside --out overwritten with the manifest or the
-    page) and then renamed onto the output (the manifest became that link). On f313d9d both failed."""
+    page) and then renamed onto the output (the manifest became that link). On f313d9d both failed.
+    Round 42: the name has 8 random hex digits too; made known here, so the link is at its name."""
+    monkeypatch.setattr("flows.app.out_dir.secrets.token_hex", lambda n: "0123abcd")
     victim = tmp_path / "victim"
     victim.write_text("keep")
     out = tmp_path / "out"

@@ -1,0 +1,71 @@
+"""A long-lived command's held folder watched for its name leading elsewhere (round 42, part HOLD42).
+
+``twin run`` holds its archive (:func:`~flows.app.out_held.held_folder`) for days: a folder moved on
+purpose (``mv twin-data twin-data.2026-11``, a rotation) keeps getting the run's parts, the folder it
+started with, until a restart. :class:`NameWatch` says so, once per change, in one warning line: a
+thread compares what the name leads to (one ``stat``) with the held folder every ``every_s`` seconds,
+off the flush path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["WATCH_EVERY_S", "NameWatch", "moved_line"]
+
+WATCH_EVERY_S = 30.0
+"""How often ``twin run`` looks at its archive's name (one ``stat`` and one ``fstat``)."""
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def moved_line(flag: str, name: Path, held: Path) -> str | None:
+    """The warning when ``name`` no longer leads to the folder ``held`` (its ``/proc/self/fd`` path),
+    else None."""
+    mine, now = _identity(held), _identity(name)
+    if mine is None or now == mine:
+        return None
+    if os.stat(held).st_nlink == 0:
+        return None  # removed: the next flush stops the run with its own line
+    where = os.path.realpath(held)
+    what = "leads to another folder" if now is not None else "leads to no folder"
+    return (f"twin run: warning: {flag} {name} {what} now; this run goes on writing into the folder it "
+            f"started with, now at {where}, until it is restarted (the same --recovery-dir resumes it, "
+            f"writing at {name})")
+
+
+class NameWatch:
+    """A daemon thread printing :func:`moved_line` through ``say`` once per change of what ``name`` is."""
+
+    def __init__(self, flag: str, name: Path, held: Path, say: Callable[[str], None],
+                 every_s: float = WATCH_EVERY_S) -> None:
+        self._args = (flag, name, held)
+        self._say, self._every = say, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="twin-archive-name", daemon=True)
+        self._said: str | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            with contextlib.suppress(OSError):
+                line = moved_line(*self._args)
+                if line is not None and line != self._said:
+                    self._say(line)
+                self._said = line
+
+    def __enter__(self) -> NameWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,39 @@
+"""``twin run``'s held archive moved on purpose (a rotation) is said once, in one warning line (round 42,
+part HOLD42): the run writes on into the folder it started with until a restart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from flows.app.held_watch import NameWatch
+from flows.app.out_held import held_folder
+
+
+def _wait_for(lines: list[str], n: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(lines) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_rotated_archive_is_said_once_and_a_removed_one_is_left_to_the_flush(tmp_path: Path) -> None:
+    archive = tmp_path / "twin-data"
+    lines: list[str] = []
+    with held_folder(archive, lambda: None, follow=True) as at, \
+            NameWatch("--archive", archive, at, lines.append, every_s=0.01):
+        time.sleep(0.1)
+        assert lines == []  # the name leads to the held folder: nothing to say
+        os.rename(archive, tmp_path / "twin-data.2026-11")
+        _wait_for(lines, 1)
+        time.sleep(0.1)  # looked at again several times: said once
+        assert lines == [f"twin run: warning: --archive {archive} leads to no folder now; this run goes on "
+                         f"writing into the folder it started with, now at {tmp_path / 'twin-data.2026-11'}, "
+                         f"until it is restarted (the same --recovery-dir resumes it, writing at {archive})"]
+        archive.mkdir()  # the operator's new folder at the name: said again, as another folder
+        _wait_for(lines, 2)
+        assert len(lines) == 2 and f"--archive {archive} leads to another folder now" in lines[1]
+        shutil.rmtree(tmp_path / "twin-data.2026-11")  # the held one removed: the next flush's own line
+        time.sleep(0.1)
+        assert len(lines) == 2
