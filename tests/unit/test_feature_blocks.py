@@ -87,7 +87,8 @@ def test_a_blocks_values_are_its_windows_rows_in_arrival_order() -> None:
     assert np.array_equal(again.values, block.values[:5], equal_nan=True)
     # round 42: a block of feature maps keeps each window's row bytes as they are (no copy of
     # the flush before the sink's gather); the plain dicts' are one matrix
-    assert type(block.rows) is list and all(b is r.features.raw for b, r in zip(block.rows, records, strict=True))
+    assert type(block.rows) is list
+    assert all(b is r.features.raw for b, r in zip(block.rows, records, strict=True))
     assert type(again.rows) is np.ndarray and again.rows is again.values
 
 

@@ -223,7 +223,8 @@ def _doubles(flat: np.ndarray) -> pa.Array:
     if valid == len(flat):  # the common case: no missing value anywhere
         return pa.array(flat)
     bits = pa.py_buffer(np.packbits(finite, bitorder="little"))
-    return pa.Array.from_buffers(pa.float64(), len(flat), [bits, pa.py_buffer(flat)], null_count=len(flat) - valid)
+    nulls = len(flat) - valid
+    return pa.Array.from_buffers(pa.float64(), len(flat), [bits, pa.py_buffer(flat)], null_count=nulls)
 
 
 _CHUNK = 256
