@@ -2,11 +2,12 @@
 
 The sink receives the windows as :class:`~.feature_blocks.FeatureBlock` s, made where they were
 aggregated (:mod:`.feature_blocks`: asset ids, int64 times, the events' text, the input spans
-flattened, one float64 matrix per name sequence). A write's columns are the blocks' columns
-concatenated; the sort by (date, asset_id, time) is one ``np.lexsort`` over integer codes (dates
-in order of first appearance, asset ids by Arrow's dictionary encoding); the feature matrix is
-(one row per window, as the blocks hold it) gathered into sorted order and transposed once, and
-the feature columns are slices of one Arrow array over it; each column is built once for the
+flattened, the values of one name sequence: each window's row). A write's columns are the blocks'
+columns concatenated; the sort by (date, asset_id, time) is one ``np.lexsort`` over integer codes
+(dates in order of first appearance, asset ids by Arrow's dictionary encoding); the windows' rows
+(as the blocks hold them: feature maps' row bytes, or a matrix) are gathered into sorted order and
+transposed once, a cache-sized piece at a time, and the feature columns are slices of one Arrow
+array over that buffer (its null bitmap packed by NumPy); each column is built once for the
 whole write and sliced (zero-copy) per date. Records (tests, benchmarks,
 ``write_records``) are made blocks first, so there is one path.
 
