@@ -10,7 +10,8 @@ the megabytes of one round's files, ``sink_mb``):
 
 - ``features``, the wide shape (``bench_archive.py``'s: 100 assets, batches of 20,000 windows, ~8
   dates each) and the one-date shape (each date one flush): ``row_building`` = the windows'
-  objects read into column blocks (``feature_blocks``); ``python_to_arrow`` = the blocks made the
+  objects read into column blocks (``feature_blocks``; from round 42 the values' rows stay each
+  window's bytes there, gathered in the next piece); ``python_to_arrow`` = the blocks made the
   dates' Arrow columns, sorted (``block_columns``); ``file_table`` = the bookkeeping columns and
   the write options; ``parquet_encode`` = ``layout.write_file`` (the Parquet write into the
   temporary file); ``file_and_sync`` = the rest of ``put_files`` (folders, fsyncs, renames).

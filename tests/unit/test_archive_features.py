@@ -126,3 +126,35 @@ def test_the_sorted_columns_are_the_gathered_rows_transposed(windows: int) -> No
     got = _sorted_columns(rows, order)
     assert got.flags.c_contiguous and got.shape == (7, windows)
     assert np.array_equal(got, rows[order].T, equal_nan=True)
+
+
+@pytest.mark.parametrize(("windows", "width"), [(0, 3), (1, 3), (5461, 3), (5462, 3), (700, 50), (328, 50)])
+def test_the_rows_bytes_gathered_in_pieces_are_the_sorted_columns(windows: int, width: int) -> None:
+    # round 42: feature maps' rows gathered from their bytes a cache-sized piece at a time (no
+    # joined copy of the flush first); piece edges (327 rows at 50 names, 5,461 at 3) included
+    from flows.dataflow.sinks.archive_features import _gathered_columns, _sorted_columns
+
+    rng = np.random.default_rng(windows + width)
+    rows = rng.standard_normal((windows, width))
+    rows[rng.random(rows.shape) < 0.05] = np.nan
+    order = rng.permutation(windows)
+    got = _gathered_columns([row.tobytes() for row in rows], order, width)
+    assert got.flags.c_contiguous and got.shape == (width, windows)
+    assert np.array_equal(got, _sorted_columns(rows, order), equal_nan=True)
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.03, 1.0])
+def test_the_feature_values_array_has_a_null_for_each_value_not_finite(missing: float) -> None:
+    # round 42: the validity bitmap packed by NumPy over the values' own buffer, not pa.array(mask=)
+    from flows.dataflow.sinks.archive_features import _doubles
+
+    rng = np.random.default_rng(7)
+    flat = rng.standard_normal(1003)
+    bad = rng.random(1003) < missing
+    flat[bad] = rng.choice([np.nan, np.inf, -np.inf], int(bad.sum()))
+    got = _doubles(flat)
+    want = pa.array(flat, pa.float64(), mask=~np.isfinite(flat))
+    assert got.type == pa.float64() and got.null_count == int(bad.sum())
+    assert got.equals(want) and got.to_pylist() == want.to_pylist()
+    for lo, n in ((0, 8), (3, 17), (997, 6)):  # the flow's columns are slices of it
+        assert got.slice(lo, n).to_pylist() == want.slice(lo, n).to_pylist()

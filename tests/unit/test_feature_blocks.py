@@ -85,6 +85,11 @@ def test_a_blocks_values_are_its_windows_rows_in_arrival_order() -> None:
     dicts = [replace(r, features=dict(r.features)) for r in records[:5]]
     again = feature_blocks(dicts)[0]
     assert np.array_equal(again.values, block.values[:5], equal_nan=True)
+    # round 42: a block of feature maps keeps each window's row bytes as they are (no copy of
+    # the flush before the sink's gather); the plain dicts' are one matrix
+    assert type(block.rows) is list
+    assert all(b is r.features.raw for b, r in zip(block.rows, records, strict=True))
+    assert type(again.rows) is np.ndarray and again.rows is again.values
 
 
 def test_an_int_beyond_int64_in_a_span_falls_back_to_the_same_text(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ Issue 10's archive target (write >= 0.8x a bare ``write_table``): reading each w
 objects one at a time (asset id, two datetimes, the feature map and its bytes, the input spans)
 cost ~4-5 us per window (RESULTS.md, ARCHIVE6). A :class:`FeatureBlock` holds consecutive
 windows as columns: the asset ids (shared strings), start/end/n_records as int64 arrays, the
-events' archive text, the input spans flattened into int64 arrays, and the feature values as
-one (windows, names) float64 matrix of a single name sequence; each is made by C-level passes
+events' archive text, the input spans flattened into int64 arrays, and the feature values of a
+single name sequence (each window's float64 row; :attr:`FeatureBlock.values` is them as one
+(windows, names) matrix); each is made by C-level passes
 over the windows (``map`` of attribute getters), and the sink builds a write's columns by
 concatenating blocks (:func:`flows.dataflow.sinks.archive_features.block_tables`).
 
@@ -58,10 +59,13 @@ class FeatureBlock:
 
     ``ids``: the distinct asset ids (first appearance), ``codes``: each window's position in
     them; ``names``: the feature names in the order of ``values``' columns; ``values``:
-    (windows, names) float64, C-contiguous (one row per window, as the windows hold them: the
-    sink gathers whole rows into sorted order); ``span_counts``: input spans per window, their
-    fields flattened into ``span_codes`` (positions in the distinct ``span_sources``) /
-    ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
+    ``rows``: the values, either a (windows, names) float64 matrix, C-contiguous (one row per
+    window, as the windows hold them), or each window's row as the bytes of its ``FeatureMap.raw``
+    (a block made from feature maps: the sink gathers those rows straight into sorted columns,
+    :func:`~.archive_features.block_columns`, with no (windows, names) copy of the flush in
+    arrival order; round 42); :attr:`values` is the matrix either way. ``span_counts``: input
+    spans per window, their fields flattened into ``span_codes`` (positions in the distinct
+    ``span_sources``) / ``span_first`` / ``span_last`` (int64, or object for integers beyond it)."""
 
     ids: list[str]
     codes: np.ndarray
@@ -75,10 +79,17 @@ class FeatureBlock:
     span_first: np.ndarray
     span_last: np.ndarray
     names: tuple[str, ...]
-    values: np.ndarray
+    rows: np.ndarray | list[bytes]
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The (windows, names) float64 matrix of the windows' values, arrival order."""
+        if isinstance(self.rows, np.ndarray):
+            return self.rows
+        return np.frombuffer(b"".join(self.rows), np.float64).reshape(len(self.rows), len(self.names))
 
     @property
     def assets(self) -> list[str]:
@@ -114,18 +125,18 @@ def _shape(features: Any) -> Hashable:
     return features.key_set if isinstance(features, FeatureMap) else tuple(features)
 
 
-def _values(maps: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.ndarray]:
-    """The names and the (windows, names) matrix of windows (their feature maps) that all have
-    ``shape``: the rows joined as they are (one copy, no transpose: the sink gathers whole rows
-    into sorted order and transposes them in one pass, :func:`~.archive_features.block_tables`)."""
+def _values(maps: Sequence[Any], shape: Hashable) -> tuple[tuple[str, ...], np.ndarray | list[bytes]]:
+    """The names and the rows of windows (their feature maps) that all have ``shape``: feature
+    maps' rows as their bytes, not copied (round 42: the sink gathers them into sorted columns in
+    cache-sized pieces, :func:`~.archive_features.block_columns`; joining them here first made a
+    whole (windows, names) copy of the flush, ~8 MB for 20,000 windows, written then read once);
+    plain dicts' as a (windows, names) matrix."""
     from flows.dataflow.sinks.archive_columns import _values as dict_values
 
     if isinstance(shape, FeatureKeys):
-        width = len(shape.names)
-        if not width:
+        if not shape.names:
             return shape.names, np.empty((len(maps), 0))
-        flat = np.frombuffer(b"".join(map(_RAW, maps)), np.float64)
-        return shape.names, flat.reshape(len(maps), width)
+        return shape.names, list(map(_RAW, maps))
     names: tuple[str, ...] = shape  # type: ignore[assignment]
     return names, dict_values(list(maps), range(len(maps)), len(names))
 
