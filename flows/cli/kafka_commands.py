@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -353,32 +352,15 @@ def output_file(flag: str, path: str) -> None:
 
 def write_fleet_metadata(fleet: Any, path: str) -> None:
     """The simulated fleet's metadata as a JSON file ``{asset_id: {...}}``, written whole
-    (:func:`_write_json`): a reader waiting for the file (infra/docker-compose.yml's pipeline)
-    never reads half of it."""
+    (:func:`flows.cli.out_folders.write_json`): a reader waiting for the file
+    (infra/docker-compose.yml's pipeline) never reads half of it."""
     from flows.codec import metadata_to_dict
     from twin_models.simulator.fleet import fleet_metadata
 
     doc = {aid: metadata_to_dict(m) for aid, m in fleet_metadata(fleet).items()}
-    _write_json("--write-metadata", path, doc)
+    from flows.cli.out_folders import write_json
 
-
-def _write_json(flag: str, path: str, doc: Any) -> None:
-    """``doc`` as indented JSON at ``path`` through :func:`~flows.app.out_dir.replace_file`: a failure
-    midway (a full disk) leaves the earlier file or none, never a torn one, and a link planted at the
-    temporary name is not written through. Round 41: ``--write-truth`` wrote in place and
-    ``--write-metadata`` had a second temporary-and-rename of its own (its name not cleared first)."""
-    from flows.app.out_dir import replace_file
-    from flows.app.out_held import held_parent
-    from flows.archive.layout import failure_reason
-
-    text = json.dumps(doc, indent=2) + "\n"
-    try:  # round 42: its folder held (swapped mid-write, the temporary was left in the moved folder)
-        with held_parent(path) as at:
-            replace_file(at, lambda tmp: tmp.write_text(text))
-    except OSError as exc:
-        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-        msg = f"{flag} {path}: cannot write it ({failure_reason(cause)})"
-        raise ValueError(msg) from None
+    write_json("--write-metadata", path, doc)
 
 
 def fault_kinds(text: str) -> tuple[str, ...]:
@@ -396,14 +378,16 @@ def fault_kinds(text: str) -> tuple[str, ...]:
 
 def write_fault_truth(fleet: Any, path: str) -> int:
     """The simulated fleet's sensor faults (their ground truth) as a JSON file, written whole
-    (:func:`_write_json`); how many."""
+    (:func:`flows.cli.out_folders.write_json`); how many."""
     from flows.app.demo_sensors import truth_to_json
     from twin_models.simulator.fleet import sensor_fault_truth
 
     truths = sensor_fault_truth(fleet)
     doc = {"seed": fleet.seed, "assets": fleet.n_assets, "start": fleet.start.isoformat(),
            "days": fleet.days, "sensor_faults": [truth_to_json(t) for t in truths]}
-    _write_json("--write-truth", path, doc)
+    from flows.cli.out_folders import write_json
+
+    write_json("--write-truth", path, doc)
     return len(truths)
 
 

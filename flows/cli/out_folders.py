@@ -11,14 +11,16 @@ refuses a demo's folder to a backtest and the reverse.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from flows.app.out_places import SYSTEM_DIRS, archive_table_around, held_place, refused_place
 from flows.cli.args import UsageError, refuse_empty
 
 __all__ = ["SYSTEM_DIRS", "archive_table_around", "archive_tables_in", "held_place",
-           "not_another_commands_out", "refused_place", "writable_dir"]
+           "not_another_commands_out", "refused_place", "writable_dir", "write_json"]
 
 
 def archive_tables_in(folder: str | Path) -> list[str]:
@@ -93,3 +95,21 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
             raise UsageError(msg) from None
     return p
 
+
+def write_json(flag: str, path: str, doc: Any) -> None:
+    """``doc`` as indented JSON at ``path`` through :func:`~flows.app.out_dir.replace_file`: a failure
+    midway (a full disk) leaves the earlier file or none, never a torn one, and a link planted at the
+    temporary name is not written through. Round 41: ``--write-truth`` wrote in place and
+    ``--write-metadata`` had a second temporary-and-rename of its own (its name not cleared first)."""
+    from flows.app.out_dir import replace_file
+    from flows.app.out_held import held_parent
+    from flows.archive.layout import failure_reason
+
+    text = json.dumps(doc, indent=2) + "\n"
+    try:  # round 42: its folder held (swapped mid-write, the temporary was left in the moved folder)
+        with held_parent(path) as at:
+            replace_file(at, lambda tmp: tmp.write_text(text))
+    except OSError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        msg = f"{flag} {path}: cannot write it ({failure_reason(cause)})"
+        raise ValueError(msg) from None

@@ -18,7 +18,7 @@ from pathlib import Path
 WRITER = """
 import os, sys
 os.getpid = lambda: 4242  # as in two containers: both processes have the same pid
-from flows.cli.kafka_commands import _write_json
+from flows.cli.out_folders import write_json
 path, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 doc = {"writer": tag, "rows": [tag * 64] * 4000}
 print("ready", flush=True)
@@ -26,7 +26,7 @@ sys.stdin.readline()
 failed = []
 for i in range(n):
     try:
-        _write_json("--write-metadata", path, {**doc, "i": i})
+        write_json("--write-metadata", path, {**doc, "i": i})
     except ValueError as exc:  # the command's one line: counted, the loop goes on
         failed.append(str(exc))
 print(len(failed), failed[:1], flush=True)
