@@ -13,7 +13,7 @@ lineage or input columns and is explained without them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,13 @@ __all__ = ["explain", "render", "rendered"]
 
 MAX_WINDOWS = 50
 """Windows listed per alert at most (the latest ones before it was raised)."""
+
+
+_STATE_COLUMNS = ("window_start", "timestamp", "condition", "anomaly_score", "health_index", "life_id",
+                  "verdict", "verdict_confidence", "evidence", "top_features", "lineage")
+"""The columns of ``twin_state`` :func:`_windows` and :func:`_feature_values` read."""
+_FEATURE_COLUMNS = ("window_start", "window_end", "inputs")
+"""The columns of ``features`` they read (with the alert's top features)."""
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -112,17 +119,28 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
 
     def read() -> dict[str, Any]:
         skipped: list[Any] = []
-        con = connect(base, ("alerts", "twin_state", "features", "recommendations", "audit"),
-                      on_skip=skipped.extend)
+        con = connect(base, ("alerts", "recommendations", "audit"), on_skip=skipped.extend)
+        opened: list[duckdb.DuckDBPyConnection] = [con]
+
+        def of_asset(asset: str, top: list[str]) -> duckdb.DuckDBPyConnection:
+            """The asset's windows and features (the columns read of them), its rows read as the
+            files are listed: no query of them reads a file again (round 41, SCAN41b: each re-read
+            every footer)."""
+            columns = {"twin_state": _STATE_COLUMNS, "features": (*_FEATURE_COLUMNS, *top)}
+            opened.append(connect(base, ("twin_state", "features"), on_skip=skipped.extend, asset=asset,
+                                  columns=columns))
+            return opened[-1]
+
         try:
-            doc = _explain(con, base, alert_id, len(skipped))
+            doc = _explain(con, of_asset, base, alert_id, skipped)
         except duckdb.Error as exc:
             if (changed := changed_during(exc)) is not None:  # a compaction meanwhile
                 raise changed from None
             msg = f"bad archive {base}: {str(exc).splitlines()[0]}"
             raise ArchiveError(msg) from None
         finally:
-            con.close()
+            for c in opened:
+                c.close()
         doc["skipped_files"] = len(skipped)
         return doc
 
@@ -134,11 +152,15 @@ _NEEDED = ("asset_id", "kind", "sequence", "severity", "started_at", "status", "
 before round 23 a row lacking ``started_at`` stopped `twin explain` with an internal error)."""
 
 
-def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped: int) -> dict[str, Any]:
+def _explain(con: duckdb.DuckDBPyConnection, of_asset: Callable[[str, list[str]], duckdb.DuckDBPyConnection],
+             base: Path, alert_id: str, skipped_files: list[Any]) -> dict[str, Any]:
+    """The lineage: the alert's messages and recommendations on ``con``, its asset's windows and
+    features on ``of_asset(asset, top features)``."""
     views = _views(con)
     messages = _rows(con, "SELECT * FROM alerts WHERE alert_id = ? ORDER BY sequence", (alert_id,)) \
         if "alerts" in views else []
     if not messages:
+        skipped = len(skipped_files)
         left = f" ({skipped} unreadable or foreign files left out: see `twin archive check`)" * bool(skipped)
         msg = f"unknown alert id {alert_id!r}: not in the archive {base}{left}"
         raise ArchiveError(msg)
@@ -155,12 +177,14 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
             raise ArchiveError(msg)
     raised = messages[0]
     asset, started = raised["asset_id"], raised["started_at"]
-    windows = _windows(con, views, asset, started, raised["timestamp"])
-    raising = windows[-1] if windows else None
     pairs = _pairs(_json(raised["top_features"]))
     top = [str(p[0]) for p in pairs]
+    asset_con = of_asset(asset, top)
+    asset_views = _views(asset_con)
+    windows = _windows(asset_con, asset_views, asset, started, raised["timestamp"])
+    raising = windows[-1] if windows else None
     zs = {str(p[0]): p[1] for p in pairs}
-    features = _feature_values(con, views, asset, top, started, raising)
+    features = _feature_values(asset_con, asset_views, asset, top, started, raising)
     for f in features:
         f["z"] = zs.get(f["name"])
     return {

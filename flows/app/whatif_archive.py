@@ -93,7 +93,9 @@ def _archive_basis(root: str | Path, asset_id: str, as_of: datetime | None,
 
     from flows.archive.query import ArchiveError, changed_during, connect
 
-    con = connect(root, tables=("twin_state", "damage_state"), on_skip=on_skip)
+    # one listing, the asset's rows read in it: the queries open no file again (round 41, SCAN41b)
+    con = connect(root, tables=("twin_state", "damage_state"), on_skip=on_skip, asset=asset_id,
+                  columns={"twin_state": ("timestamp", "life_id", "damage")})
     try:
         listed = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         views = {r[0] for r in listed}

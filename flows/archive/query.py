@@ -38,16 +38,19 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import duckdb
+import pyarrow as pa
 
+from flows.archive.asset_rows import UnreadableRows, asset_listings
 from flows.archive.files import (
     TABLES,
     ArchiveChanged,
     BadFile,
+    TableFiles,
     corrupt_pages,
     printable,
     scan_table,
@@ -55,7 +58,7 @@ from flows.archive.files import (
 )
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
-from flows.archive.views import add_empty_view, add_view
+from flows.archive.views import add_empty_view, add_view, add_view_over
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "all_rows",
            "changed_during",
@@ -255,19 +258,28 @@ def no_tables(base: Path) -> str:
 
 
 def connect(root: str | Path, tables: Iterable[str] = TABLES,
-            on_skip: SkipHandler | None = None, memory_mib: int | None = None) -> duckdb.DuckDBPyConnection:
+            on_skip: SkipHandler | None = None, memory_mib: int | None = None,
+            asset: str | None = None, columns: Mapping[str, Iterable[str]] | None = None,
+            ) -> duckdb.DuckDBPyConnection:
     """A sandboxed in-memory DuckDB connection with one view per archive table under ``root`` (an
     empty one, with the table's declared columns, for a table with no file written yet).
 
     ``tables`` limits which views are built (each costs a footer read per file); files left out
     are passed to ``on_skip`` (default: one warning line on stderr). ``memory_mib``: the
-    connection's memory limit (default :func:`default_memory_mib`).
+    connection's memory limit (default :func:`default_memory_mib`). ``asset``: the views of the
+    tables keyed by asset (:data:`flows.archive.asset_rows.ASSET_TABLES`) hold that asset's rows
+    only, read while listing (no query reads their files again: `twin explain`, `twin whatif`);
+    ``columns`` names, of a table, the columns its view needs hold (the keys are added; default all).
     """
     base = Path(root)
     problem = folder_problem(base)
     if problem is not None:
         raise ArchiveError(problem)
-    scans = [scan_table(base, t) for t in TABLES if t in set(tables)]
+    wanted = set(tables)
+    own = _asset_listings(base, wanted, asset, columns) if asset is not None else []
+    read = {tf.table: rows for tf, rows in own}
+    scans = [scan_table(base, t) for t in TABLES if t in wanted and t not in read]
+    scans = sorted([*scans, *(tf for tf, _ in own)], key=lambda s: TABLES.index(s.table))
     bad = [b for s in scans for b in s.bad]
     if bad:
         (on_skip or warn_once(base))(bad)
@@ -279,11 +291,24 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     for statement in LOCK:
         con.execute(statement)
     for s in scans:
-        if s.files:
+        if (rows := read.get(s.table)) is not None:
+            add_view_over(con, s.table, rows)
+        elif s.files:
             add_view(con, s)
         elif not s.bad:  # not written yet: an empty view (a table whose every file is bad stays
             add_empty_view(con, s.table)  # missing: 0 rows would be an answer, not the warning's gap)
     return con
+
+
+def _asset_listings(base: Path, tables: set[str], asset: str, columns: Mapping[str, Iterable[str]] | None,
+                    ) -> list[tuple[TableFiles, pa.Table | None]]:
+    """:func:`flows.archive.asset_rows.asset_listings`; a file whose rows cannot be read is one line."""
+    try:
+        return asset_listings(base, tables, asset, columns)
+    except UnreadableRows as exc:
+        command = f"twin archive check --archive {shell_word(str(base))} --pages --repair"
+        msg = f"{exc}: move it aside with `{command}`"
+        raise ArchiveError(msg) from None
 
 
 def tables_named(sql: str) -> list[str]:

@@ -1,0 +1,145 @@
+"""`twin explain` and `twin whatif` over views of one asset's rows, read as the files are listed
+(round 41, SCAN41b: each query of theirs re-read every file's footer), give what the file views give.
+
+The reference is the same code over the file views (:func:`flows.archive.query.connect` without an
+asset, as before), on a demo archive whose ``twin_state`` and ``features`` files are split into many
+small parts, one date's merged into one file of many row groups (the statistics that skip row groups).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from flows.app import explain as explain_module
+from flows.app.whatif_archive import archive_basis
+from flows.archive import query
+from flows.cli.main import main
+
+PART_ROWS = 5
+
+
+def _split(root: Path, table: str) -> int:
+    """Each file of ``table`` as parts of :data:`PART_ROWS` rows; the first date's rows in one file of
+    row groups of 16 rows, sorted by asset. The number of files written."""
+    written = 0
+    dates = sorted(p for p in (root / table).iterdir() if p.is_dir())
+    for n, folder in enumerate(dates):
+        files = sorted(folder.glob("*.parquet"))
+        if n == 0:
+            rows = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+            order = [("asset_id", "ascending"), ("window_start", "ascending")]
+            rows = rows.take(pc.sort_indices(rows, order))
+            for f in files:
+                f.unlink()
+            pq.write_table(rows, folder / "part-merged-w0-000000.parquet", row_group_size=16)
+            written += 1
+            continue
+        for f in files:
+            rows = pq.read_table(f)
+            f.unlink()
+            for k in range(0, rows.num_rows, PART_ROWS):
+                pq.write_table(rows.slice(k, PART_ROWS), folder / f"{f.stem}-s{k:05d}.parquet")
+                written += 1
+    return written
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo archive (3 assets, 8 days: alerts raised, checkpoints written), its windows in many parts."""
+    out = tmp_path_factory.mktemp("demo") / "a"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--assets", "3", "--days", "8", "--seed", "5", "--out", str(out),
+                     "--no-progress", "--json"]) == 0
+    for table in ("twin_state", "features"):
+        assert _split(out, table) > 50  # noqa: PLR2004 - many parts
+    return out
+
+
+def _file_views(*args: Any, asset: str | None = None, columns: Any = None, **kw: Any) -> Any:
+    """:func:`query.connect` as before: every view over the files, whatever asset is asked."""
+    if asset is not None:
+        ASKED.append(asset)
+    return _CONNECT(*args, **kw)
+
+
+_CONNECT = query.connect
+ASKED: list[str] = []
+"""The assets the commands asked views of (the reference ignores them): they do ask."""
+
+
+def test_explain_gives_what_the_file_views_give(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, rows = query.query(many, "SELECT DISTINCT alert_id FROM alerts ORDER BY 1")
+    assert len(rows) >= 2  # noqa: PLR2004
+    new = {a: explain_module.explain(many, a) for (a,) in rows}
+    monkeypatch.setattr(explain_module, "connect", _file_views)
+    ASKED.clear()
+    old = {a: explain_module.explain(many, a) for (a,) in rows}
+    assert len(ASKED) == len(rows)
+    assert new == old
+    assert any(d["windows"] and any(f["baseline"] is not None for f in d["top_features"])
+               for d in new.values())
+    render = explain_module.render
+    assert [render(d) for d in new.values()] == [render(d) for d in old.values()]
+
+
+def test_whatif_basis_is_what_the_file_views_give(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, rows = query.query(many, "SELECT asset_id, min(timestamp), max(timestamp) FROM twin_state GROUP BY 1 "
+                                "ORDER BY 1")
+    asked = [(a, None) for a, _, _ in rows] + [(a, lo + (hi - lo) / 2) for a, lo, hi in rows]
+    new = [archive_basis(many, a, when) for a, when in asked]
+    monkeypatch.setattr(query, "connect", _file_views)
+    ASKED.clear()
+    old = [archive_basis(many, a, when) for a, when in asked]
+    assert ASKED == [a for a, _ in asked]
+    # numpy arrays in the damage state, a relation object without __eq__: compared as their bytes
+    assert [pickle.dumps(b) for b in new] == [pickle.dumps(b) for b in old]
+    assert any(b.state is not None for b, _ in new)  # a checkpoint read, not only "no damage"
+
+
+def _rows(con: Any, sql: str, asset: str) -> tuple[list[str], str]:
+    """The column names and the rows' repr (a NaN equals a NaN)."""
+    cur = con.execute(sql, [asset])
+    return [d[0] for d in cur.description], repr(cur.fetchall())
+
+
+def test_an_asset_view_holds_the_file_view_rows_of_that_asset(many: Path) -> None:
+    _, assets = query.query(many, "SELECT DISTINCT asset_id FROM twin_state ORDER BY 1")
+    for (asset,) in [*assets, ("no-such-asset",)]:
+        for table in ("twin_state", "features", "damage_state"):
+            files = _CONNECT(many, (table,))
+            mine = _CONNECT(many, (table,), asset=asset)
+            cols = ["window_start", "life_id"] if table == "twin_state" else None
+            narrow = _CONNECT(many, (table,), asset=asset, columns={table: cols} if cols else None)
+            try:
+                sql = f"SELECT * FROM {table} WHERE asset_id = ? ORDER BY ALL"  # noqa: S608
+                want = _rows(files, sql, asset)
+                assert _rows(mine, sql, asset) == want
+                picked = ", ".join(f'"{c}"' for c in cols or want[0])
+                some = f"SELECT {picked} FROM {table} WHERE asset_id = ? ORDER BY ALL"  # noqa: S608
+                assert _rows(narrow, some, asset) == _rows(files, some, asset)
+                assert asset == "no-such-asset" or table == "damage_state" or want[1] != "[]"
+            finally:
+                for c in (files, mine, narrow):
+                    c.close()
+
+
+def test_a_file_whose_rows_cannot_be_read_is_one_line(many: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "a"
+    shutil.copytree(many, copy)
+    merged = next((copy / "twin_state").glob("*/part-merged-*.parquet"))
+    data = bytearray(merged.read_bytes())
+    data[200:260] = b"\xff" * 60  # the first row group's pages; the footer intact
+    merged.write_bytes(bytes(data))
+    asset = pq.read_table(many / merged.relative_to(copy), columns=["asset_id"])["asset_id"][0].as_py()
+    with pytest.raises(query.ArchiveError, match=r"cannot be read .*twin archive check .*--pages --repair"):
+        archive_basis(copy, asset)
