@@ -14,6 +14,7 @@ import pickle
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -143,3 +144,33 @@ def test_a_file_whose_rows_cannot_be_read_is_one_line(many: Path, tmp_path: Path
     asset = pq.read_table(many / merged.relative_to(copy), columns=["asset_id"])["asset_id"][0].as_py()
     with pytest.raises(query.ArchiveError, match=r"cannot be read .*twin archive check .*--pages --repair"):
         archive_basis(copy, asset)
+
+
+def test_older_layout_files_mixed_in_give_the_same_rows(many: Path, tmp_path: Path) -> None:
+    """Every file of each asset-keyed table's second date folder as the pre-issue-10 writer made it (one
+    file per asset under ``asset_id=<quoted id>/``, no ``asset_id`` column), beside current files."""
+    copy = tmp_path / "a"
+    shutil.copytree(many, copy)
+    moved = 0
+    for table in ("twin_state", "features", "damage_state"):
+        folders = sorted(p for p in (copy / table).iterdir() if p.is_dir())
+        for path in sorted(folders[1].glob("*.parquet")) if len(folders) > 1 else []:
+            rows = pq.read_table(path)
+            path.unlink()
+            for asset in rows["asset_id"].unique().to_pylist():
+                part = rows.filter(pc.equal(rows["asset_id"], asset)).drop_columns(["asset_id"])
+                folder = path.parent / f"asset_id={quote(asset, safe='')}"
+                folder.mkdir(exist_ok=True)
+                pq.write_table(part, folder / path.name)
+                moved += 1
+    assert moved > 10  # noqa: PLR2004
+    _, assets = query.query(copy, "SELECT DISTINCT asset_id FROM twin_state ORDER BY 1")
+    for (asset,) in assets:
+        for table in ("twin_state", "features", "damage_state"):
+            files, mine = _CONNECT(copy, (table,)), _CONNECT(copy, (table,), asset=asset)
+            try:
+                sql = f"SELECT * FROM {table} WHERE asset_id = ? ORDER BY ALL"  # noqa: S608
+                assert _rows(mine, sql, asset) == _rows(files, sql, asset)
+            finally:
+                files.close()
+                mine.close()
