@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from flows.archive.asset_bounds import Bound
 from flows.archive.query import ArchiveError, changed_during, connect, folder_problem, once_more_if_changed
 
 __all__ = ["explain", "render", "rendered"]
@@ -122,13 +123,13 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
         con = connect(base, ("alerts", "recommendations", "audit"), on_skip=skipped.extend)
         opened: list[duckdb.DuckDBPyConnection] = [con]
 
-        def of_asset(asset: str, top: list[str]) -> duckdb.DuckDBPyConnection:
+        def of_asset(raised: dict[str, Any], top: list[str]) -> duckdb.DuckDBPyConnection:
             """The asset's windows and features (the columns read of them), its rows read as the
             files are listed: no query of them reads a file again (round 41, SCAN41b: each re-read
-            every footer)."""
+            every footer), only those the queries reach (:func:`_bounds`)."""
             columns = {"twin_state": _STATE_COLUMNS, "features": (*_FEATURE_COLUMNS, *top)}
-            opened.append(connect(base, ("twin_state", "features"), on_skip=skipped.extend, asset=asset,
-                                  columns=columns))
+            opened.append(connect(base, ("twin_state", "features"), on_skip=skipped.extend,
+                                  asset=raised["asset_id"], columns=columns, bounds=_bounds(raised, top)))
             return opened[-1]
 
         try:
@@ -147,12 +148,49 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
     return once_more_if_changed(read)
 
 
+def _bounds(raised: dict[str, Any], top: list[str]) -> dict[str, Any]:
+    """The rows of the asset's ``twin_state`` and ``features`` the queries reach (round 42, SCAN42: the
+    whole history was held), from the alert's ``started_at`` and raise ``timestamp``:
+
+    - the windows that raised it (:func:`_windows`): ``window_start`` from ``started_at`` to the raise
+      (a window starts before it ends), every column read;
+    - the baseline (:func:`_feature_values`): the features of the raising window's life before
+      ``started_at``, and that life's ``twin_state`` windows. The life may have begun arbitrarily far
+      back, so its ``twin_state`` rows before ``started_at`` are held with ``window_start`` and
+      ``life_id`` only (~24 bytes a window); the life's first window, asked of that view
+      (:func:`_life_start`), bounds ``features`` below, whose rows before ``started_at`` hold
+      ``window_start``, ``window_end`` and the alert's top features only (not ``inputs``).
+    """
+    started, end = raised["started_at"], raised["timestamp"]
+    return {"twin_state": Bound(high=end, whole_from=started, narrow=("window_start", "life_id")),
+            "features": lambda con: Bound(low=_life_start(con, raised["asset_id"], started, end), high=end,
+                                          whole_from=started, narrow=("window_start", "window_end", *top))}
+
+
+def _life_start(con: duckdb.DuckDBPyConnection, asset: str, started: datetime,
+                end: datetime) -> datetime | None:
+    """The first window of the lives of the asset's windows from ``started`` to ``end`` (the raising
+    window's among them), at most ``started`` (None: unbounded, a time beyond years 1-9999)."""
+    if "twin_state" not in _views(con):
+        return started
+    first = con.execute("SELECT min(window_start) FROM twin_state WHERE asset_id = ? AND life_id IN "
+                        "(SELECT life_id FROM twin_state WHERE asset_id = ? AND window_start >= ? "
+                        "AND timestamp <= ?)", [asset, asset, started, end]).fetchall()[0]
+    if first[0] is None:
+        return started
+    try:
+        return min(first[0], started) if isinstance(first[0], datetime) else None
+    except TypeError:  # a time without its zone (another writer's column type): not bounded
+        return None
+
+
 _NEEDED = ("asset_id", "kind", "sequence", "severity", "started_at", "status", "timestamp")
 """Columns of an alert message the lineage cannot do without (the writer never leaves them null;
 before round 23 a row lacking ``started_at`` stopped `twin explain` with an internal error)."""
 
 
-def _explain(con: duckdb.DuckDBPyConnection, of_asset: Callable[[str, list[str]], duckdb.DuckDBPyConnection],
+def _explain(con: duckdb.DuckDBPyConnection,
+             of_asset: Callable[[dict[str, Any], list[str]], duckdb.DuckDBPyConnection],
              base: Path, alert_id: str, skipped_files: list[Any]) -> dict[str, Any]:
     """The lineage: the alert's messages and recommendations on ``con``, its asset's windows and
     features on ``of_asset(asset, top features)``."""
@@ -179,7 +217,7 @@ def _explain(con: duckdb.DuckDBPyConnection, of_asset: Callable[[str, list[str]]
     asset, started = raised["asset_id"], raised["started_at"]
     pairs = _pairs(_json(raised["top_features"]))
     top = [str(p[0]) for p in pairs]
-    asset_con = of_asset(asset, top)
+    asset_con = of_asset(raised, top)
     asset_views = _views(asset_con)
     windows = _windows(asset_con, asset_views, asset, started, raised["timestamp"])
     raising = windows[-1] if windows else None

@@ -9,24 +9,31 @@ too (the row groups whose ``asset_id`` statistics may hold it; an older layout's
 ``asset_id=`` folder names it). The views are then built over those rows, with the dataset's own
 columns, file ranks and deduplication (:mod:`flows.archive.views`): every query of the asset gives
 the rows the file views give, with no file opened again. Memory: the asset's rows of these tables,
-all their columns (a file's rows of other assets are dropped as it is read).
+the columns asked, inside the command's :class:`flows.archive.asset_bounds.Bound` of each (round 42,
+SCAN42: the whole history before; a file's rows of other assets, or outside the bound, are dropped as
+it is read). A bound may be a function of the connection holding the views listed before it (the
+tables are listed in :data:`ASSET_TABLES`' order): `twin explain` bounds ``features`` by the life's
+start, which it asks of the ``twin_state`` view.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.archive.files import RANK_COLUMN, TableFiles, scan_table
-from flows.archive.views import BOOKKEEPING, KEYS, dataset_schema, file_ranks
+from flows.archive.asset_bounds import Bound, at_time, bounded, may_reach, newest_time
+from flows.archive.files import RANK_COLUMN, TableFiles, scan_table, shell_word
+from flows.archive.views import KEYS, add_empty_view, add_view_over, dataset_schema, file_ranks
 
-__all__ = ["ASSET_TABLES", "AssetRows", "UnreadableRows", "asset_listings", "asset_table"]
+__all__ = ["ASSET_TABLES", "AssetRows", "Bounds", "UnreadableRows", "add_asset_views", "asset_table"]
 
 ASSET_TABLES = ("twin_state", "features", "damage_state")
 """The tables whose key begins with ``asset_id`` (:data:`flows.archive.views.KEYS`): one asset's rows
@@ -54,7 +61,10 @@ def _picked(table: pa.Table, asset: str) -> pa.Table | None:
     """``table``'s rows of ``asset`` (None: none)."""
     if table.num_rows > SMALL:
         kind = table.schema.field("asset_id").type
-        got = table.filter(pc.equal(table["asset_id"], pa.scalar(asset, kind)))
+        mask = pc.equal(table["asset_id"], pa.scalar(asset, kind))
+        if pc.all(mask, skip_nulls=False).as_py():  # a file of this asset alone: no copy
+            return table
+        got = table.filter(mask)
         return got if got.num_rows else None
     at = [i for i, v in enumerate(table["asset_id"].to_pylist()) if v == asset]
     if not at:
@@ -75,13 +85,23 @@ class AssetRows:
     and why a file's rows could not be read. A file listed twice (the listing done again) gives its
     rows twice: the view keeps one (same key, same write)."""
 
-    def __init__(self, asset: str, table: str, columns: Iterable[str] | None = None) -> None:
-        self.asset = asset
-        needed = {"asset_id", *KEYS[table].replace(" ", "").split(","), *BOOKKEEPING.names}
+    def __init__(self, asset: str, table: str, columns: Iterable[str] | None = None,
+                 bound: Bound | None = None) -> None:
+        self.asset, self.bound = asset, bound
+        if bound is not None:
+            bound.check(table)
+        # the view's deduplication reads the key and _write_seq; run_id and _written_at only when asked
+        needed = {"asset_id", *KEYS[table].replace(" ", "").split(","), "_write_seq"}
         self.columns = None if columns is None else needed | set(columns)
-        self.chunks: list[tuple[list[Path], pa.Table]] = []
+        self.key = frozenset({"asset_id", *KEYS[table].replace(" ", "").split(","), "_write_seq"})
+        """What a row before the bound's ``whole_from`` keeps besides its ``narrow`` columns: the key and
+        the write order the view's deduplication reads."""
+        self.chunks: list[tuple[list[tuple[Path, int]], pa.Table]] = []
+        """Tables of rows, each with the files its rows came from, in order (a file and its rows' count):
+        a path per row held ~60 bytes a row more (a year of one-minute windows: ~30 MB)."""
         self.failed: dict[Path, str] = {}
         self._pending: list[tuple[Path, pa.Table]] = []
+        self._newest: int | None = None
         self._lock = threading.Lock()
 
     def __call__(self, path: Path, pf: pq.ParquetFile) -> None:
@@ -92,12 +112,27 @@ class AssetRows:
             with self._lock:
                 self.failed[path] = (str(exc).splitlines() or [type(exc).__name__])[0]
             return
-        if got is None:
+        if not got:
             return
         with self._lock:
-            self._pending.append((path, got))
+            if self.bound is not None and self.bound.newest and not (got := self._newer(got)):
+                return
+            self._pending.extend((path, t) for t in got)
             if len(self._pending) >= BATCH:
                 self.flush()
+
+    def _newer(self, got: list[pa.Table]) -> list[pa.Table]:
+        """``got``'s rows at the newest time seen so far (under the lock): a newer time drops the rows
+        kept before; an older one, these."""
+        assert self.bound is not None
+        column = self.bound.column
+        tops = [t for t in (newest_time(t, column) for t in got) if t is not None]
+        if not tops or (self._newest is not None and max(tops) < self._newest):
+            return []
+        if self._newest is None or max(tops) > self._newest:
+            self._newest = max(tops)
+            self.chunks, self._pending = [], []
+        return [t for t in (at_time(t, column, self._newest) for t in got) if t.num_rows]
 
     def flush(self) -> None:
         """The files' rows taken since the last flush as one table (each file's own table when their
@@ -108,11 +143,17 @@ class AssetRows:
         try:
             merged = pa.concat_tables([t for _, t in pending], promote_options="permissive").combine_chunks()
         except (pa.ArrowException, ValueError, TypeError):
-            self.chunks.extend(([p] * t.num_rows, t) for p, t in pending)
+            self.chunks.extend(([(p, t.num_rows)], t) for p, t in pending)
             return
-        self.chunks.append(([p for p, t in pending for _ in range(t.num_rows)], merged))
+        self.chunks.append(([(p, t.num_rows) for p, t in pending], merged))
 
-    def _read(self, path: Path, pf: pq.ParquetFile) -> pa.Table | None:
+    def _read(self, path: Path, pf: pq.ParquetFile) -> list[pa.Table]:
+        """The asset's rows of ``pf`` inside the bound (its rows before ``whole_from``: a table of their
+        narrow columns)."""
+        table = self._rows(path, pf)
+        return [] if table is None else bounded(table, self.bound, self.key)
+
+    def _rows(self, path: Path, pf: pq.ParquetFile) -> pa.Table | None:
         # the footer's Python objects (``pf.metadata``) only for a file of many row groups: made for
         # each part, they held ~5 KB a file more at the peak (10,000 parts: +50 MB)
         names = pf.schema_arrow.names
@@ -127,8 +168,11 @@ class AssetRows:
         groups = list(range(pf.num_row_groups))
         if len(groups) > 1:
             meta = pf.metadata
-            col = [meta.schema.column(i).path for i in range(meta.num_columns)].index("asset_id")
-            groups = [g for g in groups if _may_hold(meta.row_group(g).column(col).statistics, self.asset)]
+            paths = [meta.schema.column(i).path for i in range(meta.num_columns)]
+            col = paths.index("asset_id")
+            at = paths.index(self.bound.column) if self.bound and self.bound.column in paths else None
+            groups = [g for g in groups if _may_hold(meta.row_group(g).column(col).statistics, self.asset)
+                      and (at is None or may_reach(self.bound, meta.row_group(g).column(at).statistics))]
         if not groups:
             return None
         return _picked(pf.read_row_groups(groups, columns=read, use_threads=False), self.asset)
@@ -149,37 +193,56 @@ def asset_table(tf: TableFiles, got: AssetRows) -> pa.Table:
         msg = f"the archive file {bad} cannot be read ({got.failed[bad]})"
         raise UnreadableRows(msg)
     index = {f.path: i for i, f in enumerate(tf.files)}
-    tables, dates, rank, assets = [], [], [], []
-    for paths, t in got.chunks:
-        kept = [j for j, p in enumerate(paths) if p in index]
-        if not kept:
+    tables, files, counts = [], [], []
+    for runs, t in got.chunks:
+        listed = [p in index for p, _ in runs]
+        if not any(listed):
             continue
-        tables.append(t if len(kept) == len(paths) else t.take(kept))
-        for j in kept:
-            f = tf.files[index[paths[j]]]
-            dates.append(f.date)
-            rank.append(ranks[index[paths[j]]])
-            assets.append(f.asset_id or got.asset)
+        if not all(listed):  # a file the listing left out (outvoted): its rows dropped
+            t = t.filter(pa.array(np.repeat(listed, [n for _, n in runs])))
+        tables.append(t)
+        files += [index[p] for p, n in runs if p in index]
+        counts += [n for p, n in runs if p in index]
     if not tables:
         return schema.empty_table()
+    at = pa.array(np.repeat(np.asarray(files, np.int64), counts))  # each row's file
+    dates = pa.array([f.date for f in tf.files], pa.date32()).take(at)
+    rank = pa.array([ranks[i] for i in range(len(tf.files))], pa.int64()).take(at)
+    assets = pa.array([f.asset_id or got.asset for f in tf.files], pa.string()).take(at)
     rows = pa.concat_tables(tables, promote_options="permissive")
-    given = {"date": pa.array(dates, pa.date32()), RANK_COLUMN: pa.array(rank, pa.int64()),
-             "asset_id": pa.array(assets, pa.string())}
+    given = {"date": dates, RANK_COLUMN: rank, "asset_id": assets}
     columns = [given[f.name].cast(f.type) if f.name in given
                else rows[f.name].cast(f.type) if f.name in rows.column_names
                else pa.nulls(rows.num_rows, f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def asset_listings(root: str | Path, tables: Iterable[str], asset: str,
-                   columns: Mapping[str, Iterable[str]] | None = None,
-                   ) -> list[tuple[TableFiles, pa.Table | None]]:
-    """Each of ``tables`` (of :data:`ASSET_TABLES`) listed, each file opened once, with ``asset``'s rows
-    of its readable files (None for a table with no readable file; ``columns``: a table's columns
-    wanted, all when it is not named): what :func:`flows.archive.query.connect` builds the views over."""
+Bounds = Mapping[str, Bound | Callable[[duckdb.DuckDBPyConnection], Bound]]
+"""A table's :class:`Bound`, or the function making it of the connection holding the views listed before."""
+
+
+def add_asset_views(con: duckdb.DuckDBPyConnection, root: str | Path, tables: Iterable[str], asset: str,
+                    columns: Mapping[str, Iterable[str]] | None = None, bounds: Bounds | None = None,
+                    ) -> list[TableFiles]:
+    """Each of ``tables`` that is one of :data:`ASSET_TABLES` listed (each file opened once), in that
+    order, and its view added to ``con`` over ``asset``'s rows of its readable files inside the table's
+    bound (``columns``: a table's columns wanted, all when it is not named); an empty view for a table
+    with no file yet. The listings; :class:`UnreadableRows` (one line, naming the command that moves the
+    file aside) for a file whose footer was read but not its rows."""
     out = []
     for table in (t for t in ASSET_TABLES if t in set(tables)):
-        got = AssetRows(asset, table, (columns or {}).get(table))
+        bound = (bounds or {}).get(table)
+        got = AssetRows(asset, table, (columns or {}).get(table), bound(con) if callable(bound) else bound)
         tf = scan_table(Path(root), table, rows=got)
-        out.append((tf, asset_table(tf, got) if tf.files else None))
+        try:
+            rows = asset_table(tf, got) if tf.files else None
+        except UnreadableRows as exc:
+            command = f"twin archive check --archive {shell_word(str(root))} --pages --repair"
+            msg = f"{exc}: move it aside with `{command}`"
+            raise UnreadableRows(msg) from None
+        if rows is not None:
+            add_view_over(con, table, rows)
+        elif not tf.bad:  # as the file views: a table whose every file is bad stays missing
+            add_empty_view(con, table)
+        out.append(tf)
     return out

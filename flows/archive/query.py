@@ -43,14 +43,12 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import duckdb
-import pyarrow as pa
 
-from flows.archive.asset_rows import UnreadableRows, asset_listings
+from flows.archive.asset_rows import Bounds, UnreadableRows, add_asset_views
 from flows.archive.files import (
     TABLES,
     ArchiveChanged,
     BadFile,
-    TableFiles,
     corrupt_pages,
     printable,
     scan_table,
@@ -58,7 +56,7 @@ from flows.archive.files import (
 )
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
-from flows.archive.views import add_empty_view, add_view, add_view_over
+from flows.archive.views import add_empty_view, add_view
 
 __all__ = ["SANDBOX", "ArchiveChanged", "ArchiveError", "NoReadableFile", "QueryTimeout", "all_rows",
            "changed_during",
@@ -260,7 +258,7 @@ def no_tables(base: Path) -> str:
 def connect(root: str | Path, tables: Iterable[str] = TABLES,
             on_skip: SkipHandler | None = None, memory_mib: int | None = None,
             asset: str | None = None, columns: Mapping[str, Iterable[str]] | None = None,
-            ) -> duckdb.DuckDBPyConnection:
+            bounds: Bounds | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed in-memory DuckDB connection with one view per archive table under ``root`` (an
     empty one, with the table's declared columns, for a table with no file written yet).
 
@@ -269,46 +267,39 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
     connection's memory limit (default :func:`default_memory_mib`). ``asset``: the views of the
     tables keyed by asset (:data:`flows.archive.asset_rows.ASSET_TABLES`) hold that asset's rows
     only, read while listing (no query reads their files again: `twin explain`, `twin whatif`);
-    ``columns`` names, of a table, the columns its view needs hold (the keys are added; default all).
+    ``columns`` names, of a table, the columns its view needs hold (the keys are added; default all);
+    ``bounds``: of a table, the rows its view holds (:mod:`flows.archive.asset_bounds`; default all).
     """
     base = Path(root)
     problem = folder_problem(base)
     if problem is not None:
         raise ArchiveError(problem)
     wanted = set(tables)
-    own = _asset_listings(base, wanted, asset, columns) if asset is not None else []
-    read = {tf.table: rows for tf, rows in own}
-    scans = [scan_table(base, t) for t in TABLES if t in wanted and t not in read]
-    scans = sorted([*scans, *(tf for tf, _ in own)], key=lambda s: TABLES.index(s.table))
-    bad = [b for s in scans for b in s.bad]
-    if bad:
-        (on_skip or warn_once(base))(bad)
-    usable = [s for s in scans if s.files]
-    if not usable and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
-        raise ArchiveError(no_tables(base))
     limit = default_memory_mib() if memory_mib is None else max(MIN_MEMORY_MIB, memory_mib)
     con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{limit}MiB"})
-    for statement in LOCK:
-        con.execute(statement)
-    for s in scans:
-        if (rows := read.get(s.table)) is not None:
-            add_view_over(con, s.table, rows)
-        elif s.files:
-            add_view(con, s)
-        elif not s.bad:  # not written yet: an empty view (a table whose every file is bad stays
-            add_empty_view(con, s.table)  # missing: 0 rows would be an answer, not the warning's gap)
-    return con
-
-
-def _asset_listings(base: Path, tables: set[str], asset: str, columns: Mapping[str, Iterable[str]] | None,
-                    ) -> list[tuple[TableFiles, pa.Table | None]]:
-    """:func:`flows.archive.asset_rows.asset_listings`; a file whose rows cannot be read is one line."""
     try:
-        return asset_listings(base, tables, asset, columns)
-    except UnreadableRows as exc:
-        command = f"twin archive check --archive {shell_word(str(base))} --pages --repair"
-        msg = f"{exc}: move it aside with `{command}`"
-        raise ArchiveError(msg) from None
+        for statement in LOCK:
+            con.execute(statement)
+        try:
+            own = [] if asset is None else add_asset_views(con, base, wanted, asset, columns, bounds)
+        except UnreadableRows as exc:
+            raise ArchiveError(str(exc)) from None
+        scans = [scan_table(base, t) for t in TABLES if t in wanted and t not in {s.table for s in own}]
+        bad = [b for s in (*own, *scans) for b in s.bad]
+        if bad:
+            (on_skip or warn_once(base))(sorted(bad, key=lambda b: TABLES.index(b.table)))
+        if not any(s.files for s in (*own, *scans)) \
+                and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
+            raise ArchiveError(no_tables(base))
+        for s in scans:
+            if s.files:
+                add_view(con, s)
+            elif not s.bad:  # not written yet: an empty view (a table whose every file is bad stays
+                add_empty_view(con, s.table)  # missing: 0 rows would be an answer, not the warning's gap)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def tables_named(sql: str) -> list[str]:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import pickle
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -174,3 +175,80 @@ def test_older_layout_files_mixed_in_give_the_same_rows(many: Path, tmp_path: Pa
             finally:
                 files.close()
                 mine.close()
+
+
+LONG_BACK, OTHER_BACK = timedelta(days=90), timedelta(days=200)
+
+
+def _shifted(rows: pa.Table, back: timedelta, life: int | None = None, scale: float = 1.0) -> pa.Table:
+    """``rows`` moved ``back`` in event time (every time column), their numbers times ``scale``, in
+    ``life`` when given."""
+    cols = {}
+    for name, col in zip(rows.column_names, rows.columns, strict=True):
+        kind = col.type
+        if pa.types.is_timestamp(kind):  # DuckDB's zone Etc/UTC back to the writer's UTC
+            col = col.cast(pa.timestamp(kind.unit, "UTC"))
+            col = col if name == "_written_at" else pc.subtract(col, pa.scalar(back, pa.duration(kind.unit)))
+        elif pa.types.is_floating(kind) and scale != 1.0:
+            col = pc.multiply(col, scale)
+        elif name == "life_id" and life is not None:
+            col = pa.array([life] * rows.num_rows, kind)
+        cols[name] = col
+    return pa.table(cols)
+
+
+def _prepend(root: Path, table: str, rows: pa.Table, back: timedelta, life: int | None, scale: float) -> None:
+    moved = _shifted(rows, back, life, scale)
+    first = pc.min(moved["timestamp" if table == "damage_state" else "window_start"]).as_py()
+    folder = root / table / f"date={first.date().isoformat()}"
+    folder.mkdir(exist_ok=True)
+    pq.write_table(moved, folder / f"part-long{int(back.days)}-w0-000000.parquet")
+
+
+def test_an_alert_late_in_a_long_life(many: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last alert's life made 90 days longer (its windows before the episode copied 90 days back,
+    the features tripled: the baseline moves), and an older life 200 days back: `twin explain` and
+    `twin whatif` give what the file views give, holding neither the older life nor any ``lineage``
+    before the episode (a look-back shorter than the life, or ``started_at`` as the lower bound, fails)."""
+    _, found = query.query(many, "SELECT alert_id, asset_id, started_at FROM alerts WHERE status = 'raised' "
+                                 "ORDER BY timestamp DESC LIMIT 1")
+    alert, asset, started = found[0]
+    copy = tmp_path / "a"
+    shutil.copytree(many, copy)
+    for table in ("twin_state", "features", "damage_state"):  # the life's checkpoints: all of them
+        key = "timestamp < '9999-01-01'" if table == "damage_state" else "window_start < ?"
+        sql = f"SELECT * EXCLUDE (date) FROM {table} WHERE asset_id = ? AND {key}"  # noqa: S608
+        with query.connect(many, (table,)) as con:
+            rows = con.sql(sql, params=[asset] + [started] * (table != "damage_state")).to_arrow_table()
+        assert rows.num_rows
+        _prepend(copy, table, rows, LONG_BACK, None, 3.0 if table == "features" else 1.0)
+        _prepend(copy, table, rows, OTHER_BACK, 99, 5.0 if table == "features" else 1.0)
+    held: list[tuple[int, int]] = []
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        con = _CONNECT(*args, **kw)
+        if kw.get("asset") is not None:
+            held.append((con.execute("SELECT count(*) FROM features").fetchall()[0][0],
+                         con.execute("SELECT count(*) FROM twin_state WHERE lineage IS NOT NULL AND "
+                                     "window_start < ?", [started]).fetchall()[0][0]))
+        return con
+
+    monkeypatch.setattr(explain_module, "connect", spy)
+    new = explain_module.explain(copy, alert)
+    monkeypatch.setattr(explain_module, "connect", _file_views)
+    assert new == explain_module.explain(copy, alert)
+    assert new["skipped_files"] == 0
+    assert [f["baseline"] for f in new["top_features"]] != \
+        [f["baseline"] for f in explain_module.explain(many, alert)["top_features"]]
+    _, total = query.query(copy, f"SELECT count(*) FROM features WHERE asset_id = '{asset}'")
+    _, older = query.query(copy, f"SELECT count(*) FROM twin_state WHERE asset_id = '{asset}' "
+                                 "AND life_id = 99")  # as many windows of features 200 days back
+    assert held[0][1] == 0
+    assert held[0][0] <= total[0][0] - older[0][0]
+    _, times = query.query(copy, f"SELECT timestamp FROM damage_state WHERE asset_id = '{asset}' "
+                                 "ORDER BY timestamp")
+    asked = [None, *(t[0] + timedelta(minutes=1) for t in times)]
+    monkeypatch.undo()
+    bounded = [pickle.dumps(archive_basis(copy, asset, when)) for when in asked]
+    monkeypatch.setattr(query, "connect", _file_views)
+    assert bounded == [pickle.dumps(archive_basis(copy, asset, when)) for when in asked]
