@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from flows.archive.views import KEYS
 
-__all__ = ["Bound", "at_time", "bounded", "may_reach", "newest_time"]
+__all__ = ["Bound", "at_time", "bounded", "may_reach", "newest_time", "reaches_whole"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -127,6 +127,17 @@ def bounded(table: pa.Table, bound: Bound | None, kept: frozenset[str]) -> list[
     before, after = table.filter(early), table.filter(pc.invert(early))
     narrow = [n for n in before.column_names if n in kept or n in bound.narrow]
     return [t for t in (before.select(narrow), after) if t.num_rows]
+
+
+def reaches_whole(table: pa.Table, bound: Bound) -> bool:
+    """Whether ``table`` holds a row inside ``bound`` from its ``whole_from`` on (or without a time)."""
+    times = _times(table, bound.column)
+    if times is None or bound.whole_from is None:
+        return True
+    keep = pc.fill_null(pc.greater_equal(times, _micros(bound.whole_from)), fill_value=True)
+    if bound.high is not None:
+        keep = pc.and_(keep, pc.fill_null(pc.less_equal(times, _micros(bound.high)), fill_value=True))
+    return bool(pc.any(keep).as_py())
 
 
 def newest_time(table: pa.Table, column: str) -> int | None:
