@@ -13,19 +13,27 @@ lineage or input columns and is explained without them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from flows.archive.asset_bounds import Bound
 from flows.archive.query import ArchiveError, changed_during, connect, folder_problem, once_more_if_changed
 
 __all__ = ["explain", "render", "rendered"]
 
 MAX_WINDOWS = 50
 """Windows listed per alert at most (the latest ones before it was raised)."""
+
+
+_STATE_COLUMNS = ("window_start", "timestamp", "condition", "anomaly_score", "health_index", "life_id",
+                  "verdict", "verdict_confidence", "evidence", "top_features", "lineage")
+"""The columns of ``twin_state`` :func:`_windows` and :func:`_feature_values` read."""
+_FEATURE_COLUMNS = ("window_start", "window_end", "inputs")
+"""The columns of ``features`` they read (with the alert's top features)."""
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -112,21 +120,68 @@ def explain(root: str | Path, alert_id: str) -> dict[str, Any]:
 
     def read() -> dict[str, Any]:
         skipped: list[Any] = []
-        con = connect(base, ("alerts", "twin_state", "features", "recommendations", "audit"),
-                      on_skip=skipped.extend)
+        con = connect(base, ("alerts", "recommendations", "audit"), on_skip=skipped.extend)
+        opened: list[duckdb.DuckDBPyConnection] = [con]
+
+        def of_asset(raised: dict[str, Any], top: list[str]) -> duckdb.DuckDBPyConnection:
+            """The asset's windows and features (the columns read of them), its rows read as the
+            files are listed: no query of them reads a file again (round 41, SCAN41b: each re-read
+            every footer), only those the queries reach (:func:`_bounds`)."""
+            columns = {"twin_state": _STATE_COLUMNS, "features": (*_FEATURE_COLUMNS, *top)}
+            opened.append(connect(base, ("twin_state", "features"), on_skip=skipped.extend,
+                                  asset=raised["asset_id"], columns=columns, bounds=_bounds(raised, top)))
+            return opened[-1]
+
         try:
-            doc = _explain(con, base, alert_id, len(skipped))
+            doc = _explain(con, of_asset, base, alert_id, skipped)
         except duckdb.Error as exc:
             if (changed := changed_during(exc)) is not None:  # a compaction meanwhile
                 raise changed from None
             msg = f"bad archive {base}: {str(exc).splitlines()[0]}"
             raise ArchiveError(msg) from None
         finally:
-            con.close()
+            for c in opened:
+                c.close()
         doc["skipped_files"] = len(skipped)
         return doc
 
     return once_more_if_changed(read)
+
+
+def _bounds(raised: dict[str, Any], top: list[str]) -> dict[str, Any]:
+    """The rows of the asset's ``twin_state`` and ``features`` the queries reach (round 42, SCAN42: the
+    whole history was held), from the alert's ``started_at`` and raise ``timestamp``:
+
+    - the windows that raised it (:func:`_windows`): ``window_start`` from ``started_at`` to the raise
+      (a window starts before it ends), every column read;
+    - the baseline (:func:`_feature_values`): the features of the raising window's life before
+      ``started_at``, and that life's ``twin_state`` windows. The life may have begun arbitrarily far
+      back, so its ``twin_state`` rows before ``started_at`` are held with ``window_start`` and
+      ``life_id`` only (~24 bytes a window); the life's first window, asked of that view
+      (:func:`_life_start`), bounds ``features`` below, whose rows before ``started_at`` hold
+      ``window_start``, ``window_end`` and the alert's top features only (not ``inputs``).
+    """
+    started, end = raised["started_at"], raised["timestamp"]
+    return {"twin_state": Bound(high=end, whole_from=started, narrow=("window_start", "life_id")),
+            "features": lambda con: Bound(low=_life_start(con, raised["asset_id"], started, end), high=end,
+                                          whole_from=started, narrow=("window_start", "window_end", *top))}
+
+
+def _life_start(con: duckdb.DuckDBPyConnection, asset: str, started: datetime,
+                end: datetime) -> datetime | None:
+    """The first window of the lives of the asset's windows from ``started`` to ``end`` (the raising
+    window's among them), at most ``started`` (None: unbounded, a time beyond years 1-9999)."""
+    if "twin_state" not in _views(con):
+        return started
+    first = con.execute("SELECT min(window_start) FROM twin_state WHERE asset_id = ? AND life_id IN "
+                        "(SELECT life_id FROM twin_state WHERE asset_id = ? AND window_start >= ? "
+                        "AND timestamp <= ?)", [asset, asset, started, end]).fetchall()[0]
+    if first[0] is None:
+        return started
+    try:
+        return min(first[0], started) if isinstance(first[0], datetime) else None
+    except TypeError:  # a time without its zone (another writer's column type): not bounded
+        return None
 
 
 _NEEDED = ("asset_id", "kind", "sequence", "severity", "started_at", "status", "timestamp")
@@ -134,11 +189,16 @@ _NEEDED = ("asset_id", "kind", "sequence", "severity", "started_at", "status", "
 before round 23 a row lacking ``started_at`` stopped `twin explain` with an internal error)."""
 
 
-def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped: int) -> dict[str, Any]:
+def _explain(con: duckdb.DuckDBPyConnection,
+             of_asset: Callable[[dict[str, Any], list[str]], duckdb.DuckDBPyConnection],
+             base: Path, alert_id: str, skipped_files: list[Any]) -> dict[str, Any]:
+    """The lineage: the alert's messages and recommendations on ``con``, its asset's windows and
+    features on ``of_asset(asset, top features)``."""
     views = _views(con)
     messages = _rows(con, "SELECT * FROM alerts WHERE alert_id = ? ORDER BY sequence", (alert_id,)) \
         if "alerts" in views else []
     if not messages:
+        skipped = len(skipped_files)
         left = f" ({skipped} unreadable or foreign files left out: see `twin archive check`)" * bool(skipped)
         msg = f"unknown alert id {alert_id!r}: not in the archive {base}{left}"
         raise ArchiveError(msg)
@@ -155,12 +215,14 @@ def _explain(con: duckdb.DuckDBPyConnection, base: Path, alert_id: str, skipped:
             raise ArchiveError(msg)
     raised = messages[0]
     asset, started = raised["asset_id"], raised["started_at"]
-    windows = _windows(con, views, asset, started, raised["timestamp"])
-    raising = windows[-1] if windows else None
     pairs = _pairs(_json(raised["top_features"]))
     top = [str(p[0]) for p in pairs]
+    asset_con = of_asset(raised, top)
+    asset_views = _views(asset_con)
+    windows = _windows(asset_con, asset_views, asset, started, raised["timestamp"])
+    raising = windows[-1] if windows else None
     zs = {str(p[0]): p[1] for p in pairs}
-    features = _feature_values(con, views, asset, top, started, raising)
+    features = _feature_values(asset_con, asset_views, asset, top, started, raising)
     for f in features:
         f["z"] = zs.get(f["name"])
     return {

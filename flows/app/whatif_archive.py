@@ -24,6 +24,10 @@ from twin_models.whatif import WhatIfBasis
 from twin_models.whatif_checkpoint import basis_from_checkpoint
 
 if TYPE_CHECKING:
+    import duckdb
+
+    from flows.archive.asset_bounds import Bound
+    from flows.archive.asset_rows import Bounds
     from flows.archive.query import SkipHandler
 
 __all__ = ["archive_basis"]
@@ -33,6 +37,7 @@ _SNAPSHOT = ("SELECT timestamp, life_id, damage FROM twin_state WHERE asset_id =
 _CHECKPOINT = ("SELECT * FROM damage_state WHERE asset_id = ? AND life_id = ? AND timestamp <= ? "
                "ORDER BY timestamp DESC LIMIT 1")
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
+_VIEWS = "SELECT view_name FROM duckdb_views() WHERE NOT internal"
 
 
 def _numbers(asset: str, name: str, text: Any) -> dict[str, float]:
@@ -86,16 +91,39 @@ def archive_basis(root: str | Path, asset_id: str,
     return once_more_if_changed(lambda: _archive_basis(root, asset_id, as_of, skipped))
 
 
+def _checkpoint_bound(con: duckdb.DuckDBPyConnection, asset_id: str, as_of: datetime | None) -> Bound:
+    """The ``damage_state`` rows :data:`_CHECKPOINT` reaches: the snapshot's life, at or before its time,
+    the newest (its key holds both); none without a snapshot (the command stops before asking)."""
+    from flows.archive.asset_bounds import Bound
+
+    if "twin_state" not in {r[0] for r in con.execute(_VIEWS).fetchall()}:
+        return Bound(column="timestamp", none=True)
+    got = con.execute(_SNAPSHOT, [asset_id, as_of or _FAR]).fetchall()  # fetched whole: the connection free
+    if not got:
+        return Bound(column="timestamp", none=True)
+    snap = got[0]
+    at, life = snap[0], snap[1]
+    if not isinstance(at, datetime) or not isinstance(life, int):  # another writer's values: all kept
+        return Bound(column="timestamp")
+    return Bound(column="timestamp", high=at, life=life, newest=True)
+
+
 def _archive_basis(root: str | Path, asset_id: str, as_of: datetime | None,
                    on_skip: SkipHandler) -> tuple[WhatIfBasis, datetime]:
     """:func:`archive_basis`, one listing of the archive's files."""
     import duckdb
 
+    from flows.archive.asset_bounds import Bound
     from flows.archive.query import ArchiveError, changed_during, connect
 
-    con = connect(root, tables=("twin_state", "damage_state"), on_skip=on_skip)
+    # one listing, the asset's rows read in it: the queries open no file again (round 41, SCAN41b),
+    # only the rows they reach (round 42, SCAN42): the windows up to as_of, one checkpoint's writes
+    bounds: Bounds = {"twin_state": Bound(high=as_of),
+                      "damage_state": lambda c: _checkpoint_bound(c, asset_id, as_of)}
+    con = connect(root, tables=("twin_state", "damage_state"), on_skip=on_skip, asset=asset_id,
+                  columns={"twin_state": ("timestamp", "life_id", "damage")}, bounds=bounds)
     try:
-        listed = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        listed = con.execute(_VIEWS).fetchall()
         views = {r[0] for r in listed}
         if "twin_state" not in views:
             msg = f"no twin state in the archive {root}"

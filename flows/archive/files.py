@@ -42,6 +42,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
 from flows.archive.listing import listing, not_a_folder
 from flows.archive.supersedes import SUPERSEDES, supersedes
@@ -225,13 +226,32 @@ FOOTERS_AT_ONCE = 1024
 """Footers asked of the reading threads at a time (each a ``Future`` until its schema is taken)."""
 
 
-def _footers(paths: list[Path], threads: int) -> Iterator[pa.Schema | str]:
+_LOCAL = pafs.LocalFileSystem()
+RowHook = Callable[[Path, pq.ParquetFile], None]
+"""Called with each file opened by a listing (in its reading thread), the footer read already: a reader
+that wants some of the file's rows takes them in the same opening (:mod:`flows.archive.asset_rows`)."""
+
+
+def _schema_and_rows(path: Path, rows: RowHook) -> pa.Schema | str:
+    """:func:`_read_schema`, the file opened once for its footer and ``rows``."""
+    try:
+        with _LOCAL.open_input_file(str(path)) as raw, pq.ParquetFile(raw) as pf:
+            schema = pf.schema_arrow  # as pq.read_schema (to_arrow_schema() held ~5 KB a file more)
+            rows(path, pf)
+            return schema
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
+
+
+def _footers(paths: list[Path], threads: int, rows: RowHook | None = None) -> Iterator[pa.Schema | str]:
     """Each file's :func:`_read_schema`, in order, read in ``threads`` threads :data:`FOOTERS_AT_ONCE`
     files at a time: ``pool.map`` of every path made a future per file at once, which held its schema
-    until taken (80,000 parts: ~150 MB more at the peak than after)."""
+    until taken (80,000 parts: ~150 MB more at the peak than after). ``rows``: see :data:`RowHook`."""
+    read = _read_schema if rows is None else (lambda p: _schema_and_rows(p, rows))
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
         for lo in range(0, len(paths), FOOTERS_AT_ONCE):
-            yield from pool.map(_read_schema, paths[lo:lo + FOOTERS_AT_ONCE])
+            yield from pool.map(read, paths[lo:lo + FOOTERS_AT_ONCE])
 
 
 def _shared(schemas: Iterable[pa.Schema | str]) -> list[pa.Schema | str]:
@@ -332,21 +352,22 @@ def _greedy(table: str, candidates: Iterable[tuple[Path, date, str | None, pa.Sc
     return bad, files, united
 
 
-def scan_table(root: str | Path, table: str, *, threads: int = 8) -> TableFiles:
-    """Classify every file of ``<root>/<table>/`` (footers read in parallel threads).
+def scan_table(root: str | Path, table: str, *, threads: int = 8, rows: RowHook | None = None) -> TableFiles:
+    """Classify every file of ``<root>/<table>/`` (footers read in parallel threads; ``rows``: see
+    :data:`RowHook`).
 
     A file listed but gone when its footer is read (a compaction merged it meanwhile) makes the
     table listed again, once: :class:`ArchiveChanged` when it happens again."""
-    tf, gone = _scan_once(Path(root), table, threads)
+    tf, gone = _scan_once(Path(root), table, threads, rows)
     if gone is None:
         return tf
-    tf, gone = _scan_once(Path(root), table, threads)
+    tf, gone = _scan_once(Path(root), table, threads, rows)
     if gone is not None:
         raise ArchiveChanged(gone)
     return tf
 
 
-def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path | None]:
+def _scan_once(root: Path, table: str, threads: int, rows: RowHook | None) -> tuple[TableFiles, Path | None]:
     """:func:`scan_table`'s one listing, and the first listed file found gone (None: none)."""
     table_dir = root / table
     tf = TableFiles(table)
@@ -368,7 +389,7 @@ def _scan_once(root: Path, table: str, threads: int) -> tuple[TableFiles, Path |
             tf.bad.append(BadFile(path, table, f"foreign file: {where}"))
         else:
             located.append((path, *where))
-    schemas = _shared(_footers([p for p, _, _ in located], threads))
+    schemas = _shared(_footers([p for p, _, _ in located], threads, rows))
     vanished = next((p for (p, _, _), schema in zip(located, schemas, strict=True)
                      if isinstance(schema, str) and not os.path.lexists(p)), None)
     if vanished is not None:

@@ -38,12 +38,13 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import duckdb
 
+from flows.archive.asset_rows import Bounds, UnreadableRows, add_asset_views
 from flows.archive.files import (
     TABLES,
     ArchiveChanged,
@@ -255,34 +256,49 @@ def no_tables(base: Path) -> str:
 
 
 def connect(root: str | Path, tables: Iterable[str] = TABLES,
-            on_skip: SkipHandler | None = None, memory_mib: int | None = None) -> duckdb.DuckDBPyConnection:
+            on_skip: SkipHandler | None = None, memory_mib: int | None = None,
+            asset: str | None = None, columns: Mapping[str, Iterable[str]] | None = None,
+            bounds: Bounds | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed in-memory DuckDB connection with one view per archive table under ``root`` (an
     empty one, with the table's declared columns, for a table with no file written yet).
 
     ``tables`` limits which views are built (each costs a footer read per file); files left out
     are passed to ``on_skip`` (default: one warning line on stderr). ``memory_mib``: the
-    connection's memory limit (default :func:`default_memory_mib`).
+    connection's memory limit (default :func:`default_memory_mib`). ``asset``: the views of the
+    tables keyed by asset (:data:`flows.archive.asset_rows.ASSET_TABLES`) hold that asset's rows
+    only, read while listing (no query reads their files again: `twin explain`, `twin whatif`);
+    ``columns`` names, of a table, the columns its view needs hold (the keys are added; default all);
+    ``bounds``: of a table, the rows its view holds (:mod:`flows.archive.asset_bounds`; default all).
     """
     base = Path(root)
     problem = folder_problem(base)
     if problem is not None:
         raise ArchiveError(problem)
-    scans = [scan_table(base, t) for t in TABLES if t in set(tables)]
-    bad = [b for s in scans for b in s.bad]
-    if bad:
-        (on_skip or warn_once(base))(bad)
-    usable = [s for s in scans if s.files]
-    if not usable and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
-        raise ArchiveError(no_tables(base))
+    wanted = set(tables)
     limit = default_memory_mib() if memory_mib is None else max(MIN_MEMORY_MIB, memory_mib)
     con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{limit}MiB"})
-    for statement in LOCK:
-        con.execute(statement)
-    for s in scans:
-        if s.files:
-            add_view(con, s)
-        elif not s.bad:  # not written yet: an empty view (a table whose every file is bad stays
-            add_empty_view(con, s.table)  # missing: 0 rows would be an answer, not the warning's gap)
+    try:
+        for statement in LOCK:
+            con.execute(statement)
+        try:
+            own = [] if asset is None else add_asset_views(con, base, wanted, asset, columns, bounds)
+        except UnreadableRows as exc:
+            raise ArchiveError(str(exc)) from None
+        scans = [scan_table(base, t) for t in TABLES if t in wanted and t not in {s.table for s in own}]
+        bad = [b for s in (*own, *scans) for b in s.bad]
+        if bad:
+            (on_skip or warn_once(base))(sorted(bad, key=lambda b: TABLES.index(b.table)))
+        if not any(s.files for s in (*own, *scans)) \
+                and not any(next((base / t).glob("**/*.parquet"), None) for t in TABLES):
+            raise ArchiveError(no_tables(base))
+        for s in scans:
+            if s.files:
+                add_view(con, s)
+            elif not s.bad:  # not written yet: an empty view (a table whose every file is bad stays
+                add_empty_view(con, s.table)  # missing: 0 rows would be an answer, not the warning's gap)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -24,7 +24,8 @@ from pyarrow import fs
 from flows.archive.files import RANK_COLUMN, ArchiveFile, TableFiles
 from flows.codec import archive_schema
 
-__all__ = ["BOOKKEEPING", "KEYS", "RAW", "UncachedFiles", "add_empty_view", "add_view"]
+__all__ = ["BOOKKEEPING", "KEYS", "RAW", "UncachedFiles", "add_empty_view", "add_view", "add_view_over",
+           "dataset_schema", "file_ranks"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -94,16 +95,32 @@ class UncachedFiles(ds.FileSystemDataset):  # type: ignore[misc]  # pyarrow.data
         return ds.FileSystemDataset.scanner(self, **{**options, "cache_metadata": False})
 
 
+def dataset_schema(tf: TableFiles) -> pa.Schema:
+    """The columns of ``tf``'s dataset (the view's, with the file rank)."""
+    assert tf.schema is not None
+    return _view_columns(_named_columns_then_sorted(tf.table, tf.schema)).append(pa.field(RANK, pa.int64()))
+
+
+def file_ranks(tf: TableFiles) -> dict[int, int]:
+    """Each file's rank (index in ``tf.files`` to its place in path order): of two writes of a key
+    without ``_write_seq``, the later path's wins."""
+    by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
+    return {i: r for r, i in enumerate(by_path)}
+
+
+def add_view_over(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    """The view of ``table`` on ``con`` over ``rows`` (in :func:`dataset_schema`'s columns) instead of
+    the files' dataset: the same deduplication, over rows read already."""
+    con.from_arrow(rows).query(RAW, _view_body(table)).create_view(table)  # type: ignore[union-attr]
+
+
 def _dataset(tf: TableFiles) -> ds.Dataset:
     """The table's readable files as one Arrow dataset (:class:`UncachedFiles`); folder values and file
     rank as columns.
 
     The columns keep one order whichever layouts the files have: the files' own (``asset_id``
     left out), the bookkeeping, then ``date`` and ``asset_id``."""
-    assert tf.schema is not None
-    schema = _view_columns(_named_columns_then_sorted(tf.table, tf.schema)).append(pa.field(RANK, pa.int64()))
-    by_path = sorted(range(len(tf.files)), key=lambda i: str(tf.files[i].path))
-    rank = {i: r for r, i in enumerate(by_path)}
+    schema, rank = dataset_schema(tf), file_ranks(tf)
     parts = [_partition_expression(f, rank[i]) for i, f in enumerate(tf.files)]
     parquet, local = ds.ParquetFileFormat(), fs.LocalFileSystem()
     files = [parquet.make_fragment(str(f.path), local, part) for f, part in zip(tf.files, parts, strict=True)]
