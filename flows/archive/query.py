@@ -94,10 +94,13 @@ def default_memory_mib() -> int:
     return max(MIN_MEMORY_MIB, int(total * MEMORY_SHARE) >> 20)
 
 
-LOCK = ("SET disabled_filesystems = 'LocalFileSystem'", "SET lock_configuration = true")
+LOCK = ("SET disabled_filesystems = 'LocalFileSystem'", "SET enable_progress_bar = false",
+        "SET lock_configuration = true")
 """Set once the connection is up (DuckDB refuses them at start-up). DuckDB always allows the
 database's own paths, even for ``:memory:`` (``<cwd>/:memory:.wal`` ...): disabling its local file
-system closes that door too. The lock comes last and makes every setting final."""
+system closes that door too. DuckDB's progress bar, drawn on the process's stdout once a query runs
+past ~2 s, came before `twin sql --format json|csv`'s rows and `twin explain/whatif --json`'s
+document (round 42). The lock comes last and makes every setting final."""
 
 SkipHandler = Callable[[Sequence[BadFile]], None]
 Deadline = tuple[float, float]
