@@ -14,6 +14,7 @@ without sensor faults when its summary is given. One JSON line with every run an
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -70,12 +71,20 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="demo_sensors.py", description=__doc__.split("\n\n")[0],
+        epilog="example: twin demo --seed 1 --sensor-faults 0.625 --fresh --out /tmp/d1 --no-progress --json "
+               "> on-1.json; twin demo --seed 1 --fresh --out /tmp/d1off --no-progress --json > off-1.json; "
+               ".venv/bin/python benchmarks/quality/demo_sensors.py on-1.json:off-1.json")
+    p.add_argument("runs", nargs="+", metavar="ON.json[:OFF.json]",
+                   help="a demo's --json summary with --sensor-faults, and optionally the same seed's without")
+    return p
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Print one line per run, then a JSON line with every run and the totals."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print("demo_sensors: give ON.json[:OFF.json] for each demo run", file=sys.stderr)
-        raise SystemExit(2)
+    args = _parser().parse_args(argv).runs
     rows = []
     for arg in args:
         on, _, off = arg.partition(":")
@@ -83,7 +92,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if p and not Path(p).is_file():
                 print(f"demo_sensors: {p}: no such file", file=sys.stderr)
                 raise SystemExit(2)
-        rows.append(summarise(Path(on), Path(off) if off else None))
+        try:
+            rows.append(summarise(Path(on), Path(off) if off else None))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # not a demo's --json summary
+            print(f"demo_sensors: {arg}: not a twin demo --json summary ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
+            raise SystemExit(2) from None
         r = rows[-1]
         base = r.get("without_sensor_faults")
         was = f" (without: {base['false_alerts']}, {base['dead_letters']})" if base else ""

@@ -37,3 +37,18 @@ def test_a_main_that_returns_its_summary_exits_0_and_prints_nothing_more(
         run_main(lambda: returned, "bench")
     assert exc.value.code == code
     assert capsys.readouterr().err == ""
+
+
+def test_demo_sensors_answers_help_and_refuses_a_file_that_is_no_demo_summary(tmp_path: Path) -> None:
+    # round 42: `demo_sensors.py --help` said "--help: no such file"; a JSON file that is not a demo's
+    # summary ended in a KeyError traceback
+    script = str(REPO_ROOT / "benchmarks" / "quality" / "demo_sensors.py")
+    helped = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path, check=False)
+    assert helped.returncode == 0 and "ON.json[:OFF.json]" in helped.stdout and "twin demo" in helped.stdout
+    other = tmp_path / "other.json"
+    other.write_text('{"faults": 3}')
+    res = subprocess.run([sys.executable, script, str(other)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, check=False)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith(f"demo_sensors: {other}: not a twin demo --json summary")
