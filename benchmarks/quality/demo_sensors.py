@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                "> on-1.json; twin demo --seed 1 --fresh --out /tmp/d1off --no-progress --json > off-1.json; "
                ".venv/bin/python benchmarks/quality/demo_sensors.py on-1.json:off-1.json")
     p.add_argument("runs", nargs="+", metavar="ON.json[:OFF.json]",
-                   help="a demo's --json summary with --sensor-faults, and optionally the same seed's without")
+                   help="a demo's --json summary with --sensor-faults (and the same seed's without)")
     return p
 
 
