@@ -50,7 +50,7 @@ from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "linked_table", "printable", "scan_table", "shell_word", "vote"]
+           "linked_table", "not_utf8", "printable", "scan_table", "shell_word", "vote"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -171,17 +171,24 @@ class ArchiveChanged(ValueError):
         return ArchiveChanged(self.path, rows_written)
 
 
+def not_utf8(root: Path) -> str | None:
+    """Why the archive folder ``root`` cannot be used: its name is not UTF-8 (None: it is). On the name
+    as given: a held archive (round 42) is read through ``/proc/self/fd``, which hides the name."""
+    try:
+        str(root).encode("utf-8")
+    except UnicodeEncodeError:
+        return (f"the archive's folder {printable(str(root))} has a name that is not UTF-8: Parquet files "
+                "cannot be opened there (rename the folder)")
+    return None
+
+
 def linked_table(table_dir: Path) -> LinkedTable | None:
     """The refusal of ``table_dir`` (``<root>/<table>``) if it is a symbolic link, else None.
     Refused rather than reported and skipped as a linked partition folder is: a whole table would
-    silently be missing from the views, or the writer would write it outside the archive. So is a
-    path that is not UTF-8 (a byte such as 0xff in a folder's name): Arrow opens no file there, so
-    every good file looked unreadable (and ``--repair`` moved them all aside) and a writer failed."""
-    try:
-        str(table_dir).encode("utf-8")
-    except UnicodeEncodeError:
-        return LinkedTable(f"the archive's folder {printable(str(table_dir.parent))} has a name that is not "
-                           "UTF-8: Parquet files cannot be opened there (rename the folder)")
+    silently be missing from the views, or the writer would write it outside the archive. So is a path
+    that is not UTF-8 (:func:`not_utf8`: Arrow opened no file there, ``--repair`` moved all aside)."""
+    if (problem := not_utf8(table_dir.parent)) is not None:
+        return LinkedTable(problem)
     if not table_dir.is_symlink():
         return None
     try:

@@ -314,11 +314,11 @@ def _stale_note(root: Path) -> None:
 
 def _cmd_archive(args: argparse.Namespace) -> int:
     from flows.app.out_held import held_folder
-    from flows.archive.files import TABLES
+    from flows.archive.files import TABLES, not_utf8
     from flows.archive.query import folder_problem, no_tables
 
     shown = Path(archive_dir(args.config, args.archive))
-    problem = folder_problem(shown)
+    problem = folder_problem(shown) or not_utf8(shown)
     if problem is not None:
         raise ValueError(problem)
     # round 42 (HOLD42): held from here to the last move or deletion (by name before: the folder

@@ -63,7 +63,7 @@ def test_the_out_check_counts_the_longest_figure_name(tmp_path: Path) -> None:
     from flows.cli.path_limits import ARCHIVE_TAIL, FIGURE_TAIL
 
     name = _figure_name("泵" * 128 + "_" + "c" * 64, "_envelope.png", set())
-    tmp = f"figures/.{Path(name).stem}.tmp-4194304.png"  # replace_file's temporary name, a 7-digit pid
+    tmp = f"figures/.{Path(name).stem}.tmp-4194304-0123abcd.png"  # replace_file's: a 7-digit pid, 8 hex
     assert len(tmp.encode()) == len(FIGURE_TAIL.encode()) > len(f"archive/{ARCHIVE_TAIL}".encode())
     room = 4095 - len(str(tmp_path)) - 1 - len(FIGURE_TAIL) - 1 + 5  # 5 bytes over with a figure
     out = tmp_path.joinpath(*["d" * 200] * (room // 201), "e" * (room % 201 or 1))
