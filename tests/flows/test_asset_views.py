@@ -177,6 +177,68 @@ def test_older_layout_files_mixed_in_give_the_same_rows(many: Path, tmp_path: Pa
                 mine.close()
 
 
+def _rewrite(rows: pa.Table, seq: Any, scale: float) -> pa.Table:
+    """``rows`` written again: ``_write_seq`` set to ``seq`` (a number added, or None: unknown) and the
+    numbers scaled (a later write that differs)."""
+    cols = {}
+    for name in rows.column_names:
+        col = rows[name]
+        if name == "_write_seq":
+            col = pa.nulls(len(col), col.type) if seq is None else pc.add(col, seq)
+        elif pa.types.is_floating(col.type):
+            col = pc.multiply(col, scale)
+        cols[name] = col
+    return pa.table(cols)
+
+
+def test_keys_written_again_give_the_file_views_newest_write(many: Path, tmp_path: Path) -> None:
+    """Round 43 (MEM43): an asset view keeps each key's newest write by Arrow, once, and not by DuckDB's
+    window at each query. Keys written again in later files (a resumed run): a higher ``_write_seq``
+    wins over a lower, a known one over an unknown (nulls last), the later path among equals; the asset
+    views give the file views' rows, and hold no window."""
+    copy = tmp_path / "a"
+    shutil.copytree(many, copy)
+    for table in ("twin_state", "features", "damage_state"):
+        folder = sorted(p for p in (copy / table).iterdir() if p.is_dir())[-1]
+        first = pq.read_table(sorted(folder.glob("*.parquet"))[0])
+        # newer, older, unknown and equal writes of the same keys, each in a file named later
+        for name, seq, scale in (("zz-newer", 10**9, 2.0), ("zz-older", -(10**9), 3.0), ("zz-unknown", None, 5.0),
+                                 ("zz-equal", 0, 7.0)):
+            pq.write_table(_rewrite(first, seq, scale), folder / f"part-{name}.parquet")
+    _, assets = query.query(copy, "SELECT DISTINCT asset_id FROM twin_state ORDER BY 1")
+    for (asset,) in assets:
+        for table in ("twin_state", "features", "damage_state"):
+            files, mine = _CONNECT(copy, (table,)), _CONNECT(copy, (table,), asset=asset)
+            try:
+                sql = f"SELECT * FROM {table} WHERE asset_id = ? ORDER BY ALL"  # noqa: S608
+                assert _rows(mine, sql, asset) == _rows(files, sql, asset)
+                (body,) = mine.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [table]).fetchone()
+                assert "row_number" not in body.lower()
+            finally:
+                files.close()
+                mine.close()
+    sql = "SELECT sum(health_index) FROM twin_state"  # the newer write (numbers doubled) is what they show
+    assert query.query(copy, sql)[1][0][0] > query.query(many, sql)[1][0][0]
+
+
+def test_a_key_arrow_cannot_sort_keeps_the_window() -> None:
+    """Another writer's key column of a type Arrow cannot sort: the view keeps DuckDB's window, and the
+    newest write still."""
+    import duckdb
+
+    from flows.archive.views import RANK, add_view_over
+    rows = pa.table({"asset_id": ["a", "a", "a"],
+                     "life_id": pa.array([[1], [1], [2]], pa.list_(pa.int64())),
+                     "timestamp": pa.array([0, 0, 0], pa.timestamp("us", "UTC")),
+                     "x": [1.0, 2.0, 3.0], "_write_seq": pa.array([1, 2, None], pa.int64()),
+                     RANK: pa.array([0, 0, 1], pa.int64())})
+    con = duckdb.connect()
+    add_view_over(con, "damage_state", rows)
+    assert con.execute("SELECT life_id, x FROM damage_state ORDER BY x").fetchall() == [([1], 2.0), ([2], 3.0)]
+    (body,) = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'damage_state'").fetchone()
+    assert "row_number" in body.lower()
+
+
 LONG_BACK, OTHER_BACK = timedelta(days=90), timedelta(days=200)
 
 
