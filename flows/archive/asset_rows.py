@@ -221,15 +221,22 @@ def asset_table(tf: TableFiles, got: AssetRows) -> pa.Table:
     if not tables:
         return schema.empty_table()
     at = pa.array(np.repeat(np.asarray(files, np.int64), counts))  # each row's file
-    dates = pa.array([f.date for f in tf.files], pa.date32()).take(at)
     rank = pa.array([ranks[i] for i in range(len(tf.files))], pa.int64()).take(at)
-    assets = pa.array([f.asset_id or got.asset for f in tf.files], pa.string()).take(at)
     rows = pa.concat_tables(tables, promote_options="permissive")
+    # date and asset as runs (a file's rows share them; the asset is one): a value a row held ~16 bytes
+    # a row (a year of one-minute windows: ~10 MB a table); the view's scan reads them as plain columns
+    ends = pa.array(np.cumsum(counts, dtype=np.int64), pa.int64())
+    dates = pa.RunEndEncodedArray.from_arrays(ends, pa.array([tf.files[i].date for i in files], pa.date32()))
+    named = pa.array([tf.files[i].asset_id or got.asset for i in files], pa.string())
+    assets = pa.RunEndEncodedArray.from_arrays(ends, named)
     given = {"date": dates, RANK_COLUMN: rank, "asset_id": assets}
-    columns = [given[f.name].cast(f.type) if f.name in given
+    encoded = {"date", "asset_id"}  # kept as runs when of the view's type (else decoded, then cast)
+    columns = [given[f.name] if f.name in encoded and f.type == given[f.name].type.value_type
+               else pc.run_end_decode(given[f.name]).cast(f.type) if f.name in encoded
+               else given[f.name].cast(f.type) if f.name in given
                else rows[f.name].cast(f.type) if f.name in rows.column_names
                else pa.nulls(rows.num_rows, f.type) for f in schema]
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays(columns, names=schema.names)
 
 
 Bounds = Mapping[str, Bound | Callable[[duckdb.DuckDBPyConnection], Bound]]

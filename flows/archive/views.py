@@ -109,8 +109,15 @@ def file_ranks(tf: TableFiles) -> dict[int, int]:
     return {i: r for r, i in enumerate(by_path)}
 
 
+def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``col`` with its runs decoded (the asset views' ``date`` and ``asset_id``), as is otherwise."""
+    return pc.run_end_decode(col) if pa.types.is_run_end_encoded(col.type) else col
+
+
 def _one_value(col: pa.ChunkedArray) -> bool:
     """Whether ``col`` holds one value in every row (no null)."""
+    if pa.types.is_run_end_encoded(col.type):  # its values (all of a chunk's: a slice's too, at worst no)
+        col = pa.chunked_array([c.values for c in col.chunks], col.type.value_type)
     if col.null_count or not pa.types.is_string(col.type) and not pa.types.is_integer(col.type):
         return False
     low, high = pc.min_max(col).values()
@@ -137,10 +144,11 @@ def newest_writes(table: str, rows: pa.Table) -> pa.Table:
         return rows
     # a key column of one value (an asset's rows: ``asset_id``) is left out of the sort: fewer bytes
     keys = [k for k in KEYS[table].replace(" ", "").split(",") if not _one_value(rows[k])]
-    order = _sorted(rows, [*((k, "ascending") for k in keys), ("_write_seq", "descending"), (RANK, "descending")])
+    order = _sorted(rows, [*((k, "ascending") for k in keys), ("_write_seq", "descending"),
+                           (RANK, "descending")])
     same = None  # each sorted row (but the first): whether its key is its predecessor's
     for k in keys:
-        col = rows[k].take(order)
+        col = _plain(rows[k]).take(order)
         after, before = col.slice(1), col.slice(0, len(col) - 1)
         eq = pc.or_kleene(pc.fill_null(pc.equal(after, before), False),
                           pc.and_(pc.is_null(after), pc.is_null(before)))
@@ -153,6 +161,7 @@ def newest_writes(table: str, rows: pa.Table) -> pa.Table:
         first[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False), bool)
     keep = np.zeros(rows.num_rows, bool)
     keep[np.asarray(order)[first]] = True
+    rows = pa.Table.from_arrays([_plain(c) for c in rows.columns], names=rows.column_names)  # no run filtered
     return rows.filter(pa.array(keep))
 
 

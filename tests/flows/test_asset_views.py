@@ -177,6 +177,9 @@ def test_older_layout_files_mixed_in_give_the_same_rows(many: Path, tmp_path: Pa
                 mine.close()
 
 
+_VIEW_SQL = "SELECT sql FROM duckdb_views() WHERE view_name = ?"
+
+
 def _rewrite(rows: pa.Table, seq: Any, scale: float) -> pa.Table:
     """``rows`` written again: ``_write_seq`` set to ``seq`` (a number added, or None: unknown) and the
     numbers scaled (a later write that differs)."""
@@ -202,8 +205,8 @@ def test_keys_written_again_give_the_file_views_newest_write(many: Path, tmp_pat
         folder = sorted(p for p in (copy / table).iterdir() if p.is_dir())[-1]
         first = pq.read_table(sorted(folder.glob("*.parquet"))[0])
         # newer, older, unknown and equal writes of the same keys, each in a file named later
-        for name, seq, scale in (("zz-newer", 10**9, 2.0), ("zz-older", -(10**9), 3.0), ("zz-unknown", None, 5.0),
-                                 ("zz-equal", 0, 7.0)):
+        for name, seq, scale in (("zz-newer", 10**9, 2.0), ("zz-older", -(10**9), 3.0),
+                                 ("zz-unknown", None, 5.0), ("zz-equal", 0, 7.0)):
             pq.write_table(_rewrite(first, seq, scale), folder / f"part-{name}.parquet")
     _, assets = query.query(copy, "SELECT DISTINCT asset_id FROM twin_state ORDER BY 1")
     for (asset,) in assets:
@@ -212,7 +215,7 @@ def test_keys_written_again_give_the_file_views_newest_write(many: Path, tmp_pat
             try:
                 sql = f"SELECT * FROM {table} WHERE asset_id = ? ORDER BY ALL"  # noqa: S608
                 assert _rows(mine, sql, asset) == _rows(files, sql, asset)
-                (body,) = mine.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [table]).fetchone()
+                (body,) = mine.execute(_VIEW_SQL, [table]).fetchone()
                 assert "row_number" not in body.lower()
             finally:
                 files.close()
@@ -234,8 +237,9 @@ def test_a_key_arrow_cannot_sort_keeps_the_window() -> None:
                      RANK: pa.array([0, 0, 1], pa.int64())})
     con = duckdb.connect()
     add_view_over(con, "damage_state", rows)
-    assert con.execute("SELECT life_id, x FROM damage_state ORDER BY x").fetchall() == [([1], 2.0), ([2], 3.0)]
-    (body,) = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'damage_state'").fetchone()
+    got = con.execute("SELECT life_id, x FROM damage_state ORDER BY x").fetchall()
+    assert got == [([1], 2.0), ([2], 3.0)]
+    (body,) = con.execute(_VIEW_SQL, ["damage_state"]).fetchone()
     assert "row_number" in body.lower()
 
 
