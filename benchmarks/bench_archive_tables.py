@@ -21,8 +21,15 @@ CPU seconds:
   built before any timing.
 
 Reported per table: rows, flushes, files, medians in us per row, every round's figure and ``rate`` =
-floor / sink (the issue's figure). ``--app-heap``: the malloc settings every ``twin`` command starts
-with, as in ``twin run``. Final line: JSON.
+floor / sink (the issue's figure; ``wall_rate`` the same of wall seconds). ``--app-heap``: the malloc
+settings every ``twin`` command starts with, as in ``twin run``. Final line: JSON.
+
+``--fleet ASSETS`` (round 43, ARCH43): ``twin_state`` at a production shape instead of the demo's
+~184-row files: a day of ASSETS assets' one-minute windows (100 assets: 144,000 rows), each row a
+demo row (:func:`fleet_day`: texts kept, new asset id and times, its numbers made distinct unless
+``--fleet-values copies``) arriving time-major as a live fleet's do, cut into flushes of
+``--batch-rows`` rows (default the sink's, ``archive_batch_rows`` = 20,000; a comma list measures
+each size in turn, for the rows per file where the rate crosses 0.8).
 """
 
 from __future__ import annotations
@@ -33,10 +40,14 @@ import gc
 import json
 import os
 import pickle
+import shutil
 import statistics
 import sys
 import tempfile
+import time
 from collections import defaultdict
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +84,48 @@ def demo_flushes(out: Path) -> dict[str, list[list[Any]]]:
     return dict(flushes)
 
 
+FLEET_DAY = datetime(2026, 1, 5, tzinfo=UTC)
+_NUMBERS = ("anomaly_score", "health_index", "rul_s", "rul_lower_s", "rul_upper_s", "degradation",
+            "damage", "damage_rul_s", "damage_rul_lower_s", "damage_rul_upper_s", "verdict_confidence")
+
+
+def fleet_day(recs: list[Any], assets: int, *, distinct: bool = True, minutes: int = 1440) -> list[Any]:
+    """A day of ``assets`` assets' one-minute ``twin_state`` rows made of the demo's rows ``recs``,
+    in arrival order (minute by minute, the fleet's assets in turn): asset ``k``'s minute ``m`` is
+    demo row ``(k * minutes + m) % len(recs)`` with asset id ``asset-<k>``, ``window_start`` the
+    day's minute ``m`` (the row's date) and ``timestamp`` a minute later; every text (context,
+    lineage, top features, data quality, evidence) as the demo wrote it. ``distinct``: each
+    non-null number of the row scaled by ``1 + 1e-9 * (its index + 1)`` so that no two rows'
+    numbers repeat (a fleet's scores do not; the demo's repeated would make the floor's
+    dictionaries cheaper than on real rows)."""
+    out = []
+    for m in range(minutes):
+        when = FLEET_DAY + timedelta(minutes=m)
+        for k in range(assets):
+            src = recs[(k * minutes + m) % len(recs)]
+            change: dict[str, Any] = {"asset_id": f"asset-{k:03d}", "window_start": when,
+                                      "timestamp": when + timedelta(minutes=1)}
+            if distinct:
+                f = 1.0 + 1e-9 * (len(out) + 1)
+                change.update({n: getattr(src, n) * f for n in _NUMBERS if getattr(src, n) is not None})
+            out.append(replace(src, **change))
+    return out
+
+
+def cut(rows: list[Any], size: int) -> list[list[Any]]:
+    """``rows`` as the sink's flushes of ``size`` rows (the last one shorter), in order."""
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def default_batch_rows() -> int:
+    """The archive sink's default flush size (``archive_batch_rows``)."""
+    import inspect
+
+    from flows.dataflow.sinks.archive import ParquetArchiveSink
+
+    return int(inspect.signature(ParquetArchiveSink).parameters["batch_rows"].default)
+
+
 def measure(table: str, flushes: list[list[Any]], work: Path, rounds: int) -> dict[str, Any]:
     """Sink and floor of one table's flushes, alternated ``rounds`` times."""
     from flows.codec.command_fields import ARCHIVE_MAPPINGS
@@ -88,34 +141,39 @@ def measure(table: str, flushes: list[list[Any]], work: Path, rounds: int) -> di
                 del r["date"]
             tables.append(pa.Table.from_pylist(rows))
 
-    def sink(k: int) -> float:
+    def sink(k: int) -> tuple[float, float]:
         root = work / f"sink-{k}"
         root.mkdir(parents=True)  # the archive root is there, as the floor's folder is (round 28)
-        t = bench_archive.cpu()
+        w, t = time.perf_counter(), bench_archive.cpu()
         for i, flush in enumerate(flushes):
             write_records(root, table, flush, f"p{i}", "bench")
-        return bench_archive.cpu() - t
+        return bench_archive.cpu() - t, time.perf_counter() - w
 
-    def floor(k: int) -> float:
+    def floor(k: int) -> tuple[float, float]:
         folder = work / f"floor-{k}"
         folder.mkdir(parents=True)
-        t = bench_archive.cpu()
+        w, t = time.perf_counter(), bench_archive.cpu()
         for i, data in enumerate(tables):
             pq.write_table(data, folder / f"{i}.parquet")
-        return bench_archive.cpu() - t
+        return bench_archive.cpu() - t, time.perf_counter() - w
 
     jobs = {"sink": sink, "floor": floor}
     cpu: dict[str, list[float]] = {name: [] for name in jobs}
+    wall: dict[str, list[float]] = {name: [] for name in jobs}
     for k in range(rounds):
         for name in list(jobs)[k % 2:] + list(jobs)[:k % 2]:
             gc.collect()
-            cpu[name].append(jobs[name](k))
+            c, w = jobs[name](k)
+            cpu[name].append(c)
+            wall[name].append(w)
+            shutil.rmtree(work / f"{name}-{k}")  # a day's files each round: only one at a time on disk
     n = sum(map(len, flushes))
     med = {name: statistics.median(v) for name, v in cpu.items()}
+    wmed = {name: statistics.median(v) for name, v in wall.items()}
     return {"rows": n, "flushes": len(flushes), "files": len(tables),
             **{f"{name}_us_per_row": round(1e6 * med[name] / n, 2) for name in jobs},
             **{f"{name}_us_per_row_all": [round(1e6 * v / n, 2) for v in cpu[name]] for name in jobs},
-            "rate": round(med["floor"] / med["sink"], 3)}
+            "rate": round(med["floor"] / med["sink"], 3), "wall_rate": round(wmed["floor"] / wmed["sink"], 3)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -127,25 +185,56 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=5, help="alternated rounds of sink and floor")
     p.add_argument("--app-heap", action="store_true",
                    help="apply the malloc settings every `twin` command starts with (flows/app/heap.py)")
+    p.add_argument("--fleet", type=int, default=0, metavar="ASSETS",
+                   help="twin_state only: a day of ASSETS assets' one-minute rows made of the demo's")
+    p.add_argument("--fleet-values", choices=("distinct", "copies"), default="distinct",
+                   help="--fleet: the demo rows' numbers made distinct (default) or copied as they are")
+    p.add_argument("--batch-rows", default=None, metavar="N[,N...]",
+                   help="--fleet: rows per flush, a comma list measures each (default: the sink's, 20000)")
     args = p.parse_args(argv)
+    if args.rounds < 1 or args.fleet < 0:
+        p.exit(2, "bench_archive_tables: --rounds must be >= 1 and --fleet >= 0\n")
+    sizes = [default_batch_rows()]
+    if args.batch_rows is not None:
+        if not args.fleet:
+            p.exit(2, "bench_archive_tables: --batch-rows needs --fleet (the demo's flushes are its own)\n")
+        try:
+            sizes = [int(v) for v in args.batch_rows.split(",")]
+        except ValueError:
+            sizes = []
+        if not sizes or min(sizes) < 1:
+            p.exit(2, f"bench_archive_tables: --batch-rows {args.batch_rows!r} "
+                      "is not a list of positive integers\n")
     heap = bench_archive.app_heap() if args.app_heap else False
     with tempfile.TemporaryDirectory(prefix="bench-archive-tables-") as tmp:
         work = Path(tmp)
         if args.records:
-            with open(args.records, "rb") as f:
-                flushes = pickle.load(f)  # noqa: S301 - a file this benchmark wrote
+            try:
+                with open(args.records, "rb") as f:
+                    flushes = pickle.load(f)  # noqa: S301 - a file this benchmark wrote
+            except (OSError, pickle.UnpicklingError, EOFError) as exc:
+                p.exit(2, f"bench_archive_tables: cannot read --records {args.records}: {exc}\n")
         else:
             flushes = demo_flushes(work / "demo")
         if args.save_records:
             with open(args.save_records, "wb") as f:
                 pickle.dump(flushes, f)
-        names = args.tables.split(",") if args.tables else sorted(flushes)
-        figures = {t: measure(t, flushes[t], work / t, args.rounds) for t in names}
+        if args.fleet:
+            demo = [r for flush in flushes.get("twin_state", []) for r in flush]
+            if not demo:
+                p.exit(2, "bench_archive_tables: --fleet: the records hold no twin_state rows\n")
+            day = fleet_day(demo, args.fleet, distinct=args.fleet_values == "distinct")
+            figures = {f"twin_state@{n}": measure("twin_state", cut(day, n), work / f"fleet-{n}", args.rounds)
+                       for n in sizes}
+        else:
+            names = args.tables.split(",") if args.tables else sorted(flushes)
+            figures = {t: measure(t, flushes[t], work / t, args.rounds) for t in names}
     for t, fig in figures.items():
         print(f"{t}: {fig['rows']} rows, {fig['files']} files: sink {fig['sink_us_per_row']} us/row, "
-              f"floor {fig['floor_us_per_row']} us/row, rate {fig['rate']}x")
+              f"floor {fig['floor_us_per_row']} us/row, rate {fig['rate']}x, wall {fig['wall_rate']}x")
     out = {"benchmark": "archive_tables", "tree": str(bench_archive.flows_tree()), "app_heap": heap,
-           "rounds": args.rounds, "load_1min": round(os.getloadavg()[0], 2), "tables": figures}
+           "rounds": args.rounds, "fleet": args.fleet, "fleet_values": args.fleet_values,
+           "load_1min": round(os.getloadavg()[0], 2), "tables": figures}
     print(json.dumps(out))
     return out
 
