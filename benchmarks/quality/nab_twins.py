@@ -40,7 +40,14 @@ if __package__ in (None, ""):
 from benchmarks.quality.nab import nab_file  # noqa: E402
 from benchmarks.quality.nab_diagnose import losses  # noqa: E402
 from benchmarks.quality.nab_fixed import evaluate  # noqa: E402
-from benchmarks.quality.nab_ladder import TAIL_K, RESOLUTION, OfflineCorpus, bonferroni, corpus_from_cli, rung_channel  # noqa: E402
+from benchmarks.quality.nab_ladder import (  # noqa: E402
+    RESOLUTION,
+    TAIL_K,
+    OfflineCorpus,
+    bonferroni,
+    corpus_from_cli,
+    rung_channel,
+)
 from benchmarks.quality.nab_logo import category_of, logo  # noqa: E402
 from benchmarks.quality.nab_members import echo_horizons, event_scores  # noqa: E402
 from twin_models.anomaly.event_gate import ALARM_P  # noqa: E402
@@ -151,7 +158,8 @@ def scored_rows(corpus: OfflineCorpus, ch: dict[str, np.ndarray], labels: dict[s
 def window_changes(base: dict[str, Any], new: dict[str, Any]) -> dict[str, list[str]]:
     """Windows missed by one of two ``losses`` results and found by the other."""
     def missed(res: dict[str, Any]) -> set[str]:
-        return {f"{n} rows {m['rows'][0]}-{m['rows'][1]}" for n, v in res["files"].items() for m in v["missed"]}
+        return {f"{n} rows {m['rows'][0]}-{m['rows'][1]}"
+                for n, v in res["files"].items() for m in v["missed"]}
     a, b = missed(base), missed(new)
     return {"gained": sorted(a - b), "lost": sorted(b - a)}
 
@@ -172,12 +180,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "fixed": losses(rows, ps, {category_of(f.name): 1.0 - ALARM_P for f in rows})}
     for regime in ("out_of_fold", "fixed"):
         ch_ = window_changes(res["config"][regime], res["twin-free k=2"][regime])
-        out["windows"][regime] = {**ch_, **{n: {"points_lost": r[regime]["points_lost"],
-                                                "false_rows": sum(len(v["fp_rows"]) for v in r[regime]["files"].values())}
-                                            for n, r in res.items()}}
+        out["windows"][regime] = dict(ch_)
         print(f"\n{regime}: windows gained {ch_['gained']}\n  lost {ch_['lost']}")
         for n, r in res.items():
-            print(f"  {n}: points lost {r[regime]['points_lost']}, false rows {out['windows'][regime][n]['false_rows']}")
+            fp = sum(len(v["fp_rows"]) for v in r[regime]["files"].values())
+            out["windows"][regime][n] = {"points_lost": r[regime]["points_lost"], "false_rows": fp}
+            print(f"  {n}: points lost {r[regime]['points_lost']}, false rows {fp}")
     out["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(out))
     return out
