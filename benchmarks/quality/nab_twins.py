@@ -37,22 +37,18 @@ import numpy.typing as npt
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab import nab_file  # noqa: E402
-from benchmarks.quality.nab_diagnose import losses  # noqa: E402
+from benchmarks.quality.nab_diagnose import losses, scored_rows  # noqa: E402
 from benchmarks.quality.nab_fixed import evaluate  # noqa: E402
 from benchmarks.quality.nab_ladder import (  # noqa: E402
     RESOLUTION,
     TAIL_K,
     OfflineCorpus,
-    bonferroni,
     corpus_from_cli,
     rung_channel,
 )
 from benchmarks.quality.nab_logo import category_of, logo  # noqa: E402
-from benchmarks.quality.nab_members import echo_horizons, event_scores  # noqa: E402
 from twin_models.anomaly.event_gate import ALARM_P  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
-from twin_models.evaluate.scoring import NabFile  # noqa: E402
 
 _NONE = -(2**62)  # "no neighbour yet": far from every index
 
@@ -138,21 +134,6 @@ def twin_channels(corpus: OfflineCorpus) -> dict[str, np.ndarray]:
                            f"twin-free rung {m}x{d}") for m, d in nov.scales]
     return {k: np.concatenate([corpus.tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1)
             for k in corpus.series}
-
-
-def scored_rows(corpus: OfflineCorpus, ch: dict[str, np.ndarray], labels: dict[str, Any]
-                ) -> tuple[list[NabFile], dict[str, np.ndarray]]:
-    """The config's event mode over Bonferroni of ``ch``: NAB rows, and each file's row p."""
-    nov, warmup = corpus.nov, corpus.warmup
-    lengths = [m for m, _ in nov.scales]
-    hold = min(lengths) if nov.hold else 0
-    rows, ps = [], {}
-    for key, (c, f, (_, _, secs)) in corpus.series.items():
-        p = bonferroni(ch[key])
-        hor = echo_horizons(ch[key], lengths) if nov.echo else None
-        rows.append(nab_file(c, f, secs, event_scores(p, nov.refractory, warmup, hor, hold), labels))
-        ps[rows[-1].name] = p
-    return rows, ps
 
 
 def window_changes(base: dict[str, Any], new: dict[str, Any]) -> dict[str, list[str]]:
