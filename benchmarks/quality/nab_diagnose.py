@@ -30,7 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.quality.nab import nab_file  # noqa: E402
-from benchmarks.quality.nab_ladder import bonferroni, corpus_from_cli  # noqa: E402
+from benchmarks.quality.nab_ladder import OfflineCorpus, bonferroni, corpus_from_cli  # noqa: E402
 from benchmarks.quality.nab_logo import category_of, logo  # noqa: E402
 from benchmarks.quality.nab_members import echo_horizons, event_scores  # noqa: E402
 from twin_models.anomaly.event_gate import ALARM_P  # noqa: E402
@@ -88,6 +88,22 @@ def losses(rows: Sequence[NabFile], ps: Mapping[str, np.ndarray],
             "files": per}
 
 
+def scored_rows(corpus: OfflineCorpus, ch: Mapping[str, np.ndarray], labels: Mapping[str, Any]
+                ) -> tuple[list[NabFile], dict[str, np.ndarray]]:
+    """The config's event mode over Bonferroni of the channels ``ch`` (per file, the corpus's
+    order): NAB rows, and each file's row p."""
+    nov, warmup = corpus.nov, corpus.warmup
+    lengths = [m for m, _ in nov.scales]
+    hold = min(lengths) if nov.hold else 0
+    rows, ps = [], {}
+    for key, (c, f, (_, _, secs)) in corpus.series.items():
+        p = bonferroni(ch[key])
+        hor = echo_horizons(ch[key], lengths) if nov.echo else None
+        rows.append(nab_file(c, f, secs, event_scores(p, nov.refractory, warmup, hor, hold), labels))
+        ps[rows[-1].name] = p
+    return rows, ps
+
+
 def print_table(title: str, res: Mapping[str, Any]) -> None:
     """The category table, then one line per file that loses anything."""
     print(f"\n{title}: score {res['score']} (windows {res['windows']}); points lost {res['points_lost']}")
@@ -107,17 +123,7 @@ def print_table(title: str, res: Mapping[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """The config's rows, out of fold and at the fixed grade; both tables; JSON last."""
     _, corpus, labels = corpus_from_cli("nab_diagnose", __doc__.splitlines()[0], argv)
-    nov, warmup = corpus.nov, corpus.warmup
-    scales = [tuple(s) for s in nov.scales]
-    ch = corpus.channels(scales)
-    lengths = [m for m, _ in scales]
-    hold = min(lengths) if nov.hold else 0
-    rows, ps = [], {}
-    for key, (c, f, (_, _, secs)) in corpus.series.items():
-        p = bonferroni(ch[key])
-        hor = echo_horizons(ch[key], lengths) if nov.echo else None
-        rows.append(nab_file(c, f, secs, event_scores(p, nov.refractory, warmup, hor, hold), labels))
-        ps[rows[-1].name] = p
+    rows, ps = scored_rows(corpus, corpus.channels([tuple(s) for s in corpus.nov.scales]), labels)
     folds, pooled = logo({"config": rows})
     oof_thr = {f.held_out: f.thresholds["standard"] for f in folds}
     out = {"out_of_fold": losses(rows, ps, oof_thr),

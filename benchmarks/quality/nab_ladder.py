@@ -157,9 +157,11 @@ def tail_channels(values: Sequence[float], warmup: int, value_history: int, tail
 
 
 def rung_channel(values: Sequence[float], floors: np.ndarray, warmup: int, m: int, d: int,
-                 history: int, tail_k: int) -> np.ndarray:
-    """Per row: the p-value of the scale ``(m, d)`` as the novelty detector computes it."""
-    sub = SubsequenceNovelty(m, d, history, k=tail_k)
+                 history: int, tail_k: int,
+                 novelty: Callable[..., SubsequenceNovelty] = SubsequenceNovelty) -> np.ndarray:
+    """Per row: the p-value of the scale ``(m, d)`` as the novelty detector computes it (or as
+    ``novelty``, a variant of :class:`SubsequenceNovelty` with its arguments, does)."""
+    sub = novelty(m, d, history, k=tail_k)
     out = np.ones(len(values))
     for i, v in enumerate(values):
         vec = sub.vector(v)
