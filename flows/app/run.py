@@ -19,6 +19,7 @@ from bytewax.run import cli_main
 from flows.app.fleet_topic import FleetModelConsumer
 from flows.app.gate_link import ProgressPublisher
 from flows.app.heap import collecting_less
+from flows.app.held_watch import removed
 from flows.app.outputs import kafka_outputs
 from flows.app.topics import check_fleet_topic
 from flows.config.pipeline import PipelineConfig
@@ -341,7 +342,7 @@ def run_kafka_flow(
                 raise OutputUndelivered(failed.summary()) from None
             unwritten = _cause(exc, ArchiveWriteError)
             if unwritten is not None:
-                if _removed(opts.archive_dir):  # held (round 42): never made again at its name mid-run
+                if removed(opts.archive_dir):  # held (round 42): never made again at its name mid-run
                     why = (f"the archive folder {opts.archive_shown or opts.archive_dir} was removed while "
                            f"the run wrote in it ({unwritten})")
                     raise OutputUndelivered(why, "to make it again and resume") from None
@@ -379,14 +380,6 @@ class OutputUndelivered(RuntimeError):
     def __init__(self, summary: str, remedy: str = "once Kafka is back") -> None:
         super().__init__(summary)
         self.remedy = remedy
-
-
-def _removed(folder: Path) -> bool:
-    """Whether the folder ``folder`` names (a held one: its ``/proc/self/fd`` path) was removed."""
-    try:
-        return os.stat(folder).st_nlink == 0
-    except OSError:
-        return True
 
 
 def _cause(exc: BaseException, kind: type[Any]) -> Any:
