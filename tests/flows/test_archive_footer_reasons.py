@@ -38,5 +38,6 @@ def test_a_hooked_listing_names_each_bad_file_as_the_plain_one(tmp_path: Path) -
     assert hooked == [good]  # the hook saw the one readable file, and only it
     assert plain["part-\xff.parquet"] == "its name is not UTF-8"
     assert plain["part-csv.parquet"].startswith("unreadable Parquet: Parquet magic bytes not found")
-    assert all(plain[n].startswith("unreadable Parquet: ") for n in ("part-empty.parquet", "part-cut.parquet"))
+    for name in ("part-empty.parquet", "part-cut.parquet"):
+        assert plain[name].startswith("unreadable Parquet: "), plain
     assert len(plain) == 4
