@@ -250,7 +250,7 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
 
 def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int:
     """``root``: the archive held (its ``/proc/self/fd`` path), ``shown`` its name as given."""
-    from flows.app.out_held import shown_as
+    from flows.app.out_held import as_given
     from flows.archive.compact import (
         CompactionInterrupted,
         CompactionStopped,
@@ -266,7 +266,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
     # round 34: a compaction's merged files too long for the OS failed at the first one written
     if (problem := too_long(flag, shown, COMPACT_TAIL, "a compaction")) is not None:
         raise ValueError(problem)
-    if (problem := not_writable(root, TABLES, None, named=shown)) is not None:  # another user's (round 28)
+    if (problem := not_writable(root, TABLES, None)) is not None:  # another user's (round 28)
         raise ValueError(problem)
 
     skipped: list[str] = []
@@ -288,7 +288,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
         from flows.archive.query import skipped_warning
 
         sys.stdout.flush()
-        print(shown_as(skipped_warning(root, left), root, shown), file=sys.stderr)
+        print(as_given(skipped_warning(root, left)), file=sys.stderr)
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
         msg = (f"{n} date folder{'s' if n != 1 else ''} left as {'they were' if n != 1 else 'it was'}: "
