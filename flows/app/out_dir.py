@@ -293,8 +293,8 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     named = files_by_name(_table_files(archive), _PART)
     manifest = Manifest.read(out) if identity is not None else None
     if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(named), identity or ""):
-        say(f"twin: note: {printable(short_word(name))} holds the rows of {len(runs)} earlier "
-            f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
+        say(f"twin: note: {printable(short_word(name))} holds the rows of "
+            f"{counted(len(runs), 'earlier run')} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")
         return
     line = mixing_line(name, archive, "use --fresh to start empty, or another --out to keep runs apart",
