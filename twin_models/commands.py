@@ -37,6 +37,7 @@ from twin_models.command_records import (
 )
 from twin_models.records import Recommendation
 from twin_models.settings import YEAR_S, between, setting
+from twin_models.text import counted
 
 __all__ = ["LOAD_LIMIT", "CommandGuard", "CommandsConfig", "GuardRail", "command_id", "entry_id"]
 
@@ -275,7 +276,7 @@ class CommandGuard:
         since = at - timedelta(seconds=rail.period_s)
         recent = sum(1 for t in self.sent_at if t > since)
         if recent >= rail.max_commands:
-            return (f"rate limit: {recent} command(s) sent in the last {rail.period_s:g} s "
+            return (f"rate limit: {counted(recent, 'command')} sent in the last {rail.period_s:g} s "
                     f"(at most {rail.max_commands})")
         return None
 

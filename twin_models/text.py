@@ -28,9 +28,10 @@ def format_duration(seconds: float | None, *, unit: Literal["auto", "h"] = "auto
     return f"{value:.1f} {name}" if suffix else f"{value:.1f}"
 
 
-def counted(n: int, noun: str) -> str:
-    """``"1 file"``, ``"3 files"``: ``n`` and ``noun``, plural (an ``s``) unless ``n`` is 1."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 file"``, ``"3 files"``: ``n`` and ``noun``, plural (an ``s``, or ``plural`` for a noun that
+    takes another: ``counted(2, "entry", "entries")``) unless ``n`` is 1."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def and_more(total: int, shown: int, noun: str = "") -> str:

@@ -167,27 +167,27 @@ def run_backtest(
         held_place("--out", out, at)  # round 42: the CLI's checks looked at --out by name, before the hold
         res = _backtest(inputs, at, cfg, run, events=events, metadata=metadata, read_options=read_options,
                         progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval,
-                        keep_snapshots=keep_snapshots, shown=out)
+                        keep_snapshots=keep_snapshots)
     return replace(res, out=out)
 
 
 def _backtest(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs, *,
               events: Sequence[str | Path], metadata: Mapping[str, AssetMetadata] | None,
               read_options: Mapping[str, Any] | None, progress: bool, report: bool, fresh: bool,
-              epoch_interval: timedelta, keep_snapshots: bool, shown: Path) -> BacktestResult:
+              epoch_interval: timedelta, keep_snapshots: bool) -> BacktestResult:
     snaps: list[TwinSnapshot] = []
     with ScoresSpool(snaps if keep_snapshots else None) as spool:
         return _spooled(inputs, out, cfg, run, spool, events=events, metadata=metadata,
                         read_options=read_options, progress=progress, report=report, fresh=fresh,
-                        epoch_interval=epoch_interval, shown=shown)
+                        epoch_interval=epoch_interval)
 
 
 def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: RunOutputs,
              spool: ScoresSpool, *, events: Sequence[str | Path],
              metadata: Mapping[str, AssetMetadata] | None, read_options: Mapping[str, Any] | None,
-             progress: bool, report: bool, fresh: bool, epoch_interval: timedelta, shown: Path,
+             progress: bool, report: bool, fresh: bool, epoch_interval: timedelta,
              ) -> BacktestResult:
-    """The run and its outputs, written into ``out`` (the held ``--out``, named ``shown``)."""
+    """The run and its outputs, written into ``out`` (the held ``--out``)."""
     cfg = replace(cfg, **BACKTEST_SETTINGS)  # a caller's own settings (benchmarks): as twin backtest's
     opts = dict(read_options or {})
     specs: list[Any] = [*inputs, *((e, {"fmt": "events"}) for e in events)]
@@ -203,7 +203,7 @@ def _spooled(inputs: Sequence[str | Path], out: Path, cfg: PipelineConfig, run: 
         read_stats: dict[str, ReadStats] = {}
         source = FileReplaySource(specs, stats=read_stats, **opts)
         source.open()  # every file is opened and checked before the run (and read once)
-        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh, shown=shown)
+        prepare_out(out, out / "archive", BACKTEST_OUTPUTS, fresh=fresh)
         seconds = _run_flow(cfg, source, sinks, run, metadata=metadata, metrics=metrics,
                             total=count_records(specs, **opts), progress=progress,
                             epoch_interval=epoch_interval)

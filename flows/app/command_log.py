@@ -37,6 +37,7 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.kafka.clients import KafkaSetupError, consumer_client, producer_client, wait_for_brokers
 from twin_models.records import AuditEntry, CommandDecision
+from twin_models.text import counted
 
 __all__ = ["CommandStatus", "Refused", "pending", "read_archive_audit", "read_audit", "refused_line",
            "send_decision", "statuses"]
@@ -62,7 +63,7 @@ def refused_line(refused: list[Refused], source: str) -> str:
         counts[r.reason] = counts.get(r.reason, 0) + 1
     n = len(refused)
     per = ", ".join(f"{k} {v}" for k, v in counts.items())
-    return (f"twin: warning: {n} entr{'ies' if n != 1 else 'y'} of {source} left out (not audit entries: "
+    return (f"twin: warning: {counted(n, 'entry', 'entries')} of {source} left out (not audit entries: "
             f"{per}; first: {refused[0].detail})")
 
 

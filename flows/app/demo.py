@@ -312,7 +312,7 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
     # round 42: the CLI checked --out by name, before the hold: what is held is checked again
     with held_folder(out, lambda: None, follow=True) as at:
         held_place("--out" if getattr(args, "out", None) else "archive_dir", out, at)
-        prepare_out(at, at, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity, shown=out)
+        prepare_out(at, at, DEMO_OUTPUTS, fresh=getattr(args, "fresh", False), identity=identity)
         with kept_on_stop(at, at, run, ("demo.png",), logs=(DEAD_LETTERS,)):  # stopped: what is kept
             res = run_fleet(fleet, cfg, at, workers=args.workers, progress=not args.no_progress,
                             metrics=metrics, run=run)
@@ -333,7 +333,7 @@ def run_demo(args: argparse.Namespace, cfg: PipelineConfig, out: Path, metrics: 
 
             summary["followed_plans"] = run_followed(
                 fleet, res.recommendations, res, cfg, at, workers=args.workers, progress=not args.no_progress,
-                fresh=getattr(args, "fresh", False), identity=identity, shown=out)
+                fresh=getattr(args, "fresh", False), identity=identity)
     if args.json:
         print(json.dumps(summary))
     else:

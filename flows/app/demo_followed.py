@@ -23,6 +23,7 @@ from typing import Any
 
 from flows.app.demo import DemoResult, run_fleet
 from flows.app.out_dir import RunOutputs, prepare_out, refuse_linked_folders
+from flows.app.out_held import as_given
 from flows.app.out_manifest import Manifest
 from flows.archive.files import printable
 from flows.config.pipeline import PipelineConfig
@@ -110,22 +111,21 @@ def followed_identity(identity: str, plans: Sequence[PlanAction]) -> str:
 
 def run_followed(fleet: FleetConfig, recs: Sequence[Recommendation], res: DemoResult,
                  cfg: PipelineConfig, out: Path, *, workers: int, progress: bool, fresh: bool,
-                 identity: str | None = None, shown: Path | None = None) -> dict[str, Any]:
+                 identity: str | None = None) -> dict[str, Any]:
     """Follow the first pass's plans in a second run into ``out/followed``; its summary.
     ``identity``: the first pass's (:func:`flows.app.demo.demo_identity`); with it, a rerun of the
     same command gets the first pass's note rather than the mixing warning (:func:`prepare_out`).
-    ``shown``: the name its lines give ``out`` (``out`` being the held ``--out``'s path, round 41)."""
+    Its lines name ``out`` as the command was given it (``out`` may be the held ``--out``'s path)."""
     pairs = followed_plans(res.report.faults, recs)
     where = out / FOLLOWED_DIR
-    named = (out if shown is None else shown) / FOLLOWED_DIR
-    summary: dict[str, Any] = {"out": str(named), "plans": len(pairs), "faults": []}
+    summary: dict[str, Any] = {"out": as_given(where), "plans": len(pairs), "faults": []}
     if not pairs:
         return summary
     planned = dataclasses.replace(fleet, plans=tuple(a for _, a in pairs))
     refuse_linked_folders(out, (FOLLOWED_DIR,))  # planted since the start: --fresh would delete through it
     where.mkdir(parents=True, exist_ok=True)
     mine = None if identity is None else followed_identity(identity, planned.plans)
-    prepare_out(where, where, ("dead_letters*.jsonl",), fresh=fresh, identity=mine, shown=named)
+    prepare_out(where, where, ("dead_letters*.jsonl",), fresh=fresh, identity=mine)
     run = RunOutputs(new_run_id())
     # held while it runs: a link put at followed/ meanwhile is never written through (round 40)
     second = run_fleet(planned, cfg, where, workers=workers, progress=progress, run=run,

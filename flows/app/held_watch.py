@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["WATCH_EVERY_S", "NameWatch", "moved_line"]
+__all__ = ["WATCH_EVERY_S", "NameWatch", "moved_line", "removed"]
 
 WATCH_EVERY_S = 30.0
 """How often ``twin run`` looks at its archive's name (one ``stat`` and one ``fstat``)."""
@@ -28,14 +28,23 @@ def _identity(path: str | Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def removed(held: str | Path) -> bool:
+    """Whether the folder ``held`` (a hold's ``/proc/self/fd`` path) was removed: no name leads to it
+    any more (its link count is 0), or it cannot be looked at (``twin run``'s last flush, round 42)."""
+    try:
+        return os.stat(held).st_nlink == 0
+    except OSError:
+        return True
+
+
 def moved_line(flag: str, name: Path, held: Path) -> str | None:
     """The warning when ``name`` no longer leads to the folder ``held`` (its ``/proc/self/fd`` path),
     else None."""
     mine, now = _identity(held), _identity(name)
     if mine is None or now == mine:
         return None
-    if os.stat(held).st_nlink == 0:
-        return None  # removed: the next flush stops the run with its own line
+    if removed(held):
+        return None  # the next flush stops the run with its own line
     where = os.path.realpath(held)
     what = "leads to another folder" if now is not None else "leads to no folder"
     return (f"twin run: warning: {flag} {name} {what} now; this run goes on writing into the folder it "

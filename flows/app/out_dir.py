@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.app.out_held import as_given
 from flows.app.out_lock import check_lock, remove_stale_temps
 from flows.app.out_manifest import Manifest
 from flows.archive.files import COMPACTED_NAME, TABLES, linked_table, printable
@@ -267,17 +268,18 @@ def _delete(out: Path, files: Sequence[Path], folders: Sequence[str], named: Seq
 
 def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (), *,
                 fresh: bool = False, warn: Callable[[str], None] | None = None,
-                identity: str | None = None, shown: Path | None = None) -> None:
+                identity: str | None = None) -> None:
     """Warn if ``archive`` holds earlier runs, or (``fresh``) delete what twinflow wrote in ``out``.
 
     ``outputs`` are glob patterns (relative to ``out``) of the other files the command writes.
     ``identity``: what decides this run's rows (``twin demo``: its fleet and settings); when the
     manifest records every earlier run as the same, this run rewrites their rows: nothing is mixed,
     a note says so (round 34, USER34: ``make demo`` twice warned "results will be mixed").
-    ``shown``: the name its lines give ``out`` (``out`` being the held folder's path, round 41).
+    Its lines name ``out`` as the command was given it (:func:`~flows.app.out_held.as_given`: ``out``
+    may be a held folder's path, round 41).
     """
     out, archive = Path(out), Path(archive)
-    name = str(out if shown is None else shown)
+    name = as_given(out)
     check_lock(out)  # round 39: a link or folder planted at the manifest's lock name, said once, first
     if fresh:
         _empty(out, archive, outputs)
@@ -291,8 +293,8 @@ def prepare_out(out: str | Path, archive: str | Path, outputs: Sequence[str] = (
     named = files_by_name(_table_files(archive), _PART)
     manifest = Manifest.read(out) if identity is not None else None
     if manifest is not None and manifest.runs and manifest.same_runs(runs := _runs_of(named), identity or ""):
-        say(f"twin: note: {printable(short_word(name))} holds the rows of {len(runs)} earlier "
-            f"run{'s' if len(runs) > 1 else ''} of this same command (same fleet, seed and settings): "
+        say(f"twin: note: {printable(short_word(name))} holds the rows of "
+            f"{counted(len(runs), 'earlier run')} of this same command (same fleet, seed and settings): "
             f"this run writes the same rows again, nothing is mixed (--fresh drops the earlier files)")
         return
     line = mixing_line(name, archive, "use --fresh to start empty, or another --out to keep runs apart",

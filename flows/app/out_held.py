@@ -23,7 +23,11 @@ from pathlib import Path
 
 from flows.archive.layout import WriteFailed
 
-__all__ = ["held_folder", "held_parent", "shown_as", "where_now"]
+__all__ = ["as_given", "held_folder", "held_parent", "where_now"]
+
+_HELD: list[tuple[str, str]] = []
+"""The holds open now, outermost first: each one's ``/proc/self/fd`` path and the folder it holds as
+named (:func:`as_given`)."""
 
 
 @contextlib.contextmanager
@@ -51,15 +55,17 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
         # round 41 (HOSTILE41): made unreadable since the check ("[Errno 13] Permission denied: ...")
         raise WriteFailed(exc.errno or errno.EIO, f"cannot open {folder} to write in it: "
                           f"{exc.strerror or exc}") from None
+    held = (f"/proc/self/fd/{fd}", str(folder))
     try:
-        proc = Path(f"/proc/self/fd/{fd}")
+        proc = Path(held[0])
         if not proc.is_dir():
             yield folder
             return
+        _HELD.append(held)
         try:
             yield proc
         except BaseException as exc:
-            _logical(exc, proc, folder)
+            _logical(exc)
             for new in made:  # innermost first
                 try:
                     new.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
@@ -67,19 +73,18 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
                     break
             raise
     finally:
+        with contextlib.suppress(ValueError):
+            _HELD.remove(held)
         os.close(fd)
 
 
-def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
-    """Every exception in ``exc``'s chain (causes and contexts) made to name ``folder`` where it
-    names ``proc``: an ``OSError``'s reason and file names (a
+def _logical(exc: BaseException) -> None:
+    """Every exception in ``exc``'s chain (causes and contexts) made to name each held folder as
+    named where it names the hold's path (:func:`as_given`): an ``OSError``'s reason and file names (a
     :class:`~flows.archive.layout.WriteFailed`'s message is its reason), the text of an exception
     raised with text only (a ``ValueError``'s one line: ``--fresh refused: ...``), and the notes
     added on its way out (a stopped run's "--out ... keeps ..."). Round 41: the whole ``--out`` is
     held while a command writes in it, so any of its lines may be built from the hold's path."""
-    def named(text: str) -> str:
-        return shown_as(text, proc, folder)
-
     seen: BaseException | None = exc
     ids: set[int] = set()
     while seen is not None and id(seen) not in ids:
@@ -87,12 +92,12 @@ def _logical(exc: BaseException, proc: Path, folder: Path) -> None:
         if isinstance(seen, OSError):
             for attr in ("strerror", "filename", "filename2"):
                 if isinstance(getattr(seen, attr), str):  # (a None set again would be shown)
-                    setattr(seen, attr, named(getattr(seen, attr)))
+                    setattr(seen, attr, as_given(getattr(seen, attr)))
         elif seen.args and all(isinstance(a, str) for a in seen.args):
-            seen.args = tuple(map(named, seen.args))
+            seen.args = tuple(map(as_given, seen.args))
         notes = getattr(seen, "__notes__", None)
         if isinstance(notes, list):
-            notes[:] = [named(n) if isinstance(n, str) else n for n in notes]
+            notes[:] = [as_given(n) if isinstance(n, str) else n for n in notes]
         seen = seen.__cause__ or seen.__context__
 
 
@@ -110,10 +115,19 @@ def held_parent(path: str | Path) -> Iterator[Path]:
         os.close(fd)
 
 
-def shown_as(text: str, proc: Path, folder: Path) -> str:
-    """``text`` naming ``folder`` where it names the hold's path ``proc`` (a line printed while the
-    hold is open: ``twin archive compact``'s summary and warnings, round 42)."""
-    return re.sub(re.escape(str(proc)) + r"(?![0-9])", lambda _: str(folder), text)
+def as_given(text: str | Path) -> str:
+    """``text`` (a line, or a path) naming each folder held now (:func:`held_folder`) as the command
+    was given it where it names the hold's ``/proc/self/fd`` path, which means nothing to a user: the
+    one place a line printed while a hold is open (the error lines, :func:`flows.cli.args.print_error`;
+    a warning; a folder's name in a line built for it) and an exception leaving a hold
+    (:func:`_logical`) get the name back (round 43: each command did it by hand with the name it was
+    given, passed down as ``shown``). The innermost hold first: its folder may be named below an
+    outer hold's path (``twin backtest``'s ``archive/`` below its held ``--out``)."""
+    text = str(text)
+    for proc, folder in reversed(_HELD):
+        if proc in text:  # not /proc/self/fd/31 for /proc/self/fd/3
+            text = folder.join(re.split(re.escape(proc) + r"(?![0-9])", text))
+    return text
 
 
 def where_now(path: Path) -> str:

@@ -220,10 +220,16 @@ def _partition(table_dir: Path, path: Path) -> tuple[date, str | None] | str:
         return f"bad partition date {d.group(1)!r}"
 
 
-def _read_schema(path: Path) -> pa.Schema | str:
-    """The file's schema from its footer, or the reason it cannot be read."""
+def _read_schema(path: Path, rows: RowHook | None = None) -> pa.Schema | str:
+    """The file's schema from its footer, or the reason it cannot be read; ``rows`` (:data:`RowHook`)
+    given the file in the same opening."""
     try:
-        return pq.read_schema(path)
+        if rows is None:
+            return pq.read_schema(path)
+        with _LOCAL.open_input_file(str(path)) as raw, pq.ParquetFile(raw) as pf:
+            schema = pf.schema_arrow  # as pq.read_schema (to_arrow_schema() held ~5 KB a file more)
+            rows(path, pf)
+            return schema
     except (OSError, pa.ArrowException, ValueError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
@@ -239,23 +245,11 @@ RowHook = Callable[[Path, pq.ParquetFile], None]
 that wants some of the file's rows takes them in the same opening (:mod:`flows.archive.asset_rows`)."""
 
 
-def _schema_and_rows(path: Path, rows: RowHook) -> pa.Schema | str:
-    """:func:`_read_schema`, the file opened once for its footer and ``rows``."""
-    try:
-        with _LOCAL.open_input_file(str(path)) as raw, pq.ParquetFile(raw) as pf:
-            schema = pf.schema_arrow  # as pq.read_schema (to_arrow_schema() held ~5 KB a file more)
-            rows(path, pf)
-            return schema
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
-
-
 def _footers(paths: list[Path], threads: int, rows: RowHook | None = None) -> Iterator[pa.Schema | str]:
     """Each file's :func:`_read_schema`, in order, read in ``threads`` threads :data:`FOOTERS_AT_ONCE`
     files at a time: ``pool.map`` of every path made a future per file at once, which held its schema
     until taken (80,000 parts: ~150 MB more at the peak than after). ``rows``: see :data:`RowHook`."""
-    read = _read_schema if rows is None else (lambda p: _schema_and_rows(p, rows))
+    read = _read_schema if rows is None else (lambda p: _read_schema(p, rows))
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
         for lo in range(0, len(paths), FOOTERS_AT_ONCE):
             yield from pool.map(read, paths[lo:lo + FOOTERS_AT_ONCE])

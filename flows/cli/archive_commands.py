@@ -20,6 +20,7 @@ from flows.cli.args import (
     non_negative_float,
     non_negative_int,
 )
+from twin_models.text import counted
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 
@@ -239,18 +240,18 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
 
     if removed:  # round 28: a compaction killed with `kill -9` left its hidden file for ever
         n = len(removed)
-        print(printable(f"removed {n} temporary file{'s' if n != 1 else ''} a killed compaction had left: "
+        print(printable(f"removed {counted(n, 'temporary file')} a killed compaction had left: "
                         + ", ".join(str(p.relative_to(root)) for p in removed)))
     if finished:
-        print(f"deleted {finished} file{'s' if finished != 1 else ''} a stopped compaction had merged")
+        print(f"deleted {counted(finished, 'file')} a stopped compaction had merged")
     for c in done:
         print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
-    print(printable(f"archive {shown}: {len(done)} date folder{'s' if len(done) != 1 else ''} compacted"))
+    print(printable(f"archive {shown}: {counted(len(done), 'date folder')} compacted"))
 
 
 def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int:
     """``root``: the archive held (its ``/proc/self/fd`` path), ``shown`` its name as given."""
-    from flows.app.out_held import shown_as
+    from flows.app.out_held import as_given
     from flows.archive.compact import (
         CompactionInterrupted,
         CompactionStopped,
@@ -266,7 +267,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
     # round 34: a compaction's merged files too long for the OS failed at the first one written
     if (problem := too_long(flag, shown, COMPACT_TAIL, "a compaction")) is not None:
         raise ValueError(problem)
-    if (problem := not_writable(root, TABLES, None, named=shown)) is not None:  # another user's (round 28)
+    if (problem := not_writable(root, TABLES, None)) is not None:  # another user's (round 28)
         raise ValueError(problem)
 
     skipped: list[str] = []
@@ -288,10 +289,10 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
         from flows.archive.query import skipped_warning
 
         sys.stdout.flush()
-        print(shown_as(skipped_warning(root, left), root, shown), file=sys.stderr)
+        print(as_given(skipped_warning(root, left)), file=sys.stderr)
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
-        msg = (f"{n} date folder{'s' if n != 1 else ''} left as {'they were' if n != 1 else 'it was'}: "
+        msg = (f"{counted(n, 'date folder')} left as {'they were' if n != 1 else 'it was'}: "
                f"{'; '.join(skipped)}; move such files aside with `twin archive check --archive {shown} "
                "--pages --repair`, then compact again")
         raise ValueError(msg)
@@ -307,7 +308,7 @@ def _stale_note(root: Path) -> None:
         stale = stale_temps(root) if lock.held else []
     if stale:
         n = len(stale)
-        print(printable(f"{n} temporary file{'s' if n != 1 else ''} of a killed compaction (hidden, no query "
+        print(printable(f"{counted(n, 'temporary file')} of a killed compaction (hidden, no query "
                         "reads them; the next `twin archive compact` removes them): "
                         + ", ".join(str(p.relative_to(root)) for p in stale)))
 
@@ -352,13 +353,13 @@ def _check(args: argparse.Namespace, root: Path, shown: Path) -> int:
         for b in bad:
             print(printable(f"{b.path.relative_to(root)}: {b.reason}"))
         skip = "queries skip them" if args.pages is False else "queries skip them or fail on their pages"
-        print(f"{at}: {len(bad)} unreadable or foreign file{'s' if len(bad) != 1 else ''} "
+        print(f"{at}: {counted(len(bad), 'unreadable or foreign file')} "
               f"({skip}; --repair moves them into _quarantine/)")
         return 1
     moves = quarantine(root, bad)
     for src, dst in moves:
         print(printable(f"moved {src.relative_to(root)} -> {dst.relative_to(root)}"))
-    print(f"{at}: {len(moves)} file{'s' if len(moves) != 1 else ''} moved into _quarantine/")
+    print(f"{at}: {counted(len(moves), 'file')} moved into _quarantine/")
     return 0
 
 

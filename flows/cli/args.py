@@ -347,9 +347,10 @@ def debug_enabled() -> bool:
 def print_error(text: str, prefix: str = "twin: error: ") -> None:
     """One line on stderr: newlines folded, known secret values masked, other characters that
     are not printable (an escape in a file name or a value the message quotes) escaped."""
+    from flows.app.out_held import as_given
     from flows.archive.files import printable
     from flows.archive.short_paths import short_words
     from flows.config.values import mask_secrets
 
-    line = printable(short_words(mask_secrets(text)))  # a path of 4,000 characters: its ends
+    line = printable(short_words(mask_secrets(as_given(text))))  # a path of 4,000 characters: its ends
     print(f"{prefix}{line}", file=sys.stderr)

@@ -255,7 +255,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         # round 42: held from its checks to the run's end (swapped for a link, later parts went there)
         with held_folder(opts.archive_dir, lambda: None, follow=True, parents=True) as at:
-            held = replace(opts, archive_dir=at, archive_shown=opts.archive_dir)
+            held = replace(opts, archive_dir=at)
             held_place(flag := "--archive" if args.archive else "archive_dir", opts.archive_dir, at)
             archive_checks(held)
             metrics = PipelineMetrics.from_config(cfg.metrics)

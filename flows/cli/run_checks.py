@@ -20,6 +20,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from flows.app.out_held import as_given
+
 __all__ = ["archive_checks", "cluster_addresses", "not_writable"]
 
 
@@ -78,8 +80,9 @@ def _owner(path: Path) -> str:
 def not_writable(archive: Path, tables: tuple[str, ...], store: Path | None, flag: str = "--archive",
                  named: Path | None = None) -> str | None:
     """The first entry a run would write but this user may not (one line naming it, led by ``flag``
-    and ``named``: the folder the user gave, ``archive`` by default), or None: the archive's existing
-    table and date folders, the recovery store's existing files."""
+    and ``named``: the folder the user gave, by default ``archive`` as given:
+    :func:`~flows.app.out_held.as_given`), or None: the archive's existing table and date folders, the
+    recovery store's existing files."""
     places: list[tuple[Path, int, str]] = []
     for table in tables:
         folder = archive / table
@@ -93,7 +96,8 @@ def not_writable(archive: Path, tables: tuple[str, ...], store: Path | None, fla
     for path, mode, where in places:
         if not os.access(path, mode):
             what = "folder" if path.is_dir() else "file"
-            return (f"{where} {named or archive if where == flag else store}: cannot write its {what} {path} "
+            shown = (named or as_given(archive)) if where == flag else store
+            return (f"{where} {shown}: cannot write its {what} {path} "
                     f"as uid {os.geteuid()} ({_owner(path)}); make it writable for this user or run as its "
                     "owner")
     return None
@@ -107,6 +111,6 @@ def archive_checks(opts: Any) -> None:
 
     for table in TABLES:
         check_table_folder(opts.archive_dir, table)
-    problem = not_writable(opts.archive_dir, TABLES, opts.recovery_dir, named=opts.archive_shown)
+    problem = not_writable(opts.archive_dir, TABLES, opts.recovery_dir)
     if problem is not None:
         raise ValueError(problem)

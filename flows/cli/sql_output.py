@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
 from flows.archive.files import printable
+from twin_models.text import counted
 
 __all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "iso_duration", "printable", "stream_rows", "to_json",
            "to_text", "unique_names", "write_result"]
@@ -188,5 +189,5 @@ def write_result(cur: Cursor, fmt: str, max_rows: int, out: TextIO,
     except Truncated as t:
         n, cut = t.shown, True
     if fmt == "table":
-        out.write(f"({n} row{'s' if n != 1 else ''}{', more not shown' if cut else ''})\n")
+        out.write(f"({counted(n, 'row')}{', more not shown' if cut else ''})\n")
     return n, cut

@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from flows.app.held_watch import NameWatch
+from flows.app.held_watch import NameWatch, removed
 from flows.app.out_held import held_folder
 
 
@@ -37,3 +37,16 @@ def test_a_rotated_archive_is_said_once_and_a_removed_one_is_left_to_the_flush(t
         shutil.rmtree(tmp_path / "twin-data.2026-11")  # the held one removed: the next flush's own line
         time.sleep(0.1)
         assert len(lines) == 2
+
+
+def test_a_held_folder_is_removed_once_no_name_leads_to_it(tmp_path: Path) -> None:
+    """One test of "removed" for both its users: the watch's silence and ``twin run``'s last flush line
+    (round 43, TIDY43: each had its own ``st_nlink`` check)."""
+    archive = tmp_path / "twin-data"
+    with held_folder(archive, lambda: None) as at:
+        assert not removed(at) and not removed(archive)
+        os.rename(archive, tmp_path / "moved")
+        assert not removed(at)  # moved, not removed: still a name leads to it
+        assert removed(archive)  # nothing at the name
+        os.rmdir(tmp_path / "moved")
+        assert removed(at)  # held open, its last name gone

@@ -81,7 +81,7 @@ def test_rate_limit_counts_sends_per_period() -> None:
     g = guard("auto", count=1, period=6 * 3600.0, step=0.5)
     assert "COMMAND" in actions(g.propose(rec(0.9, T0, n=1)))
     refused = g.propose(rec(0.8, T0 + H, n=2))
-    assert actions(refused) == ["proposed", "refused"] and "rate limit: 1 command(s)" in refused[1].reason
+    assert actions(refused) == ["proposed", "refused"] and "rate limit: 1 command sent" in refused[1].reason
     later = g.propose(rec(0.7, T0 + 7 * H, n=3))
     assert "COMMAND" in actions(later) and later[1].previous_value == 0.9
 

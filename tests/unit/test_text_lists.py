@@ -53,3 +53,9 @@ def test_and_more_counts_what_a_line_leaves_unnamed(total: int, shown: int, noun
 @pytest.mark.parametrize(("n", "want"), [(0, "0 assets"), (1, "1 asset"), (2, "2 assets")])
 def test_counted_is_plural_unless_one(n: int, want: str) -> None:
     assert counted(n, "asset") == want
+
+
+@pytest.mark.parametrize(("n", "want"), [(0, "0 entries"), (1, "1 entry"), (3, "3 entries")])
+def test_counted_takes_a_noun_s_own_plural(n: int, want: str) -> None:
+    """Round 43 (TIDY43): ``entr{'ies' if n != 1 else 'y'}`` by hand in the audit readers' warning."""
+    assert counted(n, "entry", "entries") == want
