@@ -17,17 +17,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from flows.archive.given_names import as_given, holding
 from flows.archive.layout import WriteFailed
 
 __all__ = ["as_given", "held_folder", "held_parent", "where_now"]
-
-_HELD: list[tuple[str, str]] = []
-"""The holds open now, outermost first: each one's ``/proc/self/fd`` path and the folder it holds as
-named (:func:`as_given`)."""
 
 
 @contextlib.contextmanager
@@ -55,26 +51,23 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
         # round 41 (HOSTILE41): made unreadable since the check ("[Errno 13] Permission denied: ...")
         raise WriteFailed(exc.errno or errno.EIO, f"cannot open {folder} to write in it: "
                           f"{exc.strerror or exc}") from None
-    held = (f"/proc/self/fd/{fd}", str(folder))
     try:
-        proc = Path(held[0])
+        proc = Path(f"/proc/self/fd/{fd}")
         if not proc.is_dir():
             yield folder
             return
-        _HELD.append(held)
-        try:
-            yield proc
-        except BaseException as exc:
-            _logical(exc)
-            for new in made:  # innermost first
-                try:
-                    new.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
-                except OSError:
-                    break
-            raise
+        with holding(str(proc), str(folder)):
+            try:
+                yield proc
+            except BaseException as exc:
+                _logical(exc)
+                for new in made:  # innermost first
+                    try:
+                        new.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
+                    except OSError:
+                        break
+                raise
     finally:
-        with contextlib.suppress(ValueError):
-            _HELD.remove(held)
         os.close(fd)
 
 
@@ -113,21 +106,6 @@ def held_parent(path: str | Path) -> Iterator[Path]:
         yield proc / os.path.basename(path) if proc.is_dir() else Path(path)
     finally:
         os.close(fd)
-
-
-def as_given(text: str | Path) -> str:
-    """``text`` (a line, or a path) naming each folder held now (:func:`held_folder`) as the command
-    was given it where it names the hold's ``/proc/self/fd`` path, which means nothing to a user: the
-    one place a line printed while a hold is open (the error lines, :func:`flows.cli.args.print_error`;
-    a warning; a folder's name in a line built for it) and an exception leaving a hold
-    (:func:`_logical`) get the name back (round 43: each command did it by hand with the name it was
-    given, passed down as ``shown``). The innermost hold first: its folder may be named below an
-    outer hold's path (``twin backtest``'s ``archive/`` below its held ``--out``)."""
-    text = str(text)
-    for proc, folder in reversed(_HELD):
-        if proc in text:  # not /proc/self/fd/31 for /proc/self/fd/3
-            text = folder.join(re.split(re.escape(proc) + r"(?![0-9])", text))
-    return text
 
 
 def where_now(path: Path) -> str:

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.archive.asset_bounds import Bound, at_time, bounded, may_reach, newest_time, reaches_whole
-from flows.archive.files import RANK_COLUMN, TableFiles, scan_table, shell_word
+from flows.archive.files import RANK_COLUMN, TableFiles, given_word, scan_table
 from flows.archive.views import KEYS, add_empty_view, add_view_over, dataset_schema, file_ranks
 
 __all__ = ["ASSET_TABLES", "AssetRows", "Bounds", "UnreadableRows", "add_asset_views", "asset_table"]
@@ -266,7 +266,7 @@ def add_asset_views(con: duckdb.DuckDBPyConnection, root: str | Path, tables: It
         try:
             rows = asset_table(tf, got) if tf.files else None
         except UnreadableRows as exc:
-            command = f"twin archive check --archive {shell_word(str(root))} --pages --repair"
+            command = f"twin archive check --archive {given_word(root)} --pages --repair"
             msg = f"{exc}: move it aside with `{command}`"
             raise UnreadableRows(msg) from None
         del got  # the files' tables: the view's rows are a copy

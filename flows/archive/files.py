@@ -44,13 +44,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from flows.archive.given_names import as_given
 from flows.archive.listing import listing, not_a_folder
 from flows.archive.supersedes import SUPERSEDES, supersedes
 from flows.codec.archive_schema import TABLES
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "linked_table", "not_utf8", "printable", "scan_table", "shell_word", "vote"]
+           "given_word", "linked_table", "not_utf8", "printable", "scan_table", "shell_word", "vote"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -88,6 +89,13 @@ def shell_word(text: str) -> str:
         else:
             out.append(f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
     return "$'" + "".join(out) + "'"
+
+def given_word(path: str | Path) -> str:
+    """``path`` as one shell word naming it as the command was given it (a held folder's
+    ``/proc/self/fd`` path given its name back first, :func:`~flows.archive.given_names.as_given`, then
+    quoted: the other way round, the name came out unquoted; round 43, HOSTILE43)."""
+    return shell_word(as_given(path))
+
 
 def _is_string(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))

@@ -50,9 +50,9 @@ from flows.archive.files import (
     ArchiveChanged,
     BadFile,
     corrupt_pages,
+    given_word,
     printable,
     scan_table,
-    shell_word,
 )
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
@@ -122,7 +122,7 @@ def skipped_warning(root: str | Path, bad: Sequence[BadFile]) -> str:
     # escaped first: a newline in a file name stays ``\n``, not a space where the words are split
     return short_words(f"twin: warning: skipped {counted(len(bad), 'unreadable or foreign archive file')}: "
                        f"{_named(base, bad)} "
-                       f"(see `twin archive check --archive {shell_word(str(base))}`)")
+                       f"(see `twin archive check --archive {given_word(base)}`)")
 
 
 def _named(base: Path, bad: Sequence[BadFile]) -> str:
@@ -198,7 +198,7 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
         for table in (t for t in TABLES if t in set(tables)):
             bad = corrupt_pages(scan_table(root, table), first_only=True)
             if bad:
-                command = f"twin archive check --archive {shell_word(str(root))} --pages --repair"
+                command = f"twin archive check --archive {given_word(root)} --pages --repair"
                 return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
                                     f"move it aside with `{command}`")
     return ArchiveError(f"bad query: {first}")
@@ -220,7 +220,7 @@ def _no_readable_file(root: str | Path, first: str, tables: Iterable[str]) -> No
         return None
     return NoReadableFile(short_words(
         f"the archive's {table} table has no readable file: {len(tf.bad)} left out: {_named(base, tf.bad)} "
-        f"(see `twin archive check --archive {shell_word(str(base))}`; --repair moves them into "
+        f"(see `twin archive check --archive {given_word(base)}`; --repair moves them into "
         "_quarantine/)"))
 
 

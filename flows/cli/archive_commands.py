@@ -259,7 +259,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
         compaction_lock,
         stale_temps,
     )
-    from flows.archive.files import COMPACT_PREFIX, TABLES, BadFile
+    from flows.archive.files import COMPACT_PREFIX, TABLES, BadFile, shell_word
     from flows.cli.path_limits import COMPACT_TAIL, too_long
     from flows.cli.run_checks import not_writable
     from flows.dataflow.sinks.archive import new_run_id
@@ -289,12 +289,12 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
         from flows.archive.query import skipped_warning
 
         sys.stdout.flush()
-        print(as_given(skipped_warning(root, left)), file=sys.stderr)
+        print(as_given(skipped_warning(root, left)), file=sys.stderr)  # a reason naming a held path
     if skipped:  # one line, exit 2: each folder left as it was, and how to move its file aside
         n = len(skipped)
         msg = (f"{counted(n, 'date folder')} left as {'they were' if n != 1 else 'it was'}: "
-               f"{'; '.join(skipped)}; move such files aside with `twin archive check --archive {shown} "
-               "--pages --repair`, then compact again")
+               f"{'; '.join(skipped)}; move such files aside with `twin archive check --archive "
+               f"{shell_word(str(shown))} --pages --repair`, then compact again")
         raise ValueError(msg)
     return 0
 
