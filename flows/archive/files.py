@@ -91,9 +91,7 @@ def shell_word(text: str) -> str:
     return "$'" + "".join(out) + "'"
 
 def given_word(path: str | Path) -> str:
-    """``path`` as one shell word naming it as the command was given it (a held folder's
-    ``/proc/self/fd`` path given its name back first, :func:`~flows.archive.given_names.as_given`, then
-    quoted: the other way round, the name came out unquoted; round 43, HOSTILE43)."""
+    """``path`` as one shell word, named as given (:func:`~flows.archive.given_names.as_given`) first."""
     return shell_word(as_given(path))
 
 
