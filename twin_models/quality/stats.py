@@ -2,8 +2,10 @@
 
 Scalars: from the window's columns (times in seconds, values; time-sorted), a handful of NumPy
 reductions per channel. Waveforms: :func:`frame_quality` takes the frames' samples as the one 2-D
-batch the features are computed from (six reductions over it: far below the FFTs' cost), and
-:func:`waveform_channel_stats` combines a window's frames of one channel.
+batch the features are computed from (six reductions over it, ~10 % of the featurization's CPU
+when it made them all; the dataflow passes the mean, std, max and min the features found, leaving
+the two rail counts: round 43, PERF43), and :func:`waveform_channel_stats` combines a window's
+frames of one channel.
 """
 
 from __future__ import annotations
