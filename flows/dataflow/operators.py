@@ -190,8 +190,9 @@ class Featurizer:
         raises if any frame cannot be featurised (the caller then goes frame by frame)."""
         specs = [self.spec(f) for f in frames]
         samples = np.stack([np.asarray(f.samples) for f in frames])
-        feats = frame_features_batch(samples, frames[0].sample_rate_hz, specs)
-        quality = frame_quality(samples, frames[0].sample_rate_hz).tolist()  # data quality (issue 13)
+        moments: dict[str, Any] = {}  # the rows' mean, std, max, min: found by the features, reused
+        feats = frame_features_batch(samples, frames[0].sample_rate_hz, specs, moments=moments)
+        quality = frame_quality(samples, frames[0].sample_rate_hz, moments or None).tolist()  # issue 13
         out = []
         for f, spec, fe, q in zip(frames, specs, feats, quality, strict=True):
             if spec.shaft_hz:

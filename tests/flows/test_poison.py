@@ -158,7 +158,7 @@ def test_a_raising_featurizer_loses_one_frame_only(
     bad = np.asarray(frame.samples, dtype=np.float64)  # type: ignore[union-attr]
     batches: list[int] = []
 
-    def hit(samples: Any, fs: float, specs: Any) -> bool:
+    def hit(samples: Any, fs: float, specs: Any, **_kw: Any) -> bool:
         batches.append(len(samples))
         return any(np.array_equal(row, bad) for row in np.asarray(samples, dtype=np.float64))
 

@@ -43,9 +43,12 @@ def as_frames(x: npt.ArrayLike, *, min_len: int) -> FloatArray:
     return arr
 
 
-def time_rows(centred: FloatArray, mean: FloatArray, hi: FloatArray, lo: FloatArray) -> dict[str, FloatArray]:
+def time_rows(centred: FloatArray, mean: FloatArray, hi: FloatArray, lo: FloatArray,
+              moments: dict[str, FloatArray] | None = None) -> dict[str, FloatArray]:
     """Time-domain features of every row (``time_domain.time_features`` per row), from the
-    mean-removed rows and each row's mean, largest and smallest sample.
+    mean-removed rows and each row's mean, largest and smallest sample; with ``moments``, each
+    row's standard deviation added to it as ``std`` (``np.std``'s arithmetic: the square root of
+    the mean of the squared deviations, the same sums).
 
     Why this shape: over a 2-D batch each temporary is a 2 MB array that costs a pass and fresh
     pages; the third and fourth moments are products summed in one ``einsum`` pass each (no
@@ -54,6 +57,8 @@ def time_rows(centred: FloatArray, mean: FloatArray, hi: FloatArray, lo: FloatAr
     n = centred.shape[1]
     c2 = centred * centred
     var = c2.sum(axis=1) / n
+    if moments is not None:
+        moments["std"] = np.sqrt(var)
     rms = np.sqrt(var + mean * mean)
     peak = np.maximum(hi, -lo)
     constant = (var <= (_REL_EPS * np.maximum(np.abs(mean), peak)) ** 2) | (var == 0.0)

@@ -20,6 +20,7 @@ from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features.batch import FrameSpec, frame_features_batch
 from twin_models.features.envelope import fallback_band
 from twin_models.features.frame import diagnose_bearing, frame_features
+from twin_models.quality.stats import frame_quality
 from twin_models.records import BearingGeometry, WaveformFrame
 from twin_models.simulator.fleet import FleetConfig, fleet_metadata, simulate_fleet
 
@@ -193,3 +194,21 @@ def test_single_precision_keeps_each_defect_frames_band_and_diagnosis() -> None:
     assert_same(got, want)
     for (name, _, _), g, w in zip(cases, got, want, strict=True):
         assert diagnose_bearing(g) == diagnose_bearing(w) == name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_moments_it_fills_give_frame_quality_to_the_bit(dtype: type) -> None:
+    """Round 43 (PERF43): ``frame_quality`` reuses the batch's row moments; its figures must be
+    those it computes on its own, bit for bit, for offsets, scales, odd lengths, a constant row,
+    a clipped row (the pile-up check reads the extremes) and single-precision samples."""
+    rng = np.random.default_rng(43)
+    rows = [rng.normal(rng.normal(0.0, 50.0), rng.uniform(1e-3, 1e3), 4095) for _ in range(40)]
+    rows.append(np.full(4095, 2.5))
+    rows.append(np.clip(rng.normal(0.0, 1.0, 4095), -0.5, 0.5))
+    x = np.asarray(rows, dtype=dtype)
+    moments: dict[str, np.ndarray] = {}
+    frame_features_batch(x, FS, moments=moments)
+    assert sorted(moments) == ["max", "mean", "min", "std"]
+    reused, alone = frame_quality(x, FS, moments), frame_quality(x, FS)
+    assert reused.tobytes() == alone.tobytes()
+    assert alone[-1, 2] > 0.1 and alone[-2, 3] == 1.0  # the clipped row's rail, the constant row
