@@ -47,10 +47,11 @@ from pyarrow import fs as pafs
 from flows.archive.listing import listing, not_a_folder
 from flows.archive.supersedes import SUPERSEDES, supersedes
 from flows.codec.archive_schema import TABLES
+from twin_models.text import counted
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "linked_table", "not_utf8", "printable", "scan_table", "shell_word", "vote"]
+           "first_line", "linked_table", "not_utf8", "printable", "scan_table", "shell_word", "vote"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -158,10 +159,11 @@ class ArchiveChanged(ValueError):
     exit_status = CHANGED_EXIT
 
     def __init__(self, path: str | Path, rows_written: int = 0) -> None:
-        partial = (f"; the {rows_written} row{'s' if rows_written != 1 else ''} written above "
-                   f"{'are' if rows_written != 1 else 'is'} only part of the result") if rows_written else ""
+        are = "is" if rows_written == 1 else "are"
+        partial = f"; the {counted(rows_written, 'row')} written above {are} only part of the result"
         super().__init__(f"the archive changed during the query: {path} was removed meanwhile (a `twin "
-                         f"archive compact` or `--repair` replaces or moves files){partial}; run it again")
+                         f"archive compact` or `--repair` replaces or moves files)"
+                         f"{partial if rows_written else ''}; run it again")
         self.path = Path(path)
         self.rows_written = rows_written
 
@@ -169,6 +171,11 @@ class ArchiveChanged(ValueError):
         """The same change, found after ``rows_written`` rows of the result were already written
         out (the message says they are only part of the result)."""
         return ArchiveChanged(self.path, rows_written)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (Arrow's add context lines), or its type's name if empty."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def not_utf8(root: Path) -> str | None:
@@ -231,8 +238,8 @@ def _read_schema(path: Path, rows: RowHook | None = None) -> pa.Schema | str:
             rows(path, pf)
             return schema
     except (OSError, pa.ArrowException, ValueError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
+        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else (
+            f"unreadable Parquet: {first_line(exc)}")
 
 
 FOOTERS_AT_ONCE = 1024
@@ -349,7 +356,7 @@ def _greedy(table: str, candidates: Iterable[tuple[Path, date, str | None, pa.Sc
                 fitted.add(id(schema))
             files.append(ArchiveFile(path, d, asset, schema))
         except (pa.ArrowException, TypeError) as exc:
-            bad.append(BadFile(path, table, f"incompatible schema: {str(exc).splitlines()[0]}"))
+            bad.append(BadFile(path, table, f"incompatible schema: {first_line(exc)}"))
     return bad, files, united
 
 
@@ -426,8 +433,7 @@ def _page_problem(path: Path) -> str | None:
     except (OSError, pa.ArrowException, ValueError) as exc:
         if not os.path.lexists(path):
             return None
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return f"corrupt data pages: {first}"
+        return f"corrupt data pages: {first_line(exc)}"
     return None
 
 
