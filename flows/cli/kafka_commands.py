@@ -106,9 +106,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help='all processes, "host:port;host:port", the same list for each (env '
                         'TWIN_ADDRESSES; default: none, this process alone)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
-                   help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
-                        "when empty; a restart resumes from its last snapshot, on the Kafka cluster "
-                        "it was written from only (env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
+                   help="Bytewax recovery folder on a local disk, one per run (locked, held open to the "
+                        "run's end: removed meanwhile, the run stops); initialised when empty; a restart "
+                        "resumes from its last snapshot, on the Kafka cluster it was written from only "
+                        "(env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
                         "restart reads the topics again from the beginning, or --from-end)")
     p.add_argument("--snapshot-interval", type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S),
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),

@@ -55,8 +55,9 @@ def test_a_held_store_with_other_files_beside_a_temporary_folder_is_left_as_it_i
     assert (store / "notes.txt").read_text() == "mine" and (store / "part-0.sqlite3").is_file()
 
 
-def test_a_moved_recovery_folder_is_said_in_its_own_words_and_a_removed_one_stops_once(tmp_path: Path) -> None:
-    store = tmp_path / "rec"
+def test_a_moved_recovery_folder_is_said_in_its_own_words_and_a_removed_one_stops_once(
+        tmp_path: Path) -> None:
+    store, old = tmp_path / "rec", tmp_path / "rec.old"
     lines: list[str] = []
     stops: list[int] = []
     stopped = threading.Event()
@@ -65,15 +66,15 @@ def test_a_moved_recovery_folder_is_said_in_its_own_words_and_a_removed_one_stop
                       on_removed=lambda: (stops.append(1), stopped.set())):
         time.sleep(0.1)
         assert lines == [] and stops == []
-        os.rename(store, tmp_path / "rec.old")
+        os.rename(store, old)
         deadline = time.monotonic() + 10
         while not lines and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert lines == [f"twin run: warning: --recovery-dir {store} leads to no folder now; this run goes on "
-                         f"keeping its snapshots in the folder it started with, now at {tmp_path / 'rec.old'}: "
-                         f"a restart resumes from them only if given that folder (move it back to {store}, "
-                         f"or give --recovery-dir {tmp_path / 'rec.old'})"]
-        shutil.rmtree(tmp_path / "rec.old")
+        assert lines == [f"twin run: warning: --recovery-dir {store} leads to no folder now; this run goes "
+                         f"on keeping its snapshots in the folder it started with, now at {old}: a restart "
+                         f"resumes from them only if given that folder (move it back to {store}, or give "
+                         f"--recovery-dir {old})"]
+        shutil.rmtree(old)
         assert stopped.wait(10)
         time.sleep(0.1)
         assert stops == [1]
