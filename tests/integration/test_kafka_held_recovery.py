@@ -12,20 +12,16 @@ removal stops the run with one line naming it, exit 1."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from benchmarks.resume_repartition import publish
 from flows.config.pipeline import KafkaConfig
 from tests.flows.test_hostile_held_out import _files
-from twin_models.simulator.fleet import FleetConfig, simulate_fleet
+from tests.integration.test_kafka_held_archive import _run as _run_script
+from tests.integration.test_kafka_held_archive import published  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
-
-FLEET = FleetConfig(n_assets=2, days=1.0, seed=5, frame_interval_s=3600.0, scalar_interval_s=1800.0)
 
 SWAPPING = """
 import os, shutil, sys, threading, time
@@ -53,26 +49,11 @@ sys.exit(main(sys.argv[3:]))
 
 
 def _run(cfg: KafkaConfig, tmp_path: Path, how: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-c", SWAPPING, str(tmp_path / "rec"), how, "run", "--brokers", cfg.brokers,
-            "--topic-prefix", cfg.topic_prefix, "--archive", str(tmp_path / "a"), "--metadata",
-            str(tmp_path / "meta.json"), "--clock", "data", "--exit-at-end", "--connect-timeout", "10",
-            "--recovery-dir", str(tmp_path / "rec")]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
-
-
-@pytest.fixture
-def published(topic_sets: Any, tmp_path: Path) -> KafkaConfig:
-    from flows.cli.kafka_commands import write_fleet_metadata
-
-    cfg: KafkaConfig = topic_sets("heldrec", 1, count=1)[0]
-    write_fleet_metadata(FLEET, str(tmp_path / "meta.json"))
-    records = list(simulate_fleet(FLEET))
-    publish(cfg, records, sorted({r.asset_id for r in records}), 1)
-    return cfg
+    return _run_script(cfg, tmp_path, how, SWAPPING, "rec")
 
 
 def test_the_recovery_folder_swapped_for_a_link_before_the_engine_starts_gets_nothing_there(
-        published: KafkaConfig, tmp_path: Path) -> None:
+        published: KafkaConfig, tmp_path: Path) -> None:  # noqa: F811
     """On 23a70f6 the engine opened the link's folder (another store's partitions) and wrote there."""
     from bytewax.recovery import init_db_dir
 
@@ -88,7 +69,7 @@ def test_the_recovery_folder_swapped_for_a_link_before_the_engine_starts_gets_no
 
 
 def test_the_recovery_folder_removed_mid_run_stops_it_with_one_line_naming_it(
-        published: KafkaConfig, tmp_path: Path) -> None:
+        published: KafkaConfig, tmp_path: Path) -> None:  # noqa: F811
     """On 23a70f6 the run went on snapshotting into deleted files, exit 0, and said nothing: the next
     start with the same --recovery-dir began again from the topics' beginning."""
     done = _run(published, tmp_path, "remove")
