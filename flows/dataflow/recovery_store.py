@@ -28,8 +28,8 @@ beside the store, released by the kernel when the process dies, even by ``kill -
 during initialisation never leaves a half-made store that later runs would refuse. ``twin run`` holds
 its folder open (round 43b: given as ``/proc/self/fd/N``, :func:`named`): the partitions are then made
 in a temporary folder inside it and moved in, the temporary folder removed last; a store still holding
-one was killed while made, and is made again (:func:`_killed_init`). The lock file beside the store is
-named after the folder as given.
+one was killed while made, and is made again (:func:`_killed_init`). The lock file of a held store is
+beside its real path.
 """
 
 from __future__ import annotations
@@ -64,11 +64,10 @@ _INIT_PREFIX = ".twin-init-"
 
 
 def named(store: Path) -> Path:
-    """``store`` as the command was given it: a held folder's ``/proc/self/fd/N`` path (``twin run``'s
-    ``--recovery-dir``, round 43b) means nothing beside it (its lock file) nor to a user (a log line)."""
-    from flows.app.out_held import as_given
-
-    return Path(as_given(store))
+    """``store`` by its real path when it is a held folder's ``/proc/self/fd/N`` (``twin run``'s
+    ``--recovery-dir``, round 43b), which means nothing beside it (its lock file) nor to a user (a log
+    line); else as given."""
+    return Path(os.path.realpath(store)) if str(store).startswith("/proc/self/fd/") else store
 
 
 class RecoveryStoreError(ValueError):
@@ -340,7 +339,7 @@ def _lock_file(store: Path, path: Path) -> IO[str]:
 def _lock_path(store: Path, process_id: int | None) -> Path:
     """The lock file of ``store`` for a single-process run (None) or process ``process_id`` of a cluster."""
     suffix = "" if process_id is None else f"-{process_id}"
-    store = named(store)  # beside the folder as given, not in /proc (round 43b)
+    store = named(store)  # a held folder's: beside its real path, not in /proc (round 43b)
     return store.parent / f".{store.name}{suffix}.lock"
 
 

@@ -21,8 +21,8 @@ def test_a_held_store_is_made_inside_the_held_folder_and_locked_beside_its_name(
     store = tmp_path / "rec"
     with held_folder(store, lambda: None) as at:
         assert named(at) == store
-        os.rename(store, tmp_path / "rec.moved")  # the name no longer leads to the held folder
         lock_store(at)
+        os.rename(store, tmp_path / "rec.moved")  # the name no longer leads to the held folder
         prepare_store(at, 2)
         out: list[int] = []
         _run(at, ITEMS, out)
@@ -31,7 +31,7 @@ def test_a_held_store_is_made_inside_the_held_folder_and_locked_beside_its_name(
     assert {p.name for p in moved.iterdir()} >= {"part-0.sqlite3", "part-1.sqlite3"}
     assert not [p for p in moved.iterdir() if p.name.startswith(".")]  # no temporary folder left
     assert not store.exists()  # nothing made at the name
-    assert (tmp_path / ".rec.lock").is_file()  # the lock beside the folder as given, not in /proc
+    assert (tmp_path / ".rec.lock").is_file()  # the lock beside the folder, not in /proc
 
 
 def test_a_held_store_whose_making_was_killed_is_made_again(tmp_path: Path) -> None:
