@@ -165,6 +165,7 @@ def run_backtest(
     with (held_folder(out, lambda: None, follow=True) as at,
           kept_on_stop(at, at / "archive", run, expected, logs=("dead_letters.jsonl",), made=made)):
         held_place("--out", out, at)  # round 42: the CLI's checks looked at --out by name, before the hold
+        refuse_inputs_in_outputs([*inputs, *events], at, shown=out)  # round 43b: and so did this one
         res = _backtest(inputs, at, cfg, run, events=events, metadata=metadata, read_options=read_options,
                         progress=progress, report=report, fresh=fresh, epoch_interval=epoch_interval,
                         keep_snapshots=keep_snapshots)
@@ -266,10 +267,11 @@ def refuse_duplicates(paths: Sequence[str | Path]) -> None:
         raise ValueError(msg)
 
 
-def refuse_inputs_in_outputs(paths: Sequence[str | Path], out: Path) -> None:
+def refuse_inputs_in_outputs(paths: Sequence[str | Path], out: Path, shown: Path | None = None) -> None:
     """An input that is one of the files the backtest writes or ``--fresh`` deletes in ``out``
     (``OUT/scores.parquet``, a file of ``OUT/archive/``, ...) would be replaced or deleted: with
-    ``--fresh`` it was deleted before it was read (the user's file gone, then ``[Errno 2]``)."""
+    ``--fresh`` it was deleted before it was read (the user's file gone, then ``[Errno 2]``). Checked
+    before any work, by name, and again on the held ``out`` (``shown``: its name in the line)."""
     top = out.resolve()
     for path in paths:
         try:
@@ -277,7 +279,7 @@ def refuse_inputs_in_outputs(paths: Sequence[str | Path], out: Path) -> None:
         except ValueError:
             continue
         if rel.startswith("archive/") or any(fnmatch(rel, pattern) for pattern in BACKTEST_OUTPUTS):
-            msg = (f"input {path} is a file the backtest writes or --fresh deletes in --out {out}: "
+            msg = (f"input {path} is a file the backtest writes or --fresh deletes in --out {shown or out}: "
                    "copy it elsewhere or choose another --out")
             raise ValueError(msg)
 

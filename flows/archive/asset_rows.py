@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.archive.asset_bounds import Bound, at_time, bounded, may_reach, newest_time, reaches_whole
-from flows.archive.files import RANK_COLUMN, TableFiles, given_word, scan_table
+from flows.archive.files import RANK_COLUMN, TableFiles, first_line, given_word, scan_table
 from flows.archive.views import KEYS, add_empty_view, add_view_over, dataset_schema, file_ranks
 
 __all__ = ["ASSET_TABLES", "AssetRows", "Bounds", "UnreadableRows", "add_asset_views", "asset_table"]
@@ -118,7 +118,7 @@ class AssetRows:
             got = self._read(path, pf)
         except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
             with self._lock:
-                self.failed[path] = (str(exc).splitlines() or [type(exc).__name__])[0]
+                self.failed[path] = first_line(exc)
             return
         finally:  # the read's freed pages given back at once (this thread's; ~3 us): kept between the
             _POOL.release_unused()  # rows held, they added ~25 MB to a year's 28 MB of rows (MEM43)

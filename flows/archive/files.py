@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,14 +43,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from flows.archive.given_names import as_given
 from flows.archive.listing import listing, not_a_folder
+from flows.archive.shown_text import first_line, given_word, printable, shell_word
 from flows.archive.supersedes import SUPERSEDES, supersedes
 from flows.codec.archive_schema import TABLES
+from twin_models.text import counted
 
 __all__ = ["CHANGED_EXIT", "COMPACTED_NAME", "COMPACT_PREFIX", "QUARANTINE", "SUPERSEDES", "TABLES",
            "ArchiveChanged", "ArchiveFile", "BadFile", "LinkedTable", "TableFiles", "corrupt_pages",
-           "given_word", "linked_table", "not_utf8", "printable", "scan_table", "shell_word", "vote"]
+           "first_line", "given_word", "linked_table", "not_utf8", "printable", "scan_table", "shell_word",
+           "vote"]
 
 QUARANTINE = "_quarantine"
 COMPACT_PREFIX = "part-compact-"
@@ -59,40 +60,6 @@ COMPACT_PREFIX = "part-compact-"
 COMPACTED_NAME = re.compile(r"^\.?part-compact-.+\.parquet(\.tmp)?$")
 """A compacted file's name, or its temporary one while compaction writes it (hidden, ``.tmp``)."""
 PARTITION_COLUMNS = ("date", "asset_id")
-
-
-def printable(text: str) -> str:
-    """``text`` with each character that is not printable as its Python escape (``\\x1b``,
-    ``\\n``, ``\\u202e``), for a terminal: an archive's file names and values are anyone's
-    text, and an escape sequence drives the terminal, a newline forges a line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
-def shell_word(text: str) -> str:
-    """``text`` as one shell word to paste: ``shlex.quote``'s when it is printable, else bash's
-    ``$'...'`` with each character that is not printable as its escape: as safe on a terminal as
-    :func:`printable`, and the pasted command names the same folder (round 39: ``printable(shlex.quote(
-    ...))`` showed ``'esc\\x1b[31mred'``, which names a folder with a backslash in it)."""
-    if text.isprintable():
-        return shlex.quote(text)
-    out = []
-    for c in text:
-        n = ord(c)
-        if c in "\\'":
-            out.append("\\" + c)
-        elif c.isprintable():
-            out.append(c)
-        elif n < 0x80 or 0xDC80 <= n <= 0xDCFF:  # a surrogate-escaped byte of a name not UTF-8: that byte
-            out.append(f"\\x{n & 0xFF:02x}")
-        else:
-            out.append(f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
-    return "$'" + "".join(out) + "'"
-
-def given_word(path: str | Path) -> str:
-    """``path`` as one shell word, named as given (:func:`~flows.archive.given_names.as_given`) first."""
-    return shell_word(as_given(path))
 
 
 def _is_string(t: pa.DataType) -> bool:
@@ -164,10 +131,11 @@ class ArchiveChanged(ValueError):
     exit_status = CHANGED_EXIT
 
     def __init__(self, path: str | Path, rows_written: int = 0) -> None:
-        partial = (f"; the {rows_written} row{'s' if rows_written != 1 else ''} written above "
-                   f"{'are' if rows_written != 1 else 'is'} only part of the result") if rows_written else ""
+        are = "is" if rows_written == 1 else "are"
+        partial = f"; the {counted(rows_written, 'row')} written above {are} only part of the result"
         super().__init__(f"the archive changed during the query: {path} was removed meanwhile (a `twin "
-                         f"archive compact` or `--repair` replaces or moves files){partial}; run it again")
+                         f"archive compact` or `--repair` replaces or moves files)"
+                         f"{partial if rows_written else ''}; run it again")
         self.path = Path(path)
         self.rows_written = rows_written
 
@@ -237,8 +205,8 @@ def _read_schema(path: Path, rows: RowHook | None = None) -> pa.Schema | str:
             rows(path, pf)
             return schema
     except (OSError, pa.ArrowException, ValueError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else f"unreadable Parquet: {first}"
+        return "its name is not UTF-8" if isinstance(exc, UnicodeError) else (
+            f"unreadable Parquet: {first_line(exc)}")
 
 
 FOOTERS_AT_ONCE = 1024
@@ -355,7 +323,7 @@ def _greedy(table: str, candidates: Iterable[tuple[Path, date, str | None, pa.Sc
                 fitted.add(id(schema))
             files.append(ArchiveFile(path, d, asset, schema))
         except (pa.ArrowException, TypeError) as exc:
-            bad.append(BadFile(path, table, f"incompatible schema: {str(exc).splitlines()[0]}"))
+            bad.append(BadFile(path, table, f"incompatible schema: {first_line(exc)}"))
     return bad, files, united
 
 
@@ -432,8 +400,7 @@ def _page_problem(path: Path) -> str | None:
     except (OSError, pa.ArrowException, ValueError) as exc:
         if not os.path.lexists(path):
             return None
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return f"corrupt data pages: {first}"
+        return f"corrupt data pages: {first_line(exc)}"
     return None
 
 

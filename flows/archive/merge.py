@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.archive.files import ArchiveFile
+from flows.archive.files import ArchiveFile, first_line
 from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN, WriteFailed, failure_reason
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 
@@ -58,8 +58,7 @@ class UnreadableSource(ValueError):
 
 
 def _unreadable(path: Path, exc: BaseException) -> UnreadableSource:
-    first = (str(exc).splitlines() or [type(exc).__name__])[0]
-    return UnreadableSource(f"{path} cannot be read (corrupt data pages: {first})")
+    return UnreadableSource(f"{path} cannot be read (corrupt data pages: {first_line(exc)})")
 
 
 def merged_schema(files: list[ArchiveFile]) -> pa.Schema:

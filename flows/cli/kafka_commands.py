@@ -106,9 +106,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help='all processes, "host:port;host:port", the same list for each (env '
                         'TWIN_ADDRESSES; default: none, this process alone)')
     p.add_argument("--recovery-dir", default=env_default("RECOVERY_DIR", None),
-                   help="Bytewax recovery folder on a local disk, one per run (locked); initialised "
-                        "when empty; a restart resumes from its last snapshot, on the Kafka cluster "
-                        "it was written from only (env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
+                   help="Bytewax recovery folder on a local disk, one per run (locked, held open to the "
+                        "run's end: removed meanwhile, the run stops); initialised when empty; a restart "
+                        "resumes from its last snapshot, on the Kafka cluster it was written from only "
+                        "(env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
                         "restart reads the topics again from the beginning, or --from-end)")
     p.add_argument("--snapshot-interval", type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S),
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),
@@ -243,7 +244,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         exit_at_end=args.exit_at_end, from_end=args.from_end,
     )
     from dataclasses import replace
+    from functools import partial
 
+    from flows.app.held_recovery import RecoveryRemoved, held_recovery
     from flows.app.held_watch import NameWatch
     from flows.app.losses import end_lines
     from flows.app.out_held import held_folder
@@ -252,15 +255,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.cli.run_checks import archive_checks
 
     metadata = loaded_metadata(args.metadata)
+    say = partial(print_error, prefix="")  # a warning line: as it is, no error prefix
     try:
         # round 42: held from its checks to the run's end (swapped for a link, later parts went there)
-        with held_folder(opts.archive_dir, lambda: None, follow=True, parents=True) as at:
-            held = replace(opts, archive_dir=at)
+        with held_folder(opts.archive_dir, lambda: None, follow=True, parents=True) as at, \
+                held_recovery(replace(opts, archive_dir=at), say) as held:  # round 43b: held too
             held_place(flag := "--archive" if args.archive else "archive_dir", opts.archive_dir, at)
             archive_checks(held)
             metrics = PipelineMetrics.from_config(cfg.metrics)
             serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
-            with NameWatch(flag, opts.archive_dir, at, lambda line: print_error(line, prefix="")):
+            with NameWatch(flag, opts.archive_dir, at, say):
                 run_kafka_flow(cfg, held, metadata, metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
@@ -268,6 +272,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                  else " (no --recovery-dir: a restart reads the topics again)")
         print(f"twin run: stopped; restart with the same arguments to resume{where}", file=sys.stderr)
         return 0
+    except RecoveryRemoved as exc:
+        print_error(str(exc), prefix="twin run: error: ")
+        return 1
     except OutputUndelivered as exc:
         again = ("the same --recovery-dir" if opts.recovery_dir
                  else "the same arguments (no --recovery-dir: the topics are read again)")

@@ -25,7 +25,11 @@ refused as collected past its resume epoch, or inconsistent. The lock is an ``fl
 beside the store, released by the kernel when the process dies, even by ``kill -9``.
 
 :func:`init_store` creates the partitions in a temporary folder renamed into place, so a kill
-during initialisation never leaves a half-made store that later runs would refuse.
+during initialisation never leaves a half-made store that later runs would refuse. ``twin run`` holds
+its folder open (round 43b: given as ``/proc/self/fd/N``, :func:`named`): the partitions are then made
+in a temporary folder inside it and moved in, the temporary folder removed last; a store still holding
+one was killed while made, and is made again (:func:`_killed_init`). The lock file of a held store is
+beside its real path.
 """
 
 from __future__ import annotations
@@ -50,11 +54,20 @@ from bytewax.recovery import init_db_dir
 from twin_models.text import first_few
 
 __all__ = ["ResumePoint", "check_flow", "check_snapshots", "discard_unfinished_epochs", "init_store",
-           "join_store", "lock_store", "prepare_store", "resume_point", "store_failure"]
+           "join_store", "lock_store", "named", "prepare_store", "resume_point", "store_failure"]
 
 log = logging.getLogger(__name__)
 
 PART_GLOB = "*.sqlite3"
+_INIT_PREFIX = ".twin-init-"
+"""The temporary folder inside a held store its partitions are made in (:func:`init_store`)."""
+
+
+def named(store: Path) -> Path:
+    """``store`` by its real path when it is a held folder's ``/proc/self/fd/N`` (``twin run``'s
+    ``--recovery-dir``, round 43b), which means nothing beside it (its lock file) nor to a user (a log
+    line); else as given."""
+    return Path(os.path.realpath(store)) if str(store).startswith("/proc/self/fd/") else store
 
 
 class RecoveryStoreError(ValueError):
@@ -89,7 +102,11 @@ def store_failure(exc: BaseException) -> str | None:
 
 def init_store(store: Path, partitions: int) -> None:
     """Create ``partitions`` empty recovery partitions in ``store`` (missing or empty), atomically.
-    A disk that cannot take them is one line naming the store, and leaves no temporary folder."""
+    A disk that cannot take them is one line naming the store, and leaves no temporary folder. A held
+    store (``/proc/self/fd/N``: never replaced, the hold would name a removed folder) gets them moved in."""
+    if named(store) != store:
+        _init_in_place(store, partitions)
+        return
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.parent / f".{store.name}.init-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -98,14 +115,51 @@ def init_store(store: Path, partitions: int) -> None:
         init_db_dir(tmp, partitions)
     except BaseException as exc:  # the engine's PanicException is a BaseException
         shutil.rmtree(tmp, ignore_errors=True)
-        why = store_failure(exc)
-        if why is None:
-            raise
-        msg = f"--recovery-dir {store}: cannot create its recovery partitions: {why}"
-        raise RecoveryStoreError(msg) from None
+        _init_failed(store, exc)
     if store.exists():
         store.rmdir()  # empty (checked by the caller); rename needs the name free
     os.replace(tmp, store)
+
+
+def _init_failed(store: Path, exc: BaseException) -> None:
+    """``init_db_dir``'s failure: one line when the disk could not take the partitions, else ``exc``."""
+    why = store_failure(exc)
+    if why is None:
+        raise exc
+    msg = f"--recovery-dir {named(store)}: cannot create its recovery partitions: {why}"
+    raise RecoveryStoreError(msg) from None
+
+
+def _init_in_place(store: Path, partitions: int) -> None:
+    """:func:`init_store` in the held (empty) folder ``store``: made in a temporary folder inside it,
+    each partition moved in, the temporary folder removed last (until then :func:`_killed_init`)."""
+    tmp = store / f"{_INIT_PREFIX}{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        init_db_dir(tmp, partitions)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _init_failed(store, exc)
+    for part in sorted(tmp.iterdir()):
+        os.replace(part, store / part.name)
+    tmp.rmdir()
+
+
+def _killed_init(store: Path) -> bool:
+    """Whether ``store`` is an initialisation in place a kill interrupted (:func:`_init_in_place`): its
+    temporary folder is there and nothing but partitions beside it. Emptied, to be made again."""
+    entries = list(store.iterdir()) if store.is_dir() else []
+    if not any(e.name.startswith(_INIT_PREFIX) and e.is_dir() for e in entries):
+        return False
+    if not all(e.name.startswith(_INIT_PREFIX) or e.name.startswith("part-") for e in entries):
+        return False
+    for e in entries:
+        if e.is_dir():
+            shutil.rmtree(e)
+        else:
+            e.unlink()
+    return True
 
 
 @dataclass(frozen=True)
@@ -285,6 +339,7 @@ def _lock_file(store: Path, path: Path) -> IO[str]:
 def _lock_path(store: Path, process_id: int | None) -> Path:
     """The lock file of ``store`` for a single-process run (None) or process ``process_id`` of a cluster."""
     suffix = "" if process_id is None else f"-{process_id}"
+    store = named(store)  # a held folder's: beside its real path, not in /proc (round 43b)
     return store.parent / f".{store.name}{suffix}.lock"
 
 
@@ -342,16 +397,16 @@ def prepare_store(store: Path, partitions: int,
                   loaded: Callable[[str, str, Any], None] | None = None) -> None:
     """Initialise an empty store, or make an existing one safe to resume from (``loaded``: told each
     state the resume restores, :func:`check_snapshots`)."""
-    if not store.exists() or not any(store.iterdir()):
+    if not store.exists() or _killed_init(store) or not any(store.iterdir()):
         init_store(store, partitions)
-        log.info("initialised %d recovery partitions in %s", partitions, store)
+        log.info("initialised %d recovery partitions in %s", partitions, named(store))
         return
     if not _partitions(store):
         msg = (f"--recovery-dir {store} is not empty but holds no recovery partitions "
                "(part-*.sqlite3): give an empty or a twinflow recovery folder")
         raise RecoveryStoreError(msg)
     if not _complete(store):
-        log.info("recovery store %s holds part of the partitions only: resume repair skipped", store)
+        log.info("recovery store %s holds part of the partitions only: resume repair skipped", named(store))
         return
     point = resume_point(store)
     if point is None:
@@ -365,5 +420,5 @@ def prepare_store(store: Path, partitions: int,
     removed = discard_unfinished_epochs(store, point)
     check_snapshots(store, loaded)
     if removed:
-        log.warning("recovery store %s: discarded %d snapshots of unfinished epochs >= %d "
-                    "(written by the interrupted run; they are redone now)", store, removed, point.epoch)
+        log.warning("recovery store %s: discarded %d snapshots of unfinished epochs >= %d (written by the "
+                    "interrupted run; they are redone now)", named(store), removed, point.epoch)

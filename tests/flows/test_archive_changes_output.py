@@ -120,3 +120,16 @@ def test_partial_message_for_one_row() -> None:
     changed = files.ArchiveChanged("/a/x.parquet").after_rows(1)
     assert "; the 1 row written above is only part of the result; run it again" in str(changed)
     assert changed.exit_status == 75 and changed.rows_written == 1
+
+
+def test_partial_message_counts_rows_and_none_without_rows() -> None:
+    assert "; the 2 rows written above are only part of the result; run it" in str(
+        files.ArchiveChanged("/a/x.parquet", 2))
+    assert str(files.ArchiveChanged("/a/x.parquet")).endswith("replaces or moves files); run it again")
+
+
+def test_first_line_of_an_error_or_its_type() -> None:
+    """The one helper of the file reasons (scan, pages, merge, asset rows): an empty message (which
+    ``str(exc).splitlines()[0]`` in the schema union raised IndexError on) names the type."""
+    assert files.first_line(ValueError("bad footer\nIn ../src/arrow/x.cc:12")) == "bad footer"
+    assert files.first_line(OSError()) == "OSError"

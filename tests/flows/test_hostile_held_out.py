@@ -244,3 +244,32 @@ def test_the_lock_warning_in_a_held_out_names_the_folder_not_proc(
             pass
     err = capsys.readouterr().err
     assert f"lock {out.resolve() / LOCK} was not taken" in err and "/proc" not in err
+
+
+def test_an_input_the_held_out_would_overwrite_is_refused_though_out_was_swapped_after_the_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 43b (TIDY43b): the inputs were compared with --out by name before the hold; a link to the
+    input's folder put at the name between the two had the run hold that folder and replace the input
+    ``scores.parquet`` by its own scores (the user's data gone, no error; seen on 23a70f6). Compared
+    again on the hold."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "data"
+    src.mkdir()
+    data = src / "scores.parquet"
+    pq.write_table(pcsv.read_csv(_fleet_csv(tmp_path / "fleet.csv", n=200)), data)
+    before = data.read_bytes()
+    out = tmp_path / "out"
+    real = backtest.missing_top
+
+    def swapping(folder: Path) -> Any:  # after the check by name, before the hold
+        if not os.path.lexists(out):
+            out.symlink_to(src)
+        return real(folder)
+
+    monkeypatch.setattr(backtest, "missing_top", swapping)
+    with pytest.raises(ValueError, match="is a file the backtest writes or --fresh deletes") as caught:
+        backtest.run_backtest([data], out, _cfg(tmp_path), progress=False, report=False)
+    assert f"in --out {out}:" in str(caught.value)  # the name as given, never /proc/self/fd
+    assert data.read_bytes() == before

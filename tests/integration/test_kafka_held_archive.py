@@ -45,8 +45,10 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-def _run(cfg: KafkaConfig, tmp_path: Path, how: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-c", SWAPPING, str(tmp_path / "a"), how, "run", "--brokers", cfg.brokers,
+def _run(cfg: KafkaConfig, tmp_path: Path, how: str, script: str = SWAPPING,
+         swapped: str = "a") -> subprocess.CompletedProcess[str]:
+    """``twin run`` on ``cfg`` under ``script`` (``tmp_path / swapped`` and ``how`` its first arguments)."""
+    argv = [sys.executable, "-c", script, str(tmp_path / swapped), how, "run", "--brokers", cfg.brokers,
             "--topic-prefix", cfg.topic_prefix, "--archive", str(tmp_path / "a"), "--metadata",
             str(tmp_path / "meta.json"), "--clock", "data", "--exit-at-end", "--connect-timeout", "10",
             "--recovery-dir", str(tmp_path / "rec")]

@@ -1,0 +1,75 @@
+"""``twin run --recovery-dir`` held open from its checks to the run's end (round 43b, part TIDY43b).
+
+Bytewax 0.21 opens each recovery partition (``part-N.sqlite3`` and its ``-wal``/``-shm``) once, when the
+dataflow starts, and writes every snapshot through those open files to the end. But the folder was
+named to it, and to the store's checks and repairs before (:mod:`flows.dataflow.recovery_store`), by
+path: a link put at the name between the checks and the engine's start (the broker's checks take
+seconds) had the run open another folder's partitions and write its snapshots there. Now the folder is
+held like ``--archive`` (:func:`~flows.app.out_held.held_folder`: a link at the name when the run
+starts is followed, the folder it leads to held and checked again, :func:`held_place`) and every user,
+Bytewax included, is given its ``/proc/self/fd/N`` path.
+
+Removed mid-run, its partitions are deleted files the engine would go on writing into without an error:
+the run is stopped (:class:`~flows.app.held_watch.NameWatch`, every ``WATCH_EVERY_S``; and once more at
+its end) with one line naming it, exit 1 (:class:`RecoveryRemoved`). Moved (a rename), the run goes on
+keeping its snapshots in it, said in one warning line."""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from flows.app.held_watch import NameWatch, removed
+from flows.app.out_held import held_folder
+from flows.app.out_places import held_place
+
+if TYPE_CHECKING:
+    from flows.app.run import RunOptions
+
+__all__ = ["RecoveryRemoved", "held_recovery"]
+
+
+class RecoveryRemoved(RuntimeError):
+    """``--recovery-dir`` was removed while the run kept its snapshots there (one line)."""
+
+
+@contextlib.contextmanager
+def held_recovery(opts: RunOptions, say: Callable[[str], None]) -> Iterator[RunOptions]:
+    """``opts`` with its recovery folder held (unchanged without one); ``say``: the warning lines.
+    Raises :class:`RecoveryRemoved` when the folder was removed meanwhile, however the run ended
+    (its signal stop included: the watch stops it so)."""
+    from flows.app.run import Stopped
+
+    name = opts.recovery_dir
+    if name is None:
+        yield opts
+        return
+    with held_folder(name, lambda: None, follow=True, parents=True) as at:
+        held_place("--recovery-dir", name, at)
+        gone = threading.Event()
+
+        def stop() -> None:  # the stop a signal makes (the engine unwinds), told apart by ``gone``
+            gone.set()
+            if callable(signal.getsignal(signal.SIGTERM)):  # the run's stop handler (flows.app.stop_signals)
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:  # still in the checks before the run: KeyboardInterrupt in the main thread
+                _thread.interrupt_main()
+
+        with NameWatch("--recovery-dir", name, at, say, on_removed=stop):
+            try:
+                yield replace(opts, recovery_dir=at)
+            except (Stopped, KeyboardInterrupt):
+                if not (gone.is_set() or removed(at)):
+                    raise
+            if removed(at):
+                msg = (f"the recovery folder {name} (--recovery-dir) was removed while the run kept its "
+                       "snapshots there: they are lost, and a restart with it makes it again and starts "
+                       "without them (the topics read again from the beginning, or from their end with "
+                       "--from-end; the archive keeps each row once)")
+                raise RecoveryRemoved(msg)

@@ -1,0 +1,80 @@
+"""``twin run``'s recovery folder held open and given as ``/proc/self/fd/N`` (round 43b, TIDY43b): the
+store is made, locked, resumed and watched through the hold, never by its name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from flows.app.held_watch import NameWatch
+from flows.app.out_held import held_folder
+from flows.dataflow.recovery_store import lock_store, named, prepare_store, resume_point
+from tests.flows.test_recovery_store import ITEMS, _run
+
+
+def test_a_held_store_is_made_inside_the_held_folder_and_locked_beside_its_name(tmp_path: Path) -> None:
+    """On 23a70f6 the partitions were made beside the folder and renamed over it: held, the folder
+    given was /proc/self/fd/N, whose parent (/proc/self/fd) takes no folder (OSError)."""
+    store = tmp_path / "rec"
+    with held_folder(store, lambda: None) as at:
+        assert named(at) == store
+        lock_store(at)
+        os.rename(store, tmp_path / "rec.moved")  # the name no longer leads to the held folder
+        prepare_store(at, 2)
+        out: list[int] = []
+        _run(at, ITEMS, out)
+        assert resume_point(at) is not None
+    moved = tmp_path / "rec.moved"
+    assert {p.name for p in moved.iterdir()} >= {"part-0.sqlite3", "part-1.sqlite3"}
+    assert not [p for p in moved.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    assert not store.exists()  # nothing made at the name
+    assert (tmp_path / ".rec.lock").is_file()  # the lock beside the folder, not in /proc
+
+
+def test_a_held_store_whose_making_was_killed_is_made_again(tmp_path: Path) -> None:
+    """A kill between the partitions moved in and the temporary folder removed: made again whole."""
+    store = tmp_path / "rec"
+    with held_folder(store, lambda: None) as at:
+        prepare_store(at, 2)
+        (store / "part-1.sqlite3").unlink()  # one partition moved in, not the other
+        (store / ".twin-init-12345").mkdir()
+        prepare_store(at, 2)
+    assert sorted(p.name for p in store.iterdir()) == ["part-0.sqlite3", "part-1.sqlite3"]
+
+
+def test_a_held_store_with_other_files_beside_a_temporary_folder_is_left_as_it_is(tmp_path: Path) -> None:
+    store = tmp_path / "rec"
+    with held_folder(store, lambda: None) as at:
+        prepare_store(at, 1)
+        (store / ".twin-init-12345").mkdir()
+        (store / "notes.txt").write_text("mine")
+        prepare_store(at, 1)
+    assert (store / "notes.txt").read_text() == "mine" and (store / "part-0.sqlite3").is_file()
+
+
+def test_a_moved_recovery_folder_is_said_in_its_own_words_and_a_removed_one_stops_once(
+        tmp_path: Path) -> None:
+    store, old = tmp_path / "rec", tmp_path / "rec.old"
+    lines: list[str] = []
+    stops: list[int] = []
+    stopped = threading.Event()
+    with held_folder(store, lambda: None) as at, \
+            NameWatch("--recovery-dir", store, at, lines.append, every_s=0.01,
+                      on_removed=lambda: (stops.append(1), stopped.set())):
+        time.sleep(0.1)
+        assert lines == [] and stops == []
+        os.rename(store, old)
+        deadline = time.monotonic() + 10
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lines == [f"twin run: warning: --recovery-dir {store} leads to no folder now; this run goes "
+                         f"on keeping its snapshots in the folder it started with, now at {old}: a restart "
+                         f"resumes from them only if given that folder (move it back to {store}, or give "
+                         f"--recovery-dir {old})"]
+        shutil.rmtree(old)
+        assert stopped.wait(10)
+        time.sleep(0.1)
+        assert stops == [1]
