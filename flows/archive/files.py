@@ -270,6 +270,8 @@ def _schema_problem(table: str, schema: pa.Schema, asset_folder: bool) -> str | 
             return f"foreign schema: no {name!r} column"
         if not ok(schema.field(name).type):
             return f"incompatible schema: {name!r} is {schema.field(name).type}"
+    if "_write_seq" in schema.names and not pa.types.is_integer(t := schema.field("_write_seq").type):
+        return f"incompatible schema: '_write_seq' is {t}"  # orders the writes (a float failed each query)
     return None
 
 

@@ -61,9 +61,19 @@ def _outside_partitions(archive: Path) -> Path:
     return p
 
 
+def _write_seq_as_float(archive: Path) -> Path:
+    """A file like the writer's but its ``_write_seq`` a float: every query of the table failed (round 43)."""
+    src = next(f for f in sorted((archive / "features").rglob("part-*.parquet")))  # the writer's own
+    table = pq.read_table(src)
+    i = table.schema.get_field_index("_write_seq")
+    p = src.parent / "float-seq.parquet"
+    pq.write_table(table.set_column(i, "_write_seq", table["_write_seq"].cast(pa.float64(), safe=False)), p)
+    return p
+
+
 BAD = {"zero_byte": _zero_byte, "truncated": _truncated, "csv_named_parquet": _csv,
        "incompatible_schema": _incompatible, "foreign_schema": _foreign_schema,
-       "outside_partitions": _outside_partitions}
+       "outside_partitions": _outside_partitions, "write_seq_as_float": _write_seq_as_float}
 
 
 @pytest.mark.parametrize("kind", list(BAD))
