@@ -50,6 +50,7 @@ from flows.archive.files import (
     ArchiveChanged,
     BadFile,
     corrupt_pages,
+    first_line,
     given_word,
     printable,
     scan_table,
@@ -188,7 +189,7 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
     :class:`ArchiveChanged` (the query is fine)."""
     if (changed := changed_during(exc)) is not None:
         return changed
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = first_line(exc)
     if isinstance(exc, duckdb.OutOfMemoryException):
         return ArchiveError(f"bad query: {first} (the query's memory limit: --memory-limit MIB, env "
                             f"TWIN_SQL_MEMORY_MIB; nothing spills to disk)")
@@ -316,7 +317,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        msg = f"bad query: {str(exc).splitlines()[0]}"
+        msg = f"bad query: {first_line(exc)}"
         raise ArchiveError(msg) from None
     if not statements:
         msg = "empty query"
