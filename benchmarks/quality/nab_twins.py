@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +146,17 @@ def window_changes(base: dict[str, Any], new: dict[str, Any]) -> dict[str, list[
     return {"gained": sorted(a - b), "lost": sorted(b - a)}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """The config and the twin-free variant: every regime, and windows gained / lost; JSON last."""
+def compare(prog: str, description: str, variant: str,
+            variant_channels: Callable[[OfflineCorpus], dict[str, np.ndarray]],
+            argv: list[str] | None) -> dict[str, Any]:
+    """The config and a variant of its channels: every regime of ``nab_fixed.py``, and
+    ``nab_diagnose.py``'s windows gained / lost; JSON last (shared by the variant harnesses)."""
     start = time.perf_counter()
-    _, corpus, labels = corpus_from_cli("nab_twins", __doc__.splitlines()[0], argv)
+    _, corpus, labels = corpus_from_cli(prog, description, argv)
     out: dict[str, Any] = {"runs": {}, "windows": {}}
     res: dict[str, dict[str, Any]] = {}
     for name, ch in (("config", corpus.channels([tuple(s) for s in corpus.nov.scales])),
-                     ("twin-free k=2", twin_channels(corpus))):
+                     (variant, variant_channels(corpus))):
         rows, ps = scored_rows(corpus, ch, labels)
         out["runs"][name] = evaluate(name, rows)
         folds, _ = logo({name: rows})
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res[name] = {"out_of_fold": losses(rows, ps, oof),
                      "fixed": losses(rows, ps, {category_of(f.name): 1.0 - ALARM_P for f in rows})}
     for regime in ("out_of_fold", "fixed"):
-        ch_ = window_changes(res["config"][regime], res["twin-free k=2"][regime])
+        ch_ = window_changes(res["config"][regime], res[variant][regime])
         out["windows"][regime] = dict(ch_)
         print(f"\n{regime}: windows gained {ch_['gained']}\n  lost {ch_['lost']}")
         for n, r in res.items():
@@ -171,6 +175,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(json.dumps(out))
     return out
 
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """The config and the twin-free variant: every regime, and windows gained / lost; JSON last."""
+    return compare("nab_twins", __doc__.splitlines()[0], "twin-free k=2", twin_channels, argv)
 
 if __name__ == "__main__":
     main()
