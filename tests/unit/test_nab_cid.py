@@ -51,8 +51,8 @@ def test_statistic_is_the_cid_nearest_neighbour_by_brute_force() -> None:
             assert math.isclose(sub.last_ce, ce, rel_tol=1e-9, abs_tol=1e-12)
             if dist is not None and len(vecs) > 3 * m:
                 e = 0.01 * math.sqrt(m - 1)
-                past = np.array([float(np.sum((u - v) ** 2))
-                                 * (max(c, ce, e) / max(min(c, ce), e)) ** 2 for u, c in zip(vecs, ces)])
+                past = np.array([float(np.sum((u - v) ** 2)) * (max(c, ce, e) / max(min(c, ce), e)) ** 2
+                                 for u, c in zip(vecs, ces, strict=True)])
                 past[len(vecs) - m:] = math.inf  # overlapping the newest
                 stat = sub.p_value(dist, 0.0)[0]
                 if not math.isnan(stat):
