@@ -316,6 +316,7 @@ def check_flow(store: Path, flow_id: str) -> None:
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process
+_FOLDER_LOCKS: list[int] = []
 
 
 def _lock_file(store: Path, path: Path) -> IO[str]:
@@ -343,8 +344,33 @@ def _lock_path(store: Path, process_id: int | None) -> Path:
     return store.parent / f".{store.name}{suffix}.lock"
 
 
+def _lock_folder(store: Path) -> None:
+    """``flock`` the folder ``store`` itself (if it exists and flock works here), or refuse in one line.
+    Round 44: the lock file is beside its name; a folder renamed mid-run was locked again by a second
+    run given the new name (as the watch's warning says to resume): two executions on one store."""
+    try:
+        fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        msg = (f"--recovery-dir {named(store)} is in use by another process (it holds the folder locked: a "
+               "`twin run` started with it, perhaps under another name before a rename): one `twin run` "
+               "per recovery folder")
+        raise RecoveryStoreError(msg) from None
+    except OSError:  # no flock here: the lock file alone
+        os.close(fd)
+        return
+    _FOLDER_LOCKS.append(fd)  # held for the life of the process
+
+
 def lock_store(store: Path, process_id: int | None = None) -> None:
-    """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line."""
+    """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line; a
+    single-process run the folder itself too (a cluster's processes may share process 0's folder)."""
+    if process_id is None:
+        _lock_folder(store)
     store.parent.mkdir(parents=True, exist_ok=True)
     path = _lock_path(store, process_id)
     handle = _lock_file(store, path)
