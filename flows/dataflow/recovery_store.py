@@ -34,6 +34,7 @@ beside its real path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
@@ -345,32 +346,25 @@ def _lock_path(store: Path, process_id: int | None) -> Path:
 
 
 def _lock_folder(store: Path) -> None:
-    """``flock`` the folder ``store`` itself (if it exists and flock works here), or refuse in one line.
-    Round 44: the lock file is beside its name; a folder renamed mid-run was locked again by a second
-    run given the new name (as the watch's warning says to resume): two executions on one store."""
-    try:
+    """``flock`` the folder itself, or refuse in one line (round 44: a folder renamed mid-run was locked
+    again by a second run given the new name, its lock file being beside the name: two on one store)."""
+    with contextlib.suppress(OSError):
         fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        msg = (f"--recovery-dir {named(store)} is in use by another process (it holds the folder locked: a "
-               "`twin run` started with it, perhaps under another name before a rename): one `twin run` "
-               "per recovery folder")
-        raise RecoveryStoreError(msg) from None
-    except OSError:  # no flock here: the lock file alone
-        os.close(fd)
-        return
-    _FOLDER_LOCKS.append(fd)  # held for the life of the process
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:  # not BlockingIOError: no flock here, the lock file alone
+            os.close(fd)
+            if isinstance(exc, BlockingIOError):
+                msg = (f"--recovery-dir {named(store)} is in use by another process (it holds the folder "
+                       "locked: a `twin run` started with it, perhaps under another name before a rename): "
+                       "one `twin run` per recovery folder")
+                raise RecoveryStoreError(msg) from None
+            return
+        _FOLDER_LOCKS.append(fd)  # held for the life of the process
 
 
 def lock_store(store: Path, process_id: int | None = None) -> None:
-    """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line; a
-    single-process run the folder itself too (a cluster's processes may share process 0's folder)."""
-    if process_id is None:
-        _lock_folder(store)
+    """Lock ``store`` for this process (index ``process_id`` of a cluster; else the folder too), or refuse."""
     store.parent.mkdir(parents=True, exist_ok=True)
     path = _lock_path(store, process_id)
     handle = _lock_file(store, path)
@@ -383,6 +377,12 @@ def lock_store(store: Path, process_id: int | None = None) -> None:
         msg = (f"--recovery-dir {store} is in use by {holder} (lock {path}): one `twin run` per "
                "recovery folder (and process index)")
         raise RecoveryStoreError(msg) from None
+    try:  # after the lock file, whose refusal names the holder's pid
+        if process_id is None:
+            _lock_folder(store)
+    except RecoveryStoreError:
+        handle.close()
+        raise
     handle.seek(0)
     handle.truncate()
     handle.write(f"twin run pid {os.getpid()}\n")

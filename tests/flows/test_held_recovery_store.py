@@ -98,4 +98,8 @@ def test_a_renamed_store_stays_locked_under_its_new_name(tmp_path: Path) -> None
                               check=False)
         assert done.returncode == 1, done.stderr
         assert done.stderr.startswith(f"--recovery-dir {moved} is in use by another process"), done.stderr
-    assert not (tmp_path / ".rec.moved.lock").exists()  # refused before its lock file was made
+        assert (tmp_path / ".rec.moved.lock").read_text() == ""  # refused: no pid line written there
+        store.mkdir()  # a new folder at the old name: refused by the lock file, which names the holder
+        done = subprocess.run([sys.executable, "-c", second, str(store)], capture_output=True, text=True,
+                              check=False)
+        assert f"{store} is in use by twin run pid {os.getpid()}" in done.stderr, done.stderr
