@@ -4,9 +4,9 @@ argument value parsers and had reached its 450-line bound).
 
 :func:`writable_dir` refuses, in one line, an empty path, one too long for the OS
 (:mod:`flows.cli.path_limits`), the root, the home folder and the system folders
-(:func:`refused_place`), a path that is no folder, a link to nothing at or above it, one inside an archive's table folder
-(:func:`archive_table_around`) and one this process cannot write; :func:`not_another_commands_out`
-refuses a demo's folder to a backtest and the reverse.
+(:func:`refused_place`), a path that is no folder, a link to nothing at or above it, one inside an
+archive's table folder (:func:`archive_table_around`) and one this process cannot write;
+:func:`not_another_commands_out` refuses a demo's folder to a backtest and the reverse.
 """
 
 from __future__ import annotations
