@@ -176,6 +176,17 @@ def measure(table: str, flushes: list[list[Any]], work: Path, rounds: int) -> di
             "rate": round(med["floor"] / med["sink"], 3), "wall_rate": round(wmed["floor"] / wmed["sink"], 3)}
 
 
+def _flushes_shape(flushes: Any, fleet: bool) -> bool:
+    """Whether ``flushes`` (a pickle's) is what ``--save-records`` writes: table -> list of flushes, each a
+    list of records (``twin_state``'s twin snapshots, which ``--fleet`` copies field by field)."""
+    from twin_models.records import TwinSnapshot
+
+    if not isinstance(flushes, dict) or not all(isinstance(v, list) and all(isinstance(f, list) for f in v)
+                                                for v in flushes.values()):
+        return False
+    return not fleet or all(isinstance(r, TwinSnapshot) for f in flushes.get("twin_state", []) for r in f)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark and print its figures (last line: JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -205,6 +216,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not sizes or min(sizes) < 1:
             p.exit(2, f"bench_archive_tables: --batch-rows {args.batch_rows!r} "
                       "is not a list of positive integers\n")
+    if args.save_records and not os.access(Path(args.save_records).absolute().parent, os.W_OK):
+        p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: its folder "
+                  "is missing or not writable\n")  # round 44: found only after the demo had run
     heap = bench_archive.app_heap() if args.app_heap else False
     with tempfile.TemporaryDirectory(prefix="bench-archive-tables-") as tmp:
         work = Path(tmp)
@@ -214,11 +228,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     flushes = pickle.load(f)  # noqa: S301 - a file this benchmark wrote
             except (OSError, pickle.UnpicklingError, EOFError) as exc:
                 p.exit(2, f"bench_archive_tables: cannot read --records {args.records}: {exc}\n")
+            if not _flushes_shape(flushes, args.fleet > 0):
+                p.exit(2, f"bench_archive_tables: --records {args.records} is not the flushes --save-records "
+                          "writes (a dict of table -> lists of records)\n")
         else:
             flushes = demo_flushes(work / "demo")
         if args.save_records:
-            with open(args.save_records, "wb") as f:
-                pickle.dump(flushes, f)
+            try:
+                with open(args.save_records, "wb") as f:
+                    pickle.dump(flushes, f)
+            except OSError as exc:
+                p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: {exc}\n")
         if args.fleet:
             demo = [r for flush in flushes.get("twin_state", []) for r in flush]
             if not demo:
@@ -228,6 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        for n in sizes}
         else:
             names = args.tables.split(",") if args.tables else sorted(flushes)
+            if missing := [t for t in names if t not in flushes]:
+                p.exit(2, f"bench_archive_tables: --tables: no {missing[0]!r} in the records (they hold "
+                          f"{', '.join(sorted(flushes))})\n")
             figures = {t: measure(t, flushes[t], work / t, args.rounds) for t in names}
     for t, fig in figures.items():
         print(f"{t}: {fig['rows']} rows, {fig['files']} files: sink {fig['sink_us_per_row']} us/row, "

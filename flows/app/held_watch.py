@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,18 @@ def removed(held: str | Path) -> bool:
         return True
 
 
+def _what_is(name: Path) -> str:
+    """What ``name`` now leads to, in the warning's words (round 44: a file was "another folder")."""
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        return "leads to no folder"
+    if stat.S_ISDIR(mode):
+        return "leads to another folder"
+    kind = "a file" if stat.S_ISREG(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "something"
+    return f"leads to {kind}, not a folder,"
+
+
 def moved_line(flag: str, name: Path, held: Path) -> str | None:
     """The warning when ``name`` no longer leads to the folder ``held`` (its ``/proc/self/fd`` path),
     else None."""
@@ -49,7 +62,7 @@ def moved_line(flag: str, name: Path, held: Path) -> str | None:
     if removed(held):
         return None  # the next flush stops the run with its own line
     where = os.path.realpath(held)
-    what = "leads to another folder" if now is not None else "leads to no folder"
+    what = "leads to no folder" if now is None else _what_is(name)
     if flag == "--recovery-dir":
         return (f"twin run: warning: {flag} {name} {what} now; this run goes on keeping its snapshots in the "
                 f"folder it started with, now at {where}: a restart resumes from them only if given that "

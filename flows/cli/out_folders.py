@@ -4,9 +4,9 @@ argument value parsers and had reached its 450-line bound).
 
 :func:`writable_dir` refuses, in one line, an empty path, one too long for the OS
 (:mod:`flows.cli.path_limits`), the root, the home folder and the system folders
-(:func:`refused_place`), a path that is no folder, one inside an archive's table folder
-(:func:`archive_table_around`) and one this process cannot write; :func:`not_another_commands_out`
-refuses a demo's folder to a backtest and the reverse.
+(:func:`refused_place`), a path that is no folder, a link to nothing at or above it, one inside an
+archive's table folder (:func:`archive_table_around`) and one this process cannot write;
+:func:`not_another_commands_out` refuses a demo's folder to a backtest and the reverse.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
         raise UsageError(msg)
     if p.exists() and not p.is_dir():
         msg = f"{flag} {p}: exists and is not a folder"
+        raise UsageError(msg)
+    if (link := next((a for a in (p, *p.parents) if a.is_symlink() and not a.exists()), None)) is not None:
+        # round 44: its making said only "[Errno 17] File exists: ..." (no flag, no reason)
+        which = "" if link == p else f"{link} is "
+        msg = f"{flag} {p}: {which}a symbolic link to {os.readlink(link)}, which does not exist"
         raise UsageError(msg)
     if (table := archive_table_around(p)) is not None:
         msg = (f"{flag} {p}: inside the archive table folder {table} (a run would write its own files "

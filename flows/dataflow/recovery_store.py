@@ -34,6 +34,7 @@ beside its real path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
@@ -316,6 +317,7 @@ def check_flow(store: Path, flow_id: str) -> None:
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process
+_FOLDER_LOCKS: list[int] = []
 
 
 def _lock_file(store: Path, path: Path) -> IO[str]:
@@ -343,8 +345,26 @@ def _lock_path(store: Path, process_id: int | None) -> Path:
     return store.parent / f".{store.name}{suffix}.lock"
 
 
+def _lock_folder(store: Path) -> None:
+    """``flock`` the folder itself, or refuse in one line (round 44: a folder renamed mid-run was locked
+    again by a second run given the new name, its lock file being beside the name: two on one store)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:  # not BlockingIOError: no flock here, the lock file alone
+            os.close(fd)
+            if isinstance(exc, BlockingIOError):
+                msg = (f"--recovery-dir {named(store)} is in use by another process (it holds the folder "
+                       "locked: a `twin run` started with it, perhaps under another name before a rename): "
+                       "one `twin run` per recovery folder")
+                raise RecoveryStoreError(msg) from None
+            return
+        _FOLDER_LOCKS.append(fd)  # held for the life of the process
+
+
 def lock_store(store: Path, process_id: int | None = None) -> None:
-    """Lock ``store`` for this process (index ``process_id`` of a cluster), or refuse in one line."""
+    """Lock ``store`` for this process (index ``process_id`` of a cluster; else the folder too), or refuse."""
     store.parent.mkdir(parents=True, exist_ok=True)
     path = _lock_path(store, process_id)
     handle = _lock_file(store, path)
@@ -357,6 +377,12 @@ def lock_store(store: Path, process_id: int | None = None) -> None:
         msg = (f"--recovery-dir {store} is in use by {holder} (lock {path}): one `twin run` per "
                "recovery folder (and process index)")
         raise RecoveryStoreError(msg) from None
+    try:  # after the lock file, whose refusal names the holder's pid
+        if process_id is None:
+            _lock_folder(store)
+    except RecoveryStoreError:
+        handle.close()
+        raise
     handle.seek(0)
     handle.truncate()
     handle.write(f"twin run pid {os.getpid()}\n")

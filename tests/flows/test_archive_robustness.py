@@ -71,9 +71,21 @@ def _write_seq_as_float(archive: Path) -> Path:
     return p
 
 
+def _unsigned_past_int64(archive: Path) -> Path:
+    """A file like the writer's but one integer column ``uint64`` holding a value past int64's range:
+    united with the other files' int64, every query reading the column failed (round 44)."""
+    src = next(f for f in sorted((archive / "features").rglob("part-*.parquet")))
+    table = pq.read_table(src)
+    i = table.schema.get_field_index("_write_seq")
+    p = src.parent / "unsigned-seq.parquet"
+    pq.write_table(table.set_column(i, "_write_seq", pa.array([2**64 - 1] * len(table), pa.uint64())), p)
+    return p
+
+
 BAD = {"zero_byte": _zero_byte, "truncated": _truncated, "csv_named_parquet": _csv,
        "incompatible_schema": _incompatible, "foreign_schema": _foreign_schema,
-       "outside_partitions": _outside_partitions, "write_seq_as_float": _write_seq_as_float}
+       "outside_partitions": _outside_partitions, "write_seq_as_float": _write_seq_as_float,
+       "unsigned_past_int64": _unsigned_past_int64}
 
 
 @pytest.mark.parametrize("kind", list(BAD))

@@ -131,6 +131,21 @@ def test_unusable_out_folders(tmp_path: Path) -> None:
     assert "exists and is not a folder" in fails("backtest", str(csv), "--out", str(afile))
 
 
+def test_an_output_folder_given_as_a_link_to_nowhere_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Round 44: a dangling link at (or above) --out, --archive or --recovery-dir passed the checks and
+    the folder's making said only ``twin: error: [Errno 17] File exists: 'gone'`` (no flag, no reason)."""
+    gone = tmp_path / "gone"
+    gone.symlink_to(tmp_path / "nowhere")
+    want = f": a symbolic link to {tmp_path / 'nowhere'}, which does not exist"
+    assert fails("demo", "--out", str(gone)) == f"twin: error: --out {gone}{want}"
+    run = ("run", *NO_BROKER, "--archive", str(tmp_path / "a"))
+    assert fails(*run, "--recovery-dir", str(gone)) == f"twin: error: --recovery-dir {gone}{want}"
+    assert fails(*run, "--recovery-dir", str(gone / "r")) == (
+        f"twin: error: --recovery-dir {gone / 'r'}: {gone} is{want[1:]}")
+    assert fails("run", *NO_BROKER, "--archive", str(gone)) == f"twin: error: --archive {gone}{want}"
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -78,3 +78,28 @@ def test_a_moved_recovery_folder_is_said_in_its_own_words_and_a_removed_one_stop
         assert stopped.wait(10)
         time.sleep(0.1)
         assert stops == [1]
+
+
+def test_a_renamed_store_stays_locked_under_its_new_name(tmp_path: Path) -> None:
+    """Round 44: the lock was a file beside the folder's name: renamed mid-run (the watch's warning even
+    says to give the new name to resume), a second `twin run` given the new name locked it too, and two
+    executions wrote one store. Now the folder itself is locked as well (an ``flock`` on it)."""
+    import subprocess
+    import sys
+
+    store, moved = tmp_path / "rec", tmp_path / "rec.moved"
+    second = ("import sys; from pathlib import Path; from flows.dataflow.recovery_store import lock_store, "
+              "RecoveryStoreError\ntry:\n    lock_store(Path(sys.argv[1]))\nexcept RecoveryStoreError as e:\n"
+              "    sys.exit(str(e))\n")
+    with held_folder(store, lambda: None) as at:
+        lock_store(at)
+        os.rename(store, moved)
+        done = subprocess.run([sys.executable, "-c", second, str(moved)], capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith(f"--recovery-dir {moved} is in use by another process"), done.stderr
+        assert (tmp_path / ".rec.moved.lock").read_text() == ""  # refused: no pid line written there
+        store.mkdir()  # a new folder at the old name: refused by the lock file, which names the holder
+        done = subprocess.run([sys.executable, "-c", second, str(store)], capture_output=True, text=True,
+                              check=False)
+        assert f"{store} is in use by twin run pid {os.getpid()}" in done.stderr, done.stderr

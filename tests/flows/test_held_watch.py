@@ -50,3 +50,19 @@ def test_a_held_folder_is_removed_once_no_name_leads_to_it(tmp_path: Path) -> No
         assert removed(archive)  # nothing at the name
         os.rmdir(tmp_path / "moved")
         assert removed(at)  # held open, its last name gone
+
+
+def test_a_file_put_at_the_name_is_said_to_be_no_folder(tmp_path: Path) -> None:
+    """Round 44: a file (or FIFO) put at the name was said to be "another folder"."""
+    from flows.app.held_watch import moved_line
+
+    rec = tmp_path / "rec"
+    with held_folder(rec, lambda: None) as at:
+        os.rename(rec, tmp_path / "rec.old")
+        rec.write_text("x")
+        line = moved_line("--recovery-dir", rec, at)
+        assert line is not None and f"--recovery-dir {rec} leads to a file, not a folder, now;" in line
+        rec.unlink()
+        os.mkfifo(rec)
+        line = moved_line("--archive", rec, at)
+        assert line is not None and f"--archive {rec} leads to a FIFO, not a folder, now;" in line

@@ -109,3 +109,28 @@ def test_records_without_twin_state_or_unreadable_are_one_line_and_exit_2(
         assert exit_.value.code == 2
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_table_not_in_the_records_an_unwritable_save_or_records_of_another_shape_are_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 44: each was a traceback (KeyError; FileNotFoundError after the whole demo had run;
+    TypeError/AttributeError from a pickle that is not the flushes --save-records writes)."""
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps({"twin_state": [_demo(2)], "alerts": [[]]}))
+    other = tmp_path / "list.pkl"
+    other.write_bytes(pickle.dumps([1, 2]))
+    rows = tmp_path / "rows.pkl"
+    rows.write_bytes(pickle.dumps({"twin_state": [[{"asset_id": "a"}]]}))
+    for argv, says in (
+            (["--records", str(good), "--tables", "twin_state,nosuch"],
+             "--tables: no 'nosuch' in the records (they hold alerts, twin_state)"),
+            (["--records", str(good), "--save-records", str(tmp_path / "no" / "x.pkl")],
+             f"cannot write --save-records {tmp_path / 'no' / 'x.pkl'}"),
+            (["--records", str(other)], "is not the flushes --save-records writes"),
+            (["--records", str(other), "--fleet", "2"], "is not the flushes --save-records writes"),
+            (["--records", str(rows), "--fleet", "2"], "is not the flushes --save-records writes")):
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(argv)
+        assert exit_.value.code == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err

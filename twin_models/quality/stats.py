@@ -106,11 +106,14 @@ def frame_quality(samples: npt.NDArray[np.floating], sample_rate_hz: float,
 
     ``moments``: each row's ``mean``, ``std``, ``max`` and ``min`` as float64 when the caller has
     them already (``frame_features_batch(..., moments=...)`` computes the same values, to the
-    bit, on its way: round 43, PERF43), else computed here."""
+    bit, on its way: round 43, PERF43), else computed here (and for 64-bit integer samples, whose
+    extremes float64 may not hold: round 44)."""
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[None, :]
     n = x.shape[1]
+    if moments is not None and x.dtype.kind in "iu" and x.dtype.itemsize > 4:
+        moments = None  # 64-bit integers past 2**53: the float64 max/min are not the row's samples
     if moments is None:
         mean = x.mean(axis=1, dtype=np.float64)
         std = x.std(axis=1, dtype=np.float64)

@@ -212,3 +212,20 @@ def test_the_moments_it_fills_give_frame_quality_to_the_bit(dtype: type) -> None
     reused, alone = frame_quality(x, FS, moments), frame_quality(x, FS)
     assert reused.tobytes() == alone.tobytes()
     assert alone[-1, 2] > 0.1 and alone[-2, 3] == 1.0  # the clipped row's rail, the constant row
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.uint64])
+def test_the_moments_give_frame_quality_of_integer_samples_to_the_bit(dtype: type) -> None:
+    """Round 44: integer samples, at their type's extremes (a railed int16 ADC) and, for 64-bit ones,
+    past 2**53, where the batch's float64 max/min are not the row's samples: the rail share read
+    from them counted no sample at the extreme (0.0 where it is ~0.2)."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(44)
+    near_top = dtype(info.max) - rng.integers(1, 1000, (6, 1024)).astype(dtype)
+    railed = np.where(rng.random((3, 1024)) < 0.2, info.max, near_top[:3])  # a fifth at the rail
+    x = np.concatenate([railed, near_top[3:]]).astype(dtype)
+    moments: dict[str, np.ndarray] = {}
+    frame_features_batch(x, FS, moments=moments)
+    reused, alone = frame_quality(x, FS, moments), frame_quality(x, FS)
+    assert reused.tobytes() == alone.tobytes()
+    assert (alone[:3, 2] > 0.15).all()  # the railed rows' share at their extreme
