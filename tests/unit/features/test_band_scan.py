@@ -130,3 +130,45 @@ def test_frames_that_screen_below_the_confirmation_threshold_get_no_exact_sk_of_
     got = scan_bands(spectra(frames), N, FS, np.zeros(len(frames)))
     assert got[0] == want[0]
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+
+
+
+def _zero_padded(bins: np.ndarray, m: int) -> np.ndarray:
+    """``bins`` tapered into an ``np.zeros`` pad of ``m`` columns: the pads before round 44."""
+    from twin_models.features.envelope import _taper
+
+    padded = np.zeros((bins.shape[0], m), dtype=bins.dtype)
+    np.multiply(bins, _taper(bins.shape[1]).astype(padded.real.dtype), out=padded[:, : bins.shape[1]])
+    return padded
+
+
+def _critical_sk_reference(bins: np.ndarray) -> np.ndarray:
+    """``critical_sk_rows``' arithmetic on an ``np.zeros`` pad."""
+    m = scipy.fft.next_fast_len(bins.shape[1])
+    c = scipy.fft.ifft(_zero_padded(bins, m), axis=1)
+    p = c.real**2 + c.imag**2
+    m2 = p.sum(axis=1).astype(np.float64) / m
+    m4 = (p * p).sum(axis=1).astype(np.float64) / m
+    return np.where(m2 > 0.0, m4 / np.where(m2 > 0.0, m2, 1.0) ** 2 - 2.0, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_the_pads_are_zero_whatever_memory_they_reuse(dtype: type) -> None:
+    """Round 44 (PERF44): the screen's and the exact SK's pads are ``np.empty`` with only their
+    padding zeroed: the SKs are those of ``np.zeros`` pads to the bit, also when the freed
+    memory they may reuse held garbage (NaN-filled arrays of the same sizes freed just before)."""
+    from twin_models.features._rows import _kurtosis_of_power, _mag2, padded_rows, sk_rows
+
+    rng = np.random.default_rng(44)
+    spec = (rng.normal(0.0, 1.0, (64, 1100)) + 1j * rng.normal(0.0, 1.0, (64, 1100))).astype(dtype)
+    for width in (42, 47, 150, 161, 905):  # next_fast_len(width) - width: 0, 1, 0, 1, 19
+        bins = spec[:, 100 : 100 + width]
+        exact_m = scipy.fft.next_fast_len(2 * width + 1)
+        for m in (scipy.fft.next_fast_len(width), exact_m):
+            junk = np.full((64, m), np.nan, dtype=dtype)
+            del junk
+            pad = padded_rows(64, m, width, dtype)
+            assert pad.dtype == dtype and pad.shape == (64, m) and not pad[:, width:].any()
+        assert critical_sk_rows(bins).tobytes() == _critical_sk_reference(bins).tobytes()
+        want = _kurtosis_of_power(_mag2(scipy.fft.ifft(_zero_padded(bins, exact_m), axis=1)))
+        assert sk_rows(bins).tobytes() == want.tobytes()
