@@ -19,8 +19,7 @@ from twin_models.features._spectral import ComplexArray, FloatArray, hann
 from twin_models.features.envelope import _taper
 from twin_models.features.time_domain import _REL_EPS, GAUSSIAN_KURTOSIS
 
-__all__ = ["as_frames", "envelope_rows", "hann_rows", "padded_rows", "refuse_non_finite", "sk_rows",
-           "time_rows"]
+__all__ = ["as_frames", "envelope_rows", "hann_rows", "refuse_non_finite", "sk_rows", "time_rows"]
 
 AnyComplex = npt.NDArray[np.complex64] | ComplexArray
 AnyFloat = npt.NDArray[np.float32] | FloatArray
@@ -123,20 +122,9 @@ def sk_rows(bins: AnyComplex) -> FloatArray:
     precision of ``bins`` (complex64: single-precision transform, float64 sums)."""
     rows, width = bins.shape
     m = _fft.next_fast_len(2 * width + 1)
-    padded = padded_rows(rows, m, width, bins.dtype)
+    padded = np.zeros((rows, m), dtype=bins.dtype)
     np.multiply(bins, _taper(width).astype(bins.real.dtype, copy=False), out=padded[:, :width])
     return _kurtosis_of_power(_mag2(_fft.ifft(padded, axis=1, overwrite_x=True)))
-
-
-def padded_rows(rows: int, m: int, width: int, dtype: npt.DTypeLike) -> npt.NDArray[np.complexfloating]:
-    """An uninitialised ``(rows, m)`` array whose columns from ``width`` on are zero: a band's
-    zero-padded transform input, its first ``width`` columns for the caller to write.
-    ``np.zeros`` would write those columns twice (round 44, PERF44: the band screen's and the
-    exact SK's pads; not the envelope's full-length rows, mostly zeros: there ``np.zeros``' one
-    contiguous fill measured faster than zeroing around the band)."""
-    out: npt.NDArray[np.complexfloating] = np.empty((rows, m), dtype=dtype)
-    out[:, width:] = 0.0
-    return out
 
 
 ENVELOPE_CHUNK_ROWS = 16

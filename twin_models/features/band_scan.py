@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin_models.features import _fft
-from twin_models.features._rows import padded_rows, sk_rows
+from twin_models.features._rows import sk_rows
 from twin_models.features._spectral import FloatArray
 from twin_models.features.envelope import (
     MIN_BAND_BINS,
@@ -138,7 +138,7 @@ def critical_sk_rows(bins: AnyComplexArray) -> FloatArray:
     unit RMS per row: a ranking needs no more and its FFTs are ~25 % cheaper)."""
     rows, width = bins.shape
     m = _fft.next_fast_len(width)
-    padded = padded_rows(rows, m, width, bins.dtype)
+    padded = np.zeros((rows, m), dtype=bins.dtype)
     np.multiply(bins, _taper(width).astype(padded.real.dtype), out=padded[:, :width])
     c = _fft.ifft(padded, axis=1, overwrite_x=True)
     v = c.view(c.real.dtype)
