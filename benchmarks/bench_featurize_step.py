@@ -7,6 +7,11 @@ heap setting ``twin`` makes (``flows.app.heap.keep_freed_memory``): CPU per fram
 and their median. Then ``frame_quality`` over one 256-frame group alone and with the batch's row
 moments, interleaved ``--passes`` x 12 times in this process (the part PERF43 cut). Run it from a
 tree's root to measure that tree (``sys.path`` starts at the current folder). Final line: JSON.
+
+The floor (round 44, PERF44): after each pass, the same groups' batched Hann rfft as
+``bench_waveform.py``'s floor computes it (float64 2-D array, mean removed, windowed, one
+``scipy.fft.rfft``), so each pass has a ratio to a floor measured in the same seconds
+(``step_to_floor_median``: the median of the passes' ratios).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=2048)
     p.add_argument("--passes", type=int, default=5)
     args = p.parse_args()
+    from bench_waveform import _batched_spectrum  # the end-to-end benchmark's floor (its rfft part)
     from prometheus_client import CollectorRegistry
 
     from flows import codec
@@ -50,14 +56,22 @@ def main() -> None:
     m = PipelineMetrics(CollectorRegistry())
     fz = Featurizer(fleet_metadata(FleetConfig(n_assets=8, seed=7)), m, OpenWindows(3600.0, m))
     fz.frames(frames[:MAX_GROUP_FRAMES])  # imports, caches
-    passes = []
+    passes, floors = [], []
     for _ in range(args.passes):
         t = time.process_time()
         for s in range(0, len(frames), MAX_GROUP_FRAMES):
             fz.frames(frames[s : s + MAX_GROUP_FRAMES])
         passes.append((time.process_time() - t) / len(frames) * 1e3)
+        t = time.process_time()
+        for s in range(0, len(frames), MAX_GROUP_FRAMES):
+            _batched_spectrum([f.samples for f in frames[s : s + MAX_GROUP_FRAMES]])
+        floors.append((time.process_time() - t) / len(frames) * 1e3)
+    ratios = [p / f for p, f in zip(passes, floors, strict=True)]
     out = {"frames": len(frames), "step_ms_per_frame": [round(v, 4) for v in passes],
-           "step_median_ms": round(statistics.median(passes), 4)}
+           "step_median_ms": round(statistics.median(passes), 4),
+           "floor_ms_per_frame": [round(v, 4) for v in floors],
+           "floor_median_ms": round(statistics.median(floors), 4),
+           "step_to_floor_median": round(statistics.median(ratios), 2)}
     out.update(_quality(frames[:MAX_GROUP_FRAMES], args.passes * 12))
     print(json.dumps(out))
 

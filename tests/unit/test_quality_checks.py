@@ -230,3 +230,26 @@ def test_a_one_reading_window_is_judged_by_its_limits_and_timing_only() -> None:
             assert found == every
             seen.update(f[0] for f in found)
     assert seen == {"clipping", "spike", "gap", "clock"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length", [8, 1000, 4095, 4096])
+def test_rail_counts_by_words_are_count_nonzero(dtype: type, length: int) -> None:
+    """Round 44 (PERF44): the rail counts are taken eight booleans at a time (rows of whole
+    8-byte words; else ``count_nonzero``): the same integers as ``count_nonzero`` for rows with
+    one, many, all or none of their samples at the value, and the rail share they give."""
+    from twin_models.quality.stats import _count_equal
+
+    rng = np.random.default_rng(length)
+    x = rng.normal(0.0, 1.0, (7, length)).astype(dtype)
+    x[1, : length // 2] = x[1].max() + 1.0  # a pile-up at the top
+    x[2] = 3.0  # all equal
+    x[3, ::3] = x[3].min()
+    for v in (x.max(axis=1), x.min(axis=1), np.full(7, 99.0, dtype=dtype)):  # the last: none equal
+        want = np.count_nonzero(x == v[:, None], axis=1)
+        got = _count_equal(x, v)
+        assert got.tolist() == want.tolist()
+    rows = frame_quality(x, 1000.0)
+    assert rows[2, 3] == 1.0  # flat
+    if length > 8:  # 4 of 8 at the top is no pile-up (PILE_UP x the next level's 1)
+        assert rows[1, 2] == (length // 2) / length

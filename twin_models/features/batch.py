@@ -27,7 +27,14 @@ import numpy.typing as npt
 from twin_models.diagnosis.bearings import defect_frequencies
 from twin_models.features import _fft
 from twin_models.features._line_rows import HARMONICS, defect_lines_rows, line_amplitude_rows
-from twin_models.features._rows import as_frames, envelope_rows, hann_rows, sk_rows, time_rows
+from twin_models.features._rows import (
+    as_frames,
+    envelope_rows,
+    hann_rows,
+    refuse_non_finite,
+    sk_rows,
+    time_rows,
+)
 from twin_models.features._spectral import MIN_SPECTRUM_SAMPLES, ComplexArray, FloatArray, check_fs
 from twin_models.features.band_scan import scan_bands
 from twin_models.features.envelope import band_bins, fallback_band, scale_ok, scale_problem
@@ -88,7 +95,9 @@ def frame_features_batch(
     (the same sums in the same order), so the data-quality figures need no pass of their own
     (round 43, PERF43: those passes were ~10 % of the featurization's CPU).
     """
-    x = as_frames(frames, min_len=MIN_SPECTRUM_SAMPLES)
+    x = as_frames(frames, min_len=MIN_SPECTRUM_SAMPLES, finite=False)
+    hi, lo = x.max(axis=1), x.min(axis=1)
+    refuse_non_finite(x, np.isfinite(hi) & np.isfinite(lo))  # no pass of its own: see there
     fs = check_fs(fs)
     rows, n = x.shape
     specs = list(specs) if specs is not None else [FrameSpec()] * rows
@@ -96,7 +105,6 @@ def frame_features_batch(
         msg = f"got {len(specs)} frame specs for {rows} frames"
         raise ValueError(msg)
     defects = [_defects(i, s) for i, s in enumerate(specs)]
-    hi, lo = x.max(axis=1), x.min(axis=1)
     with np.errstate(over="ignore", invalid="ignore"):  # a sum past the float64 limit: inf, refused
         mean = x.mean(axis=1)
         # the peak |sample| of the centred rows, exactly: rounding is monotonic, so max(x - m) = max(x) - m

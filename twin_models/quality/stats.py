@@ -123,8 +123,8 @@ def frame_quality(samples: npt.NDArray[np.floating], sample_rate_hz: float,
         mean, std = moments["mean"], moments["std"]
         hi = moments["max"].astype(x.dtype, copy=False)  # exact: each is one of the row's samples
         lo = moments["min"].astype(x.dtype, copy=False)
-    at_hi = np.count_nonzero(x == hi[:, None], axis=1)
-    at_lo = np.count_nonzero(x == lo[:, None], axis=1)
+    at_hi = _count_equal(x, hi)
+    at_lo = _count_equal(x, lo)
     out = np.empty((x.shape[0], len(FRAME_FIELDS)))
     out[:, 0] = std
     out[:, 1] = mean
@@ -135,6 +135,23 @@ def frame_quality(samples: npt.NDArray[np.floating], sample_rate_hz: float,
     out[:, 4] = sample_rate_hz
     out[:, 5] = n / sample_rate_hz
     return out
+
+
+_BITWISE_COUNT: Any = getattr(np, "bitwise_count", None)  # NumPy >= 2.0
+
+
+def _count_equal(x: npt.NDArray[np.floating], v: npt.NDArray[np.floating]) -> npt.NDArray[np.intp]:
+    """``np.count_nonzero(x == v[:, None], axis=1)``: the samples of each row equal to its value.
+
+    The comparison's booleans (one byte each, 0 or 1) are counted eight at a time, as the set
+    bits of their ``uint64`` view (``np.bitwise_count``), when a row is whole 8-byte words: the
+    same integers, ~4x cheaper than ``count_nonzero``'s cast and sum over every byte (round 44,
+    PERF44; the two rail counts were ~3 % of the featurize step). Else ``count_nonzero``."""
+    eq = x == v[:, None]
+    if _BITWISE_COUNT is None or eq.shape[1] % 8:
+        return np.asarray(np.count_nonzero(eq, axis=1), dtype=np.intp)
+    counts: npt.NDArray[np.intp] = _BITWISE_COUNT(eq.view(np.uint64)).sum(axis=1, dtype=np.intp)
+    return counts
 
 
 PILE_UP_CHECKED = 0.005

@@ -135,6 +135,28 @@ def test_empty_batch() -> None:
     assert frame_features_batch(np.zeros((0, 256)), FS) == []
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_found_from_the_rows_extremes(bad: float) -> None:
+    """Round 44 (PERF44): the batch tells non-finite rows from each row's max and min (no pass of
+    its own); the error is ``as_frames``' (the first bad row, its count), whichever row holds
+    NaN, +inf or -inf, a row of them included, and a finite batch passes."""
+    from twin_models.features._rows import as_frames
+
+    x = np.random.default_rng(44).normal(0.0, 1.0, (6, 256))
+    assert len(frame_features_batch(x, FS)) == 6
+    x[4, [3, 9, 200]] = bad
+    x[2, :] = bad
+    for frames in (x, x.astype(np.float32)):
+        with pytest.raises(ValueError, match=r"^frame 2 contains 256 non-finite samples$") as got:
+            frame_features_batch(frames, FS)
+        with pytest.raises(ValueError) as want:
+            as_frames(frames, min_len=8)
+        assert str(got.value) == str(want.value)
+    x[2] = 0.0
+    with pytest.raises(ValueError, match=r"^frame 4 contains 3 non-finite samples$"):
+        frame_features_batch(x, FS)
+
+
 @pytest.mark.parametrize(("frames", "specs", "match"), [
     (np.zeros(256), None, r"2-D array"),
     (np.zeros((2, 4)), None, r"at least 8 samples"),
