@@ -12,7 +12,8 @@ Bytewax included, is given its ``/proc/self/fd/N`` path.
 Removed mid-run, its partitions are deleted files the engine would go on writing into without an error:
 the run is stopped (:class:`~flows.app.held_watch.NameWatch`, every ``WATCH_EVERY_S``; and once more at
 its end) with one line naming it, exit 1 (:class:`RecoveryRemoved`). Moved (a rename), the run goes on
-keeping its snapshots in it, said in one warning line."""
+keeping its snapshots in it, said in one warning line (its own words: a restart resumes only from the
+folder holding the snapshots)."""
 
 from __future__ import annotations
 
@@ -23,20 +24,30 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flows.app.held_watch import NameWatch, removed
+from flows.app.held_watch import NameWatch, Wording, removed
 from flows.app.out_held import held_folder
 from flows.app.out_places import held_place
 
 if TYPE_CHECKING:
     from flows.app.run import RunOptions
 
-__all__ = ["RecoveryRemoved", "held_recovery"]
+__all__ = ["RecoveryRemoved", "held_recovery", "recovery_moved"]
 
 
 class RecoveryRemoved(RuntimeError):
     """``--recovery-dir`` was removed while the run kept its snapshots there (one line)."""
+
+
+def recovery_moved(name: Path) -> Wording:
+    """The warning when the recovery folder ``name`` leads elsewhere mid-run (:class:`NameWatch`'s words)."""
+    def line(what: str, where: str) -> str:
+        return (f"twin run: warning: --recovery-dir {name} {what} now; this run goes on keeping its "
+                f"snapshots in the folder it started with, now at {where}: a restart resumes from them "
+                f"only if given that folder (move it back to {name}, or give --recovery-dir {where})")
+    return line
 
 
 @contextlib.contextmanager
@@ -61,7 +72,7 @@ def held_recovery(opts: RunOptions, say: Callable[[str], None]) -> Iterator[RunO
             else:  # still in the checks before the run: KeyboardInterrupt in the main thread
                 _thread.interrupt_main()
 
-        with NameWatch("--recovery-dir", name, at, say, on_removed=stop):
+        with NameWatch(name, at, recovery_moved(name), say, thread="twin-recovery-name", on_removed=stop):
             try:
                 yield replace(opts, recovery_dir=at)
             except (Stopped, KeyboardInterrupt):

@@ -4,9 +4,11 @@
 purpose (``mv twin-data twin-data.2026-11``, a rotation) keeps getting the run's parts, the folder it
 started with, until a restart. :class:`NameWatch` says so, once per change, in one warning line: a
 thread compares what the name leads to (one ``stat``) with the held folder every ``every_s`` seconds,
-off the flush path. ``--recovery-dir`` is watched the same way (round 43b): moved, its own words (a
-restart resumes only from the folder with the snapshots); removed, the run is stopped (``on_removed``):
-its snapshots go into deleted files, which nothing would notice."""
+off the flush path. ``--recovery-dir`` is watched the same way (round 43b): removed, the run is stopped
+(``on_removed``): its snapshots go into deleted files, which nothing would notice.
+
+The watch knows no caller: each gives its own words (:data:`Wording`) and its thread's name (round 44,
+TIDY44: the archive's words and thread name were this module's, the recovery folder's chosen by its flag)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,16 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["WATCH_EVERY_S", "NameWatch", "moved_line", "removed"]
+__all__ = ["WATCH_EVERY_S", "NameWatch", "Wording", "moved_line", "removed"]
 
 WATCH_EVERY_S = 30.0
 """How often ``twin run`` looks at its archive's and recovery folder's names (one ``stat`` and one
 ``fstat`` each)."""
+
+Wording = Callable[[str, str], str]
+"""A caller's warning line, given what its folder's name leads to now (``"leads to another folder"``,
+``"leads to no folder"`` or ``"leads to a file, not a folder,"``: :func:`_what_is`) and where the
+held folder is now (its real path)."""
 
 
 def _identity(path: str | Path) -> tuple[int, int] | None:
@@ -53,42 +60,35 @@ def _what_is(name: Path) -> str:
     return f"leads to {kind}, not a folder,"
 
 
-def moved_line(flag: str, name: Path, held: Path) -> str | None:
-    """The warning when ``name`` no longer leads to the folder ``held`` (its ``/proc/self/fd`` path),
-    else None."""
+def moved_line(name: Path, held: Path, wording: Wording) -> str | None:
+    """The warning in ``wording`` when ``name`` no longer leads to the folder ``held`` (its
+    ``/proc/self/fd`` path), else None."""
     mine, now = _identity(held), _identity(name)
     if mine is None or now == mine:
         return None
     if removed(held):
-        return None  # the next flush stops the run with its own line
-    where = os.path.realpath(held)
+        return None  # the caller's own line: the archive's next flush, the recovery folder's ``on_removed``
     what = "leads to no folder" if now is None else _what_is(name)
-    if flag == "--recovery-dir":
-        return (f"twin run: warning: {flag} {name} {what} now; this run goes on keeping its snapshots in the "
-                f"folder it started with, now at {where}: a restart resumes from them only if given that "
-                f"folder (move it back to {name}, or give --recovery-dir {where})")
-    return (f"twin run: warning: {flag} {name} {what} now; this run goes on writing into the folder it "
-            f"started with, now at {where}, until it is restarted (the same --recovery-dir resumes it, "
-            f"writing at {name})")
+    return wording(what, os.path.realpath(held))
 
 
 class NameWatch:
-    """A daemon thread printing :func:`moved_line` through ``say`` once per change of what ``name`` is;
-    ``on_removed`` called once when the held folder is removed (None: the archive's next flush says it).
-    ``every_s`` None: :data:`WATCH_EVERY_S` as it is when the watch starts."""
+    """A daemon thread named ``thread`` printing :func:`moved_line` in ``wording`` through ``say`` once
+    per change of what ``name`` is; ``on_removed`` called once when the held folder is removed (None: the
+    caller says it otherwise). ``every_s`` None: :data:`WATCH_EVERY_S` as it is when the watch starts."""
 
-    def __init__(self, flag: str, name: Path, held: Path, say: Callable[[str], None],
+    def __init__(self, name: Path, held: Path, wording: Wording, say: Callable[[str], None], *, thread: str,
                  every_s: float | None = None, on_removed: Callable[[], None] | None = None) -> None:
-        self._args = (flag, name, held)
+        self._args = (name, held, wording)
         self._say, self._every = say, WATCH_EVERY_S if every_s is None else every_s
         self._on_removed = on_removed
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="twin-archive-name", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=thread, daemon=True)
         self._said: str | None = None
 
     def _loop(self) -> None:
         while not self._stop.wait(self._every):
-            if self._on_removed is not None and removed(self._args[2]):
+            if self._on_removed is not None and removed(self._args[1]):
                 self._on_removed()
                 return
             with contextlib.suppress(OSError):

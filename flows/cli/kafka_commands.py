@@ -252,7 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.out_held import held_folder
     from flows.app.stop_signals import stopped_by
     from flows.cli.out_folders import held_place
-    from flows.cli.run_checks import archive_checks
+    from flows.cli.run_checks import archive_checks, archive_moved
 
     metadata = loaded_metadata(args.metadata)
     say = partial(print_error, prefix="")  # a warning line: as it is, no error prefix
@@ -264,7 +264,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             archive_checks(held)
             metrics = PipelineMetrics.from_config(cfg.metrics)
             serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
-            with NameWatch(flag, opts.archive_dir, at, say):
+            moved = archive_moved(flag, opts.archive_dir, opts.recovery_dir is not None)
+            with NameWatch(opts.archive_dir, at, moved, say, thread="twin-archive-name"):
                 run_kafka_flow(cfg, held, metadata, metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)

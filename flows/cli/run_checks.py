@@ -11,18 +11,21 @@ a cluster of three ran as one; ``-i 3`` without ``-a`` was accepted as if it wer
 :func:`not_writable`: the files and folders inside ``--archive`` and ``--recovery-dir`` a run writes
 (their own folders are probed by :func:`flows.cli.out_folders.writable_dir`), for a user who is not their
 owner: before, a read-only table folder stopped the run at its first archive flush (exit 1, after
-reading the input) and a read-only recovery partition was called "damaged or not Bytewax's"."""
+reading the input) and a read-only recovery partition was called "damaged or not Bytewax's".
+
+:func:`archive_moved`: the run's words when its held archive's name leads elsewhere mid-run."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flows.app.out_held import as_given
 
-__all__ = ["archive_checks", "cluster_addresses", "not_writable"]
+__all__ = ["archive_checks", "archive_moved", "cluster_addresses", "not_writable"]
 
 
 def _problem(address: str) -> str | None:
@@ -114,3 +117,15 @@ def archive_checks(opts: Any) -> None:
     problem = not_writable(opts.archive_dir, TABLES, opts.recovery_dir)
     if problem is not None:
         raise ValueError(problem)
+
+
+def archive_moved(flag: str, name: Path, resumable: bool) -> Callable[[str, str], str]:
+    """The warning when ``twin run``'s archive ``name`` (given as ``flag``) leads elsewhere mid-run
+    (:class:`~flows.app.held_watch.NameWatch`'s wording); ``resumable``: a ``--recovery-dir`` was given."""
+    how = ("the same --recovery-dir resumes it" if resumable
+           else "no --recovery-dir: a restart reads the topics again")
+
+    def line(what: str, where: str) -> str:
+        return (f"twin run: warning: {flag} {name} {what} now; this run goes on writing into the folder it "
+                f"started with, now at {where}, until it is restarted ({how}, writing at {name})")
+    return line

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from flows.app.held_recovery import recovery_moved
 from flows.app.held_watch import NameWatch
 from flows.app.out_held import held_folder
 from flows.dataflow.recovery_store import lock_store, named, prepare_store, resume_point
@@ -62,8 +63,8 @@ def test_a_moved_recovery_folder_is_said_in_its_own_words_and_a_removed_one_stop
     stops: list[int] = []
     stopped = threading.Event()
     with held_folder(store, lambda: None) as at, \
-            NameWatch("--recovery-dir", store, at, lines.append, every_s=0.01,
-                      on_removed=lambda: (stops.append(1), stopped.set())):
+            NameWatch(store, at, recovery_moved(store), lines.append, thread="twin-recovery-name",
+                      every_s=0.01, on_removed=lambda: (stops.append(1), stopped.set())):
         time.sleep(0.1)
         assert lines == [] and stops == []
         os.rename(store, old)

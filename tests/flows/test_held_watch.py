@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 from flows.app.held_watch import NameWatch, removed
 from flows.app.out_held import held_folder
+from flows.cli.run_checks import archive_moved
 
 
 def _wait_for(lines: list[str], n: int) -> None:
@@ -22,8 +24,10 @@ def test_a_rotated_archive_is_said_once_and_a_removed_one_is_left_to_the_flush(t
     archive = tmp_path / "twin-data"
     lines: list[str] = []
     with held_folder(archive, lambda: None, follow=True) as at, \
-            NameWatch("--archive", archive, at, lines.append, every_s=0.01):
+            NameWatch(archive, at, archive_moved("--archive", archive, True), lines.append,
+                      thread="twin-archive-name", every_s=0.01):
         time.sleep(0.1)
+        assert "twin-archive-name" in {t.name for t in threading.enumerate()}
         assert lines == []  # the name leads to the held folder: nothing to say
         os.rename(archive, tmp_path / "twin-data.2026-11")
         _wait_for(lines, 1)
@@ -37,6 +41,26 @@ def test_a_rotated_archive_is_said_once_and_a_removed_one_is_left_to_the_flush(t
         shutil.rmtree(tmp_path / "twin-data.2026-11")  # the held one removed: the next flush's own line
         time.sleep(0.1)
         assert len(lines) == 2
+
+
+def test_the_watch_speaks_in_its_callers_words_under_its_callers_thread_name(tmp_path: Path) -> None:
+    """Round 44 (TIDY44): the watch knew its callers (the archive's words unless the flag was
+    ``--recovery-dir``, one thread name for both). Now each gives its own; and a run without
+    ``--recovery-dir`` is no longer told that "the same --recovery-dir resumes it"."""
+    folder = tmp_path / "held"
+    lines: list[str] = []
+    with held_folder(folder, lambda: None) as at, \
+            NameWatch(folder, at, lambda what, where: f"mine: {what} | {where}", lines.append,
+                      thread="twin-test-name", every_s=0.01):
+        assert "twin-test-name" in {t.name for t in threading.enumerate()}
+        os.rename(folder, tmp_path / "moved")
+        _wait_for(lines, 1)
+        assert lines == [f"mine: leads to no folder | {tmp_path / 'moved'}"]
+    assert "twin-test-name" not in {t.name for t in threading.enumerate()}
+    line = archive_moved("archive_dir", folder, False)("leads to another folder", "/x")
+    assert line == (f"twin run: warning: archive_dir {folder} leads to another folder now; this run goes on "
+                    "writing into the folder it started with, now at /x, until it is restarted (no "
+                    f"--recovery-dir: a restart reads the topics again, writing at {folder})")
 
 
 def test_a_held_folder_is_removed_once_no_name_leads_to_it(tmp_path: Path) -> None:
@@ -54,15 +78,17 @@ def test_a_held_folder_is_removed_once_no_name_leads_to_it(tmp_path: Path) -> No
 
 def test_a_file_put_at_the_name_is_said_to_be_no_folder(tmp_path: Path) -> None:
     """Round 44: a file (or FIFO) put at the name was said to be "another folder"."""
+    from flows.app.held_recovery import recovery_moved
     from flows.app.held_watch import moved_line
+    from flows.cli.run_checks import archive_moved
 
     rec = tmp_path / "rec"
     with held_folder(rec, lambda: None) as at:
         os.rename(rec, tmp_path / "rec.old")
         rec.write_text("x")
-        line = moved_line("--recovery-dir", rec, at)
+        line = moved_line(rec, at, recovery_moved(rec))
         assert line is not None and f"--recovery-dir {rec} leads to a file, not a folder, now;" in line
         rec.unlink()
         os.mkfifo(rec)
-        line = moved_line("--archive", rec, at)
+        line = moved_line(rec, at, archive_moved("--archive", rec, False))
         assert line is not None and f"--archive {rec} leads to a FIFO, not a folder, now;" in line
