@@ -5,9 +5,7 @@ Each view reads every readable Parquet file of its table (``date`` from the fold
 from the file's column, or from its ``asset_id=`` folder in archives written before issue 10, both
 layouts mixed at will; columns united by name, so feature sets may differ between assets) and keeps
 one row per key (:data:`KEYS`): the row of the newest write, by the ``_write_seq`` the writer
-records (files written before that column existed rank below, by file path as before; of two rows
-of one key with equal ``_write_seq`` in one file, which only a hand-made file holds, the later row in the
-file: :data:`PLACE`, round 44). A view is
+records (files written before that column existed rank below, by file path as before). A view is
 built from a DuckDB relation over its files' Arrow dataset, never from a registered name: a query
 sees the views and nothing else (no ``_raw_<table>`` with every write of a key and the bookkeeping
 columns, as there was before round 17).
@@ -15,7 +13,6 @@ columns, as there was before round 17).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -28,8 +25,8 @@ from pyarrow import fs
 from flows.archive.files import RANK_COLUMN, ArchiveFile, TableFiles
 from flows.codec import archive_schema
 
-__all__ = ["BOOKKEEPING", "KEYS", "PLACE", "RAW", "UncachedFiles", "add_empty_view", "add_view",
-           "add_view_over", "dataset_schema", "file_ranks", "newest_writes"]
+__all__ = ["BOOKKEEPING", "KEYS", "RAW", "UncachedFiles", "add_empty_view", "add_view", "add_view_over",
+           "dataset_schema", "file_ranks", "newest_writes"]
 
 KEYS = {
     "features": "asset_id, window_start",
@@ -41,16 +38,6 @@ KEYS = {
     "data_quality": "asset_id, channel, timestamp",
 }
 RANK = RANK_COLUMN
-PLACE = 32
-"""The bits of a row's place in its file the window's rank column holds below the file's rank (a scan's
-:data:`RANK` is ``rank << PLACE | place``: the place a count rising in the file's order, the rows a
-pushed-down filter dropped not counted, only their order matters): of one key's rows with equal
-``_write_seq`` in one file (two rows of one key in one write, which the sink never writes: a hand-made
-file), the later row in the file is kept, by the file views (DuckDB's window), the asset views (Arrow,
-:func:`newest_writes`) and the window they fall back to alike. Before (round 43), each kept a row of its
-own choosing: DuckDB's window any, Arrow's stable sort the first (round 44, TIDY44). In the rank's
-column, not one of its own: a column more held ~8 MB more at a `twin sql` over a year of one-minute
-windows (525,600 rows, measured)."""
 BOOKKEEPING = archive_schema.BOOKKEEPING_SCHEMA
 """The bookkeeping columns as the writer declares them (older files lack them: null-filled)."""
 
@@ -103,53 +90,10 @@ class UncachedFiles(ds.FileSystemDataset):  # type: ignore[misc]  # pyarrow.data
     each footer is read once per scan, as before, and let go. Any other reader of the dataset gets the
     same rows (the fragments are the dataset's own), only with the footers cached as before."""
 
-    def scanner(self, **options: Any) -> ds.Scanner | _Placed:
+    def scanner(self, **options: Any) -> ds.Scanner:
         """Arrow's scanner of the files with ``options`` (DuckDB's ``columns`` and ``filter``), caching
-        no footer; the file rank, when asked, with each row's place in its file (:data:`PLACE`)."""
-        files = ds.FileSystemDataset.scanner(self, **{**options, "cache_metadata": False})
-        return _Placed(files) if RANK in files.projected_schema.names else files
-
-
-class _Placed:
-    """A scan whose rank column holds each row's place in its file too (:data:`PLACE`: a batch is one
-    file's, the scan ordered, a file's rows in its order). What DuckDB asks of a scanner: ``to_reader``.
-    A reader, not ``ds.Scanner.from_batches``: that one took ~150 us a batch more (10,000 parts of two
-    rows: ``SELECT count(*)`` 11.0 -> 12.8 s), a reader of the batches as much as the files' own."""
-
-    def __init__(self, files: ds.Scanner) -> None:
-        self._files = files
-        self.projected_schema = files.projected_schema
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        at = self.projected_schema.get_field_index(RANK)
-        file, seen, held, rows = None, 0, [], 0
-        for batch in self._files.to_batches():
-            if not batch.num_rows:
-                continue
-            rank = batch.column(at)[0].as_py()
-            if rank != file:
-                file, seen = rank, 0
-            held.append(batch.set_column(at, RANK, _placed(rank, seen, batch.num_rows)))
-            seen += batch.num_rows
-            rows += batch.num_rows
-            if rows >= _GATHER:
-                yield pa.concat_batches(held)
-                held, rows = [], 0
-        if held:
-            yield pa.concat_batches(held)
-
-    def to_reader(self) -> pa.RecordBatchReader:
-        """The batches, placed, as DuckDB reads a scanner's."""
-        return pa.RecordBatchReader.from_batches(self.projected_schema, self._batches())
-
-
-_GATHER = 4096
-"""Rows of small files' batches given DuckDB as one: each batch it reads of Python's costs ~90 us."""
-
-
-def _placed(rank: int, first: int, n: int) -> pa.Array:
-    """The rank column of ``n`` rows of a file of rank ``rank`` from its place ``first`` on."""
-    return pa.array(np.arange(first, first + n, dtype=np.int64) + (rank << PLACE))
+        no footer."""
+        return ds.FileSystemDataset.scanner(self, **{**options, "cache_metadata": False})
 
 
 def dataset_schema(tf: TableFiles) -> pa.Schema:
@@ -183,31 +127,25 @@ def _one_value(col: pa.ChunkedArray) -> bool:
 _PER_KEY_NULLS = int(pa.__version__.split(".")[0]) >= 25  # noqa: PLR2004
 
 
-def _sorted(rows: pa.Table, keys: list[str]) -> pa.Array:
-    """The indices of ``rows`` sorted by ``keys``, each ascending, nulls first, in a stable sort (rows
-    equal in every key keep their order; pyarrow 25 takes the nulls' place per key; the table-wide
-    option is older and deprecated since)."""
+def _sorted(rows: pa.Table, keys: list[tuple[str, str]]) -> pa.Array:
+    """The indices of ``rows`` sorted by ``keys``, nulls last in each (pyarrow 25 takes that per key; the
+    table-wide option is older and deprecated since)."""
     if _PER_KEY_NULLS:
-        return pc.sort_indices(rows, sort_keys=[(k, "ascending", "at_start") for k in keys])
-    return pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in keys],  # pragma: no cover
-                           null_placement="at_start")  # pyarrow < 25
+        return pc.sort_indices(rows, sort_keys=[(k, order, "at_end") for k, order in keys])
+    return pc.sort_indices(rows, sort_keys=keys, null_placement="at_end")  # pragma: no cover - pyarrow < 25
 
 
 def newest_writes(table: str, rows: pa.Table) -> pa.Table:
     """``rows`` (in :func:`dataset_schema`'s columns) with one row per key (:data:`KEYS`): the newest
     write, as :func:`_view_body` orders them (``_write_seq`` descending, nulls last, then the file
-    rank, then the later row, :data:`PLACE`: ``rows`` holds each file's rows in the file's order; null
-    keys equal, as DuckDB's ``PARTITION BY``), in the rows' own order; ``rows`` itself when no key is
-    written twice (no copy). ``pa.ArrowException`` for a key Arrow cannot sort.
-
-    The rows are sorted the other way (``_write_seq`` and rank ascending, nulls first) and each key's
-    last row kept: the sort is stable, so of a tie the later row comes last, with no column to number
-    the rows (a year of one-minute windows: 4 MB)."""
+    rank; null keys equal, as DuckDB's ``PARTITION BY``), in the rows' own order; ``rows`` itself when
+    no key is written twice (no copy). ``pa.ArrowException`` for a key Arrow cannot sort."""
     if rows.num_rows < 2:
         return rows
     # a key column of one value (an asset's rows: ``asset_id``) is left out of the sort: fewer bytes
     keys = [k for k in KEYS[table].replace(" ", "").split(",") if not _one_value(rows[k])]
-    order = _sorted(rows, [*keys, "_write_seq", RANK])
+    order = _sorted(rows, [*((k, "ascending") for k in keys), ("_write_seq", "descending"),
+                           (RANK, "descending")])
     same = None  # each sorted row (but the first): whether its key is its predecessor's
     for k in keys:
         col = _plain(rows[k]).take(order)
@@ -217,12 +155,12 @@ def newest_writes(table: str, rows: pa.Table) -> pa.Table:
         same = eq if same is None else pc.and_(same, eq)
     if same is not None and not pc.any(same).as_py():
         return rows
-    last = np.zeros(rows.num_rows, bool)  # no key column left: every row is the one key's
-    last[-1] = True
+    first = np.zeros(rows.num_rows, bool)  # no key column left: every row is the one key's
+    first[0] = True
     if same is not None:
-        last[:-1] = ~np.asarray(same.to_numpy(zero_copy_only=False), bool)
+        first[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False), bool)
     keep = np.zeros(rows.num_rows, bool)
-    keep[np.asarray(order)[last]] = True
+    keep[np.asarray(order)[first]] = True
     rows = pa.Table.from_arrays([_plain(c) for c in rows.columns], names=rows.column_names)  # no run filtered
     return rows.filter(pa.array(keep))
 
@@ -236,10 +174,7 @@ def add_view_over(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) ->
     try:
         newest = newest_writes(table, rows)
     except (pa.ArrowException, ValueError, TypeError):
-        body = _view_body(table)  # the rank and the row's place (its file's rows in their order)
-        at = rows.schema.get_field_index(RANK)
-        ranks = np.asarray(rows[RANK].to_numpy(), np.int64) << PLACE
-        rows = rows.set_column(at, RANK, pa.array(ranks + np.arange(rows.num_rows, dtype=np.int64)))
+        body = _view_body(table)
     else:
         rows, body = newest, f"SELECT * EXCLUDE ({RANK}, _write_seq) FROM {RAW}"
     con.from_arrow(rows).query(RAW, body).create_view(table)  # type: ignore[union-attr]
@@ -247,7 +182,7 @@ def add_view_over(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) ->
 
 def _dataset(tf: TableFiles) -> ds.Dataset:
     """The table's readable files as one Arrow dataset (:class:`UncachedFiles`); folder values and file
-    rank as columns (with each row's place in its file when scanned, :data:`PLACE`).
+    rank as columns.
 
     The columns keep one order whichever layouts the files have: the files' own (``asset_id``
     left out), the bookkeeping, then ``date`` and ``asset_id``."""

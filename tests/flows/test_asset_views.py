@@ -221,58 +221,6 @@ def test_keys_written_again_give_the_file_views_newest_write(many: Path, tmp_pat
     assert query.query(copy, sql)[1][0][0] > query.query(many, sql)[1][0][0]
 
 
-def _key_rows(root: Path, table: str, sql: str = "SELECT * EXCLUDE (run_id, _written_at)") -> str:
-    return repr(query.query(root, f"{sql} FROM {table} ORDER BY asset_id, window_start")[1])  # noqa: S608
-
-
-def test_a_key_twice_in_one_write_of_one_file_keeps_its_later_row_in_every_reader(
-        many: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Round 44 (TIDY44): two rows of one key with equal ``_write_seq`` in one file (a hand-made file:
-    the sink never writes one) were kept by each reader its own way (DuckDB's window: any; Arrow's
-    stable sort: the first). Now the later row in the file, in the file views (`twin sql`), the asset
-    views (`twin explain`, `twin whatif`) and the window they fall back to. Every file of ``twin_state``
-    holds its rows, then the same keys with the numbers doubled (the later wins: doubled); every file of
-    ``features`` its rows tripled, then its own (the later wins: the file's own, so not by value)."""
-    copy = tmp_path / "a"
-    shutil.copytree(many, copy)
-    for table, scale, later_is_scaled in (("twin_state", 2.0, True), ("features", 3.0, False)):
-        for path in sorted((copy / table).glob("*/*.parquet")):
-            rows = pq.read_table(path)
-            scaled = _rewrite(rows, 0, scale)
-            pq.write_table(pa.concat_tables([rows, scaled] if later_is_scaled else [scaled, rows]), path,
-                           row_group_size=7)  # a key's two rows in different row groups, often
-    doubled = _key_rows(many, "twin_state", "SELECT asset_id, window_start, health_index * 2")
-    assert _key_rows(copy, "twin_state", "SELECT asset_id, window_start, health_index") == doubled
-    assert _key_rows(copy, "features") == _key_rows(many, "features")
-    _same_as_file_views(copy, windowless=True)
-    _, rows = query.query(copy, "SELECT alert_id FROM alerts WHERE status = 'raised' ORDER BY 1")
-    _, states = query.query(copy, "SELECT asset_id, max(timestamp) FROM twin_state GROUP BY 1 ORDER BY 1")
-    new = [explain_module.explain(copy, a) for (a,) in rows]
-    basis = [pickle.dumps(archive_basis(copy, a, when)) for a, when in states]
-    monkeypatch.setattr(explain_module, "connect", _file_views)
-    monkeypatch.setattr(query, "connect", _file_views)
-    assert new == [explain_module.explain(copy, a) for (a,) in rows]
-    assert basis == [pickle.dumps(archive_basis(copy, a, when)) for a, when in states]
-    assert any(d["windows"] for d in new)
-
-
-def test_the_window_a_view_falls_back_to_keeps_the_later_row_of_a_tie() -> None:
-    """A key Arrow cannot sort (the window kept) breaks a tie as Arrow does: the later row."""
-    import duckdb
-
-    from flows.archive.views import RANK, add_view_over
-    for xs in ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]):
-        for life in ([[1], [1], [1]], [1, 1, 1]):  # a list: DuckDB's window; an integer: Arrow's sort
-            rows = pa.table({"asset_id": ["a"] * 3, "life_id": life,
-                             "timestamp": pa.array([0, 0, 0], pa.timestamp("us", "UTC")),
-                             "x": xs, "_write_seq": pa.array([5, 5, 5], pa.int64()),
-                             RANK: pa.array([0, 0, 0], pa.int64())})
-            con = duckdb.connect()
-            add_view_over(con, "damage_state", rows)
-            assert con.execute("SELECT x FROM damage_state").fetchall() == [(xs[-1],)]
-            con.close()
-
-
 def test_a_key_arrow_cannot_sort_keeps_the_window() -> None:
     """Another writer's key column of a type Arrow cannot sort: the view keeps DuckDB's window, and the
     newest write still."""
