@@ -54,7 +54,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_overload import broker, free_port, measure_capacity, scrape, topics, wait_up  # noqa: E402
+from bench_overload import READS, broker, free_port, measure_capacity, scrape, topics  # noqa: E402
+from metrics_read import ScrapeFailed, start_serving  # noqa: E402
 from twin_cluster import ROOT, run_args, write_metadata  # noqa: E402
 
 OUTPUTS = ("alerts", "state")
@@ -162,6 +163,14 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _read(port: int) -> float:
+    """Records the run has read (a scrape given up on counts as none yet: the caller waits on)."""
+    try:
+        return scrape(port)["read"]
+    except ScrapeFailed:
+        return 0.0
+
+
 def fleet_records(args: argparse.Namespace) -> tuple[list[Any], datetime, float]:
     """The simulated fleet's records, its start, and its records per simulated hour."""
     from twin_models.simulator.fleet import FleetConfig, simulate_fleet
@@ -191,14 +200,16 @@ def run_level(brokers: str, args: argparse.Namespace, work: Path, load: float,
         set_log_append_time(cfg)
         now = datetime.now(UTC)
         produce(cfg, encode(cfg, retimed(history, now, split, factor)), paced=False)
-        port = free_port()
-        cmd = [*run_args(cfg, work / "archive", meta, ["--config", str(conf), *args.run_args.split()]),
-               "--metrics-port", str(port)]
-        with (work / "run.log").open("wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        cmd = run_args(cfg, work / "archive", meta, ["--config", str(conf), *args.run_args.split()])
+
+        def start(port: int) -> subprocess.Popen[bytes]:
+            with (work / "run.log").open("wb") as log:
+                return subprocess.Popen([*cmd, "--metrics-port", str(port)], stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=ROOT)
+
+        proc, port = start_serving(start, work / "run.log", free_port)  # a port taken meanwhile: another one
         try:
-            wait_up(proc, port)
-            while scrape(port)["read"] < len(history):
+            while _read(port) < len(history):
                 if proc.poll() is not None:
                     raise RuntimeError((work / "run.log").read_text()[-2000:])
                 time.sleep(0.5)
@@ -290,7 +301,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"load {load}: {levels[-1]}", file=sys.stderr)
     out = {"machine": f"{platform.machine()} {os.cpu_count()} cpus", "capacity_records_per_s": capacity,
            "assets": args.assets, "lateness_s": args.lateness, "levels": levels,
-           "load_average_1m": [round(load0, 1), round(os.getloadavg()[0], 1)]}
+           "load_average_1m": [round(load0, 1), round(os.getloadavg()[0], 1)],
+           "metrics_reads": READS.as_dict()}
     for lv in levels:
         print(f"load {lv['load']:.0%}: window {lv['window_s']} s; alert p99 from close "
               f"{lv['alerts']['from_close'].get('p99_ms')} ms (n={lv['alerts']['from_close']['n']}); "
@@ -299,6 +311,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{lv['alerts_and_states']['from_close'].get('p99_ms')} ms "
               f"(n={lv['alerts_and_states']['from_close']['n']}); producer behind at close p99 "
               f"{lv['producer_behind_at_close'].get('p99_ms')} ms")
+    print(READS.summary(), file=sys.stderr)
     print(json.dumps(out))
     return out
 

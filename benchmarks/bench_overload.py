@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -38,12 +37,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metrics_read import ReadLog, ScrapeFailed, read_metrics, start_serving  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "infra" / "kafka" / "kafka.sh"
 RESULTS = ROOT / "benchmarks" / "results"
 TWIN = [sys.executable, "-m", "flows.cli.main"]
 TELEMETRY = ("scalars", "waveforms", "events")
 RUN_CONFIG: list[Path] = []  # --run-config, passed to every twin run
+READS = ReadLog()  # the scrapes of the runs' /metrics (a cut read tried again; printed at the end)
 
 
 @dataclass
@@ -186,11 +189,11 @@ def free_port() -> int:
 
 
 def scrape(port: int) -> dict[str, float]:
-    """Records read and the run's own lag gauge, from its /metrics endpoint."""
+    """Records read and the run's own lag gauge, from its /metrics endpoint (a read cut off
+    mid-response is tried again; ScrapeFailed when every try failed)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:  # noqa: S310
-        text = resp.read().decode()
+    text = read_metrics(port, log=READS)
     names = {"twin_records_in_total": "read", "twin_kafka_consumer_lag_messages": "lag",
              "twin_state_bytes": "state"}
     out = dict.fromkeys(names.values(), 0.0)
@@ -218,20 +221,6 @@ def start_run(cfg: Any, work: Path, meta: Path, port: int, *, exit_at_end: bool)
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def wait_up(proc: subprocess.Popen[bytes], port: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            msg = f"twin run exited with {proc.returncode} before serving metrics"
-            raise RuntimeError(msg)
-        with suppress(OSError):
-            scrape(port)
-            return
-        time.sleep(0.2)
-    msg = "twin run did not serve metrics in time"
-    raise RuntimeError(msg)
-
-
 def stop_run(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -256,11 +245,12 @@ def measure_capacity(brokers: str, args: argparse.Namespace, work: Path) -> dict
         msgs = encoded(cfg, args.assets, args.capacity_records, args.seed)
         n, secs = produce(cfg, msgs, rate=0, seconds=1e9, counter=[0])
         del msgs
-        port = free_port()
-        proc = start_run(cfg, work, meta, port, exit_at_end=True)
+        # a metrics port taken by another process before the run bound it: started on another one
+        proc, port = start_serving(lambda p: start_run(cfg, work, meta, p, exit_at_end=True),
+                                   work / "run.log", free_port)
         points: list[tuple[float, float, float]] = []
         while proc.poll() is None:
-            with suppress(OSError):
+            with suppress(ScrapeFailed, OSError):  # given up (counted in READS), or the process gone
                 points.append((time.monotonic(), scrape(port)["read"], rss_mb(proc.pid)))
             time.sleep(0.25)
     if proc.returncode != 0:
@@ -281,7 +271,11 @@ def sample_loop(proc: subprocess.Popen[bytes], port: int, marks: Watermarks, pro
     stop_at = None
     while proc.poll() is None:
         tick = time.monotonic()
-        m = scrape(port)
+        try:
+            m = scrape(port)
+        except ScrapeFailed:  # every try failed: no sample this second (counted in READS), none invented
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+            continue
         hw = marks.total()
         samples.append(Sample(round(tick - t0, 2), produced[0], int(m["read"]), max(hw - int(m["read"]), 0),
                               int(m["lag"]), round(rss_mb(proc.pid), 1), round(m["state"] / 2**20, 1)))
@@ -305,11 +299,10 @@ def overload(brokers: str, args: argparse.Namespace, work: Path, capacity: float
     write_fleet_metadata(FleetConfig(n_assets=args.assets, seed=args.seed), str(meta))
     with topics(brokers, f"bench-ovl-{uuid.uuid4().hex[:8]}.", args.partitions) as cfg:
         msgs = encoded(cfg, args.assets, int(rate * args.minutes * 60 * 1.05), args.seed)
-        port = free_port()
-        proc = start_run(cfg, work, meta, port, exit_at_end=False)
+        proc, port = start_serving(lambda p: start_run(cfg, work, meta, p, exit_at_end=False),
+                                   work / "run.log", free_port)
         marks = Watermarks(cfg)
         try:
-            wait_up(proc, port)
             produced, done, result = [0], threading.Event(), {}
 
             def producer() -> None:
@@ -407,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "factor": args.factor, "assets": args.assets, "partitions": args.partitions,
            "load_average_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
            "run_config": str(args.run_config) if args.run_config else None,
-           **summarise(capacity, ovl)}
+           **summarise(capacity, ovl), "metrics_reads": READS.as_dict()}
     args.out.mkdir(parents=True, exist_ok=True)
     stop = out["produce_seconds"]
     plot(ovl["samples"], stop, args.out / "overload.png", args.factor)
@@ -419,6 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else str(args.out / "overload.png")
     for k, v in out.items():
         print(f"{k:>34}: {v}")
+    print(READS.summary(), file=sys.stderr)
     print(json.dumps(out))
     return out
 

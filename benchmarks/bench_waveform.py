@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -47,6 +46,12 @@ import scipy.fft
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_overload import ROOT, TWIN, broker, free_port  # noqa: E402  (the local broker, started when none is given)
+from metrics_read import ReadLog, ScrapeFailed, read_metrics, start_serving  # noqa: E402
+
+READS = ReadLog()
+"""The scrapes of the run's /metrics: a read cut off mid-response (the run exiting at its end) is
+tried again, a scrape whose every try failed is skipped (the 10 %/90 % marks move to the next
+complete one); the counts are printed and are in the JSON line (round 44, FLAKE44)."""
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -150,10 +155,8 @@ def _scrape(port: int) -> tuple[float, float]:
     """(records read, featurize_frames step calls) from the run's /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:  # noqa: S310
-        text = resp.read().decode()
     read = calls = 0.0
-    for fam in text_string_to_metric_families(text):
+    for fam in text_string_to_metric_families(read_metrics(port, log=READS)):
         for s in fam.samples:
             if s.name == "twin_records_in_total":
                 read += s.value
@@ -175,24 +178,32 @@ def run_twin(cfg: Any, n: int, args: argparse.Namespace, work: Path) -> dict[str
 
     meta = work / "meta.json"
     write_fleet_metadata(FleetConfig(n_assets=args.assets, seed=args.seed), str(meta))
-    port = free_port()
     cmd = [*TWIN, "run", "--brokers", cfg.brokers, "--topic-prefix", cfg.topic_prefix,
-           "--archive", str(work / "archive"), "--metadata", str(meta), "--clock", "data",
-           "--metrics-port", str(port), "--exit-at-end"]
+           "--archive", str(work / "archive"), "--metadata", str(meta), "--clock", "data", "--exit-at-end"]
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        with (work / "run.log").open("wb") as log:
+            return subprocess.Popen([*cmd, "--metrics-port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=ROOT)
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with (work / "run.log").open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        marks: dict[float, tuple[float, float, float]] = {}
-        while proc.poll() is None:
-            with suppress(OSError, ValueError, IndexError):
-                (read, calls), cpu = _scrape(port), _cpu_s(proc.pid)
-                for frac in (0.1, 0.9):
-                    if frac not in marks and read >= frac * n:
-                        marks[frac] = (read, cpu, calls)
-            time.sleep(SCRAPE_S)
+    proc, port = start_serving(start, work / "run.log", free_port)  # a port taken meanwhile: another one
+    marks: dict[float, tuple[float, float, float]] = {}
+    while proc.poll() is None:
+        # a scrape given up on (ScrapeFailed), or the process gone before its CPU was read: no sample
+        with suppress(ScrapeFailed, OSError, ValueError, IndexError):
+            (read, calls), cpu = _scrape(port), _cpu_s(proc.pid)
+            for frac in (0.1, 0.9):
+                if frac not in marks and read >= frac * n:
+                    marks[frac] = (read, cpu, calls)
+        time.sleep(SCRAPE_S)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0 or len(marks) < 2:
+    if proc.returncode != 0:
         msg = f"twin run failed ({proc.returncode}): {(work / 'run.log').read_text()[-2000:]}"
+        raise RuntimeError(msg)
+    if len(marks) < 2:
+        msg = (f"twin run ended before a complete /metrics scrape at 10 % and at 90 % of the frames "
+               f"(marks at {sorted(marks)}; {READS.summary()})")
         raise RuntimeError(msg)
     total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     (r0, c0, _), (r1, c1, calls) = marks[0.1], marks[0.9]
@@ -239,11 +250,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res = measure(brokers, args)
     out = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
            "python": platform.python_version(), "assets": args.assets,
-           "frame_interval_s": args.frame_interval_s, **res}
+           "frame_interval_s": args.frame_interval_s, **res, "metrics_reads": READS.as_dict()}
     for key in ("floor_consume", "floor_decode_rfft", "twin_run", "twin_run_total_incl_startup"):
         f = res[key]
         print(f"{key:>30}: {f['ms_per_frame']:.4f} ms/frame  {f['frames_per_cpu_s']:>9.1f} frames/CPU-s"
               f"  {f['channels_per_core']:>7.1f} channels/core", file=sys.stderr)
+    print(READS.summary(), file=sys.stderr)
     print(json.dumps(out))
     return out
 
