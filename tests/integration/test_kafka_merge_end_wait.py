@@ -24,6 +24,7 @@ import pyarrow.dataset as ds
 import pytest
 from confluent_kafka import Producer
 
+from benchmarks.metrics_read import READ_ERRORS
 from flows.app.run import TELEMETRY_ROLES
 from flows.codec import encode_waveform
 from flows.config.pipeline import KafkaConfig
@@ -73,7 +74,7 @@ def _at_every_end(port: int, topics: list[str]) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
             text = resp.read().decode()
-    except OSError:  # not serving yet
+    except READ_ERRORS:  # not serving yet, or a read cut off (IncompleteRead): the caller tries again
         return False
     at_end = {line.split('topic="', 1)[1].split('"', 1)[0] for line in text.splitlines()
               if line.startswith("twin_kafka_consumer_lag_messages{") and float(line.rsplit(" ", 1)[1]) == 0}

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
+from benchmarks.metrics_read import READ_ERRORS
 from flows.config.pipeline import KafkaConfig
 from tests.flows.test_stop_signals import _sigint_default
 from tests.integration.test_prometheus import _port as free_port
@@ -52,7 +53,7 @@ def _wait_until_read(proc: subprocess.Popen[str], port: int, records: int, late:
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             seen = _scraped(port)
-        except OSError:  # not serving yet
+        except READ_ERRORS:  # not serving yet, or a read cut off (IncompleteRead): tried again
             seen = {}
         if (seen.get("twin_records_in_total", 0) >= records
                 and seen.get("twin_late_records_total", 0) >= late):
