@@ -70,7 +70,7 @@ def read_metrics(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0, tr
             time.sleep(pause_s)
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310  (loopback)
-                text = resp.read().decode()
+                text = bytes(resp.read()).decode()
         except READ_ERRORS as exc:
             last = exc
             continue
