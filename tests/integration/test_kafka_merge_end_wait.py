@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 from confluent_kafka import Producer
 
-from benchmarks.metrics_read import READ_ERRORS
+from benchmarks.metrics_read import ScrapeFailed, read_metrics
 from flows.app.run import TELEMETRY_ROLES
 from flows.codec import encode_waveform
 from flows.config.pipeline import KafkaConfig
@@ -72,9 +71,8 @@ def _at_every_end(port: int, topics: list[str]) -> bool:
     """The run's lag gauge (``/metrics``) has a series at 0 for each of ``topics``: each partition
     was fetched, and is read up to its end (empty topics)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
-            text = resp.read().decode()
-    except READ_ERRORS:  # not serving yet, or a read cut off (IncompleteRead): the caller tries again
+        text = read_metrics(port, timeout=5, tries=1)
+    except ScrapeFailed:  # not serving yet, or a read cut off (IncompleteRead): the caller tries again
         return False
     at_end = {line.split('topic="', 1)[1].split('"', 1)[0] for line in text.splitlines()
               if line.startswith("twin_kafka_consumer_lag_messages{") and float(line.rsplit(" ", 1)[1]) == 0}

@@ -13,14 +13,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
-from benchmarks.metrics_read import READ_ERRORS
+from benchmarks.metrics_read import ScrapeFailed, read_metrics
 from flows.config.pipeline import KafkaConfig
 from tests.flows.test_stop_signals import _sigint_default
 from tests.integration.test_prometheus import _port as free_port
@@ -35,12 +34,11 @@ FLEET = FleetConfig(n_assets=2, days=1.0, seed=11, frame_interval_s=1800.0, scal
 def _scraped(port: int) -> dict[str, float]:
     """Each metric's total over its labels, from the run's own /metrics endpoint."""
     totals: dict[str, float] = {}
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
-        for line in resp.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                base = name.split("{", 1)[0]
-                totals[base] = totals.get(base, 0.0) + float(value)
+    for line in read_metrics(port, timeout=5, tries=1).splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            base = name.split("{", 1)[0]
+            totals[base] = totals.get(base, 0.0) + float(value)
     return totals
 
 
@@ -53,7 +51,7 @@ def _wait_until_read(proc: subprocess.Popen[str], port: int, records: int, late:
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             seen = _scraped(port)
-        except READ_ERRORS:  # not serving yet, or a read cut off (IncompleteRead): tried again
+        except ScrapeFailed:  # not serving yet, or a read cut off (IncompleteRead): tried again
             seen = {}
         if (seen.get("twin_records_in_total", 0) >= records
                 and seen.get("twin_late_records_total", 0) >= late):
