@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from free_ports import free_port  # noqa: E402  (below the ephemeral range: no outgoing connection takes it)
 from metrics_read import ReadLog, ScrapeFailed, read_metrics, start_serving  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,12 +180,6 @@ def produce(cfg: Any, msgs: list[Message], *, rate: float, seconds: float,
 
 
 # --------------------------------------------------------------------------- the run under test
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrape(port: int) -> dict[str, float]:

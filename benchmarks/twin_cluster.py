@@ -16,7 +16,6 @@ import math
 import os
 import re
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from free_ports import free_ports  # noqa: E402  (below the ephemeral range: no outgoing connection takes it)
 
 ROOT = Path(__file__).resolve().parents[1]
 TWIN = [sys.executable, "-m", "flows.cli.main"]
@@ -61,17 +63,6 @@ class ClusterRun:
             "fleet_models_late": self.fleet_late, "gate_waits": self.gate_waits,
             "gate_timeouts": self.gate_timeouts,
         }
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def children_cpu_s() -> float:

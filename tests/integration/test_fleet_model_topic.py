@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from benchmarks.free_ports import free_ports
 from flows.app.fleet_topic import FleetModelConsumer, load_model, model_message
 from flows.app.produce import publish
 from flows.archive.query import query
@@ -30,7 +31,7 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
-from tests.integration.test_kafka_pipeline import _free_ports, consume_all
+from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.trend import FleetRul
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
@@ -78,7 +79,7 @@ def test_two_processes_fuse_the_same_fleet_rul_as_one(kafka: KafkaConfig, tmp_pa
     loaded = [load_model(m.key(), m.value()) for m in models]
     assert all(isinstance(x, FleetModel) for x in loaded), loaded
     two = tmp_path / "two"
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(2))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
     procs = [subprocess.Popen(_run_cmd(kafka, two, meta, "-i", str(i), "-a", addresses),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     for p in procs:

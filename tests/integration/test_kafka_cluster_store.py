@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.free_ports import free_ports
 from flows.app.produce import publish
 from flows.config.pipeline import KafkaConfig
-from tests.integration.test_kafka_pipeline import _free_ports
 from tests.integration.test_kafka_scaleout import RUN_LINE
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
@@ -28,7 +28,7 @@ FLEET = FleetConfig(n_assets=4, days=1.0, seed=5, frame_interval_s=1800.0, scala
 def _cluster(cfg: KafkaConfig, tmp: Path, folders: tuple[Path, Path], run: str,
              timeout_s: float = 240) -> list[tuple[int | None, str]]:
     """Both processes to their end (or ``timeout_s``: killed, None); their exit codes and stderr."""
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(2))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
     cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", cfg.brokers, "--topic-prefix",
            cfg.topic_prefix, "--metadata", str(tmp / "meta.json"), "--clock", "data", "--exit-at-end",
            "-a", addresses]

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
+from benchmarks.free_ports import free_ports
 from flows.app.produce import publish
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from tests.integration.test_fleet_model_topic import FLEET, _run_cmd
-from tests.integration.test_kafka_pipeline import _free_ports, consume_all
+from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.simulator.fleet import simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def _cluster(cfg: KafkaConfig, archive: Path, meta: Path, processes: int) -> lis
     env = {**os.environ, "TWIN_TEST_POISON_ASSET": POISON}
     ids: list[list[str]] = [[]]
     if processes > 1:
-        addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
+        addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
         ids = [["-i", str(i), "-a", addresses] for i in range(processes)]
     cmds = [[sys.executable, "-m", "tests.integration.run_poisoned", *_run_cmd(cfg, archive, meta, *i)[3:]]
             for i in ids]

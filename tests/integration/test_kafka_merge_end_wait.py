@@ -23,6 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 from confluent_kafka import Producer
 
+from benchmarks.free_ports import free_port
 from benchmarks.metrics_read import ScrapeFailed, read_metrics
 from flows.app.run import TELEMETRY_ROLES
 from flows.codec import encode_waveform
@@ -32,7 +33,6 @@ from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
 from tests.integration.test_kafka_clock_frame import kafka  # noqa: F401 (the fixture: fresh topics)
 from tests.integration.test_kafka_pipeline import consume_all
-from tests.integration.test_prometheus import _port as free_port
 from twin_models.records import ScalarSample, WaveformFrame
 
 pytestmark = pytest.mark.integration

@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from benchmarks.free_ports import free_ports
 from benchmarks.kafka_read import consume_all
 from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
@@ -139,24 +140,12 @@ def test_malformed_messages_go_to_the_dead_letter_topic(env: Env) -> None:
     assert query(archive, "SELECT count(DISTINCT asset_id) FROM features")[1][0][0] == 2
 
 
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def test_two_processes_on_four_partitions_match_one_process(env: Env) -> None:
     publish(simulate_fleet(FLEET), env.kafka)
     one = env.tmp / "one"
     env.run(one)
     two = env.tmp / "two"
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(2))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
     procs = [subprocess.Popen(env.run_cmd(two, "--exit-at-end", "-i", str(i), "-a", addresses),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]

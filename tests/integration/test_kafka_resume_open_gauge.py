@@ -10,7 +10,6 @@ from __future__ import annotations
 import pickle
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.free_ports import free_port
 from benchmarks.metrics_read import ScrapeFailed, read_metrics
 from flows.app.produce import publish
 from flows.archive.query import query
@@ -33,12 +33,6 @@ from twin_models.simulator.fleet import FleetConfig, ground_truth, simulate_flee
 pytestmark = pytest.mark.integration
 
 FLEET = FleetConfig(n_assets=4, days=10.0, seed=5, frame_interval_s=1800.0, scalar_interval_s=900.0)
-
-
-def _port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _figures(text: str) -> dict[str, float]:
@@ -97,7 +91,7 @@ def test_after_kill_9_and_a_restart_the_gauge_is_the_archive_s_open_episodes(
              "--metrics-port", str(port), "--metrics-address", "127.0.0.1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    port = _port()
+    port = free_port()
     proc = start(port)
     try:
         _until(lambda: (_scrape(port) or {}).get("decode") == len(records), "every record decoded")
@@ -105,7 +99,7 @@ def test_after_kill_9_and_a_restart_the_gauge_is_the_archive_s_open_episodes(
                "the open episode in a completed epoch's snapshot")
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        port = _port()
+        port = free_port()
         proc = start(port)  # nothing new on the topics, nothing to replay
         # the series is made with the flow (after the metrics server starts): 0 there until then
         _until(lambda: "condition" in (_scrape(port) or {}), "the restarted run's flow")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_fuzz_kafka import produce, valid_messages, write_metadata
+from benchmarks.free_ports import free_port
 from benchmarks.metrics_read import ScrapeFailed, read_metrics
 from flows.config.pipeline import KafkaConfig
 from tests.flows.test_stop_signals import _sigint_default
-from tests.integration.test_prometheus import _port as free_port
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from benchmarks.free_ports import free_ports
 from flows.app.produce import publish
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
-from tests.integration.test_kafka_pipeline import _free_ports
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def test_two_processes_read_every_record_of_six_partitions_exactly_once(kafka: K
     sizes = _partition_sizes(kafka)
     assert sum(sizes) == published and sum(1 for s in sizes if s) >= 4  # several partitions hold data
     archive = tmp_path / "archive"
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(2))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
     cmd = [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka.brokers, "--topic-prefix",
            kafka.topic_prefix, "--archive", str(archive), "--metadata", str(meta), "--clock", "data",
            "--exit-at-end", "-a", addresses]

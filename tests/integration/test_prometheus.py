@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.free_ports import free_port
 from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
@@ -31,14 +31,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = FleetConfig(n_assets=4, days=10.0, seed=5, frame_interval_s=1800.0, scalar_interval_s=900.0)
-
-
-def _port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _get(url: str, timeout: float = 5.0) -> Any:
@@ -69,7 +61,7 @@ def prometheus_bin() -> str:
 
 
 def _start_prometheus(binary: str, tmp: Path, target: str) -> tuple[subprocess.Popen[bytes], Prom]:
-    port = _port()
+    port = free_port()
     shutil.copy(ROOT / "infra" / "prometheus" / "rules.yml", tmp / "rules.yml")
     (tmp / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [rules.yml]\n"
@@ -101,7 +93,7 @@ def running_pipeline(kafka_brokers: str, kafka_admin: Any, prometheus_bin: str,
     from flows.cli.kafka_commands import write_fleet_metadata
 
     write_fleet_metadata(FLEET, str(tmp_path / "meta.json"))
-    mport = _port()
+    mport = free_port()
     env = {**os.environ, "TWIN_METRICS__WATCH": "pump-001"}
     pipeline = subprocess.Popen(
         [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka_brokers, "--topic-prefix",

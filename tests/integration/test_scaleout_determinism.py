@@ -25,6 +25,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
+from benchmarks.free_ports import free_ports
 from flows.app.produce import encode_record, topic_role
 from flows.app.topics import TOPIC_CONFIGS, TOPIC_ROLES, create_topics
 from flows.archive.query import query
@@ -32,7 +33,6 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from tests.integration.test_fleet_model_topic import _run_cmd
-from tests.integration.test_kafka_pipeline import _free_ports
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def _cluster(cfg: KafkaConfig, archive: Path, meta: Path, processes: int) -> lis
     env = {**os.environ, "TWIN_KAFKA__TOPICS__FLEET_MODELS": f"models.{processes}"}
     ids: list[list[str]] = [[]]
     if processes > 1:
-        addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
+        addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
         ids = [["-i", str(i), "-a", addresses] for i in range(processes)]
     procs = [subprocess.Popen(_run_cmd(cfg, archive, meta, *i), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for i in ids]

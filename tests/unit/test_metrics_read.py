@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.free_ports import free_port
 from benchmarks.metrics_read import ReadLog, ScrapeFailed, read_metrics, start_serving
 
 BODY = b"# TYPE twin_records_in_total counter\ntwin_records_in_total 1234.0\n" + b"# padding\n" * 2000
@@ -110,12 +111,6 @@ time.sleep(60)
 """
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_metrics_port_taken_before_the_run_bound_it_is_replaced_by_another(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "run.log"
@@ -129,7 +124,7 @@ def test_a_metrics_port_taken_before_the_run_bound_it_is_replaced_by_another(
     with closing(socket.socket()) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        picks = iter([taken.getsockname()[1], _free_port()])
+        picks = iter([taken.getsockname()[1], free_port()])
         proc, port = start_serving(start, log, lambda: next(picks), tries=3, timeout_s=60)
         try:
             assert port != taken.getsockname()[1]
