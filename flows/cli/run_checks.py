@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flows.app.held_watch import Wording
 from flows.app.out_held import as_given
 
 __all__ = ["archive_checks", "archive_moved", "cluster_addresses", "not_writable"]
@@ -119,7 +119,7 @@ def archive_checks(opts: Any) -> None:
         raise ValueError(problem)
 
 
-def archive_moved(flag: str, name: Path, resumable: bool) -> Callable[[str, str], str]:
+def archive_moved(flag: str, name: Path, resumable: bool) -> Wording:
     """The warning when ``twin run``'s archive ``name`` (given as ``flag``) leads elsewhere mid-run
     (:class:`~flows.app.held_watch.NameWatch`'s wording); ``resumable``: a ``--recovery-dir`` was given."""
     how = ("the same --recovery-dir resumes it" if resumable
