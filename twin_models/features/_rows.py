@@ -4,9 +4,11 @@ whole batch of equal-length frames instead of one per frame.
 Private module behind :mod:`~twin_models.features.batch`. Every function here computes, for each
 row, exactly the arithmetic its 1-D counterpart does (same operations in the same order, reductions
 along contiguous rows), so the values agree with the per-frame functions to float rounding (in
-practice bit for bit): ``time_rows`` ~ ``time_domain._moments``, ``hann_rows`` ~
-``_spectral.hann_spectrum``, ``sk_rows`` ~ ``envelope._sk_bins``, ``envelope_rows`` ~
-``envelope.envelope_spectrum_from_rfft``.
+practice bit for bit): ``time_rows`` ~ ``time_domain._moments``, ``sk_rows`` ~ ``envelope._sk_bins``,
+``envelope_rows`` ~ ``envelope.envelope_spectrum_from_rfft``. One exception: ``hann_rows`` ~
+``_spectral.hann_spectrum`` windows in frequency, from the rows' unwindowed transform (round 45,
+PERF45), so its values differ from the per-frame ones in the last bits (~1e-13 of a row's largest
+bin; ``tests/unit/features/test_one_transform.py``).
 """
 
 from __future__ import annotations
@@ -87,13 +89,55 @@ def _mag2(spec: AnyComplex) -> AnyFloat:
     return out
 
 
-def hann_rows(centred: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``(amps, power)`` of the Hann spectrum of every (already mean-removed) row."""
-    amps, mag2, one_sided = _hann_amps(centred)
-    w = hann(centred.shape[1])
+def hann_rows(spectrum: ComplexArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """``(amps, power)`` of the Hann spectrum of every (already mean-removed) row of ``n``
+    samples, from the row's unwindowed DFT ``spectrum`` (``rfft`` along rows, float64; not
+    changed).
+
+    Round 45 (PERF45): the window is the periodic Hann, ``w[j] = 0.5 - 0.5 cos(2 pi j / n)``
+    (:func:`~twin_models.features._spectral.hann`), which is three taps in frequency:
+    ``X_w[k] = 0.5 X[k] - 0.25 (X[k-1] + X[k+1])``, ``X[-k] = conj(X[k])`` past either end
+    (:func:`_hann_taps`). So one unwindowed transform gives this spectrum and the envelope's
+    input (``batch._single_raw``), where two transforms and a windowed copy of the batch were
+    made. The values differ from the windowed transform's in the last bits (each bin's
+    rounding is another sum of the same terms): ``tests/unit/features/test_one_transform.py``.
+    The normalisations are the window's own sums, as :func:`_hann_amps` uses them."""
+    w = hann(n)
+    mag2 = _mag2(_hann_taps(spectrum, n))  # |2 X_w|^2: the taps' 0.5 is left to the scalings
+    amps, one_sided = _one_sided_amps(mag2, n, 2.0 * float(w.sum()))
     mag2 *= one_sided  # in place: the same arithmetic as ``mag2 * one_sided / ...``, no copies
-    mag2 /= centred.shape[1] * float(np.sum(w * w))
+    mag2 /= 4.0 * n * float(np.sum(w * w))
     return amps, mag2
+
+
+def _hann_taps(spectrum: ComplexArray, n: int) -> ComplexArray:
+    """``2 X_w``, twice the periodic-Hann-windowed DFT of each row, from its unwindowed one-sided
+    DFT ``X`` (``spectrum``): ``X[k] - 0.5 (X[k-1] + X[k+1])``, the DFT's mirror
+    ``X[m] = conj(X[n - m])`` giving the neighbours past both ends (exact: a factor of 2 is no
+    rounding). ``n`` odd or even, at least 4."""
+    out = np.empty_like(spectrum)  # n >= MIN_SPECTRUM_SAMPLES (8): at least 5 bins
+    v, inner = spectrum.view(np.float64), out.view(np.float64)[:, 2:-2]  # real views: real arithmetic
+    np.add(v[:, :-4], v[:, 4:], out=inner)
+    inner *= -0.5
+    inner += v[:, 2:-2]
+    out[:, 0] = spectrum[:, 0] - spectrum[:, 1].real  # X[-1] = conj(X[1])
+    past = spectrum[:, -1].conj() if n % 2 else spectrum[:, -2].conj()  # X[size] = conj(X[n - size])
+    out[:, -1] = spectrum[:, -1] - 0.5 * (spectrum[:, -2] + past)
+    return out
+
+
+def _one_sided_amps(mag2: AnyFloat, n: int, w_sum: float) -> tuple[FloatArray, FloatArray]:
+    """Amplitudes ``sqrt(mag2) * one_sided / w_sum`` (float64; float32 ``mag2``: the square root
+    in float32, as before) and the one-sided factors of the first ``mag2.shape[1]`` bins."""
+    one_sided = np.full(n // 2 + 1, 2.0)
+    one_sided[0] = 1.0
+    if n % 2 == 0:
+        one_sided[-1] = 1.0
+    one_sided = one_sided[: mag2.shape[1]]
+    amps = np.sqrt(mag2).astype(np.float64, copy=False)
+    amps *= one_sided  # in place: ``sqrt(mag2) * one_sided / w.sum()`` without two copies
+    amps /= w_sum
+    return amps, one_sided
 
 
 def _hann_amps(centred: AnyFloat, keep: int | None = None) -> tuple[FloatArray, AnyFloat, FloatArray]:
@@ -106,14 +150,7 @@ def _hann_amps(centred: AnyFloat, keep: int | None = None) -> tuple[FloatArray, 
     spec = _fft.rfft(centred * w.astype(centred.dtype, copy=False), axis=1)
     size = spec.shape[1]
     mag2 = _mag2(spec if keep is None or keep >= size else spec[:, :keep])
-    one_sided = np.full(size, 2.0)
-    one_sided[0] = 1.0
-    if n % 2 == 0:
-        one_sided[-1] = 1.0
-    one_sided = one_sided[: mag2.shape[1]]
-    amps = np.sqrt(mag2).astype(np.float64, copy=False)  # float32 rows: sqrt in float32, as before
-    amps *= one_sided  # in place: ``sqrt(mag2) * one_sided / w.sum()`` without two copies
-    amps /= w.sum()
+    amps, one_sided = _one_sided_amps(mag2, n, w.sum())
     return amps, mag2, one_sided
 
 

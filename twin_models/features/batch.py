@@ -116,14 +116,16 @@ def frame_features_batch(
     columns = time_rows(centred, mean, hi, lo, moments)
     if moments is not None:
         moments.update(mean=mean, max=hi, min=lo)
-    amps, power = hann_rows(centred)
+    spectrum = _fft.rfft(centred, axis=1)  # the one transform of the rows (round 45, PERF45)
+    del centred  # 2 MB back before the spectra's temporaries
+    amps, power = hann_rows(spectrum, n)
     specs, defects, tolerance = _refined_speeds(specs, defects, amps, fs / n)
     columns.update(_band_rms_rows(power, n, fs, default_bands(fs) if bands is None else bands))
     freqs = np.arange(amps.shape[1], dtype=np.float64) * (fs / n)
     total = amps.sum(axis=1)
     columns["spectral_centroid_hz"] = np.divide(np.einsum("ij,j->i", amps, freqs), total,
                                                 out=np.zeros(rows), where=total > 0.0)
-    scale, raw = _single_raw(centred, peak)
+    scale, raw = _single_raw(spectrum, peak)
     chosen, sk = _envelope_bands(raw, n, fs, specs, defects)
     lined = [i for i, s in enumerate(specs) if s.shaft_hz is not None]
     env = _lined_envelopes(raw, scale, chosen, lined, specs, defects, n, fs, sk)
@@ -136,10 +138,10 @@ def frame_features_batch(
     return out
 
 
-def _single_raw(centred: FloatArray, peak: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
+def _single_raw(spectrum: ComplexArray, peak: FloatArray) -> tuple[FloatArray, npt.NDArray[np.complex64]]:
     """``(scale, raw)``: each row's ``peak`` |sample| (1 for a zero row) and the unwindowed DFT of
-    the row divided by it, in single precision: the input of the envelope band scan, its
-    spectral kurtosis and the envelope spectra.
+    the row (``spectrum``, float64) divided by it, rounded to single precision: the input of the
+    envelope band scan, its spectral kurtosis and the envelope spectra.
 
     Why single precision: these transforms (a band scan of ~30 inverse FFTs, the exact SK of a
     few bands, a full-length envelope and its spectrum per frame) were ~60 % of the
@@ -147,11 +149,16 @@ def _single_raw(centred: FloatArray, peak: FloatArray) -> tuple[FloatArray, npt.
     amplitudes and SNRs) change by ~1e-6 relative, far below their frame-to-frame spread; the
     band choice compares SK significances with ~1e-5 resolution (``benchmarks/RESULTS.md``,
     "Waveform path, round 3"). Dividing by the peak keeps every power in range whatever the
-    units; the envelope amplitudes are scaled back."""
+    units; the envelope amplitudes are scaled back. Since round 45 (PERF45) the DFT is the
+    float64 one the Hann spectrum is made from (:func:`~twin_models.features._rows.hann_rows`),
+    rounded once, not a single-precision transform of its own: closer to the float64
+    reference, one transform fewer."""
     scale = np.where(peak > 0.0, peak, 1.0)
-    unit = np.empty(centred.shape, dtype=np.float32)  # divided in float64, rounded once: as astype
-    np.divide(centred, scale[:, None], out=unit, casting="same_kind")
-    return scale, _fft.rfft(unit, axis=1, overwrite_x=True)
+    raw = np.empty(spectrum.shape, dtype=np.complex64)  # divided in float64, rounded once: as astype
+    # the real and imaginary parts divided as reals (a complex division by a real is the same
+    # quotients, at ~3x the cost)
+    np.divide(spectrum.view(np.float64), scale[:, None], out=raw.view(np.float32), casting="same_kind")
+    return scale, raw
 
 
 def _defects(row: int, spec: FrameSpec) -> dict[str, float]:
@@ -185,10 +192,11 @@ def _refined_speeds(specs: list[FrameSpec], defects: list[dict[str, float]], amp
 
 
 def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) -> dict[str, FloatArray]:
-    """``fft.band_rms_from_spectrum`` for every row (the bins are the same for all rows)."""
+    """``fft.band_rms_from_spectrum`` for every row (the bins are the same for all rows): each
+    row's band power the pairwise sum of its slice, as there (round 45, PERF45: no ``cumsum``
+    over every bin)."""
     size = power.shape[1]
     df = float(fs / n)
-    cumulative = np.concatenate((np.zeros((power.shape[0], 1)), np.cumsum(power, axis=1)), axis=1)
     out: dict[str, FloatArray] = {}
     for lo, hi in bands:
         if not (0.0 <= lo < hi):
@@ -197,7 +205,7 @@ def _band_rms_rows(power: FloatArray, n: int, fs: float, bands: Sequence[Band]) 
         k_lo = min(size, math.ceil(lo / df - 1e-9))
         k_hi = size if hi >= fs / 2.0 else math.ceil(hi / df - 1e-9)
         k_hi = min(size, max(k_lo, k_hi))
-        out[band_name((lo, hi))] = np.sqrt(np.maximum(cumulative[:, k_hi] - cumulative[:, k_lo], 0.0))
+        out[band_name((lo, hi))] = np.sqrt(power[:, k_lo:k_hi].sum(axis=1))
     return out
 
 

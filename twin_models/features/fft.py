@@ -76,10 +76,15 @@ def band_rms(x: npt.ArrayLike, fs: float, bands: Sequence[Band]) -> dict[str, fl
 
 
 def band_rms_from_spectrum(spec: Spectrum, fs: float, bands: Sequence[Band]) -> dict[str, float]:
-    """:func:`band_rms` from a precomputed spectrum (see ``_spectral.hann_spectrum``)."""
+    """:func:`band_rms` from a precomputed spectrum (see ``_spectral.hann_spectrum``).
+
+    Each band's power is the sum of its bins (NumPy's pairwise sum of the slice; the batch
+    sums each row's slice alike). Before round 45 (PERF45) it was the difference of two
+    prefix sums of the whole spectrum: a sequential ``cumsum`` over every bin (~5 % of the
+    batch featurization), and a band weak beside the bins below it lost precision in the
+    difference; the values differ in the last bits."""
     out: dict[str, float] = {}
     df = float(spec.freqs[1])
-    cumulative = np.concatenate(([0.0], np.cumsum(spec.power)))
     for lo, hi in bands:
         if not (0.0 <= lo < hi):
             msg = f"band edges must satisfy 0 <= lo < hi, got ({lo!r}, {hi!r})"
@@ -87,7 +92,7 @@ def band_rms_from_spectrum(spec: Spectrum, fs: float, bands: Sequence[Band]) -> 
         k_lo = min(spec.power.size, math.ceil(lo / df - 1e-9))
         k_hi = spec.power.size if hi >= fs / 2.0 else math.ceil(hi / df - 1e-9)
         k_hi = min(spec.power.size, max(k_lo, k_hi))
-        out[band_name((lo, hi))] = math.sqrt(max(cumulative[k_hi] - cumulative[k_lo], 0.0))
+        out[band_name((lo, hi))] = math.sqrt(float(spec.power[k_lo:k_hi].sum()))
     return out
 
 
