@@ -252,7 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.out_held import held_folder
     from flows.app.stop_signals import stopped_by
     from flows.cli.out_folders import held_place
-    from flows.cli.run_checks import archive_checks, archive_moved
+    from flows.cli.run_checks import archive_checks, archive_moved, store_holds_archive
 
     metadata = loaded_metadata(args.metadata)
     say = partial(print_error, prefix="")  # a warning line: as it is, no error prefix
@@ -262,6 +262,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 held_recovery(replace(opts, archive_dir=at), say) as held:  # round 43b: held too
             held_place(flag := "--archive" if args.archive else "archive_dir", opts.archive_dir, at)
             archive_checks(held)
+            if opts.recovery_dir is not None and (line := store_holds_archive(
+                    at, held.recovery_dir, (flag, opts.archive_dir, opts.recovery_dir))):
+                raise ValueError(line)
             metrics = PipelineMetrics.from_config(cfg.metrics)
             serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
             moved = archive_moved(flag, opts.archive_dir, opts.recovery_dir is not None)
