@@ -352,15 +352,32 @@ def _lock_folder(store: Path) -> None:
         fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:  # not BlockingIOError: no flock here, the lock file alone
+        except BlockingIOError:
+            raise RecoveryStoreError(_folder_in_use(store, fd)) from None
+        except OSError:  # no flock here: the lock file alone
             os.close(fd)
-            if isinstance(exc, BlockingIOError):
-                msg = (f"--recovery-dir {named(store)} is in use by another process (it holds the folder "
-                       "locked: a `twin run` started with it, perhaps under another name before a rename): "
-                       "one `twin run` per recovery folder")
-                raise RecoveryStoreError(msg) from None
             return
         _FOLDER_LOCKS.append(fd)  # held for the life of the process
+
+
+def _folder_in_use(store: Path, fd: int) -> str:
+    """The line refusing ``store`` (open as ``fd``) whose ``flock`` another process holds, naming it
+    when ``/proc/locks`` tells (round 45: a `twin archive check` or `compact` of an archive in the
+    folder was said to be "a `twin run` started with it", and no process was named)."""
+    from flows.archive.compact import lock_holders, shown_command
+
+    try:
+        holders = lock_holders(fd, "WRITE") + lock_holders(fd, "READ")
+    finally:
+        os.close(fd)
+    pid, argv = holders[0] if holders else (0, [])
+    if not any(a == "archive" and b in ("check", "compact") for a, b in zip(argv, argv[1:], strict=False)):
+        who = f"process {pid} ({shown_command(argv)})" if holders else "another process"
+        return (f"--recovery-dir {named(store)} is in use by {who} (it holds the folder locked: a `twin run` "
+                "started with it, perhaps under another name before a rename): one `twin run` per recovery "
+                "folder")
+    return (f"--recovery-dir {named(store)} is in use by process {pid} ({shown_command(argv)}), which holds "
+            "the folder locked (an flock): start the run once that process has ended")
 
 
 def lock_store(store: Path, process_id: int | None = None) -> None:
