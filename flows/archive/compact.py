@@ -160,8 +160,8 @@ def _held_exclusively(root: Path, holders: list[tuple[int, list[str]]]) -> str:
         return (f"another `twin archive compact`{by} is compacting {root} (it holds the archive's lock); "
                 "wait for it to end")
     pid, argv = holders[0]
-    return (f"process {pid} ({shown_command(argv)}) holds the archive's lock on {root} exclusively (an flock on "
-            "the folder, which only `twin archive compact` should take): no compaction can run while it "
+    return (f"process {pid} ({shown_command(argv)}) holds the archive's lock on {root} exclusively (an flock "
+            "on the folder, which only `twin archive compact` should take): no compaction can run while it "
             "does; end that process, then compact again")
 
 

@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from flows.app.held_recovery import recovery_moved
 from flows.app.held_watch import NameWatch
 from flows.app.out_held import held_folder
@@ -98,7 +100,8 @@ def test_a_renamed_store_stays_locked_under_its_new_name(tmp_path: Path) -> None
         done = subprocess.run([sys.executable, "-c", second, str(moved)], capture_output=True, text=True,
                               check=False)
         assert done.returncode == 1, done.stderr
-        assert done.stderr.startswith(f"--recovery-dir {moved} is in use by process {os.getpid()} ("), done.stderr
+        want = f"--recovery-dir {moved} is in use by process {os.getpid()} ("  # this one, holding it
+        assert done.stderr.startswith(want), done.stderr
         assert (tmp_path / ".rec.moved.lock").read_text() == ""  # refused: no pid line written there
         store.mkdir()  # a new folder at the old name: refused by the lock file, which names the holder
         done = subprocess.run([sys.executable, "-c", second, str(store)], capture_output=True, text=True,
@@ -125,15 +128,12 @@ def test_a_store_folder_locked_by_an_archive_check_names_that_process_not_a_run(
                                stdout=subprocess.PIPE, text=True)
     try:
         assert checker.stdout is not None and checker.stdout.readline().strip() == "held"
-        try:
+        with pytest.raises(RecoveryStoreError) as refused:
             lock_store(store)
-        except RecoveryStoreError as exc:
-            line = str(exc)
-        else:
-            raise AssertionError("locked a folder another process holds")
     finally:
         checker.kill()
         checker.wait()
+    line = str(refused.value)
     assert f"in use by process {checker.pid} (" in line and "hold.py archive check " in line, line
     assert "twin run` started with it" not in line and "\n" not in line, line
     lock_store(store)  # the checker gone, the folder is the run's
