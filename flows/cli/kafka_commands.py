@@ -356,6 +356,14 @@ def output_file(flag: str, path: str) -> None:
         msg = f"{flag} {path}: {kind}: name a file"
         raise ValueError(msg)
     parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.stat(parent)
+    except PermissionError as exc:  # round 45: a folder, called "not a folder"
+        msg = (f"{flag} {path}: cannot write there ({exc.strerror}: {parent} cannot be reached as uid "
+               f"{os.geteuid()})")
+        raise ValueError(msg) from None
+    except OSError:
+        pass
     if not os.path.isdir(parent):
         msg = f"{flag} {path}: cannot write there ({parent} is not a folder)"
         raise ValueError(msg)

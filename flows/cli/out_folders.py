@@ -58,6 +58,14 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
     long for the OS with ``tail`` (the deepest file a run writes below it): refused (round 33)."""
     refuse_empty(flag, path)  # `--out "$OUT"` with OUT unset: not the working folder
     p = Path(path)
+    try:
+        os.stat(p)
+    except PermissionError as exc:  # round 45: `[Errno 13] Permission denied: 'P'` (Path.exists raised)
+        msg = (f"{flag} {p}: cannot reach it ({exc.strerror}: a folder above it cannot be searched as "
+               f"uid {os.geteuid()}); name a folder this user may reach")
+        raise UsageError(msg) from None
+    except OSError:
+        pass  # missing, a loop, a name too long: each said below
     from flows.cli.path_limits import too_long
     if (long := too_long(flag, p, tail)) is not None:
         raise UsageError(long)
