@@ -330,6 +330,11 @@ def _lock_file(store: Path, path: Path) -> IO[str]:
     except OSError as exc:
         what = "a symbolic link (not followed)" if exc.errno == errno.ELOOP else os.strerror(exc.errno or 0)
         msg = f"--recovery-dir {store}: its lock file {path} cannot be used: {what}; remove it"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not os.path.lexists(path):
+            # round 45: "remove it" of a file that is not there; the folder beside is what cannot be written
+            msg = (f"--recovery-dir {store}: its lock file {path} cannot be made in {path.parent} ({what}): "
+                   "a run keeps it beside its recovery folder; make that folder writable for this user, or "
+                   "give a recovery folder in one that is")
         raise RecoveryStoreError(msg) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
         os.close(fd)

@@ -51,3 +51,27 @@ def test_an_output_below_a_folder_this_user_cannot_search_is_one_line_naming_its
     assert lines[0].startswith(f"twin: error: {flag} {shown}: "), lines[0]
     assert "Permission denied" in lines[0] and "[Errno" not in lines[0] and "not a folder" not in lines[0]
     assert list(locked.iterdir()) == []
+
+
+def test_a_recovery_folder_in_a_folder_this_user_cannot_write_says_where_its_lock_would_go(
+        tmp_path: Path) -> None:
+    """The lock file sits beside the recovery folder: in a read-only parent it cannot be made, and the
+    line said "its lock file P/.rec.lock cannot be used: Permission denied; remove it" of a file that
+    is not there. Now it names the folder that cannot be written."""
+    parent = tmp_path / "ro"
+    (parent / "rec").mkdir(parents=True)
+    lock = ("import sys\nfrom pathlib import Path\nfrom flows.dataflow.recovery_store import lock_store, "
+            "RecoveryStoreError\ntry:\n    lock_store(Path(sys.argv[1]))\nexcept RecoveryStoreError as e:\n"
+            "    sys.exit(str(e))\n")
+    parent.chmod(0o555)
+    try:
+        done = subprocess.run([*NO_DAC, sys.executable, "-c", lock, str(parent / "rec")], capture_output=True,
+                              text=True, timeout=120, check=False)
+    finally:
+        parent.chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    line = done.stderr.strip()
+    assert line.startswith(f"--recovery-dir {parent / 'rec'}: its lock file {parent / '.rec.lock'} cannot be "
+                           f"made in {parent} (Permission denied)"), line
+    assert "remove it" not in line and "\n" not in line
+    assert sorted(p.name for p in parent.iterdir()) == ["rec"]
