@@ -31,8 +31,8 @@ from flows.cli.args import (
     worker_count,
 )
 from flows.cli.columns import aligned
-from flows.cli.input_files import loaded_metadata, not_a_file
-from flows.cli.out_folders import writable_dir
+from flows.cli.input_files import loaded_metadata
+from flows.cli.out_folders import output_file, writable_dir
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 
@@ -335,38 +335,6 @@ def _no_record(command: str) -> int:
     refused before, exit 2, :func:`~flows.cli.input_files.holding_a_record`; this is a guard)."""
     print(f"twin: {command} failed: the input held no record (nothing was published)", file=sys.stderr)
     return 1
-
-
-def output_file(flag: str, path: str) -> None:
-    """Refuse, in one line naming ``flag``, a ``path`` no file can be written to: empty, a folder
-    (``/`` included) or in a missing folder. Before round 23 ``--write-metadata /`` said
-    "PosixPath('/') has an empty name" and a folder "[Errno 21] Is a directory: '.x.123.tmp' ->
-    'x'", naming neither the flag nor the path given."""
-    import os
-
-    if not path.strip():
-        msg = f"{flag} {path!r}: an empty path (name a file)"
-        raise ValueError(msg)
-    if os.path.isdir(path) or path.endswith(os.sep):
-        msg = f"{flag} {path}: is a folder (name a file, e.g. {os.path.join(path, 'assets.json')})"
-        raise ValueError(msg)
-    # round 30: a FIFO nobody reads blocked --write-truth for ever; --write-metadata /dev/null
-    # replaced the device by a file (its temporary file is renamed over the path)
-    if os.path.exists(path) and (kind := not_a_file(os.stat(path).st_mode)) is not None:
-        msg = f"{flag} {path}: {kind}: name a file"
-        raise ValueError(msg)
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        os.stat(parent)
-    except PermissionError as exc:  # round 45: a folder, called "not a folder"
-        msg = (f"{flag} {path}: cannot write there ({exc.strerror}: {parent} cannot be reached as uid "
-               f"{os.geteuid()})")
-        raise ValueError(msg) from None
-    except OSError:
-        pass
-    if not os.path.isdir(parent):
-        msg = f"{flag} {path}: cannot write there ({parent} is not a folder)"
-        raise ValueError(msg)
 
 
 def write_fleet_metadata(fleet: Any, path: str) -> None:

@@ -34,7 +34,6 @@ beside its real path.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import logging
@@ -317,7 +316,6 @@ def check_flow(store: Path, flow_id: str) -> None:
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process
-_FOLDER_LOCKS: list[int] = []
 
 
 def _lock_file(store: Path, path: Path) -> IO[str]:
@@ -350,41 +348,6 @@ def _lock_path(store: Path, process_id: int | None) -> Path:
     return store.parent / f".{store.name}{suffix}.lock"
 
 
-def _lock_folder(store: Path) -> None:
-    """``flock`` the folder itself, or refuse in one line (round 44: a folder renamed mid-run was locked
-    again by a second run given the new name, its lock file being beside the name: two on one store)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RecoveryStoreError(_folder_in_use(store, fd)) from None
-        except OSError:  # no flock here: the lock file alone
-            os.close(fd)
-            return
-        _FOLDER_LOCKS.append(fd)  # held for the life of the process
-
-
-def _folder_in_use(store: Path, fd: int) -> str:
-    """The line refusing ``store`` (open as ``fd``) whose ``flock`` another process holds, naming it
-    when ``/proc/locks`` tells (round 45: a `twin archive check` or `compact` of an archive in the
-    folder was said to be "a `twin run` started with it", and no process was named)."""
-    from flows.archive.compact import lock_holders, shown_command
-
-    try:
-        holders = lock_holders(fd, "WRITE") + lock_holders(fd, "READ")
-    finally:
-        os.close(fd)
-    pid, argv = holders[0] if holders else (0, [])
-    if not any(a == "archive" and b in ("check", "compact") for a, b in zip(argv, argv[1:], strict=False)):
-        who = f"process {pid} ({shown_command(argv)})" if holders else "another process"
-        return (f"--recovery-dir {named(store)} is in use by {who} (it holds the folder locked: a `twin run` "
-                "started with it, perhaps under another name before a rename): one `twin run` per recovery "
-                "folder")
-    return (f"--recovery-dir {named(store)} is in use by process {pid} ({shown_command(argv)}), which holds "
-            "the folder locked (an flock): start the run once that process has ended")
-
-
 def lock_store(store: Path, process_id: int | None = None) -> None:
     """Lock ``store`` for this process (index ``process_id`` of a cluster; else the folder too), or refuse."""
     store.parent.mkdir(parents=True, exist_ok=True)
@@ -401,7 +364,9 @@ def lock_store(store: Path, process_id: int | None = None) -> None:
         raise RecoveryStoreError(msg) from None
     try:  # after the lock file, whose refusal names the holder's pid
         if process_id is None:
-            _lock_folder(store)
+            from flows.dataflow.store_lock import lock_folder
+
+            lock_folder(store)
     except RecoveryStoreError:
         handle.close()
         raise
