@@ -176,15 +176,19 @@ def measure(table: str, flushes: list[list[Any]], work: Path, rounds: int) -> di
             "rate": round(med["floor"] / med["sink"], 3), "wall_rate": round(wmed["floor"] / wmed["sink"], 3)}
 
 
-def _flushes_shape(flushes: Any, fleet: bool) -> bool:
-    """Whether ``flushes`` (a pickle's) is what ``--save-records`` writes: table -> list of flushes, each a
-    list of records (``twin_state``'s twin snapshots, which ``--fleet`` copies field by field)."""
-    from twin_models.records import TwinSnapshot
+def _flushes_shape(flushes: Any) -> bool:
+    """Whether ``flushes`` (a pickle's) is what ``--save-records`` writes: archive table -> list of
+    flushes, each a list of that table's records (round 45: round 44 checked the records' type under
+    ``--fleet`` only, and a flush of anything else failed inside the timing)."""
+    from flows.codec.command_fields import ARCHIVE_MAPPINGS
 
-    if not isinstance(flushes, dict) or not all(isinstance(v, list) and all(isinstance(f, list) for f in v)
-                                                for v in flushes.values()):
-        return False
-    return not fleet or all(isinstance(r, TwinSnapshot) for f in flushes.get("twin_state", []) for r in f)
+    kinds = {m.table: m.record for m in ARCHIVE_MAPPINGS}
+
+    def flushes_of(table: str, v: Any) -> bool:
+        return isinstance(v, list) and all(isinstance(f, list) and all(isinstance(r, kinds[table]) for r in f)
+                                           for f in v)
+
+    return isinstance(flushes, dict) and all(t in kinds and flushes_of(t, v) for t, v in flushes.items())
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -216,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not sizes or min(sizes) < 1:
             p.exit(2, f"bench_archive_tables: --batch-rows {args.batch_rows!r} "
                       "is not a list of positive integers\n")
+    if args.save_records and os.path.isdir(args.save_records):  # round 45: found after the demo too
+        p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: a folder\n")
     if args.save_records and not os.access(Path(args.save_records).absolute().parent, os.W_OK):
         p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: its folder "
                   "is missing or not writable\n")  # round 44: found only after the demo had run
@@ -228,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     flushes = pickle.load(f)  # noqa: S301 - a file this benchmark wrote
             except (OSError, pickle.UnpicklingError, EOFError) as exc:
                 p.exit(2, f"bench_archive_tables: cannot read --records {args.records}: {exc}\n")
-            if not _flushes_shape(flushes, args.fleet > 0):
+            if not _flushes_shape(flushes):
                 p.exit(2, f"bench_archive_tables: --records {args.records} is not the flushes --save-records "
                           "writes (a dict of table -> lists of records)\n")
         else:
@@ -251,6 +257,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if missing := [t for t in names if t not in flushes]:
                 p.exit(2, f"bench_archive_tables: --tables: no {missing[0]!r} in the records (they hold "
                           f"{', '.join(sorted(flushes))})\n")
+            if empty := [t for t in names if not any(flushes[t])]:  # round 45: a ZeroDivisionError
+                p.exit(2, f"bench_archive_tables: --records: no {empty[0]!r} rows to time (its flushes are "
+                          "empty): name the other tables with --tables\n")
             figures = {t: measure(t, flushes[t], work / t, args.rounds) for t in names}
     for t, fig in figures.items():
         print(f"{t}: {fig['rows']} rows, {fig['files']} files: sink {fig['sink_us_per_row']} us/row, "

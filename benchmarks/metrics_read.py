@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-READ_ERRORS = (OSError, http.client.HTTPException)
+READ_ERRORS = (OSError, http.client.HTTPException, UnicodeDecodeError)
 """What a failed read of /metrics raises: refused/reset/timed out (``OSError``, ``TimeoutError``
-among them) or a bad or cut-off response (``IncompleteRead``, ``RemoteDisconnected``, ...)."""
+among them), a bad or cut-off response (``IncompleteRead``, ``RemoteDisconnected``, ...) or one that
+is not text (another program on the port: round 45, it was a traceback)."""
 
 
 class ScrapeFailed(RuntimeError):

@@ -54,7 +54,7 @@ from twin_models.text import counted, first_few
 
 __all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
            "VoteWouldChange", "compact_archive",
-           "compact_date", "compaction_lock", "stale_temps"]
+           "compact_date", "compaction_lock", "lock_holders", "shown_command", "stale_temps"]
 
 @dataclass(frozen=True)
 class Compacted:
@@ -142,10 +142,10 @@ def _exclusive(fd: int, root: Path) -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # granted: only readers hold it
         except BlockingIOError:
-            raise CompactionRunning(_held_exclusively(root, _lock_holders(fd, "WRITE"))) from None
+            raise CompactionRunning(_held_exclusively(root, lock_holders(fd, "WRITE"))) from None
         fcntl.flock(fd, fcntl.LOCK_UN)
         if time.monotonic() > deadline:
-            who = "; ".join(f"{pid} ({_shown(argv)})" for pid, argv in _lock_holders(fd, "READ"))
+            who = "; ".join(f"{pid} ({shown_command(argv)})" for pid, argv in lock_holders(fd, "READ"))
             msg = (f"the archive's lock on {root} has been held for {CHECK_WAIT_S:g} s by processes that "
                    "only read it (`twin archive check`, or another program's shared flock"
                    f"{': process ' + who if who else ''}); try again")
@@ -160,8 +160,8 @@ def _held_exclusively(root: Path, holders: list[tuple[int, list[str]]]) -> str:
         return (f"another `twin archive compact`{by} is compacting {root} (it holds the archive's lock); "
                 "wait for it to end")
     pid, argv = holders[0]
-    return (f"process {pid} ({_shown(argv)}) holds the archive's lock on {root} exclusively (an flock on "
-            "the folder, which only `twin archive compact` should take): no compaction can run while it "
+    return (f"process {pid} ({shown_command(argv)}) holds the archive's lock on {root} exclusively (an flock "
+            "on the folder, which only `twin archive compact` should take): no compaction can run while it "
             "does; end that process, then compact again")
 
 
@@ -169,13 +169,13 @@ def _is_compaction(argv: list[str]) -> bool:
     return any(a == "archive" and b == "compact" for a, b in zip(argv, argv[1:], strict=False))
 
 
-def _shown(argv: list[str]) -> str:
+def shown_command(argv: list[str]) -> str:
     """A command line to quote in one line: printable, at most 120 characters."""
     cmd = printable(" ".join(argv))
     return cmd if len(cmd) <= 120 else cmd[:117] + "..."
 
 
-def _lock_holders(fd: int, kind: str) -> list[tuple[int, list[str]]]:
+def lock_holders(fd: int, kind: str) -> list[tuple[int, list[str]]]:
     """The other processes holding an ``flock`` of ``kind`` (``WRITE``: exclusive, ``READ``: shared) on
     the file open as ``fd``, with their command lines, from Linux's ``/proc/locks``; [] where that cannot
     be told (no ``/proc``, a holder gone since, or only this process: its descriptors are its own)."""

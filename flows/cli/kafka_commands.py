@@ -31,8 +31,8 @@ from flows.cli.args import (
     worker_count,
 )
 from flows.cli.columns import aligned
-from flows.cli.input_files import loaded_metadata, not_a_file
-from flows.cli.out_folders import writable_dir
+from flows.cli.input_files import loaded_metadata
+from flows.cli.out_folders import output_file, writable_dir
 
 __all__ = ["KAFKA_COMMANDS", "add_kafka_parsers", "fault_kinds", "write_fault_truth", "write_fleet_metadata"]
 
@@ -252,7 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.out_held import held_folder
     from flows.app.stop_signals import stopped_by
     from flows.cli.out_folders import held_place
-    from flows.cli.run_checks import archive_checks, archive_moved
+    from flows.cli.run_checks import archive_checks, archive_moved, store_holds_archive
 
     metadata = loaded_metadata(args.metadata)
     say = partial(print_error, prefix="")  # a warning line: as it is, no error prefix
@@ -262,6 +262,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 held_recovery(replace(opts, archive_dir=at), say) as held:  # round 43b: held too
             held_place(flag := "--archive" if args.archive else "archive_dir", opts.archive_dir, at)
             archive_checks(held)
+            if opts.recovery_dir is not None and (line := store_holds_archive(
+                    at, held.recovery_dir, (flag, opts.archive_dir, opts.recovery_dir))):
+                raise ValueError(line)
             metrics = PipelineMetrics.from_config(cfg.metrics)
             serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
             moved = archive_moved(flag, opts.archive_dir, opts.recovery_dir is not None)
@@ -332,30 +335,6 @@ def _no_record(command: str) -> int:
     refused before, exit 2, :func:`~flows.cli.input_files.holding_a_record`; this is a guard)."""
     print(f"twin: {command} failed: the input held no record (nothing was published)", file=sys.stderr)
     return 1
-
-
-def output_file(flag: str, path: str) -> None:
-    """Refuse, in one line naming ``flag``, a ``path`` no file can be written to: empty, a folder
-    (``/`` included) or in a missing folder. Before round 23 ``--write-metadata /`` said
-    "PosixPath('/') has an empty name" and a folder "[Errno 21] Is a directory: '.x.123.tmp' ->
-    'x'", naming neither the flag nor the path given."""
-    import os
-
-    if not path.strip():
-        msg = f"{flag} {path!r}: an empty path (name a file)"
-        raise ValueError(msg)
-    if os.path.isdir(path) or path.endswith(os.sep):
-        msg = f"{flag} {path}: is a folder (name a file, e.g. {os.path.join(path, 'assets.json')})"
-        raise ValueError(msg)
-    # round 30: a FIFO nobody reads blocked --write-truth for ever; --write-metadata /dev/null
-    # replaced the device by a file (its temporary file is renamed over the path)
-    if os.path.exists(path) and (kind := not_a_file(os.stat(path).st_mode)) is not None:
-        msg = f"{flag} {path}: {kind}: name a file"
-        raise ValueError(msg)
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        msg = f"{flag} {path}: cannot write there ({parent} is not a folder)"
-        raise ValueError(msg)
 
 
 def write_fleet_metadata(fleet: Any, path: str) -> None:

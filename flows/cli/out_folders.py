@@ -6,7 +6,9 @@ argument value parsers and had reached its 450-line bound).
 (:mod:`flows.cli.path_limits`), the root, the home folder and the system folders
 (:func:`refused_place`), a path that is no folder, a link to nothing at or above it, one inside an
 archive's table folder (:func:`archive_table_around`) and one this process cannot write;
-:func:`not_another_commands_out` refuses a demo's folder to a backtest and the reverse.
+:func:`not_another_commands_out` refuses a demo's folder to a backtest and the reverse;
+:func:`output_file` a file path no file can be written to (moved here from ``kafka_commands`` at its
+450-line bound, round 45).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from flows.app.out_places import SYSTEM_DIRS, archive_table_around, held_place, 
 from flows.cli.args import UsageError, refuse_empty
 
 __all__ = ["SYSTEM_DIRS", "archive_table_around", "archive_tables_in", "held_place",
-           "not_another_commands_out", "refused_place", "writable_dir", "write_json"]
+           "not_another_commands_out", "output_file", "refused_place", "writable_dir", "write_json"]
 
 
 def archive_tables_in(folder: str | Path) -> list[str]:
@@ -58,6 +60,14 @@ def writable_dir(flag: str, path: str | Path, tail: str = "") -> Path:
     long for the OS with ``tail`` (the deepest file a run writes below it): refused (round 33)."""
     refuse_empty(flag, path)  # `--out "$OUT"` with OUT unset: not the working folder
     p = Path(path)
+    try:
+        os.stat(p)
+    except PermissionError as exc:  # round 45: `[Errno 13] Permission denied: 'P'` (Path.exists raised)
+        msg = (f"{flag} {p}: cannot reach it ({exc.strerror}: a folder above it cannot be searched as "
+               f"uid {os.geteuid()}); name a folder this user may reach")
+        raise UsageError(msg) from None
+    except OSError:
+        pass  # missing, a loop, a name too long: each said below
     from flows.cli.path_limits import too_long
     if (long := too_long(flag, p, tail)) is not None:
         raise UsageError(long)
@@ -118,3 +128,35 @@ def write_json(flag: str, path: str, doc: Any) -> None:
         cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
         msg = f"{flag} {path}: cannot write it ({failure_reason(cause)})"
         raise ValueError(msg) from None
+
+
+def output_file(flag: str, path: str) -> None:
+    """Refuse, in one line naming ``flag``, a ``path`` no file can be written to: empty, a folder
+    (``/`` included) or in a missing folder. Before round 23 ``--write-metadata /`` said
+    "PosixPath('/') has an empty name" and a folder "[Errno 21] Is a directory: '.x.123.tmp' ->
+    'x'", naming neither the flag nor the path given."""
+    from flows.cli.input_files import not_a_file
+
+    if not path.strip():
+        msg = f"{flag} {path!r}: an empty path (name a file)"
+        raise ValueError(msg)
+    if os.path.isdir(path) or path.endswith(os.sep):
+        msg = f"{flag} {path}: is a folder (name a file, e.g. {os.path.join(path, 'assets.json')})"
+        raise ValueError(msg)
+    # round 30: a FIFO nobody reads blocked --write-truth for ever; --write-metadata /dev/null
+    # replaced the device by a file (its temporary file is renamed over the path)
+    if os.path.exists(path) and (kind := not_a_file(os.stat(path).st_mode)) is not None:
+        msg = f"{flag} {path}: {kind}: name a file"
+        raise ValueError(msg)
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.stat(parent)
+    except PermissionError as exc:  # round 45: a folder, called "not a folder"
+        msg = (f"{flag} {path}: cannot write there ({exc.strerror}: {parent} cannot be reached as uid "
+               f"{os.geteuid()})")
+        raise ValueError(msg) from None
+    except OSError:
+        pass
+    if not os.path.isdir(parent):
+        msg = f"{flag} {path}: cannot write there ({parent} is not a folder)"
+        raise ValueError(msg)

@@ -78,7 +78,7 @@ def too_long(flag: str, path: str | Path, tail: str = "", writer: str = "a run")
                     f"allows (PC_NAME_MAX): name a shorter folder")
     deepest = full / tail if tail else full
     if (n := len(os.fsencode(str(deepest)))) >= path_max:
-        what = f"the files {writer} writes there would have paths" if tail else "its path has"
-        return (f"{flag} {path}: {what} of {n:,} bytes, over the {path_max - 1:,} this OS allows "
+        what = f"the files {writer} writes there would have paths of" if tail else "its path is"
+        return (f"{flag} {path}: {what} {n:,} bytes, over the {path_max - 1:,} this OS allows "
                 f"(PC_PATH_MAX): name a shorter folder")
     return None

@@ -13,10 +13,13 @@ a cluster of three ran as one; ``-i 3`` without ``-a`` was accepted as if it wer
 owner: before, a read-only table folder stopped the run at its first archive flush (exit 1, after
 reading the input) and a read-only recovery partition was called "damaged or not Bytewax's".
 
+:func:`store_holds_archive`: a fresh recovery folder that is the archive's folder or holds it (round 45).
+
 :func:`archive_moved`: the run's words when its held archive's name leads elsewhere mid-run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -25,7 +28,7 @@ from typing import Any
 from flows.app.held_watch import Wording
 from flows.app.out_held import as_given
 
-__all__ = ["archive_checks", "archive_moved", "cluster_addresses", "not_writable"]
+__all__ = ["archive_checks", "archive_moved", "cluster_addresses", "not_writable", "store_holds_archive"]
 
 
 def _problem(address: str) -> str | None:
@@ -117,6 +120,36 @@ def archive_checks(opts: Any) -> None:
     problem = not_writable(opts.archive_dir, TABLES, opts.recovery_dir)
     if problem is not None:
         raise ValueError(problem)
+
+
+def store_holds_archive(archive: Path, store: Path | None, names: tuple[str, Path, Path]) -> str | None:
+    """The line refusing a recovery folder ``store`` (held) that is the archive ``archive`` (held) or a
+    folder above it, when it holds no partitions yet; ``names``: the archive's flag and both names as given.
+
+    Round 45: the same folder was accepted, and the run's flock on its recovery folder (round 44) then kept
+    ``twin archive compact`` out of the archive while the run lived (a service: always); an archive inside
+    it was called "not empty but holds no recovery partitions" (the run's own archive, made first). A
+    folder that holds partitions already (a setup of an earlier round) resumes as before."""
+    from flows.dataflow.recovery_store import PART_GLOB
+
+    if store is None or any(p.is_file() for p in store.glob(PART_GLOB)):
+        return None
+    try:
+        st = os.stat(store)
+    except OSError:
+        return None
+    real = Path(os.path.realpath(archive))
+    for up, folder in enumerate((real, *real.parents)):
+        with contextlib.suppress(OSError):
+            if (s := os.stat(folder)).st_ino == st.st_ino and s.st_dev == st.st_dev:
+                flag, given, store_given = names
+                if up:
+                    return (f"{flag} {given}: inside --recovery-dir {store_given}, which holds the recovery "
+                            "partitions alone: give the archive a folder outside it")
+                return (f"--recovery-dir {store_given}: the same folder as {flag} {given}: give the recovery "
+                        "partitions a folder of their own, outside the archive (a run holds its recovery "
+                        "folder locked, which keeps `twin archive compact` out of the archive while it runs)")
+    return None
 
 
 def archive_moved(flag: str, name: Path, resumable: bool) -> Wording:

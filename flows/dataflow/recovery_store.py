@@ -34,7 +34,6 @@ beside its real path.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import logging
@@ -317,7 +316,6 @@ def check_flow(store: Path, flow_id: str) -> None:
 
 
 _LOCKS: list[IO[str]] = []  # held for the life of the process
-_FOLDER_LOCKS: list[int] = []
 
 
 def _lock_file(store: Path, path: Path) -> IO[str]:
@@ -330,6 +328,11 @@ def _lock_file(store: Path, path: Path) -> IO[str]:
     except OSError as exc:
         what = "a symbolic link (not followed)" if exc.errno == errno.ELOOP else os.strerror(exc.errno or 0)
         msg = f"--recovery-dir {store}: its lock file {path} cannot be used: {what}; remove it"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not os.path.lexists(path):
+            # round 45: "remove it" of a file that is not there; the folder beside is what cannot be written
+            msg = (f"--recovery-dir {store}: its lock file {path} cannot be made in {path.parent} ({what}): "
+                   "a run keeps it beside its recovery folder; make that folder writable for this user, or "
+                   "give a recovery folder in one that is")
         raise RecoveryStoreError(msg) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
         os.close(fd)
@@ -343,24 +346,6 @@ def _lock_path(store: Path, process_id: int | None) -> Path:
     suffix = "" if process_id is None else f"-{process_id}"
     store = named(store)  # a held folder's: beside its real path, not in /proc (round 43b)
     return store.parent / f".{store.name}{suffix}.lock"
-
-
-def _lock_folder(store: Path) -> None:
-    """``flock`` the folder itself, or refuse in one line (round 44: a folder renamed mid-run was locked
-    again by a second run given the new name, its lock file being beside the name: two on one store)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:  # not BlockingIOError: no flock here, the lock file alone
-            os.close(fd)
-            if isinstance(exc, BlockingIOError):
-                msg = (f"--recovery-dir {named(store)} is in use by another process (it holds the folder "
-                       "locked: a `twin run` started with it, perhaps under another name before a rename): "
-                       "one `twin run` per recovery folder")
-                raise RecoveryStoreError(msg) from None
-            return
-        _FOLDER_LOCKS.append(fd)  # held for the life of the process
 
 
 def lock_store(store: Path, process_id: int | None = None) -> None:
@@ -379,7 +364,9 @@ def lock_store(store: Path, process_id: int | None = None) -> None:
         raise RecoveryStoreError(msg) from None
     try:  # after the lock file, whose refusal names the holder's pid
         if process_id is None:
-            _lock_folder(store)
+            from flows.dataflow.store_lock import lock_folder
+
+            lock_folder(store)
     except RecoveryStoreError:
         handle.close()
         raise

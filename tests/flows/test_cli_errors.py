@@ -146,6 +146,30 @@ def test_an_output_folder_given_as_a_link_to_nowhere_is_one_line_naming_it(tmp_p
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_a_fresh_recovery_folder_that_is_or_holds_the_archive_is_one_line(tmp_path: Path) -> None:
+    """Round 45: ``--recovery-dir D --archive D`` was accepted (the run then holds D's flock, so ``twin
+    archive compact D`` refused while it lived: for a service, always); ``--archive D/a`` said only that
+    D "is not empty but holds no recovery partitions" (the run's own archive, made first). Both are
+    refused before any broker is asked, nothing made; a folder already holding partitions (a setup of an
+    earlier round) still resumes."""
+    same, link = tmp_path / "same", tmp_path / "link"
+    same.mkdir()
+    link.symlink_to(same)  # another name of the same folder
+    line = fails("run", *NO_BROKER, "--archive", str(same), "--recovery-dir", str(link))
+    assert line.startswith(f"twin: error: --recovery-dir {link}: the same folder as "
+                           f"--archive {same}: give the recovery partitions a folder of their own"), line
+    assert not any(same.iterdir())
+    rec = tmp_path / "rec"
+    line = fails("run", *NO_BROKER, "--archive", str(rec / "a"), "--recovery-dir", str(rec))
+    assert line.startswith(f"twin: error: --archive {rec / 'a'}: inside --recovery-dir {rec}, which holds "
+                           "the recovery partitions alone: give the archive a folder outside it"), line
+    env = {"TWIN_ARCHIVE_DIR": str(same)}  # from the settings: named as such
+    assert "the same folder as archive_dir" in fails("run", *NO_BROKER, "--recovery-dir", str(same), env=env)
+    (same / "part-0.sqlite3").write_bytes(b"")  # an existing store: past this check (then the broker)
+    line = fails("run", *NO_BROKER, "--archive", str(same), "--recovery-dir", str(same))
+    assert "the same folder" not in line and "127.0.0.1:19999" in line, line
+
+
 def test_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

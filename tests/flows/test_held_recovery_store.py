@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from flows.app.held_recovery import recovery_moved
 from flows.app.held_watch import NameWatch
 from flows.app.out_held import held_folder
@@ -98,9 +100,40 @@ def test_a_renamed_store_stays_locked_under_its_new_name(tmp_path: Path) -> None
         done = subprocess.run([sys.executable, "-c", second, str(moved)], capture_output=True, text=True,
                               check=False)
         assert done.returncode == 1, done.stderr
-        assert done.stderr.startswith(f"--recovery-dir {moved} is in use by another process"), done.stderr
+        want = f"--recovery-dir {moved} is in use by process {os.getpid()} ("  # this one, holding it
+        assert done.stderr.startswith(want), done.stderr
         assert (tmp_path / ".rec.moved.lock").read_text() == ""  # refused: no pid line written there
         store.mkdir()  # a new folder at the old name: refused by the lock file, which names the holder
         done = subprocess.run([sys.executable, "-c", second, str(store)], capture_output=True, text=True,
                               check=False)
         assert f"{store} is in use by twin run pid {os.getpid()}" in done.stderr, done.stderr
+
+
+def test_a_store_folder_locked_by_an_archive_check_names_that_process_not_a_run(tmp_path: Path) -> None:
+    """Round 45: a recovery folder that also holds an archive (a setup of an earlier round) is flocked,
+    shared, by a `twin archive check` scanning it (exclusively by a compaction): a run starting then was
+    told the folder was held by "a `twin run` started with it, perhaps under another name before a
+    rename", and nothing named the process. Now its pid and command line are named."""
+    import subprocess
+    import sys
+
+    from flows.dataflow.recovery_store import RecoveryStoreError
+
+    store = tmp_path / "rec"
+    store.mkdir()
+    hold = ("import fcntl, os, sys, time\nfd = os.open(sys.argv[3], os.O_RDONLY | os.O_DIRECTORY)\n"
+            "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('held', flush=True)\ntime.sleep(60)\n")
+    (script := tmp_path / "hold.py").write_text(hold)
+    checker = subprocess.Popen([sys.executable, script.name, "archive", "check", store.name], cwd=tmp_path,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert checker.stdout is not None and checker.stdout.readline().strip() == "held"
+        with pytest.raises(RecoveryStoreError) as refused:
+            lock_store(store)
+    finally:
+        checker.kill()
+        checker.wait()
+    line = str(refused.value)
+    assert f"in use by process {checker.pid} (" in line and "hold.py archive check " in line, line
+    assert "twin run` started with it" not in line and "\n" not in line, line
+    lock_store(store)  # the checker gone, the folder is the run's

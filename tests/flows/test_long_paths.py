@@ -186,3 +186,16 @@ def test_archive_compact_refuses_an_archive_whose_merged_files_would_be_too_long
     assert (f"the files a compaction writes there would have paths of {len(str(root)) + 83:,} bytes, "
             f"over the {limit - 1:,} this OS allows (PC_PATH_MAX): name a shorter folder") in line, line
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+
+
+def test_a_recovery_folder_path_too_long_for_the_os_says_its_length_in_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 45: a folder with no files' tail to add (``--recovery-dir``) was told "its path has of 5,035
+    bytes"; now "its path is 5,035 bytes"."""
+    rec = tmp_path / DEEP / DEEP[:1000]
+    argv = ["run", "--brokers", "127.0.0.1:19999", "--connect-timeout", "1", "--archive", str(tmp_path / "a"),
+            "--recovery-dir", str(rec)]
+    assert main(argv) == 2
+    line = _line(capsys)
+    assert f"its path is {len(os.fsencode(str(rec))):,} bytes, over the " in line, line
+    assert list(tmp_path.iterdir()) == []

@@ -134,3 +134,29 @@ def test_a_table_not_in_the_records_an_unwritable_save_or_records_of_another_sha
         assert exit_.value.code == 2, argv
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_records_of_other_objects_an_empty_table_or_a_folder_to_save_to_are_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 45: round 44's shape check let lists of anything through (an alerts flush of ints:
+    AttributeError 'int' object has no attribute 'timestamp'), a table with no rows divided by zero
+    (ZeroDivisionError), and --save-records naming a folder was found only after the whole demo."""
+    ints = tmp_path / "ints.pkl"
+    ints.write_bytes(pickle.dumps({"alerts": [[1, 2]]}))
+    swapped = tmp_path / "swapped.pkl"
+    swapped.write_bytes(pickle.dumps({"alerts": [_demo(2)]}))  # twin snapshots as alerts
+    unknown = tmp_path / "unknown.pkl"
+    unknown.write_bytes(pickle.dumps({"nosuch": [_demo(2)]}))
+    empty = tmp_path / "empty.pkl"
+    empty.write_bytes(pickle.dumps({"twin_state": [_demo(2)], "alerts": [[], []]}))
+    for argv, says in (
+            (["--records", str(ints)], "is not the flushes --save-records writes"),
+            (["--records", str(swapped)], "is not the flushes --save-records writes"),
+            (["--records", str(unknown)], "is not the flushes --save-records writes"),
+            (["--records", str(empty)], "--records: no 'alerts' rows to time"),
+            (["--save-records", str(tmp_path)], f"cannot write --save-records {tmp_path}: a folder")):
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(argv)
+        assert exit_.value.code == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err

@@ -153,3 +153,29 @@ def test_a_port_taken_every_time_ends_in_one_line_naming_the_run_s_error(tmp_pat
     assert "\n" not in msg
     assert msg.startswith("twin run exited with 2 before serving /metrics: twin run: --metrics-port ")
     assert "cannot serve metrics on" in msg
+
+
+def test_a_response_that_is_not_text_is_a_failed_read_not_a_traceback() -> None:
+    """Round 45: a port answered by another program (the race start_serving handles) with bytes that
+    are not UTF-8 raised UnicodeDecodeError out of read_metrics; now it is a failed read, tried again,
+    then ScrapeFailed in one line."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"\xff\xfe\x00a")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log = ReadLog()
+    try:
+        with pytest.raises(ScrapeFailed, match="no complete response in 2 tries .UnicodeDecodeError"):
+            read_metrics(server.server_address[1], tries=2, pause_s=0.01, log=log)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (log.reads, log.given_up) == (0, 1)
