@@ -131,6 +131,20 @@ def kill_left(procs: list[subprocess.Popen[Any]]) -> None:
             proc.wait()
 
 
+def ended_well(procs: list[subprocess.Popen[str]], timeout_s: float) -> list[str]:
+    """Each process's stderr once it ended with status 0, waited for in turn (at most ``timeout_s``
+    each); the first that fails or times out fails the test, and none is left running then."""
+    errs = []
+    try:
+        for proc in procs:
+            _out, err = proc.communicate(timeout=timeout_s)
+            assert proc.returncode == 0, err[-3000:]
+            errs.append(err)
+    finally:
+        kill_left(procs)
+    return errs
+
+
 class KafkaControl:
     """Stop/start the local broker (infra/kafka/kafka.sh) from a test."""
 

@@ -26,7 +26,7 @@ from flows.app.produce import publish
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
-from tests.integration.conftest import kill_left
+from tests.integration.conftest import ended_well
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -150,12 +150,7 @@ def test_two_processes_on_four_partitions_match_one_process(env: Env) -> None:
     procs = [subprocess.Popen(env.run_cmd(two, "--exit-at-end", "-i", str(i), "-a", addresses),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
-    try:
-        for p in procs:
-            _out, err = p.communicate(timeout=240)
-            assert p.returncode == 0, err[-3000:]
-    finally:
-        kill_left(procs)
+    ended_well(procs, 240)
     a, b = archive_summary(one), archive_summary(two)
     assert a["alerts"] and b["alerts"] == a["alerts"]
     assert b["features"] == a["features"]
