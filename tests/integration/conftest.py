@@ -121,6 +121,30 @@ def topic_sets(kafka_brokers: str, kafka_admin: Any) -> Iterator[Callable[..., t
         kafka_admin.delete_topics([c.topic(r) for c in made for r in TOPIC_ROLES], operation_timeout=30)
 
 
+def kill_left(procs: list[subprocess.Popen[Any]]) -> None:
+    """Kill and reap the processes a test started that still run: called in a ``finally``, so that a
+    failed assertion or a ``communicate`` timeout on one process of a cluster does not leave it, or
+    the others not waited on yet, running (and loading the machine) through the tests after it."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def ended_well(procs: list[subprocess.Popen[str]], timeout_s: float) -> list[str]:
+    """Each process's stderr once it ended with status 0, waited for in turn (at most ``timeout_s``
+    each); the first that fails or times out fails the test, and none is left running then."""
+    errs = []
+    try:
+        for proc in procs:
+            _out, err = proc.communicate(timeout=timeout_s)
+            assert proc.returncode == 0, err[-3000:]
+            errs.append(err)
+    finally:
+        kill_left(procs)
+    return errs
+
+
 class KafkaControl:
     """Stop/start the local broker (infra/kafka/kafka.sh) from a test."""
 

@@ -31,6 +31,7 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.event_time_gate import EventTimeGate
 from flows.dataflow.fleet_models import FleetBoard
 from flows.dataflow.metrics import PipelineMetrics
+from tests.integration.conftest import ended_well
 from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.trend import FleetRul
@@ -82,9 +83,7 @@ def test_two_processes_fuse_the_same_fleet_rul_as_one(kafka: KafkaConfig, tmp_pa
     addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
     procs = [subprocess.Popen(_run_cmd(kafka, two, meta, "-i", str(i), "-a", addresses),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    for p in procs:
-        _out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
+    ended_well(procs, 300)
     a, b = _state(one), _state(two)
     assert any("fleet" in row[-1] for row in a), "no fleet-fused window: the comparison would be empty"
     assert a == b

@@ -26,6 +26,7 @@ from benchmarks.free_ports import free_ports
 from flows.app.produce import publish
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
+from tests.integration.conftest import ended_well
 from tests.integration.test_fleet_model_topic import FLEET, _run_cmd
 from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.simulator.fleet import simulate_fleet
@@ -57,12 +58,7 @@ def _cluster(cfg: KafkaConfig, archive: Path, meta: Path, processes: int) -> lis
             for i in ids]
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for c in cmds]
-    errs = []
-    for p in procs:
-        _out, err = p.communicate(timeout=400)
-        assert p.returncode == 0, err[-3000:]
-        errs.append(err)
-    return errs
+    return ended_well(procs, 400)
 
 
 def _fleet_line(err: str) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ from benchmarks.bench_fuzz_kafka import write_metadata
 from benchmarks.free_ports import free_port
 from flows.config.pipeline import KafkaConfig
 from tests.flows.test_stop_signals import _sigint_default
+from tests.integration.conftest import kill_left
 from twin_models.simulator.fleet import FleetConfig
 
 pytestmark = pytest.mark.integration
@@ -97,13 +98,6 @@ def _two_running(cfg: KafkaConfig, tmp_path: Path) -> tuple[list[subprocess.Pope
     return procs, addresses
 
 
-def _kill_left(procs: list[subprocess.Popen[str]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.parametrize("stopping", [False, True])
 def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_it(
         topic_sets: Callable[..., tuple[KafkaConfig, ...]], tmp_path: Path, stopping: bool) -> None:
@@ -122,7 +116,7 @@ def test_a_peer_that_ends_once_connected_stops_the_others_with_one_line_naming_i
         procs[1].wait()
         code = procs[0].wait(timeout=120)
     finally:
-        _kill_left(procs)
+        kill_left(procs)
     text = err.read_text()
     assert code == 1, text[-3000:]
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -154,7 +148,7 @@ def test_a_stopped_cluster_process_waiting_for_its_peers_ends_on_a_repeated_sign
             procs[0].send_signal(signal.SIGTERM)
         code = procs[0].wait(timeout=60)  # main: no end (kill -9 only)
     finally:
-        _kill_left(procs)
+        kill_left(procs)
     text = err.read_text()
     assert code in (0, 130), text[-3000:]
     last = [ln for ln in text.splitlines() if ln.strip()][-1]
@@ -177,7 +171,7 @@ def test_a_cluster_process_stopped_alone_says_it_waits_for_its_peers(
             procs[0].send_signal(signal.SIGTERM)
         code = procs[0].wait(timeout=60)
     finally:
-        _kill_left(procs)
+        kill_left(procs)
     text = err.read_text()
     said = ("twin run: process 0 still stopping after 5 s: it waits for the cluster's other processes "
             f"({addresses[1]}) to stop as well (stop them too), or for a slow flush; a repeated SIGTERM or "

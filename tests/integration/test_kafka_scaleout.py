@@ -19,6 +19,7 @@ from benchmarks.free_ports import free_ports
 from flows.app.produce import publish
 from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
+from tests.integration.conftest import ended_well
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -58,9 +59,7 @@ def test_two_processes_read_every_record_of_six_partitions_exactly_once(kafka: K
     procs = [subprocess.Popen([*cmd, "-i", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
     read = []
-    for p in procs:
-        _out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
+    for err in ended_well(procs, 300):
         found = RUN_LINE.search(err)
         assert found is not None, err[-3000:]
         read.append(int(found[1]))

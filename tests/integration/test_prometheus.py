@@ -83,7 +83,10 @@ def _start_prometheus(binary: str, tmp: Path, target: str) -> tuple[subprocess.P
 
 @pytest.fixture
 def running_pipeline(kafka_brokers: str, kafka_admin: Any, prometheus_bin: str,
-                     tmp_path: Path) -> Iterator[tuple[Prom, KafkaConfig, int, subprocess.Popen[str]]]:
+                     tmp_path: Path) -> Iterator[tuple[Prom, KafkaConfig, int, subprocess.Popen[str], Path]]:
+    """The run's stderr goes to a file (``run.stderr``), read when an assertion needs it: a pipe nobody
+    reads while the test waits minutes would block the run once 64 KiB of warnings filled it (a stall
+    that the 180 s wait then reported without one line of the run's own)."""
     cfg = KafkaConfig(brokers=kafka_brokers, topic_prefix=f"prom-{uuid.uuid4().hex[:8]}.", partitions=2)
     create_topics(cfg)
     first_failure = min(t.failure_at for t in ground_truth(FLEET) if t.failure_at is not None)
@@ -95,18 +98,21 @@ def running_pipeline(kafka_brokers: str, kafka_admin: Any, prometheus_bin: str,
     write_fleet_metadata(FLEET, str(tmp_path / "meta.json"))
     mport = free_port()
     env = {**os.environ, "TWIN_METRICS__WATCH": "pump-001"}
-    pipeline = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka_brokers, "--topic-prefix",
-         cfg.topic_prefix, "--archive", str(tmp_path / "archive"), "--metadata", str(tmp_path / "meta.json"),
-         "--clock", "data", "--metrics-port", str(mport)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    err = tmp_path / "run.stderr"
+    with err.open("w") as sink:
+        pipeline = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli.main", "run", "--brokers", kafka_brokers, "--topic-prefix",
+             cfg.topic_prefix, "--archive", str(tmp_path / "archive"), "--metadata",
+             str(tmp_path / "meta.json"), "--clock", "data", "--metrics-port", str(mport)],
+            stdout=subprocess.DEVNULL, stderr=sink, text=True, env=env)
     prom, prom_proc = None, None
     try:
         prom_proc, prom = _start_prometheus(prometheus_bin, tmp_path, f"127.0.0.1:{mport}")
-        yield prom, cfg, len(records), pipeline
+        yield prom, cfg, len(records), pipeline, err
     finally:
         if pipeline.poll() is None:
             pipeline.kill()
+            pipeline.wait(timeout=30)
         if prom_proc is not None:
             prom_proc.terminate()
             prom_proc.wait(timeout=30)
@@ -136,16 +142,16 @@ def _settled(prom: Prom, cfg: KafkaConfig, n_records: int) -> bool:
 
 
 def test_prometheus_scrapes_the_pipeline_and_every_dashboard_query_has_data(running_pipeline) -> None:  # type: ignore[no-untyped-def]
-    prom, cfg, n_records, pipeline = running_pipeline
+    prom, cfg, n_records, pipeline, err = running_pipeline
     deadline = time.monotonic() + 180
     seen = float("nan")
     while time.monotonic() < deadline:
         seen = prom.scalar("sum(twin_records_in_total)")
         if seen == n_records:
             break
-        assert pipeline.poll() is None, pipeline.stderr.read()[-3000:] if pipeline.stderr else ""
+        assert pipeline.poll() is None, err.read_text()[-3000:]
         time.sleep(1.0)
-    assert seen == n_records  # every produced record was counted once
+    assert seen == n_records, (seen, err.read_text()[-3000:])  # every produced record was counted once
     # the later steps' counters scraped and rate() windows holding several samples: waited for (at
     # most 2 min), not a fixed 6 s a loaded machine can overrun (round 31); asserted below as before
     deadline = time.monotonic() + 120
@@ -171,4 +177,4 @@ def test_prometheus_scrapes_the_pipeline_and_every_dashboard_query_has_data(runn
     assert sum(len(g["rules"]) for g in rules) == 8
     assert all(r["health"] == "ok" for g in rules for r in g["rules"])
     pipeline.send_signal(signal.SIGTERM)  # graceful stop
-    assert pipeline.wait(timeout=60) == 0
+    assert pipeline.wait(timeout=60) == 0, err.read_text()[-3000:]

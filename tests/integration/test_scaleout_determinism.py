@@ -32,6 +32,7 @@ from flows.archive.query import query
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
+from tests.integration.conftest import ended_well
 from tests.integration.test_fleet_model_topic import _run_cmd
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
@@ -78,9 +79,7 @@ def _cluster(cfg: KafkaConfig, archive: Path, meta: Path, processes: int) -> lis
     procs = [subprocess.Popen(_run_cmd(cfg, archive, meta, *i), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for i in ids]
     lines = []
-    for p in procs:
-        _out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
+    for err in ended_well(procs, 600):
         found = FLEET_LINE.search(err)
         assert found is not None, err[-2000:]
         lines.append((int(found[1]), int(found[2]), int(found[3])))
