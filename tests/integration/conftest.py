@@ -131,6 +131,19 @@ def kill_left(procs: list[subprocess.Popen[Any]]) -> None:
             proc.wait()
 
 
+def stopped(proc: subprocess.Popen[Any], signum: int, timeout_s: float = 60.0) -> int:
+    """Send ``signum`` and wait at most ``timeout_s`` for the exit status. A run still alive then
+    fails the test (it must stop on a signal) and is killed and reaped first, not left running and
+    loading the machine through the tests after it (round 45, FLAKE45's finding)."""
+    proc.send_signal(signum)
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_left([proc])
+        msg = f"the run did not stop within {timeout_s:g} s of signal {signum}: killed"
+        raise AssertionError(msg) from None
+
+
 def ended_well(procs: list[subprocess.Popen[str]], timeout_s: float) -> list[str]:
     """Each process's stderr once it ended with status 0, waited for in turn (at most ``timeout_s``
     each); the first that fails or times out fails the test, and none is left running then."""

@@ -31,6 +31,7 @@ from flows.config.pipeline import KafkaConfig
 from flows.dataflow.sinks.kafka import producer_config
 from flows.dataflow.sources.kafka import EVENT_TIME_HEADER
 from flows.dataflow.sources.replayable import encode_record
+from tests.integration.conftest import stopped
 from tests.integration.test_kafka_clock_frame import kafka  # noqa: F401 (the fixture: fresh topics)
 from tests.integration.test_kafka_pipeline import consume_all
 from twin_models.records import ScalarSample, WaveformFrame
@@ -109,8 +110,7 @@ def test_older_scalars_landing_just_after_a_newer_frame_are_not_late(
             states = consume_all(kafka, "state", timeout_s=180.0, expected=4)
             assert len(states) >= 4, (len(states), err.read_text()[-2000:])
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=60)
+            code = stopped(proc, signal.SIGTERM)
     text = err.read_text()
     assert code == 0, text[-3000:]
     dead = consume_all(kafka, "dead_letters")

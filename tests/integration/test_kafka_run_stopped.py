@@ -23,6 +23,7 @@ from benchmarks.free_ports import free_port
 from benchmarks.metrics_read import ScrapeFailed, read_metrics
 from flows.config.pipeline import KafkaConfig
 from tests.flows.test_stop_signals import _sigint_default
+from tests.integration.conftest import stopped
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -82,8 +83,7 @@ def test_a_run_stopped_by_sigterm_prints_its_end_summary_with_late_records_by_to
         try:
             seen = _wait_until_read(proc, port, len(sent), 2, 180)
         finally:
-            proc.send_signal(signum)
-            code = proc.wait(timeout=60)
+            code = stopped(proc, signum)
     text = err.read_text()
     assert seen.get("twin_late_records_total") == 2, (seen, text[-3000:])
     lines = [ln for ln in text.splitlines() if ln.startswith("twin run: ")]

@@ -25,6 +25,7 @@ from benchmarks.kafka_read import consume_all
 from flows.app.topics import TOPIC_ROLES, create_topics
 from flows.config.pipeline import KafkaConfig
 from flows.dataflow.store_cluster import RECORD
+from tests.integration.conftest import stopped
 from twin_models.simulator.fleet import FleetConfig, simulate_fleet
 
 pytestmark = pytest.mark.integration
@@ -74,8 +75,7 @@ def test_a_telemetry_topic_deleted_mid_run_is_one_line_naming_it(kafka_brokers: 
                 time.sleep(5 * REFRESH_MS / 1000)
                 seen = err.read_text()
             finally:
-                proc.send_signal(signal.SIGTERM)
-                code = proc.wait(timeout=60)
+                code = stopped(proc, signal.SIGTERM)
     finally:
         kafka_admin.delete_topics([cfg.topic(r) for r in TOPIC_ROLES if r != "scalars"], operation_timeout=30)
     lines = [ln for ln in seen.splitlines() if ln.strip()]
