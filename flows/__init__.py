@@ -1,7 +1,7 @@
 """flows: Bytewax glue and I/O for twinflow, in layers that depend downwards only.
 
 - :mod:`flows.cli` — the ``twin`` command line (parses and checks, prints one-line errors);
-- :mod:`flows.app` — the commands (demo, backtest, run, produce, topics, report);
+- :mod:`flows.app` — the commands (demo, backtest, run, produce, topics, explain, whatif, report);
 - :mod:`flows.dataflow` — the one Bytewax dataflow: steps, guards, metrics, sources, sinks;
 - :mod:`flows.codec`, :mod:`flows.archive`, :mod:`flows.config`, :mod:`flows.kafka` — the wire
   codec, the archive's read side, the settings tree, Kafka clients and errors.

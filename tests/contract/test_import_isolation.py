@@ -4,6 +4,7 @@ flows import downwards only (a static scan of every module's imports)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -124,3 +125,48 @@ def test_the_scan_sees_upward_imports(tmp_path: Path) -> None:
         "flows.dataflow.probe:4: flows.dataflow imports flows.app.demo.run_fleet (flows.app)",
         "twin_models.pure:1: twin_models imports flows.config.pipeline (flows.config)",
     ]
+
+
+# --- the libraries twin_models says it uses (round 46: its docstring, README's Layout and
+# CONTRIBUTING said "numpy, scipy and river" while rul/lgbm_trees.py imports LightGBM, and
+# twin_models.quality said "numpy only" while its drift check learns a River regression)
+
+LIBRARIES = ("numpy", "scipy", "river", "lightgbm")
+"""The third-party libraries twin_models may name; any other third-party import fails below."""
+
+
+def third_party(package: Path) -> set[str]:
+    """The top-level names of every non-stdlib, non-project module a package's files import."""
+    own = {"twin_models", "flows", "__future__"}
+    return {name.split(".")[0] for p in sorted(package.rglob("*.py"))
+            for _, name in imported(p, module_name(p))
+            if name and name.split(".")[0] not in sys.stdlib_module_names | own}
+
+
+def named(text: str) -> set[str]:
+    return {lib for lib in LIBRARIES if re.search(rf"\b{lib}\b", text, re.IGNORECASE)}
+
+
+def contract_statements() -> Iterator[tuple[str, Path, str]]:
+    """(where, package, the statement's library list) of each package docstring's ``Contract: ...
+    only`` and of README's and CONTRIBUTING's sentence on what twin_models uses."""
+    for init in sorted((ROOT / "twin_models").rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        if found := re.search(r"Contract: (.*?) only\b", doc, re.S):
+            yield str(init.relative_to(ROOT)), init.parent, found.group(1)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    line = re.search(r"^twin_models/ +pure domain library \(([^;)]*)", readme, re.M)
+    contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    sentence = re.search(r"`twin_models/` is pure \(([^:)]*)", contributing)
+    assert line and sentence, "README's Layout line or CONTRIBUTING's sentence on twin_models moved"
+    yield "README.md Layout", ROOT / "twin_models", line.group(1)
+    yield "CONTRIBUTING.md", ROOT / "twin_models", sentence.group(1)
+
+
+def test_docs_name_exactly_the_libraries_twin_models_imports() -> None:
+    statements = list(contract_statements())
+    assert len(statements) >= 5  # twin_models, features, quality; README; CONTRIBUTING
+    assert third_party(ROOT / "twin_models") <= set(LIBRARIES), "a new dependency of twin_models"
+    wrong = {where: (sorted(named(text)), sorted(third_party(pkg)))
+             for where, pkg, text in statements if named(text) != third_party(pkg)}
+    assert not wrong, f"libraries stated vs imported (lazy imports included): {wrong}"

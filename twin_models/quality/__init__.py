@@ -1,7 +1,7 @@
 """twin_models.quality: the data-quality stream (issue 13), pure like the rest of twin_models.
 
-Contract: numpy only, no I/O, no state outside the objects passed in. Per asset and channel, every
-window is judged BEFORE the models see it:
+Contract: numpy and river only (River: the drift check's regression), no I/O, no state outside
+the objects passed in. Per asset and channel, every window is judged BEFORE the models see it:
 
 - :mod:`.stats` — :class:`ChannelStats`: what the checks need of one channel's window, computed
   vectorised (a scalar channel's samples; a waveform channel's per-frame figures, taken from the

@@ -11,9 +11,10 @@
 - :mod:`.fleet_learner` — :class:`FleetLearner`: completed lives of a kind -> model versions;
 - :mod:`.regression_learner` — the regression's refits as bounded, replayable slices of work;
 - :mod:`.regression` — :class:`RegressionRul`: condition features -> remaining life;
-- :mod:`.regressors` — the regressor it refits: numpy trees (default) or a River regressor;
+- :mod:`.regressors` — the regressor it refits: gradient boosting by LightGBM (the default,
+  :mod:`.lgbm_trees`), the numpy trees of :mod:`.trees` (the default before round 19), or a
+  River regressor;
 - :mod:`.regimes` — operating regimes found online, per-regime normalisation;
-- :mod:`.trees` — the gradient-boosted trees the regression uses;
 - :mod:`.damage` — :class:`DamageState`: physics-informed damage (a particle filter over a
   Paris-law growth driven by load and speed), RUL distribution and what-if forecasts under an
   :class:`~twin_models.rul.profile.OperatingProfile` (:mod:`.profile`); :mod:`.damage_track`
