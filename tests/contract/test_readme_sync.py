@@ -9,7 +9,10 @@
   (a panel querying a metric that no longer exists is a silent blank panel), and every label a
   panel, legend, rule or rule annotation selects, groups by or prints is one its metrics have;
 - README's Layout names every module of `flows` and `twin_models` in its package's entry, and
-  no module that is not there.
+  no module that is not there;
+- every `make X` README or CONTRIBUTING shows is a Makefile target; README's topics table names
+  exactly the configured topics (and existing schema files); every ``[pipeline...]`` TOML example
+  loads; README names exactly the alert rules of ``rules.yml`` and the dashboards by their titles.
 """
 
 from __future__ import annotations
@@ -328,3 +331,88 @@ def test_readme_layout_names_every_module_where_it_is() -> None:
              if any(ROOT.joinpath(t, s or "").rglob(m)) and (s or (ROOT / t / m).exists())}
     stale = sorted("".join(filter(None, k)) for k in named - found)
     assert not stale, f"README's Layout names modules that are not there: {stale}"
+
+
+# --- round 46 (DOCS46): more of README's names against the code's
+
+DOCS = {name: (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "CONTRIBUTING.md")}
+
+
+def _code_of(text: str) -> list[str]:
+    """The fenced blocks and inline code spans of a Markdown text (what a reader copies)."""
+    blocks = re.findall(r"```[\w-]*\n(.*?)```", text, re.S)
+    prose = re.sub(r"```[\w-]*\n.*?```", "", text, flags=re.S)
+    return blocks + re.findall(r"`([^`\n]+)`", prose)
+
+
+def _make_targets() -> set[str]:
+    text = "\n".join((ROOT / f).read_text(encoding="utf-8") for f in ("Makefile", "infra/kafka/Makefile.inc"))
+    return set(re.findall(r"^([a-z][a-z0-9-]*):", text, re.M))
+
+
+def test_every_make_target_the_docs_name_exists() -> None:
+    """A `make X` in README's or CONTRIBUTING's code (a block or an inline span) is a target of the
+    Makefile or of the Kafka helpers it includes."""
+    named = {(doc, t) for doc, text in DOCS.items() for code in _code_of(text)
+             for t in re.findall(r"(?<![\w-])make ([a-z][a-z0-9-]*)", code)}
+    assert {"demo", "test", "bench", "kafka-start", "lock"} <= {t for _, t in named}  # the scan sees them
+    missing = sorted((doc, t) for doc, t in named if t not in _make_targets())
+    assert not missing, f"`make` targets the docs name that the Makefile lacks: {missing}"
+
+
+def _topic_rows() -> dict[str, str]:
+    """Topic name -> its row, from README's table under ``| role | topic | key | notes |``."""
+    lines = README.split("| role | topic | key | notes |", 1)[1].splitlines()[2:]
+    rows = {}
+    for line in lines:
+        if not line.startswith("| "):
+            break
+        rows[line.split(" | ")[1].strip("`")] = line
+    return rows
+
+
+def test_readme_topic_table_names_exactly_the_configured_topics() -> None:
+    """The topics table lists every default topic name of ``kafka.topics`` and no other, and each
+    schema a row names is a file of ``schemas/``."""
+    from flows.config.pipeline import TopicNames
+
+    rows = _topic_rows()
+    configured = {getattr(TopicNames(), f.name) for f in fields(TopicNames)}
+    assert set(rows) == configured, (f"README lacks {sorted(configured - set(rows))}, "
+                                     f"names no topic {sorted(set(rows) - configured)}")
+    schemas = {s for row in rows.values() for s in re.findall(r"schemas/[\w.]+\.(?:json|md)", row)}
+    assert len(schemas) >= 8 and not [s for s in schemas if not (ROOT / s).is_file()]
+
+
+def test_every_pipeline_toml_example_loads(tmp_path: Path) -> None:
+    """Each ```toml block of README that is settings (opens with a ``[pipeline...]`` table) loads
+    as a config file: a setting renamed or a value refused leaves no example that fails for
+    whoever copies it."""
+    from flows.config.pipeline import load_config
+
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", README, re.S) if b.lstrip().startswith("[pipeline")]
+    assert len(blocks) >= 5
+    path = tmp_path / "twin.toml"
+    for block in blocks:
+        path.write_text(block, encoding="utf-8")
+        try:
+            load_config(path, env={})
+        except ConfigError as exc:
+            pytest.fail(f"README's settings example is refused ({exc}):\n{block}")
+
+
+def test_readme_names_exactly_the_alert_rules() -> None:
+    rules = yaml.safe_load((ROOT / "infra" / "prometheus" / "rules.yml").read_text(encoding="utf-8"))
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    named = set(re.findall(r"`(Twin[A-Z][A-Za-z]+)`", README)) - {"TwinSnapshot"}  # a record type
+    assert len(alerts) >= 8
+    assert named == alerts, f"README lacks {sorted(alerts - named)}, names no rule {sorted(named - alerts)}"
+
+
+def test_readme_names_the_dashboards_by_their_titles() -> None:
+    """README's Grafana paragraph names each dashboard (*Fleet overview* ...) as Grafana shows it."""
+    titles = {json.loads(b.read_text(encoding="utf-8"))["title"].removeprefix("twinflow / ")
+              for b in (ROOT / "infra" / "grafana" / "dashboards").glob("*.json")}
+    paragraph = README.split("**Grafana** (`infra/grafana/`)", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"\*([A-Z][a-z]+(?: [a-z-]+)+)\* \(", paragraph))
+    assert len(titles) == 3 and named == titles, (sorted(named), sorted(titles))
