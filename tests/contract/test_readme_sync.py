@@ -12,7 +12,9 @@
   no module that is not there;
 - every `make X` README or CONTRIBUTING shows is a Makefile target; README's topics table names
   exactly the configured topics (and existing schema files); every ``[pipeline...]`` TOML example
-  loads; README names exactly the alert rules of ``rules.yml`` and the dashboards by their titles.
+  loads; README names exactly the alert rules of ``rules.yml`` and the dashboards by their titles;
+  a default README states beside a setting's name is the code's; every dotted ``twin_models.``/
+  ``flows.`` name the docs give resolves.
 """
 
 from __future__ import annotations
@@ -416,3 +418,67 @@ def test_readme_names_the_dashboards_by_their_titles() -> None:
     paragraph = README.split("**Grafana** (`infra/grafana/`)", 1)[1].split("\n\n", 1)[0]
     named = set(re.findall(r"\*([A-Z][a-z]+(?: [a-z-]+)+)\* \(", paragraph))
     assert len(titles) == 3 and named == titles, (sorted(named), sorted(titles))
+
+
+def _setting_defaults() -> dict[str, list[tuple[str, object]]]:
+    """Each setting's leaf name -> (its dotted path, its default) for every setting of that name."""
+    out: dict[str, list[tuple[str, object]]] = {}
+
+    def walk(obj: object, prefix: str) -> None:
+        for f in fields(obj):  # type: ignore[arg-type]  # a settings dataclass
+            value = getattr(obj, f.name)
+            if hasattr(value, "__dataclass_fields__"):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                out.setdefault(f.name, []).append((prefix + f.name, value))
+
+    walk(PipelineConfig(), "")
+    return out
+
+
+STATED_DEFAULT = re.compile(r"`([a-z_]+(?:\.[a-z_]+)*)`(?:,| \(|, default| \(default) ?(?:default )?"
+                            r"(\d[\d,]*(?:\.\d+)?)( ?%| h| days?| s)?[),;]")
+UNITS = {None: 1.0, " s": 1.0, " h": 3600.0, " d": 86400.0, " day": 86400.0, " days": 86400.0,
+         "%": 0.01, " %": 0.01}
+
+
+def test_defaults_readme_states_are_the_settings_defaults() -> None:
+    """README states a setting's default beside its name (`` `defect_min_snr`, 4.0, ``, `` `refresh_s`
+    (24 h) ``, `` `switch_margin` (10 %) ``): each is the default the code declares."""
+    defaults = _setting_defaults()
+    stated = [(m.group(1), float(m.group(2).replace(",", "")) * UNITS[m.group(3)])
+              for m in STATED_DEFAULT.finditer(README) if m.group(1).split(".")[-1] in defaults]
+    assert len(stated) >= 12  # the scan sees them
+    wrong = []
+    for name, value in stated:
+        paths = [(p, d) for p, d in defaults[name.split(".")[-1]] if p.endswith(name)]
+        if not any(isinstance(d, int | float) and abs(float(d) - value) <= 1e-9 * max(1.0, value)
+                   for _, d in paths):
+            wrong.append((name, value, paths))
+    assert not wrong, f"defaults README states that are not the code's: {wrong}"
+
+
+NOT_CODE = {"flows.kafka.librdkafka": "a logger's name (flows/kafka/client_log.py)"}
+
+
+def test_dotted_names_the_docs_give_resolve() -> None:
+    """A `twin_models.x.y` or `flows.x.y` README or CONTRIBUTING names is a module, or a name in one."""
+    import importlib
+
+    unresolved = []
+    names = {n for text in DOCS.values() for n in re.findall(r"`((?:twin_models|flows)(?:\.\w+)+)", text)}
+    assert len(names) >= 15
+    for name in sorted(names - set(NOT_CODE)):
+        parts = name.split(".")
+        for k in range(len(parts), 0, -1):
+            try:
+                obj: object = importlib.import_module(".".join(parts[:k]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[k:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                unresolved.append(name)
+            break
+    assert not unresolved, f"dotted names in the docs that name nothing: {unresolved}"
