@@ -14,7 +14,7 @@
   exactly the configured topics (and existing schema files); every ``[pipeline...]`` TOML example
   loads; README names exactly the alert rules of ``rules.yml`` and the dashboards by their titles;
   a default README states beside a setting's name is the code's; every dotted ``twin_models.``/
-  ``flows.`` name the docs give resolves.
+  ``flows.`` name the docs give resolves, and every dotted setting name is a whole path.
 """
 
 from __future__ import annotations
@@ -420,19 +420,26 @@ def test_readme_names_the_dashboards_by_their_titles() -> None:
     assert len(titles) == 3 and named == titles, (sorted(named), sorted(titles))
 
 
-def _setting_defaults() -> dict[str, list[tuple[str, object]]]:
-    """Each setting's leaf name -> (its dotted path, its default) for every setting of that name."""
-    out: dict[str, list[tuple[str, object]]] = {}
+def _settings() -> dict[str, object]:
+    """Every setting's and section's whole dotted path (``twin.fleet.model_delay_s``) -> its default."""
+    out: dict[str, object] = {}
 
     def walk(obj: object, prefix: str) -> None:
         for f in fields(obj):  # type: ignore[arg-type]  # a settings dataclass
-            value = getattr(obj, f.name)
+            out[prefix + f.name] = value = getattr(obj, f.name)
             if hasattr(value, "__dataclass_fields__"):
                 walk(value, f"{prefix}{f.name}.")
-            else:
-                out.setdefault(f.name, []).append((prefix + f.name, value))
 
     walk(PipelineConfig(), "")
+    return out
+
+
+def _setting_defaults() -> dict[str, list[tuple[str, object]]]:
+    """Each setting's leaf name -> (its dotted path, its default) for every setting of that name."""
+    out: dict[str, list[tuple[str, object]]] = {}
+    for path, value in _settings().items():
+        if not hasattr(value, "__dataclass_fields__"):
+            out.setdefault(path.rsplit(".", 1)[-1], []).append((path, value))
     return out
 
 
@@ -482,3 +489,28 @@ def test_dotted_names_the_docs_give_resolve() -> None:
                 unresolved.append(name)
             break
     assert not unresolved, f"dotted names in the docs that name nothing: {unresolved}"
+
+
+NOT_SETTINGS = {
+    "alerts.parquet": "a backtest's output file",
+    "twin.event_time_ms": "a Kafka header of twinflow's producers",
+    "twin.progress": "a Kafka header of the fleet-models topic",
+    "twin.void": "a Kafka header of the fleet-models topic",
+    "twin.novelty_scales": "the old name README says was renamed",
+}
+
+
+
+def test_dotted_setting_names_in_the_docs_are_whole_paths() -> None:
+    """A setting the docs name as `` `a.b` `` is its whole path from ``[pipeline]`` (what a TOML
+    table or a ``TWIN_A__B`` variable takes): round 46 found `topics.state` for
+    ``kafka.topics.state``, a key the config refuses."""
+    paths = set(_settings())
+    sections = {p.split(".")[0] for p in paths if "." in p}
+    named = {n for text in DOCS.values() for n in re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", text)}
+    settings = {n for n in named if n.split(".")[0] in sections or any(p.endswith("." + n) for p in paths)}
+    assert len(settings) >= 15  # the scan sees them
+    wrong = {n: sorted(p for p in paths if p.endswith("." + n)) for n in settings - paths - set(NOT_SETTINGS)}
+    assert not wrong, f"setting names in the docs that are not whole paths (-> the paths meant): {wrong}"
+    stale = sorted(set(NOT_SETTINGS) - named)
+    assert not stale, f"NOT_SETTINGS names what the docs no longer name: {stale}"
