@@ -79,8 +79,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="share of the assets given one sensor fault (flatline, clipping, dropout, "
                         "drift, clock jump; half on assets with a bearing fault, then on a scalar "
                         "channel during it), scored against its ground truth in the summary (env "
-                        "TWIN_SENSOR_FAULTS; default %(default)s; 0.625 gives 8 assets one of each "
-                        "kind)")
+                        "TWIN_SENSOR_FAULTS; default %(default)s; 0.625, as make demo: 5 of the default 8 "
+                        "assets, one fault of each kind)")
     p.add_argument("--follow-plans", action="store_true",
                    help="then run the same fleet again with every detected fault's recommended plan "
                         "(at detection) followed in the simulator (derate from the recommendation's "
