@@ -14,7 +14,8 @@
   exactly the configured topics (and existing schema files); every ``[pipeline...]`` TOML example
   loads; README names exactly the alert rules of ``rules.yml`` and the dashboards by their titles;
   a default README states beside a setting's name is the code's; every dotted ``twin_models.``/
-  ``flows.`` name the docs give resolves, and every dotted setting name is a whole path.
+  ``flows.`` name the docs give resolves, and every dotted setting name is a whole path; the
+  "Bad input" paragraph lists exactly the codec's and the admission rules' reasons.
 """
 
 from __future__ import annotations
@@ -514,3 +515,20 @@ def test_dotted_setting_names_in_the_docs_are_whole_paths() -> None:
     assert not wrong, f"setting names in the docs that are not whole paths (-> the paths meant): {wrong}"
     stale = sorted(set(NOT_SETTINGS) - named)
     assert not stale, f"NOT_SETTINGS names what the docs no longer name: {stale}"
+
+
+def test_bad_input_paragraph_names_exactly_the_codec_and_admission_reasons() -> None:
+    """README's "Bad input never stops the pipeline" lists the codec's refusal reasons, then the
+    admission rules': each list is exactly the code's."""
+    from flows.codec import REASONS as CODEC
+    from flows.dataflow.admission import REASONS as ADMISSION
+
+    section = README.split("### Bad input never stops the pipeline", 1)[1]
+    codec = section.split("The **codec**", 1)[1].split("reason:", 1)[1]
+    codec, rest = codec.split("The **admission rules**", 1)
+    admission = rest.split("Records that arrive after their window closed", 1)[0]
+    reason = re.compile(r"`([a-z]+(?:_[a-z]+)*)`")
+    for text, code in ((codec, CODEC), (admission, ADMISSION)):
+        named = set(reason.findall(text))
+        lacks, extra = sorted(set(code) - named), sorted(named - set(code))
+        assert not lacks and not extra, f"README lacks {lacks}, names no reason {extra}"
