@@ -173,11 +173,15 @@ def store_holds_archive(archive: Path, store: Path | None, names: tuple[str, Pat
 
 def archive_moved(flag: str, name: Path, resumable: bool) -> Wording:
     """The warning when ``twin run``'s archive ``name`` (given as ``flag``) leads elsewhere mid-run
-    (:class:`~flows.app.held_watch.NameWatch`'s wording); ``resumable``: a ``--recovery-dir`` was given."""
+    (:class:`~flows.app.held_watch.NameWatch`'s wording); ``resumable``: a ``--recovery-dir`` was given.
+    The folders it names where the run writes are shell words to paste (round 46, HOSTILE46)."""
+    from flows.archive.shown_text import shell_word
+
     how = ("the same --recovery-dir resumes it" if resumable
            else "no --recovery-dir: a restart reads the topics again")
 
-    def line(what: str, where: str) -> str:
+    def line(what: str, where: str) -> str:  # round 46: the paths as shell words to paste (spaces quoted)
         return (f"twin run: warning: {flag} {name} {what} now; this run goes on writing into the folder it "
-                f"started with, now at {where}, until it is restarted ({how}, writing at {name})")
+                f"started with, now at {shell_word(where)}, until it is restarted ({how}, writing at "
+                f"{shell_word(str(name))})")
     return line

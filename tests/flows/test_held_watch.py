@@ -92,3 +92,28 @@ def test_a_file_put_at_the_name_is_said_to_be_no_folder(tmp_path: Path) -> None:
         os.mkfifo(rec)
         line = moved_line(rec, at, archive_moved("--archive", rec, False))
         assert line is not None and f"--archive {rec} leads to a FIFO, not a folder, now;" in line
+
+
+def test_the_folders_a_moved_warning_suggests_are_shell_words_to_paste(tmp_path: Path) -> None:
+    """Round 46 (HOSTILE46): a folder with a space (or a newline) in its name was printed bare, so the
+    suggested ``--recovery-dir /srv/my rec.old`` pasted into a shell named two folders, neither it."""
+    import shlex
+
+    from flows.app.held_recovery import recovery_moved
+    from flows.app.held_watch import moved_line
+
+    rec, old = tmp_path / "my rec", tmp_path / "my rec.old"
+    with held_folder(rec, lambda: None) as at:
+        os.rename(rec, old)
+        line = moved_line(rec, at, recovery_moved(rec))
+        assert line is not None
+        assert line.endswith(f"(move it back to {shlex.quote(str(rec))}, or give --recovery-dir "
+                             f"{shlex.quote(str(old))})"), line
+        assert f"now at {shlex.quote(str(old))}:" in line
+        line = moved_line(rec, at, archive_moved("--archive", rec, True))
+        assert line is not None and f"now at {shlex.quote(str(old))}, until" in line
+        assert line.endswith(f"writing at {shlex.quote(str(rec))})"), line
+        odd = tmp_path / "line\nbreak"
+        os.rename(old, odd)  # not printable: bash's $'...' (still one word, still this folder)
+        line = moved_line(rec, at, recovery_moved(rec))
+        assert line is not None and line.endswith(f"--recovery-dir $'{tmp_path}/line\\x0abreak')"), line
