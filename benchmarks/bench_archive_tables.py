@@ -223,6 +223,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "is not a list of positive integers\n")
     if args.save_records and os.path.isdir(args.save_records):  # round 45: found after the demo too
         p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: a folder\n")
+    if args.save_records and os.path.exists(args.save_records) and not os.path.isfile(args.save_records):
+        # round 46: a FIFO nobody reads waited for ever once the demo had run
+        p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: not a file\n")
     if args.save_records and not os.access(Path(args.save_records).absolute().parent, os.W_OK):
         p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: its folder "
                   "is missing or not writable\n")  # round 44: found only after the demo had run
