@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from flows.app.held_watch import NameWatch, removed
 from flows.app.out_held import held_folder
 from flows.cli.run_checks import archive_moved
@@ -117,3 +119,20 @@ def test_the_folders_a_moved_warning_suggests_are_shell_words_to_paste(tmp_path:
         os.rename(old, odd)  # not printable: bash's $'...' (still one word, still this folder)
         line = moved_line(rec, at, recovery_moved(rec))
         assert line is not None and line.endswith(f"--recovery-dir $'{tmp_path}/line\\x0abreak')"), line
+
+
+def test_a_suggested_folder_with_a_run_of_spaces_survives_the_warnings_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 46: the warning is printed through ``print_error``, which folds runs of white space into
+    one space: ``'my  rec.old'`` came out as ``'my rec.old'``, another folder. bash reads the word shown
+    back as the folder's name."""
+    import subprocess
+
+    from flows.app.held_recovery import recovery_moved
+    from flows.cli.args import print_error
+
+    print_error(recovery_moved(tmp_path / "rec")("leads to no folder", f"{tmp_path}/my  rec.old"), prefix="")
+    line = capsys.readouterr().err.strip()
+    word = line.rpartition("give --recovery-dir ")[2].removesuffix(")")
+    got = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True).stdout
+    assert got == os.fsencode(f"{tmp_path}/my  rec.old"), line
