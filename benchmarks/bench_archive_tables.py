@@ -41,6 +41,7 @@ import json
 import os
 import pickle
 import shutil
+import stat
 import statistics
 import sys
 import tempfile
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "is not a list of positive integers\n")
     if args.save_records and os.path.isdir(args.save_records):  # round 45: found after the demo too
         p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: a folder\n")
+    if args.save_records and os.path.exists(args.save_records) and not os.path.isfile(args.save_records):
+        # round 46: a FIFO nobody reads waited for ever once the demo had run
+        p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: not a file\n")
     if args.save_records and not os.access(Path(args.save_records).absolute().parent, os.W_OK):
         p.exit(2, f"bench_archive_tables: cannot write --save-records {args.save_records}: its folder "
                   "is missing or not writable\n")  # round 44: found only after the demo had run
@@ -230,10 +234,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work = Path(tmp)
         if args.records:
             try:
+                if not stat.S_ISREG(os.stat(args.records).st_mode):  # round 46: a FIFO waited for ever
+                    p.exit(2, f"bench_archive_tables: cannot read --records {args.records}: not a file\n")
                 with open(args.records, "rb") as f:
                     flushes = pickle.load(f)  # noqa: S301 - a file this benchmark wrote
-            except (OSError, pickle.UnpicklingError, EOFError) as exc:
-                p.exit(2, f"bench_archive_tables: cannot read --records {args.records}: {exc}\n")
+            except Exception as exc:  # noqa: BLE001 - round 46: unpickling raises anything, not just
+                # UnpicklingError (a newer protocol: ValueError; an older tree's records: ModuleNotFoundError)
+                why = exc if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+                p.exit(2, f"bench_archive_tables: cannot read --records {args.records}: {why}\n")
             if not _flushes_shape(flushes):
                 p.exit(2, f"bench_archive_tables: --records {args.records} is not the flushes --save-records "
                           "writes (a dict of table -> lists of records)\n")

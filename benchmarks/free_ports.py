@@ -27,12 +27,14 @@ _pick = random.SystemRandom()
 
 
 def ephemeral_range(path: Path = RANGE_FILE) -> tuple[int, int]:
-    """The kernel's (first, last) port for outgoing connections; Linux's default when unreadable."""
+    """The kernel's (first, last) port for outgoing connections; Linux's default when unreadable or
+    no range of ports (round 46: ``70000 80000`` made a pool of ports past 65535, an OverflowError
+    from ``bind``)."""
     try:
         low, high = (int(x) for x in path.read_text().split())
     except (OSError, ValueError):
         return 32768, 60999
-    return low, high
+    return (low, high) if 1 <= low <= high <= 65535 else (32768, 60999)
 
 
 def pool(path: Path = RANGE_FILE) -> range:

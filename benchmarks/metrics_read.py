@@ -32,6 +32,34 @@ among them), a bad or cut-off response (``IncompleteRead``, ``RemoteDisconnected
 is not text (another program on the port: round 45, it was a traceback)."""
 
 
+MAX_BODY_BYTES = 64 << 20
+"""The largest /metrics body read (a run's is tens of KB): a longer one is a failed read."""
+
+
+def _body(resp: http.client.HTTPResponse, timeout: float) -> bytes:
+    """The whole body of ``resp``, read within ``timeout`` seconds and :data:`MAX_BODY_BYTES`.
+
+    Round 46 (HOSTILE46): ``resp.read()`` bounds each wait for data by the socket's timeout, not the
+    read: a program on the port sending a byte a second (or an endless body) held a scrape, and
+    ``start_serving``'s deadline, for ever. A body cut before its ``Content-Length`` is an
+    ``IncompleteRead``, as ``resp.read()`` raises it (``read1`` returns what came)."""
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := resp.read1(1 << 16):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            msg = f"a body over {MAX_BODY_BYTES} bytes"
+            raise http.client.HTTPException(msg)
+        if time.monotonic() > deadline:
+            msg = f"the body not read within {timeout:g} s"
+            raise TimeoutError(msg)
+    if resp.length:  # closed before its Content-Length
+        raise http.client.IncompleteRead(b"".join(chunks), resp.length)
+    return b"".join(chunks)
+
+
 class ScrapeFailed(RuntimeError):
     """Every try of one scrape failed (the message is one line)."""
 
@@ -71,7 +99,7 @@ def read_metrics(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0, tr
             time.sleep(pause_s)
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310  (loopback)
-                text = bytes(resp.read()).decode()
+                text = _body(resp, timeout).decode()
         except READ_ERRORS as exc:
             last = exc
             continue

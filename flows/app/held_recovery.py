@@ -42,11 +42,16 @@ class RecoveryRemoved(RuntimeError):
 
 
 def recovery_moved(name: Path) -> Wording:
-    """The warning when the recovery folder ``name`` leads elsewhere mid-run (:class:`NameWatch`'s words)."""
-    def line(what: str, where: str) -> str:
+    """The warning when the recovery folder ``name`` leads elsewhere mid-run (:class:`NameWatch`'s words);
+    the folders it suggests are shell words to paste (round 46: ``give --recovery-dir /srv/twin rec.old``
+    named two folders, neither the one meant)."""
+    from flows.archive.shown_text import shell_word
+
+    def line(what: str, where: str) -> str:  # round 46: the paths to paste as shell words
+        at, back = shell_word(where), shell_word(str(name))
         return (f"twin run: warning: --recovery-dir {name} {what} now; this run goes on keeping its "
-                f"snapshots in the folder it started with, now at {where}: a restart resumes from them "
-                f"only if given that folder (move it back to {name}, or give --recovery-dir {where})")
+                f"snapshots in the folder it started with, now at {at}: a restart resumes from them "
+                f"only if given that folder (move it back to {back}, or give --recovery-dir {at})")
     return line
 
 

@@ -26,14 +26,19 @@ def shell_word(text: str) -> str:
     """``text`` as one shell word to paste: ``shlex.quote``'s when it is printable, else bash's
     ``$'...'`` with each character that is not printable as its escape: as safe on a terminal as
     :func:`printable`, and the pasted command names the same folder (round 39: ``printable(shlex.quote(
-    ...))`` showed ``'esc\\x1b[31mred'``, which names a folder with a backslash in it)."""
-    if text.isprintable():
+    ...))`` showed ``'esc\\x1b[31mred'``, which names a folder with a backslash in it). A run of spaces
+    is bash's too, its spaces as ``\\x20`` (round 46: a one-line message folds runs of white space,
+    :func:`~flows.archive.short_paths.short_words`, so ``'my  rec'`` was shown as ``'my rec'``)."""
+    runs = "  " in text
+    if text.isprintable() and not runs:
         return shlex.quote(text)
     out = []
     for c in text:
         n = ord(c)
         if c in "\\'":
             out.append("\\" + c)
+        elif c == " " and runs:
+            out.append("\\x20")
         elif c.isprintable():
             out.append(c)
         elif n < 0x80 or 0xDC80 <= n <= 0xDCFF:  # a surrogate-escaped byte of a name not UTF-8: that byte

@@ -13,6 +13,7 @@ archive's table folder (:func:`archive_table_around`) and one this process canno
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -155,8 +156,10 @@ def output_file(flag: str, path: str) -> None:
         msg = (f"{flag} {path}: cannot write there ({exc.strerror}: {parent} cannot be reached as uid "
                f"{os.geteuid()})")
         raise ValueError(msg) from None
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # round 46: "P is not a folder" of a loop of symbolic links
+            msg = f"{flag} {path}: cannot write there ({parent} is a loop of symbolic links)"
+            raise ValueError(msg) from None
     if not os.path.isdir(parent):
         msg = f"{flag} {path}: cannot write there ({parent} is not a folder)"
         raise ValueError(msg)

@@ -19,7 +19,6 @@ reading the input) and a read-only recovery partition was called "damaged or not
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 from pathlib import Path
@@ -122,43 +121,67 @@ def archive_checks(opts: Any) -> None:
         raise ValueError(problem)
 
 
+def _same(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` are one folder (``os.path.samefile``); False when either cannot be
+    looked at (a parent this user cannot search: not the other)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def store_holds_archive(archive: Path, store: Path | None, names: tuple[str, Path, Path]) -> str | None:
-    """The line refusing a recovery folder ``store`` (held) that is the archive ``archive`` (held) or a
-    folder above it, when it holds no partitions yet; ``names``: the archive's flag and both names as given.
+    """The line refusing a recovery folder ``store`` (held) that is the archive ``archive`` (held), a
+    folder above it or an archive table's folder (or one inside it), when it holds no partitions yet;
+    ``names``: the archive's flag and both names as given.
 
     Round 45: the same folder was accepted, and the run's flock on its recovery folder (round 44) then kept
     ``twin archive compact`` out of the archive while the run lived (a service: always); an archive inside
     it was called "not empty but holds no recovery partitions" (the run's own archive, made first). A
-    folder that holds partitions already (a setup of an earlier round) resumes as before."""
+    folder that holds partitions already (a setup of an earlier round) resumes as before.
+
+    Round 46 (HOSTILE46): ``--recovery-dir ARCHIVE/alerts`` before the archive had alerts was accepted
+    (``writable_dir`` refuses only a table folder holding ``date=`` partitions): the run then wrote the
+    table's partitions beside its recovery files, ``twin archive check --repair`` moved those into
+    ``_quarantine/`` as foreign files, and the run's own restart was refused (its recovery folder now
+    "inside the archive table folder")."""
+    from flows.archive.files import QUARANTINE, TABLES
     from flows.dataflow.recovery_store import PART_GLOB
 
     if store is None or any(p.is_file() for p in store.glob(PART_GLOB)):
         return None
-    try:
-        st = os.stat(store)
-    except OSError:
-        return None
+    flag, given, store_given = names
     real = Path(os.path.realpath(archive))
     for up, folder in enumerate((real, *real.parents)):
-        with contextlib.suppress(OSError):
-            if (s := os.stat(folder)).st_ino == st.st_ino and s.st_dev == st.st_dev:
-                flag, given, store_given = names
-                if up:
-                    return (f"{flag} {given}: inside --recovery-dir {store_given}, which holds the recovery "
-                            "partitions alone: give the archive a folder outside it")
-                return (f"--recovery-dir {store_given}: the same folder as {flag} {given}: give the recovery "
-                        "partitions a folder of their own, outside the archive (a run holds its recovery "
-                        "folder locked, which keeps `twin archive compact` out of the archive while it runs)")
+        if _same(folder, store):  # a parent that cannot be looked at: not the store
+            if up:
+                return (f"{flag} {given}: inside --recovery-dir {store_given}, which holds the recovery "
+                        "partitions alone: give the archive a folder outside it")
+            return (f"--recovery-dir {store_given}: the same folder as {flag} {given}: give the recovery "
+                    "partitions a folder of their own, outside the archive (a run holds its recovery "
+                    "folder locked, which keeps `twin archive compact` out of the archive while it runs)")
+    where = Path(os.path.realpath(store))
+    for folder in (where, *where.parents):
+        top = folder.parent.parent if folder.parent.name == QUARANTINE else folder.parent
+        if folder.name in TABLES and _same(top, archive):
+            return (f"--recovery-dir {store_given}: inside the archive table folder {folder} ({flag} "
+                    f"{given}): the table's files would go among the recovery partitions and `twin archive "
+                    "check --repair` would move the partitions out as foreign files; give them a folder "
+                    "outside the archive's tables")
     return None
 
 
 def archive_moved(flag: str, name: Path, resumable: bool) -> Wording:
     """The warning when ``twin run``'s archive ``name`` (given as ``flag``) leads elsewhere mid-run
-    (:class:`~flows.app.held_watch.NameWatch`'s wording); ``resumable``: a ``--recovery-dir`` was given."""
+    (:class:`~flows.app.held_watch.NameWatch`'s wording); ``resumable``: a ``--recovery-dir`` was given.
+    The folders it names where the run writes are shell words to paste (round 46, HOSTILE46)."""
+    from flows.archive.shown_text import shell_word
+
     how = ("the same --recovery-dir resumes it" if resumable
            else "no --recovery-dir: a restart reads the topics again")
 
-    def line(what: str, where: str) -> str:
+    def line(what: str, where: str) -> str:  # round 46: the paths as shell words to paste (spaces quoted)
         return (f"twin run: warning: {flag} {name} {what} now; this run goes on writing into the folder it "
-                f"started with, now at {where}, until it is restarted ({how}, writing at {name})")
+                f"started with, now at {shell_word(where)}, until it is restarted ({how}, writing at "
+                f"{shell_word(str(name))})")
     return line

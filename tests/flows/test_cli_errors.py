@@ -170,6 +170,25 @@ def test_a_fresh_recovery_folder_that_is_or_holds_the_archive_is_one_line(tmp_pa
     assert "the same folder" not in line and "127.0.0.1:19999" in line, line
 
 
+def test_a_fresh_recovery_folder_in_an_archive_table_folder_is_one_line(tmp_path: Path) -> None:
+    """Round 46 (HOSTILE46): ``--recovery-dir ARCHIVE/alerts`` before the archive had alerts was accepted
+    (only a table folder holding ``date=`` partitions was refused): the run wrote the table's partitions
+    among its recovery files, ``twin archive check --repair`` moved those into ``_quarantine/`` as foreign
+    files, and the run's restart was refused. Any table's folder, below it, or in ``_quarantine/``, by any
+    name of the archive: one line, nothing made; a sibling folder of the tables is still accepted."""
+    arch, link = tmp_path / "arch", tmp_path / "via"
+    arch.mkdir()
+    link.symlink_to(arch)
+    for store, archive in ((arch / "alerts", arch), (arch / "audit" / "rec", link),
+                           (link / "_quarantine" / "features", arch)):
+        line = fails("run", *NO_BROKER, "--archive", str(archive), "--recovery-dir", str(store))
+        assert line.startswith(f"twin: error: --recovery-dir {store}: inside the archive table folder "), line
+        assert f"(--archive {archive}): the table's files would go among the recovery partitions" in line
+    assert list(arch.iterdir()) == []
+    line = fails("run", *NO_BROKER, "--archive", str(arch), "--recovery-dir", str(arch / "rec"))
+    assert "inside the archive table folder" not in line and "127.0.0.1:19999" in line, line
+
+
 def test_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

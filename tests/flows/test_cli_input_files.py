@@ -139,3 +139,16 @@ def test_simulates_output_file_that_is_no_regular_file_is_refused_not_written(
     what = "a FIFO" if kind == "fifo" else "a character device"
     assert line == f"twin: error: {flag} {target}: not a regular file ({what}): name a file"
     assert Path("/dev/null").is_char_device()
+
+
+def test_simulates_output_file_below_a_loop_of_links_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 46 (HOSTILE46): ``--write-metadata LOOP/m.json`` (LOOP a link to itself) was "cannot write
+    there (LOOP is not a folder)"."""
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    argv = [*_argv(("simulate",), tmp_path), "--write-metadata", str(loop / "m.json")]
+    rc, line = _run(capsys, monkeypatch, argv)
+    assert rc == 2
+    assert line == (f"twin: error: --write-metadata {loop / 'm.json'}: cannot write there ({loop} is a loop "
+                    "of symbolic links)")

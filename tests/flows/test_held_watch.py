@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from flows.app.held_watch import NameWatch, removed
 from flows.app.out_held import held_folder
 from flows.cli.run_checks import archive_moved
@@ -92,3 +94,45 @@ def test_a_file_put_at_the_name_is_said_to_be_no_folder(tmp_path: Path) -> None:
         os.mkfifo(rec)
         line = moved_line(rec, at, archive_moved("--archive", rec, False))
         assert line is not None and f"--archive {rec} leads to a FIFO, not a folder, now;" in line
+
+
+def test_the_folders_a_moved_warning_suggests_are_shell_words_to_paste(tmp_path: Path) -> None:
+    """Round 46 (HOSTILE46): a folder with a space (or a newline) in its name was printed bare, so the
+    suggested ``--recovery-dir /srv/my rec.old`` pasted into a shell named two folders, neither it."""
+    import shlex
+
+    from flows.app.held_recovery import recovery_moved
+    from flows.app.held_watch import moved_line
+
+    rec, old = tmp_path / "my rec", tmp_path / "my rec.old"
+    with held_folder(rec, lambda: None) as at:
+        os.rename(rec, old)
+        line = moved_line(rec, at, recovery_moved(rec))
+        assert line is not None
+        assert line.endswith(f"(move it back to {shlex.quote(str(rec))}, or give --recovery-dir "
+                             f"{shlex.quote(str(old))})"), line
+        assert f"now at {shlex.quote(str(old))}:" in line
+        line = moved_line(rec, at, archive_moved("--archive", rec, True))
+        assert line is not None and f"now at {shlex.quote(str(old))}, until" in line
+        assert line.endswith(f"writing at {shlex.quote(str(rec))})"), line
+        odd = tmp_path / "line\nbreak"
+        os.rename(old, odd)  # not printable: bash's $'...' (still one word, still this folder)
+        line = moved_line(rec, at, recovery_moved(rec))
+        assert line is not None and line.endswith(f"--recovery-dir $'{tmp_path}/line\\x0abreak')"), line
+
+
+def test_a_suggested_folder_with_a_run_of_spaces_survives_the_warnings_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 46: the warning is printed through ``print_error``, which folds runs of white space into
+    one space: ``'my  rec.old'`` came out as ``'my rec.old'``, another folder. bash reads the word shown
+    back as the folder's name."""
+    import subprocess
+
+    from flows.app.held_recovery import recovery_moved
+    from flows.cli.args import print_error
+
+    print_error(recovery_moved(tmp_path / "rec")("leads to no folder", f"{tmp_path}/my  rec.old"), prefix="")
+    line = capsys.readouterr().err.strip()
+    word = line.rpartition("give --recovery-dir ")[2].removesuffix(")")
+    got = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True).stdout
+    assert got == os.fsencode(f"{tmp_path}/my  rec.old"), line

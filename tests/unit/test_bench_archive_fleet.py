@@ -6,7 +6,11 @@ the demo wrote them, the numbers distinct (or copied), cut into the sink's flush
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -160,3 +164,52 @@ def test_records_of_other_objects_an_empty_table_or_a_folder_to_save_to_are_one_
         assert exit_.value.code == 2, argv
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+@contextlib.contextmanager
+def _fifo_opened_meanwhile(fifo: Path) -> Iterator[None]:
+    """Open and close ``fifo``'s other end every 0.2 s while the block runs: a regression that opens it
+    gets an empty stream or a broken pipe, and its test fails instead of hanging the suite."""
+    done = threading.Event()
+
+    def other_end() -> None:
+        while not done.wait(0.2):
+            for flags in (os.O_WRONLY | os.O_NONBLOCK, os.O_RDONLY | os.O_NONBLOCK):
+                with contextlib.suppress(OSError):  # ENXIO: nobody has it open for reading
+                    os.close(os.open(fifo, flags))
+
+    threading.Thread(target=other_end, daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def test_records_that_unpickle_into_an_error_or_are_no_file_are_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 46 (HOSTILE46): only UnpicklingError/EOFError/OSError were caught: a pickle of a newer
+    protocol (ValueError) or of records whose module an older tree had (ModuleNotFoundError) was a
+    traceback, and a FIFO given as --records waited for a writer for ever (as --save-records, for a
+    reader, once the demo had run)."""
+    newer = tmp_path / "newer.pkl"
+    newer.write_bytes(b"\x80\x63rest")  # protocol 99
+    gone = tmp_path / "gone.pkl"
+    gone.write_bytes(b"\x80\x04\x8c\x0bno_such_mod\x94\x8c\x01X\x94\x93\x94.")  # no_such_mod.X
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps({"twin_state": [_demo(2)]}))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with _fifo_opened_meanwhile(fifo):
+        for argv, says in (
+                (["--records", str(newer)],
+                 f"read --records {newer}: ValueError: unsupported pickle protocol: 99"),
+                (["--records", str(gone)],
+                 f"read --records {gone}: ModuleNotFoundError: No module named 'no_such_mod'"),
+                (["--records", str(fifo)], f"read --records {fifo}: not a file"),
+                (["--records", str(good), "--save-records", str(fifo)],
+                 f"write --save-records {fifo}: not a file")):
+            with pytest.raises(SystemExit) as exit_:
+                bench.main(argv)
+            assert exit_.value.code == 2, argv
+            err = capsys.readouterr().err
+            assert err == f"bench_archive_tables: cannot {says}\n", err

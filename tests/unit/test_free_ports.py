@@ -41,6 +41,15 @@ def test_an_unreadable_range_file_means_linuxs_default(tmp_path: Path) -> None:
     assert fp.ephemeral_range(_range_file(tmp_path, "not numbers")) == (32768, 60999)
 
 
+def test_a_range_file_naming_no_range_of_ports_means_linuxs_default(tmp_path: Path) -> None:
+    """Round 46 (HOSTILE46): ``70000 80000`` made a pool past 65535 (``bind``: OverflowError, not an
+    OSError: a traceback), ``60999 32768`` one overlapping the ephemeral range."""
+    for text in ("70000 80000", "60999 32768", "0 0", "-1 5"):
+        assert fp.ephemeral_range(_range_file(tmp_path, text)) == (32768, 60999), text
+    ports = fp.free_ports(2, path=_range_file(tmp_path, "70000 80000"))
+    assert len(set(ports)) == 2 and all(fp.POOL_START <= p < 32768 for p in ports)
+
+
 def test_a_taken_port_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
     with closing(socket.socket()) as taken:
         taken.bind(("127.0.0.1", 0))

@@ -179,3 +179,38 @@ def test_a_response_that_is_not_text_is_a_failed_read_not_a_traceback() -> None:
         server.shutdown()
         server.server_close()
     assert (log.reads, log.given_up) == (0, 1)
+
+
+def test_a_body_that_trickles_in_is_a_failed_read_within_the_timeout() -> None:
+    """Round 46 (HOSTILE46): the timeout bounded each wait for data, not the read: a program on the port
+    sending a byte every 0.2 s held ``read_metrics(timeout=1)`` for as long as it sent (for ever, for an
+    endless body), and ``start_serving``'s deadline with it."""
+    import time
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(40):  # 8 s of it at most (the read is to give up after 1 s)
+                    self.wfile.write(b"#")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the reader gave up and closed
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log = ReadLog()
+    began = time.monotonic()
+    try:
+        with pytest.raises(ScrapeFailed, match=r"in 1 tries \(TimeoutError: the body not read within 1 s\)"):
+            read_metrics(server.server_address[1], timeout=1.0, tries=1, log=log)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - began < 4  # 1 s and the last byte's wait, not the 8 s of the body
+    assert (log.reads, log.given_up) == (0, 1)
