@@ -143,3 +143,35 @@ def test_files_keep_the_order_they_were_handed_over_in(tmp_path: Path) -> None:
     stamps = [pq.read_table(p, columns=["_write_seq"]).column(0)[0].as_py() for p in files]
     assert len(files) == 5
     assert stamps == sorted(stamps)
+
+
+def test_the_writers_of_one_run_write_one_file_at_a_time(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """At an epoch's end every table hands its rows over at once: their writers take turns (round 46,
+    LAT46: several converting together starved the worker thread of the GIL), a run's writers
+    only: another run's go on meanwhile."""
+    started: dict[str, threading.Event] = {t: threading.Event() for t in ("a", "b", "other")}
+    release = threading.Event()
+    real = archive.write_records
+
+    def disk(root: Path, *args: Any, **kwargs: Any) -> int:
+        started[root.name].set()
+        release.wait(timeout=30)
+        return real(root, *args, **kwargs)
+
+    monkeypatch.setattr(archive, "write_records", disk)
+    run, other_run = FailureGroup(), FailureGroup()
+    parts = {name: _part(tmp_path / name, durable=False, failures=group)
+             for name, group in (("a", run), ("b", run), ("other", other_run))}
+    for part in parts.values():
+        part.write_batch([make_feature_vector()])
+        part.snapshot()  # hands the row to its writer
+    assert started["other"].wait(timeout=10)  # another run's writer is not held back
+    first, second = ("a", "b") if started["a"].wait(timeout=10) else ("b", "a")
+    assert started[first].is_set()
+    assert not started[second].wait(timeout=1.0)  # the run's other writer waits for its turn
+    release.set()
+    for part in parts.values():
+        part.close()
+    assert all(e.is_set() for e in started.values())
+    assert all(_rows(tmp_path / name) == 1 for name in parts)
