@@ -9,6 +9,7 @@ the flow from the worker thread as before.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,21 +146,12 @@ def test_files_keep_the_order_they_were_handed_over_in(tmp_path: Path) -> None:
     assert stamps == sorted(stamps)
 
 
-def test_the_writers_of_one_run_write_one_file_at_a_time(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """At an epoch's end every table hands its rows over at once: their writers take turns (round 46,
-    LAT46: several converting together starved the worker thread of the GIL), a run's writers
-    only: another run's go on meanwhile."""
-    started: dict[str, threading.Event] = {t: threading.Event() for t in ("a", "b", "other")}
-    release = threading.Event()
-    real = archive.write_records
-
-    def disk(root: Path, *args: Any, **kwargs: Any) -> int:
-        started[root.name].set()
-        release.wait(timeout=30)
-        return real(root, *args, **kwargs)
-
-    monkeypatch.setattr(archive, "write_records", disk)
+def test_without_recovery_the_writers_of_one_run_write_one_file_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At an epoch's end every table hands its rows over at once: without a recovery store (the
+    worker goes on meanwhile) their writers take turns (round 46, LAT46: several converting
+    together starved the worker thread of the GIL); a run's writers only: another run's go on."""
+    started = _held_writes(monkeypatch, ("a", "b", "other"))
     run, other_run = FailureGroup(), FailureGroup()
     parts = {name: _part(tmp_path / name, durable=False, failures=group)
              for name, group in (("a", run), ("b", run), ("other", other_run))}
@@ -167,11 +159,47 @@ def test_the_writers_of_one_run_write_one_file_at_a_time(tmp_path: Path,
         part.write_batch([make_feature_vector()])
         part.snapshot()  # hands the row to its writer
     assert started["other"].wait(timeout=10)  # another run's writer is not held back
-    first, second = ("a", "b") if started["a"].wait(timeout=10) else ("b", "a")
-    assert started[first].is_set()
+    deadline = time.monotonic() + 10
+    while not (started["a"].is_set() or started["b"].is_set()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = "b" if started["a"].is_set() else "a"
+    assert started["a" if second == "b" else "b"].is_set()
     assert not started[second].wait(timeout=1.0)  # the run's other writer waits for its turn
-    release.set()
+    _release_and_close(parts, started, tmp_path)
+
+
+def test_with_recovery_the_writers_of_one_run_write_together(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a recovery store the snapshot waits for the files (the worker is idle): the writers
+    run together, so the encoding that releases the GIL overlaps and the pause is shorter."""
+    started = _held_writes(monkeypatch, ("a", "b"))
+    run = FailureGroup()
+    parts = {name: _part(tmp_path / name, durable=True, failures=run) for name in ("a", "b")}
+    for part in parts.values():
+        part.write_batch([make_feature_vector()])
+        part.flush()  # handed over (a snapshot would wait here for the held write)
+    assert started["a"].wait(timeout=10) and started["b"].wait(timeout=10)
+    _release_and_close(parts, started, tmp_path)
+
+
+def _held_writes(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> dict[str, threading.Event]:
+    """Each write of a part rooted at ``tmp_path / name`` marks ``started[name]`` and then waits for
+    ``started["release"]``."""
+    started = {name: threading.Event() for name in (*names, "release")}
+    real = archive.write_records
+
+    def disk(root: Path, *args: Any, **kwargs: Any) -> int:
+        started[root.name].set()
+        started["release"].wait(timeout=30)
+        return real(root, *args, **kwargs)
+
+    monkeypatch.setattr(archive, "write_records", disk)
+    return started
+
+
+def _release_and_close(parts: dict[str, Any], started: dict[str, threading.Event], root: Path) -> None:
+    started["release"].set()
     for part in parts.values():
         part.close()
     assert all(e.is_set() for e in started.values())
-    assert all(_rows(tmp_path / name) == 1 for name in parts)
+    assert all(_rows(root / name) == 1 for name in parts)
