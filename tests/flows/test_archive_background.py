@@ -146,8 +146,8 @@ def test_files_keep_the_order_they_were_handed_over_in(tmp_path: Path) -> None:
     assert stamps == sorted(stamps)
 
 
-def test_without_recovery_the_writers_of_one_run_write_one_file_at_a_time(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_writers_of_one_run_write_one_file_at_a_time(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """At an epoch's end every table hands its rows over at once: without a recovery store (the
     worker goes on meanwhile) their writers take turns (round 46, LAT46: several converting
     together starved the worker thread of the GIL); a run's writers only: another run's go on."""
@@ -165,20 +165,6 @@ def test_without_recovery_the_writers_of_one_run_write_one_file_at_a_time(
     second = "b" if started["a"].is_set() else "a"
     assert started["a" if second == "b" else "b"].is_set()
     assert not started[second].wait(timeout=1.0)  # the run's other writer waits for its turn
-    _release_and_close(parts, started, tmp_path)
-
-
-def test_with_recovery_the_writers_of_one_run_write_together(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a recovery store the snapshot waits for the files (the worker is idle): the writers
-    run together, so the encoding that releases the GIL overlaps and the pause is shorter."""
-    started = _held_writes(monkeypatch, ("a", "b"))
-    run = FailureGroup()
-    parts = {name: _part(tmp_path / name, durable=True, failures=run) for name in ("a", "b")}
-    for part in parts.values():
-        part.write_batch([make_feature_vector()])
-        part.flush()  # handed over (a snapshot would wait here for the held write)
-    assert started["a"].wait(timeout=10) and started["b"].wait(timeout=10)
     _release_and_close(parts, started, tmp_path)
 
 

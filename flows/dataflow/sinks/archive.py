@@ -192,10 +192,7 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
-        # without a recovery store the worker goes on while its rows are written: one table's
-        # writer at a time then, not six against the worker (archive_writer's docstring)
-        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.failures,
-                                       take_turns=not sink.durable_snapshots)
+        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.failures)
 
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
