@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from flows.app import run as run_module
 from flows.app.switching import SWITCH_INTERVAL_S, switching_often
-from flows.config.pipeline import PipelineConfig
+from tests.flows.test_heap import run_twin_engine
 
 
 @pytest.mark.parametrize("fails", [False, True])
@@ -39,24 +38,11 @@ def test_twin_runs_its_dataflow_with_the_short_interval(monkeypatch: pytest.Monk
                                                         tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
-    class Consumer:
-        def __init__(self, *_args: Any, **_kw: Any) -> None: ...
-
-        def start(self) -> Consumer:
-            return self
-
-        def stop(self) -> None: ...
-
     def engine(flow: Any, **_kw: Any) -> None:
         seen.update(flow=flow, interval=sys.getswitchinterval())
 
-    monkeypatch.setattr(run_module, "check_kafka", lambda _cfg, **_k: run_module.KafkaIdentity(None, {}))
-    monkeypatch.setattr(run_module, "build_kafka_flow", lambda *_a: "the flow")
-    monkeypatch.setattr(run_module, "FleetModelConsumer", Consumer)
-    monkeypatch.setattr(run_module, "_terminate_gracefully", lambda: None)
-    monkeypatch.setattr(run_module, "cli_main", engine)
     before = sys.getswitchinterval()
-    run_module.run_kafka_flow(PipelineConfig(), run_module.RunOptions(tmp_path / "archive"), {})
+    run_twin_engine(monkeypatch, tmp_path, engine)
     assert seen["flow"] == "the flow"
     assert seen["interval"] == pytest.approx(SWITCH_INTERVAL_S)
     assert sys.getswitchinterval() == before  # the caller's process gets its interval back
