@@ -22,6 +22,7 @@ from flows.app.heap import collecting_less
 from flows.app.held_watch import removed
 from flows.app.out_held import as_given
 from flows.app.outputs import kafka_outputs
+from flows.app.switching import switching_often
 from flows.app.topics import check_fleet_topic
 from flows.config.pipeline import PipelineConfig
 from flows.dataflow.event_time_gate import EventTimeGate
@@ -314,10 +315,12 @@ def run_kafka_flow(
         board.on_void = functools.partial(_void_everywhere, gate, progress)
     _terminate_gracefully()
     os.environ.setdefault("RUST_BACKTRACE", "0")  # a stop is not a crash: no engine backtrace
-    # fewer garbage collections of a batch's short-lived objects; the caller's settings come back after
+    # fewer garbage collections of a batch's short-lived objects, and the GIL handed back to the
+    # worker within ~1 ms while archive writers run (flows/app/switching.py); the caller's
+    # settings come back after
     from flows.app.peer_wait import PeerWait, peer_lost
 
-    with collecting_less(), PeerWait(opts.addresses, opts.process_id):
+    with collecting_less(), switching_often(), PeerWait(opts.addresses, opts.process_id):
         try:
             cli_main(
                 flow,

@@ -9,6 +9,7 @@ the flow from the worker thread as before.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,48 @@ def test_files_keep_the_order_they_were_handed_over_in(tmp_path: Path) -> None:
     stamps = [pq.read_table(p, columns=["_write_seq"]).column(0)[0].as_py() for p in files]
     assert len(files) == 5
     assert stamps == sorted(stamps)
+
+
+def test_the_writers_of_one_run_write_one_file_at_a_time(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """At an epoch's end every table hands its rows over at once: without a recovery store (the
+    worker goes on meanwhile) their writers take turns (round 46, LAT46: several converting
+    together starved the worker thread of the GIL); a run's writers only: another run's go on."""
+    started = _held_writes(monkeypatch, ("a", "b", "other"))
+    run, other_run = FailureGroup(), FailureGroup()
+    parts = {name: _part(tmp_path / name, durable=False, failures=group)
+             for name, group in (("a", run), ("b", run), ("other", other_run))}
+    for part in parts.values():
+        part.write_batch([make_feature_vector()])
+        part.snapshot()  # hands the row to its writer
+    assert started["other"].wait(timeout=10)  # another run's writer is not held back
+    deadline = time.monotonic() + 10
+    while not (started["a"].is_set() or started["b"].is_set()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = "b" if started["a"].is_set() else "a"
+    assert started["a" if second == "b" else "b"].is_set()
+    assert not started[second].wait(timeout=1.0)  # the run's other writer waits for its turn
+    _release_and_close(parts, started, tmp_path)
+
+
+def _held_writes(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> dict[str, threading.Event]:
+    """Each write of a part rooted at ``tmp_path / name`` marks ``started[name]`` and then waits for
+    ``started["release"]``."""
+    started = {name: threading.Event() for name in (*names, "release")}
+    real = archive.write_records
+
+    def disk(root: Path, *args: Any, **kwargs: Any) -> int:
+        started[root.name].set()
+        started["release"].wait(timeout=30)
+        return real(root, *args, **kwargs)
+
+    monkeypatch.setattr(archive, "write_records", disk)
+    return started
+
+
+def _release_and_close(parts: dict[str, Any], started: dict[str, threading.Event], root: Path) -> None:
+    started["release"].set()
+    for part in parts.values():
+        part.close()
+    assert all(e.is_set() for e in started.values())
+    assert all(_rows(root / name) == 1 for name in parts)

@@ -9,6 +9,7 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,9 @@ def test_collect_less_still_collects_garbage_cycles() -> None:
         gc.set_threshold(*before)
 
 
-def test_twin_run_collects_less_once_its_dataflow_is_built(monkeypatch: pytest.MonkeyPatch,
-                                                           tmp_path: Path) -> None:
-    seen: dict[str, Any] = {}
+def run_twin_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine: Callable[..., None]) -> None:
+    """``run_kafka_flow`` with ``engine`` in place of Bytewax's ``cli_main`` (given the flow
+    ``"the flow"``), no broker checked and no fleet model consumer: what it sets up around the engine."""
 
     class Consumer:
         def __init__(self, *_args: Any, **_kw: Any) -> None: ...
@@ -117,17 +118,24 @@ def test_twin_run_collects_less_once_its_dataflow_is_built(monkeypatch: pytest.M
 
         def stop(self) -> None: ...
 
-    def engine(flow: Any, **_kw: Any) -> None:
-        seen.update(flow=flow, threshold=gc.get_threshold())
-
     monkeypatch.setattr(run_module, "check_kafka", lambda _cfg, **_k: run_module.KafkaIdentity(None, {}))
     monkeypatch.setattr(run_module, "build_kafka_flow", lambda *_a: "the flow")
     monkeypatch.setattr(run_module, "FleetModelConsumer", Consumer)
     monkeypatch.setattr(run_module, "_terminate_gracefully", lambda: None)
     monkeypatch.setattr(run_module, "cli_main", engine)
+    run_module.run_kafka_flow(PipelineConfig(), run_module.RunOptions(tmp_path / "archive"), {})
+
+
+def test_twin_run_collects_less_once_its_dataflow_is_built(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def engine(flow: Any, **_kw: Any) -> None:
+        seen.update(flow=flow, threshold=gc.get_threshold())
+
     before = gc.get_threshold()
     try:
-        run_module.run_kafka_flow(PipelineConfig(), run_module.RunOptions(tmp_path / "archive"), {})
+        run_twin_engine(monkeypatch, tmp_path, engine)
         after = gc.get_threshold()
     finally:
         gc.set_threshold(*before)

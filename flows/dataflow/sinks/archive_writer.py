@@ -5,7 +5,14 @@ or ``snapshot`` (a few hundred ms for a minute of a fleet's rows) delays every w
 meanwhile, alerts included (issue 10: alert latency). The sink hands each batch to a
 :class:`BackgroundWriter` instead: one thread per sink partition, jobs run in the order given (so
 files keep their sequence numbers' order), at most ``max_pending`` batches queued (a full queue
-makes the worker wait: memory stays bounded when the disk is slower than the flow).
+makes the worker wait: memory stays bounded when the disk is slower than the flow). The writers
+of one :class:`FailureGroup` (a run's archive sinks) run their jobs one at a time: at each epoch's
+end every table hands its rows over at once, and without a recovery store (the worker goes on
+meanwhile) six writer threads converting records together held the GIL against the worker for
+~0.3 s, delaying every output of that moment (round 46, part LAT46; see also
+:mod:`flows.app.switching`). One at a time, the worker contends with one writer. With a recovery
+store each sink's snapshot waits for its own writer before the next sink's snapshot hands its
+rows over, so those writes were one at a time already.
 
 Nothing is lost or written twice on recovery: the sink waits for the queue (:meth:`drain`)
 before its recovery snapshot returns when snapshots are commit points, and at close; at
@@ -45,12 +52,14 @@ _OPEN: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 class FailureGroup:
     """The archive writers of one run (its sinks share one, :mod:`flows.app.outputs`). ``raised``:
     a failure of one of them has been raised on a worker thread (the flow stops on it): the sinks'
-    closes then write and raise nothing more. It lives as long as the run's sinks."""
+    closes then write and raise nothing more. ``turn``: held by the writer running a job, so the
+    group's writers run one job at a time (module docstring). It lives as long as the run's sinks."""
 
-    __slots__ = ("raised",)
+    __slots__ = ("raised", "turn")
 
     def __init__(self) -> None:
         self.raised = False
+        self.turn = threading.Lock()
 
 
 class ArchiveWriteError(WriteFailed):
@@ -59,7 +68,8 @@ class ArchiveWriteError(WriteFailed):
 
 
 class BackgroundWriter:
-    """Runs jobs on one daemon thread, in order; errors come back on the caller's thread."""
+    """Runs jobs on one daemon thread, in order, one job of its group's writers at a time; errors
+    come back on the caller's thread."""
 
     def __init__(self, name: str, max_pending: int = 4, group: FailureGroup | None = None) -> None:
         self.group = FailureGroup() if group is None else group
@@ -77,7 +87,8 @@ class BackgroundWriter:
                 if job is None:
                     return
                 if self._error is None:  # after a failure no later job runs (they would follow a gap)
-                    job()
+                    with self.group.turn:  # one job of the group's writers at a time
+                        job()
             except BaseException as exc:  # noqa: BLE001 - handed to the worker thread by check()
                 self._error = exc
             finally:
