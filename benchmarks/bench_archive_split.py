@@ -167,7 +167,7 @@ def twin_state(flushes: list[list[Any]], rounds: int, work: Path) -> dict[str, A
                         t = cpu()
                         values[name] = column(ordered)
                         cols[name] += cpu() - t
-                schema, done = ac._fixed_schema(table), dict(zip(keyed, (asset, when), strict=True))
+                schema, done = ac.fixed_schema(table), dict(zip(keyed, (asset, when), strict=True))
                 t = cpu()
                 arrays = [done[f.name] if f.name in done else pa.array(values[f.name], f.type)
                           for f in schema]

@@ -31,7 +31,7 @@ import time
 import uuid
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -48,11 +48,9 @@ from flows.codec.archive_schema import TABLES, arrow_type, file_columns, open_co
 from flows.codec.command_fields import ARCHIVE_MAPPINGS as MAPPINGS
 from flows.codec.record_fields import ALERT, FEATURE_VECTOR, TWIN_SNAPSHOT
 from flows.dataflow.metrics import PipelineMetrics
-from flows.dataflow.sinks.archive_columns import date_groups, records_file
-from flows.dataflow.sinks.archive_features import block_columns
-from flows.dataflow.sinks.archive_files import FileData, check_table_folder, write_tables
+from flows.dataflow.sinks.archive_files import check_table_folder, write_tables
+from flows.dataflow.sinks.archive_pending import CHUNK_ROWS, Pending, item_rows
 from flows.dataflow.sinks.archive_writer import BackgroundWriter, FailureGroup
-from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
 
 __all__ = ["ROWS", "SINK_INPUT", "TABLES", "ParquetArchiveSink", "alert_row", "archive_attacher",
            "feature_row", "new_run_id", "state_row", "write_records", "write_rows"]
@@ -133,51 +131,29 @@ def write_rows(root: Path, table: str, rows: list[dict[str, Any]], basename: str
     return write_tables(root, table, tables, basename, run_id)
 
 
-def write_records(root: Path, table: str, records: list[Any], basename: str,
+def write_records(root: Path, table: str, records: list[Any] | Pending, basename: str,
                   run_id: str | None = None) -> int:
     """Write records (FeatureVector, TwinSnapshot or Alert) as :func:`write_rows` writes their
     rows, converted column by column (:mod:`flows.dataflow.sinks.archive_columns`); returns the
     number of files. FeatureVectors are converted from their NumPy rows, and the ``features``
     sink's items may be :class:`~.feature_blocks.FeatureBlock` s (made where the windows were
-    aggregated), records and blocks in any mix (:mod:`flows.dataflow.sinks.archive_features`)."""
-    tables: Mapping[str, FileData]
-    if table == FEATURE_VECTOR.table:
-        tables = block_columns(_as_blocks(records))
-    else:
-        tables = {date: records_file(table, part) for date, part in date_groups(table, records).items()}
-    return write_tables(root, table, tables, basename, run_id)
-
-
-def _as_blocks(items: list[Any]) -> list[FeatureBlock]:
-    """The items (FeatureBlocks and FeatureVectors) as blocks, in their order."""
-    kinds = set(map(type, items))  # one C pass (the flow's flushes are records only)
-    if FeatureBlock not in kinds:
-        return feature_blocks(items)
-    if kinds == {FeatureBlock}:
-        return items
-    out: list[FeatureBlock] = []
-    loose: list[Any] = []
-    for item in [*items, None]:
-        if type(item) is FeatureBlock or item is None:
-            out.extend(feature_blocks(loose))
-            loose = []
-            if item is not None:
-                out.append(item)
-        else:
-            loose.append(item)
-    return out
-
-
-def _rows(items: list[Any]) -> int:
-    """How many rows the items are (a FeatureBlock is its windows)."""
-    if FeatureBlock not in set(map(type, items)):  # the flow's items: records (one C pass)
-        return len(items)
-    return sum(len(item) if type(item) is FeatureBlock else 1 for item in items)
+    aggregated), records and blocks in any mix (:mod:`flows.dataflow.sinks.archive_features`).
+    ``records`` may be a :class:`~.archive_pending.Pending` file, records converted as they
+    arrived (the sink's): the same files."""
+    if not isinstance(records, Pending):
+        pending = Pending(table)
+        pending.add(records)
+        records = pending
+    return write_tables(root, table, records.files(), basename, run_id)
 
 
 class _ArchivePartition(StatefulSinkPartition[Any, None]):
     """Buffers records; hands them to its background writer (:mod:`.archive_writer`) when
     ``batch_rows`` is reached or ``flush_interval_s`` has passed, at every snapshot and at close.
+
+    The writer converts them to Arrow as they come, :data:`~.archive_pending.CHUNK_ROWS` records at
+    a time (:mod:`.archive_pending`), so a flush's write only converts the last chunk, sorts,
+    encodes and writes (round 46, LAT46B: the snapshot's wait with a recovery store).
 
     When snapshots are recovery commit points (``durable_snapshots``), the snapshot waits until
     everything handed over is on disk, so a crash loses nothing: what follows the snapshot is
@@ -188,7 +164,8 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     def __init__(self, sink: ParquetArchiveSink, part: str) -> None:
         self.sink = sink
         self.part = part
-        self.rows: list[Any] = []  # records (or feature blocks), converted by the writer
+        self.rows: list[Any] = []  # records (or feature blocks) not handed to the writer yet
+        self.file = Pending(sink.table)  # the next file's records handed over: the writer converts them
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
@@ -197,33 +174,38 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
         self.rows.extend(items)
-        self.n_rows += _rows(items) if self.sink.table == FEATURE_VECTOR.table else len(items)
+        self.n_rows += item_rows(self.sink.table, items)
         due = time.monotonic() - self.flushed_at >= self.sink.flush_interval_s
         if self.n_rows >= self.sink.batch_rows or due:
             self.flush()
+        elif len(self.rows) >= CHUNK_ROWS:
+            self.writer.submit(partial(self.file.add, self.rows))  # converted meanwhile, in order
+            self.rows = []
 
     def flush(self) -> None:
         """Hand the buffered records to the writer as the next file(s) of this partition."""
-        if not self.rows:
+        if not self.n_rows:
             return
         base = f"part-{self.sink.run_id}-{self.part}-{self.seq:06d}"
-        self.writer.submit(partial(self._write, self.rows, base))
+        self.writer.submit(partial(self._write, self.file, self.rows, base))
+        self.file = Pending(self.sink.table)
         self.rows = []
         self.n_rows = 0
         self.seq += 1
         self.flushed_at = time.monotonic()
 
-    def _write(self, records: list[Any], base: str) -> None:
-        """On the writer thread: the files, then the metrics."""
+    def _write(self, file: Pending, rest: list[Any], base: str) -> None:
+        """On the writer thread: the file's last records converted, the files, then the metrics
+        (``sink_write_seconds``: this write, not the chunks converted before it)."""
         start = time.perf_counter()
-        write_records(self.sink.root, self.sink.table, records, base, self.sink.run_id)
+        file.add(rest)
+        write_records(self.sink.root, self.sink.table, file, base, self.sink.run_id)
         m = self.sink.metrics
         if m is not None:
             name = f"archive_{self.sink.table}"
-            rows = _rows(records)
-            m.archive_rows.labels(table=self.sink.table).inc(rows)
+            m.archive_rows.labels(table=self.sink.table).inc(file.rows)
             m.sink_write_seconds.labels(sink=name).observe(time.perf_counter() - start)
-            m.sink_batch_size.labels(sink=name).observe(rows)
+            m.sink_batch_size.labels(sink=name).observe(file.rows)
 
     def snapshot(self) -> None:
         start = time.perf_counter()

@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from flows.archive.layout import ASSET, TIME_COLUMN
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA, arrow_type, file_columns, mapping, open_columns
 
-__all__ = ["SMALL", "Columns", "FileTable", "date_groups", "open_arrays", "records_columns", "records_file",
-           "records_table"]
+__all__ = ["SMALL", "Columns", "FileTable", "date_groups", "fixed_schema", "open_arrays", "records_columns",
+           "records_file", "records_table"]
 
 Columns = tuple[list[pa.Array], pa.Schema]
 """A file's columns and schema, without the bookkeeping columns (the sink appends them)."""
@@ -73,7 +73,7 @@ def _sort_keys(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array, lis
 
 
 @cache
-def _fixed_schema(table: str) -> pa.Schema:
+def fixed_schema(table: str) -> pa.Schema:
     """``asset_id`` and the named file columns of ``table``: one schema object per table (the
     writer's options and file schema are then found by a pointer compare)."""
     return pa.schema([pa.field(*ASSET), *(pa.field(c.name, arrow_type(c)) for c in file_columns(table))])
@@ -94,20 +94,20 @@ def _python_order(table: str, recs: Sequence[Any]) -> list[int] | None:
 
 @cache
 def _struct(table: str) -> pa.StructType:
-    """A file's whole schema as one struct type: :func:`_fixed_schema`'s fields and the bookkeeping
+    """A file's whole schema as one struct type: :func:`fixed_schema`'s fields and the bookkeeping
     fields, one object per table."""
-    return pa.struct([*_fixed_schema(table), *BOOKKEEPING_SCHEMA])
+    return pa.struct([*fixed_schema(table), *BOOKKEEPING_SCHEMA])
 
 
 def _small_cells(table: str, recs: Sequence[Any], order: list[int]) -> list[list[Any]]:
-    """The cells of a few records of a fixed table, one list per column of :func:`_fixed_schema`,
+    """The cells of a few records of a fixed table, one list per column of :func:`fixed_schema`,
     rows in ``order``: :meth:`~flows.codec.record_fields.RecordMapping.archive_values`' cells."""
     ordered = [recs[i] for i in order]
     time_column = TIME_COLUMN[table]
     values = mapping(table).archive_values(ordered, skip=(ASSET[0], time_column))
     values[ASSET[0]] = list(map(attrgetter(ASSET[0]), ordered))
     values[time_column] = list(map(attrgetter(time_column), ordered))
-    return [values[n] for n in _fixed_schema(table).names]
+    return [values[n] for n in fixed_schema(table).names]
 
 
 def _small_file(cells: list[list[Any]], table: str, run_id: str | None, seq: int) -> pa.Table:
@@ -139,7 +139,7 @@ def records_columns(table: str, recs: Sequence[Any]) -> tuple[list[pa.Array], pa
     done = {ASSET[0]: asset, TIME_COLUMN[table]: when}
     ordered = [recs[i] for i in order]
     values = m.archive_values(ordered, skip=tuple(done))
-    schema = _fixed_schema(table)
+    schema = fixed_schema(table)
     arrays = [done[f.name] if f.name in done else pa.array(values[f.name], f.type) for f in schema]
     if maps is not None:
         spread = arrow_type(open_columns(table))  # type: ignore[arg-type]
