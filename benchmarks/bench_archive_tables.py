@@ -68,9 +68,9 @@ def demo_flushes(out: Path) -> dict[str, list[list[Any]]]:
     flushes: dict[str, list[list[Any]]] = defaultdict(list)
     write = archive.write_records
 
-    def keep(root: Path, table: str, records: list[Any], *rest: Any) -> int:
-        if table != "features":
-            flushes[table].append(list(records))
+    def keep(root: Path, table: str, records: Any, *rest: Any) -> int:
+        if table != "features":  # the sink's flush: records converted as they came (round 46), or a list
+            flushes[table].append(list(getattr(records, "items", records)))
         return write(root, table, records, *rest)
 
     archive.write_records = keep  # type: ignore[assignment]

@@ -56,8 +56,8 @@ CASES = [("twin_state", _snapshots, "window_start", 700), ("alerts", _alerts, "t
 
 @pytest.mark.parametrize(("table", "make", "time_field", "n"), CASES)
 @pytest.mark.parametrize("sizes", [(1, 7, 40, 300), (600,)])
-def test_the_files_are_the_row_paths_whatever_the_batches(tmp_path: Path, table: str, make: Any,
-                                                           time_field: str, n: int, sizes: tuple[int, ...]) -> None:
+def test_the_files_are_the_row_paths_whatever_the_batches(
+        tmp_path: Path, table: str, make: Any, time_field: str, n: int, sizes: tuple[int, ...]) -> None:
     records = _many(make(), n, time_field)
     part = _part(tmp_path / "sink", table)
     at, k = 0, 0
@@ -79,8 +79,10 @@ def test_the_files_are_the_row_paths_whatever_the_batches(tmp_path: Path, table:
 def test_a_small_date_beside_a_large_one_is_the_row_paths(tmp_path: Path) -> None:
     """A date with a handful of records (the small-file path) next to one with hundreds."""
     base = make_snapshot()
-    big = [replace(base, asset_id=f"p{i % 5}", window_start=T + timedelta(minutes=i % 50)) for i in range(400)]
-    small = [replace(base, asset_id=f"p{i}", window_start=T + timedelta(hours=3, minutes=i)) for i in range(3)]
+    big = [replace(base, asset_id=f"p{i % 5}", window_start=T + timedelta(minutes=i % 50))
+           for i in range(400)]
+    small = [replace(base, asset_id=f"p{i}", window_start=T + timedelta(hours=3, minutes=i))
+             for i in range(3)]
     records = [*big[:200], small[0], *big[200:], *small[1:]]
     part = _part(tmp_path / "sink", "twin_state")
     for i in range(0, len(records), 30):

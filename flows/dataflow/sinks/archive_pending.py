@@ -56,10 +56,11 @@ class Pending:
     ``write_records``' conversion of all the records at once. Not thread-safe: one thread at a time
     (the writer's jobs run in order)."""
 
-    __slots__ = ("_blocks", "_dates", "_loose", "rows", "table")
+    __slots__ = ("_blocks", "_dates", "_loose", "items", "rows", "table")
 
     def __init__(self, table: str) -> None:
         self.table = table
+        self.items: list[Any] = []  # what was added, as it was (kept alive until the write, as before)
         self.rows = 0
         self._blocks: list[FeatureBlock] = []
         self._loose: list[Any] = []  # a table with open columns other than features: converted at the write
@@ -69,6 +70,7 @@ class Pending:
         """Convert ``items`` (records; for ``features`` FeatureBlocks too) after those added before."""
         if not items:
             return
+        self.items.extend(items)
         self.rows += item_rows(self.table, items)
         if self.table == FEATURE_VECTOR.table:
             self._blocks.extend(as_blocks(list(items)))
