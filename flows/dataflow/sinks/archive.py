@@ -12,7 +12,9 @@ Rows are buffered per writer partition and written in batches (``batch_rows`` ro
 ``flush_interval_s`` seconds, whichever comes first), at every recovery snapshot and at close,
 never one file per record, by a background thread per partition
 (:mod:`flows.dataflow.sinks.archive_writer`) so the worker goes on meanwhile; records become
-Arrow columns there (:mod:`flows.dataflow.sinks.archive_columns`).
+Arrow columns there (:mod:`flows.dataflow.sinks.archive_columns`), a chunk at a time as they come
+(:mod:`flows.dataflow.sinks.archive_pending`), so a flush's write (what a recovery snapshot waits
+for) only converts the last chunk, sorts, encodes and writes.
 File names carry a run id, the writer partition and a sequence number,
 and are renamed into place when complete (:mod:`flows.dataflow.sinks.archive_files`: one file's
 table, bookkeeping and write), so appending from later runs or after a crash never

@@ -10,9 +10,10 @@ single name sequence (each window's float64 row; :attr:`FeatureBlock.values` is 
 over the windows (``map`` of attribute getters), and the sink builds a write's columns by
 concatenating blocks (:func:`flows.dataflow.sinks.archive_features.block_tables`).
 
-The sink makes them on its writer thread from a whole flush of records
-(:func:`flows.dataflow.sinks.archive.write_records`), so the fixed cost of a block is paid once
-per flush. (ARCHIVE7 made them on the worker, a Bytewax batch at a time: at the demo's ~8
+The sink makes them on its writer thread, :data:`~.archive_pending.CHUNK_ROWS` windows at a time
+as they come (round 46, LAT46B: a snapshot with a recovery store then waits for the last chunk's
+only; :mod:`flows.dataflow.sinks.archive_pending`), so the fixed cost of a block is paid once per
+chunk. (ARCHIVE7 made them on the worker, a Bytewax batch at a time: at the demo's ~8
 windows per batch that fixed cost halved the all-in rate; ARCHIVE8.) A block holds windows in
 arrival order (blocks are split where the name sequence changes, so concatenating them keeps
 the arrival order the sort's ties use) and is picklable; the sink still accepts blocks.
