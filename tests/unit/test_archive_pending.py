@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.codec.record_fields import RecordMapping
+from flows.dataflow.sinks import archive
 from flows.dataflow.sinks.archive import ROWS, ParquetArchiveSink, write_rows
 from tests.unit.test_archive_columns import BOOKKEEPING, T, _alerts, _features, _snapshots
 from tests.unit.test_serde import make_snapshot
@@ -118,4 +119,40 @@ def test_the_records_handed_over_are_converted_before_the_snapshot(tmp_path: Pat
     part.close()
     assert converted["before"] + converted["snapshot"] == len(records)
     assert converted["before"] >= len(records) * 3 // 4, converted  # the base converted all at the snapshot
+    assert sum(pq.read_metadata(p).num_rows for p in tmp_path.rglob("*.parquet")) == len(records)
+
+
+def test_a_busy_writer_makes_the_worker_wait_only_when_flushes_are_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a file is written, the records coming meanwhile queue their conversions: the worker
+    does not wait for the disk until whole flushes are behind (as when the records waited in its
+    buffer)."""
+    release, started = threading.Event(), threading.Event()
+    real = archive.write_records
+
+    def slow_disk(*args: Any, **kwargs: Any) -> int:
+        started.set()
+        release.wait(timeout=30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archive, "write_records", slow_disk)
+    records = _many(_snapshots(), 3000, "window_start")
+    part = _part(tmp_path, "twin_state", batch_rows=5000)
+    part.write_batch(records[:10])
+    part.flush()  # the writer is now held in this file's write
+    assert started.wait(timeout=30)
+    done = threading.Event()
+
+    def worker() -> None:
+        for i in range(10, len(records), 10):
+            part.write_batch(records[i:i + 10])
+        done.set()
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    waited = not done.wait(timeout=20)
+    release.set()
+    thread.join(timeout=30)
+    part.close()
+    assert not waited, "the worker waited for the disk with less than one flush behind"
     assert sum(pq.read_metadata(p).num_rows for p in tmp_path.rglob("*.parquet")) == len(records)

@@ -171,7 +171,11 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
-        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", group=sink.failures)
+        # as many queued jobs as 4 flushes' chunks: the worker waits when 4 flushes are behind, as
+        # before the chunks (round 46, LAT46B), not when a few chunks are
+        pending = 4 * (1 + -(-sink.batch_rows // CHUNK_ROWS))
+        self.writer = BackgroundWriter(f"archive-{sink.table}-{part}", max_pending=pending,
+                                       group=sink.failures)
 
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
