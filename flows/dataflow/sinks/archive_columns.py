@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from flows.archive.layout import ASSET, TIME_COLUMN
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA, arrow_type, file_columns, mapping, open_columns
 
-__all__ = ["SMALL", "Columns", "FileTable", "date_groups", "fixed_schema", "open_arrays", "records_columns",
-           "records_file", "records_table"]
+__all__ = ["SMALL", "Columns", "FileTable", "date_groups", "fixed_arrays", "fixed_schema", "key_columns",
+           "key_order", "open_arrays", "records_columns", "records_file", "records_table"]
 
 Columns = tuple[list[pa.Array], pa.Schema]
 """A file's columns and schema, without the bookkeeping columns (the sink appends them)."""
@@ -61,15 +61,34 @@ conversion (RESULTS.md, round 27, SMALLFILE27). Not raised for ``data_quality``'
 round 28: ~40 us less hot, not measurable in its write (SMALLFILE28)."""
 
 
-def _sort_keys(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array, list[int]]:
-    """The asset and time columns of ``recs`` as given, and the positions of ``recs`` sorted by
-    (asset_id, time) with ties in the order given (Arrow's sort is stable): the order
-    :func:`flows.archive.layout.sorted_rows` gives the row path's table."""
+_SORT_KEYS = [("a", "ascending"), ("t", "ascending")]
+
+
+def key_columns(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
+    """The asset and time columns of ``recs`` (the file's sort keys), in the order given."""
     asset = pa.array(list(map(attrgetter(ASSET[0]), recs)), ASSET[1])
     when = pa.array(list(map(attrgetter(TIME_COLUMN[table]), recs)), pa.timestamp("us", tz="UTC"))
-    keys = [("a", "ascending"), ("t", "ascending")]
-    order = pc.sort_indices(pa.table({"a": asset, "t": when}), sort_keys=keys)
+    return asset, when
+
+
+def key_order(asset: pa.Array, when: pa.Array) -> pa.Array:
+    """The positions of the rows sorted by (asset_id, time) with ties in the order given (Arrow's
+    sort is stable): the order :func:`flows.archive.layout.sorted_rows` gives the row path's table."""
+    return pc.sort_indices(pa.table({"a": asset, "t": when}), sort_keys=_SORT_KEYS)
+
+
+def _sort_keys(table: str, recs: Sequence[Any]) -> tuple[pa.Array, pa.Array, list[int]]:
+    """The asset and time columns of ``recs`` sorted by :func:`key_order`, and that order."""
+    asset, when = key_columns(table, recs)
+    order = key_order(asset, when)
     return asset.take(order), when.take(order), order.to_pylist()
+
+
+def fixed_arrays(table: str, recs: Sequence[Any], done: dict[str, pa.Array]) -> list[pa.Array]:
+    """The columns of :func:`fixed_schema` for ``recs`` in their order: those in ``done`` as given,
+    the others converted from :meth:`~flows.codec.record_fields.RecordMapping.archive_values`."""
+    values = mapping(table).archive_values(recs, skip=tuple(done))
+    return [done[f.name] if f.name in done else pa.array(values[f.name], f.type) for f in fixed_schema(table)]
 
 
 @cache
@@ -136,11 +155,8 @@ def records_columns(table: str, recs: Sequence[Any]) -> tuple[list[pa.Array], pa
     m = mapping(table)
     maps = m.open_maps(recs)
     asset, when, order = _sort_keys(table, recs)
-    done = {ASSET[0]: asset, TIME_COLUMN[table]: when}
-    ordered = [recs[i] for i in order]
-    values = m.archive_values(ordered, skip=tuple(done))
+    arrays = fixed_arrays(table, [recs[i] for i in order], {ASSET[0]: asset, TIME_COLUMN[table]: when})
     schema = fixed_schema(table)
-    arrays = [done[f.name] if f.name in done else pa.array(values[f.name], f.type) for f in schema]
     if maps is not None:
         spread = arrow_type(open_columns(table))  # type: ignore[arg-type]
         names, columns = open_arrays(maps, order)

@@ -24,16 +24,23 @@ than ``features`` (none today) is converted at the write, as before.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from flows.archive.layout import ASSET, TIME_COLUMN
 from flows.codec.archive_schema import mapping
 from flows.codec.record_fields import FEATURE_VECTOR
-from flows.dataflow.sinks.archive_columns import SMALL, Columns, date_groups, fixed_schema, records_file
+from flows.dataflow.sinks.archive_columns import (
+    SMALL,
+    Columns,
+    date_groups,
+    fixed_arrays,
+    fixed_schema,
+    key_columns,
+    key_order,
+    records_file,
+)
 from flows.dataflow.sinks.archive_features import block_columns
 from flows.dataflow.sinks.archive_files import FileData
 from flows.dataflow.sinks.feature_blocks import FeatureBlock, feature_blocks
@@ -44,9 +51,6 @@ CHUNK_ROWS = 256
 """Records handed to the writer thread for conversion at a time: a chunk's fixed cost (one
 ``pa.array`` per column, a block's arrays) is then a few % of its conversion, and what is left to
 convert at a snapshot is at most this many records a table."""
-
-_KEYS = [("a", "ascending"), ("t", "ascending")]
-
 
 class Pending:
     """One file's worth of records (one flush of a sink partition) as they were converted.
@@ -96,11 +100,8 @@ class Pending:
 def _chunk(table: str, recs: Sequence[Any]) -> list[pa.Array]:
     """The fixed table's columns of ``recs`` (one date) in arrival order, each converted as
     :func:`~.archive_columns.records_columns` converts it (asset and time as its sort keys are)."""
-    time_column = TIME_COLUMN[table]
-    done = {ASSET[0]: pa.array(list(map(attrgetter(ASSET[0]), recs)), ASSET[1]),
-            time_column: pa.array(list(map(attrgetter(time_column), recs)), pa.timestamp("us", tz="UTC"))}
-    values = mapping(table).archive_values(recs, skip=tuple(done))
-    return [done[f.name] if f.name in done else pa.array(values[f.name], f.type) for f in fixed_schema(table)]
+    asset, when = key_columns(table, recs)
+    return fixed_arrays(table, recs, {ASSET[0]: asset, TIME_COLUMN[table]: when})
 
 
 def _sorted(table: str, chunks: list[list[pa.Array]]) -> Columns:
@@ -110,8 +111,7 @@ def _sorted(table: str, chunks: list[list[pa.Array]]) -> Columns:
     joined = [pa.concat_arrays(list(parts)) if len(chunks) > 1 else parts[0]
               for parts in zip(*chunks, strict=True)]
     at = {name: i for i, name in enumerate(schema.names)}
-    keys = pa.table({"a": joined[at[ASSET[0]]], "t": joined[at[TIME_COLUMN[table]]]})
-    order = pc.sort_indices(keys, sort_keys=_KEYS)
+    order = key_order(joined[at[ASSET[0]]], joined[at[TIME_COLUMN[table]]])
     return [column.take(order) for column in joined], schema
 
 
