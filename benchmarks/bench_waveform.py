@@ -15,6 +15,15 @@ asset and the twin, alerts and archive run too). Then, on the same messages:
 (c) ``twin run --exit-at-end --clock data`` end to end (features incl. band scan, envelope and
     defect lines, windows, twin, alerts, Parquet archive), in its own process.
 
+Floor 2 is measured twice: first with the C library's default ``malloc`` settings (a bare loop as
+a user would write it), then with the settings every ``twin`` command applies at start
+(``flows.app.heap.keep_freed_memory``: freed big arrays reused, not faulted in again), which is
+the floor the ratio uses: the same allocator as the run it is compared with. With the defaults
+the floor is bimodal from one process to the next (0.025-0.027 or 0.052-0.065 ms a frame on the
+2-vCPU AMD EPYC VM, round 47): whether glibc hands the batch's 2-4 MB arrays back to the system
+(~15 minor page faults a frame, each ~1.5 us on that VM) depends on the process's heap history.
+Minor page faults per frame are reported for each floor and for the run.
+
 CPU time, not wall time: the floors with ``time.process_time`` (librdkafka's threads included),
 ``twin run`` from ``/proc/PID/stat`` between 10 % and 90 % of the frames read (start-up and the
 final flush excluded; ``total`` includes them). A continuous 25.6 kHz channel of 4096-sample
@@ -121,12 +130,14 @@ def _consumer(cfg: Any) -> Any:
     return c
 
 
-def floor(cfg: Any, n: int, *, decode_fft: bool, batch: int) -> float:
-    """CPU seconds to consume ``n`` frames (and, with ``decode_fft``, decode + batched rfft)."""
+def floor(cfg: Any, n: int, *, decode_fft: bool, batch: int) -> tuple[float, int]:
+    """CPU seconds to consume ``n`` frames (and, with ``decode_fft``, decode + batched rfft), and
+    the minor page faults of the process meanwhile."""
     from flows import codec
 
     consumer = _consumer(cfg)
     now, seen, pending = datetime.now(UTC), 0, []
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.process_time()
     while seen < n:
         for msg in consumer.consume(500, 1.0):
@@ -139,8 +150,17 @@ def floor(cfg: Any, n: int, *, decode_fft: bool, batch: int) -> float:
                     _batched_spectrum(pending)
                     pending = []
     spent = time.process_time() - t0
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
     consumer.close()
-    return spent
+    return spent, faults
+
+
+def twin_heap() -> bool:
+    """Apply the ``malloc`` settings ``twin`` applies at start to this process (module docstring);
+    True if the C library took them."""
+    from flows.app.heap import keep_freed_memory
+
+    return keep_freed_memory()
 
 
 def _batched_spectrum(frames: list[Any]) -> float:
@@ -165,10 +185,10 @@ def _scrape(port: int) -> tuple[float, float]:
     return read, calls
 
 
-def _cpu_s(pid: int) -> float:
-    """utime + stime of a live process (all its threads), seconds."""
+def _cpu_s(pid: int) -> tuple[float, int]:
+    """utime + stime of a live process (all its threads), seconds, and its minor page faults."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[7])
 
 
 def run_twin(cfg: Any, n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
@@ -188,14 +208,14 @@ def run_twin(cfg: Any, n: int, args: argparse.Namespace, work: Path) -> dict[str
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc, port = start_serving(start, work / "run.log", free_port)  # a port taken meanwhile: another one
-    marks: dict[float, tuple[float, float, float]] = {}
+    marks: dict[float, tuple[float, float, float, int]] = {}
     while proc.poll() is None:
         # a scrape given up on (ScrapeFailed), or the process gone before its CPU was read: no sample
         with suppress(ScrapeFailed, OSError, ValueError, IndexError):
-            (read, calls), cpu = _scrape(port), _cpu_s(proc.pid)
+            (read, calls), (cpu, faults) = _scrape(port), _cpu_s(proc.pid)
             for frac in (0.1, 0.9):
                 if frac not in marks and read >= frac * n:
-                    marks[frac] = (read, cpu, calls)
+                    marks[frac] = (read, cpu, calls, faults)
         time.sleep(SCRAPE_S)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -206,16 +226,18 @@ def run_twin(cfg: Any, n: int, args: argparse.Namespace, work: Path) -> dict[str
                f"(marks at {sorted(marks)}; {READS.summary()})")
         raise RuntimeError(msg)
     total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    (r0, c0, _), (r1, c1, calls) = marks[0.1], marks[0.9]
-    return {"steady_cpu_s": c1 - c0, "steady_frames": r1 - r0, "total_cpu_s": total,
+    (r0, c0, _, m0), (r1, c1, calls, m1) = marks[0.1], marks[0.9]
+    return {"steady_cpu_s": c1 - c0, "steady_frames": r1 - r0, "steady_faults": m1 - m0, "total_cpu_s": total,
             "frames_per_featurize_call": round(r1 / calls, 1) if calls else float("nan")}
 
 
-def figures(cpu_s: float, frames: float) -> dict[str, float]:
-    """ms/frame, frames per CPU-second, continuous 25.6 kHz channels per core."""
+def figures(cpu_s: float, frames: float, faults: float | None) -> dict[str, float | None]:
+    """ms/frame, frames per CPU-second, continuous 25.6 kHz channels per core, minor page faults
+    per frame (None: not counted)."""
     per = cpu_s / frames
     return {"ms_per_frame": round(per * 1e3, 4), "frames_per_cpu_s": round(1.0 / per, 1),
-            "channels_per_core": round(1.0 / per / (25600.0 / 4096.0), 1)}
+            "channels_per_core": round(1.0 / per / (25600.0 / 4096.0), 1),
+            "faults_per_frame": None if faults is None else round(faults / frames, 1)}
 
 
 def measure(brokers: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -224,11 +246,15 @@ def measure(brokers: str, args: argparse.Namespace) -> dict[str, Any]:
             tempfile.TemporaryDirectory() as tmp:
         n = fill(cfg, args)
         f1 = floor(cfg, n, decode_fft=False, batch=args.batch)
+        f2_default = floor(cfg, n, decode_fft=True, batch=args.batch)  # before the settings: one-way
+        heap = twin_heap()
         f2 = floor(cfg, n, decode_fft=True, batch=args.batch)
         run = run_twin(cfg, n, args, Path(tmp))
-    twin = figures(run["steady_cpu_s"], run["steady_frames"])
-    out = {"floor_consume": figures(f1, n), "floor_decode_rfft": figures(f2, n), "twin_run": twin,
-           "twin_run_total_incl_startup": figures(run["total_cpu_s"], n)}
+    twin = figures(run["steady_cpu_s"], run["steady_frames"], run["steady_faults"])
+    out = {"floor_consume": figures(f1[0], n, f1[1]), "floor_decode_rfft": figures(f2[0], n, f2[1]),
+           "floor_decode_rfft_default_heap": figures(f2_default[0], n, f2_default[1]),
+           "floor_twin_heap": heap,
+           "twin_run": twin, "twin_run_total_incl_startup": figures(run["total_cpu_s"], n, None)}
     out["ratio_twin_to_floor_consume"] = round(twin["ms_per_frame"] / out["floor_consume"]["ms_per_frame"], 1)
     out["ratio_twin_to_floor_decode_rfft"] = round(
         twin["ms_per_frame"] / out["floor_decode_rfft"]["ms_per_frame"], 1)
@@ -251,10 +277,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
            "python": platform.python_version(), "assets": args.assets,
            "frame_interval_s": args.frame_interval_s, **res, "metrics_reads": READS.as_dict()}
-    for key in ("floor_consume", "floor_decode_rfft", "twin_run", "twin_run_total_incl_startup"):
+    for key in ("floor_consume", "floor_decode_rfft_default_heap", "floor_decode_rfft", "twin_run",
+                "twin_run_total_incl_startup"):
         f = res[key]
         print(f"{key:>30}: {f['ms_per_frame']:.4f} ms/frame  {f['frames_per_cpu_s']:>9.1f} frames/CPU-s"
-              f"  {f['channels_per_core']:>7.1f} channels/core", file=sys.stderr)
+              f"  {f['channels_per_core']:>7.1f} channels/core"
+              + ("" if f["faults_per_frame"] is None else f"  {f['faults_per_frame']:>5.1f} faults/frame"),
+              file=sys.stderr)
     print(READS.summary(), file=sys.stderr)
     print(json.dumps(out))
     return out

@@ -1,0 +1,36 @@
+"""bench_waveform's figures: CPU per frame and minor page faults per frame (round 47: the floor's
+bimodality on the AMD VM was page faults, so every floor and the run report them)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import bench_waveform  # noqa: E402
+
+
+def test_figures_give_faults_per_frame_and_leave_uncounted_ones_none() -> None:
+    f = bench_waveform.figures(0.5, 1000, 3000)
+    assert f["ms_per_frame"] == 0.5
+    assert f["frames_per_cpu_s"] == 2000.0
+    assert f["channels_per_core"] == 320.0  # 2000 frames/s over 6.25 frames/s per 25.6 kHz channel
+    assert f["faults_per_frame"] == 3.0
+    assert bench_waveform.figures(0.5, 1000, None)["faults_per_frame"] is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_cpu_s_reads_the_process_minor_faults_as_they_grow() -> None:
+    _, before = bench_waveform._cpu_s(os.getpid())
+    assert before >= resource.getrusage(resource.RUSAGE_SELF).ru_minflt - 1000  # same counter, all threads
+    pages = 2048
+    with mmap.mmap(-1, pages * mmap.PAGESIZE) as area:  # fresh anonymous pages: one fault each, touched
+        for i in range(pages):
+            area[i * mmap.PAGESIZE] = 1
+        _, after = bench_waveform._cpu_s(os.getpid())
+    assert after - before >= pages // 2  # the kernel may map a few together; most fault one by one
