@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from flows.archive import layout
 from flows.archive.files import linked_table
+from flows.archive.shown_text import given_word
 from flows.archive.synced_renames import SyncedRenames
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 from flows.dataflow.sinks.archive_columns import Columns, FileTable
@@ -228,7 +229,7 @@ def check_table_folder(root: Path, table: str) -> None:
     write (round 26: the date folder), failing the run mid-way with its other tables' files written."""
     if (linked := linked_table(root / table)) is not None:
         raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-    repair = f"move it aside: `twin archive check --archive {root} --repair`"
+    repair = f"move it aside: `twin archive check --archive {given_word(root)} --repair`"  # one word to paste
     if (root / table).exists() and not (root / table).is_dir():
         msg = f"cannot write the archive: its table folder {root / table} is not a folder ({repair})"
         raise ArchiveWriteError(errno.ENOTDIR, msg)
