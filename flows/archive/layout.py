@@ -133,7 +133,8 @@ def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
     per piece of the file (each page header and page, each column chunk's end, the footer):
     ~130 calls for a 100-asset flush's ~140 KB file, ~0.5 ms of its ~3 ms write. Buffered, a file
     up to a megabyte is one call. A failed write raises ``OSError`` as before (from the write or
-    from the buffer's last flush when the stream is closed); the stream is closed either way."""
+    from the buffer's last flush when the stream is closed); the stream is closed either way. The
+    file is opened by :func:`new_file` (round 47): never through a symbolic link, nor into a FIFO."""
     with new_file(path) as out:
         pq.write_table(data, out, **options)
 

@@ -9,7 +9,9 @@ empty ``*.parquet`` behind (a part is on disk before any name of it is: the run'
 recovery snapshot after it) and existing files are never touched. Since round 40 the syncs of a
 flush's parts are issued together (:class:`~flows.archive.synced_renames.SyncedRenames`): every
 part's file fsynced, then all renamed, then each folder fsynced once, before the write returns. A
-folder that a run cannot write through (a planted symbolic link) is refused, and a failed write is
+folder that a run cannot write through (a planted symbolic link) is refused, what was put at a part's
+temporary name (a link, a FIFO: the name is guessable) is removed and the file made new, never
+written through (round 47, :func:`~flows.archive.layout.new_file`), and a failed write is
 an :class:`~.archive_writer.ArchiveWriteError` naming the folder, the write's parts not yet renamed
 removed.
 :func:`check_table_folder` refuses a table folder a run could not write before the flow starts.
