@@ -190,8 +190,10 @@ def replace_synced(tmp: str | Path, final: str | Path) -> None:
 
 
 def sync_file(path: str | Path) -> None:
-    """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot. Opened
+    ``O_NONBLOCK`` (round 47): a FIFO put at the name since it was written (a part's temporary
+    file, an output the manifest lists) is an error (fsync: EINVAL), not a wait for a writer for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:

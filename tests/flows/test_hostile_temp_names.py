@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive import merge
+from flows.archive import layout, merge
 from flows.archive.files import SUPERSEDES, scan_table
 from flows.archive.layout import write_options
 from flows.dataflow.sinks.archive import ParquetArchiveSink
@@ -100,3 +100,26 @@ def test_a_link_planted_at_a_compactions_temporary_names_is_not_written_through(
     assert not out.is_symlink() and pq.read_metadata(out).num_rows == rows
     assert rows == sum(pq.read_metadata(f.path).num_rows for f in scan_table(tmp_path / "a", "features").files
                        if str(f.date) == "2026-01-01")
+
+
+def test_a_fifo_put_where_a_written_file_is_synced_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    """A part's temporary file is synced by name after its write (so is every output the manifest
+    lists): a FIFO swapped in meanwhile held the sync (and the writer's turn) for ever."""
+    fifo = tmp_path / ".part-r-w0-000001.parquet.tmp"
+    os.mkfifo(fifo)
+    failed: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            layout.sync_file(fifo)
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=sync, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    if thread.is_alive():  # the base: waiting for a writer of the FIFO
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=20)
+        pytest.fail("the sync waited for a writer of the FIFO")
+    assert len(failed) == 1
