@@ -236,17 +236,20 @@ def check_table_folder(root: Path, table: str) -> None:
         msg = f"cannot write the archive: its table folder {root / table} is not a folder ({repair})"
         raise ArchiveWriteError(errno.ENOTDIR, msg)
     if (stray := _date_not_a_folder(root / table)) is not None:
-        msg = f"cannot write the archive: its date folder {stray} is not a folder ({repair})"
+        what = "a symbolic link (never written through)" if stray.is_symlink() else "not a folder"
+        msg = f"cannot write the archive: its date folder {stray} is {what} ({repair})"
         raise ArchiveWriteError(errno.ENOTDIR, msg)
 
 
 def _date_not_a_folder(table_dir: Path) -> Path | None:
     """The first ``date=...`` entry of ``table_dir`` that is not a folder (a regular file, a FIFO, a
-    dangling link), else None: a run writing that day's rows failed there mid-way (exit 1, its other
-    tables' files already among the archive's), so it is refused before the flow starts."""
+    symbolic link, to a folder too), else None: a run writing that day's rows failed there mid-way
+    (exit 1, its other tables' files already among the archive's), so it is refused before the flow
+    starts (round 47: a link to a folder passed here and failed at that day's first write, which
+    never writes through a link: :func:`_ready_folder`)."""
     try:
         with os.scandir(table_dir) as entries:
             return next((Path(e.path) for e in sorted(entries, key=lambda e: e.name)
-                         if e.name.startswith("date=") and not e.is_dir()), None)
+                         if e.name.startswith("date=") and not e.is_dir(follow_symlinks=False)), None)
     except (FileNotFoundError, NotADirectoryError):
         return None
