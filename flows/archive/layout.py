@@ -13,6 +13,7 @@ and :func:`write_file` (buffered);
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from flows.codec.archive_schema import BOOKKEEPING, file_columns
 
 __all__ = ["ASSET", "JSON_TEXT", "ROW_GROUP_ROWS", "TIME_COLUMN", "WRITE_BUFFER", "WriteFailed",
            "compression_by_column", "dictionary_columns", "failure_reason", "sorted_rows",
-           "statistics_columns", "write_file", "replace_synced", "sync_file", "sync_folder", "write_options"]
+           "clear_temporary", "new_file", "statistics_columns", "write_file", "replace_synced", "sync_file",
+           "sync_folder", "write_options"]
 
 ASSET = ("asset_id", pa.string())
 """The first column of every file: the rows are sorted by it."""
@@ -131,9 +133,39 @@ def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
     per piece of the file (each page header and page, each column chunk's end, the footer):
     ~130 calls for a 100-asset flush's ~140 KB file, ~0.5 ms of its ~3 ms write. Buffered, a file
     up to a megabyte is one call. A failed write raises ``OSError`` as before (from the write or
-    from the buffer's last flush when the stream is closed); the stream is closed either way."""
-    with pa.output_stream(str(path), compression=None, buffer_size=WRITE_BUFFER) as out:
+    from the buffer's last flush when the stream is closed); the stream is closed either way. The
+    file is opened by :func:`new_file` (round 47): never through a symbolic link, nor into a FIFO."""
+    with new_file(path) as out:
         pq.write_table(data, out, **options)
+
+
+def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile:
+    """``path`` made (or emptied) and open for writing through a ``buffer_size`` buffer, never
+    through a symbolic link nor into a FIFO put at its name (``O_NOFOLLOW | O_NONBLOCK``: ``OSError``
+    ELOOP, ENXIO); a device such as ``/dev/full`` is written as before. A writer of a temporary
+    name of its own clears it first (:func:`clear_temporary`).
+
+    Round 47 (HOSTILE47): the archive's temporary names are guessable (the sink's part after the
+    last one seen, ``.part-<run>-w0-<seq+1>.parquet.tmp``; a compaction's merged file in its next
+    date folder), and Arrow opened them by name: a link planted there had its target, outside the
+    archive, overwritten and the link renamed into the archive as the part; a FIFO held the writer
+    (every table's writer: they take turns) and the run's next snapshot for ever."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    # a buffered file object: its write writes all or raises (a raw one returns a short count on a
+    # disk filling up, which Arrow does not look at: the file's end was lost, the file renamed)
+    file = open(os.open(path, flags, 0o666), "wb")  # noqa: SIM115 - closed with its stream
+    try:
+        return pa.output_stream(file, compression=None, buffer_size=buffer_size)
+    except BaseException:
+        file.close()
+        raise
+
+
+def clear_temporary(path: str | Path) -> None:
+    """Remove what is at ``path``, a temporary name of the caller's own (hidden, never read), unless
+    a folder: a link or a FIFO planted there (:func:`new_file`) goes, not what a link points to."""
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        os.unlink(path)
 
 
 class WriteFailed(OSError):
@@ -158,8 +190,10 @@ def replace_synced(tmp: str | Path, final: str | Path) -> None:
 
 
 def sync_file(path: str | Path) -> None:
-    """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot. Opened
+    ``O_NONBLOCK`` (round 47): a FIFO put at the name since it was written (a part's temporary
+    file, an output the manifest lists) is an error (fsync: EINVAL), not a wait for a writer for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:

@@ -32,7 +32,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.archive.files import ArchiveFile, first_line
-from flows.archive.layout import ASSET, ROW_GROUP_ROWS, TIME_COLUMN, WriteFailed, failure_reason
+from flows.archive.layout import (
+    ASSET,
+    ROW_GROUP_ROWS,
+    TIME_COLUMN,
+    WriteFailed,
+    clear_temporary,
+    failure_reason,
+    new_file,
+)
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 
 __all__ = ["BOOKKEEPING_NAMES", "FAN_IN", "READ_ROWS", "UnreadableSource", "aligned", "merged_schema",
@@ -232,7 +240,9 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
                  options: dict[str, Any]) -> int:
     """Every row of ``files`` once, merged (module docstring), as the Parquet file ``path`` with
     ``schema`` (its metadata included) and the layout's ``options``; returns the rows. Run files of
-    the passes are made beside ``path`` and removed before it returns or raises."""
+    the passes are made beside ``path`` and removed before it returns or raises. ``path`` is a
+    temporary name of the caller's: what is there is removed first, each file made new
+    (:func:`~flows.archive.layout.new_file`, round 47: never written through a link planted there)."""
     bare = schema.remove_metadata()
     keys = _keys(table, bare)
     streams = [_source(f, bare, keys) for f in files]
@@ -245,15 +255,17 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
                 run = path.with_name(f"{path.name.removesuffix('.parquet.tmp')}.run-{level}-{g // FAN_IN}"
                                      ".parquet.tmp")
                 runs.append(run)
-                with pq.ParquetWriter(run, bare, write_statistics=False) as out:  # groups read back whole
+                clear_temporary(run)
+                with new_file(run) as file, pq.ParquetWriter(file, bare, write_statistics=False) as out:
+                    # groups read back whole
                     write_groups(sorted_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
                 made.append(run)
             for old in runs[:len(runs) - len(made)]:  # the previous pass's runs are read: room back
                 with contextlib.suppress(OSError):
                     old.unlink(missing_ok=True)
             streams, level = [_run(p) for p in made], level + 1
-        with pa.output_stream(str(path), compression=None, buffer_size=1 << 20) as sink, \
-                pq.ParquetWriter(sink, schema, **options) as writer:
+        clear_temporary(path)
+        with new_file(path, 1 << 20) as sink, pq.ParquetWriter(sink, schema, **options) as writer:
             return write_groups(sorted_merge(streams, keys), writer, ROW_GROUP_ROWS)
     finally:
         for run in runs:

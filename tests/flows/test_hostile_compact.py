@@ -18,6 +18,7 @@ from flows.archive.files import scan_table
 from flows.archive.query import query
 from flows.cli.main import main
 from tests.flows.test_archive_compact import AFTER_RENAME, KILL, ROOT, VIEW, _archive, _files
+from tests.flows.test_hostile_disk import full_at
 
 KILLED = """
 import os, signal, sys
@@ -107,7 +108,7 @@ def test_a_compaction_stopped_by_a_full_disk_says_what_it_did_as_a_run_that_ende
     assert left > 0
     monkeypatch.setattr(archive, "new_run_id", lambda: "y")
     folder = root / "features" / "date=2026-01-02"
-    (folder / ".part-compact-y.parquet.tmp").symlink_to(FULL)  # its merged file's writes fail
+    full_at(monkeypatch, folder / ".part-compact-y.parquet.tmp")  # its merged file's writes fail
     assert main(["archive", "compact", "--archive", str(root), "--before", "2026-01-03"]) == 2
     out, err = capsys.readouterr()
     assert out == (f"deleted {left} files a stopped compaction had merged\n"

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from flows.app.out_dir import replace_file
-from flows.archive import layout
+from flows.archive import layout, merge
 from flows.archive.compact import compact_archive
 from flows.archive.query import query
 from tests.flows.test_archive_compact import BEFORE, ROOT, VIEW, _archive, _files
@@ -29,6 +30,19 @@ from tests.flows.test_archive_compact import BEFORE, ROOT, VIEW, _archive, _file
 FULL = Path("/dev/full")
 pytestmark = pytest.mark.skipif(not (FULL.exists() and stat.S_ISCHR(FULL.stat().st_mode)),
                                 reason="no /dev/full device here")
+
+
+def full_at(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """A compaction's file ``target`` written to ``/dev/full``: its writes fail as on a full disk. (A
+    link to it planted at the temporary name did that until round 47, HOSTILE47: such a link is now
+    removed, never written through.)"""
+    real = merge.new_file
+
+    def full(path: str | Path, *args: Any) -> Any:
+        at = Path(path)  # the date folder and name: the command may name the archive otherwise
+        return real(FULL if (at.parent.name, at.name) == (target.parent.name, target.name) else path, *args)
+
+    monkeypatch.setattr(merge, "new_file", full)
 
 
 def test_an_output_file_on_a_full_disk_is_named_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -49,14 +63,15 @@ def test_an_output_file_on_a_full_disk_is_named_and_leaves_no_temporary_file(tmp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_compaction_on_a_full_disk_names_the_folder_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+def test_a_compaction_on_a_full_disk_names_the_folder_and_leaves_it_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Main: `twin: error: [Errno 28] Error writing bytes to file. Detail: ...`, naming no folder, and
     the half-written `.part-compact-*.parquet.tmp` left in the date folder, taking the room it had."""
     root = _archive(tmp_path / "a")
     view, files = query(root, VIEW), _files(root)
     folder = root / "features" / "date=2026-01-01"
     tmp = folder / ".part-compact-x.parquet.tmp"
-    tmp.symlink_to(FULL)  # the merged file's writes fail as on a full disk
+    full_at(monkeypatch, tmp)  # the merged file's writes fail as on a full disk
     with pytest.raises(OSError) as err:
         compact_archive(root, BEFORE, "part-compact-x")
     assert str(err.value) == (f"cannot write the merged file of features 2026-01-01 in {folder}: No space "
@@ -64,6 +79,7 @@ def test_a_compaction_on_a_full_disk_names_the_folder_and_leaves_it_as_it_was(tm
                               "tried (compact again once the archive has room and is writable)")
     assert not tmp.is_symlink() and not tmp.exists()
     assert _files(root) == files and query(root, VIEW) == view
+    monkeypatch.undo()
     compact_archive(root, BEFORE, "part-compact-y")  # room again: it compacts
     assert query(root, VIEW) == view
     assert not list(root.rglob(".*.tmp"))
@@ -83,7 +99,8 @@ def test_a_compaction_stopped_by_a_full_disk_names_the_folders_it_had_merged(
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in merged)
     monkeypatch.setattr(archive, "new_run_id", lambda: "x")
     folder = root / "features" / "date=2026-01-02"
-    (folder / ".part-compact-x.parquet.tmp").symlink_to(FULL)  # the second folder's merged file fails
+    full_at(monkeypatch, folder / ".part-compact-x.parquet.tmp")  # the second folder's merged file fails (the
+    # first folder's was renamed into place before it)
     assert main(["archive", "compact", "--archive", str(root), "--before", "2026-01-03"]) == 2
     out, err = capsys.readouterr()
     assert out == (f"features 2026-01-01: {len(merged)} files -> features/date=2026-01-01/"

@@ -11,6 +11,7 @@ would fail the test without writing into a system folder.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,53 @@ def test_a_date_folder_that_is_a_file_is_refused_before_the_run_starts(
     assert err == [f"twin: error: cannot write the archive: its date folder {stray} is not a folder (move it "
                    f"aside: `twin archive check --archive {out} --repair`)"]
     assert sorted(out.rglob("*")) == before
+
+
+@pytest.mark.parametrize("argv", [["demo", "--assets", "1", "--days", "0.2", "--no-progress"],
+                                  ["run", "--brokers", "127.0.0.1:9", "--connect-timeout", "1"]])
+def test_a_date_folder_that_is_a_link_is_refused_before_the_run_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Round 47 (HOSTILE47): a ``date=`` entry that is a symbolic link to a folder passed the start's
+    check (``is_dir`` follows links), and the day's first write refused it (never written through):
+    `twin demo` failed mid-way with its other tables' files already in the archive ("keeps its
+    archive (2 files of this run ...)"), `twin run` once the rows came. Now refused at start, as a
+    ``date=`` entry that is a file (round 26), and `twin archive check --repair` moves the link aside."""
+    out = small_archive(tmp_path / "a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = out / "twin_state" / "date=2026-01-01"  # a day the run writes
+    link.parent.mkdir()
+    link.symlink_to(elsewhere, target_is_directory=True)
+    before = sorted(out.rglob("*"))
+    flag = "--out" if argv[0] == "demo" else "--archive"
+    assert main([*argv, flag, str(out)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "twin: error:" in line]
+    assert err == [f"twin: error: cannot write the archive: its date folder {link} is a symbolic link (never "
+                   f"written through) (move it aside: `twin archive check --archive {out} --repair`)"]
+    assert sorted(out.rglob("*")) == before and list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["arch 1;x", "two  spaces", "it's"])
+def test_the_repair_command_a_refused_table_folder_suggests_names_the_archive_in_one_word(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """Round 47 (HOSTILE47): the `twin archive check --archive ... --repair` suggested by the sink's
+    table-folder checks showed the archive unquoted: pasted, `--archive arch 1;x` named `arch`, and
+    `;x` ran a command of its own (the compaction's and queries' hints quote it since round 43)."""
+    out = tmp_path / name
+    (out / "twin_state").mkdir(parents=True)
+    (out / "twin_state" / "date=2026-01-01").write_text("x")
+    (out / "alerts").write_text("x")
+    for table in ("twin_state", "alerts"):
+        argv = ["run", "--brokers", "127.0.0.1:9", "--connect-timeout", "1", "--archive", str(out)]
+        if table == "alerts":
+            (out / "twin_state" / "date=2026-01-01").unlink()
+        assert main(argv) == 2
+        (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "twin: error:" in ln]
+        command = line.split("`")[1]  # pasted into bash, each word printed on its own line
+        assert command.startswith("twin "), line
+        said = subprocess.run(["bash", "-c", "printf '%s\\n' " + command.removeprefix("twin ")],
+                              capture_output=True, text=True, check=True).stdout
+        assert said.splitlines() == ["archive", "check", "--archive", str(out), "--repair"], line
 
 
 def test_a_summary_shows_an_out_path_s_control_characters_escaped(

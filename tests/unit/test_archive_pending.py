@@ -122,25 +122,33 @@ def test_the_records_handed_over_are_converted_before_the_snapshot(tmp_path: Pat
     assert sum(pq.read_metadata(p).num_rows for p in tmp_path.rglob("*.parquet")) == len(records)
 
 
-def test_a_busy_writer_makes_the_worker_wait_only_when_flushes_are_behind(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """While a file is written, the records coming meanwhile queue their conversions: the worker
-    does not wait for the disk until whole flushes are behind (as when the records waited in its
-    buffer)."""
+def _held_in_a_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: list[Any],
+                     batch_rows: int) -> tuple[Any, threading.Event]:
+    """A ``twin_state`` partition whose writer is held in the write of ``first`` (a slow disk)
+    until the event returned is set."""
     release, started = threading.Event(), threading.Event()
     real = archive.write_records
 
     def slow_disk(*args: Any, **kwargs: Any) -> int:
         started.set()
-        release.wait(timeout=30)
+        release.wait(timeout=60)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(archive, "write_records", slow_disk)
-    records = _many(_snapshots(), 3000, "window_start")
-    part = _part(tmp_path, "twin_state", batch_rows=5000)
-    part.write_batch(records[:10])
+    part = _part(tmp_path, "twin_state", batch_rows=batch_rows)
+    part.write_batch(first)
     part.flush()  # the writer is now held in this file's write
     assert started.wait(timeout=30)
+    return part, release
+
+
+def test_a_busy_writer_makes_the_worker_wait_only_when_flushes_are_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a file is written, the records coming meanwhile queue their conversions: the worker
+    does not wait for the disk until whole flushes are behind (as when the records waited in its
+    buffer)."""
+    records = _many(_snapshots(), 3000, "window_start")
+    part, release = _held_in_a_write(tmp_path, monkeypatch, records[:10], batch_rows=5000)
     done = threading.Event()
 
     def worker() -> None:
@@ -155,4 +163,33 @@ def test_a_busy_writer_makes_the_worker_wait_only_when_flushes_are_behind(
     thread.join(timeout=30)
     part.close()
     assert not waited, "the worker waited for the disk with less than one flush behind"
+    assert sum(pq.read_metadata(p).num_rows for p in tmp_path.rglob("*.parquet")) == len(records)
+
+
+@pytest.mark.parametrize("batch", [300, 1000, 3000])
+def test_a_slow_disk_holds_four_flushes_of_records_whatever_the_batches_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+    """Round 47 (HOSTILE47): the queue's bound counts jobs, 4 flushes' worth of chunks of
+    :data:`CHUNK_ROWS` records; a batch larger than that was handed over as one chunk (and a flush's
+    last records as one job), so with batches of 1,000 records a held disk let the worker queue
+    36,000 records at ``batch_rows=2000`` (18 flushes) before it waited, with batches of 3,000 all
+    40,000: memory was bounded by 4 flushes before round 46 (the worker waited with 4 flushes
+    queued). Now every job holds at most CHUNK_ROWS records."""
+    records = _many(_snapshots(), 40_000, "window_start")
+    part, release = _held_in_a_write(tmp_path, monkeypatch, records[:10], batch_rows=2000)
+    handed = [10]
+
+    def worker() -> None:
+        for i in range(10, len(records), batch):
+            part.write_batch(records[i:i + batch])
+            handed[0] = i + batch
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    thread.join(timeout=3)  # the worker waits for the disk once the queue is full
+    queued = handed[0]
+    release.set()
+    thread.join(timeout=60)
+    part.close()
+    assert queued <= 6 * 2000 + batch, f"{queued} records queued behind a held disk (4 flushes: 8,000)"
     assert sum(pq.read_metadata(p).num_rows for p in tmp_path.rglob("*.parquet")) == len(records)

@@ -9,7 +9,9 @@ empty ``*.parquet`` behind (a part is on disk before any name of it is: the run'
 recovery snapshot after it) and existing files are never touched. Since round 40 the syncs of a
 flush's parts are issued together (:class:`~flows.archive.synced_renames.SyncedRenames`): every
 part's file fsynced, then all renamed, then each folder fsynced once, before the write returns. A
-folder that a run cannot write through (a planted symbolic link) is refused, and a failed write is
+folder that a run cannot write through (a planted symbolic link) is refused, what was put at a part's
+temporary name (a link, a FIFO: the name is guessable) is removed and the file made new, never
+written through (round 47, :func:`~flows.archive.layout.new_file`), and a failed write is
 an :class:`~.archive_writer.ArchiveWriteError` naming the folder, the write's parts not yet renamed
 removed.
 :func:`check_table_folder` refuses a table folder a run could not write before the flow starts.
@@ -35,6 +37,7 @@ import pyarrow as pa
 
 from flows.archive import layout
 from flows.archive.files import linked_table
+from flows.archive.shown_text import given_word
 from flows.archive.synced_renames import SyncedRenames
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
 from flows.dataflow.sinks.archive_columns import Columns, FileTable
@@ -128,6 +131,7 @@ def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[st
             folder = _partition_dir(root, table, date)
             tmp = folder / f".{basename}.parquet.tmp"
             _ready_folder(root, folder, batch)
+            layout.clear_temporary(tmp)  # round 47: a link or FIFO planted at its guessable name goes
             layout.write_file(data, tmp, options)
             batch.add(tmp, folder / f"{basename}.parquet")
             tmp = None
@@ -227,22 +231,25 @@ def check_table_folder(root: Path, table: str) -> None:
     write (round 26: the date folder), failing the run mid-way with its other tables' files written."""
     if (linked := linked_table(root / table)) is not None:
         raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-    repair = f"move it aside: `twin archive check --archive {root} --repair`"
+    repair = f"move it aside: `twin archive check --archive {given_word(root)} --repair`"  # one word to paste
     if (root / table).exists() and not (root / table).is_dir():
         msg = f"cannot write the archive: its table folder {root / table} is not a folder ({repair})"
         raise ArchiveWriteError(errno.ENOTDIR, msg)
     if (stray := _date_not_a_folder(root / table)) is not None:
-        msg = f"cannot write the archive: its date folder {stray} is not a folder ({repair})"
+        what = "a symbolic link (never written through)" if stray.is_symlink() else "not a folder"
+        msg = f"cannot write the archive: its date folder {stray} is {what} ({repair})"
         raise ArchiveWriteError(errno.ENOTDIR, msg)
 
 
 def _date_not_a_folder(table_dir: Path) -> Path | None:
     """The first ``date=...`` entry of ``table_dir`` that is not a folder (a regular file, a FIFO, a
-    dangling link), else None: a run writing that day's rows failed there mid-way (exit 1, its other
-    tables' files already among the archive's), so it is refused before the flow starts."""
+    symbolic link, to a folder too), else None: a run writing that day's rows failed there mid-way
+    (exit 1, its other tables' files already among the archive's), so it is refused before the flow
+    starts (round 47: a link to a folder passed here and failed at that day's first write, which
+    never writes through a link: :func:`_ready_folder`)."""
     try:
         with os.scandir(table_dir) as entries:
             return next((Path(e.path) for e in sorted(entries, key=lambda e: e.name)
-                         if e.name.startswith("date=") and not e.is_dir()), None)
+                         if e.name.startswith("date=") and not e.is_dir(follow_symlinks=False)), None)
     except (FileNotFoundError, NotADirectoryError):
         return None
