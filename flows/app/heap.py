@@ -21,13 +21,14 @@ again, and each full collection walked every object of the process. Round 18 rai
 threshold to 50,000 (147 young, 13 middle, 1 full: 0.07-0.10 CPU s). Round 47 (part GC47) split
 that young collection in five: a young collection walks every new object still alive, and in
 ``twin run`` those are mostly records that live for seconds (windows, the archive's buffers until
-their flush), so each of the 50,000-object collections held the GIL for 20-60 ms, the worker's
-longest pause of its own in the latency benchmark's live phase. A young collection now waits for
-:data:`YOUNG_THRESHOLD` (10,000) more tracked objects than were freed (3-12 ms), and a middle one
-for :data:`MIDDLE_THRESHOLD` (50) young ones: every 500,000, as before, so the middle and full
-collections come as often as they did and a new object is walked by a young collection once,
-as before. Garbage cycles are still collected: reference counting never frees them, so they
-count towards the threshold and at most that many wait for a collection.
+their flush), so each of the 50,000-object collections held the GIL for 24-42 CPU ms, the
+worker's longest pause of its own in the latency benchmark's live phase. A young collection now
+waits for :data:`YOUNG_THRESHOLD` (10,000) more tracked objects than were freed (9-18 CPU ms
+there), and a middle one for :data:`MIDDLE_THRESHOLD` (50) young ones: every 500,000, as before,
+so the middle and full collections come as often as they did, and a new object is walked by one
+young collection, as before (the collector's CPU over a run: the same within the noise).
+Garbage cycles are still collected: reference counting never frees them, so they count towards
+the threshold and at most that many wait for a collection.
 
 The frozen heap (round 26, ``benchmarks/bench_gc.py``): a full collection walks every tracked
 object, those built before the run too (imports, the flow, the models, the simulated fleet):
