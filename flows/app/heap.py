@@ -21,7 +21,7 @@ again, and each full collection walked every object of the process. Round 18 rai
 threshold to 50,000 (147 young, 13 middle, 1 full: 0.07-0.10 CPU s). Round 47 (part GC47) split
 that young collection in five: a young collection walks every new object still alive, and in
 ``twin run`` those are mostly records that live for seconds (windows, the archive's buffers until
-their flush), so each of the 50,000-object collections held the GIL for 24-42 CPU ms, the
+their flush), so each of the 50,000-object collections held the GIL for 24-56 CPU ms, the
 worker's longest pause of its own in the latency benchmark's live phase. A young collection now
 waits for :data:`YOUNG_THRESHOLD` (10,000) more tracked objects than were freed (9-18 CPU ms
 there), and a middle one for :data:`MIDDLE_THRESHOLD` (50) young ones: every 500,000, as before,
