@@ -17,9 +17,16 @@ The collector (:func:`collect_less`): with CPython's default thresholds (700, 10
 run`` over scalars made 1,860 young, 169 middle and 10 full collections per 576,000 records,
 0.6-0.9 CPU s, 7-8 % of the run (``benchmarks/RESULTS.md``, "... round 18"): a poll's records,
 runs and window columns live a few milliseconds, long enough to be scanned and promoted again and
-again, and each full collection walked every object of the process. A young collection now waits
-for :data:`YOUNG_THRESHOLD` more tracked objects than were freed: a batch's short-lived objects
-are freed by reference counting before it comes (147 young, 13 middle, 1 full: 0.07-0.10 CPU s).
+again, and each full collection walked every object of the process. Round 18 raised the young
+threshold to 50,000 (147 young, 13 middle, 1 full: 0.07-0.10 CPU s). Round 47 (part GC47) split
+that young collection in five: a young collection walks every new object still alive, and in
+``twin run`` those are mostly records that live for seconds (windows, the archive's buffers until
+their flush), so each of the 50,000-object collections held the GIL for 24-56 CPU ms, the
+worker's longest pause of its own in the latency benchmark's live phase. A young collection now
+waits for :data:`YOUNG_THRESHOLD` (10,000) more tracked objects than were freed (9-18 CPU ms
+there), and a middle one for :data:`MIDDLE_THRESHOLD` (50) young ones: every 500,000, as before,
+so the middle and full collections come as often as they did, and a new object is walked by one
+young collection, as before (the collector's CPU over a run: the same within the noise).
 Garbage cycles are still collected: reference counting never frees them, so they count towards
 the threshold and at most that many wait for a collection.
 
@@ -42,8 +49,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["GC_ENV", "GC_SETTINGS", "MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "YOUNG_THRESHOLD",
-           "collect_less", "collecting_less", "gc_setting", "keep_freed_memory"]
+__all__ = ["GC_ENV", "GC_SETTINGS", "MIDDLE_THRESHOLD", "MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES",
+           "YOUNG_THRESHOLD", "collect_less", "collecting_less", "gc_setting", "keep_freed_memory"]
 
 M_TRIM_THRESHOLD = -1
 """``mallopt`` parameter numbers, from glibc's ``malloc.h``."""
@@ -56,10 +63,15 @@ MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
 """Free memory at the top of the heap kept mapped before any is returned to the system."""
 
-YOUNG_THRESHOLD = 50_000
+YOUNG_THRESHOLD = 10_000
 """Net new tracked objects (allocations minus frees) before a young collection (CPython: 700).
-Above a Bytewax batch's short-lived objects (a 500-record run and what the steps make of it);
-the older generations keep CPython's ratios (10, 10)."""
+A collection walks those still alive: 10,000 is a few ms with the GIL held (round 18's 50,000
+paused `twin run`'s worker 20-60 ms; round 47, GC47)."""
+
+MIDDLE_THRESHOLD = 50
+"""Young collections before a middle one (CPython: 10): 50 x 10,000, the 500,000 net new objects
+of round 18's 50,000 x 10, so middle and full collections are as rare as they were. The full
+collection keeps CPython's ratio (10)."""
 
 
 def keep_freed_memory() -> bool:
@@ -96,11 +108,11 @@ def gc_setting() -> str:
 
 
 def collect_less() -> tuple[int, int, int]:
-    """Raise the young generation's threshold to :data:`YOUNG_THRESHOLD` (the older generations keep
-    their ratios). Returns the thresholds that were in force before; a run uses
-    :func:`collecting_less`, which gives them back."""
+    """Raise the young generation's threshold to :data:`YOUNG_THRESHOLD` and the middle one's to
+    :data:`MIDDLE_THRESHOLD` (the full collection keeps its ratio). Returns the thresholds that were
+    in force before; a run uses :func:`collecting_less`, which gives them back."""
     before = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, before[1], before[2])
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, before[2])
     return before
 
 

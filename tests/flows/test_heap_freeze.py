@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flows.app import demo as demo_module
-from flows.app.heap import YOUNG_THRESHOLD, collecting_less, gc_setting
+from flows.app.heap import MIDDLE_THRESHOLD, YOUNG_THRESHOLD, collecting_less, gc_setting
 from flows.cli.main import main
 from tests.flows.conftest import CFG
 from twin_models.simulator.fleet import FleetConfig
@@ -32,7 +32,7 @@ def test_a_freezing_run_freezes_what_was_built_before_it_and_gives_it_back(
     with collecting_less(freeze=True):
         made = {"window": [1.0]}  # what the run makes is collected as before
         inside = (gc.get_freeze_count(), gc.get_threshold(), _tracked(built), _tracked(made))
-    assert inside[0] > 0 and inside[1] == (YOUNG_THRESHOLD, before[1], before[2])
+    assert inside[0] > 0 and inside[1] == (YOUNG_THRESHOLD, MIDDLE_THRESHOLD, before[2])
     assert inside[2:] == (False, True)
     # the caller's process as it was: nothing frozen, its thresholds, its objects walked again
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before and _tracked(built)
