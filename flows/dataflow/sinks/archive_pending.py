@@ -60,21 +60,20 @@ class Pending:
     ``write_records``' conversion of all the records at once. Not thread-safe: one thread at a time
     (the writer's jobs run in order)."""
 
-    __slots__ = ("_blocks", "_dates", "_loose", "items", "rows", "table")
+    __slots__ = ("_blocks", "_dates", "_loose", "rows", "table")
 
     def __init__(self, table: str) -> None:
         self.table = table
-        self.items: list[Any] = []  # what was added, as it was (kept alive until the write, as before)
         self.rows = 0
         self._blocks: list[FeatureBlock] = []
         self._loose: list[Any] = []  # a table with open columns other than features: converted at the write
-        self._dates: dict[str, tuple[list[Any], list[list[pa.Array]]]] = {}  # date -> records, chunks
+        self._dates: dict[str, _Date] = {}
 
     def add(self, items: Sequence[Any]) -> None:
-        """Convert ``items`` (records; for ``features`` FeatureBlocks too) after those added before."""
+        """Convert ``items`` (records; for ``features`` FeatureBlocks too) after those added before.
+        A fixed table's records are not kept once converted (but a date's first few: :class:`_Date`)."""
         if not items:
             return
-        self.items.extend(items)
         self.rows += item_rows(self.table, items)
         if self.table == FEATURE_VECTOR.table:
             self._blocks.extend(as_blocks(list(items)))
@@ -82,9 +81,9 @@ class Pending:
             self._loose.extend(items)
         else:
             for date, part in date_groups(self.table, items).items():
-                recs, chunks = self._dates.setdefault(date, ([], []))
-                recs.extend(part)
-                chunks.append(_chunk(self.table, part))
+                if (day := self._dates.get(date)) is None:
+                    day = self._dates[date] = _Date()
+                day.add(part, _chunk(self.table, part))
 
     def files(self) -> dict[str, FileData]:
         """Each date's file data (dates in order of first appearance), rows sorted."""
@@ -93,8 +92,32 @@ class Pending:
         if self._loose:
             groups = date_groups(self.table, self._loose)
             return {date: records_file(self.table, part) for date, part in groups.items()}
-        return {date: records_file(self.table, recs) if len(recs) < SMALL else _sorted(self.table, chunks)
-                for date, (recs, chunks) in self._dates.items()}
+        return {date: _sorted(self.table, day.chunks) if day.few is None
+                else records_file(self.table, day.few) for date, day in self._dates.items()}
+
+
+class _Date:
+    """One date of a :class:`Pending` fixed table: its converted chunks and, while it has fewer than
+    :data:`~.archive_columns.SMALL` records, the records themselves (such a file is made from its
+    records, the small-file path). Past that the records are let go: the chunks hold their values.
+
+    Round 47: a flush's records were kept alive until its write (up to ``batch_rows`` twin
+    snapshots a table, each a dozen tracked objects), so every young collection of the flow walked
+    them again until they were promoted, and the middle collections walked them all (GC47: those
+    collections were the worker's longest pauses of its own)."""
+
+    __slots__ = ("chunks", "few")
+
+    def __init__(self) -> None:
+        self.chunks: list[list[pa.Array]] = []
+        self.few: list[Any] | None = []  # the records while fewer than SMALL, then None
+
+    def add(self, recs: Sequence[Any], chunk: list[pa.Array]) -> None:
+        self.chunks.append(chunk)
+        if self.few is not None:
+            self.few.extend(recs)
+            if len(self.few) >= SMALL:
+                self.few = None
 
 
 def _chunk(table: str, recs: Sequence[Any]) -> list[pa.Array]:
