@@ -144,7 +144,11 @@ def store_holds_archive(archive: Path, store: Path | None, names: tuple[str, Pat
     (``writable_dir`` refuses only a table folder holding ``date=`` partitions): the run then wrote the
     table's partitions beside its recovery files, ``twin archive check --repair`` moved those into
     ``_quarantine/`` as foreign files, and the run's own restart was refused (its recovery folder now
-    "inside the archive table folder")."""
+    "inside the archive table folder").
+
+    Round 47: ``--recovery-dir ARCHIVE/_quarantine`` (or a folder in it that is not a table's) was
+    accepted (HOSTILE47's noticed item): the quarantine is where ``--repair`` puts what it moves
+    aside and what a user empties to purge it, with the recovery partitions then."""
     from flows.archive.files import QUARANTINE, TABLES
     from flows.dataflow.recovery_store import PART_GLOB
 
@@ -168,6 +172,11 @@ def store_holds_archive(archive: Path, store: Path | None, names: tuple[str, Pat
                     f"{given}): the table's files would go among the recovery partitions and `twin archive "
                     "check --repair` would move the partitions out as foreign files; give them a folder "
                     "outside the archive's tables")
+        if folder.name == QUARANTINE and _same(folder.parent, archive):
+            return (f"--recovery-dir {store_given}: inside the archive's quarantine folder {folder} "
+                    f"({flag} {given}): `twin archive check --repair` moves unreadable and foreign files "
+                    "there, and emptying it is how they are purged; give the recovery partitions a folder "
+                    "outside it")
     return None
 
 

@@ -189,6 +189,26 @@ def test_a_fresh_recovery_folder_in_an_archive_table_folder_is_one_line(tmp_path
     assert "inside the archive table folder" not in line and "127.0.0.1:19999" in line, line
 
 
+def test_a_fresh_recovery_folder_in_the_archive_quarantine_is_one_line(tmp_path: Path) -> None:
+    """Round 47: ``--recovery-dir ARCHIVE/_quarantine`` (or a folder in it not named for a table) was
+    accepted: the quarantine is where ``twin archive check --repair`` moves files aside and what a user
+    empties to purge them, the run's recovery partitions with them. One line, nothing made; a folder
+    merely named ``_quarantine`` elsewhere is still accepted."""
+    arch, link = tmp_path / "arch", tmp_path / "via"
+    arch.mkdir()
+    link.symlink_to(arch)
+    for store, archive in ((arch / "_quarantine", arch), (link / "_quarantine" / "rec", arch),
+                           (arch / "_quarantine" / "x" / "y", link)):
+        line = fails("run", *NO_BROKER, "--archive", str(archive), "--recovery-dir", str(store))
+        assert line.startswith(f"twin: error: --recovery-dir {store}: inside the archive's quarantine "
+                               f"folder "), line
+        assert f"(--archive {archive}): `twin archive check --repair` moves" in line, line
+    assert list(arch.iterdir()) == []
+    other = tmp_path / "elsewhere" / "_quarantine"
+    line = fails("run", *NO_BROKER, "--archive", str(arch), "--recovery-dir", str(other))
+    assert "quarantine" not in line and "127.0.0.1:19999" in line, line
+
+
 def test_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
