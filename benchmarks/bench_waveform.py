@@ -54,6 +54,7 @@ import numpy as np
 import scipy.fft
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_archive import app_heap  # noqa: E402  (the settings every archive benchmark applies)
 from bench_overload import ROOT, TWIN, broker, free_port  # noqa: E402  (the local broker, started when none is given)
 from metrics_read import ReadLog, ScrapeFailed, read_metrics, start_serving  # noqa: E402
 
@@ -155,14 +156,6 @@ def floor(cfg: Any, n: int, *, decode_fft: bool, batch: int) -> tuple[float, int
     return spent, faults
 
 
-def twin_heap() -> bool:
-    """Apply the ``malloc`` settings ``twin`` applies at start to this process (module docstring);
-    True if the C library took them."""
-    from flows.app.heap import keep_freed_memory
-
-    return keep_freed_memory()
-
-
 def _batched_spectrum(frames: list[Any]) -> float:
     """Hann-windowed amplitude spectra of same-length frames: one rfft over a 2-D array."""
     x = np.asarray(frames, dtype=np.float64)
@@ -247,7 +240,7 @@ def measure(brokers: str, args: argparse.Namespace) -> dict[str, Any]:
         n = fill(cfg, args)
         f1 = floor(cfg, n, decode_fft=False, batch=args.batch)
         f2_default = floor(cfg, n, decode_fft=True, batch=args.batch)  # before the settings: one-way
-        heap = twin_heap()
+        heap = app_heap()  # the malloc settings `twin` applies at start (module docstring)
         f2 = floor(cfg, n, decode_fft=True, batch=args.batch)
         run = run_twin(cfg, n, args, Path(tmp))
     twin = figures(run["steady_cpu_s"], run["steady_frames"], run["steady_faults"])
