@@ -14,7 +14,9 @@ and :func:`write_file` (buffered);
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -149,16 +151,50 @@ def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile
     last one seen, ``.part-<run>-w0-<seq+1>.parquet.tmp``; a compaction's merged file in its next
     date folder), and Arrow opened them by name: a link planted there had its target, outside the
     archive, overwritten and the link renamed into the archive as the part; a FIFO held the writer
-    (every table's writer: they take turns) and the run's next snapshot for ever."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    (every table's writer: they take turns) and the run's next snapshot for ever.
+
+    Round 48 (HOSTILE48): a regular file found at the name is emptied and written only when it is
+    this process's user's and has no other name (``st_nlink`` 1), else ``OSError`` EEXIST naming it,
+    the file untouched: put there between :func:`clear_temporary` and the open, a hard link to a
+    file outside the archive had that file emptied and overwritten (and, renamed, the part was that
+    file), and another user's file made the part theirs to rewrite after its rename. A folder there:
+    ``OSError`` EISDIR naming it (was Arrow's bare "Is a directory")."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # emptied once looked at
+    try:
+        fd = os.open(path, flags, 0o666)
+    except IsADirectoryError:
+        raise _not_made(errno.EISDIR, path, "a folder") from None
     # a buffered file object: its write writes all or raises (a raw one returns a short count on a
     # disk filling up, which Arrow does not look at: the file's end was lost, the file renamed)
-    file = open(os.open(path, flags, 0o666), "wb")  # noqa: SIM115 - closed with its stream
+    file = open(fd, "wb")  # noqa: SIM115 - closed with its stream
     try:
+        _emptied_if_own(file.fileno(), path)
         return pa.output_stream(file, compression=None, buffer_size=buffer_size)
     except BaseException:
         file.close()
         raise
+
+
+def _emptied_if_own(fd: int, path: str | Path) -> None:
+    """Empty the regular file open at ``fd`` if it is this user's and has no other name; raise
+    :func:`_not_made` (EEXIST) and leave it as it is otherwise. Not a regular file (a device such as
+    ``/dev/full``): left as it is, written as before."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return
+    if st.st_nlink > 1:
+        raise _not_made(errno.EEXIST, path, f"a file with {st.st_nlink - 1} other name(s) (a hard link)")
+    if st.st_uid != os.geteuid():
+        raise _not_made(errno.EEXIST, path, f"a file of another user (uid {st.st_uid})")
+    if st.st_size:
+        os.ftruncate(fd, 0)
+
+
+def _not_made(code: int, path: str | Path, what: str) -> OSError:
+    """The refusal to write ``path``, where ``what`` was found: ``str()`` and ``strerror`` name both."""
+    name = os.path.basename(os.fspath(path))
+    return OSError(code, f"{what} is at the temporary name {name} (put there by someone else: not written "
+                         "through; remove it)")
 
 
 def clear_temporary(path: str | Path) -> None:

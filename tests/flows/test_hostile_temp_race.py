@@ -1,0 +1,109 @@
+"""What is found at an archive temporary name when it is opened: never written through (round 48,
+part HOSTILE48).
+
+Round 47 removed what was planted at the sink's and the compaction's guessable temporary names
+(:func:`flows.archive.layout.clear_temporary`) and then opened them ``O_NOFOLLOW | O_TRUNC``
+(:func:`~flows.archive.layout.new_file`). A hard link put there between the two (a file outside the
+archive, on its file system) was emptied and overwritten with the part, and the part renamed into the
+archive was that file; another user's file put there became the part, theirs to rewrite after its
+rename. A folder there stopped the run naming neither the name nor what was there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from flows.archive import layout, merge
+from flows.archive.files import SUPERSEDES
+from flows.archive.layout import write_options
+from flows.dataflow.sinks.archive_files import write_file
+from flows.dataflow.sinks.archive_writer import ArchiveWriteError
+from tests.flows.test_compact_stream import _folder
+
+NAME = "part-r-w0-000001"
+DATE = "2026-01-01"
+
+
+def _alerts() -> pa.Table:
+    return pa.table({"asset_id": ["p1"], "time": pa.array([0], pa.timestamp("us", tz="UTC"))})
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "outside" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("not the archive's\n")
+    return victim
+
+
+def _racing(monkeypatch: pytest.MonkeyPatch, where: Any, plant: Any) -> None:
+    """``where.clear_temporary`` clears the name, then ``plant(name)`` runs: what a user writing in
+    the folder can put there before the open."""
+    real = where.clear_temporary
+
+    def cleared_then_planted(path: str | Path) -> None:
+        real(path)
+        plant(Path(path))
+
+    monkeypatch.setattr(where, "clear_temporary", cleared_then_planted)
+
+
+def test_a_hard_link_put_at_the_sinks_temporary_name_after_its_clearing_is_not_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = _victim(tmp_path)
+    _racing(monkeypatch, layout, lambda tmp: os.link(victim, tmp))
+    with pytest.raises(ArchiveWriteError) as err:  # the base: written, no error
+        write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+    assert victim.read_bytes() == b"not the archive's\n"  # the base: the part's Parquet bytes
+    folder = tmp_path / "a" / "alerts" / f"date={DATE}"
+    assert str(err.value) == (f"cannot write the archive in {folder}: a file with 1 other name(s) (a hard "
+                              f"link) is at the temporary name .{NAME}.parquet.tmp (put there by someone "
+                              "else: not written through; remove it)")
+    assert list(folder.iterdir()) == []  # the base: the victim's inode renamed in as the part
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_another_users_file_put_at_the_sinks_temporary_name_does_not_become_the_part(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def theirs(tmp: Path) -> None:
+        tmp.write_bytes(b"theirs")
+        os.chown(tmp, 65534, 65534)
+
+    _racing(monkeypatch, layout, theirs)
+    with pytest.raises(ArchiveWriteError, match=r"a file of another user \(uid 65534\) is at the temporary "
+                       rf"name \.{NAME}\.parquet\.tmp"):
+        write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+    assert not (tmp_path / "a" / "alerts" / f"date={DATE}" / f"{NAME}.parquet").exists()
+
+
+def test_a_folder_at_the_sinks_temporary_name_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "a" / "alerts" / f"date={DATE}"
+    (folder / f".{NAME}.parquet.tmp" / "x").mkdir(parents=True)
+    with pytest.raises(ArchiveWriteError) as err:
+        write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+    assert str(err.value) == (f"cannot write the archive in {folder}: a folder is at the temporary name "
+                              f".{NAME}.parquet.tmp (put there by someone else: not written through; "
+                              "remove it)")  # the base: "... in <folder>: Is a directory"
+
+
+@pytest.mark.parametrize("at", ["merged", "run"])
+def test_a_hard_link_put_at_a_compactions_temporary_names_after_their_clearing_is_not_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str) -> None:
+    monkeypatch.setattr(merge, "FAN_IN", 3)
+    files = _folder(tmp_path / "a", 5)
+    table_dir = tmp_path / "a" / "features"
+    sources = [str(f.path.relative_to(table_dir)) for f in files]
+    schema = merge.merged_schema(files).with_metadata({SUPERSEDES: json.dumps(sources).encode()})
+    options = {k: v for k, v in write_options("features", schema).items() if k != "row_group_size"}
+    out = table_dir / "date=2026-01-01" / ".part-compact-t.parquet.tmp"
+    target = out if at == "merged" else out.with_name(".part-compact-t.run-0-0.parquet.tmp")
+    victim = _victim(tmp_path)
+    _racing(monkeypatch, merge, lambda tmp: os.link(victim, tmp) if tmp == target else None)
+    with pytest.raises(OSError, match=r"a file with 1 other name\(s\) \(a hard link\)"):
+        merge.write_merged("features", files, schema, out, options)  # the base: written, no error
+    assert victim.read_bytes() == b"not the archive's\n"
