@@ -266,6 +266,15 @@ def bounds(flushes: list[list[Any]], rounds: int, work: Path) -> dict[str, Any]:
     return out
 
 
+def _not_snapshots(flushes: list[list[Any]]) -> str | None:
+    """How many of the flushes' rows are not ``TwinSnapshot`` s and the first one's type, or None
+    (round 48, HOSTILE48: a file of other rows was a traceback in the first part)."""
+    from twin_models.records import TwinSnapshot
+
+    odd = [r for flush in flushes for r in flush if not isinstance(r, TwinSnapshot)]
+    return f"{len(odd)} of them, the first a {type(odd[0]).__name__!r}" if odd else None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the three parts and print them (last line: JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -287,6 +296,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{type(exc).__name__}: {exc}\n")
     if not any(flushes):
         p.exit(2, f"bench_archive_share: --records {args.records} holds no twin_state rows\n")
+    if (odd := _not_snapshots(flushes)) is not None:  # round 48: a traceback in the first part
+        p.exit(2, f"bench_archive_share: --records {args.records}: its twin_state rows are not twin "
+                  f"snapshots ({odd}); give the file bench_archive_tables.py --save-records wrote\n")
     heap = bench_archive.app_heap() if args.app_heap else False
     if args.fleet:
         day = bench_archive_tables.fleet_day([r for flush in flushes for r in flush], args.fleet)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import platform
 import resource
@@ -255,6 +256,21 @@ def measure(brokers: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"frames": n, **out}
 
 
+def _bad_argument(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, or None. Round 48 (HOSTILE48): ``--assets 0`` and
+    ``--frames 0`` were a ZeroDivisionError, ``--frames -1``, ``--seed -1`` and ``--frame-interval-s
+    nan`` (or 0, or negative) a ValueError traceback of ``islice`` or the simulator, each after a broker
+    was started; ``--batch 0`` measured batches of one frame, reported as batch 0."""
+    for flag, value in (("--frames", args.frames), ("--assets", args.assets), ("--batch", args.batch)):
+        if value < 1:
+            return f"{flag} {value}: must be at least 1"
+    if args.seed < 0:
+        return f"--seed {args.seed}: must be 0 or more"
+    if not (math.isfinite(args.frame_interval_s) and args.frame_interval_s > 0):
+        return f"--frame-interval-s {args.frame_interval_s}: must be a number of seconds above 0"
+    return None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark and print its figures (final line: JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -265,6 +281,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="event time between one asset's frames (default 60: 60 frames per hour window)")
     p.add_argument("--batch", type=int, default=64, help="frames per rfft in floor 2 (default 64)")
     args = p.parse_args(argv)
+    if (bad := _bad_argument(args)) is not None:  # before a broker is started (round 48: tracebacks)
+        p.exit(2, f"bench_waveform: {bad}\n")
     with broker() as brokers:
         res = measure(brokers, args)
     out = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

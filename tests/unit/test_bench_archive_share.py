@@ -134,3 +134,20 @@ def test_main_prints_the_three_parts_and_refuses_records_without_twin_state(
         bench.main(["--records", str(none)])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("rows", [[1, 2, 3], "abc", [None]])
+def test_records_of_other_rows_are_one_line_and_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: object) -> None:
+    """Round 48 (HOSTILE48): a ``--records`` file whose ``twin_state`` held other rows (not ``TwinSnapshot``
+    s: another pickle, another table's flushes) was an AttributeError traceback in the first part."""
+    records = tmp_path / "other.pkl"
+    records.write_bytes(pickle.dumps({"twin_state": [rows, [_snapshot(0)]]}))
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--records", str(records), "--rounds", "1"])
+    assert exit_.value.code == 2
+    first = type(next(iter(rows))).__name__  # type: ignore[call-overload]
+    assert capsys.readouterr().err == (
+        f"bench_archive_share: --records {records}: its twin_state rows are not twin snapshots "
+        f"({len(rows)} of them, the first a {first!r}); give the file bench_archive_tables.py "  # type: ignore[arg-type]
+        "--save-records wrote\n")

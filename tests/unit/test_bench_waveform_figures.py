@@ -34,3 +34,26 @@ def test_cpu_s_reads_the_process_minor_faults_as_they_grow() -> None:
             area[i * mmap.PAGESIZE] = 1
         _, after = bench_waveform._cpu_s(os.getpid())
     assert after - before >= pages // 2  # the kernel may map a few together; most fault one by one
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["--assets", "0"], "--assets 0: must be at least 1"),
+    (["--frames", "0"], "--frames 0: must be at least 1"),
+    (["--frames", "-5"], "--frames -5: must be at least 1"),
+    (["--batch", "0"], "--batch 0: must be at least 1"),
+    (["--seed", "-1"], "--seed -1: must be 0 or more"),
+    (["--frame-interval-s", "nan"], "--frame-interval-s nan: must be a number of seconds above 0"),
+    (["--frame-interval-s", "0"], "--frame-interval-s 0.0: must be a number of seconds above 0"),
+])
+def test_a_bad_argument_is_one_line_and_exit_2_before_any_broker(
+        argv: list[str], line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 48 (HOSTILE48): each was a traceback (ZeroDivisionError, the simulator's or ``islice``'s
+    ValueError) after a broker had been started, or (``--batch 0``) a run of batches of one frame."""
+    def no_broker() -> None:
+        raise AssertionError("a broker was started for arguments that cannot be measured")
+
+    monkeypatch.setattr(bench_waveform, "broker", no_broker)
+    with pytest.raises(SystemExit) as exit_:
+        bench_waveform.main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f"bench_waveform: {line}\n"
