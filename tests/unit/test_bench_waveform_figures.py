@@ -46,11 +46,13 @@ def test_cpu_s_reads_the_process_minor_faults_as_they_grow() -> None:
     (["--frame-interval-s", "0"], "--frame-interval-s 0.0: must be a number of seconds above 0"),
 ])
 def test_a_bad_argument_is_one_line_and_exit_2_before_any_broker(
-        argv: list[str], line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        argv: list[str], line: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Round 48 (HOSTILE48): each was a traceback (ZeroDivisionError, the simulator's or ``islice``'s
     ValueError) after a broker had been started, or (``--batch 0``) a run of batches of one frame."""
     def no_broker() -> None:
-        raise AssertionError("a broker was started for arguments that cannot be measured")
+        msg = "a broker was started for arguments that cannot be measured"
+        raise AssertionError(msg)
 
     monkeypatch.setattr(bench_waveform, "broker", no_broker)
     with pytest.raises(SystemExit) as exit_:
