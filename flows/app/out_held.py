@@ -39,9 +39,11 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
     ``parents``: missing folders above it made too (``twin run --archive a/b``, round 42), and
     removed again with it when still empty."""
     refuse()
-    made = [p for p in (folder, *folder.absolute().parents) if not os.path.lexists(p)] if parents else (
-        [folder] if not os.path.lexists(folder) else [])
-    folder.mkdir(exist_ok=True, parents=parents)
+    if parents:
+        made = _made_down_to(folder)
+    else:
+        made = [folder] if not os.path.lexists(folder) else []
+        folder.mkdir(exist_ok=True)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     except OSError as exc:  # ELOOP, ENOTDIR: put there since the check
@@ -69,6 +71,32 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
                 raise
     finally:
         os.close(fd)
+
+
+def _made_down_to(folder: Path) -> list[Path]:
+    """``folder`` and the missing folders above it made, from the top down; returns those made here,
+    innermost first (what an exception ending the hold removes again when still empty).
+
+    Round 48 (HOSTILE48): the list was the names of ``folder`` and its lexical parents missing BEFORE
+    anything was made, and ``mkdir(parents=True)`` made them: through a ``..`` (``--recovery-dir
+    new/../keep``) the folder ``keep`` that existed, seen through the missing ``new``, was counted as
+    made, so a refused or failed ``twin run`` removed the user's empty ``keep`` (``ARCHIVE/_quarantine``
+    with ``ARCHIVE/new/../_quarantine``) and left ``new`` behind. Each name is now looked at once the
+    folder above it exists, as the system resolves it."""
+    made: list[Path] = []
+    at = Path(folder.anchor)
+    for part in folder.parts[1 if folder.anchor else 0:]:
+        at /= part
+        if part in (".", "..") or os.path.lexists(at):
+            continue
+        try:
+            at.mkdir()
+        except FileExistsError:  # made meanwhile by someone else: not ours to remove
+            continue
+        made.append(at)
+    if not made:
+        folder.mkdir(exist_ok=True)  # a non-folder at the name: FileExistsError, as before
+    return made[::-1]
 
 
 def _logical(exc: BaseException) -> None:

@@ -1,0 +1,36 @@
+"""``twin run`` given a folder through ``..`` past a missing one (round 48, part HOSTILE48).
+
+The held folders (:func:`flows.app.out_held.held_folder`) counted as made here every lexical parent
+missing before the ``mkdir``: ``new/../keep`` counted ``keep`` (looked at through the missing ``new``)
+although it existed. A run refused or failed after that (here: no broker) removed the user's empty
+``keep`` (``ARCHIVE/_quarantine`` given as ``ARCHIVE/new/../_quarantine``: the archive's own) and left
+``new`` behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.flows.test_cli_errors import NO_BROKER, fails
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_a_failed_run_keeps_an_existing_empty_recovery_folder_named_through_dotdot(tmp_path: Path) -> None:
+    (tmp_path / "keep").mkdir()
+    line = fails("run", *NO_BROKER, "--archive", str(tmp_path / "arch"), "--recovery-dir",
+                 str(tmp_path / "new" / ".." / "keep"))
+    assert "127.0.0.1:19999" in line, line  # past the checks: the broker is not there
+    assert _tree(tmp_path) == ["keep"]  # the base: ["new"], the user's keep removed
+
+
+def test_a_refused_recovery_folder_in_the_quarantine_named_through_dotdot_removes_nothing(
+        tmp_path: Path) -> None:
+    arch = tmp_path / "arch"
+    (arch / "_quarantine").mkdir(parents=True)
+    store = arch / "nonexist" / ".." / "_quarantine"
+    line = fails("run", *NO_BROKER, "--archive", str(arch), "--recovery-dir", str(store))
+    assert line.startswith(f"twin: error: --recovery-dir {store}: inside the archive's quarantine folder"), line
+    assert _tree(tmp_path) == ["arch", "arch/_quarantine"]  # the base: arch/nonexist, no _quarantine
