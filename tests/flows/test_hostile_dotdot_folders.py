@@ -32,5 +32,6 @@ def test_a_refused_recovery_folder_in_the_quarantine_named_through_dotdot_remove
     (arch / "_quarantine").mkdir(parents=True)
     store = arch / "nonexist" / ".." / "_quarantine"
     line = fails("run", *NO_BROKER, "--archive", str(arch), "--recovery-dir", str(store))
-    assert line.startswith(f"twin: error: --recovery-dir {store}: inside the archive's quarantine folder"), line
+    want = f"twin: error: --recovery-dir {store}: inside the archive's quarantine folder"
+    assert line.startswith(want), line
     assert _tree(tmp_path) == ["arch", "arch/_quarantine"]  # the base: arch/nonexist, no _quarantine
