@@ -80,17 +80,24 @@ def test_a_fifo_planted_at_the_sinks_next_temporary_name_holds_no_writer(tmp_pat
     assert second.is_file() and pq.read_metadata(second).num_rows == 20
 
 
-@pytest.mark.parametrize("at", ["merged", "run"])
-def test_a_link_planted_at_a_compactions_temporary_names_is_not_written_through(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str) -> None:
-    """The merged file's temporary name and a merge pass's run file (``FAN_IN`` made small)."""
+def merge_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> tuple[list[Any], Any, dict[str, Any], Path]:
+    """A date folder of 5 files to merge in passes of 3 (``FAN_IN`` made small): the files, the merged
+    schema, the write options and the merged file's temporary name."""
     monkeypatch.setattr(merge, "FAN_IN", 3)
     files = _folder(tmp_path / "a", 5)
     table_dir = tmp_path / "a" / "features"
     sources = [str(f.path.relative_to(table_dir)) for f in files]
     schema = merge.merged_schema(files).with_metadata({SUPERSEDES: json.dumps(sources).encode()})
     options = {k: v for k, v in write_options("features", schema).items() if k != "row_group_size"}
-    out = table_dir / "date=2026-01-01" / ".part-compact-t.parquet.tmp"
+    return files, schema, options, table_dir / "date=2026-01-01" / ".part-compact-t.parquet.tmp"
+
+
+@pytest.mark.parametrize("at", ["merged", "run"])
+def test_a_link_planted_at_a_compactions_temporary_names_is_not_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str) -> None:
+    """The merged file's temporary name and a merge pass's run file (``FAN_IN`` made small)."""
+    files, schema, options, out = merge_inputs(tmp_path, monkeypatch)
     victim = tmp_path / "victim.txt"
     victim.write_text("not the archive's\n")
     planted = out if at == "merged" else out.with_name(".part-compact-t.run-0-0.parquet.tmp")

@@ -11,7 +11,6 @@ rename. A folder there stopped the run naming neither the name nor what was ther
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,9 @@ import pyarrow as pa
 import pytest
 
 from flows.archive import layout, merge
-from flows.archive.files import SUPERSEDES
-from flows.archive.layout import write_options
 from flows.dataflow.sinks.archive_files import write_file
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
-from tests.flows.test_compact_stream import _folder
+from tests.flows.test_hostile_temp_names import merge_inputs
 
 NAME = "part-r-w0-000001"
 DATE = "2026-01-01"
@@ -94,13 +91,7 @@ def test_a_folder_at_the_sinks_temporary_name_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("at", ["merged", "run"])
 def test_a_hard_link_put_at_a_compactions_temporary_names_after_their_clearing_is_not_written_through(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str) -> None:
-    monkeypatch.setattr(merge, "FAN_IN", 3)
-    files = _folder(tmp_path / "a", 5)
-    table_dir = tmp_path / "a" / "features"
-    sources = [str(f.path.relative_to(table_dir)) for f in files]
-    schema = merge.merged_schema(files).with_metadata({SUPERSEDES: json.dumps(sources).encode()})
-    options = {k: v for k, v in write_options("features", schema).items() if k != "row_group_size"}
-    out = table_dir / "date=2026-01-01" / ".part-compact-t.parquet.tmp"
+    files, schema, options, out = merge_inputs(tmp_path, monkeypatch)
     target = out if at == "merged" else out.with_name(".part-compact-t.run-0-0.parquet.tmp")
     victim = _victim(tmp_path)
     _racing(monkeypatch, merge, lambda tmp: os.link(victim, tmp) if tmp == target else None)
