@@ -153,22 +153,26 @@ def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile
     archive, overwritten and the link renamed into the archive as the part; a FIFO held the writer
     (every table's writer: they take turns) and the run's next snapshot for ever.
 
-    Round 48 (HOSTILE48): a regular file found at the name is emptied and written only when it is
-    this process's user's and has no other name (``st_nlink`` 1), else ``OSError`` EEXIST naming it,
-    the file untouched: put there between :func:`clear_temporary` and the open, a hard link to a
-    file outside the archive had that file emptied and overwritten (and, renamed, the part was that
-    file), and another user's file made the part theirs to rewrite after its rename. A folder there:
-    ``OSError`` EISDIR naming it (was Arrow's bare "Is a directory")."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # emptied once looked at
+    Round 48 (HOSTILE48): the name is made new (``O_EXCL``); a regular file found there is emptied
+    and written only when it is this process's user's and has no other name (``st_nlink`` 1), else
+    ``OSError`` EEXIST naming it, the file untouched: put there between :func:`clear_temporary` and
+    the open, a hard link to a file outside the archive had that file emptied and overwritten (and,
+    renamed, the part was that file), and another user's file made the part theirs to rewrite after
+    its rename. A folder there: ``OSError`` EISDIR naming it (was Arrow's bare "Is a directory")."""
+    flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags, 0o666)
-    except IsADirectoryError:
-        raise _not_made(errno.EISDIR, path, "a folder") from None
+        fd, found = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), False  # made new: ours
+    except FileExistsError:  # something is there: looked at before it is emptied (docstring)
+        try:
+            fd, found = os.open(path, flags), True
+        except IsADirectoryError:
+            raise _not_made(errno.EISDIR, path, "a folder") from None
     # a buffered file object: its write writes all or raises (a raw one returns a short count on a
     # disk filling up, which Arrow does not look at: the file's end was lost, the file renamed)
     file = open(fd, "wb")  # noqa: SIM115 - closed with its stream
     try:
-        _emptied_if_own(file.fileno(), path)
+        if found:  # not for a file made here: its owner may read as another uid (NFS root_squash, CIFS uid=)
+            _emptied_if_own(file.fileno(), path)
         return pa.output_stream(file, compression=None, buffer_size=buffer_size)
     except BaseException:
         file.close()

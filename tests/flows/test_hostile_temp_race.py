@@ -98,3 +98,12 @@ def test_a_hard_link_put_at_a_compactions_temporary_names_after_their_clearing_i
     with pytest.raises(OSError, match=r"a file with 1 other name\(s\) \(a hard link\)"):
         merge.write_merged("features", files, schema, out, options)  # the base: written, no error
     assert victim.read_bytes() == b"not the archive's\n"
+
+
+def test_a_file_made_new_is_written_whatever_owner_the_file_system_shows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner check is for a file found at the name: one made here is written even where the file
+    system shows another owner (NFS with root_squash, a CIFS mount's ``uid=``), as before."""
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 4242)
+    write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+    assert (tmp_path / "a" / "alerts" / f"date={DATE}" / f"{NAME}.parquet").is_file()
