@@ -18,12 +18,14 @@ def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-def test_a_failed_run_keeps_an_existing_empty_recovery_folder_named_through_dotdot(tmp_path: Path) -> None:
+def test_a_failed_run_keeps_existing_empty_folders_named_through_dotdot(tmp_path: Path) -> None:
+    """The recovery folder and the archive (both held, made with their parents)."""
     (tmp_path / "keep").mkdir()
-    line = fails("run", *NO_BROKER, "--archive", str(tmp_path / "arch"), "--recovery-dir",
+    (tmp_path / "arch").mkdir()
+    line = fails("run", *NO_BROKER, "--archive", str(tmp_path / "other" / ".." / "arch"), "--recovery-dir",
                  str(tmp_path / "new" / ".." / "keep"))
     assert "127.0.0.1:19999" in line, line  # past the checks: the broker is not there
-    assert _tree(tmp_path) == ["keep"]  # the base: ["new"], the user's keep removed
+    assert _tree(tmp_path) == ["arch", "keep"]  # the base: ["new", "other"], the user's folders removed
 
 
 def test_a_refused_recovery_folder_in_the_quarantine_named_through_dotdot_removes_nothing(
