@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
 from benchmarks.quality.nab_clean import CleanReferences, alarm_cut
+from benchmarks.quality.nab_ladder import rung_channel
 from twin_models.anomaly.event_gate import ALARM_P
 from twin_models.anomaly.novelty import SubsequenceNovelty
 
@@ -16,14 +18,10 @@ def _series(seed: int = 3, n: int = 1200) -> np.ndarray:
     return 10.0 + 0.3 * np.sin(np.arange(n) * 2 * np.pi / 48) + rng.normal(0.0, 0.05, n)
 
 
-def _p_values(sub: SubsequenceNovelty, xs: np.ndarray) -> np.ndarray:
-    out = []
-    for x in xs:
-        v = sub.vector(float(x))
-        d = sub.distances(v) if v is not None and sub.n else None
-        out.append(sub.p_value(d, 0.0)[1])
-        sub.learn(float(x), v, d)
-    return np.array(out)
+def _p_values(xs: np.ndarray, cut: float | None) -> np.ndarray:
+    """The rung 8x4's p per row through the harness's loop: today's references, or clean ones."""
+    novelty = SubsequenceNovelty if cut is None else partial(CleanReferences, cut=cut)
+    return rung_channel([float(x) for x in xs], np.zeros(len(xs)), 0, 8, 4, 2000, 20, novelty)
 
 
 def test_a_second_incident_is_judged_against_clean_references() -> None:
@@ -31,8 +29,8 @@ def test_a_second_incident_is_judged_against_clean_references() -> None:
     xs[600:608] += np.array([0.0, 2.0, 4.0, 4.0, 4.0, 2.0, 0.0, 0.0])  # a burst
     xs[984:992] += np.array([0.0, -1.5, -3.0, -3.0, -1.5, 0.0, 0.0, 0.0])  # another incident, a dip
     cut = 1e-4
-    base = _p_values(SubsequenceNovelty(8, 4, history=2000), xs)
-    clean = _p_values(CleanReferences(8, 4, history=2000, cut=cut), xs)
+    base = _p_values(xs, None)
+    clean = _p_values(xs, cut)
     first = int(np.argmax(clean <= cut))
     # until the rung first flags a row (that row included) the references are today's
     assert np.array_equal(base[: first + 1], clean[: first + 1])
