@@ -1,0 +1,102 @@
+"""benchmarks/quality/nab_clean.py: the rungs' references kept clean of their own alarms."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+
+from benchmarks.quality.nab_clean import CleanReferences, alarm_cut
+from benchmarks.quality.nab_ladder import rung_channel
+from twin_models.anomaly.event_gate import ALARM_P
+from twin_models.anomaly.novelty import SubsequenceNovelty
+
+
+def _series(seed: int = 3, n: int = 1200) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 10.0 + 0.3 * np.sin(np.arange(n) * 2 * np.pi / 48) + rng.normal(0.0, 0.05, n)
+
+
+def _p_values(xs: np.ndarray, cut: float | None) -> np.ndarray:
+    """The rung 8x4's p per row through the harness's loop: today's references, or clean ones."""
+    novelty = SubsequenceNovelty if cut is None else partial(CleanReferences, cut=cut)
+    return rung_channel([float(x) for x in xs], np.zeros(len(xs)), 0, 8, 4, 2000, 20, novelty)
+
+
+def test_a_second_incident_is_judged_against_clean_references() -> None:
+    xs = _series()
+    xs[600:608] += np.array([0.0, 2.0, 4.0, 4.0, 4.0, 2.0, 0.0, 0.0])  # a burst
+    xs[984:992] += np.array([0.0, -1.5, -3.0, -3.0, -1.5, 0.0, 0.0, 0.0])  # another incident, a dip
+    cut = 1e-4
+    base = _p_values(xs, None)
+    clean = _p_values(xs, cut)
+    first = int(np.argmax(clean <= cut))
+    # until the rung first flags a row (that row included) the references are today's
+    assert np.array_equal(base[: first + 1], clean[: first + 1])
+    assert base[600:612].min() <= cut and clean[600:612].min() <= cut  # both flag the burst
+    # today the burst's subsequences, far from everything, top the references: the dip is not an
+    # alarm (p 0.009); against references without them it is (1e-195)
+    assert base[984:996].min() > 10 * cut
+    assert clean[984:996].min() < cut
+
+
+def _brute_p(refs: list[float], stat: float, k: int, n_stored: int, m: int, min_samples: int) -> float:
+    """The rank p-value of ``stat`` among ``refs``, exponential beyond the largest (the rung's)."""
+    if n_stored - m < min_samples or len(refs) < min_samples:
+        return 1.0
+    ref = np.array(refs)
+    ge = int(np.sum(ref >= stat))
+    if ge:
+        return (ge + 1) / (ref.size + 1)
+    top = np.sort(ref)[-(min(k, ref.size - 1) + 1):]
+    beta = max(float(top[1:].mean() - top[0]), 1e-300)
+    return math.exp(-(stat - float(top.max())) / beta) / (ref.size + 1)
+
+
+def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None:
+    xs = _series(seed=5, n=600)
+    xs[300:306] += 3.0  # an incident the rung flags
+    xs[450:455] -= 2.0
+    m, d, k, cut = 8, 4, 20, 1e-3
+    sub = CleanReferences(m, d, history=5000, k=k, cut=cut)
+    vecs: list[np.ndarray] = []  # stored subsequences, in order
+    rows: list[int] = []  # the row each one ends at
+    flagged: list[int] = []  # rows flagged by the brute force's own p
+    checked = differs = 0
+    for i, x in enumerate(xs):
+        v = sub.vector(float(x))
+        dist = sub.distances(v) if v is not None and sub.n else None
+        stat, p = sub.p_value(dist, 0.0)
+        if v is not None and dist is not None:
+            c = len(vecs)
+            arr = np.array(vecs)
+            past = np.sum((arr[: max(c - m, 0)] - v) ** 2, axis=1)  # more than m subsequences back
+            pair = np.sum((arr[:, None, :] - arr[None, :, :]) ** 2, axis=2)  # every stored pair
+            idx = np.arange(c)
+            pair[np.abs(idx[:, None] - idx[None, :]) <= m] = math.inf  # overlapping: not neighbours
+            nn = pair.min(axis=1)
+            known = np.isfinite(nn)
+            clean = np.array([not any(r - m < f <= r for f in flagged) for r in rows], dtype=bool)
+            refs = list(np.sqrt(nn[known & clean] / d))
+            if past.size:
+                s = math.sqrt(float(past.min()) / d)
+                expect = _brute_p(refs, s, k, c, m, 50)
+                if not math.isnan(stat):
+                    assert math.isclose(stat, s, rel_tol=1e-9, abs_tol=1e-12)
+                assert math.isclose(p, expect, rel_tol=1e-6, abs_tol=1e-300), (i, p, expect)
+                checked += 1
+                differs += int(np.count_nonzero(known & ~clean) > 0)
+                if expect <= cut:
+                    flagged.append(i)
+        sub.learn(float(x), v, dist)
+        if v is not None:
+            vecs.append(v.copy())
+            rows.append(i)
+    assert checked > 500
+    assert differs > 100  # the clean references were not all of them on many rows
+    assert flagged and min(flagged) >= 300  # the incident, not the noise, was flagged
+
+
+def test_cut_is_the_alarm_grade_over_bonferronis_channels() -> None:
+    assert math.isclose(alarm_cut(11), ALARM_P / 11)
