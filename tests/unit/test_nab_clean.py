@@ -54,15 +54,17 @@ def _brute_p(refs: list[float], stat: float, k: int, n_stored: int, m: int, min_
     return math.exp(-(stat - float(top.max())) / beta) / (ref.size + 1)
 
 
-def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None:
-    xs = _series(seed=5, n=600)
-    xs[300:306] += 3.0  # an incident the rung flags
-    xs[450:455] -= 2.0
-    m, d, k, cut = 8, 4, 20, 1e-3
-    sub = CleanReferences(m, d, history=5000, k=k, cut=cut)
+def _brute_force_check(sub: CleanReferences, xs: np.ndarray, cut: float,
+                       given: np.ndarray | None) -> tuple[int, int, list[int], list[int]]:
+    """Drive ``sub`` row by row and check every statistic and p against a brute-force rank among
+    the stored subsequences containing no flagged row; the flagged rows ``given``, or (None) the
+    brute force's own ``p <= cut``. Returns (rows checked, rows with references left out, rows
+    flagged, rows at ``p <= cut`` not flagged)."""
+    m, d, k = sub.m, sub.d, sub.k
     vecs: list[np.ndarray] = []  # stored subsequences, in order
     rows: list[int] = []  # the row each one ends at
-    flagged: list[int] = []  # rows flagged by the brute force's own p
+    flagged: list[int] = [] if given is None else [int(i) for i in np.flatnonzero(given)]
+    unflagged: list[int] = []
     checked = differs = 0
     for i, x in enumerate(xs):
         v = sub.vector(float(x))
@@ -87,12 +89,28 @@ def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None
                 assert math.isclose(p, expect, rel_tol=1e-6, abs_tol=1e-300), (i, p, expect)
                 checked += 1
                 differs += int(np.count_nonzero(known & ~clean) > 0)
-                if expect <= cut:
+                if expect <= cut and given is None:
                     flagged.append(i)
+                elif expect <= cut and given is not None and not given[i]:
+                    unflagged.append(i)
         sub.learn(float(x), v, dist)
         if v is not None:
             vecs.append(v.copy())
             rows.append(i)
+    return checked, differs, flagged, unflagged
+
+
+def _two_incidents() -> np.ndarray:
+    xs = _series(seed=5, n=600)
+    xs[300:306] += 3.0  # an incident the rung flags
+    xs[450:455] -= 2.0
+    return xs
+
+
+def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None:
+    cut = 1e-3
+    checked, differs, flagged, _ = _brute_force_check(CleanReferences(8, 4, history=5000, k=20, cut=cut),
+                                                      _two_incidents(), cut, None)
     assert checked > 500
     assert differs > 100  # the clean references were not all of them on many rows
     assert flagged and min(flagged) >= 300  # the incident, not the noise, was flagged
@@ -138,45 +156,11 @@ def test_config_flags_make_a_second_incident_news_without_feeding_themselves() -
 
 
 def test_config_flags_p_value_is_the_rank_among_references_clean_of_the_given_rows() -> None:
-    xs = _series(seed=5, n=600)
-    xs[300:306] += 3.0
-    xs[450:455] -= 2.0
-    m, d, k, cut = 8, 4, 20, 1e-3
-    base = rung_channel([float(x) for x in xs], np.zeros(len(xs)), 0, m, d, 5000, k, SubsequenceNovelty)
-    given = base <= cut
-    flagged = np.flatnonzero(given)
-    sub = ConfigFlags(m, d, history=5000, k=k, flags=given)
-    vecs: list[np.ndarray] = []
-    rows: list[int] = []
-    checked = differs = own = 0
-    for i, x in enumerate(xs):
-        v = sub.vector(float(x))
-        dist = sub.distances(v) if v is not None and sub.n else None
-        stat, p = sub.p_value(dist, 0.0)
-        if v is not None and dist is not None:
-            c = len(vecs)
-            arr = np.array(vecs)
-            past = np.sum((arr[: max(c - m, 0)] - v) ** 2, axis=1)
-            pair = np.sum((arr[:, None, :] - arr[None, :, :]) ** 2, axis=2)
-            idx = np.arange(c)
-            pair[np.abs(idx[:, None] - idx[None, :]) <= m] = math.inf
-            nn = pair.min(axis=1)
-            known = np.isfinite(nn)
-            clean = np.array([not any(r - m < f <= r for f in flagged) for r in rows], dtype=bool)
-            refs = list(np.sqrt(nn[known & clean] / d))
-            if past.size:
-                s = math.sqrt(float(past.min()) / d)
-                expect = _brute_p(refs, s, k, c, m, 50)
-                if not math.isnan(stat):
-                    assert math.isclose(stat, s, rel_tol=1e-9, abs_tol=1e-12)
-                assert math.isclose(p, expect, rel_tol=1e-6, abs_tol=1e-300), (i, p, expect)
-                checked += 1
-                differs += int(np.count_nonzero(known & ~clean) > 0)
-                own += int(expect <= cut and not given[i])  # small p of its own: not a flag here
-        sub.learn(float(x), v, dist)
-        if v is not None:
-            vecs.append(v.copy())
-            rows.append(i)
+    xs, cut = _two_incidents(), 1e-3
+    base = rung_channel([float(x) for x in xs], np.zeros(len(xs)), 0, 8, 4, 5000, 20, SubsequenceNovelty)
+    given = base <= cut  # today's p decide the flags
+    checked, differs, flagged, unflagged = _brute_force_check(
+        ConfigFlags(8, 4, history=5000, k=20, flags=given), xs, cut, given)
     assert checked > 500
-    assert differs > 100 and flagged.size and flagged.min() >= 300
-    assert own  # the variant's own flags would have differed: the exclusion is the given rows'
+    assert differs > 100 and flagged and min(flagged) >= 300
+    assert unflagged  # the variant's own flags would have differed: the exclusion is the given rows'
