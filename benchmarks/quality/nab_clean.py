@@ -1,7 +1,7 @@
 """NAB: the rungs' references kept clean of their own alarms (SPOT's rule).
 
-Run: ``.venv/bin/python benchmarks/quality/nab_clean.py [--data DIR] [--config FILE]
-[--cache-dir DIR] [--no-progress]``
+Run: ``.venv/bin/python benchmarks/quality/nab_clean.py [--flags {self,config}] [--data DIR]
+[--config FILE] [--cache-dir DIR] [--no-progress]``
 
 Issue 13, round 48 (NAB48; design and adoption rule in RESULTS.md before the first run). A rung's
 p-value is the rank of the newest subsequence's nearest-neighbour distance among the stored
@@ -18,10 +18,17 @@ stored and searched as a neighbour, but leaves the references. Everything else i
 The config's rows and the variant's are each scored in every regime of ``nab_fixed.py`` and
 ``nab_diagnose.py``'s losses name the windows gained and lost (:func:`nab_twins.compare`). Final
 line: JSON.
+
+``--flags config`` (round 48, NAB48B): NAB48's rung flagged rows by its OWN p, so a flag took the
+next subsequences out of the references, the rows after it got tiny p and were flagged in turn (the
+exclusion fed itself). With ``config`` the flagged rows are the config's: a row is flagged on a rung
+when that rung's p with every stored subsequence as a reference (today's p, the config's channel) is
+at most ``ALARM_P / K`` (:class:`ConfigFlags`); the variant's own p never extends the exclusion.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from functools import partial
 from pathlib import Path
@@ -85,27 +92,67 @@ class CleanReferences(SubsequenceNovelty):
             self._clean[j] = self.since >= self.m
 
 
+class ConfigFlags(CleanReferences):
+    """:class:`CleanReferences` whose flagged rows are given (``flags``, one bool per row, e.g. the
+    config's own ``p <= cut``) instead of taken from its own p: a stored subsequence leaves the
+    references when one of its ``m`` rows is in ``flags``, whatever p this variant gives.
+
+    Rows are counted by ``learn`` (the twin's order: each row scored, then learnt once); rows past
+    the end of ``flags`` are not flagged.
+    """
+
+    def __init__(self, m: int, d: int, history: int = 4000, k: int = 20, min_samples: int = 50,
+                 flags: npt.ArrayLike = ()):
+        super().__init__(m, d, history, k, min_samples, cut=0.0)
+        self.flags = np.asarray(flags, dtype=bool)
+        self.row = 0  # the row being learnt (rows learnt before it)
+
+    def learn(self, x: float, v: npt.NDArray[np.float64] | None,
+              dist: npt.NDArray[np.float64] | None) -> None:
+        """The parent's, the row flagged as ``flags`` says (its own p ignored)."""
+        self._flagged = bool(self.row < self.flags.size and self.flags[self.row])
+        self.row += 1
+        super().learn(x, v, dist)
+
+
 def alarm_cut(channels: int) -> float:
     """The p at which one channel alone makes a row an alarm: ``ALARM_P`` over Bonferroni's ``K``."""
     return ALARM_P / channels
 
 
-def clean_channels(corpus: OfflineCorpus) -> dict[str, np.ndarray]:
-    """Per file: the value tails, then one clean-reference column per rung of the config's ladder."""
+def clean_channels(corpus: OfflineCorpus, flags: str = "self") -> dict[str, np.ndarray]:
+    """Per file: the value tails, then one clean-reference column per rung of the config's ladder;
+    the flagged rows the rung's own (``flags="self"``, NAB48) or the config's (``"config"``, NAB48B)."""
     nov, warmup = corpus.nov, corpus.warmup
     cut = alarm_cut(2 + len(nov.scales))  # one feature: its two value tails and one per rung
-    novelty = partial(CleanReferences, cut=cut)
-    rungs = [corpus.cached(["rung-clean", warmup, m, d, nov.history, TAIL_K, RESOLUTION, cut],
-                           lambda k, m=m, d=d: rung_channel(corpus.vals[k], corpus.tails[k][:, 2], warmup,
-                                                            m, d, nov.history, TAIL_K, novelty),
-                           f"clean rung {m}x{d}") for m, d in nov.scales]
+
+    def channel(k: str, m: int, d: int) -> np.ndarray:
+        if flags == "config":  # today's p of this rung: the config's channel
+            novelty = partial(ConfigFlags, flags=corpus.rung(m, d)[k] <= cut)
+        else:
+            novelty = partial(CleanReferences, cut=cut)
+        return rung_channel(corpus.vals[k], corpus.tails[k][:, 2], warmup, m, d, nov.history, TAIL_K, novelty)
+
+    tag = "rung-clean" if flags == "self" else f"rung-clean-{flags}-flags"
+    rungs = [corpus.cached([tag, warmup, m, d, nov.history, TAIL_K, RESOLUTION, cut],
+                           lambda k, m=m, d=d: channel(k, m, d), f"clean rung {m}x{d} ({flags} flags)")
+             for m, d in nov.scales]
     return {k: np.concatenate([corpus.tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1)
             for k in corpus.series}
 
 
+FLAGS = {"self": "clean references", "config": "clean of the config's flags"}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """The config and the clean-reference variant: every regime, and windows gained / lost; JSON last."""
-    return compare("nab_clean", __doc__.splitlines()[0], "clean references", clean_channels, argv)
+    """The config and the clean-reference variant (``--flags``: whose flags, the rung's own or the
+    config's): every regime, and windows gained / lost; JSON last."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--flags", choices=list(FLAGS), default="self",
+                     help="rows flagged by the variant's own p (NAB48) or by the config's (NAB48B)")
+    args, rest = pre.parse_known_args(argv)
+    return compare("nab_clean", __doc__.splitlines()[0], FLAGS[args.flags],
+                   partial(clean_channels, flags=args.flags), rest)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 
-from benchmarks.quality.nab_clean import CleanReferences, alarm_cut
+from benchmarks.quality.nab_clean import CleanReferences, ConfigFlags, alarm_cut
 from benchmarks.quality.nab_ladder import rung_channel
 from twin_models.anomaly.event_gate import ALARM_P
 from twin_models.anomaly.novelty import SubsequenceNovelty
@@ -54,15 +54,17 @@ def _brute_p(refs: list[float], stat: float, k: int, n_stored: int, m: int, min_
     return math.exp(-(stat - float(top.max())) / beta) / (ref.size + 1)
 
 
-def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None:
-    xs = _series(seed=5, n=600)
-    xs[300:306] += 3.0  # an incident the rung flags
-    xs[450:455] -= 2.0
-    m, d, k, cut = 8, 4, 20, 1e-3
-    sub = CleanReferences(m, d, history=5000, k=k, cut=cut)
+def _brute_force_check(sub: CleanReferences, xs: np.ndarray, cut: float,
+                       given: np.ndarray | None) -> tuple[int, int, list[int], list[int]]:
+    """Drive ``sub`` row by row and check every statistic and p against a brute-force rank among
+    the stored subsequences containing no flagged row; the flagged rows ``given``, or (None) the
+    brute force's own ``p <= cut``. Returns (rows checked, rows with references left out, rows
+    flagged, rows at ``p <= cut`` not flagged)."""
+    m, d, k = sub.m, sub.d, sub.k
     vecs: list[np.ndarray] = []  # stored subsequences, in order
     rows: list[int] = []  # the row each one ends at
-    flagged: list[int] = []  # rows flagged by the brute force's own p
+    flagged: list[int] = [] if given is None else [int(i) for i in np.flatnonzero(given)]
+    unflagged: list[int] = []
     checked = differs = 0
     for i, x in enumerate(xs):
         v = sub.vector(float(x))
@@ -87,12 +89,28 @@ def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None
                 assert math.isclose(p, expect, rel_tol=1e-6, abs_tol=1e-300), (i, p, expect)
                 checked += 1
                 differs += int(np.count_nonzero(known & ~clean) > 0)
-                if expect <= cut:
+                if expect <= cut and given is None:
                     flagged.append(i)
+                elif expect <= cut and given is not None and not given[i]:
+                    unflagged.append(i)
         sub.learn(float(x), v, dist)
         if v is not None:
             vecs.append(v.copy())
             rows.append(i)
+    return checked, differs, flagged, unflagged
+
+
+def _two_incidents() -> np.ndarray:
+    xs = _series(seed=5, n=600)
+    xs[300:306] += 3.0  # an incident the rung flags
+    xs[450:455] -= 2.0
+    return xs
+
+
+def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None:
+    cut = 1e-3
+    checked, differs, flagged, _ = _brute_force_check(CleanReferences(8, 4, history=5000, k=20, cut=cut),
+                                                      _two_incidents(), cut, None)
     assert checked > 500
     assert differs > 100  # the clean references were not all of them on many rows
     assert flagged and min(flagged) >= 300  # the incident, not the noise, was flagged
@@ -100,3 +118,49 @@ def test_p_value_is_the_rank_among_the_clean_references_by_brute_force() -> None
 
 def test_cut_is_the_alarm_grade_over_bonferronis_channels() -> None:
     assert math.isclose(alarm_cut(11), ALARM_P / 11)
+
+
+def _config_flag_p(xs: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """The rung 8x4's p per row with references clean of the given flagged rows (NAB48B)."""
+    return rung_channel([float(x) for x in xs], np.zeros(len(xs)), 0, 8, 4, 2000, 20,
+                        partial(ConfigFlags, flags=flags))
+
+
+def test_config_flags_make_a_second_incident_news_without_feeding_themselves() -> None:
+    xs = _series()
+    xs[600:608] += np.array([0.0, 2.0, 4.0, 4.0, 4.0, 2.0, 0.0, 0.0])  # a burst
+    xs[984:992] += np.array([0.0, -1.5, -3.0, -3.0, -1.5, 0.0, 0.0, 0.0])  # another incident, a dip
+    cut = 1e-3  # the config flags the burst's first rows only (601-604), and one noise row
+    base = _p_values(xs, None)
+    flags = base <= cut  # today's p decide the flags
+    got = _config_flag_p(xs, flags)
+    first = int(np.argmax(flags))
+    assert flags[600:612].any() and np.array_equal(base[: first + 1], got[: first + 1])
+    # the dip, at p 0.009 against today's references, is an alarm against the config-clean ones
+    assert base[984:996].min() > 5 * cut
+    assert got[984:996].min() < cut
+    # no feedback: the variant's own small p (rows the config did not flag) take nothing more out;
+    # NAB48's self-flags would have (its references differ from these after such a row)
+    extra = np.flatnonzero((got <= cut) & ~flags)
+    assert extra.size
+    assert not np.array_equal(_p_values(xs, cut), got)
+    sub = ConfigFlags(8, 4, history=2000, k=20, flags=flags)
+    for x in xs:
+        v = sub.vector(float(x))
+        d = sub.distances(v) if v is not None and sub.n else None
+        sub.p_value(d, 0.0)
+        sub.learn(float(x), v, d)
+    ends = np.arange(len(xs))[-sub.n:]  # the row each stored subsequence ends at (history > n)
+    covered = np.array([flags[max(t - 7, 0): t + 1].any() for t in ends])
+    assert np.array_equal(~sub._clean[: sub.n], covered)
+
+
+def test_config_flags_p_value_is_the_rank_among_references_clean_of_the_given_rows() -> None:
+    xs, cut = _two_incidents(), 1e-3
+    base = rung_channel([float(x) for x in xs], np.zeros(len(xs)), 0, 8, 4, 5000, 20, SubsequenceNovelty)
+    given = base <= cut  # today's p decide the flags
+    checked, differs, flagged, unflagged = _brute_force_check(
+        ConfigFlags(8, 4, history=5000, k=20, flags=given), xs, cut, given)
+    assert checked > 500
+    assert differs > 100 and flagged and min(flagged) >= 300
+    assert unflagged  # the variant's own flags would have differed: the exclusion is the given rows'
