@@ -142,6 +142,7 @@ def clean_channels(corpus: OfflineCorpus, flags: str = "self") -> dict[str, np.n
 
 
 FLAGS = {"self": "clean references", "config": "clean of the config's flags"}
+FLAGS_HELP = "rows flagged by the variant's own p (NAB48) or by the config's (NAB48B)"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -149,9 +150,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config's): every regime, and windows gained / lost; JSON last."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--flags", choices=list(FLAGS), default="self",
-                     help="rows flagged by the variant's own p (NAB48) or by the config's (NAB48B)")
+                     help=FLAGS_HELP)
     args, rest = pre.parse_known_args(argv)
-    return compare("nab_clean", __doc__.splitlines()[0], FLAGS[args.flags],
+    # compare's parser prints --help: its description names --flags too
+    about = f"{(__doc__ or '').splitlines()[0]} Also --flags {{self,config}} (default self): {FLAGS_HELP}."
+    return compare("nab_clean", about, FLAGS[args.flags],
                    partial(clean_channels, flags=args.flags), rest)
 
 
