@@ -309,6 +309,7 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flows.app.produce import publish
+    from flows.app.progress import finish
 
     cfg = _kafka_cfg(args).kafka
     bars: list[Any] = []
@@ -320,6 +321,8 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
 
     try:
         rep = publish(records, cfg, speed=args.speed, progress=progress)
+        for bar in bars:  # sent: at 100 %, its total an estimate (simulate) or an upper bound (replay)
+            finish(bar)
     finally:
         for bar in bars:
             bar.close()
