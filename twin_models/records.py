@@ -352,7 +352,8 @@ class Alert:
 class ChannelQuality:
     """The data-quality state of one channel of an asset after one window (issue 13).
 
-    ``state`` is ``ok``, ``suspect`` (timing: readings missing or mis-stamped, the values kept) or
+    ``state`` is ``ok``, ``suspect`` (timing: readings missing or mis-stamped; or a ``drift`` not
+    yet confirmed; the values kept) or
     ``bad`` (the values are wrong: the channel is gated from the models); ``check`` names the
     check (``flatline``, ``clipping``, ``spike``, ``gap``, ``clock``, ``sample_rate``,
     ``disconnect``; "" when ok) and ``reason`` says what it saw; ``timestamp`` is the window's end."""

@@ -60,7 +60,10 @@ def render(r: WhatIfResult) -> str:
     """The result as text: header, outcome table, trajectories."""
     head = f"what-if {r.asset_id} from {_when(r.timestamp)}, horizon {duration(r.horizon_s)}: {_plan(r.plan)}"
     if r.status != "ok" or r.scenario is None or r.baseline is None:
-        lines = [head, f"  {r.status}: {r.reason}"]
+        # no_damage's reason says it in words (round 48: "no_damage: no damage evidence ..."); the
+        # other statuses (a request's, on the Kafka path) keep their code before the reason
+        said = r.reason if r.status == "no_damage" and r.reason else f"{r.status}: {r.reason}"
+        lines = [head, f"  {said}"]
         dates = r.scenario.p_failure if r.scenario else ()
         lines += [f"  P(failure before {_when(d)}) = {p:.0%}" for d, p in dates]
         return "\n".join(lines)

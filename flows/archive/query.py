@@ -202,10 +202,23 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
                 command = f"twin archive check --archive {given_word(root)} --pages --repair"
                 return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
                                     f"move it aside with `{command}`")
-    return ArchiveError(f"bad query: {first}")
+    return ArchiveError(f"bad query: {first}{_hint(first)}")
 
 
 _NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
+_NO_REFERENCE = re.compile(r'Referenced table "([^"]+)" not found')
+
+
+def _hint(first: str) -> str:
+    """The way out of an analyst's two commonest slips (round 48, USER48: DuckDB's words alone did not
+    say it): a feature's name unquoted (``vib.rms`` read as column ``rms`` of a table ``vib``) and a
+    view's name misspelt (``alert``)."""
+    if (m := _NO_REFERENCE.search(first)) is not None and m.group(1).lower() not in TABLES:
+        return (f' (a name holding a dot, as the features\' "vib.rms", goes in double quotes: '
+                f'"{m.group(1)}.<feature>")')
+    if (m := _NO_TABLE.search(first)) is not None and m.group(1).lower() not in TABLES:
+        return f" (the archive's views: {', '.join(TABLES)})"
+    return ""
 
 
 def _no_readable_file(root: str | Path, first: str, tables: Iterable[str]) -> NoReadableFile | None:

@@ -213,6 +213,21 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_line(kafka: Any, opts: Any, metrics_port: int | None, metrics_address: str) -> str:
+    """``twin run``'s first line on a terminal (round 48: it said nothing until it stopped, minutes
+    of a blank screen on a backlog): what it reads, where it writes, how it ends."""
+    process = f" (process {opts.process_id or 0} of {len(opts.addresses)})" if opts.addresses else ""
+    topics = ", ".join(kafka.topic(role) for role in ("scalars", "waveforms", "events"))
+    recovery = (f"recovery {_shown(opts.recovery_dir)}" if opts.recovery_dir
+                else "no --recovery-dir (a restart reads the topics again)")
+    metrics = ("no metrics endpoint (--metrics-port)" if metrics_port is None else
+               f"metrics http://{metrics_address}:{int(metrics_port) + (opts.process_id or 0)}/metrics")
+    end = ("stops at the end of the topics (--exit-at-end)" if opts.exit_at_end
+           else "runs until Ctrl-C or SIGTERM, then prints its summary")
+    return (f"twin run{process}: reading {topics} from {kafka.brokers}; archive "
+            f"{_shown(opts.archive_dir)}; {recovery}; {metrics}; {end}")
+
+
 def topic_lines(topics: list[Any]) -> list[str]:
     """``twin topics describe``'s table: a header and one line per topic, columns aligned."""
     rows = [("role", "topic", "partitions", "replication", "cleanup")]
@@ -253,6 +268,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.app.stop_signals import stopped_by
     from flows.cli.out_folders import held_place
     from flows.cli.run_checks import archive_checks, archive_moved, store_holds_archive
+    from flows.cli.stderr import stderr_on_terminal
 
     metadata = loaded_metadata(args.metadata)
     say = partial(print_error, prefix="")  # a warning line: as it is, no error prefix
@@ -269,6 +285,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             serve_metrics(metrics, args.metrics_port, args.metrics_address, opts.process_id or 0)
             moved = archive_moved(flag, opts.archive_dir, opts.recovery_dir is not None)
             with NameWatch(opts.archive_dir, at, moved, say, thread="twin-archive-name"):
+                if stderr_on_terminal():  # a terminal: say it runs (logs and tests keep their lines)
+                    print(start_line(cfg.kafka, opts, args.metrics_port, args.metrics_address),
+                          file=sys.stderr)
                 run_kafka_flow(cfg, held, metadata, metrics)
     except Stopped:  # the same summary as an end of input, marked with the signal; exit 0 (a stop)
         print("\n".join(end_lines(metrics, stopped_by())), file=sys.stderr)
@@ -309,6 +328,7 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from flows.app.produce import publish
+    from flows.app.progress import finish
 
     cfg = _kafka_cfg(args).kafka
     bars: list[Any] = []
@@ -320,6 +340,8 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
 
     try:
         rep = publish(records, cfg, speed=args.speed, progress=progress)
+        for bar in bars:  # sent: at 100 %, its total an estimate (simulate) or an upper bound (replay)
+            finish(bar)
     finally:
         for bar in bars:
             bar.close()

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 __all__ = ["STDERR_LOST", "PanicFilter", "QuietStderr", "engine_cause", "engine_panics_hidden", "lost_reset",
-           "lost_status"]
+           "lost_status", "stderr_on_terminal"]
 
 _PANIC_START = re.compile(r"^thread '.*' panicked at ")
 _PANIC_IN_LINE = re.compile(r"thread '[^']*' panicked at ")
@@ -181,6 +181,20 @@ def _shown(fd: int, text: str) -> bool:
     return True
 
 
+_PIPED_FROM_TERMINAL: list[bool] = []  # per engine_panics_hidden block: was fd 2 a terminal
+
+
+def stderr_on_terminal() -> bool:
+    """Whether the process's stderr is a terminal, also inside :func:`engine_panics_hidden`, whose
+    pipe stands in for it (``twin run``'s start line is for a terminal only)."""
+    if _PIPED_FROM_TERMINAL:
+        return _PIPED_FROM_TERMINAL[-1]
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
 @contextmanager
 def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
     """Within the block, fd 2 goes through :class:`PanicFilter` to the real stderr."""
@@ -190,6 +204,7 @@ def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
     import sys
 
     sys.stderr.flush()
+    _PIPED_FROM_TERMINAL.append(stderr_on_terminal())
     saved = os.dup(2)
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
@@ -212,6 +227,7 @@ def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
         os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
         pump.join(timeout=5.0)
         os.close(saved)
+        _PIPED_FROM_TERMINAL.pop()
 
 
 def engine_cause(exc: BaseException) -> BaseException:

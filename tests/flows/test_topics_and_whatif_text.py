@@ -62,3 +62,16 @@ def test_whatif_with_a_plan_still_names_it_and_the_rest() -> None:
     head = render(make_result()).splitlines()[0]
     assert head.endswith(": load 0.85; from +48.0 h: load 1, speed 25, ambient 30, duty 0.5 "
                          "(the rest as now)")
+
+
+def test_whatif_with_no_damage_says_it_in_words_without_the_status_code() -> None:
+    """Round 48 (USER48): the README's answer, "no damage evidence in this life: no failure expected
+    within the horizon", was printed after the status code, "no_damage: no damage evidence ..."."""
+    from twin_models.whatif import NO_DAMAGE
+
+    r = make_result()
+    text = render(type(r)(**{**{f: getattr(r, f) for f in r.__slots__}, "status": "no_damage",
+                             "reason": NO_DAMAGE, "scenario": None, "baseline": None}))
+    assert text.splitlines()[1:] == [f"  {NO_DAMAGE}"], text
+    unknown = render(make_result("unknown_asset")).splitlines()[1]
+    assert unknown == "  unknown_asset: no twin of asset 'pump-009'"

@@ -120,3 +120,29 @@ def test_sensor_episode_clears_after_three_clean_windows_and_ids_are_determinist
     assert sensor[1].timestamp == fvs[26][0].window_end  # the third window without it
     assert sensor[0].started_at == fvs[20][0].window_start
     assert [a.alert_id for a in _run(fvs)[2]] == [a.alert_id for a in sensor]
+
+
+def test_a_suspect_sensor_alert_says_why_its_values_are_kept_by_check() -> None:
+    """Round 48 (USER48): a suspect drift (CUSUM past 15, not yet 45) said "its values are kept (a
+    timing problem)", as a gap or clock does; a drift is no timing problem."""
+    from datetime import timedelta
+
+    from tests.factories import T0
+    from twin_models.quality.gate import SensorAlerts
+    from twin_models.records import ChannelQuality, TwinSnapshot
+
+    said: dict[str, str] = {}
+    for check in ("drift", "gap", "clock"):
+        policy = SensorAlerts("pump-005")
+        raised: list[Alert] = []
+        for i in range(2):  # raised at the 2nd window in a row
+            t = T0 + timedelta(hours=i)
+            snap = TwinSnapshot(asset_id="pump-005", timestamp=t + timedelta(hours=1), window_start=t,
+                                condition="healthy", anomaly_score=0.2, health_index=1.0, rul_s=None,
+                                rul_lower_s=None, rul_upper_s=None, drift=False, n_windows=i, life_id=0)
+            q = ChannelQuality("pump-005", "current", snap.timestamp, "suspect", check, "what it saw")
+            raised += policy.update(snap, [q])
+        assert [(a.status, a.severity, a.check) for a in raised] == [("raised", "info", check)]
+        said[check] = raised[0].explanation
+    assert "timing" not in said["drift"] and "until the drift is confirmed" in said["drift"]
+    assert "a timing problem" in said["gap"] and "a timing problem" in said["clock"]

@@ -76,6 +76,12 @@ def annotate(snap: TwinSnapshot, states: Sequence[ChannelQuality]) -> TwinSnapsh
     return replace_record(snap, data_quality=marks)
 
 
+_SUSPECT_KEPT = {  # what a suspect channel's alert says of its values, by check
+    "drift": "its values are kept until the drift is confirmed (then bad: kept from the models)",
+    "": "its values are kept (a timing problem)",  # gap, clock
+}
+
+
 @dataclass(slots=True)
 class _Episode:
     alert_id: str
@@ -133,7 +139,7 @@ class SensorAlerts:
                     f"{CLEAR_WINDOWS} windows; the channel is trusted again.")
         else:
             gated = ("its data is kept from the models (no baseline learning, no condition alert "
-                     "from it)") if q.state == "bad" else "its values are kept (a timing problem)"
+                     "from it)") if q.state == "bad" else _SUSPECT_KEPT.get(check, _SUSPECT_KEPT[""])
             text = f"{self.asset_id}: sensor {channel}: {check} ({q.state}): {q.reason}; {gated}."
         return Alert(
             alert_id=ep.alert_id, asset_id=self.asset_id, kind="sensor", severity=ep.severity,
