@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -87,7 +88,18 @@ def explain(snap: TwinSnapshot) -> str:
         else ""
     )
     parts.append(f"Health index {snap.health_index:.2f}, RUL {rul}{band}.")
+    if snap.damage_rul_s is not None and math.isfinite(snap.damage_rul_s):
+        parts.append(f"{_damage_rul(snap)}.")
     return " ".join(parts)
+
+
+def _damage_rul(snap: TwinSnapshot) -> str:
+    """The damage state's RUL and its 10-90 % interval, from the first diagnosed defect on (round 48:
+    an alert raised at the diagnosis said "RUL n/a", no trend yet, while its own row held this)."""
+    lo, hi = snap.damage_rul_lower_s, snap.damage_rul_upper_s
+    known = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+    band = f" [{format_duration(lo)} .. {format_duration(hi)}]" if known else ""
+    return f"Damage state's RUL {format_duration(snap.damage_rul_s)}{band}"
 
 
 @dataclass

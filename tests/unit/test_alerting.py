@@ -85,3 +85,18 @@ def test_learning_windows_never_alert_and_life_change_clears() -> None:
     assert [a.status for a in run(policy, bad)] == ["raised"]
     replaced = replace(snaps([0.1])[0], life_id=1)
     assert [a.status for a in policy.update(replaced)] == ["cleared"]
+
+
+def test_an_alert_without_a_trend_rul_gives_the_damage_states_rul_and_interval() -> None:
+    """Round 48: an alert raised at the first diagnosed defect said "RUL n/a" (no trend yet) while its
+    own row held the damage state's RUL and its 10-90 % interval."""
+    seq = snaps([0.9999] * 3, damage=0.4, damage_rul_s=100.5 * 3600, damage_rul_lower_s=4.2 * 3600,
+                damage_rul_upper_s=2078.8 * 3600)
+    alerts = run(AlertPolicy("pump-001"), seq)
+    assert alerts and alerts[0].rul_s is None
+    text = alerts[0].explanation
+    assert "RUL n/a." in text and text.endswith("Damage state's RUL 4.2 d [4.2 h .. 86.6 d].")
+    no_band = run(AlertPolicy("pump-001"), snaps([0.9999] * 3, damage_rul_s=7200.0))
+    assert no_band[0].explanation.endswith("Damage state's RUL 2.0 h.")
+    plain = run(AlertPolicy("pump-001"), snaps([0.9999] * 3))
+    assert "Damage" not in plain[0].explanation
