@@ -23,7 +23,9 @@ __all__ = ["plot_fleet"]
 
 
 def _episodes(alerts: Iterable[Alert]) -> dict[str, list[tuple[Any, Any, str]]]:
-    """Per asset: (start, end, severity) of each alert episode."""
+    """Per asset: (start, end, shade) of each alert episode: a condition episode's worst severity, a
+    sensor episode ``"sensor"`` whatever its severity (round 48: a sensor's ``info`` episode, a gap
+    or a clock, was shaded yellow, which the title calls anomalous: the machine)."""
     by_id: dict[str, list[Alert]] = defaultdict(list)
     for a in alerts:
         by_id[a.alert_id].append(a)
@@ -32,7 +34,8 @@ def _episodes(alerts: Iterable[Alert]) -> dict[str, list[tuple[Any, Any, str]]]:
         msgs.sort(key=lambda a: a.sequence)
         end = msgs[-1].timestamp
         worst = max((m.severity for m in msgs), key=_RANK.__getitem__)
-        out[msgs[0].asset_id].append((msgs[0].started_at, end, worst))
+        shade = SENSOR_SHADE if msgs[0].kind == "sensor" else worst
+        out[msgs[0].asset_id].append((msgs[0].started_at, end, shade))
     return out
 
 
@@ -59,8 +62,9 @@ class WindowPoint(Protocol):
 
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
-_COLOR = {"info": "gold", "warning": "tab:orange", "critical": "tab:red"}
-"""Episode shading: info = anomalous, not localised (issue 12)."""
+SENSOR_SHADE = "sensor"
+_COLOR = {"info": "gold", "warning": "tab:orange", "critical": "tab:red", SENSOR_SHADE: "tab:cyan"}
+"""Episode shading: info = anomalous, not localised (issue 12); a sensor's episode (issue 13) its own."""
 
 
 def _evidence(score: float) -> float:
@@ -114,8 +118,8 @@ def plot_fleet(
     axes[-1, 0].xaxis.set_major_locator(_DateTicks())
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     hatched = "; hatched: sensor fault" if sensor_faults else ""
-    fig.suptitle(title + "\n(shaded: alert episodes, yellow anomalous / orange warning / red critical; "
-                 f"dotted: fault onset; dashed: failure{hatched})", fontsize=9)
+    fig.suptitle(title + "\n(shaded: alert episodes, yellow anomalous / orange warning / red critical / "
+                 f"cyan sensor; dotted: fault onset; dashed: failure{hatched})", fontsize=9)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     return _finish(fig, out, 110)
