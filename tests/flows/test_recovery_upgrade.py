@@ -158,6 +158,7 @@ def _no_damage(rec: Any) -> Any:
     upgrade starts one at its next diagnosed window, later than a run that never stopped
     (README, Upgrading)."""
     cleared = {"damage_rul_s": None, "damage_rul_lower_s": None, "damage_rul_upper_s": None}
-    if hasattr(rec, "explanation"):  # an alert's plan comes from the damage state too
-        cleared["explanation"] = rec.explanation.split(" Recommended plan: ", 1)[0]
+    if hasattr(rec, "explanation"):  # an alert's plan and damage RUL (round 48) come from that state
+        text = rec.explanation.split(" Recommended plan: ", 1)[0]
+        cleared["explanation"] = text.split(" Damage state's RUL ", 1)[0]
     return replace(rec, **cleared, **({"damage": None} if hasattr(rec, "damage") else {}))
