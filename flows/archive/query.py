@@ -57,6 +57,7 @@ from flows.archive.files import (
 )
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
+from flows.archive.sql_hints import NO_TABLE, hint
 from flows.archive.views import add_empty_view, add_view
 from twin_models.text import counted, first_few
 
@@ -202,30 +203,14 @@ def query_failed(root: str | Path, exc: duckdb.Error, tables: Iterable[str] = TA
                 command = f"twin archive check --archive {given_word(root)} --pages --repair"
                 return ArchiveError(f"the archive file {bad[0].path} cannot be read ({bad[0].reason}): "
                                     f"move it aside with `{command}`")
-    return ArchiveError(f"bad query: {first}{_hint(first)}")
-
-
-_NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
-_NO_REFERENCE = re.compile(r'Referenced table "([^"]+)" not found')
-
-
-def _hint(first: str) -> str:
-    """The way out of an analyst's two commonest slips (round 48, USER48: DuckDB's words alone did not
-    say it): a feature's name unquoted (``vib.rms`` read as column ``rms`` of a table ``vib``) and a
-    view's name misspelt (``alert``)."""
-    if (m := _NO_REFERENCE.search(first)) is not None and m.group(1).lower() not in TABLES:
-        return (f' (a name holding a dot, as the features\' "vib.rms", goes in double quotes: '
-                f'"{m.group(1)}.<feature>")')
-    if (m := _NO_TABLE.search(first)) is not None and m.group(1).lower() not in TABLES:
-        return f" (the archive's views: {', '.join(TABLES)})"
-    return ""
+    return ArchiveError(f"bad query: {first}{hint(first)}")
 
 
 def _no_readable_file(root: str | Path, first: str, tables: Iterable[str]) -> NoReadableFile | None:
     """A query of a table whose every file is left out (:func:`connect` builds no view for it: 0 rows
     would be an answer) as one line naming the files and why (round 40: "bad query: Catalog Error:
     Table with name audit does not exist!", after the warning, for `twin commands list --archive`)."""
-    m = _NO_TABLE.search(first)
+    m = NO_TABLE.search(first)
     if m is None or (table := m.group(1).lower()) not in set(tables):
         return None
     base = Path(root)

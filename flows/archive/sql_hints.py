@@ -1,0 +1,26 @@
+"""The way out of an analyst's commonest slips in ``twin sql``, appended to DuckDB's first line.
+
+Round 48 (USER48): DuckDB's words alone did not say it. A feature's name unquoted (``vib.rms`` read
+as column ``rms`` of a table ``vib``) and a view's name misspelt (``alert``)."""
+
+from __future__ import annotations
+
+import re
+
+from flows.codec.archive_schema import TABLES
+
+__all__ = ["NO_TABLE", "hint"]
+
+NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
+"""DuckDB's words for a table the catalog does not hold (group 1: its name)."""
+_NO_REFERENCE = re.compile(r'Referenced table "([^"]+)" not found')
+
+
+def hint(first: str) -> str:
+    """`` (what to write instead)`` for DuckDB's error line ``first``, or "" when it is no such slip."""
+    if (m := _NO_REFERENCE.search(first)) is not None and m.group(1).lower() not in TABLES:
+        return (f' (a name holding a dot, as the features\' "vib.rms", goes in double quotes: '
+                f'"{m.group(1)}.<feature>")')
+    if (m := NO_TABLE.search(first)) is not None and m.group(1).lower() not in TABLES:
+        return f" (the archive's views: {', '.join(TABLES)})"
+    return ""
