@@ -29,6 +29,7 @@ stamp that strictly increases within a process. The views keep the row with the 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 import zlib
@@ -161,6 +162,18 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
     everything handed over is on disk, so a crash loses nothing: what follows the snapshot is
     replayed. Otherwise (no recovery) the snapshot does not wait and the worker goes on with the
     next windows while the files are written; close waits in every case.
+
+    The first durable snapshot of a worker's epoch end hands over the rows of every archive
+    partition of its worker thread (the run's other tables,
+    :attr:`~.archive_writer.FailureGroup.members`), not only its own, and waits once for all their
+    writers, which then run together (round 48, EPOCH48): Bytewax calls the sinks' snapshots one
+    after another, and each table's write (its last chunk, sort, encode, syncs) used to wait for
+    the one before. Those tables are marked ``swept``: their own snapshots that follow hand over
+    and wait for only what came to them since (rows of the epoch that Bytewax delivers after the
+    first snapshot: a small extra file), so rows of the next epoch that a table ahead of the others
+    gets meanwhile stay for that epoch's files. Every row a partition holds when its own snapshot
+    is called is on disk when it returns, as before. Another worker thread's partitions are never
+    touched.
     """
 
     def __init__(self, sink: ParquetArchiveSink, part: str) -> None:
@@ -171,6 +184,8 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
         self.n_rows = 0
         self.seq = 0
         self.flushed_at = time.monotonic()
+        self.owner: int | None = None  # the worker thread writing to it (its group membership)
+        self.swept = False  # its rows handed over by another table's snapshot since its own
         # as many queued jobs as 4 flushes' chunks: the worker waits when 4 flushes are behind, as
         # before the chunks (round 46, LAT46B), not when a few chunks are
         pending = 4 * (1 + -(-sink.batch_rows // CHUNK_ROWS))
@@ -179,6 +194,8 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
 
     def write_batch(self, items: list[Any]) -> None:
         self.writer.check()
+        if self.owner != threading.get_ident():  # first batch: one of this worker thread's partitions
+            self._join()
         self.rows.extend(items)
         self.n_rows += item_rows(self.sink.table, items)
         due = time.monotonic() - self.flushed_at >= self.sink.flush_interval_s
@@ -225,17 +242,39 @@ class _ArchivePartition(StatefulSinkPartition[Any, None]):
             m.sink_write_seconds.labels(sink=name).observe(time.perf_counter() - start)
             m.sink_batch_size.labels(sink=name).observe(file.rows)
 
+    def _join(self) -> None:
+        """Be counted among the calling worker thread's partitions (and no other's)."""
+        self.sink.failures.leave(self)
+        self.owner = threading.get_ident()
+        self.sink.failures.join(self)
+
+    def _sweep(self) -> list[_ArchivePartition]:
+        """The first durable snapshot of the worker's epoch end: this partition and every other
+        durable one of its worker thread holding rows, marked ``swept`` (their own snapshots that
+        follow hand over only what came since: rows of the next epoch that a table ahead of the
+        others gets meanwhile stay for that epoch's snapshot, no extra small file)."""
+        mates = [p for p in self.sink.failures.mine()
+                 if p is not self and p.sink.durable_snapshots and not p.swept and p.n_rows]
+        for p in mates:
+            p.swept = True
+        return [self, *mates]
+
     def snapshot(self) -> None:
         start = time.perf_counter()
-        self.flush()
         if self.sink.durable_snapshots:
-            self.writer.drain()
+            mates = [self] if self.swept else self._sweep()
+            self.swept = False
+            for part in mates:
+                part.flush()
+            self.sink.failures.drain([part.writer for part in mates])
         else:
+            self.flush()
             self.writer.check()
         if self.sink.metrics is not None:
             self.sink.metrics.snapshot_flush_seconds.observe(time.perf_counter() - start)
 
     def close(self) -> None:
+        self.sink.failures.leave(self)
         if not self.sink.failures.raised:  # after a write failure the flow stops: write no more
             self.flush()
         self.writer.close()
