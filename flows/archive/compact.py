@@ -53,8 +53,8 @@ from flows.archive.merge import UnreadableSource, merged_schema, write_merged
 from twin_models.text import counted, first_few
 
 __all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
-           "VoteWouldChange", "compact_archive",
-           "compact_date", "compaction_lock", "lock_holders", "shown_command", "stale_temps"]
+           "VoteWouldChange", "compact_archive", "RUN_TEMP_AGE_S", "compact_date", "compaction_lock",
+           "left_run_temps", "lock_holders", "shown_command", "stale_temps"]
 
 @dataclass(frozen=True)
 class Compacted:
@@ -234,6 +234,28 @@ def stale_temps(root: Path, tables: tuple[str, ...] = TABLES) -> list[Path]:
     """The hidden temporary files of compaction's own naming (``.part-compact-*.parquet.tmp``,
     regular files, in a table's date folders, no link followed): left by a compaction killed while
     it wrote, when no compaction holds the lock (the caller's to know)."""
+    return [path for path, _ in _hidden_temps(root, tables, ".part-compact-*.parquet.tmp")]
+
+
+RUN_TEMP_AGE_S = 600.0
+"""A run's temporary part file older than this was left by a run stopped mid-write: a part's write
+(encode, sync, rename) takes seconds."""
+
+
+def left_run_temps(root: Path, now: float, tables: tuple[str, ...] = TABLES) -> list[tuple[Path, float]]:
+    """The hidden temporary files of a run's writes (``.part-<run>-w<i>-<seq>.parquet.tmp``, regular
+    files in a table's date folders, no link followed) last changed more than :data:`RUN_TEMP_AGE_S`
+    before ``now`` (epoch seconds), each with its age in seconds: left by a ``twin run``, demo or
+    backtest killed while it wrote a part (``kill -9``, a power loss). Nothing removes them by itself:
+    no lock says whether a run writes to the archive (round 48: ``archive check`` named none)."""
+    temps = _hidden_temps(root, tables, ".part-*.parquet.tmp")
+    return [(p, now - mtime) for p, mtime in temps
+            if not p.name.startswith(".part-compact-") and now - mtime > RUN_TEMP_AGE_S]
+
+
+def _hidden_temps(root: Path, tables: tuple[str, ...], pattern: str) -> list[tuple[Path, float]]:
+    """The regular files matching ``pattern`` in the tables' date folders (no link followed), with
+    their modification times, sorted."""
     out = []
     for table in tables:
         table_dir = root / table
@@ -242,10 +264,11 @@ def stale_temps(root: Path, tables: tuple[str, ...] = TABLES) -> list[Path]:
         for folder in table_dir.glob("date=*"):
             if folder.is_symlink() or not folder.is_dir():
                 continue
-            for path in folder.glob(".part-compact-*.parquet.tmp"):
+            for path in folder.glob(pattern):
                 with contextlib.suppress(OSError):
-                    if stat.S_ISREG(path.lstat().st_mode):
-                        out.append(path)
+                    st = path.lstat()
+                    if stat.S_ISREG(st.st_mode):
+                        out.append((path, st.st_mtime))
     return sorted(out)
 
 

@@ -20,7 +20,7 @@ from flows.cli.args import (
     non_negative_float,
     non_negative_int,
 )
-from twin_models.text import counted
+from twin_models.text import counted, format_duration
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers"]
 
@@ -300,8 +300,9 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
 
 
 def _stale_note(root: Path) -> None:
-    """``archive check``: the hidden files a killed compaction left (no compaction running), one line."""
-    from flows.archive.compact import compaction_lock, stale_temps
+    """``archive check``: the hidden files a killed compaction left (no compaction running), one line;
+    and those a run stopped mid-write left (older than ``RUN_TEMP_AGE_S``), one line."""
+    from flows.archive.compact import RUN_TEMP_AGE_S, compaction_lock, left_run_temps, stale_temps
     from flows.archive.files import printable
 
     with compaction_lock(root, wait=True) as lock:
@@ -311,6 +312,14 @@ def _stale_note(root: Path) -> None:
         print(printable(f"{counted(n, 'temporary file')} of a killed compaction (hidden, no query "
                         "reads them; the next `twin archive compact` removes them): "
                         + ", ".join(str(p.relative_to(root)) for p in stale)))
+    if left := left_run_temps(root, time.time()):  # round 48: said by no command
+        oldest = max(age for _, age in left)
+        names = ", ".join(str(p.relative_to(root)) for p, _ in left)
+        print(printable(f"{counted(len(left), 'temporary file')} of a run's writes older than "
+                        f"{RUN_TEMP_AGE_S / 60:g} minutes, the oldest {format_duration(oldest)} (hidden, no "
+                        "query reads them; a part's write takes seconds: left by a run stopped mid-write, "
+                        "kill -9 or a power loss; nothing removes them: delete them once no run is stuck "
+                        f"writing here): {names}"))
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
