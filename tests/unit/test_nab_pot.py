@@ -58,8 +58,8 @@ def test_a_tied_top_gives_todays_tail_and_the_floor_holds() -> None:
 
 
 def test_value_tail_channels_take_the_variant() -> None:
-    xs = [float(x) for x in np.linspace(0.0, 10.0, 400)] + [60.0] + [float(x) for x in np.linspace(0.0, 10.0, 50)]
-    xs.append(59.0)
+    body = [float(x) for x in np.linspace(0.0, 10.0, 400)]
+    xs = [*body, 60.0, *body[::8], 59.0]
     base = tail_channels(xs, 10, 10_000, 20, 0.005)
     pot = tail_channels(xs, 10, 10_000, 20, 0.005, AnchoredTail)
     assert np.array_equal(base[:, 2], pot[:, 2])  # the floors
