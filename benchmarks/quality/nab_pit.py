@@ -28,13 +28,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab_ladder import (  # noqa: E402
-    RESOLUTION,
-    TAIL_K,
-    OfflineCorpus,
-    rung_channel,
-    tail_channels,
-)
+from benchmarks.quality.nab_ladder import RESOLUTION, TAIL_K, OfflineCorpus, rung_channel, tail_channels  # noqa: E402
 from benchmarks.quality.nab_twins import compare  # noqa: E402
 
 
