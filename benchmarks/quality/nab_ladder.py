@@ -142,9 +142,10 @@ COMBINERS: dict[str, Callable[..., np.ndarray]] = {
 
 
 def tail_channels(values: Sequence[float], warmup: int, value_history: int, tail_k: int,
-                  resolution: float) -> np.ndarray:
-    """Per row: the value tails' p-values (upper, lower) and the resolution floor of the scales."""
-    tail = EmpiricalTail(window=value_history, k=tail_k)
+                  resolution: float, make: Callable[..., EmpiricalTail] = EmpiricalTail) -> np.ndarray:
+    """Per row: the value tails' p-values (upper, lower) and the resolution floor of the scales
+    (the tails as ``make``, a variant of :class:`EmpiricalTail` with its arguments, computes them)."""
+    tail = make(window=value_history, k=tail_k)
     out = np.ones((len(values), 3))
     out[:, 2] = 0.0
     for i, v in enumerate(values):
