@@ -338,7 +338,8 @@ def test_readme_layout_names_every_module_where_it_is() -> None:
 
 # --- round 46 (DOCS46): more of README's names against the code's
 
-DOCS = {name: (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "CONTRIBUTING.md")}
+DOCS = {name: (ROOT / name).read_text(encoding="utf-8")
+        for name in ("README.md", "CONTRIBUTING.md", "schemas/README.md")}  # schemas: round 49
 
 
 def _code_of(text: str) -> list[str]:
