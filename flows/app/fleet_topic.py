@@ -126,6 +126,7 @@ class FleetModelConsumer:
         self._stop = threading.Event()
         conf = {**kafka.client_config(), "group.id": "twinflow-fleet-models-unused",
                 "enable.auto.commit": "false", "enable.partition.eof": "true",  # _catch_up's end
+                "fetch.wait.max.ms": "100",  # the catch-up waits for each partition's first fetch
                 "fetch.message.max.bytes": str(MAX_MODEL_BYTES),
                 "receive.message.max.bytes": str(MAX_MODEL_BYTES + 1024 * 1024)}
         self.consumer, self._errors = consumer_client(kafka, conf)
@@ -164,7 +165,7 @@ class FleetModelConsumer:
         todo = {p for p, end in ends.items() if end > 0}
         deadline = time.monotonic() + timeout
         while todo and time.monotonic() < deadline:
-            for msg in self.consumer.consume(500, 0.2):
+            for msg in self.consumer.consume(500, 0.05):
                 err, part, offset = msg.error(), msg.partition(), msg.offset()
                 if err is None:
                     self._handle(msg)
