@@ -64,8 +64,8 @@ prometheus-install:
 	  command -v prometheus >/dev/null; } || { echo "make: could not install prometheus (apt-get failed)"; exit 1; }
 
 # Every performance benchmark of issue 10 in turn, on the local broker (started and stopped here),
-# each target checked; the JSON of the run goes to benchmarks/results/ (~30 min on 2 cores; run it on a
-# quiet machine: the figures are CPU time). BENCH_ONLY="waveform scalar" runs some of them.
+# each target checked; the JSON of the run goes to benchmarks/results/ (~6-10 min on the 2-vCPU VM:
+# rounds 45-47's took 6-8; run it on a quiet machine: the figures are CPU time). BENCH_ONLY="waveform scalar" runs some of them.
 bench: $(STAMP) pyc
 	$(KAFKA_WITH) $(PY) benchmarks/run_all.py $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 

@@ -2,12 +2,14 @@
 
 In ``twin run`` the learner of a kind lives in one process, but every process's twins apply its
 versions: the learner's stream is produced to the topic (:func:`model_message`) and every process
-runs a :class:`FleetModelConsumer`, a background thread that reads the topic from the beginning
-(compaction keeps the newest version of every kind, so a restart or a resume gets the models back)
-into the process's :class:`~flows.dataflow.fleet_models.FleetBoard`. The same topic carries the
-processes' positions for the event-time gate and the learners' voids (no version will come for a
-life: :mod:`flows.app.gate_link`), told apart by a header; a malformed void is refused as a
-``bad_fleet_model`` dead letter (counted and logged).
+runs a :class:`FleetModelConsumer`, which reads the topic from the beginning (compaction keeps
+the newest version of every kind, so a restart or a resume gets the models back) into the process's
+:class:`~flows.dataflow.fleet_models.FleetBoard`: to its end as of the start before the flow starts
+(round 49: a resume's restored learner does not learn its lives again, so a version read in the
+background could reach the board after windows it applied to), then in a background thread. The
+same topic carries the processes' positions for the event-time gate and the learners' voids (no
+version will come for a life: :mod:`flows.app.gate_link`), told apart by a header; a malformed void
+is refused as a ``bad_fleet_model`` dead letter (counted and logged).
 
 A message from Kafka is untrusted: it is never given to plain ``pickle.loads``. :func:`load_model`
 accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, which resolves
@@ -28,7 +30,7 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from flows.app.gate_link import (
     EFFECTIVE_HEADER,
@@ -123,7 +125,9 @@ class FleetModelConsumer:
         self.voids = 0  # voids taken, refused versions' holds ended (old ones skipped are not counted)
         self._stop = threading.Event()
         conf = {**kafka.client_config(), "group.id": "twinflow-fleet-models-unused",
-                "enable.auto.commit": "false", "fetch.message.max.bytes": str(MAX_MODEL_BYTES),
+                "enable.auto.commit": "false", "enable.partition.eof": "true",  # _catch_up's end
+                "fetch.wait.max.ms": "100",  # the catch-up waits for each partition's first fetch
+                "fetch.message.max.bytes": str(MAX_MODEL_BYTES),
                 "receive.message.max.bytes": str(MAX_MODEL_BYTES + 1024 * 1024)}
         self.consumer, self._errors = consumer_client(kafka, conf)
         self.thread = threading.Thread(target=self._run, name="fleet-model-consumer", daemon=True)
@@ -141,21 +145,51 @@ class FleetModelConsumer:
         found = meta.topics.get(self.topic)  # absent (not made yet): its partition 0
         parts = sorted(found.partitions) if found is not None and found.partitions else [0]
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+        self._catch_up(parts)
         self.thread.start()
         return self
+
+    def _catch_up(self, parts: list[int]) -> None:
+        """Read the topic up to its end offsets as of now before the flow starts, so the versions
+        already published (by an earlier run of a resumed store, whose learner will not learn those
+        lives again) are on the board before the first window that applies them. Bounded by
+        ``kafka.connect_timeout_s``; what is left is read by the thread."""
+        timeout = self.kafka.connect_timeout_s
+        try:
+            ends = {p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=timeout)[1]
+                    for p in parts}
+        except KafkaException as exc:  # the thread reads on as before; the run's own checks say more
+            log.warning("twin: the fleet model topic %s was not read before the start (%s): versions "
+                        "already on it may reach the board after windows they apply to", self.topic, exc)
+            return
+        todo = {p for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + timeout
+        while todo and time.monotonic() < deadline:
+            for msg in self.consumer.consume(500, 0.05):
+                err, part, offset = msg.error(), msg.partition(), msg.offset()
+                if err is None:
+                    self._handle(msg)
+                if part is None:
+                    continue
+                if (err.code() == KafkaError._PARTITION_EOF if err is not None  # a compacted tail
+                        else offset is not None and offset + 1 >= ends.get(part, 0)):
+                    todo.discard(part)  # read to its end as of the start
 
     def _run(self) -> None:
         while not self._stop.is_set():
             msg = self.consumer.poll(self.poll_s)
-            if msg is None or msg.error() is not None:
-                continue
-            try:
-                self._one(msg)
-            except Exception as exc:  # noqa: BLE001 - untrusted input: one message never stops the thread
-                self.refused += 1
-                self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
-                log.warning("twin: dead letter: fleet model topic message at offset %s not handled: %s: %s "
-                            "(topic %s)", msg.offset(), type(exc).__name__, str(exc)[:300], self.topic)
+            if msg is not None and msg.error() is None:
+                self._handle(msg)
+
+    def _handle(self, msg: Any) -> None:
+        """One message, whatever it holds: untrusted input never stops the reading."""
+        try:
+            self._one(msg)
+        except Exception as exc:  # noqa: BLE001 - untrusted input: one message never stops the thread
+            self.refused += 1
+            self.metrics.dead_letters.labels(reason="bad_fleet_model").inc()
+            log.warning("twin: dead letter: fleet model topic message at offset %s not handled: %s: %s "
+                        "(topic %s)", msg.offset(), type(exc).__name__, str(exc)[:300], self.topic)
 
     def _one(self, msg: Any) -> None:
         """One message of the topic: a position, a void or a version (told apart by a header)."""

@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="twinflow: streaming digital twins for predictive maintenance.",
         epilog=("First steps, no broker needed: twin demo (a simulated fleet through the dataflow, "
                 "archived to ./twin-data), then twin sql \"SELECT asset_id, severity, explanation "
-                "FROM alerts\" and twin explain ALERT_ID. On Kafka: twin topics create, twin run. "
-                "Each command's options: twin COMMAND --help; the rest: README.md."),
+                "FROM alerts ORDER BY timestamp\" and twin explain ALERT_ID. On Kafka: twin topics "
+                "create, twin run. Each command's options: twin COMMAND --help; the rest: README.md."),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(sub)

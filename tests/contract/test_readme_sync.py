@@ -338,7 +338,8 @@ def test_readme_layout_names_every_module_where_it_is() -> None:
 
 # --- round 46 (DOCS46): more of README's names against the code's
 
-DOCS = {name: (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "CONTRIBUTING.md")}
+DOCS = {name: (ROOT / name).read_text(encoding="utf-8")
+        for name in ("README.md", "CONTRIBUTING.md", "schemas/README.md")}  # schemas: round 49
 
 
 def _code_of(text: str) -> list[str]:
@@ -532,3 +533,24 @@ def test_bad_input_paragraph_names_exactly_the_codec_and_admission_reasons() -> 
         named = set(reason.findall(text))
         lacks, extra = sorted(set(code) - named), sorted(named - set(code))
         assert not lacks and not extra, f"README lacks {lacks}, names no reason {extra}"
+
+
+def test_the_topic_configs_readme_states_are_those_topics_create_sets() -> None:
+    """Round 49 (DOCS49): README did not say which topic configs `twin topics create` sets, which a
+    team creating the topics itself needs (the dead letters' retention, the waveforms' message size)."""
+    from flows.app.topics import TOPIC_CONFIGS
+
+    text = " ".join(DOCS["README.md"].split())
+    start = text.index("`twin topics create` sets these topic configs")
+    said = text[start:text.index("**A voided life**", start)]
+    mib = {role: int(conf["max.message.bytes"]) // 2**20 for role, conf in TOPIC_CONFIGS.items()
+           if "max.message.bytes" in conf}
+    assert f"waveform frames `max.message.bytes` {mib.pop('waveforms')} MiB" in said
+    assert f"fleet models {mib.pop('fleet_models')} MiB" in said
+    assert not mib, f"max.message.bytes README does not state: {mib}"
+    days = int(TOPIC_CONFIGS["dead_letters"]["retention.ms"]) // 86_400_000
+    assert f"dead letters `retention.ms` {days} days" in said
+    assert f"command audit `retention.ms={TOPIC_CONFIGS['audit']['retention.ms']}`" in said
+    compacted = sorted(r for r, c in TOPIC_CONFIGS.items() if c.get("cleanup.policy") == "compact")
+    assert compacted == ["fleet_models", "state"]
+    assert "state and fleet models `cleanup.policy=compact`" in said

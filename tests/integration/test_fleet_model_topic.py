@@ -114,6 +114,26 @@ def test_a_poisoned_model_message_is_refused_and_counted(kafka: KafkaConfig) -> 
     assert latest is not None and latest.version == 1 and latest.life_lengths == (3600.0,)
 
 
+def test_the_versions_on_the_topic_are_on_the_board_when_the_consumer_has_started(kafka: KafkaConfig) -> None:
+    """Round 49: a run resumed after kill -9 holds its learner's lives in the restored state, so the
+    versions its earlier execution published come from the topic only; read in the background, a
+    version reached the board after windows it applied to (1 late of 3 kills, those windows' fleet
+    RUL missing). ``start`` now returns once the topic is read to its end as of the start."""
+    good = FleetModel("pump", 1, 0.0, 1, FleetRul(), 1, (3600.0,), None, True, 0.8)
+    topic = kafka.topic("fleet_models")
+    key, value, headers = model_message(good)
+    producer = Producer({"bootstrap.servers": kafka.brokers})
+    producer.produce(topic, value, key, headers=headers)
+    producer.flush(10)
+    board = FleetBoard()
+    consumer = FleetModelConsumer(kafka, topic, board, PipelineMetrics()).start()
+    try:
+        latest = board.latest("pump")  # no wait: on the board before the flow's first window
+    finally:
+        consumer.stop()
+    assert latest is not None and latest.version == 1
+
+
 def test_a_refused_version_ends_its_hold_in_every_process(kafka: KafkaConfig) -> None:
     """Round 33: a version every consumer refuses (here a class outside the allow-list in it) will
     not come; its message's plain-text header names its effective time, so the consumer ends the
