@@ -127,18 +127,15 @@ def archive_views(archive: Path) -> dict[str, Any]:
     from flows.archive.query import query
 
     feats = query(archive, "SELECT * EXCLUDE (date) FROM features ORDER BY asset_id, window_start")
-    state = query(archive, f"SELECT * EXCLUDE (date, {', '.join(FLEET_COLUMNS)}) FROM twin_state "
-                           "ORDER BY asset_id, window_start")
-    alerts = query(archive, "SELECT alert_id, sequence, status, severity, kind, defect, timestamp "
-                            "FROM alerts ORDER BY alert_id, sequence")
-    return {"features": _drop_meta(*feats), "twin_state": _drop_meta(*state), "alerts": alerts[1]}
+    state = query(archive, "SELECT * EXCLUDE (date) FROM twin_state ORDER BY asset_id, window_start")
+    alerts = query(archive, "SELECT * EXCLUDE (date) FROM alerts ORDER BY alert_id, sequence")
+    return {"features": _drop_meta(*feats), "twin_state": _drop_meta(*state), "alerts": _drop_meta(*alerts)}
 
 
-# twin_state columns the fleet step fuses from every asset of a kind: with several partitions they
-# depend on the order the partitions' windows reach it (documented in the README), even between
-# two clean runs, so they are left out of the comparison
-FLEET_COLUMNS = ("rul_s", "rul_lower_s", "rul_upper_s", "rul_source", "lineage")
-# (lineage: its fleet_model_version is the fleet's, as rul_*; its inputs are features.inputs, compared)
+# Every column is compared, the fleet-fused RUL, the lineage and the alert texts included: until
+# round 49 they were left out (a resumed run could apply a fleet model version late: its earlier
+# execution's versions were read in the background after the flow started; now the fleet model
+# topic is read to its end before it starts, flows.app.fleet_topic).
 # columns that say who wrote a row and when (differ between runs by design)
 META_COLUMNS = {"run_id", "_write_seq", "_written_at", "_file", "filename"}
 
