@@ -46,9 +46,9 @@ def test_a_file_named_through_dotdot_leaves_no_folder_made_on_the_way(tmp_path: 
     ``new`` behind."""
     (tmp_path / "afile").write_text("mine\n")
     (tmp_path / "arch").mkdir()
-    for argv in (["--archive", str(tmp_path / "new" / ".." / "afile")],
-                 ["--archive", str(tmp_path / "new" / ".." / "afile" / "sub")],  # its making fails
-                 ["--archive", str(tmp_path / "arch"), "--recovery-dir", str(tmp_path / "new" / ".." / "afile")]):
+    through = str(tmp_path / "new" / ".." / "afile")
+    for argv in (["--archive", through], ["--archive", f"{through}/sub"],  # sub: its making fails
+                 ["--archive", str(tmp_path / "arch"), "--recovery-dir", through]):
         line = fails("run", *NO_BROKER, *argv)
         assert "afile" in line, line
         assert _tree(tmp_path) == ["afile", "arch"], argv  # the base: "new" left behind
