@@ -42,10 +42,13 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line ``twin: error: ...`` (exit 2), not the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        """Print one line naming the problem and where to look, then exit 2."""
+        """Print one line naming the problem and where to look, then exit 2; a character that is not
+        printable escaped (round 49, HOSTILE49: a folder name not UTF-8 was quoted with its escape
+        sequences as they were: `--out $'\\e[2J\\xff'` cleared the terminal)."""
         from flows.archive.short_paths import short_words
+        from flows.archive.shown_text import printable
 
-        self.exit(2, f"twin: error: {short_words(message)} (see `{self.prog} --help`)\n")
+        self.exit(2, f"twin: error: {printable(short_words(message))} (see `{self.prog} --help`)\n")
 
 
 class _EnvText(str):

@@ -507,6 +507,17 @@ def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(
     assert not os.listdir(tmp_path)
 
 
+def test_an_argument_error_quoting_an_escape_shows_it_escaped(tmp_path: Path) -> None:
+    """Round 49 (HOSTILE49): argparse's errors were printed as they were: the name of a folder not
+    UTF-8 (quoted as is, not as a repr) drove the terminal with its escape sequence."""
+    out = os.fsdecode(bytes(tmp_path) + b"/o\x1b[2J\xff")
+    rc, _, err = twin("run", "--brokers", "localhost:1", "--archive", out)
+    assert rc == 2 and "\x1b" not in err, repr(err)
+    line = one_error_line(err)
+    assert line.startswith(f"twin: error: argument --archive: {tmp_path}/o\\x1b[2J\\xff is not UTF-8"), line
+    assert not os.listdir(tmp_path)
+
+
 @pytest.mark.parametrize("argv", [["demo", "--days", "1", "--out"], ["backtest", "in.csv", "--out"],
                                   ["run", "--brokers", "localhost:1", "--archive"]])
 def test_an_out_folder_with_a_line_break_is_refused_naming_the_flag(tmp_path: Path, argv: list[str]) -> None:
