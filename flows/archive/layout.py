@@ -168,6 +168,10 @@ def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile
             fd, found = os.open(path, flags), True
         except IsADirectoryError:
             raise _not_made(errno.EISDIR, path, "a folder") from None
+        except OSError as exc:  # round 49: was the bare "No such device or address"
+            if exc.errno != errno.ENXIO:
+                raise
+            raise _not_made(errno.ENXIO, path, "a FIFO or socket") from None
     # a buffered file object: its write writes all or raises (a raw one returns a short count on a
     # disk filling up, which Arrow does not look at: the file's end was lost, the file renamed)
     file = open(fd, "wb")  # noqa: SIM115 - closed with its stream

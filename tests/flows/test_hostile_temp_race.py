@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,38 @@ def test_a_fifo_with_a_reader_put_at_the_sinks_temporary_name_after_its_clearing
                               f".{NAME}.parquet.tmp (put there by someone else: not written through; "
                               "remove it)")  # the base: "... in <folder>: Invalid argument"
     assert bytes(got) == b""  # the base: the part's Parquet bytes
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_a_fifo_or_socket_put_at_the_sinks_temporary_name_after_its_clearing_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Round 49 (HOSTILE49): the open's ENXIO (no reader; a socket) stopped the run with the bare
+    "No such device or address"."""
+    held: list[socket.socket] = []
+
+    def plant(tmp: Path) -> None:
+        if kind == "fifo":
+            os.mkfifo(tmp)
+        else:
+            held.append(socket.socket(socket.AF_UNIX))
+            back = os.getcwd()
+            os.chdir(tmp.parent)  # a socket's path is at most 107 bytes: bound by its name
+            try:
+                held[-1].bind(tmp.name)
+            finally:
+                os.chdir(back)
+
+    _racing(monkeypatch, layout, plant)
+    folder = tmp_path / "a" / "alerts" / f"date={DATE}"
+    try:
+        with pytest.raises(ArchiveWriteError) as err:
+            write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+    finally:
+        for s in held:
+            s.close()
+    assert str(err.value) == (f"cannot write the archive in {folder}: a FIFO or socket is at the temporary "
+                              f"name .{NAME}.parquet.tmp (put there by someone else: not written through; "
+                              "remove it)")  # the base: "... in <folder>: No such device or address"
 
 
 @pytest.mark.parametrize("at", ["merged", "run"])
