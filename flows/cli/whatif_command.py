@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default
+from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, utf8_text
 
 __all__ = ["MAX_ID", "WHATIF_COMMANDS", "add_whatif_parser", "an_id", "parse_date", "parse_duration"]
 
@@ -47,6 +47,7 @@ def parse_duration(text: str) -> float:
 def an_id() -> Any:
     """An asset or alert id: 1 to :data:`MAX_ID` characters, no control character."""
     def parse(text: str) -> str:
+        utf8_text(text)  # round 49: the archive's query failed on it, naming a file or the archive
         if not 0 < len(text.strip()) <= MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in text.strip()):
             shown = text if len(text) <= 40 else text[:40] + "..."
             msg = f"must be 1 to {MAX_ID} characters without control characters, got {shown!r}"
