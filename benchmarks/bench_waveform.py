@@ -268,6 +268,23 @@ def _bad_argument(args: argparse.Namespace) -> str | None:
         return f"--seed {args.seed}: must be 0 or more"
     if not (math.isfinite(args.frame_interval_s) and args.frame_interval_s > 0):
         return f"--frame-interval-s {args.frame_interval_s}: must be a number of seconds above 0"
+    return _too_big(args)
+
+
+def _too_big(args: argparse.Namespace) -> str | None:
+    """The upper bounds ``twin simulate`` has (round 49, HOSTILE49): ``--frames 1e20`` was ``islice``'s
+    ValueError, ``--frame-interval-s 1e300`` the simulator's, after a broker was started; ``--assets
+    1e10`` started one to build a fleet no memory holds."""
+    from flows.cli.args import MAX_ASSETS, MAX_DAYS
+
+    if args.assets > MAX_ASSETS:
+        return f"--assets {args.assets}: must be at most {MAX_ASSETS}"
+    if args.seed > 2**32 - 1:
+        return f"--seed {args.seed}: must be at most {2**32 - 1}"
+    days = args.frames / args.assets * args.frame_interval_s / 86400.0
+    if days > MAX_DAYS:
+        return (f"--frames {args.frames} of {args.assets} asset(s) every {args.frame_interval_s:g} s: "
+                f"{days:.4g} simulated days, at most {MAX_DAYS:g}")
     return None
 
 

@@ -93,12 +93,25 @@ def explain(snap: TwinSnapshot) -> str:
     return " ".join(parts)
 
 
+DAMAGE_BEYOND = "beyond 5 years"
+"""An interval's upper end the damage state leaves null: later than its horizon
+(:data:`twin_models.rul.damage_track.DAMAGE_HORIZON_S`, not imported: the config loads this module)."""
+
+
 def _damage_rul(snap: TwinSnapshot) -> str:
     """The damage state's RUL and its 10-90 % interval, from the first diagnosed defect on (round 48:
-    an alert raised at the diagnosis said "RUL n/a", no trend yet, while its own row held this)."""
+    an alert raised at the diagnosis said "RUL n/a", no trend yet, while its own row held this).
+
+    Round 49 (HOSTILE49): a 90 % quantile beyond the horizon (null, the row's "beyond five years")
+    dropped the whole interval, so the text read as a sure RUL exactly when it was least sure; now
+    "[4.2 h .. beyond 5 years]". A bound not finite (not written by the twin): no interval."""
     lo, hi = snap.damage_rul_lower_s, snap.damage_rul_upper_s
-    known = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
-    band = f" [{format_duration(lo)} .. {format_duration(hi)}]" if known else ""
+    band = ""
+    if lo is not None and math.isfinite(lo):
+        if hi is None:
+            band = f" [{format_duration(lo)} .. {DAMAGE_BEYOND}]"
+        elif math.isfinite(hi):
+            band = f" [{format_duration(lo)} .. {format_duration(hi)}]"
     return f"Damage state's RUL {format_duration(snap.damage_rul_s)}{band}"
 
 

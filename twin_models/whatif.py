@@ -175,6 +175,11 @@ def _check(now: datetime, horizon_s: float, dates: Sequence[datetime]) -> None:
         if d.tzinfo is None or d <= now:
             msg = f"what-if date {d.isoformat()} must be timezone-aware and after {now.isoformat()}"
             raise ValueError(msg)
+        if (d - now).total_seconds() > horizon_s:  # round 49: its P was the horizon's, not the date's
+            msg = (f"what-if date {d.isoformat()} is after the horizon's end "
+                   f"{(now + timedelta(seconds=horizon_s)).isoformat()}: a failure later than the horizon "
+                   "is not forecast (a longer horizon)")
+            raise ValueError(msg)
 
 
 def _check_speed(plan: Scenario, reference_hz: float) -> None:
@@ -191,7 +196,8 @@ def run_whatif(twin: AssetTwin | WhatIfBasis, scenario: Scenario | OperatingProf
                horizon_s: float, dates: Sequence[datetime] = (), request_id: str = "") -> WhatIfResult:
     """The scenario's and the baseline's outcomes from ``now`` (not before the twin's last
     window) to ``now + horizon_s``. Never changes ``twin``. ``ValueError`` (one line) for a
-    naive time, a horizon outside (0, 50 years], a date not after ``now`` or a plan's speed above
+    naive time, a horizon outside (0, 50 years], a date not after ``now`` or after the horizon's end
+    (round 49), or a plan's speed above
     :data:`MAX_SPEED_RATIO` times the twin's reference speed."""
     if now.tzinfo is None:
         msg = f"what-if time must be timezone-aware (UTC), got {now.isoformat()}"

@@ -47,6 +47,7 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     except OSError as exc:  # ELOOP, ENOTDIR: put there since the check
+        _removed(made)  # round 49: `new/../afile` (a file) left `new` made on the way
         refuse()
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise
@@ -63,11 +64,7 @@ def held_folder(folder: Path, refuse: Callable[[], None], *, follow: bool = Fals
                 yield proc
             except BaseException as exc:
                 _logical(exc)
-                for new in made:  # innermost first
-                    try:
-                        new.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
-                    except OSError:
-                        break
+                _removed(made)
                 raise
     finally:
         os.close(fd)
@@ -85,18 +82,32 @@ def _made_down_to(folder: Path) -> list[Path]:
     folder above it exists, as the system resolves it."""
     made: list[Path] = []
     at = Path(folder.anchor)
-    for part in folder.parts[1 if folder.anchor else 0:]:
-        at /= part
-        if part in (".", "..") or os.path.lexists(at):
-            continue
-        try:
-            at.mkdir()
-        except FileExistsError:  # made meanwhile by someone else: not ours to remove
-            continue
-        made.append(at)
+    try:
+        for part in folder.parts[1 if folder.anchor else 0:]:
+            at /= part
+            if part in (".", "..") or os.path.lexists(at):
+                continue
+            try:
+                at.mkdir()
+            except FileExistsError:  # made meanwhile by someone else: not ours to remove
+                continue
+            made.append(at)
+    except BaseException:  # round 49: a file on the way (`new/../afile/sub`): those made go again
+        _removed(made[::-1])
+        raise
     if not made:
         folder.mkdir(exist_ok=True)  # a non-folder at the name: FileExistsError, as before
     return made[::-1]
+
+
+def _removed(made: list[Path]) -> None:
+    """The folders ``made`` (innermost first) removed while empty: a hold that failed or ended in an
+    exception leaves no folder of its own making (a link or file put there since: kept)."""
+    for new in made:
+        try:
+            new.rmdir()  # only if empty (a link put there since: ENOTDIR, kept)
+        except OSError:
+            break
 
 
 def _logical(exc: BaseException) -> None:

@@ -144,7 +144,8 @@ def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
 def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile:
     """``path`` made (or emptied) and open for writing through a ``buffer_size`` buffer, never
     through a symbolic link nor into a FIFO put at its name (``O_NOFOLLOW | O_NONBLOCK``: ``OSError``
-    ELOOP, ENXIO); a device such as ``/dev/full`` is written as before. A writer of a temporary
+    ELOOP, ENXIO; EEXIST for a FIFO with a reader, round 49); a device such as ``/dev/full`` is
+    written as before. A writer of a temporary
     name of its own clears it first (:func:`clear_temporary`).
 
     Round 47 (HOSTILE47): the archive's temporary names are guessable (the sink's part after the
@@ -167,6 +168,10 @@ def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile
             fd, found = os.open(path, flags), True
         except IsADirectoryError:
             raise _not_made(errno.EISDIR, path, "a folder") from None
+        except OSError as exc:  # round 49: was the bare "No such device or address"
+            if exc.errno != errno.ENXIO:
+                raise
+            raise _not_made(errno.ENXIO, path, "a FIFO or socket") from None
     # a buffered file object: its write writes all or raises (a raw one returns a short count on a
     # disk filling up, which Arrow does not look at: the file's end was lost, the file renamed)
     file = open(fd, "wb")  # noqa: SIM115 - closed with its stream
@@ -181,9 +186,14 @@ def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile
 
 def _emptied_if_own(fd: int, path: str | Path) -> None:
     """Empty the regular file open at ``fd`` if it is this user's and has no other name; raise
-    :func:`_not_made` (EEXIST) and leave it as it is otherwise. Not a regular file (a device such as
-    ``/dev/full``): left as it is, written as before."""
+    :func:`_not_made` (EEXIST) and leave it as it is otherwise. A FIFO (one with a reader opens):
+    refused the same way (round 49, HOSTILE49: put there between the clearing and the open, its
+    reader was handed the part's bytes, then the run stopped on fsync's bare "Invalid argument").
+    Another file that is not a regular one (a device such as ``/dev/full``): left as it is, written
+    as before."""
     st = os.fstat(fd)
+    if stat.S_ISFIFO(st.st_mode):
+        raise _not_made(errno.EEXIST, path, "a FIFO")
     if not stat.S_ISREG(st.st_mode):
         return
     if st.st_nlink > 1:

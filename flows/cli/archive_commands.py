@@ -19,6 +19,7 @@ from flows.cli.args import (
     memory_mib,
     non_negative_float,
     non_negative_int,
+    utf8_text,
 )
 from twin_models.text import counted, format_duration
 
@@ -50,7 +51,7 @@ def _add_sql(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "\"SELECT asset_id, count(*) FROM alerts GROUP BY 1\""
         ),
     )
-    p.add_argument("query", help="one SELECT statement")
+    p.add_argument("query", type=utf8_text, help="one SELECT statement")
     _add_archive_arg(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format; json is one object per line (default %(default)s)")

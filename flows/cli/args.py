@@ -42,10 +42,13 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line ``twin: error: ...`` (exit 2), not the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        """Print one line naming the problem and where to look, then exit 2."""
+        """Print one line naming the problem and where to look, then exit 2; a character that is not
+        printable escaped (round 49, HOSTILE49: a folder name not UTF-8 was quoted with its escape
+        sequences as they were: `--out $'\\e[2J\\xff'` cleared the terminal)."""
         from flows.archive.short_paths import short_words
+        from flows.archive.shown_text import printable
 
-        self.exit(2, f"twin: error: {short_words(message)} (see `{self.prog} --help`)\n")
+        self.exit(2, f"twin: error: {printable(short_words(message))} (see `{self.prog} --help`)\n")
 
 
 class _EnvText(str):
@@ -231,18 +234,36 @@ def one_char(text: str) -> str:
     return value
 
 
+def _not_utf8(text: str) -> str | None:
+    """``text`` shown with its bytes that are not UTF-8 as ``\\xff`` when it holds any (a shell's
+    argument), else None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return None
+
+
+def utf8_text(text: str) -> str:
+    """An argument that is text for DuckDB, Arrow or JSON (``twin sql``'s query, an asset or alert
+    id): UTF-8. Round 49 (HOSTILE49): a byte that is not made `twin sql` an internal error (exit 1),
+    `twin whatif ASSET` name an archive file as unreadable and `twin explain ID` the archive as bad."""
+    if (shown := _not_utf8(text)) is not None:
+        short = shown if len(shown) <= 60 else shown[:60] + "..."
+        msg = f"{short} is not UTF-8 text"
+        raise argparse.ArgumentTypeError(msg)
+    return text
+
+
 def folder_name(text: str) -> str:
     """An output folder's name (``--out``, ``twin run --archive``): UTF-8 text, as the archive's
     Parquet files need (round 25: `twin demo` refused it as "config archive_dir", not naming the
     flag), without a line break (round 36, HOSTILE36: the archive_dir setting refuses one, and `twin
     demo`/`twin run` said "config archive_dir: ... is not a valid name (pattern .+)"; `twin backtest`
     wrote into it, every line naming its outputs then broken)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+    if (shown := _not_utf8(text)) is not None:
         msg = f"{shown} is not UTF-8 text (no Parquet file can be written under it): name another folder"
-        raise argparse.ArgumentTypeError(msg) from None
+        raise argparse.ArgumentTypeError(msg)
     if "\n" in text:
         msg = f"{text!r} holds a line break (the archive_dir setting refuses one): name another folder"
         raise argparse.ArgumentTypeError(msg)

@@ -220,8 +220,9 @@ def start_line(kafka: Any, opts: Any, metrics_port: int | None, metrics_address:
     topics = ", ".join(kafka.topic(role) for role in ("scalars", "waveforms", "events"))
     recovery = (f"recovery {_shown(opts.recovery_dir)}" if opts.recovery_dir
                 else "no --recovery-dir (a restart reads the topics again)")
+    host = f"[{metrics_address}]" if ":" in metrics_address else metrics_address  # round 49: IPv6 in a URL
     metrics = ("no metrics endpoint (--metrics-port)" if metrics_port is None else
-               f"metrics http://{metrics_address}:{int(metrics_port) + (opts.process_id or 0)}/metrics")
+               f"metrics http://{host}:{int(metrics_port) + (opts.process_id or 0)}/metrics")
     end = ("stops at the end of the topics (--exit-at-end)" if opts.exit_at_end
            else "runs until Ctrl-C or SIGTERM, then prints its summary")
     return (f"twin run{process}: reading {topics} from {kafka.brokers}; archive "

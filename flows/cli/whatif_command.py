@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default
+from flows.cli.args import ARCHIVE_HELP, archive_dir, env_default, utf8_text
 
 __all__ = ["MAX_ID", "WHATIF_COMMANDS", "add_whatif_parser", "an_id", "parse_date", "parse_duration"]
 
@@ -47,6 +47,7 @@ def parse_duration(text: str) -> float:
 def an_id() -> Any:
     """An asset or alert id: 1 to :data:`MAX_ID` characters, no control character."""
     def parse(text: str) -> str:
+        utf8_text(text)  # round 49: the archive's query failed on it, naming a file or the archive
         if not 0 < len(text.strip()) <= MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in text.strip()):
             shown = text if len(text) <= 40 else text[:40] + "..."
             msg = f"must be 1 to {MAX_ID} characters without control characters, got {shown!r}"
@@ -113,7 +114,8 @@ def add_whatif_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     end = p.add_mutually_exclusive_group()
     end.add_argument("--until", type=parse_date, default=None, help="run until this UTC date/time")
     end.add_argument("--horizon", type=parse_duration, default=None,
-                     help="run this long (30d, 12h ...; at most 50 years; default 30d)")
+                     help="run this long (30d, 12h ...; at most 50 years; default 30d, or to the latest "
+                          "--at)")
     p.add_argument("--at", type=parse_date, action="append", default=[], metavar="DATE",
                    help="give P(failure before DATE); repeatable")
     p.add_argument("--as-of", type=parse_date, default=None, metavar="DATE",
@@ -140,10 +142,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     basis, at = archive_basis(archive_dir(args.config, args.archive), args.asset, args.as_of)
     start = basis.start(at)
     _check_flags(args, start, basis.top_speed_hz())
-    if args.until is not None:
-        horizon = (args.until - start).total_seconds()
-    else:
-        horizon = args.horizon or timedelta(days=30).total_seconds()
+    horizon = _horizon(args, start)
     result = run_whatif(basis, scenario, now=at, horizon_s=horizon, dates=sorted(set(args.at)),
                         request_id=f"cli-{args.asset}")
     # round 37 (DURABLE37): its text is the archive's (a defect, an asset id: anyone's text, an escape
@@ -176,6 +175,32 @@ def _check_flags(args: argparse.Namespace, start: datetime, top_speed_hz: float 
         msg = (f"--speed-hz {args.speed_hz:g} is above {MAX_SPEED_RATIO:g} x this twin's reference speed "
                f"(at most {top_speed_hz:.4g} Hz)")
         raise ValueError(msg)
+
+
+def _horizon(args: argparse.Namespace, start: datetime) -> float:
+    """The run's length in seconds: to ``--until``, ``--horizon``, else 30 days or to the latest ``--at``
+    date if later. A date after an ``--until`` or ``--horizon`` end is refused (round 49, HOSTILE49:
+    failures later than the horizon count as never, so such a date was given P(failure within the
+    horizon): ``--horizon 1d --at`` a year on said 1 % for a pump failing the next day; without
+    ``--horizon``, an ``--at`` past 30 days got the 30 days' P)."""
+    from twin_models.whatif import MAX_HORIZON_S
+
+    latest = max(args.at, default=start)
+    if args.until is not None or args.horizon:
+        horizon = (args.until - start).total_seconds() if args.until is not None else args.horizon
+        if latest > (end := start + timedelta(seconds=horizon)):
+            how = "--until" if args.until is not None else "--horizon"
+            msg = (f"--at {latest.isoformat()} is after the what-if's end {end.isoformat()} ({how}): a "
+                   f"failure later than that is not forecast; give --until {latest.isoformat()} or a longer "
+                   "--horizon")
+            raise ValueError(msg)
+        return float(horizon)
+    horizon = max(timedelta(days=30).total_seconds(), (latest - start).total_seconds())
+    if horizon > MAX_HORIZON_S:
+        days = MAX_HORIZON_S / 86400
+        msg = f"--at {latest.isoformat()} is more than {days / 365:g} years ({days:g}d) after the twin's time"
+        raise ValueError(msg)
+    return horizon
 
 
 WHATIF_COMMANDS: dict[str, Any] = {"whatif": _cmd_whatif}

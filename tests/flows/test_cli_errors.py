@@ -507,6 +507,34 @@ def test_an_out_folder_with_a_name_not_utf8_is_refused_naming_the_flag(
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.parametrize(("argv", "name"), [
+    (["sql", "SELECT * FROM \"{bad}\""], "query"),  # the base: an internal error (TypeError), exit 1
+    (["whatif", "a{bad}"], "ASSET"),  # the base: "the archive file ... cannot be read (...)"
+    (["explain", "{bad}"], "ALERT_ID"),  # the base: "bad archive ...: Invalid Input Error: ..."
+])
+def test_a_text_argument_not_utf8_is_named_in_one_line(tmp_path: Path, argv: list[str], name: str) -> None:
+    """Round 49 (HOSTILE49): a byte not UTF-8 in a query or an id failed inside DuckDB, far from the
+    argument."""
+    from tests.flows.archive_fixtures import small_archive
+
+    archive = small_archive(tmp_path / "archive")
+    bad = os.fsdecode(b"\xff")
+    line = fails(*(a.format(bad=bad) for a in argv), "--archive", str(archive))
+    assert line.startswith(f"twin: error: argument {name}: "), line
+    assert "\\xff" in line and "is not UTF-8 text" in line, line
+
+
+def test_an_argument_error_quoting_an_escape_shows_it_escaped(tmp_path: Path) -> None:
+    """Round 49 (HOSTILE49): argparse's errors were printed as they were: the name of a folder not
+    UTF-8 (quoted as is, not as a repr) drove the terminal with its escape sequence."""
+    out = os.fsdecode(bytes(tmp_path) + b"/o\x1b[2J\xff")
+    rc, _, err = twin("run", "--brokers", "localhost:1", "--archive", out)
+    assert rc == 2 and "\x1b" not in err, repr(err)
+    line = one_error_line(err)
+    assert line.startswith(f"twin: error: argument --archive: {tmp_path}/o\\x1b[2J\\xff is not UTF-8"), line
+    assert not os.listdir(tmp_path)
+
+
 @pytest.mark.parametrize("argv", [["demo", "--days", "1", "--out"], ["backtest", "in.csv", "--out"],
                                   ["run", "--brokers", "localhost:1", "--archive"]])
 def test_an_out_folder_with_a_line_break_is_refused_naming_the_flag(tmp_path: Path, argv: list[str]) -> None:

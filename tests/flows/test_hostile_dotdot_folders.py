@@ -37,3 +37,19 @@ def test_a_refused_recovery_folder_in_the_quarantine_named_through_dotdot_remove
     want = f"twin: error: --recovery-dir {store}: inside the archive's quarantine folder"
     assert line.startswith(want), line
     assert _tree(tmp_path) == ["arch", "arch/_quarantine"]  # the base: arch/nonexist, no _quarantine
+
+
+def test_a_file_named_through_dotdot_leaves_no_folder_made_on_the_way(tmp_path: Path) -> None:
+    """Round 49 (HOSTILE49): ``--archive new/../afile``, a file (not a folder) reached through the
+    missing ``new``, passes the argument checks (``new`` is missing, so nothing is seen there); the
+    hold made ``new``, then failed to open ``afile`` as a folder (or to make ``afile/sub``) and left
+    ``new`` behind."""
+    (tmp_path / "afile").write_text("mine\n")
+    (tmp_path / "arch").mkdir()
+    through = str(tmp_path / "new" / ".." / "afile")
+    for argv in (["--archive", through], ["--archive", f"{through}/sub"],  # sub: its making fails
+                 ["--archive", str(tmp_path / "arch"), "--recovery-dir", through]):
+        line = fails("run", *NO_BROKER, *argv)
+        assert "afile" in line, line
+        assert _tree(tmp_path) == ["afile", "arch"], argv  # the base: "new" left behind
+    assert (tmp_path / "afile").read_text() == "mine\n"

@@ -11,7 +11,10 @@ rename. A folder there stopped the run naming neither the name nor what was ther
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,80 @@ def test_a_folder_at_the_sinks_temporary_name_is_named(tmp_path: Path) -> None:
     assert str(err.value) == (f"cannot write the archive in {folder}: a folder is at the temporary name "
                               f".{NAME}.parquet.tmp (put there by someone else: not written through; "
                               "remove it)")  # the base: "... in <folder>: Is a directory"
+
+
+def test_a_fifo_with_a_reader_put_at_the_sinks_temporary_name_after_its_clearing_gets_no_byte(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 49 (HOSTILE49): a FIFO with a reader opens (``O_NONBLOCK``: ENXIO only without one); its
+    reader got the part's Parquet bytes, then the run stopped on fsync's "Invalid argument"."""
+    got = bytearray()
+    done = threading.Event()
+    readers: list[threading.Thread] = []
+
+    def fifo_with_a_reader(tmp: Path) -> None:
+        os.mkfifo(tmp)
+        fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK)  # open before the sink's: its open succeeds
+
+        def read() -> None:  # what the FIFO is given until the write is over
+            try:
+                while not done.is_set():
+                    try:
+                        got.extend(os.read(fd, 65536))
+                    except BlockingIOError:
+                        pass
+                    done.wait(0.005)
+                with contextlib.suppress(BlockingIOError):
+                    got.extend(os.read(fd, 1 << 20))
+            finally:
+                os.close(fd)
+
+        readers.append(threading.Thread(target=read, daemon=True))
+        readers[-1].start()
+
+    _racing(monkeypatch, layout, fifo_with_a_reader)
+    folder = tmp_path / "a" / "alerts" / f"date={DATE}"
+    with pytest.raises(ArchiveWriteError) as err:
+        try:
+            write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+        finally:
+            done.set()
+            readers[0].join(10)
+    assert str(err.value) == (f"cannot write the archive in {folder}: a FIFO is at the temporary name "
+                              f".{NAME}.parquet.tmp (put there by someone else: not written through; "
+                              "remove it)")  # the base: "... in <folder>: Invalid argument"
+    assert bytes(got) == b""  # the base: the part's Parquet bytes
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_a_fifo_or_socket_put_at_the_sinks_temporary_name_after_its_clearing_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Round 49 (HOSTILE49): the open's ENXIO (no reader; a socket) stopped the run with the bare
+    "No such device or address"."""
+    held: list[socket.socket] = []
+
+    def plant(tmp: Path) -> None:
+        if kind == "fifo":
+            os.mkfifo(tmp)
+        else:
+            held.append(socket.socket(socket.AF_UNIX))
+            back = os.getcwd()
+            os.chdir(tmp.parent)  # a socket's path is at most 107 bytes: bound by its name
+            try:
+                held[-1].bind(tmp.name)
+            finally:
+                os.chdir(back)
+
+    _racing(monkeypatch, layout, plant)
+    folder = tmp_path / "a" / "alerts" / f"date={DATE}"
+    try:
+        with pytest.raises(ArchiveWriteError) as err:
+            write_file(tmp_path / "a", "alerts", DATE, _alerts(), NAME, "r")
+    finally:
+        for s in held:
+            s.close()
+    assert str(err.value) == (f"cannot write the archive in {folder}: a FIFO or socket is at the temporary "
+                              f"name .{NAME}.parquet.tmp (put there by someone else: not written through; "
+                              "remove it)")  # the base: "... in <folder>: No such device or address"
 
 
 @pytest.mark.parametrize("at", ["merged", "run"])

@@ -31,3 +31,16 @@ def test_an_unquoted_feature_name_and_a_misspelt_view_say_the_way_out(
                                  "damage_state, data_quality, audit)"), err
     # a real view's or alias's slip keeps DuckDB's words alone
     assert "(" not in _err(archive, "SELECT f.nope FROM features f", capsys).split("Binder Error")[1]
+
+
+def test_the_hints_follow_duckdbs_error_kind_not_a_literal_quoting_its_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 49 (HOSTILE49): a conversion error quoting a literal with DuckDB's words got a hint; a
+    quoted view name with a space got none."""
+    archive = small_archive(tmp_path / "archive")
+    for literal in ('Referenced table "vib" not found', "Table with name foo does not exist"):
+        err = _err(archive, f"SELECT '{literal}'::INT", capsys)
+        assert "Conversion Error" in err and err.rstrip().endswith("to INT32"), err  # the base: a hint
+    err = _err(archive, 'SELECT * FROM "alert s"', capsys)
+    assert err.rstrip().endswith("(the archive's views: features, twin_state, alerts, recommendations, "
+                                 "damage_state, data_quality, audit)"), err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -101,6 +102,11 @@ def test_a_life_without_damage_says_so(demo: Path, capsys: pytest.CaptureFixture
     (("{asset}", "--at", "2020-01-01"), "--at 2020-01-01T00:00:00+00:00 is not after the twin's time"),
     (("{asset}", "--as-of", "2000-01-01"), "no twin state of asset"),
     (("{asset}", "--horizon", "1d", "--until", "2027-01-01"), "not allowed with"),
+    # round 49: a date after the run's end was given P(failure within the horizon)
+    (("{asset}", "--horizon", "1d", "--at", "2027-01-01", "--as-of", "{mid}"),
+     "--at 2027-01-01T00:00:00+00:00 is after the what-if's end"),
+    (("{asset}", "--until", "2026-02-01", "--at", "2027-01-01"), "(--until): a failure later than that"),
+    (("{asset}", "--at", "2200-01-01"), "--at 2200-01-01T00:00:00+00:00 is more than 50 years"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(demo: Path, capsys: pytest.CaptureFixture[str],
                                                args: tuple[str, ...], word: str) -> None:
@@ -108,6 +114,20 @@ def test_bad_arguments_are_one_line_and_exit_2(demo: Path, capsys: pytest.Captur
     code, out, err = _run(capsys, *(a.format(asset=asset, mid=mid) for a in args), "--archive", str(demo))
     assert code == 2 and out == ""
     assert word in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_without_a_horizon_the_run_reaches_the_latest_date(demo: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 49 (HOSTILE49): the default 30 days' run gave a later ``--at`` date the 30 days' P."""
+    asset, mid = _degrading(demo)
+    code, out, err = _run(capsys, asset, "--archive", str(demo), "--as-of", mid, "--at", "2026-06-01",
+                          "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    start = datetime.fromisoformat(doc["timestamp"].replace("Z", "+00:00"))
+    assert doc["horizon_s"] == (datetime(2026, 6, 1, tzinfo=UTC) - start).total_seconds()  # base: 30 days
+    code, out, err = _run(capsys, asset, "--archive", str(demo), "--as-of", mid, "--json")
+    assert code == 0 and json.loads(out)["horizon_s"] == 30 * 86400.0, err
 
 
 def test_no_archive_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 
@@ -100,3 +101,21 @@ def test_an_alert_without_a_trend_rul_gives_the_damage_states_rul_and_interval()
     assert no_band[0].explanation.endswith("Damage state's RUL 2.0 h.")
     plain = run(AlertPolicy("pump-001"), snaps([0.9999] * 3))
     assert "Damage" not in plain[0].explanation
+
+
+def test_a_damage_interval_beyond_the_horizon_is_said_not_dropped() -> None:
+    """Round 49 (HOSTILE49): the 90 % quantile beyond the damage state's horizon is null; the text
+    dropped the interval and read "Damage state's RUL 80.0 d." as if sure."""
+    seq = snaps([0.9999] * 3, damage=0.1, damage_rul_s=80 * 86400.0, damage_rul_lower_s=3 * 86400.0,
+                damage_rul_upper_s=None)
+    text = run(AlertPolicy("pump-001"), seq)[0].explanation
+    assert text.endswith("Damage state's RUL 80.0 d [3.0 d .. beyond 5 years]."), text
+    for bad in (math.nan, math.inf, -math.inf):  # not the twin's: no interval, never a crash
+        odd = snaps([0.9999] * 3, damage_rul_s=80 * 86400.0, damage_rul_lower_s=3 * 86400.0,
+                    damage_rul_upper_s=bad)
+        assert run(AlertPolicy("pump-001"), odd)[0].explanation.endswith("Damage state's RUL 80.0 d.")
+    from twin_models.alerting import DAMAGE_BEYOND  # the text's horizon is the damage state's
+    from twin_models.rul.damage_track import DAMAGE_HORIZON_S
+    from twin_models.settings import YEAR_S
+
+    assert DAMAGE_BEYOND == f"beyond {DAMAGE_HORIZON_S / YEAR_S:g} years"

@@ -44,6 +44,13 @@ def test_cpu_s_reads_the_process_minor_faults_as_they_grow() -> None:
     (["--seed", "-1"], "--seed -1: must be 0 or more"),
     (["--frame-interval-s", "nan"], "--frame-interval-s nan: must be a number of seconds above 0"),
     (["--frame-interval-s", "0"], "--frame-interval-s 0.0: must be a number of seconds above 0"),
+    # round 49 (HOSTILE49): no upper bound, each a traceback or a fleet no memory holds
+    (["--frames", str(10**20)],
+     f"--frames {10**20} of 8 asset(s) every 60 s: 8.681e+15 simulated days, at most 3650"),
+    (["--frame-interval-s", "1e300"],
+     "--frames 12000 of 8 asset(s) every 1e+300 s: 1.736e+298 simulated days, at most 3650"),
+    (["--assets", "99999999999"], "--assets 99999999999: must be at most 10000"),
+    (["--seed", str(2**32)], "--seed 4294967296: must be at most 4294967295"),
 ])
 def test_a_bad_argument_is_one_line_and_exit_2_before_any_broker(
         argv: list[str], line: str, monkeypatch: pytest.MonkeyPatch,

@@ -31,6 +31,15 @@ def test_the_start_line_names_topics_brokers_outputs_metrics_and_the_way_out(tmp
     assert "no metrics endpoint (--metrics-port)" in start_line(cfg.kafka, cluster, None, "127.0.0.1")
 
 
+def test_an_ipv6_metrics_address_is_bracketed_in_the_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Round 49 (HOSTILE49): ``--metrics-address ::1`` was shown as ``http://::1:9108/metrics``, a URL
+    curl and browsers refuse (the port read as part of the address)."""
+    cfg = load_config()
+    opts = RunOptions(archive_dir=tmp_path / "arch")
+    assert "metrics http://[::1]:9108/metrics; " in start_line(cfg.kafka, opts, 9108, "::1")
+    assert "metrics http://[::]:9108/metrics; " in start_line(cfg.kafka, opts, 9108, "::")
+
+
 def _seen_inside_the_filter(stderr: int) -> str:
     code = ("import os\nfrom flows.cli.stderr import engine_panics_hidden, stderr_on_terminal\n"
             "with engine_panics_hidden():\n    said = (stderr_on_terminal(), os.isatty(2))\nprint(*said)")

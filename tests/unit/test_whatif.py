@@ -138,6 +138,21 @@ def test_bad_horizons_and_dates_are_refused(degrading: Degrading) -> None:
         run_whatif(twin, plan, now=now.replace(tzinfo=None), horizon_s=HORIZON)
 
 
+def test_a_date_after_the_horizon_is_refused_not_given_the_horizons_p(degrading: Degrading) -> None:
+    """Round 49 (HOSTILE49): failures later than the horizon count as never (``inf``), so a date
+    after the horizon's end got P(failure within the horizon): a day's horizon and a date a year on
+    said a few % for a pump failing within weeks. Refused (one line), the asset without damage too."""
+    twin, last = degrading
+    plan, now = Scenario.constant(load=0.8), last.window_end
+    far = now + timedelta(days=365)
+    within = run_whatif(twin, plan, now=now, horizon_s=400 * 86400.0, dates=(far,))
+    assert within.status == "ok"
+    for asset in (twin, _twin(60)[0]):
+        with pytest.raises(ValueError, match="after the horizon's end") as err:
+            run_whatif(asset, plan, now=now, horizon_s=86400.0, dates=(far,))
+        assert "\n" not in str(err.value)
+
+
 def test_a_checkpoint_gives_the_twins_answer(degrading: Degrading) -> None:
     twin, last = degrading
     cp = checkpoint_of(twin)
