@@ -451,3 +451,25 @@ def test_a_query_past_its_memory_limit_fails_in_one_line(
     with pytest.raises(SystemExit):
         main(["sql", "SELECT 1", *arch, "--memory-limit", "10"])
     assert "argument --memory-limit: must be at least 64, got 10" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_memory_limit_beyond_duckdbs_is_its_largest_not_an_internal_error(
+        env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        how: str) -> None:
+    """Round 49: ``--memory-limit`` (or TWIN_SQL_MEMORY_MIB) of 2^44 MiB or more was handed to DuckDB
+    as it was: ``twin: internal error: ParserException: ... Memory value out of range``, exit 1. A
+    limit beyond DuckDB's largest is its largest (no limit in practice), and the query answers."""
+    from flows.archive.query import MAX_MEMORY_MIB
+
+    huge = "99999999999999999999"
+    arch = ["--archive", str(env["archive"])]
+    flag = ["--memory-limit", huge] if how == "flag" else []
+    if how == "env":
+        monkeypatch.setenv("TWIN_SQL_MEMORY_MIB", huge)
+    query_text = "SELECT current_setting('memory_limit') AS m, count(*) AS n FROM alerts"
+    assert main(["sql", query_text, *arch, *flag, "--format", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "m,n" and int(out[1].split(",")[1]) >= 0
+    with duckdb.connect(":memory:", config={"memory_limit": f"{MAX_MEMORY_MIB}MiB"}) as con:
+        assert out[1].split(",")[0] == con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
