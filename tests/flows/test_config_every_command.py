@@ -98,3 +98,17 @@ def test_the_archive_commands_leave_twin_variables_to_the_commands_that_use_them
     assert capsys.readouterr().out.splitlines() == ["n", "6"]
     assert main(["run", "--config", cfg, "--connect-timeout", "1"]) == 2
     assert "TWIN_WINDOWS_S is not a setting" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", sorted({**ARCHIVE_COMMANDS, **OTHER_COMMANDS}))
+def test_an_archive_dir_holding_a_nul_is_named_in_one_line(tmp_path: Path, command: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 49: TOML writes a NUL as ``\\u0000``; an ``archive_dir`` holding one passed the config's
+    checks and every command stopped on ``twin: error: embedded null byte``, naming neither the
+    setting nor the file."""
+    cfg = _config(tmp_path, "[pipeline]\narchive_dir = \"arch\\u0000ive\"\n")
+    argv = [*ARCHIVE_COMMANDS.get(command, OTHER_COMMANDS.get(command, [])), "--config", cfg]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("twin: error: config archive_dir = ") and "NUL character" in err, err
