@@ -92,6 +92,16 @@ class Source:
             return FileFormatError(detail, path=self.path, row=n, column=column)
         return FileFormatError(detail, path=self.path, line=n, column=column)
 
+    def unreadable(self, exc: BaseException, rows: int) -> FileFormatError:
+        """Arrow's error reading a Parquet file's pages after ``rows`` rows (:data:`PARQUET_READ_ERRORS`:
+        a damaged page, a file cut short while it was read) as a FileFormatError naming the file
+        (round 49: ``twin: error: Couldn't deserialize thrift: ...`` named none, nor said what)."""
+        return FileFormatError(f"is not a readable Parquet file past row {rows:,}: {exc}", path=self.path)
+
+
+PARQUET_READ_ERRORS = (pa.ArrowException, OSError)
+"""What reading a Parquet file's pages raises on a damaged file (:meth:`Source.unreadable`)."""
+
 
 def not_a_file(mode: int) -> str | None:
     """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
