@@ -74,3 +74,16 @@ def test_a_damaged_page_of_a_waveform_file_is_a_file_format_error_naming_it(tmp_
     with pytest.raises(FileFormatError, match="is not a readable Parquet file past row") as exc:
         list(read_records(bad))
     assert exc.value.path == bad
+
+
+def test_a_damaged_page_of_a_waveform_backtest_names_the_file(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The frames are read within the dataflow engine: the one line is the reader's error, not the
+    Arrow error it was raised ``from None`` over (``flows.cli.stderr.engine_cause``)."""
+    bad = waveform_file(tmp_path / "wave.parquet")
+    _damage(bad, 2, 3)
+    argv = ["backtest", str(bad), "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"twin: error: input file {bad}: is not a readable Parquet file past row "), err
