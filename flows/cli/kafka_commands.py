@@ -432,7 +432,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     kw = {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}
     records = holding_a_record(args.files, "replay", **kw)  # none: one line, exit 2, before connecting
-    return _publish(records, count_records(args.files), args)
+    return _publish(records, count_records(args.files, **kw), args)  # round 49: its --sep too
 
 
 
