@@ -81,9 +81,8 @@ SANDBOX: dict[str, Any] = {
 MIN_MEMORY_MIB = 64
 """The least memory a query may be given (DuckDB needs some for its buffers)."""
 MAX_MEMORY_MIB = (1 << 44) - 1
-"""DuckDB's largest memory limit, in MiB (just under 16 EiB); a larger one is taken as this one, no
-limit in practice (round 49: ``--memory-limit 99999999999999999999`` was an internal error, exit 1:
-``Parser Error: Memory value out of range``)."""
+"""DuckDB's largest memory limit (MiB), taken for any larger one (round 49: a larger one was an
+internal error, exit 1, ``Parser Error: Memory value out of range``)."""
 MEMORY_SHARE = 0.25
 """Default memory limit of a query connection, as a share of the machine's memory. DuckDB's own
 default is 80 %: before round 23 one ``GROUP BY`` over a large result could take most of the
@@ -282,8 +281,7 @@ def connect(root: str | Path, tables: Iterable[str] = TABLES,
         raise ArchiveError(problem)
     wanted = set(tables)
     limit = default_memory_mib() if memory_mib is None else max(MIN_MEMORY_MIB, memory_mib)
-    limit = min(MAX_MEMORY_MIB, limit)
-    con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{limit}MiB"})
+    con = duckdb.connect(":memory:", config={**SANDBOX, "memory_limit": f"{min(limit, MAX_MEMORY_MIB)}MiB"})
     try:
         for statement in LOCK:
             con.execute(statement)
