@@ -99,6 +99,12 @@ class DeliveryFailures:
                          for name, n in self.counts.most_common())
 
 
+MAX_SLEEP_S = 3600.0
+"""The longest single sleep of the pacer; a longer wait is several (round 49: ``--speed 1e-9`` of
+minute data asked ``time.sleep`` for 6e10 s, beyond what it takes: ``twin: internal error:
+OverflowError: timestamp out of range for platform time_t``, exit 1)."""
+
+
 class _Pacer:
     """Sleeps so that event time advances ``speed`` x wall time from the first record."""
 
@@ -114,9 +120,8 @@ class _Pacer:
             self.t0_event = event_s
             return
         due = self.t0_wall + (event_s - self.t0_event) / self.speed
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        while (delay := due - time.monotonic()) > 0:
+            time.sleep(min(delay, MAX_SLEEP_S))
 
 
 def publish(

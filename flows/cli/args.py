@@ -23,12 +23,12 @@ from typing import Any, NoReturn
 from flows.config.tree import register_env_name
 from flows.config.values import DEFAULT_ARCHIVE
 
-__all__ = ["OneLineParser", "UsageError", "add_metrics_args", "debug_enabled", "env_default",
-           "load_metadata", "print_error", "refuse_empty",
+__all__ = ["OneLineParser", "UsageError", "add_metrics_args", "backup_seconds", "debug_enabled",
+           "env_default", "load_metadata", "print_error", "refuse_empty",
            "non_negative_float", "non_negative_int", "one_char", "one_of", "port", "positive_float",
            "positive_int", "seconds_at_least", "seed", "serve_metrics", "share",
            "whole_number", "add_fleet_args", "fleet_size", "sim_days", "worker_count", "MIN_FRAME_INTERVAL_S",
-           "MIN_SCALAR_INTERVAL_S", "MIN_SNAPSHOT_INTERVAL_S"]
+           "MIN_SCALAR_INTERVAL_S", "MIN_SNAPSHOT_INTERVAL_S", "MAX_RECOVERY_INTERVAL_S"]
 
 
 class UsageError(Exception):
@@ -199,17 +199,28 @@ engine is built for (temperature, current, speed and load at 1-10 Hz)."""
 MIN_SNAPSHOT_INTERVAL_S = 1.0
 """Seconds between recovery snapshots at least: each snapshot pauses the flow and writes the
 store, so below a second the flow would mostly snapshot."""
+MAX_RECOVERY_INTERVAL_S = 366 * 86400.0
+"""``--snapshot-interval`` and ``--backup-interval`` at most: a year (round 49: ``1e300`` passed the
+flag and stopped ``twin run`` after it connected: ``twin: internal error: OverflowError``, exit 1,
+from the engine's ``timedelta``)."""
 
 
-def seconds_at_least(lo: float) -> Parse:
-    """A type accepting a finite number of seconds >= ``lo`` (a flag whose tiny values flood or hang)."""
+def seconds_at_least(lo: float, hi: float | None = None) -> Parse:
+    """A type accepting a finite number of seconds >= ``lo`` (a flag whose tiny values flood or hang),
+    and at most ``hi`` when given."""
 
     @_env_aware
     def seconds(text: str) -> float:
-        return float(_at_least(_positive(text), lo))
+        return float(_at_least(_positive(text), lo, hi))
 
     seconds.__name__ = "seconds"
     return seconds
+
+
+@_env_aware
+def backup_seconds(text: str) -> float:
+    """``--backup-interval``: seconds, 0 .. :data:`MAX_RECOVERY_INTERVAL_S`."""
+    return float(_at_least(_number(text, float, "a number"), 0, MAX_RECOVERY_INTERVAL_S))
 
 
 @_env_aware

@@ -54,8 +54,9 @@ def document(path: str | Path) -> dict[str, Any]:
 
 
 def load_settings(path: str | None, **kwargs: Any) -> Any:
-    """:func:`flows.config.pipeline.load_config` of ``path`` from its :func:`document`. A file that
-    cannot be read or parsed is left to ``load_config``, whose error names it in its words."""
+    """:func:`flows.config.pipeline.load_config` of ``path`` from its :func:`document` (None or
+    empty: none given). A file that cannot be read or parsed is left to ``load_config``, whose
+    error names it in its words."""
     from flows.config.pipeline import load_config
 
     parsed = None
@@ -69,7 +70,9 @@ def load_settings(path: str | None, **kwargs: Any) -> Any:
             raise ConfigError(msg) from None
         except (OSError, ValueError, RecursionError):
             parsed = None
-    return load_config(path, parsed=parsed, **kwargs)
+    # empty (``--config ''``, ``TWIN_CONFIG=``): none given, as the file check takes it (round 49:
+    # it was read as the file "." here, "config file . is not a regular file", but by `twin sql`)
+    return load_config(path or None, parsed=parsed, **kwargs)
 
 
 def check_file(path: str | None) -> None:

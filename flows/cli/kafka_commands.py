@@ -10,11 +10,13 @@ from typing import Any
 
 from flows.cli.args import (
     ARCHIVE_HELP,
+    MAX_RECOVERY_INTERVAL_S,
     MIN_FRAME_INTERVAL_S,
     MIN_SCALAR_INTERVAL_S,
     MIN_SNAPSHOT_INTERVAL_S,
     add_fleet_args,
     add_metrics_args,
+    backup_seconds,
     env_default,
     folder_name,
     non_negative_float,
@@ -111,14 +113,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "resumes from its last snapshot, on the Kafka cluster it was written from only "
                         "(env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
                         "restart reads the topics again from the beginning, or --from-end)")
-    p.add_argument("--snapshot-interval", type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S),
+    p.add_argument("--snapshot-interval",
+                   type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S, MAX_RECOVERY_INTERVAL_S),
                    default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    help="seconds between recovery snapshots: what a crash costs in re-processing; "
-                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; at least 1; default %(default)s)")
-    p.add_argument("--backup-interval", type=non_negative_float, default=env_default("BACKUP_INTERVAL", None),
+                        "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; at least 1, at most a year; "
+                        "default %(default)s)")
+    p.add_argument("--backup-interval", type=backup_seconds, default=env_default("BACKUP_INTERVAL", None),
                    help="seconds to keep superseded snapshots, so the store always holds an older "
-                        "resume point too (env TWIN_BACKUP_INTERVAL; default 2 snapshot intervals; "
-                        "raise it to the period of any file-level backup of the folder)")
+                        "resume point too (env TWIN_BACKUP_INTERVAL; default 2 snapshot intervals; at most "
+                        "a year; raise it to the period of any file-level backup of the folder)")
     p.add_argument("--clock", type=one_of("system", "data"), choices=("system", "data"),
                    default=env_default("CLOCK", None),
                    help="window clock; overrides the clock setting of --config (env TWIN_CLOCK; "
@@ -433,7 +437,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     ignore = tuple(c for c in args.ignore_columns.split(",") if c)
     kw = {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}
     records = holding_a_record(args.files, "replay", **kw)  # none: one line, exit 2, before connecting
-    return _publish(records, count_records(args.files), args)
+    return _publish(records, count_records(args.files, **kw), args)  # round 49: its --sep too
 
 
 

@@ -231,10 +231,14 @@ def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
 
 
 def engine_cause(exc: BaseException) -> BaseException:
-    """The innermost cause of a Bytewax engine error (the step's own exception); else ``exc``."""
+    """The innermost cause of a Bytewax engine error (the step's own exception); else ``exc``.
+
+    A context the step's code suppressed (``raise ... from None``) is not followed: that exception
+    is the one it meant (round 49: a waveform file's damaged page, read within the engine, was told
+    by Arrow's text under the reader's ``FileFormatError`` naming the file)."""
     if not type(exc).__module__.startswith("bytewax"):
         return exc
     seen = exc
-    while (nxt := seen.__cause__ or seen.__context__) is not None:
+    while (nxt := seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)) is not None:
         seen = nxt
     return seen

@@ -119,14 +119,16 @@ def _sensors(items: Any) -> tuple[SensorSpec, ...]:
     if type(items) is not list:
         fail("schema_violation", f"sensors must be an array, got {show_value(items)}")
     out: list[SensorSpec] = []
+    seen: set[str] = set()  # round 49: a scan of ``out`` per sensor took 100 s for 100,000 sensors
     for i, d in enumerate(items):
         check_keys(d, *_SENSOR, f"sensors[{i}]")
         channel = check_text(f"sensors[{i}].channel", d["channel"], 1, MAX_ID_CHARS)
         if d["kind"] not in ("waveform", "scalar"):
             msg = f"sensors[{i}].kind must be 'waveform' or 'scalar', got {show_value(d['kind'])}"
             fail("schema_violation", msg)
-        if any(s.channel == channel for s in out):
+        if channel in seen:
             fail("schema_violation", f"sensors[{i}].channel {channel!r} is repeated")
+        seen.add(channel)
         unit = check_text(f"sensors[{i}].unit", d.get("unit", ""), 0, MAX_UNIT_CHARS)
         cadence, rate = d.get("cadence_s"), d.get("sample_rate_hz")
         out.append(SensorSpec(

@@ -34,6 +34,12 @@ FILE_TABLES = ("pipeline", "benchmark")
 """Top-level tables of a config file: the settings, and the benchmark tools' own table."""
 
 
+def path_problem(path: str) -> str | None:
+    """What no path may hold: a NUL character (TOML writes one as ``\\u0000``; every command then
+    stopped on ``twin: error: embedded null byte``, naming neither the setting nor the file, round 49)."""
+    return "a path cannot hold a NUL character" if "\0" in path else None
+
+
 def broker_problem(brokers: str) -> str | None:
     """What is wrong with a bootstrap list ``[proto://]host[:port],...`` (None: nothing we check):
     an empty address or host, or a port that is not a number in 1-65535. librdkafka takes a port
@@ -176,7 +182,7 @@ class PipelineConfig:
     clock: str = setting("system", choices=("system", "data"))
     """"system": quiet assets close by wall clock; "data": event time only."""
     max_future_s: float = setting(86400.0, **between(0.0, 100 * YEAR_S, "seconds"))
-    archive_dir: str = setting(DEFAULT_ARCHIVE, pattern=r".+")
+    archive_dir: str = setting(DEFAULT_ARCHIVE, pattern=r".+", check=path_problem)
     """The Parquet archive that ``twin run`` writes and ``twin sql`` / ``twin archive check`` read
     (their ``--archive`` flag overrides it; relative to the working folder). ``twin demo`` writes
     there too, its ``--out`` being the flag; ``twin backtest`` never does: its archive is

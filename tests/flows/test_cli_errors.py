@@ -116,6 +116,12 @@ def test_bad_env_defaults_are_one_line_naming_the_variable(argv: list[str], env:
      "argument --frame-interval: must be at least 1.0, got 1e-06"),
     (["simulate", *BROKER, "--scalar-interval", "0.01"], "argument --scalar-interval: must be at least 0.1"),
     (["run", *BROKER, "--snapshot-interval", "0.001"], "argument --snapshot-interval: must be at least 1.0"),
+    # round 49: past what the engine's timedelta holds, an internal error once the brokers answered
+    (["run", *BROKER, "--snapshot-interval", "1e300"],
+     "argument --snapshot-interval: must be at most 31622400.0, got 1e+300"),
+    (["run", *BROKER, "--backup-interval", "1e300"],
+     "argument --backup-interval: must be at most 31622400.0, got 1e+300"),
+    (["run", *BROKER, "--backup-interval", "-1"], "argument --backup-interval: must be at least 0, got -1.0"),
 ])
 def test_bad_arguments_are_one_line(argv: list[str], needle: str) -> None:
     assert needle in fails(*argv)

@@ -98,3 +98,39 @@ def test_the_archive_commands_leave_twin_variables_to_the_commands_that_use_them
     assert capsys.readouterr().out.splitlines() == ["n", "6"]
     assert main(["run", "--config", cfg, "--connect-timeout", "1"]) == 2
     assert "TWIN_WINDOWS_S is not a setting" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", sorted({**ARCHIVE_COMMANDS, **OTHER_COMMANDS}))
+def test_an_archive_dir_holding_a_nul_is_named_in_one_line(tmp_path: Path, command: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Round 49: TOML writes a NUL as ``\\u0000``; an ``archive_dir`` holding one passed the config's
+    checks and every command stopped on ``twin: error: embedded null byte``, naming neither the
+    setting nor the file."""
+    cfg = _config(tmp_path, "[pipeline]\narchive_dir = \"arch\\u0000ive\"\n")
+    argv = [*ARCHIVE_COMMANDS.get(command, OTHER_COMMANDS.get(command, [])), "--config", cfg]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("twin: error: config archive_dir = ") and "NUL character" in err, err
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_empty_config_is_none_given_for_every_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         how: str) -> None:
+    """Round 49: ``--config ''`` (or ``TWIN_CONFIG=``) was none given to the file check and to `twin
+    sql`, but the other commands loaded the settings of the file "." and stopped on ``config file .
+    is not a regular file``. Now every command takes it as none given."""
+    data = tmp_path / "nab.csv"
+    data.write_text("timestamp,value\n" + "".join(f"2024-01-01T00:{i:02d}:00,{i}\n" for i in range(60)))
+    flag = ["--config", ""] if how == "flag" else []
+    if how == "env":
+        monkeypatch.setenv("TWIN_CONFIG", "")
+    argv = ["backtest", str(data), "--out", str(tmp_path / "o"), "--no-report", "--no-progress", *flag]
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    for command in sorted(OTHER_COMMANDS):  # they go on to the brokers (none there): not a config error
+        argv = [*OTHER_COMMANDS[command], "--brokers", "127.0.0.1:19631", *flag]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "cannot reach Kafka at 127.0.0.1:19631" in err and "config file" not in err, err

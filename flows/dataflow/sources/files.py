@@ -59,6 +59,11 @@ log = logging.getLogger(__name__)
 PARTITION = "files"
 DEFAULTS_KEY = "defaults"
 ASSETS_KEY = "assets"
+MAX_METADATA_BYTES = 64 * 1024 * 1024
+"""The largest asset metadata file read (~1 KB an asset: some 60,000 assets). Round 49: a file had
+no limit and was read whole, then parsed: a 1 GB one (a sparse file) took 2.2 GB of memory before
+its first character was found not to be JSON, a 10 GB one more than the machine has (a config file
+has had its own limit since round 31: :data:`flows.cli.config_file.MAX_BYTES`)."""
 
 
 # --------------------------------------------------------------------------- metadata
@@ -130,7 +135,12 @@ def _load_document(path: Path) -> Any:
         raise FileFormatError(msg, path=path)
     regular_file(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is dropped
+        with path.open("rb") as f:
+            data = f.read(MAX_METADATA_BYTES + 1)
+        if len(data) > MAX_METADATA_BYTES:
+            msg = f"too large (over {MAX_METADATA_BYTES // 2**20} MiB; a fleet's metadata is ~1 KB an asset)"
+            raise FileFormatError(msg, path=path)
+        text = data.decode("utf-8-sig")  # a BOM (Notepad) is dropped
         return tomllib.loads(text) if suffix == ".toml" else json.loads(text, object_pairs_hook=_unique_keys)
     except _RepeatedKey as exc:
         msg = (f"invalid JSON: key {exc.args[0]!r} appears twice in one object "

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from flows.dataflow.sources.readers.source import (
     GZIP_ERRORS,
     MAX_LINE_CHARS,
+    PARQUET_READ_ERRORS,
     Source,
     gzip_problem,
     long_line,
@@ -175,10 +176,13 @@ def _diagnose(src: Source, exc: BaseException) -> None:
 def parquet_batches(src: Source, names: list[str]) -> Iterator[Batch]:
     """The columns ``names`` of a Parquet file, :data:`PARQUET_ROWS` rows at a time."""
     base = 0
-    with pq.ParquetFile(src.path) as pf:
-        for batch in pf.iter_batches(batch_size=PARQUET_ROWS, columns=names):
-            yield Batch(base, [batch.column(name) for name in names], np.arange(batch.num_rows))
-            base += batch.num_rows
+    try:
+        with pq.ParquetFile(src.path) as pf:
+            for batch in pf.iter_batches(batch_size=PARQUET_ROWS, columns=names):
+                yield Batch(base, [batch.column(name) for name in names], np.arange(batch.num_rows))
+                base += batch.num_rows
+    except PARQUET_READ_ERRORS as exc:
+        raise src.unreadable(exc, base) from None
 
 
 def table_batches(src: Source, names: list[str]) -> Iterator[Batch]:

@@ -92,6 +92,17 @@ class Source:
             return FileFormatError(detail, path=self.path, row=n, column=column)
         return FileFormatError(detail, path=self.path, line=n, column=column)
 
+    def unreadable(self, exc: BaseException, rows: int) -> FileFormatError:
+        """Arrow's error reading a Parquet file's pages after ``rows`` rows (:data:`PARQUET_READ_ERRORS`:
+        a damaged page, a file cut short while it was read) as a FileFormatError naming the file
+        (round 49: ``twin: error: Couldn't deserialize thrift: ...`` named none, nor said what)."""
+        why = too_many_open(exc) or f"is not a readable Parquet file past row {rows:,}: {exc}"
+        return FileFormatError(why, path=self.path)
+
+
+PARQUET_READ_ERRORS = (pa.ArrowException, OSError)
+"""What reading a Parquet file's pages raises on a damaged file (:meth:`Source.unreadable`)."""
+
 
 def not_a_file(mode: int) -> str | None:
     """``not a regular file (a FIFO)`` (a folder, a device ...) for a ``st_mode`` that is not a
@@ -120,8 +131,26 @@ def regular_file(path: Path) -> None:
 
 def _is_parquet(path: Path) -> bool:
     """Parquet files start with the ``PAR1`` magic, whatever their name."""
-    with path.open("rb") as f:
-        return f.read(4) == _PARQUET_MAGIC
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == _PARQUET_MAGIC
+    except OSError as exc:
+        if (why := too_many_open(exc)) is not None:
+            raise FileFormatError(why, path=path) from None
+        raise
+
+
+def too_many_open(exc: BaseException) -> str | None:
+    """What to do when the process may open no more files (EMFILE), else None. Round 49: 1,100
+    waveform files (streamed side by side, one open file each) said ``twin: error: [Errno 24] Too
+    many open files: 'w924.parquet'``, as if that file were at fault."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.EMFILE):
+        return None
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return (f"cannot be opened: too many files open at once ({soft:,} allowed, `ulimit -n`); waveform "
+            "files are read side by side, one open file each: give fewer at a time, or raise the limit")
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -200,7 +229,7 @@ def _parquet_source(path: Path) -> Source:
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
-        msg = f"is not a readable Parquet file: {exc}"
+        msg = too_many_open(exc) or f"is not a readable Parquet file: {exc}"
         raise FileFormatError(msg, path=path) from None
     lists = frozenset(f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
                       or pa.types.is_fixed_size_list(f.type))

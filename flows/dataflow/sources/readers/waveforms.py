@@ -14,7 +14,6 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 from flows.codec.show import show_value
 from flows.dataflow.sources.readers.cells import arrow_us, cell_asset, cell_time, from_us
 from flows.dataflow.sources.readers.layout import Layout
-from flows.dataflow.sources.readers.source import ReadStats, Source
+from flows.dataflow.sources.readers.source import PARQUET_READ_ERRORS, ReadStats, Source
 from twin_models.records import EPOCH, WaveformFrame
 
 BATCH_ROWS = 256  # waveform rows decoded at a time
@@ -116,8 +115,11 @@ def _wave_index(src: Source, lay: Layout) -> _WaveIndex:
     """Read and check every column of a waveform file except the samples."""
     r = lay.roles
     cols = [c for c in (r["timestamp"], r.get("asset_id"), r["sample_rate_hz"], r.get("shaft_speed_hz")) if c]
-    with pq.ParquetFile(src.path) as pf:
-        table = pf.read(columns=cols)
+    try:
+        with pq.ParquetFile(src.path) as pf:
+            table = pf.read(columns=cols)
+    except PARQUET_READ_ERRORS as exc:
+        raise src.unreadable(exc, 0) from None
     times = _wave_times(src, r["timestamp"], table.column(r["timestamp"]))
     if "asset_id" in r:
         cells = enumerate(table.column(r["asset_id"]).to_pylist(), start=1)
@@ -132,22 +134,26 @@ def _wave_index(src: Source, lay: Layout) -> _WaveIndex:
     return _WaveIndex(times, assets, rates, shafts)
 
 
-def _row_batches(path: Path, columns: list[str], lo: int, hi: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+def _row_batches(src: Source, columns: list[str], lo: int, hi: int) -> Iterator[tuple[int, pa.RecordBatch]]:
     """(first row, batch) covering rows ``[lo, hi)``, decoding only the row groups that hold them."""
-    with pq.ParquetFile(path) as pf:
-        end = 0
-        for g in range(pf.metadata.num_row_groups):
-            start, end = end, end + pf.metadata.row_group(g).num_rows
-            if end <= lo or start >= hi:
-                continue
-            pos = start
-            for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], columns=columns):
-                a, b = max(pos, lo), min(pos + batch.num_rows, hi)
-                if a < b:
-                    yield a, batch.slice(a - pos, b - a)
-                pos += batch.num_rows
-                if pos >= hi:
-                    return
+    pos = lo
+    try:
+        with pq.ParquetFile(src.path) as pf:
+            end = 0
+            for g in range(pf.metadata.num_row_groups):
+                start, end = end, end + pf.metadata.row_group(g).num_rows
+                if end <= lo or start >= hi:
+                    continue
+                pos = start
+                for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], columns=columns):
+                    a, b = max(pos, lo), min(pos + batch.num_rows, hi)
+                    if a < b:
+                        yield a, batch.slice(a - pos, b - a)
+                    pos += batch.num_rows
+                    if pos >= hi:
+                        return
+    except PARQUET_READ_ERRORS as exc:
+        raise src.unreadable(exc, pos) from None
 
 
 _ListParts = tuple[npt.NDArray[Any], npt.NDArray[np.float32], npt.NDArray[Any] | None, bool]
@@ -187,7 +193,7 @@ def _batch_frames(lay: Layout, index: _WaveIndex, first: int, batch: pa.RecordBa
 def _run_frames(src: Source, lay: Layout, index: _WaveIndex, lo: int, hi: int,
                 stats: ReadStats) -> Iterator[WaveformFrame]:
     """The frames of rows ``[lo, hi)``, in row order."""
-    for first, batch in _row_batches(src.path, list(lay.channels), lo, hi):
+    for first, batch in _row_batches(src, list(lay.channels), lo, hi):
         yield from _batch_frames(lay, index, first, batch, stats)
 
 
