@@ -89,6 +89,17 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             "gc_share": round(gc_cpu / cpu, 5) if cpu else None, "generations": gens}
 
 
+def process_line(r: dict[str, Any]) -> str:
+    """One process's line on stderr (its share of CPU in collections "n/a" when it took no CPU tick:
+    a short child's ``os.times`` can read 0)."""
+    one = summarise([r])
+    gens = " ".join(f"g{g}={x['count']}/{x['cpu_s']:.3f}s/max{x['max_wall_ms']}ms"
+                    for g, x in enumerate(one["generations"]))
+    share = "n/a" if one["gc_share"] is None else f"{one['gc_share']:.2%}"
+    return (f"pid {r['pid']} cpu {r['cpu_s']:.2f}s gc {share} {gens} "
+            f"thr {r['thresholds']} frozen {r['frozen']} :: {' '.join(r['argv'])[:80]}")
+
+
 def run_traced(command: list[str], folder: Path) -> tuple[int, list[dict[str, Any]]]:
     """Run ``command`` with the hook in every Python process; its exit code and the processes' figures."""
     hook = folder / "hook"
@@ -117,12 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         rc, records = run_traced(command, args.out or Path(tmp))
     for r in sorted(records, key=lambda r: -r["cpu_s"]):
         if r["cpu_s"] >= args.min_cpu_s:
-            one = summarise([r])
-            gens = " ".join(f"g{g}={x['count']}/{x['cpu_s']:.3f}s/max{x['max_wall_ms']}ms"
-                            for g, x in enumerate(one["generations"]))
-            line = (f"pid {r['pid']} cpu {r['cpu_s']:.2f}s gc {one['gc_share']:.2%} {gens} "
-                    f"thr {r['thresholds']} frozen {r['frozen']} :: {' '.join(r['argv'])[:80]}")
-            print(line, file=sys.stderr)
+            print(process_line(r), file=sys.stderr)
     print(json.dumps({"bench": "gc", "rc": rc, "command": command[:8], "total": summarise(records),
                       "per_process": [dict(summarise([r]), pid=r["pid"], argv=r["argv"],
                                            thresholds=r["thresholds"], frozen=r["frozen"])

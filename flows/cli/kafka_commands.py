@@ -113,9 +113,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "resumes from its last snapshot, on the Kafka cluster it was written from only "
                         "(env TWIN_RECOVERY_DIR; default: none, nothing is kept: a "
                         "restart reads the topics again from the beginning, or --from-end)")
-    p.add_argument("--snapshot-interval",
+    p.add_argument("--snapshot-interval", default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    type=seconds_at_least(MIN_SNAPSHOT_INTERVAL_S, MAX_RECOVERY_INTERVAL_S),
-                   default=env_default("SNAPSHOT_INTERVAL", 30.0),
                    help="seconds between recovery snapshots: what a crash costs in re-processing; "
                         "each pauses the flow (env TWIN_SNAPSHOT_INTERVAL; at least 1, at most a year; "
                         "default %(default)s)")

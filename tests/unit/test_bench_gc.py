@@ -32,3 +32,22 @@ def test_every_python_process_of_the_command_is_counted(tmp_path: Path) -> None:
     assert out["total"]["generations"][0]["count"] >= 1 and out["total"]["generations"][1]["count"] >= 1
     assert 0 <= out["total"]["gc_cpu_s"] <= out["total"]["cpu_s"]
     assert len(list((tmp_path / "data").glob("gc-*.json"))) == 2  # one file per process
+
+
+def _bench_module():  # type: ignore[no-untyped-def]
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_gc", BENCH)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_process_that_took_no_cpu_tick_is_listed_not_a_crash() -> None:
+    """A short child's os.times can read 0 s: its line says "gc n/a" (it was a TypeError, which
+    made the command's exit code 1 instead of the command's own on a loaded machine)."""
+    gen = {"count": 1, "wall_s": 0.0, "max_wall_s": 0.0, "cpu_s": 0.0, "over_10ms": 0, "over_50ms": 0}
+    rec = {"pid": 7, "argv": ["python", "-c", "pass"], "cpu_s": 0.0, "thresholds": [[700, 10, 10]],
+           "frozen": 0, "generations": [gen, gen, gen]}
+    line = _bench_module().process_line(rec)
+    assert line.startswith("pid 7 cpu 0.00s gc n/a g0=1/")
