@@ -127,7 +127,8 @@ WRITE_BUFFER = 1 << 20
 """Bytes buffered between the Parquet writer and the file (:func:`write_file`)."""
 
 
-def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
+def write_file(data: pa.Table, path: str | Path, options: dict[str, Any], *,
+               dir_fd: int | None = None) -> None:
     """``data`` as the Parquet file ``path`` with ``options`` (:func:`write_options`), through a
     :data:`WRITE_BUFFER` buffer: the same bytes as ``pq.write_table(data, path, **options)``.
 
@@ -136,12 +137,14 @@ def write_file(data: pa.Table, path: Path, options: dict[str, Any]) -> None:
     ~130 calls for a 100-asset flush's ~140 KB file, ~0.5 ms of its ~3 ms write. Buffered, a file
     up to a megabyte is one call. A failed write raises ``OSError`` as before (from the write or
     from the buffer's last flush when the stream is closed); the stream is closed either way. The
-    file is opened by :func:`new_file` (round 47): never through a symbolic link, nor into a FIFO."""
-    with new_file(path) as out:
+    file is opened by :func:`new_file` (round 47): never through a symbolic link, nor into a FIFO;
+    ``path`` is a name in the folder open at ``dir_fd`` when given (round 49, :func:`new_file`)."""
+    with new_file(path, dir_fd=dir_fd) as out:
         pq.write_table(data, out, **options)
 
 
-def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile:
+def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER, *,
+             dir_fd: int | None = None) -> pa.NativeFile:
     """``path`` made (or emptied) and open for writing through a ``buffer_size`` buffer, never
     through a symbolic link nor into a FIFO put at its name (``O_NOFOLLOW | O_NONBLOCK``: ``OSError``
     ELOOP, ENXIO; EEXIST for a FIFO with a reader, round 49); a device such as ``/dev/full`` is
@@ -159,13 +162,16 @@ def new_file(path: str | Path, buffer_size: int = WRITE_BUFFER) -> pa.NativeFile
     ``OSError`` EEXIST naming it, the file untouched: put there between :func:`clear_temporary` and
     the open, a hard link to a file outside the archive had that file emptied and overwritten (and,
     renamed, the part was that file), and another user's file made the part theirs to rewrite after
-    its rename. A folder there: ``OSError`` EISDIR naming it (was Arrow's bare "Is a directory")."""
+    its rename. A folder there: ``OSError`` EISDIR naming it (was Arrow's bare "Is a directory").
+
+    Round 49 (DIRFD49): ``dir_fd``, a folder held open (the sink's date folder, opened from the archive
+    down without following a link): ``path`` is a name in it, whatever is put at the folder's name."""
     flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd, found = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), False  # made new: ours
+        fd, found = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dir_fd), False  # new: ours
     except FileExistsError:  # something is there: looked at before it is emptied (docstring)
         try:
-            fd, found = os.open(path, flags), True
+            fd, found = os.open(path, flags, dir_fd=dir_fd), True
         except IsADirectoryError:
             raise _not_made(errno.EISDIR, path, "a folder") from None
         except OSError as exc:  # round 49: was the bare "No such device or address"
@@ -211,11 +217,12 @@ def _not_made(code: int, path: str | Path, what: str) -> OSError:
                          "through; remove it)")
 
 
-def clear_temporary(path: str | Path) -> None:
-    """Remove what is at ``path``, a temporary name of the caller's own (hidden, never read), unless
-    a folder: a link or a FIFO planted there (:func:`new_file`) goes, not what a link points to."""
+def clear_temporary(path: str | Path, *, dir_fd: int | None = None) -> None:
+    """Remove what is at ``path`` (a name in the folder open at ``dir_fd`` when given), a temporary
+    name of the caller's own (hidden, never read), unless a folder: a link or a FIFO planted there
+    (:func:`new_file`) goes, not what a link points to."""
     with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
 
 
 class WriteFailed(OSError):
@@ -239,21 +246,26 @@ def replace_synced(tmp: str | Path, final: str | Path) -> None:
     sync_folder(os.path.dirname(os.path.abspath(final)))
 
 
-def sync_file(path: str | Path) -> None:
+def sync_file(path: str | Path, *, dir_fd: int | None = None) -> None:
     """fsync the file ``path`` (its bytes and size on disk); raises ``OSError`` if it cannot. Opened
     ``O_NONBLOCK`` (round 47): a FIFO put at the name since it was written (a part's temporary
-    file, an output the manifest lists) is an error (fsync: EINVAL), not a wait for a writer for ever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    file, an output the manifest lists) is an error (fsync: EINVAL), not a wait for a writer for ever.
+    ``dir_fd``: ``path`` is a name in that open folder (round 49)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def sync_folder(folder: str | Path) -> None:
+def sync_folder(folder: str | Path | int) -> None:
     """fsync a folder, so the names made or renamed in it last a power loss; best effort: a folder
     that cannot be opened or a file system without folder sync (EINVAL) is not an error (the files'
-    own bytes are synced by their writers)."""
+    own bytes are synced by their writers). An ``int``: a folder held open (round 49), synced as it is."""
+    if isinstance(folder, int):
+        with contextlib.suppress(OSError):  # EINVAL: a file system without folder sync
+            os.fsync(folder)
+        return
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:

@@ -27,6 +27,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 
 from flows.archive.layout import sync_file, sync_folder
@@ -41,21 +42,22 @@ _LOCK = threading.Lock()
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
 
 
-def _start(sync: Callable[[Path], None], path: Path) -> Future[None]:
-    """``sync(path)`` on the pool (made per process: a forked child has none of its threads), or
-    here and now when no thread can take it (at interpreter exit a stopped run writes what was
-    handed over: ``archive_writer``'s atexit)."""
+def _start(sync: Callable[..., None], path: str | Path | int, dir_fd: int | None = None) -> Future[None]:
+    """``sync(path)`` (``dir_fd=`` passed when given) on the pool (made per process: a forked child has
+    none of its threads), or here and now when no thread can take it (at interpreter exit a stopped run
+    writes what was handed over: ``archive_writer``'s atexit)."""
     global _POOL
+    call = partial(sync, path) if dir_fd is None else partial(sync, path, dir_fd=dir_fd)
     try:
         with _LOCK:
             if _POOL is None or _POOL[0] != os.getpid():
                 _POOL = (os.getpid(), ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="archive-sync"))
             pool = _POOL[1]
-        return pool.submit(sync, path)
+        return pool.submit(call)
     except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
         done: Future[None] = Future()
         try:
-            sync(path)
+            call()
             done.set_result(None)
         except OSError as exc:
             done.set_exception(exc)
@@ -65,42 +67,54 @@ def _start(sync: Callable[[Path], None], path: Path) -> Future[None]:
 class SyncedRenames:
     """One flush's parts: :meth:`folder_made`, :meth:`add` each written part, then :meth:`commit`
     (or :meth:`discard` on a failure). ``failed``: the temporary file whose fsync or rename failed
-    in :meth:`commit` (None before)."""
+    in :meth:`commit` (None before).
+
+    Round 49 (DIRFD49): a folder given with ``dir_fd``, held open by the caller until the batch is
+    committed or :meth:`pending` returned, is synced as that open folder and a part's fsync and rename
+    are made in it by name (``openat``, ``renameat``), whatever is put at the folder's name meanwhile;
+    the paths then only name them in errors."""
 
     def __init__(self) -> None:
-        self._parts: list[tuple[Path, Path, Future[None]]] = []  # (temporary, final, its fsync)
+        self._parts: list[tuple[Path, Path, int | None, Future[None]]] = []  # temporary, final, folder, fsync
         self._parents: dict[Path, Future[None]] = {}
         self._renamed = 0
         self.failed: Path | None = None
 
-    def folder_made(self, parent: Path) -> None:
-        """A folder was made in ``parent``: sync ``parent`` (best effort, as :func:`sync_folder`)."""
+    def folder_made(self, parent: Path, dir_fd: int | None = None) -> None:
+        """A folder was made in ``parent`` (open at ``dir_fd`` when given): sync ``parent`` (best
+        effort, as :func:`sync_folder`)."""
         if parent not in self._parents:
-            self._parents[parent] = _start(sync_folder, parent)
+            self._parents[parent] = _start(sync_folder, parent if dir_fd is None else dir_fd)
 
-    def add(self, tmp: Path, final: Path) -> None:
-        """The part written at ``tmp``, to be renamed onto ``final``: its fsync starts now."""
-        self._parts.append((tmp, final, _start(sync_file, tmp)))
+    def add(self, tmp: Path, final: Path, dir_fd: int | None = None) -> None:
+        """The part written at ``tmp``, to be renamed onto ``final`` (both in the folder open at
+        ``dir_fd`` when given): its fsync starts now."""
+        synced = _start(sync_file, tmp) if dir_fd is None else _start(sync_file, tmp.name, dir_fd)
+        self._parts.append((tmp, final, dir_fd, synced))
 
     def commit(self) -> None:
         """Wait for every sync started, rename every part in order, then sync their folders."""
-        wait([*self._parents.values(), *(synced for _, _, synced in self._parts)])
-        for tmp, _final, synced in self._parts:
+        wait([*self._parents.values(), *(synced for *_, synced in self._parts)])
+        for tmp, _final, _fd, synced in self._parts:
             if synced.exception() is not None:
                 self.failed = tmp
                 raise synced.exception()  # type: ignore[misc]
         try:
-            for tmp, final, _synced in self._parts:
+            for tmp, final, fd, _synced in self._parts:
                 self.failed = tmp
-                os.replace(tmp, final)
+                if fd is None:
+                    os.replace(tmp, final)
+                else:
+                    os.replace(tmp.name, final.name, src_dir_fd=fd, dst_dir_fd=fd)
                 self._renamed += 1
             self.failed = None
         finally:  # the renamed parts' folders, even when a later rename failed (best effort)
-            folders = dict.fromkeys(final.parent for _, final, _ in self._parts[:self._renamed])
+            renamed = self._parts[:self._renamed]
+            folders = dict.fromkeys(final.parent if fd is None else fd for _, final, fd, _ in renamed)
             wait([_start(sync_folder, folder) for folder in folders])
 
     def pending(self) -> list[Path]:
         """The temporary files not renamed (after a failure), every sync this flush started finished
         (round 41, HOSTILE41: the syncs of the folders it made ran on after the failure was raised)."""
-        wait([*self._parents.values(), *(synced for _, _, synced in self._parts)])
-        return [tmp for tmp, _, _ in self._parts[self._renamed:]]
+        wait([*self._parents.values(), *(synced for *_, synced in self._parts)])
+        return [tmp for tmp, *_ in self._parts[self._renamed:]]

@@ -5,6 +5,7 @@ column) must keep reading, alone or mixed with new files, with the same view row
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -153,13 +154,15 @@ def test_a_crash_between_files_leaves_whole_files_and_a_resume_dedups(tmp_path: 
     real = sink.layout.write_file
     calls: list[Path] = []
 
-    def crash_on_second(data: Any, where: Path, options: dict[str, Any]) -> None:
+    def crash_on_second(data: Any, where: str, options: dict[str, Any], *, dir_fd: int) -> None:
         calls.append(Path(where))
-        if len(calls) == 2:
-            Path(where).write_bytes(b"PAR1 half")  # a partial temporary file, then the crash
+        if len(calls) == 2:  # a partial temporary file (in the date folder held open), then the crash
+            fd = os.open(where, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=dir_fd)
+            os.write(fd, b"PAR1 half")
+            os.close(fd)
             msg = "simulated crash"
             raise OSError(msg)
-        real(data, where, options)
+        real(data, where, options, dir_fd=dir_fd)
 
     monkeypatch.setattr(sink.layout, "write_file", crash_on_second)
     with pytest.raises(OSError, match="simulated crash"):

@@ -95,10 +95,10 @@ def test_a_failing_rename_keeps_the_parts_renamed_before_it_and_removes_the_rest
     events = spied_syncs(monkeypatch)
     spied = os.replace
 
-    def refused(src: str, dst: str) -> None:
-        if "date=2026-01-02" in str(dst):
+    def refused(src: str, dst: str, **fds: int) -> None:  # in the date folder held open (round 49)
+        if "date=2026-01-02" in os.readlink(f"/proc/self/fd/{fds['dst_dir_fd']}"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        spied(src, dst)
+        spied(src, dst, **fds)
 
     monkeypatch.setattr(os, "replace", refused)
     with pytest.raises(ArchiveWriteError, match="No space left on device") as failed:
@@ -202,10 +202,10 @@ def test_a_failed_flush_returns_with_none_of_its_syncs_still_running(
             with lock:
                 running.remove(name)
 
-    def full(data: object, tmp: Path, options: object) -> None:
-        if "date=2026-01-03" in str(tmp):
+    def full(data: object, tmp: str, options: object, *, dir_fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{dir_fd}").endswith("date=2026-01-03"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(data, tmp, options)  # type: ignore[arg-type]
+        real_write(data, tmp, options, dir_fd=dir_fd)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "fsync", slow)
     monkeypatch.setattr(layout, "write_file", full)

@@ -100,9 +100,12 @@ def spied_syncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
         real_fsync(fd)
 
-    def replace(src: object, dst: object) -> None:
-        events.append(("replace", os.fspath(dst)))  # type: ignore[arg-type]
-        real_replace(src, dst)  # type: ignore[arg-type]
+    def replace(src: object, dst: object, **fds: int) -> None:  # the archive's: in a folder held open
+        at = os.fspath(dst)  # type: ignore[arg-type]
+        if "dst_dir_fd" in fds:
+            at = os.path.join(os.readlink(f"/proc/self/fd/{fds['dst_dir_fd']}"), at)
+        events.append(("replace", at))
+        real_replace(src, dst, **fds)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)

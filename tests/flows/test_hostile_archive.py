@@ -240,11 +240,20 @@ def test_a_rename_refused_by_a_read_only_disk_is_one_line(tmp_path: Path,
 
     from flows.dataflow.sinks import archive_files
 
-    def read_only(*_args: object) -> None:
+    refused: list[bool] = []
+    real_unlink = os.unlink
+
+    def read_only(*_args: object, **_fds: object) -> None:
+        refused.append(True)
         raise OSError(errno.EROFS, "Read-only file system")
 
+    def unlink(*args: Any, **fds: Any) -> None:  # read-only from the rename on (round 49: by os.unlink)
+        if refused:
+            read_only()
+        real_unlink(*args, **fds)
+
     monkeypatch.setattr(archive_files.os, "replace", read_only)
-    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: read_only())
+    monkeypatch.setattr(archive_files.os, "unlink", unlink)
     with pytest.raises(ArchiveWriteError) as failed:
         write_rows(tmp_path, "features", feature_rows(), "part-r-w0-000000", "r")
     folder = tmp_path / "features" / "date=2026-01-01"

@@ -46,9 +46,9 @@ def _racing(monkeypatch: pytest.MonkeyPatch, where: Any, plant: Any) -> None:
     the folder can put there before the open."""
     real = where.clear_temporary
 
-    def cleared_then_planted(path: str | Path) -> None:
-        real(path)
-        plant(Path(path))
+    def cleared_then_planted(path: str | Path, *, dir_fd: int | None = None) -> None:
+        real(path, dir_fd=dir_fd)  # the sink's: a name in its date folder held open (round 49)
+        plant(Path(path) if dir_fd is None else Path(os.readlink(f"/proc/self/fd/{dir_fd}")) / path)
 
     monkeypatch.setattr(where, "clear_temporary", cleared_then_planted)
 

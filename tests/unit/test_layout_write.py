@@ -109,9 +109,9 @@ def test_the_sink_writes_its_files_through_the_layouts_write(tmp_path: Path,
     seen: list[str] = []
     real = layout.write_file
 
-    def spy(data: pa.Table, path: Path, options: dict[str, object]) -> None:
-        seen.append(path.name)
-        real(data, path, options)
+    def spy(data: pa.Table, path: str, options: dict[str, object], *, dir_fd: int) -> None:
+        seen.append(path)  # round 49 (DIRFD49): a name in the date folder held open at dir_fd
+        real(data, path, options, dir_fd=dir_fd)
 
     fvs = [FeatureVector(f"pump-{i:03d}", datetime(2026, 1, 1, 0, i, tzinfo=UTC),
                          datetime(2026, 1, 1, 0, i + 1, tzinfo=UTC), {"a.mean": float(i)}, 3)
