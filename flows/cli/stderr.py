@@ -204,9 +204,14 @@ def engine_panics_hidden(enabled: bool = True) -> Iterator[None]:
     import sys
 
     sys.stderr.flush()
-    _PIPED_FROM_TERMINAL.append(stderr_on_terminal())
+    on_terminal = stderr_on_terminal()
     saved = os.dup(2)
-    read_fd, write_fd = os.pipe()
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError:
+        os.close(saved)
+        raise
+    _PIPED_FROM_TERMINAL.append(on_terminal)  # pushed once nothing can fail before the finally below
     os.dup2(write_fd, 2)
     os.close(write_fd)
     pump = threading.Thread(target=_pump, args=(read_fd, saved), daemon=True, name="twin-stderr")

@@ -56,3 +56,23 @@ def test_a_terminal_is_known_behind_the_engines_stderr_filter() -> None:
         os.close(leader)
         os.close(follower)
     assert _seen_inside_the_filter(subprocess.DEVNULL) == "False False\n"
+
+
+def test_no_descriptor_left_leaves_no_terminal_flag_and_no_descriptor(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Out of descriptors (EMFILE) at the filter's pipe: the error goes up with nothing left behind,
+    neither the block's terminal flag (it outlived the block) nor the duplicated stderr."""
+    import errno
+
+    import pytest
+
+    from flows.cli import stderr as stderr_mod
+
+    def no_pipe() -> tuple[int, int]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    before = sorted(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(stderr_mod.os, "pipe", no_pipe)
+    with pytest.raises(OSError, match="Too many open files"), stderr_mod.engine_panics_hidden():
+        pass
+    assert stderr_mod._PIPED_FROM_TERMINAL == []
+    assert sorted(os.listdir("/proc/self/fd")) == before
