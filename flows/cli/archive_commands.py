@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -300,7 +301,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
     return 0
 
 
-def _stale_note(root: Path) -> None:
+def _stale_note(root: Path, shown: Path) -> None:
     """``archive check``: the hidden files a killed compaction left (no compaction running), one line;
     and those a run stopped mid-write left (older than ``RUN_TEMP_AGE_S``), one line."""
     from flows.archive.compact import RUN_TEMP_AGE_S, compaction_lock, left_run_temps, stale_temps
@@ -312,15 +313,26 @@ def _stale_note(root: Path) -> None:
         n = len(stale)
         print(printable(f"{counted(n, 'temporary file')} of a killed compaction (hidden, no query "
                         "reads them; the next `twin archive compact` removes them): "
-                        + ", ".join(str(p.relative_to(root)) for p in stale)))
+                        + _some_names(root, shown, stale)))
     if left := left_run_temps(root, time.time()):  # round 48: said by no command
         oldest = max(age for _, age in left)
-        names = ", ".join(str(p.relative_to(root)) for p, _ in left)
+        names = _some_names(root, shown, [p for p, _ in left])
         print(printable(f"{counted(len(left), 'temporary file')} of a run's writes older than "
                         f"{RUN_TEMP_AGE_S / 60:g} minutes, the oldest {format_duration(oldest)} (hidden, no "
                         "query reads them; a part's write takes seconds: left by a run stopped mid-write, "
                         "kill -9 or a power loss; nothing removes them: delete them once no run is stuck "
                         f"writing here): {names}"))
+
+
+NAMES_SHOWN = 20
+"""Files a note names at most; the rest are counted (thousands of names made a line no one reads)."""
+
+
+def _some_names(root: Path, shown: Path, paths: list[Path]) -> str:
+    names = ", ".join(str(p.relative_to(root)) for p in paths[:NAMES_SHOWN])
+    more = len(paths) - NAMES_SHOWN
+    find = f"find {shlex.quote(str(shown))} -name '.part-*.parquet.tmp'"
+    return names if more <= 0 else f"{names} and {more} more ({find})"
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:
@@ -352,7 +364,7 @@ def _check(args: argparse.Namespace, root: Path, shown: Path) -> int:
 
     scans = [scan_table(root, t) for t in TABLES]
     at = printable(f"archive {shown}")  # a newline in the path would forge a line (round 29)
-    _stale_note(root)
+    _stale_note(root, shown)
     bad = [b for tf in scans for b in tf.bad]
     if args.pages:
         bad += [b for tf in scans for b in corrupt_pages(tf)]

@@ -51,3 +51,20 @@ def test_a_link_or_a_folder_at_a_run_s_temporary_name_is_not_named(tmp_path: Pat
     (folder / ".part-20260101T000000-0123abcd-w0-000002.parquet.tmp").mkdir()
     (folder / ".part-20260101T000000-0123abcd-w0-000003.parquet.tmp").symlink_to("/etc/passwd")
     assert left_run_temps(root, time.time() + 10 * RUN_TEMP_AGE_S) == []
+
+
+def test_thousands_of_left_temporary_parts_are_counted_past_the_first_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A line naming every file of thousands was one no one reads (HOSTILE49's noticed): the first
+    NAMES_SHOWN are named, the rest counted, with the command that lists them."""
+    from flows.cli.archive_commands import NAMES_SHOWN
+
+    root = _archive(tmp_path / "a")
+    made = [_left_by_a_run(root, f".part-20260101T000000-0123abcd-w0-{i:06d}.parquet.tmp", 3 * 3600)
+            for i in range(NAMES_SHOWN + 5)]
+    assert main(["archive", "check", "--archive", str(root)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"{NAMES_SHOWN + 5} temporary files of a run's writes older than")
+    named = [p for p in made if str(p.relative_to(root)) in line]
+    assert len(named) == NAMES_SHOWN
+    assert line.endswith(f" and 5 more (find {root} -name '.part-*.parquet.tmp')")
