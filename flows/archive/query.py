@@ -57,7 +57,7 @@ from flows.archive.files import (
 )
 from flows.archive.listing import folder_kind
 from flows.archive.short_paths import short_words
-from flows.archive.sql_hints import NO_TABLE, hint
+from flows.archive.sql_hints import hint, missing_table
 from flows.archive.views import add_empty_view, add_view
 from twin_models.text import counted, first_few
 
@@ -213,8 +213,7 @@ def _no_readable_file(root: str | Path, first: str, tables: Iterable[str]) -> No
     """A query of a table whose every file is left out (:func:`connect` builds no view for it: 0 rows
     would be an answer) as one line naming the files and why (round 40: "bad query: Catalog Error:
     Table with name audit does not exist!", after the warning, for `twin commands list --archive`)."""
-    m = NO_TABLE.search(first)
-    if m is None or (table := m.group(1).lower()) not in set(tables):
+    if (name := missing_table(first)) is None or (table := name.lower()) not in set(tables):
         return None
     base = Path(root)
     tf = scan_table(base, table)

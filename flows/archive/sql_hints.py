@@ -9,12 +9,17 @@ import re
 
 from flows.codec.archive_schema import TABLES
 
-__all__ = ["NO_TABLE", "hint"]
+__all__ = ["hint", "missing_table"]
 
-NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
-"""DuckDB's words for a table the catalog does not hold (group 1: its name)."""
 _NO_REFERENCE = re.compile(r'Binder Error: Referenced table "([^"]+)" not found')
 _NO_VIEW = re.compile(r"Catalog Error: Table with name (.+?) does not exist")
+
+
+def missing_table(first: str) -> str | None:
+    """The table DuckDB's error line ``first`` says the catalog does not hold, else None: its words
+    at the line's start, as the error's kind says them (a string literal quoting them is no such
+    error), for :func:`hint` and the archive's query errors alike."""
+    return m.group(1) if (m := _NO_VIEW.match(first)) is not None else None
 
 
 def hint(first: str) -> str:
@@ -27,6 +32,6 @@ def hint(first: str) -> str:
     if (m := _NO_REFERENCE.match(first)) is not None and m.group(1).lower() not in TABLES:
         return (f' (a name holding a dot, as the features\' "vib.rms", goes in double quotes: '
                 f'"{m.group(1)}.<feature>")')
-    if (m := _NO_VIEW.match(first)) is not None and m.group(1).lower() not in TABLES:
+    if (table := missing_table(first)) is not None and table.lower() not in TABLES:
         return f" (the archive's views: {', '.join(TABLES)})"
     return ""
