@@ -271,9 +271,7 @@ def sync_folder(folder: str | Path | int) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:  # EINVAL: a file system without folder sync
-        pass
+        sync_folder(fd)
     finally:
         os.close(fd)
 

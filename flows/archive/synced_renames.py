@@ -89,7 +89,7 @@ class SyncedRenames:
     def add(self, tmp: Path, final: Path, dir_fd: int | None = None) -> None:
         """The part written at ``tmp``, to be renamed onto ``final`` (both in the folder open at
         ``dir_fd`` when given): its fsync starts now."""
-        synced = _start(sync_file, tmp) if dir_fd is None else _start(sync_file, tmp.name, dir_fd)
+        synced = _start(sync_file, tmp if dir_fd is None else tmp.name, dir_fd)
         self._parts.append((tmp, final, dir_fd, synced))
 
     def commit(self) -> None:

@@ -228,7 +228,7 @@ def _parquet_source(path: Path) -> Source:
     """Read a Parquet schema."""
     try:
         schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError) as exc:
+    except PARQUET_READ_ERRORS as exc:
         msg = too_many_open(exc) or f"is not a readable Parquet file: {exc}"
         raise FileFormatError(msg, path=path) from None
     lists = frozenset(f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
