@@ -217,6 +217,28 @@ class OfflineCorpus:
                 for k in self.series}
 
 
+def rung_on(values: Sequence[float], warmup: int, m: int, d: int,
+            novelty: Callable[..., SubsequenceNovelty] = SubsequenceNovelty,
+            history: int = 4000) -> np.ndarray:
+    """One rung's p per row of one series, its floor from value tails that remember every value
+    (the config's ``TAIL_K`` and ``RESOLUTION``): a variant's rung beside today's, for the tests."""
+    floors = tail_channels(values, warmup, 10**6, TAIL_K, RESOLUTION)[:, 2]
+    return rung_channel(values, floors, warmup, m, d, history, TAIL_K, novelty)
+
+
+def variant_rungs(corpus: OfflineCorpus, tag: str, novelty: Callable[..., SubsequenceNovelty]
+                  ) -> dict[str, np.ndarray]:
+    """Per file: the config's value tails, then one column per rung of the config's ladder computed
+    by ``novelty`` (a variant of :class:`SubsequenceNovelty`) on the raw values, cached under ``tag``."""
+    nov, warmup = corpus.nov, corpus.warmup
+    rungs = [corpus.cached([tag, warmup, m, d, nov.history, TAIL_K, RESOLUTION],
+                           lambda k, m=m, d=d: rung_channel(corpus.vals[k], corpus.tails[k][:, 2], warmup,
+                                                            m, d, nov.history, TAIL_K, novelty),
+                           f"{tag} {m}x{d}") for m, d in nov.scales]
+    return {k: np.concatenate([corpus.tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1)
+            for k in corpus.series}
+
+
 def corpus_from_cli(prog: str, description: str, argv: list[str] | None, flags: Sequence[tuple[str, str]] = ()
                     ) -> tuple[argparse.Namespace, OfflineCorpus, dict[str, Any]]:
     """The offline harnesses' command line (``--data``, ``--config``, ``--cache-dir``,

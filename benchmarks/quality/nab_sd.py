@@ -29,7 +29,7 @@ import numpy.typing as npt
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.quality.nab_ladder import RESOLUTION, TAIL_K, OfflineCorpus, rung_channel  # noqa: E402
+from benchmarks.quality.nab_ladder import OfflineCorpus, variant_rungs  # noqa: E402
 from benchmarks.quality.nab_twins import compare  # noqa: E402
 from twin_models.anomaly.novelty import SubsequenceNovelty  # noqa: E402
 
@@ -47,23 +47,13 @@ class MeanSdNovelty(SubsequenceNovelty):
         (None until ``m`` values are known)."""
         if self._nbuf < self.m - 1:
             return None
-        off = x if self.offset is None else self.offset
-        seq = np.empty(self.m)
-        seq[:-1] = self._buf[1:]
-        seq[-1] = x - off
-        seg = seq.reshape(self.d, -1)
+        seg = np.append(self._buf[1:], x - (x if self.offset is None else self.offset)).reshape(self.d, -1)
         return np.concatenate([seg.mean(axis=1), seg.std(axis=1)])
 
 
 def sd_channels(corpus: OfflineCorpus) -> dict[str, np.ndarray]:
     """Per file: the config's value tails, then one mean-and-SD column per rung of its ladder."""
-    nov, warmup = corpus.nov, corpus.warmup
-    rungs = [corpus.cached(["rung-mean-sd", warmup, m, d, nov.history, TAIL_K, RESOLUTION],
-                           lambda k, m=m, d=d: rung_channel(corpus.vals[k], corpus.tails[k][:, 2], warmup,
-                                                            m, d, nov.history, TAIL_K, MeanSdNovelty),
-                           f"mean-and-SD rung {m}x{d}") for m, d in nov.scales]
-    return {k: np.concatenate([corpus.tails[k][:, :2], *(r[k][:, None] for r in rungs)], axis=1)
-            for k in corpus.series}
+    return variant_rungs(corpus, "rung-mean-sd", MeanSdNovelty)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from benchmarks.quality.nab_ladder import rung_channel, tail_channels
+from benchmarks.quality.nab_ladder import rung_on
 from benchmarks.quality.nab_sd import MeanSdNovelty
 from twin_models.anomaly.novelty import SubsequenceNovelty
 
@@ -21,10 +21,7 @@ def _series() -> np.ndarray:
 
 def test_a_segment_turning_noisy_at_the_same_mean_is_seen_by_the_variant_only() -> None:
     xs = list(_series())
-    warmup = 100
-    floors = tail_channels(xs, warmup, 10**6, 20, 0.005)[:, 2]
-    today = rung_channel(xs, floors, warmup, 8, 4, 4000, 20)
-    sd = rung_channel(xs, floors, warmup, 8, 4, 4000, 20, MeanSdNovelty)
+    today, sd = rung_on(xs, 100, 8, 4), rung_on(xs, 100, 8, 4, MeanSdNovelty)
     inside = slice(1207, 1216)  # the subsequences whose 8 rows all oscillate (the first ones also
     # hold a segment half in, half out of it, whose mean moves: both rungs see those)
     # today's rung averages each 2-row segment: the oscillation is its usual noise
