@@ -241,4 +241,9 @@ def _parquet_source(path: Path) -> Source:
 def open_source(path: Path, sep: str | None) -> Source:
     """The header of a CSV or Parquet file (Parquet is recognised by its magic bytes)."""
     regular_file(path)
-    return _parquet_source(path) if _is_parquet(path) else _csv_source(path, sep)
+    if _is_parquet(path):
+        return _parquet_source(path)
+    if path.suffix.lower() == ".parquet" and path.stat().st_size == 0:  # round 50: was "no header: a CSV"
+        msg = "an empty Parquet file (0 bytes: no schema, no rows)"
+        raise FileFormatError(msg, path=path)
+    return _csv_source(path, sep)
