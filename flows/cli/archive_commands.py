@@ -261,7 +261,8 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
     if finished:
         print(f"deleted {counted(finished, 'file')} a stopped compaction had merged")
     for c in done:
-        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+        print(f"{c.table} {c.date}: {counted(c.files, 'file')} -> {c.path.relative_to(root)} "
+              f"({counted(c.rows, 'row')})")
     print(printable(f"archive {shown}: {counted(len(done), 'date folder')} compacted"))
 
 

@@ -352,8 +352,7 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
             bar.close()
     if rep.records == 0:  # a guard: replay's input is refused first when it holds none (round 41)
         return _no_record(args.command)
-    print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
-          f"{rep.seconds:.1f} s")
+    print(rep.published(cfg.brokers))
     return 0
 
 
