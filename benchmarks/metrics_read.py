@@ -21,6 +21,7 @@ import http.client
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +62,19 @@ def _body(resp: http.client.HTTPResponse, timeout: float) -> bytes:
 
 
 class ScrapeFailed(RuntimeError):
-    """Every try of one scrape failed (the message is one line)."""
+    """Every try of one scrape failed, or the endpoint redirected (the message is one line)."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Round 50 (LEFT50): urllib followed a redirect of /metrics to wherever it pointed (another
+    host, another port's figures). A 3xx is left as urllib's ``HTTPError``; :func:`read_metrics`
+    refuses it."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:  # noqa: ARG002
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass
@@ -89,8 +102,8 @@ def read_metrics(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0, tr
                  pause_s: float = 0.2, log: ReadLog | None = None) -> str:
     """The text of ``http://host:port/metrics``, tried up to ``tries`` times.
 
-    Raises :class:`ScrapeFailed` (one line) when every try failed; a complete response is the only
-    thing returned, never a part of one.
+    Raises :class:`ScrapeFailed` (one line) when every try failed, or at once when the endpoint
+    redirects (never followed); a complete response is the only thing returned, never a part of one.
     """
     url = f"http://{host}:{port}/metrics"
     last: BaseException | None = None
@@ -98,8 +111,15 @@ def read_metrics(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0, tr
         if attempt:
             time.sleep(pause_s)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310  (loopback)
+            with _OPENER.open(url, timeout=timeout) as resp:
                 text = _body(resp, timeout).decode()
+        except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:  # noqa: PLR2004  (not followed, not tried again: one line)
+                msg = (f"{url}: redirected ({exc.code}) to {exc.headers.get('Location', '?')!r}; a "
+                       "metrics endpoint is read where it is, a redirect is not followed")
+                raise ScrapeFailed(msg) from None
+            last = exc
+            continue
         except READ_ERRORS as exc:
             last = exc
             continue

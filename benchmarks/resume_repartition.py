@@ -32,7 +32,7 @@ from bench_overload import TWIN, broker, topics  # noqa: E402
 STATE = ("SELECT asset_id, window_start, condition, health_index, anomaly_score, damage, rul_s, rul_source "
          "FROM twin_state ORDER BY 1, 2")
 OWN = 6  # the columns of an asset's own state in STATE (the rest: the fleet-fused RUL)
-FLEET_LINE = re.compile(r"(\d+) records read, (\d+) windows closed, dead letters: (\d+).*\n.*?(\d+) late")
+FLEET_LINE = re.compile(r"(\d+) records? read, (\d+) windows? closed, dead letters: (\d+).*\n.*?(\d+) late")
 
 
 def publish(cfg: Any, records: list[Any], assets: list[str], partitions: int) -> None:

@@ -29,9 +29,9 @@ from free_ports import free_ports  # noqa: E402  (below the ephemeral range: no 
 
 ROOT = Path(__file__).resolve().parents[1]
 TWIN = [sys.executable, "-m", "flows.cli.main"]
-RUN_LINE = re.compile(r"twin run: (\d+) records read, (\d+) windows closed, dead letters: (\d+)")
-FLEET_LINE = re.compile(r"twin run: fleet models: (\d+) versions learnt here, (\d+) late; "
-                        r"event-time gate: (\d+) waits, (\d+) timeouts")
+RUN_LINE = re.compile(r"twin run: (\d+) records? read, (\d+) windows? closed, dead letters: (\d+)")
+FLEET_LINE = re.compile(r"twin run: fleet models: (\d+) versions? learnt here, (\d+) late; "
+                        r"event-time gate: (\d+) waits?, (\d+) timeouts?")
 
 
 @dataclass

@@ -62,6 +62,7 @@ from flows.dataflow.sinks.archive import alert_row, new_run_id
 from flows.dataflow.sources.files import FileReplaySource, ReadStats, count_records, merge_files
 from flows.dataflow.sources.readers.source import regular_file
 from twin_models.records import Alert, AssetEvent, AssetMetadata, Recommendation, TwinSnapshot
+from twin_models.text import counted
 
 __all__ = ["BACKTEST_EPOCH", "BACKTEST_SETTINGS", "BacktestResult", "failure", "failure_times",
            "print_summary", "refuse_duplicates", "refuse_inputs_in_outputs", "run_backtest"]
@@ -295,7 +296,8 @@ def print_summary(res: BacktestResult, *, report: bool = True) -> None:
     """The summary lines of ``twin backtest`` (stdout)."""
     episodes = sum(a.status == "raised" for a in res.alerts)
     out = printable(str(res.out))  # the user's path: a control character shown escaped
-    print(f"backtest: {res.records} records, {res.windows} windows, {episodes} alert episodes "
+    print(f"backtest: {counted(res.records, 'record')}, {counted(res.windows or 0, 'window')}, "
+          f"{counted(episodes, 'alert episode')} "
           f"in {res.seconds:.1f} s -> {out}/scores.parquet, alerts.parquet"
           + (", report.html" if report else ""))
     dead = sum(res.dead_letters.values())

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from flows.dataflow.metrics import PipelineMetrics
+from twin_models.text import counted
 
 __all__ = ["DEFAULT_MAX_DEAD_LETTER_SHARE", "NOT_INPUT", "NOT_LOST", "arrival_line", "dead_letters_by_reason",
            "describe_reasons", "duplicate_files", "end_lines", "late_by_topic", "loss_problem", "run_line",
@@ -74,7 +75,8 @@ def run_line(metrics: PipelineMetrics, stopped: str | None = None) -> str:
                         for r, n in by_reason.items())
     detail = f" ({reasons}) on the dead-letter topic" if dead else ""
     how = f"stopped by {stopped}: " if stopped else ""
-    return f"twin run: {how}{records} records read, {windows} windows closed, dead letters: {dead}{detail}"
+    return (f"twin run: {how}{counted(records, 'record')} read, {counted(windows, 'window')} closed, "
+            f"dead letters: {dead}{detail}")
 
 
 def end_lines(metrics: PipelineMetrics, stopped: str | None = None) -> list[str]:
@@ -107,8 +109,8 @@ def fleet_line(metrics: PipelineMetrics) -> str:
     late = int(metrics.value("twin_fleet_models_late_total"))
     waits = int(metrics.value("twin_event_time_gate_waits_total"))
     timeouts = int(metrics.value("twin_event_time_gate_timeouts_total"))
-    return (f"twin run: fleet models: {models} versions learnt here, {late} late; "
-            f"event-time gate: {waits} waits, {timeouts} timeouts")
+    return (f"twin run: fleet models: {counted(models, 'version')} learnt here, {late} late; "
+            f"event-time gate: {counted(waits, 'wait')}, {counted(timeouts, 'timeout')}")
 
 
 def arrival_line(metrics: PipelineMetrics) -> str | None:
@@ -151,7 +153,7 @@ def loss_problem(records: int, windows: int, by_reason: Mapping[str, int],
         return (f"{dead} of {records} records ({lost:.0%}) went to the dead letters "
                 f"({describe_reasons(by_reason)}), more than the allowed {max_share:.0%}")
     if windows == 0:
-        return (f"no window was produced from {records} records "
+        return (f"no window was produced from {counted(records, 'record')} "
                 f"(dead letters: {describe_reasons(by_reason)})")
     return None
 

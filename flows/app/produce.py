@@ -34,6 +34,7 @@ from twin_models.records import (
     Telemetry,
     telemetry_kind,
 )
+from twin_models.text import counted
 
 __all__ = ["DeliveryError", "DeliveryFailures", "PublishReport", "publish", "topic_role"]
 
@@ -61,6 +62,11 @@ class PublishReport:
     seconds: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
     """Failed deliveries by reason (librdkafka's error name)."""
+
+    def published(self, brokers: str) -> str:
+        """The line `twin replay|simulate` ends with (round 50: ``1 record``, not ``1 records``)."""
+        return (f"published {counted(self.records, 'record')} ({self.bytes / 1e6:.1f} MB) to {brokers} in "
+                f"{self.seconds:.1f} s")
 
 
 class DeliveryFailures:

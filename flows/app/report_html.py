@@ -17,7 +17,7 @@ from flows.app.scores_file import ScoreRow, asset_series
 from flows.dataflow.sources.files import ReadStats, read_records
 from twin_models.prescribe import money
 from twin_models.records import Alert, Recommendation, WaveformFrame
-from twin_models.text import format_duration
+from twin_models.text import counted, format_duration
 
 __all__ = ["write_report"]
 
@@ -258,9 +258,10 @@ def _write_report(result: Any, figs: Path, drawn: Path, *, inputs: Sequence[str 
                              drawn / _figure_name(asset, ".png", taken))
             written.append(figs / png.name)
             plots.append(f"<h2>{html.escape(asset)}</h2><img src='figures/{png.name}' width='900'>")
-    parts = [f"<h1>twinflow backtest</h1><p>{len(rows)} assets, {result.windows} windows, "
-             f"{result.records} records in {result.seconds:.1f} s; "
-             f"{sum(a.status == 'raised' for a in result.alerts)} alert episodes.</p>"]
+    episodes = sum(a.status == "raised" for a in result.alerts)
+    parts = [f"<h1>twinflow backtest</h1><p>{counted(len(rows), 'asset')}, "
+             f"{counted(result.windows, 'window')}, {counted(result.records, 'record')} in "
+             f"{result.seconds:.1f} s; {counted(episodes, 'alert episode')}.</p>"]
     header = ["asset", "windows", "alert episodes", "first alert", "min health index",
               "last RUL [h]", "failures"]
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>" + "".join(

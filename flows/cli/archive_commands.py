@@ -142,6 +142,20 @@ def add_archive_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
+    from flows.archive.memory_cap import capped_memory
+    from flows.archive.query import default_memory_mib
+
+    limit = default_memory_mib() if args.memory_limit is None else args.memory_limit
+    try:
+        with capped_memory(limit):  # round 50: repeat('x', 2000000000) escaped DuckDB's limit
+            return _run_sql(args)
+    except MemoryError:  # Python's own share (a fetched batch of huge strings) past the cap
+        msg = (f"bad query: its result does not fit in the memory allowed (--memory-limit {limit} MiB "
+               "and the process's cap beside it, see README)")
+        raise ValueError(msg) from None
+
+
+def _run_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from flows.archive.files import ArchiveChanged
@@ -247,7 +261,8 @@ def _compacted_lines(root: Path, removed: list[Path], finished: int, done: list[
     if finished:
         print(f"deleted {counted(finished, 'file')} a stopped compaction had merged")
     for c in done:
-        print(f"{c.table} {c.date}: {c.files} files -> {c.path.relative_to(root)} ({c.rows} rows)")
+        print(f"{c.table} {c.date}: {counted(c.files, 'file')} -> {c.path.relative_to(root)} "
+              f"({counted(c.rows, 'row')})")
     print(printable(f"archive {shown}: {counted(len(done), 'date folder')} compacted"))
 
 

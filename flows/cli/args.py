@@ -295,6 +295,10 @@ def one_of(*choices: str) -> Parse:
     return choice
 
 
+IGNORE_COLUMNS_HELP = ("comma-separated non-numeric columns to skip (not the time column: a file's "
+                       "timestamp column cannot be ignored, listing it is refused)")
+
+
 ARCHIVE_HELP = ("archive folder; overrides the archive_dir setting (env TWIN_ARCHIVE_DIR, or archive_dir in "
                 f"--config; default {DEFAULT_ARCHIVE})")
 

@@ -18,13 +18,13 @@ import argparse
 import itertools
 import os
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from flows.cli.args import UsageError
 from flows.dataflow.sources.readers.source import not_a_file
-from twin_models.text import first_few
+from twin_models.text import counted, first_few
 
 __all__ = ["FILE_ARGS", "check_input_files", "holding_a_record", "loaded_metadata", "named_flag",
            "not_a_file", "where"]
@@ -126,6 +126,27 @@ def loaded_metadata(value: Any, flag: str = "--metadata") -> Any:
         return load_metadata(value)
 
 
+SKIPPED_WORDS = {"null_frame": ("frame whose samples are all null", "frames whose samples are all null"),
+                 "non_finite_frame": ("frame with NaN, infinite or null samples",
+                                      "frames with NaN, infinite or null samples"),
+                 "empty_frame": ("null or empty sample list", None),
+                 "non_finite": ("NaN or infinite value", None), "empty": ("empty cell", None)}
+"""What the readers' skip reasons say, when input holds no record for them (round 50: a waveform
+file of null samples said "a header only, or no row with a value")."""
+
+
+def _why_no_record(stats: Iterable[Any]) -> str:
+    """Why files whose reads gave no record hold none: their skips when some were frames or
+    non-finite values (``(2 frames whose samples are all null)``), else a header only or empty cells."""
+    from collections import Counter
+
+    skipped: Counter[str] = sum((Counter(st.skipped) for st in stats), Counter())
+    if set(skipped) <= {"empty"}:
+        return "(a header only, or no row with a value)"
+    order = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))  # the most first
+    return "(" + ", ".join(counted(n, *SKIPPED_WORDS.get(r, (f"{r} skip", None))) for r, n in order) + ")"
+
+
 def holding_a_record(files: Sequence[str], command: str, **read: Any) -> Iterator[Any]:
     """The records of the input ``files`` in event-time order (:func:`~flows.dataflow.sources.files.
     merge_files` with the ``read`` options), refused first in one line (a UsageError: exit 2) when
@@ -138,10 +159,11 @@ def holding_a_record(files: Sequence[str], command: str, **read: Any) -> Iterato
     from flows.archive.files import printable
     from flows.dataflow.sources.files import merge_files
 
-    records = iter(merge_files(files, **read))
+    stats: dict[str, Any] = {}
+    records = iter(merge_files(files, stats=stats, **read))
     first = next(records, None)
     if first is None:
-        why = "(a header only, or no row with a value)"
+        why = _why_no_record(stats.values())
         shown = first_few(files, 3, show=lambda f: printable(str(f)))  # of 100,000 files: 3 escaped
         if len(files) == 1:
             msg = f"input file {shown} holds no record {why}: nothing to {command}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from flows.cli.args import (
     ARCHIVE_HELP,
+    IGNORE_COLUMNS_HELP,
     MAX_RECOVERY_INTERVAL_S,
     MIN_FRAME_INTERVAL_S,
     MIN_SCALAR_INTERVAL_S,
@@ -188,7 +189,7 @@ def _add_publishers(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="input format (default: detected from the columns)")
     r.add_argument("--sep", type=one_char, default=None,
                    help="CSV separator, one character (default: detected)")
-    r.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
+    r.add_argument("--ignore-columns", default="", help=IGNORE_COLUMNS_HELP)
     r.add_argument("--speed", type=non_negative_float, default=0.0,
                    help="event time per wall time: 1 = real time, 0 = as fast as possible (default)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -351,8 +352,7 @@ def _publish(records: Any, total: int, args: argparse.Namespace) -> int:
             bar.close()
     if rep.records == 0:  # a guard: replay's input is refused first when it holds none (round 41)
         return _no_record(args.command)
-    print(f"published {rep.records} records ({rep.bytes / 1e6:.1f} MB) to {cfg.brokers} in "
-          f"{rep.seconds:.1f} s")
+    print(rep.published(cfg.brokers))
     return 0
 
 
@@ -437,7 +437,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     kw = {"fmt": args.format, "sep": args.sep, "ignore_columns": ignore}
     records = holding_a_record(args.files, "replay", **kw)  # none: one line, exit 2, before connecting
     return _publish(records, count_records(args.files, **kw), args)  # round 49: its --sep too
-
 
 
 def add_kafka_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ from flows.app.heap import gc_setting, keep_freed_memory
 from flows.app.stop_signals import restore, stop_once
 from flows.cli.archive_commands import ARCHIVE_COMMANDS, add_archive_parsers
 from flows.cli.args import (
+    IGNORE_COLUMNS_HELP,
     OneLineParser,
     UsageError,
     add_fleet_args,
@@ -116,7 +117,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="input format (default: detected from the columns)")
     p.add_argument("--sep", type=one_char, default=None,
                    help="CSV separator, one character (default: detected)")
-    p.add_argument("--ignore-columns", default="", help="comma-separated non-numeric columns to skip")
+    p.add_argument("--ignore-columns", default="", help=IGNORE_COLUMNS_HELP)
     p.add_argument("--max-dead-letters", type=share, metavar="SHARE",
                    default=env_default("MAX_DEAD_LETTERS", "0.5"),
                    help="fail (exit 1) when more than this share of the records went to the dead "

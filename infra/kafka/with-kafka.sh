@@ -14,13 +14,26 @@
 # left behind by an earlier with-kafka.sh run that was killed outright is adopted and stopped.
 # TWIN_KAFKA_OPTIONAL=1: if the broker cannot be started (no java/mvn, ...), warn and run the
 # command without it (integration tests then skip) instead of failing.
+#
+# Ports: the broker takes THREE on 127.0.0.1, all to be free: KAFKA_PORT (default 19092,
+# PLAINTEXT), KAFKA_PORT+1 (its KRaft controller) and KAFKA_PORT+2 (SASL_SSL; KAFKA_SASL_PORT
+# moves it, KAFKA_SASL=0 turns it off). Two runs side by side need KAFKA_PORTs at least 3 apart.
 set -uo pipefail
 
 KAFKA_SH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kafka.sh"
 
+usage() {
+    echo "usage: [KAFKA_PORT=P] $0 CMD [ARGS...]: runs CMD against a local Kafka broker, which takes" \
+        "ports P (default 19092), P+1 (its controller) and P+2 (SASL_SSL, or KAFKA_SASL_PORT;" \
+        "KAFKA_SASL=0: none) on 127.0.0.1, all to be free" >&2
+}
 if (($# == 0)); then
-    echo "usage: $0 CMD [ARGS...]" >&2
+    usage
     exit 2
+fi
+if [[ "$1" == "-h" || "$1" == "--help" ]]; then
+    usage
+    exit 0
 fi
 
 started=0

@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.cli.main import main
 from flows.dataflow.sources.readers import FileFormatError, read_records
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -55,15 +54,24 @@ def waveform_file(path: Path, rows: int = 40) -> Path:
     return path
 
 
+def _twin_backtest_err(tmp_path: Path, *inputs: Path) -> str:
+    """``twin backtest`` of ``inputs`` as its own process: exit 2, and its stderr. Not in-process: the
+    engine's panic text goes to descriptor 2, which ``twin`` filters (in-process, the engine could
+    print it to a test's captured ``sys.stderr`` now and then, round 49's merge; round 50 moved the
+    scalar case here too)."""
+    argv = ["backtest", *map(str, inputs), "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
+    proc = subprocess.run([str(Path(sys.executable).parent / "twin"), *argv], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    return proc.stderr
+
+
 @pytest.mark.parametrize("column", [0, 2], ids=["timestamp", "values"])
-def test_a_damaged_page_of_a_scalar_table_names_the_file(tmp_path: Path, column: int,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_page_of_a_scalar_table_names_the_file(tmp_path: Path, column: int) -> None:
     good = scalar_table(tmp_path / "good.parquet")
     bad = scalar_table(tmp_path / "bad.parquet")
     _damage(bad, 5, column)
-    argv = ["backtest", str(good), str(bad), "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
+    err = _twin_backtest_err(tmp_path, good, bad)
     assert len(err.splitlines()) == 1, err
     assert err.startswith(f"twin: error: input file {bad}: is not a readable Parquet file past row "), err
 
@@ -80,15 +88,9 @@ def test_a_damaged_page_of_a_waveform_file_is_a_file_format_error_naming_it(tmp_
 
 def test_a_damaged_page_of_a_waveform_backtest_names_the_file(tmp_path: Path) -> None:
     """The frames are read within the dataflow engine: the one line is the reader's error, not the
-    Arrow error it was raised ``from None`` over (``flows.cli.stderr.engine_cause``). Run as its own
-    process: the engine's panic text goes to descriptor 2, which ``twin`` filters (in-process, the
-    engine could print it to a test's captured ``sys.stderr`` now and then, round 49's merge)."""
+    Arrow error it was raised ``from None`` over (``flows.cli.stderr.engine_cause``)."""
     bad = waveform_file(tmp_path / "wave.parquet")
     _damage(bad, 2, 3)
-    argv = ["backtest", str(bad), "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
-    proc = subprocess.run([str(Path(sys.executable).parent / "twin"), *argv], capture_output=True,
-                          text=True, check=False, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    err = proc.stderr
+    err = _twin_backtest_err(tmp_path, bad)
     assert len(err.splitlines()) == 1, err
     assert err.startswith(f"twin: error: input file {bad}: is not a readable Parquet file past row "), err

@@ -37,8 +37,8 @@ POISON = "pump-003"  # fails on day 6.9 (its version: day 7.9); pump-004 fails o
 KIND = "centrifugal_pump"
 """The fleet's kind (the simulator's is ``rotating_machine``): its learner's worker, by the kind's hash, is
 in the other process than POISON's twin (checked below)."""
-FLEET_LINE = re.compile(r"fleet models: (\d+) versions learnt here, (\d+) late; "
-                        r"event-time gate: (\d+) waits, (\d+) timeouts")
+FLEET_LINE = re.compile(r"fleet models: (\d+) versions? learnt here, (\d+) late; "
+                        r"event-time gate: (\d+) waits?, (\d+) timeouts?")
 
 
 @pytest.fixture

@@ -214,3 +214,40 @@ def test_a_body_that_trickles_in_is_a_failed_read_within_the_timeout() -> None:
         server.server_close()
     assert time.monotonic() - began < 4  # 1 s and the last byte's wait, not the 8 s of the body
     assert (log.reads, log.given_up) == (0, 1)
+
+
+def test_a_redirect_is_refused_in_one_line_not_followed() -> None:
+    """Round 50 (LEFT50): urllib followed a /metrics that redirected elsewhere and returned the other
+    address's body as the run's figures. Now it is refused at once (not tried again), in one line
+    naming where it pointed; the other address is never asked."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+            asked.append(self.path)
+            if self.path == "/metrics":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        with pytest.raises(ScrapeFailed) as info:
+            read_metrics(port, tries=3, pause_s=0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(info.value) == (f"http://127.0.0.1:{port}/metrics: redirected (302) to '/elsewhere'; a "
+                               "metrics endpoint is read where it is, a redirect is not followed")
+    assert asked == ["/metrics"]

@@ -81,6 +81,9 @@ def layout(src: Source, fmt: str | None, ignore: frozenset[str], asset_id: str |
     if "timestamp" not in roles:
         msg = f"has no 'timestamp' column (columns: {', '.join(src.columns)})"
         raise src.error(msg)
+    if roles["timestamp"] in ignore:  # round 50: was kept silently; every record needs its time
+        msg = f"the time column {roles['timestamp']!r} cannot be ignored (drop it from ignore_columns)"
+        raise src.error(msg)
     fmt = fmt or _detect(src, ignore)
     if fmt not in FORMATS:
         msg = f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"

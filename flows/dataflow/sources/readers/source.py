@@ -62,7 +62,8 @@ class ReadStats:
     """What reading a file did: data rows seen, records produced, skipped cells/frames by reason.
 
     Reasons: ``empty`` (empty or null cell), ``non_finite`` (NaN/inf value), ``empty_frame`` (null
-    or empty sample list), ``non_finite_frame`` (a frame with NaN/inf samples). ``reordered`` says
+    or empty sample list), ``null_frame`` (a frame whose every sample is null), ``non_finite_frame``
+    (a frame with NaN/inf or some null samples). ``reordered`` says
     that the file was not in event-time order and its records were sorted. ``frames``: a waveform
     file's frames yielded per (asset, channel) (what the backtest report's waterfalls sample from,
     so it need not count them in a pass of its own).
@@ -241,4 +242,9 @@ def _parquet_source(path: Path) -> Source:
 def open_source(path: Path, sep: str | None) -> Source:
     """The header of a CSV or Parquet file (Parquet is recognised by its magic bytes)."""
     regular_file(path)
-    return _parquet_source(path) if _is_parquet(path) else _csv_source(path, sep)
+    if _is_parquet(path):
+        return _parquet_source(path)
+    if path.suffix.lower() == ".parquet" and path.stat().st_size == 0:  # round 50: was "no header: a CSV"
+        msg = "an empty Parquet file (0 bytes: no schema, no rows)"
+        raise FileFormatError(msg, path=path)
+    return _csv_source(path, sep)

@@ -156,17 +156,21 @@ def _row_batches(src: Source, columns: list[str], lo: int, hi: int) -> Iterator[
         raise src.unreadable(exc, pos) from None
 
 
-_ListParts = tuple[npt.NDArray[Any], npt.NDArray[np.float32], npt.NDArray[Any] | None, bool]
+_ListParts = tuple[npt.NDArray[Any], npt.NDArray[np.float32], npt.NDArray[Any] | None, bool,
+                   npt.NDArray[Any] | None]
 
 
 def _list_parts(arr: pa.Array) -> _ListParts:
-    """A list column of a batch -> (offsets, float32 values, valid mask or None, all finite)."""
+    """A list column of a batch -> (offsets, float32 values, valid mask or None, all finite, the
+    samples' own valid mask or None when no sample is null)."""
     if not (pa.types.is_list(arr.type) and arr.type.value_type == pa.float32()):
         arr = arr.cast(pa.list_(pa.float32()), safe=False)
     offsets = arr.offsets.to_numpy()
     values = np.asarray(arr.values.to_numpy(zero_copy_only=False), dtype=np.float32)
     valid = None if arr.null_count == 0 else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False))
-    return offsets, values, valid, bool(np.isfinite(values).all())
+    known = (None if arr.values.null_count == 0
+             else np.asarray(arr.values.is_valid().to_numpy(zero_copy_only=False)))
+    return offsets, values, valid, bool(np.isfinite(values).all()), known
 
 
 def _batch_frames(lay: Layout, index: _WaveIndex, first: int, batch: pa.RecordBatch,
@@ -177,14 +181,15 @@ def _batch_frames(lay: Layout, index: _WaveIndex, first: int, batch: pa.RecordBa
     for i, us in enumerate(times):
         r = first + i
         ts, asset, rate, shaft = from_us(us), index.assets[r], index.rates[r], index.shafts[r]
-        for name, offsets, values, valid, finite in parts:
+        for name, offsets, values, valid, finite, known in parts:
             a, b = offsets[i], offsets[i + 1]
             if a == b or (valid is not None and not valid[i]):
                 stats.skipped["empty_frame"] += 1
                 continue
             samples = values[a:b]
-            if not finite and not np.isfinite(samples).all():
-                stats.skipped["non_finite_frame"] += 1
+            if not finite and not np.isfinite(samples).all():  # round 50: all null is said apart
+                all_null = known is not None and not known[a:b].any()
+                stats.skipped["null_frame" if all_null else "non_finite_frame"] += 1
                 continue
             stats.frames[asset, name] += 1
             yield WaveformFrame(asset, name, ts, rate, samples.copy(), shaft)
