@@ -23,6 +23,7 @@ files' order then their rows' order (Arrow's sort is stable), written in row gro
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,12 @@ def _source(f: ArchiveFile, schema: pa.Schema, keys: list[str]) -> Iterator[pa.T
         raise _unreadable(f.path, exc) from None
 
 
-def _batches(path: Path) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path, dir_fd: int | None = None) -> Iterator[pa.RecordBatch]:
     """A file's rows, :data:`READ_ROWS` at a time, one row group after the other. (``iter_batches``
     over the whole file reads ahead: a final merge of 7 runs of 25,600 rows held ~100 MB of Arrow
-    memory, the runs' every row group, where one group each is ~5 MB.)"""
-    with pq.ParquetFile(path) as pf:
+    memory, the runs' every row group, where one group each is ~5 MB.) ``dir_fd``: ``path``'s name
+    in that open folder (round 50)."""
+    with _read(path, dir_fd) as source, pq.ParquetFile(source) as pf:
         for group in range(pf.metadata.num_row_groups):
             if pf.metadata.row_group(group).num_rows <= WHOLE_GROUP_ROWS:  # one call (a reader: ~2 ms)
                 yield from pf.read_row_group(group, use_threads=False).to_batches(max_chunksize=READ_ROWS)
@@ -137,9 +139,16 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
                 yield from pf.iter_batches(batch_size=READ_ROWS, row_groups=[group], use_threads=False)
 
 
-def _run(path: Path) -> Iterator[pa.Table]:
+def _read(path: Path, dir_fd: int | None) -> contextlib.AbstractContextManager[Any]:
+    """What a reader opens: ``path``; with ``dir_fd``, its name opened in that open folder."""
+    if dir_fd is None:
+        return contextlib.nullcontext(path)
+    return open(os.open(path.name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd), "rb")  # noqa: SIM115
+
+
+def _run(path: Path, dir_fd: int | None = None) -> Iterator[pa.Table]:
     """A run file of an earlier pass (sorted, aligned)."""
-    for batch in _batches(path):
+    for batch in _batches(path, dir_fd):
         yield pa.Table.from_batches([batch])
 
 
@@ -237,12 +246,14 @@ def write_groups(pieces: Iterable[pa.Table], writer: pq.ParquetWriter, group_row
 
 
 def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: Path,
-                 options: dict[str, Any]) -> int:
+                 options: dict[str, Any], dir_fd: int | None = None) -> int:
     """Every row of ``files`` once, merged (module docstring), as the Parquet file ``path`` with
     ``schema`` (its metadata included) and the layout's ``options``; returns the rows. Run files of
     the passes are made beside ``path`` and removed before it returns or raises. ``path`` is a
     temporary name of the caller's: what is there is removed first, each file made new
-    (:func:`~flows.archive.layout.new_file`, round 47: never written through a link planted there)."""
+    (:func:`~flows.archive.layout.new_file`, round 47: never written through a link planted there).
+    ``dir_fd``: the date folder held open (round 50, :class:`~flows.archive.held_folders.HeldFolders`):
+    ``path`` and the runs are made, read and removed by name in it, whatever is put at its name."""
     bare = schema.remove_metadata()
     keys = _keys(table, bare)
     streams = [_source(f, bare, keys) for f in files]
@@ -255,19 +266,30 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
                 run = path.with_name(f"{path.name.removesuffix('.parquet.tmp')}.run-{level}-{g // FAN_IN}"
                                      ".parquet.tmp")
                 runs.append(run)
-                clear_temporary(run)
-                with new_file(run) as file, pq.ParquetWriter(file, bare, write_statistics=False) as out:
+                clear_temporary(_name(run, dir_fd), dir_fd=dir_fd)
+                with (new_file(_name(run, dir_fd), dir_fd=dir_fd) as file,
+                      pq.ParquetWriter(file, bare, write_statistics=False) as out):
                     # groups read back whole
                     write_groups(sorted_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
                 made.append(run)
             for old in runs[:len(runs) - len(made)]:  # the previous pass's runs are read: room back
-                with contextlib.suppress(OSError):
-                    old.unlink(missing_ok=True)
-            streams, level = [_run(p) for p in made], level + 1
-        clear_temporary(path)
-        with new_file(path, 1 << 20) as sink, pq.ParquetWriter(sink, schema, **options) as writer:
+                _removed(old, dir_fd)
+            streams, level = [_run(p, dir_fd) for p in made], level + 1
+        clear_temporary(_name(path, dir_fd), dir_fd=dir_fd)
+        with (new_file(_name(path, dir_fd), 1 << 20, dir_fd=dir_fd) as sink,
+              pq.ParquetWriter(sink, schema, **options) as writer):
             return write_groups(sorted_merge(streams, keys), writer, ROW_GROUP_ROWS)
     finally:
         for run in runs:
-            with contextlib.suppress(OSError):
-                run.unlink(missing_ok=True)
+            _removed(run, dir_fd)
+
+
+def _name(path: Path, dir_fd: int | None) -> str | Path:
+    """``path`` as the system is given it: its name in the open folder ``dir_fd``, else itself."""
+    return path if dir_fd is None else path.name
+
+
+def _removed(path: Path, dir_fd: int | None) -> None:
+    """A temporary file of the merge removed (gone or not removable: nothing)."""
+    with contextlib.suppress(OSError):
+        os.unlink(_name(path, dir_fd), dir_fd=dir_fd)

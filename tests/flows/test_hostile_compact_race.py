@@ -1,0 +1,149 @@
+"""A table or date folder swapped for a link while ``twin archive compact`` merges it: nothing written,
+renamed or deleted through the link (round 50, part COMPACT50).
+
+Round 49 (DIRFD49) held the sink's folders; compaction still looked at the archive (its scan) and then
+wrote the merged file, renamed it and deleted the files it merged by path: a date folder swapped for a
+link to an outside folder between the look and the write had the merged file written there and the
+outside folder's files of the merged files' names deleted. Now compaction opens the table and date
+folders from the archive down without following a link (:class:`flows.archive.held_folders.HeldFolders`)
+and makes every step by name in the folder so opened; a folder not at its name any more stops it in
+one line naming that folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.archive import compact
+from flows.archive.compact import CompactionStopped, compact_archive
+from flows.cli.main import main
+from tests.flows.test_archive_compact import BEFORE, _archive
+
+DAY = "date=2026-01-01"
+
+
+def _outside(tmp_path: Path, root: Path) -> Path:
+    """A folder outside the archive holding a copy of the ``features`` table (the first day's files by
+    the same names): what a compaction going through a link would write to and delete from."""
+    outside = tmp_path / "outside"
+    shutil.copytree(root / "features", outside / "features")
+    return outside
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _swapped(folder: Path, to: Path) -> None:
+    """``folder`` moved aside (``<name>-moved``) and a link to ``to`` put at its name."""
+    folder.rename(folder.with_name(folder.name + "-moved"))
+    folder.symlink_to(to, target_is_directory=True)
+
+
+def _once_after(monkeypatch: pytest.MonkeyPatch, name: str, swap: Callable[[], None]) -> None:
+    """``swap()`` once, right after compaction's first call of ``compact.<name>`` returns."""
+    real = getattr(compact, name)
+
+    def then_swap(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        if not done:
+            done.append(True)
+            swap()
+        return out
+
+    done: list[bool] = []
+    monkeypatch.setattr(compact, name, then_swap)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    root = _archive(tmp_path / "a")
+    outside = _outside(tmp_path, root)
+    return root, outside, _contents(outside)
+
+
+def test_a_date_folder_swapped_for_a_link_before_the_merge_is_refused_naming_it(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Swapped after the scan (the look), before the merged file's write: the base wrote the merged
+    file into the outside folder, renamed it there and deleted the outside files of its sources' names."""
+    root, outside, before = archive
+    folder = root / "features" / DAY
+    _once_after(monkeypatch, "merged_schema", lambda: _swapped(folder, outside / "features" / DAY))
+    with pytest.raises(CompactionStopped) as err:
+        compact_archive(root, BEFORE, "part-compact-x")
+    assert _contents(outside) == before  # nothing written, renamed or deleted there
+    assert str(err.value).startswith(f"cannot compact the archive: {folder} is a symbolic link (not written "
+                                     "through; remove it)")
+    assert "\n" not in str(err.value)
+    assert not err.value.done
+    moved = folder.with_name(f"{DAY}-moved")
+    assert not [p for p in moved.rglob("*") if "compact" in p.name]  # the archive's folder as it was
+
+
+def test_a_table_folder_swapped_for_a_link_before_the_merge_is_refused_naming_it(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, outside, before = archive
+    table = root / "features"
+    _once_after(monkeypatch, "merged_schema", lambda: _swapped(table, outside / "features"))
+    with pytest.raises(CompactionStopped) as err:
+        compact_archive(root, BEFORE, "part-compact-x")
+    assert _contents(outside) == before
+    assert str(err.value).startswith(f"cannot compact the archive: the archive's table folder {table} is a "
+                                     f"symbolic link (to {outside / 'features'}): not followed")
+
+
+def test_a_date_folder_swapped_between_the_rename_and_the_deletions_deletes_nothing_outside(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The most dangerous step: the base deleted the outside folder's files of the merged files' names.
+    Now they go by name in the folder merged (the archive's own, wherever it was moved) and the
+    compaction stops naming the folder that is not at its name any more."""
+    root, outside, before = archive
+    folder = root / "features" / DAY
+    moved = folder.with_name(f"{DAY}-moved")
+    sources = sorted(p.name for p in folder.rglob("*.parquet"))
+    _once_after(monkeypatch, "replace_synced", lambda: _swapped(folder, outside / "features" / DAY))
+    with pytest.raises(CompactionStopped) as err:
+        compact_archive(root, BEFORE, "part-compact-x")
+    assert _contents(outside) == before
+    assert str(err.value).startswith(f"cannot compact the archive: {folder} was replaced by a symbolic link")
+    left = sorted(p.name for p in moved.rglob("*.parquet"))
+    assert "part-compact-x.parquet" in left and "part-legacy.parquet" in left  # merged: its sources gone
+    assert len(left) == 2 < len(sources)
+
+
+def test_a_date_folder_swapped_after_the_merge_is_not_committed_and_named(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Swapped while the merged file was written: it is not renamed in (the base tried the rename through
+    the link and left its temporary file behind in the archive's folder), the folder is named."""
+    root, outside, before = archive
+    folder = root / "features" / DAY
+    moved = folder.with_name(f"{DAY}-moved")
+    files = _contents(folder)
+    _once_after(monkeypatch, "write_merged", lambda: _swapped(folder, outside / "features" / DAY))
+    with pytest.raises(CompactionStopped) as err:
+        compact_archive(root, BEFORE, "part-compact-x")
+    assert _contents(outside) == before
+    assert _contents(moved) == files  # left as it was: no merged file, no temporary file
+    assert str(err.value).startswith(f"cannot compact the archive: {folder} was replaced by a symbolic link "
+                                     f"while features {date(2026, 1, 1)} was merged")
+
+
+def test_the_command_says_it_in_one_line_naming_the_folder_as_given(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root, outside, before = archive
+    folder = root / "features" / DAY
+    _once_after(monkeypatch, "merged_schema", lambda: _swapped(folder, outside / "features" / DAY))
+    code = main(["archive", "compact", "--archive", str(root), "--before", BEFORE.isoformat()])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert _contents(outside) == before
+    lines = [line for line in err.splitlines() if "symbolic link" in line]
+    assert len(lines) == 1 and f"{folder} is a symbolic link" in lines[0], err
+    assert "/proc/self/fd" not in err
