@@ -147,3 +147,22 @@ def test_the_command_says_it_in_one_line_naming_the_folder_as_given(
     lines = [line for line in err.splitlines() if "symbolic link" in line]
     assert len(lines) == 1 and f"{folder} is a symbolic link" in lines[0], err
     assert "/proc/self/fd" not in err
+
+
+def test_left_behind_sources_in_a_folder_swapped_for_a_link_are_not_deleted_through_it(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compaction stopped after its rename leaves its sources (superseded), which the next one deletes
+    first: a date folder swapped for a link after that compaction's scan had the outside folder's files of
+    those names deleted on the base."""
+    root, outside, before = archive
+    folder = root / "features" / DAY
+    with monkeypatch.context() as m:  # the first compaction stopped before deleting its sources
+        m.setattr(compact.HeldFolders, "unlink", lambda self, path: None)
+        compact_archive(root, BEFORE, "part-compact-x")
+    _once_after(monkeypatch, "scan_table", lambda: _swapped(folder, outside / "features" / DAY))
+    with pytest.raises(OSError) as err:  # the base: no error, 7 files deleted outside
+        compact_archive(root, BEFORE, "part-compact-y")
+    assert _contents(outside) == before
+    assert isinstance(err.value, compact.FolderReplaced)
+    assert str(err.value) == (f"cannot compact the archive: {folder} is a symbolic link (not written through; "
+                              "remove it)")
