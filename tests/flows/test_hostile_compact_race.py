@@ -164,5 +164,5 @@ def test_left_behind_sources_in_a_folder_swapped_for_a_link_are_not_deleted_thro
         compact_archive(root, BEFORE, "part-compact-y")
     assert _contents(outside) == before
     assert isinstance(err.value, compact.FolderReplaced)
-    assert str(err.value) == (f"cannot compact the archive: {folder} is a symbolic link (not written through; "
-                              "remove it)")
+    assert str(err.value) == (f"cannot compact the archive: {folder} is a symbolic link (not written "
+                              "through; remove it)")
