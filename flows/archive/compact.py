@@ -288,7 +288,8 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
         fd = held.folder(folder)  # round 50: a link put at the table or date folder's name: one line
         replaced = None
         try:
-            rows = write_merged(table, files, schema, tmp, options, fd)  # UnreadableSource: none written
+            rows = write_merged(table, files, schema, tmp, options, fd, held.reading)  # UnreadableSource:
+            # nothing written
             if (replaced := held.replaced(folder)) is None:  # round 37: on disk before its sources go
                 replace_synced(tmp.name, final.name, dir_fd=fd)
         except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder

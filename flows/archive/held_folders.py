@@ -131,6 +131,12 @@ class HeldFolders:
                 return f"{folder} was replaced by {what}"
         return None
 
+    def reading(self, path: Path) -> Path:
+        """The file ``path`` as a reader opens it: by name in its folder held (``/proc/self/fd/<fd>/<name>``,
+        a name of that very folder whatever is at its name now); by ``path`` without ``/proc``."""
+        proc = Path(f"/proc/self/fd/{self.folder(path.parent)}")
+        return proc / path.name if proc.is_dir() else path
+
     def unlink(self, path: Path) -> None:
         """Remove the file ``path`` by name in its folder held (opened when not yet); gone: nothing."""
         fd = self.folder(path.parent)

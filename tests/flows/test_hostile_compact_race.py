@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from flows.archive import compact
@@ -166,3 +167,36 @@ def test_left_behind_sources_in_a_folder_swapped_for_a_link_are_not_deleted_thro
     assert isinstance(err.value, compact.FolderReplaced)
     assert str(err.value) == (f"cannot compact the archive: {folder} is a symbolic link (not written "
                               "through; remove it)")
+
+
+def test_the_files_merged_are_read_in_the_folder_held_not_through_a_link_put_at_its_name(
+        archive: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A date folder swapped for a link while its files are read, and put back before the merged file is
+    committed: the files read are the folder's own (the base read them through the link: here an empty
+    outside folder, so the base failed with ``cannot read ...``; a folder of other files would have had
+    their rows merged into the archive)."""
+    root, outside, _ = archive
+    folder = root / "features" / DAY
+    moved = folder.with_name(f"{DAY}-moved")
+    (empty := outside / "empty").mkdir()
+    rows = sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet")
+               if p.name != "part-legacy.parquet")  # no bookkeeping: left alone
+    real = compact.write_merged
+
+    def swapped_while_read(*args: Any, **kwargs: Any) -> Any:
+        if done:
+            return real(*args, **kwargs)
+        done.append(True)
+        _swapped(folder, empty)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            folder.unlink()
+            moved.rename(folder)
+
+    done: list[bool] = []
+    monkeypatch.setattr(compact, "write_merged", swapped_while_read)
+    merged, _ = compact_archive(root, BEFORE, "part-compact-x")
+    assert list(empty.iterdir()) == []
+    assert (merged[0].date, merged[0].rows) == (date(2026, 1, 1), rows)
+    assert pq.read_metadata(folder / "part-compact-x.parquet").num_rows == rows
