@@ -44,28 +44,32 @@ class HeldFolders:
                  doing: str = "cannot write the archive", batch: SyncedRenames | None = None) -> None:
         self._root = root
         self._refused, self._doing, self._batch = refused, doing, batch
-        self._fds: dict[Path, int] = {}
+        self._fds: dict[Path, int] = {}  # the folders below the archive
+        self._root_fd = -1
 
     def folder(self, path: Path) -> int:
         """The open folder ``path`` (``<root>/<table>[/date=...[/...]]``), opened (or made) when not yet."""
         if (fd := self._fds.get(path)) is not None:
             return fd
+        parent = path.parent
+        if (parent_fd := self._fds.get(parent)) is not None:  # a table folder or one below (the archive's
+            return self._opened(path, parent_fd)  # fd is not in _fds): the hot path, a flush's next date
         if len(path.parts) <= len(self._root.parts):
             msg = f"{path} is not a folder below the archive {self._root}"
             raise ValueError(msg)
-        if path.parent == self._root:
+        if parent == self._root:
             if (linked := linked_table(path)) is not None:  # planted mid-run: refused by name
                 raise self._refused(errno.ELOOP, f"{self._doing}: {linked}")
             return self._opened(path, self._archive())
-        return self._opened(path, self.folder(path.parent))
+        return self._opened(path, self.folder(parent))
 
     def _archive(self) -> int:
-        if (fd := self._fds.get(self._root)) is None:
+        if self._root_fd < 0:
             if self._batch is not None and not os.path.lexists(self._root):
                 self._root.mkdir(parents=True, exist_ok=True)
                 self._batch.folder_made(self._root.parent)
-            fd = self._fds[self._root] = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        return fd
+            self._root_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._root_fd
 
     def _opened(self, path: Path, parent_fd: int) -> int:
         """``path``, a name in the folder open at ``parent_fd``, opened without following a link; made
@@ -118,8 +122,9 @@ class HeldFolders:
         while chain[-1].parent != self._root and len(chain[-1].parts) > len(self._root.parts):
             chain.append(chain[-1].parent)
         for folder in reversed(chain):
-            fd, parent_fd = self._fds.get(folder), self._fds.get(folder.parent)
-            if fd is None or parent_fd is None:
+            fd = self._fds.get(folder)
+            parent_fd = self._root_fd if folder.parent == self._root else self._fds.get(folder.parent)
+            if fd is None or parent_fd is None or parent_fd < 0:
                 continue
             held = os.fstat(fd)
             try:
@@ -155,3 +160,6 @@ class HeldFolders:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
