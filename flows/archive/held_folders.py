@@ -48,12 +48,15 @@ class HeldFolders:
         self._root_fd = -1
 
     def folder(self, path: Path) -> int:
-        """The open folder ``path`` (``<root>/<table>[/date=...[/...]]``), opened (or made) when not yet."""
+        """The open folder ``path`` (``<root>/<table>[/date=...[/...]]``, or the archive ``<root>``),
+        opened (or made) when not yet."""
         if (fd := self._fds.get(path)) is not None:
             return fd
         parent = path.parent
         if (parent_fd := self._fds.get(parent)) is not None:  # a table folder or one below (the archive's
             return self._opened(path, parent_fd)  # fd is not in _fds): the hot path, a flush's next date
+        if path == self._root:
+            return self._archive()
         if len(path.parts) <= len(self._root.parts):
             msg = f"{path} is not a folder below the archive {self._root}"
             raise ValueError(msg)

@@ -23,6 +23,9 @@ import pytest
 
 from flows.archive import compact
 from flows.archive.compact import CompactionStopped, compact_archive
+from flows.archive.files import scan_table
+from flows.archive.layout import WriteFailed
+from flows.archive.quarantine import quarantine
 from flows.cli.main import main
 from tests.flows.test_archive_compact import BEFORE, _archive
 
@@ -200,3 +203,22 @@ def test_the_files_merged_are_read_in_the_folder_held_not_through_a_link_put_at_
     assert list(empty.iterdir()) == []
     assert (merged[0].date, merged[0].rows) == (date(2026, 1, 1), rows)
     assert pq.read_metadata(folder / "part-compact-x.parquet").num_rows == rows
+
+
+def test_repair_moves_nothing_out_of_a_folder_swapped_for_a_link_after_the_check(tmp_path: Path) -> None:
+    """``twin archive check --repair`` moves a bad file aside by name in its folder held: the base moved the
+    outside folder's file of that name into the archive's ``_quarantine/`` (out of where it was)."""
+    root = _archive(tmp_path / "a")
+    folder = root / "features" / DAY
+    (folder / "junk.parquet").write_bytes(b"not parquet")
+    outside = _outside(tmp_path, root)
+    before = _contents(outside)
+    bad = [b for b in scan_table(root, "features").bad if b.path.name == "junk.parquet"]
+    assert len(bad) == 1
+    _swapped(folder, outside / "features" / DAY)  # after the check, before the move
+    with pytest.raises(WriteFailed) as err:  # the base: no error, the outside file moved into the archive
+        quarantine(root, bad)
+    assert _contents(outside) == before
+    assert str(err.value) == (f"cannot move the archive's files aside: {folder} is a symbolic link (not "
+                              "written through; remove it)")
+    assert (folder.with_name(f"{DAY}-moved") / "junk.parquet").read_bytes() == b"not parquet"
