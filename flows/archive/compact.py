@@ -285,20 +285,23 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
     options = {k: v for k, v in write_options(table, schema).items() if k != "row_group_size"}
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
     with _held(root) as held:
-        fd = held.folder(folder)  # round 50: a link put at the table or date folder's name: one line
         replaced = None
         try:
+            fd = held.folder(folder)  # round 50: a link put at the table or date folder's name: one line
             rows = write_merged(table, files, schema, tmp, options, fd, held.reading)  # UnreadableSource:
             # nothing written
             if (replaced := held.replaced(folder)) is None:  # round 37: on disk before its sources go
                 replace_synced(tmp.name, final.name, dir_fd=fd)
+        except FolderReplaced:
+            raise
         except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder
             why = (f"cannot write the merged file of {table} {files[0].date} in {folder}: "
                    f"{failure_reason(exc)}")
             raise WriteFailed(exc.errno or errno.EIO, f"{why}; that folder is left as it was") from exc
         finally:  # a failed or interrupted write (Ctrl-C, SIGTERM) leaves no half-written file
             with contextlib.suppress(OSError):
-                held.unlink(tmp)
+                if held.opened(folder) is not None:
+                    held.unlink(tmp)
         if replaced is not None:
             raise _replaced(replaced, f"while {table} {files[0].date} was merged",
                             "that folder is left as it was")
@@ -324,13 +327,9 @@ class FolderReplaced(WriteFailed):
     moved away) while a compaction merged its files (round 50, COMPACT50): never followed."""
 
 
-def _refused(code: int, line: str) -> WriteFailed:
-    return FolderReplaced(code, line)
-
-
 def _held(root: Path) -> HeldFolders:
     """The archive's folders below ``root`` opened from it down, never through a link, none made."""
-    return HeldFolders(root, _refused, doing=COMPACTING)
+    return HeldFolders(root, FolderReplaced, doing=COMPACTING)
 
 
 def remove_files(root: Path, paths: list[Path]) -> int:
