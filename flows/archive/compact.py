@@ -48,11 +48,13 @@ from flows.archive.files import (
     scan_table,
     vote,
 )
+from flows.archive.held_folders import HeldFolders
 from flows.archive.layout import WriteFailed, failure_reason, replace_synced, write_options
 from flows.archive.merge import UnreadableSource, merged_schema, write_merged
 from twin_models.text import counted, first_few
 
-__all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "UnreadableSource",
+__all__ = ["Compacted", "CompactionInterrupted", "CompactionRunning", "CompactionStopped", "FolderReplaced",
+           "UnreadableSource", "remove_files",
            "VoteWouldChange", "compact_archive", "RUN_TEMP_AGE_S", "compact_date", "compaction_lock",
            "left_run_temps", "lock_holders", "shown_command", "stale_temps"]
 
@@ -83,8 +85,9 @@ class CompactionStopped(WriteFailed):
             text += f"; {_folders(len(done))} compacted before it (complete): " + ", ".join(
                 f"{c.table} {c.date}" for c in done)
         if untried:
-            text += (f"; {_folders(untried)} after it not tried (compact again once the archive has room and "
-                     "is writable)")
+            again = ("the folder named is in place again" if isinstance(failed, FolderReplaced)
+                     else "the archive has room and is writable")
+            text += f"; {_folders(untried)} after it not tried (compact again once {again})"
         super().__init__(failed.errno or errno.EIO, text)
         self.done, self.untried, self.finished = done, untried, finished
 
@@ -281,25 +284,68 @@ def compact_date(root: Path, table: str, files: list[ArchiveFile], name: str) ->
     schema = merged_schema(files).with_metadata({SUPERSEDES: json.dumps(sources).encode()})
     options = {k: v for k, v in write_options(table, schema).items() if k != "row_group_size"}
     tmp, final = folder / f".{name}.parquet.tmp", folder / f"{name}.parquet"
-    try:
-        rows = write_merged(table, files, schema, tmp, options)  # UnreadableSource: nothing written
-        replace_synced(tmp, final)  # round 37: on disk before its sources are deleted below
-    except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder
-        why = f"cannot write the merged file of {table} {files[0].date} in {folder}: {failure_reason(exc)}"
-        raise WriteFailed(exc.errno or errno.EIO, f"{why}; that folder is left as it was") from exc
-    finally:  # a failed or interrupted write (Ctrl-C, SIGTERM) leaves no half-written file taking room
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    for f in files:
-        f.path.unlink(missing_ok=True)
+    with _held(root) as held:
+        replaced = None
+        try:
+            fd = held.folder(folder)  # round 50: a link put at the table or date folder's name: one line
+            rows = write_merged(table, files, schema, tmp, options, fd, held.reading)  # UnreadableSource:
+            # nothing written
+            if (replaced := held.replaced(folder)) is None:  # round 37: on disk before its sources go
+                replace_synced(tmp.name, final.name, dir_fd=fd)
+        except FolderReplaced:
+            raise
+        except OSError as exc:  # a full disk: it said Arrow's words only, naming no folder
+            why = (f"cannot write the merged file of {table} {files[0].date} in {folder}: "
+                   f"{failure_reason(exc)}")
+            raise WriteFailed(exc.errno or errno.EIO, f"{why}; that folder is left as it was") from exc
+        finally:  # a failed or interrupted write (Ctrl-C, SIGTERM) leaves no half-written file
+            with contextlib.suppress(OSError):
+                if held.opened(folder) is not None:
+                    held.unlink(tmp)
+        if replaced is not None:
+            raise _replaced(replaced, f"while {table} {files[0].date} was merged",
+                            "that folder is left as it was")
+        for f in files:  # by name in the folder merged, never through what is at its name now
+            held.unlink(f.path)
+        if (replaced := held.replaced(folder)) is not None:  # merged, in the folder wherever it is now
+            raise _replaced(replaced, f"after {table} {files[0].date} was merged",
+                            "its merged file is in the folder merged, wherever it is now")
     return Compacted(table, files[0].date, final, len(files), rows)
 
 
-def _finish(superseded: list[Path]) -> int:
+def _replaced(replaced: str, when: str, state: str) -> FolderReplaced:
+    """The one line of a folder found not at its name (:meth:`HeldFolders.replaced`) ``when``."""
+    return FolderReplaced(errno.ESTALE, f"{COMPACTING}: {replaced} {when} (nothing written or removed "
+                                        f"through it; {state})")
+
+
+COMPACTING = "cannot compact the archive"
+
+
+class FolderReplaced(WriteFailed):
+    """A table or date folder of the archive is not the folder it was (a symbolic link put at its name,
+    moved away) while a compaction merged its files (round 50, COMPACT50): never followed."""
+
+
+def _held(root: Path) -> HeldFolders:
+    """The archive's folders below ``root`` opened from it down, never through a link, none made."""
+    return HeldFolders(root, FolderReplaced, doing=COMPACTING)
+
+
+def remove_files(root: Path, paths: list[Path]) -> int:
+    """Delete the files ``paths`` below the archive ``root``, each by name in its folder opened from the
+    archive down (:class:`~flows.archive.held_folders.HeldFolders`: a folder swapped for a link to one
+    outside the archive since it was listed is refused in one line, nothing deleted there); returns how
+    many. Round 50: by path, the files of those names in the outside folder were deleted."""
+    with _held(root) as held:
+        for path in paths:
+            held.unlink(path)
+    return len(paths)
+
+
+def _finish(root: Path, superseded: list[Path]) -> int:
     """Delete the sources a stopped compaction left behind (its step 3)."""
-    for path in superseded:
-        path.unlink(missing_ok=True)
-    return len(superseded)
+    return remove_files(root, superseded)
 
 
 def _vote_change(base: Path, tf: TableFiles, plan: list[tuple[str, date, list[ArchiveFile]]], name: str
@@ -345,7 +391,7 @@ def compact_archive(root: str | Path, before: date, name: str, tables: tuple[str
     plan: list[tuple[str, date, list[ArchiveFile]]] = []
     for table in tables:
         tf = scan_table(base, table)
-        finished += _finish(tf.superseded)
+        finished += _finish(base, tf.superseded)
         if left is not None:
             left += tf.bad
         by_date: dict[date, list[ArchiveFile]] = defaultdict(list)

@@ -233,14 +233,21 @@ class WriteFailed(OSError):
         return str(self.strerror)
 
 
-def replace_synced(tmp: str | Path, final: str | Path) -> None:
+def replace_synced(tmp: str | Path, final: str | Path, *, dir_fd: int | None = None) -> None:
     """Rename the written file ``tmp`` onto ``final``, its bytes on disk first (fsync) and the rename
     after it (the folder fsynced, best effort: a file system that cannot sync a folder is not an error).
 
     Round 37 (DURABLE37): a bare ``os.replace`` can reach the disk before the data it renames; after a
     power loss the name then holds an empty or cut file (the output manifest: "not twinflow's" from
     then on, never rewritten; a compaction's merged file, whose sources it has already deleted).
-    Round 39 (DURABLE39): the archive sink's part files too (:mod:`flows.dataflow.sinks.archive_files`)."""
+    Round 39 (DURABLE39): the archive sink's part files too (:mod:`flows.dataflow.sinks.archive_files`).
+    Round 50 (COMPACT50): ``dir_fd``, a folder held open (a compaction's date folder): ``tmp`` and
+    ``final`` are names in it, synced, renamed and the folder synced there, whatever is put at its name."""
+    if dir_fd is not None:
+        sync_file(tmp, dir_fd=dir_fd)
+        os.replace(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        sync_folder(dir_fd)
+        return
     sync_file(tmp)
     os.replace(tmp, final)
     sync_folder(os.path.dirname(os.path.abspath(final)))

@@ -23,7 +23,8 @@ files' order then their rows' order (Arrow's sort is stable), written in row gro
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,20 +98,22 @@ def _is_sorted(data: pa.Table, keys: list[str]) -> bool:
     return bool(pc.all(pc.equal(order, pa.array(range(len(order)), order.type))).as_py() is not False)
 
 
-def _source(f: ArchiveFile, schema: pa.Schema, keys: list[str]) -> Iterator[pa.Table]:
+def _source(f: ArchiveFile, schema: pa.Schema, keys: list[str],
+            at: Callable[[Path], Path | str] = str) -> Iterator[pa.Table]:
     """One file's rows, aligned to ``schema``, in (asset_id, time) order, :data:`READ_ROWS` at a time.
     A file of one small row group (a live run's flush) is read in one call and sorted if it is not;
-    a larger file is streamed when its key columns are sorted, else read whole and sorted."""
+    a larger file is streamed when its key columns are sorted, else read whole and sorted. ``at``: the
+    path a reader opens the file by (:func:`write_merged`); its lines name ``f.path``."""
     try:
-        with pq.ParquetFile(f.path) as pf:
+        with pq.ParquetFile(at(f.path)) as pf:
             meta = pf.metadata
             small = meta.num_row_groups <= 1 and meta.num_rows <= WHOLE_GROUP_ROWS
             data = pf.read() if small or f.asset_id is not None else None
-        if data is None and _is_sorted(pq.read_table(f.path, columns=keys), keys):
-            batches: Iterator[Any] = _batches(f.path)
+        if data is None and _is_sorted(pq.read_table(at(f.path), columns=keys), keys):
+            batches: Iterator[Any] = _batches(at(f.path))
         else:  # a small, an older layout's or an unsorted file: this one file in memory
             if data is None:
-                data = pq.read_table(f.path)
+                data = pq.read_table(at(f.path))
             if f.asset_id is not None:
                 data = data.append_column(ASSET[0], pa.array([f.asset_id] * data.num_rows, ASSET[1]))
             if not _is_sorted(data, keys):
@@ -125,7 +128,7 @@ def _source(f: ArchiveFile, schema: pa.Schema, keys: list[str]) -> Iterator[pa.T
         raise _unreadable(f.path, exc) from None
 
 
-def _batches(path: Path) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path | str) -> Iterator[pa.RecordBatch]:
     """A file's rows, :data:`READ_ROWS` at a time, one row group after the other. (``iter_batches``
     over the whole file reads ahead: a final merge of 7 runs of 25,600 rows held ~100 MB of Arrow
     memory, the runs' every row group, where one group each is ~5 MB.)"""
@@ -137,7 +140,7 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
                 yield from pf.iter_batches(batch_size=READ_ROWS, row_groups=[group], use_threads=False)
 
 
-def _run(path: Path) -> Iterator[pa.Table]:
+def _run(path: Path | str) -> Iterator[pa.Table]:
     """A run file of an earlier pass (sorted, aligned)."""
     for batch in _batches(path):
         yield pa.Table.from_batches([batch])
@@ -237,15 +240,20 @@ def write_groups(pieces: Iterable[pa.Table], writer: pq.ParquetWriter, group_row
 
 
 def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: Path,
-                 options: dict[str, Any]) -> int:
+                 options: dict[str, Any], dir_fd: int | None = None,
+                 at: Callable[[Path], Path | str] = str) -> int:
     """Every row of ``files`` once, merged (module docstring), as the Parquet file ``path`` with
     ``schema`` (its metadata included) and the layout's ``options``; returns the rows. Run files of
     the passes are made beside ``path`` and removed before it returns or raises. ``path`` is a
     temporary name of the caller's: what is there is removed first, each file made new
-    (:func:`~flows.archive.layout.new_file`, round 47: never written through a link planted there)."""
+    (:func:`~flows.archive.layout.new_file`, round 47: never written through a link planted there).
+    ``dir_fd``: the date folder held open (round 50, :class:`~flows.archive.held_folders.HeldFolders`):
+    ``path`` and the runs are made and removed by name in it, whatever is put at its name; ``at`` maps
+    the path of a file to read (a source, a run) to the one to open it by (the compaction's: through the
+    folders it holds, :meth:`~flows.archive.held_folders.HeldFolders.reading`)."""
     bare = schema.remove_metadata()
     keys = _keys(table, bare)
-    streams = [_source(f, bare, keys) for f in files]
+    streams = [_source(f, bare, keys, at) for f in files]
     runs: list[Path] = []
     try:
         level = 0
@@ -255,19 +263,30 @@ def write_merged(table: str, files: list[ArchiveFile], schema: pa.Schema, path: 
                 run = path.with_name(f"{path.name.removesuffix('.parquet.tmp')}.run-{level}-{g // FAN_IN}"
                                      ".parquet.tmp")
                 runs.append(run)
-                clear_temporary(run)
-                with new_file(run) as file, pq.ParquetWriter(file, bare, write_statistics=False) as out:
+                clear_temporary(_name(run, dir_fd), dir_fd=dir_fd)
+                with (new_file(_name(run, dir_fd), dir_fd=dir_fd) as file,
+                      pq.ParquetWriter(file, bare, write_statistics=False) as out):
                     # groups read back whole
                     write_groups(sorted_merge(streams[g:g + FAN_IN], keys), out, max(1, WHOLE_GROUP_ROWS))
                 made.append(run)
             for old in runs[:len(runs) - len(made)]:  # the previous pass's runs are read: room back
-                with contextlib.suppress(OSError):
-                    old.unlink(missing_ok=True)
-            streams, level = [_run(p) for p in made], level + 1
-        clear_temporary(path)
-        with new_file(path, 1 << 20) as sink, pq.ParquetWriter(sink, schema, **options) as writer:
+                _removed(old, dir_fd)
+            streams, level = [_run(at(p)) for p in made], level + 1
+        clear_temporary(_name(path, dir_fd), dir_fd=dir_fd)
+        with (new_file(_name(path, dir_fd), 1 << 20, dir_fd=dir_fd) as sink,
+              pq.ParquetWriter(sink, schema, **options) as writer):
             return write_groups(sorted_merge(streams, keys), writer, ROW_GROUP_ROWS)
     finally:
         for run in runs:
-            with contextlib.suppress(OSError):
-                run.unlink(missing_ok=True)
+            _removed(run, dir_fd)
+
+
+def _name(path: Path, dir_fd: int | None) -> str | Path:
+    """``path`` as the system is given it: its name in the open folder ``dir_fd``, else itself."""
+    return path if dir_fd is None else path.name
+
+
+def _removed(path: Path, dir_fd: int | None) -> None:
+    """A temporary file of the merge removed (gone or not removable: nothing)."""
+    with contextlib.suppress(OSError):
+        os.unlink(_name(path, dir_fd), dir_fd=dir_fd)

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from flows.archive.files import QUARANTINE, BadFile, LinkedTable
+from flows.archive.held_folders import HeldFolders
+from flows.archive.synced_renames import SyncedRenames
 
 __all__ = ["quarantine"]
 
@@ -48,17 +50,47 @@ def quarantine(root: str | Path, bad: Iterable[BadFile]) -> list[tuple[Path, Pat
         # the table folder itself (a file where the folder should be): _quarantine/<table>/<table>
         targets.append(base / QUARANTINE / b.table / (inside if inside.parts else Path(b.table)))
         _no_linked_folder(base, targets[-1].parent)  # every folder checked before any move
-    for b, target in zip(bad, targets, strict=True):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        n, final = 1, target
-        while final.exists():
-            final = target.with_name(f"{target.name}.{n}")
-            n += 1
+    batch = SyncedRenames()  # the quarantine's new folders synced in their parents
+    with (HeldFolders(base, doing=MOVING) as found, HeldFolders(base, doing=MOVING, batch=batch) as aside):
         try:
-            os.replace(b.path, final)
-        except FileNotFoundError:
-            if os.path.lexists(b.path):
-                raise
-            continue
-        moves.append((b.path, final))
+            for b, target in zip(bad, targets, strict=True):
+                if (moved := _moved_aside(b.path, target, found, aside)) is not None:
+                    moves.append((b.path, moved))
+        finally:
+            batch.pending()
     return moves
+
+
+MOVING = "cannot move the archive's files aside"
+
+
+def _moved_aside(path: Path, target: Path, found: HeldFolders, aside: HeldFolders) -> Path | None:
+    """``path`` renamed to ``target`` (or ``target.N``, the first name free), each by name in its folder
+    opened from the archive down (round 50, COMPACT50: by path, a date folder swapped for a link to an
+    outside folder had that folder's file of the bad file's name moved into the archive); None when the
+    file is gone since it was found."""
+    try:
+        src = found.folder(path.parent)
+    except FileNotFoundError:  # its folder gone with it (a compaction meanwhile)
+        return None
+    dst = aside.folder(target.parent)
+    n, final = 1, target
+    while _taken(final.name, dst):
+        final = target.with_name(f"{target.name}.{n}")
+        n += 1
+    try:
+        os.replace(path.name, final.name, src_dir_fd=src, dst_dir_fd=dst)
+    except FileNotFoundError:
+        if _taken(path.name, src):
+            raise
+        return None
+    return final
+
+
+def _taken(name: str, dir_fd: int) -> bool:
+    """Whether something (a link included) is at ``name`` in the folder open at ``dir_fd``."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True

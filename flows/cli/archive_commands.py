@@ -274,6 +274,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
         CompactionStopped,
         compact_archive,
         compaction_lock,
+        remove_files,
         stale_temps,
     )
     from flows.archive.files import COMPACT_PREFIX, TABLES, BadFile, shell_word
@@ -291,8 +292,7 @@ def _cmd_compact(root: Path, before: date | None, flag: str, shown: Path) -> int
     left: list[BadFile] = []
     with compaction_lock(root) as lock:  # another compaction running: one line, exit 2
         removed = stale_temps(root) if lock.held else []
-        for path in removed:
-            path.unlink(missing_ok=True)
+        remove_files(root, removed)  # round 50: by name in their folders held, never through a link
         try:
             done, finished = compact_archive(root, before or datetime.now(UTC).date(),
                                              f"{COMPACT_PREFIX}{new_run_id()}", skipped=skipped, left=left)

@@ -111,12 +111,12 @@ def die(*a, **k):
 compact.os.replace = die
 """
 AFTER_RENAME = """
-real = Path.unlink
-def die(self, *a, **k):
-    if "part-compact" not in self.name:
+real = os.unlink
+def die(path, *a, **k):  # round 50: by name in the folder held (dir_fd=)
+    if "part-compact" not in os.path.basename(os.fspath(path)):
         os.kill(os.getpid(), signal.SIGKILL)
-    real(self, *a, **k)
-Path.unlink = die
+    real(path, *a, **k)
+os.unlink = die
 """
 
 

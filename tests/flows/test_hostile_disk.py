@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import os
 import resource
 import signal
 import stat
@@ -38,9 +39,13 @@ def full_at(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
     removed, never written through.)"""
     real = merge.new_file
 
-    def full(path: str | Path, *args: Any) -> Any:
-        at = Path(path)  # the date folder and name: the command may name the archive otherwise
-        return real(FULL if (at.parent.name, at.name) == (target.parent.name, target.name) else path, *args)
+    def full(path: str | Path, *args: Any, dir_fd: int | None = None) -> Any:
+        # the date folder and name: the command may name the archive otherwise (round 50: a name in the
+        # date folder held open, dir_fd)
+        at = Path(path) if dir_fd is None else Path(os.readlink(f"/proc/self/fd/{dir_fd}")) / path
+        if (at.parent.name, at.name) == (target.parent.name, target.name):
+            return real(FULL, *args)
+        return real(path, *args, dir_fd=dir_fd)
 
     monkeypatch.setattr(merge, "new_file", full)
 

@@ -5,7 +5,7 @@ Round 49's hostile pass (HOSTILE49) left it: the sink looked at a part's folders
 wrote the part by path, so a table or date folder swapped for a symbolic link to a folder outside the
 archive between the look and the write had the part written (and renamed) there. Now the folders are
 opened from the archive down without following a link and the part is made, synced and renamed in
-the date folder so opened (:class:`flows.dataflow.sinks.archive_files._Folders`).
+the date folder so opened (:class:`flows.archive.held_folders.HeldFolders`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.archive import layout
-from flows.dataflow.sinks import archive_files
+from flows.archive import held_folders, layout
 from flows.dataflow.sinks.archive_files import write_file
 from flows.dataflow.sinks.archive_writer import ArchiveWriteError
 
@@ -94,7 +93,7 @@ def test_a_table_folder_swapped_for_a_link_after_its_check_stops_the_write_namin
     """Swapped right after the sink's look at it (``linked_table``): the folder's open, which follows
     no link, finds the link and the write stops in one line naming the folder."""
     root, outside = archive
-    real = archive_files.linked_table
+    real = held_folders.linked_table
 
     def checked_then_swapped(table_dir: Path) -> Any:
         found = real(table_dir)
@@ -102,7 +101,7 @@ def test_a_table_folder_swapped_for_a_link_after_its_check_stops_the_write_namin
             _swapped(table_dir, root / "moved", outside)
         return found
 
-    monkeypatch.setattr(archive_files, "linked_table", checked_then_swapped)
+    monkeypatch.setattr(held_folders, "linked_table", checked_then_swapped)
     with pytest.raises(ArchiveWriteError) as err:  # the base: no error, the part written outside
         write_file(root, "alerts", DATE, _alerts(), NAME, "r")
     assert _outside_files(outside) == [f"date={DATE}"]

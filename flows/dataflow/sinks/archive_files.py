@@ -11,7 +11,8 @@ flush's parts are issued together (:class:`~flows.archive.synced_renames.SyncedR
 part's file fsynced, then all renamed, then each folder fsynced once, before the write returns. A
 folder that a run cannot write through (a planted symbolic link) is refused (round 49: the table and date
 folders are opened from the archive down without following a link and held for the write, so one
-swapped for a link meanwhile is never written through either: :class:`_Folders`), what was put at a part's
+swapped for a link meanwhile is never written through either:
+:class:`~flows.archive.held_folders.HeldFolders`), what was put at a part's
 temporary name (a link, a FIFO: the name is guessable) is removed and the file made new, never
 written through (round 47, :func:`~flows.archive.layout.new_file`), and a failed write is
 an :class:`~.archive_writer.ArchiveWriteError` naming the folder, the write's parts not yet renamed
@@ -39,6 +40,7 @@ import pyarrow as pa
 
 from flows.archive import layout
 from flows.archive.files import linked_table
+from flows.archive.held_folders import HeldFolders
 from flows.archive.shown_text import given_word
 from flows.archive.synced_renames import SyncedRenames
 from flows.codec.archive_schema import BOOKKEEPING_SCHEMA
@@ -128,11 +130,12 @@ def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[st
     the write that was not renamed yet and removes their temporary files.
 
     Round 49 (DIRFD49): the table and date folders are opened from the archive down, never through a
-    link (:class:`_Folders`), and held open for the write: each part is made, fsynced, renamed and its
+    link (:class:`~flows.archive.held_folders.HeldFolders`), and held open for the write: each part is
+    made, fsynced, renamed and its
     folder fsynced in the date folder so opened. A folder swapped for a link to a folder outside the
     archive between the look at it and the write had the part written there."""
     batch = SyncedRenames()
-    held = _Folders(root)
+    held = HeldFolders(root, ArchiveWriteError, batch=batch)
     try:
         _put_files(root, table, made, basename, batch, held)
     finally:
@@ -141,13 +144,13 @@ def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[st
 
 
 def _put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[str, Any]]], basename: str,
-               batch: SyncedRenames, held: _Folders) -> None:
+               batch: SyncedRenames, held: HeldFolders) -> None:
     tmp: Path | None = None
     try:
         for date, (data, options) in made.items():
             folder = _partition_dir(root, table, date)
             tmp = folder / f".{basename}.parquet.tmp"
-            fd = held.date_folder(folder, batch)
+            fd = held.folder(folder)
             layout.clear_temporary(tmp.name, dir_fd=fd)  # round 47: a link or FIFO at its guessable name goes
             layout.write_file(data, tmp.name, options, dir_fd=fd)
             batch.add(tmp, folder / f"{basename}.parquet", fd)
@@ -166,91 +169,10 @@ def _put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[s
     # error is reported by its innermost cause, this one
 
 
-_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class _Folders:
-    """The archive's folders one write writes in, held open (round 49, DIRFD49): the archive (made
-    when missing; a link at its name is followed: it is what the operator names), then each table and
-    date folder opened in the one above it by name, ``O_NOFOLLOW`` (made there when missing): a link
-    put at a table or date folder's name, even between a look and the write, is never written through
-    (:class:`~.archive_writer.ArchiveWriteError` naming it). A new folder is synced in its parent
-    (through the batch). :meth:`close` closes them all."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-        self._fds: dict[Path, int] = {}
-
-    def date_folder(self, folder: Path, batch: SyncedRenames) -> int:
-        """The open date folder ``folder`` (``<root>/<table>/date=...``), opened (or made) when not yet."""
-        if (fd := self._fds.get(folder)) is not None:
-            return fd
-        table_dir = folder.parent
-        if (table_fd := self._fds.get(table_dir)) is None:
-            if (linked := linked_table(table_dir)) is not None:  # planted mid-run: refused by name
-                raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-            table_fd = self._opened(table_dir, self._archive(batch), batch)
-        return self._opened(folder, table_fd, batch)
-
-    def _archive(self, batch: SyncedRenames) -> int:
-        if (fd := self._fds.get(self._root)) is None:
-            if not os.path.lexists(self._root):
-                self._root.mkdir(parents=True, exist_ok=True)
-                batch.folder_made(self._root.parent)
-            fd = self._fds[self._root] = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        return fd
-
-    def _opened(self, path: Path, parent_fd: int, batch: SyncedRenames) -> int:
-        """``path``, a name in the folder open at ``parent_fd``, opened without following a link; made
-        when missing (synced in its parent). A link there: ArchiveWriteError naming ``path``; another
-        non-folder: ``FileExistsError``, as ``mkdir`` raised before (the write's failure names it)."""
-        try:
-            fd = os.open(path.name, _FOLDER, dir_fd=parent_fd)
-        except FileNotFoundError:
-            try:
-                os.mkdir(path.name, dir_fd=parent_fd)
-                batch.folder_made(path.parent, parent_fd)  # a new folder's name lasts a power loss
-            except FileExistsError:  # made meanwhile: opened below as any folder found
-                pass
-            fd = self._open_found(path, parent_fd)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                raise
-            fd = self._open_found(path, parent_fd)
-        self._fds[path] = fd
-        return fd
-
-    @staticmethod
-    def _open_found(path: Path, parent_fd: int) -> int:
-        """``path`` opened as found after a first open failed; the one-line refusal of a link there."""
-        try:
-            return os.open(path.name, _FOLDER, dir_fd=parent_fd)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                raise
-        is_date = path.name.startswith("date=")
-        if stat.S_ISLNK(os.stat(path.name, dir_fd=parent_fd, follow_symlinks=False).st_mode):
-            if not is_date and (linked := linked_table(path)) is not None:  # the table folder's words
-                raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {linked}")
-            raise ArchiveWriteError(errno.ELOOP, f"cannot write the archive: {path} is a symbolic "
-                                    "link (not written through; remove it)")
-        if is_date:  # not a folder: mkdir's error, as before
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
-
-    def opened(self, folder: Path) -> int | None:
-        """The open ``folder``, None when not opened (the write failed before)."""
-        return self._fds.get(folder)
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
-
-
-def _remove(pending: list[Path], current: Path | None, held: _Folders) -> list[Path]:
+def _remove(pending: list[Path], current: Path | None, held: HeldFolders) -> list[Path]:
     """Remove the write's temporary files not renamed (a half-written file takes room and is never
-    part of the archive), each by name in its date folder as opened (:class:`_Folders`: none is made
+    part of the archive), each by name in its date folder as opened
+    (:class:`~flows.archive.held_folders.HeldFolders`: none is made
     before its folder is open); returns those that could not be removed (a disk turned read-only)."""
     left = []
     for tmp in [*pending, *([current] if current is not None else [])]:
@@ -328,7 +250,7 @@ def _date_not_a_folder(table_dir: Path) -> Path | None:
     symbolic link, to a folder too), else None: a run writing that day's rows failed there mid-way
     (exit 1, its other tables' files already among the archive's), so it is refused before the flow
     starts (round 47: a link to a folder passed here and failed at that day's first write, which
-    never writes through a link: :class:`_Folders`)."""
+    never writes through a link: :class:`~flows.archive.held_folders.HeldFolders`)."""
     try:
         with os.scandir(table_dir) as entries:
             return next((Path(e.path) for e in sorted(entries, key=lambda e: e.name)
