@@ -379,7 +379,7 @@ ALERT = RecordMapping(
         # --- v4, data quality (issue 13) ---
         Field("channel", TEXT, "A sensor alert's channel ('' for the other kinds)."),
         Field("check", TEXT, "A sensor alert's check: flatline, clipping, spike, gap, clock, "
-              "sample_rate or disconnect ('' for the other kinds)."),
+              "sample_rate, disconnect or drift ('' for the other kinds)."),
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
              "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",
