@@ -324,7 +324,9 @@ TWIN_SNAPSHOT = RecordMapping(
         Field("n_windows", COUNT, "Windows the twin has scored."),
         Field("life_id", COUNT, "Increments when a life ends (failure, maintenance, reinstall)."),
         Field("degradation", NUMBER, "Dimensionless degradation indicator the fleet RUL model matches on."),
-        Field("rul_source", TEXT, "Which estimator produced rul_s ('' = none)."),
+        Field("rul_source", TEXT, "Which estimator produced rul_s: trend (the asset's own), fleet "
+              "(similarity to completed lives), fleet_prior, fleet_regression or fleet_life, two joined "
+              "by + when fused (trend+fleet); '' = none."),
         Field("defect", OPT_TEXT, "Bearing component whose envelope line stands out (bpfo, bpfi, bsf ...)."),
         Field("evidence", TEXT, "Why, in words."),
         Field("top_features", PAIRS, "[name, z] of the largest deviations from the asset's baseline "
