@@ -361,7 +361,9 @@ ALERT = RecordMapping(
         Field("kind", TEXT, "What the alert is about (the alert policy's kind, e.g. condition)."),
         Field("severity", TEXT, "info, warning or critical."),
         Field("status", TEXT, "raised, updated or cleared."),
-        Field("started_at", TIME, "When the episode was raised."),
+        Field("started_at", TIME, "When the episode began: the start of its first bad window (the "
+              "raised message's timestamp is the end of the window that made the run long enough: "
+              "alerts.min_windows, 3, for a condition, 2 for a sensor)."),
         Field("timestamp", TIME, "When this message was emitted (event time)."),
         Field("explanation", TEXT, "Why, in words."),
         Field("anomaly_score", NUMBER, "Anomaly score at this message."),
