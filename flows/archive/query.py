@@ -105,10 +105,8 @@ LOCK = ("SET disabled_filesystems = 'LocalFileSystem'", "SET enable_progress_bar
 database's own paths, even for ``:memory:`` (``<cwd>/:memory:.wal`` ...): disabling its local file
 system closes that door too. DuckDB's progress bar, drawn on the process's stdout once a query runs
 past ~2 s, came before `twin sql --format json|csv`'s rows and `twin explain/whatif --json`'s
-document (round 42). Times are shown and computed in UTC, as the archive writes them and its
-``date`` folders are cut: DuckDB's default is the machine's zone, where ``2026-01-18 10:00:00+00``
-printed as ``05:00:00-05:00`` and ``hour()``/``::DATE`` gave local hours and days (round 50). The
-lock comes last and makes every setting final."""
+document (round 42). Times are in UTC, as written and as the ``date`` folders are cut (round 50:
+the machine's zone, ``hour()``/``::DATE`` local). The lock comes last and makes every setting final."""
 
 SkipHandler = Callable[[Sequence[BadFile]], None]
 Deadline = tuple[float, float]
