@@ -81,8 +81,10 @@ def plot_fleet(
     sensor_faults: Sequence[Any] = (),
     title: str = "twinflow: health index and anomaly score per asset",
 ) -> Path:
-    """One panel per asset: health index, anomaly score, RUL band, alert episodes, true failures,
-    true sensor faults (hatched, labelled with channel and kind). A run that closed no window
+    """One panel per asset: health index, anomaly score (as evidence), alert episodes (each in its
+    worst severity's colour), true fault onsets and failures, true sensor faults (hatched, labelled
+    with channel and kind); no RUL (round 50: this said "RUL band", which only :func:`plot_asset`
+    draws). A run that closed no window
     (``twin demo --days 1e-300``) gets one empty panel saying so (it was a matplotlib error)."""
     by_asset: dict[str, list[TwinSnapshot]] = defaultdict(list)
     for s in snapshots:

@@ -100,12 +100,13 @@ def default_memory_mib() -> int:
 
 
 LOCK = ("SET disabled_filesystems = 'LocalFileSystem'", "SET enable_progress_bar = false",
-        "SET lock_configuration = true")
+        "SET TimeZone = 'UTC'", "SET lock_configuration = true")
 """Set once the connection is up (DuckDB refuses them at start-up). DuckDB always allows the
 database's own paths, even for ``:memory:`` (``<cwd>/:memory:.wal`` ...): disabling its local file
 system closes that door too. DuckDB's progress bar, drawn on the process's stdout once a query runs
 past ~2 s, came before `twin sql --format json|csv`'s rows and `twin explain/whatif --json`'s
-document (round 42). The lock comes last and makes every setting final."""
+document (round 42). Times are in UTC, as written and as the ``date`` folders are cut (round 50:
+the machine's zone, ``hour()``/``::DATE`` local). The lock comes last and makes every setting final."""
 
 SkipHandler = Callable[[Sequence[BadFile]], None]
 Deadline = tuple[float, float]

@@ -14,9 +14,11 @@ DATA_QUALITY: RecordMapping = RecordMapping(
         Field("asset_id", ID, "The asset (archive: the files' first column)."),
         Field("channel", ID, "The sensor channel."),
         Field("timestamp", TIME, "End of the window judged (the state holds from this window on)."),
-        Field("state", TEXT, "ok, suspect (timing: readings missing or mis-stamped, values kept) or bad "
-              "(the values are wrong: the channel's features are kept from the models)."),
-        Field("check", TEXT, "flatline, clipping, spike, gap, clock, sample_rate or disconnect; '' when ok."),
+        Field("state", TEXT, "ok, suspect (timing: readings missing or mis-stamped; or a drift not yet "
+              "confirmed; values kept) or bad (the values are wrong: the channel's features are kept "
+              "from the models)."),
+        Field("check", TEXT, "flatline, clipping, spike, gap, clock, sample_rate, disconnect or drift; "
+              "'' when ok."),
         Field("reason", TEXT, "What the check saw, in words."),
     ),
     columns=("asset_id", "date", "channel", "timestamp", "state", "check", "reason"),

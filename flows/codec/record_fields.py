@@ -324,7 +324,9 @@ TWIN_SNAPSHOT = RecordMapping(
         Field("n_windows", COUNT, "Windows the twin has scored."),
         Field("life_id", COUNT, "Increments when a life ends (failure, maintenance, reinstall)."),
         Field("degradation", NUMBER, "Dimensionless degradation indicator the fleet RUL model matches on."),
-        Field("rul_source", TEXT, "Which estimator produced rul_s ('' = none)."),
+        Field("rul_source", TEXT, "Which estimator produced rul_s: trend (the asset's own), fleet "
+              "(similarity to completed lives), fleet_prior, fleet_regression or fleet_life, two joined "
+              "by + when fused (trend+fleet); '' = none."),
         Field("defect", OPT_TEXT, "Bearing component whose envelope line stands out (bpfo, bpfi, bsf ...)."),
         Field("evidence", TEXT, "Why, in words."),
         Field("top_features", PAIRS, "[name, z] of the largest deviations from the asset's baseline "
@@ -359,7 +361,9 @@ ALERT = RecordMapping(
         Field("kind", TEXT, "What the alert is about (the alert policy's kind, e.g. condition)."),
         Field("severity", TEXT, "info, warning or critical."),
         Field("status", TEXT, "raised, updated or cleared."),
-        Field("started_at", TIME, "When the episode was raised."),
+        Field("started_at", TIME, "When the episode began: the start of its first bad window (the "
+              "raised message's timestamp is the end of the window that made the run long enough: "
+              "alerts.min_windows, 3, for a condition, 2 for a sensor)."),
         Field("timestamp", TIME, "When this message was emitted (event time)."),
         Field("explanation", TEXT, "Why, in words."),
         Field("anomaly_score", NUMBER, "Anomaly score at this message."),
@@ -379,7 +383,7 @@ ALERT = RecordMapping(
         # --- v4, data quality (issue 13) ---
         Field("channel", TEXT, "A sensor alert's channel ('' for the other kinds)."),
         Field("check", TEXT, "A sensor alert's check: flatline, clipping, spike, gap, clock, "
-              "sample_rate or disconnect ('' for the other kinds)."),
+              "sample_rate, disconnect or drift ('' for the other kinds)."),
     ),
     columns=("alert_id", "asset_id", "date", "kind", "severity", "status", "sequence", "started_at",
              "timestamp", "explanation", "anomaly_score", "health_index", "rul_s", "defect", "top_features",

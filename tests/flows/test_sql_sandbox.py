@@ -490,3 +490,13 @@ def test_a_pivot_without_an_in_list_is_refused_naming_pivot_and_the_way_that_wor
     listed = "PIVOT alerts ON severity IN ('info', 'warning', 'critical') USING count(*)"
     assert main(["sql", listed, *arch, "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split(",")[-3:] == ["info", "warning", "critical"]
+
+
+def test_times_are_utc_whatever_the_machines_zone(env: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The archive's times and its ``date`` folders are UTC; so are a query's (round 50: DuckDB took
+    the machine's zone, and a day by ``::DATE`` or an ``hour()`` was a local one)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    sql = "SELECT TIMESTAMPTZ '2026-01-02 03:04:05+00' AS t, hour(t) AS h, t::DATE AS d"
+    assert main(["sql", sql, "--archive", str(env["archive"]), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "2026-01-02 03:04:05+00:00,3,2026-01-02"

@@ -145,3 +145,15 @@ def test_the_cage_line_is_counted_but_never_a_runner_up() -> None:
     runs = {("vib", "bpfo"): 2, ("vib", "ftf"): 2}
     found = diagnose(meta, feats, {}, runs, learning=True, ratio=lambda _n, _v: 1.0, rules=DefectRules())
     assert found.defect == "bpfo" and math.isclose(found.confidence, 0.8)
+
+
+def test_the_baseline_evidence_names_a_ball_line_2xbsf_at_its_frequency() -> None:
+    """The frequency given is 2xBSF's (``defect_hz``), so the baseline's text names that line as the
+    spectrum's does (round 50: "Rolling element: BSF 114.5 Hz ..." on the demo, BSF being ~57 Hz)."""
+    meta = AssetMetadata(asset_id="pump-001", bearing=CWRU_6205, nominal_speed_hz=25.0)
+    feats = {**_seen(bpfo=1.8, bpfi=1.9, bsf=2.0, ftf=1.5), "vib.env_bsf_amp": 1.0}
+    found = diagnose(meta, feats, {"vib.env_bsf_amp": 9.0}, {}, learning=False,
+                     ratio=lambda _n, _v: 3.0, rules=DefectRules())
+    two_bsf = 2.0 * defect_multipliers(CWRU_6205).bsf * 25.0
+    assert found.defect == "bsf"
+    assert f"2xBSF {two_bsf:.1f} Hz envelope line" in found.evidence

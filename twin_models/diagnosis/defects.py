@@ -164,6 +164,12 @@ def defect_hz(metadata: AssetMetadata, features: Mapping[str, float], channel: s
     return 2.0 * freq if defect == "bsf" else freq
 
 
+def _line_name(defect: str) -> str:
+    """The line's name in an evidence text: a ball's line is 2xBSF (:func:`defect_hz`'s frequency;
+    round 50: the baseline's text said "BSF 114.5 Hz", twice the ball spin frequency)."""
+    return "2xBSF" if defect == "bsf" else defect.upper()
+
+
 def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapping[str, float],
               ratio: Callable[[str, float], float], rules: DefectRules,
               runs: Mapping[LineKey, int]) -> Diagnosis:
@@ -188,7 +194,7 @@ def _baseline(metadata: AssetMetadata, features: Mapping[str, float], devs: Mapp
     freq = defect_hz(metadata, features, channel, defect)
     where = f" {freq:.1f} Hz" if freq else ""
     text = (
-        f"{DEFECT_COMPONENT[defect]}: {defect.upper()}{where} envelope line on {channel} "
+        f"{DEFECT_COMPONENT[defect]}: {_line_name(defect)}{where} envelope line on {channel} "
         f"{r:.1f}x above baseline"
     )
     seen = snr_lines(features)
@@ -216,7 +222,7 @@ def diagnose(metadata: AssetMetadata, features: Mapping[str, float], devs: Mappi
         where = f" {freq:.1f} Hz" if freq else ""
         defect = BALL_BY_CAGE if line == CAGE else line
         what = (f"cage-rate modulation, FTF{where} envelope comb" if line == CAGE
-                else f"{'2xBSF' if line == 'bsf' else line.upper()}{where} envelope line")
+                else f"{_line_name(line)}{where} envelope line")
         text = (
             f"{DEFECT_COMPONENT[defect]}: {what} on {channel} "
             f"{snr:.1f}x the spectral background (SNR), {run} windows in a row"

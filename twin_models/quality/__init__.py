@@ -14,7 +14,7 @@ the objects passed in. Per asset and channel, every window is judged BEFORE the 
 - :mod:`.clock` — :class:`~.clock.AssetClock`: the clock check at admission (before the window
   step), each record's event time against the asset's other channels; a jumped channel's records
   are rejected (the flow dead-letters them as ``clock_skew``) and the window learns of them as a
-  :class:`~.clock.ClockSkew` (state ``bad``, check ``clock``);
+  :class:`~.clock.ClockSkew` (state ``suspect``, check ``clock``: the values are kept);
 - :mod:`.drift` — :class:`~.drift.DriftTracker`: a temperature's or a current's slow departure
   from what its asset's other channels predict (River regression + CUSUM), not shared by its
   coupled channels (``drift``: ``suspect``, then ``bad``);
