@@ -66,6 +66,7 @@ _ALLOWED_EXACT = {
     ("copyreg", "_reconstructor"),
     ("builtins", "object"), ("builtins", "float"), ("builtins", "int"), ("builtins", "dict"),
     ("builtins", "list"), ("builtins", "tuple"), ("random", "Random"), ("functools", "partial"),
+    ("statistics", "NormalDist"),  # River's Hoeffding adaptive tree regressor holds one
 }
 _ALLOWED_FUNCTIONS = {  # the only functions a model's pickle calls or holds; anything else is a class
     ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
