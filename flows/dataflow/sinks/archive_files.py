@@ -153,6 +153,10 @@ def _put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[s
             batch.add(tmp, folder / f"{basename}.parquet", fd)
             tmp = None
         batch.commit()  # round 39: on disk before its name is (DURABLE39); round 40: together
+        if (moved := held.moved()) is not None:  # its parts went with it: not in the archive
+            raise ArchiveWriteError(errno.ENOENT, f"cannot write the archive: {moved} was moved or removed "
+                                    f"while this write was in it (its part {basename}.parquet went with it, "
+                                    "not in the archive)")
         return
     except ArchiveWriteError:
         _remove(batch.pending(), tmp, held)
@@ -237,6 +241,21 @@ class _Folders:
         if is_date:  # not a folder: mkdir's error, as before
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+
+    def moved(self) -> Path | None:
+        """The first held table or date folder no longer at its name in the folder above it (moved or
+        removed while the write was in it: its parts went with it; round 50, HOSTILE50)."""
+        for path, fd in self._fds.items():
+            if (parent := self._fds.get(path.parent)) is None:  # the archive: held by the run (round 42)
+                continue
+            try:
+                now = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                return path
+            held = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+                return path
+        return None
 
     def opened(self, folder: Path) -> int | None:
         """The open ``folder``, None when not opened (the write failed before)."""
