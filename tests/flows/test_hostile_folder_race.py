@@ -151,3 +151,24 @@ def test_a_write_whose_folders_stayed_put_succeeds_and_closes_them(archive: tupl
         write_file(root, "alerts", f"2026-02-{i % 28 + 1:02d}", _alerts(), f"part-r-w0-{i + 1:06d}", "r")
     assert len(list(Path("/proc/self/fd").iterdir())) == fds
     assert len(list(root.rglob("*.parquet"))) == 51
+
+
+def test_a_write_of_more_dates_than_descriptors_left_is_written(tmp_path: Path) -> None:
+    """Round 50 (HOSTILE50): every date folder of a write was held open until its commit, so a write
+    of more dates than descriptors left failed, "Too many open files" (a backtest of a 4-year CSV
+    under a 1,024 limit); now at most ``MAX_DATES_HELD`` at a time."""
+    import os
+    import resource
+
+    from flows.dataflow.sinks.archive_files import MAX_DATES_HELD, write_tables
+
+    n = 4 * MAX_DATES_HELD
+    files = {f"{2000 + i // 336}-{i % 336 // 28 + 1:02d}-{i % 28 + 1:02d}": _alerts() for i in range(n)}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + MAX_DATES_HELD + 40, hard))
+    try:
+        written = write_tables(tmp_path / "a", "alerts", files, NAME, "r")  # the base: Too many open files
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert written == n
+    assert len(list((tmp_path / "a" / "alerts").glob(f"date=*/{NAME}.parquet"))) == n
