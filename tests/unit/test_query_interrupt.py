@@ -3,10 +3,10 @@ KeyboardInterrupt leaves :func:`flows.archive.query.interruptible`.
 
 Round 50 (HOSTILE50): ``twin sql`` stopped by SIGTERM during a long query printed "twin:
 interrupted", then "terminate called after throwing an instance of ''", "FATAL: exception not
-rethrown", exit 134 (4 of 13 tries, the stop 8-60 s into the query). The main thread waited with ``Thread.join(0.1)``: a
-KeyboardInterrupt inside it marks the thread stopped while it still runs (CPython 3.11's
-``_wait_for_tstate_lock``), so the second ``join()`` returned at once, the process went on to exit
-and the interpreter stopped the helper thread inside DuckDB.
+rethrown", exit 134 (4 of 13 tries, the stop 8-60 s into the query). The main thread waited with
+``Thread.join(0.1)``: a KeyboardInterrupt inside it marks the thread stopped while it still runs
+(CPython 3.11's ``_wait_for_tstate_lock``), so the second ``join()`` returned at once, the process
+went on to exit and the interpreter stopped the helper thread inside DuckDB.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def test_a_query_that_ends_gives_its_value_and_its_error() -> None:
     assert interruptible(con, lambda: 42) == 42
 
     def fails() -> None:
-        raise ValueError("bad")
+        msg = "bad"
+        raise ValueError(msg)
 
     with pytest.raises(ValueError, match="bad"):
         interruptible(con, fails)
