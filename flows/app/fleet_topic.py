@@ -14,7 +14,8 @@ is refused as a ``bad_fleet_model`` dead letter (counted and logged).
 A message from Kafka is untrusted: it is never given to plain ``pickle.loads``. :func:`load_model`
 accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, which resolves
 only an allow-list of classes (twin_models' model classes, numpy arrays and dtypes, River's
-regressors, a few builtins); anything else, a bad payload or a result that is not a
+regressors, a few builtins) and a listed handful of functions (round 50: any function under those
+packages resolved, ``numpy.testing._private.utils.runstring`` among them: a message ran code); anything else, a bad payload or a result that is not a
 :class:`~twin_models.rul.fleet_model.FleetModel` of the message's kind is counted as a dead
 letter (reason ``bad_fleet_model``) and logged, and the consumer goes on; a refused version will
 come nowhere (the same checks in every process), so the hold its header ``fleet.effective_from_s``
