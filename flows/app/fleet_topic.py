@@ -15,11 +15,12 @@ A message from Kafka is untrusted: it is never given to plain ``pickle.loads``. 
 accepts at most ``MAX_MODEL_BYTES`` and unpickles with :class:`ModelUnpickler`, which resolves
 only an allow-list of classes (twin_models' model classes, numpy arrays and dtypes, River's
 regressors, a few builtins) and a listed handful of functions (round 50: any function under those
-packages resolved, ``numpy.testing._private.utils.runstring`` among them: a message ran code); anything else, a bad payload or a result that is not a
-:class:`~twin_models.rul.fleet_model.FleetModel` of the message's kind is counted as a dead
-letter (reason ``bad_fleet_model``) and logged, and the consumer goes on; a refused version will
-come nowhere (the same checks in every process), so the hold its header ``fleet.effective_from_s``
-names ends (:func:`~flows.app.gate_link.refused_model_void`, round 33).
+packages resolved, ``numpy.testing._private.utils.runstring`` among them: a message ran code);
+anything else, a bad payload or a result that is not a
+:class:`~twin_models.rul.fleet_model.FleetModel` of the message's kind is counted as a dead letter
+(reason ``bad_fleet_model``) and logged, and the consumer goes on; a refused version will come
+nowhere (the same checks in every process), so the hold its header ``fleet.effective_from_s`` names
+ends (:func:`~flows.app.gate_link.refused_model_void`, round 33).
 """
 
 from __future__ import annotations
