@@ -196,6 +196,11 @@ class FleetModelConsumer:
                 if (err.code() == KafkaError._PARTITION_EOF if err is not None  # a compacted tail
                         else offset is not None and offset + 1 >= ends.get(part, 0)):
                     todo.discard(part)  # read to its end as of the start
+        if todo:  # round 50: said (it was silent; the late versions the catch-up is for may come back)
+            log.warning("twin: the fleet model topic %s was not read to its end before the start within "
+                        "%g s (kafka.connect_timeout_s; partitions %s left to the background): versions "
+                        "already on it may reach the board after windows they apply to", self.topic,
+                        timeout, ", ".join(map(str, sorted(todo))))
 
     def _run(self) -> None:
         while not self._stop.is_set():
