@@ -113,6 +113,22 @@ class HeldFolders:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
 
+    def moved(self) -> Path | None:
+        """The first held folder below the archive no longer at its name in the folder above it (moved
+        or removed while a write was in it: its parts went with it; round 50, HOSTILE50)."""
+        for path, fd in self._fds.items():
+            parent = self._root_fd if path.parent == self._root else self._fds.get(path.parent)
+            if parent is None or parent < 0:
+                continue
+            try:
+                now = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                return path
+            held = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+                return path
+        return None
+
     def opened(self, folder: Path) -> int | None:
         """The open ``folder``, None when not opened (the write failed before)."""
         return self._fds.get(folder)

@@ -357,25 +357,28 @@ def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any],
     if deadline is not None and time.monotonic() > deadline[0]:  # rows fetched in quick batches
         raise QueryTimeout(_timeout_message(deadline))
     box: dict[str, Any] = {}
+    done = threading.Event()  # not join(): a join a KeyboardInterrupt broke can return at once later,
+    # the query still running (CPython's _wait_for_tstate_lock), and the interpreter's exit then
+    # stopped the thread inside DuckDB: "terminate called ...", exit 134 (round 50, HOSTILE50)
 
     def run() -> None:
         try:
             box["value"] = call()
         except BaseException as exc:  # handed to the caller's thread below
             box["error"] = exc
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
+    threading.Thread(target=run, daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
-            if deadline is not None and worker.is_alive() and time.monotonic() > deadline[0]:
+        while not done.wait(0.1):
+            if deadline is not None and time.monotonic() > deadline[0]:
                 con.interrupt()
-                worker.join()
+                done.wait()
                 raise QueryTimeout(_timeout_message(deadline))
     except KeyboardInterrupt:
         con.interrupt()
-        worker.join()
+        done.wait()
         raise
     if "error" in box:
         raise box["error"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -344,9 +343,11 @@ NAMES_SHOWN = 20
 
 
 def _some_names(root: Path, shown: Path, paths: list[Path]) -> str:
+    from flows.archive.files import shell_word  # bash's $'...' for a name not printable (round 50)
+
     names = ", ".join(str(p.relative_to(root)) for p in paths[:NAMES_SHOWN])
     more = len(paths) - NAMES_SHOWN
-    find = f"find {shlex.quote(str(shown))} -name '.part-*.parquet.tmp'"
+    find = f"find {shell_word(str(shown))} -name '.part-*.parquet.tmp'"
     return names if more <= 0 else f"{names} and {more} more ({find})"
 
 

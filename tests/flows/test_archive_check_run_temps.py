@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -68,3 +69,22 @@ def test_thousands_of_left_temporary_parts_are_counted_past_the_first_names(
     named = [p for p in made if str(p.relative_to(root)) in line]
     assert len(named) == NAMES_SHOWN
     assert line.endswith(f" and 5 more (find {root} -name '.part-*.parquet.tmp')")
+
+
+@pytest.mark.parametrize("folder", ["two\nlines", "esc\x1b[31mred"])
+def test_the_command_listing_the_rest_lists_them_in_a_folder_whose_name_is_not_printable(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: str) -> None:
+    """Round 50 (HOSTILE50): the ``find`` command was ``shlex.quote``'d, then the line escaped for the
+    terminal: ``find 'two\\nlines/a' ...`` pasted looked in a folder with a backslash in its name (no
+    such folder). Now bash's ``$'...'`` word (:func:`flows.archive.shown_text.shell_word`)."""
+    from flows.cli.archive_commands import NAMES_SHOWN
+
+    root = _archive(tmp_path / folder / "a")
+    for i in range(NAMES_SHOWN + 5):
+        _left_by_a_run(root, f".part-20260101T000000-0123abcd-w0-{i:06d}.parquet.tmp", 3 * 3600)
+    assert main(["archive", "check", "--archive", str(root)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    command = line[line.rindex("(find ") + 1:-1]
+    listed = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
+    assert listed.returncode == 0, listed.stderr  # the base: No such file or directory
+    assert listed.stdout.count(".parquet.tmp\n") == NAMES_SHOWN + 5

@@ -70,7 +70,8 @@ def test_a_date_folder_swapped_for_a_link_before_the_parts_write_is_not_written_
     folder = root / "alerts" / f"date={DATE}"
     aside = root / "alerts" / "moved"
     _between_look_and_write(monkeypatch, lambda: _swapped(folder, aside, outside / f"date={DATE}"))
-    write_file(root, "alerts", DATE, _alerts(), NAME, "r")
+    with pytest.raises(ArchiveWriteError, match="was moved or removed while this write was in it"):
+        write_file(root, "alerts", DATE, _alerts(), NAME, "r")  # round 50: not in the archive, said
     assert _outside_files(outside) == [f"date={DATE}"]  # the base: the part written and renamed there
     # written in the folder the sink opened, wherever it was moved to (its own: the archive's)
     assert sorted(p.name for p in aside.iterdir()) == ["part-r-w0-000000.parquet", f"{NAME}.parquet"]
@@ -82,7 +83,8 @@ def test_a_table_folder_swapped_for_a_link_before_the_parts_write_is_not_written
     root, outside = archive
     aside = root / "moved"
     _between_look_and_write(monkeypatch, lambda: _swapped(root / "alerts", aside, outside))
-    write_file(root, "alerts", DATE, _alerts(), NAME, "r")
+    with pytest.raises(ArchiveWriteError, match="was moved or removed while this write was in it"):
+        write_file(root, "alerts", DATE, _alerts(), NAME, "r")
     assert _outside_files(outside) == [f"date={DATE}"]  # the base: the part in outside/date=.../
     assert sorted(p.name for p in (aside / f"date={DATE}").iterdir()) == [
         "part-r-w0-000000.parquet", f"{NAME}.parquet"]
@@ -122,3 +124,50 @@ def test_a_link_at_a_new_date_folders_name_is_refused_naming_it(tmp_path: Path) 
     assert str(err.value) == (f"cannot write the archive: {tmp_path / 'a' / 'alerts' / f'date={DATE}'} is a "
                               "symbolic link (not written through; remove it)")
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["date", "table"])
+def test_a_folder_moved_out_of_the_archive_while_written_in_stops_the_write_naming_it(
+        archive: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, what: str) -> None:
+    """Round 50 (HOSTILE50): a date (or table) folder moved away (``mv`` to cold storage) while a write
+    is in it: the part followed it out of the archive and the write said nothing, the rows missing
+    from every query of the run that wrote them. Now the write fails naming the folder (the run stops
+    and a resume writes the rows again)."""
+    root, _outside = archive
+    folder = root / "alerts" / f"date={DATE}" if what == "date" else root / "alerts"
+    _between_look_and_write(monkeypatch, lambda: folder.rename(tmp_path / "cold"))
+    with pytest.raises(ArchiveWriteError) as err:  # the base: no error
+        write_file(root, "alerts", DATE, _alerts(), NAME, "r")
+    assert str(err.value) == (f"cannot write the archive: {folder} was moved or removed while this write was "
+                              f"in it (its part {NAME}.parquet went with it, not in the archive)")
+    assert not list(root.rglob(f"{NAME}.parquet"))  # what the error says
+
+
+def test_a_write_whose_folders_stayed_put_succeeds_and_closes_them(archive: tuple[Path, Path]) -> None:
+    root, _outside = archive
+    fds = len(list(Path("/proc/self/fd").iterdir()))
+    for i in range(50):
+        write_file(root, "alerts", f"2026-02-{i % 28 + 1:02d}", _alerts(), f"part-r-w0-{i + 1:06d}", "r")
+    assert len(list(Path("/proc/self/fd").iterdir())) == fds
+    assert len(list(root.rglob("*.parquet"))) == 51
+
+
+def test_a_write_of_more_dates_than_descriptors_left_is_written(tmp_path: Path) -> None:
+    """Round 50 (HOSTILE50): every date folder of a write was held open until its commit, so a write
+    of more dates than descriptors left failed, "Too many open files" (a backtest of a 4-year CSV
+    under a 1,024 limit); now at most ``MAX_DATES_HELD`` at a time."""
+    import os
+    import resource
+
+    from flows.dataflow.sinks.archive_files import MAX_DATES_HELD, write_tables
+
+    n = 4 * MAX_DATES_HELD
+    files = {f"{2000 + i // 336}-{i % 336 // 28 + 1:02d}-{i % 28 + 1:02d}": _alerts() for i in range(n)}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + MAX_DATES_HELD + 40, hard))
+    try:
+        written = write_tables(tmp_path / "a", "alerts", files, NAME, "r")  # the base: Too many open files
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert written == n
+    assert len(list((tmp_path / "a" / "alerts").glob(f"date=*/{NAME}.parquet"))) == n
