@@ -357,9 +357,7 @@ def interruptible(con: duckdb.DuckDBPyConnection, call: Callable[[], Any],
     if deadline is not None and time.monotonic() > deadline[0]:  # rows fetched in quick batches
         raise QueryTimeout(_timeout_message(deadline))
     box: dict[str, Any] = {}
-    done = threading.Event()  # not join(): a join a KeyboardInterrupt broke can return at once later,
-    # the query still running (CPython's _wait_for_tstate_lock), and the interpreter's exit then
-    # stopped the thread inside DuckDB: "terminate called ...", exit 134 (round 50, HOSTILE50)
+    done = threading.Event()  # not join(): a broken join returned early, the query still running (exit 134)
 
     def run() -> None:
         try:

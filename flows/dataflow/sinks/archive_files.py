@@ -148,10 +148,10 @@ def put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[st
 
 MAX_DATES_HELD = 64
 """Date folders one commit holds open (:class:`~flows.archive.held_folders.HeldFolders`); a write of
-more dates is committed in groups of this many, each whole before the next is written. Round 50 (HOSTILE50): a write held
-every date's folder open, so a backtest of a 4-year CSV (1,460 dates in one write) under the common
-1,024-descriptor limit stopped, "cannot write the archive in ...: Too many open files" (round 48
-wrote it)."""
+more dates is committed in groups of this many, each whole before the next is written. Round 50
+(HOSTILE50): a write held every date's folder open, so a backtest of a 4-year CSV (1,460 dates in
+one write) under the common 1,024-descriptor limit stopped, "cannot write the archive in ...: Too
+many open files" (round 48 wrote it)."""
 
 
 def _put_files(root: Path, table: str, made: Mapping[str, tuple[pa.Table, dict[str, Any]]], basename: str,
