@@ -66,13 +66,13 @@ def test_a_view_predicts_what_the_model_computes_afresh_across_versions_and_a_re
         setting = float(i % 2) * 10.0
         row = rng.normal(0, 0.3, 2) + setting
         got.append(view.update(_snap("x", T0 + timedelta(days=500, hours=i + 1)), _features(row, setting),
-                               model).rul_s)  # (its bounds: calibrated on the lives' errors)
+                               model).rul_lower_s)
         track, reg = view.track, model.regression
         assert track is not None and reg is not None
         times, settings, rows = track.arrays(reg.window)
         head_s, head_r = track.head_arrays()
         est = reg.predict_rul(times, settings, rows, track.t0_s, head_s, head_r)
-        want.append(None if est is None else est.rul_s)
+        want.append(None if est is None else est.lower_s)
     assert got == want and all(g is not None for g in got)
     assert "_baseline" not in pickle.loads(pickle.dumps(view.track)).__dict__
 

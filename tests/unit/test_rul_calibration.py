@@ -89,6 +89,11 @@ def test_a_window_uses_only_the_lives_failed_before_it_and_its_own_sources_error
     assert calibrated_bounds(3600.0, 3500.0, 3700.0, "fleet", errors, 50 * H, 0.8) == (1800.0, 7200.0)
     # with nothing failed yet: the estimator's own bounds widened to a factor 2
     assert calibrated_bounds(3600.0, 100.0, 3700.0, "trend", errors, 5 * H, 0.8) == (100.0, 7200.0)
+    # the fleet regression's interval is conformal on held-out lives already: kept as it is
+    regression = errors.learn(life_errors(20 * H, [10 * H + i * H for i in range(10)], [H] * 10,
+                                          ["fleet_regression"] * 10))
+    kept = calibrated_bounds(3600.0, 3500.0, 3700.0, "fleet_regression", regression, 50 * H, 0.8)
+    assert kept == (3500.0, 3700.0)
 
 
 def test_the_conformal_minimum_is_the_fewest_errors_with_both_finite_sample_quantiles() -> None:

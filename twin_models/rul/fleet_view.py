@@ -217,17 +217,23 @@ class FleetView:
         if fused is not None:
             snap = replace(snap, rul_s=fused.rul_s, rul_lower_s=fused.lower_s,
                            rul_upper_s=fused.upper_s, rul_source=fused.source)
-        if snap.rul_s is not None:  # the bounds calibrated on completed lives (rul_s unchanged)
-            now = snap.timestamp.timestamp()
-            lo, hi = calibrated_bounds(
-                snap.rul_s, snap.rul_lower_s, snap.rul_upper_s, snap.rul_source or "",
-                model.rul_errors if model is not None else None,
-                now - (model.model_delay_s if model is not None else 0.0), self.config.coverage)
-            snap = replace(snap, rul_lower_s=lo, rul_upper_s=hi)
+        snap = self.calibrate(snap, model)
         est = snap.rul_s if snap.rul_s is not None else math.nan
         self.hist.append((snap.timestamp.timestamp(), snap.degradation, est))
         self.sources.append((snap.rul_source or "") if snap.rul_s is not None else "")
         return snap
+
+    def calibrate(self, snap: TwinSnapshot, model: FleetModel | None) -> TwinSnapshot:
+        """``snap`` with its ``rul_s`` interval calibrated on the completed lives' errors of its
+        ``rul_source`` that ``model`` holds (:mod:`twin_models.rul.calibration`; rul_s unchanged)."""
+        if snap.rul_s is None:
+            return snap
+        lo, hi = calibrated_bounds(
+            snap.rul_s, snap.rul_lower_s, snap.rul_upper_s, snap.rul_source or "",
+            model.rul_errors if model is not None else None,
+            snap.timestamp.timestamp() - (model.model_delay_s if model is not None else 0.0),
+            self.config.coverage)
+        return replace(snap, rul_lower_s=lo, rul_upper_s=hi)
 
     def _life(self, snap: TwinSnapshot, features: Mapping[str, float],
               model: FleetModel | None) -> RulEstimate | None:
