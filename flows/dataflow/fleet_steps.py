@@ -27,8 +27,9 @@ from twin_models.rul.fleet_model import FleetModel
 from twin_models.rul.fleet_view import FleetView, LifeChunk, RefitWork
 from twin_models.twin import AssetTwin
 
-__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "expect_versions", "fleet_learn_apply", "fleet_rul",
-           "observe_damage", "observe_state", "publisher", "set_damage_prior"]
+__all__ = ["StateSnapshot", "apply_fleet", "asset_kind", "calibrate_own", "expect_versions",
+           "fleet_learn_apply", "fleet_rul", "observe_damage", "observe_state", "publisher",
+           "set_damage_prior"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,16 @@ def set_damage_prior(twin: AssetTwin, t_s: float, has_events: bool, board: Fleet
         return
     model = board.model_at(twin.metadata.kind, t_s)
     twin.damage_prior = model.damage_prior(t_s) if model is not None else None
+
+
+def calibrate_own(twin: AssetTwin, snap: TwinSnapshot, board: FleetBoard | None) -> TwinSnapshot:
+    """The own-evidence snapshot (the alert gate's) with its ``rul_s`` interval calibrated as
+    the fused one's (:meth:`FleetView.calibrate`, the model that applies at the window)."""
+    view = twin.fleet_view
+    if view is None or snap.rul_s is None:
+        return snap
+    model = board.model_at(view.kind, snap.timestamp.timestamp()) if board is not None else None
+    return view.calibrate(snap, model)
 
 
 def apply_fleet(twin: AssetTwin, snap: TwinSnapshot | None, features: Mapping[str, float],

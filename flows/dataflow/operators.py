@@ -27,6 +27,7 @@ from flows.dataflow.fleet_steps import (
     StateSnapshot,
     apply_fleet,
     asset_kind,
+    calibrate_own,
     expect_versions,
     observe_damage,
     observe_state,
@@ -305,6 +306,7 @@ def twin_apply(
         snap = annotate(twin.update(fv), states)
         check_snapshot(snap)
         fleet = apply_fleet(twin, snap, fv.features, fv.events, config.fleet, board)
+        snap = calibrate_own(twin, snap, board)  # the alert's RUL interval as the state's
         if producer is not None:
             snap, fleet = stamp_window(snap, fleet, producer, learned, fv.inputs)
         rec = twin_recommendation(twin, snap, prescribe)

@@ -8,6 +8,8 @@
 - :mod:`.fleet_view` — :class:`FleetView`: one asset's current life, fused with the fleet model
   (lives in the asset's twin); closed lives leave as :class:`LifeChunk` parts;
 - :mod:`.fleet_model` — :class:`FleetModel`: an immutable, versioned fleet model (``predict``);
+- :mod:`.calibration` — :class:`RulErrors`: the emitted ``rul_s`` interval, split-conformal per
+  ``rul_source`` on completed lives' log errors (``rul_s`` itself unchanged);
 - :mod:`.fleet_learner` — :class:`FleetLearner`: completed lives of a kind -> model versions;
 - :mod:`.regression_learner` — the regression's refits as bounded, replayable slices of work;
 - :mod:`.regression` — :class:`RegressionRul`: condition features -> remaining life;

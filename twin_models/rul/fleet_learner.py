@@ -30,6 +30,7 @@ from collections import deque
 import numpy as np
 
 from twin_models.moved_modules import restore_state
+from twin_models.rul.calibration import RulErrors, life_errors
 from twin_models.rul.fleet import FleetRulConfig, FleetTwin
 from twin_models.rul.fleet_model import FittedRegression, FleetModel, frozen_similarity
 from twin_models.rul.fleet_view import LifeChunk, LifeSummary, RefitWork
@@ -71,11 +72,13 @@ class FleetLearner:
         self.damage_fits: list[tuple[float, float, float, float]] = []
         # (failure time, life record) of the latest-failed lives with an indicator (life model)
         self.life_records: list[tuple[float, LifeRecord]] = []
+        self.rul_errors = RulErrors()  # the completed lives' rul_s errors per rul_source
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """Learners pickled before the damage prior have no damage fits."""
         state.setdefault("damage_fits", [])
         state.setdefault("life_records", [])
+        state.setdefault("rul_errors", RulErrors())
         restore_state(self, state)
 
     @classmethod
@@ -167,6 +170,9 @@ class FleetLearner:
         self.life_lengths.append(life.failure_s - life.t0_s)
         self.life_failures.append(life.failure_s)
         self.lives += 1
+        if life.sources:
+            self.rul_errors = self.rul_errors.learn(life_errors(
+                life.failure_s, life.times_s.tolist(), life.estimates_s.tolist(), life.sources))
         if life.damage_fit is not None:
             self._learn_damage_fit(life.failure_s, life.damage_fit)
         if life.life is not None:  # in failure order, the latest max_lives
@@ -201,4 +207,4 @@ class FleetLearner:
             damage_fits=tuple(self.damage_fits), damage_prior_lives=cfg.damage_prior_lives,
             life_records=tuple(self.life_records) if cfg.life_model else (),
             life_coverage=cfg.coverage, life_bandwidth=cfg.life_bandwidth,
-            life_load_exponent=cfg.life_load_exponent)
+            life_load_exponent=cfg.life_load_exponent, rul_errors=self.rul_errors)

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin_models.records import TwinSnapshot
+from twin_models.rul.calibration import RulErrors
 from twin_models.rul.conformal import ConformalTable, conformal_default
 from twin_models.rul.damage import DamagePrior
 from twin_models.rul.life_model import LifeModel, LifeRecord
@@ -141,6 +142,7 @@ class FleetModel:
     life_coverage: float = 0.8
     life_bandwidth: float = 0.0  # FleetRulConfig.life_bandwidth (0: the log-normal prior)
     life_load_exponent: float = 0.0  # FleetRulConfig.life_load_exponent (0: load not used)
+    rul_errors: RulErrors | None = None  # completed lives' rul_s errors (the interval's calibration)
 
     def predict_life(self, now_s: float, age_s: float, z: float,
                      speed_hz: float | None, load_n: float | None = None) -> RulEstimate | None:

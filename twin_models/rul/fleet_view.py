@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from twin_models.moved_modules import restore_state
 from twin_models.records import AssetEvent, TwinSnapshot
+from twin_models.rul.calibration import calibrated_bounds
 from twin_models.rul.life_indicator import LifeIndicator
 from twin_models.rul.life_model import LifeRecord, life_record
 
@@ -141,6 +142,7 @@ class LifeSummary:
     n_rows: int
     damage_fit: tuple[float, float, float] | None = None
     life: LifeRecord | None = None  # the life's health indicator record (``life_model`` only)
+    sources: tuple[str, ...] = ()  # the ``rul_source`` of each estimate ('' where none was made)
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class FleetView:
         self.life_history = life_history
         self.life_id: int | None = None
         self.hist: deque[tuple[float, float, float]] = deque(maxlen=life_history)
+        self.sources: deque[str] = deque(maxlen=life_history)  # each hist window's rul_source
         self.track: LifeTrack | None = None
         self.names: tuple[list[str], list[str]] | None = None  # (condition, regime) features
         self.speed_hz = speed_hz  # the asset's nominal shaft speed (the life model's condition)
@@ -194,6 +197,8 @@ class FleetView:
         state.setdefault("indicator", None)
         state.setdefault("life_t0_s", math.nan)
         state.setdefault("life_hi", deque(maxlen=int(state.get("life_history", 1024))))  # type: ignore[call-overload]
+        state.setdefault("sources", deque([""] * len(state["hist"]),  # type: ignore[arg-type]
+                                          maxlen=int(state.get("life_history", 1024))))  # type: ignore[call-overload]
         restore_state(self, state)
 
     def update(self, snap: TwinSnapshot, features: Mapping[str, float],
@@ -202,6 +207,7 @@ class FleetView:
         if self.life_id != snap.life_id:
             self.life_id = snap.life_id
             self.hist = deque(maxlen=self.life_history)
+            self.sources = deque(maxlen=self.life_history)
             self.track = None
             self.indicator = None
         self._track(snap, features)
@@ -211,9 +217,23 @@ class FleetView:
         if fused is not None:
             snap = replace(snap, rul_s=fused.rul_s, rul_lower_s=fused.lower_s,
                            rul_upper_s=fused.upper_s, rul_source=fused.source)
+        snap = self.calibrate(snap, model)
         est = snap.rul_s if snap.rul_s is not None else math.nan
         self.hist.append((snap.timestamp.timestamp(), snap.degradation, est))
+        self.sources.append((snap.rul_source or "") if snap.rul_s is not None else "")
         return snap
+
+    def calibrate(self, snap: TwinSnapshot, model: FleetModel | None) -> TwinSnapshot:
+        """``snap`` with its ``rul_s`` interval calibrated on the completed lives' errors of its
+        ``rul_source`` that ``model`` holds (:mod:`twin_models.rul.calibration`; rul_s unchanged)."""
+        if snap.rul_s is None:
+            return snap
+        lo, hi = calibrated_bounds(
+            snap.rul_s, snap.rul_lower_s, snap.rul_upper_s, snap.rul_source or "",
+            model.rul_errors if model is not None else None,
+            snap.timestamp.timestamp() - (model.model_delay_s if model is not None else 0.0),
+            self.config.coverage)
+        return replace(snap, rul_lower_s=lo, rul_upper_s=hi)
 
     def _life(self, snap: TwinSnapshot, features: Mapping[str, float],
               model: FleetModel | None) -> RulEstimate | None:
@@ -265,6 +285,7 @@ class FleetView:
             summary = replace(summary, life=life_record(t, z, event.timestamp.timestamp(),
                                                         self.life_t0_s, self.speed_hz, self.load_n))
         self.hist = deque(maxlen=self.life_history)
+        self.sources = deque(maxlen=self.life_history)
         self.track = None
         self.life_id = None
         self.indicator = None
@@ -284,7 +305,7 @@ class FleetView:
             asset_id=event.asset_id, kind=self.kind, life_id=self.life_id or 0,
             failure_s=event.timestamp.timestamp(), t0_s=self.hist[0][0],
             times_s=h[:, 0].copy(), indicator=h[:, 1].copy(), estimates_s=h[:, 2].copy(),
-            head_settings=head_s, head_rows=head_r,
+            sources=tuple(self.sources), head_settings=head_s, head_rows=head_r,
             complete=track.complete if track is not None else True,
             n_rows=len(track.times) if track is not None else 0)
 
