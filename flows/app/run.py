@@ -347,8 +347,7 @@ def run_kafka_flow(
                     why = (f"the archive folder {as_given(opts.archive_dir)} was removed while "
                            f"the run wrote in it ({unwritten})")
                     raise OutputUndelivered(why, "to make it again and resume") from None
-                remedy = "once the archive's disk has room and is writable"
-                raise OutputUndelivered(str(unwritten), remedy) from None
+                raise OutputUndelivered(str(unwritten), unwritten.remedy()) from None
             store = store_failure(exc)
             if store is not None and opts.recovery_dir is not None:
                 why = f"cannot write the recovery store {opts.recovery_dir}: {store}"

@@ -171,3 +171,33 @@ def test_a_write_of_more_dates_than_descriptors_left_is_written(tmp_path: Path) 
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert written == n
     assert len(list((tmp_path / "a" / "alerts").glob(f"date=*/{NAME}.parquet"))) == n
+
+
+def test_what_a_restart_needs_is_named_by_the_failure(
+        archive: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Round 50: `twin run` stopped on every archive failure with "restart ... once the archive's disk
+    has room and is writable", also when a folder had been moved away mid-write (the disk was fine)
+    or the open-files limit was reached. The remedy now follows the failure."""
+    import errno
+    import os
+    import resource
+
+    root, _outside = archive
+    folder = root / "alerts" / f"date={DATE}"
+    _between_look_and_write(monkeypatch, lambda: folder.rename(tmp_path / "cold"))
+    with pytest.raises(ArchiveWriteError) as moved:
+        write_file(root, "alerts", DATE, _alerts(), NAME, "r")
+    assert moved.value.remedy() == "once the folder it names is back in the archive as a plain folder"
+    monkeypatch.undo()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 1, hard))
+    try:
+        with pytest.raises(ArchiveWriteError) as limited:
+            write_file(tmp_path / "b", "alerts", DATE, _alerts(), NAME, "r")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert limited.value.errno == errno.EMFILE, limited.value
+    assert limited.value.remedy() == "with a higher open-files limit (`ulimit -n`)"
+    full = ArchiveWriteError(errno.ENOSPC, "cannot write the archive in X: No space left on device")
+    assert full.remedy() == "once the archive's disk has room and is writable"

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import logging
 import queue
 import threading
@@ -129,6 +130,16 @@ class FailureGroup:
 class ArchiveWriteError(WriteFailed):
     """An archive file could not be written; the message names the folder and the reason.
     ``ArchiveWriteError(errno, message)``: ``str()`` is the message alone."""
+
+    def remedy(self) -> str:
+        """When a restart will write it, by the failure's kind. Round 50: every failure said "once
+        the archive's disk has room and is writable", also for a folder moved away or swapped for a
+        link mid-write (HOSTILE50, DIRFD49) and for the open-files limit."""
+        if self.errno == errno.EMFILE:
+            return "with a higher open-files limit (`ulimit -n`)"
+        if self.errno in (errno.ENOENT, errno.ELOOP):
+            return "once the folder it names is back in the archive as a plain folder"
+        return "once the archive's disk has room and is writable"
 
 
 class BackgroundWriter:
