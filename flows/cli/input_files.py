@@ -37,9 +37,11 @@ FILE_ARGS = (("config", "--config"), ("metadata", "--metadata"), ("events", "--e
 def where(flag: str, value: str) -> str:
     """``--flag PATH``, or ``TWIN_X=PATH`` when the value came from that environment variable
     (:func:`flows.cli.args.env_default`); the path printable (no escape reaches the terminal)."""
-    from flows.archive.files import printable
+    from flows.archive.files import printable, shell_word
 
     env = getattr(value, "env", None)
+    if value != value.strip():  # round 50: `--config ' '` said "--config : no such file", the name unseen
+        value = shell_word(str(value))
     return printable(f"{env}={value}" if env else f"{flag} {value}")
 
 

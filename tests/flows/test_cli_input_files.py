@@ -120,6 +120,17 @@ def test_a_file_from_the_environment_names_the_variable_and_the_path_is_printabl
     assert line == f"twin: error: TWIN_METADATA={tmp_path}/no\\x1b[31mpe.json: no such file"
 
 
+@pytest.mark.parametrize("value", [" ", "conf.toml ", "  "])
+def test_a_path_with_white_space_at_an_end_is_shown_quoted(
+        value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 50: ``--config ' '`` said "--config : no such file", the name it could not find unseen."""
+    for n in [n for n in os.environ if n.startswith("TWIN_")]:
+        monkeypatch.delenv(n)
+    assert cli.main(["demo", "--config", value]) == 2
+    shown = repr(value) if "  " not in value else "$'\\x20\\x20'"
+    assert capsys.readouterr().err.strip() == f"twin: error: --config {shown}: no such file"
+
+
 @pytest.mark.parametrize("flag", ["--write-metadata", "--write-truth"])
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 def test_simulates_output_file_that_is_no_regular_file_is_refused_not_written(
