@@ -116,18 +116,23 @@ class HeldFolders:
     def moved(self) -> Path | None:
         """The first held folder below the archive no longer at its name in the folder above it (moved
         or removed while a write was in it: its parts went with it; round 50, HOSTILE50)."""
-        for path, fd in self._fds.items():
-            parent = self._root_fd if path.parent == self._root else self._fds.get(path.parent)
-            if parent is None or parent < 0:
-                continue
-            try:
-                now = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
-            except FileNotFoundError:
-                return path
-            held = os.fstat(fd)
-            if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
-                return path
-        return None
+        return next((path for path in self._fds if self._not_at_name(path) is not None), None)
+
+    def _not_at_name(self, folder: Path) -> str | None:
+        """What is at the held ``folder``'s name now when it is not that folder ("moved away", "a
+        symbolic link", "another folder"); None while the name leads to it (or it is not held)."""
+        fd = self._fds.get(folder)
+        parent_fd = self._root_fd if folder.parent == self._root else self._fds.get(folder.parent)
+        if fd is None or parent_fd is None or parent_fd < 0:
+            return None
+        try:
+            now = os.stat(folder.name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return "moved away"
+        held = os.fstat(fd)
+        if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return None
+        return "a symbolic link" if stat.S_ISLNK(now.st_mode) else "another folder"
 
     def opened(self, folder: Path) -> int | None:
         """The open ``folder``, None when not opened (the write failed before)."""
@@ -141,18 +146,8 @@ class HeldFolders:
         while chain[-1].parent != self._root and len(chain[-1].parts) > len(self._root.parts):
             chain.append(chain[-1].parent)
         for folder in reversed(chain):
-            fd = self._fds.get(folder)
-            parent_fd = self._root_fd if folder.parent == self._root else self._fds.get(folder.parent)
-            if fd is None or parent_fd is None or parent_fd < 0:
-                continue
-            held = os.fstat(fd)
-            try:
-                now = os.stat(folder.name, dir_fd=parent_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                return f"{folder} was moved away"
-            if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
-                what = "a symbolic link" if stat.S_ISLNK(now.st_mode) else "another folder"
-                return f"{folder} was replaced by {what}"
+            if (what := self._not_at_name(folder)) is not None:
+                return f"{folder} was {what}" if what == "moved away" else f"{folder} was replaced by {what}"
         return None
 
     def reading(self, path: Path) -> Path:
